@@ -1,0 +1,58 @@
+# Hearth: `make run` serves the app on the embedded default; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# The test suite's real services (started by .ci/services.sh when they are not up).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hearth
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: run install install-test services test lint typecheck bench-api clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[worker,test,dev]"
+	touch $@ $(VENV)/.run-installed
+
+install: $(VENV)/.run-installed
+
+install-test: $(VENV)/.test-installed
+
+## run: set up and serve Hearth at http://127.0.0.1:8000 (SQLite, no Redis, demo data)
+run: install
+	DEBUG=true $(BIN)/python manage.py migrate --noinput
+	DEBUG=true $(BIN)/python manage.py seed_demo
+	@set -m; trap 'kill %1 2>/dev/null' EXIT INT TERM; \
+	DEBUG=true $(BIN)/celery -A apps worker --pool=solo --loglevel=warning -Q default,exports & \
+	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+services:
+	bash .ci/services.sh
+
+## test: install everything the tests need, start PostgreSQL/Redis if needed, run all tests
+test: install-test services lint typecheck
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-test
+	$(BIN)/mypy apps worker
+
+## bench-api: drive the API over HTTP (gunicorn + PostgreSQL); prints req/s and latencies
+bench-api: install-test services
+	DATABASE_URL=$(TEST_DATABASE_URL)_bench $(BIN)/python tests/bench/bench_api.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache

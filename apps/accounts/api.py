@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts import roles, selectors, services
+from apps.accounts.models import ApiToken, User
+from apps.core.fields import StrictCharField
+
+
+class MeOut(serializers.ModelSerializer[User]):
+    roles = serializers.SerializerMethodField()
+    licence_accepted = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "display_name", "languages", "attribution", "roles", "licence_accepted"]
+        read_only_fields = fields
+
+    def get_roles(self, user: User) -> list[str]:
+        names = set(user.groups.values_list("name", flat=True))
+        return [r for r in (roles.VOLUNTEER, roles.MODERATOR, roles.MAINTAINER) if r in names]
+
+    def get_licence_accepted(self, user: User) -> bool:
+        return selectors.licence_accepted(user=user)
+
+
+class MeApi(APIView):
+    class UpdateIn(serializers.Serializer[Any]):
+        display_name = StrictCharField(required=False)
+        languages = serializers.ListField(child=StrictCharField(), required=False, max_length=50)
+        attribution = serializers.BooleanField(required=False)
+
+    @extend_schema(responses=MeOut, operation_id="me_retrieve")
+    def get(self, request: Request) -> Response:
+        return Response(MeOut(request.user).data)
+
+    @extend_schema(request=UpdateIn, responses=MeOut, operation_id="me_partial_update")
+    def patch(self, request: Request) -> Response:
+        payload = self.UpdateIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        user = services.profile_update(user=request.user, **payload.validated_data)
+        return Response(MeOut(user).data)
+
+
+class LicenceApi(APIView):
+    class LicenceOut(serializers.Serializer[Any]):
+        name = serializers.CharField()
+        version = serializers.CharField()
+        url = serializers.CharField()
+        accepted = serializers.BooleanField()
+
+    def _body(self, request: Request) -> dict[str, Any]:
+        return {
+            "name": settings.HEARTH_LICENCE_NAME,
+            "version": settings.HEARTH_LICENCE_VERSION,
+            "url": settings.HEARTH_LICENCE_URL,
+            "accepted": selectors.licence_accepted(user=request.user),
+        }
+
+    @extend_schema(responses=LicenceOut, operation_id="me_licence_retrieve")
+    def get(self, request: Request) -> Response:
+        return Response(self._body(request))
+
+    @extend_schema(request=None, responses=LicenceOut, operation_id="me_licence_accept")
+    def post(self, request: Request) -> Response:
+        services.licence_accept(user=request.user)
+        return Response(self._body(request))
+
+
+class TokenOut(serializers.ModelSerializer[ApiToken]):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = fields
+
+
+class TokensApi(APIView):
+    class CreateIn(serializers.Serializer[Any]):
+        name = StrictCharField()
+
+    class CreatedOut(TokenOut):
+        key = serializers.CharField(help_text="The secret; shown only in this response.")
+
+        class Meta(TokenOut.Meta):
+            fields = [*TokenOut.Meta.fields, "key"]
+            read_only_fields = fields
+
+    @extend_schema(responses=TokenOut(many=True), operation_id="tokens_list")
+    def get(self, request: Request) -> Response:
+        return Response(TokenOut(selectors.api_tokens_for_user(user=request.user), many=True).data)
+
+    # Not idempotent on purpose: replaying would mean storing the secret in clear text.
+    @extend_schema(request=CreateIn, responses={201: CreatedOut}, operation_id="tokens_create")
+    def post(self, request: Request) -> Response:
+        payload = self.CreateIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        token, key = services.api_token_create(user=request.user, name=payload.validated_data["name"])
+        token.key = key  # type: ignore[attr-defined]
+        return Response(self.CreatedOut(token).data, status=status.HTTP_201_CREATED)
+
+
+class TokenRevokeApi(APIView):
+    @extend_schema(request=None, responses=TokenOut, operation_id="tokens_revoke")
+    def delete(self, request: Request, token_id: int) -> Response:
+        token = selectors.api_token_get_for_user(user=request.user, token_id=token_id)
+        return Response(TokenOut(services.api_token_revoke(token=token)).data)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext_lazy as _
+from rest_framework import permissions
+
+from apps.accounts import roles, selectors
+
+
+class HasAcceptedLicence(permissions.BasePermission):
+    """Writes need consent to the current data licence; reads do not."""
+
+    message = _(
+        "Accept the current data licence before contributing: open /licence/ in the browser "
+        "or POST to /api/v1/me/licence/."
+    )
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return selectors.licence_accepted(user=request.user)
+
+
+class IsMaintainer(permissions.BasePermission):
+    message = _("Only maintainers may do this.")
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return roles.is_maintainer(request.user)
+
+
+def licence_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Page views that contribute: sign in, then accept the licence, then go on."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not selectors.licence_accepted(user=request.user):
+            return redirect(f"/licence/?{urlencode({'next': request.get_full_path()})}")
+        return view(request, *args, **kwargs)
+
+    return wrapper

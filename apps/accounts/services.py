@@ -1,0 +1,122 @@
+"""Writes for accounts: licence consent, profile, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+import langcodes
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.accounts import roles
+from apps.accounts.models import ApiToken, LicenceAcceptance, User
+
+TOKEN_PREFIX = "hearth_"
+MAX_LANGUAGES = 20
+
+
+def hash_token(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_language(tag: object, *, field: str = "language") -> str:
+    """Return the canonical BCP-47 form of ``tag`` (``pt-br`` -> ``pt-BR``) or refuse it."""
+    if not isinstance(tag, str) or not tag.strip():
+        raise ValidationError({field: [_("Give a language as a BCP-47 tag, e.g. en or pt-BR.")]})
+    raw = tag.strip()
+    if len(raw) > 35 or not langcodes.tag_is_valid(raw):
+        raise ValidationError(
+            {field: [_("%(tag)r is not a valid BCP-47 language tag (e.g. en, de, pt-BR).") % {"tag": raw}]}
+        )
+    canonical = langcodes.standardize_tag(raw)
+    if langcodes.Language.get(canonical).language in (None, "und"):
+        raise ValidationError({field: [_("%(tag)r names no language.") % {"tag": raw}]})
+    return canonical
+
+
+def check_languages(tags: object) -> list[str]:
+    if isinstance(tags, str):
+        tags = [t for t in tags.replace(" ", ",").split(",") if t]
+    if not isinstance(tags, list):
+        raise ValidationError({"languages": [_("Give a list of BCP-47 tags.")]})
+    if len(tags) > MAX_LANGUAGES:
+        raise ValidationError({"languages": [_("Pick at most %(n)d languages.") % {"n": MAX_LANGUAGES}]})
+    result: list[str] = []
+    for tag in tags:
+        canonical = check_language(tag, field="languages")
+        if canonical not in result:
+            result.append(canonical)
+    return result
+
+
+def user_setup_volunteer(*, user: User) -> None:
+    """Give a new user the volunteer role."""
+    group, _ = Group.objects.get_or_create(name=roles.VOLUNTEER)
+    user.groups.add(group)
+
+
+def licence_accept(*, user: User, version: str | None = None) -> LicenceAcceptance:
+    """Record consent to the current licence version; accepting twice changes nothing."""
+    acceptance, _ = LicenceAcceptance.objects.get_or_create(
+        user=user, version=version or settings.HEARTH_LICENCE_VERSION
+    )
+    return acceptance
+
+
+@transaction.atomic
+def profile_update(
+    *,
+    user: User,
+    display_name: Any = None,
+    languages: Any = None,
+    attribution: Any = None,
+) -> User:
+    fields: list[str] = []
+    if display_name is not None:
+        if not isinstance(display_name, str):
+            raise ValidationError({"display_name": [_("The display name must be text.")]})
+        name = " ".join(display_name.split())
+        if len(name) > 60:
+            raise ValidationError({"display_name": [_("Use at most 60 characters.")]})
+        if any(not ch.isprintable() for ch in name):
+            raise ValidationError({"display_name": [_("The display name has unprintable characters.")]})
+        user.display_name = name
+        fields.append("display_name")
+    if languages is not None:
+        user.languages = check_languages(languages)
+        fields.append("languages")
+    if attribution is not None:
+        if not isinstance(attribution, bool):
+            raise ValidationError({"attribution": [_("Must be true or false.")]})
+        user.attribution = attribution
+        fields.append("attribution")
+    if fields:
+        user.save(update_fields=fields)
+    return user
+
+
+def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the secret, which is never retrievable again."""
+    name = " ".join((name or "").split())
+    if not name or len(name) > 60:
+        raise ValidationError({"name": [_("Name the token (1–60 characters), e.g. 'laptop script'.")]})
+    if user.api_tokens.filter(revoked_at__isnull=True).count() >= 20:
+        raise ValidationError({"name": [_("You have 20 active tokens; revoke one first.")]})
+    key = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=key[: len(TOKEN_PREFIX) + 6], key_hash=hash_token(key)
+    )
+    return token, key
+
+
+def api_token_revoke(*, token: ApiToken) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token

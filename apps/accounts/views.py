@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from apps.accounts import selectors, services
+from apps.accounts.forms import LicenceForm, ProfileForm, TokenForm
+from apps.core.forms import add_validation_errors
+from apps.core.languages import COMMON_LANGUAGES
+
+
+def _safe_next(request: HttpRequest, target: str | None) -> str:
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return "/write/"
+
+
+@login_required
+def licence(request: HttpRequest) -> HttpResponse:
+    accepted = selectors.licence_accepted(user=request.user)
+    form = LicenceForm(request.POST or None, initial={"next": request.GET.get("next", "")})
+    if request.method == "POST" and form.is_valid():
+        services.licence_accept(user=request.user)  # type: ignore[arg-type]
+        messages.success(request, _("Thank you. You can contribute now."))
+        return redirect(_safe_next(request, form.cleaned_data.get("next")))
+    return render(
+        request,
+        "accounts/licence.html",
+        {
+            "form": form,
+            "accepted": accepted,
+            "licence_text": selectors.licence_text(),
+            "licence_version": settings.HEARTH_LICENCE_VERSION,
+        },
+    )
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if request.method == "POST":
+        form = ProfileForm(request.POST)
+        if form.is_valid():
+            try:
+                services.profile_update(
+                    user=user,  # type: ignore[arg-type]
+                    display_name=form.cleaned_data["display_name"],
+                    languages=form.cleaned_data["languages"],
+                    attribution=form.cleaned_data["attribution"],
+                )
+            except ValidationError as exc:
+                add_validation_errors(form, exc)
+            else:
+                messages.success(request, _("Profile saved."))
+                return redirect("accounts:profile")
+    else:
+        form = ProfileForm(
+            initial={
+                "display_name": user.display_name,  # type: ignore[union-attr]
+                "languages": ", ".join(user.languages),  # type: ignore[union-attr]
+                "attribution": user.attribution,  # type: ignore[union-attr]
+            }
+        )
+    return render(
+        request,
+        "accounts/profile.html",
+        {
+            "form": form,
+            "token_form": TokenForm(),
+            "tokens": selectors.api_tokens_for_user(user=user),
+            "new_key": request.session.pop("new_token_key", None),
+            "languages": COMMON_LANGUAGES,
+            "licence_accepted": selectors.licence_accepted(user=user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def token_create(request: HttpRequest) -> HttpResponse:
+    form = TokenForm(request.POST)
+    if form.is_valid():
+        try:
+            _token, key = services.api_token_create(user=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            # Shown once on the next page load, then gone from the session.
+            request.session["new_token_key"] = key
+    else:
+        messages.error(request, _("Name the token, e.g. 'laptop script'."))
+    return redirect("accounts:profile")
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = selectors.api_token_get_for_user(user=request.user, token_id=token_id)
+    services.api_token_revoke(token=token)
+    messages.success(request, _("Token revoked."))
+    return redirect("accounts:profile")

@@ -1,0 +1,232 @@
+"""Collection API: one view per operation, nested input/output serializers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import IsAuthenticated, IsAuthenticatedOrReadOnly
+from rest_framework.request import Request
+from rest_framework.response import Response as ApiResponse
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import HasAcceptedLicence
+from apps.collection import selectors, services
+from apps.collection.models import Category, Prompt, Response
+from apps.core.api import Pagination, idempotent
+from apps.core.fields import StrictCharField
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+def _call(fn: Any, **kwargs: Any) -> Any:
+    """Call a service, mapping its refusals to HTTP answers (403, 409)."""
+    try:
+        return fn(**kwargs)
+    except services.NotEditable as exc:
+        raise Conflict(str(exc)) from None
+    except PermissionDenied as exc:
+        raise exceptions.PermissionDenied(str(exc) or None) from None
+
+
+class ResponseOut(serializers.ModelSerializer[Response]):
+    author_name = serializers.CharField(source="author.public_name", read_only=True)
+    prompt_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Response
+        fields = [
+            "id", "prompt_id", "text", "state", "source", "origin", "licence", "author_name",
+            "withdrawn_at", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class PromptOut(serializers.ModelSerializer[Prompt]):
+    author_name = serializers.CharField(source="author.public_name", read_only=True)
+
+    class Meta:
+        model = Prompt
+        fields = [
+            "id", "instruction", "context", "category", "language", "state", "origin",
+            "licence", "author_name", "withdrawn_at", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class PromptsApi(APIView):
+    """GET lists prompts (public ones, or with author=me your own); POST creates one."""
+
+    permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
+
+    class FilterIn(serializers.Serializer[Any]):
+        category = serializers.ChoiceField(choices=Category.choices, required=False)
+        language = serializers.CharField(required=False, max_length=35)
+        author = serializers.ChoiceField(
+            choices=[("me", "me")], required=False, help_text="'me': your own prompts, any state"
+        )
+
+    @extend_schema(
+        parameters=[FilterIn], responses=PromptOut(many=True), operation_id="prompts_list"
+    )
+    def get(self, request: Request) -> ApiResponse:
+        filters = self.FilterIn(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        if data.get("author") == "me":
+            if not request.user.is_authenticated:
+                raise exceptions.NotAuthenticated()
+            queryset = selectors.prompt_list_for_author(user=request.user)
+            if data.get("category"):
+                queryset = queryset.filter(category=data["category"])
+            if data.get("language"):
+                queryset = queryset.filter(language=data["language"])
+        else:
+            queryset = selectors.prompt_list_public(
+                category=data.get("category"), language=data.get("language")
+            )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(PromptOut(page, many=True).data)
+
+    class InputSerializer(serializers.Serializer[Any]):
+        instruction = StrictCharField()
+        context = StrictCharField(required=False)
+        category = StrictCharField()
+        language = StrictCharField()
+        response = StrictCharField(
+            required=False, help_text=_("Optional: the author's own first answer, Dolly-style.")
+        )
+
+    class OutputSerializer(PromptOut):
+        response = serializers.SerializerMethodField()
+
+        class Meta(PromptOut.Meta):
+            fields = [*PromptOut.Meta.fields, "response"]
+            read_only_fields = fields
+
+        def get_response(self, prompt: Prompt) -> dict[str, Any] | None:
+            first = prompt.responses.filter(author=prompt.author).first()
+            return dict(ResponseOut(first).data) if first else None
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, operation_id="prompts_create")
+    @idempotent
+    def post(self, request: Request) -> ApiResponse:
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        prompt = services.prompt_create(author=request.user, **payload.validated_data)
+        return ApiResponse(self.OutputSerializer(prompt).data, status=status.HTTP_201_CREATED)
+
+
+class PromptDetailApi(APIView):
+    permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
+
+    class UpdateIn(serializers.Serializer[Any]):
+        instruction = StrictCharField(required=False)
+        context = StrictCharField(required=False)
+        category = StrictCharField(required=False)
+        language = StrictCharField(required=False)
+
+    @extend_schema(responses=PromptOut, operation_id="prompts_retrieve")
+    def get(self, request: Request, prompt_id: int) -> ApiResponse:
+        prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
+        return ApiResponse(PromptOut(prompt).data)
+
+    @extend_schema(request=UpdateIn, responses=PromptOut, operation_id="prompts_partial_update")
+    def patch(self, request: Request, prompt_id: int) -> ApiResponse:
+        prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
+        payload = self.UpdateIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        prompt = _call(
+            services.prompt_update, prompt=prompt, user=request.user, **payload.validated_data
+        )
+        return ApiResponse(PromptOut(prompt).data)
+
+
+class PromptWithdrawApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses=PromptOut, operation_id="prompts_withdraw")
+    @idempotent
+    def post(self, request: Request, prompt_id: int) -> ApiResponse:
+        prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
+        prompt = _call(services.prompt_withdraw, prompt=prompt, user=request.user)
+        return ApiResponse(PromptOut(prompt).data)
+
+
+class PromptResponsesApi(APIView):
+    permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        text = StrictCharField()
+
+    @extend_schema(responses=ResponseOut(many=True), operation_id="prompts_responses_list")
+    def get(self, request: Request, prompt_id: int) -> ApiResponse:
+        prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
+        queryset = selectors.responses_visible_on_prompt(prompt=prompt, user=request.user)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(ResponseOut(page, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer, responses={201: ResponseOut}, operation_id="prompts_responses_create"
+    )
+    @idempotent
+    def post(self, request: Request, prompt_id: int) -> ApiResponse:
+        prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        response = _call(
+            services.response_create, prompt=prompt, author=request.user, text=payload.validated_data["text"]
+        )
+        return ApiResponse(ResponseOut(response).data, status=status.HTTP_201_CREATED)
+
+
+class MyResponsesApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=ResponseOut(many=True), operation_id="responses_list_mine")
+    def get(self, request: Request) -> ApiResponse:
+        queryset = selectors.response_list_for_author(user=request.user)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(ResponseOut(page, many=True).data)
+
+
+class ResponseDetailApi(APIView):
+    permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
+
+    class UpdateIn(serializers.Serializer[Any]):
+        text = StrictCharField()
+
+    @extend_schema(responses=ResponseOut, operation_id="responses_retrieve")
+    def get(self, request: Request, response_id: int) -> ApiResponse:
+        response = selectors.response_get_for_user(user=request.user, response_id=response_id)
+        return ApiResponse(ResponseOut(response).data)
+
+    @extend_schema(request=UpdateIn, responses=ResponseOut, operation_id="responses_partial_update")
+    def patch(self, request: Request, response_id: int) -> ApiResponse:
+        response = selectors.response_get_for_user(user=request.user, response_id=response_id)
+        payload = self.UpdateIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        response = _call(
+            services.response_update, response=response, user=request.user, text=payload.validated_data["text"]
+        )
+        return ApiResponse(ResponseOut(response).data)
+
+
+class ResponseWithdrawApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses=ResponseOut, operation_id="responses_withdraw")
+    @idempotent
+    def post(self, request: Request, response_id: int) -> ApiResponse:
+        response = selectors.response_get_for_user(user=request.user, response_id=response_id)
+        response = _call(services.response_withdraw, response=response, user=request.user)
+        return ApiResponse(ResponseOut(response).data)

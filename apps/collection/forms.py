@@ -1,0 +1,110 @@
+"""Forms present fields; the rules are the services' (the API uses the same ones)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from apps.collection import services
+from apps.collection.models import Category
+from apps.core.forms import add_validation_errors
+
+
+class IdempotentForm(forms.Form):
+    """Carries a one-time key so a double-clicked or re-sent form creates nothing twice."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=200)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
+
+
+class PromptFieldsMixin(forms.Form):
+    category = forms.ChoiceField(label=_("Category"), choices=Category.choices, widget=forms.RadioSelect)
+    instruction = forms.CharField(
+        label=_("Instruction"),
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3, "data-preview": "1"}),
+        help_text=_("What should the assistant do? Markdown is allowed."),
+    )
+    context = forms.CharField(
+        label=_("Context"),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("Reference text the task is about. Required for closed Q&A, information extraction and summarization."),
+    )
+    language = forms.CharField(
+        label=_("Language"),
+        max_length=35,
+        widget=forms.TextInput(attrs={"list": "language-list", "autocomplete": "off"}),
+        help_text=_("A BCP-47 tag such as en, de or pt-BR."),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        try:
+            fields = services.check_prompt_fields(
+                instruction=self.data.get(self.add_prefix("instruction"), ""),
+                context=self.data.get(self.add_prefix("context"), ""),
+                category=self.data.get(self.add_prefix("category"), ""),
+                language=self.data.get(self.add_prefix("language"), ""),
+            )
+        except ValidationError as exc:
+            add_validation_errors(self, exc)
+            return data
+        data.update(
+            instruction=fields.instruction,
+            context=fields.context,
+            category=fields.category,
+            language=fields.language,
+        )
+        return data
+
+
+class WriteForm(PromptFieldsMixin, IdempotentForm):
+    response = forms.CharField(
+        label=_("Your response"),
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8, "data-preview": "1"}),
+        help_text=_("Answer it yourself, as a helpful expert would. Your own words: no chatbot output."),
+    )
+    field_order = ["category", "instruction", "context", "response", "language"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "instruction" in data and not self.has_error("response"):
+            try:
+                data["response"] = services.check_response_text(
+                    self.data.get("response", ""), instruction=data["instruction"]
+                )
+            except ValidationError as exc:
+                add_validation_errors(self, exc)
+        return data
+
+
+class PromptEditForm(PromptFieldsMixin):
+    field_order = ["category", "instruction", "context", "language"]
+
+
+class ResponseEditForm(forms.Form):
+    text = forms.CharField(label=_("Response"), strip=False, widget=forms.Textarea(attrs={"rows": 8}))
+
+
+class AnswerForm(IdempotentForm):
+    text = forms.CharField(
+        label=_("Your answer"), strip=False, widget=forms.Textarea(attrs={"rows": 8})
+    )
+
+
+class BrowseFilterForm(forms.Form):
+    category = forms.ChoiceField(
+        label=_("Category"), required=False, choices=[("", _("All categories")), *Category.choices]
+    )
+    language = forms.CharField(label=_("Language"), required=False, max_length=35)

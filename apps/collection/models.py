@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.models import TimeStampedModel
+
+
+class Category(models.TextChoices):
+    """Dolly's eight categories."""
+
+    OPEN_QA = "open_qa", _("Open Q&A")
+    GENERAL_QA = "general_qa", _("General Q&A")
+    CLOSED_QA = "closed_qa", _("Closed Q&A")
+    CLASSIFICATION = "classification", _("Classification")
+    BRAINSTORMING = "brainstorming", _("Brainstorming")
+    INFORMATION_EXTRACTION = "information_extraction", _("Information extraction")
+    SUMMARIZATION = "summarization", _("Summarization")
+    CREATIVE_WRITING = "creative_writing", _("Creative writing")
+
+
+CONTEXT_REQUIRED = frozenset(
+    {Category.CLOSED_QA, Category.INFORMATION_EXTRACTION, Category.SUMMARIZATION}
+)
+
+
+class PromptState(models.TextChoices):
+    REVIEW = "review", _("In review")
+    COLLECTING = "collecting", _("Collecting answers")
+    RANKING = "ranking", _("Ranking")
+    COMPLETE = "complete", _("Complete")
+    REJECTED = "rejected", _("Rejected")
+    HALTED = "halted", _("Halted")
+
+
+ACCEPTED_PROMPT_STATES = (PromptState.COLLECTING, PromptState.RANKING, PromptState.COMPLETE)
+
+
+class ResponseState(models.TextChoices):
+    REVIEW = "review", _("In review")
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED = "rejected", _("Rejected")
+
+
+class Source(models.TextChoices):
+    HUMAN = "human", _("Written by a person")
+    MODEL = "model", _("Written by a model")
+
+
+class Prompt(TimeStampedModel):
+    """An instruction, with optional context, that volunteers answer."""
+
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="prompts"
+    )
+    instruction = models.TextField()
+    context = models.TextField(blank=True, default="")
+    category = models.CharField(max_length=32, choices=Category.choices)
+    language = models.CharField(max_length=35)
+    state = models.CharField(
+        max_length=16, choices=PromptState.choices, default=PromptState.REVIEW, db_index=True
+    )
+    # Where it came from: "hearth" for work written here, else the imported data set's name.
+    origin = models.CharField(max_length=100, default="hearth")
+    licence = models.CharField(max_length=64)
+    instruction_key = models.CharField(max_length=64, editable=False)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    hidden_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("import_prompts", "Can import prompts and responses from files"),
+            ("moderate_content", "Can hide, restore and halt content"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instruction_key"],
+                condition=Q(withdrawn_at__isnull=True),
+                name="prompt_instruction_unique_while_live",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "category", "language"])]
+
+    def __str__(self) -> str:
+        return self.instruction[:60]
+
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
+
+    @property
+    def context_required(self) -> bool:
+        return self.category in CONTEXT_REQUIRED
+
+
+class Response(TimeStampedModel):
+    """One answer to a prompt."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="responses"
+    )
+    text = models.TextField()
+    state = models.CharField(
+        max_length=16, choices=ResponseState.choices, default=ResponseState.REVIEW, db_index=True
+    )
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.HUMAN)
+    origin = models.CharField(max_length=100, default="hearth")
+    licence = models.CharField(max_length=64)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    hidden_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # Nobody answers the same prompt twice (model-written answers have their own author).
+            models.UniqueConstraint(
+                fields=["prompt", "author"],
+                condition=Q(withdrawn_at__isnull=True),
+                name="one_live_response_per_author_and_prompt",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.withdrawn_at is not None

@@ -1,0 +1,105 @@
+"""Reads for prompts and responses, with the permission rules written once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.http import Http404
+
+from apps.accounts import roles
+from apps.collection.models import ACCEPTED_PROMPT_STATES, Prompt, Response, ResponseState
+
+PUBLIC_PROMPT = Q(state__in=ACCEPTED_PROMPT_STATES, withdrawn_at__isnull=True, hidden_at__isnull=True)
+PUBLIC_RESPONSE = Q(state=ResponseState.ACCEPTED, withdrawn_at__isnull=True, hidden_at__isnull=True)
+
+
+def _visible_prompts_q(user: Any) -> Q:
+    if roles.is_moderator(user):
+        return Q()
+    if user is not None and user.is_authenticated:
+        return PUBLIC_PROMPT | Q(author=user)
+    return PUBLIC_PROMPT
+
+
+def prompt_list_public(*, category: str | None = None, language: str | None = None) -> QuerySet[Prompt]:
+    qs = Prompt.objects.filter(PUBLIC_PROMPT).select_related("author")
+    if category:
+        qs = qs.filter(category=category)
+    if language:
+        qs = qs.filter(language=language)
+    return qs.annotate(public_responses=Count("responses", filter=Q(responses__state=ResponseState.ACCEPTED, responses__withdrawn_at__isnull=True, responses__hidden_at__isnull=True)))
+
+
+def prompt_list_for_author(*, user: Any) -> QuerySet[Prompt]:
+    return Prompt.objects.filter(author=user).select_related("author")
+
+
+def prompt_get_for_user(*, user: Any, prompt_id: Any) -> Prompt:
+    """The prompt if ``user`` may see it, else 404 (its existence is not revealed)."""
+    try:
+        pk = int(prompt_id)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    prompt = Prompt.objects.filter(_visible_prompts_q(user), pk=pk).select_related("author").first()
+    if prompt is None:
+        raise Http404
+    return prompt
+
+
+def responses_visible_on_prompt(*, prompt: Prompt, user: Any) -> QuerySet[Response]:
+    qs = prompt.responses.select_related("author")
+    if roles.is_moderator(user):
+        return qs
+    if user is not None and user.is_authenticated:
+        return qs.filter(PUBLIC_RESPONSE | Q(author=user, withdrawn_at__isnull=True))
+    return qs.filter(PUBLIC_RESPONSE)
+
+
+def response_list_for_author(*, user: Any) -> QuerySet[Response]:
+    return Response.objects.filter(author=user).select_related("prompt")
+
+
+def response_get_for_user(*, user: Any, response_id: Any) -> Response:
+    try:
+        pk = int(response_id)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    base = Response.objects.select_related("prompt", "author").filter(pk=pk)
+    if not roles.is_moderator(user):
+        visible = PUBLIC_RESPONSE & Q(
+            prompt__state__in=ACCEPTED_PROMPT_STATES,
+            prompt__withdrawn_at__isnull=True,
+            prompt__hidden_at__isnull=True,
+        )
+        if user is not None and user.is_authenticated:
+            visible |= Q(author=user)
+        base = base.filter(visible)
+    response = base.first()
+    if response is None:
+        raise Http404
+    return response
+
+
+def contributions_for_author(*, user: Any) -> QuerySet[Prompt]:
+    """The author's prompts with their own responses, and prompts they answered, newest first."""
+    own = Response.objects.filter(author=user)
+    return (
+        Prompt.objects.filter(Q(author=user) | Q(responses__author=user))
+        .distinct()
+        .prefetch_related(Prefetch("responses", queryset=own, to_attr="my_responses"))
+    )
+
+
+def site_counts() -> dict[str, int]:
+    live = Q(withdrawn_at__isnull=True, hidden_at__isnull=True)
+    authors = (
+        Prompt.objects.filter(live)
+        .values("author_id")
+        .union(Response.objects.filter(live).values("author_id"))
+    )
+    return {
+        "prompts": Prompt.objects.filter(live).count(),
+        "responses": Response.objects.filter(live).count(),
+        "contributors": authors.count(),
+    }

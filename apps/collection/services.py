@@ -1,0 +1,277 @@
+"""Writes for prompts and responses. Every check here is the one the forms, the API and the
+JSONL import all use, so a rule cannot differ between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.accounts.models import User
+from apps.accounts.services import check_language
+from apps.collection.models import (
+    CONTEXT_REQUIRED,
+    Category,
+    Prompt,
+    PromptState,
+    Response,
+    ResponseState,
+    Source,
+)
+from apps.core.text import check_text, dedupe_key
+
+
+@dataclass(frozen=True)
+class PromptFields:
+    instruction: str
+    context: str
+    category: str
+    language: str
+
+
+def _collect(errors: dict[str, list[str]], field: str, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for name, errs in error.error_dict.items():
+            errors.setdefault(name, []).extend(str(m) for m in errs[0].messages)
+    else:
+        errors.setdefault(field, []).extend(str(m) for m in error.messages)
+
+
+def check_prompt_fields(
+    *, instruction: Any, context: Any, category: Any, language: Any
+) -> PromptFields:
+    """Validate and normalise a prompt; raises one ValidationError naming every bad field."""
+    errors: dict[str, list[str]] = {}
+    clean: dict[str, str] = {}
+    try:
+        clean["instruction"] = check_text(
+            instruction,
+            label=_("The instruction"),
+            min_chars=settings.HEARTH_INSTRUCTION_MIN_CHARS,
+            max_chars=settings.HEARTH_INSTRUCTION_MAX_CHARS,
+        )
+    except ValidationError as exc:
+        _collect(errors, "instruction", exc)
+    if category not in Category.values:
+        errors["category"] = [
+            _("Choose one of the categories: %(choices)s.") % {"choices": ", ".join(Category.values)}
+        ]
+    try:
+        clean["context"] = check_text(
+            context,
+            label=_("The context"),
+            min_chars=1,
+            max_chars=settings.HEARTH_CONTEXT_MAX_CHARS,
+            required=category in CONTEXT_REQUIRED,
+        )
+    except ValidationError as exc:
+        if category in CONTEXT_REQUIRED and exc.code == "required":
+            exc = ValidationError(
+                _("The %(category)s category needs a context: paste the text the task is about.")
+                % {"category": category}
+            )
+        _collect(errors, "context", exc)
+    try:
+        clean["language"] = check_language(language)
+    except ValidationError as exc:
+        _collect(errors, "language", exc)
+    if errors:
+        raise ValidationError(errors)
+    return PromptFields(
+        instruction=clean["instruction"],
+        context=clean["context"],
+        category=str(category),
+        language=clean["language"],
+    )
+
+
+def check_response_text(text: Any, *, instruction: str) -> str:
+    try:
+        clean = check_text(
+            text,
+            label=_("The response"),
+            min_chars=1,
+            max_chars=settings.HEARTH_RESPONSE_MAX_CHARS,
+        )
+    except ValidationError as exc:
+        raise ValidationError({"response": exc.messages}) from None
+    if dedupe_key(clean) == dedupe_key(instruction):
+        raise ValidationError({"response": [_("The response only repeats the instruction.")]})
+    return clean
+
+
+def _duplicate_error(existing: Prompt) -> ValidationError:
+    url = reverse("collection:prompt-detail", args=[existing.pk])
+    return ValidationError(
+        {
+            "instruction": [
+                ValidationError(
+                    _("This instruction is already in Hearth as prompt #%(id)s: %(url)s")
+                    % {"id": existing.pk, "url": url},
+                    code="duplicate",
+                    params={"prompt_id": existing.pk, "url": url},
+                )
+            ]
+        }
+    )
+
+
+def _check_not_duplicate(*, key: str, exclude_id: int | None = None) -> None:
+    existing = Prompt.objects.filter(instruction_key=key, withdrawn_at__isnull=True)
+    if exclude_id is not None:
+        existing = existing.exclude(pk=exclude_id)
+    found = existing.first()
+    if found is not None:
+        raise _duplicate_error(found)
+
+
+@transaction.atomic
+def prompt_create(
+    *,
+    author: User,
+    instruction: Any,
+    context: Any = "",
+    category: Any,
+    language: Any,
+    response: Any = None,
+    origin: str = "hearth",
+    licence: str | None = None,
+    state: str = PromptState.REVIEW,
+    response_state: str = ResponseState.REVIEW,
+) -> Prompt:
+    """Create a prompt and, Dolly-style, optionally the author's own first response.
+
+    Refuses an instruction already in Hearth (case and spacing ignored), even under a race:
+    the partial unique index has the last word.
+    """
+    fields = check_prompt_fields(
+        instruction=instruction, context=context, category=category, language=language
+    )
+    answer = None
+    if response not in (None, ""):
+        answer = check_response_text(response, instruction=fields.instruction)
+    key = dedupe_key(fields.instruction)
+    _check_not_duplicate(key=key)
+    licence = licence or settings.HEARTH_LICENCE_NAME
+    try:
+        with transaction.atomic():
+            prompt = Prompt.objects.create(
+                author=author,
+                instruction=fields.instruction,
+                context=fields.context,
+                category=fields.category,
+                language=fields.language,
+                state=state,
+                origin=origin,
+                licence=licence,
+                instruction_key=key,
+            )
+    except IntegrityError:
+        _check_not_duplicate(key=key)
+        raise
+    if answer is not None:
+        Response.objects.create(
+            prompt=prompt,
+            author=author,
+            text=answer,
+            state=response_state,
+            source=Source.HUMAN,
+            origin=origin,
+            licence=licence,
+        )
+    return prompt
+
+
+def _check_author_may_change(*, obj: Prompt | Response, user: User, what: str) -> None:
+    if obj.author_id != user.pk:
+        raise PermissionDenied(_("Only the author may change this %(what)s.") % {"what": what})
+    if obj.withdrawn_at is not None:
+        raise PermissionDenied(_("This %(what)s was withdrawn.") % {"what": what})
+
+
+class NotEditable(Exception):
+    """The object left the state in which it may be edited."""
+
+
+@transaction.atomic
+def prompt_update(*, prompt: Prompt, user: User, **changes: Any) -> Prompt:
+    """Edit one's own prompt while it is in review. Precondition: ``prompt`` is visible to
+    ``user`` (fetched through a selector)."""
+    prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
+    _check_author_may_change(obj=prompt, user=user, what=_("prompt"))
+    if prompt.state != PromptState.REVIEW:
+        raise NotEditable(_("A prompt can be edited only while it is in review."))
+    fields = check_prompt_fields(
+        instruction=changes.get("instruction", prompt.instruction),
+        context=changes.get("context", prompt.context),
+        category=changes.get("category", prompt.category),
+        language=changes.get("language", prompt.language),
+    )
+    key = dedupe_key(fields.instruction)
+    _check_not_duplicate(key=key, exclude_id=prompt.pk)
+    prompt.instruction = fields.instruction
+    prompt.context = fields.context
+    prompt.category = fields.category
+    prompt.language = fields.language
+    prompt.instruction_key = key
+    prompt.save(
+        update_fields=["instruction", "context", "category", "language", "instruction_key", "updated_at"]
+    )
+    return prompt
+
+
+@transaction.atomic
+def prompt_withdraw(*, prompt: Prompt, user: User) -> Prompt:
+    """Withdraw one's own prompt: hidden at once, never in a later release. Idempotent."""
+    prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
+    if prompt.author_id != user.pk:
+        raise PermissionDenied(_("Only the author may withdraw this prompt."))
+    if prompt.withdrawn_at is None:
+        prompt.withdrawn_at = timezone.now()
+        prompt.save(update_fields=["withdrawn_at", "updated_at"])
+    return prompt
+
+
+@transaction.atomic
+def response_create(*, prompt: Prompt, author: User, text: Any) -> Response:
+    """Answer a prompt that is collecting answers; one live answer per person and prompt."""
+    prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
+    if prompt.state != PromptState.COLLECTING or prompt.withdrawn_at or prompt.hidden_at:
+        raise NotEditable(_("This prompt is not collecting answers."))
+    clean = check_response_text(text, instruction=prompt.instruction)
+    if Response.objects.filter(prompt=prompt, author=author, withdrawn_at__isnull=True).exists():
+        raise ValidationError({"response": [_("You have already answered this prompt.")]})
+    return Response.objects.create(
+        prompt=prompt,
+        author=author,
+        text=clean,
+        licence=settings.HEARTH_LICENCE_NAME,
+    )
+
+
+@transaction.atomic
+def response_update(*, response: Response, user: User, text: Any) -> Response:
+    response = Response.objects.select_for_update().select_related("prompt").get(pk=response.pk)
+    _check_author_may_change(obj=response, user=user, what=_("response"))
+    if response.state != ResponseState.REVIEW:
+        raise NotEditable(_("A response can be edited only while it is in review."))
+    response.text = check_response_text(text, instruction=response.prompt.instruction)
+    response.save(update_fields=["text", "updated_at"])
+    return response
+
+
+@transaction.atomic
+def response_withdraw(*, response: Response, user: User) -> Response:
+    response = Response.objects.select_for_update().get(pk=response.pk)
+    if response.author_id != user.pk:
+        raise PermissionDenied(_("Only the author may withdraw this response."))
+    if response.withdrawn_at is None:
+        response.withdrawn_at = timezone.now()
+        response.save(update_fields=["withdrawn_at", "updated_at"])
+    return response

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from apps.collection import views
+
+app_name = "collection"
+urlpatterns = [
+    path("write/", views.write, name="write"),
+    path("preview/", views.preview, name="preview"),
+    path("mine/", views.mine, name="mine"),
+    path("browse/", views.browse, name="browse"),
+    path("prompts/<int:prompt_id>/", views.prompt_detail, name="prompt-detail"),
+    path("prompts/<int:prompt_id>/edit/", views.prompt_edit, name="prompt-edit"),
+    path("prompts/<int:prompt_id>/withdraw/", views.prompt_withdraw, name="prompt-withdraw"),
+    path("prompts/<int:prompt_id>/answer/", views.answer, name="answer"),
+    path("responses/<int:response_id>/edit/", views.response_edit, name="response-edit"),
+    path("responses/<int:response_id>/withdraw/", views.response_withdraw, name="response-withdraw"),
+]

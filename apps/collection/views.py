@@ -1,0 +1,213 @@
+"""Pages for writing, browsing and managing one's own contributions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from apps.accounts.permissions import licence_required
+from apps.collection import forms, selectors, services
+from apps.collection.categories import GUIDANCE
+from apps.core.forms import add_validation_errors
+from apps.core import idempotency, markdown
+from apps.core.languages import COMMON_LANGUAGES
+
+
+def _form_once(request: HttpRequest, key: str, action: Any) -> tuple[int, Any, bool]:
+    fingerprint = idempotency.fingerprint("POST", request.path, key.encode())
+    return idempotency.run_once(user=request.user, key=f"form:{key}", fingerprint=fingerprint, action=action)
+
+
+@licence_required
+def write(request: HttpRequest) -> HttpResponse:
+    languages = request.user.languages or ["en"]  # type: ignore[union-attr]
+    if request.method == "POST":
+        form = forms.WriteForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+
+            def create() -> tuple[int, Any]:
+                prompt = services.prompt_create(
+                    author=request.user,  # type: ignore[arg-type]
+                    instruction=data["instruction"],
+                    context=data["context"],
+                    category=data["category"],
+                    language=data["language"],
+                    response=data["response"],
+                )
+                return 201, {"prompt_id": prompt.pk}
+
+            try:
+                _form_once(request, data["idempotency_key"], create)
+            except ValidationError as exc:
+                add_validation_errors(form, exc)
+            else:
+                messages.success(request, _("Thank you! Your prompt and answer are now in review."))
+                return redirect("collection:mine")
+    else:
+        category = request.GET.get("category", "")
+        form = forms.WriteForm(initial={"language": languages[0], "category": category})
+    return render(
+        request,
+        "collection/write.html",
+        {"form": form, "guidance": GUIDANCE, "languages": COMMON_LANGUAGES},
+    )
+
+
+@login_required
+@require_POST
+def preview(request: HttpRequest) -> HttpResponse:
+    """htmx: render the posted field as sanitised Markdown."""
+    field = request.POST.get("field", "")
+    text = request.POST.get(field, "") if field in {"instruction", "context", "response", "text"} else ""
+    html = markdown.render(text[:40_000]) if text.strip() else ""
+    return render(request, "collection/_preview.html", {"html": html})
+
+
+@login_required
+def mine(request: HttpRequest) -> HttpResponse:
+    prompts = selectors.prompt_list_for_author(user=request.user).prefetch_related("responses")
+    responses = selectors.response_list_for_author(user=request.user).exclude(
+        prompt__author=request.user
+    )
+    return render(
+        request,
+        "collection/mine.html",
+        {
+            "prompts": Paginator(prompts, 25).get_page(request.GET.get("page")),
+            "responses": responses[:200],
+        },
+    )
+
+
+def browse(request: HttpRequest) -> HttpResponse:
+    filters = forms.BrowseFilterForm(request.GET or None)
+    category = language = None
+    if filters.is_valid():
+        category = filters.cleaned_data["category"] or None
+        language = filters.cleaned_data["language"] or None
+    prompts = selectors.prompt_list_public(category=category, language=language)
+    page = Paginator(prompts, 20).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "collection/browse.html",
+        {"filters": filters, "page": page, "languages": COMMON_LANGUAGES},
+    )
+
+
+def prompt_detail(request: HttpRequest, prompt_id: int) -> HttpResponse:
+    prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
+    responses = selectors.responses_visible_on_prompt(prompt=prompt, user=request.user)
+    return render(
+        request,
+        "collection/prompt_detail.html",
+        {"prompt": prompt, "responses": responses},
+    )
+
+
+@licence_required
+def prompt_edit(request: HttpRequest, prompt_id: int) -> HttpResponse:
+    prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
+    if prompt.author_id != request.user.pk:
+        raise PermissionDenied(_("Only the author may change this prompt."))
+    if request.method == "POST":
+        form = forms.PromptEditForm(request.POST)
+        if form.is_valid():
+            try:
+                services.prompt_update(prompt=prompt, user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+            except ValidationError as exc:
+                add_validation_errors(form, exc)
+            except services.NotEditable as exc:
+                messages.error(request, str(exc))
+                return redirect("collection:mine")
+            else:
+                messages.success(request, _("Saved."))
+                return redirect("collection:mine")
+    else:
+        form = forms.PromptEditForm(
+            initial={f: getattr(prompt, f) for f in ("category", "instruction", "context", "language")}
+        )
+    return render(
+        request,
+        "collection/edit.html",
+        {"form": form, "prompt": prompt, "languages": COMMON_LANGUAGES, "title": _("Edit prompt")},
+    )
+
+
+@licence_required
+def response_edit(request: HttpRequest, response_id: int) -> HttpResponse:
+    response = selectors.response_get_for_user(user=request.user, response_id=response_id)
+    if response.author_id != request.user.pk:
+        raise PermissionDenied(_("Only the author may change this response."))
+    if request.method == "POST":
+        form = forms.ResponseEditForm(request.POST)
+        if form.is_valid():
+            try:
+                services.response_update(response=response, user=request.user, text=form.cleaned_data["text"])  # type: ignore[arg-type]
+            except ValidationError as exc:
+                add_validation_errors(form, exc)
+            except services.NotEditable as exc:
+                messages.error(request, str(exc))
+                return redirect("collection:mine")
+            else:
+                messages.success(request, _("Saved."))
+                return redirect("collection:mine")
+    else:
+        form = forms.ResponseEditForm(initial={"text": response.text})
+    return render(
+        request,
+        "collection/edit.html",
+        {"form": form, "prompt": response.prompt, "title": _("Edit response")},
+    )
+
+
+@login_required
+@require_POST
+def prompt_withdraw(request: HttpRequest, prompt_id: int) -> HttpResponse:
+    prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
+    services.prompt_withdraw(prompt=prompt, user=request.user)  # type: ignore[arg-type]
+    messages.success(request, _("Withdrawn. It is hidden now and will never enter a release."))
+    return redirect("collection:mine")
+
+
+@login_required
+@require_POST
+def response_withdraw(request: HttpRequest, response_id: int) -> HttpResponse:
+    response = selectors.response_get_for_user(user=request.user, response_id=response_id)
+    services.response_withdraw(response=response, user=request.user)  # type: ignore[arg-type]
+    messages.success(request, _("Withdrawn. It is hidden now and will never enter a release."))
+    return redirect("collection:mine")
+
+
+@licence_required
+def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
+    prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
+    form = forms.AnswerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+
+        def create() -> tuple[int, Any]:
+            response = services.response_create(
+                prompt=prompt, author=request.user, text=form.cleaned_data["text"]  # type: ignore[arg-type]
+            )
+            return 201, {"response_id": response.pk}
+
+        try:
+            _form_once(request, form.cleaned_data["idempotency_key"], create)
+        except ValidationError as exc:
+            add_validation_errors(form, exc)
+        except services.NotEditable as exc:
+            messages.error(request, str(exc))
+            return redirect(reverse("collection:prompt-detail", args=[prompt.pk]))
+        else:
+            messages.success(request, _("Thank you! Your answer is now in review."))
+            return redirect("collection:mine")
+    return render(request, "collection/answer.html", {"form": form, "prompt": prompt})

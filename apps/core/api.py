@@ -1,0 +1,75 @@
+"""Shared API pieces: pagination, error format, the idempotent-POST decorator."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.core import idempotency
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def validation_error_detail(error: DjangoValidationError) -> Any:
+    if hasattr(error, "error_dict"):
+        return {field: [str(m) for m in errs.messages] for field, errs in error.error_dict.items()}
+    return {"non_field_errors": [str(m) for m in error.messages]}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus Django ValidationErrors as 400 and friendlier parse errors."""
+    if isinstance(exc, DjangoValidationError):
+        return Response(validation_error_detail(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ParseError):
+        exc = exceptions.ParseError(
+            _("The request body could not be read: %(reason)s") % {"reason": exc.detail}
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(_("Not found, or you may not see it."))
+    return drf_exception_handler(exc, context)
+
+
+ApiHandler = Callable[..., Response]
+
+
+def idempotent(handler: ApiHandler) -> ApiHandler:
+    """Make a DRF POST handler safe to retry with an ``Idempotency-Key`` header.
+
+    The first successful response for (user, key) is stored and returned again for every
+    retry; nothing new is created. Without the header the handler runs as usual.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return handler(view, request, *args, **kwargs)
+        idempotency.check_key(key)
+        fingerprint = idempotency.fingerprint(request.method or "POST", request.path, request.body)
+
+        def run() -> tuple[int, Any]:
+            response = handler(view, request, *args, **kwargs)
+            return response.status_code, response.data
+
+        status_code, data, replayed = idempotency.run_once(
+            user=request.user, key=key, fingerprint=fingerprint, action=run
+        )
+        response = Response(data, status=status_code)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    return wrapper

@@ -1,0 +1,39 @@
+"""Refuse oversized request bodies before anything parses them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+
+# Paths that take file uploads get the larger import limit.
+_LARGE_BODY_PREFIXES = ("/api/v1/imports/", "/imports/")
+
+
+def _limit_for(path: str) -> int:
+    if path.startswith(_LARGE_BODY_PREFIXES):
+        return int(settings.HEARTH_IMPORT_MAX_BYTES)
+    return int(settings.HEARTH_MAX_BODY_BYTES)
+
+
+class BodySizeLimitMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = _limit_for(request.path)
+        raw_length = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw_length)
+        except ValueError:
+            return JsonResponse({"detail": _("The Content-Length header is not a number.")}, status=400)
+        if length > limit:
+            message = _(
+                "The request body is %(size)s bytes; the limit is %(limit)s bytes."
+            ) % {"size": length, "limit": limit}
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=413)
+            return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

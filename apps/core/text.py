@@ -1,0 +1,64 @@
+"""Normalising and checking user text, the same way for forms, the API and imports."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+# C0/C1 control characters other than tab and newline (CR is folded into LF first).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """NFC, Unix newlines, no surrounding whitespace."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def check_text(
+    text: object, *, label: str, min_chars: int, max_chars: int, required: bool = True
+) -> str:
+    """Return the normalised text or raise ValidationError with a message a person understands."""
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise ValidationError(_("%(label)s must be text.") % {"label": label}, code="type")
+    text = normalise(text)
+    if not text:
+        if required:
+            raise ValidationError(
+                _("%(label)s is required and cannot be only whitespace.") % {"label": label},
+                code="required",
+            )
+        return ""
+    bad = _CONTROL.search(text)
+    if bad:
+        raise ValidationError(
+            _("%(label)s contains a control character (U+%(code)04X); remove it.")
+            % {"label": label, "code": ord(bad.group())},
+            code="control_character",
+        )
+    if len(text) < min_chars:
+        raise ValidationError(
+            _("%(label)s is too short: at least %(min)d characters, got %(n)d.")
+            % {"label": label, "min": min_chars, "n": len(text)},
+            code="min_length",
+        )
+    if len(text) > max_chars:
+        raise ValidationError(
+            _("%(label)s is too long: at most %(max)d characters, got %(n)d.")
+            % {"label": label, "max": max_chars, "n": len(text)},
+            code="max_length",
+        )
+    return text
+
+
+def dedupe_key(text: str) -> str:
+    """A hash under which instructions that differ only in case or spacing collide."""
+    folded = _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    return hashlib.sha256(folded.encode()).hexdigest()

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from apps.collection import selectors
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/home.html", {"counts": selectors.site_counts()})
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up; checks nothing else."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready to serve: the database answers, and Redis too when it is configured."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    if settings.REDIS_URL:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {exc.__class__.__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)

@@ -1,0 +1,80 @@
+"""Shared fixtures: three standing users (a volunteer, a second volunteer, an outsider who has
+not accepted the licence), a maintainer, and API clients for each."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+from apps.accounts import roles
+from tests.factories import LicenceAcceptanceFactory, UserFactory
+
+
+def _volunteer(**kwargs):
+    user = UserFactory(**kwargs)
+    user.groups.add(Group.objects.get(name=roles.VOLUNTEER))
+    LicenceAcceptanceFactory(user=user)
+    return user
+
+
+@pytest.fixture
+def volunteer(db):
+    return _volunteer(display_name="Ada")
+
+
+@pytest.fixture
+def volunteer2(db):
+    return _volunteer(display_name="Grace")
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed up, but has not accepted the data licence."""
+    return UserFactory(display_name="Outsider")
+
+
+@pytest.fixture
+def maintainer(db):
+    user = _volunteer(display_name="Maintainer")
+    user.groups.add(Group.objects.get(name=roles.MAINTAINER))
+    return user
+
+
+@pytest.fixture
+def moderator(db):
+    user = _volunteer(display_name="Moderator")
+    user.groups.add(Group.objects.get(name=roles.MODERATOR))
+    return user
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def api(volunteer) -> APIClient:
+    return _client_for(volunteer)
+
+
+@pytest.fixture
+def api2(volunteer2) -> APIClient:
+    return _client_for(volunteer2)
+
+
+@pytest.fixture
+def api_outsider(outsider) -> APIClient:
+    return _client_for(outsider)
+
+
+@pytest.fixture
+def api_anon() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def api_maintainer(maintainer) -> APIClient:
+    return _client_for(maintainer)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import factory
+from django.conf import settings
+
+from apps.accounts.models import LicenceAcceptance, User
+from apps.collection.models import Prompt, PromptState, Response, ResponseState
+from apps.core.text import dedupe_key
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.org")
+    display_name = factory.Sequence(lambda n: f"User {n}")
+    languages = factory.LazyFunction(lambda: ["en"])
+    password = factory.django.Password("correct horse battery staple")
+
+
+class LicenceAcceptanceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LicenceAcceptance
+
+    user = factory.SubFactory(UserFactory)
+    version = factory.LazyFunction(lambda: settings.HEARTH_LICENCE_VERSION)
+
+
+class PromptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Prompt
+
+    author = factory.SubFactory(UserFactory)
+    instruction = factory.Sequence(lambda n: f"Explain idea number {n} in simple words.")
+    context = ""
+    category = "open_qa"
+    language = "en"
+    state = PromptState.COLLECTING
+    licence = factory.LazyFunction(lambda: settings.HEARTH_LICENCE_NAME)
+    instruction_key = factory.LazyAttribute(lambda o: dedupe_key(o.instruction))
+
+
+class ResponseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Response
+
+    prompt = factory.SubFactory(PromptFactory)
+    author = factory.SubFactory(UserFactory)
+    text = factory.Sequence(lambda n: f"A helpful answer, number {n}.")
+    state = ResponseState.ACCEPTED
+    licence = factory.LazyFunction(lambda: settings.HEARTH_LICENCE_NAME)

@@ -1,0 +1,1 @@
+"""Code that runs on worker nodes. It never imports Django and holds no database credentials."""
