@@ -4,6 +4,7 @@ from django.urls import path
 
 from apps.accounts import api as accounts_api
 from apps.collection import api as collection_api
+from apps.collection import api_imports
 
 urlpatterns = [
     path("me/", accounts_api.MeApi.as_view(), name="me"),
@@ -17,4 +18,5 @@ urlpatterns = [
     path("responses/", collection_api.MyResponsesApi.as_view(), name="responses"),
     path("responses/<int:response_id>/", collection_api.ResponseDetailApi.as_view(), name="response-detail"),
     path("responses/<int:response_id>/withdraw/", collection_api.ResponseWithdrawApi.as_view(), name="response-withdraw"),
+    path("imports/", api_imports.ImportsApi.as_view(), name="imports"),
 ]

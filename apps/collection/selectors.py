@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from apps.accounts import roles
@@ -28,7 +29,19 @@ def prompt_list_public(*, category: str | None = None, language: str | None = No
         qs = qs.filter(category=category)
     if language:
         qs = qs.filter(language=language)
-    return qs.annotate(public_responses=Count("responses", filter=Q(responses__state=ResponseState.ACCEPTED, responses__withdrawn_at__isnull=True, responses__hidden_at__isnull=True)))
+    # A correlated subquery rather than JOIN + GROUP BY: the paginator's COUNT(*) then skips it
+    # entirely, and a page reads only its own rows' answers (the join aggregated every public
+    # prompt on every request, tens of milliseconds at a few thousand prompts).
+    public_answers = (
+        Response.objects.filter(PUBLIC_RESPONSE, prompt=OuterRef("pk"))
+        .order_by()
+        .values("prompt")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return qs.annotate(
+        public_responses=Coalesce(Subquery(public_answers, output_field=IntegerField()), 0)
+    ).order_by("-created_at", "-id")
 
 
 def prompt_list_for_author(*, user: Any) -> QuerySet[Prompt]:

@@ -37,8 +37,8 @@ class PromptFields:
 
 def _collect(errors: dict[str, list[str]], field: str, error: ValidationError) -> None:
     if hasattr(error, "error_dict"):
-        for name, errs in error.error_dict.items():
-            errors.setdefault(name, []).extend(str(m) for m in errs[0].messages)
+        for name, messages in error.message_dict.items():
+            errors.setdefault(name, []).extend(str(m) for m in messages)
     else:
         errors.setdefault(field, []).extend(str(m) for m in error.messages)
 

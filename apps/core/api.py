@@ -25,7 +25,7 @@ class Pagination(PageNumberPagination):
 
 def validation_error_detail(error: DjangoValidationError) -> Any:
     if hasattr(error, "error_dict"):
-        return {field: [str(m) for m in errs.messages] for field, errs in error.error_dict.items()}
+        return {field: [str(m) for m in msgs] for field, msgs in error.message_dict.items()}
     return {"non_field_errors": [str(m) for m in error.messages]}
 
 

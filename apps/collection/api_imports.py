@@ -1,0 +1,92 @@
+"""POST /api/v1/imports/: maintainers upload a Dolly-format JSONL file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response as ApiResponse
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import IsMaintainer
+from apps.collection import importing
+from apps.core.api import idempotent
+from apps.core.fields import StrictCharField
+
+# The origin recorded when an upload does not name its source.
+DEFAULT_UPLOAD_SOURCE = "upload"
+
+
+class ImportsApi(APIView):
+    """Import a JSONL file; every line goes through the Write form's checks.
+
+    The answer lists each non-blank line as imported (with the new prompt's id), duplicate
+    (with the id of the prompt already in Hearth) or rejected (with the reasons).
+    """
+
+    permission_classes = [IsAuthenticated, IsMaintainer]
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        file = serializers.FileField(
+            allow_empty_file=True,
+            help_text=_("JSONL: instruction, context, response, category, optional language."),
+        )
+        source = StrictCharField(required=False, default=DEFAULT_UPLOAD_SOURCE)
+        licence = StrictCharField(required=False, default="")
+        language = StrictCharField(required=False, default="en")
+        state = serializers.ChoiceField(
+            choices=sorted(importing.IMPORT_STATES), required=False, default="accepted"
+        )
+
+    OutputSerializer = inline_serializer(
+        name="ImportReport",
+        fields={
+            "imported": serializers.IntegerField(),
+            "duplicates": serializers.IntegerField(),
+            "rejected": serializers.IntegerField(),
+            "lines": serializers.ListField(
+                child=inline_serializer(
+                    name="ImportLine",
+                    fields={
+                        "line": serializers.IntegerField(),
+                        "status": serializers.ChoiceField(
+                            choices=[importing.IMPORTED, importing.DUPLICATE, importing.REJECTED]
+                        ),
+                        "prompt_id": serializers.IntegerField(required=False),
+                        "errors": serializers.DictField(
+                            child=serializers.ListField(child=serializers.CharField()),
+                            required=False,
+                        ),
+                    },
+                )
+            ),
+        },
+    )
+
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer},
+        responses={201: OutputSerializer},
+        operation_id="imports_create",
+    )
+    @idempotent
+    def post(self, request: Request) -> ApiResponse:
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        options = importing.check_import_options(
+            source=data["source"],
+            licence=data["licence"],
+            language=data["language"],
+            state=data["state"],
+        )
+        upload = data["file"]
+        report = importing.prompts_import_jsonl(
+            upload, author=request.user, options=options, bytes_total=upload.size
+        )
+        return ApiResponse(report.as_dict(), status=status.HTTP_201_CREATED)

@@ -1,0 +1,435 @@
+"""Bulk import of Dolly-format JSONL: one JSON object a line with ``instruction``,
+``context``, ``response`` and ``category`` (and, optionally, ``language``).
+
+Every line goes through ``services.prompt_create``, the same rules as the Write form and the
+API, so an import cannot let in what a volunteer could not write. The file is read line by
+line (bounded memory) and written in batches, one transaction each: a crash or Ctrl-C loses
+only the batch in progress, and re-running the same file is safe because lines already in
+Hearth come back as duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from apps.accounts.models import User
+from apps.accounts.services import check_language
+from apps.collection import services
+from apps.collection.models import Prompt, PromptState, ResponseState
+
+IMPORTED = "imported"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
+
+# The two states an import may leave its prompts in (prompt state, response state).
+IMPORT_STATES: dict[str, tuple[str, str]] = {
+    # Curated sources (Dolly itself): open for more answers at once.
+    "accepted": (PromptState.COLLECTING, ResponseState.ACCEPTED),
+    # Sources to be checked: volunteers review them like their own work.
+    "review": (PromptState.REVIEW, ResponseState.REVIEW),
+}
+DEFAULT_BATCH_SIZE = 500
+# "hearth" marks work written on this site (Prompt.origin), so an import may not claim it.
+RESERVED_SOURCE = "hearth"
+# Whole-line problems (bad bytes, bad JSON) are reported under this key, not a field's name.
+LINE_ERRORS = "line"
+
+_STRING_FIELDS = ("instruction", "context", "response", "category", "language")
+_JSON_TYPE_NAMES = {
+    dict: "an object",
+    list: "an array",
+    int: "a number",
+    float: "a number",
+    bool: "true/false",
+    type(None): "null",
+}
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Checked options for one import; build with ``check_import_options``."""
+
+    source: str
+    licence: str
+    language: str
+    state: str
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+    @property
+    def prompt_state(self) -> str:
+        return IMPORT_STATES[self.state][0]
+
+    @property
+    def response_state(self) -> str:
+        return IMPORT_STATES[self.state][1]
+
+
+@dataclass(frozen=True)
+class LineOutcome:
+    """What happened to one line of the file (line numbers count from 1, blank lines too)."""
+
+    line: int
+    status: str
+    prompt_id: int | None = None
+    errors: dict[str, list[str]] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"line": self.line, "status": self.status}
+        if self.prompt_id is not None:
+            data["prompt_id"] = self.prompt_id
+        if self.errors:
+            data["errors"] = self.errors
+        return data
+
+
+@dataclass
+class ImportReport:
+    """The committed result of an import so far.
+
+    It grows one batch at a time, after that batch commits, so after an interrupted import it
+    describes exactly what is in the database.
+    """
+
+    imported: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    batches_committed: int = 0
+    lines: list[LineOutcome] = field(default_factory=list)
+
+    def add_batch(self, outcomes: list[LineOutcome]) -> None:
+        for outcome in outcomes:
+            if outcome.status == IMPORTED:
+                self.imported += 1
+            elif outcome.status == DUPLICATE:
+                self.duplicates += 1
+            else:
+                self.rejected += 1
+        self.lines.extend(outcomes)
+        self.batches_committed += 1
+
+    @property
+    def lines_committed(self) -> int:
+        return len(self.lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "lines": [outcome.as_dict() for outcome in self.lines],
+        }
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """Handed to the progress callback after every line."""
+
+    lines_done: int
+    bytes_done: int
+    bytes_total: int | None
+    batches_committed: int
+
+
+ProgressCallback = Callable[[ImportProgress], None]
+
+
+def check_import_options(
+    *,
+    source: Any,
+    licence: Any = None,
+    language: Any = "en",
+    state: Any = "accepted",
+    batch_size: Any = DEFAULT_BATCH_SIZE,
+) -> ImportOptions:
+    """Validate the options of an import; raises one ValidationError naming every bad one."""
+    errors: dict[str, list[str]] = {}
+    clean_source = source.strip() if isinstance(source, str) else ""
+    if not clean_source or len(clean_source) > 100 or not clean_source.isprintable():
+        errors["source"] = [
+            _("Name the source in 1–100 printable characters, e.g. databricks-dolly-15k.")
+        ]
+    elif clean_source == RESERVED_SOURCE:
+        errors["source"] = [
+            _("'%(name)s' marks work written in Hearth; name the data set you import.")
+            % {"name": RESERVED_SOURCE}
+        ]
+    if licence is None or licence == "":
+        licence = settings.HEARTH_LICENCE_NAME
+    clean_licence = licence.strip() if isinstance(licence, str) else ""
+    if not clean_licence or len(clean_licence) > 64 or not clean_licence.isprintable():
+        errors["licence"] = [_("Name the licence in 1–64 printable characters, e.g. CC BY-SA 3.0.")]
+    clean_language = ""
+    try:
+        clean_language = check_language(language)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if state not in IMPORT_STATES:
+        errors["state"] = [
+            _("Choose one of the states: %(choices)s.") % {"choices": ", ".join(IMPORT_STATES)}
+        ]
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        errors["batch_size"] = [_("The batch size must be a whole number of at least 1.")]
+    if errors:
+        raise ValidationError(errors)
+    return ImportOptions(
+        source=clean_source,
+        licence=clean_licence,
+        language=clean_language,
+        state=str(state),
+        batch_size=batch_size,
+    )
+
+
+def max_line_bytes() -> int:
+    """The longest line worth parsing: every field at its longest, each character written as
+    a JSON escape (up to 12 bytes for a character outside the BMP), plus room for keys."""
+    chars = (
+        settings.HEARTH_INSTRUCTION_MAX_CHARS
+        + settings.HEARTH_CONTEXT_MAX_CHARS
+        + settings.HEARTH_RESPONSE_MAX_CHARS
+    )
+    return 12 * chars + 64 * 1024
+
+
+@dataclass(frozen=True)
+class _RawLine:
+    number: int
+    data: bytes | None  # None: longer than max_line_bytes, skipped unread
+    end_offset: int
+
+
+def _read_lines(stream: IO[bytes], limit: int) -> Iterator[_RawLine]:
+    """Yield the stream's lines one at a time; a line over ``limit`` bytes is skipped in
+    pieces so that it never sits in memory whole."""
+    number = 0
+    offset = 0
+    while True:
+        raw = stream.readline(limit + 1)
+        if not raw:
+            return
+        number += 1
+        offset += len(raw)
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            while True:
+                rest = stream.readline(limit)
+                offset += len(rest)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield _RawLine(number=number, data=None, end_offset=offset)
+        else:
+            yield _RawLine(number=number, data=raw, end_offset=offset)
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _rejected(line: int, errors: dict[str, list[str]]) -> LineOutcome:
+    return LineOutcome(line=line, status=REJECTED, errors=errors)
+
+
+def _parse_line(raw: _RawLine, limit: int) -> dict[str, Any] | LineOutcome:
+    """The line's JSON object, or the outcome that rejects it."""
+    if raw.data is None:
+        return _rejected(
+            raw.number,
+            {LINE_ERRORS: [_("The line is longer than %(limit)d bytes.") % {"limit": limit}]},
+        )
+    data = raw.data
+    if raw.number == 1 and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a UTF-8 byte-order mark, as some Windows editors write
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _rejected(
+            raw.number,
+            {
+                LINE_ERRORS: [
+                    _("Line %(line)d is not valid UTF-8: byte 0x%(byte)02x at position %(pos)d.")
+                    % {"line": raw.number, "byte": data[exc.start], "pos": exc.start + 1}
+                ]
+            },
+        )
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _rejected(
+            raw.number,
+            {
+                LINE_ERRORS: [
+                    _("Not valid JSON: %(reason)s at column %(col)d.")
+                    % {"reason": exc.msg, "col": exc.colno}
+                ]
+            },
+        )
+    except (ValueError, RecursionError):
+        # Numbers with thousands of digits, arrays nested thousands deep: valid JSON, but
+        # never a Dolly record.
+        return _rejected(raw.number, {LINE_ERRORS: [_("Not a JSON value Hearth can read.")]})
+    if not isinstance(record, dict):
+        return _rejected(
+            raw.number,
+            {
+                LINE_ERRORS: [
+                    _(
+                        "Each line must be a JSON object with instruction, context, response "
+                        "and category; this one is %(type)s."
+                    )
+                    % {"type": _json_type(record)}
+                ]
+            },
+        )
+    return record
+
+
+def _check_shape(record: dict[str, Any]) -> dict[str, list[str]]:
+    """Errors in the record's shape (types, missing answer); the service checks the rest."""
+    errors: dict[str, list[str]] = {}
+    for name in _STRING_FIELDS:
+        value = record.get(name)
+        # A missing context or language, or a null one, means none given.
+        if value is None and name in ("context", "language"):
+            continue
+        if name in record and not isinstance(value, str):
+            errors[name] = [
+                _("Must be a JSON string, not %(type)s.") % {"type": _json_type(value)}
+            ]
+    response = record.get("response")
+    if "response" not in errors and (not isinstance(response, str) or not response.strip()):
+        # The form lets a prompt go without an answer; an import is of pairs, so a missing
+        # answer is more likely a misspelt key than a choice.
+        errors["response"] = [_("The response is required and cannot be only whitespace.")]
+    return errors
+
+
+def _duplicate_of(exc: ValidationError) -> int | None:
+    """The id of the live prompt this error says the instruction duplicates, if that is all
+    the error says."""
+    if not hasattr(exc, "error_dict") or set(exc.error_dict) != {"instruction"}:
+        return None
+    for error in exc.error_dict["instruction"]:
+        if error.code == "duplicate" and isinstance(error.params, dict):
+            prompt_id = error.params.get("prompt_id")
+            if isinstance(prompt_id, int):
+                return prompt_id
+    return None
+
+
+def _messages(exc: ValidationError) -> dict[str, list[str]]:
+    if hasattr(exc, "error_dict"):
+        return {name: [str(m) for m in messages] for name, messages in exc.message_dict.items()}
+    return {LINE_ERRORS: [str(m) for m in exc.messages]}
+
+
+def _import_record(
+    *, line: int, record: dict[str, Any], author: User, options: ImportOptions
+) -> LineOutcome:
+    errors = _check_shape(record)
+    if errors:
+        return _rejected(line, errors)
+    language = record.get("language") or options.language
+    try:
+        # A savepoint per line: a refused line must not spoil its batch's transaction.
+        with transaction.atomic():
+            prompt: Prompt = services.prompt_create(
+                author=author,
+                instruction=record.get("instruction"),
+                context=record.get("context") or "",
+                category=record.get("category"),
+                language=language,
+                response=record["response"],
+                origin=options.source,
+                licence=options.licence,
+                state=options.prompt_state,
+                response_state=options.response_state,
+            )
+    except ValidationError as exc:
+        existing = _duplicate_of(exc)
+        if existing is not None:
+            return LineOutcome(line=line, status=DUPLICATE, prompt_id=existing)
+        return _rejected(line, _messages(exc))
+    return LineOutcome(line=line, status=IMPORTED, prompt_id=prompt.pk)
+
+
+def _stream_size(stream: IO[bytes]) -> int | None:
+    try:
+        if not stream.seekable():
+            return None
+        here = stream.tell()
+        end = stream.seek(0, 2)
+        stream.seek(here)
+        return end - here
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def prompts_import_jsonl(
+    stream: IO[bytes],
+    *,
+    author: User,
+    options: ImportOptions,
+    progress: ProgressCallback | None = None,
+    bytes_total: int | None = None,
+    report: ImportReport | None = None,
+) -> ImportReport:
+    """Import a Dolly-format JSONL stream; returns what happened to every line.
+
+    Preconditions: the caller has checked that whoever asked for the import may import
+    (``roles.is_maintainer``; the demo seed is the exception); ``author`` becomes the author
+    of every prompt and of its first response; ``stream`` is open for reading bytes.
+
+    Lines are written ``options.batch_size`` at a time, one transaction per batch (a
+    savepoint when called inside a transaction). If anything raises mid-batch — a database
+    error, ``KeyboardInterrupt``, the ``progress`` callback — that batch is rolled back, the
+    exception propagates, and earlier batches stay committed. Pass your own ``report`` to
+    learn what was committed before such an exception. ``progress`` is called after every
+    non-blank line, inside the batch's transaction; ``bytes_total`` defaults to the stream's
+    size when it can seek.
+    """
+    report = report if report is not None else ImportReport()
+    if bytes_total is None:
+        bytes_total = _stream_size(stream)
+    limit = max_line_bytes()
+    lines = _read_lines(stream, limit)
+    lines_done = 0
+    exhausted = False
+    while not exhausted:
+        outcomes: list[LineOutcome] = []
+        with transaction.atomic():
+            while len(outcomes) < options.batch_size:
+                raw = next(lines, None)
+                if raw is None:
+                    exhausted = True
+                    break
+                if raw.data is not None and not raw.data.strip():
+                    continue  # blank lines are skipped silently
+                parsed = _parse_line(raw, limit)
+                if isinstance(parsed, LineOutcome):
+                    outcomes.append(parsed)
+                else:
+                    outcomes.append(
+                        _import_record(
+                            line=raw.number, record=parsed, author=author, options=options
+                        )
+                    )
+                lines_done += 1
+                if progress is not None:
+                    progress(
+                        ImportProgress(
+                            lines_done=lines_done,
+                            bytes_done=raw.end_offset,
+                            bytes_total=bytes_total,
+                            batches_committed=report.batches_committed,
+                        )
+                    )
+        if outcomes:
+            report.add_batch(outcomes)
+    return report

@@ -1,0 +1,92 @@
+"""/api/v1/me/, /api/v1/me/licence/, /api/v1/tokens/ and token authentication."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.accounts.models import ApiToken, LicenceAcceptance
+
+pytestmark = pytest.mark.django_db
+
+
+def test_me_shows_the_profile(api, volunteer):
+    r = api.get("/api/v1/me/")
+    assert r.status_code == 200
+    assert r.json() == {
+        "id": volunteer.pk,
+        "email": volunteer.email,
+        "display_name": "Ada",
+        "languages": ["en"],
+        "attribution": False,
+        "roles": ["volunteer"],
+        "licence_accepted": True,
+    }
+
+
+def test_me_needs_a_login(api_anon):
+    assert api_anon.get("/api/v1/me/").status_code in (401, 403)
+
+
+def test_me_updates_name_and_canonical_languages(api, volunteer):
+    r = api.patch("/api/v1/me/", {"display_name": "  Ada   L. ", "languages": ["de", "pt-br", "de"]}, format="json")
+    assert r.status_code == 200
+    volunteer.refresh_from_db()
+    assert volunteer.display_name == "Ada L."
+    assert volunteer.languages == ["de", "pt-BR"]
+
+
+def test_me_refuses_an_invalid_language(api):
+    r = api.patch("/api/v1/me/", {"languages": ["en", "not a tag"]}, format="json")
+    assert r.status_code == 400
+    assert "BCP-47" in r.json()["languages"][0]
+
+
+def test_accepting_the_licence_records_version_and_time(api_outsider, outsider):
+    r = api_outsider.get("/api/v1/me/licence/")
+    assert r.json()["accepted"] is False
+    r = api_outsider.post("/api/v1/me/licence/")
+    assert r.status_code == 200
+    assert r.json()["accepted"] is True
+    acceptance = LicenceAcceptance.objects.get(user=outsider)
+    assert acceptance.version == "cc-by-sa-3.0"
+    assert acceptance.accepted_at is not None
+
+
+def test_a_token_is_shown_once_and_authenticates(api, volunteer):
+    r = api.post("/api/v1/tokens/", {"name": "laptop"}, format="json")
+    assert r.status_code == 201
+    key = r.json()["key"]
+    assert key.startswith("hearth_")
+    token = ApiToken.objects.get()
+    assert token.key_hash != key and key not in token.key_hash
+    assert "key" not in api.get("/api/v1/tokens/").json()[0]
+
+    client = APIClient()
+    r = client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert r.status_code == 200
+    assert r.json()["email"] == volunteer.email
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+
+
+def test_a_revoked_token_no_longer_works(api):
+    key = api.post("/api/v1/tokens/", {"name": "bot"}, format="json").json()["key"]
+    token = ApiToken.objects.get()
+    assert api.delete(f"/api/v1/tokens/{token.pk}/").status_code == 200
+    r = APIClient().get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert r.status_code == 401
+    assert "revoked" in r.json()["detail"]
+
+
+def test_a_bad_token_is_401(api_anon):
+    r = api_anon.get("/api/v1/me/", HTTP_AUTHORIZATION="Bearer hearth_nope")
+    assert r.status_code == 401
+
+
+def test_revoking_someone_elses_token_is_404(api, api2):
+    api.post("/api/v1/tokens/", {"name": "mine"}, format="json")
+    token = ApiToken.objects.get()
+    assert api2.delete(f"/api/v1/tokens/{token.pk}/").status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None

@@ -1,0 +1,897 @@
+#!/usr/bin/env python
+"""Drive Hearth's API over HTTP: gunicorn + PostgreSQL, a mix of prompt creation and listing.
+
+``make bench-api`` runs this with DATABASE_URL pointing at a scratch database (its name must
+contain "bench": the script drops and re-creates it). By itself it
+
+1. drops and creates the database, runs the migrations, and seeds it: bench users who have
+   accepted the licence and hold API tokens, and a few thousand prompts (nine in ten of them
+   public, with accepted answers) so that listing walks real pages;
+2. starts gunicorn (``apps.wsgi``, DEBUG off) on a free 127.0.0.1 port and waits for /healthz;
+3. warms the workers up, then runs two phases with the same request mix (by default 20%
+   ``POST /api/v1/prompts/`` with an answer, 60% ``GET /api/v1/prompts/?page=N``, 20% the same
+   filtered by category; every request authenticates with ``Authorization: Bearer``):
+
+   * closed loop: ``--clients`` clients (16), each sending its next request as soon as the
+     previous one is answered, for ``--duration`` seconds (30): reports requests/s;
+   * open loop: requests scheduled at a fixed ``--rate`` (50/s) for ``--duration`` seconds; each
+     fires at its scheduled time whatever happened to the earlier ones, and its latency counts
+     from the scheduled time (no coordinated omission): reports p50/p95/p99;
+
+4. stops gunicorn and prints a table, then PASS/FAIL per target: zero errors in both phases
+   (every answer is the expected 201 or 200) and open-loop p95 under 100 ms. Exit status 1 when
+   a target fails.
+
+The load generator is one asyncio process with a small HTTP/1.1 client on the standard
+library, so it takes little of the CPU the server needs; the report shows how much CPU the
+generator, gunicorn, PostgreSQL (this database's backends) and everything else on the machine
+used in each phase.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/hearth_bench \\
+        .venv/bin/python tests/bench/bench_api.py [--quick] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/hearth_bench"
+HOST = "127.0.0.1"
+TARGET_P95_MS = 100.0
+REQUEST_TIMEOUT_S = 30.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CLOSED_UNANSWERED = "the server closed the connection without answering"
+
+_TEXT = (
+    "explain why the river bends toward the old mill and what a careful reader would notice "
+    "about light water stone memory harvest winter letters bridges language garden market "
+    "summarise classify brainstorm compare describe the history of small towns and their "
+    "festivals recipes tools songs maps clocks trains ships weather birds numbers questions"
+)
+WORDS = _TEXT.split()
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def sentence(rng: random.Random, low: int, high: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(low, high))).capitalize() + "."
+
+
+# --- setup: database, seed data, gunicorn ---------------------------------------------------
+
+
+def reset_database(url: str) -> None:
+    """Drop and create the database named in ``url`` (connecting to the server's ``postgres``)."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        raise SystemExit(f"bench: DATABASE_URL must be a PostgreSQL URL, got {parts.scheme!r}")
+    name = parts.path.lstrip("/")
+    if "bench" not in name:
+        raise SystemExit(
+            f"bench: refusing to drop database {name!r}: its name must contain 'bench'"
+        )
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def server_version(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return f"PostgreSQL {row[0].split()[0]}" if row else "PostgreSQL"
+
+
+@dataclass
+class Seeded:
+    tokens: list[str]
+    page_size: int
+    public_total: int
+    public_by_category: dict[str, int]
+    categories: list[str]
+    context_required: list[str]
+    prompts: int
+    responses: int
+
+
+def seed(*, users: int, prompts: int, rng_seed: int) -> Seeded:
+    """Create bench users (licence accepted, one API token each) and ``prompts`` prompts.
+
+    Runs in this process with Django set up from os.environ; closes its connections after.
+    """
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection, connections, transaction
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from apps.accounts import services as accounts
+    from apps.accounts.models import User
+    from apps.collection.models import (
+        ACCEPTED_PROMPT_STATES,
+        CONTEXT_REQUIRED,
+        Category,
+        Prompt,
+        PromptState,
+        Response,
+        ResponseState,
+        Source,
+    )
+    from apps.collection.selectors import PUBLIC_PROMPT
+    from apps.core.text import dedupe_key
+
+    rng = random.Random(rng_seed)
+    licence = settings.HEARTH_LICENCE_NAME
+    tokens: list[str] = []
+    with transaction.atomic():
+        people: list[Any] = []
+        for i in range(users):
+            user = User.objects.create_user(f"bench{i}@bench.invalid", display_name=f"Bench {i}")
+            accounts.user_setup_volunteer(user=user)
+            accounts.licence_accept(user=user)
+            _token, key = accounts.api_token_create(user=user, name="bench")
+            people.append(user)
+            tokens.append(key)
+
+        categories = list(Category.values)
+        rows: list[Any] = []
+        for n in range(prompts):
+            category = categories[n % len(categories)]
+            instruction = f"Seed {n}: {sentence(rng, 8, 40)}"
+            context = sentence(rng, 60, 200) if category in CONTEXT_REQUIRED else ""
+            kind = rng.random()
+            state = rng.choice(ACCEPTED_PROMPT_STATES)
+            withdrawn = hidden = None
+            if kind < 0.04:
+                state = PromptState.REVIEW
+            elif kind < 0.06:
+                state = PromptState.REJECTED
+            elif kind < 0.08:
+                withdrawn = timezone.now()
+            elif kind < 0.10:
+                hidden = timezone.now()
+            rows.append(
+                Prompt(
+                    author=people[n % len(people)],
+                    instruction=instruction,
+                    context=context,
+                    category=category,
+                    language="en" if n % 5 else "de",
+                    state=state,
+                    origin="bench",
+                    licence=licence,
+                    instruction_key=dedupe_key(instruction),
+                    withdrawn_at=withdrawn,
+                    hidden_at=hidden,
+                )
+            )
+        created = Prompt.objects.bulk_create(rows, batch_size=1000)
+        answers: list[Any] = []
+        accepted = ResponseState.ACCEPTED
+        for prompt in created:
+            if prompt.state not in ACCEPTED_PROMPT_STATES:
+                continue
+            others = [p for p in people if p.pk != prompt.author_id]
+            for author in rng.sample(others, k=min(len(others), rng.randint(0, 4))):
+                answers.append(
+                    Response(
+                        prompt=prompt,
+                        author=author,
+                        text=sentence(rng, 20, 120),
+                        state=accepted if rng.random() < 0.8 else ResponseState.REVIEW,
+                        source=Source.HUMAN,
+                        origin="bench",
+                        licence=licence,
+                    )
+                )
+        Response.objects.bulk_create(answers, batch_size=2000)
+        # Spread creation times out (bulk_create stamps them all "now"), newest = highest id.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Prompt._meta.db_table} "
+                "SET created_at = now() - (%s - id) * interval '7 minutes', "
+                "updated_at = now() - (%s - id) * interval '7 minutes'",
+                [max(p.pk for p in created), max(p.pk for p in created)],
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    by_category = {
+        row["category"]: row["n"]
+        for row in Prompt.objects.filter(PUBLIC_PROMPT).values("category").annotate(n=Count("id"))
+    }
+    connections.close_all()
+    return Seeded(
+        tokens=tokens,
+        page_size=int(str(settings.REST_FRAMEWORK["PAGE_SIZE"])),
+        public_total=sum(by_category.values()),
+        public_by_category=by_category,
+        categories=categories,
+        context_required=sorted(str(c) for c in CONTEXT_REQUIRED),
+        prompts=len(created),
+        responses=len(answers),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    description: str
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_gunicorn(
+    env: dict[str, str], *, workers: int, worker_class: str, threads: int, log_dir: Path
+) -> Server:
+    port = free_port()
+    log_path = log_dir / "gunicorn.log"
+    command = [
+        sys.executable, "-m", "gunicorn", "apps.wsgi:application",
+        "--bind", f"{HOST}:{port}",
+        "--workers", str(workers),
+        "--worker-class", worker_class,
+        "--threads", str(threads),
+        "--preload",
+        "--timeout", "60",
+        "--keep-alive", "5",
+        "--log-level", "warning",
+        "--error-logfile", str(log_path),
+        "--worker-tmp-dir", "/dev/shm" if Path("/dev/shm").is_dir() else str(log_dir),
+        "--no-control-socket",
+    ]  # fmt: skip
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    shape = f"{workers} x {worker_class}" + (f" x {threads} threads" if threads > 1 else "")
+    server = Server(proc=proc, port=port, log_path=log_path, description=f"gunicorn {shape}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"bench: gunicorn exited with {proc.returncode}:\n{server.log_tail()}")
+        try:
+            with socket.create_connection((HOST, port), timeout=1) as sock:
+                sock.sendall(
+                    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                )
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return server
+        except OSError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise SystemExit(f"bench: gunicorn did not answer /healthz in 60 s:\n{server.log_tail()}")
+
+
+# --- a small HTTP/1.1 client ----------------------------------------------------------------
+
+
+class HttpConnection:
+    """One keep-alive connection; reconnects when the server closes it (sync workers do)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.writer is not None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        reused = self.writer is not None
+        try:
+            return await self._exchange(raw)
+        except _NothingReceived:
+            self.close()
+            if not reused:
+                raise ConnectionError(CLOSED_UNANSWERED) from None
+        # A kept-alive connection the server had already closed: safe to send again once.
+        try:
+            return await self._exchange(raw)
+        except _NothingReceived:
+            self.close()
+            raise ConnectionError(CLOSED_UNANSWERED) from None
+
+    async def _exchange(self, raw: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+            sock = self.writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        assert self.reader is not None
+        reader, writer = self.reader, self.writer
+        try:
+            writer.write(raw)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                self.close()
+                raise
+            raise _NothingReceived() from exc
+        try:
+            lines = head.decode("latin-1").split("\r\n")
+            version, code = lines[0].split(" ", 2)[:2]
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                if ":" in line:
+                    name, value = line.split(":", 1)
+                    headers[name.strip().lower()] = value.strip()
+            if "content-length" in headers:
+                body = await reader.readexactly(int(headers["content-length"]))
+            elif headers.get("transfer-encoding", "").lower() == "chunked":
+                body = await self._read_chunked(reader)
+            else:
+                body = await reader.read()
+                headers["connection"] = "close"
+        except BaseException:
+            self.close()
+            raise
+        if headers.get("connection", "").lower() == "close" or version == "HTTP/1.0":
+            self.close()
+        return int(code), body
+
+    @staticmethod
+    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip(), 16)
+            if size == 0:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass
+                return b"".join(parts)
+            parts.append((await reader.readexactly(size + 2))[:-2])
+
+
+class _NothingReceived(Exception):
+    pass
+
+
+# --- the workload ---------------------------------------------------------------------------
+
+CREATE, LIST, LIST_CATEGORY = "POST /prompts/", "GET /prompts/?page", "GET /prompts/?category&page"
+KINDS = (CREATE, LIST, LIST_CATEGORY)
+
+
+@dataclass(frozen=True)
+class Request:
+    kind: str
+    raw: bytes
+    expect: int
+
+
+class Workload:
+    """Makes the request mix; every POST instruction is unique in the whole run."""
+
+    def __init__(self, seeded: Seeded, *, mix: dict[str, float], rng: random.Random) -> None:
+        self.seeded = seeded
+        self.rng = rng
+        self.kinds = list(mix)
+        self.weights = [mix[k] for k in self.kinds]
+        self.run_tag = uuid.uuid4().hex[:10]
+        self.serial = 0
+        self.categories = [c for c in seeded.categories if seeded.public_by_category.get(c)]
+
+    def _page(self, count: int) -> int:
+        pages = max(1, math.ceil(count / self.seeded.page_size))
+        # Half the reads stay near the top of the list (where people look), half go anywhere.
+        if self.rng.random() < 0.5:
+            return self.rng.randint(1, min(pages, 3))
+        return self.rng.randint(1, pages)
+
+    def make(self, token: str) -> Request:
+        kind = self.rng.choices(self.kinds, self.weights)[0]
+        auth = f"Authorization: Bearer {token}\r\n"
+        if kind == CREATE:
+            self.serial += 1
+            category = self.rng.choice(self.seeded.categories)
+            payload = {
+                "instruction": f"Bench {self.run_tag}-{self.serial}: {sentence(self.rng, 8, 30)}",
+                "category": category,
+                "language": "en",
+                "response": sentence(self.rng, 20, 80),
+            }
+            if category in self.seeded.context_required:
+                payload["context"] = sentence(self.rng, 40, 120)
+            body = json.dumps(payload).encode()
+            head = (
+                "POST /api/v1/prompts/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"{auth}Accept: application/json\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            return Request(kind, head.encode() + body, 201)
+        if kind == LIST_CATEGORY and self.categories:
+            category = self.rng.choice(self.categories)
+            page = self._page(self.seeded.public_by_category[category])
+            path = f"/api/v1/prompts/?category={category}&page={page}"
+        else:
+            kind = LIST
+            path = f"/api/v1/prompts/?page={self._page(self.seeded.public_total)}"
+        head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Accept: application/json\r\n\r\n"
+        return Request(kind, head.encode(), 200)
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+@dataclass
+class Recorder:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    errors: dict[str, int] = field(default_factory=lambda: {k: 0 for k in KINDS})
+    error_samples: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, latency: float, error: str | None) -> None:
+        self.latencies[kind].append(latency)
+        if error is not None:
+            self.errors[kind] += 1
+            if len(self.error_samples) < 8:
+                self.error_samples.append(f"{kind}: {error}")
+
+
+async def send(conn: HttpConnection, req: Request) -> str | None:
+    """Send one request; None when it got the expected status, else what went wrong."""
+    try:
+        status, body = await asyncio.wait_for(conn.request(req.raw), REQUEST_TIMEOUT_S)
+    except TimeoutError:
+        conn.close()
+        return f"no answer in {REQUEST_TIMEOUT_S:.0f} s"
+    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        conn.close()
+        return f"{type(exc).__name__}: {exc}"
+    if status != req.expect:
+        return f"HTTP {status} (expected {req.expect}): {body[:300].decode(errors='replace')}"
+    return None
+
+
+async def closed_loop(
+    port: int, workload: Workload, *, clients: int, duration: float, recorder: Recorder
+) -> float:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    stop_at = start + duration
+
+    async def client(index: int) -> None:
+        conn = HttpConnection(port)
+        token = workload.seeded.tokens[index % len(workload.seeded.tokens)]
+        while loop.time() < stop_at:
+            req = workload.make(token)
+            sent = loop.time()
+            error = await send(conn, req)
+            recorder.add(req.kind, loop.time() - sent, error)
+        conn.close()
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return loop.time() - start
+
+
+async def open_loop(
+    port: int, workload: Workload, *, rate: float, duration: float, recorder: Recorder
+) -> tuple[float, float, int]:
+    """Fire requests on a fixed schedule; returns (elapsed, worst dispatch lag, max in flight)."""
+    loop = asyncio.get_running_loop()
+    pool: list[HttpConnection] = []
+    tasks: set[asyncio.Task[None]] = set()
+    total = int(rate * duration)
+    start = loop.time() + 0.05
+    worst_lag = 0.0
+    in_flight = max_in_flight = 0
+
+    async def fire(index: int, scheduled: float) -> None:
+        nonlocal in_flight
+        conn = pool.pop() if pool else HttpConnection(port)
+        req = workload.make(workload.seeded.tokens[index % len(workload.seeded.tokens)])
+        error = await send(conn, req)
+        # Latency from the scheduled time, so a slow server cannot hide its queue.
+        recorder.add(req.kind, loop.time() - scheduled, error)
+        in_flight -= 1
+        if conn.is_open:
+            pool.append(conn)
+
+    for index in range(total):
+        scheduled = start + index / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        worst_lag = max(worst_lag, loop.time() - scheduled)
+        in_flight += 1
+        max_in_flight = max(max_in_flight, in_flight)
+        task = asyncio.create_task(fire(index, scheduled))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*tasks)
+    for conn in pool:
+        conn.close()
+    return loop.time() - start, worst_lag, max_in_flight
+
+
+# --- CPU accounting (Linux /proc) -----------------------------------------------------------
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def _machine_busy() -> float:
+    """Busy CPU seconds of the whole machine since boot (all cores)."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / CLK_TCK
+
+
+class CpuMeter:
+    """CPU used during a phase by the generator, gunicorn, this database's backends, and all."""
+
+    def __init__(self, server: Server, database_url: str) -> None:
+        self.server = server
+        self.database_url = database_url
+        self.database = urlsplit(database_url).path.lstrip("/")
+
+    def _backends(self) -> list[int]:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.database_url, autocommit=True) as conn:
+                rows = conn.execute(
+                    "SELECT pid FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [self.database],
+                ).fetchall()
+        except psycopg.Error:
+            return []
+        return [int(r[0]) for r in rows]
+
+    def snapshot(self) -> dict[str, Any]:
+        gunicorn = [self.server.proc.pid, *_children(self.server.proc.pid)]
+        return {
+            "t": time.monotonic(),
+            "generator": time.process_time(),
+            "gunicorn": {pid: _proc_cpu(pid) for pid in gunicorn},
+            "postgres": {pid: _proc_cpu(pid) for pid in self._backends()},
+            "machine": _machine_busy(),
+        }
+
+    @staticmethod
+    def usage(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+        elapsed = max(after["t"] - before["t"], 1e-9)
+
+        def delta(group: str) -> float:
+            return sum(v - before[group].get(pid, 0.0) for pid, v in after[group].items())
+
+        generator = (after["generator"] - before["generator"]) / elapsed
+        gunicorn = delta("gunicorn") / elapsed
+        postgres = delta("postgres") / elapsed
+        machine = (after["machine"] - before["machine"]) / elapsed
+        return {
+            "generator": generator,
+            "gunicorn": gunicorn,
+            "postgres": postgres,
+            "other": max(0.0, machine - generator - gunicorn - postgres),
+            "machine": machine,
+        }
+
+
+# --- reporting ------------------------------------------------------------------------------
+
+
+def summarise(recorder: Recorder, elapsed: float) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    everything: list[float] = []
+    for kind in (*KINDS, "all"):
+        if kind == "all":
+            values = sorted(everything)
+            errors = sum(recorder.errors.values())
+        else:
+            values = sorted(recorder.latencies[kind])
+            everything.extend(values)
+            errors = recorder.errors[kind]
+        rows[kind] = {
+            "requests": len(values),
+            "errors": errors,
+            "rps": len(values) / elapsed if elapsed else 0.0,
+            "p50_ms": percentile(values, 50) * 1000,
+            "p95_ms": percentile(values, 95) * 1000,
+            "p99_ms": percentile(values, 99) * 1000,
+            "max_ms": (values[-1] * 1000) if values else 0.0,
+        }
+    return {"elapsed_s": elapsed, "endpoints": rows, "error_samples": recorder.error_samples}
+
+
+def print_phase(title: str, phase: dict[str, Any]) -> None:
+    print(f"\n{title}")
+    print(
+        f"  {'endpoint':<30}{'requests':>9}{'errors':>8}{'req/s':>9}"
+        f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+    )
+    for kind, row in phase["endpoints"].items():
+        print(
+            f"  {kind:<30}{row['requests']:>9}{row['errors']:>8}{row['rps']:>9.1f}"
+            f"{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}{row['p99_ms']:>9.1f}{row['max_ms']:>9.1f}"
+        )
+    cpu = phase["cpu_cores"]
+    print(
+        f"  CPU (cores busy): generator {cpu['generator']:.2f}, gunicorn {cpu['gunicorn']:.2f}, "
+        f"postgres {cpu['postgres']:.2f}, rest of machine {cpu['other']:.2f}; "
+        f"machine {cpu['machine']:.2f} of {os.cpu_count()}"
+    )
+    if "dispatch_lag_ms" in phase:
+        print(
+            f"  generator kept the schedule within {phase['dispatch_lag_ms']:.1f} ms; "
+            f"at most {phase['max_in_flight']} requests in flight"
+        )
+    for sample in phase["error_samples"]:
+        print(f"  error: {sample}")
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per phase [30]")
+    parser.add_argument("--clients", type=int, default=16, help="closed-loop clients [16]")
+    parser.add_argument("--rate", type=float, default=50.0, help="open-loop requests/s [50]")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 5 s per phase")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    parser.add_argument("--create-share", type=float, default=0.2, help="share of POSTs [0.2]")
+    parser.add_argument(
+        "--category-share", type=float, default=0.2, help="share of category-filtered lists [0.2]"
+    )
+    parser.add_argument("--prompts", type=int, default=5000, help="prompts to seed [5000]")
+    parser.add_argument("--users", type=int, default=16, help="bench users with tokens [16]")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers [3]")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class [sync]")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker [1]")
+    parser.add_argument("--seed", type=int, default=1, help="random seed [1]")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration = 5.0
+    if args.users < 5:
+        parser.error("--users must be at least 5")
+    if not 0 <= args.create_share + args.category_share <= 1:
+        parser.error("--create-share plus --category-share must be between 0 and 1")
+    return args
+
+
+async def run_phases(
+    args: argparse.Namespace, server: Server, seeded: Seeded, meter: CpuMeter
+) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    mix = {
+        CREATE: args.create_share,
+        LIST: 1 - args.create_share - args.category_share,
+        LIST_CATEGORY: args.category_share,
+    }
+    workload = Workload(seeded, mix=mix, rng=rng)
+
+    warm = Recorder()
+    await closed_loop(
+        server.port, workload, clients=8, duration=1.0 if args.quick else 3.0, recorder=warm
+    )
+    warm_errors = sum(warm.errors.values())
+    if warm_errors:
+        log(f"warm-up saw {warm_errors} errors, e.g. {warm.error_samples[:2]}")
+
+    log(f"closed loop: {args.clients} clients for {args.duration:.0f} s")
+    recorder = Recorder()
+    before = meter.snapshot()
+    elapsed = await closed_loop(
+        server.port, workload, clients=args.clients, duration=args.duration, recorder=recorder
+    )
+    closed = summarise(recorder, elapsed)
+    closed["cpu_cores"] = CpuMeter.usage(before, meter.snapshot())
+
+    await asyncio.sleep(1.0)
+    log(f"open loop: {args.rate:g} requests/s for {args.duration:.0f} s")
+    recorder = Recorder()
+    before = meter.snapshot()
+    elapsed, lag, max_in_flight = await open_loop(
+        server.port, workload, rate=args.rate, duration=args.duration, recorder=recorder
+    )
+    opened = summarise(recorder, elapsed)
+    opened["cpu_cores"] = CpuMeter.usage(before, meter.snapshot())
+    opened["dispatch_lag_ms"] = lag * 1000
+    opened["max_in_flight"] = max_in_flight
+    return {"mix": mix, "closed_loop": closed, "open_loop": opened}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    data_dir = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        DEBUG="false",
+        SECRET_KEY=env.get("SECRET_KEY") or secrets.token_urlsafe(48),
+        HEARTH_DATA_DIR=str(data_dir),
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="apps.settings",
+    )
+    server: Server | None = None
+    try:
+        log(f"resetting {urlsplit(database_url).path.lstrip('/')}")
+        reset_database(database_url)
+        log("migrating")
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT, env=env, check=True,
+        )  # fmt: skip
+        log(f"seeding {args.users} users and {args.prompts} prompts")
+        os.environ.update(env)
+        seeded = seed(users=args.users, prompts=args.prompts, rng_seed=args.seed)
+        log(
+            f"seeded {seeded.prompts} prompts ({seeded.public_total} public) and "
+            f"{seeded.responses} responses"
+        )
+        server = start_gunicorn(
+            env,
+            workers=args.workers,
+            worker_class=args.worker_class,
+            threads=args.threads,
+            log_dir=data_dir,
+        )
+        log(f"{server.description} on port {server.port}")
+        meter = CpuMeter(server, database_url)
+        load_before = os.getloadavg()
+        results = asyncio.run(run_phases(args, server, seeded, meter))
+        load_after = os.getloadavg()
+    finally:
+        if server is not None:
+            server.stop()
+            tail = server.log_tail(20)
+            if tail.strip():
+                log(f"gunicorn log (last lines):\n{tail}")
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    closed, opened = results["closed_loop"], results["open_loop"]
+    p95 = opened["endpoints"]["all"]["p95_ms"]
+    targets = [
+        (
+            "closed loop: zero errors",
+            closed["endpoints"]["all"]["errors"] == 0,
+            f"{closed['endpoints']['all']['errors']} of {closed['endpoints']['all']['requests']}",
+        ),
+        (
+            "open loop: zero errors",
+            opened["endpoints"]["all"]["errors"] == 0,
+            f"{opened['endpoints']['all']['errors']} of {opened['endpoints']['all']['requests']}",
+        ),
+        (f"open loop: p95 under {TARGET_P95_MS:.0f} ms", p95 < TARGET_P95_MS, f"p95 {p95:.1f} ms"),
+    ]
+    mix = ", ".join(f"{share:.0%} {kind}" for kind, share in results["mix"].items())
+    print(
+        f"\nHearth API benchmark: {server.description if server else 'gunicorn'}, "
+        f"{server_version(database_url)}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"seeded {seeded.prompts} prompts ({seeded.public_total} public, page size "
+        f"{seeded.page_size}), {seeded.responses} responses; mix: {mix}"
+    )
+    print(
+        f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
+        "(1 min; other work on the machine skews the figures)"
+    )
+    print_phase(
+        f"closed loop: {args.clients} clients, no think time, {closed['elapsed_s']:.1f} s "
+        f"-> {closed['endpoints']['all']['rps']:.1f} requests/s",
+        closed,
+    )
+    print_phase(
+        f"open loop: {args.rate:g} requests/s on a fixed schedule, {opened['elapsed_s']:.1f} s "
+        "(latency from each request's scheduled time)",
+        opened,
+    )
+    print("\ntargets")
+    for name, ok, detail in targets:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name} ({detail})")
+    passed = all(ok for _name, ok, _detail in targets)
+    if args.json:
+        report = {
+            "config": {
+                "server": server.description if server else None,
+                "duration_s": args.duration,
+                "clients": args.clients,
+                "rate": args.rate,
+                "prompts": seeded.prompts,
+                "public_prompts": seeded.public_total,
+                "cpus": os.cpu_count(),
+                "load_average_before": load_before,
+                "load_average_after": load_after,
+            },
+            **results,
+            "targets": [{"name": n, "pass": ok, "detail": d} for n, ok, d in targets],
+            "pass": passed,
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

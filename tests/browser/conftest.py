@@ -1,0 +1,138 @@
+"""Browser tests: real headless Chromium (Debian's /usr/bin/chromium, never a downloaded one)
+driven by Playwright's sync API against pytest-django's live_server.
+
+Run them alone with `pytest tests/browser`; they are skipped where no Chromium is installed.
+Screenshots land in test-artifacts/ (git-ignored), one per main step and one on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+CHROMIUM = Path(os.environ.get("HEARTH_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 360, "height": 740}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    # Keep each phase's report on the item so the page fixture knows whether the test failed.
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an asyncio loop running in this thread, and Django refuses
+    # ORM calls from a thread with a running loop. The test thread only sets up and checks
+    # rows; the live server answers requests in its own thread.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings) -> None:  # type: ignore[no-untyped-def]
+    # The live server serves static files from the app folders (no collectstatic in tests),
+    # so ask for their plain names rather than the manifest's hashed ones.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def _artifact_name(nodeid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("::", 1)[-1]).strip("_")
+
+
+@pytest.fixture
+def page(browser, live_server, request) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A fresh browser context (own cookies) on the live server, desktop-sized.
+
+    Any uncaught JavaScript error on any page fails the test."""
+    context = browser.new_context(base_url=live_server.url, viewport=DESKTOP)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    js_errors: list[str] = []
+    tab.on("pageerror", lambda exc: js_errors.append(str(exc)))
+    yield tab
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    if failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        tab.screenshot(path=ARTIFACTS / f"{_artifact_name(request.node.nodeid)}-FAILED.png", full_page=True)
+    context.close()
+    assert not js_errors, f"JavaScript errors: {js_errors}"
+
+
+@pytest.fixture
+def shot(request) -> Callable[..., Path]:  # type: ignore[no-untyped-def]
+    """shot(page, "step") saves test-artifacts/<test>-<nn>-<step>.png and returns its path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    prefix = _artifact_name(request.node.nodeid)
+    counter = iter(range(1, 1000))
+
+    def save(tab, step: str, *, full_page: bool = True) -> Path:  # type: ignore[no-untyped-def]
+        path = ARTIFACTS / f"{prefix}-{next(counter):02d}-{step}.png"
+        tab.screenshot(path=path, full_page=full_page)
+        return path
+
+    return save
+
+
+@pytest.fixture
+def login(live_server) -> Callable[..., None]:  # type: ignore[no-untyped-def]
+    """login(page, user): sign the browser in as user through a session cookie."""
+
+    def sign_in(tab, user) -> None:  # type: ignore[no-untyped-def]
+        client = Client()
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        tab.context.add_cookies(
+            [
+                {
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+
+    return sign_in
+
+
+def horizontal_overflow(tab) -> int:  # type: ignore[no-untyped-def]
+    """How many CSS pixels the page is wider than the viewport (0 when it fits)."""
+    return int(
+        tab.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    )

@@ -1,0 +1,206 @@
+"""POST/GET /api/v1/prompts/ and /api/v1/prompts/{id}/."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.collection.models import Prompt, PromptState, Response
+from tests.factories import PromptFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/prompts/"
+
+CLOSED_QA = {
+    "instruction": "When did Virgin Australia start operating?",
+    "context": (
+        "Virgin Australia, the trading name of Virgin Australia Airlines Pty Ltd, is an "
+        "Australian-based airline. It commenced services on 31 August 2000 as Virgin Blue."
+    ),
+    "category": "closed_qa",
+    "language": "en",
+    "response": "Virgin Australia commenced services on 31 August 2000 as Virgin Blue.",
+}
+
+
+def test_it_creates_a_prompt_with_the_authors_response(api, volunteer):
+    r = api.post(URL, CLOSED_QA, format="json")
+    assert r.status_code == 201, r.json()
+    body = r.json()
+    prompt = Prompt.objects.get()
+    assert body == {
+        "id": prompt.pk,
+        "instruction": CLOSED_QA["instruction"],
+        "context": CLOSED_QA["context"],
+        "category": "closed_qa",
+        "language": "en",
+        "state": "review",
+        "origin": "hearth",
+        "licence": "CC BY-SA 3.0",
+        "author_name": "Ada",
+        "withdrawn_at": None,
+        "created_at": body["created_at"],
+        "updated_at": body["updated_at"],
+        "response": {
+            "id": prompt.responses.get().pk,
+            "prompt_id": prompt.pk,
+            "text": CLOSED_QA["response"],
+            "state": "review",
+            "source": "human",
+            "origin": "hearth",
+            "licence": "CC BY-SA 3.0",
+            "author_name": "Ada",
+            "withdrawn_at": None,
+            "created_at": body["response"]["created_at"],
+            "updated_at": body["response"]["updated_at"],
+        },
+    }
+    assert prompt.author == volunteer
+    assert prompt.responses.get().author == volunteer
+
+
+def test_it_accepts_a_short_real_dolly_instruction_without_response(api):
+    r = api.post(URL, {"instruction": "What is CSS?", "category": "open_qa", "language": "en"}, format="json")
+    assert r.status_code == 201, r.json()
+    assert r.json()["response"] is None
+    assert Response.objects.count() == 0
+
+
+def test_it_accepts_a_long_wikipedia_context(api):
+    context = ("The Amazon rainforest covers much of the Amazon basin of South America. " * 250)[:19_990]
+    r = api.post(URL, {**CLOSED_QA, "context": context}, format="json")
+    assert r.status_code == 201, r.json()
+    assert len(Prompt.objects.get().context) == len(context.strip())
+
+
+def test_it_normalises_text_to_nfc_and_canonical_language(api):
+    decomposed = "Cafe\u0301 or tea: which has more caffeine?"
+    r = api.post(URL, {"instruction": decomposed, "category": "open_qa", "language": "pt-br"}, format="json")
+    assert r.status_code == 201, r.json()
+    prompt = Prompt.objects.get()
+    assert prompt.instruction == "Café or tea: which has more caffeine?"
+    assert prompt.language == "pt-BR"
+
+
+def test_it_lists_only_accepted_prompts_with_filters_and_pagination(api_anon, volunteer):
+    PromptFactory.create_batch(3, category="brainstorming", language="de")
+    PromptFactory(category="open_qa", language="en")
+    PromptFactory(state=PromptState.REVIEW)
+    PromptFactory(state=PromptState.REJECTED)
+    r = api_anon.get(URL)
+    assert r.status_code == 200
+    assert r.json()["count"] == 4
+    r = api_anon.get(URL, {"category": "brainstorming", "language": "de", "page_size": 2})
+    body = r.json()
+    assert body["count"] == 3
+    assert len(body["results"]) == 2
+    assert body["next"] is not None
+    assert {p["category"] for p in body["results"]} == {"brainstorming"}
+
+
+def test_it_refuses_an_unknown_category_filter(api_anon):
+    r = api_anon.get(URL, {"category": "poetry"})
+    assert r.status_code == 400
+    assert "category" in r.json()
+
+
+def test_author_me_lists_own_prompts_in_every_state(api, volunteer):
+    mine = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    PromptFactory()
+    r = api.get(URL, {"author": "me"})
+    assert [p["id"] for p in r.json()["results"]] == [mine.pk]
+
+
+def test_author_me_needs_a_login(api_anon):
+    assert api_anon.get(URL, {"author": "me"}).status_code in (401, 403)
+
+
+def test_it_retrieves_an_accepted_prompt_for_anyone(api_anon):
+    prompt = PromptFactory()
+    r = api_anon.get(f"{URL}{prompt.pk}/")
+    assert r.status_code == 200
+    assert r.json()["id"] == prompt.pk
+
+
+def test_a_prompt_in_review_is_404_for_others_and_visible_to_its_author(api, api2, volunteer):
+    prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    assert api2.get(f"{URL}{prompt.pk}/").status_code == 404
+    assert api.get(f"{URL}{prompt.pk}/").status_code == 200
+
+
+def test_the_author_edits_a_prompt_in_review(api, volunteer):
+    prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    r = api.patch(f"{URL}{prompt.pk}/", {"instruction": "Name three rivers in Europe."}, format="json")
+    assert r.status_code == 200, r.json()
+    prompt.refresh_from_db()
+    assert prompt.instruction == "Name three rivers in Europe."
+
+
+def test_editing_after_review_is_409(api, volunteer):
+    prompt = PromptFactory(author=volunteer, state=PromptState.COLLECTING)
+    r = api.patch(f"{URL}{prompt.pk}/", {"instruction": "Name three rivers in Europe."}, format="json")
+    assert r.status_code == 409
+    assert "review" in r.json()["detail"]
+
+
+def test_editing_someone_elses_visible_prompt_is_403(api2):
+    prompt = PromptFactory(state=PromptState.COLLECTING)
+    before = prompt.instruction
+    r = api2.patch(f"{URL}{prompt.pk}/", {"instruction": "Hijacked instruction text"}, format="json")
+    assert r.status_code == 403
+    prompt.refresh_from_db()
+    assert prompt.instruction == before
+
+
+def test_editing_someone_elses_hidden_prompt_is_404(api2):
+    prompt = PromptFactory(state=PromptState.REVIEW)
+    r = api2.patch(f"{URL}{prompt.pk}/", {"instruction": "Hijacked instruction text"}, format="json")
+    assert r.status_code == 404
+
+
+def test_the_author_withdraws_a_prompt_and_it_disappears_from_lists(api, api_anon, volunteer):
+    prompt = PromptFactory(author=volunteer)
+    r = api.post(f"{URL}{prompt.pk}/withdraw/")
+    assert r.status_code == 200
+    assert r.json()["withdrawn_at"] is not None
+    prompt.refresh_from_db()
+    assert prompt.withdrawn_at is not None
+    assert api_anon.get(URL).json()["count"] == 0
+    assert api_anon.get(f"{URL}{prompt.pk}/").status_code == 404
+    # Withdrawing twice is harmless.
+    assert api.post(f"{URL}{prompt.pk}/withdraw/").status_code == 200
+
+
+def test_withdrawing_someone_elses_prompt_is_403_and_changes_nothing(api2):
+    prompt = PromptFactory()
+    r = api2.post(f"{URL}{prompt.pk}/withdraw/")
+    assert r.status_code == 403
+    prompt.refresh_from_db()
+    assert prompt.withdrawn_at is None
+
+
+def test_a_withdrawn_instruction_may_be_written_again(api, volunteer):
+    PromptFactory(author=volunteer, instruction="What is CSS?", withdrawn_at="2026-01-01T00:00:00Z")
+    r = api.post(URL, {"instruction": "What is CSS?", "category": "open_qa", "language": "en"}, format="json")
+    assert r.status_code == 201
+
+
+def test_anonymous_users_cannot_create(api_anon):
+    r = api_anon.post(URL, CLOSED_QA, format="json")
+    assert r.status_code in (401, 403)
+    assert Prompt.objects.count() == 0
+
+
+def test_users_who_have_not_accepted_the_licence_cannot_create(api_outsider):
+    r = api_outsider.post(URL, CLOSED_QA, format="json")
+    assert r.status_code == 403
+    assert "licence" in r.json()["detail"]
+    assert Prompt.objects.count() == 0
+
+
+def test_a_new_licence_version_asks_again(api, settings):
+    settings.HEARTH_LICENCE_VERSION = "cc-by-sa-4.0"
+    r = api.post(URL, CLOSED_QA, format="json")
+    assert r.status_code == 403
+    assert api.post("/api/v1/me/licence/").json()["accepted"] is True
+    assert api.post(URL, CLOSED_QA, format="json").status_code == 201

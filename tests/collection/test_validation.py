@@ -1,0 +1,93 @@
+"""Every bad input gets a 400 with a per-field message a person understands; nothing is saved."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.collection.models import Prompt
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/prompts/"
+GOOD = {"instruction": "Name three rivers in Europe.", "category": "open_qa", "language": "en"}
+
+
+def post(api, **changes):
+    return api.post(URL, {**GOOD, **changes}, format="json")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "fragment"),
+    [
+        ({"instruction": "Hi"}, "instruction", "too short: at least 4 characters"),
+        ({"instruction": "x" * 4001}, "instruction", "too long: at most 4000 characters"),
+        ({"instruction": "   \n\t  "}, "instruction", "cannot be only whitespace"),
+        ({"instruction": ""}, "instruction", "is required"),
+        ({"instruction": "Bell\x07 character"}, "instruction", "control character (U+0007)"),
+        ({"instruction": "Null\x00 byte here"}, "instruction", "null characters are not allowed"),
+        ({"context": "c" * 20_001}, "context", "too long: at most 20000 characters"),
+        ({"response": "r" * 20_001}, "response", "too long: at most 20000 characters"),
+        ({"response": "   "}, "response", "cannot be only whitespace"),
+        ({"response": "Name three rivers in  europe."}, "response", "only repeats the instruction"),
+        ({"category": "poetry"}, "category", "Choose one of the categories"),
+        ({"language": "klingon-xx-yy-zz"}, "language", "not a valid BCP-47"),
+        ({"language": ""}, "language", "BCP-47"),
+        ({"category": "closed_qa"}, "context", "needs a context"),
+        ({"category": "summarization", "context": "  "}, "context", "needs a context"),
+        ({"instruction": 42}, "instruction", "Must be text"),
+        ({"instruction": None}, "instruction", "null"),
+        ({"language": ["en"]}, "language", "Must be text"),
+    ],
+)
+def test_it_rejects_bad_fields(api, changes, field, fragment):
+    r = post(api, **changes)
+    assert r.status_code == 400, r.json()
+    messages = " ".join(r.json()[field])
+    assert fragment.lower() in messages.lower(), messages
+    assert Prompt.objects.count() == 0
+
+
+def test_it_names_every_bad_field_at_once(api):
+    r = post(api, instruction="Hi", category="poetry", language="??")
+    assert r.status_code == 400
+    assert set(r.json()) == {"instruction", "category", "language"}
+
+
+def test_it_refuses_a_duplicate_instruction_with_a_link(api, api2):
+    first = post(api).json()
+    r = post(api2, instruction="  name THREE rivers   in europe.  ")
+    assert r.status_code == 400
+    message = r.json()["instruction"][0]
+    assert f"/prompts/{first['id']}/" in message
+    assert Prompt.objects.count() == 1
+
+
+def test_it_rejects_malformed_json(api):
+    r = api.post(URL, data='{"instruction": "x",', content_type="application/json")
+    assert r.status_code == 400
+    assert "could not be read" in r.json()["detail"]
+
+
+def test_it_rejects_a_json_list_body(api):
+    r = api.post(URL, data="[1, 2]", content_type="application/json")
+    assert r.status_code == 400
+    assert "dictionary" in r.json()["non_field_errors"][0]
+
+
+def test_it_rejects_invalid_utf8(api):
+    r = api.post(URL, data=b'{"instruction": "\xff\xfe bad"}', content_type="application/json")
+    assert r.status_code == 400
+
+
+def test_it_refuses_an_oversized_body_with_413(api, settings):
+    body = '{"instruction": "' + "x" * (settings.HEARTH_MAX_BODY_BYTES + 10) + '"}'
+    r = api.post(URL, data=body, content_type="application/json")
+    assert r.status_code == 413
+    assert "limit" in r.json()["detail"]
+    assert Prompt.objects.count() == 0
+
+
+def test_crlf_is_folded_and_tabs_are_kept(api):
+    r = post(api, instruction="Line one\r\nline two\tend")
+    assert r.status_code == 201
+    assert Prompt.objects.get().instruction == "Line one\nline two\tend"
