@@ -27,8 +27,7 @@ RUN pip install -e .
 
 # Collect static files at build time (hashed and compressed by whitenoise). Settings need a
 # SECRET_KEY to load: a throwaway one, given to this command only and never stored.
-# STATIC_ROOT is $HEARTH_DATA_DIR/static; a fresh data volume starts with this copy, and the
-# migrate service refreshes it on every deploy (docker-compose.yml).
+# STATIC_ROOT is /app/staticfiles, inside the image: the files belong to this code version.
 RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
         python manage.py collectstatic --noinput --verbosity 0 \
     && rm -rf "$HEARTH_DATA_DIR/broker" "$HEARTH_DATA_DIR/results" \

@@ -12,11 +12,29 @@ urlpatterns = [
     path("tokens/", accounts_api.TokensApi.as_view(), name="tokens"),
     path("tokens/<int:token_id>/", accounts_api.TokenRevokeApi.as_view(), name="token-revoke"),
     path("prompts/", collection_api.PromptsApi.as_view(), name="prompts"),
-    path("prompts/<int:prompt_id>/", collection_api.PromptDetailApi.as_view(), name="prompt-detail"),
-    path("prompts/<int:prompt_id>/withdraw/", collection_api.PromptWithdrawApi.as_view(), name="prompt-withdraw"),
-    path("prompts/<int:prompt_id>/responses/", collection_api.PromptResponsesApi.as_view(), name="prompt-responses"),
+    path(
+        "prompts/<int:prompt_id>/", collection_api.PromptDetailApi.as_view(), name="prompt-detail"
+    ),
+    path(
+        "prompts/<int:prompt_id>/withdraw/",
+        collection_api.PromptWithdrawApi.as_view(),
+        name="prompt-withdraw",
+    ),
+    path(
+        "prompts/<int:prompt_id>/responses/",
+        collection_api.PromptResponsesApi.as_view(),
+        name="prompt-responses",
+    ),
     path("responses/", collection_api.MyResponsesApi.as_view(), name="responses"),
-    path("responses/<int:response_id>/", collection_api.ResponseDetailApi.as_view(), name="response-detail"),
-    path("responses/<int:response_id>/withdraw/", collection_api.ResponseWithdrawApi.as_view(), name="response-withdraw"),
+    path(
+        "responses/<int:response_id>/",
+        collection_api.ResponseDetailApi.as_view(),
+        name="response-detail",
+    ),
+    path(
+        "responses/<int:response_id>/withdraw/",
+        collection_api.ResponseWithdrawApi.as_view(),
+        name="response-withdraw",
+    ),
     path("imports/", api_imports.ImportsApi.as_view(), name="imports"),
 ]

@@ -3,12 +3,24 @@ not accepted the licence), a maintainer, and API clients for each."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from apps.accounts import roles
 from tests.factories import LicenceAcceptanceFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings):
+    """Each test gets its own key prefix in the shared Redis cache, so rate limits and cached
+    values never leak between tests, xdist workers or runs (and nothing is flushed)."""
+    caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
+    for conf in caches.values():
+        conf["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches
 
 
 def _volunteer(**kwargs):

@@ -211,7 +211,9 @@ def tokenize_sft(
     the end (losing EOS). Returns None when nothing of the response would be left.
     """
     prompt = _encode(
-        tokenizer, format_prompt(tokenizer, row["instruction"], row["context"] or "", fmt), special=True
+        tokenizer,
+        format_prompt(tokenizer, row["instruction"], row["context"] or "", fmt),
+        special=True,
     )
     response = _encode(tokenizer, format_response(tokenizer, row["response"], fmt), special=False)
     if fmt == "dolly" or not response or response[-1] != tokenizer.eos_token_id:
@@ -336,9 +338,7 @@ class RankedPrompt:
     def pairs(self) -> list[tuple[int, int]]:
         """Every strictly ordered pair ``(better, worse)`` of response indices."""
         k = len(self.responses)
-        return [
-            (i, j) for i in range(k) for j in range(k) if self.ranks[i] < self.ranks[j]
-        ]
+        return [(i, j) for i in range(k) for j in range(k) if self.ranks[i] < self.ranks[j]]
 
 
 def groups_from_preferences(rows: Iterable[dict[str, Any]]) -> list[RankedPrompt]:
@@ -475,7 +475,7 @@ def collate_groups_shared(
     Within a group, ``segment`` is 0 on the prompt and k+1 on response k; a response attends to
     its prompt and to itself only, with positions continuing from the prompt's end. The row is
     padded to a multiple of ``multiple`` to limit distinct shapes. ``extra`` holds the score
-    positions (``score_index``), the owning group of each score (``score_group``) and the
+    positions (``score_row``, ``score_index``), the owning group of each score (``score_group``) and the
     per-group rank lists (``ranks``).
     """
     total = sum(g.n_tokens for g in groups)
@@ -508,15 +508,15 @@ def collate_groups_shared(
         segment,
         torch.full((1, length), IGNORE_INDEX, dtype=torch.long),
         n_tokens=total,
-        extra=_group_extra(groups, score_index),
+        extra=_group_extra(groups, [0] * len(score_index), score_index),
     )
 
 
 def collate_groups_padded(groups: Sequence[TokenizedGroup], *, pad_id: int) -> PackedBatch:
     """Lay out every (prompt + response) as its own right-padded row; for encoder models.
 
-    ``doc`` is 0 on real tokens and -1 on padding; ``extra["score_index"]`` holds each row's
-    last real position (row r's score is at ``[r, score_index[r]]``).
+    ``doc`` is 0 on real tokens and -1 on padding; row r's score is read at its last real
+    token, ``[score_row[r], score_index[r]]`` in ``extra``.
     """
     sequences = [g.prompt + r for g in groups for r in g.responses]
     length = max(len(s) for s in sequences)
@@ -533,13 +533,16 @@ def collate_groups_padded(groups: Sequence[TokenizedGroup], *, pad_id: int) -> P
         torch.zeros_like(doc),
         torch.full_like(doc, IGNORE_INDEX),
         n_tokens=sum(len(s) for s in sequences),
-        extra=_group_extra(groups, [len(s) - 1 for s in sequences]),
+        extra=_group_extra(groups, list(range(len(sequences))), [len(s) - 1 for s in sequences]),
     )
 
 
-def _group_extra(groups: Sequence[TokenizedGroup], score_index: list[int]) -> dict[str, Any]:
+def _group_extra(
+    groups: Sequence[TokenizedGroup], score_row: list[int], score_index: list[int]
+) -> dict[str, Any]:
     owner = [d for d, g in enumerate(groups) for _ in g.responses]
     return {
+        "score_row": torch.tensor(score_row, dtype=torch.long),
         "score_index": torch.tensor(score_index, dtype=torch.long),
         "score_group": torch.tensor(owner, dtype=torch.long),
         "ranks": [g.ranks for g in groups],

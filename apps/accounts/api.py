@@ -20,7 +20,15 @@ class MeOut(serializers.ModelSerializer[User]):
 
     class Meta:
         model = User
-        fields = ["id", "email", "display_name", "languages", "attribution", "roles", "licence_accepted"]
+        fields = [
+            "id",
+            "email",
+            "display_name",
+            "languages",
+            "attribution",
+            "roles",
+            "licence_accepted",
+        ]
         read_only_fields = fields
 
     def get_roles(self, user: User) -> list[str]:
@@ -39,13 +47,15 @@ class MeApi(APIView):
 
     @extend_schema(responses=MeOut, operation_id="me_retrieve")
     def get(self, request: Request) -> Response:
-        return Response(MeOut(request.user).data)
+        return Response(MeOut(selectors.request_user(request)).data)
 
     @extend_schema(request=UpdateIn, responses=MeOut, operation_id="me_partial_update")
     def patch(self, request: Request) -> Response:
         payload = self.UpdateIn(data=request.data)
         payload.is_valid(raise_exception=True)
-        user = services.profile_update(user=request.user, **payload.validated_data)
+        user = services.profile_update(
+            user=selectors.request_user(request), **payload.validated_data
+        )
         return Response(MeOut(user).data)
 
 
@@ -70,7 +80,7 @@ class LicenceApi(APIView):
 
     @extend_schema(request=None, responses=LicenceOut, operation_id="me_licence_accept")
     def post(self, request: Request) -> Response:
-        services.licence_accept(user=request.user)
+        services.licence_accept(user=selectors.request_user(request))
         return Response(self._body(request))
 
 
@@ -101,7 +111,9 @@ class TokensApi(APIView):
     def post(self, request: Request) -> Response:
         payload = self.CreateIn(data=request.data)
         payload.is_valid(raise_exception=True)
-        token, key = services.api_token_create(user=request.user, name=payload.validated_data["name"])
+        token, key = services.api_token_create(
+            user=selectors.request_user(request), name=payload.validated_data["name"]
+        )
         token.key = key  # type: ignore[attr-defined]
         return Response(self.CreatedOut(token).data, status=status.HTTP_201_CREATED)
 

@@ -22,7 +22,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if not header or header[0].decode(errors="replace").lower() not in self.keywords:
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed(_("Send the header as 'Authorization: Bearer <token>'."))
+            raise exceptions.AuthenticationFailed(
+                _("Send the header as 'Authorization: Bearer <token>'.")
+            )
         try:
             key = header[1].decode()
         except UnicodeDecodeError:

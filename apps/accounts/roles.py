@@ -33,7 +33,7 @@ def sync_role_groups(apps: Any = None) -> None:
     permission_model = registry.get_model("auth", "Permission")
     for role, perms in ROLE_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=role)
-        wanted = []
+        wanted: list[Any] = []
         for dotted in perms:
             app_label, codename = dotted.split(".")
             wanted.extend(

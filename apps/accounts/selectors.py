@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.accounts.models import ApiToken, LicenceAcceptance
+from apps.accounts.models import ApiToken, LicenceAcceptance, User
 
 
 def licence_accepted(*, user: Any) -> bool:
@@ -36,3 +37,11 @@ def api_token_get_for_user(*, user: Any, token_id: int) -> ApiToken:
     if token is None:
         raise Http404
     return token
+
+
+def request_user(request: Any) -> User:
+    """The signed-in user of a request that a login check already guarded."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")
+    return user

@@ -32,7 +32,12 @@ def check_language(tag: object, *, field: str = "language") -> str:
     raw = tag.strip()
     if len(raw) > 35 or not langcodes.tag_is_valid(raw):
         raise ValidationError(
-            {field: [_("%(tag)r is not a valid BCP-47 language tag (e.g. en, de, pt-BR).") % {"tag": raw}]}
+            {
+                field: [
+                    _("%(tag)r is not a valid BCP-47 language tag (e.g. en, de, pt-BR).")
+                    % {"tag": raw}
+                ]
+            }
         )
     canonical = langcodes.standardize_tag(raw)
     if langcodes.Language.get(canonical).language in (None, "und"):
@@ -46,7 +51,9 @@ def check_languages(tags: object) -> list[str]:
     if not isinstance(tags, list):
         raise ValidationError({"languages": [_("Give a list of BCP-47 tags.")]})
     if len(tags) > MAX_LANGUAGES:
-        raise ValidationError({"languages": [_("Pick at most %(n)d languages.") % {"n": MAX_LANGUAGES}]})
+        raise ValidationError(
+            {"languages": [_("Pick at most %(n)d languages.") % {"n": MAX_LANGUAGES}]}
+        )
     result: list[str] = []
     for tag in tags:
         canonical = check_language(tag, field="languages")
@@ -85,7 +92,9 @@ def profile_update(
         if len(name) > 60:
             raise ValidationError({"display_name": [_("Use at most 60 characters.")]})
         if any(not ch.isprintable() for ch in name):
-            raise ValidationError({"display_name": [_("The display name has unprintable characters.")]})
+            raise ValidationError(
+                {"display_name": [_("The display name has unprintable characters.")]}
+            )
         user.display_name = name
         fields.append("display_name")
     if languages is not None:
@@ -105,7 +114,9 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """Create a token; returns the row and the secret, which is never retrievable again."""
     name = " ".join((name or "").split())
     if not name or len(name) > 60:
-        raise ValidationError({"name": [_("Name the token (1–60 characters), e.g. 'laptop script'.")]})
+        raise ValidationError(
+            {"name": [_("Name the token (1–60 characters), e.g. 'laptop script'.")]}
+        )
     if user.api_tokens.filter(revoked_at__isnull=True).count() >= 20:
         raise ValidationError({"name": [_("You have 20 active tokens; revoke one first.")]})
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -27,7 +27,7 @@ def licence(request: HttpRequest) -> HttpResponse:
     accepted = selectors.licence_accepted(user=request.user)
     form = LicenceForm(request.POST or None, initial={"next": request.GET.get("next", "")})
     if request.method == "POST" and form.is_valid():
-        services.licence_accept(user=request.user)  # type: ignore[arg-type]
+        services.licence_accept(user=selectors.request_user(request))
         messages.success(request, _("Thank you. You can contribute now."))
         return redirect(_safe_next(request, form.cleaned_data.get("next")))
     return render(
@@ -44,13 +44,13 @@ def licence(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def profile(request: HttpRequest) -> HttpResponse:
-    user = request.user
+    user = selectors.request_user(request)
     if request.method == "POST":
         form = ProfileForm(request.POST)
         if form.is_valid():
             try:
                 services.profile_update(
-                    user=user,  # type: ignore[arg-type]
+                    user=user,
                     display_name=form.cleaned_data["display_name"],
                     languages=form.cleaned_data["languages"],
                     attribution=form.cleaned_data["attribution"],
@@ -63,9 +63,9 @@ def profile(request: HttpRequest) -> HttpResponse:
     else:
         form = ProfileForm(
             initial={
-                "display_name": user.display_name,  # type: ignore[union-attr]
-                "languages": ", ".join(user.languages),  # type: ignore[union-attr]
-                "attribution": user.attribution,  # type: ignore[union-attr]
+                "display_name": user.display_name,
+                "languages": ", ".join(user.languages),
+                "attribution": user.attribution,
             }
         )
     return render(
@@ -88,7 +88,9 @@ def token_create(request: HttpRequest) -> HttpResponse:
     form = TokenForm(request.POST)
     if form.is_valid():
         try:
-            _token, key = services.api_token_create(user=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
+            _token, key = services.api_token_create(
+                user=selectors.request_user(request), name=form.cleaned_data["name"]
+            )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

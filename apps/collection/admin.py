@@ -12,7 +12,16 @@ class ResponseInline(admin.TabularInline):
 
 @admin.register(Prompt)
 class PromptAdmin(admin.ModelAdmin):
-    list_display = ["id", "__str__", "category", "language", "state", "origin", "author", "created_at"]
+    list_display = [
+        "id",
+        "__str__",
+        "category",
+        "language",
+        "state",
+        "origin",
+        "author",
+        "created_at",
+    ]
     list_filter = ["state", "category", "language", "origin"]
     search_fields = ["instruction", "author__email"]
     raw_id_fields = ["author"]

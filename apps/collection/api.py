@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import IsAuthenticated, IsAuthenticatedOrReadOnly
 from rest_framework.request import Request
@@ -14,6 +14,7 @@ from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import HasAcceptedLicence
+from apps.accounts.selectors import request_user
 from apps.collection import selectors, services
 from apps.collection.models import Category, Prompt, Response
 from apps.core.api import Pagination, idempotent
@@ -97,7 +98,7 @@ class PromptsApi(APIView):
 
     class InputSerializer(serializers.Serializer[Any]):
         instruction = StrictCharField()
-        context = StrictCharField(required=False)
+        context = StrictCharField(required=False)  # type: ignore[assignment]
         category = StrictCharField()
         language = StrictCharField()
         response = StrictCharField(
@@ -115,12 +116,14 @@ class PromptsApi(APIView):
             first = prompt.responses.filter(author=prompt.author).first()
             return dict(ResponseOut(first).data) if first else None
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, operation_id="prompts_create")
+    @extend_schema(
+        request=InputSerializer, responses={201: OutputSerializer}, operation_id="prompts_create"
+    )
     @idempotent
     def post(self, request: Request) -> ApiResponse:
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        prompt = services.prompt_create(author=request.user, **payload.validated_data)
+        prompt = services.prompt_create(author=request_user(request), **payload.validated_data)
         return ApiResponse(self.OutputSerializer(prompt).data, status=status.HTTP_201_CREATED)
 
 
@@ -129,7 +132,7 @@ class PromptDetailApi(APIView):
 
     class UpdateIn(serializers.Serializer[Any]):
         instruction = StrictCharField(required=False)
-        context = StrictCharField(required=False)
+        context = StrictCharField(required=False)  # type: ignore[assignment]
         category = StrictCharField(required=False)
         language = StrictCharField(required=False)
 
@@ -144,7 +147,10 @@ class PromptDetailApi(APIView):
         payload = self.UpdateIn(data=request.data)
         payload.is_valid(raise_exception=True)
         prompt = _call(
-            services.prompt_update, prompt=prompt, user=request.user, **payload.validated_data
+            services.prompt_update,
+            prompt=prompt,
+            user=request_user(request),
+            **payload.validated_data,
         )
         return ApiResponse(PromptOut(prompt).data)
 
@@ -156,7 +162,7 @@ class PromptWithdrawApi(APIView):
     @idempotent
     def post(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
-        prompt = _call(services.prompt_withdraw, prompt=prompt, user=request.user)
+        prompt = _call(services.prompt_withdraw, prompt=prompt, user=request_user(request))
         return ApiResponse(PromptOut(prompt).data)
 
 
@@ -175,7 +181,9 @@ class PromptResponsesApi(APIView):
         return paginator.get_paginated_response(ResponseOut(page, many=True).data)
 
     @extend_schema(
-        request=InputSerializer, responses={201: ResponseOut}, operation_id="prompts_responses_create"
+        request=InputSerializer,
+        responses={201: ResponseOut},
+        operation_id="prompts_responses_create",
     )
     @idempotent
     def post(self, request: Request, prompt_id: int) -> ApiResponse:
@@ -183,7 +191,10 @@ class PromptResponsesApi(APIView):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         response = _call(
-            services.response_create, prompt=prompt, author=request.user, text=payload.validated_data["text"]
+            services.response_create,
+            prompt=prompt,
+            author=request.user,
+            text=payload.validated_data["text"],
         )
         return ApiResponse(ResponseOut(response).data, status=status.HTTP_201_CREATED)
 
@@ -216,7 +227,10 @@ class ResponseDetailApi(APIView):
         payload = self.UpdateIn(data=request.data)
         payload.is_valid(raise_exception=True)
         response = _call(
-            services.response_update, response=response, user=request.user, text=payload.validated_data["text"]
+            services.response_update,
+            response=response,
+            user=request.user,
+            text=payload.validated_data["text"],
         )
         return ApiResponse(ResponseOut(response).data)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
+from apps.accounts.models import User
 from apps.accounts.permissions import IsMaintainer
 from apps.collection import importing
 from apps.core.api import idempotent
@@ -37,7 +38,8 @@ class ImportsApi(APIView):
             allow_empty_file=True,
             help_text=_("JSONL: instruction, context, response, category, optional language."),
         )
-        source = StrictCharField(required=False, default=DEFAULT_UPLOAD_SOURCE)
+        # Serializer fields are popped off the class, so this does not shadow Field.source.
+        source = StrictCharField(required=False, default=DEFAULT_UPLOAD_SOURCE)  # type: ignore[assignment]
         licence = StrictCharField(required=False, default="")
         language = StrictCharField(required=False, default="en")
         state = serializers.ChoiceField(
@@ -87,6 +89,9 @@ class ImportsApi(APIView):
         )
         upload = data["file"]
         report = importing.prompts_import_jsonl(
-            upload, author=request.user, options=options, bytes_total=upload.size
+            upload,
+            author=cast(User, request.user),  # IsMaintainer let in only signed-in users
+            options=options,
+            bytes_total=upload.size,
         )
         return ApiResponse(report.as_dict(), status=status.HTTP_201_CREATED)

@@ -26,7 +26,9 @@ class IdempotentForm(forms.Form):
 
 
 class PromptFieldsMixin(forms.Form):
-    category = forms.ChoiceField(label=_("Category"), choices=Category.choices, widget=forms.RadioSelect)
+    category = forms.ChoiceField(
+        label=_("Category"), choices=Category.choices, widget=forms.RadioSelect
+    )
     instruction = forms.CharField(
         label=_("Instruction"),
         strip=False,
@@ -38,7 +40,9 @@ class PromptFieldsMixin(forms.Form):
         required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 5}),
-        help_text=_("Reference text the task is about. Required for closed Q&A, information extraction and summarization."),
+        help_text=_(
+            "Reference text the task is about. Required for closed Q&A, information extraction and summarization."
+        ),
     )
     language = forms.CharField(
         label=_("Language"),
@@ -73,7 +77,9 @@ class WriteForm(PromptFieldsMixin, IdempotentForm):
         label=_("Your response"),
         strip=False,
         widget=forms.Textarea(attrs={"rows": 8, "data-preview": "1"}),
-        help_text=_("Answer it yourself, as a helpful expert would. Your own words: no chatbot output."),
+        help_text=_(
+            "Answer it yourself, as a helpful expert would. Your own words: no chatbot output."
+        ),
     )
     field_order = ["category", "instruction", "context", "response", "language"]
 
@@ -94,7 +100,9 @@ class PromptEditForm(PromptFieldsMixin):
 
 
 class ResponseEditForm(forms.Form):
-    text = forms.CharField(label=_("Response"), strip=False, widget=forms.Textarea(attrs={"rows": 8}))
+    text = forms.CharField(
+        label=_("Response"), strip=False, widget=forms.Textarea(attrs={"rows": 8})
+    )
 
 
 class AnswerForm(IdempotentForm):

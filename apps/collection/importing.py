@@ -44,6 +44,7 @@ LINE_ERRORS = "line"
 
 _STRING_FIELDS = ("instruction", "context", "response", "category", "language")
 _JSON_TYPE_NAMES = {
+    str: "a string",
     dict: "an object",
     list: "an array",
     int: "a number",
@@ -154,7 +155,7 @@ def check_import_options(
     clean_source = source.strip() if isinstance(source, str) else ""
     if not clean_source or len(clean_source) > 100 or not clean_source.isprintable():
         errors["source"] = [
-            _("Name the source in 1–100 printable characters, e.g. databricks-dolly-15k.")
+            _("Name the source in 1 to 100 printable characters, e.g. databricks-dolly-15k.")
         ]
     elif clean_source == RESERVED_SOURCE:
         errors["source"] = [
@@ -165,7 +166,9 @@ def check_import_options(
         licence = settings.HEARTH_LICENCE_NAME
     clean_licence = licence.strip() if isinstance(licence, str) else ""
     if not clean_licence or len(clean_licence) > 64 or not clean_licence.isprintable():
-        errors["licence"] = [_("Name the licence in 1–64 printable characters, e.g. CC BY-SA 3.0.")]
+        errors["licence"] = [
+            _("Name the licence in 1 to 64 printable characters, e.g. CC BY-SA 3.0.")
+        ]
     clean_language = ""
     try:
         clean_language = check_language(language)
@@ -299,9 +302,7 @@ def _check_shape(record: dict[str, Any]) -> dict[str, list[str]]:
         if value is None and name in ("context", "language"):
             continue
         if name in record and not isinstance(value, str):
-            errors[name] = [
-                _("Must be a JSON string, not %(type)s.") % {"type": _json_type(value)}
-            ]
+            errors[name] = [_("Must be a JSON string, not %(type)s.") % {"type": _json_type(value)}]
     response = record.get("response")
     if "response" not in errors and (not isinstance(response, str) or not response.strip()):
         # The form lets a prompt go without an answer; an import is of pairs, so a missing

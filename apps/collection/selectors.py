@@ -11,7 +11,9 @@ from django.http import Http404
 from apps.accounts import roles
 from apps.collection.models import ACCEPTED_PROMPT_STATES, Prompt, Response, ResponseState
 
-PUBLIC_PROMPT = Q(state__in=ACCEPTED_PROMPT_STATES, withdrawn_at__isnull=True, hidden_at__isnull=True)
+PUBLIC_PROMPT = Q(
+    state__in=ACCEPTED_PROMPT_STATES, withdrawn_at__isnull=True, hidden_at__isnull=True
+)
 PUBLIC_RESPONSE = Q(state=ResponseState.ACCEPTED, withdrawn_at__isnull=True, hidden_at__isnull=True)
 
 
@@ -23,7 +25,9 @@ def _visible_prompts_q(user: Any) -> Q:
     return PUBLIC_PROMPT
 
 
-def prompt_list_public(*, category: str | None = None, language: str | None = None) -> QuerySet[Prompt]:
+def prompt_list_public(
+    *, category: str | None = None, language: str | None = None
+) -> QuerySet[Prompt]:
     qs = Prompt.objects.filter(PUBLIC_PROMPT).select_related("author")
     if category:
         qs = qs.filter(category=category)

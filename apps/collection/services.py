@@ -60,7 +60,8 @@ def check_prompt_fields(
         _collect(errors, "instruction", exc)
     if category not in Category.values:
         errors["category"] = [
-            _("Choose one of the categories: %(choices)s.") % {"choices": ", ".join(Category.values)}
+            _("Choose one of the categories: %(choices)s.")
+            % {"choices": ", ".join(Category.values)}
         ]
     try:
         clean["context"] = check_text(
@@ -221,7 +222,14 @@ def prompt_update(*, prompt: Prompt, user: User, **changes: Any) -> Prompt:
     prompt.language = fields.language
     prompt.instruction_key = key
     prompt.save(
-        update_fields=["instruction", "context", "category", "language", "instruction_key", "updated_at"]
+        update_fields=[
+            "instruction",
+            "context",
+            "category",
+            "language",
+            "instruction_key",
+            "updated_at",
+        ]
     )
     return prompt
 

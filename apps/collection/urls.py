@@ -13,5 +13,7 @@ urlpatterns = [
     path("prompts/<int:prompt_id>/withdraw/", views.prompt_withdraw, name="prompt-withdraw"),
     path("prompts/<int:prompt_id>/answer/", views.answer, name="answer"),
     path("responses/<int:response_id>/edit/", views.response_edit, name="response-edit"),
-    path("responses/<int:response_id>/withdraw/", views.response_withdraw, name="response-withdraw"),
+    path(
+        "responses/<int:response_id>/withdraw/", views.response_withdraw, name="response-withdraw"
+    ),
 ]

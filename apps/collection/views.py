@@ -15,21 +15,24 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import licence_required
+from apps.accounts.selectors import request_user
 from apps.collection import forms, selectors, services
 from apps.collection.categories import GUIDANCE
-from apps.core.forms import add_validation_errors
 from apps.core import idempotency, markdown
+from apps.core.forms import add_validation_errors
 from apps.core.languages import COMMON_LANGUAGES
 
 
 def _form_once(request: HttpRequest, key: str, action: Any) -> tuple[int, Any, bool]:
     fingerprint = idempotency.fingerprint("POST", request.path, key.encode())
-    return idempotency.run_once(user=request.user, key=f"form:{key}", fingerprint=fingerprint, action=action)
+    return idempotency.run_once(
+        user=request.user, key=f"form:{key}", fingerprint=fingerprint, action=action
+    )
 
 
 @licence_required
 def write(request: HttpRequest) -> HttpResponse:
-    languages = request.user.languages or ["en"]  # type: ignore[union-attr]
+    languages = request_user(request).languages or ["en"]
     if request.method == "POST":
         form = forms.WriteForm(request.POST)
         if form.is_valid():
@@ -37,7 +40,7 @@ def write(request: HttpRequest) -> HttpResponse:
 
             def create() -> tuple[int, Any]:
                 prompt = services.prompt_create(
-                    author=request.user,  # type: ignore[arg-type]
+                    author=request_user(request),
                     instruction=data["instruction"],
                     context=data["context"],
                     category=data["category"],
@@ -68,7 +71,11 @@ def write(request: HttpRequest) -> HttpResponse:
 def preview(request: HttpRequest) -> HttpResponse:
     """htmx: render the posted field as sanitised Markdown."""
     field = request.POST.get("field", "")
-    text = request.POST.get(field, "") if field in {"instruction", "context", "response", "text"} else ""
+    text = (
+        request.POST.get(field, "")
+        if field in {"instruction", "context", "response", "text"}
+        else ""
+    )
     html = markdown.render(text[:40_000]) if text.strip() else ""
     return render(request, "collection/_preview.html", {"html": html})
 
@@ -77,7 +84,7 @@ def preview(request: HttpRequest) -> HttpResponse:
 def mine(request: HttpRequest) -> HttpResponse:
     prompts = selectors.prompt_list_for_author(user=request.user).prefetch_related("responses")
     responses = selectors.response_list_for_author(user=request.user).exclude(
-        prompt__author=request.user
+        prompt__author_id=request.user.pk
     )
     return render(
         request,
@@ -123,7 +130,9 @@ def prompt_edit(request: HttpRequest, prompt_id: int) -> HttpResponse:
         form = forms.PromptEditForm(request.POST)
         if form.is_valid():
             try:
-                services.prompt_update(prompt=prompt, user=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+                services.prompt_update(
+                    prompt=prompt, user=request_user(request), **form.cleaned_data
+                )
             except ValidationError as exc:
                 add_validation_errors(form, exc)
             except services.NotEditable as exc:
@@ -134,7 +143,9 @@ def prompt_edit(request: HttpRequest, prompt_id: int) -> HttpResponse:
                 return redirect("collection:mine")
     else:
         form = forms.PromptEditForm(
-            initial={f: getattr(prompt, f) for f in ("category", "instruction", "context", "language")}
+            initial={
+                f: getattr(prompt, f) for f in ("category", "instruction", "context", "language")
+            }
         )
     return render(
         request,
@@ -152,7 +163,9 @@ def response_edit(request: HttpRequest, response_id: int) -> HttpResponse:
         form = forms.ResponseEditForm(request.POST)
         if form.is_valid():
             try:
-                services.response_update(response=response, user=request.user, text=form.cleaned_data["text"])  # type: ignore[arg-type]
+                services.response_update(
+                    response=response, user=request_user(request), text=form.cleaned_data["text"]
+                )
             except ValidationError as exc:
                 add_validation_errors(form, exc)
             except services.NotEditable as exc:
@@ -174,7 +187,7 @@ def response_edit(request: HttpRequest, response_id: int) -> HttpResponse:
 @require_POST
 def prompt_withdraw(request: HttpRequest, prompt_id: int) -> HttpResponse:
     prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
-    services.prompt_withdraw(prompt=prompt, user=request.user)  # type: ignore[arg-type]
+    services.prompt_withdraw(prompt=prompt, user=request_user(request))
     messages.success(request, _("Withdrawn. It is hidden now and will never enter a release."))
     return redirect("collection:mine")
 
@@ -183,7 +196,7 @@ def prompt_withdraw(request: HttpRequest, prompt_id: int) -> HttpResponse:
 @require_POST
 def response_withdraw(request: HttpRequest, response_id: int) -> HttpResponse:
     response = selectors.response_get_for_user(user=request.user, response_id=response_id)
-    services.response_withdraw(response=response, user=request.user)  # type: ignore[arg-type]
+    services.response_withdraw(response=response, user=request_user(request))
     messages.success(request, _("Withdrawn. It is hidden now and will never enter a release."))
     return redirect("collection:mine")
 
@@ -196,7 +209,9 @@ def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
 
         def create() -> tuple[int, Any]:
             response = services.response_create(
-                prompt=prompt, author=request.user, text=form.cleaned_data["text"]  # type: ignore[arg-type]
+                prompt=prompt,
+                author=request_user(request),
+                text=form.cleaned_data["text"],
             )
             return 201, {"response_id": response.pk}
 

@@ -28,11 +28,14 @@ class BodySizeLimitMiddleware:
         try:
             length = int(raw_length)
         except ValueError:
-            return JsonResponse({"detail": _("The Content-Length header is not a number.")}, status=400)
+            return JsonResponse(
+                {"detail": _("The Content-Length header is not a number.")}, status=400
+            )
         if length > limit:
-            message = _(
-                "The request body is %(size)s bytes; the limit is %(limit)s bytes."
-            ) % {"size": length, "limit": limit}
+            message = _("The request body is %(size)s bytes; the limit is %(limit)s bytes.") % {
+                "size": length,
+                "limit": limit,
+            }
             if request.path.startswith("/api/"):
                 return JsonResponse({"detail": message}, status=413)
             return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")

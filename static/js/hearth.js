@@ -22,6 +22,15 @@
     }
   });
 
+  // Escape closes the phone menu and gives the focus back to its toggle.
+  document.addEventListener("keydown", function (event) {
+    var toggle = document.getElementById("nav-toggle");
+    if (event.key === "Escape" && toggle && toggle.checked) {
+      toggle.checked = false;
+      toggle.focus();
+    }
+  });
+
   // On the Write page, mark the context as required for the categories that need it.
   function syncContextRequirement() {
     var checked = document.querySelector("input[name=category]:checked");
@@ -37,5 +46,16 @@
   document.addEventListener("change", function (event) {
     if (event.target.name === "category") syncContextRequirement();
   });
-  document.addEventListener("DOMContentLoaded", syncContextRequirement);
+
+  // After a refused submit, take the focus to the first field that needs fixing, so a
+  // keyboard or screen-reader user lands on it (its error is tied to it by aria-describedby).
+  function focusFirstError() {
+    var field = document.querySelector(".has-error input:not([type=hidden]), .has-error textarea, .has-error select");
+    if (field) field.focus();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    syncContextRequirement();
+    focusFirstError();
+  });
 })();

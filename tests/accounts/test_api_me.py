@@ -29,7 +29,11 @@ def test_me_needs_a_login(api_anon):
 
 
 def test_me_updates_name_and_canonical_languages(api, volunteer):
-    r = api.patch("/api/v1/me/", {"display_name": "  Ada   L. ", "languages": ["de", "pt-br", "de"]}, format="json")
+    r = api.patch(
+        "/api/v1/me/",
+        {"display_name": "  Ada   L. ", "languages": ["de", "pt-br", "de"]},
+        format="json",
+    )
     assert r.status_code == 200
     volunteer.refresh_from_db()
     assert volunteer.display_name == "Ada L."

@@ -40,6 +40,7 @@ import math
 import os
 import platform
 import random
+import runpy
 import secrets
 import shutil
 import signal
@@ -58,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+GUNICORN_CONFIG = ROOT / "apps" / "gunicorn.conf.py"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/hearth_bench"
 HOST = "127.0.0.1"
 TARGET_P95_MS = 100.0
@@ -275,29 +277,46 @@ class Server:
                 self.proc.wait()
 
 
-def start_gunicorn(
-    env: dict[str, str], *, workers: int, worker_class: str, threads: int, log_dir: Path
-) -> Server:
+def gunicorn_shape(args: argparse.Namespace) -> dict[str, Any]:
+    """Workers, worker class, threads and preload: the flags, else what the deploy config says."""
+    conf: dict[str, Any] = runpy.run_path(str(GUNICORN_CONFIG)) if GUNICORN_CONFIG.exists() else {}
+    return {
+        "workers": args.workers or int(conf.get("workers", 1)),
+        "worker_class": args.worker_class or str(conf.get("worker_class", "sync")),
+        "threads": args.threads or int(conf.get("threads", 1)),
+        "preload": args.preload or bool(conf.get("preload_app", False)),
+    }
+
+
+def start_gunicorn(env: dict[str, str], *, shape: dict[str, Any], log_dir: Path) -> Server:
+    """gunicorn with the deploy config (apps/gunicorn.conf.py), bound to a free local port."""
     port = free_port()
     log_path = log_dir / "gunicorn.log"
-    command = [
-        sys.executable, "-m", "gunicorn", "apps.wsgi:application",
+    command = [sys.executable, "-m", "gunicorn"]
+    if GUNICORN_CONFIG.exists():
+        command += ["--config", str(GUNICORN_CONFIG)]
+    else:
+        command += ["--worker-tmp-dir", "/dev/shm" if Path("/dev/shm").is_dir() else str(log_dir)]
+    command += [
         "--bind", f"{HOST}:{port}",
-        "--workers", str(workers),
-        "--worker-class", worker_class,
-        "--threads", str(threads),
-        "--preload",
-        "--timeout", "60",
-        "--keep-alive", "5",
+        "--workers", str(shape["workers"]),
+        "--worker-class", shape["worker_class"],
+        "--threads", str(shape["threads"]),
         "--log-level", "warning",
         "--error-logfile", str(log_path),
-        "--worker-tmp-dir", "/dev/shm" if Path("/dev/shm").is_dir() else str(log_dir),
+        "--access-logfile", str(log_dir / "access.log"),
         "--no-control-socket",
+        *(["--preload"] if shape["preload"] else []),
+        "apps.wsgi:application",
     ]  # fmt: skip
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    shape = f"{workers} x {worker_class}" + (f" x {threads} threads" if threads > 1 else "")
-    server = Server(proc=proc, port=port, log_path=log_path, description=f"gunicorn {shape}")
+    description = f"gunicorn {shape['workers']} x {shape['worker_class']}"
+    if shape["threads"] > 1:
+        description += f" x {shape['threads']} threads"
+    if shape["preload"]:
+        description += ", preloaded"
+    server = Server(proc=proc, port=port, log_path=log_path, description=description)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -725,9 +744,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--prompts", type=int, default=5000, help="prompts to seed [5000]")
     parser.add_argument("--users", type=int, default=16, help="bench users with tokens [16]")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers [3]")
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class [sync]")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker [1]")
+    parser.add_argument(
+        "--workers", type=int, help="gunicorn workers [as apps/gunicorn.conf.py says]"
+    )
+    parser.add_argument("--worker-class", help="gunicorn worker class [as the config says]")
+    parser.add_argument("--threads", type=int, help="threads per worker [as the config says]")
+    parser.add_argument(
+        "--preload", action="store_true", help="load the app before forking workers"
+    )
     parser.add_argument("--seed", type=int, default=1, help="random seed [1]")
     args = parser.parse_args(argv)
     if args.quick:
@@ -810,13 +834,7 @@ def main(argv: list[str] | None = None) -> int:
             f"seeded {seeded.prompts} prompts ({seeded.public_total} public) and "
             f"{seeded.responses} responses"
         )
-        server = start_gunicorn(
-            env,
-            workers=args.workers,
-            worker_class=args.worker_class,
-            threads=args.threads,
-            log_dir=data_dir,
-        )
+        server = start_gunicorn(env, shape=gunicorn_shape(args), log_dir=data_dir)
         log(f"{server.description} on port {server.port}")
         meter = CpuMeter(server, database_url)
         load_before = os.getloadavg()

@@ -60,14 +60,18 @@ def test_it_creates_a_prompt_with_the_authors_response(api, volunteer):
 
 
 def test_it_accepts_a_short_real_dolly_instruction_without_response(api):
-    r = api.post(URL, {"instruction": "What is CSS?", "category": "open_qa", "language": "en"}, format="json")
+    r = api.post(
+        URL, {"instruction": "What is CSS?", "category": "open_qa", "language": "en"}, format="json"
+    )
     assert r.status_code == 201, r.json()
     assert r.json()["response"] is None
     assert Response.objects.count() == 0
 
 
 def test_it_accepts_a_long_wikipedia_context(api):
-    context = ("The Amazon rainforest covers much of the Amazon basin of South America. " * 250)[:19_990]
+    context = ("The Amazon rainforest covers much of the Amazon basin of South America. " * 250)[
+        :19_990
+    ]
     r = api.post(URL, {**CLOSED_QA, "context": context}, format="json")
     assert r.status_code == 201, r.json()
     assert len(Prompt.objects.get().context) == len(context.strip())
@@ -75,7 +79,9 @@ def test_it_accepts_a_long_wikipedia_context(api):
 
 def test_it_normalises_text_to_nfc_and_canonical_language(api):
     decomposed = "Cafe\u0301 or tea: which has more caffeine?"
-    r = api.post(URL, {"instruction": decomposed, "category": "open_qa", "language": "pt-br"}, format="json")
+    r = api.post(
+        URL, {"instruction": decomposed, "category": "open_qa", "language": "pt-br"}, format="json"
+    )
     assert r.status_code == 201, r.json()
     prompt = Prompt.objects.get()
     assert prompt.instruction == "Café or tea: which has more caffeine?"
@@ -130,7 +136,9 @@ def test_a_prompt_in_review_is_404_for_others_and_visible_to_its_author(api, api
 
 def test_the_author_edits_a_prompt_in_review(api, volunteer):
     prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
-    r = api.patch(f"{URL}{prompt.pk}/", {"instruction": "Name three rivers in Europe."}, format="json")
+    r = api.patch(
+        f"{URL}{prompt.pk}/", {"instruction": "Name three rivers in Europe."}, format="json"
+    )
     assert r.status_code == 200, r.json()
     prompt.refresh_from_db()
     assert prompt.instruction == "Name three rivers in Europe."
@@ -138,7 +146,9 @@ def test_the_author_edits_a_prompt_in_review(api, volunteer):
 
 def test_editing_after_review_is_409(api, volunteer):
     prompt = PromptFactory(author=volunteer, state=PromptState.COLLECTING)
-    r = api.patch(f"{URL}{prompt.pk}/", {"instruction": "Name three rivers in Europe."}, format="json")
+    r = api.patch(
+        f"{URL}{prompt.pk}/", {"instruction": "Name three rivers in Europe."}, format="json"
+    )
     assert r.status_code == 409
     assert "review" in r.json()["detail"]
 
@@ -146,7 +156,9 @@ def test_editing_after_review_is_409(api, volunteer):
 def test_editing_someone_elses_visible_prompt_is_403(api2):
     prompt = PromptFactory(state=PromptState.COLLECTING)
     before = prompt.instruction
-    r = api2.patch(f"{URL}{prompt.pk}/", {"instruction": "Hijacked instruction text"}, format="json")
+    r = api2.patch(
+        f"{URL}{prompt.pk}/", {"instruction": "Hijacked instruction text"}, format="json"
+    )
     assert r.status_code == 403
     prompt.refresh_from_db()
     assert prompt.instruction == before
@@ -154,7 +166,9 @@ def test_editing_someone_elses_visible_prompt_is_403(api2):
 
 def test_editing_someone_elses_hidden_prompt_is_404(api2):
     prompt = PromptFactory(state=PromptState.REVIEW)
-    r = api2.patch(f"{URL}{prompt.pk}/", {"instruction": "Hijacked instruction text"}, format="json")
+    r = api2.patch(
+        f"{URL}{prompt.pk}/", {"instruction": "Hijacked instruction text"}, format="json"
+    )
     assert r.status_code == 404
 
 
@@ -181,7 +195,9 @@ def test_withdrawing_someone_elses_prompt_is_403_and_changes_nothing(api2):
 
 def test_a_withdrawn_instruction_may_be_written_again(api, volunteer):
     PromptFactory(author=volunteer, instruction="What is CSS?", withdrawn_at="2026-01-01T00:00:00Z")
-    r = api.post(URL, {"instruction": "What is CSS?", "category": "open_qa", "language": "en"}, format="json")
+    r = api.post(
+        URL, {"instruction": "What is CSS?", "category": "open_qa", "language": "en"}, format="json"
+    )
     assert r.status_code == 201
 
 

@@ -12,7 +12,9 @@ pytestmark = pytest.mark.django_db
 
 def test_a_volunteer_answers_a_collecting_prompt(api, volunteer):
     prompt = PromptFactory()
-    r = api.post(f"/api/v1/prompts/{prompt.pk}/responses/", {"text": "Paris is the capital."}, format="json")
+    r = api.post(
+        f"/api/v1/prompts/{prompt.pk}/responses/", {"text": "Paris is the capital."}, format="json"
+    )
     assert r.status_code == 201, r.json()
     body = r.json()
     response = Response.objects.get()
@@ -26,7 +28,9 @@ def test_a_volunteer_answers_a_collecting_prompt(api, volunteer):
 def test_nobody_answers_the_same_prompt_twice(api):
     prompt = PromptFactory()
     api.post(f"/api/v1/prompts/{prompt.pk}/responses/", {"text": "First answer."}, format="json")
-    r = api.post(f"/api/v1/prompts/{prompt.pk}/responses/", {"text": "Second answer."}, format="json")
+    r = api.post(
+        f"/api/v1/prompts/{prompt.pk}/responses/", {"text": "Second answer."}, format="json"
+    )
     assert r.status_code == 400
     assert "already answered" in r.json()["response"][0]
     assert Response.objects.count() == 1

@@ -31,7 +31,12 @@ def test_the_openapi_schema_and_docs_are_served_offline(client: Client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    for path in ("/api/v1/prompts/", "/api/v1/prompts/{prompt_id}/", "/api/v1/me/", "/api/v1/tokens/"):
+    for path in (
+        "/api/v1/prompts/",
+        "/api/v1/prompts/{prompt_id}/",
+        "/api/v1/me/",
+        "/api/v1/tokens/",
+    ):
         assert path in paths
     docs = client.get("/api/docs/")
     assert docs.status_code == 200

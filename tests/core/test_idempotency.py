@@ -34,7 +34,9 @@ def test_a_retry_with_the_same_key_returns_the_first_result(api):
 @pytest.mark.django_db
 def test_the_same_key_with_a_different_body_is_refused(api):
     api.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
-    r = api.post(URL, {**BODY, "instruction": "Another one here"}, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
+    r = api.post(
+        URL, {**BODY, "instruction": "Another one here"}, format="json", HTTP_IDEMPOTENCY_KEY="k-2"
+    )
     assert r.status_code == 422
     assert "different request" in r.json()["detail"]
     assert Prompt.objects.count() == 1
@@ -43,7 +45,12 @@ def test_the_same_key_with_a_different_body_is_refused(api):
 @pytest.mark.django_db
 def test_keys_are_per_user(api, api2):
     api.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="shared")
-    r = api2.post(URL, {**BODY, "instruction": "Suggest names for a cafe."}, format="json", HTTP_IDEMPOTENCY_KEY="shared")
+    r = api2.post(
+        URL,
+        {**BODY, "instruction": "Suggest names for a cafe."},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="shared",
+    )
     assert r.status_code == 201
     assert Prompt.objects.count() == 2
 

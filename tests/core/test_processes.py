@@ -28,7 +28,11 @@ def _ping(app: str, env: dict[str, str], node: str) -> str:
     while time.monotonic() < deadline:
         result = subprocess.run(
             [CELERY, "-A", app, "inspect", "ping", "-d", node, "--timeout", "2"],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         out = result.stdout + result.stderr
         if result.returncode == 0 and "pong" in out:
@@ -46,8 +50,22 @@ def test_each_celery_app_answers_ping_on_real_redis(app, queues, redis_db):
     env = _env(redis_db)
     node = f"test-{redis_db}@%h"
     worker = subprocess.Popen(
-        [CELERY, "-A", app, "worker", "-Q", queues, "--pool=solo", "-n", node, "--loglevel=warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            CELERY,
+            "-A",
+            app,
+            "worker",
+            "-Q",
+            queues,
+            "--pool=solo",
+            "-n",
+            node,
+            "--loglevel=warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         out = _ping(app, env, node.replace("%h", os.uname().nodename))
@@ -61,8 +79,22 @@ def test_each_celery_app_answers_ping_on_real_redis(app, queues, redis_db):
 def test_a_task_round_trips_through_a_real_worker():
     env = _env(13)
     worker = subprocess.Popen(
-        [CELERY, "-A", "apps", "worker", "-Q", "default", "--pool=solo", "-n", "rt@%h", "--loglevel=warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            CELERY,
+            "-A",
+            "apps",
+            "worker",
+            "-Q",
+            "default",
+            "--pool=solo",
+            "-n",
+            "rt@%h",
+            "--loglevel=warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         code = (
@@ -70,7 +102,12 @@ def test_a_task_round_trips_through_a_real_worker():
             "print(ping.apply_async(queue='default').get(timeout=60))\n"
         )
         result = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert result.stdout.strip() == "pong", result.stderr
     finally:

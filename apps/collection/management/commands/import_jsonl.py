@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from argparse import ArgumentParser
 from typing import IO, Any
@@ -94,9 +95,11 @@ class Command(BaseCommand):
                 batch_size=options["batch_size"],
             )
         except ValidationError as exc:
-            raise CommandError(
-                "; ".join(f"--{k.replace('_', '-')}: {' '.join(v)}" for k, v in exc.message_dict.items())
-            ) from None
+            problems = [
+                f"--{name.replace('_', '-')}: {' '.join(messages)}"
+                for name, messages in exc.message_dict.items()
+            ]
+            raise CommandError("; ".join(problems)) from None
         path = options["file"]
         if path == "-":
             self._run(sys.stdin.buffer, path, importer, import_options, options["report"])
@@ -136,20 +139,27 @@ class Command(BaseCommand):
         report_path: str | None,
     ) -> None:
         report = ImportReport()
+        try:
+            size: int | None = os.fstat(stream.fileno()).st_size or None
+        except (OSError, ValueError):
+            size = None  # a pipe: the bar counts bytes without a total
         # tqdm draws with carriage returns; Django's OutputWrapper would add a newline to each.
         bar_file = getattr(self.stderr, "_out", sys.stderr)
         with tqdm(
-            desc="import", unit="B", unit_scale=True, file=bar_file, dynamic_ncols=True
+            total=size, desc="import", unit="B", unit_scale=True, file=bar_file, dynamic_ncols=True
         ) as bar:
 
             def progress(step: ImportProgress) -> None:
-                if bar.total is None and step.bytes_total is not None:
-                    bar.total = step.bytes_total
                 bar.update(step.bytes_done - bar.n)
 
             try:
                 prompts_import_jsonl(
-                    stream, author=importer, options=options, progress=progress, report=report
+                    stream,
+                    author=importer,
+                    options=options,
+                    progress=progress,
+                    bytes_total=size,
+                    report=report,
                 )
             except KeyboardInterrupt:
                 bar.close()

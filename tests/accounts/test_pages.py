@@ -1,0 +1,81 @@
+"""Profile, tokens and sign-up pages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from apps.accounts.models import ApiToken, User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def web(volunteer) -> Client:
+    client = Client()
+    client.force_login(volunteer)
+    return client
+
+
+def test_the_profile_saves_name_languages_and_attribution(web, volunteer):
+    r = web.post(
+        "/profile/", {"display_name": "Ada L", "languages": "en, pt-br", "attribution": "on"}
+    )
+    assert r.status_code == 302
+    volunteer.refresh_from_db()
+    assert (volunteer.display_name, volunteer.languages, volunteer.attribution) == (
+        "Ada L",
+        ["en", "pt-BR"],
+        True,
+    )
+
+
+def test_the_profile_shows_a_bad_language_next_to_the_field(web, volunteer):
+    r = web.post("/profile/", {"display_name": "Ada", "languages": "en, zz-!!"})
+    assert r.status_code == 200
+    assert "BCP-47" in r.content.decode()
+    volunteer.refresh_from_db()
+    assert volunteer.languages == ["en"]
+
+
+def test_a_token_created_on_the_profile_is_shown_once(web):
+    web.post("/profile/tokens/", {"name": "script"})
+    first = web.get("/profile/").content.decode()
+    key = re.search(r'data-testid="new-token">(hearth_[^<]+)<', first).group(1)
+    assert ApiToken.objects.get().prefix == key[:13]
+    second = web.get("/profile/").content.decode()
+    assert key not in second
+
+
+def test_revoking_a_token_from_the_profile(web):
+    web.post("/profile/tokens/", {"name": "script"})
+    token = ApiToken.objects.get()
+    web.post(f"/profile/tokens/{token.pk}/revoke/")
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_sign_up_sends_a_verification_email_and_makes_a_volunteer(client):
+    r = client.post(
+        "/accounts/signup/",
+        {
+            "email": "new@example.org",
+            "password1": "a long enough passphrase",
+            "password2": "a long enough passphrase",
+        },
+    )
+    assert r.status_code == 302
+    user = User.objects.get(email="new@example.org")
+    assert list(user.groups.values_list("name", flat=True)) == ["volunteer"]
+    assert len(mail.outbox) == 1
+    assert "/accounts/confirm-email/" in mail.outbox[0].body
+
+
+def test_password_reset_sends_an_email(client, volunteer):
+    r = client.post("/accounts/password/reset/", {"email": volunteer.email})
+    assert r.status_code == 302
+    assert len(mail.outbox) == 1
+    assert "/accounts/password/reset/key/" in mail.outbox[0].body

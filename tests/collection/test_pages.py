@@ -1,0 +1,202 @@
+"""The HTML pages: Write, My contributions, Browse, prompt page, edit and withdraw."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from apps.collection.models import Prompt, PromptState, Response, ResponseState
+from tests.factories import PromptFactory, ResponseFactory
+
+pytestmark = pytest.mark.django_db
+
+WRITE = {
+    "category": "summarization",
+    "instruction": "Summarise the paragraph in one sentence.",
+    "context": "The council met on Tuesday and voted to build cycle lanes next spring.",
+    "response": "The council voted for cycle lanes next spring.",
+    "language": "en",
+    "idempotency_key": "form-key-1",
+}
+
+
+@pytest.fixture
+def web(volunteer) -> Client:
+    client = Client()
+    client.force_login(volunteer)
+    return client
+
+
+@pytest.fixture
+def web2(volunteer2) -> Client:
+    client = Client()
+    client.force_login(volunteer2)
+    return client
+
+
+def test_write_needs_a_login(client):
+    r = client.get("/write/")
+    assert r.status_code == 302
+    assert r["Location"].startswith("/accounts/login/")
+
+
+def test_write_asks_for_the_licence_first(outsider):
+    client = Client()
+    client.force_login(outsider)
+    r = client.get("/write/")
+    assert r.status_code == 302
+    assert r["Location"] == "/licence/?next=%2Fwrite%2F"
+    r = client.post("/licence/", {"agree": "on", "next": "/write/"})
+    assert r.status_code == 302 and r["Location"] == "/write/"
+    assert client.get("/write/").status_code == 200
+
+
+def test_the_licence_page_refuses_an_offsite_next(outsider):
+    client = Client()
+    client.force_login(outsider)
+    r = client.post("/licence/", {"agree": "on", "next": "https://evil.example/"})
+    assert r["Location"] == "/write/"
+
+
+def test_the_write_page_shows_every_category_with_guidance(web):
+    html = web.get("/write/").content.decode()
+    for category in (
+        "open_qa",
+        "general_qa",
+        "closed_qa",
+        "classification",
+        "brainstorming",
+        "information_extraction",
+        "summarization",
+        "creative_writing",
+    ):
+        assert f'value="{category}"' in html
+    assert "Example" in html
+
+
+def test_writing_creates_a_prompt_and_the_authors_answer(web, volunteer):
+    r = web.post("/write/", WRITE)
+    assert r.status_code == 302 and r["Location"] == "/mine/"
+    prompt = Prompt.objects.get()
+    assert (prompt.author, prompt.category, prompt.state) == (volunteer, "summarization", "review")
+    assert prompt.responses.get().text == WRITE["response"]
+
+
+def test_a_double_submitted_form_creates_one_prompt(web):
+    web.post("/write/", WRITE)
+    r = web.post("/write/", WRITE)
+    assert r.status_code == 302
+    assert Prompt.objects.count() == 1
+    assert Response.objects.count() == 1
+
+
+def test_a_missing_context_shows_the_message_and_keeps_the_text(web):
+    r = web.post("/write/", {**WRITE, "context": ""})
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "needs a context" in html
+    assert WRITE["instruction"] in html
+    assert WRITE["response"] in html
+    assert Prompt.objects.count() == 0
+
+
+def test_a_duplicate_instruction_links_to_the_existing_prompt(web):
+    existing = PromptFactory(instruction=WRITE["instruction"])
+    r = web.post("/write/", {**WRITE, "idempotency_key": "other"})
+    assert r.status_code == 200
+    assert f"/prompts/{existing.pk}/" in r.content.decode()
+    assert Prompt.objects.count() == 1
+
+
+def test_my_contributions_lists_prompts_and_answers_with_state(web, volunteer):
+    own = PromptFactory(
+        author=volunteer, state=PromptState.REVIEW, instruction="My own prompt text"
+    )
+    ResponseFactory(author=volunteer, text="My answer elsewhere", state=ResponseState.REJECTED)
+    PromptFactory(instruction="Someone else's prompt")
+    html = web.get("/mine/").content.decode()
+    assert "My own prompt text" in html
+    assert "In review" in html
+    assert "My answer elsewhere" in html
+    assert "Rejected" in html
+    assert "Someone else" not in html
+    assert f"/prompts/{own.pk}/edit/" in html
+
+
+def test_my_contributions_has_an_empty_state(web):
+    assert "You have not written anything yet" in web.get("/mine/").content.decode()
+
+
+def test_withdrawing_from_the_page(web, volunteer):
+    prompt = PromptFactory(author=volunteer)
+    r = web.post(f"/prompts/{prompt.pk}/withdraw/")
+    assert r.status_code == 302
+    prompt.refresh_from_db()
+    assert prompt.withdrawn_at is not None
+    assert "Withdrawn" in web.get("/mine/").content.decode()
+
+
+def test_withdrawing_someone_elses_prompt_from_the_page_is_403(web2):
+    prompt = PromptFactory()
+    assert web2.post(f"/prompts/{prompt.pk}/withdraw/").status_code == 403
+    prompt.refresh_from_db()
+    assert prompt.withdrawn_at is None
+
+
+def test_editing_someone_elses_prompt_page_is_403_or_404(web2):
+    visible = PromptFactory(state=PromptState.COLLECTING)
+    hidden = PromptFactory(state=PromptState.REVIEW)
+    assert web2.get(f"/prompts/{visible.pk}/edit/").status_code == 403
+    assert web2.get(f"/prompts/{hidden.pk}/edit/").status_code == 404
+
+
+def test_editing_own_prompt_in_review(web, volunteer):
+    prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    r = web.post(
+        f"/prompts/{prompt.pk}/edit/",
+        {
+            "category": "open_qa",
+            "instruction": "A clearer instruction",
+            "context": "",
+            "language": "en",
+        },
+    )
+    assert r.status_code == 302
+    prompt.refresh_from_db()
+    assert prompt.instruction == "A clearer instruction"
+
+
+def test_browse_filters_by_category_and_language(client):
+    PromptFactory(category="brainstorming", language="de", instruction="Ideen für einen Geburtstag")
+    PromptFactory(category="open_qa", language="en", instruction="Why is the sky blue?")
+    PromptFactory(state=PromptState.REVIEW, instruction="Not yet accepted prompt")
+    html = client.get("/browse/").content.decode()
+    assert "Ideen für einen Geburtstag" in html and "Why is the sky blue?" in html
+    assert "Not yet accepted" not in html
+    html = client.get("/browse/", {"category": "brainstorming", "language": "de"}).content.decode()
+    assert "Ideen für einen Geburtstag" in html and "Why is the sky blue?" not in html
+
+
+def test_the_prompt_page_renders_markdown_safely(client):
+    prompt = PromptFactory(instruction="Explain **bold** <script>alert(1)</script>")
+    ResponseFactory(prompt=prompt, text="[x](javascript:alert(1)) and *fine*")
+    html = client.get(f"/prompts/{prompt.pk}/").content.decode()
+    assert "<strong>bold</strong>" in html
+    assert "<script>alert(1)</script>" not in html
+    assert 'href="javascript' not in html
+    assert "<em>fine</em>" in html
+
+
+def test_a_prompt_in_review_is_404_for_others_on_the_page(client):
+    prompt = PromptFactory(state=PromptState.REVIEW)
+    assert client.get(f"/prompts/{prompt.pk}/").status_code == 404
+
+
+def test_the_home_page_counts_prompts_responses_and_contributors(client):
+    prompt = PromptFactory()
+    ResponseFactory(prompt=prompt)
+    PromptFactory(withdrawn_at="2026-01-01T00:00:00Z")
+    html = client.get("/").content.decode()
+    assert 'data-testid="count-prompts">1<' in html
+    assert 'data-testid="count-responses">1<' in html
+    assert 'data-testid="count-contributors">2<' in html

@@ -1,0 +1,462 @@
+"""Reward-model training on a release's ``preferences`` or ``rankings`` config.
+
+The model is the base model as a sequence classifier with one output
+(``AutoModelForSequenceClassification``, ``num_labels=1``); causal and encoder bases both work.
+Each prompt's K ranked responses give every strictly ordered pair (better, worse); the loss,
+as in Open-Assistant's reward training, is the Bradley–Terry one per pair::
+
+    -log σ(r_better − r_worse − margin_scale · (rank_worse − rank_better))
+
+averaged over the prompt's pairs and then over the step's prompts, plus ``score_l2 · mean(r²)``
+to keep scores near zero. Test-split metrics: pairwise accuracy over every ranked pair and
+Kendall's tau against the consensus order, averaged over prompts.
+
+For decoder bases the prompt is encoded once and each response is a branch after it (one
+packed row, see worker.data.collate_groups_shared), so a K-way group costs prompt + ΣK
+response tokens instead of K × (prompt + response); micro-batches are filled by tokens.
+
+Several GPUs of one node, same entry point::
+
+    torchrun --standalone --nproc-per-node=8 -m worker.jobs reward spec.json
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from worker.data import (
+    PackedBatch,
+    TokenizedGroup,
+    collate_groups_padded,
+    collate_groups_shared,
+    load_ranked_prompts,
+    pack_by_tokens,
+    tokenize_group,
+)
+from worker.evaluate import ranking_metrics
+from worker.masks import attention_mask
+from worker.runtime import (
+    ProgressCallback,
+    RunPaths,
+    Runtime,
+    Timer,
+    TrainConfig,
+    TrainerState,
+    apply_lora,
+    cleanup_work,
+    count_parameters,
+    list_checkpoints,
+    load_checkpoint,
+    load_model,
+    load_tokenizer,
+    make_optimizer,
+    make_scheduler,
+    no_progress,
+    publish,
+    resolve_attention,
+    resolve_compile,
+    result_from,
+    save_checkpoint,
+    save_output,
+    seed_everything,
+    setup_runtime,
+    unwrap_hf,
+)
+
+
+@dataclass(kw_only=True)
+class RewardConfig(TrainConfig):
+    """Reward-model training (common knobs are documented on TrainConfig).
+
+    ``config_name`` is ``preferences`` or ``rankings``. Prompts are cut to ``max_prompt_len``
+    tokens (in the middle) and responses to ``max_response_len`` (at the end). A micro-batch
+    holds whole prompt groups up to ``micro_batch_tokens`` tokens (a longer group goes alone).
+    ``share_prompt`` (None: for decoder bases) packs each prompt once with its responses as
+    branches. ``margin_scale`` multiplies the rank gap into a margin (0: plain Bradley–Terry);
+    ``score_l2`` weighs the mean squared score.
+    """
+
+    config_name: str = "preferences"
+    learning_rate: float = 1e-5
+    max_prompt_len: int = 512
+    max_response_len: int = 512
+    micro_batch_tokens: int = 4096
+    share_prompt: bool | None = None
+    margin_scale: float = 0.0
+    score_l2: float = 0.001
+
+    def validate(self) -> None:
+        super().validate()
+        if self.config_name not in {"preferences", "rankings"}:
+            raise ValueError("a reward model trains on 'preferences' or 'rankings'")
+        if min(self.max_prompt_len, self.max_response_len, self.micro_batch_tokens) < 1:
+            raise ValueError("length limits must be positive")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+
+def load_groups(
+    config: RewardConfig, tokenizer: Any, split: str, limit: int | None = None
+) -> list[TokenizedGroup]:
+    """Tokenize a split's ranked prompts (prompt_id order)."""
+    groups = load_ranked_prompts(config.release, config.config_name, split)[:limit]
+    return [
+        tokenize_group(
+            tokenizer,
+            g,
+            max_prompt_len=config.max_prompt_len,
+            max_response_len=config.max_response_len,
+            fmt=config.prompt_format,
+        )
+        for g in groups
+    ]
+
+
+def group_cost(group: TokenizedGroup, shared: bool) -> int:
+    """Tokens a group occupies in a micro-batch."""
+    if shared:
+        return group.n_tokens
+    return sum(len(group.prompt) + len(r) for r in group.responses)
+
+
+def plan_steps(
+    groups: list[TokenizedGroup], config: RewardConfig, world: int, shared: bool
+) -> list[list[list[int]]]:
+    """For each optimizer step, its micro-batches (lists of group indices), all processes'.
+
+    Every epoch shuffles the groups with its own seed and fills micro-batches by tokens in
+    that order. Each step has ``grad_accum_steps × world`` micro-batches; an epoch's last step
+    may have fewer, always a multiple of ``world`` (the remainder is dropped) so that every
+    process runs the same number of passes.
+    """
+    per_step = config.grad_accum_steps * world
+    costs = [group_cost(g, shared) for g in groups]
+    steps: list[list[list[int]]] = []
+    epoch = 0
+    while epoch < config.num_epochs or (config.max_steps and len(steps) < config.max_steps):
+        order = list(range(len(groups)))
+        random.Random(f"{config.seed}/{epoch}").shuffle(order)
+        runs = pack_by_tokens([costs[i] for i in order], config.micro_batch_tokens)
+        micro = [[order[i] for i in run] for run in runs]
+        micro = micro[: len(micro) - len(micro) % world]
+        steps.extend(micro[i : i + per_step] for i in range(0, len(micro), per_step))
+        epoch += 1
+        if not micro:
+            raise ValueError("too few ranked prompts for one micro-batch per process")
+    return steps[: config.max_steps] if config.max_steps else steps
+
+
+def collate(
+    groups: list[TokenizedGroup], indices: list[int], shared: bool, pad_id: int
+) -> PackedBatch:
+    """One micro-batch of groups plus the pair tensors the loss needs (in ``extra``)."""
+    chosen = [groups[i] for i in indices]
+    batch = (
+        collate_groups_shared(chosen, pad_id=pad_id)
+        if shared
+        else collate_groups_padded(chosen, pad_id=pad_id)
+    )
+    better, worse, weight, gap = [], [], [], []
+    offset = 0
+    for group in chosen:
+        pairs = group.pairs()
+        for i, j in pairs:
+            better.append(offset + i)
+            worse.append(offset + j)
+            weight.append(1.0 / len(pairs))
+            gap.append(group.ranks[j] - group.ranks[i])
+        offset += len(group.responses)
+    batch.extra.update(
+        pair_better=torch.tensor(better, dtype=torch.long),
+        pair_worse=torch.tensor(worse, dtype=torch.long),
+        pair_weight=torch.tensor(weight),
+        pair_gap=torch.tensor(gap),
+        n_groups=len(chosen),
+        n_responses=offset,
+    )
+    return batch
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------
+
+
+def is_decoder_classifier(model: nn.Module) -> bool:
+    """True for transformers' decoder classifiers (a ``score`` head over the last token)."""
+    hf = unwrap_hf(model)
+    return hasattr(hf, "score") and not getattr(hf.config, "is_encoder_decoder", False)
+
+
+class GroupScorer(nn.Module):
+    """Wraps a sequence classifier: forward returns one score per response of a micro-batch.
+
+    Decoders run their backbone with the packed mask and read the score head at each
+    response's last token; other models run as usual with a padding mask.
+    """
+
+    def __init__(self, model: nn.Module, attention: str) -> None:
+        super().__init__()
+        self.model = model
+        self.attention = attention
+        self.decoder = is_decoder_classifier(model)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        doc: torch.Tensor,
+        segment: torch.Tensor,
+        score_row: torch.Tensor,
+        score_index: torch.Tensor,
+    ) -> torch.Tensor:
+        hf = unwrap_hf(self.model)
+        if not self.decoder:
+            logits = hf(input_ids=input_ids, attention_mask=(doc >= 0).long()).logits
+            return logits[:, 0].float()
+        batch = PackedBatch(input_ids, position_ids, doc, segment, doc)
+        backbone = getattr(hf, hf.base_model_prefix)
+        hidden = backbone(
+            input_ids=input_ids,
+            position_ids=position_ids,
+            attention_mask=attention_mask(batch, self.attention, hf.dtype),
+            use_cache=False,
+        ).last_hidden_state
+        return hf.score(hidden[score_row, score_index]).squeeze(-1).float()  # type: ignore[no-any-return]
+
+
+def scorer_inputs(batch: PackedBatch, device: torch.device) -> tuple[torch.Tensor, ...]:
+    moved = batch.to(device)
+    return (
+        moved.input_ids,
+        moved.position_ids,
+        moved.doc,
+        moved.segment,
+        moved.extra["score_row"],
+        moved.extra["score_index"],
+    )
+
+
+def pair_loss(scores: torch.Tensor, batch: PackedBatch, config: RewardConfig) -> torch.Tensor:
+    """Summed per-prompt-mean Bradley–Terry loss of a micro-batch (divide by the step's prompts)."""
+    extra = batch.extra
+    device = scores.device
+    diff = scores[extra["pair_better"].to(device)] - scores[extra["pair_worse"].to(device)]
+    diff = diff - config.margin_scale * extra["pair_gap"].to(device)
+    weight = extra["pair_weight"].to(device)
+    return (-nn.functional.logsigmoid(diff) * weight).sum()
+
+
+def build_model(config: RewardConfig, runtime: Runtime, attention: str, pad_id: int) -> nn.Module:
+    """Load the base as a one-output sequence classifier, add LoRA if asked, move to device."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = load_model(
+        AutoModelForSequenceClassification, config, attention, num_labels=1, pad_token_id=pad_id
+    )
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(  # type: ignore[operator]
+            gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
+    if config.method == "lora":
+        model = apply_lora(model, config, "SEQ_CLS")
+    return model.to(runtime.device)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+def train_reward(config: RewardConfig, progress: ProgressCallback = no_progress) -> dict[str, Any]:
+    """Train, evaluate and write the output folder; return the JSON result.
+
+    Idempotent like worker.sft.train_sft. Preconditions: the release has the chosen config
+    with train and test splits holding prompts with at least two differently ranked responses.
+    """
+    paths = RunPaths(config.output_dir)
+    if paths.is_complete():
+        return result_from(paths)
+    timer = Timer()
+    runtime = setup_runtime(config.precision)
+    seed_everything(config.seed)
+    attention = resolve_attention(config.attention, runtime)
+    progress({"phase": "load"})
+
+    # Data and model ----------------------------------------------------------------------------
+    with timer("load"):
+        tokenizer = load_tokenizer(config)
+        pad_id = int(tokenizer.pad_token_id)
+        train = load_groups(config, tokenizer, "train")
+        test = load_groups(config, tokenizer, "test", config.max_eval_examples)
+        if not train or not test:
+            raise ValueError(f"the release's {config.config_name} config needs train and test")
+        model = build_model(config, runtime, attention, pad_id)
+        shared = is_decoder_classifier(model) if config.share_prompt is None else config.share_prompt
+        if shared and not is_decoder_classifier(model):
+            raise ValueError("share_prompt needs a decoder base model")
+        steps = plan_steps(train, config, runtime.world, shared)
+        test_runs = pack_by_tokens([group_cost(g, shared) for g in test], config.micro_batch_tokens)
+        my_test_runs = test_runs[runtime.rank :: runtime.world]
+        scorer = GroupScorer(model, attention)
+        if resolve_compile(config.compile, runtime):
+            getattr(unwrap_hf(model), unwrap_hf(model).base_model_prefix).compile(dynamic=True)
+        trainer: nn.Module = scorer
+        if runtime.distributed:
+            ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+            trainer = nn.parallel.DistributedDataParallel(scorer, device_ids=ids)
+        optimizer = make_optimizer(model, config, runtime)
+        scheduler = make_scheduler(optimizer, len(steps), config)
+        state = TrainerState(fingerprint=config.fingerprint())
+        existing = list_checkpoints(paths)
+        if existing:
+            state = load_checkpoint(
+                existing[-1],
+                runtime,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                fingerprint=state.fingerprint,
+            )
+        resumed_from = state.step
+
+    @torch.no_grad()
+    def evaluate() -> dict[str, float]:
+        model.eval()
+        scored: list[tuple[list[float], tuple[float, ...]]] = []
+        loss_sum = 0.0
+        with timer("eval"):
+            for run in my_test_runs:
+                batch = collate(test, run, shared, pad_id)
+                with runtime.autocast():
+                    scores = scorer(*scorer_inputs(batch, runtime.device)).float()
+                loss_sum += float(pair_loss(scores, batch, config))
+                values = scores.cpu().tolist()
+                start = 0
+                for index in run:
+                    k = len(test[index].responses)
+                    scored.append((values[start : start + k], test[index].ranks))
+                    start += k
+            everything = [item for part in runtime.gather(scored) for item in part]
+            (loss_sum,) = runtime.sum(loss_sum)
+        model.train()
+        return {**ranking_metrics(everything), "eval_loss": loss_sum / len(test)}
+
+    # Loop ------------------------------------------------------------------------------------
+    model.train()
+    total = len(steps)
+    while state.step < total:
+        step_start = time.perf_counter()
+        micro = steps[state.step]
+        mine = micro[runtime.rank :: runtime.world]
+        # Per-prompt means averaged over the whole step's prompts, on every process.
+        step_groups = sum(len(m) for m in micro)
+        step_responses = sum(len(train[i].responses) for m in micro for i in m)
+        step_pairs = sum(len(train[i].pairs()) for m in micro for i in m)
+        step_tokens = sum(group_cost(train[i], shared) for m in micro for i in m)
+        loss_sum = 0.0
+        right = 0.0
+        with timer("train"):
+            for a, indices in enumerate(mine):
+                batch = collate(train, indices, shared, pad_id)
+                sync = a == len(mine) - 1 or not runtime.distributed
+                context = trainer.no_sync() if not sync else nullcontext()  # type: ignore[operator]
+                with context, runtime.autocast():
+                    scores = trainer(*scorer_inputs(batch, runtime.device)).float()
+                    bt = pair_loss(scores, batch, config)
+                    l2 = scores.pow(2).sum()
+                    loss = bt / step_groups + config.score_l2 * l2 / step_responses
+                    (loss * runtime.world).backward()
+                loss_sum += float(bt.detach())
+                better = scores[batch.extra["pair_better"].to(scores.device)]
+                worse = scores[batch.extra["pair_worse"].to(scores.device)]
+                right += float((better > worse).sum())
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        loss_sum, right = runtime.sum(loss_sum, right)
+        state.step += 1
+        state.tokens_seen += step_tokens
+        seconds = time.perf_counter() - step_start
+        entry = {
+            "step": state.step,
+            "loss": loss_sum / step_groups,
+            "accuracy": right / max(1, step_pairs),
+            "lr": scheduler.get_last_lr()[0],
+            "grad_norm": float(grad_norm),
+            "tokens_per_s": step_tokens / seconds,
+            "pairs_per_s": step_pairs / seconds,
+        }
+        state.train_log.append(entry)
+        if runtime.is_main and (state.step % config.log_every == 0 or state.step == total):
+            progress(
+                {
+                    "phase": "train",
+                    "step": state.step,
+                    "total": total,
+                    "loss": entry["loss"],
+                    "lr": entry["lr"],
+                    "tokens_per_s": entry["tokens_per_s"],
+                }
+            )
+        if config.eval_every and state.step % config.eval_every == 0 and state.step < total:
+            metrics = evaluate()
+            state.eval_log.append({"step": state.step, **metrics})
+            if runtime.is_main:
+                progress({"phase": "eval", "step": state.step, "total": total, "metrics": metrics})
+        if state.step % config.checkpoint_every == 0 and state.step < total:
+            with timer("checkpoint"):
+                save_checkpoint(
+                    paths,
+                    runtime,
+                    model=model,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    state=state,
+                    keep=config.keep_checkpoints,
+                )
+
+    # Evaluate, save, publish -----------------------------------------------------------------
+    final = evaluate()
+    state.eval_log.append({"step": state.step, **final})
+    if runtime.is_main:
+        progress({"phase": "eval", "step": state.step, "total": total, "metrics": final})
+        progress({"phase": "save", "step": state.step, "total": total})
+        with timer("save"):
+            all_params, trainable = count_parameters(model)
+            summary = {
+                "kind": "reward",
+                "final": final,
+                "train_loss": state.train_log[-1]["loss"] if state.train_log else None,
+                "steps": total,
+                "resumed_from_step": resumed_from,
+                "tokens_seen": state.tokens_seen,
+                "parameters": all_params,
+                "trainable_parameters": trainable,
+                "world_size": runtime.world,
+                "device": str(runtime.device),
+                "attention": attention,
+                "shared_prompt": shared,
+                "train_log": state.train_log,
+                "eval_log": state.eval_log,
+            }
+            save_output(model, tokenizer, config, runtime, paths, summary, timer)
+            publish(paths)
+            if not config.keep_work_dir:
+                cleanup_work(paths)
+    runtime.barrier()
+    result = result_from(paths)
+    if runtime.is_main:
+        progress({"phase": "done", "step": total, "total": total, "metrics": final})
+    return result

@@ -1,0 +1,580 @@
+"""What both trainers share: the common config knobs, devices and processes, the learning-rate
+schedule, checkpoints that survive SIGKILL, and the atomic output folder.
+
+Folders of a run whose ``output_dir`` is ``/models/run-7``::
+
+    /models/.run-7.work/checkpoints/step-000050/   model.pt optimizer.pt scheduler.pt rng-<rank>.pt state.json
+    /models/.run-7.work/staging/                   the output being written
+    /models/run-7/                                 appears (one rename) only after evaluation succeeded
+
+A checkpoint folder is written under a ``.tmp`` name and renamed when complete, so a kill at any
+moment leaves either the previous checkpoint or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypedDict, TypeVar
+
+import torch
+
+from worker import cards
+from worker.data import PromptFormat
+
+Precision = Literal["auto", "bf16", "fp32"]
+Attention = Literal["auto", "flex_attention", "sdpa", "eager"]
+
+
+class ProgressEvent(TypedDict, total=False):
+    """What a progress callback receives. ``phase`` is load, train, eval, save or done."""
+
+    phase: str
+    step: int
+    total: int
+    loss: float
+    lr: float
+    tokens_per_s: float
+    metrics: dict[str, float]
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def no_progress(event: ProgressEvent) -> None:
+    """The default callback: report nothing."""
+
+
+C = TypeVar("C", bound="TrainConfig")
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    """Knobs common to every training kind (see SFTConfig and RewardConfig for the rest).
+
+    Data: ``release`` is a release location (see worker.data); ``release_revision`` names the
+    data version for the model card when the location does not (``hf://…@v3`` does).
+    Model: ``base_model`` is a Hub id or a local folder; ``base_model_gguf_file`` loads a GGUF
+    file inside that folder (dequantised to full precision). ``method`` is ``full`` or ``lora``;
+    LoRA adapters are merged into the saved weights when ``merge_lora`` is set, otherwise the
+    output is a PEFT adapter folder (load with ``peft.AutoPeftModel…from_pretrained``).
+    Optimisation: AdamW, linear warm-up over ``warmup_ratio`` of the steps, then cosine decay to
+    ``min_lr_ratio × learning_rate``; gradients clipped to ``max_grad_norm``; one optimizer step
+    is ``grad_accum_steps`` micro-batches on each process. ``max_steps`` caps the step count
+    that ``num_epochs`` gives. ``eval_every`` (0: only at the end) and ``checkpoint_every`` are
+    in optimizer steps. Precision ``auto`` is bf16 autocast over fp32 master weights on CUDA
+    and fp32 on CPU. Attention ``auto`` is flex attention (document block masks) on CUDA and
+    sdpa with a dense block-diagonal mask on CPU; ``compile`` (None: on CUDA only) wraps the
+    forward in torch.compile.
+    """
+
+    release: str
+    base_model: str
+    output_dir: str
+    config_name: str = "sft"
+    release_revision: str | None = None
+    base_model_gguf_file: str | None = None
+    prompt_format: PromptFormat = "dolly"
+    method: Literal["full", "lora"] = "full"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | str = "all-linear"
+    merge_lora: bool = True
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.95
+    adam_eps: float = 1e-8
+    max_grad_norm: float = 1.0
+    warmup_ratio: float = 0.03
+    min_lr_ratio: float = 0.1
+    num_epochs: int = 1
+    max_steps: int | None = None
+    grad_accum_steps: int = 1
+    eval_every: int = 0
+    max_eval_examples: int | None = None
+    checkpoint_every: int = 50
+    keep_checkpoints: int = 2
+    keep_work_dir: bool = False
+    log_every: int = 1
+    seed: int = 0
+    precision: Precision = "auto"
+    attention: Attention = "auto"
+    compile: bool | None = None
+    gradient_checkpointing: bool = False
+    save_dtype: Precision = "auto"
+
+    @classmethod
+    def from_spec(cls: type[C], spec: dict[str, Any]) -> C:
+        """Build from a JSON spec; ``kind`` and ``run_id`` are ignored, other unknown keys fail."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(spec) - names - {"kind", "run_id"}
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+        config = cls(**{k: v for k, v in spec.items() if k in names})
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Refuse values that cannot train; subclasses extend this."""
+        for name in ("grad_accum_steps", "num_epochs", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        if not 0 <= self.warmup_ratio < 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError("warmup_ratio must be in [0, 1) and min_lr_ratio in [0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """A hash of everything that shapes training (not where the output goes)."""
+        values = {k: v for k, v in self.to_dict().items() if k not in {"output_dir"}}
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes and devices
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Runtime:
+    """This process's place in the job: device, rank among ``world`` processes, precision."""
+
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+    autocast_dtype: torch.dtype | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    def autocast(self) -> Any:
+        """bf16 autocast on CUDA when configured; a no-op otherwise."""
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def barrier(self) -> None:
+        if self.distributed:
+            torch.distributed.barrier()
+
+    def sum(self, *values: float) -> list[float]:
+        """Sum numbers over all processes (identity when alone)."""
+        if not self.distributed:
+            return list(values)
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(tensor)
+        return [float(v) for v in tensor.tolist()]
+
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every process's ``value`` (picklable), in rank order."""
+        if not self.distributed:
+            return [value]
+        out: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(out, value)
+        return out
+
+
+def setup_runtime(precision: Precision) -> Runtime:
+    """Join the process group that torchrun/accelerate describes, if any, and pick a device.
+
+    Under ``torchrun --nproc-per-node=N`` the environment carries RANK, WORLD_SIZE and
+    LOCAL_RANK; NCCL is used on CUDA and gloo on CPU.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available()
+    device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if cuda else "gloo")
+    if precision == "bf16" and not cuda:
+        raise ValueError("bf16 training needs a CUDA device")
+    use_bf16 = precision == "bf16" or (precision == "auto" and cuda)
+    return Runtime(device, rank, world, torch.bfloat16 if use_bf16 else None)
+
+
+def resolve_attention(attention: Attention, runtime: Runtime) -> str:
+    """``auto`` is flex attention on CUDA (block-sparse document masks), sdpa elsewhere."""
+    if attention != "auto":
+        return attention
+    return "flex_attention" if runtime.device.type == "cuda" else "sdpa"
+
+
+def resolve_compile(flag: bool | None, runtime: Runtime) -> bool:
+    return runtime.device.type == "cuda" if flag is None else flag
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:  # pragma: no cover - numpy comes with datasets
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Model and optimizer
+# ---------------------------------------------------------------------------------------------
+
+
+def load_tokenizer(config: TrainConfig) -> Any:
+    """The base model's tokenizer, with a pad token (EOS when it has none)."""
+    from transformers import AutoTokenizer
+
+    kwargs: dict[str, Any] = {}
+    if config.base_model_gguf_file:
+        kwargs["gguf_file"] = config.base_model_gguf_file
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model, **kwargs)
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"{config.base_model}'s tokenizer has no EOS token")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(
+    auto_class: Any, config: TrainConfig, attention: str, **kwargs: Any
+) -> torch.nn.Module:
+    """Load the base model in fp32 (the master weights) with the chosen attention kernel."""
+    if config.base_model_gguf_file:
+        kwargs["gguf_file"] = config.base_model_gguf_file
+    model: torch.nn.Module = auto_class.from_pretrained(
+        config.base_model, dtype=torch.float32, attn_implementation=attention, **kwargs
+    )
+    return model
+
+
+def apply_lora(model: torch.nn.Module, config: TrainConfig, task_type: str) -> torch.nn.Module:
+    """Wrap ``model`` with LoRA adapters (peft); only adapters (and heads) stay trainable."""
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        task_type=task_type,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.lora_target_modules,
+    )
+    peft_model: torch.nn.Module = get_peft_model(model, lora)  # type: ignore[arg-type]
+    return peft_model
+
+
+def unwrap_hf(model: torch.nn.Module) -> Any:
+    """The transformers model inside a PEFT wrapper (LoRA layers stay injected in place)."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, runtime: Runtime) -> Any:
+    """AdamW over trainable parameters; no weight decay on biases and norms; fused on CUDA."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups,
+        lr=config.learning_rate,
+        betas=(config.adam_beta1, config.adam_beta2),
+        eps=config.adam_eps,
+        fused=runtime.device.type == "cuda",
+    )
+
+
+def make_scheduler(optimizer: Any, total_steps: int, config: TrainConfig) -> Any:
+    """Linear warm-up then cosine decay to ``min_lr_ratio``; stepped once per optimizer step."""
+    warmup = int(config.warmup_ratio * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The parameters that change during training (everything for full fine-tuning)."""
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """``(all, trainable)`` parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    return total, sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Run folders, checkpoints, publishing
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunPaths:
+    """Where a run keeps its work and where its output appears (see module docstring)."""
+
+    output: Path
+    work: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.output = Path(self.output).absolute()
+        self.work = self.output.parent / f".{self.output.name}.work"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.work / "checkpoints"
+
+    @property
+    def staging(self) -> Path:
+        return self.work / "staging"
+
+    def is_complete(self) -> bool:
+        return (self.output / "metrics.json").is_file()
+
+
+@dataclass
+class TrainerState:
+    """Progress that a checkpoint carries besides tensors; ``step`` is the data position."""
+
+    step: int = 0
+    tokens_seen: int = 0
+    train_log: list[dict[str, float]] = field(default_factory=list)
+    eval_log: list[dict[str, float]] = field(default_factory=list)
+    fingerprint: str = ""
+
+
+def capture_rng() -> dict[str, Any]:
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    try:
+        import numpy as np
+
+        state["numpy"] = np.random.get_state()
+    except ImportError:  # pragma: no cover
+        pass
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "numpy" in state:
+        import numpy as np
+
+        np.random.set_state(state["numpy"])
+
+
+def save_checkpoint(
+    paths: RunPaths,
+    runtime: Runtime,
+    *,
+    model: torch.nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    state: TrainerState,
+    keep: int,
+) -> Path:
+    """Write ``step-NNNNNN`` atomically and prune older checkpoints beyond ``keep``.
+
+    Every process calls this (for a barrier and its own RNG state); rank 0 writes the rest.
+    Precondition: the model is unwrapped (no DDP/compile wrapper) and all processes are at
+    the same step. Only trainable parameters are stored: the frozen ones come from the base.
+    """
+    final = paths.checkpoints / f"step-{state.step:06d}"
+    tmp = final.with_name(final.name + ".tmp")
+    if runtime.is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    runtime.barrier()
+    torch.save(capture_rng(), tmp / f"rng-{runtime.rank}.pt")
+    runtime.barrier()
+    if runtime.is_main:
+        torch.save(trainable_state(model), tmp / "model.pt")
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        (tmp / "state.json").write_text(json.dumps(dataclasses.asdict(state)))
+        _fsync_dir(tmp)
+        os.replace(tmp, final)
+        for old in list_checkpoints(paths)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    runtime.barrier()
+    return final
+
+
+def list_checkpoints(paths: RunPaths) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    if not paths.checkpoints.is_dir():
+        return []
+    return sorted(
+        p for p in paths.checkpoints.iterdir() if p.name.startswith("step-") and "." not in p.name
+    )
+
+
+def load_checkpoint(
+    path: Path,
+    runtime: Runtime,
+    *,
+    model: torch.nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    fingerprint: str,
+) -> TrainerState:
+    """Restore model, optimizer, scheduler and this process's RNG from ``path``.
+
+    Refuses a checkpoint written under a different config (another spec, same output).
+    """
+    state = TrainerState(**json.loads((path / "state.json").read_text()))
+    if state.fingerprint != fingerprint:
+        raise RuntimeError(f"{path} was written by a run with another config; use a new output_dir")
+    weights = torch.load(path / "model.pt", map_location=runtime.device, weights_only=True)
+    named = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            named[name].copy_(tensor)
+    optimizer.load_state_dict(
+        torch.load(path / "optimizer.pt", map_location=runtime.device, weights_only=True)
+    )
+    scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
+    rng_file = path / f"rng-{runtime.rank}.pt"
+    if rng_file.exists():
+        restore_rng(torch.load(rng_file, weights_only=False))
+    return state
+
+
+def _fsync_dir(folder: Path) -> None:
+    for item in folder.iterdir():
+        with open(item, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def publish(paths: RunPaths) -> None:
+    """Move the finished staging folder into place with one rename; drop the work folder.
+
+    Precondition: evaluation succeeded and staging holds every file of the output.
+    """
+    if paths.output.exists():
+        raise FileExistsError(f"{paths.output} already exists")
+    os.replace(paths.staging, paths.output)
+
+
+def cleanup_work(paths: RunPaths) -> None:
+    shutil.rmtree(paths.work, ignore_errors=True)
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+
+class Timer:
+    """Named wall-clock sections: ``with timer("train"): …``; ``timer.seconds`` holds totals."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def report(self) -> dict[str, float]:
+        return {
+            **{k: round(v, 3) for k, v in self.seconds.items()},
+            "total": round(time.perf_counter() - self._start, 3),
+        }
+
+
+def save_dtype(config: TrainConfig, runtime: Runtime) -> torch.dtype:
+    """``auto`` saves bf16 weights after bf16 training, fp32 otherwise."""
+    if config.save_dtype == "bf16" or (
+        config.save_dtype == "auto" and runtime.autocast_dtype == torch.bfloat16
+    ):
+        return torch.bfloat16
+    return torch.float32
+
+
+def save_output(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    config: TrainConfig,
+    runtime: Runtime,
+    paths: RunPaths,
+    summary: dict[str, Any],
+    timer: Timer,
+) -> None:
+    """Write weights (safetensors), tokenizer, training_config.json, metrics.json and the card
+    into the staging folder. Merges LoRA adapters when configured; the model is unusable for
+    training afterwards."""
+    shutil.rmtree(paths.staging, ignore_errors=True)
+    paths.staging.mkdir(parents=True)
+    to_save: Any = model
+    if config.method == "lora" and config.merge_lora:
+        to_save = model.merge_and_unload()  # type: ignore[operator]
+    to_save = to_save.to(save_dtype(config, runtime))
+    to_save.save_pretrained(paths.staging, safe_serialization=True)
+    tokenizer.save_pretrained(paths.staging)
+    write_json(paths.staging / "training_config.json", config.to_dict())
+    summary["timings"] = timer.report()
+    write_json(paths.staging / "metrics.json", summary)
+    card = cards.model_card(
+        kind=summary["kind"],
+        config=config.to_dict(),
+        metrics=summary["final"],
+        model_name=paths.output.name,
+    )
+    (paths.staging / "README.md").write_text(card)
+
+
+def result_from(paths: RunPaths) -> dict[str, Any]:
+    """The JSON result of a finished run, read back from its metrics.json."""
+    summary = json.loads((paths.output / "metrics.json").read_text())
+    last = summary["train_log"][-1] if summary["train_log"] else {}
+    return {
+        "kind": summary["kind"],
+        "status": "succeeded",
+        "output_dir": str(paths.output),
+        "metrics": {**summary["final"], "train_loss": summary.get("train_loss")},
+        "steps": summary["steps"],
+        "resumed_from_step": summary["resumed_from_step"],
+        "tokens_per_s": last.get("tokens_per_s"),
+        "timings": summary["timings"],
+    }

@@ -1,0 +1,404 @@
+"""Supervised fine-tuning on a release's ``sft`` config: data, model, loop, save, publish.
+
+The loss is on response tokens only (EOS included); examples are packed into rows of
+``max_seq_len`` tokens and cannot see each other (document masks, positions restarting at 0
+per example; see worker.masks). One optimizer step reads ``micro_batch_size ×
+grad_accum_steps × world`` rows, so tokens per step do not depend on the number of GPUs.
+
+Single process: ``python -m worker.jobs sft spec.json``. Several GPUs of one node (DDP, same
+entry point, same spec)::
+
+    torchrun --standalone --nproc-per-node=8 -m worker.jobs sft spec.json
+    accelerate launch --multi-gpu --num-processes=8 -m worker.jobs sft spec.json
+
+Rank 0 writes checkpoints and the output; a run killed at any point and started again with
+the same spec resumes from its last checkpoint and reproduces the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from worker.data import (
+    IGNORE_INDEX,
+    PackedBatch,
+    TokenizedExample,
+    collate_sft,
+    pack_rows,
+    read_rows,
+    tokenize_sft,
+)
+from worker.evaluate import sft_metrics
+from worker.masks import attention_mask
+from worker.runtime import (
+    ProgressCallback,
+    RunPaths,
+    Runtime,
+    Timer,
+    TrainConfig,
+    TrainerState,
+    apply_lora,
+    cleanup_work,
+    count_parameters,
+    list_checkpoints,
+    load_checkpoint,
+    load_model,
+    load_tokenizer,
+    make_optimizer,
+    make_scheduler,
+    no_progress,
+    publish,
+    resolve_attention,
+    resolve_compile,
+    result_from,
+    save_checkpoint,
+    save_output,
+    seed_everything,
+    setup_runtime,
+    unwrap_hf,
+)
+
+
+@dataclass(kw_only=True)
+class SFTConfig(TrainConfig):
+    """Supervised fine-tuning (all common knobs are documented on TrainConfig).
+
+    ``max_seq_len`` is both the longest example (longer ones are cut, see
+    worker.data.tokenize_sft) and the length of a packed row; ``micro_batch_size`` rows go
+    through the model at once. ``use_liger`` (None: when installed, on CUDA) computes the
+    LM head and cross-entropy with Liger's fused kernel, which never materialises logits.
+    """
+
+    config_name: str = "sft"
+    max_seq_len: int = 1024
+    micro_batch_size: int = 4
+    use_liger: bool | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        if self.config_name != "sft":
+            raise ValueError("SFT trains on the release's 'sft' config")
+        if self.max_seq_len < 8 or self.micro_batch_size < 1:
+            raise ValueError("max_seq_len must be at least 8 and micro_batch_size at least 1")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+
+def load_examples(
+    config: SFTConfig, tokenizer: Any, split: str, limit: int | None = None
+) -> list[TokenizedExample]:
+    """Tokenize a split of the release's sft config, in file order, skipping empty answers."""
+    rows = read_rows(config.release, config.config_name, split)[:limit]
+    examples = [
+        tokenize_sft(tokenizer, row, max_seq_len=config.max_seq_len, fmt=config.prompt_format)
+        for row in rows
+    ]
+    return [e for e in examples if e is not None]
+
+
+def plan_steps(
+    examples: list[TokenizedExample], config: SFTConfig, world: int
+) -> list[list[list[int]]]:
+    """The whole run as data: for each optimizer step, the rows (lists of example indices).
+
+    Every epoch packs afresh with its own seed, so the plan is a pure function of the data and
+    the config; a step number alone says where a resumed run continues. With ``max_steps``
+    set, epochs repeat until that many steps exist and the plan is cut there.
+    """
+    per_step = config.micro_batch_size * config.grad_accum_steps * world
+    lengths = [len(e) for e in examples]
+    steps: list[list[list[int]]] = []
+    epoch = 0
+    while epoch < config.num_epochs or (config.max_steps and len(steps) < config.max_steps):
+        rows = pack_rows(lengths, config.max_seq_len, random.Random(f"{config.seed}/{epoch}"))
+        steps.extend(rows[i : i + per_step] for i in range(0, len(rows), per_step))
+        epoch += 1
+    return steps[: config.max_steps] if config.max_steps else steps
+
+
+def micro_batches(
+    rows: list[list[int]],
+    examples: list[TokenizedExample],
+    config: SFTConfig,
+    runtime: Runtime,
+    pad_id: int,
+) -> list[PackedBatch]:
+    """This process's ``grad_accum_steps`` micro-batches of one step (empty rows pad it out).
+
+    Every process runs the same number of forward passes, as DDP requires.
+    """
+    mine = rows[runtime.rank :: runtime.world]
+    size = config.micro_batch_size
+    batches = []
+    for a in range(config.grad_accum_steps):
+        chunk = mine[a * size : (a + 1) * size]
+        chunk = chunk + [[] for _ in range(size - len(chunk))]
+        batches.append(collate_sft(examples, chunk, seq_len=config.max_seq_len, pad_id=pad_id))
+    return batches
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------
+
+
+class ResponseLoss(nn.Module):
+    """Wraps a causal LM: forward returns the summed cross-entropy over response targets.
+
+    Only positions with a target go through the LM head, so prompt and padding tokens cost no
+    vocabulary projection. ``doc``/``segment`` become the attention mask inside ``forward``
+    (so DDP and torch.compile see tensors only).
+    """
+
+    def __init__(self, model: nn.Module, attention: str, use_liger: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.attention = attention
+        self.liger: Any = None
+        if use_liger:
+            from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
+
+            self.liger = LigerFusedLinearCrossEntropyLoss(reduction="sum")
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        doc: torch.Tensor,
+        segment: torch.Tensor,
+        targets: torch.Tensor,
+    ) -> torch.Tensor:
+        hf = unwrap_hf(self.model)
+        batch = PackedBatch(input_ids, position_ids, doc, segment, targets)
+        hidden = hf.get_decoder()(
+            input_ids=input_ids,
+            position_ids=position_ids,
+            attention_mask=attention_mask(batch, self.attention, hf.dtype),
+            use_cache=False,
+        ).last_hidden_state
+        selected = targets != IGNORE_INDEX
+        hidden, wanted = hidden[selected], targets[selected]
+        head = hf.get_output_embeddings()
+        if self.liger is not None:
+            return self.liger(head.weight, hidden, wanted)  # type: ignore[no-any-return]
+        logits = head(hidden).float()
+        return nn.functional.cross_entropy(logits, wanted, reduction="sum")
+
+
+def build_model(config: SFTConfig, runtime: Runtime, attention: str) -> nn.Module:
+    """Load the base causal LM, add LoRA if asked, move it to the device."""
+    from transformers import AutoModelForCausalLM
+
+    model = load_model(AutoModelForCausalLM, config, attention)
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(  # type: ignore[operator]
+            gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
+    model.config.use_cache = False  # type: ignore[union-attr]
+    if config.method == "lora":
+        model = apply_lora(model, config, "CAUSAL_LM")
+    return model.to(runtime.device)
+
+
+def wrap_for_training(loss_module: ResponseLoss, config: SFTConfig, runtime: Runtime) -> nn.Module:
+    """Compile the decoder in place (CUDA by default) and wrap in DDP when distributed."""
+    if resolve_compile(config.compile, runtime):
+        unwrap_hf(loss_module.model).get_decoder().compile()
+    if runtime.distributed:
+        ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(loss_module, device_ids=ids)
+    return loss_module
+
+
+def _use_liger(config: SFTConfig, runtime: Runtime) -> bool:
+    if config.use_liger is not None:
+        return config.use_liger
+    if runtime.device.type != "cuda":
+        return False
+    try:
+        import liger_kernel  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+def train_sft(config: SFTConfig, progress: ProgressCallback = no_progress) -> dict[str, Any]:
+    """Train, evaluate and write the output folder; return the JSON result.
+
+    Idempotent: when ``config.output_dir`` already holds a finished run, its result is returned
+    without training. Preconditions: the release has ``sft`` train and test splits and the
+    output's parent folder is writable (and shared by all processes of the job).
+    """
+    paths = RunPaths(config.output_dir)
+    if paths.is_complete():
+        return result_from(paths)
+    timer = Timer()
+    runtime = setup_runtime(config.precision)
+    seed_everything(config.seed)
+    attention = resolve_attention(config.attention, runtime)
+    progress({"phase": "load"})
+
+    # Data ------------------------------------------------------------------------------------
+    with timer("load"):
+        tokenizer = load_tokenizer(config)
+        train = load_examples(config, tokenizer, "train")
+        test = load_examples(config, tokenizer, "test", config.max_eval_examples)
+        if not train or not test:
+            raise ValueError("the release's sft config needs train and test examples")
+        steps = plan_steps(train, config, runtime.world)
+        test_rows = pack_rows([len(e) for e in test], config.max_seq_len, random.Random(0))
+        test_batches = [
+            collate_sft(
+                test,
+                test_rows[i : i + config.micro_batch_size],
+                seq_len=config.max_seq_len,
+                pad_id=tokenizer.pad_token_id,
+            )
+            for i in range(
+                runtime.rank * config.micro_batch_size,
+                len(test_rows),
+                config.micro_batch_size * runtime.world,
+            )
+        ]
+
+        # Model -------------------------------------------------------------------------------
+        model = build_model(config, runtime, attention)
+        loss_module = ResponseLoss(model, attention, _use_liger(config, runtime))
+        trainer = wrap_for_training(loss_module, config, runtime)
+        optimizer = make_optimizer(model, config, runtime)
+        scheduler = make_scheduler(optimizer, len(steps), config)
+        state = TrainerState(fingerprint=config.fingerprint())
+        existing = list_checkpoints(paths)
+        if existing:
+            state = load_checkpoint(
+                existing[-1],
+                runtime,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                fingerprint=state.fingerprint,
+            )
+        resumed_from = state.step
+
+    def evaluate() -> dict[str, float]:
+        model.eval()
+        with timer("eval"):
+            metrics = sft_metrics(
+                lambda b: (loss_module(*b.to(runtime.device).tensors()), b.n_targets),
+                test_batches,
+                runtime,
+            )
+        model.train()
+        return metrics
+
+    # Loop ------------------------------------------------------------------------------------
+    model.train()
+    total = len(steps)
+    while state.step < total:
+        step_start = time.perf_counter()
+        rows = steps[state.step]
+        batches = micro_batches(rows, train, config, runtime, tokenizer.pad_token_id)
+        # Normalise by the response tokens of the whole step on every process, so that
+        # gradient accumulation and DDP averaging give the mean over the step's tokens.
+        step_targets = sum(train[i].n_targets for row in rows for i in row)
+        step_tokens = sum(len(train[i]) for row in rows for i in row)
+        loss_sum = 0.0
+        with timer("train"):
+            for a, batch in enumerate(batches):
+                sync = a == len(batches) - 1 or not runtime.distributed
+                context = trainer.no_sync() if not sync else nullcontext()  # type: ignore[operator]
+                with context, runtime.autocast():
+                    value = trainer(*batch.to(runtime.device).tensors())
+                    (value * runtime.world / step_targets).backward()
+                loss_sum += float(value.detach())
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        (loss_sum,) = runtime.sum(loss_sum)
+        state.step += 1
+        state.tokens_seen += step_tokens
+        seconds = time.perf_counter() - step_start
+        entry = {
+            "step": state.step,
+            "loss": loss_sum / step_targets,
+            "lr": scheduler.get_last_lr()[0],
+            "grad_norm": float(grad_norm),
+            "tokens_per_s": step_tokens / seconds,
+        }
+        state.train_log.append(entry)
+        if runtime.is_main and (state.step % config.log_every == 0 or state.step == total):
+            progress(
+                {
+                    "phase": "train",
+                    "step": state.step,
+                    "total": total,
+                    "loss": entry["loss"],
+                    "lr": entry["lr"],
+                    "tokens_per_s": entry["tokens_per_s"],
+                }
+            )
+        if config.eval_every and state.step % config.eval_every == 0 and state.step < total:
+            metrics = evaluate()
+            state.eval_log.append({"step": state.step, **metrics})
+            if runtime.is_main:
+                progress({"phase": "eval", "step": state.step, "total": total, "metrics": metrics})
+        if state.step % config.checkpoint_every == 0 and state.step < total:
+            with timer("checkpoint"):
+                save_checkpoint(
+                    paths,
+                    runtime,
+                    model=model,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    state=state,
+                    keep=config.keep_checkpoints,
+                )
+
+    # Evaluate, save, publish -----------------------------------------------------------------
+    final = evaluate()
+    state.eval_log.append({"step": state.step, **final})
+    if runtime.is_main:
+        progress({"phase": "eval", "step": state.step, "total": total, "metrics": final})
+        progress({"phase": "save", "step": state.step, "total": total})
+        with timer("save"):
+            all_params, trainable = count_parameters(model)
+            summary = {
+                "kind": "sft",
+                "final": final,
+                "train_loss": state.train_log[-1]["loss"] if state.train_log else None,
+                "steps": total,
+                "resumed_from_step": resumed_from,
+                "tokens_seen": state.tokens_seen,
+                "parameters": all_params,
+                "trainable_parameters": trainable,
+                "world_size": runtime.world,
+                "device": str(runtime.device),
+                "attention": attention,
+                "train_log": state.train_log,
+                "eval_log": state.eval_log,
+            }
+            save_output(model, tokenizer, config, runtime, paths, summary, timer)
+            publish(paths)
+            if not config.keep_work_dir:
+                cleanup_work(paths)
+    runtime.barrier()
+    result = result_from(paths)
+    if runtime.is_main:
+        progress({"phase": "done", "step": total, "total": total, "metrics": final})
+    return result
