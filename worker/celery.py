@@ -18,7 +18,9 @@ def broker_settings() -> dict[str, Any]:
     url = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL")
     if url:
         return {"broker_url": url}
-    data_dir = Path(os.environ.get("HEARTH_DATA_DIR") or Path(__file__).resolve().parents[1] / "var")
+    data_dir = Path(
+        os.environ.get("HEARTH_DATA_DIR") or Path(__file__).resolve().parents[1] / "var"
+    )
     queue = data_dir / "broker" / "queue"
     processed = data_dir / "broker" / "processed"
     for folder in (queue, processed):

@@ -270,8 +270,15 @@ class PackedBatch:
 
     def to(self, device: torch.device) -> PackedBatch:
         """Move every tensor to ``device`` (non-blocking from pinned memory)."""
+        ids, positions, doc, segment, targets = (
+            t.to(device, non_blocking=True) for t in self.tensors()
+        )
         return PackedBatch(
-            *(t.to(device, non_blocking=True) for t in self.tensors()),
+            ids,
+            positions,
+            doc,
+            segment,
+            targets,
             n_targets=self.n_targets,
             n_tokens=self.n_tokens,
             extra={

@@ -302,7 +302,9 @@ def train_reward(config: RewardConfig, progress: ProgressCallback = no_progress)
         if not train or not test:
             raise ValueError(f"the release's {config.config_name} config needs train and test")
         model = build_model(config, runtime, attention, pad_id)
-        shared = is_decoder_classifier(model) if config.share_prompt is None else config.share_prompt
+        shared = (
+            is_decoder_classifier(model) if config.share_prompt is None else config.share_prompt
+        )
         if shared and not is_decoder_classifier(model):
             raise ValueError("share_prompt needs a decoder base model")
         steps = plan_steps(train, config, runtime.world, shared)

@@ -185,7 +185,6 @@ class Runtime:
         torch.distributed.all_reduce(tensor)
         return [float(v) for v in tensor.tolist()]
 
-
     def gather(self, value: Any) -> list[Any]:
         """Every process's ``value`` (picklable), in rank order."""
         if not self.distributed:
@@ -295,7 +294,8 @@ def unwrap_hf(model: torch.nn.Module) -> Any:
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, runtime: Runtime) -> Any:
     """AdamW over trainable parameters; no weight decay on biases and norms; fused on CUDA."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for param in model.parameters():
         if param.requires_grad:
             (decay if param.ndim >= 2 else no_decay).append(param)
@@ -342,15 +342,11 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
 class RunPaths:
     """Where a run keeps its work and where its output appears (see module docstring)."""
 
-    output: Path
-    work: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.output = Path(self.output).absolute()
+    def __init__(self, output: str | Path) -> None:
+        self.output = Path(output).absolute()
         self.work = self.output.parent / f".{self.output.name}.work"
 
     @property

@@ -33,7 +33,7 @@ class ImportsApi(APIView):
     permission_classes = [IsAuthenticated, IsMaintainer]
     parser_classes = [MultiPartParser, FormParser]
 
-    class InputSerializer(serializers.Serializer[Any]):
+    class ImportIn(serializers.Serializer[Any]):
         file = serializers.FileField(
             allow_empty_file=True,
             help_text=_("JSONL: instruction, context, response, category, optional language."),
@@ -72,13 +72,13 @@ class ImportsApi(APIView):
     )
 
     @extend_schema(
-        request={"multipart/form-data": InputSerializer},
+        request={"multipart/form-data": ImportIn},
         responses={201: OutputSerializer},
         operation_id="imports_create",
     )
     @idempotent
     def post(self, request: Request) -> ApiResponse:
-        payload = self.InputSerializer(data=request.data)
+        payload = self.ImportIn(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         options = importing.check_import_options(

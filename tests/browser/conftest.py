@@ -64,13 +64,15 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_storage(settings) -> None:  # type: ignore[no-untyped-def]
+def _browser_test_settings(settings) -> None:  # type: ignore[no-untyped-def]
     # The live server serves static files from the app folders (no collectstatic in tests),
     # so ask for their plain names rather than the manifest's hashed ones.
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Every test makes several users and signs them in; slow hashing is not what is tested.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _artifact_name(nodeid: str) -> str:

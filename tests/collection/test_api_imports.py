@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
 
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
 from apps.core.models import IdempotencyKey
@@ -140,8 +141,6 @@ def test_a_volunteer_may_not_import(api):
 
 
 def test_a_moderator_may_not_import(moderator):
-    from rest_framework.test import APIClient
-
     client = APIClient()
     client.force_authenticate(moderator)
 
@@ -180,3 +179,19 @@ def test_replaying_an_idempotency_key_returns_the_first_report_and_creates_nothi
     assert Prompt.objects.count() == 2
     assert Response.objects.count() == 2
     assert IdempotencyKey.objects.get().key == "import-basil-1"
+
+
+def test_it_accepts_a_file_larger_than_the_ordinary_request_limit(api_maintainer, settings):
+    context = "The library opens at nine and closes at six on weekdays. " * 180
+    lines = [
+        record(n, category="closed_qa", context=context, response=f"At nine ({n}).")
+        for n in range(30)
+    ]
+    file = upload(*lines)
+    assert file.size > settings.HEARTH_MAX_BODY_BYTES
+
+    response = api_maintainer.post(URL, {"file": file}, format="multipart")
+
+    assert response.status_code == 201
+    assert response.json()["imported"] == 30
+    assert Prompt.objects.filter(category="closed_qa").count() == 30

@@ -130,7 +130,7 @@ def test_it_refuses_to_import_as_a_volunteer(superuser, volunteer, tmp_path):
 def test_it_refuses_an_email_nobody_has(superuser, tmp_path):
     path = write_jsonl(tmp_path / "in.jsonl", record(1))
 
-    with pytest.raises(CommandError, match="No user has the email address ghost@example.org"):
+    with pytest.raises(CommandError, match=r"No user has the email address ghost@example\.org"):
         import_jsonl(str(path), "--source", "s", "--as", "ghost@example.org")
 
 

@@ -253,8 +253,7 @@ def test_it_rejects_a_line_without_a_response(maintainer, response):
             {"category": "summarization", "context": "  "},
             {
                 "context": [
-                    "The summarization category needs a context: paste the text the task is "
-                    "about."
+                    "The summarization category needs a context: paste the text the task is about."
                 ]
             },
         ),
@@ -268,9 +267,7 @@ def test_it_rejects_a_line_without_a_response(maintainer, response):
         ),
     ],
 )
-def test_it_rejects_what_the_write_form_rejects_with_the_same_messages(
-    maintainer, changes, errors
-):
+def test_it_rejects_what_the_write_form_rejects_with_the_same_messages(maintainer, changes, errors):
     report = run(jsonl(record(1, **changes)), maintainer)
 
     assert only_line(report) == LineOutcome(line=1, status="rejected", errors=errors)

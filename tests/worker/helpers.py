@@ -128,7 +128,7 @@ def build_tokenizer(folder: Path) -> Any:
 
     special = ["<pad>", "<s>", "</s>", "<unk>"]
     words = set(COLOURS + THINGS + FILLER + [GOOD, BAD])
-    words |= {"what", "colour", "?", ".", "tell", "me", "about", "###", ":", ",", "Input"}
+    words |= {"what", "colour", "?", ".", "tell", "me", "about", "#", ":", ",", "Input"}
     template = " ".join([DOLLY_INTRO, DOLLY_INTRO_WITH_INPUT, DOLLY_END, "Instruction Response"])
     words |= set(template.replace(".", " . ").replace(",", " , ").replace(":", " : ").split())
     vocab = {token: i for i, token in enumerate(special + sorted(words))}

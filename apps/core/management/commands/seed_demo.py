@@ -10,7 +10,7 @@ import io
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from apps.collection import services as collection_services
 from apps.collection.importing import (
     REJECTED,
     ImportReport,
-    LineOutcome,
     check_import_options,
     prompts_import_jsonl,
 )
@@ -38,8 +37,9 @@ from apps.collection.models import Prompt, PromptState, Response, ResponseState
 DEMO_SOURCE = "hearth-demo"
 DEMO_PROMPTS_FILE = Path(apps.collection.__file__).resolve().parent / "demo_prompts.jsonl"
 CREDENTIALS_FILE_NAME = "demo-credentials.txt"
-# One demo prompt in this many stays in review, so the review queue has work in it.
-REVIEW_EVERY = 8
+# One demo prompt in this many stays in review, so the review queue has work in it (7, not
+# 8, so that they are not all of one category: the file cycles through the eight).
+REVIEW_EVERY = 7
 
 
 @dataclass(frozen=True)
@@ -132,37 +132,36 @@ def _ensure_user(spec: DemoUser, known_password: str | None) -> tuple[User, str,
     return user, password, created
 
 
+def _demo_author_index(index: int, authors: int) -> int:
+    # The file cycles through the eight categories; shifting by the round gives every
+    # category prompts from each author.
+    return (index + index // 8) % authors
+
+
 def _import_demo_prompts(authors: list[User]) -> tuple[ImportReport, dict[int, int]]:
-    """Import the demo file, its lines shared among ``authors`` and most of them accepted.
+    """Import the demo file line by line (so prompts keep the file's order), shared among
+    ``authors``, most accepted and one in ``REVIEW_EVERY`` left in review.
 
     Returns the combined report and, for each line index of the file, its prompt's id.
     """
     lines = [line for line in DEMO_PROMPTS_FILE.read_bytes().splitlines() if line.strip()]
-    groups: dict[tuple[int, str], list[int]] = {}
-    for index in range(len(lines)):
-        state = "review" if index % REVIEW_EVERY == REVIEW_EVERY - 3 else "accepted"
-        groups.setdefault((index % len(authors), state), []).append(index)
+    options = {
+        state: check_import_options(source=DEMO_SOURCE, state=state)
+        for state in ("accepted", "review")
+    }
     combined = ImportReport()
     prompt_ids: dict[int, int] = {}
-    for (author_index, state), indexes in sorted(groups.items()):
-        stream = io.BytesIO(b"\n".join(lines[i] for i in indexes) + b"\n")
-        options = check_import_options(source=DEMO_SOURCE, state=state)
-        report = prompts_import_jsonl(stream, author=authors[author_index], options=options)
-        for outcome in report.lines:
-            index = indexes[outcome.line - 1]
-            if outcome.prompt_id is not None:
-                prompt_ids[index] = outcome.prompt_id
-        combined.add_batch(
-            [
-                LineOutcome(
-                    line=indexes[outcome.line - 1] + 1,
-                    status=outcome.status,
-                    prompt_id=outcome.prompt_id,
-                    errors=outcome.errors,
-                )
-                for outcome in report.lines
-            ]
+    for index, line in enumerate(lines):
+        state = "review" if index % REVIEW_EVERY == REVIEW_EVERY - 1 else "accepted"
+        report = prompts_import_jsonl(
+            io.BytesIO(line + b"\n"),
+            author=authors[_demo_author_index(index, len(authors))],
+            options=options[state],
         )
+        outcome = report.lines[0]
+        if outcome.prompt_id is not None:
+            prompt_ids[index] = outcome.prompt_id
+        combined.add_batch([replace(outcome, line=index + 1)])
     return combined, prompt_ids
 
 

@@ -1,0 +1,111 @@
+"""Supervised fine-tuning end to end on a tiny model and release, through the job entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tests.worker.helpers import read_json
+from worker import jobs
+from worker.runtime import RunPaths
+
+
+def sft_spec(release: Path, model: Path, output: Path, **overrides: Any) -> dict[str, Any]:
+    return {
+        "kind": "sft",
+        "run_id": 7,
+        "release": f"file://{release}",
+        "release_revision": "v1",
+        "base_model": str(model),
+        "output_dir": str(output),
+        "max_seq_len": 256,
+        "micro_batch_size": 2,
+        "grad_accum_steps": 2,
+        "max_steps": 30,
+        "learning_rate": 3e-3,
+        "warmup_ratio": 0.1,
+        "eval_every": 15,
+        "checkpoint_every": 10,
+    } | overrides
+
+
+def test_sft_lowers_the_loss_and_writes_a_loadable_output(
+    release: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    events: list[dict[str, Any]] = []
+    output = tmp_path / "sft-run"
+    result = jobs.run_sft(sft_spec(release, tiny_model, output), progress=events.append)
+
+    assert result["status"] == "succeeded" and result["output_dir"] == str(output)
+    assert result["steps"] == 30 and result["resumed_from_step"] == 0
+    metrics = read_json(output / "metrics.json")
+    losses = [entry["loss"] for entry in metrics["train_log"]]
+    assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5
+    assert [e["step"] for e in metrics["eval_log"]] == [15, 30]
+    assert metrics["eval_log"][1]["eval_loss"] < metrics["eval_log"][0]["eval_loss"]
+    assert result["metrics"]["eval_perplexity"] == pytest.approx(
+        torch.tensor(result["metrics"]["eval_loss"]).exp().item()
+    )
+    train_events = [e for e in events if e["phase"] == "train"]
+    assert len(train_events) == 30 and train_events[-1]["total"] == 30
+    assert {"step", "total", "loss", "tokens_per_s", "lr"} <= set(train_events[0])
+    assert events[-1]["phase"] == "done"
+
+    # The folder is complete, loadable, and every weight moved.
+    assert {"model.safetensors", "config.json", "tokenizer.json", "training_config.json",
+            "metrics.json", "README.md"} <= {p.name for p in output.iterdir()}
+    trained = AutoModelForCausalLM.from_pretrained(output)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    for (name, after), before in zip(
+        trained.named_parameters(), base.parameters(), strict=True
+    ):
+        assert not torch.equal(after, before), f"{name} did not change"
+    assert AutoTokenizer.from_pretrained(output).eos_token == "</s>"
+    assert read_json(output / "training_config.json")["max_seq_len"] == 256
+    card = (output / "README.md").read_text()
+    assert f"base_model: \"{tiny_model}\"" in card and "revision: \"v1\"" in card
+    assert "model-index:" in card and "type: perplexity" in card
+    assert not RunPaths(output).work.exists()
+
+    # Running the same spec again returns the finished result without training.
+    assert jobs.run_sft(sft_spec(release, tiny_model, output)) == result
+
+
+def test_lora_adapters_are_merged_into_plain_weights(
+    release: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "lora-run"
+    spec = sft_spec(release, tiny_model, output, method="lora", lora_r=4, max_steps=4,
+                    eval_every=0, learning_rate=1e-2, lora_dropout=0.0)
+    jobs.run_sft(spec)
+    assert not (output / "adapter_config.json").exists()
+    merged = AutoModelForCausalLM.from_pretrained(output)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    changed = [
+        name
+        for (name, after), before in zip(merged.named_parameters(), base.parameters(), strict=True)
+        if not torch.equal(after, before)
+    ]
+    assert changed and all("proj" in name for name in changed)
+
+
+def test_no_output_appears_when_evaluation_fails(
+    release: Path, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> dict[str, float]:
+        raise RuntimeError("evaluation failed")
+
+    monkeypatch.setattr("worker.sft.sft_metrics", broken)
+    output = tmp_path / "failed-run"
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        jobs.run_sft(sft_spec(release, tiny_model, output, max_steps=2, eval_every=0))
+    assert not output.exists()
+
+
+def test_it_rejects_unknown_spec_keys(release: Path, tiny_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lerning_rate"):
+        jobs.run_sft(sft_spec(release, tiny_model, tmp_path / "x", lerning_rate=1.0))
