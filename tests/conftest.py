@@ -14,13 +14,15 @@ from tests.factories import LicenceAcceptanceFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(settings):
+def _test_settings(settings):
     """Each test gets its own key prefix in the shared Redis cache, so rate limits and cached
-    values never leak between tests, xdist workers or runs (and nothing is flushed)."""
+    values never leak between tests, xdist workers or runs (and nothing is flushed); and a
+    fast password hasher, since hashing is not what these tests are about."""
     caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
     for conf in caches.values():
         conf["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     settings.CACHES = caches
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _volunteer(**kwargs):

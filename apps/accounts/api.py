@@ -40,7 +40,7 @@ class MeOut(serializers.ModelSerializer[User]):
 
 
 class MeApi(APIView):
-    class UpdateIn(serializers.Serializer[Any]):
+    class MeUpdateIn(serializers.Serializer[Any]):
         display_name = StrictCharField(required=False)
         languages = serializers.ListField(child=StrictCharField(), required=False, max_length=50)
         attribution = serializers.BooleanField(required=False)
@@ -49,9 +49,9 @@ class MeApi(APIView):
     def get(self, request: Request) -> Response:
         return Response(MeOut(selectors.request_user(request)).data)
 
-    @extend_schema(request=UpdateIn, responses=MeOut, operation_id="me_partial_update")
+    @extend_schema(request=MeUpdateIn, responses=MeOut, operation_id="me_partial_update")
     def patch(self, request: Request) -> Response:
-        payload = self.UpdateIn(data=request.data)
+        payload = self.MeUpdateIn(data=request.data)
         payload.is_valid(raise_exception=True)
         user = services.profile_update(
             user=selectors.request_user(request), **payload.validated_data
@@ -92,10 +92,10 @@ class TokenOut(serializers.ModelSerializer[ApiToken]):
 
 
 class TokensApi(APIView):
-    class CreateIn(serializers.Serializer[Any]):
+    class TokenCreateIn(serializers.Serializer[Any]):
         name = StrictCharField()
 
-    class CreatedOut(TokenOut):
+    class TokenCreatedOut(TokenOut):
         key = serializers.CharField(help_text="The secret; shown only in this response.")
 
         class Meta(TokenOut.Meta):
@@ -107,15 +107,17 @@ class TokensApi(APIView):
         return Response(TokenOut(selectors.api_tokens_for_user(user=request.user), many=True).data)
 
     # Not idempotent on purpose: replaying would mean storing the secret in clear text.
-    @extend_schema(request=CreateIn, responses={201: CreatedOut}, operation_id="tokens_create")
+    @extend_schema(
+        request=TokenCreateIn, responses={201: TokenCreatedOut}, operation_id="tokens_create"
+    )
     def post(self, request: Request) -> Response:
-        payload = self.CreateIn(data=request.data)
+        payload = self.TokenCreateIn(data=request.data)
         payload.is_valid(raise_exception=True)
         token, key = services.api_token_create(
             user=selectors.request_user(request), name=payload.validated_data["name"]
         )
         token.key = key  # type: ignore[attr-defined]
-        return Response(self.CreatedOut(token).data, status=status.HTTP_201_CREATED)
+        return Response(self.TokenCreatedOut(token).data, status=status.HTTP_201_CREATED)
 
 
 class TokenRevokeApi(APIView):

@@ -96,7 +96,7 @@ class PromptsApi(APIView):
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(PromptOut(page, many=True).data)
 
-    class InputSerializer(serializers.Serializer[Any]):
+    class PromptCreateIn(serializers.Serializer[Any]):
         instruction = StrictCharField()
         context = StrictCharField(required=False)  # type: ignore[assignment]
         category = StrictCharField()
@@ -105,7 +105,7 @@ class PromptsApi(APIView):
             required=False, help_text=_("Optional: the author's own first answer, Dolly-style.")
         )
 
-    class OutputSerializer(PromptOut):
+    class PromptCreatedOut(PromptOut):
         response = serializers.SerializerMethodField()
 
         class Meta(PromptOut.Meta):
@@ -117,20 +117,20 @@ class PromptsApi(APIView):
             return dict(ResponseOut(first).data) if first else None
 
     @extend_schema(
-        request=InputSerializer, responses={201: OutputSerializer}, operation_id="prompts_create"
+        request=PromptCreateIn, responses={201: PromptCreatedOut}, operation_id="prompts_create"
     )
     @idempotent
     def post(self, request: Request) -> ApiResponse:
-        payload = self.InputSerializer(data=request.data)
+        payload = self.PromptCreateIn(data=request.data)
         payload.is_valid(raise_exception=True)
         prompt = services.prompt_create(author=request_user(request), **payload.validated_data)
-        return ApiResponse(self.OutputSerializer(prompt).data, status=status.HTTP_201_CREATED)
+        return ApiResponse(self.PromptCreatedOut(prompt).data, status=status.HTTP_201_CREATED)
 
 
 class PromptDetailApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
 
-    class UpdateIn(serializers.Serializer[Any]):
+    class PromptUpdateIn(serializers.Serializer[Any]):
         instruction = StrictCharField(required=False)
         context = StrictCharField(required=False)  # type: ignore[assignment]
         category = StrictCharField(required=False)
@@ -141,10 +141,12 @@ class PromptDetailApi(APIView):
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
         return ApiResponse(PromptOut(prompt).data)
 
-    @extend_schema(request=UpdateIn, responses=PromptOut, operation_id="prompts_partial_update")
+    @extend_schema(
+        request=PromptUpdateIn, responses=PromptOut, operation_id="prompts_partial_update"
+    )
     def patch(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
-        payload = self.UpdateIn(data=request.data)
+        payload = self.PromptUpdateIn(data=request.data)
         payload.is_valid(raise_exception=True)
         prompt = _call(
             services.prompt_update,
@@ -169,7 +171,7 @@ class PromptWithdrawApi(APIView):
 class PromptResponsesApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
 
-    class InputSerializer(serializers.Serializer[Any]):
+    class ResponseCreateIn(serializers.Serializer[Any]):
         text = StrictCharField()
 
     @extend_schema(responses=ResponseOut(many=True), operation_id="prompts_responses_list")
@@ -181,14 +183,14 @@ class PromptResponsesApi(APIView):
         return paginator.get_paginated_response(ResponseOut(page, many=True).data)
 
     @extend_schema(
-        request=InputSerializer,
+        request=ResponseCreateIn,
         responses={201: ResponseOut},
         operation_id="prompts_responses_create",
     )
     @idempotent
     def post(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
-        payload = self.InputSerializer(data=request.data)
+        payload = self.ResponseCreateIn(data=request.data)
         payload.is_valid(raise_exception=True)
         response = _call(
             services.response_create,
@@ -213,7 +215,7 @@ class MyResponsesApi(APIView):
 class ResponseDetailApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
 
-    class UpdateIn(serializers.Serializer[Any]):
+    class ResponseUpdateIn(serializers.Serializer[Any]):
         text = StrictCharField()
 
     @extend_schema(responses=ResponseOut, operation_id="responses_retrieve")
@@ -221,10 +223,12 @@ class ResponseDetailApi(APIView):
         response = selectors.response_get_for_user(user=request.user, response_id=response_id)
         return ApiResponse(ResponseOut(response).data)
 
-    @extend_schema(request=UpdateIn, responses=ResponseOut, operation_id="responses_partial_update")
+    @extend_schema(
+        request=ResponseUpdateIn, responses=ResponseOut, operation_id="responses_partial_update"
+    )
     def patch(self, request: Request, response_id: int) -> ApiResponse:
         response = selectors.response_get_for_user(user=request.user, response_id=response_id)
-        payload = self.UpdateIn(data=request.data)
+        payload = self.ResponseUpdateIn(data=request.data)
         payload.is_valid(raise_exception=True)
         response = _call(
             services.response_update,

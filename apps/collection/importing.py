@@ -351,6 +351,7 @@ def _import_record(
                 licence=options.licence,
                 state=options.prompt_state,
                 response_state=options.response_state,
+                withdrawn_blocks=True,
             )
     except ValidationError as exc:
         existing = _duplicate_of(exc)

@@ -123,8 +123,12 @@ def _duplicate_error(existing: Prompt) -> ValidationError:
     )
 
 
-def _check_not_duplicate(*, key: str, exclude_id: int | None = None) -> None:
-    existing = Prompt.objects.filter(instruction_key=key, withdrawn_at__isnull=True)
+def _check_not_duplicate(
+    *, key: str, exclude_id: int | None = None, include_withdrawn: bool = False
+) -> None:
+    existing = Prompt.objects.filter(instruction_key=key)
+    if not include_withdrawn:
+        existing = existing.filter(withdrawn_at__isnull=True)
     if exclude_id is not None:
         existing = existing.exclude(pk=exclude_id)
     found = existing.first()
@@ -145,11 +149,13 @@ def prompt_create(
     licence: str | None = None,
     state: str = PromptState.REVIEW,
     response_state: str = ResponseState.REVIEW,
+    withdrawn_blocks: bool = False,
 ) -> Prompt:
     """Create a prompt and, Dolly-style, optionally the author's own first response.
 
-    Refuses an instruction already in Hearth (case and spacing ignored), even under a race:
-    the partial unique index has the last word.
+    Refuses an instruction already in Hearth (case, spacing and punctuation ignored), even
+    under a race: the partial unique index has the last word. With ``withdrawn_blocks`` a
+    withdrawn prompt counts too, so re-importing a file never brings withdrawn work back.
     """
     fields = check_prompt_fields(
         instruction=instruction, context=context, category=category, language=language
@@ -158,7 +164,7 @@ def prompt_create(
     if response not in (None, ""):
         answer = check_response_text(response, instruction=fields.instruction)
     key = dedupe_key(fields.instruction)
-    _check_not_duplicate(key=key)
+    _check_not_duplicate(key=key, include_withdrawn=withdrawn_blocks)
     licence = licence or settings.HEARTH_LICENCE_NAME
     try:
         with transaction.atomic():

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -45,6 +47,25 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 ApiHandler = Callable[..., Response]
 
 
+def _body_digest(request: Request) -> bytes:
+    """What a retry must repeat. Multipart bodies are hashed field by field and file by file in
+    chunks: their boundary changes on every retry, and uploads may exceed the body limit."""
+    if not (request.content_type or "").startswith("multipart/"):
+        return request.body
+    digest = hashlib.sha256()
+    for name, values in sorted(request.data.lists()):
+        for value in values:
+            digest.update(name.encode() + b"\0")
+            if isinstance(value, UploadedFile):
+                for chunk in value.chunks():
+                    digest.update(chunk)
+                value.seek(0)
+            else:
+                digest.update(str(value).encode())
+            digest.update(b"\0")
+    return digest.digest()
+
+
 def idempotent(handler: ApiHandler) -> ApiHandler:
     """Make a DRF POST handler safe to retry with an ``Idempotency-Key`` header.
 
@@ -58,7 +79,9 @@ def idempotent(handler: ApiHandler) -> ApiHandler:
         if not key:
             return handler(view, request, *args, **kwargs)
         idempotency.check_key(key)
-        fingerprint = idempotency.fingerprint(request.method or "POST", request.path, request.body)
+        fingerprint = idempotency.fingerprint(
+            request.method or "POST", request.path, _body_digest(request)
+        )
 
         def run() -> tuple[int, Any]:
             response = handler(view, request, *args, **kwargs)

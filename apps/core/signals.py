@@ -11,4 +11,6 @@ def sync_site_domain(sender: Any, **kwargs: Any) -> None:
     from django.contrib.sites.models import Site
 
     domain = urlsplit(settings.SITE_URL).netloc or "127.0.0.1:8000"
-    Site.objects.update_or_create(pk=settings.SITE_ID, defaults={"domain": domain, "name": "Hearth"})
+    Site.objects.update_or_create(
+        pk=settings.SITE_ID, defaults={"domain": domain, "name": "Hearth"}
+    )

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 # C0/C1 control characters other than tab and newline (CR is folded into LF first).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_WHITESPACE = re.compile(r"\s+")
+_NON_WORD = re.compile(r"[\W_]+")
 
 
 def normalise(text: str) -> str:
@@ -59,6 +59,7 @@ def check_text(
 
 
 def dedupe_key(text: str) -> str:
-    """A hash under which instructions that differ only in case or spacing collide."""
-    folded = _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    """A hash under which instructions that differ only in case, spacing or punctuation
+    collide ("What is CSS ?" and "what is css?"); letters and digits of every script count."""
+    folded = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
     return hashlib.sha256(folded.encode()).hexdigest()

@@ -35,5 +35,10 @@ def test_staff_can_manage_every_model_in_admin():
 
 
 def test_admin_pages_open_for_staff(admin_client):
-    for path in ("/admin/", "/admin/collection/prompt/", "/admin/accounts/user/", "/admin/accounts/apitoken/"):
+    for path in (
+        "/admin/",
+        "/admin/collection/prompt/",
+        "/admin/accounts/user/",
+        "/admin/accounts/apitoken/",
+    ):
         assert admin_client.get(path).status_code == 200, path

@@ -71,6 +71,10 @@ def test_hostile_markdown_on_the_prompt_page_is_inert(page, shot, hostile_prompt
     markdown.first.get_by_text("click", exact=False).first.click()
     _assert_inert(page)
 
+    # The check itself is not blind: a handler planted in the page is found.
+    page.evaluate("document.querySelector('.markdown').insertAdjacentHTML('beforeend', '<b onclick=1>x</b>')")
+    assert len(page.evaluate(DANGEROUS)) == 1
+
 
 def test_hostile_markdown_in_lists_and_the_live_preview_is_inert(
     page, login, shot, hostile_prompt, volunteer

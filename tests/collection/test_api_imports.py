@@ -195,3 +195,36 @@ def test_it_accepts_a_file_larger_than_the_ordinary_request_limit(api_maintainer
     assert response.status_code == 201
     assert response.json()["imported"] == 30
     assert Prompt.objects.filter(category="closed_qa").count() == 30
+
+
+def test_a_retried_large_upload_with_a_new_boundary_replays_the_first_report(
+    api_maintainer, settings
+):
+    """Browsers and HTTP clients pick a new multipart boundary on every retry, and imports
+    may be larger than the ordinary body limit: the key must still match."""
+    from django.test.client import encode_multipart
+
+    context = "The museum is open from ten to five, closed on Mondays. " * 180
+    lines = [
+        record(n, category="closed_qa", context=context, response=f"Ten ({n}).") for n in range(30)
+    ]
+    body = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    assert len(body) > settings.HEARTH_MAX_BODY_BYTES
+
+    def post(boundary: str) -> Any:
+        file = SimpleUploadedFile("museum.jsonl", body, content_type="application/x-ndjson")
+        return api_maintainer.post(
+            URL,
+            data=encode_multipart(boundary, {"file": file, "source": "museum"}),
+            content_type=f"multipart/form-data; boundary={boundary}",
+            HTTP_IDEMPOTENCY_KEY="museum-1",
+        )
+
+    first = post("first-boundary-1234")
+    again = post("another-boundary-5678")
+
+    assert first.status_code == 201, first.content
+    assert again.status_code == 201, again.content
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Prompt.objects.filter(origin="museum").count() == 30

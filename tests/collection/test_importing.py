@@ -474,3 +474,25 @@ def test_options_refuse_a_missing_or_unprintable_source(source):
         check_import_options(source=source)
 
     assert list(caught.value.message_dict) == ["source"]
+
+
+def test_re_importing_never_brings_back_a_withdrawn_prompt(maintainer):
+    from django.utils import timezone
+
+    from apps.collection.importing import check_import_options, prompts_import_jsonl
+
+    line = (
+        b'{"instruction": "Name a bird that cannot fly.", "context": "", '
+        b'"response": "The kiwi.", "category": "open_qa"}\n'
+    )
+    options = check_import_options(source="birds")
+    first = prompts_import_jsonl(io.BytesIO(line), author=maintainer, options=options)
+    prompt = Prompt.objects.get(pk=first.lines[0].prompt_id)
+    prompt.withdrawn_at = timezone.now()
+    prompt.save(update_fields=["withdrawn_at"])
+
+    again = prompts_import_jsonl(io.BytesIO(line), author=maintainer, options=options)
+
+    assert again.lines[0].status == "duplicate"
+    assert again.lines[0].prompt_id == prompt.pk
+    assert Prompt.objects.count() == 1
