@@ -284,6 +284,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "PromptStateEnum": "apps.collection.models.PromptState",
+        "ResponseStateEnum": "apps.collection.models.ResponseState",
+        "ImportStateEnum": ["accepted", "review"],
+    },
 }
 
 LOGGING = {
