@@ -54,8 +54,24 @@
     if (field) field.focus();
   }
 
+  // "Copy" buttons (the new API token): shown only where the clipboard can be written.
+  function enableCopyButtons() {
+    if (!navigator.clipboard) return;
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var source = document.querySelector(button.getAttribute("data-copy"));
+        if (!source) return;
+        navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+          button.textContent = button.getAttribute("data-copied") || button.textContent;
+        });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     syncContextRequirement();
     focusFirstError();
+    enableCopyButtons();
   });
 })();

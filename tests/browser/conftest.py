@@ -1,20 +1,26 @@
 """Browser tests: real headless Chromium (Debian's /usr/bin/chromium, never a downloaded one)
 driven by Playwright's sync API against pytest-django's live_server.
 
-Run them alone with `pytest tests/browser`; they are skipped where no Chromium is installed.
-Screenshots land in test-artifacts/ (git-ignored), one per main step and one on failure.
+Run them alone with `pytest tests/browser`; they are skipped where no Chromium is installed
+(`apt-get install chromium`, or point HEARTH_CHROMIUM at another binary). Screenshots land in
+test-artifacts/ (git-ignored): one per main step, and one of the page when a test fails.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.test import Client
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from pytest_django.live_server_helper import LiveServer
+
+from apps.accounts.models import User
 
 CHROMIUM = Path(os.environ.get("HEARTH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -26,12 +32,18 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 360, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 360, "height": 740}
+TIMEOUT_MS = 10_000
+
+Shot = Callable[..., Path]
+Login = Callable[[Page, User], None]
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, Any]:
     # Keep each phase's report on the item so the page fixture knows whether the test failed.
     report = yield
     setattr(item, f"rep_{report.when}", report)
@@ -39,14 +51,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     # Playwright's sync API keeps an asyncio loop running in this thread, and Django refuses
     # ORM calls from a thread with a running loop. The test thread only sets up and checks
-    # rows; the live server answers requests in its own thread.
+    # rows; the live server answers the browser from its own thread.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
@@ -64,13 +74,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(autouse=True)
-def _browser_test_settings(settings) -> None:  # type: ignore[no-untyped-def]
-    # The live server serves static files from the app folders (no collectstatic in tests),
-    # so ask for their plain names rather than the manifest's hashed ones.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def _browser_test_settings(settings: Any) -> None:
     # Every test makes several users and signs them in; slow hashing is not what is tested.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -80,32 +84,35 @@ def _artifact_name(nodeid: str) -> str:
 
 
 @pytest.fixture
-def page(browser, live_server, request) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    """A fresh browser context (own cookies) on the live server, desktop-sized.
+def page(
+    browser: Browser, live_server: LiveServer, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A fresh browser context (its own cookies) on the live server, desktop-sized.
 
-    Any uncaught JavaScript error on any page fails the test."""
+    An uncaught JavaScript error on any page it visits fails the test."""
     context = browser.new_context(base_url=live_server.url, viewport=DESKTOP)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(TIMEOUT_MS)
     tab = context.new_page()
     js_errors: list[str] = []
     tab.on("pageerror", lambda exc: js_errors.append(str(exc)))
     yield tab
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-    if failed:
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
         ARTIFACTS.mkdir(exist_ok=True)
-        tab.screenshot(path=ARTIFACTS / f"{_artifact_name(request.node.nodeid)}-FAILED.png", full_page=True)
+        name = f"{_artifact_name(request.node.nodeid)}-FAILED.png"
+        tab.screenshot(path=ARTIFACTS / name, full_page=True)
     context.close()
     assert not js_errors, f"JavaScript errors: {js_errors}"
 
 
 @pytest.fixture
-def shot(request) -> Callable[..., Path]:  # type: ignore[no-untyped-def]
+def shot(request: pytest.FixtureRequest) -> Shot:
     """shot(page, "step") saves test-artifacts/<test>-<nn>-<step>.png and returns its path."""
     ARTIFACTS.mkdir(exist_ok=True)
     prefix = _artifact_name(request.node.nodeid)
     counter = iter(range(1, 1000))
 
-    def save(tab, step: str, *, full_page: bool = True) -> Path:  # type: ignore[no-untyped-def]
+    def save(tab: Page, step: str, *, full_page: bool = True) -> Path:
         path = ARTIFACTS / f"{prefix}-{next(counter):02d}-{step}.png"
         tab.screenshot(path=path, full_page=full_page)
         return path
@@ -114,26 +121,21 @@ def shot(request) -> Callable[..., Path]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def login(live_server) -> Callable[..., None]:  # type: ignore[no-untyped-def]
+def login(live_server: LiveServer) -> Login:
     """login(page, user): sign the browser in as user through a session cookie."""
 
-    def sign_in(tab, user) -> None:  # type: ignore[no-untyped-def]
+    def sign_in(tab: Page, user: User) -> None:
         client = Client()
         client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
         tab.context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                    "url": live_server.url,
-                }
-            ]
+            [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}]
         )
 
     return sign_in
 
 
-def horizontal_overflow(tab) -> int:  # type: ignore[no-untyped-def]
+def horizontal_overflow(tab: Page) -> int:
     """How many CSS pixels the page is wider than the viewport (0 when it fits)."""
     return int(
         tab.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")

@@ -4,7 +4,7 @@ javascript: links lose their href, and ordinary links still work."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.factories import PromptFactory, ResponseFactory
 
@@ -38,13 +38,13 @@ def hostile_prompt(volunteer, volunteer2):
     return prompt
 
 
-def _hrefs(block, text: str) -> list[str]:  # type: ignore[no-untyped-def]
+def _hrefs(block: Locator, text: str) -> list[str]:
     """The href of every anchor in block whose text contains text."""
     links = block.locator("a[href]", has_text=text)
     return [links.nth(i).get_attribute("href") or "" for i in range(links.count())]
 
 
-def _assert_inert(tab) -> None:  # type: ignore[no-untyped-def]
+def _assert_inert(tab: Page) -> None:
     assert tab.evaluate("typeof window.__xss") == "undefined"
     assert tab.evaluate(DANGEROUS) == []
 
@@ -72,7 +72,9 @@ def test_hostile_markdown_on_the_prompt_page_is_inert(page, shot, hostile_prompt
     _assert_inert(page)
 
     # The check itself is not blind: a handler planted in the page is found.
-    page.evaluate("document.querySelector('.markdown').insertAdjacentHTML('beforeend', '<b onclick=1>x</b>')")
+    page.evaluate(
+        "document.querySelector('.markdown').insertAdjacentHTML('beforeend', '<b onclick=1>x</b>')"
+    )
     assert len(page.evaluate(DANGEROUS)) == 1
 
 

@@ -43,7 +43,7 @@ def site(volunteer, volunteer2):
 
 
 PAGES = [
-    # (name, path or callable, who is signed in)
+    # (name, path or a key of the paths made from the site fixture, who is signed in)
     ("home", "/", None),
     ("signup", "/accounts/signup/", None),
     ("login", "/accounts/login/", None),
@@ -56,7 +56,9 @@ PAGES = [
     ("answer", "answer", "volunteer"),
     ("mine-empty", "/mine/", "newcomer"),
     ("browse-empty", "/browse/?category=summarization", None),
+    ("edit", "edit", "volunteer"),
     ("email", "/accounts/email/", "volunteer"),
+    ("password-reset", "/accounts/password/reset/", None),
     ("password-change", "/accounts/password/change/", "volunteer"),
 ]
 
@@ -69,6 +71,7 @@ def test_every_page_fits_the_screen_and_labels_every_control(
     paths = {
         "public": f"/prompts/{site['public'].pk}/",
         "answer": f"/prompts/{site['public'].pk}/answer/",
+        "edit": f"/prompts/{site['own'].pk}/edit/",
     }
     problems: list[str] = []
     for name, target, who in PAGES:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-from playwright.sync_api import expect
+from collections.abc import Iterator
+from typing import cast
 
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from pytest_django.live_server_helper import LiveServer
+
+from apps.collection.models import Prompt
 from tests.browser.conftest import PHONE
 from tests.factories import PromptFactory, ResponseFactory
 
@@ -14,7 +19,7 @@ LONG_WORD = "Pneumonoultramicroscopicsilicovolcanoconiosis" * 3
 
 
 @pytest.fixture
-def phone(browser, live_server):  # type: ignore[no-untyped-def]
+def phone(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
     context = browser.new_context(
         base_url=live_server.url, viewport=PHONE, is_mobile=True, has_touch=True
     )
@@ -24,7 +29,7 @@ def phone(browser, live_server):  # type: ignore[no-untyped-def]
     context.close()
 
 
-def _scroll_width(tab) -> int:  # type: ignore[no-untyped-def]
+def _scroll_width(tab: Page) -> int:
     return int(tab.evaluate("document.documentElement.scrollWidth"))
 
 
@@ -32,11 +37,16 @@ def test_write_and_my_contributions_fit_a_phone_without_sideways_scrolling(
     phone, login, shot, volunteer
 ):
     # Long unbroken words and a wide Markdown table are the usual culprits.
-    prompt = PromptFactory(
-        author=volunteer, state="review", instruction=f"Explain {LONG_WORD} to a child."
+    prompt = cast(
+        Prompt,
+        PromptFactory(
+            author=volunteer, state="review", instruction=f"Explain {LONG_WORD} to a child."
+        ),
     )
     ResponseFactory(
-        prompt=prompt, author=volunteer, state="review",
+        prompt=prompt,
+        author=volunteer,
+        state="review",
         text=f"| a | b | c | d | e | f |\n|---|---|---|---|---|---|\n| {LONG_WORD} | 2 | 3 | 4 | 5 | 6 |",
     )
     login(phone, volunteer)

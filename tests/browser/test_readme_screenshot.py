@@ -13,14 +13,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import ViewportSize, expect
 
 from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
 DOCS_PNG = Path(__file__).resolve().parents[2] / "static" / "docs" / "write-page.png"
-SIZE = {"width": 1280, "height": 1000}
+SIZE: ViewportSize = {"width": 1280, "height": 1000}
 MAX_BYTES = 300 * 1024
 
 
@@ -30,15 +30,17 @@ def test_the_write_page_screenshot_for_the_readme(browser, live_server, login, v
     login(page, volunteer)
     page.goto("/write/")
     page.get_by_role("radio", name="Closed Q&A").check()
-    page.get_by_label("Instruction").fill("According to the text, when did the Øresund Bridge open to traffic?")
+    page.get_by_label("Instruction").fill(
+        "According to the text, when did the Øresund Bridge open to traffic?"
+    )
     page.get_by_label("Context").fill(
         "The Øresund Bridge links Copenhagen and Malmö. Construction finished in August 1999, "
         "and the bridge opened to road and rail traffic on 1 July 2000."
     )
     page.get_by_label("Your response").fill("It opened to traffic on **1 July 2000**.")
     expect(page.get_by_text("This category needs a context.")).to_be_visible()
+    # No focus ring or caret in the picture, and it starts at the top of the page.
     page.evaluate("document.activeElement.blur()")
-    # Start the picture at the page heading so the form, not the empty page top, fills it.
     page.evaluate("window.scrollTo(0, 0)")
 
     ARTIFACTS.mkdir(exist_ok=True)

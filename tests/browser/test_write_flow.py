@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
-from playwright.sync_api import expect
+from playwright.sync_api import Dialog, Request, expect
 
 from apps.accounts import selectors as account_selectors
 from apps.accounts.models import User
@@ -30,7 +30,7 @@ def _verification_path() -> str:
     assert len(mail.outbox) == 1, [m.subject for m in mail.outbox]
     message = mail.outbox[0]
     assert message.to == [EMAIL]
-    match = re.search(r"https?://\S+/accounts/confirm-email/[-:\w]+/", message.body)
+    match = re.search(r"https?://\S+/accounts/confirm-email/[-:\w]+/", str(message.body))
     assert match, message.body
     return urlsplit(match.group(0)).path
 
@@ -54,6 +54,8 @@ def test_a_newcomer_signs_up_writes_a_closed_qa_prompt_and_withdraws_it(page, sh
     page.goto(_verification_path())
     shot(page, "confirm-email")
     page.get_by_role("button", name="Confirm").click()
+    expect(page).not_to_have_url(re.compile(r"/confirm-email/"))
+    expect(page.get_by_role("status")).to_contain_text("You have confirmed")
     # ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION signs the newcomer in; log in only if it did not.
     logout = page.get_by_role("button", name="Log out")
     if not logout.is_visible():
@@ -90,9 +92,24 @@ def test_a_newcomer_signs_up_writes_a_closed_qa_prompt_and_withdraws_it(page, sh
     expect(card.locator(".badge").first).to_have_text("In review")
     shot(page, "mine-in-review")
 
+    # Cancelling the confirmation sends nothing.
+    posts: list[str] = []
+
+    def record_post(request: Request) -> None:
+        if request.method == "POST":
+            posts.append(request.url)
+
+    page.on("request", record_post)
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    card.get_by_role("button", name="Withdraw", exact=True).click()
+    page.wait_for_timeout(300)
+    page.remove_listener("request", record_post)
+    assert posts == []
+    expect(card.locator(".badge").first).to_have_text("In review")
+
     dialogs: list[str] = []
 
-    def accept(dialog) -> None:  # type: ignore[no-untyped-def]
+    def accept(dialog: Dialog) -> None:
         dialogs.append(dialog.message)
         dialog.accept()
 
