@@ -75,7 +75,7 @@ def check_prompt_fields(
         if category in CONTEXT_REQUIRED and exc.code == "required":
             exc = ValidationError(
                 _("The %(category)s category needs a context: paste the text the task is about.")
-                % {"category": category}
+                % {"category": Category(category).label}
             )
         _collect(errors, "context", exc)
     try:
@@ -273,6 +273,8 @@ def response_create(*, prompt: Prompt, author: User, text: Any) -> Response:
 def response_update(*, response: Response, user: User, text: Any) -> Response:
     response = Response.objects.select_for_update().select_related("prompt").get(pk=response.pk)
     _check_author_may_change(obj=response, user=user, what=_("response"))
+    if response.prompt.withdrawn_at is not None:
+        raise NotEditable(_("The prompt of this response was withdrawn."))
     if response.state != ResponseState.REVIEW:
         raise NotEditable(_("A response can be edited only while it is in review."))
     response.text = check_response_text(text, instruction=response.prompt.instruction)

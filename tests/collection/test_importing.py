@@ -253,7 +253,7 @@ def test_it_rejects_a_line_without_a_response(maintainer, response):
             {"category": "summarization", "context": "  "},
             {
                 "context": [
-                    "The summarization category needs a context: paste the text the task is about."
+                    "The Summarization category needs a context: paste the text the task is about."
                 ]
             },
         ),
