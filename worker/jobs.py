@@ -27,13 +27,14 @@ import sys
 from typing import Any
 
 from worker.celery import app
-from worker.runtime import ProgressCallback, ProgressEvent, no_progress
+from worker.progress import ProgressCallback, ProgressEvent, no_progress
 
 
 def run_sft(spec: dict[str, Any], progress: ProgressCallback = no_progress) -> dict[str, Any]:
     """Fine-tune a causal LM on a release's sft config; see worker.sft."""
     from worker.sft import SFTConfig, train_sft
 
+    _check_kind(spec, "sft")
     return train_sft(SFTConfig.from_spec(spec), progress)
 
 
@@ -41,7 +42,13 @@ def run_reward(spec: dict[str, Any], progress: ProgressCallback = no_progress) -
     """Train a reward model on a release's preferences or rankings config; see worker.reward."""
     from worker.reward import RewardConfig, train_reward
 
+    _check_kind(spec, "reward")
     return train_reward(RewardConfig.from_spec(spec), progress)
+
+
+def _check_kind(spec: dict[str, Any], kind: str) -> None:
+    if spec.get("kind", kind) != kind:
+        raise ValueError(f"a {spec['kind']!r} spec was sent to the {kind} runner")
 
 
 RUNNERS = {"sft": run_sft, "reward": run_reward}

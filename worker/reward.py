@@ -42,8 +42,8 @@ from worker.data import (
 )
 from worker.evaluate import ranking_metrics
 from worker.masks import attention_mask
+from worker.progress import ProgressCallback, no_progress
 from worker.runtime import (
-    ProgressCallback,
     RunPaths,
     Runtime,
     Timer,
@@ -58,7 +58,6 @@ from worker.runtime import (
     load_tokenizer,
     make_optimizer,
     make_scheduler,
-    no_progress,
     publish,
     resolve_attention,
     resolve_compile,
@@ -397,7 +396,10 @@ def train_reward(config: RewardConfig, progress: ProgressCallback = no_progress)
             "accuracy": right / max(1, step_pairs),
             "lr": scheduler.get_last_lr()[0],
             "grad_norm": float(grad_norm),
+            "tokens": step_tokens,
+            "seconds": seconds,
             "tokens_per_s": step_tokens / seconds,
+            "pairs": step_pairs,
             "pairs_per_s": step_pairs / seconds,
         }
         state.train_log.append(entry)

@@ -21,11 +21,11 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypedDict, TypeVar
+from typing import Any, Literal, TypeVar
 
 import torch
 
@@ -34,25 +34,6 @@ from worker.data import PromptFormat
 
 Precision = Literal["auto", "bf16", "fp32"]
 Attention = Literal["auto", "flex_attention", "sdpa", "eager"]
-
-
-class ProgressEvent(TypedDict, total=False):
-    """What a progress callback receives. ``phase`` is load, train, eval, save or done."""
-
-    phase: str
-    step: int
-    total: int
-    loss: float
-    lr: float
-    tokens_per_s: float
-    metrics: dict[str, float]
-
-
-ProgressCallback = Callable[[ProgressEvent], None]
-
-
-def no_progress(event: ProgressEvent) -> None:
-    """The default callback: report nothing."""
 
 
 C = TypeVar("C", bound="TrainConfig")
@@ -262,13 +243,24 @@ def load_tokenizer(config: TrainConfig) -> Any:
 def load_model(
     auto_class: Any, config: TrainConfig, attention: str, **kwargs: Any
 ) -> torch.nn.Module:
-    """Load the base model in fp32 (the master weights) with the chosen attention kernel."""
+    """Load the base model in fp32 (the master weights) with the chosen attention kernel.
+
+    A GGUF base is dequantised into a plain dense model and then forgets it came from GGUF,
+    so that it trains and saves (as safetensors) like any other.
+    """
     if config.base_model_gguf_file:
+        from transformers import GgufConfig
+
         kwargs["gguf_file"] = config.base_model_gguf_file
-    model: torch.nn.Module = auto_class.from_pretrained(
+        kwargs["quantization_config"] = GgufConfig(dequantize=True)
+    model: Any = auto_class.from_pretrained(
         config.base_model, dtype=torch.float32, attn_implementation=attention, **kwargs
     )
-    return model
+    if config.base_model_gguf_file:
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    return model  # type: ignore[no-any-return]
 
 
 def apply_lora(model: torch.nn.Module, config: TrainConfig, task_type: str) -> torch.nn.Module:

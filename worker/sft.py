@@ -37,8 +37,8 @@ from worker.data import (
 )
 from worker.evaluate import sft_metrics
 from worker.masks import attention_mask
+from worker.progress import ProgressCallback, no_progress
 from worker.runtime import (
-    ProgressCallback,
     RunPaths,
     Runtime,
     Timer,
@@ -53,7 +53,6 @@ from worker.runtime import (
     load_tokenizer,
     make_optimizer,
     make_scheduler,
-    no_progress,
     publish,
     resolve_attention,
     resolve_compile,
@@ -339,6 +338,8 @@ def train_sft(config: SFTConfig, progress: ProgressCallback = no_progress) -> di
             "loss": loss_sum / step_targets,
             "lr": scheduler.get_last_lr()[0],
             "grad_norm": float(grad_norm),
+            "tokens": step_tokens,
+            "seconds": seconds,
             "tokens_per_s": step_tokens / seconds,
         }
         state.train_log.append(entry)

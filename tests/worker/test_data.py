@@ -42,7 +42,7 @@ def test_the_loss_mask_covers_the_response_and_eos_only(tiny_model: Path) -> Non
     example = tokenize_sft(tokenizer, row, max_seq_len=256)
     assert example is not None
     ids, targets = example.input_ids, example.targets()
-    prompt = tokenizer.decode(ids[: example.n_prompt])
+    prompt = str(tokenizer.decode(ids[: example.n_prompt]))
     assert prompt.startswith("<s>") and prompt.rstrip().endswith("# # # Response :")
     assert "Input :" in prompt
     assert tokenizer.decode(ids[example.n_prompt :]) == "red . # # # End </s>"
@@ -60,7 +60,7 @@ def test_an_over_long_prompt_is_cut_in_the_middle_and_keeps_its_header(tiny_mode
     row = helpers.sft_rows(1, seed=5)[0] | {"context": "the apple " * 200, "response": "red ."}
     example = tokenize_sft(tokenizer, row, max_seq_len=64)
     assert example is not None and len(example) <= 64
-    assert tokenizer.decode(example.input_ids[: example.n_prompt]).endswith("# # # Response :")
+    assert str(tokenizer.decode(example.input_ids[: example.n_prompt])).endswith("# # # Response :")
     assert example.n_targets == 7
 
 

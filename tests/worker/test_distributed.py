@@ -32,8 +32,17 @@ def test_two_processes_match_one_process_with_twice_the_accumulation(
     spec_file.write_text(json.dumps(double))
 
     launched = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-         "-m", "worker.jobs", kind, str(spec_file)],
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node=2",
+            "-m",
+            "worker.jobs",
+            kind,
+            str(spec_file),
+        ],
         cwd=REPO,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         capture_output=True,

@@ -74,8 +74,15 @@ def test_a_checkpoint_from_another_config_is_refused(
     release: Path, tiny_model: Path, tmp_path: Path
 ) -> None:
     output = tmp_path / "run"
-    spec = sft_spec(release, tiny_model, output, max_steps=4, checkpoint_every=2,
-                    eval_every=0, keep_work_dir=True)
+    spec = sft_spec(
+        release,
+        tiny_model,
+        output,
+        max_steps=4,
+        checkpoint_every=2,
+        eval_every=0,
+        keep_work_dir=True,
+    )
     paths = RunPaths(output)
     # Leave a checkpoint behind as a dead worker would: train, then drop the finished output.
     jobs.run_sft(spec)

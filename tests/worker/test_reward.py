@@ -58,8 +58,15 @@ def test_the_reward_model_learns_to_rank_the_test_split(
 def test_it_trains_from_individual_rankings(
     release: Path, tiny_model: Path, tmp_path: Path
 ) -> None:
-    spec = reward_spec(release, tiny_model, tmp_path / "rm", config_name="rankings",
-                       num_epochs=1, max_steps=3, share_prompt=False)
+    spec = reward_spec(
+        release,
+        tiny_model,
+        tmp_path / "rm",
+        config_name="rankings",
+        num_epochs=1,
+        max_steps=3,
+        share_prompt=False,
+    )
     result = jobs.run_reward(spec)
     assert result["steps"] == 3 and 0 <= result["metrics"]["eval_pairwise_accuracy"] <= 1
 
@@ -71,3 +78,23 @@ def test_kendall_tau_and_pairwise_accuracy() -> None:
     metrics = ranking_metrics([([3.0, 2.0, 1.0], [1, 2, 3]), ([0.0, 1.0], [1, 2])])
     assert metrics["eval_pairwise_accuracy"] == pytest.approx(3 / 4)
     assert metrics["eval_kendall_tau"] == pytest.approx(0.0)
+
+
+def test_a_lora_reward_model_trains_its_head_and_merges(
+    release: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "rm-lora"
+    spec = reward_spec(
+        release,
+        tiny_model,
+        output,
+        method="lora",
+        lora_r=4,
+        max_steps=2,
+        num_epochs=1,
+        learning_rate=1e-2,
+    )
+    jobs.run_reward(spec)
+    model = AutoModelForSequenceClassification.from_pretrained(output)
+    assert not (output / "adapter_config.json").exists()
+    assert torch.isfinite(model.score.weight).all()

@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tests.worker.helpers import read_json
 from worker import jobs
+from worker.progress import ProgressEvent
 from worker.runtime import RunPaths
 
 
@@ -36,7 +37,7 @@ def sft_spec(release: Path, model: Path, output: Path, **overrides: Any) -> dict
 def test_sft_lowers_the_loss_and_writes_a_loadable_output(
     release: Path, tiny_model: Path, tmp_path: Path
 ) -> None:
-    events: list[dict[str, Any]] = []
+    events: list[ProgressEvent] = []
     output = tmp_path / "sft-run"
     result = jobs.run_sft(sft_spec(release, tiny_model, output), progress=events.append)
 
@@ -56,18 +57,22 @@ def test_sft_lowers_the_loss_and_writes_a_loadable_output(
     assert events[-1]["phase"] == "done"
 
     # The folder is complete, loadable, and every weight moved.
-    assert {"model.safetensors", "config.json", "tokenizer.json", "training_config.json",
-            "metrics.json", "README.md"} <= {p.name for p in output.iterdir()}
+    assert {
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "training_config.json",
+        "metrics.json",
+        "README.md",
+    } <= {p.name for p in output.iterdir()}
     trained = AutoModelForCausalLM.from_pretrained(output)
     base = AutoModelForCausalLM.from_pretrained(tiny_model)
-    for (name, after), before in zip(
-        trained.named_parameters(), base.parameters(), strict=True
-    ):
+    for (name, after), before in zip(trained.named_parameters(), base.parameters(), strict=True):
         assert not torch.equal(after, before), f"{name} did not change"
     assert AutoTokenizer.from_pretrained(output).eos_token == "</s>"
     assert read_json(output / "training_config.json")["max_seq_len"] == 256
     card = (output / "README.md").read_text()
-    assert f"base_model: \"{tiny_model}\"" in card and "revision: \"v1\"" in card
+    assert f'base_model: "{tiny_model}"' in card and 'revision: "v1"' in card
     assert "model-index:" in card and "type: perplexity" in card
     assert not RunPaths(output).work.exists()
 
@@ -79,8 +84,17 @@ def test_lora_adapters_are_merged_into_plain_weights(
     release: Path, tiny_model: Path, tmp_path: Path
 ) -> None:
     output = tmp_path / "lora-run"
-    spec = sft_spec(release, tiny_model, output, method="lora", lora_r=4, max_steps=4,
-                    eval_every=0, learning_rate=1e-2, lora_dropout=0.0)
+    spec = sft_spec(
+        release,
+        tiny_model,
+        output,
+        method="lora",
+        lora_r=4,
+        max_steps=4,
+        eval_every=0,
+        learning_rate=1e-2,
+        lora_dropout=0.0,
+    )
     jobs.run_sft(spec)
     assert not (output / "adapter_config.json").exists()
     merged = AutoModelForCausalLM.from_pretrained(output)

@@ -10,7 +10,7 @@ import sys
 import time
 
 from worker import jobs
-from worker.runtime import ProgressEvent
+from worker.progress import ProgressEvent
 
 
 def main() -> None:

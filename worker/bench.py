@@ -1,0 +1,716 @@
+"""Training throughput: Hearth's trainers against TRL's, one after the other in one process.
+
+``make bench-train`` runs ``python -m worker.bench``. All four runs use the same random-init
+Llama-style model, the same synthetic Dolly-shaped data (short instructions, ~30% with a long
+context, answers ~110 tokens with a long tail) and the same tokens per optimizer step:
+
+* Hearth SFT (worker.sft: packed rows, document masks — flex attention + torch.compile +
+  fused AdamW on CUDA, Liger's fused linear cross-entropy when installed) against TRL's
+  ``SFTTrainer`` with ``packing=True`` (best-fit-decreasing, padding-free);
+* Hearth's reward trainer (each prompt once, its K=4 responses as branches, every ranked
+  pair) against TRL's ``RewardTrainer`` on the same pairs, one (chosen, rejected) per example.
+
+Printed per run: tokens/s (real tokens, no padding), pairs/s for reward runs, peak GPU memory,
+MFU (6·N FLOPs per token, N = parameters outside the input embedding, against a measured
+bf16 matmul peak on GPU or fp32 on CPU; attention FLOPs are not counted) and the training
+loss at the last step; then the Hearth/TRL ratios. Throughput is measured over the steps after
+``--warmup`` (compilation and autotuning excluded).
+
+GPU default model: hidden 1024, 24 layers, 16 heads, MLP 2816, vocab 32000 (~0.4B).
+``--small`` (automatic without CUDA) uses a tiny model so the bench checks out on a CPU.
+Needs the ``bench`` extra (TRL); ``--only hearth-sft,trl-sft`` runs a subset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from worker.data import DOLLY_END, DOLLY_INTRO_WITH_INPUT, dolly_prompt
+
+RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """A Llama-style architecture."""
+
+    hidden: int
+    layers: int
+    heads: int
+    mlp: int
+    vocab: int
+
+
+GPU_MODEL = ModelShape(hidden=1024, layers=24, heads=16, mlp=2816, vocab=32000)
+SMALL_MODEL = ModelShape(hidden=128, layers=2, heads=4, mlp=352, vocab=4096)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """How much each run trains. Tokens per SFT step: ``rows × seq_len`` (packed capacity)."""
+
+    seq_len: int
+    rows: int
+    steps: int
+    warmup: int
+    sft_examples: int
+    reward_prompts: int
+    reward_pairs_per_step: int
+    learning_rate: float = 3e-4
+
+
+GPU_WORKLOAD = Workload(
+    seq_len=2048,
+    rows=8,
+    steps=40,
+    warmup=10,
+    sft_examples=4000,
+    reward_prompts=1500,
+    reward_pairs_per_step=32,
+)
+SMALL_WORKLOAD = Workload(
+    seq_len=512,
+    rows=2,
+    steps=8,
+    warmup=2,
+    sft_examples=240,
+    reward_prompts=120,
+    reward_pairs_per_step=8,
+)
+
+
+@dataclass
+class RunResult:
+    name: str
+    tokens_per_s: float
+    pairs_per_s: float | None
+    peak_memory_gib: float | None
+    mfu: float
+    final_loss: float
+    steps: int
+    tokens_per_step: float
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic data, tokenizer and model
+# ---------------------------------------------------------------------------------------------
+
+
+def _words(vocab: int) -> list[str]:
+    """Vocabulary words: Dolly's template words plus ``w0…`` up to the vocabulary size."""
+    template = {
+        *dolly_prompt("x", "y").split(),
+        *DOLLY_INTRO_WITH_INPUT.split(),
+        *DOLLY_END.split(),
+    }
+    fixed = sorted(template)
+    return fixed + [f"w{i}" for i in range(vocab - 4 - len(fixed))]
+
+
+class TextSampler:
+    """Zipf-distributed words, so that a model can lower its loss by learning frequencies."""
+
+    def __init__(self, vocab: int, seed: int) -> None:
+        self.words = [w for w in _words(vocab) if w.startswith("w")]
+        self.weights = [1.0 / (rank + 10) for rank in range(len(self.words))]
+        self.rng = random.Random(seed)
+
+    def text(self, n: int) -> str:
+        return " ".join(self.rng.choices(self.words, self.weights, k=max(1, n)))
+
+    def answer_length(self) -> int:
+        # Log-normal: median ~85, mean ~110, a long tail up to 1500 tokens.
+        return min(1500, max(3, int(self.rng.lognormvariate(4.45, 0.7))))
+
+    def prompt(self) -> tuple[str, str]:
+        instruction = self.text(self.rng.randint(6, 30))
+        context = ""
+        if self.rng.random() < 0.3:
+            context = self.text(min(1200, int(self.rng.lognormvariate(5.3, 0.6))))
+        return instruction, context
+
+
+def sft_rows(n: int, sampler: TextSampler) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(n):
+        instruction, context = sampler.prompt()
+        rows.append(
+            {
+                "id": f"b{i}",
+                "instruction": instruction,
+                "context": context,
+                "response": sampler.text(sampler.answer_length()),
+                "category": "closed_qa" if context else "open_qa",
+                "language": "en",
+                "source": "human",
+            }
+        )
+    return rows
+
+
+def preference_rows(n: int, sampler: TextSampler, k: int = 4) -> list[dict[str, Any]]:
+    """K responses per prompt; better ones say "w0" more often (a learnable signal)."""
+    rows = []
+    for i in range(n):
+        instruction, context = sampler.prompt()
+        responses = []
+        for quality in range(k):
+            words = sampler.text(sampler.answer_length()).split()
+            words += ["w0"] * (2 * (k - quality))
+            sampler.rng.shuffle(words)
+            responses.append(" ".join(words))
+        for a in range(k):
+            for b in range(a + 1, k):
+                rows.append(
+                    {
+                        "prompt_id": f"q{i}",
+                        "instruction": instruction,
+                        "context": context,
+                        "chosen": responses[a],
+                        "rejected": responses[b],
+                        "chosen_rank": a + 1,
+                        "rejected_rank": b + 1,
+                        "margin": float(b - a),
+                        "rankers": 3,
+                        "agreement": 1.0,
+                    }
+                )
+    return rows
+
+
+def write_release(root: Path, configs: dict[str, dict[str, list[dict[str, Any]]]]) -> Path:
+    """A release folder in the Hub layout (see worker.data)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lines = ["---", "configs:"]
+    for config, splits in configs.items():
+        lines += [f"- config_name: {config}", "  data_files:"]
+        for split, rows in splits.items():
+            (root / "data" / config).mkdir(parents=True, exist_ok=True)
+            path = f"data/{config}/{split}-00000-of-00001.parquet"
+            pq.write_table(pa.Table.from_pylist(rows), root / path)
+            lines += [f"  - split: {split}", f"    path: {path}"]
+    (root / "README.md").write_text("\n".join([*lines, "---", "", "# bench release", ""]))
+    return root
+
+
+def build_tokenizer(vocab: int) -> Any:
+    """A whitespace word-level tokenizer over the bench vocabulary, with BOS/EOS/PAD."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    special = ["<pad>", "<s>", "</s>", "<unk>"]
+    table = {token: i for i, token in enumerate(special + _words(vocab))}
+    tokenizer = Tokenizer(models.WordLevel(vocab=table, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", table["<s>"])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+    )
+
+
+def build_model(folder: Path, shape: ModelShape, tokenizer: Any, max_positions: int) -> Path:
+    """Save a random-init Llama of ``shape`` (seed 0) and the tokenizer into ``folder``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=shape.hidden,
+        intermediate_size=shape.mlp,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        num_key_value_heads=shape.heads,
+        max_position_embeddings=max(max_positions, 4096),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring
+# ---------------------------------------------------------------------------------------------
+
+
+def matmul_peak(device: torch.device) -> float:
+    """Measured dense matmul FLOP/s: bf16 8192³ on CUDA, fp32 1024³ on CPU."""
+    if device.type == "cuda":
+        n, dtype, reps = 8192, torch.bfloat16, 20
+    else:
+        n, dtype, reps = 1024, torch.float32, 5
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_parameters(model_dir: Path) -> int:
+    """Parameters that take part in matmuls: all but the input embedding."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir))
+    total = sum(p.numel() for p in model.parameters())
+    return total - model.get_input_embeddings().weight.numel()
+
+
+def _reset_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_memory(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**30
+
+
+def _throughput(log: list[dict[str, float]], warmup: int, key: str) -> float:
+    measured = log[warmup:] or log
+    return sum(e[key] for e in measured) / sum(e["seconds"] for e in measured)
+
+
+# ---------------------------------------------------------------------------------------------
+# The four runs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    workdir: Path
+    model_dir: Path
+    release: Path
+    tokenizer: Any
+    workload: Workload
+    device: torch.device
+    peak_flops: float
+    n_params: int
+    reward_micro_tokens: int
+
+    def mfu(self, tokens_per_s: float) -> float:
+        return 6 * self.n_params * tokens_per_s / self.peak_flops
+
+    def hearth_sft(self) -> RunResult:
+        from worker.sft import SFTConfig, train_sft
+
+        w = self.workload
+        config = SFTConfig(
+            release=str(self.release),
+            base_model=str(self.model_dir),
+            output_dir=str(self.workdir / "hearth-sft"),
+            max_seq_len=w.seq_len,
+            micro_batch_size=w.rows,
+            max_steps=w.steps,
+            learning_rate=w.learning_rate,
+            checkpoint_every=10**9,
+            max_eval_examples=16,
+        )
+        _reset_memory(self.device)
+        train_sft(config)
+        log = json.loads((self.workdir / "hearth-sft" / "metrics.json").read_text())["train_log"]
+        tokens_per_s = _throughput(log, w.warmup, "tokens")
+        return RunResult(
+            "hearth-sft",
+            tokens_per_s,
+            None,
+            _peak_memory(self.device),
+            self.mfu(tokens_per_s),
+            log[-1]["loss"],
+            len(log),
+            sum(e["tokens"] for e in log) / len(log),
+        )
+
+    def trl_sft(self) -> RunResult:
+        from datasets import Dataset
+        from transformers import AutoModelForCausalLM
+        from trl import SFTConfig as TRLSFTConfig
+        from trl import SFTTrainer
+
+        from worker.data import read_rows
+
+        w = self.workload
+        rows = read_rows(str(self.release), "sft", "train")
+        dataset = Dataset.from_list(
+            [
+                {
+                    "prompt": dolly_prompt(r["instruction"], r["context"]),
+                    "completion": f"{r['response']}\n\n{DOLLY_END}",
+                }
+                for r in rows
+            ]
+        )
+        args = TRLSFTConfig(
+            output_dir=str(self.workdir / "trl-sft"),
+            max_steps=w.steps,
+            per_device_train_batch_size=w.rows,
+            gradient_accumulation_steps=1,
+            learning_rate=w.learning_rate,
+            lr_scheduler_type="cosine",
+            warmup_steps=0.03,
+            adam_beta2=0.95,
+            max_grad_norm=1.0,
+            packing=True,
+            max_length=w.seq_len,
+            bf16=self.device.type == "cuda",
+            use_cpu=self.device.type != "cuda",
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
+            seed=0,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            self.model_dir, dtype=torch.float32, attn_implementation="sdpa"
+        )
+        timing = _StepTimer()
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=self.tokenizer,
+            callbacks=[timing.callback()],
+        )
+        trainer.data_collator = timing.counting(trainer.data_collator, self.tokenizer.pad_token_id)
+        _reset_memory(self.device)
+        trainer.train()
+        log = timing.log()
+        tokens_per_s = _throughput(log, w.warmup, "tokens")
+        losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+        result = RunResult(
+            "trl-sft",
+            tokens_per_s,
+            None,
+            _peak_memory(self.device),
+            self.mfu(tokens_per_s),
+            losses[-1],
+            len(log),
+            sum(e["tokens"] for e in log) / max(1, len(log)),
+        )
+        del trainer, model
+        return result
+
+    def hearth_reward(self) -> RunResult:
+        from worker.reward import RewardConfig, train_reward
+
+        w = self.workload
+        config = RewardConfig(
+            release=str(self.release),
+            base_model=str(self.model_dir),
+            output_dir=str(self.workdir / "hearth-reward"),
+            config_name="preferences",
+            max_prompt_len=w.seq_len // 2,
+            max_response_len=w.seq_len // 2,
+            micro_batch_tokens=self.reward_micro_tokens,
+            max_steps=w.steps,
+            learning_rate=w.learning_rate / 10,
+            checkpoint_every=10**9,
+            max_eval_examples=16,
+        )
+        _reset_memory(self.device)
+        train_reward(config)
+        log = json.loads((self.workdir / "hearth-reward" / "metrics.json").read_text())["train_log"]
+        tokens_per_s = _throughput(log, w.warmup, "tokens")
+        return RunResult(
+            "hearth-reward",
+            tokens_per_s,
+            _throughput(log, w.warmup, "pairs"),
+            _peak_memory(self.device),
+            self.mfu(tokens_per_s),
+            log[-1]["loss"],
+            len(log),
+            sum(e["tokens"] for e in log) / len(log),
+        )
+
+    def trl_reward(self) -> RunResult:
+        from datasets import Dataset
+        from transformers import AutoModelForSequenceClassification
+        from trl import RewardConfig as TRLRewardConfig
+        from trl import RewardTrainer
+
+        from worker.data import read_rows
+
+        w = self.workload
+        rows = read_rows(str(self.release), "preferences", "train")
+        random.Random(0).shuffle(rows)
+        dataset = Dataset.from_list(
+            [
+                {
+                    "prompt": dolly_prompt(r["instruction"], r["context"]),
+                    "chosen": r["chosen"],
+                    "rejected": r["rejected"],
+                }
+                for r in rows
+            ]
+        )
+        args = TRLRewardConfig(
+            output_dir=str(self.workdir / "trl-reward"),
+            max_steps=w.steps,
+            per_device_train_batch_size=w.reward_pairs_per_step,
+            gradient_accumulation_steps=1,
+            learning_rate=w.learning_rate / 10,
+            lr_scheduler_type="cosine",
+            warmup_steps=0.03,
+            max_length=w.seq_len,
+            bf16=self.device.type == "cuda",
+            use_cpu=self.device.type != "cuda",
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
+            seed=0,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
+        model = AutoModelForSequenceClassification.from_pretrained(
+            self.model_dir,
+            num_labels=1,
+            pad_token_id=self.tokenizer.pad_token_id,
+            dtype=torch.float32,
+            attn_implementation="sdpa",
+        )
+        timing = _StepTimer(pairs_per_step=w.reward_pairs_per_step)
+        trainer = RewardTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=self.tokenizer,
+            callbacks=[timing.callback()],
+        )
+        trainer.data_collator = timing.counting(trainer.data_collator, self.tokenizer.pad_token_id)
+        _reset_memory(self.device)
+        trainer.train()
+        log = timing.log()
+        tokens_per_s = _throughput(log, w.warmup, "tokens")
+        losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+        result = RunResult(
+            "trl-reward",
+            tokens_per_s,
+            _throughput(log, w.warmup, "pairs"),
+            _peak_memory(self.device),
+            self.mfu(tokens_per_s),
+            losses[-1],
+            len(log),
+            sum(e["tokens"] for e in log) / max(1, len(log)),
+        )
+        del trainer, model
+        return result
+
+
+class _StepTimer:
+    """Times TRL's optimizer steps and counts the real tokens its collator hands out."""
+
+    def __init__(self, pairs_per_step: int = 0) -> None:
+        self.tokens: list[int] = []
+        self.ends: list[float] = []
+        self.start = 0.0
+        self.pairs_per_step = pairs_per_step
+
+    def counting(self, collator: Callable[..., Any], pad_id: int) -> Callable[..., Any]:
+        def collate(*args: Any, **kwargs: Any) -> Any:
+            batch = collator(*args, **kwargs)
+            real = 0
+            for key in ("input_ids", "chosen_input_ids", "rejected_input_ids"):
+                if key in batch:
+                    mask = batch.get("attention_mask") if key == "input_ids" else None
+                    ids = batch[key]
+                    real += int(mask.sum()) if mask is not None else int((ids != pad_id).sum())
+            self.tokens.append(real)
+            return batch
+
+        return collate
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        timer = self
+
+        class Callback(TrainerCallback):  # type: ignore[misc]
+            def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                if not timer.ends:
+                    timer.start = time.perf_counter()
+
+            def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                _sync(torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
+                timer.ends.append(time.perf_counter())
+
+        return Callback()
+
+    def log(self) -> list[dict[str, float]]:
+        starts = [self.start, *self.ends[:-1]]
+        return [
+            {
+                "tokens": float(tokens),
+                "seconds": end - start,
+                "pairs": float(self.pairs_per_step),
+            }
+            for tokens, start, end in zip(self.tokens, starts, self.ends, strict=False)
+        ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+
+
+def prepare(workdir: Path, shape: ModelShape, workload: Workload, device: torch.device) -> Bench:
+    """Write the model, tokenizer and release; measure the matmul peak."""
+    tokenizer = build_tokenizer(shape.vocab)
+    model_dir = build_model(workdir / "model", shape, tokenizer, workload.seq_len)
+    sampler = TextSampler(shape.vocab, seed=0)
+    release = write_release(
+        workdir / "release",
+        {
+            "sft": {
+                "train": sft_rows(workload.sft_examples, sampler),
+                "test": sft_rows(16, sampler),
+            },
+            "preferences": {
+                "train": preference_rows(workload.reward_prompts, sampler),
+                "test": preference_rows(16, sampler),
+            },
+        },
+    )
+    # Same tokens per optimizer step for both reward trainers: what TRL's batch of pairs
+    # holds on average (each pair is prompt+chosen and prompt+rejected).
+    pair_tokens = _mean_pair_tokens(release, tokenizer, workload.seq_len)
+    return Bench(
+        workdir=workdir,
+        model_dir=model_dir,
+        release=release,
+        tokenizer=tokenizer,
+        workload=workload,
+        device=device,
+        peak_flops=matmul_peak(device),
+        n_params=matmul_parameters(model_dir),
+        reward_micro_tokens=int(pair_tokens * workload.reward_pairs_per_step),
+    )
+
+
+def _mean_pair_tokens(release: Path, tokenizer: Any, limit: int) -> float:
+    from worker.data import read_rows
+
+    rows = read_rows(str(release), "preferences", "train")[:200]
+    total = 0
+    for r in rows:
+        prompt = len(tokenizer(dolly_prompt(r["instruction"], r["context"]))["input_ids"])
+        for text in (r["chosen"], r["rejected"]):
+            total += min(limit, prompt + len(text.split()) + 1)
+    return total / len(rows)
+
+
+def report(results: list[RunResult], bench: Bench) -> dict[str, Any]:
+    """Print the table and ratios; return everything as JSON-able data."""
+    print(
+        f"device: {bench.device}  matmul peak: {bench.peak_flops / 1e12:.2f} TFLOP/s  "
+        f"N (matmul params): {bench.n_params / 1e6:.1f}M  workload: {asdict(bench.workload)}"
+    )
+    print(
+        f"{'run':<14} {'tokens/s':>10} {'pairs/s':>9} {'tok/step':>9} {'peak GiB':>9} "
+        f"{'MFU':>7} {'loss@end':>9} {'steps':>6}"
+    )
+    for r in results:
+        pairs = f"{r.pairs_per_s:9.1f}" if r.pairs_per_s is not None else f"{'-':>9}"
+        memory = f"{r.peak_memory_gib:9.2f}" if r.peak_memory_gib is not None else f"{'-':>9}"
+        print(
+            f"{r.name:<14} {r.tokens_per_s:10.0f} {pairs} {r.tokens_per_step:9.0f} {memory} "
+            f"{r.mfu:7.2%} {r.final_loss:9.4f} {r.steps:6d}"
+        )
+    by_name = {r.name: r for r in results}
+    ratios: dict[str, float] = {}
+    if {"hearth-sft", "trl-sft"} <= set(by_name):
+        ratios["sft_tokens_per_s"] = (
+            by_name["hearth-sft"].tokens_per_s / by_name["trl-sft"].tokens_per_s
+        )
+    if {"hearth-reward", "trl-reward"} <= set(by_name):
+        hearth, trl = by_name["hearth-reward"], by_name["trl-reward"]
+        ratios["reward_pairs_per_s"] = (hearth.pairs_per_s or 0) / (trl.pairs_per_s or math.inf)
+        ratios["reward_tokens_per_s"] = hearth.tokens_per_s / trl.tokens_per_s
+    for name, value in ratios.items():
+        print(f"hearth/trl {name}: {value:.2f}x")
+    return {
+        "device": str(bench.device),
+        "matmul_peak_flops": bench.peak_flops,
+        "matmul_parameters": bench.n_params,
+        "workload": asdict(bench.workload),
+        "results": [asdict(r) for r in results],
+        "ratios": ratios,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--small", action="store_true", help="tiny model (default without CUDA)")
+    parser.add_argument("--steps", type=int, help="optimizer steps per run")
+    parser.add_argument("--warmup", type=int, help="steps left out of the throughput")
+    parser.add_argument("--only", default=",".join(RUNS), help="comma-separated subset of runs")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    cuda = torch.cuda.is_available()
+    small = args.small or not cuda
+    shape, workload = (SMALL_MODEL, SMALL_WORKLOAD) if small else (GPU_MODEL, GPU_WORKLOAD)
+    if args.steps or args.warmup is not None:
+        workload = Workload(
+            **{
+                **asdict(workload),
+                "steps": args.steps or workload.steps,
+                "warmup": workload.warmup if args.warmup is None else args.warmup,
+            }
+        )
+    runs = [r for r in args.only.split(",") if r]
+    unknown = set(runs) - set(RUNS)
+    if unknown:
+        parser.error(f"unknown runs: {sorted(unknown)}")
+    device = torch.device("cuda" if cuda else "cpu")
+    with tempfile.TemporaryDirectory(prefix="hearth-bench-train-") as tmp:
+        bench = prepare(Path(tmp), shape, workload, device)
+        results = []
+        for run in runs:
+            print(f"running {run} …", file=sys.stderr, flush=True)
+            results.append(getattr(bench, run.replace("-", "_"))())
+        data = report(results, bench)
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

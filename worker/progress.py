@@ -1,0 +1,29 @@
+"""How a training run reports progress: a callback receiving small JSON-able events.
+
+Kept free of torch so that worker.jobs (and whatever imports it) stays light at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypedDict
+
+
+class ProgressEvent(TypedDict, total=False):
+    """What a progress callback receives. ``phase`` is load, train, eval, save or done;
+    train events carry step, total, loss, lr and tokens_per_s; eval events carry metrics."""
+
+    phase: str
+    step: int
+    total: int
+    loss: float
+    lr: float
+    tokens_per_s: float
+    metrics: dict[str, float]
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def no_progress(event: ProgressEvent) -> None:
+    """The default callback: report nothing."""
