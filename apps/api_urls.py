@@ -3,10 +3,15 @@
 from django.urls import path
 
 from apps.accounts import api as accounts_api
+from apps.assignments import api as tasks_api
 from apps.collection import api as collection_api
 from apps.collection import api_imports
 
 urlpatterns = [
+    path("tasks/", tasks_api.MyTasksApi.as_view(), name="tasks"),
+    path("tasks/next/", tasks_api.TaskNextApi.as_view(), name="task-next"),
+    path("tasks/<int:task_id>/submit/", tasks_api.TaskSubmitApi.as_view(), name="task-submit"),
+    path("tasks/<int:task_id>/skip/", tasks_api.TaskSkipApi.as_view(), name="task-skip"),
     path("me/", accounts_api.MeApi.as_view(), name="me"),
     path("me/licence/", accounts_api.LicenceApi.as_view(), name="me-licence"),
     path("tokens/", accounts_api.TokensApi.as_view(), name="tokens"),

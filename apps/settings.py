@@ -63,6 +63,9 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.collection",
+    "apps.assignments",
+    "apps.feedback",
+    "apps.moderation",
 ]
 
 MIDDLEWARE = [
@@ -274,6 +277,12 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Per-user limits on the task endpoints, counted in the cache (Redis when configured).
+    "DEFAULT_THROTTLE_RATES": {
+        "tasks_next": envstr("HEARTH_RATE_TASKS_NEXT", "120/min"),
+        "tasks_submit": envstr("HEARTH_RATE_TASKS_SUBMIT", "120/min"),
+        "flags": envstr("HEARTH_RATE_FLAGS", "30/hour"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hearth API",

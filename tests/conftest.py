@@ -33,6 +33,12 @@ def _volunteer(**kwargs):
 
 
 @pytest.fixture
+def make_volunteer(db):
+    """Build licensed volunteers on demand: ``make_volunteer(languages=["de"])``."""
+    return _volunteer
+
+
+@pytest.fixture
 def volunteer(db):
     return _volunteer(display_name="Ada")
 
@@ -62,7 +68,7 @@ def moderator(db):
     return user
 
 
-def _client_for(user) -> APIClient:
+def client_for(user) -> APIClient:
     client = APIClient()
     if user is not None:
         client.force_authenticate(user)
@@ -71,17 +77,17 @@ def _client_for(user) -> APIClient:
 
 @pytest.fixture
 def api(volunteer) -> APIClient:
-    return _client_for(volunteer)
+    return client_for(volunteer)
 
 
 @pytest.fixture
 def api2(volunteer2) -> APIClient:
-    return _client_for(volunteer2)
+    return client_for(volunteer2)
 
 
 @pytest.fixture
 def api_outsider(outsider) -> APIClient:
-    return _client_for(outsider)
+    return client_for(outsider)
 
 
 @pytest.fixture
@@ -91,4 +97,4 @@ def api_anon() -> APIClient:
 
 @pytest.fixture
 def api_maintainer(maintainer) -> APIClient:
-    return _client_for(maintainer)
+    return client_for(maintainer)

@@ -39,6 +39,9 @@ class PromptFactory(factory.django.DjangoModelFactory):
     state = PromptState.COLLECTING
     licence = factory.LazyFunction(lambda: settings.HEARTH_LICENCE_NAME)
     instruction_key = factory.LazyAttribute(lambda o: dedupe_key(o.instruction))
+    open_slots = factory.LazyAttribute(
+        lambda o: {"review": 2, "collecting": 3, "ranking": 3}.get(str(o.state), 0)
+    )
 
 
 class ResponseFactory(factory.django.DjangoModelFactory):

@@ -45,6 +45,10 @@ class User(AbstractUser):
         help_text=_("Off: releases identify you only by a pseudonymous id."),
     )
 
+    # Set by a moderator: a banned user gets no tasks and cannot submit.
+    banned_at = models.DateTimeField(null=True, blank=True)
+    ban_reason = models.CharField(max_length=500, blank=True)
+
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
     objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]

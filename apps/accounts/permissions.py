@@ -14,8 +14,8 @@ from rest_framework import permissions
 from apps.accounts import roles, selectors
 
 
-class HasAcceptedLicence(permissions.BasePermission):
-    """Writes need consent to the current data licence; reads do not."""
+class AcceptedLicence(permissions.BasePermission):
+    """Contributing (including taking a task) needs consent to the current data licence."""
 
     message = _(
         "Accept the current data licence before contributing: open /licence/ in the browser "
@@ -23,9 +23,16 @@ class HasAcceptedLicence(permissions.BasePermission):
     )
 
     def has_permission(self, request: Any, view: Any) -> bool:
+        return selectors.licence_accepted(user=request.user)
+
+
+class HasAcceptedLicence(AcceptedLicence):
+    """Writes need consent to the current data licence; reads do not."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
         if request.method in permissions.SAFE_METHODS:
             return True
-        return selectors.licence_accepted(user=request.user)
+        return super().has_permission(request, view)
 
 
 class IsMaintainer(permissions.BasePermission):

@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
-from apps.collection.models import Prompt, Response
+from apps.collection.models import CollectionPolicy, Prompt, Response
 
 
 class ResponseInline(admin.TabularInline):
@@ -35,3 +36,22 @@ class ResponseAdmin(admin.ModelAdmin):
     list_filter = ["state", "source", "origin"]
     search_fields = ["text", "author__email"]
     raw_id_fields = ["author", "prompt"]
+
+
+@admin.register(CollectionPolicy)
+class CollectionPolicyAdmin(admin.ModelAdmin):
+    """The single policy row: editable, never added twice or deleted."""
+
+    fieldsets = (
+        ("Reviews", {"fields": ("prompt_reviews_required", "response_reviews_required", "acceptance_threshold")}),
+        ("Answers and rankings", {"fields": ("responses_to_collect", "rankings_required")}),
+        ("Task lifetimes (minutes)", {"fields": ("write_minutes", "respond_minutes", "review_minutes", "rank_minutes")}),
+        ("Dispatcher", {"fields": ("max_pending_assignments", "weight_rank", "weight_review", "weight_respond", "weight_write")}),
+        ("Moderation", {"fields": ("auto_hide_flags",)}),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not CollectionPolicy.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

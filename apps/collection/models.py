@@ -68,6 +68,9 @@ class Prompt(TimeStampedModel):
     instruction_key = models.CharField(max_length=64, editable=False)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     hidden_at = models.DateTimeField(null=True, blank=True)
+    # Tasks still to hand out in the current state (reviews, answers or rankings). Taken by a
+    # conditional UPDATE under the row lock, given back on skip or expiry: never negative.
+    open_slots = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -112,6 +115,10 @@ class Response(TimeStampedModel):
     licence = models.CharField(max_length=64)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     hidden_at = models.DateTimeField(null=True, blank=True)
+    # Review tasks still to hand out for this answer.
+    open_slots = models.PositiveIntegerField(default=0)
+    # Place in the prompt's consensus ranking (1 = best), once consensus has run.
+    consensus_rank = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -130,3 +137,49 @@ class Response(TimeStampedModel):
     @property
     def is_withdrawn(self) -> bool:
         return self.withdrawn_at is not None
+
+
+class CollectionPolicy(models.Model):
+    """The one set of collection rules, editable by maintainers (admin and API).
+
+    Read it with ``apps.collection.policy.current_policy()``; there is exactly one row.
+    """
+
+    prompt_reviews_required = models.PositiveSmallIntegerField(default=2)
+    response_reviews_required = models.PositiveSmallIntegerField(default=2)
+    acceptance_threshold = models.FloatField(
+        default=0.6,
+        help_text=_("Accepted when the mean acceptance of the reviews is above this (0–1)."),
+    )
+    responses_to_collect = models.PositiveSmallIntegerField(default=3)
+    rankings_required = models.PositiveSmallIntegerField(default=3)
+    write_minutes = models.PositiveSmallIntegerField(default=30)
+    respond_minutes = models.PositiveSmallIntegerField(default=30)
+    review_minutes = models.PositiveSmallIntegerField(default=10)
+    rank_minutes = models.PositiveSmallIntegerField(default=10)
+    max_pending_assignments = models.PositiveSmallIntegerField(default=5)
+    weight_rank = models.PositiveSmallIntegerField(default=8)
+    weight_review = models.PositiveSmallIntegerField(default=4)
+    weight_respond = models.PositiveSmallIntegerField(default=2)
+    weight_write = models.PositiveSmallIntegerField(default=1)
+    auto_hide_flags = models.PositiveSmallIntegerField(default=3)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "collection policy"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(acceptance_threshold__gte=0) & Q(acceptance_threshold__lte=1),
+                name="policy_threshold_between_0_and_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(prompt_reviews_required__gte=1)
+                & Q(response_reviews_required__gte=1)
+                & Q(responses_to_collect__gte=2)
+                & Q(rankings_required__gte=1),
+                name="policy_counts_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "Collection policy"

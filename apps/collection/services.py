@@ -24,6 +24,8 @@ from apps.collection.models import (
     ResponseState,
     Source,
 )
+from apps.collection import flow
+from apps.collection.policy import current_policy
 from apps.core.text import check_text, dedupe_key
 
 
@@ -182,6 +184,7 @@ def prompt_create(
     except IntegrityError:
         _check_not_duplicate(key=key)
         raise
+    policy = current_policy()
     if answer is not None:
         Response.objects.create(
             prompt=prompt,
@@ -191,7 +194,13 @@ def prompt_create(
             source=Source.HUMAN,
             origin=origin,
             licence=licence,
+            # Reviewable once the prompt itself is accepted (see feedback.services).
+            open_slots=policy.response_reviews_required
+            if response_state == ResponseState.REVIEW and state == PromptState.COLLECTING
+            else 0,
         )
+    prompt.open_slots = flow.slots_for(prompt, state, policy)
+    prompt.save(update_fields=["open_slots"])
     return prompt
 
 
@@ -253,19 +262,32 @@ def prompt_withdraw(*, prompt: Prompt, user: User) -> Prompt:
 
 
 @transaction.atomic
-def response_create(*, prompt: Prompt, author: User, text: Any) -> Response:
-    """Answer a prompt that is collecting answers; one live answer per person and prompt."""
+def response_create(
+    *, prompt: Prompt, author: User, text: Any, slot_held: bool = False
+) -> Response:
+    """Answer a prompt that is collecting answers; one answer per person and prompt.
+
+    The answer fills one of the prompt's open slots: one the dispatcher already gave the
+    author (``slot_held``), else one taken here, so a prompt never collects more answers
+    than the policy asks for.
+    """
     prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
     if prompt.state != PromptState.COLLECTING or prompt.withdrawn_at or prompt.hidden_at:
         raise NotEditable(_("This prompt is not collecting answers."))
     clean = check_response_text(text, instruction=prompt.instruction)
-    if Response.objects.filter(prompt=prompt, author=author, withdrawn_at__isnull=True).exists():
+    if Response.objects.filter(prompt=prompt, author=author).exists():
         raise ValidationError({"response": [_("You have already answered this prompt.")]})
+    if not slot_held:
+        if prompt.open_slots < 1:
+            raise NotEditable(_("This prompt has all the answers it needs for now."))
+        prompt.open_slots -= 1
+        prompt.save(update_fields=["open_slots"])
     return Response.objects.create(
         prompt=prompt,
         author=author,
         text=clean,
         licence=settings.HEARTH_LICENCE_NAME,
+        open_slots=current_policy().response_reviews_required,
     )
 
 
@@ -284,10 +306,15 @@ def response_update(*, response: Response, user: User, text: Any) -> Response:
 
 @transaction.atomic
 def response_withdraw(*, response: Response, user: User) -> Response:
+    prompt = Prompt.objects.select_for_update().get(pk=response.prompt_id)
     response = Response.objects.select_for_update().get(pk=response.pk)
     if response.author_id != user.pk:
         raise PermissionDenied(_("Only the author may withdraw this response."))
     if response.withdrawn_at is None:
         response.withdrawn_at = timezone.now()
-        response.save(update_fields=["withdrawn_at", "updated_at"])
+        response.open_slots = 0
+        response.save(update_fields=["withdrawn_at", "open_slots", "updated_at"])
+        if prompt.state == PromptState.COLLECTING and response.state != ResponseState.REJECTED:
+            # The prompt needs another answer in its place.
+            flow.give_back_prompt_slot(prompt_id=prompt.pk, phase=PromptState.COLLECTING)
     return response

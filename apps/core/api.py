@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core import idempotency
+from apps.core.throttling import throttled_message
 
 
 class Pagination(PageNumberPagination):
@@ -41,6 +42,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(_("Not found, or you may not see it."))
+    if isinstance(exc, exceptions.Throttled):
+        exc = exceptions.Throttled(wait=exc.wait, detail=throttled_message(exc.wait))
     return drf_exception_handler(exc, context)
 
 

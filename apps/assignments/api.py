@@ -1,0 +1,161 @@
+"""The task API: next, submit, skip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response as ApiResponse
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import AcceptedLicence, HasAcceptedLicence
+from apps.accounts.selectors import request_user
+from apps.assignments import selectors, services
+from apps.assignments.models import Assignment
+from apps.core.api import idempotent
+
+
+class TaskRefused(exceptions.APIException):
+    default_code = "task_refused"
+
+    def __init__(self, error: services.TaskError) -> None:
+        super().__init__(error.message)
+        self.status_code = error.status
+
+
+def _call(fn: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(**kwargs)
+    except services.TaskError as exc:
+        raise TaskRefused(exc) from None
+
+
+class TaskPromptOut(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    instruction = serializers.CharField()
+    context = serializers.CharField()
+    category = serializers.CharField()
+    language = serializers.CharField()
+
+
+class TaskResponseOut(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class TaskOut(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    type = serializers.CharField(source="task_type")
+    state = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    prompt = TaskPromptOut(allow_null=True)
+    response = TaskResponseOut(allow_null=True, help_text=_("The answer to review."))
+    responses = TaskResponseOut(
+        many=True, help_text=_("For ranking: every answer to order, best first.")
+    )
+    result = serializers.JSONField(allow_null=True)
+
+    def to_representation(self, assignment: Assignment) -> dict[str, Any]:
+        return selectors.task_payload(assignment)
+
+
+class TaskNextApi(APIView):
+    permission_classes = [IsAuthenticated, AcceptedLicence]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "tasks_next"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "type",
+                str,
+                enum=list(services.REQUESTABLE),
+                description="The kind of task; any picks by weight among those waiting.",
+            )
+        ],
+        responses={200: TaskOut},
+        operation_id="tasks_next",
+    )
+    def get(self, request: Request) -> ApiResponse:
+        assignment = _call(
+            services.task_next, user=request_user(request), kind=request.query_params.get("type", "any")
+        )
+        return ApiResponse(TaskOut(assignment).data)
+
+
+class TaskSubmitApi(APIView):
+    permission_classes = [IsAuthenticated, HasAcceptedLicence]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "tasks_submit"
+
+    @extend_schema(
+        request=inline_serializer(
+            "TaskSubmitIn",
+            {
+                "instruction": serializers.CharField(required=False),
+                "context": serializers.CharField(required=False),
+                "category": serializers.CharField(required=False),
+                "language": serializers.CharField(required=False),
+                "response": serializers.CharField(required=False),
+                "text": serializers.CharField(required=False),
+                "labels": serializers.ListField(child=serializers.CharField(), required=False),
+                "quality": serializers.IntegerField(required=False, min_value=1, max_value=5),
+                "order": serializers.ListField(child=serializers.IntegerField(), required=False),
+                "unusable": serializers.BooleanField(required=False),
+            },
+        ),
+        responses={200: TaskOut},
+        operation_id="tasks_submit",
+        description=(
+            "write: instruction, context, category, language, response · review_prompt / "
+            "review_response: labels, quality · respond: text · rank: order (answer ids, "
+            "best first) or unusable: true"
+        ),
+    )
+    @idempotent
+    def post(self, request: Request, task_id: int) -> ApiResponse:
+        if not isinstance(request.data, dict):
+            raise exceptions.ParseError(_("Send a JSON object."))
+        assignment = _call(
+            services.task_submit,
+            user=request_user(request),
+            assignment_id=task_id,
+            payload=request.data,
+        )
+        return ApiResponse(TaskOut(assignment).data, status=status.HTTP_200_OK)
+
+
+class TaskSkipApi(APIView):
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "tasks_submit"
+
+    class TaskSkipIn(serializers.Serializer[Any]):
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    @extend_schema(request=TaskSkipIn, responses={200: TaskOut}, operation_id="tasks_skip")
+    @idempotent
+    def post(self, request: Request, task_id: int) -> ApiResponse:
+        payload = self.TaskSkipIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        assignment = _call(
+            services.task_skip,
+            user=request_user(request),
+            assignment_id=task_id,
+            reason=payload.validated_data.get("reason", ""),
+        )
+        return ApiResponse(TaskOut(assignment).data)
+
+
+class MyTasksApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: TaskOut(many=True)}, operation_id="tasks_list_active")
+    def get(self, request: Request) -> ApiResponse:
+        tasks = selectors.active_tasks_for_user(user=request_user(request))
+        return ApiResponse(TaskOut(tasks, many=True).data)

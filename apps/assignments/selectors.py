@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.assignments.models import Assignment, AssignmentState, TaskType
+from apps.collection.models import Prompt
+from apps.feedback.services import rankable_responses
+
+
+def _prompt(prompt: Prompt | None) -> dict[str, Any] | None:
+    if prompt is None:
+        return None
+    return {
+        "id": prompt.pk,
+        "instruction": prompt.instruction,
+        "context": prompt.context,
+        "category": prompt.category,
+        "language": prompt.language,
+    }
+
+
+def task_payload(assignment: Assignment) -> dict[str, Any]:
+    """What a volunteer needs to do the task, and nothing about who wrote it."""
+    responses: list[dict[str, Any]] = []
+    if assignment.task_type == TaskType.RANK and assignment.prompt is not None:
+        responses = [{"id": r.pk, "text": r.text} for r in rankable_responses(assignment.prompt)]
+    response = assignment.response
+    return {
+        "id": assignment.pk,
+        "type": assignment.task_type,
+        "state": assignment.state,
+        "expires_at": assignment.expires_at.isoformat().replace("+00:00", "Z"),
+        "prompt": _prompt(assignment.prompt),
+        "response": {"id": response.pk, "text": response.text} if response else None,
+        "responses": responses,
+        "result": assignment.result,
+    }
+
+
+def active_tasks_for_user(*, user: User) -> QuerySet[Assignment]:
+    return Assignment.objects.filter(
+        user=user, state=AssignmentState.ACTIVE, expires_at__gt=timezone.now()
+    ).select_related("prompt", "response")
+
+
+def active_task_for_user(*, user: User, kind_types: tuple[str, ...] | None = None) -> Assignment | None:
+    tasks = active_tasks_for_user(user=user).order_by("created_at")
+    if kind_types:
+        tasks = tasks.filter(task_type__in=kind_types)
+    return tasks.first()

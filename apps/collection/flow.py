@@ -1,0 +1,101 @@
+"""The prompt and response state machines, in one place.
+
+Prompt: review → collecting → ranking → complete, with rejected (from review) and halted
+(from any open state) as exits. Response: review → accepted | rejected.
+
+Each transition sets the target's ``open_slots`` for its new state, so the dispatcher hands
+out exactly as many tasks as the policy asks for. Callers must hold the row lock
+(``select_for_update``) of the prompt or response they pass in.
+"""
+
+from __future__ import annotations
+
+from django.db.models import F
+
+from apps.collection.models import (
+    CollectionPolicy,
+    Prompt,
+    PromptState,
+    Response,
+    ResponseState,
+)
+
+
+class InvalidTransition(Exception):
+    """The requested state change is not an edge of the state machine."""
+
+
+PROMPT_EDGES: frozenset[tuple[str, str]] = frozenset(
+    {
+        (PromptState.REVIEW, PromptState.COLLECTING),
+        (PromptState.REVIEW, PromptState.REJECTED),
+        (PromptState.COLLECTING, PromptState.RANKING),
+        (PromptState.RANKING, PromptState.COMPLETE),
+        (PromptState.REVIEW, PromptState.HALTED),
+        (PromptState.COLLECTING, PromptState.HALTED),
+        (PromptState.RANKING, PromptState.HALTED),
+    }
+)
+RESPONSE_EDGES: frozenset[tuple[str, str]] = frozenset(
+    {
+        (ResponseState.REVIEW, ResponseState.ACCEPTED),
+        (ResponseState.REVIEW, ResponseState.REJECTED),
+    }
+)
+
+
+def live_responses(prompt: Prompt) -> int:
+    """Answers that count toward the collection target: accepted or still in review."""
+    return prompt.responses.filter(
+        withdrawn_at__isnull=True,
+        hidden_at__isnull=True,
+        state__in=(ResponseState.REVIEW, ResponseState.ACCEPTED),
+    ).count()
+
+
+def slots_for(prompt: Prompt, state: str, policy: CollectionPolicy) -> int:
+    """How many tasks a prompt entering ``state`` has to hand out."""
+    if state == PromptState.REVIEW:
+        return int(policy.prompt_reviews_required)
+    if state == PromptState.COLLECTING:
+        return max(0, int(policy.responses_to_collect) - live_responses(prompt))
+    if state == PromptState.RANKING:
+        return int(policy.rankings_required)
+    return 0
+
+
+def prompt_transition(*, prompt: Prompt, to: str, policy: CollectionPolicy) -> Prompt:
+    """Move ``prompt`` along one edge and reset its open slots. Precondition: the caller
+    holds the prompt's row lock."""
+    if (prompt.state, to) not in PROMPT_EDGES:
+        raise InvalidTransition(f"prompt {prompt.pk}: {prompt.state} → {to} is not allowed")
+    prompt.state = to
+    prompt.open_slots = slots_for(prompt, to, policy)
+    prompt.save(update_fields=["state", "open_slots", "updated_at"])
+    return prompt
+
+
+def response_transition(*, response: Response, to: str) -> Response:
+    """Move ``response`` along one edge. Precondition: the caller holds the row locks of the
+    response and of its prompt."""
+    if (response.state, to) not in RESPONSE_EDGES:
+        raise InvalidTransition(f"response {response.pk}: {response.state} → {to} is not allowed")
+    response.state = to
+    response.open_slots = 0
+    response.save(update_fields=["state", "open_slots", "updated_at"])
+    return response
+
+
+def give_back_prompt_slot(*, prompt_id: int, phase: str) -> bool:
+    """Return one slot to a prompt, but only while it is still in the state it was taken in."""
+    return bool(
+        Prompt.objects.filter(pk=prompt_id, state=phase).update(open_slots=F("open_slots") + 1)
+    )
+
+
+def give_back_response_slot(*, response_id: int) -> bool:
+    return bool(
+        Response.objects.filter(pk=response_id, state=ResponseState.REVIEW).update(
+            open_slots=F("open_slots") + 1
+        )
+    )

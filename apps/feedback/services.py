@@ -1,0 +1,220 @@
+"""Reviews, rankings and consensus.
+
+Acceptance rule (documented for volunteers on the review page too): each review scores 1 when
+it raises none of the blocking labels (spam, fails_task, wrong_language, pii, harmful,
+machine_generated) and 0 otherwise; an item is accepted when the mean score of its reviews is
+above the policy's threshold (0.6 by default, so with two reviews both must be clean).
+Open-Assistant used 1 − (mean spam + mean wrong-language); Hearth blocks on every label that
+makes an item unusable for training. ``wrong_category`` and ``quality`` are kept for the data
+but do not block.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from apps.accounts.models import User
+from apps.collection import flow
+from apps.collection.models import (
+    CollectionPolicy,
+    Prompt,
+    PromptState,
+    Response,
+    ResponseState,
+)
+from apps.feedback.consensus import compute_consensus
+from apps.feedback.models import BLOCKING_LABELS, LABELS, PromptConsensus, Ranking, Review
+
+
+def acceptance(reviews: Iterable[Review]) -> float:
+    """Mean acceptance of ``reviews``: the share that raise no blocking label."""
+    scores = [0.0 if review.blocking_labels else 1.0 for review in reviews]
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def check_review_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Labels as booleans (a ``labels`` list or one key per label) and quality 1–5."""
+    errors: dict[str, list[str]] = {}
+    labels = payload.get("labels", [])
+    clean: dict[str, Any] = dict.fromkeys(LABELS, False)
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        errors["labels"] = [_("Give the labels as a list of names.")]
+    else:
+        unknown = sorted(set(labels) - set(LABELS))
+        if unknown:
+            errors["labels"] = [
+                _("Unknown labels: %(unknown)s. Use: %(known)s.")
+                % {"unknown": ", ".join(unknown), "known": ", ".join(LABELS)}
+            ]
+        for name in labels:
+            if name in clean:
+                clean[name] = True
+    quality = payload.get("quality")
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 5:
+        errors["quality"] = [_("Rate the quality from 1 (poor) to 5 (excellent).")]
+    if errors:
+        raise ValidationError(errors)
+    clean["quality"] = quality
+    return clean
+
+
+@transaction.atomic
+def prompt_review_create(
+    *, reviewer: User, prompt: Prompt, payload: Mapping[str, Any], policy: CollectionPolicy
+) -> Review:
+    """Record a review of a prompt in review; moves it on when the last review is in.
+
+    Precondition: the caller holds the prompt's row lock, and the reviewer held a slot.
+    """
+    fields = check_review_payload(payload)
+    if prompt.author_id == reviewer.pk:
+        raise ValidationError(_("Nobody reviews their own prompt."))
+    review = Review.objects.create(reviewer=reviewer, prompt=prompt, **fields)
+    reviews = list(prompt.reviews.all())
+    if prompt.state == PromptState.REVIEW and len(reviews) >= policy.prompt_reviews_required:
+        accepted = acceptance(reviews) > policy.acceptance_threshold
+        flow.prompt_transition(
+            prompt=prompt,
+            to=PromptState.COLLECTING if accepted else PromptState.REJECTED,
+            policy=policy,
+        )
+        if accepted:
+            _open_review_of_waiting_responses(prompt, policy)
+    return review
+
+
+def _open_review_of_waiting_responses(prompt: Prompt, policy: CollectionPolicy) -> None:
+    """Answers written before their prompt was accepted (the author's own) become reviewable."""
+    prompt.responses.filter(state=ResponseState.REVIEW, withdrawn_at__isnull=True).update(
+        open_slots=policy.response_reviews_required
+    )
+
+
+@transaction.atomic
+def response_review_create(
+    *,
+    reviewer: User,
+    response: Response,
+    payload: Mapping[str, Any],
+    policy: CollectionPolicy,
+) -> Review:
+    """Record a review of an answer; accept or reject it when the last review is in.
+
+    A rejected answer frees its place in the prompt's collection; the last accepted answer
+    moves the prompt on to ranking. Precondition: the caller holds the row locks of the
+    prompt, then of the response.
+    """
+    fields = check_review_payload(payload)
+    if response.author_id == reviewer.pk:
+        raise ValidationError(_("Nobody reviews their own answer."))
+    review = Review.objects.create(reviewer=reviewer, response=response, **fields)
+    reviews = list(response.reviews.all())
+    if response.state != ResponseState.REVIEW or len(reviews) < policy.response_reviews_required:
+        return review
+    prompt = response.prompt
+    if acceptance(reviews) > policy.acceptance_threshold:
+        flow.response_transition(response=response, to=ResponseState.ACCEPTED)
+        accepted = prompt.responses.filter(
+            state=ResponseState.ACCEPTED, withdrawn_at__isnull=True, hidden_at__isnull=True
+        ).count()
+        if prompt.state == PromptState.COLLECTING and accepted >= policy.responses_to_collect:
+            flow.prompt_transition(prompt=prompt, to=PromptState.RANKING, policy=policy)
+    else:
+        flow.response_transition(response=response, to=ResponseState.REJECTED)
+        if prompt.state == PromptState.COLLECTING:
+            flow.give_back_prompt_slot(prompt_id=prompt.pk, phase=PromptState.COLLECTING)
+    return review
+
+
+def rankable_responses(prompt: Prompt) -> list[Response]:
+    """The response set a ranker orders: accepted, live answers, by id."""
+    return list(
+        prompt.responses.filter(
+            state=ResponseState.ACCEPTED, withdrawn_at__isnull=True, hidden_at__isnull=True
+        ).order_by("id")
+    )
+
+
+def check_ranking_payload(payload: Mapping[str, Any], response_ids: Sequence[int]) -> tuple[list[int], bool]:
+    unusable = payload.get("unusable", False)
+    if not isinstance(unusable, bool):
+        raise ValidationError({"unusable": [_("Must be true or false.")]})
+    if unusable:
+        return [], True
+    order = payload.get("order")
+    if not isinstance(order, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) for x in order
+    ):
+        raise ValidationError(
+            {"order": [_("Give the answers' ids as a list, best first, or set unusable to true.")]}
+        )
+    if sorted(order) != sorted(response_ids) or len(set(order)) != len(order):
+        raise ValidationError(
+            {
+                "order": [
+                    _("Order every answer exactly once: %(ids)s.")
+                    % {"ids": ", ".join(str(i) for i in response_ids)}
+                ]
+            }
+        )
+    return list(order), False
+
+
+@transaction.atomic
+def ranking_create(
+    *, ranker: User, prompt: Prompt, payload: Mapping[str, Any], policy: CollectionPolicy
+) -> Ranking:
+    """Record one ranking; with the last one in, run consensus and complete the prompt.
+
+    Precondition: the caller holds the prompt's row lock.
+    """
+    responses = rankable_responses(prompt)
+    if prompt.author_id == ranker.pk or any(r.author_id == ranker.pk for r in responses):
+        raise ValidationError(_("Nobody ranks answers to their own prompt or their own answers."))
+    order, unusable = check_ranking_payload(payload, [r.pk for r in responses])
+    ranking = Ranking.objects.create(ranker=ranker, prompt=prompt, order=order, unusable=unusable)
+    if prompt.state == PromptState.RANKING and prompt.rankings.count() >= policy.rankings_required:
+        consensus_run(prompt=prompt)
+        flow.prompt_transition(prompt=prompt, to=PromptState.COMPLETE, policy=policy)
+    return ranking
+
+
+@transaction.atomic
+def consensus_run(*, prompt: Prompt) -> PromptConsensus:
+    """Merge the prompt's rankings (ranked pairs), store each answer's rank and the agreement.
+
+    Rankings are projected onto the current response set, so an answer withdrawn or hidden
+    after some rankings were made simply drops out of them. Ties break by a fixed shuffle
+    seeded by the prompt id, so the author's own (first) answer is not favoured.
+    """
+    responses = rankable_responses(prompt)
+    ids = [r.pk for r in responses]
+    current = set(ids)
+    rankings: list[list[int] | None] = []
+    for ranking in prompt.rankings.all():
+        rankings.append(None if ranking.unusable else [i for i in ranking.order if i in current])
+    tie_break = sorted(ids)
+    random.Random(prompt.pk).shuffle(tie_break)
+    result = compute_consensus(rankings, ids, tie_break=tie_break)
+    consensus, _ = PromptConsensus.objects.update_or_create(
+        prompt=prompt,
+        defaults={
+            "order": list(result.order),
+            "agreement": result.agreement,
+            "rankers": result.rankers,
+            "unusable_rankers": result.unusable_rankers,
+            "pairwise_wins": {f"{a}>{b}": n for (a, b), n in result.pairwise_wins.items()},
+        },
+    )
+    for response in responses:
+        rank = result.ranks.get(response.pk)
+        if response.consensus_rank != rank:
+            response.consensus_rank = rank
+            response.save(update_fields=["consensus_rank"])
+    return consensus
