@@ -5,8 +5,11 @@ response under review). Slots are taken under ``SELECT … FOR UPDATE SKIP LOCKE
 PostgreSQL, so concurrent volunteers never get the same slot and no target hands out more
 tasks than the policy asks; SQLite (the embedded default) serialises writers instead.
 
-Lock order, to stay free of deadlocks: assignment, then prompt, then response. Claims lock
-only the row they take a slot from.
+Lock order, to stay free of deadlocks: user, assignment, prompt, response. Claims lock only
+the row they take a slot from. Every lock is ``FOR NO KEY UPDATE``: inserting a row that
+refers to a locked prompt (an assignment, a review) takes ``FOR KEY SHARE`` on it, which a
+plain ``FOR UPDATE`` would block, and a claim holding a response while inserting its
+assignment would then deadlock with a submission holding the prompt.
 """
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assig
         candidates = candidates.exclude(
             pk__in=Response.objects.filter(author=user).values("prompt_id")
         )
-    prompt = candidates.select_for_update(skip_locked=True).order_by("created_at", "id").first()
+    prompt = candidates.select_for_update(no_key=True, skip_locked=True).order_by("created_at", "id").first()
     if prompt is None:
         return None
     taken = Prompt.objects.filter(pk=prompt.pk, open_slots__gt=0).update(
@@ -169,7 +172,7 @@ def _claim_response_review(user: User, policy: CollectionPolicy) -> Assignment |
         .exclude(pk__in=_seen(user, TaskType.REVIEW_RESPONSE, "response_id"))
     )
     response = (
-        candidates.select_for_update(skip_locked=True, of=("self",))
+        candidates.select_for_update(no_key=True, skip_locked=True, of=("self",))
         .order_by("created_at", "id")
         .first()
     )
@@ -203,7 +206,7 @@ def _claim(user: User, task_type: str, policy: CollectionPolicy) -> Assignment |
 
 
 def _lock_user(user: User) -> User:
-    locked = User.objects.select_for_update().get(pk=user.pk)
+    locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
     if locked.banned_at is not None:
         raise Banned(_("Your account is suspended from contributing: %(reason)s") % {
             "reason": locked.ban_reason or _("contact the moderators.")
@@ -237,7 +240,7 @@ def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) 
 
 
 def _lock_assignment(user: User, assignment_id: int) -> Assignment:
-    assignment = Assignment.objects.select_for_update().filter(pk=assignment_id).first()
+    assignment = Assignment.objects.select_for_update(no_key=True).filter(pk=assignment_id).first()
     if assignment is None or assignment.user_id != user.pk:
         raise TaskConflict(_("This task is not yours: fetch your own with next."))
     return assignment
@@ -286,7 +289,7 @@ def task_submit(*, user: User, assignment_id: int, payload: Mapping[str, Any]) -
 
 
 def _lock_prompt(prompt_id: int | None, *, state: str) -> Prompt:
-    prompt = Prompt.objects.select_for_update().get(pk=prompt_id)
+    prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt_id)
     if prompt.state != state or prompt.withdrawn_at or prompt.hidden_at:
         raise TaskConflict(_("This prompt has moved on (withdrawn, hidden or complete); fetch a new task."))
     return prompt
@@ -313,7 +316,7 @@ def _do_submit(user: User, assignment: Assignment, payload: Mapping[str, Any]) -
         return {"review_id": review.pk}
     if task_type == TaskType.REVIEW_RESPONSE:
         prompt = _lock_prompt(assignment.prompt_id, state=PromptState.COLLECTING)
-        response = Response.objects.select_for_update().get(pk=assignment.response_id)
+        response = Response.objects.select_for_update(no_key=True).get(pk=assignment.response_id)
         if response.state != ResponseState.REVIEW or response.withdrawn_at or response.hidden_at:
             raise TaskConflict(_("This answer has moved on; fetch a new task."))
         response.prompt = prompt
@@ -351,7 +354,7 @@ def assignments_expire(*, limit: int = 1000) -> int:
     """Expire overdue assignments and give their slots back; safe to run concurrently."""
     with transaction.atomic():
         overdue = list(
-            Assignment.objects.select_for_update(skip_locked=True)
+            Assignment.objects.select_for_update(no_key=True, skip_locked=True)
             .filter(state=AssignmentState.ACTIVE, expires_at__lte=timezone.now())
             .order_by("expires_at")[:limit]
         )
@@ -364,7 +367,7 @@ def assignments_release_for_user(*, user: User) -> int:
     """Free every open task of a user (on a ban)."""
     with transaction.atomic():
         active = list(
-            Assignment.objects.select_for_update().filter(user=user, state=AssignmentState.ACTIVE)
+            Assignment.objects.select_for_update(no_key=True).filter(user=user, state=AssignmentState.ACTIVE)
         )
         for assignment in active:
             _release(assignment, AssignmentState.RELEASED)

@@ -26,16 +26,25 @@ def _visible_prompts_q(user: Any) -> Q:
 
 
 def prompt_list_public(
-    *, category: str | None = None, language: str | None = None
+    *, category: str | None = None, language: str | None = None, answer_counts: bool = True
 ) -> QuerySet[Prompt]:
+    """Public prompts, newest first.
+
+    ``answer_counts`` annotates each with ``public_responses`` (the browse page shows it).
+    Callers that do not show it (the API) pass False: the count costs a subquery for every
+    row up to the end of the page, most of a deep page's query time.
+    """
     qs = Prompt.objects.filter(PUBLIC_PROMPT).select_related("author")
     if category:
         qs = qs.filter(category=category)
     if language:
         qs = qs.filter(language=language)
+    qs = qs.order_by("-created_at", "-id")
+    if not answer_counts:
+        return qs
     # A correlated subquery rather than JOIN + GROUP BY: the paginator's COUNT(*) then skips it
-    # entirely, and a page reads only its own rows' answers (the join aggregated every public
-    # prompt on every request, tens of milliseconds at a few thousand prompts).
+    # entirely, and only the rows up to the end of the page are counted (the join aggregated
+    # every public prompt on every request, tens of milliseconds at a few thousand prompts).
     public_answers = (
         Response.objects.filter(PUBLIC_RESPONSE, prompt=OuterRef("pk"))
         .order_by()
@@ -45,7 +54,7 @@ def prompt_list_public(
     )
     return qs.annotate(
         public_responses=Coalesce(Subquery(public_answers, output_field=IntegerField()), 0)
-    ).order_by("-created_at", "-id")
+    )
 
 
 def prompt_list_for_author(*, user: Any) -> QuerySet[Prompt]:

@@ -219,7 +219,7 @@ class NotEditable(Exception):
 def prompt_update(*, prompt: Prompt, user: User, **changes: Any) -> Prompt:
     """Edit one's own prompt while it is in review. Precondition: ``prompt`` is visible to
     ``user`` (fetched through a selector)."""
-    prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
+    prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
     _check_author_may_change(obj=prompt, user=user, what=_("prompt"))
     if prompt.state != PromptState.REVIEW:
         raise NotEditable(_("A prompt can be edited only while it is in review."))
@@ -252,7 +252,7 @@ def prompt_update(*, prompt: Prompt, user: User, **changes: Any) -> Prompt:
 @transaction.atomic
 def prompt_withdraw(*, prompt: Prompt, user: User) -> Prompt:
     """Withdraw one's own prompt: hidden at once, never in a later release. Idempotent."""
-    prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
+    prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
     if prompt.author_id != user.pk:
         raise PermissionDenied(_("Only the author may withdraw this prompt."))
     if prompt.withdrawn_at is None:
@@ -271,7 +271,7 @@ def response_create(
     author (``slot_held``), else one taken here, so a prompt never collects more answers
     than the policy asks for.
     """
-    prompt = Prompt.objects.select_for_update().get(pk=prompt.pk)
+    prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
     if prompt.state != PromptState.COLLECTING or prompt.withdrawn_at or prompt.hidden_at:
         raise NotEditable(_("This prompt is not collecting answers."))
     clean = check_response_text(text, instruction=prompt.instruction)
@@ -293,7 +293,7 @@ def response_create(
 
 @transaction.atomic
 def response_update(*, response: Response, user: User, text: Any) -> Response:
-    response = Response.objects.select_for_update().select_related("prompt").get(pk=response.pk)
+    response = Response.objects.select_for_update(no_key=True).select_related("prompt").get(pk=response.pk)
     _check_author_may_change(obj=response, user=user, what=_("response"))
     if response.prompt.withdrawn_at is not None:
         raise NotEditable(_("The prompt of this response was withdrawn."))
@@ -306,8 +306,8 @@ def response_update(*, response: Response, user: User, text: Any) -> Response:
 
 @transaction.atomic
 def response_withdraw(*, response: Response, user: User) -> Response:
-    prompt = Prompt.objects.select_for_update().get(pk=response.prompt_id)
-    response = Response.objects.select_for_update().get(pk=response.pk)
+    prompt = Prompt.objects.select_for_update(no_key=True).get(pk=response.prompt_id)
+    response = Response.objects.select_for_update(no_key=True).get(pk=response.pk)
     if response.author_id != user.pk:
         raise PermissionDenied(_("Only the author may withdraw this response."))
     if response.withdrawn_at is None:

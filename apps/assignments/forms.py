@@ -1,0 +1,196 @@
+"""Forms for the Contribute page. They present fields and turn them into the payload the task
+API takes (apps.assignments.services.task_submit); the rules stay in the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from apps.assignments.models import TaskType
+from apps.collection.forms import IdempotentForm, WriteForm
+
+# One line each, shown under the label's checkbox. Order: the blocking labels first, as in
+# apps.feedback.models.BLOCKING_LABELS, then wrong_category, which only records a fact.
+LABEL_CHOICES: list[tuple[str, Any, Any]] = [
+    ("spam", _("Spam"), _("Advertising, gibberish, or no real attempt at the task.")),
+    (
+        "fails_task",
+        _("Does not do the task"),
+        _("It does not do what the instruction asks, or cannot be done as written."),
+    ),
+    (
+        "wrong_language",
+        _("Wrong language"),
+        _("Not written in the prompt's language."),
+    ),
+    (
+        "pii",
+        _("Personal information"),
+        _("Names a private person with details such as an address, phone number or email."),
+    ),
+    (
+        "harmful",
+        _("Harmful"),
+        _("Hateful, harassing, sexual about minors, or helps someone hurt people."),
+    ),
+    (
+        "machine_generated",
+        _("Copied from a chatbot"),
+        _("Answers copied from a chatbot are not allowed."),
+    ),
+    (
+        "wrong_category",
+        _("Wrong category"),
+        _("It fits another category better. This alone does not reject it."),
+    ),
+]
+
+QUALITY_CHOICES = [
+    (1, _("1 · poor")),
+    (2, _("2 · weak")),
+    (3, _("3 · fair")),
+    (4, _("4 · good")),
+    (5, _("5 · excellent")),
+]
+
+SKIP_REASONS = [
+    ("", _("No reason given")),
+    ("unfamiliar", _("I don't know enough about this topic")),
+    ("language", _("I don't read this language well enough")),
+    ("too_long", _("It takes longer than I have now")),
+    ("unpleasant", _("I'd rather not work on this content")),
+]
+
+
+class TaskForm(IdempotentForm):
+    """A form that submits one task; ``payload()`` is what task_submit receives."""
+
+    def payload(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class WriteTaskForm(WriteForm, TaskForm):
+    """The Write page's form, unchanged: the write task takes the same fields."""
+
+    def payload(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            key: data[key] for key in ("instruction", "context", "category", "language", "response")
+        }
+
+
+class ReviewTaskForm(TaskForm):
+    labels = forms.MultipleChoiceField(
+        label=_("Problems"),
+        required=False,
+        choices=[(name, label) for name, label, _help in LABEL_CHOICES],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    quality = forms.TypedChoiceField(
+        label=_("Quality"),
+        choices=QUALITY_CHOICES,
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Rate the quality from 1 (poor) to 5 (excellent).")},
+    )
+
+    def payload(self) -> dict[str, Any]:
+        return {"labels": list(self.cleaned_data["labels"]), "quality": self.cleaned_data["quality"]}
+
+
+class RespondTaskForm(TaskForm):
+    # Named "response" because that is the key the services' text checks report errors under.
+    response = forms.CharField(
+        label=_("Your answer"),
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 10}),
+        help_text=_(
+            "Answer as a helpful expert would, in your own words: no chatbot output. "
+            "Markdown is allowed."
+        ),
+    )
+
+    def payload(self) -> dict[str, Any]:
+        return {"text": self.cleaned_data["response"]}
+
+
+class RankTaskForm(TaskForm):
+    """The order arrives either as ``order`` (answer ids, best first, comma-separated: set by
+    the page's script) or, without JavaScript, as one ``rank_<id>`` number per answer."""
+
+    order = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)
+    unusable = forms.BooleanField(label=_("These answers are all unusable"), required=False)
+
+    def __init__(self, *args: Any, response_ids: list[int] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.response_ids = list(response_ids or [])
+        count = len(self.response_ids)
+        for position, response_id in enumerate(self.response_ids, start=1):
+            self.fields[f"rank_{response_id}"] = forms.IntegerField(
+                label=_("Rank"),
+                required=False,
+                min_value=1,
+                max_value=max(count, 1),
+                initial=position,
+                widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+            )
+
+    def clean_order(self) -> list[int]:
+        raw = self.cleaned_data.get("order") or ""
+        try:
+            return [int(part) for part in raw.split(",") if part.strip()]
+        except ValueError:
+            raise forms.ValidationError(_("The order could not be read; rank again.")) from None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("unusable") or data.get("order") or self.errors:
+            return data
+        # No script: the order comes from the rank numbers, which must be 1..K, each once.
+        ranks = {i: data.get(f"rank_{i}") for i in self.response_ids}
+        if sorted(r for r in ranks.values() if r is not None) != list(
+            range(1, len(self.response_ids) + 1)
+        ):
+            raise forms.ValidationError(
+                _("Give each answer a different rank from 1 (best) to %(k)d (worst).")
+                % {"k": len(self.response_ids)}
+            )
+        data["order"] = sorted(ranks, key=lambda i: ranks[i] or 0)
+        return data
+
+    def payload(self) -> dict[str, Any]:
+        if self.cleaned_data.get("unusable"):
+            return {"unusable": True}
+        return {"order": list(self.cleaned_data.get("order") or [])}
+
+
+class SkipForm(IdempotentForm):
+    reason = forms.ChoiceField(
+        label=_("Why are you skipping?"),
+        required=False,
+        choices=SKIP_REASONS,
+        widget=forms.RadioSelect,
+    )
+    note = forms.CharField(
+        label=_("Anything else? (optional)"),
+        required=False,
+        max_length=400,
+        help_text=_("Tell us if something is wrong with the task itself."),
+    )
+
+    def reason_text(self) -> str:
+        """The reason as stored: the choice's code, then the note (``language: too formal``)."""
+        code = self.cleaned_data.get("reason") or ""
+        note = (self.cleaned_data.get("note") or "").strip()
+        return ": ".join(part for part in (code, note) if part)
+
+
+FORMS: dict[str, type[TaskForm]] = {
+    TaskType.WRITE: WriteTaskForm,
+    TaskType.REVIEW_PROMPT: ReviewTaskForm,
+    TaskType.REVIEW_RESPONSE: ReviewTaskForm,
+    TaskType.RESPOND: RespondTaskForm,
+    TaskType.RANK: RankTaskForm,
+}
