@@ -1,0 +1,212 @@
+"""GET /api/v1/tasks/next/, POST /api/v1/tasks/{id}/submit/ and /skip/."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.assignments.models import Assignment, AssignmentState
+from apps.assignments.services import assignments_expire
+from apps.collection.models import Prompt, PromptState
+from apps.collection.policy import current_policy
+from apps.feedback.models import Review
+from tests.conftest import client_for
+from tests.factories import PromptFactory
+
+pytestmark = pytest.mark.django_db
+
+NEXT = "/api/v1/tasks/next/"
+
+
+def test_next_returns_the_task_with_what_is_needed_to_do_it(api, volunteer2):
+    prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW, context="Some context")
+    r = api.get(NEXT, {"type": "review"})
+    assert r.status_code == 200
+    body = r.json()
+    assignment = Assignment.objects.get()
+    assert body == {
+        "id": assignment.pk,
+        "type": "review_prompt",
+        "state": "active",
+        "expires_at": body["expires_at"],
+        "prompt": {
+            "id": prompt.pk,
+            "instruction": prompt.instruction,
+            "context": "Some context",
+            "category": "open_qa",
+            "language": "en",
+        },
+        "response": None,
+        "responses": [],
+        "result": None,
+    }
+    prompt.refresh_from_db()
+    assert prompt.open_slots == 1
+
+
+def test_an_unknown_type_is_400(api):
+    r = api.get(NEXT, {"type": "dance"})
+    assert r.status_code == 400
+    assert "Choose one of" in r.json()["type"][0]
+
+
+def test_no_waiting_task_of_a_kind_is_404_with_a_hint(api):
+    r = api.get(NEXT, {"type": "rank"})
+    assert r.status_code == 404
+    assert "write a new prompt" in r.json()["detail"]
+
+
+def test_any_falls_back_to_writing(api):
+    assert api.get(NEXT).json()["type"] == "write"
+
+
+def test_tasks_follow_the_volunteers_languages(make_volunteer, volunteer2):
+    PromptFactory(author=volunteer2, state=PromptState.REVIEW, language="de")
+    english = client_for(make_volunteer(languages=["en"]))
+    german = client_for(make_volunteer(languages=["de-AT", "de"]))
+    assert english.get(NEXT, {"type": "review"}).status_code == 404
+    assert german.get(NEXT, {"type": "review"}).json()["prompt"]["language"] == "de"
+
+
+def test_a_skipped_target_is_never_offered_again(api, volunteer2):
+    PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    task = api.get(NEXT, {"type": "review"}).json()
+    r = api.post(f"/api/v1/tasks/{task['id']}/skip/", {"reason": "Not my field"}, format="json")
+    assert r.status_code == 200
+    assert r.json()["state"] == "skipped"
+    assert Prompt.objects.get().open_slots == 2
+    assert api.get(NEXT, {"type": "review"}).status_code == 404
+
+
+def test_submitting_a_foreign_task_is_409(api, api2, volunteer):
+    PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    task = api2.get(NEXT, {"type": "review"}).json()
+    r = api.post(f"/api/v1/tasks/{task['id']}/submit/", {"labels": [], "quality": 3}, format="json")
+    assert r.status_code == 409
+    assert "not yours" in r.json()["detail"]
+    assert Review.objects.count() == 0
+
+
+def test_submitting_twice_is_409_and_counts_once(api, volunteer2):
+    PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    task = api.get(NEXT, {"type": "review"}).json()
+    url = f"/api/v1/tasks/{task['id']}/submit/"
+    assert api.post(url, {"labels": [], "quality": 3}, format="json").status_code == 200
+    r = api.post(url, {"labels": [], "quality": 3}, format="json")
+    assert r.status_code == 409
+    assert "already submitted" in r.json()["detail"]
+    assert Review.objects.count() == 1
+
+
+def test_a_retry_with_the_idempotency_key_replays_the_first_answer(api, volunteer2):
+    PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    task = api.get(NEXT, {"type": "review"}).json()
+    url = f"/api/v1/tasks/{task['id']}/submit/"
+    first = api.post(url, {"labels": [], "quality": 3}, format="json", HTTP_IDEMPOTENCY_KEY="r1")
+    again = api.post(url, {"labels": [], "quality": 3}, format="json", HTTP_IDEMPOTENCY_KEY="r1")
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert Review.objects.count() == 1
+
+
+def test_an_expired_task_is_409_and_its_slot_is_free_again(api, volunteer2):
+    prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    task = api.get(NEXT, {"type": "review"}).json()
+    Assignment.objects.filter(pk=task["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    r = api.post(f"/api/v1/tasks/{task['id']}/submit/", {"labels": [], "quality": 3}, format="json")
+    assert r.status_code == 409
+    assert "expired" in r.json()["detail"]
+    prompt.refresh_from_db()
+    assert prompt.open_slots == 2
+    assert Assignment.objects.get().state == AssignmentState.EXPIRED
+    assert Review.objects.count() == 0
+
+
+def test_the_sweeper_expires_overdue_tasks_and_frees_their_slots(api, volunteer2):
+    prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    api.get(NEXT, {"type": "review"})
+    Assignment.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert assignments_expire() == 1
+    prompt.refresh_from_db()
+    assert prompt.open_slots == 2
+    assert assignments_expire() == 0
+
+
+def test_a_slot_is_not_given_back_after_the_target_moved_on(api, volunteer2):
+    prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    task = api.get(NEXT, {"type": "review"}).json()
+    Prompt.objects.filter(pk=prompt.pk).update(state=PromptState.REJECTED, open_slots=0)
+    api.post(f"/api/v1/tasks/{task['id']}/skip/", {}, format="json")
+    prompt.refresh_from_db()
+    assert prompt.open_slots == 0
+
+
+def test_the_pending_limit_is_enforced(api):
+    policy = current_policy()
+    policy.max_pending_assignments = 2
+    policy.save()
+    assert api.get(NEXT, {"type": "write"}).status_code == 200
+    assert api.get(NEXT, {"type": "write"}).status_code == 200
+    r = api.get(NEXT, {"type": "write"})
+    assert r.status_code == 409
+    assert "submit or skip one" in r.json()["detail"]
+
+
+def test_a_banned_user_gets_no_task_and_cannot_submit(api, volunteer, volunteer2):
+    PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    task = api.get(NEXT, {"type": "review"}).json()
+    volunteer.banned_at = timezone.now()
+    volunteer.ban_reason = "spam"
+    volunteer.save()
+    assert api.get(NEXT).status_code == 403
+    r = api.post(f"/api/v1/tasks/{task['id']}/submit/", {"labels": [], "quality": 3}, format="json")
+    assert r.status_code == 403
+    assert "suspended" in r.json()["detail"]
+
+
+def test_a_bad_review_payload_is_400_and_keeps_the_task(api, volunteer2):
+    PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    task = api.get(NEXT, {"type": "review"}).json()
+    url = f"/api/v1/tasks/{task['id']}/submit/"
+    r = api.post(url, {"labels": ["rude"], "quality": 9}, format="json")
+    assert r.status_code == 400
+    assert set(r.json()) == {"labels", "quality"}
+    assert Assignment.objects.get().state == AssignmentState.ACTIVE
+    assert api.post(url, {"labels": ["pii"], "quality": 2}, format="json").status_code == 200
+
+
+def test_a_bad_ranking_is_400(make_volunteer):
+    from tests.factories import ResponseFactory
+
+    author, a, b, ranker = (make_volunteer() for _ in range(4))
+    prompt = PromptFactory(author=author, state=PromptState.RANKING)
+    first = ResponseFactory(prompt=prompt, author=a)
+    ResponseFactory(prompt=prompt, author=b)
+    client = client_for(ranker)
+    task = client.get(NEXT, {"type": "rank"}).json()
+    r = client.post(f"/api/v1/tasks/{task['id']}/submit/", {"order": [first.pk]}, format="json")
+    assert r.status_code == 400
+    assert "exactly once" in r.json()["order"][0]
+
+
+def test_next_needs_the_licence(api_outsider):
+    r = api_outsider.get(NEXT)
+    assert r.status_code == 403
+    assert "licence" in r.json()["detail"]
+
+
+def test_next_is_rate_limited_with_a_message(api, settings):
+    rates = dict(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**rates, "tasks_next": "2/min"}}
+    from rest_framework.throttling import ScopedRateThrottle
+
+    ScopedRateThrottle.THROTTLE_RATES = {**rates, "tasks_next": "2/min"}
+    try:
+        statuses = [api.get(NEXT, {"type": "write"}).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        r = api.get(NEXT, {"type": "write"})
+        assert "Too many requests" in r.json()["detail"]
+    finally:
+        ScopedRateThrottle.THROTTLE_RATES = rates
