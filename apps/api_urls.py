@@ -6,8 +6,22 @@ from apps.accounts import api as accounts_api
 from apps.assignments import api as tasks_api
 from apps.collection import api as collection_api
 from apps.collection import api_imports
+from apps.moderation import api as moderation_api
 
 urlpatterns = [
+    path("flags/", moderation_api.FlagsApi.as_view(), name="flags"),
+    path("moderation/queue/", moderation_api.QueueApi.as_view(), name="moderation-queue"),
+    path("moderation/log/", moderation_api.AuditLogApi.as_view(), name="moderation-log"),
+    path(
+        "moderation/users/<int:user_id>/<str:action>/",
+        moderation_api.UserActionApi.as_view(),
+        name="moderation-user",
+    ),
+    path(
+        "moderation/<str:kind>s/<int:target_id>/<str:action>/",
+        moderation_api.ContentActionApi.as_view(),
+        name="moderation-content",
+    ),
     path("tasks/", tasks_api.MyTasksApi.as_view(), name="tasks"),
     path("tasks/next/", tasks_api.TaskNextApi.as_view(), name="task-next"),
     path("tasks/<int:task_id>/submit/", tasks_api.TaskSubmitApi.as_view(), name="task-submit"),

@@ -1,0 +1,180 @@
+"""Flags for everyone; the queue, actions and audit log for moderators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response as ApiResponse
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from apps.accounts import roles
+from apps.accounts.models import User
+from apps.accounts.permissions import AcceptedLicence
+from apps.accounts.selectors import request_user
+from apps.collection import selectors as collection_selectors
+from apps.collection.models import Prompt, Response
+from apps.core.api import Pagination, idempotent
+from apps.core.fields import StrictCharField
+from apps.moderation import selectors, services
+from apps.moderation.models import Flag, FlagReason, ModerationAction
+
+
+class IsModerator(BasePermission):
+    message = "Only moderators may do this."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return roles.is_moderator(request.user)
+
+
+def _call(fn: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(**kwargs)
+    except PermissionDenied as exc:
+        raise exceptions.PermissionDenied(str(exc) or None) from None
+
+
+class FlagOut(serializers.ModelSerializer[Flag]):
+    class Meta:
+        model = Flag
+        fields = ["id", "prompt", "response", "reason", "note", "created_at"]
+        read_only_fields = fields
+
+
+class FlagsApi(APIView):
+    permission_classes = [IsAuthenticated, AcceptedLicence]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "flags"
+
+    class FlagIn(serializers.Serializer[Any]):
+        prompt_id = serializers.IntegerField(required=False)
+        response_id = serializers.IntegerField(required=False)
+        reason = serializers.ChoiceField(choices=FlagReason.choices)
+        note = StrictCharField(required=False, max_length=1000)
+
+        def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+            if ("prompt_id" in data) == ("response_id" in data):
+                raise serializers.ValidationError("Give exactly one of prompt_id or response_id.")
+            return data
+
+    @extend_schema(request=FlagIn, responses={201: FlagOut}, operation_id="flags_create")
+    @idempotent
+    def post(self, request: Request) -> ApiResponse:
+        payload = self.FlagIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        user = request_user(request)
+        target: Prompt | Response
+        if "prompt_id" in data:
+            target = collection_selectors.prompt_get_for_user(user=user, prompt_id=data["prompt_id"])
+        else:
+            target = collection_selectors.response_get_for_user(user=user, response_id=data["response_id"])
+        flag = services.flag_create(
+            reporter=user, target=target, reason=data["reason"], note=data.get("note", "")
+        )
+        return ApiResponse(FlagOut(flag).data, status=status.HTTP_201_CREATED)
+
+
+class QueueItemOut(serializers.Serializer[Any]):
+    kind = serializers.CharField()
+    id = serializers.IntegerField(source="target.pk")
+    text = serializers.SerializerMethodField()
+    hidden = serializers.SerializerMethodField()
+    open_flags = serializers.IntegerField()
+    reasons = serializers.ListField(child=serializers.CharField())
+
+    def get_text(self, item: selectors.QueueItem) -> str:
+        target = item.target
+        return target.instruction if isinstance(target, Prompt) else target.text
+
+    def get_hidden(self, item: selectors.QueueItem) -> bool:
+        return item.target.hidden_at is not None
+
+
+class QueueApi(APIView):
+    permission_classes = [IsAuthenticated, IsModerator]
+
+    @extend_schema(responses=QueueItemOut(many=True), operation_id="moderation_queue")
+    def get(self, request: Request) -> ApiResponse:
+        return ApiResponse(QueueItemOut(selectors.moderation_queue(), many=True).data)
+
+
+class ReasonIn(serializers.Serializer[Any]):
+    reason = StrictCharField(required=False)
+
+
+ACTIONS = {
+    ("prompt", "hide"): services.content_hide,
+    ("prompt", "restore"): services.content_restore,
+    ("prompt", "dismiss"): services.flags_dismiss,
+    ("response", "hide"): services.content_hide,
+    ("response", "restore"): services.content_restore,
+    ("response", "dismiss"): services.flags_dismiss,
+}
+
+
+class ContentActionApi(APIView):
+    """POST /api/v1/moderation/{prompts|responses}/{id}/{hide|restore|dismiss|halt}/"""
+
+    permission_classes = [IsAuthenticated, IsModerator]
+
+    @extend_schema(request=ReasonIn, responses={200: None}, operation_id="moderation_content_action")
+    @idempotent
+    def post(self, request: Request, kind: str, target_id: int, action: str) -> ApiResponse:
+        payload = ReasonIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        reason = payload.validated_data.get("reason", "")
+        moderator = request_user(request)
+        target = selectors.flag_target(kind, target_id)
+        if target is None:
+            raise exceptions.NotFound()
+        if action == "halt":
+            if not isinstance(target, Prompt):
+                raise exceptions.NotFound()
+            _call(services.prompt_halt, moderator=moderator, prompt=target, reason=reason)
+        elif (kind, action) in ACTIONS:
+            _call(ACTIONS[kind, action], moderator=moderator, target=target, reason=reason)
+        else:
+            raise exceptions.NotFound()
+        return ApiResponse({"kind": kind, "id": target.pk, "action": action})
+
+
+class UserActionApi(APIView):
+    permission_classes = [IsAuthenticated, IsModerator]
+
+    @extend_schema(request=ReasonIn, responses={200: None}, operation_id="moderation_user_action")
+    @idempotent
+    def post(self, request: Request, user_id: int, action: str) -> ApiResponse:
+        payload = ReasonIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        subject = User.objects.filter(pk=user_id).first()
+        if subject is None or action not in ("ban", "unban"):
+            raise exceptions.NotFound()
+        fn = services.user_ban if action == "ban" else services.user_unban
+        _call(fn, moderator=request_user(request), user=subject, reason=payload.validated_data.get("reason", ""))
+        return ApiResponse({"user": subject.pk, "action": action})
+
+
+class ActionOut(serializers.ModelSerializer[ModerationAction]):
+    actor = serializers.CharField(source="actor.public_name", default=None)
+    subject = serializers.IntegerField(source="subject_id", allow_null=True)
+
+    class Meta:
+        model = ModerationAction
+        fields = ["id", "created_at", "action", "actor", "prompt", "response", "subject", "reason"]
+        read_only_fields = fields
+
+
+class AuditLogApi(APIView):
+    permission_classes = [IsAuthenticated, IsModerator]
+
+    @extend_schema(responses=ActionOut(many=True), operation_id="moderation_log")
+    def get(self, request: Request) -> ApiResponse:
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.audit_log(), request, view=self)
+        return paginator.get_paginated_response(ActionOut(page, many=True).data)

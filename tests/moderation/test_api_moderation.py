@@ -1,0 +1,140 @@
+"""Flags, auto-hide, the moderator queue and actions, bans, and the audit log."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.assignments.models import Assignment, AssignmentState
+from apps.collection.models import PromptState, ResponseState
+from apps.collection.policy import current_policy
+from apps.moderation.models import Flag, ModerationAction
+from tests.conftest import client_for
+from tests.factories import PromptFactory, ResponseFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api_moderator(moderator):
+    return client_for(moderator)
+
+
+def test_a_volunteer_flags_a_prompt(api, volunteer2):
+    prompt = PromptFactory(author=volunteer2)
+    r = api.post("/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "pii", "note": "a phone number"}, format="json")
+    assert r.status_code == 201
+    flag = Flag.objects.get()
+    assert (flag.prompt, flag.reason, flag.note) == (prompt, "pii", "a phone number")
+    prompt.refresh_from_db()
+    assert prompt.hidden_at is None
+
+
+def test_flagging_twice_is_refused(api, volunteer2):
+    prompt = PromptFactory(author=volunteer2)
+    api.post("/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "spam"}, format="json")
+    r = api.post("/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "spam"}, format="json")
+    assert r.status_code == 400
+    assert Flag.objects.count() == 1
+
+
+def test_flags_need_exactly_one_target_and_a_known_reason(api):
+    assert api.post("/api/v1/flags/", {"reason": "spam"}, format="json").status_code == 400
+    prompt = PromptFactory()
+    assert api.post("/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "boring"}, format="json").status_code == 400
+
+
+def test_a_hidden_or_unknown_target_is_404(api):
+    prompt = PromptFactory(state=PromptState.REVIEW)
+    assert api.post("/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "spam"}, format="json").status_code == 404
+
+
+def test_enough_flags_hide_an_answer_and_free_its_place(make_volunteer):
+    prompt = PromptFactory(state=PromptState.COLLECTING, open_slots=0)
+    answer = ResponseFactory(prompt=prompt, state=ResponseState.ACCEPTED)
+    for _ in range(current_policy().auto_hide_flags):
+        r = client_for(make_volunteer()).post("/api/v1/flags/", {"response_id": answer.pk, "reason": "harmful"}, format="json")
+        assert r.status_code == 201
+    answer.refresh_from_db()
+    prompt.refresh_from_db()
+    assert answer.hidden_at is not None
+    assert prompt.open_slots == 1
+    log = ModerationAction.objects.get()
+    assert (log.action, log.actor, log.response) == ("auto_hide", None, answer)
+
+
+def test_the_queue_is_for_moderators_only(api, api_moderator, volunteer2):
+    prompt = PromptFactory(author=volunteer2)
+    api.post("/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "spam"}, format="json")
+    assert api.get("/api/v1/moderation/queue/").status_code == 403
+    r = api_moderator.get("/api/v1/moderation/queue/")
+    assert r.status_code == 200
+    assert r.json() == [
+        {"kind": "prompt", "id": prompt.pk, "text": prompt.instruction, "hidden": False, "open_flags": 1, "reasons": ["spam"]}
+    ]
+
+
+def test_a_moderator_hides_and_restores_with_an_audit_trail(api_moderator, moderator):
+    prompt = PromptFactory()
+    r = api_moderator.post(f"/api/v1/moderation/prompts/{prompt.pk}/hide/", {"reason": "doxxing"}, format="json")
+    assert r.status_code == 200
+    prompt.refresh_from_db()
+    assert prompt.hidden_at is not None
+    api_moderator.post(f"/api/v1/moderation/prompts/{prompt.pk}/restore/", {"reason": "false alarm"}, format="json")
+    prompt.refresh_from_db()
+    assert prompt.hidden_at is None
+    log = api_moderator.get("/api/v1/moderation/log/").json()["results"]
+    assert [(x["action"], x["reason"], x["prompt"]) for x in log] == [
+        ("restore", "false alarm", prompt.pk),
+        ("hide", "doxxing", prompt.pk),
+    ]
+
+
+def test_hiding_needs_a_reason(api_moderator):
+    prompt = PromptFactory()
+    r = api_moderator.post(f"/api/v1/moderation/prompts/{prompt.pk}/hide/", {}, format="json")
+    assert r.status_code == 400
+    assert "audit log" in r.json()["reason"][0]
+
+
+def test_volunteers_cannot_moderate(api):
+    prompt = PromptFactory()
+    r = api.post(f"/api/v1/moderation/prompts/{prompt.pk}/hide/", {"reason": "x"}, format="json")
+    assert r.status_code == 403
+    prompt.refresh_from_db()
+    assert prompt.hidden_at is None
+
+
+def test_halting_a_prompt_releases_its_tasks(api_moderator, api, volunteer2):
+    prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    task = api.get("/api/v1/tasks/next/", {"type": "review"}).json()
+    r = api_moderator.post(f"/api/v1/moderation/prompts/{prompt.pk}/halt/", {"reason": "off-topic"}, format="json")
+    assert r.status_code == 200
+    prompt.refresh_from_db()
+    assert prompt.state == PromptState.HALTED
+    assert Assignment.objects.get(pk=task["id"]).state == AssignmentState.RELEASED
+    s = api.post(f"/api/v1/tasks/{task['id']}/submit/", {"labels": [], "quality": 3}, format="json")
+    assert s.status_code == 409
+
+
+def test_a_ban_releases_open_tasks_and_blocks_work_until_unbanned(api_moderator, api, volunteer, volunteer2):
+    prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    api.get("/api/v1/tasks/next/", {"type": "review"})
+    r = api_moderator.post(f"/api/v1/moderation/users/{volunteer.pk}/ban/", {"reason": "spam bot"}, format="json")
+    assert r.status_code == 200
+    volunteer.refresh_from_db()
+    assert volunteer.banned_at is not None
+    prompt.refresh_from_db()
+    assert prompt.open_slots == 2
+    assert api.get("/api/v1/tasks/next/").status_code == 403
+    api_moderator.post(f"/api/v1/moderation/users/{volunteer.pk}/unban/", {}, format="json")
+    assert api.get("/api/v1/tasks/next/").status_code == 200
+    assert list(ModerationAction.objects.values_list("action", flat=True)) == ["unban", "ban"]
+
+
+def test_moderators_cannot_ban_each_other(api_moderator, make_volunteer):
+    from django.contrib.auth.models import Group
+
+    other = make_volunteer()
+    other.groups.add(Group.objects.get(name="moderator"))
+    r = api_moderator.post(f"/api/v1/moderation/users/{other.pk}/ban/", {"reason": "x"}, format="json")
+    assert r.status_code == 403
