@@ -5,10 +5,11 @@ from django.urls import path
 from apps.accounts import api as accounts_api
 from apps.assignments import api as tasks_api
 from apps.collection import api as collection_api
-from apps.collection import api_imports
+from apps.collection import api_imports, api_policy
 from apps.moderation import api as moderation_api
 
 urlpatterns = [
+    path("policy/", api_policy.PolicyApi.as_view(), name="policy"),
     path("flags/", moderation_api.FlagsApi.as_view(), name="flags"),
     path("moderation/queue/", moderation_api.QueueApi.as_view(), name="moderation-queue"),
     path("moderation/log/", moderation_api.AuditLogApi.as_view(), name="moderation-log"),

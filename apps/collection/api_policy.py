@@ -1,0 +1,69 @@
+"""GET /api/v1/policy/ for everyone signed in; PATCH for maintainers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts import roles
+from apps.collection.models import CollectionPolicy
+from apps.collection.policy import current_policy, policy_update
+
+
+class MaintainersWrite(BasePermission):
+    message = "Only maintainers may change the collection policy."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return request.method in SAFE_METHODS or roles.is_maintainer(request.user)
+
+
+class PolicySerializer(serializers.ModelSerializer[CollectionPolicy]):
+    acceptance_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+
+    class Meta:
+        model = CollectionPolicy
+        exclude = ["id"]
+        read_only_fields = ["updated_at"]
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        minimums = {
+            "prompt_reviews_required": 1,
+            "response_reviews_required": 1,
+            "responses_to_collect": 2,
+            "rankings_required": 1,
+            "max_pending_assignments": 1,
+            "write_minutes": 1,
+            "respond_minutes": 1,
+            "review_minutes": 1,
+            "rank_minutes": 1,
+            "auto_hide_flags": 1,
+        }
+        errors = {
+            name: [f"Must be at least {low}."]
+            for name, low in minimums.items()
+            if name in data and data[name] < low
+        }
+        if errors:
+            raise serializers.ValidationError(errors)
+        return data
+
+
+class PolicyApi(APIView):
+    permission_classes = [IsAuthenticated, MaintainersWrite]
+
+    @extend_schema(responses=PolicySerializer, operation_id="policy_retrieve")
+    def get(self, request: Request) -> Response:
+        return Response(PolicySerializer(current_policy()).data)
+
+    @extend_schema(request=PolicySerializer, responses=PolicySerializer, operation_id="policy_partial_update")
+    def patch(self, request: Request) -> Response:
+        payload = PolicySerializer(current_policy(), data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        policy = policy_update(changes=payload.validated_data)
+        return Response(PolicySerializer(policy).data)
