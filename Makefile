@@ -35,7 +35,7 @@ run: install
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py seed_demo
 	@set -m; trap 'kill %1 2>/dev/null' EXIT INT TERM; \
-	DEBUG=true $(BIN)/celery -A apps worker --pool=solo --loglevel=warning -Q default,exports & \
+	DEBUG=true $(BIN)/celery -A apps worker --beat --pool=solo --loglevel=warning -Q default,exports & \
 	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 services:

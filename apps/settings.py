@@ -136,6 +136,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Loaded into django-celery-beat's tables on start, where admins can edit or pause them.
+CELERY_BEAT_SCHEDULE = {
+    "expire-assignments": {"task": "assignments.expire", "schedule": 60.0},
+}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL

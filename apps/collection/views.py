@@ -19,6 +19,7 @@ from apps.accounts.selectors import request_user
 from apps.collection import forms, selectors, services
 from apps.collection.categories import GUIDANCE
 from apps.core import idempotency, markdown
+from apps.feedback.selectors import attach_rejection_reasons
 from apps.core.forms import add_validation_errors
 from apps.core.languages import COMMON_LANGUAGES
 
@@ -83,17 +84,19 @@ def preview(request: HttpRequest) -> HttpResponse:
 @login_required
 def mine(request: HttpRequest) -> HttpResponse:
     prompts = selectors.prompt_list_for_author(user=request.user).prefetch_related("responses")
-    responses = selectors.response_list_for_author(user=request.user).exclude(
-        prompt__author_id=request.user.pk
+    page = Paginator(prompts, 25).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    answers = list(
+        selectors.response_list_for_author(user=request.user).exclude(
+            prompt__author_id=request.user.pk
+        )[:200]
     )
-    return render(
-        request,
-        "collection/mine.html",
-        {
-            "prompts": Paginator(prompts, 25).get_page(request.GET.get("page")),
-            "responses": responses[:200],
-        },
+    # Authors see why reviewers turned their work down.
+    attach_rejection_reasons(
+        prompts=page.object_list,
+        responses=[*answers, *(r for p in page.object_list for r in p.responses.all())],
     )
+    return render(request, "collection/mine.html", {"prompts": page, "responses": answers})
 
 
 def browse(request: HttpRequest) -> HttpResponse:

@@ -210,3 +210,12 @@ def test_next_is_rate_limited_with_a_message(api, settings):
         assert "Too many requests" in r.json()["detail"]
     finally:
         ScopedRateThrottle.THROTTLE_RATES = rates
+
+
+def test_the_expiry_sweep_is_a_registered_periodic_task(settings):
+    from apps.celery import app
+
+    app.loader.import_default_modules()
+    schedule = settings.CELERY_BEAT_SCHEDULE["expire-assignments"]
+    assert schedule["task"] in app.tasks
+    assert schedule["schedule"] == 60.0

@@ -200,3 +200,13 @@ def test_the_home_page_counts_prompts_responses_and_contributors(client):
     assert 'data-testid="count-prompts">1<' in html
     assert 'data-testid="count-responses">1<' in html
     assert 'data-testid="count-contributors">2<' in html
+
+
+def test_authors_see_why_their_work_was_rejected(web, volunteer, make_volunteer):
+    from apps.feedback.models import Review
+
+    prompt = PromptFactory(author=volunteer, state=PromptState.REJECTED)
+    Review.objects.create(reviewer=make_volunteer(), prompt=prompt, spam=True, quality=1)
+    Review.objects.create(reviewer=make_volunteer(), prompt=prompt, spam=True, pii=True, quality=1)
+    html = web.get("/mine/").content.decode()
+    assert "Reviewers said: spam (2 of 2), personal information (1 of 2)" in html
