@@ -15,4 +15,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("apps.accounts.urls")),
     path("", include("apps.collection.urls")),
+    path("", include("apps.moderation.urls")),
+    path("", include("apps.assignments.urls")),
 ]

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from apps.collection.models import PromptState
+from apps.moderation.models import Flag, ModerationAction
+from tests.factories import PromptFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _web(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_volunteer_reports_a_prompt_from_its_page(volunteer, volunteer2):
+    prompt = PromptFactory(author=volunteer2)
+    web = _web(volunteer)
+    assert "Send report" in web.get(f"/prompts/{prompt.pk}/").content.decode()
+    r = web.post(f"/flag/prompt/{prompt.pk}/", {"reason": "pii", "note": "an address"})
+    assert r.status_code == 302
+    assert Flag.objects.get().reason == "pii"
+
+
+def test_authors_get_no_report_button_on_their_own_work(volunteer):
+    prompt = PromptFactory(author=volunteer)
+    assert "Send report" not in _web(volunteer).get(f"/prompts/{prompt.pk}/").content.decode()
+
+
+def test_the_queue_page_is_for_moderators(volunteer, moderator, volunteer2):
+    prompt = PromptFactory(author=volunteer2, instruction="A flagged instruction here")
+    Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    assert _web(volunteer).get("/moderation/").status_code == 403
+    html = _web(moderator).get("/moderation/").content.decode()
+    assert "A flagged instruction here" in html
+    assert "1 open flag" in html
+
+
+def test_a_moderator_hides_from_the_queue_and_it_is_logged(moderator, volunteer, volunteer2):
+    prompt = PromptFactory(author=volunteer2)
+    Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    web = _web(moderator)
+    r = web.post(f"/moderation/prompt/{prompt.pk}/hide/", {"reason": "advert"})
+    assert r.status_code == 302
+    prompt.refresh_from_db()
+    assert prompt.hidden_at is not None
+    assert ModerationAction.objects.get().reason == "advert"
+    assert "advert" in web.get("/moderation/log/").content.decode()
+
+
+def test_a_missing_reason_is_shown_not_saved(moderator):
+    prompt = PromptFactory(state=PromptState.COLLECTING)
+    web = _web(moderator)
+    r = web.post(f"/moderation/prompt/{prompt.pk}/hide/", {"reason": ""}, follow=True)
+    assert "audit log" in r.content.decode()
+    prompt.refresh_from_db()
+    assert prompt.hidden_at is None
