@@ -38,7 +38,7 @@ def _call(fn: Any, **kwargs: Any) -> Any:
 class TaskPromptOut(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     instruction = serializers.CharField()
-    context = serializers.CharField()
+    context = serializers.CharField()  # type: ignore[assignment]
     category = serializers.CharField()
     language = serializers.CharField()
 
@@ -83,7 +83,9 @@ class TaskNextApi(APIView):
     )
     def get(self, request: Request) -> ApiResponse:
         assignment = _call(
-            services.task_next, user=request_user(request), kind=request.query_params.get("type", "any")
+            services.task_next,
+            user=request_user(request),
+            kind=request.query_params.get("type", "any"),
         )
         return ApiResponse(TaskOut(assignment).data)
 

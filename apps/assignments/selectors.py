@@ -47,7 +47,9 @@ def active_tasks_for_user(*, user: User) -> QuerySet[Assignment]:
     ).select_related("prompt", "response")
 
 
-def active_task_for_user(*, user: User, kind_types: tuple[str, ...] | None = None) -> Assignment | None:
+def active_task_for_user(
+    *, user: User, kind_types: tuple[str, ...] | None = None
+) -> Assignment | None:
     tasks = active_tasks_for_user(user=user).order_by("created_at")
     if kind_types:
         tasks = tasks.filter(task_type__in=kind_types)

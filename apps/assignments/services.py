@@ -27,7 +27,8 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
 from apps.assignments.models import Assignment, AssignmentState, TaskType
-from apps.collection import flow, services as collection_services
+from apps.collection import flow
+from apps.collection import services as collection_services
 from apps.collection.models import CollectionPolicy, Prompt, PromptState, Response, ResponseState
 from apps.collection.policy import current_policy
 from apps.feedback import services as feedback_services
@@ -35,7 +36,13 @@ from apps.feedback import services as feedback_services
 ANY = "any"
 # The task kinds a volunteer may ask for, and the assignment types each covers.
 REQUESTABLE: dict[str, tuple[str, ...]] = {
-    ANY: (TaskType.RANK, TaskType.REVIEW_PROMPT, TaskType.REVIEW_RESPONSE, TaskType.RESPOND, TaskType.WRITE),
+    ANY: (
+        TaskType.RANK,
+        TaskType.REVIEW_PROMPT,
+        TaskType.REVIEW_RESPONSE,
+        TaskType.RESPOND,
+        TaskType.WRITE,
+    ),
     "rank": (TaskType.RANK,),
     "review": (TaskType.REVIEW_PROMPT, TaskType.REVIEW_RESPONSE),
     "respond": (TaskType.RESPOND,),
@@ -80,17 +87,19 @@ def _weights(policy: CollectionPolicy) -> dict[str, int]:
 
 
 def _lifetime(task_type: str, policy: CollectionPolicy) -> timedelta:
-    minutes = {
+    minutes: dict[str, int] = {
         TaskType.WRITE: policy.write_minutes,
         TaskType.RESPOND: policy.respond_minutes,
         TaskType.REVIEW_PROMPT: policy.review_minutes,
         TaskType.REVIEW_RESPONSE: policy.review_minutes,
         TaskType.RANK: policy.rank_minutes,
-    }[task_type]
-    return timedelta(minutes=int(minutes))
+    }
+    return timedelta(minutes=int(minutes[task_type]))
 
 
-def weighted_order(types: tuple[str, ...], policy: CollectionPolicy, rng: random.Random) -> list[str]:
+def weighted_order(
+    types: tuple[str, ...], policy: CollectionPolicy, rng: random.Random
+) -> list[str]:
     """The types in a random order drawn by weight without replacement: higher weights tend
     to come first, and every type is tried before giving up."""
     weights = _weights(policy)
@@ -118,15 +127,18 @@ def _seen(user: User, task_type: str, field: str) -> QuerySet[Assignment]:
 
 
 def _live_prompts() -> QuerySet[Prompt]:
-    return Prompt.objects.filter(withdrawn_at__isnull=True, hidden_at__isnull=True, open_slots__gt=0)
+    return Prompt.objects.filter(
+        withdrawn_at__isnull=True, hidden_at__isnull=True, open_slots__gt=0
+    )
 
 
 def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assignment | None:
-    state = {
+    states: dict[str, str] = {
         TaskType.REVIEW_PROMPT: PromptState.REVIEW,
         TaskType.RESPOND: PromptState.COLLECTING,
         TaskType.RANK: PromptState.RANKING,
-    }[task_type]
+    }
+    state = states[task_type]
     candidates = (
         _live_prompts()
         .filter(state=state)
@@ -139,7 +151,11 @@ def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assig
         candidates = candidates.exclude(
             pk__in=Response.objects.filter(author=user).values("prompt_id")
         )
-    prompt = candidates.select_for_update(no_key=True, skip_locked=True).order_by("created_at", "id").first()
+    prompt = (
+        candidates.select_for_update(no_key=True, skip_locked=True)
+        .order_by("created_at", "id")
+        .first()
+    )
     if prompt is None:
         return None
     taken = Prompt.objects.filter(pk=prompt.pk, open_slots__gt=0).update(
@@ -208,9 +224,10 @@ def _claim(user: User, task_type: str, policy: CollectionPolicy) -> Assignment |
 def _lock_user(user: User) -> User:
     locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
     if locked.banned_at is not None:
-        raise Banned(_("Your account is suspended from contributing: %(reason)s") % {
-            "reason": locked.ban_reason or _("contact the moderators.")
-        })
+        raise Banned(
+            _("Your account is suspended from contributing: %(reason)s")
+            % {"reason": locked.ban_reason or _("contact the moderators.")}
+        )
     return locked
 
 
@@ -236,7 +253,9 @@ def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) 
             assignment = _claim(user, task_type, policy)
             if assignment is not None:
                 return assignment
-    raise NoTaskAvailable(_("No task of this kind is waiting right now. Try another kind, or write a new prompt."))
+    raise NoTaskAvailable(
+        _("No task of this kind is waiting right now. Try another kind, or write a new prompt.")
+    )
 
 
 def _lock_assignment(user: User, assignment_id: int) -> Assignment:
@@ -289,9 +308,13 @@ def task_submit(*, user: User, assignment_id: int, payload: Mapping[str, Any]) -
 
 
 def _lock_prompt(prompt_id: int | None, *, state: str) -> Prompt:
+    if prompt_id is None:
+        raise TaskConflict(_("This task has no prompt."))
     prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt_id)
     if prompt.state != state or prompt.withdrawn_at or prompt.hidden_at:
-        raise TaskConflict(_("This prompt has moved on (withdrawn, hidden or complete); fetch a new task."))
+        raise TaskConflict(
+            _("This prompt has moved on (withdrawn, hidden or complete); fetch a new task.")
+        )
     return prompt
 
 
@@ -316,7 +339,9 @@ def _do_submit(user: User, assignment: Assignment, payload: Mapping[str, Any]) -
         return {"review_id": review.pk}
     if task_type == TaskType.REVIEW_RESPONSE:
         prompt = _lock_prompt(assignment.prompt_id, state=PromptState.COLLECTING)
-        response = Response.objects.select_for_update(no_key=True).get(pk=assignment.response_id)
+        response = Response.objects.select_for_update(no_key=True).get(
+            pk=assignment.response_id or 0
+        )
         if response.state != ResponseState.REVIEW or response.withdrawn_at or response.hidden_at:
             raise TaskConflict(_("This answer has moved on; fetch a new task."))
         response.prompt = prompt
@@ -367,7 +392,9 @@ def assignments_release_for_user(*, user: User) -> int:
     """Free every open task of a user (on a ban)."""
     with transaction.atomic():
         active = list(
-            Assignment.objects.select_for_update(no_key=True).filter(user=user, state=AssignmentState.ACTIVE)
+            Assignment.objects.select_for_update(no_key=True).filter(
+                user=user, state=AssignmentState.ACTIVE
+            )
         )
         for assignment in active:
             _release(assignment, AssignmentState.RELEASED)

@@ -43,10 +43,33 @@ class CollectionPolicyAdmin(admin.ModelAdmin):
     """The single policy row: editable, never added twice or deleted."""
 
     fieldsets = (
-        ("Reviews", {"fields": ("prompt_reviews_required", "response_reviews_required", "acceptance_threshold")}),
+        (
+            "Reviews",
+            {
+                "fields": (
+                    "prompt_reviews_required",
+                    "response_reviews_required",
+                    "acceptance_threshold",
+                )
+            },
+        ),
         ("Answers and rankings", {"fields": ("responses_to_collect", "rankings_required")}),
-        ("Task lifetimes (minutes)", {"fields": ("write_minutes", "respond_minutes", "review_minutes", "rank_minutes")}),
-        ("Dispatcher", {"fields": ("max_pending_assignments", "weight_rank", "weight_review", "weight_respond", "weight_write")}),
+        (
+            "Task lifetimes (minutes)",
+            {"fields": ("write_minutes", "respond_minutes", "review_minutes", "rank_minutes")},
+        ),
+        (
+            "Dispatcher",
+            {
+                "fields": (
+                    "max_pending_assignments",
+                    "weight_rank",
+                    "weight_review",
+                    "weight_respond",
+                    "weight_write",
+                )
+            },
+        ),
         ("Moderation", {"fields": ("auto_hide_flags",)}),
     )
 

@@ -61,7 +61,9 @@ class PolicyApi(APIView):
     def get(self, request: Request) -> Response:
         return Response(PolicySerializer(current_policy()).data)
 
-    @extend_schema(request=PolicySerializer, responses=PolicySerializer, operation_id="policy_partial_update")
+    @extend_schema(
+        request=PolicySerializer, responses=PolicySerializer, operation_id="policy_partial_update"
+    )
     def patch(self, request: Request) -> Response:
         payload = PolicySerializer(current_policy(), data=request.data, partial=True)
         payload.is_valid(raise_exception=True)

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
 from apps.accounts.services import check_language
+from apps.collection import flow
 from apps.collection.models import (
     CONTEXT_REQUIRED,
     Category,
@@ -24,7 +25,6 @@ from apps.collection.models import (
     ResponseState,
     Source,
 )
-from apps.collection import flow
 from apps.collection.policy import current_policy
 from apps.core.text import check_text, dedupe_key
 
@@ -293,7 +293,9 @@ def response_create(
 
 @transaction.atomic
 def response_update(*, response: Response, user: User, text: Any) -> Response:
-    response = Response.objects.select_for_update(no_key=True).select_related("prompt").get(pk=response.pk)
+    response = (
+        Response.objects.select_for_update(no_key=True).select_related("prompt").get(pk=response.pk)
+    )
     _check_author_may_change(obj=response, user=user, what=_("response"))
     if response.prompt.withdrawn_at is not None:
         raise NotEditable(_("The prompt of this response was withdrawn."))

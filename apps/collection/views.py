@@ -19,9 +19,9 @@ from apps.accounts.selectors import request_user
 from apps.collection import forms, selectors, services
 from apps.collection.categories import GUIDANCE
 from apps.core import idempotency, markdown
-from apps.feedback.selectors import attach_rejection_reasons
 from apps.core.forms import add_validation_errors
 from apps.core.languages import COMMON_LANGUAGES
+from apps.feedback.selectors import attach_rejection_reasons
 
 
 def _form_once(request: HttpRequest, key: str, action: Any) -> tuple[int, Any, bool]:

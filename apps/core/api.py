@@ -43,7 +43,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(_("Not found, or you may not see it."))
     if isinstance(exc, exceptions.Throttled):
-        exc = exceptions.Throttled(wait=exc.wait, detail=throttled_message(exc.wait))
+        wait = getattr(exc, "wait", None)
+        exc = exceptions.Throttled(wait=wait, detail=throttled_message(wait))
     return drf_exception_handler(exc, context)
 
 
@@ -56,7 +57,8 @@ def _body_digest(request: Request) -> bytes:
     if not (request.content_type or "").startswith("multipart/"):
         return request.body
     digest = hashlib.sha256()
-    for name, values in sorted(request.data.lists()):
+    data: Any = request.data
+    for name, values in sorted(data.lists()):
         for value in values:
             digest.update(name.encode() + b"\0")
             if isinstance(value, UploadedFile):

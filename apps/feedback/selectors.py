@@ -19,7 +19,7 @@ def attach_rejection_reasons(*, prompts: Iterable[Prompt], responses: Iterable[R
     rejected_prompts = {p.pk: p for p in prompts if p.state == PromptState.REJECTED}
     rejected_responses = {r.pk: r for r in responses if r.state == ResponseState.REJECTED}
     for obj in [*rejected_prompts.values(), *rejected_responses.values()]:
-        obj.rejection_reasons = []  # type: ignore[union-attr]
+        obj.rejection_reasons = []  # type: ignore[attr-defined]
     if not rejected_prompts and not rejected_responses:
         return
     counts: dict[tuple[str, int], Counter[str]] = defaultdict(Counter)
@@ -28,12 +28,21 @@ def attach_rejection_reasons(*, prompts: Iterable[Prompt], responses: Iterable[R
         Q(prompt_id__in=rejected_prompts) | Q(response_id__in=rejected_responses)
     )
     for review in reviews:
-        key = ("prompt", review.prompt_id) if review.prompt_id else ("response", review.response_id or 0)
+        key = (
+            ("prompt", review.prompt_id)
+            if review.prompt_id
+            else ("response", review.response_id or 0)
+        )
         totals[key] += 1
         counts[key].update(review.blocking_labels)
-    labels = {name: Review._meta.get_field(name).verbose_name for name in BLOCKING_LABELS}
+    labels = {
+        name: str(getattr(Review._meta.get_field(name), "verbose_name", name))
+        for name in BLOCKING_LABELS
+    }
     for (kind, pk), counter in counts.items():
-        target = rejected_prompts.get(pk) if kind == "prompt" else rejected_responses.get(pk)
+        target: Prompt | Response | None = (
+            rejected_prompts.get(pk) if kind == "prompt" else rejected_responses.get(pk)
+        )
         if target is None:
             continue
         target.rejection_reasons = [  # type: ignore[union-attr]

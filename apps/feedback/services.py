@@ -29,7 +29,7 @@ from apps.collection.models import (
     ResponseState,
 )
 from apps.feedback.consensus import compute_consensus
-from apps.feedback.models import BLOCKING_LABELS, LABELS, PromptConsensus, Ranking, Review
+from apps.feedback.models import LABELS, PromptConsensus, Ranking, Review
 
 
 def acceptance(reviews: Iterable[Review]) -> float:
@@ -141,7 +141,9 @@ def rankable_responses(prompt: Prompt) -> list[Response]:
     )
 
 
-def check_ranking_payload(payload: Mapping[str, Any], response_ids: Sequence[int]) -> tuple[list[int], bool]:
+def check_ranking_payload(
+    payload: Mapping[str, Any], response_ids: Sequence[int]
+) -> tuple[list[int], bool]:
     unusable = payload.get("unusable", False)
     if not isinstance(unusable, bool):
         raise ValidationError({"unusable": [_("Must be true or false.")]})

@@ -71,9 +71,13 @@ class FlagsApi(APIView):
         user = request_user(request)
         target: Prompt | Response
         if "prompt_id" in data:
-            target = collection_selectors.prompt_get_for_user(user=user, prompt_id=data["prompt_id"])
+            target = collection_selectors.prompt_get_for_user(
+                user=user, prompt_id=data["prompt_id"]
+            )
         else:
-            target = collection_selectors.response_get_for_user(user=user, response_id=data["response_id"])
+            target = collection_selectors.response_get_for_user(
+                user=user, response_id=data["response_id"]
+            )
         flag = services.flag_create(
             reporter=user, target=target, reason=data["reason"], note=data.get("note", "")
         )
@@ -108,7 +112,7 @@ class ReasonIn(serializers.Serializer[Any]):
     reason = StrictCharField(required=False)
 
 
-ACTIONS = {
+ACTIONS: dict[tuple[str, str], Any] = {
     ("prompt", "hide"): services.content_hide,
     ("prompt", "restore"): services.content_restore,
     ("prompt", "dismiss"): services.flags_dismiss,
@@ -123,7 +127,9 @@ class ContentActionApi(APIView):
 
     permission_classes = [IsAuthenticated, IsModerator]
 
-    @extend_schema(request=ReasonIn, responses={200: None}, operation_id="moderation_content_action")
+    @extend_schema(
+        request=ReasonIn, responses={200: None}, operation_id="moderation_content_action"
+    )
     @idempotent
     def post(self, request: Request, kind: str, target_id: int, action: str) -> ApiResponse:
         payload = ReasonIn(data=request.data)
@@ -156,7 +162,12 @@ class UserActionApi(APIView):
         if subject is None or action not in ("ban", "unban"):
             raise exceptions.NotFound()
         fn = services.user_ban if action == "ban" else services.user_unban
-        _call(fn, moderator=request_user(request), user=subject, reason=payload.validated_data.get("reason", ""))
+        _call(
+            fn,
+            moderator=request_user(request),
+            user=subject,
+            reason=payload.validated_data.get("reason", ""),
+        )
         return ApiResponse({"user": subject.pk, "action": action})
 
 

@@ -44,10 +44,12 @@ def audit_log() -> QuerySet[ModerationAction]:
 
 
 def flag_target(kind: Any, target_id: Any) -> Prompt | Response | None:
-    model = {"prompt": Prompt, "response": Response}.get(kind)
-    if model is None:
-        return None
     try:
-        return model.objects.filter(pk=int(target_id)).first()
+        pk = int(target_id)
     except (TypeError, ValueError):
         return None
+    if kind == "prompt":
+        return Prompt.objects.filter(pk=pk).first()
+    if kind == "response":
+        return Response.objects.filter(pk=pk).first()
+    return None

@@ -43,7 +43,14 @@ def _target_kwargs(target: Target) -> dict[str, Target]:
     return {"prompt": target} if isinstance(target, Prompt) else {"response": target}
 
 
-def _log(actor: User | None, action: str, *, target: Target | None = None, subject: User | None = None, reason: str = "") -> ModerationAction:
+def _log(
+    actor: User | None,
+    action: str,
+    *,
+    target: Target | None = None,
+    subject: User | None = None,
+    reason: str = "",
+) -> ModerationAction:
     return ModerationAction.objects.create(
         actor=actor,
         action=action,
@@ -86,11 +93,18 @@ def flag_create(*, reporter: User, target: Target, reason: Any, note: Any = "") 
                 reporter=reporter, reason=reason, note=note.strip(), **_target_kwargs(target)
             )
     except IntegrityError:
-        raise ValidationError(_("You have already flagged this; a moderator will look at it.")) from None
+        raise ValidationError(
+            _("You have already flagged this; a moderator will look at it.")
+        ) from None
     open_flags = Flag.objects.filter(resolved_at__isnull=True, **_target_kwargs(target)).count()
     if target.hidden_at is None and open_flags >= current_policy().auto_hide_flags:
         _hide(target)
-        _log(None, ModerationAction.Action.AUTO_HIDE, target=target, reason=_("%(n)d flags") % {"n": open_flags})
+        _log(
+            None,
+            ModerationAction.Action.AUTO_HIDE,
+            target=target,
+            reason=_("%(n)d flags") % {"n": open_flags},
+        )
     return flag
 
 

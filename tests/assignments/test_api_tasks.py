@@ -114,7 +114,9 @@ def test_a_retry_with_the_idempotency_key_replays_the_first_answer(api, voluntee
 def test_an_expired_task_is_409_and_its_slot_is_free_again(api, volunteer2):
     prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW)
     task = api.get(NEXT, {"type": "review"}).json()
-    Assignment.objects.filter(pk=task["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    Assignment.objects.filter(pk=task["id"]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     r = api.post(f"/api/v1/tasks/{task['id']}/submit/", {"labels": [], "quality": 3}, format="json")
     assert r.status_code == 409
     assert "expired" in r.json()["detail"]
@@ -199,7 +201,10 @@ def test_next_needs_the_licence(api_outsider):
 
 def test_next_is_rate_limited_with_a_message(api, settings):
     rates = dict(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**rates, "tasks_next": "2/min"}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "tasks_next": "2/min"},
+    }
     from rest_framework.throttling import ScopedRateThrottle
 
     ScopedRateThrottle.THROTTLE_RATES = {**rates, "tasks_next": "2/min"}

@@ -51,7 +51,9 @@ def test_concurrent_volunteers_never_exceed_the_policy_and_lose_nothing(make_vol
         PromptFactory(author=seeders[i % 4], state=PromptState.REVIEW)
     for i in range(10):
         prompt = PromptFactory(author=seeders[i % 4], state=PromptState.COLLECTING, open_slots=2)
-        ResponseFactory(prompt=prompt, author=prompt.author, state=ResponseState.REVIEW, open_slots=2)
+        ResponseFactory(
+            prompt=prompt, author=prompt.author, state=ResponseState.REVIEW, open_slots=2
+        )
     for i in range(8):
         prompt = PromptFactory(author=seeders[i % 4], state=PromptState.RANKING)
         for j in range(3):
@@ -106,13 +108,20 @@ def test_concurrent_volunteers_never_exceed_the_policy_and_lose_nothing(make_vol
     assert {"write", "review_prompt", "respond", "rank"} <= set(outcomes)
 
     # No prompt got more reviews, answers or rankings than the policy asks for.
-    over_reviewed = Prompt.objects.annotate(n=Count("reviews")).filter(n__gt=policy.prompt_reviews_required)
+    over_reviewed = Prompt.objects.annotate(n=Count("reviews")).filter(
+        n__gt=policy.prompt_reviews_required
+    )
     assert not over_reviewed.exists()
     over_answered = Prompt.objects.annotate(
-        n=Count("responses", filter=Q(responses__state__in=[ResponseState.REVIEW, ResponseState.ACCEPTED]))
+        n=Count(
+            "responses",
+            filter=Q(responses__state__in=[ResponseState.REVIEW, ResponseState.ACCEPTED]),
+        )
     ).filter(n__gt=policy.responses_to_collect)
     assert not over_answered.exists()
-    over_ranked = Prompt.objects.annotate(n=Count("rankings")).filter(n__gt=policy.rankings_required)
+    over_ranked = Prompt.objects.annotate(n=Count("rankings")).filter(
+        n__gt=policy.rankings_required
+    )
     assert not over_ranked.exists()
     over_reviewed_answers = Response.objects.annotate(n=Count("reviews")).filter(
         n__gt=policy.response_reviews_required
@@ -121,11 +130,15 @@ def test_concurrent_volunteers_never_exceed_the_policy_and_lose_nothing(make_vol
 
     # Every accepted submission is exactly one row; nothing lost, nothing doubled.
     submitted = Counter(
-        Assignment.objects.filter(state=AssignmentState.SUBMITTED).values_list("task_type", flat=True)
+        Assignment.objects.filter(state=AssignmentState.SUBMITTED).values_list(
+            "task_type", flat=True
+        )
     )
     assert submitted == Counter({k: v for k, v in outcomes.items() if k != "conflict"})
     assert Review.objects.filter(prompt__isnull=False).count() == submitted[TaskType.REVIEW_PROMPT]
-    assert Review.objects.filter(response__isnull=False).count() == submitted[TaskType.REVIEW_RESPONSE]
+    assert (
+        Review.objects.filter(response__isnull=False).count() == submitted[TaskType.REVIEW_RESPONSE]
+    )
     assert Ranking.objects.count() == submitted[TaskType.RANK]
     assert Prompt.objects.filter(author__in=volunteers).count() == submitted[TaskType.WRITE]
     answers = Response.objects.filter(text__startswith="My answer number")

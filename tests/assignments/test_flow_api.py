@@ -97,11 +97,19 @@ def test_a_prompt_goes_from_writing_to_complete(make_volunteer):
 
 def test_a_prompt_with_a_spam_review_is_rejected(make_volunteer):
     author, first, second = make_volunteer(), make_volunteer(), make_volunteer()
-    prompt = client_for(author).post(
-        "/api/v1/prompts/",
-        {"instruction": "Buy cheap watches at my shop", "category": "open_qa", "language": "en"},
-        format="json",
-    ).json()
+    prompt = (
+        client_for(author)
+        .post(
+            "/api/v1/prompts/",
+            {
+                "instruction": "Buy cheap watches at my shop",
+                "category": "open_qa",
+                "language": "en",
+            },
+            format="json",
+        )
+        .json()
+    )
     for reviewer, labels in ((first, ["spam"]), (second, [])):
         client = client_for(reviewer)
         task = client.get(NEXT, {"type": "review"}).json()

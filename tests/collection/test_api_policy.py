@@ -16,11 +16,15 @@ def test_everyone_signed_in_reads_the_policy(api):
     assert body["responses_to_collect"] == 3
     assert body["rankings_required"] == 3
     assert body["max_pending_assignments"] == 5
-    assert body["weight_rank"] > body["weight_review"] > body["weight_respond"] > body["weight_write"]
+    assert (
+        body["weight_rank"] > body["weight_review"] > body["weight_respond"] > body["weight_write"]
+    )
 
 
 def test_maintainers_change_it(api_maintainer):
-    r = api_maintainer.patch("/api/v1/policy/", {"rankings_required": 5, "acceptance_threshold": 0.75}, format="json")
+    r = api_maintainer.patch(
+        "/api/v1/policy/", {"rankings_required": 5, "acceptance_threshold": 0.75}, format="json"
+    )
     assert r.status_code == 200
     policy = current_policy()
     assert (policy.rankings_required, policy.acceptance_threshold) == (5, 0.75)

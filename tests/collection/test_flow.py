@@ -23,7 +23,9 @@ def test_review_to_collecting_when_the_reviews_accept_it(make_volunteer):
     prompt = PromptFactory(state=PromptState.REVIEW)
     ResponseFactory(prompt=prompt, author=prompt.author, state=ResponseState.REVIEW, open_slots=0)
     for _ in range(2):
-        feedback.prompt_review_create(reviewer=make_volunteer(), prompt=prompt, payload=CLEAN, policy=policy)
+        feedback.prompt_review_create(
+            reviewer=make_volunteer(), prompt=prompt, payload=CLEAN, policy=policy
+        )
     prompt.refresh_from_db()
     assert prompt.state == PromptState.COLLECTING
     # Three answers wanted, the author's own is one of them.
@@ -35,8 +37,12 @@ def test_review_to_collecting_when_the_reviews_accept_it(make_volunteer):
 def test_review_to_rejected_when_a_review_blocks_it(make_volunteer):
     policy = current_policy()
     prompt = PromptFactory(state=PromptState.REVIEW)
-    feedback.prompt_review_create(reviewer=make_volunteer(), prompt=prompt, payload=CLEAN, policy=policy)
-    feedback.prompt_review_create(reviewer=make_volunteer(), prompt=prompt, payload=SPAM, policy=policy)
+    feedback.prompt_review_create(
+        reviewer=make_volunteer(), prompt=prompt, payload=CLEAN, policy=policy
+    )
+    feedback.prompt_review_create(
+        reviewer=make_volunteer(), prompt=prompt, payload=SPAM, policy=policy
+    )
     prompt.refresh_from_db()
     assert (prompt.state, prompt.open_slots) == (PromptState.REJECTED, 0)
 
@@ -46,8 +52,12 @@ def test_the_threshold_is_strict(make_volunteer):
     policy.acceptance_threshold = 0.5
     policy.save()
     prompt = PromptFactory(state=PromptState.REVIEW)
-    feedback.prompt_review_create(reviewer=make_volunteer(), prompt=prompt, payload=CLEAN, policy=policy)
-    feedback.prompt_review_create(reviewer=make_volunteer(), prompt=prompt, payload=SPAM, policy=policy)
+    feedback.prompt_review_create(
+        reviewer=make_volunteer(), prompt=prompt, payload=CLEAN, policy=policy
+    )
+    feedback.prompt_review_create(
+        reviewer=make_volunteer(), prompt=prompt, payload=SPAM, policy=policy
+    )
     prompt.refresh_from_db()
     assert prompt.state == PromptState.REJECTED  # 0.5 is not above 0.5
 
@@ -59,7 +69,9 @@ def test_collecting_to_ranking_when_enough_answers_are_accepted(make_volunteer):
     ResponseFactory(prompt=prompt, state=ResponseState.ACCEPTED)
     last = ResponseFactory(prompt=prompt, state=ResponseState.REVIEW, open_slots=2)
     for _ in range(2):
-        feedback.response_review_create(reviewer=make_volunteer(), response=last, payload=CLEAN, policy=policy)
+        feedback.response_review_create(
+            reviewer=make_volunteer(), response=last, payload=CLEAN, policy=policy
+        )
     prompt.refresh_from_db()
     last.refresh_from_db()
     assert last.state == ResponseState.ACCEPTED
@@ -70,8 +82,12 @@ def test_a_rejected_answer_frees_its_place(make_volunteer):
     policy = current_policy()
     prompt = PromptFactory(state=PromptState.COLLECTING, open_slots=0)
     answer = ResponseFactory(prompt=prompt, state=ResponseState.REVIEW, open_slots=2)
-    feedback.response_review_create(reviewer=make_volunteer(), response=answer, payload=SPAM, policy=policy)
-    feedback.response_review_create(reviewer=make_volunteer(), response=answer, payload=CLEAN, policy=policy)
+    feedback.response_review_create(
+        reviewer=make_volunteer(), response=answer, payload=SPAM, policy=policy
+    )
+    feedback.response_review_create(
+        reviewer=make_volunteer(), response=answer, payload=CLEAN, policy=policy
+    )
     answer.refresh_from_db()
     prompt.refresh_from_db()
     assert answer.state == ResponseState.REJECTED
@@ -83,7 +99,9 @@ def test_ranking_to_complete_runs_consensus(make_volunteer):
     prompt = PromptFactory(state=PromptState.RANKING)
     a, b = ResponseFactory(prompt=prompt), ResponseFactory(prompt=prompt)
     for order in ([b.pk, a.pk], [b.pk, a.pk], [a.pk, b.pk]):
-        feedback.ranking_create(ranker=make_volunteer(), prompt=prompt, payload={"order": order}, policy=policy)
+        feedback.ranking_create(
+            ranker=make_volunteer(), prompt=prompt, payload={"order": order}, policy=policy
+        )
     prompt.refresh_from_db()
     a.refresh_from_db()
     b.refresh_from_db()
@@ -102,7 +120,9 @@ def test_any_open_state_can_be_halted(state):
 
 
 ALL_PROMPT_PAIRS = [
-    (a, b) for a, b in itertools.product(PromptState.values, repeat=2) if (a, b) not in flow.PROMPT_EDGES
+    (a, b)
+    for a, b in itertools.product(PromptState.values, repeat=2)
+    if (a, b) not in flow.PROMPT_EDGES
 ]
 
 
@@ -117,7 +137,11 @@ def test_everything_else_is_refused(start, to):
 
 @pytest.mark.parametrize(
     ("start", "to"),
-    [(a, b) for a, b in itertools.product(ResponseState.values, repeat=2) if (a, b) not in flow.RESPONSE_EDGES],
+    [
+        (a, b)
+        for a, b in itertools.product(ResponseState.values, repeat=2)
+        if (a, b) not in flow.RESPONSE_EDGES
+    ],
 )
 def test_response_non_edges_are_refused(start, to):
     response = ResponseFactory(state=start)
@@ -130,4 +154,6 @@ def test_nobody_reviews_their_own_work(volunteer):
 
     prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
     with pytest.raises(ValidationError, match="own prompt"):
-        feedback.prompt_review_create(reviewer=volunteer, prompt=prompt, payload=CLEAN, policy=current_policy())
+        feedback.prompt_review_create(
+            reviewer=volunteer, prompt=prompt, payload=CLEAN, policy=current_policy()
+        )

@@ -21,7 +21,11 @@ def api_moderator(moderator):
 
 def test_a_volunteer_flags_a_prompt(api, volunteer2):
     prompt = PromptFactory(author=volunteer2)
-    r = api.post("/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "pii", "note": "a phone number"}, format="json")
+    r = api.post(
+        "/api/v1/flags/",
+        {"prompt_id": prompt.pk, "reason": "pii", "note": "a phone number"},
+        format="json",
+    )
     assert r.status_code == 201
     flag = Flag.objects.get()
     assert (flag.prompt, flag.reason, flag.note) == (prompt, "pii", "a phone number")
@@ -40,19 +44,31 @@ def test_flagging_twice_is_refused(api, volunteer2):
 def test_flags_need_exactly_one_target_and_a_known_reason(api):
     assert api.post("/api/v1/flags/", {"reason": "spam"}, format="json").status_code == 400
     prompt = PromptFactory()
-    assert api.post("/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "boring"}, format="json").status_code == 400
+    assert (
+        api.post(
+            "/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "boring"}, format="json"
+        ).status_code
+        == 400
+    )
 
 
 def test_a_hidden_or_unknown_target_is_404(api):
     prompt = PromptFactory(state=PromptState.REVIEW)
-    assert api.post("/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "spam"}, format="json").status_code == 404
+    assert (
+        api.post(
+            "/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "spam"}, format="json"
+        ).status_code
+        == 404
+    )
 
 
 def test_enough_flags_hide_an_answer_and_free_its_place(make_volunteer):
     prompt = PromptFactory(state=PromptState.COLLECTING, open_slots=0)
     answer = ResponseFactory(prompt=prompt, state=ResponseState.ACCEPTED)
     for _ in range(current_policy().auto_hide_flags):
-        r = client_for(make_volunteer()).post("/api/v1/flags/", {"response_id": answer.pk, "reason": "harmful"}, format="json")
+        r = client_for(make_volunteer()).post(
+            "/api/v1/flags/", {"response_id": answer.pk, "reason": "harmful"}, format="json"
+        )
         assert r.status_code == 201
     answer.refresh_from_db()
     prompt.refresh_from_db()
@@ -69,17 +85,28 @@ def test_the_queue_is_for_moderators_only(api, api_moderator, volunteer2):
     r = api_moderator.get("/api/v1/moderation/queue/")
     assert r.status_code == 200
     assert r.json() == [
-        {"kind": "prompt", "id": prompt.pk, "text": prompt.instruction, "hidden": False, "open_flags": 1, "reasons": ["spam"]}
+        {
+            "kind": "prompt",
+            "id": prompt.pk,
+            "text": prompt.instruction,
+            "hidden": False,
+            "open_flags": 1,
+            "reasons": ["spam"],
+        }
     ]
 
 
 def test_a_moderator_hides_and_restores_with_an_audit_trail(api_moderator, moderator):
     prompt = PromptFactory()
-    r = api_moderator.post(f"/api/v1/moderation/prompts/{prompt.pk}/hide/", {"reason": "doxxing"}, format="json")
+    r = api_moderator.post(
+        f"/api/v1/moderation/prompts/{prompt.pk}/hide/", {"reason": "doxxing"}, format="json"
+    )
     assert r.status_code == 200
     prompt.refresh_from_db()
     assert prompt.hidden_at is not None
-    api_moderator.post(f"/api/v1/moderation/prompts/{prompt.pk}/restore/", {"reason": "false alarm"}, format="json")
+    api_moderator.post(
+        f"/api/v1/moderation/prompts/{prompt.pk}/restore/", {"reason": "false alarm"}, format="json"
+    )
     prompt.refresh_from_db()
     assert prompt.hidden_at is None
     log = api_moderator.get("/api/v1/moderation/log/").json()["results"]
@@ -107,7 +134,9 @@ def test_volunteers_cannot_moderate(api):
 def test_halting_a_prompt_releases_its_tasks(api_moderator, api, volunteer2):
     prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW)
     task = api.get("/api/v1/tasks/next/", {"type": "review"}).json()
-    r = api_moderator.post(f"/api/v1/moderation/prompts/{prompt.pk}/halt/", {"reason": "off-topic"}, format="json")
+    r = api_moderator.post(
+        f"/api/v1/moderation/prompts/{prompt.pk}/halt/", {"reason": "off-topic"}, format="json"
+    )
     assert r.status_code == 200
     prompt.refresh_from_db()
     assert prompt.state == PromptState.HALTED
@@ -116,10 +145,14 @@ def test_halting_a_prompt_releases_its_tasks(api_moderator, api, volunteer2):
     assert s.status_code == 409
 
 
-def test_a_ban_releases_open_tasks_and_blocks_work_until_unbanned(api_moderator, api, volunteer, volunteer2):
+def test_a_ban_releases_open_tasks_and_blocks_work_until_unbanned(
+    api_moderator, api, volunteer, volunteer2
+):
     prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW)
     api.get("/api/v1/tasks/next/", {"type": "review"})
-    r = api_moderator.post(f"/api/v1/moderation/users/{volunteer.pk}/ban/", {"reason": "spam bot"}, format="json")
+    r = api_moderator.post(
+        f"/api/v1/moderation/users/{volunteer.pk}/ban/", {"reason": "spam bot"}, format="json"
+    )
     assert r.status_code == 200
     volunteer.refresh_from_db()
     assert volunteer.banned_at is not None
@@ -136,5 +169,7 @@ def test_moderators_cannot_ban_each_other(api_moderator, make_volunteer):
 
     other = make_volunteer()
     other.groups.add(Group.objects.get(name="moderator"))
-    r = api_moderator.post(f"/api/v1/moderation/users/{other.pk}/ban/", {"reason": "x"}, format="json")
+    r = api_moderator.post(
+        f"/api/v1/moderation/users/{other.pk}/ban/", {"reason": "x"}, format="json"
+    )
     assert r.status_code == 403
