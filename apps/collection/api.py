@@ -89,8 +89,9 @@ class PromptsApi(APIView):
             if data.get("language"):
                 queryset = queryset.filter(language=data["language"])
         else:
+            # The API does not show answer counts, so it skips counting them.
             queryset = selectors.prompt_list_public(
-                category=data.get("category"), language=data.get("language")
+                category=data.get("category"), language=data.get("language"), answer_counts=False
             )
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
@@ -113,7 +114,7 @@ class PromptsApi(APIView):
             read_only_fields = fields
 
         def get_response(self, prompt: Prompt) -> dict[str, Any] | None:
-            first = prompt.responses.filter(author=prompt.author).first()
+            first = prompt.responses.select_related("author").filter(author=prompt.author_id).first()
             return dict(ResponseOut(first).data) if first else None
 
     @extend_schema(

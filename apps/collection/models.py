@@ -85,7 +85,15 @@ class Prompt(TimeStampedModel):
                 name="prompt_instruction_unique_while_live",
             ),
         ]
-        indexes = [models.Index(fields=["state", "category", "language"])]
+        indexes = [
+            models.Index(fields=["state", "category", "language"]),
+            # Browse and the API list live prompts newest first.
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=Q(withdrawn_at__isnull=True, hidden_at__isnull=True),
+                name="prompt_live_recent",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.instruction[:60]

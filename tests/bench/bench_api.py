@@ -48,6 +48,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -594,26 +595,27 @@ async def open_loop(
 # --- CPU accounting (Linux /proc) -----------------------------------------------------------
 
 
-def _proc_cpu(pid: int) -> float:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def _children(parent: int) -> list[int]:
-    found = []
+def _scan(gunicorn_master: int, database: str) -> tuple[dict[int, float], dict[int, float]]:
+    """CPU seconds so far of gunicorn's processes and of ``database``'s PostgreSQL backends."""
+    gunicorn: dict[int, float] = {}
+    postgres: dict[int, float] = {}
+    marker = f" {database} "
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                found.append(int(entry.name))
-    return found
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            stat = (entry / "stat").read_text()
+            comm, rest = stat.split(" (", 1)[1].rsplit(")", 1)
+            fields = rest.split()
+            cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+            if pid == gunicorn_master or int(fields[1]) == gunicorn_master:
+                gunicorn[pid] = cpu
+            elif comm == "postgres" and marker in (entry / "cmdline").read_text(errors="replace"):
+                postgres[pid] = cpu
+        except (OSError, ValueError, IndexError):
+            continue
+    return gunicorn, postgres
 
 
 def _machine_busy() -> float:
@@ -625,48 +627,59 @@ def _machine_busy() -> float:
 
 
 class CpuMeter:
-    """CPU used during a phase by the generator, gunicorn, this database's backends, and all."""
+    """CPU used during a phase by the generator, gunicorn, this database's PostgreSQL backends,
+    and the whole machine (Linux /proc). A thread samples every half second, so processes that
+    end during the phase (a backend whose connection aged out) still count."""
 
     def __init__(self, server: Server, database_url: str) -> None:
-        self.server = server
-        self.database_url = database_url
+        self.master = server.proc.pid
         self.database = urlsplit(database_url).path.lstrip("/")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._first: dict[str, dict[int, float]] = {}
+        self._last: dict[str, dict[int, float]] = {}
+        self._t0 = self._gen0 = self._machine0 = 0.0
 
-    def _backends(self) -> list[int]:
-        import psycopg
+    def _sample(self, *, first: bool = False) -> None:
+        gunicorn, postgres = _scan(self.master, self.database)
+        for group, values in (("gunicorn", gunicorn), ("postgres", postgres)):
+            for pid, cpu in values.items():
+                if first:
+                    self._first[group][pid] = cpu
+                self._last[group][pid] = cpu
 
-        try:
-            with psycopg.connect(self.database_url, autocommit=True) as conn:
-                rows = conn.execute(
-                    "SELECT pid FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()",
-                    [self.database],
-                ).fetchall()
-        except psycopg.Error:
-            return []
-        return [int(r[0]) for r in rows]
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
 
-    def snapshot(self) -> dict[str, Any]:
-        gunicorn = [self.server.proc.pid, *_children(self.server.proc.pid)]
-        return {
-            "t": time.monotonic(),
-            "generator": time.process_time(),
-            "gunicorn": {pid: _proc_cpu(pid) for pid in gunicorn},
-            "postgres": {pid: _proc_cpu(pid) for pid in self._backends()},
-            "machine": _machine_busy(),
-        }
+    def start(self) -> None:
+        self._first = {"gunicorn": {}, "postgres": {}}
+        self._last = {"gunicorn": {}, "postgres": {}}
+        self._sample(first=True)
+        self._t0, self._gen0, self._machine0 = (
+            time.monotonic(),
+            time.process_time(),
+            _machine_busy(),
+        )
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
 
-    @staticmethod
-    def usage(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
-        elapsed = max(after["t"] - before["t"], 1e-9)
+    def stop(self) -> dict[str, float]:
+        """Cores busy on average since start(), per part."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+        elapsed = max(time.monotonic() - self._t0, 1e-9)
+        generator = (time.process_time() - self._gen0) / elapsed
+        machine = (_machine_busy() - self._machine0) / elapsed
 
-        def delta(group: str) -> float:
-            return sum(v - before[group].get(pid, 0.0) for pid, v in after[group].items())
+        def used(group: str) -> float:
+            first = self._first[group]
+            return sum(v - first.get(pid, 0.0) for pid, v in self._last[group].items()) / elapsed
 
-        generator = (after["generator"] - before["generator"]) / elapsed
-        gunicorn = delta("gunicorn") / elapsed
-        postgres = delta("postgres") / elapsed
-        machine = (after["machine"] - before["machine"]) / elapsed
+        gunicorn, postgres = used("gunicorn"), used("postgres")
         return {
             "generator": generator,
             "gunicorn": gunicorn,
@@ -784,22 +797,22 @@ async def run_phases(
 
     log(f"closed loop: {args.clients} clients for {args.duration:.0f} s")
     recorder = Recorder()
-    before = meter.snapshot()
+    meter.start()
     elapsed = await closed_loop(
         server.port, workload, clients=args.clients, duration=args.duration, recorder=recorder
     )
     closed = summarise(recorder, elapsed)
-    closed["cpu_cores"] = CpuMeter.usage(before, meter.snapshot())
+    closed["cpu_cores"] = meter.stop()
 
     await asyncio.sleep(1.0)
     log(f"open loop: {args.rate:g} requests/s for {args.duration:.0f} s")
     recorder = Recorder()
-    before = meter.snapshot()
+    meter.start()
     elapsed, lag, max_in_flight = await open_loop(
         server.port, workload, rate=args.rate, duration=args.duration, recorder=recorder
     )
     opened = summarise(recorder, elapsed)
-    opened["cpu_cores"] = CpuMeter.usage(before, meter.snapshot())
+    opened["cpu_cores"] = meter.stop()
     opened["dispatch_lag_ms"] = lag * 1000
     opened["max_in_flight"] = max_in_flight
     return {"mix": mix, "closed_loop": closed, "open_loop": opened}
