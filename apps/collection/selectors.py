@@ -119,10 +119,12 @@ def contributions_for_author(*, user: Any) -> QuerySet[Prompt]:
 
 def site_counts() -> dict[str, int]:
     live = Q(withdrawn_at__isnull=True, hidden_at__isnull=True)
+    # order_by(): no Meta ordering inside the UNION (SQLite refuses it).
     authors = (
         Prompt.objects.filter(live)
+        .order_by()
         .values("author_id")
-        .union(Response.objects.filter(live).values("author_id"))
+        .union(Response.objects.filter(live).order_by().values("author_id"))
     )
     return {
         "prompts": Prompt.objects.filter(live).count(),

@@ -60,7 +60,7 @@ def test_seeding_twice_creates_nothing_new():
     assert "Demo data: 4 accounts created, 50 prompts imported (0 already there)" in first_output
     assert (
         "Demo data: 0 accounts created, 0 prompts imported (50 already there), 0 second answers "
-        "added." in second_output
+        "added, 0 prompts opened for ranking." in second_output
     )
 
 
@@ -138,10 +138,17 @@ def test_every_category_is_present_most_prompts_accepted_and_authors_are_volunte
     assert {"de", "es", "fr"} <= set(prompts.values_list("language", flat=True))
     accepted = prompts.filter(state=PromptState.COLLECTING).count()
     in_review = prompts.filter(state=PromptState.REVIEW).count()
-    assert accepted + in_review == 50
+    ranking = prompts.filter(state=PromptState.RANKING).count()
+    assert ranking == 4
+    assert accepted + in_review + ranking == 50
     assert 0 < in_review < accepted
     authors = set(prompts.values_list("author__email", flat=True))
     assert authors == {"ada@hearth.local", "grace@hearth.local"}
+    # Each volunteer has prompts in review to review (the other's).
+    assert (
+        set(prompts.filter(state=PromptState.REVIEW).values_list("author__email", flat=True))
+        == authors
+    )
     for prompt in prompts.filter(category__in=["closed_qa", "summarization"]):
         assert prompt.context
     # The author's own answer follows the prompt's state.
@@ -152,13 +159,21 @@ def test_every_category_is_present_most_prompts_accepted_and_authors_are_volunte
 def test_some_accepted_prompts_get_a_second_answer_from_the_other_volunteer():
     seed()
 
-    second_answers = Response.objects.exclude(author=F("prompt__author"))
+    second_answers = Response.objects.exclude(author=F("prompt__author")).filter(
+        author__email__in={"ada@hearth.local", "grace@hearth.local"}
+    )
     assert second_answers.count() >= 10
     for answer in second_answers.select_related("prompt"):
         assert answer.state == ResponseState.ACCEPTED
-        assert answer.prompt.state == PromptState.COLLECTING
-        assert answer.author.email in {"ada@hearth.local", "grace@hearth.local"}
-        assert answer.prompt.responses.filter(state=ResponseState.ACCEPTED).count() == 2
+        prompt = answer.prompt
+        if prompt.state == PromptState.COLLECTING:
+            assert prompt.responses.filter(state=ResponseState.ACCEPTED).count() == 2
+        else:
+            # Four of them got a brief third answer from the moderator and wait for ranking.
+            assert prompt.state == PromptState.RANKING
+            assert prompt.responses.filter(state=ResponseState.ACCEPTED).count() == 3
+            assert prompt.responses.filter(author__email="moderator@hearth.local").exists()
+            assert prompt.open_slots == 3
 
 
 def test_it_refuses_to_run_without_debug_unless_forced(settings):

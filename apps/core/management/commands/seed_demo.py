@@ -32,7 +32,9 @@ from apps.collection.importing import (
     check_import_options,
     prompts_import_jsonl,
 )
+from apps.collection import flow
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
+from apps.collection.policy import current_policy
 
 DEMO_SOURCE = "hearth-demo"
 DEMO_PROMPTS_FILE = Path(apps.collection.__file__).resolve().parent / "demo_prompts.jsonl"
@@ -153,9 +155,15 @@ def _import_demo_prompts(authors: list[User]) -> tuple[ImportReport, dict[int, i
     prompt_ids: dict[int, int] = {}
     for index, line in enumerate(lines):
         state = "review" if index % REVIEW_EVERY == REVIEW_EVERY - 1 else "accepted"
+        # Prompts left in review alternate authors, so each volunteer has some to review.
+        author_index = (
+            (index // REVIEW_EVERY) % len(authors)
+            if state == "review"
+            else _demo_author_index(index, len(authors))
+        )
         report = prompts_import_jsonl(
             io.BytesIO(line + b"\n"),
-            author=authors[_demo_author_index(index, len(authors))],
+            author=authors[author_index],
             options=options[state],
         )
         outcome = report.lines[0]
@@ -192,6 +200,33 @@ def _add_second_answers(authors: list[User], prompt_ids: dict[int, int]) -> int:
         Response.objects.filter(pk=response.pk).update(state=ResponseState.ACCEPTED)
         added += 1
     return added
+
+
+RANKING_PROMPTS = 4
+
+
+def _open_demo_rankings(writer: User) -> int:
+    """Move a few two-answer demo prompts on to ranking, so the ranking task can be tried at
+    once: ``writer`` adds a brief third answer (the first sentence of the first one).
+    Returns how many prompts were moved; none once enough are in ranking or beyond."""
+    policy = current_policy()
+    demo = Prompt.objects.filter(origin=DEMO_SOURCE)
+    done = demo.filter(state__in=[PromptState.RANKING, PromptState.COMPLETE]).count()
+    moved = 0
+    candidates = demo.filter(state=PromptState.COLLECTING).exclude(responses__author=writer)
+    for prompt in candidates.order_by("id"):
+        if done + moved >= RANKING_PROMPTS:
+            break
+        answers = list(prompt.responses.filter(state=ResponseState.ACCEPTED).order_by("id"))
+        if len(answers) != 2:
+            continue
+        brief = answers[0].text.split("\n")[0].split(". ")[0].rstrip(".") + "."
+        response = collection_services.response_create(prompt=prompt, author=writer, text=brief)
+        Response.objects.filter(pk=response.pk).update(state=ResponseState.ACCEPTED)
+        prompt.refresh_from_db()
+        flow.prompt_transition(prompt=prompt, to=PromptState.RANKING, policy=policy)
+        moved += 1
+    return moved
 
 
 class Command(BaseCommand):
@@ -231,6 +266,7 @@ class Command(BaseCommand):
             authors = [users[email] for email in DEMO_AUTHORS]
             report, prompt_ids = _import_demo_prompts(authors)
             second_answers = _add_second_answers(authors, prompt_ids)
+            rankings_opened = _open_demo_rankings(users["moderator@hearth.local"])
         if passwords != {spec.email: known.get(spec.email) for spec in DEMO_USERS}:
             _write_credentials(path, passwords)
         else:
@@ -244,7 +280,8 @@ class Command(BaseCommand):
             )
         self.stdout.write(
             f"Demo data: {users_created} accounts created, {report.imported} prompts imported "
-            f"({report.duplicates} already there), {second_answers} second answers added."
+            f"({report.duplicates} already there), {second_answers} second answers added, "
+            f"{rankings_opened} prompts opened for ranking."
         )
         for outcome in report.lines:
             if outcome.status == REJECTED:

@@ -1,0 +1,76 @@
+"""The embedded default (SQLite, no Redis) that `make run` serves: migrate, seed the demo,
+then the main pages and a round of tasks, in a subprocess with no DATABASE_URL or REDIS_URL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = r"""
+import django
+django.setup()
+from django.conf import settings
+from django.test import Client
+from rest_framework.test import APIClient
+from apps.accounts.models import User
+from apps.collection.models import Prompt
+
+assert settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+assert not settings.REDIS_URL
+ada = User.objects.get(email="maintainer@hearth.local")
+web = Client()
+web.force_login(ada)
+prompt = Prompt.objects.filter(state="collecting").first()
+for path in ["/", "/browse/", f"/prompts/{prompt.pk}/", "/write/", "/mine/", "/profile/",
+             "/contribute/", "/api/v1/prompts/", "/api/docs/", "/readyz"]:
+    r = web.get(path, follow=True)
+    assert r.status_code == 200, (path, r.status_code)
+api = APIClient()
+api.force_authenticate(ada)
+kinds = set()
+for n in range(16):
+    task = api.get("/api/v1/tasks/next/").json()
+    kinds.add(task["type"])
+    if task["type"] == "write":
+        payload = {"instruction": f"Name a fruit that starts with the letter {n}x.", "category": "open_qa", "language": "en", "response": "Fig."}
+    elif task["type"] == "respond":
+        payload = {"text": "An answer from the smoke test."}
+    elif task["type"] == "rank":
+        payload = {"order": [r["id"] for r in task["responses"]]}
+    else:
+        payload = {"labels": [], "quality": 4}
+    r = api.post(f"/api/v1/tasks/{task['id']}/submit/", payload, format="json")
+    assert r.status_code == 200, (task["type"], r.status_code, r.content[:300])
+print("kinds", sorted(kinds))
+"""
+
+
+@pytest.mark.slow
+def test_the_embedded_default_serves_pages_and_tasks(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(HEARTH_DATA_DIR=str(tmp_path), DEBUG="true", DJANGO_SETTINGS_MODULE="apps.settings")
+    manage = [sys.executable, "manage.py"]
+    for command in (["migrate", "--noinput"], ["seed_demo"]):
+        result = subprocess.run(
+            manage + command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert "ada@hearth.local" in result.stdout
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # The maintainer wrote none of the demo prompts: every kind of task is open to them.
+    assert "rank" in result.stdout and "review_prompt" in result.stdout
+    assert (tmp_path / "hearth.sqlite3").exists()
