@@ -25,6 +25,7 @@ import apps.collection
 from apps.accounts import roles
 from apps.accounts import services as account_services
 from apps.accounts.models import User
+from apps.collection import flow
 from apps.collection import services as collection_services
 from apps.collection.importing import (
     REJECTED,
@@ -32,7 +33,6 @@ from apps.collection.importing import (
     check_import_options,
     prompts_import_jsonl,
 )
-from apps.collection import flow
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
 from apps.collection.policy import current_policy
 
