@@ -48,11 +48,11 @@ LABEL_CHOICES: list[tuple[str, Any, Any]] = [
 ]
 
 QUALITY_CHOICES = [
-    (1, _("1 · poor")),
-    (2, _("2 · weak")),
-    (3, _("3 · fair")),
-    (4, _("4 · good")),
-    (5, _("5 · excellent")),
+    (1, _("poor")),
+    (2, _("weak")),
+    (3, _("fair")),
+    (4, _("good")),
+    (5, _("excellent")),
 ]
 
 SKIP_REASONS = [
@@ -97,7 +97,10 @@ class ReviewTaskForm(TaskForm):
     )
 
     def payload(self) -> dict[str, Any]:
-        return {"labels": list(self.cleaned_data["labels"]), "quality": self.cleaned_data["quality"]}
+        return {
+            "labels": list(self.cleaned_data["labels"]),
+            "quality": self.cleaned_data["quality"],
+        }
 
 
 class RespondTaskForm(TaskForm):

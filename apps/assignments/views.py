@@ -1,0 +1,281 @@
+"""The Contribute page: one task at a time from the dispatcher (apps.assignments.services).
+
+``/contribute/`` shows the volunteer's open task, or takes the next one, and redirects to the
+task's own page, ``/contribute/<id>/``, so a reload never takes another. That page's form
+POSTs to itself; skipping POSTs to ``/contribute/<id>/skip/``. ``?type=`` (any, review,
+respond, rank, write) picks the kind and is kept from task to task.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from apps.accounts.models import User
+from apps.accounts.permissions import licence_required
+from apps.accounts.selectors import request_user
+from apps.assignments import forms, selectors, services
+from apps.assignments.models import Assignment, TaskType
+from apps.collection.categories import GUIDANCE
+from apps.collection.models import Category
+from apps.collection.policy import current_policy
+from apps.core import idempotency
+from apps.core.forms import add_validation_errors
+from apps.core.languages import COMMON_LANGUAGES
+
+KINDS = [
+    (services.ANY, gettext_lazy("Any task")),
+    ("review", gettext_lazy("Review")),
+    ("respond", gettext_lazy("Answer")),
+    ("rank", gettext_lazy("Rank")),
+    ("write", gettext_lazy("Write")),
+]
+EMPTY_TITLES: dict[str, Any] = {
+    services.ANY: gettext_lazy("No task is waiting right now."),
+    "review": gettext_lazy("Nothing is waiting for review right now."),
+    "respond": gettext_lazy("No prompt is waiting for an answer right now."),
+    "rank": gettext_lazy("No answers are waiting to be ranked right now."),
+    "write": gettext_lazy("Writing is closed right now."),
+}
+THANKS: dict[str, Any] = {
+    TaskType.WRITE: gettext_lazy("Thank you! Your prompt and answer are now in review."),
+    TaskType.REVIEW_PROMPT: gettext_lazy("Thank you! Your review is saved."),
+    TaskType.REVIEW_RESPONSE: gettext_lazy("Thank you! Your review is saved."),
+    TaskType.RESPOND: gettext_lazy("Thank you! Your answer is now in review."),
+    TaskType.RANK: gettext_lazy("Thank you! Your ranking is saved."),
+}
+HEADINGS: dict[str, Any] = {
+    TaskType.REVIEW_PROMPT: gettext_lazy("Review this prompt"),
+    TaskType.REVIEW_RESPONSE: gettext_lazy("Review this answer"),
+    TaskType.RESPOND: gettext_lazy("Answer this prompt"),
+    TaskType.RANK: gettext_lazy("Rank the answers"),
+}
+
+
+def _kind(request: HttpRequest) -> str:
+    kind = request.GET.get("type", services.ANY)
+    return kind if kind in services.REQUESTABLE else services.ANY
+
+
+def _with_kind(url: str, kind: str) -> str:
+    return url if kind == services.ANY else f"{url}?{urlencode({'type': kind})}"
+
+
+def _contribute_url(kind: str) -> str:
+    return _with_kind(reverse("assignments:contribute"), kind)
+
+
+def _task_url(assignment_id: int, kind: str) -> str:
+    return _with_kind(reverse("assignments:task", args=[assignment_id]), kind)
+
+
+def _run_once(request: HttpRequest, key: str, action: Any) -> tuple[int, Any, bool]:
+    """A double-clicked or re-sent form does its work once; the retry replays the result."""
+    if not key:
+        status, data = action()
+        return status, data, False
+    fingerprint = idempotency.fingerprint("POST", request.path, key.encode())
+    return idempotency.run_once(
+        user=request.user, key=f"form:{key}", fingerprint=fingerprint, action=action
+    )
+
+
+def _open_tasks(user: User, *, besides: int | None = None) -> list[Assignment]:
+    return [
+        a
+        for a in selectors.active_tasks_for_user(user=user).order_by("created_at")
+        if a.pk != besides
+    ]
+
+
+@licence_required
+def contribute(request: HttpRequest) -> HttpResponse:
+    """Go to the volunteer's open task of the chosen kind, or take the next one."""
+    user = request_user(request)
+    kind = _kind(request)
+    assignment = selectors.active_task_for_user(user=user, kind_types=services.REQUESTABLE[kind])
+    if assignment is None:
+        try:
+            assignment = services.task_next(user=user, kind=kind)
+        except services.NoTaskAvailable:
+            return _render_empty(request, user, kind, title=EMPTY_TITLES[kind])
+        except services.TaskError as exc:
+            messages.error(request, exc.message)
+            return _render_empty(request, user, kind, title=None)
+    return redirect(_task_url(assignment.pk, kind))
+
+
+def _render_empty(request: HttpRequest, user: User, kind: str, *, title: Any) -> HttpResponse:
+    return render(
+        request,
+        "assignments/empty.html",
+        {"kind": kind, "kinds": KINDS, "title": title, "open_tasks": _open_tasks(user)},
+    )
+
+
+@licence_required
+def task(request: HttpRequest, task_id: int) -> HttpResponse:
+    """Show one open task (GET) or submit it (POST)."""
+    user = request_user(request)
+    kind = _kind(request)
+    assignment = selectors.active_tasks_for_user(user=user).filter(pk=task_id).first()
+    if request.method == "POST":
+        return _submit(request, user, task_id, assignment, kind)
+    if assignment is None:
+        messages.error(
+            request,
+            _("That task is no longer open to you: it was submitted, skipped or it expired."),
+        )
+        return redirect(_contribute_url(kind))
+    return _render_task(request, user, assignment, _form(assignment, None), kind)
+
+
+def _form(assignment: Assignment, data: Any) -> forms.TaskForm:
+    if assignment.task_type == TaskType.RANK:
+        ids = [a["id"] for a in _shuffled_answers(assignment, selectors.task_payload(assignment))]
+        return forms.RankTaskForm(data, response_ids=ids)
+    return forms.FORMS[assignment.task_type](data)
+
+
+def _submit(
+    request: HttpRequest, user: User, task_id: int, assignment: Assignment | None, kind: str
+) -> HttpResponse:
+    key = request.POST.get("idempotency_key", "")[: idempotency.MAX_KEY_LENGTH]
+    form: forms.TaskForm | None = None
+    payload: dict[str, Any] = {}
+    if assignment is not None:
+        form = _form(assignment, request.POST)
+        if not form.is_valid():
+            return _render_task(request, user, assignment, form, kind)
+        payload = form.payload()
+    # A task no longer open (someone else's, done, skipped, expired) is still sent on: the
+    # service says why, and a double submit of one that went through replays its success.
+
+    def submit() -> tuple[int, Any]:
+        done = services.task_submit(user=user, assignment_id=task_id, payload=payload)
+        return 200, {"task_id": done.pk, "type": done.task_type, "result": done.result}
+
+    try:
+        _status, result, _replayed = _run_once(request, key, submit)
+    except services.TaskError as exc:
+        messages.error(request, exc.message)
+        return redirect(_contribute_url(kind))
+    except idempotency.KeyReused as exc:
+        messages.error(request, str(exc.detail))
+        return redirect(_contribute_url(kind))
+    except ValidationError as exc:
+        if form is None or assignment is None:  # not reached: the service refuses first
+            messages.error(request, " ".join(exc.messages))
+            return redirect(_contribute_url(kind))
+        add_validation_errors(form, exc)
+        return _render_task(request, user, assignment, form, kind)
+    messages.success(request, THANKS.get(result.get("type", ""), _("Thank you!")))
+    return redirect(_contribute_url(kind))
+
+
+@login_required
+@require_POST
+def skip(request: HttpRequest, task_id: int) -> HttpResponse:
+    """Give the task back; the dispatcher will not offer the same target of that type again."""
+    kind = _kind(request)
+    form = forms.SkipForm(request.POST)
+    if not form.is_valid():
+        messages.error(
+            request,
+            _("The skip could not be read: %(errors)s")
+            % {"errors": " ".join(str(e) for errors in form.errors.values() for e in errors)},
+        )
+        return redirect(_task_url(task_id, kind))
+
+    def give_back() -> tuple[int, Any]:
+        done = services.task_skip(
+            user=request_user(request), assignment_id=task_id, reason=form.reason_text()
+        )
+        return 200, {"task_id": done.pk}
+
+    try:
+        _run_once(request, form.cleaned_data["idempotency_key"], give_back)
+    except services.TaskError as exc:
+        messages.error(request, exc.message)
+    except idempotency.KeyReused as exc:
+        messages.error(request, str(exc.detail))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.info(request, _("Skipped. You will not get that one again."))
+    return redirect(_contribute_url(kind))
+
+
+def _shuffled_answers(assignment: Assignment, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The answers to rank in an order fixed per task, so the first-written answer (often the
+    prompt author's) does not always sit on top; letters name them in that order."""
+    answers = list(payload["responses"])
+    random.Random(assignment.pk).shuffle(answers)
+    return [
+        {**answer, "letter": chr(ord("A") + n) if n < 26 else str(n + 1)}
+        for n, answer in enumerate(answers)
+    ]
+
+
+def _rank_context(
+    assignment: Assignment, payload: dict[str, Any], form: forms.TaskForm
+) -> dict[str, Any]:
+    answers = _shuffled_answers(assignment, payload)
+    order = getattr(form, "cleaned_data", {}).get("order")
+    if order and sorted(order) == sorted(a["id"] for a in answers):
+        # Re-shown after a refusal: keep the order the volunteer gave.
+        answers.sort(key=lambda a: order.index(a["id"]))
+    for answer in answers:
+        answer["field"] = form[f"rank_{answer['id']}"]
+    return {"answers": answers, "count": len(answers)}
+
+
+def _review_context(form: forms.TaskForm) -> dict[str, Any]:
+    chosen = set(form["labels"].value() or []) if form.is_bound else set()
+    labels = [
+        {"name": name, "label": label, "help": help_text, "checked": name in chosen}
+        for name, label, help_text in forms.LABEL_CHOICES
+    ]
+    threshold = round(float(current_policy().acceptance_threshold) * 100)
+    return {"labels": labels, "threshold": threshold}
+
+
+def _render_task(
+    request: HttpRequest, user: User, assignment: Assignment, form: forms.TaskForm, kind: str
+) -> HttpResponse:
+    payload = selectors.task_payload(assignment)
+    prompt = payload["prompt"]
+    context: dict[str, Any] = {
+        "task": payload,
+        "assignment": assignment,
+        "form": form,
+        "kind": kind,
+        "kinds": KINDS,
+        "task_label": assignment.get_task_type_display(),
+        "heading": HEADINGS.get(assignment.task_type, ""),
+        "category_label": Category(prompt["category"]).label if prompt else "",
+        "skip_form": forms.SkipForm(),
+        "skip_url": _with_kind(reverse("assignments:skip", args=[assignment.pk]), kind),
+        "open_tasks": _open_tasks(user, besides=assignment.pk),
+    }
+    if assignment.task_type == TaskType.WRITE:
+        context.update(guidance=GUIDANCE, languages=COMMON_LANGUAGES)
+        if not form.is_bound:
+            form.initial.setdefault("language", (user.languages or ["en"])[0])
+        return render(request, "assignments/task_write.html", context)
+    if assignment.task_type == TaskType.RANK:
+        context.update(_rank_context(assignment, payload, form))
+    elif assignment.task_type in (TaskType.REVIEW_PROMPT, TaskType.REVIEW_RESPONSE):
+        context.update(_review_context(form))
+    return render(request, "assignments/task.html", context)
