@@ -23,7 +23,8 @@ def broker_settings() -> dict[str, Any]:
     )
     queue = data_dir / "broker" / "queue"
     processed = data_dir / "broker" / "processed"
-    for folder in (queue, processed):
+    control = data_dir / "broker" / "control"
+    for folder in (queue, processed, control):
         folder.mkdir(parents=True, exist_ok=True)
     return {
         "broker_url": "filesystem://",
@@ -31,6 +32,7 @@ def broker_settings() -> dict[str, Any]:
             "data_folder_in": str(queue),
             "data_folder_out": str(queue),
             "processed_folder": str(processed),
+            "control_folder": str(control),
             "store_processed": False,
         },
     }

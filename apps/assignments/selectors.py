@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from django.db.models import QuerySet
@@ -28,6 +29,9 @@ def task_payload(assignment: Assignment) -> dict[str, Any]:
     responses: list[dict[str, Any]] = []
     if assignment.task_type == TaskType.RANK and assignment.prompt is not None:
         responses = [{"id": r.pk, "text": r.text} for r in rankable_responses(assignment.prompt)]
+        # A fixed shuffle per task: the first-written answer (often the author's) must not
+        # always be on top, and a reload must not reorder the list.
+        random.Random(assignment.pk).shuffle(responses)
     response = assignment.response
     return {
         "id": assignment.pk,

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.accounts.models import User
 from apps.assignments.models import Assignment, AssignmentState, TaskType
@@ -239,6 +240,9 @@ def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) 
             {"type": [_("Choose one of: %(kinds)s.") % {"kinds": ", ".join(REQUESTABLE)}]}
         )
     policy = current_policy()
+    # Overdue tasks give their slots back before anyone looks for one (cheap: a partial
+    # index holds only active assignments).
+    assignments_expire(limit=100)
     with transaction.atomic():
         user = _lock_user(user)
         pending = Assignment.objects.filter(
@@ -246,7 +250,11 @@ def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) 
         ).count()
         if pending >= policy.max_pending_assignments:
             raise TooManyPending(
-                _("You hold %(n)d open tasks: submit or skip one before taking another.")
+                ngettext(
+                    "You hold %(n)d open task: submit or skip it before taking another.",
+                    "You hold %(n)d open tasks: submit or skip one before taking another.",
+                    pending,
+                )
                 % {"n": pending}
             )
         for task_type in weighted_order(REQUESTABLE[kind], policy, rng or random.Random()):
@@ -261,7 +269,7 @@ def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) 
 def _lock_assignment(user: User, assignment_id: int) -> Assignment:
     assignment = Assignment.objects.select_for_update(no_key=True).filter(pk=assignment_id).first()
     if assignment is None or assignment.user_id != user.pk:
-        raise TaskConflict(_("This task is not yours: fetch your own with next."))
+        raise TaskConflict(_("This task is not yours."))
     return assignment
 
 
@@ -269,9 +277,9 @@ def _refuse_finished(assignment: Assignment) -> None:
     if assignment.state == AssignmentState.SUBMITTED:
         raise TaskConflict(_("This task was already submitted."))
     if assignment.state == AssignmentState.SKIPPED:
-        raise TaskConflict(_("This task was skipped; fetch a new one."))
+        raise TaskConflict(_("This task was skipped; take a new one."))
     if assignment.state in (AssignmentState.EXPIRED, AssignmentState.RELEASED):
-        raise TaskConflict(_("This task expired and went to someone else; fetch a new one."))
+        raise TaskConflict(_("This task expired and went back to the pool; take a new one."))
 
 
 def _release(assignment: Assignment, state: str, *, reason: str = "") -> None:
@@ -288,22 +296,22 @@ def _release(assignment: Assignment, state: str, *, reason: str = "") -> None:
 
 def task_submit(*, user: User, assignment_id: int, payload: Mapping[str, Any]) -> Assignment:
     """Submit the work of an active assignment. Raises TaskConflict for a foreign, finished
-    or expired one (an expired one gives its slot back first), ValidationError for bad work."""
-    expired = False
+    or expired one, ValidationError for bad work.
+
+    An expired assignment is refused without writing anything: callers may run this inside a
+    transaction that the refusal rolls back (idempotent requests do). Its slot comes back
+    with the next sweep, which every ``task_next`` and the periodic task run.
+    """
     with transaction.atomic():
         user = _lock_user(user)
         assignment = _lock_assignment(user, assignment_id)
         _refuse_finished(assignment)
         if assignment.expires_at <= timezone.now():
-            _release(assignment, AssignmentState.EXPIRED)
-            expired = True
-        else:
-            assignment.result = _do_submit(user, assignment, payload)
-            assignment.state = AssignmentState.SUBMITTED
-            assignment.finished_at = timezone.now()
-            assignment.save(update_fields=["result", "state", "finished_at"])
-    if expired:
-        raise TaskConflict(_("This task expired and went to someone else; fetch a new one."))
+            raise TaskConflict(_("This task expired and went back to the pool; take a new one."))
+        assignment.result = _do_submit(user, assignment, payload)
+        assignment.state = AssignmentState.SUBMITTED
+        assignment.finished_at = timezone.now()
+        assignment.save(update_fields=["result", "state", "finished_at"])
     return assignment
 
 
@@ -313,7 +321,7 @@ def _lock_prompt(prompt_id: int | None, *, state: str) -> Prompt:
     prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt_id)
     if prompt.state != state or prompt.withdrawn_at or prompt.hidden_at:
         raise TaskConflict(
-            _("This prompt has moved on (withdrawn, hidden or complete); fetch a new task.")
+            _("This prompt has moved on (withdrawn, hidden or complete); take a new task.")
         )
     return prompt
 
@@ -343,7 +351,7 @@ def _do_submit(user: User, assignment: Assignment, payload: Mapping[str, Any]) -
             pk=assignment.response_id or 0
         )
         if response.state != ResponseState.REVIEW or response.withdrawn_at or response.hidden_at:
-            raise TaskConflict(_("This answer has moved on; fetch a new task."))
+            raise TaskConflict(_("This answer has moved on; take a new task."))
         response.prompt = prompt
         review = feedback_services.response_review_create(
             reviewer=user, response=response, payload=payload, policy=policy
@@ -351,9 +359,16 @@ def _do_submit(user: User, assignment: Assignment, payload: Mapping[str, Any]) -
         return {"review_id": review.pk}
     if task_type == TaskType.RESPOND:
         prompt = _lock_prompt(assignment.prompt_id, state=PromptState.COLLECTING)
-        response = collection_services.response_create(
-            prompt=prompt, author=user, text=payload.get("text"), slot_held=True
-        )
+        try:
+            response = collection_services.response_create(
+                prompt=prompt, author=user, text=payload.get("text"), slot_held=True
+            )
+        except ValidationError as exc:
+            # The answer arrives as "text" here: name the field the client sent.
+            messages = exc.message_dict if hasattr(exc, "error_dict") else {"text": exc.messages}
+            raise ValidationError(
+                {("text" if k == "response" else k): v for k, v in messages.items()}
+            ) from None
         return {"response_id": response.pk}
     if task_type == TaskType.RANK:
         prompt = _lock_prompt(assignment.prompt_id, state=PromptState.RANKING)

@@ -120,10 +120,28 @@ def test_an_expired_task_is_409_and_its_slot_is_free_again(api, volunteer2):
     r = api.post(f"/api/v1/tasks/{task['id']}/submit/", {"labels": [], "quality": 3}, format="json")
     assert r.status_code == 409
     assert "expired" in r.json()["detail"]
+    assert Review.objects.count() == 0
+    # The next request for a task anywhere sweeps it and frees the slot.
+    api.get(NEXT, {"type": "write"})
     prompt.refresh_from_db()
     assert prompt.open_slots == 2
-    assert Assignment.objects.get().state == AssignmentState.EXPIRED
-    assert Review.objects.count() == 0
+    assert Assignment.objects.get(pk=task["id"]).state == AssignmentState.EXPIRED
+
+
+def test_an_expired_task_with_an_idempotency_key_is_409_and_still_freed(api, volunteer2):
+    prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    task = api.get(NEXT, {"type": "review"}).json()
+    Assignment.objects.filter(pk=task["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    r = api.post(
+        f"/api/v1/tasks/{task['id']}/submit/",
+        {"labels": [], "quality": 3},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="late-1",
+    )
+    assert r.status_code == 409
+    assert assignments_expire() == 1
+    prompt.refresh_from_db()
+    assert prompt.open_slots == 2
 
 
 def test_the_sweeper_expires_overdue_tasks_and_frees_their_slots(api, volunteer2):

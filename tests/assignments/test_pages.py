@@ -377,7 +377,7 @@ def test_holding_too_many_tasks_is_explained_with_links_to_them(volunteer, make_
     held, _page = open_task(client, "review")
     r = client.get(CONTRIBUTE, {"type": "write"})
     assert r.status_code == 200
-    assert message_texts(r) == ["You hold 1 open tasks: submit or skip one before taking another."]
+    assert message_texts(r) == ["You hold 1 open task: submit or skip it before taking another."]
     assert f'href="/contribute/{held.pk}/"' in r.content.decode()
 
 
@@ -396,10 +396,10 @@ def test_someone_elses_task_gives_a_message_not_an_error(volunteer, volunteer2, 
     ]
     r = client.post(f"/contribute/{theirs.pk}/", {"idempotency_key": "mine-1", "quality": "4"})
     assert r.status_code == 302
-    assert message_texts(r)[-1] == "This task is not yours: fetch your own with next."
+    assert message_texts(r)[-1] == "This task is not yours."
     skipped = client.post(f"/contribute/{theirs.pk}/skip/", {"idempotency_key": "mine-2"})
     assert skipped.status_code == 302
-    assert message_texts(skipped)[-1] == "This task is not yours: fetch your own with next."
+    assert message_texts(skipped)[-1] == "This task is not yours."
     assert not Review.objects.exists()
     theirs.refresh_from_db()
     assert theirs.state == AssignmentState.ACTIVE
@@ -416,7 +416,7 @@ def test_an_expired_task_gives_a_message(volunteer, make_volunteer):
         f"/contribute/{assignment.pk}/", {"idempotency_key": key_of(page), "quality": "4"}
     )
     assert r.status_code == 302
-    assert message_texts(r) == ["This task expired and went to someone else; fetch a new one."]
+    assert message_texts(r) == ["This task expired and went back to the pool; take a new one."]
     assert not Review.objects.exists()
 
 
