@@ -114,7 +114,9 @@ class PromptsApi(APIView):
             read_only_fields = fields
 
         def get_response(self, prompt: Prompt) -> dict[str, Any] | None:
-            first = prompt.responses.select_related("author").filter(author=prompt.author_id).first()
+            first = (
+                prompt.responses.select_related("author").filter(author=prompt.author_id).first()
+            )
             return dict(ResponseOut(first).data) if first else None
 
     @extend_schema(

@@ -131,7 +131,9 @@ def test_an_expired_task_is_409_and_its_slot_is_free_again(api, volunteer2):
 def test_an_expired_task_with_an_idempotency_key_is_409_and_still_freed(api, volunteer2):
     prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW)
     task = api.get(NEXT, {"type": "review"}).json()
-    Assignment.objects.filter(pk=task["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    Assignment.objects.filter(pk=task["id"]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     r = api.post(
         f"/api/v1/tasks/{task['id']}/submit/",
         {"labels": [], "quality": 3},
