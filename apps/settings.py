@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "apps.assignments",
     "apps.feedback",
     "apps.moderation",
+    "apps.releases",
 ]
 
 MIDDLEWARE = [
@@ -317,3 +318,22 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = SITE_URL.startswith("https")
     CSRF_COOKIE_SECURE = SITE_URL.startswith("https")
 ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
+
+# --- releases ---------------------------------------------------------------------------------
+# Releases are built under DATA_DIR/releases/<version>/ (see apps.releases.building).
+# The key behind the pseudonymous ids of rankers in releases (HMAC-SHA256 of the user id).
+# Default: derived from SECRET_KEY with a fixed label, so rotating SECRET_KEY changes every
+# pseudonym; set this to keep them stable across key rotations.
+HEARTH_PSEUDONYM_SECRET = envstr("HEARTH_PSEUDONYM_SECRET")
+if HEARTH_PSEUDONYM_SECRET and len(HEARTH_PSEUDONYM_SECRET) < 32:
+    raise ConfigError("HEARTH_PSEUDONYM_SECRET must be at least 32 characters long")
+if not HEARTH_PSEUDONYM_SECRET:
+    import hashlib as _hashlib
+
+    HEARTH_PSEUDONYM_SECRET = _hashlib.sha256(
+        b"hearth-release-pseudonyms-v1\0" + SECRET_KEY.encode()
+    ).hexdigest()
+# Rows per Parquet file; a split with more is sharded into -0000i-of-0000N files.
+HEARTH_RELEASE_SHARD_ROWS = envint("HEARTH_RELEASE_SHARD_ROWS", 500_000, minimum=1)
+# The data set's name in release cards (pretty_name, title, citation).
+HEARTH_DATASET_NAME = envstr("HEARTH_DATASET_NAME", "Hearth")

@@ -1,0 +1,316 @@
+"""Building a release: stream rows out of the database into Parquet files, then swap them in.
+
+``release_build(release_id)`` claims the release (a fresh build token under the row lock),
+writes every config and split into ``DATA_DIR/releases/.tmp-<version>-<random>/``,
+``os.replace``s that folder to ``DATA_DIR/releases/<version>/`` and only then marks the row
+ready, with a conditional ``UPDATE … WHERE state='building' AND build_token=…``. A crash at
+any point leaves a release that is building or failed, never one that looks ready; building it
+again removes what an earlier attempt left behind and starts over.
+
+Streaming. On PostgreSQL the two big streams (``prompts`` and ``sft``, one row per prompt or
+answer) run as ``COPY (SELECT …) TO STDOUT (FORMAT csv)`` on a separate connection and are
+parsed by pyarrow's streaming CSV reader straight into Arrow record batches: no Python object
+per row or field, memory bounded by the reader's block size. Ranked prompts (``rankings`` and
+``preferences``) are read in chunks of prompts, a few small queries per chunk, because each row
+needs the prompt's whole response set. That reading connection runs one REPEATABLE READ, READ
+ONLY transaction, so every config of a release sees the same snapshot while progress is
+written through Django's own connection. Elsewhere (the SQLite embedded default) the same
+querysets stream through ``.values_list().iterator(chunk_size=…)``, with no snapshot across
+configs. Both paths produce the same bytes.
+
+Determinism: rows are ordered by id, Parquet writer options are pinned, row groups have a fixed
+row count, and nothing in any file depends on the time, so the same rows give the same files
+and the same content hash. Build times live in the database only.
+
+Layout of a release folder::
+
+    README.md                                   the card (apps.releases.cards)
+    data/<config>/<split>-0000i-of-0000N.parquet
+    dolly/sft.jsonl                             every sft row, Dolly's four fields
+    .hearth/keys/<config>.parquet               row keys, to compute the next release's changes
+
+``.hearth/`` is private bookkeeping: it is not in ``Release.files`` nor in the content hash and
+is neither published nor offered for download.
+
+The package: ``layout`` (paths, schemas, split and pseudonym hashes), ``queries`` (what
+enters, as querysets), ``streams`` (readers and writers), ``passes`` (one attempt's passes over
+the data) and, here, the attempt itself: claim, build, move into place, mark ready or failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.releases import cards
+from apps.releases.building.layout import (
+    CONFIGS,
+    DOLLY_PATH,
+    PRIVATE_DIR,
+    SPLITS,
+    prompt_split,
+    pseudonym,
+    release_folder,
+    release_schemas,
+    releases_root,
+)
+from apps.releases.building.passes import Build, BuildSuperseded, Progress
+from apps.releases.building.streams import Method, OrmReader, PostgresReader, open_reader
+from apps.releases.models import FINISHED_STATES, Release, ReleaseState
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "CONFIGS",
+    "DOLLY_PATH",
+    "PRIVATE_DIR",
+    "SPLITS",
+    "BuildSuperseded",
+    "Method",
+    "Progress",
+    "prompt_split",
+    "pseudonym",
+    "release_build",
+    "release_folder",
+    "release_mark_failed",
+    "release_schemas",
+    "releases_root",
+]
+
+log = logging.getLogger(__name__)
+
+ERROR_MAX_CHARS = 2_000
+
+
+def _changes(
+    keys: dict[str, pa.Array], previous: Release | None
+) -> dict[str, dict[str, int]] | None:
+    """Rows added and removed per config since ``previous``, from the row keys; None when
+    there is no previous release or its keys are gone."""
+    if previous is None:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    folder = release_folder(previous.version) / PRIVATE_DIR / "keys"
+    changes: dict[str, dict[str, int]] = {}
+    for config in CONFIGS:
+        path = folder / f"{config}.parquet"
+        if not path.exists():
+            return None
+        old = pq.read_table(path).column("key").combine_chunks()
+        new = keys[config]
+        if not isinstance(new, pa.Array):
+            new = new.combine_chunks()
+        added = len(new) - pc.sum(pc.is_in(new, value_set=old)).as_py() if len(new) else 0
+        removed = len(old) - pc.sum(pc.is_in(old, value_set=new)).as_py() if len(old) else 0
+        changes[config] = {"added": int(added or 0), "removed": int(removed or 0)}
+    return changes
+
+
+def _hash_files(folder: Path) -> tuple[str, list[dict[str, Any]]]:
+    """The content hash and file list of a release folder, ``.hearth/`` left out."""
+    paths = sorted(
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if path.is_file() and path.relative_to(folder).parts[0] != PRIVATE_DIR
+    )
+    total = hashlib.sha256()
+    files = []
+    for rel in paths:
+        path = folder / rel
+        size = path.stat().st_size
+        total.update(f"{rel}\n{size}\n".encode())
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+                total.update(chunk)
+        files.append({"path": rel, "bytes": size, "sha256": digest.hexdigest()})
+    return total.hexdigest(), files
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_leftovers(version: str) -> None:
+    """Temp folders of earlier attempts at this version, and a final folder that an attempt
+    moved into place without managing to mark the release ready."""
+    root = releases_root()
+    for stale in root.glob(f".tmp-{version}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    final = release_folder(version)
+    if final.exists():
+        shutil.rmtree(final)
+
+
+def _claim(release_id: int) -> tuple[Release, str] | None:
+    """Take the release for a new build attempt; None when it is already finished."""
+    with transaction.atomic():
+        release = Release.objects.select_for_update().get(pk=release_id)
+        if release.state in FINISHED_STATES:
+            return None
+        release.build_token = secrets.token_hex(16)
+        release.state = ReleaseState.BUILDING
+        release.error = ""
+        release.started_at = timezone.now()
+        release.finished_at = None
+        release.progress_done = release.progress_total = 0
+        release.counts, release.changes, release.files, release.content_hash = {}, {}, [], ""
+        release.previous = (
+            Release.objects.filter(state__in=FINISHED_STATES, number__lt=release.number)
+            .order_by("-number")
+            .first()
+        )
+        release.save()
+        return release, release.build_token
+
+
+def release_mark_failed(*, release_id: int, reason: str, token: str | None = None) -> bool:
+    """Mark a building release failed with ``reason``; with ``token``, only if that build
+    attempt still owns it. Returns whether it did."""
+    qs = Release.objects.filter(pk=release_id, state=ReleaseState.BUILDING)
+    if token is not None:
+        qs = qs.filter(build_token=token)
+    return bool(
+        qs.update(
+            state=ReleaseState.FAILED, error=reason[:ERROR_MAX_CHARS], finished_at=timezone.now()
+        )
+    )
+
+
+def release_build(
+    release_id: int, *, progress: Progress | None = None, method: Method = "auto"
+) -> Release:
+    """Build a release's files and mark it ready; a no-op for a release already finished.
+
+    Safe to run again after a crash or a failure, and safe against a second attempt running
+    at once (the later claim wins; the earlier stops at its next progress write). On an error
+    the release is marked failed with the reason, nothing is left at its final path, and the
+    error is raised again. ``progress(done, total)`` is called as source rows are read;
+    ``method`` picks the reader ("copy" needs PostgreSQL; "auto" uses it there).
+    """
+    claimed = _claim(release_id)
+    if claimed is None:
+        return Release.objects.get(pk=release_id)
+    release, token = claimed
+    root = releases_root()
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(release.version)
+    folder = root / f".tmp-{release.version}-{secrets.token_hex(6)}"
+    folder.mkdir()
+    reader: OrmReader | PostgresReader | None = None
+    try:
+        reader = open_reader(method)
+        build = Build(release, token, folder, reader, progress)
+        try:
+            build.run()
+            reader.close()
+            reader = None
+            rows = build.close_writers()
+        finally:
+            build.dolly.close()
+            # Waits for the writer thread, so nothing writes into the folder once it is gone.
+            build.pipeline.shutdown()
+        keys = build.write_keys()
+        counts = build.counts(rows)
+        changes = _changes(keys, release.previous)
+        card = cards.render_card(
+            version=release.version,
+            release_filter=build.flt,
+            counts=counts,
+            changes=changes,
+            previous_version=release.previous.version if release.previous else None,
+            attributed=build.attributed_names(),
+        )
+        (folder / "README.md").write_text(card, encoding="utf-8", newline="\n")
+        content_hash, files = _hash_files(folder)
+        _fsync_tree(folder)
+        _finish(
+            release,
+            token,
+            folder,
+            counts=counts,
+            changes=changes or {},
+            files=files,
+            content_hash=content_hash,
+            total=build.done,
+        )
+    except BuildSuperseded:
+        log.info("release %s: build superseded by a newer attempt", release.version)
+        shutil.rmtree(folder, ignore_errors=True)
+        return Release.objects.get(pk=release_id)
+    except BaseException as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        reason = f"{type(exc).__name__}: {exc}"
+        if release_mark_failed(release_id=release_id, reason=reason, token=token):
+            # Ours and failed: whatever reached the final path (a move whose commit failed)
+            # must not look like a release.
+            shutil.rmtree(release_folder(release.version), ignore_errors=True)
+        log.exception("release %s: build failed", release.version)
+        raise
+    finally:
+        if reader is not None:
+            reader.close()
+    return Release.objects.get(pk=release_id)
+
+
+def _finish(
+    release: Release,
+    token: str,
+    folder: Path,
+    *,
+    counts: dict[str, Any],
+    changes: dict[str, Any],
+    files: list[dict[str, Any]],
+    content_hash: str,
+    total: int,
+) -> None:
+    """Move the folder into place and mark the release ready, under the row lock, only if
+    this attempt still owns it."""
+    final = release_folder(release.version)
+    with transaction.atomic():
+        owned = Release.objects.filter(
+            pk=release.pk, state=ReleaseState.BUILDING, build_token=token
+        )
+        if owned.select_for_update().first() is None:
+            raise BuildSuperseded(release.version)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(folder, final)
+        _fsync_dir(final.parent)
+        updated = owned.update(
+            state=ReleaseState.READY,
+            finished_at=timezone.now(),
+            counts=counts,
+            changes=changes,
+            files=files,
+            content_hash=content_hash,
+            progress_done=total,
+            progress_total=total,
+        )
+        if not updated:
+            raise BuildSuperseded(release.version)

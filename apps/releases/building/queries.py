@@ -1,0 +1,171 @@
+"""What enters a release, as querysets. The readers compile them to SQL (COPY on
+PostgreSQL) or iterate them (elsewhere); nothing here runs a query itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Func, Q, QuerySet, TextField
+
+from apps.collection.models import (
+    ACCEPTED_PROMPT_STATES,
+    Prompt,
+    PromptState,
+    Response,
+    ResponseState,
+    Source,
+)
+from apps.feedback.models import PromptConsensus, Ranking
+from apps.releases.models import ReleaseFilter
+
+if TYPE_CHECKING:
+    pass
+
+
+def entering_prompt(flt: ReleaseFilter, prefix: str = "") -> Q:
+    """Accepted (collecting, ranking or complete), live, visible, author not banned, and
+    inside the filter's languages and categories."""
+    q = Q(
+        **{
+            f"{prefix}state__in": list(ACCEPTED_PROMPT_STATES),
+            f"{prefix}withdrawn_at__isnull": True,
+            f"{prefix}hidden_at__isnull": True,
+            f"{prefix}author__banned_at__isnull": True,
+        }
+    )
+    if flt.languages:
+        q &= Q(**{f"{prefix}language__in": list(flt.languages)})
+    if flt.categories:
+        q &= Q(**{f"{prefix}category__in": list(flt.categories)})
+    return q
+
+
+def entering_response(flt: ReleaseFilter) -> Q:
+    """Accepted, live, visible answers by authors not banned, to prompts that enter; written
+    by a model only when the filter asks for them."""
+    q = Q(
+        state=ResponseState.ACCEPTED,
+        withdrawn_at__isnull=True,
+        hidden_at__isnull=True,
+        author__banned_at__isnull=True,
+    ) & entering_prompt(flt, "prompt__")
+    if not flt.include_model_written:
+        q &= Q(source=Source.HUMAN)
+    return q
+
+
+def prompts_query(flt: ReleaseFilter) -> QuerySet[Prompt, Any]:
+    return (
+        Prompt.objects.filter(entering_prompt(flt))
+        .order_by("id")
+        .values_list("id", "instruction", "context", "category", "language", "state", "author_id")
+    )
+
+
+PROMPT_COLUMNS = ("id", "instruction", "context", "category", "language", "state", "author_id")
+
+
+class DollyLine(Func):
+    """PostgreSQL only: the Dolly JSONL line of an answer, built by the server. ``to_json``
+    escapes strings exactly as Python's ``json.dumps(..., ensure_ascii=False)`` does (the
+    ORM path's ``dolly_bytes``), so both paths write the same bytes."""
+
+    output_field = TextField()
+    keys = ("instruction", "context", "response", "category")
+
+    def as_sql(  # type: ignore[override]
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, list[Any]]:
+        parts, params = [], []
+        for index, (key, expression) in enumerate(
+            zip(self.keys, self.get_source_expressions(), strict=True)
+        ):
+            sql, expression_params = compiler.compile(expression)
+            parts.append(f"%s || to_json(({sql})::text)::text")
+            params.append(("{" if index == 0 else ", ") + f'"{key}": ')
+            params.extend(expression_params)
+        return "(" + " || ".join(parts) + " || %s)", [*params, "}\n"]
+
+
+def sft_query(flt: ReleaseFilter, *, dolly_line: bool = False) -> QuerySet[Response, Any]:
+    columns = [
+        "id",
+        "prompt__instruction",
+        "prompt__context",
+        "text",
+        "prompt__category",
+        "prompt__language",
+        "source",
+        "prompt_id",
+        "author_id",
+    ]
+    qs = Response.objects.filter(entering_response(flt)).order_by("id")
+    if dolly_line:
+        qs = qs.annotate(
+            dolly_line=DollyLine(
+                "prompt__instruction", "prompt__context", "text", "prompt__category"
+            )
+        )
+        columns.append("dolly_line")
+    return qs.values_list(*columns)
+
+
+SFT_COLUMNS = (
+    "id",
+    "instruction",
+    "context",
+    "response",
+    "category",
+    "language",
+    "source",
+    "prompt_id",
+    "author_id",
+)
+
+
+def rankings_filter(flt: ReleaseFilter) -> Q:
+    return (
+        entering_prompt(flt, "prompt__")
+        & Q(unusable=False)
+        & Q(ranker__banned_at__isnull=True)
+        & Q(prompt__state__in=[PromptState.RANKING, PromptState.COMPLETE])
+    )
+
+
+def consensus_filter(flt: ReleaseFilter) -> Q:
+    return entering_prompt(flt, "prompt__") & Q(prompt__state=PromptState.COMPLETE)
+
+
+def chunk_queries(
+    flt: ReleaseFilter, first: int, last: int
+) -> tuple[QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any]]:
+    """Prompts, responses, rankings and consensus of the ranked prompts with ids in
+    [first, last], each ordered by prompt (then id).
+
+    The range is applied to the prompts in a subquery, so PostgreSQL walks the prompt primary
+    key for it instead of scanning every prompt once per chunk.
+    """
+    chunk = Prompt.objects.filter(
+        entering_prompt(flt),
+        id__gte=first,
+        id__lte=last,
+        state__in=[PromptState.RANKING, PromptState.COMPLETE],
+    )
+    prompts = chunk.order_by("id").values_list("id", "instruction", "context")
+    ids = chunk.values("id")
+    responses = (
+        Response.objects.filter(entering_response(flt), prompt_id__in=ids)
+        .order_by("prompt_id", "id")
+        .values_list("prompt_id", "id", "text")
+    )
+    rankings = (
+        Ranking.objects.filter(prompt_id__in=ids, unusable=False, ranker__banned_at__isnull=True)
+        .order_by("prompt_id", "id")
+        .values_list("prompt_id", "id", "ranker_id", "order")
+    )
+    consensus = (
+        PromptConsensus.objects.filter(prompt_id__in=ids, prompt__state=PromptState.COMPLETE)
+        .order_by("prompt_id")
+        .values_list("prompt_id", "order", "pairwise_wins", "rankers", "agreement")
+    )
+    return prompts, responses, rankings, consensus

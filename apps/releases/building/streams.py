@@ -1,0 +1,349 @@
+"""Reading rows out of the database and writing them into Parquet and JSONL files.
+
+Reading: on PostgreSQL, ``COPY (SELECT …) TO STDOUT (FORMAT csv)`` on a second connection,
+parsed by pyarrow's streaming CSV reader into record batches (no Python object per row or
+field); elsewhere ``.values_list().iterator()`` in batches. Writing: fixed-size row groups
+encoded and compressed on a background thread, shards named ``-of-N`` at the end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from apps.releases.building.layout import PARQUET_OPTIONS, ROW_GROUP_ROWS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+Method = Literal["auto", "copy", "orm"]
+# Rows per fetch on the ORM path.
+BATCH_ROWS = 10_000
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column's value: Django's adapters hand jsonb over as text, the ORM decoded."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+class OrmReader:
+    """Reads through Django's connection: ``.values_list().iterator()`` in batches."""
+
+    def stream(
+        self, qs: QuerySet[Any, Any], columns: Sequence[str], types: Sequence[pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        rows: list[tuple[Any, ...]] = []
+        for row in qs.iterator(chunk_size=BATCH_ROWS):
+            rows.append(row)
+            if len(rows) == BATCH_ROWS:
+                yield _batch_from_rows(pa, rows, columns, types)
+                rows = []
+        if rows:
+            yield _batch_from_rows(pa, rows, columns, types)
+
+    def fetch(self, qs: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
+        return list(qs)
+
+    def count(self, qs: QuerySet[Any, Any]) -> int:
+        return qs.count()
+
+    def close(self) -> None:
+        pass
+
+
+def _batch_from_rows(
+    pa: Any, rows: list[tuple[Any, ...]], columns: Sequence[str], types: Sequence[Any]
+) -> Any:
+    arrays = [
+        pa.array(list(col), type=t) for col, t in zip(zip(*rows, strict=True), types, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=list(columns))
+
+
+class CopyStream(io.RawIOBase):
+    """A file-like view of ``COPY … TO STDOUT`` for pyarrow's CSV reader. psycopg hands out
+    one row per read; this joins them into the blocks the reader asks for."""
+
+    def __init__(self, copy: Any) -> None:
+        self._copy = copy
+        self._rest = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        parts: list[Any] = [self._rest]
+        have = len(self._rest)
+        read = self._copy.read
+        while (size < 0 or have < size) and not self._done:
+            data = read()
+            if not data:
+                self._done = True
+                break
+            parts.append(data)
+            have += len(data)
+        out = b"".join(parts)
+        if 0 <= size < len(out):
+            out, self._rest = out[:size], out[size:]
+        else:
+            self._rest = b""
+        return out
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class PostgresReader:
+    """A second connection holding one REPEATABLE READ, READ ONLY transaction: the whole
+    build reads one snapshot. Big streams go through COPY and pyarrow's CSV reader."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        # Straight from Django's parameters (same server, database, adapters), but not through
+        # Django: this connection must stay outside Django's transaction handling.
+        self._conn = psycopg.connect(**connection.get_connection_params())
+        self._conn.autocommit = False
+        self._conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        self._conn.read_only = True
+        with self._conn.cursor() as cursor:
+            # JIT compilation only costs time on a plain scan.
+            cursor.execute("SET LOCAL jit = off")
+
+    @staticmethod
+    def _sql(qs: QuerySet[Any, Any]) -> tuple[str, tuple[Any, ...]]:
+        sql, params = qs.query.get_compiler(connection=connection).as_sql()
+        return sql, tuple(params)
+
+    def stream(
+        self, qs: QuerySet[Any, Any], columns: Sequence[str], types: Sequence[pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
+        import pyarrow.csv as pcsv
+
+        sql, params = self._sql(qs)
+        with (
+            self._conn.cursor() as cursor,
+            cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy,
+        ):
+            source = CopyStream(copy)
+            first = source.read(1)
+            if not first:
+                return
+            source._rest = first + source._rest
+            reader = pcsv.open_csv(
+                io.BufferedReader(source, buffer_size=1 << 20),
+                read_options=pcsv.ReadOptions(column_names=list(columns), block_size=2 << 20),
+                parse_options=pcsv.ParseOptions(newlines_in_values=True),
+                convert_options=pcsv.ConvertOptions(
+                    column_types=dict(zip(columns, types, strict=True)),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            yield from reader
+
+    def fetch(self, qs: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
+        sql, params = self._sql(qs)
+        with self._conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+
+    def count(self, qs: QuerySet[Any, Any]) -> int:
+        sql, params = self._sql(qs.order_by())
+        with self._conn.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS counted", params)
+            row = cursor.fetchone()
+            return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        try:
+            self._conn.rollback()
+        finally:
+            self._conn.close()
+
+
+def open_reader(method: Method) -> OrmReader | PostgresReader:
+    if method == "copy" or (method == "auto" and connection.vendor == "postgresql"):
+        if connection.vendor != "postgresql":
+            raise ValueError("the COPY path needs PostgreSQL")
+        return PostgresReader()
+    return OrmReader()
+
+
+class Pipeline:
+    """One background thread for Parquet encoding and compression, which pyarrow runs without
+    the GIL, while the main thread reads and assembles the next rows. Tasks run in the order
+    given; at most ``depth`` wait, which bounds the memory they hold. A task's error is
+    raised in the main thread at the next submit or drain."""
+
+    def __init__(self, depth: int = 2) -> None:
+        from collections import deque
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-writer")
+        self._pending: deque[Future[None]] = deque()
+        self._depth = depth
+
+    def submit(self, task: Callable[..., None], *args: Any) -> None:
+        self._pending.append(self._pool.submit(task, *args))
+        while len(self._pending) > self._depth:
+            self._pending.popleft().result()
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class SplitWriter:
+    """One config and split: buffers rows into fixed-size row groups and rolls over to a new
+    shard every ``shard_rows`` rows."""
+
+    def __init__(
+        self,
+        root: Path,
+        config: str,
+        split: str,
+        schema: pa.Schema,
+        shard_rows: int,
+        pipeline: Pipeline,
+    ):
+        self.folder = root / "data" / config
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.split = split
+        self.schema = schema
+        self.shard_rows = shard_rows
+        self.pipeline = pipeline
+        self.rows = 0
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self._writer: Any = None
+        self._in_shard = 0
+        self._parts: list[Path] = []
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._buffer.append(table)
+        self._buffered += table.num_rows
+        while self._buffered >= self._group_size():
+            self._flush(self._group_size())
+
+    def _group_size(self) -> int:
+        return min(ROW_GROUP_ROWS, self.shard_rows - self._in_shard)
+
+    def _flush(self, size: int) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables(self._buffer)
+        group, rest = table.slice(0, size), table.slice(size)
+        self._buffer = [rest] if rest.num_rows else []
+        self._buffered = rest.num_rows
+        if self._writer is None:
+            part = self.folder / f"{self.split}-{len(self._parts):05d}.parquet.part"
+            self._parts.append(part)
+            self._writer = pq.ParquetWriter(part, self.schema, **PARQUET_OPTIONS)
+        self.pipeline.submit(_write_row_group, self._writer, group, size)
+        self._in_shard += size
+        self.rows += size
+        if self._in_shard >= self.shard_rows:
+            self._close_shard()
+
+    def _close_shard(self) -> None:
+        if self._writer is not None:
+            self.pipeline.submit(self._writer.close)
+            self._writer = None
+        self._in_shard = 0
+
+    def close(self) -> list[Path]:
+        """Write what is left, name the shards ``<split>-0000i-of-0000N.parquet`` and return
+        them. An empty split still gets one (empty) file, so every split can be loaded."""
+        import pyarrow.parquet as pq
+
+        while self._buffered:
+            self._flush(min(self._buffered, self._group_size()))
+        self._close_shard()
+        self.pipeline.drain()
+        if not self._parts:
+            # No row group at all (not one empty row group, which `datasets` refuses).
+            part = self.folder / f"{self.split}-00000.parquet.part"
+            pq.ParquetWriter(part, self.schema, **PARQUET_OPTIONS).close()
+            self._parts.append(part)
+        total = len(self._parts)
+        paths = []
+        for index, part in enumerate(self._parts):
+            path = self.folder / f"{self.split}-{index:05d}-of-{total:05d}.parquet"
+            part.rename(path)
+            paths.append(path)
+        return paths
+
+
+def _write_row_group(writer: Any, group: pa.Table, size: int) -> None:
+    # One contiguous chunk per row group: the bytes never depend on how rows were fetched.
+    writer.write_table(group.combine_chunks(), row_group_size=size)
+
+
+# Python's json escapes these two by name and other control characters as \\u00XX.
+_NAMED_CONTROLS = {"\b": "\\b", "\f": "\\f"}
+
+
+def _json_string_body(column: pa.Array) -> pa.Array:
+    """Each string escaped exactly as ``json.dumps(value, ensure_ascii=False)`` escapes it,
+    without the quotes; vectorised, so a million answers cost no Python per row."""
+    import pyarrow.compute as pc
+
+    out = pc.replace_substring(column, "\\", "\\\\")
+    out = pc.replace_substring(out, '"', '\\"')
+    out = pc.replace_substring(out, "\n", "\\n")
+    out = pc.replace_substring(out, "\r", "\\r")
+    out = pc.replace_substring(out, "\t", "\\t")
+    if pc.any(pc.match_substring_regex(out, "[\\x00-\\x1f]")).as_py():
+        for code in range(0x20):
+            char = chr(code)
+            if char not in "\n\r\t":
+                out = pc.replace_substring(out, char, _NAMED_CONTROLS.get(char, f"\\u{code:04x}"))
+    return out
+
+
+def dolly_bytes(batch: pa.RecordBatch) -> memoryview:
+    """The batch's rows as Dolly JSONL lines, byte for byte what ``json.dumps({instruction,
+    context, response, category}, ensure_ascii=False)`` plus a newline gives."""
+    import pyarrow.compute as pc
+
+    lines = pc.binary_join_element_wise(
+        '{"instruction": "',
+        _json_string_body(batch.column("instruction")),
+        '", "context": "',
+        _json_string_body(batch.column("context")),
+        '", "response": "',
+        _json_string_body(batch.column("response")),
+        '", "category": "',
+        _json_string_body(batch.column("category")),
+        '"}\n',
+        "",
+    )
+    return string_bytes(lines)
+
+
+def string_bytes(array: pa.Array) -> memoryview:
+    """The values of a string array back to back, straight from its data buffer."""
+    if len(array) == 0:
+        return memoryview(b"")
+    _, offsets, data = array.buffers()
+    positions = memoryview(offsets).cast("i")  # a string array's offsets are int32
+    start, end = positions[array.offset], positions[array.offset + len(array)]
+    return memoryview(data)[start:end]

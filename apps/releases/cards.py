@@ -1,0 +1,308 @@
+"""The dataset card (README.md) of a release: YAML front matter the Hub and ``datasets`` read,
+then a description people read.
+
+``render_card`` is a pure function of what it is given: no clock, no database. The same
+release gives the same bytes, so the card never changes the content hash of a rebuild.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+from django.conf import settings
+
+from apps.collection.models import Category
+from apps.releases.models import ReleaseFilter
+
+CONFIG_ORDER = ("sft", "preferences", "rankings", "prompts")
+SPLIT_ORDER = ("train", "test")
+
+# What each config holds; the columns are those worker/data.py documents.
+CONFIG_DESCRIPTIONS = {
+    "sft": (
+        "One row per accepted answer: `id`, `instruction`, `context`, `response`, `category`, "
+        "`language`, `source` (`human` or `model`)."
+    ),
+    "preferences": (
+        "One row per pair of a prompt's consensus ranking: `prompt_id`, `instruction`, "
+        "`context`, `chosen`, `rejected`, `chosen_rank`, `rejected_rank` (1 is best), `margin` "
+        "(share of rankers who preferred `chosen`), `rankers`, `agreement` (Kendall's W)."
+    ),
+    "rankings": (
+        "One row per individual ranking: `prompt_id`, `instruction`, `context`, `responses` "
+        "(the answers as shown, in id order), `ranker` (a pseudonymous id), `order` (indices "
+        "into `responses`, best first)."
+    ),
+    "prompts": (
+        "Every accepted prompt, answered or not: `id`, `instruction`, `context`, `category`, "
+        "`language`."
+    ),
+}
+
+# Licence ids the Hub knows; anything else is "other" with its name and link.
+HUB_LICENCES = frozenset(
+    {
+        "apache-2.0",
+        "cc-by-2.0",
+        "cc-by-3.0",
+        "cc-by-4.0",
+        "cc-by-nc-3.0",
+        "cc-by-nc-4.0",
+        "cc-by-nc-nd-4.0",
+        "cc-by-nc-sa-3.0",
+        "cc-by-nc-sa-4.0",
+        "cc-by-nd-4.0",
+        "cc-by-sa-3.0",
+        "cc-by-sa-4.0",
+        "cc0-1.0",
+        "cdla-permissive-2.0",
+        "cdla-sharing-1.0",
+        "gpl-3.0",
+        "mit",
+        "odbl",
+        "odc-by",
+        "pddl",
+    }
+)
+
+_QA = {Category.OPEN_QA, Category.GENERAL_QA, Category.CLOSED_QA}
+
+
+def licence_id(name: str) -> str:
+    """HEARTH_LICENCE_NAME as a Hub licence id: "CC BY-SA 3.0" -> "cc-by-sa-3.0"; "other"
+    when the Hub does not know it."""
+    slug = re.sub(r"[^a-z0-9.]+", "-", name.strip().lower()).strip("-")
+    return slug if slug in HUB_LICENCES else "other"
+
+
+_SIZE_BUCKETS = (
+    (10**3, "n<1K"),
+    (10**4, "1K<n<10K"),
+    (10**5, "10K<n<100K"),
+    (10**6, "100K<n<1M"),
+    (10**7, "1M<n<10M"),
+    (10**8, "10M<n<100M"),
+    (10**9, "100M<n<1B"),
+    (10**10, "1B<n<10B"),
+    (10**11, "10B<n<100B"),
+    (10**12, "100B<n<1T"),
+)
+
+
+def size_category(rows: int) -> str:
+    """The Hub's size bucket for a number of rows."""
+    for bound, label in _SIZE_BUCKETS:
+        if rows < bound:
+            return label
+    return "n>1T"
+
+
+def task_categories(categories: list[str]) -> list[str]:
+    tasks = {"text-generation"}
+    present = set(categories)
+    if present & {c.value for c in _QA}:
+        tasks.add("question-answering")
+    if Category.SUMMARIZATION.value in present:
+        tasks.add("summarization")
+    if Category.CLASSIFICATION.value in present:
+        tasks.add("text-classification")
+    return sorted(tasks)
+
+
+def front_matter(
+    *, version: str, counts: dict[str, Any], name: str | None = None
+) -> dict[str, Any]:
+    """The card's YAML header: licence, languages, tasks, size and one ``configs`` entry per
+    config, so ``datasets.load_dataset(<folder or repo>, "<config>")`` finds every split."""
+    name = name or settings.HEARTH_DATASET_NAME
+    licence_name = settings.HEARTH_LICENCE_NAME
+    front: dict[str, Any] = {"license": licence_id(licence_name)}
+    if front["license"] == "other":
+        front["license_name"] = licence_name
+        front["license_link"] = settings.HEARTH_LICENCE_URL
+    languages = sorted({tag.split("-")[0].lower() for tag in counts.get("languages", {})})
+    if languages:
+        front["language"] = languages
+    front["task_categories"] = task_categories(list(counts.get("categories", {})))
+    front["pretty_name"] = f"{name} {version}"
+    sft_rows = sum(counts.get("rows", {}).get("sft", {}).values())
+    front["size_categories"] = [size_category(sft_rows)]
+    front["tags"] = ["instruction-tuning", "human-feedback", "rlhf"]
+    front["configs"] = [
+        {
+            "config_name": config,
+            "data_files": [
+                {"split": split, "path": f"data/{config}/{split}-*.parquet"}
+                for split in _loadable_splits(counts, config)
+            ],
+            **({"default": True} if config == "sft" else {}),
+        }
+        for config in CONFIG_ORDER
+    ]
+    return front
+
+
+def _loadable_splits(counts: dict[str, Any], config: str) -> list[str]:
+    """The splits ``configs:`` lists for a config: those with rows, since ``datasets``
+    refuses to load an empty split; both when the config is empty (its files are there, and
+    pyarrow or the worker read them as empty)."""
+    rows = counts.get("rows", {}).get(config, {})
+    with_rows = [split for split in SPLIT_ORDER if rows.get(split, 0) > 0]
+    return with_rows or list(SPLIT_ORDER)
+
+
+def _md(text: str) -> str:
+    """Plain text safe inside Markdown prose and table cells."""
+    text = " ".join(text.split())
+    return re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", text)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _number(value: int) -> str:
+    return f"{value:,}"
+
+
+def _filter_lines(flt: ReleaseFilter) -> list[str]:
+    return [
+        f"- languages: {', '.join(flt.languages) if flt.languages else 'all'}",
+        f"- categories: {', '.join(flt.categories) if flt.categories else 'all'}",
+        "- minimum agreement for preference pairs: "
+        + (f"{flt.min_agreement:g}" if flt.min_agreement is not None else "none"),
+        f"- model-written answers: {'included' if flt.include_model_written else 'left out'}",
+        f"- share of prompts in the test split: {flt.test_share:g}",
+    ]
+
+
+def render_card(
+    *,
+    version: str,
+    release_filter: ReleaseFilter,
+    counts: dict[str, Any],
+    changes: dict[str, dict[str, int]] | None,
+    previous_version: str | None,
+    attributed: list[str],
+) -> str:
+    """The whole README.md of a release."""
+    name = settings.HEARTH_DATASET_NAME
+    licence_name = settings.HEARTH_LICENCE_NAME
+    front = yaml.safe_dump(
+        front_matter(version=version, counts=counts, name=name),
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+    )
+    rows: dict[str, dict[str, int]] = counts.get("rows", {})
+    parts = [f"---\n{front}---\n", f"# {_md(name)} {version}\n"]
+    parts.append(
+        f"Open instruction-tuning data written, reviewed and ranked by volunteers on "
+        f"{_md(name)} ({settings.SITE_URL}), in the style of Dolly. Every prompt and answer "
+        "here was accepted by reviewers; withdrawn, hidden and rejected work and the work "
+        "of banned users are left out.\n"
+    )
+    parts.append("## Configs\n")
+    parts.append("\n".join(f"- `{c}`: {CONFIG_DESCRIPTIONS[c]}" for c in CONFIG_ORDER) + "\n")
+    parts.append(
+        "Each config has a `train` and a `test` split. A prompt's split comes from a hash of "
+        "its id, so it never moves between splits from one version to the next, and all rows "
+        "of a prompt are in the same split. (An empty split has an empty file but is not "
+        "listed above, as `datasets` cannot load one.) `dolly/sft.jsonl` holds every `sft` "
+        "row (both splits) with Dolly's four fields: instruction, context, response, "
+        "category.\n"
+    )
+    parts.append("## Licence\n")
+    parts.append(
+        f"{_md(licence_name)} ({settings.HEARTH_LICENCE_URL}). Contributors agreed to "
+        "publish their work under it.\n"
+    )
+    parts.append("## Loading it\n")
+    parts.append(
+        "```python\nfrom datasets import load_dataset\n\n"
+        "# The folder this card is in, or the Hub repo the release was published to.\n"
+        'sft = load_dataset("path/to/release", "sft")\n'
+        'preferences = load_dataset("path/to/release", "preferences", split="train")\n'
+        "```\n"
+    )
+    parts.append("## Size\n")
+    parts.append(
+        _table(
+            ["config", "train", "test"],
+            [
+                [f"`{c}`", *(_number(rows.get(c, {}).get(s, 0)) for s in SPLIT_ORDER)]
+                for c in CONFIG_ORDER
+            ],
+        )
+        + "\n"
+    )
+    for title, key in (("category", "categories"), ("language", "languages")):
+        table_rows = [
+            [f"`{value}`", _number(n["prompts"]), _number(n["sft"])]
+            for value, n in sorted(counts.get(key, {}).items())
+        ]
+        if table_rows:
+            parts.append(f"### By {title}\n")
+            parts.append(_table([title, "prompts", "answers (sft)"], table_rows) + "\n")
+    agreement = counts.get("agreement", {})
+    parts.append("## Agreement\n")
+    if agreement.get("prompts"):
+        parts.append(
+            f"Rankers' agreement (Kendall's W, 0 to 1) over {_number(agreement['prompts'])} "
+            f"complete prompts: mean {agreement['mean']:.3f}, median "
+            f"{agreement['median']:.3f}.\n"
+        )
+    else:
+        parts.append("No complete prompt with a measured agreement yet.\n")
+    parts.append("## Contributors\n")
+    contributors = int(counts.get("contributors", 0))
+    parts.append(
+        f"{_number(contributors)} people wrote, answered or ranked the work in this release. "
+        "Rankers appear only as pseudonymous ids (a keyed hash of an internal id); no e-mail "
+        "address or user name is in the data.\n"
+    )
+    if attributed:
+        parts.append(
+            "Contributors who asked to be credited by name: "
+            + ", ".join(_md(n) for n in attributed)
+            + ".\n"
+        )
+    parts.append("## Changes\n")
+    if previous_version is None:
+        parts.append("The first release.\n")
+    elif changes is None:
+        parts.append(f"Changes since {previous_version} are unknown.\n")
+    else:
+        parts.append(f"Rows added and removed since {previous_version}:\n")
+        parts.append(
+            _table(
+                ["config", "added", "removed"],
+                [
+                    [
+                        f"`{c}`",
+                        _number(changes.get(c, {}).get("added", 0)),
+                        _number(changes.get(c, {}).get("removed", 0)),
+                    ]
+                    for c in CONFIG_ORDER
+                ],
+            )
+            + "\n"
+        )
+    parts.append("## How it was made\n")
+    parts.append("\n".join(_filter_lines(release_filter)) + "\n")
+    key = re.sub(r"[^a-z0-9]+", "_", f"{name} {version}".lower()).strip("_")
+    parts.append("## Citation\n")
+    parts.append(
+        "```bibtex\n"
+        f"@misc{{{key},\n"
+        f"  title        = {{{{{name}}}: open instruction-tuning data, release {version}}},\n"
+        f"  author       = {{{{{name}}} contributors}},\n"
+        f"  howpublished = {{\\url{{{settings.SITE_URL}}}}},\n"
+        f"  note         = {{Version {version}, licence {licence_name}}}\n"
+        "}\n```\n"
+    )
+    return "\n".join(parts)

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+DEFAULT_TEST_SHARE = 0.05
+
+
+class ReleaseState(models.TextChoices):
+    BUILDING = "building", _("Building")
+    READY = "ready", _("Ready")
+    PUBLISHED = "published", _("Published")
+    FAILED = "failed", _("Failed")
+
+
+# A release whose files are complete and may be downloaded, published or trained on.
+FINISHED_STATES = (ReleaseState.READY, ReleaseState.PUBLISHED)
+
+
+@dataclass(frozen=True)
+class ReleaseFilter:
+    """What enters a release, besides the fixed rules (accepted, live, not banned).
+
+    Empty ``languages`` or ``categories`` means all of them. Build one through
+    ``apps.releases.services.check_release_filter``, which validates every field.
+    """
+
+    languages: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    min_agreement: float | None = None
+    include_model_written: bool = False
+    test_share: float = DEFAULT_TEST_SHARE
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["languages"] = list(self.languages)
+        data["categories"] = list(self.categories)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReleaseFilter:
+        return cls(
+            languages=tuple(data.get("languages") or ()),
+            categories=tuple(data.get("categories") or ()),
+            min_agreement=data.get("min_agreement"),
+            include_model_written=bool(data.get("include_model_written", False)),
+            test_share=float(data.get("test_share", DEFAULT_TEST_SHARE)),
+        )
+
+
+class Release(models.Model):
+    """One immutable version of the data set: the filter that made it, counts, files, hash.
+
+    Built by ``apps.releases.building.release_build`` (the ``releases.build`` task); its files
+    live in ``DATA_DIR/releases/<version>/`` once the state is ready or published.
+    """
+
+    number = models.PositiveIntegerField(unique=True, editable=False)
+    version = models.CharField(max_length=16, unique=True, editable=False)
+    state = models.CharField(
+        max_length=16, choices=ReleaseState.choices, default=ReleaseState.BUILDING, db_index=True
+    )
+    error = models.TextField(blank=True, help_text=_("Why the last build failed."))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="releases",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    filter = models.JSONField(default=dict, help_text=_("ReleaseFilter.as_json()"))
+    counts = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "sha256 over the files sorted by path, each fed as its path, a newline, its size "
+            "in bytes, a newline and its bytes."
+        ),
+    )
+    files = models.JSONField(default=list, blank=True, help_text=_("[{path, bytes, sha256}]"))
+    progress_done = models.PositiveBigIntegerField(default=0)
+    progress_total = models.PositiveBigIntegerField(default=0)
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changes = models.JSONField(
+        default=dict, blank=True, help_text=_("Per config rows added and removed vs previous.")
+    )
+    # The build attempt that owns this row: progress and the final UPDATE are conditional on
+    # it, so a superseded build (a redelivered task, a rebuild) can never mark it ready.
+    build_token = models.CharField(max_length=32, blank=True, editable=False)
+    hub_repo = models.CharField(max_length=200, blank=True)
+    hub_revision = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state__in=[ReleaseState.READY, ReleaseState.PUBLISHED])
+                | (Q(finished_at__isnull=False) & ~Q(content_hash="")),
+                name="release_finished_has_hash",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.version
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    @property
+    def release_filter(self) -> ReleaseFilter:
+        return ReleaseFilter.from_json(self.filter)

@@ -1,0 +1,200 @@
+"""Writes for releases: create one (and enqueue its build), build a failed one again.
+
+The build itself is ``apps.releases.building.release_build``, run by the ``releases.build``
+task on the ``exports`` queue.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils.translation import gettext as _
+
+from apps.accounts import roles
+from apps.accounts.models import User
+from apps.accounts.services import check_language
+from apps.collection.models import Category
+from apps.releases.models import (
+    DEFAULT_TEST_SHARE,
+    FINISHED_STATES,
+    Release,
+    ReleaseFilter,
+    ReleaseState,
+)
+
+# pg_advisory_xact_lock key that serializes version numbering ("hearth-r" in ASCII).
+VERSION_LOCK_KEY = 0x6865617274682D72
+MAX_TEST_SHARE = 0.5
+
+
+def _as_list(value: Any, field: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [item for item in value.replace(" ", ",").split(",") if item]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise ValidationError({field: [_("Give a list.")]})
+
+
+def _as_float(value: Any, field: str) -> float:
+    if isinstance(value, bool):
+        raise ValidationError({field: [_("Give a number.")]})
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError({field: [_("Give a number.")]}) from None
+    if not math.isfinite(number):
+        raise ValidationError({field: [_("Give a finite number.")]})
+    return number
+
+
+def check_release_filter(
+    *,
+    languages: Iterable[str] | str | None = None,
+    categories: Iterable[str] | str | None = None,
+    min_agreement: Any = None,
+    include_model_written: Any = False,
+    test_share: Any = DEFAULT_TEST_SHARE,
+) -> ReleaseFilter:
+    """Validate a release filter; raise ValidationError naming each bad field.
+
+    Languages are BCP-47 tags (canonicalised, duplicates dropped, order kept), categories
+    Dolly's eight; empty means all. ``min_agreement`` is None or in [0, 1]; ``test_share``
+    in (0, 0.5].
+    """
+    errors: dict[str, list[str]] = {}
+    tags: list[str] = []
+    try:
+        for tag in _as_list(languages, "languages"):
+            canonical = check_language(tag, field="languages")
+            if canonical not in tags:
+                tags.append(canonical)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    chosen: list[str] = []
+    try:
+        known = set(Category.values)
+        for category in _as_list(categories, "categories"):
+            if category not in known:
+                raise ValidationError(
+                    {
+                        "categories": [
+                            _("%(value)r is not a category; use one of: %(known)s.")
+                            % {"value": category, "known": ", ".join(Category.values)}
+                        ]
+                    }
+                )
+            if category not in chosen:
+                chosen.append(category)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    minimum: float | None = None
+    if min_agreement is not None and min_agreement != "":
+        try:
+            minimum = _as_float(min_agreement, "min_agreement")
+            if not 0 <= minimum <= 1:
+                raise ValidationError({"min_agreement": [_("Give a number from 0 to 1.")]})
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if not isinstance(include_model_written, bool):
+        errors["include_model_written"] = [_("Must be true or false.")]
+    share = DEFAULT_TEST_SHARE
+    try:
+        share = _as_float(test_share, "test_share")
+        if not 0 < share <= MAX_TEST_SHARE:
+            raise ValidationError(
+                {
+                    "test_share": [
+                        _("Give a share above 0 and at most %(max)s.") % {"max": MAX_TEST_SHARE}
+                    ]
+                }
+            )
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return ReleaseFilter(
+        languages=tuple(tags),
+        categories=tuple(chosen),
+        min_agreement=minimum,
+        include_model_written=bool(include_model_written),
+        test_share=share,
+    )
+
+
+def _check_maintainer(user: User | None) -> None:
+    if user is not None and not roles.is_maintainer(user):
+        raise PermissionDenied(_("Only maintainers may cut releases."))
+
+
+def _enqueue_build(release: Release) -> None:
+    from apps.releases.tasks import build_release
+
+    release_id = release.pk
+    transaction.on_commit(lambda: build_release.apply_async(args=(release_id,), queue="exports"))
+
+
+@transaction.atomic
+def release_create(
+    *,
+    user: User | None,
+    languages: Iterable[str] | str | None = None,
+    categories: Iterable[str] | str | None = None,
+    min_agreement: Any = None,
+    include_model_written: Any = False,
+    test_share: Any = DEFAULT_TEST_SHARE,
+    enqueue: bool = True,
+) -> Release:
+    """Create the next version (``v1``, ``v2``, …) with a validated filter and, once the
+    transaction commits, enqueue its build on the ``exports`` queue.
+
+    ``user`` must be a maintainer; None is for trusted callers (``manage.py release``).
+    ``enqueue=False`` leaves the build to the caller (``release_build`` in-process).
+    """
+    _check_maintainer(user)
+    release_filter = check_release_filter(
+        languages=languages,
+        categories=categories,
+        min_agreement=min_agreement,
+        include_model_written=include_model_written,
+        test_share=test_share,
+    )
+    if connection.vendor == "postgresql":
+        # Two maintainers at once must not both take the next number. (SQLite runs write
+        # transactions one at a time; the unique constraint is the last guard everywhere.)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [VERSION_LOCK_KEY])
+    number = (Release.objects.aggregate(top=Max("number"))["top"] or 0) + 1
+    release = Release.objects.create(
+        number=number,
+        version=f"v{number}",
+        created_by=user,
+        filter=release_filter.as_json(),
+    )
+    if enqueue:
+        _enqueue_build(release)
+    return release
+
+
+@transaction.atomic
+def release_rebuild(*, user: User | None, release: Release, enqueue: bool = True) -> Release:
+    """Build a failed release again, or one stuck in building (its worker died): the new
+    attempt supersedes any earlier one. A finished release cannot be rebuilt."""
+    _check_maintainer(user)
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    if release.state in FINISHED_STATES:
+        raise ValidationError(
+            _("%(version)s is finished; cut a new release instead.") % {"version": release.version}
+        )
+    release.state = ReleaseState.BUILDING
+    release.error = ""
+    release.save(update_fields=["state", "error"])
+    if enqueue:
+        _enqueue_build(release)
+    return release

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.releases.building import release_build
+
+
+# acks_late + reject_on_worker_lost: a build whose worker dies is delivered again, and a
+# rebuild is safe (it removes the earlier attempt's leftovers and starts over).
+@shared_task(
+    name="releases.build",
+    queue="exports",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def build_release(release_id: int) -> str:
+    """Build one release. A failure marks it failed with the reason (release_build does)
+    and is raised again for the worker's log; it is not retried."""
+    return str(release_build(release_id).state)

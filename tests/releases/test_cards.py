@@ -1,0 +1,123 @@
+"""The dataset card: YAML the Hub and ``datasets`` read, and text that never depends on
+when it was built."""
+
+from __future__ import annotations
+
+import yaml
+
+from apps.releases.cards import front_matter, licence_id, render_card, size_category
+from apps.releases.models import ReleaseFilter
+
+COUNTS = {
+    "rows": {
+        "sft": {"train": 1900, "test": 100},
+        "preferences": {"train": 30, "test": 0},
+        "rankings": {"train": 12, "test": 3},
+        "prompts": {"train": 700, "test": 40},
+    },
+    "categories": {
+        "open_qa": {"prompts": 500, "sft": 1500},
+        "summarization": {"prompts": 240, "sft": 500},
+    },
+    "languages": {"en": {"prompts": 700, "sft": 1900}, "pt-BR": {"prompts": 40, "sft": 100}},
+    "contributors": 42,
+    "agreement": {"prompts": 11, "mean": 0.61234, "median": 0.7},
+}
+
+
+def card(**overrides):
+    arguments = {
+        "version": "v3",
+        "release_filter": ReleaseFilter(languages=("en", "pt-BR"), min_agreement=0.4),
+        "counts": COUNTS,
+        "changes": {"sft": {"added": 120, "removed": 3}},
+        "previous_version": "v2",
+        "attributed": ["Ada Lovelace", "Grace *Hopper*"],
+    }
+    arguments.update(overrides)
+    return render_card(**arguments)
+
+
+def parse(text: str) -> tuple[dict, str]:
+    assert text.startswith("---\n")
+    header, body = text[4:].split("\n---\n", 1)
+    return yaml.safe_load(header), body
+
+
+def test_the_front_matter_parses_and_lists_every_config_with_both_splits():
+    header, _ = parse(card())
+    assert [c["config_name"] for c in header["configs"]] == [
+        "sft",
+        "preferences",
+        "rankings",
+        "prompts",
+    ]
+    for config in header["configs"]:
+        name = config["config_name"]
+        expected = [
+            {"split": "train", "path": f"data/{name}/train-*.parquet"},
+            {"split": "test", "path": f"data/{name}/test-*.parquet"},
+        ]
+        # datasets cannot load an empty split, so an empty one is not listed.
+        assert config["data_files"] == (expected[:1] if name == "preferences" else expected)
+    assert header["configs"][0]["default"] is True
+    assert header["license"] == "cc-by-sa-3.0"
+    assert header["language"] == ["en", "pt"]
+    assert header["pretty_name"] == "Hearth v3"
+    assert header["size_categories"] == ["1K<n<10K"]
+    assert header["task_categories"] == ["question-answering", "summarization", "text-generation"]
+
+
+def test_the_body_has_counts_agreement_contributors_changes_and_a_citation():
+    _, body = parse(card())
+    assert "| `sft` | 1,900 | 100 |" in body
+    assert "| `summarization` | 240 | 500 |" in body
+    assert "| `pt-BR` | 40 | 100 |" in body
+    assert "over 11 complete prompts: mean 0.612, median 0.700" in body
+    assert "42 people" in body
+    assert "Ada Lovelace, Grace \\*Hopper\\*." in body
+    assert "since v2" in body and "| `sft` | 120 | 3 |" in body
+    assert "@misc{hearth_v3," in body
+    assert 'load_dataset("path/to/release", "sft")' in body
+    assert "- minimum agreement for preference pairs: 0.4" in body
+
+
+def test_a_config_with_no_rows_still_lists_both_splits():
+    counts = {**COUNTS, "rows": {**COUNTS["rows"], "rankings": {"train": 0, "test": 0}}}
+    header = front_matter(version="v1", counts=counts)
+    rankings = next(c for c in header["configs"] if c["config_name"] == "rankings")
+    assert [f["split"] for f in rankings["data_files"]] == ["train", "test"]
+
+
+def test_the_first_release_says_so_and_unknown_changes_say_so():
+    assert "The first release." in card(previous_version=None, changes=None)
+    assert "Changes since v2 are unknown." in card(changes=None)
+
+
+def test_the_card_is_the_same_text_whenever_it_is_rendered():
+    assert card() == card()
+
+
+def test_a_licence_the_hub_does_not_know_is_other_with_its_name_and_link(settings):
+    settings.HEARTH_LICENCE_NAME = "Community Data License 9"
+    settings.HEARTH_LICENCE_URL = "https://example.org/licence"
+    header = front_matter(version="v1", counts=COUNTS)
+    assert header["license"] == "other"
+    assert header["license_name"] == "Community Data License 9"
+    assert header["license_link"] == "https://example.org/licence"
+
+
+def test_licence_names_map_to_hub_ids():
+    assert licence_id("CC BY-SA 3.0") == "cc-by-sa-3.0"
+    assert licence_id("CC BY 4.0") == "cc-by-4.0"
+    assert licence_id("CC0 1.0") == "cc0-1.0"
+    assert licence_id("Apache 2.0") == "apache-2.0"
+    assert licence_id("MIT") == "mit"
+
+
+def test_size_categories_follow_the_hubs_buckets():
+    assert size_category(0) == "n<1K"
+    assert size_category(999) == "n<1K"
+    assert size_category(1_000) == "1K<n<10K"
+    assert size_category(250_000) == "100K<n<1M"
+    assert size_category(1_000_000) == "1M<n<10M"
