@@ -337,3 +337,9 @@ if not HEARTH_PSEUDONYM_SECRET:
 HEARTH_RELEASE_SHARD_ROWS = envint("HEARTH_RELEASE_SHARD_ROWS", 500_000, minimum=1)
 # The data set's name in release cards (pretty_name, title, citation).
 HEARTH_DATASET_NAME = envstr("HEARTH_DATASET_NAME", "Hearth")
+
+# --- the Hub ----------------------------------------------------------------------------------
+# Publishing is on when HUB_NAMESPACE is set and the publishing process has HF_TOKEN in its
+# environment (read at publish time, never stored in settings or the database).
+HUB_NAMESPACE = envstr("HUB_NAMESPACE")
+HEARTH_HUB_DATASET_REPO = envstr("HEARTH_HUB_DATASET_REPO", "hearth-data")

@@ -100,6 +100,7 @@ class Release(models.Model):
     build_token = models.CharField(max_length=32, blank=True, editable=False)
     hub_repo = models.CharField(max_length=200, blank=True)
     hub_revision = models.CharField(max_length=64, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-number"]
