@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.collection.urls")),
     path("", include("apps.moderation.urls")),
+    path("", include("apps.releases.urls")),
     path("", include("apps.assignments.urls")),
 ]

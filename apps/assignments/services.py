@@ -10,18 +10,25 @@ the row they take a slot from. Every lock is ``FOR NO KEY UPDATE``: inserting a 
 refers to a locked prompt (an assignment, a review) takes ``FOR KEY SHARE`` on it, which a
 plain ``FOR UPDATE`` would block, and a claim holding a response while inserting its
 assignment would then deadlock with a submission holding the prompt.
+
+The hot path (``next`` and ``submit``) writes its reads and locks out in SQL (see "reading
+and locking rows" below): building these small queries with the ORM took several times the
+CPU that PostgreSQL needed to run them. Claims walk per-state partial indexes of the rows that
+still have open slots (migration 0002).
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Field, Model
+from django.db.models.sql import Query
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -35,6 +42,7 @@ from apps.collection.policy import current_policy
 from apps.feedback import services as feedback_services
 
 ANY = "any"
+M = TypeVar("M", bound=Model)
 # The task kinds a volunteer may ask for, and the assignment types each covers.
 REQUESTABLE: dict[str, tuple[str, ...]] = {
     ANY: (
@@ -113,56 +121,176 @@ def weighted_order(
     return order
 
 
-def _language_q(user: User, field: str = "language") -> Q:
-    """Tasks in the volunteer's languages; ``pt`` also matches ``pt-BR``."""
-    languages = user.languages or ["en"]
-    q = Q()
-    for tag in languages:
-        q |= Q(**{field: tag}) | Q(**{f"{field}__startswith": f"{tag}-"})
-    return q
+# --- reading and locking rows without building ORM queries ---------------------------------
+# The dispatcher's statements are written out in SQL: for these small queries the ORM spent
+# several times more CPU building them than the database spent running them. Rows still
+# become model instances through the ORM's own value converters. Every statement is plain
+# SQL apart from the row locks, which are left out where the database has none (SQLite
+# serialises writers instead).
 
 
-def _seen(user: User, task_type: str, field: str) -> QuerySet[Assignment]:
-    """Targets this user already had a task of this type on (done, skipped or expired)."""
-    return Assignment.objects.filter(user=user, task_type=task_type).values(field)
+def _q(name: str | None) -> str:
+    return connection.ops.quote_name(str(name))
 
 
-def _live_prompts() -> QuerySet[Prompt]:
-    return Prompt.objects.filter(
-        withdrawn_at__isnull=True, hidden_at__isnull=True, open_slots__gt=0
+def _columns(model: type[Model], alias: str) -> str:
+    return ", ".join(f"{alias}.{_q(field.column)}" for field in model._meta.concrete_fields)
+
+
+def _for_update(*, of: str | None = None, skip_locked: bool = False) -> str:
+    """``FOR NO KEY UPDATE [OF …] [SKIP LOCKED]``, as far as the database has it."""
+    features = connection.features
+    if not features.has_select_for_update:
+        return ""
+    clause = "FOR NO KEY UPDATE" if features.has_select_for_no_key_update else "FOR UPDATE"
+    if of and features.has_select_for_update_of:
+        clause += f" OF {of}"
+    if skip_locked:
+        clause += " SKIP LOCKED"
+    return clause
+
+
+def _now() -> Any:
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+@functools.cache
+def _converters(alias: str, parts: tuple[type[Model] | Field[Any, Any], ...]) -> Any:
+    """The ORM's value converters for a row of ``parts`` (see ``_fetch_one``), by position."""
+    fields: list[Field[Any, Any]] = []
+    for part in parts:
+        fields.extend(part._meta.concrete_fields if isinstance(part, type) else [part])
+    compiler = Query(None).get_compiler(using=alias)
+    return compiler.get_converters([f.get_col(f.model._meta.db_table) for f in fields])
+
+
+def _fetch_one(
+    sql: str, params: list[Any], *parts: type[Model] | Field[Any, Any]
+) -> list[Any] | None:
+    """Run ``sql``, which returns at most one row: the columns of each model in ``parts`` in
+    turn (every concrete field), or one column per field. Returns the model instances and
+    field values, converted as the ORM would; None without a row."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for position, (functions, expression) in _converters(connection.alias, parts).items():
+        for function in functions:
+            values[position] = function(values[position], expression, connection)
+    found: list[Any] = []
+    for part in parts:
+        if isinstance(part, type):
+            names = [field.attname for field in part._meta.concrete_fields]
+            found.append(part.from_db(connection.alias, names, values[: len(names)]))
+            values = values[len(names) :]
+        else:
+            found.append(values.pop(0))
+    return found
+
+
+def _lock_row(model: type[M], pk: int) -> M | None:
+    """The row of ``model`` with this primary key, locked ``FOR NO KEY UPDATE``."""
+    table = _q(model._meta.db_table)
+    found = _fetch_one(
+        f"SELECT {_columns(model, table)} FROM {table} "
+        f"WHERE {table}.{_q(model._meta.pk.column)} = %s {_for_update()}",
+        [pk],
+        model,
     )
+    return found[0] if found else None
+
+
+# --- the policy ------------------------------------------------------------------------------
+
+_policy_seen: tuple[Any, CollectionPolicy] | None = None
+
+
+def _policy(updated_at: Any) -> CollectionPolicy:
+    """The collection policy, reread only when its ``updated_at`` (read along with the user's
+    row lock, at no extra cost) differs from that of the copy this process holds. Callers
+    must not change the instance."""
+    global _policy_seen
+    seen = _policy_seen
+    if updated_at is not None and seen is not None and seen[0] == updated_at:
+        return seen[1]
+    policy = current_policy()
+    _policy_seen = (policy.updated_at, policy)
+    return policy
+
+
+# --- claims -----------------------------------------------------------------------------------
+
+
+def _language_filter(user: User, column: str) -> tuple[str, list[str]]:
+    """Tasks in the volunteer's languages; ``pt`` also matches ``pt-BR`` (a LIKE with the
+    tag's wildcards escaped, as ``language__startswith="pt-"`` does)."""
+    tags = [str(tag) for tag in (user.languages or ["en"])]
+    exact = f"{column} IN ({', '.join(['%s'] * len(tags))})"
+    regional = [f"{column} LIKE %s ESCAPE '\\'"] * len(tags)
+    patterns = [f"{connection.ops.prep_for_like_query(tag)}-%" for tag in tags]
+    return f"({' OR '.join([exact, *regional])})", [*tags, *patterns]
+
+
+def _take_slot(model: type[Model], pk: int) -> bool:
+    """Take one open slot of a row the caller holds locked."""
+    table = _q(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE {table} SET "open_slots" = "open_slots" - 1 '
+            f'WHERE {_q(model._meta.pk.column)} = %s AND "open_slots" > 0',
+            [pk],
+        )
+        return cursor.rowcount == 1
 
 
 def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assignment | None:
+    """Hold one open slot of the oldest live prompt in the task's state that the user may work
+    on: in their languages, not their own, not one they had a task of this type on before
+    (done, skipped or expired) and, to answer or rank, not one they answered.
+
+    The state is written into the statement so that PostgreSQL walks that state's partial
+    index of prompts with open slots (migration 0002), not every live prompt."""
     states: dict[str, str] = {
-        TaskType.REVIEW_PROMPT: PromptState.REVIEW,
-        TaskType.RESPOND: PromptState.COLLECTING,
-        TaskType.RANK: PromptState.RANKING,
+        TaskType.REVIEW_PROMPT: PromptState.REVIEW.value,
+        TaskType.RESPOND: PromptState.COLLECTING.value,
+        TaskType.RANK: PromptState.RANKING.value,
     }
     state = states[task_type]
-    candidates = (
-        _live_prompts()
-        .filter(state=state)
-        .filter(_language_q(user))
-        .exclude(author=user)
-        .exclude(pk__in=_seen(user, task_type, "prompt_id"))
-    )
+    prompts, assignments = _q(Prompt._meta.db_table), _q(Assignment._meta.db_table)
+    languages, language_params = _language_filter(user, 'c."language"')
+    answered, answered_params = "", []
     if task_type in (TaskType.RESPOND, TaskType.RANK):
         # Nobody answers a prompt twice, and nobody ranks a set holding their own answer.
-        candidates = candidates.exclude(
-            pk__in=Response.objects.filter(author=user).values("prompt_id")
+        answered = (
+            f"AND NOT EXISTS (SELECT 1 FROM {_q(Response._meta.db_table)} r "
+            'WHERE r."prompt_id" = c."id" AND r."author_id" = %s)'
         )
-    prompt = (
-        candidates.select_for_update(no_key=True, skip_locked=True)
-        .order_by("created_at", "id")
-        .first()
+        answered_params = [user.pk]
+    found = _fetch_one(
+        f"""
+        SELECT {_columns(Prompt, "c")} FROM {prompts} c
+        WHERE c."state" = '{state}' AND c."open_slots" > 0
+          AND c."withdrawn_at" IS NULL AND c."hidden_at" IS NULL
+          AND {languages}
+          AND c."author_id" <> %s
+          AND NOT EXISTS (
+              SELECT 1 FROM {assignments} a
+              WHERE a."user_id" = %s AND a."prompt_id" = c."id" AND a."task_type" = %s
+          )
+          {answered}
+        ORDER BY c."created_at", c."id"
+        LIMIT 1
+        {_for_update(skip_locked=True)}
+        """,
+        [*language_params, user.pk, user.pk, task_type, *answered_params],
+        Prompt,
     )
-    if prompt is None:
+    if found is None:
         return None
-    taken = Prompt.objects.filter(pk=prompt.pk, open_slots__gt=0).update(
-        open_slots=F("open_slots") - 1
-    )
-    if not taken:
+    (prompt,) = found
+    if not _take_slot(Prompt, prompt.pk):
         return None
     return Assignment.objects.create(
         user=user,
@@ -174,36 +302,48 @@ def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assig
 
 
 def _claim_response_review(user: User, policy: CollectionPolicy) -> Assignment | None:
-    candidates = (
-        Response.objects.filter(
-            state=ResponseState.REVIEW,
-            open_slots__gt=0,
-            withdrawn_at__isnull=True,
-            hidden_at__isnull=True,
-            prompt__state=PromptState.COLLECTING,
-            prompt__withdrawn_at__isnull=True,
-            prompt__hidden_at__isnull=True,
-        )
-        .filter(_language_q(user, "prompt__language"))
-        .exclude(author=user)
-        .exclude(pk__in=_seen(user, TaskType.REVIEW_RESPONSE, "response_id"))
+    """Hold one review slot of the oldest live answer in review under a live prompt that is
+    collecting, in the user's languages, not their own and not one they had this task on
+    before. Locks the answer only."""
+    responses, prompts = _q(Response._meta.db_table), _q(Prompt._meta.db_table)
+    languages, language_params = _language_filter(user, 'p."language"')
+    found = _fetch_one(
+        f"""
+        SELECT {_columns(Response, "c")}, {_columns(Prompt, "p")}
+        FROM {responses} c INNER JOIN {prompts} p ON p."id" = c."prompt_id"
+        WHERE c."state" = '{ResponseState.REVIEW.value}' AND c."open_slots" > 0
+          AND c."withdrawn_at" IS NULL AND c."hidden_at" IS NULL
+          AND p."state" = %s AND p."withdrawn_at" IS NULL AND p."hidden_at" IS NULL
+          AND {languages}
+          AND c."author_id" <> %s
+          AND NOT EXISTS (
+              SELECT 1 FROM {_q(Assignment._meta.db_table)} a
+              WHERE a."user_id" = %s AND a."response_id" = c."id" AND a."task_type" = %s
+          )
+        ORDER BY c."created_at", c."id"
+        LIMIT 1
+        {_for_update(of="c", skip_locked=True)}
+        """,
+        [
+            PromptState.COLLECTING,
+            *language_params,
+            user.pk,
+            user.pk,
+            TaskType.REVIEW_RESPONSE,
+        ],
+        Response,
+        Prompt,
     )
-    response = (
-        candidates.select_for_update(no_key=True, skip_locked=True, of=("self",))
-        .order_by("created_at", "id")
-        .first()
-    )
-    if response is None:
+    if found is None:
         return None
-    taken = Response.objects.filter(pk=response.pk, open_slots__gt=0).update(
-        open_slots=F("open_slots") - 1
-    )
-    if not taken:
+    response, prompt = found
+    if not _take_slot(Response, response.pk):
         return None
+    response.prompt = prompt
     return Assignment.objects.create(
         user=user,
         task_type=TaskType.REVIEW_RESPONSE,
-        prompt_id=response.prompt_id,
+        prompt=prompt,
         response=response,
         phase=ResponseState.REVIEW,
         expires_at=timezone.now() + _lifetime(TaskType.REVIEW_RESPONSE, policy),
@@ -222,14 +362,38 @@ def _claim(user: User, task_type: str, policy: CollectionPolicy) -> Assignment |
     return _claim_prompt(user, task_type, policy)
 
 
-def _lock_user(user: User) -> User:
-    locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
+def _lock_user(user: User) -> tuple[User, CollectionPolicy]:
+    """Lock the user's row (refusing a banned user) and return it with the current policy,
+    whose ``updated_at`` comes along in the same statement."""
+    users = _q(User._meta.db_table)
+    found = _fetch_one(
+        f"SELECT {_columns(User, users)}, "
+        f'(SELECT p."updated_at" FROM {_q(CollectionPolicy._meta.db_table)} p WHERE p."id" = 1) '
+        f'FROM {users} WHERE {users}."id" = %s {_for_update(of=users)}',
+        [user.pk],
+        User,
+        CollectionPolicy._meta.get_field("updated_at"),
+    )
+    if found is None:
+        raise User.DoesNotExist(f"user {user.pk} does not exist")
+    locked, policy_updated_at = found
     if locked.banned_at is not None:
         raise Banned(
             _("Your account is suspended from contributing: %(reason)s")
             % {"reason": locked.ban_reason or _("contact the moderators.")}
         )
-    return locked
+    return locked, _policy(policy_updated_at)
+
+
+def _pending(user: User) -> int:
+    """The user's active tasks that have not expired yet."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {_q(Assignment._meta.db_table)} "
+            'WHERE "user_id" = %s AND "state" = %s AND "expires_at" > %s',
+            [user.pk, AssignmentState.ACTIVE, _now()],
+        )
+        return int(cursor.fetchone()[0])
 
 
 def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) -> Assignment:
@@ -239,15 +403,12 @@ def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) 
         raise ValidationError(
             {"type": [_("Choose one of: %(kinds)s.") % {"kinds": ", ".join(REQUESTABLE)}]}
         )
-    policy = current_policy()
     # Overdue tasks give their slots back before anyone looks for one (cheap: a partial
     # index holds only active assignments).
     assignments_expire(limit=100)
     with transaction.atomic():
-        user = _lock_user(user)
-        pending = Assignment.objects.filter(
-            user=user, state=AssignmentState.ACTIVE, expires_at__gt=timezone.now()
-        ).count()
+        user, policy = _lock_user(user)
+        pending = _pending(user)
         if pending >= policy.max_pending_assignments:
             raise TooManyPending(
                 ngettext(
@@ -267,7 +428,7 @@ def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) 
 
 
 def _lock_assignment(user: User, assignment_id: int) -> Assignment:
-    assignment = Assignment.objects.select_for_update(no_key=True).filter(pk=assignment_id).first()
+    assignment = _lock_row(Assignment, assignment_id)
     if assignment is None or assignment.user_id != user.pk:
         raise TaskConflict(_("This task is not yours."))
     return assignment
@@ -303,12 +464,12 @@ def task_submit(*, user: User, assignment_id: int, payload: Mapping[str, Any]) -
     with the next sweep, which every ``task_next`` and the periodic task run.
     """
     with transaction.atomic():
-        user = _lock_user(user)
+        user, policy = _lock_user(user)
         assignment = _lock_assignment(user, assignment_id)
         _refuse_finished(assignment)
         if assignment.expires_at <= timezone.now():
             raise TaskConflict(_("This task expired and went back to the pool; take a new one."))
-        assignment.result = _do_submit(user, assignment, payload)
+        assignment.result = _do_submit(user, assignment, payload, policy)
         assignment.state = AssignmentState.SUBMITTED
         assignment.finished_at = timezone.now()
         assignment.save(update_fields=["result", "state", "finished_at"])
@@ -318,7 +479,9 @@ def task_submit(*, user: User, assignment_id: int, payload: Mapping[str, Any]) -
 def _lock_prompt(prompt_id: int | None, *, state: str) -> Prompt:
     if prompt_id is None:
         raise TaskConflict(_("This task has no prompt."))
-    prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt_id)
+    prompt = _lock_row(Prompt, prompt_id)
+    if prompt is None:
+        raise Prompt.DoesNotExist(f"prompt {prompt_id} does not exist")
     if prompt.state != state or prompt.withdrawn_at or prompt.hidden_at:
         raise TaskConflict(
             _("This prompt has moved on (withdrawn, hidden or complete); take a new task.")
@@ -326,8 +489,11 @@ def _lock_prompt(prompt_id: int | None, *, state: str) -> Prompt:
     return prompt
 
 
-def _do_submit(user: User, assignment: Assignment, payload: Mapping[str, Any]) -> dict[str, Any]:
-    policy = current_policy()
+def _do_submit(
+    user: User, assignment: Assignment, payload: Mapping[str, Any], policy: CollectionPolicy
+) -> dict[str, Any]:
+    """Make the row the task asks for. The locked prompt (and answer) stay on the assignment,
+    so the reply does not read them again."""
     task_type = assignment.task_type
     if task_type == TaskType.WRITE:
         prompt = collection_services.prompt_create(
@@ -341,24 +507,27 @@ def _do_submit(user: User, assignment: Assignment, payload: Mapping[str, Any]) -
         return {"prompt_id": prompt.pk}
     if task_type == TaskType.REVIEW_PROMPT:
         prompt = _lock_prompt(assignment.prompt_id, state=PromptState.REVIEW)
+        assignment.prompt = prompt
         review = feedback_services.prompt_review_create(
             reviewer=user, prompt=prompt, payload=payload, policy=policy
         )
         return {"review_id": review.pk}
     if task_type == TaskType.REVIEW_RESPONSE:
         prompt = _lock_prompt(assignment.prompt_id, state=PromptState.COLLECTING)
-        response = Response.objects.select_for_update(no_key=True).get(
-            pk=assignment.response_id or 0
-        )
+        response = _lock_row(Response, assignment.response_id or 0)
+        if response is None:
+            raise Response.DoesNotExist(f"response {assignment.response_id} does not exist")
         if response.state != ResponseState.REVIEW or response.withdrawn_at or response.hidden_at:
             raise TaskConflict(_("This answer has moved on; take a new task."))
         response.prompt = prompt
+        assignment.prompt, assignment.response = prompt, response
         review = feedback_services.response_review_create(
             reviewer=user, response=response, payload=payload, policy=policy
         )
         return {"review_id": review.pk}
     if task_type == TaskType.RESPOND:
         prompt = _lock_prompt(assignment.prompt_id, state=PromptState.COLLECTING)
+        assignment.prompt = prompt
         try:
             response = collection_services.response_create(
                 prompt=prompt, author=user, text=payload.get("text"), slot_held=True
@@ -372,6 +541,7 @@ def _do_submit(user: User, assignment: Assignment, payload: Mapping[str, Any]) -
         return {"response_id": response.pk}
     if task_type == TaskType.RANK:
         prompt = _lock_prompt(assignment.prompt_id, state=PromptState.RANKING)
+        assignment.prompt = prompt
         ranking = feedback_services.ranking_create(
             ranker=user, prompt=prompt, payload=payload, policy=policy
         )
@@ -390,8 +560,22 @@ def task_skip(*, user: User, assignment_id: int, reason: str = "") -> Assignment
     return assignment
 
 
+def _any_overdue() -> bool:
+    """Whether some active assignment is overdue: one probe of the partial expiry index, so
+    that the sweep on every ``next`` costs next to nothing while nothing is overdue."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {_q(Assignment._meta.db_table)} "
+            'WHERE "state" = %s AND "expires_at" <= %s LIMIT 1',
+            [AssignmentState.ACTIVE, _now()],
+        )
+        return cursor.fetchone() is not None
+
+
 def assignments_expire(*, limit: int = 1000) -> int:
     """Expire overdue assignments and give their slots back; safe to run concurrently."""
+    if not _any_overdue():
+        return 0
     with transaction.atomic():
         overdue = list(
             Assignment.objects.select_for_update(no_key=True, skip_locked=True)

@@ -198,3 +198,21 @@ def release_rebuild(*, user: User | None, release: Release, enqueue: bool = True
     if enqueue:
         _enqueue_build(release)
     return release
+
+
+class PublishingUnavailable(Exception):
+    """The Hub is not configured (HUB_NAMESPACE unset)."""
+
+
+def release_publish_enqueue(*, release: Release) -> None:
+    """Queue publishing on the exports queue (the worker holds HF_TOKEN, web does not)."""
+    from django.conf import settings
+
+    from apps.releases.tasks import publish_release
+
+    if not settings.HUB_NAMESPACE:
+        raise PublishingUnavailable(
+            _("Hub publishing is off: set HUB_NAMESPACE, and HF_TOKEN for the exports worker.")
+        )
+    release_id = release.pk
+    transaction.on_commit(lambda: publish_release.apply_async(args=(release_id,), queue="exports"))

@@ -1,0 +1,117 @@
+"""/api/v1/releases/: everyone reads finished releases; maintainers cut and publish them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts import roles
+from apps.accounts.selectors import request_user
+from apps.core.api import Pagination, idempotent
+from apps.releases import selectors, services
+from apps.releases.models import Release, ReleaseState
+
+
+class MaintainersWrite(BasePermission):
+    message = "Only maintainers may cut or publish releases."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return request.method in SAFE_METHODS or roles.is_maintainer(request.user)
+
+
+class ReleaseOut(serializers.ModelSerializer[Release]):
+    downloads = serializers.SerializerMethodField()
+    previous = serializers.CharField(source="previous.version", default=None)
+
+    class Meta:
+        model = Release
+        fields = [
+            "version", "state", "error", "created_at", "finished_at", "published_at", "filter",
+            "counts", "changes", "content_hash", "files", "downloads", "progress_done",
+            "progress_total", "previous", "hub_repo", "hub_revision",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_downloads(self, release: Release) -> dict[str, str]:
+        if not release.is_finished:
+            return {}
+        return {
+            entry["path"]: reverse("releases:file", args=[release.version, entry["path"]])
+            for entry in release.files
+        }
+
+
+class ReleasesApi(APIView):
+    permission_classes = [MaintainersWrite]
+
+    class ReleaseCreateIn(serializers.Serializer[Any]):
+        languages = serializers.ListField(child=serializers.CharField(), required=False)
+        categories = serializers.ListField(child=serializers.CharField(), required=False)
+        min_agreement = serializers.FloatField(required=False, allow_null=True)
+        include_model_written = serializers.BooleanField(required=False)
+        test_share = serializers.FloatField(required=False)
+
+    @extend_schema(responses=ReleaseOut(many=True), operation_id="releases_list")
+    def get(self, request: Request) -> Response:
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            selectors.release_list(user=request.user), request, view=self
+        )
+        return paginator.get_paginated_response(ReleaseOut(page, many=True).data)
+
+    @extend_schema(
+        request=ReleaseCreateIn, responses={201: ReleaseOut}, operation_id="releases_create"
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        payload = self.ReleaseCreateIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            release = services.release_create(user=request_user(request), **payload.validated_data)
+        except PermissionDenied as exc:
+            raise exceptions.PermissionDenied(str(exc)) from None
+        return Response(ReleaseOut(release).data, status=status.HTTP_201_CREATED)
+
+
+class ReleaseDetailApi(APIView):
+    permission_classes: list[type[BasePermission]] = []
+
+    @extend_schema(responses=ReleaseOut, operation_id="releases_retrieve")
+    def get(self, request: Request, version: str) -> Response:
+        try:
+            release = selectors.release_get_for_user(user=request.user, version=version)
+        except Release.DoesNotExist:
+            raise exceptions.NotFound() from None
+        return Response(ReleaseOut(release).data)
+
+
+class ReleasePublishApi(APIView):
+    permission_classes = [IsAuthenticated, MaintainersWrite]
+
+    @extend_schema(request=None, responses={202: ReleaseOut}, operation_id="releases_publish")
+    def post(self, request: Request, version: str) -> Response:
+        if not roles.is_maintainer(request.user):
+            raise exceptions.PermissionDenied("Only maintainers may publish releases.")
+        try:
+            release = selectors.release_get_for_user(user=request.user, version=version)
+        except Release.DoesNotExist:
+            raise exceptions.NotFound() from None
+        if release.state not in (ReleaseState.READY, ReleaseState.PUBLISHED):
+            raise exceptions.ValidationError(
+                {"version": [f"{version} is {release.state}; only ready releases publish."]}
+            )
+        try:
+            services.release_publish_enqueue(release=release)
+        except services.PublishingUnavailable as exc:
+            error = exceptions.APIException(str(exc))
+            error.status_code = status.HTTP_409_CONFLICT
+            raise error from None
+        return Response(ReleaseOut(release).data, status=status.HTTP_202_ACCEPTED)
