@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import random
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -204,19 +205,28 @@ def _lock_row(model: type[M], pk: int) -> M | None:
 
 # --- the policy ------------------------------------------------------------------------------
 
-_policy_seen: tuple[Any, CollectionPolicy] | None = None
+# A change that bypasses ``save()`` (a queryset ``update()``) leaves ``updated_at`` alone:
+# the copy is reread after this many seconds all the same.
+POLICY_REREAD_SECONDS = 60.0
+_policy_seen: tuple[Any, float, CollectionPolicy] | None = None
 
 
 def _policy(updated_at: Any) -> CollectionPolicy:
     """The collection policy, reread only when its ``updated_at`` (read along with the user's
-    row lock, at no extra cost) differs from that of the copy this process holds. Callers
-    must not change the instance."""
+    row lock, at no extra cost) differs from that of the copy this process holds, or that copy
+    is a minute old. Callers must not change the instance."""
     global _policy_seen
     seen = _policy_seen
-    if updated_at is not None and seen is not None and seen[0] == updated_at:
-        return seen[1]
+    now = time.monotonic()
+    if (
+        updated_at is not None
+        and seen is not None
+        and seen[0] == updated_at
+        and now - seen[1] < POLICY_REREAD_SECONDS
+    ):
+        return seen[2]
     policy = current_policy()
-    _policy_seen = (policy.updated_at, policy)
+    _policy_seen = (policy.updated_at, now, policy)
     return policy
 
 
