@@ -30,11 +30,13 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             key = header[1].decode()
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed(_("The token has invalid characters.")) from None
-        token = (
-            ApiToken.objects.select_related("user")
-            .filter(key_hash=hash_token(key), revoked_at__isnull=True)
-            .first()
-        )
+        # .get(), not .first(): the hash is unique, and .first() would add an ORDER BY.
+        try:
+            token = ApiToken.objects.select_related("user").get(
+                key_hash=hash_token(key), revoked_at__isnull=True
+            )
+        except ApiToken.DoesNotExist:
+            token = None
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked API token."))
         now = timezone.now()
