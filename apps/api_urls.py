@@ -12,7 +12,11 @@ from apps.releases import api as releases_api
 urlpatterns = [
     path("releases/", releases_api.ReleasesApi.as_view(), name="releases"),
     path("releases/<str:version>/", releases_api.ReleaseDetailApi.as_view(), name="release-detail"),
-    path("releases/<str:version>/publish/", releases_api.ReleasePublishApi.as_view(), name="release-publish"),
+    path(
+        "releases/<str:version>/publish/",
+        releases_api.ReleasePublishApi.as_view(),
+        name="release-publish",
+    ),
     path("policy/", api_policy.PolicyApi.as_view(), name="policy"),
     path("flags/", moderation_api.FlagsApi.as_view(), name="flags"),
     path("moderation/queue/", moderation_api.QueueApi.as_view(), name="moderation-queue"),
