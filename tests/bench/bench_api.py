@@ -40,81 +40,41 @@ import math
 import os
 import platform
 import random
-import runpy
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-GUNICORN_CONFIG = ROOT / "apps" / "gunicorn.conf.py"
+from tests.bench.common import (  # noqa: E402
+    CpuMeter,
+    HttpConnection,
+    Server,
+    database_name,
+    gunicorn_shape,
+    latency_row,
+    log,
+    print_cpu,
+    print_latency_table,
+    reset_database,
+    sentence,
+    server_version,
+    start_gunicorn,
+)
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/hearth_bench"
-HOST = "127.0.0.1"
 TARGET_P95_MS = 100.0
 REQUEST_TIMEOUT_S = 30.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-CLOSED_UNANSWERED = "the server closed the connection without answering"
 
-_TEXT = (
-    "explain why the river bends toward the old mill and what a careful reader would notice "
-    "about light water stone memory harvest winter letters bridges language garden market "
-    "summarise classify brainstorm compare describe the history of small towns and their "
-    "festivals recipes tools songs maps clocks trains ships weather birds numbers questions"
-)
-WORDS = _TEXT.split()
-
-
-def log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
-def sentence(rng: random.Random, low: int, high: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(low, high))).capitalize() + "."
-
-
-# --- setup: database, seed data, gunicorn ---------------------------------------------------
-
-
-def reset_database(url: str) -> None:
-    """Drop and create the database named in ``url`` (connecting to the server's ``postgres``)."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        raise SystemExit(f"bench: DATABASE_URL must be a PostgreSQL URL, got {parts.scheme!r}")
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        raise SystemExit(
-            f"bench: refusing to drop database {name!r}: its name must contain 'bench'"
-        )
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def server_version(url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return f"PostgreSQL {row[0].split()[0]}" if row else "PostgreSQL"
+# --- setup: seed data -----------------------------------------------------------------------
 
 
 @dataclass
@@ -249,183 +209,6 @@ def seed(*, users: int, prompts: int, rng_seed: int) -> Seeded:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    description: str
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def gunicorn_shape(args: argparse.Namespace) -> dict[str, Any]:
-    """Workers, worker class, threads and preload: the flags, else what the deploy config says."""
-    conf: dict[str, Any] = runpy.run_path(str(GUNICORN_CONFIG)) if GUNICORN_CONFIG.exists() else {}
-    return {
-        "workers": args.workers or int(conf.get("workers", 1)),
-        "worker_class": args.worker_class or str(conf.get("worker_class", "sync")),
-        "threads": args.threads or int(conf.get("threads", 1)),
-        "preload": args.preload or bool(conf.get("preload_app", False)),
-    }
-
-
-def start_gunicorn(env: dict[str, str], *, shape: dict[str, Any], log_dir: Path) -> Server:
-    """gunicorn with the deploy config (apps/gunicorn.conf.py), bound to a free local port."""
-    port = free_port()
-    log_path = log_dir / "gunicorn.log"
-    command = [sys.executable, "-m", "gunicorn"]
-    if GUNICORN_CONFIG.exists():
-        command += ["--config", str(GUNICORN_CONFIG)]
-    else:
-        command += ["--worker-tmp-dir", "/dev/shm" if Path("/dev/shm").is_dir() else str(log_dir)]
-    command += [
-        "--bind", f"{HOST}:{port}",
-        "--workers", str(shape["workers"]),
-        "--worker-class", shape["worker_class"],
-        "--threads", str(shape["threads"]),
-        "--log-level", "warning",
-        "--error-logfile", str(log_path),
-        "--access-logfile", str(log_dir / "access.log"),
-        "--no-control-socket",
-        *(["--preload"] if shape["preload"] else []),
-        "apps.wsgi:application",
-    ]  # fmt: skip
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    description = f"gunicorn {shape['workers']} x {shape['worker_class']}"
-    if shape["threads"] > 1:
-        description += f" x {shape['threads']} threads"
-    if shape["preload"]:
-        description += ", preloaded"
-    server = Server(proc=proc, port=port, log_path=log_path, description=description)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"bench: gunicorn exited with {proc.returncode}:\n{server.log_tail()}")
-        try:
-            with socket.create_connection((HOST, port), timeout=1) as sock:
-                sock.sendall(
-                    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-                )
-                if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                    return server
-        except OSError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise SystemExit(f"bench: gunicorn did not answer /healthz in 60 s:\n{server.log_tail()}")
-
-
-# --- a small HTTP/1.1 client ----------------------------------------------------------------
-
-
-class HttpConnection:
-    """One keep-alive connection; reconnects when the server closes it (sync workers do)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.writer is not None
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
-        reused = self.writer is not None
-        try:
-            return await self._exchange(raw)
-        except _NothingReceived:
-            self.close()
-            if not reused:
-                raise ConnectionError(CLOSED_UNANSWERED) from None
-        # A kept-alive connection the server had already closed: safe to send again once.
-        try:
-            return await self._exchange(raw)
-        except _NothingReceived:
-            self.close()
-            raise ConnectionError(CLOSED_UNANSWERED) from None
-
-    async def _exchange(self, raw: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
-            sock = self.writer.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        assert self.reader is not None
-        reader, writer = self.reader, self.writer
-        try:
-            writer.write(raw)
-            await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
-                self.close()
-                raise
-            raise _NothingReceived() from exc
-        try:
-            lines = head.decode("latin-1").split("\r\n")
-            version, code = lines[0].split(" ", 2)[:2]
-            headers: dict[str, str] = {}
-            for line in lines[1:]:
-                if ":" in line:
-                    name, value = line.split(":", 1)
-                    headers[name.strip().lower()] = value.strip()
-            if "content-length" in headers:
-                body = await reader.readexactly(int(headers["content-length"]))
-            elif headers.get("transfer-encoding", "").lower() == "chunked":
-                body = await self._read_chunked(reader)
-            else:
-                body = await reader.read()
-                headers["connection"] = "close"
-        except BaseException:
-            self.close()
-            raise
-        if headers.get("connection", "").lower() == "close" or version == "HTTP/1.0":
-            self.close()
-        return int(code), body
-
-    @staticmethod
-    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-        parts: list[bytes] = []
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip(), 16)
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass
-                return b"".join(parts)
-            parts.append((await reader.readexactly(size + 2))[:-2])
-
-
-class _NothingReceived(Exception):
-    pass
-
-
 # --- the workload ---------------------------------------------------------------------------
 
 CREATE, LIST, LIST_CATEGORY = "POST /prompts/", "GET /prompts/?page", "GET /prompts/?category&page"
@@ -491,14 +274,6 @@ class Workload:
 
 
 # --- measuring ------------------------------------------------------------------------------
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 @dataclass
@@ -592,146 +367,23 @@ async def open_loop(
     return loop.time() - start, worst_lag, max_in_flight
 
 
-# --- CPU accounting (Linux /proc) -----------------------------------------------------------
-
-
-def _scan(gunicorn_master: int, database: str) -> tuple[dict[int, float], dict[int, float]]:
-    """CPU seconds so far of gunicorn's processes and of ``database``'s PostgreSQL backends."""
-    gunicorn: dict[int, float] = {}
-    postgres: dict[int, float] = {}
-    marker = f" {database} "
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        try:
-            stat = (entry / "stat").read_text()
-            comm, rest = stat.split(" (", 1)[1].rsplit(")", 1)
-            fields = rest.split()
-            cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
-            if pid == gunicorn_master or int(fields[1]) == gunicorn_master:
-                gunicorn[pid] = cpu
-            elif comm == "postgres" and marker in (entry / "cmdline").read_text(errors="replace"):
-                postgres[pid] = cpu
-        except (OSError, ValueError, IndexError):
-            continue
-    return gunicorn, postgres
-
-
-def _machine_busy() -> float:
-    """Busy CPU seconds of the whole machine since boot (all cores)."""
-    with open("/proc/stat") as fh:
-        values = [int(v) for v in fh.readline().split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return (sum(values[:8]) - idle) / CLK_TCK
-
-
-class CpuMeter:
-    """CPU used during a phase by the generator, gunicorn, this database's PostgreSQL backends,
-    and the whole machine (Linux /proc). A thread samples every half second, so processes that
-    end during the phase (a backend whose connection aged out) still count."""
-
-    def __init__(self, server: Server, database_url: str) -> None:
-        self.master = server.proc.pid
-        self.database = urlsplit(database_url).path.lstrip("/")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._first: dict[str, dict[int, float]] = {}
-        self._last: dict[str, dict[int, float]] = {}
-        self._t0 = self._gen0 = self._machine0 = 0.0
-
-    def _sample(self, *, first: bool = False) -> None:
-        gunicorn, postgres = _scan(self.master, self.database)
-        for group, values in (("gunicorn", gunicorn), ("postgres", postgres)):
-            for pid, cpu in values.items():
-                if first:
-                    self._first[group][pid] = cpu
-                self._last[group][pid] = cpu
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            self._sample()
-
-    def start(self) -> None:
-        self._first = {"gunicorn": {}, "postgres": {}}
-        self._last = {"gunicorn": {}, "postgres": {}}
-        self._sample(first=True)
-        self._t0, self._gen0, self._machine0 = (
-            time.monotonic(),
-            time.process_time(),
-            _machine_busy(),
-        )
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> dict[str, float]:
-        """Cores busy on average since start(), per part."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._sample()
-        elapsed = max(time.monotonic() - self._t0, 1e-9)
-        generator = (time.process_time() - self._gen0) / elapsed
-        machine = (_machine_busy() - self._machine0) / elapsed
-
-        def used(group: str) -> float:
-            first = self._first[group]
-            return sum(v - first.get(pid, 0.0) for pid, v in self._last[group].items()) / elapsed
-
-        gunicorn, postgres = used("gunicorn"), used("postgres")
-        return {
-            "generator": generator,
-            "gunicorn": gunicorn,
-            "postgres": postgres,
-            "other": max(0.0, machine - generator - gunicorn - postgres),
-            "machine": machine,
-        }
-
-
 # --- reporting ------------------------------------------------------------------------------
 
 
 def summarise(recorder: Recorder, elapsed: float) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     everything: list[float] = []
-    for kind in (*KINDS, "all"):
-        if kind == "all":
-            values = sorted(everything)
-            errors = sum(recorder.errors.values())
-        else:
-            values = sorted(recorder.latencies[kind])
-            everything.extend(values)
-            errors = recorder.errors[kind]
-        rows[kind] = {
-            "requests": len(values),
-            "errors": errors,
-            "rps": len(values) / elapsed if elapsed else 0.0,
-            "p50_ms": percentile(values, 50) * 1000,
-            "p95_ms": percentile(values, 95) * 1000,
-            "p99_ms": percentile(values, 99) * 1000,
-            "max_ms": (values[-1] * 1000) if values else 0.0,
-        }
+    for kind in KINDS:
+        everything.extend(recorder.latencies[kind])
+        rows[kind] = latency_row(recorder.latencies[kind], recorder.errors[kind], elapsed)
+    rows["all"] = latency_row(everything, sum(recorder.errors.values()), elapsed)
     return {"elapsed_s": elapsed, "endpoints": rows, "error_samples": recorder.error_samples}
 
 
 def print_phase(title: str, phase: dict[str, Any]) -> None:
     print(f"\n{title}")
-    print(
-        f"  {'endpoint':<30}{'requests':>9}{'errors':>8}{'req/s':>9}"
-        f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-    )
-    for kind, row in phase["endpoints"].items():
-        print(
-            f"  {kind:<30}{row['requests']:>9}{row['errors']:>8}{row['rps']:>9.1f}"
-            f"{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}{row['p99_ms']:>9.1f}{row['max_ms']:>9.1f}"
-        )
-    cpu = phase["cpu_cores"]
-    print(
-        f"  CPU (cores busy): generator {cpu['generator']:.2f}, gunicorn {cpu['gunicorn']:.2f}, "
-        f"postgres {cpu['postgres']:.2f}, rest of machine {cpu['other']:.2f}; "
-        f"machine {cpu['machine']:.2f} of {os.cpu_count()}"
-    )
+    print_latency_table(phase["endpoints"], name_width=30)
+    print_cpu(phase["cpu_cores"], load_average=False)
     if "dispatch_lag_ms" in phase:
         print(
             f"  generator kept the schedule within {phase['dispatch_lag_ms']:.1f} ms; "
@@ -833,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     server: Server | None = None
     try:
-        log(f"resetting {urlsplit(database_url).path.lstrip('/')}")
+        log(f"resetting {database_name(database_url)}")
         reset_database(database_url)
         log("migrating")
         subprocess.run(
@@ -847,9 +499,18 @@ def main(argv: list[str] | None = None) -> int:
             f"seeded {seeded.prompts} prompts ({seeded.public_total} public) and "
             f"{seeded.responses} responses"
         )
-        server = start_gunicorn(env, shape=gunicorn_shape(args), log_dir=data_dir)
+        server = start_gunicorn(
+            env,
+            shape=gunicorn_shape(
+                workers=args.workers,
+                worker_class=args.worker_class,
+                threads=args.threads,
+                preload=args.preload,
+            ),
+            log_dir=data_dir,
+        )
         log(f"{server.description} on port {server.port}")
-        meter = CpuMeter(server, database_url)
+        meter = CpuMeter(server, database_url, load_average=False)
         load_before = os.getloadavg()
         results = asyncio.run(run_phases(args, server, seeded, meter))
         load_after = os.getloadavg()

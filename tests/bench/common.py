@@ -2,7 +2,7 @@
 client, percentiles and CPU accounting. Standard library only (plus psycopg for the reset),
 so the load generator stays light next to the server it measures.
 
-The approach is the one tests/bench/bench_api.py takes (it keeps its own copies).
+Used by tests/bench/bench_api.py and tests/bench/bench_tasks.py.
 """
 
 from __future__ import annotations
@@ -307,14 +307,16 @@ def latency_row(values: list[float], errors: int, elapsed: float) -> dict[str, A
     }
 
 
-def print_latency_table(rows: dict[str, dict[str, Any]], *, indent: str = "  ") -> None:
+def print_latency_table(
+    rows: dict[str, dict[str, Any]], *, indent: str = "  ", name_width: int = 32
+) -> None:
     print(
-        f"{indent}{'endpoint':<32}{'requests':>9}{'errors':>8}{'req/s':>9}"
+        f"{indent}{'endpoint':<{name_width}}{'requests':>9}{'errors':>8}{'req/s':>9}"
         f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
     )
     for kind, row in rows.items():
         print(
-            f"{indent}{kind:<32}{row['requests']:>9}{row['errors']:>8}{row['rps']:>9.1f}"
+            f"{indent}{kind:<{name_width}}{row['requests']:>9}{row['errors']:>8}{row['rps']:>9.1f}"
             f"{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}{row['p99_ms']:>9.1f}{row['max_ms']:>9.1f}"
         )
 
@@ -356,10 +358,12 @@ def _machine_busy() -> float:
 class CpuMeter:
     """CPU used during a phase by the generator, gunicorn, this database's PostgreSQL backends,
     and the whole machine (Linux /proc). A thread samples every half second, so processes that
-    end during the phase (a backend whose connection aged out) still count."""
+    end during the phase (a backend whose connection aged out) still count. With
+    ``load_average`` off, stop() leaves out the load averages around the phase."""
 
-    def __init__(self, server: Server, database_url: str) -> None:
+    def __init__(self, server: Server, database_url: str, *, load_average: bool = True) -> None:
         self.master = server.proc.pid
+        self.load_average = load_average
         self.database = database_name(database_url)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -409,21 +413,25 @@ class CpuMeter:
             return sum(v - first.get(pid, 0.0) for pid, v in self._last[group].items()) / elapsed
 
         gunicorn, postgres = used("gunicorn"), used("postgres")
-        return {
+        result: dict[str, Any] = {
             "generator": generator,
             "gunicorn": gunicorn,
             "postgres": postgres,
             "other": max(0.0, machine - generator - gunicorn - postgres),
             "machine": machine,
-            "load_before": self._load0[0],
-            "load_after": os.getloadavg()[0],
         }
+        if self.load_average:
+            result["load_before"] = self._load0[0]
+            result["load_after"] = os.getloadavg()[0]
+        return result
 
 
-def print_cpu(cpu: dict[str, Any], *, indent: str = "  ") -> None:
-    print(
+def print_cpu(cpu: dict[str, Any], *, indent: str = "  ", load_average: bool = True) -> None:
+    line = (
         f"{indent}CPU (cores busy): generator {cpu['generator']:.2f}, gunicorn "
         f"{cpu['gunicorn']:.2f}, postgres {cpu['postgres']:.2f}, rest of machine "
-        f"{cpu['other']:.2f}; machine {cpu['machine']:.2f} of {os.cpu_count()}; load average "
-        f"{cpu['load_before']:.2f} -> {cpu['load_after']:.2f}"
+        f"{cpu['other']:.2f}; machine {cpu['machine']:.2f} of {os.cpu_count()}"
     )
+    if load_average:
+        line += f"; load average {cpu['load_before']:.2f} -> {cpu['load_after']:.2f}"
+    print(line)
