@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -124,6 +125,21 @@ def prompt_detail(request: HttpRequest, prompt_id: int) -> HttpResponse:
     )
 
 
+def _save_edit(request: HttpRequest, form: Any, save: Callable[[], object]) -> HttpResponse | None:
+    """Run an edit's service: a redirect once saved (or no longer editable), None to show the
+    form again with the service's messages on its fields."""
+    try:
+        save()
+    except ValidationError as exc:
+        add_validation_errors(form, exc)
+        return None
+    except services.NotEditable as exc:
+        messages.error(request, str(exc))
+        return redirect("collection:mine")
+    messages.success(request, _("Saved."))
+    return redirect("collection:mine")
+
+
 @licence_required
 def prompt_edit(request: HttpRequest, prompt_id: int) -> HttpResponse:
     prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
@@ -132,18 +148,15 @@ def prompt_edit(request: HttpRequest, prompt_id: int) -> HttpResponse:
     if request.method == "POST":
         form = forms.PromptEditForm(request.POST)
         if form.is_valid():
-            try:
-                services.prompt_update(
+            done = _save_edit(
+                request,
+                form,
+                lambda: services.prompt_update(
                     prompt=prompt, user=request_user(request), **form.cleaned_data
-                )
-            except ValidationError as exc:
-                add_validation_errors(form, exc)
-            except services.NotEditable as exc:
-                messages.error(request, str(exc))
-                return redirect("collection:mine")
-            else:
-                messages.success(request, _("Saved."))
-                return redirect("collection:mine")
+                ),
+            )
+            if done is not None:
+                return done
     else:
         form = forms.PromptEditForm(
             initial={
@@ -165,18 +178,15 @@ def response_edit(request: HttpRequest, response_id: int) -> HttpResponse:
     if request.method == "POST":
         form = forms.ResponseEditForm(request.POST)
         if form.is_valid():
-            try:
-                services.response_update(
+            done = _save_edit(
+                request,
+                form,
+                lambda: services.response_update(
                     response=response, user=request_user(request), text=form.cleaned_data["text"]
-                )
-            except ValidationError as exc:
-                add_validation_errors(form, exc)
-            except services.NotEditable as exc:
-                messages.error(request, str(exc))
-                return redirect("collection:mine")
-            else:
-                messages.success(request, _("Saved."))
-                return redirect("collection:mine")
+                ),
+            )
+            if done is not None:
+                return done
     else:
         form = forms.ResponseEditForm(initial={"text": response.text})
     return render(
