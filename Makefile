@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hearth
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run install install-test services test lint typecheck bench-api bench-tasks bench-train clean
+.PHONY: run install install-test services test lint typecheck bench-api bench-release bench-tasks bench-train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ bench-train: install-test
 ## bench-api: drive the API over HTTP (gunicorn + PostgreSQL); prints req/s and latencies
 bench-api: install-test services
 	DATABASE_URL=$(TEST_DATABASE_URL)_bench $(BIN)/python tests/bench/bench_api.py
+
+## bench-release: build a release from 1M answers and 250k rankings, against a COPY of the same
+## rows; prints wall time, rows/s and peak RSS of each. BENCH_ARGS="--quick" for a smoke run
+bench-release: install-test services
+	DATABASE_URL=$(TEST_DATABASE_URL)_bench_release $(BIN)/python tests/bench/bench_release.py $(BENCH_ARGS)
 
 ## bench-tasks: volunteers looping next -> submit over HTTP (gunicorn + PostgreSQL + Redis);
 ## prints loops/s, latencies and the dispatcher's invariants. BENCH_ARGS="--quick" for a smoke run

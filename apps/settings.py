@@ -146,6 +146,11 @@ CELERY_BEAT_SCHEDULE = {
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
+    # A task whose worker died unacknowledged (acks_late) is delivered again after this many
+    # seconds; keep it above the longest task (release builds, publishing).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)
+    }
 else:
     # Embedded default: kombu's filesystem transport needs no server.
     _broker_dir = DATA_DIR / "broker"
