@@ -148,7 +148,7 @@ if REDIS_URL:
     CELERY_RESULT_BACKEND = REDIS_URL
     # A task whose worker died unacknowledged (acks_late) is delivered again after this many
     # seconds; keep it above the longest task (release builds, publishing).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)
     }
 else:
