@@ -8,6 +8,7 @@ from apps.collection import api as collection_api
 from apps.collection import api_imports, api_policy
 from apps.moderation import api as moderation_api
 from apps.releases import api as releases_api
+from apps.training import api as training_api
 
 urlpatterns = [
     path("releases/", releases_api.ReleasesApi.as_view(), name="releases"),
@@ -16,6 +17,28 @@ urlpatterns = [
         "releases/<str:version>/publish/",
         releases_api.ReleasePublishApi.as_view(),
         name="release-publish",
+    ),
+    path("training-runs/", training_api.TrainingRunsApi.as_view(), name="training-runs"),
+    path(
+        "training-runs/<int:run_id>/",
+        training_api.TrainingRunDetailApi.as_view(),
+        name="training-run-detail",
+    ),
+    path(
+        "training-runs/<int:run_id>/cancel/",
+        training_api.TrainingRunCancelApi.as_view(),
+        name="training-run-cancel",
+    ),
+    path(
+        "training-runs/<int:run_id>/retry/",
+        training_api.TrainingRunRetryApi.as_view(),
+        name="training-run-retry",
+    ),
+    path("training-schedules/", training_api.SchedulesApi.as_view(), name="training-schedules"),
+    path(
+        "training-schedules/<int:schedule_id>/",
+        training_api.ScheduleDetailApi.as_view(),
+        name="training-schedule-detail",
     ),
     path("policy/", api_policy.PolicyApi.as_view(), name="policy"),
     path("flags/", moderation_api.FlagsApi.as_view(), name="flags"),

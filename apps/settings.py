@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "apps.feedback",
     "apps.moderation",
     "apps.releases",
+    "apps.training",
 ]
 
 MIDDLEWARE = [
@@ -143,6 +144,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "expire-assignments": {"task": "assignments.expire", "schedule": 60.0},
 }
+# GPU work goes to the "gpu" queue, which only worker/celery.py's app consumes.
+CELERY_TASK_ROUTES = {"worker.*": {"queue": "gpu"}}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
@@ -350,3 +353,21 @@ HEARTH_DATASET_NAME = envstr("HEARTH_DATASET_NAME", "Hearth")
 # environment (read at publish time, never stored in settings or the database).
 HUB_NAMESPACE = envstr("HUB_NAMESPACE")
 HEARTH_HUB_DATASET_REPO = envstr("HEARTH_HUB_DATASET_REPO", "hearth-data")
+# Model repos under HUB_NAMESPACE, one per kind; each published run is a commit tagged run-<id>.
+HEARTH_HUB_SFT_REPO = envstr("HEARTH_HUB_SFT_REPO", "hearth-sft")
+HEARTH_HUB_REWARD_REPO = envstr("HEARTH_HUB_REWARD_REPO", "hearth-reward")
+
+# --- training ---------------------------------------------------------------------------------
+# Base models a run gets when none is named (a Hub id, or a folder on the GPU nodes).
+HEARTH_TRAIN_BASE_MODEL_SFT = envstr("HEARTH_TRAIN_BASE_MODEL_SFT", "HuggingFaceTB/SmolLM2-135M")
+HEARTH_TRAIN_BASE_MODEL_REWARD = envstr(
+    "HEARTH_TRAIN_BASE_MODEL_REWARD", "HuggingFaceTB/SmolLM2-135M"
+)
+# Where GPU workers write finished models (worker side, HEARTH_MODELS_DIR there too); the site
+# serves artefacts from here when it shares the folder (the embedded default does).
+HEARTH_MODELS_DIR = Path(envstr("HEARTH_MODELS_DIR", str(DATA_DIR / "models"))).resolve()
+# GPU workers report progress at most this often (seconds), and at least every heartbeat.
+HEARTH_TRAINING_REPORT_SECONDS = envint("HEARTH_TRAINING_REPORT_SECONDS", 2, minimum=1)
+HEARTH_TRAINING_HEARTBEAT_SECONDS = envint("HEARTH_TRAINING_HEARTBEAT_SECONDS", 30, minimum=5)
+# A running run silent for longer is shown as stalled and may be sent again.
+HEARTH_TRAINING_STALE_SECONDS = envint("HEARTH_TRAINING_STALE_SECONDS", 600, minimum=30)

@@ -1,0 +1,19 @@
+from django.contrib import admin
+
+from apps.training.models import TrainingRun
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    """Read-only: runs are created from the dashboard, the API or a schedule, and change only
+    through their worker's reports. The schedules are under "Periodic tasks"."""
+
+    list_display = ["id", "kind", "release", "base_model", "method", "state", "created_at"]
+    list_filter = ["kind", "state", "origin", "method"]
+    readonly_fields = [f.name for f in TrainingRun._meta.fields]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

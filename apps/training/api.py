@@ -1,0 +1,187 @@
+"""/api/v1/training-runs/ and /api/v1/training-schedules/: maintainers only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import IsMaintainer
+from apps.accounts.selectors import request_user
+from apps.core.api import Pagination, idempotent
+from apps.releases.models import Release
+from apps.training import schedules, selectors, services
+from apps.training.models import RunKind, RunMethod, RunState, TrainingRun
+
+
+class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
+    release = serializers.CharField(source="release.version")
+    eta_seconds = serializers.FloatField(allow_null=True)
+    progress_percent = serializers.FloatField()
+    stalled = serializers.SerializerMethodField()
+    downloads = serializers.SerializerMethodField()
+    hub_tag = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id", "kind", "release", "base_model", "method", "hyperparameters", "origin",
+            "state", "phase", "created_at", "started_at", "finished_at", "attempt",
+            "worker_host", "step", "total_steps", "progress_percent", "tokens_per_s",
+            "eta_seconds", "stalled", "loss_history", "eval_history", "metrics", "timings",
+            "resumed_from_step", "artefact_path", "artefact_files", "downloads", "hub_repo",
+            "hub_revision", "hub_tag", "error", "logs_tail", "last_report_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_stalled(self, run: TrainingRun) -> bool:
+        return services.is_stalled(run)
+
+    def get_downloads(self, run: TrainingRun) -> dict[str, str]:
+        if run.state != RunState.SUCCEEDED:
+            return {}
+        return {
+            entry["path"]: reverse("training:file", args=[run.pk, entry["path"]])
+            for entry in run.artefact_files
+            if isinstance(entry, dict) and "path" in entry
+        }
+
+    def get_hub_tag(self, run: TrainingRun) -> str | None:
+        return run.hub_tag if run.hub_revision else None
+
+
+class TrainingRunCreateIn(serializers.Serializer[Any]):
+    release = serializers.CharField(help_text="A finished release's version, e.g. v3.")
+    kind = serializers.ChoiceField(choices=RunKind.choices)
+    base_model = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    method = serializers.ChoiceField(choices=RunMethod.choices, default=RunMethod.FULL)
+    hyperparameters = serializers.DictField(required=False, default=dict)
+
+
+def _get_run(run_id: int) -> TrainingRun:
+    try:
+        return selectors.run_list().get(pk=run_id)
+    except TrainingRun.DoesNotExist:
+        raise exceptions.NotFound() from None
+
+
+class TrainingRunsApi(APIView):
+    permission_classes = [IsAuthenticated, IsMaintainer]
+
+    @extend_schema(responses=TrainingRunOut(many=True), operation_id="training_runs_list")
+    def get(self, request: Request) -> Response:
+        kind = request.query_params.get("kind") or None
+        state = request.query_params.get("state") or None
+        if kind and kind not in RunKind.values:
+            raise exceptions.ValidationError({"kind": [f"Choose one of {RunKind.values}."]})
+        if state and state not in RunState.values:
+            raise exceptions.ValidationError({"state": [f"Choose one of {RunState.values}."]})
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            selectors.run_list(kind=kind, state=state), request, view=self
+        )
+        return paginator.get_paginated_response(TrainingRunOut(page, many=True).data)
+
+    @extend_schema(
+        request=TrainingRunCreateIn,
+        responses={201: TrainingRunOut},
+        operation_id="training_runs_create",
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        payload = TrainingRunCreateIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        release = Release.objects.filter(version=data["release"]).first()
+        if release is None:
+            raise exceptions.ValidationError({"release": [f"No release {data['release']!r}."]})
+        run = services.run_create(
+            user=request_user(request),
+            release=release,
+            kind=data["kind"],
+            base_model=data.get("base_model") or None,
+            method=data["method"],
+            hyperparameters=data.get("hyperparameters") or {},
+        )
+        return Response(TrainingRunOut(run).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingRunDetailApi(APIView):
+    permission_classes = [IsAuthenticated, IsMaintainer]
+
+    @extend_schema(responses=TrainingRunOut, operation_id="training_runs_retrieve")
+    def get(self, request: Request, run_id: int) -> Response:
+        return Response(TrainingRunOut(_get_run(run_id)).data)
+
+
+class TrainingRunCancelApi(APIView):
+    permission_classes = [IsAuthenticated, IsMaintainer]
+
+    @extend_schema(
+        request=None, responses={200: TrainingRunOut}, operation_id="training_runs_cancel"
+    )
+    def post(self, request: Request, run_id: int) -> Response:
+        run = services.run_cancel(user=request_user(request), run=_get_run(run_id))
+        return Response(TrainingRunOut(run).data)
+
+
+class TrainingRunRetryApi(APIView):
+    permission_classes = [IsAuthenticated, IsMaintainer]
+
+    @extend_schema(
+        request=None, responses={202: TrainingRunOut}, operation_id="training_runs_retry"
+    )
+    def post(self, request: Request, run_id: int) -> Response:
+        run = services.run_retry(user=request_user(request), run=_get_run(run_id))
+        return Response(TrainingRunOut(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ScheduleOut(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    task = serializers.CharField()
+    enabled = serializers.BooleanField()
+    every_minutes = serializers.IntegerField(allow_null=True)
+    options = serializers.DictField()
+    last_run_at = serializers.DateTimeField(allow_null=True)
+
+
+class ScheduleIn(serializers.Serializer[Any]):
+    enabled = serializers.BooleanField()
+    every_minutes = serializers.IntegerField(min_value=1)
+    options = serializers.DictField(required=False, default=dict)
+
+
+class SchedulesApi(APIView):
+    permission_classes = [IsAuthenticated, IsMaintainer]
+
+    @extend_schema(responses=ScheduleOut(many=True), operation_id="training_schedules_list")
+    def get(self, request: Request) -> Response:
+        return Response(ScheduleOut(schedules.schedule_list(), many=True).data)
+
+
+class ScheduleDetailApi(APIView):
+    permission_classes = [IsAuthenticated, IsMaintainer]
+
+    @extend_schema(
+        request=ScheduleIn, responses=ScheduleOut, operation_id="training_schedules_update"
+    )
+    def put(self, request: Request, schedule_id: int) -> Response:
+        payload = ScheduleIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        from django_celery_beat.models import PeriodicTask
+
+        try:
+            schedules.schedule_update(
+                user=request_user(request), schedule_id=schedule_id, **payload.validated_data
+            )
+        except PeriodicTask.DoesNotExist:
+            raise exceptions.NotFound() from None
+        found = [s for s in schedules.schedule_list() if s.id == schedule_id]
+        return Response(ScheduleOut(found[0]).data)

@@ -1,0 +1,151 @@
+"""Training runs: what the web side records about a model being trained on a GPU node.
+
+The web process only records and dispatches (see apps.training.services); the GPU worker
+(worker/runs.py, no Django) trains and reports back through the ``training.report`` task,
+which ``services.run_report`` applies here.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class RunKind(models.TextChoices):
+    SFT = "sft", _("Supervised fine-tune")
+    REWARD = "reward", _("Reward model")
+
+
+class RunMethod(models.TextChoices):
+    FULL = "full", _("Full fine-tuning")
+    LORA = "lora", _("LoRA")
+
+
+class RunState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class RunOrigin(models.TextChoices):
+    MANUAL = "manual", _("Started by a maintainer")
+    SCHEDULE = "schedule", _("Started by a schedule")
+
+
+ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING)
+FINAL_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
+
+
+class TrainingRun(models.Model):
+    """One training job: a release, a base model, a method and hyperparameters in; progress,
+    curves, metrics, an artefact and its Hub revision out.
+
+    ``attempt`` counts dispatches: a run sent again (after its worker died) gets a new Celery
+    task id, ``training-run-<id>-<attempt>``, and reports of older attempts are ignored.
+    """
+
+    kind = models.CharField(max_length=8, choices=RunKind.choices)
+    release = models.ForeignKey(
+        "releases.Release", on_delete=models.PROTECT, related_name="training_runs"
+    )
+    base_model = models.CharField(max_length=300)
+    method = models.CharField(max_length=8, choices=RunMethod.choices, default=RunMethod.FULL)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    origin = models.CharField(max_length=8, choices=RunOrigin.choices, default=RunOrigin.MANUAL)
+    state = models.CharField(
+        max_length=10, choices=RunState.choices, default=RunState.QUEUED, db_index=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="training_runs",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+
+    # Dispatch and reports.
+    spec = models.JSONField(default=dict, blank=True, help_text=_("What the GPU worker got."))
+    attempt = models.PositiveIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True)
+    last_seq = models.IntegerField(default=-1)
+    last_report_at = models.DateTimeField(null=True, blank=True)
+    worker_host = models.CharField(max_length=200, blank=True)
+
+    # Progress.
+    phase = models.CharField(max_length=16, blank=True)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    tokens_per_s = models.FloatField(null=True, blank=True)
+    loss_history = models.JSONField(
+        default=list, blank=True, help_text=_("[{step, loss, lr, tokens_per_s}] by step")
+    )
+    eval_history = models.JSONField(default=list, blank=True, help_text=_("[{step, metrics…}]"))
+    logs_tail = models.TextField(blank=True)
+
+    # Result.
+    metrics = models.JSONField(default=dict, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    resumed_from_step = models.PositiveIntegerField(null=True, blank=True)
+    artefact_path = models.CharField(max_length=500, blank=True)
+    artefact_files = models.JSONField(default=list, blank=True, help_text=_("[{path, bytes}]"))
+    hub_repo = models.CharField(max_length=200, blank=True)
+    hub_revision = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A schedule trains each release once per kind, however often it fires.
+            models.UniqueConstraint(
+                fields=["release", "kind"],
+                condition=Q(origin="schedule"),
+                name="training_run_one_scheduled_per_release_kind",
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "state"], name="training_run_kind_state")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.kind} on {self.release_id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def output_name(self) -> str:
+        return f"run-{self.pk}"
+
+    @property
+    def hub_tag(self) -> str:
+        return f"run-{self.pk}"
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Remaining seconds at the recent pace (mean step time over the last 20 steps)."""
+        if self.state != RunState.RUNNING or not self.total_steps or not self.loss_history:
+            return None
+        recent = [e for e in self.loss_history[-20:] if e.get("seconds")]
+        if not recent:
+            return None
+        per_step = sum(float(e["seconds"]) for e in recent) / len(recent)
+        return max(0.0, (self.total_steps - self.step) * per_step)
+
+    @property
+    def progress_percent(self) -> float:
+        if self.state == RunState.SUCCEEDED:
+            return 100.0
+        if not self.total_steps:
+            return 0.0
+        return round(100.0 * self.step / self.total_steps, 1)

@@ -1,0 +1,241 @@
+"""The two schedules that close the loop with nobody at the keyboard.
+
+* ``training.auto_release``: cut a release when at least ``min_new_items`` new accepted items
+  (answers and rankings that would enter a release) exist since the last finished release.
+* ``training.auto_train``: queue one run per kind on the newest finished release, unless that
+  release already has a scheduled run of that kind, or a run of that kind is queued or running.
+  With Hub publishing on, an unpublished release is sent to the Hub first (the run must name
+  the data revision), and training waits for the next tick.
+
+Both are django-celery-beat ``PeriodicTask`` rows (made by migration 0002, disabled until a
+maintainer turns them on), so they show and can be edited in admin and on the dashboard. Each
+takes a database lock so that two deliveries of one tick cannot both act.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext as _
+
+from apps.accounts import roles
+from apps.accounts.models import User
+from apps.feedback.models import Ranking
+from apps.releases import services as release_services
+from apps.releases.building.queries import rankings_filter, sft_query
+from apps.releases.models import FINISHED_STATES, Release, ReleaseState
+from apps.training import services
+from apps.training.models import RunKind, RunOrigin, TrainingRun
+
+AUTO_RELEASE = "Cut a release when enough new data is in"
+AUTO_TRAIN = "Train SFT and reward models on each new release"
+DEFAULT_MIN_NEW_ITEMS = 500
+# pg_advisory_xact_lock key serializing the schedules ("hearth-s" in ASCII).
+SCHEDULE_LOCK_KEY = 0x6865617274682D73
+
+
+def _lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SCHEDULE_LOCK_KEY])
+
+
+def _release_items(release: Release) -> int:
+    rows = (release.counts or {}).get("rows", {})
+    return sum(sum(rows.get(config, {}).values()) for config in ("sft", "rankings"))
+
+
+def new_items(*, filters: dict[str, Any] | None = None) -> tuple[int, Release | None]:
+    """Accepted answers plus usable rankings that would enter a release now, less those in
+    the newest finished release: ``(new, that release)``."""
+    flt = release_services.check_release_filter(**(filters or {}))
+    current = sft_query(flt).count() + Ranking.objects.filter(rankings_filter(flt)).count()
+    last = Release.objects.filter(state__in=FINISHED_STATES).order_by("-number").first()
+    return max(0, current - (_release_items(last) if last else 0)), last
+
+
+def maybe_cut_release(*, min_new_items: int = DEFAULT_MIN_NEW_ITEMS, **filters: Any) -> str:
+    """Cut (and enqueue the build of) a release when enough new data exists; say what
+    happened."""
+    with transaction.atomic():
+        _lock()
+        building = Release.objects.filter(state=ReleaseState.BUILDING).first()
+        if building is not None:
+            return f"waiting: {building.version} is building"
+        count, last = new_items(filters=filters)
+        if count < min_new_items:
+            return f"waiting: {count} new items, {min_new_items} needed"
+        release = release_services.release_create(user=None, **filters)
+        return f"cut {release.version} ({count} new items since {last or 'the start'})"
+
+
+def maybe_train(
+    *,
+    kinds: list[str] | tuple[str, ...] = (RunKind.SFT, RunKind.REWARD),
+    base_models: dict[str, str] | None = None,
+    method: str = "full",
+    hyperparameters: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """Queue at most one scheduled run per kind on the newest finished release."""
+    from django.conf import settings
+
+    outcome: list[str] = []
+    with transaction.atomic():
+        _lock()
+        release = Release.objects.filter(state__in=FINISHED_STATES).order_by("-number").first()
+        if release is None:
+            return "waiting: no finished release"
+        if settings.HUB_NAMESPACE and release.state != ReleaseState.PUBLISHED:
+            release_services.release_publish_enqueue(release=release)
+            return f"publishing {release.version} first"
+        for kind in kinds:
+            if TrainingRun.objects.filter(
+                release=release, kind=kind, origin=RunOrigin.SCHEDULE
+            ).exists():
+                outcome.append(f"{kind}: {release.version} already trained")
+                continue
+            active = services.active_run_of_kind(kind)
+            if active is not None:
+                outcome.append(f"{kind}: run {active.pk} is {active.state}")
+                continue
+            try:
+                with transaction.atomic():
+                    run = services.run_create(
+                        user=None,
+                        release=release,
+                        kind=kind,
+                        base_model=(base_models or {}).get(kind),
+                        method=method,
+                        hyperparameters=(hyperparameters or {}).get(kind),
+                        origin=RunOrigin.SCHEDULE,
+                    )
+            except ValidationError as exc:
+                outcome.append(f"{kind}: skipped: {' '.join(exc.messages)}")
+            except IntegrityError:  # pragma: no cover - the lock makes this a last guard
+                outcome.append(f"{kind}: {release.version} already trained")
+            else:
+                outcome.append(f"{kind}: queued run {run.pk} on {release.version}")
+    return "; ".join(outcome)
+
+
+# ---------------------------------------------------------------------------------------------
+# Editing the schedules (dashboard)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A schedule as the dashboard shows it."""
+
+    id: int
+    name: str
+    task: str
+    enabled: bool
+    every_minutes: int | None
+    options: dict[str, Any]
+    last_run_at: Any
+
+
+def schedule_list() -> list[Schedule]:
+    from django_celery_beat.models import PeriodicTask
+
+    tasks = PeriodicTask.objects.filter(
+        task__in=["training.auto_release", "training.auto_train"]
+    ).select_related("interval")
+    out = []
+    for task in tasks.order_by("task"):
+        minutes = None
+        if task.interval is not None:
+            factor = {"days": 1440, "hours": 60, "minutes": 1, "seconds": 1 / 60}
+            minutes = int(task.interval.every * factor.get(task.interval.period, 1))
+        out.append(
+            Schedule(
+                id=task.pk,
+                name=task.name,
+                task=task.task,
+                enabled=task.enabled,
+                every_minutes=minutes,
+                options=json.loads(task.kwargs or "{}"),
+                last_run_at=task.last_run_at,
+            )
+        )
+    return out
+
+
+MAX_EVERY_MINUTES = 7 * 24 * 60
+
+
+def schedule_update(
+    *, user: User | None, schedule_id: int, enabled: bool, every_minutes: Any, options: Any
+) -> None:
+    """Turn a schedule on or off, set how often it runs and its options (validated)."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    if user is not None and not roles.is_maintainer(user):
+        raise PermissionDenied(_("Only maintainers may change schedules."))
+    task = PeriodicTask.objects.get(
+        pk=schedule_id, task__in=["training.auto_release", "training.auto_train"]
+    )
+    try:
+        minutes = int(every_minutes)
+    except (TypeError, ValueError):
+        raise ValidationError({"every_minutes": [_("Give a whole number of minutes.")]}) from None
+    if not 1 <= minutes <= MAX_EVERY_MINUTES:
+        raise ValidationError(
+            {"every_minutes": [_("From 1 to %(n)s minutes.") % {"n": MAX_EVERY_MINUTES}]}
+        )
+    checked = check_options(task.task, options)
+    interval, _created = IntervalSchedule.objects.get_or_create(
+        every=minutes, period=IntervalSchedule.MINUTES
+    )
+    task.interval = interval
+    task.enabled = bool(enabled)
+    task.kwargs = json.dumps(checked, sort_keys=True)
+    task.save()
+
+
+def check_options(task: str, options: Any) -> dict[str, Any]:
+    """Validate a schedule's options (its task's keyword arguments)."""
+    if not isinstance(options, dict):
+        raise ValidationError({"options": [_("Give an object.")]})
+    if task == "training.auto_release":
+        extra = set(options) - {"min_new_items", "languages", "categories", "min_agreement"}
+        if extra:
+            raise ValidationError(
+                {"options": [_("Unknown options: %(o)s.") % {"o": sorted(extra)}]}
+            )
+        minimum = options.get("min_new_items", DEFAULT_MIN_NEW_ITEMS)
+        if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
+            raise ValidationError({"min_new_items": [_("Give a whole number of at least 1.")]})
+        filters = {k: v for k, v in options.items() if k != "min_new_items"}
+        release_services.check_release_filter(**filters)
+        return {"min_new_items": minimum, **filters}
+    extra = set(options) - {"kinds", "base_models", "method", "hyperparameters"}
+    if extra:
+        raise ValidationError({"options": [_("Unknown options: %(o)s.") % {"o": sorted(extra)}]})
+    kinds = options.get("kinds", list(RunKind.values))
+    if not isinstance(kinds, list) or not kinds or set(kinds) - set(RunKind.values):
+        raise ValidationError(
+            {"kinds": [_("Choose from: %(k)s.") % {"k": ", ".join(RunKind.values)}]}
+        )
+    base_models = options.get("base_models") or {}
+    if not isinstance(base_models, dict) or set(base_models) - set(RunKind.values):
+        raise ValidationError({"base_models": [_("Give a base model per kind (sft, reward).")]})
+    for value in base_models.values():
+        services.check_base_model(value)
+    method = options.get("method", "full")
+    params = options.get("hyperparameters") or {}
+    if not isinstance(params, dict) or set(params) - set(RunKind.values):
+        raise ValidationError({"hyperparameters": [_("Give hyperparameters per kind.")]})
+    for kind, values in params.items():
+        services.check_hyperparameters(kind, method, values)
+    out: dict[str, Any] = {"kinds": kinds, "method": method}
+    if base_models:
+        out["base_models"] = base_models
+    if params:
+        out["hyperparameters"] = params
+    return out

@@ -1,0 +1,482 @@
+"""Writes for training runs: create and dispatch, cancel, retry, apply a GPU worker's report.
+
+The web side never trains. ``run_create`` records a run and, once the transaction commits,
+sends its JSON spec to the ``gpu`` queue as the ``worker.train_run`` task (by name: the web
+process never imports torch). The GPU worker (worker/runs.py) reports back through the
+``training.report`` task on the default queue, which calls ``run_report``. Reports are
+merged by step and state only moves forward, so a late, repeated or reordered report never
+undoes a newer one, and reports of an earlier attempt are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.accounts import roles
+from apps.accounts.models import User
+from apps.releases.building import release_folder
+from apps.releases.models import FINISHED_STATES, Release, ReleaseState
+from apps.training.models import (
+    ACTIVE_STATES,
+    RunKind,
+    RunMethod,
+    RunOrigin,
+    RunState,
+    TrainingRun,
+)
+
+GPU_TASK = "worker.train_run"
+REPORT_TASK = "training.report"
+# Spec fields the web side sets itself; hyperparameters may not override them.
+RESERVED = {
+    "release",
+    "release_revision",
+    "release_tag",
+    "release_url",
+    "base_model",
+    "method",
+    "output_dir",
+    "kind",
+    "run_id",
+}
+# Which release config each kind needs rows in, and the config trained on by default.
+NEEDS_CONFIG = {RunKind.SFT: "sft", RunKind.REWARD: "preferences"}
+MAX_BASE_MODEL = 300
+# Points kept in a run's loss history; older points are thinned out beyond this.
+MAX_HISTORY = 2000
+MAX_LOGS_TAIL = 20_000
+
+
+def config_class(kind: str) -> type[Any]:
+    """The worker's config dataclass for ``kind`` (torch-free module)."""
+    from worker.config import RewardConfig, SFTConfig
+
+    return SFTConfig if kind == RunKind.SFT else RewardConfig
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _accepts(kind_type: Any, value: Any) -> bool:
+    """Whether ``value`` (from JSON) fits the annotation ``kind_type``."""
+    origin = typing.get_origin(kind_type)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in typing.get_args(kind_type))
+    if origin is typing.Literal:
+        return value in typing.get_args(kind_type)
+    if origin is list:
+        (item,) = typing.get_args(kind_type)
+        return isinstance(value, list) and all(_accepts(item, v) for v in value)
+    if kind_type is type(None):
+        return value is None
+    if kind_type is bool:
+        return isinstance(value, bool)
+    if kind_type is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind_type is float:
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(float(value))
+        )
+    if kind_type is str:
+        return isinstance(value, str) and len(value) <= 500
+    return False
+
+
+def hyperparameter_fields(kind: str) -> dict[str, tuple[Any, Any]]:
+    """``{name: (annotation, default)}`` of every hyperparameter a run of ``kind`` accepts."""
+    cls = config_class(kind)
+    hints = typing.get_type_hints(cls)
+    return {
+        f.name: (hints[f.name], f.default) for f in fields(cls) if f.name not in RESERVED and f.init
+    }
+
+
+def check_hyperparameters(kind: str, method: str, values: Any) -> dict[str, Any]:
+    """Validate hyperparameters against the worker's config for ``kind``; raise
+    ValidationError naming each bad key. Returns them with ints given for floats kept as
+    given (JSON makes no difference)."""
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValidationError({"hyperparameters": [_("Give an object of name: value.")]})
+    known = hyperparameter_fields(kind)
+    errors: list[str] = []
+    for key, value in values.items():
+        if key not in known:
+            errors.append(
+                _("%(key)r is not a %(kind)s hyperparameter; known: %(known)s.")
+                % {"key": key, "kind": kind, "known": ", ".join(sorted(known))}
+            )
+        elif not _accepts(known[key][0], value):
+            errors.append(
+                _("%(key)s: %(value)r is not a valid value (expected %(type)s).")
+                % {"key": key, "value": value, "type": _type_name(known[key][0])}
+            )
+    if errors:
+        raise ValidationError({"hyperparameters": errors})
+    # The worker's own checks (ranges, combinations), without touching any file.
+    spec = {**values, "release": "file:///x", "base_model": "x", "output_dir": "x"}
+    spec["method"] = method
+    try:
+        config_class(kind).from_spec(spec)
+    except (ValueError, TypeError) as exc:
+        raise ValidationError({"hyperparameters": [str(exc)]}) from None
+    return dict(values)
+
+
+def _type_name(kind_type: Any) -> str:
+    if typing.get_origin(kind_type) is typing.Literal:
+        return " or ".join(repr(a) for a in typing.get_args(kind_type))
+    return str(kind_type).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def check_base_model(value: Any) -> str:
+    """A Hub model id (``org/name``) or a folder on the GPU nodes."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError({"base_model": [_("Name a base model (a Hub id or a folder).")]})
+    value = value.strip()
+    if len(value) > MAX_BASE_MODEL or any(ord(c) < 32 for c in value):
+        raise ValidationError(
+            {"base_model": [_("At most %(n)s printable characters.") % {"n": MAX_BASE_MODEL}]}
+        )
+    return value
+
+
+def check_release_for(kind: str, release: Release, hyperparameters: dict[str, Any]) -> None:
+    """The release is finished, holds train and test rows of the config ``kind`` reads, and is
+    on the Hub when publishing is on (so the model can name the exact data revision)."""
+    if release.state not in FINISHED_STATES:
+        raise ValidationError(
+            {
+                "release": [
+                    _("%(v)s is %(s)s; train on a finished release.")
+                    % {"v": release.version, "s": release.state}
+                ]
+            }
+        )
+    config = hyperparameters.get("config_name") or NEEDS_CONFIG[RunKind(kind)]
+    rows = (release.counts or {}).get("rows", {}).get(config, {})
+    if not rows.get("train") or not rows.get("test"):
+        raise ValidationError(
+            {
+                "release": [
+                    _("%(v)s has no %(c)s rows in train and test to train a %(k)s model on.")
+                    % {"v": release.version, "c": config, "k": kind}
+                ]
+            }
+        )
+    if settings.HUB_NAMESPACE and release.state != ReleaseState.PUBLISHED:
+        raise ValidationError(
+            {
+                "release": [
+                    _(
+                        "Publish %(v)s to the Hub first, so the model can name the exact data "
+                        "revision it learned from."
+                    )
+                    % {"v": release.version}
+                ]
+            }
+        )
+
+
+def _check_maintainer(user: User | None) -> None:
+    if user is not None and not roles.is_maintainer(user):
+        raise PermissionDenied(_("Only maintainers may train models."))
+
+
+# ---------------------------------------------------------------------------------------------
+# Create, dispatch, cancel, retry
+# ---------------------------------------------------------------------------------------------
+
+
+def default_base_model(kind: str) -> str:
+    return str(
+        settings.HEARTH_TRAIN_BASE_MODEL_SFT
+        if kind == RunKind.SFT
+        else settings.HEARTH_TRAIN_BASE_MODEL_REWARD
+    )
+
+
+@transaction.atomic
+def run_create(
+    *,
+    user: User | None,
+    release: Release,
+    kind: str,
+    base_model: Any = None,
+    method: str = RunMethod.FULL,
+    hyperparameters: Any = None,
+    origin: str = RunOrigin.MANUAL,
+    dispatch: bool = True,
+) -> TrainingRun:
+    """Record a run and, when the transaction commits, send it to the GPU queue.
+
+    ``user`` must be a maintainer (None: a trusted caller, e.g. a schedule). Raises
+    ValidationError for a bad kind, method, base model, hyperparameter or release.
+    """
+    _check_maintainer(user)
+    errors: dict[str, list[str]] = {}
+    if kind not in RunKind.values:
+        errors["kind"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(RunKind.values)}]
+    if method not in RunMethod.values:
+        errors["method"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(RunMethod.values)}]
+    if errors:
+        raise ValidationError(errors)
+    base = check_base_model(
+        base_model if base_model not in (None, "") else default_base_model(kind)
+    )
+    params = check_hyperparameters(kind, method, hyperparameters)
+    check_release_for(kind, release, params)
+    run = TrainingRun.objects.create(
+        kind=kind,
+        release=release,
+        base_model=base,
+        method=method,
+        hyperparameters=params,
+        origin=origin,
+        created_by=user,
+    )
+    if dispatch:
+        run_dispatch(run)
+    return run
+
+
+def build_spec(run: TrainingRun) -> dict[str, Any]:
+    """The JSON the GPU worker gets (see worker/runs.py for the contract)."""
+    release = run.release
+    train: dict[str, Any] = {
+        "base_model": run.base_model,
+        "method": run.method,
+        "release_tag": release.version,
+        "release_url": settings.SITE_URL + reverse("releases:detail", args=[release.version]),
+        **run.hyperparameters,
+    }
+    if release.state == ReleaseState.PUBLISHED and release.hub_repo and release.hub_revision:
+        # Pinned to the commit, not the tag: the data a model learned from can never move.
+        train["release"] = f"hf://datasets/{release.hub_repo}@{release.hub_revision}"
+        train["release_revision"] = release.hub_revision
+    else:
+        train["release"] = release_folder(release.version).as_uri()
+    publish = None
+    if settings.HUB_NAMESPACE:
+        repo = (
+            settings.HEARTH_HUB_SFT_REPO
+            if run.kind == RunKind.SFT
+            else settings.HEARTH_HUB_REWARD_REPO
+        )
+        publish = {
+            "repo_id": f"{settings.HUB_NAMESPACE}/{repo}",
+            "tag": run.hub_tag,
+            "commit_message": f"Hearth run {run.pk} ({run.kind}) on {release.version}",
+        }
+    return {
+        "run_id": run.pk,
+        "attempt": run.attempt,
+        "kind": run.kind,
+        "train": train,
+        "output_name": run.output_name,
+        "publish": publish,
+        "report": {
+            "task": REPORT_TASK,
+            "queue": "default",
+            "interval_s": settings.HEARTH_TRAINING_REPORT_SECONDS,
+            "heartbeat_s": settings.HEARTH_TRAINING_HEARTBEAT_SECONDS,
+        },
+    }
+
+
+def task_id_for(run: TrainingRun) -> str:
+    return f"training-run-{run.pk}-{run.attempt}"
+
+
+def run_dispatch(run: TrainingRun) -> TrainingRun:
+    """Start a new attempt: a fresh task id and spec, sent once the transaction commits.
+    Reports of earlier attempts are ignored from now on."""
+    run.attempt += 1
+    run.task_id = task_id_for(run)
+    run.spec = build_spec(run)
+    run.last_seq = -1
+    run.save(update_fields=["attempt", "task_id", "spec", "last_seq"])
+    spec, task_id = run.spec, run.task_id
+
+    def send() -> None:
+        from apps.celery import app
+
+        app.send_task(GPU_TASK, args=[spec], queue="gpu", task_id=task_id)
+
+    transaction.on_commit(send)
+    return run
+
+
+def _abort(task_id: str) -> None:
+    """Tell the GPU worker to stop this attempt (it checks between steps, or on arrival)."""
+    from celery.contrib.abortable import AbortableAsyncResult
+
+    from apps.celery import app
+
+    AbortableAsyncResult(task_id, app=app).abort()
+
+
+@transaction.atomic
+def run_cancel(*, user: User | None, run: TrainingRun) -> TrainingRun:
+    """Cancel a queued or running run: it is cancelled at once here, and the worker stops at
+    its next step boundary and removes its checkpoints."""
+    _check_maintainer(user)
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if not run.is_active:
+        raise ValidationError(
+            _("Run %(id)s is already %(state)s.") % {"id": run.pk, "state": run.state}
+        )
+    now = timezone.now()
+    run.state = RunState.CANCELLED
+    run.cancel_requested_at = now
+    run.finished_at = now
+    run.save(update_fields=["state", "cancel_requested_at", "finished_at"])
+    if run.task_id:
+        task_id = run.task_id
+        transaction.on_commit(lambda: _abort(task_id))
+    return run
+
+
+@transaction.atomic
+def run_retry(*, user: User | None, run: TrainingRun) -> TrainingRun:
+    """Send a failed run (or one whose worker stopped reporting) again. It resumes from its
+    last checkpoint, if the GPU node kept one."""
+    _check_maintainer(user)
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if run.state not in (RunState.FAILED, RunState.RUNNING, RunState.QUEUED):
+        raise ValidationError(
+            _("Run %(id)s is %(state)s; only failed or stalled runs are sent again.")
+            % {"id": run.pk, "state": run.state}
+        )
+    if run.is_active and not is_stalled(run):
+        raise ValidationError(_("Run %(id)s is still reporting; cancel it first.") % {"id": run.pk})
+    if run.task_id:
+        old = run.task_id
+        transaction.on_commit(lambda: _abort(old))
+    run.state = RunState.QUEUED
+    run.error = ""
+    run.finished_at = None
+    run.save(update_fields=["state", "error", "finished_at"])
+    return run_dispatch(run)
+
+
+def is_stalled(run: TrainingRun, now: datetime | None = None) -> bool:
+    """A running run whose worker has not reported for HEARTH_TRAINING_STALE_SECONDS."""
+    if run.state != RunState.RUNNING or run.last_report_at is None:
+        return False
+    age = ((now or timezone.now()) - run.last_report_at).total_seconds()
+    return age > settings.HEARTH_TRAINING_STALE_SECONDS
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports from the GPU worker
+# ---------------------------------------------------------------------------------------------
+
+
+def _merge_by_step(old: list[dict[str, Any]], new: Any) -> list[dict[str, Any]]:
+    """Union of two step-keyed logs, the newer entry winning, ordered by step."""
+    merged = {int(e["step"]): e for e in old if isinstance(e, dict) and "step" in e}
+    for entry in new if isinstance(new, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("step"), int):
+            merged[entry["step"]] = {k: v for k, v in entry.items() if _json_number_or_str(v)}
+    return [merged[k] for k in sorted(merged)]
+
+
+def _json_number_or_str(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int | str | bool) or value is None
+
+
+def thin(history: list[dict[str, Any]], limit: int = MAX_HISTORY) -> list[dict[str, Any]]:
+    """Keep at most ``limit`` points: drop every other one of the older half, repeatedly,
+    so the curve keeps its shape and the latest points stay exact."""
+    while len(history) > limit:
+        half = len(history) // 2
+        history = history[:half:2] + history[half:]
+    return history
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+@transaction.atomic
+def run_report(*, run_id: int, attempt: int, payload: dict[str, Any]) -> TrainingRun | None:
+    """Apply one report of the GPU worker (see worker/runs.py for the payload).
+
+    Idempotent and order-tolerant: logs are merged by step, the step only grows, and a final
+    state is never left. Reports of another attempt, of an unknown run, or for a run already
+    final are ignored (None).
+    """
+    run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
+    if run is None or attempt != run.attempt or run.is_final:
+        return None
+    now = timezone.now()
+    run.last_report_at = now
+    run.last_seq = max(run.last_seq, int(payload.get("seq") or 0))
+    run.worker_host = str(payload.get("host") or run.worker_host)[:200]
+    if run.state == RunState.QUEUED:
+        run.state = RunState.RUNNING
+        run.started_at = run.started_at or now
+    if payload.get("phase"):
+        run.phase = str(payload["phase"])[:16]
+    step = payload.get("step")
+    if isinstance(step, int) and step >= run.step:
+        run.step = step
+        run.tokens_per_s = _number(payload.get("tokens_per_s")) or run.tokens_per_s
+    total = payload.get("total")
+    if isinstance(total, int) and total > 0:
+        run.total_steps = total
+    run.loss_history = thin(_merge_by_step(run.loss_history, payload.get("train_log")))
+    run.eval_history = _merge_by_step(run.eval_history, payload.get("eval_log"))
+    if isinstance(payload.get("logs_tail"), str):
+        run.logs_tail = payload["logs_tail"][-MAX_LOGS_TAIL:]
+    state = payload.get("state")
+    if state == RunState.SUCCEEDED:
+        result = payload.get("result") or {}
+        run.state = RunState.SUCCEEDED
+        run.finished_at = now
+        run.metrics = result.get("metrics") or {}
+        run.timings = result.get("timings") or {}
+        run.resumed_from_step = result.get("resumed_from_step")
+        run.artefact_path = str(result.get("output_dir") or "")[:500]
+        run.artefact_files = result.get("files") or []
+        run.hub_repo = str(result.get("hub_repo") or "")[:200]
+        run.hub_revision = str(result.get("hub_revision") or "")[:64]
+        steps = result.get("steps")
+        if isinstance(steps, int) and steps > 0:
+            run.step = run.total_steps = steps
+        run.phase = "done"
+    elif state == RunState.FAILED:
+        run.state = RunState.FAILED
+        run.finished_at = now
+        run.error = str(payload.get("error") or _("The worker reported a failure."))[:5000]
+    elif state == RunState.CANCELLED:
+        run.state = RunState.CANCELLED
+        run.finished_at = now
+    run.save()
+    return run
+
+
+def active_run_of_kind(kind: str) -> TrainingRun | None:
+    return TrainingRun.objects.filter(kind=kind, state__in=ACTIVE_STATES).first()
