@@ -1,0 +1,124 @@
+"""/api/v1/training-runs/ and /api/v1/training-schedules/."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.training import services
+from apps.training.models import RunState, TrainingRun
+
+RUNS = "/api/v1/training-runs/"
+
+
+@pytest.mark.parametrize("client", ["api_anon", "api", "api_outsider"])
+def test_only_maintainers_see_or_start_runs(request, release, client):
+    api = request.getfixturevalue(client)
+    assert api.get(RUNS).status_code in (401, 403)
+    response = api.post(RUNS, {"release": "v1", "kind": "sft"}, format="json")
+    assert response.status_code in (401, 403)
+    assert "maintainer" in str(response.json()).lower() or response.status_code == 401
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_maintainer_starts_follows_and_cancels_a_run(api_maintainer, release):
+    response = api_maintainer.post(
+        RUNS,
+        {
+            "release": "v1",
+            "kind": "sft",
+            "base_model": "org/base",
+            "method": "lora",
+            "hyperparameters": {"learning_rate": 2e-4, "max_steps": 20},
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="run-1",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["state"] == "queued" and body["release"] == "v1" and body["attempt"] == 1
+    assert body["hyperparameters"] == {"learning_rate": 2e-4, "max_steps": 20}
+    # A retry of the same request makes no second run.
+    again = api_maintainer.post(
+        RUNS,
+        {"release": "v1", "kind": "sft", "base_model": "org/base", "method": "lora",
+         "hyperparameters": {"learning_rate": 2e-4, "max_steps": 20}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="run-1",
+    )  # fmt: skip
+    assert again.json()["id"] == body["id"] and TrainingRun.objects.count() == 1
+
+    run = TrainingRun.objects.get()
+    services.run_report(
+        run_id=run.pk,
+        attempt=1,
+        payload={"seq": 0, "state": "running", "phase": "train", "step": 5, "total": 20,
+                 "train_log": [{"step": 5, "loss": 2.0, "lr": 1e-4, "tokens_per_s": 10.0}]},
+    )  # fmt: skip
+    detail = api_maintainer.get(f"{RUNS}{run.pk}/").json()
+    assert detail["state"] == "running" and detail["progress_percent"] == 25.0
+    assert detail["loss_history"][0]["loss"] == 2.0 and detail["stalled"] is False
+    listed = api_maintainer.get(RUNS, {"state": "running"}).json()
+    assert [r["id"] for r in listed["results"]] == [run.pk]
+    assert api_maintainer.get(RUNS, {"state": "done"}).status_code == 400
+
+    cancelled = api_maintainer.post(f"{RUNS}{run.pk}/cancel/")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    twice = api_maintainer.post(f"{RUNS}{run.pk}/cancel/")
+    assert twice.status_code == 400 and "already cancelled" in str(twice.json())
+    assert api_maintainer.post(f"{RUNS}{run.pk}/retry/").status_code == 400
+    assert api_maintainer.get(f"{RUNS}{run.pk + 1}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"release": "v9", "kind": "sft"}, "release"),
+        ({"release": "v1", "kind": "dpo"}, "kind"),
+        ({"release": "v1", "kind": "sft", "method": "qlora"}, "method"),
+        ({"release": "v1", "kind": "sft", "hyperparameters": {"epochs": 2}}, "hyperparameters"),
+        ({"release": "v1", "kind": "sft", "hyperparameters": {"max_steps": -3}}, "hyperparameters"),
+        ({"release": "v1", "kind": "sft", "hyperparameters": "fast"}, "hyperparameters"),
+        ({"release": "v1", "kind": "sft", "base_model": "x" * 301}, "base_model"),
+    ],
+)
+def test_bad_runs_get_a_400_naming_the_field(api_maintainer, release, payload, field):
+    response = api_maintainer.post(RUNS, payload, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_failed_run_is_sent_again(api_maintainer, release):
+    run = services.run_dispatch(
+        services.run_create(user=None, release=release, kind="sft", dispatch=False)
+    )
+    services.run_report(run_id=run.pk, attempt=1, payload={"state": "failed", "error": "node lost"})
+    response = api_maintainer.post(f"{RUNS}{run.pk}/retry/")
+    assert response.status_code == 202
+    assert response.json()["attempt"] == 2 and response.json()["state"] == RunState.QUEUED
+
+
+def test_schedules_are_listed_and_edited(api_maintainer, api):
+    listed = api_maintainer.get("/api/v1/training-schedules/").json()
+    assert {s["task"] for s in listed} == {"training.auto_release", "training.auto_train"}
+    release_schedule = next(s for s in listed if s["task"] == "training.auto_release")
+    url = f"/api/v1/training-schedules/{release_schedule['id']}/"
+    assert api.put(url, {"enabled": True, "every_minutes": 5}, format="json").status_code == 403
+    bad = api_maintainer.put(
+        url, {"enabled": True, "every_minutes": 5, "options": {"min_new_items": -1}}, format="json"
+    )
+    assert bad.status_code == 400 and "min_new_items" in bad.json()
+    good = api_maintainer.put(
+        url, {"enabled": True, "every_minutes": 5, "options": {"min_new_items": 50}}, format="json"
+    )
+    assert good.status_code == 200
+    assert good.json()["enabled"] is True and good.json()["every_minutes"] == 5
+    assert good.json()["options"] == {"min_new_items": 50}
+    assert (
+        api_maintainer.put(
+            "/api/v1/training-schedules/999999/",
+            {"enabled": True, "every_minutes": 5},
+            format="json",
+        ).status_code
+        == 404
+    )

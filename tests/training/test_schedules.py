@@ -1,0 +1,165 @@
+"""The schedules' decisions (cut a release? queue which runs?) and their editing. The full
+loop through real Celery workers is in test_e2e.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django_celery_beat.models import PeriodicTask
+
+from apps.releases.models import Release, ReleaseState
+from apps.training import schedules, services
+from apps.training.models import RunOrigin, RunState, TrainingRun
+from tests.factories import UserFactory
+from tests.releases.helpers import World, ranked_prompt
+from tests.training.conftest import counts, make_release
+
+
+def corpus(prompts: int, world: World | None = None) -> World:
+    """``prompts`` complete prompts, three answers and three rankings each."""
+    world = world or World()
+    users = [UserFactory() for _ in range(6)]
+    start = len(world.prompts)
+    for i in range(start, start + prompts):
+        ranked_prompt(
+            world,
+            f"p{i}",
+            author=users[0],
+            answerers=users[1:4],
+            rankers=[users[4], users[5], users[0]],
+        )
+    return world
+
+
+def test_new_items_count_answers_and_rankings_since_the_last_release(db):
+    corpus(2)  # 2 × (3 answers + 3 rankings)
+    assert schedules.new_items() == (12, None)
+    last = make_release(
+        counts={"rows": {"sft": {"train": 5, "test": 1}, "rankings": {"train": 4, "test": 0}}}
+    )
+    assert schedules.new_items() == (2, last)
+    # Filters count only what such a release would hold.
+    assert schedules.new_items(filters={"languages": ["de"]})[0] == 0
+
+
+def test_a_release_is_cut_only_with_enough_new_items_and_never_while_one_builds(db):
+    corpus(2)
+    assert schedules.maybe_cut_release(min_new_items=13) == "waiting: 12 new items, 13 needed"
+    assert not Release.objects.exists()
+    outcome = schedules.maybe_cut_release(min_new_items=12)
+    assert outcome.startswith("cut v1 (12 new items")
+    (release,) = Release.objects.all()
+    assert release.state == ReleaseState.BUILDING and release.created_by is None
+    assert schedules.maybe_cut_release(min_new_items=1) == "waiting: v1 is building"
+    assert Release.objects.count() == 1
+
+
+def test_training_queues_exactly_one_run_per_kind_per_release(db):
+    assert schedules.maybe_train() == "waiting: no finished release"
+    make_release()
+    newest = make_release()
+    outcome = schedules.maybe_train(base_models={"sft": "org/lm", "reward": "org/rm"})
+    runs = TrainingRun.objects.order_by("kind")
+    assert [(r.kind, r.release, r.origin, r.base_model) for r in runs] == [
+        ("reward", newest, RunOrigin.SCHEDULE, "org/rm"),
+        ("sft", newest, RunOrigin.SCHEDULE, "org/lm"),
+    ]
+    assert "sft: queued run" in outcome and "reward: queued run" in outcome
+    # The next tick: those runs are active, and this release has its runs anyway.
+    again = schedules.maybe_train()
+    assert TrainingRun.objects.count() == 2
+    assert "already trained" in again
+    # Even once they finished, the same release is not trained again by the schedule.
+    TrainingRun.objects.update(state=RunState.SUCCEEDED)
+    schedules.maybe_train()
+    assert TrainingRun.objects.count() == 2
+
+
+def test_a_running_run_of_a_kind_holds_the_schedule_back_for_that_kind(db):
+    old = make_release()
+    manual = services.run_create(user=None, release=old, kind="sft", dispatch=False)
+    services.run_report(run_id=manual.pk, attempt=0, payload={"state": "running"})
+    make_release()
+    outcome = schedules.maybe_train()
+    assert f"sft: run {manual.pk} is running" in outcome
+    assert list(
+        TrainingRun.objects.filter(origin=RunOrigin.SCHEDULE).values_list("kind", flat=True)
+    ) == ["reward"]
+
+
+def test_a_release_without_preferences_gets_an_sft_run_only(db):
+    make_release(counts=counts(preferences=(0, 0)))
+    outcome = schedules.maybe_train()
+    assert "reward: skipped" in outcome and "no preferences rows" in outcome
+    assert list(TrainingRun.objects.values_list("kind", flat=True)) == ["sft"]
+
+
+def test_with_the_hub_on_an_unpublished_release_is_published_before_training(db, settings):
+    settings.HUB_NAMESPACE = "hearth"
+    make_release()
+    assert schedules.maybe_train() == "publishing v1 first"
+    assert not TrainingRun.objects.exists()
+
+
+# --- the rows and their editing ---------------------------------------------------------------
+
+
+def test_both_schedules_exist_switched_off(db):
+    listed = {s.task: s for s in schedules.schedule_list()}
+    assert set(listed) == {"training.auto_release", "training.auto_train"}
+    assert not any(s.enabled for s in listed.values())
+    assert listed["training.auto_release"].options == {"min_new_items": 500}
+    assert listed["training.auto_release"].every_minutes == 60
+
+
+def test_a_maintainer_edits_a_schedule(db, maintainer, volunteer):
+    schedule = next(s for s in schedules.schedule_list() if s.task == "training.auto_train")
+    options = {
+        "kinds": ["sft"],
+        "base_models": {"sft": "org/lm"},
+        "hyperparameters": {"sft": {"max_steps": 50}},
+    }
+    with pytest.raises(PermissionDenied):
+        schedules.schedule_update(
+            user=volunteer, schedule_id=schedule.id, enabled=True, every_minutes=30, options=options
+        )
+    schedules.schedule_update(
+        user=maintainer, schedule_id=schedule.id, enabled=True, every_minutes=30, options=options
+    )
+    row = PeriodicTask.objects.get(pk=schedule.id)
+    assert row.enabled and row.interval.every == 30 and row.interval.period == "minutes"
+    assert json.loads(row.kwargs) == {**options, "method": "full"}
+
+
+@pytest.mark.parametrize(
+    ("task", "every", "options", "field"),
+    [
+        ("training.auto_release", 0, {}, "every_minutes"),
+        ("training.auto_release", "soon", {}, "every_minutes"),
+        ("training.auto_release", 60, {"min_new_items": 0}, "min_new_items"),
+        ("training.auto_release", 60, {"min_new_items": "10"}, "min_new_items"),
+        ("training.auto_release", 60, {"languages": ["xx-notalang-zz"]}, "languages"),
+        ("training.auto_release", 60, {"whatever": 1}, "options"),
+        ("training.auto_train", 60, {"kinds": ["dpo"]}, "kinds"),
+        ("training.auto_train", 60, {"kinds": []}, "kinds"),
+        ("training.auto_train", 60, {"base_models": {"sft": ""}}, "base_model"),
+        ("training.auto_train", 60, {"hyperparameters": {"sft": {"lr": 1}}}, "hyperparameters"),
+        ("training.auto_train", 60, [], "options"),
+    ],
+)
+def test_bad_schedule_settings_are_refused_and_nothing_changes(db, task, every, options, field):
+    schedule = next(s for s in schedules.schedule_list() if s.task == task)
+    before = PeriodicTask.objects.get(pk=schedule.id)
+    with pytest.raises(ValidationError) as caught:
+        schedules.schedule_update(
+            user=None, schedule_id=schedule.id, enabled=True, every_minutes=every, options=options
+        )
+    assert field in caught.value.message_dict
+    after = PeriodicTask.objects.get(pk=schedule.id)
+    assert (after.enabled, after.kwargs, after.interval_id) == (
+        before.enabled,
+        before.kwargs,
+        before.interval_id,
+    )

@@ -1,0 +1,357 @@
+"""Runs on the web side: validation, dispatch to the real broker, reports, cancel, retry."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+
+from apps.releases.models import ReleaseState
+from apps.training import services
+from apps.training.models import RunState, TrainingRun
+from tests.training.conftest import counts, make_release
+
+
+def create(release, **kwargs):
+    kwargs.setdefault("user", None)
+    kwargs.setdefault("kind", "sft")
+    kwargs.setdefault("base_model", "org/base")
+    return services.run_create(release=release, dispatch=False, **kwargs)
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def test_only_maintainers_create_runs(release, volunteer, maintainer):
+    with pytest.raises(PermissionDenied):
+        create(release, user=volunteer)
+    run = create(release, user=maintainer)
+    assert run.created_by == maintainer and run.state == RunState.QUEUED
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "fragment"),
+    [
+        ({"kind": "dpo"}, "kind", "sft, reward"),
+        ({"method": "qlora"}, "method", "full, lora"),
+        ({"base_model": "   "}, "base_model", "Name a base model"),
+        ({"base_model": "a\x00b"}, "base_model", "printable"),
+        (
+            {"hyperparameters": {"learning_rat": 1e-4}},
+            "hyperparameters",
+            "not a sft hyperparameter",
+        ),
+        ({"hyperparameters": {"learning_rate": "fast"}}, "hyperparameters", "not a valid value"),
+        ({"hyperparameters": {"num_epochs": 1.5}}, "hyperparameters", "not a valid value"),
+        ({"hyperparameters": {"max_steps": True}}, "hyperparameters", "not a valid value"),
+        ({"hyperparameters": {"learning_rate": float("nan")}}, "hyperparameters", "not a valid"),
+        ({"hyperparameters": {"grad_accum_steps": 0}}, "hyperparameters", "at least 1"),
+        ({"hyperparameters": {"output_dir": "/etc"}}, "hyperparameters", "not a sft"),
+        ({"hyperparameters": {"release": "file:///etc"}}, "hyperparameters", "not a sft"),
+        ({"hyperparameters": ["lr", 1]}, "hyperparameters", "object"),
+        ({"kind": "reward", "hyperparameters": {"max_seq_len": 4}}, "hyperparameters", ""),
+    ],
+)
+def test_bad_input_is_refused_with_a_message_and_nothing_is_recorded(
+    release, kwargs, field, fragment
+):
+    with pytest.raises(ValidationError) as caught:
+        create(release, **kwargs)
+    assert field in caught.value.message_dict
+    assert fragment in " ".join(caught.value.message_dict[field])
+    assert not TrainingRun.objects.exists()
+
+
+def test_hyperparameters_are_checked_against_the_workers_own_config(release):
+    run = create(
+        release,
+        method="lora",
+        hyperparameters={"learning_rate": 2e-4, "lora_r": 8, "max_steps": 30, "num_epochs": 2},
+    )
+    assert run.hyperparameters == {
+        "learning_rate": 2e-4,
+        "lora_r": 8,
+        "max_steps": 30,
+        "num_epochs": 2,
+    }
+    reward = create(release, kind="reward", hyperparameters={"config_name": "rankings"})
+    assert reward.hyperparameters == {"config_name": "rankings"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "kind", "fragment"),
+    [
+        (
+            {"state": ReleaseState.BUILDING, "content_hash": "", "finished_at": None},
+            "sft",
+            "is building",
+        ),
+        (
+            {"state": ReleaseState.FAILED, "content_hash": "", "finished_at": None},
+            "sft",
+            "is failed",
+        ),
+        ({"counts": counts(sft=(10, 0))}, "sft", "no sft rows"),
+        ({"counts": counts(preferences=(0, 0))}, "reward", "no preferences rows"),
+    ],
+)
+def test_a_run_needs_a_finished_release_with_rows_for_its_kind(db, fields, kind, fragment):
+    release = make_release(**fields)
+    with pytest.raises(ValidationError) as caught:
+        create(release, kind=kind)
+    assert fragment in " ".join(caught.value.message_dict["release"])
+
+
+def test_with_the_hub_on_the_release_must_be_published_first(release, settings):
+    settings.HUB_NAMESPACE = "hearth"
+    with pytest.raises(ValidationError, match="Publish v1 to the Hub first"):
+        create(release)
+    published = make_release(
+        state=ReleaseState.PUBLISHED, hub_repo="hearth/hearth-data", hub_revision="c" * 40
+    )
+    assert create(published).release == published
+
+
+def test_the_default_base_model_comes_from_the_settings(release, settings):
+    settings.HEARTH_TRAIN_BASE_MODEL_REWARD = "org/encoder"
+    run = services.run_create(user=None, release=release, kind="reward", dispatch=False)
+    assert run.base_model == "org/encoder"
+
+
+# --- the spec ---------------------------------------------------------------------------------
+
+
+def test_a_local_release_is_sent_as_its_folder_and_nothing_is_published(release, settings):
+    run = create(release, hyperparameters={"max_steps": 3})
+    spec = services.run_dispatch(run).spec
+    assert spec["run_id"] == run.pk and spec["attempt"] == 1 and spec["kind"] == "sft"
+    assert spec["train"]["release"] == (settings.DATA_DIR / "releases" / "v1").as_uri()
+    assert "release_revision" not in spec["train"]
+    assert spec["train"]["release_tag"] == "v1"
+    assert spec["train"]["release_url"].endswith("/releases/v1/")
+    assert spec["train"]["max_steps"] == 3 and spec["train"]["base_model"] == "org/base"
+    assert spec["output_name"] == f"run-{run.pk}"
+    assert spec["publish"] is None
+    assert spec["report"]["task"] == "training.report" and spec["report"]["queue"] == "default"
+    # The worker accepts it as it is.
+    from worker.config import SFTConfig
+
+    SFTConfig.from_spec({**spec["train"], "output_dir": "/tmp/x"})
+
+
+def test_a_published_release_is_pinned_to_its_commit_and_the_model_goes_to_the_kinds_repo(
+    db, settings
+):
+    settings.HUB_NAMESPACE = "hearth"
+    settings.HEARTH_HUB_REWARD_REPO = "rm"
+    release = make_release(
+        state=ReleaseState.PUBLISHED, hub_repo="hearth/hearth-data", hub_revision="f" * 40
+    )
+    run = services.run_dispatch(create(release, kind="reward"))
+    train = run.spec["train"]
+    assert train["release"] == f"hf://datasets/hearth/hearth-data@{'f' * 40}"
+    assert train["release_revision"] == "f" * 40
+    assert run.spec["publish"] == {
+        "repo_id": "hearth/rm",
+        "tag": f"run-{run.pk}",
+        "commit_message": f"Hearth run {run.pk} (reward) on v1",
+    }
+
+
+def _gpu_messages(task_id):
+    import redis
+    from django.conf import settings
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    found = []
+    for raw in broker.lrange("gpu", 0, -1):
+        message = json.loads(raw)
+        if message["headers"]["id"] == task_id:
+            found.append(message)
+            broker.lrem("gpu", 1, raw)
+    return found
+
+
+def test_dispatch_sends_the_spec_to_the_gpu_queue_by_task_name_after_commit(
+    release, settings, django_capture_on_commit_callbacks
+):
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis (REDIS_URL)")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run = services.run_create(user=None, release=release, kind="sft", base_model="org/base")
+    assert _gpu_messages(run.task_id) == [], "nothing is sent before the commit"
+    for callback in callbacks:
+        callback()
+    (message,) = _gpu_messages(run.task_id)
+    assert message["headers"]["task"] == "worker.train_run"
+    assert run.task_id == f"training-run-{run.pk}-1"
+    args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    assert args == [run.spec] and kwargs == {}
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+
+def _report(run, seq, **payload):
+    payload.setdefault("host", "gpu-1")
+    payload.setdefault("state", "running")
+    return services.run_report(run_id=run.pk, attempt=run.attempt, payload={"seq": seq, **payload})
+
+
+def _entries(steps):
+    return [
+        {"step": s, "loss": 5.0 / s, "lr": 1e-4, "tokens_per_s": 900.0, "seconds": 0.5}
+        for s in steps
+    ]
+
+
+def test_reports_move_a_run_forward_and_merge_its_curves(release):
+    run = services.run_dispatch(create(release))
+    _report(run, 0, phase="load")
+    run.refresh_from_db()
+    assert run.state == RunState.RUNNING and run.started_at and run.worker_host == "gpu-1"
+    _report(
+        run, 1, phase="train", step=3, total=10, tokens_per_s=900.0, train_log=_entries([1, 2, 3])
+    )
+    # Reordered and repeated: an older report arrives late, and one is delivered twice.
+    _report(
+        run,
+        3,
+        phase="eval",
+        step=6,
+        total=10,
+        train_log=_entries([5, 6]),
+        eval_log=[{"step": 6, "eval_loss": 1.5}],
+    )
+    _report(run, 2, phase="train", step=4, total=10, train_log=_entries([4]))
+    _report(
+        run,
+        3,
+        phase="eval",
+        step=6,
+        total=10,
+        train_log=_entries([5, 6]),
+        eval_log=[{"step": 6, "eval_loss": 1.5}],
+    )
+    run.refresh_from_db()
+    assert [e["step"] for e in run.loss_history] == [1, 2, 3, 4, 5, 6]
+    assert run.eval_history == [{"step": 6, "eval_loss": 1.5}]
+    assert run.step == 6 and run.total_steps == 10 and run.progress_percent == 60.0
+    assert run.eta_seconds == pytest.approx(4 * 0.5)
+    _report(
+        run,
+        4,
+        state="succeeded",
+        phase="done",
+        step=10,
+        total=10,
+        train_log=_entries(range(7, 11)),
+        result={
+            "metrics": {"eval_loss": 1.2, "eval_perplexity": 3.3},
+            "output_dir": "/models/run-1",
+            "files": [{"path": "model.safetensors", "bytes": 10}],
+            "steps": 10,
+            "resumed_from_step": 0,
+            "timings": {"train": 1.0},
+            "hub_repo": "hearth/hearth-sft",
+            "hub_revision": "b" * 40,
+        },
+    )
+    run.refresh_from_db()
+    assert run.state == RunState.SUCCEEDED and run.finished_at
+    assert run.metrics == {"eval_loss": 1.2, "eval_perplexity": 3.3}
+    assert run.hub_revision == "b" * 40 and run.artefact_files[0]["path"] == "model.safetensors"
+    assert len(run.loss_history) == 10 and run.progress_percent == 100.0
+    # A late progress report never takes it back.
+    assert _report(run, 2, phase="train", step=4) is None
+    run.refresh_from_db()
+    assert run.state == RunState.SUCCEEDED and run.step == 10
+
+
+def test_reports_of_an_earlier_attempt_or_unknown_runs_are_ignored(release):
+    run = services.run_dispatch(create(release))
+    services.run_report(run_id=run.pk, attempt=1, payload={"seq": 0, "state": "running", "step": 1})
+    run.refresh_from_db()
+    run.state = RunState.FAILED
+    run.save()
+    run = services.run_retry(user=None, run=run)
+    assert run.attempt == 2 and run.state == RunState.QUEUED
+    stale = services.run_report(
+        run_id=run.pk, attempt=1, payload={"seq": 9, "state": "failed", "error": "old"}
+    )
+    assert stale is None
+    run.refresh_from_db()
+    assert run.state == RunState.QUEUED and run.error == ""
+    assert services.run_report(run_id=10**9, attempt=1, payload={"state": "running"}) is None
+
+
+def test_a_failure_report_keeps_the_reason(release):
+    run = services.run_dispatch(create(release))
+    _report(run, 0, state="failed", error="CUDA out of memory", logs_tail="x" * 50_000)
+    run.refresh_from_db()
+    assert run.state == RunState.FAILED and run.error == "CUDA out of memory"
+    assert len(run.logs_tail) == services.MAX_LOGS_TAIL
+
+
+def test_long_curves_are_thinned_keeping_the_latest_points_exact(release):
+    run = services.run_dispatch(create(release))
+    for chunk in range(6):
+        steps = range(chunk * 1000 + 1, chunk * 1000 + 1001)
+        _report(run, chunk, phase="train", step=steps[-1], total=6000, train_log=_entries(steps))
+    run.refresh_from_db()
+    steps = [e["step"] for e in run.loss_history]
+    assert len(steps) <= services.MAX_HISTORY
+    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == 6000
+    assert steps[-500:] == list(range(5501, 6001))
+
+
+# --- cancel and retry -------------------------------------------------------------------------
+
+
+def test_cancel_stops_a_queued_or_running_run_once(release, volunteer):
+    run = services.run_dispatch(create(release))
+    with pytest.raises(PermissionDenied):
+        services.run_cancel(user=volunteer, run=run)
+    cancelled = services.run_cancel(user=None, run=run)
+    assert cancelled.state == RunState.CANCELLED and cancelled.cancel_requested_at
+    with pytest.raises(ValidationError, match="already cancelled"):
+        services.run_cancel(user=None, run=run)
+    # The worker's own "cancelled" (or a late progress) report changes nothing.
+    assert _report(cancelled, 5, state="cancelled") is None
+
+
+def test_cancel_marks_the_task_aborted_in_the_result_backend(
+    release, django_capture_on_commit_callbacks
+):
+    from celery.contrib.abortable import ABORTED, AbortableAsyncResult
+
+    from apps.celery import app
+
+    run = services.run_dispatch(create(release))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_cancel(user=None, run=run)
+    assert AbortableAsyncResult(run.task_id, app=app).state == ABORTED
+
+
+def test_retry_is_for_failed_or_stalled_runs(release, settings):
+    run = services.run_dispatch(create(release))
+    _report(run, 0, phase="train", step=2, total=10)
+    with pytest.raises(ValidationError, match="still reporting"):
+        services.run_retry(user=None, run=run)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        last_report_at=timezone.now()
+        - timedelta(seconds=settings.HEARTH_TRAINING_STALE_SECONDS + 1)
+    )
+    run.refresh_from_db()
+    assert services.is_stalled(run)
+    again = services.run_retry(user=None, run=run)
+    assert again.attempt == 2 and again.task_id.endswith("-2") and again.state == RunState.QUEUED
+    # Same output folder: the new attempt resumes from the checkpoint the first one left.
+    assert again.spec["output_name"] == run.spec["output_name"]
+    services.run_cancel(user=None, run=again)
+    with pytest.raises(ValidationError, match="only failed or stalled"):
+        services.run_retry(user=None, run=again)
