@@ -1,0 +1,110 @@
+"""Real Celery workers in subprocesses, for tests about the queue: on the test's database,
+Redis and data folder, with their output in a log file the failure message shows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+CELERY = str(Path(sys.executable).with_name("celery"))
+T = TypeVar("T")
+
+
+def django_env(**extra: str) -> dict[str, str]:
+    """The environment of a Django-side worker on this test's database and data folder."""
+    env = dict(os.environ)
+    params = connection.settings_dict
+    host = params.get("HOST") or "127.0.0.1"
+    port = params.get("PORT") or 5432
+    user = params.get("USER") or "postgres"
+    password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
+    env.update(
+        DATABASE_URL=f"postgres://{user}{password}@{host}:{port}/{params['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        HEARTH_DATA_DIR=str(settings.DATA_DIR),
+        # Otherwise derived from a secret key under the data folder: pseudonyms would differ
+        # from an in-process build's.
+        HEARTH_PSEUDONYM_SECRET=settings.HEARTH_PSEUDONYM_SECRET,
+        DJANGO_SETTINGS_MODULE="apps.settings",
+    )
+    env.update(extra)
+    return env
+
+
+def start_worker(
+    app: str, queues: Iterable[str], env: dict[str, str], name: str, log: Path, *args: str
+) -> subprocess.Popen[bytes]:
+    """``celery -A <app> worker -Q <queues> --pool=solo`` writing to ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [
+                CELERY, "-A", app, "worker", "-Q", ",".join(queues), "--pool=solo",
+                "-n", f"{name}@%h", "--loglevel=info", "--without-heartbeat",
+                "--without-gossip", "--without-mingle", *args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def wait_for(
+    predicate: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    workers: Iterable[subprocess.Popen[bytes]],
+    log: Path,
+    every: float = 0.05,
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail early if a worker exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        for worker in workers:
+            if worker.poll() is not None:
+                raise AssertionError(
+                    f"worker exited ({worker.returncode}) before {what}:\n{tail(log)}"
+                )
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}:\n{tail(log)}")
+
+
+def tail(log: Path, chars: int = 6000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else "(no log)"
+
+
+def stop(workers: Iterable[subprocess.Popen[bytes]]) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait(timeout=30)
+
+
+@contextmanager
+def workers_on(*queues: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """A list to put started workers in: they are killed on the way out, and these Redis
+    queues are emptied before and after (nothing stale goes first or stays)."""
+    import redis
+
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    broker.delete(*queues)
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        yield workers
+    finally:
+        stop(workers)
+        broker.delete(*queues)
