@@ -37,12 +37,13 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
+from worker.config import PromptFormat
+
 IGNORE_INDEX = -100
-PromptFormat = Literal["dolly", "chat_template"]
 
 # Dolly 15k's training prompt (databricks/dolly, training/consts.py), kept verbatim so that
 # models trained here answer prompts written for Dolly.

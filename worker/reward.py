@@ -25,12 +25,12 @@ from __future__ import annotations
 import random
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from worker.config import RewardConfig
 from worker.data import (
     PackedBatch,
     TokenizedGroup,
@@ -42,12 +42,11 @@ from worker.data import (
 )
 from worker.evaluate import ranking_metrics
 from worker.masks import attention_mask
-from worker.progress import ProgressCallback, no_progress
+from worker.progress import ProgressCallback, StopCheck, Stopped, never_stop, no_progress
 from worker.runtime import (
     RunPaths,
     Runtime,
     Timer,
-    TrainConfig,
     TrainerState,
     apply_lora,
     cleanup_work,
@@ -68,36 +67,6 @@ from worker.runtime import (
     setup_runtime,
     unwrap_hf,
 )
-
-
-@dataclass(kw_only=True)
-class RewardConfig(TrainConfig):
-    """Reward-model training (common knobs are documented on TrainConfig).
-
-    ``config_name`` is ``preferences`` or ``rankings``. Prompts are cut to ``max_prompt_len``
-    tokens (in the middle) and responses to ``max_response_len`` (at the end). A micro-batch
-    holds whole prompt groups up to ``micro_batch_tokens`` tokens (a longer group goes alone).
-    ``share_prompt`` (None: for decoder bases) packs each prompt once with its responses as
-    branches. ``margin_scale`` multiplies the rank gap into a margin (0: plain Bradley–Terry);
-    ``score_l2`` weighs the mean squared score.
-    """
-
-    config_name: str = "preferences"
-    learning_rate: float = 1e-5
-    max_prompt_len: int = 512
-    max_response_len: int = 512
-    micro_batch_tokens: int = 4096
-    share_prompt: bool | None = None
-    margin_scale: float = 0.0
-    score_l2: float = 0.001
-
-    def validate(self) -> None:
-        super().validate()
-        if self.config_name not in {"preferences", "rankings"}:
-            raise ValueError("a reward model trains on 'preferences' or 'rankings'")
-        if min(self.max_prompt_len, self.max_response_len, self.micro_batch_tokens) < 1:
-            raise ValueError("length limits must be positive")
-
 
 # ---------------------------------------------------------------------------------------------
 # Data
@@ -277,10 +246,14 @@ def build_model(config: RewardConfig, runtime: Runtime, attention: str, pad_id: 
 # ---------------------------------------------------------------------------------------------
 
 
-def train_reward(config: RewardConfig, progress: ProgressCallback = no_progress) -> dict[str, Any]:
+def train_reward(
+    config: RewardConfig,
+    progress: ProgressCallback = no_progress,
+    should_stop: StopCheck = never_stop,
+) -> dict[str, Any]:
     """Train, evaluate and write the output folder; return the JSON result.
 
-    Idempotent like worker.sft.train_sft. Preconditions: the release has the chosen config
+    Idempotent and stoppable like worker.sft.train_sft. Preconditions: the release has the chosen config
     with train and test splits holding prompts with at least two differently ranked responses.
     """
     paths = RunPaths(config.output_dir)
@@ -386,7 +359,10 @@ def train_reward(config: RewardConfig, progress: ProgressCallback = no_progress)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-        loss_sum, right = runtime.sum(loss_sum, right)
+        # The stop flag rides on the step's all-reduce (see worker.sft.train_sft).
+        loss_sum, right, stop = runtime.sum(loss_sum, right, float(should_stop()))
+        if stop:
+            raise Stopped(f"stopped after step {state.step + 1} of {len(steps)}")
         state.step += 1
         state.tokens_seen += step_tokens
         seconds = time.perf_counter() - step_start

@@ -20,12 +20,12 @@ from __future__ import annotations
 import random
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from worker.config import SFTConfig
 from worker.data import (
     IGNORE_INDEX,
     PackedBatch,
@@ -37,12 +37,11 @@ from worker.data import (
 )
 from worker.evaluate import sft_metrics
 from worker.masks import attention_mask
-from worker.progress import ProgressCallback, no_progress
+from worker.progress import ProgressCallback, StopCheck, Stopped, never_stop, no_progress
 from worker.runtime import (
     RunPaths,
     Runtime,
     Timer,
-    TrainConfig,
     TrainerState,
     apply_lora,
     cleanup_work,
@@ -63,30 +62,6 @@ from worker.runtime import (
     setup_runtime,
     unwrap_hf,
 )
-
-
-@dataclass(kw_only=True)
-class SFTConfig(TrainConfig):
-    """Supervised fine-tuning (all common knobs are documented on TrainConfig).
-
-    ``max_seq_len`` is both the longest example (longer ones are cut, see
-    worker.data.tokenize_sft) and the length of a packed row; ``micro_batch_size`` rows go
-    through the model at once. ``use_liger`` (None: when installed, on CUDA) computes the
-    LM head and cross-entropy with Liger's fused kernel, which never materialises logits.
-    """
-
-    config_name: str = "sft"
-    max_seq_len: int = 1024
-    micro_batch_size: int = 4
-    use_liger: bool | None = None
-
-    def validate(self) -> None:
-        super().validate()
-        if self.config_name != "sft":
-            raise ValueError("SFT trains on the release's 'sft' config")
-        if self.max_seq_len < 8 or self.micro_batch_size < 1:
-            raise ValueError("max_seq_len must be at least 8 and micro_batch_size at least 1")
-
 
 # ---------------------------------------------------------------------------------------------
 # Data
@@ -236,11 +211,17 @@ def _use_liger(config: SFTConfig, runtime: Runtime) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def train_sft(config: SFTConfig, progress: ProgressCallback = no_progress) -> dict[str, Any]:
+def train_sft(
+    config: SFTConfig,
+    progress: ProgressCallback = no_progress,
+    should_stop: StopCheck = never_stop,
+) -> dict[str, Any]:
     """Train, evaluate and write the output folder; return the JSON result.
 
     Idempotent: when ``config.output_dir`` already holds a finished run, its result is returned
-    without training. Preconditions: the release has ``sft`` train and test splits and the
+    without training. ``should_stop`` is asked after every optimizer step; when it says so on
+    any process, every process raises Stopped (checkpoints stay; the caller decides whether
+    to remove them). Preconditions: the release has ``sft`` train and test splits and the
     output's parent folder is writable (and shared by all processes of the job).
     """
     paths = RunPaths(config.output_dir)
@@ -329,7 +310,11 @@ def train_sft(config: SFTConfig, progress: ProgressCallback = no_progress) -> di
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-        (loss_sum,) = runtime.sum(loss_sum)
+        # The stop flag rides on the step's one all-reduce: every process stops at the same
+        # step, so none is left waiting in a collective the others have left.
+        loss_sum, stop = runtime.sum(loss_sum, float(should_stop()))
+        if stop:
+            raise Stopped(f"stopped after step {state.step + 1} of {len(steps)}")
         state.step += 1
         state.tokens_seen += step_tokens
         seconds = time.perf_counter() - step_start
