@@ -1,0 +1,115 @@
+"""Publishing a folder to a Hub repo as one commit plus a tag, safely repeatable. Django-free:
+GPU nodes publish models with it, and apps.releases.publishing publishes releases with it.
+
+Safe to repeat and to retry after a crash at any point:
+- the tag already there → nothing is uploaded; its commit is the answer;
+- a commit on main whose description holds ``marker`` but no tag yet (a crash between the
+  two steps) → that commit is tagged;
+- otherwise one ``create_commit`` with every file of the folder (and deletes of files the
+  repo has that the folder lacks, except the Hub's own ``.gitattributes``), then the tag.
+
+The token is read from the publishing process's environment (``HF_TOKEN``) at call time and
+handed to the client; it is never stored or logged. ``HF_ENDPOINT`` (optional) points the
+client at another Hub. ``huggingface_hub`` is imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+# Files a Hub repo keeps that a published folder does not own.
+KEEP = frozenset({".gitattributes"})
+
+
+class MissingToken(RuntimeError):
+    """HF_TOKEN is not set in this process's environment."""
+
+
+def hub_api() -> Any:
+    """An HfApi with this process's HF_TOKEN and HF_ENDPOINT (read now, not at import)."""
+    from huggingface_hub import HfApi
+
+    token = os.environ.get("HF_TOKEN")
+    if not token:
+        raise MissingToken("HF_TOKEN is not set in the publishing process's environment")
+    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
+
+
+def folder_files(folder: Path) -> list[str]:
+    """Every file under ``folder`` as a POSIX path relative to it, sorted."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def find_marked_commit(api: Any, repo_id: str, repo_type: str, marker: str) -> str | None:
+    """A commit on main whose title or description has ``marker`` as one of its lines."""
+    for commit in api.list_repo_commits(repo_id, repo_type=repo_type):
+        text = f"{commit.title or ''}\n{commit.message or ''}"
+        if any(line.strip() == marker for line in text.splitlines()):
+            return str(commit.commit_id)
+    return None
+
+
+def publish_folder(
+    folder: Path,
+    *,
+    repo_id: str,
+    repo_type: str,
+    tag: str,
+    marker: str,
+    commit_message: str,
+    files: Iterable[str] | None = None,
+) -> str:
+    """Publish ``folder`` (or only ``files``, paths relative to it) to ``repo_id`` as one
+    commit tagged ``tag``; return the tagged commit's sha. See the module docstring for why
+    repeating it is safe.
+
+    ``marker`` must identify this content (a hash, a run id and config fingerprint): it goes
+    into the commit description and is how a commit left untagged by a crash is recognised.
+    Raises MissingToken without HF_TOKEN; client errors propagate (see is_transient).
+    """
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    api = hub_api()
+    api.create_repo(repo_id, repo_type=repo_type, exist_ok=True)
+    tags = {
+        ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id, repo_type=repo_type).tags
+    }
+    if tag in tags:
+        return str(tags[tag])
+    revision = find_marked_commit(api, repo_id, repo_type, marker)
+    if revision is None:
+        paths = sorted(files) if files is not None else folder_files(folder)
+        present = set(api.list_repo_files(repo_id, repo_type=repo_type))
+        operations: list[Any] = [
+            CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(folder / path))
+            for path in paths
+        ]
+        operations += [
+            CommitOperationDelete(path_in_repo=path) for path in sorted(present - set(paths) - KEEP)
+        ]
+        commit = api.create_commit(
+            repo_id,
+            repo_type=repo_type,
+            operations=operations,
+            commit_message=commit_message,
+            commit_description=marker,
+        )
+        revision = str(commit.oid)
+    api.create_tag(repo_id, repo_type=repo_type, tag=tag, revision=revision)
+    return revision
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether trying again later may succeed: the network failed, or the Hub answered 429 or
+    5xx. Authentication, a missing repo or a bad request are not transient."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(status, int):
+        return status == 429 or status >= 500
+    # The client's transport errors (connect, read, timeout, protocol) share this base name
+    # in httpx and its forks; matching by name keeps this module free of the HTTP library.
+    return any(cls.__name__ == "TransportError" for cls in type(exc).__mro__)
