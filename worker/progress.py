@@ -1,4 +1,5 @@
-"""How a training run reports progress: a callback receiving small JSON-able events.
+"""How a training run reports progress (a callback receiving small JSON-able events) and how it
+is asked to stop (a check called at every step boundary).
 
 Kept free of torch so that worker.jobs (and whatever imports it) stays light at import time.
 """
@@ -23,7 +24,18 @@ class ProgressEvent(TypedDict, total=False):
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
+# Asked by the trainers once per optimizer step: True stops the run at that step boundary.
+StopCheck = Callable[[], bool]
+
+
+class Stopped(Exception):
+    """A trainer stopped because its StopCheck said so (the run was cancelled)."""
 
 
 def no_progress(event: ProgressEvent) -> None:
     """The default callback: report nothing."""
+
+
+def never_stop() -> bool:
+    """The default StopCheck: train to the end."""
+    return False
