@@ -4,11 +4,12 @@ Redis and data folder, with their output in a log file the failure message shows
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -56,6 +57,7 @@ def start_worker(
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() reaches its children
         )  # fmt: skip
 
 
@@ -88,9 +90,10 @@ def tail(log: Path, chars: int = 6000) -> str:
 
 
 def stop(workers: Iterable[subprocess.Popen[bytes]]) -> None:
+    """Kill each worker's whole process group (an embedded beat, a training process)."""
     for worker in workers:
-        if worker.poll() is None:
-            worker.kill()
+        with suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
 
 

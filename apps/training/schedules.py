@@ -7,8 +7,8 @@
   With Hub publishing on, an unpublished release is sent to the Hub first (the run must name
   the data revision), and training waits for the next tick.
 
-Both are django-celery-beat ``PeriodicTask`` rows (made by migration 0002, disabled until a
-maintainer turns them on), so they show and can be edited in admin and on the dashboard. Each
+Both are django-celery-beat ``PeriodicTask`` rows (made after every migrate by
+``ensure_schedules``, disabled until a maintainer turns them on), so they show and can be edited in admin and on the dashboard. Each
 takes a database lock so that two deliveries of one tick cannot both act.
 """
 
@@ -123,8 +123,46 @@ def maybe_train(
 
 
 # ---------------------------------------------------------------------------------------------
-# Editing the schedules (dashboard)
+# The rows, and editing them (dashboard)
 # ---------------------------------------------------------------------------------------------
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "training.auto_release": {
+        "name": AUTO_RELEASE,
+        "kwargs": {"min_new_items": DEFAULT_MIN_NEW_ITEMS},
+        "description": "Cuts the next release when at least min_new_items new accepted answers "
+        "and rankings exist since the last finished release.",
+    },
+    "training.auto_train": {
+        "name": AUTO_TRAIN,
+        "kwargs": {"kinds": list(RunKind.values), "method": "full"},
+        "description": "Queues one run per kind on the newest finished release, once per "
+        "release, never while a run of that kind is queued or running.",
+    },
+}
+
+
+def ensure_schedules() -> None:
+    """Create the two schedule rows, switched off and hourly, where they are missing; never
+    touch existing ones (a maintainer may have changed them)."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    for task, row in DEFAULTS.items():
+        if PeriodicTask.objects.filter(task=task).exists():
+            continue
+        hourly, _created = IntervalSchedule.objects.get_or_create(
+            every=60, period=IntervalSchedule.MINUTES
+        )
+        PeriodicTask.objects.get_or_create(
+            name=row["name"],
+            defaults={
+                "task": task,
+                "interval": hourly,
+                "kwargs": json.dumps(row["kwargs"]),
+                "enabled": False,
+                "description": row["description"],
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -203,7 +241,14 @@ def check_options(task: str, options: Any) -> dict[str, Any]:
     if not isinstance(options, dict):
         raise ValidationError({"options": [_("Give an object.")]})
     if task == "training.auto_release":
-        extra = set(options) - {"min_new_items", "languages", "categories", "min_agreement"}
+        filter_keys = {
+            "languages",
+            "categories",
+            "min_agreement",
+            "include_model_written",
+            "test_share",
+        }
+        extra = set(options) - filter_keys - {"min_new_items"}
         if extra:
             raise ValidationError(
                 {"options": [_("Unknown options: %(o)s.") % {"o": sorted(extra)}]}
