@@ -15,8 +15,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# The worker extra (torch, transformers) too: the embedded default trains small models on the
+# CPU with a GPU worker started beside the web server.
 $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[worker]"
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
@@ -34,8 +36,9 @@ install-test: $(VENV)/.test-installed
 run: install
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py seed_demo
-	@set -m; trap 'kill %1 2>/dev/null' EXIT INT TERM; \
+	@set -m; trap 'kill %1 %2 2>/dev/null' EXIT INT TERM; \
 	DEBUG=true $(BIN)/celery -A apps worker --beat --pool=solo --loglevel=warning -Q default,exports & \
+	$(BIN)/celery -A worker.celery worker --pool=solo --loglevel=warning -Q gpu & \
 	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 services:
