@@ -1,7 +1,8 @@
 """Model card drafts (README.md in the output folder) with Hub ``model-index`` metadata.
 
-The card names the base model, the dataset and its revision, the hyperparameters and the
-test-split results, so a published model always points at the exact data it learned from.
+The card names the base model, the dataset repo, the Hearth release (tag, exact revision and a
+link to its page), the hyperparameters and the test-split results, so a published model always
+points at the exact data it learned from.
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ _METRIC_NAMES = {
     "eval_perplexity": ("perplexity", "Perplexity"),
     "eval_pairwise_accuracy": ("accuracy", "Pairwise accuracy"),
     "eval_kendall_tau": ("kendall_tau", "Kendall's tau"),
+}
+
+# Lineage and places, shown in their own section (or not at all), not as hyperparameters.
+_NOT_HYPERPARAMETERS = {
+    "output_dir",
+    "release",
+    "release_revision",
+    "release_tag",
+    "release_url",
+    "base_model",
 }
 
 _TASKS = {
@@ -39,19 +50,28 @@ def model_card(
 ) -> str:
     """Render the card. ``config`` is the training config as a dict, ``metrics`` the final eval.
 
-    Preconditions: ``kind`` is ``sft`` or ``reward``; ``config`` has release, base_model and
-    config_name.
+    Lineage: a release on the Hub (``hf://datasets/<repo>@<commit>``) is named by its repo and
+    commit, which is also the model-index dataset revision; ``release_tag`` and ``release_url``
+    (when given) name the Hearth release and link to its page. A local release is named by its
+    tag only, so no server path ends up in a published card.
+
+    Preconditions: ``kind`` is ``sft`` or ``reward``; ``config`` has release, base_model,
+    config_name, method and merge_lora.
     """
     ref = parse_release(config["release"])
-    dataset = ref.repo_id or config["release"]
-    revision = ref.revision or config.get("release_revision") or "unknown"
+    tag = config.get("release_tag")
+    url = config.get("release_url")
+    dataset = ref.repo_id or (f"Hearth release {tag}" if tag else config["release"])
+    revision = ref.revision or config.get("release_revision") or tag or "unknown"
     task_type, task_name = _TASKS[kind]
     lines = [
         "---",
         f"license: {license}",
         f"base_model: {_yaml_scalar(config['base_model'])}",
-        "datasets:",
-        f"- {_yaml_scalar(dataset)}",
+    ]
+    if ref.repo_id:
+        lines += ["datasets:", f"- {_yaml_scalar(ref.repo_id)}"]
+    lines += [
         f"library_name: {'peft' if config['method'] == 'lora' and not config['merge_lora'] else 'transformers'}",
         "tags:",
         "- hearth",
@@ -83,12 +103,22 @@ def model_card(
         if kind == "sft"
         else "a reward model (Bradley–Terry loss over every ranked pair of each prompt)"
     )
+    release_name = f"[{tag}]({url})" if tag and url else f"`{tag}`" if tag else "unnamed"
     body = [
         "",
         f"# {model_name}",
         "",
         f"This is {what} of `{config['base_model']}` on the `{config['config_name']}` config of",
         f"`{dataset}` at revision `{revision}`, trained by Hearth.",
+        "",
+        "## Training data",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| Hearth release | {release_name} |",
+        *([f"| dataset repo | `{ref.repo_id}` |"] if ref.repo_id else []),
+        f"| revision | `{revision}` |",
+        f"| config | `{config['config_name']}` (train split; results on test) |",
         "",
         "## Results on the test split",
         "",
@@ -100,11 +130,7 @@ def model_card(
         "",
         "| name | value |",
         "| --- | --- |",
-        *(
-            f"| {k} | `{v}` |"
-            for k, v in sorted(config.items())
-            if k not in {"output_dir", "release", "base_model"}
-        ),
+        *(f"| {k} | `{v}` |" for k, v in sorted(config.items()) if k not in _NOT_HYPERPARAMETERS),
         "",
         "The full configuration is in `training_config.json`; the loss curve in `metrics.json`.",
         "",
