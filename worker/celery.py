@@ -3,6 +3,11 @@ GPU nodes get a JSON spec, do the work, and report back through a task on the de
 
 Broker: REDIS_URL (or CELERY_BROKER_URL); unset means the same server-less filesystem broker
 as the web side's embedded default, under HEARTH_DATA_DIR/broker, so `make run` needs nothing.
+Result backend (read for cancellation, see celery.contrib.abortable): REDIS_URL, else
+``file://HEARTH_DATA_DIR/results`` — the same as apps/settings.py's CELERY_RESULT_BACKEND, so
+an abort recorded by the web is seen here. On Redis, a task unacknowledged for
+CELERY_VISIBILITY_TIMEOUT seconds (default 3600) is delivered again: keep it above the longest
+training run on every process that uses this Redis.
 """
 
 from __future__ import annotations
@@ -14,16 +19,39 @@ from typing import Any
 from celery import Celery
 
 
+def data_dir() -> Path:
+    """HEARTH_DATA_DIR, else the repository's var/ (the web side's rule)."""
+    return Path(
+        os.environ.get("HEARTH_DATA_DIR") or Path(__file__).resolve().parents[1] / "var"
+    ).resolve()
+
+
+def env_int(name: str, default: int, minimum: int) -> int:
+    """An integer from the environment; a bad value fails loudly."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
 def broker_settings() -> dict[str, Any]:
     url = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL")
     if url:
-        return {"broker_url": url}
-    data_dir = Path(
-        os.environ.get("HEARTH_DATA_DIR") or Path(__file__).resolve().parents[1] / "var"
-    )
-    queue = data_dir / "broker" / "queue"
-    processed = data_dir / "broker" / "processed"
-    control = data_dir / "broker" / "control"
+        settings: dict[str, Any] = {"broker_url": url}
+        if url.startswith(("redis://", "rediss://", "redis+socket://")):
+            settings["broker_transport_options"] = {
+                "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)
+            }
+        return settings
+    queue = data_dir() / "broker" / "queue"
+    processed = data_dir() / "broker" / "processed"
+    control = data_dir() / "broker" / "control"
     for folder in (queue, processed, control):
         folder.mkdir(parents=True, exist_ok=True)
     return {
@@ -38,6 +66,15 @@ def broker_settings() -> dict[str, Any]:
     }
 
 
+def result_settings() -> dict[str, Any]:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return {"result_backend": url}
+    results = data_dir() / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    return {"result_backend": f"file://{results}"}
+
+
 app = Celery("hearth-gpu")
 app.conf.update(
     task_default_queue="gpu",
@@ -48,5 +85,8 @@ app.conf.update(
     accept_content=["json"],
     broker_connection_retry_on_startup=True,
     **broker_settings(),
+    **result_settings(),
 )
-app.autodiscover_tasks(["worker"], related_name="jobs", force=True)
+# worker.jobs: the in-process tasks and describe; worker.runs: worker.train_run.
+for _module in ("jobs", "runs"):
+    app.autodiscover_tasks(["worker"], related_name=_module, force=True)

@@ -50,7 +50,7 @@ def test_two_processes_match_one_process_with_twice_the_accumulation(
         timeout=600,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
-    result = json.loads(launched.stdout.strip().splitlines()[-1])
+    result = json.loads(launched.stdout.strip().splitlines()[-1])["result"]
     reference = jobs.RUNNERS[kind](single)
 
     distributed = read_json(tmp_path / "double" / "metrics.json")
