@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("apps.moderation.urls")),
     path("", include("apps.releases.urls")),
     path("", include("apps.assignments.urls")),
+    path("", include("apps.training.urls")),
 ]

@@ -7,10 +7,15 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from apps.collection import selectors
+from apps.training import selectors as training_selectors
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/home.html", {"counts": selectors.site_counts()})
+    return render(
+        request,
+        "core/home.html",
+        {"counts": selectors.site_counts(), "models": training_selectors.models_latest()},
+    )
 
 
 @never_cache

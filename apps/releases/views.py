@@ -14,6 +14,7 @@ from apps.accounts.selectors import request_user
 from apps.collection.models import Category
 from apps.releases import selectors, services
 from apps.releases.models import Release
+from apps.training import selectors as training_selectors
 
 
 def release_list(request: HttpRequest) -> HttpResponse:
@@ -60,9 +61,10 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
     template = (
         "releases/_progress.html" if request.headers.get("HX-Request") else "releases/detail.html"
     )
-    return render(
-        request, template, {"release": release, "can_publish": roles.is_maintainer(request.user)}
-    )
+    context = {"release": release, "can_publish": roles.is_maintainer(request.user)}
+    if template == "releases/detail.html" and release.is_finished:
+        context["models"] = training_selectors.models_for_release(release=release)
+    return render(request, template, context)
 
 
 @require_POST

@@ -1,0 +1,260 @@
+"""Forms present fields; the rules are the services' (the API uses the same ones).
+
+The run form shows the hyperparameters a maintainer changes most, each empty by default (the
+worker's default, shown as the placeholder, then applies), and takes any other knob as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from apps.releases.models import Release
+from apps.training import schedules, services
+from apps.training.models import RunKind, RunMethod
+
+
+@dataclass(frozen=True)
+class KeyField:
+    name: str
+    label: Any
+    help: Any = ""
+    lora: bool = False
+
+
+# The hyperparameters the run form shows, in order; which kinds each applies to comes from the
+# worker's config (services.hyperparameter_fields), so a knob it drops disappears here too.
+KEY_FIELDS = (
+    KeyField("learning_rate", _("Learning rate")),
+    KeyField("num_epochs", _("Epochs")),
+    KeyField("max_steps", _("Most steps"), _("Caps the steps that the epochs give.")),
+    KeyField("max_seq_len", _("Longest sequence (tokens)")),
+    KeyField("micro_batch_size", _("Micro-batch size (rows)")),
+    KeyField("max_prompt_len", _("Longest prompt (tokens)")),
+    KeyField("max_response_len", _("Longest answer (tokens)")),
+    KeyField("micro_batch_tokens", _("Micro-batch size (tokens)")),
+    KeyField("grad_accum_steps", _("Gradient accumulation steps")),
+    KeyField("eval_every", _("Evaluate every N steps"), _("0: only at the end.")),
+    KeyField("lora_r", _("LoRA rank (r)"), lora=True),
+    KeyField("lora_alpha", _("LoRA alpha"), lora=True),
+)
+
+
+def _show_default(value: Any) -> str:
+    if value is None:
+        return str(_("none"))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _wants_int(annotation: Any) -> bool:
+    """Whether a config field holds whole numbers (``int`` or ``int | None``)."""
+    args = typing.get_args(annotation) or (annotation,)
+    return int in args and float not in args
+
+
+def _parse_number(text: str, *, whole: bool) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValidationError(_("Give a number.")) from None
+    if not math.isfinite(value):
+        raise ValidationError(_("Give a finite number."))
+    if whole and value.is_integer():
+        return int(value)
+    return value
+
+
+class RunCreateForm(forms.Form):
+    # A select of the finished releases; any version is accepted here, and one that is not
+    # (or no longer) finished is refused by the service, with its reason.
+    release = forms.CharField(label=_("Release"), widget=forms.Select)
+    kind = forms.ChoiceField(label=_("Kind"), choices=RunKind.choices)
+    base_model = forms.CharField(
+        label=_("Base model"),
+        max_length=services.MAX_BASE_MODEL,
+        required=False,
+        help_text=_("A Hub model id (org/name) or a folder on the GPU nodes."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    method = forms.ChoiceField(
+        label=_("Method"),
+        choices=RunMethod.choices,
+        initial=RunMethod.FULL,
+        widget=forms.RadioSelect,
+    )
+    hyperparameters = forms.CharField(
+        label=_("More hyperparameters (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text=_('An object of name: value, e.g. {"warmup_ratio": 0.1, "seed": 7}.'),
+    )
+
+    def __init__(self, *args: Any, releases: list[Release], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        select = self.fields["release"].widget
+        assert isinstance(select, forms.Select)
+        select.choices = [(r.version, r.version) for r in releases]
+        kind = str(self.data.get(self.add_prefix("kind")) or self.initial.get("kind") or "sft")
+        if kind not in RunKind.values:
+            kind = RunKind.SFT
+        defaults = {k: services.default_base_model(k) for k in RunKind.values}
+        if not self.is_bound:
+            self.initial.setdefault("base_model", defaults[kind])
+            if releases:
+                self.initial.setdefault("release", releases[0].version)
+        self.fields["base_model"].widget.attrs["data-defaults"] = json.dumps(defaults)
+        self.fields["kind"].widget.attrs["data-run-kind"] = ""
+        per_kind = {k: services.hyperparameter_fields(k) for k in RunKind.values}
+        self.key_fields: list[tuple[forms.BoundField, str, bool]] = []
+        for spec in KEY_FIELDS:
+            kinds = [k for k in RunKind.values if spec.name in per_kind[k]]
+            if not kinds:
+                continue
+            shown_kind = kind if kind in kinds else kinds[0]
+            attrs = {
+                "inputmode": "decimal",
+                "autocomplete": "off",
+                "placeholder": _show_default(per_kind[shown_kind][spec.name][1]),
+            }
+            for k in kinds:
+                attrs[f"data-placeholder-{k}"] = _show_default(per_kind[k][spec.name][1])
+            self.fields[spec.name] = forms.CharField(
+                label=spec.label,
+                required=False,
+                max_length=40,
+                help_text=spec.help,
+                widget=forms.TextInput(attrs=attrs),
+            )
+            self.key_fields.append((self[spec.name], " ".join(kinds), spec.lora))
+
+    def clean_release(self) -> Release:
+        version = self.cleaned_data["release"]
+        release = Release.objects.filter(version=version).first()
+        if release is None:
+            raise ValidationError(_("There is no release %(v)s.") % {"v": version})
+        return release
+
+    def clean_hyperparameters(self) -> dict[str, Any]:
+        text = self.cleaned_data["hyperparameters"].strip()
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ValidationError(_("Not valid JSON: %(e)s.") % {"e": exc}) from None
+        if not isinstance(value, dict):
+            raise ValidationError(_('Give an object, e.g. {"seed": 7}.'))
+        shown = [name for name in value if name in self.fields and name != "hyperparameters"]
+        if shown:
+            raise ValidationError(
+                _("Set %(names)s in the field above instead.") % {"names": ", ".join(shown)}
+            )
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        kind, method = data.get("kind"), data.get("method")
+        if kind is None or method is None:
+            return data
+        known = services.hyperparameter_fields(kind)
+        values: dict[str, Any] = dict(data.get("hyperparameters") or {})
+        for bound, _kinds, _lora in self.key_fields:
+            text = (data.get(bound.name) or "").strip()
+            if not text:
+                continue
+            annotation = known[bound.name][0] if bound.name in known else float
+            try:
+                value = _parse_number(text, whole=_wants_int(annotation))
+                # Each field on its own first, so that an error lands next to its field.
+                services.check_hyperparameters(kind, method, {bound.name: value})
+            except ValidationError as exc:
+                self.add_error(bound.name, exc.messages)
+                continue
+            values[bound.name] = value
+        data["hyperparameters"] = values
+        return data
+
+
+class ScheduleForm(forms.Form):
+    """One schedule: on or off, how often, and its main options. Options the form does not show
+    (a release filter, per-kind hyperparameters) are kept as they are."""
+
+    enabled = forms.BooleanField(label=_("Run this schedule"), required=False)
+    every_minutes = forms.IntegerField(
+        label=_("Every (minutes)"), min_value=1, max_value=schedules.MAX_EVERY_MINUTES
+    )
+
+    def __init__(self, *args: Any, schedule: schedules.Schedule, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", f"schedule-{schedule.id}")
+        options = schedule.options
+        kwargs["initial"] = {
+            "enabled": schedule.enabled,
+            "every_minutes": schedule.every_minutes or 60,
+            **kwargs.get("initial", {}),
+        }
+        super().__init__(*args, **kwargs)
+        self.schedule = schedule
+        if schedule.task == "training.auto_release":
+            self.fields["min_new_items"] = forms.IntegerField(
+                label=_("New items needed"),
+                min_value=1,
+                help_text=_("Accepted answers and rankings since the last finished release."),
+            )
+            self.initial["min_new_items"] = options.get(
+                "min_new_items", schedules.DEFAULT_MIN_NEW_ITEMS
+            )
+        else:
+            self.fields["kinds"] = forms.MultipleChoiceField(
+                label=_("Train"), choices=RunKind.choices, widget=forms.CheckboxSelectMultiple
+            )
+            self.fields["method"] = forms.ChoiceField(label=_("Method"), choices=RunMethod.choices)
+            self.initial["kinds"] = options.get("kinds", list(RunKind.values))
+            self.initial["method"] = options.get("method", RunMethod.FULL)
+            for kind, label in RunKind.choices:
+                name = f"base_model_{kind}"
+                self.fields[name] = forms.CharField(
+                    label=_("Base model: %(kind)s") % {"kind": label},
+                    required=False,
+                    max_length=services.MAX_BASE_MODEL,
+                    widget=forms.TextInput(
+                        attrs={
+                            "placeholder": services.default_base_model(kind),
+                            "autocomplete": "off",
+                            "spellcheck": "false",
+                        }
+                    ),
+                )
+                self.initial[name] = (options.get("base_models") or {}).get(kind, "")
+
+    def options(self) -> dict[str, Any]:
+        """The schedule's options with this form's changes (call after is_valid)."""
+        data = self.cleaned_data
+        options = dict(self.schedule.options)
+        if self.schedule.task == "training.auto_release":
+            options["min_new_items"] = data["min_new_items"]
+            return options
+        options["kinds"] = list(data["kinds"])
+        options["method"] = data["method"]
+        base_models = {
+            kind: data[f"base_model_{kind}"].strip()
+            for kind in RunKind.values
+            if data[f"base_model_{kind}"].strip()
+        }
+        if base_models:
+            options["base_models"] = base_models
+        else:
+            options.pop("base_models", None)
+        return options

@@ -1,0 +1,53 @@
+"""Showing training runs wherever they appear: the key metric of a model, its Hub page."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django import template
+from django.utils.formats import get_format, number_format
+from django.utils.translation import gettext_lazy as _
+
+from apps.training.models import RunKind, TrainingRun
+
+register = template.Library()
+
+# The metric that says how good a model of each kind is, best known first.
+KEY_METRICS: dict[str, tuple[tuple[str, Any], ...]] = {
+    RunKind.SFT: (("eval_loss", _("Eval loss")), ("eval_perplexity", _("Perplexity"))),
+    RunKind.REWARD: (("eval_pairwise_accuracy", _("Pairwise accuracy")),),
+}
+
+
+@register.simple_tag
+def key_metrics(run: TrainingRun) -> list[tuple[Any, float]]:
+    """``[(label, value)]``: the final metrics, or the latest evaluation while it trains."""
+    source = run.metrics or (run.eval_history[-1] if run.eval_history else {})
+    out = []
+    for name, label in KEY_METRICS.get(run.kind, ()):
+        value = source.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out.append((label, float(value)))
+    return out
+
+
+@register.filter
+def hub_url(run: TrainingRun) -> str:
+    """The model's files on the Hub at this run's tag ('' when it was not published)."""
+    if not run.hub_repo:
+        return ""
+    endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+    return f"{endpoint}/{run.hub_repo}/tree/{run.hub_tag}"
+
+
+@register.filter
+def metric(value: Any) -> str:
+    """A metric as people read it: whole numbers whole, others to at most four decimals."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if float(value).is_integer():
+        return number_format(int(value), force_grouping=True)
+    text = number_format(value, decimal_pos=4 if abs(value) < 100 else 1)
+    separator = str(get_format("DECIMAL_SEPARATOR"))
+    return text.rstrip("0").rstrip(separator) if separator in text else text

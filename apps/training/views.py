@@ -1,0 +1,278 @@
+"""Pages for maintainers: training runs (list, start, watch one live, its files) and the two
+schedules. The run page polls its live part with htmx while the run is queued or running, and
+static/js/training.js redraws the charts from data.json when a new report has come in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.timesince import timesince, timeuntil
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from apps.accounts import roles
+from apps.accounts.selectors import request_user
+from apps.core.forms import add_validation_errors
+from apps.releases.models import FINISHED_STATES, Release
+from apps.training import schedules, selectors, services
+from apps.training.forms import RunCreateForm, ScheduleForm
+from apps.training.models import RunKind, RunState, TrainingRun
+
+RUNS_PER_PAGE = 25
+
+
+def maintainer_required(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not roles.is_maintainer(request.user):
+            raise PermissionDenied(_("Only maintainers may open this page."))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _finished_releases() -> list[Release]:
+    return list(Release.objects.filter(state__in=FINISHED_STATES).order_by("-number")[:50])
+
+
+def _get_run(run_id: int) -> TrainingRun:
+    try:
+        return selectors.run_list().get(pk=run_id)
+    except TrainingRun.DoesNotExist:
+        raise Http404 from None
+
+
+def _list_page(
+    request: HttpRequest,
+    *,
+    create_form: RunCreateForm | None = None,
+    schedule_form: ScheduleForm | None = None,
+) -> HttpResponse:
+    kind = request.GET.get("kind", "")
+    state = request.GET.get("state", "")
+    kind = kind if kind in RunKind.values else ""
+    state = state if state in RunState.values else ""
+    page = Paginator(selectors.run_list(kind=kind or None, state=state or None), RUNS_PER_PAGE)
+    releases = _finished_releases()
+    schedule_forms = [
+        schedule_form
+        if schedule_form is not None and schedule_form.schedule.id == schedule.id
+        else ScheduleForm(schedule=schedule)
+        for schedule in schedules.schedule_list()
+    ]
+    return render(
+        request,
+        "training/list.html",
+        {
+            "page": page.get_page(request.GET.get("page")),
+            "filters": {"kind": kind, "state": state},
+            "kinds": RunKind.choices,
+            "states": RunState.choices,
+            "form": create_form or RunCreateForm(releases=releases),
+            "releases": releases,
+            "schedule_forms": schedule_forms,
+        },
+    )
+
+
+@maintainer_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    return _list_page(request)
+
+
+@maintainer_required
+def run_create(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return redirect(reverse("training:list") + "#new-run")
+    form = RunCreateForm(request.POST, releases=_finished_releases())
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = services.run_create(
+                user=request_user(request),
+                release=data["release"],
+                kind=data["kind"],
+                base_model=data["base_model"] or None,
+                method=data["method"],
+                hyperparameters=data["hyperparameters"],
+            )
+        except ValidationError as exc:
+            add_validation_errors(form, exc)
+        else:
+            messages.success(request, _("Run %(id)s is queued for a GPU worker.") % {"id": run.pk})
+            return redirect("training:detail", run_id=run.pk)
+    problems = [str(m) for errors in form.errors.values() for m in errors]
+    messages.error(request, _("The run was not started: %(why)s") % {"why": " ".join(problems)})
+    return _list_page(request, create_form=form)
+
+
+def _eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return _("less than a minute left")
+    now = timezone.now()
+    return _("about %(time)s left") % {"time": timeuntil(now + timedelta(seconds=seconds), now)}
+
+
+def _took_text(run: TrainingRun) -> str:
+    if run.started_at is None or run.finished_at is None:
+        return ""
+    if (run.finished_at - run.started_at).total_seconds() < 60:
+        return _("under a minute")
+    return timesince(run.started_at, run.finished_at)
+
+
+def _live_context(run: TrainingRun) -> dict[str, Any]:
+    downloads = []
+    if run.state == RunState.SUCCEEDED:
+        downloads = [
+            entry
+            for entry in run.artefact_files
+            if isinstance(entry, dict) and isinstance(entry.get("path"), str)
+        ]
+    return {
+        "run": run,
+        "stalled": services.is_stalled(run),
+        "eta": _eta_text(run.eta_seconds),
+        "took": _took_text(run),
+        "downloads": downloads,
+        "can_retry": run.state == RunState.FAILED or services.is_stalled(run),
+    }
+
+
+@never_cache
+@maintainer_required
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = _get_run(run_id)
+    if request.headers.get("HX-Request"):
+        return render(request, "training/_live.html", _live_context(run))
+    return render(
+        request,
+        "training/detail.html",
+        {**_live_context(run), "chart_text": _chart_text(), "latest": _latest_points(run)},
+    )
+
+
+def _chart_text() -> dict[str, str]:
+    """What static/js/training.js writes on the charts, in the page's language."""
+    return {
+        "step": _("Step"),
+        "loss": _("Loss"),
+        "train_loss": _("Train loss"),
+        "eval_loss": _("Eval loss"),
+        "accuracy": _("Pairwise accuracy"),
+        "table_caption": _("The latest points"),
+        "latest_train": _("Latest train loss: %(value)s at step %(step)s."),
+        "latest_eval": _("Latest eval loss: %(value)s at step %(step)s."),
+        "latest_accuracy": _("Latest pairwise accuracy: %(value)s at step %(step)s."),
+        "no_points": _("No points yet."),
+    }
+
+
+def _latest_points(run: TrainingRun) -> dict[str, dict[str, Any]]:
+    """The last train loss and evaluation, for the charts' text alternative."""
+    train = [e for e in run.loss_history if isinstance(e.get("loss"), int | float)]
+    evals = run.eval_history
+    return {
+        "train": train[-1] if train else {},
+        "eval": next((e for e in reversed(evals) if "eval_loss" in e), {}),
+        "accuracy": next((e for e in reversed(evals) if "eval_pairwise_accuracy" in e), {}),
+    }
+
+
+@never_cache
+@maintainer_required
+def run_data(request: HttpRequest, run_id: int) -> JsonResponse:
+    run = _get_run(run_id)
+    return JsonResponse(
+        {
+            "id": run.pk,
+            "kind": run.kind,
+            "state": run.state,
+            "active": run.is_active,
+            "step": run.step,
+            "total_steps": run.total_steps,
+            "logs_tail": run.logs_tail,
+            **selectors.chart_data(run),
+        }
+    )
+
+
+@maintainer_required
+@require_POST
+def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    try:
+        services.run_cancel(user=request_user(request), run=_get_run(run_id))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Run %(id)s is cancelled.") % {"id": run_id})
+    return redirect("training:detail", run_id=run_id)
+
+
+@maintainer_required
+@require_POST
+def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
+    try:
+        run = services.run_retry(user=request_user(request), run=_get_run(run_id))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _("Run %(id)s is sent again (attempt %(n)s).") % {"id": run.pk, "n": run.attempt},
+        )
+    return redirect("training:detail", run_id=run_id)
+
+
+@maintainer_required
+def run_file(request: HttpRequest, run_id: int, path: str) -> FileResponse:
+    run = _get_run(run_id)
+    try:
+        full = selectors.artefact_path(run=run, path=path)
+    except FileNotFoundError:
+        raise Http404 from None
+    return FileResponse(full.open("rb"), as_attachment=True, filename=full.name)
+
+
+@maintainer_required
+@require_POST
+def schedule_update(request: HttpRequest, schedule_id: int) -> HttpResponse:
+    found = [s for s in schedules.schedule_list() if s.id == schedule_id]
+    if not found:
+        raise Http404
+    form = ScheduleForm(request.POST, schedule=found[0])
+    if form.is_valid():
+        try:
+            schedules.schedule_update(
+                user=request_user(request),
+                schedule_id=schedule_id,
+                enabled=form.cleaned_data["enabled"],
+                every_minutes=form.cleaned_data["every_minutes"],
+                options=form.options(),
+            )
+        except ValidationError as exc:
+            add_validation_errors(form, exc)
+        else:
+            messages.success(request, _("Saved “%(name)s”.") % {"name": found[0].name})
+            return redirect(reverse("training:list") + f"#schedule-{schedule_id}")
+    problems = [str(m) for errors in form.errors.values() for m in errors]
+    messages.error(request, _("Not saved: %(why)s") % {"why": " ".join(problems)})
+    return _list_page(request, schedule_form=form)

@@ -1,0 +1,269 @@
+// The training pages. The run form shows the fields of the chosen kind and method; the run
+// page draws its curves with uPlot (static/vendor/uplot) and redraws them, and the log, when
+// the htmx-polled live part shows that a new report has come in. Both pages work without it.
+(function () {
+  "use strict";
+
+  // --- The run form -------------------------------------------------------------------------
+  function syncRunForm(form) {
+    var kindSelect = form.querySelector("[data-run-kind]");
+    if (!kindSelect) return;
+    var kind = kindSelect.value;
+    var checked = form.querySelector("input[name=method]:checked");
+    var method = checked ? checked.value : "full";
+    form.querySelectorAll("[data-kinds]").forEach(function (wrapper) {
+      var applies = wrapper.getAttribute("data-kinds").split(" ").indexOf(kind) >= 0 &&
+        (!wrapper.hasAttribute("data-lora") || method === "lora");
+      wrapper.hidden = !applies;
+      wrapper.querySelectorAll("input").forEach(function (input) {
+        input.disabled = !applies;
+        var placeholder = input.getAttribute("data-placeholder-" + kind);
+        if (placeholder !== null) input.placeholder = placeholder;
+      });
+    });
+    // The base model follows the kind's default until someone types their own.
+    var base = form.querySelector("[data-defaults]");
+    if (base) {
+      var defaults = JSON.parse(base.getAttribute("data-defaults"));
+      var shown = form.getAttribute("data-kind-shown");
+      if (shown && shown !== kind && base.value === defaults[shown]) base.value = defaults[kind];
+      form.setAttribute("data-kind-shown", kind);
+    }
+  }
+
+  function initRunForm() {
+    document.querySelectorAll("[data-run-form]").forEach(function (form) {
+      syncRunForm(form);
+      form.addEventListener("change", function (event) {
+        var name = event.target.name;
+        if (name === "kind" || name === "method") syncRunForm(form);
+      });
+    });
+  }
+
+  // --- The run page's charts ----------------------------------------------------------------
+  var COLOURS = { train: "#c2410c", eval: "#1d4ed8", accuracy: "#166534" };
+  var TABLE_ROWS = 20;
+  // Steps are whole numbers: no tick at step 2.5.
+  var STEP_INCREMENTS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000,
+    10000, 20000, 25000, 50000, 100000, 200000, 500000, 1000000];
+
+  function format(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (_, key) { return String(values[key]); });
+  }
+
+  function number(value) {
+    if (value === null || value === undefined) return "—";
+    return String(parseFloat(value.toFixed(4)));
+  }
+
+  // uPlot wants one x array and y arrays aligned with it (null where a series has no point).
+  function aligned(xsList, ysList) {
+    var byStep = {};
+    xsList.forEach(function (xs, series) {
+      xs.forEach(function (x, i) {
+        if (!byStep[x]) byStep[x] = [];
+        byStep[x][series] = ysList[series][i];
+      });
+    });
+    var steps = Object.keys(byStep).map(Number).sort(function (a, b) { return a - b; });
+    var out = [steps];
+    ysList.forEach(function (_, series) {
+      out.push(steps.map(function (step) {
+        var v = byStep[step][series];
+        return typeof v === "number" ? v : null;
+      }));
+    });
+    return out;
+  }
+
+  function Chart(figure, text, build) {
+    this.figure = figure;
+    this.plotBox = figure.querySelector(".chart-plot");
+    this.summary = figure.querySelector(".chart-summary");
+    this.tableBox = figure.querySelector(".chart-table");
+    this.text = text;
+    this.build = build;
+    this.plot = null;
+  }
+
+  Chart.prototype.size = function () {
+    var width = Math.max(200, Math.floor(this.plotBox.clientWidth || this.figure.clientWidth));
+    return { width: width, height: width < 500 ? 200 : 260 };
+  };
+
+  Chart.prototype.update = function (data) {
+    var built = this.build(data, this.text);
+    this.total = data.total_steps || 0;
+    this.figure.setAttribute("data-points", String(built.points));
+    this.summary.textContent = built.summary || this.text.no_points;
+    this.renderTable(built);
+    if (!built.points) return;
+    if (this.plot) {
+      this.plot.setData(built.data);
+      return;
+    }
+    var size = this.size();
+    var chart = this;
+    var options = {
+      width: size.width,
+      height: size.height,
+      scales: {
+        // From step 0 to the last step, so the curve also shows how far the run has come.
+        x: { time: false, range: function (u, min, max) { return [0, Math.max(max, chart.total, 1)]; } },
+        y: built.yRange ? { range: built.yRange } : {}
+      },
+      axes: [{ label: this.text.step, incrs: STEP_INCREMENTS }, { label: built.yLabel }],
+      series: [{ label: this.text.step }].concat(built.series),
+      legend: { live: true }
+    };
+    this.plot = new window.uPlot(options, built.data, this.plotBox);
+    if (window.ResizeObserver) {
+      new ResizeObserver(function () {
+        if (chart.plot) chart.plot.setSize(chart.size());
+      }).observe(this.figure);
+    }
+  };
+
+  // A visually hidden table of the latest points: what the chart shows, for screen readers.
+  Chart.prototype.renderTable = function (built) {
+    var data = built.data;
+    var table = document.createElement("table");
+    var caption = table.createCaption();
+    caption.textContent = this.figure.querySelector("figcaption").textContent + ": " + this.text.table_caption;
+    var head = table.createTHead().insertRow();
+    [this.text.step].concat(built.series.map(function (s) { return s.label; })).forEach(function (label) {
+      var th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = label;
+      head.appendChild(th);
+    });
+    var body = table.createTBody();
+    var first = Math.max(0, data[0].length - TABLE_ROWS);
+    for (var i = first; i < data[0].length; i++) {
+      var row = body.insertRow();
+      var th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = String(data[0][i]);
+      row.appendChild(th);
+      for (var s = 1; s < data.length; s++) row.insertCell().textContent = number(data[s][i]);
+    }
+    this.tableBox.replaceChildren(table);
+  };
+
+  function lossChart(data, text) {
+    var evalLoss = data.eval.eval_loss || [];
+    var aligned_ = aligned([data.train.step, data.eval.step], [data.train.loss, evalLoss]);
+    var summary = [];
+    var n = data.train.step.length;
+    if (n) summary.push(format(text.latest_train, { value: number(data.train.loss[n - 1]), step: data.train.step[n - 1] }));
+    for (var i = evalLoss.length - 1; i >= 0; i--) {
+      if (typeof evalLoss[i] === "number") {
+        summary.push(format(text.latest_eval, { value: number(evalLoss[i]), step: data.eval.step[i] }));
+        break;
+      }
+    }
+    return {
+      data: aligned_,
+      points: aligned_[0].length,
+      summary: summary.join(" "),
+      yLabel: text.loss,
+      series: [
+        { label: text.train_loss, stroke: COLOURS.train, width: 2, spanGaps: true, points: { show: false } },
+        { label: text.eval_loss, stroke: COLOURS.eval, fill: COLOURS.eval, width: 0, spanGaps: false,
+          paths: function () { return null; }, points: { show: true, size: 8, stroke: COLOURS.eval, fill: COLOURS.eval } }
+      ]
+    };
+  }
+
+  function accuracyChart(data, text) {
+    var accuracy = data.eval.eval_pairwise_accuracy || [];
+    var aligned_ = aligned([data.eval.step], [accuracy]);
+    var steps = aligned_[0];
+    var values = aligned_[1];
+    var present = values.filter(function (v) { return v !== null; }).length;
+    var summary = "";
+    for (var i = values.length - 1; i >= 0; i--) {
+      if (values[i] !== null) {
+        summary = format(text.latest_accuracy, { value: number(values[i]), step: steps[i] });
+        break;
+      }
+    }
+    return {
+      data: aligned_,
+      points: present,
+      summary: summary,
+      yLabel: text.accuracy,
+      yRange: [0, 1],
+      series: [
+        { label: text.accuracy, stroke: COLOURS.accuracy, width: 2, spanGaps: true, points: { show: true, size: 7, fill: COLOURS.accuracy } }
+      ]
+    };
+  }
+
+  function initCharts() {
+    var root = document.querySelector("[data-run-charts]");
+    var textNode = document.getElementById("chart-text");
+    if (!root || !textNode || !window.uPlot) return;
+    var text = JSON.parse(textNode.textContent);
+    var builders = { loss: lossChart, accuracy: accuracyChart };
+    var charts = [];
+    root.querySelectorAll("[data-chart]").forEach(function (figure) {
+      var build = builders[figure.getAttribute("data-chart")];
+      if (build) charts.push(new Chart(figure, text, build));
+    });
+    var empty = document.querySelector(".chart-empty");
+    var logs = document.getElementById("run-logs");
+    var url = root.getAttribute("data-url");
+    var latestRequest = 0;
+
+    function show(data) {
+      charts.forEach(function (chart) { chart.update(data); });
+      if (empty) empty.hidden = data.train.step.length + data.eval.step.length > 0;
+      if (logs && data.logs_tail && logs.textContent !== data.logs_tail) {
+        var atBottom = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
+        logs.textContent = data.logs_tail;
+        if (atBottom) logs.scrollTop = logs.scrollHeight;
+      }
+    }
+
+    function refresh() {
+      var request = ++latestRequest;
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          // A slower, older answer never overwrites a newer one.
+          if (data && request === latestRequest) show(data);
+        })
+        .catch(function () { /* the next report tries again */ });
+    }
+
+    var live = document.getElementById("run-live");
+    var seen = live ? live.getAttribute("data-seq") : null;
+    var state = live ? live.getAttribute("data-state") : null;
+    var announce = document.getElementById("run-announce");
+    // Each htmx refresh of the live part carries the last report's number: redraw on a new one,
+    // and say so when the state changes (the live part itself is not a live region: it is
+    // replaced every two seconds).
+    document.body.addEventListener("htmx:afterSettle", function () {
+      var current = document.getElementById("run-live");
+      if (!current) return;
+      var key = current.getAttribute("data-seq");
+      if (key !== seen) {
+        seen = key;
+        refresh();
+      }
+      var newState = current.getAttribute("data-state");
+      if (newState !== state) {
+        state = newState;
+        if (announce) announce.textContent = current.getAttribute("data-state-label");
+      }
+    });
+    refresh();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initRunForm();
+    initCharts();
+  });
+})();

@@ -1,0 +1,453 @@
+"""The training pages: runs list and form, one run live, its files, schedules; and the models
+on the release and home pages."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from apps.releases.models import ReleaseState
+from apps.training import schedules
+from apps.training.models import RunState, TrainingRun
+from tests.training.conftest import make_release
+
+
+def web(user: Any) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def make_run(release: Any, **fields: Any) -> TrainingRun:
+    values: dict[str, Any] = {"kind": "sft", "base_model": "org/base", "attempt": 1}
+    values.update(fields)
+    return TrainingRun.objects.create(release=release, **values)
+
+
+def succeeded(release: Any, **fields: Any) -> TrainingRun:
+    values: dict[str, Any] = {
+        "state": RunState.SUCCEEDED,
+        "step": 40,
+        "total_steps": 40,
+        "finished_at": timezone.now(),
+        "metrics": {"eval_loss": 1.2345, "eval_perplexity": 3.4367, "train_loss": 1.1},
+        "artefact_files": [{"path": "model.safetensors", "bytes": 5}],
+        "hub_repo": "hearth/hearth-sft",
+        "hub_revision": "c0ffee" * 6 + "abcd",
+    }
+    values.update(fields)
+    return make_run(release, **values)
+
+
+@pytest.fixture
+def schedule_rows(db) -> list[schedules.Schedule]:
+    schedules.ensure_schedules()
+    return schedules.schedule_list()
+
+
+# --- who may open the pages -------------------------------------------------------------------
+
+
+def _urls(run: TrainingRun) -> list[tuple[str, str]]:
+    base = f"/training/runs/{run.pk}/"
+    return [
+        ("get", "/training/"),
+        ("post", "/training/new/"),
+        ("get", base),
+        ("get", base + "data.json"),
+        ("post", base + "cancel/"),
+        ("post", base + "retry/"),
+        ("get", base + "files/model.safetensors"),
+        ("post", "/training/schedules/1/"),
+    ]
+
+
+def test_volunteers_are_refused_every_training_page(volunteer, release):
+    run = succeeded(release)
+    client = web(volunteer)
+    for method, url in _urls(run):
+        assert getattr(client, method)(url).status_code == 403, url
+    assert TrainingRun.objects.get().state == RunState.SUCCEEDED
+
+
+def test_anonymous_visitors_are_sent_to_log_in(release):
+    run = make_run(release)
+    for method, url in _urls(run):
+        response = getattr(Client(), method)(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/?next=/training/"), url
+
+
+def test_the_nav_links_training_for_maintainers_only(maintainer, volunteer, db):
+    assert 'href="/training/"' in web(maintainer).get("/").content.decode()
+    assert 'href="/training/"' not in web(volunteer).get("/").content.decode()
+
+
+# --- the list, its filters and the form ----------------------------------------------------------
+
+
+def test_maintainers_see_runs_filters_the_form_and_the_schedules(maintainer, schedule_rows):
+    release = make_release()
+    make_release(number=9, version="v9", state=ReleaseState.BUILDING)
+    sft = succeeded(release)
+    reward = make_run(release, kind="reward", state=RunState.RUNNING, step=3, total_steps=10)
+    client = web(maintainer)
+    html = client.get("/training/").content.decode()
+    assert (
+        f'href="/training/runs/{sft.pk}/"' in html and f'href="/training/runs/{reward.pk}/"' in html
+    )
+    assert "Eval loss <strong>1.2345</strong>" in html
+    assert '<progress max="10" value="3"' in html
+    # Only finished releases are offered; the base model starts at the kind's default.
+    assert '<option value="v1" selected>v1</option>' in html and 'value="v9"' not in html
+    assert 'value="HuggingFaceTB/SmolLM2-135M"' in html
+    assert (
+        'placeholder="2e-05" data-placeholder-sft="2e-05" data-placeholder-reward="1e-05"' in html
+    )
+    assert "Cut releases automatically" in html and "Train on each new release" in html
+    html = client.get("/training/?kind=reward").content.decode()
+    assert f'href="/training/runs/{reward.pk}/"' in html
+    assert f'href="/training/runs/{sft.pk}/"' not in html
+    html = client.get("/training/?state=failed").content.decode()
+    assert "No runs match these filters." in html
+    # Unknown filter values show everything rather than an error.
+    assert client.get("/training/?kind=dpo&state=?").status_code == 200
+
+
+def test_an_empty_site_says_what_to_do_first(maintainer, db):
+    html = web(maintainer).get("/training/").content.decode()
+    assert "No training runs yet." in html
+    assert "There is no finished release to train on yet." in html
+
+
+def test_a_valid_form_creates_a_run_and_opens_its_page(
+    maintainer, release, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        response = web(maintainer).post(
+            "/training/new/",
+            {
+                "release": "v1",
+                "kind": "sft",
+                "base_model": "",
+                "method": "lora",
+                "learning_rate": "3e-4",
+                "max_steps": "20",
+                "lora_r": "8",
+                "num_epochs": "",
+                "hyperparameters": '{"seed": 7}',
+            },
+        )
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/training/runs/{run.pk}/"
+    assert (run.kind, run.method, run.base_model) == ("sft", "lora", "HuggingFaceTB/SmolLM2-135M")
+    assert run.hyperparameters == {"seed": 7, "learning_rate": 0.0003, "max_steps": 20, "lora_r": 8}
+    assert run.created_by == maintainer and run.state == RunState.QUEUED
+    assert len(sent) == 1  # dispatched to the gpu queue once the row is committed
+    html = web(maintainer).get(response["Location"]).content.decode()
+    assert "Queued" in html and "Waiting for a GPU worker." in html
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"num_epochs": "0"}, "num_epochs", "num_epochs must be at least 1"),
+        ({"learning_rate": "fast"}, "learning_rate", "Give a number."),
+        ({"max_steps": "2.5"}, "max_steps", "expected int"),
+        ({"max_prompt_len": "64"}, "max_prompt_len", "is not a sft hyperparameter"),
+        ({"hyperparameters": "{seed: 7}"}, "hyperparameters", "Not valid JSON"),
+        ({"hyperparameters": '{"learning_rate": 1}'}, "hyperparameters", "in the field above"),
+        ({"hyperparameters": '{"lr": 1}'}, "hyperparameters", "is not a sft hyperparameter"),
+        ({"base_model": "x" * 301}, "base_model", "at most 300"),
+        ({"release": "v7"}, "release", "There is no release v7."),
+    ],
+)
+def test_a_bad_field_is_shown_next_to_it_and_nothing_is_created(
+    maintainer, release, fields, field, message
+):
+    data = {"release": "v1", "kind": "sft", "method": "full", **fields}
+    response = web(maintainer).post("/training/new/", data)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'id="id_{field}_error"' in html
+    assert message.lower() in html.lower()
+    assert "The run was not started" in html  # and the same reasons in the message at the top
+    assert not TrainingRun.objects.exists()
+
+
+def test_an_unfinished_release_is_refused_with_its_reason(maintainer, release):
+    make_release(number=2, version="v2", state=ReleaseState.BUILDING)
+    response = web(maintainer).post(
+        "/training/new/", {"release": "v2", "kind": "sft", "method": "full"}
+    )
+    html = response.content.decode()
+    assert 'id="id_release_error"' in html
+    assert "v2 is building; train on a finished release." in html
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_release_without_preferences_cannot_train_a_reward_model(maintainer, db):
+    from tests.training.conftest import counts
+
+    make_release(counts=counts(preferences=(0, 0)))
+    html = (
+        web(maintainer)
+        .post("/training/new/", {"release": "v1", "kind": "reward", "method": "full"})
+        .content.decode()
+    )
+    assert "v1 has no preferences rows in train and test" in html
+    assert not TrainingRun.objects.exists()
+
+
+def test_going_to_the_form_address_leads_to_the_form(maintainer, db):
+    response = web(maintainer).get("/training/new/")
+    assert response["Location"] == "/training/#new-run"
+
+
+# --- one run -------------------------------------------------------------------------------------
+
+
+def test_the_live_part_polls_while_active_and_stops_when_final(maintainer, release):
+    run = make_run(
+        release,
+        state=RunState.RUNNING,
+        phase="train",
+        step=12,
+        total_steps=40,
+        tokens_per_s=1234.4,
+        last_report_at=timezone.now(),
+        loss_history=[{"step": s, "loss": 2.0, "seconds": 120.0} for s in range(1, 13)],
+    )
+    client = web(maintainer)
+    partial = client.get(f"/training/runs/{run.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert partial.startswith('<div id="run-live"') and "<html" not in partial
+    assert f'hx-get="/training/runs/{run.pk}/" hx-trigger="every 2s"' in partial
+    assert '<progress id="run-progress" max="40" value="12"' in partial
+    assert "Step 12 of 40" in partial and "1,234 tokens/s" in partial
+    assert "about 56\xa0minutes left" in partial  # 28 steps at 2 minutes
+    assert 'id="run-cancel"' in partial and "data-confirm=" in partial
+    assert 'id="run-retry"' not in partial
+    TrainingRun.objects.filter(pk=run.pk).update(state=RunState.SUCCEEDED)
+    partial = client.get(f"/training/runs/{run.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in partial and "Succeeded" in partial
+    assert 'id="run-cancel"' not in partial
+
+
+def test_a_stalled_run_warns_and_offers_retry(maintainer, release, settings):
+    run = make_run(
+        release,
+        state=RunState.RUNNING,
+        last_report_at=timezone.now()
+        - timedelta(seconds=settings.HEARTH_TRAINING_STALE_SECONDS + 60),
+    )
+    html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+    assert "No report from the worker for" in html
+    assert f'action="/training/runs/{run.pk}/retry/"' in html
+
+
+def test_cancel_stops_an_active_run(maintainer, release, django_capture_on_commit_callbacks):
+    run = make_run(release, state=RunState.RUNNING, task_id="training-run-1-1")
+    client = web(maintainer)
+    with django_capture_on_commit_callbacks(execute=False) as aborts:
+        response = client.post(f"/training/runs/{run.pk}/cancel/", follow=True)
+    assert response.redirect_chain == [(f"/training/runs/{run.pk}/", 302)]
+    assert f"Run {run.pk} is cancelled." in response.content.decode()
+    assert TrainingRun.objects.get().state == RunState.CANCELLED
+    assert len(aborts) == 1  # the worker is told to stop once committed
+    # A second click explains instead of failing.
+    response = client.post(f"/training/runs/{run.pk}/cancel/", follow=True)
+    assert f"Run {run.pk} is already cancelled." in response.content.decode()
+
+
+def test_retry_sends_a_failed_run_again(maintainer, release, django_capture_on_commit_callbacks):
+    run = make_run(release, state=RunState.FAILED, error="CUDA out of memory")
+    client = web(maintainer)
+    html = client.get(f"/training/runs/{run.pk}/").content.decode()
+    assert "CUDA out of memory" in html and 'id="run-retry"' in html
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        response = client.post(f"/training/runs/{run.pk}/retry/", follow=True)
+    assert f"Run {run.pk} is sent again (attempt 2)." in response.content.decode()
+    run.refresh_from_db()
+    assert (run.state, run.attempt, run.error) == (RunState.QUEUED, 2, "")
+    assert len(sent) == 1
+    # A run that is still reporting is not sent twice.
+    TrainingRun.objects.filter(pk=run.pk).update(
+        state=RunState.RUNNING, last_report_at=timezone.now()
+    )
+    response = client.post(f"/training/runs/{run.pk}/retry/", follow=True)
+    assert "is still reporting; cancel it first." in response.content.decode()
+    assert TrainingRun.objects.get().attempt == 2
+
+
+def test_data_json_has_the_curves_and_the_state(maintainer, release):
+    run = make_run(
+        release,
+        kind="reward",
+        state=RunState.RUNNING,
+        step=4,
+        total_steps=8,
+        loss_history=[{"step": 2, "loss": 0.7, "lr": 1e-5}, {"step": 4, "loss": 0.6, "lr": 2e-5}],
+        eval_history=[{"step": 4, "eval_loss": 0.65, "eval_pairwise_accuracy": 0.75}],
+        logs_tail="step 4 loss 0.6\n",
+    )
+    response = web(maintainer).get(f"/training/runs/{run.pk}/data.json")
+    assert response["Cache-Control"].startswith("max-age=0")
+    assert json.loads(response.content) == {
+        "id": run.pk,
+        "kind": "reward",
+        "state": "running",
+        "active": True,
+        "step": 4,
+        "total_steps": 8,
+        "logs_tail": "step 4 loss 0.6\n",
+        "train": {"step": [2, 4], "loss": [0.7, 0.6], "lr": [1e-5, 2e-5]},
+        "eval": {"step": [4], "eval_loss": [0.65], "eval_pairwise_accuracy": [0.75]},
+    }
+
+
+def test_the_run_page_shows_results_files_and_the_hub(maintainer, release, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://hub.test:8080/")
+    run = succeeded(release, hyperparameters={"max_steps": 40})
+    html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+    assert "hx-trigger" not in html
+    assert "<code>eval_perplexity</code></th><td>3.4367</td>" in html
+    assert f'href="/training/runs/{run.pk}/files/model.safetensors"' in html
+    assert f'href="http://hub.test:8080/hearth/hearth-sft/tree/run-{run.pk}"' in html
+    assert f'revision="run-{run.pk}"' in html
+    assert "<code>max_steps</code> = <code>40</code>" in html
+    assert 'href="/releases/v1/"' in html
+
+
+def test_a_listed_artefact_downloads_and_nothing_else_does(maintainer, release, settings):
+    run = succeeded(release)
+    folder = settings.HEARTH_MODELS_DIR / run.output_name
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"12345")
+    (folder / "optimizer.pt").write_bytes(b"secret")
+    (settings.HEARTH_MODELS_DIR / "other.txt").write_bytes(b"outside")
+    client = web(maintainer)
+    response = client.get(f"/training/runs/{run.pk}/files/model.safetensors")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"12345"
+    assert "attachment" in response["Content-Disposition"]
+    base = f"/training/runs/{run.pk}/files/"
+    for path in ("optimizer.pt", "../other.txt", "..%2Fother.txt", "missing.bin"):
+        assert client.get(base + path).status_code == 404, path
+    assert client.get(f"/training/runs/{run.pk + 1}/files/model.safetensors").status_code == 404
+
+
+def test_an_unknown_run_is_404(maintainer, db):
+    assert web(maintainer).get("/training/runs/999/").status_code == 404
+    assert web(maintainer).get("/training/runs/999/data.json").status_code == 404
+
+
+# --- where models show --------------------------------------------------------------------------
+
+
+def test_the_release_page_lists_the_models_trained_on_it(maintainer, volunteer, release):
+    run = succeeded(release)
+    make_run(release, state=RunState.FAILED)
+    html = web(volunteer).get("/releases/v1/").content.decode()
+    assert "Models trained on this release" in html
+    assert "Eval loss: <strong>1.2345</strong>" in html
+    assert f"hearth/hearth-sft @ run-{run.pk} on the Hub" in html
+    assert f'href="/training/runs/{run.pk}/"' not in html  # the run page is for maintainers
+    html = web(maintainer).get("/releases/v1/").content.decode()
+    assert f'href="/training/runs/{run.pk}/"' in html
+    assert html.count('class="card model"') == 1
+
+
+def test_a_release_without_models_says_so(volunteer, release):
+    html = web(volunteer).get("/releases/v1/").content.decode()
+    assert "No model has been trained on this release yet." in html
+
+
+def test_the_home_page_lists_the_latest_models(release, db):
+    empty = Client().get("/").content.decode()
+    assert "No models yet — they appear here after the first training run on a release." in empty
+    reward = succeeded(
+        release,
+        kind="reward",
+        metrics={"eval_pairwise_accuracy": 0.8125},
+        hub_repo="hearth/hearth-reward",
+    )
+    html = Client().get("/").content.decode()
+    assert "Latest models" in html and "Reward model" in html
+    assert "Pairwise accuracy: <strong>0.8125</strong>" in html
+    assert 'href="/releases/v1/">release v1</a>' in html
+    assert f'href="https://huggingface.co/hearth/hearth-reward/tree/run-{reward.pk}"' in html
+
+
+# --- schedules ------------------------------------------------------------------------------------
+
+
+def test_the_schedule_form_updates_the_beat_row(maintainer, schedule_rows):
+    release_schedule = next(s for s in schedule_rows if s.task == "training.auto_release")
+    train_schedule = next(s for s in schedule_rows if s.task == "training.auto_train")
+    client = web(maintainer)
+    prefix = f"schedule-{release_schedule.id}"
+    response = client.post(
+        f"/training/schedules/{release_schedule.id}/",
+        {
+            f"{prefix}-enabled": "on",
+            f"{prefix}-every_minutes": "30",
+            f"{prefix}-min_new_items": "200",
+        },
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"/training/#schedule-{release_schedule.id}"
+    row = PeriodicTask.objects.get(pk=release_schedule.id)
+    assert row.enabled and (row.interval.every, row.interval.period) == (30, "minutes")
+    assert json.loads(row.kwargs) == {"min_new_items": 200}
+
+    prefix = f"schedule-{train_schedule.id}"
+    client.post(
+        f"/training/schedules/{train_schedule.id}/",
+        {
+            f"{prefix}-every_minutes": "120",
+            f"{prefix}-kinds": ["sft"],
+            f"{prefix}-method": "lora",
+            f"{prefix}-base_model_sft": "org/lm",
+            f"{prefix}-base_model_reward": "",
+        },
+    )
+    row = PeriodicTask.objects.get(pk=train_schedule.id)
+    assert not row.enabled and row.interval.every == 120
+    assert json.loads(row.kwargs) == {
+        "kinds": ["sft"],
+        "method": "lora",
+        "base_models": {"sft": "org/lm"},
+    }
+    html = client.get("/training/").content.decode()
+    assert f'name="{prefix}-base_model_sft" value="org/lm"' in html
+
+
+def test_a_bad_schedule_is_refused_next_to_its_field(maintainer, schedule_rows):
+    schedule = next(s for s in schedule_rows if s.task == "training.auto_release")
+    before = PeriodicTask.objects.get(pk=schedule.id)
+    prefix = f"schedule-{schedule.id}"
+    response = web(maintainer).post(
+        f"/training/schedules/{schedule.id}/",
+        {f"{prefix}-enabled": "on", f"{prefix}-every_minutes": "0", f"{prefix}-min_new_items": "5"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'id="id_{prefix}-every_minutes_error"' in html and "Not saved" in html
+    after = PeriodicTask.objects.get(pk=schedule.id)
+    assert (after.enabled, after.kwargs, after.interval_id) == (
+        before.enabled,
+        before.kwargs,
+        before.interval_id,
+    )
+
+
+def test_an_unknown_schedule_is_404(maintainer, schedule_rows):
+    assert web(maintainer).post("/training/schedules/999999/", {}).status_code == 404
