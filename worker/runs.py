@@ -53,9 +53,13 @@ the prefork or solo pool (Linux ties the child's life to the thread that started
 **Cancel.** The web aborts the task id (``AbortableAsyncResult(task_id).abort()``). The task
 checks on arrival and about every second: the child gets SIGTERM and stops at its next step
 boundary (at once while still loading), SIGKILL after ``HEARTH_CANCEL_GRACE_S`` (default 30);
-then the work folder, the spec and any output are removed and ``cancelled`` is reported.
-Nothing is published. A cancel that arrives once publishing has begun is too late: the run
-reports ``succeeded``.
+then the work folder (checkpoints, staging) and the spec are removed and ``cancelled`` is
+reported. Nothing is published. An attempt aborted before it starts reports ``cancelled``,
+trains nothing and removes nothing: the abort may come from the web superseding it with a
+newer attempt (a retry re-sends the same ``output_name``), whose checkpoints or finished
+output must survive a late redelivery of the old one. A finished output folder is never
+removed. A cancel that arrives once publishing has begun is too late: the run reports
+``succeeded``.
 
 **Resume and duplicates.** A redelivered task or a re-sent attempt with the same
 ``output_name`` resumes from the last checkpoint, or finds the finished output and only
@@ -296,7 +300,6 @@ def run_training(
         reporter.seq = lock.last_seq(route.attempt)
         reporter.on_sent = lambda seq: lock.record(route.attempt, seq)
         if _aborted(is_aborted):
-            remove_leftovers(run)
             reporter.finish("cancelled")
             return "cancelled"
         reporter.flush()
@@ -486,9 +489,8 @@ def _exit_reason(code: int) -> str:
 
 
 def remove_leftovers(run: RunSpec) -> None:
-    """Everything a cancelled run leaves on disk: work folder, spec, any finished output."""
-    for folder in (run.work, run.output):
-        shutil.rmtree(folder, ignore_errors=True)
+    """What a cancelled run leaves: its work folder (checkpoints, staging) and its spec."""
+    shutil.rmtree(run.work, ignore_errors=True)
     run.spec_file.unlink(missing_ok=True)
 
 
