@@ -370,7 +370,8 @@ def test_a_release_without_models_says_so(volunteer, release):
     assert "No model has been trained on this release yet." in html
 
 
-def test_the_home_page_lists_the_latest_models(release, db):
+def test_the_home_page_lists_the_latest_models(release, monkeypatch):
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
     empty = Client().get("/").content.decode()
     assert "No models yet — they appear here after the first training run on a release." in empty
     reward = succeeded(
