@@ -118,7 +118,13 @@ def test_a_run_is_trained_reported_published_and_loadable(stack, api_maintainer,
         workers.append(start_worker("worker.celery", ["gpu"], stack["gpu_env"], "gpu", log))
         sft_id = _create(api_maintainer, stack, "sft", max_steps=8, **SFT)
         reward_id = _create(
-            api_maintainer, stack, "reward", max_steps=6, max_seq_len=128, checkpoint_every=3
+            api_maintainer,
+            stack,
+            "reward",
+            max_steps=6,
+            max_prompt_len=64,
+            max_response_len=64,
+            checkpoint_every=3,
         )
         sft = wait_for(
             lambda: _final(sft_id), timeout=300, what="the SFT run", workers=workers, log=log
