@@ -8,6 +8,8 @@ points at the exact data it learned from.
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 from typing import Any
 
 from worker.data import parse_release
@@ -28,6 +30,9 @@ _NOT_HYPERPARAMETERS = {
     "release_url",
     "base_model",
 }
+
+# A Hub model id (``org/name`` or ``name``), as opposed to a folder on the GPU node.
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 _TASKS = {
     "sft": ("text-generation", "Text Generation"),
@@ -53,22 +58,25 @@ def model_card(
     Lineage: a release on the Hub (``hf://datasets/<repo>@<commit>``) is named by its repo and
     commit, which is also the model-index dataset revision; ``release_tag`` and ``release_url``
     (when given) name the Hearth release and link to its page. A local release is named by its
-    tag only, so no server path ends up in a published card.
+    tag only, and a local base model by its folder's name, so no server path ends up in a
+    published card (nor in its ``base_model`` metadata, which names Hub models only).
 
     Preconditions: ``kind`` is ``sft`` or ``reward``; ``config`` has release, base_model,
     config_name, method and merge_lora.
     """
     ref = parse_release(config["release"])
+    base = config["base_model"]
+    base_on_hub = bool(_HUB_ID.fullmatch(base))
+    # A local base model is named by its folder's name: no server path in a published card.
+    base_name = base if base_on_hub else f"{posixpath.basename(base.rstrip('/'))} (a local model)"
     tag = config.get("release_tag")
     url = config.get("release_url")
     dataset = ref.repo_id or (f"Hearth release {tag}" if tag else config["release"])
     revision = ref.revision or config.get("release_revision") or tag or "unknown"
     task_type, task_name = _TASKS[kind]
-    lines = [
-        "---",
-        f"license: {license}",
-        f"base_model: {_yaml_scalar(config['base_model'])}",
-    ]
+    lines = ["---", f"license: {license}"]
+    if base_on_hub:
+        lines.append(f"base_model: {_yaml_scalar(base)}")
     if ref.repo_id:
         lines += ["datasets:", f"- {_yaml_scalar(ref.repo_id)}"]
     lines += [
@@ -108,7 +116,7 @@ def model_card(
         "",
         f"# {model_name}",
         "",
-        f"This is {what} of `{config['base_model']}` on the `{config['config_name']}` config of",
+        f"This is {what} of `{base_name}` on the `{config['config_name']}` config of",
         f"`{dataset}` at revision `{revision}`, trained by Hearth.",
         "",
         "## Training data",
