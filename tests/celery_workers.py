@@ -111,3 +111,23 @@ def workers_on(*queues: str) -> Iterator[list[subprocess.Popen[bytes]]]:
     finally:
         stop(workers)
         broker.delete(*queues)
+
+
+def queued(queue: str) -> list[dict[str, object]]:
+    """The tasks waiting in a Redis queue, oldest first: ``{"name", "task_id", "args",
+    "kwargs"}`` decoded from kombu's message format."""
+    import base64
+    import json
+
+    import redis
+
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    out: list[dict[str, object]] = []
+    for raw in reversed(broker.lrange(queue, 0, -1)):  # LPUSH in, BRPOP out
+        message = json.loads(raw)
+        args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        headers = message["headers"]
+        out.append(
+            {"name": headers["task"], "task_id": headers["id"], "args": args, "kwargs": kwargs}
+        )
+    return out

@@ -5,6 +5,7 @@ and the run page follows them without a reload until the run succeeds."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,23 +15,23 @@ from apps.training import services
 from apps.training.models import TrainingRun
 from tests.browser.conftest import PHONE, horizontal_overflow
 from tests.browser.test_pages import UNLABELLED_CONTROLS
+from tests.celery_workers import queued, workers_on
+from tests.missing import missing
 from tests.training.conftest import make_release
 
-pytestmark = pytest.mark.browser
+# It sends to the real gpu queue: in the group that owns the queues (see tests/celery_workers.py).
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("celery")]
 
 TOTAL = 30
 
 
 @pytest.fixture
-def sent(monkeypatch) -> list[dict[str, Any]]:
-    """Tasks sent to the broker (no GPU worker listens in this test)."""
-    from apps.celery import app
-
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        app, "send_task", lambda name, **kwargs: calls.append({"name": name, **kwargs})
-    )
-    return calls
+def sent(settings) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """What the site sent to the real broker's gpu queue (no GPU worker listens here)."""
+    if not settings.REDIS_URL:
+        missing("needs Redis (REDIS_URL)")
+    with workers_on("gpu"):
+        yield lambda: queued("gpu")
 
 
 def train_log(first: int, last: int) -> list[dict[str, Any]]:
@@ -95,10 +96,11 @@ def test_a_maintainer_starts_a_run_and_watches_it_to_the_end(
     assert page.url == f"{live_server.url}/training/runs/{run.pk}/"
     expect(page.get_by_test_id("run-state")).to_have_text("Queued")
     assert run.hyperparameters == {"lora_r": 8, "max_steps": TOTAL}
-    assert [(c["name"], c["queue"], c["task_id"]) for c in sent] == [
-        ("worker.train_run", "gpu", f"training-run-{run.pk}-1")
+    messages = sent()
+    assert [(m["name"], m["task_id"]) for m in messages] == [
+        ("worker.train_run", f"training-run-{run.pk}-1")
     ]
-    assert sent[0]["args"][0]["train"]["method"] == "lora"
+    assert messages[0]["args"] == [run.spec] and run.spec["train"]["method"] == "lora"
     # A marker that a reload would wipe out.
     page.evaluate("window.stillTheSamePage = true")
 

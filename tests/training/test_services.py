@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import timedelta
 
 import pytest
@@ -13,6 +11,7 @@ from django.utils import timezone
 from apps.releases.models import ReleaseState
 from apps.training import services
 from apps.training.models import RunState, TrainingRun
+from tests.celery_workers import queued, workers_on
 from tests.training.conftest import counts, make_release
 
 
@@ -162,35 +161,26 @@ def test_a_published_release_is_pinned_to_its_commit_and_the_model_goes_to_the_k
     }
 
 
-def _gpu_messages(task_id):
-    import redis
-    from django.conf import settings
-
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    found = []
-    for raw in broker.lrange("gpu", 0, -1):
-        message = json.loads(raw)
-        if message["headers"]["id"] == task_id:
-            found.append(message)
-            broker.lrem("gpu", 1, raw)
-    return found
-
-
+@pytest.mark.xdist_group("celery")  # it uses the real gpu queue
 def test_dispatch_sends_the_spec_to_the_gpu_queue_by_task_name_after_commit(
     release, settings, django_capture_on_commit_callbacks
 ):
     if not settings.REDIS_URL:
         pytest.skip("needs Redis (REDIS_URL)")
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        run = services.run_create(user=None, release=release, kind="sft", base_model="org/base")
-    assert _gpu_messages(run.task_id) == [], "nothing is sent before the commit"
-    for callback in callbacks:
-        callback()
-    (message,) = _gpu_messages(run.task_id)
-    assert message["headers"]["task"] == "worker.train_run"
-    assert run.task_id == f"training-run-{run.pk}-1"
-    args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-    assert args == [run.spec] and kwargs == {}
+    with workers_on("gpu"):
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            run = services.run_create(user=None, release=release, kind="sft", base_model="org/base")
+        assert queued("gpu") == [], "nothing is sent before the commit"
+        for callback in callbacks:
+            callback()
+        assert queued("gpu") == [
+            {
+                "name": "worker.train_run",
+                "task_id": f"training-run-{run.pk}-1",
+                "args": [run.spec],
+                "kwargs": {},
+            }
+        ]
 
 
 # --- reports ----------------------------------------------------------------------------------
