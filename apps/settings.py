@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 
 from apps.core.env import ConfigError, envbool, envchoice, envint, envlist, envstr
+from worker.brokers import redis_transport_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(envstr("HEARTH_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -143,6 +144,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Loaded into django-celery-beat's tables on start, where admins can edit or pause them.
 CELERY_BEAT_SCHEDULE = {
     "expire-assignments": {"task": "assignments.expire", "schedule": 60.0},
+    "retry-stalled-training-runs": {"task": "training.retry_stalled", "schedule": 60.0},
 }
 # GPU work goes to the "gpu" queue, which only worker/celery.py's app consumes.
 CELERY_TASK_ROUTES = {"worker.*": {"queue": "gpu"}}
@@ -151,9 +153,9 @@ if REDIS_URL:
     CELERY_RESULT_BACKEND = REDIS_URL
     # A task whose worker died unacknowledged (acks_late) is delivered again after this many
     # seconds; keep it above the longest task (release builds, publishing).
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
-        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = redis_transport_options(
+        envint("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)
+    )
 else:
     # Embedded default: kombu's filesystem transport needs no server.
     _broker_dir = DATA_DIR / "broker"

@@ -18,6 +18,8 @@ from typing import Any
 
 from celery import Celery
 
+from worker.brokers import redis_transport_options
+
 
 def data_dir() -> Path:
     """HEARTH_DATA_DIR, else the repository's var/ (the web side's rule)."""
@@ -45,9 +47,9 @@ def broker_settings() -> dict[str, Any]:
     if url:
         settings: dict[str, Any] = {"broker_url": url}
         if url.startswith(("redis://", "rediss://", "redis+socket://")):
-            settings["broker_transport_options"] = {
-                "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)
-            }
+            settings["broker_transport_options"] = redis_transport_options(
+                env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)
+            )
         return settings
     queue = data_dir() / "broker" / "queue"
     processed = data_dir() / "broker" / "processed"

@@ -14,7 +14,7 @@ import math
 import types
 import typing
 from dataclasses import fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -375,6 +375,24 @@ def run_retry(*, user: User | None, run: TrainingRun) -> TrainingRun:
     run.finished_at = None
     run.save(update_fields=["state", "error", "finished_at"])
     return run_dispatch(run)
+
+
+def runs_retry_stalled(now: datetime | None = None) -> list[int]:
+    """Send every stalled run again (a new attempt, resuming from its checkpoint); the
+    silent attempt is aborted, so if its worker is alive after all it stops. Returns the ids.
+
+    Runs every minute from beat: a GPU worker that died is replaced without waiting for the
+    broker's visibility timeout."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.HEARTH_TRAINING_STALE_SECONDS)
+    retried = []
+    for run in TrainingRun.objects.filter(state=RunState.RUNNING, last_report_at__lt=cutoff):
+        try:
+            run_retry(user=None, run=run)
+        except ValidationError:  # it reported meanwhile, or was cancelled
+            continue
+        retried.append(run.pk)
+    return retried
 
 
 def is_stalled(run: TrainingRun, now: datetime | None = None) -> bool:

@@ -31,3 +31,9 @@ def auto_release(**options: Any) -> str:
 def auto_train(**options: Any) -> str:
     """Queue one SFT and one reward run on each new finished release."""
     return schedules.maybe_train(**options)
+
+
+@shared_task(name="training.retry_stalled", queue="default", ignore_result=True)
+def retry_stalled() -> list[int]:
+    """Send again the runs whose GPU worker stopped reporting (every minute, from beat)."""
+    return services.runs_retry_stalled()

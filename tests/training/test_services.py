@@ -345,3 +345,19 @@ def test_retry_is_for_failed_or_stalled_runs(release, settings):
     services.run_cancel(user=None, run=again)
     with pytest.raises(ValidationError, match="only failed or stalled"):
         services.run_retry(user=None, run=again)
+
+
+def test_stalled_runs_are_sent_again_by_the_sweeper_and_live_ones_are_left_alone(release, settings):
+    stale = services.run_dispatch(create(release))
+    live = services.run_dispatch(create(release))
+    queued = services.run_dispatch(create(release))
+    for run in (stale, live):
+        _report(run, 0, phase="train", step=3, total=10)
+    silent_since = timezone.now() - timedelta(seconds=settings.HEARTH_TRAINING_STALE_SECONDS + 5)
+    TrainingRun.objects.filter(pk=stale.pk).update(last_report_at=silent_since)
+    assert services.runs_retry_stalled() == [stale.pk]
+    stale.refresh_from_db()
+    assert stale.attempt == 2 and stale.state == RunState.QUEUED
+    assert TrainingRun.objects.get(pk=live.pk).attempt == 1
+    assert TrainingRun.objects.get(pk=queued.pk).attempt == 1
+    assert services.runs_retry_stalled() == []
