@@ -48,8 +48,16 @@ def test_the_embedded_default_uses_the_web_sides_folders(tmp_path: Path) -> None
 def test_on_redis_results_live_there_too_and_redelivery_waits_as_configured() -> None:
     conf = probe(REDIS_URL="redis://127.0.0.1:6379/9", CELERY_VISIBILITY_TIMEOUT="86400")
     assert conf["broker"] == conf["backend"] == "redis://127.0.0.1:6379/9"
-    assert conf["options"] == {"visibility_timeout": 86400}
-    assert probe(REDIS_URL="redis://h:6379/0")["options"] == {"visibility_timeout": 3600}
+    # kombu looks for abandoned messages every interval × throttle seconds: at most 100 s,
+    # a quarter of a short timeout.
+    assert conf["options"] == {
+        "visibility_timeout": 86400,
+        "unacked_restore_interval": 10.0,
+        "unacked_restore_throttle": 10,
+    }
+    assert probe(REDIS_URL="redis://h:6379/0")["options"]["visibility_timeout"] == 3600
+    quick = probe(REDIS_URL="redis://h:6379/0", CELERY_VISIBILITY_TIMEOUT="10")["options"]
+    assert quick["unacked_restore_interval"] * quick["unacked_restore_throttle"] == 2.5
 
 
 def test_every_task_is_registered_without_loading_torch(tmp_path: Path) -> None:
