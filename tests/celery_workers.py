@@ -3,10 +3,13 @@ Redis and data folder, with their output in a log file the failure message shows
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -100,17 +103,28 @@ def stop(workers: Iterable[subprocess.Popen[bytes]]) -> None:
 @contextmanager
 def workers_on(*queues: str) -> Iterator[list[subprocess.Popen[bytes]]]:
     """A list to put started workers in: they are killed on the way out, and these Redis
-    queues are emptied before and after (nothing stale goes first or stays)."""
+    queues are emptied before and after (nothing stale goes first or stays). Every test that
+    starts workers or sends to their queues goes through here."""
     import redis
 
+    # One such test at a time, whichever xdist worker (or pytest run) it is in: they share
+    # the queues of one Redis database.
+    digest = hashlib.sha256(settings.REDIS_URL.encode()).hexdigest()[:12]
+    lock = open(Path(tempfile.gettempdir()) / f"hearth-celery-tests-{digest}.lock", "w")  # noqa: SIM115
+    fcntl.flock(lock, fcntl.LOCK_EX)
     broker = redis.Redis.from_url(settings.REDIS_URL)
-    broker.delete(*queues)
+    # kombu keeps messages delivered but not acknowledged (acks_late) in these keys, and gives
+    # them back to the queue after the visibility timeout: a worker killed here must not
+    # hand its task to the next test's worker.
+    keys = (*queues, "unacked", "unacked_index", "unacked_mutex")
+    broker.delete(*keys)
     workers: list[subprocess.Popen[bytes]] = []
     try:
         yield workers
     finally:
         stop(workers)
-        broker.delete(*queues)
+        broker.delete(*keys)
+        lock.close()  # releases the lock
 
 
 def queued(queue: str) -> list[dict[str, object]]:

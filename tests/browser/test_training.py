@@ -19,8 +19,7 @@ from tests.celery_workers import queued, workers_on
 from tests.missing import missing
 from tests.training.conftest import make_release
 
-# It sends to the real gpu queue: in the group that owns the queues (see tests/celery_workers.py).
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("celery")]
+pytestmark = pytest.mark.browser
 
 TOTAL = 30
 

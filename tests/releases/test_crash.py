@@ -30,7 +30,6 @@ RANKINGS = 50_000
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.xdist_group("celery"),
 ]
 
 

@@ -161,7 +161,6 @@ def test_a_published_release_is_pinned_to_its_commit_and_the_model_goes_to_the_k
     }
 
 
-@pytest.mark.xdist_group("celery")  # it uses the real gpu queue
 def test_dispatch_sends_the_spec_to_the_gpu_queue_by_task_name_after_commit(
     release, settings, django_capture_on_commit_callbacks
 ):
