@@ -1,0 +1,192 @@
+"""Training on the embedded default that `make run` serves: SQLite, no Redis, Celery on kombu's
+filesystem broker with file results, a Django worker and a GPU worker (CPU) beside each other.
+A run trains and its files download from the run page; a second run is cancelled mid-way and
+its worker stops and removes its checkpoints. Everything runs in subprocesses with no
+DATABASE_URL or REDIS_URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.celery_workers import CELERY, ROOT, stop, tail
+
+pytestmark = pytest.mark.slow
+
+SETUP = r"""
+import django, json, sys
+django.setup()
+from django.db import transaction
+from apps.training import services
+from tests.releases.helpers import build
+from tests.training.test_schedules import corpus
+from tests.worker.helpers import build_tiny_llama
+
+corpus(16)
+release = build(test_share=0.5)
+assert release.state == "ready", release.error
+base = build_tiny_llama(__import__("pathlib").Path(sys.argv[1]))
+with transaction.atomic():  # sent to the gpu queue when this commits
+    run = services.run_create(user=None, release=release, kind="sft", base_model=str(base),
+        hyperparameters={"max_steps": 4, "max_seq_len": 128, "micro_batch_size": 2})
+print(json.dumps({"run": run.pk}))
+"""
+
+SECOND = r"""
+import django, json, sys
+django.setup()
+from django.db import transaction
+from apps.releases.models import Release
+from apps.training import services
+with transaction.atomic():
+    run = services.run_create(user=None, release=Release.objects.get(), kind="sft",
+        base_model=sys.argv[1],
+        hyperparameters={"max_steps": 100000, "max_seq_len": 128, "micro_batch_size": 2, "checkpoint_every": 5})
+print(json.dumps({"run": run.pk}))
+"""
+
+CANCEL = r"""
+import django, sys
+django.setup()
+from apps.training import services
+from apps.training.models import TrainingRun
+with __import__("django.db").db.transaction.atomic():
+    services.run_cancel(user=None, run=TrainingRun.objects.get(pk=int(sys.argv[1])))
+"""
+
+DOWNLOAD = r"""
+import django, json, sys
+django.setup()
+from django.test import Client
+from apps.accounts.models import User
+from apps.accounts import roles
+from django.contrib.auth.models import Group
+user = User.objects.create_user(email="m@example.org", password="x" * 12)
+user.groups.add(Group.objects.get(name=roles.MAINTAINER))
+web = Client()
+web.force_login(user)
+run = int(sys.argv[1])
+page = web.get(f"/training/runs/{run}/")
+assert page.status_code == 200, page.status_code
+body = b"".join(web.get(f"/training/runs/{run}/files/config.json").streaming_content)
+print(json.dumps(json.loads(body)["num_hidden_layers"]))
+"""
+
+
+def _python(script: str, env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def _row(db: Path, run_id: int) -> dict[str, object]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute(
+            "SELECT state, step, error, hub_repo, artefact_path FROM training_trainingrun WHERE id = ?",
+            [run_id],
+        ).fetchone()
+    return dict(row)
+
+
+def _until(check, *, timeout: float, what: str, log: Path):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}:\n{tail(log)}")
+
+
+def test_the_embedded_default_trains_downloads_and_cancels(tmp_path):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        from tests.missing import missing
+
+        missing("needs the worker extra (torch, transformers)")
+    data = tmp_path / "data"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "HUB_NAMESPACE")
+    }
+    env.update(
+        HEARTH_DATA_DIR=str(data),
+        DJANGO_SETTINGS_MODULE="apps.settings",
+        OMP_NUM_THREADS="1",
+        HEARTH_TRAINING_REPORT_SECONDS="1",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    first = json.loads(_python(SETUP, env, str(tmp_path / "tiny")))["run"]
+    db = data / "hearth.sqlite3"
+    log = tmp_path / "workers.log"
+    workers = []
+    try:
+        for app, queues in (("apps", "default,exports"), ("worker.celery", "gpu")):
+            command = [CELERY, "-A", app, "worker", "-Q", queues, "--pool=solo"]
+            command += ["-n", f"{app}@%h", "--loglevel=info"]
+            with open(log, "ab") as out:
+                worker = subprocess.Popen(
+                    command,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            workers.append(worker)
+        done = _until(
+            lambda: _row(db, first)["state"] in ("succeeded", "failed") and _row(db, first),
+            timeout=240,
+            what="the first run",
+            log=log,
+        )
+        assert done["state"] == "succeeded", f"{done['error']}\n{tail(log)}"
+        # No Hub: the model stays in the local data folder and downloads from the site.
+        assert done["hub_repo"] == ""
+        assert Path(str(done["artefact_path"])) == data / "models" / f"run-{first}"
+        assert _python(DOWNLOAD, env, str(first)) == "2"
+
+        second = json.loads(_python(SECOND, env, str(tmp_path / "tiny")))["run"]
+        work = data / "models" / f".run-{second}.work" / "checkpoints"
+        _until(
+            lambda: work.is_dir() and any("." not in p.name for p in work.iterdir()),
+            timeout=240,
+            what="the second run's first checkpoint",
+            log=log,
+        )
+        _python(CANCEL, env, str(second))
+        assert _row(db, second)["state"] == "cancelled"
+        # The GPU worker sees the abort (file result backend), stops and cleans up.
+        _until(
+            lambda: not work.parent.exists(), timeout=60, what="the checkpoints removed", log=log
+        )
+        assert not (data / "models" / f"run-{second}").exists()
+        assert "cancelled" in tail(log, 10**6)
+    finally:
+        stop(workers)
