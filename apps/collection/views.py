@@ -25,13 +25,6 @@ from apps.core.languages import COMMON_LANGUAGES
 from apps.feedback.selectors import attach_rejection_reasons
 
 
-def _form_once(request: HttpRequest, key: str, action: Any) -> tuple[int, Any, bool]:
-    fingerprint = idempotency.fingerprint("POST", request.path, key.encode())
-    return idempotency.run_once(
-        user=request.user, key=f"form:{key}", fingerprint=fingerprint, action=action
-    )
-
-
 @licence_required
 def write(request: HttpRequest) -> HttpResponse:
     languages = request_user(request).languages or ["en"]
@@ -52,7 +45,7 @@ def write(request: HttpRequest) -> HttpResponse:
                 return 201, {"prompt_id": prompt.pk}
 
             try:
-                _form_once(request, data["idempotency_key"], create)
+                idempotency.form_once(request, data["idempotency_key"], create)
             except ValidationError as exc:
                 add_validation_errors(form, exc)
             else:
@@ -229,7 +222,7 @@ def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
             return 201, {"response_id": response.pk}
 
         try:
-            _form_once(request, form.cleaned_data["idempotency_key"], create)
+            idempotency.form_once(request, form.cleaned_data["idempotency_key"], create)
         except ValidationError as exc:
             add_validation_errors(form, exc)
         except services.NotEditable as exc:

@@ -77,3 +77,16 @@ def run_once(
             raise
         return _replay(existing, fingerprint)
     return status_code, data, False
+
+
+def form_once(
+    request: Any, key: str, action: Callable[[], tuple[int, Any]]
+) -> tuple[int, Any, bool]:
+    """``run_once`` for an HTML form carrying a hidden per-render key: a double click or a
+    resubmitted page replays the first result instead of doing the work again."""
+    return run_once(
+        user=request.user,
+        key=f"form:{key}",
+        fingerprint=fingerprint("POST", request.path, key.encode()),
+        action=action,
+    )

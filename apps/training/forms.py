@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import typing
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,8 @@ class RunCreateForm(forms.Form):
         initial=RunMethod.FULL,
         widget=forms.RadioSelect,
     )
+    # A fresh key per rendered form: a double click starts one run (apps.core.idempotency).
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=200)
     hyperparameters = forms.CharField(
         label=_("More hyperparameters (JSON)"),
         required=False,
@@ -104,6 +107,7 @@ class RunCreateForm(forms.Form):
 
     def __init__(self, *args: Any, releases: list[Release], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
         select = self.fields["release"].widget
         assert isinstance(select, forms.Select)
         select.choices = [(r.version, r.version) for r in releases]

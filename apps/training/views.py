@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
+from apps.core import idempotency
 from apps.core.forms import add_validation_errors
 from apps.releases.models import FINISHED_STATES, Release
 from apps.training import schedules, selectors, services
@@ -103,7 +104,8 @@ def run_create(request: HttpRequest) -> HttpResponse:
     form = RunCreateForm(request.POST, releases=_finished_releases())
     if form.is_valid():
         data = form.cleaned_data
-        try:
+
+        def create() -> tuple[int, Any]:
             run = services.run_create(
                 user=request_user(request),
                 release=data["release"],
@@ -112,11 +114,18 @@ def run_create(request: HttpRequest) -> HttpResponse:
                 method=data["method"],
                 hyperparameters=data["hyperparameters"],
             )
+            return 201, {"id": run.pk}
+
+        try:
+            _status, created, _replayed = idempotency.form_once(
+                request, data["idempotency_key"], create
+            )
         except ValidationError as exc:
             add_validation_errors(form, exc)
         else:
-            messages.success(request, _("Run %(id)s is queued for a GPU worker.") % {"id": run.pk})
-            return redirect("training:detail", run_id=run.pk)
+            run_id = created["id"]
+            messages.success(request, _("Run %(id)s is queued for a GPU worker.") % {"id": run_id})
+            return redirect("training:detail", run_id=run_id)
     problems = [str(m) for errors in form.errors.values() for m in errors]
     messages.error(request, _("The run was not started: %(why)s") % {"why": " ".join(problems)})
     return _list_page(request, create_form=form)

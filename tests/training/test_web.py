@@ -134,6 +134,7 @@ def test_a_valid_form_creates_a_run_and_opens_its_page(
         response = web(maintainer).post(
             "/training/new/",
             {
+                "idempotency_key": "create-1",
                 "release": "v1",
                 "kind": "sft",
                 "base_model": "",
@@ -173,7 +174,7 @@ def test_a_valid_form_creates_a_run_and_opens_its_page(
 def test_a_bad_field_is_shown_next_to_it_and_nothing_is_created(
     maintainer, release, fields, field, message
 ):
-    data = {"release": "v1", "kind": "sft", "method": "full", **fields}
+    data = {"idempotency_key": "k", "release": "v1", "kind": "sft", "method": "full", **fields}
     response = web(maintainer).post("/training/new/", data)
     assert response.status_code == 200
     html = response.content.decode()
@@ -186,7 +187,7 @@ def test_a_bad_field_is_shown_next_to_it_and_nothing_is_created(
 def test_an_unfinished_release_is_refused_with_its_reason(maintainer, release):
     make_release(number=2, version="v2", state=ReleaseState.BUILDING)
     response = web(maintainer).post(
-        "/training/new/", {"release": "v2", "kind": "sft", "method": "full"}
+        "/training/new/", {"idempotency_key": "k", "release": "v2", "kind": "sft", "method": "full"}
     )
     html = response.content.decode()
     assert 'id="id_release_error"' in html
@@ -200,11 +201,26 @@ def test_a_release_without_preferences_cannot_train_a_reward_model(maintainer, d
     make_release(counts=counts(preferences=(0, 0)))
     html = (
         web(maintainer)
-        .post("/training/new/", {"release": "v1", "kind": "reward", "method": "full"})
+        .post(
+            "/training/new/",
+            {"idempotency_key": "k", "release": "v1", "kind": "reward", "method": "full"},
+        )
         .content.decode()
     )
     assert "v1 has no preferences rows in train and test" in html
     assert not TrainingRun.objects.exists()
+
+
+def test_a_double_click_starts_one_run(maintainer, release):
+    data = {"idempotency_key": "click", "release": "v1", "kind": "sft", "method": "full"}
+    first = web(maintainer).post("/training/new/", data)
+    second = web(maintainer).post("/training/new/", data)
+    run = TrainingRun.objects.get()
+    assert first["Location"] == second["Location"] == f"/training/runs/{run.pk}/"
+    # A form without its key (a stale page from before this field) is refused, not run twice.
+    del data["idempotency_key"]
+    assert web(maintainer).post("/training/new/", data).status_code == 200
+    assert TrainingRun.objects.count() == 1
 
 
 def test_going_to_the_form_address_leads_to_the_form(maintainer, db):
