@@ -319,4 +319,7 @@ def response_withdraw(*, response: Response, user: User) -> Response:
         if prompt.state == PromptState.COLLECTING and response.state != ResponseState.REJECTED:
             # The prompt needs another answer in its place.
             flow.give_back_prompt_slot(prompt_id=prompt.pk, phase=PromptState.COLLECTING)
+        from apps.feedback.services import consensus_refresh  # feedback imports collection
+
+        consensus_refresh(prompt_ids=[prompt.pk])
     return response

@@ -188,8 +188,21 @@ def ranking_create(
 
 
 @transaction.atomic
+def consensus_refresh(*, prompt_ids: Iterable[int]) -> int:
+    """Run the consensus again for those of these prompts that have one, after what counts
+    changed: a ranker banned or unbanned, an answer hidden, restored or withdrawn. Returns how
+    many were re-run."""
+    prompts = Prompt.objects.filter(pk__in=set(prompt_ids), consensus__isnull=False)
+    count = 0
+    for prompt in prompts.order_by("pk"):
+        consensus_run(prompt=prompt)
+        count += 1
+    return count
+
+
 def consensus_run(*, prompt: Prompt) -> PromptConsensus:
-    """Merge the prompt's rankings (ranked pairs), store each answer's rank and the agreement.
+    """Merge the prompt's rankings (ranked pairs) by rankers not banned, store each answer's
+    rank and the agreement.
 
     Rankings are projected onto the current response set, so an answer withdrawn or hidden
     after some rankings were made simply drops out of them. Ties break by a fixed shuffle
@@ -199,7 +212,8 @@ def consensus_run(*, prompt: Prompt) -> PromptConsensus:
     ids = [r.pk for r in responses]
     current = set(ids)
     rankings: list[list[int] | None] = []
-    for ranking in prompt.rankings.all():
+    # A banned ranker's votes no longer count (the ban re-runs this, see consensus_refresh).
+    for ranking in prompt.rankings.filter(ranker__banned_at__isnull=True):
         rankings.append(None if ranking.unusable else [i for i in ranking.order if i in current])
     tie_break = sorted(ids)
     random.Random(prompt.pk).shuffle(tie_break)
@@ -219,4 +233,6 @@ def consensus_run(*, prompt: Prompt) -> PromptConsensus:
         if response.consensus_rank != rank:
             response.consensus_rank = rank
             response.save(update_fields=["consensus_rank"])
+    # Answers hidden or withdrawn since keep no rank.
+    prompt.responses.exclude(pk__in=ids).exclude(consensus_rank=None).update(consensus_rank=None)
     return consensus

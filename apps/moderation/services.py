@@ -17,6 +17,8 @@ from apps.assignments.services import assignments_release_for_user
 from apps.collection import flow
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
 from apps.collection.policy import current_policy
+from apps.feedback.models import Ranking
+from apps.feedback.services import consensus_refresh
 from apps.moderation.models import Flag, FlagReason, ModerationAction
 
 Target = Prompt | Response
@@ -121,6 +123,8 @@ def content_hide(*, moderator: User, target: Target, reason: Any) -> Target:
     target = _lock(target)
     if target.hidden_at is None:
         _hide(target)
+        if isinstance(target, Response):
+            consensus_refresh(prompt_ids=[target.prompt_id])
     _resolve_flags(target, moderator)
     _log(moderator, ModerationAction.Action.HIDE, target=target, reason=clean)
     return target
@@ -135,6 +139,8 @@ def content_restore(*, moderator: User, target: Target, reason: Any = "") -> Tar
     target = _lock(target)
     target.hidden_at = None
     target.save(update_fields=["hidden_at", "updated_at"])
+    if isinstance(target, Response):
+        consensus_refresh(prompt_ids=[target.prompt_id])
     _resolve_flags(target, moderator)
     _log(moderator, ModerationAction.Action.RESTORE, target=target, reason=clean)
     return target
@@ -176,6 +182,7 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     user.ban_reason = clean
     user.save(update_fields=["banned_at", "ban_reason"])
     assignments_release_for_user(user=user)
+    _recount_for(user)
     _log(moderator, ModerationAction.Action.BAN, subject=user, reason=clean)
     return user
 
@@ -188,5 +195,13 @@ def user_unban(*, moderator: User, user: User, reason: Any = "") -> User:
     user.banned_at = None
     user.ban_reason = ""
     user.save(update_fields=["banned_at", "ban_reason"])
+    _recount_for(user)
     _log(moderator, ModerationAction.Action.UNBAN, subject=user, reason=clean)
     return user
+
+
+def _recount_for(user: User) -> None:
+    """The consensus of every prompt this user ranked, now with or without their votes."""
+    consensus_refresh(
+        prompt_ids=Ranking.objects.filter(ranker=user).values_list("prompt_id", flat=True)
+    )
