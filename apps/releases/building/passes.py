@@ -8,6 +8,7 @@ import logging
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterator
+from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -405,18 +406,25 @@ class Build:
         margin is the share of rankers who put the chosen answer above the rejected one.
         Unusable prompts, and prompts under ``min_agreement`` (or with no agreement while a
         minimum is set), give no pairs."""
+        import pyarrow.compute as pc
+
         pa = self.pa
         minimum = self.flt.min_agreement
+        # Per pair: the prompt's row, chosen and rejected answer (ids and indices into the
+        # texts), ranks and margin; per prompt (repeated over its pairs in Arrow): rankers,
+        # agreement, split.
         rows: list[int] = []
+        chosen_ids: list[int] = []
+        rejected_ids: list[int] = []
         chosen_take: list[int] = []
         rejected_take: list[int] = []
         chosen_ranks: list[int] = []
         rejected_ranks: list[int] = []
         margins: list[float] = []
-        rankers_column: list[int] = []
-        agreements: list[float | None] = []
-        keys: list[str] = []
-        tests: list[bool] = []
+        pairs_of: list[int] = []
+        rankers_of: list[int] = []
+        agreement_of: list[float | None] = []
+        test_of: list[bool] = []
         for prompt_id, order, wins, rankers, agreement in consensus:
             order = json_value(order) or []
             if not order:
@@ -430,30 +438,39 @@ class Build:
                 continue
             start, position = answers
             kept = [i for i in order if i in position]
+            pairs = list(combinations(range(len(kept)), 2))
+            if not pairs:
+                continue
             wins = json_value(wins) or {}
-            row = chunk.prompt_index[prompt_id]
-            is_test = self.is_test(prompt_id)
-            for i, chosen in enumerate(kept):
-                for j in range(i + 1, len(kept)):
-                    rejected = kept[j]
-                    rows.append(row)
-                    chosen_take.append(start + position[chosen])
-                    rejected_take.append(start + position[rejected])
-                    chosen_ranks.append(i + 1)
-                    rejected_ranks.append(j + 1)
-                    margins.append(
-                        wins.get(f"{chosen}>{rejected}", 0) / rankers if rankers else 0.0
-                    )
-                    rankers_column.append(rankers)
-                    agreements.append(agreement)
-                    keys.append(f"{prompt_id}:{chosen}:{rejected}")
-                    tests.append(is_test)
+            takes = [start + position[i] for i in kept]
+            rows.extend([chunk.prompt_index[prompt_id]] * len(pairs))
+            chosen_ids.extend([kept[i] for i, _ in pairs])
+            rejected_ids.extend([kept[j] for _, j in pairs])
+            chosen_take.extend([takes[i] for i, _ in pairs])
+            rejected_take.extend([takes[j] for _, j in pairs])
+            chosen_ranks.extend([i + 1 for i, _ in pairs])
+            rejected_ranks.extend([j + 1 for _, j in pairs])
+            if rankers:
+                margins.extend([wins.get(f"{kept[i]}>{kept[j]}", 0) / rankers for i, j in pairs])
+            else:
+                margins.extend([0.0] * len(pairs))
+            pairs_of.append(len(pairs))
+            rankers_of.append(rankers)
+            agreement_of.append(agreement)
+            test_of.append(self.is_test(prompt_id))
         if not rows:
             return
         take = pa.array(rows, pa.int32())
+        # Index of each pair's prompt among the prompts that gave pairs.
+        per_prompt = pa.array(
+            [index for index, count in enumerate(pairs_of) for _ in range(count)], pa.int32()
+        )
+        prompt_ids = chunk.prompt_ids.take(take)
+        chosen = pa.array(chosen_ids, pa.int64())
+        rejected = pa.array(rejected_ids, pa.int64())
         table = pa.table(
             {
-                "prompt_id": chunk.prompt_ids.take(take),
+                "prompt_id": prompt_ids,
                 "instruction": chunk.instructions.take(take),
                 "context": chunk.contexts.take(take),
                 "chosen": chunk.texts.take(pa.array(chosen_take, pa.int32())),
@@ -461,12 +478,17 @@ class Build:
                 "chosen_rank": pa.array(chosen_ranks, pa.int64()),
                 "rejected_rank": pa.array(rejected_ranks, pa.int64()),
                 "margin": pa.array(margins, pa.float64()),
-                "rankers": pa.array(rankers_column, pa.int64()),
-                "agreement": pa.array(agreements, pa.float64()),
+                "rankers": pa.array(rankers_of, pa.int64()).take(per_prompt),
+                "agreement": pa.array(agreement_of, pa.float64()).take(per_prompt),
             }
         )
-        self.write_split("preferences", table, pa.array(tests, pa.bool_()))
-        self.keys["preferences"].append(pa.array(keys, pa.string()))
+        self.write_split("preferences", table, pa.array(test_of, pa.bool_()).take(per_prompt))
+        text = pa.string()
+        self.keys["preferences"].append(
+            pc.binary_join_element_wise(
+                prompt_ids.cast(text), chosen.cast(text), rejected.cast(text), ":"
+            )
+        )
 
     # --- after the passes -----------------------------------------------------------------
 

@@ -40,18 +40,23 @@ def entering_prompt(flt: ReleaseFilter, prefix: str = "") -> Q:
     return q
 
 
-def entering_response(flt: ReleaseFilter) -> Q:
-    """Accepted, live, visible answers by authors not banned, to prompts that enter; written
-    by a model only when the filter asks for them."""
+def entering_answer(flt: ReleaseFilter) -> Q:
+    """Accepted, live, visible answers by authors not banned; written by a model only when
+    the filter asks for them. Says nothing of the prompt (see ``entering_response``)."""
     q = Q(
         state=ResponseState.ACCEPTED,
         withdrawn_at__isnull=True,
         hidden_at__isnull=True,
         author__banned_at__isnull=True,
-    ) & entering_prompt(flt, "prompt__")
+    )
     if not flt.include_model_written:
         q &= Q(source=Source.HUMAN)
     return q
+
+
+def entering_response(flt: ReleaseFilter) -> Q:
+    """Answers that enter (``entering_answer``) to prompts that enter."""
+    return entering_answer(flt) & entering_prompt(flt, "prompt__")
 
 
 def prompts_query(flt: ReleaseFilter) -> QuerySet[Prompt, Any]:
@@ -142,8 +147,10 @@ def chunk_queries(
     """Prompts, responses, rankings and consensus of the ranked prompts with ids in
     [first, last], each ordered by prompt (then id).
 
-    The range is applied to the prompts in a subquery, so PostgreSQL walks the prompt primary
-    key for it instead of scanning every prompt once per chunk.
+    The prompts are picked (filter and range) in a subquery, and each table is restricted to
+    them by its own ``prompt_id``, range included, never by joining the prompts again: such a
+    join makes PostgreSQL scan every prompt once per chunk instead of walking the indexes over
+    the range.
     """
     chunk = Prompt.objects.filter(
         entering_prompt(flt),
@@ -152,19 +159,22 @@ def chunk_queries(
         state__in=[PromptState.RANKING, PromptState.COMPLETE],
     )
     prompts = chunk.order_by("id").values_list("id", "instruction", "context")
-    ids = chunk.values("id")
+
+    def of_chunk(prompts: QuerySet[Prompt, Any]) -> Q:
+        return Q(prompt_id__gte=first, prompt_id__lte=last, prompt_id__in=prompts.values("id"))
+
     responses = (
-        Response.objects.filter(entering_response(flt), prompt_id__in=ids)
+        Response.objects.filter(entering_answer(flt), of_chunk(chunk))
         .order_by("prompt_id", "id")
         .values_list("prompt_id", "id", "text")
     )
     rankings = (
-        Ranking.objects.filter(prompt_id__in=ids, unusable=False, ranker__banned_at__isnull=True)
+        Ranking.objects.filter(of_chunk(chunk), unusable=False, ranker__banned_at__isnull=True)
         .order_by("prompt_id", "id")
         .values_list("prompt_id", "id", "ranker_id", "order")
     )
     consensus = (
-        PromptConsensus.objects.filter(prompt_id__in=ids, prompt__state=PromptState.COMPLETE)
+        PromptConsensus.objects.filter(of_chunk(chunk.filter(state=PromptState.COMPLETE)))
         .order_by("prompt_id")
         .values_list("prompt_id", "order", "pairwise_wins", "rankers", "agreement")
     )
