@@ -5,7 +5,7 @@ Contract with the web (apps/training):
 
 **Task.** ``worker.train_run`` on the ``gpu`` queue (``acks_late``, ``reject_on_worker_lost``,
 ``ignore_result``; abortable through ``celery.contrib.abortable``), sent as
-``send_task("worker.train_run", args=[spec], queue="gpu", task_id=f"training-run-{run_id}-{attempt}")``
+``send_task("worker.train_run", args=[spec], queue="gpu", task_id=f"training-run-{run_id}-{attempt}-{random}")``
 with one JSON ``spec``::
 
     {"run_id": 7, "attempt": 1, "kind": "sft" | "reward",

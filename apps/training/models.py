@@ -45,7 +45,7 @@ class TrainingRun(models.Model):
     curves, metrics, an artefact and its Hub revision out.
 
     ``attempt`` counts dispatches: a run sent again (after its worker died) gets a new Celery
-    task id, ``training-run-<id>-<attempt>``, and reports of older attempts are ignored.
+    task id, ``training-run-<id>-<attempt>-<random>``, and reports of older attempts are ignored.
     """
 
     kind = models.CharField(max_length=8, choices=RunKind.choices)

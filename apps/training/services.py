@@ -11,6 +11,7 @@ undoes a newer one, and reports of an earlier attempt are ignored.
 from __future__ import annotations
 
 import math
+import secrets
 import types
 import typing
 from dataclasses import fields
@@ -302,7 +303,10 @@ def build_spec(run: TrainingRun) -> dict[str, Any]:
 
 
 def task_id_for(run: TrainingRun) -> str:
-    return f"training-run-{run.pk}-{run.attempt}"
+    # The random part keeps ids unique across databases that share one result backend (a
+    # reset development database, test runs): an abort recorded for an old run with the same
+    # number must never cancel a new one.
+    return f"training-run-{run.pk}-{run.attempt}-{secrets.token_hex(4)}"
 
 
 def run_dispatch(run: TrainingRun) -> TrainingRun:

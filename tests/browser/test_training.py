@@ -96,9 +96,7 @@ def test_a_maintainer_starts_a_run_and_watches_it_to_the_end(
     expect(page.get_by_test_id("run-state")).to_have_text("Queued")
     assert run.hyperparameters == {"lora_r": 8, "max_steps": TOTAL}
     messages = sent()
-    assert [(m["name"], m["task_id"]) for m in messages] == [
-        ("worker.train_run", f"training-run-{run.pk}-1")
-    ]
+    assert [(m["name"], m["task_id"]) for m in messages] == [("worker.train_run", run.task_id)]
     assert messages[0]["args"] == [run.spec] and run.spec["train"]["method"] == "lora"
     # A marker that a reload would wipe out.
     page.evaluate("window.stillTheSamePage = true")

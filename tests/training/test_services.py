@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -170,12 +171,13 @@ def test_dispatch_sends_the_spec_to_the_gpu_queue_by_task_name_after_commit(
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             run = services.run_create(user=None, release=release, kind="sft", base_model="org/base")
         assert queued("gpu") == [], "nothing is sent before the commit"
+        assert re.fullmatch(rf"training-run-{run.pk}-1-[0-9a-f]{{8}}", run.task_id)
         for callback in callbacks:
             callback()
         assert queued("gpu") == [
             {
                 "name": "worker.train_run",
-                "task_id": f"training-run-{run.pk}-1",
+                "task_id": run.task_id,
                 "args": [run.spec],
                 "kwargs": {},
             }
@@ -338,7 +340,8 @@ def test_retry_is_for_failed_or_stalled_runs(release, settings):
     run.refresh_from_db()
     assert services.is_stalled(run)
     again = services.run_retry(user=None, run=run)
-    assert again.attempt == 2 and again.task_id.endswith("-2") and again.state == RunState.QUEUED
+    assert again.attempt == 2 and again.state == RunState.QUEUED
+    assert again.task_id.startswith(f"training-run-{run.pk}-2-") and again.task_id != run.task_id
     # Same output folder: the new attempt resumes from the checkpoint the first one left.
     assert again.spec["output_name"] == run.spec["output_name"]
     services.run_cancel(user=None, run=again)
