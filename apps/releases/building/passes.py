@@ -4,11 +4,11 @@ the rows of each config assembled as Arrow tables, split by prompt, counted and 
 from __future__ import annotations
 
 import bisect
+import json
 import logging
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterator
-from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -29,7 +29,9 @@ from apps.releases.building.layout import (
     test_threshold,
 )
 from apps.releases.building.queries import (
+    CONSENSUS_COLUMNS,
     PROMPT_COLUMNS,
+    RANKING_COLUMNS,
     SFT_COLUMNS,
     chunk_queries,
     consensus_filter,
@@ -46,6 +48,7 @@ from apps.releases.building.streams import (
     dolly_bytes,
     json_value,
     string_bytes,
+    table_from_rows,
 )
 from apps.releases.models import Release, ReleaseState
 
@@ -67,37 +70,91 @@ class BuildSuperseded(Exception):
 
 
 class Fetched(NamedTuple):
-    """The rows of one chunk of ranked prompts (see ``chunk_queries``)."""
+    """The rows of one chunk of ranked prompts (see ``chunk_queries``) as Arrow tables, the
+    orders and pairwise wins as JSON text (``JsonText``)."""
 
-    prompts: list[tuple[Any, ...]]
-    responses: list[tuple[Any, ...]]
-    rankings: list[tuple[Any, ...]]
-    consensus: list[tuple[Any, ...]]
+    prompts: pa.Table
+    responses: pa.Table
+    rankings: pa.Table
+    consensus: pa.Table
+
+
+def column(table: pa.Table, name: str) -> pa.Array:
+    return table.column(name).combine_chunks()
+
+
+def id_lists(texts: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """The ids of JSON arrays of ids (``"[3, 1, 2]"``, as PostgreSQL writes jsonb and
+    ``json.dumps`` writes lists), back to back, and the row of ``texts`` each came from."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = pc.split_pattern(pc.utf8_trim(texts, "[]"), ", ")
+    values, rows = pc.list_flatten(parts), pc.list_parent_indices(parts)
+    present = pc.not_equal(values, "")
+    return values.filter(present).cast(pa.int64()), rows.filter(present)
+
+
+def json_text(value: Any, empty: Any) -> str:
+    """The ORM path's ``JsonText``: the JSON value as PostgreSQL writes jsonb (the same
+    separators as ``json.dumps``)."""
+    return json.dumps(json_value(value) or empty)
 
 
 class Chunk:
-    """The texts of a chunk of ranked prompts as Arrow arrays, and where each prompt's
-    answers are: ``answers[prompt_id] = (start, {response_id: index})``, the answers being
-    ``texts[start : start + len(index)]`` in id order. Prompts with fewer than two answers
-    that enter have no entry: they give no rankings and no pairs."""
+    """The prompts and answers that enter of a chunk of ranked prompts, as Arrow arrays. A
+    prompt's answers are ``texts[start : start + count]`` in id order (``answer_starts``,
+    ``answer_counts`` by prompt row); prompts with fewer than two give no rankings and no
+    pairs."""
 
-    def __init__(
-        self, pa: Any, prompt_rows: list[tuple[Any, ...]], response_rows: list[tuple[Any, ...]]
-    ) -> None:
-        self.prompt_index = {row[0]: index for index, row in enumerate(prompt_rows)}
-        self.prompt_ids = pa.array([row[0] for row in prompt_rows], pa.int64())
-        self.instructions = pa.array([row[1] for row in prompt_rows], pa.string())
-        self.contexts = pa.array([row[2] for row in prompt_rows], pa.string())
-        self.texts = pa.array([row[2] for row in response_rows], pa.string())
-        groups: dict[int, tuple[int, dict[int, int]]] = {}
-        for index, (prompt_id, response_id, _text) in enumerate(response_rows):
-            entry = groups.get(prompt_id)
-            if entry is None:
-                entry = groups[prompt_id] = (index, {})
-            entry[1][response_id] = index - entry[0]
-        self.answers: dict[int, tuple[int, dict[int, int]]] = {
-            pid: entry for pid, entry in groups.items() if len(entry[1]) >= 2
-        }
+    def __init__(self, pa: Any, prompts: pa.Table, responses: pa.Table) -> None:
+        import pyarrow.compute as pc
+
+        self.pa = pa
+        self.prompt_ids = column(prompts, "id")
+        self.instructions = column(prompts, "instruction")
+        self.contexts = column(prompts, "context")
+        self.response_ids = column(responses, "id")
+        self.response_prompts = column(responses, "prompt_id")
+        self.texts = column(responses, "text")
+        # Answers are ordered by prompt, prompts by id: each prompt's answers are contiguous.
+        counted = pc.value_counts(self.response_prompts)
+        counts = counted.field("counts").take(
+            pc.index_in(self.prompt_ids, value_set=counted.field("values"))
+        )
+        self.answer_counts = pc.fill_null(counts, 0).cast(pa.int64())
+        ends = pc.cumulative_sum(self.answer_counts)
+        self.answer_starts = pc.subtract(ends, self.answer_counts)
+        # Each answer's position among its prompt's answers.
+        self.positions = pc.subtract(
+            pa.array(range(len(self.texts)), pa.int64()),
+            self.answer_starts.take(self.rows_of(self.response_prompts)),
+        )
+        self.answer_lists = pa.ListArray.from_arrays(
+            pa.concat_arrays(
+                [self.answer_starts.cast(pa.int32()), pa.array([len(self.texts)], pa.int32())]
+            ),
+            self.texts,
+        )
+
+    def rows_of(self, prompt_ids: pa.Array) -> pa.Array:
+        """The row of each prompt id among the chunk's prompts."""
+        import pyarrow.compute as pc
+
+        return pc.index_in(prompt_ids, value_set=self.prompt_ids)
+
+    def project(self, orders: pa.Array, prompt_ids: pa.Array) -> tuple[pa.Array, pa.Array]:
+        """Orders (``id_lists`` texts, one per row, row ``i`` of prompt ``prompt_ids[i]``)
+        restricted to the answers of the row's prompt that enter: the index in ``texts`` of
+        each answer kept, and its row, in order."""
+        import pyarrow.compute as pc
+
+        values, rows = id_lists(orders)
+        index = pc.index_in(values, value_set=self.response_ids)
+        own = pc.fill_null(
+            pc.equal(self.response_prompts.take(index), prompt_ids.take(rows)), False
+        )
+        return index.filter(own), rows.filter(own)
 
 
 class SortedIds:
@@ -172,11 +229,6 @@ class Build:
         self.dolly = open(folder / DOLLY_PATH, "wb")  # noqa: SIM115
 
     # --- helpers --------------------------------------------------------------------------
-
-    def is_test(self, prompt_id: int) -> bool:
-        return prompt_id in self.test_ids or (
-            prompt_id not in self.seen_ids and hash_position(prompt_id) < self.threshold
-        )
 
     def test_mask(self, prompt_ids: pa.Array) -> pa.Array:
         """Which rows are in the test split. The prompts pass hashed every prompt once; a
@@ -272,9 +324,31 @@ class Build:
         self.report()
 
     def fetch_chunk(self, first: int, last: int) -> Fetched:
-        queries = chunk_queries(self.flt, first, last)
-        prompts, responses, rankings, consensus = (self.reader.fetch(qs) for qs in queries)
-        return Fetched(prompts, responses, rankings, consensus)
+        pa = self.pa
+        text, int64 = pa.string(), pa.int64()
+        server = isinstance(self.reader, PostgresReader)
+        prompts, responses, rankings, consensus = chunk_queries(
+            self.flt, first, last, json_text=server
+        )
+        specs = (
+            (prompts, ("id", "instruction", "context"), (int64, text, text)),
+            (responses, ("prompt_id", "id", "text"), (int64, int64, text)),
+            (rankings, RANKING_COLUMNS, (int64, int64, int64, text)),
+            (consensus, CONSENSUS_COLUMNS, (int64, text, text, int64, pa.float64())),
+        )
+        rows = [self.reader.fetch(qs) for qs, _, _ in specs]
+        if not server:
+            rows[2] = [(p, r, u, json_text(order, [])) for p, r, u, order in rows[2]]
+            rows[3] = [
+                (p, json_text(order, []), json_text(wins, {}), rankers, agreement)
+                for p, order, wins, rankers, agreement in rows[3]
+            ]
+        return Fetched(
+            *(
+                table_from_rows(fetched, names, types)
+                for fetched, (_, names, types) in zip(rows, specs, strict=True)
+            )
+        )
 
     def fetch_chunks(self, bounds: list[tuple[int, int]]) -> Iterator[Fetched]:
         """Each chunk's rows in turn. On PostgreSQL the next chunk is fetched in a thread
@@ -336,71 +410,72 @@ class Build:
     def on_ranked_chunk(self, fetched: Fetched) -> None:
         """Rankings and preference pairs of a chunk of ranked prompts.
 
-        Texts become Arrow arrays once per chunk (one entry per prompt or answer); rows are
-        assembled from integer indices into them with ``take``, so a text repeated on many
-        rows costs no Python per row.
+        Everything is Arrow: orders are split and looked up, rows assembled from integer
+        indices into the chunk's texts with ``take``; no Python runs per row.
         """
         chunk = Chunk(self.pa, fetched.prompts, fetched.responses)
         self.emit_rankings(chunk, fetched.rankings)
         self.emit_preferences(chunk, fetched.consensus)
-        self.advance(len(fetched.rankings) + len(fetched.consensus))
+        self.advance(fetched.rankings.num_rows + fetched.consensus.num_rows)
 
-    def emit_rankings(self, chunk: Chunk, rankings: list[tuple[Any, ...]]) -> None:
+    def emit_rankings(self, chunk: Chunk, rankings: pa.Table) -> None:
         """One row per usable ranking, projected onto the response set that enters (accepted,
         live answers in id order). A ranking that does not order that whole set (it ranked a
         different set) is left out, as is any prompt with fewer than two answers left."""
+        import pyarrow.compute as pc
+
         pa = self.pa
-        rows: list[int] = []  # prompt index of each row
-        answer_offsets: list[int] = [0]
-        answer_take: list[int] = []
-        order_offsets: list[int] = [0]
-        order_values: list[int] = []
-        rankers: list[str] = []
-        keys: list[int] = []
-        tests: list[bool] = []
-        split_of: dict[int, bool] = {}
-        for prompt_id, ranking_id, ranker_id, order in rankings:
-            answers = chunk.answers.get(prompt_id)
-            if answers is None:
-                continue
-            start, position = answers
-            projected = [position[i] for i in json_value(order) if i in position]
-            if len(projected) != len(position) or len(set(projected)) != len(position):
-                continue
-            rows.append(chunk.prompt_index[prompt_id])
-            answer_take.extend(range(start, start + len(position)))
-            answer_offsets.append(len(answer_take))
-            order_values.extend(projected)
-            order_offsets.append(len(order_values))
-            rankers.append(self.pseudonym(ranker_id))
-            keys.append(ranking_id)
-            is_test = split_of.get(prompt_id)
-            if is_test is None:
-                is_test = split_of[prompt_id] = self.is_test(prompt_id)
-            tests.append(is_test)
-            self.contributors.add(ranker_id)
-        if not rows:
+        if rankings.num_rows == 0:
             return
-        take = pa.array(rows, pa.int32())
+        prompt_ids = column(rankings, "prompt_id")
+        rows = chunk.rows_of(prompt_ids)
+        counts = chunk.answer_counts.take(rows)
+        index, owner = chunk.project(column(rankings, "order"), prompt_ids)
+        # A ranking is kept when its projection holds each of its prompt's answers once.
+        kept = (
+            pa.table({"owner": owner, "index": index})
+            .group_by("owner")
+            .aggregate([("index", "count"), ("index", "count_distinct")])
+        )
+        at = pc.index_in(
+            pa.array(range(rankings.num_rows), pa.int64()), value_set=column(kept, "owner")
+        )
+        valid = pc.fill_null(
+            pc.and_(
+                pc.and_(
+                    pc.greater_equal(counts, 2),
+                    pc.equal(column(kept, "index_count").take(at), counts),
+                ),
+                pc.equal(column(kept, "index_count_distinct").take(at), counts),
+            ),
+            False,
+        )
+        if not pc.any(valid).as_py():
+            return
+        rows = rows.filter(valid)
+        order_offsets = pa.concat_arrays(
+            [pa.array([0], pa.int64()), pc.cumulative_sum(counts.filter(valid))]
+        ).cast(pa.int32())
+        positions = chunk.positions.take(index.filter(valid.take(owner)))
+        ranker_ids = column(rankings, "ranker_id").filter(valid)
+        unique = pc.unique(ranker_ids)
+        names = pa.array([self.pseudonym(user_id) for user_id in unique.to_pylist()], pa.string())
+        self.contributors.update(unique.to_pylist())
+        kept_prompts = prompt_ids.filter(valid)
         table = pa.table(
             {
-                "prompt_id": chunk.prompt_ids.take(take),
-                "instruction": chunk.instructions.take(take),
-                "context": chunk.contexts.take(take),
-                "responses": pa.ListArray.from_arrays(
-                    pa.array(answer_offsets, pa.int32()),
-                    chunk.texts.take(pa.array(answer_take, pa.int32())),
-                ),
-                "ranker": pa.array(rankers, pa.string()),
-                "order": pa.ListArray.from_arrays(
-                    pa.array(order_offsets, pa.int32()), pa.array(order_values, pa.int64())
-                ),
+                "prompt_id": kept_prompts,
+                "instruction": chunk.instructions.take(rows),
+                "context": chunk.contexts.take(rows),
+                "responses": chunk.answer_lists.take(rows),
+                "ranker": names.take(pc.index_in(ranker_ids, value_set=unique)),
+                "order": pa.ListArray.from_arrays(order_offsets, positions),
             }
         )
-        self.write_split("rankings", table, pa.array(tests, pa.bool_()))
-        self.keys["rankings"].append(pa.array(keys, pa.int64()))
+        self.write_split("rankings", table, self.test_mask(kept_prompts))
+        self.keys["rankings"].append(column(rankings, "id").filter(valid))
 
-    def emit_preferences(self, chunk: Chunk, consensus: list[tuple[Any, ...]]) -> None:
+    def emit_preferences(self, chunk: Chunk, consensus: pa.Table) -> None:
         """One row per pair of each complete prompt's consensus order, restricted to the
         answers that enter; ranks are positions in that restricted order (1 is best) and the
         margin is the share of rankers who put the chosen answer above the rejected one.
@@ -409,85 +484,96 @@ class Build:
         import pyarrow.compute as pc
 
         pa = self.pa
-        minimum = self.flt.min_agreement
-        # Per pair: the prompt's row, chosen and rejected answer (ids and indices into the
-        # texts), ranks and margin; per prompt (repeated over its pairs in Arrow): rankers,
-        # agreement, split.
-        rows: list[int] = []
-        chosen_ids: list[int] = []
-        rejected_ids: list[int] = []
-        chosen_take: list[int] = []
-        rejected_take: list[int] = []
-        chosen_ranks: list[int] = []
-        rejected_ranks: list[int] = []
-        margins: list[float] = []
-        pairs_of: list[int] = []
-        rankers_of: list[int] = []
-        agreement_of: list[float | None] = []
-        test_of: list[bool] = []
-        for prompt_id, order, wins, rankers, agreement in consensus:
-            order = json_value(order) or []
-            if not order:
-                continue
-            if agreement is not None:
-                self.agreements.append(float(agreement))
-            if minimum is not None and (agreement is None or agreement < minimum):
-                continue
-            answers = chunk.answers.get(prompt_id)
-            if answers is None:
-                continue
-            start, position = answers
-            kept = [i for i in order if i in position]
-            pairs = list(combinations(range(len(kept)), 2))
-            if not pairs:
-                continue
-            wins = json_value(wins) or {}
-            takes = [start + position[i] for i in kept]
-            rows.extend([chunk.prompt_index[prompt_id]] * len(pairs))
-            chosen_ids.extend([kept[i] for i, _ in pairs])
-            rejected_ids.extend([kept[j] for _, j in pairs])
-            chosen_take.extend([takes[i] for i, _ in pairs])
-            rejected_take.extend([takes[j] for _, j in pairs])
-            chosen_ranks.extend([i + 1 for i, _ in pairs])
-            rejected_ranks.extend([j + 1 for _, j in pairs])
-            if rankers:
-                margins.extend([wins.get(f"{kept[i]}>{kept[j]}", 0) / rankers for i, j in pairs])
-            else:
-                margins.extend([0.0] * len(pairs))
-            pairs_of.append(len(pairs))
-            rankers_of.append(rankers)
-            agreement_of.append(agreement)
-            test_of.append(self.is_test(prompt_id))
-        if not rows:
+        if consensus.num_rows == 0:
             return
-        take = pa.array(rows, pa.int32())
-        # Index of each pair's prompt among the prompts that gave pairs.
-        per_prompt = pa.array(
-            [index for index, count in enumerate(pairs_of) for _ in range(count)], pa.int32()
+        prompt_ids = column(consensus, "prompt_id")
+        orders = column(consensus, "order")
+        agreement = column(consensus, "agreement")
+        usable = pc.not_equal(orders, "[]")
+        self.agreements.extend(
+            agreement.filter(pc.and_(usable, pc.is_valid(agreement))).to_pylist()
         )
-        prompt_ids = chunk.prompt_ids.take(take)
-        chosen = pa.array(chosen_ids, pa.int64())
-        rejected = pa.array(rejected_ids, pa.int64())
+        eligible = pc.and_(
+            usable, pc.greater_equal(chunk.answer_counts.take(chunk.rows_of(prompt_ids)), 2)
+        )
+        minimum = self.flt.min_agreement
+        if minimum is not None:
+            eligible = pc.and_(eligible, pc.fill_null(pc.greater_equal(agreement, minimum), False))
+        index, owner = chunk.project(orders, prompt_ids)
+        keep = eligible.take(owner)
+        index, owner = index.filter(keep), owner.filter(keep)
+        # Each answer kept, numbered in order (g) and by rank within its prompt's order; the
+        # pairs are the prompt's answers joined with themselves, the better one first, in
+        # the order itertools.combinations gives.
+        g = pa.array(range(len(index)), pa.int64())
+        first = pa.table({"owner": owner, "g": g}).group_by("owner").aggregate([("g", "min")])
+        rank = pc.subtract(
+            g, column(first, "g_min").take(pc.index_in(owner, value_set=column(first, "owner")))
+        )
+        kept = pa.table({"owner": owner, "g": g, "index": index, "rank": rank})
+        pairs = (
+            kept.join(
+                kept.rename_columns(["owner", "g2", "index2", "rank2"]),
+                "owner",
+                join_type="inner",
+                use_threads=False,
+            )
+            .filter(pc.less(pc.field("g"), pc.field("g2")))
+            .sort_by([("g", "ascending"), ("g2", "ascending")])
+        )
+        if pairs.num_rows == 0:
+            return
+        owners = column(pairs, "owner")
+        chosen_index, rejected_index = column(pairs, "index"), column(pairs, "index2")
+        pair_prompts = prompt_ids.take(owners)
+        rows = chunk.rows_of(pair_prompts)
+        text = pa.string()
+        prompt_text = pair_prompts.cast(text)
+        chosen_text = chunk.response_ids.take(chosen_index).cast(text)
+        rejected_text = chunk.response_ids.take(rejected_index).cast(text)
+        # Wins looked up by "prompt:chosen>rejected" (keys are "chosen>rejected", counts
+        # numbers: neither needs JSON unescaping).
+        entries = pc.split_pattern(pc.utf8_trim(column(consensus, "wins"), "{}"), ", ")
+        win_entries, win_rows = pc.list_flatten(entries), pc.list_parent_indices(entries)
+        present = pc.not_equal(win_entries, "")
+        win_fields = pc.extract_regex(
+            win_entries.filter(present), r'^"(?P<key>[^"]*)": (?P<count>.*)$'
+        )
+        win_keys = pc.binary_join_element_wise(
+            prompt_ids.take(win_rows.filter(present)).cast(text), win_fields.field("key"), ":"
+        )
+        pair_keys = pc.binary_join_element_wise(
+            prompt_text, pc.binary_join_element_wise(chosen_text, rejected_text, ">"), ":"
+        )
+        wins = pc.fill_null(
+            win_fields.field("count")
+            .cast(pa.float64())
+            .take(pc.index_in(pair_keys, value_set=win_keys)),
+            0.0,
+        )
+        rankers = column(consensus, "rankers").take(owners)
+        margins = pc.if_else(
+            pc.equal(rankers, 0),
+            0.0,
+            pc.divide(wins, pc.max_element_wise(rankers, 1).cast(pa.float64())),
+        )
         table = pa.table(
             {
-                "prompt_id": prompt_ids,
-                "instruction": chunk.instructions.take(take),
-                "context": chunk.contexts.take(take),
-                "chosen": chunk.texts.take(pa.array(chosen_take, pa.int32())),
-                "rejected": chunk.texts.take(pa.array(rejected_take, pa.int32())),
-                "chosen_rank": pa.array(chosen_ranks, pa.int64()),
-                "rejected_rank": pa.array(rejected_ranks, pa.int64()),
-                "margin": pa.array(margins, pa.float64()),
-                "rankers": pa.array(rankers_of, pa.int64()).take(per_prompt),
-                "agreement": pa.array(agreement_of, pa.float64()).take(per_prompt),
+                "prompt_id": pair_prompts,
+                "instruction": chunk.instructions.take(rows),
+                "context": chunk.contexts.take(rows),
+                "chosen": chunk.texts.take(chosen_index),
+                "rejected": chunk.texts.take(rejected_index),
+                "chosen_rank": pc.add(column(pairs, "rank"), 1),
+                "rejected_rank": pc.add(column(pairs, "rank2"), 1),
+                "margin": margins,
+                "rankers": rankers,
+                "agreement": agreement.take(owners),
             }
         )
-        self.write_split("preferences", table, pa.array(test_of, pa.bool_()).take(per_prompt))
-        text = pa.string()
+        self.write_split("preferences", table, self.test_mask(pair_prompts))
         self.keys["preferences"].append(
-            pc.binary_join_element_wise(
-                prompt_ids.cast(text), chosen.cast(text), rejected.cast(text), ":"
-            )
+            pc.binary_join_element_wise(prompt_text, chosen_text, rejected_text, ":")
         )
 
     # --- after the passes -----------------------------------------------------------------

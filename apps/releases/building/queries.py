@@ -141,11 +141,26 @@ def consensus_filter(flt: ReleaseFilter) -> Q:
     return entering_prompt(flt, "prompt__") & Q(prompt__state=PromptState.COMPLETE)
 
 
+class JsonText(Func):
+    """PostgreSQL only: a JSON field as its text (``[3, 1, 2]``, ``{"3>1": 2}``), which
+    pyarrow splits and parses: psycopg decodes no JSON into Python objects."""
+
+    output_field = TextField()
+    template = "(%(expressions)s)::text"
+
+
+# The columns of chunk_queries' rankings and consensus.
+RANKING_COLUMNS = ("prompt_id", "id", "ranker_id", "order")
+CONSENSUS_COLUMNS = ("prompt_id", "order", "wins", "rankers", "agreement")
+
+
 def chunk_queries(
-    flt: ReleaseFilter, first: int, last: int
+    flt: ReleaseFilter, first: int, last: int, *, json_text: bool = False
 ) -> tuple[QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any]]:
     """Prompts, responses, rankings and consensus of the ranked prompts with ids in
-    [first, last], each ordered by prompt (then id).
+    [first, last], each ordered by prompt (then id). With ``json_text`` (PostgreSQL only) the
+    orders and pairwise wins come as JSON text (``JsonText``); otherwise as the JSON fields
+    themselves.
 
     The prompts are picked (filter and range) in a subquery, and each table is restricted to
     them by its own ``prompt_id``, range included, never by joining the prompts again: such a
@@ -168,14 +183,24 @@ def chunk_queries(
         .order_by("prompt_id", "id")
         .values_list("prompt_id", "id", "text")
     )
-    rankings = (
-        Ranking.objects.filter(of_chunk(chunk), unusable=False, ranker__banned_at__isnull=True)
-        .order_by("prompt_id", "id")
-        .values_list("prompt_id", "id", "ranker_id", "order")
-    )
-    consensus = (
-        PromptConsensus.objects.filter(of_chunk(chunk.filter(state=PromptState.COMPLETE)))
-        .order_by("prompt_id")
-        .values_list("prompt_id", "order", "pairwise_wins", "rankers", "agreement")
-    )
+    rankings_qs = Ranking.objects.filter(
+        of_chunk(chunk), unusable=False, ranker__banned_at__isnull=True
+    ).order_by("prompt_id", "id")
+    consensus_qs = PromptConsensus.objects.filter(
+        of_chunk(chunk.filter(state=PromptState.COMPLETE))
+    ).order_by("prompt_id")
+    rankings: QuerySet[Any, Any]
+    consensus: QuerySet[Any, Any]
+    if json_text:
+        rankings = rankings_qs.annotate(order_text=JsonText("order")).values_list(
+            "prompt_id", "id", "ranker_id", "order_text"
+        )
+        consensus = consensus_qs.annotate(
+            order_text=JsonText("order"), wins_text=JsonText("pairwise_wins")
+        ).values_list("prompt_id", "order_text", "wins_text", "rankers", "agreement")
+    else:
+        rankings = rankings_qs.values_list("prompt_id", "id", "ranker_id", "order")
+        consensus = consensus_qs.values_list(
+            "prompt_id", "order", "pairwise_wins", "rankers", "agreement"
+        )
     return prompts, responses, rankings, consensus

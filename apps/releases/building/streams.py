@@ -59,8 +59,18 @@ class OrmReader:
         pass
 
 
+def table_from_rows(
+    rows: Sequence[tuple[Any, ...]], columns: Sequence[str], types: Sequence[pa.DataType]
+) -> pa.Table:
+    import pyarrow as pa
+
+    if not rows:
+        return pa.table({c: pa.array([], t) for c, t in zip(columns, types, strict=True)})
+    return pa.Table.from_batches([_batch_from_rows(pa, rows, columns, types)])
+
+
 def _batch_from_rows(
-    pa: Any, rows: list[tuple[Any, ...]], columns: Sequence[str], types: Sequence[Any]
+    pa: Any, rows: Sequence[tuple[Any, ...]], columns: Sequence[str], types: Sequence[Any]
 ) -> Any:
     arrays = [
         pa.array(list(col), type=t) for col, t in zip(zip(*rows, strict=True), types, strict=True)
