@@ -12,6 +12,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from apps.accounts.models import ApiToken
+from apps.accounts.selectors import licence_accepted_subquery
 from apps.accounts.services import hash_token
 
 
@@ -32,8 +33,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(_("The token has invalid characters.")) from None
         # .get(), not .first(): the hash is unique, and .first() would add an ORDER BY.
         try:
-            token = ApiToken.objects.select_related("user").get(
-                key_hash=hash_token(key), revoked_at__isnull=True
+            token = (
+                ApiToken.objects.select_related("user")
+                .annotate(licensed=licence_accepted_subquery())
+                .get(key_hash=hash_token(key), revoked_at__isnull=True)
             )
         except ApiToken.DoesNotExist:
             token = None
@@ -43,6 +46,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         # Record use at most once a minute so busy clients do not write on every request.
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        # Asked by the licence permission on every contributing request: answered here, in
+        # the same query (see selectors.licence_accepted).
+        token.user.licence_accepted_cache = bool(token.licensed)  # type: ignore[attr-defined]
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

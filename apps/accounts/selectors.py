@@ -6,18 +6,33 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
 from apps.accounts.models import ApiToken, LicenceAcceptance, User
 
 
 def licence_accepted(*, user: Any) -> bool:
+    """Whether ``user`` accepted the current licence version. Token authentication answers
+    this in its own query and leaves the answer on the user (``licence_accepted_cache``);
+    ``services.licence_accept`` updates it."""
     if not user.is_authenticated:
         return False
+    cached = getattr(user, "licence_accepted_cache", None)
+    if cached is not None:
+        return bool(cached)
     return LicenceAcceptance.objects.filter(
         user=user, version=settings.HEARTH_LICENCE_VERSION
     ).exists()
+
+
+def licence_accepted_subquery() -> Exists:
+    """``licence_accepted`` as an expression over a row with a ``user_id``."""
+    return Exists(
+        LicenceAcceptance.objects.filter(
+            user_id=OuterRef("user_id"), version=settings.HEARTH_LICENCE_VERSION
+        )
+    )
 
 
 def licence_text() -> str:

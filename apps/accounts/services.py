@@ -73,6 +73,8 @@ def licence_accept(*, user: User, version: str | None = None) -> LicenceAcceptan
     acceptance, _ = LicenceAcceptance.objects.get_or_create(
         user=user, version=version or settings.HEARTH_LICENCE_VERSION
     )
+    if acceptance.version == settings.HEARTH_LICENCE_VERSION:
+        user.licence_accepted_cache = True  # type: ignore[attr-defined]
     return acceptance
 
 
