@@ -505,11 +505,14 @@ class Build:
         # Each answer kept, numbered in order (g) and by rank within its prompt's order; the
         # pairs are the prompt's answers joined with themselves, the better one first, in
         # the order itertools.combinations gives.
+        if len(index) == 0:
+            return
         g = pa.array(range(len(index)), pa.int64())
-        first = pa.table({"owner": owner, "g": g}).group_by("owner").aggregate([("g", "min")])
-        rank = pc.subtract(
-            g, column(first, "g_min").take(pc.index_in(owner, value_set=column(first, "owner")))
+        # Owners come in order: a prompt's answers start where the owner changes.
+        starts = pa.concat_arrays(
+            [pa.array([True]), pc.not_equal(owner.slice(1), owner.slice(0, len(owner) - 1))]
         )
+        rank = pc.subtract(g, pc.cumulative_max(pc.if_else(starts, g, 0)))
         kept = pa.table({"owner": owner, "g": g, "index": index, "rank": rank})
         pairs = (
             kept.join(
@@ -531,26 +534,7 @@ class Build:
         prompt_text = pair_prompts.cast(text)
         chosen_text = chunk.response_ids.take(chosen_index).cast(text)
         rejected_text = chunk.response_ids.take(rejected_index).cast(text)
-        # Wins looked up by "prompt:chosen>rejected" (keys are "chosen>rejected", counts
-        # numbers: neither needs JSON unescaping).
-        entries = pc.split_pattern(pc.utf8_trim(column(consensus, "wins"), "{}"), ", ")
-        win_entries, win_rows = pc.list_flatten(entries), pc.list_parent_indices(entries)
-        present = pc.not_equal(win_entries, "")
-        win_fields = pc.extract_regex(
-            win_entries.filter(present), r'^"(?P<key>[^"]*)": (?P<count>.*)$'
-        )
-        win_keys = pc.binary_join_element_wise(
-            prompt_ids.take(win_rows.filter(present)).cast(text), win_fields.field("key"), ":"
-        )
-        pair_keys = pc.binary_join_element_wise(
-            prompt_text, pc.binary_join_element_wise(chosen_text, rejected_text, ">"), ":"
-        )
-        wins = pc.fill_null(
-            win_fields.field("count")
-            .cast(pa.float64())
-            .take(pc.index_in(pair_keys, value_set=win_keys)),
-            0.0,
-        )
+        wins = self.pair_wins(chunk, consensus, chosen_index, rejected_index)
         rankers = column(consensus, "rankers").take(owners)
         margins = pc.if_else(
             pc.equal(rankers, 0),
@@ -575,6 +559,45 @@ class Build:
         self.keys["preferences"].append(
             pc.binary_join_element_wise(prompt_text, chosen_text, rejected_text, ":")
         )
+
+    @staticmethod
+    def pair_wins(
+        chunk: Chunk, consensus: pa.Table, chosen_index: pa.Array, rejected_index: pa.Array
+    ) -> pa.Array:
+        """How many rankers put each chosen answer above its rejected one: the consensus
+        row's ``{"chosen>rejected": n}`` entry (0 when absent), as floats. Entries are read
+        only for answers of the row's own prompt, and matched by answer index (chosen index
+        times the chunk's answer count, plus rejected index)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        # '{"3>1": 2, "3>2": 0}' -> '3>1>2>3>2>0' -> triples; keys and counts are numbers,
+        # which jsonb and json.dumps write without escapes.
+        wins = column(consensus, "wins")
+        for old, new in (('"', ""), (": ", ">"), (", ", ">")):
+            wins = pc.replace_substring(wins, old, new)
+        parts = pc.split_pattern(pc.utf8_trim(wins, "{}"), ">")
+        values, rows = pc.list_flatten(parts), pc.list_parent_indices(parts)
+        present = pc.not_equal(values, "")
+        triples = pa.FixedSizeListArray.from_arrays(values.filter(present), 3)
+        rows = pc.list_element(pa.FixedSizeListArray.from_arrays(rows.filter(present), 3), 0)
+        prompts = column(consensus, "prompt_id").take(rows)
+        answers = len(chunk.response_ids)
+        index = [
+            pc.index_in(pc.list_element(triples, i).cast(pa.int64()), value_set=chunk.response_ids)
+            for i in (0, 1)
+        ]
+        own = pc.fill_null(
+            pc.and_(
+                pc.equal(chunk.response_prompts.take(index[0]), prompts),
+                pc.equal(chunk.response_prompts.take(index[1]), prompts),
+            ),
+            False,
+        )
+        keys = pc.add(pc.multiply(index[0].cast(pa.int64()), answers), index[1]).filter(own)
+        counts = pc.list_element(triples, 2).cast(pa.float64()).filter(own)
+        pairs = pc.add(pc.multiply(chosen_index.cast(pa.int64()), answers), rejected_index)
+        return pc.fill_null(counts.take(pc.index_in(pairs, value_set=keys)), 0.0)
 
     # --- after the passes -----------------------------------------------------------------
 
