@@ -295,6 +295,11 @@ def run_training(
     except SpecError as exc:
         reporter.finish("failed", error=str(exc))
         return "failed"
+    if _aborted(is_aborted):
+        # Before the lock: an attempt superseded by a newer one (which may hold the lock for
+        # hours) ends now instead of waiting for it. It touches no file.
+        reporter.finish("cancelled")
+        return "cancelled"
     lock = RunLock(run.lock)
     try:
         reporter.seq = lock.last_seq(route.attempt)

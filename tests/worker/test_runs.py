@@ -275,6 +275,20 @@ def test_a_run_held_by_another_process_is_retried_later_and_not_reported(
         assert retry.value.when == 30 and isinstance(retry.value.exc, RunBusy)
 
 
+def test_a_superseded_attempt_ends_at_once_even_while_the_newer_one_holds_the_run(
+    tmp_path: Path,
+) -> None:
+    lock = tmp_path / "models" / ".run-7.lock"
+    lock.parent.mkdir(parents=True)
+    spec = run_spec({"release": "file:///x", "base_model": "m"})
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        outbox = Outbox()
+        state = run_training(spec, send=outbox, is_aborted=lambda: True, knobs=knobs(tmp_path))
+    assert state == "cancelled"
+    assert [p["state"] for p in outbox.payloads] == ["cancelled"]
+
+
 def test_the_task_is_registered_as_the_contract_says() -> None:
     from celery.contrib.abortable import AbortableTask
 
