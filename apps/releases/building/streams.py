@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -79,11 +80,10 @@ def _batch_from_rows(
 
 
 class CopyStream(io.RawIOBase):
-    """A file-like view of ``COPY … TO STDOUT`` for pyarrow's CSV reader. psycopg hands out
-    one row per read; this joins them into the blocks the reader asks for."""
+    """A file-like view of blocks of bytes (``copy_blocks``) for pyarrow's CSV reader."""
 
-    def __init__(self, copy: Any) -> None:
-        self._copy = copy
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        self._blocks = blocks
         self._rest = b""
         self._done = False
 
@@ -93,9 +93,8 @@ class CopyStream(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         parts: list[Any] = [self._rest]
         have = len(self._rest)
-        read = self._copy.read
         while (size < 0 or have < size) and not self._done:
-            data = read()
+            data = next(self._blocks, b"")
             if not data:
                 self._done = True
                 break
@@ -112,6 +111,63 @@ class CopyStream(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+COPY_BLOCK = 1 << 20
+COPY_BLOCKS_AHEAD = 4
+
+
+def copy_blocks(copy: Any) -> Generator[bytes, None, None]:
+    """The rows of ``COPY … TO STDOUT`` joined into blocks of about ``COPY_BLOCK`` bytes.
+
+    psycopg hands out one row per call, all of it Python; a thread does that, at most
+    ``COPY_BLOCKS_AHEAD`` blocks ahead, while this one parses and writes the blocks before
+    (pyarrow's work, which runs without the GIL). Closing the generator stops the thread."""
+    import queue
+    import threading
+
+    blocks: queue.Queue[bytes | BaseException | None] = queue.Queue(COPY_BLOCKS_AHEAD)
+    stop = threading.Event()
+
+    def put(item: bytes | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                blocks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            parts: list[Any] = []
+            have = 0
+            for data in copy:
+                parts.append(data)
+                have += len(data)
+                if have >= COPY_BLOCK:
+                    if not put(b"".join(parts)):
+                        return
+                    parts, have = [], 0
+            if parts and not put(b"".join(parts)):
+                return
+            put(None)
+        except BaseException as exc:
+            put(exc)
+
+    thread = threading.Thread(target=read, name="release-copy", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = blocks.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 class PostgresReader:
@@ -150,12 +206,14 @@ class PostgresReader:
         with (
             self._conn.cursor() as cursor,
             cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy,
+            # Stops the reading thread before the COPY ends, whatever ends it.
+            closing(copy_blocks(copy)) as blocks,
         ):
-            source = CopyStream(copy)
-            first = source.read(1)
+            first = next(blocks, b"")
             if not first:
                 return
-            source._rest = first + source._rest
+            source = CopyStream(blocks)
+            source._rest = first
             reader = pcsv.open_csv(
                 io.BufferedReader(source, buffer_size=1 << 20),
                 read_options=pcsv.ReadOptions(column_names=list(columns), block_size=2 << 20),
