@@ -108,7 +108,9 @@ def _changes(
         path = folder / f"{config}.parquet"
         if not path.exists():
             return None
-        old = pq.read_table(path).column("key").combine_chunks()
+        # ParquetFile, not read_table: read_table goes through pyarrow.dataset, which imports
+        # pandas.
+        old = pq.ParquetFile(path).read(columns=["key"]).column("key").combine_chunks()
         new = keys[config]
         if not isinstance(new, pa.Array):
             new = new.combine_chunks()

@@ -17,6 +17,7 @@ from django.conf import settings
 from apps.accounts.models import User
 from apps.collection.models import PromptState
 from apps.feedback.models import PromptConsensus, Ranking
+from apps.releases.building.arrays import int64_array, scalar, values_array
 from apps.releases.building.layout import (
     CONFIGS,
     DOLLY_PATH,
@@ -91,8 +92,18 @@ def id_lists(texts: pa.Array) -> tuple[pa.Array, pa.Array]:
 
     parts = pc.split_pattern(pc.utf8_trim(texts, "[]"), ", ")
     values, rows = pc.list_flatten(parts), pc.list_parent_indices(parts)
-    present = pc.not_equal(values, "")
+    present = pc.not_equal(values, scalar(""))
     return values.filter(present).cast(pa.int64()), rows.filter(present)
+
+
+def counts_per_row(owners: pa.Array, rows: int) -> pa.Array:
+    """How many times each row number ``0 .. rows - 1`` appears in ``owners`` (null for
+    none)."""
+    import pyarrow.compute as pc
+
+    counted = pc.value_counts(owners)
+    at = pc.index_in(int64_array(range(rows)), value_set=counted.field("values"))
+    return counted.field("counts").take(at)
 
 
 def json_text(value: Any, empty: Any) -> str:
@@ -122,17 +133,17 @@ class Chunk:
         counts = counted.field("counts").take(
             pc.index_in(self.prompt_ids, value_set=counted.field("values"))
         )
-        self.answer_counts = pc.fill_null(counts, 0).cast(pa.int64())
+        self.answer_counts = pc.fill_null(counts, scalar(0, counts.type)).cast(pa.int64())
         ends = pc.cumulative_sum(self.answer_counts)
         self.answer_starts = pc.subtract(ends, self.answer_counts)
         # Each answer's position among its prompt's answers.
         self.positions = pc.subtract(
-            pa.array(range(len(self.texts)), pa.int64()),
+            int64_array(range(len(self.texts))),
             self.answer_starts.take(self.rows_of(self.response_prompts)),
         )
         self.answer_lists = pa.ListArray.from_arrays(
             pa.concat_arrays(
-                [self.answer_starts.cast(pa.int32()), pa.array([len(self.texts)], pa.int32())]
+                [self.answer_starts.cast(pa.int32()), values_array([len(self.texts)], pa.int32())]
             ),
             self.texts,
         )
@@ -152,7 +163,7 @@ class Chunk:
         values, rows = id_lists(orders)
         index = pc.index_in(values, value_set=self.response_ids)
         own = pc.fill_null(
-            pc.equal(self.response_prompts.take(index), prompt_ids.take(rows)), False
+            pc.equal(self.response_prompts.take(index), prompt_ids.take(rows)), scalar(False)
         )
         return index.filter(own), rows.filter(own)
 
@@ -235,16 +246,15 @@ class Build:
         prompt it did not see (the ORM path reads no snapshot) is hashed here."""
         import pyarrow.compute as pc
 
-        pa = self.pa
         if self._test_array is None or len(self._test_array) != len(self.test_ids):
-            self._test_array = pa.array(sorted(self.test_ids), pa.int64())
+            self._test_array = int64_array(sorted(self.test_ids))
         mask = pc.is_in(prompt_ids, value_set=self._test_array)
         if self.seen_ids.complete:
             return mask
         unseen = [pid for pid in pc.unique(prompt_ids).to_pylist() if pid not in self.seen_ids]
         extra = [pid for pid in unseen if hash_position(pid) < self.threshold]
         if extra:
-            mask = pc.or_(mask, pc.is_in(prompt_ids, value_set=pa.array(extra, pa.int64())))
+            mask = pc.or_(mask, pc.is_in(prompt_ids, value_set=int64_array(extra)))
         return mask
 
     def pseudonym(self, user_id: int) -> str:
@@ -378,15 +388,15 @@ class Build:
         test = [pid for pid in id_list if hash_position(pid) < threshold]
         self.test_ids.update(test)
         table = self.pa.Table.from_batches([batch]).select(list(self.schemas["prompts"].names))
-        self.write_split(
-            "prompts", table, pc.is_in(ids, value_set=self.pa.array(test, self.pa.int64()))
-        )
+        self.write_split("prompts", table, pc.is_in(ids, value_set=int64_array(test)))
         self.count_values(self.by_category["prompts"], batch.column("category"))
         self.count_values(self.by_language["prompts"], batch.column("language"))
         self.contributors.update(pc.unique(batch.column("author_id")).to_pylist())
         ranked = pc.is_in(
             batch.column("state"),
-            value_set=self.pa.array([PromptState.RANKING.value, PromptState.COMPLETE.value]),
+            value_set=values_array(
+                [PromptState.RANKING.value, PromptState.COMPLETE.value], self.pa.string()
+            ),
         )
         self.ranked_prompts.append(ids.filter(ranked))
         self.keys["prompts"].append(ids)
@@ -432,34 +442,33 @@ class Build:
         counts = chunk.answer_counts.take(rows)
         index, owner = chunk.project(column(rankings, "order"), prompt_ids)
         # A ranking is kept when its projection holds each of its prompt's answers once.
-        kept = (
-            pa.table({"owner": owner, "index": index})
-            .group_by("owner")
-            .aggregate([("index", "count"), ("index", "count_distinct")])
-        )
-        at = pc.index_in(
-            pa.array(range(rankings.num_rows), pa.int64()), value_set=column(kept, "owner")
-        )
+        # Counted with value_counts rather than a group_by: pyarrow's Acero engine (group_by,
+        # join, filter by expression) imports pyarrow.dataset, which imports pandas.
+        # Distinct answers per ranking: the unique (owner, index) pairs, as one number each.
+        answers = scalar(len(chunk.texts))
+        distinct = pc.unique(pc.add(pc.multiply(owner, answers), index))
         valid = pc.fill_null(
             pc.and_(
                 pc.and_(
-                    pc.greater_equal(counts, 2),
-                    pc.equal(column(kept, "index_count").take(at), counts),
+                    pc.greater_equal(counts, scalar(2)),
+                    pc.equal(counts_per_row(owner, rankings.num_rows), counts),
                 ),
-                pc.equal(column(kept, "index_count_distinct").take(at), counts),
+                pc.equal(counts_per_row(pc.divide(distinct, answers), rankings.num_rows), counts),
             ),
-            False,
+            scalar(False),
         )
         if not pc.any(valid).as_py():
             return
         rows = rows.filter(valid)
         order_offsets = pa.concat_arrays(
-            [pa.array([0], pa.int64()), pc.cumulative_sum(counts.filter(valid))]
+            [int64_array([0]), pc.cumulative_sum(counts.filter(valid))]
         ).cast(pa.int32())
         positions = chunk.positions.take(index.filter(valid.take(owner)))
         ranker_ids = column(rankings, "ranker_id").filter(valid)
         unique = pc.unique(ranker_ids)
-        names = pa.array([self.pseudonym(user_id) for user_id in unique.to_pylist()], pa.string())
+        names = values_array(
+            [self.pseudonym(user_id) for user_id in unique.to_pylist()], pa.string()
+        )
         self.contributors.update(unique.to_pylist())
         kept_prompts = prompt_ids.filter(valid)
         table = pa.table(
@@ -489,45 +498,54 @@ class Build:
         prompt_ids = column(consensus, "prompt_id")
         orders = column(consensus, "order")
         agreement = column(consensus, "agreement")
-        usable = pc.not_equal(orders, "[]")
+        usable = pc.not_equal(orders, scalar("[]"))
         self.agreements.extend(
             agreement.filter(pc.and_(usable, pc.is_valid(agreement))).to_pylist()
         )
         eligible = pc.and_(
-            usable, pc.greater_equal(chunk.answer_counts.take(chunk.rows_of(prompt_ids)), 2)
+            usable, pc.greater_equal(chunk.answer_counts.take(chunk.rows_of(prompt_ids)), scalar(2))
         )
         minimum = self.flt.min_agreement
         if minimum is not None:
-            eligible = pc.and_(eligible, pc.fill_null(pc.greater_equal(agreement, minimum), False))
+            eligible = pc.and_(
+                eligible, pc.fill_null(pc.greater_equal(agreement, scalar(minimum)), scalar(False))
+            )
         index, owner = chunk.project(orders, prompt_ids)
         keep = eligible.take(owner)
         index, owner = index.filter(keep), owner.filter(keep)
         # Each answer kept, numbered in order (g) and by rank within its prompt's order; the
-        # pairs are the prompt's answers joined with themselves, the better one first, in
-        # the order itertools.combinations gives.
+        # pairs are each answer with every later one of its prompt, the better one first, in
+        # the order itertools.combinations gives. Built with compute functions, not a join:
+        # Acero (join, group_by) imports pandas through pyarrow.dataset.
         if len(index) == 0:
             return
-        g = pa.array(range(len(index)), pa.int64())
+        g = int64_array(range(len(index)))
         # Owners come in order: a prompt's answers start where the owner changes.
         starts = pa.concat_arrays(
-            [pa.array([True]), pc.not_equal(owner.slice(1), owner.slice(0, len(owner) - 1))]
+            [
+                values_array([True], pa.bool_()),
+                pc.not_equal(owner.slice(1), owner.slice(0, len(owner) - 1)),
+            ]
         )
-        rank = pc.subtract(g, pc.cumulative_max(pc.if_else(starts, g, 0)))
-        kept = pa.table({"owner": owner, "g": g, "index": index, "rank": rank})
-        pairs = (
-            kept.join(
-                kept.rename_columns(["owner", "g2", "index2", "rank2"]),
-                "owner",
-                join_type="inner",
-                use_threads=False,
-            )
-            .filter(pc.less(pc.field("g"), pc.field("g2")))
-            .sort_by([("g", "ascending"), ("g2", "ascending")])
-        )
-        if pairs.num_rows == 0:
+        rank = pc.subtract(g, pc.cumulative_max(pc.if_else(starts, g, scalar(0))))
+        # How many answers of its prompt follow each one: its prompt's answer count (owners
+        # numbered in order by the running count of starts), less its rank, less one.
+        sizes = pc.value_counts(owner).field("counts")
+        prompt_number = pc.subtract(pc.cumulative_sum(starts.cast(pa.int64())), scalar(1))
+        later = pc.subtract(pc.subtract(sizes.take(prompt_number), rank), scalar(1))
+        total = pc.sum(later).as_py() or 0
+        if total == 0:
             return
-        owners = column(pairs, "owner")
-        chosen_index, rejected_index = column(pairs, "index"), column(pairs, "index2")
+        # Pair p pairs answer ``first`` (g) with the one ``1 + (p - first's first pair)``
+        # after it.
+        pair_offsets = pa.concat_arrays([int64_array([0]), pc.cumulative_sum(later)])
+        pair_numbers = int64_array(range(total))
+        first = pc.list_parent_indices(pa.LargeListArray.from_arrays(pair_offsets, pair_numbers))
+        second = pc.add(
+            pc.add(first, scalar(1)), pc.subtract(pair_numbers, pair_offsets.take(first))
+        )
+        owners = owner.take(first)
+        chosen_index, rejected_index = index.take(first), index.take(second)
         pair_prompts = prompt_ids.take(owners)
         rows = chunk.rows_of(pair_prompts)
         text = pa.string()
@@ -537,9 +555,9 @@ class Build:
         wins = self.pair_wins(chunk, consensus, chosen_index, rejected_index)
         rankers = column(consensus, "rankers").take(owners)
         margins = pc.if_else(
-            pc.equal(rankers, 0),
-            0.0,
-            pc.divide(wins, pc.max_element_wise(rankers, 1).cast(pa.float64())),
+            pc.equal(rankers, scalar(0)),
+            scalar(0.0),
+            pc.divide(wins, pc.max_element_wise(rankers, scalar(1)).cast(pa.float64())),
         )
         table = pa.table(
             {
@@ -548,8 +566,8 @@ class Build:
                 "context": chunk.contexts.take(rows),
                 "chosen": chunk.texts.take(chosen_index),
                 "rejected": chunk.texts.take(rejected_index),
-                "chosen_rank": pc.add(column(pairs, "rank"), 1),
-                "rejected_rank": pc.add(column(pairs, "rank2"), 1),
+                "chosen_rank": pc.add(rank.take(first), scalar(1)),
+                "rejected_rank": pc.add(rank.take(second), scalar(1)),
                 "margin": margins,
                 "rankers": rankers,
                 "agreement": agreement.take(owners),
@@ -557,7 +575,7 @@ class Build:
         )
         self.write_split("preferences", table, self.test_mask(pair_prompts))
         self.keys["preferences"].append(
-            pc.binary_join_element_wise(prompt_text, chosen_text, rejected_text, ":")
+            pc.binary_join_element_wise(prompt_text, chosen_text, rejected_text, scalar(":"))
         )
 
     @staticmethod
@@ -578,13 +596,17 @@ class Build:
             wins = pc.replace_substring(wins, old, new)
         parts = pc.split_pattern(pc.utf8_trim(wins, "{}"), ">")
         values, rows = pc.list_flatten(parts), pc.list_parent_indices(parts)
-        present = pc.not_equal(values, "")
+        present = pc.not_equal(values, scalar(""))
         triples = pa.FixedSizeListArray.from_arrays(values.filter(present), 3)
-        rows = pc.list_element(pa.FixedSizeListArray.from_arrays(rows.filter(present), 3), 0)
+        rows = pc.list_element(
+            pa.FixedSizeListArray.from_arrays(rows.filter(present), 3), scalar(0)
+        )
         prompts = column(consensus, "prompt_id").take(rows)
-        answers = len(chunk.response_ids)
+        answers = scalar(len(chunk.response_ids))
         index = [
-            pc.index_in(pc.list_element(triples, i).cast(pa.int64()), value_set=chunk.response_ids)
+            pc.index_in(
+                pc.list_element(triples, scalar(i)).cast(pa.int64()), value_set=chunk.response_ids
+            )
             for i in (0, 1)
         ]
         own = pc.fill_null(
@@ -592,12 +614,12 @@ class Build:
                 pc.equal(chunk.response_prompts.take(index[0]), prompts),
                 pc.equal(chunk.response_prompts.take(index[1]), prompts),
             ),
-            False,
+            scalar(False),
         )
         keys = pc.add(pc.multiply(index[0].cast(pa.int64()), answers), index[1]).filter(own)
-        counts = pc.list_element(triples, 2).cast(pa.float64()).filter(own)
+        counts = pc.list_element(triples, scalar(2)).cast(pa.float64()).filter(own)
         pairs = pc.add(pc.multiply(chosen_index.cast(pa.int64()), answers), rejected_index)
-        return pc.fill_null(counts.take(pc.index_in(pairs, value_set=keys)), 0.0)
+        return pc.fill_null(counts.take(pc.index_in(pairs, value_set=keys)), scalar(0.0))
 
     # --- after the passes -----------------------------------------------------------------
 
@@ -619,7 +641,7 @@ class Build:
         for config in CONFIGS:
             kind = pa.string() if config == "preferences" else pa.int64()
             chunks = self.keys[config]
-            array = pa.concat_arrays(chunks) if chunks else pa.array([], kind)
+            array = pa.concat_arrays(chunks) if chunks else values_array([], kind)
             pq.write_table(
                 pa.table({"key": array}), folder / f"{config}.parquet", **PARQUET_OPTIONS
             )

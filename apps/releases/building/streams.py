@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from django.db import connection
 from django.db.models import QuerySet
 
+from apps.releases.building.arrays import values_array
 from apps.releases.building.layout import PARQUET_OPTIONS, ROW_GROUP_ROWS
 
 if TYPE_CHECKING:
@@ -66,16 +67,14 @@ def table_from_rows(
     import pyarrow as pa
 
     if not rows:
-        return pa.table({c: pa.array([], t) for c, t in zip(columns, types, strict=True)})
+        return pa.table({c: values_array([], t) for c, t in zip(columns, types, strict=True)})
     return pa.Table.from_batches([_batch_from_rows(pa, rows, columns, types)])
 
 
 def _batch_from_rows(
     pa: Any, rows: Sequence[tuple[Any, ...]], columns: Sequence[str], types: Sequence[Any]
 ) -> Any:
-    arrays = [
-        pa.array(list(col), type=t) for col, t in zip(zip(*rows, strict=True), types, strict=True)
-    ]
+    arrays = [values_array(col, t) for col, t in zip(zip(*rows, strict=True), types, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, names=list(columns))
 
 
