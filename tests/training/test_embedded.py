@@ -11,12 +11,11 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.celery_workers import CELERY, ROOT, stop, tail
+from tests.celery_workers import ROOT, start_worker, stop, tail, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -104,16 +103,6 @@ def _row(db: Path, run_id: int) -> dict[str, object]:
     return dict(row)
 
 
-def _until(check, *, timeout: float, what: str, log: Path):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}:\n{tail(log)}")
-
-
 def test_the_embedded_default_trains_downloads_and_cancels(tmp_path):
     try:
         import torch  # noqa: F401
@@ -147,23 +136,13 @@ def test_the_embedded_default_trains_downloads_and_cancels(tmp_path):
     log = tmp_path / "workers.log"
     workers = []
     try:
-        for app, queues in (("apps", "default,exports"), ("worker.celery", "gpu")):
-            command = [CELERY, "-A", app, "worker", "-Q", queues, "--pool=solo"]
-            command += ["-n", f"{app}@%h", "--loglevel=info"]
-            with open(log, "ab") as out:
-                worker = subprocess.Popen(
-                    command,
-                    cwd=ROOT,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            workers.append(worker)
-        done = _until(
+        workers.append(start_worker("apps", ["default", "exports"], env, "web", log))
+        workers.append(start_worker("worker.celery", ["gpu"], env, "gpu", log))
+        done = wait_for(
             lambda: _row(db, first)["state"] in ("succeeded", "failed") and _row(db, first),
             timeout=240,
             what="the first run",
+            workers=workers,
             log=log,
         )
         assert done["state"] == "succeeded", f"{done['error']}\n{tail(log)}"
@@ -174,17 +153,22 @@ def test_the_embedded_default_trains_downloads_and_cancels(tmp_path):
 
         second = json.loads(_python(SECOND, env, str(tmp_path / "tiny")))["run"]
         work = data / "models" / f".run-{second}.work" / "checkpoints"
-        _until(
+        wait_for(
             lambda: work.is_dir() and any("." not in p.name for p in work.iterdir()),
             timeout=240,
             what="the second run's first checkpoint",
+            workers=workers,
             log=log,
         )
         _python(CANCEL, env, str(second))
         assert _row(db, second)["state"] == "cancelled"
         # The GPU worker sees the abort (file result backend), stops and cleans up.
-        _until(
-            lambda: not work.parent.exists(), timeout=60, what="the checkpoints removed", log=log
+        wait_for(
+            lambda: not work.parent.exists(),
+            timeout=60,
+            what="the checkpoints removed",
+            workers=workers,
+            log=log,
         )
         assert not (data / "models" / f"run-{second}").exists()
         assert "cancelled" in tail(log, 10**6)

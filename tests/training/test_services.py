@@ -13,6 +13,7 @@ from apps.releases.models import ReleaseState
 from apps.training import services
 from apps.training.models import RunState, TrainingRun
 from tests.celery_workers import queued, workers_on
+from tests.missing import missing
 from tests.training.conftest import counts, make_release
 
 
@@ -166,7 +167,7 @@ def test_dispatch_sends_the_spec_to_the_gpu_queue_by_task_name_after_commit(
     release, settings, django_capture_on_commit_callbacks
 ):
     if not settings.REDIS_URL:
-        pytest.skip("needs Redis (REDIS_URL)")
+        missing("needs Redis (REDIS_URL)")
     with workers_on("gpu"):
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             run = services.run_create(user=None, release=release, kind="sft", base_model="org/base")
