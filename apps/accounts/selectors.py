@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 
 from apps.accounts.models import ApiToken, LicenceAcceptance, User
@@ -24,15 +24,6 @@ def licence_accepted(*, user: Any) -> bool:
     return LicenceAcceptance.objects.filter(
         user=user, version=settings.HEARTH_LICENCE_VERSION
     ).exists()
-
-
-def licence_accepted_subquery() -> Exists:
-    """``licence_accepted`` as an expression over a row with a ``user_id``."""
-    return Exists(
-        LicenceAcceptance.objects.filter(
-            user_id=OuterRef("user_id"), version=settings.HEARTH_LICENCE_VERSION
-        )
-    )
 
 
 def licence_text() -> str:

@@ -10,7 +10,6 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import AcceptedLicence, HasAcceptedLicence
@@ -18,6 +17,7 @@ from apps.accounts.selectors import request_user
 from apps.assignments import selectors, services
 from apps.assignments.models import Assignment
 from apps.core.api import idempotent
+from apps.core.throttling import ScopedThrottle
 
 
 class TaskRefused(exceptions.APIException):
@@ -66,7 +66,7 @@ class TaskOut(serializers.Serializer[Any]):
 
 class TaskNextApi(APIView):
     permission_classes = [IsAuthenticated, AcceptedLicence]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "tasks_next"
 
     @extend_schema(
@@ -92,7 +92,7 @@ class TaskNextApi(APIView):
 
 class TaskSubmitApi(APIView):
     permission_classes = [IsAuthenticated, HasAcceptedLicence]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "tasks_submit"
 
     @extend_schema(
@@ -134,7 +134,7 @@ class TaskSubmitApi(APIView):
 
 class TaskSkipApi(APIView):
     permission_classes = [IsAuthenticated]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "tasks_submit"
 
     class TaskSkipIn(serializers.Serializer[Any]):

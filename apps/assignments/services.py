@@ -19,7 +19,6 @@ still have open slots (migration 0002).
 
 from __future__ import annotations
 
-import functools
 import random
 import time
 from collections.abc import Mapping
@@ -28,8 +27,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Field, Model
-from django.db.models.sql import Query
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -40,6 +38,9 @@ from apps.collection import flow
 from apps.collection import services as collection_services
 from apps.collection.models import CollectionPolicy, Prompt, PromptState, Response, ResponseState
 from apps.collection.policy import current_policy
+from apps.core.sql import columns as _columns
+from apps.core.sql import fetch_one as _fetch_one
+from apps.core.sql import quote as _q
 from apps.feedback import services as feedback_services
 
 ANY = "any"
@@ -123,19 +124,10 @@ def weighted_order(
 
 
 # --- reading and locking rows without building ORM queries ---------------------------------
-# The dispatcher's statements are written out in SQL: for these small queries the ORM spent
-# several times more CPU building them than the database spent running them. Rows still
+# The dispatcher's statements are written out in SQL (apps/core/sql.py says why); rows still
 # become model instances through the ORM's own value converters. Every statement is plain
 # SQL apart from the row locks, which are left out where the database has none (SQLite
 # serialises writers instead).
-
-
-def _q(name: str | None) -> str:
-    return connection.ops.quote_name(str(name))
-
-
-def _columns(model: type[Model], alias: str) -> str:
-    return ", ".join(f"{alias}.{_q(field.column)}" for field in model._meta.concrete_fields)
 
 
 def _for_update(*, of: str | None = None, skip_locked: bool = False) -> str:
@@ -153,42 +145,6 @@ def _for_update(*, of: str | None = None, skip_locked: bool = False) -> str:
 
 def _now() -> Any:
     return connection.ops.adapt_datetimefield_value(timezone.now())
-
-
-@functools.cache
-def _converters(alias: str, parts: tuple[type[Model] | Field[Any, Any], ...]) -> Any:
-    """The ORM's value converters for a row of ``parts`` (see ``_fetch_one``), by position."""
-    fields: list[Field[Any, Any]] = []
-    for part in parts:
-        fields.extend(part._meta.concrete_fields if isinstance(part, type) else [part])
-    compiler = Query(None).get_compiler(using=alias)
-    return compiler.get_converters([f.get_col(f.model._meta.db_table) for f in fields])
-
-
-def _fetch_one(
-    sql: str, params: list[Any], *parts: type[Model] | Field[Any, Any]
-) -> list[Any] | None:
-    """Run ``sql``, which returns at most one row: the columns of each model in ``parts`` in
-    turn (every concrete field), or one column per field. Returns the model instances and
-    field values, converted as the ORM would; None without a row."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    for position, (functions, expression) in _converters(connection.alias, parts).items():
-        for function in functions:
-            values[position] = function(values[position], expression, connection)
-    found: list[Any] = []
-    for part in parts:
-        if isinstance(part, type):
-            names = [field.attname for field in part._meta.concrete_fields]
-            found.append(part.from_db(connection.alias, names, values[: len(names)]))
-            values = values[len(names) :]
-        else:
-            found.append(values.pop(0))
-    return found
 
 
 def _lock_row(model: type[M], pk: int) -> M | None:

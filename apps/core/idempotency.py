@@ -1,9 +1,9 @@
 """Idempotency keys: a retried POST returns the first result and creates nothing new.
 
-The key row is inserted in the same transaction as the work it guards. On PostgreSQL a
-concurrent request with the same key blocks on the unique index until the first commits, then
-fails with IntegrityError and replays the stored result; so two racing retries still make one
-row.
+The key row is inserted in the same transaction as the work it guards, with ``ON CONFLICT DO
+NOTHING``. On PostgreSQL a concurrent request with the same key blocks on the unique index
+until the first commits, then inserts nothing and replays the stored result; so two racing
+retries still make one row (SQLite serialises writers instead).
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import APIException, ValidationError
 
 from apps.core.models import IdempotencyKey
+from apps.core.sql import columns, fetch_one, quote
 
 MAX_KEY_LENGTH = 200
 
@@ -27,6 +29,12 @@ class KeyReused(APIException):
         "This Idempotency-Key was already used for a different request. Use a new key."
     )
     default_code = "idempotency_key_reused"
+
+
+class KeyBusy(APIException):
+    status_code = 409
+    default_detail = _("This Idempotency-Key is in use by another request. Try again.")
+    default_code = "idempotency_key_busy"
 
 
 def check_key(key: str) -> None:
@@ -50,33 +58,70 @@ def _replay(record: IdempotencyKey, fingerprint: str) -> tuple[int, Any, bool]:
     return record.status_code, record.response, True
 
 
+def _stored(user: Any, key: str) -> IdempotencyKey | None:
+    table = quote(IdempotencyKey._meta.db_table)
+    found = fetch_one(
+        f'SELECT {columns(IdempotencyKey, table)} FROM {table} WHERE "user_id" = %s AND "key" = %s',
+        [user.pk, key],
+        IdempotencyKey,
+    )
+    return found[0] if found else None
+
+
+def _claim(user: Any, key: str, fingerprint: str) -> int | None:
+    """Insert the key's row; None if (user, key) exists. A concurrent insert of the same key
+    makes this wait until that transaction ends: None if it committed, a new row if not."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(IdempotencyKey._meta.db_table)} "
+            '("user_id", "key", "fingerprint", "status_code", "created_at") '
+            'VALUES (%s, %s, %s, 0, %s) ON CONFLICT ("user_id", "key") DO NOTHING RETURNING "id"',
+            [
+                user.pk,
+                key,
+                fingerprint,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+            ],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def _store(record_id: int, status_code: int, data: Any) -> None:
+    response = IdempotencyKey._meta.get_field("response")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(IdempotencyKey._meta.db_table)} "
+            'SET "status_code" = %s, "response" = %s WHERE "id" = %s',
+            [status_code, response.get_db_prep_save(data, connection), record_id],
+        )
+
+
 def run_once(
     *, user: Any, key: str, fingerprint: str, action: Callable[[], tuple[int, Any]]
 ) -> tuple[int, Any, bool]:
     """Run ``action`` once per (user, key). Returns (status, data, replayed).
 
     Only successful (2xx) results are stored: a request refused for bad input may be retried
-    with the same key once corrected.
+    with the same key once corrected. Every request with a key runs through here, so its
+    statements are written out in SQL (see apps/core/sql.py): an insert that does nothing
+    when the key exists, then the stored result.
     """
-    existing = IdempotencyKey.objects.filter(user=user, key=key).first()
-    if existing is not None:
-        return _replay(existing, fingerprint)
-    try:
+    for _attempt in range(3):
         with transaction.atomic():
-            record = IdempotencyKey.objects.create(user=user, key=key, fingerprint=fingerprint)
-            status_code, data = action()
-            if not 200 <= status_code < 300:
-                transaction.set_rollback(True)
+            record_id = _claim(user, key, fingerprint)
+            if record_id is not None:
+                status_code, data = action()
+                if not 200 <= status_code < 300:
+                    transaction.set_rollback(True)
+                    return status_code, data, False
+                _store(record_id, status_code, data)
                 return status_code, data, False
-            record.status_code = status_code
-            record.response = data
-            record.save(update_fields=["status_code", "response"])
-    except IntegrityError:
-        existing = IdempotencyKey.objects.filter(user=user, key=key).first()
-        if existing is None:
-            raise
-        return _replay(existing, fingerprint)
-    return status_code, data, False
+        existing = _stored(user, key)
+        if existing is not None:
+            return _replay(existing, fingerprint)
+        # The row went between the two statements (its account was deleted): claim again.
+    raise KeyBusy()
 
 
 def form_once(

@@ -10,7 +10,6 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from apps.accounts import roles
@@ -21,6 +20,7 @@ from apps.collection import selectors as collection_selectors
 from apps.collection.models import Prompt, Response
 from apps.core.api import Pagination, idempotent
 from apps.core.fields import StrictCharField
+from apps.core.throttling import ScopedThrottle
 from apps.moderation import selectors, services
 from apps.moderation.models import Flag, FlagReason, ModerationAction
 
@@ -48,7 +48,7 @@ class FlagOut(serializers.ModelSerializer[Flag]):
 
 class FlagsApi(APIView):
     permission_classes = [IsAuthenticated, AcceptedLicence]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "flags"
 
     class FlagIn(serializers.Serializer[Any]):

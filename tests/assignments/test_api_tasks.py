@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import redis
 from django.utils import timezone
 
 from apps.assignments.models import Assignment, AssignmentState
 from apps.assignments.services import assignments_expire
 from apps.collection.models import Prompt, PromptState
 from apps.collection.policy import current_policy
+from apps.core.throttling import ScopedThrottle, sliding_wait
 from apps.feedback.models import Review
 from tests.conftest import client_for
 from tests.factories import PromptFactory
@@ -219,22 +221,54 @@ def test_next_needs_the_licence(api_outsider):
     assert "licence" in r.json()["detail"]
 
 
-def test_next_is_rate_limited_with_a_message(api, settings):
+@pytest.fixture
+def two_per_minute(settings):
+    """tasks_next limited to 2 a minute (each test has its own cache key prefix, so counts
+    start at zero)."""
     rates = dict(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**rates, "tasks_next": "2/min"},
-    }
-    from rest_framework.throttling import ScopedRateThrottle
+    ScopedThrottle.THROTTLE_RATES = {**rates, "tasks_next": "2/min"}
+    yield
+    ScopedThrottle.THROTTLE_RATES = rates
 
-    ScopedRateThrottle.THROTTLE_RATES = {**rates, "tasks_next": "2/min"}
-    try:
-        statuses = [api.get(NEXT, {"type": "write"}).status_code for _ in range(3)]
-        assert statuses == [200, 200, 429]
-        r = api.get(NEXT, {"type": "write"})
-        assert "Too many requests" in r.json()["detail"]
-    finally:
-        ScopedRateThrottle.THROTTLE_RATES = rates
+
+@pytest.mark.parametrize("backend", ["redis", "cache"])
+def test_next_is_rate_limited_with_a_message(api, settings, two_per_minute, backend):
+    if backend == "cache":
+        settings.REDIS_URL = ""  # DRF's own counting in the cache, as in the embedded default
+    elif not settings.REDIS_URL:
+        pytest.fail("REDIS_URL is not set: the tests run against real Redis")
+    statuses = [api.get(NEXT, {"type": "write"}).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    r = api.get(NEXT, {"type": "write"})
+    assert r.status_code == 429
+    assert "Too many requests. Try again in" in r.json()["detail"]
+    assert 1 <= int(r["Retry-After"]) <= 120
+
+
+def test_a_refused_request_is_not_counted(api, volunteer, settings, two_per_minute):
+    from django.core.cache import cache
+
+    for _ in range(10):
+        api.get(NEXT, {"type": "write"})
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(cache.make_key(f"throttle_tasks_next_{volunteer.pk}") + ":*"))
+    assert [int(client.get(k)) for k in keys] == [2]
+
+
+@pytest.mark.parametrize(
+    ("now", "current", "previous", "wait"),
+    [
+        (0.0, 0, 0, 0.0),  # nothing counted yet
+        (30.0, 1, 0, 0.0),  # room left in this window
+        (30.0, 0, 4, 15.0),  # 4 * 0.5 + 1 > 2: until the previous window weighs 1/4
+        (45.0, 2, 0, 45.0),  # full: into the next window, until this one weighs (2 - 1) / 2
+        (15.0, 2, 1, 75.0),
+    ],
+)
+def test_the_sliding_window_wait(now, current, previous, wait):
+    assert sliding_wait(
+        now=now, duration=60, limit=2, current=current, previous=previous
+    ) == pytest.approx(wait)
 
 
 def test_the_expiry_sweep_is_a_registered_periodic_task(settings):

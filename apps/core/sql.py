@@ -1,0 +1,68 @@
+"""Hot-path reads written out in SQL, with rows still turned into model instances by the ORM.
+
+Building a small query with the ORM (filters, joins, annotations) costs several times the CPU
+that PostgreSQL needs to run it; on the endpoints every volunteer calls in a loop (token
+authentication, idempotency keys, the task dispatcher) that was most of a request's CPU. The
+statements here are plain SQL; ``fetch_one`` converts the row with the ORM's own value
+converters and ``Model.from_db``, so instances look exactly as a queryset would give them.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model
+from django.db.models.sql import Query
+
+
+def quote(name: str | None) -> str:
+    return connection.ops.quote_name(str(name))
+
+
+def columns(model: type[Model], alias: str) -> str:
+    """Every concrete column of ``model`` under the table alias ``alias``, in field order."""
+    return _columns(connection.vendor, model, alias)
+
+
+@functools.cache
+def _columns(vendor: str, model: type[Model], alias: str) -> str:
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+
+
+@functools.cache
+def _converters(alias: str, parts: tuple[type[Model] | Field[Any, Any], ...]) -> Any:
+    """The ORM's value converters for a row of ``parts`` (see ``fetch_one``), by position."""
+    fields: list[Field[Any, Any]] = []
+    for part in parts:
+        fields.extend(part._meta.concrete_fields if isinstance(part, type) else [part])
+    compiler = Query(None).get_compiler(using=alias)
+    return compiler.get_converters([f.get_col(f.model._meta.db_table) for f in fields])
+
+
+def fetch_one(
+    sql: str, params: list[Any], *parts: type[Model] | Field[Any, Any]
+) -> list[Any] | None:
+    """Run ``sql``, which returns at most one row: the columns of each model in ``parts`` in
+    turn (every concrete field, as ``columns`` lists them), or one column per field. Returns
+    the model instances and field values, converted as the ORM would, then any further
+    columns as the database sent them; None without a row."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for position, (functions, expression) in _converters(connection.alias, parts).items():
+        for function in functions:
+            values[position] = function(values[position], expression, connection)
+    found: list[Any] = []
+    for part in parts:
+        if isinstance(part, type):
+            names = [field.attname for field in part._meta.concrete_fields]
+            found.append(part.from_db(connection.alias, names, values[: len(names)]))
+            values = values[len(names) :]
+        else:
+            found.append(values.pop(0))
+    return found + values
