@@ -40,7 +40,9 @@ from apps.collection.models import CollectionPolicy, Prompt, PromptState, Respon
 from apps.collection.policy import current_policy
 from apps.core.sql import columns as _columns
 from apps.core.sql import fetch_one as _fetch_one
+from apps.core.sql import insert as _insert
 from apps.core.sql import quote as _q
+from apps.core.sql import update as _update
 from apps.feedback import services as feedback_services
 
 ANY = "any"
@@ -234,21 +236,27 @@ def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assig
             'WHERE r."prompt_id" = c."id" AND r."author_id" = %s)'
         )
         answered_params = [user.pk]
+    # One statement picks the prompt (locking it, skipping those others hold) and takes its
+    # slot: the row is locked between the two, so the slot is still there.
     found = _fetch_one(
         f"""
-        SELECT {_columns(Prompt, "c")} FROM {prompts} c
-        WHERE c."state" = '{state}' AND c."open_slots" > 0
-          AND c."withdrawn_at" IS NULL AND c."hidden_at" IS NULL
-          AND {languages}
-          AND c."author_id" <> %s
-          AND NOT EXISTS (
-              SELECT 1 FROM {assignments} a
-              WHERE a."user_id" = %s AND a."prompt_id" = c."id" AND a."task_type" = %s
-          )
-          {answered}
-        ORDER BY c."created_at", c."id"
-        LIMIT 1
-        {_for_update(skip_locked=True)}
+        UPDATE {prompts} SET "open_slots" = "open_slots" - 1
+        WHERE "id" = (
+            SELECT c."id" FROM {prompts} c
+            WHERE c."state" = '{state}' AND c."open_slots" > 0
+              AND c."withdrawn_at" IS NULL AND c."hidden_at" IS NULL
+              AND {languages}
+              AND c."author_id" <> %s
+              AND NOT EXISTS (
+                  SELECT 1 FROM {assignments} a
+                  WHERE a."user_id" = %s AND a."prompt_id" = c."id" AND a."task_type" = %s
+              )
+              {answered}
+            ORDER BY c."created_at", c."id"
+            LIMIT 1
+            {_for_update(skip_locked=True)}
+        )
+        RETURNING {_columns(Prompt, None)}
         """,
         [*language_params, user.pk, user.pk, task_type, *answered_params],
         Prompt,
@@ -256,14 +264,14 @@ def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assig
     if found is None:
         return None
     (prompt,) = found
-    if not _take_slot(Prompt, prompt.pk):
-        return None
-    return Assignment.objects.create(
-        user=user,
-        task_type=task_type,
-        prompt=prompt,
-        phase=state,
-        expires_at=timezone.now() + _lifetime(task_type, policy),
+    return _insert(
+        Assignment(
+            user=user,
+            task_type=task_type,
+            prompt=prompt,
+            phase=state,
+            expires_at=timezone.now() + _lifetime(task_type, policy),
+        )
     )
 
 
@@ -306,60 +314,56 @@ def _claim_response_review(user: User, policy: CollectionPolicy) -> Assignment |
     if not _take_slot(Response, response.pk):
         return None
     response.prompt = prompt
-    return Assignment.objects.create(
-        user=user,
-        task_type=TaskType.REVIEW_RESPONSE,
-        prompt=prompt,
-        response=response,
-        phase=ResponseState.REVIEW,
-        expires_at=timezone.now() + _lifetime(TaskType.REVIEW_RESPONSE, policy),
+    return _insert(
+        Assignment(
+            user=user,
+            task_type=TaskType.REVIEW_RESPONSE,
+            prompt=prompt,
+            response=response,
+            phase=ResponseState.REVIEW,
+            expires_at=timezone.now() + _lifetime(TaskType.REVIEW_RESPONSE, policy),
+        )
     )
 
 
 def _claim(user: User, task_type: str, policy: CollectionPolicy) -> Assignment | None:
     if task_type == TaskType.WRITE:
-        return Assignment.objects.create(
-            user=user,
-            task_type=TaskType.WRITE,
-            expires_at=timezone.now() + _lifetime(TaskType.WRITE, policy),
+        return _insert(
+            Assignment(
+                user=user,
+                task_type=TaskType.WRITE,
+                expires_at=timezone.now() + _lifetime(TaskType.WRITE, policy),
+            )
         )
     if task_type == TaskType.REVIEW_RESPONSE:
         return _claim_response_review(user, policy)
     return _claim_prompt(user, task_type, policy)
 
 
-def _lock_user(user: User) -> tuple[User, CollectionPolicy]:
+def _lock_user(user: User) -> tuple[User, CollectionPolicy, int]:
     """Lock the user's row (refusing a banned user) and return it with the current policy,
-    whose ``updated_at`` comes along in the same statement."""
-    users = _q(User._meta.db_table)
+    whose ``updated_at`` comes along in the same statement, and the user's active tasks that
+    have not expired yet."""
+    users, assignments = _q(User._meta.db_table), _q(Assignment._meta.db_table)
     found = _fetch_one(
         f"SELECT {_columns(User, users)}, "
-        f'(SELECT p."updated_at" FROM {_q(CollectionPolicy._meta.db_table)} p WHERE p."id" = 1) '
+        f'(SELECT p."updated_at" FROM {_q(CollectionPolicy._meta.db_table)} p WHERE p."id" = 1), '
+        f"(SELECT COUNT(*) FROM {assignments} a "
+        f'WHERE a."user_id" = {users}."id" AND a."state" = %s AND a."expires_at" > %s) '
         f'FROM {users} WHERE {users}."id" = %s {_for_update(of=users)}',
-        [user.pk],
+        [AssignmentState.ACTIVE, _now(), user.pk],
         User,
         CollectionPolicy._meta.get_field("updated_at"),
     )
     if found is None:
         raise User.DoesNotExist(f"user {user.pk} does not exist")
-    locked, policy_updated_at = found
+    locked, policy_updated_at, pending = found
     if locked.banned_at is not None:
         raise Banned(
             _("Your account is suspended from contributing: %(reason)s")
             % {"reason": locked.ban_reason or _("contact the moderators.")}
         )
-    return locked, _policy(policy_updated_at)
-
-
-def _pending(user: User) -> int:
-    """The user's active tasks that have not expired yet."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COUNT(*) FROM {_q(Assignment._meta.db_table)} "
-            'WHERE "user_id" = %s AND "state" = %s AND "expires_at" > %s',
-            [user.pk, AssignmentState.ACTIVE, _now()],
-        )
-        return int(cursor.fetchone()[0])
+    return locked, _policy(policy_updated_at), int(pending)
 
 
 def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) -> Assignment:
@@ -373,8 +377,7 @@ def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) 
     # index holds only active assignments).
     assignments_expire(limit=100)
     with transaction.atomic():
-        user, policy = _lock_user(user)
-        pending = _pending(user)
+        user, policy, pending = _lock_user(user)
         if pending >= policy.max_pending_assignments:
             raise TooManyPending(
                 ngettext(
@@ -430,7 +433,7 @@ def task_submit(*, user: User, assignment_id: int, payload: Mapping[str, Any]) -
     with the next sweep, which every ``task_next`` and the periodic task run.
     """
     with transaction.atomic():
-        user, policy = _lock_user(user)
+        user, policy, _pending = _lock_user(user)
         assignment = _lock_assignment(user, assignment_id)
         _refuse_finished(assignment)
         if assignment.expires_at <= timezone.now():
@@ -438,7 +441,7 @@ def task_submit(*, user: User, assignment_id: int, payload: Mapping[str, Any]) -
         assignment.result = _do_submit(user, assignment, payload, policy)
         assignment.state = AssignmentState.SUBMITTED
         assignment.finished_at = timezone.now()
-        assignment.save(update_fields=["result", "state", "finished_at"])
+        _update(assignment, ["result", "state", "finished_at"])
     return assignment
 
 
@@ -496,7 +499,11 @@ def _do_submit(
         assignment.prompt = prompt
         try:
             response = collection_services.response_create(
-                prompt=prompt, author=user, text=payload.get("text"), slot_held=True
+                prompt=prompt,
+                author=user,
+                text=payload.get("text"),
+                slot_held=True,
+                policy=policy,
             )
         except ValidationError as exc:
             # The answer arrives as "text" here: name the field the client sent.

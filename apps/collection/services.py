@@ -19,6 +19,7 @@ from apps.collection import flow
 from apps.collection.models import (
     CONTEXT_REQUIRED,
     Category,
+    CollectionPolicy,
     Prompt,
     PromptState,
     Response,
@@ -26,6 +27,7 @@ from apps.collection.models import (
     Source,
 )
 from apps.collection.policy import current_policy
+from apps.core.sql import insert
 from apps.core.text import check_text, dedupe_key
 
 
@@ -263,15 +265,22 @@ def prompt_withdraw(*, prompt: Prompt, user: User) -> Prompt:
 
 @transaction.atomic
 def response_create(
-    *, prompt: Prompt, author: User, text: Any, slot_held: bool = False
+    *,
+    prompt: Prompt,
+    author: User,
+    text: Any,
+    slot_held: bool = False,
+    policy: CollectionPolicy | None = None,
 ) -> Response:
     """Answer a prompt that is collecting answers; one answer per person and prompt.
 
     The answer fills one of the prompt's open slots: one the dispatcher already gave the
-    author (``slot_held``), else one taken here, so a prompt never collects more answers
-    than the policy asks for.
+    author (``slot_held``: the dispatcher also holds the prompt's row lock, and passes the
+    policy it read), else one taken here, so a prompt never collects more answers than the
+    policy asks for.
     """
-    prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
+    if not slot_held:
+        prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
     if prompt.state != PromptState.COLLECTING or prompt.withdrawn_at or prompt.hidden_at:
         raise NotEditable(_("This prompt is not collecting answers."))
     clean = check_response_text(text, instruction=prompt.instruction)
@@ -282,12 +291,14 @@ def response_create(
             raise NotEditable(_("This prompt has all the answers it needs for now."))
         prompt.open_slots -= 1
         prompt.save(update_fields=["open_slots"])
-    return Response.objects.create(
-        prompt=prompt,
-        author=author,
-        text=clean,
-        licence=settings.HEARTH_LICENCE_NAME,
-        open_slots=current_policy().response_reviews_required,
+    return insert(
+        Response(
+            prompt=prompt,
+            author=author,
+            text=clean,
+            licence=settings.HEARTH_LICENCE_NAME,
+            open_slots=(policy or current_policy()).response_reviews_required,
+        )
     )
 
 

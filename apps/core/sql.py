@@ -4,13 +4,16 @@ Building a small query with the ORM (filters, joins, annotations) costs several 
 that PostgreSQL needs to run it; on the endpoints every volunteer calls in a loop (token
 authentication, idempotency keys, the task dispatcher) that was most of a request's CPU. The
 statements here are plain SQL; ``fetch_one`` converts the row with the ORM's own value
-converters and ``Model.from_db``, so instances look exactly as a queryset would give them.
+converters and ``Model.from_db``, so instances look exactly as a queryset would give them, and
+``insert`` and ``update`` prepare values with each field's own ``pre_save`` and database
+preparation, as ``save()`` does.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import Field, Model
@@ -21,14 +24,16 @@ def quote(name: str | None) -> str:
     return connection.ops.quote_name(str(name))
 
 
-def columns(model: type[Model], alias: str) -> str:
-    """Every concrete column of ``model`` under the table alias ``alias``, in field order."""
+def columns(model: type[Model], alias: str | None) -> str:
+    """Every concrete column of ``model`` under the table alias ``alias`` (unqualified with
+    None), in field order."""
     return _columns(connection.vendor, model, alias)
 
 
 @functools.cache
-def _columns(vendor: str, model: type[Model], alias: str) -> str:
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+def _columns(vendor: str, model: type[Model], alias: str | None) -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{quote(field.column)}" for field in model._meta.concrete_fields)
 
 
 @functools.cache
@@ -66,3 +71,41 @@ def fetch_one(
         else:
             found.append(values.pop(0))
     return found + values
+
+
+M = TypeVar("M", bound=Model)
+
+
+def insert(instance: M) -> M:
+    """Insert a new ``instance`` as ``save()`` would (each field's ``pre_save``, so defaults
+    and ``auto_now_add`` apply, and its database preparation), taking the primary key from
+    ``RETURNING``. No signals are sent: Hearth connects none to the models inserted here."""
+    meta = instance._meta
+    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}",
+            values,
+        )
+        (pk,) = cursor.fetchone()
+    setattr(instance, meta.pk.attname, pk)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
+
+
+def update(instance: Model, names: Sequence[str]) -> None:
+    """``instance.save(update_fields=names)`` for a row known to exist, as one UPDATE."""
+    meta = instance._meta
+    fields = [f for f in meta.concrete_fields if f.name in names or f.attname in names]
+    if len(fields) != len(names):
+        raise ValueError(f"not concrete fields of {meta.label}: {names}")
+    values = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
+            [*values, instance.pk],
+        )

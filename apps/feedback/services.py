@@ -28,6 +28,7 @@ from apps.collection.models import (
     Response,
     ResponseState,
 )
+from apps.core.sql import insert
 from apps.feedback.consensus import compute_consensus
 from apps.feedback.models import LABELS, PromptConsensus, Ranking, Review
 
@@ -36,6 +37,12 @@ def acceptance(reviews: Iterable[Review]) -> float:
     """Mean acceptance of ``reviews``: the share that raise no blocking label."""
     scores = [0.0 if review.blocking_labels else 1.0 for review in reviews]
     return sum(scores) / len(scores) if scores else 0.0
+
+
+# The review and ranking services below run inside the dispatcher's submission (which holds
+# the row locks they need, and rolls back to its own savepoint when they refuse), so they open
+# a transaction only when called outside one, and no savepoint of their own: two statements
+# fewer on every submission.
 
 
 def check_review_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,7 +71,7 @@ def check_review_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def prompt_review_create(
     *, reviewer: User, prompt: Prompt, payload: Mapping[str, Any], policy: CollectionPolicy
 ) -> Review:
@@ -75,7 +82,7 @@ def prompt_review_create(
     fields = check_review_payload(payload)
     if prompt.author_id == reviewer.pk:
         raise ValidationError(_("Nobody reviews their own prompt."))
-    review = Review.objects.create(reviewer=reviewer, prompt=prompt, **fields)
+    review = insert(Review(reviewer=reviewer, prompt=prompt, **fields))
     reviews = list(prompt.reviews.all())
     if prompt.state == PromptState.REVIEW and len(reviews) >= policy.prompt_reviews_required:
         accepted = acceptance(reviews) > policy.acceptance_threshold
@@ -96,7 +103,7 @@ def _open_review_of_waiting_responses(prompt: Prompt, policy: CollectionPolicy) 
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def response_review_create(
     *,
     reviewer: User,
@@ -113,7 +120,7 @@ def response_review_create(
     fields = check_review_payload(payload)
     if response.author_id == reviewer.pk:
         raise ValidationError(_("Nobody reviews their own answer."))
-    review = Review.objects.create(reviewer=reviewer, response=response, **fields)
+    review = insert(Review(reviewer=reviewer, response=response, **fields))
     reviews = list(response.reviews.all())
     if response.state != ResponseState.REVIEW or len(reviews) < policy.response_reviews_required:
         return review
@@ -168,7 +175,7 @@ def check_ranking_payload(
     return list(order), False
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def ranking_create(
     *, ranker: User, prompt: Prompt, payload: Mapping[str, Any], policy: CollectionPolicy
 ) -> Ranking:
@@ -180,7 +187,7 @@ def ranking_create(
     if prompt.author_id == ranker.pk or any(r.author_id == ranker.pk for r in responses):
         raise ValidationError(_("Nobody ranks answers to their own prompt or their own answers."))
     order, unusable = check_ranking_payload(payload, [r.pk for r in responses])
-    ranking = Ranking.objects.create(ranker=ranker, prompt=prompt, order=order, unusable=unusable)
+    ranking = insert(Ranking(ranker=ranker, prompt=prompt, order=order, unusable=unusable))
     if prompt.state == PromptState.RANKING and prompt.rankings.count() >= policy.rankings_required:
         consensus_run(prompt=prompt)
         flow.prompt_transition(prompt=prompt, to=PromptState.COMPLETE, policy=policy)
