@@ -16,7 +16,7 @@ from apps.accounts.permissions import AcceptedLicence, HasAcceptedLicence
 from apps.accounts.selectors import request_user
 from apps.assignments import selectors, services
 from apps.assignments.models import Assignment
-from apps.core.api import idempotent
+from apps.core.api import JsonNegotiation, idempotent
 from apps.core.throttling import ScopedThrottle
 
 
@@ -67,6 +67,7 @@ class TaskOut(serializers.Serializer[Any]):
 class TaskNextApi(APIView):
     permission_classes = [IsAuthenticated, AcceptedLicence]
     throttle_classes = [ScopedThrottle]
+    content_negotiation_class = JsonNegotiation
     throttle_scope = "tasks_next"
 
     @extend_schema(
@@ -93,6 +94,7 @@ class TaskNextApi(APIView):
 class TaskSubmitApi(APIView):
     permission_classes = [IsAuthenticated, HasAcceptedLicence]
     throttle_classes = [ScopedThrottle]
+    content_negotiation_class = JsonNegotiation
     throttle_scope = "tasks_submit"
 
     @extend_schema(
@@ -135,6 +137,7 @@ class TaskSubmitApi(APIView):
 class TaskSkipApi(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [ScopedThrottle]
+    content_negotiation_class = JsonNegotiation
     throttle_scope = "tasks_submit"
 
     class TaskSkipIn(serializers.Serializer[Any]):

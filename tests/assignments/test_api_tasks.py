@@ -278,3 +278,10 @@ def test_the_expiry_sweep_is_a_registered_periodic_task(settings):
     schedule = settings.CELERY_BEAT_SCHEDULE["expire-assignments"]
     assert schedule["task"] in app.tasks
     assert schedule["schedule"] == 60.0
+
+
+def test_the_task_endpoints_answer_json_whatever_the_accept_header_says(api):
+    r = api.get(NEXT, {"type": "write"}, HTTP_ACCEPT="application/xml")
+    assert r.status_code == 200
+    assert r["Content-Type"] == "application/json"
+    assert r.json()["type"] == "write"
