@@ -76,6 +76,24 @@ def fetch_one(
 M = TypeVar("M", bound=Model)
 
 
+def fetch_all(sql: str, params: list[Any], model: type[M]) -> list[M]:
+    """Run ``sql``, which returns the columns of ``model`` (as ``columns`` lists them), and
+    return the rows as instances, converted as the ORM would."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    converters = _converters(connection.alias, (model,)).items()
+    names = [field.attname for field in model._meta.concrete_fields]
+    found = []
+    for row in rows:
+        values = list(row)
+        for position, (functions, expression) in converters:
+            for function in functions:
+                values[position] = function(values[position], expression, connection)
+        found.append(model.from_db(connection.alias, names, values))
+    return found
+
+
 def insert(instance: M) -> M:
     """Insert a new ``instance`` as ``save()`` would (each field's ``pre_save``, so defaults
     and ``auto_now_add`` apply, and its database preparation), taking the primary key from
