@@ -340,30 +340,34 @@ def _claim(user: User, task_type: str, policy: CollectionPolicy) -> Assignment |
     return _claim_prompt(user, task_type, policy)
 
 
-def _lock_user(user: User) -> tuple[User, CollectionPolicy, int]:
-    """Lock the user's row (refusing a banned user) and return it with the current policy,
-    whose ``updated_at`` comes along in the same statement, and the user's active tasks that
-    have not expired yet."""
+def _lock_user(user: User) -> tuple[User, CollectionPolicy, int, bool]:
+    """Lock the user's row (refusing a banned user) and return it with the current policy
+    (whose ``updated_at`` comes along in the same statement), the user's active tasks that
+    have not expired yet, and whether anyone's active task is overdue (one probe of the
+    partial expiry index)."""
     users, assignments = _q(User._meta.db_table), _q(Assignment._meta.db_table)
+    now = _now()
     found = _fetch_one(
         f"SELECT {_columns(User, users)}, "
         f'(SELECT p."updated_at" FROM {_q(CollectionPolicy._meta.db_table)} p WHERE p."id" = 1), '
         f"(SELECT COUNT(*) FROM {assignments} a "
-        f'WHERE a."user_id" = {users}."id" AND a."state" = %s AND a."expires_at" > %s) '
+        f'WHERE a."user_id" = {users}."id" AND a."state" = %s AND a."expires_at" > %s), '
+        f"EXISTS (SELECT 1 FROM {assignments} a "
+        'WHERE a."state" = %s AND a."expires_at" <= %s) '
         f'FROM {users} WHERE {users}."id" = %s {_for_update(of=users)}',
-        [AssignmentState.ACTIVE, _now(), user.pk],
+        [AssignmentState.ACTIVE, now, AssignmentState.ACTIVE, now, user.pk],
         User,
         CollectionPolicy._meta.get_field("updated_at"),
     )
     if found is None:
         raise User.DoesNotExist(f"user {user.pk} does not exist")
-    locked, policy_updated_at, pending = found
+    locked, policy_updated_at, pending, overdue = found
     if locked.banned_at is not None:
         raise Banned(
             _("Your account is suspended from contributing: %(reason)s")
             % {"reason": locked.ban_reason or _("contact the moderators.")}
         )
-    return locked, _policy(policy_updated_at), int(pending)
+    return locked, _policy(policy_updated_at), int(pending), bool(overdue)
 
 
 def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) -> Assignment:
@@ -373,11 +377,12 @@ def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) 
         raise ValidationError(
             {"type": [_("Choose one of: %(kinds)s.") % {"kinds": ", ".join(REQUESTABLE)}]}
         )
-    # Overdue tasks give their slots back before anyone looks for one (cheap: a partial
-    # index holds only active assignments).
-    assignments_expire(limit=100)
     with transaction.atomic():
-        user, policy, pending = _lock_user(user)
+        user, policy, pending, overdue = _lock_user(user)
+        if overdue:
+            # Overdue tasks give their slots back before anyone looks for one. (The user's
+            # lock comes first here as everywhere; the sweep skips assignments others hold.)
+            _expire_overdue(limit=100)
         if pending >= policy.max_pending_assignments:
             raise TooManyPending(
                 ngettext(
@@ -433,7 +438,7 @@ def task_submit(*, user: User, assignment_id: int, payload: Mapping[str, Any]) -
     with the next sweep, which every ``task_next`` and the periodic task run.
     """
     with transaction.atomic():
-        user, policy, _pending = _lock_user(user)
+        user, policy, _pending, _overdue = _lock_user(user)
         assignment = _lock_assignment(user, assignment_id)
         _refuse_finished(assignment)
         if assignment.expires_at <= timezone.now():
@@ -535,7 +540,7 @@ def task_skip(*, user: User, assignment_id: int, reason: str = "") -> Assignment
 
 def _any_overdue() -> bool:
     """Whether some active assignment is overdue: one probe of the partial expiry index, so
-    that the sweep on every ``next`` costs next to nothing while nothing is overdue."""
+    that the periodic sweep costs next to nothing while nothing is overdue."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT 1 FROM {_q(Assignment._meta.db_table)} "
@@ -550,13 +555,17 @@ def assignments_expire(*, limit: int = 1000) -> int:
     if not _any_overdue():
         return 0
     with transaction.atomic():
-        overdue = list(
-            Assignment.objects.select_for_update(no_key=True, skip_locked=True)
-            .filter(state=AssignmentState.ACTIVE, expires_at__lte=timezone.now())
-            .order_by("expires_at")[:limit]
-        )
-        for assignment in overdue:
-            _release(assignment, AssignmentState.EXPIRED)
+        return _expire_overdue(limit=limit)
+
+
+def _expire_overdue(*, limit: int) -> int:
+    overdue = list(
+        Assignment.objects.select_for_update(no_key=True, skip_locked=True)
+        .filter(state=AssignmentState.ACTIVE, expires_at__lte=timezone.now())
+        .order_by("expires_at")[:limit]
+    )
+    for assignment in overdue:
+        _release(assignment, AssignmentState.EXPIRED)
     return len(overdue)
 
 
