@@ -60,8 +60,9 @@ log = logging.getLogger(__name__)
 
 # Ranked prompts per round of rankings/preferences queries.
 PROMPT_CHUNK = 2_000
-# Progress is written to the Release row at most once per this many source rows.
-PROGRESS_EVERY = 20_000
+# Progress is written to the Release row at most once per this many source rows (each write
+# is a commit: a few milliseconds).
+PROGRESS_EVERY = 100_000
 
 Progress = Callable[[int, int], None]
 
@@ -81,7 +82,9 @@ class Fetched(NamedTuple):
 
 
 def column(table: pa.Table, name: str) -> pa.Array:
-    return table.column(name).combine_chunks()
+    chunks = table.column(name)
+    # combine_chunks copies even a lone chunk, and fetched tables have one.
+    return chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
 
 
 def id_lists(texts: pa.Array) -> tuple[pa.Array, pa.Array]:
