@@ -200,7 +200,8 @@ class _NothingReceived(Exception):
 
 
 class HttpConnection:
-    """One keep-alive connection; reconnects when the server closes it (sync workers do)."""
+    """One keep-alive connection; reconnects when the server closes it (sync workers do after
+    every response, threaded ones after their keep-alive time)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
