@@ -19,6 +19,7 @@ from apps.collection.models import (
     Response,
     ResponseState,
 )
+from apps.core.sql import quote, scalar, update
 
 
 class InvalidTransition(Exception):
@@ -46,11 +47,20 @@ RESPONSE_EDGES: frozenset[tuple[str, str]] = frozenset(
 
 def live_responses(prompt: Prompt) -> int:
     """Answers that count toward the collection target: accepted or still in review."""
-    return prompt.responses.filter(
-        withdrawn_at__isnull=True,
-        hidden_at__isnull=True,
-        state__in=(ResponseState.REVIEW, ResponseState.ACCEPTED),
-    ).count()
+    return count_responses(prompt, (ResponseState.REVIEW, ResponseState.ACCEPTED))
+
+
+def count_responses(prompt: Prompt, states: tuple[str, ...]) -> int:
+    """A prompt's live (not withdrawn, not hidden) answers in these states. (In SQL, as the
+    dispatcher's statements are: see apps/core/sql.py.)"""
+    return int(
+        scalar(
+            f"SELECT COUNT(*) FROM {quote(Response._meta.db_table)} "
+            f'WHERE "prompt_id" = %s AND "state" IN ({", ".join(["%s"] * len(states))}) '
+            'AND "withdrawn_at" IS NULL AND "hidden_at" IS NULL',
+            [prompt.pk, *states],
+        )
+    )
 
 
 def slots_for(prompt: Prompt, state: str, policy: CollectionPolicy) -> int:
@@ -71,7 +81,7 @@ def prompt_transition(*, prompt: Prompt, to: str, policy: CollectionPolicy) -> P
         raise InvalidTransition(f"prompt {prompt.pk}: {prompt.state} → {to} is not allowed")
     prompt.state = to
     prompt.open_slots = slots_for(prompt, to, policy)
-    prompt.save(update_fields=["state", "open_slots", "updated_at"])
+    update(prompt, ["state", "open_slots", "updated_at"])
     return prompt
 
 
@@ -82,7 +92,7 @@ def response_transition(*, response: Response, to: str) -> Response:
         raise InvalidTransition(f"response {response.pk}: {response.state} → {to} is not allowed")
     response.state = to
     response.open_slots = 0
-    response.save(update_fields=["state", "open_slots", "updated_at"])
+    update(response, ["state", "open_slots", "updated_at"])
     return response
 
 

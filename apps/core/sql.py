@@ -76,6 +76,14 @@ def fetch_one(
 M = TypeVar("M", bound=Model)
 
 
+def scalar(sql: str, params: list[Any]) -> Any:
+    """The first column of the first row ``sql`` returns (None without a row)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
 def fetch_all(sql: str, params: list[Any], model: type[M]) -> list[M]:
     """Run ``sql``, which returns the columns of ``model`` (as ``columns`` lists them), and
     return the rows as instances, converted as the ORM would."""

@@ -28,7 +28,7 @@ from apps.collection.models import (
     Response,
     ResponseState,
 )
-from apps.core.sql import columns, fetch_all, insert, quote
+from apps.core.sql import columns, fetch_all, insert, quote, scalar
 from apps.feedback.consensus import compute_consensus
 from apps.feedback.models import LABELS, PromptConsensus, Ranking, Review
 
@@ -127,9 +127,7 @@ def response_review_create(
     prompt = response.prompt
     if acceptance(reviews) > policy.acceptance_threshold:
         flow.response_transition(response=response, to=ResponseState.ACCEPTED)
-        accepted = prompt.responses.filter(
-            state=ResponseState.ACCEPTED, withdrawn_at__isnull=True, hidden_at__isnull=True
-        ).count()
+        accepted = flow.count_responses(prompt, (ResponseState.ACCEPTED,))
         if prompt.state == PromptState.COLLECTING and accepted >= policy.responses_to_collect:
             flow.prompt_transition(prompt=prompt, to=PromptState.RANKING, policy=policy)
     else:
@@ -202,7 +200,10 @@ def ranking_create(
         raise ValidationError(_("Nobody ranks answers to their own prompt or their own answers."))
     order, unusable = check_ranking_payload(payload, [r.pk for r in responses])
     ranking = insert(Ranking(ranker=ranker, prompt=prompt, order=order, unusable=unusable))
-    if prompt.state == PromptState.RANKING and prompt.rankings.count() >= policy.rankings_required:
+    rankings = scalar(
+        f'SELECT COUNT(*) FROM {quote(Ranking._meta.db_table)} WHERE "prompt_id" = %s', [prompt.pk]
+    )
+    if prompt.state == PromptState.RANKING and rankings >= policy.rankings_required:
         consensus_run(prompt=prompt)
         flow.prompt_transition(prompt=prompt, to=PromptState.COMPLETE, policy=policy)
     return ranking
