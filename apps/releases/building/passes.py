@@ -53,8 +53,10 @@ from apps.releases.building.streams import (
 )
 from apps.releases.models import Release, ReleaseState
 
+# Array and Table: for nested functions of methods where ``pa`` names a local (``self.pa``).
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyarrow import Array, Table
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ PROMPT_CHUNK = 2_000
 PROGRESS_EVERY = 100_000
 
 Progress = Callable[[int, int], None]
+# The table of the rows a boolean mask selects (None: all of them).
+Rows = Callable[[Any], "pa.Table"]
 
 
 class BuildSuperseded(Exception):
@@ -107,6 +111,16 @@ def counts_per_row(owners: pa.Array, rows: int) -> pa.Array:
     counted = pc.value_counts(owners)
     at = pc.index_in(int64_array(range(rows)), value_set=counted.field("values"))
     return counted.field("counts").take(at)
+
+
+def selected(table: pa.Table) -> Rows:
+    """``Build.write_split``'s rows of a table already built."""
+    return lambda keep: table if keep is None else table.filter(keep)
+
+
+def picked(arrays: dict[str, pa.Array], keep: pa.Array | None) -> dict[str, pa.Array]:
+    """The arrays' values at the rows that ``keep`` selects (None: all of them)."""
+    return arrays if keep is None else {name: a.filter(keep) for name, a in arrays.items()}
 
 
 def json_text(value: Any, empty: Any) -> str:
@@ -266,20 +280,24 @@ class Build:
             value = self._pseudonyms[user_id] = pseudonym(user_id)
         return value
 
-    def write_split(self, config: str, table: pa.Table, test: pa.Array) -> None:
+    def write_split(self, config: str, rows: Rows, test: pa.Array) -> None:
+        """Rows into the test and train splits; ``test`` says which rows are in the test split.
+        ``rows(keep)`` gives the table of the rows that ``keep`` selects (None: all of them),
+        so the rankings and preferences take their texts only once, for each split's rows."""
         import pyarrow.compute as pc
 
-        schema = self.schemas[config]
-        if not table.schema.equals(schema):
-            table = table.cast(schema)
         tests = pc.sum(test).as_py() or 0
         if tests == 0:
-            self.writers[config, "train"].write(table)
-        elif tests == len(table):
-            self.writers[config, "test"].write(table)
+            parts = [("train", rows(None))]
+        elif tests == len(test):
+            parts = [("test", rows(None))]
         else:
-            self.writers[config, "test"].write(table.filter(test))
-            self.writers[config, "train"].write(table.filter(pc.invert(test)))
+            parts = [("test", rows(test)), ("train", rows(pc.invert(test)))]
+        schema = self.schemas[config]
+        for split, table in parts:
+            self.writers[config, split].write(
+                table if table.schema.equals(schema) else table.cast(schema)
+            )
 
     def advance(self, rows: int) -> None:
         self.done += rows
@@ -391,7 +409,7 @@ class Build:
         test = [pid for pid in id_list if hash_position(pid) < threshold]
         self.test_ids.update(test)
         table = self.pa.Table.from_batches([batch]).select(list(self.schemas["prompts"].names))
-        self.write_split("prompts", table, pc.is_in(ids, value_set=int64_array(test)))
+        self.write_split("prompts", selected(table), pc.is_in(ids, value_set=int64_array(test)))
         self.count_values(self.by_category["prompts"], batch.column("category"))
         self.count_values(self.by_language["prompts"], batch.column("language"))
         self.contributors.update(pc.unique(batch.column("author_id")).to_pylist())
@@ -409,7 +427,7 @@ class Build:
         import pyarrow.compute as pc
 
         table = self.pa.Table.from_batches([batch]).select(list(self.schemas["sft"].names))
-        self.write_split("sft", table, self.test_mask(batch.column("prompt_id")))
+        self.write_split("sft", selected(table), self.test_mask(batch.column("prompt_id")))
         if "dolly_line" in batch.schema.names:
             self.dolly.write(string_bytes(batch.column("dolly_line")))
         else:
@@ -474,16 +492,26 @@ class Build:
         )
         self.contributors.update(unique.to_pylist())
         kept_prompts = prompt_ids.filter(valid)
-        table = pa.table(
-            {
-                "prompt_id": kept_prompts,
-                "instruction": chunk.instructions.take(rows),
-                "context": chunk.contexts.take(rows),
-                "responses": chunk.answer_lists.take(rows),
-                "ranker": names.take(pc.index_in(ranker_ids, value_set=unique)),
-                "order": pa.ListArray.from_arrays(order_offsets, positions),
-            }
-        )
+        columns = {
+            "prompt_id": kept_prompts,
+            "row": rows,
+            "ranker": names.take(pc.index_in(ranker_ids, value_set=unique)),
+            "order": pa.ListArray.from_arrays(order_offsets, positions),
+        }
+
+        def table(keep: Array | None) -> Table:
+            kept = picked(columns, keep)
+            return pa.table(
+                {
+                    "prompt_id": kept["prompt_id"],
+                    "instruction": chunk.instructions.take(kept["row"]),
+                    "context": chunk.contexts.take(kept["row"]),
+                    "responses": chunk.answer_lists.take(kept["row"]),
+                    "ranker": kept["ranker"],
+                    "order": kept["order"],
+                }
+            )
+
         self.write_split("rankings", table, self.test_mask(kept_prompts))
         self.keys["rankings"].append(column(rankings, "id").filter(valid))
 
@@ -562,20 +590,35 @@ class Build:
             scalar(0.0),
             pc.divide(wins, pc.max_element_wise(rankers, scalar(1)).cast(pa.float64())),
         )
-        table = pa.table(
-            {
-                "prompt_id": pair_prompts,
-                "instruction": chunk.instructions.take(rows),
-                "context": chunk.contexts.take(rows),
-                "chosen": chunk.texts.take(chosen_index),
-                "rejected": chunk.texts.take(rejected_index),
-                "chosen_rank": pc.add(rank.take(first), scalar(1)),
-                "rejected_rank": pc.add(rank.take(second), scalar(1)),
-                "margin": margins,
-                "rankers": rankers,
-                "agreement": agreement.take(owners),
-            }
-        )
+        columns = {
+            "prompt_id": pair_prompts,
+            "row": rows,
+            "chosen": chosen_index,
+            "rejected": rejected_index,
+            "chosen_rank": pc.add(rank.take(first), scalar(1)),
+            "rejected_rank": pc.add(rank.take(second), scalar(1)),
+            "margin": margins,
+            "rankers": rankers,
+            "agreement": agreement.take(owners),
+        }
+
+        def table(keep: Array | None) -> Table:
+            kept = picked(columns, keep)
+            return pa.table(
+                {
+                    "prompt_id": kept["prompt_id"],
+                    "instruction": chunk.instructions.take(kept["row"]),
+                    "context": chunk.contexts.take(kept["row"]),
+                    "chosen": chunk.texts.take(kept["chosen"]),
+                    "rejected": chunk.texts.take(kept["rejected"]),
+                    "chosen_rank": kept["chosen_rank"],
+                    "rejected_rank": kept["rejected_rank"],
+                    "margin": kept["margin"],
+                    "rankers": kept["rankers"],
+                    "agreement": kept["agreement"],
+                }
+            )
+
         self.write_split("preferences", table, self.test_mask(pair_prompts))
         self.keys["preferences"].append(
             pc.binary_join_element_wise(prompt_text, chosen_text, rejected_text, scalar(":"))
