@@ -122,6 +122,34 @@ def insert(instance: M) -> M:
     return instance
 
 
+def upsert(instance: M, unique: Sequence[str]) -> M:
+    """Insert ``instance``, or update the row that has the same values of the fields in
+    ``unique`` (a unique constraint) with the instance's other values, in one statement
+    (``INSERT … ON CONFLICT … DO UPDATE``); takes the row's primary key."""
+    meta = instance._meta
+    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+    keys = [f for f in fields if f.name in unique or f.attname in unique]
+    if len(keys) != len(unique):
+        raise ValueError(f"not concrete fields of {meta.label}: {unique}")
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    changed = ", ".join(
+        f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in fields if f not in keys
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) "
+            f"ON CONFLICT ({', '.join(quote(f.column) for f in keys)}) DO UPDATE SET {changed} "
+            f"RETURNING {quote(meta.pk.column)}",
+            values,
+        )
+        (pk,) = cursor.fetchone()
+    setattr(instance, meta.pk.attname, pk)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
+
+
 def update(instance: Model, names: Sequence[str]) -> None:
     """``instance.save(update_fields=names)`` for a row known to exist, as one UPDATE."""
     meta = instance._meta

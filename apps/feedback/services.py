@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
@@ -28,7 +28,7 @@ from apps.collection.models import (
     Response,
     ResponseState,
 )
-from apps.core.sql import columns, fetch_all, insert, quote, scalar
+from apps.core.sql import columns, fetch_all, insert, quote, scalar, update, upsert
 from apps.feedback.consensus import compute_consensus
 from apps.feedback.models import LABELS, PromptConsensus, Ranking, Review
 
@@ -235,26 +235,45 @@ def consensus_run(*, prompt: Prompt) -> PromptConsensus:
     current = set(ids)
     rankings: list[list[int] | None] = []
     # A banned ranker's votes no longer count (the ban re-runs this, see consensus_refresh).
-    for ranking in prompt.rankings.filter(ranker__banned_at__isnull=True):
+    for ranking in _rankings_of_rankers_in_good_standing(prompt):
         rankings.append(None if ranking.unusable else [i for i in ranking.order if i in current])
     tie_break = sorted(ids)
     random.Random(prompt.pk).shuffle(tie_break)
     result = compute_consensus(rankings, ids, tie_break=tie_break)
-    consensus, _ = PromptConsensus.objects.update_or_create(
-        prompt=prompt,
-        defaults={
-            "order": list(result.order),
-            "agreement": result.agreement,
-            "rankers": result.rankers,
-            "unusable_rankers": result.unusable_rankers,
-            "pairwise_wins": {f"{a}>{b}": n for (a, b), n in result.pairwise_wins.items()},
-        },
+    consensus = upsert(
+        PromptConsensus(
+            prompt=prompt,
+            order=list(result.order),
+            agreement=result.agreement,
+            rankers=result.rankers,
+            unusable_rankers=result.unusable_rankers,
+            pairwise_wins={f"{a}>{b}": n for (a, b), n in result.pairwise_wins.items()},
+        ),
+        unique=["prompt"],
     )
     for response in responses:
         rank = result.ranks.get(response.pk)
         if response.consensus_rank != rank:
             response.consensus_rank = rank
-            response.save(update_fields=["consensus_rank"])
+            update(response, ["consensus_rank"])
     # Answers hidden or withdrawn since keep no rank.
-    prompt.responses.exclude(pk__in=ids).exclude(consensus_rank=None).update(consensus_rank=None)
+    keep = f'AND "id" NOT IN ({", ".join(["%s"] * len(ids))})' if ids else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE {quote(Response._meta.db_table)} SET "consensus_rank" = NULL '
+            f'WHERE "prompt_id" = %s AND "consensus_rank" IS NOT NULL {keep}',
+            [prompt.pk, *ids],
+        )
     return consensus
+
+
+def _rankings_of_rankers_in_good_standing(prompt: Prompt) -> list[Ranking]:
+    rankings, users = quote(Ranking._meta.db_table), quote(User._meta.db_table)
+    return fetch_all(
+        f"SELECT {columns(Ranking, rankings)} FROM {rankings} "
+        f'INNER JOIN {users} u ON u."id" = {rankings}."ranker_id" '
+        f'WHERE {rankings}."prompt_id" = %s AND u."banned_at" IS NULL '
+        f'ORDER BY {rankings}."created_at", {rankings}."id"',
+        [prompt.pk],
+        Ranking,
+    )
