@@ -5,11 +5,12 @@ response under review). Slots are taken under ``SELECT … FOR UPDATE SKIP LOCKE
 PostgreSQL, so concurrent volunteers never get the same slot and no target hands out more
 tasks than the policy asks; SQLite (the embedded default) serialises writers instead.
 
-Lock order, to stay free of deadlocks: user, assignment, prompt, response. Claims lock only
-the row they take a slot from. Every lock is ``FOR NO KEY UPDATE``: inserting a row that
-refers to a locked prompt (an assignment, a review) takes ``FOR KEY SHARE`` on it, which a
-plain ``FOR UPDATE`` would block, and a claim holding a response while inserting its
-assignment would then deadlock with a submission holding the prompt.
+Lock order, to stay free of deadlocks: user, assignment, prompt, response (a submission locks
+its assignment without the user). Claims lock only the row they take a slot from. Every lock
+is ``FOR NO KEY UPDATE``: inserting a row that refers to a locked prompt (an assignment, a
+review) takes ``FOR KEY SHARE`` on it, which a plain ``FOR UPDATE`` would block, and a claim
+holding a response while inserting its assignment would then deadlock with a submission
+holding the prompt.
 
 The hot path (``next`` and ``submit``) writes its reads and locks out in SQL (see "reading
 and locking rows" below): building these small queries with the ORM took several times the
@@ -362,12 +363,16 @@ def _lock_user(user: User) -> tuple[User, CollectionPolicy, int, bool]:
     if found is None:
         raise User.DoesNotExist(f"user {user.pk} does not exist")
     locked, policy_updated_at, pending, overdue = found
-    if locked.banned_at is not None:
+    _refuse_banned(locked.banned_at, locked.ban_reason)
+    return locked, _policy(policy_updated_at), int(pending), bool(overdue)
+
+
+def _refuse_banned(banned_at: Any, reason: str) -> None:
+    if banned_at is not None:
         raise Banned(
             _("Your account is suspended from contributing: %(reason)s")
-            % {"reason": locked.ban_reason or _("contact the moderators.")}
+            % {"reason": reason or _("contact the moderators.")}
         )
-    return locked, _policy(policy_updated_at), int(pending), bool(overdue)
 
 
 def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) -> Assignment:
@@ -399,6 +404,31 @@ def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) 
     raise NoTaskAvailable(
         _("No task of this kind is waiting right now. Try another kind, or write a new prompt.")
     )
+
+
+def _lock_own_assignment(user: User, assignment_id: int) -> tuple[Assignment, CollectionPolicy]:
+    """The user's assignment, locked, with the current policy, refusing a banned user; one
+    statement. The user's row is read, not locked: a ban committed meanwhile waits for this
+    assignment's lock before it releases the user's tasks, and then finds it submitted."""
+    assignments, users = _q(Assignment._meta.db_table), _q(User._meta.db_table)
+    found = _fetch_one(
+        f'SELECT {_columns(Assignment, "a")}, u."banned_at", u."ban_reason", '
+        f'(SELECT p."updated_at" FROM {_q(CollectionPolicy._meta.db_table)} p WHERE p."id" = 1) '
+        f'FROM {assignments} a INNER JOIN {users} u ON u."id" = a."user_id" '
+        f'WHERE a."id" = %s AND a."user_id" = %s {_for_update(of="a")}',
+        [assignment_id, user.pk],
+        Assignment,
+        User._meta.get_field("banned_at"),
+        User._meta.get_field("ban_reason"),
+        CollectionPolicy._meta.get_field("updated_at"),
+    )
+    if found is None:
+        fresh = User.objects.only("banned_at", "ban_reason").get(pk=user.pk)
+        _refuse_banned(fresh.banned_at, fresh.ban_reason)
+        raise TaskConflict(_("This task is not yours."))
+    assignment, banned_at, ban_reason, policy_updated_at = found
+    _refuse_banned(banned_at, ban_reason)
+    return assignment, _policy(policy_updated_at)
 
 
 def _lock_assignment(user: User, assignment_id: int) -> Assignment:
@@ -438,8 +468,7 @@ def task_submit(*, user: User, assignment_id: int, payload: Mapping[str, Any]) -
     with the next sweep, which every ``task_next`` and the periodic task run.
     """
     with transaction.atomic():
-        user, policy, _pending, _overdue = _lock_user(user)
-        assignment = _lock_assignment(user, assignment_id)
+        assignment, policy = _lock_own_assignment(user, assignment_id)
         _refuse_finished(assignment)
         if assignment.expires_at <= timezone.now():
             raise TaskConflict(_("This task expired and went back to the pool; take a new one."))
