@@ -177,8 +177,13 @@ class PostgresReader:
         import psycopg
 
         # Straight from Django's parameters (same server, database, adapters), but not through
-        # Django: this connection must stay outside Django's transaction handling.
-        self._conn = psycopg.connect(**connection.get_connection_params())
+        # Django: this connection must stay outside Django's transaction handling. Parameters
+        # are bound in the client and nothing is prepared: each chunk query is planned for its
+        # own range of prompts, where a prepared statement would settle on one generic plan.
+        params = connection.get_connection_params()
+        params["cursor_factory"] = psycopg.ClientCursor
+        params["prepare_threshold"] = None
+        self._conn = psycopg.connect(**params)
         self._conn.autocommit = False
         self._conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         self._conn.read_only = True
