@@ -46,6 +46,15 @@ def _converters(alias: str, parts: tuple[type[Model] | Field[Any, Any], ...]) ->
     return compiler.get_converters([f.get_col(f.model._meta.db_table) for f in fields])
 
 
+def _convert(row: Sequence[Any], converters: Any) -> list[Any]:
+    """``row``'s values through the ORM's converters (from ``_converters``)."""
+    values = list(row)
+    for position, (functions, expression) in converters.items():
+        for function in functions:
+            values[position] = function(values[position], expression, connection)
+    return values
+
+
 def fetch_one(
     sql: str, params: list[Any], *parts: type[Model] | Field[Any, Any]
 ) -> list[Any] | None:
@@ -58,10 +67,7 @@ def fetch_one(
         row = cursor.fetchone()
     if row is None:
         return None
-    values = list(row)
-    for position, (functions, expression) in _converters(connection.alias, parts).items():
-        for function in functions:
-            values[position] = function(values[position], expression, connection)
+    values = _convert(row, _converters(connection.alias, parts))
     found: list[Any] = []
     for part in parts:
         if isinstance(part, type):
@@ -90,56 +96,46 @@ def fetch_all(sql: str, params: list[Any], model: type[M]) -> list[M]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    converters = _converters(connection.alias, (model,)).items()
+    converters = _converters(connection.alias, (model,))
     names = [field.attname for field in model._meta.concrete_fields]
-    found = []
-    for row in rows:
-        values = list(row)
-        for position, (functions, expression) in converters:
-            for function in functions:
-                values[position] = function(values[position], expression, connection)
-        found.append(model.from_db(connection.alias, names, values))
-    return found
+    return [model.from_db(connection.alias, names, _convert(row, converters)) for row in rows]
 
 
 def insert(instance: M) -> M:
     """Insert a new ``instance`` as ``save()`` would (each field's ``pre_save``, so defaults
     and ``auto_now_add`` apply, and its database preparation), taking the primary key from
     ``RETURNING``. No signals are sent: Hearth connects none to the models inserted here."""
-    meta = instance._meta
-    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}",
-            values,
-        )
-        (pk,) = cursor.fetchone()
-    setattr(instance, meta.pk.attname, pk)
-    instance._state.adding = False
-    instance._state.db = connection.alias
-    return instance
+    return _insert(instance, unique=())
 
 
 def upsert(instance: M, unique: Sequence[str]) -> M:
     """Insert ``instance``, or update the row that has the same values of the fields in
     ``unique`` (a unique constraint) with the instance's other values, in one statement
     (``INSERT … ON CONFLICT … DO UPDATE``); takes the row's primary key."""
+    if not unique:
+        raise ValueError("upsert needs the fields of a unique constraint")
+    return _insert(instance, unique=unique)
+
+
+def _insert(instance: M, *, unique: Sequence[str]) -> M:
     meta = instance._meta
     fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
-    keys = [f for f in fields if f.name in unique or f.attname in unique]
-    if len(keys) != len(unique):
-        raise ValueError(f"not concrete fields of {meta.label}: {unique}")
     values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    changed = ", ".join(
-        f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in fields if f not in keys
-    )
+    conflict = ""
+    if unique:
+        keys = [f for f in fields if f.name in unique or f.attname in unique]
+        if len(keys) != len(unique):
+            raise ValueError(f"not concrete fields of {meta.label}: {unique}")
+        changed = ", ".join(
+            f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in fields if f not in keys
+        )
+        conflict = (
+            f"ON CONFLICT ({', '.join(quote(f.column) for f in keys)}) DO UPDATE SET {changed} "
+        )
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"ON CONFLICT ({', '.join(quote(f.column) for f in keys)}) DO UPDATE SET {changed} "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) {conflict}"
             f"RETURNING {quote(meta.pk.column)}",
             values,
         )

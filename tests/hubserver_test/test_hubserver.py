@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("huggingface_hub")
-
 import httpx2
+import pytest
 from huggingface_hub import (
     CommitOperationAdd,
     CommitOperationDelete,
@@ -222,7 +219,6 @@ configs:
 
 
 def test_load_dataset_from_a_tag(hub: HubServer, tmp_path: Path) -> None:
-    pytest.importorskip("datasets")
     import datasets
     import pyarrow as pa
     import pyarrow.parquet as pq

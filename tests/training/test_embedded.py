@@ -79,16 +79,14 @@ print(json.dumps(json.loads(body)["num_hidden_layers"]))
 """
 
 
-def _python(script: str, env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _python(script: str, env: dict[str, str], *args: str) -> str:
+    result = _run([sys.executable, "-c", script, *args], env)
     lines = result.stdout.strip().splitlines()
     return lines[-1] if lines else ""
 
@@ -122,15 +120,7 @@ def test_the_embedded_default_trains_downloads_and_cancels(tmp_path):
         OMP_NUM_THREADS="1",
         HEARTH_TRAINING_REPORT_SECONDS="1",
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    _run([sys.executable, "manage.py", "migrate", "--noinput"], env)
     first = json.loads(_python(SETUP, env, str(tmp_path / "tiny")))["run"]
     db = data / "hearth.sqlite3"
     log = tmp_path / "workers.log"
