@@ -16,14 +16,19 @@ bf16 matmul peak on GPU or fp32 on CPU; attention FLOPs are not counted) and the
 loss at the last step; then the Hearth/TRL ratios. Throughput is measured over the steps after
 ``--warmup`` (compilation and autotuning excluded).
 
-GPU default model: hidden 1024, 24 layers, 16 heads, MLP 2816, vocab 32000 (~0.4B).
-``--small`` (automatic without CUDA) uses a tiny model so the bench checks out on a CPU.
-Needs the ``bench`` extra (TRL); ``--only hearth-sft,trl-sft`` runs a subset.
+GPU default model: hidden 1024, 24 layers, 16 heads, MLP 2816, vocab 32000 (~0.4B); 4 rows of
+2,048 tokens (8,192 tokens) per SFT step, 32 pairs' worth of tokens per reward step; 200 SFT
+steps and 60 reward steps. ``--small`` (automatic without CUDA) uses a tiny model so the bench
+checks out on a CPU. Needs the ``bench`` extra (TRL); ``--only hearth-sft,trl-sft`` runs a
+subset, in that order. A run that fails is reported and the others still run;
+``--steps-log`` and ``--profile`` keep per-step timings and a profile of three steps of each
+Hearth run. ``tests/bench/bench_train_offline.sh`` runs it on a GPU machine without network.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -31,6 +36,7 @@ import random
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,8 +45,11 @@ from typing import Any
 import torch
 
 from worker.data import DOLLY_END, DOLLY_INTRO_WITH_INPUT, dolly_prompt
+from worker.progress import ProgressCallback, ProgressEvent
 
 RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
+# Also selectable with --only: Hearth's SFT without Liger's fused loss.
+EXTRA_RUNS = ("hearth-sft-noliger",)
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,8 @@ class Workload:
 
     seq_len: int
     rows: int
-    steps: int
+    sft_steps: int
+    reward_steps: int
     warmup: int
     sft_examples: int
     reward_prompts: int
@@ -74,8 +84,9 @@ class Workload:
 
 GPU_WORKLOAD = Workload(
     seq_len=2048,
-    rows=8,
-    steps=40,
+    rows=4,
+    sft_steps=200,
+    reward_steps=60,
     warmup=10,
     sft_examples=4000,
     reward_prompts=1500,
@@ -84,7 +95,8 @@ GPU_WORKLOAD = Workload(
 SMALL_WORKLOAD = Workload(
     seq_len=512,
     rows=2,
-    steps=8,
+    sft_steps=8,
+    reward_steps=8,
     warmup=2,
     sft_examples=240,
     reward_prompts=120,
@@ -291,6 +303,7 @@ def matmul_parameters(model_dir: Path) -> int:
 
 
 def _reset_memory(device: torch.device) -> None:
+    gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -307,8 +320,74 @@ def _throughput(log: list[dict[str, float]], warmup: int, key: str) -> float:
     return sum(e[key] for e in measured) / sum(e["seconds"] for e in measured)
 
 
+class StepLog:
+    """Every step of every run as a JSON line (``--steps-log``), written as it happens, so a
+    benchmark stopped halfway still leaves its timings; profiles a few steps of Hearth's runs
+    (``--profile``): the kernels' share of the wall time and the busiest operators."""
+
+    def __init__(self, path: Path | None, profile_dir: Path | None, profile_after: int) -> None:
+        self.path = path
+        self.profile_dir = profile_dir
+        self.profile_after = profile_after
+        self._profiling: tuple[str, Any, float] | None = None
+        if path:
+            path.write_text("")
+
+    def write(self, run: str, **values: Any) -> None:
+        if self.path:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps({"run": run, **values}) + "\n")
+
+    def progress(self, run: str) -> ProgressCallback:
+        """A trainer progress callback that logs steps and profiles three of them."""
+
+        def report(event: ProgressEvent) -> None:
+            training = event.get("phase") == "train"
+            step = event.get("step", 0)
+            if training:
+                self.write(run, step=step, loss=event["loss"], tokens_per_s=event["tokens_per_s"])
+            if not training or step == self.profile_after + 3:
+                self.finish()
+            elif self.profile_dir is not None and step == self.profile_after:
+                from torch.profiler import ProfilerActivity, profile
+
+                activities = [ProfilerActivity.CPU]
+                if torch.cuda.is_available():
+                    activities.append(ProfilerActivity.CUDA)
+                profiler = profile(activities=activities)
+                profiler.__enter__()
+                self._profiling = (run, profiler, time.perf_counter())
+
+        return report
+
+    def finish(self) -> None:
+        """End a profile in progress and write its summary (also when its run failed)."""
+        if self._profiling is None:
+            return
+        run, profiler, started = self._profiling
+        self._profiling = None
+        profiler.__exit__(None, None, None)
+        self._summarise(run, profiler, time.perf_counter() - started)
+
+    def _summarise(self, run: str, profiler: Any, wall: float) -> None:
+        assert self.profile_dir is not None
+        from torch.autograd import DeviceType
+
+        events = profiler.key_averages()
+        # Kernels are the events on the device; an operator's own device time repeats theirs.
+        device_us = sum(
+            e.self_device_time_total for e in events if e.device_type == DeviceType.CUDA
+        )
+        sort = "self_device_time_total" if device_us else "self_cpu_time_total"
+        table = events.table(sort_by=sort, row_limit=30, max_name_column_width=70)
+        busy = f"{run}: profiled {wall:.3f} s; kernels busy {device_us / 1e6 / wall:.1%}\n"
+        print(busy, end="", file=sys.stderr, flush=True)
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        (self.profile_dir / f"profile-{run}.txt").write_text(busy + table)
+
+
 # ---------------------------------------------------------------------------------------------
-# The four runs
+# The runs
 # ---------------------------------------------------------------------------------------------
 
 
@@ -323,31 +402,35 @@ class Bench:
     peak_flops: float
     n_params: int
     reward_micro_tokens: int
+    steps: StepLog
+    compile: bool | None = None
 
     def mfu(self, tokens_per_s: float) -> float:
         return 6 * self.n_params * tokens_per_s / self.peak_flops
 
-    def hearth_sft(self) -> RunResult:
+    def hearth_sft(self, name: str = "hearth-sft", use_liger: bool | None = None) -> RunResult:
         from worker.sft import SFTConfig, train_sft
 
         w = self.workload
         config = SFTConfig(
             release=str(self.release),
             base_model=str(self.model_dir),
-            output_dir=str(self.workdir / "hearth-sft"),
+            output_dir=str(self.workdir / name),
+            use_liger=use_liger,
+            compile=self.compile,
             max_seq_len=w.seq_len,
             micro_batch_size=w.rows,
-            max_steps=w.steps,
+            max_steps=w.sft_steps,
             learning_rate=w.learning_rate,
             checkpoint_every=10**9,
             max_eval_examples=16,
         )
         _reset_memory(self.device)
-        train_sft(config)
-        log = json.loads((self.workdir / "hearth-sft" / "metrics.json").read_text())["train_log"]
+        train_sft(config, progress=self.steps.progress(name))
+        log = json.loads((self.workdir / name / "metrics.json").read_text())["train_log"]
         tokens_per_s = _throughput(log, w.warmup, "tokens")
         return RunResult(
-            "hearth-sft",
+            name,
             tokens_per_s,
             None,
             _peak_memory(self.device),
@@ -378,7 +461,7 @@ class Bench:
         )
         args = TRLSFTConfig(
             output_dir=str(self.workdir / "trl-sft"),
-            max_steps=w.steps,
+            max_steps=w.sft_steps,
             per_device_train_batch_size=w.rows,
             gradient_accumulation_steps=1,
             learning_rate=w.learning_rate,
@@ -400,7 +483,7 @@ class Bench:
         model = AutoModelForCausalLM.from_pretrained(
             self.model_dir, dtype=torch.float32, attn_implementation="sdpa"
         )
-        timing = _StepTimer()
+        timing = _StepTimer(self.steps, "trl-sft")
         trainer = SFTTrainer(
             model=model,
             args=args,
@@ -427,6 +510,9 @@ class Bench:
         del trainer, model
         return result
 
+    def hearth_sft_noliger(self) -> RunResult:
+        return self.hearth_sft("hearth-sft-noliger", use_liger=False)
+
     def hearth_reward(self) -> RunResult:
         from worker.reward import RewardConfig, train_reward
 
@@ -435,17 +521,18 @@ class Bench:
             release=str(self.release),
             base_model=str(self.model_dir),
             output_dir=str(self.workdir / "hearth-reward"),
+            compile=self.compile,
             config_name="preferences",
             max_prompt_len=w.seq_len // 2,
             max_response_len=w.seq_len // 2,
             micro_batch_tokens=self.reward_micro_tokens,
-            max_steps=w.steps,
+            max_steps=w.reward_steps,
             learning_rate=w.learning_rate / 10,
             checkpoint_every=10**9,
             max_eval_examples=16,
         )
         _reset_memory(self.device)
-        train_reward(config)
+        train_reward(config, progress=self.steps.progress("hearth-reward"))
         log = json.loads((self.workdir / "hearth-reward" / "metrics.json").read_text())["train_log"]
         tokens_per_s = _throughput(log, w.warmup, "tokens")
         return RunResult(
@@ -482,7 +569,7 @@ class Bench:
         )
         args = TRLRewardConfig(
             output_dir=str(self.workdir / "trl-reward"),
-            max_steps=w.steps,
+            max_steps=w.reward_steps,
             per_device_train_batch_size=w.reward_pairs_per_step,
             gradient_accumulation_steps=1,
             learning_rate=w.learning_rate / 10,
@@ -505,7 +592,7 @@ class Bench:
             dtype=torch.float32,
             attn_implementation="sdpa",
         )
-        timing = _StepTimer(pairs_per_step=w.reward_pairs_per_step)
+        timing = _StepTimer(self.steps, "trl-reward", pairs_per_step=w.reward_pairs_per_step)
         trainer = RewardTrainer(
             model=model,
             args=args,
@@ -536,11 +623,13 @@ class Bench:
 class _StepTimer:
     """Times TRL's optimizer steps and counts the real tokens its collator hands out."""
 
-    def __init__(self, pairs_per_step: int = 0) -> None:
+    def __init__(self, steps: StepLog, run: str, pairs_per_step: int = 0) -> None:
         self.tokens: list[int] = []
         self.ends: list[float] = []
         self.start = 0.0
         self.pairs_per_step = pairs_per_step
+        self.steps = steps
+        self.run = run
 
     def counting(self, collator: Callable[..., Any], pad_id: int) -> Callable[..., Any]:
         def collate(*args: Any, **kwargs: Any) -> Any:
@@ -566,9 +655,22 @@ class _StepTimer:
                 if not timer.ends:
                     timer.start = time.perf_counter()
 
+            def on_log(
+                self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any
+            ) -> None:
+                if logs and "loss" in logs:
+                    timer.steps.write(timer.run, step=state.global_step, loss=logs["loss"])
+
             def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
                 _sync(torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
                 timer.ends.append(time.perf_counter())
+                previous = timer.ends[-2] if len(timer.ends) > 1 else timer.start
+                timer.steps.write(
+                    timer.run,
+                    step=len(timer.ends),
+                    tokens=timer.tokens[len(timer.ends) - 1] if timer.tokens else 0,
+                    seconds=timer.ends[-1] - previous,
+                )
 
         return Callback()
 
@@ -589,7 +691,13 @@ class _StepTimer:
 # ---------------------------------------------------------------------------------------------
 
 
-def prepare(workdir: Path, shape: ModelShape, workload: Workload, device: torch.device) -> Bench:
+def prepare(
+    workdir: Path,
+    shape: ModelShape,
+    workload: Workload,
+    device: torch.device,
+    steps: StepLog | None = None,
+) -> Bench:
     """Write the model, tokenizer and release; measure the matmul peak."""
     tokenizer = build_tokenizer(shape.vocab)
     model_dir = build_model(workdir / "model", shape, tokenizer, workload.seq_len)
@@ -620,6 +728,7 @@ def prepare(workdir: Path, shape: ModelShape, workload: Workload, device: torch.
         peak_flops=matmul_peak(device),
         n_params=matmul_parameters(model_dir),
         reward_micro_tokens=int(pair_tokens * workload.reward_pairs_per_step),
+        steps=steps or StepLog(None, None, 0),
     )
 
 
@@ -637,21 +746,7 @@ def _mean_pair_tokens(release: Path, tokenizer: Any, limit: int) -> float:
 
 def report(results: list[RunResult], bench: Bench) -> dict[str, Any]:
     """Print the table and ratios; return everything as JSON-able data."""
-    print(
-        f"device: {bench.device}  matmul peak: {bench.peak_flops / 1e12:.2f} TFLOP/s  "
-        f"N (matmul params): {bench.n_params / 1e6:.1f}M  workload: {asdict(bench.workload)}"
-    )
-    print(
-        f"{'run':<14} {'tokens/s':>10} {'pairs/s':>9} {'tok/step':>9} {'peak GiB':>9} "
-        f"{'MFU':>7} {'loss@end':>9} {'steps':>6}"
-    )
-    for r in results:
-        pairs = f"{r.pairs_per_s:9.1f}" if r.pairs_per_s is not None else f"{'-':>9}"
-        memory = f"{r.peak_memory_gib:9.2f}" if r.peak_memory_gib is not None else f"{'-':>9}"
-        print(
-            f"{r.name:<14} {r.tokens_per_s:10.0f} {pairs} {r.tokens_per_step:9.0f} {memory} "
-            f"{r.mfu:7.2%} {r.final_loss:9.4f} {r.steps:6d}"
-        )
+    _print_table(results, bench)
     by_name = {r.name: r for r in results}
     ratios: dict[str, float] = {}
     if {"hearth-sft", "trl-sft"} <= set(by_name):
@@ -663,7 +758,7 @@ def report(results: list[RunResult], bench: Bench) -> dict[str, Any]:
         ratios["reward_pairs_per_s"] = (hearth.pairs_per_s or 0) / (trl.pairs_per_s or math.inf)
         ratios["reward_tokens_per_s"] = hearth.tokens_per_s / trl.tokens_per_s
     for name, value in ratios.items():
-        print(f"hearth/trl {name}: {value:.2f}x")
+        print(f"hearth/trl {name}: {value:.2f}x", flush=True)
     return {
         "device": str(bench.device),
         "matmul_peak_flops": bench.peak_flops,
@@ -674,42 +769,86 @@ def report(results: list[RunResult], bench: Bench) -> dict[str, Any]:
     }
 
 
+def _print_table(results: list[RunResult], bench: Bench) -> None:
+    print(
+        f"device: {bench.device}  matmul peak: {bench.peak_flops / 1e12:.2f} TFLOP/s  "
+        f"N (matmul params): {bench.n_params / 1e6:.1f}M  workload: {asdict(bench.workload)}"
+    )
+    print(
+        f"{'run':<18} {'tokens/s':>10} {'pairs/s':>9} {'tok/step':>9} {'peak GiB':>9} "
+        f"{'MFU':>7} {'loss@end':>9} {'steps':>6}"
+    )
+    for r in results:
+        pairs = f"{r.pairs_per_s:9.1f}" if r.pairs_per_s is not None else f"{'-':>9}"
+        memory = f"{r.peak_memory_gib:9.2f}" if r.peak_memory_gib is not None else f"{'-':>9}"
+        print(
+            f"{r.name:<18} {r.tokens_per_s:10.0f} {pairs} {r.tokens_per_step:9.0f} {memory} "
+            f"{r.mfu:7.2%} {r.final_loss:9.4f} {r.steps:6d}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--small", action="store_true", help="tiny model (default without CUDA)")
-    parser.add_argument("--steps", type=int, help="optimizer steps per run")
+    parser.add_argument("--steps", type=int, help="optimizer steps of every run")
+    parser.add_argument("--sft-steps", type=int, help="optimizer steps of the SFT runs")
+    parser.add_argument("--reward-steps", type=int, help="optimizer steps of the reward runs")
     parser.add_argument("--warmup", type=int, help="steps left out of the throughput")
-    parser.add_argument("--only", default=",".join(RUNS), help="comma-separated subset of runs")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--only",
+        default=",".join(RUNS),
+        help=f"comma-separated runs, in order, from {', '.join(RUNS + EXTRA_RUNS)}",
+    )
+    parser.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        help="torch.compile Hearth's models (default: on CUDA only)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here (after each run)")
+    parser.add_argument("--steps-log", type=Path, help="append every step here as a JSON line")
+    parser.add_argument("--profile", type=Path, help="profile 3 steps of Hearth's runs into here")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     cuda = torch.cuda.is_available()
     small = args.small or not cuda
     shape, workload = (SMALL_MODEL, SMALL_WORKLOAD) if small else (GPU_MODEL, GPU_WORKLOAD)
-    if args.steps or args.warmup is not None:
-        workload = Workload(
-            **{
-                **asdict(workload),
-                "steps": args.steps or workload.steps,
-                "warmup": workload.warmup if args.warmup is None else args.warmup,
-            }
-        )
+    overrides = {
+        "sft_steps": args.sft_steps or args.steps,
+        "reward_steps": args.reward_steps or args.steps,
+        "warmup": args.warmup,
+    }
+    workload = Workload(**{**asdict(workload), **{k: v for k, v in overrides.items() if v}})
     runs = [r for r in args.only.split(",") if r]
-    unknown = set(runs) - set(RUNS)
+    unknown = set(runs) - set(RUNS + EXTRA_RUNS)
     if unknown:
         parser.error(f"unknown runs: {sorted(unknown)}")
     device = torch.device("cuda" if cuda else "cpu")
+    steps = StepLog(args.steps_log, args.profile, profile_after=max(1, workload.warmup - 3))
+    failed: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="hearth-bench-train-") as tmp:
-        bench = prepare(Path(tmp), shape, workload, device)
-        results = []
+        bench = prepare(Path(tmp), shape, workload, device, steps)
+        bench.compile = args.compile
+        results: list[RunResult] = []
         for run in runs:
             print(f"running {run} …", file=sys.stderr, flush=True)
-            results.append(getattr(bench, run.replace("-", "_"))())
-        data = report(results, bench)
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=2) + "\n")
-    return 0
+            # Each run compiles afresh: no run inherits another's compiled code or its
+            # guesses about which shapes vary.
+            torch._dynamo.reset()
+            try:
+                results.append(getattr(bench, run.replace("-", "_"))())
+            except Exception:  # one failed run must not cost the others' figures
+                steps.finish()
+                failed[run] = traceback.format_exc()
+                print(f"{run} failed:\n{failed[run]}", file=sys.stderr, flush=True)
+                if run == "hearth-sft" and "hearth-sft-noliger" not in runs:
+                    print("trying hearth-sft without Liger", file=sys.stderr, flush=True)
+                    runs.insert(runs.index(run) + 1, "hearth-sft-noliger")
+            data = report(results, bench)
+            data["failed"] = failed
+            if args.json:
+                args.json.write_text(json.dumps(data, indent=2) + "\n")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

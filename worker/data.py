@@ -35,7 +35,7 @@ import posixpath
 import random
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,11 +269,10 @@ class PackedBatch:
     n_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to(self, device: torch.device) -> PackedBatch:
-        """Move every tensor to ``device`` (non-blocking from pinned memory)."""
-        ids, positions, doc, segment, targets = (
-            t.to(device, non_blocking=True) for t in self.tensors()
-        )
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> PackedBatch:
+        """The same batch with ``fn`` applied to every tensor (``extra``'s included)."""
+        ids, positions, doc, segment, targets = (fn(t) for t in self.tensors())
+        extra = {k: fn(v) if isinstance(v, torch.Tensor) else v for k, v in self.extra.items()}
         return PackedBatch(
             ids,
             positions,
@@ -282,11 +281,16 @@ class PackedBatch:
             targets,
             n_targets=self.n_targets,
             n_tokens=self.n_tokens,
-            extra={
-                k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
-                for k, v in self.extra.items()
-            },
+            extra=extra,
         )
+
+    def to(self, device: torch.device) -> PackedBatch:
+        """Move every tensor to ``device`` (non-blocking from pinned memory)."""
+        return self.map(lambda t: t.to(device, non_blocking=True))
+
+    def pin_memory(self) -> PackedBatch:
+        """The same batch in page-locked memory, so that ``to`` can copy without blocking."""
+        return self.map(torch.Tensor.pin_memory)
 
     def tensors(self) -> tuple[torch.Tensor, ...]:
         return (self.input_ids, self.position_ids, self.doc, self.segment, self.targets)
@@ -476,18 +480,19 @@ def pack_by_tokens(lengths: Sequence[int], budget: int) -> list[list[int]]:
 
 
 def collate_groups_shared(
-    groups: Sequence[TokenizedGroup], *, pad_id: int, multiple: int = 64
+    groups: Sequence[TokenizedGroup], *, pad_id: int, multiple: int = 64, min_length: int = 0
 ) -> PackedBatch:
     """Pack groups into one row (``B = 1``): each prompt once, each response a branch after it.
 
     Within a group, ``segment`` is 0 on the prompt and k+1 on response k; a response attends to
     its prompt and to itself only, with positions continuing from the prompt's end. The row is
-    padded to a multiple of ``multiple`` to limit distinct shapes. ``extra`` holds the score
+    padded to a multiple of ``multiple``, and to at least ``min_length``, to limit distinct
+    shapes. ``extra`` holds the score
     positions (``score_row``, ``score_index``), the owning group of each score (``score_group``) and the
     per-group rank lists (``ranks``).
     """
     total = sum(g.n_tokens for g in groups)
-    length = max(multiple, -(-total // multiple) * multiple)
+    length = max(multiple, min_length, -(-total // multiple) * multiple)
     input_ids = torch.full((1, length), pad_id, dtype=torch.long)
     position_ids = torch.zeros((1, length), dtype=torch.long)
     doc = torch.full((1, length), -1, dtype=torch.long)

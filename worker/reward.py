@@ -50,6 +50,7 @@ from worker.runtime import (
     TrainerState,
     apply_lora,
     cleanup_work,
+    compile_layers,
     count_parameters,
     list_checkpoints,
     load_checkpoint,
@@ -125,12 +126,19 @@ def plan_steps(
 
 
 def collate(
-    groups: list[TokenizedGroup], indices: list[int], shared: bool, pad_id: int
+    groups: list[TokenizedGroup],
+    indices: list[int],
+    shared: bool,
+    pad_id: int,
+    min_length: int = 0,
 ) -> PackedBatch:
-    """One micro-batch of groups plus the pair tensors the loss needs (in ``extra``)."""
+    """One micro-batch of groups plus the pair tensors the loss needs (in ``extra``).
+
+    Shared rows are padded to at least ``min_length`` tokens (a compiled model then sees one
+    shape: rows are filled up to ``micro_batch_tokens``)."""
     chosen = [groups[i] for i in indices]
     batch = (
-        collate_groups_shared(chosen, pad_id=pad_id)
+        collate_groups_shared(chosen, pad_id=pad_id, min_length=min_length)
         if shared
         else collate_groups_padded(chosen, pad_id=pad_id)
     )
@@ -283,8 +291,12 @@ def train_reward(
         test_runs = pack_by_tokens([group_cost(g, shared) for g in test], config.micro_batch_tokens)
         my_test_runs = test_runs[runtime.rank :: runtime.world]
         scorer = GroupScorer(model, attention)
+        row_length = 0
         if resolve_compile(config.compile, runtime):
-            getattr(unwrap_hf(model), unwrap_hf(model).base_model_prefix).compile(dynamic=True)
+            backbone = getattr(unwrap_hf(model), unwrap_hf(model).base_model_prefix)
+            # Shared rows get one fixed length; padded encoder batches vary in both dimensions.
+            compile_layers(backbone, dynamic=None if shared else True)
+            row_length = -(-config.micro_batch_tokens // 128) * 128
         trainer: nn.Module = scorer
         if runtime.distributed:
             ids = [runtime.device.index] if runtime.device.type == "cuda" else None
@@ -311,7 +323,7 @@ def train_reward(
         loss_sum = 0.0
         with timer("eval"):
             for run in my_test_runs:
-                batch = collate(test, run, shared, pad_id)
+                batch = collate(test, run, shared, pad_id, row_length)
                 with runtime.autocast():
                     scores = scorer(*scorer_inputs(batch, runtime.device)).float()
                 loss_sum += float(pair_loss(scores, batch, config))
@@ -326,24 +338,30 @@ def train_reward(
         model.train()
         return {**ranking_metrics(everything), "eval_loss": loss_sum / len(test)}
 
+    def step_batches(step: int) -> list[PackedBatch]:
+        mine = steps[step][runtime.rank :: runtime.world]
+        batches = [collate(train, indices, shared, pad_id, row_length) for indices in mine]
+        if runtime.device.type == "cuda":
+            batches = [b.pin_memory() for b in batches]
+        return [b.to(runtime.device) for b in batches]
+
     # Loop ------------------------------------------------------------------------------------
     model.train()
     total = len(steps)
+    upcoming = step_batches(state.step) if state.step < total else []
     while state.step < total:
         step_start = time.perf_counter()
         micro = steps[state.step]
-        mine = micro[runtime.rank :: runtime.world]
+        batches = upcoming
         # Per-prompt means averaged over the whole step's prompts, on every process.
         step_groups = sum(len(m) for m in micro)
         step_responses = sum(len(train[i].responses) for m in micro for i in m)
         step_pairs = sum(len(train[i].pairs()) for m in micro for i in m)
         step_tokens = sum(group_cost(train[i], shared) for m in micro for i in m)
-        loss_sum = 0.0
-        right = 0.0
         with timer("train"):
-            for a, indices in enumerate(mine):
-                batch = collate(train, indices, shared, pad_id)
-                sync = a == len(mine) - 1 or not runtime.distributed
+            sums = []
+            for a, batch in enumerate(batches):
+                sync = a == len(batches) - 1 or not runtime.distributed
                 context = trainer.no_sync() if not sync else nullcontext()  # type: ignore[operator]
                 with context, runtime.autocast():
                     scores = trainer(*scorer_inputs(batch, runtime.device)).float()
@@ -351,14 +369,16 @@ def train_reward(
                     l2 = scores.pow(2).sum()
                     loss = bt / step_groups + config.score_l2 * l2 / step_responses
                     (loss * runtime.world).backward()
-                loss_sum += float(bt.detach())
-                better = scores[batch.extra["pair_better"].to(scores.device)]
-                worse = scores[batch.extra["pair_worse"].to(scores.device)]
-                right += float((better > worse).sum())
+                better = scores[batch.extra["pair_better"]]
+                worse = scores[batch.extra["pair_worse"]]
+                sums.append(torch.stack([bt.detach(), (better > worse).sum().float()]))
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            # Lay out the next step while the device works; then read this one's sums.
+            upcoming = step_batches(state.step + 1) if state.step + 1 < total else []
+            loss_sum, right = torch.stack(sums).sum(0).tolist()
         # The stop flag rides on the step's all-reduce (see worker.sft.train_sft).
         loss_sum, right, stop = runtime.sum(loss_sum, right, float(should_stop()))
         if stop:

@@ -114,6 +114,22 @@ def resolve_compile(flag: bool | None, runtime: Runtime) -> bool:
     return runtime.device.type == "cuda" if flag is None else flag
 
 
+def compile_layers(backbone: torch.nn.Module, *, dynamic: bool | None = None) -> None:
+    """Compile a transformer backbone in place, one block at a time (regional compilation).
+
+    The blocks of a decoder share their code, so torch.compile traces one and reuses the result
+    for every other: compiling costs one block's time whatever the depth, and the kernels are
+    those a whole-model compile would make inside each block. A backbone without a ``layers``
+    list (encoders name theirs differently) is compiled whole.
+    """
+    layers = getattr(backbone, "layers", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        backbone.compile(dynamic=dynamic)
+        return
+    for layer in layers:
+        layer.compile(dynamic=dynamic)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)

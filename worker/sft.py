@@ -45,6 +45,7 @@ from worker.runtime import (
     TrainerState,
     apply_lora,
     cleanup_work,
+    compile_layers,
     count_parameters,
     list_checkpoints,
     load_checkpoint,
@@ -113,12 +114,27 @@ def micro_batches(
     """
     mine = rows[runtime.rank :: runtime.world]
     size = config.micro_batch_size
-    batches = []
-    for a in range(config.grad_accum_steps):
-        chunk = mine[a * size : (a + 1) * size]
-        chunk = chunk + [[] for _ in range(size - len(chunk))]
-        batches.append(collate_sft(examples, chunk, seq_len=config.max_seq_len, pad_id=pad_id))
-    return batches
+    return [
+        collate_rows(examples, mine[a * size : (a + 1) * size], config, pad_id)
+        for a in range(config.grad_accum_steps)
+    ]
+
+
+def collate_rows(
+    examples: list[TokenizedExample], rows: list[list[int]], config: SFTConfig, pad_id: int
+) -> PackedBatch:
+    """A ``[micro_batch_size, max_seq_len]`` batch of ``rows``, empty rows filling it out: every
+    batch has one shape, so the compiled model never sees another."""
+    rows = rows + [[] for _ in range(config.micro_batch_size - len(rows))]
+    return collate_sft(examples, rows, seq_len=config.max_seq_len, pad_id=pad_id)
+
+
+def to_device(batches: list[PackedBatch], runtime: Runtime) -> list[PackedBatch]:
+    """Copy batches to the device; on CUDA from pinned memory, queued behind the work already
+    launched, so that the next step's copy overlaps this step's compute."""
+    if runtime.device.type == "cuda":
+        batches = [b.pin_memory() for b in batches]
+    return [b.to(runtime.device) for b in batches]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,7 +203,7 @@ def build_model(config: SFTConfig, runtime: Runtime, attention: str) -> nn.Modul
 def wrap_for_training(loss_module: ResponseLoss, config: SFTConfig, runtime: Runtime) -> nn.Module:
     """Compile the decoder in place (CUDA by default) and wrap in DDP when distributed."""
     if resolve_compile(config.compile, runtime):
-        unwrap_hf(loss_module.model).get_decoder().compile()
+        compile_layers(unwrap_hf(loss_module.model).get_decoder())
     if runtime.distributed:
         ids = [runtime.device.index] if runtime.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(loss_module, device_ids=ids)
@@ -243,11 +259,8 @@ def train_sft(
         steps = plan_steps(train, config, runtime.world)
         test_rows = pack_rows([len(e) for e in test], config.max_seq_len, random.Random(0))
         test_batches = [
-            collate_sft(
-                test,
-                test_rows[i : i + config.micro_batch_size],
-                seq_len=config.max_seq_len,
-                pad_id=tokenizer.pad_token_id,
+            collate_rows(
+                test, test_rows[i : i + config.micro_batch_size], config, tokenizer.pad_token_id
             )
             for i in range(
                 runtime.rank * config.micro_batch_size,
@@ -275,6 +288,7 @@ def train_sft(
             )
         resumed_from = state.step
 
+    @torch.no_grad()
     def evaluate() -> dict[str, float]:
         model.eval()
         with timer("eval"):
@@ -287,29 +301,38 @@ def train_sft(
         return metrics
 
     # Loop ------------------------------------------------------------------------------------
+    def step_batches(step: int) -> list[PackedBatch]:
+        batches = micro_batches(steps[step], train, config, runtime, tokenizer.pad_token_id)
+        return to_device(batches, runtime)
+
     model.train()
     total = len(steps)
+    upcoming = step_batches(state.step) if state.step < total else []
     while state.step < total:
         step_start = time.perf_counter()
         rows = steps[state.step]
-        batches = micro_batches(rows, train, config, runtime, tokenizer.pad_token_id)
+        batches = upcoming
         # Normalise by the response tokens of the whole step on every process, so that
         # gradient accumulation and DDP averaging give the mean over the step's tokens.
         step_targets = sum(train[i].n_targets for row in rows for i in row)
         step_tokens = sum(len(train[i]) for row in rows for i in row)
-        loss_sum = 0.0
         with timer("train"):
+            losses = []
             for a, batch in enumerate(batches):
                 sync = a == len(batches) - 1 or not runtime.distributed
                 context = trainer.no_sync() if not sync else nullcontext()  # type: ignore[operator]
                 with context, runtime.autocast():
-                    value = trainer(*batch.to(runtime.device).tensors())
+                    value = trainer(*batch.tensors())
                     (value * runtime.world / step_targets).backward()
-                loss_sum += float(value.detach())
+                losses.append(value.detach())
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            # While the device works through this step, lay out the next one on the CPU; the
+            # loss is read (a synchronisation) only after that.
+            upcoming = step_batches(state.step + 1) if state.step + 1 < total else []
+            loss_sum = float(torch.stack(losses).sum())
         # The stop flag rides on the step's one all-reduce: every process stops at the same
         # step, so none is left waiting in a collective the others have left.
         loss_sum, stop = runtime.sum(loss_sum, float(should_stop()))
