@@ -123,19 +123,25 @@ class SFTConfig(TrainConfig):
 
     ``max_seq_len`` is both the longest example (longer ones are cut, see
     worker.data.tokenize_sft) and the length of a packed row; ``micro_batch_size`` rows go
-    through the model at once. ``use_liger`` (None: when installed, on CUDA) computes the
-    LM head and cross-entropy with Liger's fused kernel, which never materialises logits.
+    through the model at once. ``use_liger`` (None: when installed, on CUDA, without
+    compile) computes the LM head and cross-entropy with Liger's fused kernel, which never
+    materialises logits. ``activation_memory_budget`` (with compile) is the share of the
+    activations the backward pass may keep; the compiler recomputes the rest (1.0: keep all,
+    fastest; lower values trade speed for memory, 0 recomputes all it can).
     """
 
     config_name: str = "sft"
     max_seq_len: int = 1024
     micro_batch_size: int = 4
     use_liger: bool | None = None
+    activation_memory_budget: float = 1.0
 
     def validate(self) -> None:
         super().validate()
         if self.config_name != "sft":
             raise ValueError("SFT trains on the release's 'sft' config")
+        if not 0 <= self.activation_memory_budget <= 1:
+            raise ValueError("activation_memory_budget must be between 0 and 1")
         if self.max_seq_len < 8 or self.micro_batch_size < 1:
             raise ValueError("max_seq_len must be at least 8 and micro_batch_size at least 1")
 
