@@ -379,12 +379,15 @@ class StepLog:
         device_us = sum(
             e.self_device_time_total for e in events if e.device_type == DeviceType.CUDA
         )
-        sort = "self_device_time_total" if device_us else "self_cpu_time_total"
-        table = events.table(sort_by=sort, row_limit=30, max_name_column_width=70)
+        tables = [
+            events.table(sort_by=key, row_limit=30, max_name_column_width=70)
+            for key in ("self_device_time_total", "self_cpu_time_total")
+            if device_us or key == "self_cpu_time_total"
+        ]
         busy = f"{run}: profiled {wall:.3f} s; kernels busy {device_us / 1e6 / wall:.1%}\n"
         print(busy, end="", file=sys.stderr, flush=True)
         self.profile_dir.mkdir(parents=True, exist_ok=True)
-        (self.profile_dir / f"profile-{run}.txt").write_text(busy + table)
+        (self.profile_dir / f"profile-{run}.txt").write_text(busy + "\n".join(tables))
 
 
 # ---------------------------------------------------------------------------------------------
