@@ -82,8 +82,8 @@ class Release(models.Model):
         max_length=64,
         blank=True,
         help_text=_(
-            "sha256 over the files sorted by path, each fed as its path, a newline, its size "
-            "in bytes, a newline and its bytes."
+            "sha256 of the manifest: a line per file, sorted by path, holding its path, its "
+            "size in bytes and its sha256, separated by spaces."
         ),
     )
     files = models.JSONField(default=list, blank=True, help_text=_("[{path, bytes, sha256}]"))

@@ -471,6 +471,20 @@ def test_the_same_rows_give_the_same_bytes_and_hash(world):
     assert v2.content_hash != v1.content_hash
 
 
+def test_chunks_of_one_ranked_prompt_write_the_same_bytes(world, monkeypatch):
+    """Every ranked prompt in a chunk of its own (the one still being ranked gives a chunk with
+    no consensus to read), fetched ahead in a thread or in turn: the same bytes either way."""
+    from apps.releases.building import passes
+
+    whole = build(include_model_written=True)
+    monkeypatch.setattr(passes, "PROMPT_CHUNK", 1)
+    for method in ("copy", "orm"):
+        Release.objects.filter(pk=whole.pk).update(state=ReleaseState.FAILED)
+        again = release_build(whole.pk, method=method)
+        assert again.state == ReleaseState.READY, again.error
+        assert (again.content_hash, again.files) == (whole.content_hash, whole.files)
+
+
 def test_the_copy_and_orm_readers_write_the_same_bytes(world):
     release = build(include_model_written=True, test_share=0.5)
     Release.objects.filter(pk=release.pk).update(state=ReleaseState.FAILED)
@@ -484,13 +498,13 @@ def test_the_content_hash_covers_every_listed_file_by_path_and_bytes(world):
 
     release = build()
     folder = folder_of(release)
-    digest = hashlib.sha256()
+    manifest = ""
     for entry in release.files:
         content = (folder / entry["path"]).read_bytes()
         assert entry["bytes"] == len(content)
         assert entry["sha256"] == hashlib.sha256(content).hexdigest()
-        digest.update(f"{entry['path']}\n{len(content)}\n".encode() + content)
-    assert digest.hexdigest() == release.content_hash
+        manifest += f"{entry['path']} {len(content)} {entry['sha256']}\n"
+    assert hashlib.sha256(manifest.encode()).hexdigest() == release.content_hash
     paths = [entry["path"] for entry in release.files]
     assert paths == sorted(paths)
     assert "README.md" in paths and "dolly/sft.jsonl" in paths

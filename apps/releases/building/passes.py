@@ -62,6 +62,10 @@ log = logging.getLogger(__name__)
 
 # Ranked prompts per round of rankings/preferences queries.
 PROMPT_CHUNK = 2_000
+# Chunks fetched ahead of the one being processed (one reading thread, in order): fetching
+# and processing times vary from chunk to chunk, and a deeper queue keeps either side from
+# waiting on the other's slow chunk. Each chunk holds about 4 MB of text.
+FETCH_AHEAD = 4
 # Progress is written to the Release row at most once per this many source rows (each write
 # is a commit: a few milliseconds).
 PROGRESS_EVERY = 100_000
@@ -389,15 +393,17 @@ class Build:
             for first, last in bounds:
                 yield self.fetch_chunk(first, last)
             return
+        from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-reader") as pool:
-            future = pool.submit(self.fetch_chunk, *bounds[0])
-            for following in bounds[1:]:
-                fetched = future.result()
-                future = pool.submit(self.fetch_chunk, *following)
+            ahead = deque(pool.submit(self.fetch_chunk, *b) for b in bounds[:FETCH_AHEAD])
+            for following in bounds[FETCH_AHEAD:]:
+                fetched = ahead.popleft().result()
+                ahead.append(pool.submit(self.fetch_chunk, *following))
                 yield fetched
-            yield future.result()
+            while ahead:
+                yield ahead.popleft().result()
 
     def on_prompts(self, batch: pa.RecordBatch) -> None:
         import pyarrow.compute as pc
