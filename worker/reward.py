@@ -66,6 +66,7 @@ from worker.runtime import (
     save_output,
     seed_everything,
     setup_runtime,
+    to_device,
     unwrap_hf,
 )
 
@@ -340,10 +341,7 @@ def train_reward(
 
     def step_batches(step: int) -> list[PackedBatch]:
         mine = steps[step][runtime.rank :: runtime.world]
-        batches = [collate(train, indices, shared, pad_id, row_length) for indices in mine]
-        if runtime.device.type == "cuda":
-            batches = [b.pin_memory() for b in batches]
-        return [b.to(runtime.device) for b in batches]
+        return to_device([collate(train, i, shared, pad_id, row_length) for i in mine], runtime)
 
     # Loop ------------------------------------------------------------------------------------
     model.train()

@@ -30,6 +30,7 @@ import torch
 
 from worker import cards
 from worker.config import Attention, Precision, TrainConfig  # defined there, torch-free
+from worker.data import PackedBatch
 
 # ---------------------------------------------------------------------------------------------
 # Processes and devices
@@ -128,6 +129,14 @@ def compile_layers(backbone: torch.nn.Module, *, dynamic: bool | None = None) ->
         return
     for layer in layers:
         layer.compile(dynamic=dynamic)
+
+
+def to_device(batches: list[PackedBatch], runtime: Runtime) -> list[PackedBatch]:
+    """Copy batches to the device; on CUDA from pinned memory, queued behind the work already
+    launched, so that the next step's copy overlaps this step's compute."""
+    if runtime.device.type == "cuda":
+        batches = [b.pin_memory() for b in batches]
+    return [b.to(runtime.device) for b in batches]
 
 
 def seed_everything(seed: int) -> None:

@@ -60,6 +60,7 @@ from worker.runtime import (
     save_output,
     seed_everything,
     setup_runtime,
+    to_device,
     unwrap_hf,
 )
 
@@ -126,14 +127,6 @@ def collate_rows(
     batch has one shape, so the compiled model never sees another."""
     rows = rows + [[] for _ in range(config.micro_batch_size - len(rows))]
     return collate_sft(examples, rows, seq_len=config.max_seq_len, pad_id=pad_id)
-
-
-def to_device(batches: list[PackedBatch], runtime: Runtime) -> list[PackedBatch]:
-    """Copy batches to the device; on CUDA from pinned memory, queued behind the work already
-    launched, so that the next step's copy overlaps this step's compute."""
-    if runtime.device.type == "cuda":
-        batches = [b.pin_memory() for b in batches]
-    return [b.to(runtime.device) for b in batches]
 
 
 # ---------------------------------------------------------------------------------------------
