@@ -487,9 +487,8 @@ def collate_groups_shared(
     Within a group, ``segment`` is 0 on the prompt and k+1 on response k; a response attends to
     its prompt and to itself only, with positions continuing from the prompt's end. The row is
     padded to a multiple of ``multiple``, and to at least ``min_length``, to limit distinct
-    shapes. ``extra`` holds the score
-    positions (``score_row``, ``score_index``), the owning group of each score (``score_group``) and the
-    per-group rank lists (``ranks``).
+    shapes. ``extra`` holds the score positions (``score_row``, ``score_index``), the owning
+    group of each score (``score_group``) and the per-group rank lists (``ranks``).
     """
     total = sum(g.n_tokens for g in groups)
     length = max(multiple, min_length, -(-total // multiple) * multiple)
