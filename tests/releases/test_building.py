@@ -618,6 +618,8 @@ def test_building_a_finished_release_again_changes_nothing(world):
 
 
 def test_progress_is_offered_to_a_callback_and_ends_complete(world):
+    """The total comes from counting the rows (on PostgreSQL in a thread, on a connection
+    sharing the build's snapshot): at the end it equals the rows read."""
     seen: list[tuple[int, int]] = []
     release = release_create(user=None, enqueue=False)
     release = release_build(release.pk, progress=lambda done, total: seen.append((done, total)))

@@ -9,6 +9,7 @@ import logging
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -250,6 +251,7 @@ class Build:
         self.ranked_prompts: list[Any] = []
         self.done = 0
         self.total = 0
+        self._counting: Future[int] | None = None
         self._reported = 0
         # Filled by the prompts pass: test-split prompt ids (a small share), and every prompt
         # id seen, kept compactly (sorted, searched by bisection).
@@ -308,9 +310,17 @@ class Build:
         if self.done - self._reported >= PROGRESS_EVERY:
             self.report()
         if self.callback is not None:
-            self.callback(self.done, self.total)
+            self.callback(self.done, self.known_total(wait=False))
+
+    def known_total(self, *, wait: bool) -> int:
+        """The source rows to read, once counted (0 before, unless ``wait``)."""
+        if self._counting is not None and (wait or self._counting.done()):
+            self.total = self._counting.result()
+            self._counting = None
+        return self.total
 
     def report(self) -> None:
+        self.known_total(wait=True)
         self._reported = self.done
         updated = Release.objects.filter(
             pk=self.release.pk, state=ReleaseState.BUILDING, build_token=self.token
@@ -332,13 +342,16 @@ class Build:
         flt = self.flt
         server_json = isinstance(self.reader, PostgresReader)
         prompts_qs, sft_qs = prompts_query(flt), sft_query(flt, dolly_line=server_json)
-        self.total = (
-            self.reader.count(prompts_qs)
-            + self.reader.count(sft_qs)
-            + self.reader.count(Ranking.objects.filter(rankings_filter(flt)))
-            + self.reader.count(PromptConsensus.objects.filter(consensus_filter(flt)))
+        self._counting = self.reader.count_later(
+            [
+                prompts_qs,
+                sft_qs,
+                Ranking.objects.filter(rankings_filter(flt)),
+                PromptConsensus.objects.filter(consensus_filter(flt)),
+            ]
         )
-        self.report()
+        if self._counting.done():
+            self.report()
         text, int64 = pa.string(), pa.int64()
         for batch in self.reader.stream(
             prompts_qs, PROMPT_COLUMNS, (int64, text, text, text, text, text, int64)
@@ -357,6 +370,8 @@ class Build:
         for fetched in self.fetch_chunks(bounds):
             self.on_ranked_chunk(fetched)
         self.report()
+        if self.callback is not None:  # now with the counted total, however early it ended
+            self.callback(self.done, self.total)
 
     def fetch_chunk(self, first: int, last: int) -> Fetched:
         pa = self.pa

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -54,8 +55,11 @@ class OrmReader:
     def fetch(self, qs: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
         return list(qs)
 
-    def count(self, qs: QuerySet[Any, Any]) -> int:
-        return qs.count()
+    def count_later(self, querysets: Sequence[QuerySet[Any, Any]]) -> Future[int]:
+        """The rows of all ``querysets``, counted now (Django's connection is this thread's)."""
+        future: Future[int] = Future()
+        future.set_result(sum(qs.count() for qs in querysets))
+        return future
 
     def close(self) -> None:
         pass
@@ -195,6 +199,11 @@ class PostgresReader:
             # probe per prompt, then per row for its author), where hash joins over one
             # range scan take half the time.
             cursor.execute("SET LOCAL enable_nestloop = off")
+            # Other connections can read this same snapshot (see count_later).
+            cursor.execute("SELECT pg_export_snapshot()")
+            row = cursor.fetchone()
+            self._snapshot = str(row[0]) if row else ""
+        self._params = params
 
     @staticmethod
     def _sql(qs: QuerySet[Any, Any]) -> tuple[str, tuple[Any, ...]]:
@@ -236,12 +245,39 @@ class PostgresReader:
             cursor.execute(sql, params)
             return list(cursor.fetchall())
 
-    def count(self, qs: QuerySet[Any, Any]) -> int:
-        sql, params = self._sql(qs.order_by())
-        with self._conn.cursor() as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS counted", params)
-            row = cursor.fetchone()
-            return int(row[0]) if row else 0
+    def count_later(self, querysets: Sequence[QuerySet[Any, Any]]) -> Future[int]:
+        """The rows of all ``querysets``, counted in a thread on a second connection that reads
+        this one's snapshot, while this one streams: the counts only size the progress bar,
+        and waiting for them before the first row cost a second of a build."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        statements = [self._sql(qs.order_by()) for qs in querysets]
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-count")
+        try:
+            return pool.submit(self._count_all, statements)
+        finally:
+            pool.shutdown(wait=False)
+
+    def _count_all(self, statements: list[tuple[str, tuple[Any, ...]]]) -> int:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(**self._params) as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            with conn.cursor() as cursor:
+                snapshot = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(
+                    sql.Literal(self._snapshot)
+                )
+                cursor.execute(snapshot)
+                cursor.execute("SET LOCAL jit = off")
+                total = 0
+                for statement, params in statements:
+                    cursor.execute(f"SELECT COUNT(*) FROM ({statement}) AS counted", params)
+                    row = cursor.fetchone()
+                    total += int(row[0]) if row else 0
+            conn.rollback()
+        return total
 
     def close(self) -> None:
         try:
@@ -266,7 +302,7 @@ class Pipeline:
 
     def __init__(self, depth: int = 2) -> None:
         from collections import deque
-        from concurrent.futures import Future, ThreadPoolExecutor
+        from concurrent.futures import ThreadPoolExecutor
 
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-writer")
         self._pending: deque[Future[None]] = deque()

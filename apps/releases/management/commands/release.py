@@ -123,7 +123,7 @@ class Command(BaseCommand):
         ) as bar:
 
             def progress(done: int, total: int) -> None:
-                if bar.total != total:
+                if total and bar.total != total:  # 0 while the rows are being counted
                     bar.total = total
                 bar.update(done - bar.n)
 
