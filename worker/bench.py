@@ -49,8 +49,9 @@ from worker.progress import ProgressCallback, ProgressEvent
 
 RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
 # Also selectable with --only: Hearth's SFT keeping a tenth of its activations for the backward
-# (SFTConfig.activation_memory_budget), trading speed for memory.
-EXTRA_RUNS = ("hearth-sft-lowmem",)
+# (SFTConfig.activation_memory_budget), trading speed for memory; TRL's SFT without the
+# gradient checkpointing it turns on by default (faster, more memory).
+EXTRA_RUNS = ("hearth-sft-lowmem", "trl-sft-nockpt")
 
 
 @dataclass(frozen=True)
@@ -446,7 +447,8 @@ class Bench:
             sum(e["tokens"] for e in log) / len(log),
         )
 
-    def trl_sft(self) -> RunResult:
+    def trl_sft(self, name: str = "trl-sft", gradient_checkpointing: bool = True) -> RunResult:
+        """TRL's SFTTrainer with packing; its own default is gradient checkpointing on."""
         from datasets import Dataset
         from transformers import AutoModelForCausalLM
         from trl import SFTConfig as TRLSFTConfig
@@ -466,7 +468,7 @@ class Bench:
             ]
         )
         args = TRLSFTConfig(
-            output_dir=str(self.workdir / "trl-sft"),
+            output_dir=str(self.workdir / name),
             max_steps=w.sft_steps,
             per_device_train_batch_size=w.rows,
             gradient_accumulation_steps=1,
@@ -476,6 +478,7 @@ class Bench:
             adam_beta2=0.95,
             max_grad_norm=1.0,
             packing=True,
+            gradient_checkpointing=gradient_checkpointing,
             max_length=w.seq_len,
             bf16=self.device.type == "cuda",
             use_cpu=self.device.type != "cuda",
@@ -489,7 +492,7 @@ class Bench:
         model = AutoModelForCausalLM.from_pretrained(
             self.model_dir, dtype=torch.float32, attn_implementation="sdpa"
         )
-        timing = _StepTimer(self.steps, "trl-sft")
+        timing = _StepTimer(self.steps, name)
         trainer = SFTTrainer(
             model=model,
             args=args,
@@ -504,7 +507,7 @@ class Bench:
         tokens_per_s = _throughput(log, w.warmup, "tokens")
         losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
         result = RunResult(
-            "trl-sft",
+            name,
             tokens_per_s,
             None,
             _peak_memory(self.device),
@@ -518,6 +521,9 @@ class Bench:
 
     def hearth_sft_lowmem(self) -> RunResult:
         return self.hearth_sft("hearth-sft-lowmem", activation_memory_budget=0.1)
+
+    def trl_sft_nockpt(self) -> RunResult:
+        return self.trl_sft("trl-sft-nockpt", gradient_checkpointing=False)
 
     def hearth_reward(self) -> RunResult:
         from worker.reward import RewardConfig, train_reward

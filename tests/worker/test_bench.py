@@ -23,3 +23,20 @@ def test_the_small_bench_compares_all_four_trainers(tmp_path: Path) -> None:
     assert set(data["ratios"]) == {"sft_tokens_per_s", "reward_pairs_per_s", "reward_tokens_per_s"}
     for result in data["results"]:
         assert result["tokens_per_s"] > 0 and result["steps"] == 3
+
+
+@pytest.mark.slow
+def test_the_extra_runs_are_reported_under_their_own_names(tmp_path: Path) -> None:
+    if importlib.util.find_spec("trl") is None:
+        missing("TRL is not installed (pip install -e '.[bench]')")
+    out = tmp_path / "bench.json"
+    runs = ",".join(bench.EXTRA_RUNS)
+    assert (
+        bench.main(["--small", "--steps", "2", "--warmup", "1", "--only", runs, "--json", str(out)])
+        == 0
+    )
+    data = json.loads(out.read_text())
+    assert [r["name"] for r in data["results"]] == list(bench.EXTRA_RUNS)
+    assert data["failed"] == {}
+    for result in data["results"]:
+        assert result["tokens_per_s"] > 0 and result["steps"] == 2
