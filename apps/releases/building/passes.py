@@ -170,6 +170,15 @@ class Chunk:
             self.texts,
         )
 
+    def prompt_columns(self, kept: dict[str, pa.Array]) -> dict[str, pa.Array]:
+        """The prompt columns every ranked config starts with, for rows of ``kept`` (its
+        ``prompt_id`` and, by ``row``, the prompt's instruction and context)."""
+        return {
+            "prompt_id": kept["prompt_id"],
+            "instruction": self.instructions.take(kept["row"]),
+            "context": self.contexts.take(kept["row"]),
+        }
+
     def rows_of(self, prompt_ids: pa.Array) -> pa.Array:
         """The row of each prompt id among the chunk's prompts."""
         import pyarrow.compute as pc
@@ -524,9 +533,7 @@ class Build:
             kept = picked(columns, keep)
             return pa.table(
                 {
-                    "prompt_id": kept["prompt_id"],
-                    "instruction": chunk.instructions.take(kept["row"]),
-                    "context": chunk.contexts.take(kept["row"]),
+                    **chunk.prompt_columns(kept),
                     "responses": chunk.answer_lists.take(kept["row"]),
                     "ranker": kept["ranker"],
                     "order": kept["order"],
@@ -627,9 +634,7 @@ class Build:
             kept = picked(columns, keep)
             return pa.table(
                 {
-                    "prompt_id": kept["prompt_id"],
-                    "instruction": chunk.instructions.take(kept["row"]),
-                    "context": chunk.contexts.take(kept["row"]),
+                    **chunk.prompt_columns(kept),
                     "chosen": chunk.texts.take(kept["chosen"]),
                     "rejected": chunk.texts.take(kept["rejected"]),
                     "chosen_rank": kept["chosen_rank"],
