@@ -161,6 +161,13 @@ def test_the_embedded_default_trains_downloads_and_cancels(tmp_path):
             log=log,
         )
         assert not (data / "models" / f"run-{second}").exists()
-        assert "cancelled" in tail(log, 10**6)
+        # The task returns "cancelled" just after the folder goes: wait for it, don't race it.
+        wait_for(
+            lambda: "'cancelled'" in tail(log, 10**6),
+            timeout=30,
+            what="the run task to return 'cancelled'",
+            workers=workers,
+            log=log,
+        )
     finally:
         stop(workers)
