@@ -11,8 +11,10 @@ must contain "bench": the script drops and re-creates it). By itself it
    build reads (prompts, the sft join with its Dolly line, rankings, consensus), discarding
    the bytes: the floor for reading those rows;
 3. in another fresh subprocess (an honest peak RSS), times ``release_build`` of a new release;
-4. prints wall time, rows/s and peak RSS of each, their ratio, and PASS/FAIL against the
-   targets: the build within 3x the COPY time and under 500 MB peak RSS.
+4. times the COPY once more, as in 2;
+5. prints wall time, rows/s and peak RSS of each, the ratio of the build to the faster COPY,
+   and PASS/FAIL against the targets: the build within 3x the COPY time and under 500 MB
+   peak RSS.
 
 Usage::
 
@@ -123,18 +125,20 @@ def generate(conn: Any, *, responses: int, rankings: int, users: int = USERS) ->
                 "categories": list(CATEGORIES),
             },
         )
-        # Answer k (0..3) of prompt g has id r0 + (g - 1) * 4 + k + 1, by a distinct author.
+        # Answer k (0..3) of prompt g has id r0 + k * prompts + g, by a distinct author: ids
+        # (and the table's physical order) interleave prompts, as answers arriving over time do.
         cur.execute(
             """
             INSERT INTO collection_response (id, created_at, updated_at, text, state, source,
                 origin, licence, author_id, prompt_id, open_slots)
-            SELECT %(r0)s + (g - 1) * 4 + k + 1, now(), now(),
+            SELECT %(r0)s + k * %(n)s + g, now(), now(),
                 'Answer ' || k || ' to item ' || g || ': ' || md5((g * 4 + k)::text)
                 || ' ' || md5((g + k)::text) || ' because water finds the lowest path.',
                 'accepted', 'human', 'bench', 'CC-BY-SA-4.0',
                 %(u0)s + 1 + (g + k) %% %(users)s, %(p0)s + g, 0
-            FROM generate_series(1, %(n)s) AS g, generate_series(0, 3) AS k
-            WHERE (g - 1) * 4 + k < %(responses)s
+            FROM generate_series(0, 3) AS k, generate_series(1, %(n)s) AS g
+            WHERE k * %(n)s + g <= %(responses)s
+            ORDER BY k, g
             """,
             {"r0": r0, "u0": u0, "p0": p0, "n": prompts, "users": users, "responses": responses},
         )
@@ -145,12 +149,12 @@ def generate(conn: Any, *, responses: int, rankings: int, users: int = USERS) ->
             INSERT INTO feedback_ranking (id, "order", unusable, created_at, prompt_id, ranker_id)
             SELECT %(k0)s + i + 1,
                 CASE WHEN (i / %(n)s) %% 2 = 0
-                    THEN jsonb_build_array(b + 1, b + 2, b + 3, b + 4)
-                    ELSE jsonb_build_array(b + 2, b + 1, b + 4, b + 3) END,
+                    THEN jsonb_build_array(b, b + %(n)s, b + 2 * %(n)s, b + 3 * %(n)s)
+                    ELSE jsonb_build_array(b + %(n)s, b, b + 3 * %(n)s, b + 2 * %(n)s) END,
                 false, now(), %(p0)s + g,
                 %(u0)s + 1 + (g + 4 + i / %(n)s) %% %(users)s
             FROM (
-                SELECT i, 1 + i %% %(n)s AS g, %(r0)s + (i %% %(n)s) * 4 AS b
+                SELECT i, 1 + i %% %(n)s AS g, %(r0)s + 1 + i %% %(n)s AS b
                 FROM generate_series(0, %(rankings)s - 1) AS i
             ) AS ranked
             """,
@@ -161,18 +165,22 @@ def generate(conn: Any, *, responses: int, rankings: int, users: int = USERS) ->
             """
             INSERT INTO feedback_promptconsensus ("order", agreement, rankers, unusable_rankers,
                 pairwise_wins, computed_at, prompt_id)
-            SELECT jsonb_build_array(b + 1, b + 2, b + 3, b + 4), 0.75, n, 0,
+            SELECT jsonb_build_array(a1, a2, a3, a4), 0.75, n, 0,
                 jsonb_build_object(
-                    (b + 1) || '>' || (b + 2), (n + 1) / 2, (b + 2) || '>' || (b + 1), n / 2,
-                    (b + 1) || '>' || (b + 3), n, (b + 1) || '>' || (b + 4), n,
-                    (b + 2) || '>' || (b + 3), n, (b + 2) || '>' || (b + 4), n,
-                    (b + 3) || '>' || (b + 4), (n + 1) / 2, (b + 4) || '>' || (b + 3), n / 2),
+                    a1 || '>' || a2, (n + 1) / 2, a2 || '>' || a1, n / 2,
+                    a1 || '>' || a3, n, a1 || '>' || a4, n,
+                    a2 || '>' || a3, n, a2 || '>' || a4, n,
+                    a3 || '>' || a4, (n + 1) / 2, a4 || '>' || a3, n / 2),
                 now(), %(p0)s + g
             FROM (
-                SELECT g, %(r0)s + (g - 1) * 4 AS b,
-                    %(per)s - CASE WHEN g - 1 >= %(rankings)s - (%(per)s - 1) * %(n)s
-                                   THEN 1 ELSE 0 END AS n
-                FROM generate_series(1, %(n)s) AS g
+                SELECT g, n, %(r0)s + g AS a1, %(r0)s + %(n)s + g AS a2,
+                    %(r0)s + 2 * %(n)s + g AS a3, %(r0)s + 3 * %(n)s + g AS a4
+                FROM (
+                    SELECT g,
+                        %(per)s - CASE WHEN g - 1 >= %(rankings)s - (%(per)s - 1) * %(n)s
+                                       THEN 1 ELSE 0 END AS n
+                    FROM generate_series(1, %(n)s) AS g
+                ) AS counted
             ) AS complete
             WHERE n > 0
             """,
@@ -344,19 +352,26 @@ def main(argv: list[str] | None = None) -> int:
         log(f"generated in {time.perf_counter() - started:.1f} s")
         load_before = os.getloadavg()
         log("COPY of the same queries")
-        copy = run_child(COPY_CHILD, env)
+        copies = [run_child(COPY_CHILD, env)]
         log("release build")
         build = run_child(BUILD_CHILD, env)
+        log("COPY again")
+        copies.append(run_child(COPY_CHILD, env))
         load_after = os.getloadavg()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
     if build["state"] != "ready":
         raise SystemExit(f"bench: the build ended {build['state']}: {build['error']}")
+    # COPY runs before and after the build, and the build is held to the faster of the two:
+    # on a shared VM one COPY can take a third longer than the next, which would flatter the
+    # build.
+    copy = min(copies, key=lambda run: run["wall_s"])
     ratio = build["wall_s"] / copy["wall_s"] if copy["wall_s"] else float("inf")
     rows = {
-        "COPY": (copy["wall_s"], copy["rows"], copy["peak_rss_mb"]),
+        "COPY 1": (copies[0]["wall_s"], copies[0]["rows"], copies[0]["peak_rss_mb"]),
         "build": (build["wall_s"], build["rows"], build["peak_rss_mb"]),
+        "COPY 2": (copies[1]["wall_s"], copies[1]["rows"], copies[1]["peak_rss_mb"]),
     }
     print(
         f"\nHearth release benchmark: {server_version(database_url)}, {os.cpu_count()} CPUs, "
@@ -374,13 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, (wall, count, rss) in rows.items():
         rate = count / wall if wall else 0.0
         print(f"  {name:8}{wall:>10.2f}{count:>12,}{rate:>12,.0f}{rss:>14.1f}")
-    print(f"  build / COPY: {ratio:.2f}x; COPY read {copy['bytes'] / 1e6:.1f} MB, "
+    print(f"  build / faster COPY: {ratio:.2f}x; COPY read {copy['bytes'] / 1e6:.1f} MB, "
           f"the release is {build['bytes'] / 1e6:.1f} MB")  # fmt: skip
     for name, part in copy["parts"].items():
         print(f"    COPY {name:10} {part['rows']:>10,} rows  {part['wall_s']:>7.2f} s")
     targets = [
         (
-            f"build within {TARGET_RATIO:g}x the COPY time",
+            f"build within {TARGET_RATIO:g}x the faster COPY's time",
             ratio <= TARGET_RATIO,
             f"{build['wall_s']:.2f} s vs {copy['wall_s']:.2f} s: {ratio:.2f}x",
         ),
@@ -405,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "seeded": seeded,
             "copy": copy,
+            "copies": copies,
             "build": build,
             "ratio": ratio,
             "targets": [{"name": n, "pass": ok, "detail": d} for n, ok, d in targets],

@@ -473,16 +473,29 @@ def test_the_same_rows_give_the_same_bytes_and_hash(world):
 
 def test_chunks_of_one_ranked_prompt_write_the_same_bytes(world, monkeypatch):
     """Every ranked prompt in a chunk of its own (the one still being ranked gives a chunk with
-    no consensus to read), fetched ahead in a thread or in turn: the same bytes either way."""
-    from apps.releases.building import passes
+    no consensus to read), fetched ahead in a thread or in turn, and the answers streamed in
+    batches so small that a prompt's answers span two of them: the same bytes either way."""
+    from apps.releases.building import passes, streams
 
     whole = build(include_model_written=True)
     monkeypatch.setattr(passes, "PROMPT_CHUNK", 1)
+    monkeypatch.setattr(streams, "BATCH_ROWS", 3)
+    monkeypatch.setattr(streams, "CSV_BLOCK_BYTES", 600)
+    sizes: list[int] = []
+    add = passes.RankedAnswers.add
+
+    def counted(self, batch):
+        sizes.append(batch.num_rows)
+        add(self, batch)
+
+    monkeypatch.setattr(passes.RankedAnswers, "add", counted)
     for method in ("copy", "orm"):
         Release.objects.filter(pk=whole.pk).update(state=ReleaseState.FAILED)
         again = release_build(whole.pk, method=method)
         assert again.state == ReleaseState.READY, again.error
         assert (again.content_hash, again.files) == (whole.content_hash, whole.files)
+        assert len(sizes) > 2 and max(sizes) <= 5, (method, sizes)
+        sizes.clear()
 
 
 def test_the_copy_and_orm_readers_write_the_same_bytes(world):

@@ -10,17 +10,21 @@ again removes what an earlier attempt left behind and starts over.
 Streaming. On PostgreSQL the two big streams (``prompts`` and ``sft``, one row per prompt or
 answer) run as ``COPY (SELECT …) TO STDOUT (FORMAT csv)`` on a separate connection and are
 parsed by pyarrow's streaming CSV reader straight into Arrow record batches: no Python object
-per row or field, memory bounded by the reader's block size. Ranked prompts (``rankings`` and
-``preferences``) are read in chunks of prompts, a few small queries per chunk, because each row
-needs the prompt's whole response set. That reading connection runs one REPEATABLE READ, READ
-ONLY transaction, so every config of a release sees the same snapshot while progress is
-written through Django's own connection. Elsewhere (the SQLite embedded default) the same
-querysets stream through ``.values_list().iterator(chunk_size=…)``, with no snapshot across
-configs. Both paths produce the same bytes.
+per row or field, memory bounded by the reader's block size. The answers come ordered by
+prompt, then id, and the ranked configs (``rankings`` and ``preferences``), whose rows each
+need a prompt's whole answer set, take their texts from that stream: the answers of a chunk of
+ranked prompts are held until the stream has passed them, while a thread reads the chunk's
+rankings and consensus (a few small queries, no texts) on a third connection. That reading
+connection runs one REPEATABLE READ, READ ONLY transaction whose snapshot the others import,
+so every config of a release sees the same rows while progress is written through Django's
+own connection. Elsewhere (the SQLite embedded default) the same querysets stream through
+``.values_list().iterator(chunk_size=…)``, the chunk queries run between its batches, and no
+snapshot spans the configs. Both paths produce the same bytes.
 
-Determinism: rows are ordered by id, Parquet writer options are pinned, row groups have a fixed
-row count, and nothing in any file depends on the time, so the same rows give the same files
-and the same content hash. Build times live in the database only.
+Determinism: rows are ordered by id (answers by prompt, then id), Parquet writer options are
+pinned, row groups have a fixed row count, and nothing in any file depends on the time, so the
+same rows give the same files and the same content hash. Build times live in the database
+only.
 
 Layout of a release folder::
 

@@ -8,8 +8,9 @@ import json
 import logging
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -61,11 +62,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Ranked prompts per round of rankings/preferences queries.
+# Ranked prompts per chunk: per round of rankings/consensus queries, and per batch of rankings
+# and preferences rows assembled (its answers, about 1 MB of text, are held until then).
 PROMPT_CHUNK = 2_000
-# Chunks fetched ahead of the one being processed (one reading thread, in order): fetching
-# and processing times vary from chunk to chunk, and a deeper queue keeps either side from
-# waiting on the other's slow chunk. Each chunk holds about 4 MB of text.
+# Chunks whose rankings and consensus are fetched ahead of the one being assembled (one
+# reading thread, in order): fetching and assembling times vary from chunk to chunk, and a
+# deeper queue keeps either side from waiting on the other's slow chunk.
 FETCH_AHEAD = 4
 # Progress is written to the Release row at most once per this many source rows (each write
 # is a commit: a few milliseconds).
@@ -81,11 +83,9 @@ class BuildSuperseded(Exception):
 
 
 class Fetched(NamedTuple):
-    """The rows of one chunk of ranked prompts (see ``chunk_queries``) as Arrow tables, the
-    orders and pairwise wins as JSON text (``JsonText``)."""
+    """The rankings and consensus of one chunk of ranked prompts (see ``chunk_queries``) as
+    Arrow tables, the orders and pairwise wins as JSON text (``JsonText``)."""
 
-    prompts: pa.Table
-    responses: pa.Table
     rankings: pa.Table
     consensus: pa.Table
 
@@ -94,6 +94,22 @@ def column(table: pa.Table, name: str) -> pa.Array:
     chunks = table.column(name)
     # combine_chunks copies even a lone chunk, and fetched tables have one.
     return chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
+
+
+def run_starts(values: pa.Array) -> pa.Array:
+    """Where each run of equal values starts (True at the first value and wherever the value
+    changes)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(values) == 0:
+        return values_array([], pa.bool_())
+    return pa.concat_arrays(
+        [
+            values_array([True], pa.bool_()),
+            pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)),
+        ]
+    )
 
 
 def id_lists(texts: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -135,29 +151,27 @@ def json_text(value: Any, empty: Any) -> str:
 
 
 class Chunk:
-    """The prompts and answers that enter of a chunk of ranked prompts, as Arrow arrays. A
-    prompt's answers are ``texts[start : start + count]`` in id order (``answer_starts``,
-    ``answer_counts`` by prompt row); prompts with fewer than two give no rankings and no
-    pairs."""
+    """The answers that enter of a chunk of ranked prompts, with their prompts, as Arrow
+    arrays. A prompt's answers are ``texts[start : start + count]`` in id order
+    (``answer_starts``, ``answer_counts`` by prompt row); prompts with fewer than two give no
+    rankings and no pairs, and prompts with none are not here at all."""
 
-    def __init__(self, pa: Any, prompts: pa.Table, responses: pa.Table) -> None:
+    def __init__(self, pa: Any, answers: pa.Table) -> None:
+        """``answers``: sft rows (``prompt_id``, ``id``, ``instruction``, ``context``,
+        ``response``) ordered by prompt, then id."""
         import pyarrow.compute as pc
 
         self.pa = pa
-        self.prompt_ids = column(prompts, "id")
-        self.instructions = column(prompts, "instruction")
-        self.contexts = column(prompts, "context")
-        self.response_ids = column(responses, "id")
-        self.response_prompts = column(responses, "prompt_id")
-        self.texts = column(responses, "text")
-        # Answers are ordered by prompt, prompts by id: each prompt's answers are contiguous.
-        counted = pc.value_counts(self.response_prompts)
-        counts = counted.field("counts").take(
-            pc.index_in(self.prompt_ids, value_set=counted.field("values"))
-        )
-        self.answer_counts = pc.fill_null(counts, scalar(0, counts.type)).cast(pa.int64())
-        ends = pc.cumulative_sum(self.answer_counts)
-        self.answer_starts = pc.subtract(ends, self.answer_counts)
+        self.response_ids = column(answers, "id")
+        self.response_prompts = column(answers, "prompt_id")
+        self.texts = column(answers, "response")
+        firsts = run_starts(self.response_prompts)
+        self.prompt_ids = self.response_prompts.filter(firsts)
+        self.instructions = column(answers, "instruction").filter(firsts)
+        self.contexts = column(answers, "context").filter(firsts)
+        self.answer_starts = pc.indices_nonzero(firsts).cast(pa.int64())
+        ends = pa.concat_arrays([self.answer_starts.slice(1), int64_array([len(self.texts)])])
+        self.answer_counts = pc.subtract(ends, self.answer_starts)
         # Each answer's position among its prompt's answers.
         self.positions = pc.subtract(
             int64_array(range(len(self.texts))),
@@ -197,6 +211,63 @@ class Chunk:
             pc.equal(self.response_prompts.take(index), prompt_ids.take(rows)), scalar(False)
         )
         return index.filter(own), rows.filter(own)
+
+
+class RankedAnswers:
+    """The sft stream's rows of ranked prompts, held until their chunk of prompts is complete.
+
+    The stream comes ordered by prompt, then id, so once it has passed a prompt id every
+    answer of the prompts up to it is here. Only the ranked prompts' rows are kept, and only
+    the columns a ``Chunk`` needs."""
+
+    COLUMNS = ("prompt_id", "id", "instruction", "context", "response")
+
+    def __init__(self, pa: Any, ranked: list[int]) -> None:
+        self.pa = pa
+        self.ranked = ranked  # increasing
+        self.passed: int | None = None  # the highest prompt id the stream has reached
+        self._held: list[pa.Table] = []
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        import pyarrow.compute as pc
+
+        prompt_ids = batch.column("prompt_id")
+        if len(prompt_ids) == 0:
+            return
+        low, high = prompt_ids[0].as_py(), prompt_ids[-1].as_py()
+        self.passed = high
+        within = self.ranked[
+            bisect.bisect_left(self.ranked, low) : bisect.bisect_right(self.ranked, high)
+        ]
+        if not within:
+            return
+        keep = pc.is_in(prompt_ids, value_set=int64_array(within))
+        table = self.pa.Table.from_batches([batch]).select(list(self.COLUMNS))
+        self._held.append(table.filter(keep))
+
+    def complete(self, last: int) -> bool:
+        """Whether every answer of the prompts up to ``last`` is here (the stream has gone
+        past it)."""
+        return self.passed is not None and self.passed > last
+
+    def take_through(self, last: int) -> pa.Table:
+        """The rows held of prompts up to ``last``, no longer held."""
+        import pyarrow.compute as pc
+
+        if not self._held:
+            return self.pa.table(
+                {name: values_array([], type) for name, type in self._types().items()}
+            )
+        held = self.pa.concat_tables(self._held)
+        through = pc.sum(pc.less_equal(held.column("prompt_id"), scalar(last))).as_py() or 0
+        rest = held.slice(through)
+        self._held = [rest] if rest.num_rows else []
+        return held.slice(0, through)
+
+    def _types(self) -> dict[str, pa.DataType]:
+        int64, text = self.pa.int64(), self.pa.string()
+        return {"prompt_id": int64, "id": int64, "instruction": text, "context": text,
+                "response": text}  # fmt: skip
 
 
 class SortedIds:
@@ -366,41 +437,48 @@ class Build:
             prompts_qs, PROMPT_COLUMNS, (int64, text, text, text, text, text, int64)
         ):
             self.on_prompts(batch)
-        sft_columns = (*SFT_COLUMNS, "dolly_line") if server_json else SFT_COLUMNS
-        sft_types = (int64, text, text, text, text, text, text, int64, int64, text)
-        for batch in self.reader.stream(sft_qs, sft_columns, sft_types[: len(sft_columns)]):
-            self.on_sft(batch)
-        self.dolly.close()
         ranked = pa.concat_arrays(self.ranked_prompts).to_pylist() if self.ranked_prompts else []
         bounds = [
             (ranked[start], ranked[min(start + PROMPT_CHUNK, len(ranked)) - 1])
             for start in range(0, len(ranked), PROMPT_CHUNK)
         ]
-        for fetched in self.fetch_chunks(bounds):
-            self.on_ranked_chunk(fetched)
+        # The ranked configs take their texts from the sft stream (RankedAnswers) and their
+        # rankings, chunk by chunk, from a second reader on the same snapshot.
+        answers = RankedAnswers(pa, ranked)
+        sft_columns = (*SFT_COLUMNS, "dolly_line") if server_json else SFT_COLUMNS
+        sft_types = (int64, text, text, text, text, text, text, int64, int64, text)
+        with closing(self.fetch_chunks(bounds)) as chunks:
+            waiting = iter(bounds)
+            bound = next(waiting, None)
+            for batch in self.reader.stream(sft_qs, sft_columns, sft_types[: len(sft_columns)]):
+                self.on_sft(batch)
+                answers.add(batch)
+                while bound is not None and answers.complete(bound[1]):
+                    self.on_ranked_chunk(answers.take_through(bound[1]), next(chunks))
+                    bound = next(waiting, None)
+            self.dolly.close()
+            while bound is not None:
+                self.on_ranked_chunk(answers.take_through(bound[1]), next(chunks))
+                bound = next(waiting, None)
         self.report()
         if self.callback is not None:  # now with the counted total, however early it ended
             self.callback(self.done, self.total)
 
-    def fetch_chunk(self, first: int, last: int) -> Fetched:
+    def fetch_chunk(self, reader: OrmReader | PostgresReader, first: int, last: int) -> Fetched:
         pa = self.pa
         text, int64 = pa.string(), pa.int64()
-        server = isinstance(self.reader, PostgresReader)
-        prompts, responses, rankings, consensus = chunk_queries(
-            self.flt, first, last, json_text=server
-        )
+        server = isinstance(reader, PostgresReader)
+        rankings, consensus = chunk_queries(self.flt, first, last, json_text=server)
         specs = (
-            (prompts, ("id", "instruction", "context"), (int64, text, text)),
-            (responses, ("prompt_id", "id", "text"), (int64, int64, text)),
             (rankings, RANKING_COLUMNS, (int64, int64, int64, text)),
             (consensus, CONSENSUS_COLUMNS, (int64, text, text, int64, pa.float64())),
         )
-        rows = [self.reader.fetch(qs) for qs, _, _ in specs]
+        rows = [reader.fetch(qs) for qs, _, _ in specs]
         if not server:
-            rows[2] = [(p, r, u, json_text(order, [])) for p, r, u, order in rows[2]]
-            rows[3] = [
+            rows[0] = [(p, r, u, json_text(order, [])) for p, r, u, order in rows[0]]
+            rows[1] = [
                 (p, json_text(order, []), json_text(wins, {}), rankers, agreement)
-                for p, order, wins, rankers, agreement in rows[3]
+                for p, order, wins, rankers, agreement in rows[1]
             ]
         return Fetched(
             *(
@@ -409,25 +487,38 @@ class Build:
             )
         )
 
-    def fetch_chunks(self, bounds: list[tuple[int, int]]) -> Iterator[Fetched]:
-        """Each chunk's rows in turn. On PostgreSQL the next chunk is fetched in a thread
-        while this one is processed (the reader's connection is used by that thread alone);
-        Django's connections belong to their thread, so the ORM path fetches in turn."""
-        if not isinstance(self.reader, PostgresReader) or len(bounds) < 2:
+    def fetch_chunks(self, bounds: list[tuple[int, int]]) -> Generator[Fetched, None, None]:
+        """Each chunk's rankings and consensus in turn, read while the sft stream holds the
+        reader's connection. On PostgreSQL a thread reads them ahead on a second connection
+        (same snapshot); Django's connections belong to their thread, so the ORM path reads
+        each when it is asked for, between the stream's batches."""
+        if not bounds:
+            return
+        if not isinstance(self.reader, PostgresReader):
             for first, last in bounds:
-                yield self.fetch_chunk(first, last)
+                yield self.fetch_chunk(self.reader, first, last)
             return
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-reader") as pool:
-            ahead = deque(pool.submit(self.fetch_chunk, *b) for b in bounds[:FETCH_AHEAD])
-            for following in bounds[FETCH_AHEAD:]:
-                fetched = ahead.popleft().result()
-                ahead.append(pool.submit(self.fetch_chunk, *following))
-                yield fetched
-            while ahead:
-                yield ahead.popleft().result()
+        beside = self.reader.beside()
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-ranked") as pool:
+                ahead = deque(
+                    pool.submit(self.fetch_chunk, beside, *b) for b in bounds[:FETCH_AHEAD]
+                )
+                try:
+                    for following in bounds[FETCH_AHEAD:]:
+                        fetched = ahead.popleft().result()
+                        ahead.append(pool.submit(self.fetch_chunk, beside, *following))
+                        yield fetched
+                    while ahead:
+                        yield ahead.popleft().result()
+                finally:
+                    for future in ahead:
+                        future.cancel()
+        finally:
+            beside.close()
 
     def on_prompts(self, batch: pa.RecordBatch) -> None:
         import pyarrow.compute as pc
@@ -468,13 +559,14 @@ class Build:
         self.keys["sft"].append(batch.column("id"))
         self.advance(batch.num_rows)
 
-    def on_ranked_chunk(self, fetched: Fetched) -> None:
-        """Rankings and preference pairs of a chunk of ranked prompts.
+    def on_ranked_chunk(self, answers: pa.Table, fetched: Fetched) -> None:
+        """Rankings and preference pairs of a chunk of ranked prompts, from its answers
+        (``RankedAnswers.take_through``) and its rankings and consensus.
 
         Everything is Arrow: orders are split and looked up, rows assembled from integer
         indices into the chunk's texts with ``take``; no Python runs per row.
         """
-        chunk = Chunk(self.pa, fetched.prompts, fetched.responses)
+        chunk = Chunk(self.pa, answers)
         self.emit_rankings(chunk, fetched.rankings)
         self.emit_preferences(chunk, fetched.consensus)
         self.advance(fetched.rankings.num_rows + fetched.consensus.num_rows)
@@ -580,12 +672,7 @@ class Build:
             return
         g = int64_array(range(len(index)))
         # Owners come in order: a prompt's answers start where the owner changes.
-        starts = pa.concat_arrays(
-            [
-                values_array([True], pa.bool_()),
-                pc.not_equal(owner.slice(1), owner.slice(0, len(owner) - 1)),
-            ]
-        )
+        starts = run_starts(owner)
         rank = pc.subtract(g, pc.cumulative_max(pc.if_else(starts, g, scalar(0))))
         # How many answers of its prompt follow each one: its prompt's answer count (owners
         # numbered in order by the running count of starts), less its rank, less one.

@@ -104,7 +104,9 @@ def sft_query(flt: ReleaseFilter, *, dolly_line: bool = False) -> QuerySet[Respo
         "prompt_id",
         "author_id",
     ]
-    qs = Response.objects.filter(entering_response(flt)).order_by("id")
+    # By prompt, then id: a prompt's answers come together, so the ranked configs take their
+    # texts from this stream (see passes.RankedAnswers) instead of reading them again.
+    qs = Response.objects.filter(entering_response(flt)).order_by("prompt_id", "id")
     if dolly_line:
         qs = qs.annotate(
             dolly_line=DollyLine(
@@ -156,11 +158,11 @@ CONSENSUS_COLUMNS = ("prompt_id", "order", "wins", "rankers", "agreement")
 
 def chunk_queries(
     flt: ReleaseFilter, first: int, last: int, *, json_text: bool = False
-) -> tuple[QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any]]:
-    """Prompts, responses, rankings and consensus of the ranked prompts with ids in
-    [first, last], each ordered by prompt (then id). With ``json_text`` (PostgreSQL only) the
-    orders and pairwise wins come as JSON text (``JsonText``); otherwise as the JSON fields
-    themselves.
+) -> tuple[QuerySet[Any, Any], QuerySet[Any, Any]]:
+    """Rankings and consensus of the ranked prompts with ids in [first, last], each ordered
+    by prompt (then id). With ``json_text`` (PostgreSQL only) the orders and pairwise wins
+    come as JSON text (``JsonText``); otherwise as the JSON fields themselves. The prompts'
+    and answers' texts come from the sft stream.
 
     The prompts are picked (filter and range) in a subquery, and each table is restricted to
     them by its own ``prompt_id``, range included, never by joining the prompts again: such a
@@ -173,16 +175,10 @@ def chunk_queries(
         id__lte=last,
         state__in=[PromptState.RANKING, PromptState.COMPLETE],
     )
-    prompts = chunk.order_by("id").values_list("id", "instruction", "context")
 
     def of_chunk(prompts: QuerySet[Prompt, Any]) -> Q:
         return Q(prompt_id__gte=first, prompt_id__lte=last, prompt_id__in=prompts.values("id"))
 
-    responses = (
-        Response.objects.filter(entering_answer(flt), of_chunk(chunk))
-        .order_by("prompt_id", "id")
-        .values_list("prompt_id", "id", "text")
-    )
     rankings_qs = Ranking.objects.filter(
         of_chunk(chunk), unusable=False, ranker__banned_at__isnull=True
     ).order_by("prompt_id", "id")
@@ -203,4 +199,4 @@ def chunk_queries(
         consensus = consensus_qs.values_list(
             "prompt_id", "order", "pairwise_wins", "rankers", "agreement"
         )
-    return prompts, responses, rankings, consensus
+    return rankings, consensus

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 Method = Literal["auto", "copy", "orm"]
 # Rows per fetch on the ORM path.
 BATCH_ROWS = 10_000
+# Bytes of CSV per record batch on the COPY path.
+CSV_BLOCK_BYTES = 2 << 20
 
 
 def json_value(value: Any) -> Any:
@@ -60,6 +62,10 @@ class OrmReader:
         future: Future[int] = Future()
         future.set_result(sum(qs.count() for qs in querysets))
         return future
+
+    def beside(self) -> OrmReader:
+        """This reader: Django's connection reads while its own iterator is open."""
+        return self
 
     def close(self) -> None:
         pass
@@ -175,10 +181,14 @@ def copy_blocks(copy: Any) -> Generator[bytes, None, None]:
 
 class PostgresReader:
     """A second connection holding one REPEATABLE READ, READ ONLY transaction: the whole
-    build reads one snapshot. Big streams go through COPY and pyarrow's CSV reader."""
+    build reads one snapshot. Big streams go through COPY and pyarrow's CSV reader.
 
-    def __init__(self) -> None:
+    ``beside()`` opens another such connection on the same snapshot, for reading while this
+    one streams (``snapshot``: the exported snapshot to import)."""
+
+    def __init__(self, snapshot: str | None = None) -> None:
         import psycopg
+        from psycopg import sql
 
         # Straight from Django's parameters (same server, database, adapters), but not through
         # Django: this connection must stay outside Django's transaction handling. Parameters
@@ -192,6 +202,8 @@ class PostgresReader:
         self._conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         self._conn.read_only = True
         with self._conn.cursor() as cursor:
+            if snapshot is not None:  # first, before any query of the transaction
+                cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
             # JIT compilation only costs time on a plain scan.
             cursor.execute("SET LOCAL jit = off")
             # The chunk queries restrict each table to a range of prompts; PostgreSQL guesses
@@ -199,11 +211,17 @@ class PostgresReader:
             # probe per prompt, then per row for its author), where hash joins over one
             # range scan take half the time.
             cursor.execute("SET LOCAL enable_nestloop = off")
-            # Other connections can read this same snapshot (see count_later).
-            cursor.execute("SELECT pg_export_snapshot()")
-            row = cursor.fetchone()
-            self._snapshot = str(row[0]) if row else ""
-        self._params = params
+            if snapshot is None:
+                # Other connections can read this same snapshot (see beside).
+                cursor.execute("SELECT pg_export_snapshot()")
+                row = cursor.fetchone()
+                snapshot = str(row[0]) if row else ""
+        self._snapshot = snapshot
+
+    def beside(self) -> PostgresReader:
+        """Another reader on this one's snapshot, to use while this one streams (its own
+        connection, which the caller closes)."""
+        return PostgresReader(self._snapshot)
 
     @staticmethod
     def _sql(qs: QuerySet[Any, Any]) -> tuple[str, tuple[Any, ...]]:
@@ -229,7 +247,9 @@ class PostgresReader:
             source._rest = first
             reader = pcsv.open_csv(
                 io.BufferedReader(source, buffer_size=1 << 20),
-                read_options=pcsv.ReadOptions(column_names=list(columns), block_size=2 << 20),
+                read_options=pcsv.ReadOptions(
+                    column_names=list(columns), block_size=CSV_BLOCK_BYTES
+                ),
                 parse_options=pcsv.ParseOptions(newlines_in_values=True),
                 convert_options=pcsv.ConvertOptions(
                     column_types=dict(zip(columns, types, strict=True)),
@@ -259,24 +279,16 @@ class PostgresReader:
             pool.shutdown(wait=False)
 
     def _count_all(self, statements: list[tuple[str, tuple[Any, ...]]]) -> int:
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(**self._params) as conn:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            with conn.cursor() as cursor:
-                snapshot = sql.SQL("SET TRANSACTION SNAPSHOT {}").format(
-                    sql.Literal(self._snapshot)
-                )
-                cursor.execute(snapshot)
-                cursor.execute("SET LOCAL jit = off")
+        counter = self.beside()
+        try:
+            with counter._conn.cursor() as cursor:
                 total = 0
                 for statement, params in statements:
                     cursor.execute(f"SELECT COUNT(*) FROM ({statement}) AS counted", params)
                     row = cursor.fetchone()
                     total += int(row[0]) if row else 0
-            conn.rollback()
+        finally:
+            counter.close()
         return total
 
     def close(self) -> None:
