@@ -125,13 +125,12 @@ def _memory_pool() -> Iterator[None]:
 
 
 def _changes(
-    keys: dict[str, pa.Array], previous: Release | None
+    keys: dict[str, pa.ChunkedArray], previous: Release | None
 ) -> dict[str, dict[str, int]] | None:
     """Rows added and removed per config since ``previous``, from the row keys; None when
     there is no previous release or its keys are gone."""
     if previous is None:
         return None
-    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -144,9 +143,7 @@ def _changes(
         # ParquetFile, not read_table: read_table goes through pyarrow.dataset, which imports
         # pandas.
         old = pq.ParquetFile(path).read(columns=["key"]).column("key").combine_chunks()
-        new = keys[config]
-        if not isinstance(new, pa.Array):
-            new = new.combine_chunks()
+        new = keys[config].combine_chunks()
         added = len(new) - pc.sum(pc.is_in(new, value_set=old)).as_py() if len(new) else 0
         removed = len(old) - pc.sum(pc.is_in(old, value_set=new)).as_py() if len(old) else 0
         changes[config] = {"added": int(added or 0), "removed": int(removed or 0)}

@@ -789,7 +789,7 @@ class Build:
             rows[config][split] = writer.rows
         return rows
 
-    def write_keys(self) -> dict[str, pa.Array]:
+    def write_keys(self) -> dict[str, pa.ChunkedArray]:
         """Each config's row keys, kept privately so the next release can say what changed."""
         import pyarrow.parquet as pq
 
@@ -799,8 +799,8 @@ class Build:
         arrays = {}
         for config in CONFIGS:
             kind = pa.string() if config == "preferences" else pa.int64()
-            chunks = self.keys[config]
-            array = pa.concat_arrays(chunks) if chunks else values_array([], kind)
+            # Chunked, not concatenated: a copy of every key at the build's peak of memory.
+            array = pa.chunked_array(self.keys[config], type=kind)
             pq.write_table(
                 pa.table({"key": array}), folder / f"{config}.parquet", **PARQUET_OPTIONS
             )

@@ -248,7 +248,7 @@ class PostgresReader:
             reader = pcsv.open_csv(
                 io.BufferedReader(source, buffer_size=1 << 20),
                 read_options=pcsv.ReadOptions(
-                    column_names=list(columns), block_size=CSV_BLOCK_BYTES
+                    column_names=list(columns), block_size=CSV_BLOCK_BYTES, use_threads=False
                 ),
                 parse_options=pcsv.ParseOptions(newlines_in_values=True),
                 convert_options=pcsv.ConvertOptions(
