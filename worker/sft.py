@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -195,6 +196,18 @@ class ResponseLoss(nn.Module):
         )
 
 
+@dataclass
+class Launched:
+    """An optimizer step queued on the device and not yet read: the summed loss and stop flag
+    (``Runtime.sum_later``), the gradient norm, and what the CPU knew of it."""
+
+    totals: torch.Tensor
+    grad_norm: torch.Tensor
+    targets: int
+    tokens: int
+    lr: float
+
+
 def build_model(config: SFTConfig, runtime: Runtime, attention: str) -> nn.Module:
     """Load the base causal LM, add LoRA if asked, move it to the device."""
     from transformers import AutoModelForCausalLM
@@ -326,21 +339,19 @@ def train_sft(
         return metrics
 
     # Loop ------------------------------------------------------------------------------------
+    # Steps are launched one ahead of being read: step t's loss and gradient norm are read (a
+    # wait for the device) only once step t + 1 is queued behind it, so the device never
+    # drains between steps. A step after which something reads the weights (evaluation, a
+    # checkpoint, the end) is read at once, before the next is launched.
     def step_batches(step: int) -> list[PackedBatch]:
         batches = micro_batches(steps[step], train, config, runtime, tokenizer.pad_token_id)
         return to_device(batches, runtime)
 
-    model.train()
-    total = len(steps)
-    upcoming = step_batches(state.step) if state.step < total else []
-    while state.step < total:
-        step_start = time.perf_counter()
-        rows = steps[state.step]
-        batches = upcoming
+    def launch(step: int, batches: list[PackedBatch]) -> Launched:
+        rows = steps[step]
         # Normalise by the response tokens of the whole step on every process, so that
         # gradient accumulation and DDP averaging give the mean over the step's tokens.
         step_targets = sum(train[i].n_targets for row in rows for i in row)
-        step_tokens = sum(len(train[i]) for row in rows for i in row)
         with timer("train"):
             losses = []
             for a, batch in enumerate(batches):
@@ -354,26 +365,35 @@ def train_sft(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            # While the device works through this step, lay out the next one on the CPU; the
-            # loss is read (a synchronisation) only after that.
-            upcoming = step_batches(state.step + 1) if state.step + 1 < total else []
-            loss_sum = float(torch.stack(losses).sum())
-        # The stop flag rides on the step's one all-reduce: every process stops at the same
-        # step, so none is left waiting in a collective the others have left.
-        loss_sum, stop = runtime.sum(loss_sum, float(should_stop()))
+            # The stop flag rides on the step's one all-reduce: every process stops at the
+            # same step, so none is left waiting in a collective the others have left.
+            totals = runtime.sum_later(torch.stack(losses).sum(), float(should_stop()))
+        return Launched(
+            totals=totals,
+            grad_norm=grad_norm.detach(),
+            targets=step_targets,
+            tokens=sum(len(train[i]) for row in rows for i in row),
+            lr=scheduler.get_last_lr()[0],
+        )
+
+    def finish(launched: Launched, since: float) -> float:
+        """Read a launched step (waiting for the device), log and report it; return when."""
+        with timer("train"):
+            loss_sum, stop = launched.totals.tolist()
+            grad_norm = float(launched.grad_norm)
         if stop:
             raise Stopped(f"stopped after step {state.step + 1} of {len(steps)}")
         state.step += 1
-        state.tokens_seen += step_tokens
-        seconds = time.perf_counter() - step_start
+        state.tokens_seen += launched.tokens
+        now = time.perf_counter()
         entry = {
             "step": state.step,
-            "loss": loss_sum / step_targets,
-            "lr": scheduler.get_last_lr()[0],
-            "grad_norm": float(grad_norm),
-            "tokens": step_tokens,
-            "seconds": seconds,
-            "tokens_per_s": step_tokens / seconds,
+            "loss": loss_sum / launched.targets,
+            "lr": launched.lr,
+            "grad_norm": grad_norm,
+            "tokens": launched.tokens,
+            "seconds": now - since,
+            "tokens_per_s": launched.tokens / (now - since),
         }
         state.train_log.append(entry)
         if runtime.is_main and (state.step % config.log_every == 0 or state.step == total):
@@ -387,6 +407,31 @@ def train_sft(
                     "tokens_per_s": entry["tokens_per_s"],
                 }
             )
+        return now
+
+    def read_at(step: int) -> bool:
+        """Whether the weights are read after ``step`` steps (evaluation, checkpoint, end)."""
+        return step == total or (
+            step % config.checkpoint_every == 0
+            or bool(config.eval_every and step % config.eval_every == 0)
+        )
+
+    model.train()
+    total = len(steps)
+    upcoming = step_batches(state.step) if state.step < total else []
+    pending: Launched | None = None
+    mark = time.perf_counter()
+    for step in range(state.step, total):
+        launched = launch(step, upcoming)
+        # While the device works through the queued steps, lay out the next one on the CPU.
+        upcoming = step_batches(step + 1) if step + 1 < total else []
+        if pending is not None:
+            mark = finish(pending, mark)
+            pending = None
+        if not read_at(step + 1):
+            pending = launched
+            continue
+        mark = finish(launched, mark)
         if config.eval_every and state.step % config.eval_every == 0 and state.step < total:
             metrics = evaluate()
             state.eval_log.append({"step": state.step, **metrics})
@@ -403,6 +448,7 @@ def train_sft(
                     state=state,
                     keep=config.keep_checkpoints,
                 )
+        mark = time.perf_counter()  # evaluation and checkpoints are not step time
 
     # Evaluate, save, publish -----------------------------------------------------------------
     final = evaluate()
