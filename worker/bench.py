@@ -48,10 +48,11 @@ from worker.data import DOLLY_END, DOLLY_INTRO_WITH_INPUT, dolly_prompt
 from worker.progress import ProgressCallback, ProgressEvent
 
 RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
-# Also selectable with --only: Hearth's SFT keeping a tenth of its activations for the backward
+# Also selectable with --only: Hearth's SFT keeping a tenth (lowmem) or as little as the
+# compiler can (minmem) of its activations for the backward
 # (SFTConfig.activation_memory_budget), trading speed for memory; TRL's SFT without the
 # gradient checkpointing it turns on by default (faster, more memory).
-EXTRA_RUNS = ("hearth-sft-lowmem", "trl-sft-nockpt")
+EXTRA_RUNS = ("hearth-sft-lowmem", "hearth-sft-minmem", "trl-sft-nockpt")
 
 
 @dataclass(frozen=True)
@@ -521,6 +522,9 @@ class Bench:
 
     def hearth_sft_lowmem(self) -> RunResult:
         return self.hearth_sft("hearth-sft-lowmem", activation_memory_budget=0.1)
+
+    def hearth_sft_minmem(self) -> RunResult:
+        return self.hearth_sft("hearth-sft-minmem", activation_memory_budget=0.0)
 
     def trl_sft_nockpt(self) -> RunResult:
         return self.trl_sft("trl-sft-nockpt", gradient_checkpointing=False)
