@@ -49,9 +49,10 @@ from worker.progress import ProgressCallback, ProgressEvent
 
 RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
 # Also selectable with --only: Hearth's SFT keeping a tenth (lowmem) or as little as the
-# compiler can (minmem) of its activations for the backward
-# (SFTConfig.activation_memory_budget), trading speed for memory; TRL's SFT without the
-# gradient checkpointing it turns on by default (faster, more memory).
+# compiler can (minmem, which also computes the loss 1,024 positions at a time) of its
+# activations for the backward (SFTConfig.activation_memory_budget, loss_chunk_tokens),
+# trading speed for memory; TRL's SFT without the gradient checkpointing it turns on by
+# default (faster, more memory).
 EXTRA_RUNS = ("hearth-sft-lowmem", "hearth-sft-minmem", "trl-sft-nockpt")
 
 
@@ -415,7 +416,10 @@ class Bench:
         return 6 * self.n_params * tokens_per_s / self.peak_flops
 
     def hearth_sft(
-        self, name: str = "hearth-sft", activation_memory_budget: float = 1.0
+        self,
+        name: str = "hearth-sft",
+        activation_memory_budget: float = 1.0,
+        loss_chunk_tokens: int = 0,
     ) -> RunResult:
         from worker.sft import SFTConfig, train_sft
 
@@ -425,6 +429,7 @@ class Bench:
             base_model=str(self.model_dir),
             output_dir=str(self.workdir / name),
             activation_memory_budget=activation_memory_budget,
+            loss_chunk_tokens=loss_chunk_tokens,
             compile=self.compile,
             max_seq_len=w.seq_len,
             micro_batch_size=w.rows,
@@ -524,7 +529,9 @@ class Bench:
         return self.hearth_sft("hearth-sft-lowmem", activation_memory_budget=0.1)
 
     def hearth_sft_minmem(self) -> RunResult:
-        return self.hearth_sft("hearth-sft-minmem", activation_memory_budget=0.0)
+        return self.hearth_sft(
+            "hearth-sft-minmem", activation_memory_budget=0.0, loss_chunk_tokens=1024
+        )
 
     def trl_sft_nockpt(self) -> RunResult:
         return self.trl_sft("trl-sft-nockpt", gradient_checkpointing=False)

@@ -128,6 +128,9 @@ class SFTConfig(TrainConfig):
     materialises logits. ``activation_memory_budget`` (with compile) is the share of the
     activations the backward pass may keep; the compiler recomputes the rest (1.0: keep all,
     fastest; lower values trade speed for memory, 0 recomputes all it can).
+    ``loss_chunk_tokens`` (0: off) runs the LM head and loss on that many positions at a time
+    and recomputes their logits in the backward, so that a batch's logits never exist at once
+    (Liger's fused loss, where it is used, never materialises them anyway).
     """
 
     config_name: str = "sft"
@@ -135,6 +138,7 @@ class SFTConfig(TrainConfig):
     micro_batch_size: int = 4
     use_liger: bool | None = None
     activation_memory_budget: float = 1.0
+    loss_chunk_tokens: int = 0
 
     def validate(self) -> None:
         super().validate()
@@ -142,6 +146,8 @@ class SFTConfig(TrainConfig):
             raise ValueError("SFT trains on the release's 'sft' config")
         if not 0 <= self.activation_memory_budget <= 1:
             raise ValueError("activation_memory_budget must be between 0 and 1")
+        if self.loss_chunk_tokens < 0:
+            raise ValueError("loss_chunk_tokens must be 0 (off) or a number of positions")
         if self.max_seq_len < 8 or self.micro_batch_size < 1:
             raise ValueError("max_seq_len must be at least 8 and micro_batch_size at least 1")
 

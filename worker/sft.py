@@ -143,13 +143,20 @@ class ResponseLoss(nn.Module):
     one graph on CUDA. Compiled, every position goes through the LM head (ignored targets add
     nothing) so that shapes stay fixed and nothing waits on the device; eager, only positions
     with a target do, so prompt and padding tokens cost no vocabulary projection.
+
+    With ``chunk_tokens`` the LM head and cross-entropy run on that many positions at a time,
+    each chunk's logits recomputed in the backward rather than kept: the logits of a whole
+    batch (8,192 positions × a 32,000-word vocabulary is 1 GiB in fp32) never exist at once.
     """
 
-    def __init__(self, model: nn.Module, attention: str, use_liger: bool = False) -> None:
+    def __init__(
+        self, model: nn.Module, attention: str, use_liger: bool = False, chunk_tokens: int = 0
+    ) -> None:
         super().__init__()
         self.model = model
         self.attention = attention
         self.select_targets = True
+        self.chunk_tokens = chunk_tokens
         self.liger: Any = None
         if use_liger:
             from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
@@ -190,10 +197,28 @@ class ResponseLoss(nn.Module):
         head = hf.get_output_embeddings()
         if self.liger is not None:
             return self.liger(head.weight, hidden, targets)  # type: ignore[no-any-return]
-        logits = head(hidden).float()
-        return nn.functional.cross_entropy(
-            logits, targets, ignore_index=IGNORE_INDEX, reduction="sum"
-        )
+        size = self.chunk_tokens
+        if not size or len(targets) <= size:
+            return _head_loss(head, hidden, targets)
+        from torch.utils.checkpoint import checkpoint
+
+        parts = [
+            checkpoint(
+                _head_loss,
+                head,
+                hidden[start : start + size],
+                targets[start : start + size],
+                use_reentrant=False,
+            )
+            for start in range(0, len(targets), size)
+        ]
+        return torch.stack(parts).sum()
+
+
+def _head_loss(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Summed cross-entropy of the LM head's logits (fp32) at ``hidden`` against ``targets``."""
+    logits = head(hidden).float()
+    return nn.functional.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
 
 
 @dataclass
@@ -307,7 +332,9 @@ def train_sft(
 
         # Model -------------------------------------------------------------------------------
         model = build_model(config, runtime, attention)
-        loss_module = ResponseLoss(model, attention, _use_liger(config, runtime))
+        loss_module = ResponseLoss(
+            model, attention, _use_liger(config, runtime), config.loss_chunk_tokens
+        )
         trainer = wrap_for_training(loss_module, config, runtime)
         optimizer = make_optimizer(model, config, runtime)
         scheduler = make_scheduler(optimizer, len(steps), config)

@@ -39,6 +39,10 @@ def test_bad_hyperparameters_are_refused() -> None:
         SFTConfig.from_spec({**BASE, "nope": 1})
     with pytest.raises(ValueError, match="max_steps"):
         SFTConfig.from_spec({**BASE, "max_steps": 0})
+    with pytest.raises(ValueError, match="activation_memory_budget"):
+        SFTConfig.from_spec({**BASE, "activation_memory_budget": 1.5})
+    with pytest.raises(ValueError, match="loss_chunk_tokens"):
+        SFTConfig.from_spec({**BASE, "loss_chunk_tokens": -1})
     with pytest.raises(ValueError, match="preferences"):
         RewardConfig.from_spec({**BASE, "config_name": "sft"})
 

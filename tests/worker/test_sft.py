@@ -124,3 +124,87 @@ def test_no_output_appears_when_evaluation_fails(
 def test_it_rejects_unknown_spec_keys(release: Path, tiny_model: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="lerning_rate"):
         jobs.run_sft(sft_spec(release, tiny_model, tmp_path / "x", lerning_rate=1.0))
+
+
+@pytest.mark.parametrize("select_targets", [True, False])
+def test_a_chunked_loss_gives_the_same_loss_and_gradients(
+    tiny_model: Path, select_targets: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The LM head and loss in chunks of 7 positions, their logits recomputed in the backward
+    (each chunk's head runs twice), match the whole batch at once."""
+    from tests.worker import helpers
+    from worker import sft
+    from worker.data import IGNORE_INDEX, collate_sft, tokenize_sft
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    examples = [
+        e
+        for row in helpers.sft_rows(5, seed=11)
+        if (e := tokenize_sft(tokenizer, row, max_seq_len=128)) is not None
+    ]
+    batch = collate_sft(examples, [[0, 1, 2], [3, 4]], seq_len=200, pad_id=tokenizer.pad_token_id)
+    calls: list[int] = []
+    head_loss = sft._head_loss
+
+    def counted(head: Any, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        calls.append(len(targets))
+        return head_loss(head, hidden, targets)
+
+    monkeypatch.setattr(sft, "_head_loss", counted)
+    results = []
+    for chunk in (0, 7):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa")
+        loss_module = sft.ResponseLoss(model, "sdpa", chunk_tokens=chunk)
+        loss_module.select_targets = select_targets
+        loss = loss_module(*batch.tensors())
+        forward_calls = len(calls)
+        loss.backward()
+        results.append(
+            (loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}, calls[:])
+        )
+        calls.clear()
+        positions = (
+            int((batch.targets != IGNORE_INDEX).sum()) if select_targets else batch.targets.numel()
+        )
+        if chunk:
+            assert forward_calls == -(-positions // chunk)
+            assert len(results[-1][2]) == 2 * forward_calls  # recomputed, not kept
+            assert max(results[-1][2]) == chunk
+        else:
+            assert results[-1][2] == [positions]
+    (whole, whole_grads, _), (chunked, chunked_grads, _) = results
+    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-4)
+    for name, grad in whole_grads.items():
+        torch.testing.assert_close(chunked_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.slow
+def test_the_compiled_chunked_loss_matches_the_eager_whole_one(tiny_model: Path) -> None:
+    """As on CUDA: model and loss compiled as one graph (every position through the head, in
+    chunks that torch.compile traces as checkpointed regions); the same loss and gradients."""
+    from tests.worker import helpers
+    from worker import sft
+    from worker.data import collate_sft, tokenize_sft
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    examples = [
+        e
+        for row in helpers.sft_rows(5, seed=11)
+        if (e := tokenize_sft(tokenizer, row, max_seq_len=128)) is not None
+    ]
+    batch = collate_sft(examples, [[0, 1, 2], [3, 4]], seq_len=200, pad_id=tokenizer.pad_token_id)
+    results = []
+    for chunk in (0, 64):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa")
+        loss_module = sft.ResponseLoss(model, "sdpa", chunk_tokens=chunk)
+        if chunk:
+            loss_module.select_targets = False
+            loss_module.token_loss = torch.compile(loss_module.token_loss)  # type: ignore[method-assign]
+        loss = loss_module(*batch.tensors())
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (whole, whole_grads), (chunked, chunked_grads) = results
+    torch.testing.assert_close(chunked, whole, rtol=1e-4, atol=1e-3)
+    for got, expected in zip(chunked_grads, whole_grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-5)
