@@ -367,8 +367,8 @@ def train_sft(
 
     # Loop ------------------------------------------------------------------------------------
     # Steps are launched one ahead of being read: step t's loss and gradient norm are read (a
-    # wait for the device) only once step t + 1 is queued behind it, so the device never
-    # drains between steps. A step after which something reads the weights (evaluation, a
+    # wait for the device) only once step t + 1 is queued behind it, so the device has work
+    # queued while the CPU waits. A step after which something reads the weights (evaluation, a
     # checkpoint, the end) is read at once, before the next is launched.
     def step_batches(step: int) -> list[PackedBatch]:
         batches = micro_batches(steps[step], train, config, runtime, tokenizer.pad_token_id)
