@@ -8,7 +8,7 @@ import json
 import logging
 import statistics
 from collections import Counter
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future
 from contextlib import closing
 from pathlib import Path
@@ -218,14 +218,19 @@ class RankedAnswers:
 
     The stream comes ordered by prompt, then id, so once it has passed a prompt id every
     answer of the prompts up to it is here. Only the ranked prompts' rows are kept, and only
-    the columns a ``Chunk`` needs."""
+    the columns a ``Chunk`` needs. ``bounds`` are the chunks' (first, last) prompt ids, in
+    order."""
 
     COLUMNS = ("prompt_id", "id", "instruction", "context", "response")
 
-    def __init__(self, pa: Any, ranked: list[int]) -> None:
+    def __init__(self, pa: Any, ranked: list[int], bounds: list[tuple[int, int]]) -> None:
+        from collections import deque
+
         self.pa = pa
         self.ranked = ranked  # increasing
         self.passed: int | None = None  # the highest prompt id the stream has reached
+        self.ended = False
+        self._waiting = deque(bounds)
         self._held: list[pa.Table] = []
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -245,10 +250,19 @@ class RankedAnswers:
         table = self.pa.Table.from_batches([batch]).select(list(self.COLUMNS))
         self._held.append(table.filter(keep))
 
+    def end(self) -> None:
+        """The stream has ended: every chunk is complete."""
+        self.ended = True
+
     def complete(self, last: int) -> bool:
         """Whether every answer of the prompts up to ``last`` is here (the stream has gone
-        past it)."""
-        return self.passed is not None and self.passed > last
+        past it, or ended)."""
+        return self.ended or (self.passed is not None and self.passed > last)
+
+    def ready(self) -> Iterator[pa.Table]:
+        """The answers of each chunk now complete, in order, no longer held."""
+        while self._waiting and self.complete(self._waiting[0][1]):
+            yield self.take_through(self._waiting.popleft()[1])
 
     def take_through(self, last: int) -> pa.Table:
         """The rows held of prompts up to ``last``, no longer held."""
@@ -444,22 +458,19 @@ class Build:
         ]
         # The ranked configs take their texts from the sft stream (RankedAnswers) and their
         # rankings, chunk by chunk, from a second reader on the same snapshot.
-        answers = RankedAnswers(pa, ranked)
+        answers = RankedAnswers(pa, ranked, bounds)
         sft_columns = (*SFT_COLUMNS, "dolly_line") if server_json else SFT_COLUMNS
         sft_types = (int64, text, text, text, text, text, text, int64, int64, text)
         with closing(self.fetch_chunks(bounds)) as chunks:
-            waiting = iter(bounds)
-            bound = next(waiting, None)
             for batch in self.reader.stream(sft_qs, sft_columns, sft_types[: len(sft_columns)]):
                 self.on_sft(batch)
                 answers.add(batch)
-                while bound is not None and answers.complete(bound[1]):
-                    self.on_ranked_chunk(answers.take_through(bound[1]), next(chunks))
-                    bound = next(waiting, None)
+                for rows in answers.ready():
+                    self.on_ranked_chunk(rows, next(chunks))
             self.dolly.close()
-            while bound is not None:
-                self.on_ranked_chunk(answers.take_through(bound[1]), next(chunks))
-                bound = next(waiting, None)
+            answers.end()
+            for rows in answers.ready():
+                self.on_ranked_chunk(rows, next(chunks))
         self.report()
         if self.callback is not None:  # now with the counted total, however early it ended
             self.callback(self.done, self.total)
