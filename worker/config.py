@@ -44,7 +44,9 @@ class TrainConfig:
     in optimizer steps. Precision ``auto`` is bf16 autocast over fp32 master weights on CUDA
     and fp32 on CPU. Attention ``auto`` is flex attention (document block masks) on CUDA and
     sdpa with a dense block-diagonal mask on CPU; ``compile`` (None: on CUDA only) wraps the
-    forward in torch.compile.
+    forward in torch.compile. ``gradient_checkpointing`` keeps only each decoder layer's
+    input for the backward and recomputes the layer there (about a third more compute, and the
+    least activation memory; compiled, the checkpoints are part of the one graph).
     """
 
     release: str

@@ -242,8 +242,8 @@ def build_model(config: RewardConfig, runtime: Runtime, attention: str, pad_id: 
         AutoModelForSequenceClassification, config, attention, num_labels=1, pad_token_id=pad_id
     )
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(  # type: ignore[operator]
-            gradient_checkpointing_kwargs={"use_reentrant": False}
+        model.activation_checkpointing_enable(  # type: ignore[operator]
+            activation_checkpointing_kwargs={"use_reentrant": False}
         )
     if config.method == "lora":
         model = apply_lora(model, config, "SEQ_CLS")

@@ -239,8 +239,8 @@ def build_model(config: SFTConfig, runtime: Runtime, attention: str) -> nn.Modul
 
     model = load_model(AutoModelForCausalLM, config, attention)
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(  # type: ignore[operator]
-            gradient_checkpointing_kwargs={"use_reentrant": False}
+        model.activation_checkpointing_enable(  # type: ignore[operator]
+            activation_checkpointing_kwargs={"use_reentrant": False}
         )
     model.config.use_cache = False  # type: ignore[union-attr]
     if config.method == "lora":

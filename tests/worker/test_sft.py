@@ -182,7 +182,9 @@ def test_a_chunked_loss_gives_the_same_loss_and_gradients(
 @pytest.mark.slow
 def test_the_compiled_chunked_loss_matches_the_eager_whole_one(tiny_model: Path) -> None:
     """As on CUDA: model and loss compiled as one graph (every position through the head, in
-    chunks that torch.compile traces as checkpointed regions); the same loss and gradients."""
+    chunks that torch.compile traces as checkpointed regions), with and without each decoder
+    layer checkpointed as well (``gradient_checkpointing``); the same loss and gradients, and
+    checkpointed layers leave the backward fewer activations to keep."""
     from tests.worker import helpers
     from worker import sft
     from worker.data import collate_sft, tokenize_sft
@@ -195,16 +197,33 @@ def test_the_compiled_chunked_loss_matches_the_eager_whole_one(tiny_model: Path)
     ]
     batch = collate_sft(examples, [[0, 1, 2], [3, 4]], seq_len=200, pad_id=tokenizer.pad_token_id)
     results = []
-    for chunk in (0, 64):
+    for compiled, checkpoint_layers in ((False, False), (True, False), (True, True)):
         model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa")
-        loss_module = sft.ResponseLoss(model, "sdpa", chunk_tokens=chunk)
-        if chunk:
+        model.train()
+        if checkpoint_layers:
+            model.activation_checkpointing_enable({"use_reentrant": False})
+        loss_module = sft.ResponseLoss(model, "sdpa", chunk_tokens=64 if compiled else 0)
+        if compiled:
             loss_module.select_targets = False
             loss_module.token_loss = torch.compile(loss_module.token_loss)  # type: ignore[method-assign]
-        loss = loss_module(*batch.tensors())
+        weights = {p.data_ptr() for p in model.parameters()}
+        kept: list[int] = []
+
+        def keep(
+            tensor: torch.Tensor, weights: set[int] = weights, kept: list[int] = kept
+        ) -> torch.Tensor:
+            if tensor.data_ptr() not in weights:
+                kept.append(tensor.numel() * tensor.element_size())
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+            loss = loss_module(*batch.tensors())
         loss.backward()
-        results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
-    (whole, whole_grads), (chunked, chunked_grads) = results
-    torch.testing.assert_close(chunked, whole, rtol=1e-4, atol=1e-3)
-    for got, expected in zip(chunked_grads, whole_grads, strict=True):
-        torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-5)
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters()], sum(kept)))
+    (whole, whole_grads, _), *compiled_runs = results
+    for chunked, chunked_grads, _ in compiled_runs:
+        torch.testing.assert_close(chunked, whole, rtol=1e-4, atol=1e-3)
+        for got, expected in zip(chunked_grads, whole_grads, strict=True):
+            torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-5)
+    kept_all, kept_checkpointed = (kept for _, _, kept in compiled_runs)
+    assert 0 < kept_checkpointed < kept_all / 2
