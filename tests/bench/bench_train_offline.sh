@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench-train` on a GPU machine that has PyTorch but no network (and no project venv):
-# wheels placed in .whl/ by tests/bench/fetch_train_wheels.sh (TRL, datasets, transformers, peft, liger-kernel at the versions
-# pyproject.toml pins, plus what the machine lacks) are installed into /tmp/site, then
+# the wheels that tests/bench/fetch_train_wheels.sh put in .whl/ (TRL, datasets, transformers,
+# peft at the versions pyproject.toml pins, liger-kernel, and what such a machine was found to
+# lack) are installed into /tmp/site, then
 # `python3 -m worker.bench` runs with its results, per-step log and profiles in $OUT
 # (default: ./bench-out). Extra arguments go to worker.bench.
 set -uo pipefail
