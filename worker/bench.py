@@ -44,6 +44,7 @@ from typing import Any
 
 import torch
 
+from worker.config import CompileMode
 from worker.data import DOLLY_END, DOLLY_INTRO_WITH_INPUT, dolly_prompt
 from worker.progress import ProgressCallback, ProgressEvent
 
@@ -51,9 +52,10 @@ RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
 # Also selectable with --only: Hearth's SFT trading speed for memory, keeping a tenth of its
 # activations for the backward (lowmem: SFTConfig.activation_memory_budget) or only each
 # decoder layer's input, with the loss computed 1,024 positions at a time (minmem:
-# gradient_checkpointing, loss_chunk_tokens); TRL's SFT without the gradient checkpointing it
-# turns on by default (faster, more memory).
-EXTRA_RUNS = ("hearth-sft-lowmem", "hearth-sft-minmem", "trl-sft-nockpt")
+# gradient_checkpointing, loss_chunk_tokens); Hearth's SFT with the matrix-product kernels
+# timed and chosen at compile time (autotune: compile_mode="max-autotune-no-cudagraphs");
+# TRL's SFT without the gradient checkpointing it turns on by default (faster, more memory).
+EXTRA_RUNS = ("hearth-sft-lowmem", "hearth-sft-minmem", "hearth-sft-autotune", "trl-sft-nockpt")
 
 
 @dataclass(frozen=True)
@@ -421,6 +423,7 @@ class Bench:
         activation_memory_budget: float = 1.0,
         loss_chunk_tokens: int = 0,
         gradient_checkpointing: bool = False,
+        compile_mode: CompileMode = "default",
     ) -> RunResult:
         from worker.sft import SFTConfig, train_sft
 
@@ -433,6 +436,7 @@ class Bench:
             loss_chunk_tokens=loss_chunk_tokens,
             gradient_checkpointing=gradient_checkpointing,
             compile=self.compile,
+            compile_mode=compile_mode,
             max_seq_len=w.seq_len,
             micro_batch_size=w.rows,
             max_steps=w.sft_steps,
@@ -537,6 +541,9 @@ class Bench:
         return self.hearth_sft(
             "hearth-sft-minmem", gradient_checkpointing=True, loss_chunk_tokens=1024
         )
+
+    def hearth_sft_autotune(self) -> RunResult:
+        return self.hearth_sft("hearth-sft-autotune", compile_mode="max-autotune-no-cudagraphs")
 
     def trl_sft_nockpt(self) -> RunResult:
         return self.trl_sft("trl-sft-nockpt", gradient_checkpointing=False)

@@ -12,11 +12,13 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 PromptFormat = Literal["dolly", "chat_template"]
 Precision = Literal["auto", "bf16", "fp32"]
 Attention = Literal["auto", "flex_attention", "sdpa", "eager"]
+# CUDA-graph modes are left out: the loop reads a step's outputs after the next is launched.
+CompileMode = Literal["default", "max-autotune-no-cudagraphs"]
 
 # Fields that describe a run without shaping it: they stay out of the fingerprint, so that a
 # checkpoint resumes under a changed output folder or release page address.
@@ -133,6 +135,8 @@ class SFTConfig(TrainConfig):
     ``loss_chunk_tokens`` (0: off) runs the LM head and loss on that many positions at a time
     and recomputes their logits in the backward, so that a batch's logits never exist at once
     (Liger's fused loss, where it is used, never materialises them anyway).
+    ``compile_mode`` is torch.compile's mode: ``max-autotune-no-cudagraphs`` times several
+    kernels for each matrix product on CUDA and keeps the fastest (longer to compile).
     """
 
     config_name: str = "sft"
@@ -141,6 +145,7 @@ class SFTConfig(TrainConfig):
     use_liger: bool | None = None
     activation_memory_budget: float = 1.0
     loss_chunk_tokens: int = 0
+    compile_mode: CompileMode = "default"
 
     def validate(self) -> None:
         super().validate()
@@ -148,6 +153,8 @@ class SFTConfig(TrainConfig):
             raise ValueError("SFT trains on the release's 'sft' config")
         if not 0 <= self.activation_memory_budget <= 1:
             raise ValueError("activation_memory_budget must be between 0 and 1")
+        if self.compile_mode not in get_args(CompileMode):
+            raise ValueError(f"compile_mode must be one of {get_args(CompileMode)}")
         if self.loss_chunk_tokens < 0:
             raise ValueError("loss_chunk_tokens must be 0 (off) or a number of positions")
         if self.max_seq_len < 8 or self.micro_batch_size < 1:

@@ -262,7 +262,9 @@ def wrap_for_training(loss_module: ResponseLoss, config: SFTConfig, runtime: Run
 
         functorch_config.activation_memory_budget = config.activation_memory_budget
         loss_module.select_targets = False
-        loss_module.token_loss = torch.compile(loss_module.token_loss)  # type: ignore[method-assign]
+        loss_module.token_loss = torch.compile(  # type: ignore[method-assign]
+            loss_module.token_loss, mode=config.compile_mode
+        )
     if runtime.distributed:
         ids = [runtime.device.index] if runtime.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(loss_module, device_ids=ids)

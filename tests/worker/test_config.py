@@ -43,6 +43,8 @@ def test_bad_hyperparameters_are_refused() -> None:
         SFTConfig.from_spec({**BASE, "activation_memory_budget": 1.5})
     with pytest.raises(ValueError, match="loss_chunk_tokens"):
         SFTConfig.from_spec({**BASE, "loss_chunk_tokens": -1})
+    with pytest.raises(ValueError, match="compile_mode"):
+        SFTConfig.from_spec({**BASE, "compile_mode": "reduce-overhead"})
     with pytest.raises(ValueError, match="preferences"):
         RewardConfig.from_spec({**BASE, "config_name": "sft"})
 

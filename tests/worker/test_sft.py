@@ -227,3 +227,56 @@ def test_the_compiled_chunked_loss_matches_the_eager_whole_one(tiny_model: Path)
             torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-5)
     kept_all, kept_checkpointed = (kept for _, _, kept in compiled_runs)
     assert 0 < kept_checkpointed < kept_all / 2
+
+
+@pytest.mark.slow
+def test_the_compile_mode_reaches_torch_compile_and_trains_like_eager(
+    tiny_model: Path, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``compile_mode`` goes through wrap_for_training to the real torch.compile, and the model
+    and loss compiled that way give the eager loss and gradients. (On a CPU inductor has no
+    matrix-product kernels to time, so max-autotune-no-cudagraphs picks what the default
+    would; on CUDA it times several Triton kernels for each product.)"""
+    from tests.worker import helpers
+    from worker import sft
+    from worker.data import collate_sft, tokenize_sft
+    from worker.runtime import Runtime
+
+    modes: list[str] = []
+    real_compile = torch.compile
+
+    def compile_and_note(fn: Any, **options: Any) -> Any:
+        modes.append(options["mode"])
+        return real_compile(fn, **options)
+
+    monkeypatch.setattr(torch, "compile", compile_and_note)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    examples = [
+        e
+        for row in helpers.sft_rows(5, seed=11)
+        if (e := tokenize_sft(tokenizer, row, max_seq_len=128)) is not None
+    ]
+    batch = collate_sft(examples, [[0, 1, 2], [3, 4]], seq_len=200, pad_id=tokenizer.pad_token_id)
+    runtime = Runtime(torch.device("cpu"), 0, 1, None)
+    results = []
+    for compile_mode in (None, "max-autotune-no-cudagraphs"):
+        config = sft.SFTConfig.from_spec(
+            sft_spec(
+                release,
+                tiny_model,
+                tmp_path / "out",
+                compile=compile_mode is not None,
+                compile_mode=compile_mode or "default",
+            )
+        )
+        model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa")
+        loss_module = sft.ResponseLoss(model, "sdpa")
+        trainer = sft.wrap_for_training(loss_module, config, runtime)
+        loss = trainer(*batch.tensors())
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    assert modes == ["max-autotune-no-cudagraphs"]
+    (eager, eager_grads), (compiled, compiled_grads) = results
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-3)
+    for got, expected in zip(compiled_grads, eager_grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-5)
