@@ -268,13 +268,6 @@ STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = DATA_DIR / "media"
 
-# --- request limits ---------------------------------------------------------------------------
-# Bodies over these sizes are refused with 413 before any parsing (BodySizeLimitMiddleware).
-HEARTH_MAX_BODY_BYTES = envint("HEARTH_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
-HEARTH_IMPORT_MAX_BYTES = envint("HEARTH_IMPORT_MAX_BYTES", 64 * 1024 * 1024, minimum=1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = HEARTH_MAX_BODY_BYTES
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-
 # --- the product ------------------------------------------------------------------------------
 HEARTH_INSTRUCTION_MIN_CHARS = envint("HEARTH_INSTRUCTION_MIN_CHARS", 4, minimum=1)
 HEARTH_INSTRUCTION_MAX_CHARS = envint("HEARTH_INSTRUCTION_MAX_CHARS", 4_000, minimum=10)
@@ -286,6 +279,20 @@ HEARTH_LICENCE_URL = envstr(
     "HEARTH_LICENCE_URL", "https://creativecommons.org/licenses/by-sa/3.0/legalcode"
 )
 HEARTH_LICENCE_TEXT_FILE = envstr("HEARTH_LICENCE_TEXT_FILE")
+
+# --- request limits ---------------------------------------------------------------------------
+# Bodies over these sizes are refused with 413 before any parsing (BodySizeLimitMiddleware).
+# The default fits a prompt with its context and response at their longest in any script: a
+# character takes at most 12 bytes in a form body (%F0%9F%98%80) or in JSON that escapes
+# non-ASCII ("\ud83d\ude00"), plus room for the other fields. 256 KiB refused a Chinese
+# prompt well within the character limits.
+_LONGEST_TEXT = HEARTH_INSTRUCTION_MAX_CHARS + HEARTH_CONTEXT_MAX_CHARS + HEARTH_RESPONSE_MAX_CHARS
+HEARTH_MAX_BODY_BYTES = envint(
+    "HEARTH_MAX_BODY_BYTES", max(1024 * 1024, 12 * _LONGEST_TEXT + 64 * 1024), minimum=1024
+)
+HEARTH_IMPORT_MAX_BYTES = envint("HEARTH_IMPORT_MAX_BYTES", 64 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = HEARTH_MAX_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -300,7 +307,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "apps.core.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

@@ -1,0 +1,73 @@
+"""Bodies a person can legitimately send fit the size limit, whatever their script and however
+the browser or client escapes them; bodies no parser can take get a 400, never a 500."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from apps.collection.models import Prompt
+
+pytestmark = pytest.mark.django_db
+
+# Summarization needs a context: every text field at its longest.
+CJK = "中文摘要"
+EMOJI = "😀"
+
+
+def longest(text: str, chars: int) -> str:
+    return (text * chars)[:chars]
+
+
+def fields(script: str) -> dict[str, str]:
+    return {
+        "category": "summarization",
+        "instruction": longest(script, settings.HEARTH_INSTRUCTION_MAX_CHARS),
+        "context": longest(script[::-1], settings.HEARTH_CONTEXT_MAX_CHARS),
+        "response": longest(script + "🎉答", settings.HEARTH_RESPONSE_MAX_CHARS),
+        "language": "zh",
+    }
+
+
+@pytest.mark.parametrize("script", [CJK, EMOJI])
+def test_the_write_form_takes_the_longest_texts_percent_encoded(volunteer, script):
+    """A browser posts a form as application/x-www-form-urlencoded: a CJK character becomes
+    9 bytes, an emoji 12. At the default limit of 256 KiB such a prompt got a bare 413."""
+    client = Client()
+    client.force_login(volunteer)
+    body = urlencode({**fields(script), "idempotency_key": "k" * 32})
+    assert len(body.encode()) > 256 * 1024  # what the old limit refused
+    r = client.post("/write/", data=body, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 302, r.content[:500]
+    prompt = Prompt.objects.get()
+    assert len(prompt.instruction) == settings.HEARTH_INSTRUCTION_MAX_CHARS
+    assert len(prompt.context) == settings.HEARTH_CONTEXT_MAX_CHARS
+
+
+def test_the_api_takes_the_longest_texts_as_escaped_json(api):
+    """Python's json.dumps (and many clients) escape non-ASCII: 12 bytes for an emoji."""
+    body = json.dumps(fields(EMOJI))
+    assert body.isascii() and len(body) > 256 * 1024
+    r = api.post("/api/v1/prompts/", data=body, content_type="application/json")
+    assert r.status_code == 201, r.content[:500]
+    assert len(Prompt.objects.get().context) == settings.HEARTH_CONTEXT_MAX_CHARS
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/prompts/", "[" * 5000 + "]" * 5000),
+        ("/api/v1/prompts/", '{"a":' * 5000 + "1" + "}" * 5000),
+        ("/api/v1/flags/", "[" * 5000 + "]" * 5000),
+    ],
+)
+def test_json_nested_too_deeply_is_a_400(api, url, body):
+    assert len(body) < settings.HEARTH_MAX_BODY_BYTES
+    r = api.post(url, data=body, content_type="application/json")
+    assert r.status_code == 400
+    assert "nested too deeply" in r.json()["detail"]
+    assert Prompt.objects.count() == 0
