@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -191,3 +192,13 @@ class CollectionPolicy(models.Model):
 
     def __str__(self) -> str:
         return "Collection policy"
+
+    def clean(self) -> None:
+        weights = (self.weight_rank, self.weight_review, self.weight_respond, self.weight_write)
+        if not any(weights):
+            raise ValidationError(
+                _(
+                    "At least one task weight must be above 0: with all of them at 0 no task "
+                    "is ever handed out."
+                )
+            )

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404
@@ -41,7 +42,12 @@ class Pagination(PageNumberPagination):
 
 def validation_error_detail(error: DjangoValidationError) -> Any:
     if hasattr(error, "error_dict"):
-        return {field: [str(m) for m in msgs] for field, msgs in error.message_dict.items()}
+        # A model's clean() files errors about no one field under "__all__"; the API calls
+        # those non_field_errors, as DRF's serializers do.
+        return {
+            "non_field_errors" if field == NON_FIELD_ERRORS else field: [str(m) for m in msgs]
+            for field, msgs in error.message_dict.items()
+        }
     return {"non_field_errors": [str(m) for m in error.messages]}
 
 

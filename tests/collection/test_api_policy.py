@@ -49,3 +49,13 @@ def test_bad_values_are_refused(api_maintainer, change, field):
     r = api_maintainer.patch("/api/v1/policy/", change, format="json")
     assert r.status_code == 400
     assert field in r.json()
+
+
+def test_all_task_weights_at_zero_are_refused(api_maintainer):
+    """With every weight at 0 no task of any kind would be handed out, silently."""
+    zero = {"weight_rank": 0, "weight_review": 0, "weight_respond": 0}
+    assert api_maintainer.patch("/api/v1/policy/", zero, format="json").status_code == 200
+    r = api_maintainer.patch("/api/v1/policy/", {"weight_write": 0}, format="json")
+    assert r.status_code == 400
+    assert "At least one task weight must be above 0" in r.json()["non_field_errors"][0]
+    assert current_policy().weight_write == 1
