@@ -82,6 +82,14 @@ def responses_visible_on_prompt(*, prompt: Prompt, user: Any) -> QuerySet[Respon
     return qs.filter(PUBLIC_RESPONSE)
 
 
+def response_by_author_on_prompt(*, prompt: Prompt, user: Any) -> Response | None:
+    """The user's answer to ``prompt``, withdrawn or not, if they wrote one: each person
+    answers a prompt once (a writer's own answer counts), so they may not write another."""
+    if user is None or not user.is_authenticated:
+        return None
+    return Response.objects.filter(prompt=prompt, author=user).order_by("-created_at").first()
+
+
 def response_list_for_author(*, user: Any) -> QuerySet[Response]:
     return Response.objects.filter(author=user).select_related("prompt")
 

@@ -111,10 +111,11 @@ def browse(request: HttpRequest) -> HttpResponse:
 def prompt_detail(request: HttpRequest, prompt_id: int) -> HttpResponse:
     prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
     responses = selectors.responses_visible_on_prompt(prompt=prompt, user=request.user)
+    own = selectors.response_by_author_on_prompt(prompt=prompt, user=request.user)
     return render(
         request,
         "collection/prompt_detail.html",
-        {"prompt": prompt, "responses": responses},
+        {"prompt": prompt, "responses": responses, "own_response": own},
     )
 
 
@@ -210,6 +211,13 @@ def response_withdraw(request: HttpRequest, response_id: int) -> HttpResponse:
 @licence_required
 def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
     prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
+    if request.method != "POST":
+        # Say so before they write, not after; a POST still meets the service's own check.
+        own = selectors.response_by_author_on_prompt(prompt=prompt, user=request.user)
+        if own is not None:
+            return render(
+                request, "collection/answer.html", {"prompt": prompt, "own_response": own}
+            )
     form = forms.AnswerForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
 

@@ -31,15 +31,17 @@ def site(volunteer, volunteer2):
     )
     ResponseFactory(prompt=public, author=volunteer2, text="On *1 July 2000*.")
     ResponseFactory(prompt=public, author=UserFactory(), text="It opened in July 2000.")
-    for n in range(3):
+    unanswered = [
         PromptFactory(author=volunteer2, instruction=f"Name three uses of baking soda, take {n}.")
+        for n in range(3)
+    ]
     own = PromptFactory(
         author=volunteer, state="review", instruction="Why is the sky blue during the day?"
     )
     ResponseFactory(prompt=own, author=volunteer, state="review", text="Rayleigh scattering.")
     ResponseFactory(prompt=public, author=volunteer, state="review", text="1 July 2000.")
     account_services.api_token_create(user=volunteer, name="laptop script")
-    return {"public": public, "own": own}
+    return {"public": public, "own": own, "unanswered": unanswered[0]}
 
 
 PAGES = [
@@ -54,6 +56,7 @@ PAGES = [
     ("prompt", "public", None),
     ("profile", "/profile/", "volunteer"),
     ("answer", "answer", "volunteer"),
+    ("answered", "answered", "volunteer"),
     ("mine-empty", "/mine/", "newcomer"),
     ("browse-empty", "/browse/?category=summarization", None),
     ("edit", "edit", "volunteer"),
@@ -70,7 +73,8 @@ def test_every_page_fits_the_screen_and_labels_every_control(
     users = {"volunteer": volunteer, "outsider": outsider, "newcomer": UserFactory()}
     paths = {
         "public": f"/prompts/{site['public'].pk}/",
-        "answer": f"/prompts/{site['public'].pk}/answer/",
+        "answer": f"/prompts/{site['unanswered'].pk}/answer/",
+        "answered": f"/prompts/{site['public'].pk}/answer/",
         "edit": f"/prompts/{site['own'].pk}/edit/",
     }
     problems: list[str] = []

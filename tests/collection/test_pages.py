@@ -210,3 +210,53 @@ def test_authors_see_why_their_work_was_rejected(web, volunteer, make_volunteer)
     Review.objects.create(reviewer=make_volunteer(), prompt=prompt, spam=True, pii=True, quality=1)
     html = web.get("/mine/").content.decode()
     assert "Reviewers said: spam (2 of 2), personal information (1 of 2)" in html
+
+
+def test_the_prompt_page_offers_an_answer_to_someone_who_has_not_answered(web2):
+    prompt = PromptFactory()
+    html = web2.get(f"/prompts/{prompt.pk}/").content.decode()
+    assert f'href="/prompts/{prompt.pk}/answer/"' in html
+    assert 'data-testid="answered"' not in html
+    assert 'name="text"' in web2.get(f"/prompts/{prompt.pk}/answer/").content.decode()
+
+
+def test_someone_who_answered_sees_a_link_to_their_answer_not_the_button(web, volunteer):
+    prompt = PromptFactory()
+    own = ResponseFactory(prompt=prompt, author=volunteer, state=ResponseState.REVIEW)
+    html = web.get(f"/prompts/{prompt.pk}/").content.decode()
+    assert f"/prompts/{prompt.pk}/answer/" not in html
+    assert "Write an answer" not in html
+    assert f'<li class="card response" id="response-{own.pk}">' in html
+    assert f'You answered this prompt: <a href="/prompts/{prompt.pk}/#response-{own.pk}">' in html
+
+
+def test_the_writer_of_a_prompt_sees_that_they_answered_it(web, volunteer):
+    web.post("/write/", WRITE)
+    prompt = Prompt.objects.get()
+    Prompt.objects.filter(pk=prompt.pk).update(state=PromptState.COLLECTING)
+    html = web.get(f"/prompts/{prompt.pk}/").content.decode()
+    assert "Write an answer" not in html
+    assert "You answered this prompt" in html
+
+
+def test_the_answer_page_says_so_instead_of_showing_the_form(web, volunteer):
+    prompt = PromptFactory()
+    own = ResponseFactory(prompt=prompt, author=volunteer, state=ResponseState.REVIEW)
+    r = web.get(f"/prompts/{prompt.pk}/answer/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert 'name="text"' not in html and "Submit for review" not in html
+    assert f'href="/prompts/{prompt.pk}/#response-{own.pk}"' in html
+    r = web.post(f"/prompts/{prompt.pk}/answer/", {"text": "Again.", "idempotency_key": "k"})
+    assert "You have already answered this prompt." in r.content.decode()
+    assert Response.objects.filter(prompt=prompt, author=volunteer).count() == 1
+
+
+def test_a_withdrawn_answer_still_counts_as_the_one_answer(web, volunteer):
+    prompt = PromptFactory()
+    ResponseFactory(prompt=prompt, author=volunteer, withdrawn_at="2026-01-01T00:00:00Z")
+    for path in (f"/prompts/{prompt.pk}/", f"/prompts/{prompt.pk}/answer/"):
+        html = web.get(path).content.decode()
+        assert "You answered this prompt and withdrew your answer." in html
+        assert 'name="text"' not in html and "Write an answer" not in html
+
