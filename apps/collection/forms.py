@@ -61,7 +61,7 @@ class PromptFieldsMixin(forms.Form):
                 language=self.data.get(self.add_prefix("language"), ""),
             )
         except ValidationError as exc:
-            add_validation_errors(self, exc)
+            self._replace_field_errors(exc)
             return data
         data.update(
             instruction=fields.instruction,
@@ -70,6 +70,17 @@ class PromptFieldsMixin(forms.Form):
             language=fields.language,
         )
         return data
+
+    def _replace_field_errors(self, error: ValidationError) -> None:
+        """Show the service's message in place of the field's own ("This field is required.",
+        "Select a valid choice."), so each field says what is wrong once. The service names
+        the category codes, which the API needs; here the choices are on the screen."""
+        messages = error.message_dict
+        if "category" in messages:
+            messages["category"] = [str(_("Choose a category."))]
+        for name in messages:
+            self.errors.pop(name, None)
+        add_validation_errors(self, ValidationError(messages))
 
 
 class WriteForm(PromptFieldsMixin, IdempotentForm):

@@ -260,3 +260,35 @@ def test_a_withdrawn_answer_still_counts_as_the_one_answer(web, volunteer):
         assert "You answered this prompt and withdrew your answer." in html
         assert 'name="text"' not in html and "Write an answer" not in html
 
+
+def test_an_empty_write_form_says_once_what_each_field_needs(web):
+    r = web.post("/write/", {"idempotency_key": "form-key-2"})
+    assert r.status_code == 200
+    assert r.context["form"].errors == {
+        "category": ["Choose a category."],
+        "instruction": ["The instruction is required and cannot be only whitespace."],
+        "response": ["This field is required."],
+        "language": ["Give a language as a BCP-47 tag, e.g. en or pt-BR."],
+    }
+    html = r.content.decode()
+    assert html.count("This field is required.") == 1
+    assert html.count("Choose a category.") == 1
+    assert "open_qa, general_qa" not in html
+
+
+def test_a_bad_category_on_edit_is_one_plain_message(web, volunteer):
+    prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    r = web.post(
+        f"/prompts/{prompt.pk}/edit/",
+        {
+            "category": "zzz",
+            "instruction": "A clearer instruction",
+            "context": "",
+            "language": "en",
+        },
+    )
+    assert r.status_code == 200
+    assert r.context["form"].errors == {"category": ["Choose a category."]}
+    html = r.content.decode()
+    assert "Select a valid choice" not in html
+    assert html.count("Choose a category.") == 1
