@@ -11,6 +11,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, get_args
 
@@ -23,6 +26,126 @@ CompileMode = Literal["default", "max-autotune-no-cudagraphs"]
 # Fields that describe a run without shaping it: they stay out of the fingerprint, so that a
 # checkpoint resumes under a changed output folder or release page address.
 _NOT_FINGERPRINTED = frozenset({"output_dir", "release_tag", "release_url"})
+
+# The whole-number knobs, with the least and most each may be. The most are far beyond any run
+# Hearth trains (ten million optimizer steps is months on a large cluster; a million tokens is
+# longer than any context it fine-tunes), so that a typo with extra zeros, or a number past
+# int64 that would overflow in torch, is refused before a GPU is claimed.
+MOST_STEPS = 10**7
+MOST_TOKENS = 10**6
+MOST_BATCH_TOKENS = 10**7
+WHOLE_NUMBER_RANGES: dict[str, tuple[int, int]] = {
+    "lora_r": (1, 65_536),
+    "lora_alpha": (1, 10**6),
+    "num_epochs": (1, 10_000),
+    "max_steps": (1, MOST_STEPS),
+    "grad_accum_steps": (1, 10_000),
+    "eval_every": (0, MOST_STEPS),
+    "max_eval_examples": (1, 10**8),
+    "checkpoint_every": (1, MOST_STEPS),
+    "keep_checkpoints": (1, 1_000),
+    "log_every": (1, MOST_STEPS),
+    "seed": (0, 2**32 - 1),  # numpy's seed range
+    "max_seq_len": (8, MOST_TOKENS),
+    "micro_batch_size": (1, 100_000),
+    "loss_chunk_tokens": (0, MOST_BATCH_TOKENS),
+    "max_prompt_len": (1, MOST_TOKENS),
+    "max_response_len": (1, MOST_TOKENS),
+    "micro_batch_tokens": (1, MOST_BATCH_TOKENS),
+}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Where a real-valued knob may lie: from ``low`` to ``high``, each end in or out."""
+
+    low: float
+    high: float = math.inf
+    low_in: bool = True
+    high_in: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = value >= self.low if self.low_in else value > self.low
+        below = value <= self.high if self.high_in else value < self.high
+        return above and below
+
+    def __str__(self) -> str:
+        words = [f"at least {self.low:g}" if self.low_in else f"greater than {self.low:g}"]
+        if self.high != math.inf:
+            words.append(f"at most {self.high:g}" if self.high_in else f"below {self.high:g}")
+        return " and ".join(words)
+
+
+POSITIVE = Interval(0, low_in=False)
+NOT_NEGATIVE = Interval(0)
+FRACTION = Interval(0, 1, high_in=True)  # a share, 0 and 1 included
+BELOW_ONE = Interval(0, 1)  # 0 included, 1 not
+NUMBER_RANGES: dict[str, Interval] = {
+    "learning_rate": POSITIVE,
+    "weight_decay": NOT_NEGATIVE,
+    "adam_beta1": BELOW_ONE,
+    "adam_beta2": BELOW_ONE,
+    "adam_eps": POSITIVE,
+    "max_grad_norm": POSITIVE,
+    "lora_dropout": BELOW_ONE,
+    "warmup_ratio": BELOW_ONE,
+    "min_lr_ratio": FRACTION,
+    "activation_memory_budget": FRACTION,
+    "margin_scale": NOT_NEGATIVE,
+    "score_l2": NOT_NEGATIVE,
+}
+
+
+def _fits(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` (as JSON gives it) is of the field type ``annotation``."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(arg, value) for arg in get_args(annotation))
+    if origin is Literal:
+        return value in get_args(annotation)
+    if origin is list:
+        (item,) = get_args(annotation)
+        return isinstance(value, list) and all(_fits(item, v) for v in value)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:  # True is an int to Python, never a count to us
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:  # an int too: JSON may write 1.0 as 1
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        try:
+            return math.isfinite(value)
+        except OverflowError:  # an int too large to be a float
+            return False
+    return annotation is str and isinstance(value, str)
+
+
+def _describe(annotation: Any) -> str:
+    """What a field of type ``annotation`` holds, in words."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in get_args(annotation))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(annotation))
+    if origin is list:
+        return f"a list of {_describe(get_args(annotation)[0])}"
+    words = {
+        type(None): "null",
+        bool: "true or false",
+        int: "a whole number",
+        float: "a finite number",
+        str: "text",
+    }
+    return words.get(annotation, str(annotation))
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message, cut short (a number may have hundreds of digits)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
 
 C = TypeVar("C", bound="TrainConfig")
 
@@ -49,6 +172,8 @@ class TrainConfig:
     forward in torch.compile. ``gradient_checkpointing`` keeps only each decoder layer's
     input for the backward and recomputes the layer there (about a third more compute, and the
     least activation memory; compiled, the checkpoints are part of the one graph).
+    ``validate`` holds every knob to its type and to its range in WHOLE_NUMBER_RANGES or
+    NUMBER_RANGES (a learning rate above 0, betas below 1, steps up to ten million, …).
     """
 
     release: str
@@ -102,14 +227,23 @@ class TrainConfig:
         return config
 
     def validate(self) -> None:
-        """Refuse values that cannot train; subclasses extend this."""
-        for name in ("grad_accum_steps", "num_epochs", "checkpoint_every", "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError("max_steps must be at least 1")
-        if not 0 <= self.warmup_ratio < 1 or not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError("warmup_ratio must be in [0, 1) and min_lr_ratio in [0, 1]")
+        """Refuse values that cannot train, naming the field: each must be of its declared type
+        and, where WHOLE_NUMBER_RANGES or NUMBER_RANGES name it, in its range. Subclasses
+        extend this with checks across fields."""
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):
+            name, value = field.name, getattr(self, field.name)
+            got = f"(got {_shown(value)})"
+            if not _fits(hints[name], value):
+                raise ValueError(f"{name} must be {_describe(hints[name])} {got}")
+            if value is None:
+                continue
+            if name in WHOLE_NUMBER_RANGES:
+                least, most = WHOLE_NUMBER_RANGES[name]
+                if not least <= value <= most:
+                    raise ValueError(f"{name} must be at least {least} and at most {most:,} {got}")
+            elif name in NUMBER_RANGES and value not in NUMBER_RANGES[name]:
+                raise ValueError(f"{name} must be {NUMBER_RANGES[name]} {got}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -151,14 +285,6 @@ class SFTConfig(TrainConfig):
         super().validate()
         if self.config_name != "sft":
             raise ValueError("SFT trains on the release's 'sft' config")
-        if not 0 <= self.activation_memory_budget <= 1:
-            raise ValueError("activation_memory_budget must be between 0 and 1")
-        if self.compile_mode not in get_args(CompileMode):
-            raise ValueError(f"compile_mode must be one of {get_args(CompileMode)}")
-        if self.loss_chunk_tokens < 0:
-            raise ValueError("loss_chunk_tokens must be 0 (off) or a number of positions")
-        if self.max_seq_len < 8 or self.micro_batch_size < 1:
-            raise ValueError("max_seq_len must be at least 8 and micro_batch_size at least 1")
 
 
 @dataclass(kw_only=True)
@@ -186,8 +312,6 @@ class RewardConfig(TrainConfig):
         super().validate()
         if self.config_name not in {"preferences", "rankings"}:
             raise ValueError("a reward model trains on 'preferences' or 'rankings'")
-        if min(self.max_prompt_len, self.max_response_len, self.micro_batch_tokens) < 1:
-            raise ValueError("length limits must be positive")
 
 
 CONFIGS: dict[str, type[TrainConfig]] = {"sft": SFTConfig, "reward": RewardConfig}

@@ -89,11 +89,12 @@ def _accepts(kind_type: Any, value: Any) -> bool:
     if kind_type is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind_type is float:
-        return (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(float(value))
-        )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        try:
+            return math.isfinite(value)
+        except OverflowError:  # an int from JSON too large to be a float
+            return False
     if kind_type is str:
         return isinstance(value, str) and len(value) <= 500
     return False

@@ -88,6 +88,42 @@ def test_bad_runs_get_a_400_naming_the_field(api_maintainer, release, payload, f
     assert not TrainingRun.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("hyperparameters", "message"),
+    [
+        ({"learning_rate": -1}, "learning_rate must be greater than 0 (got -1)"),
+        (
+            {"max_steps": 99999999999999999999999},
+            "max_steps must be at least 1 and at most 10,000,000 (got 99999999999999999999999)",
+        ),
+        ({"adam_beta2": 1}, "adam_beta2 must be at least 0 and below 1 (got 1)"),
+        ({"lora_dropout": -0.1}, "lora_dropout must be at least 0 and below 1 (got -0.1)"),
+    ],
+)
+def test_hyperparameters_out_of_range_get_a_400_saying_why(
+    api_maintainer, release, hyperparameters, message
+):
+    response = api_maintainer.post(
+        RUNS,
+        {"release": "v1", "kind": "sft", "hyperparameters": hyperparameters},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json() == {"hyperparameters": [message]}
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_number_too_large_for_a_float_gets_a_400_not_an_error(api_maintainer, release):
+    response = api_maintainer.post(
+        RUNS,
+        {"release": "v1", "kind": "sft", "hyperparameters": {"learning_rate": 10**400}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "learning_rate" in response.json()["hyperparameters"][0]
+    assert not TrainingRun.objects.exists()
+
+
 def test_a_failed_run_is_sent_again(api_maintainer, release):
     run = services.run_dispatch(
         services.run_create(user=None, release=release, kind="sft", dispatch=False)

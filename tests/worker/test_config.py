@@ -56,3 +56,83 @@ def test_release_labels_do_not_change_the_fingerprint() -> None:
     )
     assert plain.fingerprint() == labelled.fingerprint()
     assert plain.fingerprint() != SFTConfig.from_spec({**BASE, "learning_rate": 1.0}).fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"learning_rate": -1}, "learning_rate must be greater than 0 (got -1)"),
+        ({"learning_rate": 0}, "learning_rate must be greater than 0"),
+        ({"learning_rate": float("inf")}, "learning_rate must be a finite number"),
+        ({"learning_rate": 10**400}, "learning_rate must be a finite number"),
+        ({"learning_rate": "fast"}, "learning_rate must be a finite number (got 'fast')"),
+        ({"learning_rate": True}, "learning_rate must be a finite number (got True)"),
+        ({"weight_decay": -0.1}, "weight_decay must be at least 0"),
+        ({"adam_beta1": 1.0}, "adam_beta1 must be at least 0 and below 1"),
+        ({"adam_beta2": -0.5}, "adam_beta2 must be at least 0 and below 1"),
+        ({"adam_eps": 0}, "adam_eps must be greater than 0"),
+        ({"max_grad_norm": 0.0}, "max_grad_norm must be greater than 0"),
+        ({"lora_r": 0}, "lora_r must be at least 1"),
+        ({"lora_alpha": 0}, "lora_alpha must be at least 1"),
+        ({"lora_alpha": 16.5}, "lora_alpha must be a whole number"),
+        ({"lora_dropout": 1}, "lora_dropout must be at least 0 and below 1"),
+        ({"warmup_ratio": 1}, "warmup_ratio must be at least 0 and below 1"),
+        ({"min_lr_ratio": 1.5}, "min_lr_ratio must be at least 0 and at most 1"),
+        (
+            {"max_steps": 99999999999999999999999},
+            "max_steps must be at least 1 and at most 10,000,000",
+        ),
+        ({"max_steps": True}, "max_steps must be a whole number or null (got True)"),
+        ({"max_steps": 2.5}, "max_steps must be a whole number or null"),
+        ({"num_epochs": 10_001}, "num_epochs must be at least 1 and at most 10,000"),
+        ({"eval_every": -1}, "eval_every must be at least 0"),
+        ({"checkpoint_every": 10**7 + 1}, "checkpoint_every must be at least 1 and at most"),
+        ({"log_every": 0}, "log_every must be at least 1"),
+        ({"grad_accum_steps": "2"}, "grad_accum_steps must be a whole number (got '2')"),
+        ({"seed": -1}, "seed must be at least 0"),
+        ({"max_seq_len": 2**31}, "max_seq_len must be at least 8 and at most 1,000,000"),
+        ({"micro_batch_size": 0}, "micro_batch_size must be at least 1"),
+        ({"method": "bogus"}, "method must be one of 'full', 'lora' (got 'bogus')"),
+        ({"merge_lora": "yes"}, "merge_lora must be true or false"),
+        ({"lora_target_modules": [1]}, "lora_target_modules must be a list of text or text"),
+    ],
+)
+def test_each_knob_is_held_to_its_type_and_range(extra, message) -> None:
+    with pytest.raises(ValueError) as caught:
+        SFTConfig.from_spec({**BASE, **extra})
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"max_prompt_len": 0}, "max_prompt_len must be at least 1"),
+        ({"max_response_len": 10**6 + 1}, "max_response_len must be at least 1 and at most"),
+        ({"micro_batch_tokens": 10**20}, "micro_batch_tokens must be at least 1 and at most"),
+        ({"margin_scale": -1}, "margin_scale must be at least 0"),
+        ({"score_l2": float("nan")}, "score_l2 must be a finite number"),
+    ],
+)
+def test_reward_knobs_are_held_to_their_ranges(extra, message) -> None:
+    with pytest.raises(ValueError) as caught:
+        RewardConfig.from_spec({**BASE, **extra})
+    assert message in str(caught.value)
+
+
+def test_values_at_the_edges_of_their_ranges_are_accepted() -> None:
+    edges = {
+        "learning_rate": 1,
+        "weight_decay": 0,
+        "adam_beta1": 0,
+        "adam_beta2": 0.999,
+        "lora_dropout": 0,
+        "min_lr_ratio": 1,
+        "max_steps": 10**7,
+        "eval_every": 0,
+        "seed": 2**32 - 1,
+        "max_seq_len": 8,
+        "lora_target_modules": ["q_proj", "v_proj"],
+        "compile": None,
+    }
+    assert SFTConfig.from_spec({**BASE, **edges}).max_steps == 10**7
+    assert RewardConfig.from_spec({**BASE, "margin_scale": 0, "score_l2": 0}).score_l2 == 0
