@@ -166,9 +166,13 @@ def check_ranking_payload(
     unusable = payload.get("unusable", False)
     if not isinstance(unusable, bool):
         raise ValidationError({"unusable": [_("Must be true or false.")]})
-    if unusable:
-        return [], True
     order = payload.get("order")
+    if unusable:
+        if order not in (None, []):
+            raise ValidationError(
+                {"order": [_("Send an order or unusable: true, not both: which one did you mean?")]}
+            )
+        return [], True
     if not isinstance(order, list) or not all(
         isinstance(x, int) and not isinstance(x, bool) for x in order
     ):

@@ -13,7 +13,7 @@ from apps.assignments.services import assignments_expire
 from apps.collection.models import Prompt, PromptState
 from apps.collection.policy import current_policy
 from apps.core.throttling import ScopedThrottle, sliding_wait
-from apps.feedback.models import Review
+from apps.feedback.models import Ranking, Review
 from tests.conftest import client_for
 from tests.factories import PromptFactory
 
@@ -207,12 +207,21 @@ def test_a_bad_ranking_is_400(make_volunteer):
     author, a, b, ranker = (make_volunteer() for _ in range(4))
     prompt = PromptFactory(author=author, state=PromptState.RANKING)
     first = ResponseFactory(prompt=prompt, author=a)
-    ResponseFactory(prompt=prompt, author=b)
+    second = ResponseFactory(prompt=prompt, author=b)
     client = client_for(ranker)
     task = client.get(NEXT, {"type": "rank"}).json()
-    r = client.post(f"/api/v1/tasks/{task['id']}/submit/", {"order": [first.pk]}, format="json")
+    url = f"/api/v1/tasks/{task['id']}/submit/"
+    r = client.post(url, {"order": [first.pk]}, format="json")
     assert r.status_code == 400
     assert "exactly once" in r.json()["order"][0]
+    # An order and "unusable" contradict each other: neither wins silently.
+    both = {"order": [first.pk, second.pk], "unusable": True}
+    r = client.post(url, both, format="json")
+    assert r.status_code == 400
+    assert "not both" in r.json()["order"][0]
+    assert not Ranking.objects.exists()
+    assert client.post(url, {"order": [], "unusable": True}, format="json").status_code == 200
+    assert Ranking.objects.get().unusable
 
 
 def test_next_needs_the_licence(api_outsider):
