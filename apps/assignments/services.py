@@ -86,6 +86,12 @@ class TaskConflict(TaskError):
     status = 409
 
 
+class TaskNotFound(TaskError):
+    """No task of this volunteer's has that id: someone else's, or none at all."""
+
+    status = 404
+
+
 class Banned(TaskError):
     status = 403
 
@@ -425,7 +431,7 @@ def _lock_own_assignment(user: User, assignment_id: int) -> tuple[Assignment, Co
     if found is None:
         fresh = User.objects.only("banned_at", "ban_reason").get(pk=user.pk)
         _refuse_banned(fresh.banned_at, fresh.ban_reason)
-        raise TaskConflict(_("This task is not yours."))
+        raise TaskNotFound(_("This task is not yours, or does not exist."))
     assignment, banned_at, ban_reason, policy_updated_at = found
     _refuse_banned(banned_at, ban_reason)
     return assignment, _policy(policy_updated_at)
@@ -434,7 +440,7 @@ def _lock_own_assignment(user: User, assignment_id: int) -> tuple[Assignment, Co
 def _lock_assignment(user: User, assignment_id: int) -> Assignment:
     assignment = _lock_row(Assignment, assignment_id)
     if assignment is None or assignment.user_id != user.pk:
-        raise TaskConflict(_("This task is not yours."))
+        raise TaskNotFound(_("This task is not yours, or does not exist."))
     return assignment
 
 

@@ -82,12 +82,15 @@ def test_a_skipped_target_is_never_offered_again(api, volunteer2):
     assert api.get(NEXT, {"type": "review"}).status_code == 404
 
 
-def test_submitting_a_foreign_task_is_409(api, api2, volunteer):
+def test_submitting_a_foreign_or_missing_task_is_404(api, api2, volunteer):
     PromptFactory(author=volunteer, state=PromptState.REVIEW)
     task = api2.get(NEXT, {"type": "review"}).json()
-    r = api.post(f"/api/v1/tasks/{task['id']}/submit/", {"labels": [], "quality": 3}, format="json")
-    assert r.status_code == 409
-    assert "not yours" in r.json()["detail"]
+    for task_id in (task["id"], task["id"] + 1000):
+        r = api.post(
+            f"/api/v1/tasks/{task_id}/submit/", {"labels": [], "quality": 3}, format="json"
+        )
+        assert r.status_code == 404
+        assert r.json()["detail"] == "This task is not yours, or does not exist."
     assert Review.objects.count() == 0
 
 

@@ -396,10 +396,10 @@ def test_someone_elses_task_gives_a_message_not_an_error(volunteer, volunteer2, 
     ]
     r = client.post(f"/contribute/{theirs.pk}/", {"idempotency_key": "mine-1", "quality": "4"})
     assert r.status_code == 302
-    assert message_texts(r)[-1] == "This task is not yours."
+    assert message_texts(r)[-1] == "This task is not yours, or does not exist."
     skipped = client.post(f"/contribute/{theirs.pk}/skip/", {"idempotency_key": "mine-2"})
     assert skipped.status_code == 302
-    assert message_texts(skipped)[-1] == "This task is not yours."
+    assert message_texts(skipped)[-1] == "This task is not yours, or does not exist."
     assert not Review.objects.exists()
     theirs.refresh_from_db()
     assert theirs.state == AssignmentState.ACTIVE
