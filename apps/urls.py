@@ -20,3 +20,5 @@ urlpatterns = [
     path("", include("apps.assignments.urls")),
     path("", include("apps.training.urls")),
 ]
+
+handler404 = "apps.core.views.page_not_found"

@@ -24,6 +24,11 @@ from apps.core import idempotency
 from apps.core.throttling import throttled_message
 
 
+def not_found_detail() -> str:
+    """The API's 404 message, for a missing object and for a URL no route matches alike."""
+    return _("Not found, or you may not see it.")
+
+
 class JsonNegotiation(DefaultContentNegotiation):
     """Answers in JSON whatever the Accept header asks, as DRF's documentation shows for views
     with one renderer: matching Accept against it took about 2% of a task request's CPU."""
@@ -60,7 +65,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             _("The request body could not be read: %(reason)s") % {"reason": exc.detail}
         )
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound(_("Not found, or you may not see it."))
+        exc = exceptions.NotFound(not_found_detail())
     if isinstance(exc, exceptions.Throttled):
         wait = getattr(exc, "wait", None)
         exc = exceptions.Throttled(wait=wait, detail=throttled_message(wait))

@@ -4,9 +4,11 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 
 from apps.collection import selectors
+from apps.core.api import not_found_detail
 from apps.training import selectors as training_selectors
 
 
@@ -46,3 +48,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The 404 page (404.html), except under /api/: there the API's JSON error, since a URL no
+    route matches (a negative or non-numeric id) never reaches DRF's exception handler."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": not_found_detail()}, status=404)
+    return defaults.page_not_found(request, exception)

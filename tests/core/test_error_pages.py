@@ -1,0 +1,88 @@
+"""The 403, 404 and 500 pages, and the API's JSON 404 for URLs no route matches."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client, RequestFactory
+from django.views.defaults import server_error
+
+from apps.collection.models import PromptState
+from tests.conftest import client_for
+from tests.factories import PromptFactory
+
+
+@pytest.fixture
+def web(volunteer) -> Client:
+    client = Client()
+    client.force_login(volunteer)
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/training/", "Only maintainers may open this page."),
+        ("/moderation/", "Only moderators may open this page."),
+        ("/moderation/log/", "Only moderators may open this page."),
+    ],
+)
+def test_a_page_for_another_role_is_403_in_the_site_layout(web, path, reason):
+    r = web.get(path)
+    assert r.status_code == 403
+    assert "403.html" in [t.name for t in r.templates]
+    html = r.content.decode()
+    assert '<header class="site-header">' in html
+    assert "<h1>This page is not open to you</h1>" in html
+    assert reason in html
+    assert '<a class="button" href="/">Go to the home page</a>' in html
+
+
+@pytest.mark.django_db
+def test_editing_someone_elses_prompt_says_why_in_the_site_layout(web):
+    prompt = PromptFactory(state=PromptState.COLLECTING)
+    r = web.get(f"/prompts/{prompt.pk}/edit/")
+    assert r.status_code == 403
+    assert "Only the author may change this prompt." in r.content.decode()
+    assert "My contributions" in r.content.decode()  # the signed-in navigation
+
+
+@pytest.mark.django_db
+def test_a_missing_page_is_404_in_the_site_layout(client):
+    for path in ("/prompts/999999/", "/no-such-page/"):
+        r = client.get(path)
+        assert r.status_code == 404
+        assert "404.html" in [t.name for t in r.templates]
+        html = r.content.decode()
+        assert '<header class="site-header">' in html
+        assert "<h1>Page not found</h1>" in html
+        assert '<a class="button" href="/">Go to the home page</a>' in html
+
+
+def test_the_500_page_needs_neither_a_request_context_nor_the_database():
+    # No django_db mark: any query here fails the test.
+    r = server_error(RequestFactory().get("/"))
+    assert r.status_code == 500
+    html = r.content.decode()
+    assert "<h1>Something went wrong</h1>" in html
+    assert '<link rel="stylesheet" href="/static/css/hearth.css">' in html
+    assert '<a class="button" href="/">Go to the home page</a>' in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/prompts/-1/"),
+        ("get", "/api/v1/prompts/abc/"),
+        ("post", "/api/v1/tasks/abc/submit/"),
+        ("get", "/api/v1/no-such-endpoint/"),
+    ],
+)
+def test_an_api_url_no_route_matches_is_the_apis_json_404(volunteer, method, path):
+    r = getattr(client_for(volunteer), method)(path)
+    assert r.status_code == 404
+    assert r["Content-Type"] == "application/json"
+    assert r.json() == {"detail": "Not found, or you may not see it."}
+    # The same answer as for an id that matches the route but no prompt.
+    assert client_for(volunteer).get("/api/v1/prompts/999999/").json() == r.json()
