@@ -68,7 +68,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound(not_found_detail())
     if isinstance(exc, exceptions.Throttled):
         wait = getattr(exc, "wait", None)
-        exc = exceptions.Throttled(wait=wait, detail=throttled_message(wait))
+        # Without ``wait``: DRF would append its own "Expected available in N seconds." to a
+        # message that already names the wait. Set afterwards, it still sends Retry-After.
+        throttled = exceptions.Throttled(detail=throttled_message(wait))
+        throttled.wait = wait
+        exc = throttled
     return drf_exception_handler(exc, context)
 
 

@@ -12,11 +12,13 @@ counting in the local cache applies.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import redis
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from rest_framework.request import Request
 from rest_framework.throttling import ScopedRateThrottle
 
@@ -96,6 +98,9 @@ def throttled_message(wait: float | None) -> str:
     """The 429 answer for DRF's throttles (per user, counted in the cache)."""
     if wait is None:
         return _("Too many requests. Slow down a little and try again.")
-    return _("Too many requests. Try again in %(seconds)d seconds.") % {
-        "seconds": max(1, round(wait))
-    }
+    seconds = max(1, math.ceil(wait))
+    return ngettext(
+        "Too many requests. Try again in %(seconds)d second.",
+        "Too many requests. Try again in %(seconds)d seconds.",
+        seconds,
+    ) % {"seconds": seconds}
