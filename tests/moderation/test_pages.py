@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.test import Client
 
@@ -58,3 +60,13 @@ def test_a_missing_reason_is_shown_not_saved(moderator):
     assert "audit log" in r.content.decode()
     prompt.refresh_from_db()
     assert prompt.hidden_at is None
+
+
+def test_the_audit_log_shows_dates_like_the_rest_of_the_site(moderator):
+    entry = ModerationAction.objects.create(actor=moderator, action="hide", reason="advert")
+    ModerationAction.objects.filter(pk=entry.pk).update(
+        created_at=datetime(2026, 11, 27, 0, 37, tzinfo=UTC)
+    )
+    html = _web(moderator).get("/moderation/log/").content.decode()
+    assert '<time datetime="2026-11-27T00:37:00+00:00">27 Nov 2026, 00:37</time>' in html
+    assert "11/27/2026" not in html and "a.m." not in html
