@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -61,7 +62,12 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
     template = (
         "releases/_progress.html" if request.headers.get("HX-Request") else "releases/detail.html"
     )
-    context = {"release": release, "can_publish": roles.is_maintainer(request.user)}
+    context = {
+        "release": release,
+        "can_publish": roles.is_maintainer(request.user),
+        # Publishing needs HUB_NAMESPACE (release_publish_enqueue refuses without it).
+        "hub_publishing": bool(settings.HUB_NAMESPACE),
+    }
     if template == "releases/detail.html" and release.is_finished:
         context["models"] = training_selectors.models_for_release(release=release)
     return render(request, template, context)

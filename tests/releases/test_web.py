@@ -51,7 +51,8 @@ def test_anyone_lists_finished_releases_and_downloads_files(world, api_anon):
     assert Client().get("/releases/v1/files/.hearth/keys/sft.txt").status_code == 404
 
 
-def test_the_release_pages_render(world, maintainer):
+def test_the_release_pages_render(world, maintainer, settings):
+    settings.HUB_NAMESPACE = "hearth-test"
     build()
     web = Client()
     web.force_login(maintainer)
@@ -60,6 +61,21 @@ def test_the_release_pages_render(world, maintainer):
     html = web.get("/releases/v1/").content.decode()
     assert "data/sft/train-00000-of-00001.parquet" in html
     assert "Publish to the Hub" in html
+
+
+def test_without_a_hub_the_release_page_says_so_instead_of_a_publish_button(
+    world, maintainer, settings
+):
+    settings.HUB_NAMESPACE = ""
+    build()
+    web = Client()
+    web.force_login(maintainer)
+    html = web.get("/releases/v1/").content.decode()
+    assert "Publish to the Hub" not in html
+    assert "/releases/v1/publish/" not in html
+    assert "Hub publishing is off: set HUB_NAMESPACE" in html
+    # Visitors see neither: publishing is not theirs to ask for.
+    assert "Hub publishing is off" not in Client().get("/releases/v1/").content.decode()
 
 
 def test_publishing_without_a_hub_is_a_clear_409(world, maintainer, settings):
