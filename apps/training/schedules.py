@@ -29,7 +29,7 @@ from apps.releases import services as release_services
 from apps.releases.building.queries import rankings_filter, sft_query
 from apps.releases.models import FINISHED_STATES, Release, ReleaseState
 from apps.training import services
-from apps.training.models import RunKind, RunOrigin, TrainingRun
+from apps.training.models import RunKind, RunMethod, RunOrigin, TrainingRun
 
 AUTO_RELEASE = "Cut a release when enough new data is in"
 AUTO_TRAIN = "Train SFT and reward models on each new release"
@@ -263,7 +263,7 @@ def check_options(task: str, options: Any) -> dict[str, Any]:
     if extra:
         raise ValidationError({"options": [_("Unknown options: %(o)s.") % {"o": sorted(extra)}]})
     kinds = options.get("kinds", list(RunKind.values))
-    if not isinstance(kinds, list) or not kinds or set(kinds) - set(RunKind.values):
+    if not isinstance(kinds, list) or not kinds or any(k not in RunKind.values for k in kinds):
         raise ValidationError(
             {"kinds": [_("Choose from: %(k)s.") % {"k": ", ".join(RunKind.values)}]}
         )
@@ -272,12 +272,20 @@ def check_options(task: str, options: Any) -> dict[str, Any]:
         raise ValidationError({"base_models": [_("Give a base model per kind (sft, reward).")]})
     for value in base_models.values():
         services.check_base_model(value)
-    method = options.get("method", "full")
+    # The same rules as a run started by hand, so that a schedule never stores options that
+    # every tick would then fail on.
+    method = options.get("method", RunMethod.FULL)
+    if method not in RunMethod.values:
+        raise ValidationError(
+            {"method": [_("Choose one of: %(v)s.") % {"v": ", ".join(RunMethod.values)}]}
+        )
     params = options.get("hyperparameters") or {}
     if not isinstance(params, dict) or set(params) - set(RunKind.values):
         raise ValidationError({"hyperparameters": [_("Give hyperparameters per kind.")]})
-    for kind, values in params.items():
-        services.check_hyperparameters(kind, method, values)
+    params = {
+        kind: services.check_hyperparameters(kind, method, values)
+        for kind, values in params.items()
+    }
     out: dict[str, Any] = {"kinds": kinds, "method": method}
     if base_models:
         out["base_models"] = base_models

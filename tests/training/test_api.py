@@ -158,3 +158,31 @@ def test_schedules_are_listed_and_edited(api_maintainer, api):
         ).status_code
         == 404
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "errors"),
+    [
+        ({"method": "bogus"}, {"method": ["Choose one of: full, lora."]}),
+        (
+            {"hyperparameters": {"sft": {"learning_rate": -1}}},
+            {"hyperparameters": ["learning_rate must be greater than 0 (got -1)"]},
+        ),
+        ({"kinds": [{"sft": 1}]}, {"kinds": ["Choose from: sft, reward."]}),
+    ],
+)
+def test_schedule_options_are_held_to_the_rules_of_a_run(api_maintainer, options, errors):
+    from django_celery_beat.models import PeriodicTask
+
+    listed = api_maintainer.get("/api/v1/training-schedules/").json()
+    schedule = next(s for s in listed if s["task"] == "training.auto_train")
+    before = PeriodicTask.objects.get(pk=schedule["id"])
+    response = api_maintainer.put(
+        f"/api/v1/training-schedules/{schedule['id']}/",
+        {"enabled": False, "every_minutes": 60, "options": options},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json() == errors
+    after = PeriodicTask.objects.get(pk=schedule["id"])
+    assert (after.kwargs, after.interval_id) == (before.kwargs, before.interval_id)

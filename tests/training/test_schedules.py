@@ -146,6 +146,14 @@ def test_a_maintainer_edits_a_schedule(db, maintainer, volunteer):
         ("training.auto_train", 60, {"kinds": []}, "kinds"),
         ("training.auto_train", 60, {"base_models": {"sft": ""}}, "base_model"),
         ("training.auto_train", 60, {"hyperparameters": {"sft": {"lr": 1}}}, "hyperparameters"),
+        ("training.auto_train", 60, {"method": "bogus"}, "method"),
+        ("training.auto_train", 60, {"kinds": [["sft"]]}, "kinds"),
+        (
+            "training.auto_train",
+            60,
+            {"hyperparameters": {"reward": {"max_prompt_len": 10**9}}},
+            "hyperparameters",
+        ),
         ("training.auto_train", 60, [], "options"),
     ],
 )
