@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -120,15 +120,51 @@ ACTIONS: dict[tuple[str, str], Any] = {
     ("response", "restore"): services.content_restore,
     ("response", "dismiss"): services.flags_dismiss,
 }
+# For the schema: what the content and user actions accept in their paths.
+CONTENT_KINDS = ("prompt", "response")
+CONTENT_ACTIONS = ("hide", "restore", "dismiss", "halt")
+USER_ACTIONS = ("ban", "unban")
+
+
+class ContentActionOut(serializers.Serializer[Any]):
+    kind = serializers.CharField(help_text="prompt or response, as in the path.")
+    id = serializers.IntegerField(help_text="The prompt's or response's id.")
+    action = serializers.CharField(help_text="The action taken, as in the path.")
+
+
+class UserActionOut(serializers.Serializer[Any]):
+    user = serializers.IntegerField(help_text="The user's id.")
+    action = serializers.CharField(help_text="ban or unban, as in the path.")
 
 
 class ContentActionApi(APIView):
-    """POST /api/v1/moderation/{prompts|responses}/{id}/{hide|restore|dismiss|halt}/"""
+    """Hide, restore or dismiss the flags of a prompt or a response, or halt a prompt (its
+    open tasks are released). ``kind`` is ``prompt`` or ``response``, and the path adds the
+    ``s``: ``POST /api/v1/moderation/prompts/12/hide/``. Hiding and halting need a
+    ``reason``, which goes into the audit log."""
 
     permission_classes = [IsAuthenticated, IsModerator]
 
     @extend_schema(
-        request=ReasonIn, responses={200: None}, operation_id="moderation_content_action"
+        parameters=[
+            OpenApiParameter(
+                "kind",
+                str,
+                OpenApiParameter.PATH,
+                enum=list(CONTENT_KINDS),
+                description="What is acted on, singular: the path reads prompts/ or responses/.",
+            ),
+            OpenApiParameter(
+                "action",
+                str,
+                OpenApiParameter.PATH,
+                enum=list(CONTENT_ACTIONS),
+                description="halt applies to prompts only.",
+            ),
+        ],
+        request=ReasonIn,
+        responses={200: ContentActionOut},
+        operation_id="moderation_content_action",
     )
     @idempotent
     def post(self, request: Request, kind: str, target_id: int, action: str) -> ApiResponse:
@@ -147,19 +183,29 @@ class ContentActionApi(APIView):
             _call(ACTIONS[kind, action], moderator=moderator, target=target, reason=reason)
         else:
             raise exceptions.NotFound()
-        return ApiResponse({"kind": kind, "id": target.pk, "action": action})
+        return ApiResponse(ContentActionOut({"kind": kind, "id": target.pk, "action": action}).data)
 
 
 class UserActionApi(APIView):
+    """Ban a user (their open tasks are released and they can do no more work) or lift the
+    ban. Banning needs a ``reason``; a moderator cannot ban another moderator."""
+
     permission_classes = [IsAuthenticated, IsModerator]
 
-    @extend_schema(request=ReasonIn, responses={200: None}, operation_id="moderation_user_action")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("action", str, OpenApiParameter.PATH, enum=list(USER_ACTIONS))
+        ],
+        request=ReasonIn,
+        responses={200: UserActionOut},
+        operation_id="moderation_user_action",
+    )
     @idempotent
     def post(self, request: Request, user_id: int, action: str) -> ApiResponse:
         payload = ReasonIn(data=request.data)
         payload.is_valid(raise_exception=True)
         subject = User.objects.filter(pk=user_id).first()
-        if subject is None or action not in ("ban", "unban"):
+        if subject is None or action not in USER_ACTIONS:
             raise exceptions.NotFound()
         fn = services.user_ban if action == "ban" else services.user_unban
         _call(
@@ -168,7 +214,7 @@ class UserActionApi(APIView):
             user=subject,
             reason=payload.validated_data.get("reason", ""),
         )
-        return ApiResponse({"user": subject.pk, "action": action})
+        return ApiResponse(UserActionOut({"user": subject.pk, "action": action}).data)
 
 
 class ActionOut(serializers.ModelSerializer[ModerationAction]):

@@ -102,6 +102,7 @@ def test_a_moderator_hides_and_restores_with_an_audit_trail(api_moderator, moder
         f"/api/v1/moderation/prompts/{prompt.pk}/hide/", {"reason": "doxxing"}, format="json"
     )
     assert r.status_code == 200
+    assert r.json() == {"kind": "prompt", "id": prompt.pk, "action": "hide"}
     prompt.refresh_from_db()
     assert prompt.hidden_at is not None
     api_moderator.post(
@@ -154,6 +155,7 @@ def test_a_ban_releases_open_tasks_and_blocks_work_until_unbanned(
         f"/api/v1/moderation/users/{volunteer.pk}/ban/", {"reason": "spam bot"}, format="json"
     )
     assert r.status_code == 200
+    assert r.json() == {"user": volunteer.pk, "action": "ban"}
     volunteer.refresh_from_db()
     assert volunteer.banned_at is not None
     prompt.refresh_from_db()
@@ -173,3 +175,26 @@ def test_moderators_cannot_ban_each_other(api_moderator, make_volunteer):
         f"/api/v1/moderation/users/{other.pk}/ban/", {"reason": "x"}, format="json"
     )
     assert r.status_code == 403
+
+
+def test_the_schema_lists_the_moderation_actions_and_what_they_answer(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    def operation(path):
+        post = schema["paths"][path]["post"]
+        enums = {p["name"]: p["schema"].get("enum") for p in post["parameters"]}
+        ref = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        answer = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+        return post, enums, sorted(answer["properties"])
+
+    content, enums, answer = operation("/api/v1/moderation/{kind}s/{target_id}/{action}/")
+    assert enums == {
+        "kind": ["prompt", "response"],
+        "target_id": None,
+        "action": ["dismiss", "halt", "hide", "restore"],
+    }
+    assert answer == ["action", "id", "kind"]
+    assert "prompts/" in content["description"] and "{prompts|" not in content["description"]
+    _, enums, answer = operation("/api/v1/moderation/users/{user_id}/{action}/")
+    assert enums == {"user_id": None, "action": ["ban", "unban"]}
+    assert answer == ["action", "user"]
