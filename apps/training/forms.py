@@ -159,6 +159,8 @@ class RunCreateForm(forms.Form):
             value = json.loads(text)
         except ValueError as exc:
             raise ValidationError(_("Not valid JSON: %(e)s.") % {"e": exc}) from None
+        except RecursionError:
+            raise ValidationError(_("Not valid JSON: nested too deeply.")) from None
         if not isinstance(value, dict):
             raise ValidationError(_('Give an object, e.g. {"seed": 7}.'))
         shown = [name for name in value if name in self.fields and name != "hyperparameters"]

@@ -169,6 +169,7 @@ def test_a_valid_form_creates_a_run_and_opens_its_page(
         ({"hyperparameters": '{"adam_beta1": 1}'}, "hyperparameters", "adam_beta1 must be at"),
         ({"max_prompt_len": "64"}, "max_prompt_len", "is not a sft hyperparameter"),
         ({"hyperparameters": "{seed: 7}"}, "hyperparameters", "Not valid JSON"),
+        ({"hyperparameters": "[" * 5000 + "]" * 5000}, "hyperparameters", "nested too deeply"),
         ({"hyperparameters": '{"learning_rate": 1}'}, "hyperparameters", "in the field above"),
         ({"hyperparameters": '{"lr": 1}'}, "hyperparameters", "is not a sft hyperparameter"),
         ({"base_model": "x" * 301}, "base_model", "at most 300"),
