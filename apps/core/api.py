@@ -68,10 +68,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound(not_found_detail())
     if isinstance(exc, exceptions.Throttled):
         wait = getattr(exc, "wait", None)
-        # Without ``wait``: DRF would append its own "Expected available in N seconds." to a
-        # message that already names the wait. Set afterwards, it still sends Retry-After.
-        throttled = exceptions.Throttled(detail=throttled_message(wait))
-        throttled.wait = wait
+        throttled = exceptions.Throttled(wait=wait)  # the wait also goes out as Retry-After
+        # Replaces DRF's detail, which appends "Expected available in N seconds." to any
+        # message given: ours names the wait already.
+        throttled.detail = exceptions.ErrorDetail(throttled_message(wait), code="throttled")
         exc = throttled
     return drf_exception_handler(exc, context)
 
