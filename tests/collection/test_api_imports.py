@@ -182,6 +182,7 @@ def test_replaying_an_idempotency_key_returns_the_first_report_and_creates_nothi
 
 
 def test_it_accepts_a_file_larger_than_the_ordinary_request_limit(api_maintainer, settings):
+    settings.HEARTH_MAX_BODY_BYTES = 256 * 1024  # a small ordinary limit keeps the file small
     context = "The library opens at nine and closes at six on weekdays. " * 180
     lines = [
         record(n, category="closed_qa", context=context, response=f"At nine ({n}).")
@@ -204,6 +205,7 @@ def test_a_retried_large_upload_with_a_new_boundary_replays_the_first_report(
     may be larger than the ordinary body limit: the key must still match."""
     from django.test.client import encode_multipart
 
+    settings.HEARTH_MAX_BODY_BYTES = 256 * 1024  # a small ordinary limit keeps the file small
     context = "The museum is open from ten to five, closed on Mondays. " * 180
     lines = [
         record(n, category="closed_qa", context=context, response=f"Ten ({n}).") for n in range(30)
