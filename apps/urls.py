@@ -22,3 +22,4 @@ urlpatterns = [
 ]
 
 handler404 = "apps.core.views.page_not_found"
+handler500 = "apps.core.views.server_error"

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 
@@ -56,3 +57,14 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path_info.startswith("/api/"):
         return JsonResponse({"detail": not_found_detail()}, status=404)
     return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The 500 page (500.html, which reads no database), except under /api/: there JSON like
+    every other API error, so a client that parses the body still can."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse(
+            {"detail": _("Something went wrong on our side. It has been logged; try again.")},
+            status=500,
+        )
+    return defaults.server_error(request)

@@ -1,6 +1,8 @@
-"""The 403, 404 and 500 pages, and the API's JSON 404 for URLs no route matches."""
+"""The 403, 404 and 500 pages, and the API's JSON 404 and 500."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from django.test import Client, RequestFactory
@@ -86,3 +88,17 @@ def test_an_api_url_no_route_matches_is_the_apis_json_404(volunteer, method, pat
     assert r.json() == {"detail": "Not found, or you may not see it."}
     # The same answer as for an id that matches the route but no prompt.
     assert client_for(volunteer).get("/api/v1/prompts/999999/").json() == r.json()
+
+
+def test_a_500_under_the_api_is_json():
+    """Django, not DRF, answers an error that escapes a view: under /api/ it is still JSON."""
+    from apps import urls
+    from apps.core.views import server_error as hearth_server_error
+
+    assert urls.handler500 == "apps.core.views.server_error"
+    r = hearth_server_error(RequestFactory().get("/api/v1/prompts/"))
+    assert r.status_code == 500
+    assert r["Content-Type"] == "application/json"
+    assert "Something went wrong on our side" in json.loads(r.content)["detail"]
+    page = hearth_server_error(RequestFactory().get("/prompts/"))
+    assert "<h1>Something went wrong</h1>" in page.content.decode()
