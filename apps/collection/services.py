@@ -263,6 +263,19 @@ def prompt_withdraw(*, prompt: Prompt, user: User) -> Prompt:
     return prompt
 
 
+def answer_refusal(prompt: Prompt) -> str | None:
+    """Why nobody may answer ``prompt`` now (not collecting, or no open slot), or None.
+
+    Read without a lock: pages use it to offer the answer form or not; response_create asks
+    again under the prompt's row lock.
+    """
+    if prompt.state != PromptState.COLLECTING or prompt.withdrawn_at or prompt.hidden_at:
+        return _("This prompt is not collecting answers.")
+    if prompt.open_slots < 1:
+        return _("This prompt has all the answers it needs for now.")
+    return None
+
+
 @transaction.atomic
 def response_create(
     *,
@@ -287,8 +300,8 @@ def response_create(
     if Response.objects.filter(prompt=prompt, author=author).exists():
         raise ValidationError({"response": [_("You have already answered this prompt.")]})
     if not slot_held:
-        if prompt.open_slots < 1:
-            raise NotEditable(_("This prompt has all the answers it needs for now."))
+        if (refusal := answer_refusal(prompt)) is not None:
+            raise NotEditable(refusal)
         prompt.open_slots -= 1
         prompt.save(update_fields=["open_slots"])
     return insert(

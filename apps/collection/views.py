@@ -115,7 +115,12 @@ def prompt_detail(request: HttpRequest, prompt_id: int) -> HttpResponse:
     return render(
         request,
         "collection/prompt_detail.html",
-        {"prompt": prompt, "responses": responses, "own_response": own},
+        {
+            "prompt": prompt,
+            "responses": responses,
+            "own_response": own,
+            "answer_refusal": services.answer_refusal(prompt),
+        },
     )
 
 
@@ -218,6 +223,9 @@ def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
             return render(
                 request, "collection/answer.html", {"prompt": prompt, "own_response": own}
             )
+        if (refusal := services.answer_refusal(prompt)) is not None:
+            messages.info(request, refusal)
+            return redirect(reverse("collection:prompt-detail", args=[prompt.pk]))
     form = forms.AnswerForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
 

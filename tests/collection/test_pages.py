@@ -252,6 +252,27 @@ def test_the_answer_page_says_so_instead_of_showing_the_form(web, volunteer):
     assert Response.objects.filter(prompt=prompt, author=volunteer).count() == 1
 
 
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"state": PromptState.RANKING}, "This prompt is not collecting answers."),
+        ({"open_slots": 0}, "This prompt has all the answers it needs for now."),
+    ],
+)
+def test_a_prompt_that_takes_no_answer_now_offers_no_form(web2, changes, reason):
+    """The refusal comes before anyone writes, not after they submit."""
+    prompt = PromptFactory()
+    Prompt.objects.filter(pk=prompt.pk).update(**changes)
+    html = web2.get(f"/prompts/{prompt.pk}/").content.decode()
+    assert "Write an answer" not in html
+    if "open_slots" in changes:  # still collecting: the page says why there is no button
+        assert reason in html
+    r = web2.get(f"/prompts/{prompt.pk}/answer/", follow=True)
+    assert r.redirect_chain == [(f"/prompts/{prompt.pk}/", 302)]
+    assert [str(m) for m in r.context["messages"]] == [reason]
+    assert 'name="text"' not in r.content.decode()
+
+
 def test_a_withdrawn_answer_still_counts_as_the_one_answer(web, volunteer):
     prompt = PromptFactory()
     ResponseFactory(prompt=prompt, author=volunteer, withdrawn_at="2026-01-01T00:00:00Z")
