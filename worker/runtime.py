@@ -171,10 +171,9 @@ def load_tokenizer(config: TrainConfig) -> Any:
     """The base model's tokenizer, with a pad token (EOS when it has none)."""
     from transformers import AutoTokenizer
 
-    kwargs: dict[str, Any] = {}
-    if config.base_model_gguf_file:
-        kwargs["gguf_file"] = config.base_model_gguf_file
-    tokenizer = AutoTokenizer.from_pretrained(config.base_model, **kwargs)
+    source, gguf_file = config.base_model_files()
+    kwargs: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     if tokenizer.eos_token_id is None:
         raise ValueError(f"{config.base_model}'s tokenizer has no EOS token")
     if tokenizer.pad_token_id is None:
@@ -190,15 +189,16 @@ def load_model(
     A GGUF base is dequantised into a plain dense model and then forgets it came from GGUF,
     so that it trains and saves (as safetensors) like any other.
     """
-    if config.base_model_gguf_file:
+    source, gguf_file = config.base_model_files()
+    if gguf_file:
         from transformers import GgufConfig
 
-        kwargs["gguf_file"] = config.base_model_gguf_file
+        kwargs["gguf_file"] = gguf_file
         kwargs["quantization_config"] = GgufConfig(dequantize=True)
     model: Any = auto_class.from_pretrained(
-        config.base_model, dtype=torch.float32, attn_implementation=attention, **kwargs
+        source, dtype=torch.float32, attn_implementation=attention, **kwargs
     )
-    if config.base_model_gguf_file:
+    if gguf_file:
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config

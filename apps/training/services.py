@@ -149,9 +149,11 @@ def _type_name(kind_type: Any) -> str:
 
 
 def check_base_model(value: Any) -> str:
-    """A Hub model id (``org/name``) or a folder on the GPU nodes."""
+    """A Hub model id (``org/name``), or a folder or .gguf file on the GPU nodes."""
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError({"base_model": [_("Name a base model (a Hub id or a folder).")]})
+        raise ValidationError(
+            {"base_model": [_("Name a base model (a Hub id, a folder or a .gguf file).")]}
+        )
     value = value.strip()
     if len(value) > MAX_BASE_MODEL or any(ord(c) < 32 for c in value):
         raise ValidationError(

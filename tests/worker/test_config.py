@@ -136,3 +136,16 @@ def test_values_at_the_edges_of_their_ranges_are_accepted() -> None:
     }
     assert SFTConfig.from_spec({**BASE, **edges}).max_steps == 10**7
     assert RewardConfig.from_spec({**BASE, "margin_scale": 0, "score_l2": 0}).score_l2 == 0
+
+
+def test_a_base_model_may_name_a_gguf_file() -> None:
+    def files(**spec: str) -> tuple[str, str | None]:
+        return SFTConfig.from_spec({**BASE, **spec}).base_model_files()
+
+    assert files(base_model="/models/smol/smol.Q4_1.gguf") == ("/models/smol", "smol.Q4_1.gguf")
+    assert files(base_model="smol.gguf") == (".", "smol.gguf")
+    assert files(base_model="HuggingFaceTB/SmolLM2-135M") == ("HuggingFaceTB/SmolLM2-135M", None)
+    assert files(base_model="/models/smol", base_model_gguf_file="a.gguf") == (
+        "/models/smol",
+        "a.gguf",
+    )

