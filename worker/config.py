@@ -98,16 +98,16 @@ NUMBER_RANGES: dict[str, Interval] = {
 }
 
 
-def _fits(annotation: Any, value: Any) -> bool:
+def value_fits(annotation: Any, value: Any) -> bool:
     """Whether ``value`` (as JSON gives it) is of the field type ``annotation``."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        return any(_fits(arg, value) for arg in get_args(annotation))
+        return any(value_fits(arg, value) for arg in get_args(annotation))
     if origin is Literal:
         return value in get_args(annotation)
     if origin is list:
         (item,) = get_args(annotation)
-        return isinstance(value, list) and all(_fits(item, v) for v in value)
+        return isinstance(value, list) and all(value_fits(item, v) for v in value)
     if annotation is type(None):
         return value is None
     if annotation is bool:
@@ -124,15 +124,15 @@ def _fits(annotation: Any, value: Any) -> bool:
     return annotation is str and isinstance(value, str)
 
 
-def _describe(annotation: Any) -> str:
+def describe_type(annotation: Any) -> str:
     """What a field of type ``annotation`` holds, in words."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(arg) for arg in get_args(annotation))
+        return " or ".join(describe_type(arg) for arg in get_args(annotation))
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(annotation))
     if origin is list:
-        return f"a list of {_describe(get_args(annotation)[0])}"
+        return f"a list of {describe_type(get_args(annotation)[0])}"
     words = {
         type(None): "null",
         bool: "true or false",
@@ -251,8 +251,8 @@ class TrainConfig:
         for field in dataclasses.fields(self):
             name, value = field.name, getattr(self, field.name)
             got = f"(got {_shown(value)})"
-            if not _fits(hints[name], value):
-                raise ValueError(f"{name} must be {_describe(hints[name])} {got}")
+            if not value_fits(hints[name], value):
+                raise ValueError(f"{name} must be {describe_type(hints[name])} {got}")
             if value is None:
                 continue
             if name in WHOLE_NUMBER_RANGES:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import secrets
-import types
 import typing
 from dataclasses import fields
 from datetime import datetime, timedelta
@@ -37,6 +36,7 @@ from apps.training.models import (
     RunState,
     TrainingRun,
 )
+from worker.config import describe_type, value_fits
 
 GPU_TASK = "worker.train_run"
 REPORT_TASK = "training.report"
@@ -73,31 +73,11 @@ def config_class(kind: str) -> type[Any]:
 
 
 def _accepts(kind_type: Any, value: Any) -> bool:
-    """Whether ``value`` (from JSON) fits the annotation ``kind_type``."""
-    origin = typing.get_origin(kind_type)
-    if origin in (typing.Union, types.UnionType):
-        return any(_accepts(arg, value) for arg in typing.get_args(kind_type))
-    if origin is typing.Literal:
-        return value in typing.get_args(kind_type)
-    if origin is list:
-        (item,) = typing.get_args(kind_type)
-        return isinstance(value, list) and all(_accepts(item, v) for v in value)
-    if kind_type is type(None):
-        return value is None
-    if kind_type is bool:
-        return isinstance(value, bool)
-    if kind_type is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind_type is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return False
-        try:
-            return math.isfinite(value)
-        except OverflowError:  # an int from JSON too large to be a float
-            return False
-    if kind_type is str:
-        return isinstance(value, str) and len(value) <= 500
-    return False
+    """Whether ``value`` (from JSON) fits the annotation ``kind_type``; text at most 500
+    characters (a hyperparameter, not a document)."""
+    if isinstance(value, str) and len(value) > 500:
+        return False
+    return value_fits(kind_type, value)
 
 
 def hyperparameter_fields(kind: str) -> dict[str, tuple[Any, Any]]:
@@ -128,7 +108,7 @@ def check_hyperparameters(kind: str, method: str, values: Any) -> dict[str, Any]
         elif not _accepts(known[key][0], value):
             errors.append(
                 _("%(key)s: %(value)r is not a valid value (expected %(type)s).")
-                % {"key": key, "value": value, "type": _type_name(known[key][0])}
+                % {"key": key, "value": value, "type": describe_type(known[key][0])}
             )
     if errors:
         raise ValidationError({"hyperparameters": errors})
@@ -140,12 +120,6 @@ def check_hyperparameters(kind: str, method: str, values: Any) -> dict[str, Any]
     except (ValueError, TypeError) as exc:
         raise ValidationError({"hyperparameters": [str(exc)]}) from None
     return dict(values)
-
-
-def _type_name(kind_type: Any) -> str:
-    if typing.get_origin(kind_type) is typing.Literal:
-        return " or ".join(repr(a) for a in typing.get_args(kind_type))
-    return str(kind_type).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
 def check_base_model(value: Any) -> str:

@@ -162,7 +162,7 @@ def test_a_valid_form_creates_a_run_and_opens_its_page(
     [
         ({"num_epochs": "0"}, "num_epochs", "num_epochs must be at least 1"),
         ({"learning_rate": "fast"}, "learning_rate", "Give a number."),
-        ({"max_steps": "2.5"}, "max_steps", "expected int"),
+        ({"max_steps": "2.5"}, "max_steps", "expected a whole number"),
         ({"learning_rate": "-1"}, "learning_rate", "learning_rate must be greater than 0"),
         ({"max_steps": "99999999999999999999999"}, "max_steps", "at most 10,000,000"),
         ({"lora_r": "0"}, "lora_r", "lora_r must be at least 1"),
