@@ -294,6 +294,9 @@ class SFTConfig(TrainConfig):
     ``loss_chunk_tokens`` (0: off) runs the LM head and loss on that many positions at a time
     and recomputes their logits in the backward, so that a batch's logits never exist at once
     (Liger's fused loss, where it is used, never materialises them anyway).
+    ``pipeline_steps`` (None: on CUDA) reads a step's loss only once the next step is queued,
+    so the device never waits for the CPU; where steps run as they are launched (a CPU) each
+    step's time is then credited to the one before, so it is off there by default.
     ``compile_mode`` is torch.compile's mode: ``max-autotune-no-cudagraphs`` times several
     kernels for each matrix product on CUDA and keeps the fastest (longer to compile).
     """
@@ -305,6 +308,7 @@ class SFTConfig(TrainConfig):
     activation_memory_budget: float = 1.0
     loss_chunk_tokens: int = 0
     compile_mode: CompileMode = "default"
+    pipeline_steps: bool | None = None
 
     def validate(self) -> None:
         super().validate()

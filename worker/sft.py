@@ -368,10 +368,12 @@ def train_sft(
         return metrics
 
     # Loop ------------------------------------------------------------------------------------
-    # Steps are launched one ahead of being read: step t's loss and gradient norm are read (a
-    # wait for the device) only once step t + 1 is queued behind it, so the device has work
-    # queued while the CPU waits. A step after which something reads the weights (evaluation, a
-    # checkpoint, the end) is read at once, before the next is launched.
+    # Pipelined (config.pipeline_steps; on CUDA by default), steps are launched one ahead of
+    # being read: step t's loss and gradient norm are read (a wait for the device) only once
+    # step t + 1 is queued behind it, so the device has work queued while the CPU waits. A step
+    # after which something reads the weights (evaluation, a checkpoint, the end) is read at
+    # once, before the next is launched. A CPU runs each step as it is launched, so there step
+    # t's wall time would be credited to step t - 1: by default every step is read at once.
     def step_batches(step: int) -> list[PackedBatch]:
         batches = micro_batches(steps[step], train, config, runtime, tokenizer.pad_token_id)
         return to_device(batches, runtime)
@@ -447,6 +449,9 @@ def train_sft(
 
     model.train()
     total = len(steps)
+    pipelined = (
+        runtime.device.type == "cuda" if config.pipeline_steps is None else config.pipeline_steps
+    )
     upcoming = step_batches(state.step) if state.step < total else []
     pending: Launched | None = None
     mark = time.perf_counter()
@@ -457,7 +462,7 @@ def train_sft(
         if pending is not None:
             mark = finish(pending, mark)
             pending = None
-        if not read_at(step + 1):
+        if pipelined and not read_at(step + 1):
             pending = launched
             continue
         mark = finish(launched, mark)

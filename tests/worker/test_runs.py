@@ -39,6 +39,7 @@ def train_fields(release: str, model: Path, **overrides: Any) -> dict[str, Any]:
         "learning_rate": 3e-3,
         "eval_every": 6,
         "checkpoint_every": 4,
+        "pipeline_steps": True,  # the GPU's loop, one step read behind (see test_sft)
     } | overrides
 
 
