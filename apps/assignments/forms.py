@@ -170,6 +170,9 @@ class RankTaskForm(TaskForm):
 
 
 class SkipForm(IdempotentForm):
+    """Shown on the task page beside the task's own form: its ids start with ``skip_`` so the
+    two forms' idempotency keys do not share one."""
+
     reason = forms.ChoiceField(
         label=_("Why are you skipping?"),
         required=False,
@@ -182,6 +185,10 @@ class SkipForm(IdempotentForm):
         max_length=400,
         help_text=_("Tell us if something is wrong with the task itself."),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "skip_%s")
+        super().__init__(*args, **kwargs)
 
     def reason_text(self) -> str:
         """The reason as stored: the choice's code, then the note (``language: too formal``)."""

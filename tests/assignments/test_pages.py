@@ -40,6 +40,9 @@ def open_task(client: Client, kind: str = "any"):
     assert match, r["Location"]
     page = client.get(r["Location"])
     assert page.status_code == 200
+    # The task's form and the skip form share a page: no id may appear twice on it.
+    ids = re.findall(r'\sid="([^"]+)"', page.content.decode())
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
     return Assignment.objects.get(pk=match.group(1)), page
 
 
