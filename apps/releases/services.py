@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
@@ -128,6 +129,32 @@ def check_release_filter(
     )
 
 
+def check_release_has_answers(release_filter: ReleaseFilter) -> None:
+    """Raise ValidationError unless at least one accepted answer (an ``sft`` row) enters a
+    release with this filter: a release of nothing builds, takes a version number and is
+    "ready", yet nothing can be trained on it. One indexed EXISTS query."""
+    from apps.releases.building.queries import sft_query
+
+    if sft_query(release_filter).exists():
+        return
+    parts = []
+    if release_filter.languages:
+        parts.append(_("languages: %(tags)s") % {"tags": ", ".join(release_filter.languages)})
+    if release_filter.categories:
+        parts.append(_("categories: %(names)s") % {"names": ", ".join(release_filter.categories)})
+    if not release_filter.include_model_written:
+        with_models = replace(release_filter, include_model_written=True)
+        if sft_query(with_models).exists():
+            parts.append(_("model-written answers left out"))
+    if parts:
+        message = _("No accepted answer matches this filter (%(filter)s).") % {
+            "filter": "; ".join(parts)
+        }
+    else:
+        message = _("There is no accepted answer to release yet.")
+    raise ValidationError({NON_FIELD_ERRORS: [message]})
+
+
 def _check_maintainer(user: User | None) -> None:
     if user is not None and not roles.is_maintainer(user):
         raise PermissionDenied(_("Only maintainers may cut releases."))
@@ -155,6 +182,7 @@ def release_create(
     transaction commits, enqueue its build on the ``exports`` queue.
 
     ``user`` must be a maintainer; None is for trusted callers (``manage.py release``).
+    A filter that no accepted answer matches is refused (``check_release_has_answers``).
     ``enqueue=False`` leaves the build to the caller (``release_build`` in-process).
     """
     _check_maintainer(user)
@@ -165,6 +193,8 @@ def release_create(
         include_model_written=include_model_written,
         test_share=test_share,
     )
+    # Before the version lock, so a refused filter never holds it or uses a number.
+    check_release_has_answers(release_filter)
     if connection.vendor == "postgresql":
         # Two maintainers at once must not both take the next number. (SQLite runs write
         # transactions one at a time; the unique constraint is the last guard everywhere.)

@@ -24,6 +24,12 @@ def _data_dir(settings, tmp_path):
 
 
 @pytest.fixture
+def an_answer(db):
+    """One accepted answer (English, open_qa, by a person): the least a release is cut from."""
+    return ResponseFactory()
+
+
+@pytest.fixture
 def world(transactional_db) -> World:
     """Two complete prompts (one with a tricky context, one in German) and one still being
     ranked; a prompt collecting answers; and what must never enter a release: prompts in

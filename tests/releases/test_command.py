@@ -29,7 +29,9 @@ def test_create_sync_builds_here_with_a_progress_bar(world):
     assert "v1:" in err  # the bar
 
 
-def test_create_without_sync_queues_the_build(db, monkeypatch, django_capture_on_commit_callbacks):
+def test_create_without_sync_queues_the_build(
+    an_answer, monkeypatch, django_capture_on_commit_callbacks
+):
     sent = []
     monkeypatch.setattr(tasks.build_release, "apply_async", lambda **kwargs: sent.append(kwargs))
     with django_capture_on_commit_callbacks(execute=True):
@@ -46,6 +48,13 @@ def test_a_bad_filter_is_a_command_error_naming_the_option(db):
         run("create", "--categories", "poetry")
     with pytest.raises(CommandError, match="--test-share"):
         run("create", "--test-share", "0.9")
+    assert not Release.objects.exists()
+
+
+def test_a_filter_that_matches_no_answer_is_a_command_error_saying_so(an_answer):
+    with pytest.raises(CommandError) as caught:
+        run("create", "--sync", "--languages", "sw")
+    assert str(caught.value) == "No accepted answer matches this filter (languages: sw)."
     assert not Release.objects.exists()
 
 

@@ -25,7 +25,7 @@ def _finish(release: Release, state: str = ReleaseState.READY) -> Release:
 
 
 @pytest.fixture
-def releases(maintainer):
+def releases(maintainer, an_answer):
     ready = _finish(release_create(user=maintainer, enqueue=False))
     published = _finish(release_create(user=maintainer, enqueue=False), ReleaseState.PUBLISHED)
     building = release_create(user=maintainer, enqueue=False)

@@ -4,11 +4,13 @@ enqueued on commit."""
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 
+from apps.collection.models import ResponseState, Source
 from apps.releases import tasks
 from apps.releases.models import Release, ReleaseState
 from apps.releases.services import check_release_filter, release_create, release_rebuild
+from tests.factories import ResponseFactory
 
 
 def test_a_filter_is_canonicalised():
@@ -47,7 +49,7 @@ def test_every_bad_field_is_named_at_once():
     assert set(caught.value.message_dict) == {"categories", "test_share"}
 
 
-def test_versions_are_numbered_in_order(maintainer):
+def test_versions_are_numbered_in_order(maintainer, an_answer):
     first = release_create(user=maintainer, enqueue=False)
     second = release_create(user=maintainer, enqueue=False, languages=["en"])
     assert (first.version, second.version) == ("v1", "v2")
@@ -75,7 +77,7 @@ def test_a_bad_filter_creates_nothing(maintainer):
 
 
 def test_the_build_is_enqueued_on_the_exports_queue_once_committed(
-    maintainer, monkeypatch, django_capture_on_commit_callbacks
+    maintainer, an_answer, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
     monkeypatch.setattr(tasks.build_release, "apply_async", lambda **kwargs: sent.append(kwargs))
@@ -88,7 +90,7 @@ def test_the_build_is_enqueued_on_the_exports_queue_once_committed(
 
 
 def test_a_failed_release_can_be_built_again_but_a_finished_one_cannot(
-    maintainer, monkeypatch, django_capture_on_commit_callbacks
+    maintainer, an_answer, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
     monkeypatch.setattr(tasks.build_release, "apply_async", lambda **kwargs: sent.append(kwargs))
@@ -110,3 +112,37 @@ def test_the_task_is_routed_to_exports_and_acknowledged_late():
     assert task.name == "releases.build"
     assert task.queue == "exports"
     assert task.acks_late is True
+
+
+def test_a_filter_that_matches_no_answer_is_refused_before_taking_a_version(maintainer, an_answer):
+    with pytest.raises(ValidationError) as caught:
+        release_create(user=maintainer, enqueue=False, languages=["sw"])
+    assert caught.value.message_dict == {
+        NON_FIELD_ERRORS: ["No accepted answer matches this filter (languages: sw)."]
+    }
+    with pytest.raises(ValidationError) as caught:
+        release_create(user=maintainer, enqueue=False, languages="en", categories=["brainstorming"])
+    assert caught.value.messages == [
+        "No accepted answer matches this filter (languages: en; categories: brainstorming)."
+    ]
+    assert not Release.objects.exists()
+    # The refused filters used no number: the next release is still v1.
+    assert release_create(user=maintainer, enqueue=False, languages=["en"]).version == "v1"
+
+
+def test_a_filter_that_only_model_written_answers_match_says_they_are_left_out(maintainer):
+    ResponseFactory(source=Source.MODEL)
+    with pytest.raises(ValidationError) as caught:
+        release_create(user=maintainer, enqueue=False)
+    assert caught.value.messages == [
+        "No accepted answer matches this filter (model-written answers left out)."
+    ]
+    assert release_create(user=maintainer, enqueue=False, include_model_written=True).number == 1
+
+
+def test_with_no_accepted_answer_at_all_nothing_is_released(maintainer):
+    ResponseFactory(state=ResponseState.REVIEW)
+    with pytest.raises(ValidationError) as caught:
+        release_create(user=maintainer, enqueue=False)
+    assert caught.value.messages == ["There is no accepted answer to release yet."]
+    assert not Release.objects.exists()

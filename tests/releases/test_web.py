@@ -10,7 +10,7 @@ from tests.releases.helpers import build
 
 
 def test_maintainers_cut_a_release_through_the_api(
-    api_maintainer, django_capture_on_commit_callbacks, db, settings
+    api_maintainer, django_capture_on_commit_callbacks, an_answer, settings
 ):
     settings.DATA_DIR.mkdir(exist_ok=True)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -33,6 +33,15 @@ def test_volunteers_cannot_cut_releases(api, db):
 def test_a_bad_filter_is_400(api_maintainer, db):
     r = api_maintainer.post("/api/v1/releases/", {"categories": ["poetry"]}, format="json")
     assert r.status_code == 400
+    assert not Release.objects.exists()
+
+
+def test_a_filter_that_matches_no_answer_is_400_naming_why(api_maintainer, an_answer):
+    r = api_maintainer.post("/api/v1/releases/", {"languages": ["sw"]}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {
+        "non_field_errors": ["No accepted answer matches this filter (languages: sw)."]
+    }
     assert not Release.objects.exists()
 
 

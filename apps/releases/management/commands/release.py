@@ -12,7 +12,7 @@ import sys
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -96,7 +96,9 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             problems = [
-                f"--{name.replace('_', '-')}: {' '.join(messages)}"
+                " ".join(messages)
+                if name == NON_FIELD_ERRORS
+                else f"--{name.replace('_', '-')}: {' '.join(messages)}"
                 for name, messages in exc.message_dict.items()
             ]
             raise CommandError("; ".join(problems)) from None
