@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from django.utils import timezone
+from playwright.sync_api import Page, ViewportSize, expect
 
 from apps.training import services
 from apps.training.models import TrainingRun
@@ -220,3 +222,93 @@ def test_the_training_pages_fit_a_phone(browser, live_server, login, shot, maint
     assert box is not None and box["x"] + box["width"] <= PHONE["width"]
     context.close()
     assert problems == [] and errors == []
+
+
+# The elements of a list that reach past the screen's left or right edge, as laid out now
+# (a stacked table's header is clipped to nothing, and not counted).
+OUTSIDE_THE_SCREEN = """(selector) => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  for (const root of document.querySelectorAll(selector)) {
+    for (const el of [root, ...root.querySelectorAll("*")]) {
+      if (el.closest("thead, .visually-hidden")) continue;
+      const box = el.getBoundingClientRect();
+      if (box.width === 0 && box.height === 0) continue;
+      if (box.left < -0.5 || box.right > width + 0.5) {
+        const text = el.textContent.trim().replace(/\\s+/g, " ").slice(0, 40);
+        out.push(`<${el.tagName.toLowerCase()}> ${text}: ${Math.round(box.left)}..${Math.round(box.right)}`);
+      }
+    }
+  }
+  return out;
+}"""
+PHONE_390: ViewportSize = {"width": 390, "height": 844}
+
+
+def test_the_run_and_release_lists_fit_a_390_px_phone(
+    browser, live_server, login, shot, maintainer
+):
+    # Long values everywhere: a Hub repository, big step counts, two metrics, an old date.
+    releases = [
+        make_release(
+            hub_repo="hearth-community/hearth-conversations-dataset",
+            hub_revision="c0ffee" * 6 + "abcd",
+            changes={"sft": {"added": 12_345, "removed": 678}},
+        )
+        for _ in range(2)
+    ]
+    metrics = {"eval_loss": 2.603376, "eval_perplexity": 13.5102, "eval_pairwise_accuracy": 0.71}
+    for kind, state, step in (
+        ("sft", "running", 1_234),
+        ("sft", "succeeded", 12_000),
+        ("reward", "succeeded", 12_000),
+        ("reward", "failed", 3),
+    ):
+        run = TrainingRun.objects.create(
+            kind=kind,
+            release=releases[-1],
+            base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
+            state=state,
+            attempt=1,
+            step=step,
+            total_steps=12_000,
+            metrics=metrics if state == "succeeded" else {},
+        )
+        TrainingRun.objects.filter(pk=run.pk).update(
+            created_at=timezone.now() - timedelta(days=40, hours=5)
+        )
+    context = browser.new_context(
+        base_url=live_server.url, viewport=PHONE_390, is_mobile=True, has_touch=True
+    )
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    login(tab, maintainer)
+
+    # The runs stack as cards, each as wide as the screen at most, every value on it.
+    tab.goto("/training/")
+    shot(tab, "runs-390")
+    assert tab.evaluate(OUTSIDE_THE_SCREEN, "table.runs") == []
+    first = tab.locator("table.runs tbody tr").first
+    expect(first.get_by_role("link", name="v2")).to_be_in_viewport()
+    expect(first.locator(".badge")).to_be_in_viewport()
+
+    # The releases table scrolls inside its wrapper, which fits the screen, shows an edge
+    # shadow, and brings the last column (Hub) on screen when scrolled to its end.
+    tab.goto("/releases/")
+    shot(tab, "releases-390")
+    wrap = tab.locator(".table-wrap").first
+    box = wrap.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE_390["width"]
+    widest_cell = tab.evaluate(
+        "Math.max(...[...document.querySelectorAll('.table-wrap td, .table-wrap th')]"
+        ".map(c => c.getBoundingClientRect().width))"
+    )
+    assert widest_cell <= PHONE_390["width"]
+    assert wrap.evaluate("w => getComputedStyle(w).overflowX") == "auto"
+    assert "radial-gradient" in wrap.evaluate("w => getComputedStyle(w).backgroundImage")
+    hub = tab.locator(".table-wrap tbody tr").first.locator("td").last
+    expect(hub).not_to_be_in_viewport(ratio=0.99)
+    wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+    expect(hub).to_be_in_viewport(ratio=0.99)  # sub-pixel widths
+    shot(tab, "releases-390-scrolled", full_page=False)
+    context.close()
