@@ -115,7 +115,8 @@ def front_matter(
     *, version: str, counts: dict[str, Any], name: str | None = None
 ) -> dict[str, Any]:
     """The card's YAML header: licence, languages, tasks, size and one ``configs`` entry per
-    config, so ``datasets.load_dataset(<folder or repo>, "<config>")`` finds every split."""
+    config with rows, listing its splits with rows, so ``datasets.load_dataset(<folder or
+    repo>, "<config>")`` loads every config and split listed (it refuses an empty one)."""
     name = name or settings.HEARTH_DATASET_NAME
     licence_name = settings.HEARTH_LICENCE_NAME
     front: dict[str, Any] = {"license": licence_id(licence_name)}
@@ -139,18 +140,43 @@ def front_matter(
             ],
             **({"default": True} if config == "sft" else {}),
         }
-        for config in CONFIG_ORDER
+        for config in loadable_configs(counts)
     ]
     return front
 
 
 def _loadable_splits(counts: dict[str, Any], config: str) -> list[str]:
-    """The splits ``configs:`` lists for a config: those with rows, since ``datasets``
-    refuses to load an empty split; both when the config is empty (its files are there, and
-    pyarrow or the worker read them as empty)."""
+    """The splits of a config that have rows: ``datasets`` refuses to load an empty split
+    ("Instruction "train" corresponds to no data!"). Their empty files are still there, and
+    pyarrow or the worker read them as empty."""
     rows = counts.get("rows", {}).get(config, {})
-    with_rows = [split for split in SPLIT_ORDER if rows.get(split, 0) > 0]
-    return with_rows or list(SPLIT_ORDER)
+    return [split for split in SPLIT_ORDER if rows.get(split, 0) > 0]
+
+
+def loadable_configs(counts: dict[str, Any]) -> list[str]:
+    """The configs with at least one row, in order: those ``configs:`` lists."""
+    return [config for config in CONFIG_ORDER if _loadable_splits(counts, config)]
+
+
+def _loading_snippet(counts: dict[str, Any]) -> str:
+    """``load_dataset`` calls for what this release can load: ``sft`` whole (or the one split
+    it has), ``preferences``' train split when it has one."""
+    lines = [
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        "# The folder this card is in, or the Hub repo the release was published to.",
+    ]
+    sft_splits = _loadable_splits(counts, "sft")
+    if sft_splits == list(SPLIT_ORDER):
+        lines.append('sft = load_dataset("path/to/release", "sft")')
+    elif sft_splits:
+        lines.append(f'sft = load_dataset("path/to/release", "sft", split="{sft_splits[0]}")')
+    if "train" in _loadable_splits(counts, "preferences"):
+        lines.append('preferences = load_dataset("path/to/release", "preferences", split="train")')
+    if len(lines) == 4:
+        lines.append("# This release has no rows to load.")
+    return "\n".join([*lines, "```"]) + "\n"
 
 
 def _md(text: str) -> str:
@@ -206,15 +232,23 @@ def render_card(
         "here was accepted by reviewers; withdrawn, hidden and rejected work and the work "
         "of banned users are left out.\n"
     )
+    loadable = loadable_configs(counts)
     parts.append("## Configs\n")
-    parts.append("\n".join(f"- `{c}`: {CONFIG_DESCRIPTIONS[c]}" for c in CONFIG_ORDER) + "\n")
+    parts.append(
+        "\n".join(
+            f"- `{c}`: {CONFIG_DESCRIPTIONS[c]}"
+            + ("" if c in loadable else " No rows in this release.")
+            for c in CONFIG_ORDER
+        )
+        + "\n"
+    )
     parts.append(
         "Each config has a `train` and a `test` split. A prompt's split comes from a hash of "
         "its id, so it never moves between splits from one version to the next, and all rows "
-        "of a prompt are in the same split. (An empty split has an empty file but is not "
-        "listed above, as `datasets` cannot load one.) `dolly/sft.jsonl` holds every `sft` "
-        "row (both splits) with Dolly's four fields: instruction, context, response, "
-        "category.\n"
+        "of a prompt are in the same split. A split with no rows has an empty file but is "
+        "left out of the `configs` in this card's header, and so is a config with no rows, "
+        "as `datasets` cannot load them. `dolly/sft.jsonl` holds every `sft` row (both "
+        "splits) with Dolly's four fields: instruction, context, response, category.\n"
     )
     parts.append("## Licence\n")
     parts.append(
@@ -222,13 +256,7 @@ def render_card(
         "publish their work under it.\n"
     )
     parts.append("## Loading it\n")
-    parts.append(
-        "```python\nfrom datasets import load_dataset\n\n"
-        "# The folder this card is in, or the Hub repo the release was published to.\n"
-        'sft = load_dataset("path/to/release", "sft")\n'
-        'preferences = load_dataset("path/to/release", "preferences", split="train")\n'
-        "```\n"
-    )
+    parts.append(_loading_snippet(counts))
     parts.append("## Size\n")
     parts.append(
         _table(

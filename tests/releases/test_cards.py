@@ -7,6 +7,7 @@ import yaml
 
 from apps.releases.cards import front_matter, licence_id, render_card, size_category
 from apps.releases.models import ReleaseFilter
+from tests.releases.helpers import build, folder_of
 
 COUNTS = {
     "rows": {
@@ -82,11 +83,37 @@ def test_the_body_has_counts_agreement_contributors_changes_and_a_citation():
     assert "- minimum agreement for preference pairs: 0.4" in body
 
 
-def test_a_config_with_no_rows_still_lists_both_splits():
-    counts = {**COUNTS, "rows": {**COUNTS["rows"], "rankings": {"train": 0, "test": 0}}}
+def test_a_config_with_no_rows_is_left_out_of_the_configs_and_the_loading_snippet():
+    counts = {
+        **COUNTS,
+        "rows": {
+            **COUNTS["rows"],
+            "preferences": {"train": 0, "test": 0},
+            "rankings": {"train": 0, "test": 0},
+        },
+    }
+    header, body = parse(card(counts=counts))
+    assert [c["config_name"] for c in header["configs"]] == ["sft", "prompts"]
+    assert 'load_dataset("path/to/release", "sft")' in body
+    assert '"preferences"' not in body
+    assert "- `rankings`: One row per individual ranking" in body
+    assert "No rows in this release." in body
+
+
+def test_a_release_with_only_an_sft_train_split_lists_just_that():
+    counts = {"rows": {"sft": {"train": 3, "test": 0}, "prompts": {"train": 2, "test": 0}}}
     header = front_matter(version="v1", counts=counts)
-    rankings = next(c for c in header["configs"] if c["config_name"] == "rankings")
-    assert [f["split"] for f in rankings["data_files"]] == ["train", "test"]
+    assert header["configs"] == [
+        {
+            "config_name": "sft",
+            "data_files": [{"split": "train", "path": "data/sft/train-*.parquet"}],
+            "default": True,
+        },
+        {
+            "config_name": "prompts",
+            "data_files": [{"split": "train", "path": "data/prompts/train-*.parquet"}],
+        },
+    ]
 
 
 def test_the_first_release_says_so_and_unknown_changes_say_so():
@@ -121,3 +148,51 @@ def test_size_categories_follow_the_hubs_buckets():
     assert size_category(1_000) == "1K<n<10K"
     assert size_category(250_000) == "100K<n<1M"
     assert size_category(1_000_000) == "1M<n<10M"
+
+
+# --- what datasets makes of a built release --------------------------------------------------
+
+
+def _load_every_listed_split(release, tmp_path, monkeypatch) -> dict[str, dict[str, int]]:
+    """Load each config the built release's card lists with ``datasets`` (local files only),
+    and return its rows per split."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import datasets
+
+    folder = folder_of(release)
+    header, _ = parse((folder / "README.md").read_text())
+    loaded: dict[str, dict[str, int]] = {}
+    for entry in header["configs"]:
+        config = entry["config_name"]
+        splits = datasets.load_dataset(str(folder), config, cache_dir=str(tmp_path / "cache"))
+        loaded[config] = {name: split.num_rows for name, split in splits.items()}
+    return loaded
+
+
+def test_datasets_loads_every_config_and_split_the_card_of_a_built_release_lists(
+    world, tmp_path, monkeypatch
+):
+    release = build()
+    loaded = _load_every_listed_split(release, tmp_path, monkeypatch)
+    with_rows = {
+        config: {split: n for split, n in splits.items() if n}
+        for config, splits in release.counts["rows"].items()
+    }
+    assert loaded == {config: splits for config, splits in with_rows.items() if splits}
+    assert loaded["sft"]["train"] > 0
+
+
+def test_a_built_release_with_empty_configs_leaves_them_out_and_loads_the_rest(
+    world, tmp_path, monkeypatch
+):
+    # Only the prompt still collecting answers: one answer, nothing ranked.
+    release = build(languages=["en"], categories=["open_qa"])
+    assert release.counts["rows"]["preferences"] == {"train": 0, "test": 0}
+    assert release.counts["rows"]["rankings"] == {"train": 0, "test": 0}
+    loaded = _load_every_listed_split(release, tmp_path, monkeypatch)
+    assert set(loaded) == {"sft", "prompts"}
+    assert sum(loaded["sft"].values()) == 1
+    card = (folder_of(release) / "README.md").read_text()
+    assert "config_name: preferences" not in card
+    assert "config_name: rankings" not in card
