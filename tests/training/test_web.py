@@ -347,6 +347,24 @@ def test_the_run_page_shows_results_files_and_the_hub(maintainer, release, monke
     assert 'href="/releases/v1/"' in html
 
 
+def test_a_metric_reads_the_same_rounded_value_everywhere(maintainer, release):
+    # 2.603376 was cut to 2.6033 in the tables but rounded to 2.6034 by the chart's script.
+    run = succeeded(
+        release,
+        metrics={"eval_loss": 2.603376, "eval_perplexity": 13.5102},
+        eval_history=[{"step": 40, "eval_loss": 2.603376}],
+    )
+    client = web(maintainer)
+    listed = client.get("/training/").content.decode()
+    assert "Eval loss <strong>2.6034</strong>" in listed
+    page = client.get(f"/training/runs/{run.pk}/").content.decode()
+    assert "<code>eval_loss</code></th><td>2.6034</td>" in page
+    assert "Latest eval loss: 2.6034 at step 40." in page
+    card = client.get("/releases/v1/").content.decode()
+    assert "Eval loss: <strong>2.6034</strong>" in card
+    assert "2.6033" not in listed + page + card
+
+
 def test_a_listed_artefact_downloads_and_nothing_else_does(maintainer, release, settings):
     run = succeeded(release)
     folder = settings.HEARTH_MODELS_DIR / run.output_name

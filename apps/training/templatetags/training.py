@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django import template
@@ -43,11 +45,18 @@ def hub_url(run: TrainingRun) -> str:
 
 @register.filter
 def metric(value: Any) -> str:
-    """A metric as people read it: whole numbers whole, others to at most four decimals."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A metric as people read it: whole numbers whole, others rounded to at most four decimals
+    (one from 100 on).
+
+    Rounded, not cut: number_format only cuts a float's digits, so 2.603376 read 2.6033 here
+    and 2.6034 in the run page's script (toFixed). Rounding the float's exact value half away
+    from zero, as toFixed does, makes both say the same."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return str(value)
     if float(value).is_integer():
         return number_format(int(value), force_grouping=True)
-    text = number_format(value, decimal_pos=4 if abs(value) < 100 else 1)
+    places = 4 if abs(value) < 100 else 1
+    rounded = Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    text = number_format(rounded, decimal_pos=places)
     separator = str(get_format("DECIMAL_SEPARATOR"))
     return text.rstrip("0").rstrip(separator) if separator in text else text
