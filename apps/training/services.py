@@ -322,7 +322,8 @@ def run_cancel(*, user: User | None, run: TrainingRun) -> TrainingRun:
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
     if not run.is_active:
         raise ValidationError(
-            _("Run %(id)s is already %(state)s.") % {"id": run.pk, "state": run.state}
+            _("Run %(id)s has already ended: %(state)s.")
+            % {"id": run.pk, "state": run.get_state_display()}
         )
     now = timezone.now()
     run.state = RunState.CANCELLED
@@ -335,26 +336,69 @@ def run_cancel(*, user: User | None, run: TrainingRun) -> TrainingRun:
     return run
 
 
+def is_retryable(run: TrainingRun) -> bool:
+    """Whether run_retry may send ``run`` again: it failed, was cancelled, or stalled."""
+    return run.state in (RunState.FAILED, RunState.CANCELLED) or is_stalled(run)
+
+
+def _no_attempt_yet() -> dict[str, Any]:
+    """What one attempt reports, at the values a run has before any report. A new attempt
+    starts from these, so a queued retry shows nothing of the attempt before it. The curves
+    are not here: an attempt that resumes from a checkpoint reports the steps after it again,
+    merged by step into those of the attempts before."""
+    return {
+        "phase": "",
+        "worker_host": "",
+        "step": 0,
+        "total_steps": 0,
+        "tokens_per_s": None,
+        "started_at": None,
+        "finished_at": None,
+        "cancel_requested_at": None,
+        "last_report_at": None,
+        "logs_tail": "",
+        "error": "",
+        "metrics": {},
+        "timings": {},
+        "resumed_from_step": None,
+        "artefact_path": "",
+        "artefact_files": [],
+        "hub_repo": "",
+        "hub_revision": "",
+    }
+
+
 @transaction.atomic
 def run_retry(*, user: User | None, run: TrainingRun) -> TrainingRun:
-    """Send a failed run (or one whose worker stopped reporting) again. It resumes from its
-    last checkpoint, if the GPU node kept one."""
+    """Send a failed or cancelled run, or one whose worker stopped reporting, again: a new
+    attempt with the same settings and output folder, which starts with none of the last
+    attempt's progress, host or error. It resumes from the last checkpoint if the GPU node
+    kept one; a cancelled run's worker removed its checkpoints, so it starts over (and its
+    curves are cleared)."""
     _check_maintainer(user)
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
-    if run.state not in (RunState.FAILED, RunState.RUNNING, RunState.QUEUED):
+    if not is_retryable(run):
+        if run.is_active:
+            raise ValidationError(
+                _("Run %(id)s is still reporting; cancel it first.") % {"id": run.pk}
+            )
         raise ValidationError(
-            _("Run %(id)s is %(state)s; only failed or stalled runs are sent again.")
-            % {"id": run.pk, "state": run.state}
+            _(
+                "Run %(id)s is in state “%(state)s”; only failed, cancelled or stalled runs "
+                "are sent again."
+            )
+            % {"id": run.pk, "state": run.get_state_display()}
         )
-    if run.is_active and not is_stalled(run):
-        raise ValidationError(_("Run %(id)s is still reporting; cancel it first.") % {"id": run.pk})
     if run.task_id:
         old = run.task_id
         transaction.on_commit(lambda: _abort(old))
+    changed = _no_attempt_yet()
+    if run.state == RunState.CANCELLED:
+        changed.update(loss_history=[], eval_history=[])
+    for name, value in changed.items():
+        setattr(run, name, value)
     run.state = RunState.QUEUED
-    run.error = ""
-    run.finished_at = None
-    run.save(update_fields=["state", "error", "finished_at"])
+    run.save(update_fields=["state", *changed])
     return run_dispatch(run)
 
 

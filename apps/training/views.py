@@ -162,7 +162,7 @@ def _live_context(run: TrainingRun) -> dict[str, Any]:
         "eta": _eta_text(run.eta_seconds),
         "took": _took_text(run),
         "downloads": downloads,
-        "can_retry": run.state == RunState.FAILED or services.is_stalled(run),
+        "can_retry": services.is_retryable(run),
     }
 
 

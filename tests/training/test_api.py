@@ -64,8 +64,7 @@ def test_a_maintainer_starts_follows_and_cancels_a_run(api_maintainer, release):
     cancelled = api_maintainer.post(f"{RUNS}{run.pk}/cancel/")
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
     twice = api_maintainer.post(f"{RUNS}{run.pk}/cancel/")
-    assert twice.status_code == 400 and "already cancelled" in str(twice.json())
-    assert api_maintainer.post(f"{RUNS}{run.pk}/retry/").status_code == 400
+    assert twice.status_code == 400 and "has already ended: Cancelled." in str(twice.json())
     assert api_maintainer.get(f"{RUNS}{run.pk + 1}/").status_code == 404
 
 
@@ -132,6 +131,39 @@ def test_a_failed_run_is_sent_again(api_maintainer, release):
     response = api_maintainer.post(f"{RUNS}{run.pk}/retry/")
     assert response.status_code == 202
     assert response.json()["attempt"] == 2 and response.json()["state"] == RunState.QUEUED
+
+
+def test_a_cancelled_run_is_sent_again_from_the_start(api_maintainer, release):
+    run = services.run_dispatch(
+        services.run_create(user=None, release=release, kind="sft", dispatch=False)
+    )
+    services.run_report(
+        run_id=run.pk,
+        attempt=1,
+        payload={"seq": 0, "state": "running", "phase": "train", "host": "vm", "step": 5,
+                 "total": 20, "train_log": [{"step": 5, "loss": 2.0}]},
+    )  # fmt: skip
+    assert api_maintainer.post(f"{RUNS}{run.pk}/cancel/").status_code == 200
+    response = api_maintainer.post(f"{RUNS}{run.pk}/retry/")
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["state"], body["attempt"], body["phase"], body["worker_host"]) == (
+        "queued",
+        2,
+        "",
+        "",
+    )
+    assert (body["step"], body["total_steps"], body["loss_history"], body["finished_at"]) == (
+        0,
+        0,
+        [],
+        None,
+    )
+    # A run that succeeded is not sent again; the reason names its state as the page does.
+    TrainingRun.objects.filter(pk=run.pk).update(state=RunState.SUCCEEDED)
+    refused = api_maintainer.post(f"{RUNS}{run.pk}/retry/")
+    assert refused.status_code == 400
+    assert "is in state “Succeeded”" in str(refused.json())
 
 
 def test_schedules_are_listed_and_edited(api_maintainer, api):

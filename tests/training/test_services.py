@@ -310,7 +310,7 @@ def test_cancel_stops_a_queued_or_running_run_once(release, volunteer):
         services.run_cancel(user=volunteer, run=run)
     cancelled = services.run_cancel(user=None, run=run)
     assert cancelled.state == RunState.CANCELLED and cancelled.cancel_requested_at
-    with pytest.raises(ValidationError, match="already cancelled"):
+    with pytest.raises(ValidationError, match="has already ended: Cancelled"):
         services.run_cancel(user=None, run=run)
     # The worker's own "cancelled" (or a late progress) report changes nothing.
     assert _report(cancelled, 5, state="cancelled") is None
@@ -329,7 +329,7 @@ def test_cancel_marks_the_task_aborted_in_the_result_backend(
     assert AbortableAsyncResult(run.task_id, app=app).state == ABORTED
 
 
-def test_retry_is_for_failed_or_stalled_runs(release, settings):
+def test_retry_is_for_failed_cancelled_or_stalled_runs(release, settings):
     run = services.run_dispatch(create(release))
     _report(run, 0, phase="train", step=2, total=10)
     with pytest.raises(ValidationError, match="still reporting"):
@@ -345,9 +345,50 @@ def test_retry_is_for_failed_or_stalled_runs(release, settings):
     assert again.task_id.startswith(f"training-run-{run.pk}-2-") and again.task_id != run.task_id
     # Same output folder: the new attempt resumes from the checkpoint the first one left.
     assert again.spec["output_name"] == run.spec["output_name"]
-    services.run_cancel(user=None, run=again)
-    with pytest.raises(ValidationError, match="only failed or stalled"):
+    TrainingRun.objects.filter(pk=run.pk).update(state=RunState.SUCCEEDED)
+    with pytest.raises(ValidationError, match="is in state “Succeeded”; only failed, cancel"):
         services.run_retry(user=None, run=again)
+
+
+def test_a_retried_run_starts_without_the_details_of_the_failed_attempt(release):
+    run = services.run_dispatch(create(release))
+    _report(run, 0, phase="train", step=4, total=10, tokens_per_s=900.0, logs_tail="step 4\n",
+            host="vm", train_log=_entries(range(1, 5)), eval_log=[{"step": 4, "eval_loss": 1.5}])  # fmt: skip
+    _report(run, 1, state="failed", phase="load", host="vm", error="CUDA out of memory")
+    run.refresh_from_db()
+    assert (run.phase, run.worker_host, run.step) == ("load", "vm", 4)
+    services.run_retry(user=None, run=run)
+    run.refresh_from_db()
+    assert (run.state, run.attempt, run.task_id.split("-")[3]) == (RunState.QUEUED, 2, "2")
+    assert (run.phase, run.worker_host, run.error, run.logs_tail) == ("", "", "", "")
+    assert (run.step, run.total_steps, run.tokens_per_s, run.progress_percent) == (0, 0, None, 0)
+    assert (run.started_at, run.finished_at, run.last_report_at) == (None, None, None)
+    # It resumes from its checkpoint: the curves so far stay, and the new attempt's reports of
+    # the same steps replace their points.
+    assert [e["step"] for e in run.loss_history] == [1, 2, 3, 4] and run.eval_history
+    _report(run, 0, phase="train", step=3, total=10, train_log=_entries(range(3, 5)))
+    run.refresh_from_db()
+    assert (run.state, run.phase, run.step, run.worker_host) == (
+        RunState.RUNNING,
+        "train",
+        3,
+        "gpu-1",
+    )
+    assert [e["step"] for e in run.loss_history] == [1, 2, 3, 4]
+
+
+def test_a_cancelled_run_is_sent_again_and_starts_over(release):
+    run = services.run_dispatch(create(release, hyperparameters={"max_steps": 10}))
+    _report(run, 0, phase="train", step=4, total=10, train_log=_entries(range(1, 5)))
+    cancelled = services.run_cancel(user=None, run=run)
+    again = services.run_retry(user=None, run=cancelled)
+    assert (again.state, again.attempt, again.cancel_requested_at) == (RunState.QUEUED, 2, None)
+    # The same settings and output folder; its worker removed the checkpoints, so the curves
+    # start again too.
+    assert again.spec["train"] == run.spec["train"]
+    assert again.spec["output_name"] == run.spec["output_name"]
+    assert (again.loss_history, again.eval_history, again.step) == ([], [], 0)
+    assert _report(again, 0, phase="train", step=1, total=10) is not None
 
 
 def test_stalled_runs_are_sent_again_by_the_sweeper_and_live_ones_are_left_alone(release, settings):

@@ -285,7 +285,7 @@ def test_cancel_stops_an_active_run(maintainer, release, django_capture_on_commi
     assert len(aborts) == 1  # the worker is told to stop once committed
     # A second click explains instead of failing.
     response = client.post(f"/training/runs/{run.pk}/cancel/", follow=True)
-    assert f"Run {run.pk} is already cancelled." in response.content.decode()
+    assert f"Run {run.pk} has already ended: Cancelled." in response.content.decode()
 
 
 def test_retry_sends_a_failed_run_again(maintainer, release, django_capture_on_commit_callbacks):
@@ -424,6 +424,61 @@ def test_the_home_page_lists_the_latest_models(release, monkeypatch):
     assert "Pairwise accuracy: <strong>0.8125</strong>" in html
     assert 'href="/releases/v1/">release v1</a>' in html
     assert f'href="https://huggingface.co/hearth/hearth-reward/tree/run-{reward.pk}"' in html
+
+
+def test_a_retried_run_shows_nothing_of_the_failed_attempt_while_queued(maintainer, release):
+    run = make_run(
+        release,
+        state=RunState.FAILED,
+        phase="load",
+        worker_host="vm",
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        logs_tail="Traceback…",
+        error="CUDA out of memory",
+    )
+    client = web(maintainer)
+    html = client.get(f"/training/runs/{run.pk}/").content.decode()
+    assert "<code>vm</code>" in html
+    client.post(f"/training/runs/{run.pk}/retry/")
+    partial = client.get(f"/training/runs/{run.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Waiting for a GPU worker." in partial and "attempt 2" in partial
+    for leftover in ("Phase", "<code>vm</code>", "CUDA out of memory"):
+        assert leftover not in partial, leftover
+
+
+def test_a_cancelled_run_says_when_and_can_be_run_again(
+    maintainer, release, django_capture_on_commit_callbacks
+):
+    run = make_run(
+        release,
+        state=RunState.RUNNING,
+        task_id="training-run-1-1-ab",
+        step=4,
+        total_steps=10,
+        loss_history=[{"step": 4, "loss": 1.0}],
+    )
+    client = web(maintainer)
+    client.post(f"/training/runs/{run.pk}/cancel/")
+    cancelled_at = TrainingRun.objects.get().cancel_requested_at
+    html = client.get(f"/training/runs/{run.pk}/").content.decode()
+    assert f'<time datetime="{cancelled_at.isoformat()}"' in html
+    assert "Cancelled now." in html and "from the start" in html
+    assert f'action="/training/runs/{run.pk}/retry/"' in html and 'id="run-retry"' in html
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        response = client.post(f"/training/runs/{run.pk}/retry/", follow=True)
+    html = response.content.decode()
+    assert f"Run {run.pk} is sent again (attempt 2)." in html
+    assert "Waiting for a GPU worker." in html and "Cancelled now." not in html
+    run.refresh_from_db()
+    assert (run.state, run.attempt, run.step, run.loss_history) == (RunState.QUEUED, 2, 0, [])
+    assert len(sent) == 2  # the old attempt is aborted again, and the new one is sent
+    # A run that succeeded is not sent again, and the reason names its state as the page does.
+    TrainingRun.objects.filter(pk=run.pk).update(state=RunState.SUCCEEDED)
+    response = client.post(f"/training/runs/{run.pk}/retry/", follow=True)
+    assert f"Run {run.pk} is in state “Succeeded”; only failed, cancelled" in (
+        response.content.decode()
+    )
 
 
 # --- schedules ------------------------------------------------------------------------------------
