@@ -48,6 +48,23 @@ KEY_FIELDS = (
 )
 
 
+def error_summary(form: forms.Form) -> str:
+    """Every error of a bound form in one line, for the message at the top of the page, each
+    naming its field by the label people see. A message that starts with the field's own name
+    (the worker's "learning_rate must be greater than 0") reads with the label instead."""
+    problems = []
+    for name, messages in form.errors.items():
+        field = form.fields.get(name)
+        label = str(field.label) if field is not None and field.label else ""
+        for message in map(str, messages):
+            if label and message.startswith(f"{name} "):
+                message = label + message[len(name) :]
+            elif label:
+                message = f"{label}: {message}"
+            problems.append(message if message.endswith((".", "!", "?")) else f"{message}.")
+    return " ".join(problems)
+
+
 def _show_default(value: Any) -> str:
     if value is None:
         return str(_("none"))

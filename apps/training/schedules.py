@@ -21,6 +21,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.accounts import roles
 from apps.accounts.models import User
@@ -165,6 +166,14 @@ def ensure_schedules() -> None:
         )
 
 
+# What the dashboard calls each schedule (its heading, and the message once saved); the row's
+# own name, in English, is for admin.
+TITLES = {
+    "training.auto_release": gettext_lazy("Cut releases automatically"),
+    "training.auto_train": gettext_lazy("Train on each new release"),
+}
+
+
 @dataclass(frozen=True)
 class Schedule:
     """A schedule as the dashboard shows it."""
@@ -176,6 +185,10 @@ class Schedule:
     every_minutes: int | None
     options: dict[str, Any]
     last_run_at: Any
+
+    @property
+    def title(self) -> str:
+        return str(TITLES.get(self.task, self.name))
 
 
 def schedule_list() -> list[Schedule]:

@@ -29,7 +29,7 @@ from apps.core import idempotency
 from apps.core.forms import add_validation_errors
 from apps.releases.models import FINISHED_STATES, Release
 from apps.training import schedules, selectors, services
-from apps.training.forms import RunCreateForm, ScheduleForm
+from apps.training.forms import RunCreateForm, ScheduleForm, error_summary
 from apps.training.models import RunKind, RunState, TrainingRun
 
 RUNS_PER_PAGE = 25
@@ -126,8 +126,7 @@ def run_create(request: HttpRequest) -> HttpResponse:
             run_id = created["id"]
             messages.success(request, _("Run %(id)s is queued for a GPU worker.") % {"id": run_id})
             return redirect("training:detail", run_id=run_id)
-    problems = [str(m) for errors in form.errors.values() for m in errors]
-    messages.error(request, _("The run was not started: %(why)s") % {"why": " ".join(problems)})
+    messages.error(request, _("The run was not started: %(why)s") % {"why": error_summary(form)})
     return _list_page(request, create_form=form)
 
 
@@ -280,8 +279,7 @@ def schedule_update(request: HttpRequest, schedule_id: int) -> HttpResponse:
         except ValidationError as exc:
             add_validation_errors(form, exc)
         else:
-            messages.success(request, _("Saved “%(name)s”.") % {"name": found[0].name})
+            messages.success(request, _("Saved “%(name)s”.") % {"name": found[0].title})
             return redirect(reverse("training:list") + f"#schedule-{schedule_id}")
-    problems = [str(m) for errors in form.errors.values() for m in errors]
-    messages.error(request, _("Not saved: %(why)s") % {"why": " ".join(problems)})
+    messages.error(request, _("Not saved: %(why)s") % {"why": error_summary(form)})
     return _list_page(request, schedule_form=form)

@@ -4,6 +4,7 @@ on the release and home pages."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,12 @@ def web(user: Any) -> Client:
     if user is not None:
         client.force_login(user)
     return client
+
+
+def banner(html: str) -> str:
+    """The messages at the top of a page."""
+    found = re.search(r'<ul class="messages" role="status">(.*?)</ul>', html, re.S)
+    return found.group(1).strip() if found else ""
 
 
 def make_run(release: Any, **fields: Any) -> TrainingRun:
@@ -187,6 +194,23 @@ def test_a_bad_field_is_shown_next_to_it_and_nothing_is_created(
     assert message.lower() in html.lower()
     assert "The run was not started" in html  # and the same reasons in the message at the top
     assert not TrainingRun.objects.exists()
+
+
+def test_the_message_at_the_top_names_each_field_by_its_label(maintainer, release):
+    data = {"idempotency_key": "k", "release": "v1", "kind": "sft", "method": "full"}
+    response = web(maintainer).post(
+        "/training/new/",
+        {**data, "learning_rate": "-1", "num_epochs": "many", "hyperparameters": "{lr}"},
+    )
+    html = response.content.decode()
+    top = banner(html)
+    assert "The run was not started: " in top
+    assert "Learning rate must be greater than 0 (got -1)." in top
+    assert "Epochs: Give a number." in top
+    assert "More hyperparameters (JSON): Not valid JSON" in top
+    assert "learning_rate" not in top and "num_epochs" not in top
+    # Next to its field, the message stays as the worker words it.
+    assert "learning_rate must be greater than 0 (got -1)" in html
 
 
 def test_an_unfinished_release_is_refused_with_its_reason(maintainer, release):
@@ -535,13 +559,40 @@ def test_a_bad_schedule_is_refused_next_to_its_field(maintainer, schedule_rows):
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert f'id="id_{prefix}-every_minutes_error"' in html and "Not saved" in html
+    assert f'id="id_{prefix}-every_minutes_error"' in html
+    assert banner(html) == (
+        '<li class="message error">Not saved: '
+        "Every (minutes): Ensure this value is greater than or equal to 1.</li>"
+    )
     after = PeriodicTask.objects.get(pk=schedule.id)
     assert (after.enabled, after.kwargs, after.interval_id) == (
         before.enabled,
         before.kwargs,
         before.interval_id,
     )
+
+
+def test_a_schedule_s_errors_and_confirmation_use_the_names_on_the_page(maintainer, schedule_rows):
+    schedule = next(s for s in schedule_rows if s.task == "training.auto_train")
+    prefix = f"schedule-{schedule.id}"
+    client = web(maintainer)
+    html = client.post(
+        f"/training/schedules/{schedule.id}/",
+        {f"{prefix}-every_minutes": "0", f"{prefix}-method": "full"},
+    ).content.decode()
+    assert banner(html) == (
+        '<li class="message error">Not saved: '
+        "Every (minutes): Ensure this value is greater than or equal to 1. "
+        "Train: This field is required.</li>"
+    )
+    response = client.post(
+        f"/training/schedules/{schedule.id}/",
+        {f"{prefix}-every_minutes": "60", f"{prefix}-kinds": ["sft"], f"{prefix}-method": "full"},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "Saved “Train on each new release”." in banner(html)
+    assert f'<h3 id="schedule-{schedule.id}-title">Train on each new release' in html
 
 
 def test_an_unknown_schedule_is_404(maintainer, schedule_rows):
