@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from apps.accounts import roles
 from apps.releases.building import PRIVATE_DIR, release_folder
@@ -45,3 +46,47 @@ def release_file_path(*, release: Release, path: str) -> Path:
     if not full.is_file():
         raise FileNotFoundError(path)
     return full
+
+
+# The configs a training run reads, with the kind that needs them (worker/data.py).
+TRAINED_CONFIGS = ("sft", "preferences")
+
+
+def _split_rows(release: Release, config: str) -> tuple[int, int]:
+    splits = (release.counts or {}).get("rows", {}).get(config, {})
+    return int(splits.get("train", 0)), int(splits.get("test", 0))
+
+
+def release_is_trainable(*, release: Release) -> bool:
+    """Whether an sft run can train and evaluate on ``release``: it is finished and its sft
+    config has rows in both splits."""
+    train, test = _split_rows(release, "sft")
+    return release.is_finished and train > 0 and test > 0
+
+
+def release_split_warnings(*, release: Release) -> list[str]:
+    """What a maintainer should know before training on a finished release: each trained
+    config with rows in one split but none in the other (a small filtered release whose few
+    prompts all hashed into train, say). A notice, not a failure: the release is valid."""
+    if not release.is_finished:
+        return []
+    warnings = []
+    for config in TRAINED_CONFIGS:
+        train, test = _split_rows(release, config)
+        if train and not test:
+            warnings.append(
+                _(
+                    "No %(config)s rows landed in the test split: a training run needs both; "
+                    "cut it again with a larger test share."
+                )
+                % {"config": config}
+            )
+        elif test and not train:
+            warnings.append(
+                _(
+                    "No %(config)s rows landed in the train split: a training run needs both; "
+                    "cut it again with a smaller test share."
+                )
+                % {"config": config}
+            )
+    return warnings

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,42 +14,55 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
-from apps.collection.models import Category
+from apps.core.forms import add_validation_errors
 from apps.releases import selectors, services
-from apps.releases.models import Release
+from apps.releases.forms import ReleaseCreateForm
+from apps.releases.models import DEFAULT_TEST_SHARE, Release, ReleaseState
 from apps.training import selectors as training_selectors
 
 
-def release_list(request: HttpRequest) -> HttpResponse:
+def _list_page(
+    request: HttpRequest, *, form: ReleaseCreateForm | None = None, status: int = 200
+) -> HttpResponse:
     return render(
         request,
         "releases/list.html",
         {
             "releases": selectors.release_list(user=request.user)[:100],
             "can_create": roles.is_maintainer(request.user),
-            "categories": Category.choices,
+            "form": form or ReleaseCreateForm(),
         },
+        status=status,
     )
+
+
+def release_list(request: HttpRequest) -> HttpResponse:
+    return _list_page(request)
 
 
 @require_POST
 def release_create(request: HttpRequest) -> HttpResponse:
     if not roles.is_maintainer(request.user):
         raise PermissionDenied(_("Only maintainers may cut releases."))
-    try:
-        release = services.release_create(
-            user=request_user(request),
-            languages=request.POST.get("languages", ""),
-            categories=request.POST.getlist("categories"),
-            min_agreement=request.POST.get("min_agreement") or None,
-            include_model_written=request.POST.get("include_model_written") == "on",
-            test_share=request.POST.get("test_share") or 0.05,
-        )
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("releases:list")
-    messages.success(request, _("Building %(version)s…") % {"version": release.version})
-    return redirect("releases:detail", version=release.version)
+    form = ReleaseCreateForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            release = services.release_create(
+                user=request_user(request),
+                languages=data["languages"],
+                categories=data["categories"],
+                min_agreement=data["min_agreement"] or None,
+                include_model_written=data["include_model_written"],
+                test_share=data["test_share"] or DEFAULT_TEST_SHARE,
+            )
+        except ValidationError as exc:
+            add_validation_errors(form, exc)
+        else:
+            # No banner: the release page says it is building, and shows it when it is done.
+            return redirect("releases:detail", version=release.version)
+    # The form again, as typed, each error next to its field (the page focuses the first).
+    return _list_page(request, form=form, status=400)
 
 
 def _get(request: HttpRequest, version: str) -> Release:
@@ -57,20 +72,35 @@ def _get(request: HttpRequest, version: str) -> Release:
         raise Http404 from None
 
 
+# htmx stops polling on this status, and still swaps the response in.
+HTMX_STOP_POLLING = 286
+
+
 def release_detail(request: HttpRequest, version: str) -> HttpResponse:
+    """The release page. While it builds, htmx asks for it every two seconds (HX-Request)
+    and gets the status line; once the build has ended it gets the status line and the
+    page's content (out of band), with 286 so it stops asking."""
     release = _get(request, version)
-    template = (
-        "releases/_progress.html" if request.headers.get("HX-Request") else "releases/detail.html"
-    )
-    context = {
+    polled = bool(request.headers.get("HX-Request"))
+    context: dict[str, Any] = {
         "release": release,
         "can_publish": roles.is_maintainer(request.user),
         # Publishing needs HUB_NAMESPACE (release_publish_enqueue refuses without it).
         "hub_publishing": bool(settings.HUB_NAMESPACE),
+        "warnings": selectors.release_split_warnings(release=release),
+        "trainable": selectors.release_is_trainable(release=release),
     }
-    if template == "releases/detail.html" and release.is_finished:
+    if release.is_finished:
         context["models"] = training_selectors.models_for_release(release=release)
-    return render(request, template, context)
+    if not polled:
+        return render(request, "releases/detail.html", context)
+    building = release.state == ReleaseState.BUILDING
+    return render(
+        request,
+        "releases/_poll.html",
+        context,
+        status=200 if building else HTMX_STOP_POLLING,
+    )
 
 
 @require_POST

@@ -93,3 +93,147 @@ def test_publishing_without_a_hub_is_a_clear_409(world, maintainer, settings):
     r = client_for(maintainer).post("/api/v1/releases/v1/publish/")
     assert r.status_code == 409
     assert "HUB_NAMESPACE" in r.json()["detail"]
+
+
+# --- the form on /releases/ ---------------------------------------------------------------
+
+
+def test_a_refused_form_keeps_what_was_typed_with_each_error_by_its_field(maintainer, an_answer):
+    web = Client()
+    web.force_login(maintainer)
+    r = web.post(
+        "/releases/new/",
+        {
+            "languages": "en, de",
+            "categories": ["brainstorming"],
+            "min_agreement": "abc",
+            "test_share": "0.2",
+            "include_model_written": "on",
+        },
+    )
+    assert r.status_code == 400
+    html = r.content.decode()
+    assert 'value="en, de"' in html
+    assert 'value="brainstorming" id="id_categories_4" checked' in html
+    assert 'value="0.2"' in html
+    assert 'name="include_model_written" id="id_include_model_written" checked' in html
+    assert '<ul class="errorlist" id="id_min_agreement_error"><li>Give a number.</li></ul>' in html
+    assert (
+        'name="min_agreement" value="abc" inputmode="decimal" autocomplete="off" '
+        'placeholder="0.5" maxlength="40" aria-invalid="true" '
+        'aria-describedby="id_min_agreement_error" id="id_min_agreement"'
+    ) in html
+    assert 'class="messages"' not in html  # the errors are by their fields, not in a banner
+    assert not Release.objects.exists()
+
+
+def test_a_form_filter_that_matches_nothing_says_why_and_keeps_the_filter(maintainer, an_answer):
+    web = Client()
+    web.force_login(maintainer)
+    r = web.post("/releases/new/", {"languages": "sw", "test_share": "0.05"})
+    assert r.status_code == 400
+    html = r.content.decode()
+    assert (
+        '<ul class="errorlist" role="alert" id="release-form-errors"><li>No accepted answer '
+        "matches this filter (languages: sw).</li></ul>"
+    ) in html
+    assert 'value="sw"' in html
+    assert not Release.objects.exists()
+
+
+def test_a_good_form_cuts_a_release_and_opens_its_page(
+    maintainer, an_answer, django_capture_on_commit_callbacks
+):
+    web = Client()
+    web.force_login(maintainer)
+    with django_capture_on_commit_callbacks(execute=False):
+        r = web.post(
+            "/releases/new/",
+            {"languages": "en", "categories": ["open_qa"], "min_agreement": "", "test_share": ""},
+        )
+    assert r.status_code == 302 and r["Location"] == "/releases/v1/"
+    assert Release.objects.get().filter == {
+        "languages": ["en"],
+        "categories": ["open_qa"],
+        "min_agreement": None,
+        "include_model_written": False,
+        "test_share": 0.05,
+    }
+
+
+# --- the release page ---------------------------------------------------------------------
+
+
+def _finished(rows: dict[str, dict[str, int]], number: int = 1) -> Release:
+    return Release.objects.create(
+        number=number,
+        version=f"v{number}",
+        state=ReleaseState.READY,
+        filter={},
+        counts={"rows": rows, "contributors": 2},
+        content_hash="a" * 64,
+        finished_at="2026-01-01T00:00:00Z",
+    )
+
+
+EMPTY = {"train": 0, "test": 0}
+
+
+def test_a_release_with_no_sft_test_rows_warns_and_offers_no_training_run(maintainer, db):
+    _finished({"sft": {"train": 17, "test": 0}, "preferences": {"train": 4, "test": 0}})
+    web = Client()
+    web.force_login(maintainer)
+    html = web.get("/releases/v1/").content.decode()
+    assert (
+        "No sft rows landed in the test split: a training run needs both; cut it again with a "
+        "larger test share." in html
+    )
+    assert "No preferences rows landed in the test split" in html
+    assert "Start a training run" not in html
+
+
+def test_a_release_with_both_sft_splits_links_to_the_run_form_with_it(maintainer, volunteer, db):
+    _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
+    web = Client()
+    web.force_login(maintainer)
+    html = web.get("/releases/v1/").content.decode()
+    assert 'href="/training/?release=v1#new-run"' in html
+    assert 'data-testid="release-warning"' not in html  # no preference pairs: nothing to warn
+    volunteer_web = Client()
+    volunteer_web.force_login(volunteer)
+    assert "Start a training run" not in volunteer_web.get("/releases/v1/").content.decode()
+
+
+def test_a_building_release_page_polls_a_live_region_that_counts_rows_first(maintainer, db):
+    Release.objects.create(number=1, version="v1", filter={})
+    web = Client()
+    web.force_login(maintainer)
+    html = web.get("/releases/v1/").content.decode()
+    assert (
+        '<div id="release-status" class="release-status" role="status" aria-live="polite" '
+        'hx-get="/releases/v1/" hx-trigger="every 2s" hx-swap="innerHTML">'
+    ) in html
+    assert "Counting rows…" in html and "0 / 0" not in html
+    polled = web.get("/releases/v1/", headers={"HX-Request": "true"})
+    assert polled.status_code == 200
+    assert "Counting rows…" in polled.content.decode()
+    assert "hx-swap-oob" not in polled.content.decode()
+    Release.objects.filter(version="v1").update(progress_done=1234, progress_total=5000)
+    polled = web.get("/releases/v1/", headers={"HX-Request": "true"}).content.decode()
+    assert "1,234 of 5,000 rows" in polled
+    assert 'max="5000" value="1234"' in polled
+
+
+def test_once_built_the_poll_brings_the_whole_page_and_stops(world, maintainer):
+    release = build()
+    web = Client()
+    web.force_login(maintainer)
+    polled = web.get("/releases/v1/", headers={"HX-Request": "true"})
+    assert polled.status_code == 286  # htmx swaps it in, then stops polling
+    html = polled.content.decode()
+    assert '<div id="release-content" hx-swap-oob="innerHTML">' in html
+    assert "data/sft/train-00000-of-00001.parquet" in html
+    assert release.content_hash[:10] in html
+    assert "Counting rows" not in html
+    page = web.get("/releases/v1/").content.decode()
+    assert "hx-get" not in page

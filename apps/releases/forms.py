@@ -1,0 +1,48 @@
+"""Forms present fields; the rules are the services' (the API uses the same ones)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from apps.collection.models import Category
+from apps.releases.models import DEFAULT_TEST_SHARE
+
+
+class ReleaseCreateForm(forms.Form):
+    """The release filter as typed: ``services.check_release_filter`` parses and checks each
+    field, and ``add_validation_errors`` puts its messages next to them."""
+
+    languages = forms.CharField(
+        label=_("Languages"),
+        required=False,
+        max_length=500,
+        help_text=_("BCP-47 tags separated by commas; empty means all."),
+        widget=forms.TextInput(
+            attrs={"placeholder": "en, de", "autocomplete": "off", "spellcheck": "false"}
+        ),
+    )
+    categories = forms.MultipleChoiceField(
+        label=_("Categories (none ticked: all)"),
+        required=False,
+        choices=Category.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    min_agreement = forms.CharField(
+        label=_("Minimum agreement (Kendall's W) for preference pairs"),
+        required=False,
+        max_length=40,
+        widget=forms.TextInput(
+            attrs={"inputmode": "decimal", "autocomplete": "off", "placeholder": "0.5"}
+        ),
+    )
+    test_share = forms.CharField(
+        label=_("Test share"),
+        required=False,
+        max_length=40,
+        initial=str(DEFAULT_TEST_SHARE),
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    include_model_written = forms.BooleanField(
+        label=_("Include model-written answers"), required=False
+    )
