@@ -135,7 +135,10 @@ class RunCreateForm(forms.Form):
         if not self.is_bound:
             self.initial.setdefault("base_model", defaults[kind])
             if releases:
-                self.initial.setdefault("release", releases[0].version)
+                # The newest release this kind can train on: a newer one without its rows
+                # (an empty release) would only be refused.
+                usable = [r for r in releases if services.has_rows_for(kind, r)]
+                self.initial.setdefault("release", (usable or releases)[0].version)
         self.fields["base_model"].widget.attrs["data-defaults"] = json.dumps(defaults)
         self.fields["kind"].widget.attrs["data-run-kind"] = ""
         per_kind = {k: services.hyperparameter_fields(k) for k in RunKind.values}

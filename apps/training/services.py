@@ -23,6 +23,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.accounts import roles
 from apps.accounts.models import User
@@ -136,6 +137,18 @@ def check_base_model(value: Any) -> str:
     return value
 
 
+def split_rows(release: Release, config: str) -> tuple[int, int]:
+    """How many rows of ``config`` the release has in train and in test."""
+    rows = (release.counts or {}).get("rows", {}).get(config, {})
+    return int(rows.get("train") or 0), int(rows.get("test") or 0)
+
+
+def has_rows_for(kind: str, release: Release) -> bool:
+    """Whether the release has train and test rows of the config a ``kind`` run reads by
+    default (check_release_for refuses a run on it otherwise)."""
+    return all(split_rows(release, NEEDS_CONFIG[RunKind(kind)]))
+
+
 def check_release_for(kind: str, release: Release, hyperparameters: dict[str, Any]) -> None:
     """The release is finished, holds train and test rows of the config ``kind`` reads, and is
     on the Hub when publishing is on (so the model can name the exact data revision)."""
@@ -149,16 +162,24 @@ def check_release_for(kind: str, release: Release, hyperparameters: dict[str, An
             }
         )
     config = hyperparameters.get("config_name") or NEEDS_CONFIG[RunKind(kind)]
-    rows = (release.counts or {}).get("rows", {}).get(config, {})
-    if not rows.get("train") or not rows.get("test"):
-        raise ValidationError(
-            {
-                "release": [
-                    _("%(v)s has no %(c)s rows in train and test to train a %(k)s model on.")
-                    % {"v": release.version, "c": config, "k": kind}
-                ]
-            }
-        )
+    train, test = split_rows(release, config)
+    if not train or not test:
+        values = {"v": release.version, "c": config, "k": kind, "n": train or test}
+        if train:
+            why = ngettext(
+                "%(v)s has %(n)s %(c)s row in train and none in test: a run needs both.",
+                "%(v)s has %(n)s %(c)s rows in train and none in test: a run needs both.",
+                train,
+            )
+        elif test:
+            why = ngettext(
+                "%(v)s has %(n)s %(c)s row in test and none in train: a run needs both.",
+                "%(v)s has %(n)s %(c)s rows in test and none in train: a run needs both.",
+                test,
+            )
+        else:
+            why = _("%(v)s has no %(c)s rows in train and test to train a %(k)s model on.")
+        raise ValidationError({"release": [why % values]})
     if settings.HUB_NAMESPACE and release.state != ReleaseState.PUBLISHED:
         raise ValidationError(
             {

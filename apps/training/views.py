@@ -71,6 +71,9 @@ def _list_page(
     state = state if state in RunState.values else ""
     page = Paginator(selectors.run_list(kind=kind or None, state=state or None), RUNS_PER_PAGE)
     releases = _finished_releases()
+    # ?release=v2#new-run (the release page's link) picks that release in the form.
+    wanted = request.GET.get("release", "")
+    initial = {"release": wanted} if wanted in {r.version for r in releases} else {}
     schedule_forms = [
         schedule_form
         if schedule_form is not None and schedule_form.schedule.id == schedule.id
@@ -85,7 +88,7 @@ def _list_page(
             "filters": {"kind": kind, "state": state},
             "kinds": RunKind.choices,
             "states": RunState.choices,
-            "form": create_form or RunCreateForm(releases=releases),
+            "form": create_form or RunCreateForm(releases=releases, initial=initial),
             "releases": releases,
             "schedule_forms": schedule_forms,
         },

@@ -96,8 +96,28 @@ def test_hyperparameters_are_checked_against_the_workers_own_config(release):
             "sft",
             "is failed",
         ),
-        ({"counts": counts(sft=(10, 0))}, "sft", "no sft rows"),
-        ({"counts": counts(preferences=(0, 0))}, "reward", "no preferences rows"),
+        # Which split is empty, in so many words.
+        (
+            {"counts": counts(sft=(17, 0))},
+            "sft",
+            "v1 has 17 sft rows in train and none in test: a run needs both.",
+        ),
+        (
+            {"counts": counts(sft=(1, 0))},
+            "sft",
+            "v1 has 1 sft row in train and none in test: a run needs both.",
+        ),
+        (
+            {"counts": counts(preferences=(0, 3))},
+            "reward",
+            "v1 has 3 preferences rows in test and none in train: a run needs both.",
+        ),
+        (
+            {"counts": counts(preferences=(0, 0))},
+            "reward",
+            "v1 has no preferences rows in train and test to train a reward model on.",
+        ),
+        ({"counts": {}}, "sft", "v1 has no sft rows in train and test"),
     ],
 )
 def test_a_run_needs_a_finished_release_with_rows_for_its_kind(db, fields, kind, fragment):

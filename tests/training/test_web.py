@@ -128,6 +128,46 @@ def test_maintainers_see_runs_filters_the_form_and_the_schedules(maintainer, sch
     assert client.get("/training/?kind=dpo&state=?").status_code == 200
 
 
+def _selected_release(html: str) -> list[str]:
+    select = re.search(r'<select name="release".*?</select>', html, re.S)
+    assert select is not None
+    return re.findall(r'<option value="(v\d+)" selected>', select.group(0))
+
+
+def test_the_form_starts_on_the_newest_release_it_can_train_on(maintainer, db):
+    from tests.training.conftest import counts
+
+    make_release()
+    make_release(counts=counts(sft=(17, 4)))
+    make_release(counts=counts(sft=(17, 0)))  # v3: no test rows, a run on it is refused
+    make_release(number=4, version="v4", state=ReleaseState.BUILDING)
+    client = web(maintainer)
+    assert _selected_release(client.get("/training/").content.decode()) == ["v2"]
+    # The release page links to the form with its release picked.
+    assert _selected_release(client.get("/training/?release=v1").content.decode()) == ["v1"]
+    assert _selected_release(client.get("/training/?release=v3").content.decode()) == ["v3"]
+    # A release that is not offered (unfinished, unknown) leaves the default.
+    for version in ("v4", "v9", ""):
+        html = client.get(f"/training/?release={version}").content.decode()
+        assert _selected_release(html) == ["v2"], version
+
+
+def test_a_release_with_rows_in_one_split_only_says_which(maintainer, db):
+    from tests.training.conftest import counts
+
+    make_release(counts=counts(sft=(17, 0)))
+    html = (
+        web(maintainer)
+        .post(
+            "/training/new/",
+            {"idempotency_key": "k", "release": "v1", "kind": "sft", "method": "full"},
+        )
+        .content.decode()
+    )
+    assert "v1 has 17 sft rows in train and none in test: a run needs both." in html
+    assert not TrainingRun.objects.exists()
+
+
 def test_an_empty_site_says_what_to_do_first(maintainer, db):
     html = web(maintainer).get("/training/").content.decode()
     assert "No training runs yet." in html
