@@ -70,7 +70,10 @@ def maybe_cut_release(*, min_new_items: int = DEFAULT_MIN_NEW_ITEMS, **filters: 
         count, last = new_items(filters=filters)
         if count < min_new_items:
             return f"waiting: {count} new items, {min_new_items} needed"
-        release = release_services.release_create(user=None, **filters)
+        try:
+            release = release_services.release_create(user=None, **filters)
+        except ValidationError as exc:  # new rankings, but no answer the filter keeps
+            return f"waiting: {' '.join(exc.messages)}"
         return f"cut {release.version} ({count} new items since {last or 'the start'})"
 
 

@@ -44,6 +44,18 @@ def test_new_items_count_answers_and_rankings_since_the_last_release(db):
     assert schedules.new_items(filters={"languages": ["de"]})[0] == 0
 
 
+def test_new_rankings_of_answers_the_filter_leaves_out_cut_nothing(db):
+    """Rankings count as new items, but a release needs an answer its filter keeps: with only
+    model-written answers left out, the schedule waits instead of failing its tick."""
+    from apps.collection.models import Response, Source
+
+    corpus(1)
+    Response.objects.update(source=Source.MODEL)
+    outcome = schedules.maybe_cut_release(min_new_items=1)
+    assert outcome.startswith("waiting: No accepted answer matches this filter")
+    assert not Release.objects.exists()
+
+
 def test_a_release_is_cut_only_with_enough_new_items_and_never_while_one_builds(db):
     corpus(2)
     assert schedules.maybe_cut_release(min_new_items=13) == "waiting: 12 new items, 13 needed"
