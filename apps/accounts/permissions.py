@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import permissions
 
 from apps.accounts import roles, selectors
+from apps.accounts.services import check_not_banned
 
 
 class AcceptedLicence(permissions.BasePermission):
@@ -43,13 +44,15 @@ class IsMaintainer(permissions.BasePermission):
 
 
 def licence_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Page views that contribute: sign in, then accept the licence, then go on."""
+    """Page views that contribute: sign in, then accept the licence, then go on. A suspended
+    account gets the 403 page with the ban's reason before it writes anything."""
 
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not selectors.licence_accepted(user=request.user):
             return redirect(f"/licence/?{urlencode({'next': request.get_full_path()})}")
+        check_not_banned(user=request.user)  # type: ignore[arg-type]
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -9,7 +9,7 @@ from typing import Any
 import langcodes
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -60,6 +60,16 @@ def check_languages(tags: object) -> list[str]:
         if canonical not in result:
             result.append(canonical)
     return result
+
+
+def check_not_banned(*, user: User) -> None:
+    """Refuse new or changed work from a suspended account (a moderator's ban): it would
+    reach other volunteers' review queues. Withdrawing one's own work stays open."""
+    if user.banned_at is not None:
+        raise PermissionDenied(
+            _("Your account is suspended from contributing: %(reason)s")
+            % {"reason": user.ban_reason or _("contact the moderators.")}
+        )
 
 
 def user_setup_volunteer(*, user: User) -> None:

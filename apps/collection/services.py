@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
-from apps.accounts.services import check_language
+from apps.accounts.services import check_language, check_not_banned
 from apps.collection import flow
 from apps.collection.models import (
     CONTEXT_REQUIRED,
@@ -161,6 +161,7 @@ def prompt_create(
     under a race: the partial unique index has the last word. With ``withdrawn_blocks`` a
     withdrawn prompt counts too, so re-importing a file never brings withdrawn work back.
     """
+    check_not_banned(user=author)
     fields = check_prompt_fields(
         instruction=instruction, context=context, category=category, language=language
     )
@@ -221,6 +222,7 @@ class NotEditable(Exception):
 def prompt_update(*, prompt: Prompt, user: User, **changes: Any) -> Prompt:
     """Edit one's own prompt while it is in review. Precondition: ``prompt`` is visible to
     ``user`` (fetched through a selector)."""
+    check_not_banned(user=user)
     prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
     _check_author_may_change(obj=prompt, user=user, what=_("prompt"))
     if prompt.state != PromptState.REVIEW:
@@ -292,6 +294,7 @@ def response_create(
     policy it read), else one taken here, so a prompt never collects more answers than the
     policy asks for.
     """
+    check_not_banned(user=author)
     if not slot_held:
         prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
     if prompt.state != PromptState.COLLECTING or prompt.withdrawn_at or prompt.hidden_at:
@@ -317,6 +320,7 @@ def response_create(
 
 @transaction.atomic
 def response_update(*, response: Response, user: User, text: Any) -> Response:
+    check_not_banned(user=user)
     response = (
         Response.objects.select_for_update(no_key=True).select_related("prompt").get(pk=response.pk)
     )
