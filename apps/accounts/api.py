@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from apps.accounts import roles, selectors, services
 from apps.accounts.models import ApiToken, User
 from apps.core.fields import StrictCharField
+from apps.core.schema import WRITE_ERRORS, errors
 
 
 class MeOut(serializers.ModelSerializer[User]):
@@ -45,11 +46,15 @@ class MeApi(APIView):
         languages = serializers.ListField(child=StrictCharField(), required=False, max_length=50)
         attribution = serializers.BooleanField(required=False)
 
-    @extend_schema(responses=MeOut, operation_id="me_retrieve")
+    @extend_schema(responses={200: MeOut, **errors(401)}, operation_id="me_retrieve")
     def get(self, request: Request) -> Response:
         return Response(MeOut(selectors.request_user(request)).data)
 
-    @extend_schema(request=MeUpdateIn, responses=MeOut, operation_id="me_partial_update")
+    @extend_schema(
+        request=MeUpdateIn,
+        responses={200: MeOut, **errors(*WRITE_ERRORS)},
+        operation_id="me_partial_update",
+    )
     def patch(self, request: Request) -> Response:
         payload = self.MeUpdateIn(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -74,11 +79,15 @@ class LicenceApi(APIView):
             "accepted": selectors.licence_accepted(user=request.user),
         }
 
-    @extend_schema(responses=LicenceOut, operation_id="me_licence_retrieve")
+    @extend_schema(responses={200: LicenceOut, **errors(401)}, operation_id="me_licence_retrieve")
     def get(self, request: Request) -> Response:
         return Response(self._body(request))
 
-    @extend_schema(request=None, responses=LicenceOut, operation_id="me_licence_accept")
+    @extend_schema(
+        request=None,
+        responses={200: LicenceOut, **errors(401, 403, 413)},
+        operation_id="me_licence_accept",
+    )
     def post(self, request: Request) -> Response:
         services.licence_accept(user=selectors.request_user(request))
         return Response(self._body(request))
@@ -102,13 +111,15 @@ class TokensApi(APIView):
             fields = [*TokenOut.Meta.fields, "key"]
             read_only_fields = fields
 
-    @extend_schema(responses=TokenOut(many=True), operation_id="tokens_list")
+    @extend_schema(responses={200: TokenOut(many=True), **errors(401)}, operation_id="tokens_list")
     def get(self, request: Request) -> Response:
         return Response(TokenOut(selectors.api_tokens_for_user(user=request.user), many=True).data)
 
     # Not idempotent on purpose: replaying would mean storing the secret in clear text.
     @extend_schema(
-        request=TokenCreateIn, responses={201: TokenCreatedOut}, operation_id="tokens_create"
+        request=TokenCreateIn,
+        responses={201: TokenCreatedOut, **errors(*WRITE_ERRORS)},
+        operation_id="tokens_create",
     )
     def post(self, request: Request) -> Response:
         payload = self.TokenCreateIn(data=request.data)
@@ -121,7 +132,14 @@ class TokensApi(APIView):
 
 
 class TokenRevokeApi(APIView):
-    @extend_schema(request=None, responses=TokenOut, operation_id="tokens_revoke")
+    # Revoking answers 200 with the token, revoked_at set; revoking it again changes nothing
+    # and answers the same, so a retried DELETE is safe. A bare serializer would be
+    # documented as 204 for a DELETE, hence the explicit code.
+    @extend_schema(
+        request=None,
+        responses={200: TokenOut, **errors(401, 403, 404)},
+        operation_id="tokens_revoke",
+    )
     def delete(self, request: Request, token_id: int) -> Response:
         token = selectors.api_token_get_for_user(user=request.user, token_id=token_id)
         return Response(TokenOut(services.api_token_revoke(token=token)).data)

@@ -17,6 +17,7 @@ from apps.accounts.selectors import request_user
 from apps.assignments import selectors, services
 from apps.assignments.models import Assignment
 from apps.core.api import JsonNegotiation, idempotent
+from apps.core.schema import IDEMPOTENT_ERRORS, RETRY_AFTER, WRITE_ERRORS, errors
 from apps.core.throttling import ScopedThrottle
 
 
@@ -77,9 +78,11 @@ class TaskNextApi(APIView):
                 str,
                 enum=list(services.REQUESTABLE),
                 description="The kind of task; any picks by weight among those waiting.",
-            )
+            ),
+            RETRY_AFTER,
         ],
-        responses={200: TaskOut},
+        # 404: no task of the kind is waiting; 409: too many tasks already taken.
+        responses={200: TaskOut, **errors(400, 401, 403, 404, 409, 429)},
         operation_id="tasks_next",
     )
     def get(self, request: Request) -> ApiResponse:
@@ -113,7 +116,9 @@ class TaskSubmitApi(APIView):
                 "unusable": serializers.BooleanField(required=False),
             },
         ),
-        responses={200: TaskOut},
+        parameters=[RETRY_AFTER],
+        # 404: not your task; 409: already submitted, skipped or expired.
+        responses={200: TaskOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 409, 429)},
         operation_id="tasks_submit",
         description=(
             "write: instruction, context, category, language, response · review_prompt / "
@@ -143,7 +148,12 @@ class TaskSkipApi(APIView):
     class TaskSkipIn(serializers.Serializer[Any]):
         reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
-    @extend_schema(request=TaskSkipIn, responses={200: TaskOut}, operation_id="tasks_skip")
+    @extend_schema(
+        request=TaskSkipIn,
+        parameters=[RETRY_AFTER],
+        responses={200: TaskOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 409, 429)},
+        operation_id="tasks_skip",
+    )
     @idempotent
     def post(self, request: Request, task_id: int) -> ApiResponse:
         payload = self.TaskSkipIn(data=request.data)
@@ -160,7 +170,9 @@ class TaskSkipApi(APIView):
 class MyTasksApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: TaskOut(many=True)}, operation_id="tasks_list_active")
+    @extend_schema(
+        responses={200: TaskOut(many=True), **errors(401)}, operation_id="tasks_list_active"
+    )
     def get(self, request: Request) -> ApiResponse:
         tasks = selectors.active_tasks_for_user(user=request_user(request))
         return ApiResponse(TaskOut(tasks, many=True).data)

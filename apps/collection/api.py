@@ -19,6 +19,13 @@ from apps.collection import selectors, services
 from apps.collection.models import Category, Prompt, Response
 from apps.core.api import Pagination, idempotent
 from apps.core.fields import StrictCharField
+from apps.core.schema import (
+    IDEMPOTENT_ERRORS,
+    PAGE_PARAMETERS,
+    WRITE_ERRORS,
+    errors,
+    paginated,
+)
 
 
 class Conflict(exceptions.APIException):
@@ -74,7 +81,9 @@ class PromptsApi(APIView):
         )
 
     @extend_schema(
-        parameters=[FilterIn], responses=PromptOut(many=True), operation_id="prompts_list"
+        parameters=[FilterIn, *PAGE_PARAMETERS],
+        responses={200: paginated(PromptOut), **errors(400, 401, 404)},
+        operation_id="prompts_list",
     )
     def get(self, request: Request) -> ApiResponse:
         filters = self.FilterIn(data=request.query_params)
@@ -120,7 +129,9 @@ class PromptsApi(APIView):
             return dict(ResponseOut(first).data) if first else None
 
     @extend_schema(
-        request=PromptCreateIn, responses={201: PromptCreatedOut}, operation_id="prompts_create"
+        request=PromptCreateIn,
+        responses={201: PromptCreatedOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS)},
+        operation_id="prompts_create",
     )
     @idempotent
     def post(self, request: Request) -> ApiResponse:
@@ -139,13 +150,15 @@ class PromptDetailApi(APIView):
         category = StrictCharField(required=False)
         language = StrictCharField(required=False)
 
-    @extend_schema(responses=PromptOut, operation_id="prompts_retrieve")
+    @extend_schema(responses={200: PromptOut, **errors(401, 404)}, operation_id="prompts_retrieve")
     def get(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
         return ApiResponse(PromptOut(prompt).data)
 
     @extend_schema(
-        request=PromptUpdateIn, responses=PromptOut, operation_id="prompts_partial_update"
+        request=PromptUpdateIn,
+        responses={200: PromptOut, **errors(*WRITE_ERRORS, 404, 409)},
+        operation_id="prompts_partial_update",
     )
     def patch(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
@@ -163,7 +176,11 @@ class PromptDetailApi(APIView):
 class PromptWithdrawApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses=PromptOut, operation_id="prompts_withdraw")
+    @extend_schema(
+        request=None,
+        responses={200: PromptOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        operation_id="prompts_withdraw",
+    )
     @idempotent
     def post(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
@@ -177,7 +194,11 @@ class PromptResponsesApi(APIView):
     class ResponseCreateIn(serializers.Serializer[Any]):
         text = StrictCharField()
 
-    @extend_schema(responses=ResponseOut(many=True), operation_id="prompts_responses_list")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ResponseOut), **errors(401, 404)},
+        operation_id="prompts_responses_list",
+    )
     def get(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
         queryset = selectors.responses_visible_on_prompt(prompt=prompt, user=request.user)
@@ -187,7 +208,7 @@ class PromptResponsesApi(APIView):
 
     @extend_schema(
         request=ResponseCreateIn,
-        responses={201: ResponseOut},
+        responses={201: ResponseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
         operation_id="prompts_responses_create",
     )
     @idempotent
@@ -207,7 +228,11 @@ class PromptResponsesApi(APIView):
 class MyResponsesApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=ResponseOut(many=True), operation_id="responses_list_mine")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ResponseOut), **errors(401, 404)},
+        operation_id="responses_list_mine",
+    )
     def get(self, request: Request) -> ApiResponse:
         queryset = selectors.response_list_for_author(user=request.user)
         paginator = Pagination()
@@ -221,13 +246,17 @@ class ResponseDetailApi(APIView):
     class ResponseUpdateIn(serializers.Serializer[Any]):
         text = StrictCharField()
 
-    @extend_schema(responses=ResponseOut, operation_id="responses_retrieve")
+    @extend_schema(
+        responses={200: ResponseOut, **errors(401, 404)}, operation_id="responses_retrieve"
+    )
     def get(self, request: Request, response_id: int) -> ApiResponse:
         response = selectors.response_get_for_user(user=request.user, response_id=response_id)
         return ApiResponse(ResponseOut(response).data)
 
     @extend_schema(
-        request=ResponseUpdateIn, responses=ResponseOut, operation_id="responses_partial_update"
+        request=ResponseUpdateIn,
+        responses={200: ResponseOut, **errors(*WRITE_ERRORS, 404, 409)},
+        operation_id="responses_partial_update",
     )
     def patch(self, request: Request, response_id: int) -> ApiResponse:
         response = selectors.response_get_for_user(user=request.user, response_id=response_id)
@@ -245,7 +274,11 @@ class ResponseDetailApi(APIView):
 class ResponseWithdrawApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses=ResponseOut, operation_id="responses_withdraw")
+    @extend_schema(
+        request=None,
+        responses={200: ResponseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        operation_id="responses_withdraw",
+    )
     @idempotent
     def post(self, request: Request, response_id: int) -> ApiResponse:
         response = selectors.response_get_for_user(user=request.user, response_id=response_id)

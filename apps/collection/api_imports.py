@@ -18,6 +18,7 @@ from apps.accounts.permissions import IsMaintainer
 from apps.collection import importing
 from apps.core.api import idempotent
 from apps.core.fields import StrictCharField
+from apps.core.schema import IDEMPOTENT_ERRORS, WRITE_ERRORS, errors
 
 # The origin recorded when an upload does not name its source.
 DEFAULT_UPLOAD_SOURCE = "upload"
@@ -73,7 +74,7 @@ class ImportsApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": ImportIn},
-        responses={201: OutputSerializer},
+        responses={201: OutputSerializer, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS)},
         operation_id="imports_create",
     )
     @idempotent

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from apps.accounts import roles
 from apps.collection.models import CollectionPolicy
 from apps.collection.policy import current_policy, policy_update
+from apps.core.schema import WRITE_ERRORS, errors
 
 
 class MaintainersWrite(BasePermission):
@@ -57,12 +58,14 @@ class PolicySerializer(serializers.ModelSerializer[CollectionPolicy]):
 class PolicyApi(APIView):
     permission_classes = [IsAuthenticated, MaintainersWrite]
 
-    @extend_schema(responses=PolicySerializer, operation_id="policy_retrieve")
+    @extend_schema(responses={200: PolicySerializer, **errors(401)}, operation_id="policy_retrieve")
     def get(self, request: Request) -> Response:
         return Response(PolicySerializer(current_policy()).data)
 
     @extend_schema(
-        request=PolicySerializer, responses=PolicySerializer, operation_id="policy_partial_update"
+        request=PolicySerializer,
+        responses={200: PolicySerializer, **errors(*WRITE_ERRORS)},
+        operation_id="policy_partial_update",
     )
     def patch(self, request: Request) -> Response:
         payload = PolicySerializer(current_policy(), data=request.data, partial=True)

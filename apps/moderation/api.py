@@ -20,6 +20,14 @@ from apps.collection import selectors as collection_selectors
 from apps.collection.models import Prompt, Response
 from apps.core.api import Pagination, idempotent
 from apps.core.fields import StrictCharField
+from apps.core.schema import (
+    IDEMPOTENT_ERRORS,
+    PAGE_PARAMETERS,
+    RETRY_AFTER,
+    WRITE_ERRORS,
+    errors,
+    paginated,
+)
 from apps.core.throttling import ScopedThrottle
 from apps.moderation import selectors, services
 from apps.moderation.models import Flag, FlagReason, ModerationAction
@@ -62,7 +70,12 @@ class FlagsApi(APIView):
                 raise serializers.ValidationError("Give exactly one of prompt_id or response_id.")
             return data
 
-    @extend_schema(request=FlagIn, responses={201: FlagOut}, operation_id="flags_create")
+    @extend_schema(
+        request=FlagIn,
+        parameters=[RETRY_AFTER],
+        responses={201: FlagOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 429)},
+        operation_id="flags_create",
+    )
     @idempotent
     def post(self, request: Request) -> ApiResponse:
         payload = self.FlagIn(data=request.data)
@@ -103,7 +116,10 @@ class QueueItemOut(serializers.Serializer[Any]):
 class QueueApi(APIView):
     permission_classes = [IsAuthenticated, IsModerator]
 
-    @extend_schema(responses=QueueItemOut(many=True), operation_id="moderation_queue")
+    @extend_schema(
+        responses={200: QueueItemOut(many=True), **errors(401, 403)},
+        operation_id="moderation_queue",
+    )
     def get(self, request: Request) -> ApiResponse:
         return ApiResponse(QueueItemOut(selectors.moderation_queue(), many=True).data)
 
@@ -163,7 +179,7 @@ class ContentActionApi(APIView):
             ),
         ],
         request=ReasonIn,
-        responses={200: ContentActionOut},
+        responses={200: ContentActionOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
         operation_id="moderation_content_action",
     )
     @idempotent
@@ -197,7 +213,7 @@ class UserActionApi(APIView):
             OpenApiParameter("action", str, OpenApiParameter.PATH, enum=list(USER_ACTIONS))
         ],
         request=ReasonIn,
-        responses={200: UserActionOut},
+        responses={200: UserActionOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
         operation_id="moderation_user_action",
     )
     @idempotent
@@ -230,7 +246,11 @@ class ActionOut(serializers.ModelSerializer[ModerationAction]):
 class AuditLogApi(APIView):
     permission_classes = [IsAuthenticated, IsModerator]
 
-    @extend_schema(responses=ActionOut(many=True), operation_id="moderation_log")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ActionOut), **errors(401, 403, 404)},
+        operation_id="moderation_log",
+    )
     def get(self, request: Request) -> ApiResponse:
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.audit_log(), request, view=self)

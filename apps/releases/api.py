@@ -16,6 +16,13 @@ from rest_framework.views import APIView
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
 from apps.core.api import Pagination, idempotent
+from apps.core.schema import (
+    IDEMPOTENT_ERRORS,
+    PAGE_PARAMETERS,
+    WRITE_ERRORS,
+    errors,
+    paginated,
+)
 from apps.releases import selectors, services
 from apps.releases.models import Release, ReleaseState
 
@@ -59,7 +66,11 @@ class ReleasesApi(APIView):
         include_model_written = serializers.BooleanField(required=False)
         test_share = serializers.FloatField(required=False)
 
-    @extend_schema(responses=ReleaseOut(many=True), operation_id="releases_list")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ReleaseOut), **errors(401, 404)},
+        operation_id="releases_list",
+    )
     def get(self, request: Request) -> Response:
         paginator = Pagination()
         page = paginator.paginate_queryset(
@@ -68,7 +79,9 @@ class ReleasesApi(APIView):
         return paginator.get_paginated_response(ReleaseOut(page, many=True).data)
 
     @extend_schema(
-        request=ReleaseCreateIn, responses={201: ReleaseOut}, operation_id="releases_create"
+        request=ReleaseCreateIn,
+        responses={201: ReleaseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS)},
+        operation_id="releases_create",
     )
     @idempotent
     def post(self, request: Request) -> Response:
@@ -84,7 +97,9 @@ class ReleasesApi(APIView):
 class ReleaseDetailApi(APIView):
     permission_classes: list[type[BasePermission]] = []
 
-    @extend_schema(responses=ReleaseOut, operation_id="releases_retrieve")
+    @extend_schema(
+        responses={200: ReleaseOut, **errors(401, 404)}, operation_id="releases_retrieve"
+    )
     def get(self, request: Request, version: str) -> Response:
         try:
             release = selectors.release_get_for_user(user=request.user, version=version)
@@ -96,7 +111,12 @@ class ReleaseDetailApi(APIView):
 class ReleasePublishApi(APIView):
     permission_classes = [IsAuthenticated, MaintainersWrite]
 
-    @extend_schema(request=None, responses={202: ReleaseOut}, operation_id="releases_publish")
+    # 400: the release is not ready; 409: publishing is not configured.
+    @extend_schema(
+        request=None,
+        responses={202: ReleaseOut, **errors(*WRITE_ERRORS, 404, 409)},
+        operation_id="releases_publish",
+    )
     def post(self, request: Request, version: str) -> Response:
         if not roles.is_maintainer(request.user):
             raise exceptions.PermissionDenied("Only maintainers may publish releases.")

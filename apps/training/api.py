@@ -15,6 +15,13 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsMaintainer
 from apps.accounts.selectors import request_user
 from apps.core.api import Pagination, idempotent
+from apps.core.schema import (
+    IDEMPOTENT_ERRORS,
+    PAGE_PARAMETERS,
+    WRITE_ERRORS,
+    errors,
+    paginated,
+)
 from apps.releases.models import Release
 from apps.training import schedules, selectors, services
 from apps.training.models import RunKind, RunMethod, RunState, TrainingRun
@@ -74,7 +81,11 @@ def _get_run(run_id: int) -> TrainingRun:
 class TrainingRunsApi(APIView):
     permission_classes = [IsAuthenticated, IsMaintainer]
 
-    @extend_schema(responses=TrainingRunOut(many=True), operation_id="training_runs_list")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(TrainingRunOut), **errors(400, 401, 403, 404)},
+        operation_id="training_runs_list",
+    )
     def get(self, request: Request) -> Response:
         kind = request.query_params.get("kind") or None
         state = request.query_params.get("state") or None
@@ -90,7 +101,7 @@ class TrainingRunsApi(APIView):
 
     @extend_schema(
         request=TrainingRunCreateIn,
-        responses={201: TrainingRunOut},
+        responses={201: TrainingRunOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS)},
         operation_id="training_runs_create",
     )
     @idempotent
@@ -115,7 +126,10 @@ class TrainingRunsApi(APIView):
 class TrainingRunDetailApi(APIView):
     permission_classes = [IsAuthenticated, IsMaintainer]
 
-    @extend_schema(responses=TrainingRunOut, operation_id="training_runs_retrieve")
+    @extend_schema(
+        responses={200: TrainingRunOut, **errors(401, 403, 404)},
+        operation_id="training_runs_retrieve",
+    )
     def get(self, request: Request, run_id: int) -> Response:
         return Response(TrainingRunOut(_get_run(run_id)).data)
 
@@ -124,7 +138,9 @@ class TrainingRunCancelApi(APIView):
     permission_classes = [IsAuthenticated, IsMaintainer]
 
     @extend_schema(
-        request=None, responses={200: TrainingRunOut}, operation_id="training_runs_cancel"
+        request=None,
+        responses={200: TrainingRunOut, **errors(*WRITE_ERRORS, 404)},
+        operation_id="training_runs_cancel",
     )
     def post(self, request: Request, run_id: int) -> Response:
         run = services.run_cancel(user=request_user(request), run=_get_run(run_id))
@@ -135,7 +151,9 @@ class TrainingRunRetryApi(APIView):
     permission_classes = [IsAuthenticated, IsMaintainer]
 
     @extend_schema(
-        request=None, responses={202: TrainingRunOut}, operation_id="training_runs_retry"
+        request=None,
+        responses={202: TrainingRunOut, **errors(*WRITE_ERRORS, 404)},
+        operation_id="training_runs_retry",
     )
     def post(self, request: Request, run_id: int) -> Response:
         run = services.run_retry(user=request_user(request), run=_get_run(run_id))
@@ -161,7 +179,10 @@ class ScheduleIn(serializers.Serializer[Any]):
 class SchedulesApi(APIView):
     permission_classes = [IsAuthenticated, IsMaintainer]
 
-    @extend_schema(responses=ScheduleOut(many=True), operation_id="training_schedules_list")
+    @extend_schema(
+        responses={200: ScheduleOut(many=True), **errors(401, 403)},
+        operation_id="training_schedules_list",
+    )
     def get(self, request: Request) -> Response:
         return Response(ScheduleOut(schedules.schedule_list(), many=True).data)
 
@@ -170,7 +191,9 @@ class ScheduleDetailApi(APIView):
     permission_classes = [IsAuthenticated, IsMaintainer]
 
     @extend_schema(
-        request=ScheduleIn, responses=ScheduleOut, operation_id="training_schedules_update"
+        request=ScheduleIn,
+        responses={200: ScheduleOut, **errors(*WRITE_ERRORS, 404)},
+        operation_id="training_schedules_update",
     )
     def put(self, request: Request, schedule_id: int) -> Response:
         payload = ScheduleIn(data=request.data)

@@ -1,0 +1,124 @@
+"""OpenAPI declarations every API module shares, written once so that /api/schema/ says what
+apps.core.api really sends: the page envelope of list endpoints and the error answers.
+
+Use them inside ``@extend_schema``::
+
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(PromptOut), **errors(400, 401, 404)},
+    )
+
+An endpoint that documents 429 also lists ``RETRY_AFTER`` in its parameters (a test checks).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+from apps.core.api import Pagination
+
+
+class ErrorOut(serializers.Serializer[Any]):
+    """Every error but a validation error: a detail that says what went wrong."""
+
+    detail = serializers.CharField()
+
+    class Meta:
+        ref_name = "Error"
+
+
+class ValidationErrorOut(serializers.Serializer[Any]):
+    """A 400's body; its shape is declared by the extension below, as no serializer field can
+    say "any field name"."""
+
+
+class _ValidationErrorSchema(OpenApiSerializerExtension):
+    target_class = ValidationErrorOut
+
+    def get_name(self, auto_schema: Any = None, direction: Any = None) -> str:
+        return "ValidationError"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        messages = {"type": "array", "items": {"type": "string"}}
+        return {
+            "type": "object",
+            "description": (
+                "Messages by field name (non_field_errors for the request as a whole, "
+                "Idempotency-Key for that header), or a detail when the body could not be read."
+            ),
+            "properties": {"detail": {"type": "string"}, "non_field_errors": messages},
+            "additionalProperties": messages,
+        }
+
+
+ERROR_RESPONSES: dict[int, OpenApiResponse] = {
+    400: OpenApiResponse(ValidationErrorOut, "The request is invalid."),
+    401: OpenApiResponse(ErrorOut, "No credentials, or an invalid or revoked API token."),
+    403: OpenApiResponse(
+        ErrorOut, "Not allowed: the role, the licence or a ban; detail says which."
+    ),
+    404: OpenApiResponse(ErrorOut, "Not found, or you may not see it."),
+    409: OpenApiResponse(
+        ErrorOut,
+        "Refused in the current state (detail says why), or the Idempotency-Key is in use by "
+        "a request still running.",
+    ),
+    413: OpenApiResponse(ErrorOut, "The request body is over the size limit."),
+    422: OpenApiResponse(ErrorOut, "The Idempotency-Key was used for a different request."),
+    429: OpenApiResponse(ErrorOut, "Too many requests; Retry-After says when to try again."),
+}
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """The documented error answers for ``codes``, to merge into ``responses``."""
+    return {code: ERROR_RESPONSES[code] for code in codes}
+
+
+# The errors every endpoint taking a body can give besides its own: a bad or missing token,
+# a permission or CSRF refusal, an unreadable or invalid body, one over the size limit.
+WRITE_ERRORS = (400, 401, 403, 413)
+# What the @idempotent decorator adds: a malformed key (400), a key in use (409), reused (422).
+IDEMPOTENT_ERRORS = (400, 409, 422)
+
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    int,
+    OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before trying again.",
+)
+
+PAGE_PARAMETERS = [
+    OpenApiParameter(
+        Pagination.page_query_param, int, description="Which page, from 1. Past the last: 404."
+    ),
+    OpenApiParameter(
+        Pagination.page_size_query_param,
+        int,
+        description=(
+            f"Items per page: {Pagination.page_size} unless given, at most "
+            f"{Pagination.max_page_size}."
+        ),
+    ),
+]
+
+
+@functools.cache
+def paginated(item: type[serializers.Serializer[Any]]) -> serializers.Serializer[Any]:
+    """The page envelope Pagination sends, around ``item``. Cached so that endpoints listing
+    the same thing share one component, as drf-spectacular refuses two of one name."""
+    name = item.__name__
+    return inline_serializer(
+        f"Paginated{name}List",
+        {
+            "count": serializers.IntegerField(help_text="Items on all pages."),
+            "next": serializers.URLField(allow_null=True, help_text="The next page's URL."),
+            "previous": serializers.URLField(allow_null=True, help_text="The previous page's URL."),
+            "results": item(many=True),
+        },
+    )
