@@ -176,6 +176,9 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     if user.pk == moderator.pk:
         raise ValidationError(_("You cannot ban yourself."))
     if roles.is_moderator(user) and not moderator.is_superuser:
+        # Name the role the person holds: every maintainer is also a moderator.
+        if roles.is_maintainer(user):
+            raise PermissionDenied(_("Only an administrator may ban a maintainer."))
         raise PermissionDenied(_("Only an administrator may ban a moderator."))
     user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
     user.banned_at = timezone.now()

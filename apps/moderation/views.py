@@ -59,6 +59,10 @@ def flag(request: HttpRequest, kind: str, target_id: int) -> HttpResponse:
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    except PermissionDenied as exc:
+        # A refusal about the target (banning a maintainer) is shown like a missing reason,
+        # on the page the moderator came from; the page itself is theirs to use.
+        messages.error(request, str(exc))
     else:
         messages.success(request, _("Thank you. A moderator will look at it."))
     return redirect(back)
@@ -107,6 +111,10 @@ def act(request: HttpRequest, kind: str, target_id: int, action: str) -> HttpRes
                 raise Http404
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    except PermissionDenied as exc:
+        # A refusal about the target (banning a maintainer) is shown like a missing reason,
+        # on the page the moderator came from; the page itself is theirs to use.
+        messages.error(request, str(exc))
     else:
         messages.success(request, _("Done; it is in the audit log."))
     return redirect("moderation:queue")

@@ -3,8 +3,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.contrib.auth.models import Group
 from django.test import Client
 
+from apps.accounts import roles
 from apps.collection.models import PromptState
 from apps.moderation.models import Flag, ModerationAction
 from tests.factories import PromptFactory
@@ -70,3 +72,25 @@ def test_the_audit_log_shows_dates_like_the_rest_of_the_site(moderator):
     html = _web(moderator).get("/moderation/log/").content.decode()
     assert '<time datetime="2026-11-27T00:37:00+00:00">27 Nov 2026, 00:37</time>' in html
     assert "11/27/2026" not in html and "a.m." not in html
+
+
+def test_banning_a_maintainer_is_refused_inline_naming_the_role(moderator, maintainer):
+    r = _web(moderator).post(f"/moderation/user/{maintainer.pk}/ban/", {"reason": "x"}, follow=True)
+    assert r.status_code == 200 and r.redirect_chain == [("/moderation/", 302)]
+    assert "Only an administrator may ban a maintainer." in r.content.decode()
+    maintainer.refresh_from_db()
+    assert maintainer.banned_at is None
+
+
+def test_banning_a_moderator_is_refused_inline_like_banning_yourself(moderator, make_volunteer):
+    other = make_volunteer()
+    other.groups.add(Group.objects.get(name=roles.MODERATOR))
+    web = _web(moderator)
+    r = web.post(f"/moderation/user/{other.pk}/ban/", {"reason": "x"}, follow=True)
+    assert r.redirect_chain == [("/moderation/", 302)]
+    assert "Only an administrator may ban a moderator." in r.content.decode()
+    r = web.post(f"/moderation/user/{moderator.pk}/ban/", {"reason": "x"}, follow=True)
+    assert r.redirect_chain == [("/moderation/", 302)]
+    assert "You cannot ban yourself." in r.content.decode()
+    other.refresh_from_db()
+    assert other.banned_at is None
