@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from apps.collection.models import Prompt, Response
 from apps.moderation.models import Flag, ModerationAction
@@ -15,26 +15,35 @@ class QueueItem:
     target: Prompt | Response
     open_flags: int
     reasons: list[str]
+    # The open flags themselves, oldest first, with their reporters: what each one said.
+    flags: list[Flag] = field(default_factory=list)
 
 
 def moderation_queue(*, limit: int = 100) -> list[QueueItem]:
     """Prompts and answers with open flags, hidden ones first, most flagged first."""
     items: list[QueueItem] = []
+    open_flag_prefetch = Prefetch(
+        "flags",
+        queryset=Flag.objects.filter(resolved_at__isnull=True)
+        .select_related("reporter")
+        .order_by("created_at", "id"),
+        to_attr="open_flag_list",
+    )
     for model, kind in ((Prompt, "prompt"), (Response, "response")):
+        related = ("author", "prompt") if model is Response else ("author",)
         flagged = (
             model.objects.annotate(
                 open_flags=Count("flags", filter=Q(flags__resolved_at__isnull=True))
             )
             .filter(open_flags__gt=0)
+            .select_related(*related)
+            .prefetch_related(open_flag_prefetch)
             .order_by("hidden_at", "-open_flags")[:limit]
         )
         for target in flagged:
-            reasons = list(
-                Flag.objects.filter(resolved_at__isnull=True, **{kind: target}).values_list(
-                    "reason", flat=True
-                )
-            )
-            items.append(QueueItem(kind, target, target.open_flags, reasons))
+            flags = list(target.open_flag_list)
+            reasons = [f.reason for f in flags]
+            items.append(QueueItem(kind, target, target.open_flags, reasons, flags))
     items.sort(key=lambda i: (i.target.hidden_at is None, -i.open_flags))
     return items[:limit]
 

@@ -23,7 +23,6 @@ from apps.accounts.selectors import request_user
 from apps.collection import selectors as collection_selectors
 from apps.collection.models import Prompt, Response
 from apps.moderation import selectors, services
-from apps.moderation.models import FlagReason
 
 
 def moderator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -73,7 +72,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "moderation/queue.html",
-        {"items": selectors.moderation_queue(), "reasons": dict(FlagReason.choices)},
+        {"items": selectors.moderation_queue()},
     )
 
 

@@ -9,7 +9,7 @@ from django.test import Client
 from apps.accounts import roles
 from apps.collection.models import PromptState
 from apps.moderation.models import Flag, ModerationAction
-from tests.factories import PromptFactory
+from tests.factories import PromptFactory, ResponseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -72,6 +72,39 @@ def test_the_audit_log_shows_dates_like_the_rest_of_the_site(moderator):
     html = _web(moderator).get("/moderation/log/").content.decode()
     assert '<time datetime="2026-11-27T00:37:00+00:00">27 Nov 2026, 00:37</time>' in html
     assert "11/27/2026" not in html and "a.m." not in html
+
+
+def test_the_queue_shows_what_each_reporter_said_and_the_whole_prompt(
+    moderator, volunteer, volunteer2
+):
+    prompt = PromptFactory(
+        author=volunteer2, instruction="Summarise the text", context="A phone number: 555-0100"
+    )
+    Flag.objects.create(
+        reporter=volunteer, prompt=prompt, reason="pii", note="<b>Has</b> a phone number"
+    )
+    html = _web(moderator).get("/moderation/").content.decode()
+    assert "Personal information" in html
+    assert "&lt;b&gt;Has&lt;/b&gt; a phone number" in html
+    assert "<b>Has</b>" not in html
+    assert "A phone number: 555-0100" in html
+    assert f'href="/prompts/{prompt.pk}/"' in html
+
+
+def test_the_queue_shows_a_flagged_answer_with_the_prompt_it_answers(
+    moderator, volunteer, volunteer2
+):
+    answer = ResponseFactory(
+        author=volunteer2,
+        prompt=PromptFactory(instruction="Name a river in Spain"),
+        text="The Ebro, and buy my pills",
+    )
+    Flag.objects.create(reporter=volunteer, response=answer, reason="spam", note="an advert")
+    html = _web(moderator).get("/moderation/").content.decode()
+    assert "Name a river in Spain" in html
+    assert "The Ebro, and buy my pills" in html
+    assert "Spam or advertising" in html and "an advert" in html
+    assert f'href="/prompts/{answer.prompt_id}/#response-{answer.pk}"' in html
 
 
 def test_banning_a_maintainer_is_refused_inline_naming_the_role(moderator, maintainer):
