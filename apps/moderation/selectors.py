@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
+from apps.accounts.models import User
 from apps.collection.models import Prompt, Response
 from apps.moderation.models import Flag, ModerationAction
 
@@ -46,6 +47,28 @@ def moderation_queue(*, limit: int = 100) -> list[QueueItem]:
             items.append(QueueItem(kind, target, target.open_flags, reasons, flags))
     items.sort(key=lambda i: (i.target.hidden_at is None, -i.open_flags))
     return items[:limit]
+
+
+def hidden_prompts() -> QuerySet[Prompt]:
+    """Prompts a moderator (or enough flags) hid, most recently hidden first."""
+    return (
+        Prompt.objects.filter(hidden_at__isnull=False)
+        .select_related("author")
+        .order_by("-hidden_at", "-id")
+    )
+
+
+def hidden_responses() -> QuerySet[Response]:
+    """Answers a moderator (or enough flags) hid, most recently hidden first."""
+    return (
+        Response.objects.filter(hidden_at__isnull=False)
+        .select_related("author", "prompt")
+        .order_by("-hidden_at", "-id")
+    )
+
+
+def banned_users() -> QuerySet[User]:
+    return User.objects.filter(banned_at__isnull=False).order_by("-banned_at", "-id")
 
 
 def audit_log() -> QuerySet[ModerationAction]:

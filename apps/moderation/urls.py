@@ -6,6 +6,7 @@ app_name = "moderation"
 urlpatterns = [
     path("flag/<str:kind>/<int:target_id>/", views.flag, name="flag"),
     path("moderation/", views.queue, name="queue"),
+    path("moderation/hidden/", views.hidden, name="hidden"),
     path("moderation/log/", views.log, name="log"),
     path("moderation/<str:kind>/<int:target_id>/<str:action>/", views.act, name="act"),
 ]

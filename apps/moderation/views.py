@@ -1,4 +1,5 @@
-"""Pages: the flag form under each prompt and answer, the moderators' queue and audit log."""
+"""Pages: the flag form under each prompt and answer, the moderators' queue, what they hid
+or banned, and the audit log."""
 
 from __future__ import annotations
 
@@ -58,10 +59,6 @@ def flag(request: HttpRequest, kind: str, target_id: int) -> HttpResponse:
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    except PermissionDenied as exc:
-        # A refusal about the target (banning a maintainer) is shown like a missing reason,
-        # on the page the moderator came from; the page itself is theirs to use.
-        messages.error(request, str(exc))
     else:
         messages.success(request, _("Thank you. A moderator will look at it."))
     return redirect(back)
@@ -77,9 +74,27 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 
 @moderator_required
+def hidden(request: HttpRequest) -> HttpResponse:
+    """What moderators took down, to put back: hidden prompts and answers, banned users."""
+    return render(
+        request,
+        "moderation/hidden.html",
+        {
+            "prompts": selectors.hidden_prompts(),
+            "responses": selectors.hidden_responses(),
+            "banned": selectors.banned_users(),
+        },
+    )
+
+
+@moderator_required
 def log(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.audit_log(), 50).get_page(request.GET.get("page"))
     return render(request, "moderation/log.html", {"page": page})
+
+
+# Where an action sends the moderator back to: the page its form was on.
+BACK = {"queue": "moderation:queue", "hidden": "moderation:hidden"}
 
 
 @moderator_required
@@ -116,4 +131,4 @@ def act(request: HttpRequest, kind: str, target_id: int, action: str) -> HttpRes
         messages.error(request, str(exc))
     else:
         messages.success(request, _("Done; it is in the audit log."))
-    return redirect("moderation:queue")
+    return redirect(BACK.get(request.POST.get("back", ""), "moderation:queue"))

@@ -1,12 +1,14 @@
 """The moderation pages in the browser: Enter in a reason field takes no action (every action
-needs a click on its own button)."""
+needs a click on its own button), and hidden content comes back from the Hidden page."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from apps.collection.models import Prompt
 from apps.moderation.models import Flag, ModerationAction
+from tests.browser.test_pages import UNLABELLED_CONTROLS
 from tests.factories import PromptFactory
 
 pytestmark = pytest.mark.browser
@@ -36,3 +38,34 @@ def test_enter_in_the_reason_field_hides_nothing(
     assert list(ModerationAction.objects.values_list("action", "reason")) == [
         ("dismiss", "not sure yet")
     ]
+
+
+def test_a_moderator_restores_a_hidden_prompt_from_the_hidden_page(
+    page: Page, login, shot, moderator, volunteer, volunteer2
+):
+    prompt = PromptFactory(author=volunteer2, instruction="Hidden by mistake")
+    Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    login(page, moderator)
+    page.goto("/moderation/")
+    item = page.get_by_test_id("queue-item")
+    item.get_by_label("Reason").fill("advert")
+    item.get_by_role("button", name="Hide").click()
+    expect(page.get_by_text("Nothing is flagged.")).to_be_visible()
+
+    page.get_by_role("link", name="Hidden content and banned users").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hidden content and banned users")
+    assert page.evaluate(UNLABELLED_CONTROLS) == []
+    hidden = page.get_by_test_id("hidden-prompt")
+    expect(hidden).to_contain_text("Hidden by mistake")
+    expect(page.get_by_text("Nobody is banned.")).to_be_visible()
+    shot(page, "hidden-page")
+    hidden.get_by_label("Reason (optional)").fill("it was not an advert")
+    hidden.get_by_role("button", name=f"Restore prompt #{prompt.pk}").click()
+
+    expect(page.get_by_text("Done; it is in the audit log.")).to_be_visible()
+    expect(page.get_by_text("No prompt is hidden.")).to_be_visible()
+    assert Prompt.objects.get(pk=prompt.pk).hidden_at is None
+    assert ModerationAction.objects.values_list("action", "reason").first() == (
+        "restore",
+        "it was not an advert",
+    )

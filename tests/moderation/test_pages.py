@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
+from django.utils import timezone
 
 from apps.accounts import roles
 from apps.collection.models import PromptState
@@ -105,6 +106,65 @@ def test_the_queue_shows_a_flagged_answer_with_the_prompt_it_answers(
     assert "The Ebro, and buy my pills" in html
     assert "Spam or advertising" in html and "an advert" in html
     assert f'href="/prompts/{answer.prompt_id}/#response-{answer.pk}"' in html
+
+
+def test_the_hidden_page_is_for_moderators_and_says_when_it_is_empty(volunteer, moderator):
+    assert _web(volunteer).get("/moderation/hidden/").status_code == 403
+    html = _web(moderator).get("/moderation/hidden/").content.decode()
+    assert "No prompt is hidden." in html
+    assert "No answer is hidden." in html
+    assert "Nobody is banned." in html
+    assert 'href="/moderation/hidden/"' in _web(moderator).get("/moderation/").content.decode()
+
+
+def test_a_moderator_restores_hidden_content_from_the_hidden_page(moderator, volunteer, volunteer2):
+    prompt = PromptFactory(author=volunteer2, instruction="A hidden instruction")
+    answer = ResponseFactory(author=volunteer2, text="A hidden answer")
+    Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    web = _web(moderator)
+    web.post(f"/moderation/prompt/{prompt.pk}/hide/", {"reason": "advert"})
+    web.post(f"/moderation/response/{answer.pk}/hide/", {"reason": "advert"})
+    # Hiding resolves the flags, so the queue no longer lists them; this page does.
+    assert "A hidden instruction" not in web.get("/moderation/").content.decode()
+    html = web.get("/moderation/hidden/").content.decode()
+    assert "A hidden instruction" in html and "A hidden answer" in html
+
+    r = web.post(
+        f"/moderation/prompt/{prompt.pk}/restore/", {"reason": "not an advert", "back": "hidden"}
+    )
+    assert r.status_code == 302 and r.url == "/moderation/hidden/"
+    prompt.refresh_from_db()
+    assert prompt.hidden_at is None
+    entry = ModerationAction.objects.filter(action="restore").get()
+    assert (entry.prompt_id, entry.actor_id, entry.reason) == (
+        prompt.pk,
+        moderator.pk,
+        "not an advert",
+    )
+    html = web.get("/moderation/hidden/").content.decode()
+    assert "A hidden instruction" not in html and "A hidden answer" in html
+
+
+def test_a_moderator_unbans_from_the_hidden_page(moderator, volunteer):
+    volunteer.banned_at = timezone.now()
+    volunteer.ban_reason = "spam bot"
+    volunteer.save()
+    web = _web(moderator)
+    html = web.get("/moderation/hidden/").content.decode()
+    assert volunteer.email in html and "spam bot" in html
+    r = web.post(f"/moderation/user/{volunteer.pk}/unban/", {"back": "hidden"})
+    assert r.url == "/moderation/hidden/"
+    volunteer.refresh_from_db()
+    assert volunteer.banned_at is None
+    assert "Nobody is banned." in web.get("/moderation/hidden/").content.decode()
+
+
+def test_an_unknown_back_goes_to_the_queue(moderator, volunteer2):
+    prompt = PromptFactory(author=volunteer2)
+    r = _web(moderator).post(
+        f"/moderation/prompt/{prompt.pk}/dismiss/", {"back": "https://evil.example/"}
+    )
+    assert r.url == "/moderation/"
 
 
 def test_banning_a_maintainer_is_refused_inline_naming_the_role(moderator, maintainer):
