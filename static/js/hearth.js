@@ -2,10 +2,14 @@
 (function () {
   "use strict";
 
-  // Confirm destructive actions (withdraw, revoke).
+  // Confirm destructive actions (withdraw, revoke, hide, ban): the question is the clicked
+  // button's data-confirm, else the form's, so one form's actions can ask or not.
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    var question = form.getAttribute && form.getAttribute("data-confirm");
+    var button = event.submitter;
+    var question =
+      (button && button.getAttribute("data-confirm")) ||
+      (form.getAttribute && form.getAttribute("data-confirm"));
     if (question && !window.confirm(question)) {
       event.preventDefault();
     }

@@ -1,5 +1,6 @@
 """The moderation pages in the browser: Enter in a reason field takes no action (every action
-needs a click on its own button), and hidden content comes back from the Hidden page."""
+needs a click on its own button), Hide asks first, and hidden content comes back from the
+Hidden page."""
 
 from __future__ import annotations
 
@@ -49,8 +50,26 @@ def test_a_moderator_restores_a_hidden_prompt_from_the_hidden_page(
     page.goto("/moderation/")
     item = page.get_by_test_id("queue-item")
     item.get_by_label("Reason").fill("advert")
+    # Hide asks first: turned down, nothing happens; accepted, the prompt is hidden.
+    questions: list[str] = []
+
+    def answer(dialog, accept: bool) -> None:
+        questions.append(dialog.message)
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    item.get_by_role("button", name="Hide").click()
+    expect(item.get_by_label("Reason")).to_have_value("advert")
+    assert Prompt.objects.get(pk=prompt.pk).hidden_at is None
+    page.once("dialog", lambda dialog: answer(dialog, True))
     item.get_by_role("button", name="Hide").click()
     expect(page.get_by_text("Nothing is flagged.")).to_be_visible()
+    assert questions == 2 * [
+        "Hide it from everyone but its author? You can restore it from the Hidden page."
+    ]
 
     page.get_by_role("link", name="Hidden content and banned users").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Hidden content and banned users")
