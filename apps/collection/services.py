@@ -265,15 +265,16 @@ def prompt_withdraw(*, prompt: Prompt, user: User) -> Prompt:
     return prompt
 
 
-def answer_refusal(prompt: Prompt) -> str | None:
-    """Why nobody may answer ``prompt`` now (not collecting, or no open slot), or None.
+def answer_refusal(prompt: Prompt, *, slot_held: bool = False) -> str | None:
+    """Why nobody may answer ``prompt`` now (not collecting, or no open slot: unless the
+    answerer already holds one), or None.
 
     Read without a lock: pages use it to offer the answer form or not; response_create asks
     again under the prompt's row lock.
     """
     if prompt.state != PromptState.COLLECTING or prompt.withdrawn_at or prompt.hidden_at:
         return _("This prompt is not collecting answers.")
-    if prompt.open_slots < 1:
+    if not slot_held and prompt.open_slots < 1:
         return _("This prompt has all the answers it needs for now.")
     return None
 
@@ -297,8 +298,8 @@ def response_create(
     check_not_banned(user=author)
     if not slot_held:
         prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
-    if prompt.state != PromptState.COLLECTING or prompt.withdrawn_at or prompt.hidden_at:
-        raise NotEditable(_("This prompt is not collecting answers."))
+    if (refusal := answer_refusal(prompt, slot_held=True)) is not None:
+        raise NotEditable(refusal)
     clean = check_response_text(text, instruction=prompt.instruction)
     if Response.objects.filter(prompt=prompt, author=author).exists():
         raise ValidationError({"response": [_("You have already answered this prompt.")]})

