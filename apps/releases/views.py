@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
+from apps.core import idempotency
 from apps.core.forms import add_validation_errors
 from apps.releases import selectors, services
 from apps.releases.forms import ReleaseCreateForm
@@ -47,7 +48,8 @@ def release_create(request: HttpRequest) -> HttpResponse:
     form = ReleaseCreateForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        try:
+
+        def create() -> tuple[int, Any]:
             release = services.release_create(
                 user=request_user(request),
                 languages=data["languages"],
@@ -56,11 +58,19 @@ def release_create(request: HttpRequest) -> HttpResponse:
                 include_model_written=data["include_model_written"],
                 test_share=data["test_share"] or DEFAULT_TEST_SHARE,
             )
+            return 201, {"version": release.version}
+
+        try:
+            # A second post of the same rendered form (double click, resent page) leads to
+            # the release the first one cut.
+            _status, created, _replayed = idempotency.form_once(
+                request, data["idempotency_key"], create
+            )
         except ValidationError as exc:
             add_validation_errors(form, exc)
         else:
             # No banner: the release page says it is building, and shows it when it is done.
-            return redirect("releases:detail", version=release.version)
+            return redirect("releases:detail", version=created["version"])
     # The form again, as typed, each error next to its field (the page focuses the first).
     return _list_page(request, form=form, status=400)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.test import Client
 
 from apps.releases.models import Release, ReleaseState
@@ -109,6 +111,7 @@ def test_a_refused_form_keeps_what_was_typed_with_each_error_by_its_field(mainta
             "min_agreement": "abc",
             "test_share": "0.2",
             "include_model_written": "on",
+            "idempotency_key": "typed",
         },
     )
     assert r.status_code == 400
@@ -130,7 +133,9 @@ def test_a_refused_form_keeps_what_was_typed_with_each_error_by_its_field(mainta
 def test_a_form_filter_that_matches_nothing_says_why_and_keeps_the_filter(maintainer, an_answer):
     web = Client()
     web.force_login(maintainer)
-    r = web.post("/releases/new/", {"languages": "sw", "test_share": "0.05"})
+    r = web.post(
+        "/releases/new/", {"languages": "sw", "test_share": "0.05", "idempotency_key": "sw"}
+    )
     assert r.status_code == 400
     html = r.content.decode()
     assert (
@@ -149,7 +154,13 @@ def test_a_good_form_cuts_a_release_and_opens_its_page(
     with django_capture_on_commit_callbacks(execute=False):
         r = web.post(
             "/releases/new/",
-            {"languages": "en", "categories": ["open_qa"], "min_agreement": "", "test_share": ""},
+            {
+                "languages": "en",
+                "categories": ["open_qa"],
+                "min_agreement": "",
+                "test_share": "",
+                "idempotency_key": "good",
+            },
         )
     assert r.status_code == 302 and r["Location"] == "/releases/v1/"
     assert Release.objects.get().filter == {
@@ -159,6 +170,90 @@ def test_a_good_form_cuts_a_release_and_opens_its_page(
         "include_model_written": False,
         "test_share": 0.05,
     }
+
+
+def test_a_double_click_cuts_one_release_and_both_answers_open_it(
+    maintainer, an_answer, django_capture_on_commit_callbacks
+):
+    web = Client()
+    web.force_login(maintainer)
+    form = web.get("/releases/").content.decode()
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', form)
+    assert key is not None
+    data = {"languages": "en", "test_share": "0.1", "idempotency_key": key.group(1)}
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = web.post("/releases/new/", data)
+        second = web.post("/releases/new/", data)
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"] == "/releases/v1/"
+    assert list(Release.objects.values_list("version", flat=True)) == ["v1"]
+    assert len(callbacks) == 1  # one build queued
+    # A fresh render carries a new key: the next click is a new release.
+    assert key.group(1) not in web.get("/releases/").content.decode()
+
+
+def test_a_refused_form_keeps_its_key_so_the_corrected_one_cuts_one_release(
+    maintainer, an_answer, django_capture_on_commit_callbacks
+):
+    web = Client()
+    web.force_login(maintainer)
+    refused = web.post("/releases/new/", {"languages": "sw", "idempotency_key": "retry"})
+    assert refused.status_code == 400
+    assert 'name="idempotency_key" value="retry"' in refused.content.decode()
+    with django_capture_on_commit_callbacks(execute=False):
+        fixed = web.post("/releases/new/", {"languages": "en", "idempotency_key": "retry"})
+        again = web.post("/releases/new/", {"languages": "en", "idempotency_key": "retry"})
+    assert fixed["Location"] == again["Location"] == "/releases/v1/"
+    assert Release.objects.count() == 1
+
+
+def test_a_form_without_its_key_is_refused_and_comes_back_with_one(maintainer, an_answer):
+    web = Client()
+    web.force_login(maintainer)
+    r = web.post("/releases/new/", {"languages": "en", "categories": ["open_qa", "brainstorming"]})
+    assert r.status_code == 400
+    html = r.content.decode()
+    assert (
+        '<ul class="errorlist" role="alert" id="release-form-errors"><li>This page was out of '
+        "date. Check the filter and build again.</li></ul>"
+    ) in html
+    assert re.search(r'name="idempotency_key" value="[0-9a-f]{32}"', html)
+    assert 'value="en"' in html
+    assert 'value="brainstorming" id="id_categories_4" checked' in html
+    assert 'value="open_qa" id="id_categories_0" checked' in html
+    assert not Release.objects.exists()
+
+
+def test_the_api_replays_a_retried_cut_instead_of_cutting_another(
+    api_maintainer, an_answer, django_capture_on_commit_callbacks
+):
+    body = {"languages": ["en"], "test_share": 0.1}
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = api_maintainer.post(
+            "/api/v1/releases/", body, format="json", HTTP_IDEMPOTENCY_KEY="cut-1"
+        )
+        second = api_maintainer.post(
+            "/api/v1/releases/", body, format="json", HTTP_IDEMPOTENCY_KEY="cut-1"
+        )
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second.json()["version"] == "v1"
+    assert second["Idempotent-Replayed"] == "true"
+    assert len(callbacks) == 1
+    other = api_maintainer.post(
+        "/api/v1/releases/", {"languages": ["de"]}, format="json", HTTP_IDEMPOTENCY_KEY="cut-1"
+    )
+    assert other.status_code == 422
+    assert Release.objects.count() == 1
+
+
+def test_the_list_shows_a_release_still_building_before_it_has_counts(maintainer, db):
+    Release.objects.create(number=1, version="v1", filter={})
+    web = Client()
+    web.force_login(maintainer)
+    r = web.get("/releases/")
+    assert r.status_code == 200
+    assert '<td><a href="/releases/v1/">v1</a></td>' in r.content.decode()
 
 
 # --- the release page ---------------------------------------------------------------------
