@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import HasAcceptedLicence
 from apps.accounts.selectors import request_user
+from apps.accounts.services import check_language
 from apps.collection import selectors, services
 from apps.collection.models import Category, Prompt, Response
 from apps.core.api import Pagination, idempotent
@@ -74,33 +76,67 @@ class PromptsApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
 
     class FilterIn(serializers.Serializer[Any]):
-        category = serializers.ChoiceField(choices=Category.choices, required=False)
-        language = serializers.CharField(required=False, max_length=35)
+        q = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            help_text=(
+                "Words that must each appear, in any case, in the instruction, the context or an "
+                f"accepted answer. At most {selectors.SEARCH_MAX_CHARS} characters and "
+                f"{selectors.SEARCH_MAX_WORDS} words."
+            ),
+        )
+        # Blank is no filter, as a search form sends it.
+        category = serializers.ChoiceField(
+            choices=Category.choices, required=False, allow_blank=True
+        )
+        language = serializers.CharField(
+            required=False, allow_blank=True, help_text="A BCP-47 tag, e.g. en or pt-BR (any case)."
+        )
         author = serializers.ChoiceField(
             choices=[("me", "me")], required=False, help_text="'me': your own prompts, any state"
         )
+
+        def validate_q(self, value: str) -> str:
+            try:
+                selectors.search_terms(value)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages) from None
+            return value
+
+        def validate_language(self, value: str) -> str:
+            if not value:
+                return ""
+            try:
+                return check_language(value)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.message_dict["language"]) from None
 
     @extend_schema(
         parameters=[FilterIn, *PAGE_PARAMETERS],
         responses={200: paginated(PromptOut), **errors(400, 401, 404)},
         operation_id="prompts_list",
+        description=(
+            "Public prompts, newest first, or with author=me your own in every state. An unknown "
+            "category, a malformed language or a search too long is 400 with the field's error."
+        ),
     )
     def get(self, request: Request) -> ApiResponse:
         filters = self.FilterIn(data=request.query_params)
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
+        category = data.get("category") or None
+        language = data.get("language") or None
+        search = data.get("q", "")
         if data.get("author") == "me":
             if not request.user.is_authenticated:
                 raise exceptions.NotAuthenticated()
-            queryset = selectors.prompt_list_for_author(user=request.user)
-            if data.get("category"):
-                queryset = queryset.filter(category=data["category"])
-            if data.get("language"):
-                queryset = queryset.filter(language=data["language"])
+            queryset = selectors.prompt_list_for_author(
+                user=request.user, category=category, language=language, search=search
+            )
         else:
             # The API does not show answer counts, so it skips counting them.
             queryset = selectors.prompt_list_public(
-                category=data.get("category"), language=data.get("language"), answer_counts=False
+                category=category, language=language, search=search, answer_counts=False
             )
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)

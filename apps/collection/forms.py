@@ -9,7 +9,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from apps.collection import services
+from apps.accounts.services import check_language
+from apps.collection import selectors, services
 from apps.collection.models import Category
 from apps.core.forms import add_validation_errors
 
@@ -123,7 +124,47 @@ class AnswerForm(IdempotentForm):
 
 
 class BrowseFilterForm(forms.Form):
-    category = forms.ChoiceField(
-        label=_("Category"), required=False, choices=[("", _("All categories")), *Category.choices]
+    """Browse's search and filters, from the query string; every field may be left empty."""
+
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "maxlength": selectors.SEARCH_MAX_CHARS,
+                "enterkeyhint": "search",
+                "placeholder": _("Words in the prompt or its answers"),
+            }
+        ),
     )
-    language = forms.CharField(label=_("Language"), required=False, max_length=35)
+    category = forms.ChoiceField(
+        label=_("Category"),
+        required=False,
+        choices=[("", _("All categories")), *Category.choices],
+        error_messages={
+            "invalid_choice": _("“%(value)s” is not a category: pick one from the list.")
+        },
+    )
+    language = forms.CharField(
+        label=_("Language"),
+        required=False,
+        widget=forms.TextInput(
+            attrs={"list": "language-list", "placeholder": "en", "autocapitalize": "none"}
+        ),
+    )
+
+    def clean_q(self) -> str:
+        q: str = self.cleaned_data["q"]
+        selectors.search_terms(q)  # refuses a search too long to run
+        return q
+
+    def clean_language(self) -> str:
+        language: str = self.cleaned_data["language"]
+        if not language:
+            return ""
+        try:
+            # Canonical, as prompts store it: pt-br finds pt-BR.
+            return check_language(language)
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["language"]) from None

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.core.exceptions import ValidationError
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from apps.accounts import roles
 from apps.collection.models import ACCEPTED_PROMPT_STATES, Prompt, Response, ResponseState
@@ -15,6 +26,12 @@ PUBLIC_PROMPT = Q(
     state__in=ACCEPTED_PROMPT_STATES, withdrawn_at__isnull=True, hidden_at__isnull=True
 )
 PUBLIC_RESPONSE = Q(state=ResponseState.ACCEPTED, withdrawn_at__isnull=True, hidden_at__isnull=True)
+# An answer anyone may read: public itself, and on a public prompt.
+PUBLIC_RESPONSE_ON_PUBLIC_PROMPT = PUBLIC_RESPONSE & Q(
+    prompt__state__in=ACCEPTED_PROMPT_STATES,
+    prompt__withdrawn_at__isnull=True,
+    prompt__hidden_at__isnull=True,
+)
 
 
 def _visible_prompts_q(user: Any) -> Q:
@@ -25,20 +42,76 @@ def _visible_prompts_q(user: Any) -> Q:
     return PUBLIC_PROMPT
 
 
-def prompt_list_public(
-    *, category: str | None = None, language: str | None = None, answer_counts: bool = True
+# A search is at most this long (characters) and this many words: each word is a containment
+# test on three texts, so an unbounded search is an unbounded query.
+SEARCH_MAX_CHARS = 200
+SEARCH_MAX_WORDS = 12
+
+
+def search_terms(text: str) -> list[str]:
+    """The words of a search, each of which a prompt must contain; refuses one too long to run.
+
+    Words are matched case-insensitively anywhere (``bridge`` finds "Bridges"), which works the
+    same on SQLite and PostgreSQL and in languages without spaces between words, where
+    PostgreSQL's full-text stemming does not. On SQLite only ASCII letters fold case.
+    """
+    if len(text) > SEARCH_MAX_CHARS:
+        raise ValidationError(
+            _("Search for at most %(n)d characters (this is %(length)d).")
+            % {"n": SEARCH_MAX_CHARS, "length": len(text)}
+        )
+    terms: list[str] = []
+    for word in text.split():
+        if word.casefold() not in (t.casefold() for t in terms):
+            terms.append(word)
+    if len(terms) > SEARCH_MAX_WORDS:
+        raise ValidationError(
+            _("Search for at most %(n)d words (this has %(count)d).")
+            % {"n": SEARCH_MAX_WORDS, "count": len(terms)}
+        )
+    return terms
+
+
+def _matching(qs: QuerySet[Prompt], search: str) -> QuerySet[Prompt]:
+    """Prompts containing every word of ``search`` in their instruction, their context or one
+    of their accepted answers (not necessarily the same one for every word)."""
+    for term in search_terms(search):
+        in_an_answer = Exists(
+            Response.objects.filter(PUBLIC_RESPONSE, prompt=OuterRef("pk"), text__icontains=term)
+        )
+        qs = qs.filter(Q(instruction__icontains=term) | Q(context__icontains=term) | in_an_answer)
+    return qs
+
+
+def _filtered(
+    qs: QuerySet[Prompt], *, category: str | None, language: str | None, search: str
 ) -> QuerySet[Prompt]:
-    """Public prompts, newest first.
+    if category:
+        qs = qs.filter(category=category)
+    if language:
+        qs = qs.filter(language=language)
+    if search:
+        qs = _matching(qs, search)
+    return qs
+
+
+def prompt_list_public(
+    *,
+    category: str | None = None,
+    language: str | None = None,
+    search: str = "",
+    answer_counts: bool = True,
+) -> QuerySet[Prompt]:
+    """Public prompts, newest first, of ``category`` and ``language`` (a canonical tag) when
+    given, and containing every word of ``search`` (see ``search_terms``, which refuses a
+    search too long to run with ValidationError).
 
     ``answer_counts`` annotates each with ``public_responses`` (the browse page shows it).
     Callers that do not show it (the API) pass False: the count costs a subquery for every
     row up to the end of the page, most of a deep page's query time.
     """
     qs = Prompt.objects.filter(PUBLIC_PROMPT).select_related("author")
-    if category:
-        qs = qs.filter(category=category)
-    if language:
-        qs = qs.filter(language=language)
+    qs = _filtered(qs, category=category, language=language, search=search)
     qs = qs.order_by("-created_at", "-id")
     if not answer_counts:
         return qs
@@ -57,8 +130,12 @@ def prompt_list_public(
     )
 
 
-def prompt_list_for_author(*, user: Any) -> QuerySet[Prompt]:
-    return Prompt.objects.filter(author=user).select_related("author")
+def prompt_list_for_author(
+    *, user: Any, category: str | None = None, language: str | None = None, search: str = ""
+) -> QuerySet[Prompt]:
+    """The user's own prompts in every state, filtered like ``prompt_list_public``."""
+    qs = Prompt.objects.filter(author=user).select_related("author")
+    return _filtered(qs, category=category, language=language, search=search)
 
 
 def prompt_get_for_user(*, user: Any, prompt_id: Any) -> Prompt:
@@ -101,11 +178,7 @@ def response_get_for_user(*, user: Any, response_id: Any) -> Response:
         raise Http404 from None
     base = Response.objects.select_related("prompt", "author").filter(pk=pk)
     if not roles.is_moderator(user):
-        visible = PUBLIC_RESPONSE & Q(
-            prompt__state__in=ACCEPTED_PROMPT_STATES,
-            prompt__withdrawn_at__isnull=True,
-            prompt__hidden_at__isnull=True,
-        )
+        visible = PUBLIC_RESPONSE_ON_PUBLIC_PROMPT
         if user is not None and user.is_authenticated:
             visible |= Q(author=user)
         base = base.filter(visible)
@@ -126,16 +199,16 @@ def contributions_for_author(*, user: Any) -> QuerySet[Prompt]:
 
 
 def site_counts() -> dict[str, int]:
-    live = Q(withdrawn_at__isnull=True, hidden_at__isnull=True)
+    """What the home page counts: the prompts anyone can browse, their accepted answers, and
+    the people who wrote them. Work in review, rejected, halted, withdrawn or hidden is not
+    shown to visitors, so it is not counted either; a banned author's accepted work stays
+    on Browse, so it stays in the counts."""
+    prompts = Prompt.objects.filter(PUBLIC_PROMPT).order_by()
+    responses = Response.objects.filter(PUBLIC_RESPONSE_ON_PUBLIC_PROMPT).order_by()
     # order_by(): no Meta ordering inside the UNION (SQLite refuses it).
-    authors = (
-        Prompt.objects.filter(live)
-        .order_by()
-        .values("author_id")
-        .union(Response.objects.filter(live).order_by().values("author_id"))
-    )
+    authors = prompts.values("author_id").union(responses.values("author_id"))
     return {
-        "prompts": Prompt.objects.filter(live).count(),
-        "responses": Response.objects.filter(live).count(),
+        "prompts": prompts.count(),
+        "responses": responses.count(),
         "contributors": authors.count(),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -94,17 +95,32 @@ def mine(request: HttpRequest) -> HttpResponse:
 
 
 def browse(request: HttpRequest) -> HttpResponse:
-    filters = forms.BrowseFilterForm(request.GET or None)
-    category = language = None
+    """Public prompts, searched and filtered from the query string. A filter the form refuses
+    (an unknown category, a malformed language, a search too long) is shown with its error and
+    no list: prompts under a filter that was not applied would read as its results."""
+    filters = forms.BrowseFilterForm(request.GET)
+    page, search = None, ""
     if filters.is_valid():
-        category = filters.cleaned_data["category"] or None
-        language = filters.cleaned_data["language"] or None
-    prompts = selectors.prompt_list_public(category=category, language=language)
-    page = Paginator(prompts, 20).get_page(request.GET.get("page"))
+        data = filters.cleaned_data
+        search = data["q"]
+        prompts = selectors.prompt_list_public(
+            category=data["category"] or None, language=data["language"] or None, search=search
+        )
+        page = Paginator(prompts, 20).get_page(request.GET.get("page"))
+    # The same page without the search (other filters kept), for the empty state's link.
+    kept = {k: v for k, v in request.GET.items() if k in ("category", "language") and v}
+    clear_search_url = reverse("collection:browse") + (f"?{urlencode(kept)}" if kept else "")
     return render(
         request,
         "collection/browse.html",
-        {"filters": filters, "page": page, "languages": COMMON_LANGUAGES},
+        {
+            "filters": filters,
+            "page": page,
+            "search": search,
+            "filtered": bool(kept),
+            "clear_search_url": clear_search_url,
+            "languages": COMMON_LANGUAGES,
+        },
     )
 
 

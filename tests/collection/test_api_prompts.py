@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.collection.models import Prompt, PromptState, Response
-from tests.factories import PromptFactory
+from apps.collection.models import Prompt, PromptState, Response, ResponseState
+from tests.factories import PromptFactory, ResponseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -107,7 +107,81 @@ def test_it_lists_only_accepted_prompts_with_filters_and_pagination(api_anon, vo
 def test_it_refuses_an_unknown_category_filter(api_anon):
     r = api_anon.get(URL, {"category": "poetry"})
     assert r.status_code == 400
-    assert "category" in r.json()
+    assert r.json() == {"category": ['"poetry" is not a valid choice.']}
+
+
+def test_it_refuses_a_malformed_language_filter(api_anon):
+    r = api_anon.get(URL, {"language": "english!"})
+    assert r.status_code == 400
+    assert r.json() == {
+        "language": ["'english!' is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."]
+    }
+
+
+def test_the_language_filter_takes_any_case_of_a_tag(api_anon):
+    prompt = PromptFactory(language="pt-BR")
+    PromptFactory(language="pt")
+    r = api_anon.get(URL, {"language": "PT-br"})
+    assert [p["id"] for p in r.json()["results"]] == [prompt.pk]
+
+
+def test_blank_filters_filter_nothing(api_anon):
+    PromptFactory()
+    r = api_anon.get(URL, {"q": "", "category": "", "language": ""})
+    assert r.status_code == 200
+    assert r.json()["count"] == 1
+
+
+def test_it_searches_instruction_context_and_accepted_answers_in_any_case(api_anon):
+    by_instruction = PromptFactory(instruction="Name a famous BRIDGE in Denmark.")
+    by_context = PromptFactory(
+        category="closed_qa", instruction="When did it open?", context="The Øresund bridge..."
+    )
+    by_answer = PromptFactory(instruction="Name a crossing to Sweden.")
+    ResponseFactory(prompt=by_answer, text="The bridge to Malmö.")
+    rejected_answer = PromptFactory(instruction="Name a crossing to Norway.")
+    ResponseFactory(prompt=rejected_answer, text="A bridge?", state=ResponseState.REJECTED)
+    PromptFactory(instruction="A bridge still in review.", state=PromptState.REVIEW)
+    PromptFactory(instruction="Why is the sky blue?")
+    r = api_anon.get(URL, {"q": "Bridge"})
+    assert r.status_code == 200
+    assert [p["id"] for p in r.json()["results"]] == [
+        by_answer.pk,
+        by_context.pk,
+        by_instruction.pk,
+    ]
+
+
+def test_the_search_combines_with_the_filters_and_pagination(api_anon):
+    for n in range(3):
+        PromptFactory(category="brainstorming", instruction=f"Plan a picnic for {n}.")
+    PromptFactory(category="open_qa", instruction="Plan a picnic by the sea.")
+    r = api_anon.get(URL, {"q": "PICNIC", "category": "brainstorming", "page_size": 2})
+    body = r.json()
+    assert body["count"] == 3
+    assert len(body["results"]) == 2
+    assert "q=PICNIC" in body["next"] and "category=brainstorming" in body["next"]
+    assert api_anon.get(body["next"]).json()["count"] == 3
+
+
+def test_the_search_applies_to_your_own_prompts(api, volunteer):
+    mine = PromptFactory(author=volunteer, state=PromptState.REVIEW, instruction="My bridge draft.")
+    PromptFactory(author=volunteer, state=PromptState.REVIEW, instruction="My tunnel draft.")
+    r = api.get(URL, {"author": "me", "q": "bridge"})
+    assert [p["id"] for p in r.json()["results"]] == [mine.pk]
+
+
+def test_it_refuses_a_search_over_200_characters(api_anon):
+    r = api_anon.get(URL, {"q": "b" * 201})
+    assert r.status_code == 400
+    assert r.json() == {"q": ["Search for at most 200 characters (this is 201)."]}
+    assert api_anon.get(URL, {"q": "b" * 200}).status_code == 200
+
+
+def test_it_refuses_a_search_of_too_many_words(api_anon):
+    r = api_anon.get(URL, {"q": " ".join(f"w{n}" for n in range(13))})
+    assert r.status_code == 400
+    assert r.json() == {"q": ["Search for at most 12 words (this has 13)."]}
 
 
 def test_author_me_lists_own_prompts_in_every_state(api, volunteer):

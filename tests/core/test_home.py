@@ -1,0 +1,56 @@
+"""The home page's counts: the prompts anyone can browse, their accepted answers, and the
+people who wrote them, nothing a visitor cannot see."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from apps.collection.models import PromptState, ResponseState
+from tests.factories import PromptFactory, ResponseFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+GONE = "2026-01-01T00:00:00Z"
+
+
+def counts(client) -> dict[str, int]:
+    html = client.get("/").content.decode()
+    found = re.findall(r'data-testid="count-(\w+)">([\d,]+)<', html)
+    return {name: int(n.replace(",", "")) for name, n in found}
+
+
+def test_it_counts_public_prompts_their_accepted_answers_and_their_writers(client):
+    prompt = PromptFactory()
+    ResponseFactory(prompt=prompt)
+    ResponseFactory(prompt=prompt, author=prompt.author)
+    PromptFactory(state=PromptState.COMPLETE)
+    assert counts(client) == {"prompts": 2, "responses": 2, "contributors": 3}
+
+
+def test_prompts_nobody_can_browse_are_not_counted_nor_their_answers_or_writers(client):
+    for state in (PromptState.REVIEW, PromptState.REJECTED, PromptState.HALTED):
+        ResponseFactory(prompt=PromptFactory(state=state))
+    ResponseFactory(prompt=PromptFactory(withdrawn_at=GONE))
+    ResponseFactory(prompt=PromptFactory(hidden_at=GONE))
+    assert counts(client) == {"prompts": 0, "responses": 0, "contributors": 0}
+
+
+def test_answers_nobody_can_read_are_not_counted_nor_their_writers(client):
+    prompt = PromptFactory()
+    ResponseFactory(prompt=prompt, state=ResponseState.REVIEW)
+    ResponseFactory(prompt=prompt, state=ResponseState.REJECTED)
+    ResponseFactory(prompt=prompt, withdrawn_at=GONE)
+    ResponseFactory(prompt=prompt, hidden_at=GONE)
+    assert counts(client) == {"prompts": 1, "responses": 0, "contributors": 1}
+
+
+def test_the_counts_match_what_browse_lists(client):
+    """A banned author's accepted work stays on Browse, so it stays in the counts."""
+    banned = UserFactory(banned_at=GONE)
+    ResponseFactory(prompt=PromptFactory(author=banned))
+    PromptFactory(state=PromptState.REVIEW)
+    browse = client.get("/browse/").content.decode()
+    assert "1 prompt" in browse
+    assert counts(client) == {"prompts": 1, "responses": 1, "contributors": 2}
