@@ -6,11 +6,15 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.services import check_language
 from apps.collection import selectors, services
+from apps.collection.api_imports import DEFAULT_UPLOAD_SOURCE
+from apps.collection.importing import IMPORT_STATES, check_import_options, check_upload
 from apps.collection.models import Category
 from apps.core.forms import add_validation_errors
 
@@ -168,3 +172,77 @@ class BrowseFilterForm(forms.Form):
             return check_language(language)
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["language"]) from None
+
+
+class ImportForm(IdempotentForm):
+    """A Dolly JSONL upload with the options of POST /api/v1/imports/. The rules are
+    apps.collection.importing's: a field shows their message in place of its own, as the
+    Write form does with the services' messages."""
+
+    file = forms.FileField(
+        label=_("JSONL file"),
+        # An empty file gets importing's message, like every other unusable file.
+        allow_empty_file=True,
+        error_messages={"required": _("Choose a JSONL file to import.")},
+    )
+    source = forms.CharField(
+        label=_("Source"),
+        required=False,
+        initial=DEFAULT_UPLOAD_SOURCE,
+        help_text=_("The data set's name, recorded on every prompt, e.g. databricks-dolly-15k."),
+    )
+    licence = forms.CharField(
+        label=_("Licence"),
+        required=False,
+        help_text=_("The licence the data set is published under, e.g. CC BY-SA 3.0."),
+    )
+    language = forms.CharField(
+        label=_("Language"),
+        required=False,
+        initial="en",
+        widget=forms.TextInput(attrs={"list": "language-list", "autocomplete": "off"}),
+        help_text=_("For lines that do not name one: a BCP-47 tag such as en, de or pt-BR."),
+    )
+    state = forms.ChoiceField(
+        label=_("State"),
+        initial="accepted",
+        choices=[
+            (state, label)
+            for state, label in (
+                ("accepted", _("Accepted: open for more answers at once (a curated source)")),
+                ("review", _("In review: volunteers check each prompt and answer first")),
+            )
+            if state in IMPORT_STATES
+        ],
+        widget=forms.RadioSelect,
+    )
+    field_order = ["file", "source", "licence", "language", "state"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["licence"].initial = settings.HEARTH_LICENCE_NAME
+        self.fields["file"].help_text = _(
+            "One JSON object a line with instruction, context, response and category "
+            "(optionally language), in UTF-8; at most %(limit)s."
+        ) % {"limit": filesizeformat(settings.HEARTH_IMPORT_MAX_BYTES)}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        try:
+            data["options"] = check_import_options(
+                source=self.data.get("source", ""),
+                licence=self.data.get("licence", ""),
+                language=self.data.get("language", ""),
+                state=self.data.get("state"),
+            )
+        except ValidationError as exc:
+            for name in exc.message_dict:
+                self.errors.pop(name, None)
+            add_validation_errors(self, exc)
+        upload = data.get("file")
+        if upload is not None:
+            try:
+                check_upload(upload, size=upload.size)
+            except ValidationError as exc:
+                add_validation_errors(self, exc)
+        return data

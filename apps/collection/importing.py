@@ -18,6 +18,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
@@ -42,7 +43,8 @@ RESERVED_SOURCE = "hearth"
 # Whole-line problems (bad bytes, bad JSON) are reported under this key, not a field's name.
 LINE_ERRORS = "line"
 
-_STRING_FIELDS = ("instruction", "context", "response", "category", "language")
+_DOLLY_FIELDS = ("instruction", "context", "response", "category")
+_STRING_FIELDS = (*_DOLLY_FIELDS, "language")
 _JSON_TYPE_NAMES = {
     str: "a string",
     dict: "an object",
@@ -330,13 +332,43 @@ def _messages(exc: ValidationError) -> dict[str, list[str]]:
     return {LINE_ERRORS: [str(m) for m in exc.messages]}
 
 
+def _check_record(record: dict[str, Any], *, language: Any) -> dict[str, list[str]]:
+    """Every problem of the record in one pass: its shape, then the Write form's rules for
+    each field (``prompt_create`` stops at the prompt's fields before it looks at the
+    response), so one fix of the file is enough to get the line in."""
+    errors = _check_shape(record)
+    instruction = record.get("instruction")
+    try:
+        fields = services.check_prompt_fields(
+            instruction=instruction,
+            context=record.get("context") or "",
+            category=record.get("category"),
+            language=language,
+        )
+    except ValidationError as exc:
+        for name, messages in _messages(exc).items():
+            # A field of the wrong type already says what is wrong with it.
+            errors.setdefault(name, messages)
+        instruction = instruction if isinstance(instruction, str) else ""
+    else:
+        instruction = fields.instruction
+    if "response" not in errors:
+        try:
+            services.check_response_text(record["response"], instruction=instruction)
+        except ValidationError as exc:
+            errors.update(_messages(exc))
+    # In the order of a Dolly record's fields, whichever check found them.
+    order = {name: rank for rank, name in enumerate(_STRING_FIELDS)}
+    return dict(sorted(errors.items(), key=lambda item: order.get(item[0], len(order))))
+
+
 def _import_record(
     *, line: int, record: dict[str, Any], author: User, options: ImportOptions
 ) -> LineOutcome:
-    errors = _check_shape(record)
+    language = record.get("language") or options.language
+    errors = _check_record(record, language=language)
     if errors:
         return _rejected(line, errors)
-    language = record.get("language") or options.language
     try:
         # A savepoint per line: a refused line must not spoil its batch's transaction.
         with transaction.atomic():
@@ -435,3 +467,64 @@ def prompts_import_jsonl(
         if outcomes:
             report.add_batch(outcomes)
     return report
+
+
+def _file_error(message: str) -> ValidationError:
+    return ValidationError({"file": [message]})
+
+
+def check_upload(stream: IO[bytes], *, size: int) -> None:
+    """Refuse a file that is not a Dolly JSONL file at all, so that a wrong pick imports
+    nothing: larger than ``HEARTH_IMPORT_MAX_BYTES``, not UTF-8 text anywhere in it, without a
+    non-blank line, or with a first line that is not a JSON object with a Dolly field. A later
+    line's problems are the report's business: that line is rejected, the others imported.
+
+    Precondition: ``stream`` is open for reading bytes and can seek; it is read through once
+    and left at its start. Raises a ValidationError on ``file``.
+    """
+    limit = int(settings.HEARTH_IMPORT_MAX_BYTES)
+    if size > limit:
+        raise _file_error(
+            _("The file is %(size)s; the largest file this site takes is %(limit)s.")
+            % {"size": filesizeformat(size), "limit": filesizeformat(limit)}
+        )
+    line_limit = max_line_bytes()
+    first: dict[str, Any] | LineOutcome | None = None
+    first_number = 0
+    stream.seek(0)
+    try:
+        for raw in _read_lines(stream, line_limit):
+            if raw.data is not None:
+                try:
+                    raw.data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _file_error(
+                        _(
+                            "The file is not UTF-8 text: line %(line)d has the byte "
+                            "0x%(byte)02x. Save it as UTF-8 (and unpack it, if it is "
+                            "compressed), then upload it again."
+                        )
+                        % {"line": raw.number, "byte": raw.data[exc.start]}
+                    ) from None
+                if not raw.data.strip():
+                    continue
+            if first is None:
+                first, first_number = _parse_line(raw, line_limit), raw.number
+    finally:
+        stream.seek(0)
+    if first is None:
+        raise _file_error(_("The file is empty: it has no line to import."))
+    if isinstance(first, LineOutcome):
+        problems = first.errors or {}
+        raise _file_error(
+            _("This does not look like a Dolly JSONL file. Line %(line)d: %(problem)s")
+            % {"line": first_number, "problem": " ".join(problems.get(LINE_ERRORS, []))}
+        )
+    if not set(first) & set(_DOLLY_FIELDS):
+        raise _file_error(
+            _(
+                "This does not look like a Dolly JSONL file: line %(line)d has none of the "
+                "fields instruction, context, response and category (it has %(fields)s)."
+            )
+            % {"line": first_number, "fields": ", ".join(sorted(first)) or _("no field")}
+        )

@@ -1,11 +1,14 @@
-"""Pages for writing, browsing and managing one's own contributions."""
+"""Pages for writing, browsing and managing one's own contributions, and maintainers' imports."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,9 +19,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from apps.accounts import roles
 from apps.accounts.permissions import licence_required
 from apps.accounts.selectors import request_user
-from apps.collection import forms, selectors, services
+from apps.collection import forms, importing, selectors, services
 from apps.collection.categories import GUIDANCE
 from apps.core import idempotency, markdown
 from apps.core.forms import add_validation_errors
@@ -264,3 +268,84 @@ def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
             messages.success(request, _("Thank you! Your answer is now in review."))
             return redirect("collection:mine")
     return render(request, "collection/answer.html", {"form": form, "prompt": prompt})
+
+
+# Chrome refuses URLs over 2 MiB, data: links included; a larger report is offered only as text.
+_REPORT_LINK_MAX_CHARS = 2 * 1024 * 1024 - 1024
+
+
+def _import_report_context(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as the page shows it: the lines not imported with each message by its
+    field, the imported ones, and the API's ``lines`` as JSONL (a data: link when it fits)."""
+    problems = [
+        {
+            **line,
+            "messages": [
+                (field, message)
+                for field, field_messages in line.get("errors", {}).items()
+                for message in field_messages
+            ],
+        }
+        for line in report["lines"]
+        if line["status"] != importing.IMPORTED
+    ]
+    imported = [line for line in report["lines"] if line["status"] == importing.IMPORTED]
+    jsonl = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in report["lines"])
+    link = "data:application/x-ndjson;base64," + base64.b64encode(jsonl.encode()).decode()
+    return {
+        **report,
+        "problems": problems,
+        "imported_lines": imported,
+        "jsonl": jsonl,
+        "download_url": link if len(link) <= _REPORT_LINK_MAX_CHARS else "",
+    }
+
+
+@login_required
+def imports(request: HttpRequest) -> HttpResponse:
+    """Maintainers import a Dolly JSONL file, as POST /api/v1/imports/ does, and read the
+    report. The form's key makes a double submit or a reload show the first import's report
+    instead of importing again."""
+    if not roles.is_maintainer(request.user):
+        raise PermissionDenied(_("Only maintainers may import data."))
+    report: dict[str, Any] | None = None
+    replayed = False
+    form = forms.ImportForm()
+    if request.method == "POST":
+        posted = forms.ImportForm(request.POST, request.FILES)
+        if posted.is_valid():
+            data = posted.cleaned_data
+            options: importing.ImportOptions = data["options"]
+            upload = data["file"]
+
+            def run_import() -> tuple[int, Any]:
+                done = importing.prompts_import_jsonl(
+                    upload, author=request_user(request), options=options, bytes_total=upload.size
+                )
+                return 201, done.as_dict()
+
+            _status, report, replayed = idempotency.form_once(
+                request, data["idempotency_key"], run_import
+            )
+            # A new key for the next file; the options stay as they were.
+            form = forms.ImportForm(
+                initial={
+                    "source": options.source,
+                    "licence": options.licence,
+                    "language": options.language,
+                    "state": options.state,
+                }
+            )
+        else:
+            form = posted
+    return render(
+        request,
+        "collection/imports.html",
+        {
+            "form": form,
+            "report": _import_report_context(report) if report is not None else None,
+            "replayed": replayed,
+            "languages": COMMON_LANGUAGES,
+            "max_bytes": settings.HEARTH_IMPORT_MAX_BYTES,
+        },
+    )

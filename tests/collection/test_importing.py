@@ -17,6 +17,7 @@ from apps.collection.importing import (
     ImportReport,
     LineOutcome,
     check_import_options,
+    check_upload,
     max_line_bytes,
     prompts_import_jsonl,
 )
@@ -274,6 +275,57 @@ def test_it_rejects_what_the_write_form_rejects_with_the_same_messages(maintaine
     assert not Prompt.objects.exists()
 
 
+def test_a_rejected_line_lists_all_its_problems_in_the_records_field_order(maintainer):
+    line = record(
+        1,
+        instruction="Hi",
+        context=["not", "text"],
+        response="",
+        category="poetry",
+        language="english!",
+    )
+
+    report = run(jsonl(line), maintainer)
+
+    errors = only_line(report).errors
+    assert errors == {
+        "instruction": ["The instruction is too short: at least 4 characters, got 2."],
+        "context": ["Must be a JSON string, not an array."],
+        "response": ["The response is required and cannot be only whitespace."],
+        "category": [
+            "Choose one of the categories: open_qa, general_qa, closed_qa, classification, "
+            "brainstorming, information_extraction, summarization, creative_writing."
+        ],
+        "language": ["'english!' is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."],
+    }
+    assert list(errors or {}) == ["instruction", "context", "response", "category", "language"]
+    assert not Prompt.objects.exists()
+
+
+def test_a_response_is_checked_even_when_the_prompts_fields_are_refused(maintainer):
+    line = record(1, category="summarization", context="", response="Tiny\x07 answer.")
+
+    report = run(jsonl(line), maintainer)
+
+    assert only_line(report).errors == {
+        "context": [
+            "The Summarization category needs a context: paste the text the task is about."
+        ],
+        "response": ["The response contains a control character (U+0007); remove it."],
+    }
+
+
+def test_a_response_repeating_an_instruction_that_is_refused_says_so_too(maintainer):
+    line = record(1, instruction="Say something nice.", response="say SOMETHING nice", category="")
+
+    report = run(jsonl(line), maintainer)
+
+    assert set(only_line(report).errors or {}) == {"category", "response"}
+    assert (only_line(report).errors or {})["response"] == [
+        "The response only repeats the instruction."
+    ]
+
+
 def test_it_rejects_bytes_that_are_not_utf8_and_names_the_line(maintainer):
     latin1 = json.dumps(record(2, instruction="Qu'est-ce qu'un café ?"), ensure_ascii=False)
     report = run(jsonl(record(1), latin1.encode("latin-1"), record(3)), maintainer)
@@ -496,3 +548,40 @@ def test_re_importing_never_brings_back_a_withdrawn_prompt(maintainer):
     assert again.lines[0].status == "duplicate"
     assert again.lines[0].prompt_id == prompt.pk
     assert Prompt.objects.count() == 1
+
+
+# --- checking an upload before importing it --------------------------------------------------
+
+
+def test_check_upload_reads_the_whole_file_for_utf8_and_leaves_it_at_its_start():
+    stream = jsonl("", SHORT_RECORD, b"\xff a stray byte on line 3")
+
+    with pytest.raises(ValidationError) as caught:
+        check_upload(stream, size=len(stream.getvalue()))
+
+    assert caught.value.message_dict == {
+        "file": [
+            "The file is not UTF-8 text: line 3 has the byte 0xff. Save it as UTF-8 (and unpack "
+            "it, if it is compressed), then upload it again."
+        ]
+    }
+    assert stream.tell() == 0
+    good = jsonl("", SHORT_RECORD, record(2, category="poetry"), "broken later {")
+    good.seek(5)
+    check_upload(good, size=len(good.getvalue()))
+    assert good.tell() == 0
+
+
+def test_check_upload_refuses_a_file_over_the_import_limit_without_reading_it(settings):
+    settings.HEARTH_IMPORT_MAX_BYTES = 2 * 1024 * 1024
+
+    class Unreadable(io.BytesIO):
+        def readline(self, size: int | None = -1) -> bytes:
+            raise AssertionError("read")
+
+    with pytest.raises(ValidationError) as caught:
+        check_upload(Unreadable(), size=3 * 1024 * 1024)
+
+    assert caught.value.message_dict == {
+        "file": ["The file is 3.0\xa0MB; the largest file this site takes is 2.0\xa0MB."]
+    }
