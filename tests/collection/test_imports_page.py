@@ -179,6 +179,19 @@ def test_a_maintainer_imports_a_file_and_reads_the_report(maintainer):
     assert [json.loads(line) for line in downloaded.splitlines()] == lines
 
 
+def test_a_report_too_long_for_a_link_is_offered_as_text_only(maintainer, monkeypatch):
+    from apps.collection import views
+
+    monkeypatch.setattr(views, "_REPORT_LINK_MAX_CHARS", 100)
+
+    response = web(maintainer).post(URL, form(jsonl_file(record(1), record(2), record(3))))
+
+    page = response.content.decode()
+    assert "data:application/x-ndjson" not in page
+    assert "The report is too long to download from this page; copy it from here." in page
+    assert [line["status"] for line in report_jsonl(page)] == ["imported"] * 3
+
+
 def test_the_next_form_has_a_new_key_and_keeps_the_options(maintainer):
     response = web(maintainer).post(
         URL, form(jsonl_file(record(1)), key="first", source="basil", language="de")
