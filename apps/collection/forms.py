@@ -138,7 +138,7 @@ class BrowseFilterForm(forms.Form):
                 "type": "search",
                 "maxlength": selectors.SEARCH_MAX_CHARS,
                 "enterkeyhint": "search",
-                "placeholder": _("Words in the prompt or its answers"),
+                "placeholder": _("Words to find"),
             }
         ),
     )
