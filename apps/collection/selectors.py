@@ -22,15 +22,31 @@ from django.utils.translation import gettext as _
 from apps.accounts import roles
 from apps.collection.models import ACCEPTED_PROMPT_STATES, Prompt, Response, ResponseState
 
-PUBLIC_PROMPT = Q(
-    state__in=ACCEPTED_PROMPT_STATES, withdrawn_at__isnull=True, hidden_at__isnull=True
+
+def public_authors(prefix: str = "") -> Q:
+    """Work whose author is not banned. A ban takes a person's prompts and answers out of
+    public view until it is lifted, as it keeps them out of releases and the task pool; the
+    author (in My contributions and on its page) and moderators still see them."""
+    return Q(**{f"{prefix}author__banned_at__isnull": True})
+
+
+PUBLIC_PROMPT = (
+    Q(state__in=ACCEPTED_PROMPT_STATES, withdrawn_at__isnull=True, hidden_at__isnull=True)
+    & public_authors()
 )
-PUBLIC_RESPONSE = Q(state=ResponseState.ACCEPTED, withdrawn_at__isnull=True, hidden_at__isnull=True)
+PUBLIC_RESPONSE = (
+    Q(state=ResponseState.ACCEPTED, withdrawn_at__isnull=True, hidden_at__isnull=True)
+    & public_authors()
+)
 # An answer anyone may read: public itself, and on a public prompt.
-PUBLIC_RESPONSE_ON_PUBLIC_PROMPT = PUBLIC_RESPONSE & Q(
-    prompt__state__in=ACCEPTED_PROMPT_STATES,
-    prompt__withdrawn_at__isnull=True,
-    prompt__hidden_at__isnull=True,
+PUBLIC_RESPONSE_ON_PUBLIC_PROMPT = (
+    PUBLIC_RESPONSE
+    & Q(
+        prompt__state__in=ACCEPTED_PROMPT_STATES,
+        prompt__withdrawn_at__isnull=True,
+        prompt__hidden_at__isnull=True,
+    )
+    & public_authors("prompt__")
 )
 
 
@@ -201,8 +217,7 @@ def contributions_for_author(*, user: Any) -> QuerySet[Prompt]:
 def site_counts() -> dict[str, int]:
     """What the home page counts: the prompts anyone can browse, their accepted answers, and
     the people who wrote them. Work in review, rejected, halted, withdrawn or hidden is not
-    shown to visitors, so it is not counted either; a banned author's accepted work stays
-    on Browse, so it stays in the counts."""
+    shown to visitors, so it is not counted either, nor a banned author's work."""
     prompts = Prompt.objects.filter(PUBLIC_PROMPT).order_by()
     responses = Response.objects.filter(PUBLIC_RESPONSE_ON_PUBLIC_PROMPT).order_by()
     # order_by(): no Meta ordering inside the UNION (SQLite refuses it).

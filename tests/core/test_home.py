@@ -47,10 +47,11 @@ def test_answers_nobody_can_read_are_not_counted_nor_their_writers(client):
 
 
 def test_the_counts_match_what_browse_lists(client):
-    """A banned author's accepted work stays on Browse, so it stays in the counts."""
+    """A banned author's work leaves Browse, so it leaves the counts."""
     banned = UserFactory(banned_at=GONE)
     ResponseFactory(prompt=PromptFactory(author=banned))
+    ResponseFactory(prompt=PromptFactory(), author=banned)
     PromptFactory(state=PromptState.REVIEW)
     browse = client.get("/browse/").content.decode()
     assert "1 prompt" in browse
-    assert counts(client) == {"prompts": 1, "responses": 1, "contributors": 2}
+    assert counts(client) == {"prompts": 1, "responses": 0, "contributors": 1}
