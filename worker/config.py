@@ -27,7 +27,8 @@ CompileMode = Literal["default", "max-autotune-no-cudagraphs"]
 
 # Fields that describe a run without shaping it: they stay out of the fingerprint, so that a
 # checkpoint resumes under a changed output folder or release page address.
-_NOT_FINGERPRINTED = frozenset({"output_dir", "release_tag", "release_url"})
+# Not fingerprinted: where the output goes, labels for the card, and when steps are read.
+_NOT_FINGERPRINTED = frozenset({"output_dir", "release_tag", "release_url", "pipeline_steps"})
 
 # The whole-number knobs, with the least and most each may be. The most are far beyond any run
 # Hearth trains (ten million optimizer steps is months on a large cluster; a million tokens is
@@ -189,6 +190,10 @@ class TrainConfig:
     forward in torch.compile. ``gradient_checkpointing`` keeps only each decoder layer's
     input for the backward and recomputes the layer there (about a third more compute, and the
     least activation memory; compiled, the checkpoints are part of the one graph).
+    ``pipeline_steps`` (None: on CUDA) reads a step's loss only once the next step is queued,
+    so the device never waits for the CPU; where steps run as they are launched (a CPU) each
+    step's time is then credited to the one before, so it is off there by default (see
+    worker.loop; it changes when a step is read, not what it computes).
     ``validate`` holds every knob to its type and to its range in WHOLE_NUMBER_RANGES or
     NUMBER_RANGES (a learning rate above 0, betas below 1, steps up to ten million, …).
     """
@@ -230,6 +235,7 @@ class TrainConfig:
     attention: Attention = "auto"
     compile: bool | None = None
     gradient_checkpointing: bool = False
+    pipeline_steps: bool | None = None
     save_dtype: Precision = "auto"
 
     @classmethod
@@ -275,7 +281,7 @@ class TrainConfig:
 
     def fingerprint(self) -> str:
         """A hash of everything that shapes training (not where the output goes, nor the
-        release's tag and page, which only label it)."""
+        release's tag and page, which only label it, nor when steps are read)."""
         values = {k: v for k, v in self.to_dict().items() if k not in _NOT_FINGERPRINTED}
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -294,9 +300,6 @@ class SFTConfig(TrainConfig):
     ``loss_chunk_tokens`` (0: off) runs the LM head and loss on that many positions at a time
     and recomputes their logits in the backward, so that a batch's logits never exist at once
     (Liger's fused loss, where it is used, never materialises them anyway).
-    ``pipeline_steps`` (None: on CUDA) reads a step's loss only once the next step is queued,
-    so the device never waits for the CPU; where steps run as they are launched (a CPU) each
-    step's time is then credited to the one before, so it is off there by default.
     ``compile_mode`` is torch.compile's mode: ``max-autotune-no-cudagraphs`` times several
     kernels for each matrix product on CUDA and keeps the fastest (longer to compile).
     """
@@ -308,7 +311,6 @@ class SFTConfig(TrainConfig):
     activation_memory_budget: float = 1.0
     loss_chunk_tokens: int = 0
     compile_mode: CompileMode = "default"
-    pipeline_steps: bool | None = None
 
     def validate(self) -> None:
         super().validate()

@@ -23,7 +23,6 @@ Several GPUs of one node, same entry point::
 from __future__ import annotations
 
 import random
-import time
 from contextlib import nullcontext
 from typing import Any
 
@@ -41,8 +40,9 @@ from worker.data import (
     tokenize_group,
 )
 from worker.evaluate import ranking_metrics
+from worker.loop import Launched, run_steps
 from worker.masks import attention_mask
-from worker.progress import ProgressCallback, StopCheck, Stopped, never_stop, no_progress
+from worker.progress import ProgressCallback, StopCheck, never_stop, no_progress
 from worker.runtime import (
     RunPaths,
     Runtime,
@@ -62,7 +62,6 @@ from worker.runtime import (
     resolve_attention,
     resolve_compile,
     result_from,
-    save_checkpoint,
     save_output,
     seed_everything,
     setup_runtime,
@@ -339,91 +338,70 @@ def train_reward(
         model.train()
         return {**ranking_metrics(everything), "eval_loss": loss_sum / len(test)}
 
-    def step_batches(step: int) -> list[PackedBatch]:
+    # Loop (see worker.loop) -------------------------------------------------------------------
+    def prepare(step: int) -> list[PackedBatch]:
         mine = steps[step][runtime.rank :: runtime.world]
         return to_device([collate(train, i, shared, pad_id, row_length) for i in mine], runtime)
 
-    # Loop ------------------------------------------------------------------------------------
-    model.train()
-    total = len(steps)
-    upcoming = step_batches(state.step) if state.step < total else []
-    while state.step < total:
-        step_start = time.perf_counter()
-        micro = steps[state.step]
-        batches = upcoming
+    def launch(step: int, batches: list[PackedBatch]) -> Launched:
+        micro = steps[step]
         # Per-prompt means averaged over the whole step's prompts, on every process.
         step_groups = sum(len(m) for m in micro)
         step_responses = sum(len(train[i].responses) for m in micro for i in m)
-        step_pairs = sum(len(train[i].pairs()) for m in micro for i in m)
-        step_tokens = sum(group_cost(train[i], shared) for m in micro for i in m)
-        with timer("train"):
-            sums = []
-            for a, batch in enumerate(batches):
-                sync = a == len(batches) - 1 or not runtime.distributed
-                context = trainer.no_sync() if not sync else nullcontext()  # type: ignore[operator]
-                with context, runtime.autocast():
-                    scores = trainer(*scorer_inputs(batch, runtime.device)).float()
-                    bt = pair_loss(scores, batch, config)
-                    l2 = scores.pow(2).sum()
-                    loss = bt / step_groups + config.score_l2 * l2 / step_responses
-                    (loss * runtime.world).backward()
-                better = scores[batch.extra["pair_better"]]
-                worse = scores[batch.extra["pair_worse"]]
-                sums.append(torch.stack([bt.detach(), (better > worse).sum().float()]))
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            # Lay out the next step while the device works; then read this one's sums.
-            upcoming = step_batches(state.step + 1) if state.step + 1 < total else []
-            loss_sum, right = torch.stack(sums).sum(0).tolist()
-        # The stop flag rides on the step's all-reduce (see worker.sft.train_sft).
-        loss_sum, right, stop = runtime.sum(loss_sum, right, float(should_stop()))
-        if stop:
-            raise Stopped(f"stopped after step {state.step + 1} of {len(steps)}")
-        state.step += 1
-        state.tokens_seen += step_tokens
-        seconds = time.perf_counter() - step_start
-        entry = {
-            "step": state.step,
-            "loss": loss_sum / step_groups,
-            "accuracy": right / max(1, step_pairs),
-            "lr": scheduler.get_last_lr()[0],
-            "grad_norm": float(grad_norm),
-            "tokens": step_tokens,
-            "seconds": seconds,
-            "tokens_per_s": step_tokens / seconds,
-            "pairs": step_pairs,
-            "pairs_per_s": step_pairs / seconds,
+        sums = []
+        for a, batch in enumerate(batches):
+            sync = a == len(batches) - 1 or not runtime.distributed
+            context = trainer.no_sync() if not sync else nullcontext()  # type: ignore[operator]
+            with context, runtime.autocast():
+                scores = trainer(*scorer_inputs(batch, runtime.device)).float()
+                bt = pair_loss(scores, batch, config)
+                l2 = scores.pow(2).sum()
+                loss = bt / step_groups + config.score_l2 * l2 / step_responses
+                (loss * runtime.world).backward()
+            better = scores[batch.extra["pair_better"]]
+            worse = scores[batch.extra["pair_worse"]]
+            sums.append(torch.stack([bt.detach(), (better > worse).sum().float()]))
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return Launched(
+            sums=torch.stack(sums).sum(0),
+            grad_norm=grad_norm.detach(),
+            lr=scheduler.get_last_lr()[0],
+            tokens=sum(group_cost(train[i], shared) for m in micro for i in m),
+            counts={
+                "groups": step_groups,
+                "pairs": sum(len(train[i].pairs()) for m in micro for i in m),
+            },
+        )
+
+    def describe(launched: Launched, sums: list[float], seconds: float) -> dict[str, float]:
+        loss_sum, right = sums
+        pairs = launched.counts["pairs"]
+        return {
+            "loss": loss_sum / launched.counts["groups"],
+            "accuracy": right / max(1, pairs),
+            "pairs": pairs,
+            "pairs_per_s": pairs / seconds,
         }
-        state.train_log.append(entry)
-        if runtime.is_main and (state.step % config.log_every == 0 or state.step == total):
-            progress(
-                {
-                    "phase": "train",
-                    "step": state.step,
-                    "total": total,
-                    "loss": entry["loss"],
-                    "lr": entry["lr"],
-                    "tokens_per_s": entry["tokens_per_s"],
-                }
-            )
-        if config.eval_every and state.step % config.eval_every == 0 and state.step < total:
-            metrics = evaluate()
-            state.eval_log.append({"step": state.step, **metrics})
-            if runtime.is_main:
-                progress({"phase": "eval", "step": state.step, "total": total, "metrics": metrics})
-        if state.step % config.checkpoint_every == 0 and state.step < total:
-            with timer("checkpoint"):
-                save_checkpoint(
-                    paths,
-                    runtime,
-                    model=model,
-                    optimizer=optimizer,
-                    scheduler=scheduler,
-                    state=state,
-                    keep=config.keep_checkpoints,
-                )
+
+    total = len(steps)
+    run_steps(
+        config=config,
+        runtime=runtime,
+        paths=paths,
+        state=state,
+        total=total,
+        training=(model, optimizer, scheduler),
+        timer=timer,
+        progress=progress,
+        should_stop=should_stop,
+        prepare=prepare,
+        launch=launch,
+        describe=describe,
+        evaluate=evaluate,
+    )
 
     # Evaluate, save, publish -----------------------------------------------------------------
     final = evaluate()

@@ -72,12 +72,12 @@ class Runtime:
         torch.distributed.all_reduce(tensor)
         return [float(v) for v in tensor.tolist()]
 
-    def sum_later(self, value: torch.Tensor, *numbers: float) -> torch.Tensor:
-        """``value`` (one number, on the device) and ``numbers``, summed over all processes,
-        as one float64 tensor on the device. Nothing here waits for the device: read the
-        sums (``.tolist()``) when they are needed."""
-        device = value.device
-        parts = [value.detach().reshape(1).to(torch.float64)]
+    def sum_later(self, values: torch.Tensor, *numbers: float) -> torch.Tensor:
+        """``values`` (on the device) then ``numbers``, summed over all processes, as one
+        float64 vector on the device. Nothing here waits for the device: read the sums
+        (``.tolist()``) when they are needed."""
+        device = values.device
+        parts = [values.detach().reshape(-1).to(torch.float64)]
         parts += [torch.full((1,), n, dtype=torch.float64, device=device) for n in numbers]
         tensor = torch.cat(parts)
         if self.distributed:

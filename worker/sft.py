@@ -18,9 +18,7 @@ the same spec resumes from its last checkpoint and reproduces the uninterrupted 
 from __future__ import annotations
 
 import random
-import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -37,8 +35,9 @@ from worker.data import (
     tokenize_sft,
 )
 from worker.evaluate import sft_metrics
+from worker.loop import Launched, run_steps
 from worker.masks import attention_mask
-from worker.progress import ProgressCallback, StopCheck, Stopped, never_stop, no_progress
+from worker.progress import ProgressCallback, StopCheck, never_stop, no_progress
 from worker.runtime import (
     RunPaths,
     Runtime,
@@ -57,7 +56,6 @@ from worker.runtime import (
     resolve_attention,
     resolve_compile,
     result_from,
-    save_checkpoint,
     save_output,
     seed_everything,
     setup_runtime,
@@ -221,18 +219,6 @@ def _head_loss(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> 
     return nn.functional.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
 
 
-@dataclass
-class Launched:
-    """An optimizer step queued on the device and not yet read: the summed loss and stop flag
-    (``Runtime.sum_later``), the gradient norm, and what the CPU knew of it."""
-
-    totals: torch.Tensor
-    grad_norm: torch.Tensor
-    targets: int
-    tokens: int
-    lr: float
-
-
 def build_model(config: SFTConfig, runtime: Runtime, attention: str) -> nn.Module:
     """Load the base causal LM, add LoRA if asked, move it to the device."""
     from transformers import AutoModelForCausalLM
@@ -367,14 +353,8 @@ def train_sft(
         model.train()
         return metrics
 
-    # Loop ------------------------------------------------------------------------------------
-    # Pipelined (config.pipeline_steps; on CUDA by default), steps are launched one ahead of
-    # being read: step t's loss and gradient norm are read (a wait for the device) only once
-    # step t + 1 is queued behind it, so the device has work queued while the CPU waits. A step
-    # after which something reads the weights (evaluation, a checkpoint, the end) is read at
-    # once, before the next is launched. A CPU runs each step as it is launched, so there step
-    # t's wall time would be credited to step t - 1: by default every step is read at once.
-    def step_batches(step: int) -> list[PackedBatch]:
+    # Loop (see worker.loop) -------------------------------------------------------------------
+    def prepare(step: int) -> list[PackedBatch]:
         batches = micro_batches(steps[step], train, config, runtime, tokenizer.pad_token_id)
         return to_device(batches, runtime)
 
@@ -383,106 +363,45 @@ def train_sft(
         # Normalise by the response tokens of the whole step on every process, so that
         # gradient accumulation and DDP averaging give the mean over the step's tokens.
         step_targets = sum(train[i].n_targets for row in rows for i in row)
-        with timer("train"):
-            losses = []
-            for a, batch in enumerate(batches):
-                sync = a == len(batches) - 1 or not runtime.distributed
-                context = trainer.no_sync() if not sync else nullcontext()  # type: ignore[operator]
-                with context, runtime.autocast():
-                    value = trainer(*batch.tensors())
-                    (value * runtime.world / step_targets).backward()
-                losses.append(value.detach())
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            # The stop flag rides on the step's one all-reduce: every process stops at the
-            # same step, so none is left waiting in a collective the others have left.
-            totals = runtime.sum_later(torch.stack(losses).sum(), float(should_stop()))
+        losses = []
+        for a, batch in enumerate(batches):
+            sync = a == len(batches) - 1 or not runtime.distributed
+            context = trainer.no_sync() if not sync else nullcontext()  # type: ignore[operator]
+            with context, runtime.autocast():
+                value = trainer(*batch.tensors())
+                (value * runtime.world / step_targets).backward()
+            losses.append(value.detach())
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
         return Launched(
-            totals=totals,
+            sums=torch.stack(losses).sum().reshape(1),
             grad_norm=grad_norm.detach(),
-            targets=step_targets,
-            tokens=sum(len(train[i]) for row in rows for i in row),
             lr=scheduler.get_last_lr()[0],
+            tokens=sum(len(train[i]) for row in rows for i in row),
+            counts={"targets": step_targets},
         )
 
-    def finish(launched: Launched, since: float) -> float:
-        """Read a launched step (waiting for the device), log and report it; return when."""
-        with timer("train"):
-            loss_sum, stop = launched.totals.tolist()
-            grad_norm = float(launched.grad_norm)
-        if stop:
-            raise Stopped(f"stopped after step {state.step + 1} of {len(steps)}")
-        state.step += 1
-        state.tokens_seen += launched.tokens
-        now = time.perf_counter()
-        entry = {
-            "step": state.step,
-            "loss": loss_sum / launched.targets,
-            "lr": launched.lr,
-            "grad_norm": grad_norm,
-            "tokens": launched.tokens,
-            "seconds": now - since,
-            "tokens_per_s": launched.tokens / (now - since),
-        }
-        state.train_log.append(entry)
-        if runtime.is_main and (state.step % config.log_every == 0 or state.step == total):
-            progress(
-                {
-                    "phase": "train",
-                    "step": state.step,
-                    "total": total,
-                    "loss": entry["loss"],
-                    "lr": entry["lr"],
-                    "tokens_per_s": entry["tokens_per_s"],
-                }
-            )
-        return now
+    def describe(launched: Launched, sums: list[float], seconds: float) -> dict[str, float]:
+        return {"loss": sums[0] / launched.counts["targets"]}
 
-    def read_at(step: int) -> bool:
-        """Whether the weights are read after ``step`` steps (evaluation, checkpoint, end)."""
-        return step == total or (
-            step % config.checkpoint_every == 0
-            or bool(config.eval_every and step % config.eval_every == 0)
-        )
-
-    model.train()
     total = len(steps)
-    pipelined = (
-        runtime.device.type == "cuda" if config.pipeline_steps is None else config.pipeline_steps
+    run_steps(
+        config=config,
+        runtime=runtime,
+        paths=paths,
+        state=state,
+        total=total,
+        training=(model, optimizer, scheduler),
+        timer=timer,
+        progress=progress,
+        should_stop=should_stop,
+        prepare=prepare,
+        launch=launch,
+        describe=describe,
+        evaluate=evaluate,
     )
-    upcoming = step_batches(state.step) if state.step < total else []
-    pending: Launched | None = None
-    mark = time.perf_counter()
-    for step in range(state.step, total):
-        launched = launch(step, upcoming)
-        # While the device works through the queued steps, lay out the next one on the CPU.
-        upcoming = step_batches(step + 1) if step + 1 < total else []
-        if pending is not None:
-            mark = finish(pending, mark)
-            pending = None
-        if pipelined and not read_at(step + 1):
-            pending = launched
-            continue
-        mark = finish(launched, mark)
-        if config.eval_every and state.step % config.eval_every == 0 and state.step < total:
-            metrics = evaluate()
-            state.eval_log.append({"step": state.step, **metrics})
-            if runtime.is_main:
-                progress({"phase": "eval", "step": state.step, "total": total, "metrics": metrics})
-        if state.step % config.checkpoint_every == 0 and state.step < total:
-            with timer("checkpoint"):
-                save_checkpoint(
-                    paths,
-                    runtime,
-                    model=model,
-                    optimizer=optimizer,
-                    scheduler=scheduler,
-                    state=state,
-                    keep=config.keep_checkpoints,
-                )
-        mark = time.perf_counter()  # evaluation and checkpoints are not step time
 
     # Evaluate, save, publish -----------------------------------------------------------------
     final = evaluate()

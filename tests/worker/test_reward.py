@@ -27,6 +27,7 @@ def reward_spec(release: Path, model: Path, output: Path, **overrides: Any) -> d
         "num_epochs": 3,
         "learning_rate": 2e-3,
         "checkpoint_every": 100,
+        "pipeline_steps": True,  # the GPU's loop, one step read behind (see test_sft)
     } | overrides
 
 
