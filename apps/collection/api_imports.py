@@ -28,7 +28,9 @@ class ImportsApi(APIView):
     """Import a JSONL file; every line goes through the Write form's checks.
 
     The answer lists each non-blank line as imported (with the new prompt's id), duplicate
-    (with the id of the prompt already in Hearth) or rejected (with the reasons).
+    (with the id of the prompt already in Hearth) or rejected (with the reasons). A file that
+    is empty, not UTF-8 text, or not JSON objects with Dolly's fields at its first line is
+    refused with 400 and imports nothing.
     """
 
     permission_classes = [IsAuthenticated, IsMaintainer]
@@ -89,6 +91,9 @@ class ImportsApi(APIView):
             state=data["state"],
         )
         upload = data["file"]
+        # A file that is not Dolly JSONL at all (empty, not UTF-8, another format) imports
+        # nothing, as on the Import page; a later bad line is rejected in the report.
+        importing.check_upload(upload, size=upload.size)
         report = importing.prompts_import_jsonl(
             upload,
             author=cast(User, request.user),  # IsMaintainer let in only signed-in users

@@ -230,3 +230,32 @@ def test_a_retried_large_upload_with_a_new_boundary_replays_the_first_report(
     assert again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true"
     assert Prompt.objects.filter(origin="museum").count() == 30
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "The file is empty: it has no line to import."),
+        (b"\n\n", "The file is empty: it has no line to import."),
+        (b'{"instruction": "caf\xe9"}\n', "The file is not UTF-8 text: line 1 has the byte 0xe9."),
+    ],
+)
+def test_a_file_that_is_not_dolly_jsonl_imports_nothing(api_maintainer, body, message):
+    file = SimpleUploadedFile("dolly.jsonl", body, content_type="application/x-ndjson")
+
+    response = api_maintainer.post(URL, {"file": file}, format="multipart")
+
+    assert response.status_code == 400
+    (error,) = response.json()["file"]
+    assert error.startswith(message)
+    assert not Prompt.objects.exists()
+
+
+def test_a_csv_file_is_refused_at_its_first_line(api_maintainer):
+    file = SimpleUploadedFile("dolly.csv", b"instruction,context,response,category\n")
+
+    response = api_maintainer.post(URL, {"file": file}, format="multipart")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["file"]
+    assert not Prompt.objects.exists()
