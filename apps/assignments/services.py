@@ -208,6 +208,16 @@ def _language_filter(user: User, column: str) -> tuple[str, list[str]]:
     return f"({' OR '.join([exact, *regional])})", [*tags, *patterns]
 
 
+def _author_not_banned(alias: str) -> str:
+    """SQL: the row's author is not banned. A ban takes a person's prompts and answers out of
+    the task pool, as out of public view (apps.collection.selectors) and out of releases,
+    until it is lifted; their slots wait as they are. One probe of the users' primary key."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {_q(User._meta.db_table)} u "
+        f'WHERE u."id" = {alias}."author_id" AND u."banned_at" IS NOT NULL)'
+    )
+
+
 def _take_slot(model: type[Model], pk: int) -> bool:
     """Take one open slot of a row the caller holds locked."""
     table = _q(model._meta.db_table)
@@ -222,8 +232,9 @@ def _take_slot(model: type[Model], pk: int) -> bool:
 
 def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assignment | None:
     """Hold one open slot of the oldest live prompt in the task's state that the user may work
-    on: in their languages, not their own, not one they had a task of this type on before
-    (done, skipped or expired) and, to answer or rank, not one they answered.
+    on: in their languages, by an author not banned, not their own, not one they had a task
+    of this type on before (done, skipped or expired) and, to answer or rank, not one they
+    answered.
 
     The state is written into the statement so that PostgreSQL walks that state's partial
     index of prompts with open slots (migration 0002), not every live prompt."""
@@ -254,6 +265,7 @@ def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assig
               AND c."withdrawn_at" IS NULL AND c."hidden_at" IS NULL
               AND {languages}
               AND c."author_id" <> %s
+              AND {_author_not_banned("c")}
               AND NOT EXISTS (
                   SELECT 1 FROM {assignments} a
                   WHERE a."user_id" = %s AND a."prompt_id" = c."id" AND a."task_type" = %s
@@ -284,8 +296,8 @@ def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assig
 
 def _claim_response_review(user: User, policy: CollectionPolicy) -> Assignment | None:
     """Hold one review slot of the oldest live answer in review under a live prompt that is
-    collecting, in the user's languages, not their own and not one they had this task on
-    before. Locks the answer only."""
+    collecting, in the user's languages, neither by a banned author, not their own and not
+    one they had this task on before. Locks the answer only."""
     responses, prompts = _q(Response._meta.db_table), _q(Prompt._meta.db_table)
     languages, language_params = _language_filter(user, 'p."language"')
     found = _fetch_one(
@@ -297,6 +309,7 @@ def _claim_response_review(user: User, policy: CollectionPolicy) -> Assignment |
           AND p."state" = %s AND p."withdrawn_at" IS NULL AND p."hidden_at" IS NULL
           AND {languages}
           AND c."author_id" <> %s
+          AND {_author_not_banned("c")} AND {_author_not_banned("p")}
           AND NOT EXISTS (
               SELECT 1 FROM {_q(Assignment._meta.db_table)} a
               WHERE a."user_id" = %s AND a."response_id" = c."id" AND a."task_type" = %s

@@ -12,7 +12,7 @@ but do not block.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -138,13 +138,17 @@ def response_review_create(
 
 
 def rankable_responses(prompt: Prompt) -> list[Response]:
-    """The response set a ranker orders: accepted, live answers, by id. (In SQL: every rank
-    task reads it twice, and building it with the ORM cost more CPU than running it.)"""
-    table = quote(Response._meta.db_table)
+    """The response set a ranker orders: accepted, live answers by authors not banned, by id
+    (a banned author's answer is out of the set as a hidden one is, until the ban is lifted).
+    (In SQL: every rank task reads it twice, and building it with the ORM cost more CPU than
+    running it.)"""
+    table, users = quote(Response._meta.db_table), quote(User._meta.db_table)
     return fetch_all(
         f"SELECT {columns(Response, table)} FROM {table} "
-        'WHERE "prompt_id" = %s AND "state" = %s AND "withdrawn_at" IS NULL '
-        'AND "hidden_at" IS NULL ORDER BY "id"',
+        f'INNER JOIN {users} u ON u."id" = {table}."author_id" '
+        f'WHERE {table}."prompt_id" = %s AND {table}."state" = %s '
+        f'AND {table}."withdrawn_at" IS NULL AND {table}."hidden_at" IS NULL '
+        f'AND u."banned_at" IS NULL ORDER BY {table}."id"',
         [prompt.pk, ResponseState.ACCEPTED],
         Response,
     )
@@ -161,8 +165,11 @@ def _reviews(column: str, pk: int) -> list[Review]:
 
 
 def check_ranking_payload(
-    payload: Mapping[str, Any], response_ids: Sequence[int]
+    payload: Mapping[str, Any], response_ids: Sequence[int], *, gone: Collection[int] = ()
 ) -> tuple[list[int], bool]:
+    """The order (best first) and whether the ranker marked the set unusable. The order must
+    hold every id of ``response_ids`` once; ids in ``gone`` (answers the task showed that have
+    left the set since) may be in it too, and are dropped."""
     unusable = payload.get("unusable", False)
     if not isinstance(unusable, bool):
         raise ValidationError({"unusable": [_("Must be true or false.")]})
@@ -179,7 +186,8 @@ def check_ranking_payload(
         raise ValidationError(
             {"order": [_("Give the answers' ids as a list, best first, or set unusable to true.")]}
         )
-    if sorted(order) != sorted(response_ids) or len(set(order)) != len(order):
+    kept = [i for i in order if i not in gone]
+    if sorted(kept) != sorted(response_ids) or len(set(order)) != len(order):
         raise ValidationError(
             {
                 "order": [
@@ -188,7 +196,32 @@ def check_ranking_payload(
                 ]
             }
         )
-    return list(order), False
+    return kept, False
+
+
+# More ids outside the set than a prompt ever has answers: not looked up.
+MAX_GONE_ANSWERS = 100
+
+
+def _gone_answers(prompt: Prompt, order: Any, response_ids: Sequence[int]) -> list[int]:
+    """The ids in a submitted order that are answers to ``prompt`` no longer in its rankable
+    set (withdrawn, hidden, or by an author banned since the task was handed out). Asks the
+    database only when the order names an id outside the set."""
+    if not isinstance(order, list):
+        return []
+    current = set(response_ids)
+    extra = [i for i in order if isinstance(i, int) and not isinstance(i, bool)]
+    extra = [i for i in extra if i not in current]
+    if not extra or len(extra) > MAX_GONE_ANSWERS:
+        return []  # nothing gone, or an order no task listed: refused either way
+    table = quote(Response._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT "id" FROM {table} WHERE "prompt_id" = %s '
+            f'AND "id" IN ({", ".join(["%s"] * len(extra))})',
+            [prompt.pk, *extra],
+        )
+        return [int(row[0]) for row in cursor.fetchall()]
 
 
 @transaction.atomic(savepoint=False)
@@ -197,12 +230,19 @@ def ranking_create(
 ) -> Ranking:
     """Record one ranking; with the last one in, run consensus and complete the prompt.
 
+    An answer that left the set while the ranker held the task (withdrawn, hidden, its author
+    banned) may still be in the order: it is dropped and the rest of the order kept, as the
+    consensus does with rankings made before it left. An answer that joined the set since
+    (restored) is missing from the order, which is refused: the ranker has not seen it.
+
     Precondition: the caller holds the prompt's row lock.
     """
     responses = rankable_responses(prompt)
     if prompt.author_id == ranker.pk or any(r.author_id == ranker.pk for r in responses):
         raise ValidationError(_("Nobody ranks answers to their own prompt or their own answers."))
-    order, unusable = check_ranking_payload(payload, [r.pk for r in responses])
+    ids = [r.pk for r in responses]
+    gone = _gone_answers(prompt, payload.get("order"), ids)
+    order, unusable = check_ranking_payload(payload, ids, gone=gone)
     ranking = insert(Ranking(ranker=ranker, prompt=prompt, order=order, unusable=unusable))
     rankings = scalar(
         f'SELECT COUNT(*) FROM {quote(Ranking._meta.db_table)} WHERE "prompt_id" = %s', [prompt.pk]
@@ -230,37 +270,47 @@ def consensus_run(*, prompt: Prompt) -> PromptConsensus:
     """Merge the prompt's rankings (ranked pairs) by rankers not banned, store each answer's
     rank and the agreement.
 
-    Rankings are projected onto the current response set, so an answer withdrawn or hidden
-    after some rankings were made simply drops out of them. Ties break by a fixed shuffle
-    seeded by the prompt id, so the author's own (first) answer is not favoured.
+    Rankings are projected onto the current response set, so an answer withdrawn, hidden or
+    whose author was banned after some rankings were made simply drops out of them. An answer
+    that came back (restored, unbanned) after some ranking was made without it is left out of
+    the vote altogether: that ranker never saw it, and every ranking must order every answer.
+    With no ranking left to count (every ranker banned) the consensus is empty: no order, no
+    agreement. Ties break by a fixed shuffle seeded by the prompt id, so the author's own
+    (first) answer is not favoured.
     """
     responses = rankable_responses(prompt)
-    ids = [r.pk for r in responses]
-    current = set(ids)
+    current = {r.pk for r in responses}
     rankings: list[list[int] | None] = []
     # A banned ranker's votes no longer count (the ban re-runs this, see consensus_refresh).
     for ranking in _rankings_of_rankers_in_good_standing(prompt):
         rankings.append(None if ranking.unusable else [i for i in ranking.order if i in current])
-    tie_break = sorted(ids)
-    random.Random(prompt.pk).shuffle(tie_break)
-    result = compute_consensus(rankings, ids, tie_break=tie_break)
-    consensus = upsert(
-        PromptConsensus(
+    seen_by_all = current.intersection(*(set(r) for r in rankings if r is not None))
+    ids = sorted(seen_by_all)
+    rankings = [None if r is None else [i for i in r if i in seen_by_all] for r in rankings]
+    if rankings:
+        tie_break = list(ids)
+        random.Random(prompt.pk).shuffle(tie_break)
+        result = compute_consensus(rankings, ids, tie_break=tie_break)
+        consensus = PromptConsensus(
             prompt=prompt,
             order=list(result.order),
             agreement=result.agreement,
             rankers=result.rankers,
             unusable_rankers=result.unusable_rankers,
             pairwise_wins={f"{a}>{b}": n for (a, b), n in result.pairwise_wins.items()},
-        ),
-        unique=["prompt"],
-    )
+        )
+        ranks = dict(result.ranks)
+    else:
+        consensus = PromptConsensus(prompt=prompt, order=[], rankers=0, pairwise_wins={})
+        ranks = {}
+    consensus = upsert(consensus, unique=["prompt"])
     for response in responses:
-        rank = result.ranks.get(response.pk)
+        rank = ranks.get(response.pk)
         if response.consensus_rank != rank:
             response.consensus_rank = rank
             update(response, ["consensus_rank"])
-    # Answers hidden or withdrawn since keep no rank.
+    # Answers out of the set since (hidden, withdrawn, a banned author) or out of the vote
+    # keep no rank.
     keep = f'AND "id" NOT IN ({", ".join(["%s"] * len(ids))})' if ids else ""
     with connection.cursor() as cursor:
         cursor.execute(

@@ -170,7 +170,10 @@ def prompt_halt(*, moderator: User, prompt: Prompt, reason: Any) -> Prompt:
 
 @transaction.atomic
 def user_ban(*, moderator: User, user: User, reason: Any) -> User:
-    """Ban a user: no tasks, no submissions; their open tasks are released at once."""
+    """Ban a user: no tasks, no submissions; their open tasks are released at once. Their
+    prompts and answers leave public view, the task pool, rank sets and consensus until the
+    ban is lifted (they and moderators still see them); a collecting prompt waiting on their
+    answer in review collects another in its place, as for a hidden answer."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=True)
     if user.pk == moderator.pk:
@@ -181,10 +184,13 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
             raise PermissionDenied(_("Only an administrator may ban a maintainer."))
         raise PermissionDenied(_("Only an administrator may ban a moderator."))
     user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
+    newly = user.banned_at is None
     user.banned_at = timezone.now()
     user.ban_reason = clean
     user.save(update_fields=["banned_at", "ban_reason"])
     assignments_release_for_user(user=user)
+    if newly:
+        _give_back_slots_of_answers_in_review(user)
     _recount_for(user)
     _log(moderator, ModerationAction.Action.BAN, subject=user, reason=clean)
     return user
@@ -203,8 +209,24 @@ def user_unban(*, moderator: User, user: User, reason: Any = "") -> User:
     return user
 
 
+def _give_back_slots_of_answers_in_review(user: User) -> None:
+    """Nobody is handed a banned author's answer to review, so each one in review would hold
+    its collecting prompt's place until an unban: give the place back. (An unban takes none
+    back, as a restore does not: the prompt may have collected a replacement.)"""
+    waiting = Response.objects.filter(
+        author=user,
+        state=ResponseState.REVIEW,
+        withdrawn_at__isnull=True,
+        hidden_at__isnull=True,
+        prompt__state=PromptState.COLLECTING,
+    ).values_list("prompt_id", flat=True)
+    for prompt_id in list(waiting):
+        flow.give_back_prompt_slot(prompt_id=prompt_id, phase=PromptState.COLLECTING)
+
+
 def _recount_for(user: User) -> None:
-    """The consensus of every prompt this user ranked, now with or without their votes."""
-    consensus_refresh(
-        prompt_ids=Ranking.objects.filter(ranker=user).values_list("prompt_id", flat=True)
-    )
+    """The consensus of every prompt this user ranked or answered, now with or without their
+    votes and answers."""
+    ranked = Ranking.objects.filter(ranker=user).values_list("prompt_id", flat=True)
+    answered = Response.objects.filter(author=user).values_list("prompt_id", flat=True)
+    consensus_refresh(prompt_ids=[*ranked, *answered])

@@ -10,12 +10,14 @@ from django.utils import timezone
 
 from apps.assignments.models import Assignment, AssignmentState
 from apps.assignments.services import assignments_expire
-from apps.collection.models import Prompt, PromptState
+from apps.collection.models import Prompt, PromptState, ResponseState
 from apps.collection.policy import current_policy
+from apps.collection.services import response_withdraw
 from apps.core.throttling import ScopedThrottle, sliding_wait
-from apps.feedback.models import Ranking, Review
+from apps.feedback.models import PromptConsensus, Ranking, Review
+from apps.moderation.services import content_hide, content_restore, user_ban, user_unban
 from tests.conftest import client_for
-from tests.factories import PromptFactory
+from tests.factories import PromptFactory, ResponseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -300,3 +302,144 @@ def test_the_task_endpoints_answer_json_whatever_the_accept_header_says(api):
     assert r.status_code == 200
     assert r["Content-Type"] == "application/json"
     assert r.json()["type"] == "write"
+
+
+# --- a banned author's work is not handed out ------------------------------------------------
+
+
+def test_no_task_is_handed_out_on_a_banned_authors_work_until_the_unban(
+    api, moderator, make_volunteer
+):
+    banned, author, other = (make_volunteer() for _ in range(3))
+    PromptFactory(author=banned, state=PromptState.REVIEW)
+    PromptFactory(author=banned, state=PromptState.COLLECTING)
+    PromptFactory(author=banned, state=PromptState.RANKING)
+    ResponseFactory(prompt=PromptFactory(author=banned, state=PromptState.RANKING), author=other)
+    collecting = PromptFactory(author=author, state=PromptState.COLLECTING, open_slots=0)
+    ResponseFactory(prompt=collecting, author=banned, state=ResponseState.REVIEW, open_slots=2)
+    user_ban(moderator=moderator, user=banned, reason="spam")
+    for kind in ("review", "rank"):
+        r = api.get(NEXT, {"type": kind})
+        assert r.status_code == 404, (kind, r.json())
+    # Nobody reviews the answer in review, so the prompt it waits on collects another; the
+    # banned author's own collecting prompt (older, with open slots) is passed over.
+    collecting.refresh_from_db()
+    assert collecting.open_slots == 1
+    assert api.get(NEXT, {"type": "respond"}).json()["prompt"]["id"] == collecting.pk
+    assert Assignment.objects.count() == 1
+
+    user_unban(moderator=moderator, user=banned)
+    task = Assignment.objects.get(pk=api.get(NEXT, {"type": "review"}).json()["id"])
+    assert (task.response or task.prompt).author == banned
+
+
+def test_a_rank_task_leaves_out_a_banned_authors_answer(moderator, make_volunteer):
+    author, a, b, c, ranker = (make_volunteer() for _ in range(5))
+    prompt = PromptFactory(author=author, state=PromptState.RANKING)
+    first, second, _third = (ResponseFactory(prompt=prompt, author=x) for x in (a, b, c))
+    user_ban(moderator=moderator, user=c, reason="copied from a chatbot")
+    client = client_for(ranker)
+    task = client.get(NEXT, {"type": "rank"}).json()
+    assert sorted(r["id"] for r in task["responses"]) == [first.pk, second.pk]
+    r = client.post(
+        f"/api/v1/tasks/{task['id']}/submit/", {"order": [second.pk, first.pk]}, format="json"
+    )
+    assert r.status_code == 200
+    assert Ranking.objects.get().order == [second.pk, first.pk]
+
+
+# --- an answer leaves (or joins) the set while a ranker holds the task ---------------------------
+
+
+@pytest.fixture
+def rank_task(make_volunteer):
+    """A prompt in ranking with three answers, a ranker holding its task, and the ranker's
+    order of all three (as the task listed them)."""
+    author, a, b, c, ranker = (make_volunteer() for _ in range(5))
+    prompt = PromptFactory(author=author, state=PromptState.RANKING)
+    answers = [ResponseFactory(prompt=prompt, author=x) for x in (a, b, c)]
+    client = client_for(ranker)
+    task = client.get(NEXT, {"type": "rank"}).json()
+    assert sorted(r["id"] for r in task["responses"]) == sorted(x.pk for x in answers)
+    order = [answers[2].pk, answers[0].pk, answers[1].pk]
+    return prompt, answers, client, f"/api/v1/tasks/{task['id']}/submit/", order
+
+
+def test_an_answer_withdrawn_while_ranking_is_dropped_from_the_order_and_the_rest_kept(
+    rank_task,
+):
+    _prompt, answers, client, url, order = rank_task
+    response_withdraw(response=answers[2], user=answers[2].author)
+    r = client.post(url, {"order": order}, format="json")
+    assert r.status_code == 200, r.json()
+    assert Ranking.objects.get().order == [answers[0].pk, answers[1].pk]
+    assert Assignment.objects.get().state == AssignmentState.SUBMITTED
+
+
+def test_an_answer_hidden_while_ranking_is_dropped_too(rank_task, moderator):
+    _prompt, answers, client, url, order = rank_task
+    content_hide(moderator=moderator, target=answers[0], reason="copied")
+    r = client.post(url, {"order": order}, format="json")
+    assert r.status_code == 200, r.json()
+    assert Ranking.objects.get().order == [answers[2].pk, answers[1].pk]
+
+
+def test_an_order_still_must_name_each_remaining_answer_once(rank_task):
+    _prompt, answers, client, url, _order = rank_task
+    response_withdraw(response=answers[2], user=answers[2].author)
+    stranger = ResponseFactory()  # an answer to another prompt is not a gone one
+    for bad in (
+        [answers[0].pk],
+        [answers[0].pk, answers[0].pk, answers[1].pk],
+        [answers[0].pk, answers[1].pk, stranger.pk],
+    ):
+        r = client.post(url, {"order": bad}, format="json")
+        assert r.status_code == 400, bad
+        assert r.json() == {
+            "order": [f"Order every answer exactly once: {answers[0].pk}, {answers[1].pk}."]
+        }
+    assert not Ranking.objects.exists()
+    assert Assignment.objects.get().state == AssignmentState.ACTIVE
+
+
+def test_an_answer_restored_since_the_task_was_handed_out_must_be_ranked_too(
+    make_volunteer, moderator
+):
+    author, a, b, c, ranker = (make_volunteer() for _ in range(5))
+    prompt = PromptFactory(author=author, state=PromptState.RANKING)
+    answers = [ResponseFactory(prompt=prompt, author=x) for x in (a, b, c)]
+    content_hide(moderator=moderator, target=answers[1], reason="copied")
+    client = client_for(ranker)
+    task = client.get(NEXT, {"type": "rank"}).json()
+    assert sorted(r["id"] for r in task["responses"]) == [answers[0].pk, answers[2].pk]
+    content_restore(moderator=moderator, target=answers[1], reason="not copied after all")
+    url = f"/api/v1/tasks/{task['id']}/submit/"
+    r = client.post(url, {"order": [answers[2].pk, answers[0].pk]}, format="json")
+    # The ranker has not seen it: the order is refused, the task stays theirs to redo.
+    assert r.status_code == 400
+    ids = ", ".join(str(x.pk) for x in answers)
+    assert r.json() == {"order": [f"Order every answer exactly once: {ids}."]}
+    assert Assignment.objects.get().state == AssignmentState.ACTIVE
+    whole = [answers[2].pk, answers[1].pk, answers[0].pk]
+    assert client.post(url, {"order": whole}, format="json").status_code == 200
+    assert Ranking.objects.get().order == whole
+
+
+def test_the_last_ranking_after_an_answer_left_completes_the_prompt_without_it(
+    rank_task, make_volunteer
+):
+    """Two rankings made before the answer left still name it; the consensus ignores it."""
+    prompt, answers, client, url, order = rank_task
+    for _ in range(2):
+        Ranking.objects.create(
+            ranker=make_volunteer(), prompt=prompt, order=[x.pk for x in answers]
+        )
+    response_withdraw(response=answers[0], user=answers[0].author)
+    assert client.post(url, {"order": order}, format="json").status_code == 200
+    prompt.refresh_from_db()
+    assert prompt.state == PromptState.COMPLETE
+    consensus = PromptConsensus.objects.get(prompt=prompt)
+    assert sorted(consensus.order) == sorted([answers[1].pk, answers[2].pk])
+    assert consensus.rankers == 3
+    answers[0].refresh_from_db()
+    assert answers[0].consensus_rank is None

@@ -324,6 +324,24 @@ def test_an_order_that_leaves_out_an_answer_is_refused_on_the_page(volunteer, ma
     assert not Ranking.objects.exists()
 
 
+def test_an_answer_withdrawn_while_the_page_was_open_leaves_the_rest_of_the_order(
+    volunteer, make_volunteer
+):
+    prompt, responses = prompt_in_ranking(make_volunteer)
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "rank")
+    gone = responses[1]
+    collection_services.response_withdraw(response=gone, user=gone.author)
+    best_first = [r.pk for r in reversed(responses)]
+    r = client.post(
+        f"/contribute/{assignment.pk}/",
+        {"idempotency_key": key_of(page), "order": ",".join(map(str, best_first))},
+    )
+    assert r.status_code == 302
+    assert message_texts(r) == ["Thank you! Your ranking is saved."]
+    assert Ranking.objects.get(prompt=prompt).order == [responses[2].pk, responses[0].pk]
+
+
 # --- skip and nothing to do ------------------------------------------------------------------
 
 

@@ -1,12 +1,16 @@
 """What counts in a prompt's consensus follows moderation: a banned ranker's votes stop
-counting (and count again after an unban), and a hidden or withdrawn answer drops out."""
+counting (and count again after an unban), and a hidden or withdrawn answer, or one whose
+author is banned, drops out."""
 
 from __future__ import annotations
 
 import pytest
 
+from apps.accounts.models import User
+from apps.collection.models import Response
 from apps.collection.services import response_withdraw
-from apps.feedback.models import PromptConsensus
+from apps.feedback.models import PromptConsensus, Ranking
+from apps.feedback.services import consensus_run
 from apps.moderation import services
 from tests.factories import UserFactory
 from tests.releases.helpers import World, ranked_prompt
@@ -69,3 +73,55 @@ def test_a_withdrawn_answer_drops_out_of_the_consensus(prompt_and_people):
     response_withdraw(response=world.responses["p.2"], user=answerers[2])
     order = consensus(prompt).order
     assert world.responses["p.2"].pk not in order and len(order) == 2
+
+
+def test_a_banned_answerers_answer_drops_out_and_comes_back_after_an_unban(
+    moderator, prompt_and_people
+):
+    world, prompt, _, answerers = prompt_and_people
+    best = world.responses["p.0"]
+    services.user_ban(moderator=moderator, user=answerers[0], reason="copied from a chatbot")
+    assert consensus(prompt).order == [world.responses["p.1"].pk, world.responses["p.2"].pk]
+    best.refresh_from_db()
+    assert best.consensus_rank is None
+    services.user_unban(moderator=moderator, user=answerers[0])
+    assert consensus(prompt).order[0] == best.pk
+    best.refresh_from_db()
+    assert best.consensus_rank == 1
+
+
+def test_when_every_ranker_is_banned_the_consensus_is_empty_until_one_is_unbanned(
+    moderator, prompt_and_people
+):
+    world, prompt, spammer, _ = prompt_and_people
+    rankers = list(User.objects.filter(rankings__prompt=prompt))
+    for ranker in rankers:
+        services.user_ban(moderator=moderator, user=ranker, reason="a ring of fake rankers")
+    empty = consensus(prompt)
+    assert (empty.order, empty.rankers, empty.agreement, empty.pairwise_wins) == ([], 0, None, {})
+    assert not Response.objects.filter(prompt=prompt, consensus_rank__isnull=False).exists()
+    services.user_unban(moderator=moderator, user=spammer)
+    back = consensus(prompt)
+    assert back.rankers == 1
+    assert back.order == [world.responses[f"p.{i}"].pk for i in (2, 1, 0)]
+
+
+def test_an_answer_restored_after_rankings_made_without_it_stays_out_of_the_vote(moderator):
+    """Rankers who never saw it cannot have ordered it: it gets no consensus rank (until now
+    the restore failed, every ranking having to order every answer)."""
+    world = World()
+    author, a0, a1, a2, *rankers = (UserFactory() for _ in range(7))
+    prompt = ranked_prompt(
+        world, "p", author=author, answerers=[a0, a1, a2], rankers=[], complete=False
+    )
+    late = world.responses["p.0"]
+    services.content_hide(moderator=moderator, target=late, reason="looks copied")
+    kept = [world.responses["p.2"].pk, world.responses["p.1"].pk]
+    for ranker in rankers:
+        Ranking.objects.create(ranker=ranker, prompt=prompt, order=kept)
+    consensus_run(prompt=prompt)
+    services.content_restore(moderator=moderator, target=late, reason="it was not copied")
+    assert consensus(prompt).order == kept
+    assert consensus(prompt).rankers == 3
+    late.refresh_from_db()
+    assert late.consensus_rank is None
