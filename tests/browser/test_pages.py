@@ -66,14 +66,26 @@ PAGES = [
     ("email", "/accounts/email/", "volunteer"),
     ("password-reset", "/accounts/password/reset/", None),
     ("password-change", "/accounts/password/change/", "volunteer"),
+    ("imports", "/imports/", "maintainer"),
+    ("releases-empty", "/releases/", "maintainer"),
+    ("training-empty", "/training/", "maintainer"),
+    ("moderation-empty", "/moderation/", "moderator"),
+    ("moderation-hidden", "/moderation/hidden/", "moderator"),
+    ("moderation-log", "/moderation/log/", "moderator"),
 ]
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_every_page_fits_the_screen_and_labels_every_control(
-    browser, live_server, login, shot, site, volunteer, outsider, viewport
+    browser, live_server, login, shot, site, volunteer, outsider, maintainer, moderator, viewport
 ):
-    users = {"volunteer": volunteer, "outsider": outsider, "newcomer": UserFactory()}
+    users = {
+        "volunteer": volunteer,
+        "outsider": outsider,
+        "newcomer": UserFactory(),
+        "maintainer": maintainer,
+        "moderator": moderator,
+    }
     paths = {
         "public": f"/prompts/{site['public'].pk}/",
         "answer": f"/prompts/{site['unanswered'].pk}/answer/",
