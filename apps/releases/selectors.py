@@ -25,6 +25,9 @@ def release_list(*, user: Any = None) -> QuerySet[Release]:
 def release_get_for_user(*, user: Any, version: str) -> Release:
     """One release by version, as ``release_list`` lets ``user`` see it; raises
     Release.DoesNotExist otherwise (a 404 to callers)."""
+    if "\x00" in version:
+        # No version holds a NUL, and PostgreSQL refuses one in a query (a 500, not a 404).
+        raise Release.DoesNotExist
     return release_list(user=user).get(version=version)
 
 

@@ -43,6 +43,11 @@ def test_volunteers_see_finished_releases_and_maintainers_see_all(releases, volu
     assert release_get_for_user(user=maintainer, version="v3").state == ReleaseState.BUILDING
 
 
+def test_a_version_with_a_nul_is_not_found(releases, maintainer):
+    with pytest.raises(Release.DoesNotExist):
+        release_get_for_user(user=maintainer, version="v1\x00")
+
+
 def test_the_latest_release(releases):
     assert release_latest().version == "v2"
     assert release_latest(published=True).version == "v2"

@@ -55,6 +55,8 @@ def test_anyone_lists_finished_releases_and_downloads_files(world, api_anon):
     detail = api_anon.get("/api/v1/releases/v1/").json()
     assert detail["content_hash"] == release.content_hash
     assert api_anon.get("/api/v1/releases/v99/").status_code == 404
+    assert api_anon.get("/api/v1/releases/v1%00/").status_code == 404
+    assert Client().get("/releases/v1%00/").status_code == 404
     url = detail["downloads"]["data/sft/train-00000-of-00001.parquet"]
     response = Client().get(url)
     assert response.status_code == 200
