@@ -39,7 +39,7 @@ def probe(**env: str) -> dict[str, Any]:
 
 def test_the_embedded_default_uses_the_web_sides_folders(tmp_path: Path) -> None:
     conf = probe(HEARTH_DATA_DIR=str(tmp_path))
-    assert conf["broker"] == "filesystem://"
+    assert conf["broker"] == "filesystem://localhost/"
     assert conf["backend"] == f"file://{tmp_path.resolve()}/results"  # as apps/settings.py
     assert (tmp_path / "results").is_dir()
     assert conf["options"]["data_folder_in"] == str(tmp_path.resolve() / "broker" / "queue")
