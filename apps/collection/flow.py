@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.db.models import F
 
+from apps.accounts.models import User
 from apps.collection.models import (
     CollectionPolicy,
     Prompt,
@@ -51,13 +52,16 @@ def live_responses(prompt: Prompt) -> int:
 
 
 def count_responses(prompt: Prompt, states: tuple[str, ...]) -> int:
-    """A prompt's live (not withdrawn, not hidden) answers in these states. (In SQL, as the
-    dispatcher's statements are: see apps/core/sql.py.)"""
+    """A prompt's live answers in these states: not withdrawn, not hidden, and by an author
+    who is not banned (a ban takes an answer out of the collection as hiding it does). (In
+    SQL, as the dispatcher's statements are: see apps/core/sql.py.)"""
+    users = quote(User._meta.db_table)
     return int(
         scalar(
             f"SELECT COUNT(*) FROM {quote(Response._meta.db_table)} "
             f'WHERE "prompt_id" = %s AND "state" IN ({", ".join(["%s"] * len(states))}) '
-            'AND "withdrawn_at" IS NULL AND "hidden_at" IS NULL',
+            'AND "withdrawn_at" IS NULL AND "hidden_at" IS NULL '
+            f'AND "author_id" NOT IN (SELECT "id" FROM {users} WHERE "banned_at" IS NOT NULL)',
             [prompt.pk, *states],
         )
     )

@@ -172,8 +172,8 @@ def prompt_halt(*, moderator: User, prompt: Prompt, reason: Any) -> Prompt:
 def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     """Ban a user: no tasks, no submissions; their open tasks are released at once. Their
     prompts and answers leave public view, the task pool, rank sets and consensus until the
-    ban is lifted (they and moderators still see them); a collecting prompt waiting on their
-    answer in review collects another in its place, as for a hidden answer."""
+    ban is lifted (they and moderators still see them); a collecting prompt they answered
+    collects another answer in the place of theirs, as for a hidden answer."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=True)
     if user.pk == moderator.pk:
@@ -190,7 +190,7 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     user.save(update_fields=["banned_at", "ban_reason"])
     assignments_release_for_user(user=user)
     if newly:
-        _give_back_slots_of_answers_in_review(user)
+        _give_back_places_of_answers(user)
     _recount_for(user)
     _log(moderator, ModerationAction.Action.BAN, subject=user, reason=clean)
     return user
@@ -209,18 +209,19 @@ def user_unban(*, moderator: User, user: User, reason: Any = "") -> User:
     return user
 
 
-def _give_back_slots_of_answers_in_review(user: User) -> None:
-    """Nobody is handed a banned author's answer to review, so each one in review would hold
-    its collecting prompt's place until an unban: give the place back. (An unban takes none
-    back, as a restore does not: the prompt may have collected a replacement.)"""
-    waiting = Response.objects.filter(
+def _give_back_places_of_answers(user: User) -> None:
+    """A banned author's answers leave the collection as hidden ones do (they no longer count
+    toward a prompt's target, and nobody is handed them to review): each collecting prompt
+    they answered gets the place back. (An unban takes none back, as a restore does not: the
+    prompt may have collected a replacement.)"""
+    answered = Response.objects.filter(
         author=user,
-        state=ResponseState.REVIEW,
+        state__in=(ResponseState.REVIEW, ResponseState.ACCEPTED),
         withdrawn_at__isnull=True,
         hidden_at__isnull=True,
         prompt__state=PromptState.COLLECTING,
     ).values_list("prompt_id", flat=True)
-    for prompt_id in list(waiting):
+    for prompt_id in list(answered):
         flow.give_back_prompt_slot(prompt_id=prompt_id, phase=PromptState.COLLECTING)
 
 

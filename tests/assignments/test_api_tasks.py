@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.assignments.models import Assignment, AssignmentState
 from apps.assignments.services import assignments_expire
+from apps.collection import flow
 from apps.collection.models import Prompt, PromptState, ResponseState
 from apps.collection.policy import current_policy
 from apps.collection.services import response_withdraw
@@ -331,6 +332,24 @@ def test_no_task_is_handed_out_on_a_banned_authors_work_until_the_unban(
     user_unban(moderator=moderator, user=banned)
     task = Assignment.objects.get(pk=api.get(NEXT, {"type": "review"}).json()["id"])
     assert (task.response or task.prompt).author == banned
+
+
+def test_a_banned_authors_accepted_answer_no_longer_counts_toward_the_collection(
+    api, moderator, make_volunteer
+):
+    banned, author, other = (make_volunteer() for _ in range(3))
+    collecting = PromptFactory(author=author, state=PromptState.COLLECTING, open_slots=0)
+    ResponseFactory(prompt=collecting, author=banned, state=ResponseState.ACCEPTED)
+    ResponseFactory(prompt=collecting, author=other, state=ResponseState.ACCEPTED)
+    assert flow.live_responses(collecting) == 2
+
+    user_ban(moderator=moderator, user=banned, reason="copied from a chatbot")
+
+    # As for a hidden answer: the prompt counts one answer and collects another in its place.
+    collecting.refresh_from_db()
+    assert collecting.open_slots == 1
+    assert flow.count_responses(collecting, (ResponseState.ACCEPTED,)) == 1
+    assert api.get(NEXT, {"type": "respond"}).json()["prompt"]["id"] == collecting.pk
 
 
 def test_a_rank_task_leaves_out_a_banned_authors_answer(moderator, make_volunteer):
