@@ -14,6 +14,13 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _NON_WORD = re.compile(r"[\W_]+")
 
 
+def _is_blank(text: str) -> bool:
+    """True when no character shows: only whitespace and format characters (category Cf:
+    zero-width spaces and joiners, a byte-order mark, direction marks), which ``str.strip``
+    keeps. Such text reads as empty wherever it is shown."""
+    return all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
+
+
 def normalise(text: str) -> str:
     """NFC, Unix newlines, no surrounding whitespace."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -29,7 +36,7 @@ def check_text(
     if not isinstance(text, str):
         raise ValidationError(_("%(label)s must be text.") % {"label": label}, code="type")
     text = normalise(text)
-    if not text:
+    if _is_blank(text):
         if required:
             raise ValidationError(
                 _("%(label)s is required and cannot be only whitespace.") % {"label": label},

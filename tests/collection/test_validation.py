@@ -23,11 +23,14 @@ def post(api, **changes):
         ({"instruction": "x" * 4001}, "instruction", "too long: at most 4000 characters"),
         ({"instruction": "   \n\t  "}, "instruction", "cannot be only whitespace"),
         ({"instruction": ""}, "instruction", "is required"),
+        ({"instruction": "\u200b\u200b\u200b\u200b\u200b"}, "instruction", "only whitespace"),
+        ({"instruction": "\ufeff\u200d \u2060\u200e\u202e"}, "instruction", "only whitespace"),
         ({"instruction": "Bell\x07 character"}, "instruction", "control character (U+0007)"),
         ({"instruction": "Null\x00 byte here"}, "instruction", "null characters are not allowed"),
         ({"context": "c" * 20_001}, "context", "too long: at most 20000 characters"),
         ({"response": "r" * 20_001}, "response", "too long: at most 20000 characters"),
         ({"response": "   "}, "response", "cannot be only whitespace"),
+        ({"response": "\u200b\u200b\u200b\u200b"}, "response", "cannot be only whitespace"),
         ({"response": "Name three rivers in  europe."}, "response", "only repeats the instruction"),
         ({"category": "poetry"}, "category", "Choose one of the categories"),
         ({"language": "klingon-xx-yy-zz"}, "language", "not a valid BCP-47"),
@@ -91,3 +94,11 @@ def test_crlf_is_folded_and_tabs_are_kept(api):
     r = post(api, instruction="Line one\r\nline two\tend")
     assert r.status_code == 201
     assert Prompt.objects.get().instruction == "Line one\nline two\tend"
+
+
+def test_it_keeps_format_characters_inside_real_text(api):
+    # A zero-width non-joiner is part of Persian spelling: only text of nothing else is blank.
+    instruction = "Translate \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 into English."
+    r = post(api, instruction=instruction)
+    assert r.status_code == 201, r.json()
+    assert Prompt.objects.get().instruction == instruction
