@@ -30,7 +30,20 @@ def check_language(tag: object, *, field: str = "language") -> str:
     if not isinstance(tag, str) or not tag.strip():
         raise ValidationError({field: [_("Give a language as a BCP-47 tag, e.g. en or pt-BR.")]})
     raw = tag.strip()
-    if len(raw) > 35 or not langcodes.tag_is_valid(raw):
+    if len(raw) > 35:
+        # Not echoed: the message would carry whatever was pasted, up to the body limit.
+        raise ValidationError(
+            {
+                field: [
+                    _(
+                        "A language tag has at most 35 characters, this one %(n)d; "
+                        "give a BCP-47 tag, e.g. en or pt-BR."
+                    )
+                    % {"n": len(raw)}
+                ]
+            }
+        )
+    if not langcodes.tag_is_valid(raw):
         raise ValidationError(
             {
                 field: [

@@ -46,6 +46,17 @@ def test_me_refuses_an_invalid_language(api):
     assert "BCP-47" in r.json()["languages"][0]
 
 
+def test_me_refuses_a_huge_language_without_repeating_it(api):
+    r = api.patch("/api/v1/me/", {"languages": ["en", "x" * 500_000]}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {
+        "languages": [
+            "A language tag has at most 35 characters, this one 500000; "
+            "give a BCP-47 tag, e.g. en or pt-BR."
+        ]
+    }
+
+
 def test_accepting_the_licence_records_version_and_time(api_outsider, outsider):
     r = api_outsider.get("/api/v1/me/licence/")
     assert r.json()["accepted"] is False
