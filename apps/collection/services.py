@@ -218,6 +218,26 @@ class NotEditable(Exception):
     """The object left the state in which it may be edited."""
 
 
+def prompt_check_editable(*, prompt: Prompt) -> None:
+    """Raise NotEditable unless its author may still edit ``prompt``: not withdrawn, in review.
+    The edit page asks before it shows the form, so nobody types into a form that cannot save."""
+    if prompt.withdrawn_at is not None:
+        raise NotEditable(_("This prompt was withdrawn."))
+    if prompt.state != PromptState.REVIEW:
+        raise NotEditable(_("A prompt can be edited only while it is in review."))
+
+
+def response_check_editable(*, response: Response) -> None:
+    """Raise NotEditable unless its author may still edit ``response``: neither it nor its
+    prompt withdrawn, and in review."""
+    if response.withdrawn_at is not None:
+        raise NotEditable(_("This response was withdrawn."))
+    if response.prompt.withdrawn_at is not None:
+        raise NotEditable(_("The prompt of this response was withdrawn."))
+    if response.state != ResponseState.REVIEW:
+        raise NotEditable(_("A response can be edited only while it is in review."))
+
+
 @transaction.atomic
 def prompt_update(*, prompt: Prompt, user: User, **changes: Any) -> Prompt:
     """Edit one's own prompt while it is in review. Precondition: ``prompt`` is visible to
@@ -225,8 +245,7 @@ def prompt_update(*, prompt: Prompt, user: User, **changes: Any) -> Prompt:
     check_not_banned(user=user)
     prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
     _check_author_may_change(obj=prompt, user=user, what=_("prompt"))
-    if prompt.state != PromptState.REVIEW:
-        raise NotEditable(_("A prompt can be edited only while it is in review."))
+    prompt_check_editable(prompt=prompt)
     fields = check_prompt_fields(
         instruction=changes.get("instruction", prompt.instruction),
         context=changes.get("context", prompt.context),
@@ -326,10 +345,7 @@ def response_update(*, response: Response, user: User, text: Any) -> Response:
         Response.objects.select_for_update(no_key=True).select_related("prompt").get(pk=response.pk)
     )
     _check_author_may_change(obj=response, user=user, what=_("response"))
-    if response.prompt.withdrawn_at is not None:
-        raise NotEditable(_("The prompt of this response was withdrawn."))
-    if response.state != ResponseState.REVIEW:
-        raise NotEditable(_("A response can be edited only while it is in review."))
+    response_check_editable(response=response)
     response.text = check_response_text(text, instruction=response.prompt.instruction)
     response.save(update_fields=["text", "updated_at"])
     return response

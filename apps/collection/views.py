@@ -164,6 +164,11 @@ def prompt_edit(request: HttpRequest, prompt_id: int) -> HttpResponse:
     prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
     if prompt.author_id != request.user.pk:
         raise PermissionDenied(_("Only the author may change this prompt."))
+    try:
+        services.prompt_check_editable(prompt=prompt)
+    except services.NotEditable as exc:
+        messages.error(request, str(exc))
+        return redirect("collection:mine")
     if request.method == "POST":
         form = forms.PromptEditForm(request.POST)
         if form.is_valid():
@@ -194,6 +199,11 @@ def response_edit(request: HttpRequest, response_id: int) -> HttpResponse:
     response = selectors.response_get_for_user(user=request.user, response_id=response_id)
     if response.author_id != request.user.pk:
         raise PermissionDenied(_("Only the author may change this response."))
+    try:
+        services.response_check_editable(response=response)
+    except services.NotEditable as exc:
+        messages.error(request, str(exc))
+        return redirect("collection:mine")
     if request.method == "POST":
         form = forms.ResponseEditForm(request.POST)
         if form.is_valid():

@@ -166,6 +166,41 @@ def test_editing_own_prompt_in_review(web, volunteer):
     assert prompt.instruction == "A clearer instruction"
 
 
+def test_the_edit_page_of_a_withdrawn_prompt_sends_the_author_back_with_why(web, volunteer):
+    prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    assert web.post(f"/prompts/{prompt.pk}/withdraw/").status_code == 302
+    # A form loaded before withdrawing (another tab, the back button) is not shown or saved.
+    for r in (
+        web.get(f"/prompts/{prompt.pk}/edit/", follow=True),
+        web.post(
+            f"/prompts/{prompt.pk}/edit/",
+            {"category": "open_qa", "instruction": "Too late an edit", "language": "en"},
+            follow=True,
+        ),
+    ):
+        assert r.redirect_chain == [("/mine/", 302)]
+        assert "This prompt was withdrawn." in r.content.decode()
+    prompt.refresh_from_db()
+    assert prompt.instruction != "Too late an edit"
+
+
+def test_the_edit_page_of_an_accepted_prompt_says_it_no_longer_changes(web, volunteer):
+    prompt = PromptFactory(author=volunteer, state=PromptState.COLLECTING)
+    r = web.get(f"/prompts/{prompt.pk}/edit/", follow=True)
+    assert r.redirect_chain == [("/mine/", 302)]
+    assert "A prompt can be edited only while it is in review." in r.content.decode()
+
+
+def test_the_edit_page_of_a_withdrawn_answer_sends_the_author_back_with_why(web, volunteer):
+    response = ResponseFactory(author=volunteer, state=ResponseState.REVIEW)
+    assert web.post(f"/responses/{response.pk}/withdraw/").status_code == 302
+    r = web.post(f"/responses/{response.pk}/edit/", {"text": "Too late an edit"}, follow=True)
+    assert r.redirect_chain == [("/mine/", 302)]
+    assert "This response was withdrawn." in r.content.decode()
+    response.refresh_from_db()
+    assert response.text != "Too late an edit"
+
+
 def test_browse_filters_by_category_and_language(client):
     PromptFactory(category="brainstorming", language="de", instruction="Ideen für einen Geburtstag")
     PromptFactory(category="open_qa", language="en", instruction="Why is the sky blue?")
