@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from apps.accounts import roles
 from apps.collection.models import CollectionPolicy
 from apps.collection.policy import current_policy, policy_update
+from apps.core.api import NumberField
 from apps.core.schema import WRITE_ERRORS, errors
 
 
@@ -25,7 +26,7 @@ class MaintainersWrite(BasePermission):
 
 
 class PolicySerializer(serializers.ModelSerializer[CollectionPolicy]):
-    acceptance_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    acceptance_threshold = NumberField(min_value=0.0, max_value=1.0, required=False)
 
     class Meta:
         model = CollectionPolicy

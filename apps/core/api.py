@@ -1,4 +1,5 @@
-"""Shared API pieces: pagination, error format, the idempotent-POST decorator."""
+"""Shared API pieces: pagination, error format, a number field, the idempotent-POST
+decorator."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer
@@ -43,6 +44,16 @@ class JsonNegotiation(DefaultContentNegotiation):
 class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
+
+
+class NumberField(serializers.FloatField):
+    """A FloatField that refuses JSON true and false: DRF reads them as 1.0 and 0.0, so a
+    boolean sent by mistake would set a threshold to one of its extremes."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 def validation_error_detail(error: DjangoValidationError) -> Any:

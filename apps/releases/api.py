@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
-from apps.core.api import Pagination, idempotent
+from apps.core.api import NumberField, Pagination, idempotent
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     PAGE_PARAMETERS,
@@ -62,9 +62,9 @@ class ReleasesApi(APIView):
     class ReleaseCreateIn(serializers.Serializer[Any]):
         languages = serializers.ListField(child=serializers.CharField(), required=False)
         categories = serializers.ListField(child=serializers.CharField(), required=False)
-        min_agreement = serializers.FloatField(required=False, allow_null=True)
+        min_agreement = NumberField(required=False, allow_null=True)
         include_model_written = serializers.BooleanField(required=False)
-        test_share = serializers.FloatField(required=False)
+        test_share = NumberField(required=False)
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,

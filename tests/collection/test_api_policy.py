@@ -43,12 +43,16 @@ def test_volunteers_cannot_change_it(api):
         ({"responses_to_collect": 1}, "responses_to_collect"),
         ({"rankings_required": 0}, "rankings_required"),
         ({"review_minutes": "soon"}, "review_minutes"),
+        # JSON false is not 0.0: it would accept every prompt and answer.
+        ({"acceptance_threshold": False}, "acceptance_threshold"),
+        ({"acceptance_threshold": True}, "acceptance_threshold"),
     ],
 )
 def test_bad_values_are_refused(api_maintainer, change, field):
     r = api_maintainer.patch("/api/v1/policy/", change, format="json")
     assert r.status_code == 400
     assert field in r.json()
+    assert current_policy().acceptance_threshold == 0.6
 
 
 def test_all_task_weights_at_zero_are_refused(api_maintainer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.test import Client
 
 from apps.releases.models import Release, ReleaseState
@@ -35,6 +36,14 @@ def test_volunteers_cannot_cut_releases(api, db):
 def test_a_bad_filter_is_400(api_maintainer, db):
     r = api_maintainer.post("/api/v1/releases/", {"categories": ["poetry"]}, format="json")
     assert r.status_code == 400
+    assert not Release.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["min_agreement", "test_share"])
+def test_a_boolean_for_a_number_is_400(api_maintainer, an_answer, field):
+    r = api_maintainer.post("/api/v1/releases/", {field: True}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {field: ["A valid number is required."]}
     assert not Release.objects.exists()
 
 
