@@ -11,6 +11,9 @@ from django.utils.translation import gettext as _
 
 # C0/C1 control characters other than tab and newline (CR is folded into LF first).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Half of a UTF-16 pair: JSON may spell one ("\ud800"), but it is no character and no
+# UTF-8 can hold it, so PostgreSQL (and any page showing it) would fail on it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _NON_WORD = re.compile(r"[\W_]+")
 
 
@@ -43,6 +46,15 @@ def check_text(
                 code="required",
             )
         return ""
+    half = _SURROGATE.search(text)
+    if half:
+        raise ValidationError(
+            _(
+                "%(label)s contains U+%(code)04X, half of a UTF-16 pair and not a character; remove it."
+            )
+            % {"label": label, "code": ord(half.group())},
+            code="surrogate",
+        )
     bad = _CONTROL.search(text)
     if bad:
         raise ValidationError(

@@ -275,6 +275,28 @@ def test_it_rejects_what_the_write_form_rejects_with_the_same_messages(maintaine
     assert not Prompt.objects.exists()
 
 
+def test_it_rejects_a_lone_surrogate_and_goes_on_with_the_next_line(maintainer):
+    # JSON may escape half of a UTF-16 pair; Python reads it, PostgreSQL cannot store it.
+    surrogate = json.dumps(record(1, instruction="Say hello \ud800 to me.", context="\udfff"))
+
+    report = run(jsonl(surrogate, record(2)), maintainer)
+
+    assert report.lines[0] == LineOutcome(
+        line=1,
+        status="rejected",
+        errors={
+            "instruction": [
+                "The instruction contains U+D800, half of a UTF-16 pair and not a character; "
+                "remove it."
+            ],
+            "context": [
+                "The context contains U+DFFF, half of a UTF-16 pair and not a character; remove it."
+            ],
+        },
+    )
+    assert [p.instruction for p in Prompt.objects.all()] == [record(2)["instruction"]]
+
+
 def test_a_rejected_line_lists_all_its_problems_in_the_records_field_order(maintainer):
     line = record(
         1,
