@@ -115,3 +115,29 @@ def test_every_page_fits_the_screen_and_labels_every_control(
             problems.append(f"{name}: JavaScript errors {errors}")
         context.close()
     assert problems == []
+
+
+# Menu entries laid out taller than one line (their text broke over two).
+BROKEN_MENU_ENTRIES = """() => [...document.querySelectorAll(".nav-links a, .nav-links button.link")]
+  .filter((el) => el.getBoundingClientRect().height > 45)
+  .map((el) => el.textContent.trim())"""
+
+
+@pytest.mark.parametrize("width", [800, 1024, 1280])
+def test_the_longest_menu_wraps_whole_entries_never_words(
+    browser, live_server, login, maintainer, width
+):
+    # A staff maintainer sees every entry: Training, Import, Moderation and Admin too.
+    maintainer.is_staff = True
+    maintainer.save(update_fields=["is_staff"])
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": width, "height": 800}
+    )
+    tab = context.new_page()
+    login(tab, maintainer)
+    tab.goto("/")
+
+    assert tab.get_by_role("link", name="Admin").is_visible()
+    assert tab.evaluate(BROKEN_MENU_ENTRIES) == []
+    assert horizontal_overflow(tab) == 0
+    context.close()
