@@ -73,10 +73,16 @@ def config_class(kind: str) -> type[Any]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _unprintable(text: str) -> bool:
+    """Whether ``text`` holds a control character or half of a UTF-16 pair: JSON can escape
+    both, PostgreSQL refuses a NUL or a lone surrogate (a 500, not a message, if let through)."""
+    return any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
 def _accepts(kind_type: Any, value: Any) -> bool:
     """Whether ``value`` (from JSON) fits the annotation ``kind_type``; text at most 500
-    characters (a hyperparameter, not a document)."""
-    if isinstance(value, str) and len(value) > 500:
+    printable characters (a hyperparameter, not a document)."""
+    if isinstance(value, str) and (len(value) > 500 or _unprintable(value)):
         return False
     return value_fits(kind_type, value)
 
@@ -130,7 +136,7 @@ def check_base_model(value: Any) -> str:
             {"base_model": [_("Name a base model (a Hub id, a folder or a .gguf file).")]}
         )
     value = value.strip()
-    if len(value) > MAX_BASE_MODEL or any(ord(c) < 32 for c in value):
+    if len(value) > MAX_BASE_MODEL or _unprintable(value):
         raise ValidationError(
             {"base_model": [_("At most %(n)s printable characters.") % {"n": MAX_BASE_MODEL}]}
         )

@@ -157,6 +157,13 @@ def test_a_maintainer_edits_a_schedule(db, maintainer, volunteer):
         ("training.auto_train", 60, {"kinds": ["dpo"]}, "kinds"),
         ("training.auto_train", 60, {"kinds": []}, "kinds"),
         ("training.auto_train", 60, {"base_models": {"sft": ""}}, "base_model"),
+        ("training.auto_train", 60, {"base_models": {"sft": "org/\ud800"}}, "base_model"),
+        (
+            "training.auto_train",
+            60,
+            {"hyperparameters": {"sft": {"base_model_gguf_file": "\ud800.gguf"}}},
+            "hyperparameters",
+        ),
         ("training.auto_train", 60, {"hyperparameters": {"sft": {"lr": 1}}}, "hyperparameters"),
         ("training.auto_train", 60, {"method": "bogus"}, "method"),
         ("training.auto_train", 60, {"kinds": [["sft"]]}, "kinds"),

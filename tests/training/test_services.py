@@ -41,6 +41,7 @@ def test_only_maintainers_create_runs(release, volunteer, maintainer):
         ({"method": "qlora"}, "method", "full, lora"),
         ({"base_model": "   "}, "base_model", "Name a base model"),
         ({"base_model": "a\x00b"}, "base_model", "printable"),
+        ({"base_model": "org/\udc00"}, "base_model", "printable"),
         (
             {"hyperparameters": {"learning_rat": 1e-4}},
             "hyperparameters",
@@ -49,6 +50,17 @@ def test_only_maintainers_create_runs(release, volunteer, maintainer):
         ({"hyperparameters": {"learning_rate": "fast"}}, "hyperparameters", "not a valid value"),
         ({"hyperparameters": {"num_epochs": 1.5}}, "hyperparameters", "not a valid value"),
         ({"hyperparameters": {"max_steps": True}}, "hyperparameters", "not a valid value"),
+        # What JSON can escape but PostgreSQL's jsonb cannot store.
+        (
+            {"hyperparameters": {"base_model_gguf_file": "a\x00.gguf"}},
+            "hyperparameters",
+            "not a valid value",
+        ),
+        (
+            {"hyperparameters": {"base_model_gguf_file": "\ud800.gguf"}},
+            "hyperparameters",
+            "not a valid value",
+        ),
         ({"hyperparameters": {"learning_rate": float("nan")}}, "hyperparameters", "not a valid"),
         ({"hyperparameters": {"grad_accum_steps": 0}}, "hyperparameters", "at least 1"),
         ({"hyperparameters": {"output_dir": "/etc"}}, "hyperparameters", "not a sft"),
