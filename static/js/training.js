@@ -77,6 +77,10 @@
     return out;
   }
 
+  function showLatestInLegend(u) {
+    if (u.cursor.idx == null && u.data[0].length) u.setLegend({ idx: u.data[0].length - 1 });
+  }
+
   function Chart(figure, text, build) {
     this.figure = figure;
     this.plotBox = figure.querySelector(".chart-plot");
@@ -101,6 +105,7 @@
     if (!built.points) return;
     if (this.plot) {
       this.plot.setData(built.data);
+      showLatestInLegend(this.plot);
       return;
     }
     var size = this.size();
@@ -114,10 +119,16 @@
         y: built.yRange ? { range: built.yRange } : {}
       },
       axes: [{ label: this.text.step, incrs: STEP_INCREMENTS }, { label: built.yLabel }],
-      series: [{ label: this.text.step }].concat(built.series),
-      legend: { live: true }
+      series: [{ label: this.text.step }].concat(built.series.map(function (s) {
+        // A step without this series' point reads "—", as in the table.
+        return Object.assign({ value: function (u, v) { return number(v); } }, s);
+      })),
+      legend: { live: true },
+      // Away from the cursor the legend shows the latest point instead of dashes.
+      hooks: { setCursor: [showLatestInLegend] }
     };
     this.plot = new window.uPlot(options, built.data, this.plotBox);
+    showLatestInLegend(this.plot);
     if (window.ResizeObserver) {
       new ResizeObserver(function () {
         if (chart.plot) chart.plot.setSize(chart.size());

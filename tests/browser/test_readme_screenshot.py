@@ -105,5 +105,10 @@ def test_the_training_run_screenshot_for_the_readme(browser, live_server, login,
     login(page, maintainer)
     page.goto(f"/training/runs/{run.pk}/")
     expect(page.locator("figure[data-chart=loss] canvas")).to_have_count(1)
+    # Away from the cursor the legend reads the latest step, not dashes; no eval there.
+    legend = page.locator("figure[data-chart=loss] .u-legend")
+    expect(legend).to_contain_text("140")
+    expect(legend).to_contain_text(str(float(f"{losses[-1]['loss']:.4f}")))
+    expect(legend).to_contain_text("—")
     save_for_readme(page, "training-run.png")
     context.close()
