@@ -71,3 +71,33 @@ def test_json_nested_too_deeply_is_a_400(api, url, body):
     assert r.status_code == 400
     assert "nested too deeply" in r.json()["detail"]
     assert Prompt.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/prompts/", {"instruction": "Half a pair \ud800 here.", "category": "open_qa"}),
+        ("/api/v1/prompts/", {"instruction": "Fine text", "\udc00": 1}),
+        # Task answers reach services that quote a bad value back in their message.
+        ("/api/v1/tasks/1/submit/", {"labels": ["\ud800"], "quality": 3}),
+        ("/api/v1/flags/", {"prompt_id": 1, "reason": "spam", "note": ["x", {"y": "\udfff"}]}),
+    ],
+)
+def test_json_with_half_a_surrogate_pair_is_a_400(api, url, body):
+    r = api.post(url, data=json.dumps(body), content_type="application/json")
+    assert r.status_code == 400
+    assert r.json() == {
+        "detail": "The request body could not be read: JSON text holds half of a UTF-16 "
+        "surrogate pair (such as \\ud800 alone), which is not a character; remove it."
+    }
+    assert Prompt.objects.count() == 0
+
+
+def test_json_with_a_whole_surrogate_pair_is_an_emoji_and_fine(api):
+    body = json.dumps(
+        {"instruction": "Explain \ud83d\ude00 please.", "category": "open_qa", "language": "en"}
+    )
+    assert "\\ud83d\\ude00" in body
+    r = api.post("/api/v1/prompts/", data=body, content_type="application/json")
+    assert r.status_code == 201, r.json()
+    assert Prompt.objects.get().instruction == "Explain 😀 please."
