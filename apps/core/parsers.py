@@ -15,7 +15,6 @@ from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
