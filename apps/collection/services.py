@@ -53,6 +53,10 @@ def check_prompt_fields(
     """Validate and normalise a prompt; raises one ValidationError naming every bad field."""
     errors: dict[str, list[str]] = {}
     clean: dict[str, str] = {}
+    if not isinstance(category, str):
+        # A list or object from JSON (a task's answer) is no category, and would break the
+        # set lookups below; refused with the list of categories like any other.
+        category = ""
     try:
         clean["instruction"] = check_text(
             instruction,

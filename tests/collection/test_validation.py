@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from apps.collection.models import Prompt
+from apps.collection.services import check_prompt_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +104,21 @@ def test_it_keeps_format_characters_inside_real_text(api):
     r = post(api, instruction=instruction)
     assert r.status_code == 201, r.json()
     assert Prompt.objects.get().instruction == instruction
+
+
+@pytest.mark.parametrize("category", [[], ["closed_qa"], {"a": 1}, None, 3])
+def test_a_category_that_is_not_text_is_refused_with_the_choices(category):
+    # A write task's answer reaches this check without a serializer typing its fields.
+    with pytest.raises(ValidationError) as caught:
+        check_prompt_fields(
+            instruction="Name three rivers in Europe.",
+            context="",
+            category=category,
+            language="en",
+        )
+    assert caught.value.message_dict == {
+        "category": [
+            "Choose one of the categories: open_qa, general_qa, closed_qa, classification, "
+            "brainstorming, information_extraction, summarization, creative_writing."
+        ]
+    }
