@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "apps.core.middleware.MethodNotAllowedPageMiddleware",
 ]
 
 ROOT_URLCONF = "apps.urls"

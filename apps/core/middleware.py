@@ -1,4 +1,5 @@
-"""Refuse oversized request bodies before anything parses them."""
+"""Refuse oversized request bodies before anything parses them; give the site's pages a 405
+page."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 # Paths that take file uploads get the larger import limit.
@@ -40,3 +42,27 @@ class BodySizeLimitMiddleware:
                 return JsonResponse({"detail": message}, status=413)
             return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class MethodNotAllowedPageMiddleware:
+    """Django's ``require_POST`` answers a GET with an empty 405: a blank page to a person who
+    arrives at an action's address by a link, a reload or a sign-in that returns there (a
+    session that expired before "Withdraw" sends the form to the login page, which comes back
+    with a GET). Pages get the site's 405 page instead; the API keeps its JSON."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code != 405
+            or request.path.startswith("/api/")
+            or getattr(response, "streaming", False)
+            or response.content
+        ):
+            return response
+        page = render(request, "405.html", status=405)
+        if response.has_header("Allow"):
+            page["Allow"] = response["Allow"]
+        return page

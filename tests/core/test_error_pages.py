@@ -61,6 +61,27 @@ def test_a_missing_page_is_404_in_the_site_layout(client):
         assert '<a class="button" href="/">Go to the home page</a>' in html
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/prompts/1/withdraw/", "/releases/v1/publish/"])
+def test_visiting_an_action_address_is_a_405_page_not_a_blank_one(web, path):
+    # E.g. a session that expired before "Withdraw": the login page returns here with a GET.
+    r = web.get(path)
+    assert r.status_code == 405
+    assert r["Allow"] == "POST"
+    assert "405.html" in [t.name for t in r.templates]
+    html = r.content.decode()
+    assert '<header class="site-header">' in html
+    assert "<h1>This address answers a button, not a visit</h1>" in html
+    assert "Nothing was done." in html
+
+
+@pytest.mark.django_db
+def test_the_apis_405_stays_json(api):
+    r = api.get("/api/v1/prompts/1/withdraw/")
+    assert r.status_code == 405
+    assert r.json() == {"detail": 'Method "GET" not allowed.'}
+
+
 def test_the_500_page_needs_neither_a_request_context_nor_the_database():
     # No django_db mark: any query here fails the test.
     r = server_error(RequestFactory().get("/"))
