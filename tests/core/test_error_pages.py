@@ -82,6 +82,22 @@ def test_the_apis_405_stays_json(api):
     assert r.json() == {"detail": 'Method "GET" not allowed.'}
 
 
+@pytest.mark.django_db
+def test_an_expired_form_is_a_403_page_saying_what_to_do(volunteer):
+    # A page opened before signing in again in another tab posts a token that no longer fits;
+    # Django's CSRF failure view renders 403_csrf.html with the request when it exists.
+    web = Client(enforce_csrf_checks=True)
+    web.force_login(volunteer)
+    r = web.post("/write/", {"instruction": "Lost words", "csrfmiddlewaretoken": "stale"})
+    assert r.status_code == 403
+    assert "403_csrf.html" in [t.name for t in r.templates]
+    html = r.content.decode()
+    assert '<header class="site-header">' in html
+    assert "<h1>This form was not sent</h1>" in html
+    assert "Nothing was saved." in html
+    assert "My contributions" in html  # the signed-in navigation: rendered with the request
+
+
 def test_the_500_page_needs_neither_a_request_context_nor_the_database():
     # No django_db mark: any query here fails the test.
     r = server_error(RequestFactory().get("/"))
