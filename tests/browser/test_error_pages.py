@@ -1,4 +1,4 @@
-"""The 403 and 404 pages in a real browser: the site's layout, one heading, a way home."""
+"""The 403, 404 and 405 pages in a real browser: the site's layout, one heading, a way home."""
 
 from __future__ import annotations
 
@@ -33,3 +33,17 @@ def test_the_404_page_fits_a_phone(page, shot):
     expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
     assert horizontal_overflow(page) == 0
     expect(page.get_by_role("link", name="Browse prompts")).to_be_visible()
+
+
+def test_the_405_page_of_an_action_address_fits_a_phone(page, login, shot, volunteer):
+    # What a person sees who lands on a form's action by a link, a reload or a sign-in.
+    page.set_viewport_size(PHONE)
+    login(page, volunteer)
+    response = page.goto("/prompts/1/withdraw/")
+    assert response is not None and response.status == 405
+    shot(page, "405-phone")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "This address answers a button, not a visit"
+    )
+    assert horizontal_overflow(page) == 0
+    expect(page.get_by_role("link", name="My contributions").last).to_be_visible()
