@@ -88,14 +88,54 @@ def search_terms(text: str) -> list[str]:
     return terms
 
 
+# pg_trgm indexes words by their three-character pieces: a shorter word has none to look up.
+TRIGRAM = 3
+
+
+def _containing(term: str) -> QuerySet[Any]:
+    """The ids of prompts whose instruction, context or an accepted answer contains ``term``:
+    three containment tests on one column each, which the trigram indexes of migration 0004
+    answer on PostgreSQL by reading only the rows that hold the word."""
+    return (
+        Prompt.objects.filter(instruction__icontains=term)
+        .order_by()
+        .values("pk")
+        .union(
+            Prompt.objects.filter(context__icontains=term).order_by().values("pk"),
+            Response.objects.filter(PUBLIC_RESPONSE, text__icontains=term)
+            .order_by()
+            .values("prompt_id"),
+            all=True,
+        )
+    )
+
+
+def _contains(term: str) -> Q:
+    """The same test on each prompt in turn: the instruction, the context, then its answers."""
+    in_an_answer = Exists(
+        Response.objects.filter(PUBLIC_RESPONSE, prompt=OuterRef("pk"), text__icontains=term)
+    )
+    return Q(instruction__icontains=term) | Q(context__icontains=term) | Q(in_an_answer)
+
+
 def _matching(qs: QuerySet[Prompt], search: str) -> QuerySet[Prompt]:
     """Prompts containing every word of ``search`` in their instruction, their context or one
-    of their accepted answers (not necessarily the same one for every word)."""
-    for term in search_terms(search):
-        in_an_answer = Exists(
-            Response.objects.filter(PUBLIC_RESPONSE, prompt=OuterRef("pk"), text__icontains=term)
-        )
-        qs = qs.filter(Q(instruction__icontains=term) | Q(context__icontains=term) | in_an_answer)
+    of their accepted answers (not necessarily the same one for every word).
+
+    Both forms give the same prompts; they differ in cost on PostgreSQL. The longest word
+    (likely the rarest, and the one with the most trigrams to look up) picks the candidates
+    from the indexes with ``pk IN (_containing)``: an OR that includes a subquery cannot be
+    answered from indexes, so ``_contains`` alone reads every prompt. The other words are
+    checked on those candidates only: as sets of their own, "the" or "is" in a search would
+    each read nearly every prompt and answer. A word too short for a trigram gains nothing
+    from the indexes, so such a search is checked prompt by prompt throughout.
+    """
+    terms = sorted(search_terms(search), key=len, reverse=True)
+    if terms and len(terms[0]) >= TRIGRAM:
+        qs = qs.filter(pk__in=_containing(terms[0]))
+        terms = terms[1:]
+    for term in terms:
+        qs = qs.filter(_contains(term))
     return qs
 
 
