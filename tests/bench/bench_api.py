@@ -22,6 +22,13 @@ contain "bench": the script drops and re-creates it). By itself it
    (every answer is the expected 201 or 200) and open-loop p95 under 100 ms. Exit status 1 when
    a target fails.
 
+``--search`` measures Browse's search instead of the mix: it seeds 16,700 prompts (15,000 or
+so public) in Dolly 15k's shape (``DollyText``), drops the search indexes (collection
+migration 0004, with its own functions), and sends SEARCH_CASES one request at a time, each
+``--search-requests`` times (30); then it creates the indexes and sends them again, on the
+same gunicorn. It reports p50/p95 per search before and after, and fails when a request
+fails or a search's count or first page differs between the two.
+
 The load generator is one asyncio process with a small HTTP/1.1 client on the standard
 library, so it takes little of the CPU the server needs; the report shows how much CPU the
 generator, gunicorn, PostgreSQL (this database's backends) and everything else on the machine
@@ -35,18 +42,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
 import platform
 import random
+import re
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +99,50 @@ class Seeded:
     responses: int
 
 
-def seed(*, users: int, prompts: int, rng_seed: int) -> Seeded:
+DEMO_PROMPTS = ROOT / "apps" / "collection" / "demo_prompts.jsonl"
+# Words the demo prompts never use; DollyText puts one in about one text in 300, so each is in
+# roughly one prompt in 700: the rare words a search looks for.
+RARE_WORDS = (
+    "zeppelin", "marzipan", "quokka", "sextant", "narwhal",
+    "obsidian", "tamarind", "gondola", "kestrel", "vellum",
+)  # fmt: skip
+
+
+class DollyText:
+    """Texts in the demo prompts' words (apps/collection/demo_prompts.jsonl) drawn at the
+    frequencies they have there, so a few words are in most prompts and most words in few, as
+    in Dolly; now and then one of RARE_WORDS."""
+
+    RARE_SHARE = 1 / 300
+
+    def __init__(self, rng: random.Random) -> None:
+        counts: dict[str, int] = {}
+        with DEMO_PROMPTS.open(encoding="utf-8") as lines:
+            for line in lines:
+                record = json.loads(line)
+                for key in ("instruction", "context", "response", "second_response"):
+                    for word in re.findall(r"[^\W\d_]+", (record.get(key) or "").lower()):
+                        counts[word] = counts.get(word, 0) + 1
+        self.rng = rng
+        self.words = sorted(counts, key=lambda w: (-counts[w], w))
+        self.cum_weights = list(itertools.accumulate(counts[w] for w in self.words))
+
+    def sentence(self, low: int, high: int) -> str:
+        n = self.rng.randint(low, high)
+        words = self.rng.choices(self.words, cum_weights=self.cum_weights, k=n)
+        if self.rng.random() < self.RARE_SHARE:
+            words[self.rng.randrange(n)] = self.rng.choice(RARE_WORDS)
+        return " ".join(words).capitalize() + "."
+
+
+def seed(*, users: int, prompts: int, rng_seed: int, dolly: bool = False) -> Seeded:
     """Create bench users (licence accepted, one API token each) and ``prompts`` prompts.
+
+    By default the texts come from a small vocabulary and public prompts have 0-4 answers,
+    four in five accepted. ``dolly`` seeds in Dolly 15k's shape for the search benchmark
+    (``DollyText``): texts of Dolly's lengths in the demo prompts' words at their frequencies,
+    and every public prompt has 2-4 accepted answers (3 on average), one in five another
+    still in review.
 
     Runs in this process with Django set up from os.environ; closes its connections after.
     """
@@ -118,6 +170,7 @@ def seed(*, users: int, prompts: int, rng_seed: int) -> Seeded:
     from apps.core.text import dedupe_key
 
     rng = random.Random(rng_seed)
+    dolly_text = DollyText(rng) if dolly else None
     licence = settings.HEARTH_LICENCE_NAME
     tokens: list[str] = []
     with transaction.atomic():
@@ -134,8 +187,12 @@ def seed(*, users: int, prompts: int, rng_seed: int) -> Seeded:
         rows: list[Any] = []
         for n in range(prompts):
             category = categories[n % len(categories)]
-            instruction = f"Seed {n}: {sentence(rng, 8, 40)}"
-            context = sentence(rng, 60, 200) if category in CONTEXT_REQUIRED else ""
+            if dolly_text is not None:
+                instruction = f"{dolly_text.sentence(5, 25)[:-1]} ({n})?"
+                context = dolly_text.sentence(30, 200) if category in CONTEXT_REQUIRED else ""
+            else:
+                instruction = f"Seed {n}: {sentence(rng, 8, 40)}"
+                context = sentence(rng, 60, 200) if category in CONTEXT_REQUIRED else ""
             kind = rng.random()
             state = rng.choice(ACCEPTED_PROMPT_STATES)
             withdrawn = hidden = None
@@ -165,22 +222,33 @@ def seed(*, users: int, prompts: int, rng_seed: int) -> Seeded:
         created = Prompt.objects.bulk_create(rows, batch_size=1000)
         answers: list[Any] = []
         accepted = ResponseState.ACCEPTED
+
+        def answer(prompt: Any, author: Any, text: str, state: str) -> Any:
+            return Response(
+                prompt=prompt,
+                author=author,
+                text=text,
+                state=state,
+                source=Source.HUMAN,
+                origin="bench",
+                licence=licence,
+            )
+
         for prompt in created:
             if prompt.state not in ACCEPTED_PROMPT_STATES:
                 continue
             others = [p for p in people if p.pk != prompt.author_id]
-            for author in rng.sample(others, k=min(len(others), rng.randint(0, 4))):
-                answers.append(
-                    Response(
-                        prompt=prompt,
-                        author=author,
-                        text=sentence(rng, 20, 120),
-                        state=accepted if rng.random() < 0.8 else ResponseState.REVIEW,
-                        source=Source.HUMAN,
-                        origin="bench",
-                        licence=licence,
-                    )
-                )
+            if dolly_text is None:
+                for author in rng.sample(others, k=min(len(others), rng.randint(0, 4))):
+                    text = sentence(rng, 20, 120)
+                    state = accepted if rng.random() < 0.8 else ResponseState.REVIEW
+                    answers.append(answer(prompt, author, text, state))
+                continue
+            states = [accepted] * rng.randint(2, 4)
+            if rng.random() < 0.2:
+                states.append(ResponseState.REVIEW)
+            for author, state in zip(rng.sample(others, k=len(states)), states, strict=True):
+                answers.append(answer(prompt, author, dolly_text.sentence(10, 120), state))
         Response.objects.bulk_create(answers, batch_size=2000)
         # Spread creation times out (bulk_create stamps them all "now"), newest = highest id.
         with connection.cursor() as cursor:
@@ -276,11 +344,11 @@ class Workload:
 # --- measuring ------------------------------------------------------------------------------
 
 
-@dataclass
 class Recorder:
-    latencies: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
-    errors: dict[str, int] = field(default_factory=lambda: {k: 0 for k in KINDS})
-    error_samples: list[str] = field(default_factory=list)
+    def __init__(self, kinds: tuple[str, ...] = KINDS) -> None:
+        self.latencies: dict[str, list[float]] = {k: [] for k in kinds}
+        self.errors: dict[str, int] = {k: 0 for k in kinds}
+        self.error_samples: list[str] = []
 
     def add(self, kind: str, latency: float, error: str | None) -> None:
         self.latencies[kind].append(latency)
@@ -373,7 +441,7 @@ async def open_loop(
 def summarise(recorder: Recorder, elapsed: float) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     everything: list[float] = []
-    for kind in KINDS:
+    for kind in recorder.latencies:
         everything.extend(recorder.latencies[kind])
         rows[kind] = latency_row(recorder.latencies[kind], recorder.errors[kind], elapsed)
     rows["all"] = latency_row(everything, sum(recorder.errors.values()), elapsed)
@@ -393,6 +461,238 @@ def print_phase(title: str, phase: dict[str, Any]) -> None:
         print(f"  error: {sample}")
 
 
+# --- search: Browse's q at Dolly scale, without and with the search indexes -------------------
+
+SEARCH_INDEX_MIGRATION = "apps.collection.migrations.0004_search_trigram_indexes"
+
+
+@dataclass(frozen=True)
+class SearchCase:
+    name: str
+    path: str
+
+    @property
+    def api(self) -> bool:
+        return self.path.startswith("/api/")
+
+
+SEARCH_CASES = (
+    SearchCase("common word", "/api/v1/prompts/?q=water"),
+    SearchCase("rare word", "/api/v1/prompts/?q=zeppelin"),
+    SearchCase("two words", "/api/v1/prompts/?q=people+music"),
+    SearchCase("common word, one category", "/api/v1/prompts/?q=water&category=open_qa"),
+    SearchCase("question with stopwords", "/api/v1/prompts/?q=what+is+the+capital"),
+    SearchCase("Browse page, common word", "/browse/?q=water"),
+)
+
+
+def search_indexes(*, create: bool) -> float | None:
+    """Create or drop the search indexes with their migration's own functions; the seconds it
+    took, or None when this tree has no such migration (one from before it: nothing to drop).
+    Runs in this process with Django set up; closes its connections after."""
+    import importlib
+
+    import django
+
+    django.setup()
+    from django.apps import apps
+    from django.db import connection, connections
+
+    try:
+        migration = importlib.import_module(SEARCH_INDEX_MIGRATION)
+    except ModuleNotFoundError:
+        return None
+    started = time.monotonic()
+    with connection.schema_editor() as editor:
+        if create:
+            migration.create_search_indexes(apps, editor)
+        else:
+            migration.drop_search_indexes(apps, editor)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    elapsed = time.monotonic() - started
+    connections.close_all()
+    return elapsed
+
+
+def search_index_sizes(url: str) -> dict[str, int]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c JOIN pg_am a "
+            "ON a.oid = c.relam WHERE c.relkind = 'i' AND a.amname = 'gin'"
+        ).fetchall()
+    return {str(name): int(size) for name, size in rows}
+
+
+async def measure_search(
+    port: int, token: str, *, requests: int, recorder: Recorder
+) -> dict[str, Any]:
+    """One client, one request at a time (the latency of a search on an idle server), the
+    cases taken in turn so that other work on the machine falls on all of them alike. Returns
+    each API case's first answer (count and ids), to check that indexes change no result."""
+    conn = HttpConnection(port)
+    answers: dict[str, Any] = {}
+    loop = asyncio.get_running_loop()
+    for round_ in range(requests + 1):  # round 0 warms up and is not recorded
+        for case in SEARCH_CASES:
+            auth = f"Authorization: Bearer {token}\r\n" if case.api else ""
+            accept = "application/json" if case.api else "text/html"
+            raw = (
+                f"GET {case.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Accept: {accept}\r\n\r\n"
+            ).encode()
+            sent = loop.time()
+            try:
+                status, body = await asyncio.wait_for(conn.request(raw), REQUEST_TIMEOUT_S)
+                error = None if status == 200 else f"HTTP {status}: {body[:200]!r}"
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                conn.close()
+                status, body, error = 0, b"", f"{type(exc).__name__}: {exc}"
+            if round_:
+                recorder.add(case.name, loop.time() - sent, error)
+            if case.api and error is None and case.name not in answers:
+                page = json.loads(body)
+                answers[case.name] = {
+                    "count": page["count"],
+                    "ids": [p["id"] for p in page["results"]],
+                }
+    conn.close()
+    return answers
+
+
+def run_search(
+    args: argparse.Namespace, env: dict[str, str], database_url: str, data_dir: Path
+) -> int:
+    """Seed Dolly-sized data, then measure SEARCH_CASES without the search indexes and with
+    them, on the same gunicorn; prints a before/after table. Exit status 1 on any failed
+    request or any search whose results the indexes changed."""
+    log("dropping the search indexes (the baseline is measured without them)")
+    had_indexes = search_indexes(create=False) is not None
+    log(f"seeding {args.users} users and {args.prompts} prompts in Dolly's shape")
+    seeded = seed(users=args.users, prompts=args.prompts, rng_seed=args.seed, dolly=True)
+    log(
+        f"seeded {seeded.prompts} prompts ({seeded.public_total} public) and "
+        f"{seeded.responses} responses"
+    )
+    accepted = _count_public_answers()
+    phases: dict[str, Any] = {}
+    answers: dict[str, Any] = {}
+    build_s: float | None = None
+    server = start_gunicorn(
+        env,
+        shape=gunicorn_shape(
+            workers=args.workers,
+            worker_class=args.worker_class,
+            threads=args.threads,
+            preload=args.preload,
+        ),
+        log_dir=data_dir,
+    )
+    log(f"{server.description} on port {server.port}")
+    load = os.getloadavg()
+    try:
+        for phase in ("without indexes", "with indexes"):
+            if phase == "with indexes":
+                if not had_indexes:
+                    break
+                log("creating the search indexes")
+                build_s = search_indexes(create=True)
+            log(f"{phase}: {args.search_requests} requests per case, one at a time")
+            recorder = Recorder(tuple(c.name for c in SEARCH_CASES))
+            started = time.monotonic()
+            answers[phase] = asyncio.run(
+                measure_search(
+                    server.port,
+                    seeded.tokens[0],
+                    requests=args.search_requests,
+                    recorder=recorder,
+                )
+            )
+            phases[phase] = summarise(recorder, time.monotonic() - started)
+    finally:
+        server.stop()
+        tail = server.log_tail(20)
+        if tail.strip():
+            log(f"gunicorn log (last lines):\n{tail}")
+    load_after = os.getloadavg()
+    sizes = search_index_sizes(database_url) if build_s is not None else {}
+
+    print(
+        f"\nHearth search benchmark: {server.description}, {server_version(database_url)}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"seeded {seeded.prompts} prompts ({seeded.public_total} public) in Dolly's shape, "
+        f"{seeded.responses} answers ({accepted} of them public); one client, "
+        f"{args.search_requests} requests per case"
+    )
+    print(f"load average before {load[0]:.2f}, after {load_after[0]:.2f} (1 min)")
+    if build_s is not None:
+        total = sum(sizes.values())
+        print(f"search indexes built in {build_s:.1f} s, {total / 2**20:.0f} MiB")
+    names = list(phases)
+    head = "".join(f"{n + ' p50':>22}{'p95':>8}" for n in names)
+    print(f"\n  {'case':<28}{'matches':>8}{head}")
+    for case in SEARCH_CASES:
+        found = answers[names[0]].get(case.name, {}).get("count", "")
+        cells = "".join(
+            f"{phases[n]['endpoints'][case.name]['p50_ms']:>22.1f}"
+            f"{phases[n]['endpoints'][case.name]['p95_ms']:>8.1f}"
+            for n in names
+        )
+        print(f"  {case.name:<28}{found!s:>8}{cells}")
+    errors = sum(phases[n]["endpoints"]["all"]["errors"] for n in names)
+    samples = [e for n in names for e in phases[n]["error_samples"]]
+    for sample in samples:
+        print(f"  error: {sample}")
+    same = all(answers[n] == answers[names[0]] for n in names)
+    targets = [
+        ("zero errors", errors == 0, f"{errors}"),
+        ("the indexes change no search's results", same, "same" if same else "DIFFERENT"),
+    ]
+    print("\ntargets")
+    for name, ok, detail in targets:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name} ({detail})")
+    passed = all(ok for _n, ok, _d in targets)
+    if args.json:
+        report = {
+            "config": {
+                "server": server.description,
+                "prompts": seeded.prompts,
+                "public_prompts": seeded.public_total,
+                "responses": seeded.responses,
+                "public_responses": accepted,
+                "requests_per_case": args.search_requests,
+                "cpus": os.cpu_count(),
+                "load_average_before": load,
+                "load_average_after": load_after,
+                "index_build_s": build_s,
+                "index_bytes": sizes,
+            },
+            "phases": phases,
+            "answers": answers,
+            "targets": [{"name": n, "pass": ok, "detail": d} for n, ok, d in targets],
+            "pass": passed,
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if passed else 1
+
+
+def _count_public_answers() -> int:
+    import django
+
+    django.setup()
+    from django.db import connections
+
+    from apps.collection.models import Response
+    from apps.collection.selectors import PUBLIC_RESPONSE_ON_PUBLIC_PROMPT
+
+    n = Response.objects.filter(PUBLIC_RESPONSE_ON_PUBLIC_PROMPT).count()
+    connections.close_all()
+    return n
+
+
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -401,13 +701,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per phase [30]")
     parser.add_argument("--clients", type=int, default=16, help="closed-loop clients [16]")
     parser.add_argument("--rate", type=float, default=50.0, help="open-loop requests/s [50]")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 5 s per phase")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 5 s per phase, 5 requests per search"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     parser.add_argument("--create-share", type=float, default=0.2, help="share of POSTs [0.2]")
     parser.add_argument(
         "--category-share", type=float, default=0.2, help="share of category-filtered lists [0.2]"
     )
-    parser.add_argument("--prompts", type=int, default=5000, help="prompts to seed [5000]")
+    parser.add_argument(
+        "--prompts", type=int, help="prompts to seed [5000; with --search 16700, 15000 public]"
+    )
+    parser.add_argument(
+        "--search",
+        action="store_true",
+        help="instead of the mix: Browse and API searches at Dolly scale, without and with "
+        "the search indexes",
+    )
+    parser.add_argument(
+        "--search-requests", type=int, default=30, help="--search: requests per case [30]"
+    )
     parser.add_argument("--users", type=int, default=16, help="bench users with tokens [16]")
     parser.add_argument(
         "--workers", type=int, help="gunicorn workers [as apps/gunicorn.conf.py says]"
@@ -421,6 +734,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration = 5.0
+        args.search_requests = 5
+    if args.prompts is None:
+        args.prompts = 16700 if args.search else 5000
     if args.users < 5:
         parser.error("--users must be at least 5")
     if not 0 <= args.create_share + args.category_share <= 1:
@@ -492,8 +808,10 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
             cwd=ROOT, env=env, check=True,
         )  # fmt: skip
-        log(f"seeding {args.users} users and {args.prompts} prompts")
         os.environ.update(env)
+        if args.search:
+            return run_search(args, env, database_url, data_dir)
+        log(f"seeding {args.users} users and {args.prompts} prompts")
         seeded = seed(users=args.users, prompts=args.prompts, rng_seed=args.seed)
         log(
             f"seeded {seeded.prompts} prompts ({seeded.public_total} public) and "
