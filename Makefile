@@ -66,7 +66,7 @@ bench-train: install-test
 
 ## bench-api: drive the API over HTTP (gunicorn + PostgreSQL); prints req/s and latencies
 bench-api: install-test services
-	DATABASE_URL=$(TEST_DATABASE_URL)_bench $(BIN)/python tests/bench/bench_api.py
+	DATABASE_URL=$(TEST_DATABASE_URL)_bench $(BIN)/python tests/bench/bench_api.py $(BENCH_ARGS)
 
 ## bench-release: build a release from 1M answers and 250k rankings, against a COPY of the same
 ## rows; prints wall time, rows/s and peak RSS of each. BENCH_ARGS="--quick" for a smoke run
