@@ -157,7 +157,9 @@ class ContentActionApi(APIView):
     """Hide, restore or dismiss the flags of a prompt or a response, or halt a prompt (its
     open tasks are released). ``kind`` is ``prompt`` or ``response``, and the path adds the
     ``s``: ``POST /api/v1/moderation/prompts/12/hide/``. Hiding and halting need a
-    ``reason``, which goes into the audit log."""
+    ``reason``, which goes into the audit log. A repeat adds no log row: hiding what is
+    hidden with no open flag, or dismissing with none open, answers 200 and changes nothing;
+    restoring what is not hidden or halting a halted prompt is a 400 that says so."""
 
     permission_classes = [IsAuthenticated, IsModerator]
 
@@ -204,7 +206,9 @@ class ContentActionApi(APIView):
 
 class UserActionApi(APIView):
     """Ban a user (their open tasks are released and they can do no more work) or lift the
-    ban. Banning needs a ``reason``; a moderator cannot ban another moderator."""
+    ban. Banning needs a ``reason``; a moderator cannot ban another moderator. Banning a
+    banned user or unbanning one who is not banned is a 400 that says so, and is not
+    logged."""
 
     permission_classes = [IsAuthenticated, IsModerator]
 

@@ -1,5 +1,19 @@
 """Flags, hiding, halting and bans. Every moderator action is written to the audit log in
-the same transaction as the action itself."""
+the same transaction as the action itself.
+
+A retry never duplicates a log row. Each action checks, under the row lock, whether it would
+change anything:
+
+- Hiding and dismissing act on flags too, so a repeat is harmless: with nothing left to
+  change they do nothing, log nothing and return None (the API answers 200 as for the first
+  call). Hiding an item already hidden still resolves its open flags (an auto-hide awaiting a
+  moderator: confirming it is a real action, logged once).
+- Restoring, halting, banning and unbanning name a state to leave. When the item or user is
+  not in it (restoring a visible item, halting a halted prompt, banning a banned user,
+  unbanning one who is not banned, a moderator "unbanning" themselves) they raise a
+  ValidationError that says so (the API's and the pages' 400): the moderator is probably
+  acting on a stale page, and their reason would otherwise be dropped unseen.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +29,7 @@ from apps.accounts.models import User
 from apps.assignments.models import Assignment, AssignmentState
 from apps.assignments.services import assignments_release_for_user
 from apps.collection import flow
+from apps.collection.flow import InvalidTransition
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
 from apps.collection.policy import current_policy
 from apps.feedback.models import Ranking
@@ -43,6 +58,13 @@ def _check_reason(reason: Any, *, required: bool) -> str:
 
 def _target_kwargs(target: Target) -> dict[str, Target]:
     return {"prompt": target} if isinstance(target, Prompt) else {"response": target}
+
+
+def _name(target: Target) -> str:
+    """How a message names a prompt or answer: "Prompt #12", "Answer #7"."""
+    if isinstance(target, Prompt):
+        return _("Prompt #%(id)d") % {"id": target.pk}
+    return _("Answer #%(id)d") % {"id": target.pk}
 
 
 def _log(
@@ -110,33 +132,45 @@ def flag_create(*, reporter: User, target: Target, reason: Any, note: Any = "") 
     return flag
 
 
-def _resolve_flags(target: Target, moderator: User) -> None:
-    Flag.objects.filter(resolved_at__isnull=True, **_target_kwargs(target)).update(
+def _resolve_flags(target: Target, moderator: User) -> int:
+    """Close the target's open flags; how many there were."""
+    return Flag.objects.filter(resolved_at__isnull=True, **_target_kwargs(target)).update(
         resolved_at=timezone.now(), resolved_by=moderator
     )
 
 
 @transaction.atomic
-def content_hide(*, moderator: User, target: Target, reason: Any) -> Target:
+def content_hide(*, moderator: User, target: Target, reason: Any) -> ModerationAction | None:
+    """Hide a prompt or answer from everyone but its author and moderators, and resolve its
+    open flags. On a target already hidden (by a moderator, or by flags awaiting one) only the
+    open flags are resolved, and the action is logged once; with none open there is nothing
+    to do: nothing changes, nothing is logged, and None is returned. Otherwise returns the
+    audit log entry."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=True)
     target = _lock(target)
-    if target.hidden_at is None:
+    newly = target.hidden_at is None
+    if newly:
         _hide(target)
         if isinstance(target, Response):
             consensus_refresh(prompt_ids=[target.prompt_id])
-    _resolve_flags(target, moderator)
-    _log(moderator, ModerationAction.Action.HIDE, target=target, reason=clean)
-    return target
+    resolved = _resolve_flags(target, moderator)
+    if not newly and not resolved:
+        return None
+    return _log(moderator, ModerationAction.Action.HIDE, target=target, reason=clean)
 
 
 @transaction.atomic
 def content_restore(*, moderator: User, target: Target, reason: Any = "") -> Target:
     """Show a hidden target again and close its flags. A restored answer does not take a
-    slot back: the prompt may already have collected a replacement."""
+    slot back: the prompt may already have collected a replacement. A target that is not
+    hidden is refused (ValidationError), and nothing is logged: its open flags, if any, are
+    for Dismiss."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=False)
     target = _lock(target)
+    if target.hidden_at is None:
+        raise ValidationError(_("%(item)s is not hidden.") % {"item": _name(target)})
     target.hidden_at = None
     target.save(update_fields=["hidden_at", "updated_at"])
     if isinstance(target, Response):
@@ -147,20 +181,33 @@ def content_restore(*, moderator: User, target: Target, reason: Any = "") -> Tar
 
 
 @transaction.atomic
-def flags_dismiss(*, moderator: User, target: Target, reason: Any = "") -> None:
+def flags_dismiss(*, moderator: User, target: Target, reason: Any = "") -> ModerationAction | None:
+    """Resolve the target's open flags and leave it as it is. With no flag open there is
+    nothing to do: nothing is logged and None is returned; otherwise the audit log entry."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=False)
-    _resolve_flags(target, moderator)
-    _log(moderator, ModerationAction.Action.DISMISS, target=target, reason=clean)
+    target = _lock(target)
+    if not _resolve_flags(target, moderator):
+        return None
+    return _log(moderator, ModerationAction.Action.DISMISS, target=target, reason=clean)
 
 
 @transaction.atomic
 def prompt_halt(*, moderator: User, prompt: Prompt, reason: Any) -> Prompt:
-    """Stop a prompt for good: no more tasks, open ones are released."""
+    """Stop a prompt for good: no more tasks, open ones are released. A prompt already halted,
+    or past the states a halt leaves (complete, rejected), is refused (ValidationError)."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=True)
     prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
-    flow.prompt_transition(prompt=prompt, to=PromptState.HALTED, policy=current_policy())
+    if prompt.state == PromptState.HALTED:
+        raise ValidationError(_("Prompt #%(id)d is already halted.") % {"id": prompt.pk})
+    try:
+        flow.prompt_transition(prompt=prompt, to=PromptState.HALTED, policy=current_policy())
+    except InvalidTransition:
+        raise ValidationError(
+            _("Prompt #%(id)d can no longer be halted: it is %(state)s.")
+            % {"id": prompt.pk, "state": prompt.get_state_display()}
+        ) from None
     Assignment.objects.filter(prompt=prompt, state=AssignmentState.ACTIVE).update(
         state=AssignmentState.RELEASED, finished_at=timezone.now()
     )
@@ -173,7 +220,8 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     """Ban a user: no tasks, no submissions; their open tasks are released at once. Their
     prompts and answers leave public view, the task pool, rank sets and consensus until the
     ban is lifted (they and moderators still see them); a collecting prompt they answered
-    collects another answer in the place of theirs, as for a hidden answer."""
+    collects another answer in the place of theirs, as for a hidden answer. A user already
+    banned is refused (ValidationError) and keeps the reason they were banned for."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=True)
     if user.pk == moderator.pk:
@@ -184,13 +232,13 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
             raise PermissionDenied(_("Only an administrator may ban a maintainer."))
         raise PermissionDenied(_("Only an administrator may ban a moderator."))
     user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
-    newly = user.banned_at is None
+    if user.banned_at is not None:
+        raise ValidationError(_("%(name)s is already banned.") % {"name": user.public_name})
     user.banned_at = timezone.now()
     user.ban_reason = clean
     user.save(update_fields=["banned_at", "ban_reason"])
     assignments_release_for_user(user=user)
-    if newly:
-        _give_back_places_of_answers(user)
+    _give_back_places_of_answers(user)
     _recount_for(user)
     _log(moderator, ModerationAction.Action.BAN, subject=user, reason=clean)
     return user
@@ -198,9 +246,13 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
 
 @transaction.atomic
 def user_unban(*, moderator: User, user: User, reason: Any = "") -> User:
+    """Lift a ban. A user who is not banned (a moderator themselves, say) is refused
+    (ValidationError) and nothing is logged."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=False)
     user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
+    if user.banned_at is None:
+        raise ValidationError(_("%(name)s is not banned.") % {"name": user.public_name})
     user.banned_at = None
     user.ban_reason = ""
     user.save(update_fields=["banned_at", "ban_reason"])

@@ -4,6 +4,7 @@ or banned, and the audit log."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from apps.accounts import roles
@@ -24,6 +26,19 @@ from apps.accounts.selectors import request_user
 from apps.collection import selectors as collection_selectors
 from apps.collection.models import Prompt, Response
 from apps.moderation import selectors, services
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A refused action, shown on the page its form was on: the error, and what the moderator
+    typed, put back into that form (the one for ``kind`` ``pk``: a queue item, a hidden
+    prompt or answer, a banned user)."""
+
+    error: str
+    status: int
+    kind: str
+    pk: int
+    reason: str
 
 
 def moderator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -66,15 +81,24 @@ def flag(request: HttpRequest, kind: str, target_id: int) -> HttpResponse:
 
 @moderator_required
 def queue(request: HttpRequest) -> HttpResponse:
+    return _render_queue(request)
+
+
+def _render_queue(request: HttpRequest, *, kept: Kept | None = None) -> HttpResponse:
     return render(
         request,
         "moderation/queue.html",
-        {"items": selectors.moderation_queue()},
+        {"items": selectors.moderation_queue(), "kept": kept},
+        status=kept.status if kept else 200,
     )
 
 
 @moderator_required
 def hidden(request: HttpRequest) -> HttpResponse:
+    return _render_hidden(request)
+
+
+def _render_hidden(request: HttpRequest, *, kept: Kept | None = None) -> HttpResponse:
     """What moderators took down, to put back: hidden prompts and answers, banned users."""
     return render(
         request,
@@ -83,7 +107,9 @@ def hidden(request: HttpRequest) -> HttpResponse:
             "prompts": selectors.hidden_prompts(),
             "responses": selectors.hidden_responses(),
             "banned": selectors.banned_users(),
+            "kept": kept,
         },
+        status=kept.status if kept else 200,
     )
 
 
@@ -95,40 +121,74 @@ def log(request: HttpRequest) -> HttpResponse:
 
 # Where an action sends the moderator back to: the page its form was on.
 BACK = {"queue": "moderation:queue", "hidden": "moderation:hidden"}
+RENDER_BACK = {"queue": _render_queue, "hidden": _render_hidden}
+# Said when an action found nothing to do (a repeat): nothing changed and nothing was logged.
+NOTHING_TO_DO = {
+    "hide": gettext_lazy("Nothing to do: it was already hidden and had no open flag."),
+    "dismiss": gettext_lazy("Nothing to do: it had no open flag."),
+}
+
+
+def _kept_form(request: HttpRequest, kind: str, target_id: int) -> tuple[str, int]:
+    """Which form on the page the action came from. Queue forms name their item (a ban from
+    the queue acts on the author, not on the item); other forms act on what they show."""
+    item_kind, _sep, item_pk = request.POST.get("item", "").partition("-")
+    if item_kind in ("prompt", "response") and item_pk.isdigit():
+        return item_kind, int(item_pk)
+    return kind, target_id
+
+
+def _do(moderator: User, kind: str, target_id: int, action: str, reason: str) -> object:
+    """Run the service the address names; what it returns (None: there was nothing to do)."""
+    if kind == "user":
+        subject = User.objects.filter(pk=target_id).first()
+        if subject is None or action not in ("ban", "unban"):
+            raise Http404
+        fn = services.user_ban if action == "ban" else services.user_unban
+        return fn(moderator=moderator, user=subject, reason=reason)
+    target = selectors.flag_target(kind, target_id)
+    if target is None:
+        raise Http404
+    if action == "halt" and isinstance(target, Prompt):
+        return services.prompt_halt(moderator=moderator, prompt=target, reason=reason)
+    if action == "hide":
+        return services.content_hide(moderator=moderator, target=target, reason=reason)
+    if action == "restore":
+        return services.content_restore(moderator=moderator, target=target, reason=reason)
+    if action == "dismiss":
+        return services.flags_dismiss(moderator=moderator, target=target, reason=reason)
+    raise Http404
 
 
 @moderator_required
 @require_POST
 def act(request: HttpRequest, kind: str, target_id: int, action: str) -> HttpResponse:
-    moderator = request_user(request)
+    """Act, then go back to the page the form was on. A refusal is shown on that page (400, or
+    403 for one about the target, such as banning a maintainer), with the reason the
+    moderator typed kept in its form: a reason too long is refused, never cut."""
     reason = request.POST.get("reason", "")
     try:
-        if kind == "user":
-            subject = User.objects.filter(pk=target_id).first()
-            if subject is None or action not in ("ban", "unban"):
-                raise Http404
-            fn = services.user_ban if action == "ban" else services.user_unban
-            fn(moderator=moderator, user=subject, reason=reason)
-        else:
-            target = selectors.flag_target(kind, target_id)
-            if target is None:
-                raise Http404
-            if action == "halt" and isinstance(target, Prompt):
-                services.prompt_halt(moderator=moderator, prompt=target, reason=reason)
-            elif action == "hide":
-                services.content_hide(moderator=moderator, target=target, reason=reason)
-            elif action == "restore":
-                services.content_restore(moderator=moderator, target=target, reason=reason)
-            elif action == "dismiss":
-                services.flags_dismiss(moderator=moderator, target=target, reason=reason)
-            else:
-                raise Http404
+        done = _do(request_user(request), kind, target_id, action, reason)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        return _refused(request, kind, target_id, " ".join(exc.messages), status=400)
     except PermissionDenied as exc:
-        # A refusal about the target (banning a maintainer) is shown like a missing reason,
-        # on the page the moderator came from; the page itself is theirs to use.
-        messages.error(request, str(exc))
+        return _refused(request, kind, target_id, str(exc), status=403)
+    if done is None:
+        messages.info(request, NOTHING_TO_DO[action])
     else:
         messages.success(request, _("Done; it is in the audit log."))
     return redirect(BACK.get(request.POST.get("back", ""), "moderation:queue"))
+
+
+def _refused(
+    request: HttpRequest, kind: str, target_id: int, error: str, *, status: int
+) -> HttpResponse:
+    form_kind, form_pk = _kept_form(request, kind, target_id)
+    kept = Kept(
+        error=error,
+        status=status,
+        kind=form_kind,
+        pk=form_pk,
+        reason=request.POST.get("reason", ""),
+    )
+    return RENDER_BACK.get(request.POST.get("back", ""), _render_queue)(request, kept=kept)

@@ -198,3 +198,121 @@ def test_the_schema_lists_the_moderation_actions_and_what_they_answer(client):
     _, enums, answer = operation("/api/v1/moderation/users/{user_id}/{action}/")
     assert enums == {"user_id": None, "action": ["ban", "unban"]}
     assert answer == ["action", "user"]
+
+
+# --- a retry never duplicates: an action with nothing to change logs nothing -----------------
+
+
+def _log_rows():
+    return list(ModerationAction.objects.order_by("id").values_list("action", "reason"))
+
+
+def test_hiding_twice_answers_200_and_logs_once(api_moderator):
+    prompt = PromptFactory()
+    url = f"/api/v1/moderation/prompts/{prompt.pk}/hide/"
+    first = api_moderator.post(url, {"reason": "r"}, format="json")
+    prompt.refresh_from_db()
+    hidden_at = prompt.hidden_at
+    again = api_moderator.post(url, {"reason": "r"}, format="json")
+    assert first.status_code == again.status_code == 200
+    assert again.json() == {"kind": "prompt", "id": prompt.pk, "action": "hide"}
+    prompt.refresh_from_db()
+    assert prompt.hidden_at == hidden_at
+    log = api_moderator.get("/api/v1/moderation/log/").json()
+    assert log["count"] == 1
+    assert [(x["action"], x["reason"]) for x in log["results"]] == [("hide", "r")]
+
+
+def test_hiding_an_auto_hidden_answer_confirms_it_once(api_moderator, moderator, make_volunteer):
+    prompt = PromptFactory(state=PromptState.COLLECTING, open_slots=0)
+    answer = ResponseFactory(prompt=prompt, state=ResponseState.ACCEPTED)
+    flags = current_policy().auto_hide_flags
+    for _ in range(flags):
+        client_for(make_volunteer()).post(
+            "/api/v1/flags/", {"response_id": answer.pk, "reason": "harmful"}, format="json"
+        )
+    answer.refresh_from_db()
+    assert answer.hidden_at is not None
+    url = f"/api/v1/moderation/responses/{answer.pk}/hide/"
+    for _ in range(2):
+        r = api_moderator.post(url, {"reason": "abusive"}, format="json")
+        assert r.status_code == 200
+    assert _log_rows() == [("auto_hide", f"{flags} flags"), ("hide", "abusive")]
+    assert not Flag.objects.filter(resolved_at__isnull=True).exists()
+    assert set(Flag.objects.values_list("resolved_by", flat=True)) == {moderator.pk}
+    prompt.refresh_from_db()
+    assert prompt.open_slots == 1  # the auto-hide gave the place back, and only it
+
+
+def test_dismissing_twice_logs_once(api_moderator, api, volunteer2):
+    prompt = PromptFactory(author=volunteer2)
+    api.post("/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "spam"}, format="json")
+    url = f"/api/v1/moderation/prompts/{prompt.pk}/dismiss/"
+    for _ in range(2):
+        assert api_moderator.post(url, {"reason": "fine"}, format="json").status_code == 200
+    assert _log_rows() == [("dismiss", "fine")]
+
+
+def test_restoring_an_item_that_is_not_hidden_is_refused(api_moderator):
+    prompt = PromptFactory()
+    answer = ResponseFactory()
+    r = api_moderator.post(f"/api/v1/moderation/prompts/{prompt.pk}/restore/", {}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"non_field_errors": [f"Prompt #{prompt.pk} is not hidden."]}
+    r = api_moderator.post(
+        f"/api/v1/moderation/responses/{answer.pk}/restore/", {"reason": "r"}, format="json"
+    )
+    assert r.json() == {"non_field_errors": [f"Answer #{answer.pk} is not hidden."]}
+    assert _log_rows() == []
+
+
+def test_restoring_twice_is_refused_the_second_time(api_moderator):
+    prompt = PromptFactory()
+    api_moderator.post(
+        f"/api/v1/moderation/prompts/{prompt.pk}/hide/", {"reason": "r"}, format="json"
+    )
+    url = f"/api/v1/moderation/prompts/{prompt.pk}/restore/"
+    assert api_moderator.post(url, {}, format="json").status_code == 200
+    assert api_moderator.post(url, {}, format="json").status_code == 400
+    assert _log_rows() == [("hide", "r"), ("restore", "")]
+
+
+def test_halting_twice_is_refused_not_a_server_error(api_moderator):
+    prompt = PromptFactory(state=PromptState.REVIEW)
+    url = f"/api/v1/moderation/prompts/{prompt.pk}/halt/"
+    assert api_moderator.post(url, {"reason": "off-topic"}, format="json").status_code == 200
+    r = api_moderator.post(url, {"reason": "off-topic"}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"non_field_errors": [f"Prompt #{prompt.pk} is already halted."]}
+    complete = PromptFactory(state=PromptState.COMPLETE)
+    r = api_moderator.post(
+        f"/api/v1/moderation/prompts/{complete.pk}/halt/", {"reason": "x"}, format="json"
+    )
+    assert r.status_code == 400
+    assert r.json() == {
+        "non_field_errors": [f"Prompt #{complete.pk} can no longer be halted: it is Complete."]
+    }
+    assert _log_rows() == [("halt", "off-topic")]
+
+
+def test_banning_a_banned_user_is_refused_and_keeps_the_first_reason(api_moderator, volunteer):
+    url = f"/api/v1/moderation/users/{volunteer.pk}/ban/"
+    assert api_moderator.post(url, {"reason": "spam bot"}, format="json").status_code == 200
+    volunteer.refresh_from_db()
+    banned_at = volunteer.banned_at
+    r = api_moderator.post(url, {"reason": "again"}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"non_field_errors": ["Ada is already banned."]}
+    volunteer.refresh_from_db()
+    assert (volunteer.banned_at, volunteer.ban_reason) == (banned_at, "spam bot")
+    assert _log_rows() == [("ban", "spam bot")]
+
+
+def test_unbanning_a_user_who_is_not_banned_is_refused(api_moderator, moderator, maintainer):
+    r = api_moderator.post(f"/api/v1/moderation/users/{maintainer.pk}/unban/", {}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"non_field_errors": ["Maintainer is not banned."]}
+    r = api_moderator.post(f"/api/v1/moderation/users/{moderator.pk}/unban/", {}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"non_field_errors": ["Moderator is not banned."]}
+    assert _log_rows() == []
