@@ -88,3 +88,30 @@ def test_a_moderator_restores_a_hidden_prompt_from_the_hidden_page(
         "restore",
         "it was not an advert",
     )
+
+
+def test_a_pasted_reason_over_1000_characters_is_refused_whole_not_cut(
+    page: Page, login, shot, moderator, volunteer, volunteer2
+):
+    prompt = PromptFactory(author=volunteer2, instruction="Buy my pills")
+    Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    login(page, moderator)
+    page.goto("/moderation/")
+    long_reason = "advert " * 170  # 1190 characters
+    page.get_by_test_id("queue-item").get_by_label("Reason").fill(long_reason)
+    page.get_by_test_id("queue-item").get_by_role("button", name="Dismiss flags").click()
+
+    expect(page.get_by_role("alert")).to_have_text("Keep the reason under 1000 characters.")
+    reason = page.get_by_test_id("queue-item").get_by_label("Reason")
+    expect(reason).to_have_value(long_reason)
+    expect(reason).to_have_attribute("aria-invalid", "true")
+    shot(page, "reason-too-long")
+    assert Flag.objects.get().resolved_at is None
+    assert not ModerationAction.objects.exists()
+
+    reason.fill("an advert")
+    page.get_by_test_id("queue-item").get_by_role("button", name="Dismiss flags").click()
+    expect(page.get_by_text("Done; it is in the audit log.")).to_be_visible()
+    assert list(ModerationAction.objects.values_list("action", "reason")) == [
+        ("dismiss", "an advert")
+    ]

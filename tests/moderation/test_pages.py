@@ -272,3 +272,74 @@ def test_a_refusal_from_the_queue_keeps_the_reason_in_the_items_form(
     assert 'value="spam &amp; ads"' in field
     assert 'aria-invalid="true" aria-describedby="action-error"' in field
     assert not ModerationAction.objects.exists()
+
+
+# --- a reason too long is refused, never cut --------------------------------------------------
+
+
+LONG = "word " * 240 + "end"  # 1203 characters
+
+
+def test_no_reason_field_lets_the_browser_cut_a_reason(moderator, volunteer, volunteer2):
+    prompt = PromptFactory(author=volunteer2)
+    Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    hidden = PromptFactory(author=volunteer2, hidden_at=timezone.now())
+    volunteer2.banned_at = timezone.now()
+    volunteer2.save()
+    web = _web(moderator)
+    queue = web.get("/moderation/").content.decode()
+    page = web.get("/moderation/hidden/").content.decode()
+    for html, field_id in (
+        (queue, f"reason-prompt-{prompt.pk}"),
+        (page, f"restore-reason-prompt-{hidden.pk}"),
+        (page, f"unban-reason-{volunteer2.pk}"),
+    ):
+        assert "maxlength" not in _input(html, field_id)
+
+
+def test_a_reason_too_long_from_the_queue_is_refused_and_kept(moderator, volunteer, volunteer2):
+    prompt = PromptFactory(author=volunteer2)
+    Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    r = _web(moderator).post(
+        f"/moderation/prompt/{prompt.pk}/hide/",
+        {"reason": LONG, "back": "queue", "item": f"prompt-{prompt.pk}"},
+    )
+    assert r.status_code == 400
+    html = r.content.decode()
+    assert (
+        '<li class="message error" id="action-error">Keep the reason under 1000 characters.' in html
+    )
+    assert f'value="{LONG}"' in _input(html, f"reason-prompt-{prompt.pk}")
+    prompt.refresh_from_db()
+    assert prompt.hidden_at is None
+    assert Flag.objects.get().resolved_at is None
+    assert not ModerationAction.objects.exists()
+
+
+def test_a_reason_too_long_from_the_hidden_page_is_refused_and_kept(moderator, volunteer):
+    hidden = PromptFactory(hidden_at=timezone.now())
+    volunteer.banned_at = timezone.now()
+    volunteer.save()
+    web = _web(moderator)
+    for url, field_id in (
+        (f"/moderation/prompt/{hidden.pk}/restore/", f"restore-reason-prompt-{hidden.pk}"),
+        (f"/moderation/user/{volunteer.pk}/unban/", f"unban-reason-{volunteer.pk}"),
+    ):
+        r = web.post(url, {"reason": LONG, "back": "hidden"})
+        assert r.status_code == 400
+        html = r.content.decode()
+        assert "<h1>Hidden content and banned users</h1>" in html
+        assert "Keep the reason under 1000 characters." in html
+        assert f'value="{LONG}"' in _input(html, field_id)
+    hidden.refresh_from_db()
+    volunteer.refresh_from_db()
+    assert hidden.hidden_at is not None and volunteer.banned_at is not None
+    assert not ModerationAction.objects.exists()
+
+
+def test_a_reason_of_1000_characters_is_taken_whole(moderator, volunteer2):
+    prompt = PromptFactory(author=volunteer2)
+    reason = "x" * 1000
+    r = _web(moderator).post(f"/moderation/prompt/{prompt.pk}/hide/", {"reason": reason})
+    assert r.status_code == 302
+    assert ModerationAction.objects.get().reason == reason
