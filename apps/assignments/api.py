@@ -17,6 +17,7 @@ from apps.accounts.selectors import request_user
 from apps.assignments import selectors, services
 from apps.assignments.models import Assignment
 from apps.core.api import JsonNegotiation, idempotent
+from apps.core.fields import StrictCharField
 from apps.core.schema import IDEMPOTENT_ERRORS, RETRY_AFTER, WRITE_ERRORS, errors
 from apps.core.throttling import ScopedThrottle
 
@@ -146,7 +147,8 @@ class TaskSkipApi(APIView):
     throttle_scope = "tasks_submit"
 
     class TaskSkipIn(serializers.Serializer[Any]):
-        reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+        # Text only (1.5 is refused, not stored as "1.5"); the service checks its content.
+        reason = StrictCharField(required=False)
 
     @extend_schema(
         request=TaskSkipIn,

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.assignments.models import TaskType
 from apps.collection.forms import IdempotentForm, WriteForm
+from apps.core.text import check_text
 
 # One line each, shown under the label's checkbox. Order: the blocking labels first, as in
 # apps.feedback.models.BLOCKING_LABELS, then wrong_category, which only records a fact.
@@ -169,6 +170,10 @@ class RankTaskForm(TaskForm):
         return {"order": list(self.cleaned_data.get("order") or [])}
 
 
+# With the reason's code in front, the stored reason stays under the skip API's 500.
+SKIP_NOTE_MAX_CHARS = 400
+
+
 class SkipForm(IdempotentForm):
     """Shown on the task page beside the task's own form: its ids start with ``skip_`` so the
     two forms' idempotency keys do not share one."""
@@ -182,13 +187,23 @@ class SkipForm(IdempotentForm):
     note = forms.CharField(
         label=_("Anything else? (optional)"),
         required=False,
-        max_length=400,
+        max_length=SKIP_NOTE_MAX_CHARS,
         help_text=_("Tell us if something is wrong with the task itself."),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "skip_%s")
         super().__init__(*args, **kwargs)
+
+    def clean_note(self) -> str:
+        # The skip API's checks (no control characters), applied to the note the page adds.
+        return check_text(
+            self.cleaned_data.get("note") or "",
+            label=str(_("The note")),
+            min_chars=0,
+            max_chars=SKIP_NOTE_MAX_CHARS,
+            required=False,
+        )
 
     def reason_text(self) -> str:
         """The reason as stored: the choice's code, then the note (``language: too formal``)."""

@@ -44,6 +44,7 @@ from apps.core.sql import fetch_one as _fetch_one
 from apps.core.sql import insert as _insert
 from apps.core.sql import quote as _q
 from apps.core.sql import update as _update
+from apps.core.text import check_text
 from apps.feedback import services as feedback_services
 
 ANY = "any"
@@ -575,14 +576,31 @@ def _do_submit(
     raise TaskConflict(_("Unknown task type."))
 
 
+SKIP_REASON_MAX_CHARS = 500
+
+
+def _check_skip_reason(reason: Any) -> str:
+    """The reason as stored (normalised, may be empty), or a ValidationError under "reason":
+    text only, no control characters, at most SKIP_REASON_MAX_CHARS."""
+    try:
+        return check_text(
+            reason,
+            label=_("The reason"),
+            min_chars=0,
+            max_chars=SKIP_REASON_MAX_CHARS,
+            required=False,
+        )
+    except ValidationError as exc:
+        raise ValidationError({"reason": exc.messages}) from None
+
+
 @transaction.atomic
-def task_skip(*, user: User, assignment_id: int, reason: str = "") -> Assignment:
+def task_skip(*, user: User, assignment_id: int, reason: Any = "") -> Assignment:
     """Give a task back. The volunteer will not get the same target of that type again."""
-    if not isinstance(reason, str) or len(reason) > 500:
-        raise ValidationError({"reason": [_("Give the reason in at most 500 characters.")]})
+    clean = _check_skip_reason(reason)
     assignment = _lock_assignment(user, assignment_id)
     _refuse_finished(assignment)
-    _release(assignment, AssignmentState.SKIPPED, reason=reason.strip())
+    _release(assignment, AssignmentState.SKIPPED, reason=clean)
     return assignment
 
 
