@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts import roles
 from apps.accounts.permissions import licence_required
 from apps.accounts.selectors import request_user
+from apps.accounts.services import check_not_banned
 from apps.collection import forms, importing, selectors, services
 from apps.collection.categories import GUIDANCE
 from apps.core import idempotency, markdown
@@ -82,6 +83,15 @@ def preview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def mine(request: HttpRequest) -> HttpResponse:
+    """The author's own work. A suspended author is told why once, at the top (the words the
+    Write page's refusal uses), and offered no Edit or Write: only Withdraw, which a ban leaves
+    open."""
+    try:
+        check_not_banned(user=request_user(request))
+    except PermissionDenied as exc:
+        suspended = str(exc)
+    else:
+        suspended = ""
     prompts = selectors.prompt_list_for_author(user=request.user).prefetch_related("responses")
     page = Paginator(prompts, 25).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)
@@ -95,7 +105,11 @@ def mine(request: HttpRequest) -> HttpResponse:
         prompts=page.object_list,
         responses=[*answers, *(r for p in page.object_list for r in p.responses.all())],
     )
-    return render(request, "collection/mine.html", {"prompts": page, "responses": answers})
+    return render(
+        request,
+        "collection/mine.html",
+        {"prompts": page, "responses": answers, "suspended": suspended},
+    )
 
 
 def browse(request: HttpRequest) -> HttpResponse:
