@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
@@ -128,7 +130,15 @@ class AnswerForm(IdempotentForm):
 
 
 class BrowseFilterForm(forms.Form):
-    """Browse's search and filters, from the query string; every field may be left empty."""
+    """Browse's search and filters, from the query string; every field may be left empty.
+
+    The page shows what was asked for (in the fields, in an error's quote, in "No prompts
+    match …"), so characters that have no place in a search or a filter and do harm when
+    shown are replaced with U+FFFD first: C0 and C1 controls (a NUL breaks the page's HTML),
+    and the bidirectional embeddings, overrides and isolates, which turn the rest of a line
+    around."""
+
+    UNSHOWABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
     q = forms.CharField(
         label=_("Search"),
@@ -157,6 +167,11 @@ class BrowseFilterForm(forms.Form):
             attrs={"list": "language-list", "placeholder": "en", "autocapitalize": "none"}
         ),
     )
+
+    def __init__(self, data: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        if data is not None:
+            data = {name: self.UNSHOWABLE.sub("\ufffd", value) for name, value in data.items()}
+        super().__init__(data, **kwargs)
 
     def clean_q(self) -> str:
         q: str = self.cleaned_data["q"]

@@ -132,6 +132,34 @@ def test_an_unknown_category_is_an_error_on_the_page_and_lists_nothing(client, b
     assert '<a class="button secondary" href="/browse/">Show all prompts</a>' in html
 
 
+# What must never reach the page from the query string: C0/C1 controls and the bidirectional
+# overrides and isolates.
+UNSHOWABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_an_error_quoting_a_nul_shows_a_replacement_character_instead(client, bridge):
+    html = browse(client, category="\x00")
+    assert not UNSHOWABLE.search(html)
+    assert "“\ufffd” is not a category: pick one from the list." in html
+    assert listed(html) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "shown"),
+    [
+        ({"category": "open\x1b[31mqa"}, "“open\ufffd[31mqa” is not a category"),
+        ({"category": "a\u202eqa_nepo"}, "“a\ufffdqa_nepo” is not a category"),
+        ({"language": "en\x01"}, "&#x27;en\ufffd&#x27; is not a valid BCP-47 language tag"),
+        ({"q": "bri\x00dge"}, "No prompts match “bri\ufffddge”."),
+        ({"q": "bridge\x7f\x85"}, 'value="bridge\ufffd\ufffd"'),
+    ],
+)
+def test_control_characters_in_the_query_never_reach_the_page(client, bridge, params, shown):
+    html = browse(client, **params)
+    assert not UNSHOWABLE.search(html), UNSHOWABLE.findall(html)
+    assert shown in html
+
+
 def test_a_malformed_language_is_an_error_on_the_page(client, bridge):
     html = browse(client, language="english!")
     assert "&#x27;english!&#x27; is not a valid BCP-47 language tag" in html
