@@ -1,5 +1,5 @@
-"""Refuse oversized request bodies before anything parses them; give the site's pages a 405
-page."""
+"""Refuse oversized request bodies before anything parses them (the API with JSON, pages with
+the site's 413 page); give the site's pages a 405 page."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 # Paths that take file uploads get the larger import limit.
@@ -34,14 +35,35 @@ class BodySizeLimitMiddleware:
                 {"detail": _("The Content-Length header is not a number.")}, status=400
             )
         if length > limit:
+            if not request.path.startswith("/api/"):
+                return _too_large_page(request, size=length, limit=limit)
             message = _("The request body is %(size)s bytes; the limit is %(limit)s bytes.") % {
                 "size": length,
                 "limit": limit,
             }
-            if request.path.startswith("/api/"):
-                return JsonResponse({"detail": message}, status=413)
-            return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+            return JsonResponse({"detail": message}, status=413)
         return self.get_response(request)
+
+
+def _too_large_page(request: HttpRequest, *, size: int, limit: int) -> HttpResponse:
+    """A page's form over the limit: say so in the site's layout, with a way back to the form
+    (its page keeps the typed text as a draft in the browser; static/js/hearth.js)."""
+    referer = request.META.get("HTTP_REFERER", "")
+    back = (
+        referer
+        if referer
+        and url_has_allowed_host_and_scheme(
+            referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        else ""
+    )
+    context = {
+        "size": size,
+        "limit": limit,
+        "back_url": back,
+        "upload": request.path.startswith(_LARGE_BODY_PREFIXES),
+    }
+    return render(request, "413.html", context, status=413)
 
 
 class MethodNotAllowedPageMiddleware:

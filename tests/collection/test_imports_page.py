@@ -328,7 +328,9 @@ def test_a_file_over_the_import_limit_is_refused_before_it_is_read(maintainer, s
     response = web(maintainer).post(URL, form(jsonl_file(*lines)))
 
     assert response.status_code == 413
-    assert response.content.decode().endswith("the limit is 4096 bytes.")
+    html = response.content.decode()
+    assert "the limit is 4096 bytes." in html
+    assert "The file is still on your computer: import it in smaller parts." in html
     assert not Prompt.objects.exists()
 
 

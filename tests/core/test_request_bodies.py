@@ -101,3 +101,63 @@ def test_json_with_a_whole_surrogate_pair_is_an_emoji_and_fine(api):
     r = api.post("/api/v1/prompts/", data=body, content_type="application/json")
     assert r.status_code == 201, r.json()
     assert Prompt.objects.get().instruction == "Explain 😀 please."
+
+
+def _oversized_write(limit: int) -> str:
+    body = urlencode({**fields(CJK), "idempotency_key": "k" * 32})
+    assert len(body.encode()) > limit
+    return body
+
+
+def test_a_form_over_the_limit_gets_a_413_page_in_the_site_layout(volunteer, settings):
+    settings.HEARTH_MAX_BODY_BYTES = 4096
+    client = Client()
+    client.force_login(volunteer)
+    body = _oversized_write(4096)
+    r = client.post(
+        "/write/",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        HTTP_REFERER="http://testserver/write/",
+    )
+    assert r.status_code == 413
+    assert r["Content-Type"] == "text/html; charset=utf-8"
+    assert "413.html" in [t.name for t in r.templates]
+    html = r.content.decode()
+    assert '<header class="site-header">' in html
+    assert "My contributions" in html  # shown signed in, as on every page
+    assert "<h1>What you sent was too large</h1>" in html
+    assert "this site takes at most 4.0\xa0KB at once. Nothing was saved." in html
+    assert "What you typed is not lost: the Write, Answer and edit pages and a task" in html
+    assert "keep your text as a draft in this browser" in html
+    assert f"The request body was {len(body.encode())} bytes; the limit is 4096 bytes." in html
+    assert '<a class="button" href="http://testserver/write/">Go back to the form</a>' in html
+    assert not Prompt.objects.exists()
+
+
+def test_the_413_page_links_back_only_to_this_site(volunteer, settings):
+    settings.HEARTH_MAX_BODY_BYTES = 4096
+    client = Client()
+    client.force_login(volunteer)
+    r = client.post(
+        "/write/",
+        data=_oversized_write(4096),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_REFERER="https://elsewhere.example/write/",
+    )
+    assert r.status_code == 413
+    html = r.content.decode()
+    assert "elsewhere.example" not in html and "Go back to the form" not in html
+    assert '<a class="button" href="/">Go to the home page</a>' in html
+
+
+def test_the_apis_413_stays_json(api, settings):
+    settings.HEARTH_MAX_BODY_BYTES = 4096
+    body = json.dumps(fields(EMOJI))
+    r = api.post("/api/v1/prompts/", data=body, content_type="application/json")
+    assert r.status_code == 413
+    assert r["Content-Type"] == "application/json"
+    assert r.json() == {
+        "detail": f"The request body is {len(body.encode())} bytes; the limit is 4096 bytes."
+    }
+    assert not Prompt.objects.exists()
