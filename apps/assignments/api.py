@@ -16,9 +16,16 @@ from apps.accounts.permissions import AcceptedLicence, HasAcceptedLicence
 from apps.accounts.selectors import request_user
 from apps.assignments import selectors, services
 from apps.assignments.models import Assignment
-from apps.core.api import JsonNegotiation, idempotent
+from apps.core.api import JsonNegotiation, Pagination, idempotent
 from apps.core.fields import StrictCharField
-from apps.core.schema import IDEMPOTENT_ERRORS, RETRY_AFTER, WRITE_ERRORS, errors
+from apps.core.schema import (
+    IDEMPOTENT_ERRORS,
+    PAGE_PARAMETERS,
+    RETRY_AFTER,
+    WRITE_ERRORS,
+    errors,
+    paginated,
+)
 from apps.core.throttling import ScopedThrottle
 
 
@@ -170,11 +177,20 @@ class TaskSkipApi(APIView):
 
 
 class MyTasksApi(APIView):
+    """The tasks you hold, oldest first. Paged like every list, though the policy's cap on
+    open tasks keeps it to one page."""
+
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        responses={200: TaskOut(many=True), **errors(401)}, operation_id="tasks_list_active"
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(TaskOut), **errors(401, 404)},
+        operation_id="tasks_list_active",
     )
     def get(self, request: Request) -> ApiResponse:
-        tasks = selectors.active_tasks_for_user(user=request_user(request))
-        return ApiResponse(TaskOut(tasks, many=True).data)
+        tasks = selectors.active_tasks_for_user(user=request_user(request)).order_by(
+            "created_at", "id"
+        )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(tasks, request, view=self)
+        return paginator.get_paginated_response(TaskOut(page, many=True).data)

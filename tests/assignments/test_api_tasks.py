@@ -184,6 +184,28 @@ def test_the_pending_limit_is_enforced(api):
     assert "submit or skip one" in r.json()["detail"]
 
 
+def test_the_tasks_you_hold_are_a_page_like_every_list(api, api2):
+    policy = current_policy()
+    policy.max_pending_assignments = 2
+    policy.save()
+    first = api.get(NEXT, {"type": "write"}).json()
+    second = api.get(NEXT, {"type": "write"}).json()
+    api2.get(NEXT, {"type": "write"})  # someone else's: not listed
+    r = api.get("/api/v1/tasks/")
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["count"], body["next"], body["previous"]) == (2, None, None)
+    assert body["results"] == [first, second]
+
+    one = api.get("/api/v1/tasks/", {"page_size": 1}).json()
+    assert [t["id"] for t in one["results"]] == [first["id"]]
+    assert one["next"].endswith("/api/v1/tasks/?page=2&page_size=1")
+    assert api.get("/api/v1/tasks/", {"page": 3}).status_code == 404
+    # A submitted or skipped task is no longer held.
+    api.post(f"/api/v1/tasks/{first['id']}/skip/", {}, format="json")
+    assert [t["id"] for t in api.get("/api/v1/tasks/").json()["results"]] == [second["id"]]
+
+
 def test_a_banned_user_gets_no_task_and_cannot_submit(api, volunteer, volunteer2):
     PromptFactory(author=volunteer2, state=PromptState.REVIEW)
     task = api.get(NEXT, {"type": "review"}).json()

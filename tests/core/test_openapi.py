@@ -21,6 +21,7 @@ PAGINATED_LISTS = {
     "/api/v1/moderation/log/",
     "/api/v1/releases/",
     "/api/v1/training-runs/",
+    "/api/v1/tasks/",
 }
 
 
