@@ -58,3 +58,13 @@ def active_task_for_user(
     if kind_types:
         tasks = tasks.filter(task_type__in=kind_types)
     return tasks.first()
+
+
+def assignment_get_for_user(*, user: User, assignment_id: int) -> Assignment | None:
+    """One of ``user``'s own assignments in any state (open, submitted, skipped, expired),
+    or None for someone else's or none at all."""
+    return (
+        Assignment.objects.filter(user=user, pk=assignment_id)
+        .select_related("prompt", "response")
+        .first()
+    )

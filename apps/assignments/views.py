@@ -4,6 +4,10 @@
 task's own page, ``/contribute/<id>/``, so a reload never takes another. That page's form
 POSTs to itself; skipping POSTs to ``/contribute/<id>/skip/``. ``?type=`` (any, review,
 respond, rank, write) picks the kind and is kept from task to task.
+
+Work the task can no longer take (it expired, was skipped in another tab, or its prompt moved
+on) is never dropped: the page comes back with it and says why, and an answer or a new prompt
+gets a form that sends it through the prompt's Answer page or the Write page instead.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -26,7 +31,10 @@ from apps.accounts.models import User
 from apps.accounts.permissions import licence_required
 from apps.accounts.selectors import request_user
 from apps.assignments import forms, selectors, services
-from apps.assignments.models import Assignment, TaskType
+from apps.assignments.models import Assignment, AssignmentState, TaskType
+from apps.collection import forms as collection_forms
+from apps.collection import selectors as collection_selectors
+from apps.collection import services as collection_services
 from apps.collection.categories import GUIDANCE
 from apps.collection.models import Category
 from apps.collection.policy import current_policy
@@ -168,6 +176,12 @@ def _submit(
 
     try:
         _status, result, _replayed = _run_once(request, key, submit)
+    except services.TaskConflict as exc:
+        held = assignment or selectors.assignment_get_for_user(user=user, assignment_id=task_id)
+        if held is None or held.state == AssignmentState.SUBMITTED:
+            messages.error(request, exc.message)
+            return redirect(_contribute_url(kind))
+        return _render_unsent(request, user, held, exc.message, kind)
     except services.TaskError as exc:
         messages.error(request, exc.message)
         return redirect(_contribute_url(kind))
@@ -182,6 +196,111 @@ def _submit(
         return _render_task(request, user, assignment, form, kind)
     messages.success(request, THANKS.get(result.get("type", ""), _("Thank you!")))
     return redirect(_contribute_url(kind))
+
+
+# The fields of the Write page's form that a write task posts under the same names.
+_WRITE_FIELDS = ("category", "instruction", "context", "response", "language")
+
+
+def _answer_elsewhere(user: User, assignment: Assignment) -> tuple[str | None, str]:
+    """Where an answer written for a task that can no longer take it may still go: the
+    prompt's own Answer page (its URL), or None with the reason it cannot.
+
+    Read without a lock, as the Answer page reads it before it offers its form: that page's
+    service takes one of the prompt's open slots under the prompt's lock, so the prompt never
+    gets more answers than the policy asks for."""
+    try:
+        prompt = collection_selectors.prompt_get_for_user(user=user, prompt_id=assignment.prompt_id)
+    except Http404:
+        return None, _("This prompt is not collecting answers.")
+    if collection_selectors.response_by_author_on_prompt(prompt=prompt, user=user) is not None:
+        return None, _("You have already answered this prompt.")
+    if (refusal := collection_services.answer_refusal(prompt)) is not None:
+        return None, refusal
+    return reverse("collection:answer", args=[prompt.pk]), ""
+
+
+def _render_unsent(
+    request: HttpRequest, user: User, assignment: Assignment, reason: str, kind: str
+) -> HttpResponse:
+    """The task refused the volunteer's work (``reason``): show the work again, unsaved, so
+    nothing they typed or chose is lost. A new prompt goes to the Write page, which needs no
+    task; an answer goes to the prompt's Answer page while the prompt can take one from them;
+    reviews and rankings need their task, so they are shown as they were chosen."""
+    if assignment.state == AssignmentState.ACTIVE and assignment.expires_at <= timezone.now():
+        # Give the overdue task's slot back now rather than at the next sweep, so that the
+        # Answer page can take the answer into that very slot.
+        services.assignments_expire()
+    active = assignment.state == AssignmentState.ACTIVE and assignment.expires_at > timezone.now()
+    task_path = reverse("assignments:task", args=[assignment.pk])
+    context: dict[str, Any] = {
+        "assignment": assignment,
+        "kind": kind,
+        "kinds": KINDS,
+        "reason": reason,
+        "task_label": assignment.get_task_type_display(),
+        "heading": HEADINGS.get(assignment.task_type, ""),
+        "contribute_url": _contribute_url(kind),
+        "unsent": True,
+        # The task page's draft of this work (static/js/hearth.js), now kept under the page
+        # that takes it instead.
+        "draft_replaces": f"{assignment.task_type}:{task_path}",
+    }
+    if active:
+        # Still held (its prompt moved on): the volunteer lets it go with the skip form.
+        context.update(
+            skip_form=forms.SkipForm(),
+            skip_url=_with_kind(reverse("assignments:skip", args=[assignment.pk]), kind),
+        )
+    if assignment.task_type == TaskType.WRITE:
+        context.update(
+            form=collection_forms.WriteForm(
+                initial={name: request.POST.get(name, "") for name in _WRITE_FIELDS}
+            ),
+            form_action=reverse("collection:write"),
+            guidance=GUIDANCE,
+            languages=COMMON_LANGUAGES,
+            what_now=_(
+                "Nothing was saved yet, but your prompt and answer are below. The Write page "
+                "takes them without a task: send them from here."
+            ),
+        )
+        return render(request, "assignments/unsent_write.html", context, status=409)
+    payload = selectors.task_payload(assignment)
+    prompt = payload["prompt"]
+    context.update(
+        task=payload, category_label=Category(prompt["category"]).label if prompt else ""
+    )
+    if assignment.task_type == TaskType.RESPOND:
+        text = request.POST.get("response", "")
+        answer_url, refusal = _answer_elsewhere(user, assignment)
+        if answer_url is not None:
+            context.update(
+                answer_url=answer_url,
+                answer_form=collection_forms.AnswerForm(initial={"text": text}),
+                what_now=_(
+                    "Nothing was saved yet, but your answer is below and this prompt still "
+                    "takes answers: send it from here."
+                ),
+            )
+        else:
+            context.update(
+                text=text,
+                what_now=_(
+                    "%(refusal)s Your answer was not saved: it is below, copy it to keep it."
+                )
+                % {"refusal": refusal},
+            )
+        return render(request, "assignments/unsent.html", context, status=409)
+    form = _form(assignment, request.POST)
+    form.is_valid()  # for the order a ranking was given in
+    context["form"] = form
+    if assignment.task_type == TaskType.RANK:
+        context.update(_rank_context(assignment, payload, form))
+    else:
+        context.update(_review_context(form))
+    context["what_now"] = _("What you chose is below; it was not saved.")
+    return render(request, "assignments/unsent.html", context, status=409)
 
 
 @login_required

@@ -73,7 +73,210 @@
     });
   }
 
+  // Drafts: the text of a form marked data-draft (Write, Answer, the edit pages, a task's
+  // answer) is kept in this browser as it is typed, so a crash, a closed tab or a session
+  // that expired before the submit loses nothing. The key holds the user's id and the page,
+  // so two people on one browser never see each other's drafts. A draft is dropped only when
+  // the page after its form's submit shows a success message, i.e. the server saved the
+  // work; a submit that ends anywhere else (a login page, an error) keeps it.
+  var DRAFT_PREFIX = "hearth:draft:";
+  var DRAFT_PENDING = "hearth:draft-pending";
+  var DRAFT_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
+  var DRAFT_SAVE_DELAY_MS = 400;
+
+  function draftStorage(name) {
+    // Storage can be missing or refuse access (private modes, blocked cookies).
+    try {
+      var storage = window[name];
+      var probe = DRAFT_PREFIX + "probe";
+      storage.setItem(probe, "1");
+      storage.removeItem(probe);
+      return storage;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function draftKey(form) {
+    var user = form.getAttribute("data-draft-user");
+    if (!user) return null;
+    var path = form.getAttribute("data-draft-path") || window.location.pathname;
+    return DRAFT_PREFIX + user + ":" + form.getAttribute("data-draft") + ":" + path;
+  }
+
+  // The fields a draft keeps: text the volunteer types, and the choice of radio buttons
+  // (the Write page's category); never the hidden one-time keys or the CSRF token.
+  function draftFields(form) {
+    return Array.prototype.filter.call(form.elements, function (field) {
+      if (!field.name || field.disabled || field.readOnly) return false;
+      if (field.tagName === "TEXTAREA") return true;
+      if (field.tagName !== "INPUT") return false;
+      return ["text", "search", "radio", "email", "url"].indexOf(field.type) !== -1;
+    });
+  }
+
+  function isText(field) {
+    return field.type !== "radio";
+  }
+
+  function draftValues(form) {
+    var values = {};
+    draftFields(form).forEach(function (field) {
+      if (isText(field)) values[field.name] = field.value;
+      else if (field.checked) values[field.name] = field.value;
+      else if (!(field.name in values)) values[field.name] = "";
+    });
+    return values;
+  }
+
+  function hasText(form) {
+    return draftFields(form).some(function (field) {
+      return isText(field) && field.value.trim() !== "";
+    });
+  }
+
+  // Whether the form still shows what the server sent (the volunteer has not typed yet).
+  function untouched(form) {
+    return draftFields(form).every(function (field) {
+      return isText(field) ? field.value === field.defaultValue : field.checked === field.defaultChecked;
+    });
+  }
+
+  function readDraft(storage, key) {
+    try {
+      var draft = JSON.parse(storage.getItem(key) || "null");
+      return draft && typeof draft.values === "object" ? draft : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function writeDraft(storage, form) {
+    var key = draftKey(form);
+    if (!key || !hasText(form)) return;
+    try {
+      storage.setItem(key, JSON.stringify({ saved: Date.now(), values: draftValues(form) }));
+    } catch (error) {
+      // Storage full: the form still works, it just keeps no draft.
+    }
+  }
+
+  function applyValues(form, values) {
+    draftFields(form).forEach(function (field) {
+      if (!(field.name in values)) return;
+      if (isText(field)) field.value = values[field.name];
+      else field.checked = field.value === values[field.name];
+    });
+    form.querySelectorAll("input[type=radio]:checked").forEach(function (radio) {
+      radio.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+  }
+
+  function resetToServer(form) {
+    draftFields(form).forEach(function (field) {
+      if (isText(field)) field.value = field.defaultValue;
+      else field.checked = field.defaultChecked;
+    });
+    form.querySelectorAll("input[type=radio]:checked").forEach(function (radio) {
+      radio.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+  }
+
+  function showRestoredNotice(form, storage, key) {
+    var notice = document.createElement("div");
+    notice.className = "message draft-notice";
+    notice.setAttribute("role", "status");
+    var text = document.createElement("span");
+    text.id = "draft-notice-" + Math.random().toString(36).slice(2);
+    text.textContent = form.getAttribute("data-draft-restored");
+    var discard = document.createElement("button");
+    discard.type = "button";
+    discard.className = "link";
+    discard.textContent = form.getAttribute("data-draft-discard");
+    discard.setAttribute("aria-describedby", text.id);
+    discard.addEventListener("click", function () {
+      storage.removeItem(key);
+      resetToServer(form);
+      text.textContent = form.getAttribute("data-draft-discarded");
+      discard.remove();
+      var first = draftFields(form).filter(isText)[0];
+      if (first) first.focus();
+    });
+    notice.appendChild(text);
+    notice.appendChild(document.createTextNode(" "));
+    notice.appendChild(discard);
+    form.insertBefore(notice, form.firstChild);
+  }
+
+  function restoreDraft(form, storage) {
+    var key = draftKey(form);
+    var draft = key && readDraft(storage, key);
+    if (!draft || !untouched(form)) return;
+    var current = draftValues(form);
+    var differs = Object.keys(draft.values).some(function (name) {
+      return name in current && current[name] !== draft.values[name];
+    });
+    if (!differs) return;
+    applyValues(form, draft.values);
+    showRestoredNotice(form, storage, key);
+  }
+
+  function keepDrafts() {
+    var storage = draftStorage("localStorage");
+    if (!storage) return;
+    var now = Date.now();
+    Object.keys(storage).forEach(function (key) {
+      if (key.indexOf(DRAFT_PREFIX) !== 0) return;
+      var draft = readDraft(storage, key);
+      if (!draft || !(now - draft.saved < DRAFT_MAX_AGE_MS)) storage.removeItem(key);
+    });
+    // The page after a draft form's submit: a success message means the work was saved.
+    var session = draftStorage("sessionStorage");
+    if (session) {
+      var pending = session.getItem(DRAFT_PENDING);
+      session.removeItem(DRAFT_PENDING);
+      if (pending && document.querySelector(".messages .message.success")) {
+        storage.removeItem(pending);
+      }
+    }
+    document.querySelectorAll("form[data-draft]").forEach(function (form) {
+      var timer = null;
+      function saveNow() {
+        window.clearTimeout(timer);
+        timer = null;
+        writeDraft(storage, form);
+      }
+      if (form.hasAttribute("data-draft-unsent")) {
+        // The server sent back work it could not take: keep it before anything else happens,
+        // under this form's key instead of the one it was typed under.
+        saveNow();
+        var replaces = form.getAttribute("data-draft-replaces");
+        var user = form.getAttribute("data-draft-user");
+        if (replaces && user && storage.getItem(draftKey(form))) {
+          storage.removeItem(DRAFT_PREFIX + user + ":" + replaces);
+        }
+      } else {
+        restoreDraft(form, storage);
+      }
+      form.addEventListener("input", function () {
+        window.clearTimeout(timer);
+        timer = window.setTimeout(saveNow, DRAFT_SAVE_DELAY_MS);
+      });
+      form.addEventListener("change", saveNow);
+      form.addEventListener("submit", function (event) {
+        if (event.defaultPrevented) return;
+        saveNow();
+        var key = draftKey(form);
+        if (session && key) session.setItem(DRAFT_PENDING, key);
+      });
+      window.addEventListener("pagehide", function () {
+        if (timer !== null) saveNow();
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    keepDrafts();
     syncContextRequirement();
     focusFirstError();
     enableCopyButtons();

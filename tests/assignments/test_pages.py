@@ -40,10 +40,14 @@ def open_task(client: Client, kind: str = "any"):
     assert match, r["Location"]
     page = client.get(r["Location"])
     assert page.status_code == 200
-    # The task's form and the skip form share a page: no id may appear twice on it.
-    ids = re.findall(r'\sid="([^"]+)"', page.content.decode())
-    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert_unique_ids(page.content.decode())
     return Assignment.objects.get(pk=match.group(1)), page
+
+
+def assert_unique_ids(html: str) -> None:
+    """The task's form and the skip form share a page: no id may appear twice on it."""
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
 
 
 def key_of(page) -> str:
@@ -426,19 +430,220 @@ def test_someone_elses_task_gives_a_message_not_an_error(volunteer, volunteer2, 
     assert theirs.state == AssignmentState.ACTIVE
 
 
-def test_an_expired_task_gives_a_message(volunteer, make_volunteer):
-    prompt_in_review(make_volunteer())
-    client = client_for(volunteer)
-    assignment, page = open_task(client, "review")
+def expire(assignment) -> None:
     Assignment.objects.filter(pk=assignment.pk).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
+
+
+LONG_ANSWER = (
+    "Rivers wash salts out of rocks and carry them to the sea.\n\n"
+    "The water evaporates; the salt stays behind, and over millions of years it builds up. "
+    "Vents on the sea floor add more. <That> is why the sea is salty & rivers are not."
+)
+
+
+def test_an_expired_review_is_shown_again_with_what_was_chosen_and_not_saved(
+    volunteer, make_volunteer
+):
+    prompt_in_review(make_volunteer())
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "review")
+    expire(assignment)
     r = client.post(
-        f"/contribute/{assignment.pk}/", {"idempotency_key": key_of(page), "quality": "4"}
+        f"/contribute/{assignment.pk}/?type=review",
+        {"idempotency_key": key_of(page), "labels": ["pii"], "quality": "4"},
     )
-    assert r.status_code == 302
-    assert message_texts(r) == ["This task expired and went back to the pool; take a new one."]
+    assert r.status_code == 409
+    html = r.content.decode()
+    assert_unique_ids(html)
+    assert "This task expired and went back to the pool; take a new one." in html
+    assert "What you chose is below; it was not saved." in html
+    assert 'value="pii" id="id_labels_pii" aria-describedby="id_labels_pii_help" checked' in html
+    assert re.search(r'<input type="radio" name="quality" value="4"[^>]* checked', html)
+    assert '<fieldset class="unsent-work" disabled>' in html
+    assert "Submit review" not in html
+    assert '<a class="button secondary" href="/contribute/?type=review">Take a new task</a>' in html
+    assert message_texts(r) == []  # said on the page, not again on the next one
     assert not Review.objects.exists()
+    assignment.refresh_from_db()
+    assert assignment.state == AssignmentState.EXPIRED  # its slot given back at once
+
+
+def test_an_expired_ranking_is_shown_again_in_the_order_given(volunteer, make_volunteer):
+    _prompt, responses = prompt_in_ranking(make_volunteer)
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "rank")
+    expire(assignment)
+    order = [responses[2].pk, responses[0].pk, responses[1].pk]
+    r = client.post(
+        f"/contribute/{assignment.pk}/",
+        {"idempotency_key": key_of(page), "order": ",".join(map(str, order))},
+    )
+    assert r.status_code == 409
+    html = r.content.decode()
+    assert_unique_ids(html)
+    assert "This task expired and went back to the pool; take a new one." in html
+    shown = [int(i) for i in re.findall(r'class="rank-item card" data-id="(\d+)"', html)]
+    assert shown == order
+    assert "Submit ranking" not in html
+    assert not Ranking.objects.exists()
+
+
+def test_an_expired_answer_is_shown_again_and_sent_through_the_prompts_answer_page(
+    volunteer, make_volunteer
+):
+    prompt = PromptFactory(author=make_volunteer(), instruction="Why is the sea *salty*?")
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "respond")
+    prompt.refresh_from_db()
+    assert prompt.open_slots == 2  # the task holds the third
+    expire(assignment)
+
+    r = client.post(
+        f"/contribute/{assignment.pk}/?type=respond",
+        {"idempotency_key": key_of(page), "response": LONG_ANSWER},
+    )
+    assert r.status_code == 409
+    html = r.content.decode()
+    assert_unique_ids(html)
+    assert "This task expired and went back to the pool; take a new one." in html
+    assert (
+        "Nothing was saved yet, but your answer is below and this prompt still takes answers: "
+        "send it from here."
+    ) in html
+    assert "<em>salty</em>" in html  # the prompt, to answer it against
+    assert f'action="/prompts/{prompt.pk}/answer/"' in html
+    textarea = re.search(r'<textarea name="text"[^>]*>\n?(.*?)</textarea>', html, re.S)
+    assert textarea and textarea.group(1) == (
+        LONG_ANSWER.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    )
+    # The draft script keeps the text under the Answer page's address at once.
+    assert f'data-draft="answer" data-draft-user="{volunteer.pk}"' in html
+    assert f'data-draft-path="/prompts/{prompt.pk}/answer/" data-draft-unsent' in html
+    assert not Response.objects.exists()
+    # The expired task's slot is back before the volunteer sends the answer on.
+    assignment.refresh_from_db()
+    prompt.refresh_from_db()
+    assert (assignment.state, prompt.open_slots) == (AssignmentState.EXPIRED, 3)
+
+    form = r.context["answer_form"]
+    sent = client.post(
+        f"/prompts/{prompt.pk}/answer/",
+        {"idempotency_key": form["idempotency_key"].value(), "text": LONG_ANSWER},
+    )
+    assert sent.status_code == 302 and sent["Location"] == "/mine/"
+    assert message_texts(sent) == ["Thank you! Your answer is now in review."]
+    response = Response.objects.get(author=volunteer)
+    assert (response.prompt, response.text) == (prompt, LONG_ANSWER)
+    prompt.refresh_from_db()
+    assert prompt.open_slots == 2  # one slot for one answer, as through the task
+
+
+def test_an_expired_answer_to_a_full_prompt_is_shown_to_copy(volunteer, make_volunteer):
+    prompt = PromptFactory(author=make_volunteer())
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "respond")
+    expire(assignment)
+    # Meanwhile others answered: every slot of the prompt is taken again.
+    Prompt.objects.filter(pk=prompt.pk).update(open_slots=0)
+    Assignment.objects.filter(pk=assignment.pk).update(state=AssignmentState.EXPIRED)
+
+    r = client.post(
+        f"/contribute/{assignment.pk}/",
+        {"idempotency_key": key_of(page), "response": LONG_ANSWER},
+    )
+    assert r.status_code == 409
+    html = r.content.decode()
+    assert_unique_ids(html)
+    assert (
+        "This prompt has all the answers it needs for now. Your answer was not saved: it is "
+        "below, copy it to keep it."
+    ) in html
+    assert '<label for="unsent-answer">Your answer (not saved)</label>' in html
+    assert "Vents on the sea floor add more. &lt;That&gt; is why the sea is salty" in html
+    assert "/answer/" not in html
+    assert not Response.objects.exists()
+    prompt.refresh_from_db()
+    assert prompt.open_slots == 0
+
+
+def test_an_answer_to_a_prompt_withdrawn_meanwhile_is_shown_with_the_skip(
+    volunteer, make_volunteer
+):
+    author = make_volunteer()
+    prompt = PromptFactory(author=author)
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "respond")
+    collection_services.prompt_withdraw(prompt=prompt, user=author)
+
+    r = client.post(
+        f"/contribute/{assignment.pk}/",
+        {"idempotency_key": key_of(page), "response": LONG_ANSWER},
+    )
+    assert r.status_code == 409
+    html = r.content.decode()
+    assert_unique_ids(html)
+    assert "This prompt has moved on (withdrawn, hidden or complete); take a new task." in html
+    assert "This prompt is not collecting answers. Your answer was not saved" in html
+    assert "Vents on the sea floor add more." in html
+    # The task is still held: the way on is to skip it.
+    assert f'action="/contribute/{assignment.pk}/skip/"' in html
+    assert "Take a new task" not in html
+    assert not Response.objects.exists()
+
+
+def test_an_answer_to_a_task_skipped_in_another_tab_can_still_be_sent(volunteer, make_volunteer):
+    prompt = PromptFactory(author=make_volunteer())
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "respond")
+    client.post(
+        f"/contribute/{assignment.pk}/skip/",
+        {"idempotency_key": page.context["skip_form"]["idempotency_key"].value()},
+    )
+    r = client.post(
+        f"/contribute/{assignment.pk}/",
+        {"idempotency_key": key_of(page), "response": LONG_ANSWER},
+    )
+    assert r.status_code == 409
+    html = r.content.decode()
+    assert_unique_ids(html)
+    assert "This task was skipped; take a new one." in html
+    assert f'action="/prompts/{prompt.pk}/answer/"' in html
+    assert "Vents on the sea floor add more." in html
+
+
+def test_an_expired_write_task_is_shown_again_and_sent_through_the_write_page(volunteer):
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "write")
+    expire(assignment)
+    data = {
+        "category": "brainstorming",
+        "instruction": "List three uses for a paperclip.",
+        "context": "",
+        "response": "Hold papers, reset a router, make a tiny hook.",
+        "language": "en",
+    }
+    r = client.post(
+        f"/contribute/{assignment.pk}/?type=write", {"idempotency_key": key_of(page), **data}
+    )
+    assert r.status_code == 409
+    html = r.content.decode()
+    assert_unique_ids(html)
+    assert "This task expired and went back to the pool; take a new one." in html
+    assert "The Write page takes them without a task: send them from here." in html
+    assert 'action="/write/"' in html
+    assert re.search(r'value="brainstorming"[^>]* checked', html)
+    assert ">\nList three uses for a paperclip.</textarea>" in html
+    assert ">\nHold papers, reset a router, make a tiny hook.</textarea>" in html
+    assert 'data-draft="write"' in html and 'data-draft-path="/write/" data-draft-unsent' in html
+    assert not Prompt.objects.exists()
+
+    sent = client.post(
+        "/write/", {"idempotency_key": r.context["form"]["idempotency_key"].value(), **data}
+    )
+    assert sent.status_code == 302
+    assert Prompt.objects.get(author=volunteer).instruction == data["instruction"]
 
 
 def test_a_submitted_task_gives_a_message(volunteer, make_volunteer):
