@@ -224,7 +224,8 @@ def response_by_author_on_prompt(*, prompt: Prompt, user: Any) -> Response | Non
 
 
 def response_list_for_author(*, user: Any) -> QuerySet[Response]:
-    return Response.objects.filter(author=user).select_related("prompt")
+    # The author too: the API names it on every row.
+    return Response.objects.filter(author=user).select_related("prompt", "author")
 
 
 def response_get_for_user(*, user: Any, response_id: Any) -> Response:
