@@ -188,9 +188,7 @@ class MyTasksApi(APIView):
         operation_id="tasks_list_active",
     )
     def get(self, request: Request) -> ApiResponse:
-        tasks = selectors.active_tasks_for_user(user=request_user(request)).order_by(
-            "created_at", "id"
-        )
+        tasks = selectors.task_list_for_user(user=request_user(request))
         paginator = Pagination()
         page = paginator.paginate_queryset(tasks, request, view=self)
         return paginator.get_paginated_response(TaskOut(page, many=True).data)

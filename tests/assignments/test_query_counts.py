@@ -1,0 +1,139 @@
+"""The task page and the task list run no query per task or per answer to rank: each is fetched
+with a few and with many, and the number of queries must be the same."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apps.assignments import selectors
+from apps.assignments.models import Assignment, TaskType
+from apps.collection.models import Prompt, PromptState, ResponseState
+from tests.factories import PromptFactory, ResponseFactory
+
+pytestmark = pytest.mark.django_db
+
+FEW, MANY = 3, 25
+
+
+def queries(fetch: Callable[[], Any]) -> int:
+    """How many queries one request runs (it must succeed)."""
+    with CaptureQueriesContext(connection) as captured:
+        response = fetch()
+    assert response.status_code == 200, response.content[:500]
+    return len(captured.captured_queries)
+
+
+def assert_flat(fetch: Callable[[], Any], add_rows: Callable[[int], object]) -> None:
+    """The request runs as many queries with MANY rows as with FEW."""
+    add_rows(FEW)
+    fetch()  # warm: the first request may fill caches (policy, sessions)
+    few = queries(fetch)
+    add_rows(MANY - FEW)
+    many = queries(fetch)
+    assert many == few, f"{few} queries with {FEW} rows, {many} with {MANY}"
+
+
+def web(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def hold(user: Any, task_type: str, prompt: Prompt, **fields: Any) -> Assignment:
+    """An open task, made directly: these tests are about reading tasks, not handing them out
+    (the policy's cap on open tasks does not apply)."""
+    return Assignment.objects.create(
+        user=user,
+        task_type=task_type,
+        prompt=prompt,
+        phase=prompt.state,
+        expires_at=timezone.now() + timedelta(minutes=30),
+        **fields,
+    )
+
+
+def ranking_prompt(answers: int = 3) -> Prompt:
+    prompt = PromptFactory(state=PromptState.RANKING)
+    for _ in range(answers):
+        ResponseFactory(prompt=prompt)
+    return prompt
+
+
+def test_a_task_page_runs_the_same_queries_however_many_other_tasks_are_held(volunteer):
+    shown = hold(volunteer, TaskType.REVIEW_PROMPT, PromptFactory(state=PromptState.REVIEW))
+
+    def others(n: int) -> None:
+        for i in range(n):
+            prompt = PromptFactory(state=PromptState.COLLECTING)
+            if i % 2:
+                hold(volunteer, TaskType.RESPOND, prompt)
+            else:
+                answer = ResponseFactory(prompt=prompt, state=ResponseState.REVIEW)
+                hold(volunteer, TaskType.REVIEW_RESPONSE, prompt, response=answer)
+
+    client = web(volunteer)
+    assert_flat(lambda: client.get(f"/contribute/{shown.pk}/"), others)
+    page = client.get(f"/contribute/{shown.pk}/").content.decode()
+    assert page.count('href="/contribute/') >= MANY
+
+
+def test_a_rank_task_page_runs_the_same_queries_for_many_answers(volunteer):
+    prompt = ranking_prompt(answers=0)
+    task = hold(volunteer, TaskType.RANK, prompt)
+
+    def answers(n: int) -> None:
+        for _ in range(n):
+            ResponseFactory(prompt=prompt)
+
+    client = web(volunteer)
+    assert_flat(lambda: client.get(f"/contribute/{task.pk}/"), answers)
+    assert client.get(f"/contribute/{task.pk}/").content.decode().count("data-letter=") == MANY
+
+
+def test_the_task_list_api_runs_the_same_queries_for_many_review_tasks(api, volunteer):
+    def reviews(n: int) -> None:
+        for _ in range(n):
+            prompt = PromptFactory(state=PromptState.COLLECTING)
+            answer = ResponseFactory(prompt=prompt, state=ResponseState.REVIEW)
+            hold(volunteer, TaskType.REVIEW_RESPONSE, prompt, response=answer)
+
+    assert_flat(lambda: api.get("/api/v1/tasks/"), reviews)
+    assert len(api.get("/api/v1/tasks/").json()["results"]) == 20
+
+
+def test_the_task_list_api_runs_the_same_queries_for_many_rank_tasks(api, volunteer):
+    def ranks(n: int) -> None:
+        for _ in range(n):
+            hold(volunteer, TaskType.RANK, ranking_prompt())
+
+    assert_flat(lambda: api.get("/api/v1/tasks/"), ranks)
+    results = api.get("/api/v1/tasks/").json()["results"]
+    assert [len(task["responses"]) for task in results] == [3] * 20
+
+
+def test_the_task_list_gives_a_rank_task_the_answers_the_task_itself_gives(api, volunteer):
+    """The list's answers come from one query for all its tasks: the same set, in the same
+    order, as the task's own payload reads (hidden, withdrawn, in-review and a banned author's
+    answers left out)."""
+    prompt = ranking_prompt(answers=3)
+    ResponseFactory(prompt=prompt, hidden_at=timezone.now())
+    ResponseFactory(prompt=prompt, withdrawn_at=timezone.now())
+    ResponseFactory(prompt=prompt, state=ResponseState.REVIEW)
+    banned = ResponseFactory(prompt=prompt)
+    banned.author.banned_at = timezone.now()
+    banned.author.save()
+    task = hold(volunteer, TaskType.RANK, prompt)
+    listed = api.get("/api/v1/tasks/").json()["results"]
+    alone = selectors.task_payload(
+        selectors.assignment_get_for_user(user=volunteer, assignment_id=task.pk)
+    )
+    assert len(alone["responses"]) == 3
+    assert listed[0]["responses"] == alone["responses"]
