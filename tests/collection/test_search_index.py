@@ -99,6 +99,11 @@ def test_a_rare_word_is_found_from_the_indexes_among_a_few_thousand_answers():
     lighthouse = PromptFactory(instruction="Where is the lighthouse?", context="On the cliff.")
     ResponseFactory(prompt=prompts[7], text="The lighthouse at the harbour.")
     with connection.cursor() as cursor:
+        # Rows just written wait in each GIN index's pending list, which the planner costs
+        # as a scan of its own; autovacuum would merge them in its own time. Merge them now,
+        # so that the plan does not depend on whether it has run yet.
+        for name in MIGRATION.SEARCH_INDEXES:
+            cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [name])
         cursor.execute("ANALYZE collection_prompt, collection_response")
 
     search = selectors.prompt_list_public(search="lighthouse")
