@@ -245,14 +245,12 @@ def response_get_for_user(*, user: Any, response_id: Any) -> Response:
     return response
 
 
-def contributions_for_author(*, user: Any) -> QuerySet[Prompt]:
-    """The author's prompts with their own responses, and prompts they answered, newest first."""
-    own = Response.objects.filter(author=user)
-    return (
-        Prompt.objects.filter(Q(author=user) | Q(responses__author=user))
-        .distinct()
-        .prefetch_related(Prefetch("responses", queryset=own, to_attr="my_responses"))
-    )
+def prompt_list_with_own_answers(*, user: Any) -> QuerySet[Prompt]:
+    """The user's own prompts (as ``prompt_list_for_author``), each with only the user's own
+    answers to it prefetched: others' answers, and reviewers' reasons for turning those down,
+    are not theirs to read in My contributions."""
+    own = Response.objects.filter(author_id=user.pk)
+    return prompt_list_for_author(user=user).prefetch_related(Prefetch("responses", queryset=own))
 
 
 def site_counts() -> dict[str, int]:

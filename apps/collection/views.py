@@ -92,7 +92,7 @@ def mine(request: HttpRequest) -> HttpResponse:
         suspended = str(exc)
     else:
         suspended = ""
-    prompts = selectors.prompt_list_for_author(user=request.user).prefetch_related("responses")
+    prompts = selectors.prompt_list_with_own_answers(user=request.user)
     page = Paginator(prompts, 25).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)
     answers = list(

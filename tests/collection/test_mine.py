@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from apps.collection import selectors
 from apps.collection.models import PromptState, ResponseState
 from tests.factories import PromptFactory, ResponseFactory
 
@@ -88,3 +89,16 @@ def test_a_suspended_author_withdraws_their_work_from_the_page(volunteer, work):
     html = web.get("/mine/").content.decode()
     assert f'action="/prompts/{own.pk}/withdraw/"' not in html
     assert f'action="/responses/{answer.pk}/withdraw/"' not in html
+
+
+def test_the_page_reads_only_the_authors_own_answers_to_their_prompts(volunteer, volunteer2):
+    prompt = PromptFactory(author=volunteer, state=PromptState.COLLECTING)
+    own = ResponseFactory(author=volunteer, prompt=prompt, state=ResponseState.ACCEPTED)
+    ResponseFactory(author=volunteer2, prompt=prompt, state=ResponseState.REJECTED)
+
+    (listed,) = selectors.prompt_list_with_own_answers(user=volunteer)
+
+    assert list(listed.responses.all()) == [own]
+    page = _web(volunteer).get("/mine/")
+    assert page.status_code == 200
+    assert [r for p in page.context["prompts"] for r in p.responses.all()] == [own]
