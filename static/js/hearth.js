@@ -105,11 +105,12 @@
   }
 
   // The fields a draft keeps: text the volunteer types, and the choice of radio buttons
-  // (the Write page's category); never the hidden one-time keys or the CSRF token.
+  // (the Write page's category) and of a list (a report's reason); never the hidden one-time
+  // keys or the CSRF token. Only typed text makes a draft worth keeping.
   function draftFields(form) {
     return Array.prototype.filter.call(form.elements, function (field) {
       if (!field.name || field.disabled || field.readOnly) return false;
-      if (field.tagName === "TEXTAREA") return true;
+      if (field.tagName === "TEXTAREA" || field.type === "select-one") return true;
       if (field.tagName !== "INPUT") return false;
       return ["text", "search", "radio", "email", "url"].indexOf(field.type) !== -1;
     });
@@ -131,13 +132,14 @@
 
   function hasText(form) {
     return draftFields(form).some(function (field) {
-      return isText(field) && field.value.trim() !== "";
+      return isText(field) && field.tagName !== "SELECT" && field.value.trim() !== "";
     });
   }
 
   // Whether the form still shows what the server sent (the volunteer has not typed yet).
   function untouched(form) {
     return draftFields(form).every(function (field) {
+      if (field.tagName === "SELECT") return field.selectedIndex === defaultIndex(field);
       return isText(field) ? field.value === field.defaultValue : field.checked === field.defaultChecked;
     });
   }
@@ -172,9 +174,18 @@
     });
   }
 
+  // The option a list shows as the server sent it: the one marked selected, else the first.
+  function defaultIndex(select) {
+    for (var i = 0; i < select.options.length; i++) {
+      if (select.options[i].defaultSelected) return i;
+    }
+    return 0;
+  }
+
   function resetToServer(form) {
     draftFields(form).forEach(function (field) {
-      if (isText(field)) field.value = field.defaultValue;
+      if (field.tagName === "SELECT") field.selectedIndex = defaultIndex(field);
+      else if (isText(field)) field.value = field.defaultValue;
       else field.checked = field.defaultChecked;
     });
     form.querySelectorAll("input[type=radio]:checked").forEach(function (radio) {
@@ -219,6 +230,9 @@
     if (!differs) return;
     applyValues(form, draft.values);
     showRestoredNotice(form, storage, key);
+    // A form folded away (a report's) opens, so the restored text is seen.
+    var folded = form.closest("details");
+    if (folded) folded.open = true;
   }
 
   function keepDrafts() {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from apps.collection.models import Prompt
+from apps.collection.models import Prompt, PromptState
 from apps.moderation.models import Flag, ModerationAction
 from tests.browser.test_pages import UNLABELLED_CONTROLS
 from tests.factories import PromptFactory
@@ -115,3 +115,33 @@ def test_a_pasted_reason_over_1000_characters_is_refused_whole_not_cut(
     assert list(ModerationAction.objects.values_list("action", "reason")) == [
         ("dismiss", "an advert")
     ]
+
+
+def test_a_report_refused_for_its_note_comes_back_open_with_the_note(
+    page: Page, login, volunteer, volunteer2
+):
+    prompt = PromptFactory(
+        author=volunteer2, state=PromptState.COLLECTING, instruction="Buy cheap watches?"
+    )
+    login(page, volunteer)
+    page.goto(f"/prompts/{prompt.pk}/")
+    page.get_by_text("Report", exact=True).click()
+    page.get_by_label("What is wrong?").select_option("spam")
+    note = "Links to a shop. " * 60  # 1,020 characters: over the limit, and not cut
+    page.get_by_label("Note for the moderators (optional)").fill(note)
+    page.get_by_role("button", name="Send report").click()
+
+    expect(page.get_by_text("Keep the note under 1000 characters.")).to_be_visible()
+    expect(page.get_by_label("Note for the moderators (optional)")).to_have_value(note)
+    expect(page.get_by_label("What is wrong?")).to_have_value("spam")
+    expect(page.get_by_text("Restored your unsent draft.")).to_be_visible()
+    assert not Flag.objects.exists()
+
+    page.get_by_label("Note for the moderators (optional)").fill("Links to a shop.")
+    page.get_by_role("button", name="Send report").click()
+    expect(page.get_by_text("Thank you. A moderator will look at it.")).to_be_visible()
+    assert Flag.objects.get().note == "Links to a shop."
+    # Sent, the draft is gone: the form stays folded and empty.
+    page.reload()
+    expect(page.get_by_label("Note for the moderators (optional)")).to_be_hidden()
+    expect(page.get_by_text("Restored your unsent draft.")).to_have_count(0)
