@@ -3,48 +3,19 @@ with a few and with many, and the number of queries must be the same."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.assignments import selectors
 from apps.assignments.models import Assignment, TaskType
 from apps.collection.models import Prompt, PromptState, ResponseState
 from tests.factories import PromptFactory, ResponseFactory
+from tests.query_counts import MANY, assert_flat, web
 
 pytestmark = pytest.mark.django_db
-
-FEW, MANY = 3, 25
-
-
-def queries(fetch: Callable[[], Any]) -> int:
-    """How many queries one request runs (it must succeed)."""
-    with CaptureQueriesContext(connection) as captured:
-        response = fetch()
-    assert response.status_code == 200, response.content[:500]
-    return len(captured.captured_queries)
-
-
-def assert_flat(fetch: Callable[[], Any], add_rows: Callable[[int], object]) -> None:
-    """The request runs as many queries with MANY rows as with FEW."""
-    add_rows(FEW)
-    fetch()  # warm: the first request may fill caches (policy, sessions)
-    few = queries(fetch)
-    add_rows(MANY - FEW)
-    many = queries(fetch)
-    assert many == few, f"{few} queries with {FEW} rows, {many} with {MANY}"
-
-
-def web(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def hold(user: Any, task_type: str, prompt: Prompt, **fields: Any) -> Assignment:

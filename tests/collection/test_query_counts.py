@@ -4,49 +4,19 @@ rows and with a page's worth, and the number of queries must be the same."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
-from django.test import Client
-from django.test.utils import CaptureQueriesContext
 
 from apps.collection.models import PromptState, ResponseState
 from apps.feedback.models import Review
 from tests.factories import PromptFactory, ResponseFactory
+from tests.query_counts import FEW, MANY, assert_flat, queries, web
 
 pytestmark = pytest.mark.django_db
 
-FEW, MANY = 3, 25
 # The API's default page (REST_FRAMEWORK["PAGE_SIZE"]), which MANY fills.
 API_PAGE = 20
-
-
-def queries(fetch: Callable[[], Any]) -> int:
-    """How many queries one request runs (it must succeed)."""
-    with CaptureQueriesContext(connection) as captured:
-        response = fetch()
-    assert response.status_code == 200, response.content[:500]
-    return len(captured.captured_queries)
-
-
-def assert_flat(fetch: Callable[[], Any], add_rows: Callable[[int], object]) -> None:
-    """The request runs as many queries with MANY rows as with FEW."""
-    add_rows(FEW)
-    fetch()  # warm: the first request may fill caches (policy, sessions)
-    few = queries(fetch)
-    add_rows(MANY - FEW)
-    many = queries(fetch)
-    assert many == few, f"{few} queries with {FEW} rows, {many} with {MANY}"
-
-
-def web(user: Any) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def public_prompts(n: int) -> None:

@@ -7,42 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.moderation.models import Flag, ModerationAction
 from tests.conftest import client_for
 from tests.factories import PromptFactory, ResponseFactory, UserFactory
+from tests.query_counts import MANY, assert_flat, web
 
 pytestmark = pytest.mark.django_db
-
-FEW, MANY = 3, 25
-
-
-def queries(fetch: Callable[[], Any]) -> int:
-    """How many queries one request runs (it must succeed)."""
-    with CaptureQueriesContext(connection) as captured:
-        response = fetch()
-    assert response.status_code == 200, response.content[:500]
-    return len(captured.captured_queries)
-
-
-def assert_flat(fetch: Callable[[], Any], add_rows: Callable[[int], object]) -> None:
-    """The request runs as many queries with MANY rows as with FEW."""
-    add_rows(FEW)
-    fetch()  # warm: the first request may fill caches (policy, sessions)
-    few = queries(fetch)
-    add_rows(MANY - FEW)
-    many = queries(fetch)
-    assert many == few, f"{few} queries with {FEW} rows, {many} with {MANY}"
-
-
-def web(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def flagged(n: int) -> None:

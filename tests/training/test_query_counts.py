@@ -7,45 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.training import schedules
 from apps.training.models import RunState, TrainingRun
 from tests.conftest import client_for
+from tests.query_counts import MANY, assert_flat, web
 from tests.training.conftest import make_release
 
 pytestmark = pytest.mark.django_db
-
-FEW, MANY = 3, 25
-
-
-def queries(fetch: Callable[[], Any]) -> int:
-    """How many queries one request runs (it must succeed)."""
-    with CaptureQueriesContext(connection) as captured:
-        response = fetch()
-    assert response.status_code == 200, response.content[:500]
-    return len(captured.captured_queries)
-
-
-def assert_flat(
-    fetch: Callable[[], Any], add_rows: Callable[[int], object], few: int = FEW, many: int = MANY
-) -> None:
-    """The request runs as many queries with ``many`` rows as with ``few``."""
-    add_rows(few)
-    fetch()  # warm: the first request may fill caches (policy, sessions)
-    counted = queries(fetch)
-    add_rows(many - few)
-    assert queries(fetch) == counted, f"{counted} queries with {few} rows, not with {many}"
-
-
-def web(user: Any) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def runs(creator: Any) -> Callable[[int], None]:
