@@ -7,7 +7,9 @@ respond, rank, write) picks the kind and is kept from task to task.
 
 Work the task can no longer take (it expired, was skipped in another tab, or its prompt moved
 on) is never dropped: the page comes back with it and says why, and an answer or a new prompt
-gets a form that sends it through the prompt's Answer page or the Write page instead.
+gets a form that sends it through the prompt's Answer page or the Write page instead. The
+volunteer's own task opened again after it expired or was skipped shows the same page, the work
+taken from the draft their browser kept of it.
 """
 
 from __future__ import annotations
@@ -141,6 +143,16 @@ def task(request: HttpRequest, task_id: int) -> HttpResponse:
     if request.method == "POST":
         return _submit(request, user, task_id, assignment, kind)
     if assignment is None:
+        held = selectors.assignment_get_for_user(user=user, assignment_id=task_id)
+        if held is not None and held.state != AssignmentState.SUBMITTED:
+            # Their own task, gone before it was sent (the tab slept, it was skipped in another
+            # tab): the work goes on from the draft this browser kept of it, as after a POST.
+            gone = (
+                _("This task was skipped before it was sent.")
+                if held.state == AssignmentState.SKIPPED
+                else _("This task expired before it was sent.")
+            )
+            return _render_unsent(request, user, held, gone, kind, from_draft=True)
         messages.error(
             request,
             _("That task is no longer open to you: it was submitted, skipped or it expired."),
@@ -221,12 +233,22 @@ def _answer_elsewhere(user: User, assignment: Assignment) -> tuple[str | None, s
 
 
 def _render_unsent(
-    request: HttpRequest, user: User, assignment: Assignment, reason: str, kind: str
+    request: HttpRequest,
+    user: User,
+    assignment: Assignment,
+    reason: str,
+    kind: str,
+    *,
+    from_draft: bool = False,
 ) -> HttpResponse:
     """The task refused the volunteer's work (``reason``): show the work again, unsaved, so
     nothing they typed or chose is lost. A new prompt goes to the Write page, which needs no
     task; an answer goes to the prompt's Answer page while the prompt can take one from them;
-    reviews and rankings need their task, so they are shown as they were chosen."""
+    reviews and rankings need their task, so they are shown as they were chosen.
+
+    ``from_draft``: the volunteer opened the gone task (a GET), so the work is not in the
+    request; the page's form takes it from the browser's draft of the task instead (410, as
+    the task is gone for good; a refused POST is 409)."""
     if assignment.state == AssignmentState.ACTIVE and assignment.expires_at <= timezone.now():
         # Give the overdue task's slot back now rather than at the next sweep, so that the
         # Answer page can take the answer into that very slot.
@@ -245,7 +267,9 @@ def _render_unsent(
         # The task page's draft of this work (static/js/hearth.js), now kept under the page
         # that takes it instead.
         "draft_replaces": f"{assignment.task_type}:{task_path}",
+        "from_draft": from_draft,
     }
+    status = 410 if from_draft else 409
     if active:
         # Still held (its prompt moved on): the volunteer lets it go with the skip form.
         context.update(
@@ -253,19 +277,25 @@ def _render_unsent(
             skip_url=_with_kind(reverse("assignments:skip", args=[assignment.pk]), kind),
         )
     if assignment.task_type == TaskType.WRITE:
+        initial = {name: request.POST.get(name, "") for name in _WRITE_FIELDS}
+        if from_draft:
+            initial["language"] = (user.languages or ["en"])[0]
         context.update(
-            form=collection_forms.WriteForm(
-                initial={name: request.POST.get(name, "") for name in _WRITE_FIELDS}
-            ),
+            form=collection_forms.WriteForm(initial=initial),
             form_action=reverse("collection:write"),
             guidance=GUIDANCE,
             languages=COMMON_LANGUAGES,
             what_now=_(
+                "Your draft, if this browser kept one, is below. The Write page takes it "
+                "without a task: send it from here."
+            )
+            if from_draft
+            else _(
                 "Nothing was saved yet, but your prompt and answer are below. The Write page "
                 "takes them without a task: send them from here."
             ),
         )
-        return render(request, "assignments/unsent_write.html", context, status=409)
+        return render(request, "assignments/unsent_write.html", context, status=status)
     payload = selectors.task_payload(assignment)
     prompt = payload["prompt"]
     context.update(
@@ -279,6 +309,11 @@ def _render_unsent(
                 answer_url=answer_url,
                 answer_form=collection_forms.AnswerForm(initial={"text": text}),
                 what_now=_(
+                    "Your draft, if this browser kept one, is below, and this prompt still "
+                    "takes answers: send it from here."
+                )
+                if from_draft
+                else _(
                     "Nothing was saved yet, but your answer is below and this prompt still "
                     "takes answers: send it from here."
                 ),
@@ -286,21 +321,32 @@ def _render_unsent(
         else:
             context.update(
                 text=text,
-                what_now=_(
-                    "%(refusal)s Your answer was not saved: it is below, copy it to keep it."
+                what_now=(
+                    _(
+                        "%(refusal)s Your draft, if this browser kept one, is below: copy it "
+                        "to keep it."
+                    )
+                    if from_draft
+                    else _(
+                        "%(refusal)s Your answer was not saved: it is below, copy it to keep it."
+                    )
                 )
                 % {"refusal": refusal},
             )
-        return render(request, "assignments/unsent.html", context, status=409)
-    form = _form(assignment, request.POST)
+        return render(request, "assignments/unsent.html", context, status=status)
+    form = _form(assignment, None if from_draft else request.POST)
     form.is_valid()  # for the order a ranking was given in
     context["form"] = form
     if assignment.task_type == TaskType.RANK:
         context.update(_rank_context(assignment, payload, form))
     else:
         context.update(_review_context(form))
-    context["what_now"] = _("What you chose is below; it was not saved.")
-    return render(request, "assignments/unsent.html", context, status=409)
+    context["what_now"] = (
+        _("Nothing from it was saved, and this browser keeps no draft of a review or a ranking.")
+        if from_draft
+        else _("What you chose is below; it was not saved.")
+    )
+    return render(request, "assignments/unsent.html", context, status=status)
 
 
 @login_required

@@ -78,11 +78,14 @@
   // that expired before the submit loses nothing. The key holds the user's id and the page,
   // so two people on one browser never see each other's drafts. A draft is dropped only when
   // the page after its form's submit shows a success message, i.e. the server saved the
-  // work; a submit that ends anywhere else (a login page, an error) keeps it.
+  // work, or when the volunteer signs out; a submit that ends anywhere else (a login page,
+  // an error) keeps it.
   var DRAFT_PREFIX = "hearth:draft:";
   var DRAFT_PENDING = "hearth:draft-pending";
   var DRAFT_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
   var DRAFT_SAVE_DELAY_MS = 400;
+  // Set once the volunteer signs out: nothing more is kept in this browser for them.
+  var draftsCleared = false;
 
   function draftStorage(name) {
     // Storage can be missing or refuse access (private modes, blocked cookies).
@@ -155,7 +158,7 @@
 
   function writeDraft(storage, form) {
     var key = draftKey(form);
-    if (!key || !hasText(form)) return;
+    if (draftsCleared || !key || !hasText(form)) return;
     try {
       storage.setItem(key, JSON.stringify({ saved: Date.now(), values: draftValues(form) }));
     } catch (error) {
@@ -235,6 +238,52 @@
     if (folded) folded.open = true;
   }
 
+  // A form that takes over work typed on another page (data-draft-replaces, "kind:path": a
+  // task opened after it was gone) fills itself from that draft, its fields renamed as
+  // data-draft-renames says ("old:new"), and keeps it under its own key from then on.
+  function adoptDraft(form, storage) {
+    var replaces = form.getAttribute("data-draft-replaces");
+    var user = form.getAttribute("data-draft-user");
+    var from = replaces && user && DRAFT_PREFIX + user + ":" + replaces;
+    var draft = from && readDraft(storage, from);
+    if (!draft) return false;
+    var renames = {};
+    (form.getAttribute("data-draft-renames") || "").split(" ").forEach(function (pair) {
+      var names = pair.split(":");
+      if (names.length === 2) renames[names[0]] = names[1];
+    });
+    var values = {};
+    Object.keys(draft.values).forEach(function (name) {
+      values[renames[name] || name] = draft.values[name];
+    });
+    applyValues(form, values);
+    writeDraft(storage, form);
+    var key = draftKey(form);
+    if (storage.getItem(key)) storage.removeItem(from);
+    showRestoredNotice(form, storage, key);
+    return true;
+  }
+
+  // Signing out forgets every draft in this browser, whoever typed it, so the next person on
+  // a shared computer finds none. The menu's Log out form is marked data-draft-clear; the
+  // sign-out page's own form posts to the same address.
+  function clearDraftsOnSignOut() {
+    var signOut = document.querySelector("form[data-draft-clear]");
+    if (!signOut) return;
+    document.addEventListener("submit", function (event) {
+      if (event.defaultPrevented || event.target.action !== signOut.action) return;
+      draftsCleared = true;
+      var storage = draftStorage("localStorage");
+      if (storage) {
+        Object.keys(storage).forEach(function (key) {
+          if (key.indexOf(DRAFT_PREFIX) === 0) storage.removeItem(key);
+        });
+      }
+      var session = draftStorage("sessionStorage");
+      if (session) session.removeItem(DRAFT_PENDING);
+    });
+  }
+
   function keepDrafts() {
     var storage = draftStorage("localStorage");
     if (!storage) return;
@@ -269,7 +318,7 @@
         if (replaces && user && storage.getItem(draftKey(form))) {
           storage.removeItem(DRAFT_PREFIX + user + ":" + replaces);
         }
-      } else {
+      } else if (!adoptDraft(form, storage)) {
         restoreDraft(form, storage);
       }
       form.addEventListener("input", function () {
@@ -291,6 +340,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     keepDrafts();
+    clearDraftsOnSignOut();
     syncContextRequirement();
     focusFirstError();
     enableCopyButtons();

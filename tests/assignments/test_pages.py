@@ -646,6 +646,155 @@ def test_an_expired_write_task_is_shown_again_and_sent_through_the_write_page(vo
     assert Prompt.objects.get(author=volunteer).instruction == data["instruction"]
 
 
+# --- opening a task that is gone ---------------------------------------------------------------
+# The volunteer comes back to their own task's address after it expired or was skipped (a tab
+# that slept, history): the page the work can still go to, filled by the browser's draft.
+
+
+def skip(client: Client, assignment, page) -> None:
+    r = client.post(
+        f"/contribute/{assignment.pk}/skip/",
+        {"idempotency_key": page.context["skip_form"]["idempotency_key"].value()},
+    )
+    assert r.status_code == 302
+
+
+def test_opening_an_expired_answer_task_offers_the_answer_page_for_its_draft(
+    volunteer, make_volunteer
+):
+    prompt = PromptFactory(author=make_volunteer())
+    client = client_for(volunteer)
+    assignment, _page = open_task(client, "respond")
+    expire(assignment)
+
+    r = client.get(f"/contribute/{assignment.pk}/?type=respond")
+    assert r.status_code == 410
+    html = r.content.decode()
+    assert_unique_ids(html)
+    assert "This task expired before it was sent." in html
+    assert (
+        "Your draft, if this browser kept one, is below, and this prompt still takes answers: "
+        "send it from here."
+    ) in html
+    assert f'action="/prompts/{prompt.pk}/answer/"' in html
+    assert re.search(r'<textarea name="text"[^>]*>\n?</textarea>', html)
+    # The draft script fills the form from the task page's draft, renaming its field.
+    assert (
+        f'data-draft="answer" data-draft-user="{volunteer.pk}" '
+        f'data-draft-path="/prompts/{prompt.pk}/answer/" '
+        f'data-draft-replaces="respond:/contribute/{assignment.pk}/" '
+        'data-draft-renames="response:text"'
+    ) in html
+    assert "data-draft-unsent" not in html
+    assert (
+        '<a class="button secondary" href="/contribute/?type=respond">Take a new task</a>' in html
+    )
+    assert message_texts(r) == []
+    assignment.refresh_from_db()
+    prompt.refresh_from_db()
+    assert (assignment.state, prompt.open_slots) == (AssignmentState.EXPIRED, 3)
+
+
+def test_opening_a_skipped_write_task_offers_the_write_page_for_its_draft(volunteer):
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "write")
+    skip(client, assignment, page)
+
+    r = client.get(f"/contribute/{assignment.pk}/")
+    assert r.status_code == 410
+    html = r.content.decode()
+    assert_unique_ids(html)
+    assert "This task was skipped before it was sent." in html
+    assert "Your draft, if this browser kept one, is below. The Write page takes it" in html
+    assert 'action="/write/"' in html
+    assert (
+        'data-draft-path="/write/" '
+        f'data-draft-replaces="write:/contribute/{assignment.pk}/" data-draft-restored'
+    ) in html
+    assert r.context["form"].initial["language"] == "en"
+    assert "errorlist" not in html
+    assert not Prompt.objects.exists()
+
+
+def test_opening_an_expired_answer_task_for_a_full_prompt_shows_its_draft_to_copy(
+    volunteer, make_volunteer
+):
+    prompt = PromptFactory(author=make_volunteer())
+    client = client_for(volunteer)
+    assignment, _page = open_task(client, "respond")
+    expire(assignment)
+    Prompt.objects.filter(pk=prompt.pk).update(open_slots=0)
+    Assignment.objects.filter(pk=assignment.pk).update(state=AssignmentState.EXPIRED)
+
+    r = client.get(f"/contribute/{assignment.pk}/")
+    assert r.status_code == 410
+    html = r.content.decode()
+    assert (
+        "This prompt has all the answers it needs for now. Your draft, if this browser kept "
+        "one, is below: copy it to keep it."
+    ) in html
+    assert "/answer/" not in html
+    # On the task's own address and under the task page's name: the same draft comes back.
+    assert f'data-draft="respond" data-draft-user="{volunteer.pk}" data-draft-restored' in html
+    assert '<textarea id="unsent-answer" name="response" rows="10"></textarea>' in html
+
+
+def test_opening_an_expired_review_says_nothing_was_kept(volunteer, make_volunteer):
+    prompt_in_review(make_volunteer())
+    client = client_for(volunteer)
+    assignment, _page = open_task(client, "review")
+    expire(assignment)
+
+    r = client.get(f"/contribute/{assignment.pk}/")
+    assert r.status_code == 410
+    html = r.content.decode()
+    assert_unique_ids(html)
+    assert "This task expired before it was sent." in html
+    assert (
+        "Nothing from it was saved, and this browser keeps no draft of a review or a ranking."
+    ) in html
+    assert '<fieldset class="unsent-work" disabled>' in html
+    assert " checked" not in html and "errorlist" not in html
+    assert "Submit review" not in html
+    assert not Review.objects.exists()
+
+
+def test_opening_a_submitted_task_goes_to_contribute_with_a_message(volunteer, make_volunteer):
+    prompt_in_review(make_volunteer())
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "review")
+    client.post(f"/contribute/{assignment.pk}/", {"idempotency_key": key_of(page), "quality": "4"})
+
+    r = client.get(f"/contribute/{assignment.pk}/?type=review")
+    assert r.status_code == 302 and r["Location"] == "/contribute/?type=review"
+    assert message_texts(r)[-1] == (
+        "That task is no longer open to you: it was submitted, skipped or it expired."
+    )
+
+
+@pytest.mark.parametrize("gone", ["expired", "skipped"])
+def test_opening_someone_elses_gone_task_shows_nothing_of_it(
+    gone, volunteer, volunteer2, make_volunteer
+):
+    PromptFactory(author=make_volunteer(), instruction="A prompt only Grace was given.")
+    theirs_client = client_for(volunteer2)
+    theirs, page = open_task(theirs_client, "respond")
+    if gone == "expired":
+        expire(theirs)
+    else:
+        skip(theirs_client, theirs, page)
+
+    r = client_for(volunteer).get(f"/contribute/{theirs.pk}/")
+    assert r.status_code == 302 and r["Location"] == CONTRIBUTE
+    assert message_texts(r) == [
+        "That task is no longer open to you: it was submitted, skipped or it expired."
+    ]
+    theirs.refresh_from_db()
+    assert theirs.state == (
+        AssignmentState.ACTIVE if gone == "expired" else AssignmentState.SKIPPED
+    )
+
+
 def test_a_submitted_task_gives_a_message(volunteer, make_volunteer):
     prompt_in_review(make_volunteer())
     client = client_for(volunteer)

@@ -1,7 +1,8 @@
 """Drafts in a real browser: what a volunteer types on a long-text form is kept in this
 browser (localStorage) until the site confirms it saved it, so a reload, a closed tab or a
-session that expired before the submit loses nothing; and a task that expired before its
-answer was sent shows the answer again and sends it through the prompt's Answer page."""
+session that expired before the submit loses nothing; a task that expired before its answer
+was sent shows the answer again and sends it through the prompt's Answer page, even when the
+volunteer comes back to the task's address later; and signing out forgets every draft."""
 
 from __future__ import annotations
 
@@ -219,3 +220,63 @@ def test_an_answer_typed_into_a_task_that_expired_is_sent_through_the_answer_pag
     assert Response.objects.get(author=volunteer).text == ANSWER
     assert Assignment.objects.get(pk=assignment.pk).state == AssignmentState.EXPIRED
     assert draft_keys(page) == []
+
+
+def test_an_expired_task_opened_again_brings_its_draft_to_the_answer_page(
+    page, login, volunteer, make_volunteer, shot
+):
+    prompt = PromptFactory(author=make_volunteer(), instruction="Why is the sea salty?")
+    login(page, volunteer)
+    page.goto("/contribute/?type=respond")
+    assignment = Assignment.objects.get(user=volunteer)
+    page.get_by_label("Your answer").fill(ANSWER)
+    wait_for_draft(page, "the salt stays behind")
+
+    # The tab sleeps past the task's time; the volunteer comes back and reloads it.
+    Assignment.objects.filter(pk=assignment.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    reloaded = page.reload()
+    assert reloaded is not None and reloaded.status == 410
+    expect(page.get_by_role("alert")).to_contain_text("This task expired before it was sent.")
+    expect(restored_notice(page)).to_be_visible()
+    expect(page.get_by_label("Your answer")).to_have_value(ANSWER)
+    shot(page, "expired-reopened")
+    assert draft_keys(page) == [f"hearth:draft:{volunteer.pk}:answer:/prompts/{prompt.pk}/answer/"]
+
+    page.get_by_role("button", name="Send this answer to the prompt").click()
+    expect(page).to_have_url(re.compile(r"/mine/$"))
+    expect(page.get_by_role("main").get_by_role("status").first).to_contain_text(
+        "Your answer is now in review."
+    )
+    assert Response.objects.get(author=volunteer).text == ANSWER
+    assert Assignment.objects.get(pk=assignment.pk).state == AssignmentState.EXPIRED
+    assert draft_keys(page) == []
+
+
+def test_signing_out_forgets_every_draft_in_this_browser(page, login, volunteer, volunteer2):
+    login(page, volunteer)
+    page.goto("/write/")
+    type_a_prompt(page)
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    assert draft_keys(page) == []
+    login(page, volunteer2)
+    page.goto("/write/")
+    expect(restored_notice(page)).to_have_count(0)
+    expect(page.get_by_label("Instruction")).to_have_value("")
+
+    # The same through the sign-out page, and for the one who typed it.
+    page.context.clear_cookies()
+    login(page, volunteer)
+    page.goto("/write/")
+    type_a_prompt(page)
+    page.goto("/accounts/logout/")
+    page.get_by_role("main").get_by_role("button", name="Sign Out").click()
+    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    assert draft_keys(page) == []
+    login(page, volunteer)
+    page.goto("/write/")
+    expect(restored_notice(page)).to_have_count(0)
+    expect(page.get_by_label("Instruction")).to_have_value("")
