@@ -1,15 +1,17 @@
 """Bulk import of Dolly-format JSONL: one JSON object a line with ``instruction``,
 ``context``, ``response`` and ``category`` (and, optionally, ``language``).
 
-Every line goes through ``services.prompt_create``, the same rules as the Write form and the
-API, so an import cannot let in what a volunteer could not write. The file is read line by
-line (bounded memory) and written in batches, one transaction each: a crash or Ctrl-C loses
-only the batch in progress, and re-running the same file is safe because lines already in
-Hearth come back as duplicates.
+Every line goes through the checks of ``services.prompt_create``, the same rules as the Write
+form and the API, so an import cannot let in what a volunteer could not write. The file is
+read line by line (bounded memory) and written in batches, one transaction each, by
+``services.prompts_create_imported``: a batch costs the same few queries whether it holds one
+line or five hundred. A crash or Ctrl-C loses only the batch in progress, and re-running the
+same file is safe because lines already in Hearth come back as duplicates.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +26,8 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import User
 from apps.accounts.services import check_language
 from apps.collection import services
-from apps.collection.models import Prompt, PromptState, ResponseState
+from apps.collection.models import CollectionPolicy, PromptState, ResponseState
+from apps.collection.policy import current_policy
 
 IMPORTED = "imported"
 DUPLICATE = "duplicate"
@@ -313,37 +316,28 @@ def _check_shape(record: dict[str, Any]) -> dict[str, list[str]]:
     return errors
 
 
-def _duplicate_of(exc: ValidationError) -> int | None:
-    """The id of the live prompt this error says the instruction duplicates, if that is all
-    the error says."""
-    if not hasattr(exc, "error_dict") or set(exc.error_dict) != {"instruction"}:
-        return None
-    for error in exc.error_dict["instruction"]:
-        if error.code == "duplicate" and isinstance(error.params, dict):
-            prompt_id = error.params.get("prompt_id")
-            if isinstance(prompt_id, int):
-                return prompt_id
-    return None
-
-
 def _messages(exc: ValidationError) -> dict[str, list[str]]:
     if hasattr(exc, "error_dict"):
         return {name: [str(m) for m in messages] for name, messages in exc.message_dict.items()}
     return {LINE_ERRORS: [str(m) for m in exc.messages]}
 
 
-def _check_record(record: dict[str, Any], *, language: Any) -> dict[str, list[str]]:
-    """Every problem of the record in one pass: its shape, then the Write form's rules for
-    each field (``prompt_create`` stops at the prompt's fields before it looks at the
-    response), so one fix of the file is enough to get the line in."""
+def _check_record(
+    record: dict[str, Any], *, options: ImportOptions
+) -> services.CheckedPrompt | dict[str, list[str]]:
+    """The record as ``prompt_create`` would store it, or every problem of it in one pass: its
+    shape, then the Write form's rules for each field (``prompt_create`` stops at the prompt's
+    fields before it looks at the response), so one fix of the file is enough to get the line
+    in. Whether it duplicates a prompt is for the batch's write to say."""
     errors = _check_shape(record)
     instruction = record.get("instruction")
+    fields: services.PromptFields | None = None
     try:
         fields = services.check_prompt_fields(
             instruction=instruction,
             context=record.get("context") or "",
             category=record.get("category"),
-            language=language,
+            language=record.get("language") or options.language,
         )
     except ValidationError as exc:
         for name, messages in _messages(exc).items():
@@ -352,45 +346,59 @@ def _check_record(record: dict[str, Any], *, language: Any) -> dict[str, list[st
         instruction = instruction if isinstance(instruction, str) else ""
     else:
         instruction = fields.instruction
+    response = ""
     if "response" not in errors:
         try:
-            services.check_response_text(record["response"], instruction=instruction)
+            response = services.check_response_text(record["response"], instruction=instruction)
         except ValidationError as exc:
             errors.update(_messages(exc))
+    if fields is not None and not errors:
+        return services.CheckedPrompt(fields=fields, response=response)
     # In the order of a Dolly record's fields, whichever check found them.
     order = {name: rank for rank, name in enumerate(_STRING_FIELDS)}
     return dict(sorted(errors.items(), key=lambda item: order.get(item[0], len(order))))
 
 
-def _import_record(
-    *, line: int, record: dict[str, Any], author: User, options: ImportOptions
-) -> LineOutcome:
-    language = record.get("language") or options.language
-    errors = _check_record(record, language=language)
-    if errors:
-        return _rejected(line, errors)
-    try:
-        # A savepoint per line: a refused line must not spoil its batch's transaction.
-        with transaction.atomic():
-            prompt: Prompt = services.prompt_create(
+@dataclass
+class _Batch:
+    """The lines of one batch in the file's order; those that passed the checks wait in
+    ``checked`` (with their place in ``outcomes``) to be written together."""
+
+    outcomes: list[LineOutcome | None] = field(default_factory=list)
+    checked: list[tuple[int, int, services.CheckedPrompt]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    def add(self, line: int, checked: services.CheckedPrompt | LineOutcome) -> None:
+        if isinstance(checked, LineOutcome):
+            self.outcomes.append(checked)
+        else:
+            self.checked.append((len(self.outcomes), line, checked))
+            self.outcomes.append(None)
+
+    def write(
+        self, *, author: User, options: ImportOptions, policy: Callable[[], CollectionPolicy]
+    ) -> list[LineOutcome]:
+        """Create the checked lines' prompts; every line's outcome, in order. ``policy`` is
+        asked for only when there is something to write."""
+        if self.checked:
+            written = services.prompts_create_imported(
                 author=author,
-                instruction=record.get("instruction"),
-                context=record.get("context") or "",
-                category=record.get("category"),
-                language=language,
-                response=record["response"],
+                prompts=[checked for _index, _line, checked in self.checked],
                 origin=options.source,
                 licence=options.licence,
                 state=options.prompt_state,
                 response_state=options.response_state,
-                withdrawn_blocks=True,
+                policy=policy(),
             )
-    except ValidationError as exc:
-        existing = _duplicate_of(exc)
-        if existing is not None:
-            return LineOutcome(line=line, status=DUPLICATE, prompt_id=existing)
-        return _rejected(line, _messages(exc))
-    return LineOutcome(line=line, status=IMPORTED, prompt_id=prompt.pk)
+            for (index, line, _checked), result in zip(self.checked, written, strict=True):
+                self.outcomes[index] = LineOutcome(
+                    line=line,
+                    status=IMPORTED if result.created else DUPLICATE,
+                    prompt_id=result.prompt_id,
+                )
+        return [outcome for outcome in self.outcomes if outcome is not None]
 
 
 def _stream_size(stream: IO[bytes]) -> int | None:
@@ -420,13 +428,14 @@ def prompts_import_jsonl(
     (``roles.is_maintainer``; the demo seed is the exception); ``author`` becomes the author
     of every prompt and of its first response; ``stream`` is open for reading bytes.
 
-    Lines are written ``options.batch_size`` at a time, one transaction per batch (a
-    savepoint when called inside a transaction). If anything raises mid-batch — a database
+    Lines are checked one at a time and written ``options.batch_size`` at a time, one
+    transaction per batch (a savepoint when called inside a transaction), in a few queries per
+    batch; the collection policy is read once. If anything raises mid-batch — a database
     error, ``KeyboardInterrupt``, the ``progress`` callback — that batch is rolled back, the
     exception propagates, and earlier batches stay committed. Pass your own ``report`` to
     learn what was committed before such an exception. ``progress`` is called after every
-    non-blank line, inside the batch's transaction; ``bytes_total`` defaults to the stream's
-    size when it can seek.
+    non-blank line is checked, inside the batch's transaction (the batch is written after its
+    last line); ``bytes_total`` defaults to the stream's size when it can seek.
     """
     report = report if report is not None else ImportReport()
     if bytes_total is None:
@@ -434,11 +443,13 @@ def prompts_import_jsonl(
     limit = max_line_bytes()
     lines = _read_lines(stream, limit)
     lines_done = 0
+    # Read once, when the first batch has a line to write.
+    policy = functools.cache(current_policy)
     exhausted = False
     while not exhausted:
-        outcomes: list[LineOutcome] = []
+        batch = _Batch()
         with transaction.atomic():
-            while len(outcomes) < options.batch_size:
+            while len(batch) < options.batch_size:
                 raw = next(lines, None)
                 if raw is None:
                     exhausted = True
@@ -447,12 +458,12 @@ def prompts_import_jsonl(
                     continue  # blank lines are skipped silently
                 parsed = _parse_line(raw, limit)
                 if isinstance(parsed, LineOutcome):
-                    outcomes.append(parsed)
+                    batch.add(raw.number, parsed)
                 else:
-                    outcomes.append(
-                        _import_record(
-                            line=raw.number, record=parsed, author=author, options=options
-                        )
+                    checked = _check_record(parsed, options=options)
+                    batch.add(
+                        raw.number,
+                        _rejected(raw.number, checked) if isinstance(checked, dict) else checked,
                     )
                 lines_done += 1
                 if progress is not None:
@@ -464,6 +475,7 @@ def prompts_import_jsonl(
                             batches_committed=report.batches_committed,
                         )
                     )
+            outcomes = batch.write(author=author, options=options, policy=policy)
         if outcomes:
             report.add_batch(outcomes)
     return report

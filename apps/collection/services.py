@@ -3,6 +3,7 @@ JSONL import all use, so a rule cannot differ between them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,14 +202,158 @@ def prompt_create(
             source=Source.HUMAN,
             origin=origin,
             licence=licence,
-            # Reviewable once the prompt itself is accepted (see feedback.services).
-            open_slots=policy.response_reviews_required
-            if response_state == ResponseState.REVIEW and state == PromptState.COLLECTING
-            else 0,
+            open_slots=_first_answer_slots(
+                state=state, response_state=response_state, policy=policy
+            ),
         )
     prompt.open_slots = flow.slots_for(prompt, state, policy)
     prompt.save(update_fields=["open_slots"])
     return prompt
+
+
+def _first_answer_slots(*, state: str, response_state: str, policy: CollectionPolicy) -> int:
+    """Review tasks for the author's own first answer to a new prompt in ``state``."""
+    # Reviewable once the prompt itself is accepted (see feedback.services).
+    if response_state == ResponseState.REVIEW and state == PromptState.COLLECTING:
+        return int(policy.response_reviews_required)
+    return 0
+
+
+@dataclass(frozen=True)
+class CheckedPrompt:
+    """A prompt and its author's first answer, as ``check_prompt_fields`` and
+    ``check_response_text`` returned them."""
+
+    fields: PromptFields
+    response: str
+
+
+@dataclass(frozen=True)
+class ImportedPrompt:
+    """What became of one ``CheckedPrompt`` in ``prompts_create_imported``: the prompt created
+    for it, or (``created`` False) the prompt that already had its instruction."""
+
+    prompt_id: int
+    created: bool
+
+
+# Keys per lookup and rows per insert: well inside every database's limit on the parameters
+# of one statement (65,535 with PostgreSQL's server-side binding, 32,766 on SQLite), whatever
+# batch size an import asks for.
+_KEYS_PER_QUERY = 500
+_ROWS_PER_INSERT = 1000
+
+
+def _prompt_ids_by_key(keys: Iterable[str], *, live_only: bool = False) -> dict[str, int]:
+    """For each of ``keys`` that a prompt has, the newest such prompt's id (the one
+    ``_check_not_duplicate`` names), withdrawn ones included unless ``live_only``."""
+    keys = list(keys)
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        rows = Prompt.objects.filter(instruction_key__in=keys[start : start + _KEYS_PER_QUERY])
+        if live_only:
+            rows = rows.filter(withdrawn_at__isnull=True)
+        for key, pk in rows.order_by("-created_at", "-id").values_list("instruction_key", "pk"):
+            found.setdefault(key, pk)
+    return found
+
+
+@transaction.atomic
+def prompts_create_imported(
+    *,
+    author: User,
+    prompts: Sequence[CheckedPrompt],
+    origin: str,
+    licence: str,
+    state: str,
+    response_state: str,
+    policy: CollectionPolicy,
+) -> list[ImportedPrompt]:
+    """Create ``prompts``, each with ``author``'s first answer, as ``prompt_create`` with
+    ``withdrawn_blocks`` would one at a time, but in a number of queries that does not grow
+    with their number (an import writes thousands). Returns one outcome per prompt, in order.
+
+    Preconditions: every prompt is a ``CheckedPrompt``, so it passed the Write form's checks;
+    ``policy`` is ``current_policy()``, which the caller may read once for many calls.
+
+    A prompt whose instruction is already in Hearth (case, spacing and punctuation ignored),
+    withdrawn or not, or that repeats one earlier in ``prompts``, is not created: its outcome
+    names that prompt, the newest one when there are several. A prompt with the same
+    instruction that another writer commits meanwhile counts the same way: the partial unique
+    index refuses the insert, and the batch is written again without it.
+    """
+    check_not_banned(user=author)
+    keys = [dedupe_key(checked.fields.instruction) for checked in prompts]
+    existing = _prompt_ids_by_key(set(keys))
+    # flow.slots_for, without its count of a collecting prompt's live answers (a query per
+    # prompt): a new prompt's only answer is the one written here, by an author not banned.
+    if state == PromptState.COLLECTING:
+        live = 1 if response_state in (ResponseState.REVIEW, ResponseState.ACCEPTED) else 0
+        open_slots = max(0, int(policy.responses_to_collect) - live)
+    else:
+        open_slots = flow.slots_for(Prompt(), state, policy)  # a count of the policy's alone
+    while True:
+        new: dict[str, tuple[Prompt, str]] = {}
+        for key, checked in zip(keys, prompts, strict=True):
+            if key in existing or key in new:
+                continue
+            prompt = Prompt(
+                author=author,
+                instruction=checked.fields.instruction,
+                context=checked.fields.context,
+                category=checked.fields.category,
+                language=checked.fields.language,
+                state=state,
+                origin=origin,
+                licence=licence,
+                instruction_key=key,
+                open_slots=open_slots,
+            )
+            new[key] = (prompt, checked.response)
+        try:
+            # A savepoint: a refused insert must not spoil the caller's transaction.
+            with transaction.atomic():
+                Prompt.objects.bulk_create(
+                    [prompt for prompt, _answer in new.values()], batch_size=_ROWS_PER_INSERT
+                )
+            break
+        except IntegrityError:
+            raced = _prompt_ids_by_key(new, live_only=True)
+            if not raced:
+                raise
+            existing.update(raced)
+    if any(prompt.pk is None for prompt, _answer in new.values()):
+        # A database that cannot return the ids of a bulk insert (SQLite before 3.35): the
+        # keys of live prompts are unique, so they find the rows just written.
+        ids = _prompt_ids_by_key(new, live_only=True)
+        for key, (prompt, _answer) in new.items():
+            prompt.pk = ids[key]
+    answer_slots = _first_answer_slots(state=state, response_state=response_state, policy=policy)
+    Response.objects.bulk_create(
+        [
+            Response(
+                prompt=prompt,
+                author=author,
+                text=answer,
+                state=response_state,
+                source=Source.HUMAN,
+                origin=origin,
+                licence=licence,
+                open_slots=answer_slots,
+            )
+            for prompt, answer in new.values()
+        ],
+        batch_size=_ROWS_PER_INSERT,
+    )
+    outcomes: list[ImportedPrompt] = []
+    created: set[str] = set()
+    for key in keys:
+        if key in existing:
+            outcomes.append(ImportedPrompt(prompt_id=existing[key], created=False))
+        else:
+            outcomes.append(ImportedPrompt(prompt_id=new[key][0].pk, created=key not in created))
+            created.add(key)
+    return outcomes
 
 
 def _check_author_may_change(*, obj: Prompt | Response, user: User, what: str) -> None:

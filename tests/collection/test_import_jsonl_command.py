@@ -167,16 +167,17 @@ def test_it_refuses_bad_options_before_reading(superuser, tmp_path):
 
 def test_ctrl_c_reports_the_committed_batches_and_exits_130(superuser, tmp_path, monkeypatch):
     path = write_jsonl(tmp_path / "in.jsonl", *(record(n) for n in range(1, 6)))
-    real_create = services.prompt_create
+    real_create = services.prompts_create_imported
     calls = {"n": 0}
 
-    def ctrl_c_on_line_3(**kwargs: Any) -> Prompt:
+    def ctrl_c_once_batch_2_is_written(**kwargs: Any) -> list[services.ImportedPrompt]:
+        written = real_create(**kwargs)
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 2:
             raise KeyboardInterrupt
-        return real_create(**kwargs)
+        return written
 
-    monkeypatch.setattr(services, "prompt_create", ctrl_c_on_line_3)
+    monkeypatch.setattr(services, "prompts_create_imported", ctrl_c_once_batch_2_is_written)
     out, err = io.StringIO(), io.StringIO()
 
     with pytest.raises(SystemExit) as caught:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 import unicodedata
 from typing import Any
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
 
 from apps.collection import services
 from apps.collection.importing import (
@@ -22,6 +26,7 @@ from apps.collection.importing import (
     prompts_import_jsonl,
 )
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
+from apps.collection.policy import policy_update
 from tests.factories import PromptFactory
 
 pytestmark = pytest.mark.django_db
@@ -171,6 +176,46 @@ def test_it_accepts_a_utf8_byte_order_mark_on_the_first_line(maintainer):
     stream = io.BytesIO(b"\xef\xbb\xbf" + json.dumps(record(1)).encode() + b"\n")
 
     assert only_line(run(stream, maintainer)).status == "imported"
+
+
+@pytest.mark.parametrize("state", ["accepted", "review"])
+def test_it_writes_the_rows_prompt_create_writes_under_the_current_policy(maintainer, state):
+    policy_update(
+        changes={
+            "prompt_reviews_required": 3,
+            "response_reviews_required": 4,
+            "responses_to_collect": 5,
+        }
+    )
+    opts = options(state=state, licence="MIT")
+    line = record(1, category="closed_qa", context="A paperclip is bent steel wire.")
+    report = run(jsonl(line), maintainer, opts=opts)
+    imported = Prompt.objects.get(pk=only_line(report).prompt_id)
+    written = services.prompt_create(
+        author=maintainer,
+        **{**line, "instruction": "Name two more uses for a paperclip."},
+        language=opts.language,
+        origin=opts.source,
+        licence=opts.licence,
+        state=opts.prompt_state,
+        response_state=opts.response_state,
+        withdrawn_blocks=True,
+    )
+
+    def rows(prompt: Prompt) -> list[dict[str, Any]]:
+        ignored = {"id", "prompt_id", "instruction", "instruction_key", "created_at", "updated_at"}
+        return [
+            {k: v for k, v in values.items() if k not in ignored}
+            for values in (
+                Prompt.objects.filter(pk=prompt.pk).values().get(),
+                *Response.objects.filter(prompt=prompt).values(),
+            )
+        ]
+
+    assert rows(imported) == rows(written)
+    # Accepted: the policy's five answers, less the one imported; in review: three reviews.
+    assert imported.open_slots == {"accepted": 4, "review": 3}[state]
+    assert imported.responses.get().open_slots == 0
 
 
 # --- bad lines ----------------------------------------------------------------------------
@@ -407,6 +452,94 @@ def test_it_reports_a_duplicate_of_a_prompt_already_in_hearth(maintainer, volunt
     assert not existing.responses.exists()
 
 
+def test_a_duplicate_names_the_newest_prompt_with_that_instruction(maintainer, volunteer):
+    withdrawn = {"author": volunteer, "withdrawn_at": timezone.now()}
+    PromptFactory(instruction="What is CSS?", **withdrawn)
+    newer = PromptFactory(instruction="what is CSS", **withdrawn)
+
+    report = run(jsonl(SHORT_RECORD, SHORT_RECORD), maintainer)
+
+    assert report.lines == [
+        LineOutcome(line=1, status="duplicate", prompt_id=newer.pk),
+        LineOutcome(line=2, status="duplicate", prompt_id=newer.pk),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_instruction_another_writer_commits_meanwhile_comes_back_as_a_duplicate(
+    maintainer, volunteer
+):
+    """Another writer inserts line 2's instruction before the import looks for duplicates and
+    commits once the import's insert waits on it: the unique index refuses the insert, and
+    the batch is written again with line 2 as a duplicate."""
+    inserted = threading.Event()
+    theirs: dict[str, int] = {}
+
+    def import_waits_on_a_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock')"
+            )
+            return bool(cursor.fetchone()[0])
+
+    def other_writer() -> None:
+        try:
+            with transaction.atomic():
+                theirs["id"] = PromptFactory(
+                    author=volunteer, instruction=record(2)["instruction"]
+                ).pk
+                inserted.set()
+                deadline = time.monotonic() + 30
+                while not import_waits_on_a_lock() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    assert inserted.wait(30)
+    try:
+        report = run(jsonl(record(1), record(2), record(3)), maintainer)
+    finally:
+        thread.join(30)
+
+    assert [(o.status, o.prompt_id == theirs["id"]) for o in report.lines] == [
+        ("imported", False), ("duplicate", True), ("imported", False),
+    ]  # fmt: skip
+    assert Prompt.objects.count() == 3
+    assert not Response.objects.filter(prompt_id=theirs["id"]).exists()
+    assert Response.objects.count() == 2
+
+
+def test_it_finds_the_new_prompts_where_the_database_returns_no_ids_from_a_bulk_insert(
+    maintainer, monkeypatch
+):
+    # As SQLite before 3.35 does.
+    monkeypatch.setattr(connection.features, "can_return_rows_from_bulk_insert", False)
+
+    report = run(jsonl(record(1), record(2), record(1)), maintainer)
+
+    first, second, again = (o.prompt_id for o in report.lines)
+    assert [o.status for o in report.lines] == ["imported", "imported", "duplicate"]
+    assert again == first
+    for prompt_id, n in ((first, 1), (second, 2)):
+        prompt = Prompt.objects.get(pk=prompt_id)
+        assert prompt.instruction == record(n)["instruction"]
+        assert prompt.responses.get().text == record(n)["response"]
+
+
+def test_a_banned_maintainer_imports_nothing(maintainer):
+    maintainer.banned_at = timezone.now()
+    maintainer.ban_reason = "spam"
+    maintainer.save(update_fields=["banned_at", "ban_reason"])
+
+    with pytest.raises(PermissionDenied, match="suspended from contributing: spam"):
+        run(jsonl(record(1)), maintainer)
+
+    assert not Prompt.objects.exists()
+
+
 # --- batches, interruptions, re-runs ------------------------------------------------------
 
 
@@ -444,16 +577,18 @@ def test_a_crash_mid_batch_rolls_back_that_batch_only_and_a_rerun_finishes_the_j
 
 @pytest.mark.django_db(transaction=True)
 def test_a_keyboard_interrupt_mid_batch_rolls_back_that_batch(maintainer, monkeypatch):
-    real_create = services.prompt_create
+    real_create = services.prompts_create_imported
     calls = {"n": 0}
 
-    def interrupt_on_third_line(**kwargs: Any) -> Prompt:
+    def interrupt_once_batch_2_is_written(**kwargs: Any) -> list[services.ImportedPrompt]:
+        written = real_create(**kwargs)
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 2:
+            assert Prompt.objects.count() == 4  # written, not yet committed
             raise KeyboardInterrupt
-        return real_create(**kwargs)
+        return written
 
-    monkeypatch.setattr(services, "prompt_create", interrupt_on_third_line)
+    monkeypatch.setattr(services, "prompts_create_imported", interrupt_once_batch_2_is_written)
     partial = ImportReport()
 
     with pytest.raises(KeyboardInterrupt):
@@ -466,6 +601,21 @@ def test_a_keyboard_interrupt_mid_batch_rolls_back_that_batch(maintainer, monkey
 
     assert (partial.batches_committed, partial.imported) == (1, 2)
     assert Prompt.objects.count() == 2
+
+
+def test_a_batch_larger_than_one_statement_takes_is_written_in_pieces(maintainer):
+    """A maintainer may ask for any batch size; lookups and inserts go in pieces, and a
+    duplicate is found across them."""
+    lines = [record(n) for n in range(1, 1201)] + [record(3), record(1150)]
+
+    report = run(jsonl(*lines), maintainer, opts=options(batch_size=5000))
+
+    assert (report.imported, report.duplicates, report.batches_committed) == (1200, 2, 1)
+    assert report.lines[-2].prompt_id == report.lines[2].prompt_id
+    assert report.lines[-1].prompt_id == report.lines[1149].prompt_id
+    found = Prompt.objects.get(pk=report.lines[1149].prompt_id)
+    assert found.instruction == record(1150)["instruction"]
+    assert Response.objects.count() == 1200
 
 
 def test_the_progress_callback_sees_every_line_and_the_bytes_read(maintainer):

@@ -3,12 +3,17 @@ rows and with a page's worth, and the number of queries must be the same."""
 
 from __future__ import annotations
 
+import io
 import json
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from apps.collection.models import PromptState, ResponseState
+from apps.collection.importing import check_import_options, prompts_import_jsonl
+from apps.collection.models import Prompt, PromptState, Response, ResponseState
 from apps.feedback.models import Review
 from tests.factories import PromptFactory, ResponseFactory
 from tests.query_counts import FEW, MANY, assert_flat, queries, web
@@ -122,20 +127,83 @@ def test_ones_own_answers_in_the_api_run_the_same_queries_for_a_full_page(api, v
     assert {r["author_name"] for r in body["results"]} == {"Ada"}
 
 
-def _jsonl(lines: int, start: int) -> SimpleUploadedFile:
-    body = "".join(
-        json.dumps(
-            {
-                "instruction": f"Give one tip for keeping basil alive indoors, number {n}.",
-                "context": "",
-                "response": f"Water it from below ({n}).",
-                "category": "general_qa",
-            }
-        )
-        + "\n"
-        for n in range(start, start + lines)
+def _basil(n: int) -> str:
+    return json.dumps(
+        {
+            "instruction": f"Give one tip for keeping basil alive indoors, number {n}.",
+            "context": "",
+            "response": f"Water it from below ({n}).",
+            "category": "general_qa",
+        }
     )
+
+
+def _jsonl(lines: int, start: int) -> SimpleUploadedFile:
+    body = "".join(_basil(n) + "\n" for n in range(start, start + lines))
     return SimpleUploadedFile("dolly.jsonl", body.encode())
+
+
+def _mixed_jsonl(lines: int, start: int) -> SimpleUploadedFile:
+    """``lines`` new records, then as many lines again that are not imported: each new
+    record once more (a duplicate within the file), then record 0 (a duplicate of the first
+    import's prompt) and a rejected line."""
+    body = [_basil(n) for n in range(start, start + lines)]
+    body += [_basil(n) for n in range(start, start + lines)]
+    body += [_basil(0), _basil(start).replace("general_qa", "poetry")]
+    return SimpleUploadedFile("dolly.jsonl", "".join(f"{line}\n" for line in body).encode())
+
+
+def test_an_import_runs_the_same_queries_for_more_lines(maintainer):
+    """The Import page, and so the API and the command, which run the same import: lines are
+    checked for duplicates together and written together, and the policy is read once."""
+    client = web(maintainer)
+    form = {"source": "garden", "licence": "", "language": "en", "state": "accepted"}
+
+    def post(key: str, file: SimpleUploadedFile) -> Any:
+        return client.post("/imports/", {**form, "idempotency_key": key, "file": file})
+
+    post("warm", _jsonl(1, 0))  # the first request fills caches (session, policy)
+    few = queries(lambda: post("few", _mixed_jsonl(FEW, 100)))
+    many = queries(lambda: post("many", _mixed_jsonl(MANY, 200)))
+
+    assert few == many, f"{few} queries for {FEW} new lines, {many} for {MANY}"
+    assert Prompt.objects.count() == 1 + FEW + MANY
+    assert Response.objects.count() == 1 + FEW + MANY
+
+
+def test_the_import_api_runs_the_same_queries_for_more_lines(api_maintainer):
+    counts = []
+    for lines, start in ((1, 0), (FEW, 100), (MANY, 200)):  # the first warms caches
+        with CaptureQueriesContext(connection) as captured:
+            response = api_maintainer.post(
+                "/api/v1/imports/", {"file": _mixed_jsonl(lines, start)}, format="multipart"
+            )
+        assert response.status_code == 201, response.content[:500]
+        assert response.json()["imported"] == lines
+        assert response.json()["duplicates"] == lines + 1
+        counts.append(len(captured.captured_queries))
+
+    assert counts[1] == counts[2], counts
+
+
+def test_an_imports_queries_grow_with_its_batches_not_its_lines(maintainer):
+    options = check_import_options(source="garden", batch_size=10)
+
+    def run(lines: int, start: int) -> int:
+        stream = io.BytesIO(_jsonl(lines, start).read())
+        with CaptureQueriesContext(connection) as captured:
+            report = prompts_import_jsonl(stream, author=maintainer, options=options)
+        assert report.imported == lines
+        return len(captured.captured_queries)
+
+    run(1, 0)  # creates the policy with the defaults, on first use
+    one_batch = run(2, 1000)
+    assert run(9, 2000) == one_batch
+    per_batch = run(19, 3000) - one_batch
+    assert run(39, 4000) == one_batch + 3 * per_batch
+    # The batch's savepoint, the write's, the duplicate check, the prompts' insert in a
+    # savepoint of its own, the answers' insert: 9 (it was about 12 per line).
+    assert per_batch <= 9, per_batch
 
 
 def test_the_import_pages_report_is_shown_again_in_the_same_queries_for_more_lines(maintainer):
