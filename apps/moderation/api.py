@@ -114,14 +114,21 @@ class QueueItemOut(serializers.Serializer[Any]):
 
 
 class QueueApi(APIView):
+    """Prompts and answers with open flags, paged like every list: hidden ones first (flags
+    hid them and they wait for a moderator), then the most flagged, then the longest
+    waiting."""
+
     permission_classes = [IsAuthenticated, IsModerator]
 
     @extend_schema(
-        responses={200: QueueItemOut(many=True), **errors(401, 403)},
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(QueueItemOut), **errors(401, 403, 404)},
         operation_id="moderation_queue",
     )
     def get(self, request: Request) -> ApiResponse:
-        return ApiResponse(QueueItemOut(selectors.moderation_queue(), many=True).data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.moderation_queue(), request, view=self)
+        return paginator.get_paginated_response(QueueItemOut(page, many=True).data)
 
 
 class ReasonIn(serializers.Serializer[Any]):
@@ -157,7 +164,8 @@ class ContentActionApi(APIView):
     """Hide, restore or dismiss the flags of a prompt or a response, or halt a prompt (its
     open tasks are released). ``kind`` is ``prompt`` or ``response``, and the path adds the
     ``s``: ``POST /api/v1/moderation/prompts/12/hide/``. Hiding and halting need a
-    ``reason``, which goes into the audit log. A repeat adds no log row: hiding what is
+    ``reason``, which goes into the audit log. Hiding what flags hid keeps it hidden and
+    closes its flags (the queue's Keep hidden). A repeat adds no log row: hiding what is
     hidden with no open flag, or dismissing with none open, answers 200 and changes nothing;
     restoring what is not hidden or halting a halted prompt is a 400 that says so."""
 

@@ -1,9 +1,21 @@
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    Prefetch,
+    Q,
+    QuerySet,
+    When,
+)
 
 from apps.accounts.models import User
 from apps.collection.models import Prompt, Response
@@ -20,9 +32,32 @@ class QueueItem:
     flags: list[Flag] = field(default_factory=list)
 
 
-def moderation_queue(*, limit: int = 100) -> list[QueueItem]:
-    """Prompts and answers with open flags, hidden ones first, most flagged first."""
-    items: list[QueueItem] = []
+def _open_flag_groups() -> QuerySet[Any, Any]:
+    """One row per prompt or answer with open flags, in the queue's order: hidden ones first
+    (flags hid them and they wait for a moderator), then the most flagged, then the one
+    waiting longest; the ids break the last ties, so pages never overlap or skip."""
+    hidden = Case(
+        When(Q(prompt__hidden_at__isnull=False) | Q(response__hidden_at__isnull=False), then=1),
+        default=0,
+        output_field=IntegerField(),
+    )
+    return (
+        Flag.objects.filter(resolved_at__isnull=True)
+        .values("prompt_id", "response_id")
+        .annotate(hidden=Max(hidden), open_flags=Count("id"), first_flagged_at=Min("created_at"))
+        .order_by(
+            "-hidden",
+            "-open_flags",
+            "first_flagged_at",
+            F("prompt_id").asc(nulls_last=True),
+            F("response_id").asc(nulls_last=True),
+        )
+    )
+
+
+def _queue_items(groups: list[dict[str, Any]]) -> list[QueueItem]:
+    """The prompts and answers of these rows of _open_flag_groups, in their order, each with
+    its open flags: at most four queries however many there are."""
     open_flag_prefetch = Prefetch(
         "flags",
         queryset=Flag.objects.filter(resolved_at__isnull=True)
@@ -30,23 +65,66 @@ def moderation_queue(*, limit: int = 100) -> list[QueueItem]:
         .order_by("created_at", "id"),
         to_attr="open_flag_list",
     )
-    for model, kind in ((Prompt, "prompt"), (Response, "response")):
-        related = ("author", "prompt") if model is Response else ("author",)
-        flagged = (
-            model.objects.annotate(
-                open_flags=Count("flags", filter=Q(flags__resolved_at__isnull=True))
-            )
-            .filter(open_flags__gt=0)
-            .select_related(*related)
-            .prefetch_related(open_flag_prefetch)
-            .order_by("hidden_at", "-open_flags")[:limit]
-        )
-        for target in flagged:
-            flags = list(target.open_flag_list)
-            reasons = [f.reason for f in flags]
-            items.append(QueueItem(kind, target, target.open_flags, reasons, flags))
-    items.sort(key=lambda i: (i.target.hidden_at is None, -i.open_flags))
-    return items[:limit]
+    prompts = (
+        Prompt.objects.select_related("author")
+        .prefetch_related(open_flag_prefetch)
+        .in_bulk([g["prompt_id"] for g in groups if g["prompt_id"] is not None])
+    )
+    responses = (
+        Response.objects.select_related("author", "prompt")
+        .prefetch_related(open_flag_prefetch)
+        .in_bulk([g["response_id"] for g in groups if g["response_id"] is not None])
+    )
+    items: list[QueueItem] = []
+    for group in groups:
+        target: Prompt | Response | None
+        if group["prompt_id"] is not None:
+            kind, target = "prompt", prompts.get(group["prompt_id"])
+        else:
+            kind, target = "response", responses.get(group["response_id"])
+        # Resolved or deleted between the two reads: nothing left to show.
+        if target is None or not target.open_flag_list:
+            continue
+        flags = list(target.open_flag_list)
+        items.append(QueueItem(kind, target, len(flags), [f.reason for f in flags], flags))
+    return items
+
+
+class ModerationQueue(Sequence[QueueItem]):
+    """The moderators' queue: prompts and answers with open flags, read a slice at a time.
+    Django's Paginator (the queue page) and the API's Pagination take its length (one COUNT)
+    and slice it, and only the slice's items are loaded, so a page costs the same queries
+    with ten flags or ten thousand."""
+
+    def __init__(self) -> None:
+        self._groups = _open_flag_groups()
+
+    def __len__(self) -> int:
+        return self._groups.count()
+
+    @overload
+    def __getitem__(self, index: int) -> QueueItem: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[QueueItem]: ...
+
+    def __getitem__(self, index: int | slice) -> QueueItem | list[QueueItem]:
+        if isinstance(index, slice):
+            return _queue_items(list(self._groups[index]))
+        found = _queue_items(list(self._groups[index : index + 1]))
+        if not found:
+            raise IndexError(index)
+        return found[0]
+
+    def __iter__(self) -> Iterator[QueueItem]:
+        # The whole queue in one read, not one read per item as Sequence's default would.
+        return iter(self[:])
+
+
+def moderation_queue() -> ModerationQueue:
+    """Prompts and answers with open flags, hidden ones first, then the most flagged, then
+    the longest waiting. Page through it (Paginator): it is read a page at a time."""
+    return ModerationQueue()
 
 
 def hidden_prompts() -> QuerySet[Prompt]:

@@ -79,16 +79,31 @@ def flag(request: HttpRequest, kind: str, target_id: int) -> HttpResponse:
     return redirect(back)
 
 
+# Items per page. A queue item shows the whole prompt or answer, so pages stay short.
+QUEUE_PER_PAGE = 20
+HIDDEN_PER_PAGE = 20
+LOG_PER_PAGE = 50
+# The hidden page's three lists, each paged on its own: list -> its page's query parameter.
+HIDDEN_PAGES = {"prompts": "prompt_page", "responses": "answer_page", "banned": "banned_page"}
+
+
 @moderator_required
 def queue(request: HttpRequest) -> HttpResponse:
     return _render_queue(request)
 
 
+def _query(request: HttpRequest) -> str:
+    """The page's query string (which pages are shown), for its action forms to carry: the
+    action then comes back to the same pages."""
+    return f"?{request.GET.urlencode()}" if request.GET else ""
+
+
 def _render_queue(request: HttpRequest, *, kept: Kept | None = None) -> HttpResponse:
+    page = Paginator(selectors.moderation_queue(), QUEUE_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "moderation/queue.html",
-        {"items": selectors.moderation_queue(), "kept": kept},
+        {"page": page, "query": _query(request), "kept": kept},
         status=kept.status if kept else 200,
     )
 
@@ -100,22 +115,26 @@ def hidden(request: HttpRequest) -> HttpResponse:
 
 def _render_hidden(request: HttpRequest, *, kept: Kept | None = None) -> HttpResponse:
     """What moderators took down, to put back: hidden prompts and answers, banned users."""
+    lists = {
+        "prompts": selectors.hidden_prompts(),
+        "responses": selectors.hidden_responses(),
+        "banned": selectors.banned_users(),
+    }
+    pages = {
+        name: Paginator(rows, HIDDEN_PER_PAGE).get_page(request.GET.get(HIDDEN_PAGES[name]))
+        for name, rows in lists.items()
+    }
     return render(
         request,
         "moderation/hidden.html",
-        {
-            "prompts": selectors.hidden_prompts(),
-            "responses": selectors.hidden_responses(),
-            "banned": selectors.banned_users(),
-            "kept": kept,
-        },
+        {**pages, "params": HIDDEN_PAGES, "query": _query(request), "kept": kept},
         status=kept.status if kept else 200,
     )
 
 
 @moderator_required
 def log(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.audit_log(), 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.audit_log(), LOG_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "moderation/log.html", {"page": page})
 
 
@@ -163,7 +182,8 @@ def _do(moderator: User, kind: str, target_id: int, action: str, reason: str) ->
 @moderator_required
 @require_POST
 def act(request: HttpRequest, kind: str, target_id: int, action: str) -> HttpResponse:
-    """Act, then go back to the page the form was on. A refusal is shown on that page (400, or
+    """Act, then go back to the page the form was on (its query string, which the form's
+    address carries, says which page of the list). A refusal is shown on that page (400, or
     403 for one about the target, such as banning a maintainer), with the reason the
     moderator typed kept in its form: a reason too long is refused, never cut."""
     reason = request.POST.get("reason", "")
@@ -177,7 +197,8 @@ def act(request: HttpRequest, kind: str, target_id: int, action: str) -> HttpRes
         messages.info(request, NOTHING_TO_DO[action])
     else:
         messages.success(request, _("Done; it is in the audit log."))
-    return redirect(BACK.get(request.POST.get("back", ""), "moderation:queue"))
+    back = reverse(BACK.get(request.POST.get("back", ""), "moderation:queue"))
+    return redirect(back + _query(request))
 
 
 def _refused(

@@ -1,6 +1,7 @@
 """The moderation pages in the browser: Enter in a reason field takes no action (every action
-needs a click on its own button), Hide asks first, and hidden content comes back from the
-Hidden page."""
+needs a click on its own button), Hide asks first, hidden content comes back from the Hidden
+page, what flags hid can be kept hidden (on a phone), and an action on the queue's second page
+comes back to it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.collection.models import Prompt, PromptState
+from apps.collection.policy import current_policy
+from apps.moderation import services
 from apps.moderation.models import Flag, ModerationAction
+from tests.browser.conftest import PHONE, horizontal_overflow
 from tests.browser.test_pages import UNLABELLED_CONTROLS
 from tests.factories import PromptFactory
 
@@ -145,3 +149,61 @@ def test_a_report_refused_for_its_note_comes_back_open_with_the_note(
     page.reload()
     expect(page.get_by_label("Note for the moderators (optional)")).to_be_hidden()
     expect(page.get_by_text("Restored your unsent draft.")).to_have_count(0)
+
+
+def test_on_a_phone_a_moderator_keeps_hidden_what_flags_hid(
+    page: Page, login, shot, moderator, make_volunteer
+):
+    prompt = PromptFactory(instruction="Rude words here")
+    for _ in range(current_policy().auto_hide_flags):
+        services.flag_create(reporter=make_volunteer(), target=prompt, reason="harmful")
+    page.set_viewport_size(PHONE)
+    login(page, moderator)
+    page.goto("/moderation/")
+    item = page.get_by_test_id("queue-item")
+    expect(item).to_contain_text("Hidden until a moderator decides.")
+    expect(item.get_by_role("button", name="Dismiss flags")).to_have_count(0)
+    # The disabled default button that stops Enter from acting is not shown.
+    expect(item.locator("button[disabled]")).to_be_hidden()
+    shot(page, "auto-hidden-item")
+    assert horizontal_overflow(page) == 0
+    assert page.evaluate(UNLABELLED_CONTROLS) == []
+
+    item.get_by_label("Reason").fill("rude, as reported")
+    # Keeping it as it is asks nothing first (a dialog would be dismissed and nothing done).
+    item.get_by_role("button", name="Keep hidden").click()
+    expect(page.get_by_text("Done; it is in the audit log.")).to_be_visible()
+    expect(page.get_by_text("Nothing is flagged.")).to_be_visible()
+    assert Prompt.objects.get(pk=prompt.pk).hidden_at is not None
+    assert not Flag.objects.filter(resolved_at__isnull=True).exists()
+    assert ModerationAction.objects.values_list("action", "reason").first() == (
+        "hide",
+        "rude, as reported",
+    )
+    page.get_by_role("link", name="Hidden content and banned users").click()
+    expect(page.get_by_test_id("hidden-prompt")).to_contain_text("Rude words here")
+
+
+def test_a_moderator_acts_on_the_queues_second_page_and_stays_there(
+    page: Page, login, shot, moderator, volunteer
+):
+    prompts = [PromptFactory(instruction=f"Flagged prompt {i}") for i in range(22)]
+    for prompt in prompts:
+        Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    login(page, moderator)
+    page.goto("/moderation/")
+    expect(page.get_by_test_id("queue-item")).to_have_count(20)
+    expect(page.get_by_text("Page 1 of 2")).to_be_visible()
+    page.get_by_role("link", name="Next →").click()
+    expect(page.get_by_text("Page 2 of 2")).to_be_visible()
+    items = page.get_by_test_id("queue-item")
+    expect(items).to_have_count(2)
+    first = items.first
+    first.get_by_label("Reason").fill("fine")
+    first.get_by_role("button", name="Dismiss flags").click()
+
+    expect(page.get_by_text("Done; it is in the audit log.")).to_be_visible()
+    assert page.url.endswith("/moderation/?page=2")
+    expect(page.get_by_test_id("queue-item")).to_have_count(1)
+    shot(page, "queue-page-2")
+    assert list(ModerationAction.objects.values_list("action", "reason")) == [("dismiss", "fine")]

@@ -19,6 +19,7 @@ PAGINATED_LISTS = {
     "/api/v1/prompts/{prompt_id}/responses/",
     "/api/v1/responses/",
     "/api/v1/moderation/log/",
+    "/api/v1/moderation/queue/",
     "/api/v1/releases/",
     "/api/v1/training-runs/",
     "/api/v1/tasks/",

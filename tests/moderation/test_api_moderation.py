@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from django.utils import timezone
 
 from apps.assignments.models import Assignment, AssignmentState
-from apps.collection.models import PromptState, ResponseState
+from apps.collection.models import Prompt, PromptState, ResponseState
 from apps.collection.policy import current_policy
 from apps.moderation.models import Flag, ModerationAction
 from tests.conftest import client_for
-from tests.factories import PromptFactory, ResponseFactory
+from tests.factories import PromptFactory, ResponseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -84,16 +87,21 @@ def test_the_queue_is_for_moderators_only(api, api_moderator, volunteer2):
     assert api.get("/api/v1/moderation/queue/").status_code == 403
     r = api_moderator.get("/api/v1/moderation/queue/")
     assert r.status_code == 200
-    assert r.json() == [
-        {
-            "kind": "prompt",
-            "id": prompt.pk,
-            "text": prompt.instruction,
-            "hidden": False,
-            "open_flags": 1,
-            "reasons": ["spam"],
-        }
-    ]
+    assert r.json() == {
+        "count": 1,
+        "next": None,
+        "previous": None,
+        "results": [
+            {
+                "kind": "prompt",
+                "id": prompt.pk,
+                "text": prompt.instruction,
+                "hidden": False,
+                "open_flags": 1,
+                "reasons": ["spam"],
+            }
+        ],
+    }
 
 
 def test_a_moderator_hides_and_restores_with_an_audit_trail(api_moderator, moderator):
@@ -316,3 +324,102 @@ def test_unbanning_a_user_who_is_not_banned_is_refused(api_moderator, moderator,
     assert r.status_code == 400
     assert r.json() == {"non_field_errors": ["Moderator is not banned."]}
     assert _log_rows() == []
+
+
+# --- the queue and the log are paged like every list ------------------------------------------
+
+QUEUE = "/api/v1/moderation/queue/"
+
+
+def _flagged(target, *, flags: int, at: datetime, hidden: bool = False) -> tuple[str, int]:
+    """``flags`` open flags on ``target``, the first raised at ``at`` (and a resolved one, which
+    the queue ignores); hidden if asked, as flags hide. Returns its (kind, id) in the queue."""
+    kind = "prompt" if isinstance(target, Prompt) else "response"
+    for i in range(flags):
+        flag = Flag.objects.create(reporter=UserFactory(), reason="spam", **{kind: target})
+        Flag.objects.filter(pk=flag.pk).update(created_at=at + timedelta(minutes=i))
+    Flag.objects.create(
+        reporter=UserFactory(), reason="pii", resolved_at=timezone.now(), **{kind: target}
+    )
+    if hidden:
+        type(target).objects.filter(pk=target.pk).update(hidden_at=timezone.now())
+    return kind, target.pk
+
+
+def _walk(api, url: str) -> list[dict]:
+    """Every page from ``url`` on, by the next links; each page's body."""
+    pages = []
+    while url:
+        r = api.get(url)
+        assert r.status_code == 200, r.json()
+        pages.append(r.json())
+        url = r.json()["next"]
+    return pages
+
+
+def test_the_queue_is_paged_hidden_first_then_most_flagged_then_longest_waiting(api_moderator):
+    t = datetime(2026, 11, 1, tzinfo=UTC)
+    hours = [t + timedelta(hours=h) for h in range(6)]
+    PromptFactory()  # never flagged: not listed
+    Flag.objects.create(
+        reporter=UserFactory(), reason="spam", resolved_at=timezone.now(), prompt=PromptFactory()
+    )  # its only flag resolved: not listed
+    hidden_later = _flagged(ResponseFactory(), flags=2, at=hours[3], hidden=True)
+    hidden_earlier = _flagged(PromptFactory(), flags=2, at=hours[1], hidden=True)
+    most_flagged = _flagged(PromptFactory(), flags=3, at=hours[5])
+    # Flagged at the same moment: the prompt first, then the answer (ids break the tie).
+    answer_at_0 = _flagged(ResponseFactory(), flags=1, at=hours[0])
+    prompt_at_0 = _flagged(PromptFactory(), flags=1, at=hours[0])
+    latest = _flagged(PromptFactory(), flags=1, at=hours[2])
+    expected = [hidden_earlier, hidden_later, most_flagged, prompt_at_0, answer_at_0, latest]
+
+    pages = _walk(api_moderator, f"{QUEUE}?page_size=2")
+    assert [p["count"] for p in pages] == [6, 6, 6]
+    assert [[(i["kind"], i["id"]) for i in p["results"]] for p in pages] == [
+        expected[0:2],
+        expected[2:4],
+        expected[4:6],
+    ]
+    assert pages[0]["previous"] is None
+    assert pages[0]["next"].endswith(f"{QUEUE}?page=2&page_size=2")
+    assert pages[1]["previous"].endswith(f"{QUEUE}?page_size=2")
+    assert pages[2]["next"] is None
+    # The same order in one page, and again on a second read.
+    whole = api_moderator.get(QUEUE, {"page_size": 100}).json()
+    assert [(i["kind"], i["id"]) for i in whole["results"]] == expected
+    assert api_moderator.get(QUEUE, {"page_size": 100}).json() == whole
+    assert [(i["hidden"], i["open_flags"]) for i in whole["results"]] == [
+        (True, 2), (True, 2), (False, 3), (False, 1), (False, 1), (False, 1),
+    ]  # fmt: skip
+    assert api_moderator.get(QUEUE, {"page": 4, "page_size": 2}).status_code == 404
+
+
+def test_the_queue_gives_20_items_a_page_unless_asked(api_moderator):
+    t = datetime(2026, 11, 1, tzinfo=UTC)
+    for i in range(21):
+        _flagged(PromptFactory(), flags=1, at=t + timedelta(hours=i))
+    first = api_moderator.get(QUEUE).json()
+    assert (first["count"], len(first["results"])) == (21, 20)
+    assert first["next"].endswith(f"{QUEUE}?page=2")
+    second = api_moderator.get(first["next"]).json()
+    assert len(second["results"]) == 1 and second["next"] is None
+    seen = [i["id"] for i in first["results"] + second["results"]]
+    assert len(set(seen)) == 21
+    assert len(api_moderator.get(QUEUE, {"page_size": 5}).json()["results"]) == 5
+
+
+def test_the_log_is_paged_newest_first_and_entries_of_one_moment_by_id(api_moderator, moderator):
+    prompt = PromptFactory()
+    for i in range(5):
+        ModerationAction.objects.create(
+            actor=moderator, action="hide", reason=f"r{i}", prompt=prompt
+        )
+    ModerationAction.objects.update(created_at=datetime(2026, 11, 1, tzinfo=UTC))
+    newest = ModerationAction.objects.create(actor=None, action="auto_hide", prompt=prompt)
+    pages = _walk(api_moderator, "/api/v1/moderation/log/?page_size=2")
+    assert [p["count"] for p in pages] == [6, 6, 6]
+    ids = [entry["id"] for p in pages for entry in p["results"]]
+    older = sorted(ModerationAction.objects.exclude(pk=newest.pk).values_list("pk", flat=True))
+    assert ids == [newest.pk, *reversed(older)]
+    assert pages[0]["next"].endswith("/api/v1/moderation/log/?page=2&page_size=2")
+    assert pages[0]["results"][0]["actor"] is None

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from apps.accounts import roles
 from apps.collection.models import PromptState
+from apps.collection.policy import current_policy
+from apps.moderation import services
 from apps.moderation.models import Flag, ModerationAction
 from tests.factories import PromptFactory, ResponseFactory
 
@@ -343,3 +345,180 @@ def test_a_reason_of_1000_characters_is_taken_whole(moderator, volunteer2):
     r = _web(moderator).post(f"/moderation/prompt/{prompt.pk}/hide/", {"reason": reason})
     assert r.status_code == 302
     assert ModerationAction.objects.get().reason == reason
+
+
+# --- keep hidden: confirming what flags hid ---------------------------------------------------
+
+
+def _auto_hidden(make_volunteer, target) -> None:
+    """Flag ``target`` until the policy's count hides it, as volunteers would."""
+    for _ in range(current_policy().auto_hide_flags):
+        services.flag_create(reporter=make_volunteer(), target=target, reason="harmful")
+    target.refresh_from_db()
+    assert target.hidden_at is not None
+
+
+def _buttons(html: str, pk: int) -> list[str]:
+    """The action buttons of the queue item for prompt ``pk``: their labels and actions."""
+    item = html.split(f'value="prompt-{pk}"')[1].split("</form>")[0]
+    return re.findall(r'formaction="/moderation/[a-z]+/\d+/([a-z]+)/"[^>]*>([^<]+)<', item)
+
+
+def test_an_item_flags_hid_offers_restore_or_keep_hidden(moderator, make_volunteer):
+    hidden = PromptFactory()
+    _auto_hidden(make_volunteer, hidden)
+    shown = PromptFactory()
+    Flag.objects.create(reporter=make_volunteer(), prompt=shown, reason="spam")
+    html = _web(moderator).get("/moderation/").content.decode()
+    assert _buttons(html, hidden.pk) == [
+        ("restore", "Restore"),
+        ("hide", "Keep hidden"),
+        ("halt", "Halt prompt"),
+        ("ban", "Ban author"),
+    ]
+    assert _buttons(html, shown.pk) == [
+        ("hide", "Hide"),
+        ("dismiss", "Dismiss flags"),
+        ("halt", "Halt prompt"),
+        ("ban", "Ban author"),
+    ]
+    assert html.count('data-testid="hidden-note"') == 1
+    assert "Keep hidden closes its flags and leaves it hidden." in html
+
+
+def test_keep_hidden_closes_the_flags_leaves_it_hidden_and_logs_once(moderator, make_volunteer):
+    answer = ResponseFactory(text="Something abusive")
+    _auto_hidden(make_volunteer, answer)
+    hidden_at = answer.hidden_at
+    web = _web(moderator)
+    url = f"/moderation/response/{answer.pk}/hide/"
+    form = {"reason": "abusive, as reported", "back": "queue", "item": f"response-{answer.pk}"}
+    r = web.post(url, form, follow=True)
+    assert r.redirect_chain == [("/moderation/", 302)]
+    html = r.content.decode()
+    assert "Done; it is in the audit log." in html
+    assert "Something abusive" not in html  # no open flag left: off the queue
+    answer.refresh_from_db()
+    assert answer.hidden_at == hidden_at
+    assert not Flag.objects.filter(resolved_at__isnull=True).exists()
+    assert set(Flag.objects.values_list("resolved_by", flat=True)) == {moderator.pk}
+    assert "Something abusive" in web.get("/moderation/hidden/").content.decode()
+
+    # A second click (the back button, a double submit) changes and logs nothing.
+    again = web.post(url, form, follow=True)
+    assert "Nothing to do: it was already hidden and had no open flag." in again.content.decode()
+    rows = ModerationAction.objects.order_by("id").values_list("action", "actor", "reason")
+    assert list(rows) == [
+        ("auto_hide", None, f"{current_policy().auto_hide_flags} flags"),
+        ("hide", moderator.pk, "abusive, as reported"),
+    ]
+
+
+def test_keep_hidden_needs_a_reason_like_hide(moderator, make_volunteer):
+    prompt = PromptFactory()
+    _auto_hidden(make_volunteer, prompt)
+    r = _web(moderator).post(
+        f"/moderation/prompt/{prompt.pk}/hide/",
+        {"reason": " ", "back": "queue", "item": f"prompt-{prompt.pk}"},
+    )
+    assert r.status_code == 400
+    assert (
+        '<li class="message error" id="action-error">'
+        "Say why, in a few words: it goes to the audit log.</li>"
+    ) in r.content.decode()
+    assert Flag.objects.filter(resolved_at__isnull=True).count() == 3
+    assert list(ModerationAction.objects.values_list("action", flat=True)) == ["auto_hide"]
+
+
+# --- the queue and the hidden page come a page at a time ---------------------------------------
+
+
+def _queue_ids(html: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'name="item" value="prompt-(\d+)"', html)]
+
+
+def test_the_queue_page_shows_20_items_a_page_in_a_stable_order(moderator, make_volunteer):
+    prompts = [PromptFactory() for _ in range(25)]
+    for prompt in prompts:
+        Flag.objects.create(reporter=make_volunteer(), prompt=prompt, reason="spam")
+    # Flagged longest ago first: the last prompt's flag is the oldest.
+    for minutes, prompt in enumerate(reversed(prompts)):
+        Flag.objects.filter(prompt=prompt).update(
+            created_at=datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+        )
+    web = _web(moderator)
+    first = web.get("/moderation/").content.decode()
+    assert "25 flagged items, hidden ones first, then the most flagged." in first
+    assert _queue_ids(first) == [p.pk for p in reversed(prompts)][:20]
+    assert "Page 1 of 2" in first
+    assert '<a href="/moderation/?page=2" rel="next">' in first
+    assert 'rel="prev"' not in first
+    second = web.get("/moderation/?page=2").content.decode()
+    assert _queue_ids(second) == [p.pk for p in reversed(prompts)][20:]
+    assert '<a href="/moderation/?page=1" rel="prev">' in second
+    assert 'rel="next"' not in second
+    assert _queue_ids(web.get("/moderation/").content.decode()) == _queue_ids(first)
+    # A page past the last shows the last; one that is not a number, the first.
+    assert _queue_ids(web.get("/moderation/?page=9").content.decode()) == _queue_ids(second)
+    assert _queue_ids(web.get("/moderation/?page=x").content.decode()) == _queue_ids(first)
+
+
+def test_an_action_on_the_queues_second_page_comes_back_to_it(moderator, make_volunteer):
+    prompts = [PromptFactory() for _ in range(22)]
+    for prompt in prompts:
+        Flag.objects.create(reporter=make_volunteer(), prompt=prompt, reason="spam")
+    web = _web(moderator)
+    html = web.get("/moderation/?page=2").content.decode()
+    on_page_2 = _queue_ids(html)
+    assert len(on_page_2) == 2
+    pk = on_page_2[0]
+    assert f'formaction="/moderation/prompt/{pk}/dismiss/?page=2"' in html
+    r = web.post(f"/moderation/prompt/{pk}/dismiss/?page=2", {"back": "queue"})
+    assert r.status_code == 302 and r.url == "/moderation/?page=2"
+
+    # Refused, the same page comes back with the reason kept, and its page links lead to the
+    # queue, not to the action's address.
+    other = on_page_2[1]
+    r = web.post(
+        f"/moderation/prompt/{other}/hide/?page=2",
+        {"reason": LONG, "back": "queue", "item": f"prompt-{other}"},
+    )
+    assert r.status_code == 400
+    html = r.content.decode()
+    assert _queue_ids(html) == [other]
+    assert f'value="{LONG}"' in _input(html, f"reason-prompt-{other}")
+    assert '<a href="/moderation/?page=1" rel="prev">' in html
+
+
+def test_the_hidden_pages_lists_are_paged_each_on_its_own(moderator):
+    prompts = [PromptFactory(hidden_at=timezone.now()) for _ in range(23)]
+    for _ in range(2):
+        ResponseFactory(hidden_at=timezone.now())
+    web = _web(moderator)
+    first = web.get("/moderation/hidden/").content.decode()
+    assert first.count('data-testid="hidden-prompt"') == 20
+    assert first.count('data-testid="hidden-answer"') == 2
+    assert "Nobody is banned." in first
+    assert first.count('class="pagination"') == 1
+    assert '<nav class="pagination" aria-label="Pages of hidden prompts">' in first
+    assert (
+        '<a href="/moderation/hidden/?prompt_page=2#hidden-prompts" rel="next">Next →</a>' in first
+    )
+
+    second = web.get("/moderation/hidden/?answer_page=1&prompt_page=2").content.decode()
+    # Most recently hidden first: the three hidden first are on page 2.
+    shown = [int(pk) for pk in re.findall(r'id="restore-reason-prompt-(\d+)"', second)]
+    assert shown == [p.pk for p in reversed(prompts[:3])]
+    assert second.count('data-testid="hidden-answer"') == 2
+    assert (
+        '<a href="/moderation/hidden/?answer_page=1&amp;prompt_page=1#hidden-prompts" rel="prev">'
+    ) in second
+
+    # Restoring from page 2 comes back to page 2.
+    action = f"/moderation/prompt/{shown[0]}/restore/?answer_page=1&amp;prompt_page=2"
+    assert f'action="{action}"' in second
+    r = web.post(
+        f"/moderation/prompt/{shown[0]}/restore/?answer_page=1&prompt_page=2", {"back": "hidden"}
+    )
+    assert r.url == "/moderation/hidden/?answer_page=1&prompt_page=2"
+    assert ModerationAction.objects.get().prompt_id == shown[0]

@@ -1,5 +1,6 @@
 """The moderators' pages and lists run no query per item: each is fetched with a few items and
-with many, and the number of queries must be the same."""
+with many (more than a page holds), and the number of queries must be the same; the queue API
+and the log API also run the same number whatever page size is asked for."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 from django.utils import timezone
 
 from apps.moderation.models import Flag, ModerationAction
+from apps.moderation.views import HIDDEN_PER_PAGE, QUEUE_PER_PAGE
 from tests.conftest import client_for
 from tests.factories import PromptFactory, ResponseFactory, UserFactory
-from tests.query_counts import MANY, assert_flat, web
+from tests.query_counts import MANY, assert_flat, queries, web
 
 pytestmark = pytest.mark.django_db
 
@@ -36,18 +38,47 @@ def flagged(n: int) -> None:
         )
 
 
+def mixed(n: int) -> None:
+    """Flagged answers and prompts in turn, two hidden then two not: every page of two or more
+    holds both kinds, so a page's size is all that differs between the requests."""
+    for i in range(n):
+        target = PromptFactory() if i % 2 else ResponseFactory()
+        kind = "prompt" if i % 2 else "response"
+        if i // 2 % 2 == 0:
+            target.hidden_at = timezone.now()
+            target.save()
+        Flag.objects.create(reporter=UserFactory(), reason="spam", **{kind: target})
+
+
+def same_for_every_page_size(fetch: Callable[[int], Any], sizes: tuple[int, ...]) -> None:
+    fetch(sizes[0])  # warm
+    counted = {size: queries(lambda size=size: fetch(size)) for size in sizes}
+    assert len(set(counted.values())) == 1, counted
+
+
 def test_the_queue_page_runs_the_same_queries_for_many_items(moderator):
     client = web(moderator)
     assert_flat(lambda: client.get("/moderation/"), flagged)
     page = client.get("/moderation/").content.decode()
-    assert page.count('data-testid="queue-item"') == MANY
-    assert page.count('data-testid="flag"') == 2 * MANY
+    assert page.count('data-testid="queue-item"') == QUEUE_PER_PAGE
+    assert page.count('data-testid="flag"') == 2 * QUEUE_PER_PAGE
+    assert 'href="/moderation/?page=2" rel="next"' in page
 
 
 def test_the_queue_api_runs_the_same_queries_for_many_items(moderator):
     api = client_for(moderator)
     assert_flat(lambda: api.get("/api/v1/moderation/queue/"), flagged)
-    assert len(api.get("/api/v1/moderation/queue/").json()) == MANY
+    assert len(api.get("/api/v1/moderation/queue/").json()["results"]) == 20
+
+
+def test_the_queue_api_runs_the_same_queries_whatever_the_page_size(moderator):
+    mixed(MANY)
+    api = client_for(moderator)
+    sizes = (2, 10, MANY, 100)
+    same_for_every_page_size(
+        lambda size: api.get("/api/v1/moderation/queue/", {"page_size": size}), sizes
+    )
+    assert len(api.get("/api/v1/moderation/queue/", {"page_size": 100}).json()["results"]) == MANY
 
 
 def test_the_hidden_page_runs_the_same_queries_for_many_items(moderator):
@@ -60,9 +91,11 @@ def test_the_hidden_page_runs_the_same_queries_for_many_items(moderator):
     client = web(moderator)
     assert_flat(lambda: client.get("/moderation/hidden/"), taken_down)
     page = client.get("/moderation/hidden/").content.decode()
-    assert page.count('data-testid="hidden-prompt"') == MANY
-    assert page.count('data-testid="hidden-answer"') == MANY
-    assert page.count('data-testid="banned-user"') == MANY
+    assert page.count('data-testid="hidden-prompt"') == HIDDEN_PER_PAGE
+    assert page.count('data-testid="hidden-answer"') == HIDDEN_PER_PAGE
+    assert page.count('data-testid="banned-user"') == HIDDEN_PER_PAGE
+    second = "/moderation/hidden/?prompt_page=2&answer_page=2&banned_page=2"
+    assert queries(lambda: client.get(second)) == queries(lambda: client.get("/moderation/hidden/"))
 
 
 def logged(moderator: Any) -> Callable[[int], None]:
@@ -90,3 +123,6 @@ def test_the_log_api_runs_the_same_queries_for_a_full_page(moderator):
     api = client_for(moderator)
     assert_flat(lambda: api.get("/api/v1/moderation/log/"), logged(moderator))
     assert len(api.get("/api/v1/moderation/log/").json()["results"]) == 20
+    same_for_every_page_size(
+        lambda size: api.get("/api/v1/moderation/log/", {"page_size": size}), (1, 10, MANY, 100)
+    )
