@@ -51,7 +51,7 @@ services:
 ## test: install everything the tests need, start PostgreSQL/Redis if needed, run all tests
 test: install-test services lint typecheck
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .

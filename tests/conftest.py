@@ -98,3 +98,31 @@ def api_anon() -> APIClient:
 @pytest.fixture
 def api_maintainer(maintainer) -> APIClient:
     return client_for(maintainer)
+
+
+def _seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("slow")
+    return 0.0 if marker is None else float(marker.kwargs.get("seconds", 5))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Start both xdist workers on the slow tests, longest first. ``make test`` runs ``-n 2
+    --dist worksteal``, which hands each worker one half of the collection and lets an idle
+    worker take the back of the other's queue. In file order the longest end-to-end tests
+    (training, worker) sat at the back of one half, and the run waited on them at its end. So
+    the slow tests' modules (whole, to keep their module fixtures set up once) are dealt to
+    the half with less slow work so far, by their ``slow(seconds=…)`` estimates, longest
+    first; each half opens with its share, and the quick tests fill in behind."""
+    slow_modules: dict[str, list[pytest.Item]] = {}
+    fast: list[pytest.Item] = []
+    for item in items:
+        if _seconds(item):
+            slow_modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+        else:
+            fast.append(item)
+    halves: tuple[list[pytest.Item], list[pytest.Item]] = ([], [])
+    for module in sorted(slow_modules.values(), key=lambda m: -max(map(_seconds, m))):
+        module.sort(key=_seconds, reverse=True)
+        min(halves, key=lambda half: sum(map(_seconds, half))).extend(module)
+    first_fast = max(0, len(items) // 2 - len(halves[0]))
+    items[:] = halves[0] + fast[:first_fast] + halves[1] + fast[first_fast:]

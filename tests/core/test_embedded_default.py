@@ -51,7 +51,7 @@ print("kinds", sorted(kinds))
 """
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_the_embedded_default_serves_pages_and_tasks(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(HEARTH_DATA_DIR=str(tmp_path), DEBUG="true", DJANGO_SETTINGS_MODULE="apps.settings")

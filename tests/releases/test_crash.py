@@ -28,7 +28,7 @@ RESPONSES = 200_000
 RANKINGS = 50_000
 
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.slow(seconds=35),
     pytest.mark.django_db(transaction=True),
 ]
 

@@ -29,7 +29,7 @@ from tests.releases.helpers import build
 from tests.training.test_schedules import corpus
 
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.slow(seconds=20),
     pytest.mark.django_db(transaction=True),
 ]
 

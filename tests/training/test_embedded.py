@@ -18,7 +18,7 @@ import pytest
 from tests.celery_workers import ROOT, start_worker, stop, tail, wait_for
 from worker.config import bundled_base_model
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=100)
 
 SETUP = r"""
 import django, json, sys

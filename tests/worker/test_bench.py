@@ -12,7 +12,7 @@ from tests.missing import missing
 from worker import bench
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=25)
 def test_the_small_bench_compares_all_four_trainers(tmp_path: Path) -> None:
     if importlib.util.find_spec("trl") is None:
         missing("TRL is not installed (pip install -e '.[bench]')")

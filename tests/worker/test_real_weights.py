@@ -25,7 +25,7 @@ def smollm2() -> Path:
     return Path(found)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=45)
 def test_sft_on_smollm2_saves_a_model_that_loads_back(
     release: Path, tmp_path: Path, smollm2: Path
 ) -> None:
@@ -61,7 +61,7 @@ def test_sft_on_smollm2_saves_a_model_that_loads_back(
     assert torch.isfinite(logits).all()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=45)
 def test_a_reward_model_trains_from_a_gguf_file_named_as_the_base(
     release: Path, tmp_path: Path, smollm2: Path
 ) -> None:

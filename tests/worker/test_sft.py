@@ -187,7 +187,7 @@ def test_a_chunked_loss_gives_the_same_loss_and_gradients(
         torch.testing.assert_close(chunked_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=30)
 def test_the_compiled_chunked_loss_matches_the_eager_whole_one(tiny_model: Path) -> None:
     """As on CUDA: model and loss compiled as one graph (every position through the head, in
     chunks that torch.compile traces as checkpointed regions), with and without each decoder
