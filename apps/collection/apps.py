@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
@@ -15,5 +16,9 @@ class CollectionConfig(AppConfig):
     label = "collection"
 
     def ready(self) -> None:
+        from apps.collection import search
+
         # After this app's permissions exist (auth creates them on the same signal, earlier).
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="hearth_sync_roles")
+        # Browse's search folds case beyond ASCII on SQLite with a function of its own.
+        connection_created.connect(search.install, dispatch_uid="hearth_sqlite_upper")

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import (
     Count,
     Exists,
+    F,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -21,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from apps.accounts import roles
 from apps.collection.models import ACCEPTED_PROMPT_STATES, Prompt, Response, ResponseState
+from apps.collection.search import IContains
 
 
 def public_authors(prefix: str = "") -> Q:
@@ -67,9 +69,9 @@ SEARCH_MAX_WORDS = 12
 def search_terms(text: str) -> list[str]:
     """The words of a search, each of which a prompt must contain; refuses one too long to run.
 
-    Words are matched case-insensitively anywhere (``bridge`` finds "Bridges"), which works the
-    same on SQLite and PostgreSQL and in languages without spaces between words, where
-    PostgreSQL's full-text stemming does not. On SQLite only ASCII letters fold case.
+    Words are matched case-insensitively anywhere (``bridge`` finds "Bridges", ``élan``
+    "Élan"), which works the same on SQLite and PostgreSQL (see ``search.IContains``) and in
+    languages without spaces between words, where PostgreSQL's full-text stemming does not.
     """
     if len(text) > SEARCH_MAX_CHARS:
         raise ValidationError(
@@ -92,17 +94,23 @@ def search_terms(text: str) -> list[str]:
 TRIGRAM = 3
 
 
+def _has(column: str, term: str) -> Q:
+    """``column`` contains ``term``, case ignored in every script (``column__icontains``,
+    which folds only ASCII on SQLite)."""
+    return Q(IContains(F(column), term))
+
+
 def _containing(term: str) -> QuerySet[Any]:
     """The ids of prompts whose instruction, context or an accepted answer contains ``term``:
     three containment tests on one column each, which the trigram indexes of migration 0004
     answer on PostgreSQL by reading only the rows that hold the word."""
     return (
-        Prompt.objects.filter(instruction__icontains=term)
+        Prompt.objects.filter(_has("instruction", term))
         .order_by()
         .values("pk")
         .union(
-            Prompt.objects.filter(context__icontains=term).order_by().values("pk"),
-            Response.objects.filter(PUBLIC_RESPONSE, text__icontains=term)
+            Prompt.objects.filter(_has("context", term)).order_by().values("pk"),
+            Response.objects.filter(PUBLIC_RESPONSE, _has("text", term))
             .order_by()
             .values("prompt_id"),
             all=True,
@@ -113,9 +121,9 @@ def _containing(term: str) -> QuerySet[Any]:
 def _contains(term: str) -> Q:
     """The same test on each prompt in turn: the instruction, the context, then its answers."""
     in_an_answer = Exists(
-        Response.objects.filter(PUBLIC_RESPONSE, prompt=OuterRef("pk"), text__icontains=term)
+        Response.objects.filter(PUBLIC_RESPONSE, _has("text", term), prompt=OuterRef("pk"))
     )
-    return Q(instruction__icontains=term) | Q(context__icontains=term) | Q(in_an_answer)
+    return _has("instruction", term) | _has("context", term) | Q(in_an_answer)
 
 
 def _matching(qs: QuerySet[Prompt], search: str) -> QuerySet[Prompt]:
