@@ -29,6 +29,15 @@ migration 0004, with its own functions), and sends SEARCH_CASES one request at a
 same gunicorn. It reports p50/p95 per search before and after, and fails when a request
 fails or a search's count or first page differs between the two.
 
+``--import`` measures a maintainer's Dolly import instead: it generates ``--import-lines``
+(5,000) Dolly records in Dolly 15k's shape, one in a hundred a duplicate of an earlier line
+and one in a hundred rejected, and for each of ``--import-runs`` runs (3) empties the
+collection, posts the file to ``POST /api/v1/imports/`` and then posts it once more (every
+line a duplicate: a retried import). It reports each import's wall time, lines/s and the CPU
+seconds of gunicorn and PostgreSQL (steadier than wall time on a shared machine), with the
+medians, and fails when a request fails or a report's counts, or the rows written, are not
+what the file holds.
+
 The load generator is one asyncio process with a small HTTP/1.1 client on the standard
 library, so it takes little of the CPU the server needs; the report shows how much CPU the
 generator, gunicorn, PostgreSQL (this database's backends) and everything else on the machine
@@ -51,6 +60,7 @@ import random
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -679,6 +689,250 @@ def run_search(
     return 0 if passed else 1
 
 
+# --- import: POST /api/v1/imports/ of a generated Dolly file ---------------------------------
+
+IMPORT_TIMEOUT_S = 900.0
+
+
+@dataclass(frozen=True)
+class DollyFile:
+    body: bytes
+    lines: int
+    imported: int
+    duplicates: int
+    rejected: int
+
+
+def dolly_file(lines: int, rng_seed: int) -> DollyFile:
+    """``lines`` Dolly records with texts of Dolly's lengths (``DollyText``) and a context
+    for the categories that need one. In each hundred, line 50 repeats line 10 in capitals (a
+    duplicate) and line 100 names a category Hearth does not know (rejected)."""
+    import django
+
+    django.setup()
+    from apps.collection.models import CONTEXT_REQUIRED, Category
+
+    rng = random.Random(rng_seed)
+    text = DollyText(rng)
+    records: list[dict[str, str]] = []
+    imported = duplicates = rejected = 0
+    for n in range(lines):
+        if n % 100 == 49:
+            records.append(
+                {**records[n - 40], "instruction": records[n - 40]["instruction"].upper()}
+            )
+            duplicates += 1
+            continue
+        category = str(Category.values[n % len(Category.values)])
+        record = {
+            "instruction": f"{text.sentence(5, 25)[:-1]} ({n})?",
+            "context": text.sentence(30, 200) if category in CONTEXT_REQUIRED else "",
+            "response": text.sentence(10, 120),
+            "category": category,
+        }
+        if n % 100 == 99:
+            record["category"] = "poetry"
+            rejected += 1
+        else:
+            imported += 1
+        records.append(record)
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+    return DollyFile(body, lines, imported, duplicates, rejected)
+
+
+def import_maintainer() -> str:
+    """A maintainer who has accepted the licence; returns their new API token. Runs in this
+    process with Django set up; closes its connections after."""
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import Group
+    from django.db import connections
+
+    from apps.accounts import roles
+    from apps.accounts import services as accounts
+    from apps.accounts.models import User
+
+    user = User.objects.create_user("importer@bench.invalid", display_name="Importer")
+    accounts.user_setup_volunteer(user=user)
+    user.groups.add(Group.objects.get(name=roles.MAINTAINER))
+    accounts.licence_accept(user=user)
+    _token, key = accounts.api_token_create(user=user, name="bench")
+    connections.close_all()
+    return key
+
+
+def collection_rows(url: str, *, empty: bool = False) -> tuple[int, int]:
+    """The prompts and responses in the database; with ``empty``, deletes them first."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        if empty:
+            conn.execute("TRUNCATE collection_response, collection_prompt CASCADE")
+        prompts = conn.execute("SELECT count(*) FROM collection_prompt").fetchone()
+        responses = conn.execute("SELECT count(*) FROM collection_response").fetchone()
+    return (prompts[0] if prompts else 0), (responses[0] if responses else 0)
+
+
+async def post_import(port: int, token: str, body: bytes) -> tuple[int, bytes]:
+    boundary = uuid.uuid4().hex
+    form = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="source"\r\n\r\nbench-dolly\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            'filename="dolly.jsonl"\r\nContent-Type: application/x-ndjson\r\n\r\n'
+        ).encode()
+        + body
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    raw = (
+        f"POST /api/v1/imports/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {token}\r\nAccept: application/json\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(form)}\r\n\r\n"
+    ).encode() + form
+    conn = HttpConnection(port)
+    try:
+        return await asyncio.wait_for(conn.request(raw), IMPORT_TIMEOUT_S)
+    finally:
+        conn.close()
+
+
+def measure_import(
+    server: Server, token: str, file: DollyFile, meter: CpuMeter, expect: tuple[int, int, int]
+) -> dict[str, Any]:
+    """Post ``file`` once: wall time, CPU seconds of gunicorn and PostgreSQL, and what went
+    wrong (None when the answer is a 201 whose counts are ``expect``)."""
+    meter.start()
+    started = time.monotonic()
+    error: str | None = None
+    try:
+        status, body = asyncio.run(post_import(server.port, token, file.body))
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        status, body, error = 0, b"", f"{type(exc).__name__}: {exc}"
+    elapsed = time.monotonic() - started
+    cpu = meter.stop()
+    if error is None and status != 201:
+        error = f"HTTP {status}: {body[:300]!r}"
+    elif error is None:
+        report = json.loads(body)
+        counts = (report["imported"], report["duplicates"], report["rejected"])
+        if counts != expect or len(report["lines"]) != file.lines:
+            error = f"counts {counts} for {len(report['lines'])} lines, expected {expect}"
+    return {
+        "wall_s": elapsed,
+        "lines_per_s": file.lines / elapsed,
+        "gunicorn_cpu_s": cpu["gunicorn"] * elapsed,
+        "postgres_cpu_s": cpu["postgres"] * elapsed,
+        "error": error,
+    }
+
+
+def run_import(
+    args: argparse.Namespace, env: dict[str, str], database_url: str, data_dir: Path
+) -> int:
+    """Import a generated Dolly file ``--import-runs`` times into an empty collection, each
+    followed by the same file again; prints each import and the medians. Exit status 1 on a
+    failed request, a report with the wrong counts, or rows missing or to spare."""
+    file = dolly_file(args.import_lines, args.seed)
+    token = import_maintainer()
+    log(
+        f"{file.lines} lines ({len(file.body) / 2**20:.1f} MiB): {file.imported} to import, "
+        f"{file.duplicates} duplicates, {file.rejected} rejected"
+    )
+    phases = {
+        "into an empty collection": (file.imported, file.duplicates, file.rejected),
+        "the same file again": (0, file.imported + file.duplicates, file.rejected),
+    }
+    results: dict[str, list[dict[str, Any]]] = {phase: [] for phase in phases}
+    wrong_rows: list[str] = []
+    server = start_gunicorn(
+        env,
+        shape=gunicorn_shape(
+            workers=args.workers,
+            worker_class=args.worker_class,
+            threads=args.threads,
+            preload=args.preload,
+        ),
+        log_dir=data_dir,
+        extra=["--timeout", str(int(IMPORT_TIMEOUT_S))],
+    )
+    log(f"{server.description} on port {server.port}")
+    meter = CpuMeter(server, database_url, load_average=False)
+    load = os.getloadavg()
+    try:
+        warm = dolly_file(20, args.seed + 1)
+        measure_import(server, token, warm, meter, (warm.imported, warm.duplicates, warm.rejected))
+        for run in range(1, args.import_runs + 1):
+            collection_rows(database_url, empty=True)
+            for phase, expect in phases.items():
+                log(f"run {run}/{args.import_runs}: {phase}")
+                results[phase].append(measure_import(server, token, file, meter, expect))
+            rows = collection_rows(database_url)
+            if rows != (file.imported, file.imported):
+                wrong_rows.append(f"run {run}: {rows[0]} prompts, {rows[1]} responses")
+    finally:
+        server.stop()
+        tail = server.log_tail(20)
+        if tail.strip():
+            log(f"gunicorn log (last lines):\n{tail}")
+    load_after = os.getloadavg()
+
+    def median(phase: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[phase])
+
+    print(
+        f"\nHearth import benchmark: POST /api/v1/imports/, {server.description}, "
+        f"{server_version(database_url)}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"{file.lines} Dolly lines ({len(file.body) / 2**20:.1f} MiB): {file.imported} new, "
+        f"{file.duplicates} duplicates, {file.rejected} rejected; {args.import_runs} runs"
+    )
+    print(f"load average before {load[0]:.2f}, after {load_after[0]:.2f} (1 min)")
+    print(
+        f"\n  {'import':<28}{'wall s (each run)':>26}{'median':>9}{'lines/s':>9}{'gunicorn CPU s':>16}{'PostgreSQL CPU s':>18}"
+    )
+    for phase in phases:
+        each = ", ".join(f"{r['wall_s']:.2f}" for r in results[phase])
+        print(
+            f"  {phase:<28}{each:>26}{median(phase, 'wall_s'):>9.2f}"
+            f"{median(phase, 'lines_per_s'):>9.0f}{median(phase, 'gunicorn_cpu_s'):>16.2f}"
+            f"{median(phase, 'postgres_cpu_s'):>18.2f}"
+        )
+    errors = [f"{phase}: {r['error']}" for phase in phases for r in results[phase] if r["error"]]
+    for error in [*errors, *wrong_rows][:8]:
+        print(f"  error: {error}")
+    targets = [
+        ("every import answered 201 with the file's counts", not errors, f"{len(errors)} not"),
+        ("each run wrote exactly the new lines", not wrong_rows, "; ".join(wrong_rows) or "yes"),
+    ]
+    print("\ntargets")
+    for name, ok, detail in targets:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name} ({detail})")
+    passed = all(ok for _n, ok, _d in targets)
+    if args.json:
+        report = {
+            "config": {
+                "server": server.description,
+                "lines": file.lines,
+                "bytes": len(file.body),
+                "imported": file.imported,
+                "duplicates": file.duplicates,
+                "rejected": file.rejected,
+                "runs": args.import_runs,
+                "cpus": os.cpu_count(),
+                "load_average_before": load,
+                "load_average_after": load_after,
+            },
+            "imports": results,
+            "targets": [{"name": n, "pass": ok, "detail": d} for n, ok, d in targets],
+            "pass": passed,
+        }
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if passed else 1
+
+
 def _count_public_answers() -> int:
     import django
 
@@ -702,7 +956,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=16, help="closed-loop clients [16]")
     parser.add_argument("--rate", type=float, default=50.0, help="open-loop requests/s [50]")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 5 s per phase, 5 requests per search"
+        "--quick",
+        action="store_true",
+        help="smoke run: 5 s per phase, 5 requests per search, one import of 500 lines",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     parser.add_argument("--create-share", type=float, default=0.2, help="share of POSTs [0.2]")
@@ -721,6 +977,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--search-requests", type=int, default=30, help="--search: requests per case [30]"
     )
+    parser.add_argument(
+        "--import",
+        dest="import_",
+        action="store_true",
+        help="instead of the mix: time POST /api/v1/imports/ of a generated Dolly file",
+    )
+    parser.add_argument(
+        "--import-lines", type=int, default=5000, help="--import: lines in the file [5000]"
+    )
+    parser.add_argument(
+        "--import-runs",
+        type=int,
+        default=3,
+        help="--import: imports of the file, each into an empty collection and then once more [3]",
+    )
     parser.add_argument("--users", type=int, default=16, help="bench users with tokens [16]")
     parser.add_argument(
         "--workers", type=int, help="gunicorn workers [as apps/gunicorn.conf.py says]"
@@ -735,6 +1006,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.duration = 5.0
         args.search_requests = 5
+        args.import_lines, args.import_runs = 500, 1
+    if args.search and args.import_:
+        parser.error("--search and --import are separate benchmarks: pick one")
+    if args.import_lines < 100 or args.import_runs < 1:
+        parser.error("--import-lines must be at least 100 and --import-runs at least 1")
     if args.prompts is None:
         args.prompts = 16700 if args.search else 5000
     if args.users < 5:
@@ -811,6 +1087,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(env)
         if args.search:
             return run_search(args, env, database_url, data_dir)
+        if args.import_:
+            return run_import(args, env, database_url, data_dir)
         log(f"seeding {args.users} users and {args.prompts} prompts")
         seeded = seed(users=args.users, prompts=args.prompts, rng_seed=args.seed)
         log(
