@@ -11,7 +11,7 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ["email", "display_name"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Profile", {"fields": ("display_name", "languages", "attribution")}),
+        ("Profile", {"fields": ("display_name", "languages", "attribution", "on_leaderboard")}),
         (
             "Roles",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},

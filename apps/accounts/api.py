@@ -27,6 +27,7 @@ class MeOut(serializers.ModelSerializer[User]):
             "display_name",
             "languages",
             "attribution",
+            "on_leaderboard",
             "roles",
             "licence_accepted",
         ]
@@ -45,6 +46,7 @@ class MeApi(APIView):
         display_name = StrictCharField(required=False)
         languages = serializers.ListField(child=StrictCharField(), required=False, max_length=50)
         attribution = serializers.BooleanField(required=False)
+        on_leaderboard = serializers.BooleanField(required=False)
 
     @extend_schema(responses={200: MeOut, **errors(401)}, operation_id="me_retrieve")
     def get(self, request: Request) -> Response:

@@ -16,6 +16,14 @@ class ProfileForm(forms.Form):
     attribution = forms.BooleanField(
         label=_("Credit me by display name in dataset cards"), required=False
     )
+    on_leaderboard = forms.BooleanField(
+        label=_("Show me on the Community leaderboard"),
+        required=False,
+        help_text=_(
+            "Off: you are left out of the public list; My contributions still shows your own "
+            "counts, streak and rank."
+        ),
+    )
 
 
 class TokenForm(forms.Form):

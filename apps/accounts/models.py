@@ -44,6 +44,15 @@ class User(AbstractUser):
         default=False,
         help_text=_("Off: releases identify you only by a pseudonymous id."),
     )
+    # Off: left out of the public leaderboard (page and API); the person still sees their own
+    # counts, streak and where they would rank. db_default too, so rows written outside the
+    # ORM (the benchmarks' bulk loads) get it.
+    on_leaderboard = models.BooleanField(
+        _("show me on the leaderboard"),
+        default=True,
+        db_default=True,
+        help_text=_("Off: the Community page leaves you out; you still see your own stats."),
+    )
 
     # Set by a moderator: a banned user gets no tasks and cannot submit.
     banned_at = models.DateTimeField(null=True, blank=True)

@@ -108,6 +108,7 @@ def profile_update(
     display_name: Any = None,
     languages: Any = None,
     attribution: Any = None,
+    on_leaderboard: Any = None,
 ) -> User:
     fields: list[str] = []
     if display_name is not None:
@@ -130,6 +131,11 @@ def profile_update(
             raise ValidationError({"attribution": [_("Must be true or false.")]})
         user.attribution = attribution
         fields.append("attribution")
+    if on_leaderboard is not None:
+        if not isinstance(on_leaderboard, bool):
+            raise ValidationError({"on_leaderboard": [_("Must be true or false.")]})
+        user.on_leaderboard = on_leaderboard
+        fields.append("on_leaderboard")
     if fields:
         user.save(update_fields=fields)
     return user

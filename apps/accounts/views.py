@@ -54,6 +54,7 @@ def profile(request: HttpRequest) -> HttpResponse:
                     display_name=form.cleaned_data["display_name"],
                     languages=form.cleaned_data["languages"],
                     attribution=form.cleaned_data["attribution"],
+                    on_leaderboard=form.cleaned_data["on_leaderboard"],
                 )
             except ValidationError as exc:
                 add_validation_errors(form, exc)
@@ -66,6 +67,7 @@ def profile(request: HttpRequest) -> HttpResponse:
                 "display_name": user.display_name,
                 "languages": ", ".join(user.languages),
                 "attribution": user.attribution,
+                "on_leaderboard": user.on_leaderboard,
             }
         )
     return render(

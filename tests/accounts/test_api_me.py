@@ -19,6 +19,7 @@ def test_me_shows_the_profile(api, volunteer):
         "display_name": "Ada",
         "languages": ["en"],
         "attribution": False,
+        "on_leaderboard": True,
         "roles": ["volunteer"],
         "licence_accepted": True,
     }
@@ -38,6 +39,17 @@ def test_me_updates_name_and_canonical_languages(api, volunteer):
     volunteer.refresh_from_db()
     assert volunteer.display_name == "Ada L."
     assert volunteer.languages == ["de", "pt-BR"]
+
+
+def test_me_opts_out_of_the_leaderboard_and_back_in(api, volunteer):
+    r = api.patch("/api/v1/me/", {"on_leaderboard": False}, format="json")
+    assert r.status_code == 200
+    assert r.json()["on_leaderboard"] is False
+    volunteer.refresh_from_db()
+    assert volunteer.on_leaderboard is False
+    assert api.patch("/api/v1/me/", {"on_leaderboard": True}, format="json").json()[
+        "on_leaderboard"
+    ]
 
 
 def test_me_refuses_an_invalid_language(api):

@@ -33,6 +33,22 @@ def test_the_profile_saves_name_languages_and_attribution(web, volunteer):
     )
 
 
+def test_the_profile_shows_the_leaderboard_box_ticked_and_saves_it_unticked(web, volunteer):
+    html = web.get("/profile/").content.decode()
+    assert (
+        '<input type="checkbox" name="on_leaderboard" aria-describedby="id_on_leaderboard_helptext"'
+        ' id="id_on_leaderboard" checked>' in html
+    )
+    assert '<label for="id_on_leaderboard">Show me on the Community leaderboard</label>' in html
+    r = web.post("/profile/", {"display_name": "Ada", "languages": "en"})
+    assert r.status_code == 302
+    volunteer.refresh_from_db()
+    assert volunteer.on_leaderboard is False
+    web.post("/profile/", {"display_name": "Ada", "languages": "en", "on_leaderboard": "on"})
+    volunteer.refresh_from_db()
+    assert volunteer.on_leaderboard is True
+
+
 def test_the_profile_shows_a_bad_language_next_to_the_field(web, volunteer):
     r = web.post("/profile/", {"display_name": "Ada", "languages": "en, zz-!!"})
     assert r.status_code == 200
