@@ -6,6 +6,7 @@ from apps.accounts import api as accounts_api
 from apps.assignments import api as tasks_api
 from apps.collection import api as collection_api
 from apps.collection import api_imports, api_policy
+from apps.community import api as community_api
 from apps.moderation import api as moderation_api
 from apps.releases import api as releases_api
 from apps.training import api as training_api
@@ -60,6 +61,12 @@ urlpatterns = [
     path("tasks/<int:task_id>/skip/", tasks_api.TaskSkipApi.as_view(), name="task-skip"),
     path("me/", accounts_api.MeApi.as_view(), name="me"),
     path("me/licence/", accounts_api.LicenceApi.as_view(), name="me-licence"),
+    path("me/stats/", community_api.MyStatsApi.as_view(), name="me-stats"),
+    path(
+        "community/leaderboard/",
+        community_api.LeaderboardApi.as_view(),
+        name="community-leaderboard",
+    ),
     path("tokens/", accounts_api.TokensApi.as_view(), name="tokens"),
     path("tokens/<int:token_id>/", accounts_api.TokenRevokeApi.as_view(), name="token-revoke"),
     path("prompts/", collection_api.PromptsApi.as_view(), name="prompts"),

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "apps.moderation",
     "apps.releases",
     "apps.training",
+    "apps.community",
 ]
 
 MIDDLEWARE = [

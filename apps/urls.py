@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("apps.releases.urls")),
     path("", include("apps.assignments.urls")),
     path("", include("apps.training.urls")),
+    path("", include("apps.community.urls")),
 ]
 
 handler404 = "apps.core.views.page_not_found"

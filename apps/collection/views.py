@@ -25,6 +25,7 @@ from apps.accounts.selectors import request_user
 from apps.accounts.services import check_not_banned
 from apps.collection import forms, importing, selectors, services
 from apps.collection.categories import GUIDANCE
+from apps.community.selectors import impact_for_user
 from apps.core import idempotency, markdown
 from apps.core.forms import add_validation_errors
 from apps.core.languages import COMMON_LANGUAGES
@@ -108,7 +109,12 @@ def mine(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "collection/mine.html",
-        {"prompts": page, "responses": answers, "suspended": suspended},
+        {
+            "prompts": page,
+            "responses": answers,
+            "suspended": suspended,
+            "impact": impact_for_user(user=request.user),
+        },
     )
 
 

@@ -44,7 +44,8 @@ class Review(models.Model):
     quality = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(5)]
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Indexed for the Community leaderboard's week and month, which count only recent rows.
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -88,7 +89,8 @@ class Ranking(models.Model):
     )
     order = models.JSONField(default=list, blank=True, help_text=_("Response ids, best first."))
     unusable = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Indexed for the Community leaderboard's week and month, which count only recent rows.
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -15,6 +15,7 @@ from tests.factories import PromptFactory, ResponseFactory
 pytestmark = pytest.mark.django_db
 
 PAGINATED_LISTS = {
+    "/api/v1/community/leaderboard/",
     "/api/v1/prompts/",
     "/api/v1/prompts/{prompt_id}/responses/",
     "/api/v1/responses/",
@@ -145,3 +146,31 @@ def test_two_lists_answer_with_exactly_the_documented_keys(api, volunteer, schem
         item = resolve(schema, envelope["properties"]["results"]["items"])
         assert r.json()["results"], url
         assert set(r.json()["results"][0]) == set(item["properties"])
+
+
+def test_the_leaderboard_and_my_stats_answer_with_exactly_the_documented_keys(
+    api, volunteer, schema
+):
+    PromptFactory(author=volunteer)
+    board = api.get("/api/v1/community/leaderboard/?period=all")
+    assert board.status_code == 200, board.json()
+    envelope = response_schema(schema, "/api/v1/community/leaderboard/", "get", "200")
+    item = resolve(schema, envelope["properties"]["results"]["items"])
+    assert set(board.json()["results"][0]) == set(item["properties"])
+    operation = schema["paths"]["/api/v1/community/leaderboard/"]["get"]
+    period = next(p for p in operation["parameters"] if p["name"] == "period")
+    assert sorted(period["schema"]["enum"]) == ["all", "month", "week"]
+    assert "400" in operation["responses"]
+
+    stats = api.get("/api/v1/me/stats/")
+    assert stats.status_code == 200
+    documented = response_schema(schema, "/api/v1/me/stats/", "get", "200")
+    assert set(stats.json()) == set(documented["properties"])
+    for key, value in stats.json().items():
+        nested = documented["properties"][key]
+        # A nested serializer with a help text is documented as allOf: [its component].
+        nested = resolve(schema, nested["allOf"][0] if "allOf" in nested else nested)
+        if isinstance(value, dict):
+            assert set(value) == set(nested["properties"]), key
+    day = resolve(schema, documented["properties"]["days"]["items"])
+    assert set(stats.json()["days"][0]) == set(day["properties"])

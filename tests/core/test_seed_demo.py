@@ -15,6 +15,7 @@ from django.db.models import F
 from apps.accounts import roles, selectors
 from apps.accounts.models import User
 from apps.collection.models import Category, Prompt, PromptState, Response, ResponseState
+from apps.community.selectors import leaderboard
 from apps.core.management.commands.seed_demo import DEMO_PROMPTS_FILE
 
 pytestmark = pytest.mark.django_db
@@ -195,3 +196,13 @@ def test_the_demo_file_is_written_for_hearth_and_valid():
         assert r["response"].strip() and r["instruction"].strip()
         if r["category"] in ("closed_qa", "information_extraction", "summarization"):
             assert len(r["context"]) > 100
+
+
+def test_the_demo_fills_the_community_leaderboard():
+    seed()
+    seed()  # a second run adds nothing to count
+
+    # The demo prompts are imported (origin hearth-demo), so they do not count; the answers
+    # the volunteers and the moderator wrote on Hearth on top of them do.
+    board = [(s.rank, s.name, s.prompts, s.answers, s.total) for s in leaderboard(period="all")]
+    assert board == [(1, "Ada", 0, 8, 8), (2, "Moderator", 0, 4, 4), (2, "Grace", 0, 4, 4)]

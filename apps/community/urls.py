@@ -1,0 +1,8 @@
+from django.urls import path
+
+from apps.community import views
+
+app_name = "community"
+urlpatterns = [
+    path("community/", views.leaderboard, name="leaderboard"),
+]
