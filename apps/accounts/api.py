@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import roles, selectors, services
 from apps.accounts.models import ApiToken, User
-from apps.core.fields import StrictCharField
+from apps.core.fields import StrictBooleanField, StrictCharField
 from apps.core.schema import WRITE_ERRORS, errors
 
 
@@ -45,8 +45,8 @@ class MeApi(APIView):
     class MeUpdateIn(serializers.Serializer[Any]):
         display_name = StrictCharField(required=False)
         languages = serializers.ListField(child=StrictCharField(), required=False, max_length=50)
-        attribution = serializers.BooleanField(required=False)
-        on_leaderboard = serializers.BooleanField(required=False)
+        attribution = StrictBooleanField(required=False)
+        on_leaderboard = StrictBooleanField(required=False)
 
     @extend_schema(responses={200: MeOut, **errors(401)}, operation_id="me_retrieve")
     def get(self, request: Request) -> Response:

@@ -20,6 +20,7 @@ from apps.core.api import JsonNegotiation, Pagination, idempotent
 from apps.core.fields import StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
+    PAGE_ERRORS,
     PAGE_PARAMETERS,
     RETRY_AFTER,
     WRITE_ERRORS,
@@ -184,7 +185,7 @@ class MyTasksApi(APIView):
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(TaskOut), **errors(401, 404)},
+        responses={200: paginated(TaskOut), **errors(401, *PAGE_ERRORS)},
         operation_id="tasks_list_active",
     )
     def get(self, request: Request) -> ApiResponse:

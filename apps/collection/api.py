@@ -23,6 +23,7 @@ from apps.core.api import Pagination, idempotent
 from apps.core.fields import StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
+    PAGE_ERRORS,
     PAGE_PARAMETERS,
     WRITE_ERRORS,
     errors,
@@ -93,7 +94,10 @@ class PromptsApi(APIView):
             required=False, allow_blank=True, help_text="A BCP-47 tag, e.g. en or pt-BR (any case)."
         )
         author = serializers.ChoiceField(
-            choices=[("me", "me")], required=False, help_text="'me': your own prompts, any state"
+            choices=[("me", "me")],
+            required=False,
+            allow_blank=True,
+            help_text="'me': your own prompts, any state",
         )
 
         def validate_q(self, value: str) -> str:
@@ -113,7 +117,7 @@ class PromptsApi(APIView):
 
     @extend_schema(
         parameters=[FilterIn, *PAGE_PARAMETERS],
-        responses={200: paginated(PromptOut), **errors(400, 401, 404)},
+        responses={200: paginated(PromptOut), **errors(401, *PAGE_ERRORS)},
         operation_id="prompts_list",
         description=(
             "Public prompts, newest first, or with author=me your own in every state. An unknown "
@@ -232,7 +236,7 @@ class PromptResponsesApi(APIView):
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(ResponseOut), **errors(401, 404)},
+        responses={200: paginated(ResponseOut), **errors(401, *PAGE_ERRORS)},
         operation_id="prompts_responses_list",
     )
     def get(self, request: Request, prompt_id: int) -> ApiResponse:
@@ -266,7 +270,7 @@ class MyResponsesApi(APIView):
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(ResponseOut), **errors(401, 404)},
+        responses={200: paginated(ResponseOut), **errors(401, *PAGE_ERRORS)},
         operation_id="responses_list_mine",
     )
     def get(self, request: Request) -> ApiResponse:

@@ -45,6 +45,34 @@ class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_page_size(self, request: Request) -> int | None:
+        """DRF pages by the default when it cannot read page_size, so a client that sent
+        page_size=ten, 0 or nothing got 20 items and never learnt why: that is a 400 here.
+        More than the maximum is cut to it, as documented."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit()) or not raw.strip("0"):
+            raise exceptions.ValidationError(
+                {
+                    self.page_size_query_param: [
+                        _("Must be a whole number from 1 (more than %(max)d is cut to %(max)d).")
+                        % {"max": self.max_page_size}
+                    ]
+                }
+            )
+        # Compared by length first: int() refuses a number thousands of digits long.
+        if len(raw.lstrip("0")) > len(str(self.max_page_size)):
+            return self.max_page_size
+        return min(int(raw), self.max_page_size)
+
+    def get_page_number(self, request: Request, paginator: Any) -> Any:
+        """DRF reads a blank page as page 1; it is no page number, so it is the 404 that
+        page=abc gets."""
+        if request.query_params.get(self.page_query_param) == "":
+            raise exceptions.NotFound(_("Invalid page."))
+        return super().get_page_number(request, paginator)
+
 
 class NumberField(serializers.FloatField):
     """A FloatField that refuses JSON true and false: DRF reads them as 1.0 and 0.0, so a
@@ -67,8 +95,40 @@ def validation_error_detail(error: DjangoValidationError) -> Any:
     return {"non_field_errors": [str(m) for m in error.messages]}
 
 
+def _item_label(key: object) -> str:
+    if isinstance(key, int):  # a list's item, by DRF's index from 0
+        return _("Item %(number)d") % {"number": key + 1}
+    return str(key)
+
+
+def _flat_messages(detail: Any) -> list[str]:
+    """One field's messages as text. DRF nests those about a list's items ({index: messages})
+    or an object's keys; each becomes one line that names the item, such as
+    ``Item 2: Must be text (a JSON string).``"""
+    if isinstance(detail, dict):
+        return [
+            f"{_item_label(key)}: {message}"
+            for key, inner in detail.items()
+            for message in _flat_messages(inner)
+        ]
+    if isinstance(detail, list):
+        if any(isinstance(item, dict) for item in detail):  # a list of objects
+            return _flat_messages({i: item for i, item in enumerate(detail) if item})
+        return [message for item in detail for message in _flat_messages(item)]
+    return [str(detail)]
+
+
+def messages_by_field(detail: Any) -> dict[str, Any]:
+    """A DRF ValidationError's detail in the shape the schema documents for every 400: a
+    list of texts per field, the request as a whole under non_field_errors."""
+    if not isinstance(detail, dict):
+        return {"non_field_errors": _flat_messages(detail)}
+    return {field: _flat_messages(messages) for field, messages in detail.items()}
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus Django ValidationErrors as 400 and friendlier parse errors."""
+    """DRF's handler, plus Django ValidationErrors as 400, friendlier parse errors and
+    validation errors flat by field."""
     if isinstance(exc, DjangoValidationError):
         return Response(validation_error_detail(exc), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ParseError):
@@ -84,7 +144,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # message given: ours names the wait already.
         throttled.detail = exceptions.ErrorDetail(throttled_message(wait), code="throttled")
         exc = throttled
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.ValidationError):
+        response.data = messages_by_field(response.data)
+    return response
 
 
 ApiHandler = Callable[..., Response]

@@ -5,7 +5,7 @@ Use them inside ``@extend_schema``::
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(PromptOut), **errors(400, 401, 404)},
+        responses={200: paginated(PromptOut), **errors(401, *PAGE_ERRORS)},
     )
 
 An endpoint that documents 429 also lists ``RETRY_AFTER`` in its parameters (a test checks).
@@ -69,6 +69,9 @@ ERROR_RESPONSES: dict[int, OpenApiResponse] = {
         "a request still running.",
     ),
     413: OpenApiResponse(ErrorOut, "The request body is over the size limit."),
+    415: OpenApiResponse(
+        ErrorOut, "The body's Content-Type is missing or not one this endpoint reads."
+    ),
     422: OpenApiResponse(ErrorOut, "The Idempotency-Key was used for a different request."),
     429: OpenApiResponse(ErrorOut, "Too many requests; Retry-After says when to try again."),
 }
@@ -80,8 +83,10 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 # The errors every endpoint taking a body can give besides its own: a bad or missing token,
-# a permission or CSRF refusal, an unreadable or invalid body, one over the size limit.
-WRITE_ERRORS = (400, 401, 403, 413)
+# a permission or CSRF refusal, an unreadable or invalid body, one over the size limit, one
+# in a media type the endpoint does not read or with no Content-Type (415; the few writes
+# that read no body never answer it, though they list it).
+WRITE_ERRORS = (400, 401, 403, 413, 415)
 # What the @idempotent decorator adds: a malformed key (400), a key in use (409), reused (422).
 IDEMPOTENT_ERRORS = (400, 409, 422)
 
@@ -93,13 +98,19 @@ RETRY_AFTER = OpenApiParameter(
     description="Seconds to wait before trying again.",
 )
 
+# What every paged list can answer besides its own: a page_size it cannot read (400), a page
+# past the last or not a page number (404).
+PAGE_ERRORS = (400, 404)
+
 PAGE_PARAMETERS = [
     OpenApiParameter(
-        Pagination.page_query_param, int, description="Which page, from 1. Past the last: 404."
+        Pagination.page_query_param,
+        {"type": "integer", "minimum": 1},
+        description="Which page, from 1. Past the last: 404.",
     ),
     OpenApiParameter(
         Pagination.page_size_query_param,
-        int,
+        {"type": "integer", "minimum": 1},
         description=(
             f"Items per page: {Pagination.page_size} unless given, at most "
             f"{Pagination.max_page_size}."

@@ -22,6 +22,7 @@ from apps.core.api import Pagination, idempotent
 from apps.core.fields import StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
+    PAGE_ERRORS,
     PAGE_PARAMETERS,
     RETRY_AFTER,
     WRITE_ERRORS,
@@ -122,7 +123,7 @@ class QueueApi(APIView):
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(QueueItemOut), **errors(401, 403, 404)},
+        responses={200: paginated(QueueItemOut), **errors(401, 403, *PAGE_ERRORS)},
         operation_id="moderation_queue",
     )
     def get(self, request: Request) -> ApiResponse:
@@ -260,7 +261,7 @@ class AuditLogApi(APIView):
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(ActionOut), **errors(401, 403, 404)},
+        responses={200: paginated(ActionOut), **errors(401, 403, *PAGE_ERRORS)},
         operation_id="moderation_log",
     )
     def get(self, request: Request) -> ApiResponse:

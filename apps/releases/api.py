@@ -16,8 +16,10 @@ from rest_framework.views import APIView
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
 from apps.core.api import NumberField, Pagination, idempotent
+from apps.core.fields import StrictBooleanField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
+    PAGE_ERRORS,
     PAGE_PARAMETERS,
     WRITE_ERRORS,
     errors,
@@ -36,7 +38,7 @@ class MaintainersWrite(BasePermission):
 
 class ReleaseOut(serializers.ModelSerializer[Release]):
     downloads = serializers.SerializerMethodField()
-    previous = serializers.CharField(source="previous.version", default=None)
+    previous = serializers.CharField(source="previous.version", default=None, allow_null=True)
 
     class Meta:
         model = Release
@@ -63,12 +65,12 @@ class ReleasesApi(APIView):
         languages = serializers.ListField(child=serializers.CharField(), required=False)
         categories = serializers.ListField(child=serializers.CharField(), required=False)
         min_agreement = NumberField(required=False, allow_null=True)
-        include_model_written = serializers.BooleanField(required=False)
+        include_model_written = StrictBooleanField(required=False)
         test_share = NumberField(required=False)
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(ReleaseOut), **errors(401, 404)},
+        responses={200: paginated(ReleaseOut), **errors(401, *PAGE_ERRORS)},
         operation_id="releases_list",
     )
     def get(self, request: Request) -> Response:

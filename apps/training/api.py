@@ -15,8 +15,10 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsMaintainer
 from apps.accounts.selectors import request_user
 from apps.core.api import Pagination, idempotent
+from apps.core.fields import StrictBooleanField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
+    PAGE_ERRORS,
     PAGE_PARAMETERS,
     WRITE_ERRORS,
     errors,
@@ -83,7 +85,7 @@ class TrainingRunsApi(APIView):
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(TrainingRunOut), **errors(400, 401, 403, 404)},
+        responses={200: paginated(TrainingRunOut), **errors(401, 403, *PAGE_ERRORS)},
         operation_id="training_runs_list",
     )
     def get(self, request: Request) -> Response:
@@ -171,7 +173,7 @@ class ScheduleOut(serializers.Serializer[Any]):
 
 
 class ScheduleIn(serializers.Serializer[Any]):
-    enabled = serializers.BooleanField()
+    enabled = StrictBooleanField()
     every_minutes = serializers.IntegerField(min_value=1)
     options = serializers.DictField(required=False, default=dict)
 

@@ -52,6 +52,42 @@ def test_me_opts_out_of_the_leaderboard_and_back_in(api, volunteer):
     ]
 
 
+@pytest.mark.parametrize("value", [0, 1, "yes", "false", None])
+def test_me_takes_true_or_false_only_for_a_setting(api, volunteer, value):
+    """DRF read 0, 1, "yes" and "false" as booleans, so a number or a word sent by mistake
+    flipped the setting."""
+    r = api.patch("/api/v1/me/", {"attribution": value, "on_leaderboard": value}, format="json")
+    assert r.status_code == 400
+    message = "This field may not be null." if value is None else "Must be true or false."
+    assert r.json() == {"attribution": [message], "on_leaderboard": [message]}
+    volunteer.refresh_from_db()
+    assert (volunteer.attribution, volunteer.on_leaderboard) == (False, True)
+
+
+def test_a_form_that_leaves_a_setting_out_leaves_it_alone(api, volunteer):
+    """DRF read a boolean missing from a form as an unticked box: renaming yourself in a
+    form switched attribution and the leaderboard off."""
+    volunteer.attribution = True
+    volunteer.save(update_fields=["attribution"])
+    r = api.patch("/api/v1/me/", {"display_name": "Ada L."}, format="multipart")
+    assert r.status_code == 200
+    volunteer.refresh_from_db()
+    assert (volunteer.display_name, volunteer.attribution, volunteer.on_leaderboard) == (
+        "Ada L.",
+        True,
+        True,
+    )
+    r = api.patch("/api/v1/me/", {"attribution": "false"}, format="multipart")
+    assert r.status_code == 200
+    assert r.json()["attribution"] is False
+
+
+def test_a_language_that_is_not_text_is_400_naming_the_item(api):
+    r = api.patch("/api/v1/me/", {"languages": ["en", 5]}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"languages": ["Item 2: Must be text (a JSON string)."]}
+
+
 def test_me_refuses_an_invalid_language(api):
     r = api.patch("/api/v1/me/", {"languages": ["en", "not a tag"]}, format="json")
     assert r.status_code == 400

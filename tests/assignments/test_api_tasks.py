@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 import redis
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 
 from apps.assignments.models import Assignment, AssignmentState
 from apps.assignments.services import assignments_expire
@@ -216,6 +217,20 @@ def test_a_banned_user_gets_no_task_and_cannot_submit(api, volunteer, volunteer2
     r = api.post(f"/api/v1/tasks/{task['id']}/submit/", {"labels": [], "quality": 3}, format="json")
     assert r.status_code == 403
     assert "suspended" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("action", ["submit", "skip"])
+def test_a_body_the_api_cannot_read_is_a_documented_415(api, volunteer2, action):
+    PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    task = api.get(NEXT).json()
+    r = api.post(f"/api/v1/tasks/{task['id']}/{action}/", "quality=5", content_type="text/plain")
+    assert r.status_code == 415
+    assert r.json() == {"detail": 'Unsupported media type "text/plain" in request.'}
+    assert Assignment.objects.get().state == AssignmentState.ACTIVE
+    operation = SchemaGenerator().get_schema(request=None, public=True)["paths"][
+        f"/api/v1/tasks/{{task_id}}/{action}/"
+    ]["post"]
+    assert "415" in operation["responses"]
 
 
 def test_a_bad_review_payload_is_400_and_keeps_the_task(api, volunteer2):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
 from tests.factories import PromptFactory, ResponseFactory
@@ -130,6 +131,45 @@ def test_blank_filters_filter_nothing(api_anon):
     r = api_anon.get(URL, {"q": "", "category": "", "language": ""})
     assert r.status_code == 200
     assert r.json()["count"] == 1
+
+
+def test_a_blank_author_filters_nothing_as_the_schema_says(api, volunteer):
+    """author= was taken as no filter but documented as "me" only."""
+    PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    public = PromptFactory()
+    r = api.get(URL, {"author": ""})
+    assert r.status_code == 200
+    assert [p["id"] for p in r.json()["results"]] == [public.pk]
+    operation = SchemaGenerator().get_schema(request=None, public=True)["paths"][URL]["get"]
+    author = next(p for p in operation["parameters"] if p["name"] == "author")
+    assert author["schema"]["enum"] == ["me", ""]
+
+
+@pytest.mark.parametrize("page_size", ["ten", "0", "-1", "1.5", "null", ""])
+def test_a_page_size_that_is_not_a_whole_number_from_1_is_400(api_anon, page_size):
+    """DRF paged by the default when it could not read page_size: 20 items, no word why."""
+    PromptFactory()
+    r = api_anon.get(URL, {"page_size": page_size})
+    assert r.status_code == 400
+    assert r.json() == {
+        "page_size": ["Must be a whole number from 1 (more than 100 is cut to 100)."]
+    }
+
+
+def test_a_huge_page_size_is_cut_to_the_maximum(api_anon):
+    PromptFactory.create_batch(21)
+    huge = api_anon.get(URL, {"page_size": "9" * 5000})
+    assert huge.status_code == 200
+    assert len(huge.json()["results"]) == 21
+
+
+def test_a_blank_page_is_404_like_any_page_that_is_not_a_number(api_anon):
+    """DRF read page= as page 1, though the schema says a number from 1."""
+    PromptFactory()
+    for page in ("", "abc"):
+        r = api_anon.get(URL, {"page": page})
+        assert r.status_code == 404
+        assert r.json() == {"detail": "Invalid page."}
 
 
 def test_it_searches_instruction_context_and_accepted_answers_in_any_case(api_anon):

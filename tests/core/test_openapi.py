@@ -94,9 +94,10 @@ def test_each_paginated_list_documents_the_envelope_and_its_page_parameters(sche
     assert envelope["type"] == "object"
     assert set(envelope["properties"]) == {"count", "next", "previous", "results"}
     assert envelope["properties"]["results"]["type"] == "array"
-    query = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
-    assert {"page", "page_size"} <= query
+    query = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "query"}
+    assert query["page"] == query["page_size"] == {"type": "integer", "minimum": 1}
     assert "404" in operation["responses"]  # a page past the last
+    assert "400" in operation["responses"]  # a page_size that is not a whole number from 1
 
 
 def test_task_submit_documents_its_refusals(schema):
@@ -106,11 +107,13 @@ def test_task_submit_documents_its_refusals(schema):
     assert set(conflict["properties"]) == {"detail"}
 
 
-def test_every_endpoint_documents_401_and_every_write_413(schema):
+def test_every_endpoint_documents_401_and_every_write_413_and_415(schema):
     for path, method, operation in operations(schema):
         assert "401" in operation["responses"], (method, path)
         if method in ("post", "put", "patch"):
             assert "413" in operation["responses"], (method, path)
+        if "requestBody" in operation:
+            assert "415" in operation["responses"], (method, path)
 
 
 def test_every_429_says_when_to_retry(schema):

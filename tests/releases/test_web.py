@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.test import Client
+from drf_spectacular.generators import SchemaGenerator
 
 from apps.releases.models import Release, ReleaseState
 from tests.conftest import client_for
@@ -45,6 +46,33 @@ def test_a_boolean_for_a_number_is_400(api_maintainer, an_answer, field):
     assert r.status_code == 400
     assert r.json() == {field: ["A valid number is required."]}
     assert not Release.objects.exists()
+
+
+def test_a_blank_item_in_a_list_is_400_naming_the_item(api_maintainer, an_answer):
+    """DRF nested a list's errors by index ({"1": [...]}), not the documented list of
+    messages per field."""
+    r = api_maintainer.post("/api/v1/releases/", {"languages": ["en", ""]}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"languages": ["Item 2: This field may not be blank."]}
+    assert not Release.objects.exists()
+
+
+@pytest.mark.parametrize("value", [1, "yes"])
+def test_include_model_written_is_true_or_false_only(api_maintainer, an_answer, value):
+    r = api_maintainer.post("/api/v1/releases/", {"include_model_written": value}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"include_model_written": ["Must be true or false."]}
+    assert not Release.objects.exists()
+
+
+def test_the_first_release_has_no_previous_as_the_schema_says(api_maintainer, an_answer):
+    """previous was documented as a string and sent as null."""
+    r = api_maintainer.post("/api/v1/releases/", {}, format="json")
+    assert r.status_code == 201
+    assert r.json()["previous"] is None
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    previous = schema["components"]["schemas"]["ReleaseOut"]["properties"]["previous"]
+    assert previous == {"type": "string", "nullable": True}
 
 
 def test_a_filter_that_matches_no_answer_is_400_naming_why(api_maintainer, an_answer):

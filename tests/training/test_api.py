@@ -192,6 +192,19 @@ def test_schedules_are_listed_and_edited(api_maintainer, api):
     )
 
 
+@pytest.mark.parametrize("enabled", [1, "on"])
+def test_a_schedule_is_switched_on_with_true_only(api_maintainer, enabled):
+    schedule = api_maintainer.get("/api/v1/training-schedules/").json()[0]
+    r = api_maintainer.put(
+        f"/api/v1/training-schedules/{schedule['id']}/",
+        {"enabled": enabled, "every_minutes": 5},
+        format="json",
+    )
+    assert r.status_code == 400
+    assert r.json() == {"enabled": ["Must be true or false."]}
+    assert api_maintainer.get("/api/v1/training-schedules/").json()[0] == schedule
+
+
 @pytest.mark.parametrize(
     ("options", "errors"),
     [
