@@ -18,11 +18,12 @@ from apps.core.schema import PAGE_PARAMETERS, errors, paginated
 PERIOD_PARAMETER = OpenApiParameter(
     "period",
     str,
-    enum=list(selectors.PERIODS),
+    # Blank means the default, as absent does (a form's empty choice), so it is listed.
+    enum=[*selectors.PERIODS, ""],
     default=selectors.DEFAULT_PERIOD,
     description=(
-        "week: since Monday 00:00 UTC; month: since the 1st, 00:00 UTC; all: all time. "
-        "Another value: 400."
+        "week: since Monday 00:00 UTC; month: since the 1st, 00:00 UTC; all: all time; "
+        "blank: week. Another value: 400."
     ),
 )
 
