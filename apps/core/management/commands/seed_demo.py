@@ -1,4 +1,10 @@
-"""``manage.py seed_demo``: demo accounts and prompts for a local Hearth (``make run``).
+"""``manage.py seed_demo``: demo accounts and a demo community for a local Hearth
+(``make run``).
+
+Four accounts have a login (a maintainer, a moderator, two volunteers); four more demo
+volunteers have none. Together they write, answer, review and rank the demo prompts over the
+last eight weeks (``apps.core.management.demo_community``), so the Community page and Your
+impact have something to show. All of it is made up, and backdated.
 
 Idempotent: a second run creates nothing new. Passwords are generated on the first run,
 kept in ``DATA_DIR/demo-credentials.txt`` (mode 600) and printed on every run.
@@ -6,18 +12,15 @@ kept in ``DATA_DIR/demo-credentials.txt`` (mode 600) and printed on every run.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -25,23 +28,13 @@ import apps.collection
 from apps.accounts import roles
 from apps.accounts import services as account_services
 from apps.accounts.models import User
-from apps.collection import flow
-from apps.collection import services as collection_services
-from apps.collection.importing import (
-    REJECTED,
-    ImportReport,
-    check_import_options,
-    prompts_import_jsonl,
-)
-from apps.collection.models import Prompt, PromptState, Response, ResponseState
-from apps.collection.policy import current_policy
+from apps.collection.models import Prompt, PromptState
+from apps.core.management import demo_community
 
-DEMO_SOURCE = "hearth-demo"
 DEMO_PROMPTS_FILE = Path(apps.collection.__file__).resolve().parent / "demo_prompts.jsonl"
+# The origin of the demo prompts of earlier seeds, which imported them (see ``handle``).
+OLD_DEMO_SOURCE = "hearth-demo"
 CREDENTIALS_FILE_NAME = "demo-credentials.txt"
-# One demo prompt in this many stays in review, so the review queue has work in it (7, not
-# 8, so that they are not all of one category: the file cycles through the eight).
-REVIEW_EVERY = 7
 
 
 @dataclass(frozen=True)
@@ -53,13 +46,22 @@ class DemoUser:
     admin: bool = False
 
 
+# The accounts one can sign in with: their passwords are printed and kept in the credentials
+# file.
 DEMO_USERS = (
     DemoUser("maintainer@hearth.local", "Maintainer", roles.MAINTAINER, ("en", "de"), admin=True),
     DemoUser("moderator@hearth.local", "Moderator", roles.MODERATOR, ("en", "fr")),
     DemoUser("ada@hearth.local", "Ada", roles.VOLUNTEER, ("en", "es")),
     DemoUser("grace@hearth.local", "Grace", roles.VOLUNTEER, ("en", "de", "fr")),
 )
-DEMO_AUTHORS = ("ada@hearth.local", "grace@hearth.local")
+# Volunteers who are there to make a community (and to speak the demo's other languages):
+# no password, so nobody signs in as them.
+DEMO_VOLUNTEERS = (
+    DemoUser("tomas@hearth.local", "Tomás", roles.VOLUNTEER, ("es", "en")),
+    DemoUser("jonas@hearth.local", "Jonas", roles.VOLUNTEER, ("de", "en")),
+    DemoUser("amara@hearth.local", "Amara", roles.VOLUNTEER, ("fr", "en", "es")),
+    DemoUser("mei@hearth.local", "Mei", roles.VOLUNTEER, ("en",)),
+)
 
 
 def credentials_path() -> Path:
@@ -97,7 +99,7 @@ def _role_label(spec: DemoUser) -> str:
 
 
 def _ensure_user(spec: DemoUser, known_password: str | None) -> tuple[User, str, bool]:
-    """The demo user, created if missing; returns (user, password, created)."""
+    """The demo account, created if missing; returns (user, password, created)."""
     user = User.objects.filter(email__iexact=spec.email).first()
     created = user is None
     password = known_password or secrets.token_urlsafe(12)
@@ -134,105 +136,23 @@ def _ensure_user(spec: DemoUser, known_password: str | None) -> tuple[User, str,
     return user, password, created
 
 
-def _demo_author_index(index: int, authors: int) -> int:
-    # The file cycles through the eight categories; shifting by the round gives every
-    # category prompts from each author.
-    return (index + index // 8) % authors
-
-
-def _import_demo_prompts(authors: list[User]) -> tuple[ImportReport, dict[int, int]]:
-    """Import the demo file line by line (so prompts keep the file's order), shared among
-    ``authors``, most accepted and one in ``REVIEW_EVERY`` left in review.
-
-    Returns the combined report and, for each line index of the file, its prompt's id.
-    """
-    lines = [line for line in DEMO_PROMPTS_FILE.read_bytes().splitlines() if line.strip()]
-    options = {
-        state: check_import_options(source=DEMO_SOURCE, state=state)
-        for state in ("accepted", "review")
-    }
-    combined = ImportReport()
-    prompt_ids: dict[int, int] = {}
-    for index, line in enumerate(lines):
-        state = "review" if index % REVIEW_EVERY == REVIEW_EVERY - 1 else "accepted"
-        # Prompts left in review alternate authors, so each volunteer has some to review.
-        author_index = (
-            (index // REVIEW_EVERY) % len(authors)
-            if state == "review"
-            else _demo_author_index(index, len(authors))
-        )
-        report = prompts_import_jsonl(
-            io.BytesIO(line + b"\n"),
-            author=authors[author_index],
-            options=options[state],
-        )
-        outcome = report.lines[0]
-        if outcome.prompt_id is not None:
-            prompt_ids[index] = outcome.prompt_id
-        combined.add_batch([replace(outcome, line=index + 1)])
-    return combined, prompt_ids
-
-
-def _add_second_answers(authors: list[User], prompt_ids: dict[int, int]) -> int:
-    """Give some accepted demo prompts a second accepted answer by the other volunteer, so
-    prompt pages show several answers. Returns how many were added."""
-    records = [
-        json.loads(line)
-        for line in DEMO_PROMPTS_FILE.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
-    added = 0
-    for index, record in enumerate(records):
-        text = record.get("second_response")
-        if not text or index not in prompt_ids:
-            continue
-        prompt = Prompt.objects.filter(pk=prompt_ids[index]).first()
-        if prompt is None or prompt.state != PromptState.COLLECTING:
-            continue
-        other = next((a for a in authors if a.pk != prompt.author_id), None)
-        if other is None or Response.objects.filter(prompt=prompt, author=other).exists():
-            continue
-        try:
-            response = collection_services.response_create(prompt=prompt, author=other, text=text)
-        except (collection_services.NotEditable, ValidationError):
-            continue
-        # Demo data skips the review flow that would accept it: it is shown as accepted.
-        Response.objects.filter(pk=response.pk).update(state=ResponseState.ACCEPTED)
-        added += 1
-    return added
-
-
-RANKING_PROMPTS = 4
-
-
-def _open_demo_rankings(writer: User) -> int:
-    """Move a few two-answer demo prompts on to ranking, so the ranking task can be tried at
-    once: ``writer`` adds a brief third answer (the first sentence of the first one).
-    Returns how many prompts were moved; none once enough are in ranking or beyond."""
-    policy = current_policy()
-    demo = Prompt.objects.filter(origin=DEMO_SOURCE)
-    done = demo.filter(state__in=[PromptState.RANKING, PromptState.COMPLETE]).count()
-    moved = 0
-    candidates = demo.filter(state=PromptState.COLLECTING).exclude(responses__author=writer)
-    for prompt in candidates.order_by("id"):
-        if done + moved >= RANKING_PROMPTS:
-            break
-        answers = list(prompt.responses.filter(state=ResponseState.ACCEPTED).order_by("id"))
-        if len(answers) != 2:
-            continue
-        brief = answers[0].text.split("\n")[0].split(". ")[0].rstrip(".") + "."
-        response = collection_services.response_create(prompt=prompt, author=writer, text=brief)
-        Response.objects.filter(pk=response.pk).update(state=ResponseState.ACCEPTED)
-        prompt.refresh_from_db()
-        flow.prompt_transition(prompt=prompt, to=PromptState.RANKING, policy=policy)
-        moved += 1
-    return moved
+def _ensure_volunteer(spec: DemoUser) -> tuple[User, bool]:
+    """A demo volunteer without a login, created if missing; returns (user, created)."""
+    user = User.objects.filter(email__iexact=spec.email).first()
+    created = user is None
+    if user is None:
+        user = User.objects.create_user(email=spec.email, display_name=spec.display_name)
+        account_services.profile_update(user=user, languages=list(spec.languages))
+    account_services.user_setup_volunteer(user=user)
+    account_services.licence_accept(user=user)
+    return user, created
 
 
 class Command(BaseCommand):
     help = (
-        "Create demo accounts (maintainer, moderator, two volunteers) and demo prompts. "
-        "Safe to run again; prints the demo passwords every time."
+        "Create demo accounts (maintainer, moderator, two volunteers, and four volunteers "
+        "without a login) and eight weeks of made-up, backdated activity on the demo "
+        "prompts. Safe to run again; prints the demo passwords every time."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -251,6 +171,7 @@ class Command(BaseCommand):
             )
         if not DEMO_PROMPTS_FILE.exists():
             raise CommandError(f"The demo prompts file is missing: {DEMO_PROMPTS_FILE}")
+        prompts = demo_community.read_demo_prompts(DEMO_PROMPTS_FILE)
         path = credentials_path()
         known = _read_credentials(path)
         passwords: dict[str, str] = {}
@@ -263,10 +184,13 @@ class Command(BaseCommand):
                 users[spec.email] = user
                 passwords[spec.email] = password
                 users_created += int(created)
-            authors = [users[email] for email in DEMO_AUTHORS]
-            report, prompt_ids = _import_demo_prompts(authors)
-            second_answers = _add_second_answers(authors, prompt_ids)
-            rankings_opened = _open_demo_rankings(users["moderator@hearth.local"])
+            for spec in DEMO_VOLUNTEERS:
+                user, created = _ensure_volunteer(spec)
+                users[spec.email] = user
+                users_created += int(created)
+            report = demo_community.replay(
+                users=users, prompts=prompts, tasks_left_to=[spec.email for spec in DEMO_USERS]
+            )
         if passwords != {spec.email: known.get(spec.email) for spec in DEMO_USERS}:
             _write_credentials(path, passwords)
         else:
@@ -278,11 +202,33 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {spec.email:<{width}}  {passwords[spec.email]}  {_role_label(spec)}"
             )
-        self.stdout.write(
-            f"Demo data: {users_created} accounts created, {report.imported} prompts imported "
-            f"({report.duplicates} already there), {second_answers} second answers added, "
-            f"{rankings_opened} prompts opened for ranking."
+        self.stdout.write(_summary(report, users_created=users_created, prompts=len(prompts)))
+        if report.already_there and Prompt.objects.filter(origin=OLD_DEMO_SOURCE).exists():
+            self.stdout.write(
+                "These demo prompts were imported by an earlier seed_demo, so they do not count "
+                "on the leaderboard: seed an empty database (with `make run`, remove "
+                "var/hearth.sqlite3 first) for the current demo community."
+            )
+
+
+def _summary(report: demo_community.ReplayReport, *, users_created: int, prompts: int) -> str:
+    accounts = f"Demo data: {users_created} accounts created"
+    if not report.prompts:
+        return (
+            f"{accounts}; the demo prompts are already there ({report.already_there} of "
+            f"{prompts}): nothing added."
         )
-        for outcome in report.lines:
-            if outcome.status == REJECTED:
-                self.stderr.write(f"{DEMO_PROMPTS_FILE.name} line {outcome.line}: {outcome.errors}")
+    states = ", ".join(
+        f"{report.states[state]} {label}"
+        for state, label in (
+            (PromptState.REVIEW, "in review"),
+            (PromptState.COLLECTING, "collecting answers"),
+            (PromptState.RANKING, "ranking"),
+            (PromptState.COMPLETE, "complete"),
+        )
+    )
+    return (
+        f"{accounts}; {demo_community.DAYS // 7} weeks of made-up, backdated activity: "
+        f"{report.prompts} prompts written, {report.answers} more answers, "
+        f"{report.reviews} reviews and {report.rankings} rankings. Prompts: {states}."
+    )
