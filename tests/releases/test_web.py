@@ -178,8 +178,8 @@ def test_a_form_filter_that_matches_nothing_says_why_and_keeps_the_filter(mainta
     assert r.status_code == 400
     html = r.content.decode()
     assert (
-        '<ul class="errorlist" role="alert" id="release-form-errors"><li>No accepted answer '
-        "matches this filter (languages: sw).</li></ul>"
+        '<div role="alert" id="release-form-errors"><ul class="errorlist"><li>No accepted answer '
+        "matches this filter (languages: sw).</li></ul></div>"
     ) in html
     assert 'value="sw"' in html
     assert not Release.objects.exists()
@@ -253,8 +253,8 @@ def test_a_form_without_its_key_is_refused_and_comes_back_with_one(maintainer, a
     assert r.status_code == 400
     html = r.content.decode()
     assert (
-        '<ul class="errorlist" role="alert" id="release-form-errors"><li>This page was out of '
-        "date. Check the filter and build again.</li></ul>"
+        '<div role="alert" id="release-form-errors"><ul class="errorlist"><li>This page was out of '
+        "date. Check the filter and build again.</li></ul></div>"
     ) in html
     assert re.search(r'name="idempotency_key" value="[0-9a-f]{32}"', html)
     assert 'value="en"' in html

@@ -28,7 +28,7 @@ def web(user: Any) -> Client:
 
 def banner(html: str) -> str:
     """The messages at the top of a page."""
-    found = re.search(r'<ul class="messages" role="status">(.*?)</ul>', html, re.S)
+    found = re.search(r'<div role="status">\s*<ul class="messages">(.*?)</ul>', html, re.S)
     return found.group(1).strip() if found else ""
 
 
