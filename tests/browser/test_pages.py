@@ -1,12 +1,15 @@
 """Every main page, at desktop and phone width: it renders, fits the screen without
-sideways scrolling, and every form control has a label. Screenshots go to test-artifacts/."""
+sideways scrolling, every form control has a label, and axe-core finds no serious or critical
+WCAG 2.1 A/AA violation. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
 
 from apps.accounts import services as account_services
-from tests.browser.conftest import DESKTOP, PHONE, horizontal_overflow
+from tests.browser.conftest import DESKTOP, PHONE, TIMEOUT_MS, horizontal_overflow
 from tests.factories import PromptFactory, ResponseFactory, UserFactory
 
 pytestmark = pytest.mark.browser
@@ -18,6 +21,27 @@ UNLABELLED_CONTROLS = """
                 && !el.getAttribute('aria-labelledby'))
   .map(el => el.outerHTML)
 """
+
+# axe-core's rules for WCAG 2.0 and 2.1, levels A and AA: what Hearth promises. Its
+# "best-practice" rules (one <main>, region, heading order) are advice, not the standard.
+AXE_OPTIONS = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "resultTypes": ["violations"],
+}
+BLOCKING_IMPACTS = {"serious", "critical"}
+AXE = Axe()  # injects the axe.min.js bundled in the wheel with page.evaluate: no network
+
+
+def accessibility_violations(tab: Page) -> list[str]:
+    """axe-core's serious and critical WCAG 2.1 A/AA violations on the page as it stands, one
+    line per rule: its id, what it asks, and the selectors of the elements that break it."""
+    results = AXE.run(tab, options=AXE_OPTIONS).response
+    return [
+        f"{rule['id']} ({rule['impact']}: {rule['help']}) at "
+        + ", ".join(" >> ".join(map(str, node["target"])) for node in rule["nodes"])
+        for rule in results["violations"]
+        if rule["impact"] in BLOCKING_IMPACTS
+    ]
 
 
 @pytest.fixture
@@ -72,11 +96,12 @@ PAGES = [
     ("moderation-empty", "/moderation/", "moderator"),
     ("moderation-hidden", "/moderation/hidden/", "moderator"),
     ("moderation-log", "/moderation/log/", "moderator"),
+    ("community", "/community/", None),
 ]
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_every_page_fits_the_screen_and_labels_every_control(
+def test_every_page_fits_the_screen_labels_every_control_and_passes_axe(
     browser, live_server, login, shot, site, volunteer, outsider, maintainer, moderator, viewport
 ):
     users = {
@@ -109,12 +134,53 @@ def test_every_page_fits_the_screen_and_labels_every_control(
             problems.append(f"{name}: {overflow}px wider than the screen")
         if unlabelled := tab.evaluate(UNLABELLED_CONTROLS):
             problems.append(f"{name}: controls without a label: {unlabelled}")
+        problems += [f"{name}: {violation}" for violation in accessibility_violations(tab)]
         if (headings := tab.locator("h1").count()) != 1:
             problems.append(f"{name}: {headings} <h1> elements")
         if errors:
             problems.append(f"{name}: JavaScript errors {errors}")
         context.close()
     assert problems == []
+
+
+def test_form_errors_the_open_phone_menu_and_a_message_pass_axe(
+    browser, live_server, login, shot, maintainer
+):
+    """What a plain visit never shows: forms sent back with their errors, the menu opened on a
+    phone, and the message after an action."""
+    context = browser.new_context(base_url=live_server.url, viewport=PHONE)
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    login(tab, maintainer)
+    problems: list[str] = []
+
+    tab.goto("/write/")
+    tab.get_by_role("button", name="Submit for review").click()
+    expect(tab.get_by_label("Instruction")).to_have_attribute("aria-invalid", "true")
+    shot(tab, "write-errors")
+    problems += [f"write errors: {v}" for v in accessibility_violations(tab)]
+
+    # A filter no answer matches: the release form comes back with an error above its fields.
+    tab.goto("/releases/")
+    tab.get_by_label("Languages").fill("sw")
+    tab.get_by_role("button", name="Build release").click()
+    expect(tab.get_by_role("alert")).to_contain_text("No accepted answer matches this filter")
+    problems += [f"release form errors: {v}" for v in accessibility_violations(tab)]
+
+    tab.locator("label[for=nav-toggle]").click()
+    expect(tab.get_by_role("link", name="My contributions")).to_be_visible()
+    shot(tab, "menu-open", full_page=False)
+    problems += [f"open menu: {v}" for v in accessibility_violations(tab)]
+
+    tab.get_by_role("button", name="Log out").click()
+    expect(tab.get_by_role("status")).to_have_text("You have signed out.")
+    shot(tab, "signed-out")
+    problems += [f"signed out: {v}" for v in accessibility_violations(tab)]
+    context.close()
+    assert problems == []
+    assert errors == []
 
 
 # Menu entries laid out taller than one line (their text broke over two).
