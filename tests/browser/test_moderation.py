@@ -13,7 +13,7 @@ from apps.collection.policy import current_policy
 from apps.moderation import services
 from apps.moderation.models import Flag, ModerationAction
 from tests.browser.conftest import PHONE, horizontal_overflow
-from tests.browser.test_pages import UNLABELLED_CONTROLS
+from tests.browser.test_pages import UNLABELLED_CONTROLS, accessibility_violations
 from tests.factories import PromptFactory
 
 pytestmark = pytest.mark.browser
@@ -110,6 +110,7 @@ def test_a_pasted_reason_over_1000_characters_is_refused_whole_not_cut(
     expect(reason).to_have_value(long_reason)
     expect(reason).to_have_attribute("aria-invalid", "true")
     shot(page, "reason-too-long")
+    assert accessibility_violations(page) == []
     assert Flag.objects.get().resolved_at is None
     assert not ModerationAction.objects.exists()
 

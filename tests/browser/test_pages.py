@@ -97,6 +97,7 @@ PAGES = [
     ("moderation-hidden", "/moderation/hidden/", "moderator"),
     ("moderation-log", "/moderation/log/", "moderator"),
     ("community", "/community/", None),
+    ("community-signed-in", "/community/?period=all", "volunteer"),
 ]
 
 
