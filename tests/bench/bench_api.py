@@ -66,6 +66,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -448,6 +449,19 @@ async def open_loop(
 # --- reporting ------------------------------------------------------------------------------
 
 
+def serve(
+    args: argparse.Namespace, env: dict[str, str], data_dir: Path, extra: Sequence[str] = ()
+) -> Server:
+    """Hearth under gunicorn in the shape the command line asks for, logging to ``data_dir``."""
+    shape = gunicorn_shape(
+        workers=args.workers,
+        worker_class=args.worker_class,
+        threads=args.threads,
+        preload=args.preload,
+    )
+    return start_gunicorn(env, shape=shape, log_dir=data_dir, extra=list(extra))
+
+
 def summarise(recorder: Recorder, elapsed: float) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     everything: list[float] = []
@@ -589,16 +603,7 @@ def run_search(
     phases: dict[str, Any] = {}
     answers: dict[str, Any] = {}
     build_s: float | None = None
-    server = start_gunicorn(
-        env,
-        shape=gunicorn_shape(
-            workers=args.workers,
-            worker_class=args.worker_class,
-            threads=args.threads,
-            preload=args.preload,
-        ),
-        log_dir=data_dir,
-    )
+    server = serve(args, env, data_dir)
     log(f"{server.description} on port {server.port}")
     load = os.getloadavg()
     try:
@@ -846,17 +851,7 @@ def run_import(
     }
     results: dict[str, list[dict[str, Any]]] = {phase: [] for phase in phases}
     wrong_rows: list[str] = []
-    server = start_gunicorn(
-        env,
-        shape=gunicorn_shape(
-            workers=args.workers,
-            worker_class=args.worker_class,
-            threads=args.threads,
-            preload=args.preload,
-        ),
-        log_dir=data_dir,
-        extra=["--timeout", str(int(IMPORT_TIMEOUT_S))],
-    )
+    server = serve(args, env, data_dir, extra=["--timeout", str(int(IMPORT_TIMEOUT_S))])
     log(f"{server.description} on port {server.port}")
     meter = CpuMeter(server, database_url, load_average=False)
     load = os.getloadavg()
@@ -1095,16 +1090,7 @@ def main(argv: list[str] | None = None) -> int:
             f"seeded {seeded.prompts} prompts ({seeded.public_total} public) and "
             f"{seeded.responses} responses"
         )
-        server = start_gunicorn(
-            env,
-            shape=gunicorn_shape(
-                workers=args.workers,
-                worker_class=args.worker_class,
-                threads=args.threads,
-                preload=args.preload,
-            ),
-            log_dir=data_dir,
-        )
+        server = serve(args, env, data_dir)
         log(f"{server.description} on port {server.port}")
         meter = CpuMeter(server, database_url, load_average=False)
         load_before = os.getloadavg()
