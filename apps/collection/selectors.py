@@ -253,12 +253,51 @@ def response_get_for_user(*, user: Any, response_id: Any) -> Response:
     return response
 
 
-def prompt_list_with_own_answers(*, user: Any) -> QuerySet[Prompt]:
-    """The user's own prompts (as ``prompt_list_for_author``), each with only the user's own
-    answers to it prefetched: others' answers, and reviewers' reasons for turning those down,
-    are not theirs to read in My contributions."""
+# My contributions' state filters, for prompts and answers alike. Each shows what the item's
+# badge says (collection/_state.html: withdrawn before hidden before the state), so hidden
+# work and halted prompts show under no filter but "all".
+OWN_WORK_STATES = ("review", "accepted", "rejected", "withdrawn")
+
+
+def _own_work_in_state(
+    rows: QuerySet[Any], state: str, *, accepted: tuple[str, ...]
+) -> QuerySet[Any]:
+    """``rows`` (prompts or answers) whose badge reads ``state``; every row for any other
+    ``state`` (an unknown one included: the page then shows everything, as "all" does)."""
+    live = Q(withdrawn_at__isnull=True, hidden_at__isnull=True)
+    if state == "review":
+        return rows.filter(live, state="review")
+    if state == "accepted":
+        return rows.filter(live, state__in=accepted)
+    if state == "rejected":
+        return rows.filter(live, state="rejected")
+    if state == "withdrawn":
+        return rows.filter(withdrawn_at__isnull=False)
+    return rows
+
+
+def prompt_list_with_own_answers(*, user: Any, state: str = "") -> QuerySet[Prompt]:
+    """The user's own prompts (as ``prompt_list_for_author``), newest first, in ``state`` (one
+    of ``OWN_WORK_STATES``; any other: all), each with only the user's own answers to it
+    prefetched: others' answers, and reviewers' reasons for turning those down, are not
+    theirs to read in My contributions."""
     own = Response.objects.filter(author_id=user.pk)
-    return prompt_list_for_author(user=user).prefetch_related(Prefetch("responses", queryset=own))
+    prompts = prompt_list_for_author(user=user).prefetch_related(
+        Prefetch("responses", queryset=own)
+    )
+    return _own_work_in_state(prompts, state, accepted=ACCEPTED_PROMPT_STATES)
+
+
+def response_list_on_others_prompts(*, user: Any, state: str = "") -> QuerySet[Response]:
+    """The user's answers to other people's prompts, newest first (as their prompts are), in
+    ``state`` (as ``prompt_list_with_own_answers``), each with its prompt."""
+    answers = (
+        Response.objects.filter(author_id=user.pk)
+        .exclude(prompt__author_id=user.pk)
+        .select_related("prompt")
+        .order_by("-created_at", "-id")
+    )
+    return _own_work_in_state(answers, state, accepted=(ResponseState.ACCEPTED,))
 
 
 def site_counts() -> dict[str, int]:

@@ -82,36 +82,99 @@ def preview(request: HttpRequest) -> HttpResponse:
     return render(request, "collection/_preview.html", {"html": html})
 
 
+# My contributions: each list has its own page and state filter (query parameters), so one
+# can be paged or filtered while the other stays where it was.
+MINE_PER_PAGE = 25
+MINE_LISTS = {
+    "prompts": {"page": "page", "state": "prompt_state", "anchor": "your-prompts"},
+    "responses": {"page": "answer_page", "state": "answer_state", "anchor": "your-answers"},
+}
+
+
+def _mine_filters(request: HttpRequest, list_name: str) -> tuple[str, list[dict[str, Any]]]:
+    """The state a list of My contributions is filtered by ("" for all), and its filter links:
+    each keeps the other list's page and filter, and starts this list on its first page."""
+    params = MINE_LISTS[list_name]
+    state = request.GET.get(params["state"], "")
+    if state not in selectors.OWN_WORK_STATES:
+        state = ""
+    labels = {
+        "": _("All"),
+        "review": _("In review"),
+        "accepted": _("Accepted"),
+        "rejected": _("Rejected"),
+        "withdrawn": _("Withdrawn"),
+    }
+    links: list[dict[str, Any]] = []
+    for value, label in labels.items():
+        query = request.GET.copy()
+        query.pop(params["page"], None)
+        query.pop(params["state"], None)
+        if value:
+            query[params["state"]] = value
+        url = reverse("collection:mine") + (f"?{query.urlencode()}" if query else "")
+        links.append(
+            {"label": label, "url": f"{url}#{params['anchor']}", "current": value == state}
+        )
+    return state, links
+
+
+def _back_to_mine(request: HttpRequest) -> HttpResponse:
+    """Back to My contributions after an action on it, on the pages and filters its form
+    carried (only those: the address stays on this site's page)."""
+    kept = {
+        key: value
+        for params in MINE_LISTS.values()
+        for key in (params["page"], params["state"])
+        if (value := request.GET.get(key, ""))
+    }
+    return redirect(reverse("collection:mine") + (f"?{urlencode(kept)}" if kept else ""))
+
+
 @login_required
 def mine(request: HttpRequest) -> HttpResponse:
-    """The author's own work. A suspended author is told why once, at the top (the words the
-    Write page's refusal uses), and offered no Edit or Write: only Withdraw, which a ban leaves
-    open."""
+    """The author's own work: their prompts (with their own answers to them), and their answers
+    to other people's prompts, each list paged and filtered by state on its own. A suspended
+    author is told why once, at the top (the words the Write page's refusal uses), and offered
+    no Edit or Write: only Withdraw, which a ban leaves open."""
     try:
         check_not_banned(user=request_user(request))
     except PermissionDenied as exc:
         suspended = str(exc)
     else:
         suspended = ""
-    prompts = selectors.prompt_list_with_own_answers(user=request.user)
-    page = Paginator(prompts, 25).get_page(request.GET.get("page"))
-    page.object_list = list(page.object_list)
-    answers = list(
-        selectors.response_list_for_author(user=request.user).exclude(
-            prompt__author_id=request.user.pk
-        )[:200]
-    )
+    prompt_state, prompt_filters = _mine_filters(request, "prompts")
+    answer_state, answer_filters = _mine_filters(request, "responses")
+    prompts = Paginator(
+        selectors.prompt_list_with_own_answers(user=request.user, state=prompt_state),
+        MINE_PER_PAGE,
+    ).get_page(request.GET.get(MINE_LISTS["prompts"]["page"]))
+    prompts.object_list = list(prompts.object_list)
+    answers = Paginator(
+        selectors.response_list_on_others_prompts(user=request.user, state=answer_state),
+        MINE_PER_PAGE,
+    ).get_page(request.GET.get(MINE_LISTS["responses"]["page"]))
+    answers.object_list = list(answers.object_list)
     # Authors see why reviewers turned their work down.
     attach_rejection_reasons(
-        prompts=page.object_list,
-        responses=[*answers, *(r for p in page.object_list for r in p.responses.all())],
+        prompts=prompts.object_list,
+        responses=[
+            *answers.object_list,
+            *(r for p in prompts.object_list for r in p.responses.all()),
+        ],
     )
     return render(
         request,
         "collection/mine.html",
         {
-            "prompts": page,
+            "prompts": prompts,
             "responses": answers,
+            "prompt_state": prompt_state,
+            "answer_state": answer_state,
+            "prompt_filters": prompt_filters,
+            "answer_filters": answer_filters,
+            "lists": MINE_LISTS,
+            "query": f"?{request.GET.urlencode()}" if request.GET else "",
             "suspended": suspended,
             "impact": impact_for_user(user=request.user),
         },
@@ -251,7 +314,7 @@ def prompt_withdraw(request: HttpRequest, prompt_id: int) -> HttpResponse:
     prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
     services.prompt_withdraw(prompt=prompt, user=request_user(request))
     messages.success(request, _("Withdrawn. It is hidden now and will never enter a release."))
-    return redirect("collection:mine")
+    return _back_to_mine(request)
 
 
 @login_required
@@ -260,7 +323,7 @@ def response_withdraw(request: HttpRequest, response_id: int) -> HttpResponse:
     response = selectors.response_get_for_user(user=request.user, response_id=response_id)
     services.response_withdraw(response=response, user=request_user(request))
     messages.success(request, _("Withdrawn. It is hidden now and will never enter a release."))
-    return redirect("collection:mine")
+    return _back_to_mine(request)
 
 
 @licence_required

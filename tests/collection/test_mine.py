@@ -1,5 +1,7 @@
-"""My contributions (/mine/) for a suspended author: one notice saying why, in the Write
-page's words; no Edit link that would only lead to a refusal; Withdraw still works."""
+"""My contributions (/mine/): for a suspended author, one notice saying why, in the Write
+page's words, no Edit link that would only lead to a refusal, and Withdraw still works; and
+both lists (the author's prompts, their answers to other people's prompts) paged and filtered
+by state, each on its own."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.collection import selectors
-from apps.collection.models import PromptState, ResponseState
+from apps.collection.models import Prompt, PromptState, Response, ResponseState
 from tests.factories import PromptFactory, ResponseFactory
 
 pytestmark = pytest.mark.django_db
@@ -102,3 +104,184 @@ def test_the_page_reads_only_the_authors_own_answers_to_their_prompts(volunteer,
     page = _web(volunteer).get("/mine/")
     assert page.status_code == 200
     assert [r for p in page.context["prompts"] for r in p.responses.all()] == [own]
+
+
+def _answers_to_others(author, other, n: int, **fields) -> list[Response]:
+    """``n`` answers by ``author`` to ``other``'s prompts, oldest first."""
+    return [
+        ResponseFactory(author=author, prompt=PromptFactory(author=other), **fields)
+        for _ in range(n)
+    ]
+
+
+def _listed_answers(html: str) -> list[int]:
+    section = html.split('id="your-answers"', 1)[1]
+    return [int(pk) for pk in section.split('data-response-id="')[1:] for pk in [pk.split('"')[0]]]
+
+
+def _listed_prompts(html: str) -> list[int]:
+    section = html.split('id="your-prompts"', 1)[1].split('id="your-answers"', 1)[0]
+    return [int(pk) for pk in section.split('data-prompt-id="')[1:] for pk in [pk.split('"')[0]]]
+
+
+def test_every_answer_to_other_peoples_prompts_is_on_a_page_newest_first(volunteer, volunteer2):
+    answers = _answers_to_others(volunteer, volunteer2, 30)
+    newest_first = [a.pk for a in reversed(answers)]
+    web = _web(volunteer)
+
+    first = web.get("/mine/").content.decode()
+    assert _listed_answers(first) == newest_first[:25]
+    assert '<nav class="pagination" aria-label="Pages of your answers">' in first
+    assert 'href="/mine/?answer_page=2#your-answers" rel="next"' in first
+    assert "Page 1 of 2" in first
+
+    second = web.get("/mine/", {"answer_page": 2}).content.decode()
+    assert _listed_answers(second) == newest_first[25:]
+    assert 'href="/mine/?answer_page=1#your-answers" rel="prev"' in second
+    # Past the last page: the last page, as the prompts' list does.
+    assert (
+        _listed_answers(web.get("/mine/", {"answer_page": 9}).content.decode())
+        == (newest_first[25:])
+    )
+
+
+def test_the_two_lists_page_on_their_own(volunteer, volunteer2):
+    prompts = [PromptFactory(author=volunteer, state=PromptState.REVIEW) for _ in range(27)]
+    answers = _answers_to_others(volunteer, volunteer2, 27)
+    web = _web(volunteer)
+
+    html = web.get("/mine/", {"page": 2}).content.decode()
+    assert _listed_prompts(html) == [p.pk for p in reversed(prompts[:2])]
+    assert _listed_answers(html) == [a.pk for a in reversed(answers[2:])]
+    # Paging the answers keeps the prompts' page, and the other way round.
+    assert 'href="/mine/?page=2&amp;answer_page=2#your-answers" rel="next"' in html
+    assert '<nav class="pagination" aria-label="Pages of your prompts">' in html
+    assert 'href="/mine/?page=1#your-prompts" rel="prev"' in html
+
+    both = web.get("/mine/", {"page": 2, "answer_page": 2}).content.decode()
+    assert _listed_prompts(both) == [p.pk for p in reversed(prompts[:2])]
+    assert _listed_answers(both) == [a.pk for a in reversed(answers[:2])]
+
+
+@pytest.fixture
+def answers_in_every_state(volunteer, volunteer2) -> dict[str, Response]:
+    now = timezone.now()
+    return {
+        "review": ResponseFactory(
+            author=volunteer, prompt=PromptFactory(author=volunteer2), state=ResponseState.REVIEW
+        ),
+        "accepted": ResponseFactory(author=volunteer, prompt=PromptFactory(author=volunteer2)),
+        "rejected": ResponseFactory(
+            author=volunteer, prompt=PromptFactory(author=volunteer2), state=ResponseState.REJECTED
+        ),
+        "withdrawn": ResponseFactory(
+            author=volunteer, prompt=PromptFactory(author=volunteer2), withdrawn_at=now
+        ),
+        "hidden": ResponseFactory(
+            author=volunteer, prompt=PromptFactory(author=volunteer2), hidden_at=now
+        ),
+    }
+
+
+def test_the_answers_are_filtered_by_the_state_their_badge_shows(volunteer, answers_in_every_state):
+    web = _web(volunteer)
+    for state in ("review", "accepted", "rejected", "withdrawn"):
+        html = web.get("/mine/", {"answer_state": state}).content.decode()
+        assert _listed_answers(html) == [answers_in_every_state[state].pk], state
+    # Hidden work shows under All only (and All is every answer, newest first).
+    everything = [a.pk for a in reversed(answers_in_every_state.values())]
+    assert _listed_answers(web.get("/mine/").content.decode()) == everything
+    assert _listed_answers(web.get("/mine/", {"answer_state": "nonsense"}).content.decode()) == (
+        everything
+    )
+
+
+def test_the_prompts_are_filtered_by_the_state_their_badge_shows(volunteer):
+    now = timezone.now()
+    review = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    accepted = [
+        PromptFactory(author=volunteer, state=state)
+        for state in (PromptState.COLLECTING, PromptState.RANKING, PromptState.COMPLETE)
+    ]
+    rejected = PromptFactory(author=volunteer, state=PromptState.REJECTED)
+    withdrawn = PromptFactory(author=volunteer, state=PromptState.REVIEW, withdrawn_at=now)
+    halted = PromptFactory(author=volunteer, state=PromptState.HALTED)
+    hidden = PromptFactory(author=volunteer, hidden_at=now)
+    web = _web(volunteer)
+
+    def listed(state: str) -> list[int]:
+        return _listed_prompts(web.get("/mine/", {"prompt_state": state}).content.decode())
+
+    assert listed("review") == [review.pk]
+    assert listed("accepted") == [p.pk for p in reversed(accepted)]
+    assert listed("rejected") == [rejected.pk]
+    assert listed("withdrawn") == [withdrawn.pk]
+    assert listed("") == [p.pk for p in Prompt.objects.filter(author=volunteer)]
+    assert {halted.pk, hidden.pk} <= set(listed(""))
+
+
+def test_a_filter_link_keeps_the_other_lists_place_and_starts_its_own_list_again(
+    volunteer, answers_in_every_state
+):
+    PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    html = (
+        _web(volunteer)
+        .get("/mine/", {"page": 1, "prompt_state": "review", "answer_page": 1})
+        .content.decode()
+    )
+    assert '<nav class="state-filter" aria-label="Show your answers">' in html
+    assert (
+        '<a href="/mine/?page=1&amp;prompt_state=review&amp;answer_state=rejected#your-answers">'
+        "Rejected</a>" in html
+    )
+    assert (
+        '<a href="/mine/?page=1&amp;prompt_state=review#your-answers" aria-current="true">All</a>'
+        in html
+    )
+    assert '<nav class="state-filter" aria-label="Show your prompts">' in html
+    assert (
+        '<a href="/mine/?answer_page=1&amp;prompt_state=review#your-prompts" aria-current="true">'
+        "In review</a>" in html
+    )
+    assert '<a href="/mine/?answer_page=1#your-prompts">All</a>' in html
+
+
+def test_a_filter_that_matches_nothing_says_so_and_offers_everything(volunteer, volunteer2):
+    PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    _answers_to_others(volunteer, volunteer2, 1, state=ResponseState.REVIEW)
+    web = _web(volunteer)
+
+    html = web.get("/mine/", {"answer_state": "rejected"}).content.decode()
+    assert "None of your answers is in this state." in html
+    assert '<a href="/mine/#your-answers">Show all your answers</a>' in html
+    assert "You have not written anything yet." not in html
+
+    html = web.get("/mine/", {"prompt_state": "withdrawn"}).content.decode()
+    assert "None of your prompts is in this state." in html
+    assert '<a href="/mine/#your-prompts">Show all your prompts</a>' in html
+
+
+def test_someone_without_answers_to_others_gets_no_answers_list(volunteer):
+    PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    html = _web(volunteer).get("/mine/").content.decode()
+    assert 'id="your-prompts"' in html
+    assert 'id="your-answers"' not in html
+    assert "Answers to other people&#x27;s prompts" not in html
+
+
+def test_withdrawing_from_a_page_comes_back_to_the_same_pages_and_filters(volunteer, volunteer2):
+    answers = _answers_to_others(volunteer, volunteer2, 27, state=ResponseState.REVIEW)
+    web = _web(volunteer)
+    html = web.get("/mine/", {"answer_page": 2, "answer_state": "review"}).content.decode()
+    action = f'action="/responses/{answers[0].pk}/withdraw/?answer_page=2&amp;answer_state=review"'
+    assert action in html
+
+    r = web.post(
+        f"/responses/{answers[0].pk}/withdraw/?answer_page=2&answer_state=review&next=//evil",
+        follow=True,
+    )
+    assert r.redirect_chain == [("/mine/?answer_page=2&answer_state=review", 302)]
+    page = r.content.decode()
+    assert "Withdrawn. It is hidden now and will never enter a release." in page
+    # Withdrawn, it left the "in review" list; the one after it is still on page 2.
+    assert _listed_answers(page) == [answers[1].pk]

@@ -85,6 +85,29 @@ def test_my_contributions_runs_the_same_queries_for_a_full_page(volunteer, volun
     assert page.count('class="card contribution"') == 25 + MANY
 
 
+def test_my_contributions_filtered_and_on_later_pages_runs_the_same_queries(volunteer, volunteer2):
+    """Both lists filtered by state and on their second page, behind a first page's worth."""
+
+    def work(n: int) -> None:
+        for _ in range(n):
+            own = PromptFactory(author=volunteer, state=PromptState.REJECTED)
+            Review.objects.create(reviewer=volunteer2, prompt=own, quality=1, spam=True)
+            ResponseFactory(prompt=own, author=volunteer, state=ResponseState.REJECTED)
+            theirs = PromptFactory(author=volunteer2)
+            answer = ResponseFactory(prompt=theirs, author=volunteer, state=ResponseState.REJECTED)
+            Review.objects.create(reviewer=volunteer2, response=answer, quality=1, spam=True)
+            # Not in the filter: never listed.
+            ResponseFactory(prompt=PromptFactory(author=volunteer2), author=volunteer)
+
+    work(25)
+    client = web(volunteer)
+    query = {"page": 2, "prompt_state": "rejected", "answer_page": 2, "answer_state": "rejected"}
+    assert_flat(lambda: client.get("/mine/", query), work)
+    page = client.get("/mine/", query).content.decode()
+    assert page.count('class="card contribution"') == 25 + 25
+    assert page.count("Reviewers said:") == 25 + 25
+
+
 def test_the_prompts_api_runs_the_same_queries_for_a_full_page(api_anon):
     assert_flat(lambda: api_anon.get("/api/v1/prompts/"), public_prompts)
     assert len(api_anon.get("/api/v1/prompts/").json()["results"]) == API_PAGE
