@@ -15,13 +15,15 @@
     }
   });
 
-  // Ctrl/Cmd+Enter submits the form the focus is in.
+  // Ctrl/Cmd+Enter submits the form the focus is in, as Enter would: not a form whose default
+  // button is disabled (the moderation queue's, where each action needs its own click).
   document.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       var form = event.target.form;
       if (form) {
         event.preventDefault();
-        form.requestSubmit();
+        var first = form.querySelector("button:not([type]), [type=submit], [type=image]");
+        if (!(first && first.disabled)) form.requestSubmit();
       }
     }
   });

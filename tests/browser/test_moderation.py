@@ -45,6 +45,34 @@ def test_enter_in_the_reason_field_hides_nothing(
     ]
 
 
+def test_ctrl_enter_in_the_reason_field_takes_no_action_either(
+    page: Page, login, moderator, volunteer, volunteer2
+):
+    """Ctrl+Enter submits most forms, but not one whose default button is disabled: here it
+    would send the form to its own address, and after a refused action that address is the
+    refused action's, which would be tried again without a click."""
+    prompt = PromptFactory(author=volunteer2, instruction="Is this an advert?")
+    Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    login(page, moderator)
+    page.goto("/moderation/")
+    item = page.get_by_test_id("queue-item")
+    # Refused (no reason): the queue comes back at the halt's address.
+    item.get_by_role("button", name="Halt prompt").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Say why, in a few words: it goes to the audit log."
+    )
+    assert page.url.endswith(f"/moderation/prompt/{prompt.pk}/halt/")
+
+    reason = page.get_by_test_id("queue-item").get_by_label("Reason")
+    reason.fill("maybe an advert")
+    reason.press("Control+Enter")
+    page.wait_for_timeout(500)
+    expect(reason).to_have_value("maybe an advert")
+    prompt.refresh_from_db()
+    assert prompt.state == PromptState.COLLECTING
+    assert not ModerationAction.objects.exists()
+
+
 def test_a_moderator_restores_a_hidden_prompt_from_the_hidden_page(
     page: Page, login, shot, moderator, volunteer, volunteer2
 ):
