@@ -7,10 +7,13 @@ the real parts.
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from apps.core.env import ConfigError, envbool, envchoice, envint, envlist, envstr
 from worker.brokers import redis_transport_options
@@ -76,6 +79,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise, whose static files need no policy: on every page and API response.
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -112,6 +117,42 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- HTTPS ------------------------------------------------------------------------------------
+# On when the public address is https:// and DEBUG is off; then the site is HTTPS-only: Secure
+# cookies, a redirect from plain HTTP, and HSTS. Off for plain http://127.0.0.1 (make run, the
+# tests, the benchmarks). A request counts as HTTPS when gunicorn trusts the proxy that says
+# so (FORWARDED_ALLOW_IPS, gunicorn.conf.py) or through HEARTH_PROXY_SSL_HEADER below; when
+# neither does, every page redirects to itself.
+HEARTH_HTTPS = envbool("HEARTH_HTTPS", not DEBUG and SITE_URL.startswith("https://"))
+SESSION_COOKIE_SECURE = HEARTH_HTTPS
+CSRF_COOKIE_SECURE = HEARTH_HTTPS
+SECURE_SSL_REDIRECT = HEARTH_HTTPS
+# Health probes come over plain HTTP from inside the host or cluster (compose's health check,
+# a load balancer's): answer them instead of redirecting. Matched against the path without
+# its leading slash.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# HSTS for this host only, a year by default: the permanent redirect above already makes
+# browsers come back over HTTPS, and HSTS adds the first request and refuses a bad certificate.
+# includeSubDomains and preload commit other hosts of the domain too (preload for good, in
+# browsers' built-in lists), which Hearth cannot know about: they stay opt-in, and the
+# deploy checks asking for them (security.W005, security.W021) are silenced while they are off.
+SECURE_HSTS_SECONDS = envint("HEARTH_HSTS_SECONDS", 31_536_000 if HEARTH_HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("HEARTH_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("HEARTH_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+    SILENCED_SYSTEM_CHECKS.append("security.W005")
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+# The header a TLS-terminating proxy sets to "https", e.g. X-Forwarded-Proto, for servers other
+# than the image's gunicorn. Only where every request passes that proxy and it overwrites the
+# header: otherwise any client can claim HTTPS. Unset: no header is trusted.
+_PROXY_SSL_HEADER = envstr("HEARTH_PROXY_SSL_HEADER")
+if _PROXY_SSL_HEADER:
+    if not re.fullmatch(r"[A-Za-z0-9-]+", _PROXY_SSL_HEADER):
+        raise ConfigError(f"HEARTH_PROXY_SSL_HEADER={_PROXY_SSL_HEADER!r} is not a header name")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
 
 # --- database -------------------------------------------------------------------------------
 DATABASE_URL = envstr("DATABASE_URL", f"sqlite:///{DATA_DIR / 'hearth.sqlite3'}")
@@ -219,6 +260,7 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "ht
 # Hugging Face sign-in is OpenID Connect; it appears only when a client is configured.
 HF_OAUTH_CLIENT_ID = envstr("HF_OAUTH_CLIENT_ID")
 HF_OAUTH_CLIENT_SECRET = envstr("HF_OAUTH_CLIENT_SECRET")
+HF_OAUTH_SERVER_URL = envstr("HF_OAUTH_SERVER_URL", "https://huggingface.co")
 SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {}
 if HF_OAUTH_CLIENT_ID:
     if not HF_OAUTH_CLIENT_SECRET:
@@ -231,13 +273,37 @@ if HF_OAUTH_CLIENT_ID:
                 "client_id": HF_OAUTH_CLIENT_ID,
                 "secret": HF_OAUTH_CLIENT_SECRET,
                 "settings": {
-                    "server_url": envstr("HF_OAUTH_SERVER_URL", "https://huggingface.co"),
+                    "server_url": HF_OAUTH_SERVER_URL,
                     "scope": ["openid", "profile", "email"],
                 },
             }
         ]
     }
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+
+# --- Content-Security-Policy ------------------------------------------------------------------
+# Hearth serves every script, stylesheet, image and font itself, so pages may load them from
+# this origin only, and run no inline script or style (no 'unsafe-inline', no 'unsafe-eval'):
+# an injected <script> or style="" does nothing. htmx's indicator <style> is off (htmx-config
+# in base.html); the API docs page adds what Swagger UI needs to its own policy (apps/urls.py).
+# form-action also covers the redirect that follows a form: Chromium blocks a sign-in form
+# whose answer redirects to the Hugging Face authorisation page unless its origin is listed.
+_FORM_ACTION = [SELF]
+if HF_OAUTH_CLIENT_ID:
+    _oauth = urlsplit(HF_OAUTH_SERVER_URL)
+    _FORM_ACTION.append(f"{_oauth.scheme}://{_oauth.netloc}")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": _FORM_ACTION,
+    }
+}
 
 # --- email ------------------------------------------------------------------------------------
 EMAIL_HOST = envstr("EMAIL_HOST")
@@ -350,9 +416,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = SITE_URL.startswith("https")
-    CSRF_COOKIE_SECURE = SITE_URL.startswith("https")
 ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
 
 # --- releases ---------------------------------------------------------------------------------

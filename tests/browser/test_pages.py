@@ -1,6 +1,7 @@
 """Every main page, at desktop and phone width: it renders, fits the screen without
-sideways scrolling, every form control has a label, and axe-core finds no serious or critical
-WCAG 2.1 A/AA violation. Screenshots go to test-artifacts/."""
+sideways scrolling, every form control has a label, axe-core finds no serious or critical
+WCAG 2.1 A/AA violation, and the browser reports no Content-Security-Policy violation.
+Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from apps.accounts import services as account_services
 from tests.browser.conftest import DESKTOP, PHONE, TIMEOUT_MS, horizontal_overflow
+from tests.browser.csp import csp_violations
 from tests.factories import PromptFactory, ResponseFactory, UserFactory
 
 pytestmark = pytest.mark.browser
@@ -122,6 +124,7 @@ def test_every_page_fits_the_screen_labels_every_control_and_passes_axe(
     for name, target, who in PAGES:
         # One browser context per visitor, so each page is seen signed in as the right person.
         context = browser.new_context(base_url=live_server.url, viewport=viewport)
+        violations = csp_violations(context)
         tab = context.new_page()
         errors: list[str] = []
         tab.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
@@ -140,6 +143,8 @@ def test_every_page_fits_the_screen_labels_every_control_and_passes_axe(
             problems.append(f"{name}: {headings} <h1> elements")
         if errors:
             problems.append(f"{name}: JavaScript errors {errors}")
+        if violations:
+            problems.append(f"{name}: Content-Security-Policy violations {violations}")
         context.close()
     assert problems == []
 
@@ -151,6 +156,7 @@ def test_form_errors_the_open_phone_menu_and_a_message_pass_axe(
     phone, and the message after an action."""
     context = browser.new_context(base_url=live_server.url, viewport=PHONE)
     context.set_default_timeout(TIMEOUT_MS)
+    violations = csp_violations(context)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -182,6 +188,7 @@ def test_form_errors_the_open_phone_menu_and_a_message_pass_axe(
     context.close()
     assert problems == []
     assert errors == []
+    assert violations == []
 
 
 # Menu entries laid out taller than one line (their text broke over two).

@@ -16,6 +16,7 @@ from playwright.sync_api import Page, ViewportSize, expect
 from apps.training import services
 from apps.training.models import TrainingRun
 from tests.browser.conftest import PHONE, horizontal_overflow
+from tests.browser.csp import csp_violations
 from tests.browser.test_pages import UNLABELLED_CONTROLS
 from tests.celery_workers import queued, workers_on
 from tests.missing import missing
@@ -71,6 +72,7 @@ def test_a_maintainer_starts_a_run_and_watches_it_to_the_end(
     page: Page, browser, live_server, login, shot, maintainer, sent
 ):
     make_release()
+    violations = csp_violations(page.context)
     login(page, maintainer)
     page.goto("/")
     page.get_by_role("link", name="Training").click()
@@ -185,6 +187,8 @@ def test_a_maintainer_starts_a_run_and_watches_it_to_the_end(
     expect(page.get_by_text("Eval loss: 2.1")).to_be_visible()
     page.get_by_role("link", name="release v1").click()
     expect(page.get_by_role("heading", name="Models trained on this release")).to_be_visible()
+    # The live page (htmx polling, uPlot drawing and redrawing) within the site's policy.
+    assert violations == []
 
 
 def test_the_training_pages_fit_a_phone(browser, live_server, login, shot, maintainer):
@@ -205,6 +209,7 @@ def test_the_training_pages_fit_a_phone(browser, live_server, login, shot, maint
         base_url=live_server.url, viewport=PHONE, is_mobile=True, has_touch=True
     )
     context.set_default_timeout(10_000)
+    violations = csp_violations(context)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -221,7 +226,7 @@ def test_the_training_pages_fit_a_phone(browser, live_server, login, shot, maint
     box = tab.locator("figure[data-chart=loss] canvas").bounding_box()
     assert box is not None and box["x"] + box["width"] <= PHONE["width"]
     context.close()
-    assert problems == [] and errors == []
+    assert problems == [] and errors == [] and violations == []
 
 
 # The elements of a list that reach past the screen's left or right edge, as laid out now
