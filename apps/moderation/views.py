@@ -23,8 +23,9 @@ from apps.accounts import roles
 from apps.accounts.models import User
 from apps.accounts.permissions import licence_required
 from apps.accounts.selectors import request_user
+from apps.collection import flow
 from apps.collection import selectors as collection_selectors
-from apps.collection.models import Prompt, Response
+from apps.collection.models import Prompt, PromptState, Response
 from apps.moderation import selectors, services
 
 
@@ -98,12 +99,16 @@ def _query(request: HttpRequest) -> str:
     return f"?{request.GET.urlencode()}" if request.GET else ""
 
 
+# The prompt states a halt can stop: the queue offers Halt only there (elsewhere it is refused).
+HALTABLE = frozenset(a for a, b in flow.PROMPT_EDGES if b == PromptState.HALTED)
+
+
 def _render_queue(request: HttpRequest, *, kept: Kept | None = None) -> HttpResponse:
     page = Paginator(selectors.moderation_queue(), QUEUE_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "moderation/queue.html",
-        {"page": page, "query": _query(request), "kept": kept},
+        {"page": page, "query": _query(request), "kept": kept, "haltable": HALTABLE},
         status=kept.status if kept else 200,
     )
 

@@ -386,6 +386,20 @@ def test_an_item_flags_hid_offers_restore_or_keep_hidden(moderator, make_volunte
     assert "Keep hidden closes its flags and leaves it hidden." in html
 
 
+@pytest.mark.parametrize("state", [PromptState.COMPLETE, PromptState.REJECTED, PromptState.HALTED])
+def test_a_prompt_a_halt_cannot_stop_offers_no_halt(moderator, make_volunteer, state):
+    """Halting is refused past review, collecting and ranking: no button that only leads to
+    that refusal."""
+    prompt = PromptFactory(state=state)
+    Flag.objects.create(reporter=make_volunteer(), prompt=prompt, reason="spam")
+    html = _web(moderator).get("/moderation/").content.decode()
+    assert _buttons(html, prompt.pk) == [
+        ("hide", "Hide"),
+        ("dismiss", "Dismiss flags"),
+        ("ban", "Ban author"),
+    ]
+
+
 def test_keep_hidden_closes_the_flags_leaves_it_hidden_and_logs_once(moderator, make_volunteer):
     answer = ResponseFactory(text="Something abusive")
     _auto_hidden(make_volunteer, answer)
