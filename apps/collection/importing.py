@@ -267,7 +267,9 @@ def _parse_line(raw: _RawLine, limit: int) -> dict[str, Any] | LineOutcome:
             },
         )
     try:
-        record = json.loads(text)
+        # Without its line ending: looking for a missing value, the decoder would skip the
+        # newline and place the error at column 1 of a line after this one.
+        record = json.loads(text.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         return _rejected(
             raw.number,

@@ -232,6 +232,21 @@ def test_it_rejects_malformed_json_and_says_where(maintainer):
     assert not Prompt.objects.exists()
 
 
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_a_line_cut_short_is_placed_at_its_end_not_on_the_next_line(maintainer, ending):
+    """The decoder skips the line's own newline looking for the missing value, and would say
+    column 1 (of a line after it)."""
+    cut = b'{"instruction": "Hi there", "response":'
+    report = run(io.BytesIO(cut + ending + json.dumps(record(1)).encode() + ending), maintainer)
+
+    assert report.lines[0] == LineOutcome(
+        line=1,
+        status="rejected",
+        errors={"line": ["Not valid JSON: Expecting value at column 40."]},
+    )
+    assert report.imported == 1
+
+
 @pytest.mark.parametrize(
     ("raw", "kind"),
     [('["What is CSS?", "A language."]', "an array"), ('"What is CSS?"', "a string"),
