@@ -78,6 +78,14 @@ def test_a_maintainer_uploads_a_file_and_reads_the_report(
 
     page.set_viewport_size(PHONE)
     assert horizontal_overflow(page) == 0
+    # A reason runs over several lines on a phone: it reads from the left, under its label,
+    # not ragged against the right edge with its bullet left behind at the other side.
+    reason = rows.first.locator(".import-errors li").first
+    assert reason.evaluate("li => getComputedStyle(li).textAlign") in ("left", "start")
+    label_box = rows.first.locator("td").last.bounding_box()
+    reason_box = reason.bounding_box()
+    assert label_box and reason_box
+    assert reason_box["x"] - label_box["x"] < 32
     shot(page, "report-phone")
 
     page.get_by_text("The 2 imported lines").click()
