@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
 from apps.accounts.models import User
+from tests.browser.csp import csp_violations
 from tests.missing import missing
 
 CHROMIUM = Path(os.environ.get("HEARTH_CHROMIUM", "/usr/bin/chromium"))
@@ -85,14 +86,26 @@ def _artifact_name(nodeid: str) -> str:
 
 
 @pytest.fixture
+def csp_report() -> list[str]:
+    """The Content-Security-Policy violations seen on the ``page`` fixture's pages; a test
+    that provokes one on purpose takes it out of this list."""
+    return []
+
+
+@pytest.fixture
 def page(
-    browser: Browser, live_server: LiveServer, request: pytest.FixtureRequest
+    browser: Browser,
+    live_server: LiveServer,
+    request: pytest.FixtureRequest,
+    csp_report: list[str],
 ) -> Iterator[Page]:
     """A fresh browser context (its own cookies) on the live server, desktop-sized.
 
-    An uncaught JavaScript error on any page it visits fails the test."""
+    An uncaught JavaScript error or a Content-Security-Policy violation on any page it
+    visits fails the test."""
     context = browser.new_context(base_url=live_server.url, viewport=DESKTOP)
     context.set_default_timeout(TIMEOUT_MS)
+    csp_violations(context, csp_report)
     tab = context.new_page()
     js_errors: list[str] = []
     tab.on("pageerror", lambda exc: js_errors.append(str(exc)))
@@ -104,6 +117,7 @@ def page(
         tab.screenshot(path=ARTIFACTS / name, full_page=True)
     context.close()
     assert not js_errors, f"JavaScript errors: {js_errors}"
+    assert not csp_report, f"Content-Security-Policy violations: {csp_report}"
 
 
 @pytest.fixture

@@ -20,10 +20,11 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 
-def csp_violations(context: BrowserContext) -> list[str]:
+def csp_violations(context: BrowserContext, found: list[str] | None = None) -> list[str]:
     """Violations on pages opened in context from now on, one line each: the page's path, the
-    directive, what it refused (`inline`, `eval`, a URL) and where."""
-    found: list[str] = []
+    directive, what it refused (`inline`, `eval`, a URL) and where; appended to ``found``
+    when given, and returned."""
+    found = [] if found is None else found
 
     def report(violation: str) -> None:
         found.append(violation)

@@ -49,7 +49,7 @@ def _assert_inert(tab: Page) -> None:
     assert tab.evaluate(DANGEROUS) == []
 
 
-def test_hostile_markdown_on_the_prompt_page_is_inert(page, shot, hostile_prompt):
+def test_hostile_markdown_on_the_prompt_page_is_inert(page, shot, hostile_prompt, csp_report):
     page.goto(f"/prompts/{hostile_prompt.pk}/")
     markdown = page.locator(".markdown")
     expect(markdown).to_have_count(3)  # instruction, context, one answer
@@ -71,11 +71,20 @@ def test_hostile_markdown_on_the_prompt_page_is_inert(page, shot, hostile_prompt
     markdown.first.get_by_text("click", exact=False).first.click()
     _assert_inert(page)
 
-    # The check itself is not blind: a handler planted in the page is found.
+    # The check itself is not blind: a handler planted in the page is found, and the
+    # Content-Security-Policy, a second line of defence, refuses it.
     page.evaluate(
         "document.querySelector('.markdown').insertAdjacentHTML('beforeend', '<b onclick=1>x</b>')"
     )
     assert len(page.evaluate(DANGEROUS)) == 1
+    for _ in range(50):
+        if csp_report:
+            break
+        page.wait_for_timeout(100)
+    assert [v.split(" refused")[0] for v in csp_report] == [
+        f"/prompts/{hostile_prompt.pk}/: script-src-attr"
+    ]
+    csp_report.clear()
 
 
 def test_hostile_markdown_in_lists_and_the_live_preview_is_inert(
