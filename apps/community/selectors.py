@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, overload
 
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, IntegerField, Q, QuerySet, Value
@@ -248,7 +249,24 @@ def leaderboard(*, period: str, today: dt.date | None = None) -> Leaderboard:
     if rows is None:
         rows = _compute_rows(since)
         cache.set(key, rows, LEADERBOARD_CACHE_SECONDS)
+    else:
+        rows = _without_unlisted(rows)
     return Leaderboard(rows)
+
+
+def _without_unlisted(rows: list[Row]) -> list[Row]:
+    """Cached ``rows`` less anyone who opted out or was banned since they were computed,
+    ranked again: leaving the board takes effect at once, not within the cache's minute (a
+    person who opts back in waits for it). One query, for the unlisted: few, next to the
+    listed."""
+    unlisted = set(
+        get_user_model()
+        .objects.filter(Q(on_leaderboard=False) | Q(banned_at__isnull=False))
+        .values_list("pk", flat=True)
+    )
+    if not any(row[1] in unlisted for row in rows):
+        return rows
+    return _ranked({row[1]: [*row[2:]] for row in rows if row[1] not in unlisted})
 
 
 @dataclass(frozen=True)
