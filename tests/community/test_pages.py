@@ -25,7 +25,7 @@ def rows(html: str) -> list[str]:
     body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     found = []
     for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S):
-        tr = re.sub(r'<span class="by-type">.*?</span>', "", tr, flags=re.S)
+        tr = re.sub(r'<span class="by-type">.*?</span></th>', "</th>", tr, flags=re.S)
         found.append(" ".join(re.sub(r"<[^>]+>", " ", tr).split()))
     return found
 
@@ -46,7 +46,12 @@ def test_signed_out_visitors_see_the_leaderboard_of_this_week(board):
     assert 'data-testid="own-standing"' not in html
     assert "is-you" not in html
     # The per-type counts also come as words, for a phone where the columns are hidden.
-    assert "2 prompts · 0 answers · 1 review · 0 rankings" in html
+    # The phone's line under the name, each phrase kept whole.
+    by_type = html.split('<span class="by-type">', 1)[1].split("</span></th>", 1)[0]
+    assert " ".join(re.sub(r"<[^>]+>", "", by_type).split()) == (
+        "2 prompts · 0 answers · 1 review · 0 rankings"
+    )
+    assert by_type.count('<span class="nowrap">') == 4
 
 
 def test_the_nav_links_to_the_community_page_and_marks_it_current(board):
