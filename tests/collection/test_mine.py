@@ -5,6 +5,8 @@ by state, each on its own."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -285,3 +287,26 @@ def test_withdrawing_from_a_page_comes_back_to_the_same_pages_and_filters(volunt
     assert "Withdrawn. It is hidden now and will never enter a release." in page
     # Withdrawn, it left the "in review" list; the one after it is still on page 2.
     assert _listed_answers(page) == [answers[1].pk]
+
+
+def test_each_edit_and_withdraw_is_described_by_the_work_it_acts_on(volunteer, work):
+    """Many "Withdraw" buttons on one page: each points (aria-describedby) at the text of
+    its own prompt or answer, so a screen reader can tell them apart."""
+    own, own_answer, answer = work
+    html = _web(volunteer).get("/mine/").content.decode()
+    described = re.findall(
+        r'<(?:a|button)[^>]*aria-describedby="([^"]+)"[^>]*>\s*(Edit answer|Edit|Withdraw answer|Withdraw)<',
+        html,
+    )
+    assert sorted(described) == sorted(
+        [
+            (f"mine-answer-{own_answer.pk}", "Edit answer"),
+            (f"mine-answer-{own_answer.pk}", "Withdraw answer"),
+            (f"mine-prompt-{own.pk}", "Edit"),
+            (f"mine-prompt-{own.pk}", "Withdraw"),
+            (f"mine-answer-{answer.pk}", "Edit"),
+            (f"mine-answer-{answer.pk}", "Withdraw"),
+        ]
+    )
+    for target, _label in described:
+        assert html.count(f'id="{target}"') == 1
