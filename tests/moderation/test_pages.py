@@ -272,7 +272,10 @@ def test_a_refusal_from_the_queue_keeps_the_reason_in_the_items_form(
     assert "Grace is already banned." in html
     field = _input(html, f"reason-prompt-{prompt.pk}")
     assert 'value="spam &amp; ads"' in field
-    assert 'aria-invalid="true" aria-describedby="action-error"' in field
+    assert (
+        f'aria-invalid="true" aria-describedby="action-error reason-hint-prompt-{prompt.pk}"'
+        in field
+    )
     assert not ModerationAction.objects.exists()
 
 
@@ -536,3 +539,28 @@ def test_the_hidden_pages_lists_are_paged_each_on_its_own(moderator):
     )
     assert r.url == "/moderation/hidden/?answer_page=1&prompt_page=2"
     assert ModerationAction.objects.get().prompt_id == shown[0]
+
+
+def test_the_reason_field_says_which_actions_need_it(moderator, volunteer, volunteer2):
+    shown = PromptFactory(author=volunteer2, state=PromptState.COLLECTING)
+    hidden = PromptFactory(
+        author=volunteer2, state=PromptState.COLLECTING, hidden_at=timezone.now()
+    )
+    for prompt in (shown, hidden):
+        Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    html = _web(moderator).get("/moderation/").content.decode()
+
+    for prompt, hint in (
+        (shown, "Needed to hide, halt or ban; it goes into the audit log."),
+        (hidden, "Needed to keep it hidden, halt or ban; it goes into the audit log."),
+    ):
+        hint_id = f"reason-hint-prompt-{prompt.pk}"
+        assert f'aria-describedby="{hint_id}"' in _input(html, f"reason-prompt-{prompt.pk}")
+        assert f'<span class="help" id="{hint_id}">{hint}</span>' in html
+
+    # Refused for want of one: the field is described by the refusal and the hint.
+    refused = _web(moderator).post(
+        f"/moderation/prompt/{shown.pk}/hide/", {"reason": "", "back": "queue"}, follow=True
+    )
+    field = _input(refused.content.decode(), f"reason-prompt-{shown.pk}")
+    assert f'aria-describedby="action-error reason-hint-prompt-{shown.pk}"' in field
