@@ -85,6 +85,7 @@ from tests.bench.common import (  # noqa: E402
     log,
     print_cpu,
     print_latency_table,
+    print_targets,
     reset_database,
     sentence,
     server_version,
@@ -666,10 +667,7 @@ def run_search(
         ("zero errors", errors == 0, f"{errors}"),
         ("the indexes change no search's results", same, "same" if same else "DIFFERENT"),
     ]
-    print("\ntargets")
-    for name, ok, detail in targets:
-        print(f"  {'PASS' if ok else 'FAIL'}  {name} ({detail})")
-    passed = all(ok for _n, ok, _d in targets)
+    passed = print_targets(targets)
     if args.json:
         report = {
             "config": {
@@ -902,10 +900,7 @@ def run_import(
         ("every import answered 201 with the file's counts", not errors, f"{len(errors)} not"),
         ("each run wrote exactly the new lines", not wrong_rows, "; ".join(wrong_rows) or "yes"),
     ]
-    print("\ntargets")
-    for name, ok, detail in targets:
-        print(f"  {'PASS' if ok else 'FAIL'}  {name} ({detail})")
-    passed = all(ok for _n, ok, _d in targets)
+    passed = print_targets(targets)
     if args.json:
         report = {
             "config": {
@@ -1142,10 +1137,7 @@ def main(argv: list[str] | None = None) -> int:
         "(latency from each request's scheduled time)",
         opened,
     )
-    print("\ntargets")
-    for name, ok, detail in targets:
-        print(f"  {'PASS' if ok else 'FAIL'}  {name} ({detail})")
-    passed = all(ok for _name, ok, _detail in targets)
+    passed = print_targets(targets)
     if args.json:
         report = {
             "config": {

@@ -42,7 +42,13 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.bench.common import database_name, log, reset_database, server_version  # noqa: E402
+from tests.bench.common import (  # noqa: E402
+    database_name,
+    log,
+    print_targets,
+    reset_database,
+    server_version,
+)
 
 # The search's trigram indexes, which a bulk load drops and builds again.
 SEARCH_INDEXES = ("prompt_instruction_trgm", "prompt_context_trgm", "response_text_trgm")
@@ -422,10 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{build['peak_rss_mb']:.1f} MB",
         ),
     ]
-    print("\ntargets")
-    for name, ok, detail in targets:
-        print(f"  {'PASS' if ok else 'FAIL'}  {name} ({detail})")
-    passed = all(ok for _name, ok, _detail in targets)
+    passed = print_targets(targets)
     if args.json:
         report = {
             "config": {

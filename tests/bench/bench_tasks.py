@@ -85,6 +85,7 @@ from tests.bench.common import (  # noqa: E402
     log,
     print_cpu,
     print_latency_table,
+    print_targets,
     reset_database,
     sentence,
     server_version,
@@ -949,10 +950,7 @@ def main(argv: list[str] | None = None) -> int:
             results["open_loop"],
         )
     print(f"\ndatabase after the run: {summary}")
-    print("\ntargets")
-    for name, ok, detail in targets:
-        print(f"  {'PASS' if ok else 'FAIL'}  {name} ({detail})")
-    passed = all(ok for _name, ok, _detail in targets)
+    passed = print_targets(targets)
     print(f"\n{'PASS' if passed else 'FAIL'} ({wall:.0f} s of load)")
     if args.json:
         report = {

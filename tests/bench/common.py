@@ -436,3 +436,11 @@ def print_cpu(cpu: dict[str, Any], *, indent: str = "  ", load_average: bool = T
     if load_average:
         line += f"; load average {cpu['load_before']:.2f} -> {cpu['load_after']:.2f}"
     print(line)
+
+
+def print_targets(targets: list[tuple[str, bool, str]]) -> bool:
+    """Print each (target, met, detail) as a PASS or FAIL line; True when all are met."""
+    print("\ntargets")
+    for name, ok, detail in targets:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name} ({detail})")
+    return all(ok for _name, ok, _detail in targets)
