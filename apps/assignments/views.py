@@ -147,11 +147,7 @@ def task(request: HttpRequest, task_id: int) -> HttpResponse:
         if held is not None and held.state != AssignmentState.SUBMITTED:
             # Their own task, gone before it was sent (the tab slept, it was skipped in another
             # tab): the work goes on from the draft this browser kept of it, as after a POST.
-            gone = (
-                _("This task was skipped before it was sent.")
-                if held.state == AssignmentState.SKIPPED
-                else _("This task expired before it was sent.")
-            )
+            gone = _gone_before_sent(held) or ""
             return _render_unsent(request, user, held, gone, kind, from_draft=True)
         messages.error(
             request,
@@ -232,6 +228,18 @@ def _answer_elsewhere(user: User, assignment: Assignment) -> tuple[str | None, s
     return reverse("collection:answer", args=[prompt.pk]), ""
 
 
+def _gone_before_sent(assignment: Assignment) -> str | None:
+    """Why ``assignment`` could not take the work, when it expired or was skipped: said
+    without the service's "take a new one", for a page that offers another way to send it."""
+    if assignment.state == AssignmentState.SKIPPED:
+        return _("This task was skipped before it was sent.")
+    if assignment.state == AssignmentState.EXPIRED or (
+        assignment.state == AssignmentState.ACTIVE and assignment.expires_at <= timezone.now()
+    ):
+        return _("This task expired before it was sent.")
+    return None
+
+
 def _render_unsent(
     request: HttpRequest,
     user: User,
@@ -249,6 +257,9 @@ def _render_unsent(
     ``from_draft``: the volunteer opened the gone task (a GET), so the work is not in the
     request; the page's form takes it from the browser's draft of the task instead (410, as
     the task is gone for good; a refused POST is 409)."""
+    # Where the work can still be sent (the Write page, the prompt's Answer page), the page
+    # says only why the task could not take it, not to take a new one.
+    sendable_reason = _gone_before_sent(assignment) or reason
     if assignment.state == AssignmentState.ACTIVE and assignment.expires_at <= timezone.now():
         # Give the overdue task's slot back now rather than at the next sweep, so that the
         # Answer page can take the answer into that very slot.
@@ -281,6 +292,7 @@ def _render_unsent(
         if from_draft:
             initial["language"] = (user.languages or ["en"])[0]
         context.update(
+            reason=sendable_reason,
             form=collection_forms.WriteForm(initial=initial),
             form_action=reverse("collection:write"),
             guidance=GUIDANCE,
@@ -306,6 +318,7 @@ def _render_unsent(
         answer_url, refusal = _answer_elsewhere(user, assignment)
         if answer_url is not None:
             context.update(
+                reason=sendable_reason,
                 answer_url=answer_url,
                 answer_form=collection_forms.AnswerForm(initial={"text": text}),
                 what_now=_(

@@ -507,7 +507,8 @@ def test_an_expired_answer_is_shown_again_and_sent_through_the_prompts_answer_pa
     assert r.status_code == 409
     html = r.content.decode()
     assert_unique_ids(html)
-    assert "This task expired and went back to the pool; take a new one." in html
+    assert "This task expired before it was sent." in html
+    assert "take a new one" not in html  # the page offers where to send it
     assert (
         "Nothing was saved yet, but your answer is below and this prompt still takes answers: "
         "send it from here."
@@ -608,7 +609,8 @@ def test_an_answer_to_a_task_skipped_in_another_tab_can_still_be_sent(volunteer,
     assert r.status_code == 409
     html = r.content.decode()
     assert_unique_ids(html)
-    assert "This task was skipped; take a new one." in html
+    assert "This task was skipped before it was sent." in html
+    assert "take a new one" not in html  # the page offers where to send it
     assert f'action="/prompts/{prompt.pk}/answer/"' in html
     assert "Vents on the sea floor add more." in html
 
@@ -630,7 +632,8 @@ def test_an_expired_write_task_is_shown_again_and_sent_through_the_write_page(vo
     assert r.status_code == 409
     html = r.content.decode()
     assert_unique_ids(html)
-    assert "This task expired and went back to the pool; take a new one." in html
+    assert "This task expired before it was sent." in html
+    assert "take a new one" not in html  # the page offers where to send it
     assert "The Write page takes them without a task: send them from here." in html
     assert 'action="/write/"' in html
     assert re.search(r'value="brainstorming"[^>]* checked', html)
@@ -672,6 +675,7 @@ def test_opening_an_expired_answer_task_offers_the_answer_page_for_its_draft(
     html = r.content.decode()
     assert_unique_ids(html)
     assert "This task expired before it was sent." in html
+    assert "take a new one" not in html  # the page offers where to send it
     assert (
         "Your draft, if this browser kept one, is below, and this prompt still takes answers: "
         "send it from here."
@@ -705,6 +709,7 @@ def test_opening_a_skipped_write_task_offers_the_write_page_for_its_draft(volunt
     html = r.content.decode()
     assert_unique_ids(html)
     assert "This task was skipped before it was sent." in html
+    assert "take a new one" not in html  # the page offers where to send it
     assert "Your draft, if this browser kept one, is below. The Write page takes it" in html
     assert 'action="/write/"' in html
     assert (
@@ -750,6 +755,7 @@ def test_opening_an_expired_review_says_nothing_was_kept(volunteer, make_volunte
     html = r.content.decode()
     assert_unique_ids(html)
     assert "This task expired before it was sent." in html
+    assert "take a new one" not in html  # the page offers where to send it
     assert (
         "Nothing from it was saved, and this browser keeps no draft of a review or a ranking."
     ) in html

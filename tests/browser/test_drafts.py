@@ -204,9 +204,7 @@ def test_an_answer_typed_into_a_task_that_expired_is_sent_through_the_answer_pag
         expires_at=timezone.now() - timedelta(seconds=1)
     )
     page.get_by_role("button", name="Submit answer").click()
-    expect(page.get_by_role("alert")).to_contain_text(
-        "This task expired and went back to the pool; take a new one."
-    )
+    expect(page.get_by_role("alert")).to_contain_text("This task expired before it was sent.")
     expect(page.get_by_label("Your answer")).to_have_value(ANSWER)
     shot(page, "expired")
     # Kept at once under the Answer page's address, in place of the task's draft.
