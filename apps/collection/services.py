@@ -194,29 +194,31 @@ def prompt_create(
         raise
     policy = current_policy()
     if answer is not None:
-        Response.objects.create(
-            prompt=prompt,
-            author=author,
-            text=answer,
-            state=response_state,
-            source=Source.HUMAN,
-            origin=origin,
-            licence=licence,
-            open_slots=_first_answer_slots(
-                state=state, response_state=response_state, policy=policy
-            ),
-        )
+        _first_answer(
+            prompt=prompt, text=answer, response_state=response_state, policy=policy
+        ).save()
     prompt.open_slots = flow.slots_for(prompt, state, policy)
     prompt.save(update_fields=["open_slots"])
     return prompt
 
 
-def _first_answer_slots(*, state: str, response_state: str, policy: CollectionPolicy) -> int:
-    """Review tasks for the author's own first answer to a new prompt in ``state``."""
-    # Reviewable once the prompt itself is accepted (see feedback.services).
-    if response_state == ResponseState.REVIEW and state == PromptState.COLLECTING:
-        return int(policy.response_reviews_required)
-    return 0
+def _first_answer(
+    *, prompt: Prompt, text: str, response_state: str, policy: CollectionPolicy
+) -> Response:
+    """The author's own first answer to the new ``prompt``, unsaved: the same author,
+    origin and licence, and its review tasks open once the prompt itself is accepted (see
+    feedback.services)."""
+    reviewable = response_state == ResponseState.REVIEW and prompt.state == PromptState.COLLECTING
+    return Response(
+        prompt=prompt,
+        author=prompt.author,
+        text=text,
+        state=response_state,
+        source=Source.HUMAN,
+        origin=prompt.origin,
+        licence=prompt.licence,
+        open_slots=int(policy.response_reviews_required) if reviewable else 0,
+    )
 
 
 @dataclass(frozen=True)
@@ -328,19 +330,9 @@ def prompts_create_imported(
         ids = _prompt_ids_by_key(new, live_only=True)
         for key, (prompt, _answer) in new.items():
             prompt.pk = ids[key]
-    answer_slots = _first_answer_slots(state=state, response_state=response_state, policy=policy)
     Response.objects.bulk_create(
         [
-            Response(
-                prompt=prompt,
-                author=author,
-                text=answer,
-                state=response_state,
-                source=Source.HUMAN,
-                origin=origin,
-                licence=licence,
-                open_slots=answer_slots,
-            )
+            _first_answer(prompt=prompt, text=answer, response_state=response_state, policy=policy)
             for prompt, answer in new.values()
         ],
         batch_size=_ROWS_PER_INSERT,
