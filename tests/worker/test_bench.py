@@ -40,3 +40,23 @@ def test_the_extra_runs_are_reported_under_their_own_names(tmp_path: Path) -> No
     assert data["failed"] == {}
     for result in data["results"]:
         assert result["tokens_per_s"] > 0 and result["steps"] == 2
+
+
+@pytest.mark.slow
+def test_the_profiled_steps_fall_within_the_warm_up(tmp_path: Path) -> None:
+    """The profiled steps, and the one timed across the profile's summary, are steps the
+    rates leave out (a GPU run once counted a summary of several seconds as step time)."""
+    log = tmp_path / "steps.jsonl"
+    assert (
+        bench.main(
+            [
+                *("--small", "--steps", "9", "--warmup", "5", "--only", "hearth-sft"),
+                *("--steps-log", str(log), "--profile", str(tmp_path)),
+            ]
+        )
+        == 0
+    )
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 10))
+    assert [r["step"] for r in rows if r["profiled"]] == [2, 3, 4, 5]
+    assert (tmp_path / "profile-hearth-sft.txt").read_text().startswith("hearth-sft: profiled")
