@@ -53,9 +53,15 @@ RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
 # activations for the backward (lowmem: SFTConfig.activation_memory_budget) or only each
 # decoder layer's input, with the loss computed 1,024 positions at a time (minmem:
 # gradient_checkpointing, loss_chunk_tokens); Hearth's SFT with the matrix-product kernels
-# timed and chosen at compile time (autotune: compile_mode="max-autotune-no-cudagraphs");
-# TRL's SFT without the gradient checkpointing it turns on by default (faster, more memory).
-EXTRA_RUNS = ("hearth-sft-lowmem", "hearth-sft-minmem", "hearth-sft-autotune", "trl-sft-nockpt")
+# timed and chosen at compile time (autotune: compile_mode="max-autotune-no-cudagraphs") or
+# replayed as CUDA graphs (cudagraphs: compile_mode="reduce-overhead"); TRL's SFT without the gradient checkpointing it turns on by default (faster, more memory).
+EXTRA_RUNS = (
+    "hearth-sft-lowmem",
+    "hearth-sft-minmem",
+    "hearth-sft-autotune",
+    "hearth-sft-cudagraphs",
+    "trl-sft-nockpt",
+)
 
 
 @dataclass(frozen=True)
@@ -556,6 +562,9 @@ class Bench:
 
     def hearth_sft_autotune(self) -> RunResult:
         return self.hearth_sft("hearth-sft-autotune", compile_mode="max-autotune-no-cudagraphs")
+
+    def hearth_sft_cudagraphs(self) -> RunResult:
+        return self.hearth_sft("hearth-sft-cudagraphs", compile_mode="reduce-overhead")
 
     def trl_sft_nockpt(self) -> RunResult:
         return self.trl_sft("trl-sft-nockpt", gradient_checkpointing=False)

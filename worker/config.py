@@ -22,8 +22,9 @@ from typing import Any, Literal, TypeVar, get_args
 PromptFormat = Literal["dolly", "chat_template"]
 Precision = Literal["auto", "bf16", "fp32"]
 Attention = Literal["auto", "flex_attention", "sdpa", "eager"]
-# CUDA-graph modes are left out: the loop reads a step's outputs after the next is launched.
-CompileMode = Literal["default", "max-autotune-no-cudagraphs"]
+# ``reduce-overhead`` replays each step's kernels as CUDA graphs; what the loop reads after the
+# next step is launched (the step's loss sum, its gradient norm) is computed outside the graphs.
+CompileMode = Literal["default", "max-autotune-no-cudagraphs", "reduce-overhead"]
 
 # Fields that describe a run without shaping it: they stay out of the fingerprint, so that a
 # checkpoint resumes under a changed output folder or release page address.
@@ -301,7 +302,11 @@ class SFTConfig(TrainConfig):
     and recomputes their logits in the backward, so that a batch's logits never exist at once
     (Liger's fused loss, where it is used, never materialises them anyway).
     ``compile_mode`` is torch.compile's mode: ``max-autotune-no-cudagraphs`` times several
-    kernels for each matrix product on CUDA and keeps the fastest (longer to compile).
+    kernels for each matrix product on CUDA and keeps the fastest (longer to compile);
+    ``reduce-overhead`` records the forward and backward as CUDA graphs and replays them, so
+    that launching a step's kernels costs the CPU one call instead of one per kernel; the
+    batches go through fixed buffers so the graphs are recorded once (a CPU runs as the
+    default). Not yet measured on a GPU in this form; see README, "Training benchmark".
     """
 
     config_name: str = "sft"

@@ -57,3 +57,53 @@ def attention_mask(batch: PackedBatch, implementation: str, dtype: torch.dtype) 
         additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
         return additive.masked_fill(~mask, torch.finfo(dtype).min)
     return mask
+
+
+class StaticInputs:
+    """Device buffers that keep one address from step to step, for CUDA graphs.
+
+    A CUDA graph replays on the memory it was recorded with. torch.compile's backward graph
+    takes what the forward saved as fixed addresses, and that includes the forward's own
+    inputs (token ids, targets, the mask), so a fresh batch tensor at every step makes the
+    backward record itself again at every step. Each step's batch and mask are copied in
+    place into the buffers of the first one (queued behind the previous step's work, which is
+    done reading them by then); a change of shape or layout starts new buffers.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, torch.Tensor] = {}
+        self.held_mask: Any = None
+
+    def tensor(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        """``value``'s contents in the buffer called ``name``."""
+        held = self.buffers.get(name)
+        if held is None or not _same_layout(held, value):
+            held = value.clone()
+            torch._dynamo.mark_static_address(held)
+            self.buffers[name] = held
+        else:
+            held.copy_(value)
+        return held
+
+    def mask(self, mask: Any) -> Any:
+        """The attention mask in fixed buffers: a tensor, or a flex ``BlockMask`` whose block
+        tables are copied into the first one's (whose ``mask_mod`` must read the buffers of
+        :meth:`tensor`, as :func:`block_mask` of staged ``doc``/``segment`` does)."""
+        if isinstance(mask, torch.Tensor):
+            return self.tensor("mask", mask)
+        new = [t for t in mask.as_tuple() if isinstance(t, torch.Tensor)]
+        held = self.held_mask
+        if held is not None:
+            old = [t for t in held.as_tuple() if isinstance(t, torch.Tensor)]
+            if len(old) == len(new) and all(map(_same_layout, old, new)):
+                for target, source in zip(old, new, strict=True):
+                    target.copy_(source)
+                return held
+        for t in new:
+            torch._dynamo.mark_static_address(t)
+        self.held_mask = mask
+        return mask
+
+
+def _same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and a.device == b.device

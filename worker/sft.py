@@ -36,7 +36,7 @@ from worker.data import (
 )
 from worker.evaluate import sft_metrics
 from worker.loop import Launched, run_steps
-from worker.masks import attention_mask
+from worker.masks import StaticInputs, attention_mask
 from worker.progress import ProgressCallback, StopCheck, never_stop, no_progress
 from worker.runtime import (
     RunPaths,
@@ -145,6 +145,9 @@ class ResponseLoss(nn.Module):
     With ``chunk_tokens`` the LM head and cross-entropy run on that many positions at a time,
     each chunk's logits recomputed in the backward rather than kept: the logits of a whole
     batch (8,192 positions × a 32,000-word vocabulary is 1 GiB in fp32) never exist at once.
+
+    With ``static`` (set for CUDA graphs) a training batch and its mask are copied into fixed
+    buffers before they reach the model (see :class:`worker.masks.StaticInputs`).
     """
 
     def __init__(
@@ -156,6 +159,7 @@ class ResponseLoss(nn.Module):
         self.select_targets = True
         self.chunk_tokens = chunk_tokens
         self.liger: Any = None
+        self.static: StaticInputs | None = None
         if use_liger:
             from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
 
@@ -169,8 +173,20 @@ class ResponseLoss(nn.Module):
         segment: torch.Tensor,
         targets: torch.Tensor,
     ) -> torch.Tensor:
+        static = self.static if torch.is_grad_enabled() else None  # not for evaluation
+        if static is not None:
+            input_ids, position_ids, doc, segment, targets = (
+                static.tensor(name, value)
+                for name, value in zip(
+                    ("input_ids", "position_ids", "doc", "segment", "targets"),
+                    (input_ids, position_ids, doc, segment, targets),
+                    strict=True,
+                )
+            )
         batch = PackedBatch(input_ids, position_ids, doc, segment, targets)
         mask = attention_mask(batch, self.attention, unwrap_hf(self.model).dtype)
+        if static is not None:
+            mask = static.mask(mask)
         return self.token_loss(input_ids, position_ids, mask, targets)
 
     def token_loss(
@@ -248,6 +264,8 @@ def wrap_for_training(loss_module: ResponseLoss, config: SFTConfig, runtime: Run
 
         functorch_config.activation_memory_budget = config.activation_memory_budget
         loss_module.select_targets = False
+        if config.compile_mode == "reduce-overhead":
+            loss_module.static = StaticInputs()
         loss_module.token_loss = torch.compile(  # type: ignore[method-assign]
             loss_module.token_loss, mode=config.compile_mode
         )
@@ -363,6 +381,10 @@ def train_sft(
         # Normalise by the response tokens of the whole step on every process, so that
         # gradient accumulation and DDP averaging give the mean over the step's tokens.
         step_targets = sum(train[i].n_targets for row in rows for i in row)
+        if config.compile_mode == "reduce-overhead":
+            # A new step: the CUDA graphs may reuse the memory of the last step's outputs
+            # (what the loop reads later, the loss sum and gradient norm, is computed outside).
+            torch.compiler.cudagraph_mark_step_begin()
         losses = []
         for a, batch in enumerate(batches):
             sync = a == len(batches) - 1 or not runtime.distributed

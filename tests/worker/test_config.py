@@ -44,7 +44,7 @@ def test_bad_hyperparameters_are_refused() -> None:
     with pytest.raises(ValueError, match="loss_chunk_tokens"):
         SFTConfig.from_spec({**BASE, "loss_chunk_tokens": -1})
     with pytest.raises(ValueError, match="compile_mode"):
-        SFTConfig.from_spec({**BASE, "compile_mode": "reduce-overhead"})
+        SFTConfig.from_spec({**BASE, "compile_mode": "max-autotune"})
     with pytest.raises(ValueError, match="preferences"):
         RewardConfig.from_spec({**BASE, "config_name": "sft"})
 

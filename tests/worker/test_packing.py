@@ -21,7 +21,7 @@ from worker.masks import attention_mask
 from worker.reward import GroupScorer
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+@pytest.mark.parametrize("attention", ["sdpa", "eager", "flex_attention"])
 def test_packed_and_unpacked_forward_passes_give_the_same_logits(
     tiny_model: Path, attention: str
 ) -> None:
@@ -89,3 +89,51 @@ def test_a_shared_prompt_scores_each_response_as_if_it_were_alone(tmp_path: Path
         )
         torch.testing.assert_close(scores(shared), reference, atol=1e-4, rtol=0)
         torch.testing.assert_close(scores(padded), reference, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "flex_attention"])
+def test_static_inputs_keep_their_buffers_and_take_each_batchs_contents(
+    tiny_model: Path, attention: str
+) -> None:
+    """For CUDA graphs, each training batch and its mask reach the model in the buffers of the
+    first batch (same addresses), holding the new batch's values; the mask built from the
+    staged ``doc``/``segment`` is the new batch's mask."""
+    from worker.masks import StaticInputs, dense_mask
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    examples = [
+        e
+        for row in helpers.sft_rows(8, seed=5)
+        if (e := tokenize_sft(tokenizer, row, max_seq_len=128)) is not None
+    ]
+    first = collate_sft(examples, [[0, 1], [2]], seq_len=256, pad_id=tokenizer.pad_token_id)
+    second = collate_sft(examples, [[3], [4, 5, 6]], seq_len=256, pad_id=tokenizer.pad_token_id)
+    assert not torch.equal(first.doc, second.doc)
+    static = StaticInputs()
+    seen = []
+    for batch in (first, second):
+        doc = static.tensor("doc", batch.doc)
+        segment = static.tensor("segment", batch.segment)
+        staged = type(batch)(batch.input_ids, batch.position_ids, doc, segment, batch.targets)
+        mask = static.mask(attention_mask(staged, attention, torch.float32))
+        dense = mask if attention == "sdpa" else mask.to_dense()
+        expected = dense_mask(batch.doc, batch.segment)
+        if attention == "sdpa":
+            assert torch.equal(dense, expected)
+        else:  # the block tables: a block is kept where any of its positions may attend
+            blocks = expected.unflatten(2, (-1, 128)).unflatten(4, (-1, 128)).any(dim=(3, 5))
+            assert torch.equal(dense.bool(), blocks)
+            # and the mask_mod reads the staged doc ids: the new batch's rule, position by position
+            q, k = torch.meshgrid(torch.arange(256), torch.arange(256), indexing="ij")
+            for b in range(2):
+                allowed = mask.mask_mod(torch.tensor(b), torch.tensor(0), q, k)
+                assert torch.equal(allowed, expected[b, 0])
+        tensors = [doc, segment] + (
+            [mask] if attention == "sdpa" else [t for t in mask.as_tuple() if torch.is_tensor(t)]
+        )
+        seen.append([t.data_ptr() for t in tensors])
+        assert torch.equal(doc, batch.doc)
+    assert seen[0] == seen[1]
+    # A batch of another shape gets buffers of its own.
+    wider = collate_sft(examples, [[0, 1, 2]], seq_len=384, pad_id=tokenizer.pad_token_id)
+    assert static.tensor("doc", wider.doc).shape == (1, 384)
