@@ -61,6 +61,7 @@ urlpatterns = [
     path("tasks/<int:task_id>/skip/", tasks_api.TaskSkipApi.as_view(), name="task-skip"),
     path("me/", accounts_api.MeApi.as_view(), name="me"),
     path("me/licence/", accounts_api.LicenceApi.as_view(), name="me-licence"),
+    path("me/export/", accounts_api.MyDataApi.as_view(), name="me-export"),
     path("me/stats/", community_api.MyStatsApi.as_view(), name="me-stats"),
     path(
         "community/leaderboard/",

@@ -7,7 +7,9 @@ from apps.accounts.models import ApiToken, LicenceAcceptance, User
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["email"]
-    list_display = ["email", "display_name", "is_staff", "is_active", "date_joined"]
+    list_display = ["email", "display_name", "is_staff", "is_active", "date_joined", "deleted_at"]
+    list_filter = [*BaseUserAdmin.list_filter, "deleted_at"]
+    readonly_fields = ["deleted_at"]
     search_fields = ["email", "display_name"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
@@ -16,7 +18,7 @@ class UserAdmin(BaseUserAdmin):
             "Roles",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
         ),
-        ("Dates", {"fields": ("last_login", "date_joined")}),
+        ("Dates", {"fields": ("last_login", "date_joined", "deleted_at")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -64,6 +65,29 @@ class MeApi(APIView):
             user=selectors.request_user(request), **payload.validated_data
         )
         return Response(MeOut(user).data)
+
+
+class MyDataApi(APIView):
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description=(
+                    "Everything Hearth holds that you wrote or chose (format "
+                    f"`{selectors.EXPORT_FORMAT}`): `account`, `licence_acceptances`, "
+                    "`api_tokens` (names, never secrets), `prompts`, `answers`, `reviews`, "
+                    "`rankings` and `flags`, withdrawn and hidden work included. The same file "
+                    "as 'Download your data' on the profile page."
+                ),
+            ),
+            **errors(401),
+        },
+        operation_id="me_export",
+    )
+    def get(self, request: Request) -> Response:
+        response = Response(selectors.account_export(user=selectors.request_user(request)))
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class LicenceApi(APIView):

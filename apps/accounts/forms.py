@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
+
+from apps.accounts.models import User
 
 
 class ProfileForm(forms.Form):
@@ -33,3 +37,38 @@ class TokenForm(forms.Form):
 class LicenceForm(forms.Form):
     agree = forms.BooleanField(label=_("I agree to contribute under this licence"), required=True)
     next = forms.CharField(widget=forms.HiddenInput, required=False)
+
+
+class AccountDeleteForm(forms.Form):
+    """Deleting an account asks for its e-mail address, and its password where it has one
+    (an account made through Hugging Face sign-in has none)."""
+
+    email = forms.CharField(
+        label=_("Your e-mail address"),
+        max_length=254,
+        help_text=_("Type it to confirm that this is the account to delete."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    password = forms.CharField(
+        label=_("Your password"),
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if not user.has_usable_password():
+            del self.fields["password"]
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        if email.casefold() != self.user.email.casefold():
+            raise forms.ValidationError(_("This is not the e-mail address of your account."))
+        return email
+
+    def clean_password(self) -> str:
+        password: str = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("The password is not right."))
+        return password

@@ -54,6 +54,10 @@ class User(AbstractUser):
         help_text=_("Off: the Community page leaves you out; you still see your own stats."),
     )
 
+    # Set when the person deleted their account: the row stays (their reviews and rankings
+    # still count for other volunteers' work) with every personal field erased.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
     # Set by a moderator: a banned user gets no tasks and cannot submit.
     banned_at = models.DateTimeField(null=True, blank=True)
     ban_reason = models.CharField(max_length=500, blank=True)

@@ -51,3 +51,103 @@ def request_user(request: Any) -> User:
     if not isinstance(user, User):
         raise PermissionDenied("Sign in first.")
     return user
+
+
+EXPORT_FORMAT = "hearth-account-export/1"
+
+
+def account_export(*, user: User) -> dict[str, Any]:
+    """Everything Hearth holds that a person wrote or chose, as JSON-ready data: the account,
+    licence consents, token names (never secrets), prompts, answers, reviews, rankings and
+    the flags they raised. Withdrawn and hidden work is included, marked as such."""
+    from django.utils import timezone
+
+    from apps.collection.models import Prompt, Response
+    from apps.feedback.models import LABELS, Ranking, Review
+    from apps.moderation.models import Flag
+
+    def rows(queryset: QuerySet[Any], *fields: str) -> list[dict[str, Any]]:
+        return [
+            {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
+            for row in queryset.order_by("pk").values(*fields)
+        ]
+
+    account = rows(
+        User.objects.filter(pk=user.pk),
+        "id",
+        "email",
+        "display_name",
+        "languages",
+        "attribution",
+        "on_leaderboard",
+        "date_joined",
+        "last_login",
+        "banned_at",
+        "ban_reason",
+    )[0]
+    account["roles"] = sorted(user.groups.values_list("name", flat=True))
+    return {
+        "format": EXPORT_FORMAT,
+        "exported_at": timezone.now().isoformat(),
+        "account": account,
+        "licence_acceptances": rows(user.licence_acceptances.all(), "version", "accepted_at"),
+        "api_tokens": rows(
+            user.api_tokens.all(), "name", "prefix", "created_at", "last_used_at", "revoked_at"
+        ),
+        "prompts": rows(
+            Prompt.objects.filter(author=user),
+            "id",
+            "instruction",
+            "context",
+            "category",
+            "language",
+            "state",
+            "origin",
+            "licence",
+            "created_at",
+            "updated_at",
+            "withdrawn_at",
+            "hidden_at",
+        ),
+        "answers": rows(
+            Response.objects.filter(author=user),
+            "id",
+            "prompt_id",
+            "text",
+            "state",
+            "source",
+            "licence",
+            "consensus_rank",
+            "created_at",
+            "updated_at",
+            "withdrawn_at",
+            "hidden_at",
+        ),
+        "reviews": rows(
+            Review.objects.filter(reviewer=user),
+            "id",
+            "prompt_id",
+            "response_id",
+            *LABELS,
+            "quality",
+            "created_at",
+        ),
+        "rankings": rows(
+            Ranking.objects.filter(ranker=user),
+            "id",
+            "prompt_id",
+            "order",
+            "unusable",
+            "created_at",
+        ),
+        "flags": rows(
+            Flag.objects.filter(reporter=user),
+            "id",
+            "prompt_id",
+            "response_id",
+            "reason",
+            "note",
+            "created_at",
+            "resolved_at",
+        ),
+    }

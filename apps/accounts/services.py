@@ -162,3 +162,49 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
     return token
+
+
+DELETED_EMAIL_DOMAIN = "deleted.invalid"  # RFC 2606: never a real mailbox
+
+
+@transaction.atomic
+def account_delete(*, user: User) -> User:
+    """Delete a person's account at their request. Idempotent.
+
+    Their prompts and answers are withdrawn (gone from the site, never in a later release;
+    published releases are immutable). Their reviews and rankings stay, attached to a row
+    with no personal data left, because other volunteers' work was accepted or ranked with
+    them. Everything personal is erased: e-mail, name, languages, sign-in links and e-mail
+    addresses; tokens are revoked, open tasks freed, and the password made unusable, which
+    ends every session.
+    """
+    from allauth.account.models import EmailAddress
+    from allauth.socialaccount.models import SocialAccount
+
+    from apps.assignments.services import assignments_release_for_user
+    from apps.collection.models import Prompt, Response
+    from apps.collection.services import prompt_withdraw, response_withdraw
+
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.deleted_at is not None:
+        return user
+    assignments_release_for_user(user=user)
+    for response in Response.objects.filter(author=user, withdrawn_at__isnull=True):
+        response_withdraw(response=response, user=user)
+    for prompt in Prompt.objects.filter(author=user, withdrawn_at__isnull=True):
+        prompt_withdraw(prompt=prompt, user=user)
+    now = timezone.now()
+    user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=now)
+    EmailAddress.objects.filter(user=user).delete()
+    SocialAccount.objects.filter(user=user).delete()
+    user.groups.clear()
+    user.user_permissions.clear()
+    user.email = f"deleted-{user.pk}@{DELETED_EMAIL_DOMAIN}"
+    user.first_name = user.last_name = user.display_name = ""
+    user.languages = []
+    user.attribution = user.on_leaderboard = False
+    user.is_active = user.is_staff = user.is_superuser = False
+    user.set_unusable_password()
+    user.deleted_at = now
+    user.save()
+    return user

@@ -2,16 +2,18 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from apps.accounts import selectors, services
-from apps.accounts.forms import LicenceForm, ProfileForm, TokenForm
+from apps.accounts.forms import AccountDeleteForm, LicenceForm, ProfileForm, TokenForm
 from apps.core.forms import add_validation_errors
 from apps.core.languages import COMMON_LANGUAGES
 
@@ -110,3 +112,34 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     services.api_token_revoke(token=token)
     messages.success(request, _("Token revoked."))
     return redirect("accounts:profile")
+
+
+@login_required
+def data_export(request: HttpRequest) -> HttpResponse:
+    """Everything the person wrote or chose, as a JSON download."""
+    data = selectors.account_export(user=selectors.request_user(request))
+    response = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 1})
+    name = f"hearth-data-{timezone.now():%Y-%m-%d}.json"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def account_delete(request: HttpRequest) -> HttpResponse:
+    """Explain what deleting keeps and erases; delete on a confirmed POST, then sign out."""
+    user = selectors.request_user(request)
+    form = AccountDeleteForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        services.account_delete(user=user)
+        logout(request)
+        messages.success(
+            request,
+            _(
+                "Your account is deleted and your prompts and answers are withdrawn. Thank you "
+                "for what you gave."
+            ),
+        )
+        return redirect("/")
+    status = 400 if form.is_bound else 200
+    return render(request, "accounts/delete.html", {"form": form}, status=status)

@@ -81,6 +81,7 @@ PAGES = [
     ("browse", "/browse/", None),
     ("prompt", "public", None),
     ("profile", "/profile/", "volunteer"),
+    ("delete-account", "/profile/delete/", "volunteer"),
     ("answer", "answer", "volunteer"),
     ("answered", "answered", "volunteer"),
     ("mine-empty", "/mine/", "newcomer"),

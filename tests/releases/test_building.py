@@ -642,3 +642,18 @@ def test_progress_is_offered_to_a_callback_and_ends_complete(world):
     release = release_build(release.pk, progress=lambda done, total: seen.append((done, total)))
     assert seen and seen == sorted(seen)
     assert seen[-1][0] == seen[-1][1] == release.progress_total
+
+
+def test_a_deleted_accounts_prompts_and_answers_leave_the_next_release(world):
+    from apps.accounts.services import account_delete
+
+    v1 = build()
+    grace = world.users["grace"]
+    hers = set(Response.objects.filter(author=grace).values_list("pk", flat=True))
+    her_prompts = set(Prompt.objects.filter(author=grace).values_list("pk", flat=True))
+    assert hers and hers <= {row["id"] for row in all_rows(v1, "sft")}
+    assert her_prompts & {row["id"] for row in all_rows(v1, "prompts")}
+    account_delete(user=grace)
+    v2 = build()
+    assert not hers & {row["id"] for row in all_rows(v2, "sft")}
+    assert not her_prompts & {row["id"] for row in all_rows(v2, "prompts")}
