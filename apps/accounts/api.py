@@ -22,16 +22,7 @@ class MeOut(serializers.ModelSerializer[User]):
 
     class Meta:
         model = User
-        fields = [
-            "id",
-            "email",
-            "display_name",
-            "languages",
-            "attribution",
-            "on_leaderboard",
-            "roles",
-            "licence_accepted",
-        ]
+        fields = [*selectors.PROFILE_FIELDS, "roles", "licence_accepted"]
         read_only_fields = fields
 
     def get_roles(self, user: User) -> list[str]:

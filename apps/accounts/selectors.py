@@ -54,6 +54,8 @@ def request_user(request: Any) -> User:
 
 
 EXPORT_FORMAT = "hearth-account-export/1"
+# What a person sets about themselves (GET /api/v1/me/ shows them too).
+PROFILE_FIELDS = ("id", "email", "display_name", "languages", "attribution", "on_leaderboard")
 
 
 def account_export(*, user: User) -> dict[str, Any]:
@@ -74,12 +76,7 @@ def account_export(*, user: User) -> dict[str, Any]:
 
     account = rows(
         User.objects.filter(pk=user.pk),
-        "id",
-        "email",
-        "display_name",
-        "languages",
-        "attribution",
-        "on_leaderboard",
+        *PROFILE_FIELDS,
         "date_joined",
         "last_login",
         "banned_at",

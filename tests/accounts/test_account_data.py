@@ -16,6 +16,7 @@ from apps.feedback.models import Ranking, Review
 from apps.moderation.models import Flag
 from tests.conftest import client_for
 from tests.factories import PromptFactory, ResponseFactory, UserFactory
+from tests.query_counts import web as signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -24,9 +25,7 @@ PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
 
 @pytest.fixture
 def web(volunteer) -> Client:
-    client = Client()
-    client.force_login(volunteer)
-    return client
+    return signed_in(volunteer)
 
 
 @pytest.fixture
@@ -174,8 +173,7 @@ def test_an_account_without_a_password_confirms_with_its_email_alone(make_volunt
     user = make_volunteer()
     user.set_unusable_password()
     user.save()
-    client = Client()
-    client.force_login(user)
+    client = signed_in(user)
     html = client.get("/profile/delete/").content.decode()
     assert 'name="email"' in html and 'name="password"' not in html
     assert client.post("/profile/delete/", {"email": user.email}).status_code == 302
