@@ -378,6 +378,9 @@ class StepLog:
                 activities = [ProfilerActivity.CPU]
                 if torch.cuda.is_available():
                     activities.append(ProfilerActivity.CUDA)
+                    # Every allocation of the profiled steps, with the Python stack that made
+                    # it: `python -m torch.cuda._memory_viz trace_plot` reads the dump.
+                    torch.cuda.memory._record_memory_history(max_entries=200_000, stacks="python")
                 profiler = profile(activities=activities)
                 profiler.__enter__()
                 self._profiling = (run, profiler, time.perf_counter())
@@ -391,6 +394,10 @@ class StepLog:
         run, profiler, started = self._profiling
         self._profiling = None
         profiler.__exit__(None, None, None)
+        if torch.cuda.is_available():
+            assert self.profile_dir is not None
+            torch.cuda.memory._dump_snapshot(str(self.profile_dir / f"memory-{run}.pickle"))
+            torch.cuda.memory._record_memory_history(enabled=None)
         self._summarise(run, profiler, time.perf_counter() - started)
 
     def _summarise(self, run: str, profiler: Any, wall: float) -> None:
@@ -862,7 +869,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the results here (after each run)")
     parser.add_argument("--steps-log", type=Path, help="append every step here as a JSON line")
-    parser.add_argument("--profile", type=Path, help="profile 3 steps of Hearth's runs into here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="profile 3 steps of Hearth's runs into here (on CUDA with a memory snapshot)",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
