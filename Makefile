@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hearth
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run install install-test services test lint typecheck bench-api bench-release bench-tasks bench-train clean
+.PHONY: run install install-test services test lint typecheck messages bench-api bench-release bench-tasks bench-train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,15 @@ lint: install-test
 
 typecheck: install-test
 	$(BIN)/mypy apps worker
+
+## messages: gather every translatable string into locale/es/LC_MESSAGES/django.po (new ones come
+## in untranslated, changed ones fuzzy: translate them), then compile the .mo that is committed
+## beside it. Needs GNU gettext (msgfmt, msgmerge, xgettext).
+MESSAGES_IGNORE := --ignore=.venv --ignore=tests --ignore=worker --ignore=node_modules \
+	--ignore=staticfiles --ignore=var --ignore=test-artifacts --ignore=build --ignore=dist
+messages: install
+	$(BIN)/python manage.py makemessages -l es $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py compilemessages -l es $(MESSAGES_IGNORE)
 
 ## bench-train: Hearth's SFT and reward trainers against TRL's, same model, data and tokens
 bench-train: install-test

@@ -319,7 +319,10 @@ DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "Hearth <hearth@localhost>")
 
 # --- i18n, static -----------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English")]
+# Each language named in its own tongue, as the footer's switcher lists them: someone who reads
+# only Spanish looks for "Español", not "Spanish". A language needs its catalogue in locale/
+# (README, "Translations").
+LANGUAGES = [("en", "English"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = "UTC"

@@ -18,6 +18,8 @@ urlpatterns = [
     path("readyz", core_views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    # set_language: the footer's language switcher posts here and gets the django_language cookie.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(("apps.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="api-docs"),
