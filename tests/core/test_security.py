@@ -39,7 +39,13 @@ OURS = {
 
 
 def run_django(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in OURS and not k.startswith("HEARTH_")}
+    # DJANGO_ALLOW_ASYNC_UNSAFE: the browser tests set it for their whole process, and
+    # check --deploy rightly calls it unsafe.
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in OURS and not k.startswith("HEARTH_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     return subprocess.run(
         [sys.executable, *args],
         env={
