@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the test suite's real parts are here and running: PostgreSQL, Redis, Chromium.
+# Make sure the test suite's real parts are here and running: PostgreSQL, Redis, Chromium
+# (and gettext's msgfmt).
 # Installs them from Debian's packages when missing (a fresh machine), starts them when down.
 set -euo pipefail
 
@@ -7,6 +8,8 @@ need_apt=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# GNU msgfmt: the translation tests compile locale/*.po and compare with the committed .mo.
+command -v msgfmt >/dev/null 2>&1 || need_apt+=(gettext)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

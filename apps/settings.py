@@ -323,6 +323,10 @@ LANGUAGE_CODE = "en"
 # only Spanish looks for "Español", not "Spanish". A language needs its catalogue in locale/
 # (README, "Translations").
 LANGUAGES = [("en", "English"), ("es", "Español")]
+# The footer's choice outlives the browser session: a returning volunteer keeps it for a year.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
+LANGUAGE_COOKIE_SECURE = HEARTH_HTTPS
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = "UTC"
