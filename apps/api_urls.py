@@ -68,6 +68,7 @@ urlpatterns = [
         community_api.LeaderboardApi.as_view(),
         name="community-leaderboard",
     ),
+    path("community/progress/", community_api.ProgressApi.as_view(), name="community-progress"),
     path("tokens/", accounts_api.TokensApi.as_view(), name="tokens"),
     path("tokens/<int:token_id>/", accounts_api.TokenRevokeApi.as_view(), name="token-revoke"),
     path("prompts/", collection_api.PromptsApi.as_view(), name="prompts"),

@@ -1,4 +1,5 @@
-"""/api/v1/community/leaderboard/ (public, like the page) and /api/v1/me/stats/ (your own)."""
+"""/api/v1/community/leaderboard/ and /api/v1/community/progress/ (public, like the page), and
+/api/v1/me/stats/ (your own)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.collection.models import Category
 from apps.community import selectors
+from apps.community.selectors.progress import HELP_KINDS, Progress, progress
 from apps.core.api import Pagination
+from apps.core.languages import language_name
 from apps.core.schema import PAGE_PARAMETERS, errors, paginated
 
 PERIOD_PARAMETER = OpenApiParameter(
@@ -177,3 +181,162 @@ class MyStatsApi(APIView):
     def get(self, request: Request) -> Response:
         impact = selectors.impact_for_user(user=request.user)
         return Response(StatsOut(_stats(impact)).data)
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+class PromptPipelineOut(serializers.Serializer[Any]):
+    review = serializers.IntegerField()
+    collecting = serializers.IntegerField()
+    ranking = serializers.IntegerField()
+    complete = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    halted = serializers.IntegerField()
+    withdrawn = serializers.IntegerField(help_text="Withdrawn by their author, in any state.")
+    hidden = serializers.IntegerField(
+        help_text="Hidden by moderators, or by a banned author; not in a state above."
+    )
+
+
+class AnswerPipelineOut(serializers.Serializer[Any]):
+    review = serializers.IntegerField()
+    accepted = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    withdrawn = serializers.IntegerField()
+    hidden = serializers.IntegerField()
+
+
+class OpenWorkOut(serializers.Serializer[Any]):
+    items = serializers.IntegerField(help_text="Prompts (or answers) waiting for this task.")
+    tasks = serializers.IntegerField(help_text="Tasks they still hand out (open slots).")
+    type = serializers.CharField(
+        help_text="The task type to ask for: GET /api/v1/tasks/next/?type=…, /contribute/?type=…"
+    )
+
+
+class HelpNeededOut(serializers.Serializer[Any]):
+    prompts_to_review = OpenWorkOut()
+    answers_to_review = OpenWorkOut()
+    prompts_to_answer = OpenWorkOut()
+    prompts_to_rank = OpenWorkOut()
+
+
+class ProgressDayOut(serializers.Serializer[Any]):
+    date = serializers.DateField()
+    prompts = serializers.IntegerField()
+    answers = serializers.IntegerField()
+    reviews = serializers.IntegerField()
+    rankings = serializers.IntegerField()
+
+
+class CategoryCountOut(serializers.Serializer[Any]):
+    category = serializers.ChoiceField(choices=Category.choices)
+    name = serializers.CharField(help_text="The category's name, in the request's language.")
+    prompts = serializers.IntegerField()
+
+
+class LanguageCountOut(serializers.Serializer[Any]):
+    language = serializers.CharField(help_text="A BCP-47 tag.")
+    name = serializers.CharField()
+    prompts = serializers.IntegerField()
+
+
+class LanguagesOut(serializers.Serializer[Any]):
+    top = LanguageCountOut(many=True, help_text="The ten languages with most, most first.")
+    other_languages = serializers.IntegerField(help_text="How many languages are not in top.")
+    other_prompts = serializers.IntegerField(help_text="Accepted prompts in those.")
+
+
+class QualityOut(serializers.Serializer[Any]):
+    agreement = serializers.FloatField(
+        allow_null=True,
+        help_text="Mean ranker agreement (Kendall's W, 0–1) over prompts with a consensus.",
+    )
+    agreement_prompts = serializers.IntegerField()
+    reviews = serializers.IntegerField(help_text="Reviews sent in the last 30 days (UTC).")
+    blocking_reviews = serializers.IntegerField(
+        help_text="Of those, how many ticked a blocking label (spam, harmful, …)."
+    )
+    blocking_share = serializers.FloatField(
+        allow_null=True, help_text="blocking_reviews / reviews; null without reviews."
+    )
+
+
+class ProgressOut(serializers.Serializer[Any]):
+    prompts = PromptPipelineOut(help_text="Prompts by state, imported ones included.")
+    answers = AnswerPipelineOut(help_text="Answers by state, imported and model-written included.")
+    rankings = serializers.IntegerField(help_text="Rankings sent.")
+    prompts_with_consensus = serializers.IntegerField()
+    help_needed = HelpNeededOut(help_text="The open tasks the dispatcher hands out now.")
+    days = ProgressDayOut(
+        many=True,
+        help_text=(
+            "Per UTC day, the last 30 days, oldest first: prompts and answers written here "
+            "(accepted or in review), reviews and rankings sent."
+        ),
+    )
+    categories = CategoryCountOut(many=True, help_text="Accepted prompts per category.")
+    languages = LanguagesOut(help_text="Accepted prompts per language.")
+    quality = QualityOut()
+
+
+def _progress(found: Progress) -> dict[str, Any]:
+    return {
+        "prompts": {
+            **found.prompt_states,
+            "withdrawn": found.prompts_withdrawn,
+            "hidden": found.prompts_hidden,
+        },
+        "answers": {
+            **found.answer_states,
+            "withdrawn": found.answers_withdrawn,
+            "hidden": found.answers_hidden,
+        },
+        "rankings": found.rankings,
+        "prompts_with_consensus": found.prompts_with_consensus,
+        "help_needed": {
+            kind: {"items": work.items, "tasks": work.tasks, "type": HELP_KINDS[kind]}
+            for kind, work in found.help_needed.items()
+        },
+        "days": [
+            {
+                "date": day.date,
+                "prompts": day.prompts,
+                "answers": day.answers,
+                "reviews": day.reviews,
+                "rankings": day.rankings,
+            }
+            for day in found.days
+        ],
+        "categories": [
+            {"category": code, "name": Category(code).label, "prompts": n}
+            for code, n in found.categories
+        ],
+        "languages": {
+            "top": [
+                {"language": tag, "name": language_name(tag), "prompts": n}
+                for tag, n in found.languages
+            ],
+            "other_languages": found.other_languages,
+            "other_prompts": found.other_language_prompts,
+        },
+        "quality": {
+            "agreement": found.agreement,
+            "agreement_prompts": found.agreement_prompts,
+            "reviews": found.reviews_recent,
+            "blocking_reviews": found.blocking_reviews_recent,
+            "blocking_share": found.blocking_share,
+        },
+    }
+
+
+class ProgressApi(APIView):
+    """Public: the data set's progress, as the Community page's Progress view shows it
+    (computed at most once a minute)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: ProgressOut, **errors(401)}, operation_id="community_progress")
+    def get(self, request: Request) -> Response:
+        return Response(ProgressOut(_progress(progress())).data)

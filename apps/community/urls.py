@@ -4,5 +4,5 @@ from apps.community import views
 
 app_name = "community"
 urlpatterns = [
-    path("community/", views.leaderboard, name="leaderboard"),
+    path("community/", views.community, name="leaderboard"),
 ]

@@ -1,4 +1,5 @@
-"""The Community page: the leaderboard of a period, public like Browse."""
+"""The Community page, public like Browse: the leaderboard of a period, and (``?view=progress``)
+how the data set grows and where help is needed."""
 
 from __future__ import annotations
 
@@ -6,10 +7,23 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext, ngettext
 
+from apps.collection.models import Category, PromptState, ResponseState
 from apps.community import selectors
+from apps.community.selectors.progress import HELP_KINDS, OpenWork, progress
+from apps.core.languages import language_name
 
 PAGE_SIZE = 25
+PROGRESS = "progress"
+
+
+def community(request: HttpRequest) -> HttpResponse:
+    """``/community/``: the leaderboard, or the Progress view with ``?view=progress`` (any
+    other view is the leaderboard, as a link from before the views were added expects)."""
+    if request.GET.get("view") == PROGRESS:
+        return progress_view(request)
+    return leaderboard(request)
 
 
 def leaderboard(request: HttpRequest) -> HttpResponse:
@@ -39,5 +53,88 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
             "page": page,
             "own": own,
             "own_page": own_page,
+        },
+    )
+
+
+def _help_words(kind: str, work: OpenWork) -> tuple[str, str, str]:
+    """What waits (after its count), the tasks it holds, and the link's words."""
+    items, tasks = work.items, work.tasks
+    if kind == "prompts_to_review":
+        what = ngettext("prompt waiting for review", "prompts waiting for review", items)
+        held = ngettext("%(n)s review to give", "%(n)s reviews to give", tasks)
+        go = gettext("Review")
+    elif kind == "answers_to_review":
+        what = ngettext("answer waiting for review", "answers waiting for review", items)
+        held = ngettext("%(n)s review to give", "%(n)s reviews to give", tasks)
+        go = gettext("Review")
+    elif kind == "prompts_to_answer":
+        what = ngettext("prompt waiting for answers", "prompts waiting for answers", items)
+        held = ngettext("%(n)s answer to write", "%(n)s answers to write", tasks)
+        go = gettext("Answer")
+    else:
+        what = ngettext(
+            "prompt whose answers wait to be ranked",
+            "prompts whose answers wait to be ranked",
+            items,
+        )
+        held = ngettext("%(n)s ranking to give", "%(n)s rankings to give", tasks)
+        go = gettext("Rank")
+    return what, held % {"n": tasks}, go
+
+
+def _help_needed(help_needed: dict[str, OpenWork]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for kind, work in help_needed.items():
+        what, tasks, go = _help_words(kind, work)
+        rows.append(
+            {"work": work, "type": HELP_KINDS[kind], "what": what, "tasks": tasks, "go": go}
+        )
+    return rows
+
+
+def progress_view(request: HttpRequest) -> HttpResponse:
+    """Public: counts of the whole data set, nobody's own (see selectors.progress)."""
+    found = progress()
+    prompt_flow = [
+        PromptState.REVIEW,
+        PromptState.COLLECTING,
+        PromptState.RANKING,
+        PromptState.COMPLETE,
+    ]
+    languages = [(language_name(tag), n) for tag, n in found.languages]
+    if found.other_languages:
+        languages.append(
+            (
+                ngettext("Other (%(n)s language)", "Other (%(n)s languages)", found.other_languages)
+                % {"n": found.other_languages},
+                found.other_language_prompts,
+            )
+        )
+    return render(
+        request,
+        "community/progress.html",
+        {
+            "progress": found,
+            "prompt_flow": [(state.label, found.prompt_states[state]) for state in prompt_flow],
+            "prompt_aside": [
+                (PromptState.REJECTED.label, found.prompt_states[PromptState.REJECTED]),
+                (PromptState.HALTED.label, found.prompt_states[PromptState.HALTED]),
+                (gettext("Withdrawn"), found.prompts_withdrawn),
+                (gettext("Hidden"), found.prompts_hidden),
+            ],
+            "answer_flow": [
+                (ResponseState.REVIEW.label, found.answer_states[ResponseState.REVIEW]),
+                (ResponseState.ACCEPTED.label, found.answer_states[ResponseState.ACCEPTED]),
+            ],
+            "answer_aside": [
+                (ResponseState.REJECTED.label, found.answer_states[ResponseState.REJECTED]),
+                (gettext("Withdrawn"), found.answers_withdrawn),
+                (gettext("Hidden"), found.answers_hidden),
+            ],
+            "help_needed": _help_needed(found.help_needed),
+            "days_totals": found.days_by_kind,
+            "categories": [(Category(code).label, n) for code, n in found.categories],
+            "languages": languages,
         },
     )

@@ -101,6 +101,7 @@ PAGES = [
     ("moderation-log", "/moderation/log/", "moderator"),
     ("community", "/community/", None),
     ("community-signed-in", "/community/?period=all", "volunteer"),
+    ("community-progress", "/community/?view=progress", None),
 ]
 
 

@@ -8,7 +8,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from apps.collection.models import Category
 from apps.community import selectors
+from apps.community.selectors import progress as progress_selectors
 from tests.community.helpers import answer, contribute, prompt, ranking, review
 from tests.query_counts import assert_flat, queries, web
 
@@ -79,3 +81,35 @@ def test_my_contributions_runs_the_same_queries_with_your_impact(volunteer, make
     people(make_volunteer)(3)
     client = web(volunteer)
     assert_flat(lambda: client.get("/mine/"), own_work(volunteer))
+
+
+def test_progress_is_computed_in_six_queries_then_read_from_the_cache(data_set):
+    # Anonymous: no session or user to read. The API shares the page's cached copy.
+    client = web(None)
+    assert queries(lambda: client.get("/community/?view=progress")) == 6
+    assert queries(lambda: client.get("/community/?view=progress")) == 0
+    assert queries(lambda: client.get("/api/v1/community/progress/")) == 0
+
+
+def site_grows(make_volunteer):
+    """More of everything the Progress view counts, in every language and category."""
+
+    def add(n: int) -> None:
+        categories = [value for value, _ in Category.choices]
+        for i in range(n):
+            person = make_volunteer()
+            prompt(person, category=categories[i % len(categories)], language=f"x-l{i}")
+            prompt(person, state="review")
+            answer(person)
+            review(person)
+            ranking(person)
+
+    return add
+
+
+@pytest.mark.parametrize("url", ["/community/?view=progress", "/api/v1/community/progress/"])
+def test_progress_reads_the_same_queries_however_much_there_is(url, monkeypatch, make_volunteer):
+    monkeypatch.setattr(progress_selectors, "PROGRESS_CACHE_SECONDS", 0)
+    client = web(None)
+    assert_flat(lambda: client.get(url), site_grows(make_volunteer))
+    assert queries(lambda: client.get(url)) == 6

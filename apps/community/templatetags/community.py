@@ -1,4 +1,5 @@
-"""The Your impact panel's bar chart: drawn on the server as inline SVG, no script."""
+"""The charts of the Your impact panel and the Progress view: drawn on the server as inline SVG,
+no script."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from django import template
 
 from apps.community.selectors import Day
+from apps.community.selectors.progress import ProgressDay
 
 register = template.Library()
 
@@ -46,4 +48,80 @@ def activity_chart(days: list[Day], summary_id: str) -> dict[str, Any]:
         "first": days[0] if days else None,
         "last": days[-1] if days else None,
         "summary_id": summary_id,
+    }
+
+
+# --- the Progress view ------------------------------------------------------------------------
+
+PROGRESS_BAR_WIDTH, PROGRESS_BAR_GAP, PROGRESS_CHART_HEIGHT = 8, 2, 80
+# The stacked kinds, bottom up, with the CSS class that colours each.
+PROGRESS_KINDS = ("prompts", "answers", "reviews", "rankings")
+
+
+@dataclass(frozen=True)
+class Segment:
+    kind: str
+    y: str
+    height: str
+
+
+@dataclass(frozen=True)
+class StackedBar:
+    day: ProgressDay
+    x: int
+    segments: list[Segment]
+
+
+def _coordinate(value: float) -> str:
+    # A string: a float would be localised ("60,5") in a language with a decimal comma.
+    return f"{value:.2f}"
+
+
+@register.inclusion_tag("community/_progress_chart.html")
+def progress_chart(days: list[ProgressDay], summary_id: str) -> dict[str, Any]:
+    """Per day, one bar of the four kinds stacked (prompts at the bottom), the busiest day at
+    full height; days without any get no bar. ``summary_id`` names what describes the chart."""
+    busiest = max((day.total for day in days), default=0)
+    scale = PROGRESS_CHART_HEIGHT / busiest if busiest else 0
+    bars = []
+    for index, day in enumerate(days):
+        if not day.total:
+            continue
+        top = float(PROGRESS_CHART_HEIGHT)
+        segments = []
+        for kind in PROGRESS_KINDS:
+            count = getattr(day, kind)
+            if count:
+                height = count * scale
+                top -= height
+                segments.append(Segment(kind, _coordinate(top), _coordinate(height)))
+        bars.append(StackedBar(day, index * (PROGRESS_BAR_WIDTH + PROGRESS_BAR_GAP), segments))
+    return {
+        "bars": bars,
+        "width": len(days) * (PROGRESS_BAR_WIDTH + PROGRESS_BAR_GAP) - PROGRESS_BAR_GAP,
+        "view_height": PROGRESS_CHART_HEIGHT + 1,
+        "baseline_y": _coordinate(PROGRESS_CHART_HEIGHT + 0.5),
+        "bar_width": PROGRESS_BAR_WIDTH,
+        "first": days[0] if days else None,
+        "summary_id": summary_id,
+    }
+
+
+@dataclass(frozen=True)
+class CountBar:
+    label: str
+    count: int
+    width: str  # of 100
+
+
+@register.inclusion_tag("community/_count_bars.html")
+def count_bars(rows: list[tuple[str, int]], testid: str) -> dict[str, Any]:
+    """A labelled count per row with a bar beside it, the largest at full width."""
+    most = max((count for _, count in rows), default=0)
+    return {
+        "bars": [
+            CountBar(label, count, _coordinate(100 * count / most if most else 0))
+            for label, count in rows
+        ],
+        "testid": testid,
     }

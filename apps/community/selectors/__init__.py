@@ -1,5 +1,6 @@
 """Reads for the Community page and the Your impact panel: the leaderboard, and a volunteer's
-own counts, ranks, streak and days.
+own counts, ranks, streak and days. The Progress view's reads, of the data set as a whole, are
+in ``progress``.
 
 What counts as a contribution, everywhere in this module:
 
