@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import ApiToken, LicenceAcceptance, User
 
@@ -49,7 +50,7 @@ def request_user(request: Any) -> User:
     """The signed-in user of a request that a login check already guarded."""
     user = request.user
     if not isinstance(user, User):
-        raise PermissionDenied("Sign in first.")
+        raise PermissionDenied(_("Sign in first."))
     return user
 
 

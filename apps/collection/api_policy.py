@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
@@ -19,7 +20,7 @@ from apps.core.schema import WRITE_ERRORS, errors
 
 
 class MaintainersWrite(BasePermission):
-    message = "Only maintainers may change the collection policy."
+    message = _("Only maintainers may change the collection policy.")
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return request.method in SAFE_METHODS or roles.is_maintainer(request.user)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -35,7 +36,7 @@ from apps.moderation.models import Flag, FlagReason, ModerationAction
 
 
 class IsModerator(BasePermission):
-    message = "Only moderators may do this."
+    message = _("Only moderators may do this.")
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return roles.is_moderator(request.user)
@@ -68,7 +69,9 @@ class FlagsApi(APIView):
 
         def validate(self, data: dict[str, Any]) -> dict[str, Any]:
             if ("prompt_id" in data) == ("response_id" in data):
-                raise serializers.ValidationError("Give exactly one of prompt_id or response_id.")
+                raise serializers.ValidationError(
+                    _("Give exactly one of prompt_id or response_id.")
+                )
             return data
 
     @extend_schema(

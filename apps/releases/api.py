@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
@@ -30,7 +31,7 @@ from apps.releases.models import Release, ReleaseState
 
 
 class MaintainersWrite(BasePermission):
-    message = "Only maintainers may cut or publish releases."
+    message = _("Only maintainers may cut or publish releases.")
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return request.method in SAFE_METHODS or roles.is_maintainer(request.user)
@@ -121,7 +122,7 @@ class ReleasePublishApi(APIView):
     )
     def post(self, request: Request, version: str) -> Response:
         if not roles.is_maintainer(request.user):
-            raise exceptions.PermissionDenied("Only maintainers may publish releases.")
+            raise exceptions.PermissionDenied(_("Only maintainers may publish releases."))
         try:
             release = selectors.release_get_for_user(user=request.user, version=version)
         except Release.DoesNotExist:

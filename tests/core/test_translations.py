@@ -56,6 +56,13 @@ def test_the_catalogue_is_spanish_with_spanish_plurals():
         assert translation.ngettext("%(n)s prompt", "%(n)s prompts", 0) == "%(n)s instrucciones"
 
 
+def test_one_english_word_with_two_meanings_gets_one_spanish_word_each():
+    with translation.override("es"):
+        assert translation.pgettext("the item a moderation action was on", "On") == "Sobre"
+        assert translation.pgettext("a schedule switched on", "On") == "Activada"
+        assert translation.pgettext("what an import did, row by row", "Report") == "Informe"
+
+
 # --- pages asked for in Spanish -----------------------------------------------------------------
 
 
