@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts import selectors, services
 from apps.accounts.forms import AccountDeleteForm, LicenceForm, ProfileForm, TokenForm
 from apps.core.forms import add_validation_errors
-from apps.core.languages import COMMON_LANGUAGES
+from apps.core.languages import common_languages
 
 
 def _safe_next(request: HttpRequest, target: str | None) -> str:
@@ -80,7 +80,7 @@ def profile(request: HttpRequest) -> HttpResponse:
             "token_form": TokenForm(),
             "tokens": selectors.api_tokens_for_user(user=user),
             "new_key": request.session.pop("new_token_key", None),
-            "languages": COMMON_LANGUAGES,
+            "languages": common_languages(),
             "licence_accepted": selectors.licence_accepted(user=user),
         },
     )

@@ -42,7 +42,7 @@ from apps.collection.models import Category
 from apps.collection.policy import current_policy
 from apps.core import idempotency
 from apps.core.forms import add_validation_errors
-from apps.core.languages import COMMON_LANGUAGES
+from apps.core.languages import common_languages
 
 KINDS = [
     (services.ANY, gettext_lazy("Any task")),
@@ -296,7 +296,7 @@ def _render_unsent(
             form=collection_forms.WriteForm(initial=initial),
             form_action=reverse("collection:write"),
             guidance=GUIDANCE,
-            languages=COMMON_LANGUAGES,
+            languages=common_languages(),
             what_now=_(
                 "Your draft, if this browser kept one, is below. The Write page takes it "
                 "without a task: send it from here."
@@ -448,7 +448,7 @@ def _render_task(
         "open_tasks": _open_tasks(user, besides=assignment.pk),
     }
     if assignment.task_type == TaskType.WRITE:
-        context.update(guidance=GUIDANCE, languages=COMMON_LANGUAGES)
+        context.update(guidance=GUIDANCE, languages=common_languages())
         if not form.is_bound:
             form.initial.setdefault("language", (user.languages or ["en"])[0])
         return render(request, "assignments/task_write.html", context)

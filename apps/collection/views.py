@@ -28,7 +28,7 @@ from apps.collection.categories import GUIDANCE
 from apps.community.selectors import impact_for_user
 from apps.core import idempotency, markdown
 from apps.core.forms import add_validation_errors
-from apps.core.languages import COMMON_LANGUAGES
+from apps.core.languages import common_languages
 from apps.feedback.selectors import attach_rejection_reasons
 
 
@@ -64,7 +64,7 @@ def write(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "collection/write.html",
-        {"form": form, "guidance": GUIDANCE, "languages": COMMON_LANGUAGES},
+        {"form": form, "guidance": GUIDANCE, "languages": common_languages()},
     )
 
 
@@ -206,7 +206,7 @@ def browse(request: HttpRequest) -> HttpResponse:
             "search": search,
             "filtered": bool(kept),
             "clear_search_url": clear_search_url,
-            "languages": COMMON_LANGUAGES,
+            "languages": common_languages(),
         },
     )
 
@@ -273,7 +273,12 @@ def prompt_edit(request: HttpRequest, prompt_id: int) -> HttpResponse:
     return render(
         request,
         "collection/edit.html",
-        {"form": form, "prompt": prompt, "languages": COMMON_LANGUAGES, "title": _("Edit prompt")},
+        {
+            "form": form,
+            "prompt": prompt,
+            "languages": common_languages(),
+            "title": _("Edit prompt"),
+        },
     )
 
 
@@ -438,7 +443,7 @@ def imports(request: HttpRequest) -> HttpResponse:
             "form": form,
             "report": _import_report_context(report) if report is not None else None,
             "replayed": replayed,
-            "languages": COMMON_LANGUAGES,
+            "languages": common_languages(),
             "max_bytes": settings.HEARTH_IMPORT_MAX_BYTES,
         },
     )

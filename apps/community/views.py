@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext
 
 from apps.collection.models import Category, PromptState, ResponseState
 from apps.community import selectors
@@ -63,15 +63,15 @@ def _help_words(kind: str, work: OpenWork) -> tuple[str, str, str]:
     if kind == "prompts_to_review":
         what = ngettext("prompt waiting for review", "prompts waiting for review", items)
         held = ngettext("%(n)s review to give", "%(n)s reviews to give", tasks)
-        go = gettext("Review")
+        go = pgettext("a link to take a task of this kind", "Review")
     elif kind == "answers_to_review":
         what = ngettext("answer waiting for review", "answers waiting for review", items)
         held = ngettext("%(n)s review to give", "%(n)s reviews to give", tasks)
-        go = gettext("Review")
+        go = pgettext("a link to take a task of this kind", "Review")
     elif kind == "prompts_to_answer":
         what = ngettext("prompt waiting for answers", "prompts waiting for answers", items)
         held = ngettext("%(n)s answer to write", "%(n)s answers to write", tasks)
-        go = gettext("Answer")
+        go = pgettext("a link to take a task of this kind", "Answer")
     else:
         what = ngettext(
             "prompt whose answers wait to be ranked",
@@ -79,7 +79,7 @@ def _help_words(kind: str, work: OpenWork) -> tuple[str, str, str]:
             items,
         )
         held = ngettext("%(n)s ranking to give", "%(n)s rankings to give", tasks)
-        go = gettext("Rank")
+        go = pgettext("a link to take a task of this kind", "Rank")
     return what, held % {"n": tasks}, go
 
 

@@ -1,8 +1,15 @@
-"""Languages offered in pickers. Any valid BCP-47 tag is accepted; these are suggestions."""
+"""Languages offered in pickers. Any valid BCP-47 tag is accepted; these are suggestions.
+
+Names are given in the language the page is shown in ("Spanish" in English, "español" in
+Spanish), from langcodes' CLDR data."""
 
 from __future__ import annotations
 
+import functools
+
 import langcodes
+from django.conf import settings
+from django.utils import translation
 
 _COMMON_TAGS = [
     "en", "es", "fr", "de", "pt", "pt-BR", "it", "nl", "pl", "ru", "uk", "tr", "ar", "fa",
@@ -10,13 +17,25 @@ _COMMON_TAGS = [
     "el", "cs", "sv", "da", "fi", "no", "he", "ro", "hu", "ca", "eu", "gl", "ta", "te",
 ]  # fmt: skip
 
-COMMON_LANGUAGES: list[tuple[str, str]] = [
-    (tag, langcodes.Language.get(tag).display_name()) for tag in _COMMON_TAGS
-]
+
+def _shown_in() -> str:
+    return translation.get_language() or settings.LANGUAGE_CODE
+
+
+@functools.cache
+def _name(tag: str, shown_in: str) -> str:
+    try:
+        return str(langcodes.Language.get(tag).display_name(shown_in))
+    except (ValueError, LookupError):
+        return tag
 
 
 def language_name(tag: str) -> str:
-    try:
-        return str(langcodes.Language.get(tag).display_name())
-    except (ValueError, LookupError):
-        return tag
+    """``tag``'s name in the current language, or the tag itself when it names nothing."""
+    return _name(tag, _shown_in())
+
+
+def common_languages() -> list[tuple[str, str]]:
+    """The suggested tags with their names in the current language."""
+    shown_in = _shown_in()
+    return [(tag, _name(tag, shown_in)) for tag in _COMMON_TAGS]

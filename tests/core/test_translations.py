@@ -61,6 +61,7 @@ def test_one_english_word_with_two_meanings_gets_one_spanish_word_each():
         assert translation.pgettext("the item a moderation action was on", "On") == "Sobre"
         assert translation.pgettext("a schedule switched on", "On") == "Activada"
         assert translation.pgettext("what an import did, row by row", "Report") == "Informe"
+        assert translation.pgettext("a link to take a task of this kind", "Rank") == "Clasificar"
 
 
 # --- pages asked for in Spanish -----------------------------------------------------------------
@@ -284,3 +285,13 @@ def test_api_messages_follow_the_language_asked_for(api_anon, api):
     accepted = PromptFactory(state=PromptState.COLLECTING, category="open_qa")
     body = api.get(f"/api/v1/prompts/{accepted.pk}/", **SPANISH).json()
     assert body["category"] == "open_qa" and body["state"] == "collecting"
+
+
+def test_language_names_are_given_in_the_language_of_the_page():
+    from apps.core.languages import common_languages, language_name
+
+    assert language_name("es") == "Spanish"
+    assert language_name("not a tag!") == "not a tag!"
+    with translation.override("es"):
+        assert language_name("en") == "inglés"
+        assert ("fr", "francés") in common_languages()
