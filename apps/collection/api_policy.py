@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import roles
 from apps.collection.models import CollectionPolicy
-from apps.collection.policy import current_policy, policy_update
+from apps.collection.policy import MINIMUMS, current_policy, policy_update
 from apps.core.api import NumberField
 from apps.core.schema import WRITE_ERRORS, errors
 
@@ -35,21 +35,9 @@ class PolicySerializer(serializers.ModelSerializer[CollectionPolicy]):
         read_only_fields = ["updated_at"]
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        minimums = {
-            "prompt_reviews_required": 1,
-            "response_reviews_required": 1,
-            "responses_to_collect": 2,
-            "rankings_required": 1,
-            "max_pending_assignments": 1,
-            "write_minutes": 1,
-            "respond_minutes": 1,
-            "review_minutes": 1,
-            "rank_minutes": 1,
-            "auto_hide_flags": 1,
-        }
         errors = {
             name: [f"Must be at least {low}."]
-            for name, low in minimums.items()
+            for name, low in MINIMUMS.items()
             if name in data and data[name] < low
         }
         if errors:

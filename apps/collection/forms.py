@@ -17,7 +17,8 @@ from apps.accounts.services import check_language
 from apps.collection import selectors, services
 from apps.collection.api_imports import DEFAULT_UPLOAD_SOURCE
 from apps.collection.importing import IMPORT_STATES, check_import_options, check_upload
-from apps.collection.models import Category
+from apps.collection.models import Category, CollectionPolicy
+from apps.collection.policy import MINIMUMS
 from apps.core.forms import add_validation_errors
 
 
@@ -261,3 +262,74 @@ class ImportForm(IdempotentForm):
             except ValidationError as exc:
                 add_validation_errors(self, exc)
         return data
+
+
+# The policy page's groups of fields, in the order it shows them.
+POLICY_GROUPS = (
+    (_("Reviews"), ("prompt_reviews_required", "response_reviews_required",
+                    "acceptance_threshold")),
+    (_("Answers and rankings"), ("responses_to_collect", "rankings_required")),
+    (_("Tasks"), ("max_pending_assignments", "write_minutes", "respond_minutes",
+                  "review_minutes", "rank_minutes")),
+    (_("Which task comes next"), ("weight_rank", "weight_review", "weight_respond",
+                                  "weight_write")),
+    (_("Moderation"), ("auto_hide_flags",)),
+)  # fmt: skip
+
+
+class PolicyForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only in the stubs
+    """The collection policy, for maintainers (the API's PATCH /api/v1/policy/ changes the
+    same row under the same rules)."""
+
+    class Meta:
+        model = CollectionPolicy
+        fields = [name for _title, names in POLICY_GROUPS for name in names]
+        labels = {
+            "prompt_reviews_required": _("Reviews a prompt needs"),
+            "response_reviews_required": _("Reviews an answer needs"),
+            "acceptance_threshold": _("Acceptance threshold"),
+            "responses_to_collect": _("Answers a prompt collects"),
+            "rankings_required": _("Rankings a prompt needs"),
+            "max_pending_assignments": _("Open tasks one person may hold"),
+            "write_minutes": _("Minutes to write a prompt"),
+            "respond_minutes": _("Minutes to write an answer"),
+            "review_minutes": _("Minutes to review"),
+            "rank_minutes": _("Minutes to rank"),
+            "weight_rank": _("Weight of ranking"),
+            "weight_review": _("Weight of reviewing"),
+            "weight_respond": _("Weight of answering"),
+            "weight_write": _("Weight of writing a new prompt"),
+            "auto_hide_flags": _("Reports that hide an item"),
+        }
+        help_texts = {
+            "acceptance_threshold": _(
+                "Between 0 and 1: work is accepted when more than this share of its reviews "
+                "tick no blocking problem."
+            ),
+            "responses_to_collect": _(
+                "At least 2: then the prompt moves on to ranking (model-written answers come "
+                "on top)."
+            ),
+            "max_pending_assignments": _("A task not sent in time goes back to the pool."),
+            "weight_rank": _(
+                "Contribute picks a kind of task with a chance in proportion to its weight, "
+                "among the kinds that have work waiting; 0 never picks it."
+            ),
+            "auto_hide_flags": _(
+                "Open reports on one prompt or answer that hide it until a moderator decides."
+            ),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name, low in MINIMUMS.items():
+            value = data.get(name)
+            if value is not None and value < low:
+                self.add_error(name, _("Must be at least %(low)d.") % {"low": low})
+        threshold = data.get("acceptance_threshold")
+        if threshold is not None and not 0 <= threshold <= 1:
+            self.add_error("acceptance_threshold", _("Give a number from 0 to 1."))
+        return data
+
+    def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [(str(title), [self[name] for name in names]) for title, names in POLICY_GROUPS]

@@ -9,6 +9,7 @@ urlpatterns = [
     path("mine/", views.mine, name="mine"),
     path("browse/", views.browse, name="browse"),
     path("imports/", views.imports, name="imports"),
+    path("policy/", views.policy, name="policy"),
     path("prompts/<int:prompt_id>/", views.prompt_detail, name="prompt-detail"),
     path("prompts/<int:prompt_id>/edit/", views.prompt_edit, name="prompt-edit"),
     path("prompts/<int:prompt_id>/withdraw/", views.prompt_withdraw, name="prompt-withdraw"),

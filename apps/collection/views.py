@@ -25,6 +25,7 @@ from apps.accounts.selectors import request_user
 from apps.accounts.services import check_not_banned
 from apps.collection import forms, importing, selectors, services
 from apps.collection.categories import GUIDANCE
+from apps.collection.policy import current_policy, policy_update
 from apps.community.selectors import impact_for_user
 from apps.core import idempotency, markdown
 from apps.core.forms import add_validation_errors
@@ -446,4 +447,34 @@ def imports(request: HttpRequest) -> HttpResponse:
             "languages": common_languages(),
             "max_bytes": settings.HEARTH_IMPORT_MAX_BYTES,
         },
+    )
+
+
+@login_required
+def policy(request: HttpRequest) -> HttpResponse:
+    """The collection policy: everyone signed in may read it; maintainers change it here or
+    with PATCH /api/v1/policy/."""
+    can_edit = roles.is_maintainer(request.user)
+    current = current_policy()
+    form = forms.PolicyForm(instance=current)
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied(_("Only maintainers may change the collection policy."))
+        form = forms.PolicyForm(request.POST, instance=current_policy())
+        if form.is_valid():
+            changes = {name: form.cleaned_data[name] for name in form.changed_data}
+            if changes:
+                policy_update(changes=changes)
+                messages.success(request, _("Policy saved."))
+            else:  # e.g. the same form sent twice
+                messages.info(request, _("Nothing changed."))
+            return redirect("collection:policy")
+    if not can_edit:
+        for field in form.fields.values():
+            field.disabled = True
+    return render(
+        request,
+        "collection/policy.html",
+        {"form": form, "can_edit": can_edit, "updated_at": current.updated_at},
+        status=400 if form.is_bound and form.errors else 200,
     )

@@ -94,6 +94,8 @@ PAGES = [
     ("password-reset", "/accounts/password/reset/", None),
     ("password-change", "/accounts/password/change/", "volunteer"),
     ("imports", "/imports/", "maintainer"),
+    ("policy", "/policy/", "maintainer"),
+    ("policy-read-only", "/policy/", "volunteer"),
     ("releases-empty", "/releases/", "maintainer"),
     ("training-empty", "/training/", "maintainer"),
     ("moderation-empty", "/moderation/", "moderator"),
