@@ -179,13 +179,10 @@ class Progress:
         }
 
 
-def _prompt_counts() -> tuple[dict[str, int], int, int, dict[str, OpenWork]]:
-    """One query: prompts per state (live), withdrawn, hidden, and the open slots of the
-    three states whose tasks hold one."""
-    live = _live()
-    open_ = live & Q(open_slots__gt=0)
-    rows = (
-        Prompt.objects.order_by()
+def _per_state(rows: QuerySet[Any], live: Q, open_: Q) -> Any:
+    """Per state: live rows, withdrawn, hidden, and the rows and slots open to tasks."""
+    return (
+        rows.order_by()
         .values("state")
         .annotate(
             live=Count("pk", filter=live),
@@ -196,6 +193,14 @@ def _prompt_counts() -> tuple[dict[str, int], int, int, dict[str, OpenWork]]:
         )
         .values_list("state", "live", "withdrawn", "hidden", "open_items", "open_tasks")
     )
+
+
+def _prompt_counts() -> tuple[dict[str, int], int, int, dict[str, OpenWork]]:
+    """One query: prompts per state (live), withdrawn, hidden, and the open slots of the
+    three states whose tasks hold one."""
+    live = _live()
+    open_ = live & Q(open_slots__gt=0)
+    rows = _per_state(Prompt.objects.all(), live, open_)
     states = dict.fromkeys(PromptState.values, 0)
     withdrawn = hidden = 0
     open_work: dict[str, OpenWork] = {}
@@ -223,18 +228,7 @@ def _answer_counts() -> tuple[dict[str, int], int, int, OpenWork]:
         & Q(state=ResponseState.REVIEW, open_slots__gt=0, prompt__state=PromptState.COLLECTING)
         & _live("prompt__")
     )
-    rows = (
-        Response.objects.order_by()
-        .values("state")
-        .annotate(
-            live=Count("pk", filter=live),
-            withdrawn=Count("pk", filter=Q(withdrawn_at__isnull=False)),
-            hidden=Count("pk", filter=_hidden()),
-            open_items=Count("pk", filter=open_),
-            open_tasks=Sum("open_slots", filter=open_),
-        )
-        .values_list("state", "live", "withdrawn", "hidden", "open_items", "open_tasks")
-    )
+    rows = _per_state(Response.objects.all(), live, open_)
     states = dict.fromkeys(ResponseState.values, 0)
     withdrawn = hidden = 0
     to_review = OpenWork(0, 0)
