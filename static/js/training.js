@@ -42,7 +42,20 @@
   }
 
   // --- The run page's charts ----------------------------------------------------------------
-  var COLOURS = { train: "#c2410c", eval: "#1d4ed8", accuracy: "#166534" };
+  // The charts' colours come from the stylesheet (--chart-*, --fg, --line), so they follow the
+  // light or dark theme; a canvas cannot be coloured by CSS once drawn, so a change of theme
+  // redraws the charts.
+  function colours() {
+    var style = getComputedStyle(document.documentElement);
+    function read(name, fallback) { return style.getPropertyValue(name).trim() || fallback; }
+    return {
+      train: read("--chart-train", "#c2410c"),
+      eval: read("--chart-eval", "#1d4ed8"),
+      accuracy: read("--chart-accuracy", "#166534"),
+      axis: read("--muted", "#57606a"),
+      grid: read("--line", "#e4ddd3")
+    };
+  }
   var TABLE_ROWS = 20;
   // Steps are whole numbers: no tick at step 2.5.
   var STEP_INCREMENTS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000,
@@ -97,6 +110,7 @@
   };
 
   Chart.prototype.update = function (data) {
+    this.lastData = data;
     var built = this.build(data, this.text);
     this.total = data.total_steps || 0;
     this.figure.setAttribute("data-points", String(built.points));
@@ -110,6 +124,11 @@
     }
     var size = this.size();
     var chart = this;
+    var c = colours();
+    function axis(label, extra) {
+      return Object.assign({ label: label, stroke: c.axis, grid: { stroke: c.grid, width: 1 },
+        ticks: { stroke: c.grid, width: 1 } }, extra || {});
+    }
     var options = {
       width: size.width,
       height: size.height,
@@ -118,7 +137,7 @@
         x: { time: false, range: function (u, min, max) { return [0, Math.max(max, chart.total, 1)]; } },
         y: built.yRange ? { range: built.yRange } : {}
       },
-      axes: [{ label: this.text.step, incrs: STEP_INCREMENTS }, { label: built.yLabel }],
+      axes: [axis(this.text.step, { incrs: STEP_INCREMENTS }), axis(built.yLabel)],
       series: [{ label: this.text.step }].concat(built.series.map(function (s) {
         // A step without this series' point reads "—", as in the table.
         return Object.assign({ value: function (u, v) { return number(v); } }, s);
@@ -129,11 +148,21 @@
     };
     this.plot = new window.uPlot(options, built.data, this.plotBox);
     showLatestInLegend(this.plot);
+    if (this.observed) return;
+    this.observed = true;
     if (window.ResizeObserver) {
       new ResizeObserver(function () {
         if (chart.plot) chart.plot.setSize(chart.size());
       }).observe(this.figure);
     }
+  };
+
+  // Draw again from scratch, in the colours the stylesheet gives now.
+  Chart.prototype.redraw = function () {
+    if (!this.plot || !this.lastData) return;
+    this.plot.destroy();
+    this.plot = null;
+    this.update(this.lastData);
   };
 
   // A visually hidden table of the latest points: what the chart shows, for screen readers.
@@ -163,6 +192,7 @@
   };
 
   function lossChart(data, text) {
+    var c = colours();
     var evalLoss = data.eval.eval_loss || [];
     var aligned_ = aligned([data.train.step, data.eval.step], [data.train.loss, evalLoss]);
     var summary = [];
@@ -180,14 +210,15 @@
       summary: summary.join(" "),
       yLabel: text.loss,
       series: [
-        { label: text.train_loss, stroke: COLOURS.train, width: 2, spanGaps: true, points: { show: false } },
-        { label: text.eval_loss, stroke: COLOURS.eval, fill: COLOURS.eval, width: 0, spanGaps: false,
-          paths: function () { return null; }, points: { show: true, size: 8, stroke: COLOURS.eval, fill: COLOURS.eval } }
+        { label: text.train_loss, stroke: c.train, width: 2, spanGaps: true, points: { show: false } },
+        { label: text.eval_loss, stroke: c.eval, fill: c.eval, width: 0, spanGaps: false,
+          paths: function () { return null; }, points: { show: true, size: 8, stroke: c.eval, fill: c.eval } }
       ]
     };
   }
 
   function accuracyChart(data, text) {
+    var c = colours();
     var accuracy = data.eval.eval_pairwise_accuracy || [];
     var aligned_ = aligned([data.eval.step], [accuracy]);
     var steps = aligned_[0];
@@ -207,7 +238,7 @@
       yLabel: text.accuracy,
       yRange: [0, 1],
       series: [
-        { label: text.accuracy, stroke: COLOURS.accuracy, width: 2, spanGaps: true, points: { show: true, size: 7, fill: COLOURS.accuracy } }
+        { label: text.accuracy, stroke: c.accuracy, width: 2, spanGaps: true, points: { show: true, size: 7, fill: c.accuracy } }
       ]
     };
   }
@@ -271,6 +302,11 @@
       }
     });
     refresh();
+    if (window.matchMedia) {
+      var scheme = window.matchMedia("(prefers-color-scheme: dark)");
+      var redrawAll = function () { charts.forEach(function (chart) { chart.redraw(); }); };
+      if (scheme.addEventListener) scheme.addEventListener("change", redrawAll);
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -6,6 +6,7 @@ viewport: the phone layout uses the same colours. Screenshots go to test-artifac
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -200,3 +201,34 @@ def test_form_errors_and_a_message_are_readable_in_the_dark(
     assert problems == []
     assert errors == []
     assert violations == []
+
+
+MARKER_COLOURS = """() => [...document.querySelectorAll("figure[data-chart=loss] .u-legend .u-marker")]
+  .slice(1).map((el) => getComputedStyle(el).borderColor)"""
+
+
+def test_the_run_charts_take_the_themes_colours_and_redraw_when_it_changes(
+    browser, live_server, login: Login, runs, maintainer
+):
+    """uPlot draws on a canvas, which CSS cannot recolour: training.js reads the series
+    colours from the stylesheet and draws again when the system switches theme."""
+    context = browser.new_context(base_url=live_server.url, viewport=DESKTOP)
+    tab = context.new_page()
+    login(tab, maintainer)
+    tab.goto(runs["run"])
+    expect(tab.locator("figure[data-chart=loss] canvas")).to_have_count(1)
+
+    def legend_shows(colours: list[str]) -> None:
+        """Wait (up to the default timeout) for the legend's markers to have these colours.
+        Polled from here: the page's Content-Security-Policy forbids evaluating strings."""
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while (shown := tab.evaluate(MARKER_COLOURS)) != colours and time.monotonic() < deadline:
+            tab.wait_for_timeout(50)
+        assert shown == colours
+
+    # Train loss, then eval loss: the light theme's orange and blue, then the dark theme's.
+    legend_shows(["rgb(194, 65, 12)", "rgb(29, 78, 216)"])
+    tab.emulate_media(color_scheme="dark")
+    legend_shows(["rgb(251, 146, 60)", "rgb(96, 165, 250)"])
+    expect(tab.locator("figure[data-chart=loss] canvas")).to_have_count(1)
+    context.close()
