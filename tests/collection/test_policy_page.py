@@ -63,7 +63,9 @@ def test_posting_the_same_numbers_changes_nothing(maintainer):
         ({"prompt_reviews_required": 0}, "prompt_reviews_required", "Must be at least 1."),
         ({"responses_to_collect": 1}, "responses_to_collect", "Must be at least 2."),
         ({"acceptance_threshold": "1.5"}, "acceptance_threshold", "Give a number from 0 to 1."),
+        ({"acceptance_threshold": "nan"}, "acceptance_threshold", "Enter a number."),
         ({"review_minutes": "ten"}, "review_minutes", "Enter a whole number."),
+        ({"review_minutes": 99999}, "review_minutes", "less than or equal to 32767"),
         ({"weight_rank": -1}, "weight_rank", "greater than or equal to 0"),
     ],
 )
