@@ -18,14 +18,14 @@ from tests.browser import test_pages
 from tests.browser.conftest import DESKTOP, TIMEOUT_MS, Login, Shot
 from tests.browser.csp import csp_violations
 from tests.browser.test_pages import PAGES, accessibility_violations
-from tests.factories import UserFactory
 from tests.training.conftest import make_release
 
 pytestmark = pytest.mark.browser
 
-# test_pages' small populated site, the one PAGES' paths point into: pytest finds a fixture by
-# its name in the test module.
+# test_pages' small populated site, the one PAGES' paths point into, and who visits each page:
+# pytest finds a fixture by its name in the test module.
 site = test_pages.site
+visitors = test_pages.visitors
 
 # The colours that matter, as the browser computed them: the page's own, and every visible
 # element that paints a background of its own (the header, cards, buttons, badges, inputs...).
@@ -131,27 +131,11 @@ def test_every_page_is_dark_and_passes_axe_when_the_system_is_dark(
     live_server,
     login: Login,
     shot: Shot,
-    site,
+    visitors,
     runs,
-    volunteer,
-    outsider,
-    maintainer,
-    moderator,
 ):
-    users = {
-        "volunteer": volunteer,
-        "outsider": outsider,
-        "newcomer": UserFactory(),
-        "maintainer": maintainer,
-        "moderator": moderator,
-    }
-    paths = {
-        "public": f"/prompts/{site['public'].pk}/",
-        "answer": f"/prompts/{site['unanswered'].pk}/answer/",
-        "answered": f"/prompts/{site['public'].pk}/answer/",
-        "edit": f"/prompts/{site['own'].pk}/edit/",
-        **runs,
-    }
+    users, paths = visitors
+    paths = {**paths, **runs}
     pages = [
         *PAGES,
         ("training", "/training/", "maintainer"),

@@ -107,10 +107,9 @@ PAGES = [
 ]
 
 
-@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_every_page_fits_the_screen_labels_every_control_and_passes_axe(
-    browser, live_server, login, shot, site, volunteer, outsider, maintainer, moderator, viewport
-):
+@pytest.fixture
+def visitors(site, volunteer, outsider, maintainer, moderator) -> tuple[dict, dict[str, str]]:
+    """For PAGES: the user each visitor name signs in as, and the paths named by a key."""
     users = {
         "volunteer": volunteer,
         "outsider": outsider,
@@ -124,6 +123,14 @@ def test_every_page_fits_the_screen_labels_every_control_and_passes_axe(
         "answered": f"/prompts/{site['public'].pk}/answer/",
         "edit": f"/prompts/{site['own'].pk}/edit/",
     }
+    return users, paths
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_every_page_fits_the_screen_labels_every_control_and_passes_axe(
+    browser, live_server, login, shot, visitors, viewport
+):
+    users, paths = visitors
     problems: list[str] = []
     for name, target, who in PAGES:
         # One browser context per visitor, so each page is seen signed in as the right person.
