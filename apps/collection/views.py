@@ -460,7 +460,7 @@ def policy(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if not can_edit:
             raise PermissionDenied(_("Only maintainers may change the collection policy."))
-        form = forms.PolicyForm(request.POST, instance=current_policy())
+        form = forms.PolicyForm(request.POST, instance=current)
         if form.is_valid():
             changes = {name: form.cleaned_data[name] for name in form.changed_data}
             if changes:

@@ -299,16 +299,7 @@ def _progress(found: Progress) -> dict[str, Any]:
             kind: {"items": work.items, "tasks": work.tasks, "type": HELP_KINDS[kind]}
             for kind, work in found.help_needed.items()
         },
-        "days": [
-            {
-                "date": day.date,
-                "prompts": day.prompts,
-                "answers": day.answers,
-                "reviews": day.reviews,
-                "rankings": day.rankings,
-            }
-            for day in found.days
-        ],
+        "days": found.days,  # ProgressDayOut reads the dataclasses' fields
         "categories": [
             {"category": code, "name": Category(code).label, "prompts": n}
             for code, n in found.categories

@@ -22,7 +22,8 @@ def _shown_in() -> str:
     return translation.get_language() or settings.LANGUAGE_CODE
 
 
-@functools.cache
+# Bounded: the tags come from the database, any valid BCP-47 tag a volunteer gave.
+@functools.lru_cache(maxsize=4096)
 def _name(tag: str, shown_in: str) -> str:
     try:
         return str(langcodes.Language.get(tag).display_name(shown_in))

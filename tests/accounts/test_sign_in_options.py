@@ -4,24 +4,14 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 
+from tests.accounts.hugging_face import hugging_face_providers
+
 pytestmark = pytest.mark.django_db
 
 
 def test_hugging_face_sign_in_appears_when_configured(client, settings):
     assert "Hugging Face" not in client.get("/accounts/login/").content.decode()
-    settings.SOCIALACCOUNT_PROVIDERS = {
-        "openid_connect": {
-            "APPS": [
-                {
-                    "provider_id": "huggingface",
-                    "name": "Hugging Face",
-                    "client_id": "client-id",
-                    "secret": "client-secret",
-                    "settings": {"server_url": "https://huggingface.co"},
-                }
-            ]
-        }
-    }
+    settings.SOCIALACCOUNT_PROVIDERS = hugging_face_providers("https://huggingface.co")
     html = client.get("/accounts/login/").content.decode()
     assert "Hugging Face" in html
     assert "/accounts/oidc/huggingface/login/" in html

@@ -14,6 +14,7 @@ import pytest
 from django_celery_beat.models import CrontabSchedule
 from playwright.sync_api import Page, expect
 
+from tests.accounts.hugging_face import hugging_face_providers
 from tests.factories import PromptFactory, UserFactory
 
 pytestmark = pytest.mark.browser
@@ -101,19 +102,7 @@ def test_hugging_face_sign_in_needs_its_origin_in_form_action(
     """Chromium applies form-action to the redirect that answers a form, so the sign-in form
     (which posts to Hearth, answered by a redirect to the issuer) is blocked unless the
     issuer's origin is listed, as settings.py lists HF_OAUTH_SERVER_URL's."""
-    settings.SOCIALACCOUNT_PROVIDERS = {
-        "openid_connect": {
-            "APPS": [
-                {
-                    "provider_id": "huggingface",
-                    "name": "Hugging Face",
-                    "client_id": "client-id",
-                    "secret": "client-secret",
-                    "settings": {"server_url": hugging_face, "scope": ["openid"]},
-                }
-            ]
-        }
-    }
+    settings.SOCIALACCOUNT_PROVIDERS = hugging_face_providers(hugging_face, scope=["openid"])
     directives = dict(settings.CONTENT_SECURITY_POLICY["DIRECTIVES"])
     assert directives["form-action"] == ["'self'"]  # no client id in the tests' environment
     if listed:

@@ -120,8 +120,21 @@ def public_label(*, user_id: int, display_name: str) -> str:
 Row = tuple[int, int, str, int, int, int, int]
 
 
+class KindCounts:
+    """The total of a row counted per kind (a dataclass declaring the four fields)."""
+
+    prompts: int
+    answers: int
+    reviews: int
+    rankings: int
+
+    @property
+    def total(self) -> int:
+        return self.prompts + self.answers + self.reviews + self.rankings
+
+
 @dataclass(frozen=True)
-class Standing:
+class Standing(KindCounts):
     """One row of the leaderboard."""
 
     rank: int
@@ -131,10 +144,6 @@ class Standing:
     answers: int
     reviews: int
     rankings: int
-
-    @property
-    def total(self) -> int:
-        return self.prompts + self.answers + self.reviews + self.rankings
 
     @property
     def name(self) -> str:

@@ -55,6 +55,7 @@ from apps.community.selectors import (
     RANKINGS,
     REVIEWS,
     WRITTEN_HERE,
+    KindCounts,
     _midnight,
     today_utc,
 )
@@ -102,16 +103,12 @@ class OpenWork:
 
 
 @dataclass(frozen=True)
-class ProgressDay:
+class ProgressDay(KindCounts):
     date: dt.date
     prompts: int
     answers: int
     reviews: int
     rankings: int
-
-    @property
-    def total(self) -> int:
-        return self.prompts + self.answers + self.reviews + self.rankings
 
 
 @dataclass(frozen=True)
