@@ -126,6 +126,9 @@ class RunResult:
     final_loss: float
     steps: int
     tokens_per_step: float
+    # Peak memory up to the last training step (Hearth's runs then evaluate and save; TRL's
+    # do neither, so there it is the peak).
+    train_peak_memory_gib: float | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,6 +347,7 @@ class StepLog:
         self._profiling: tuple[str, Any, float] | None = None
         # The step after the profile ends is timed across its summary, too.
         self._summarised = False
+        self.train_peak: dict[str, float] = {}
         if path:
             path.write_text("")
 
@@ -362,12 +366,16 @@ class StepLog:
                 # Whether the profiler slowed this step (the rates should leave it out).
                 profiled = self._profiling is not None or self._summarised
                 self._summarised = False
+                peak = _peak_memory(torch.device("cuda")) if torch.cuda.is_available() else None
+                if peak is not None:
+                    self.train_peak[run] = peak
                 self.write(
                     run,
                     step=step,
                     loss=event["loss"],
                     tokens_per_s=event["tokens_per_s"],
                     profiled=profiled,
+                    peak_gib=peak,
                 )
             if not training or step == self.profile_after + 3:
                 self._summarised = training and self._profiling is not None
@@ -482,6 +490,7 @@ class Bench:
             log[-1]["loss"],
             len(log),
             sum(e["tokens"] for e in log) / len(log),
+            self.steps.train_peak.get(name),
         )
 
     def trl_sft(self, name: str = "trl-sft", gradient_checkpointing: bool = True) -> RunResult:
@@ -552,6 +561,7 @@ class Bench:
             losses[-1],
             len(log),
             sum(e["tokens"] for e in log) / max(1, len(log)),
+            _peak_memory(self.device),
         )
         del trainer, model
         return result
@@ -607,6 +617,7 @@ class Bench:
             log[-1]["loss"],
             len(log),
             sum(e["tokens"] for e in log) / len(log),
+            self.steps.train_peak.get("hearth-reward"),
         )
 
     def trl_reward(self) -> RunResult:
@@ -678,6 +689,7 @@ class Bench:
             losses[-1],
             len(log),
             sum(e["tokens"] for e in log) / max(1, len(log)),
+            _peak_memory(self.device),
         )
         del trainer, model
         return result
@@ -838,15 +850,18 @@ def _print_table(results: list[RunResult], bench: Bench) -> None:
         f"N (matmul params): {bench.n_params / 1e6:.1f}M  workload: {asdict(bench.workload)}"
     )
     print(
-        f"{'run':<18} {'tokens/s':>10} {'pairs/s':>9} {'tok/step':>9} {'peak GiB':>9} "
-        f"{'MFU':>7} {'loss@end':>9} {'steps':>6}"
+        f"{'run':<22} {'tokens/s':>10} {'pairs/s':>9} {'tok/step':>9} {'peak GiB':>9} "
+        f"{'train GiB':>9} {'MFU':>7} {'loss@end':>9} {'steps':>6}"
     )
     for r in results:
         pairs = f"{r.pairs_per_s:9.1f}" if r.pairs_per_s is not None else f"{'-':>9}"
-        memory = f"{r.peak_memory_gib:9.2f}" if r.peak_memory_gib is not None else f"{'-':>9}"
+        memory, train_memory = (
+            f"{value:9.2f}" if value is not None else f"{'-':>9}"
+            for value in (r.peak_memory_gib, r.train_peak_memory_gib)
+        )
         print(
-            f"{r.name:<18} {r.tokens_per_s:10.0f} {pairs} {r.tokens_per_step:9.0f} {memory} "
-            f"{r.mfu:7.2%} {r.final_loss:9.4f} {r.steps:6d}"
+            f"{r.name:<22} {r.tokens_per_s:10.0f} {pairs} {r.tokens_per_step:9.0f} {memory} "
+            f"{train_memory} {r.mfu:7.2%} {r.final_loss:9.4f} {r.steps:6d}"
         )
 
 

@@ -18,6 +18,7 @@ the same spec resumes from its last checkpoint and reproduces the uninterrupted 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
 
@@ -138,9 +139,16 @@ class ResponseLoss(nn.Module):
 
     ``doc``/``segment`` become the attention mask inside ``forward`` (so DDP sees tensors only);
     :meth:`token_loss` is the model and the loss, which :func:`wrap_for_training` compiles as
-    one graph on CUDA. Compiled, every position goes through the LM head (ignored targets add
-    nothing) so that shapes stay fixed and nothing waits on the device; eager, only positions
-    with a target do, so prompt and padding tokens cost no vocabulary projection.
+    one graph (``compiled``) on CUDA for training. Compiled, every position goes through the
+    LM head (ignored targets add nothing) so that shapes stay fixed and nothing waits on the
+    device; eager, only positions with a target do, so prompt and padding tokens cost no
+    vocabulary projection.
+
+    Evaluation (no gradients) runs :meth:`token_loss` eagerly: compiling an inference graph
+    as well would take as long as compiling the training one, for a few batches. Attention
+    there still runs compiled kernels (transformers compiles flex attention on its own); a
+    ``force_eager`` stance would send flex attention to its dense reference code, which holds
+    every query-key score (3.3 GiB for the benchmark's four rows of 2,048 tokens).
 
     With ``chunk_tokens`` the LM head and cross-entropy run on that many positions at a time,
     each chunk's logits recomputed in the backward rather than kept: the logits of a whole
@@ -156,7 +164,8 @@ class ResponseLoss(nn.Module):
         super().__init__()
         self.model = model
         self.attention = attention
-        self.select_targets = True
+        self.select_targets = True  # eager only; the compiled graph takes every position
+        self.compiled: Callable[..., torch.Tensor] | None = None
         self.chunk_tokens = chunk_tokens
         self.liger: Any = None
         self.static: StaticInputs | None = None
@@ -173,7 +182,8 @@ class ResponseLoss(nn.Module):
         segment: torch.Tensor,
         targets: torch.Tensor,
     ) -> torch.Tensor:
-        static = self.static if torch.is_grad_enabled() else None  # not for evaluation
+        training = torch.is_grad_enabled()
+        static = self.static if training else None
         if static is not None:
             input_ids, position_ids, doc, segment, targets = (
                 static.tensor(name, value)
@@ -187,7 +197,9 @@ class ResponseLoss(nn.Module):
         mask = attention_mask(batch, self.attention, unwrap_hf(self.model).dtype)
         if static is not None:
             mask = static.mask(mask)
-        return self.token_loss(input_ids, position_ids, mask, targets)
+        if training and self.compiled is not None:
+            return self.compiled(input_ids, position_ids, mask, targets, False)
+        return self.token_loss(input_ids, position_ids, mask, targets, self.select_targets)
 
     def token_loss(
         self,
@@ -195,6 +207,7 @@ class ResponseLoss(nn.Module):
         position_ids: torch.Tensor,
         mask: Any,
         targets: torch.Tensor,
+        select_targets: bool,
     ) -> torch.Tensor:
         hf = unwrap_hf(self.model)
         hidden = hf.get_decoder()(
@@ -203,7 +216,7 @@ class ResponseLoss(nn.Module):
             attention_mask=mask,
             use_cache=False,
         ).last_hidden_state
-        if self.select_targets:
+        if select_targets:
             selected = targets != IGNORE_INDEX
             hidden, targets = hidden[selected], targets[selected]
         else:
@@ -263,12 +276,9 @@ def wrap_for_training(loss_module: ResponseLoss, config: SFTConfig, runtime: Run
         import torch._functorch.config as functorch_config
 
         functorch_config.activation_memory_budget = config.activation_memory_budget
-        loss_module.select_targets = False
         if config.compile_mode == "reduce-overhead":
             loss_module.static = StaticInputs()
-        loss_module.token_loss = torch.compile(  # type: ignore[method-assign]
-            loss_module.token_loss, mode=config.compile_mode
-        )
+        loss_module.compiled = torch.compile(loss_module.token_loss, mode=config.compile_mode)
     if runtime.distributed:
         ids = [runtime.device.index] if runtime.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(loss_module, device_ids=ids)
@@ -360,9 +370,7 @@ def train_sft(
     @torch.no_grad()
     def evaluate() -> dict[str, float]:
         model.eval()
-        # Evaluation runs eagerly: compiling the inference graph too would cost as long again
-        # as compiling the training one, for a few batches.
-        with timer("eval"), torch.compiler.set_stance("force_eager"):
+        with timer("eval"):  # eagerly, see ResponseLoss
             metrics = sft_metrics(
                 lambda b: (loss_module(*b.to(runtime.device).tensors()), b.n_targets),
                 test_batches,

@@ -212,8 +212,7 @@ def test_the_compiled_chunked_loss_matches_the_eager_whole_one(tiny_model: Path)
             model.activation_checkpointing_enable({"use_reentrant": False})
         loss_module = sft.ResponseLoss(model, "sdpa", chunk_tokens=64 if compiled else 0)
         if compiled:
-            loss_module.select_targets = False
-            loss_module.token_loss = torch.compile(loss_module.token_loss)  # type: ignore[method-assign]
+            loss_module.compiled = torch.compile(loss_module.token_loss)
         weights = {p.data_ptr() for p in model.parameters()}
         kept: list[int] = []
 
@@ -291,3 +290,59 @@ def test_the_compile_mode_reaches_torch_compile_and_trains_like_eager(
         torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-3)
         for got, expected in zip(compiled_grads, eager_grads, strict=True):
             torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.slow(seconds=30)
+def test_evaluation_skips_the_training_graph_but_not_compiled_attention(
+    tiny_model: Path, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without gradients the loss runs eagerly (no inference graph to compile), on the
+    positions that have a target, while flex attention still runs compiled: its dense
+    reference code, which a ``force_eager`` stance would pick, holds every query-key score
+    (3.3 GiB at the benchmark's shape). The loss equals sdpa's on the same weights."""
+    import importlib
+
+    from tests.worker import helpers
+    from worker import sft
+    from worker.data import collate_sft, tokenize_sft
+    from worker.runtime import Runtime
+
+    flex_ops = importlib.import_module("torch._higher_order_ops.flex_attention")
+    dense_calls: list[int] = []
+    reference = flex_ops.math_attention
+
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        dense_calls.append(1)
+        return reference(*args, **kwargs)
+
+    monkeypatch.setattr(flex_ops, "math_attention", noted)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    examples = [
+        e
+        for row in helpers.sft_rows(5, seed=11)
+        if (e := tokenize_sft(tokenizer, row, max_seq_len=128)) is not None
+    ]
+    batch = collate_sft(examples, [[0, 1, 2], [3, 4]], seq_len=256, pad_id=tokenizer.pad_token_id)
+    config = sft.SFTConfig.from_spec(sft_spec(release, tiny_model, tmp_path / "out", compile=True))
+    losses = []
+    for attention in ("sdpa", "flex_attention"):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation=attention)
+        loss_module = sft.ResponseLoss(model, attention)
+        sft.wrap_for_training(loss_module, config, Runtime(torch.device("cpu"), 0, 1, None))
+        training_graph = loss_module.compiled
+        assert training_graph is not None
+        training_calls: list[int] = []
+
+        def counted(
+            *args: Any, graph: Any = training_graph, calls: list[int] = training_calls
+        ) -> Any:
+            calls.append(1)
+            return graph(*args)
+
+        loss_module.compiled = counted
+        model.eval()
+        with torch.no_grad():
+            losses.append(loss_module(*batch.tensors()))
+        assert training_calls == []
+    assert dense_calls == []
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-4, atol=1e-3)
