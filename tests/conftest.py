@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from apps.accounts import roles
@@ -23,6 +24,16 @@ def _test_settings(settings):
         conf["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     settings.CACHES = caches
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the default language: LocaleMiddleware leaves the language of a
+    test client's last request active in the thread, so a Spanish request would otherwise
+    carry over into whatever test runs next there."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 def _volunteer(**kwargs):
