@@ -28,10 +28,36 @@
     }
   });
 
-  // Escape closes the phone menu and gives the focus back to its toggle.
+  // The header's drop-down menus (Manage, the account): one open at a time, closed by a click
+  // elsewhere or by Escape, which gives the focus back to the menu's button.
+  function openNavMenus() {
+    return Array.prototype.slice.call(document.querySelectorAll("details[data-nav-menu][open]"));
+  }
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (!menu.matches || !menu.matches("details[data-nav-menu]") || !menu.open) return;
+    openNavMenus().forEach(function (other) {
+      if (other !== menu) other.open = false;
+    });
+  }, true);
+  document.addEventListener("click", function (event) {
+    openNavMenus().forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.open = false;
+    });
+  });
+
+  // Escape closes an open drop-down menu, else the phone menu, and gives the focus back to
+  // what opened it.
   document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var menus = openNavMenus();
+    if (menus.length) {
+      menus.forEach(function (menu) { menu.open = false; });
+      menus[0].querySelector("summary").focus();
+      return;
+    }
     var toggle = document.getElementById("nav-toggle");
-    if (event.key === "Escape" && toggle && toggle.checked) {
+    if (toggle && toggle.checked) {
       toggle.checked = false;
       toggle.focus();
     }

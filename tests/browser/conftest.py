@@ -155,3 +155,11 @@ def horizontal_overflow(tab: Page) -> int:
     return int(
         tab.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     )
+
+
+def open_menu(tab: Page, name: str) -> None:
+    """Open the header's drop-down menu whose button says ``name`` ("Manage", or "Account:"
+    for the signed-in person's); a phone's open menu lists their entries already."""
+    menu = tab.locator("details[data-nav-menu]", has=tab.locator("summary", has_text=name))
+    if menu.get_attribute("open") is None:
+        menu.locator("summary").click()

@@ -15,7 +15,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from apps.training.models import TrainingRun
 from tests.browser import test_pages
-from tests.browser.conftest import DESKTOP, TIMEOUT_MS, Login, Shot
+from tests.browser.conftest import DESKTOP, TIMEOUT_MS, Login, Shot, open_menu
 from tests.browser.csp import csp_violations
 from tests.browser.test_pages import PAGES, accessibility_violations
 from tests.training.conftest import make_release
@@ -177,6 +177,7 @@ def test_form_errors_and_a_message_are_readable_in_the_dark(
     shot(tab, "write-errors-dark")
     problems = dark_mode_problems(tab, "write errors")
 
+    open_menu(tab, "Account:")
     tab.get_by_role("button", name="Log out").click()
     expect(tab.get_by_role("status")).to_have_text("You have signed out.")
     shot(tab, "signed-out-dark")

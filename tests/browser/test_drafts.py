@@ -15,6 +15,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from apps.assignments.models import Assignment, AssignmentState
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
+from tests.browser.conftest import open_menu
 from tests.factories import PromptFactory, ResponseFactory
 
 pytestmark = pytest.mark.browser
@@ -257,6 +258,7 @@ def test_signing_out_forgets_every_draft_in_this_browser(page, login, volunteer,
     page.goto("/write/")
     type_a_prompt(page)
 
+    open_menu(page, "Account:")
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("link", name="Log in")).to_be_visible()
     assert draft_keys(page) == []

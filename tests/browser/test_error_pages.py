@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, horizontal_overflow
+from tests.browser.conftest import PHONE, horizontal_overflow, open_menu
 
 pytestmark = pytest.mark.browser
 
@@ -19,6 +19,7 @@ def test_a_volunteer_on_the_moderation_page_gets_a_403_with_a_way_home(
     shot(page, "403")
     expect(page.get_by_role("heading", level=1)).to_have_text("This page is not open to you")
     expect(page.get_by_text("Only moderators may open this page.")).to_be_visible()
+    open_menu(page, "Account:")
     expect(page.get_by_role("link", name="My contributions")).to_be_visible()
     page.get_by_role("link", name="Go to the home page").click()
     page.wait_for_url("**/")

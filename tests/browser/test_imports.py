@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.collection.models import Prompt
-from tests.browser.conftest import PHONE, horizontal_overflow
+from tests.browser.conftest import PHONE, horizontal_overflow, open_menu
 
 pytestmark = pytest.mark.browser
 
@@ -35,6 +35,7 @@ def test_a_maintainer_uploads_a_file_and_reads_the_report(
     ).encode()
     login(page, maintainer)
     page.goto("/")
+    open_menu(page, "Manage")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Import").click()
     expect(page.get_by_role("heading", name="Import a Dolly JSONL file")).to_be_visible()
 

@@ -10,7 +10,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from apps.accounts import services as account_services
-from tests.browser.conftest import DESKTOP, PHONE, TIMEOUT_MS, horizontal_overflow
+from tests.browser.conftest import DESKTOP, PHONE, TIMEOUT_MS, horizontal_overflow, open_menu
 from tests.browser.csp import csp_violations
 from tests.factories import PromptFactory, ResponseFactory, UserFactory
 
@@ -209,10 +209,9 @@ BROKEN_MENU_ENTRIES = """() => [...document.querySelectorAll(".nav-links a, .nav
 
 
 @pytest.mark.parametrize("width", [800, 1024, 1280])
-def test_the_longest_menu_wraps_whole_entries_never_words(
-    browser, live_server, login, maintainer, width
-):
-    # A staff maintainer sees every entry: Training, Import, Moderation and Admin too.
+def test_the_longest_menu_stays_on_one_row(browser, live_server, login, maintainer, width):
+    """A staff maintainer sees every entry; the work of maintainers, moderators and admins
+    and the person's own pages sit in two drop-down menus, so the bar keeps one row."""
     maintainer.is_staff = True
     maintainer.save(update_fields=["is_staff"])
     context = browser.new_context(
@@ -221,8 +220,52 @@ def test_the_longest_menu_wraps_whole_entries_never_words(
     tab = context.new_page()
     login(tab, maintainer)
     tab.goto("/")
+    nav = tab.get_by_role("navigation", name="Main")
+    brand = tab.locator(".brand").bounding_box()
+    links = tab.locator(".nav-links").bounding_box()
+    assert brand is not None and links is not None
+    # The links keep one row, as tall as an entry (44 px): beside the brand from 1,024 px,
+    # under it on a narrower window.
+    assert links["height"] < 50
+    assert (links["y"] < brand["y"] + brand["height"]) == (width >= 1024)
 
-    assert tab.get_by_role("link", name="Admin").is_visible()
+    admin = nav.get_by_role("link", name="Admin")
+    expect(admin).to_be_hidden()
+    open_menu(tab, "Manage")
+    for name in ("Training", "Import", "Policy", "Moderation", "Admin"):
+        expect(nav.get_by_role("link", name=name)).to_be_visible()
+    assert tab.evaluate(BROKEN_MENU_ENTRIES) == []
+    assert horizontal_overflow(tab) == 0
+    open_menu(tab, "Account:")
+    expect(admin).to_be_hidden()  # one menu open at a time
+    expect(nav.get_by_role("button", name="Log out")).to_be_visible()
     assert tab.evaluate(BROKEN_MENU_ENTRIES) == []
     assert horizontal_overflow(tab) == 0
     context.close()
+
+
+def test_the_drop_down_menus_close_on_escape_and_on_a_click_elsewhere(page, login, maintainer):
+    login(page, maintainer)
+    page.goto("/")
+    nav = page.get_by_role("navigation", name="Main")
+    training = nav.get_by_role("link", name="Training")
+    manage = page.locator("summary", has_text="Manage")
+
+    manage.focus()
+    page.keyboard.press("Enter")
+    expect(training).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(training).to_be_hidden()
+    expect(manage).to_be_focused()
+
+    manage.click()
+    expect(training).to_be_visible()
+    page.get_by_role("heading", level=1).click()
+    expect(training).to_be_hidden()
+
+    # The menu says which of its pages is open: its button is bold there.
+    open_menu(page, "Manage")
+    training.click()
+    expect(page.get_by_role("heading", name="Training", level=1)).to_be_visible()
+    expect(manage).to_have_css("font-weight", "600")
+    expect(page.locator("summary", has_text="Account:")).to_have_css("font-weight", "400")

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, ViewportSize, expect
 
 from apps.training import services
 from apps.training.models import TrainingRun
-from tests.browser.conftest import PHONE, horizontal_overflow
+from tests.browser.conftest import PHONE, horizontal_overflow, open_menu
 from tests.browser.csp import csp_violations
 from tests.browser.test_pages import UNLABELLED_CONTROLS
 from tests.celery_workers import queued, workers_on
@@ -75,6 +75,7 @@ def test_a_maintainer_starts_a_run_and_watches_it_to_the_end(
     violations = csp_report  # every violation on `page` (tests/browser/conftest.py)
     login(page, maintainer)
     page.goto("/")
+    open_menu(page, "Manage")
     page.get_by_role("link", name="Training").click()
     expect(page.get_by_role("heading", name="Training", level=1)).to_be_visible()
     expect(page.get_by_text("No training runs yet.")).to_be_visible()

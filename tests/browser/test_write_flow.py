@@ -16,6 +16,7 @@ from playwright.sync_api import Dialog, Request, expect
 from apps.accounts import selectors as account_selectors
 from apps.accounts.models import User
 from apps.collection.models import Prompt, PromptState, Response
+from tests.browser.conftest import open_menu
 
 pytestmark = pytest.mark.browser
 
@@ -57,6 +58,7 @@ def test_a_newcomer_signs_up_writes_a_closed_qa_prompt_and_withdraws_it(page, sh
     expect(page).not_to_have_url(re.compile(r"/confirm-email/"))
     expect(page.get_by_role("status")).to_contain_text("You have confirmed")
     # ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION signs the newcomer in; log in only if it did not.
+    open_menu(page, "Account:")
     logout = page.get_by_role("button", name="Log out")
     if not logout.is_visible():
         page.goto("/accounts/login/")
