@@ -31,6 +31,23 @@ def test_the_api_docs_run_swagger_ui_within_their_policy(page: Page, csp_report:
     assert violations == []
 
 
+def test_the_api_docs_follow_the_colour_scheme(browser, live_server) -> None:
+    """Swagger UI's dark theme for a reader who prefers dark, its light one otherwise, and a
+    switch of scheme while the page is open follows."""
+    context = browser.new_context(base_url=live_server.url, color_scheme="dark")
+    tab = context.new_page()
+    tab.goto("/api/docs/")
+    ui = tab.locator(".swagger-ui").first
+    expect(tab.locator(".swagger-ui .info .title")).to_contain_text("Hearth API")
+    expect(tab.locator("html")).to_have_class("dark-mode")
+    expect(ui).to_have_css("background-color", "rgb(28, 32, 34)")
+    expect(tab.locator("body")).to_have_css("background-color", "rgb(28, 32, 34)")
+    tab.emulate_media(color_scheme="light")
+    expect(tab.locator("html")).not_to_have_class("dark-mode")
+    expect(tab.locator("body")).to_have_css("background-color", "rgb(250, 250, 250)")
+    context.close()
+
+
 def test_the_admin_runs_within_the_site_policy(page: Page, csp_report: list[str], login, volunteer):
     admin = UserFactory(is_staff=True, is_superuser=True)
     prompt = PromptFactory(author=volunteer)
