@@ -54,12 +54,16 @@ RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
 # decoder layer's input, with the loss computed 1,024 positions at a time (minmem:
 # gradient_checkpointing, loss_chunk_tokens); Hearth's SFT with the matrix-product kernels
 # timed and chosen at compile time (autotune: compile_mode="max-autotune-no-cudagraphs") or
-# replayed as CUDA graphs (cudagraphs: compile_mode="reduce-overhead"); TRL's SFT without the gradient checkpointing it turns on by default (faster, more memory).
+# replayed as CUDA graphs (cudagraphs: compile_mode="reduce-overhead"), also with minmem's
+# checkpoints and loss chunks (cudagraphs-minmem); TRL's SFT without the gradient
+# checkpointing it turns on by default (faster, more memory). Every Hearth SFT run is
+# compared with trl-sft when both ran.
 EXTRA_RUNS = (
     "hearth-sft-lowmem",
     "hearth-sft-minmem",
     "hearth-sft-autotune",
     "hearth-sft-cudagraphs",
+    "hearth-sft-cudagraphs-minmem",
     "trl-sft-nockpt",
 )
 
@@ -569,12 +573,13 @@ class Bench:
     def hearth_sft_lowmem(self) -> RunResult:
         return self.hearth_sft("hearth-sft-lowmem", activation_memory_budget=0.1)
 
-    def hearth_sft_minmem(self) -> RunResult:
+    def hearth_sft_minmem(self, compile_mode: CompileMode = "default") -> RunResult:
         # Not activation_memory_budget=0: with the whole model one graph, the compiler then
         # recomputes from the embeddings and holds every layer again (on CPU it kept 96% of
         # what the full run keeps; layer checkpoints kept a third).
+        name = "hearth-sft-minmem" if compile_mode == "default" else "hearth-sft-cudagraphs-minmem"
         return self.hearth_sft(
-            "hearth-sft-minmem", gradient_checkpointing=True, loss_chunk_tokens=1024
+            name, gradient_checkpointing=True, loss_chunk_tokens=1024, compile_mode=compile_mode
         )
 
     def hearth_sft_autotune(self) -> RunResult:
@@ -582,6 +587,9 @@ class Bench:
 
     def hearth_sft_cudagraphs(self) -> RunResult:
         return self.hearth_sft("hearth-sft-cudagraphs", compile_mode="reduce-overhead")
+
+    def hearth_sft_cudagraphs_minmem(self) -> RunResult:
+        return self.hearth_sft_minmem(compile_mode="reduce-overhead")
 
     def trl_sft_nockpt(self) -> RunResult:
         return self.trl_sft("trl-sft-nockpt", gradient_checkpointing=False)
@@ -824,10 +832,13 @@ def report(results: list[RunResult], bench: Bench) -> dict[str, Any]:
     _print_table(results, bench)
     by_name = {r.name: r for r in results}
     ratios: dict[str, float] = {}
-    if {"hearth-sft", "trl-sft"} <= set(by_name):
-        ratios["sft_tokens_per_s"] = (
-            by_name["hearth-sft"].tokens_per_s / by_name["trl-sft"].tokens_per_s
-        )
+    if "trl-sft" in by_name:
+        for name, result in by_name.items():
+            if name.startswith("hearth-sft"):
+                key = "sft" + name.removeprefix("hearth-sft").replace("-", "_")
+                ratios[f"{key}_tokens_per_s"] = (
+                    result.tokens_per_s / by_name["trl-sft"].tokens_per_s
+                )
     if {"hearth-reward", "trl-reward"} <= set(by_name):
         hearth, trl = by_name["hearth-reward"], by_name["trl-reward"]
         ratios["reward_pairs_per_s"] = (hearth.pairs_per_s or 0) / (trl.pairs_per_s or math.inf)

@@ -60,3 +60,34 @@ def test_the_profiled_steps_fall_within_the_warm_up(tmp_path: Path) -> None:
     assert [r["step"] for r in rows] == list(range(1, 10))
     assert [r["step"] for r in rows if r["profiled"]] == [2, 3, 4, 5]
     assert (tmp_path / "profile-hearth-sft.txt").read_text().startswith("hearth-sft: profiled")
+
+
+def test_every_hearth_sft_run_is_compared_with_trl_and_shows_its_training_peak(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import torch
+
+    def result(name: str, tokens_per_s: float, train_peak: float | None) -> bench.RunResult:
+        return bench.RunResult(name, tokens_per_s, None, 7.5, 0.1, 8.2, 200, 8192.0, train_peak)
+
+    results = [
+        result("trl-sft", 20_000.0, 6.5),
+        result("hearth-sft", 90_000.0, 12.25),
+        result("hearth-sft-cudagraphs-minmem", 110_000.0, None),
+    ]
+    run_log = bench.StepLog(None, None, 0)
+    data = bench.report(
+        results,
+        bench.Bench(
+            *(Path("."), Path("."), Path("."), None, bench.SMALL_WORKLOAD),
+            *(torch.device("cpu"), 1e12, 1, 1, run_log),
+        ),
+    )
+    assert data["ratios"] == {
+        "sft_tokens_per_s": pytest.approx(4.5),
+        "sft_cudagraphs_minmem_tokens_per_s": pytest.approx(5.5),
+    }
+    table = capsys.readouterr().out
+    assert "hearth/trl sft_cudagraphs_minmem_tokens_per_s: 5.50x" in table
+    hearth_row = next(line for line in table.splitlines() if line.startswith("hearth-sft "))
+    assert hearth_row.split()[4:6] == ["7.50", "12.25"]  # peak GiB, train GiB
