@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tests.worker.helpers import read_json
 from worker import jobs
+from worker.data import PackedBatch, collate_sft, tokenize_sft
 from worker.progress import ProgressEvent
 from worker.runtime import RunPaths
 
@@ -35,6 +36,21 @@ def sft_spec(release: Path, model: Path, output: Path, **overrides: Any) -> dict
         # processes are tested on it; the CPU default reads each step at once.
         "pipeline_steps": True,
     } | overrides
+
+
+def five_examples(model: Path, seq_len: int = 200) -> PackedBatch:
+    """Five tokenized examples packed into two rows of ``seq_len``: three and two."""
+    from tests.worker import helpers
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    examples = [
+        e
+        for row in helpers.sft_rows(5, seed=11)
+        if (e := tokenize_sft(tokenizer, row, max_seq_len=128)) is not None
+    ]
+    return collate_sft(
+        examples, [[0, 1, 2], [3, 4]], seq_len=seq_len, pad_id=tokenizer.pad_token_id
+    )
 
 
 def test_sft_lowers_the_loss_and_writes_a_loadable_output(
@@ -140,17 +156,10 @@ def test_a_chunked_loss_gives_the_same_loss_and_gradients(
 ) -> None:
     """The LM head and loss in chunks of 7 positions, their logits recomputed in the backward
     (each chunk's head runs twice), match the whole batch at once."""
-    from tests.worker import helpers
     from worker import sft
-    from worker.data import IGNORE_INDEX, collate_sft, tokenize_sft
+    from worker.data import IGNORE_INDEX
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    examples = [
-        e
-        for row in helpers.sft_rows(5, seed=11)
-        if (e := tokenize_sft(tokenizer, row, max_seq_len=128)) is not None
-    ]
-    batch = collate_sft(examples, [[0, 1, 2], [3, 4]], seq_len=200, pad_id=tokenizer.pad_token_id)
+    batch = five_examples(tiny_model)
     calls: list[int] = []
     head_loss = sft._head_loss
 
@@ -193,17 +202,9 @@ def test_the_compiled_chunked_loss_matches_the_eager_whole_one(tiny_model: Path)
     chunks that torch.compile traces as checkpointed regions), with and without each decoder
     layer checkpointed as well (``gradient_checkpointing``); the same loss and gradients, and
     checkpointed layers leave the backward fewer activations to keep."""
-    from tests.worker import helpers
     from worker import sft
-    from worker.data import collate_sft, tokenize_sft
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    examples = [
-        e
-        for row in helpers.sft_rows(5, seed=11)
-        if (e := tokenize_sft(tokenizer, row, max_seq_len=128)) is not None
-    ]
-    batch = collate_sft(examples, [[0, 1, 2], [3, 4]], seq_len=200, pad_id=tokenizer.pad_token_id)
+    batch = five_examples(tiny_model)
     results = []
     for compiled, checkpoint_layers in ((False, False), (True, False), (True, True)):
         model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa")
@@ -246,9 +247,7 @@ def test_the_compile_mode_reaches_torch_compile_and_trains_like_eager(
     would, and no CUDA graphs, so reduce-overhead runs as the default but for its fixed input
     buffers; on CUDA the one times several Triton kernels for each product and the other
     replays CUDA graphs.)"""
-    from tests.worker import helpers
     from worker import sft
-    from worker.data import collate_sft, tokenize_sft
     from worker.runtime import Runtime
 
     modes: list[str] = []
@@ -259,13 +258,7 @@ def test_the_compile_mode_reaches_torch_compile_and_trains_like_eager(
         return real_compile(fn, **options)
 
     monkeypatch.setattr(torch, "compile", compile_and_note)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    examples = [
-        e
-        for row in helpers.sft_rows(5, seed=11)
-        if (e := tokenize_sft(tokenizer, row, max_seq_len=128)) is not None
-    ]
-    batch = collate_sft(examples, [[0, 1, 2], [3, 4]], seq_len=200, pad_id=tokenizer.pad_token_id)
+    batch = five_examples(tiny_model)
     runtime = Runtime(torch.device("cpu"), 0, 1, None)
     results = []
     for compile_mode in (None, "max-autotune-no-cudagraphs", "reduce-overhead"):
@@ -302,9 +295,7 @@ def test_evaluation_skips_the_training_graph_but_not_compiled_attention(
     (3.3 GiB at the benchmark's shape). The loss equals sdpa's on the same weights."""
     import importlib
 
-    from tests.worker import helpers
     from worker import sft
-    from worker.data import collate_sft, tokenize_sft
     from worker.runtime import Runtime
 
     flex_ops = importlib.import_module("torch._higher_order_ops.flex_attention")
@@ -316,13 +307,7 @@ def test_evaluation_skips_the_training_graph_but_not_compiled_attention(
         return reference(*args, **kwargs)
 
     monkeypatch.setattr(flex_ops, "math_attention", noted)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    examples = [
-        e
-        for row in helpers.sft_rows(5, seed=11)
-        if (e := tokenize_sft(tokenizer, row, max_seq_len=128)) is not None
-    ]
-    batch = collate_sft(examples, [[0, 1, 2], [3, 4]], seq_len=256, pad_id=tokenizer.pad_token_id)
+    batch = five_examples(tiny_model, seq_len=256)
     config = sft.SFTConfig.from_spec(sft_spec(release, tiny_model, tmp_path / "out", compile=True))
     losses = []
     for attention in ("sdpa", "flex_attention"):
