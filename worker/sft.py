@@ -400,7 +400,9 @@ def train_sft(
             with context, runtime.autocast():
                 value = trainer(*batch.tensors())
                 (value * runtime.world / step_targets).backward()
-            losses.append(value.detach())
+            # A copy: replayed as a CUDA graph, the next micro-batch's forward writes its
+            # loss where this one's is.
+            losses.append(value.detach().clone())
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
         scheduler.step()
