@@ -261,6 +261,10 @@ def test_the_drop_down_menus_close_on_escape_and_on_a_click_elsewhere(page, logi
 
     manage.click()
     expect(training).to_be_visible()
+    assert accessibility_violations(page) == []  # open, in light and in dark
+    page.emulate_media(color_scheme="dark")
+    assert accessibility_violations(page) == []
+    page.emulate_media(color_scheme="light")
     page.get_by_role("heading", level=1).click()
     expect(training).to_be_hidden()
 
