@@ -245,6 +245,25 @@ def test_the_longest_menu_stays_on_one_row(browser, live_server, login, maintain
     context.close()
 
 
+def test_a_moderator_reaches_moderation_in_one_click_and_a_volunteer_has_no_manage_menu(
+    page, login, moderator, volunteer
+):
+    nav = page.get_by_role("navigation", name="Main")
+    login(page, moderator)
+    page.goto("/")
+    expect(nav.locator("summary", has_text="Account:")).to_be_visible()
+    expect(nav.locator("summary", has_text="Manage")).to_have_count(0)
+    nav.get_by_role("link", name="Moderation").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Moderation queue")
+
+    page.context.clear_cookies()
+    login(page, volunteer)
+    page.goto("/")
+    expect(nav.locator("summary", has_text="Account:")).to_be_visible()
+    expect(nav.locator("summary", has_text="Manage")).to_have_count(0)
+    expect(nav.get_by_role("link", name="Moderation")).to_have_count(0)
+
+
 def test_the_drop_down_menus_close_on_escape_and_on_a_click_elsewhere(page, login, maintainer):
     login(page, maintainer)
     page.goto("/")
