@@ -68,6 +68,12 @@ EXTRA_RUNS = (
 )
 
 
+# minmem's knobs. Not activation_memory_budget=0: with the whole model one graph, the compiler
+# then recomputes from the embeddings and holds every layer again (on CPU it kept 96% of what
+# the full run keeps; layer checkpoints kept a third).
+MINMEM: dict[str, Any] = {"gradient_checkpointing": True, "loss_chunk_tokens": 1024}
+
+
 @dataclass(frozen=True)
 class ModelShape:
     """A Llama-style architecture."""
@@ -573,14 +579,8 @@ class Bench:
     def hearth_sft_lowmem(self) -> RunResult:
         return self.hearth_sft("hearth-sft-lowmem", activation_memory_budget=0.1)
 
-    def hearth_sft_minmem(self, compile_mode: CompileMode = "default") -> RunResult:
-        # Not activation_memory_budget=0: with the whole model one graph, the compiler then
-        # recomputes from the embeddings and holds every layer again (on CPU it kept 96% of
-        # what the full run keeps; layer checkpoints kept a third).
-        name = "hearth-sft-minmem" if compile_mode == "default" else "hearth-sft-cudagraphs-minmem"
-        return self.hearth_sft(
-            name, gradient_checkpointing=True, loss_chunk_tokens=1024, compile_mode=compile_mode
-        )
+    def hearth_sft_minmem(self) -> RunResult:
+        return self.hearth_sft("hearth-sft-minmem", **MINMEM)
 
     def hearth_sft_autotune(self) -> RunResult:
         return self.hearth_sft("hearth-sft-autotune", compile_mode="max-autotune-no-cudagraphs")
@@ -589,7 +589,9 @@ class Bench:
         return self.hearth_sft("hearth-sft-cudagraphs", compile_mode="reduce-overhead")
 
     def hearth_sft_cudagraphs_minmem(self) -> RunResult:
-        return self.hearth_sft_minmem(compile_mode="reduce-overhead")
+        return self.hearth_sft(
+            "hearth-sft-cudagraphs-minmem", compile_mode="reduce-overhead", **MINMEM
+        )
 
     def trl_sft_nockpt(self) -> RunResult:
         return self.trl_sft("trl-sft-nockpt", gradient_checkpointing=False)
