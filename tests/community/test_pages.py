@@ -130,7 +130,9 @@ def test_an_unknown_period_is_shown_as_an_error_without_a_table(board):
         '<div class="empty" role="alert" data-testid="period-error">'
         "<p>Unknown period &#x27;decade&#x27;: use week, month or all.</p>" in html
     )
-    assert 'aria-current="true"' not in html
+    # No period is marked as the current one (the Leaderboard tab still is).
+    assert not re.search(r'period=\w+" aria-current', html)
+    assert 'period=week">This week</a>' in html
 
 
 def test_the_page_says_how_it_counts(db):

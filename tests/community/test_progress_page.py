@@ -143,10 +143,14 @@ def test_an_empty_site_says_so_and_links_to_contribute(db):
 
 def test_the_two_views_link_to_each_other_and_mark_the_current_one(db):
     board = main(web(None).get("/community/"))
-    assert '<a href="/community/" aria-current="page">Leaderboard</a>' in board
+    assert '<a href="/community/" aria-current="true">Leaderboard</a>' in board
     assert '<a href="/community/?view=progress">Progress</a>' in board
     progress = main(web(None).get(URL))
     assert '<a href="/community/">Leaderboard</a>' in progress
-    assert '<a href="/community/?view=progress" aria-current="page">Progress</a>' in progress
+    assert '<a href="/community/?view=progress" aria-current="true">Progress</a>' in progress
+    # The page is the header's Community link; its tab is the current one of a set, so a
+    # screen reader hears "current page" once.
+    assert progress.count('aria-current="page"') == 0
+    assert web(None).get(URL).content.decode().count('aria-current="page"') == 1
     # An unknown view is the leaderboard, as before the views were added.
     assert 'data-testid="leaderboard-empty"' in main(web(None).get("/community/?view=nope"))

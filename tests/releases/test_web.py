@@ -371,3 +371,19 @@ def test_once_built_the_poll_brings_the_whole_page_and_stops(world, maintainer):
     assert "Counting rows" not in html
     page = web.get("/releases/v1/").content.decode()
     assert "hx-get" not in page
+
+
+def test_the_header_marks_releases_as_the_section_of_a_release_page(volunteer, db):
+    """On the list, the Releases link is the current page; on a release's page it is the
+    current section (``aria-current="true"``), since that page is not the one it points to."""
+    _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
+    web = Client()
+    web.force_login(volunteer)
+    assert (
+        '<a href="/releases/" aria-current="page">Releases</a>'
+        in web.get("/releases/").content.decode()
+    )
+    html = web.get("/releases/v1/").content.decode()
+    assert '<a href="/releases/" aria-current="true">Releases</a>' in html
+    assert 'aria-current="page"' not in html
+    assert '<a href="/browse/">Browse</a>' in html
