@@ -42,6 +42,7 @@ from apps.collection.policy import current_policy
 from apps.core.sql import columns as _columns
 from apps.core.sql import fetch_one as _fetch_one
 from apps.core.sql import insert as _insert
+from apps.core.sql import is_row_id
 from apps.core.sql import quote as _q
 from apps.core.sql import update as _update
 from apps.core.text import check_text
@@ -158,7 +159,10 @@ def _now() -> Any:
 
 
 def _lock_row(model: type[M], pk: int) -> M | None:
-    """The row of ``model`` with this primary key, locked ``FOR NO KEY UPDATE``."""
+    """The row of ``model`` with this primary key, locked ``FOR NO KEY UPDATE`` (None for
+    none, or for an id no row can have)."""
+    if not is_row_id(pk):
+        return None
     table = _q(model._meta.db_table)
     found = _fetch_one(
         f"SELECT {_columns(model, table)} FROM {table} "
@@ -431,17 +435,20 @@ def _lock_own_assignment(user: User, assignment_id: int) -> tuple[Assignment, Co
     statement. The user's row is read, not locked: a ban committed meanwhile waits for this
     assignment's lock before it releases the user's tasks, and then finds it submitted."""
     assignments, users = _q(Assignment._meta.db_table), _q(User._meta.db_table)
-    found = _fetch_one(
-        f'SELECT {_columns(Assignment, "a")}, u."banned_at", u."ban_reason", '
-        f'(SELECT p."updated_at" FROM {_q(CollectionPolicy._meta.db_table)} p WHERE p."id" = 1) '
-        f'FROM {assignments} a INNER JOIN {users} u ON u."id" = a."user_id" '
-        f'WHERE a."id" = %s AND a."user_id" = %s {_for_update(of="a")}',
-        [assignment_id, user.pk],
-        Assignment,
-        User._meta.get_field("banned_at"),
-        User._meta.get_field("ban_reason"),
-        CollectionPolicy._meta.get_field("updated_at"),
-    )
+    found = None
+    # An id no row can have (a URL may carry any digits) is no task of anyone's.
+    if is_row_id(assignment_id):
+        found = _fetch_one(
+            f'SELECT {_columns(Assignment, "a")}, u."banned_at", u."ban_reason", '
+            f'(SELECT p."updated_at" FROM {_q(CollectionPolicy._meta.db_table)} p WHERE p."id" = 1) '
+            f'FROM {assignments} a INNER JOIN {users} u ON u."id" = a."user_id" '
+            f'WHERE a."id" = %s AND a."user_id" = %s {_for_update(of="a")}',
+            [assignment_id, user.pk],
+            Assignment,
+            User._meta.get_field("banned_at"),
+            User._meta.get_field("ban_reason"),
+            CollectionPolicy._meta.get_field("updated_at"),
+        )
     if found is None:
         fresh = User.objects.only("banned_at", "ban_reason").get(pk=user.pk)
         _refuse_banned(fresh.banned_at, fresh.ban_reason)

@@ -19,6 +19,17 @@ from django.db import connection
 from django.db.models import Field, Model
 from django.db.models.sql import Query
 
+# The largest primary key a column can hold (a 64-bit signed integer). The ORM turns a larger
+# id into a query that matches nothing; a parameter passed to SQL here would overflow instead
+# (SQLite raises OverflowError), so an id from a request is checked with ``is_row_id`` first.
+MAX_ROW_ID = 2**63 - 1
+
+
+def is_row_id(value: object) -> bool:
+    """Whether ``value`` could be a row's primary key: an int (not a bool) from 1 to
+    MAX_ROW_ID."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ROW_ID
+
 
 def quote(name: str | None) -> str:
     return connection.ops.quote_name(str(name))

@@ -28,7 +28,7 @@ from apps.collection.models import (
     Response,
     ResponseState,
 )
-from apps.core.sql import columns, fetch_all, insert, quote, scalar, update, upsert
+from apps.core.sql import columns, fetch_all, insert, is_row_id, quote, scalar, update, upsert
 from apps.feedback.consensus import compute_consensus
 from apps.feedback.models import LABELS, PromptConsensus, Ranking, Review
 
@@ -210,8 +210,8 @@ def _gone_answers(prompt: Prompt, order: Any, response_ids: Sequence[int]) -> li
     if not isinstance(order, list):
         return []
     current = set(response_ids)
-    extra = [i for i in order if isinstance(i, int) and not isinstance(i, bool)]
-    extra = [i for i in extra if i not in current]
+    # Ids no row can have are not asked about: the order is refused as naming no answer.
+    extra = [i for i in order if is_row_id(i) and i not in current]
     if not extra or len(extra) > MAX_GONE_ANSWERS:
         return []  # nothing gone, or an order no task listed: refused either way
     table = quote(Response._meta.db_table)

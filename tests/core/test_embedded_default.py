@@ -43,10 +43,24 @@ for n in range(16):
         payload = {"text": "An answer from the smoke test."}
     elif task["type"] == "rank":
         payload = {"order": [r["id"] for r in task["responses"]]}
+        # An id beyond 64 bits is refused as no answer of the set (SQLite cannot take it).
+        wrong = {"order": payload["order"][:-1] + [2**63]}
+        r = api.post(f"/api/v1/tasks/{task['id']}/submit/", wrong, format="json")
+        assert r.status_code == 400, (r.status_code, r.content[:300])
+        assert r.json()["order"][0].startswith("Order every answer exactly once"), r.json()
     else:
         payload = {"labels": [], "quality": 4}
     r = api.post(f"/api/v1/tasks/{task['id']}/submit/", payload, format="json")
     assert r.status_code == 200, (task["type"], r.status_code, r.content[:300])
+# Ids no row can have are no task of anyone's, through the API and the task page.
+for task_id in (2**63, 10**23):
+    for action in ("submit", "skip"):
+        r = api.post(f"/api/v1/tasks/{task_id}/{action}/", {}, format="json")
+        assert r.status_code == 404, (action, r.status_code, r.content[:300])
+        assert r.json()["detail"] == "This task is not yours, or does not exist."
+    r = web.post(f"/contribute/{task_id}/", {"idempotency_key": "k"}, follow=True)
+    assert r.status_code == 200, r.status_code
+    assert b"This task is not yours, or does not exist." in r.content
 print("kinds", sorted(kinds))
 """
 
