@@ -4,15 +4,14 @@ decorator."""
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, serializers, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
@@ -22,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core import idempotency
+from apps.core.fields import FormText, form_text
 from apps.core.throttling import throttled_message
 
 
@@ -75,11 +75,20 @@ class Pagination(PageNumberPagination):
 
 
 class NumberField(serializers.FloatField):
-    """A FloatField that refuses JSON true and false: DRF reads them as 1.0 and 0.0, so a
-    boolean sent by mistake would set a threshold to one of its extremes."""
+    """A FloatField that takes JSON numbers only, whole or not. DRF reads true and false as
+    1.0 and 0.0, so a boolean sent by mistake set a threshold to one of its extremes; and it
+    reads "0.5" as 0.5, where the API keeps JSON's types. A form still sends its numbers as
+    text, which is read as DRF reads it."""
+
+    default_error_messages = {"invalid": gettext_lazy("Must be a number (a JSON number).")}
+
+    def get_value(self, dictionary: Any) -> Any:
+        return form_text(dictionary, super().get_value(dictionary))
 
     def to_internal_value(self, data: Any) -> float:
-        if isinstance(data, bool):
+        if isinstance(data, FormText):
+            return super().to_internal_value(str(data))
+        if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -158,19 +167,8 @@ def _body_digest(request: Request) -> bytes:
     chunks: their boundary changes on every retry, and uploads may exceed the body limit."""
     if not (request.content_type or "").startswith("multipart/"):
         return request.body
-    digest = hashlib.sha256()
     data: Any = request.data
-    for name, values in sorted(data.lists()):
-        for value in values:
-            digest.update(name.encode() + b"\0")
-            if isinstance(value, UploadedFile):
-                for chunk in value.chunks():
-                    digest.update(chunk)
-                value.seek(0)
-            else:
-                digest.update(str(value).encode())
-            digest.update(b"\0")
-    return digest.digest()
+    return idempotency.fields_digest(data.lists())
 
 
 def idempotent(handler: ApiHandler) -> ApiHandler:

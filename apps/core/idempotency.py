@@ -9,9 +9,10 @@ retries still make one row (SQLite serialises writers instead).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -37,19 +38,49 @@ class KeyBusy(APIException):
     default_code = "idempotency_key_busy"
 
 
+# The site's forms keep their keys under this prefix (see form_once); an API key may not
+# start with it, so the two never meet.
+FORM_PREFIX = "form:"
+
+
 def check_key(key: str) -> None:
     if len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise ValidationError(
             {"Idempotency-Key": [_("Use at most 200 printable characters, e.g. a UUID.")]}
         )
+    if key.startswith(FORM_PREFIX):
+        raise ValidationError(
+            {"Idempotency-Key": [_("Keys starting with “form:” are the site's own; use another.")]}
+        )
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
+    return _digest(method.encode(), path.encode(), body)
+
+
+def _digest(*parts: bytes) -> str:
     digest = hashlib.sha256()
-    for part in (method.encode(), path.encode(), body):
+    for part in parts:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+def fields_digest(fields: Iterable[tuple[str, list[Any]]]) -> bytes:
+    """A digest of form fields (name, values), in name order: text as it is, an uploaded
+    file by its content, read in chunks (an upload may be larger than memory should hold)."""
+    digest = hashlib.sha256()
+    for name, values in sorted(fields, key=lambda field: field[0]):
+        for value in values:
+            digest.update(name.encode() + b"\0")
+            if isinstance(value, UploadedFile):
+                for chunk in value.chunks():
+                    digest.update(chunk)
+                value.seek(0)
+            else:
+                digest.update(str(value).encode())
+            digest.update(b"\0")
+    return digest.digest()
 
 
 def _replay(record: IdempotencyKey, fingerprint: str) -> tuple[int, Any, bool]:
@@ -128,10 +159,19 @@ def form_once(
     request: Any, key: str, action: Callable[[], tuple[int, Any]]
 ) -> tuple[int, Any, bool]:
     """``run_once`` for an HTML form carrying a hidden per-render key: a double click or a
-    resubmitted page replays the first result instead of doing the work again."""
+    resubmitted page replays the first result instead of doing the work again.
+
+    What was sent is part of the key: a page sent again with other content (back, edit, send)
+    is a new request, done, not the first one's result shown again with the new content lost.
+    The key is a digest (of the page, the hidden key and every field but the CSRF token), so
+    one page's key never replays another's."""
+    fields = [
+        (name, values) for name, values in request.POST.lists() if name != "csrfmiddlewaretoken"
+    ]
+    sent = fingerprint("POST", request.path, fields_digest([*fields, *request.FILES.lists()]))
     return run_once(
         user=request.user,
-        key=f"form:{key}",
-        fingerprint=fingerprint("POST", request.path, key.encode()),
+        key=FORM_PREFIX + _digest(key.encode(), sent.encode()),
+        fingerprint=sent,
         action=action,
     )

@@ -214,7 +214,7 @@ def test_resubmitting_the_same_key_shows_the_first_report_and_imports_nothing(ma
     assert first.status_code == again.status_code == 200
     assert Prompt.objects.count() == 2
     assert Response.objects.count() == 2
-    assert IdempotencyKey.objects.get().key == "form:basil-1"
+    assert IdempotencyKey.objects.get().key.startswith("form:")
     first_page, again_page = first.content.decode(), again.content.decode()
     assert count(again_page, "imported") == "2"
     assert count(again_page, "duplicates") == "0"

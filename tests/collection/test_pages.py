@@ -90,6 +90,37 @@ def test_a_double_submitted_form_creates_one_prompt(web):
     assert Response.objects.count() == 1
 
 
+def test_a_page_sent_again_with_other_text_is_a_new_prompt_not_the_first_replayed(web):
+    """Back, edit, send: the same hidden key with other content. It once showed "Thank you!"
+    and kept only the first prompt."""
+    web.post("/write/", WRITE)
+    other = {**WRITE, "instruction": "Summarise the paragraph in five words."}
+    r = web.post("/write/", other, follow=True)
+    assert r.redirect_chain == [("/mine/", 302)]
+    assert sorted(Prompt.objects.values_list("instruction", flat=True)) == [
+        "Summarise the paragraph in five words.",
+        "Summarise the paragraph in one sentence.",
+    ]
+    # Each of the two, sent again as it was, is still one prompt.
+    web.post("/write/", WRITE)
+    web.post("/write/", other)
+    assert Prompt.objects.count() == 2
+
+
+def test_a_key_used_on_another_page_does_not_replay_that_page(web, volunteer2):
+    """The same hidden key on the answer form and on Write (a replayed or crafted form) was a
+    500: each page's key is its own."""
+    prompt = PromptFactory(author=volunteer2, state=PromptState.COLLECTING)
+    answered = web.post(
+        f"/prompts/{prompt.pk}/answer/",
+        {"text": "An answer of my own.", "idempotency_key": WRITE["idempotency_key"]},
+    )
+    assert answered.status_code == 302
+    r = web.post("/write/", WRITE)
+    assert r.status_code == 302 and r["Location"] == "/mine/"
+    assert Prompt.objects.filter(instruction=WRITE["instruction"]).exists()
+
+
 def test_a_missing_context_shows_the_message_and_keeps_the_text(web):
     r = web.post("/write/", {**WRITE, "context": ""})
     assert r.status_code == 200

@@ -71,6 +71,17 @@ def test_an_overlong_key_is_refused(api):
     assert "Idempotency-Key" in r.json()
 
 
+@pytest.mark.django_db
+def test_a_key_in_the_forms_namespace_is_refused(api):
+    """The site's forms keep their keys under "form:": an API key there could meet one."""
+    r = api.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="form:abc")
+    assert r.status_code == 400
+    assert r.json() == {
+        "Idempotency-Key": ["Keys starting with “form:” are the site's own; use another."]
+    }
+    assert not Prompt.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_create_one_row(volunteer):
     """Eight racing requests with one key on real PostgreSQL: one prompt, eight equal answers."""

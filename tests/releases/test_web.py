@@ -231,6 +231,20 @@ def test_a_double_click_cuts_one_release_and_both_answers_open_it(
     assert key.group(1) not in web.get("/releases/").content.decode()
 
 
+def test_the_form_sent_again_with_another_filter_cuts_that_release(
+    maintainer, an_answer, django_capture_on_commit_callbacks
+):
+    web = Client()
+    web.force_login(maintainer)
+    data = {"languages": "en", "test_share": "0.1", "idempotency_key": "back"}
+    with django_capture_on_commit_callbacks(execute=False):
+        first = web.post("/releases/new/", data)
+        second = web.post("/releases/new/", {**data, "test_share": "0.3"})
+    assert (first["Location"], second["Location"]) == ("/releases/v1/", "/releases/v2/")
+    shares = Release.objects.order_by("number").values_list("filter__test_share", flat=True)
+    assert list(shares) == [0.1, 0.3]
+
+
 def test_a_refused_form_keeps_its_key_so_the_corrected_one_cuts_one_release(
     maintainer, an_answer, django_capture_on_commit_callbacks
 ):

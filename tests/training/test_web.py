@@ -292,6 +292,17 @@ def test_a_double_click_starts_one_run(maintainer, release):
     assert TrainingRun.objects.count() == 1
 
 
+def test_the_form_sent_again_with_other_settings_starts_the_run_it_shows(maintainer, release):
+    """Back, change LoRA, send: it once showed the first run as if it were the new one."""
+    data = {"idempotency_key": "click", "release": "v1", "kind": "sft", "method": "full"}
+    first = web(maintainer).post("/training/new/", data)
+    second = web(maintainer).post("/training/new/", {**data, "method": "lora"})
+    runs = list(TrainingRun.objects.order_by("pk"))
+    assert [run.method for run in runs] == ["full", "lora"]
+    assert first["Location"] == f"/training/runs/{runs[0].pk}/"
+    assert second["Location"] == f"/training/runs/{runs[1].pk}/"
+
+
 def test_going_to_the_form_address_leads_to_the_form(maintainer, db):
     response = web(maintainer).get("/training/new/")
     assert response["Location"] == "/training/#new-run"
