@@ -46,6 +46,18 @@ def _call(fn: Any, **kwargs: Any) -> Any:
         raise exceptions.PermissionDenied(str(exc) or None) from None
 
 
+def _call_on_text(fn: Any, **kwargs: Any) -> Any:
+    """``_call`` for the answer endpoints, whose field is ``text``: the services file an
+    answer's errors under ``response`` (the Write form's field), as the task API renames them."""
+    try:
+        return _call(fn, **kwargs)
+    except DjangoValidationError as exc:
+        if not hasattr(exc, "error_dict"):
+            raise
+        renamed = {"text" if k == "response" else k: v for k, v in exc.error_dict.items()}
+        raise DjangoValidationError(renamed) from None
+
+
 class ResponseOut(serializers.ModelSerializer[Response]):
     author_name = serializers.CharField(source="author.public_name", read_only=True)
     prompt_id = serializers.IntegerField(read_only=True)
@@ -256,7 +268,7 @@ class PromptResponsesApi(APIView):
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
         payload = self.ResponseCreateIn(data=request.data)
         payload.is_valid(raise_exception=True)
-        response = _call(
+        response = _call_on_text(
             services.response_create,
             prompt=prompt,
             author=request.user,
@@ -302,7 +314,7 @@ class ResponseDetailApi(APIView):
         response = selectors.response_get_for_user(user=request.user, response_id=response_id)
         payload = self.ResponseUpdateIn(data=request.data)
         payload.is_valid(raise_exception=True)
-        response = _call(
+        response = _call_on_text(
             services.response_update,
             response=response,
             user=request.user,

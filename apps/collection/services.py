@@ -349,10 +349,10 @@ def prompts_create_imported(
 
 
 def _check_author_may_change(*, obj: Prompt | Response, user: User, what: str) -> None:
+    """Only its author changes an item (403); whether it may still change is its state's
+    question (``*_check_editable``: NotEditable, 409), withdrawn included."""
     if obj.author_id != user.pk:
         raise PermissionDenied(_("Only the author may change this %(what)s.") % {"what": what})
-    if obj.withdrawn_at is not None:
-        raise PermissionDenied(_("This %(what)s was withdrawn.") % {"what": what})
 
 
 class NotEditable(Exception):
@@ -395,6 +395,14 @@ def prompt_update(*, prompt: Prompt, user: User, **changes: Any) -> Prompt:
     )
     key = dedupe_key(fields.instruction)
     _check_not_duplicate(key=key, exclude_id=prompt.pk)
+    unchanged = (
+        fields.instruction == prompt.instruction
+        and fields.context == prompt.context
+        and fields.category == prompt.category
+        and fields.language == prompt.language
+    )
+    if unchanged:
+        return prompt  # nothing to save: an empty PATCH does not touch updated_at
     prompt.instruction = fields.instruction
     prompt.context = fields.context
     prompt.category = fields.category
@@ -487,7 +495,10 @@ def response_update(*, response: Response, user: User, text: Any) -> Response:
     )
     _check_author_may_change(obj=response, user=user, what=_("response"))
     response_check_editable(response=response)
-    response.text = check_response_text(text, instruction=response.prompt.instruction)
+    checked = check_response_text(text, instruction=response.prompt.instruction)
+    if checked == response.text:
+        return response  # nothing to save: updated_at says when the text last changed
+    response.text = checked
     response.save(update_fields=["text", "updated_at"])
     return response
 

@@ -267,6 +267,33 @@ def test_editing_after_review_is_409(api, volunteer):
     assert "review" in r.json()["detail"]
 
 
+def test_editing_a_withdrawn_prompt_or_answer_is_409_as_the_schema_says(api, volunteer):
+    """Withdrawn is a state the item left editing in, not a permission the author lacks."""
+    prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    api.post(f"{URL}{prompt.pk}/withdraw/")
+    r = api.patch(f"{URL}{prompt.pk}/", {"instruction": "Name three lakes."}, format="json")
+    assert (r.status_code, r.json()) == (409, {"detail": "This prompt was withdrawn."})
+    answer = ResponseFactory(author=volunteer, state=ResponseState.REVIEW)
+    api.post(f"/api/v1/responses/{answer.pk}/withdraw/")
+    r = api.patch(f"/api/v1/responses/{answer.pk}/", {"text": "Too late."}, format="json")
+    assert (r.status_code, r.json()) == (409, {"detail": "This response was withdrawn."})
+
+
+def test_an_edit_that_changes_nothing_leaves_the_time_of_the_last_change(api, volunteer):
+    prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    answer = ResponseFactory(author=volunteer, state=ResponseState.REVIEW)
+    for url, body, item in (
+        (f"{URL}{prompt.pk}/", {}, prompt),
+        (f"{URL}{prompt.pk}/", {"instruction": prompt.instruction}, prompt),
+        (f"/api/v1/responses/{answer.pk}/", {"text": answer.text}, answer),
+    ):
+        before = type(item).objects.get(pk=item.pk).updated_at
+        r = api.patch(url, body, format="json")
+        assert r.status_code == 200, r.json()
+        assert r.json()["updated_at"] == before.isoformat().replace("+00:00", "Z")
+        assert type(item).objects.get(pk=item.pk).updated_at == before
+
+
 def test_editing_someone_elses_visible_prompt_is_403(api2):
     prompt = PromptFactory(state=PromptState.COLLECTING)
     before = prompt.instruction

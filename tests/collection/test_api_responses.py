@@ -32,8 +32,25 @@ def test_nobody_answers_the_same_prompt_twice(api):
         f"/api/v1/prompts/{prompt.pk}/responses/", {"text": "Second answer."}, format="json"
     )
     assert r.status_code == 400
-    assert "already answered" in r.json()["response"][0]
+    assert r.json() == {"text": ["You have already answered this prompt."]}
     assert Response.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("   ", "The response is required and cannot be only whitespace."),
+        ("x" * 20001, "The response is too long: at most 20000 characters, got 20001."),
+    ],
+)
+def test_a_refused_answer_names_the_text_field_it_was_sent_in(api, volunteer, text, message):
+    """The services call it "response" (the Write form's field); these endpoints' is "text"."""
+    prompt = PromptFactory()
+    r = api.post(f"/api/v1/prompts/{prompt.pk}/responses/", {"text": text}, format="json")
+    assert (r.status_code, r.json()) == (400, {"text": [message]})
+    mine = ResponseFactory(author=volunteer, state=ResponseState.REVIEW)
+    r = api.patch(f"/api/v1/responses/{mine.pk}/", {"text": text}, format="json")
+    assert (r.status_code, r.json()) == (400, {"text": [message]})
 
 
 def test_answering_a_prompt_that_is_not_collecting_is_409(api, volunteer):
