@@ -2,10 +2,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils import html
+
+from apps.core.validators import InRange
+
+
+class FormText(str):
+    """A value from a form or multipart body, where every value is text: the number fields
+    below read a number from it, and from no other text. (A JSON string is a plain ``str``.)"""
+
+
+def form_text(dictionary: Any, value: Any) -> Any:
+    """``value`` marked as FormText where ``dictionary`` is a form's or multipart body's."""
+    if html.is_html_input(dictionary) and type(value) is str:
+        return FormText(value)
+    return value
 
 
 class StrictCharField(serializers.CharField):
@@ -45,5 +60,36 @@ class StrictBooleanField(serializers.BooleanField):
 
     def to_internal_value(self, data: Any) -> bool:
         if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An IntegerField that takes JSON integers only: DRF also reads "43", "43.0", 43.0 and
+    true as whole numbers, so a value of the wrong type passed unnoticed. A form still sends
+    its numbers as text, which is read as DRF reads it.
+
+    With both ``min_value`` and ``max_value``, a value out of range gets one message naming
+    both ends (InRange) instead of DRF's one per end."""
+
+    default_error_messages = {"invalid": _("Must be a whole number (a JSON number).")}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.min_value is not None and self.max_value is not None:
+            self.validators = [
+                v
+                for v in self.validators
+                if not isinstance(v, MinValueValidator | MaxValueValidator)
+            ]
+            self.validators.append(InRange(self.min_value, self.max_value))
+
+    def get_value(self, dictionary: Any) -> Any:
+        return form_text(dictionary, super().get_value(dictionary))
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, FormText):
+            return int(super().to_internal_value(str(data)))
+        if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return data
