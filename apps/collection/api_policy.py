@@ -13,9 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts import roles
-from apps.collection.models import CollectionPolicy
-from apps.collection.policy import MINIMUMS, current_policy, policy_update
+from apps.collection.models import POLICY_LIMITS, CollectionPolicy
+from apps.collection.policy import current_policy, policy_update
 from apps.core.api import NumberField
+from apps.core.fields import StrictIntegerField
 from apps.core.schema import WRITE_ERRORS, errors
 
 
@@ -34,15 +35,15 @@ class PolicySerializer(serializers.ModelSerializer[CollectionPolicy]):
         exclude = ["id"]
         read_only_fields = ["updated_at"]
 
-    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        errors = {
-            name: [f"Must be at least {low}."]
-            for name, low in MINIMUMS.items()
-            if name in data and data[name] < low
-        }
-        if errors:
-            raise serializers.ValidationError(errors)
-        return data
+    def build_standard_field(
+        self, field_name: str, model_field: Any
+    ) -> tuple[type, dict[str, Any]]:
+        # Every count is a JSON integer in its range (POLICY_LIMITS): DRF's own mapping would
+        # take "3" and 3.0, and bound it by the database's column, not by what makes sense.
+        if field_name in POLICY_LIMITS:
+            low, high = POLICY_LIMITS[field_name]
+            return StrictIntegerField, {"min_value": low, "max_value": high, "required": False}
+        return super().build_standard_field(field_name, model_field)
 
 
 class PolicyApi(APIView):

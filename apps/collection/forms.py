@@ -10,6 +10,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
@@ -17,9 +18,9 @@ from apps.accounts.services import check_language
 from apps.collection import selectors, services
 from apps.collection.api_imports import DEFAULT_UPLOAD_SOURCE
 from apps.collection.importing import IMPORT_STATES, check_import_options, check_upload
-from apps.collection.models import Category, CollectionPolicy
-from apps.collection.policy import MINIMUMS
+from apps.collection.models import POLICY_LIMITS, Category, CollectionPolicy
 from apps.core.forms import add_validation_errors
+from apps.core.validators import InRange
 
 
 class IdempotentForm(forms.Form):
@@ -320,12 +321,21 @@ class PolicyForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only in 
             ),
         }
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Each count's range (POLICY_LIMITS), checked here with the model's message so that
+        # it shows once by its field; the browser's number box gets the same ends.
+        for name, (low, high) in POLICY_LIMITS.items():
+            field = self.fields[name]
+            field.validators = [
+                v
+                for v in field.validators
+                if not isinstance(v, MinValueValidator | MaxValueValidator)
+            ] + [InRange(low, high)]
+            field.widget.attrs.update(min=low, max=high)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        for name, low in MINIMUMS.items():
-            value = data.get(name)
-            if value is not None and value < low:
-                self.add_error(name, _("Must be at least %(low)d.") % {"low": low})
         threshold = data.get("acceptance_threshold")
         if threshold is not None and not 0 <= threshold <= 1:
             self.add_error("acceptance_threshold", _("Give a number from 0 to 1."))

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import TimeStampedModel
+from apps.core.validators import InRange
 
 
 class Category(models.TextChoices):
@@ -148,30 +149,65 @@ class Response(TimeStampedModel):
         return self.withdrawn_at is not None
 
 
+# The least and the most each count of the policy may be, both included: one table for the
+# model's full_clean (admin, policy_update), the /policy/ form and PATCH /api/v1/policy/.
+# Upper bounds keep every value meaningful and safe to compute with: a task held for
+# 10**12 minutes overflowed the date of its deadline (a 500 on every next task on SQLite,
+# which stores any integer). The database refuses less than the least for the first four too;
+# task weights may be 0, but not all of them (CollectionPolicy.clean).
+POLICY_LIMITS: dict[str, tuple[int, int]] = {
+    # Reviews and rankings: 50 people agreeing is already far past any useful consensus.
+    "prompt_reviews_required": (1, 50),
+    "response_reviews_required": (1, 50),
+    "rankings_required": (1, 50),
+    # Two answers are the least a ranking compares; past 20 nobody ranks them carefully.
+    "responses_to_collect": (2, 20),
+    # Tasks one person holds at once.
+    "max_pending_assignments": (1, 100),
+    # How long a task is held: a minute to a week, as the training schedules.
+    "write_minutes": (1, 10080),
+    "respond_minutes": (1, 10080),
+    "review_minutes": (1, 10080),
+    "rank_minutes": (1, 10080),
+    # Relative chances: 1000 to 1 is as lopsided as a choice among four kinds needs to be.
+    "weight_rank": (0, 1000),
+    "weight_review": (0, 1000),
+    "weight_respond": (0, 1000),
+    "weight_write": (0, 1000),
+    # Open reports that hide a prompt or an answer.
+    "auto_hide_flags": (1, 1000),
+}
+
+
+def _policy_count(name: str, *, default: int) -> models.PositiveSmallIntegerField:
+    low, high = POLICY_LIMITS[name]
+    return models.PositiveSmallIntegerField(default=default, validators=[InRange(low, high)])
+
+
 class CollectionPolicy(models.Model):
     """The one set of collection rules, editable by maintainers (admin and API).
 
     Read it with ``apps.collection.policy.current_policy()``; there is exactly one row.
     """
 
-    prompt_reviews_required = models.PositiveSmallIntegerField(default=2)
-    response_reviews_required = models.PositiveSmallIntegerField(default=2)
+    prompt_reviews_required = _policy_count("prompt_reviews_required", default=2)
+    response_reviews_required = _policy_count("response_reviews_required", default=2)
     acceptance_threshold = models.FloatField(
         default=0.6,
         help_text=_("Accepted when the mean acceptance of the reviews is above this (0–1)."),
     )
-    responses_to_collect = models.PositiveSmallIntegerField(default=3)
-    rankings_required = models.PositiveSmallIntegerField(default=3)
-    write_minutes = models.PositiveSmallIntegerField(default=30)
-    respond_minutes = models.PositiveSmallIntegerField(default=30)
-    review_minutes = models.PositiveSmallIntegerField(default=10)
-    rank_minutes = models.PositiveSmallIntegerField(default=10)
-    max_pending_assignments = models.PositiveSmallIntegerField(default=5)
-    weight_rank = models.PositiveSmallIntegerField(default=8)
-    weight_review = models.PositiveSmallIntegerField(default=4)
-    weight_respond = models.PositiveSmallIntegerField(default=2)
-    weight_write = models.PositiveSmallIntegerField(default=1)
-    auto_hide_flags = models.PositiveSmallIntegerField(default=3)
+    responses_to_collect = _policy_count("responses_to_collect", default=3)
+    rankings_required = _policy_count("rankings_required", default=3)
+    write_minutes = _policy_count("write_minutes", default=30)
+    respond_minutes = _policy_count("respond_minutes", default=30)
+    review_minutes = _policy_count("review_minutes", default=10)
+    rank_minutes = _policy_count("rank_minutes", default=10)
+    max_pending_assignments = _policy_count("max_pending_assignments", default=5)
+    weight_rank = _policy_count("weight_rank", default=8)
+    weight_review = _policy_count("weight_review", default=4)
+    weight_respond = _policy_count("weight_respond", default=2)
+    weight_write = _policy_count("weight_write", default=1)
+    auto_hide_flags = _policy_count("auto_hide_flags", default=3)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

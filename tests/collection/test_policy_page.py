@@ -60,13 +60,20 @@ def test_posting_the_same_numbers_changes_nothing(maintainer):
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
-        ({"prompt_reviews_required": 0}, "prompt_reviews_required", "Must be at least 1."),
-        ({"responses_to_collect": 1}, "responses_to_collect", "Must be at least 2."),
+        ({"prompt_reviews_required": 0}, "prompt_reviews_required", "From 1 to 50."),
+        ({"responses_to_collect": 1}, "responses_to_collect", "From 2 to 20."),
+        ({"responses_to_collect": 21}, "responses_to_collect", "From 2 to 20."),
         ({"acceptance_threshold": "1.5"}, "acceptance_threshold", "Give a number from 0 to 1."),
         ({"acceptance_threshold": "nan"}, "acceptance_threshold", "Enter a number."),
         ({"review_minutes": "ten"}, "review_minutes", "Enter a whole number."),
-        ({"review_minutes": 99999}, "review_minutes", "less than or equal to 32767"),
-        ({"weight_rank": -1}, "weight_rank", "greater than or equal to 0"),
+        ({"review_minutes": 99999}, "review_minutes", "From 1 to 10080."),
+        # Past any date on SQLite: every next writing task was a 500.
+        ({"write_minutes": 10**12}, "write_minutes", "From 1 to 10080."),
+        ({"max_pending_assignments": 10**9}, "max_pending_assignments", "From 1 to 100."),
+        ({"rankings_required": 2**40}, "rankings_required", "From 1 to 50."),
+        ({"weight_rank": -1}, "weight_rank", "From 0 to 1000."),
+        ({"weight_rank": 1001}, "weight_rank", "From 0 to 1000."),
+        ({"auto_hide_flags": 0}, "auto_hide_flags", "From 1 to 1000."),
     ],
 )
 def test_a_wrong_number_is_refused_with_a_message_and_nothing_saved(
@@ -76,7 +83,9 @@ def test_a_wrong_number_is_refused_with_a_message_and_nothing_saved(
     r = web(maintainer).post("/policy/", _form(**changes))
     assert r.status_code == 400
     html = r.content.decode()
-    assert f'id="id_{field}_error"' in html and message in html
+    errors = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', html)
+    assert errors is not None and message in errors.group(1)
+    assert html.count(message) == 1  # once, by its field
     after = current_policy()
     assert after.updated_at == before.updated_at
     assert getattr(after, field) == getattr(before, field)
@@ -114,3 +123,9 @@ def test_the_nav_offers_the_page_to_maintainers_only(maintainer, volunteer):
 def test_the_page_in_spanish(maintainer):
     page = web(maintainer).get("/policy/", headers={"Accept-Language": "es"}).content.decode()
     assert "Política de recopilación" in page and "Guardar la política" in page
+
+
+def test_the_number_boxes_offer_each_range(maintainer):
+    page = web(maintainer).get("/policy/").content.decode()
+    assert re.search(r'<input type="number" name="write_minutes"[^>]* min="1" max="10080"', page)
+    assert re.search(r'<input type="number" name="weight_rank"[^>]* min="0" max="1000"', page)

@@ -1,0 +1,64 @@
+"""The collection policy on the embedded default (SQLite), which stores any integer where
+PostgreSQL's small integer column stops at 32767: there only the policy's own ranges guard the
+numbers it computes with. In a subprocess with no DATABASE_URL, as tests/core's smoke test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = r"""
+import json
+import django
+django.setup()
+from django.conf import settings
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+from apps.accounts import roles
+from tests.factories import LicenceAcceptanceFactory, UserFactory
+
+assert settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+maintainer = UserFactory()
+maintainer.groups.add(Group.objects.get(name=roles.VOLUNTEER), Group.objects.get(name=roles.MAINTAINER))
+LicenceAcceptanceFactory(user=maintainer)
+api = APIClient(raise_request_exception=False)
+api.force_authenticate(maintainer)
+patch = api.patch("/api/v1/policy/", {"write_minutes": 10**12}, format="json")
+task = api.get("/api/v1/tasks/next/", {"type": "write"})
+print(json.dumps({"patch": [patch.status_code, patch.json()], "task": task.status_code}))
+"""
+
+
+@pytest.mark.slow(seconds=8)
+def test_a_task_time_past_any_date_is_a_400_on_sqlite_and_tasks_are_still_handed_out(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(HEARTH_DATA_DIR=str(tmp_path), DEBUG="true", DJANGO_SETTINGS_MODULE="apps.settings")
+    migrate = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    # It was a 200, and then every next writing task a 500 (OverflowError: date value out of
+    # range, from now plus that many minutes).
+    assert outcome == {"patch": [400, {"write_minutes": ["From 1 to 10080."]}], "task": 200}
