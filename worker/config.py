@@ -21,7 +21,9 @@ from typing import Any, Literal, TypeVar, get_args
 
 PromptFormat = Literal["dolly", "chat_template"]
 Precision = Literal["auto", "bf16", "fp32"]
-Attention = Literal["auto", "flex_attention", "sdpa", "eager"]
+# ``varlen`` is for SFT alone (see worker.varlen): FlashAttention's sequences cannot express
+# the reward model's response branches that share a prompt.
+Attention = Literal["auto", "flex_attention", "sdpa", "eager", "varlen"]
 # ``reduce-overhead`` replays each step's kernels as CUDA graphs; what the loop reads after the
 # next step is launched (the step's loss sum, its gradient norm) is computed outside the graphs.
 CompileMode = Literal["default", "max-autotune-no-cudagraphs", "reduce-overhead"]
@@ -187,7 +189,11 @@ class TrainConfig:
     that ``num_epochs`` gives. ``eval_every`` (0: only at the end) and ``checkpoint_every`` are
     in optimizer steps. Precision ``auto`` is bf16 autocast over fp32 master weights on CUDA
     and fp32 on CPU. Attention ``auto`` is flex attention (document block masks) on CUDA and
-    sdpa with a dense block-diagonal mask on CPU; ``compile`` (None: on CUDA only) wraps the
+    sdpa with a dense block-diagonal mask on CPU. ``varlen`` (SFT on CUDA with bf16 only; not
+    yet measured, so never the default) is FlashAttention's variable-length kernel over the
+    packed rows as one token stream, with no mask at all (see worker.varlen); where it cannot
+    run, the run stops with a ValueError before the model is loaded (the web process cannot
+    see the GPU node's device). ``compile`` (None: on CUDA only) wraps the
     forward in torch.compile. ``gradient_checkpointing`` keeps only each decoder layer's
     input for the backward and recomputes the layer there (about a third more compute, and the
     least activation memory; compiled, the checkpoints are part of the one graph).
@@ -348,6 +354,11 @@ class RewardConfig(TrainConfig):
         super().validate()
         if self.config_name not in {"preferences", "rankings"}:
             raise ValueError("a reward model trains on 'preferences' or 'rankings'")
+        if self.attention == "varlen":
+            raise ValueError(
+                "attention 'varlen' is for SFT only: a reward model's responses share their "
+                "prompt as branches of one row, which FlashAttention's sequences cannot express"
+            )
 
 
 CONFIGS: dict[str, type[TrainConfig]] = {"sft": SFTConfig, "reward": RewardConfig}

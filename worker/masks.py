@@ -11,7 +11,9 @@ marks the response branches that share a prompt for the reward model.
 The mask is passed to transformers as a ready 4D mask, which its attention code uses as is:
 a boolean ``[B, 1, L, L]`` tensor for ``sdpa``, an additive float one for ``eager``, and a
 ``BlockMask`` for ``flex_attention`` (on GPU: only the blocks that hold a document's tokens
-are computed, so packing costs no attention FLOPs across documents).
+are computed, so packing costs no attention FLOPs across documents). FlashAttention's
+variable-length kernel (:data:`worker.varlen.NAME`, SFT only) takes no mask but where each
+document starts, :func:`worker.varlen.cu_seqlens`, which stands in the mask's place here.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import torch
 
+from worker import varlen
 from worker.data import PackedBatch
 
 
@@ -45,11 +48,19 @@ def block_mask(doc: torch.Tensor, segment: torch.Tensor) -> Any:
     return create_block_mask(mask_mod, batch, None, length, length, device=str(doc.device))
 
 
-def attention_mask(batch: PackedBatch, implementation: str, dtype: torch.dtype) -> Any:
-    """The mask object to pass as ``attention_mask`` for the model's attention implementation.
+def attention_mask(
+    batch: PackedBatch, implementation: str, dtype: torch.dtype, *, doc_slots: int = 0
+) -> Any:
+    """The mask object to pass as ``attention_mask`` for the model's attention implementation;
+    for varlen, the ``cu_seqlens`` of ``doc_slots`` sequences a row, to pass as
+    ``cu_seq_lens_q`` and ``cu_seq_lens_k`` instead (SFT only: ``segment`` must be all 0).
 
     Precondition: the model was loaded with ``attn_implementation`` equal to ``implementation``.
     """
+    if implementation == varlen.NAME:
+        if doc_slots < 1:
+            raise ValueError("varlen attention needs doc_slots (see worker.varlen.doc_slots)")
+        return varlen.cu_seqlens(batch.doc, doc_slots)
     if implementation == "flex_attention":
         return block_mask(batch.doc, batch.segment)
     mask = dense_mask(batch.doc, batch.segment)
@@ -86,7 +97,8 @@ class StaticInputs:
         return held
 
     def mask(self, mask: Any) -> Any:
-        """The attention mask in fixed buffers: a tensor, or a flex ``BlockMask`` whose block
+        """The attention mask in fixed buffers: a tensor (varlen's ``cu_seqlens`` too, whose
+        length is fixed by its ``doc_slots``), or a flex ``BlockMask`` whose block
         tables are copied into the first one's (whose ``mask_mod`` must read the buffers of
         :meth:`tensor`, as :func:`block_mask` of staged ``doc``/``segment`` does)."""
         if isinstance(mask, torch.Tensor):

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from worker import cards
+from worker import cards, varlen
 from worker.config import Attention, Precision, TrainConfig  # defined there, torch-free
 from worker.data import PackedBatch
 
@@ -117,7 +117,24 @@ def setup_runtime(precision: Precision) -> Runtime:
 
 
 def resolve_attention(attention: Attention, runtime: Runtime) -> str:
-    """``auto`` is flex attention on CUDA (block-sparse document masks), sdpa elsewhere."""
+    """The ``attn_implementation`` to load the model with: ``auto`` is flex attention on CUDA
+    (block-sparse document masks), sdpa elsewhere; ``varlen`` is :data:`worker.varlen.NAME`.
+
+    ``varlen`` is refused (ValueError) on a device with no kernel for it (there is none on a
+    CPU; the tests register one) and, on CUDA, without bf16 autocast: FlashAttention has no
+    float32 kernel.
+    """
+    if attention == "varlen":
+        if not varlen.kernel_available(runtime.device):
+            raise ValueError(
+                f"attention 'varlen' needs a CUDA device (FlashAttention has no kernel for "
+                f"{runtime.device.type}); use auto, flex_attention, sdpa or eager"
+            )
+        if runtime.device.type == "cuda" and runtime.autocast_dtype is None:
+            raise ValueError(
+                "attention 'varlen' needs precision auto or bf16 (FlashAttention has no fp32 kernel)"
+            )
+        return varlen.NAME
     if attention != "auto":
         return attention
     return "flex_attention" if runtime.device.type == "cuda" else "sdpa"
@@ -190,6 +207,8 @@ def load_model(
     so that it trains and saves (as safetensors) like any other.
     """
     source, gguf_file = config.base_model_files()
+    if attention == varlen.NAME:
+        varlen.register()
     if gguf_file:
         from transformers import GgufConfig
 

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from worker import varlen
 from worker.config import SFTConfig
 from worker.data import (
     IGNORE_INDEX,
@@ -156,14 +157,26 @@ class ResponseLoss(nn.Module):
 
     With ``static`` (set for CUDA graphs) a training batch and its mask are copied into fixed
     buffers before they reach the model (see :class:`worker.masks.StaticInputs`).
+
+    With varlen attention (:data:`worker.varlen.NAME`) the "mask" is the batch's
+    ``cu_seqlens`` of ``doc_slots`` sequences a row, which reaches the attention layers as
+    the decoder's ``cu_seq_lens_q``/``cu_seq_lens_k``; ``doc_slots`` is then required and is
+    the same for every batch (:func:`worker.varlen.doc_slots` of all the rows the model will
+    see), so that the compiled graph and the CUDA graphs see one shape.
     """
 
     def __init__(
-        self, model: nn.Module, attention: str, use_liger: bool = False, chunk_tokens: int = 0
+        self,
+        model: nn.Module,
+        attention: str,
+        use_liger: bool = False,
+        chunk_tokens: int = 0,
+        doc_slots: int = 0,
     ) -> None:
         super().__init__()
         self.model = model
         self.attention = attention
+        self.doc_slots = doc_slots
         self.select_targets = True  # eager only; the compiled graph takes every position
         self.compiled: Callable[..., torch.Tensor] | None = None
         self.chunk_tokens = chunk_tokens
@@ -194,7 +207,9 @@ class ResponseLoss(nn.Module):
                 )
             )
         batch = PackedBatch(input_ids, position_ids, doc, segment, targets)
-        mask = attention_mask(batch, self.attention, unwrap_hf(self.model).dtype)
+        mask = attention_mask(
+            batch, self.attention, unwrap_hf(self.model).dtype, doc_slots=self.doc_slots
+        )
         if static is not None:
             mask = static.mask(mask)
         if training and self.compiled is not None:
@@ -210,11 +225,13 @@ class ResponseLoss(nn.Module):
         select_targets: bool,
     ) -> torch.Tensor:
         hf = unwrap_hf(self.model)
+        masking = (
+            {"cu_seq_lens_q": mask, "cu_seq_lens_k": mask}
+            if self.attention == varlen.NAME
+            else {"attention_mask": mask}
+        )
         hidden = hf.get_decoder()(
-            input_ids=input_ids,
-            position_ids=position_ids,
-            attention_mask=mask,
-            use_cache=False,
+            input_ids=input_ids, position_ids=position_ids, use_cache=False, **masking
         ).last_hidden_state
         if select_targets:
             selected = targets != IGNORE_INDEX
@@ -349,7 +366,11 @@ def train_sft(
         # Model -------------------------------------------------------------------------------
         model = build_model(config, runtime, attention)
         loss_module = ResponseLoss(
-            model, attention, _use_liger(config, runtime), config.loss_chunk_tokens
+            model,
+            attention,
+            _use_liger(config, runtime),
+            config.loss_chunk_tokens,
+            doc_slots=varlen.doc_slots([row for rows in steps for row in rows] + test_rows),
         )
         trainer = wrap_for_training(loss_module, config, runtime)
         optimizer = make_optimizer(model, config, runtime)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,13 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
             },
         },
     )
+
+
+@pytest.fixture
+def varlen_on_cpu() -> Iterator[None]:
+    """FlashAttention's variable-length ops with a CPU reference kernel, for this test only
+    (see tests/worker/varlen_cpu.py): ``attention="varlen"`` then runs on a CPU."""
+    from tests.worker.varlen_cpu import cpu_kernels
+
+    with cpu_kernels():
+        yield
