@@ -44,7 +44,7 @@ from typing import Any
 
 import torch
 
-from worker.config import CompileMode
+from worker.config import Attention, CompileMode
 from worker.data import DOLLY_END, DOLLY_INTRO_WITH_INPUT, dolly_prompt
 from worker.progress import ProgressCallback, ProgressEvent
 
@@ -55,15 +55,19 @@ RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
 # gradient_checkpointing, loss_chunk_tokens); Hearth's SFT with the matrix-product kernels
 # timed and chosen at compile time (autotune: compile_mode="max-autotune-no-cudagraphs") or
 # replayed as CUDA graphs (cudagraphs: compile_mode="reduce-overhead"), also with minmem's
-# checkpoints and loss chunks (cudagraphs-minmem); TRL's SFT without the gradient
-# checkpointing it turns on by default (faster, more memory). Every Hearth SFT run is
-# compared with trl-sft when both ran.
+# checkpoints and loss chunks (cudagraphs-minmem); Hearth's SFT with FlashAttention's
+# variable-length kernel instead of flex attention (varlen: attention="varlen"), also replayed
+# as CUDA graphs (cudagraphs-varlen); TRL's SFT without the gradient checkpointing it turns on
+# by default (faster, more memory). Every Hearth SFT run is compared with trl-sft when both
+# ran.
 EXTRA_RUNS = (
     "hearth-sft-lowmem",
     "hearth-sft-minmem",
     "hearth-sft-autotune",
     "hearth-sft-cudagraphs",
     "hearth-sft-cudagraphs-minmem",
+    "hearth-sft-varlen",
+    "hearth-sft-cudagraphs-varlen",
     "trl-sft-nockpt",
 )
 
@@ -467,6 +471,7 @@ class Bench:
         loss_chunk_tokens: int = 0,
         gradient_checkpointing: bool = False,
         compile_mode: CompileMode = "default",
+        attention: Attention = "auto",
     ) -> RunResult:
         from worker.sft import SFTConfig, train_sft
 
@@ -480,6 +485,7 @@ class Bench:
             gradient_checkpointing=gradient_checkpointing,
             compile=self.compile,
             compile_mode=compile_mode,
+            attention=attention,
             max_seq_len=w.seq_len,
             micro_batch_size=w.rows,
             max_steps=w.sft_steps,
@@ -591,6 +597,14 @@ class Bench:
     def hearth_sft_cudagraphs_minmem(self) -> RunResult:
         return self.hearth_sft(
             "hearth-sft-cudagraphs-minmem", compile_mode="reduce-overhead", **MINMEM
+        )
+
+    def hearth_sft_varlen(self) -> RunResult:
+        return self.hearth_sft("hearth-sft-varlen", attention="varlen")
+
+    def hearth_sft_cudagraphs_varlen(self) -> RunResult:
+        return self.hearth_sft(
+            "hearth-sft-cudagraphs-varlen", compile_mode="reduce-overhead", attention="varlen"
         )
 
     def trl_sft_nockpt(self) -> RunResult:

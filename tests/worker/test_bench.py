@@ -26,7 +26,10 @@ def test_the_small_bench_compares_all_four_trainers(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_extra_runs_are_reported_under_their_own_names(tmp_path: Path) -> None:
+def test_the_extra_runs_are_reported_under_their_own_names(
+    tmp_path: Path, varlen_on_cpu: None
+) -> None:
+    """Every extra run trains (the varlen ones on the tests' CPU kernels, see varlen_cpu)."""
     if importlib.util.find_spec("trl") is None:
         missing("TRL is not installed (pip install -e '.[bench]')")
     out = tmp_path / "bench.json"
@@ -74,6 +77,8 @@ def test_every_hearth_sft_run_is_compared_with_trl_and_shows_its_training_peak(
         result("trl-sft", 20_000.0, 6.5),
         result("hearth-sft", 90_000.0, 12.25),
         result("hearth-sft-cudagraphs-minmem", 110_000.0, None),
+        result("hearth-sft-varlen", 100_000.0, None),
+        result("hearth-sft-cudagraphs-varlen", 120_000.0, None),
     ]
     run_log = bench.StepLog(None, None, 0)
     data = bench.report(
@@ -86,8 +91,11 @@ def test_every_hearth_sft_run_is_compared_with_trl_and_shows_its_training_peak(
     assert data["ratios"] == {
         "sft_tokens_per_s": pytest.approx(4.5),
         "sft_cudagraphs_minmem_tokens_per_s": pytest.approx(5.5),
+        "sft_varlen_tokens_per_s": pytest.approx(5.0),
+        "sft_cudagraphs_varlen_tokens_per_s": pytest.approx(6.0),
     }
     table = capsys.readouterr().out
     assert "hearth/trl sft_cudagraphs_minmem_tokens_per_s: 5.50x" in table
+    assert "hearth/trl sft_cudagraphs_varlen_tokens_per_s: 6.00x" in table
     hearth_row = next(line for line in table.splitlines() if line.startswith("hearth-sft "))
     assert hearth_row.split()[4:6] == ["7.50", "12.25"]  # peak GiB, train GiB
