@@ -37,7 +37,7 @@ class StrictCharField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
-        return data
+        return data.strip() if self.trim_whitespace else data
 
 
 class StrictBooleanField(serializers.BooleanField):

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
 from apps.core.api import NumberField, Pagination, idempotent
-from apps.core.fields import StrictBooleanField
+from apps.core.fields import StrictBooleanField, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     PAGE_ERRORS,
@@ -63,8 +63,12 @@ class ReleasesApi(APIView):
     permission_classes = [MaintainersWrite]
 
     class ReleaseCreateIn(serializers.Serializer[Any]):
-        languages = serializers.ListField(child=serializers.CharField(), required=False)
-        categories = serializers.ListField(child=serializers.CharField(), required=False)
+        languages = serializers.ListField(
+            child=StrictCharField(allow_blank=False, trim_whitespace=True), required=False
+        )
+        categories = serializers.ListField(
+            child=StrictCharField(allow_blank=False, trim_whitespace=True), required=False
+        )
         min_agreement = NumberField(required=False, allow_null=True)
         include_model_written = StrictBooleanField(required=False)
         test_share = NumberField(required=False)
@@ -129,7 +133,15 @@ class ReleasePublishApi(APIView):
             raise exceptions.NotFound() from None
         if release.state not in (ReleaseState.READY, ReleaseState.PUBLISHED):
             raise exceptions.ValidationError(
-                {"version": [f"{version} is {release.state}; only ready releases publish."]}
+                {
+                    "version": [
+                        _(
+                            "Release %(version)s is in state “%(state)s”; only a ready release "
+                            "is published."
+                        )
+                        % {"version": version, "state": release.get_state_display()}
+                    ]
+                }
             )
         try:
             services.release_publish_enqueue(release=release)

@@ -10,6 +10,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from apps.releases.models import Release, ReleaseState
 from tests.conftest import client_for
+from tests.marked_gettext import marked_gettext
 from tests.releases.helpers import build
 
 
@@ -41,11 +42,36 @@ def test_a_bad_filter_is_400(api_maintainer, db):
 
 
 @pytest.mark.parametrize("field", ["min_agreement", "test_share"])
-def test_a_boolean_for_a_number_is_400(api_maintainer, an_answer, field):
-    r = api_maintainer.post("/api/v1/releases/", {field: True}, format="json")
+@pytest.mark.parametrize("value", [True, "0.1", "", [0.1], {"share": 0.1}])
+def test_anything_but_a_json_number_for_a_number_is_400(api_maintainer, an_answer, field, value):
+    """Values keep their JSON types (README): "0.1" was read as 0.1."""
+    r = api_maintainer.post("/api/v1/releases/", {field: value}, format="json")
     assert r.status_code == 400
-    assert r.json() == {field: ["A valid number is required."]}
+    assert r.json() == {field: ["Must be a number (a JSON number)."]}
     assert not Release.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["languages", "categories"])
+def test_a_number_in_a_list_of_text_is_400_as_not_text(api_maintainer, an_answer, field):
+    """[1] was read as ["1"], and refused as "'1' is not a valid BCP-47 language tag"."""
+    r = api_maintainer.post("/api/v1/releases/", {field: ["en", 1]}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {field: ["Item 2: Must be text (a JSON string)."]}
+    assert not Release.objects.exists()
+
+
+def test_a_form_body_sends_its_numbers_and_lists_as_text(
+    api_maintainer, django_capture_on_commit_callbacks, an_answer
+):
+    """A form (or multipart) body has only text: its numbers are read from it."""
+    with django_capture_on_commit_callbacks(execute=False):
+        r = api_maintainer.post(
+            "/api/v1/releases/",
+            {"languages": [" en "], "categories": ["open_qa"], "test_share": "0.25"},
+        )
+    assert r.status_code == 201, r.json()
+    assert r.json()["filter"]["languages"] == ["en"]
+    assert r.json()["filter"]["test_share"] == 0.25
 
 
 def test_a_blank_item_in_a_list_is_400_naming_the_item(api_maintainer, an_answer):
@@ -126,6 +152,16 @@ def test_without_a_hub_the_release_page_says_so_instead_of_a_publish_button(
     assert "Hub publishing is off: set HUB_NAMESPACE" in html
     # Visitors see neither: publishing is not theirs to ask for.
     assert "Hub publishing is off" not in Client().get("/releases/v1/").content.decode()
+
+
+def test_publishing_a_release_not_ready_says_its_state_translated(maintainer, db):
+    Release.objects.create(number=1, version="v1", state=ReleaseState.BUILDING, filter={})
+    with marked_gettext():
+        r = client_for(maintainer).post("/api/v1/releases/v1/publish/")
+    assert r.status_code == 400
+    assert r.json() == {
+        "version": ["«Release v1 is in state “«Building»”; only a ready release is published.»"]
+    }
 
 
 def test_publishing_without_a_hub_is_a_clear_409(world, maintainer, settings):
