@@ -20,7 +20,7 @@ from apps.accounts.selectors import request_user
 from apps.collection import selectors as collection_selectors
 from apps.collection.models import Prompt, Response
 from apps.core.api import Pagination, idempotent
-from apps.core.fields import StrictCharField
+from apps.core.fields import StrictCharField, StrictIntegerField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     PAGE_ERRORS,
@@ -62,8 +62,8 @@ class FlagsApi(APIView):
     throttle_scope = "flags"
 
     class FlagIn(serializers.Serializer[Any]):
-        prompt_id = serializers.IntegerField(required=False)
-        response_id = serializers.IntegerField(required=False)
+        prompt_id = StrictIntegerField(required=False)
+        response_id = StrictIntegerField(required=False)
         reason = serializers.ChoiceField(choices=FlagReason.choices)
         note = StrictCharField(required=False, max_length=1000)
 

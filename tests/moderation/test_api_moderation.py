@@ -55,6 +55,33 @@ def test_flags_need_exactly_one_target_and_a_known_reason(api):
     )
 
 
+@pytest.mark.parametrize("field", ["prompt_id", "response_id"])
+@pytest.mark.parametrize("kind", [str, float, bool])
+def test_an_id_is_a_json_integer(api, volunteer2, field, kind):
+    """Values keep their JSON types (README): "43" and 43.0 were read as 43."""
+    answer = ResponseFactory(author=volunteer2)
+    pk = {"prompt_id": answer.prompt.pk, "response_id": answer.pk}[field]
+    value = True if kind is bool else kind(pk)
+    r = api.post("/api/v1/flags/", {field: value, "reason": "spam"}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {field: ["Must be a whole number (a JSON number)."]}
+    assert not Flag.objects.exists()
+
+
+def test_a_form_body_sends_its_id_as_text(api, volunteer2):
+    prompt = PromptFactory(author=volunteer2)
+    r = api.post("/api/v1/flags/", {"prompt_id": str(prompt.pk), "reason": "spam"})
+    assert r.status_code == 201, r.json()
+    assert Flag.objects.get().prompt == prompt
+
+
+@pytest.mark.parametrize("pk", [0, -1, 2**31, 2**63, 10**30])
+def test_an_id_no_row_can_have_is_404(api, pk):
+    r = api.post("/api/v1/flags/", {"prompt_id": pk, "reason": "spam"}, format="json")
+    assert r.status_code == 404
+    assert not Flag.objects.exists()
+
+
 def test_a_hidden_or_unknown_target_is_404(api):
     prompt = PromptFactory(state=PromptState.REVIEW)
     assert (
