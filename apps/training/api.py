@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -15,7 +16,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsMaintainer
 from apps.accounts.selectors import request_user
 from apps.core.api import Pagination, idempotent
-from apps.core.fields import StrictBooleanField
+from apps.core.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     PAGE_ERRORS,
@@ -66,11 +67,17 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
 
 
 class TrainingRunCreateIn(serializers.Serializer[Any]):
-    release = serializers.CharField(help_text="A finished release's version, e.g. v3.")
+    release = StrictCharField(
+        allow_blank=False, trim_whitespace=True, help_text="A finished release's version, e.g. v3."
+    )
     kind = serializers.ChoiceField(choices=RunKind.choices)
-    base_model = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    base_model = StrictCharField(required=False, trim_whitespace=True, max_length=300)
     method = serializers.ChoiceField(choices=RunMethod.choices, default=RunMethod.FULL)
     hyperparameters = serializers.DictField(required=False, default=dict)
+
+
+def _choose_one_of(values: list[str]) -> str:
+    return _("Choose one of: %(v)s.") % {"v": ", ".join(values)}
 
 
 def _get_run(run_id: int) -> TrainingRun:
@@ -92,9 +99,9 @@ class TrainingRunsApi(APIView):
         kind = request.query_params.get("kind") or None
         state = request.query_params.get("state") or None
         if kind and kind not in RunKind.values:
-            raise exceptions.ValidationError({"kind": [f"Choose one of {RunKind.values}."]})
+            raise exceptions.ValidationError({"kind": [_choose_one_of(RunKind.values)]})
         if state and state not in RunState.values:
-            raise exceptions.ValidationError({"state": [f"Choose one of {RunState.values}."]})
+            raise exceptions.ValidationError({"state": [_choose_one_of(RunState.values)]})
         paginator = Pagination()
         page = paginator.paginate_queryset(
             selectors.run_list(kind=kind, state=state), request, view=self
@@ -113,7 +120,9 @@ class TrainingRunsApi(APIView):
         data = payload.validated_data
         release = Release.objects.filter(version=data["release"]).first()
         if release is None:
-            raise exceptions.ValidationError({"release": [f"No release {data['release']!r}."]})
+            raise exceptions.ValidationError(
+                {"release": [_("There is no release %(v)s.") % {"v": data["release"]}]}
+            )
         run = services.run_create(
             user=request_user(request),
             release=release,
@@ -174,7 +183,7 @@ class ScheduleOut(serializers.Serializer[Any]):
 
 class ScheduleIn(serializers.Serializer[Any]):
     enabled = StrictBooleanField()
-    every_minutes = serializers.IntegerField(min_value=1)
+    every_minutes = StrictIntegerField(min_value=1, max_value=schedules.MAX_EVERY_MINUTES)
     options = serializers.DictField(required=False, default=dict)
 
 

@@ -237,6 +237,7 @@ class ScheduleForm(forms.Form):
             self.fields["min_new_items"] = forms.IntegerField(
                 label=_("New items needed"),
                 min_value=1,
+                max_value=schedules.MAX_MIN_NEW_ITEMS,
                 help_text=_("Accepted answers and rankings since the last finished release."),
             )
             self.initial["min_new_items"] = options.get(

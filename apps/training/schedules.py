@@ -35,6 +35,9 @@ from apps.training.models import RunKind, RunMethod, RunOrigin, TrainingRun
 AUTO_RELEASE = "Cut a release when enough new data is in"
 AUTO_TRAIN = "Train SFT and reward models on each new release"
 DEFAULT_MIN_NEW_ITEMS = 500
+# A million new items is past any data set Hearth collects between two releases; a larger
+# number (10**30 was stored) only means "never", which switching the schedule off says.
+MAX_MIN_NEW_ITEMS = 1_000_000
 # pg_advisory_xact_lock key serializing the schedules ("hearth-s" in ASCII).
 SCHEDULE_LOCK_KEY = 0x6865617274682D73
 
@@ -270,8 +273,19 @@ def check_options(task: str, options: Any) -> dict[str, Any]:
                 {"options": [_("Unknown options: %(o)s.") % {"o": sorted(extra)}]}
             )
         minimum = options.get("min_new_items", DEFAULT_MIN_NEW_ITEMS)
-        if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
-            raise ValidationError({"min_new_items": [_("Give a whole number of at least 1.")]})
+        if (
+            not isinstance(minimum, int)
+            or isinstance(minimum, bool)
+            or not 1 <= minimum <= MAX_MIN_NEW_ITEMS
+        ):
+            raise ValidationError(
+                {
+                    "min_new_items": [
+                        _("Give a whole number from %(low)d to %(high)d.")
+                        % {"low": 1, "high": MAX_MIN_NEW_ITEMS}
+                    ]
+                }
+            )
         filters = {k: v for k, v in options.items() if k != "min_new_items"}
         release_services.check_release_filter(**filters)
         return {"min_new_items": minimum, **filters}

@@ -405,6 +405,10 @@ def run_retry(*, user: User | None, run: TrainingRun) -> TrainingRun:
     _check_maintainer(user)
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
     if not is_retryable(run):
+        if run.state == RunState.QUEUED:  # no worker has taken it yet
+            raise ValidationError(
+                _("Run %(id)s is still queued; cancel it first.") % {"id": run.pk}
+            )
         if run.is_active:
             raise ValidationError(
                 _("Run %(id)s is still reporting; cancel it first.") % {"id": run.pk}

@@ -6,6 +6,7 @@ import pytest
 
 from apps.training import services
 from apps.training.models import RunState, TrainingRun
+from tests.marked_gettext import marked_gettext
 
 RUNS = "/api/v1/training-runs/"
 
@@ -231,3 +232,136 @@ def test_schedule_options_are_held_to_the_rules_of_a_run(api_maintainer, options
     assert response.json() == errors
     after = PeriodicTask.objects.get(pk=schedule["id"])
     assert (after.kwargs, after.interval_id) == (before.kwargs, before.interval_id)
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ("state", "Elige una de estas opciones: queued, running, succeeded, failed, cancelled."),
+        ("kind", "Elige una de estas opciones: sft, reward."),
+    ],
+)
+def test_an_unknown_filter_lists_the_choices_in_the_language_asked_for(
+    api_maintainer, param, message
+):
+    """It was ``Choose one of ['queued', 'running', …].``: a Python list, in English."""
+    r = api_maintainer.get(RUNS, {param: "x"}, headers={"Accept-Language": "es"})
+    assert r.status_code == 400
+    assert r.json() == {param: [message]}
+    r = api_maintainer.get(RUNS, {param: "x"})
+    assert r.json()[param][0].startswith("Choose one of: ")
+
+
+def test_an_unknown_release_is_named_in_the_language_asked_for(api_maintainer, release):
+    r = api_maintainer.post(
+        RUNS, {"release": "v9", "kind": "sft"}, format="json", headers={"Accept-Language": "es"}
+    )
+    assert r.status_code == 400
+    assert r.json() == {"release": ["No existe la publicación v9."]}
+    assert api_maintainer.post(RUNS, {"release": "v9", "kind": "sft"}, format="json").json() == {
+        "release": ["There is no release v9."]
+    }
+    assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("payload", "errors"),
+    [
+        # 5 was read as "5", and then as no release "5".
+        ({"release": 5, "kind": "sft"}, {"release": ["Must be text (a JSON string)."]}),
+        ({"release": ["v1"], "kind": "sft"}, {"release": ["Must be text (a JSON string)."]}),
+        (
+            {"release": "v1", "kind": "sft", "base_model": 7},
+            {"base_model": ["Must be text (a JSON string)."]},
+        ),
+    ],
+)
+def test_text_fields_take_json_text_only(api_maintainer, release, payload, errors):
+    response = api_maintainer.post(RUNS, payload, format="json")
+    assert response.status_code == 400
+    assert response.json() == errors
+    assert not TrainingRun.objects.exists()
+
+
+def test_retrying_a_queued_run_says_it_is_queued(api_maintainer, release):
+    """It said the run "is still reporting", of a run no worker has taken yet."""
+    run = services.run_dispatch(
+        services.run_create(user=None, release=release, kind="sft", dispatch=False)
+    )
+    response = api_maintainer.post(f"{RUNS}{run.pk}/retry/")
+    assert response.status_code == 400
+    assert response.json() == {
+        "non_field_errors": [f"Run {run.pk} is still queued; cancel it first."]
+    }
+    run.refresh_from_db()
+    assert (run.state, run.attempt) == (RunState.QUEUED, 1)
+
+
+def _auto_release_url(api_maintainer) -> str:
+    listed = api_maintainer.get("/api/v1/training-schedules/").json()
+    schedule = next(s for s in listed if s["task"] == "training.auto_release")
+    return f"/api/v1/training-schedules/{schedule['id']}/"
+
+
+@pytest.mark.parametrize(
+    ("every", "message"),
+    [
+        ("60", "Must be a whole number (a JSON number)."),
+        (60.0, "Must be a whole number (a JSON number)."),
+        (True, "Must be a whole number (a JSON number)."),
+        (0, "From 1 to 10080."),
+        (10081, "From 1 to 10080."),
+        (10**30, "From 1 to 10080."),
+    ],
+)
+def test_every_minutes_is_a_json_integer_in_range(api_maintainer, every, message):
+    url = _auto_release_url(api_maintainer)
+    before = api_maintainer.get("/api/v1/training-schedules/").json()
+    r = api_maintainer.put(url, {"enabled": True, "every_minutes": every}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"every_minutes": [message]}
+    assert api_maintainer.get("/api/v1/training-schedules/").json() == before
+
+
+@pytest.mark.parametrize("minimum", [0, 1_000_001, 10**30, "10", 10.0, True])
+def test_min_new_items_is_a_whole_number_up_to_a_million(api_maintainer, minimum):
+    """10**30 was stored: a schedule that waits for ever, switched on."""
+    url = _auto_release_url(api_maintainer)
+    r = api_maintainer.put(
+        url,
+        {"enabled": True, "every_minutes": 60, "options": {"min_new_items": minimum}},
+        format="json",
+    )
+    assert r.status_code == 400
+    assert r.json() == {"min_new_items": ["Give a whole number from 1 to 1000000."]}
+    good = api_maintainer.put(
+        url,
+        {"enabled": True, "every_minutes": 60, "options": {"min_new_items": 1_000_000}},
+        format="json",
+    )
+    assert good.status_code == 200
+    assert good.json()["options"] == {"min_new_items": 1_000_000}
+
+
+def test_the_new_messages_are_translatable(api_maintainer, release):
+    run = services.run_dispatch(
+        services.run_create(user=None, release=release, kind="sft", dispatch=False)
+    )
+    url = _auto_release_url(api_maintainer)
+    with marked_gettext():
+        retry = api_maintainer.post(f"{RUNS}{run.pk}/retry/")
+        schedule = api_maintainer.put(
+            url,
+            {"enabled": True, "every_minutes": 0, "options": {"min_new_items": 0}},
+            format="json",
+        )
+        options = api_maintainer.put(
+            url,
+            {"enabled": True, "every_minutes": 60, "options": {"min_new_items": 0}},
+            format="json",
+        )
+    assert retry.json() == {
+        "non_field_errors": [f"«Run {run.pk} is still queued; cancel it first.»"]
+    }
+    assert schedule.json() == {"every_minutes": ["«From 1 to 10080.»"]}
+    assert options.json() == {"min_new_items": ["«Give a whole number from 1 to 1000000.»"]}
