@@ -29,7 +29,7 @@
   });
 
   // The header's drop-down menus (Manage, the account): one open at a time, closed by a click
-  // elsewhere or by Escape, which gives the focus back to the menu's button.
+  // or the focus elsewhere, or by Escape, which gives the focus back to the menu's button.
   function openNavMenus() {
     return Array.prototype.slice.call(document.querySelectorAll("details[data-nav-menu][open]"));
   }
@@ -41,6 +41,12 @@
     });
   }, true);
   document.addEventListener("click", function (event) {
+    openNavMenus().forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.open = false;
+    });
+  });
+  // Tabbing out of an open menu closes it: left open, it would cover what has the focus.
+  document.addEventListener("focusin", function (event) {
     openNavMenus().forEach(function (menu) {
       if (!menu.contains(event.target)) menu.open = false;
     });

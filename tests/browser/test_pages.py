@@ -287,6 +287,22 @@ def test_the_drop_down_menus_close_on_escape_and_on_a_click_elsewhere(page, logi
     page.get_by_role("heading", level=1).click()
     expect(training).to_be_hidden()
 
+    # Tabbing out of an open menu closes it, so it covers nothing the focus moves to.
+    account = page.locator("summary", has_text="Account:")
+    manage.focus()
+    page.keyboard.press("Enter")
+    expect(training).to_be_visible()
+    for _ in range(5):  # Training, Import, Policy, Moderation, Admin: then the account menu
+        page.keyboard.press("Tab")
+    expect(account).to_be_focused()
+    expect(training).to_be_hidden()
+    page.keyboard.press("Enter")
+    log_out = page.get_by_role("button", name="Log out")
+    expect(log_out).to_be_visible()
+    log_out.focus()
+    page.keyboard.press("Tab")
+    expect(log_out).to_be_hidden()
+
     # The menu says which of its pages is open: its button is bold there.
     open_menu(page, "Manage")
     training.click()
