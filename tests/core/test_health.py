@@ -43,6 +43,9 @@ def test_the_openapi_schema_and_docs_are_served_offline(client: Client):
     html = docs.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
     assert "cdn" not in html.lower()
+    # A way back to the site, and to the page that makes the token Authorize asks for.
+    assert '<a href="/">← Hearth</a>' in html
+    assert '<a href="/profile/#tokens">Your API tokens</a>' in html
 
 
 def test_the_openapi_schema_is_valid_and_generates_without_warnings(tmp_path):
