@@ -15,6 +15,15 @@
     }
   });
 
+  // A refused moderation action comes back at the action's address: the address bar shows the
+  // page's own (data-address) instead, so a reload or a copied link opens the page, not the action.
+  function showPageAddress() {
+    var marked = document.querySelector("[data-address]");
+    if (marked && window.history.replaceState) {
+      window.history.replaceState(window.history.state, "", marked.getAttribute("data-address"));
+    }
+  }
+
   // Ctrl/Cmd+Enter submits the form the focus is in, as Enter would: not a form whose default
   // button is disabled (the moderation queue's, where each action needs its own click).
   document.addEventListener("keydown", function (event) {
@@ -372,11 +381,40 @@
     });
   }
 
+  // A Markdown preview follows the text once shown: typing re-renders it after a pause, so a
+  // preview never shows words that are no longer there. Only a preview asked for with the
+  // button is read out (its region is polite); one that follows the typing is not.
+  function keepPreviewsCurrent() {
+    var timers = {};
+    function previewOf(button) {
+      return button && document.querySelector(button.getAttribute("hx-target"));
+    }
+    document.addEventListener("input", function (event) {
+      var field = event.target;
+      if (!field.name || !field.form || !window.htmx) return;
+      var button = field.form.querySelector('[hx-include="[name=' + field.name + ']"][hx-target]');
+      var target = previewOf(button);
+      if (!target || !target.hasChildNodes()) return;
+      clearTimeout(timers[field.name]);
+      timers[field.name] = setTimeout(function () {
+        target.setAttribute("aria-live", "off");
+        window.htmx.trigger(button, "click");
+      }, 600);
+    });
+    document.addEventListener("click", function (event) {
+      var button = event.isTrusted && event.target.closest && event.target.closest("[hx-include][hx-target]");
+      var target = previewOf(button);
+      if (target) target.setAttribute("aria-live", "polite");
+    }, true);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    keepPreviewsCurrent();
     keepDrafts();
     clearDraftsOnSignOut();
     syncContextRequirement();
     focusFirstError();
     enableCopyButtons();
+    showPageAddress();
   });
 })();

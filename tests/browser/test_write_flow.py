@@ -156,3 +156,30 @@ def test_a_closed_qa_prompt_without_context_is_refused_with_the_typed_text_kept(
     expect(page.locator(".has-error")).to_have_count(1)
     shot(page, "context-missing")
     assert not Prompt.objects.exists()
+
+
+def test_a_shown_preview_follows_the_text_and_headings_stay_below_the_title(
+    page, login, volunteer
+):
+    login(page, volunteer)
+    page.goto("/write/")
+    answer = page.get_by_label("Your response")
+    preview = page.locator("#response-preview")
+    answer.fill("**first**")
+    expect(preview).to_be_empty()  # nothing is fetched before the button asks for it
+    page.get_by_role("button", name="Preview response").click()
+    expect(preview.locator("strong")).to_have_text("first")
+    # Typing after that re-renders it: it never shows words that are gone.
+    answer.fill("# A heading\n\n**second**")
+    expect(preview.locator("strong")).to_have_text("second")
+    expect(preview).to_have_attribute("aria-live", "off")  # not read out at every pause
+    heading = preview.locator("h1")
+    expect(heading).to_have_text("A heading")
+    title = page.get_by_role("heading", level=1, name="Write")
+    assert _font_px(heading) < _font_px(title)
+    page.get_by_role("button", name="Preview response").click()
+    expect(preview).to_have_attribute("aria-live", "polite")
+
+
+def _font_px(locator) -> float:
+    return float(locator.evaluate("el => getComputedStyle(el).fontSize").removesuffix("px"))
