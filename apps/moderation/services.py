@@ -102,6 +102,9 @@ def _lock(target: Target) -> Target:
 def flag_create(*, reporter: User, target: Target, reason: Any, note: Any = "") -> Flag:
     """Flag a prompt or answer. At the policy's count of open flags from different people it
     is hidden until a moderator looks at it."""
+    if reason is None or (isinstance(reason, str) and not reason.strip()):
+        # The report form's empty first choice, sent as it was.
+        raise ValidationError({"reason": [_("Choose a reason for the report.")]})
     if reason not in FlagReason.values:
         raise ValidationError(
             {"reason": [_("Choose a reason: %(r)s.") % {"r": ", ".join(FlagReason.values)}]}

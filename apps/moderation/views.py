@@ -40,6 +40,8 @@ class Kept:
     kind: str
     pk: int
     reason: str
+    # The address of the page it was on, which the browser shows instead of the action's.
+    address: str
 
 
 def moderator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -185,12 +187,16 @@ def _do(moderator: User, kind: str, target_id: int, action: str, reason: str) ->
 
 
 @moderator_required
-@require_POST
 def act(request: HttpRequest, kind: str, target_id: int, action: str) -> HttpResponse:
     """Act, then go back to the page the form was on (its query string, which the form's
     address carries, says which page of the list). A refusal is shown on that page (400, or
     403 for one about the target, such as banning a maintainer), with the reason the
-    moderator typed kept in its form: a reason too long is refused, never cut."""
+    moderator typed kept in its form: a reason too long is refused, never cut.
+
+    A visit (GET) acts on nothing and goes to the page: the address of a refused action,
+    opened again from the history or the address bar."""
+    if request.method != "POST":
+        return redirect(_list_address(request))
     reason = request.POST.get("reason", "")
     try:
         done = _do(request_user(request), kind, target_id, action, reason)
@@ -206,6 +212,13 @@ def act(request: HttpRequest, kind: str, target_id: int, action: str) -> HttpRes
     return redirect(back + _query(request))
 
 
+def _list_address(request: HttpRequest) -> str:
+    """The page an action address visited belongs to: the hidden page when its query names
+    one of that page's lists, else the queue."""
+    hidden = any(param in request.GET for param in HIDDEN_PAGES.values())
+    return reverse("moderation:hidden" if hidden else "moderation:queue") + _query(request)
+
+
 def _refused(
     request: HttpRequest, kind: str, target_id: int, error: str, *, status: int
 ) -> HttpResponse:
@@ -216,5 +229,7 @@ def _refused(
         kind=form_kind,
         pk=form_pk,
         reason=request.POST.get("reason", ""),
+        address=reverse(BACK.get(request.POST.get("back", ""), "moderation:queue"))
+        + _query(request),
     )
     return RENDER_BACK.get(request.POST.get("back", ""), _render_queue)(request, kept=kept)

@@ -49,19 +49,21 @@ def test_ctrl_enter_in_the_reason_field_takes_no_action_either(
     page: Page, login, moderator, volunteer, volunteer2
 ):
     """Ctrl+Enter submits most forms, but not one whose default button is disabled: here it
-    would send the form to its own address, and after a refused action that address is the
-    refused action's, which would be tried again without a click."""
+    would send the form to its own address, which after a refused action was once the
+    refused action's, and it would be tried again without a click."""
     prompt = PromptFactory(author=volunteer2, instruction="Is this an advert?")
     Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
     login(page, moderator)
     page.goto("/moderation/")
     item = page.get_by_test_id("queue-item")
-    # Refused (no reason): the queue comes back at the halt's address.
+    # Refused (a blank reason, which the browser lets through): the queue comes back, and
+    # the address bar shows the queue's address, not the halt's.
+    item.get_by_label("Reason").fill("   ")
     item.get_by_role("button", name="Halt prompt").click()
     expect(page.get_by_role("alert")).to_have_text(
         "Say why, in a few words: it goes to the audit log."
     )
-    assert page.url.endswith(f"/moderation/prompt/{prompt.pk}/halt/")
+    assert page.url.endswith("/moderation/")
 
     reason = page.get_by_test_id("queue-item").get_by_label("Reason")
     reason.fill("maybe an advert")
@@ -236,3 +238,77 @@ def test_a_moderator_acts_on_the_queues_second_page_and_stays_there(
     expect(page.get_by_test_id("queue-item")).to_have_count(1)
     shot(page, "queue-page-2")
     assert list(ModerationAction.objects.values_list("action", "reason")) == [("dismiss", "fine")]
+
+
+def test_hide_with_no_reason_asks_for_one_before_its_question(
+    page: Page, login, shot, moderator, volunteer, volunteer2
+):
+    prompt = PromptFactory(author=volunteer2, instruction="Is this an advert?")
+    Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam", note="a shop link")
+    login(page, moderator)
+    page.goto("/moderation/?page=1")
+    questions: list[str] = []
+    accept = False
+
+    def answer(dialog) -> None:
+        questions.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.on("dialog", answer)
+    item = page.get_by_test_id("queue-item")
+    reason = item.get_by_label("Reason")
+
+    # The browser stops Hide and Ban on the empty reason: no question, nothing sent.
+    for action in ("Hide", "Ban author"):
+        item.get_by_role("button", name=action).click()
+        assert reason.evaluate("field => field.validity.valueMissing") is True
+        expect(reason).to_be_focused()
+    page.wait_for_timeout(300)
+    assert questions == []
+    assert page.url.endswith("/moderation/?page=1")
+
+    # The reports stand apart from the flagged text.
+    flags = item.locator("ul.flags")
+    assert flags.evaluate("el => getComputedStyle(el).listStyleType") == "none"
+    assert flags.evaluate("el => getComputedStyle(el).borderLeftWidth") != "0px"
+    flags_box, text_box = flags.bounding_box(), item.locator(".markdown").bounding_box()
+    assert flags_box and text_box and text_box["y"] - (flags_box["y"] + flags_box["height"]) > 10
+    shot(page, "queue-item-flags")
+
+    # A refused action (a reason over the limit) comes back, under the queue's address.
+    reason.fill("advert " * 170)
+    accept = True
+    item.get_by_role("button", name="Hide").click()
+    expect(page.get_by_role("alert")).to_have_text("Keep the reason under 1000 characters.")
+    assert page.url.endswith("/moderation/?page=1")
+    page.reload()
+    expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.get_by_test_id("queue-item")).to_have_count(1)
+
+    # Dismiss takes no reason.
+    page.get_by_test_id("queue-item").get_by_role("button", name="Dismiss flags").click()
+    expect(page.get_by_text("Done; it is in the audit log.")).to_be_visible()
+    assert list(ModerationAction.objects.values_list("action", "reason")) == [("dismiss", "")]
+    assert Prompt.objects.get(pk=prompt.pk).hidden_at is None
+
+
+def test_a_report_sends_nothing_until_a_reason_is_chosen(page: Page, login, volunteer, volunteer2):
+    prompt = PromptFactory(
+        author=volunteer2, state=PromptState.COLLECTING, instruction="Buy cheap watches?"
+    )
+    login(page, volunteer)
+    page.goto(f"/prompts/{prompt.pk}/")
+    page.get_by_text("Report", exact=True).click()
+    reason = page.get_by_label("What is wrong?")
+    expect(reason).to_have_value("")
+    expect(reason.locator("option").first).to_have_text("Choose a reason…")
+    page.get_by_role("button", name="Send report").click()
+    assert reason.evaluate("field => field.validity.valueMissing") is True
+    page.wait_for_timeout(300)
+    expect(page.get_by_text("Thank you. A moderator will look at it.")).to_have_count(0)
+    assert not Flag.objects.exists()
+
+    reason.select_option("pii")
+    page.get_by_role("button", name="Send report").click()
+    expect(page.get_by_text("Thank you. A moderator will look at it.")).to_be_visible()
+    assert Flag.objects.get().reason == "pii"

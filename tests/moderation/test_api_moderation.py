@@ -55,6 +55,23 @@ def test_flags_need_exactly_one_target_and_a_known_reason(api):
     )
 
 
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({}, "This field is required."),
+        ({"reason": ""}, '"" is not a valid choice.'),
+        ({"reason": None}, "This field may not be null."),
+    ],
+)
+def test_a_flag_without_a_reason_is_refused(api, volunteer2, body, error):
+    """The API never had a default reason: a report names what is wrong."""
+    prompt = PromptFactory(author=volunteer2)
+    r = api.post("/api/v1/flags/", {"prompt_id": prompt.pk, **body}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"reason": [error]}
+    assert not Flag.objects.exists()
+
+
 @pytest.mark.parametrize("field", ["prompt_id", "response_id"])
 @pytest.mark.parametrize("kind", [str, float, bool])
 def test_an_id_is_a_json_integer(api, volunteer2, field, kind):

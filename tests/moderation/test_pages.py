@@ -40,6 +40,28 @@ def test_a_volunteer_reports_a_prompt_from_its_page(volunteer, volunteer2):
     assert Flag.objects.get().reason == "pii"
 
 
+def test_the_report_form_starts_on_no_reason_and_requires_one(volunteer, volunteer2):
+    prompt = PromptFactory(author=volunteer2, state=PromptState.COLLECTING)
+    ResponseFactory(prompt=prompt, author=volunteer2)
+    html = _web(volunteer).get(f"/prompts/{prompt.pk}/").content.decode()
+    selects = re.findall(r'<select name="reason"[^>]*>\s*<option[^>]*>[^<]*</option>', html)
+    assert len(selects) == 2  # the prompt's and the answer's
+    for select in selects:
+        assert " required>" in select
+        assert select.endswith('<option value="">Choose a reason…</option>')
+
+
+@pytest.mark.parametrize("sent", [{}, {"reason": ""}, {"reason": "   "}])
+def test_a_report_without_a_reason_is_refused_with_a_message(volunteer, volunteer2, sent):
+    prompt = PromptFactory(author=volunteer2, state=PromptState.COLLECTING)
+    r = _web(volunteer).post(f"/flag/prompt/{prompt.pk}/", {**sent, "note": "hm"}, follow=True)
+    assert r.redirect_chain == [(f"/prompts/{prompt.pk}/", 302)]
+    html = r.content.decode()
+    assert "Choose a reason for the report." in html
+    assert "Thank you" not in html
+    assert not Flag.objects.exists()
+
+
 def test_authors_get_no_report_button_on_their_own_work(volunteer):
     prompt = PromptFactory(author=volunteer)
     assert "Send report" not in _web(volunteer).get(f"/prompts/{prompt.pk}/").content.decode()
@@ -73,6 +95,87 @@ def test_a_missing_reason_is_shown_not_saved(moderator):
     assert "audit log" in r.content.decode()
     prompt.refresh_from_db()
     assert prompt.hidden_at is None
+
+
+def test_the_browser_asks_for_a_reason_before_the_actions_that_need_one(
+    moderator, volunteer, volunteer2
+):
+    shown = PromptFactory(author=volunteer2, state=PromptState.COLLECTING)
+    hidden = PromptFactory(
+        author=volunteer2, state=PromptState.COLLECTING, hidden_at=timezone.now()
+    )
+    for prompt in (shown, hidden):
+        Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    html = _web(moderator).get("/moderation/").content.decode()
+
+    def button(action: str, pk: int, kind: str = "prompt") -> str:
+        found = re.search(
+            rf'<button [^>]*formaction="/moderation/{kind}/{pk}/{action}/"[^>]*>', html
+        )
+        assert found, (action, pk)
+        return found.group()
+
+    for prompt in (shown, hidden):
+        assert " required" in _input(html, f"reason-prompt-{prompt.pk}")
+        # Hide, Keep hidden, Halt and Ban need the reason, so the browser checks it before
+        # Hide's or Ban's confirm dialog; Restore, Dismiss and Unban take none.
+        assert "formnovalidate" not in button("hide", prompt.pk)
+        assert "formnovalidate" not in button("halt", prompt.pk)
+    assert "formnovalidate" not in button("ban", volunteer2.pk, kind="user")
+    assert "formnovalidate" in button("dismiss", shown.pk)
+    assert "formnovalidate" in button("restore", hidden.pk)
+    volunteer2.banned_at = timezone.now()
+    volunteer2.save()
+    html = _web(moderator).get("/moderation/").content.decode()
+    assert "formnovalidate" in button("unban", volunteer2.pk, kind="user")
+
+
+def test_a_refused_action_names_its_pages_address_for_the_address_bar(
+    moderator, volunteer, volunteer2
+):
+    prompt = PromptFactory(author=volunteer2)
+    Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    web = _web(moderator)
+    r = web.post(f"/moderation/prompt/{prompt.pk}/hide/?page=1", {"reason": "", "back": "queue"})
+    assert r.status_code == 400
+    assert '<div role="alert" data-address="/moderation/?page=1">' in r.content.decode()
+    r = web.post(f"/moderation/user/{volunteer2.pk}/unban/", {"back": "hidden"})
+    assert r.status_code == 400
+    assert '<div role="alert" data-address="/moderation/hidden/">' in r.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "page"),
+    [
+        ("/moderation/prompt/{pk}/hide/", "/moderation/"),
+        ("/moderation/prompt/{pk}/hide/?page=2", "/moderation/?page=2"),
+        ("/moderation/prompt/{pk}/restore/?prompt_page=2", "/moderation/hidden/?prompt_page=2"),
+        ("/moderation/user/{author}/ban/", "/moderation/"),
+    ],
+)
+def test_visiting_an_actions_address_goes_to_its_page_and_does_nothing(
+    moderator, volunteer, volunteer2, path, page
+):
+    prompt = PromptFactory(author=volunteer2)
+    Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    r = _web(moderator).get(path.format(pk=prompt.pk, author=volunteer2.pk))
+    assert r.status_code == 302 and r.url == page
+    assert not ModerationAction.objects.exists()
+    assert Flag.objects.get().resolved_at is None
+    # The page is still the moderators' alone.
+    r = _web(volunteer).get(path.format(pk=prompt.pk, author=volunteer2.pk))
+    assert r.status_code == 403
+
+
+def test_the_queue_sets_each_items_reports_apart_from_its_text(moderator, volunteer, volunteer2):
+    prompt = PromptFactory(author=volunteer2, instruction="Buy cheap watches")
+    Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    html = _web(moderator).get("/moderation/").content.decode()
+    flags_end = html.index("</ul>", html.index('<ul class="flags"'))
+    assert re.match(
+        r'</ul>\s*<p class="card-title">The flagged prompt</p>\s*<div class="markdown"><p>Buy cheap',
+        html[flags_end:],
+    )
 
 
 def test_the_audit_log_shows_dates_like_the_rest_of_the_site(moderator):
