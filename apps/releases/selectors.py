@@ -67,29 +67,47 @@ def release_is_trainable(*, release: Release) -> bool:
     return release.is_finished and train > 0 and test > 0
 
 
-def release_split_warnings(*, release: Release) -> list[str]:
-    """What a maintainer should know before training on a finished release: each trained
-    config with rows in one split but none in the other (a small filtered release whose few
-    prompts all hashed into train, say). A notice, not a failure: the release is valid."""
+def release_empty_split(*, release: Release) -> str | None:
+    """The split of a finished release's sft config that got no rows while the other got
+    some (``"test"`` for a small release cut with a small test share: which prompts go to
+    test is decided by a hash of each prompt's id, so the split is stable between releases),
+    else None."""
+    if not release.is_finished:
+        return None
+    train, test = _split_rows(release, "sft")
+    if train and not test:
+        return "test"
+    if test and not train:
+        return "train"
+    return None
+
+
+def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
+    """What someone about to train on a finished release should know: each trained config
+    with rows in one split but none in the other (a small filtered release whose few prompts
+    all hashed into train, say). A notice, not a failure: the release is valid.
+    ``with_advice`` (for maintainers, who cut releases) adds what to do about it."""
     if not release.is_finished:
         return []
     warnings = []
     for config in TRAINED_CONFIGS:
         train, test = _split_rows(release, config)
         if train and not test:
-            warnings.append(
-                _(
+            if with_advice:
+                warning = _(
                     "No %(config)s rows landed in the test split: a training run needs both; "
                     "cut it again with a larger test share."
                 )
-                % {"config": config}
-            )
+            else:
+                warning = _("This release has no %(config)s test rows.")
+            warnings.append(warning % {"config": config})
         elif test and not train:
-            warnings.append(
-                _(
+            if with_advice:
+                warning = _(
                     "No %(config)s rows landed in the train split: a training run needs both; "
                     "cut it again with a smaller test share."
                 )
-                % {"config": config}
-            )
+            else:
+                warning = _("This release has no %(config)s train rows.")
+            warnings.append(warning % {"config": config})
     return warnings

@@ -141,7 +141,10 @@ def check_release_has_answers(release_filter: ReleaseFilter) -> None:
     if release_filter.languages:
         parts.append(_("languages: %(tags)s") % {"tags": ", ".join(release_filter.languages)})
     if release_filter.categories:
-        parts.append(_("categories: %(names)s") % {"names": ", ".join(release_filter.categories)})
+        # The names people read on the form (translated), not the stored codes.
+        labels = dict(Category.choices)
+        names = ", ".join(str(labels[category]) for category in release_filter.categories)
+        parts.append(_("categories: %(names)s") % {"names": names})
     if not release_filter.include_model_written:
         with_models = replace(release_filter, include_model_written=True)
         if sft_query(with_models).exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -9,6 +10,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -25,11 +27,15 @@ from apps.training import selectors as training_selectors
 def _list_page(
     request: HttpRequest, *, form: ReleaseCreateForm | None = None, status: int = 200
 ) -> HttpResponse:
+    releases = selectors.release_list(user=request.user)[:100]
     return render(
         request,
         "releases/list.html",
         {
-            "releases": selectors.release_list(user=request.user)[:100],
+            # Each release with the sft split it has no rows in, if any (it cannot be trained).
+            "releases": [
+                (release, selectors.release_empty_split(release=release)) for release in releases
+            ],
             "can_create": roles.is_maintainer(request.user),
             "form": form or ReleaseCreateForm(),
         },
@@ -41,8 +47,10 @@ def release_list(request: HttpRequest) -> HttpResponse:
     return _list_page(request)
 
 
-@require_POST
 def release_create(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        # The address a refused form came back at, opened again: the form is on /releases/.
+        return redirect(reverse("releases:list") + "#cut")
     if not roles.is_maintainer(request.user):
         raise PermissionDenied(_("Only maintainers may cut releases."))
     form = ReleaseCreateForm(request.POST)
@@ -97,11 +105,14 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
         "can_publish": roles.is_maintainer(request.user),
         # Publishing needs HUB_NAMESPACE (release_publish_enqueue refuses without it).
         "hub_publishing": bool(settings.HUB_NAMESPACE),
-        "warnings": selectors.release_split_warnings(release=release),
+        "warnings": selectors.release_split_warnings(
+            release=release, with_advice=roles.is_maintainer(request.user)
+        ),
         "trainable": selectors.release_is_trainable(release=release),
     }
     if release.is_finished:
         context["models"] = training_selectors.models_for_release(release=release)
+        context["loading_code"] = _loading_code(request, release)
     if not polled:
         return render(request, "releases/detail.html", context)
     building = release.state == ReleaseState.BUILDING
@@ -111,6 +122,42 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
         context,
         status=200 if building else HTMX_STOP_POLLING,
     )
+
+
+def _loading_code(request: HttpRequest, release: Release) -> str:
+    """Python that loads the release's sft rows as it stands: from its Hub repo at its tag
+    once published, else from this site's downloads of its Parquet files (public for a
+    finished release). Splits with no rows are left out: ``datasets`` refuses an empty one."""
+    lines = ["from datasets import load_dataset"]
+    if release.hub_repo:
+        lines.append(
+            f'sft = load_dataset({json.dumps(release.hub_repo)}, "sft", '
+            f"revision={json.dumps(release.version)})"
+        )
+        return "\n".join(lines)
+    rows = (release.counts or {}).get("rows", {}).get("sft", {})
+    data_files: dict[str, list[str]] = {}
+    for split in ("train", "test"):
+        urls = [
+            request.build_absolute_uri(reverse("releases:file", args=[release.version, path]))
+            for path in sorted(entry["path"] for entry in release.files)
+            if path.startswith(f"data/sft/{split}-") and path.endswith(".parquet")
+        ]
+        if rows.get(split) and urls:
+            data_files[split] = urls
+    if not data_files:
+        lines.append("# This release has no sft rows to load.")
+        return "\n".join(lines)
+    lines.append('sft = load_dataset("parquet", data_files={')
+    for split, urls in data_files.items():
+        if len(urls) == 1:
+            lines.append(f"    {json.dumps(split)}: {json.dumps(urls[0])},")
+        else:
+            lines.append(f"    {json.dumps(split)}: [")
+            lines += [f"        {json.dumps(url)}," for url in urls]
+            lines.append("    ],")
+    lines.append("})")
+    return "\n".join(lines)
 
 
 @require_POST

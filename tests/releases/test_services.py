@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.utils import translation
 
 from apps.collection.models import ResponseState, Source
 from apps.releases import tasks
@@ -123,11 +124,26 @@ def test_a_filter_that_matches_no_answer_is_refused_before_taking_a_version(main
     with pytest.raises(ValidationError) as caught:
         release_create(user=maintainer, enqueue=False, languages="en", categories=["brainstorming"])
     assert caught.value.messages == [
-        "No accepted answer matches this filter (languages: en; categories: brainstorming)."
+        "No accepted answer matches this filter (languages: en; categories: Brainstorming)."
     ]
     assert not Release.objects.exists()
     # The refused filters used no number: the next release is still v1.
     assert release_create(user=maintainer, enqueue=False, languages=["en"]).version == "v1"
+
+
+def test_a_filter_that_matches_nothing_names_categories_as_the_form_does(maintainer, an_answer):
+    with pytest.raises(ValidationError) as caught:
+        release_create(
+            user=maintainer, enqueue=False, languages="fr", categories=["closed_qa", "open_qa"]
+        )
+    assert caught.value.messages == [
+        "No accepted answer matches this filter (languages: fr; categories: Closed Q&A, Open Q&A)."
+    ]
+    # Translated, as on the form.
+    with translation.override("es"), pytest.raises(ValidationError) as caught:
+        release_create(user=maintainer, enqueue=False, languages="fr", categories=["closed_qa"])
+    assert "Preguntas cerradas" in caught.value.messages[0]
+    assert "closed_qa" not in caught.value.messages[0]
 
 
 def test_a_filter_that_only_model_written_answers_match_says_they_are_left_out(maintainer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -437,3 +438,188 @@ def test_the_header_marks_releases_as_the_section_of_a_release_page(volunteer, d
     assert '<a href="/releases/" aria-current="true">Releases</a>' in html
     assert 'aria-current="page"' not in html
     assert '<a href="/browse/">Browse</a>' in html
+
+
+# --- what the pages say (UX audit) ------------------------------------------------------------
+
+
+def test_a_visit_to_the_forms_address_goes_to_the_form(maintainer, volunteer, db):
+    """After a refused form the address bar shows /releases/new/; opening it again was the
+    405 page."""
+    for user in (maintainer, volunteer, None):
+        web = Client()
+        if user is not None:
+            web.force_login(user)
+        r = web.get("/releases/new/")
+        assert r.status_code == 302 and r["Location"] == "/releases/#cut"
+    assert not Release.objects.exists()
+
+
+def test_a_form_filter_that_matches_nothing_names_categories_by_their_labels(maintainer, an_answer):
+    web = Client()
+    web.force_login(maintainer)
+    r = web.post(
+        "/releases/new/",
+        {"languages": "fr", "categories": ["closed_qa"], "idempotency_key": "fr"},
+    )
+    assert r.status_code == 400
+    assert (
+        "No accepted answer matches this filter (languages: fr; categories: Closed Q&amp;A)."
+        in r.content.decode()
+    )
+
+
+def test_only_maintainers_are_told_to_cut_a_release_again(maintainer, volunteer, db):
+    _finished({"sft": {"train": 17, "test": 0}, "preferences": {"train": 0, "test": 3}})
+    advice = [
+        "No sft rows landed in the test split: a training run needs both; cut it again with a "
+        "larger test share.",
+        "No preferences rows landed in the train split: a training run needs both; cut it "
+        "again with a smaller test share.",
+    ]
+    neutral = [
+        "This release has no sft test rows.",
+        "This release has no preferences train rows.",
+    ]
+    web = Client()
+    web.force_login(maintainer)
+    html = web.get("/releases/v1/").content.decode()
+    assert all(text in html for text in advice)
+    assert not any(text in html for text in neutral)
+    for user in (volunteer, None):
+        web = Client()
+        if user is not None:
+            web.force_login(user)
+        html = web.get("/releases/v1/").content.decode()
+        assert "cut it again" not in html
+        assert all(
+            f'<div class="message warning" data-testid="release-warning"><p>{text}</p></div>'
+            in html
+            for text in neutral
+        )
+
+
+def test_the_list_marks_a_release_with_an_empty_sft_split(maintainer, volunteer, db):
+    _finished({"sft": {"train": 17, "test": 0}, "preferences": EMPTY}, number=1)
+    _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY}, number=2)
+    _finished({"sft": {"train": 0, "test": 2}, "preferences": EMPTY}, number=3)
+    Release.objects.create(number=4, version="v4", filter={})  # building: no counts yet
+    for user in (maintainer, volunteer):
+        web = Client()
+        web.force_login(user)
+        html = web.get("/releases/").content.decode()
+        notes = re.findall(
+            r'<a href="/releases/(v\d)/">.*?</td>\s*<td>(.*?)</td>', html, flags=re.DOTALL
+        )
+        by_version = {version: cell for version, cell in notes}
+        assert by_version["v1"].endswith(
+            '<span class="split-note" data-testid="empty-split">No test rows</span>'
+        )
+        assert "split-note" not in by_version["v2"]
+        assert by_version["v3"].endswith(
+            '<span class="split-note" data-testid="empty-split">No train rows</span>'
+        )
+        if user is maintainer:
+            assert "split-note" not in by_version["v4"]
+
+
+def test_the_first_release_shows_a_dash_for_changes_since_the_previous(db, volunteer):
+    _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
+    web = Client()
+    web.force_login(volunteer)
+    html = web.get("/releases/v1/").content.decode()
+    assert '<th scope="row">sft</th><td>17</td><td>2</td>\n    <td>—</td></tr>' in html
+    Release.objects.filter(version="v1").update(
+        changes={"sft": {"added": 3, "removed": 1}, "preferences": {"added": 0, "removed": 0}}
+    )
+    html = web.get("/releases/v1/").content.decode()
+    assert '<th scope="row">sft</th><td>17</td><td>2</td>\n    <td>+3 / −1</td></tr>' in html
+
+
+def _loading_code(html: str) -> str:
+    found = re.search(r'<code data-testid="loading-code">(.*?)</code>', html, flags=re.DOTALL)
+    assert found
+    return found.group(1).replace("&quot;", '"')
+
+
+def test_load_it_reads_this_sites_downloads_until_published(world, volunteer):
+    release = build(test_share=0.5)
+    rows = release.counts["rows"]["sft"]
+    web = Client()
+    web.force_login(volunteer)
+    code = _loading_code(web.get("/releases/v1/").content.decode())
+    assert "path/to" not in code
+    splits = [split for split in ("train", "test") if rows[split]]
+    expected = [
+        "from datasets import load_dataset",
+        'sft = load_dataset("parquet", data_files={',
+        *(
+            f'    "{split}": "http://testserver/releases/v1/files/data/sft/'
+            f'{split}-00000-of-00001.parquet",'
+            for split in splits
+        ),
+        "})",
+    ]
+    assert code.splitlines() == expected
+    # Each address downloads its split's rows, for anyone.
+    import pyarrow.parquet as pq
+
+    for split, url in zip(splits, re.findall(r'"(http://testserver/[^"]+)"', code), strict=True):
+        response = Client().get(url.removeprefix("http://testserver"))
+        assert response.status_code == 200
+        table = pq.read_table(io.BytesIO(b"".join(response.streaming_content)))
+        assert table.num_rows == rows[split]
+
+
+def test_load_it_reads_the_hub_repo_at_its_tag_once_published(db, volunteer):
+    _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
+    Release.objects.filter(version="v1").update(
+        state=ReleaseState.PUBLISHED, hub_repo="hearth-org/hearth-sft", hub_revision="abc123"
+    )
+    web = Client()
+    web.force_login(volunteer)
+    html = web.get("/releases/v1/").content.decode()
+    assert _loading_code(html).splitlines() == [
+        "from datasets import load_dataset",
+        'sft = load_dataset("hearth-org/hearth-sft", "sft", revision="v1")',
+    ]
+    assert "Its sft rows, from the Hub at this version's tag:" in html
+
+
+def test_a_missing_release_gets_the_general_not_found_page(client, settings, db):
+    settings.DEBUG = False
+    for path in ("/releases/v404/", "/releases/v1/files/data/sft/train-00000-of-00001.parquet"):
+        r = client.get(path)
+        assert r.status_code == 404
+        assert "404.html" in [t.name for t in r.templates]
+        html = r.content.decode()
+        assert (
+            "There is nothing at this address. The page may have been removed, the address may "
+            "be mistyped, or what it points to is not public."
+        ) in html
+        assert "prompts and answers appear here" not in html
+        assert '<a class="button" href="/">Go to the home page</a>' in html
+        assert '<a class="button secondary" href="/browse/">Browse prompts</a>' in html
+
+
+def test_load_it_lists_every_shard_of_a_split_and_no_empty_split(db, volunteer):
+    _finished({"sft": {"train": 40_000, "test": 0}, "preferences": EMPTY})
+    shards = [f"data/sft/train-0000{i}-of-00002.parquet" for i in (1, 0)]
+    Release.objects.filter(version="v1").update(
+        files=[
+            {"path": path, "bytes": 1, "sha256": "0" * 64}
+            for path in [*shards, "data/sft/test-00000-of-00001.parquet", "dolly/sft.jsonl"]
+        ]
+    )
+    web = Client()
+    web.force_login(volunteer)
+    code = _loading_code(web.get("/releases/v1/").content.decode())
+    assert code.splitlines() == [
+        "from datasets import load_dataset",
+        'sft = load_dataset("parquet", data_files={',
+        '    "train": [',
+        '        "http://testserver/releases/v1/files/data/sft/train-00000-of-00002.parquet",',
+        '        "http://testserver/releases/v1/files/data/sft/train-00001-of-00002.parquet",',
+        "    ],",
+        "})",
+    ]
