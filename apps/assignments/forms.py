@@ -6,11 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from apps.assignments.models import TaskType
 from apps.collection.forms import IdempotentForm, WriteForm
+from apps.core.forms import add_validation_errors
 from apps.core.text import check_text
+
+# The answer's guidance, on the respond task and on a prompt's own Answer page alike.
+ANSWER_HELP = _(
+    "Answer as a helpful expert would, in your own words: no chatbot output. Markdown is allowed."
+)
 
 # One line each, shown under the label's checkbox. Order: the blocking labels first, as in
 # apps.feedback.models.BLOCKING_LABELS, then wrong_category, which only records a fact.
@@ -68,8 +75,21 @@ SKIP_REASONS = [
 class TaskForm(IdempotentForm):
     """A form that submits one task; ``payload()`` is what task_submit receives."""
 
+    # The names task_submit's errors use for this form's fields where they differ (it names
+    # them as the task API's payload does).
+    service_field_names: dict[str, str] = {}
+
     def payload(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Show task_submit's ValidationError on the fields it is about, so that a refused
+        text is marked (and focused) on its own field, not as an error of the whole form."""
+        if hasattr(error, "error_dict"):
+            error = ValidationError(
+                {self.service_field_names.get(k, k): v for k, v in error.error_dict.items()}
+            )
+        add_validation_errors(self, error)
 
 
 class WriteTaskForm(WriteForm, TaskForm):
@@ -105,16 +125,15 @@ class ReviewTaskForm(TaskForm):
 
 
 class RespondTaskForm(TaskForm):
-    # Named "response" because that is the key the services' text checks report errors under.
+    # Named "response", the key the collection services' text checks report errors under;
+    # task_submit reports them as "text", the task API's name for it.
     response = forms.CharField(
         label=_("Your answer"),
         strip=False,
         widget=forms.Textarea(attrs={"rows": 10}),
-        help_text=_(
-            "Answer as a helpful expert would, in your own words: no chatbot output. "
-            "Markdown is allowed."
-        ),
+        help_text=ANSWER_HELP,
     )
+    service_field_names = {"text": "response"}
 
     def payload(self) -> dict[str, Any]:
         return {"text": self.cleaned_data["response"]}

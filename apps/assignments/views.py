@@ -41,7 +41,6 @@ from apps.collection.categories import GUIDANCE
 from apps.collection.models import Category
 from apps.collection.policy import current_policy
 from apps.core import idempotency
-from apps.core.forms import add_validation_errors
 from apps.core.languages import common_languages
 
 KINDS = [
@@ -200,7 +199,7 @@ def _submit(
         if form is None or assignment is None:  # not reached: the service refuses first
             messages.error(request, " ".join(exc.messages))
             return redirect(_contribute_url(kind))
-        add_validation_errors(form, exc)
+        form.add_service_errors(exc)
         return _render_task(request, user, assignment, form, kind)
     messages.success(request, THANKS.get(result.get("type", ""), _("Thank you!")))
     return redirect(_contribute_url(kind))
@@ -446,6 +445,10 @@ def _render_task(
         "skip_form": forms.SkipForm(),
         "skip_url": _with_kind(reverse("assignments:skip", args=[assignment.pk]), kind),
         "open_tasks": _open_tasks(user, besides=assignment.pk),
+        "contribute_url": _contribute_url(kind),
+        # The page's countdown counts from this, not from the browser's clock, which may be
+        # off from the server's that decides.
+        "seconds_left": max(0, int((assignment.expires_at - timezone.now()).total_seconds())),
     }
     if assignment.task_type == TaskType.WRITE:
         context.update(guidance=GUIDANCE, languages=common_languages())

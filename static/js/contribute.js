@@ -1,14 +1,23 @@
-// The Contribute page: local expiry times, the keyboard-shortcuts dialog, and the ranking
-// list (drag and drop by mouse or touch through SortableJS, keyboard moves, Move up / Move
-// down buttons, spoken announcements). Without this script the page still works: the ranking
-// is then given with one number per answer.
+// The Contribute page: local expiry times and a countdown of the hold, the focus on the task
+// after a submit or a skip, the keyboard shortcuts (and their dialog), and the ranking list
+// (drag and drop by mouse or touch through SortableJS, keyboard moves, Move up / Move down
+// buttons, spoken announcements). Without this script the page still works: the hold's time
+// is the server's, and the ranking is given with one number per answer.
 (function () {
   "use strict";
+
+  // Inputs that take no typing: a key pressed on them may be a shortcut.
+  var NOT_TYPED = ["checkbox", "radio", "button", "submit", "reset", "image", "file", "range", "color"];
 
   function isTyping(element) {
     if (!element || !element.tagName) return false;
     var tag = element.tagName.toLowerCase();
-    return tag === "input" || tag === "textarea" || tag === "select" || element.isContentEditable;
+    if (tag === "input") return NOT_TYPED.indexOf((element.type || "").toLowerCase()) === -1;
+    return tag === "textarea" || tag === "select" || element.isContentEditable;
+  }
+
+  function hasModifier(event) {
+    return event.ctrlKey || event.metaKey || event.altKey;
   }
 
   // "Held until 14:32 UTC" in the volunteer's own clock.
@@ -19,6 +28,125 @@
         node.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
         node.title = when.toLocaleString();
       }
+    });
+  }
+
+  // The hold's time left, kept current: "(9 minutes left)" counts down while the page is
+  // open, and when the hold runs out the page says what sending now will do. Counted from the
+  // seconds the server gave, not from the browser's clock, which may be off from the server's.
+  // Only one minute left and the end are spoken, never each tick.
+  var EXPIRY_TICK_MS = 15 * 1000;
+
+  // "1 hour, 5 minutes" in the page's language, rounded up to the minute, as Django's
+  // timeuntil writes it (at most two units); null where the browser cannot name units.
+  function timeLeftText(seconds) {
+    var lang = document.documentElement.lang || undefined;
+    var minutes = Math.max(1, Math.ceil(seconds / 60));
+    var units = [["day", Math.floor(minutes / 1440)], ["hour", Math.floor(minutes / 60) % 24], ["minute", minutes % 60]];
+    var parts = [];
+    try {
+      for (var i = 0; i < units.length && parts.length < 2; i++) {
+        if (units[i][1] > 0) {
+          parts.push(new Intl.NumberFormat(lang, { style: "unit", unit: units[i][0], unitDisplay: "long" }).format(units[i][1]));
+        } else if (parts.length) {
+          break; // "1 hour", not "1 hour, 0 minutes"
+        }
+      }
+    } catch (error) {
+      return null;
+    }
+    return parts.join(", ");
+  }
+
+  function countdown() {
+    var expiry = document.querySelector("[data-expiry]");
+    var notice = document.querySelector("[data-expired]");
+    var live = document.querySelector("[data-expiry-live]");
+    var time = expiry && expiry.querySelector("time");
+    var seconds = expiry ? parseInt(expiry.getAttribute("data-seconds-left"), 10) : NaN;
+    if (!expiry || !notice || !live || !time || isNaN(seconds)) return;
+    var deadline = Date.now() + seconds * 1000;
+    var warned = false;
+    var timer = null;
+
+    // The translated sentence, "Held for you until {time} ({left} left)", with the page's own
+    // <time> element (in local time) in its place.
+    function show(left) {
+      var nodes = expiry.getAttribute("data-held").split(/(\{time\}|\{left\})/).map(function (part) {
+        if (part === "{time}") return time;
+        return document.createTextNode(part === "{left}" ? left : part);
+      });
+      expiry.replaceChildren.apply(expiry, nodes);
+    }
+    function say(message) {
+      live.textContent = "";
+      window.setTimeout(function () { live.textContent = message; }, 50);
+    }
+    function tick() {
+      var left = (deadline - Date.now()) / 1000;
+      if (left <= 0) {
+        window.clearInterval(timer);
+        expiry.hidden = true;
+        notice.hidden = false;
+        say(notice.textContent.replace(/\s+/g, " ").trim());
+        return;
+      }
+      var text = timeLeftText(left);
+      if (text) show(text);
+      if (left <= 60 && !warned) {
+        warned = true;
+        say(live.getAttribute("data-warning"));
+      }
+    }
+    timer = window.setInterval(tick, EXPIRY_TICK_MS);
+    // A tab that slept comes back with the time it really has.
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden && !expiry.hidden) tick();
+    });
+    tick();
+  }
+
+  // After a submit or a skip, the next task's page opens with its message ("Thank you! …"):
+  // the focus goes to the task's heading, so the next Tab reaches the task's first field, not
+  // the site's menu, and a screen reader reads the heading with the message that describes it.
+  // A page shown again with errors leaves the focus on the field to fix (static/js/hearth.js).
+  function focusTask() {
+    var heading = document.querySelector("#main h1");
+    var status = document.querySelector("#main > [role=status]");
+    if (!heading || !status || document.querySelector(".has-error, [aria-invalid=true]")) return;
+    if (!status.id) status.id = "task-messages";
+    heading.setAttribute("tabindex", "-1");
+    heading.setAttribute("aria-describedby", status.id);
+    heading.focus();
+  }
+
+  // Ctrl+Enter sends the task when the focus is in no form (on its heading, after a shortcut);
+  // in a form, static/js/hearth.js sends that form.
+  function submitKey() {
+    var form = document.querySelector("[data-task-form], #write-form");
+    if (!form) return;
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey) || event.defaultPrevented) return;
+      if (event.target.closest && event.target.closest("form, dialog")) return;
+      event.preventDefault();
+      form.requestSubmit();
+    });
+  }
+
+  // A review's quality from the keys 1 to 5, when the focus is not in a text field or in
+  // another form (the skip's choices, the dialog): the choice is checked and focused, so its
+  // label is read out and Ctrl+Enter then sends the review.
+  function qualityKeys(form) {
+    document.addEventListener("keydown", function (event) {
+      if (!/^[1-5]$/.test(event.key) || hasModifier(event) || isTyping(event.target)) return;
+      var inside = event.target.closest && event.target.closest("form, dialog");
+      if (inside && inside !== form) return;
+      var choice = form.querySelector("input[name=quality][value='" + event.key + "']");
+      if (!choice || choice.disabled) return;
+      event.preventDefault();
+      choice.checked = true;
+      choice.focus();
+      choice.dispatchEvent(new Event("change", { bubbles: true }));
     });
   }
 
@@ -40,10 +168,11 @@
       if (event.target === dialog) dialog.close();
     });
     document.querySelectorAll("[data-shortcuts-open]").forEach(function (button) {
+      button.hidden = false;
       button.addEventListener("click", open);
     });
     document.addEventListener("keydown", function (event) {
-      if (event.key === "?" && !event.ctrlKey && !event.metaKey && !event.altKey && !isTyping(event.target)) {
+      if (event.key === "?" && !hasModifier(event) && !isTyping(event.target)) {
         event.preventDefault();
         open();
       }
@@ -257,8 +386,13 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     localTimes();
+    countdown();
     shortcutsDialog();
+    submitKey();
     var form = document.querySelector("[data-rank-form]");
     if (form) ranking(form);
+    var review = document.querySelector("[data-review-form]");
+    if (review) qualityKeys(review);
+    focusTask();
   });
 })();
