@@ -334,18 +334,25 @@ def response_withdraw(request: HttpRequest, response_id: int) -> HttpResponse:
 
 @licence_required
 def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
+    """Answer one prompt outside a task: the respond task's page, less the task.
+
+    Once sent it goes back to the prompt's page, where the volunteer came from: it shows the
+    message, and their answer in review among the prompt's answers."""
+    # The respond task's guidance; imported here, as the tasks build on this app, not it on them.
+    from apps.assignments.forms import ANSWER_HELP
+
     prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
+    context: dict[str, Any] = {"prompt": prompt, "category_label": prompt.get_category_display()}
     if request.method != "POST":
         # Say so before they write, not after; a POST still meets the service's own check.
         own = selectors.response_by_author_on_prompt(prompt=prompt, user=request.user)
         if own is not None:
-            return render(
-                request, "collection/answer.html", {"prompt": prompt, "own_response": own}
-            )
+            return render(request, "collection/answer.html", {**context, "own_response": own})
         if (refusal := services.answer_refusal(prompt)) is not None:
             messages.info(request, refusal)
             return redirect(reverse("collection:prompt-detail", args=[prompt.pk]))
     form = forms.AnswerForm(request.POST or None)
+    form.fields["text"].help_text = ANSWER_HELP
     if request.method == "POST" and form.is_valid():
 
         def create() -> tuple[int, Any]:
@@ -359,14 +366,20 @@ def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
         try:
             idempotency.form_once(request, form.cleaned_data["idempotency_key"], create)
         except ValidationError as exc:
+            # The service names the answer "response", the field it has on the Write page;
+            # here it is "text": put its errors on that field, not above the form.
+            if hasattr(exc, "error_dict"):
+                exc = ValidationError(
+                    {("text" if k == "response" else k): v for k, v in exc.error_dict.items()}
+                )
             add_validation_errors(form, exc)
         except services.NotEditable as exc:
             messages.error(request, str(exc))
             return redirect(reverse("collection:prompt-detail", args=[prompt.pk]))
         else:
             messages.success(request, _("Thank you! Your answer is now in review."))
-            return redirect("collection:mine")
-    return render(request, "collection/answer.html", {"form": form, "prompt": prompt})
+            return redirect(reverse("collection:prompt-detail", args=[prompt.pk]))
+    return render(request, "collection/answer.html", {**context, "form": form})
 
 
 # Chrome refuses URLs over 2 MiB, data: links included; a larger report is offered only as text.

@@ -250,6 +250,82 @@ def test_a_respond_task_takes_an_answer(volunteer, make_volunteer):
     )
 
 
+def test_a_whitespace_only_answer_is_marked_on_its_field_like_an_empty_one(
+    volunteer, make_volunteer
+):
+    PromptFactory(author=make_volunteer())
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "respond")
+    r = client.post(
+        f"/contribute/{assignment.pk}/", {"idempotency_key": key_of(page), "response": " \n\t "}
+    )
+    assert r.status_code == 200
+    form = r.context["form"]
+    assert form.errors == {"response": ["The response is required and cannot be only whitespace."]}
+    html = r.content.decode()
+    assert '<div class="field has-error">' in html
+    assert re.search(r'<textarea name="response"[^>]*aria-invalid="true"', html)
+    assert 'role="alert"' not in html
+    assert not Response.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["instruction", "response"])
+def test_a_whitespace_only_text_on_a_write_task_is_marked_on_its_field(volunteer, field):
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "write")
+    data = {
+        "idempotency_key": key_of(page),
+        "category": "brainstorming",
+        "instruction": "List three uses for a paperclip.",
+        "response": "Hold papers, reset a router, make a tiny hook.",
+        "language": "en",
+    }
+    r = client.post(f"/contribute/{assignment.pk}/", {**data, field: "   "})
+    assert r.status_code == 200
+    assert list(r.context["form"].errors) == [field]
+    assert re.search(rf'<textarea name="{field}"[^>]*aria-invalid="true"', r.content.decode())
+    assert not Prompt.objects.exists()
+
+
+def test_the_task_page_counts_down_from_the_servers_seconds_and_says_what_expiry_means(
+    volunteer, make_volunteer
+):
+    PromptFactory(author=make_volunteer())
+    client = client_for(volunteer)
+    assignment, _page = open_task(client, "respond")
+    Assignment.objects.filter(pk=assignment.pk).update(
+        expires_at=timezone.now() + timedelta(minutes=9, seconds=30)
+    )
+    html = client.get(f"/contribute/{assignment.pk}/").content.decode()
+    seconds = int(re.search(r'data-seconds-left="(\d+)"', html).group(1))  # type: ignore[union-attr]
+    assert 560 <= seconds <= 570
+    assert 'data-held="Held for you until {time} ({left} left)"' in html
+    # The server's words stay for a page without its script.
+    assert re.search(r"\(9\s+minutes left\)", html)
+    assert "the task will refuse your answer now" in html
+    assert 'data-warning="One minute left to send this task."' in html
+
+
+@pytest.mark.parametrize(
+    ("kind", "listed", "unlisted"),
+    [
+        ("review", "Rate the quality, from 1 (poor) to 5 (excellent)", "Pick up the focused"),
+        ("respond", "Submit the answer", "Rate the quality"),
+        ("write", "Submit the prompt and its answer", "Rate the quality"),
+    ],
+)
+def test_every_kind_of_task_lists_its_own_keyboard_shortcuts(
+    volunteer, make_volunteer, kind, listed, unlisted
+):
+    prompt_in_review(make_volunteer())
+    PromptFactory(author=make_volunteer())
+    client = client_for(volunteer)
+    _assignment, page = open_task(client, kind)
+    html = page.content.decode()
+    assert html.count("data-shortcuts-open") == 1 and '<dialog class="shortcuts"' in html
+    assert listed in html and unlisted not in html
+
+
 # --- rank ------------------------------------------------------------------------------------
 
 
@@ -533,7 +609,7 @@ def test_an_expired_answer_is_shown_again_and_sent_through_the_prompts_answer_pa
         f"/prompts/{prompt.pk}/answer/",
         {"idempotency_key": form["idempotency_key"].value(), "text": LONG_ANSWER},
     )
-    assert sent.status_code == 302 and sent["Location"] == "/mine/"
+    assert sent.status_code == 302 and sent["Location"] == f"/prompts/{prompt.pk}/"
     assert message_texts(sent) == ["Thank you! Your answer is now in review."]
     response = Response.objects.get(author=volunteer)
     assert (response.prompt, response.text) == (prompt, LONG_ANSWER)

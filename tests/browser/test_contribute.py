@@ -344,3 +344,136 @@ def test_without_javascript_a_phone_ranks_with_numbers_and_reviews_fit(
         AssignmentState.SKIPPED
     )
     context.close()
+
+
+def test_a_whitespace_only_answer_is_marked_and_focused_like_an_empty_one(
+    page: Page, login, shot, volunteer, make_volunteer
+):
+    from tests.factories import PromptFactory
+
+    PromptFactory(author=make_volunteer())
+    login(page, volunteer)
+    page.goto("/contribute/?type=respond")
+    answer = page.get_by_label("Your answer")
+    answer.fill("   \n\t  ")
+    page.get_by_role("button", name="Submit answer").click()
+    expect(answer).to_be_focused()
+    expect(answer).to_have_attribute("aria-invalid", "true")
+    expect(answer).to_have_accessible_description(
+        re.compile(r"The response is required and cannot be only whitespace\.")
+    )
+    expect(page.get_by_role("alert")).to_have_count(0)
+    shot(page, "whitespace-answer")
+    assert not Response.objects.exists()
+
+
+def test_the_hold_counts_down_warns_at_a_minute_and_says_when_it_ran_out(
+    page: Page, login, shot, volunteer, make_volunteer
+):
+    """The browser's clock is Playwright's, run forward by hand; the server's is real, so the
+    task is expired in the database before the late answer is sent."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import PromptFactory
+
+    prompt = PromptFactory(author=make_volunteer())
+    login(page, volunteer)
+    page.clock.install()
+    page.goto("/contribute/?type=respond")
+    assignment = Assignment.objects.get(user=volunteer)
+    Assignment.objects.filter(pk=assignment.pk).update(
+        expires_at=timezone.now() + timedelta(seconds=90)
+    )
+    page.reload()
+    expiry = page.locator(".task-expiry")
+    live = page.locator("[data-expiry-live]")
+    expect(expiry).to_contain_text(
+        re.compile(r"^Held for you until \S+( [AP]M)? \(2 minutes left\)")
+    )
+    page.get_by_label("Your answer").fill("Rivers carry salt into it.")
+
+    page.clock.run_for(40_000)
+    expect(expiry).to_contain_text("(1 minute left)")
+    expect(live).to_have_text("One minute left to send this task.")
+    page.clock.run_for(20_000)
+    expect(live).to_have_text("One minute left to send this task.")  # said once, not each tick
+
+    page.clock.run_for(40_000)
+    expect(expiry).to_be_hidden()
+    notice = page.locator("[data-expired]")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("Your hold on this task has run out")
+    expect(live).to_contain_text("Your hold on this task has run out")
+    expect(notice.get_by_role("link", name="Take a new task")).to_have_attribute(
+        "href", "/contribute/?type=respond"
+    )
+    shot(page, "hold-ran-out", full_page=False)
+
+    # What the notice says: the task refuses it, and the next page offers the prompt instead.
+    Assignment.objects.filter(pk=assignment.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    page.get_by_role("button", name="Submit answer").click()
+    expect(page.get_by_role("alert")).to_contain_text("This task expired before it was sent.")
+    page.get_by_role("button", name="Send this answer to the prompt").click()
+    expect(page).to_have_url(re.compile(rf"/prompts/{prompt.pk}/$"))
+    assert Response.objects.get(author=volunteer).text == "Rivers carry salt into it."
+
+
+def test_the_ctrl_enter_hint_shows_with_a_mouse_and_not_on_a_touch_phone(
+    page: Page, browser: Browser, live_server: LiveServer, login, shot, volunteer, make_volunteer
+):
+    from tests.factories import PromptFactory
+
+    PromptFactory(author=make_volunteer())
+    login(page, volunteer)
+    page.goto("/contribute/?type=respond")
+    expect(page.locator(".kbd-hint")).to_be_visible()
+    expect(page.get_by_role("button", name="Keyboard shortcuts")).to_be_visible()
+
+    phone_context = browser.new_context(
+        base_url=live_server.url, viewport=PHONE, has_touch=True, is_mobile=True
+    )
+    phone_context.set_default_timeout(TIMEOUT_MS)
+    phone = phone_context.new_page()
+    login(phone, volunteer)
+    phone.goto("/contribute/?type=respond")
+    expect(phone.get_by_role("button", name="Submit answer")).to_be_visible()
+    expect(phone.locator(".kbd-hint")).to_be_hidden()
+    expect(phone.get_by_role("button", name="Keyboard shortcuts")).to_be_hidden()
+    shot(phone, "respond-phone", full_page=False)
+    phone_context.close()
+
+
+def test_a_prompts_answer_page_reads_like_the_answer_task_and_goes_back_to_the_prompt(
+    page: Page, login, shot, volunteer, make_volunteer
+):
+    from tests.factories import PromptFactory
+
+    prompt = PromptFactory(author=make_volunteer(), instruction=INSTRUCTION)
+    login(page, volunteer)
+    page.goto(f"/prompts/{prompt.pk}/")
+    page.get_by_role("link", name="Write an answer").click()
+    expect(page.locator(".task-prompt")).to_contain_text("Open Q&A · en")
+    answer = page.get_by_label("Your answer")
+    expect(answer).to_have_accessible_description(
+        re.compile(r"^Answer as a helpful expert would, in your own words")
+    )
+    expect(page.locator(".kbd-hint")).to_be_visible()
+
+    answer.fill("  ")
+    page.get_by_role("button", name="Submit for review").click()
+    expect(answer).to_be_focused()
+    expect(answer).to_have_attribute("aria-invalid", "true")
+
+    answer.fill(AUTHOR_ANSWER.replace("Mostly", "**Mostly**"))
+    page.get_by_role("button", name="Preview answer").click()
+    expect(page.locator("#text-preview strong")).to_have_text("Mostly")
+    shot(page, "answer-page")
+    page.keyboard.press("Control+Enter")
+    expect(page).to_have_url(re.compile(rf"/prompts/{prompt.pk}/$"))
+    expect(status(page)).to_contain_text("Your answer is now in review.")
+    mine = Response.objects.get(author=volunteer)
+    expect(page.locator(f"#response-{mine.pk}")).to_contain_text("Mostly it signals")
