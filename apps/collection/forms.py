@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,19 +18,8 @@ from apps.collection import selectors, services
 from apps.collection.api_imports import DEFAULT_UPLOAD_SOURCE
 from apps.collection.importing import IMPORT_STATES, check_import_options, check_upload
 from apps.collection.models import POLICY_LIMITS, Category, CollectionPolicy
-from apps.core.forms import add_validation_errors
+from apps.core.forms import IdempotentForm, add_validation_errors
 from apps.core.validators import InRange
-
-
-class IdempotentForm(forms.Form):
-    """Carries a one-time key so a double-clicked or re-sent form creates nothing twice."""
-
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=200)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
 
 
 class PromptFieldsMixin(forms.Form):

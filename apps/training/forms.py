@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import typing
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.forms import IdempotentForm
 from apps.releases.models import Release
 from apps.training import schedules, services
 from apps.training.models import RunKind, RunMethod
@@ -95,7 +95,9 @@ def _parse_number(text: str, *, whole: bool) -> int | float:
     return value
 
 
-class RunCreateForm(forms.Form):
+class RunCreateForm(IdempotentForm):
+    """Start a run; its one-time key makes a double click start one run."""
+
     # A select of the finished releases; any version is accepted here, and one that is not
     # (or no longer) finished is refused by the service, with its reason.
     release = forms.CharField(label=_("Release"), widget=forms.Select)
@@ -113,8 +115,6 @@ class RunCreateForm(forms.Form):
         initial=RunMethod.FULL,
         widget=forms.RadioSelect,
     )
-    # A fresh key per rendered form: a double click starts one run (apps.core.idempotency).
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=200)
     hyperparameters = forms.CharField(
         label=_("More hyperparameters (JSON)"),
         required=False,
@@ -124,7 +124,6 @@ class RunCreateForm(forms.Form):
 
     def __init__(self, *args: Any, releases: list[Release], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
         select = self.fields["release"].widget
         assert isinstance(select, forms.Select)
         select.choices = [(r.version, r.version) for r in releases]

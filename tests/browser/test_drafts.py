@@ -212,7 +212,7 @@ def test_an_answer_typed_into_a_task_that_expired_is_sent_through_the_answer_pag
     assert draft_keys(page) == [f"hearth:draft:{volunteer.pk}:answer:/prompts/{prompt.pk}/answer/"]
 
     page.get_by_role("button", name="Send this answer to the prompt").click()
-    expect(page).to_have_url(re.compile(r"/mine/$"))
+    expect(page).to_have_url(re.compile(rf"/prompts/{prompt.pk}/$"))
     expect(page.get_by_role("main").get_by_role("status").first).to_contain_text(
         "Your answer is now in review."
     )
@@ -244,7 +244,7 @@ def test_an_expired_task_opened_again_brings_its_draft_to_the_answer_page(
     assert draft_keys(page) == [f"hearth:draft:{volunteer.pk}:answer:/prompts/{prompt.pk}/answer/"]
 
     page.get_by_role("button", name="Send this answer to the prompt").click()
-    expect(page).to_have_url(re.compile(r"/mine/$"))
+    expect(page).to_have_url(re.compile(rf"/prompts/{prompt.pk}/$"))
     expect(page.get_by_role("main").get_by_role("status").first).to_contain_text(
         "Your answer is now in review."
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -119,6 +121,22 @@ def test_a_key_used_on_another_page_does_not_replay_that_page(web, volunteer2):
     r = web.post("/write/", WRITE)
     assert r.status_code == 302 and r["Location"] == "/mine/"
     assert Prompt.objects.filter(instruction=WRITE["instruction"]).exists()
+
+
+@pytest.mark.parametrize("key", [None, "", "k" * 201, "tab\there"])
+def test_a_form_without_a_usable_key_says_so_and_comes_back_with_a_new_one(web, key):
+    """A page from before the key, or a cut or tampered one: it once came back with no word
+    of why nothing was saved."""
+    data = {k: v for k, v in WRITE.items() if k != "idempotency_key"}
+    if key is not None:
+        data["idempotency_key"] = key
+    r = web.post("/write/", data)
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "This page was out of date. Check it and send it again." in html
+    assert re.search(r'name="idempotency_key" value="[0-9a-f]{32}"', html)
+    assert WRITE["instruction"] in html  # what was typed comes back
+    assert not Prompt.objects.exists()
 
 
 def test_a_missing_context_shows_the_message_and_keeps_the_text(web):
