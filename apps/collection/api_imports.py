@@ -27,10 +27,13 @@ DEFAULT_UPLOAD_SOURCE = "upload"
 class ImportsApi(APIView):
     """Import a JSONL file; every line goes through the Write form's checks.
 
-    The answer lists each non-blank line as imported (with the new prompt's id), duplicate
-    (with the id of the prompt already in Hearth) or rejected (with the reasons). A file that
-    is empty, not UTF-8 text, or not JSON objects with Dolly's fields at its first line is
-    refused with 400 and imports nothing.
+    The answer counts every non-blank line as imported, duplicate or rejected, and lists the
+    first ``lines_listed_per_status`` lines of each status: an imported line with the new
+    prompt's id, a duplicate with the id of the prompt already in Hearth, a rejected one with
+    the reasons. When it lists fewer lines than it counts, ``lines_truncated`` is true and
+    ``lines_omitted`` says how many it leaves out. Each line is imported or not on its own.
+    A file that is empty, not UTF-8 text, or not JSON objects with Dolly's fields at its
+    first line is refused with 400 and imports nothing.
     """
 
     permission_classes = [IsAuthenticated, IsMaintainer]
@@ -56,6 +59,10 @@ class ImportsApi(APIView):
             "duplicates": serializers.IntegerField(),
             "rejected": serializers.IntegerField(),
             "lines": serializers.ListField(
+                help_text=_(
+                    "The file's non-blank lines in order, at most lines_listed_per_status of "
+                    "each status."
+                ),
                 child=inline_serializer(
                     name="ImportLine",
                     fields={
@@ -69,6 +76,18 @@ class ImportsApi(APIView):
                             required=False,
                         ),
                     },
+                ),
+            ),
+            "lines_truncated": serializers.BooleanField(
+                help_text=_("True when lines leaves out some of the lines counted.")
+            ),
+            "lines_omitted": serializers.IntegerField(
+                help_text=_("How many of the lines counted are not in lines; 0 when all are.")
+            ),
+            "lines_listed_per_status": serializers.IntegerField(
+                help_text=_(
+                    "How many lines of each status (imported, duplicate, rejected) lines lists "
+                    "at most: the first ones in the file."
                 )
             ),
         },

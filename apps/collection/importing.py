@@ -41,6 +41,11 @@ IMPORT_STATES: dict[str, tuple[str, str]] = {
     "review": (PromptState.REVIEW, ResponseState.REVIEW),
 }
 DEFAULT_BATCH_SIZE = 500
+# The most lines of each status (imported, duplicate, rejected) that a report lists; its
+# counts stay exact. The report is the API's answer, the row an Idempotency-Key replays and
+# the Import page: at some 360 bytes a rejected line, listing every line of a 64 MB file of
+# bad lines would take gigabytes. The first lines of each kind are the ones to fix first.
+REPORT_LINES_PER_STATUS = 1000
 # "hearth" marks work written on this site (Prompt.origin), so an import may not claim it.
 RESERVED_SOURCE = "hearth"
 # Whole-line problems (bad bytes, bad JSON) are reported under this key, not a field's name.
@@ -101,36 +106,55 @@ class ImportReport:
     """The committed result of an import so far.
 
     It grows one batch at a time, after that batch commits, so after an interrupted import it
-    describes exactly what is in the database.
+    describes exactly what is in the database. The counts cover every line; ``lines`` keeps
+    the first ``lines_per_status`` outcomes of each status (all of them when None), in the
+    file's order, so that memory stays bounded however long the file is.
     """
 
     imported: int = 0
     duplicates: int = 0
     rejected: int = 0
     batches_committed: int = 0
+    lines_committed: int = 0
     lines: list[LineOutcome] = field(default_factory=list)
+    lines_per_status: int | None = None
 
     def add_batch(self, outcomes: list[LineOutcome]) -> None:
         for outcome in outcomes:
             if outcome.status == IMPORTED:
                 self.imported += 1
+                seen = self.imported
             elif outcome.status == DUPLICATE:
                 self.duplicates += 1
+                seen = self.duplicates
             else:
                 self.rejected += 1
-        self.lines.extend(outcomes)
+                seen = self.rejected
+            if self.lines_per_status is None or seen <= self.lines_per_status:
+                self.lines.append(outcome)
+        self.lines_committed += len(outcomes)
         self.batches_committed += 1
 
+    def lists_next_rejected(self, *, pending: int = 0) -> bool:
+        """Whether the next rejected line would be listed, once ``pending`` rejected lines not
+        yet added (those of the batch in progress) are."""
+        return self.lines_per_status is None or self.rejected + pending < self.lines_per_status
+
     @property
-    def lines_committed(self) -> int:
-        return len(self.lines)
+    def lines_omitted(self) -> int:
+        """Lines counted but not listed in ``lines``."""
+        return self.lines_committed - len(self.lines)
 
     def as_dict(self) -> dict[str, Any]:
+        """The answer of POST /api/v1/imports/, and what the Import page shows."""
         return {
             "imported": self.imported,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "lines": [outcome.as_dict() for outcome in self.lines],
+            "lines_truncated": self.lines_omitted > 0,
+            "lines_omitted": self.lines_omitted,
+            "lines_listed_per_status": self.lines_per_status,
         }
 
 
@@ -325,13 +349,17 @@ def _messages(exc: ValidationError) -> dict[str, list[str]]:
 
 
 def _check_record(
-    record: dict[str, Any], *, options: ImportOptions
+    record: dict[str, Any], *, options: ImportOptions, every_problem: bool = True
 ) -> services.CheckedPrompt | dict[str, list[str]]:
     """The record as ``prompt_create`` would store it, or every problem of it in one pass: its
     shape, then the Write form's rules for each field (``prompt_create`` stops at the prompt's
     fields before it looks at the response), so one fix of the file is enough to get the line
-    in. Whether it duplicates a prompt is for the batch's write to say."""
+    in. Whether it duplicates a prompt is for the batch's write to say. Without
+    ``every_problem``, a record of the wrong shape comes back with its shape's problems only:
+    enough to reject it, at a fraction of the cost."""
     errors = _check_shape(record)
+    if errors and not every_problem:
+        return errors
     instruction = record.get("instruction")
     fields: services.PromptFields | None = None
     try:
@@ -368,12 +396,14 @@ class _Batch:
 
     outcomes: list[LineOutcome | None] = field(default_factory=list)
     checked: list[tuple[int, int, services.CheckedPrompt]] = field(default_factory=list)
+    rejected: int = 0
 
     def __len__(self) -> int:
         return len(self.outcomes)
 
     def add(self, line: int, checked: services.CheckedPrompt | LineOutcome) -> None:
         if isinstance(checked, LineOutcome):
+            self.rejected += 1
             self.outcomes.append(checked)
         else:
             self.checked.append((len(self.outcomes), line, checked))
@@ -424,7 +454,7 @@ def prompts_import_jsonl(
     bytes_total: int | None = None,
     report: ImportReport | None = None,
 ) -> ImportReport:
-    """Import a Dolly-format JSONL stream; returns what happened to every line.
+    """Import a Dolly-format JSONL stream; returns what happened to its lines.
 
     Preconditions: the caller has checked that whoever asked for the import may import
     (``roles.is_maintainer``; the demo seed is the exception); ``author`` becomes the author
@@ -435,11 +465,19 @@ def prompts_import_jsonl(
     batch; the collection policy is read once. If anything raises mid-batch — a database
     error, ``KeyboardInterrupt``, the ``progress`` callback — that batch is rolled back, the
     exception propagates, and earlier batches stay committed. Pass your own ``report`` to
-    learn what was committed before such an exception. ``progress`` is called after every
-    non-blank line is checked, inside the batch's transaction (the batch is written after its
-    last line); ``bytes_total`` defaults to the stream's size when it can seek.
+    learn what was committed before such an exception, or to list every line: the default
+    report lists only the first ``REPORT_LINES_PER_STATUS`` lines of each status. ``progress``
+    is called after every non-blank line is checked, inside the batch's transaction (the
+    batch is written after its last line); ``bytes_total`` defaults to the stream's size when
+    it can seek.
     """
-    report = report if report is not None else ImportReport()
+    if report is None:
+        report = ImportReport(lines_per_status=REPORT_LINES_PER_STATUS)
+    # Every line is read and checked, even when none so far has passed: lines are imported one
+    # by one, so stopping at the thousandth bad line would leave the good lines after it out
+    # of Hearth, and the counts would no longer say what the file holds. What bounds the cost
+    # instead: the upload limit, a report that stops growing at its lists' limit, and the
+    # short check of unlisted lines below.
     if bytes_total is None:
         bytes_total = _stream_size(stream)
     limit = max_line_bytes()
@@ -462,7 +500,14 @@ def prompts_import_jsonl(
                 if isinstance(parsed, LineOutcome):
                     batch.add(raw.number, parsed)
                 else:
-                    checked = _check_record(parsed, options=options)
+                    # Once the report lists no more rejected lines, a line rejected for its
+                    # shape skips the Write form's checks, whose messages no one would see:
+                    # most of the time a file of bad lines takes.
+                    checked = _check_record(
+                        parsed,
+                        options=options,
+                        every_problem=report.lists_next_rejected(pending=batch.rejected),
+                    )
                     batch.add(
                         raw.number,
                         _rejected(raw.number, checked) if isinstance(checked, dict) else checked,

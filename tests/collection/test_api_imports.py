@@ -64,6 +64,9 @@ def test_it_imports_the_file_and_answers_with_the_report(api_maintainer, maintai
             },
             {"line": 5, "status": "imported", "prompt_id": fifth.pk},
         ],
+        "lines_truncated": False,
+        "lines_omitted": 0,
+        "lines_listed_per_status": 1000,
     }
     assert first.author == maintainer
     assert first.state == PromptState.COLLECTING
