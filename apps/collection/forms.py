@@ -82,7 +82,7 @@ class PromptFieldsMixin(forms.Form):
 
 class WriteForm(PromptFieldsMixin, IdempotentForm):
     response = forms.CharField(
-        label=_("Your response"),
+        label=_("Your answer"),
         strip=False,
         widget=forms.Textarea(attrs={"rows": 8, "data-preview": "1"}),
         help_text=_(
@@ -109,7 +109,7 @@ class PromptEditForm(PromptFieldsMixin):
 
 class ResponseEditForm(forms.Form):
     text = forms.CharField(
-        label=_("Response"), strip=False, widget=forms.Textarea(attrs={"rows": 8})
+        label=_("Answer"), strip=False, widget=forms.Textarea(attrs={"rows": 8})
     )
 
 

@@ -338,7 +338,7 @@ def _check_shape(record: dict[str, Any]) -> dict[str, list[str]]:
     if "response" not in errors and (not isinstance(response, str) or not response.strip()):
         # The form lets a prompt go without an answer; an import is of pairs, so a missing
         # answer is more likely a misspelt key than a choice.
-        errors["response"] = [_("The response is required and cannot be only whitespace.")]
+        errors["response"] = [_("The answer is required and cannot be only whitespace.")]
     return errors
 
 

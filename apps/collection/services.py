@@ -105,14 +105,14 @@ def check_response_text(text: Any, *, instruction: str) -> str:
     try:
         clean = check_text(
             text,
-            label=_("The response"),
+            label=_("The answer"),
             min_chars=1,
             max_chars=settings.HEARTH_RESPONSE_MAX_CHARS,
         )
     except ValidationError as exc:
         raise ValidationError({"response": exc.messages}) from None
     if dedupe_key(clean) == dedupe_key(instruction):
-        raise ValidationError({"response": [_("The response only repeats the instruction.")]})
+        raise ValidationError({"response": [_("The answer only repeats the instruction.")]})
     return clean
 
 
@@ -372,11 +372,11 @@ def response_check_editable(*, response: Response) -> None:
     """Raise NotEditable unless its author may still edit ``response``: neither it nor its
     prompt withdrawn, and in review."""
     if response.withdrawn_at is not None:
-        raise NotEditable(_("This response was withdrawn."))
+        raise NotEditable(_("This answer was withdrawn."))
     if response.prompt.withdrawn_at is not None:
-        raise NotEditable(_("The prompt of this response was withdrawn."))
+        raise NotEditable(_("The prompt of this answer was withdrawn."))
     if response.state != ResponseState.REVIEW:
-        raise NotEditable(_("A response can be edited only while it is in review."))
+        raise NotEditable(_("An answer can be edited only while it is in review."))
 
 
 @transaction.atomic
@@ -493,7 +493,7 @@ def response_update(*, response: Response, user: User, text: Any) -> Response:
     response = (
         Response.objects.select_for_update(no_key=True).select_related("prompt").get(pk=response.pk)
     )
-    _check_author_may_change(obj=response, user=user, what=_("response"))
+    _check_author_may_change(obj=response, user=user, what=_("answer"))
     response_check_editable(response=response)
     checked = check_response_text(text, instruction=response.prompt.instruction)
     if checked == response.text:
@@ -508,7 +508,7 @@ def response_withdraw(*, response: Response, user: User) -> Response:
     prompt = Prompt.objects.select_for_update(no_key=True).get(pk=response.prompt_id)
     response = Response.objects.select_for_update(no_key=True).get(pk=response.pk)
     if response.author_id != user.pk:
-        raise PermissionDenied(_("Only the author may withdraw this response."))
+        raise PermissionDenied(_("Only the author may withdraw this answer."))
     if response.withdrawn_at is None:
         response.withdrawn_at = timezone.now()
         response.open_slots = 0

@@ -287,7 +287,7 @@ def prompt_edit(request: HttpRequest, prompt_id: int) -> HttpResponse:
 def response_edit(request: HttpRequest, response_id: int) -> HttpResponse:
     response = selectors.response_get_for_user(user=request.user, response_id=response_id)
     if response.author_id != request.user.pk:
-        raise PermissionDenied(_("Only the author may change this response."))
+        raise PermissionDenied(_("Only the author may change this answer."))
     try:
         services.response_check_editable(response=response)
     except services.NotEditable as exc:
@@ -310,7 +310,7 @@ def response_edit(request: HttpRequest, response_id: int) -> HttpResponse:
     return render(
         request,
         "collection/edit.html",
-        {"form": form, "prompt": response.prompt, "title": _("Edit response")},
+        {"form": form, "prompt": response.prompt, "title": _("Edit answer")},
     )
 
 

@@ -49,7 +49,7 @@ def test_a_whitespace_only_answer_is_marked_on_its_field(web, prompt):
     r = web.post(f"/prompts/{prompt.pk}/answer/", {"idempotency_key": "k1", "text": "  \n "})
     assert r.status_code == 200
     assert r.context["form"].errors == {
-        "text": ["The response is required and cannot be only whitespace."]
+        "text": ["The answer is required and cannot be only whitespace."]
     }
     html = r.content.decode()
     assert re.search(r'<textarea name="text"[^>]*aria-invalid="true"', html)

@@ -261,7 +261,7 @@ def test_a_whitespace_only_answer_is_marked_on_its_field_like_an_empty_one(
     )
     assert r.status_code == 200
     form = r.context["form"]
-    assert form.errors == {"response": ["The response is required and cannot be only whitespace."]}
+    assert form.errors == {"response": ["The answer is required and cannot be only whitespace."]}
     html = r.content.decode()
     assert '<div class="field has-error">' in html
     assert re.search(r'<textarea name="response"[^>]*aria-invalid="true"', html)

@@ -88,7 +88,7 @@ def test_two_volunteers_and_a_reviewer_take_a_prompt_from_review_to_complete(
     expect(page.get_by_text("Held for you until")).to_be_visible()
     page.get_by_role("radio", name="Open Q&A").check()
     page.get_by_label("Instruction").fill(INSTRUCTION)
-    page.get_by_label("Your response").fill(AUTHOR_ANSWER)
+    page.get_by_label("Your answer").fill(AUTHOR_ANSWER)
     page.get_by_role("combobox", name="Language").fill("en")
     shot(page, "write-task")
     page.get_by_role("button", name="Submit for review").click()
@@ -360,7 +360,7 @@ def test_a_whitespace_only_answer_is_marked_and_focused_like_an_empty_one(
     expect(answer).to_be_focused()
     expect(answer).to_have_attribute("aria-invalid", "true")
     expect(answer).to_have_accessible_description(
-        re.compile(r"The response is required and cannot be only whitespace\.")
+        re.compile(r"The answer is required and cannot be only whitespace\.")
     )
     expect(page.get_by_role("alert")).to_have_count(0)
     shot(page, "whitespace-answer")

@@ -178,7 +178,7 @@ def test_form_errors_and_a_message_are_readable_in_the_dark(
     problems = dark_mode_problems(tab, "write errors")
 
     open_menu(tab, "Account:")
-    tab.get_by_role("button", name="Log out").click()
+    tab.get_by_role("button", name="Sign out").click()
     expect(tab.get_by_role("status")).to_have_text("You have signed out.")
     shot(tab, "signed-out-dark")
     problems += dark_mode_problems(tab, "signed out")

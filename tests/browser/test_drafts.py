@@ -51,14 +51,14 @@ def restored_notice(page: Page) -> Locator:
 def type_a_prompt(page: Page) -> None:
     page.get_by_role("radio", name="Brainstorming").check()
     page.get_by_label("Instruction").fill(INSTRUCTION)
-    page.get_by_label("Your response").fill(RESPONSE)
+    page.get_by_label("Your answer").fill(RESPONSE)
     wait_for_draft(page, RESPONSE)
 
 
 def expect_the_prompt_restored(page: Page) -> None:
     expect(restored_notice(page)).to_be_visible()
     expect(page.get_by_label("Instruction")).to_have_value(INSTRUCTION)
-    expect(page.get_by_label("Your response")).to_have_value(RESPONSE)
+    expect(page.get_by_label("Your answer")).to_have_value(RESPONSE)
     expect(page.get_by_role("radio", name="Brainstorming")).to_be_checked()
 
 
@@ -120,7 +120,7 @@ def test_a_form_too_large_to_send_gets_a_page_saying_so_and_the_text_comes_back(
     page.goto("/write/")
     page.get_by_role("radio", name="Brainstorming").check()
     page.get_by_label("Instruction").fill(INSTRUCTION)
-    page.get_by_label("Your response").fill(too_long)
+    page.get_by_label("Your answer").fill(too_long)
     wait_for_draft(page, "Pack more water")
 
     page.get_by_role("button", name="Submit for review").click()
@@ -133,7 +133,7 @@ def test_a_form_too_large_to_send_gets_a_page_saying_so_and_the_text_comes_back(
     page.get_by_role("link", name="Go back to the form").click()
     expect(page).to_have_url(re.compile(r"/write/$"))
     expect(restored_notice(page)).to_be_visible()
-    expect(page.get_by_label("Your response")).to_have_value(too_long)
+    expect(page.get_by_label("Your answer")).to_have_value(too_long)
 
 
 def test_discard_empties_the_form_and_forgets_the_draft(page, login, volunteer):
@@ -259,8 +259,8 @@ def test_signing_out_forgets_every_draft_in_this_browser(page, login, volunteer,
     type_a_prompt(page)
 
     open_menu(page, "Account:")
-    page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("link", name="Sign in")).to_be_visible()
     assert draft_keys(page) == []
     login(page, volunteer2)
     page.goto("/write/")
@@ -274,7 +274,7 @@ def test_signing_out_forgets_every_draft_in_this_browser(page, login, volunteer,
     type_a_prompt(page)
     page.goto("/accounts/logout/")
     page.get_by_role("main").get_by_role("button", name="Sign Out").click()
-    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    expect(page.get_by_role("link", name="Sign in")).to_be_visible()
     assert draft_keys(page) == []
     login(page, volunteer)
     page.goto("/write/")

@@ -71,7 +71,7 @@ def test_a_maintainer_uploads_a_file_and_reads_the_report(
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("2")
     expect(rows.first).to_contain_text(
-        "response: The response is required and cannot be only whitespace."
+        "response: The answer is required and cannot be only whitespace."
     )
     expect(rows.first).to_contain_text("category: Choose one of the categories:")
     shot(page, "report")

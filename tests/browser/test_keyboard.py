@@ -25,7 +25,7 @@ def test_ctrl_enter_submits_the_write_form(page, login, shot, volunteer):
     expect(page.get_by_role("radio", name="General Q&A")).to_be_focused()
 
     page.get_by_label("Instruction").fill("How do I keep basil alive on a windowsill?")
-    response = page.get_by_label("Your response")
+    response = page.get_by_label("Your answer")
     response.click()
     page.keyboard.type("Give it four hours of sun, water when the top of the soil is dry.")
     shot(page, "before-ctrl-enter")

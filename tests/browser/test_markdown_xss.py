@@ -100,8 +100,8 @@ def test_hostile_markdown_in_lists_and_the_live_preview_is_inert(
     _assert_inert(page)
 
     page.goto("/write/")
-    page.get_by_label("Your response").fill(HOSTILE)
-    page.get_by_role("button", name="Preview response").click()
+    page.get_by_label("Your answer").fill(HOSTILE)
+    page.get_by_role("button", name="Preview answer").click()
     preview = page.locator("#response-preview .markdown")
     expect(preview).to_contain_text("raw link")
     shot(page, "preview")

@@ -192,7 +192,7 @@ def test_form_errors_the_open_phone_menu_and_a_message_pass_axe(
     shot(tab, "menu-open", full_page=False)
     problems += [f"open menu: {v}" for v in accessibility_violations(tab)]
 
-    tab.get_by_role("button", name="Log out").click()
+    tab.get_by_role("button", name="Sign out").click()
     expect(tab.get_by_role("status")).to_have_text("You have signed out.")
     shot(tab, "signed-out")
     problems += [f"signed out: {v}" for v in accessibility_violations(tab)]
@@ -239,7 +239,7 @@ def test_the_longest_menu_stays_on_one_row(browser, live_server, login, maintain
     open_menu(tab, "Account:")
     expect(admin).to_be_hidden()  # one menu open at a time
     expect(nav.get_by_text("Signed in as")).to_be_hidden()  # the button says it here
-    expect(nav.get_by_role("button", name="Log out")).to_be_visible()
+    expect(nav.get_by_role("button", name="Sign out")).to_be_visible()
     assert tab.evaluate(BROKEN_MENU_ENTRIES) == []
     assert horizontal_overflow(tab) == 0
     context.close()
@@ -297,7 +297,7 @@ def test_the_drop_down_menus_close_on_escape_and_on_a_click_elsewhere(page, logi
     expect(account).to_be_focused()
     expect(training).to_be_hidden()
     page.keyboard.press("Enter")
-    log_out = page.get_by_role("button", name="Log out")
+    log_out = page.get_by_role("button", name="Sign out")
     expect(log_out).to_be_visible()
     log_out.focus()
     page.keyboard.press("Tab")

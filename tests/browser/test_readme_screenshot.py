@@ -58,7 +58,7 @@ def test_the_write_page_screenshot_for_the_readme(browser, live_server, login, v
         "The Øresund Bridge links Copenhagen and Malmö. Construction finished in August 1999, "
         "and the bridge opened to road and rail traffic on 1 July 2000."
     )
-    page.get_by_label("Your response").fill("It opened to traffic on **1 July 2000**.")
+    page.get_by_label("Your answer").fill("It opened to traffic on **1 July 2000**.")
     expect(page.get_by_text("This category needs a context.")).to_be_visible()
     save_for_readme(page, "write-page.png")
     context.close()

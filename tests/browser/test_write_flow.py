@@ -59,7 +59,7 @@ def test_a_newcomer_signs_up_writes_a_closed_qa_prompt_and_withdraws_it(page, sh
     expect(page.get_by_role("status")).to_contain_text("You have confirmed")
     # ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION signs the newcomer in; log in only if it did not.
     open_menu(page, "Account:")
-    logout = page.get_by_role("button", name="Log out")
+    logout = page.get_by_role("button", name="Sign out")
     if not logout.is_visible():
         page.goto("/accounts/login/")
         page.get_by_label("Email").fill(EMAIL)
@@ -81,7 +81,7 @@ def test_a_newcomer_signs_up_writes_a_closed_qa_prompt_and_withdraws_it(page, sh
     expect(page.get_by_text("This category needs a context.")).to_be_visible()
     page.get_by_label("Instruction").fill(INSTRUCTION)
     page.get_by_label("Context").fill(CONTEXT)
-    page.get_by_label("Your response").fill(RESPONSE)
+    page.get_by_label("Your answer").fill(RESPONSE)
     page.get_by_label("Language").fill("en")
     shot(page, "write-filled")
     page.get_by_role("button", name="Submit for review").click()
@@ -139,7 +139,7 @@ def test_a_closed_qa_prompt_without_context_is_refused_with_the_typed_text_kept(
     page.goto("/write/")
     page.get_by_role("radio", name="Closed Q&A").check()
     page.get_by_label("Instruction").fill(INSTRUCTION)
-    page.get_by_label("Your response").fill(RESPONSE)
+    page.get_by_label("Your answer").fill(RESPONSE)
     page.get_by_role("button", name="Submit for review").click()
 
     expect(page).to_have_url(re.compile(r"/write/$"))
@@ -152,7 +152,7 @@ def test_a_closed_qa_prompt_without_context_is_refused_with_the_typed_text_kept(
     # Everything typed comes back, including the chosen category.
     expect(page.get_by_role("radio", name="Closed Q&A")).to_be_checked()
     expect(page.get_by_label("Instruction")).to_have_value(INSTRUCTION)
-    expect(page.get_by_label("Your response")).to_have_value(RESPONSE)
+    expect(page.get_by_label("Your answer")).to_have_value(RESPONSE)
     expect(page.locator(".has-error")).to_have_count(1)
     shot(page, "context-missing")
     assert not Prompt.objects.exists()
@@ -163,11 +163,11 @@ def test_a_shown_preview_follows_the_text_and_headings_stay_below_the_title(
 ):
     login(page, volunteer)
     page.goto("/write/")
-    answer = page.get_by_label("Your response")
+    answer = page.get_by_label("Your answer")
     preview = page.locator("#response-preview")
     answer.fill("**first**")
     expect(preview).to_be_empty()  # nothing is fetched before the button asks for it
-    page.get_by_role("button", name="Preview response").click()
+    page.get_by_role("button", name="Preview answer").click()
     expect(preview.locator("strong")).to_have_text("first")
     # Typing after that re-renders it: it never shows words that are gone.
     answer.fill("# A heading\n\n**second**")
@@ -177,7 +177,7 @@ def test_a_shown_preview_follows_the_text_and_headings_stay_below_the_title(
     expect(heading).to_have_text("A heading")
     title = page.get_by_role("heading", level=1, name="Write")
     assert _font_px(heading) < _font_px(title)
-    page.get_by_role("button", name="Preview response").click()
+    page.get_by_role("button", name="Preview answer").click()
     expect(preview).to_have_attribute("aria-live", "polite")
 
 

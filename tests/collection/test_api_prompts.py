@@ -276,7 +276,7 @@ def test_editing_a_withdrawn_prompt_or_answer_is_409_as_the_schema_says(api, vol
     answer = ResponseFactory(author=volunteer, state=ResponseState.REVIEW)
     api.post(f"/api/v1/responses/{answer.pk}/withdraw/")
     r = api.patch(f"/api/v1/responses/{answer.pk}/", {"text": "Too late."}, format="json")
-    assert (r.status_code, r.json()) == (409, {"detail": "This response was withdrawn."})
+    assert (r.status_code, r.json()) == (409, {"detail": "This answer was withdrawn."})
 
 
 def test_an_edit_that_changes_nothing_leaves_the_time_of_the_last_change(api, volunteer):

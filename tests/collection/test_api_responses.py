@@ -39,8 +39,8 @@ def test_nobody_answers_the_same_prompt_twice(api):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("   ", "The response is required and cannot be only whitespace."),
-        ("x" * 20001, "The response is too long: at most 20000 characters, got 20001."),
+        ("   ", "The answer is required and cannot be only whitespace."),
+        ("x" * 20001, "The answer is too long: at most 20000 characters, got 20001."),
     ],
 )
 def test_a_refused_answer_names_the_text_field_it_was_sent_in(api, volunteer, text, message):

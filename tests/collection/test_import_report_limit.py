@@ -43,7 +43,7 @@ EXTRA = 50
 BAD_LINE = "{}"
 BAD_LINE_ERRORS = {
     "instruction": ["The instruction is required and cannot be only whitespace."],
-    "response": ["The response is required and cannot be only whitespace."],
+    "response": ["The answer is required and cannot be only whitespace."],
     "category": [
         "Choose one of the categories: open_qa, general_qa, closed_qa, classification, "
         "brainstorming, information_extraction, summarization, creative_writing."

@@ -284,7 +284,7 @@ def test_it_rejects_a_line_without_a_response(maintainer, response):
     report = run(jsonl(line), maintainer)
 
     assert only_line(report).errors == {
-        "response": ["The response is required and cannot be only whitespace."]
+        "response": ["The answer is required and cannot be only whitespace."]
     }
     assert not Prompt.objects.exists()
 
@@ -324,7 +324,7 @@ def test_it_rejects_a_line_without_a_response(maintainer, response):
         ),
         (
             {"instruction": "Say something nice.", "response": "say   SOMETHING nice."},
-            {"response": ["The response only repeats the instruction."]},
+            {"response": ["The answer only repeats the instruction."]},
         ),
     ],
 )
@@ -373,7 +373,7 @@ def test_a_rejected_line_lists_all_its_problems_in_the_records_field_order(maint
     assert errors == {
         "instruction": ["The instruction is too short: at least 4 characters, got 2."],
         "context": ["Must be a JSON string, not an array."],
-        "response": ["The response is required and cannot be only whitespace."],
+        "response": ["The answer is required and cannot be only whitespace."],
         "category": [
             "Choose one of the categories: open_qa, general_qa, closed_qa, classification, "
             "brainstorming, information_extraction, summarization, creative_writing."
@@ -404,7 +404,7 @@ def test_a_response_repeating_an_instruction_that_is_refused_says_so_too(maintai
 
     assert set(only_line(report).errors or {}) == {"category", "response"}
     assert (only_line(report).errors or {})["response"] == [
-        "The response only repeats the instruction."
+        "The answer only repeats the instruction."
     ]
 
 

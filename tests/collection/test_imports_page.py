@@ -233,7 +233,7 @@ def test_a_rejected_line_lists_every_problem(maintainer):
     assert problem_rows(page) == [
         "1 rejected "
         "instruction : The instruction is too short: at least 4 characters, got 2. "
-        "response : The response is required and cannot be only whitespace. "
+        "response : The answer is required and cannot be only whitespace. "
         "category : Choose one of the categories: open_qa, general_qa, closed_qa, "
         "classification, brainstorming, information_extraction, summarization, "
         "creative_writing. "

@@ -245,7 +245,7 @@ def test_the_edit_page_of_a_withdrawn_answer_sends_the_author_back_with_why(web,
     assert web.post(f"/responses/{response.pk}/withdraw/").status_code == 302
     r = web.post(f"/responses/{response.pk}/edit/", {"text": "Too late an edit"}, follow=True)
     assert r.redirect_chain == [("/mine/", 302)]
-    assert "This response was withdrawn." in r.content.decode()
+    assert "This answer was withdrawn." in r.content.decode()
     response.refresh_from_db()
     assert response.text != "Too late an edit"
 
