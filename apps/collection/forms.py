@@ -108,9 +108,7 @@ class PromptEditForm(PromptFieldsMixin):
 
 
 class ResponseEditForm(forms.Form):
-    text = forms.CharField(
-        label=_("Answer"), strip=False, widget=forms.Textarea(attrs={"rows": 8})
-    )
+    text = forms.CharField(label=_("Answer"), strip=False, widget=forms.Textarea(attrs={"rows": 8}))
 
 
 class AnswerForm(IdempotentForm):

@@ -158,9 +158,7 @@ def test_a_closed_qa_prompt_without_context_is_refused_with_the_typed_text_kept(
     assert not Prompt.objects.exists()
 
 
-def test_a_shown_preview_follows_the_text_and_headings_stay_below_the_title(
-    page, login, volunteer
-):
+def test_a_shown_preview_follows_the_text_and_headings_stay_below_the_title(page, login, volunteer):
     login(page, volunteer)
     page.goto("/write/")
     answer = page.get_by_label("Your answer")
