@@ -188,9 +188,10 @@ class ImportForm(IdempotentForm):
         allow_empty_file=True,
         error_messages={"required": _("Choose a JSONL file to import.")},
     )
+    # Required, as importing says; marked so, and the browser asks before the chosen file is
+    # sent (and would have to be chosen again).
     source = forms.CharField(
         label=_("Source"),
-        required=False,
         initial=DEFAULT_UPLOAD_SOURCE,
         help_text=_("The data set's name, recorded on every prompt, e.g. databricks-dolly-15k."),
     )

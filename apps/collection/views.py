@@ -482,9 +482,6 @@ def policy(request: HttpRequest) -> HttpResponse:
             else:  # e.g. the same form sent twice
                 messages.info(request, _("Nothing changed."))
             return redirect("collection:policy")
-    if not can_edit:
-        for field in form.fields.values():
-            field.disabled = True
     return render(
         request,
         "collection/policy.html",

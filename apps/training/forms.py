@@ -95,6 +95,19 @@ def _parse_number(text: str, *, whole: bool) -> int | float:
     return value
 
 
+def _release_label(release: Release) -> str:
+    """A release as the run form lists it: its version, and what it cannot train (a release
+    without train and test rows of a kind's config is refused for that kind)."""
+    usable = [kind for kind in RunKind.values if services.has_rows_for(kind, release)]
+    if len(usable) == len(RunKind.values):
+        return release.version
+    if not usable:
+        return _("%(v)s (no train and test rows: nothing to train on)") % {"v": release.version}
+    if usable == [RunKind.SFT]:
+        return _("%(v)s (SFT only)") % {"v": release.version}
+    return _("%(v)s (reward model only)") % {"v": release.version}
+
+
 class RunCreateForm(IdempotentForm):
     """Start a run; its one-time key makes a double click start one run."""
 
@@ -126,7 +139,7 @@ class RunCreateForm(IdempotentForm):
         super().__init__(*args, **kwargs)
         select = self.fields["release"].widget
         assert isinstance(select, forms.Select)
-        select.choices = [(r.version, r.version) for r in releases]
+        select.choices = [(r.version, _release_label(r)) for r in releases]
         kind = str(self.data.get(self.add_prefix("kind")) or self.initial.get("kind") or "sft")
         if kind not in RunKind.values:
             kind = RunKind.SFT

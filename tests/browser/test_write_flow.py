@@ -103,7 +103,7 @@ def test_a_newcomer_signs_up_writes_a_closed_qa_prompt_and_withdraws_it(page, sh
 
     page.on("request", record_post)
     page.once("dialog", lambda dialog: dialog.dismiss())
-    card.get_by_role("button", name="Withdraw", exact=True).click()
+    card.get_by_role("button", name="Withdraw prompt", exact=True).click()
     page.wait_for_timeout(300)
     page.remove_listener("request", record_post)
     assert posts == []
@@ -116,12 +116,12 @@ def test_a_newcomer_signs_up_writes_a_closed_qa_prompt_and_withdraws_it(page, sh
         dialog.accept()
 
     page.once("dialog", accept)
-    card.get_by_role("button", name="Withdraw", exact=True).click()
+    card.get_by_role("button", name="Withdraw prompt", exact=True).click()
     expect(card.locator(".badge").first).to_have_text("Withdrawn")
     expect(page.get_by_role("status")).to_contain_text("Withdrawn.")
     assert dialogs == ["Withdraw this prompt? It will be hidden and never enter a release."]
     # A withdrawn prompt can no longer be edited or withdrawn again.
-    expect(card.get_by_role("button", name="Withdraw", exact=True)).to_have_count(0)
+    expect(card.get_by_role("button", name="Withdraw prompt", exact=True)).to_have_count(0)
     shot(page, "mine-withdrawn")
 
     prompt.refresh_from_db()

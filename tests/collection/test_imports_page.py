@@ -108,7 +108,9 @@ def test_the_form_offers_the_apis_options_and_defaults(maintainer, settings):
     assert page.status_code == 200
     content = page.content.decode()
     assert 'enctype="multipart/form-data"' in content
-    assert re.search(r'<input type="text" name="source" value="upload"', content)
+    assert re.search(r'<input type="text" name="source" value="upload"[^>]* required', content)
+    # Marked as required, as a blank source is refused.
+    assert re.search(r'Source <span class="required-mark" aria-hidden="true">\*</span>', content)
     assert re.search(rf'name="licence" value="{settings.HEARTH_LICENCE_NAME}"', content)
     assert re.search(r'name="language" value="en"', content)
     assert re.search(r'name="state" value="accepted"[^>]*checked', content)

@@ -295,15 +295,15 @@ def test_each_edit_and_withdraw_is_described_by_the_work_it_acts_on(volunteer, w
     own, own_answer, answer = work
     html = _web(volunteer).get("/mine/").content.decode()
     described = re.findall(
-        r'<(?:a|button)[^>]*aria-describedby="([^"]+)"[^>]*>\s*(Edit answer|Edit|Withdraw answer|Withdraw)<',
+        r'<(?:a|button)[^>]*aria-describedby="([^"]+)"[^>]*>\s*(Edit answer|Edit prompt|Edit|Withdraw answer|Withdraw prompt|Withdraw)<',
         html,
     )
     assert sorted(described) == sorted(
         [
             (f"mine-answer-{own_answer.pk}", "Edit answer"),
             (f"mine-answer-{own_answer.pk}", "Withdraw answer"),
-            (f"mine-prompt-{own.pk}", "Edit"),
-            (f"mine-prompt-{own.pk}", "Withdraw"),
+            (f"mine-prompt-{own.pk}", "Edit prompt"),
+            (f"mine-prompt-{own.pk}", "Withdraw prompt"),
             (f"mine-answer-{answer.pk}", "Edit"),
             (f"mine-answer-{answer.pk}", "Withdraw"),
         ]

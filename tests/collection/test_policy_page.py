@@ -105,7 +105,12 @@ def test_volunteers_read_it_but_cannot_change_it(volunteer):
     page = client.get("/policy/").content.decode()
     assert "Maintainers change these." in page
     assert "Save policy" not in page
-    assert re.search(r'<input type="number" name="rankings_required" value="3"[^>]* disabled', page)
+    # The numbers as text: no boxes that look editable, no required marks.
+    assert (
+        '<dt>Rankings a prompt needs</dt><dd data-testid="policy-rankings_required">3</dd>' in page
+    )
+    assert "<input" not in page.split('<main id="main"', 1)[1].split("</main>", 1)[0]
+    assert "required-mark" not in page
     assert client.post("/policy/", _form(rankings_required=9)).status_code == 403
     assert current_policy().rankings_required == 3
 

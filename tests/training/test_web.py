@@ -34,6 +34,8 @@ def banner(html: str) -> str:
 
 def make_run(release: Any, **fields: Any) -> TrainingRun:
     values: dict[str, Any] = {"kind": "sft", "base_model": "org/base", "attempt": 1}
+    if fields.get("state") == RunState.RUNNING:
+        values["started_at"] = timezone.now()  # as the worker's first report sets it
     values.update(fields)
     return TrainingRun.objects.create(release=release, **values)
 
@@ -150,6 +152,28 @@ def test_the_form_starts_on_the_newest_release_it_can_train_on(maintainer, db):
     for version in ("v4", "v9", ""):
         html = client.get(f"/training/?release={version}").content.decode()
         assert _selected_release(html) == ["v2"], version
+
+
+def test_the_release_list_says_what_each_release_cannot_train(maintainer, db):
+    """A release the audit found offered, then refused: its option now says so first."""
+    from tests.training.conftest import counts
+
+    make_release()  # v1: both configs in both splits
+    make_release(counts=counts(sft=(17, 4), preferences=(0, 0)))
+    make_release(counts=counts(sft=(17, 0), preferences=(5, 2)))
+    make_release(counts=counts(sft=(17, 0), preferences=(0, 0)))
+    select = re.search(
+        r'<select name="release".*?</select>',
+        web(maintainer).get("/training/").content.decode(),
+        re.S,
+    )
+    assert select is not None
+    assert re.findall(r'<option value="v\d+"[^>]*>([^<]*)</option>', select.group(0)) == [
+        "v4 (no train and test rows: nothing to train on)",
+        "v3 (reward model only)",
+        "v2 (SFT only)",
+        "v1",
+    ]
 
 
 def test_a_release_with_rows_in_one_split_only_says_which(maintainer, db):
@@ -361,6 +385,18 @@ def test_cancel_stops_an_active_run(maintainer, release, django_capture_on_commi
     # A second click explains instead of failing.
     response = client.post(f"/training/runs/{run.pk}/cancel/", follow=True)
     assert f"Run {run.pk} has already ended: Cancelled." in response.content.decode()
+
+
+def test_a_queued_run_is_cancelled_with_words_for_a_run_that_never_started(maintainer, release):
+    run = make_run(release, state=RunState.QUEUED)
+    client = web(maintainer)
+    html = client.get(f"/training/runs/{run.pk}/").content.decode()
+    assert f'data-confirm="Cancel run {run.pk}? It has not started, and will not."' in html
+    html = client.post(f"/training/runs/{run.pk}/cancel/", follow=True).content.decode()
+    assert (
+        "It was cancelled before it started; Retry queues it again with the same settings." in html
+    )
+    assert "checkpoints" not in html
 
 
 def test_retry_sends_a_failed_run_again(maintainer, release, django_capture_on_commit_callbacks):
