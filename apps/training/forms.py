@@ -216,6 +216,9 @@ class RunCreateForm(IdempotentForm):
             annotation = known[bound.name][0] if bound.name in known else float
             try:
                 value = _parse_number(text, whole=_wants_int(annotation))
+                problem = services.range_problem(bound.name, value)
+                if problem is not None:  # said by its field, so without its name
+                    raise ValidationError(problem[:1].upper() + problem[1:] + ".")
                 # Each field on its own first, so that an error lands next to its field.
                 services.check_hyperparameters(kind, method, {bound.name: value})
             except ValidationError as exc:

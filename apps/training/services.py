@@ -96,6 +96,36 @@ def hyperparameter_fields(kind: str) -> dict[str, tuple[Any, Any]]:
     }
 
 
+def range_problem(name: str, value: Any) -> str | None:
+    """What is wrong with a number for ``name`` against the worker's ranges, in the page's
+    language and without the name ("must be greater than 0 (got -5)"); None when it fits or
+    has no range. The worker says the same in English, named, for a spec that skips this."""
+    from worker.config import NUMBER_RANGES, WHOLE_NUMBER_RANGES
+
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    got = {"value": f"{value:g}" if isinstance(value, float) else f"{value:,}"}
+    if name in WHOLE_NUMBER_RANGES:
+        least, most = WHOLE_NUMBER_RANGES[name]
+        if least <= value <= most:
+            return None
+        return _("must be from %(low)s to %(high)s (got %(value)s)") % {
+            "low": f"{least:,}",
+            "high": f"{most:,}",
+            **got,
+        }
+    interval = NUMBER_RANGES.get(name)
+    if interval is None or value in interval:
+        return None
+    low = {"n": f"{interval.low:g}"}
+    bounds = _("at least %(n)s") % low if interval.low_in else _("greater than %(n)s") % low
+    if interval.high != math.inf:
+        high = {"n": f"{interval.high:g}"}
+        upper = _("at most %(n)s") % high if interval.high_in else _("below %(n)s") % high
+        bounds = _("%(low)s and %(high)s") % {"low": bounds, "high": upper}
+    return _("must be %(range)s (got %(value)s)") % {"range": bounds, **got}
+
+
 def check_hyperparameters(kind: str, method: str, values: Any) -> dict[str, Any]:
     """Validate hyperparameters against the worker's config for ``kind``; raise
     ValidationError naming each bad key. Returns them with ints given for floats kept as
@@ -117,6 +147,8 @@ def check_hyperparameters(kind: str, method: str, values: Any) -> dict[str, Any]
                 _("%(key)s: %(value)r is not a valid value (expected %(type)s).")
                 % {"key": key, "value": value, "type": describe_type(known[key][0])}
             )
+        elif (problem := range_problem(key, value)) is not None:
+            errors.append(_("%(key)s %(problem)s.") % {"key": key, "problem": problem})
     if errors:
         raise ValidationError({"hyperparameters": errors})
     # The worker's own checks (ranges, combinations), without touching any file.

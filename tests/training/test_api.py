@@ -91,13 +91,13 @@ def test_bad_runs_get_a_400_naming_the_field(api_maintainer, release, payload, f
 @pytest.mark.parametrize(
     ("hyperparameters", "message"),
     [
-        ({"learning_rate": -1}, "learning_rate must be greater than 0 (got -1)"),
+        ({"learning_rate": -1}, "learning_rate must be greater than 0 (got -1)."),
         (
             {"max_steps": 99999999999999999999999},
-            "max_steps must be at least 1 and at most 10,000,000 (got 99999999999999999999999)",
+            "max_steps must be from 1 to 10,000,000 (got 99,999,999,999,999,999,999,999).",
         ),
-        ({"adam_beta2": 1}, "adam_beta2 must be at least 0 and below 1 (got 1)"),
-        ({"lora_dropout": -0.1}, "lora_dropout must be at least 0 and below 1 (got -0.1)"),
+        ({"adam_beta2": 1}, "adam_beta2 must be at least 0 and below 1 (got 1)."),
+        ({"lora_dropout": -0.1}, "lora_dropout must be at least 0 and below 1 (got -0.1)."),
     ],
 )
 def test_hyperparameters_out_of_range_get_a_400_saying_why(
@@ -111,6 +111,21 @@ def test_hyperparameters_out_of_range_get_a_400_saying_why(
     assert response.status_code == 400
     assert response.json() == {"hyperparameters": [message]}
     assert not TrainingRun.objects.exists()
+
+
+def test_an_out_of_range_hyperparameter_is_said_in_the_askers_language(api_maintainer, release):
+    response = api_maintainer.post(
+        RUNS,
+        {"release": "v1", "kind": "sft", "hyperparameters": {"adam_beta2": 1, "num_epochs": 0}},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="es",
+    )
+    assert response.json() == {
+        "hyperparameters": [
+            "adam_beta2: debe ser al menos 0 y menor que 1 (se recibió 1).",
+            "num_epochs: debe ir de 1 a 10,000 (se recibió 0).",
+        ]
+    }
 
 
 def test_a_number_too_large_for_a_float_gets_a_400_not_an_error(api_maintainer, release):
@@ -212,7 +227,7 @@ def test_a_schedule_is_switched_on_with_true_only(api_maintainer, enabled):
         ({"method": "bogus"}, {"method": ["Choose one of: full, lora."]}),
         (
             {"hyperparameters": {"sft": {"learning_rate": -1}}},
-            {"hyperparameters": ["learning_rate must be greater than 0 (got -1)"]},
+            {"hyperparameters": ["learning_rate must be greater than 0 (got -1)."]},
         ),
         ({"kinds": [{"sft": 1}]}, {"kinds": ["Choose from: sft, reward."]}),
     ],

@@ -231,12 +231,12 @@ def test_a_valid_form_creates_a_run_and_opens_its_page(
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({"num_epochs": "0"}, "num_epochs", "num_epochs must be at least 1"),
+        ({"num_epochs": "0"}, "num_epochs", "Must be from 1 to 10,000 (got 0)."),
         ({"learning_rate": "fast"}, "learning_rate", "Give a number."),
         ({"max_steps": "2.5"}, "max_steps", "expected a whole number"),
-        ({"learning_rate": "-1"}, "learning_rate", "learning_rate must be greater than 0"),
-        ({"max_steps": "99999999999999999999999"}, "max_steps", "at most 10,000,000"),
-        ({"lora_r": "0"}, "lora_r", "lora_r must be at least 1"),
+        ({"learning_rate": "-1"}, "learning_rate", "Must be greater than 0 (got -1)."),
+        ({"max_steps": "99999999999999999999999"}, "max_steps", "from 1 to 10,000,000"),
+        ({"lora_r": "0"}, "lora_r", "Must be from 1 to 65,536 (got 0)."),
         ({"hyperparameters": '{"adam_beta1": 1}'}, "hyperparameters", "adam_beta1 must be at"),
         ({"max_prompt_len": "64"}, "max_prompt_len", "is not a sft hyperparameter"),
         ({"hyperparameters": "{seed: 7}"}, "hyperparameters", "Not valid JSON"),
@@ -269,12 +269,15 @@ def test_the_message_at_the_top_names_each_field_by_its_label(maintainer, releas
     html = response.content.decode()
     top = banner(html)
     assert "The run was not started: " in top
-    assert "Learning rate must be greater than 0 (got -1)." in top
+    assert "Learning rate: Must be greater than 0 (got -1)." in top
     assert "Epochs: Give a number." in top
     assert "More hyperparameters (JSON): Not valid JSON" in top
     assert "learning_rate" not in top and "num_epochs" not in top
-    # Next to its field, the message stays as the worker words it.
-    assert "learning_rate must be greater than 0 (got -1)" in html
+    # Next to its field, the message is in the page's language and needs no name.
+    assert (
+        '<ul class="errorlist" id="id_learning_rate_error"><li>Must be greater than 0 (got -1).</li>'
+        in html
+    )
 
 
 def test_an_unfinished_release_is_refused_with_its_reason(maintainer, release):
