@@ -93,10 +93,12 @@ class WriteForm(PromptFieldsMixin, IdempotentForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if "instruction" in data and not self.has_error("response"):
+        # The answer is checked even when the instruction is refused: every problem in one round.
+        instruction = data.get("instruction", self.data.get("instruction", ""))
+        if not self.has_error("response"):
             try:
                 data["response"] = services.check_response_text(
-                    self.data.get("response", ""), instruction=data["instruction"]
+                    self.data.get("response", ""), instruction=str(instruction)
                 )
             except ValidationError as exc:
                 add_validation_errors(self, exc)

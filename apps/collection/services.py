@@ -167,12 +167,26 @@ def prompt_create(
     withdrawn prompt counts too, so re-importing a file never brings withdrawn work back.
     """
     check_not_banned(user=author)
-    fields = check_prompt_fields(
-        instruction=instruction, context=context, category=category, language=language
-    )
+    # Every field's problem at once: the answer is checked even when the prompt's fields are
+    # refused (a person fixing a too-long instruction should hear that the answer is too long
+    # in the same round, not the next).
+    errors: dict[str, list[str]] = {}
+    fields = None
+    try:
+        fields = check_prompt_fields(
+            instruction=instruction, context=context, category=category, language=language
+        )
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     answer = None
     if response not in (None, ""):
-        answer = check_response_text(response, instruction=fields.instruction)
+        said = fields.instruction if fields else instruction if isinstance(instruction, str) else ""
+        try:
+            answer = check_response_text(response, instruction=said)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors or fields is None:
+        raise ValidationError(errors)
     key = dedupe_key(fields.instruction)
     _check_not_duplicate(key=key, include_withdrawn=withdrawn_blocks)
     licence = licence or settings.HEARTH_LICENCE_NAME

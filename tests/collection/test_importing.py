@@ -393,7 +393,7 @@ def test_a_response_is_checked_even_when_the_prompts_fields_are_refused(maintain
         "context": [
             "The Summarization category needs a context: paste the text the task is about."
         ],
-        "response": ["The response contains a control character (U+0007); remove it."],
+        "response": ["The answer contains a control character (U+0007); remove it."],
     }
 
 

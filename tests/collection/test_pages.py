@@ -139,6 +139,15 @@ def test_a_form_without_a_usable_key_says_so_and_comes_back_with_a_new_one(web, 
     assert not Prompt.objects.exists()
 
 
+def test_every_field_that_is_too_long_is_named_in_one_round(web):
+    """A too-long instruction once hid the too-long answer until it was fixed."""
+    r = web.post("/write/", {**WRITE, "instruction": "x" * 4001, "response": "y" * 20001})
+    html = r.content.decode()
+    assert "The instruction is too long: at most 4000 characters, got 4001." in html
+    assert "The answer is too long: at most 20000 characters, got 20001." in html
+    assert not Prompt.objects.exists()
+
+
 def test_a_missing_context_shows_the_message_and_keeps_the_text(web):
     r = web.post("/write/", {**WRITE, "context": ""})
     assert r.status_code == 200
