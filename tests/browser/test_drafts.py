@@ -179,14 +179,14 @@ def test_an_edit_page_brings_back_unsaved_changes_over_the_saved_text(
     )
     login(page, volunteer)
     page.goto(f"/responses/{answer.pk}/edit/")
-    page.get_by_label("Response").fill("A better, second version.")
+    page.get_by_label("Answer").fill("A better, second version.")
     wait_for_draft(page, "A better, second version.")
 
     page.goto(f"/responses/{answer.pk}/edit/")
     expect(restored_notice(page)).to_be_visible()
-    expect(page.get_by_label("Response")).to_have_value("A better, second version.")
+    expect(page.get_by_label("Answer")).to_have_value("A better, second version.")
     page.get_by_role("button", name="Discard").click()
-    expect(page.get_by_label("Response")).to_have_value("The first version.")
+    expect(page.get_by_label("Answer")).to_have_value("The first version.")
 
 
 def test_an_answer_typed_into_a_task_that_expired_is_sent_through_the_answer_page(
