@@ -462,6 +462,19 @@ _LOCAL_BASE_MODEL = None if REDIS_URL else bundled_base_model()
 _BASE_MODEL = _LOCAL_BASE_MODEL or "HuggingFaceTB/SmolLM2-135M"
 HEARTH_TRAIN_BASE_MODEL_SFT = envstr("HEARTH_TRAIN_BASE_MODEL_SFT", _BASE_MODEL)
 HEARTH_TRAIN_BASE_MODEL_REWARD = envstr("HEARTH_TRAIN_BASE_MODEL_REWARD", _BASE_MODEL)
+# Folders on the GPU nodes a run may read a local base model from (a folder or .gguf file in
+# one of them); any other path is refused, so a run cannot be pointed at arbitrary files.
+# Hub ids need none. By default: the folder of a local default base model, if any.
+HEARTH_TRAIN_MODEL_DIRS = envlist(
+    "HEARTH_TRAIN_MODEL_DIRS",
+    sorted(
+        {
+            str(Path(model).parent)
+            for model in (HEARTH_TRAIN_BASE_MODEL_SFT, HEARTH_TRAIN_BASE_MODEL_REWARD)
+            if model.startswith("/")
+        }
+    ),
+)
 # Where GPU workers write finished models (worker side, HEARTH_MODELS_DIR there too); the site
 # serves artefacts from here when it shares the folder (the embedded default does).
 HEARTH_MODELS_DIR = Path(envstr("HEARTH_MODELS_DIR", str(DATA_DIR / "models"))).resolve()

@@ -11,6 +11,8 @@ undoes a newer one, and reports of an earlier attempt are ignored.
 from __future__ import annotations
 
 import math
+import posixpath
+import re
 import secrets
 import typing
 from dataclasses import fields
@@ -96,6 +98,11 @@ def hyperparameter_fields(kind: str) -> dict[str, tuple[Any, Any]]:
     }
 
 
+def _plain_name(name: str) -> bool:
+    """A file name with no folder in it (not ``..``, no slash)."""
+    return name not in ("", ".", "..") and "/" not in name and "\\" not in name
+
+
 def range_problem(name: str, value: Any) -> str | None:
     """What is wrong with a number for ``name`` against the worker's ranges, in the page's
     language and without the name ("must be greater than 0 (got -5)"); None when it fits or
@@ -147,6 +154,10 @@ def check_hyperparameters(kind: str, method: str, values: Any) -> dict[str, Any]
                 _("%(key)s: %(value)r is not a valid value (expected %(type)s).")
                 % {"key": key, "value": value, "type": describe_type(known[key][0])}
             )
+        elif key == "base_model_gguf_file" and isinstance(value, str) and not _plain_name(value):
+            errors.append(
+                _("base_model_gguf_file names a file in the base model's folder, not a path.")
+            )
         elif (problem := range_problem(key, value)) is not None:
             errors.append(_("%(key)s %(problem)s.") % {"key": key, "problem": problem})
     if errors:
@@ -161,8 +172,13 @@ def check_hyperparameters(kind: str, method: str, values: Any) -> dict[str, Any]
     return dict(values)
 
 
+HUB_MODEL_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+
 def check_base_model(value: Any) -> str:
-    """A Hub model id (``org/name``), or a folder or .gguf file on the GPU nodes."""
+    """A Hub model id (``org/name``), or a folder or .gguf file on the GPU nodes under one of
+    HEARTH_TRAIN_MODEL_DIRS: an absolute path, written plainly (no ``..``), so a run is never
+    pointed at files elsewhere on the node."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(
             {"base_model": [_("Name a base model (a Hub id, a folder or a .gguf file).")]}
@@ -171,6 +187,32 @@ def check_base_model(value: Any) -> str:
     if len(value) > MAX_BASE_MODEL or _unprintable(value):
         raise ValidationError(
             {"base_model": [_("At most %(n)s printable characters.") % {"n": MAX_BASE_MODEL}]}
+        )
+    folders = [folder.rstrip("/") or "/" for folder in settings.HEARTH_TRAIN_MODEL_DIRS]
+    if value.startswith("/"):
+        plain = posixpath.normpath(value) == value and ".." not in value.split("/")
+        if plain and any(posixpath.commonpath([folder, value]) == folder for folder in folders):
+            return value
+        if not folders:
+            why = _(
+                "Local base models are off on this site: name a Hub model (org/name), or set "
+                "HEARTH_TRAIN_MODEL_DIRS to the folders that hold them."
+            )
+        else:
+            why = _("A local base model must be a plain path under %(folders)s.") % {
+                "folders": ", ".join(folders)
+            }
+        raise ValidationError({"base_model": [why]})
+    if HUB_MODEL_ID.fullmatch(value) is None or ".." in value:
+        raise ValidationError(
+            {
+                "base_model": [
+                    _(
+                        "Name a Hub model as org/name (letters, digits, “-”, “_” and “.”), or "
+                        "a local one by its full path."
+                    )
+                ]
+            }
         )
     return value
 

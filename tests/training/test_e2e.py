@@ -55,6 +55,7 @@ def stack(settings, tmp_path, hub, monkeypatch):  # noqa: F811
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     settings.HUB_NAMESPACE = "hearth"
     settings.HEARTH_TRAINING_REPORT_SECONDS = 1
+    settings.HEARTH_TRAIN_MODEL_DIRS = [str(tmp_path)]  # where the tiny base model is built
     settings.SITE_URL = "https://hearth.example.org"
     corpus(24)
     release = build(test_share=0.5)

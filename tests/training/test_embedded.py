@@ -137,6 +137,8 @@ def test_the_embedded_default_trains_downloads_and_cancels(tmp_path):
         DJANGO_SETTINGS_MODULE="apps.settings",
         OMP_NUM_THREADS="1",
         HEARTH_TRAINING_REPORT_SECONDS="1",
+        # The tiny base model is built here; the bundled one is the embedded default.
+        HEARTH_TRAIN_MODEL_DIRS=f"{tmp_path},{Path(str(bundled_base_model())).parent}",
     )
     _run([sys.executable, "manage.py", "migrate", "--noinput"], env)
     first = json.loads(_python(SETUP, env, str(tmp_path / "tiny")))["run"]

@@ -62,7 +62,7 @@ def test_only_maintainers_create_runs(release, volunteer, maintainer):
             "not a valid value",
         ),
         ({"hyperparameters": {"learning_rate": float("nan")}}, "hyperparameters", "not a valid"),
-        ({"hyperparameters": {"grad_accum_steps": 0}}, "hyperparameters", "at least 1"),
+        ({"hyperparameters": {"grad_accum_steps": 0}}, "hyperparameters", "from 1 to"),
         ({"hyperparameters": {"output_dir": "/etc"}}, "hyperparameters", "not a sft"),
         ({"hyperparameters": {"release": "file:///etc"}}, "hyperparameters", "not a sft"),
         ({"hyperparameters": ["lr", 1]}, "hyperparameters", "object"),
@@ -77,6 +77,49 @@ def test_bad_input_is_refused_with_a_message_and_nothing_is_recorded(
     assert field in caught.value.message_dict
     assert fragment in " ".join(caught.value.message_dict[field])
     assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("base_model", "fragment"),
+    [
+        ("../../etc/passwd", "Name a Hub model as org/name"),
+        ("org/../../secret", "Name a Hub model as org/name"),
+        ("a/b/c", "Name a Hub model as org/name"),
+        ("/etc/passwd", "a plain path under /models"),
+        ("/models/../etc/passwd", "a plain path under /models"),
+        ("/models-evil/model", "a plain path under /models"),
+        ("/models//llama", "a plain path under /models"),
+    ],
+)
+def test_a_base_model_is_a_hub_id_or_a_path_in_the_model_folders(
+    release, settings, base_model, fragment
+):
+    """A run read whatever path a maintainer typed on the GPU node (the audit: ../../etc/passwd
+    was queued)."""
+    settings.HEARTH_TRAIN_MODEL_DIRS = ["/models"]
+    with pytest.raises(ValidationError) as caught:
+        create(release, base_model=base_model)
+    assert fragment in " ".join(caught.value.message_dict["base_model"])
+    assert not TrainingRun.objects.exists()
+
+
+def test_local_base_models_are_taken_from_the_model_folders_only(release, settings):
+    settings.HEARTH_TRAIN_MODEL_DIRS = ["/models", "/srv/gguf/"]
+    for name in ("HuggingFaceTB/SmolLM2-135M", "gpt2", "/models/llama", "/srv/gguf/a.gguf"):
+        assert create(release, base_model=name).base_model == name
+    settings.HEARTH_TRAIN_MODEL_DIRS = []
+    with pytest.raises(ValidationError) as caught:
+        create(release, base_model="/models/llama")
+    assert "Local base models are off on this site" in caught.value.message_dict["base_model"][0]
+
+
+@pytest.mark.parametrize("name", ["../x.gguf", "sub/x.gguf", "..", "/etc/x.gguf"])
+def test_the_gguf_file_is_a_name_in_the_base_models_folder(release, name):
+    with pytest.raises(ValidationError) as caught:
+        create(release, hyperparameters={"base_model_gguf_file": name})
+    assert caught.value.message_dict["hyperparameters"] == [
+        "base_model_gguf_file names a file in the base model's folder, not a path."
+    ]
 
 
 def test_hyperparameters_are_checked_against_the_workers_own_config(release):
