@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -119,7 +120,6 @@ class RunCreateForm(IdempotentForm):
         label=_("Base model"),
         max_length=services.MAX_BASE_MODEL,
         required=False,
-        help_text=_("A Hub model id (org/name) or a folder on the GPU nodes."),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     method = forms.ChoiceField(
@@ -140,6 +140,13 @@ class RunCreateForm(IdempotentForm):
         select = self.fields["release"].widget
         assert isinstance(select, forms.Select)
         select.choices = [(r.version, _release_label(r)) for r in releases]
+        if settings.HEARTH_TRAIN_MODEL_DIRS:
+            self.fields["base_model"].help_text = _(
+                "A Hub model id (org/name), or a folder or .gguf file under %(folders)s on the "
+                "GPU nodes."
+            ) % {"folders": ", ".join(settings.HEARTH_TRAIN_MODEL_DIRS)}
+        else:
+            self.fields["base_model"].help_text = _("A Hub model id (org/name).")
         kind = str(self.data.get(self.add_prefix("kind")) or self.initial.get("kind") or "sft")
         if kind not in RunKind.values:
             kind = RunKind.SFT

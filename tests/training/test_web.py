@@ -154,6 +154,17 @@ def test_the_form_starts_on_the_newest_release_it_can_train_on(maintainer, db):
         assert _selected_release(html) == ["v2"], version
 
 
+def test_the_base_model_help_names_the_folders_a_local_model_may_come_from(
+    maintainer, release, settings
+):
+    settings.HEARTH_TRAIN_MODEL_DIRS = ["/models", "/srv/gguf"]
+    html = web(maintainer).get("/training/").content.decode()
+    assert "A Hub model id (org/name), or a folder or .gguf file under /models, /srv/gguf" in html
+    settings.HEARTH_TRAIN_MODEL_DIRS = []
+    html = web(maintainer).get("/training/").content.decode()
+    assert "A Hub model id (org/name)." in html and "/models" not in html
+
+
 def test_the_release_list_says_what_each_release_cannot_train(maintainer, db):
     """A release the audit found offered, then refused: its option now says so first."""
     from tests.training.conftest import counts
