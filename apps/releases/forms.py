@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 from django import forms
-from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from apps.collection.models import Category
+from apps.core.forms import IdempotentForm
 from apps.releases.models import DEFAULT_TEST_SHARE
 
 
-class ReleaseCreateForm(forms.Form):
+class ReleaseCreateForm(IdempotentForm):
     """The release filter as typed: ``services.check_release_filter`` parses and checks each
-    field, and ``add_validation_errors`` puts its messages next to them."""
+    field, and ``add_validation_errors`` puts its messages next to them. Its one-time key
+    makes a double click or a resent page cut one release."""
+
+    stale_message = _("This page was out of date. Check the filter and build again.")
 
     languages = forms.CharField(
         label=_("Languages"),
@@ -50,24 +50,3 @@ class ReleaseCreateForm(forms.Form):
     include_model_written = forms.BooleanField(
         label=_("Include model-written answers"), required=False
     )
-    # A fresh key per rendered form: a double click or a resent page cuts one release
-    # (apps.core.idempotency). A refused form comes back with the key it was sent with.
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=200, required=False)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
-
-    def clean_idempotency_key(self) -> str:
-        key: str = self.cleaned_data["idempotency_key"]
-        if not key:
-            # A page from before the key existed: refuse it rather than risk a second
-            # release, and send the form back with a key so the next click goes through.
-            data = QueryDict(mutable=True)
-            data.update(self.data)
-            data[self.add_prefix("idempotency_key")] = uuid.uuid4().hex
-            self.data = data
-            # Said above the form: a hidden field has no place to show its error.
-            self.add_error(None, _("This page was out of date. Check the filter and build again."))
-        return key
