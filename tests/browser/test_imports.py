@@ -60,7 +60,7 @@ def test_a_maintainer_uploads_a_file_and_reads_the_report(
         {"name": "herbs.jsonl", "mimeType": "application/x-ndjson", "buffer": body}
     )
     expect(page.locator("#id_file_error")).to_have_count(0)
-    page.get_by_label("Source", exact=True).fill("windowsill-herbs")
+    page.get_by_role("textbox", name="Source", exact=True).fill("windowsill-herbs")
     page.get_by_role("button", name="Import").click()
 
     expect(page.get_by_role("heading", name="Report")).to_be_visible()
