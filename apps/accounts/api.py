@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import roles, selectors, services
 from apps.accounts.models import ApiToken, User
-from apps.core.fields import StrictBooleanField, StrictCharField
+from apps.core.fields import RefusesUnknownFields, StrictBooleanField, StrictCharField
 from apps.core.schema import WRITE_ERRORS, errors
 
 
@@ -34,7 +34,7 @@ class MeOut(serializers.ModelSerializer[User]):
 
 
 class MeApi(APIView):
-    class MeUpdateIn(serializers.Serializer[Any]):
+    class MeUpdateIn(RefusesUnknownFields):
         display_name = StrictCharField(required=False)
         languages = serializers.ListField(child=StrictCharField(), required=False, max_length=50)
         attribution = StrictBooleanField(required=False)
@@ -118,7 +118,7 @@ class TokenOut(serializers.ModelSerializer[ApiToken]):
 
 
 class TokensApi(APIView):
-    class TokenCreateIn(serializers.Serializer[Any]):
+    class TokenCreateIn(RefusesUnknownFields):
         name = StrictCharField()
 
     class TokenCreatedOut(TokenOut):

@@ -17,7 +17,7 @@ from apps.accounts.selectors import request_user
 from apps.assignments import selectors, services
 from apps.assignments.models import Assignment
 from apps.core.api import JsonNegotiation, Pagination, idempotent
-from apps.core.fields import StrictCharField
+from apps.core.fields import RefusesUnknownFields, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     PAGE_ERRORS,
@@ -154,7 +154,7 @@ class TaskSkipApi(APIView):
     content_negotiation_class = JsonNegotiation
     throttle_scope = "tasks_submit"
 
-    class TaskSkipIn(serializers.Serializer[Any]):
+    class TaskSkipIn(RefusesUnknownFields):
         # Text only (1.5 is refused, not stored as "1.5"); the service checks its content.
         reason = StrictCharField(required=False)
 

@@ -20,7 +20,7 @@ from apps.accounts.services import check_language
 from apps.collection import selectors, services
 from apps.collection.models import Category, Prompt, Response
 from apps.core.api import Pagination, idempotent
-from apps.core.fields import StrictCharField
+from apps.core.fields import RefusesUnknownFields, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     PAGE_ERRORS,
@@ -158,7 +158,7 @@ class PromptsApi(APIView):
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(PromptOut(page, many=True).data)
 
-    class PromptCreateIn(serializers.Serializer[Any]):
+    class PromptCreateIn(RefusesUnknownFields):
         instruction = StrictCharField()
         context = StrictCharField(required=False)  # type: ignore[assignment]
         category = StrictCharField()
@@ -196,7 +196,7 @@ class PromptsApi(APIView):
 class PromptDetailApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
 
-    class PromptUpdateIn(serializers.Serializer[Any]):
+    class PromptUpdateIn(RefusesUnknownFields):
         instruction = StrictCharField(required=False)
         context = StrictCharField(required=False)  # type: ignore[assignment]
         category = StrictCharField(required=False)
@@ -243,7 +243,7 @@ class PromptWithdrawApi(APIView):
 class PromptResponsesApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
 
-    class ResponseCreateIn(serializers.Serializer[Any]):
+    class ResponseCreateIn(RefusesUnknownFields):
         text = StrictCharField()
 
     @extend_schema(
@@ -295,7 +295,7 @@ class MyResponsesApi(APIView):
 class ResponseDetailApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
 
-    class ResponseUpdateIn(serializers.Serializer[Any]):
+    class ResponseUpdateIn(RefusesUnknownFields):
         text = StrictCharField()
 
     @extend_schema(

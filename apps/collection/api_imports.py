@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -17,7 +17,7 @@ from apps.accounts.models import User
 from apps.accounts.permissions import IsMaintainer
 from apps.collection import importing
 from apps.core.api import idempotent
-from apps.core.fields import StrictCharField
+from apps.core.fields import RefusesUnknownFields, StrictCharField
 from apps.core.schema import IDEMPOTENT_ERRORS, WRITE_ERRORS, errors
 
 # The origin recorded when an upload does not name its source.
@@ -39,7 +39,7 @@ class ImportsApi(APIView):
     permission_classes = [IsAuthenticated, IsMaintainer]
     parser_classes = [MultiPartParser, FormParser]
 
-    class ImportIn(serializers.Serializer[Any]):
+    class ImportIn(RefusesUnknownFields):
         file = serializers.FileField(
             allow_empty_file=True,
             help_text=_("JSONL: instruction, context, response, category, optional language."),

@@ -16,7 +16,7 @@ from apps.accounts import roles
 from apps.collection.models import POLICY_LIMITS, CollectionPolicy
 from apps.collection.policy import current_policy, policy_update
 from apps.core.api import NumberField
-from apps.core.fields import StrictIntegerField
+from apps.core.fields import RefusesUnknownFields, StrictIntegerField
 from apps.core.schema import WRITE_ERRORS, errors
 
 
@@ -27,7 +27,7 @@ class MaintainersWrite(BasePermission):
         return request.method in SAFE_METHODS or roles.is_maintainer(request.user)
 
 
-class PolicySerializer(serializers.ModelSerializer[CollectionPolicy]):
+class PolicySerializer(RefusesUnknownFields, serializers.ModelSerializer[CollectionPolicy]):
     acceptance_threshold = NumberField(min_value=0.0, max_value=1.0, required=False)
 
     class Meta:

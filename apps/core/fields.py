@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -93,3 +94,25 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return data
+
+
+class RefusesUnknownFields(serializers.Serializer[Any]):
+    """A request serializer that refuses a field it does not take, naming those it does: DRF
+    drops unknown keys, so a misspelt or unchangeable field ("emial", "roles") was a 200 that
+    changed nothing. A read-only field is refused too, except in a PATCH, where a client may
+    send back what it read."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            takes = [name for name, field in self.fields.items() if not field.read_only]
+            refused = sorted(
+                name
+                for name in data
+                if name not in takes and not (self.partial and name in self.fields)
+            )
+            if refused:
+                message = _("Not a field of this request; it takes: %(fields)s.") % {
+                    "fields": ", ".join(takes)
+                }
+                raise serializers.ValidationError({name: [message] for name in refused})
+        return super().to_internal_value(data)

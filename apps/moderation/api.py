@@ -20,7 +20,7 @@ from apps.accounts.selectors import request_user
 from apps.collection import selectors as collection_selectors
 from apps.collection.models import Prompt, Response
 from apps.core.api import Pagination, idempotent
-from apps.core.fields import StrictCharField, StrictIntegerField
+from apps.core.fields import RefusesUnknownFields, StrictCharField, StrictIntegerField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     PAGE_ERRORS,
@@ -61,7 +61,7 @@ class FlagsApi(APIView):
     throttle_classes = [ScopedThrottle]
     throttle_scope = "flags"
 
-    class FlagIn(serializers.Serializer[Any]):
+    class FlagIn(RefusesUnknownFields):
         prompt_id = StrictIntegerField(required=False)
         response_id = StrictIntegerField(required=False)
         reason = serializers.ChoiceField(choices=FlagReason.choices)
@@ -135,7 +135,7 @@ class QueueApi(APIView):
         return paginator.get_paginated_response(QueueItemOut(page, many=True).data)
 
 
-class ReasonIn(serializers.Serializer[Any]):
+class ReasonIn(RefusesUnknownFields):
     reason = StrictCharField(required=False)
 
 

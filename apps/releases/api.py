@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
 from apps.core.api import NumberField, Pagination, idempotent
-from apps.core.fields import StrictBooleanField, StrictCharField
+from apps.core.fields import RefusesUnknownFields, StrictBooleanField, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     PAGE_ERRORS,
@@ -62,7 +62,7 @@ class ReleaseOut(serializers.ModelSerializer[Release]):
 class ReleasesApi(APIView):
     permission_classes = [MaintainersWrite]
 
-    class ReleaseCreateIn(serializers.Serializer[Any]):
+    class ReleaseCreateIn(RefusesUnknownFields):
         languages = serializers.ListField(
             child=StrictCharField(allow_blank=False, trim_whitespace=True), required=False
         )

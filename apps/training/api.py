@@ -16,7 +16,12 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsMaintainer
 from apps.accounts.selectors import request_user
 from apps.core.api import Pagination, idempotent
-from apps.core.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from apps.core.fields import (
+    RefusesUnknownFields,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     PAGE_ERRORS,
@@ -66,7 +71,7 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
         return run.hub_tag if run.hub_revision else None
 
 
-class TrainingRunCreateIn(serializers.Serializer[Any]):
+class TrainingRunCreateIn(RefusesUnknownFields):
     release = StrictCharField(
         allow_blank=False, trim_whitespace=True, help_text="A finished release's version, e.g. v3."
     )
@@ -181,7 +186,7 @@ class ScheduleOut(serializers.Serializer[Any]):
     last_run_at = serializers.DateTimeField(allow_null=True)
 
 
-class ScheduleIn(serializers.Serializer[Any]):
+class ScheduleIn(RefusesUnknownFields):
     enabled = StrictBooleanField()
     every_minutes = StrictIntegerField(min_value=1, max_value=schedules.MAX_EVERY_MINUTES)
     options = serializers.DictField(required=False, default=dict)

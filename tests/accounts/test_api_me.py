@@ -25,6 +25,20 @@ def test_me_shows_the_profile(api, volunteer):
     }
 
 
+def test_a_field_the_profile_does_not_change_is_refused_by_name(api, volunteer):
+    """It was a 200 that changed nothing: the client could not tell."""
+    r = api.patch(
+        "/api/v1/me/", {"email": "evil@example.org", "roles": ["maintainer"]}, format="json"
+    )
+    message = (
+        "Not a field of this request; it takes: display_name, languages, attribution, "
+        "on_leaderboard."
+    )
+    assert (r.status_code, r.json()) == (400, {"email": [message], "roles": [message]})
+    volunteer.refresh_from_db()
+    assert volunteer.email != "evil@example.org"
+
+
 def test_me_needs_a_login(api_anon):
     assert api_anon.get("/api/v1/me/").status_code in (401, 403)
 

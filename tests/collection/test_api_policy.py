@@ -31,6 +31,17 @@ def test_maintainers_change_it(api_maintainer):
     assert (policy.rankings_required, policy.acceptance_threshold) == (5, 0.75)
 
 
+def test_what_was_read_can_be_sent_back_but_an_unknown_field_is_refused(api_maintainer):
+    """A PATCH may carry the read-only fields it read (updated_at); a name the policy does not
+    have is a 400 naming it, not a 200 that changed nothing."""
+    read = api_maintainer.get("/api/v1/policy/").json()
+    r = api_maintainer.patch("/api/v1/policy/", {**read, "rankings_required": 4}, format="json")
+    assert r.status_code == 200 and r.json()["rankings_required"] == 4
+    r = api_maintainer.patch("/api/v1/policy/", {"ranking_required": 5}, format="json")
+    assert r.status_code == 400
+    assert r.json()["ranking_required"][0].startswith("Not a field of this request; it takes:")
+
+
 def test_volunteers_cannot_change_it(api):
     r = api.patch("/api/v1/policy/", {"rankings_required": 1}, format="json")
     assert r.status_code == 403

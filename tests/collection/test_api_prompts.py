@@ -294,6 +294,21 @@ def test_an_edit_that_changes_nothing_leaves_the_time_of_the_last_change(api, vo
         assert type(item).objects.get(pk=item.pk).updated_at == before
 
 
+def test_a_new_prompt_with_a_field_it_cannot_set_is_refused_and_not_created(api):
+    body = {
+        "instruction": "Name three rivers in Europe.",
+        "category": "open_qa",
+        "language": "en",
+        "state": "accepted",
+        "extra": 1,
+    }
+    r = api.post(URL, body, format="json")
+    assert r.status_code == 400
+    assert set(r.json()) == {"extra", "state"}
+    assert r.json()["state"][0].startswith("Not a field of this request; it takes: instruction")
+    assert not Prompt.objects.exists()
+
+
 def test_editing_someone_elses_visible_prompt_is_403(api2):
     prompt = PromptFactory(state=PromptState.COLLECTING)
     before = prompt.instruction

@@ -401,6 +401,15 @@ def test_cancel_stops_an_active_run(maintainer, release, django_capture_on_commi
     assert f"Run {run.pk} has already ended: Cancelled." in response.content.decode()
 
 
+def test_a_run_says_who_or_what_started_it_once(maintainer, release):
+    by_hand = make_run(release, created_by=maintainer)
+    by_schedule = make_run(release, origin="schedule")
+    html = web(maintainer).get(f"/training/runs/{by_hand.pk}/").content.decode()
+    assert "· Started by Maintainer ·" in html and "Started by a maintainer" not in html
+    html = web(maintainer).get(f"/training/runs/{by_schedule.pk}/").content.decode()
+    assert "· Started by a schedule ·" in html
+
+
 def test_a_queued_run_is_cancelled_with_words_for_a_run_that_never_started(maintainer, release):
     run = make_run(release, state=RunState.QUEUED)
     client = web(maintainer)
