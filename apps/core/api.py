@@ -144,7 +144,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.ParseError(
             _("The request body could not be read: %(reason)s") % {"reason": exc.detail}
         )
-    if isinstance(exc, Http404):
+    if isinstance(exc, Http404) or (
+        # DRF's bare NotFound() says "Not found."; every 404 says the same thing.
+        isinstance(exc, exceptions.NotFound)
+        and str(exc.detail) == str(exceptions.NotFound.default_detail)
+    ):
         exc = exceptions.NotFound(not_found_detail())
     if isinstance(exc, exceptions.Throttled):
         wait = getattr(exc, "wait", None)

@@ -109,6 +109,20 @@ def test_a_hidden_or_unknown_target_is_404(api):
     )
 
 
+def test_every_404_says_the_same_thing(api_moderator, api_maintainer):
+    """Moderation, releases and training once said DRF's bare "Not found."."""
+    expected = {"detail": "Not found, or you may not see it."}
+    for r in (
+        api_moderator.post(
+            "/api/v1/moderation/prompts/999999/hide/", {"reason": "x"}, format="json"
+        ),
+        api_maintainer.post("/api/v1/releases/v999/publish/"),
+        api_maintainer.get("/api/v1/training-runs/999999/"),
+        api_moderator.get("/api/v1/prompts/999999/"),
+    ):
+        assert (r.status_code, r.json()) == (404, expected), r.request["PATH_INFO"]
+
+
 def test_enough_flags_hide_an_answer_and_free_its_place(make_volunteer):
     prompt = PromptFactory(state=PromptState.COLLECTING, open_slots=0)
     answer = ResponseFactory(prompt=prompt, state=ResponseState.ACCEPTED)
