@@ -8,6 +8,7 @@ service that stored it or an error message that quoted it back answered 500."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -40,6 +41,18 @@ class BoundedJSONParser(JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError(_("JSON nested too deeply.")) from None
+        except ParseError as exc:
+            # DRF words every failure "JSON parse error - <Python's message>"; say which.
+            cause = exc.__context__
+            if isinstance(cause, UnicodeDecodeError):
+                # (Not where: the decoder reads the body in chunks, and counts within one.)
+                raise ParseError(
+                    _("The body is not UTF-8 text: it holds the byte 0x%(byte)02x. Send UTF-8.")
+                    % {"byte": cause.object[cause.start]}
+                ) from None
+            if isinstance(cause, json.JSONDecodeError):
+                raise ParseError(_("Not valid JSON: %(e)s.") % {"e": cause}) from None
+            raise
         if _holds_surrogate(data):
             raise ParseError(
                 _(

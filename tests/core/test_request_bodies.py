@@ -93,6 +93,28 @@ def test_json_with_half_a_surrogate_pair_is_a_400(api, url, body):
     assert Prompt.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (
+            b'{"instruction": "caf\xe9"}',
+            "The request body could not be read: The body is not UTF-8 text: it holds the "
+            "byte 0xe9. Send UTF-8.",
+        ),
+        (
+            b'{"instruction": "x",',
+            "The request body could not be read: Not valid JSON: Expecting property name "
+            "enclosed in double quotes: line 1 column 21 (char 20).",
+        ),
+    ],
+)
+def test_a_body_that_is_not_utf8_or_not_json_says_which(api, body, detail):
+    """Both once read "JSON parse error - <Python's message>"."""
+    r = api.post("/api/v1/prompts/", data=body, content_type="application/json")
+    assert (r.status_code, r.json()) == (400, {"detail": detail})
+    assert Prompt.objects.count() == 0
+
+
 def test_json_with_a_whole_surrogate_pair_is_an_emoji_and_fine(api):
     body = json.dumps(
         {"instruction": "Explain \ud83d\ude00 please.", "category": "open_qa", "language": "en"}
