@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+# How long a queued build may wait for a worker before its page says that none has started it.
+WORKER_WAIT = timedelta(minutes=1)
 
 DEFAULT_TEST_SHARE = 0.05
 
@@ -118,6 +123,17 @@ class Release(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in FINISHED_STATES
+
+    @property
+    def waits_for_a_worker(self) -> bool:
+        """Building, queued a while ago, and not yet started by any worker: the page says so
+        rather than counting rows for ever (no Celery worker on the default queue)."""
+        return (
+            self.state == ReleaseState.BUILDING
+            and self.started_at is None
+            and self.created_at is not None
+            and timezone.now() - self.created_at > WORKER_WAIT
+        )
 
     @property
     def release_filter(self) -> ReleaseFilter:

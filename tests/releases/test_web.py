@@ -409,6 +409,26 @@ def test_a_building_release_page_polls_a_live_region_that_counts_rows_first(main
     assert 'max="5000" value="1234"' in polled
 
 
+def test_a_build_no_worker_has_started_says_so_after_a_minute(maintainer, db):
+    """It once said "Counting rows…" for ever when no Celery worker ran."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Release.objects.create(number=1, version="v1", filter={})
+    web = Client()
+    web.force_login(maintainer)
+    assert "Counting rows…" in web.get("/releases/v1/").content.decode()  # just queued
+    Release.objects.update(created_at=timezone.now() - timedelta(minutes=3))
+    polled = web.get("/releases/v1/", headers={"HX-Request": "true"}).content.decode()
+    assert "Queued 3\xa0minutes ago; no worker has started the build yet." in polled
+    assert "check that one is running (make run starts one)" in polled
+    assert "Counting rows…" not in polled
+    # Once a worker starts it, the page counts rows again.
+    Release.objects.update(started_at=timezone.now())
+    assert "Counting rows…" in web.get("/releases/v1/").content.decode()
+
+
 def test_once_built_the_poll_brings_the_whole_page_and_stops(world, maintainer):
     release = build()
     web = Client()
