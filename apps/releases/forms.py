@@ -45,6 +45,10 @@ class ReleaseCreateForm(IdempotentForm):
         required=False,
         max_length=40,
         initial=str(DEFAULT_TEST_SHARE),
+        help_text=_(
+            "The share of prompts held out to evaluate models on, the same prompts in every "
+            "release. With few prompts the form starts higher, so that about ten land in test."
+        ),
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     include_model_written = forms.BooleanField(

@@ -3,6 +3,7 @@ see the ones building or failed."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from apps.accounts import roles
 from apps.releases.building import PRIVATE_DIR, release_folder
-from apps.releases.models import FINISHED_STATES, Release
+from apps.releases.models import DEFAULT_TEST_SHARE, FINISHED_STATES, Release
 
 
 def release_list(*, user: Any = None) -> QuerySet[Release]:
@@ -111,3 +112,22 @@ def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
                 warning = _("This release has no %(config)s train rows.")
             warnings.append(warning % {"config": config})
     return warnings
+
+
+# The test split a release form suggests holds about this many prompts at least: at the
+# default share a small collection (the demo's few dozen prompts) often gets none, and a
+# release without test rows cannot be trained on.
+SUGGESTED_TEST_PROMPTS = 10
+
+
+def suggested_test_share() -> float:
+    """The release form's test share: the default, or on a small collection the share that
+    puts about SUGGESTED_TEST_PROMPTS of its accepted prompts in test (at most a half)."""
+    from apps.collection.models import ACCEPTED_PROMPT_STATES, Prompt
+
+    accepted = Prompt.objects.filter(
+        state__in=ACCEPTED_PROMPT_STATES, withdrawn_at__isnull=True
+    ).count()
+    if not accepted or accepted * DEFAULT_TEST_SHARE >= SUGGESTED_TEST_PROMPTS:
+        return DEFAULT_TEST_SHARE
+    return min(0.5, math.ceil(100 * SUGGESTED_TEST_PROMPTS / accepted) / 100)

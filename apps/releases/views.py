@@ -28,6 +28,9 @@ def _list_page(
     request: HttpRequest, *, form: ReleaseCreateForm | None = None, status: int = 200
 ) -> HttpResponse:
     releases = selectors.release_list(user=request.user)[:100]
+    can_create = roles.is_maintainer(request.user)
+    if form is None and can_create:
+        form = ReleaseCreateForm(initial={"test_share": str(selectors.suggested_test_share())})
     return render(
         request,
         "releases/list.html",
@@ -36,8 +39,8 @@ def _list_page(
             "releases": [
                 (release, selectors.release_empty_split(release=release)) for release in releases
             ],
-            "can_create": roles.is_maintainer(request.user),
-            "form": form or ReleaseCreateForm(),
+            "can_create": can_create,
+            "form": form,
         },
         status=status,
     )

@@ -409,6 +409,24 @@ def test_a_building_release_page_polls_a_live_region_that_counts_rows_first(main
     assert 'max="5000" value="1234"' in polled
 
 
+@pytest.mark.parametrize(
+    ("accepted", "share"), [(0, "0.05"), (40, "0.25"), (12, "0.5"), (400, "0.05")]
+)
+def test_the_form_suggests_a_test_share_that_gives_a_small_collection_test_rows(
+    maintainer, db, accepted, share
+):
+    """At 0.05 the demo's few dozen prompts often gave no test rows, and such a release
+    cannot be trained on: the form starts where about 10 prompts land in test."""
+    from tests.factories import PromptFactory
+
+    PromptFactory.create_batch(accepted, state="collecting")
+    PromptFactory.create_batch(3, state="review")  # not in a release: not counted
+    web = Client()
+    web.force_login(maintainer)
+    html = web.get("/releases/").content.decode()
+    assert re.search(rf'name="test_share" value="{share}"', html)
+
+
 def test_a_build_no_worker_has_started_says_so_after_a_minute(maintainer, db):
     """It once said "Counting rows…" for ever when no Celery worker ran."""
     from datetime import timedelta
