@@ -5,14 +5,10 @@ numbers it computes with. In a subprocess with no DATABASE_URL, as tests/core's 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.embedded import embedded_env, run_python
 
 SCRIPT = r"""
 import json
@@ -38,26 +34,9 @@ print(json.dumps({"patch": [patch.status_code, patch.json()], "task": task.statu
 
 @pytest.mark.slow(seconds=8)
 def test_a_task_time_past_any_date_is_a_400_on_sqlite_and_tasks_are_still_handed_out(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(HEARTH_DATA_DIR=str(tmp_path), DEBUG="true", DJANGO_SETTINGS_MODULE="apps.settings")
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    env = embedded_env(tmp_path)
+    run_python(env, "manage.py", "migrate", "--noinput")
+    result = run_python(env, "-c", SCRIPT)
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     # It was a 200, and then every next writing task a 500 (OverflowError: date value out of
     # range, from now plus that many minutes).

@@ -3,20 +3,15 @@ default, whose LIKE folds only ASCII letters): the same searches find the same p
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.db import connection
 
 from apps.collection import search, selectors
+from tests.embedded import embedded_env, run_python
 from tests.factories import PromptFactory, ResponseFactory
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[2]
 
 # Each search, and the instructions of the prompts it finds. "ß" has no one-letter capital:
 # PostgreSQL's UPPER leaves it as it is, so "straße" finds "STRAßE" but not "Strasse".
@@ -85,12 +80,6 @@ print("searched")
 
 @pytest.mark.slow
 def test_on_sqlite_the_same_searches_find_the_same_prompts(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(HEARTH_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="apps.settings")
-    for command in (("manage.py", "migrate", "--noinput"), ("-c", SQLITE_SEARCH)):
-        result = subprocess.run(
-            (sys.executable, *command), cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=300,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr[-3000:]
-    assert "searched" in result.stdout
+    env = embedded_env(tmp_path)
+    run_python(env, "manage.py", "migrate", "--noinput")
+    assert "searched" in run_python(env, "-c", SQLITE_SEARCH).stdout

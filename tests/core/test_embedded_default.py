@@ -3,14 +3,9 @@ then the main pages and a round of tasks, in a subprocess with no DATABASE_URL o
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.embedded import embedded_env, run_python
 
 SCRIPT = r"""
 import django
@@ -67,24 +62,10 @@ print("kinds", sorted(kinds))
 
 @pytest.mark.slow(seconds=20)
 def test_the_embedded_default_serves_pages_and_tasks(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(HEARTH_DATA_DIR=str(tmp_path), DEBUG="true", DJANGO_SETTINGS_MODULE="apps.settings")
-    manage = [sys.executable, "manage.py"]
-    for command in (["migrate", "--noinput"], ["seed_demo"]):
-        result = subprocess.run(
-            manage + command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
-    assert "ada@hearth.local" in result.stdout
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    env = embedded_env(tmp_path)
+    run_python(env, "manage.py", "migrate", "--noinput")
+    assert "ada@hearth.local" in run_python(env, "manage.py", "seed_demo").stdout
+    result = run_python(env, "-c", SCRIPT)
     # The maintainer wrote none of the demo prompts: every kind of task is open to them.
     assert "rank" in result.stdout and "review_prompt" in result.stdout
     assert (tmp_path / "hearth.sqlite3").exists()

@@ -1,0 +1,29 @@
+"""Running Hearth on the embedded default (SQLite, no Redis) in a subprocess, for tests of
+what differs there from the PostgreSQL the suite runs on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def embedded_env(data_dir: Path) -> dict[str, str]:
+    """This process's environment without DATABASE_URL and REDIS_URL, with its data (the
+    SQLite file) in ``data_dir``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(HEARTH_DATA_DIR=str(data_dir), DEBUG="true", DJANGO_SETTINGS_MODULE="apps.settings")
+    return env
+
+
+def run_python(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` in the project's root; fails the test, with the end of its stderr, if
+    it does not exit 0."""
+    result = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
