@@ -269,7 +269,9 @@ class ScheduleForm(forms.Form):
             self.fields["kinds"] = forms.MultipleChoiceField(
                 label=_("Train"), choices=RunKind.choices, widget=forms.CheckboxSelectMultiple
             )
-            self.fields["method"] = forms.ChoiceField(label=_("Method"), choices=RunMethod.choices)
+            self.fields["method"] = forms.ChoiceField(
+                label=_("Method"), choices=RunMethod.choices, widget=forms.RadioSelect
+            )
             self.initial["kinds"] = options.get("kinds", list(RunKind.values))
             self.initial["method"] = options.get("method", RunMethod.FULL)
             for kind, label in RunKind.choices:
