@@ -68,19 +68,22 @@ def release_is_trainable(*, release: Release) -> bool:
     return release.is_finished and train > 0 and test > 0
 
 
-def release_empty_split(*, release: Release) -> str | None:
-    """The split of a finished release's sft config that got no rows while the other got
-    some (``"test"`` for a small release cut with a small test share: which prompts go to
-    test is decided by a hash of each prompt's id, so the split is stable between releases),
-    else None."""
-    if not release.is_finished:
-        return None
-    train, test = _split_rows(release, "sft")
+def _empty_split(release: Release, config: str) -> str | None:
+    """The split of ``config`` that got no rows while the other got some, else None."""
+    train, test = _split_rows(release, config)
     if train and not test:
         return "test"
     if test and not train:
         return "train"
     return None
+
+
+def release_empty_split(*, release: Release) -> str | None:
+    """The split of a finished release's sft config that got no rows while the other got
+    some (``"test"`` for a small release cut with a small test share: which prompts go to
+    test is decided by a hash of each prompt's id, so the split is stable between releases),
+    else None."""
+    return _empty_split(release, "sft") if release.is_finished else None
 
 
 def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
@@ -92,25 +95,28 @@ def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
         return []
     warnings = []
     for config in TRAINED_CONFIGS:
-        train, test = _split_rows(release, config)
-        if train and not test:
-            if with_advice:
-                warning = _(
+        empty = _empty_split(release, config)
+        if empty == "test":
+            warning = (
+                _(
                     "No %(config)s rows landed in the test split: a training run needs both; "
                     "cut it again with a larger test share."
                 )
-            else:
-                warning = _("This release has no %(config)s test rows.")
-            warnings.append(warning % {"config": config})
-        elif test and not train:
-            if with_advice:
-                warning = _(
+                if with_advice
+                else _("This release has no %(config)s test rows.")
+            )
+        elif empty == "train":
+            warning = (
+                _(
                     "No %(config)s rows landed in the train split: a training run needs both; "
                     "cut it again with a smaller test share."
                 )
-            else:
-                warning = _("This release has no %(config)s train rows.")
-            warnings.append(warning % {"config": config})
+                if with_advice
+                else _("This release has no %(config)s train rows.")
+            )
+        else:
+            continue
+        warnings.append(warning % {"config": config})
     return warnings
 
 

@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.accounts import roles
-from apps.collection.models import PromptState
+from apps.collection.models import Prompt, PromptState
 from apps.collection.policy import current_policy
 from apps.moderation import services
 from apps.moderation.models import Flag, ModerationAction
@@ -29,6 +29,15 @@ def _web(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def _flagged_shown_and_hidden(reporter, author) -> tuple[Prompt, Prompt]:
+    """Two of ``author``'s prompts that ``reporter`` flagged, one still shown, one hidden."""
+    shown = PromptFactory(author=author, state=PromptState.COLLECTING)
+    hidden = PromptFactory(author=author, state=PromptState.COLLECTING, hidden_at=timezone.now())
+    for prompt in (shown, hidden):
+        Flag.objects.create(reporter=reporter, prompt=prompt, reason="spam")
+    return shown, hidden
 
 
 def test_a_volunteer_reports_a_prompt_from_its_page(volunteer, volunteer2):
@@ -100,12 +109,7 @@ def test_a_missing_reason_is_shown_not_saved(moderator):
 def test_the_browser_asks_for_a_reason_before_the_actions_that_need_one(
     moderator, volunteer, volunteer2
 ):
-    shown = PromptFactory(author=volunteer2, state=PromptState.COLLECTING)
-    hidden = PromptFactory(
-        author=volunteer2, state=PromptState.COLLECTING, hidden_at=timezone.now()
-    )
-    for prompt in (shown, hidden):
-        Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    shown, hidden = _flagged_shown_and_hidden(volunteer, volunteer2)
     html = _web(moderator).get("/moderation/").content.decode()
 
     def button(action: str, pk: int, kind: str = "prompt") -> str:
@@ -645,12 +649,7 @@ def test_the_hidden_pages_lists_are_paged_each_on_its_own(moderator):
 
 
 def test_the_reason_field_says_which_actions_need_it(moderator, volunteer, volunteer2):
-    shown = PromptFactory(author=volunteer2, state=PromptState.COLLECTING)
-    hidden = PromptFactory(
-        author=volunteer2, state=PromptState.COLLECTING, hidden_at=timezone.now()
-    )
-    for prompt in (shown, hidden):
-        Flag.objects.create(reporter=volunteer, prompt=prompt, reason="spam")
+    shown, hidden = _flagged_shown_and_hidden(volunteer, volunteer2)
     html = _web(moderator).get("/moderation/").content.decode()
 
     for prompt, hint in (
