@@ -3,7 +3,8 @@
 A trainer says how to lay out a step's batches on the device (``prepare``), how to queue one
 optimizer step on it (``launch``), and what its log entry holds once the step's sums are read
 (``describe``); ``run_steps`` runs the steps from ``state.step``, reads them, logs and reports
-them, and evaluates and checkpoints at the configured intervals.
+them, and evaluates and checkpoints at the configured intervals. ``train_to_output`` runs them,
+then evaluates once more and writes, publishes and reads back the output folder.
 
 Pipelined (``pipeline_steps``; on CUDA by default), steps are launched one ahead of being read:
 step t's sums and gradient norm are read (a wait for the device) only once step t + 1 is
@@ -26,7 +27,18 @@ import torch
 from worker.config import TrainConfig
 from worker.data import PackedBatch
 from worker.progress import ProgressCallback, StopCheck, Stopped
-from worker.runtime import RunPaths, Runtime, Timer, TrainerState, save_checkpoint
+from worker.runtime import (
+    RunPaths,
+    Runtime,
+    Timer,
+    TrainerState,
+    cleanup_work,
+    count_parameters,
+    publish,
+    result_from,
+    save_checkpoint,
+    save_output,
+)
 
 
 @dataclass
@@ -158,3 +170,75 @@ def run_steps(
                     keep=config.keep_checkpoints,
                 )
         mark = time.perf_counter()  # evaluation and checkpoints are not step time
+
+
+def train_to_output(
+    *,
+    kind: str,
+    config: TrainConfig,
+    runtime: Runtime,
+    paths: RunPaths,
+    state: TrainerState,
+    total: int,
+    training: tuple[torch.nn.Module, Any, Any],
+    tokenizer: Any,
+    timer: Timer,
+    progress: ProgressCallback,
+    should_stop: StopCheck,
+    prepare: Callable[[int], list[PackedBatch]],
+    launch: Callable[[int, list[PackedBatch]], Launched],
+    describe: Describe,
+    evaluate: Callable[[], dict[str, float]],
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    """``run_steps``, then the final evaluation; the main process writes the output folder
+    (metrics.json holds the logs, ``details`` and where the run resumed) and publishes it.
+    Returns the JSON result on every process."""
+    resumed_from = state.step
+    run_steps(
+        config=config,
+        runtime=runtime,
+        paths=paths,
+        state=state,
+        total=total,
+        training=training,
+        timer=timer,
+        progress=progress,
+        should_stop=should_stop,
+        prepare=prepare,
+        launch=launch,
+        describe=describe,
+        evaluate=evaluate,
+    )
+    final = evaluate()
+    state.eval_log.append({"step": state.step, **final})
+    if runtime.is_main:
+        progress({"phase": "eval", "step": state.step, "total": total, "metrics": final})
+        progress({"phase": "save", "step": state.step, "total": total})
+        with timer("save"):
+            model = training[0]
+            all_params, trainable = count_parameters(model)
+            summary = {
+                "kind": kind,
+                "final": final,
+                "train_loss": state.train_log[-1]["loss"] if state.train_log else None,
+                "steps": total,
+                "resumed_from_step": resumed_from,
+                "tokens_seen": state.tokens_seen,
+                "parameters": all_params,
+                "trainable_parameters": trainable,
+                "world_size": runtime.world,
+                "device": str(runtime.device),
+                **details,
+                "train_log": state.train_log,
+                "eval_log": state.eval_log,
+            }
+            save_output(model, tokenizer, config, runtime, paths, summary, timer)
+            publish(paths)
+            if not config.keep_work_dir:
+                cleanup_work(paths)
+    runtime.barrier()
+    result = result_from(paths)
+    if runtime.is_main:
+        progress({"phase": "done", "step": total, "total": total, "metrics": final})
+    return result

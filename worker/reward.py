@@ -40,29 +40,23 @@ from worker.data import (
     tokenize_group,
 )
 from worker.evaluate import ranking_metrics
-from worker.loop import Launched, run_steps
+from worker.loop import Launched, train_to_output
 from worker.masks import attention_mask
 from worker.progress import ProgressCallback, StopCheck, never_stop, no_progress
 from worker.runtime import (
     RunPaths,
     Runtime,
     Timer,
-    TrainerState,
     apply_lora,
-    cleanup_work,
     compile_layers,
-    count_parameters,
-    list_checkpoints,
-    load_checkpoint,
     load_model,
     load_tokenizer,
     make_optimizer,
     make_scheduler,
-    publish,
     resolve_attention,
     resolve_compile,
     result_from,
-    save_output,
+    resume,
     seed_everything,
     setup_runtime,
     to_device,
@@ -303,18 +297,9 @@ def train_reward(
             trainer = nn.parallel.DistributedDataParallel(scorer, device_ids=ids)
         optimizer = make_optimizer(model, config, runtime)
         scheduler = make_scheduler(optimizer, len(steps), config)
-        state = TrainerState(fingerprint=config.fingerprint())
-        existing = list_checkpoints(paths)
-        if existing:
-            state = load_checkpoint(
-                existing[-1],
-                runtime,
-                model=model,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                fingerprint=state.fingerprint,
-            )
-        resumed_from = state.step
+        state = resume(
+            paths, runtime, config, model=model, optimizer=optimizer, scheduler=scheduler
+        )
 
     @torch.no_grad()
     def evaluate() -> dict[str, float]:
@@ -386,14 +371,15 @@ def train_reward(
             "pairs_per_s": pairs / seconds,
         }
 
-    total = len(steps)
-    run_steps(
+    return train_to_output(
+        kind="reward",
         config=config,
         runtime=runtime,
         paths=paths,
         state=state,
-        total=total,
+        total=len(steps),
         training=(model, optimizer, scheduler),
+        tokenizer=tokenizer,
         timer=timer,
         progress=progress,
         should_stop=should_stop,
@@ -401,38 +387,5 @@ def train_reward(
         launch=launch,
         describe=describe,
         evaluate=evaluate,
+        details={"attention": attention, "shared_prompt": shared},
     )
-
-    # Evaluate, save, publish -----------------------------------------------------------------
-    final = evaluate()
-    state.eval_log.append({"step": state.step, **final})
-    if runtime.is_main:
-        progress({"phase": "eval", "step": state.step, "total": total, "metrics": final})
-        progress({"phase": "save", "step": state.step, "total": total})
-        with timer("save"):
-            all_params, trainable = count_parameters(model)
-            summary = {
-                "kind": "reward",
-                "final": final,
-                "train_loss": state.train_log[-1]["loss"] if state.train_log else None,
-                "steps": total,
-                "resumed_from_step": resumed_from,
-                "tokens_seen": state.tokens_seen,
-                "parameters": all_params,
-                "trainable_parameters": trainable,
-                "world_size": runtime.world,
-                "device": str(runtime.device),
-                "attention": attention,
-                "shared_prompt": shared,
-                "train_log": state.train_log,
-                "eval_log": state.eval_log,
-            }
-            save_output(model, tokenizer, config, runtime, paths, summary, timer)
-            publish(paths)
-            if not config.keep_work_dir:
-                cleanup_work(paths)
-    runtime.barrier()
-    result = result_from(paths)
-    if runtime.is_main:
-        progress({"phase": "done", "step": total, "total": total, "metrics": final})
-    return result

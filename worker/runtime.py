@@ -426,6 +426,30 @@ def load_checkpoint(
     return state
 
 
+def resume(
+    paths: RunPaths,
+    runtime: Runtime,
+    config: TrainConfig,
+    *,
+    model: torch.nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+) -> TrainerState:
+    """The state of a new run, or of the last checkpoint in ``paths`` with model, optimizer,
+    scheduler and RNG restored from it (see ``load_checkpoint``)."""
+    existing = list_checkpoints(paths)
+    if not existing:
+        return TrainerState(fingerprint=config.fingerprint())
+    return load_checkpoint(
+        existing[-1],
+        runtime,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        fingerprint=config.fingerprint(),
+    )
+
+
 def _fsync_dir(folder: Path) -> None:
     for item in folder.iterdir():
         with open(item, "rb") as handle:
