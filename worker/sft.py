@@ -124,6 +124,29 @@ def collate_rows(
     return collate_sft(examples, rows, seq_len=config.max_seq_len, pad_id=pad_id)
 
 
+def target_slots(
+    steps: list[list[list[int]]], examples: list[TokenizedExample], config: SFTConfig, world: int
+) -> int:
+    """How many positions of a training micro-batch the compiled graph sends through the LM
+    head: the most response tokens in any micro-batch of the run (on any process), rounded up
+    to a multiple of 64; 0 (every position) when that is no fewer than the batch holds.
+
+    Response tokens are commonly half a packed batch or less, so the vocabulary projection and
+    its fp32 logits, a tenth of a small model's work and its largest activation, shrink with
+    them while the graph keeps one shape.
+    """
+    size = config.micro_batch_size
+    most = 0
+    for rows in steps:
+        for rank in range(world):
+            mine = rows[rank::world]
+            for a in range(config.grad_accum_steps):
+                part = mine[a * size : (a + 1) * size]
+                most = max(most, sum(examples[i].n_targets for row in part for i in row))
+    slots = -(-most // 64) * 64
+    return 0 if slots >= size * config.max_seq_len else slots
+
+
 # ---------------------------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------------------------
@@ -136,8 +159,9 @@ class ResponseLoss(nn.Module):
     :meth:`token_loss` is the model and the loss, which :func:`wrap_for_training` compiles as
     one graph (``compiled``) on CUDA for training. Compiled, every position goes through the
     LM head (ignored targets add nothing) so that shapes stay fixed and nothing waits on the
-    device; eager, only positions with a target do, so prompt and padding tokens cost no
-    vocabulary projection.
+    device, or, with ``target_slots`` (see :func:`target_slots`), that many positions, those
+    with a target first; eager, only positions with a target do, so prompt and padding tokens
+    cost no vocabulary projection.
 
     Evaluation (no gradients) runs :meth:`token_loss` eagerly: compiling an inference graph
     as well would take as long as compiling the training one, for a few batches. Attention
@@ -166,11 +190,13 @@ class ResponseLoss(nn.Module):
         use_liger: bool = False,
         chunk_tokens: int = 0,
         doc_slots: int = 0,
+        target_slots: int = 0,
     ) -> None:
         super().__init__()
         self.model = model
         self.attention = attention
         self.doc_slots = doc_slots
+        self.target_slots = target_slots
         self.select_targets = True  # eager only; the compiled graph takes every position
         self.compiled: Callable[..., torch.Tensor] | None = None
         self.chunk_tokens = chunk_tokens
@@ -230,6 +256,13 @@ class ResponseLoss(nn.Module):
         if select_targets:
             selected = targets != IGNORE_INDEX
             hidden, targets = hidden[selected], targets[selected]
+        elif self.target_slots:
+            # A fixed number of positions, the targets first: a stable sort of "is ignored"
+            # keeps their order and needs nothing read back from the device.
+            targets = targets.flatten()
+            ignored = (targets == IGNORE_INDEX).to(torch.uint8)
+            order = torch.argsort(ignored, stable=True)[: self.target_slots]
+            hidden, targets = hidden.flatten(0, 1)[order], targets[order]
         else:
             hidden, targets = hidden.flatten(0, 1), targets.flatten()
         head = hf.get_output_embeddings()
@@ -365,6 +398,7 @@ def train_sft(
             _use_liger(config, runtime),
             config.loss_chunk_tokens,
             doc_slots=varlen.doc_slots([row for rows in steps for row in rows] + test_rows),
+            target_slots=target_slots(steps, train, config, runtime.world),
         )
         trainer = wrap_for_training(loss_module, config, runtime)
         optimizer = make_optimizer(model, config, runtime)
@@ -401,6 +435,11 @@ def train_sft(
             torch.compiler.cudagraph_mark_step_begin()
         losses = []
         for a, batch in enumerate(batches):
+            if loss_module.target_slots and batch.n_targets > loss_module.target_slots:
+                raise RuntimeError(  # the plan and the batches disagree: a bug, not bad data
+                    f"step {step + 1}: {batch.n_targets} response tokens in a micro-batch, "
+                    f"more than the {loss_module.target_slots} planned"
+                )
             sync = a == len(batches) - 1 or not runtime.distributed
             context = trainer.no_sync() if not sync else nullcontext()  # type: ignore[operator]
             with context, runtime.autocast():

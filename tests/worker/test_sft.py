@@ -237,6 +237,84 @@ def test_the_compiled_chunked_loss_matches_the_eager_whole_one(tiny_model: Path)
     assert 0 < kept_checkpointed < kept_all / 2
 
 
+@pytest.mark.slow(seconds=30)
+def test_target_slots_send_only_response_positions_through_the_head(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``target_slots`` the training graph sends that many positions, those with a target
+    first, through the LM head instead of every position: eager, then compiled as one graph
+    (alone and with a chunked loss), it gives the loss and gradients of the head on the
+    target positions alone."""
+    from worker import sft
+    from worker.data import IGNORE_INDEX
+
+    batch = five_examples(tiny_model)
+    n_targets = int((batch.targets != IGNORE_INDEX).sum())
+    assert 0 < n_targets < batch.targets.numel() // 2  # prompts and padding to leave out
+    head_positions: list[int] = []
+    head_loss = sft._head_loss
+
+    def counted(head: Any, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        head_positions.append(len(targets))
+        return head_loss(head, hidden, targets)
+
+    monkeypatch.setattr(sft, "_head_loss", counted)
+    results = []
+    for slots, compiled, chunk in (
+        (0, False, 0),  # the reference: the target positions selected eagerly
+        (n_targets + 13, False, 0),
+        (n_targets, True, 0),
+        (n_targets + 13, True, 16),
+    ):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa")
+        model.train()
+        loss_module = sft.ResponseLoss(model, "sdpa", chunk_tokens=chunk, target_slots=slots)
+        loss_module.select_targets = not slots
+        if compiled:
+            loss_module.compiled = torch.compile(loss_module.token_loss)
+        head_positions.clear()
+        loss = loss_module(*batch.tensors())
+        if not compiled:  # compiled, the counting runs once, at tracing
+            assert head_positions == [slots or n_targets]
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (whole, whole_grads), *slotted = results
+    for loss, grads in slotted:
+        torch.testing.assert_close(loss, whole, rtol=1e-5, atol=1e-4)
+        for got, expected in zip(grads, whole_grads, strict=True):
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_target_slots_cover_the_fullest_micro_batch_of_the_run() -> None:
+    """The most response tokens in any micro-batch, on any process, rounded up to 64; 0 when
+    that is the whole batch."""
+    from types import SimpleNamespace
+
+    from worker import sft
+
+    examples: Any = [SimpleNamespace(n_targets=n) for n in (10, 200, 30, 5, 70, 1)]
+    config: Any = SimpleNamespace(micro_batch_size=2, grad_accum_steps=1, max_seq_len=512)
+    # One step of four rows: process 0 gets rows 0 and 2, process 1 rows 1 and 3.
+    steps = [[[0], [1, 2], [3], [4, 5]]]
+    assert sft.target_slots(steps, examples, config, world=1) == 256  # rows 0, 1: 240
+    assert sft.target_slots(steps, examples, config, world=2) == 320  # rows 1, 3: 301
+    config.max_seq_len = 128  # 2 × 128 positions: no fewer than 301 rounded
+    assert sft.target_slots(steps, examples, config, world=2) == 0
+
+
+def test_a_micro_batch_beyond_its_target_slots_stops_the_run(
+    release: Path, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a batch ever held more response tokens than planned, the graph would drop some of
+    them from the loss without a word: the step refuses instead."""
+    from worker import sft
+
+    monkeypatch.setattr(sft, "target_slots", lambda *args: 8)
+    with pytest.raises(RuntimeError, match="more than the 8 planned"):
+        jobs.run_sft(sft_spec(release, tiny_model, tmp_path / "out", compile=False))
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_the_compile_mode_reaches_torch_compile_and_trains_like_eager(
     tiny_model: Path, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
