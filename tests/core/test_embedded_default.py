@@ -23,9 +23,16 @@ web = Client()
 web.force_login(ada)
 prompt = Prompt.objects.filter(state="collecting").first()
 for path in ["/", "/browse/", f"/prompts/{prompt.pk}/", "/write/", "/mine/", "/profile/",
-             "/contribute/", "/api/v1/prompts/", "/api/docs/", "/readyz"]:
+             "/contribute/", "/api/v1/prompts/", "/api/docs/", "/readyz", "/releases/v1/",
+             "/training/new/"]:
     r = web.get(path, follow=True)
     assert r.status_code == 200, (path, r.status_code)
+from apps.releases.models import Release
+(release,) = Release.objects.all()  # the demo's, built by seed_demo on SQLite
+for file in release.files:
+    r = web.get(f"/releases/v1/files/{file['path']}")
+    assert r.status_code == 200, (file, r.status_code)
+    assert len(b"".join(r.streaming_content)) == file["bytes"], file
 api = APIClient()
 api.force_authenticate(ada)
 kinds = set()
@@ -64,7 +71,9 @@ print("kinds", sorted(kinds))
 def test_the_embedded_default_serves_pages_and_tasks(tmp_path):
     env = embedded_env(tmp_path)
     run_python(env, "manage.py", "migrate", "--noinput")
-    assert "ada@hearth.local" in run_python(env, "manage.py", "seed_demo").stdout
+    seeded = run_python(env, "manage.py", "seed_demo").stdout
+    assert "ada@hearth.local" in seeded
+    assert "Demo release: v1, built from it" in seeded
     result = run_python(env, "-c", SCRIPT)
     # The maintainer wrote none of the demo prompts: every kind of task is open to them.
     assert "rank" in result.stdout and "review_prompt" in result.stdout

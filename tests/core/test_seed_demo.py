@@ -40,6 +40,8 @@ from apps.core.management.commands.seed_demo import (
     DEMO_VOLUNTEERS,
 )
 from apps.feedback.models import PromptConsensus, Ranking, Review
+from apps.releases.models import Release, ReleaseState
+from apps.releases.selectors import release_is_trainable, release_split_warnings
 from tests.factories import PromptFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +82,7 @@ def counts() -> dict[str, int]:
             Ranking,
             PromptConsensus,
             Assignment,
+            Release,
         )
     }
 
@@ -132,6 +135,23 @@ class TestTheSeededDemo:
             "Demo data: 0 accounts created; the demo prompts are already there (50 of 50): "
             "nothing added." in second_output
         )
+        assert "Demo release" not in second_output
+
+    def test_the_demo_has_a_first_release_to_read_download_and_train_on(self, demo: str):
+        """Built from the demo data by the real builder, with a test share that gives the
+        demo's few dozen prompts a test split: the Releases and Training pages start full."""
+        (release,) = Release.objects.all()
+        assert (release.version, release.state) == ("v1", ReleaseState.READY)
+        assert release_is_trainable(release=release)
+        assert release_split_warnings(release=release, with_advice=True) == []
+        sft = release.counts["rows"]["sft"]
+        accepted = Response.objects.filter(state=ResponseState.ACCEPTED).count()
+        assert sft["train"] + sft["test"] == accepted
+        assert f"Demo release: v1, built from it ({sft['train']} sft rows in train, " in demo
+        folder = self.demo_dir / "releases" / "v1"
+        assert {f["path"] for f in release.files} <= {
+            str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()
+        }
 
     def test_the_demo_users_have_their_roles_verified_emails_licence_and_languages(self, demo: str):
         by_email = users()

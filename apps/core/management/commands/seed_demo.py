@@ -30,6 +30,10 @@ from apps.accounts import services as account_services
 from apps.accounts.models import User
 from apps.collection.models import Prompt, PromptState
 from apps.core.management import demo_community
+from apps.releases.building import release_build
+from apps.releases.models import Release
+from apps.releases.selectors import suggested_test_share
+from apps.releases.services import release_create
 
 DEMO_PROMPTS_FILE = Path(apps.collection.__file__).resolve().parent / "demo_prompts.jsonl"
 # The origin of the demo prompts of earlier seeds, which imported them (see ``handle``).
@@ -191,6 +195,7 @@ class Command(BaseCommand):
             report = demo_community.replay(
                 users=users, prompts=prompts, tasks_left_to=[spec.email for spec in DEMO_USERS]
             )
+        release = _demo_release(report)
         if passwords != {spec.email: known.get(spec.email) for spec in DEMO_USERS}:
             _write_credentials(path, passwords)
         else:
@@ -203,12 +208,31 @@ class Command(BaseCommand):
                 f"  {spec.email:<{width}}  {passwords[spec.email]}  {_role_label(spec)}"
             )
         self.stdout.write(_summary(report, users_created=users_created, prompts=len(prompts)))
+        if release is not None:
+            rows = release.counts.get("rows", {}).get("sft", {})
+            self.stdout.write(
+                f"Demo release: {release.version}, built from it ({rows.get('train', 0)} sft rows "
+                f"in train, {rows.get('test', 0)} in test)."
+            )
         if report.already_there and Prompt.objects.filter(origin=OLD_DEMO_SOURCE).exists():
             self.stdout.write(
                 "These demo prompts were imported by an earlier seed_demo, so they do not count "
                 "on the leaderboard: seed an empty database (with `make run`, remove "
                 "var/hearth.sqlite3 first) for the current demo community."
             )
+
+
+def _demo_release(report: demo_community.ReplayReport) -> Release | None:
+    """The first release, built here from the demo data, so that a visitor finds a release to
+    read and download and the demo maintainer one to train on. Only when this run added the
+    demo prompts to a site with no release yet; built in-process, as ``manage.py release``
+    does, because the worker that ``make run`` starts is not running yet. The ORM reader, not
+    PostgreSQL's COPY: a few dozen rows, read on this connection, so inside a caller's
+    transaction too."""
+    if not report.prompts or Release.objects.exists():
+        return None
+    release = release_create(user=None, test_share=suggested_test_share(), enqueue=False)
+    return release_build(release.pk, method="orm")
 
 
 def _summary(report: demo_community.ReplayReport, *, users_created: int, prompts: int) -> str:
