@@ -10,6 +10,8 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from apps.accounts import services as account_services
+from apps.releases.building import release_build
+from apps.releases.services import release_create
 from tests.browser.conftest import DESKTOP, PHONE, TIMEOUT_MS, horizontal_overflow, open_menu
 from tests.browser.csp import csp_violations
 from tests.factories import PromptFactory, ResponseFactory, UserFactory
@@ -70,6 +72,15 @@ def site(volunteer, volunteer2):
     return {"public": public, "own": own, "unanswered": unanswered[0]}
 
 
+@pytest.fixture
+def ready_release(settings, tmp_path, site):
+    """v1 of the site's accepted answers, built: its page lists files and code that loads
+    them from this site, with the live server's address in every long URL."""
+    settings.DATA_DIR = tmp_path / "data"
+    settings.DATA_DIR.mkdir()
+    return release_build(release_create(user=None, enqueue=False).pk)
+
+
 PAGES = [
     # (name, path or a key of the paths made from the site fixture, who is signed in)
     ("home", "/", None),
@@ -96,7 +107,8 @@ PAGES = [
     ("imports", "/imports/", "maintainer"),
     ("policy", "/policy/", "maintainer"),
     ("policy-read-only", "/policy/", "volunteer"),
-    ("releases-empty", "/releases/", "maintainer"),
+    ("releases", "/releases/", "maintainer"),
+    ("release", "/releases/v1/", None),
     ("training-empty", "/training/", "maintainer"),
     ("moderation-empty", "/moderation/", "moderator"),
     ("moderation-hidden", "/moderation/hidden/", "moderator"),
@@ -108,7 +120,9 @@ PAGES = [
 
 
 @pytest.fixture
-def visitors(site, volunteer, outsider, maintainer, moderator) -> tuple[dict, dict[str, str]]:
+def visitors(
+    site, ready_release, volunteer, outsider, maintainer, moderator
+) -> tuple[dict, dict[str, str]]:
     """For PAGES: the user each visitor name signs in as, and the paths named by a key."""
     users = {
         "volunteer": volunteer,

@@ -140,6 +140,14 @@ def test_the_release_pages_render(world, maintainer, settings):
     assert "Publish to the Hub" in html
 
 
+def test_with_no_release_yet_the_list_says_so_above_the_form(maintainer, an_answer):
+    web = Client()
+    web.force_login(maintainer)
+    html = web.get("/releases/").content.decode()
+    assert '<div class="empty"><p>No release yet.</p></div>' in html
+    assert "Build release" in html
+
+
 def test_without_a_hub_the_release_page_says_so_instead_of_a_publish_button(
     world, maintainer, settings
 ):
