@@ -3,15 +3,14 @@ JSONL import all use, so a rule cannot differ between them."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -567,113 +566,12 @@ def author_work_withdraw(*, author: User) -> tuple[int, int]:
     ).update(open_slots=F("open_slots") + 1)
     withdrawn_answers = answers.update(withdrawn_at=now, open_slots=0, updated_at=now)
     # Every prompt answered has a new response set: its consensus runs again.
-    _consensus_refresh_in_bulk(
-        Response.objects.filter(author=author, withdrawn_at=now).values("prompt_id")
+    from apps.feedback.services import consensus_refresh  # feedback imports collection
+
+    consensus_refresh(
+        prompt_ids=Response.objects.filter(author=author, withdrawn_at=now).values("prompt_id")
     )
     withdrawn_prompts = Prompt.objects.filter(author=author, withdrawn_at__isnull=True).update(
         withdrawn_at=now, updated_at=now
     )
     return withdrawn_answers, withdrawn_prompts
-
-
-# Rows (or ids) one bulk statement carries: PostgreSQL binds at most 65,535 parameters.
-ROWS_PER_STATEMENT = 5000
-
-
-def _consensus_refresh_in_bulk(prompt_ids: QuerySet[Any, Any]) -> None:
-    """``consensus_refresh`` of the prompts in ``prompt_ids`` (a subquery) that have a
-    consensus, in a fixed number of statements rather than a few per prompt. Each prompt's
-    rows are those ``consensus_run`` writes, computed the same way step by step: keep the two
-    in step (tests/accounts/test_account_delete.py compares them). Precondition: the caller
-    holds the prompts' row locks."""
-    from apps.feedback.consensus import compute_consensus  # feedback imports collection
-    from apps.feedback.models import PromptConsensus, Ranking
-
-    with_consensus = PromptConsensus.objects.filter(prompt_id__in=prompt_ids).values("prompt_id")
-    prompts = sorted(with_consensus.values_list("prompt_id", flat=True))
-    if not prompts:
-        return
-    # Every answer of these prompts: the rankable ones (accepted, live, by an author not
-    # banned: rankable_responses) make the set, and any other may hold a rank to clear.
-    answers: dict[int, list[tuple[int, int | None, bool]]] = {pk: [] for pk in prompts}
-    for pk, prompt_id, rank, state, withdrawn_at, hidden_at, banned_at in (
-        Response.objects.filter(prompt_id__in=with_consensus)
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "prompt_id",
-            "consensus_rank",
-            "state",
-            "withdrawn_at",
-            "hidden_at",
-            "author__banned_at",
-        )
-    ):
-        rankable = (
-            state == ResponseState.ACCEPTED
-            and withdrawn_at is None
-            and hidden_at is None
-            and banned_at is None
-        )
-        answers[prompt_id].append((pk, rank, rankable))
-    rankings: dict[int, list[tuple[list[int], bool]]] = {pk: [] for pk in prompts}
-    for prompt_id, order, unusable in (
-        Ranking.objects.filter(prompt_id__in=with_consensus, ranker__banned_at__isnull=True)
-        .order_by("created_at", "pk")
-        .values_list("prompt_id", "order", "unusable")
-    ):
-        rankings[prompt_id].append((order, unusable))
-
-    rows: list[Any] = []
-    new_ranks: dict[int | None, list[int]] = {}
-    for prompt_id in prompts:
-        current = {pk for pk, _rank, rankable in answers[prompt_id] if rankable}
-        orders: list[list[int] | None] = [
-            None if unusable else [i for i in order if i in current]
-            for order, unusable in rankings[prompt_id]
-        ]
-        seen_by_all = current.intersection(*(set(o) for o in orders if o is not None))
-        ids = sorted(seen_by_all)
-        orders = [None if o is None else [i for i in o if i in seen_by_all] for o in orders]
-        ranks: dict[int, int] = {}
-        if orders:
-            tie_break = list(ids)
-            random.Random(prompt_id).shuffle(tie_break)
-            result = compute_consensus(orders, ids, tie_break=tie_break)
-            rows.append(
-                PromptConsensus(
-                    prompt_id=prompt_id,
-                    order=list(result.order),
-                    agreement=result.agreement,
-                    rankers=result.rankers,
-                    unusable_rankers=result.unusable_rankers,
-                    pairwise_wins={f"{a}>{b}": n for (a, b), n in result.pairwise_wins.items()},
-                )
-            )
-            ranks = dict(result.ranks)
-        else:
-            rows.append(PromptConsensus(prompt_id=prompt_id, order=[], rankers=0, pairwise_wins={}))
-        for pk, rank, _rankable in answers[prompt_id]:
-            # Answers out of the set, or out of the vote, keep no rank.
-            new = ranks.get(pk) if pk in seen_by_all else None
-            if new != rank:
-                new_ranks.setdefault(new, []).append(pk)
-    PromptConsensus.objects.bulk_create(
-        rows,
-        batch_size=ROWS_PER_STATEMENT,
-        update_conflicts=True,
-        unique_fields=["prompt"],
-        update_fields=[
-            "order",
-            "agreement",
-            "rankers",
-            "unusable_rankers",
-            "pairwise_wins",
-            "computed_at",
-        ],
-    )
-    # One statement per rank (a handful), in chunks: the database limits parameters.
-    size = min(ROWS_PER_STATEMENT, connection.features.max_query_params or ROWS_PER_STATEMENT)
-    for new, pks in new_ranks.items():
-        for start in range(0, len(pks), size):
-            Response.objects.filter(pk__in=pks[start : start + size]).update(consensus_rank=new)

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
@@ -28,7 +29,7 @@ from apps.collection.models import (
     Response,
     ResponseState,
 )
-from apps.core.sql import columns, fetch_all, insert, is_row_id, quote, scalar, update, upsert
+from apps.core.sql import columns, fetch_all, insert, is_row_id, quote, scalar
 from apps.feedback.consensus import compute_consensus
 from apps.feedback.models import LABELS, PromptConsensus, Ranking, Review
 
@@ -137,6 +138,16 @@ def response_review_create(
     return review
 
 
+def _rankable(table: str) -> str:
+    """The condition on an answer (in ``table``, its author's row joined as ``u``) that puts
+    it in its prompt's rank set, with one parameter: ``ResponseState.ACCEPTED``. One
+    definition for the rank tasks and the consensus."""
+    return (
+        f'{table}."state" = %s AND {table}."withdrawn_at" IS NULL '
+        f'AND {table}."hidden_at" IS NULL AND u."banned_at" IS NULL'
+    )
+
+
 def rankable_responses(prompt: Prompt) -> list[Response]:
     """The response set a ranker orders: accepted, live answers by authors not banned, by id
     (a banned author's answer is out of the set as a hidden one is, until the ban is lifted).
@@ -146,9 +157,7 @@ def rankable_responses(prompt: Prompt) -> list[Response]:
     return fetch_all(
         f"SELECT {columns(Response, table)} FROM {table} "
         f'INNER JOIN {users} u ON u."id" = {table}."author_id" '
-        f'WHERE {table}."prompt_id" = %s AND {table}."state" = %s '
-        f'AND {table}."withdrawn_at" IS NULL AND {table}."hidden_at" IS NULL '
-        f'AND u."banned_at" IS NULL ORDER BY {table}."id"',
+        f'WHERE {table}."prompt_id" = %s AND {_rankable(table)} ORDER BY {table}."id"',
         [prompt.pk, ResponseState.ACCEPTED],
         Response,
     )
@@ -253,17 +262,31 @@ def ranking_create(
     return ranking
 
 
+# Rows (or ids) one statement carries: with parameters bound on the server, PostgreSQL takes
+# at most 65,535 (a consensus row has seven).
+ROWS_PER_STATEMENT = 5000
+
+
 @transaction.atomic
-def consensus_refresh(*, prompt_ids: Iterable[int]) -> int:
+def consensus_refresh(*, prompt_ids: Iterable[int] | QuerySet[Any, Any]) -> int:
     """Run the consensus again for those of these prompts that have one, after what counts
     changed: a ranker banned or unbanned, an answer hidden, restored or withdrawn. Returns how
-    many were re-run."""
-    prompts = Prompt.objects.filter(pk__in=set(prompt_ids), consensus__isnull=False)
-    count = 0
-    for prompt in prompts.order_by("pk"):
-        consensus_run(prompt=prompt)
-        count += 1
-    return count
+    many were re-run. ``prompt_ids`` may be a subquery (``….values("prompt_id")``), as a ban or
+    an account deletion passes, with tens of thousands of prompts."""
+    if isinstance(prompt_ids, QuerySet):
+        parts: list[Any] = [prompt_ids]
+    else:
+        ids = sorted(set(prompt_ids))
+        parts = [ids[i : i + ROWS_PER_STATEMENT] for i in range(0, len(ids), ROWS_PER_STATEMENT)]
+    with_consensus = sorted(
+        pk
+        for part in parts
+        for pk in PromptConsensus.objects.filter(prompt_id__in=part).values_list(
+            "prompt_id", flat=True
+        )
+    )
+    consensus_run_many(prompt_ids=with_consensus)
+    return len(with_consensus)
 
 
 def consensus_run(*, prompt: Prompt) -> PromptConsensus:
@@ -277,57 +300,145 @@ def consensus_run(*, prompt: Prompt) -> PromptConsensus:
     With no ranking left to count (every ranker banned) the consensus is empty: no order, no
     agreement. Ties break by a fixed shuffle seeded by the prompt id, so the author's own
     (first) answer is not favoured.
+
+    Precondition: the caller holds the prompt's row lock (the dispatcher, on the last ranking).
     """
-    responses = rankable_responses(prompt)
-    current = {r.pk for r in responses}
-    rankings: list[list[int] | None] = []
-    # A banned ranker's votes no longer count (the ban re-runs this, see consensus_refresh).
-    for ranking in _rankings_of_rankers_in_good_standing(prompt):
-        rankings.append(None if ranking.unusable else [i for i in ranking.order if i in current])
-    seen_by_all = current.intersection(*(set(r) for r in rankings if r is not None))
-    ids = sorted(seen_by_all)
-    rankings = [None if r is None else [i for i in r if i in seen_by_all] for r in rankings]
-    if rankings:
-        tie_break = list(ids)
-        random.Random(prompt.pk).shuffle(tie_break)
-        result = compute_consensus(rankings, ids, tie_break=tie_break)
-        consensus = PromptConsensus(
-            prompt=prompt,
-            order=list(result.order),
-            agreement=result.agreement,
-            rankers=result.rankers,
-            unusable_rankers=result.unusable_rankers,
-            pairwise_wins={f"{a}>{b}": n for (a, b), n in result.pairwise_wins.items()},
-        )
-        ranks = dict(result.ranks)
-    else:
-        consensus = PromptConsensus(prompt=prompt, order=[], rankers=0, pairwise_wins={})
-        ranks = {}
-    consensus = upsert(consensus, unique=["prompt"])
-    for response in responses:
-        rank = ranks.get(response.pk)
-        if response.consensus_rank != rank:
-            response.consensus_rank = rank
-            update(response, ["consensus_rank"])
-    # Answers out of the set since (hidden, withdrawn, a banned author) or out of the vote
-    # keep no rank.
-    keep = f'AND "id" NOT IN ({", ".join(["%s"] * len(ids))})' if ids else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'UPDATE {quote(Response._meta.db_table)} SET "consensus_rank" = NULL '
-            f'WHERE "prompt_id" = %s AND "consensus_rank" IS NOT NULL {keep}',
-            [prompt.pk, *ids],
-        )
+    (consensus,) = consensus_run_many(prompt_ids=[prompt.pk])
+    consensus.prompt = prompt
     return consensus
 
 
-def _rankings_of_rankers_in_good_standing(prompt: Prompt) -> list[Ranking]:
+def consensus_run_many(*, prompt_ids: Sequence[int]) -> list[PromptConsensus]:
+    """``consensus_run`` for each of these prompts (with a consensus or not yet), in a fixed
+    number of statements for up to ROWS_PER_STATEMENT prompts rather than a few per prompt:
+    two reads, one upsert, and an update per rank that changed. Returns the consensus rows, in
+    the order of ``prompt_ids``. Precondition: the caller holds the prompts' row locks."""
+    ids = list(dict.fromkeys(prompt_ids))
+    found: list[PromptConsensus] = []
+    for start in range(0, len(ids), ROWS_PER_STATEMENT):
+        found += _consensus_write(ids[start : start + ROWS_PER_STATEMENT])
+    return found
+
+
+def _consensus_write(prompt_ids: list[int]) -> list[PromptConsensus]:
+    answers = _answers_of(prompt_ids)
+    rankings = _rankings_of_rankers_in_good_standing(prompt_ids)
+    rows: list[PromptConsensus] = []
+    new_ranks: dict[int | None, list[int]] = {}
+    for prompt_id in prompt_ids:
+        current = {pk for pk, _rank, rankable in answers.get(prompt_id, ()) if rankable}
+        consensus, ranks = _consensus_of(prompt_id, current, rankings.get(prompt_id, []))
+        rows.append(consensus)
+        # Answers out of the set (hidden, withdrawn, a banned author) or out of the vote keep
+        # no rank.
+        for pk, rank, _rankable in answers.get(prompt_id, ()):
+            if ranks.get(pk) != rank:
+                new_ranks.setdefault(ranks.get(pk), []).append(pk)
+    _consensus_upsert(rows)
+    table = quote(Response._meta.db_table)
+    with connection.cursor() as cursor:
+        for rank, pks in new_ranks.items():
+            for start in range(0, len(pks), ROWS_PER_STATEMENT):
+                part = pks[start : start + ROWS_PER_STATEMENT]
+                cursor.execute(
+                    f'UPDATE {table} SET "consensus_rank" = %s '
+                    f'WHERE "id" IN ({", ".join(["%s"] * len(part))})',
+                    [rank, *part],
+                )
+    return rows
+
+
+def _consensus_of(
+    prompt_id: int, current: set[int], rankings: list[Ranking]
+) -> tuple[PromptConsensus, Mapping[int, int]]:
+    """The consensus of one prompt (the rules ``consensus_run`` states) and each answer's
+    rank, from its rank set ``current`` and the rankings that count, oldest first."""
+    orders: list[list[int] | None] = [
+        None if ranking.unusable else [i for i in ranking.order if i in current]
+        for ranking in rankings
+    ]
+    seen_by_all = current.intersection(*(set(o) for o in orders if o is not None))
+    ids = sorted(seen_by_all)
+    orders = [None if o is None else [i for i in o if i in seen_by_all] for o in orders]
+    if not orders:
+        return PromptConsensus(prompt_id=prompt_id, order=[], rankers=0, pairwise_wins={}), {}
+    tie_break = list(ids)
+    random.Random(prompt_id).shuffle(tie_break)
+    result = compute_consensus(orders, ids, tie_break=tie_break)
+    consensus = PromptConsensus(
+        prompt_id=prompt_id,
+        order=list(result.order),
+        agreement=result.agreement,
+        rankers=result.rankers,
+        unusable_rankers=result.unusable_rankers,
+        pairwise_wins={f"{a}>{b}": n for (a, b), n in result.pairwise_wins.items()},
+    )
+    return consensus, result.ranks
+
+
+def _answers_of(prompt_ids: list[int]) -> dict[int, list[tuple[int, int | None, bool]]]:
+    """Every answer of these prompts, by id, as (id, its consensus rank, whether it is in the
+    rank set) by prompt: any answer out of the set may still hold a rank to clear."""
+    table, users = quote(Response._meta.db_table), quote(User._meta.db_table)
+    answers: dict[int, list[tuple[int, int | None, bool]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT {table}."id", {table}."prompt_id", {table}."consensus_rank", '
+            f"{_rankable(table)} FROM {table} "
+            f'INNER JOIN {users} u ON u."id" = {table}."author_id" '
+            f'WHERE {table}."prompt_id" IN ({", ".join(["%s"] * len(prompt_ids))}) '
+            f'ORDER BY {table}."id"',
+            [ResponseState.ACCEPTED, *prompt_ids],
+        )
+        for pk, prompt_id, rank, rankable in cursor.fetchall():
+            answers.setdefault(prompt_id, []).append((pk, rank, bool(rankable)))
+    return answers
+
+
+def _rankings_of_rankers_in_good_standing(prompt_ids: list[int]) -> dict[int, list[Ranking]]:
+    """The rankings of these prompts by rankers not banned, oldest first, by prompt."""
     rankings, users = quote(Ranking._meta.db_table), quote(User._meta.db_table)
-    return fetch_all(
+    found: dict[int, list[Ranking]] = {}
+    for ranking in fetch_all(
         f"SELECT {columns(Ranking, rankings)} FROM {rankings} "
         f'INNER JOIN {users} u ON u."id" = {rankings}."ranker_id" '
-        f'WHERE {rankings}."prompt_id" = %s AND u."banned_at" IS NULL '
-        f'ORDER BY {rankings}."created_at", {rankings}."id"',
-        [prompt.pk],
+        f'WHERE {rankings}."prompt_id" IN ({", ".join(["%s"] * len(prompt_ids))}) '
+        f'AND u."banned_at" IS NULL ORDER BY {rankings}."created_at", {rankings}."id"',
+        list(prompt_ids),
         Ranking,
+    ):
+        found.setdefault(ranking.prompt_id, []).append(ranking)
+    return found
+
+
+def _consensus_upsert(rows: list[PromptConsensus]) -> None:
+    """Insert these consensus rows, or overwrite each prompt's row, in one statement
+    (``upsert`` for many rows); takes their primary keys."""
+    meta = PromptConsensus._meta
+    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+    key = meta.get_field("prompt")
+    changed = ", ".join(
+        f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in fields if f is not key
     )
+    row_marks = f"({', '.join(['%s'] * len(fields))})"
+    pks: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            part = rows[start : start + ROWS_PER_STATEMENT]
+            cursor.execute(
+                f"INSERT INTO {quote(meta.db_table)} "
+                f"({', '.join(quote(f.column) for f in fields)}) "
+                f"VALUES {', '.join([row_marks] * len(part))} "
+                f"ON CONFLICT ({quote(key.column)}) DO UPDATE SET {changed} "
+                f"RETURNING {quote(meta.pk.column)}, {quote(key.column)}",
+                [
+                    f.get_db_prep_save(f.pre_save(row, True), connection)
+                    for row in part
+                    for f in fields
+                ],
+            )
+            pks.update((prompt_id, pk) for pk, prompt_id in cursor.fetchall())
+    for row in rows:
+        row.pk = pks[row.prompt_id]
+        row._state.adding = False
+        row._state.db = connection.alias
