@@ -21,6 +21,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -241,6 +242,8 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     user.ban_reason = clean
     user.save(update_fields=["banned_at", "ban_reason"])
     assignments_release_for_user(user=user)
+    # In bulk: one prompt at a time, a heavy contributor's ban outlasted the request's timeout.
+    _lock_work_of(user)
     _give_back_places_of_answers(user)
     _recount_for(user)
     _log(moderator, ModerationAction.Action.BAN, subject=user, reason=clean)
@@ -259,30 +262,57 @@ def user_unban(*, moderator: User, user: User, reason: Any = "") -> User:
     user.banned_at = None
     user.ban_reason = ""
     user.save(update_fields=["banned_at", "ban_reason"])
+    _lock_work_of(user)
     _recount_for(user)
     _log(moderator, ModerationAction.Action.UNBAN, subject=user, reason=clean)
     return user
 
 
+def _lock_work_of(user: User) -> None:
+    """Lock what a ban or an unban of ``user`` changes, in the dispatcher's order, each kind
+    by id (as ``author_work_withdraw`` does), so that it cannot deadlock with volunteers
+    working on the same prompts: every prompt they answered or ranked (slots, consensus), then
+    their answers. Locked, a prompt cannot complete meanwhile with a consensus that still
+    counts them. Precondition: the caller holds the user's row lock, after their tasks'."""
+    answered = Response.objects.filter(author=user).values("prompt_id")
+    ranked = Ranking.objects.filter(ranker=user).values("prompt_id")
+    list(
+        Prompt.objects.select_for_update(no_key=True)
+        .filter(Q(pk__in=answered) | Q(pk__in=ranked))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    list(
+        Response.objects.select_for_update(no_key=True)
+        .filter(author=user)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def _give_back_places_of_answers(user: User) -> None:
     """A banned author's answers leave the collection as hidden ones do (they no longer count
     toward a prompt's target, and nobody is handed them to review): each collecting prompt
-    they answered gets the place back. (An unban takes none back, as a restore does not: the
-    prompt may have collected a replacement.)"""
+    they answered gets the place back, in one statement. (An unban takes none back, as a
+    restore does not: the prompt may have collected a replacement.) One live answer per author
+    and prompt (a constraint), so one place per prompt."""
     answered = Response.objects.filter(
         author=user,
         state__in=(ResponseState.REVIEW, ResponseState.ACCEPTED),
         withdrawn_at__isnull=True,
         hidden_at__isnull=True,
-        prompt__state=PromptState.COLLECTING,
-    ).values_list("prompt_id", flat=True)
-    for prompt_id in list(answered):
-        flow.give_back_prompt_slot(prompt_id=prompt_id, phase=PromptState.COLLECTING)
+    ).values("prompt_id")
+    Prompt.objects.filter(state=PromptState.COLLECTING, pk__in=answered).update(
+        open_slots=F("open_slots") + 1
+    )
 
 
 def _recount_for(user: User) -> None:
     """The consensus of every prompt this user ranked or answered, now with or without their
-    votes and answers."""
-    ranked = Ranking.objects.filter(ranker=user).values_list("prompt_id", flat=True)
-    answered = Response.objects.filter(author=user).values_list("prompt_id", flat=True)
-    consensus_refresh(prompt_ids=[*ranked, *answered])
+    votes and answers, all at once. Precondition: the caller holds the prompts' row locks
+    (``_lock_work_of``)."""
+    answered = Response.objects.filter(author=user).values("prompt_id")
+    ranked = Ranking.objects.filter(ranker=user).values("prompt_id")
+    consensus_refresh(
+        prompt_ids=Prompt.objects.filter(Q(pk__in=answered) | Q(pk__in=ranked)).values("pk")
+    )

@@ -1,6 +1,6 @@
-"""Time deleting a heavy contributor's account, in bulk and one item at a time.
+"""Time deleting (or banning) a heavy contributor's account, in bulk and one item at a time.
 
-    .venv/bin/python tests/bench/bench_account_delete.py [--answers 1000 --prompts 500]
+    .venv/bin/python tests/bench/bench_account_delete.py [--answers 1000 --prompts 500] [--ban]
 
 Seeds a scratch database (``hearth_bench_delete``, dropped and re-created) with one person's
 ``--answers`` answers to others' prompts (most of them complete, ranked and with a consensus,
@@ -9,7 +9,10 @@ the rest ranking, collecting or in review; some already withdrawn or rejected) a
 runs ``account_delete`` on them with the current code and with the per-item loop it replaced
 (``response_withdraw`` on each answer, ``prompt_withdraw`` on each prompt), each in a
 transaction rolled back afterwards (so the commit is not timed), and prints wall time and
-queries of each; ``--slowest N`` lists the statements that took longest.
+queries of each; ``--slowest N`` lists the statements that took longest. With ``--ban`` it times
+``user_ban`` of the same person instead, against the loop it replaced (each collecting prompt's
+place given back, then each prompt's consensus run again on its own, as the consensus was
+written then: ``tests/contributions.py``).
 """
 
 from __future__ import annotations
@@ -157,6 +160,55 @@ def account_delete_per_item(*, user: Any) -> Any:
         return account_delete(user=user)  # the rest: nothing left to withdraw
 
 
+def user_ban_per_item(*, moderator: Any, user: Any, reason: str) -> Any:
+    """``user_ban`` as it was, past its checks: each answer's place given back, then each
+    prompt's consensus re-run, one prompt at a time."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from apps.accounts.models import User
+    from apps.assignments.services import assignments_release_for_user
+    from apps.collection import flow
+    from apps.collection.models import Prompt, PromptState, Response, ResponseState
+    from apps.feedback.models import Ranking
+    from apps.moderation.models import ModerationAction
+    from tests.contributions import consensus_run_as_it_was
+
+    with transaction.atomic():
+        user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
+        user.banned_at = timezone.now()
+        user.ban_reason = reason
+        user.save(update_fields=["banned_at", "ban_reason"])
+        assignments_release_for_user(user=user)
+        collecting = Response.objects.filter(
+            author=user,
+            state__in=(ResponseState.REVIEW, ResponseState.ACCEPTED),
+            withdrawn_at__isnull=True,
+            hidden_at__isnull=True,
+            prompt__state=PromptState.COLLECTING,
+        ).values_list("prompt_id", flat=True)
+        for prompt_id in list(collecting):
+            flow.give_back_prompt_slot(prompt_id=prompt_id, phase=PromptState.COLLECTING)
+        ranked = Ranking.objects.filter(ranker=user).values_list("prompt_id", flat=True)
+        answered = Response.objects.filter(author=user).values_list("prompt_id", flat=True)
+        for prompt in Prompt.objects.filter(
+            pk__in={*ranked, *answered}, consensus__isnull=False
+        ).order_by("pk"):
+            consensus_run_as_it_was(prompt=prompt)
+        ModerationAction.objects.create(
+            actor=moderator, action=ModerationAction.Action.BAN, subject=user, reason=reason
+        )
+        return user
+
+
+def banning(ban: Callable[..., Any], moderator_id: int) -> Callable[..., Any]:
+    """``ban`` as ``timed`` calls an action: by a moderator, for a reason."""
+    from apps.accounts.models import User
+
+    moderator = User.objects.get(pk=moderator_id)
+    return lambda *, user: ban(moderator=moderator, user=user, reason="bench")
+
+
 @contextmanager
 def counting() -> Iterator[list[tuple[float, str]]]:
     """Each statement run meanwhile, with its time."""
@@ -175,9 +227,11 @@ def counting() -> Iterator[list[tuple[float, str]]]:
         yield statements
 
 
-def timed(name: str, delete: Callable[..., Any], user_id: int, slowest: int = 0) -> None:
-    """Run ``delete`` in a transaction that is rolled back, so the next run finds the same
-    rows; then vacuum, so it does not find the dead ones either."""
+def timed(
+    name: str, action: Callable[..., Any], user_id: int, slowest: int = 0, *, ban: bool = False
+) -> None:
+    """Run ``action`` (a deletion, or a ban) in a transaction that is rolled back, so the next
+    run finds the same rows; then vacuum, so it does not find the dead ones either."""
     from django.db import connection, transaction
 
     from apps.accounts.models import User
@@ -190,10 +244,13 @@ def timed(name: str, delete: Callable[..., Any], user_id: int, slowest: int = 0)
         with transaction.atomic():
             with counting() as statements:
                 start = time.perf_counter()
-                delete(user=user)
+                action(user=user)
                 elapsed = time.perf_counter() - start
-            left = Response.objects.filter(author=user, withdrawn_at__isnull=True).count()
-            assert left == 0, f"{name}: {left} answers left"
+            if ban:
+                assert User.objects.get(pk=user_id).banned_at is not None, f"{name}: not banned"
+            else:
+                left = Response.objects.filter(author=user, withdrawn_at__isnull=True).count()
+                assert left == 0, f"{name}: {left} answers left"
             raise Rollback
     except Rollback:
         pass
@@ -215,6 +272,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1, help="runs of each [1]")
     parser.add_argument("--skip-per-item", action="store_true", help="time the bulk path alone")
     parser.add_argument("--slowest", type=int, default=0, help="print the N slowest statements")
+    parser.add_argument("--ban", action="store_true", help="time a ban instead of a deletion")
     args = parser.parse_args()
     os.environ.update(
         DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", DATABASE_URL),
@@ -234,17 +292,23 @@ def main() -> int:
     django.setup()
     from django.db import connection
 
+    from apps.accounts.models import User
     from apps.accounts.services import account_delete
+    from apps.moderation.services import user_ban
 
     start = time.perf_counter()
     user_id = seed(answers=args.answers, prompts=args.prompts, rng=random.Random(1))
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(f"seeded in {time.perf_counter() - start:.1f} s", flush=True)
+    bulk, per_item = account_delete, account_delete_per_item
+    if args.ban:
+        moderator = User.objects.create_superuser("moderator@bench.invalid", display_name="Mod")
+        bulk, per_item = banning(user_ban, moderator.pk), banning(user_ban_per_item, moderator.pk)
     for _ in range(args.runs):
-        timed("bulk", account_delete, user_id, args.slowest)
+        timed("bulk", bulk, user_id, args.slowest, ban=args.ban)
         if not args.skip_per_item:
-            timed("per item", account_delete_per_item, user_id, args.slowest)
+            timed("per item", per_item, user_id, args.slowest, ban=args.ban)
     return 0
 
 
