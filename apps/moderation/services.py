@@ -95,6 +95,16 @@ def _hide(target: Target) -> None:
 
 
 def _lock(target: Target) -> Target:
+    """Lock a target's row, an answer's prompt first: the order in which the dispatcher,
+    withdrawals and bans lock (prompt, then its answers), so that hiding an answer never waits
+    on one of them while it waits on the hide; and the prompt's slots and consensus, which a
+    hidden or restored answer changes, are then changed under its lock."""
+    if isinstance(target, Response):
+        list(
+            Prompt.objects.select_for_update(no_key=True)
+            .filter(pk=target.prompt_id)
+            .values_list("pk", flat=True)
+        )
     model = type(target)
     return model.objects.select_for_update(no_key=True).get(pk=target.pk)
 

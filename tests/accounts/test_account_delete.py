@@ -22,6 +22,7 @@ from apps.collection.services import prompt_withdraw, response_withdraw
 from apps.feedback.models import PromptConsensus, Ranking, Review
 from tests import contributions
 from tests.contributions import Rows, World, build_at_random, normalised, rows
+from tests.missing import missing
 
 pytestmark = pytest.mark.django_db
 
@@ -157,7 +158,7 @@ def test_prompts_are_locked_before_answers_each_in_id_order(volunteer, make_volu
     # The dispatcher's lock order (user, assignment, prompt, response), and one order within
     # each kind, so a deletion cannot deadlock with volunteers working on the same prompts.
     if not connection.features.has_select_for_no_key_update:
-        pytest.skip("this database takes no row locks")
+        missing("row locks need PostgreSQL (DATABASE_URL)")
     w = World(volunteer, make_volunteer)
     build_everything(w)
 

@@ -5,6 +5,8 @@ author is banned, drops out."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
 from apps.collection.models import Response
@@ -13,6 +15,7 @@ from apps.feedback.models import PromptConsensus, Ranking
 from apps.feedback.services import consensus_run
 from apps.moderation import services
 from tests.factories import UserFactory
+from tests.missing import missing
 from tests.releases.helpers import World, ranked_prompt
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +128,28 @@ def test_an_answer_restored_after_rankings_made_without_it_stays_out_of_the_vote
     assert consensus(prompt).rankers == 3
     late.refresh_from_db()
     assert late.consensus_rank is None
+
+
+@pytest.mark.parametrize("action", ["flag", "hide", "restore"])
+def test_moderating_an_answer_locks_its_prompt_first(moderator, prompt_and_people, action):
+    """The dispatcher's order (prompt, then its answers): an answer locked first could wait on
+    its prompt while a volunteer's submission holds the prompt and waits on the answer."""
+    if not connection.features.has_select_for_no_key_update:
+        missing("row locks need PostgreSQL (DATABASE_URL)")
+    world, _, _, _ = prompt_and_people
+    answer = world.responses["p.0"]
+    if action == "restore":
+        services.content_hide(moderator=moderator, target=answer, reason="spam")
+    with CaptureQueriesContext(connection) as captured:
+        if action == "flag":
+            services.flag_create(reporter=UserFactory(), target=answer, reason="spam")
+        elif action == "hide":
+            services.content_hide(moderator=moderator, target=answer, reason="spam")
+        else:
+            services.content_restore(moderator=moderator, target=answer)
+    locked = [
+        q["sql"].split(" FROM ", 1)[1].split()[0].strip('"')
+        for q in captured.captured_queries
+        if q["sql"].endswith("FOR NO KEY UPDATE")
+    ]
+    assert locked[:2] == ["collection_prompt", "collection_response"], locked
