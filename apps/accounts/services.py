@@ -85,6 +85,30 @@ def check_not_banned(*, user: User) -> None:
         )
 
 
+def check_may_contribute_now(*, user: User) -> None:
+    """``check_not_banned`` on the account as it is now rather than as the request found it,
+    and refuse a deleted account: the row is read under a lock that waits for a ban or an
+    account deletion being committed. Without it, a request that signed in a moment before
+    its person deleted their account could add live work under the deleted account, and a
+    later release would carry it. (The dispatcher needs no such read: it holds the task,
+    which a ban or a deletion releases first.)"""
+    now = (
+        User.objects.select_for_update(no_key=True)
+        .filter(pk=user.pk)
+        .values_list("banned_at", "ban_reason", "deleted_at")
+    )
+    if transaction.get_connection().in_atomic_block:
+        found = now.first()  # locked until the caller's transaction ends
+    else:
+        with transaction.atomic():  # a lock needs a transaction; the wait is what counts
+            found = now.first()
+    if found is not None:
+        user.banned_at, user.ban_reason, user.deleted_at = found
+    if user.deleted_at is not None:
+        raise PermissionDenied(_("This account has been deleted."))
+    check_not_banned(user=user)
+
+
 def user_setup_volunteer(*, user: User) -> None:
     """Give a new user the volunteer role."""
     group, _ = Group.objects.get_or_create(name=roles.VOLUNTEER)

@@ -533,6 +533,7 @@ def _do_submit(
             category=payload.get("category"),
             language=payload.get("language"),
             response=payload.get("response"),
+            task_held=True,
         )
         return {"prompt_id": prompt.pk}
     if task_type == TaskType.REVIEW_PROMPT:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
-from apps.accounts.services import check_language, check_not_banned
+from apps.accounts.services import check_language, check_may_contribute_now, check_not_banned
 from apps.collection import flow
 from apps.collection.models import (
     CONTEXT_REQUIRED,
@@ -160,14 +160,19 @@ def prompt_create(
     state: str = PromptState.REVIEW,
     response_state: str = ResponseState.REVIEW,
     withdrawn_blocks: bool = False,
+    task_held: bool = False,
 ) -> Prompt:
     """Create a prompt and, Dolly-style, optionally the author's own first response.
 
     Refuses an instruction already in Hearth (case, spacing and punctuation ignored), even
     under a race: the partial unique index has the last word. With ``withdrawn_blocks`` a
     withdrawn prompt counts too, so re-importing a file never brings withdrawn work back.
+    ``task_held``: the dispatcher, holding the author's write task, checked their account.
     """
-    check_not_banned(user=author)
+    if task_held:
+        check_not_banned(user=author)
+    else:
+        check_may_contribute_now(user=author)
     # Every field's problem at once: the answer is checked even when the prompt's fields are
     # refused (a person fixing a too-long instruction should hear that the answer is too long
     # in the same round, not the next).
@@ -299,7 +304,7 @@ def prompts_create_imported(
     instruction that another writer commits meanwhile counts the same way: the partial unique
     index refuses the insert, and the batch is written again without it.
     """
-    check_not_banned(user=author)
+    check_may_contribute_now(user=author)
     keys = [dedupe_key(checked.fields.instruction) for checked in prompts]
     existing = _prompt_ids_by_key(set(keys))
     # flow.slots_for, without its count of a collecting prompt's live answers (a query per
@@ -476,9 +481,13 @@ def response_create(
     The answer fills one of the prompt's open slots: one the dispatcher already gave the
     author (``slot_held``: the dispatcher also holds the prompt's row lock, and passes the
     policy it read), else one taken here, so a prompt never collects more answers than the
-    policy asks for.
+    policy asks for. Without a held slot the account is checked as it is now
+    (``check_may_contribute_now``).
     """
-    check_not_banned(user=author)
+    if slot_held:
+        check_not_banned(user=author)
+    else:
+        check_may_contribute_now(user=author)
     if not slot_held:
         prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
     if (refusal := answer_refusal(prompt, slot_held=True)) is not None:

@@ -175,3 +175,47 @@ def test_prompts_are_locked_before_answers_each_in_id_order(volunteer, make_volu
         # By the primary key: the first column selected ("1"), or by name.
         assert sql.startswith('SELECT "collection_')
         assert re.search(r'ORDER BY (1|"collection_\w+"\."id") ASC FOR NO KEY UPDATE$', sql), sql
+
+
+@pytest.mark.parametrize("write", ["prompt", "answer", "import"])
+@pytest.mark.parametrize("then", ["deleted", "banned"])
+def test_a_request_that_signed_in_before_a_deletion_or_ban_adds_no_work(
+    write, then, volunteer, moderator, make_volunteer
+):
+    """A request holds the account as it was when it signed in: deleted or banned since, it
+    must not write (a deleted account's live prompt would reach the next release)."""
+    from django.core.exceptions import PermissionDenied
+
+    from apps.collection import services as collection
+    from apps.collection.policy import current_policy
+    from apps.moderation.services import user_ban
+    from tests.factories import PromptFactory
+
+    signed_in = User.objects.get(pk=volunteer.pk)  # what the request authenticated
+    prompt = PromptFactory(author=make_volunteer(), state=PromptState.COLLECTING, open_slots=3)
+    if then == "deleted":
+        services.account_delete(user=User.objects.get(pk=volunteer.pk))
+    else:
+        user_ban(moderator=moderator, user=User.objects.get(pk=volunteer.pk), reason="spam")
+    assert signed_in.deleted_at is None and signed_in.banned_at is None
+    fields = {"instruction": "Name a river in Spain.", "category": "open_qa", "language": "en"}
+    with pytest.raises(PermissionDenied, match="deleted" if then == "deleted" else "suspended"):
+        if write == "prompt":
+            collection.prompt_create(author=signed_in, **fields)
+        elif write == "answer":
+            collection.response_create(prompt=prompt, author=signed_in, text="The Ebro.")
+        else:
+            checked = collection.CheckedPrompt(
+                collection.check_prompt_fields(context="", **fields), "The Tagus."
+            )
+            collection.prompts_create_imported(
+                author=signed_in,
+                prompts=[checked],
+                origin="import",
+                licence="CC BY-SA 3.0",
+                state=PromptState.REVIEW,
+                response_state=ResponseState.REVIEW,
+                policy=current_policy(),
+            )
+    assert not Prompt.objects.filter(author=volunteer, withdrawn_at__isnull=True).exists()
+    assert not Response.objects.filter(author=volunteer, withdrawn_at__isnull=True).exists()
