@@ -474,16 +474,29 @@ def _refuse_finished(assignment: Assignment) -> None:
         raise TaskConflict(_("This task expired and went back to the pool; take a new one."))
 
 
-def _release(assignment: Assignment, state: str, *, reason: str = "") -> None:
-    """End an active assignment without a submission and give its slot back."""
-    assignment.state = state
-    assignment.finished_at = timezone.now()
-    assignment.skip_reason = reason
-    assignment.save(update_fields=["state", "finished_at", "skip_reason"])
-    if assignment.task_type == TaskType.REVIEW_RESPONSE and assignment.response_id:
-        flow.give_back_response_slot(response_id=assignment.response_id)
-    elif assignment.task_type != TaskType.WRITE and assignment.prompt_id:
-        flow.give_back_prompt_slot(prompt_id=assignment.prompt_id, phase=assignment.phase)
+def _release(assignments: list[Assignment], state: str, *, reason: str = "") -> None:
+    """End active assignments without a submission and give their slots back. Precondition:
+    the caller holds the assignments' row locks.
+
+    The slots go back in the lock order (prompts, then answers, each by id), not in the
+    assignments' order: an answer's slot given back before its prompt's, or two prompts in
+    the other order, would deadlock with a submission or another sweep holding them."""
+    now = timezone.now()
+    prompts: list[tuple[int, str]] = []
+    answers: list[int] = []
+    for assignment in assignments:
+        assignment.state = state
+        assignment.finished_at = now
+        assignment.skip_reason = reason
+        assignment.save(update_fields=["state", "finished_at", "skip_reason"])
+        if assignment.task_type == TaskType.REVIEW_RESPONSE and assignment.response_id:
+            answers.append(assignment.response_id)
+        elif assignment.task_type != TaskType.WRITE and assignment.prompt_id:
+            prompts.append((assignment.prompt_id, assignment.phase))
+    for prompt_id, phase in sorted(prompts):
+        flow.give_back_prompt_slot(prompt_id=prompt_id, phase=phase)
+    for response_id in sorted(answers):
+        flow.give_back_response_slot(response_id=response_id)
 
 
 def task_submit(*, user: User, assignment_id: int, payload: Mapping[str, Any]) -> Assignment:
@@ -608,7 +621,7 @@ def task_skip(*, user: User, assignment_id: int, reason: Any = "") -> Assignment
     clean = _check_skip_reason(reason)
     assignment = _lock_assignment(user, assignment_id)
     _refuse_finished(assignment)
-    _release(assignment, AssignmentState.SKIPPED, reason=clean)
+    _release([assignment], AssignmentState.SKIPPED, reason=clean)
     return assignment
 
 
@@ -638,8 +651,7 @@ def _expire_overdue(*, limit: int) -> int:
         .filter(state=AssignmentState.ACTIVE, expires_at__lte=timezone.now())
         .order_by("expires_at")[:limit]
     )
-    for assignment in overdue:
-        _release(assignment, AssignmentState.EXPIRED)
+    _release(overdue, AssignmentState.EXPIRED)
     return len(overdue)
 
 
@@ -651,6 +663,5 @@ def assignments_release_for_user(*, user: User) -> int:
                 user=user, state=AssignmentState.ACTIVE
             )
         )
-        for assignment in active:
-            _release(assignment, AssignmentState.RELEASED)
+        _release(active, AssignmentState.RELEASED)
     return len(active)
