@@ -208,8 +208,12 @@ def account_delete(*, user: User) -> User:
     from apps.assignments.services import assignments_release_for_user
     from apps.collection.services import author_work_withdraw
 
-    # FOR UPDATE, not NO KEY: it keeps new prompts and answers of theirs out until commit.
-    user = User.objects.select_for_update().get(pk=user.pk)
+    # FOR NO KEY UPDATE, as everywhere: a FOR UPDATE lock would deadlock with a submission of
+    # theirs, which holds its task and then inserts a review or answer that names them (FOR
+    # KEY SHARE on this row) while this waits for the task. New work stays out all the same:
+    # it comes either under a task, released here first, or after check_may_contribute_now,
+    # which waits for this lock and then finds the account deleted.
+    user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
     if user.deleted_at is not None:
         return user
     assignments_release_for_user(user=user)

@@ -553,10 +553,11 @@ def author_work_withdraw(*, author: User) -> tuple[int, int]:
     thousands), leaving the rows that ``response_withdraw`` on each answer and then
     ``prompt_withdraw`` on each prompt would. Returns how many answers and prompts it withdrew.
 
-    Precondition: the caller holds ``author``'s row lock ``FOR UPDATE`` (``account_delete``),
-    so no prompt or answer of theirs appears meanwhile: inserting one takes ``FOR KEY SHARE``
-    on the author's row. Rows are locked in the dispatcher's order, each kind by id: the
-    prompts (their own and those they answered), then their answers.
+    Precondition: the caller holds ``author``'s row lock and has released their tasks
+    (``account_delete``), so no prompt or answer of theirs appears meanwhile: new work comes
+    under a task or after ``check_may_contribute_now``, which waits for that lock. Rows are
+    locked in the dispatcher's order, each kind by id: the prompts (their own and those they
+    answered), then their answers.
     """
     now = timezone.now()
     answers = Response.objects.filter(author=author, withdrawn_at__isnull=True)
