@@ -16,8 +16,9 @@ def current_policy() -> CollectionPolicy:
 @transaction.atomic
 def policy_update(*, changes: dict[str, Any]) -> CollectionPolicy:
     """Change the policy. New counts apply to prompts as they enter a state; slots already
-    handed out are not recounted."""
-    policy = current_policy()
+    handed out are not recounted. Under the row lock: each change is written over the
+    policy as it is now, so two maintainers changing different fields both keep theirs."""
+    policy, _ = CollectionPolicy.objects.select_for_update(no_key=True).get_or_create(pk=1)
     for name, value in changes.items():
         setattr(policy, name, value)
     policy.full_clean()

@@ -514,9 +514,11 @@ def response_create(
 @transaction.atomic
 def response_update(*, response: Response, user: User, text: Any) -> Response:
     check_not_banned(user=user)
-    response = (
-        Response.objects.select_for_update(no_key=True).select_related("prompt").get(pk=response.pk)
-    )
+    # The prompt first, then the answer, as everywhere (one statement locking both would take
+    # the answer first, and deadlock with a hide, withdrawal or review holding the prompt).
+    prompt = Prompt.objects.select_for_update(no_key=True).get(pk=response.prompt_id)
+    response = Response.objects.select_for_update(no_key=True).get(pk=response.pk)
+    response.prompt = prompt
     _check_author_may_change(obj=response, user=user, what=_("answer"))
     response_check_editable(response=response)
     checked = check_response_text(text, instruction=response.prompt.instruction)
