@@ -212,6 +212,10 @@ def prompt_halt(*, moderator: User, prompt: Prompt, reason: Any) -> Prompt:
     or past the states a halt leaves (complete, rejected), is refused (ValidationError)."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=True)
+    # Its open tasks before the prompt, in the dispatcher's order: a submission holds its task
+    # and then waits for the prompt, so a halt holding the prompt must not then wait for it.
+    open_tasks = Assignment.objects.filter(prompt_id=prompt.pk, state=AssignmentState.ACTIVE)
+    list(open_tasks.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
     prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
     if prompt.state == PromptState.HALTED:
         raise ValidationError(_("Prompt #%(id)d is already halted.") % {"id": prompt.pk})
@@ -222,9 +226,7 @@ def prompt_halt(*, moderator: User, prompt: Prompt, reason: Any) -> Prompt:
             _("Prompt #%(id)d can no longer be halted: it is %(state)s.")
             % {"id": prompt.pk, "state": prompt.get_state_display()}
         ) from None
-    Assignment.objects.filter(prompt=prompt, state=AssignmentState.ACTIVE).update(
-        state=AssignmentState.RELEASED, finished_at=timezone.now()
-    )
+    open_tasks.update(state=AssignmentState.RELEASED, finished_at=timezone.now())
     _log(moderator, ModerationAction.Action.HALT, target=prompt, reason=clean)
     return prompt
 
