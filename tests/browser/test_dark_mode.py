@@ -25,6 +25,7 @@ pytestmark = pytest.mark.browser
 # test_pages' small populated site, the one PAGES' paths point into, and who visits each page:
 # pytest finds a fixture by its name in the test module.
 site = test_pages.site
+ready_release = test_pages.ready_release
 visitors = test_pages.visitors
 
 # The colours that matter, as the browser computed them: the page's own, and every visible
