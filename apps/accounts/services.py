@@ -160,11 +160,17 @@ def profile_update(
             raise ValidationError({"on_leaderboard": [_("Must be true or false.")]})
         user.on_leaderboard = on_leaderboard
         fields.append("on_leaderboard")
-    if fields:
-        user.save(update_fields=fields)
+    # Written only while the account exists: an edit sent just as its person deleted the
+    # account would otherwise put a name or languages back on the erased row. (The UPDATE
+    # waits for a deletion being committed, then finds the account deleted.)
+    if fields and not User.objects.filter(pk=user.pk, deleted_at__isnull=True).update(
+        **{name: getattr(user, name) for name in fields}
+    ):
+        raise PermissionDenied(_("This account has been deleted."))
     return user
 
 
+@transaction.atomic
 def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """Create a token; returns the row and the secret, which is never retrievable again."""
     name = " ".join((name or "").split())
@@ -172,6 +178,11 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
         raise ValidationError(
             {"name": [_("Name the token (1–60 characters), e.g. 'laptop script'.")]}
         )
+    # Counted under the person's row lock, so two requests at once cannot make a 21st token
+    # (a banned person may still make one: withdrawing their work stays open to them).
+    live = User.objects.select_for_update(no_key=True).filter(pk=user.pk, deleted_at__isnull=True)
+    if not live.values_list("pk", flat=True).first():
+        raise PermissionDenied(_("This account has been deleted."))
     if user.api_tokens.filter(revoked_at__isnull=True).count() >= 20:
         raise ValidationError({"name": [_("You have 20 active tokens; revoke one first.")]})
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)
