@@ -269,3 +269,60 @@ def _rankings_of_rankers_in_good_standing(prompt: Prompt) -> list[Ranking]:
         [prompt.pk],
         Ranking,
     )
+
+
+def account_delete_one_by_one(*, user: User) -> User:
+    """``account_delete`` as it was before the bulk path: each answer, then each prompt,
+    withdrawn on its own (the reference the bulk path must match, and the benchmark's
+    baseline)."""
+    from django.db import transaction
+
+    from apps.accounts.services import account_delete
+    from apps.assignments.services import assignments_release_for_user
+    from apps.collection.services import prompt_withdraw, response_withdraw
+
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        assignments_release_for_user(user=user)
+        for response in Response.objects.filter(author=user, withdrawn_at__isnull=True):
+            response_withdraw(response=response, user=user)
+        for prompt in Prompt.objects.filter(author=user, withdrawn_at__isnull=True):
+            prompt_withdraw(prompt=prompt, user=user)
+        return account_delete(user=user)  # the rest: nothing left to withdraw
+
+
+def user_ban_one_by_one(*, moderator: User, user: User, reason: str) -> User:
+    """``user_ban`` as it was before the bulk path, past its checks: each answer's place
+    given back, then each prompt's consensus re-run, one prompt at a time (the reference the
+    bulk path must match, and the benchmark's baseline)."""
+    from django.db import transaction
+
+    from apps.assignments.services import assignments_release_for_user
+    from apps.collection import flow
+    from apps.moderation.models import ModerationAction
+
+    with transaction.atomic():
+        user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
+        user.banned_at = timezone.now()
+        user.ban_reason = reason
+        user.save(update_fields=["banned_at", "ban_reason"])
+        assignments_release_for_user(user=user)
+        answered = Response.objects.filter(
+            author=user,
+            state__in=(ResponseState.REVIEW, ResponseState.ACCEPTED),
+            withdrawn_at__isnull=True,
+            hidden_at__isnull=True,
+            prompt__state=PromptState.COLLECTING,
+        ).values_list("prompt_id", flat=True)
+        for prompt_id in list(answered):
+            flow.give_back_prompt_slot(prompt_id=prompt_id, phase=PromptState.COLLECTING)
+        ranked = Ranking.objects.filter(ranker=user).values_list("prompt_id", flat=True)
+        answered = Response.objects.filter(author=user).values_list("prompt_id", flat=True)
+        for prompt in Prompt.objects.filter(
+            pk__in={*ranked, *answered}, consensus__isnull=False
+        ).order_by("pk"):
+            consensus_run_as_it_was(prompt=prompt)
+        ModerationAction.objects.create(
+            actor=moderator, action=ModerationAction.Action.BAN, subject=user, reason=reason
+        )
+        return user

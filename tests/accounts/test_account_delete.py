@@ -16,9 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.accounts import services
 from apps.accounts.models import ApiToken, User
 from apps.assignments.models import Assignment, AssignmentState, TaskType
-from apps.assignments.services import assignments_release_for_user
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
-from apps.collection.services import prompt_withdraw, response_withdraw
 from apps.feedback.models import PromptConsensus, Ranking, Review
 from tests import contributions
 from tests.contributions import Rows, World, build_at_random, normalised, rows
@@ -37,19 +35,6 @@ TABLES: tuple[type[Model], ...] = (
     Review,
     Assignment,
 )
-
-
-def _account_delete_one_by_one(*, user: User) -> User:
-    """``account_delete`` as it was before the bulk path: each answer, then each prompt,
-    withdrawn on its own (the reference the bulk path must match)."""
-    with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=user.pk)
-        assignments_release_for_user(user=user)
-        for response in Response.objects.filter(author=user, withdrawn_at__isnull=True):
-            response_withdraw(response=response, user=user)
-        for prompt in Prompt.objects.filter(author=user, withdrawn_at__isnull=True):
-            prompt_withdraw(prompt=prompt, user=user)
-        return services.account_delete(user=user)  # the rest: nothing left to withdraw
 
 
 def build_everything(w: World) -> None:
@@ -73,7 +58,7 @@ def _after(delete: Callable[..., Any], person: User, before: Rows) -> Rows:
 
 def _assert_same_as_one_by_one(person: User) -> Rows:
     before = _rows()
-    one_by_one = _after(_account_delete_one_by_one, person, before)
+    one_by_one = _after(contributions.account_delete_one_by_one, person, before)
     assert _rows() == before  # rolled back: the second path starts from the same rows
     in_bulk = _after(services.account_delete, person, before)
     for model in TABLES:

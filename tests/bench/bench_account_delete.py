@@ -140,67 +140,6 @@ def seed(*, answers: int, prompts: int, rng: random.Random) -> int:
     return person.pk
 
 
-def account_delete_per_item(*, user: Any) -> Any:
-    """``account_delete`` as it was: each answer, then each prompt, withdrawn on its own."""
-    from django.db import transaction
-
-    from apps.accounts.models import User
-    from apps.accounts.services import account_delete
-    from apps.assignments.services import assignments_release_for_user
-    from apps.collection.models import Prompt, Response
-    from apps.collection.services import prompt_withdraw, response_withdraw
-
-    with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=user.pk)
-        assignments_release_for_user(user=user)
-        for response in Response.objects.filter(author=user, withdrawn_at__isnull=True):
-            response_withdraw(response=response, user=user)
-        for prompt in Prompt.objects.filter(author=user, withdrawn_at__isnull=True):
-            prompt_withdraw(prompt=prompt, user=user)
-        return account_delete(user=user)  # the rest: nothing left to withdraw
-
-
-def user_ban_per_item(*, moderator: Any, user: Any, reason: str) -> Any:
-    """``user_ban`` as it was, past its checks: each answer's place given back, then each
-    prompt's consensus re-run, one prompt at a time."""
-    from django.db import transaction
-    from django.utils import timezone
-
-    from apps.accounts.models import User
-    from apps.assignments.services import assignments_release_for_user
-    from apps.collection import flow
-    from apps.collection.models import Prompt, PromptState, Response, ResponseState
-    from apps.feedback.models import Ranking
-    from apps.moderation.models import ModerationAction
-    from tests.contributions import consensus_run_as_it_was
-
-    with transaction.atomic():
-        user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
-        user.banned_at = timezone.now()
-        user.ban_reason = reason
-        user.save(update_fields=["banned_at", "ban_reason"])
-        assignments_release_for_user(user=user)
-        collecting = Response.objects.filter(
-            author=user,
-            state__in=(ResponseState.REVIEW, ResponseState.ACCEPTED),
-            withdrawn_at__isnull=True,
-            hidden_at__isnull=True,
-            prompt__state=PromptState.COLLECTING,
-        ).values_list("prompt_id", flat=True)
-        for prompt_id in list(collecting):
-            flow.give_back_prompt_slot(prompt_id=prompt_id, phase=PromptState.COLLECTING)
-        ranked = Ranking.objects.filter(ranker=user).values_list("prompt_id", flat=True)
-        answered = Response.objects.filter(author=user).values_list("prompt_id", flat=True)
-        for prompt in Prompt.objects.filter(
-            pk__in={*ranked, *answered}, consensus__isnull=False
-        ).order_by("pk"):
-            consensus_run_as_it_was(prompt=prompt)
-        ModerationAction.objects.create(
-            actor=moderator, action=ModerationAction.Action.BAN, subject=user, reason=reason
-        )
-        return user
-
-
 def banning(ban: Callable[..., Any], moderator_id: int) -> Callable[..., Any]:
     """``ban`` as ``timed`` calls an action: by a moderator, for a reason."""
     from apps.accounts.models import User
@@ -295,16 +234,17 @@ def main() -> int:
     from apps.accounts.models import User
     from apps.accounts.services import account_delete
     from apps.moderation.services import user_ban
+    from tests.contributions import account_delete_one_by_one, user_ban_one_by_one
 
     start = time.perf_counter()
     user_id = seed(answers=args.answers, prompts=args.prompts, rng=random.Random(1))
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(f"seeded in {time.perf_counter() - start:.1f} s", flush=True)
-    bulk, per_item = account_delete, account_delete_per_item
+    bulk, per_item = account_delete, account_delete_one_by_one
     if args.ban:
         moderator = User.objects.create_superuser("moderator@bench.invalid", display_name="Mod")
-        bulk, per_item = banning(user_ban, moderator.pk), banning(user_ban_per_item, moderator.pk)
+        bulk, per_item = banning(user_ban, moderator.pk), banning(user_ban_one_by_one, moderator.pk)
     for _ in range(args.runs):
         timed("bulk", bulk, user_id, args.slowest, ban=args.ban)
         if not args.skip_per_item:

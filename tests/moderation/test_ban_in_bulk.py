@@ -13,12 +13,9 @@ import pytest
 from django.db import connection, transaction
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.assignments.models import Assignment, AssignmentState, TaskType
-from apps.assignments.services import assignments_release_for_user
-from apps.collection import flow
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
 from apps.feedback.models import PromptConsensus, Ranking, Review
 from apps.feedback.services import consensus_run
@@ -32,6 +29,7 @@ from tests.contributions import (
     consensus_run_as_it_was,
     normalised,
     rows,
+    user_ban_one_by_one,
 )
 from tests.missing import missing
 
@@ -49,37 +47,6 @@ TABLES: tuple[type[Model], ...] = (
     ModerationAction,
 )
 REASON = "a ring of fake accounts"
-
-
-def _user_ban_one_by_one(*, moderator: User, user: User, reason: str) -> User:
-    """``user_ban`` as it was before the bulk path, past its checks: each answer's place
-    given back, then each prompt's consensus re-run, one prompt at a time (the reference the
-    bulk path must match)."""
-    with transaction.atomic():
-        user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
-        user.banned_at = timezone.now()
-        user.ban_reason = reason
-        user.save(update_fields=["banned_at", "ban_reason"])
-        assignments_release_for_user(user=user)
-        answered = Response.objects.filter(
-            author=user,
-            state__in=(R.REVIEW, R.ACCEPTED),
-            withdrawn_at__isnull=True,
-            hidden_at__isnull=True,
-            prompt__state=S.COLLECTING,
-        ).values_list("prompt_id", flat=True)
-        for prompt_id in list(answered):
-            flow.give_back_prompt_slot(prompt_id=prompt_id, phase=S.COLLECTING)
-        ranked = Ranking.objects.filter(ranker=user).values_list("prompt_id", flat=True)
-        answered = Response.objects.filter(author=user).values_list("prompt_id", flat=True)
-        for prompt in Prompt.objects.filter(
-            pk__in={*ranked, *answered}, consensus__isnull=False
-        ).order_by("pk"):
-            consensus_run_as_it_was(prompt=prompt)
-        ModerationAction.objects.create(
-            actor=moderator, action=ModerationAction.Action.BAN, subject=user, reason=reason
-        )
-        return user
 
 
 def rank_as_the_person(w: World, rng: random.Random, share: float) -> None:
@@ -119,7 +86,7 @@ def _after(ban: Callable[..., Any], moderator: User, person: User, before: Rows)
 
 def _assert_same_as_one_by_one(moderator: User, person: User) -> Rows:
     before = rows(TABLES)
-    one_by_one = _after(_user_ban_one_by_one, moderator, person, before)
+    one_by_one = _after(user_ban_one_by_one, moderator, person, before)
     assert rows(TABLES) == before  # rolled back: the second path starts from the same rows
     in_bulk = _after(services.user_ban, moderator, person, before)
     for model in TABLES:
