@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -217,6 +218,7 @@ def account_delete(*, user: User) -> User:
     from allauth.socialaccount.models import SocialAccount
 
     from apps.assignments.services import assignments_release_for_user
+    from apps.collection.models import Response
     from apps.collection.services import author_work_withdraw
 
     # FOR NO KEY UPDATE, as everywhere: a FOR UPDATE lock would deadlock with a submission of
@@ -227,7 +229,15 @@ def account_delete(*, user: User) -> User:
     user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
     if user.deleted_at is not None:
         return user
-    assignments_release_for_user(user=user)
+    live_answers = Response.objects.filter(author=user, withdrawn_at__isnull=True)
+    # Their tasks' rows and their work's (own and answered prompts, then their answers) locked
+    # in one order, before author_work_withdraw changes them.
+    assignments_release_for_user(
+        user=user,
+        prompts=Q(author=user, withdrawn_at__isnull=True)
+        | Q(pk__in=live_answers.values("prompt_id")),
+        answers=Q(author=user, withdrawn_at__isnull=True),
+    )
     # In bulk: one at a time, a heavy contributor's work outlasted the request's timeout.
     author_work_withdraw(author=user)
     now = timezone.now()

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -655,13 +655,41 @@ def _expire_overdue(*, limit: int) -> int:
     return len(overdue)
 
 
-def assignments_release_for_user(*, user: User) -> int:
-    """Free every open task of a user (on a ban)."""
+def assignments_release_for_user(
+    *, user: User, prompts: Q | None = None, answers: Q | None = None
+) -> int:
+    """Free every open task of a user (on a ban or an account deletion).
+
+    First it locks, in the dispatcher's order and each kind by id, the tasks, then every
+    prompt they name together with ``prompts``, then every answer they name together with
+    ``answers``: a caller about to change the person's work as well (a ban, a deletion) then
+    holds all those rows before it changes any, in one order. Locking the tasks' rows and the
+    work's one set after the other could take an answer, or a higher prompt id, first."""
     with transaction.atomic():
         active = list(
-            Assignment.objects.select_for_update(no_key=True).filter(
-                user=user, state=AssignmentState.ACTIVE
-            )
+            Assignment.objects.select_for_update(no_key=True)
+            .filter(user=user, state=AssignmentState.ACTIVE)
+            .order_by("pk")
         )
+        task_answers = [a.response_id for a in active if a.response_id]
+        prompt_rows = Q(pk__in=[a.prompt_id for a in active if a.prompt_id]) | Q(
+            pk__in=Response.objects.filter(pk__in=task_answers).values("prompt_id")
+        )
+        answer_rows = Q(pk__in=task_answers)
+        if active or prompts is not None:
+            _lock_in_id_order(Prompt, prompt_rows | prompts if prompts is not None else prompt_rows)
+        if task_answers or answers is not None:
+            _lock_in_id_order(
+                Response, answer_rows | answers if answers is not None else answer_rows
+            )
         _release(active, AssignmentState.RELEASED)
     return len(active)
+
+
+def _lock_in_id_order(model: type[Prompt] | type[Response], rows: Q) -> None:
+    list(
+        model.objects.select_for_update(no_key=True)
+        .filter(rows)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -555,21 +555,15 @@ def author_work_withdraw(*, author: User) -> tuple[int, int]:
     thousands), leaving the rows that ``response_withdraw`` on each answer and then
     ``prompt_withdraw`` on each prompt would. Returns how many answers and prompts it withdrew.
 
-    Precondition: the caller holds ``author``'s row lock and has released their tasks
-    (``account_delete``), so no prompt or answer of theirs appears meanwhile: new work comes
-    under a task or after ``check_may_contribute_now``, which waits for that lock. Rows are
-    locked in the dispatcher's order, each kind by id: the prompts (their own and those they
-    answered), then their answers.
+    Preconditions (``account_delete``): the caller holds ``author``'s row lock and has
+    released their tasks, so no prompt or answer of theirs appears meanwhile (new work comes
+    under a task, or after ``check_may_contribute_now``, which waits for that lock); and it
+    holds the row locks of their live prompts, of the prompts their live answers answer, and
+    of those answers, taken in the dispatcher's order with their tasks' (see
+    ``assignments_release_for_user``).
     """
     now = timezone.now()
     answers = Response.objects.filter(author=author, withdrawn_at__isnull=True)
-    list(
-        Prompt.objects.select_for_update(no_key=True)
-        .filter(Q(author=author, withdrawn_at__isnull=True) | Q(pk__in=answers.values("prompt_id")))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    list(answers.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
     # A collecting prompt needs another answer in the place of each one not rejected. One
     # live answer per author and prompt (a constraint), so one slot per prompt.
     Prompt.objects.filter(

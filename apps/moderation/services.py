@@ -253,9 +253,9 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     user.banned_at = timezone.now()
     user.ban_reason = clean
     user.save(update_fields=["banned_at", "ban_reason"])
-    assignments_release_for_user(user=user)
-    # In bulk: one prompt at a time, a heavy contributor's ban outlasted the request's timeout.
-    _lock_work_of(user)
+    # Their tasks' rows and what the ban changes, locked in one order (see _work_of), then the
+    # work in bulk: one prompt at a time, a heavy contributor's ban outlasted the request.
+    assignments_release_for_user(user=user, prompts=_work_of(user), answers=Q(author=user))
     _give_back_places_of_answers(user)
     _recount_for(user)
     _log(moderator, ModerationAction.Action.BAN, subject=user, reason=clean)
@@ -280,17 +280,22 @@ def user_unban(*, moderator: User, user: User, reason: Any = "") -> User:
     return user
 
 
-def _lock_work_of(user: User) -> None:
-    """Lock what a ban or an unban of ``user`` changes, in the dispatcher's order, each kind
-    by id (as ``author_work_withdraw`` does), so that it cannot deadlock with volunteers
-    working on the same prompts: every prompt they answered or ranked (slots, consensus), then
-    their answers. Locked, a prompt cannot complete meanwhile with a consensus that still
-    counts them. Precondition: the caller holds the user's row lock, after their tasks'."""
+def _work_of(user: User) -> Q:
+    """The prompts a ban or an unban of ``user`` changes: every prompt they answered or ranked
+    (slots, consensus). Locked, with their answers after them, a prompt cannot complete
+    meanwhile with a consensus that still counts them."""
     answered = Response.objects.filter(author=user).values("prompt_id")
     ranked = Ranking.objects.filter(ranker=user).values("prompt_id")
+    return Q(pk__in=answered) | Q(pk__in=ranked)
+
+
+def _lock_work_of(user: User) -> None:
+    """Lock what an unban of ``user`` changes, in the dispatcher's order, each kind by id (a
+    banned person holds no task): ``_work_of``, then their answers. Precondition: the caller
+    holds the user's row lock."""
     list(
         Prompt.objects.select_for_update(no_key=True)
-        .filter(Q(pk__in=answered) | Q(pk__in=ranked))
+        .filter(_work_of(user))
         .order_by("pk")
         .values_list("pk", flat=True)
     )
