@@ -8,6 +8,7 @@ which these tests see as an error on either side.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -117,3 +118,29 @@ def lock_row(model: Any, pk: int) -> None:
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f'SELECT 1 FROM {table} WHERE "id" = %s FOR NO KEY UPDATE', [pk])
+
+
+def assert_work_locked_in_order_before_changed(statements: list[str]) -> None:
+    """A ban's or a deletion's SQL: its row locks follow the dispatcher's order (user, tasks,
+    prompts, answers), prompts and answers each by id, and every row is locked before any
+    prompt or answer is changed (an UPDATE locks the rows it changes: a slot given back to a
+    task's prompt before the work's prompts are locked could take a higher id first)."""
+    locks = [sql for sql in statements if "FOR " in sql and "UPDATE" in sql]
+    last_lock = max(i for i, sql in enumerate(statements) if sql in locks)
+    changed_early = [
+        sql
+        for sql in statements[:last_lock]
+        if sql.startswith(('UPDATE "collection_prompt"', 'UPDATE "collection_response"'))
+    ]
+    assert changed_early == []
+    tables = [sql.split(" FROM ", 1)[1].split()[0].strip('"') for sql in locks]
+    assert tables == [
+        "accounts_user",
+        "assignments_assignment",
+        "collection_prompt",
+        "collection_response",
+    ]
+    for sql in locks[2:]:
+        # By the primary key: the first column selected ("1"), or by name.
+        assert sql.startswith('SELECT "collection_')
+        assert re.search(r'ORDER BY (1|"collection_\w+"\."id") ASC FOR NO KEY UPDATE$', sql), sql

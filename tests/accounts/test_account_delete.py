@@ -4,7 +4,6 @@ each answer and then each prompt on its own, in the same number of queries whate
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,7 @@ from apps.collection.models import Prompt, PromptState, Response, ResponseState
 from apps.feedback.models import PromptConsensus, Ranking, Review
 from tests import contributions
 from tests.contributions import Rows, World, build_at_random, normalised, rows
-from tests.missing import missing
+from tests.locks import assert_work_locked_in_order_before_changed, require_row_locks
 
 pytestmark = pytest.mark.django_db
 
@@ -142,34 +141,11 @@ def test_deleting_runs_as_many_queries_for_much_work_as_for_little(make_voluntee
 def test_prompts_are_locked_before_answers_each_in_id_order(volunteer, make_volunteer):
     # The dispatcher's lock order (user, assignment, prompt, response), and one order within
     # each kind, so a deletion cannot deadlock with volunteers working on the same prompts.
-    if not connection.features.has_select_for_no_key_update:
-        missing("row locks need PostgreSQL (DATABASE_URL)")
+    require_row_locks()
     w = World(volunteer, make_volunteer)
     build_everything(w)
 
-    statements = _count_queries(volunteer)
-    locks = [sql for sql in statements if "FOR " in sql and "UPDATE" in sql]
-    # Every row locked before any is changed: a slot given back to the task's prompt (an
-    # UPDATE locks it) before the work's prompts are locked could take a higher id first.
-    last_lock = max(i for i, sql in enumerate(statements) if sql in locks)
-    changed_early = [
-        sql
-        for sql in statements[:last_lock]
-        if sql.startswith(('UPDATE "collection_prompt"', 'UPDATE "collection_response"'))
-    ]
-    assert changed_early == []
-
-    tables = [sql.split(" FROM ", 1)[1].split()[0].strip('"') for sql in locks]
-    assert tables == [
-        "accounts_user",
-        "assignments_assignment",
-        "collection_prompt",
-        "collection_response",
-    ]
-    for sql in locks[2:]:
-        # By the primary key: the first column selected ("1"), or by name.
-        assert sql.startswith('SELECT "collection_')
-        assert re.search(r'ORDER BY (1|"collection_\w+"\."id") ASC FOR NO KEY UPDATE$', sql), sql
+    assert_work_locked_in_order_before_changed(_count_queries(volunteer))
 
 
 @pytest.mark.parametrize("write", ["prompt", "answer", "import"])

@@ -5,7 +5,6 @@ queries whatever the size of their work, with prompts locked before answers."""
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +30,7 @@ from tests.contributions import (
     rows,
     user_ban_one_by_one,
 )
-from tests.missing import missing
+from tests.locks import assert_work_locked_in_order_before_changed, require_row_locks
 
 pytestmark = pytest.mark.django_db
 
@@ -222,31 +221,9 @@ def test_prompts_are_locked_before_answers_each_in_id_order(moderator, volunteer
     # The dispatcher's lock order (user, assignment, prompt, response), and one order within
     # each kind, so a ban cannot deadlock with volunteers working on the same prompts, nor
     # with an account deletion.
-    if not connection.features.has_select_for_no_key_update:
-        missing("row locks need PostgreSQL (DATABASE_URL)")
+    require_row_locks()
     w = World(volunteer, make_volunteer)
     build_everything(w)
     rank_as_the_person(w, random.Random(5), share=1.0)
 
-    statements = _ban_queries(moderator, volunteer)
-    locks = [sql for sql in statements if "FOR " in sql and "UPDATE" in sql]
-    # Every row locked before any is changed: a slot given back to the task's prompt (an
-    # UPDATE locks it) before the work's prompts are locked could take a higher id first.
-    last_lock = max(i for i, sql in enumerate(statements) if sql in locks)
-    changed_early = [
-        sql
-        for sql in statements[:last_lock]
-        if sql.startswith(('UPDATE "collection_prompt"', 'UPDATE "collection_response"'))
-    ]
-    assert changed_early == []
-
-    tables = [sql.split(" FROM ", 1)[1].split()[0].strip('"') for sql in locks]
-    assert tables == [
-        "accounts_user",
-        "assignments_assignment",
-        "collection_prompt",
-        "collection_response",
-    ]
-    for sql in locks[2:]:
-        assert sql.startswith('SELECT "collection_')
-        assert re.search(r'ORDER BY (1|"collection_\w+"\."id") ASC FOR NO KEY UPDATE$', sql), sql
+    assert_work_locked_in_order_before_changed(_ban_queries(moderator, volunteer))

@@ -15,7 +15,7 @@ from apps.feedback.models import PromptConsensus, Ranking
 from apps.feedback.services import consensus_run
 from apps.moderation import services
 from tests.factories import UserFactory
-from tests.missing import missing
+from tests.locks import require_row_locks
 from tests.releases.helpers import World, ranked_prompt
 
 pytestmark = pytest.mark.django_db
@@ -134,8 +134,7 @@ def test_an_answer_restored_after_rankings_made_without_it_stays_out_of_the_vote
 def test_moderating_an_answer_locks_its_prompt_first(moderator, prompt_and_people, action):
     """The dispatcher's order (prompt, then its answers): an answer locked first could wait on
     its prompt while a volunteer's submission holds the prompt and waits on the answer."""
-    if not connection.features.has_select_for_no_key_update:
-        missing("row locks need PostgreSQL (DATABASE_URL)")
+    require_row_locks()
     world, _, _, _ = prompt_and_people
     answer = world.responses["p.0"]
     if action == "restore":
