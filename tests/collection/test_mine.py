@@ -222,6 +222,17 @@ def test_the_prompts_are_filtered_by_the_state_their_badge_shows(volunteer):
     assert {halted.pk, hidden.pk} <= set(listed(""))
 
 
+def test_the_accepted_filter_says_which_badges_it_covers(volunteer):
+    PromptFactory(author=volunteer, state=PromptState.COLLECTING)
+    web = _web(volunteer)
+    note = 'data-testid="accepted-prompts-note"'
+    accepted = web.get("/mine/", {"prompt_state": "accepted"}).content.decode()
+    assert note in accepted
+    assert "collecting answers, being ranked or complete" in accepted
+    assert note not in web.get("/mine/").content.decode()
+    assert note not in web.get("/mine/", {"prompt_state": "review"}).content.decode()
+
+
 def test_a_filter_link_keeps_the_other_lists_place_and_starts_its_own_list_again(
     volunteer, answers_in_every_state
 ):
