@@ -206,17 +206,69 @@ def flags_dismiss(*, moderator: User, target: Target, reason: Any = "") -> Moder
     return _log(moderator, ModerationAction.Action.DISMISS, target=target, reason=clean)
 
 
+# How many times a halt locks the prompt's open tasks and then the prompt before it gives up
+# (see _lock_open_tasks_then_prompt): more tries only happen while volunteers keep claiming
+# and sending the prompt's tasks in the few milliseconds between its two locks.
+HALT_TRIES = 5
+
+
+def _open_task_ids(prompt_id: int) -> set[int]:
+    """The prompt's open (active) tasks, read without locking them."""
+    return set(
+        Assignment.objects.filter(prompt_id=prompt_id, state=AssignmentState.ACTIVE).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def _lock_open_tasks_then_prompt(prompt_id: int) -> tuple[Prompt, list[int]]:
+    """Lock the prompt's open tasks, then the prompt, in the dispatcher's order; return the
+    prompt and the ids of the tasks locked, which are then all of its open tasks. Raises a
+    ValidationError when the prompt stays too busy to do so.
+
+    Why the retries: a volunteer can claim a task of the prompt after its open tasks were
+    locked and before the prompt is (a claim takes the slot with an UPDATE of the prompt and
+    inserts the task; the halt does not hold the prompt yet), and then start sending it: the
+    submission locks that task and waits for the prompt. A halt that went on to lock the
+    prompt and then the new task (to release it) would wait for the submission while it
+    waits for the halt: a deadlock, which PostgreSQL ends by aborting one of them. So the
+    open tasks are read again once the prompt is locked; if new ones appeared, the savepoint
+    is rolled back, which releases the prompt's lock (and the tasks'; PostgreSQL releases
+    row locks taken after a savepoint when it is rolled back to), and the halt starts over,
+    waiting for the new tasks while it holds no prompt. The halt thus never waits for a task
+    while it holds the prompt. (Precondition: the caller has not locked the prompt itself: a
+    lock taken before the savepoint would outlive its rollback.)"""
+    for _try in range(HALT_TRIES):
+        with transaction.atomic():  # a savepoint: prompt_halt runs in a transaction
+            locked = list(
+                Assignment.objects.select_for_update(no_key=True)
+                .filter(prompt_id=prompt_id, state=AssignmentState.ACTIVE)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt_id)
+            if _open_task_ids(prompt_id) <= set(locked):
+                return prompt, locked
+            transaction.set_rollback(True)
+    raise ValidationError(
+        _(
+            "Prompt #%(id)d is busy: volunteers are taking and sending its tasks right now. "
+            "Nothing was changed; try again in a moment."
+        )
+        % {"id": prompt_id}
+    )
+
+
 @transaction.atomic
 def prompt_halt(*, moderator: User, prompt: Prompt, reason: Any) -> Prompt:
     """Stop a prompt for good: no more tasks, open ones are released. A prompt already halted,
-    or past the states a halt leaves (complete, rejected), is refused (ValidationError)."""
+    or past the states a halt leaves (complete, rejected), is refused (ValidationError), as is
+    one too busy to lock (ValidationError: try again)."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=True)
     # Its open tasks before the prompt, in the dispatcher's order: a submission holds its task
     # and then waits for the prompt, so a halt holding the prompt must not then wait for it.
-    open_tasks = Assignment.objects.filter(prompt_id=prompt.pk, state=AssignmentState.ACTIVE)
-    list(open_tasks.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
-    prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
+    prompt, open_tasks = _lock_open_tasks_then_prompt(prompt.pk)
     if prompt.state == PromptState.HALTED:
         raise ValidationError(_("Prompt #%(id)d is already halted.") % {"id": prompt.pk})
     try:
@@ -226,7 +278,13 @@ def prompt_halt(*, moderator: User, prompt: Prompt, reason: Any) -> Prompt:
             _("Prompt #%(id)d can no longer be halted: it is %(state)s.")
             % {"id": prompt.pk, "state": prompt.get_state_display()}
         ) from None
-    open_tasks.update(state=AssignmentState.RELEASED, finished_at=timezone.now())
+    # Only the tasks it holds: an UPDATE by prompt and state would also lock, and so wait for,
+    # a task claimed since, while the halt holds the prompt. Only an answer's review can still
+    # be claimed now (that claim locks the answer, not the prompt) until the halt commits; it
+    # cannot be sent (the prompt is halted) and expires as any unsent task does.
+    Assignment.objects.filter(pk__in=open_tasks).update(
+        state=AssignmentState.RELEASED, finished_at=timezone.now()
+    )
     _log(moderator, ModerationAction.Action.HALT, target=prompt, reason=clean)
     return prompt
 
