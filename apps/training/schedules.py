@@ -229,30 +229,46 @@ MAX_EVERY_MINUTES = 7 * 24 * 60
 def schedule_update(
     *, user: User | None, schedule_id: int, enabled: bool, every_minutes: Any, options: Any
 ) -> None:
-    """Turn a schedule on or off, set how often it runs and its options (validated)."""
+    """Turn a schedule on or off, set how often it runs and its options (validated).
+
+    Beat writes each run it sends to the same row (``last_run_at``, ``total_run_count``): the
+    row is locked while it is edited, and only the fields the edit changes are saved, so an
+    edit never writes back a run count or time that beat recorded meanwhile."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     if user is not None and not roles.is_maintainer(user):
         raise PermissionDenied(_("Only maintainers may change schedules."))
-    task = PeriodicTask.objects.get(
-        pk=schedule_id, task__in=["training.auto_release", "training.auto_train"]
-    )
-    try:
-        minutes = int(every_minutes)
-    except (TypeError, ValueError):
-        raise ValidationError({"every_minutes": [_("Give a whole number of minutes.")]}) from None
-    if not 1 <= minutes <= MAX_EVERY_MINUTES:
-        raise ValidationError(
-            {"every_minutes": [_("From 1 to %(n)s minutes.") % {"n": MAX_EVERY_MINUTES}]}
+    with transaction.atomic():
+        task = PeriodicTask.objects.select_for_update(no_key=True).get(
+            pk=schedule_id, task__in=["training.auto_release", "training.auto_train"]
         )
-    checked = check_options(task.task, options)
-    interval, _created = IntervalSchedule.objects.get_or_create(
-        every=minutes, period=IntervalSchedule.MINUTES
-    )
-    task.interval = interval
-    task.enabled = bool(enabled)
-    task.kwargs = json.dumps(checked, sort_keys=True)
-    task.save()
+        try:
+            minutes = int(every_minutes)
+        except (TypeError, ValueError):
+            raise ValidationError(
+                {"every_minutes": [_("Give a whole number of minutes.")]}
+            ) from None
+        if not 1 <= minutes <= MAX_EVERY_MINUTES:
+            raise ValidationError(
+                {"every_minutes": [_("From 1 to %(n)s minutes.") % {"n": MAX_EVERY_MINUTES}]}
+            )
+        checked = check_options(task.task, options)
+        interval, _created = IntervalSchedule.objects.get_or_create(
+            every=minutes, period=IntervalSchedule.MINUTES
+        )
+        task.interval = interval
+        task.enabled = bool(enabled)
+        task.kwargs = json.dumps(checked, sort_keys=True)
+        # date_changed (auto_now, the row's "last modified") is only set if named here; beat
+        # counts a schedule with no last run from it. What makes beat reload the schedules is
+        # its change marker (PeriodicTasks.last_update), which PeriodicTask.save() moves
+        # whatever the fields saved. For a task switched off, save() clears last_run_at (so
+        # that, switched on again, it waits a whole interval instead of running at once to
+        # catch up): that is saved too, and under the lock it is no stale value.
+        fields = ["interval", "enabled", "kwargs", "date_changed"]
+        if not task.enabled:
+            fields.append("last_run_at")
+        task.save(update_fields=fields)
 
 
 def check_options(task: str, options: Any) -> dict[str, Any]:

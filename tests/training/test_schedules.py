@@ -4,15 +4,23 @@ loop through real Celery workers is in test_e2e.py."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django_celery_beat.models import PeriodicTask
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
 from apps.releases.models import Release, ReleaseState
 from apps.training import schedules, services
 from apps.training.models import RunOrigin, RunState, TrainingRun
 from tests.factories import UserFactory
+from tests.locks import (
+    InThread,
+    pause_before,
+    require_row_locks,
+    wait_until_someone_waits_on_a_lock,
+)
 from tests.releases.helpers import World, ranked_prompt
 from tests.training.conftest import counts, make_release
 
@@ -143,6 +151,89 @@ def test_a_maintainer_edits_a_schedule(db, maintainer, volunteer):
     row = PeriodicTask.objects.get(pk=schedule.id)
     assert row.enabled and row.interval.every == 30 and row.interval.period == "minutes"
     assert json.loads(row.kwargs) == {**options, "method": "full"}
+
+
+def test_an_edit_keeps_what_beat_recorded_meanwhile_and_beat_sees_the_edit(
+    db, maintainer, monkeypatch
+):
+    """Beat records each run on the row (``last_run_at``, ``total_run_count``) while a
+    maintainer edits it: the edit writes only the fields it changes, so the run that beat
+    recorded after the edit read the row is kept. Beat still notices the edit (its change
+    marker moves), and reloads the schedule."""
+    schedule = next(s for s in schedules.schedule_list() if s.task == "training.auto_release")
+    marker = PeriodicTasks.last_change()
+    ran_at = timezone.now().replace(microsecond=0) - timedelta(minutes=5)
+    real_check = schedules.check_options
+
+    def beat_records_a_run(task: str, options: object) -> dict[str, object]:
+        # As beat's sync does (ModelEntry.save), after the edit read the row.
+        PeriodicTask.objects.filter(pk=schedule.id).update(last_run_at=ran_at, total_run_count=7)
+        return real_check(task, options)
+
+    monkeypatch.setattr(schedules, "check_options", beat_records_a_run)
+    schedules.schedule_update(
+        user=maintainer,
+        schedule_id=schedule.id,
+        enabled=True,
+        every_minutes=15,
+        options={"min_new_items": 40},
+    )
+
+    row = PeriodicTask.objects.get(pk=schedule.id)
+    assert (row.last_run_at, row.total_run_count) == (ran_at, 7)
+    assert row.enabled and row.interval.every == 15
+    assert json.loads(row.kwargs) == {"min_new_items": 40}
+    assert marker is not None and PeriodicTasks.last_change() > marker
+    assert row.date_changed > marker
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_recording_a_run_waits_for_an_edit_in_progress(maintainer, monkeypatch):
+    """On PostgreSQL the edit holds the row's lock from its read to its write: beat's record of
+    a run waits for it, then lands on the edited row, and neither undoes the other."""
+    require_row_locks()
+    schedules.ensure_schedules()
+    schedule = next(s for s in schedules.schedule_list() if s.task == "training.auto_release")
+    ran_at = timezone.now().replace(microsecond=0)
+    editing = pause_before(schedules, "check_options", monkeypatch)
+    edit = InThread(
+        lambda: schedules.schedule_update(
+            user=maintainer,
+            schedule_id=schedule.id,
+            enabled=True,
+            every_minutes=15,
+            options={"min_new_items": 40},
+        )
+    ).start()
+    editing.wait()  # the edit has read the row
+    beat = InThread(
+        lambda: PeriodicTask.objects.filter(pk=schedule.id).update(
+            last_run_at=ran_at, total_run_count=7
+        )
+    ).start()
+    wait_until_someone_waits_on_a_lock()  # beat waits for the edit
+    editing.go.set()
+    edit.join()
+    assert beat.join() == 1
+
+    row = PeriodicTask.objects.get(pk=schedule.id)
+    assert (row.last_run_at, row.total_run_count) == (ran_at, 7)
+    assert row.enabled and row.interval.every == 15
+    assert json.loads(row.kwargs) == {"min_new_items": 40}
+
+
+def test_switching_a_schedule_off_forgets_its_last_run_as_beat_does(db, maintainer):
+    """django-celery-beat clears ``last_run_at`` of a task switched off, so that once switched
+    on again it counts a whole interval from then, instead of running at once to catch up."""
+    schedule = next(s for s in schedules.schedule_list() if s.task == "training.auto_train")
+    PeriodicTask.objects.filter(pk=schedule.id).update(
+        enabled=True, last_run_at=timezone.now(), total_run_count=3
+    )
+    schedules.schedule_update(
+        user=maintainer, schedule_id=schedule.id, enabled=False, every_minutes=60, options={}
+    )
+    row = PeriodicTask.objects.get(pk=schedule.id)
+    assert (row.enabled, row.last_run_at, row.total_run_count) == (False, None, 3)
 
 
 @pytest.mark.parametrize(
