@@ -394,6 +394,35 @@ def skip(request: HttpRequest, task_id: int) -> HttpResponse:
     return redirect(_contribute_url(kind))
 
 
+# The guidelines' section for each kind of task, which its page links to.
+GUIDELINES_SECTION = {
+    TaskType.WRITE: "prompts",
+    TaskType.RESPOND: "answers",
+    TaskType.REVIEW_PROMPT: "reviews",
+    TaskType.REVIEW_RESPONSE: "reviews",
+    TaskType.RANK: "ranking",
+}
+
+
+def guidelines(request: HttpRequest) -> HttpResponse:
+    """The contributor guidelines: the guidance every kind of task shows, in one public page,
+    with the current policy's numbers for what happens to a contribution."""
+    policy = current_policy()
+    return render(
+        request,
+        "assignments/guidelines.html",
+        {
+            "guidance": GUIDANCE,
+            "labels": forms.LABEL_CHOICES,
+            "quality": forms.QUALITY_CHOICES,
+            "answer_help": forms.ANSWER_HELP,
+            "skip_reasons": [label for value, label in forms.SKIP_REASONS if value],
+            "threshold": round(float(policy.acceptance_threshold) * 100),
+            "policy": policy,
+        },
+    )
+
+
 def _shuffled_answers(assignment: Assignment, payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The answers to rank in an order fixed per task, so the first-written answer (often the
     prompt author's) does not always sit on top; letters name them in that order."""
@@ -446,6 +475,8 @@ def _render_task(
         "skip_url": _with_kind(reverse("assignments:skip", args=[assignment.pk]), kind),
         "open_tasks": _open_tasks(user, besides=assignment.pk),
         "contribute_url": _contribute_url(kind),
+        "guidelines_url": reverse("assignments:guidelines")
+        + f"#{GUIDELINES_SECTION[TaskType(assignment.task_type)]}",
         # The page's countdown counts from this, not from the browser's clock, which may be
         # off from the server's that decides.
         "seconds_left": max(0, int((assignment.expires_at - timezone.now()).total_seconds())),

@@ -116,6 +116,7 @@ PAGES = [
     ("community", "/community/", None),
     ("community-signed-in", "/community/?period=all", "volunteer"),
     ("community-progress", "/community/?view=progress", None),
+    ("guidelines", "/guidelines/", None),
 ]
 
 

@@ -95,6 +95,7 @@ def test_pages_asked_for_in_spanish_speak_spanish(client, web):
         (client, "/", ["Cómo funciona", "Escribe los datos que enseñan a los modelos abiertos."]),
         (client, "/browse/", ["Buscar y filtrar instrucciones", "1 instrucción"]),
         (client, "/community/", ["Tabla de posiciones: Esta semana", "Cómo se cuenta"]),
+        (client, "/guidelines/", ["Guía para contribuir", "Qué pasa con tu trabajo"]),
         (web, "/write/", ["Escribe una instrucción y respóndela", "Enviar a revisión"]),
         (web, "/profile/", ["Tokens de API", "Guardar perfil", "Mis contribuciones"]),
         (web, "/mine/", ["Todavía no has escrito nada.", "Cerrar sesión"]),
