@@ -120,6 +120,46 @@ def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
     return warnings
 
 
+def release_composition(*, release: Release) -> dict[str, Any]:
+    """What a finished release's sft rows are made of, for its page: ``categories`` and
+    ``languages`` as ``[(name in the current language, rows)]``, most rows first, and
+    ``filter``, the choices that cut it as ``[(what, chosen)]`` (only those that narrowed it),
+    and ``test_percent``, its test share in percent (None for a release cut without one)."""
+    from apps.collection.models import Category  # releases read the collection's words
+    from apps.core.languages import language_name
+
+    counts = release.counts or {}
+
+    def by_rows(found: dict[str, dict[str, int]], name: Any) -> list[tuple[str, int]]:
+        rows = [(str(name(key)), int(value.get("sft", 0))) for key, value in found.items()]
+        return sorted(rows, key=lambda row: (-row[1], row[0]))
+
+    categories = by_rows(
+        counts.get("categories", {}),
+        lambda code: Category(code).label if code in Category.values else code,
+    )
+    flt = release.filter or {}
+    chosen: list[tuple[str, str]] = []
+    if flt.get("languages"):
+        chosen.append((_("Languages"), ", ".join(language_name(t) for t in flt["languages"])))
+    if flt.get("categories"):
+        labels = [Category(c).label if c in Category.values else c for c in flt["categories"]]
+        chosen.append((_("Categories"), ", ".join(map(str, labels))))
+    if flt.get("min_agreement") is not None:
+        chosen.append(
+            (_("Minimum agreement (Kendall's W) for preference pairs"), f"{flt['min_agreement']:g}")
+        )
+    if flt.get("include_model_written"):
+        chosen.append((_("Model-written answers"), _("included")))
+    share = flt.get("test_share")
+    return {
+        "categories": categories,
+        "languages": by_rows(counts.get("languages", {}), language_name),
+        "filter": chosen,
+        "test_percent": None if share is None else f"{100 * float(share):g}",
+    }
+
+
 # The test split a release form suggests holds about this many prompts at least: at the
 # default share a small collection (the demo's few dozen prompts) often gets none, and a
 # release without test rows cannot be trained on.

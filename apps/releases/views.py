@@ -116,6 +116,7 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
     if release.is_finished:
         context["models"] = training_selectors.models_for_release(release=release)
         context["loading_code"] = _loading_code(request, release)
+        context["composition"] = selectors.release_composition(release=release)
     if not polled:
         return render(request, "releases/detail.html", context)
     building = release.state == ReleaseState.BUILDING

@@ -669,3 +669,57 @@ def test_load_it_lists_every_shard_of_a_split_and_no_empty_split(db, volunteer):
         "    ],",
         "})",
     ]
+
+
+def test_the_page_shows_what_the_release_holds_by_category_and_language(db, volunteer):
+    release = _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
+    Release.objects.filter(pk=release.pk).update(
+        counts={
+            "rows": {"sft": {"train": 1200, "test": 34}},
+            "categories": {
+                "open_qa": {"prompts": 3, "sft": 9},
+                "summarization": {"prompts": 400, "sft": 1225},
+            },
+            "languages": {"en": {"prompts": 400, "sft": 1230}, "fr": {"prompts": 3, "sft": 4}},
+            "contributors": 2,
+        },
+        filter={
+            "languages": ["en", "fr"],
+            "categories": ["open_qa", "summarization"],
+            "min_agreement": 0.5,
+            "include_model_written": True,
+            "test_share": 0.05,
+        },
+    )
+    web = client_for(volunteer)
+    html = web.get("/releases/v1/").content.decode()
+    composition = re.search(r'data-testid="composition">(.*?)</section>', html, re.S).group(1)  # type: ignore[union-attr]
+    bars = re.findall(
+        r'<span class="count-bar-label">([^<]+)</span> <span class="count-bar-n">([^<]+)</span>'
+        r'.*?<rect width="([\d.]+)"',
+        composition,
+        re.S,
+    )
+    # Most rows first, the largest at full width, thousands grouped.
+    assert bars == [
+        ("Summarization", "1,225", "100.00"),
+        ("Open Q&amp;A", "9", "0.73"),
+        ("English", "1,230", "100.00"),
+        ("French", "4", "0.33"),
+    ]
+    assert (
+        "Languages: English, French · Categories: Open Q&amp;A, Summarization · "
+        "Minimum agreement (Kendall&#x27;s W) for preference pairs: 0.5 · Model-written answers: included · "
+        "test share 5%</p>" in composition
+    )
+    spanish = web.get("/releases/v1/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert '"count-bar-label">Resumen<' in spanish and '"count-bar-label">inglés<' in spanish
+
+
+def test_a_release_cut_from_everything_says_so(db, volunteer):
+    _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
+    html = client_for(volunteer).get("/releases/v1/").content.decode()
+    assert (
+        'data-testid="release-filter">All accepted work, in every language and category</p>' in html
+    )
+    assert 'data-testid="release-categories"' not in html  # no counts: no empty charts

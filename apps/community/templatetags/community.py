@@ -10,6 +10,7 @@ from django import template
 
 from apps.community.selectors import Day
 from apps.community.selectors.progress import ProgressDay
+from apps.core.templatetags.hearth import svg_coordinate
 
 register = template.Library()
 
@@ -72,11 +73,6 @@ class StackedBar:
     segments: list[Segment]
 
 
-def _coordinate(value: float) -> str:
-    # A string: a float would be localised ("60,5") in a language with a decimal comma.
-    return f"{value:.2f}"
-
-
 @register.inclusion_tag("community/_progress_chart.html")
 def progress_chart(days: list[ProgressDay], summary_id: str) -> dict[str, Any]:
     """Per day, one bar of the four kinds stacked (prompts at the bottom), the busiest day at
@@ -94,34 +90,14 @@ def progress_chart(days: list[ProgressDay], summary_id: str) -> dict[str, Any]:
             if count:
                 height = count * scale
                 top -= height
-                segments.append(Segment(kind, _coordinate(top), _coordinate(height)))
+                segments.append(Segment(kind, svg_coordinate(top), svg_coordinate(height)))
         bars.append(StackedBar(day, index * (PROGRESS_BAR_WIDTH + PROGRESS_BAR_GAP), segments))
     return {
         "bars": bars,
         "width": len(days) * (PROGRESS_BAR_WIDTH + PROGRESS_BAR_GAP) - PROGRESS_BAR_GAP,
         "view_height": PROGRESS_CHART_HEIGHT + 1,
-        "baseline_y": _coordinate(PROGRESS_CHART_HEIGHT + 0.5),
+        "baseline_y": svg_coordinate(PROGRESS_CHART_HEIGHT + 0.5),
         "bar_width": PROGRESS_BAR_WIDTH,
         "first": days[0] if days else None,
         "summary_id": summary_id,
-    }
-
-
-@dataclass(frozen=True)
-class CountBar:
-    label: str
-    count: int
-    width: str  # of 100
-
-
-@register.inclusion_tag("community/_count_bars.html")
-def count_bars(rows: list[tuple[str, int]], testid: str) -> dict[str, Any]:
-    """A labelled count per row with a bar beside it, the largest at full width."""
-    most = max((count for _, count in rows), default=0)
-    return {
-        "bars": [
-            CountBar(label, count, _coordinate(100 * count / most if most else 0))
-            for label, count in rows
-        ],
-        "testid": testid,
     }

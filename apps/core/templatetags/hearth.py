@@ -1,3 +1,6 @@
+from dataclasses import dataclass
+from typing import Any
+
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
@@ -26,3 +29,29 @@ def nav_current(context: template.Context, href: str, section: str = "") -> Safe
     if section and match is not None and match.app_name == section:
         return mark_safe(' aria-current="true"')
     return mark_safe("")
+
+
+def svg_coordinate(value: float) -> str:
+    """A number for an SVG attribute. A string: a float would be localised ("60,5") in a
+    language with a decimal comma."""
+    return f"{value:.2f}"
+
+
+@dataclass(frozen=True)
+class CountBar:
+    label: str
+    count: int
+    width: str  # of 100
+
+
+@register.inclusion_tag("core/_count_bars.html")
+def count_bars(rows: list[tuple[str, int]], testid: str) -> dict[str, Any]:
+    """A labelled count per row with a bar beside it, the largest at full width."""
+    most = max((count for _, count in rows), default=0)
+    return {
+        "bars": [
+            CountBar(label, count, svg_coordinate(100 * count / most if most else 0))
+            for label, count in rows
+        ],
+        "testid": testid,
+    }
