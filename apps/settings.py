@@ -197,7 +197,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's scheduler, recording runs without undoing edits (see apps/core/beat.py).
+CELERY_BEAT_SCHEDULER = "apps.core.beat:Scheduler"
 # Loaded into django-celery-beat's tables on start, where admins can edit or pause them.
 CELERY_BEAT_SCHEDULE = {
     "expire-assignments": {"task": "assignments.expire", "schedule": 60.0},

@@ -222,6 +222,49 @@ def test_beat_recording_a_run_waits_for_an_edit_in_progress(maintainer, monkeypa
     assert json.loads(row.kwargs) == {"min_new_items": 40}
 
 
+def test_beat_records_a_run_without_undoing_an_edit_made_after_it_loaded_the_schedule(
+    db, maintainer, monkeypatch
+):
+    """Beat holds each schedule in memory; django-celery-beat recorded a run by reading the
+    row again and saving every column, so an edit committed between that read and that write
+    was undone. Hearth's scheduler writes the run's two columns only (apps/core/beat.py)."""
+    from apps.celery import app
+    from apps.core.beat import Scheduler
+
+    schedule = next(s for s in schedules.schedule_list() if s.task == "training.auto_release")
+    entry = Scheduler.Entry(PeriodicTask.objects.get(pk=schedule.id), app=app)
+    ran = next(entry)  # what beat does when it sends the task: the run, in memory
+
+    def edit(every: int) -> None:
+        schedules.schedule_update(
+            user=maintainer,
+            schedule_id=schedule.id,
+            enabled=True,
+            every_minutes=every,
+            options={"min_new_items": every},
+        )
+
+    edit(15)  # after beat loaded the schedule
+    manager = PeriodicTask._default_manager
+    real_get = manager.get
+    edits = [15]
+
+    def read_then_edit(*args: object, **kwargs: object) -> PeriodicTask:
+        row = real_get(*args, **kwargs)
+        edit(20)  # should the scheduler read the row again, another edit right after
+        edits.append(20)
+        return row
+
+    monkeypatch.setattr(manager, "get", read_then_edit)
+    ran.save()
+    monkeypatch.undo()
+
+    row = PeriodicTask.objects.get(pk=schedule.id)
+    assert (row.last_run_at, row.total_run_count) == (ran.model.last_run_at, 1)
+    assert row.enabled and row.interval.every == edits[-1]
+    assert json.loads(row.kwargs) == {"min_new_items": edits[-1]}
+
+
 def test_switching_a_schedule_off_forgets_its_last_run_as_beat_does(db, maintainer):
     """django-celery-beat clears ``last_run_at`` of a task switched off, so that once switched
     on again it counts a whole interval from then, instead of running at once to catch up."""
