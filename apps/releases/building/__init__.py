@@ -18,8 +18,10 @@ rankings and consensus (a few small queries, no texts) on a third connection. Th
 connection runs one REPEATABLE READ, READ ONLY transaction whose snapshot the others import,
 so every config of a release sees the same rows while progress is written through Django's
 own connection. Elsewhere (the SQLite embedded default) the same querysets stream through
-``.values_list().iterator(chunk_size=…)``, the chunk queries run between its batches, and no
-snapshot spans the configs. Both paths produce the same bytes.
+``.values_list().iterator(chunk_size=…)``, the chunk queries run between its batches, no
+snapshot spans the configs, and progress is written on a connection of its own (an open
+stream's snapshot refuses writes on its connection once others commit: ``OrmReader.write``).
+Both paths produce the same bytes.
 
 Determinism: rows are ordered by id (answers by prompt, then id), Parquet writer options are
 pinned, row groups have a fixed row count, and nothing in any file depends on the time, so the

@@ -416,9 +416,13 @@ class Build:
     def report(self) -> None:
         self.known_total(wait=True)
         self._reported = self.done
-        updated = Release.objects.filter(
-            pk=self.release.pk, state=ReleaseState.BUILDING, build_token=self.token
-        ).update(progress_done=self.done, progress_total=max(self.total, self.done))
+        done, total = self.done, max(self.total, self.done)
+        # Through the reader: on SQLite its stream holds Django's connection (see write).
+        updated = self.reader.write(
+            lambda: Release.objects.filter(
+                pk=self.release.pk, state=ReleaseState.BUILDING, build_token=self.token
+            ).update(progress_done=done, progress_total=total)
+        )
         if not updated:
             raise BuildSuperseded(self.release.version)
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import QuerySet
 
 from apps.releases.building.arrays import values_array
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 Method = Literal["auto", "copy", "orm"]
+T = TypeVar("T")
 # Rows per fetch on the ORM path.
 BATCH_ROWS = 10_000
 # Bytes of CSV per record batch on the COPY path.
@@ -67,8 +68,34 @@ class OrmReader:
         """This reader: Django's connection reads while its own iterator is open."""
         return self
 
+    def write(self, write: Callable[[], T]) -> T:
+        """``write()``, which writes through the ORM, while a stream of this reader may be
+        open on Django's connection.
+
+        On SQLite an open SELECT holds a read snapshot on its connection: once another
+        connection has committed since it began, a write on this one fails at once with
+        "database is locked" (SQLITE_BUSY_SNAPSHOT, which the busy timeout does not wait
+        out). There it runs in a thread of its own, on a connection of its own, which waits
+        for the write lock as any other. It runs on this connection inside a transaction
+        (which holds the write lock on SQLite, and whose rows another connection could not
+        see) and on other databases."""
+        if connection.vendor != "sqlite" or connection.in_atomic_block:
+            return write()
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-write") as pool:
+            return pool.submit(_on_own_connection, write).result()
+
     def close(self) -> None:
         pass
+
+
+def _on_own_connection(call: Callable[[], T]) -> T:
+    """``call()`` in a thread of a pool, whose Django connection closes when it returns."""
+    try:
+        return call()
+    finally:
+        connections.close_all()
 
 
 def table_from_rows(
@@ -222,6 +249,10 @@ class PostgresReader:
         """Another reader on this one's snapshot, to use while this one streams (its own
         connection, which the caller closes)."""
         return PostgresReader(self._snapshot)
+
+    def write(self, write: Callable[[], T]) -> T:
+        """``write()``, through Django's connection: this reader streams on its own."""
+        return write()
 
     @staticmethod
     def _sql(qs: QuerySet[Any, Any]) -> tuple[str, tuple[Any, ...]]:
