@@ -299,7 +299,8 @@ class SFTConfig(TrainConfig):
 
     ``max_seq_len`` is both the longest example (longer ones are cut, see
     worker.data.tokenize_sft) and the length of a packed row; ``micro_batch_size`` rows go
-    through the model at once. ``use_liger`` (None: when installed, on CUDA, without
+    through the model at once (on a CPU without compile, one at a time, for half the memory
+    and the same gradients: see worker.sft.rows_per_pass). ``use_liger`` (None: when installed, on CUDA, without
     compile) computes the LM head and cross-entropy with Liger's fused kernel, which never
     materialises logits. ``activation_memory_budget`` (with compile) is the share of the
     activations the backward pass may keep; the compiler recomputes the rest (1.0: keep all,

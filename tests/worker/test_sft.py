@@ -285,6 +285,63 @@ def test_target_slots_send_only_response_positions_through_the_head(
             torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
 
 
+def test_on_a_cpu_a_micro_batch_goes_through_row_by_row_with_the_same_gradients(
+    tiny_model: Path,
+) -> None:
+    """Uncompiled on a CPU, each row is its own pass (half the peak memory); elsewhere, and
+    compiled, the whole micro-batch. The passes hold the same rows in the same order, and
+    their summed loss and gradients are those of whole micro-batches."""
+    from types import SimpleNamespace
+
+    from tests.worker import helpers
+    from worker import sft
+
+    cpu: Any = SimpleNamespace(device=torch.device("cpu"), rank=0, world=1)
+    cuda: Any = SimpleNamespace(device=torch.device("cuda"), rank=0, world=1)
+    config: Any = SimpleNamespace(
+        micro_batch_size=2, grad_accum_steps=2, max_seq_len=200, compile=None
+    )
+    assert sft.rows_per_pass(config, cpu) == 1 and sft.rows_per_pass(config, cuda) == 2
+    config.compile = True
+    assert sft.rows_per_pass(config, cpu) == 2
+    config.compile = None
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    examples = [
+        e
+        for row in helpers.sft_rows(5, seed=11)
+        if (e := tokenize_sft(tokenizer, row, max_seq_len=128)) is not None
+    ]
+    rows = [[0, 1, 2], [3], [4]]  # two micro-batches of two rows; the last row is empty
+    row_by_row = sft.micro_batches(rows, examples, config, cpu, tokenizer.pad_token_id)
+    whole = sft.micro_batches(rows, examples, config, cuda, tokenizer.pad_token_id)
+    assert [tuple(b.input_ids.shape) for b in row_by_row] == [(1, 200)] * 4
+    assert [tuple(b.input_ids.shape) for b in whole] == [(2, 200)] * 2
+    for name in ("input_ids", "position_ids", "doc", "segment", "targets"):
+        torch.testing.assert_close(
+            torch.cat([getattr(b, name) for b in row_by_row]),
+            torch.cat([getattr(b, name) for b in whole]),
+            msg=name,
+        )
+
+    results = []
+    for passes in (whole, row_by_row):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa")
+        loss_module = sft.ResponseLoss(model, "sdpa")
+        total = torch.zeros(())
+        for batch in passes:
+            loss = loss_module(*batch.tensors())
+            loss.backward()
+            total += loss.detach()
+        results.append((total, {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (loss_whole, grads_whole), (loss_rows, grads_rows) = results
+    assert loss_whole > 0
+    torch.testing.assert_close(loss_rows, loss_whole, rtol=1e-5, atol=1e-4)
+    for name, grad in grads_whole.items():
+        torch.testing.assert_close(grads_rows[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_target_slots_cover_the_fullest_micro_batch_of_the_run() -> None:
     """The most response tokens in any micro-batch, on any process, rounded up to 64; 0 when
     that is the whole batch."""
