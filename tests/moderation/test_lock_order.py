@@ -29,6 +29,26 @@ from tests.locks import (
 )
 
 
+def _submit_review_pausing_before_the_prompt(
+    volunteer: Any, task: Assignment, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Pause, InThread]:
+    """Start sending ``task``'s review in a thread that stops, holding the task, just before
+    it locks the prompt; the test lets it go with the pause's ``go``."""
+    submitting = pause_before(tasks, "_lock_prompt", monkeypatch)
+    submit = InThread(
+        lambda: tasks.task_submit(
+            user=volunteer, assignment_id=task.pk, payload={"labels": [], "quality": 4}
+        )
+    ).start()
+    return submitting, submit
+
+
+def _assert_review_sent_and_prompt_halted(prompt: Prompt, task: Assignment) -> None:
+    assert Review.objects.filter(prompt=prompt).count() == 1
+    assert Assignment.objects.get(pk=task.pk).state == AssignmentState.SUBMITTED
+    assert Prompt.objects.get(pk=prompt.pk).state == PromptState.HALTED
+
+
 @pytest.mark.django_db(transaction=True)
 def test_halting_a_prompt_while_its_task_is_submitted_does_not_deadlock(
     moderator, volunteer, volunteer2, monkeypatch
@@ -37,12 +57,7 @@ def test_halting_a_prompt_while_its_task_is_submitted_does_not_deadlock(
     prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW)
     task = tasks.task_next(user=volunteer, kind="review")
     # The submission stops holding its task, before it locks the prompt.
-    submitting = pause_before(tasks, "_lock_prompt", monkeypatch)
-    submit = InThread(
-        lambda: tasks.task_submit(
-            user=volunteer, assignment_id=task.pk, payload={"labels": [], "quality": 4}
-        )
-    ).start()
+    submitting, submit = _submit_review_pausing_before_the_prompt(volunteer, task, monkeypatch)
     submitting.wait()
     halt = InThread(lambda: prompt_halt(moderator=moderator, prompt=prompt, reason="spam")).start()
     wait_until_someone_waits_on_a_lock()  # the halt waits for the task
@@ -50,9 +65,7 @@ def test_halting_a_prompt_while_its_task_is_submitted_does_not_deadlock(
     submit.join()
     halt.join()
 
-    assert Review.objects.filter(prompt=prompt).count() == 1
-    assert Assignment.objects.get(pk=task.pk).state == AssignmentState.SUBMITTED
-    assert Prompt.objects.get(pk=prompt.pk).state == PromptState.HALTED
+    _assert_review_sent_and_prompt_halted(prompt, task)
 
 
 def _pause_before_locking_the_prompt(pause: Pause) -> Callable[..., Any]:
@@ -95,12 +108,7 @@ def test_a_task_claimed_and_submitted_between_the_halts_two_locks_does_not_deadl
     halt = _halt_pausing_before_the_prompt(moderator, prompt, halting)
     halting.wait()  # it holds the open tasks it found, and not the prompt yet
     task = tasks.task_next(user=volunteer, kind="review")
-    submitting = pause_before(tasks, "_lock_prompt", monkeypatch)
-    submit = InThread(
-        lambda: tasks.task_submit(
-            user=volunteer, assignment_id=task.pk, payload={"labels": [], "quality": 4}
-        )
-    ).start()
+    submitting, submit = _submit_review_pausing_before_the_prompt(volunteer, task, monkeypatch)
     submitting.wait()  # it holds the task, and waits for the prompt once let go
     halting.go.set()
     wait_until_someone_waits_on_a_lock()  # the halt waits for the task
@@ -108,9 +116,7 @@ def test_a_task_claimed_and_submitted_between_the_halts_two_locks_does_not_deadl
     submit.join()
     halt.join()
 
-    assert Review.objects.filter(prompt=prompt).count() == 1
-    assert Assignment.objects.get(pk=task.pk).state == AssignmentState.SUBMITTED
-    assert Prompt.objects.get(pk=prompt.pk).state == PromptState.HALTED
+    _assert_review_sent_and_prompt_halted(prompt, task)
 
 
 @pytest.mark.django_db(transaction=True)
