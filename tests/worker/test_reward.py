@@ -56,6 +56,48 @@ def test_the_reward_model_learns_to_rank_the_test_split(
     assert "type: accuracy" in card and "config: preferences" in card
 
 
+def test_on_a_cpu_each_group_is_its_own_pass_and_trains_as_whole_micro_batches(
+    release: Path, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uncompiled on a CPU, each prompt's group goes through the model on its own (less
+    memory); the losses step by step and the evaluation are those of whole micro-batches."""
+    from types import SimpleNamespace
+
+    from worker import reward
+
+    config: Any = SimpleNamespace(compile=None)
+    cpu: Any = SimpleNamespace(device=torch.device("cpu"))
+    cuda: Any = SimpleNamespace(device=torch.device("cuda"))
+    assert reward.passes_of([3, 1, 2], config, cpu) == [[3], [1], [2]]
+    assert reward.passes_of([3, 1, 2], config, cuda) == [[3, 1, 2]]
+    config.compile = True
+    assert reward.passes_of([3, 1, 2], config, cpu) == [[3, 1, 2]]
+
+    passes: list[int] = []
+    real = reward.passes_of
+
+    def counted(micro_batch: list[int], config: Any, runtime: Any) -> list[list[int]]:
+        parts = real(micro_batch, config, runtime)
+        passes.append(len(parts))
+        return parts
+
+    monkeypatch.setattr(reward, "passes_of", counted)
+    logs = []
+    for name in ("by-group", "whole"):
+        if name == "whole":
+            monkeypatch.setattr(reward, "passes_of", lambda micro_batch, *args: [micro_batch])
+        spec = reward_spec(release, tiny_model, tmp_path / name, max_steps=4, num_epochs=1)
+        result = jobs.run_reward(spec)
+        logs.append((read_json(tmp_path / name / "metrics.json")["train_log"], result["metrics"]))
+    assert max(passes) > 1  # micro-batches of several groups were split
+    (by_group, by_group_metrics), (whole, whole_metrics) = logs
+    assert [e["step"] for e in by_group] == [e["step"] for e in whole] == [1, 2, 3, 4]
+    for a, b in zip(by_group, whole, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+    for key in ("eval_loss", "eval_pairwise_accuracy", "eval_kendall_tau"):
+        assert by_group_metrics[key] == pytest.approx(whole_metrics[key], rel=1e-4, abs=1e-6)
+
+
 def test_it_trains_from_individual_rankings(
     release: Path, tiny_model: Path, tmp_path: Path
 ) -> None:
