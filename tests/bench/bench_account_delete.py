@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.bench.common import reset_database  # noqa: E402
+from tests.bench.common import in_process_settings, reset_database  # noqa: E402
 
 DATABASE_URL = "postgres://postgres@127.0.0.1:5432/hearth_bench_delete"
 
@@ -213,15 +211,7 @@ def main() -> int:
     parser.add_argument("--slowest", type=int, default=0, help="print the N slowest statements")
     parser.add_argument("--ban", action="store_true", help="time a ban instead of a deletion")
     args = parser.parse_args()
-    os.environ.update(
-        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", DATABASE_URL),
-        REDIS_URL=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(48),
-        HEARTH_DATA_DIR=tempfile.mkdtemp(prefix="hearth-bench-delete-"),
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="apps.settings",
-    )
+    in_process_settings(DATABASE_URL, "hearth-bench-delete-")
     reset_database(os.environ["DATABASE_URL"])
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True

@@ -2,7 +2,8 @@
 client, percentiles and CPU accounting. Standard library only (plus psycopg for the reset),
 so the load generator stays light next to the server it measures.
 
-Used by tests/bench/bench_api.py and tests/bench/bench_tasks.py.
+Used by tests/bench/bench_api.py and tests/bench/bench_tasks.py; the in-process benchmarks
+(tasks_inprocess.py, bench_account_delete.py) take their settings from ``in_process_settings``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import math
 import os
 import random
 import runpy
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -51,6 +54,22 @@ def sentence(rng: random.Random, low: int, high: int) -> str:
 
 def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
+
+
+def in_process_settings(database_url: str, prefix: str, **extra: str) -> None:
+    """Settings for a benchmark that runs Hearth in its own process: ``database_url`` unless
+    BENCH_DATABASE_URL names another, a scratch data folder, no debug, a fresh key, and
+    ``extra`` (set before Django reads them)."""
+    os.environ.update(
+        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", database_url),
+        REDIS_URL=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(48),
+        HEARTH_DATA_DIR=tempfile.mkdtemp(prefix=prefix),
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="apps.settings",
+        **extra,
+    )
 
 
 def reset_database(url: str) -> None:

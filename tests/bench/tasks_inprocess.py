@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -28,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.bench import bench_tasks  # noqa: E402
-from tests.bench.common import reset_database  # noqa: E402
+from tests.bench.common import in_process_settings, reset_database  # noqa: E402
 
 DATABASE_URL = "postgres://postgres@127.0.0.1:5432/hearth_bench_tasks_inprocess"
 
@@ -43,14 +41,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loops", type=int, default=1500, help="measured loops [1500]")
     args = parser.parse_args()
-    os.environ.update(
-        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", DATABASE_URL),
-        REDIS_URL=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(48),
-        HEARTH_DATA_DIR=tempfile.mkdtemp(prefix="hearth-bench-inprocess-"),
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="apps.settings",
+    in_process_settings(
+        DATABASE_URL,
+        "hearth-bench-inprocess-",
         HEARTH_RATE_TASKS_NEXT=bench_tasks.BENCH_RATE,
         HEARTH_RATE_TASKS_SUBMIT=bench_tasks.BENCH_RATE,
     )
