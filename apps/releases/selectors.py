@@ -130,21 +130,21 @@ def release_composition(*, release: Release) -> dict[str, Any]:
 
     counts = release.counts or {}
 
+    def category(code: str) -> str:
+        # A release keeps the codes it was cut with; a category since dropped keeps its code.
+        return str(Category(code).label) if code in Category.values else code
+
     def by_rows(found: dict[str, dict[str, int]], name: Any) -> list[tuple[str, int]]:
         rows = [(str(name(key)), int(value.get("sft", 0))) for key, value in found.items()]
         return sorted(rows, key=lambda row: (-row[1], row[0]))
 
-    categories = by_rows(
-        counts.get("categories", {}),
-        lambda code: Category(code).label if code in Category.values else code,
-    )
+    categories = by_rows(counts.get("categories", {}), category)
     flt = release.filter or {}
     chosen: list[tuple[str, str]] = []
     if flt.get("languages"):
         chosen.append((_("Languages"), ", ".join(language_name(t) for t in flt["languages"])))
     if flt.get("categories"):
-        labels = [Category(c).label if c in Category.values else c for c in flt["categories"]]
-        chosen.append((_("Categories"), ", ".join(map(str, labels))))
+        chosen.append((_("Categories"), ", ".join(map(category, flt["categories"]))))
     if flt.get("min_agreement") is not None:
         chosen.append(
             (_("Minimum agreement (Kendall's W) for preference pairs"), f"{flt['min_agreement']:g}")
