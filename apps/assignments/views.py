@@ -417,7 +417,7 @@ def guidelines(request: HttpRequest) -> HttpResponse:
             "quality": forms.QUALITY_CHOICES,
             "answer_help": forms.ANSWER_HELP,
             "skip_reasons": [label for value, label in forms.SKIP_REASONS if value],
-            "threshold": round(float(policy.acceptance_threshold) * 100),
+            "threshold": _acceptance_percent(policy),
             "policy": policy,
         },
     )
@@ -453,8 +453,12 @@ def _review_context(form: forms.TaskForm) -> dict[str, Any]:
         {"name": name, "label": label, "help": help_text, "checked": name in chosen}
         for name, label, help_text in forms.LABEL_CHOICES
     ]
-    threshold = round(float(current_policy().acceptance_threshold) * 100)
-    return {"labels": labels, "threshold": threshold}
+    return {"labels": labels, "threshold": _acceptance_percent(current_policy())}
+
+
+def _acceptance_percent(policy: Any) -> int:
+    """The policy's acceptance threshold as the review form and the guidelines word it."""
+    return round(float(policy.acceptance_threshold) * 100)
 
 
 def _render_task(
