@@ -3,12 +3,20 @@
 ``run_sft`` and ``run_reward`` are plain functions (tests and the command line call them);
 the Celery tasks below wrap them for the ``gpu`` queue. A spec is a flat JSON object of
 worker.sft.SFTConfig / worker.reward.RewardConfig fields (``release``, ``base_model``,
-``output_dir`` and any hyperparameters); ``kind`` and ``run_id`` may ride along. The result is::
+``output_dir`` and any hyperparameters); ``kind`` and ``run_id`` may ride along. An SFT spec
+may also carry ``answer`` (see worker.runs and worker.answers.AnswerSpec), which is no config
+field: the finished model then answers those prompts. The result is::
 
     {"kind", "status": "succeeded", "output_dir", "metrics": {...}, "steps",
-     "resumed_from_step", "tokens_per_s", "timings": {"load", "train", "eval", "save", ...}}
+     "resumed_from_step", "tokens_per_s", "timings": {"load", "train", "eval", "save", ...},
+     "answers": [{"prompt_id": int, "text": str}, ...]}  # only when the spec has an answer
 
-Running the same spec again resumes from the last checkpoint, or returns the finished result.
+``answers`` follows the order of the spec's prompts; a prompt whose answer came out empty has
+none. Answering adds ``timings["answer"]`` (seconds) and progress events
+``{"phase": "answer", "answered": n, "to_answer": N}``.
+
+Running the same spec again resumes from the last checkpoint, or returns the finished result
+(answering again: the answers are not stored, and come out the same on the same machine).
 
 Command line (one process, or several GPUs of one node under torchrun/accelerate; see main
 for what it prints)::
@@ -32,6 +40,8 @@ import platform
 import signal
 import socket
 import sys
+import time
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from worker.celery import app
@@ -52,11 +62,23 @@ def run_sft(
     progress: ProgressCallback = no_progress,
     should_stop: StopCheck = never_stop,
 ) -> dict[str, Any]:
-    """Fine-tune a causal LM on a release's sft config; see worker.sft."""
+    """Fine-tune a causal LM on a release's sft config (see worker.sft), then, when the spec
+    has an ``answer`` section, have the finished model answer its prompts on the main process
+    (see worker.answers)."""
+    from worker.answers import AnswerSpec, write_answers
     from worker.sft import SFTConfig, train_sft
 
     _check_kind(spec, "sft")
-    return train_sft(SFTConfig.from_spec(spec), progress, should_stop)
+    fields = dict(spec)
+    answer = AnswerSpec.from_spec(fields.pop("answer", None))
+    config = SFTConfig.from_spec(fields)
+    result = train_sft(config, progress, should_stop)
+    if answer is None or os.environ.get("RANK", "0") != "0":
+        return result
+    started = time.perf_counter()
+    answers = write_answers(result["output_dir"], config, answer, progress, should_stop)
+    timings = {**result["timings"], "answer": round(time.perf_counter() - started, 3)}
+    return {**result, "answers": answers, "timings": timings}
 
 
 def run_reward(
@@ -215,7 +237,8 @@ def die_with_parent() -> None:
 class StopOnSigterm:
     """SIGTERM asks the run to stop: at the next step boundary once training has begun (the
     trainers call ``asked`` after every step), at once before (loading may take minutes and
-    leaves nothing worth keeping). Once training has ended, the run is allowed to finish."""
+    leaves nothing worth keeping). Once training has ended, the run is allowed to finish,
+    except that answering prompts (worker.answers) asks too, between batches."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -235,6 +258,9 @@ class StopOnSigterm:
 def describe_event(event: ProgressEvent) -> str:
     """One log line for a progress event."""
     phase = event.get("phase", "?")
+    if phase == "answer":
+        fields: Mapping[str, object] = event  # an AnswerEvent (worker.answers)
+        return f"answer {fields.get('answered', '?')}/{fields.get('to_answer', '?')} prompts"
     where = f" step {event['step']}/{event.get('total', '?')}" if "step" in event else ""
     if phase == "train":
         return (

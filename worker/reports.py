@@ -11,7 +11,7 @@ import logging
 import math
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -96,6 +96,9 @@ class Reporter:
         self.step: int | None = None
         self.total: int | None = None
         self.tokens_per_s: float | None = None
+        # Prompts answered so far, and of how many; reported once answering has begun.
+        self.answered: int | None = None
+        self.to_answer: int | None = None
         self.logs_tail = ""
         self._train_log: list[dict[str, Any]] = []
         self._eval_log: list[dict[str, Any]] = []
@@ -116,9 +119,14 @@ class Reporter:
             )
         elif phase == "eval" and "metrics" in event:
             self._eval_log.append({"step": event.get("step"), **event["metrics"]})
+        elif phase == "answer":
+            counts: Mapping[str, object] = event  # an AnswerEvent (worker.answers)
+            answered, to_answer = counts.get("answered"), counts.get("to_answer")
+            if isinstance(answered, int) and isinstance(to_answer, int):
+                self.answered, self.to_answer = answered, to_answer
         self._dirty = True
         # The engine's "done" means the model is written; the run is done once published.
-        if phase in ("load", "train", "eval", "save"):
+        if phase in ("load", "train", "eval", "save", "answer"):
             self.set_phase(phase)
 
     def set_phase(self, phase: str) -> None:
@@ -177,6 +185,7 @@ class Reporter:
             "train_log": train_log,
             "eval_log": eval_log,
             "logs_tail": self.logs_tail,
+            **self._answering(),
             **extra,
         }
         route = self.route
@@ -190,3 +199,9 @@ class Reporter:
         self._dirty = False
         if self.on_sent is not None:
             self.on_sent(self.seq)
+
+    def _answering(self) -> dict[str, int | None]:
+        """``answered`` and ``to_answer``, once answering has begun (nothing before)."""
+        if self.to_answer is None:
+            return {}
+        return {"answered": self.answered, "to_answer": self.to_answer}

@@ -13,8 +13,19 @@ with one JSON ``spec``::
      "output_name": "run-7",
      "publish": null | {"repo_id": "ns/hearth-sft", "tag": "run-7",
                         "commit_message": "Hearth run 7 (sft) on v3"},
+     "answer": null | {"prompts": [{"id": 12, "instruction": "...", "context": ""}, ...],
+                       "max_new_tokens": 256},                    # optional; sft only
      "report": {"task": "training.report", "queue": "default",
                 "interval_s": 2.0, "heartbeat_s": 30.0}}
+
+``answer`` (absent or null: none) has the finished SFT model write an answer to each prompt
+before publishing (worker.answers): 1 to 500 prompts with unique positive integer ``id``
+(the web's prompt id), non-empty ``instruction`` and text ``context`` (``""`` when none),
+exactly these keys; ``max_new_tokens`` from 1 to 2048 (default 256). It is no part of the
+training config, so it changes neither the config fingerprint (resume, the publish marker)
+nor the saved model. Answers are sampled (temperature 0.7, top_p 0.9) under the config's
+seed, in the prompt format the model trained on, and are not stored in the output folder: a
+re-sent run answers again (the same answers on the same machine).
 
 **Output.** ``$HEARTH_MODELS_DIR/<output_name>`` (default ``<HEARTH_DATA_DIR or repo/var>/models``).
 ``output_name`` is a plain name: letters, digits, ``.``, ``_``, ``-``, starting with a letter
@@ -25,14 +36,18 @@ or digit. Beside it: ``.<name>.work/`` (checkpoints, staging; see worker.runtime
 
     {"seq": int, "sent_at": ISO-8601 UTC, "host": hostname,
      "state": "running" | "succeeded" | "failed" | "cancelled",
-     "phase": "load" | "train" | "eval" | "save" | "publish" | "done",
+     "phase": "load" | "train" | "eval" | "save" | "answer" | "publish" | "done",
      "step": int | null, "total": int | null, "tokens_per_s": float | null,
+     "answered": int, "to_answer": int,     # only from the first "answer" report on
      "train_log": [{"step", "loss", "lr", "tokens_per_s"}, ...],  # new since the last report
      "eval_log": [{"step", **metrics}, ...],                       # new since the last report
      "logs_tail": "the last 40 lines of the training process's output and of this task's notes",
      "result": {"metrics", "output_dir", "files": [{"path", "bytes"}], "steps",
-                "resumed_from_step", "tokens_per_s", "timings", "hub_repo", "hub_revision"},
-                # only when succeeded; hub_* are null when nothing was published
+                "resumed_from_step", "tokens_per_s", "timings", "hub_repo", "hub_revision",
+                "answers": [{"prompt_id": int, "text": str}, ...]},
+                # only when succeeded; hub_* are null when nothing was published; answers
+                # is [] without an answer section, in the spec's prompt order, and leaves
+                # out a prompt whose answer came out empty; texts are at most 8,000 chars
      "error": "a short reason"}                                    # only when failed
 
 ``seq`` only grows within an attempt, also across redeliveries on the same node (it is kept in
@@ -42,6 +57,9 @@ reports the steps after it again (same step numbers: merge by step). Reports are
 sent at most every ``interval_s``, at once on a phase change and on the final state, and at
 least every ``heartbeat_s``. The first (running, load) goes out as soon as the task holds the
 run. The final report has phase ``done`` when succeeded, otherwise the phase it ended in.
+While answering (phase ``answer``, after ``save``), ``step``/``total`` stay at the training's
+last step and ``answered``/``to_answer`` count the prompts; the ``train_log``/``eval_log``
+of a re-sent finished run are empty and its first phase after ``load`` is ``answer``.
 
 **Training.** A child process, ``python -m worker.jobs <kind> <spec.json>``, or with
 ``HEARTH_GPUS_PER_RUN`` > 1 ``python -m worker.jobs --nproc-per-node=N …``, which runs
@@ -52,7 +70,8 @@ the prefork or solo pool (Linux ties the child's life to the thread that started
 
 **Cancel.** The web aborts the task id (``AbortableAsyncResult(task_id).abort()``). The task
 checks on arrival and about every second: the child gets SIGTERM and stops at its next step
-boundary (at once while still loading), SIGKILL after ``HEARTH_CANCEL_GRACE_S`` (default 30);
+boundary (at once while still loading; between batches of prompts while answering), SIGKILL
+after ``HEARTH_CANCEL_GRACE_S`` (default 30);
 then the work folder (checkpoints, staging) and the spec are removed and ``cancelled`` is
 reported. Nothing is published. An attempt aborted before it starts reports ``cancelled``,
 trains nothing and removes nothing: the abort may come from the web superseding it with a
@@ -95,6 +114,7 @@ from typing import IO, Any, TypeVar
 
 from celery.contrib.abortable import AbortableTask
 
+from worker.answers import AnswerSpec
 from worker.celery import app, data_dir, env_int
 from worker.child import TrainingProcess, child_argv, child_env, send_signal
 from worker.config import CONFIGS, TrainConfig
@@ -135,6 +155,7 @@ class RunSpec:
     config: TrainConfig
     output: Path
     publish: Publish | None
+    answer: AnswerSpec | None = None
 
     @property
     def name(self) -> str:
@@ -158,11 +179,11 @@ class RunSpec:
         return f"hearth-run: {self.route.run_id} {self.config.fingerprint()}"
 
     def child_spec(self) -> dict[str, Any]:
-        return {
-            **self.config.to_dict(),
-            "kind": self.kind,
-            "run_id": self.route.run_id,
-        }
+        """The spec worker.jobs runs: the config's fields, and ``answer`` when set."""
+        spec = {**self.config.to_dict(), "kind": self.kind, "run_id": self.route.run_id}
+        if self.answer is not None:
+            spec["answer"] = self.answer.to_spec()
+        return spec
 
 
 def check_spec(spec: dict[str, Any], route: ReportRoute, models: Path) -> RunSpec:
@@ -189,7 +210,13 @@ def check_spec(spec: dict[str, Any], route: ReportRoute, models: Path) -> RunSpe
         ):
             raise SpecError("publish needs repo_id, tag and commit_message")
         publish = Publish(publish["repo_id"], publish["tag"], publish["commit_message"])
-    return RunSpec(route, kind, config, output, publish)
+    if spec.get("answer") is not None and kind != "sft":
+        raise SpecError(f"answer is for sft runs only, not {kind}")
+    try:
+        answer = AnswerSpec.from_spec(spec.get("answer"))
+    except ValueError as exc:
+        raise SpecError(f"bad answer section: {exc}") from None
+    return RunSpec(route, kind, config, output, publish, answer)
 
 
 def models_dir() -> Path:
@@ -378,6 +405,7 @@ def _train_and_publish(
                 "timings": result.get("timings"),
                 "hub_repo": hub_repo,
                 "hub_revision": hub_revision,
+                "answers": result.get("answers") or [],
             },
         )
         return "succeeded"

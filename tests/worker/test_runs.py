@@ -140,6 +140,7 @@ def test_a_run_trains_in_a_child_process_and_reports_every_step_once(
     output = tmp_path / "models" / "run-7"
     assert result["output_dir"] == str(output) and result["steps"] == 12
     assert result["resumed_from_step"] == 0 and result["hub_repo"] is None
+    assert result["answers"] == [] and "answered" not in last  # no prompts were sent
     assert result["metrics"]["eval_loss"] > 0 and result["timings"]["train"] > 0
     files = {f["path"]: f["bytes"] for f in result["files"]}
     assert files["model.safetensors"] == (output / "model.safetensors").stat().st_size > 0
@@ -161,6 +162,35 @@ def test_a_finished_run_sent_again_reports_the_same_result_without_training(
     assert again.payloads[0]["seq"] > 1
 
 
+def test_a_run_sent_with_prompts_reports_the_models_answers_to_them(
+    release: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    prompts = [
+        {"id": 12, "instruction": "what colour is the car ?", "context": ""},
+        {"id": 15, "instruction": "what colour is the lamp ?", "context": "the lamp is red ."},
+    ]
+    train = train_fields(f"file://{release}", tiny_model, max_steps=4, eval_every=0)
+    spec = run_spec(train) | {"answer": {"prompts": prompts, "max_new_tokens": 8}}
+    outbox = Outbox()
+    state = run_training(spec, send=outbox, is_aborted=never, knobs=knobs(tmp_path))
+    assert state == "succeeded"
+
+    phases = [phase for phase, _ in itertools.groupby(p["phase"] for p in outbox.payloads)]
+    assert phases[-3:] == ["save", "answer", "done"]
+    first = next(i for i, p in enumerate(outbox.payloads) if p["phase"] == "answer")
+    assert not any("answered" in p for p in outbox.payloads[:first])
+    assert all(p["to_answer"] == 2 for p in outbox.payloads[first:])
+    assert outbox.payloads[first]["answered"] == 0 and outbox.payloads[-1]["answered"] == 2
+    result = outbox.payloads[-1]["result"]
+    assert result["answers"] and {a["prompt_id"] for a in result["answers"]} <= {12, 15}
+    assert all(isinstance(a["text"], str) and a["text"] for a in result["answers"])
+    assert result["timings"]["answer"] > 0
+    assert "answer 2/2 prompts" in outbox.payloads[-1]["logs_tail"]
+    # The child's spec carried the prompts; the model and its config know nothing of them.
+    config = json.loads((tmp_path / "models" / "run-7" / "training_config.json").read_text())
+    assert "answer" not in config
+
+
 def test_a_bad_spec_is_reported_failed_without_starting_anything(tmp_path: Path) -> None:
     outbox = Outbox()
     spec = run_spec({"release": "file:///x", "base_model": "m", "warmup_ratio": 2})
@@ -168,6 +198,11 @@ def test_a_bad_spec_is_reported_failed_without_starting_anything(tmp_path: Path)
     (payload,) = outbox.payloads
     assert payload["state"] == "failed" and "warmup_ratio" in payload["error"]
     assert not (tmp_path / "models").exists()
+
+    outbox = Outbox()
+    spec = run_spec({"release": "file:///x", "base_model": "m"}) | {"answer": {"prompts": []}}
+    assert run_training(spec, send=outbox, is_aborted=never, knobs=knobs(tmp_path)) == "failed"
+    assert "bad answer section" in outbox.payloads[-1]["error"]
 
     for name in ("..", ".hidden", "a/b", ""):
         outbox = Outbox()
