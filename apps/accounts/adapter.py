@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from apps.accounts import services
 
@@ -13,3 +15,12 @@ class AccountAdapter(DefaultAccountAdapter):
         if commit:
             services.user_setup_volunteer(user=user)
         return user
+
+    def clean_email(self, email: str) -> str:
+        """Refuse the reserved ".invalid" domain (RFC 2606): Hearth's own accounts use it (the
+        model-written answers' author, deleted accounts), and it can receive no mail."""
+        email = super().clean_email(email)
+        domain = email.rsplit("@", 1)[-1].rstrip(".").casefold()
+        if domain == "invalid" or domain.endswith(".invalid"):
+            raise ValidationError(_("Use an e-mail address that can receive mail."))
+        return email

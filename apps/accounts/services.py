@@ -116,6 +116,26 @@ def user_setup_volunteer(*, user: User) -> None:
     user.groups.add(group)
 
 
+# The account that model-written answers are filed under (Response.source "model"). RFC 2606:
+# ".invalid" is never a real mailbox, and sign-up refuses it (AccountAdapter.clean_email), so
+# nobody can claim the address; the account cannot sign in.
+MODEL_AUTHOR_EMAIL = "models@hearth.invalid"
+
+
+def model_author() -> User:
+    """The one account of model-written answers: created on first use, inactive, with no
+    password and off the leaderboard. One live answer per author and prompt (a constraint),
+    so a prompt holds at most one model-written answer."""
+    user, created = User.objects.get_or_create(
+        email=MODEL_AUTHOR_EMAIL,
+        defaults={"display_name": "Hearth model", "is_active": False, "on_leaderboard": False},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
 def licence_accept(*, user: User, version: str | None = None) -> LicenceAcceptance:
     """Record consent to the current licence version; accepting twice changes nothing."""
     acceptance, _ = LicenceAcceptance.objects.get_or_create(

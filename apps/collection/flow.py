@@ -19,6 +19,7 @@ from apps.collection.models import (
     PromptState,
     Response,
     ResponseState,
+    Source,
 )
 from apps.core.sql import quote, scalar, update
 
@@ -52,17 +53,19 @@ def live_responses(prompt: Prompt) -> int:
 
 
 def count_responses(prompt: Prompt, states: tuple[str, ...]) -> int:
-    """A prompt's live answers in these states: not withdrawn, not hidden, and by an author
-    who is not banned (a ban takes an answer out of the collection as hiding it does). (In
-    SQL, as the dispatcher's statements are: see apps/core/sql.py.)"""
+    """A prompt's live answers written by people, in these states: not withdrawn, not
+    hidden, and by an author who is not banned (a ban takes an answer out of the collection as
+    hiding it does). Model-written answers come on top of the target (they join the rank set
+    but never take a person's place). (In SQL, as the dispatcher's statements are: see
+    apps/core/sql.py.)"""
     users = quote(User._meta.db_table)
     return int(
         scalar(
             f"SELECT COUNT(*) FROM {quote(Response._meta.db_table)} "
             f'WHERE "prompt_id" = %s AND "state" IN ({", ".join(["%s"] * len(states))}) '
-            'AND "withdrawn_at" IS NULL AND "hidden_at" IS NULL '
+            'AND "source" = %s AND "withdrawn_at" IS NULL AND "hidden_at" IS NULL '
             f'AND "author_id" NOT IN (SELECT "id" FROM {users} WHERE "banned_at" IS NOT NULL)',
-            [prompt.pk, *states],
+            [prompt.pk, *states, Source.HUMAN],
         )
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -581,3 +581,103 @@ def author_work_withdraw(*, author: User) -> tuple[int, int]:
         withdrawn_at=now, updated_at=now
     )
     return withdrawn_answers, withdrawn_prompts
+
+
+# ---------------------------------------------------------------------------------------------
+# Model-written answers
+# ---------------------------------------------------------------------------------------------
+
+
+def prompts_for_model_answers(*, limit: int, languages: Sequence[str] = ()) -> list[Prompt]:
+    """Up to ``limit`` prompts a model may answer now, longest waiting first: collecting,
+    live, by an author not banned, in ``languages`` (all when empty), and with no live
+    model-written answer yet."""
+    return list(_answerable_by_model(languages).order_by("created_at", "id")[:limit])
+
+
+def prompts_for_model_answers_count(languages: Sequence[str] = ()) -> int:
+    return _answerable_by_model(languages).count()
+
+
+def _answerable_by_model(languages: Sequence[str]) -> QuerySet[Prompt]:
+    prompts = Prompt.objects.filter(
+        state=PromptState.COLLECTING,
+        withdrawn_at__isnull=True,
+        hidden_at__isnull=True,
+        author__banned_at__isnull=True,
+    ).exclude(
+        pk__in=Response.objects.filter(source=Source.MODEL, withdrawn_at__isnull=True).values(
+            "prompt_id"
+        )
+    )
+    if languages:
+        prompts = prompts.filter(language__in=list(languages))
+    return prompts
+
+
+@dataclass(frozen=True)
+class ModelAnswers:
+    """What ``model_answers_add`` did with a model's answers."""
+
+    added: int
+    # Prompts that had moved on (ranking, halted, withdrawn, hidden) or already held a
+    # model-written answer, and answers the checks refused (empty, too long, the instruction).
+    skipped: int
+
+
+def model_answers_add(*, answers: Iterable[Any], origin: str) -> ModelAnswers:
+    """File a model's answers (``[{"prompt_id", "text"}]``) under the model account
+    (accounts.services.model_author), accepted, with ``origin`` saying where they came from
+    (the training run). They join their prompt's rank set and take no person's place (see
+    flow.count_responses); nobody reviews them, rankers judge them blind among the others.
+
+    Only a prompt still collecting, live and without a model-written answer takes one, so
+    applying the same answers again adds nothing. Each answer runs in its own transaction
+    under the prompt's row lock (the dispatcher's order: prompt, then its answers).
+    """
+    from apps.accounts.services import model_author
+
+    author = model_author()
+    added = skipped = 0
+    for item in answers:
+        prompt_id = item.get("prompt_id") if isinstance(item, dict) else None
+        if not isinstance(prompt_id, int) or isinstance(prompt_id, bool):
+            skipped += 1
+            continue
+        if _model_answer_add(
+            prompt_id=prompt_id, text=item.get("text"), author=author, origin=origin
+        ):
+            added += 1
+        else:
+            skipped += 1
+    return ModelAnswers(added=added, skipped=skipped)
+
+
+@transaction.atomic
+def _model_answer_add(*, prompt_id: int, text: Any, author: User, origin: str) -> bool:
+    prompt = (
+        Prompt.objects.select_for_update(no_key=True)
+        .filter(pk=prompt_id, author__banned_at__isnull=True)
+        .first()
+    )
+    if prompt is None or answer_refusal(prompt, slot_held=True) is not None:
+        return False
+    try:
+        clean = check_response_text(text, instruction=prompt.instruction)
+    except ValidationError:
+        return False
+    if prompt.responses.filter(source=Source.MODEL, withdrawn_at__isnull=True).exists():
+        return False
+    insert(
+        Response(
+            prompt=prompt,
+            author=author,
+            text=clean,
+            state=ResponseState.ACCEPTED,
+            source=Source.MODEL,
+            origin=origin[:100],
+            licence=settings.HEARTH_LICENCE_NAME,
+            open_slots=0,
+        )
+    )
+    return True

@@ -31,7 +31,7 @@ from apps.assignments.models import Assignment, AssignmentState
 from apps.assignments.services import assignments_release_for_user
 from apps.collection import flow
 from apps.collection.flow import InvalidTransition
-from apps.collection.models import Prompt, PromptState, Response, ResponseState
+from apps.collection.models import Prompt, PromptState, Response, ResponseState, Source
 from apps.collection.policy import current_policy
 from apps.feedback.models import Ranking
 from apps.feedback.services import consensus_refresh
@@ -90,7 +90,11 @@ def _hide(target: Target) -> None:
     as they are (the dispatcher skips hidden targets), so a restore needs no recount."""
     target.hidden_at = timezone.now()
     target.save(update_fields=["hidden_at", "updated_at"])
-    if isinstance(target, Response) and target.state != ResponseState.REJECTED:
+    if (
+        isinstance(target, Response)
+        and target.state != ResponseState.REJECTED
+        and target.source == Source.HUMAN  # a model-written answer holds no place
+    ):
         flow.give_back_prompt_slot(prompt_id=target.prompt_id, phase=PromptState.COLLECTING)
 
 
@@ -373,6 +377,7 @@ def _give_back_places_of_answers(user: User) -> None:
     and prompt (a constraint), so one place per prompt."""
     answered = Response.objects.filter(
         author=user,
+        source=Source.HUMAN,
         state__in=(ResponseState.REVIEW, ResponseState.ACCEPTED),
         withdrawn_at__isnull=True,
         hidden_at__isnull=True,

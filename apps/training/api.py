@@ -52,6 +52,7 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
             "eta_seconds", "stalled", "loss_history", "eval_history", "metrics", "timings",
             "resumed_from_step", "artefact_path", "artefact_files", "downloads", "hub_repo",
             "hub_revision", "hub_tag", "error", "logs_tail", "last_report_at",
+            "answer_prompts", "answers_written", "answers_added",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -79,6 +80,17 @@ class TrainingRunCreateIn(RefusesUnknownFields):
     base_model = StrictCharField(required=False, trim_whitespace=True, max_length=300)
     method = serializers.ChoiceField(choices=RunMethod.choices, default=RunMethod.FULL)
     hyperparameters = serializers.DictField(required=False, default=dict)
+    answer_prompts = StrictIntegerField(
+        required=False,
+        default=0,
+        min_value=0,
+        max_value=services.MAX_ANSWER_PROMPTS,
+        help_text=(
+            "SFT only: once trained, the model answers this many prompts that are collecting "
+            "answers (longest waiting first, in the release's languages); each answer joins "
+            "its prompt's ranking as a model-written answer."
+        ),
+    )
 
 
 def _choose_one_of(values: list[str]) -> str:
@@ -135,6 +147,7 @@ class TrainingRunsApi(APIView):
             base_model=data.get("base_model") or None,
             method=data["method"],
             hyperparameters=data.get("hyperparameters") or {},
+            answer_prompts=data["answer_prompts"],
         )
         return Response(TrainingRunOut(run).data, status=status.HTTP_201_CREATED)
 

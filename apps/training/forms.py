@@ -16,7 +16,9 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from apps.collection.services import prompts_for_model_answers_count
 from apps.core.forms import IdempotentForm
 from apps.releases.models import Release
 from apps.training import schedules, services
@@ -128,6 +130,17 @@ class RunCreateForm(IdempotentForm):
         initial=RunMethod.FULL,
         widget=forms.RadioSelect,
     )
+    answer_prompts = forms.IntegerField(
+        label=_("Then answer prompts"),
+        required=False,
+        min_value=0,
+        max_value=services.MAX_ANSWER_PROMPTS,
+        widget=forms.NumberInput(attrs={"placeholder": "0", "inputmode": "numeric"}),
+        help_text=_(
+            "How many prompts that are collecting answers the trained model answers (0: none). "
+            "Each answer joins its prompt's ranking, on top of the answers people write."
+        ),
+    )
     hyperparameters = forms.CharField(
         label=_("More hyperparameters (JSON)"),
         required=False,
@@ -158,6 +171,14 @@ class RunCreateForm(IdempotentForm):
                 # (an empty release) would only be refused.
                 usable = [r for r in releases if services.has_rows_for(kind, r)]
                 self.initial.setdefault("release", (usable or releases)[0].version)
+        waiting = prompts_for_model_answers_count()
+        waiting_text = ngettext(
+            "%(n)s prompt is waiting for one now.",
+            "%(n)s prompts are waiting for one now.",
+            waiting,
+        ) % {"n": waiting}
+        answers = self.fields["answer_prompts"]
+        answers.help_text = f"{answers.help_text} {waiting_text}"
         self.fields["base_model"].widget.attrs["data-defaults"] = json.dumps(defaults)
         self.fields["kind"].widget.attrs["data-run-kind"] = ""
         per_kind = {k: services.hyperparameter_fields(k) for k in RunKind.values}
@@ -289,6 +310,17 @@ class ScheduleForm(forms.Form):
                     ),
                 )
                 self.initial[name] = (options.get("base_models") or {}).get(kind, "")
+            self.fields["answer_prompts"] = forms.IntegerField(
+                label=_("Then answer prompts"),
+                required=False,
+                min_value=0,
+                max_value=services.MAX_ANSWER_PROMPTS,
+                help_text=_(
+                    "How many prompts that are collecting answers each new SFT model answers "
+                    "(0: none)."
+                ),
+            )
+            self.initial["answer_prompts"] = options.get("answer_prompts", 0)
 
     def options(self) -> dict[str, Any]:
         """The schedule's options with this form's changes (call after is_valid)."""
@@ -308,4 +340,8 @@ class ScheduleForm(forms.Form):
             options["base_models"] = base_models
         else:
             options.pop("base_models", None)
+        if data.get("answer_prompts"):
+            options["answer_prompts"] = data["answer_prompts"]
+        else:
+            options.pop("answer_prompts", None)
         return options

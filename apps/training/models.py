@@ -71,6 +71,12 @@ class TrainingRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
 
+    # Model-written answers (SFT only): how many collecting prompts the finished model is to
+    # answer (0: none), how many it has written so far, and how many joined their prompts.
+    answer_prompts = models.PositiveSmallIntegerField(default=0)
+    answers_written = models.PositiveIntegerField(default=0)
+    answers_added = models.PositiveIntegerField(null=True, blank=True)
+
     # Dispatch and reports.
     spec = models.JSONField(default=dict, blank=True, help_text=_("What the GPU worker got."))
     attempt = models.PositiveIntegerField(default=0)
@@ -141,6 +147,13 @@ class TrainingRun(models.Model):
             return None
         per_step = sum(float(e["seconds"]) for e in recent) / len(recent)
         return max(0.0, (self.total_steps - self.step) * per_step)
+
+    @property
+    def answers_to_write(self) -> int:
+        """Prompts the current attempt's model is to answer (chosen at dispatch)."""
+        answer = self.spec.get("answer") if isinstance(self.spec, dict) else None
+        prompts = answer.get("prompts") if isinstance(answer, dict) else None
+        return len(prompts) if isinstance(prompts, list) else 0
 
     @property
     def progress_percent(self) -> float:

@@ -86,8 +86,10 @@ def maybe_train(
     base_models: dict[str, str] | None = None,
     method: str = "full",
     hyperparameters: dict[str, dict[str, Any]] | None = None,
+    answer_prompts: int = 0,
 ) -> str:
-    """Queue at most one scheduled run per kind on the newest finished release."""
+    """Queue at most one scheduled run per kind on the newest finished release; the SFT run
+    then answers ``answer_prompts`` collecting prompts."""
     from django.conf import settings
 
     outcome: list[str] = []
@@ -119,6 +121,7 @@ def maybe_train(
                         method=method,
                         hyperparameters=(hyperparameters or {}).get(kind),
                         origin=RunOrigin.SCHEDULE,
+                        answer_prompts=answer_prompts if kind == RunKind.SFT else 0,
                     )
             except ValidationError as exc:
                 outcome.append(f"{kind}: skipped: {' '.join(exc.messages)}")
@@ -305,7 +308,7 @@ def check_options(task: str, options: Any) -> dict[str, Any]:
         filters = {k: v for k, v in options.items() if k != "min_new_items"}
         release_services.check_release_filter(**filters)
         return {"min_new_items": minimum, **filters}
-    extra = set(options) - {"kinds", "base_models", "method", "hyperparameters"}
+    extra = set(options) - {"kinds", "base_models", "method", "hyperparameters", "answer_prompts"}
     if extra:
         raise ValidationError({"options": [_("Unknown options: %(o)s.") % {"o": sorted(extra)}]})
     kinds = options.get("kinds", list(RunKind.values))
@@ -332,7 +335,12 @@ def check_options(task: str, options: Any) -> dict[str, Any]:
         kind: services.check_hyperparameters(kind, method, values)
         for kind, values in params.items()
     }
+    answers = options.get("answer_prompts", 0)
+    if (problem := services.answer_prompts_problem(RunKind.SFT, answers)) is not None:
+        raise ValidationError({"answer_prompts": [problem]})
     out: dict[str, Any] = {"kinds": kinds, "method": method}
+    if answers:
+        out["answer_prompts"] = answers
     if base_models:
         out["base_models"] = base_models
     if params:

@@ -29,6 +29,7 @@ from django.utils.translation import ngettext
 
 from apps.accounts import roles
 from apps.accounts.models import User
+from apps.collection.services import model_answers_add, prompts_for_model_answers
 from apps.releases.building import release_folder
 from apps.releases.models import FINISHED_STATES, Release, ReleaseState
 from apps.training.models import (
@@ -61,6 +62,10 @@ MAX_BASE_MODEL = 300
 # Points kept in a run's loss history; older points are thinned out beyond this.
 MAX_HISTORY = 2000
 MAX_LOGS_TAIL = 20_000
+# Collecting prompts one SFT run may answer once trained (worker/runs.py takes at most 500).
+MAX_ANSWER_PROMPTS = 500
+# The longest model-written answer, in new tokens (about 200 words: Dolly's answers are shorter).
+ANSWER_MAX_NEW_TOKENS = 256
 
 
 def config_class(kind: str) -> type[Any]:
@@ -302,12 +307,15 @@ def run_create(
     method: str = RunMethod.FULL,
     hyperparameters: Any = None,
     origin: str = RunOrigin.MANUAL,
+    answer_prompts: Any = 0,
     dispatch: bool = True,
 ) -> TrainingRun:
     """Record a run and, when the transaction commits, send it to the GPU queue.
 
-    ``user`` must be a maintainer (None: a trusted caller, e.g. a schedule). Raises
-    ValidationError for a bad kind, method, base model, hyperparameter or release.
+    ``answer_prompts`` (SFT only): once trained, the model answers that many prompts that
+    are collecting answers (see ``build_spec``). ``user`` must be a maintainer (None: a
+    trusted caller, e.g. a schedule). Raises ValidationError for a bad kind, method, base
+    model, hyperparameter, answer count or release.
     """
     _check_maintainer(user)
     errors: dict[str, list[str]] = {}
@@ -315,6 +323,8 @@ def run_create(
         errors["kind"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(RunKind.values)}]
     if method not in RunMethod.values:
         errors["method"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(RunMethod.values)}]
+    if (problem := answer_prompts_problem(kind, answer_prompts)) is not None:
+        errors["answer_prompts"] = [problem]
     if errors:
         raise ValidationError(errors)
     base = check_base_model(
@@ -329,11 +339,46 @@ def run_create(
         method=method,
         hyperparameters=params,
         origin=origin,
+        answer_prompts=answer_prompts or 0,
         created_by=user,
     )
     if dispatch:
         run_dispatch(run)
     return run
+
+
+def answer_prompts_problem(kind: str, value: Any) -> str | None:
+    """What is wrong with ``answer_prompts`` for a run of ``kind``, or None."""
+    if value in (None, 0):
+        return None
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not 0 <= value <= MAX_ANSWER_PROMPTS
+    ):
+        return _("A whole number from 0 to %(n)s.") % {"n": MAX_ANSWER_PROMPTS}
+    if kind != RunKind.SFT:
+        return _("Only a supervised fine-tune writes answers; a reward model scores them.")
+    return None
+
+
+def answer_spec(run: TrainingRun) -> dict[str, Any] | None:
+    """The prompts the run's model is to answer once trained, chosen now (at each dispatch:
+    a retry picks again): collecting prompts without a model-written answer, longest waiting
+    first, in the release's languages. None when the run answers none or none is waiting."""
+    if run.kind != RunKind.SFT or not run.answer_prompts:
+        return None
+    prompts = prompts_for_model_answers(
+        limit=run.answer_prompts, languages=run.release.release_filter.languages
+    )
+    if not prompts:
+        return None
+    return {
+        "prompts": [
+            {"id": p.pk, "instruction": p.instruction, "context": p.context} for p in prompts
+        ],
+        "max_new_tokens": ANSWER_MAX_NEW_TOKENS,
+    }
 
 
 def build_spec(run: TrainingRun) -> dict[str, Any]:
@@ -371,6 +416,7 @@ def build_spec(run: TrainingRun) -> dict[str, Any]:
         "train": train,
         "output_name": run.output_name,
         "publish": publish,
+        "answer": answer_spec(run),
         "report": {
             "task": REPORT_TASK,
             "queue": "default",
@@ -595,6 +641,9 @@ def run_report(*, run_id: int, attempt: int, payload: dict[str, Any]) -> Trainin
     total = payload.get("total")
     if isinstance(total, int) and total > 0:
         run.total_steps = total
+    answered = payload.get("answered")
+    if isinstance(answered, int) and not isinstance(answered, bool) and answered >= 0:
+        run.answers_written = answered
     run.loss_history = thin(_merge_by_step(run.loss_history, payload.get("train_log")))
     run.eval_history = _merge_by_step(run.eval_history, payload.get("eval_log"))
     if isinstance(payload.get("logs_tail"), str):
@@ -615,6 +664,13 @@ def run_report(*, run_id: int, attempt: int, payload: dict[str, Any]) -> Trainin
         if isinstance(steps, int) and steps > 0:
             run.step = run.total_steps = steps
         run.phase = "done"
+        if run.answer_prompts:
+            answers = result.get("answers")
+            answers = answers if isinstance(answers, list) else []
+            run.answers_written = len(answers)
+            run.answers_added = (
+                model_answers_add(answers=answers, origin=run.output_name).added if answers else 0
+            )
     elif state == RunState.FAILED:
         run.state = RunState.FAILED
         run.finished_at = now

@@ -116,6 +116,7 @@ def run_create(request: HttpRequest) -> HttpResponse:
                 base_model=data["base_model"] or None,
                 method=data["method"],
                 hyperparameters=data["hyperparameters"],
+                answer_prompts=data["answer_prompts"] or 0,
             )
             return 201, {"id": run.pk}
 
