@@ -4,7 +4,8 @@
 Llama-style model, the same synthetic Dolly-shaped data (short instructions, ~30% with a long
 context, answers ~110 tokens with a long tail) and the same tokens per optimizer step:
 
-* Hearth SFT (worker.sft: packed rows, document masks — flex attention, the model and its
+* Hearth SFT (worker.sft: packed rows whose examples see only themselves — on CUDA
+  FlashAttention's variable-length kernel, else sdpa with document masks — the model and its
   loss compiled as one graph and fused AdamW on CUDA) against TRL's
   ``SFTTrainer`` with ``packing=True`` (best-fit-decreasing, padding-free);
 * Hearth's reward trainer (each prompt once, its K=4 responses as branches, every ranked
@@ -57,7 +58,8 @@ RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
 # replayed as CUDA graphs (cudagraphs: compile_mode="reduce-overhead"), also with minmem's
 # checkpoints and loss chunks (cudagraphs-minmem); Hearth's SFT with FlashAttention's
 # variable-length kernel instead of flex attention (varlen: attention="varlen"), also replayed
-# as CUDA graphs (cudagraphs-varlen); TRL's SFT without the gradient checkpointing it turns on
+# as CUDA graphs (cudagraphs-varlen), which ``auto`` now picks on CUDA, and so flex attention
+# named (flex: attention="flex_attention", what ``auto`` was before); TRL's SFT without the gradient checkpointing it turns on
 # by default (faster, more memory). Every Hearth SFT run is compared with trl-sft when both
 # ran.
 EXTRA_RUNS = (
@@ -68,6 +70,7 @@ EXTRA_RUNS = (
     "hearth-sft-cudagraphs-minmem",
     "hearth-sft-varlen",
     "hearth-sft-cudagraphs-varlen",
+    "hearth-sft-flex",
     "trl-sft-nockpt",
 )
 
@@ -606,6 +609,10 @@ class Bench:
         return self.hearth_sft(
             "hearth-sft-cudagraphs-varlen", compile_mode="reduce-overhead", attention="varlen"
         )
+
+    def hearth_sft_flex(self) -> RunResult:
+        """Flex attention with document masks: what ``auto`` was on CUDA before varlen."""
+        return self.hearth_sft("hearth-sft-flex", attention="flex_attention")
 
     def trl_sft_nockpt(self) -> RunResult:
         return self.trl_sft("trl-sft-nockpt", gradient_checkpointing=False)

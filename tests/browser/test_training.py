@@ -83,7 +83,10 @@ def test_a_maintainer_starts_a_run_and_watches_it_to_the_end(
     # The form: LoRA fields appear only for LoRA, reward-only fields never for SFT.
     form = page.locator("form[data-run-form]")
     form.get_by_label("Release").select_option("v1")
+    form.get_by_label("Kind").select_option("reward")
+    expect(form.get_by_label("Then answer prompts")).to_be_hidden()  # SFT only
     form.get_by_label("Kind").select_option("sft")
+    expect(form.get_by_label("Then answer prompts")).to_be_visible()
     expect(form.get_by_label("LoRA rank (r)")).to_be_hidden()
     expect(form.get_by_label("Longest prompt (tokens)")).to_be_hidden()
     form.get_by_label("LoRA", exact=True).check()

@@ -60,12 +60,16 @@ def test_each_example_and_each_rows_padding_is_a_sequence(tiny_model: Path) -> N
     assert varlen.cu_seqlens(fewer.doc, slots).shape == offsets.shape
 
 
+@pytest.mark.parametrize("kernel_shares_heads", [True, False])
 def test_packed_logits_equal_the_dense_masks_example_by_example(
-    tiny_model: Path, varlen_on_cpu: None
+    tiny_model: Path, varlen_on_cpu: None, kernel_shares_heads: bool, monkeypatch
 ) -> None:
     """The varlen model's logits, every position (padding too, which is a sequence of its
     own as it is a document of its own in the dense mask), match sdpa's to 1e-5 in float32;
-    the kernel ran once per layer and was handed the empty slots."""
+    the kernel ran once per layer and was handed the empty slots. The tiny model shares key
+    and value heads (grouped-query attention): a kernel without ``enable_gqa`` (torch 2.11's)
+    gets them repeated instead, with the same result."""
+    monkeypatch.setattr(varlen, "_kernel_takes_gqa", lambda: kernel_shares_heads)
     batch = five_examples(tiny_model)
     dense = load(tiny_model, "sdpa").eval()
     flat = load(tiny_model, varlen.NAME).eval()
@@ -211,6 +215,18 @@ def test_varlen_is_refused_where_it_cannot_run(
     assert resolve_attention("varlen", Runtime(cuda, 0, 1, torch.bfloat16)) == varlen.NAME
     assert resolve_attention("auto", Runtime(cuda, 0, 1, torch.bfloat16)) == "flex_attention"
 
+    # SFT's auto: varlen on an Ampere or newer GPU in bf16, flex attention elsewhere on CUDA.
+    def auto(dtype: torch.dtype | None, capability: tuple[int, int], suits: bool = True) -> str:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+            return resolve_attention("auto", Runtime(cuda, 0, 1, dtype), varlen_auto=suits)
+
+    assert auto(torch.bfloat16, (9, 0)) == auto(torch.bfloat16, (8, 0)) == varlen.NAME
+    assert auto(torch.bfloat16, (7, 5)) == "flex_attention"  # no FlashAttention 2 kernel
+    assert auto(None, (9, 0)) == "flex_attention"  # fp32
+    assert auto(torch.bfloat16, (9, 0), suits=False) == "flex_attention"
+    assert resolve_attention("auto", CPU, varlen_auto=True) == "sdpa"
+
     # The tests' CPU kernels make it runnable, and leave nothing behind.
     with cpu_kernels():
         assert resolve_attention("varlen", CPU) == varlen.NAME
@@ -221,3 +237,15 @@ def test_without_doc_slots_there_is_no_varlen_mask(tiny_model: Path) -> None:
     batch: PackedBatch = five_examples(tiny_model)
     with pytest.raises(ValueError, match="doc_slots"):
         attention_mask(batch, varlen.NAME, torch.float32)
+
+
+def test_auto_takes_varlen_only_for_attention_it_computes_exactly() -> None:
+    """No soft cap, no sliding window shorter than the rows, no encoder-decoder."""
+    from transformers import Gemma2Config, LlamaConfig, MistralConfig, T5Config
+
+    assert varlen.suits_auto(LlamaConfig(), 2048)
+    assert not varlen.suits_auto(Gemma2Config(), 2048)  # attention logit soft cap
+    assert not varlen.suits_auto(MistralConfig(sliding_window=1024), 2048)
+    assert varlen.suits_auto(MistralConfig(sliding_window=4096), 2048)
+    assert varlen.suits_auto(MistralConfig(sliding_window=None), 2048)
+    assert not varlen.suits_auto(T5Config(), 2048)
