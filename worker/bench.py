@@ -59,7 +59,9 @@ RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
 # checkpoints and loss chunks (cudagraphs-minmem); Hearth's SFT with FlashAttention's
 # variable-length kernel instead of flex attention (varlen: attention="varlen"), also replayed
 # as CUDA graphs (cudagraphs-varlen), which ``auto`` now picks on CUDA, and so flex attention
-# named (flex: attention="flex_attention", what ``auto`` was before); TRL's SFT without the gradient checkpointing it turns on
+# named (flex: attention="flex_attention", what ``auto`` was before), and varlen with minmem's
+# checkpoints and loss chunks, with and without CUDA graphs (varlen-minmem,
+# cudagraphs-varlen-minmem); TRL's SFT without the gradient checkpointing it turns on
 # by default (faster, more memory). Every Hearth SFT run is compared with trl-sft when both
 # ran.
 EXTRA_RUNS = (
@@ -71,6 +73,8 @@ EXTRA_RUNS = (
     "hearth-sft-varlen",
     "hearth-sft-cudagraphs-varlen",
     "hearth-sft-flex",
+    "hearth-sft-varlen-minmem",
+    "hearth-sft-cudagraphs-varlen-minmem",
     "trl-sft-nockpt",
 )
 
@@ -611,8 +615,21 @@ class Bench:
         )
 
     def hearth_sft_flex(self) -> RunResult:
-        """Flex attention with document masks: what ``auto`` was on CUDA before varlen."""
-        return self.hearth_sft("hearth-sft-flex", attention="flex_attention")
+        """Flex attention with document masks: what ``auto`` was on CUDA before varlen (on a
+        CPU, which has no flex attention backward, the CPU's ``auto``)."""
+        cuda = self.device.type == "cuda"
+        return self.hearth_sft("hearth-sft-flex", attention="flex_attention" if cuda else "auto")
+
+    def hearth_sft_varlen_minmem(self) -> RunResult:
+        return self.hearth_sft("hearth-sft-varlen-minmem", attention="varlen", **MINMEM)
+
+    def hearth_sft_cudagraphs_varlen_minmem(self) -> RunResult:
+        return self.hearth_sft(
+            "hearth-sft-cudagraphs-varlen-minmem",
+            compile_mode="reduce-overhead",
+            attention="varlen",
+            **MINMEM,
+        )
 
     def trl_sft_nockpt(self) -> RunResult:
         return self.trl_sft("trl-sft-nockpt", gradient_checkpointing=False)
