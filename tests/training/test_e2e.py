@@ -19,10 +19,14 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from apps.accounts.services import model_author
+from apps.collection.models import Response, ResponseState, Source
+from apps.collection.services import prompts_for_model_answers
 from apps.releases.models import ReleaseState
 from apps.releases.publishing import release_publish
 from apps.training.models import RunState, TrainingRun
 from tests.celery_workers import django_env, start_worker, tail, wait_for, workers_on
+from tests.factories import PromptFactory
 from tests.hubserver.fixtures import hub  # noqa: F401
 from tests.missing import missing
 from tests.releases.helpers import build
@@ -89,7 +93,9 @@ def _final(run_id: int) -> TrainingRun | None:
     ).first()
 
 
-def _create(api: Any, stack: dict[str, Any], kind: str, **hyperparameters: Any) -> int:
+def _create(
+    api: Any, stack: dict[str, Any], kind: str, answer_prompts: int = 0, **hyperparameters: Any
+) -> int:
     response = api.post(
         RUNS,
         {
@@ -97,6 +103,7 @@ def _create(api: Any, stack: dict[str, Any], kind: str, **hyperparameters: Any) 
             "kind": kind,
             "base_model": stack["base"],
             "hyperparameters": hyperparameters,
+            "answer_prompts": answer_prompts,
         },
         format="json",
     )
@@ -124,11 +131,16 @@ def _model_commits(server: Any, repo: str, run_id: int) -> list[Any]:
 
 
 def test_a_run_is_trained_reported_published_and_loadable(stack, api_maintainer, tmp_path):
+    """...and, asked to, the SFT model answers the prompts collecting answers: its answers
+    join them as model-written ones."""
     log = tmp_path / "workers.log"
+    for _ in range(3):
+        PromptFactory(language="en")
+    first_two = [p.pk for p in prompts_for_model_answers(limit=2)]
     with workers_on(*QUEUES) as workers:
         workers.append(start_worker("apps", ["default"], stack["web_env"], "web", log))
         workers.append(start_worker("worker.celery", ["gpu"], stack["gpu_env"], "gpu", log))
-        sft_id = _create(api_maintainer, stack, "sft", max_steps=8, **SFT)
+        sft_id = _create(api_maintainer, stack, "sft", answer_prompts=2, max_steps=8, **SFT)
         reward_id = _create(
             api_maintainer,
             stack,
@@ -156,6 +168,16 @@ def test_a_run_is_trained_reported_published_and_loadable(stack, api_maintainer,
     assert sft.worker_host and sft.started_at and sft.finished_at
     assert sft.hub_repo == "hearth/hearth-sft" and reward.hub_repo == "hearth/hearth-reward"
     assert any(f["path"] == "model.safetensors" for f in sft.artefact_files)
+
+    # The two prompts waiting longest got the model's answers; the third still waits.
+    asked = [p["id"] for p in sft.spec["answer"]["prompts"]]
+    assert asked == first_two
+    answers = Response.objects.filter(source=Source.MODEL).order_by("prompt_id")
+    assert sft.answers_added == len(answers) == sft.answers_written == 2, sft.logs_tail
+    assert [a.prompt_id for a in answers] == asked
+    assert all(a.text.strip() and a.origin == f"run-{sft_id}" for a in answers)
+    assert all(a.state == ResponseState.ACCEPTED and a.author == model_author() for a in answers)
+    assert "answer" in sft.timings
 
     server = stack["hub"]
     assert server.refs("model", "hearth/hearth-sft")["tags"][f"run-{sft_id}"] == sft.hub_revision
