@@ -676,6 +676,22 @@ def test_the_schedule_form_updates_the_beat_row(maintainer, schedule_rows):
     html = client.get("/training/").content.decode()
     assert f'name="{prefix}-base_model_sft" value="org/lm"' in html
 
+    # Its SFT runs answer collecting prompts; 0 (or empty) takes the option away again.
+    fields = {f"{prefix}-every_minutes": "120", f"{prefix}-kinds": ["sft"],
+              f"{prefix}-method": "lora", f"{prefix}-base_model_sft": "org/lm"}  # fmt: skip
+    client.post(
+        f"/training/schedules/{train_schedule.id}/", {**fields, f"{prefix}-answer_prompts": "25"}
+    )
+    assert json.loads(PeriodicTask.objects.get(pk=train_schedule.id).kwargs)["answer_prompts"] == 25
+    refused = client.post(
+        f"/training/schedules/{train_schedule.id}/", {**fields, f"{prefix}-answer_prompts": "501"}
+    )
+    assert "Ensure this value is less than or equal to 500." in refused.content.decode()
+    client.post(
+        f"/training/schedules/{train_schedule.id}/", {**fields, f"{prefix}-answer_prompts": "0"}
+    )
+    assert "answer_prompts" not in json.loads(PeriodicTask.objects.get(pk=train_schedule.id).kwargs)
+
 
 def test_a_bad_schedule_is_refused_next_to_its_field(maintainer, schedule_rows):
     schedule = next(s for s in schedule_rows if s.task == "training.auto_release")
