@@ -151,7 +151,11 @@ def test_the_run_page_shows_the_answers_being_written_and_then_what_joined(maint
     html = page.get(f"/training/runs/{run.pk}/").content.decode()
     assert "The model's answers to 3 prompts joined their rankings." in html
     prompt_page = page.get(f"/prompts/{prompts[0].pk}/").content.decode()
-    assert f"model-written (run-{run.pk})" in prompt_page and "Hearth model" in prompt_page
+    link = f'<a href="/training/runs/{run.pk}/">run-{run.pk}</a>'
+    assert f"model-written ({link})" in prompt_page and "Hearth model" in prompt_page
+    # Anyone else reads where it came from, without a link to the maintainers' pages.
+    public = Client().get(f"/prompts/{prompts[0].pk}/").content.decode()
+    assert f"model-written (run-{run.pk})" in public and link not in public
 
 
 def test_the_form_offers_the_option_and_says_how_many_prompts_wait(

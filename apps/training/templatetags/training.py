@@ -69,3 +69,11 @@ def metric(value: Any) -> str:
     text = number_format(rounded, decimal_pos=places)
     separator = str(get_format("DECIMAL_SEPARATOR"))
     return text.rstrip("0").rstrip(separator) if separator in text else text
+
+
+@register.filter
+def run_of_origin(origin: str) -> int | None:
+    """The training run a model-written answer came from (its origin is the run's
+    ``output_name``, ``run-<id>``), or None."""
+    prefix, _, number = str(origin).partition("-")
+    return int(number) if prefix == "run" and number.isdigit() else None
