@@ -205,6 +205,10 @@ class AnswerPipelineOut(serializers.Serializer[Any]):
     rejected = serializers.IntegerField()
     withdrawn = serializers.IntegerField()
     hidden = serializers.IntegerField()
+    model_written = serializers.IntegerField(
+        help_text="Of the accepted, the answers a Hearth model wrote (training runs that "
+        "answer collecting prompts)."
+    )
 
 
 class OpenWorkOut(serializers.Serializer[Any]):
@@ -292,6 +296,7 @@ def _progress(found: Progress) -> dict[str, Any]:
             **found.answer_states,
             "withdrawn": found.answers_withdrawn,
             "hidden": found.answers_hidden,
+            "model_written": found.answers_model_written,
         },
         "rankings": found.rankings,
         "prompts_with_consensus": found.prompts_with_consensus,

@@ -131,6 +131,11 @@ def progress_view(request: HttpRequest) -> HttpResponse:
                 (ResponseState.REJECTED.label, found.answer_states[ResponseState.REJECTED]),
                 (gettext("Withdrawn"), found.answers_withdrawn),
                 (gettext("Hidden"), found.answers_hidden),
+                *(
+                    [(gettext("Accepted, written by a model"), found.answers_model_written)]
+                    if found.answers_model_written
+                    else []
+                ),
             ],
             "help_needed": _help_needed(found.help_needed),
             "days_totals": found.days_by_kind,

@@ -49,7 +49,14 @@ def test_anyone_reads_the_progress(api_anon, data_set, monkeypatch):
             "withdrawn": 1,
             "hidden": 2,
         },
-        "answers": {"review": 3, "accepted": 2, "rejected": 1, "withdrawn": 1, "hidden": 1},
+        "answers": {
+            "review": 3,
+            "accepted": 2,
+            "rejected": 1,
+            "withdrawn": 1,
+            "hidden": 1,
+            "model_written": 1,
+        },
         "rankings": 2,
         "prompts_with_consensus": 3,
         "help_needed": {

@@ -44,7 +44,9 @@ def test_anyone_sees_the_pipeline_with_withdrawn_and_hidden_apart(data_set, on_t
         "Rejected: 1 · Halted: 1 · Withdrawn: 1 · Hidden: 2"
     )
     assert text(html, "pipeline-answers") == "3 In review 2 Accepted"
-    assert text(html, "pipeline-answers-aside") == "Rejected: 1 · Withdrawn: 1 · Hidden: 1"
+    assert text(html, "pipeline-answers-aside") == (
+        "Rejected: 1 · Withdrawn: 1 · Hidden: 1 · Accepted, written by a model: 1"
+    )
     assert text(html, "pipeline-rankings") == (
         "2 rankings sent · 3 prompts with a consensus ranking"
     )
@@ -154,3 +156,9 @@ def test_the_two_views_link_to_each_other_and_mark_the_current_one(db):
     assert web(None).get(URL).content.decode().count('aria-current="page"') == 1
     # An unknown view is the leaderboard, as before the views were added.
     assert 'data-testid="leaderboard-empty"' in main(web(None).get("/community/?view=nope"))
+
+
+def test_a_site_without_model_written_answers_does_not_mention_them(on_today):
+    PromptFactory()
+    html = main(web(None).get(URL))
+    assert "written by a model" not in html

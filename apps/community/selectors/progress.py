@@ -121,6 +121,7 @@ class Progress:
     answer_states: dict[str, int]
     answers_withdrawn: int
     answers_hidden: int
+    answers_model_written: int  # live, among the accepted
     rankings: int
     prompts_with_consensus: int
     help_needed: dict[str, OpenWork]  # keyed as HELP_KINDS
@@ -176,8 +177,9 @@ class Progress:
         }
 
 
-def _per_state(rows: QuerySet[Any], live: Q, open_: Q) -> Any:
-    """Per state: live rows, withdrawn, hidden, and the rows and slots open to tasks."""
+def _per_state(rows: QuerySet[Any], live: Q, open_: Q, marked: Q | None = None) -> Any:
+    """Per state: live rows, withdrawn, hidden, the rows and slots open to tasks, and the
+    live rows ``marked`` picks out (0 without it)."""
     return (
         rows.order_by()
         .values("state")
@@ -187,8 +189,9 @@ def _per_state(rows: QuerySet[Any], live: Q, open_: Q) -> Any:
             hidden=Count("pk", filter=_hidden()),
             open_items=Count("pk", filter=open_),
             open_tasks=Sum("open_slots", filter=open_),
+            marked=Count("pk", filter=live & marked) if marked is not None else Value(0),
         )
-        .values_list("state", "live", "withdrawn", "hidden", "open_items", "open_tasks")
+        .values_list("state", "live", "withdrawn", "hidden", "open_items", "open_tasks", "marked")
     )
 
 
@@ -206,7 +209,7 @@ def _prompt_counts() -> tuple[dict[str, int], int, int, dict[str, OpenWork]]:
         PromptState.COLLECTING: "prompts_to_answer",
         PromptState.RANKING: "prompts_to_rank",
     }
-    for state, n_live, n_withdrawn, n_hidden, items, tasks in rows:
+    for state, n_live, n_withdrawn, n_hidden, items, tasks, _marked in rows:
         if state in states:
             states[state] = n_live
         withdrawn += n_withdrawn
@@ -216,27 +219,29 @@ def _prompt_counts() -> tuple[dict[str, int], int, int, dict[str, OpenWork]]:
     return states, withdrawn, hidden, open_work
 
 
-def _answer_counts() -> tuple[dict[str, int], int, int, OpenWork]:
-    """One query: answers per state (live), withdrawn, hidden, and the review slots of those
-    the dispatcher hands out (under a live prompt collecting answers)."""
+def _answer_counts() -> tuple[dict[str, int], int, int, OpenWork, int]:
+    """One query: answers per state (live), withdrawn, hidden, the review slots of those the
+    dispatcher hands out (under a live prompt collecting answers), and the live answers
+    written by a model (accepted on arrival, so among the accepted)."""
     live = _live()
     open_ = (
         live
         & Q(state=ResponseState.REVIEW, open_slots__gt=0, prompt__state=PromptState.COLLECTING)
         & _live("prompt__")
     )
-    rows = _per_state(Response.objects.all(), live, open_)
+    rows = _per_state(Response.objects.all(), live, open_, Q(source=Source.MODEL))
     states = dict.fromkeys(ResponseState.values, 0)
-    withdrawn = hidden = 0
+    withdrawn = hidden = model_written = 0
     to_review = OpenWork(0, 0)
-    for state, n_live, n_withdrawn, n_hidden, items, tasks in rows:
+    for state, n_live, n_withdrawn, n_hidden, items, tasks, n_model in rows:
         if state in states:
             states[state] = n_live
         withdrawn += n_withdrawn
         hidden += n_hidden
+        model_written += n_model
         if state == ResponseState.REVIEW:
             to_review = OpenWork(items, tasks or 0)
-    return states, withdrawn, hidden, to_review
+    return states, withdrawn, hidden, to_review, model_written
 
 
 def _written_recently(model: type[Any], states: list[str], **only: Any) -> QuerySet[Any]:
@@ -313,7 +318,9 @@ def _consensus() -> tuple[int, float | None, int]:
 
 def _compute(today: dt.date) -> Progress:
     prompt_states, prompts_withdrawn, prompts_hidden, open_prompts = _prompt_counts()
-    answer_states, answers_withdrawn, answers_hidden, answers_to_review = _answer_counts()
+    answer_states, answers_withdrawn, answers_hidden, answers_to_review, model_written = (
+        _answer_counts()
+    )
     help_needed = {
         kind: open_prompts.get(kind, OpenWork(0, 0))
         if kind != "answers_to_review"
@@ -353,6 +360,7 @@ def _compute(today: dt.date) -> Progress:
         answer_states=answer_states,
         answers_withdrawn=answers_withdrawn,
         answers_hidden=answers_hidden,
+        answers_model_written=model_written,
         rankings=Ranking.objects.count(),
         prompts_with_consensus=consensus,
         help_needed=help_needed,
@@ -373,7 +381,7 @@ def progress(*, today: dt.date | None = None) -> Progress:
     the last ``PROGRESS_CACHE_SECONDS``: six queries when not. The key names the day, so the
     30 days move on at midnight UTC."""
     today = today or today_utc()
-    key = f"community:progress:v1:{today.isoformat()}"
+    key = f"community:progress:v2:{today.isoformat()}"  # v2: answers_model_written
     found: Progress | None = cache.get(key)
     if found is None:
         found = _compute(today)
