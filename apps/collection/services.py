@@ -632,8 +632,9 @@ def model_answers_add(*, answers: Iterable[Any], origin: str) -> ModelAnswers:
     flow.count_responses); nobody reviews them, rankers judge them blind among the others.
 
     Only a prompt still collecting, live and without a model-written answer takes one, so
-    applying the same answers again adds nothing. Each answer runs in its own transaction
-    under the prompt's row lock (the dispatcher's order: prompt, then its answers).
+    applying the same answers again adds nothing. Each answer is added in its own atomic
+    block (a savepoint within a caller's transaction, such as the training report's) under
+    the prompt's row lock, taken in the dispatcher's order: prompt, then its answers.
     """
     from apps.accounts.services import model_author
 
