@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from worker.config import PromptFormat, SFTConfig
+from worker.config import PromptFormat, SFTConfig, value_fits
 from worker.progress import ProgressCallback, ProgressEvent, StopCheck, Stopped
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class AnswerSpec:
         if unknown:
             raise ValueError(f"unknown answer keys: {sorted(unknown)}")
         max_new_tokens = section.get("max_new_tokens", DEFAULT_NEW_TOKENS)
-        if not _whole(max_new_tokens) or not 1 <= max_new_tokens <= MOST_NEW_TOKENS:
+        if not value_fits(int, max_new_tokens) or not 1 <= max_new_tokens <= MOST_NEW_TOKENS:
             raise ValueError(
                 f"answer.max_new_tokens must be a whole number from 1 to {MOST_NEW_TOKENS} "
                 f"(got {max_new_tokens!r})"
@@ -108,18 +108,13 @@ def _prompt(index: int, value: Any) -> AnswerPrompt:
     where = f"answer.prompts[{index}]"
     if not isinstance(value, dict) or set(value) != _PROMPT_KEYS:
         raise ValueError(f"{where} must be an object with exactly id, instruction and context")
-    if not _whole(value["id"]) or value["id"] < 1:
+    if not value_fits(int, value["id"]) or value["id"] < 1:
         raise ValueError(f"{where}.id must be a positive whole number (got {value['id']!r})")
     if not isinstance(value["instruction"], str) or not value["instruction"].strip():
         raise ValueError(f"{where}.instruction must be non-empty text")
     if not isinstance(value["context"], str):
         raise ValueError(f'{where}.context must be text ("" when the prompt has none)')
     return AnswerPrompt(value["id"], value["instruction"], value["context"])
-
-
-def _whole(value: Any) -> bool:
-    """An int that JSON wrote as a number (True is an int to Python, never a count to us)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def clean_answer(text: str, fmt: PromptFormat) -> str:

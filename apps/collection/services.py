@@ -656,12 +656,12 @@ def model_answers_add(*, answers: Iterable[Any], origin: str) -> ModelAnswers:
 
 @transaction.atomic
 def _model_answer_add(*, prompt_id: int, text: Any, author: User, origin: str) -> bool:
-    prompt = (
-        Prompt.objects.select_for_update(no_key=True)
-        .filter(pk=prompt_id, author__banned_at__isnull=True)
-        .first()
-    )
+    # The prompt's row alone: locking through a join on its author would take the author's
+    # row too, which a ban locks before the prompts.
+    prompt = Prompt.objects.select_for_update(no_key=True).filter(pk=prompt_id).first()
     if prompt is None or answer_refusal(prompt, slot_held=True) is not None:
+        return False
+    if User.objects.filter(pk=prompt.author_id, banned_at__isnull=False).exists():
         return False
     try:
         clean = check_response_text(text, instruction=prompt.instruction)

@@ -40,6 +40,7 @@ from apps.training.models import (
     RunState,
     TrainingRun,
 )
+from worker import answers
 from worker.config import describe_type, value_fits
 
 GPU_TASK = "worker.train_run"
@@ -62,10 +63,10 @@ MAX_BASE_MODEL = 300
 # Points kept in a run's loss history; older points are thinned out beyond this.
 MAX_HISTORY = 2000
 MAX_LOGS_TAIL = 20_000
-# Collecting prompts one SFT run may answer once trained (worker/runs.py takes at most 500).
-MAX_ANSWER_PROMPTS = 500
-# The longest model-written answer, in new tokens (about 200 words: Dolly's answers are shorter).
-ANSWER_MAX_NEW_TOKENS = 256
+# Collecting prompts one SFT run may answer once trained, and the longest model-written
+# answer in new tokens (about 200 words: Dolly's answers are shorter): the worker's own.
+MAX_ANSWER_PROMPTS = answers.MOST_PROMPTS
+ANSWER_MAX_NEW_TOKENS = answers.DEFAULT_NEW_TOKENS
 
 
 def config_class(kind: str) -> type[Any]:
@@ -351,11 +352,7 @@ def answer_prompts_problem(kind: str, value: Any) -> str | None:
     """What is wrong with ``answer_prompts`` for a run of ``kind``, or None."""
     if value in (None, 0):
         return None
-    if (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or not 0 <= value <= MAX_ANSWER_PROMPTS
-    ):
+    if not value_fits(int, value) or not 0 <= value <= MAX_ANSWER_PROMPTS:
         return _("A whole number from 0 to %(n)s.") % {"n": MAX_ANSWER_PROMPTS}
     if kind != RunKind.SFT:
         return _("Only a supervised fine-tune writes answers; a reward model scores them.")

@@ -3,8 +3,6 @@ and the schedule, the prompts its spec carries, and the answers its final report
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
@@ -14,21 +12,10 @@ from apps.training import schedules, services
 from apps.training.models import RunState, TrainingRun
 from tests.factories import PromptFactory
 from tests.training.conftest import make_release
+from tests.training.test_services import _report, create
+from tests.training.test_web import web
 
 RUNS = "/api/v1/training-runs/"
-
-
-def create(release, **kwargs):
-    kwargs.setdefault("user", None)
-    kwargs.setdefault("kind", "sft")
-    kwargs.setdefault("base_model", "org/base")
-    return services.run_create(release=release, dispatch=False, **kwargs)
-
-
-def web(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize(
@@ -72,12 +59,6 @@ def test_the_spec_carries_the_longest_waiting_prompts_in_the_releases_languages(
     assert services.run_dispatch(create(make_release(), answer_prompts=3)).spec["answer"]
     empty = make_release(filter={"languages": ["fr"]})
     assert services.run_dispatch(create(empty, answer_prompts=3)).spec["answer"] is None
-
-
-def _report(run, seq, **payload):
-    payload.setdefault("host", "gpu-1")
-    payload.setdefault("state", "running")
-    return services.run_report(run_id=run.pk, attempt=run.attempt, payload={"seq": seq, **payload})
 
 
 def _succeeded(run, seq, answers):
