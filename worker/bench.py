@@ -368,6 +368,8 @@ class StepLog:
         self._profiling: tuple[str, Any, float] | None = None
         # The step after the profile ends is timed across its summary, too.
         self._summarised = False
+        # The run whose allocations are being recorded (one step after the profile).
+        self._recording: str | None = None
         self.train_peak: dict[str, float] = {}
         if path:
             path.write_text("")
@@ -378,14 +380,21 @@ class StepLog:
                 handle.write(json.dumps({"run": run, **values}) + "\n")
 
     def progress(self, run: str) -> ProgressCallback:
-        """A trainer progress callback that logs steps and profiles three of them."""
+        """A trainer progress callback that logs steps, profiles two of them (steps
+        ``profile_after`` + 1 and + 2) and then records the next one's allocations.
+
+        The allocations are recorded apart from the profile: recording them with their Python
+        stacks slows every allocation on the CPU, so in one window the kernels' share of the
+        wall time would mostly measure the recorder."""
 
         def report(event: ProgressEvent) -> None:
             training = event.get("phase") == "train"
             step = event.get("step", 0)
             if training:
-                # Whether the profiler slowed this step (the rates should leave it out).
-                profiled = self._profiling is not None or self._summarised
+                # Whether the profiler or the recorder slowed this step (the rates leave it out).
+                profiled = (
+                    self._profiling is not None or self._summarised or self._recording is not None
+                )
                 self._summarised = False
                 peak = _peak_memory(torch.device("cuda")) if torch.cuda.is_available() else None
                 if peak is not None:
@@ -398,18 +407,27 @@ class StepLog:
                     profiled=profiled,
                     peak_gib=peak,
                 )
-            if not training or step == self.profile_after + 3:
-                self._summarised = training and self._profiling is not None
+            if self.profile_dir is None:
+                return
+            if not training or step >= self.profile_after + 3:
+                self._summarised = training and (
+                    self._profiling is not None or self._recording is not None
+                )
                 self.finish()
-            elif self.profile_dir is not None and step == self.profile_after:
+            elif step == self.profile_after + 2:
+                self._summarised = self._profiling is not None
+                self._end_profile()
+                if torch.cuda.is_available():
+                    # Every allocation of the next step, with the Python stack that made it:
+                    # `python -m torch.cuda._memory_viz trace_plot` reads the dump.
+                    torch.cuda.memory._record_memory_history(max_entries=200_000, stacks="python")
+                    self._recording = run
+            elif step == self.profile_after:
                 from torch.profiler import ProfilerActivity, profile
 
                 activities = [ProfilerActivity.CPU]
                 if torch.cuda.is_available():
                     activities.append(ProfilerActivity.CUDA)
-                    # Every allocation of the profiled steps, with the Python stack that made
-                    # it: `python -m torch.cuda._memory_viz trace_plot` reads the dump.
-                    torch.cuda.memory._record_memory_history(max_entries=200_000, stacks="python")
                 profiler = profile(activities=activities)
                 profiler.__enter__()
                 self._profiling = (run, profiler, time.perf_counter())
@@ -417,16 +435,23 @@ class StepLog:
         return report
 
     def finish(self) -> None:
-        """End a profile in progress and write its summary (also when its run failed)."""
+        """End a profile or a recording in progress and write them out (also when its run
+        failed)."""
+        self._end_profile()
+        if self._recording is not None:
+            assert self.profile_dir is not None
+            self.profile_dir.mkdir(parents=True, exist_ok=True)
+            snapshot = self.profile_dir / f"memory-{self._recording}.pickle"
+            torch.cuda.memory._dump_snapshot(str(snapshot))
+            torch.cuda.memory._record_memory_history(enabled=None)
+            self._recording = None
+
+    def _end_profile(self) -> None:
         if self._profiling is None:
             return
         run, profiler, started = self._profiling
         self._profiling = None
         profiler.__exit__(None, None, None)
-        if torch.cuda.is_available():
-            assert self.profile_dir is not None
-            torch.cuda.memory._dump_snapshot(str(self.profile_dir / f"memory-{run}.pickle"))
-            torch.cuda.memory._record_memory_history(enabled=None)
         self._summarise(run, profiler, time.perf_counter() - started)
 
     def _summarise(self, run: str, profiler: Any, wall: float) -> None:

@@ -61,7 +61,9 @@ def test_the_profiled_steps_fall_within_the_warm_up(tmp_path: Path) -> None:
     )
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 10))
-    assert [r["step"] for r in rows if r["profiled"]] == [2, 3, 4, 5]
+    # Profiled: 2 and 3; 4 waited for the summary (on a GPU it records allocations, and 5
+    # then waits for their dump).
+    assert [r["step"] for r in rows if r["profiled"]] == [2, 3, 4]
     assert (tmp_path / "profile-hearth-sft.txt").read_text().startswith("hearth-sft: profiled")
 
 
