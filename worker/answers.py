@@ -5,6 +5,13 @@ The spec's ``answer`` section (see worker.runs) becomes an :class:`AnswerSpec`;
 :func:`write_answers` loads the finished output folder with transformers and samples an
 answer to every prompt, in the prompt format the model was trained on.
 
+Answers are kept as they are written, a batch at a time, in a journal beside the output
+folder (:func:`journal_path`, JSON lines), so that a run sent again (a redelivery, a retry
+after a failed publish, a node that died while answering) answers only what it had not: each
+entry is keyed by the model's config fingerprint, ``max_new_tokens``, and the prompt's id and
+text, and every batch is sampled under its own seed, so resumed answers are those of an
+uninterrupted run on the same machine.
+
 Light at import (worker.runs validates specs with it in the web-facing task): torch,
 transformers and worker.data are imported inside the functions that need them.
 """
@@ -12,8 +19,11 @@ transformers and worker.data are imported inside the functions that need them.
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from worker.config import PromptFormat, SFTConfig, value_fits
@@ -137,21 +147,67 @@ def prompt_ids(tokenizer: Any, prompt: AnswerPrompt, config: SFTConfig) -> list[
     return ids[-config.max_seq_len :]
 
 
+def journal_path(output_dir: str | Path) -> Path:
+    """Where the answers of the run writing ``output_dir`` are kept as they are written:
+    ``.<name>.answers.jsonl`` beside it (worker.runs removes it with a cancelled run's
+    leftovers)."""
+    output = Path(output_dir)
+    return output.parent / f".{output.name}.answers.jsonl"
+
+
+def _entry_key(config: SFTConfig, answer: AnswerSpec, prompt: AnswerPrompt) -> str:
+    """What makes a journal entry the answer to ``prompt`` now: the same trained model, the
+    same length limit, the same prompt."""
+    values = [config.fingerprint(), answer.max_new_tokens, prompt.id, prompt.instruction]
+    values.append(prompt.context)
+    return hashlib.sha256(json.dumps(values).encode()).hexdigest()
+
+
+def read_journal(path: Path) -> dict[str, str]:
+    """The answers a journal holds, by entry key; an unreadable line (the last one, torn by a
+    crash mid-write) is left out."""
+    kept: dict[str, str] = {}
+    if not path.is_file():
+        return kept
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+            key, text = entry["key"], entry["text"]
+        except (ValueError, TypeError, KeyError):
+            continue
+        if isinstance(key, str) and isinstance(text, str):
+            kept[key] = text
+    return kept
+
+
+def _append_journal(path: Path, entries: list[dict[str, str]]) -> None:
+    """Add a batch's entries and make them durable before the batch counts as answered."""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("".join(json.dumps(e) + "\n" for e in entries))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def write_answers(
     model_dir: str,
     config: SFTConfig,
     answer: AnswerSpec,
     progress: ProgressCallback,
     should_stop: StopCheck,
+    journal: Path | None = None,
 ) -> list[ModelAnswer]:
     """Answer every prompt of ``answer`` with the model in ``model_dir``; answers come in the
     order of the prompts, and a prompt whose answer is empty has none.
 
     Batches of BATCH_SIZE prompts of similar length (left-padded) are sampled at TEMPERATURE
-    and TOP_P under ``config.seed``, so that the same model and prompts on the same machine
-    give the same answers; an answer ends at the EOS token or after ``max_new_tokens``.
-    ``should_stop`` is asked before each batch (Stopped when it says so) and progress is
-    reported before the first batch and after each one (AnswerEvent).
+    and TOP_P, each under its own seed (``config.seed`` plus the batch's number), so that the
+    same model and prompts on the same machine give the same answers; an answer ends at the
+    EOS token or after ``max_new_tokens``. ``should_stop`` is asked before each batch (Stopped
+    when it says so) and progress is reported before the first batch and after each one
+    (AnswerEvent).
+
+    With ``journal`` (see :func:`journal_path`) the answers it already holds for these
+    prompts are taken from it, and each batch's answers are added to it once written.
 
     Preconditions: ``model_dir`` holds a finished output of ``config`` (weights and
     tokenizer; an unmerged LoRA adapter loads through peft with its base model); this is the
@@ -186,20 +242,27 @@ def write_answers(
     )
 
     prompts = answer.prompts
+    keys = [_entry_key(config, answer, p) for p in prompts]
+    kept = read_journal(journal) if journal is not None else {}
+    texts = {i: kept[key] for i, key in enumerate(keys) if key in kept}
     encoded = [prompt_ids(tokenizer, p, config) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), i))
     batches = [order[i : i + BATCH_SIZE] for i in range(0, len(order), BATCH_SIZE)]
-    texts: dict[int, str] = {}
 
     def report() -> None:
         progress(AnswerEvent(phase="answer", answered=len(texts), to_answer=len(prompts)))
 
     report()
-    torch.manual_seed(config.seed)
-    for batch in batches:
+    for number, batch in enumerate(batches):
+        # The batches are laid out over every prompt, so a resumed run samples a batch that
+        # was not written as the uninterrupted run did.
+        todo = [i for i in batch if i not in texts]
+        if not todo:
+            continue
         if should_stop():
             raise Stopped(f"stopped after answering {len(texts)} of {len(prompts)} prompts")
-        input_ids, attention_mask = _left_padded([encoded[i] for i in batch], tokenizer)
+        input_ids, attention_mask = _left_padded([encoded[i] for i in todo], tokenizer)
+        torch.manual_seed(config.seed + number)
         with torch.inference_mode():
             output = model.generate(
                 input_ids=input_ids.to(device),
@@ -207,9 +270,11 @@ def write_answers(
                 generation_config=generation,
             )
         new_tokens = output[:, input_ids.shape[1] :].tolist()
-        for index, tokens in zip(batch, new_tokens, strict=True):
+        for index, tokens in zip(todo, new_tokens, strict=True):
             decoded = tokenizer.decode(_until_stop(tokens, stop_ids), skip_special_tokens=True)
             texts[index] = clean_answer(decoded, config.prompt_format)
+        if journal is not None:
+            _append_journal(journal, [{"key": keys[i], "text": texts[i]} for i in todo])
         report()
     return [ModelAnswer(prompt_id=p.id, text=texts[i]) for i, p in enumerate(prompts) if texts[i]]
 

@@ -16,7 +16,8 @@ none. Answering adds ``timings["answer"]`` (seconds) and progress events
 ``{"phase": "answer", "answered": n, "to_answer": N}``.
 
 Running the same spec again resumes from the last checkpoint, or returns the finished result
-(answering again: the answers are not stored, and come out the same on the same machine).
+(its answers then come from the journal they were kept in as they were written, and only the
+prompts without one are answered; see worker.answers).
 
 Command line (one process, or several GPUs of one node under torchrun/accelerate; see main
 for what it prints)::
@@ -65,7 +66,7 @@ def run_sft(
     """Fine-tune a causal LM on a release's sft config (see worker.sft), then, when the spec
     has an ``answer`` section, have the finished model answer its prompts on the main process
     (see worker.answers)."""
-    from worker.answers import AnswerSpec, write_answers
+    from worker.answers import AnswerSpec, journal_path, write_answers
     from worker.sft import SFTConfig, train_sft
 
     _check_kind(spec, "sft")
@@ -76,7 +77,10 @@ def run_sft(
     if answer is None or os.environ.get("RANK", "0") != "0":
         return result
     started = time.perf_counter()
-    answers = write_answers(result["output_dir"], config, answer, progress, should_stop)
+    output_dir = result["output_dir"]
+    answers = write_answers(
+        output_dir, config, answer, progress, should_stop, journal=journal_path(output_dir)
+    )
     timings = {**result["timings"], "answer": round(time.perf_counter() - started, 3)}
     return {**result, "answers": answers, "timings": timings}
 

@@ -24,13 +24,15 @@ before publishing (worker.answers): 1 to 500 prompts with unique positive intege
 exactly these keys; ``max_new_tokens`` from 1 to 2048 (default 256). It is no part of the
 training config, so it changes neither the config fingerprint (resume, the publish marker)
 nor the saved model. Answers are sampled (temperature 0.7, top_p 0.9) under the config's
-seed, in the prompt format the model trained on, and are not stored in the output folder: a
-re-sent run answers again (the same answers on the same machine).
+seed, in the prompt format the model trained on, and are kept, as they are written, in a
+journal beside the output folder, not in it: a re-sent run answers only the prompts the
+journal has no answer for (the same answers, on the same machine, as an uninterrupted run).
 
 **Output.** ``$HEARTH_MODELS_DIR/<output_name>`` (default ``<HEARTH_DATA_DIR or repo/var>/models``).
 ``output_name`` is a plain name: letters, digits, ``.``, ``_``, ``-``, starting with a letter
 or digit. Beside it: ``.<name>.work/`` (checkpoints, staging; see worker.runtime),
-``.<name>.lock`` (held while a process runs the run) and ``.<name>.spec.json`` (the child's spec).
+``.<name>.lock`` (held while a process runs the run), ``.<name>.spec.json`` (the child's spec)
+and ``.<name>.answers.jsonl`` (the answers written so far, see worker.answers).
 
 **Reports.** ``send_task(report.task, args=(run_id, attempt, payload), queue=report.queue)``::
 
@@ -114,7 +116,7 @@ from typing import IO, Any, TypeVar
 
 from celery.contrib.abortable import AbortableTask
 
-from worker.answers import AnswerSpec
+from worker.answers import AnswerSpec, journal_path
 from worker.celery import app, data_dir, env_int
 from worker.child import TrainingProcess, child_argv, child_env, send_signal
 from worker.config import CONFIGS, TrainConfig
@@ -522,9 +524,11 @@ def _exit_reason(code: int) -> str:
 
 
 def remove_leftovers(run: RunSpec) -> None:
-    """What a cancelled run leaves: its work folder (checkpoints, staging) and its spec."""
+    """What a cancelled run leaves: its work folder (checkpoints, staging), its spec and the
+    answers it wrote."""
     shutil.rmtree(run.work, ignore_errors=True)
     run.spec_file.unlink(missing_ok=True)
+    journal_path(run.output).unlink(missing_ok=True)
 
 
 def output_files(folder: Path) -> list[dict[str, Any]]:

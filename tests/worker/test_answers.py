@@ -12,10 +12,17 @@ import pytest
 
 from tests.worker import helpers
 from worker import jobs
-from worker.answers import MOST_ANSWER_CHARS, AnswerPrompt, AnswerSpec, clean_answer
+from worker.answers import (
+    MOST_ANSWER_CHARS,
+    AnswerPrompt,
+    AnswerSpec,
+    clean_answer,
+    journal_path,
+    read_journal,
+)
 from worker.progress import ProgressEvent, Stopped
 from worker.reports import Reporter, ReportRoute, SpecError
-from worker.runs import check_spec
+from worker.runs import check_spec, remove_leftovers
 
 REPO = Path(__file__).resolve().parents[2]
 ROUTE = ReportRoute(7, 1, "training.report", "default", interval_s=2.0, heartbeat_s=30.0)
@@ -87,6 +94,55 @@ def test_a_finished_sft_run_answers_its_prompts_and_answers_them_the_same_again(
     assert repeated["answers"] == answers
     assert {e["phase"] for e in again} == {"answer"}
 
+    # Answered afresh (no journal), the model writes the same answers again.
+    journal = journal_path(sft_spec["output_dir"])
+    assert len(read_journal(journal)) == 10
+    journal.unlink()
+    assert jobs.run_sft(sft_spec)["answers"] == answers
+
+
+def test_a_run_stopped_while_answering_resumes_with_the_answers_it_had_written(
+    sft_spec: dict[str, Any],
+) -> None:
+    """Each batch's answers are kept once written: a run sent again after a stop (or a crash)
+    answers only the rest, and ends with the answers an uninterrupted run writes."""
+    journal = journal_path(sft_spec["output_dir"])
+    journal.unlink(missing_ok=True)
+    uninterrupted = jobs.run_sft(sft_spec)["answers"]
+    journal.unlink()
+
+    events: list[ProgressEvent] = []
+
+    def after_the_first_batch() -> bool:
+        return [e["phase"] for e in events].count("answer") > 1
+
+    with pytest.raises(Stopped, match="stopped after answering 8 of 10 prompts"):
+        jobs.run_sft(sft_spec, progress=events.append, should_stop=after_the_first_batch)
+    kept = journal.read_text()
+    assert len(kept.splitlines()) == 8
+    # A crash in the middle of the next batch's write tears its line; that line is left out.
+    journal.write_text(kept + '{"key": "0a1b", "te')
+
+    resumed: list[ProgressEvent] = []
+    result = jobs.run_sft(sft_spec, progress=resumed.append)
+    assert result["answers"] == uninterrupted
+    assert [e.get("answered") for e in resumed] == [8, 10]  # only the last batch was written
+
+    # Another length limit is another answer: nothing of the journal is taken.
+    shorter = sft_spec | {"answer": {**sft_spec["answer"], "max_new_tokens": 3}}
+    fresh: list[ProgressEvent] = []
+    jobs.run_sft(shorter, progress=fresh.append)
+    assert [e.get("answered") for e in fresh] == [0, 8, 10]
+
+
+def test_a_cancelled_run_leaves_no_answers_behind(tmp_path: Path) -> None:
+    run = check_spec(run_spec(answer={"prompts": prompts(2)}), ROUTE, tmp_path)
+    journal = journal_path(run.output)
+    journal.write_text('{"key": "k", "text": "an answer"}\n')
+    assert read_journal(journal) == {"k": "an answer"}
+    remove_leftovers(run)
+    assert not journal.exists()
+
 
 def test_the_answer_section_is_no_config_field(sft_spec: dict[str, Any]) -> None:
     result = jobs.run_sft({k: v for k, v in sft_spec.items() if k != "answer"})
@@ -96,6 +152,7 @@ def test_the_answer_section_is_no_config_field(sft_spec: dict[str, Any]) -> None
 
 
 def test_a_stop_asked_while_answering_stops_between_batches(sft_spec: dict[str, Any]) -> None:
+    journal_path(sft_spec["output_dir"]).unlink(missing_ok=True)
     events: list[ProgressEvent] = []
 
     def after_the_first_batch() -> bool:

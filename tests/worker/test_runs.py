@@ -186,6 +186,10 @@ def test_a_run_sent_with_prompts_reports_the_models_answers_to_them(
     assert all(isinstance(a["text"], str) and a["text"] for a in result["answers"])
     assert result["timings"]["answer"] > 0
     assert "answer 2/2 prompts" in outbox.payloads[-1]["logs_tail"]
+    # Kept beside the model, not in the folder that is published.
+    journal = (tmp_path / "models" / ".run-7.answers.jsonl").read_text().splitlines()
+    assert len(journal) == 2
+    assert not any("answers" in f["path"] for f in result["files"])
     # The child's spec carried the prompts; the model and its config know nothing of them.
     config = json.loads((tmp_path / "models" / "run-7" / "training_config.json").read_text())
     assert "answer" not in config
