@@ -16,7 +16,7 @@ from apps.collection.models import Category
 from apps.community import selectors
 from apps.community.selectors.progress import HELP_KINDS, Progress, progress
 from apps.core.api import Pagination
-from apps.core.languages import language_name
+from apps.core.languages import language_label
 from apps.core.schema import PAGE_PARAMETERS, errors, paginated
 
 PERIOD_PARAMETER = OpenApiParameter(
@@ -311,7 +311,7 @@ def _progress(found: Progress) -> dict[str, Any]:
         ],
         "languages": {
             "top": [
-                {"language": tag, "name": language_name(tag), "prompts": n}
+                {"language": tag, "name": language_label(tag), "prompts": n}
                 for tag, n in found.languages
             ],
             "other_languages": found.other_languages,

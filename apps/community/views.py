@@ -12,7 +12,7 @@ from django.utils.translation import gettext, ngettext, pgettext
 from apps.collection.models import Category, PromptState, ResponseState
 from apps.community import selectors
 from apps.community.selectors.progress import HELP_KINDS, OpenWork, progress
-from apps.core.languages import language_name
+from apps.core.languages import language_label
 
 PAGE_SIZE = 25
 PROGRESS = "progress"
@@ -102,7 +102,7 @@ def progress_view(request: HttpRequest) -> HttpResponse:
         PromptState.RANKING,
         PromptState.COMPLETE,
     ]
-    languages = [(language_name(tag), n) for tag, n in found.languages]
+    languages = [(language_label(tag), n) for tag, n in found.languages]
     if found.other_languages:
         languages.append(
             (

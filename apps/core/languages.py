@@ -1,7 +1,9 @@
 """Languages offered in pickers. Any valid BCP-47 tag is accepted; these are suggestions.
 
 Names are given in the language the page is shown in ("Spanish" in English, "español" in
-Spanish), from langcodes' CLDR data."""
+Spanish), from langcodes' CLDR data: as in running text (:func:`language_name`; Spanish and
+French write them lowercase), or standing alone in a menu or a table cell, where a name
+starts with a capital (:func:`language_label`: "Español")."""
 
 from __future__ import annotations
 
@@ -36,7 +38,13 @@ def language_name(tag: str) -> str:
     return _name(tag, _shown_in())
 
 
+def language_label(tag: str) -> str:
+    """``tag``'s name in the current language as a label on its own: its first letter a
+    capital (a tag that names nothing stays as it is)."""
+    name = language_name(tag)
+    return name if name == tag else name[:1].upper() + name[1:]
+
+
 def common_languages() -> list[tuple[str, str]]:
-    """The suggested tags with their names in the current language."""
-    shown_in = _shown_in()
-    return [(tag, _name(tag, shown_in)) for tag in _COMMON_TAGS]
+    """The suggested tags with their names in the current language, as menu labels."""
+    return [(tag, language_label(tag)) for tag in _COMMON_TAGS]

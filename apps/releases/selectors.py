@@ -126,7 +126,7 @@ def release_composition(*, release: Release) -> dict[str, Any]:
     ``filter``, the choices that cut it as ``[(what, chosen)]`` (only those that narrowed it),
     and ``test_percent``, its test share in percent (None for a release cut without one)."""
     from apps.collection.models import Category  # releases read the collection's words
-    from apps.core.languages import language_name
+    from apps.core.languages import language_label, language_name
 
     counts = release.counts or {}
 
@@ -154,7 +154,7 @@ def release_composition(*, release: Release) -> dict[str, Any]:
     share = flt.get("test_share")
     return {
         "categories": categories,
-        "languages": by_rows(counts.get("languages", {}), language_name),
+        "languages": by_rows(counts.get("languages", {}), language_label),
         "filter": chosen,
         "test_percent": None if share is None else f"{100 * float(share):g}",
     }

@@ -289,10 +289,12 @@ def test_api_messages_follow_the_language_asked_for(api_anon, api):
 
 
 def test_language_names_are_given_in_the_language_of_the_page():
-    from apps.core.languages import common_languages, language_name
+    from apps.core.languages import common_languages, language_label, language_name
 
     assert language_name("es") == "Spanish"
     assert language_name("not a tag!") == "not a tag!"
     with translation.override("es"):
-        assert language_name("en") == "inglés"
-        assert ("fr", "francés") in common_languages()
+        assert language_name("en") == "inglés"  # in running text, as Spanish writes it
+        assert language_label("en") == "Inglés"  # on its own: a menu, a table cell
+        assert ("fr", "Francés") in common_languages()
+        assert language_label("x-unknown!") == "x-unknown!"

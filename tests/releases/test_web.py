@@ -713,7 +713,7 @@ def test_the_page_shows_what_the_release_holds_by_category_and_language(db, volu
         "test share 5%</p>" in composition
     )
     spanish = web.get("/releases/v1/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
-    assert '"count-bar-label">Resumen<' in spanish and '"count-bar-label">inglés<' in spanish
+    assert '"count-bar-label">Resumen<' in spanish and '"count-bar-label">Inglés<' in spanish
 
 
 def test_a_release_cut_from_everything_says_so(db, volunteer):
