@@ -86,16 +86,18 @@ def _log(
 
 
 def _hide(target: Target) -> None:
-    """Hide a target; a hidden answer frees its place in a collecting prompt. Open slots stay
-    as they are (the dispatcher skips hidden targets), so a restore needs no recount."""
+    """Hide a target; a hidden answer frees its place in a collecting prompt and leaves its
+    prompt's consensus. Open slots stay as they are (the dispatcher skips hidden targets), so
+    a restore needs no recount. Precondition: the caller holds the target's lock (``_lock``)."""
     target.hidden_at = timezone.now()
     target.save(update_fields=["hidden_at", "updated_at"])
-    if (
-        isinstance(target, Response)
-        and target.state != ResponseState.REJECTED
-        and target.source == Source.HUMAN  # a model-written answer holds no place
-    ):
+    if not isinstance(target, Response):
+        return
+    if target.state != ResponseState.REJECTED and target.source == Source.HUMAN:
+        # A model-written answer holds no place.
         flow.give_back_prompt_slot(prompt_id=target.prompt_id, phase=PromptState.COLLECTING)
+    # Whoever hides it, a moderator or the flags: the consensus is as if it had never been.
+    consensus_refresh(prompt_ids=[target.prompt_id])
 
 
 def _lock(target: Target) -> Target:
@@ -170,11 +172,13 @@ def content_hide(*, moderator: User, target: Target, reason: Any) -> ModerationA
     newly = target.hidden_at is None
     if newly:
         _hide(target)
-        if isinstance(target, Response):
-            consensus_refresh(prompt_ids=[target.prompt_id])
     resolved = _resolve_flags(target, moderator)
     if not newly and not resolved:
         return None
+    if not newly and isinstance(target, Response):
+        # Confirming a hide by flags: an answer hidden before the automatic hide refreshed the
+        # consensus still holds its rank there.
+        consensus_refresh(prompt_ids=[target.prompt_id])
     return _log(moderator, ModerationAction.Action.HIDE, target=target, reason=clean)
 
 

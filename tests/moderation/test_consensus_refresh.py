@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.collection.models import Response
@@ -14,6 +15,7 @@ from apps.collection.services import response_withdraw
 from apps.feedback.models import PromptConsensus, Ranking
 from apps.feedback.services import consensus_run
 from apps.moderation import services
+from apps.moderation.models import Flag
 from tests.factories import UserFactory
 from tests.locks import require_row_locks
 from tests.releases.helpers import World, ranked_prompt
@@ -152,3 +154,46 @@ def test_moderating_an_answer_locks_its_prompt_first(moderator, prompt_and_peopl
         if q["sql"].endswith("FOR NO KEY UPDATE")
     ]
     assert locked[:2] == ["collection_prompt", "collection_response"], locked
+
+
+def test_an_answer_hidden_by_flags_drops_out_of_the_consensus(prompt_and_people):
+    """The automatic hide changes the rank set as a moderator's does (until now the answer
+    kept its consensus rank 1 while hidden)."""
+    world, prompt, _, _ = prompt_and_people
+    best, second = world.responses["p.0"], world.responses["p.1"]
+    for _ in range(3):  # the policy's auto_hide_flags
+        services.flag_create(reporter=UserFactory(), target=best, reason="spam")
+    best.refresh_from_db()
+    second.refresh_from_db()
+    assert best.hidden_at is not None
+    assert best.pk not in consensus(prompt).order
+    assert best.consensus_rank is None and second.consensus_rank == 1
+
+
+def test_keeping_an_auto_hidden_answer_hidden_leaves_it_out_of_the_consensus(
+    moderator, prompt_and_people
+):
+    """Keeping hidden an answer the flags hid refreshes the consensus too: one hidden before
+    the automatic hide refreshed it still held its rank."""
+    world, prompt, _, _ = prompt_and_people
+    best = world.responses["p.0"]
+    # Hidden by flags before the automatic hide refreshed the consensus.
+    for _ in range(3):
+        Flag.objects.create(reporter=UserFactory(), response=best, reason="spam")
+    Response.objects.filter(pk=best.pk).update(hidden_at=timezone.now())
+    assert services.content_hide(moderator=moderator, target=best, reason="spam") is not None
+    best.refresh_from_db()
+    assert best.consensus_rank is None
+    assert best.pk not in consensus(prompt).order
+
+
+def test_restoring_an_answer_hidden_by_flags_brings_it_back_into_the_consensus(
+    moderator, prompt_and_people
+):
+    world, prompt, _, _ = prompt_and_people
+    best = world.responses["p.0"]
+    for _ in range(3):
+        services.flag_create(reporter=UserFactory(), target=best, reason="spam")
+    services.content_restore(moderator=moderator, target=best, reason="not spam")
+    best.refresh_from_db()
+    assert consensus(prompt).order[0] == best.pk and best.consensus_rank == 1
