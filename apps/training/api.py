@@ -197,6 +197,12 @@ class ScheduleOut(serializers.Serializer[Any]):
     every_minutes = serializers.IntegerField(allow_null=True)
     options = serializers.DictField()
     last_run_at = serializers.DateTimeField(allow_null=True)
+    outcome = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What the latest tick decided, a sentence per decision, in the request's "
+        "language; empty before the first tick.",
+    )
+    outcome_at = serializers.DateTimeField(allow_null=True, help_text="When that tick ran.")
 
 
 class ScheduleIn(RefusesUnknownFields):

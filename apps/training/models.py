@@ -162,3 +162,18 @@ class TrainingRun(models.Model):
         if not self.total_steps:
             return 0.0
         return round(100.0 * self.step / self.total_steps, 1)
+
+
+class ScheduleOutcome(models.Model):
+    """What a schedule's latest tick decided, for the dashboard: ``notes`` are
+    ``{"text": English message id, "params": {...}}`` (see apps.training.schedules.Note),
+    translated when shown. One row per schedule task, replaced at every tick."""
+
+    task = models.CharField(max_length=200, unique=True)
+    at = models.DateTimeField()
+    notes = models.JSONField(default=list)
+    # Whether the tick did something (cut a release, queued a run, sent one to the Hub).
+    acted = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.task} at {self.at:%Y-%m-%d %H:%M}"

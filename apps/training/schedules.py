@@ -1,36 +1,42 @@
 """The two schedules that close the loop with nobody at the keyboard.
 
 * ``training.auto_release``: cut a release when at least ``min_new_items`` new accepted items
-  (answers and rankings that would enter a release) exist since the last finished release.
+  exist: answers and rankings that would enter a release cut now and are not in the newest
+  finished release (see :func:`new_items`).
 * ``training.auto_train``: queue one run per kind on the newest finished release, unless that
   release already has a scheduled run of that kind, or a run of that kind is queued or running.
   With Hub publishing on, an unpublished release is sent to the Hub first (the run must name
   the data revision), and training waits for the next tick.
 
 Both are django-celery-beat ``PeriodicTask`` rows (made after every migrate by
-``ensure_schedules``, disabled until a maintainer turns them on), so they show and can be edited in admin and on the dashboard. Each
-takes a database lock so that two deliveries of one tick cannot both act.
+``ensure_schedules``, disabled until a maintainer turns them on), so they show and can be
+edited in admin and on the dashboard. Each takes a database lock so that two deliveries of one
+tick cannot both act. What a tick decided (waiting, and for what; what it cut or queued) is
+kept as the schedule's :class:`~apps.training.models.ScheduleOutcome`, which the dashboard
+shows in the reader's language.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from apps.accounts import roles
 from apps.accounts.models import User
+from apps.collection.models import Response
 from apps.feedback.models import Ranking
 from apps.releases import services as release_services
-from apps.releases.building.queries import rankings_filter, sft_query
+from apps.releases.building.queries import entering_response, rankings_filter
 from apps.releases.models import FINISHED_STATES, Release, ReleaseState
 from apps.training import services
-from apps.training.models import RunKind, RunMethod, RunOrigin, TrainingRun
+from apps.training.models import RunKind, RunMethod, RunOrigin, ScheduleOutcome, TrainingRun
 
 AUTO_RELEASE = "Cut a release when enough new data is in"
 AUTO_TRAIN = "Train SFT and reward models on each new release"
@@ -48,36 +54,106 @@ def _lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SCHEDULE_LOCK_KEY])
 
 
-def _release_items(release: Release) -> int:
-    rows = (release.counts or {}).get("rows", {})
-    return sum(sum(rows.get(config, {}).values()) for config in ("sft", "rankings"))
+@dataclass(frozen=True)
+class Note:
+    """One thing a tick decided: an English message id (marked with gettext_noop, so that it
+    is translated where it is shown, not where it was decided) and its parameters."""
+
+    text: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.text % self.params
+
+    def translated(self) -> str:
+        return _(self.text) % self.params
+
+
+def _record(task: str, notes: list[Note], *, acted: bool) -> str:
+    """Keep a tick's notes as the schedule's latest outcome (in the tick's transaction);
+    return them as one English line, for the task's log."""
+    ScheduleOutcome.objects.update_or_create(
+        task=task,
+        defaults={
+            "at": timezone.now(),
+            "notes": [{"text": n.text, "params": n.params} for n in notes],
+            "acted": acted,
+        },
+    )
+    return " ".join(str(n) for n in notes)
+
+
+def _released(release: Release) -> dict[str, set[int]] | None:
+    """A finished release's answer ids (``sft``) and ranking ids (``rankings``), from the
+    row keys its build keeps (apps.releases.building); None when they are not here."""
+    import pyarrow.parquet as pq
+
+    from apps.releases.building.layout import PRIVATE_DIR, release_folder
+
+    folder = release_folder(release.version) / PRIVATE_DIR / "keys"
+    held = {}
+    for config in ("sft", "rankings"):
+        path = folder / f"{config}.parquet"
+        if not path.exists():
+            return None
+        # ParquetFile, not read_table, which imports pandas through pyarrow.dataset.
+        held[config] = set(pq.ParquetFile(path).read(columns=["key"]).column("key").to_pylist())
+    return held
 
 
 def new_items(*, filters: dict[str, Any] | None = None) -> tuple[int, Release | None]:
-    """Accepted answers plus usable rankings that would enter a release now, less those in
-    the newest finished release: ``(new, that release)``."""
+    """Accepted answers and usable rankings that would enter a release cut now with
+    ``filters`` and are not in the newest finished release: ``(new, that release)``.
+
+    What the release holds is read from its row keys (answer and ranking ids). So work
+    withdrawn since does not cancel out new work; and what a last release cut by hand with
+    a narrower filter left out counts as new, since a release cut with ``filters`` would add
+    it. Where the release's keys are not on this machine, the count falls back to the growth
+    in rows since it (its ``counts``)."""
     flt = release_services.check_release_filter(**(filters or {}))
-    current = sft_query(flt).count() + Ranking.objects.filter(rankings_filter(flt)).count()
+    answers = Response.objects.filter(entering_response(flt)).values_list("id", flat=True)
+    rankings = Ranking.objects.filter(rankings_filter(flt)).values_list("id", flat=True)
     last = Release.objects.filter(state__in=FINISHED_STATES).order_by("-number").first()
-    return max(0, current - (_release_items(last) if last else 0)), last
+    if last is None:
+        return answers.count() + rankings.count(), None
+    held = _released(last)
+    if held is None:
+        rows = (last.counts or {}).get("rows", {})
+        had = sum(sum(rows.get(config, {}).values()) for config in ("sft", "rankings"))
+        return max(0, answers.count() + rankings.count() - had), last
+    new = sum(1 for pk in answers.iterator(chunk_size=10_000) if pk not in held["sft"])
+    new += sum(1 for pk in rankings.iterator(chunk_size=10_000) if pk not in held["rankings"])
+    return new, last
 
 
 def maybe_cut_release(*, min_new_items: int = DEFAULT_MIN_NEW_ITEMS, **filters: Any) -> str:
-    """Cut (and enqueue the build of) a release when enough new data exists; say what
-    happened."""
+    """Cut (and enqueue the build of) a release when enough new data exists; record and
+    return what happened."""
     with transaction.atomic():
         _lock()
-        building = Release.objects.filter(state=ReleaseState.BUILDING).first()
-        if building is not None:
-            return f"waiting: {building.version} is building"
-        count, last = new_items(filters=filters)
-        if count < min_new_items:
-            return f"waiting: {count} new items, {min_new_items} needed"
-        try:
-            release = release_services.release_create(user=None, **filters)
-        except ValidationError as exc:  # new rankings, but no answer the filter keeps
-            return f"waiting: {' '.join(exc.messages)}"
-        return f"cut {release.version} ({count} new items since {last or 'the start'})"
+        notes, acted = _cut_release(min_new_items, filters)
+        return _record("training.auto_release", notes, acted=acted)
+
+
+def _cut_release(min_new_items: int, filters: dict[str, Any]) -> tuple[list[Note], bool]:
+    building = Release.objects.filter(state=ReleaseState.BUILDING).first()
+    if building is not None:
+        text = gettext_noop("Waiting: %(version)s is still building.")
+        return [Note(text, {"version": building.version})], False
+    count, last = new_items(filters=filters)
+    if count < min_new_items:
+        text = gettext_noop("Waiting: %(count)d new items of the %(needed)d needed.")
+        return [Note(text, {"count": count, "needed": min_new_items})], False
+    try:
+        release = release_services.release_create(user=None, **filters)
+    except ValidationError as exc:  # new rankings, but no answer the filter keeps
+        text = gettext_noop("Waiting: %(reason)s")
+        return [Note(text, {"reason": " ".join(exc.messages)})], False
+    if last is None:
+        text = gettext_noop("Cut %(version)s, the first release (%(count)d new items).")
+        return [Note(text, {"version": release.version, "count": count})], True
+    text = gettext_noop("Cut %(version)s (%(count)d new items since %(last)s).")
+    return [Note(text, {"version": release.version, "count": count, "last": last.version})], True
 
 
 def maybe_train(
@@ -89,47 +165,75 @@ def maybe_train(
     answer_prompts: int = 0,
 ) -> str:
     """Queue at most one scheduled run per kind on the newest finished release; the SFT run
-    then answers ``answer_prompts`` collecting prompts."""
-    from django.conf import settings
-
-    outcome: list[str] = []
+    then answers ``answer_prompts`` collecting prompts. Record and return what happened."""
     with transaction.atomic():
         _lock()
-        release = Release.objects.filter(state__in=FINISHED_STATES).order_by("-number").first()
-        if release is None:
-            return "waiting: no finished release"
-        if settings.HUB_NAMESPACE and release.state != ReleaseState.PUBLISHED:
-            release_services.release_publish_enqueue(release=release)
-            return f"publishing {release.version} first"
-        for kind in kinds:
-            if TrainingRun.objects.filter(
-                release=release, kind=kind, origin=RunOrigin.SCHEDULE
-            ).exists():
-                outcome.append(f"{kind}: {release.version} already trained")
-                continue
-            active = services.active_run_of_kind(kind)
-            if active is not None:
-                outcome.append(f"{kind}: run {active.pk} is {active.state}")
-                continue
-            try:
-                with transaction.atomic():
-                    run = services.run_create(
-                        user=None,
-                        release=release,
-                        kind=kind,
-                        base_model=(base_models or {}).get(kind),
-                        method=method,
-                        hyperparameters=(hyperparameters or {}).get(kind),
-                        origin=RunOrigin.SCHEDULE,
-                        answer_prompts=answer_prompts if kind == RunKind.SFT else 0,
-                    )
-            except ValidationError as exc:
-                outcome.append(f"{kind}: skipped: {' '.join(exc.messages)}")
-            except IntegrityError:  # pragma: no cover - the lock makes this a last guard
-                outcome.append(f"{kind}: {release.version} already trained")
-            else:
-                outcome.append(f"{kind}: queued run {run.pk} on {release.version}")
-    return "; ".join(outcome)
+        notes, acted = _train(
+            kinds=kinds,
+            base_models=base_models or {},
+            method=method,
+            hyperparameters=hyperparameters or {},
+            answer_prompts=answer_prompts,
+        )
+        return _record("training.auto_train", notes, acted=acted)
+
+
+def _train(
+    *,
+    kinds: list[str] | tuple[str, ...],
+    base_models: dict[str, str],
+    method: str,
+    hyperparameters: dict[str, dict[str, Any]],
+    answer_prompts: int,
+) -> tuple[list[Note], bool]:
+    from django.conf import settings
+
+    release = Release.objects.filter(state__in=FINISHED_STATES).order_by("-number").first()
+    if release is None:
+        return [Note(gettext_noop("Waiting: no release is finished yet."))], False
+    if settings.HUB_NAMESPACE and release.state != ReleaseState.PUBLISHED:
+        release_services.release_publish_enqueue(release=release)
+        text = gettext_noop(
+            "Sending %(version)s to the Hub first: a run names the data revision it learns "
+            "from. Training starts at a later run of this schedule."
+        )
+        return [Note(text, {"version": release.version})], True
+    notes: list[Note] = []
+    acted = False
+    for kind in kinds:
+        names = {"kind": kind, "version": release.version}
+        if TrainingRun.objects.filter(
+            release=release, kind=kind, origin=RunOrigin.SCHEDULE
+        ).exists():
+            notes.append(Note(gettext_noop("%(kind)s: %(version)s has its run already."), names))
+            continue
+        active = services.active_run_of_kind(kind)
+        if active is not None:
+            text = gettext_noop("%(kind)s: waiting for run %(run)d to finish.")
+            notes.append(Note(text, {"kind": kind, "run": active.pk}))
+            continue
+        try:
+            with transaction.atomic():
+                run = services.run_create(
+                    user=None,
+                    release=release,
+                    kind=kind,
+                    base_model=base_models.get(kind),
+                    method=method,
+                    hyperparameters=hyperparameters.get(kind),
+                    origin=RunOrigin.SCHEDULE,
+                    answer_prompts=answer_prompts if kind == RunKind.SFT else 0,
+                )
+        except ValidationError as exc:
+            text = gettext_noop("%(kind)s: skipped: %(reason)s")
+            notes.append(Note(text, {"kind": kind, "reason": " ".join(exc.messages)}))
+        except IntegrityError:  # pragma: no cover - the lock makes this a last guard
+            notes.append(Note(gettext_noop("%(kind)s: %(version)s has its run already."), names))
+        else:
+            text = gettext_noop("%(kind)s: queued run %(run)d on %(version)s.")
+            notes.append(Note(text, {**names, "run": run.pk}))
+            acted = True
+    return notes, acted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,6 +298,9 @@ class Schedule:
     every_minutes: int | None
     options: dict[str, Any]
     last_run_at: Any
+    # What its latest tick decided (translated), and when; empty and None before any tick.
+    outcome: list[str] = field(default_factory=list)
+    outcome_at: Any = None
 
     @property
     def title(self) -> str:
@@ -206,6 +313,7 @@ def schedule_list() -> list[Schedule]:
     tasks = PeriodicTask.objects.filter(
         task__in=["training.auto_release", "training.auto_train"]
     ).select_related("interval")
+    outcomes = {o.task: o for o in ScheduleOutcome.objects.filter(task__in=list(DEFAULTS))}
     out = []
     for task in tasks.order_by("task"):
         minutes = None
@@ -221,9 +329,22 @@ def schedule_list() -> list[Schedule]:
                 every_minutes=minutes,
                 options=json.loads(task.kwargs or "{}"),
                 last_run_at=task.last_run_at,
+                **_outcome_fields(outcomes.get(task.task)),
             )
         )
     return out
+
+
+def _outcome_fields(outcome: ScheduleOutcome | None) -> dict[str, Any]:
+    if outcome is None:
+        return {}
+    notes = []
+    for note in outcome.notes:
+        try:
+            notes.append(Note(str(note["text"]), dict(note.get("params") or {})).translated())
+        except (KeyError, TypeError, ValueError):  # a message id a later version renamed
+            notes.append(str(note))
+    return {"outcome": notes, "outcome_at": outcome.at}
 
 
 MAX_EVERY_MINUTES = 7 * 24 * 60

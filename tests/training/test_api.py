@@ -183,7 +183,14 @@ def test_a_cancelled_run_is_sent_again_from_the_start(api_maintainer, release):
 
 
 def test_schedules_are_listed_and_edited(api_maintainer, api):
+    from apps.training import schedules
+
+    schedules.maybe_train()
     listed = api_maintainer.get("/api/v1/training-schedules/").json()
+    outcomes = {s["task"]: (s["outcome"], s["outcome_at"]) for s in listed}
+    assert outcomes["training.auto_release"] == ([], None)
+    assert outcomes["training.auto_train"][0] == ["Waiting: no release is finished yet."]
+    assert outcomes["training.auto_train"][1] is not None
     assert {s["task"] for s in listed} == {"training.auto_release", "training.auto_train"}
     release_schedule = next(s for s in listed if s["task"] == "training.auto_release")
     url = f"/api/v1/training-schedules/{release_schedule['id']}/"

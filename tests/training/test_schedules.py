@@ -52,6 +52,39 @@ def test_new_items_count_answers_and_rankings_since_the_last_release(db):
     assert schedules.new_items(filters={"languages": ["de"]})[0] == 0
 
 
+def test_new_items_are_those_not_in_the_last_release_not_the_growth_since(transactional_db):
+    """Counted against the last release's files: an answer withdrawn since does not cancel
+    a new one out, and what a narrower hand-cut release left out is new to this filter."""
+    from apps.collection.models import Response
+    from apps.feedback.models import Ranking
+    from tests.releases.helpers import build
+
+    world = corpus(2)  # 6 answers, 6 rankings, in English
+    last = build()
+    assert last.state == ReleaseState.READY
+    assert schedules.new_items() == (0, last)
+
+    Response.objects.filter(pk=world.responses["p0.0"].pk).update(withdrawn_at=timezone.now())
+    ranked_prompt(world, "p9", author=UserFactory(), answerers=[UserFactory()], rankers=[])
+    # Growth since the release is nil (one answer out, one in); one answer is new.
+    assert schedules.new_items() == (1, last)
+    p1 = world.prompts["p1"]
+    Ranking.objects.create(
+        ranker=UserFactory(), prompt=p1, order=[world.responses[f"p1.{i}"].pk for i in (2, 1, 0)]
+    )
+    assert schedules.new_items() == (2, last)
+
+    # A release cut by hand for German holds only the one German prompt's answer: to a
+    # schedule without a filter the rest is new, to a German one nothing is.
+    ranked_prompt(
+        world, "de", author=UserFactory(), answerers=[UserFactory()], rankers=[], language="de"
+    )
+    german = build(languages=["de"])
+    assert german.state == ReleaseState.READY
+    assert schedules.new_items() == (5 + 7 + 1, german)  # answers (5 live + p9), rankings
+    assert schedules.new_items(filters={"languages": ["de"]}) == (0, german)
+
+
 def test_new_rankings_of_answers_the_filter_leaves_out_cut_nothing(db):
     """Rankings count as new items, but a release needs an answer its filter keeps: with only
     model-written answers left out, the schedule waits instead of failing its tick."""
@@ -60,24 +93,26 @@ def test_new_rankings_of_answers_the_filter_leaves_out_cut_nothing(db):
     corpus(1)
     Response.objects.update(source=Source.MODEL)
     outcome = schedules.maybe_cut_release(min_new_items=1)
-    assert outcome.startswith("waiting: No accepted answer matches this filter")
+    assert outcome.startswith("Waiting: No accepted answer matches this filter")
     assert not Release.objects.exists()
 
 
 def test_a_release_is_cut_only_with_enough_new_items_and_never_while_one_builds(db):
     corpus(2)
-    assert schedules.maybe_cut_release(min_new_items=13) == "waiting: 12 new items, 13 needed"
+    assert schedules.maybe_cut_release(min_new_items=13) == (
+        "Waiting: 12 new items of the 13 needed."
+    )
     assert not Release.objects.exists()
     outcome = schedules.maybe_cut_release(min_new_items=12)
-    assert outcome.startswith("cut v1 (12 new items")
+    assert outcome == "Cut v1, the first release (12 new items)."
     (release,) = Release.objects.all()
     assert release.state == ReleaseState.BUILDING and release.created_by is None
-    assert schedules.maybe_cut_release(min_new_items=1) == "waiting: v1 is building"
+    assert schedules.maybe_cut_release(min_new_items=1) == "Waiting: v1 is still building."
     assert Release.objects.count() == 1
 
 
 def test_training_queues_exactly_one_run_per_kind_per_release(db):
-    assert schedules.maybe_train() == "waiting: no finished release"
+    assert schedules.maybe_train() == "Waiting: no release is finished yet."
     make_release()
     newest = make_release()
     outcome = schedules.maybe_train(base_models={"sft": "org/lm", "reward": "org/rm"})
@@ -87,10 +122,11 @@ def test_training_queues_exactly_one_run_per_kind_per_release(db):
         ("sft", newest, RunOrigin.SCHEDULE, "org/lm"),
     ]
     assert "sft: queued run" in outcome and "reward: queued run" in outcome
+    assert outcome.endswith(f"on {newest.version}.")
     # The next tick: those runs are active, and this release has its runs anyway.
     again = schedules.maybe_train()
     assert TrainingRun.objects.count() == 2
-    assert "already trained" in again
+    assert again == "sft: v2 has its run already. reward: v2 has its run already."
     # Even once they finished, the same release is not trained again by the schedule.
     TrainingRun.objects.update(state=RunState.SUCCEEDED)
     schedules.maybe_train()
@@ -103,7 +139,7 @@ def test_a_running_run_of_a_kind_holds_the_schedule_back_for_that_kind(db):
     services.run_report(run_id=manual.pk, attempt=0, payload={"state": "running"})
     make_release()
     outcome = schedules.maybe_train()
-    assert f"sft: run {manual.pk} is running" in outcome
+    assert f"sft: waiting for run {manual.pk} to finish." in outcome
     assert list(
         TrainingRun.objects.filter(origin=RunOrigin.SCHEDULE).values_list("kind", flat=True)
     ) == ["reward"]
@@ -119,7 +155,7 @@ def test_a_release_without_preferences_gets_an_sft_run_only(db):
 def test_with_the_hub_on_an_unpublished_release_is_published_before_training(db, settings):
     settings.HUB_NAMESPACE = "hearth"
     make_release()
-    assert schedules.maybe_train() == "publishing v1 first"
+    assert schedules.maybe_train().startswith("Sending v1 to the Hub first")
     assert not TrainingRun.objects.exists()
 
 

@@ -102,6 +102,23 @@ def test_the_nav_links_training_for_maintainers_only(maintainer, volunteer, db):
 # --- the list, its filters and the form ----------------------------------------------------------
 
 
+def test_each_schedule_shows_what_its_latest_run_decided(maintainer, schedule_rows):
+    from django.utils import translation
+
+    html = web(maintainer).get("/training/").content.decode()
+    assert "Its latest run" not in html  # before the first tick, nothing to show
+    schedules.maybe_train()
+    schedules.maybe_cut_release(min_new_items=3)
+    html = web(maintainer).get("/training/").content.decode()
+    assert "Its latest run, 0\xa0minutes ago:" in html
+    assert "<li>Waiting: no release is finished yet.</li>" in html
+    assert "<li>Waiting: 0 new items of the 3 needed.</li>" in html
+    # Decided in one language, shown in the reader's.
+    with translation.override("es"):
+        (train,) = [s for s in schedules.schedule_list() if s.task == "training.auto_train"]
+    assert train.outcome == ["En espera: todavía no hay ninguna publicación terminada."]
+
+
 def test_maintainers_see_runs_filters_the_form_and_the_schedules(maintainer, schedule_rows):
     release = make_release()
     make_release(number=9, version="v9", state=ReleaseState.BUILDING)
