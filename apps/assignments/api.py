@@ -132,7 +132,8 @@ class TaskSubmitApi(APIView):
         description=(
             "write: instruction, context, category, language, response · review_prompt / "
             "review_response: labels, quality · respond: text · rank: order (answer ids, "
-            "best first) or unusable: true"
+            "best first) or unusable: true. A field the task's type does not take is a 400 "
+            "naming those it does."
         ),
     )
     @idempotent

@@ -532,12 +532,37 @@ def _lock_prompt(prompt_id: int | None, *, state: str) -> Prompt:
     return prompt
 
 
+# The fields each type of task takes (the task API's names; the Contribute page's forms send
+# the same). Any other is refused: the services read what they know and would drop the rest,
+# so a misspelt "label" made a review that flagged nothing.
+TASK_FIELDS: dict[str, tuple[str, ...]] = {
+    TaskType.WRITE: ("instruction", "context", "category", "language", "response"),
+    TaskType.REVIEW_PROMPT: ("labels", "quality"),
+    TaskType.REVIEW_RESPONSE: ("labels", "quality"),
+    TaskType.RESPOND: ("text",),
+    TaskType.RANK: ("order", "unusable"),
+}
+
+
+def _refuse_unknown_fields(task_type: str, payload: Mapping[str, Any]) -> None:
+    """A ValidationError naming each field ``payload`` has that this type of task does not
+    take, in the words the API's request serializers use (apps.core.fields)."""
+    takes = TASK_FIELDS.get(task_type, ())
+    refused = sorted(str(name) for name in payload if name not in takes)
+    if refused:
+        message = _("Not a field of this request; it takes: %(fields)s.") % {
+            "fields": ", ".join(takes)
+        }
+        raise ValidationError({name: [message] for name in refused})
+
+
 def _do_submit(
     user: User, assignment: Assignment, payload: Mapping[str, Any], policy: CollectionPolicy
 ) -> dict[str, Any]:
     """Make the row the task asks for. The locked prompt (and answer) stay on the assignment,
     so the reply does not read them again."""
     task_type = assignment.task_type
+    _refuse_unknown_fields(task_type, payload)
     if task_type == TaskType.WRITE:
         prompt = collection_services.prompt_create(
             author=user,

@@ -47,7 +47,7 @@ def acceptance(reviews: Iterable[Review]) -> float:
 
 
 def check_review_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Labels as booleans (a ``labels`` list or one key per label) and quality 1–5."""
+    """Labels as booleans (from a ``labels`` list of their names) and quality 1–5."""
     errors: dict[str, list[str]] = {}
     labels = payload.get("labels", [])
     clean: dict[str, Any] = dict.fromkeys(LABELS, False)

@@ -244,6 +244,49 @@ def test_a_bad_review_payload_is_400_and_keeps_the_task(api, volunteer2):
     assert api.post(url, {"labels": ["pii"], "quality": 2}, format="json").status_code == 200
 
 
+def test_a_misspelt_field_is_400_naming_the_fields_the_task_takes(api, volunteer2):
+    """Until now "label" was dropped unread and a review flagging nothing was stored."""
+    PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    task = api.get(NEXT, {"type": "review"}).json()
+    url = f"/api/v1/tasks/{task['id']}/submit/"
+    r = api.post(url, {"label": ["spam"], "quality": 1, "bogus": 1}, format="json")
+    assert r.status_code == 400
+    message = "Not a field of this request; it takes: labels, quality."
+    assert r.json() == {"bogus": [message], "label": [message]}
+    assert not Review.objects.exists()
+    assert Assignment.objects.get().state == AssignmentState.ACTIVE
+    assert api.post(url, {"labels": ["spam"], "quality": 1}, format="json").status_code == 200
+    assert Review.objects.get().spam
+
+
+@pytest.mark.parametrize(
+    ("kind", "sent", "takes"),
+    [
+        ("write", {"title": "Fruit"}, "instruction, context, category, language, response"),
+        ("respond", {"text": "An answer.", "response": "An answer."}, "text"),
+        ("rank", {"orders": []}, "order, unusable"),
+        ("review", {"labels": [], "quality": 3, "spam": True}, "labels, quality"),
+    ],
+)
+def test_each_task_type_refuses_a_field_it_does_not_take(make_volunteer, kind, sent, takes):
+    author, a, b, volunteer = (make_volunteer() for _ in range(4))
+    state = {"respond": PromptState.COLLECTING, "rank": PromptState.RANKING}
+    prompt = PromptFactory(author=author, state=state.get(kind, PromptState.REVIEW))
+    if kind == "rank":
+        for answerer in (a, b):
+            ResponseFactory(prompt=prompt, author=answerer)
+    client = client_for(volunteer)
+    task = client.get(NEXT, {"type": kind}).json()
+    r = client.post(f"/api/v1/tasks/{task['id']}/submit/", sent, format="json")
+    assert r.status_code == 400
+    refused = sorted(set(sent) - set(takes.split(", ")))
+    message = f"Not a field of this request; it takes: {takes}."
+    assert r.json() == {key: [message] for key in refused}
+    assert Assignment.objects.get(pk=task["id"]).state == AssignmentState.ACTIVE
+    assert not (Review.objects.exists() or Ranking.objects.exists())
+    assert Prompt.objects.count() == 1 and prompt.responses.count() == (2 if kind == "rank" else 0)
+
+
 def test_a_bad_ranking_is_400(make_volunteer):
     from tests.factories import ResponseFactory
 
