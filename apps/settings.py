@@ -15,7 +15,18 @@ from urllib.parse import urlsplit
 import dj_database_url
 from csp.constants import NONE, SELF
 
-from apps.core.env import ConfigError, envbool, envchoice, envint, envlist, envstr
+from apps.core.env import (
+    ConfigError,
+    check_order,
+    envbool,
+    envchoice,
+    envint,
+    envlist,
+    envrate,
+    envstr,
+    envtextfile,
+    envurl,
+)
 from worker.brokers import redis_transport_options
 from worker.config import bundled_base_model
 
@@ -43,7 +54,7 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
-SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_URL = envurl("SITE_URL", "http://127.0.0.1:8000", origin=True)
 SITE_ID = 1
 
 INSTALLED_APPS = [
@@ -157,7 +168,9 @@ if _PROXY_SSL_HEADER:
 # --- database -------------------------------------------------------------------------------
 DATABASE_URL = envstr("DATABASE_URL", f"sqlite:///{DATA_DIR / 'hearth.sqlite3'}")
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60, minimum=0)
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -178,7 +191,7 @@ else:
     if envbool("DB_SERVER_SIDE_BINDING", True):
         DATABASES["default"]["OPTIONS"] = {
             "server_side_binding": True,
-            "prepare_threshold": envint("DB_PREPARE_THRESHOLD", 1),
+            "prepare_threshold": envint("DB_PREPARE_THRESHOLD", 1, minimum=0),
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -261,7 +274,7 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "ht
 # Hugging Face sign-in is OpenID Connect; it appears only when a client is configured.
 HF_OAUTH_CLIENT_ID = envstr("HF_OAUTH_CLIENT_ID")
 HF_OAUTH_CLIENT_SECRET = envstr("HF_OAUTH_CLIENT_SECRET")
-HF_OAUTH_SERVER_URL = envstr("HF_OAUTH_SERVER_URL", "https://huggingface.co")
+HF_OAUTH_SERVER_URL = envurl("HF_OAUTH_SERVER_URL", "https://huggingface.co")
 SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {}
 if HF_OAUTH_CLIENT_ID:
     if not HF_OAUTH_CLIENT_SECRET:
@@ -310,7 +323,7 @@ CONTENT_SECURITY_POLICY = {
 EMAIL_HOST = envstr("EMAIL_HOST")
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_PORT = envint("EMAIL_PORT", 587)
+    EMAIL_PORT = envint("EMAIL_PORT", 587, minimum=1, maximum=65535)
     EMAIL_HOST_USER = envstr("EMAIL_HOST_USER")
     EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
     EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", True)
@@ -354,12 +367,24 @@ HEARTH_INSTRUCTION_MIN_CHARS = envint("HEARTH_INSTRUCTION_MIN_CHARS", 4, minimum
 HEARTH_INSTRUCTION_MAX_CHARS = envint("HEARTH_INSTRUCTION_MAX_CHARS", 4_000, minimum=10)
 HEARTH_CONTEXT_MAX_CHARS = envint("HEARTH_CONTEXT_MAX_CHARS", 20_000, minimum=10)
 HEARTH_RESPONSE_MAX_CHARS = envint("HEARTH_RESPONSE_MAX_CHARS", 20_000, minimum=10)
-HEARTH_LICENCE_NAME = envstr("HEARTH_LICENCE_NAME", "CC BY-SA 3.0")
-HEARTH_LICENCE_VERSION = envstr("HEARTH_LICENCE_VERSION", "cc-by-sa-3.0")
+check_order(
+    ("HEARTH_INSTRUCTION_MIN_CHARS", HEARTH_INSTRUCTION_MIN_CHARS),
+    ("HEARTH_INSTRUCTION_MAX_CHARS", HEARTH_INSTRUCTION_MAX_CHARS),
+)
+# The name is recorded on every prompt and answer, the version on every acceptance, in columns
+# of 64 characters (Prompt.licence, Response.licence, LicenceAcceptance.version): a longer value
+# would fail every write. Use the licence's short name ("CC BY-NC-SA 4.0").
+_LICENCE_COLUMN_CHARS = 64
+HEARTH_LICENCE_NAME = envstr(
+    "HEARTH_LICENCE_NAME", "CC BY-SA 3.0", max_length=_LICENCE_COLUMN_CHARS
+)
+HEARTH_LICENCE_VERSION = envstr(
+    "HEARTH_LICENCE_VERSION", "cc-by-sa-3.0", max_length=_LICENCE_COLUMN_CHARS
+)
 HEARTH_LICENCE_URL = envstr(
     "HEARTH_LICENCE_URL", "https://creativecommons.org/licenses/by-sa/3.0/legalcode"
 )
-HEARTH_LICENCE_TEXT_FILE = envstr("HEARTH_LICENCE_TEXT_FILE")
+HEARTH_LICENCE_TEXT_FILE = envtextfile("HEARTH_LICENCE_TEXT_FILE")
 
 # --- request limits ---------------------------------------------------------------------------
 # Bodies over these sizes are refused with 413 before any parsing (BodySizeLimitMiddleware).
@@ -395,9 +420,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Per-user limits on the task endpoints, counted in the cache (Redis when configured).
     "DEFAULT_THROTTLE_RATES": {
-        "tasks_next": envstr("HEARTH_RATE_TASKS_NEXT", "120/min"),
-        "tasks_submit": envstr("HEARTH_RATE_TASKS_SUBMIT", "120/min"),
-        "flags": envstr("HEARTH_RATE_FLAGS", "30/hour"),
+        "tasks_next": envrate("HEARTH_RATE_TASKS_NEXT", "120/min"),
+        "tasks_submit": envrate("HEARTH_RATE_TASKS_SUBMIT", "120/min"),
+        "flags": envrate("HEARTH_RATE_FLAGS", "30/hour"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -421,7 +446,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": envchoice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}),
+    },
 }
 
 ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
@@ -484,3 +512,14 @@ HEARTH_TRAINING_REPORT_SECONDS = envint("HEARTH_TRAINING_REPORT_SECONDS", 2, min
 HEARTH_TRAINING_HEARTBEAT_SECONDS = envint("HEARTH_TRAINING_HEARTBEAT_SECONDS", 30, minimum=5)
 # A running run silent for longer is shown as stalled and may be sent again.
 HEARTH_TRAINING_STALE_SECONDS = envint("HEARTH_TRAINING_STALE_SECONDS", 600, minimum=30)
+check_order(
+    ("HEARTH_TRAINING_REPORT_SECONDS", HEARTH_TRAINING_REPORT_SECONDS),
+    ("HEARTH_TRAINING_HEARTBEAT_SECONDS", HEARTH_TRAINING_HEARTBEAT_SECONDS),
+)
+# A healthy run that reports only its heartbeats would otherwise show as stalled, and beat
+# would send it again every minute.
+check_order(
+    ("HEARTH_TRAINING_HEARTBEAT_SECONDS", HEARTH_TRAINING_HEARTBEAT_SECONDS),
+    ("HEARTH_TRAINING_STALE_SECONDS", HEARTH_TRAINING_STALE_SECONDS),
+    strictly=True,
+)
