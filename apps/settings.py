@@ -453,6 +453,7 @@ LOGGING = {
 }
 
 ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "apps.accounts.adapter.SocialAccountAdapter"
 
 # --- releases ---------------------------------------------------------------------------------
 # Releases are built under DATA_DIR/releases/<version>/ (see apps.releases.building).
