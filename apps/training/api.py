@@ -168,9 +168,10 @@ class TrainingRunCancelApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: TrainingRunOut, **errors(*WRITE_ERRORS, 404)},
+        responses={200: TrainingRunOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
         operation_id="training_runs_cancel",
     )
+    @idempotent
     def post(self, request: Request, run_id: int) -> Response:
         run = services.run_cancel(user=request_user(request), run=_get_run(run_id))
         return Response(TrainingRunOut(run).data)
@@ -181,9 +182,10 @@ class TrainingRunRetryApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={202: TrainingRunOut, **errors(*WRITE_ERRORS, 404)},
+        responses={202: TrainingRunOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
         operation_id="training_runs_retry",
     )
+    @idempotent
     def post(self, request: Request, run_id: int) -> Response:
         run = services.run_retry(user=request_user(request), run=_get_run(run_id))
         return Response(TrainingRunOut(run).data, status=status.HTTP_202_ACCEPTED)

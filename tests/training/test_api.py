@@ -144,9 +144,21 @@ def test_a_failed_run_is_sent_again(api_maintainer, release):
         services.run_create(user=None, release=release, kind="sft", dispatch=False)
     )
     services.run_report(run_id=run.pk, attempt=1, payload={"state": "failed", "error": "node lost"})
-    response = api_maintainer.post(f"{RUNS}{run.pk}/retry/")
+    response = api_maintainer.post(f"{RUNS}{run.pk}/retry/", HTTP_IDEMPOTENCY_KEY="retry-1")
     assert response.status_code == 202
     assert response.json()["attempt"] == 2 and response.json()["state"] == RunState.QUEUED
+    # The same request again (a lost answer, a second click) sends nothing more.
+    again = api_maintainer.post(f"{RUNS}{run.pk}/retry/", HTTP_IDEMPOTENCY_KEY="retry-1")
+    assert again.status_code == 202 and again["Idempotent-Replayed"] == "true"
+    assert again.json() == response.json()
+    run.refresh_from_db()
+    assert run.attempt == 2
+    # So does a cancel: replayed, not refused as already cancelled.
+    first = api_maintainer.post(f"{RUNS}{run.pk}/cancel/", HTTP_IDEMPOTENCY_KEY="cancel-1")
+    second = api_maintainer.post(f"{RUNS}{run.pk}/cancel/", HTTP_IDEMPOTENCY_KEY="cancel-1")
+    assert first.status_code == second.status_code == 200
+    assert second["Idempotent-Replayed"] == "true" and second.json() == first.json()
+    assert api_maintainer.post(f"{RUNS}{run.pk}/cancel/").status_code == 400  # a new request
 
 
 def test_a_cancelled_run_is_sent_again_from_the_start(api_maintainer, release):
