@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.training.models import TrainingRun
+from apps.training.models import ScheduleOutcome, TrainingRun
 
 
 @admin.register(TrainingRun)
@@ -11,6 +11,20 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_display = ["id", "kind", "release", "base_model", "method", "state", "created_at"]
     list_filter = ["kind", "state", "origin", "method"]
     readonly_fields = [f.name for f in TrainingRun._meta.fields]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(ScheduleOutcome)
+class ScheduleOutcomeAdmin(admin.ModelAdmin):
+    """Read-only: each schedule's latest tick writes its own row (apps.training.schedules)."""
+
+    list_display = ["task", "at", "acted"]
+    readonly_fields = [f.name for f in ScheduleOutcome._meta.fields]
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False
