@@ -21,7 +21,13 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from apps.accounts import roles
-from apps.collection.models import ACCEPTED_PROMPT_STATES, Prompt, Response, ResponseState
+from apps.collection.models import (
+    ACCEPTED_PROMPT_STATES,
+    Prompt,
+    Response,
+    ResponseState,
+    Source,
+)
 from apps.collection.search import IContains
 
 
@@ -300,14 +306,25 @@ def response_list_on_others_prompts(*, user: Any, state: str = "") -> QuerySet[R
     return _own_work_in_state(answers, state, accepted=(ResponseState.ACCEPTED,))
 
 
+def prompts_answered_by_model(*, origin: str, limit: int) -> tuple[list[Prompt], int]:
+    """The prompts holding a model-written answer filed from ``origin`` (a training run's
+    output name), by id, at most ``limit`` of them; and how many there are in all."""
+    answered = Prompt.objects.filter(
+        responses__source=Source.MODEL, responses__origin=origin
+    ).distinct()
+    return list(answered.order_by("id")[:limit]), answered.count()
+
+
 def site_counts() -> dict[str, int]:
     """What the home page counts: the prompts anyone can browse, their accepted answers, and
     the people who wrote them. Work in review, rejected, halted, withdrawn or hidden is not
     shown to visitors, so it is not counted either, nor a banned author's work."""
     prompts = Prompt.objects.filter(PUBLIC_PROMPT).order_by()
     responses = Response.objects.filter(PUBLIC_RESPONSE_ON_PUBLIC_PROMPT).order_by()
-    # order_by(): no Meta ordering inside the UNION (SQLite refuses it).
-    authors = prompts.values("author_id").union(responses.values("author_id"))
+    # order_by(): no Meta ordering inside the UNION (SQLite refuses it). People only: the
+    # account that files model-written answers is no contributor.
+    people = responses.filter(source=Source.HUMAN)
+    authors = prompts.values("author_id").union(people.values("author_id"))
     return {
         "prompts": prompts.count(),
         "responses": responses.count(),

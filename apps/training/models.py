@@ -156,6 +156,11 @@ class TrainingRun(models.Model):
         return len(prompts) if isinstance(prompts, list) else 0
 
     @property
+    def answers_not_added(self) -> int:
+        """Answers the model wrote that did not join a ranking."""
+        return max(0, (self.answers_written or 0) - (self.answers_added or 0))
+
+    @property
     def progress_percent(self) -> float:
         if self.state == RunState.SUCCEEDED:
             return 100.0

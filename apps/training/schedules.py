@@ -457,7 +457,9 @@ def check_options(task: str, options: Any) -> dict[str, Any]:
         for kind, values in params.items()
     }
     answers = options.get("answer_prompts", 0)
-    if (problem := services.answer_prompts_problem(RunKind.SFT, answers)) is not None:
+    # The answers come from the SFT run: without one, there is nothing to write them.
+    kind = RunKind.SFT if RunKind.SFT in kinds else kinds[0]
+    if (problem := services.answer_prompts_problem(kind, answers)) is not None:
         raise ValidationError({"answer_prompts": [problem]})
     out: dict[str, Any] = {"kinds": kinds, "method": method}
     if answers:

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
+from apps.collection.selectors import prompts_answered_by_model
 from apps.core import idempotency
 from apps.core.forms import add_validation_errors
 from apps.releases.models import FINISHED_STATES, Release
@@ -33,6 +34,8 @@ from apps.training.forms import RunCreateForm, ScheduleForm, error_summary
 from apps.training.models import RunKind, RunState, TrainingRun
 
 RUNS_PER_PAGE = 25
+# The prompts a run answered that its page links to; the rest are counted.
+ANSWERED_SHOWN = 50
 
 
 def maintainer_required(
@@ -159,8 +162,16 @@ def _live_context(run: TrainingRun) -> dict[str, Any]:
             for entry in run.artefact_files
             if isinstance(entry, dict) and isinstance(entry.get("path"), str)
         ]
+    answered: list[Any] = []
+    answered_count = 0
+    if run.state == RunState.SUCCEEDED and run.answers_added:
+        answered, answered_count = prompts_answered_by_model(
+            origin=run.output_name, limit=ANSWERED_SHOWN
+        )
     return {
         "run": run,
+        "answered": answered,
+        "answered_more": max(0, answered_count - len(answered)),
         "stalled": services.is_stalled(run),
         "eta": _eta_text(run.eta_seconds),
         "took": _took_text(run),

@@ -55,3 +55,12 @@ def test_the_counts_match_what_browse_lists(client):
     browse = client.get("/browse/").content.decode()
     assert "1 prompt" in browse
     assert counts(client) == {"prompts": 1, "responses": 0, "contributors": 1}
+
+
+def test_a_model_written_answer_counts_as_an_answer_but_its_account_is_nobody(client):
+    from apps.accounts.services import model_author
+    from apps.collection.models import Source
+
+    prompt = PromptFactory()
+    ResponseFactory(prompt=prompt, author=model_author(), source=Source.MODEL)
+    assert counts(client) == {"prompts": 1, "responses": 1, "contributors": 1}

@@ -109,6 +109,16 @@ def test_the_final_report_files_the_answers_under_the_model_account(release):
     assert Response.objects.count() == 1
 
 
+def test_a_run_whose_answers_all_stayed_out_says_how_many_and_why(maintainer, release):
+    prompts = [PromptFactory(), PromptFactory()]
+    run = services.run_dispatch(create(release, answer_prompts=2))
+    _succeeded(run, 1, [{"prompt_id": p.pk, "text": "  "} for p in prompts])
+    html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+    assert "No model-written answer joined a ranking." in html
+    assert "2 answers it wrote did not join: their prompts had moved on" in html
+    assert "The prompts it answered" not in html
+
+
 def test_a_run_that_found_nothing_to_answer_says_so(maintainer, release):
     run = services.run_dispatch(create(release, answer_prompts=5))
     assert run.spec["answer"] is None
@@ -131,6 +141,10 @@ def test_the_run_page_shows_the_answers_being_written_and_then_what_joined(maint
     _succeeded(run, 2, [{"prompt_id": p.pk, "text": f"Answer {i}."} for i, p in enumerate(prompts)])
     html = page.get(f"/training/runs/{run.pk}/").content.decode()
     assert "The model's answers to 3 prompts joined their rankings." in html
+    assert "did not join" not in html
+    # Each prompt it answered is a link away.
+    for prompt in prompts:
+        assert f'<a href="/prompts/{prompt.pk}/">#{prompt.pk}</a>' in html
     prompt_page = page.get(f"/prompts/{prompts[0].pk}/").content.decode()
     link = f'<a href="/training/runs/{run.pk}/">run-{run.pk}</a>'
     assert f"model-written ({link})" in prompt_page and "Hearth model" in prompt_page
@@ -207,3 +221,10 @@ def test_the_schedule_has_its_sft_runs_answer_prompts(db):
         with pytest.raises(ValidationError) as caught:
             schedules.check_options("training.auto_train", {"answer_prompts": bad})
         assert "answer_prompts" in caught.value.message_dict
+    # A schedule that trains no SFT model has nothing to write answers with.
+    with pytest.raises(ValidationError) as caught:
+        schedules.check_options("training.auto_train", {"kinds": ["reward"], "answer_prompts": 7})
+    assert "Only a supervised fine-tune writes answers" in str(caught.value.message_dict)
+    assert schedules.check_options("training.auto_train", {"kinds": ["reward"]})["kinds"] == [
+        "reward"
+    ]
