@@ -180,6 +180,17 @@ def test_my_contributions_opens_with_your_impact(volunteer, volunteer2):
     assert html.count("<rect ") == 1
 
 
+def test_the_busiest_day_is_written_as_the_pages_language_writes_a_date(volunteer):
+    from django.utils import timezone, translation
+
+    contribute(volunteer, reviews=1)
+    today = timezone.localdate()
+    with translation.override("es"):
+        month = translation.gettext(today.strftime("%B"))
+        text = impact(main(web(volunteer).get("/mine/", HTTP_ACCEPT_LANGUAGE="es")))
+    assert f"el {today.day} de {month.lower()}" in text
+
+
 def test_a_newcomers_impact_is_zeros_and_an_empty_chart(volunteer):
     text = impact(main(web(volunteer).get("/mine/")))
     assert "Total 0" in text

@@ -62,6 +62,28 @@ def test_one_english_word_with_two_meanings_gets_one_spanish_word_each():
         assert translation.pgettext("a schedule switched on", "On") == "Activada"
         assert translation.pgettext("what an import did, row by row", "Report") == "Informe"
         assert translation.pgettext("a link to take a task of this kind", "Rank") == "Clasificar"
+        assert translation.pgettext("a position on a list", "Rank") == "Puesto"
+
+
+def test_djangos_own_form_messages_speak_to_the_reader_as_the_site_does():
+    """Django's Spanish says *usted* ("Introduzca un número."); the site says *tú*."""
+    from django import forms
+
+    class Form(forms.Form):
+        whole = forms.IntegerField(max_value=5)
+        short = forms.CharField(max_length=3)
+        needed = forms.CharField()
+
+    with translation.override("es"):
+        errors = Form({"whole": "x", "short": "abcd"}).errors
+        assert errors["whole"] == ["Introduce un número entero."]
+        assert errors["short"] == [
+            "Asegúrate de que este valor tenga como máximo 3 caracteres (tiene 4)."
+        ]
+        assert errors["needed"] == ["Este campo es obligatorio."]
+        assert Form({"whole": "9", "short": "a", "needed": "y"}).errors["whole"] == [
+            "Asegúrate de que este valor sea menor o igual que 5."
+        ]
 
 
 # --- pages asked for in Spanish -----------------------------------------------------------------
