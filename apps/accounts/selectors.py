@@ -61,10 +61,12 @@ PROFILE_FIELDS = ("id", "email", "display_name", "languages", "attribution", "on
 
 def account_export(*, user: User) -> dict[str, Any]:
     """Everything Hearth holds that a person wrote or chose, as JSON-ready data: the account,
-    licence consents, token names (never secrets), prompts, answers, reviews, rankings and
-    the flags they raised. Withdrawn and hidden work is included, marked as such."""
+    licence consents, token names (never secrets), prompts, answers, reviews, rankings, the
+    flags they raised and the notes they gave when skipping a task. Withdrawn and hidden work
+    is included, marked as such."""
     from django.utils import timezone
 
+    from apps.assignments.models import Assignment
     from apps.collection.models import Prompt, Response
     from apps.feedback.models import LABELS, Ranking, Review
     from apps.moderation.models import Flag
@@ -147,5 +149,14 @@ def account_export(*, user: User) -> dict[str, Any]:
             "note",
             "created_at",
             "resolved_at",
+        ),
+        "skipped_tasks": rows(
+            Assignment.objects.filter(user=user).exclude(skip_reason=""),
+            "id",
+            "task_type",
+            "prompt_id",
+            "response_id",
+            "skip_reason",
+            "finished_at",
         ),
     }

@@ -231,8 +231,8 @@ def account_delete(*, user: User) -> User:
     published releases are immutable). Their reviews and rankings stay, attached to a row
     with no personal data left, because other volunteers' work was accepted or ranked with
     them. Everything personal is erased: e-mail, name, languages, sign-in links and e-mail
-    addresses; tokens are revoked, open tasks freed, and the password made unusable, which
-    ends every session.
+    addresses, and the notes they gave when skipping tasks; tokens are revoked, open tasks
+    freed, and the password made unusable, which ends every session.
     """
     from allauth.account.models import EmailAddress
     from allauth.socialaccount.models import SocialAccount
@@ -249,6 +249,9 @@ def account_delete(*, user: User) -> User:
     user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
     if user.deleted_at is not None:
         return user
+    # Free text that may say anything about them. Finished tasks only, which nobody else
+    # locks; taken here, after the person and before any other task, as the lock order says.
+    user.assignments.exclude(skip_reason="").update(skip_reason="")
     live_answers = Response.objects.filter(author=user, withdrawn_at__isnull=True)
     # Their tasks' rows and their work's (own and answered prompts, then their answers) locked
     # in one order, before author_work_withdraw changes them.

@@ -40,7 +40,22 @@ def work(volunteer, volunteer2):
     Ranking.objects.create(ranker=volunteer, prompt=theirs, order=[answer.pk])
     Flag.objects.create(reporter=volunteer, prompt=theirs, reason="spam", note="looks like an ad")
     services.api_token_create(user=volunteer, name="laptop script")
-    return {"mine": mine, "theirs": theirs, "answer": answer, "other_answer": other_answer}
+    skipped = Assignment.objects.create(
+        user=volunteer,
+        task_type="respond",
+        prompt=theirs,
+        state=AssignmentState.SKIPPED,
+        expires_at="2026-01-01T00:30:00Z",
+        finished_at="2026-01-01T00:10:00Z",
+        skip_reason="Call me on +44 7700 900123 about this one",
+    )
+    return {
+        "mine": mine,
+        "theirs": theirs,
+        "answer": answer,
+        "other_answer": other_answer,
+        "skipped": skipped,
+    }
 
 
 def test_the_download_holds_everything_of_mine_and_nothing_of_anyone_else(web, volunteer, work):
@@ -62,6 +77,9 @@ def test_the_download_holds_everything_of_mine_and_nothing_of_anyone_else(web, v
     ]
     assert [r["order"] for r in data["rankings"]] == [[work["answer"].pk]]
     assert [(f["reason"], f["note"]) for f in data["flags"]] == [("spam", "looks like an ad")]
+    assert [(t["task_type"], t["prompt_id"], t["skip_reason"]) for t in data["skipped_tasks"]] == [
+        ("respond", work["theirs"].pk, "Call me on +44 7700 900123 about this one")
+    ]
     assert [t["name"] for t in data["api_tokens"]] == ["laptop script"]
     assert len(data["licence_acceptances"]) == 1
     # No secret of any kind travels in it.
@@ -149,6 +167,8 @@ def test_deleting_erases_me_withdraws_my_work_and_keeps_my_judgements(
     assert Response.objects.get(pk=work["answer"].pk).withdrawn_at is not None
     assert Prompt.objects.get(pk=work["theirs"].pk).withdrawn_at is None
     assert Response.objects.get(pk=work["other_answer"].pk).withdrawn_at is None
+    # What I wrote when skipping a task is gone with the rest.
+    assert Assignment.objects.get(pk=work["skipped"].pk).skip_reason == ""
     # My reviews and rankings still count.
     assert Review.objects.filter(reviewer=user).count() == 1
     assert Ranking.objects.filter(ranker=user).count() == 1
