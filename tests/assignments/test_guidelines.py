@@ -49,6 +49,14 @@ def test_anyone_may_read_every_part_of_the_guidelines():
     )
 
 
+def test_rankers_learn_that_a_set_may_hold_a_model_written_answer_to_rank_like_the_others():
+    text = page_text(Client())
+    ranking = text[text.index('id="ranking"') : text.index('id="not-allowed"')]
+    assert "One of the answers may have been written by a model" in ranking
+    assert "no reason to mark the set unusable or to report it" in ranking
+    assert "it needs no review and is ranked with the others" in text
+
+
 def test_the_numbers_are_the_current_policys():
     html = page_text(Client())
     assert "A new prompt waits for 2 reviews." in html
