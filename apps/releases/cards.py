@@ -202,7 +202,7 @@ def _filter_lines(flt: ReleaseFilter) -> list[str]:
         "- minimum agreement for preference pairs: "
         + (f"{flt.min_agreement:g}" if flt.min_agreement is not None else "none"),
         f"- model-written answers: {'included' if flt.include_model_written else 'left out'}",
-        f"- share of prompts in the test split: {flt.test_share:g}",
+        f"- test share of the prompts released for the first time: {flt.test_share:g}",
     ]
 
 
@@ -243,9 +243,11 @@ def render_card(
         + "\n"
     )
     parts.append(
-        "Each config has a `train` and a `test` split. A prompt's split comes from a hash of "
-        "its id, so it never moves between splits from one version to the next, and all rows "
-        "of a prompt are in the same split. A split with no rows has an empty file but is "
+        "Each config has a `train` and a `test` split, and all rows of a prompt are in the "
+        "same split. A prompt keeps the split it got in the first version that included it, "
+        "so it never moves between splits from one version to the next; a prompt released "
+        "for the first time gets its split from a hash of its id at this version's test "
+        "share, and prompts released before keep theirs. A split with no rows has an empty file but is "
         "left out of the `configs` in this card's header, and so is a config with no rows, "
         "as `datasets` cannot load them. `dolly/sft.jsonl` holds every `sft` row (both "
         "splits) with Dolly's four fields: instruction, context, response, category.\n"

@@ -46,8 +46,10 @@ class ReleaseCreateForm(IdempotentForm):
         max_length=40,
         initial=str(DEFAULT_TEST_SHARE),
         help_text=_(
-            "The share of prompts held out to evaluate models on, the same prompts in every "
-            "release. With few prompts the form starts higher, so that about ten land in test."
+            "The share of prompts released for the first time that is held out to evaluate "
+            "models on. Prompts released before keep their split, so a prompt never moves "
+            "between train and test. While the test split is small the form starts higher, so "
+            "that about ten prompts land in test."
         ),
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )

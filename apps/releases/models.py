@@ -27,6 +27,11 @@ class ReleaseState(models.TextChoices):
 FINISHED_STATES = (ReleaseState.READY, ReleaseState.PUBLISHED)
 
 
+class Split(models.TextChoices):
+    TRAIN = "train", _("train")
+    TEST = "test", _("test")
+
+
 @dataclass(frozen=True)
 class ReleaseFilter:
     """What enters a release, besides the fixed rules (accepted, live, not banned).
@@ -138,3 +143,41 @@ class Release(models.Model):
     @property
     def release_filter(self) -> ReleaseFilter:
         return ReleaseFilter.from_json(self.filter)
+
+
+class PromptSplit(models.Model):
+    """The split a prompt was given by the first release that included it; every later
+    release keeps it, whatever its own test share, so a prompt never moves between train and
+    test. A prompt released for the first time gets the split its id hashes to at that
+    release's test share (``apps.releases.building.splits``).
+
+    Written by builds only, in bulk, before their rows stream; never changed afterwards. The
+    two relations have no database foreign key: PostgreSQL checks each with a trigger per
+    inserted row, which made the first release's assignment several times slower on the
+    release benchmark (250,000 prompts). Prompts are withdrawn, never deleted, and Django
+    still applies ``on_delete`` to deletes made through the ORM.
+    """
+
+    prompt = models.OneToOneField(
+        "collection.Prompt",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="release_split",
+    )
+    split = models.CharField(max_length=5, choices=Split.choices)
+    release = models.ForeignKey(
+        Release,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        # Not indexed: only admin asks which prompts a release assigned, and every build
+        # would pay for the index on each prompt it assigns.
+        db_index=False,
+        related_name="+",
+        help_text=_("The release that included the prompt first and gave it its split."),
+    )
+
+    def __str__(self) -> str:
+        return f"prompt {self.pk}: {self.split}"

@@ -7,12 +7,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from apps.accounts import roles
 from apps.releases.building import PRIVATE_DIR, release_folder
-from apps.releases.models import DEFAULT_TEST_SHARE, FINISHED_STATES, Release
+from apps.releases.models import DEFAULT_TEST_SHARE, FINISHED_STATES, Release, Split
 
 
 def release_list(*, user: Any = None) -> QuerySet[Release]:
@@ -80,17 +80,18 @@ def _empty_split(release: Release, config: str) -> str | None:
 
 def release_empty_split(*, release: Release) -> str | None:
     """The split of a finished release's sft config that got no rows while the other got
-    some (``"test"`` for a small release cut with a small test share: which prompts go to
-    test is decided by a hash of each prompt's id, so the split is stable between releases),
-    else None."""
+    some (``"test"`` for a small release whose prompts were first released at a small test
+    share: each prompt keeps the split of its first release), else None."""
     return _empty_split(release, "sft") if release.is_finished else None
 
 
 def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
     """What someone about to train on a finished release should know: each trained config
     with rows in one split but none in the other (a small filtered release whose few prompts
-    all hashed into train, say). A notice, not a failure: the release is valid.
-    ``with_advice`` (for maintainers, who cut releases) adds what to do about it."""
+    all went to train, say). A notice, not a failure: the release is valid.
+    ``with_advice`` (for maintainers, who cut releases) adds what can change it: prompts keep
+    the split of their first release, so only the share given to prompts released for the
+    first time."""
     if not release.is_finished:
         return []
     warnings = []
@@ -99,8 +100,10 @@ def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
         if empty == "test":
             warning = (
                 _(
-                    "No %(config)s rows landed in the test split: a training run needs both; "
-                    "cut it again with a larger test share."
+                    "No %(config)s rows landed in the test split: a training run needs both. "
+                    "Prompts keep the split of the first release that included them; a larger "
+                    "test share on the next release puts more of the prompts released for the "
+                    "first time in test."
                 )
                 if with_advice
                 else _("This release has no %(config)s test rows.")
@@ -108,8 +111,10 @@ def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
         elif empty == "train":
             warning = (
                 _(
-                    "No %(config)s rows landed in the train split: a training run needs both; "
-                    "cut it again with a smaller test share."
+                    "No %(config)s rows landed in the train split: a training run needs both. "
+                    "Prompts keep the split of the first release that included them; a smaller "
+                    "test share on the next release puts more of the prompts released for the "
+                    "first time in train."
                 )
                 if with_advice
                 else _("This release has no %(config)s train rows.")
@@ -124,7 +129,8 @@ def release_composition(*, release: Release) -> dict[str, Any]:
     """What a finished release's sft rows are made of, for its page: ``categories`` and
     ``languages`` as ``[(name in the current language, rows)]``, most rows first, and
     ``filter``, the choices that cut it as ``[(what, chosen)]`` (only those that narrowed it),
-    and ``test_percent``, its test share in percent (None for a release cut without one)."""
+    and ``test_percent``, its test share in percent (None for a release cut without one),
+    which applied to the prompts it released for the first time."""
     from apps.collection.models import Category  # releases read the collection's words
     from apps.core.languages import language_label, language_name
 
@@ -167,13 +173,19 @@ SUGGESTED_TEST_PROMPTS = 10
 
 
 def suggested_test_share() -> float:
-    """The release form's test share: the default, or on a small collection the share that
-    puts about SUGGESTED_TEST_PROMPTS of its accepted prompts in test (at most a half)."""
+    """The release form's test share, which applies to prompts released for the first time
+    (the others keep their split): the default, or, while fewer than about
+    SUGGESTED_TEST_PROMPTS accepted prompts would be in test, the share of the accepted
+    prompts never released that makes up the difference (at most a half). One query."""
     from apps.collection.models import ACCEPTED_PROMPT_STATES, Prompt
 
-    accepted = Prompt.objects.filter(
+    found = Prompt.objects.filter(
         state__in=ACCEPTED_PROMPT_STATES, withdrawn_at__isnull=True
-    ).count()
-    if not accepted or accepted * DEFAULT_TEST_SHARE >= SUGGESTED_TEST_PROMPTS:
+    ).aggregate(
+        new=Count("id", filter=Q(release_split__isnull=True)),
+        test=Count("id", filter=Q(release_split__split=Split.TEST)),
+    )
+    new, wanted = found["new"], SUGGESTED_TEST_PROMPTS - found["test"]
+    if not new or wanted <= 0 or new * DEFAULT_TEST_SHARE >= wanted:
         return DEFAULT_TEST_SHARE
-    return min(0.5, math.ceil(100 * SUGGESTED_TEST_PROMPTS / accepted) / 100)
+    return min(0.5, math.ceil(100 * wanted / new) / 100)

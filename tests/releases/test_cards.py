@@ -196,3 +196,14 @@ def test_a_built_release_with_empty_configs_leaves_them_out_and_loads_the_rest(
     card = (folder_of(release) / "README.md").read_text()
     assert "config_name: preferences" not in card
     assert "config_name: rankings" not in card
+
+
+def test_the_card_says_the_test_share_applies_only_to_prompts_released_for_the_first_time():
+    _, body = parse(card(release_filter=ReleaseFilter(test_share=0.2)))
+    assert "- test share of the prompts released for the first time: 0.2\n" in body
+    assert (
+        "A prompt keeps the split it got in the first version that included it, so it never "
+        "moves between splits from one version to the next; a prompt released for the first "
+        "time gets its split from a hash of its id at this version's test share, and prompts "
+        "released before keep theirs." in " ".join(body.split())
+    )

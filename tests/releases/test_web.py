@@ -378,8 +378,9 @@ def test_a_release_with_no_sft_test_rows_warns_and_offers_no_training_run(mainta
     web.force_login(maintainer)
     html = web.get("/releases/v1/").content.decode()
     assert (
-        "No sft rows landed in the test split: a training run needs both; cut it again with a "
-        "larger test share." in html
+        "No sft rows landed in the test split: a training run needs both. Prompts keep the "
+        "split of the first release that included them; a larger test share on the next "
+        "release puts more of the prompts released for the first time in test." in html
     )
     assert "No preferences rows landed in the test split" in html
     assert "Start a training run" not in html
@@ -433,6 +434,27 @@ def test_the_form_suggests_a_test_share_that_gives_a_small_collection_test_rows(
     web.force_login(maintainer)
     html = web.get("/releases/").content.decode()
     assert re.search(rf'name="test_share" value="{share}"', html)
+
+
+def test_the_suggested_share_counts_only_prompts_never_released(maintainer, db):
+    """Prompts released before keep their split, so the share applies to the others: with 8
+    of 30 released prompts in test, 2 of 10 new ones make the 10 (0.2), not 10 of 40."""
+    from apps.releases.models import PromptSplit
+    from tests.factories import PromptFactory
+
+    released = PromptFactory.create_batch(30, state="collecting")
+    PromptFactory.create_batch(10, state="collecting")
+    PromptSplit.objects.bulk_create(
+        PromptSplit(prompt=prompt, split="test" if index < 8 else "train")
+        for index, prompt in enumerate(released)
+    )
+    web = Client()
+    web.force_login(maintainer)
+    html = web.get("/releases/").content.decode()
+    assert re.search(r'name="test_share" value="0.2"', html)
+    PromptSplit.objects.filter(prompt__in=released[8:10]).update(split="test")
+    html = web.get("/releases/").content.decode()
+    assert re.search(r'name="test_share" value="0.05"', html)  # ten in test already
 
 
 def test_a_build_no_worker_has_started_says_so_after_a_minute(maintainer, db):
@@ -515,13 +537,15 @@ def test_a_form_filter_that_matches_nothing_names_categories_by_their_labels(mai
     )
 
 
-def test_only_maintainers_are_told_to_cut_a_release_again(maintainer, volunteer, db):
+def test_only_maintainers_are_told_what_the_next_release_can_change(maintainer, volunteer, db):
     _finished({"sft": {"train": 17, "test": 0}, "preferences": {"train": 0, "test": 3}})
     advice = [
-        "No sft rows landed in the test split: a training run needs both; cut it again with a "
-        "larger test share.",
-        "No preferences rows landed in the train split: a training run needs both; cut it "
-        "again with a smaller test share.",
+        "No sft rows landed in the test split: a training run needs both. Prompts keep the "
+        "split of the first release that included them; a larger test share on the next "
+        "release puts more of the prompts released for the first time in test.",
+        "No preferences rows landed in the train split: a training run needs both. Prompts "
+        "keep the split of the first release that included them; a smaller test share on the "
+        "next release puts more of the prompts released for the first time in train.",
     ]
     neutral = [
         "This release has no sft test rows.",
@@ -537,7 +561,7 @@ def test_only_maintainers_are_told_to_cut_a_release_again(maintainer, volunteer,
         if user is not None:
             web.force_login(user)
         html = web.get("/releases/v1/").content.decode()
-        assert "cut it again" not in html
+        assert "Prompts keep the split" not in html
         assert all(
             f'<div class="message warning" data-testid="release-warning"><p>{text}</p></div>'
             in html
@@ -710,7 +734,7 @@ def test_the_page_shows_what_the_release_holds_by_category_and_language(db, volu
     assert (
         "Languages: English, French · Categories: Open Q&amp;A, Summarization · "
         "Minimum agreement (Kendall&#x27;s W) for preference pairs: 0.5 · Model-written answers: included · "
-        "test share 5%</p>" in composition
+        "test share 5% for prompts released for the first time</p>" in composition
     )
     spanish = web.get("/releases/v1/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
     assert '"count-bar-label">Resumen<' in spanish and '"count-bar-label">Inglés<' in spanish

@@ -23,10 +23,15 @@ snapshot spans the configs, and progress is written on a connection of its own (
 stream's snapshot refuses writes on its connection once others commit: ``OrmReader.write``).
 Both paths produce the same bytes.
 
+Splits: a prompt keeps the split of the first release that included it (``splits``). Before
+its snapshot is taken a build stores a split for each prompt that enters and has none, from a
+hash of the id at its own test share; the prompts stream joins the stored splits, and every
+other config takes its prompts' splits from that pass.
+
 Determinism: rows are ordered by id (answers by prompt, then id), Parquet writer options are
 pinned, row groups have a fixed row count, and nothing in any file depends on the time, so the
-same rows give the same files and the same content hash. Build times live in the database
-only.
+same rows give the same files and the same content hash (a rebuild finds the splits its first
+attempt stored). Build times live in the database only.
 
 Layout of a release folder::
 
@@ -39,7 +44,8 @@ Layout of a release folder::
 is neither published nor offered for download.
 
 The package: ``layout`` (paths, schemas, split and pseudonym hashes), ``queries`` (what
-enters, as querysets), ``streams`` (readers and writers), ``passes`` (one attempt's passes over
+enters, as querysets), ``splits`` (each prompt's split, stored once), ``streams`` (readers and
+writers), ``passes`` (one attempt's passes over
 the data) and, here, the attempt itself: claim, build, move into place, mark ready or failed.
 """
 
@@ -71,6 +77,7 @@ from apps.releases.building.layout import (
     releases_root,
 )
 from apps.releases.building.passes import Build, BuildSuperseded, Progress
+from apps.releases.building.splits import splits_assign
 from apps.releases.building.streams import Method, OrmReader, PostgresReader, open_reader
 from apps.releases.models import FINISHED_STATES, Release, ReleaseState
 
@@ -271,6 +278,8 @@ def _attempt(release: Release, token: str, *, progress: Progress | None, method:
     folder.mkdir()
     reader: OrmReader | PostgresReader | None = None
     try:
+        # Committed before the reader takes its snapshot, which then holds every split.
+        splits_assign(release=release)
         reader = open_reader(method)
         build = Build(release, token, folder, reader, progress)
         try:

@@ -1,5 +1,5 @@
 """Where releases live, what their files hold, and the two hashes every row depends on: the
-prompt's split and the ranker's pseudonym."""
+split a prompt gets when first released and the ranker's pseudonym."""
 
 from __future__ import annotations
 
@@ -55,9 +55,10 @@ def hash_position(prompt_id: int) -> int:
 
 
 def prompt_split(prompt_id: int, test_share: float) -> str:
-    """``"test"`` or ``"train"``, from a hash of the prompt id alone: a prompt never moves
-    between splits across releases, and a larger ``test_share`` only moves prompts from train
-    to test."""
+    """``"test"`` or ``"train"``, from a hash of the prompt id and ``test_share``: the split a
+    prompt gets in the first release that includes it. Later releases keep that split
+    (``PromptSplit``, see ``splits``) whatever their own share, so a prompt never moves
+    between splits across releases. At a larger share the test prompts are a superset."""
     return "test" if hash_position(prompt_id) < test_threshold(test_share) else "train"
 
 

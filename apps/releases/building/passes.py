@@ -26,10 +26,8 @@ from apps.releases.building.layout import (
     PARQUET_OPTIONS,
     PRIVATE_DIR,
     SPLITS,
-    hash_position,
     pseudonym,
     release_schemas,
-    test_threshold,
 )
 from apps.releases.building.queries import (
     CONSENSUS_COLUMNS,
@@ -42,6 +40,7 @@ from apps.releases.building.queries import (
     rankings_filter,
     sft_query,
 )
+from apps.releases.building.splits import splits_settle
 from apps.releases.building.streams import (
     BATCH_ROWS,
     OrmReader,
@@ -53,7 +52,7 @@ from apps.releases.building.streams import (
     string_bytes,
     table_from_rows,
 )
-from apps.releases.models import Release, ReleaseState
+from apps.releases.models import Release, ReleaseState, Split
 
 # Array and Table: for nested functions of methods where ``pa`` names a local (``self.pa``).
 if TYPE_CHECKING:
@@ -326,7 +325,6 @@ class Build:
         self.folder = folder
         self.reader = reader
         self.callback = progress
-        self.threshold = test_threshold(self.flt.test_share)
         self.schemas = release_schemas()
         shard_rows = settings.HEARTH_RELEASE_SHARD_ROWS
         self.pipeline = Pipeline()
@@ -348,10 +346,12 @@ class Build:
         self._counting: Future[int] | None = None
         self._reported = 0
         # Filled by the prompts pass: test-split prompt ids (a small share), and every prompt
-        # id seen, kept compactly (sorted, searched by bisection).
+        # id seen, kept compactly (sorted, searched by bisection); then the splits of prompts
+        # met later that it did not see (the ORM path reads no snapshot).
         self.test_ids: set[int] = set()
         self._test_array: pa.Array | None = None
         self.seen_ids = SortedIds(complete=isinstance(reader, PostgresReader))
+        self._late: dict[int, str] = {}
         self._pseudonyms: dict[int, str] = {}
         (folder / "dolly").mkdir(parents=True, exist_ok=True)
         self.dolly = open(folder / DOLLY_PATH, "wb")  # noqa: SIM115
@@ -359,20 +359,28 @@ class Build:
     # --- helpers --------------------------------------------------------------------------
 
     def test_mask(self, prompt_ids: pa.Array) -> pa.Array:
-        """Which rows are in the test split. The prompts pass hashed every prompt once; a
-        prompt it did not see (the ORM path reads no snapshot) is hashed here."""
+        """Which rows are in the test split. The prompts pass read every prompt's split; a
+        prompt it did not see (the ORM path reads no snapshot) is settled here."""
         import pyarrow.compute as pc
 
+        if not self.seen_ids.complete:
+            unseen = [
+                pid
+                for pid in pc.unique(prompt_ids).to_pylist()
+                if pid not in self.seen_ids and pid not in self._late
+            ]
+            if unseen:
+                self._late.update(self.settle(unseen))
+                self.test_ids.update(pid for pid in unseen if self._late.get(pid) == Split.TEST)
         if self._test_array is None or len(self._test_array) != len(self.test_ids):
             self._test_array = int64_array(sorted(self.test_ids))
-        mask = pc.is_in(prompt_ids, value_set=self._test_array)
-        if self.seen_ids.complete:
-            return mask
-        unseen = [pid for pid in pc.unique(prompt_ids).to_pylist() if pid not in self.seen_ids]
-        extra = [pid for pid in unseen if hash_position(pid) < self.threshold]
-        if extra:
-            mask = pc.or_(mask, pc.is_in(prompt_ids, value_set=int64_array(extra)))
-        return mask
+        return pc.is_in(prompt_ids, value_set=self._test_array)
+
+    def settle(self, prompt_ids: list[int]) -> dict[int, str]:
+        """The splits of prompts that had none when the build assigned splits (they entered
+        since), assigned now (``splits_settle``), through the reader: on SQLite its open
+        stream holds Django's connection."""
+        return self.reader.write(lambda: splits_settle(release=self.release, prompt_ids=prompt_ids))
 
     def pseudonym(self, user_id: int) -> str:
         value = self._pseudonyms.get(user_id)
@@ -452,7 +460,7 @@ class Build:
             self.report()
         text, int64 = pa.string(), pa.int64()
         for batch in self.reader.stream(
-            prompts_qs, PROMPT_COLUMNS, (int64, text, text, text, text, text, int64)
+            prompts_qs, PROMPT_COLUMNS, (int64, text, text, text, text, text, int64, text)
         ):
             self.on_prompts(batch)
         ranked = pa.concat_arrays(self.ranked_prompts).to_pylist() if self.ranked_prompts else []
@@ -539,13 +547,23 @@ class Build:
         import pyarrow.compute as pc
 
         ids = batch.column("id")
-        id_list = ids.to_pylist()
-        self.seen_ids.extend(id_list)
-        threshold = self.threshold
-        test = [pid for pid in id_list if hash_position(pid) < threshold]
-        self.test_ids.update(test)
+        self.seen_ids.extend(ids.to_pylist())
+        # The split stored for each prompt (joined by prompts_query); empty (COPY) or null
+        # (ORM) for one that entered after the build assigned splits.
+        splits = batch.column("split")
+        stored = pc.fill_null(
+            pc.is_in(splits, value_set=values_array(list(Split.values), self.pa.string())),
+            scalar(False),
+        )
+        test = pc.fill_null(pc.equal(splits, scalar(Split.TEST.value)), scalar(False))
+        if not pc.all(stored).as_py():
+            late = self.settle(ids.filter(pc.invert(stored)).to_pylist())
+            late_test = [pid for pid, split in late.items() if split == Split.TEST]
+            if late_test:
+                test = pc.or_(test, pc.is_in(ids, value_set=int64_array(late_test)))
+        self.test_ids.update(ids.filter(test).to_pylist())
         table = self.pa.Table.from_batches([batch]).select(list(self.schemas["prompts"].names))
-        self.write_split("prompts", selected(table), pc.is_in(ids, value_set=int64_array(test)))
+        self.write_split("prompts", selected(table), test)
         self.count_values(self.by_category["prompts"], batch.column("category"))
         self.count_values(self.by_language["prompts"], batch.column("language"))
         self.contributors.update(pc.unique(batch.column("author_id")).to_pylist())

@@ -60,14 +60,34 @@ def entering_response(flt: ReleaseFilter) -> Q:
 
 
 def prompts_query(flt: ReleaseFilter) -> QuerySet[Prompt, Any]:
+    """The prompts that enter, by id, each with its stored split (``PromptSplit``; empty or
+    None for a prompt not assigned one yet), joined here so that no row is looked up apart."""
     return (
         Prompt.objects.filter(entering_prompt(flt))
         .order_by("id")
-        .values_list("id", "instruction", "context", "category", "language", "state", "author_id")
+        .values_list(
+            "id",
+            "instruction",
+            "context",
+            "category",
+            "language",
+            "state",
+            "author_id",
+            "release_split__split",
+        )
     )
 
 
-PROMPT_COLUMNS = ("id", "instruction", "context", "category", "language", "state", "author_id")
+PROMPT_COLUMNS = (
+    "id",
+    "instruction",
+    "context",
+    "category",
+    "language",
+    "state",
+    "author_id",
+    "split",
+)
 
 
 class DollyLine(Func):

@@ -50,7 +50,10 @@ class Command(BaseCommand):
             "--test-share",
             type=float,
             default=DEFAULT_TEST_SHARE,
-            help=f"Share of prompts in the test split (default: {DEFAULT_TEST_SHARE}).",
+            help=(
+                "Share of the prompts released for the first time that go to the test split; "
+                f"prompts released before keep their split (default: {DEFAULT_TEST_SHARE})."
+            ),
         )
         create.add_argument(
             "--sync",
