@@ -21,7 +21,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from apps.accounts.models import User
 from apps.accounts.services import check_language
@@ -54,13 +56,35 @@ LINE_ERRORS = "line"
 _DOLLY_FIELDS = ("instruction", "context", "response", "category")
 _STRING_FIELDS = (*_DOLLY_FIELDS, "language")
 _JSON_TYPE_NAMES = {
-    str: "a string",
-    dict: "an object",
-    list: "an array",
-    int: "a number",
-    float: "a number",
-    bool: "true/false",
-    type(None): "null",
+    str: gettext_lazy("a string"),
+    dict: gettext_lazy("an object"),
+    list: gettext_lazy("an array"),
+    int: gettext_lazy("a number"),
+    float: gettext_lazy("a number"),
+    bool: pgettext_lazy("a JSON value", "true/false"),
+    type(None): pgettext_lazy("a JSON value", "null"),
+}
+# What Python's JSON decoder says (its messages are English only), in the reader's language.
+_JSON_ERRORS = {
+    "Expecting value": gettext_lazy("a value was expected"),
+    "Expecting property name enclosed in double quotes": gettext_lazy(
+        "a field name in double quotes was expected"
+    ),
+    "Expecting ',' delimiter": gettext_lazy("a comma was expected"),
+    "Expecting ':' delimiter": gettext_lazy("a colon was expected"),
+    "Unterminated string starting at": gettext_lazy("a string is not closed"),
+    "Invalid control character at": gettext_lazy(
+        "a control character (such as a tab or a line break) is inside a string"
+    ),
+    "Extra data": gettext_lazy("more follows the end of the JSON value"),
+    "Invalid \\escape": gettext_lazy("a backslash escape is not valid"),
+    "Invalid \\uXXXX escape": gettext_lazy("a \\u escape is not valid"),
+    "Illegal trailing comma before end of object": gettext_lazy(
+        "a comma comes before the closing brace"
+    ),
+    "Illegal trailing comma before end of array": gettext_lazy(
+        "a comma comes before the closing bracket"
+    ),
 }
 
 
@@ -261,7 +285,13 @@ def _read_lines(stream: IO[bytes], limit: int) -> Iterator[_RawLine]:
 
 
 def _json_type(value: Any) -> str:
-    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+    return str(_JSON_TYPE_NAMES.get(type(value), type(value).__name__))
+
+
+def _too_long(limit: int) -> str:
+    return _("The line is longer than %(limit)s bytes.") % {
+        "limit": number_format(limit, force_grouping=True)
+    }
 
 
 def _rejected(line: int, errors: dict[str, list[str]]) -> LineOutcome:
@@ -273,7 +303,7 @@ def _parse_line(raw: _RawLine, limit: int) -> dict[str, Any] | LineOutcome:
     if raw.data is None:
         return _rejected(
             raw.number,
-            {LINE_ERRORS: [_("The line is longer than %(limit)d bytes.") % {"limit": limit}]},
+            {LINE_ERRORS: [_too_long(limit)]},
         )
     data = raw.data
     if raw.number == 1 and data.startswith(b"\xef\xbb\xbf"):
@@ -300,7 +330,7 @@ def _parse_line(raw: _RawLine, limit: int) -> dict[str, Any] | LineOutcome:
             {
                 LINE_ERRORS: [
                     _("Not valid JSON: %(reason)s at column %(col)d.")
-                    % {"reason": exc.msg, "col": exc.colno}
+                    % {"reason": str(_JSON_ERRORS.get(exc.msg, exc.msg)), "col": exc.colno}
                 ]
             },
         )
@@ -535,8 +565,9 @@ def _file_error(message: str) -> ValidationError:
 def check_upload(stream: IO[bytes], *, size: int) -> None:
     """Refuse a file that is not a Dolly JSONL file at all, so that a wrong pick imports
     nothing: larger than ``HEARTH_IMPORT_MAX_BYTES``, not UTF-8 text anywhere in it, without a
-    non-blank line, or with a first line that is not a JSON object with a Dolly field. A later
-    line's problems are the report's business: that line is rejected, the others imported.
+    non-blank line, or with a first line that is not a JSON object with a Dolly field (lines
+    too long to read are passed over). A later line's problems, and an overlong line's, are
+    the report's business: that line is rejected, the others imported.
 
     Precondition: ``stream`` is open for reading bytes and can seek; it is read through once
     and left at its start. Raises a ValidationError on ``file``.
@@ -550,6 +581,7 @@ def check_upload(stream: IO[bytes], *, size: int) -> None:
     line_limit = max_line_bytes()
     first: dict[str, Any] | LineOutcome | None = None
     first_number = 0
+    overlong = False
     stream.seek(0)
     try:
         for raw in _read_lines(stream, line_limit):
@@ -567,10 +599,20 @@ def check_upload(stream: IO[bytes], *, size: int) -> None:
                     ) from None
                 if not raw.data.strip():
                     continue
-            if first is None:
+            # A line too long to read tells nothing of the file's kind: the report rejects it,
+            # wherever it is, and the first line that can be read is the one looked at.
+            overlong = overlong or raw.data is None
+            if first is None and raw.data is not None:
                 first, first_number = _parse_line(raw, line_limit), raw.number
     finally:
         stream.seek(0)
+    if first is None and overlong:
+        raise _file_error(
+            _(
+                "This does not look like a Dolly JSONL file: every line is longer than %(limit)s bytes."
+            )
+            % {"limit": number_format(line_limit, force_grouping=True)}
+        )
     if first is None:
         raise _file_error(_("The file is empty: it has no line to import."))
     if isinstance(first, LineOutcome):

@@ -74,8 +74,8 @@ def test_it_lists_rejected_and_duplicate_lines_with_their_reasons(superuser, tmp
 
     assert out.splitlines() == [
         f"line 2: duplicate of prompt #{existing.pk}",
-        "line 3: rejected: line: Not valid JSON: Expecting property name enclosed in double "
-        "quotes at column 2.",
+        "line 3: rejected: line: Not valid JSON: a field name in double quotes was expected at "
+        "column 2.",
         "line 4: rejected: category: Choose one of the categories: open_qa, general_qa, "
         "closed_qa, classification, brainstorming, information_extraction, summarization, "
         "creative_writing.",

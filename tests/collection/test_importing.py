@@ -227,7 +227,7 @@ def test_it_rejects_malformed_json_and_says_where(maintainer):
     assert only_line(report) == LineOutcome(
         line=1,
         status="rejected",
-        errors={"line": ["Not valid JSON: Expecting ':' delimiter at column 39."]},
+        errors={"line": ["Not valid JSON: a colon was expected at column 39."]},
     )
     assert not Prompt.objects.exists()
 
@@ -242,7 +242,7 @@ def test_a_line_cut_short_is_placed_at_its_end_not_on_the_next_line(maintainer, 
     assert report.lines[0] == LineOutcome(
         line=1,
         status="rejected",
-        errors={"line": ["Not valid JSON: Expecting value at column 40."]},
+        errors={"line": ["Not valid JSON: a value was expected at column 40."]},
     )
     assert report.imported == 1
 
@@ -428,7 +428,7 @@ def test_it_rejects_an_overlong_line_and_goes_on_with_the_next(maintainer, setti
     report = run(jsonl(huge, record(2)), maintainer)
 
     assert report.lines[0] == LineOutcome(
-        line=1, status="rejected", errors={"line": [f"The line is longer than {limit} bytes."]}
+        line=1, status="rejected", errors={"line": [f"The line is longer than {limit:,} bytes."]}
     )
     assert report.lines[1].status == "imported"
 
@@ -676,7 +676,7 @@ def test_the_report_serialises_to_the_api_shape(maintainer):
             {
                 "line": 3,
                 "status": "rejected",
-                "errors": {"line": ["Not valid JSON: Expecting value at column 1."]},
+                "errors": {"line": ["Not valid JSON: a value was expected at column 1."]},
             },
         ],
         "lines_truncated": False,

@@ -145,7 +145,7 @@ def test_a_maintainer_imports_a_file_and_reads_the_report(maintainer):
         "4 rejected category : Choose one of the categories: open_qa, general_qa, closed_qa, "
         "classification, brainstorming, information_extraction, summarization, "
         "creative_writing.",
-        "5 rejected Not valid JSON: Expecting property name enclosed in double quotes at column 2.",
+        "5 rejected Not valid JSON: a field name in double quotes was expected at column 2.",
     ]
     assert f'href="/prompts/{existing.pk}/"' in page
     assert f'<a href="/prompts/{imported.pk}/">Line 1: prompt #{imported.pk}</a>' in page
@@ -168,7 +168,7 @@ def test_a_maintainer_imports_a_file_and_reads_the_report(maintainer):
             "status": "rejected",
             "errors": {
                 "line": [
-                    "Not valid JSON: Expecting property name enclosed in double quotes at column 2."
+                    "Not valid JSON: a field name in double quotes was expected at column 2."
                 ]
             },
         },
@@ -275,7 +275,7 @@ def test_a_rejected_line_lists_every_problem(maintainer):
         ),
         pytest.param(
             b"instruction,context,response,category\nHi,,Hello,open_qa\n",
-            "This does not look like a Dolly JSONL file. Line 1: Not valid JSON: Expecting value "
+            "This does not look like a Dolly JSONL file. Line 1: Not valid JSON: a value was expected "
             "at column 1.",
             id="csv",
         ),
@@ -398,3 +398,39 @@ def test_only_maintainers_see_the_import_link(maintainer, volunteer):
     assert link not in web(None).get("/").content.decode()
     current = web(maintainer).get(URL).content.decode()
     assert '<a href="/imports/" aria-current="page">Import</a>' in current
+
+
+def test_an_overlong_first_line_is_one_rejected_line_not_a_refused_file(maintainer):
+    from apps.collection.importing import max_line_bytes
+
+    limit = max_line_bytes()
+    huge = record(1, context="x" * (limit + 10))
+    page = web(maintainer).post(URL, form(jsonl_file(huge, record(2)))).content.decode()
+
+    assert (count(page, "imported"), count(page, "rejected")) == ("1", "1")
+    assert problem_rows(page) == [f"1 rejected The line is longer than {limit:,} bytes."]
+    # A file of nothing but such lines is no Dolly file, and says why.
+    page = web(maintainer).post(URL, form(jsonl_file(huge), key="key-2")).content.decode()
+    assert file_errors(page) == [
+        f"This does not look like a Dolly JSONL file: every line is longer than {limit:,} bytes."
+    ]
+
+
+def test_the_report_reads_as_spanish_in_spanish(maintainer):
+    page = (
+        web(maintainer)
+        .post(
+            URL,
+            form(jsonl_file(record(1), ["a", "list"], "{oops"), key="es-1"),
+            HTTP_ACCEPT_LANGUAGE="es",
+        )
+        .content.decode()
+    )
+    stats = re.findall(r'class="number"[^>]*>([^<]*)</span><span>([^<]*)</span>', page)
+    assert stats == [("1", "importada"), ("0", "duplicadas"), ("2", "rechazadas")]
+    assert problem_rows(page) == [
+        "2 rechazada Cada línea debe ser un objeto JSON con instruction, context, response y "
+        "category; esta es una lista.",
+        "3 rechazada JSON no válido: se esperaba un nombre de campo entre comillas dobles en la "
+        "columna 2.",
+    ]
