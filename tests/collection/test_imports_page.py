@@ -167,9 +167,7 @@ def test_a_maintainer_imports_a_file_and_reads_the_report(maintainer):
             "line": 5,
             "status": "rejected",
             "errors": {
-                "line": [
-                    "Not valid JSON: a field name in double quotes was expected at column 2."
-                ]
+                "line": ["Not valid JSON: a field name in double quotes was expected at column 2."]
             },
         },
     ]
