@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -238,8 +238,8 @@ def _take_slot(model: type[Model], pk: int) -> bool:
 def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assignment | None:
     """Hold one open slot of the oldest live prompt in the task's state that the user may work
     on: in their languages, by an author not banned, not their own, not one they had a task
-    of this type on before (done, skipped or expired) and, to answer or rank, not one they
-    answered.
+    of this type on before (done, skipped or expired), to answer or rank, not one they
+    answered and, to rank, one with two answers at least to rank.
 
     The state is written into the statement so that PostgreSQL walks that state's partial
     index of prompts with open slots (migration 0002), not every live prompt."""
@@ -259,6 +259,12 @@ def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assig
             'WHERE r."prompt_id" = c."id" AND r."author_id" = %s)'
         )
         answered_params = [user.pk]
+    if task_type == TaskType.RANK:
+        # A ranking compares two answers at least. (A prompt left with fewer goes back to
+        # collecting: feedback_services.rank_sets_check. This holds meanwhile.)
+        size, size_params = feedback_services.rank_set_size('c."id"')
+        answered += f" AND {size} >= {feedback_services.MIN_RANK_SET}"
+        answered_params += size_params
     # One statement picks the prompt (locking it, skipping those others hold) and takes its
     # slot: the row is locked between the two, so the slot is still there.
     found = _fetch_one(
@@ -648,6 +654,34 @@ def task_skip(*, user: User, assignment_id: int, reason: Any = "") -> Assignment
     _refuse_finished(assignment)
     _release([assignment], AssignmentState.SKIPPED, reason=clean)
     return assignment
+
+
+# Prompts one statement covers at most (PostgreSQL binds 65,535 parameters at most).
+PROMPTS_PER_STATEMENT = 5000
+
+
+def rank_tasks_release(*, prompt_ids: Sequence[int]) -> int:
+    """Release the open rank tasks of these prompts that are not ranking any more (sent back
+    to collecting by feedback_services.rank_sets_check); returns how many.
+
+    Run once the change of state is committed, in a transaction that locks these tasks and
+    nothing else, so the dispatcher's order holds: a submission holding one of them waits for
+    nothing this holds, finds the prompt collecting and is refused, and this then releases
+    its task. No slot goes back: a task's slot belongs to the state it was taken in."""
+    released = 0
+    ids = list(prompt_ids)
+    with transaction.atomic():
+        for start in range(0, len(ids), PROMPTS_PER_STATEMENT):
+            released += (
+                Assignment.objects.filter(
+                    prompt_id__in=ids[start : start + PROMPTS_PER_STATEMENT],
+                    task_type=TaskType.RANK,
+                    state=AssignmentState.ACTIVE,
+                )
+                .exclude(prompt__state=PromptState.RANKING)
+                .update(state=AssignmentState.RELEASED, finished_at=timezone.now())
+            )
+    return released
 
 
 def _any_overdue() -> bool:

@@ -1,7 +1,9 @@
 """The prompt and response state machines, in one place.
 
 Prompt: review → collecting → ranking → complete, with rejected (from review) and halted
-(from any open state) as exits. Response: review → accepted | rejected.
+(from any open state) as exits; a prompt ranking goes back to collecting when fewer than two
+of its answers are left to rank (apps.feedback.services.rank_sets_check). Response:
+review → accepted | rejected.
 
 Each transition sets the target's ``open_slots`` for its new state, so the dispatcher hands
 out exactly as many tasks as the policy asks for. Callers must hold the row lock
@@ -10,7 +12,12 @@ out exactly as many tasks as the policy asks for. Callers must hold the row lock
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection
 from django.db.models import F
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.collection.models import (
@@ -23,6 +30,9 @@ from apps.collection.models import (
 )
 from apps.core.sql import quote, scalar, update
 
+# Prompts one statement moves at most (PostgreSQL binds 65,535 parameters at most).
+ROWS_PER_STATEMENT = 5000
+
 
 class InvalidTransition(Exception):
     """The requested state change is not an edge of the state machine."""
@@ -33,6 +43,8 @@ PROMPT_EDGES: frozenset[tuple[str, str]] = frozenset(
         (PromptState.REVIEW, PromptState.COLLECTING),
         (PromptState.REVIEW, PromptState.REJECTED),
         (PromptState.COLLECTING, PromptState.RANKING),
+        # Its answers withdrawn, hidden or their authors banned, down to fewer than two.
+        (PromptState.RANKING, PromptState.COLLECTING),
         (PromptState.RANKING, PromptState.COMPLETE),
         (PromptState.REVIEW, PromptState.HALTED),
         (PromptState.COLLECTING, PromptState.HALTED),
@@ -58,15 +70,20 @@ def count_responses(prompt: Prompt, states: tuple[str, ...]) -> int:
     hiding it does). Model-written answers come on top of the target (they join the rank set
     but never take a person's place). (In SQL, as the dispatcher's statements are: see
     apps/core/sql.py.)"""
+    counted, params = _counted_responses("%s", states)
+    return int(scalar(f"SELECT {counted}", [prompt.pk, *params]))
+
+
+def _counted_responses(prompt_id: str, states: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """SQL counting the answers ``count_responses`` counts of the prompt whose id is
+    ``prompt_id`` (a column, or a placeholder that comes first), and its other parameters."""
     users = quote(User._meta.db_table)
-    return int(
-        scalar(
-            f"SELECT COUNT(*) FROM {quote(Response._meta.db_table)} "
-            f'WHERE "prompt_id" = %s AND "state" IN ({", ".join(["%s"] * len(states))}) '
-            'AND "source" = %s AND "withdrawn_at" IS NULL AND "hidden_at" IS NULL '
-            f'AND "author_id" NOT IN (SELECT "id" FROM {users} WHERE "banned_at" IS NOT NULL)',
-            [prompt.pk, *states, Source.HUMAN],
-        )
+    return (
+        f"(SELECT COUNT(*) FROM {quote(Response._meta.db_table)} "
+        f'WHERE "prompt_id" = {prompt_id} AND "state" IN ({", ".join(["%s"] * len(states))}) '
+        'AND "source" = %s AND "withdrawn_at" IS NULL AND "hidden_at" IS NULL '
+        f'AND "author_id" NOT IN (SELECT "id" FROM {users} WHERE "banned_at" IS NOT NULL))',
+        [*states, Source.HUMAN],
     )
 
 
@@ -90,6 +107,37 @@ def prompt_transition(*, prompt: Prompt, to: str, policy: CollectionPolicy) -> P
     prompt.open_slots = slots_for(prompt, to, policy)
     update(prompt, ["state", "open_slots", "updated_at"])
     return prompt
+
+
+def prompts_back_to_collecting(*, prompt_ids: Sequence[int], policy: CollectionPolicy) -> None:
+    """Move these prompts from ranking back to collecting (fewer than two answers left to
+    rank), each with the slots ``slots_for`` gives a prompt entering collecting, in one
+    statement per ROWS_PER_STATEMENT prompts; one not ranking is left alone. Precondition: the
+    caller holds the prompts' row locks."""
+    prompts = quote(Prompt._meta.db_table)
+    live, live_params = _counted_responses(
+        f'{prompts}."id"', (ResponseState.REVIEW, ResponseState.ACCEPTED)
+    )
+    target = int(policy.responses_to_collect)
+    ids = list(prompt_ids)
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), ROWS_PER_STATEMENT):
+            part = ids[start : start + ROWS_PER_STATEMENT]
+            cursor.execute(
+                f'UPDATE {prompts} SET "state" = %s, "updated_at" = %s, "open_slots" = '
+                f"CASE WHEN {live} >= %s THEN 0 ELSE %s - {live} END "
+                f'WHERE "state" = %s AND "id" IN ({", ".join(["%s"] * len(part))})',
+                [
+                    PromptState.COLLECTING,
+                    connection.ops.adapt_datetimefield_value(timezone.now()),
+                    *live_params,
+                    target,
+                    target,
+                    *live_params,
+                    PromptState.RANKING,
+                    *part,
+                ],
+            )
 
 
 def response_transition(*, response: Response, to: str) -> Response:

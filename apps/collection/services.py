@@ -542,9 +542,11 @@ def response_withdraw(*, response: Response, user: User) -> Response:
         if prompt.state == PromptState.COLLECTING and response.state != ResponseState.REJECTED:
             # The prompt needs another answer in its place.
             flow.give_back_prompt_slot(prompt_id=prompt.pk, phase=PromptState.COLLECTING)
-        from apps.feedback.services import consensus_refresh  # feedback imports collection
+        from apps.feedback.services import rank_sets_changed  # feedback imports collection
 
-        consensus_refresh(prompt_ids=[prompt.pk])
+        # Out of the consensus; a prompt ranking with fewer than two answers left goes back to
+        # collecting.
+        rank_sets_changed(prompt_ids=[prompt.pk])
     return response
 
 
@@ -571,10 +573,11 @@ def author_work_withdraw(*, author: User) -> tuple[int, int]:
         pk__in=answers.exclude(state=ResponseState.REJECTED).values("prompt_id"),
     ).update(open_slots=F("open_slots") + 1)
     withdrawn_answers = answers.update(withdrawn_at=now, open_slots=0, updated_at=now)
-    # Every prompt answered has a new response set: its consensus runs again.
-    from apps.feedback.services import consensus_refresh  # feedback imports collection
+    # Every prompt answered has a new response set: its consensus runs again, and one ranking
+    # with fewer than two answers left goes back to collecting.
+    from apps.feedback.services import rank_sets_changed  # feedback imports collection
 
-    consensus_refresh(
+    rank_sets_changed(
         prompt_ids=Response.objects.filter(author=author, withdrawn_at=now).values("prompt_id")
     )
     withdrawn_prompts = Prompt.objects.filter(author=author, withdrawn_at__isnull=True).update(

@@ -91,6 +91,11 @@ class Ranking(models.Model):
     unusable = models.BooleanField(default=False)
     # Indexed for the Community leaderboard's week and month, which count only recent rows.
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set when the prompt ranks again after it went back to collecting, its rank set down to
+    # fewer than two answers (apps.feedback.services.rank_sets_check): the ranking is kept, and
+    # still the ranker's contribution, but it ordered an answer set that is gone, so neither
+    # the consensus nor the count of rankings the prompt needs counts it.
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -17,7 +17,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import IntegerField, QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
@@ -131,6 +133,7 @@ def response_review_create(
         accepted = flow.count_responses(prompt, (ResponseState.ACCEPTED,))
         if prompt.state == PromptState.COLLECTING and accepted >= policy.responses_to_collect:
             flow.prompt_transition(prompt=prompt, to=PromptState.RANKING, policy=policy)
+            _retire_earlier_rankings(prompt)
     else:
         flow.response_transition(response=response, to=ResponseState.REJECTED)
         if prompt.state == PromptState.COLLECTING:
@@ -160,6 +163,24 @@ def rankable_responses(prompt: Prompt) -> list[Response]:
         f'WHERE {table}."prompt_id" = %s AND {_rankable(table)} ORDER BY {table}."id"',
         [prompt.pk, ResponseState.ACCEPTED],
         Response,
+    )
+
+
+# Two answers are the least a ranking compares (as the policy's least responses_to_collect).
+MIN_RANK_SET = 2
+
+
+def rank_set_size(prompt_id_column: str) -> tuple[str, list[Any]]:
+    """SQL for the number of answers in the rank set of the prompt whose id is in
+    ``prompt_id_column`` (``c."id"``), and its parameters: the dispatcher hands out no rank
+    task of a set smaller than MIN_RANK_SET, and ``rank_sets_check`` sends such a prompt
+    back to collecting."""
+    table, users = quote(Response._meta.db_table), quote(User._meta.db_table)
+    return (
+        f"(SELECT COUNT(*) FROM {table} "
+        f'INNER JOIN {users} u ON u."id" = {table}."author_id" '
+        f'WHERE {table}."prompt_id" = {prompt_id_column} AND {_rankable(table)})',
+        [ResponseState.ACCEPTED],
     )
 
 
@@ -254,7 +275,9 @@ def ranking_create(
     order, unusable = check_ranking_payload(payload, ids, gone=gone)
     ranking = insert(Ranking(ranker=ranker, prompt=prompt, order=order, unusable=unusable))
     rankings = scalar(
-        f'SELECT COUNT(*) FROM {quote(Ranking._meta.db_table)} WHERE "prompt_id" = %s', [prompt.pk]
+        f"SELECT COUNT(*) FROM {quote(Ranking._meta.db_table)} "
+        'WHERE "prompt_id" = %s AND "retired_at" IS NULL',
+        [prompt.pk],
     )
     if prompt.state == PromptState.RANKING and rankings >= policy.rankings_required:
         consensus_run(prompt=prompt)
@@ -289,6 +312,67 @@ def consensus_refresh(*, prompt_ids: Iterable[int] | QuerySet[Any, Any]) -> int:
     return len(with_consensus)
 
 
+@transaction.atomic
+def rank_sets_changed(*, prompt_ids: Iterable[int] | QuerySet[Any, Any]) -> None:
+    """After answers left these prompts' rank sets (hidden, withdrawn): ``consensus_refresh``,
+    then ``rank_sets_check``. ``prompt_ids`` may be a subquery, as for ``consensus_refresh``.
+    Precondition: the caller holds the prompts' row locks."""
+    consensus_refresh(prompt_ids=prompt_ids)
+    rank_sets_check(prompt_ids=prompt_ids)
+
+
+@transaction.atomic
+def rank_sets_check(*, prompt_ids: Iterable[int] | QuerySet[Any, Any]) -> list[int]:
+    """Send those of these prompts still ranking with fewer than MIN_RANK_SET answers left to
+    rank (the rest withdrawn, hidden, their authors banned) back to collecting, with slots for
+    the answers they lack; returns their ids. In a fixed number of statements, however many
+    (a ban passes every prompt its person answered, as a subquery).
+
+    Their rankings so far stay as they are until the prompt ranks again (then they are
+    retired: see ``_retire_earlier_rankings``), so that a ban lifted meanwhile leaves the
+    consensus as it was. Their open rank tasks are released once this transaction commits
+    (``rank_tasks_release``): the caller holds the prompts, and a submission holds its task
+    and then waits for the prompt, so waiting for the task here would deadlock.
+
+    Precondition: the caller holds the prompts' row locks."""
+    if not isinstance(prompt_ids, QuerySet):
+        prompt_ids = list(prompt_ids)
+    size, params = rank_set_size(f'{quote(Prompt._meta.db_table)}."id"')
+    short = list(
+        Prompt.objects.filter(pk__in=prompt_ids, state=PromptState.RANKING)
+        .alias(rank_set=RawSQL(size, params, output_field=IntegerField()))
+        .filter(rank_set__lt=MIN_RANK_SET)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not short:
+        return []
+    # The policy as current_policy reads it, without creating its row on first use (a write,
+    # and three more statements, in a bulk path whose count must not depend on history).
+    policy = CollectionPolicy.objects.filter(pk=1).first() or CollectionPolicy(pk=1)
+    flow.prompts_back_to_collecting(prompt_ids=short, policy=policy)
+    from apps.assignments.services import rank_tasks_release  # the dispatcher imports this
+
+    transaction.on_commit(lambda: rank_tasks_release(prompt_ids=short), robust=True)
+    return short
+
+
+def _retire_earlier_rankings(prompt: Prompt) -> None:
+    """A prompt entering ranking again (sent back to collecting, its rank set down to fewer
+    than two answers) keeps the rankings it had but retires them (``Ranking.retired_at``):
+    they ordered a set of which one answer at most is in the new one, so they say nothing
+    about it, and counted they would keep its new answers out of the vote (an answer is
+    ranked only when every ranking saw it) and stand for rankings it still needs. One
+    statement, which finds none for a prompt ranking for the first time. Precondition: the
+    caller holds the prompt's row lock."""
+    table = quote(Ranking._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE {table} SET "retired_at" = %s WHERE "prompt_id" = %s AND "retired_at" IS NULL',
+            [connection.ops.adapt_datetimefield_value(timezone.now()), prompt.pk],
+        )
+
+
 def consensus_run(*, prompt: Prompt) -> PromptConsensus:
     """Merge the prompt's rankings (ranked pairs) by rankers not banned, store each answer's
     rank and the agreement.
@@ -298,8 +382,9 @@ def consensus_run(*, prompt: Prompt) -> PromptConsensus:
     that came back (restored, unbanned) after some ranking was made without it is left out of
     the vote altogether: that ranker never saw it, and every ranking must order every answer.
     With no ranking left to count (every ranker banned) the consensus is empty: no order, no
-    agreement. Ties break by a fixed shuffle seeded by the prompt id, so the author's own
-    (first) answer is not favoured.
+    agreement. Rankings retired when the prompt went back to collecting and then ranked again
+    (``_retire_earlier_rankings``) do not count. Ties break by a fixed shuffle seeded by the
+    prompt id, so the author's own (first) answer is not favoured.
 
     Precondition: the caller holds the prompt's row lock (the dispatcher, on the last ranking).
     """
@@ -396,13 +481,15 @@ def _answers_of(prompt_ids: list[int]) -> dict[int, list[tuple[int, int | None, 
 
 
 def _rankings_of_rankers_in_good_standing(prompt_ids: list[int]) -> dict[int, list[Ranking]]:
-    """The rankings of these prompts by rankers not banned, oldest first, by prompt."""
+    """The rankings of these prompts by rankers not banned, oldest first, by prompt; not those
+    retired (``_retire_earlier_rankings``)."""
     rankings, users = quote(Ranking._meta.db_table), quote(User._meta.db_table)
     found: dict[int, list[Ranking]] = {}
     for ranking in fetch_all(
         f"SELECT {columns(Ranking, rankings)} FROM {rankings} "
         f'INNER JOIN {users} u ON u."id" = {rankings}."ranker_id" '
         f'WHERE {rankings}."prompt_id" IN ({", ".join(["%s"] * len(prompt_ids))}) '
+        f'AND {rankings}."retired_at" IS NULL '
         f'AND u."banned_at" IS NULL ORDER BY {rankings}."created_at", {rankings}."id"',
         list(prompt_ids),
         Ranking,

@@ -34,7 +34,7 @@ from apps.collection.flow import InvalidTransition
 from apps.collection.models import Prompt, PromptState, Response, ResponseState, Source
 from apps.collection.policy import current_policy
 from apps.feedback.models import Ranking
-from apps.feedback.services import consensus_refresh
+from apps.feedback.services import consensus_refresh, rank_sets_changed, rank_sets_check
 from apps.moderation.models import Flag, FlagReason, ModerationAction
 
 Target = Prompt | Response
@@ -96,8 +96,9 @@ def _hide(target: Target) -> None:
     if target.state != ResponseState.REJECTED and target.source == Source.HUMAN:
         # A model-written answer holds no place.
         flow.give_back_prompt_slot(prompt_id=target.prompt_id, phase=PromptState.COLLECTING)
-    # Whoever hides it, a moderator or the flags: the consensus is as if it had never been.
-    consensus_refresh(prompt_ids=[target.prompt_id])
+    # Whoever hides it, a moderator or the flags: the consensus is as if it had never been, and
+    # a prompt ranking with fewer than two answers left goes back to collecting.
+    rank_sets_changed(prompt_ids=[target.prompt_id])
 
 
 def _lock(target: Target) -> Target:
@@ -178,7 +179,7 @@ def content_hide(*, moderator: User, target: Target, reason: Any) -> ModerationA
     if not newly and isinstance(target, Response):
         # Confirming a hide by flags: an answer hidden before the automatic hide refreshed the
         # consensus still holds its rank there.
-        consensus_refresh(prompt_ids=[target.prompt_id])
+        rank_sets_changed(prompt_ids=[target.prompt_id])
     return _log(moderator, ModerationAction.Action.HIDE, target=target, reason=clean)
 
 
@@ -324,6 +325,8 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     assignments_release_for_user(user=user, prompts=_work_of(user), answers=Q(author=user))
     _give_back_places_of_answers(user)
     _recount_for(user)
+    # A prompt ranking left with fewer than two answers without theirs collects again.
+    rank_sets_check(prompt_ids=Response.objects.filter(author=user).values("prompt_id"))
     _log(moderator, ModerationAction.Action.BAN, subject=user, reason=clean)
     return user
 

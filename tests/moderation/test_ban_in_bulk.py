@@ -15,9 +15,11 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
 from apps.assignments.models import Assignment, AssignmentState, TaskType
+from apps.collection import flow
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
+from apps.collection.policy import current_policy
 from apps.feedback.models import PromptConsensus, Ranking, Review
-from apps.feedback.services import consensus_run
+from apps.feedback.services import consensus_run, rankable_responses
 from apps.moderation import services
 from apps.moderation.models import ModerationAction
 from tests.contributions import (
@@ -68,6 +70,18 @@ def rank_as_the_person(w: World, rng: random.Random, share: float) -> None:
         consensus_run_as_it_was(prompt=prompt)
 
 
+def user_ban_one_prompt_at_a_time(*, moderator: User, user: User, reason: str) -> User:
+    """The reference ban (``user_ban_one_by_one``), then each prompt ranking that the person
+    answered and that is left with fewer than two answers to rank sent back to collecting,
+    one at a time, as ``flow.prompt_transition`` moves one prompt."""
+    user = user_ban_one_by_one(moderator=moderator, user=user, reason=reason)
+    answered = Response.objects.filter(author=user).values("prompt_id")
+    for prompt in Prompt.objects.filter(pk__in=answered, state=S.RANKING).order_by("pk"):
+        if len(rankable_responses(prompt)) < 2:
+            flow.prompt_transition(prompt=prompt, to=S.COLLECTING, policy=current_policy())
+    return user
+
+
 def _after(ban: Callable[..., Any], moderator: User, person: User, before: Rows) -> Rows:
     """Every row of the tables concerned after ``ban``, which is then rolled back. The log
     entry it writes is keyed by what it says, not by its id (a rolled-back id is not reused)."""
@@ -85,7 +99,7 @@ def _after(ban: Callable[..., Any], moderator: User, person: User, before: Rows)
 
 def _assert_same_as_one_by_one(moderator: User, person: User) -> Rows:
     before = rows(TABLES)
-    one_by_one = _after(user_ban_one_by_one, moderator, person, before)
+    one_by_one = _after(user_ban_one_prompt_at_a_time, moderator, person, before)
     assert rows(TABLES) == before  # rolled back: the second path starts from the same rows
     in_bulk = _after(services.user_ban, moderator, person, before)
     for model in TABLES:
