@@ -38,17 +38,30 @@ class MaintainersWrite(BasePermission):
 
 
 class ReleaseOut(serializers.ModelSerializer[Release]):
+    """A release. ``publish_state`` says where it stands with the Hub (``unpublished``,
+    ``publishing``, ``published`` or ``failed``); ``publish_error`` why the last publish
+    failed (while publishing: why a try is being repeated), for maintainers only (empty for
+    others, as it names the deployment's settings). Give ``context={"request": …}``."""
+
     downloads = serializers.SerializerMethodField()
     previous = serializers.CharField(source="previous.version", default=None, allow_null=True)
+    publish_error = serializers.SerializerMethodField()
 
     class Meta:
         model = Release
         fields = [
             "version", "state", "error", "created_at", "finished_at", "published_at", "filter",
             "counts", "changes", "content_hash", "files", "downloads", "progress_done",
-            "progress_total", "previous", "hub_repo", "hub_revision",
+            "progress_total", "previous", "hub_repo", "hub_revision", "publish_state",
+            "publish_error", "publish_requested_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_publish_error(self, release: Release) -> str:
+        request = self.context.get("request")
+        if request is None or not roles.is_maintainer(request.user):
+            return ""
+        return release.publish_error
 
     def get_downloads(self, release: Release) -> dict[str, str]:
         if not release.is_finished:
@@ -83,7 +96,9 @@ class ReleasesApi(APIView):
         page = paginator.paginate_queryset(
             selectors.release_list(user=request.user), request, view=self
         )
-        return paginator.get_paginated_response(ReleaseOut(page, many=True).data)
+        return paginator.get_paginated_response(
+            ReleaseOut(page, many=True, context={"request": request}).data
+        )
 
     @extend_schema(
         request=ReleaseCreateIn,
@@ -98,7 +113,9 @@ class ReleasesApi(APIView):
             release = services.release_create(user=request_user(request), **payload.validated_data)
         except PermissionDenied as exc:
             raise exceptions.PermissionDenied(str(exc)) from None
-        return Response(ReleaseOut(release).data, status=status.HTTP_201_CREATED)
+        return Response(
+            ReleaseOut(release, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
 
 class ReleaseDetailApi(APIView):
@@ -112,7 +129,7 @@ class ReleaseDetailApi(APIView):
             release = selectors.release_get_for_user(user=request.user, version=version)
         except Release.DoesNotExist:
             raise exceptions.NotFound() from None
-        return Response(ReleaseOut(release).data)
+        return Response(ReleaseOut(release, context={"request": request}).data)
 
 
 class ReleasePublishApi(APIView):
@@ -123,6 +140,13 @@ class ReleasePublishApi(APIView):
         request=None,
         responses={202: ReleaseOut, **errors(*WRITE_ERRORS, 404, 409)},
         operation_id="releases_publish",
+        description=(
+            "Queue the release's publishing to the Hub. Its `publish_state` is `publishing` "
+            "until the exports worker has published it (`published`) or given up (`failed`, "
+            "with `publish_error`). Asking again while it is publishing, or once it is "
+            "published, queues nothing; after a failure it tries again, and never makes a "
+            "second Hub commit for the same release."
+        ),
     )
     def post(self, request: Request, version: str) -> Response:
         if not roles.is_maintainer(request.user):
@@ -149,4 +173,7 @@ class ReleasePublishApi(APIView):
             error = exceptions.APIException(str(exc))
             error.status_code = status.HTTP_409_CONFLICT
             raise error from None
-        return Response(ReleaseOut(release).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            ReleaseOut(release, context={"request": request}).data,
+            status=status.HTTP_202_ACCEPTED,
+        )

@@ -12,6 +12,9 @@ from django.utils.translation import gettext_lazy as _
 
 # How long a queued build may wait for a worker before its page says that none has started it.
 WORKER_WAIT = timedelta(minutes=1)
+# A publish asked for this long ago and not finished may be asked for again: its worker died,
+# or none runs. Repeating is safe (see apps.releases.publishing).
+PUBLISH_STALE = timedelta(minutes=30)
 
 DEFAULT_TEST_SHARE = 0.05
 
@@ -25,6 +28,16 @@ class ReleaseState(models.TextChoices):
 
 # A release whose files are complete and may be downloaded, published or trained on.
 FINISHED_STATES = (ReleaseState.READY, ReleaseState.PUBLISHED)
+
+
+class PublishState(models.TextChoices):
+    """Where a finished release stands with the Hub. ``published`` goes with the release's
+    own state ``published``; the others with ``ready``."""
+
+    UNPUBLISHED = "unpublished", _("Not published")
+    PUBLISHING = "publishing", _("Publishing")
+    PUBLISHED = "published", _("Published")
+    FAILED = "failed", _("Publishing failed")
 
 
 class Split(models.TextChoices):
@@ -111,6 +124,17 @@ class Release(models.Model):
     hub_repo = models.CharField(max_length=200, blank=True)
     hub_revision = models.CharField(max_length=64, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    publish_state = models.CharField(
+        max_length=16, choices=PublishState.choices, default=PublishState.UNPUBLISHED
+    )
+    publish_error = models.TextField(
+        blank=True,
+        help_text=_(
+            "Why the last publish attempt failed; while publishing, why the last try is being "
+            "tried again."
+        ),
+    )
+    publish_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-number"]
@@ -139,6 +163,20 @@ class Release(models.Model):
             and self.created_at is not None
             and timezone.now() - self.created_at > WORKER_WAIT
         )
+
+    @property
+    def publish_stalled(self) -> bool:
+        """Publishing, asked for more than PUBLISH_STALE ago: it may be asked for again."""
+        return (
+            self.publish_state == PublishState.PUBLISHING
+            and self.publish_requested_at is not None
+            and timezone.now() - self.publish_requested_at > PUBLISH_STALE
+        )
+
+    @property
+    def in_progress(self) -> bool:
+        """Building or publishing: its page asks for news until it is done."""
+        return self.state == ReleaseState.BUILDING or self.publish_state == PublishState.PUBLISHING
 
     @property
     def release_filter(self) -> ReleaseFilter:

@@ -1,4 +1,5 @@
-"""Writes for releases: create one (and enqueue its build), build a failed one again.
+"""Writes for releases: create one (and enqueue its build), build a failed one again, ask
+for one to be published.
 
 The build itself is ``apps.releases.building.release_build``, run by the ``releases.build``
 task on the ``exports`` queue.
@@ -13,7 +14,8 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts import roles
@@ -23,6 +25,8 @@ from apps.collection.models import Category
 from apps.releases.models import (
     DEFAULT_TEST_SHARE,
     FINISHED_STATES,
+    PUBLISH_STALE,
+    PublishState,
     Release,
     ReleaseFilter,
     ReleaseState,
@@ -237,8 +241,16 @@ class PublishingUnavailable(Exception):
     """The Hub is not configured (HUB_NAMESPACE unset)."""
 
 
-def release_publish_enqueue(*, release: Release) -> None:
-    """Queue publishing on the exports queue (the worker holds HF_TOKEN, web does not)."""
+@transaction.atomic
+def release_publish_enqueue(*, release: Release) -> bool:
+    """Ask the exports worker to publish a ready release (the worker holds HF_TOKEN, web
+    does not), once: returns whether a publish was queued.
+
+    A conditional UPDATE claims it (``publish_state`` to publishing, the reason of an earlier
+    failure cleared): a release already publishing is not queued again, nor one published,
+    so repeated clicks and schedule ticks queue one publish. One publishing for longer than
+    PUBLISH_STALE (its worker died, or none runs) may be asked for again. Raises
+    PublishingUnavailable without HUB_NAMESPACE. ``release`` is refreshed from the row."""
     from django.conf import settings
 
     from apps.releases.tasks import publish_release
@@ -247,5 +259,19 @@ def release_publish_enqueue(*, release: Release) -> None:
         raise PublishingUnavailable(
             _("Hub publishing is off: set HUB_NAMESPACE, and HF_TOKEN for the exports worker.")
         )
-    release_id = release.pk
-    transaction.on_commit(lambda: publish_release.apply_async(args=(release_id,), queue="exports"))
+    now = timezone.now()
+    claimed = (
+        Release.objects.filter(pk=release.pk, state=ReleaseState.READY)
+        .filter(
+            ~Q(publish_state=PublishState.PUBLISHING)
+            | Q(publish_requested_at__lt=now - PUBLISH_STALE)
+        )
+        .update(publish_state=PublishState.PUBLISHING, publish_error="", publish_requested_at=now)
+    )
+    release.refresh_from_db()
+    if claimed:
+        release_id = release.pk
+        transaction.on_commit(
+            lambda: publish_release.apply_async(args=(release_id,), queue="exports")
+        )
+    return bool(claimed)

@@ -20,7 +20,7 @@ from apps.core import idempotency
 from apps.core.forms import add_validation_errors
 from apps.releases import selectors, services
 from apps.releases.forms import ReleaseCreateForm
-from apps.releases.models import DEFAULT_TEST_SHARE, Release, ReleaseState
+from apps.releases.models import DEFAULT_TEST_SHARE, PublishState, Release
 from apps.training import selectors as training_selectors
 
 
@@ -98,9 +98,9 @@ HTMX_STOP_POLLING = 286
 
 
 def release_detail(request: HttpRequest, version: str) -> HttpResponse:
-    """The release page. While it builds, htmx asks for it every two seconds (HX-Request)
-    and gets the status line; once the build has ended it gets the status line and the
-    page's content (out of band), with 286 so it stops asking."""
+    """The release page. While it builds or is being published, htmx asks for it every two
+    seconds (HX-Request) and gets the status line, and once the build has ended the page's
+    content too (out of band); once neither is in progress, with 286 so it stops asking."""
     release = _get(request, version)
     polled = bool(request.headers.get("HX-Request"))
     context: dict[str, Any] = {
@@ -119,12 +119,11 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
         context["composition"] = selectors.release_composition(release=release)
     if not polled:
         return render(request, "releases/detail.html", context)
-    building = release.state == ReleaseState.BUILDING
     return render(
         request,
         "releases/_poll.html",
         context,
-        status=200 if building else HTMX_STOP_POLLING,
+        status=200 if release.in_progress else HTMX_STOP_POLLING,
     )
 
 
@@ -169,12 +168,21 @@ def release_publish(request: HttpRequest, version: str) -> HttpResponse:
     if not roles.is_maintainer(request.user):
         raise PermissionDenied(_("Only maintainers may publish releases."))
     release = _get(request, version)
+    if not release.is_finished:
+        messages.error(request, _("Only a ready release is published."))
+        return redirect("releases:detail", version=version)
     try:
-        services.release_publish_enqueue(release=release)
+        queued = services.release_publish_enqueue(release=release)
     except services.PublishingUnavailable as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("Publishing %(version)s to the Hub…") % {"version": version})
+        if queued:
+            text = _("Publishing %(version)s to the Hub…")
+        elif release.publish_state == PublishState.PUBLISHED:
+            text = _("%(version)s is published already.")
+        else:
+            text = _("%(version)s is being published already; nothing was queued again.")
+        messages.success(request, text % {"version": version})
     return redirect("releases:detail", version=version)
 
 

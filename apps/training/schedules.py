@@ -6,7 +6,8 @@
 * ``training.auto_train``: queue one run per kind on the newest finished release, unless that
   release already has a scheduled run of that kind, or a run of that kind is queued or running.
   With Hub publishing on, an unpublished release is sent to the Hub first (the run must name
-  the data revision), and training waits for the next tick.
+  the data revision), and training waits for a later tick; a release whose publishing failed
+  is not trained on, and the tick says why, until a maintainer publishes it again.
 
 Both are django-celery-beat ``PeriodicTask`` rows (made after every migrate by
 ``ensure_schedules``, disabled until a maintainer turns them on), so they show and can be
@@ -34,7 +35,7 @@ from apps.collection.models import Response
 from apps.feedback.models import Ranking
 from apps.releases import services as release_services
 from apps.releases.building.queries import entering_response, rankings_filter
-from apps.releases.models import FINISHED_STATES, Release, ReleaseState
+from apps.releases.models import FINISHED_STATES, PublishState, Release, ReleaseState
 from apps.training import services
 from apps.training.models import RunKind, RunMethod, RunOrigin, ScheduleOutcome, TrainingRun
 
@@ -192,7 +193,20 @@ def _train(
     if release is None:
         return [Note(gettext_noop("Waiting: no release is finished yet."))], False
     if settings.HUB_NAMESPACE and release.state != ReleaseState.PUBLISHED:
-        release_services.release_publish_enqueue(release=release)
+        if release.publish_state == PublishState.FAILED:
+            # Not sent again by itself: a refused token or a missing namespace fails the same
+            # way each hour. A maintainer publishes it again from its page.
+            text = gettext_noop(
+                "Not training on %(version)s: publishing it to the Hub failed (%(reason)s). "
+                "Publish it again from its page; training starts at a later run of this "
+                "schedule."
+            )
+            return [
+                Note(text, {"version": release.version, "reason": release.publish_error})
+            ], False
+        if not release_services.release_publish_enqueue(release=release):
+            text = gettext_noop("Waiting: %(version)s is being published to the Hub.")
+            return [Note(text, {"version": release.version})], False
         text = gettext_noop(
             "Sending %(version)s to the Hub first: a run names the data revision it learns "
             "from. Training starts at a later run of this schedule."

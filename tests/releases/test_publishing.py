@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from apps.releases.models import ReleaseState
-from apps.releases.publishing import PublishingOff, release_publish
+from apps.releases.models import PublishState, Release, ReleaseState
+from apps.releases.publishing import PublishBusy, PublishingOff, release_publish
+from apps.releases.services import release_publish_enqueue
+from apps.releases.tasks import publish_release
 from tests.releases.helpers import build
 
 pytest_plugins = ["tests.hubserver.fixtures"]
@@ -92,3 +94,186 @@ def test_publishing_needs_the_hub_configured(settings, world, monkeypatch):
     release = _ready_release(world)
     with pytest.raises(PublishingOff):
         release_publish(release.pk)
+
+
+# --- what became of a publish: the task, its retries, its failures ---------------------------
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """The publishes queued (``apply_async``'s arguments) instead of sent: the tests run the
+    task themselves."""
+    sent: list[dict] = []
+    monkeypatch.setattr(publish_release, "apply_async", lambda **kwargs: sent.append(kwargs))
+    return sent
+
+
+def _asked(release):
+    """Ask for the release's publishing, as the page or the API does."""
+    return release_publish_enqueue(release=release)
+
+
+def test_a_publish_without_a_token_fails_and_says_why(hub_settings, world, monkeypatch, queued):
+    """It left the release ready with no error, and the page offered Publish as before."""
+    release = _ready_release(world)
+    monkeypatch.delenv("HF_TOKEN")
+    assert _asked(release)
+    assert release.publish_state == PublishState.PUBLISHING
+    with pytest.raises(PublishingOff):
+        publish_release.apply(args=(release.pk,)).get()
+    release.refresh_from_db()
+    assert (release.state, release.publish_state) == (ReleaseState.READY, PublishState.FAILED)
+    assert release.publish_error == "HF_TOKEN is not set in the publishing process's environment."
+    assert not hub_settings.repos("dataset")
+
+
+def test_a_refused_token_fails_at_once_with_the_hubs_answer(
+    hub_settings, world, monkeypatch, queued
+):
+    release = _ready_release(world)
+    monkeypatch.setenv("HF_TOKEN", "hf_not_the_right_one")
+    _asked(release)
+    result = publish_release.apply(args=(release.pk,))
+    with pytest.raises(Exception):  # noqa: B017 - the client's HTTP error, whatever its class
+        result.get()
+    release.refresh_from_db()
+    assert release.publish_state == PublishState.FAILED
+    assert release.publish_error == (
+        "The Hub refused the token (HTTP 401): check HF_TOKEN in the exports worker's "
+        "environment and that it may write to hearth-org."
+    )
+    assert result.info.__class__.__name__ != "Retry"  # not retried: it would fail the same
+
+
+def test_network_errors_are_retried_and_the_release_is_published_once(
+    hub_settings, world, monkeypatch, queued
+):
+    from huggingface_hub import HfApi
+
+    release = _ready_release(world)
+    real_commit = HfApi.create_commit
+    notes = []
+
+    def flaky(self, *args, **kwargs):
+        notes.append(Release.objects.get(pk=release.pk).publish_error)
+        if len(notes) < 3:
+            raise ConnectionError("network went away")
+        return real_commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(HfApi, "create_commit", flaky)
+    _asked(release)
+    publish_release.apply(args=(release.pk,))
+    release.refresh_from_db()
+    assert (release.state, release.publish_state) == (
+        ReleaseState.PUBLISHED,
+        PublishState.PUBLISHED,
+    )
+    assert release.publish_error == ""
+    # While it tried again, the release said why.
+    assert notes == [
+        "",
+        "Try 1 failed and will be repeated: ConnectionError: network went away",
+        "Try 2 failed and will be repeated: ConnectionError: network went away",
+    ]
+    assert len(hub_settings.commits("dataset", REPO)) == 2
+
+
+def test_network_errors_that_never_end_fail_after_the_last_try(
+    hub_settings, world, monkeypatch, queued
+):
+    from huggingface_hub import HfApi
+
+    from apps.releases.tasks import PUBLISH_TRIES
+
+    def down(*args, **kwargs):
+        raise ConnectionError("network went away")
+
+    monkeypatch.setattr(HfApi, "create_commit", down)
+    release = _ready_release(world)
+    _asked(release)
+    publish_release.apply(args=(release.pk,))
+    release.refresh_from_db()
+    assert release.publish_state == PublishState.FAILED
+    assert release.publish_error == (
+        f"Gave up after {PUBLISH_TRIES} tries: ConnectionError: network went away"
+    )
+
+
+def test_publishing_again_after_a_failure_makes_no_second_commit(
+    hub_settings, world, monkeypatch, queued
+):
+    """The commit was made, then tagging failed for good: asked again, the commit is found
+    and tagged."""
+    from huggingface_hub import HfApi
+
+    release = _ready_release(world)
+    real_tag = HfApi.create_tag
+
+    def refused(*args, **kwargs):
+        raise PermissionError("tags are protected")
+
+    monkeypatch.setattr(HfApi, "create_tag", refused)
+    _asked(release)
+    with pytest.raises(PermissionError):
+        publish_release.apply(args=(release.pk,)).get()
+    release.refresh_from_db()
+    assert release.publish_state == PublishState.FAILED
+    assert release.publish_error == "PermissionError: tags are protected"
+    monkeypatch.setattr(HfApi, "create_tag", real_tag)
+    assert _asked(release)  # a failed publish may be asked for again
+    release.refresh_from_db()
+    assert (release.publish_state, release.publish_error) == (PublishState.PUBLISHING, "")
+    publish_release.apply(args=(release.pk,)).get()
+    release.refresh_from_db()
+    assert release.publish_state == PublishState.PUBLISHED
+    assert len(hub_settings.commits("dataset", REPO)) == 2
+
+
+def test_an_attempt_while_another_publishes_the_release_leaves_it_alone(
+    hub_settings, world, queued
+):
+    """A redelivered task beside the first, or a second request: both could find no commit
+    and both make one."""
+    import psycopg
+    from django.db import connection
+
+    from apps.releases.publishing import PUBLISH_LOCK_CLASS
+
+    release = _ready_release(world)
+    _asked(release)
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [PUBLISH_LOCK_CLASS, release.pk])
+        with pytest.raises(PublishBusy):
+            release_publish(release.pk)
+        assert publish_release.apply(args=(release.pk,)).get() == ""
+    release.refresh_from_db()
+    assert release.publish_state == PublishState.PUBLISHING  # the other attempt's to finish
+    assert not hub_settings.repos("dataset")
+    publish_release.apply(args=(release.pk,)).get()  # the lock went with its connection
+    release.refresh_from_db()
+    assert release.publish_state == PublishState.PUBLISHED
+
+
+def test_asking_while_it_publishes_or_once_published_queues_nothing(settings, world, queued):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.releases.models import PUBLISH_STALE
+
+    settings.HUB_NAMESPACE = "hearth-org"
+    release = _ready_release(world)
+    assert release_publish_enqueue(release=release) is True
+    assert release_publish_enqueue(release=release) is False
+    assert queued == [{"args": (release.pk,), "queue": "exports"}]
+    # Asked long ago and still not published (its worker died): it may be asked again.
+    Release.objects.filter(pk=release.pk).update(
+        publish_requested_at=timezone.now() - PUBLISH_STALE - timedelta(minutes=1)
+    )
+    assert release_publish_enqueue(release=release) is True
+    assert len(queued) == 2
+    Release.objects.filter(pk=release.pk).update(
+        state=ReleaseState.PUBLISHED, publish_state=PublishState.PUBLISHED
+    )
+    assert release_publish_enqueue(release=release) is False
+    assert len(queued) == 2

@@ -8,6 +8,7 @@ import re
 import pytest
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
 
 from apps.releases.models import Release, ReleaseState
 from tests.conftest import client_for
@@ -747,3 +748,116 @@ def test_a_release_cut_from_everything_says_so(db, volunteer):
         'data-testid="release-filter">All accepted work, in every language and category</p>' in html
     )
     assert 'data-testid="release-categories"' not in html  # no counts: no empty charts
+
+
+# --- where a release stands with the Hub -----------------------------------------------------
+
+
+def test_a_failed_publish_is_on_the_page_with_its_reason_and_a_way_to_try_again(
+    maintainer, volunteer, db, settings
+):
+    """It was invisible: the release stayed ready with no error and the page offered Publish
+    to the Hub as if nothing had happened."""
+    settings.HUB_NAMESPACE = "hearth-org"
+    _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
+    Release.objects.filter(version="v1").update(
+        publish_state="failed", publish_error="HF_TOKEN is not set in the publishing process."
+    )
+    html = client_for_page(maintainer).get("/releases/v1/").content.decode()
+    assert (
+        '<div class="message error" data-testid="hub-failed"><p>Publishing to the Hub failed: '
+        "HF_TOKEN is not set in the publishing process.</p></div>"
+    ) in html
+    assert ">Try publishing again</button>" in html
+    assert "hx-get" not in html  # nothing in progress: no polling
+    listed = client_for_page(maintainer).get("/releases/").content.decode()
+    assert '<span class="error">Publishing failed</span>' in listed
+    # Visitors and volunteers get neither the reason nor the button.
+    for web in (Client(), client_for_page(volunteer)):
+        html = web.get("/releases/v1/").content.decode()
+        assert "HF_TOKEN" not in html and "Publishing to the Hub failed" not in html
+        assert "Publishing failed" not in web.get("/releases/").content.decode()
+
+
+def test_a_publish_in_progress_is_on_the_page_which_polls_until_it_ends(maintainer, db, settings):
+    from django.utils import timezone
+
+    settings.HUB_NAMESPACE = "hearth-org"
+    _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
+    Release.objects.filter(version="v1").update(
+        publish_state="publishing",
+        publish_requested_at=timezone.now(),
+        publish_error="Try 1 failed and will be repeated: ConnectionError: reset",
+    )
+    web = client_for_page(maintainer)
+    html = web.get("/releases/v1/").content.decode()
+    assert 'data-testid="hub-publishing"' in html
+    assert "Publishing to the Hub (asked now)…" in html
+    assert "Try 1 failed and will be repeated: ConnectionError: reset" in html
+    assert "Publish to the Hub</button>" not in html  # asked for already
+    assert 'hx-get="/releases/v1/" hx-trigger="every 2s"' in html
+    polled = web.get("/releases/v1/", headers={"HX-Request": "true"})
+    assert polled.status_code == 200 and 'data-testid="hub-publishing"' in polled.content.decode()
+    assert "Publishing…" in web.get("/releases/").content.decode()
+    Release.objects.filter(version="v1").update(
+        state="published", publish_state="published", publish_error="",
+        hub_repo="hearth-org/hearth-data", hub_revision="abc123",
+    )  # fmt: skip
+    polled = web.get("/releases/v1/", headers={"HX-Request": "true"})
+    assert polled.status_code == 286  # done: htmx stops asking
+    assert "On the Hub" in polled.content.decode()
+
+
+def test_the_publish_button_asks_once_however_often_it_is_pressed(
+    maintainer, db, settings, django_capture_on_commit_callbacks
+):
+    settings.HUB_NAMESPACE = "hearth-org"
+    _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
+    web = client_for_page(maintainer)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        web.post("/releases/v1/publish/")
+        again = web.post("/releases/v1/publish/", follow=True)
+    assert len(callbacks) == 1
+    assert "v1 is being published already; nothing was queued again." in again.content.decode()
+    assert Release.objects.get().publish_state == "publishing"
+
+
+def test_the_api_says_where_a_release_stands_with_the_hub(
+    maintainer, volunteer, db, settings, django_capture_on_commit_callbacks
+):
+    settings.HUB_NAMESPACE = "hearth-org"
+    _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
+    api = client_for(maintainer)
+    assert api.get("/api/v1/releases/v1/").json()["publish_state"] == "unpublished"
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = api.post("/api/v1/releases/v1/publish/")
+        second = api.post("/api/v1/releases/v1/publish/")
+    assert first.status_code == second.status_code == 202
+    assert first.json()["publish_state"] == second.json()["publish_state"] == "publishing"
+    assert first.json()["publish_requested_at"] is not None
+    assert len(callbacks) == 1
+    Release.objects.filter(version="v1").update(
+        publish_state="failed", publish_error="The Hub refused the token (HTTP 401)."
+    )
+    body = api.get("/api/v1/releases/v1/").json()
+    assert (body["publish_state"], body["publish_error"]) == (
+        "failed",
+        "The Hub refused the token (HTTP 401).",
+    )
+    # The reason names the deployment's settings: for maintainers only.
+    for other in (client_for(volunteer), APIClient()):
+        body = other.get("/api/v1/releases/v1/").json()
+        assert (body["publish_state"], body["publish_error"]) == ("failed", "")
+        listed = other.get("/api/v1/releases/").json()["results"][0]
+        assert listed["publish_error"] == ""
+    assert api.get("/api/v1/releases/").json()["results"][0]["publish_error"] != ""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    state = schema["components"]["schemas"]["ReleaseOut"]["properties"]["publish_state"]
+    enum = schema["components"]["schemas"][state["allOf"][0]["$ref"].rsplit("/", 1)[-1]]
+    assert enum["enum"] == ["unpublished", "publishing", "published", "failed"]
+
+
+def client_for_page(user) -> Client:
+    web = Client()
+    web.force_login(user)
+    return web

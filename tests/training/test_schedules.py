@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
-from apps.releases.models import Release, ReleaseState
+from apps.releases.models import PublishState, Release, ReleaseState
 from apps.training import schedules, services
 from apps.training.models import RunOrigin, RunState, TrainingRun
 from tests.factories import UserFactory
@@ -157,6 +157,34 @@ def test_with_the_hub_on_an_unpublished_release_is_published_before_training(db,
     make_release()
     assert schedules.maybe_train().startswith("Sending v1 to the Hub first")
     assert not TrainingRun.objects.exists()
+
+
+def test_a_release_being_published_is_not_sent_again_each_tick(
+    db, settings, django_capture_on_commit_callbacks
+):
+    settings.HUB_NAMESPACE = "hearth"
+    make_release()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert schedules.maybe_train().startswith("Sending v1 to the Hub first")
+        assert schedules.maybe_train() == "Waiting: v1 is being published to the Hub."
+    assert len(callbacks) == 1  # one publish queued
+
+
+def test_a_release_whose_publishing_failed_is_not_waited_on_for_ever(
+    db, settings, django_capture_on_commit_callbacks
+):
+    """It said "publishing v1 first" at every tick, for ever, sending it again each time."""
+    settings.HUB_NAMESPACE = "hearth"
+    make_release(publish_state=PublishState.FAILED, publish_error="HF_TOKEN is not set.")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        outcome = schedules.maybe_train()
+    assert outcome == (
+        "Not training on v1: publishing it to the Hub failed (HF_TOKEN is not set.). Publish "
+        "it again from its page; training starts at a later run of this schedule."
+    )
+    assert callbacks == []  # not sent again by itself
+    assert not TrainingRun.objects.exists()
+    assert Release.objects.get().publish_state == PublishState.FAILED
 
 
 # --- the rows and their editing ---------------------------------------------------------------
