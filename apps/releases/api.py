@@ -1,10 +1,11 @@
-"""/api/v1/releases/: everyone reads finished releases; maintainers cut and publish them."""
+"""/api/v1/releases/: everyone reads finished releases; maintainers cut, publish and rebuild
+them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
@@ -31,7 +32,7 @@ from apps.releases.models import Release, ReleaseState
 
 
 class MaintainersWrite(BasePermission):
-    message = _("Only maintainers may cut or publish releases.")
+    message = _("Only maintainers may cut, publish or rebuild releases.")
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return request.method in SAFE_METHODS or roles.is_maintainer(request.user)
@@ -173,6 +174,39 @@ class ReleasePublishApi(APIView):
             error = exceptions.APIException(str(exc))
             error.status_code = status.HTTP_409_CONFLICT
             raise error from None
+        return Response(
+            ReleaseOut(release, context={"request": request}).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class ReleaseRebuildApi(APIView):
+    permission_classes = [IsAuthenticated, MaintainersWrite]
+
+    @extend_schema(
+        request=None,
+        responses={202: ReleaseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        operation_id="releases_rebuild",
+        description=(
+            "Build a failed release again (maintainers). 202 with the release, now building. "
+            "Idempotent: asked again while it builds, it answers 202 and queues nothing; a "
+            "release that is ready or published is 400."
+        ),
+    )
+    @idempotent
+    def post(self, request: Request, version: str) -> Response:
+        try:
+            release = selectors.release_get_for_user(user=request.user, version=version)
+        except Release.DoesNotExist:
+            raise exceptions.NotFound() from None
+        try:
+            release, _queued = services.release_rebuild_failed(
+                user=request_user(request), release=release
+            )
+        except PermissionDenied as exc:
+            raise exceptions.PermissionDenied(str(exc)) from None
+        except ValidationError as exc:
+            raise exceptions.ValidationError(exc.message_dict) from None
         return Response(
             ReleaseOut(release, context={"request": request}).data,
             status=status.HTTP_202_ACCEPTED,

@@ -237,6 +237,37 @@ def release_rebuild(*, user: User | None, release: Release, enqueue: bool = True
     return release
 
 
+@transaction.atomic
+def release_rebuild_failed(*, user: User | None, release: Release) -> tuple[Release, bool]:
+    """The Rebuild action of a failed release's page and API: build it again, once.
+
+    Under the row lock, a failed release goes back to building and its build is queued on
+    commit (True); one already building (a repeated request, a double click) is left as it
+    is and nothing is queued again (False). A finished release raises ValidationError saying
+    so. ``user`` must be a maintainer (PermissionDenied); None is for trusted callers."""
+    _check_maintainer(user)
+    locked = Release.objects.select_for_update().get(pk=release.pk)
+    if locked.state == ReleaseState.BUILDING:
+        return locked, False
+    if locked.state != ReleaseState.FAILED:
+        raise ValidationError(
+            {
+                "version": [
+                    _(
+                        "Release %(version)s is in state “%(state)s”; only a failed release "
+                        "is rebuilt. Cut a new release to release the data as it is now."
+                    )
+                    % {"version": locked.version, "state": locked.get_state_display()}
+                ]
+            }
+        )
+    locked.state = ReleaseState.BUILDING
+    locked.error = ""
+    locked.save(update_fields=["state", "error"])
+    _enqueue_build(locked)
+    return locked, True
+
+
 class PublishingUnavailable(Exception):
     """The Hub is not configured (HUB_NAMESPACE unset)."""
 

@@ -1,4 +1,5 @@
-"""Pages: the releases list (and the create form for maintainers), one release, downloads."""
+"""Pages: the releases list (and the create form for maintainers), one release (publish and
+rebuild for maintainers), downloads."""
 
 from __future__ import annotations
 
@@ -183,6 +184,29 @@ def release_publish(request: HttpRequest, version: str) -> HttpResponse:
         else:
             text = _("%(version)s is being published already; nothing was queued again.")
         messages.success(request, text % {"version": version})
+    return redirect("releases:detail", version=version)
+
+
+@require_POST
+def release_rebuild(request: HttpRequest, version: str) -> HttpResponse:
+    """Build a failed release again; a second click while it builds queues nothing."""
+    if not roles.is_maintainer(request.user):
+        raise PermissionDenied(_("Only maintainers may rebuild releases."))
+    release = _get(request, version)
+    try:
+        _release, queued = services.release_rebuild_failed(
+            user=request_user(request), release=release
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        # Queued: the page says it is building. Not: say why nothing changed.
+        if not queued:
+            messages.info(
+                request,
+                _("%(version)s is being built already; nothing was queued again.")
+                % {"version": version},
+            )
     return redirect("releases:detail", version=version)
 
 
