@@ -34,6 +34,7 @@ from apps.accounts.permissions import licence_required
 from apps.accounts.selectors import request_user
 from apps.assignments import forms, selectors, services
 from apps.assignments.models import Assignment, AssignmentState, TaskType
+from apps.assignments.throttling import Throttled, throttle, throttled_page
 from apps.collection import forms as collection_forms
 from apps.collection import selectors as collection_selectors
 from apps.collection import services as collection_services
@@ -115,6 +116,15 @@ def contribute(request: HttpRequest) -> HttpResponse:
     kind = _kind(request)
     assignment = selectors.active_task_for_user(user=user, kind_types=services.REQUESTABLE[kind])
     if assignment is None:
+        # Taking a task counts as the API's does; going back to one held does not.
+        if (limited := throttle(request, "tasks_next")) is not None:
+            return throttled_page(
+                request,
+                limited,
+                what_now=_("No task was taken."),
+                back_url=_contribute_url(kind),
+                back_label=_("Try again"),
+            )
         try:
             assignment = services.task_next(user=user, kind=kind)
         except services.NoTaskAvailable:
@@ -166,6 +176,8 @@ def _form(assignment: Assignment, data: Any) -> forms.TaskForm:
 def _submit(
     request: HttpRequest, user: User, task_id: int, assignment: Assignment | None, kind: str
 ) -> HttpResponse:
+    if (limited := throttle(request, "tasks_submit")) is not None:
+        return _render_throttled_submit(request, user, task_id, assignment, kind, limited)
     key = request.POST.get("idempotency_key", "")[: idempotency.MAX_KEY_LENGTH]
     form: forms.TaskForm | None = None
     payload: dict[str, Any] = {}
@@ -203,6 +215,33 @@ def _submit(
         return _render_task(request, user, assignment, form, kind)
     messages.success(request, THANKS.get(result.get("type", ""), _("Thank you!")))
     return redirect(_contribute_url(kind))
+
+
+def _render_throttled_submit(
+    request: HttpRequest,
+    user: User,
+    task_id: int,
+    assignment: Assignment | None,
+    kind: str,
+    limited: Throttled,
+) -> HttpResponse:
+    """A submission over the limit: nothing is sent. The task page comes back with the work
+    as it was chosen or typed, to send again when the wait is over."""
+    if assignment is None:
+        return throttled_page(
+            request,
+            limited,
+            what_now=_("Nothing was sent."),
+            back_url=_task_url(task_id, kind),
+            back_label=_("Back to the task"),
+        )
+    form = _form(assignment, request.POST)
+    form.is_valid()  # for the order a ranking was given in
+    messages.error(
+        request,
+        _("%(limit)s Nothing was sent: your work is below.") % {"limit": limited.message},
+    )
+    return limited.retry_after(_render_task(request, user, assignment, form, kind))
 
 
 # The fields of the Write page's form that a write task posts under the same names.
@@ -366,6 +405,15 @@ def _render_unsent(
 def skip(request: HttpRequest, task_id: int) -> HttpResponse:
     """Give the task back; the dispatcher will not offer the same target of that type again."""
     kind = _kind(request)
+    # Counted as the API's skip is, with submissions.
+    if (limited := throttle(request, "tasks_submit")) is not None:
+        return throttled_page(
+            request,
+            limited,
+            what_now=_("The task was not skipped: it is still yours."),
+            back_url=_task_url(task_id, kind),
+            back_label=_("Back to the task"),
+        )
     form = forms.SkipForm(request.POST)
     if not form.is_valid():
         messages.error(

@@ -23,6 +23,7 @@ from apps.accounts import roles
 from apps.accounts.models import User
 from apps.accounts.permissions import licence_required
 from apps.accounts.selectors import request_user
+from apps.assignments.throttling import throttle, throttled_page
 from apps.collection import flow
 from apps.collection import selectors as collection_selectors
 from apps.collection.models import Prompt, PromptState, Response
@@ -68,6 +69,15 @@ def flag(request: HttpRequest, kind: str, target_id: int) -> HttpResponse:
         back = reverse("collection:prompt-detail", args=[target.prompt_id])
     else:
         raise Http404
+    # Counted with the API's reports: one budget a person.
+    if (limited := throttle(request, "flags")) is not None:
+        return throttled_page(
+            request,
+            limited,
+            what_now=_("Your report was not sent."),
+            back_url=back,
+            back_label=_("Back to the prompt"),
+        )
     try:
         services.flag_create(
             reporter=user,
