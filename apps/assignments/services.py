@@ -670,15 +670,18 @@ def rank_tasks_release(*, prompt_ids: Sequence[int]) -> int:
     its task. No slot goes back: a task's slot belongs to the state it was taken in."""
     released = 0
     ids = list(prompt_ids)
+    ranking = Prompt.objects.filter(state=PromptState.RANKING).values("pk")
     with transaction.atomic():
         for start in range(0, len(ids), PROMPTS_PER_STATEMENT):
+            # No join, so that the UPDATE itself reads the task's state: once a submission
+            # it waited for has committed, PostgreSQL checks the state again on that row.
             released += (
                 Assignment.objects.filter(
                     prompt_id__in=ids[start : start + PROMPTS_PER_STATEMENT],
                     task_type=TaskType.RANK,
                     state=AssignmentState.ACTIVE,
                 )
-                .exclude(prompt__state=PromptState.RANKING)
+                .exclude(prompt_id__in=ranking)
                 .update(state=AssignmentState.RELEASED, finished_at=timezone.now())
             )
     return released
