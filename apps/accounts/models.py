@@ -7,6 +7,11 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+# The account that model-written answers are filed under (Response.source "model"). RFC 2606:
+# ".invalid" is never a real mailbox, and sign-up refuses it (AccountAdapter.clean_email), so
+# nobody can claim the address; the account cannot sign in.
+MODEL_AUTHOR_EMAIL = "models@hearth.invalid"
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -72,6 +77,12 @@ class User(AbstractUser):
     @property
     def public_name(self) -> str:
         return self.display_name or _("Volunteer #%(id)s") % {"id": self.pk}
+
+    @property
+    def is_model_author(self) -> bool:
+        """Whether this is the account model-written answers are filed under (see
+        apps.accounts.services.model_author), which is nobody."""
+        return self.email == MODEL_AUTHOR_EMAIL
 
 
 class LicenceAcceptance(models.Model):

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts import roles
-from apps.accounts.models import ApiToken, LicenceAcceptance, User
+from apps.accounts.models import MODEL_AUTHOR_EMAIL, ApiToken, LicenceAcceptance, User
 
 TOKEN_PREFIX = "hearth_"
 MAX_LANGUAGES = 20
@@ -114,12 +114,6 @@ def user_setup_volunteer(*, user: User) -> None:
     """Give a new user the volunteer role."""
     group, _ = Group.objects.get_or_create(name=roles.VOLUNTEER)
     user.groups.add(group)
-
-
-# The account that model-written answers are filed under (Response.source "model"). RFC 2606:
-# ".invalid" is never a real mailbox, and sign-up refuses it (AccountAdapter.clean_email), so
-# nobody can claim the address; the account cannot sign in.
-MODEL_AUTHOR_EMAIL = "models@hearth.invalid"
 
 
 def model_author() -> User:

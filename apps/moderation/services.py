@@ -309,6 +309,15 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     clean = _check_reason(reason, required=True)
     if user.pk == moderator.pk:
         raise ValidationError(_("You cannot ban yourself."))
+    if user.is_model_author:
+        # A ban would hide every model-written answer, and each later run's too, in silence.
+        raise ValidationError(
+            _(
+                "This account is not a person: Hearth files the answers its models write under "
+                "it. Hide the answer instead. To have no more model-written answers, start "
+                "training runs without “Then answer prompts”."
+            )
+        )
     if roles.is_moderator(user) and not moderator.is_superuser:
         # Name the role the person holds: every maintainer is also a moderator.
         if roles.is_maintainer(user):

@@ -150,13 +150,31 @@ def test_hiding_a_model_answer_gives_no_place_back(moderator):
     assert prompt.open_slots == 3
 
 
-def test_banning_the_model_account_gives_no_place_back(moderator):
+def test_the_model_account_cannot_be_banned_a_moderator_hides_an_answer_instead(
+    moderator, client
+):
+    """A ban would hide every model-written answer, and each later run's, in silence."""
+    from django.core.exceptions import ValidationError
+
+    from apps.moderation.models import Flag
+
     prompt = PromptFactory(state=PromptState.COLLECTING)
     model_answers_add(answers=[_answer(prompt)], origin="run-5")
-    moderation.user_ban(moderator=moderator, user=model_author(), reason="Its answers are junk.")
+    answer = Response.objects.get(prompt=prompt, source=Source.MODEL)
+    with pytest.raises(ValidationError, match="This account is not a person"):
+        moderation.user_ban(moderator=moderator, user=model_author(), reason="Junk answers.")
+    assert model_author().banned_at is None
     prompt.refresh_from_db()
     assert prompt.open_slots == 3
-    assert feedback.rankable_responses(prompt) == []
+    assert feedback.rankable_responses(prompt) == [answer]
+
+    # The queue says the answer is a model's and offers no ban of its "author".
+    Flag.objects.create(reporter=UserFactory(), response=answer, reason="spam")
+    client.force_login(moderator)
+    page = client.get("/moderation/").content.decode()
+    assert "written by a model (run-5), not a person" in page
+    assert f"/moderation/user/{answer.author_id}/ban/" not in page
+    assert f"/moderation/response/{answer.pk}/hide/" in page  # hiding it is offered
 
 
 def test_prompts_waiting_for_a_model_answer_longest_waiting_first_in_the_languages():
