@@ -150,9 +150,7 @@ def test_hiding_a_model_answer_gives_no_place_back(moderator):
     assert prompt.open_slots == 3
 
 
-def test_the_model_account_cannot_be_banned_a_moderator_hides_an_answer_instead(
-    moderator, client
-):
+def test_the_model_account_cannot_be_banned_a_moderator_hides_an_answer_instead(moderator, client):
     """A ban would hide every model-written answer, and each later run's, in silence."""
     from django.core.exceptions import ValidationError
 
