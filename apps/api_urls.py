@@ -19,6 +19,11 @@ urlpatterns = [
         releases_api.ReleasePublishApi.as_view(),
         name="release-publish",
     ),
+    path(
+        "releases/<str:version>/rebuild/",
+        releases_api.ReleaseRebuildApi.as_view(),
+        name="release-rebuild",
+    ),
     path("training-runs/", training_api.TrainingRunsApi.as_view(), name="training-runs"),
     path(
         "training-runs/<int:run_id>/",

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.releases.models import Release
+from apps.releases.models import PromptSplit, Release
 
 
 @admin.register(Release)
@@ -16,4 +16,22 @@ class ReleaseAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(PromptSplit)
+class PromptSplitAdmin(admin.ModelAdmin):
+    """Read-only: builds give each prompt its split once, and no one changes it afterwards."""
+
+    list_display = ["prompt_id", "split", "release"]
+    list_filter = ["split"]
+    readonly_fields = [f.name for f in PromptSplit._meta.fields]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.releases import api, views
+from apps.releases import views
 
 app_name = "releases"
 urlpatterns = [
@@ -10,11 +10,4 @@ urlpatterns = [
     path("releases/<str:version>/publish/", views.release_publish, name="publish"),
     path("releases/<str:version>/rebuild/", views.release_rebuild, name="rebuild"),
     path("releases/<str:version>/files/<path:path>", views.release_file, name="file"),
-    # Beside the other release endpoints of apps/api_urls.py, where it belongs once that list
-    # is edited; the API behaves the same under any name (it goes by the /api/ path).
-    path(
-        "api/v1/releases/<str:version>/rebuild/",
-        api.ReleaseRebuildApi.as_view(),
-        name="api-rebuild",
-    ),
 ]
