@@ -109,7 +109,7 @@ def expected(**flags: Any) -> dict[str, list[dict[str, Any]]]:
         for ranking in (
             Ranking.objects.filter(prompt=prompt).select_related("ranker").order_by("id")
         ):
-            if ranking.unusable or ranking.ranker.banned_at is not None:
+            if ranking.unusable or ranking.retired_at or ranking.ranker.banned_at is not None:
                 continue
             out["rankings"].append(
                 {
@@ -498,6 +498,20 @@ def test_chunks_of_one_ranked_prompt_write_the_same_bytes(world, monkeypatch):
         assert (again.content_hash, again.files) == (whole.content_hash, whole.files)
         assert len(sizes) > 2 and max(sizes) <= 5, (method, sizes)
         sizes.clear()
+
+
+def test_a_retired_ranking_enters_no_release(world):
+    """Retired when its prompt's rank set fell apart and the prompt ranked afresh, a ranking
+    ordered answers that are gone; both readers leave it out."""
+    retired = Ranking.objects.filter(prompt=world.prompts["p1"]).order_by("id").first()
+    Ranking.objects.filter(pk=retired.pk).update(retired_at=timezone.now())
+    release = build()
+    assert len(all_rows(release, "rankings")) == 6
+    rows = all_rows(release, "rankings")
+    assert _in_release_order("rankings", rows) == expected()["rankings"]
+    Release.objects.filter(pk=release.pk).update(state=ReleaseState.FAILED)
+    orm = release_build(release.pk, method="orm")
+    assert (orm.content_hash, orm.files) == (release.content_hash, release.files)
 
 
 def test_the_copy_and_orm_readers_write_the_same_bytes(world):

@@ -151,9 +151,12 @@ SFT_COLUMNS = (
 
 
 def rankings_filter(flt: ReleaseFilter) -> Q:
+    """Rankings that enter: orders (not "all unusable"), by rankers not banned, of prompts
+    that enter and are ranked; not those retired when their prompt's rank set fell apart and
+    it ranked afresh (``Ranking.retired_at``), which ordered answers no longer there."""
     return (
         entering_prompt(flt, "prompt__")
-        & Q(unusable=False)
+        & Q(unusable=False, retired_at__isnull=True)
         & Q(ranker__banned_at__isnull=True)
         & Q(prompt__state__in=[PromptState.RANKING, PromptState.COMPLETE])
     )
@@ -200,7 +203,7 @@ def chunk_queries(
         return Q(prompt_id__gte=first, prompt_id__lte=last, prompt_id__in=prompts.values("id"))
 
     rankings_qs = Ranking.objects.filter(
-        of_chunk(chunk), unusable=False, ranker__banned_at__isnull=True
+        of_chunk(chunk), unusable=False, retired_at__isnull=True, ranker__banned_at__isnull=True
     ).order_by("prompt_id", "id")
     consensus_qs = PromptConsensus.objects.filter(
         of_chunk(chunk.filter(state=PromptState.COMPLETE))
