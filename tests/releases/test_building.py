@@ -289,6 +289,11 @@ def test_model_written_answers_enter_only_when_asked(world):
     )
     p1_rankings = [r for r in all_rows(with_model, "rankings") if r["prompt_id"] == model.prompt_id]
     assert all(len(r["responses"]) == 4 for r in p1_rankings)
+    # The account the model's answers are filed under is nobody: the people are the same.
+    assert with_model.counts["contributors"] == without.counts["contributors"]
+    Release.objects.filter(pk=with_model.pk).update(state=ReleaseState.FAILED)
+    orm = release_build(with_model.pk, method="orm")
+    assert orm.counts["contributors"] == without.counts["contributors"]
 
 
 def test_languages_categories_and_min_agreement_filter_what_enters(world):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from django.conf import settings
 
 from apps.accounts.models import User
-from apps.collection.models import PromptState
+from apps.collection.models import PromptState, Source
 from apps.feedback.models import PromptConsensus, Ranking
 from apps.releases.building.arrays import int64_array, scalar, values_array
 from apps.releases.building.layout import (
@@ -588,7 +588,10 @@ class Build:
             self.dolly.write(dolly_bytes(batch))
         self.count_values(self.by_category["sft"], batch.column("category"))
         self.count_values(self.by_language["sft"], batch.column("language"))
-        self.contributors.update(pc.unique(batch.column("author_id")).to_pylist())
+        # People only: the account model-written answers are filed under is nobody.
+        people = pc.not_equal(batch.column("source"), Source.MODEL.value)
+        authors = pc.filter(batch.column("author_id"), people)
+        self.contributors.update(pc.unique(authors).to_pylist())
         self.keys["sft"].append(batch.column("id"))
         self.advance(batch.num_rows)
 
