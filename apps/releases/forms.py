@@ -36,9 +36,12 @@ class ReleaseCreateForm(IdempotentForm):
         label=_("Minimum agreement (Kendall's W) for preference pairs"),
         required=False,
         max_length=40,
-        widget=forms.TextInput(
-            attrs={"inputmode": "decimal", "autocomplete": "off", "placeholder": "0.5"}
+        # No placeholder: greyed, a number reads as the default, and empty means no minimum.
+        help_text=_(
+            "From 0 to 1. Empty: every complete prompt's pairs, however much its rankers "
+            "disagreed. With 0.5, only prompts whose rankers broadly agreed."
         ),
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     test_share = forms.CharField(
         label=_("Test share"),
