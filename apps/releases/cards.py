@@ -111,6 +111,19 @@ def task_categories(categories: list[str]) -> list[str]:
     return sorted(tasks)
 
 
+def licences_of(counts: dict[str, Any]) -> list[str]:
+    """The licences the release's answers are under, most rows first (``counts["licences"]``,
+    from the build); the site's own when the counts do not say (releases built before they
+    did, or a release without answers)."""
+    return [name for name, _rows in _by_rows(counts)] or [settings.HEARTH_LICENCE_NAME]
+
+
+def _by_rows(counts: dict[str, Any]) -> list[tuple[str, int]]:
+    # Sorted here: a JSON column (jsonb) does not keep the order the build wrote them in.
+    found: dict[str, int] = counts.get("licences") or {}
+    return sorted(found.items(), key=lambda item: (-item[1], item[0]))
+
+
 def front_matter(
     *, version: str, counts: dict[str, Any], name: str | None = None
 ) -> dict[str, Any]:
@@ -118,11 +131,16 @@ def front_matter(
     config with rows, listing its splits with rows, so ``datasets.load_dataset(<folder or
     repo>, "<config>")`` loads every config and split listed (it refuses an empty one)."""
     name = name or settings.HEARTH_DATASET_NAME
-    licence_name = settings.HEARTH_LICENCE_NAME
-    front: dict[str, Any] = {"license": licence_id(licence_name)}
-    if front["license"] == "other":
-        front["license_name"] = licence_name
-        front["license_link"] = settings.HEARTH_LICENCE_URL
+    licences = licences_of(counts)
+    if len(licences) > 1:  # imported rows keep their source's licence: no one id says it
+        front: dict[str, Any] = {"license": "other"}
+        front["license_name"] = "Mixed: " + ", ".join(licences)
+    else:
+        front = {"license": licence_id(licences[0])}
+        if front["license"] == "other":
+            front["license_name"] = licences[0]
+            if licences[0] == settings.HEARTH_LICENCE_NAME:
+                front["license_link"] = settings.HEARTH_LICENCE_URL
     languages = sorted({tag.split("-")[0].lower() for tag in counts.get("languages", {})})
     if languages:
         front["language"] = languages
@@ -206,6 +224,24 @@ def _filter_lines(flt: ReleaseFilter) -> list[str]:
     ]
 
 
+def _licence_section(counts: dict[str, Any]) -> str:
+    """The site's licence when every answer is under it; otherwise each licence with its
+    rows, since an import keeps the licence of the data set it came from."""
+    own, url = settings.HEARTH_LICENCE_NAME, settings.HEARTH_LICENCE_URL
+    found = _by_rows(counts)
+    if {name for name, _rows in found} <= {own}:
+        return f"{_md(own)} ({url}). Contributors agreed to publish their work under it.\n"
+    lines = "\n".join(f"- {_md(name)}: {_number(rows)} `sft` rows" for name, rows in found)
+    return (
+        "The answers in this release are under more than one licence, or not under this "
+        "site's: each row keeps the licence it was written or imported under.\n\n"
+        f"{lines}\n\n"
+        f"Work written on this site is under {_md(own)} ({url}), which its contributors agreed "
+        "to publish it under; imported rows are under the licence of the data set they came "
+        "from. Use each row as its licence allows.\n"
+    )
+
+
 def render_card(
     *,
     version: str,
@@ -217,7 +253,8 @@ def render_card(
 ) -> str:
     """The whole README.md of a release."""
     name = settings.HEARTH_DATASET_NAME
-    licence_name = settings.HEARTH_LICENCE_NAME
+    licences = licences_of(counts)
+    licence_name = "mixed: " + ", ".join(licences) if len(licences) > 1 else licences[0]
     front = yaml.safe_dump(
         front_matter(version=version, counts=counts, name=name),
         sort_keys=False,
@@ -253,10 +290,7 @@ def render_card(
         "splits) with Dolly's four fields: instruction, context, response, category.\n"
     )
     parts.append("## Licence\n")
-    parts.append(
-        f"{_md(licence_name)} ({settings.HEARTH_LICENCE_URL}). Contributors agreed to "
-        "publish their work under it.\n"
-    )
+    parts.append(_licence_section(counts))
     parts.append("## Loading it\n")
     parts.append(_loading_snippet(counts))
     parts.append("## Size\n")

@@ -674,3 +674,21 @@ def test_a_deleted_accounts_prompts_and_answers_leave_the_next_release(world):
     v2 = build()
     assert not hers & {row["id"] for row in all_rows(v2, "sft")}
     assert not her_prompts & {row["id"] for row in all_rows(v2, "prompts")}
+
+
+def test_the_card_names_the_licence_each_answer_came_under(world, settings):
+    """An import keeps its source's licence; the card says so rather than claiming the site's
+    for every row."""
+    plain = build()
+    card = (folder_of(plain) / "README.md").read_text()
+    assert plain.counts["licences"] == {settings.HEARTH_LICENCE_NAME: 9}
+    assert "license: cc-by-sa-3.0" in card
+    assert "Contributors agreed to publish their work under it." in card
+
+    Response.objects.filter(pk=world.responses["p2.1"].pk).update(licence="Apache-2.0")
+    mixed = build()
+    assert mixed.counts["licences"] == {"Apache-2.0": 1, settings.HEARTH_LICENCE_NAME: 8}
+    card = (folder_of(mixed) / "README.md").read_text()
+    assert "license: other\nlicense_name: 'Mixed: CC BY-SA 3.0, Apache-2.0'" in card
+    assert "- CC BY-SA 3.0: 8 `sft` rows\n- Apache-2.0: 1 `sft` rows" in card
+    assert "imported rows are under the licence of the data set they came from" in card

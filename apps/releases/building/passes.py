@@ -36,6 +36,7 @@ from apps.releases.building.queries import (
     SFT_COLUMNS,
     chunk_queries,
     consensus_filter,
+    licences_query,
     prompts_query,
     rankings_filter,
     sft_query,
@@ -339,6 +340,7 @@ class Build:
         self.by_category: dict[str, Counter[str]] = {"prompts": Counter(), "sft": Counter()}
         self.by_language: dict[str, Counter[str]] = {"prompts": Counter(), "sft": Counter()}
         self.contributors: set[int] = set()
+        self.licences: dict[str, int] = {}
         self.agreements: list[float] = []
         self.ranked_prompts: list[Any] = []
         self.done = 0
@@ -458,6 +460,8 @@ class Build:
         )
         if self._counting.done():
             self.report()
+        # In the build's snapshot, so that the card's licences are those of its rows.
+        self.licences = {str(name): int(n) for name, n in self.reader.fetch(licences_query(flt))}
         text, int64 = pa.string(), pa.int64()
         for batch in self.reader.stream(
             prompts_qs, PROMPT_COLUMNS, (int64, text, text, text, text, text, int64, text)
@@ -589,7 +593,7 @@ class Build:
         self.count_values(self.by_category["sft"], batch.column("category"))
         self.count_values(self.by_language["sft"], batch.column("language"))
         # People only: the account model-written answers are filed under is nobody.
-        people = pc.not_equal(batch.column("source"), Source.MODEL.value)
+        people = pc.not_equal(batch.column("source"), scalar(Source.MODEL.value))
         authors = pc.filter(batch.column("author_id"), people)
         self.contributors.update(pc.unique(authors).to_pylist())
         self.keys["sft"].append(batch.column("id"))
@@ -861,6 +865,7 @@ class Build:
             "languages": merge(self.by_language),
             "contributors": len(self.contributors),
             "agreement": agreement,
+            "licences": self.licences,
         }
 
     def attributed_names(self) -> list[str]:

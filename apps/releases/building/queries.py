@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Func, Q, QuerySet, TextField
+from django.db.models import Count, Func, Q, QuerySet, TextField
 
 from apps.collection.models import (
     ACCEPTED_PROMPT_STATES,
@@ -148,6 +148,18 @@ SFT_COLUMNS = (
     "prompt_id",
     "author_id",
 )
+
+
+def licences_query(flt: ReleaseFilter) -> QuerySet[Any, Any]:
+    """``(licence, sft rows)`` of the answers that enter, by the licence each was written or
+    imported under (an import names its source's), most rows first."""
+    return (
+        Response.objects.filter(entering_response(flt))
+        .values("licence")
+        .annotate(rows=Count("id"))
+        .order_by("-rows", "licence")
+        .values_list("licence", "rows")
+    )
 
 
 def rankings_filter(flt: ReleaseFilter) -> Q:
