@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.embedded import embedded_env, run_python
+from tests.embedded import embedded_env, migrate, run_python
 
 SCRIPT = r"""
 import json
@@ -35,7 +35,7 @@ print(json.dumps({"patch": [patch.status_code, patch.json()], "task": task.statu
 @pytest.mark.slow(seconds=8)
 def test_a_task_time_past_any_date_is_a_400_on_sqlite_and_tasks_are_still_handed_out(tmp_path):
     env = embedded_env(tmp_path)
-    run_python(env, "manage.py", "migrate", "--noinput")
+    migrate(env)
     result = run_python(env, "-c", SCRIPT)
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     # It was a 200, and then every next writing task a 500 (OverflowError: date value out of

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from apps.collection import search, selectors
-from tests.embedded import embedded_env, run_python
+from tests.embedded import embedded_env, migrate, run_python
 from tests.factories import PromptFactory, ResponseFactory
 
 pytestmark = pytest.mark.django_db
@@ -81,5 +81,5 @@ print("searched")
 @pytest.mark.slow
 def test_on_sqlite_the_same_searches_find_the_same_prompts(tmp_path):
     env = embedded_env(tmp_path)
-    run_python(env, "manage.py", "migrate", "--noinput")
+    migrate(env)
     assert "searched" in run_python(env, "-c", SQLITE_SEARCH).stdout

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.embedded import embedded_env, run_python
+from tests.embedded import embedded_env, migrate, run_python
 
 SCRIPT = r"""
 import json, threading
@@ -64,7 +64,7 @@ print(json.dumps({"state": built.state, "error": built.error, "done": built.prog
 @pytest.mark.slow(seconds=10)
 def test_a_release_builds_on_sqlite_while_another_connection_writes(tmp_path):
     env = embedded_env(tmp_path)
-    run_python(env, "manage.py", "migrate", "--noinput")
+    migrate(env)
     result = run_python(env, "-c", SCRIPT)
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     # It was "failed", with "OperationalError: database is locked".

@@ -16,7 +16,7 @@ from apps.releases.building import SPLITS, passes, prompt_split, release_build
 from apps.releases.building.splits import HashedSplit, splits_assign
 from apps.releases.models import PromptSplit, Release, ReleaseState
 from apps.releases.services import release_create
-from tests.embedded import embedded_env, run_python
+from tests.embedded import embedded_env, migrate, run_python
 from tests.factories import ResponseFactory
 from tests.locks import InThread, require_row_locks, wait_until_someone_waits_on_a_lock
 from tests.releases.helpers import build, read_config, split_of_prompts
@@ -205,7 +205,10 @@ SQLITE_SCRIPT = r"""
 import json
 import django
 django.setup()
+from django.conf import settings
 from django.db import connection, transaction
+# As the suite's own settings: the factories' users would each cost a real password hash.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 from apps.releases.building import release_build
 from apps.releases.models import PromptSplit
 from apps.releases.services import release_create
@@ -228,7 +231,7 @@ print(json.dumps(out))
 @pytest.mark.slow(seconds=10)
 def test_on_sqlite_prompts_keep_their_split_and_the_hash_is_pythons(tmp_path):
     env = embedded_env(tmp_path)
-    run_python(env, "manage.py", "migrate", "--noinput")
+    migrate(env)
     result = run_python(env, "-c", SQLITE_SCRIPT)
     stored = json.loads(result.stdout.strip().splitlines()[-1])["stored"]
     shares = {"v1": 0.34, "v2": 0.05}

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.celery_workers import ROOT, start_worker, stop, tail, wait_for
+from tests.embedded import migrate
 from worker.config import bundled_base_model
 
 pytestmark = pytest.mark.slow(seconds=100)
@@ -140,7 +141,7 @@ def test_the_embedded_default_trains_downloads_and_cancels(tmp_path):
         # The tiny base model is built here; the bundled one is the embedded default.
         HEARTH_TRAIN_MODEL_DIRS=f"{tmp_path},{Path(str(bundled_base_model())).parent}",
     )
-    _run([sys.executable, "manage.py", "migrate", "--noinput"], env)
+    migrate(env)
     first = json.loads(_python(SETUP, env, str(tmp_path / "tiny")))["run"]
     db = data / "hearth.sqlite3"
     log = tmp_path / "workers.log"
