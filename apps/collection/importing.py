@@ -288,10 +288,12 @@ def _json_type(value: Any) -> str:
     return str(_JSON_TYPE_NAMES.get(type(value), type(value).__name__))
 
 
+def _bytes(limit: int) -> str:
+    return number_format(limit, force_grouping=True)
+
+
 def _too_long(limit: int) -> str:
-    return _("The line is longer than %(limit)s bytes.") % {
-        "limit": number_format(limit, force_grouping=True)
-    }
+    return _("The line is longer than %(limit)s bytes.") % {"limit": _bytes(limit)}
 
 
 def _rejected(line: int, errors: dict[str, list[str]]) -> LineOutcome:
@@ -611,7 +613,7 @@ def check_upload(stream: IO[bytes], *, size: int) -> None:
             _(
                 "This does not look like a Dolly JSONL file: every line is longer than %(limit)s bytes."
             )
-            % {"limit": number_format(line_limit, force_grouping=True)}
+            % {"limit": _bytes(line_limit)}
         )
     if first is None:
         raise _file_error(_("The file is empty: it has no line to import."))

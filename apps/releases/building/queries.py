@@ -62,22 +62,11 @@ def entering_response(flt: ReleaseFilter) -> Q:
 def prompts_query(flt: ReleaseFilter) -> QuerySet[Prompt, Any]:
     """The prompts that enter, by id, each with its stored split (``PromptSplit``; empty or
     None for a prompt not assigned one yet), joined here so that no row is looked up apart."""
-    return (
-        Prompt.objects.filter(entering_prompt(flt))
-        .order_by("id")
-        .values_list(
-            "id",
-            "instruction",
-            "context",
-            "category",
-            "language",
-            "state",
-            "author_id",
-            "release_split__split",
-        )
-    )
+    fields = [*PROMPT_COLUMNS[:-1], "release_split__split"]
+    return Prompt.objects.filter(entering_prompt(flt)).order_by("id").values_list(*fields)
 
 
+# The columns of prompts_query: the last, ``split``, is the stored split it joins.
 PROMPT_COLUMNS = (
     "id",
     "instruction",
