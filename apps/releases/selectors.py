@@ -176,16 +176,55 @@ def suggested_test_share() -> float:
     """The release form's test share, which applies to prompts released for the first time
     (the others keep their split): the default, or, while fewer than about
     SUGGESTED_TEST_PROMPTS accepted prompts would be in test, the share of the accepted
-    prompts never released that makes up the difference (at most a half). One query."""
-    from apps.collection.models import ACCEPTED_PROMPT_STATES, Prompt
+    prompts never released that makes up the difference (at most a half). While no ranked
+    prompt is in test yet and only a few are new, at least the share that puts one of them
+    there (``_share_for_a_ranked_test_prompt``): a reward model needs preferences test rows,
+    and ten new ranked prompts all land in train at 0.2 about one time in ten."""
+    from apps.collection.models import ACCEPTED_PROMPT_STATES, Prompt, PromptState
 
+    ranked = Q(state=PromptState.COMPLETE, hidden_at__isnull=True)
     found = Prompt.objects.filter(
         state__in=ACCEPTED_PROMPT_STATES, withdrawn_at__isnull=True
     ).aggregate(
         new=Count("id", filter=Q(release_split__isnull=True)),
         test=Count("id", filter=Q(release_split__split=Split.TEST)),
+        ranked_test=Count("id", filter=ranked & Q(release_split__split=Split.TEST)),
+        ranked_train=Count("id", filter=ranked & Q(release_split__split=Split.TRAIN)),
     )
     new, wanted = found["new"], SUGGESTED_TEST_PROMPTS - found["test"]
-    if not new or wanted <= 0 or new * DEFAULT_TEST_SHARE >= wanted:
-        return DEFAULT_TEST_SHARE
-    return min(0.5, math.ceil(100 * wanted / new) / 100)
+    share = DEFAULT_TEST_SHARE
+    if new and wanted > 0 and new * DEFAULT_TEST_SHARE < wanted:
+        share = min(0.5, math.ceil(100 * wanted / new) / 100)
+    if not found["ranked_test"]:
+        share = max(share, _share_for_a_ranked_test_prompt(has_train=bool(found["ranked_train"])))
+    return share
+
+
+# Above this many new ranked prompts, any suggested share puts some in test.
+FEW_RANKED_PROMPTS = 200
+
+
+def _share_for_a_ranked_test_prompt(*, has_train: bool) -> float:
+    """The smallest share in hundredths, at most a half, that puts one of the few ranked
+    (complete) prompts never released in test and leaves one in train (or one there
+    already: ``has_train``); 0 when there are none, many, or no share does. Splits hash
+    prompt ids (``layout.prompt_split``), so this reads their ids, a few hundred at most."""
+    from apps.collection.models import Prompt, PromptState
+    from apps.releases.building.layout import hash_position, test_threshold
+
+    ids = Prompt.objects.filter(
+        state=PromptState.COMPLETE,
+        withdrawn_at__isnull=True,
+        hidden_at__isnull=True,
+        release_split__isnull=True,
+    ).values_list("id", flat=True)[: FEW_RANKED_PROMPTS + 1]
+    positions = sorted(hash_position(prompt_id) for prompt_id in ids)
+    if not positions or len(positions) > FEW_RANKED_PROMPTS:
+        return 0.0
+    share = math.ceil(100 * (positions[0] + 1) / 2**64) / 100
+    while test_threshold(share) <= positions[0]:  # float rounding at the boundary
+        share = round(share + 0.01, 2)
+    in_test = sum(position < test_threshold(share) for position in positions)
+    if share > 0.5 or not (has_train or in_test < len(positions)):
+        return 0.0
+    return share

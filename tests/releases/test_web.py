@@ -459,6 +459,38 @@ def test_the_suggested_share_counts_only_prompts_never_released(maintainer, db):
     assert re.search(r'name="test_share" value="0.05"', html)  # ten in test already
 
 
+def test_the_suggested_share_puts_one_of_a_few_new_ranked_prompts_in_test(maintainer, db):
+    """The demo's ten ranked prompts all landed in train about one time in ten (a failed CI
+    run): no preferences test rows, so no reward model. The form then suggests the share
+    that puts the lowest-hashing one in test, and leaves the others in train."""
+    from apps.collection.models import Prompt
+    from apps.releases.building.layout import hash_position, prompt_split
+    from apps.releases.models import PromptSplit
+    from tests.factories import PromptFactory
+
+    prompts = PromptFactory.create_batch(60, state="collecting")
+    base = 0.17  # ten of the sixty new accepted prompts in test
+    position = {prompt.pk: hash_position(prompt.pk) / 2**64 for prompt in prompts}
+    lowest = next(pk for pk, at in position.items() if 0.3 <= at < 0.5)
+    others = [pk for pk, at in position.items() if at >= 0.5][:9]
+    assert len(others) == 9, "sixty hashes hold nine above a half"
+    ranked = [lowest, *others]
+    Prompt.objects.filter(pk__in=ranked).update(state="complete")
+    assert all(prompt_split(pk, base) == "train" for pk in ranked)
+    web = Client()
+    web.force_login(maintainer)
+
+    html = web.get("/releases/").content.decode()
+
+    share = float(re.search(r'name="test_share" value="([0-9.]+)"', html).group(1))
+    assert prompt_split(lowest, round(share - 0.01, 2)) == "train"  # the smallest that does
+    assert [pk for pk in ranked if prompt_split(pk, share) == "test"] == [lowest]
+    # Once a ranked prompt is in test, the share is the plain one again: 9 of the 59 new.
+    PromptSplit.objects.create(prompt_id=lowest, split="test")
+    html = web.get("/releases/").content.decode()
+    assert re.search(r'name="test_share" value="0.16"', html)
+
+
 def test_a_build_no_worker_has_started_says_so_after_a_minute(maintainer, db):
     """It once said "Counting rows…" for ever when no Celery worker ran."""
     from datetime import timedelta
