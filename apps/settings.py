@@ -418,11 +418,14 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    # Per-user limits on the task endpoints, counted in the cache (Redis when configured).
+    # Per-user limits on the task, writing and report endpoints and the pages that do the
+    # same, counted in the cache (Redis when configured).
     "DEFAULT_THROTTLE_RATES": {
         "tasks_next": envrate("HEARTH_RATE_TASKS_NEXT", "120/min"),
         "tasks_submit": envrate("HEARTH_RATE_TASKS_SUBMIT", "120/min"),
         "flags": envrate("HEARTH_RATE_FLAGS", "30/hour"),
+        # New prompts and answers written outside a task (Write and Answer pages, the API).
+        "writing": envrate("HEARTH_RATE_WRITING", "120/hour"),
     },
 }
 SPECTACULAR_SETTINGS = {

@@ -3,6 +3,7 @@ not accepted the licence), a maintainer, and API clients for each."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -137,3 +138,33 @@ def pytest_collection_modifyitems(config, items):
         min(halves, key=lambda half: sum(map(_seconds, half))).extend(module)
     first_fast = max(0, len(items) // 2 - len(halves[0]))
     items[:] = halves[0] + fast[:first_fast] + halves[1] + fast[first_fast:]
+
+
+@pytest.fixture
+def limits():
+    """Set the rates of some throttle scopes for one test (each test has its own cache key
+    prefix, so counts start at zero): ``limits(tasks_next="2/min")``."""
+    from django.conf import settings
+
+    from apps.core.throttling import ScopedThrottle
+
+    rates = dict(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
+
+    def set_rates(**changed: str) -> None:
+        ScopedThrottle.THROTTLE_RATES = {**rates, **changed}
+
+    yield set_rates
+    ScopedThrottle.THROTTLE_RATES = rates
+
+
+THROTTLED_WAIT = re.compile(r"Too many requests\. Try again in (\d+) seconds?\.")
+
+
+def assert_429_says_when(r) -> str:
+    """A page's 429: it says how long to wait, in words and in Retry-After. Its HTML."""
+    assert r.status_code == 429
+    html = r.content.decode()
+    wait = THROTTLED_WAIT.search(html)
+    assert wait, html
+    assert r["Retry-After"] == wait.group(1)
+    return html

@@ -34,7 +34,6 @@ from apps.accounts.permissions import licence_required
 from apps.accounts.selectors import request_user
 from apps.assignments import forms, selectors, services
 from apps.assignments.models import Assignment, AssignmentState, TaskType
-from apps.assignments.throttling import Throttled, throttle, throttled_page
 from apps.collection import forms as collection_forms
 from apps.collection import selectors as collection_selectors
 from apps.collection import services as collection_services
@@ -43,6 +42,7 @@ from apps.collection.models import Category
 from apps.collection.policy import current_policy
 from apps.core import idempotency
 from apps.core.languages import common_languages
+from apps.core.throttling import Throttled, kept_as_typed, throttle, throttled_page
 
 KINDS = [
     (services.ANY, gettext_lazy("Any task")),
@@ -237,10 +237,7 @@ def _render_throttled_submit(
         )
     form = _form(assignment, request.POST)
     form.is_valid()  # for the order a ranking was given in
-    messages.error(
-        request,
-        _("%(limit)s Nothing was sent: your work is below.") % {"limit": limited.message},
-    )
+    kept_as_typed(request, limited)
     return limited.retry_after(_render_task(request, user, assignment, form, kind))
 
 

@@ -25,10 +25,12 @@ from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     PAGE_ERRORS,
     PAGE_PARAMETERS,
+    RETRY_AFTER,
     WRITE_ERRORS,
     errors,
     paginated,
 )
+from apps.core.throttling import ThrottledWrites
 
 
 class Conflict(exceptions.APIException):
@@ -83,10 +85,11 @@ class PromptOut(serializers.ModelSerializer[Prompt]):
         read_only_fields = fields
 
 
-class PromptsApi(APIView):
+class PromptsApi(ThrottledWrites, APIView):
     """GET lists prompts (public ones, or with author=me your own); POST creates one."""
 
     permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
+    throttle_scope = "writing"
 
     class FilterIn(serializers.Serializer[Any]):
         q = serializers.CharField(
@@ -182,7 +185,8 @@ class PromptsApi(APIView):
 
     @extend_schema(
         request=PromptCreateIn,
-        responses={201: PromptCreatedOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS)},
+        parameters=[RETRY_AFTER],
+        responses={201: PromptCreatedOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 429)},
         operation_id="prompts_create",
     )
     @idempotent
@@ -240,8 +244,9 @@ class PromptWithdrawApi(APIView):
         return ApiResponse(PromptOut(prompt).data)
 
 
-class PromptResponsesApi(APIView):
+class PromptResponsesApi(ThrottledWrites, APIView):
     permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
+    throttle_scope = "writing"
 
     class ResponseCreateIn(RefusesUnknownFields):
         text = StrictCharField()
@@ -260,7 +265,8 @@ class PromptResponsesApi(APIView):
 
     @extend_schema(
         request=ResponseCreateIn,
-        responses={201: ResponseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        parameters=[RETRY_AFTER],
+        responses={201: ResponseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 429)},
         operation_id="prompts_responses_create",
     )
     @idempotent

@@ -30,15 +30,20 @@ from apps.community.selectors import impact_for_user
 from apps.core import idempotency, markdown
 from apps.core.forms import add_validation_errors
 from apps.core.languages import common_languages
+from apps.core.throttling import kept_as_typed, throttle
 from apps.feedback.selectors import attach_rejection_reasons
 
 
 @licence_required
 def write(request: HttpRequest) -> HttpResponse:
     languages = request_user(request).languages or ["en"]
+    limited = throttle(request, "writing") if request.method == "POST" else None
     if request.method == "POST":
         form = forms.WriteForm(request.POST)
-        if form.is_valid():
+        if limited is not None:
+            form.is_valid()  # the work comes back as typed, with its own errors
+            kept_as_typed(request, limited)
+        elif form.is_valid():
             data = form.cleaned_data
 
             def create() -> tuple[int, Any]:
@@ -62,11 +67,12 @@ def write(request: HttpRequest) -> HttpResponse:
     else:
         category = request.GET.get("category", "")
         form = forms.WriteForm(initial={"language": languages[0], "category": category})
-    return render(
+    page = render(
         request,
         "collection/write.html",
         {"form": form, "guidance": GUIDANCE, "languages": common_languages()},
     )
+    return page if limited is None else limited.retry_after(page)
 
 
 @login_required
@@ -353,7 +359,11 @@ def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
             return redirect(reverse("collection:prompt-detail", args=[prompt.pk]))
     form = forms.AnswerForm(request.POST or None)
     form.fields["text"].help_text = ANSWER_HELP
-    if request.method == "POST" and form.is_valid():
+    limited = throttle(request, "writing") if request.method == "POST" else None
+    if limited is not None:
+        form.is_valid()
+        kept_as_typed(request, limited)
+    elif request.method == "POST" and form.is_valid():
 
         def create() -> tuple[int, Any]:
             response = services.response_create(
@@ -379,7 +389,8 @@ def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Thank you! Your answer is now in review."))
             return redirect(reverse("collection:prompt-detail", args=[prompt.pk]))
-    return render(request, "collection/answer.html", {**context, "form": form})
+    page = render(request, "collection/answer.html", {**context, "form": form})
+    return page if limited is None else limited.retry_after(page)
 
 
 # Chrome refuses URLs over 2 MiB, data: links included; a larger report is offered only as text.

@@ -1,4 +1,4 @@
-"""Per-user rate limits on the API.
+"""Per-user rate limits, on the API and on the pages that do the same things.
 
 ``ScopedThrottle`` is DRF's ``ScopedRateThrottle`` (same scopes, rates and cache keys) counted
 in Redis with one round trip (under the cache's key prefix): a sliding window estimated from two fixed windows (the current
@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 import redis
 from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 
 # KEYS: this window's counter, the previous window's. ARGV: the previous window's weight, the
 # limit, the counter's lifetime in seconds. Counts the request only if it is allowed, so a
@@ -104,3 +110,90 @@ def throttled_message(wait: float | None) -> str:
         "Too many requests. Try again in %(seconds)d seconds.",
         seconds,
     ) % {"seconds": seconds}
+
+
+class ThrottledWrites:
+    """Mixed into an API view (before ``APIView``) whose writes, not its reads, count against
+    its ``throttle_scope``."""
+
+    throttle_classes: Sequence[type[BaseThrottle]] = [ScopedThrottle]
+
+    def get_throttles(self) -> list[Any]:
+        if self.request.method in SAFE_METHODS:  # type: ignore[attr-defined]
+            return []
+        return super().get_throttles()  # type: ignore[misc]
+
+
+# Pages: the Contribute page's task fetch, submit and skip, the Write and Answer pages, and the
+# report form under each prompt and answer count against the same scopes as the API endpoints
+# that do the same (``tasks_next``, ``tasks_submit``, ``writing``, ``flags``): the same rates
+# (HEARTH_RATE_*) and the same counters, so a person has one budget whichever way they work.
+# Over it, a page answers 429, with Retry-After and words that say what happened to what they
+# sent.
+
+
+@dataclass(frozen=True)
+class Throttled:
+    """A request over its limit: the seconds until one more fits (None when not known)."""
+
+    wait: float | None
+
+    @property
+    def message(self) -> str:
+        return throttled_message(self.wait)
+
+    def retry_after(self, response: HttpResponse) -> HttpResponse:
+        """``response`` as a 429 with Retry-After, as the API answers."""
+        response.status_code = 429
+        if self.wait is not None:
+            response["Retry-After"] = str(max(1, math.ceil(self.wait)))
+        return response
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What the throttle reads from a view: its scope."""
+
+    throttle_scope: str
+
+
+def throttle(request: HttpRequest, scope: str) -> Throttled | None:
+    """Count this request against the signed-in user's limit of ``scope``; None while it is
+    within the limit, else how long to wait. A refused request is not counted."""
+    limit = ScopedThrottle()
+    # The throttle reads the request's ``user`` and ``META`` only, which a page's request has.
+    if limit.allow_request(cast(Any, request), _Scope(scope)):
+        return None
+    return Throttled(wait=limit.wait())
+
+
+def throttled_page(
+    request: HttpRequest,
+    throttled: Throttled,
+    *,
+    what_now: str,
+    back_url: str,
+    back_label: str,
+) -> HttpResponse:
+    """The 429 page: what the limit is, when to try again, and what became of what was sent
+    (``what_now``), with a way back (``back_url``)."""
+    response = render(
+        request,
+        "429.html",
+        {
+            "message": throttled.message,
+            "what_now": what_now,
+            "back_url": back_url,
+            "back_label": back_label,
+        },
+    )
+    return throttled.retry_after(response)
+
+
+def kept_as_typed(request: HttpRequest, throttled: Throttled) -> None:
+    """Say, above a form sent over the limit and shown again, that nothing was sent; the page
+    answers with ``throttled.retry_after``."""
+    messages.error(
+        request,
+        _("%(limit)s Nothing was sent: your work is below.") % {"limit": throttled.message},
+    )

@@ -23,10 +23,10 @@ from apps.accounts import roles
 from apps.accounts.models import User
 from apps.accounts.permissions import licence_required
 from apps.accounts.selectors import request_user
-from apps.assignments.throttling import throttle, throttled_page
 from apps.collection import flow
 from apps.collection import selectors as collection_selectors
 from apps.collection.models import Prompt, PromptState, Response
+from apps.core.throttling import throttle, throttled_page
 from apps.moderation import selectors, services
 
 

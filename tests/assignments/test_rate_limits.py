@@ -7,42 +7,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.conf import settings as django_settings
 
 from apps.assignments.models import Assignment, AssignmentState
 from apps.collection.models import PromptState
-from apps.core.throttling import ScopedThrottle
 from apps.feedback.models import Review
 from tests.assignments.test_pages import CONTRIBUTE, client_for, key_of, open_task
+from tests.conftest import assert_429_says_when
 from tests.conftest import client_for as api_client_for
 from tests.factories import PromptFactory
 
 pytestmark = pytest.mark.django_db
 
 NEXT = "/api/v1/tasks/next/"
-WAIT = re.compile(r"Too many requests\. Try again in (\d+) seconds?\.")
-
-
-@pytest.fixture
-def limits():
-    """Set the rates of some scopes for one test (each test has its own cache key prefix, so
-    counts start at zero)."""
-    rates = dict(django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
-
-    def set_rates(**changed: str) -> None:
-        ScopedThrottle.THROTTLE_RATES = {**rates, **changed}
-
-    yield set_rates
-    ScopedThrottle.THROTTLE_RATES = rates
-
-
-def assert_429_says_when(r) -> str:
-    assert r.status_code == 429
-    html = r.content.decode()
-    wait = WAIT.search(html)
-    assert wait, html
-    assert r["Retry-After"] == wait.group(1)
-    return html
 
 
 @pytest.mark.parametrize("backend", ["redis", "cache"])

@@ -55,7 +55,12 @@ def test_the_defaults_load(load):
 
 # --- rate limits ------------------------------------------------------------------------------
 
-RATES = ("HEARTH_RATE_TASKS_NEXT", "HEARTH_RATE_TASKS_SUBMIT", "HEARTH_RATE_FLAGS")
+RATES = (
+    "HEARTH_RATE_TASKS_NEXT",
+    "HEARTH_RATE_TASKS_SUBMIT",
+    "HEARTH_RATE_WRITING",
+    "HEARTH_RATE_FLAGS",
+)
 
 
 @pytest.mark.parametrize("name", RATES)
