@@ -15,6 +15,12 @@ from worker.data import PackedBatch, collate_sft, tokenize_sft
 from worker.progress import ProgressEvent
 from worker.runtime import RunPaths
 
+# torch.compile's backend for the tests that check what the traced graph computes: Dynamo and
+# AOTAutograd with inductor's decompositions and min-cut partitioner (checkpointed regions
+# recomputed as inductor would), run without generating C++ kernels, which took most of a
+# minute a test on these CPUs. test_the_compile_mode_reaches_torch_compile runs inductor itself.
+GRAPH_ONLY = "aot_eager_decomp_partition"
+
 
 def sft_spec(release: Path, model: Path, output: Path, **overrides: Any) -> dict[str, Any]:
     return {
@@ -213,7 +219,7 @@ def test_the_compiled_chunked_loss_matches_the_eager_whole_one(tiny_model: Path)
             model.activation_checkpointing_enable({"use_reentrant": False})
         loss_module = sft.ResponseLoss(model, "sdpa", chunk_tokens=64 if compiled else 0)
         if compiled:
-            loss_module.compiled = torch.compile(loss_module.token_loss)
+            loss_module.compiled = torch.compile(loss_module.token_loss, backend=GRAPH_ONLY)
         weights = {p.data_ptr() for p in model.parameters()}
         kept: list[int] = []
 
@@ -271,7 +277,7 @@ def test_target_slots_send_only_response_positions_through_the_head(
         loss_module = sft.ResponseLoss(model, "sdpa", chunk_tokens=chunk, target_slots=slots)
         loss_module.select_targets = not slots
         if compiled:
-            loss_module.compiled = torch.compile(loss_module.token_loss)
+            loss_module.compiled = torch.compile(loss_module.token_loss, backend=GRAPH_ONLY)
         head_positions.clear()
         loss = loss_module(*batch.tensors())
         if not compiled:  # compiled, the counting runs once, at tracing
