@@ -68,28 +68,35 @@ def pipelined(config: TrainConfig, runtime: Runtime) -> bool:
     return config.pipeline_steps
 
 
-def run_steps(
-    *,
-    config: TrainConfig,
-    runtime: Runtime,
-    paths: RunPaths,
-    state: TrainerState,
-    total: int,
-    training: tuple[torch.nn.Module, Any, Any],
-    timer: Timer,
-    progress: ProgressCallback,
-    should_stop: StopCheck,
-    prepare: Callable[[int], list[PackedBatch]],
-    launch: Callable[[int, list[PackedBatch]], Launched],
-    describe: Describe,
-    evaluate: Callable[[], dict[str, float]],
-) -> None:
-    """Train steps ``state.step`` … ``total - 1`` of ``training`` (the model, its optimizer
-    and learning-rate scheduler), updating ``state`` and checkpointing into ``paths``.
+@dataclass
+class StepLoop:
+    """What ``run_steps`` runs: ``training`` (the model, its optimizer and learning-rate
+    scheduler) for steps ``state.step`` … ``total - 1``, through the trainer's ``prepare``,
+    ``launch``, ``describe`` and ``evaluate``, checkpointing into ``paths``."""
+
+    config: TrainConfig
+    runtime: Runtime
+    paths: RunPaths
+    state: TrainerState
+    total: int
+    training: tuple[torch.nn.Module, Any, Any]
+    timer: Timer
+    progress: ProgressCallback
+    should_stop: StopCheck
+    prepare: Callable[[int], list[PackedBatch]]
+    launch: Callable[[int, list[PackedBatch]], Launched]
+    describe: Describe
+    evaluate: Callable[[], dict[str, float]]
+
+
+def run_steps(loop: StepLoop) -> None:
+    """Train ``loop``'s steps, updating its ``state`` and checkpointing.
 
     Raises Stopped at the first step boundary after ``should_stop`` said so on any process
     (the flag rides on the step's one all-reduce, so every process stops at the same step and
     none is left waiting in a collective the others have left)."""
+    config, runtime, state, total = loop.config, loop.runtime, loop.state, loop.total
+    timer, progress, prepare, launch = loop.timer, loop.progress, loop.prepare, loop.launch
 
     def finish(launched: Launched, since: float) -> float:
         """Read a launched step (waiting for the device), log and report it; return when."""
@@ -104,7 +111,7 @@ def run_steps(
         seconds = now - since
         entry = {
             "step": state.step,
-            **describe(launched, sums, seconds),
+            **loop.describe(launched, sums, seconds),
             "lr": launched.lr,
             "grad_norm": grad_norm,
             "tokens": launched.tokens,
@@ -132,7 +139,7 @@ def run_steps(
         """Whether the weights are read after ``step`` steps (evaluation, checkpoint, end)."""
         return step == total or step % config.checkpoint_every == 0 or evaluates_at(step)
 
-    model, optimizer, scheduler = training
+    model, optimizer, scheduler = loop.training
     model.train()
     read_behind = pipelined(config, runtime)
     upcoming = prepare(state.step) if state.step < total else []
@@ -142,7 +149,7 @@ def run_steps(
         with timer("train"):
             launched = launch(step, upcoming)
             launched = dataclasses.replace(
-                launched, sums=runtime.sum_later(launched.sums, float(should_stop()))
+                launched, sums=runtime.sum_later(launched.sums, float(loop.should_stop()))
             )
             # While the device works through the queued steps, lay out the next one.
             upcoming = prepare(step + 1) if step + 1 < total else []
@@ -154,14 +161,14 @@ def run_steps(
             continue
         mark = finish(launched, mark)
         if evaluates_at(state.step) and state.step < total:
-            metrics = evaluate()
+            metrics = loop.evaluate()
             state.eval_log.append({"step": state.step, **metrics})
             if runtime.is_main:
                 progress({"phase": "eval", "step": state.step, "total": total, "metrics": metrics})
         if state.step % config.checkpoint_every == 0 and state.step < total:
             with timer("checkpoint"):
                 save_checkpoint(
-                    paths,
+                    loop.paths,
                     runtime,
                     model=model,
                     optimizer=optimizer,
@@ -173,50 +180,22 @@ def run_steps(
 
 
 def train_to_output(
-    *,
-    kind: str,
-    config: TrainConfig,
-    runtime: Runtime,
-    paths: RunPaths,
-    state: TrainerState,
-    total: int,
-    training: tuple[torch.nn.Module, Any, Any],
-    tokenizer: Any,
-    timer: Timer,
-    progress: ProgressCallback,
-    should_stop: StopCheck,
-    prepare: Callable[[int], list[PackedBatch]],
-    launch: Callable[[int, list[PackedBatch]], Launched],
-    describe: Describe,
-    evaluate: Callable[[], dict[str, float]],
-    details: dict[str, Any],
+    loop: StepLoop, *, kind: str, tokenizer: Any, details: dict[str, Any]
 ) -> dict[str, Any]:
     """``run_steps``, then the final evaluation; the main process writes the output folder
     (metrics.json holds the logs, ``details`` and where the run resumed) and publishes it.
     Returns the JSON result on every process."""
+    config, runtime, paths, state = loop.config, loop.runtime, loop.paths, loop.state
+    total, timer, progress = loop.total, loop.timer, loop.progress
     resumed_from = state.step
-    run_steps(
-        config=config,
-        runtime=runtime,
-        paths=paths,
-        state=state,
-        total=total,
-        training=training,
-        timer=timer,
-        progress=progress,
-        should_stop=should_stop,
-        prepare=prepare,
-        launch=launch,
-        describe=describe,
-        evaluate=evaluate,
-    )
-    final = evaluate()
+    run_steps(loop)
+    final = loop.evaluate()
     state.eval_log.append({"step": state.step, **final})
     if runtime.is_main:
         progress({"phase": "eval", "step": state.step, "total": total, "metrics": final})
         progress({"phase": "save", "step": state.step, "total": total})
         with timer("save"):
-            model = training[0]
+            model = loop.training[0]
             all_params, trainable = count_parameters(model)
             summary = {
                 "kind": kind,

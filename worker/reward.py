@@ -40,7 +40,7 @@ from worker.data import (
     tokenize_group,
 )
 from worker.evaluate import ranking_metrics
-from worker.loop import Launched, train_to_output
+from worker.loop import Launched, StepLoop, train_to_output
 from worker.masks import attention_mask
 from worker.progress import ProgressCallback, StopCheck, never_stop, no_progress
 from worker.runtime import (
@@ -387,15 +387,13 @@ def train_reward(
             "pairs_per_s": pairs / seconds,
         }
 
-    return train_to_output(
-        kind="reward",
+    loop = StepLoop(
         config=config,
         runtime=runtime,
         paths=paths,
         state=state,
         total=len(steps),
         training=(model, optimizer, scheduler),
-        tokenizer=tokenizer,
         timer=timer,
         progress=progress,
         should_stop=should_stop,
@@ -403,5 +401,10 @@ def train_reward(
         launch=launch,
         describe=describe,
         evaluate=evaluate,
+    )
+    return train_to_output(
+        loop,
+        kind="reward",
+        tokenizer=tokenizer,
         details={"attention": attention, "shared_prompt": shared},
     )

@@ -37,7 +37,7 @@ from worker.data import (
     tokenize_sft,
 )
 from worker.evaluate import sft_metrics
-from worker.loop import Launched, train_to_output
+from worker.loop import Launched, StepLoop, train_to_output
 from worker.masks import StaticInputs, attention_mask
 from worker.progress import ProgressCallback, StopCheck, never_stop, no_progress
 from worker.runtime import (
@@ -502,15 +502,13 @@ def train_sft(
     def describe(launched: Launched, sums: list[float], seconds: float) -> dict[str, float]:
         return {"loss": sums[0] / launched.counts["targets"]}
 
-    return train_to_output(
-        kind="sft",
+    loop = StepLoop(
         config=config,
         runtime=runtime,
         paths=paths,
         state=state,
         total=len(steps),
         training=(model, optimizer, scheduler),
-        tokenizer=tokenizer,
         timer=timer,
         progress=progress,
         should_stop=should_stop,
@@ -518,5 +516,5 @@ def train_sft(
         launch=launch,
         describe=describe,
         evaluate=evaluate,
-        details={"attention": attention},
     )
+    return train_to_output(loop, kind="sft", tokenizer=tokenizer, details={"attention": attention})

@@ -9,7 +9,7 @@ import torch
 
 from worker.config import SFTConfig
 from worker.data import PackedBatch
-from worker.loop import Launched, run_steps
+from worker.loop import Launched, StepLoop, run_steps
 from worker.progress import ProgressEvent, Stopped
 from worker.runtime import RunPaths, Runtime, Timer, TrainerState, list_checkpoints
 
@@ -77,19 +77,21 @@ def train(
         return stop_at_launch is not None and launches >= stop_at_launch
 
     run_steps(
-        config=config,
-        runtime=runtime,
-        paths=RunPaths(config.output_dir),
-        state=state,
-        total=TOTAL,
-        training=(model, optimizer, scheduler),
-        timer=Timer(),
-        progress=progress,
-        should_stop=should_stop,
-        prepare=prepare,
-        launch=launch,
-        describe=describe,
-        evaluate=evaluate,
+        StepLoop(
+            config=config,
+            runtime=runtime,
+            paths=RunPaths(config.output_dir),
+            state=state,
+            total=TOTAL,
+            training=(model, optimizer, scheduler),
+            timer=Timer(),
+            progress=progress,
+            should_stop=should_stop,
+            prepare=prepare,
+            launch=launch,
+            describe=describe,
+            evaluate=evaluate,
+        )
     )
     return state, calls, model
 
