@@ -67,7 +67,7 @@ print("kinds", sorted(kinds))
 """
 
 
-@pytest.mark.slow(seconds=20)
+@pytest.mark.slow(seconds=8)
 def test_the_embedded_default_serves_pages_and_tasks(tmp_path):
     env = embedded_env(tmp_path)
     run_python(env, "manage.py", "migrate", "--noinput")

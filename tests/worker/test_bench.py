@@ -25,7 +25,7 @@ def test_the_small_bench_compares_all_four_trainers(tmp_path: Path) -> None:
         assert result["tokens_per_s"] > 0 and result["steps"] == 3
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=25)
 def test_the_extra_runs_are_reported_under_their_own_names(
     tmp_path: Path, varlen_on_cpu: None
 ) -> None:

@@ -19,7 +19,7 @@ from worker import jobs
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=14)
 @pytest.mark.parametrize("kind", ["sft", "reward"])
 def test_two_processes_match_one_process_with_twice_the_accumulation(
     kind: str, release: Path, tiny_model: Path, tmp_path: Path

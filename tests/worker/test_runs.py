@@ -603,7 +603,7 @@ def test_the_training_process_dies_with_a_killed_worker(
     _kill_parent_mid_run(release, tiny_model, tmp_path, gpus=1, expected_processes=1)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=15)
 def test_torchrun_and_its_ranks_die_with_a_killed_worker(
     release: Path, tiny_model: Path, tmp_path: Path
 ) -> None:

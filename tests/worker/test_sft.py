@@ -202,7 +202,7 @@ def test_a_chunked_loss_gives_the_same_loss_and_gradients(
         torch.testing.assert_close(chunked_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
-@pytest.mark.slow(seconds=30)
+@pytest.mark.slow(seconds=6)
 def test_the_compiled_chunked_loss_matches_the_eager_whole_one(tiny_model: Path) -> None:
     """As on CUDA: model and loss compiled as one graph (every position through the head, in
     chunks that torch.compile traces as checkpointed regions), with and without each decoder
@@ -243,7 +243,7 @@ def test_the_compiled_chunked_loss_matches_the_eager_whole_one(tiny_model: Path)
     assert 0 < kept_checkpointed < kept_all / 2
 
 
-@pytest.mark.slow(seconds=30)
+@pytest.mark.slow(seconds=6)
 def test_target_slots_send_only_response_positions_through_the_head(
     tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -378,7 +378,7 @@ def test_a_micro_batch_beyond_its_target_slots_stops_the_run(
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=18)
 def test_the_compile_mode_reaches_torch_compile_and_trains_like_eager(
     tiny_model: Path, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -426,7 +426,7 @@ def test_the_compile_mode_reaches_torch_compile_and_trains_like_eager(
             torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-5)
 
 
-@pytest.mark.slow(seconds=30)
+@pytest.mark.slow(seconds=6)
 def test_evaluation_skips_the_training_graph_but_not_compiled_attention(
     tiny_model: Path, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -123,7 +123,7 @@ def test_the_loss_and_gradients_equal_sdpas(
         torch.testing.assert_close(varlen_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
-@pytest.mark.slow(seconds=90)
+@pytest.mark.slow(seconds=45)
 def test_compiled_with_cuda_graph_buffers_it_keeps_one_shape_and_matches_sdpa(
     tiny_model: Path, release: Path, tmp_path: Path, varlen_on_cpu: None
 ) -> None:
