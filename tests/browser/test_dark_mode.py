@@ -127,6 +127,7 @@ def runs(db) -> dict[str, str]:
     return {"run": f"/training/runs/{running.pk}/", "release": f"/releases/{release.version}/"}
 
 
+@pytest.mark.slow(seconds=45)
 def test_every_page_is_dark_and_passes_axe_when_the_system_is_dark(
     browser,
     live_server,

@@ -141,6 +141,7 @@ def visitors(
     return users, paths
 
 
+@pytest.mark.slow(seconds=40)
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_every_page_fits_the_screen_labels_every_control_and_passes_axe(
     browser, live_server, login, shot, visitors, viewport

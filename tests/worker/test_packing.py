@@ -21,6 +21,7 @@ from worker.masks import attention_mask
 from worker.reward import GroupScorer
 
 
+@pytest.mark.slow(seconds=15)
 @pytest.mark.parametrize("attention", ["sdpa", "eager", "flex_attention"])
 def test_packed_and_unpacked_forward_passes_give_the_same_logits(
     tiny_model: Path, attention: str
