@@ -127,6 +127,14 @@ def test_a_write_task_shows_the_write_page_cards_and_submits_a_prompt(volunteer)
     assert assignment.result == {"prompt_id": prompt.pk}
 
 
+def test_a_write_task_tags_the_prompt_with_the_language_the_site_is_read_in(make_volunteer):
+    """No languages on the profile: the site's language, not always "en"."""
+    client = client_for(make_volunteer(languages=[]))
+    r = client.get(CONTRIBUTE, {"type": "write"}, HTTP_ACCEPT_LANGUAGE="es", follow=True)
+    assert r.context["assignment"].task_type == TaskType.WRITE
+    assert r.context["form"]["language"].value() == "es"
+
+
 def test_a_write_task_with_a_missing_context_keeps_the_text_and_names_the_field(volunteer):
     client = client_for(volunteer)
     assignment, page = open_task(client, "write")

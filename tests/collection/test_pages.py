@@ -76,6 +76,21 @@ def test_the_write_page_shows_every_category_with_guidance(web):
     assert "Example" in html
 
 
+@pytest.mark.parametrize(
+    ("languages", "site_language", "expected"),
+    [([], "es", "es"), ([], "en", "en"), (["de", "en"], "es", "de")],
+)
+def test_a_new_prompt_is_tagged_with_the_writers_language_until_they_pick_another(
+    make_volunteer, languages, site_language, expected
+):
+    """A volunteer with no languages on their profile who reads the site in Spanish most
+    likely writes in Spanish: the Write page once offered "en" whatever they read."""
+    client = Client()
+    client.force_login(make_volunteer(languages=languages))
+    r = client.get("/write/", HTTP_ACCEPT_LANGUAGE=site_language)
+    assert r.context["form"]["language"].value() == expected
+
+
 def test_writing_creates_a_prompt_and_the_authors_answer(web, volunteer):
     r = web.post("/write/", WRITE)
     assert r.status_code == 302 and r["Location"] == "/mine/"
