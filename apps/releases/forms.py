@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.formats import sanitize_separators
 from django.utils.translation import gettext_lazy as _
 
 from apps.collection.models import Category
@@ -59,3 +60,11 @@ class ReleaseCreateForm(IdempotentForm):
     include_model_written = forms.BooleanField(
         label=_("Include model-written answers"), required=False
     )
+
+    # The two numbers as the page's language writes them: a Spanish page's 0,5 is 0.5 (the
+    # services read a dot). A dot is read as before in every language.
+    def clean_min_agreement(self) -> str:
+        return str(sanitize_separators(self.cleaned_data["min_agreement"].strip()))
+
+    def clean_test_share(self) -> str:
+        return str(sanitize_separators(self.cleaned_data["test_share"].strip()))

@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.formats import sanitize_separators
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -241,6 +242,8 @@ class RunCreateForm(IdempotentForm):
             text = (data.get(bound.name) or "").strip()
             if not text:
                 continue
+            # As the page's language writes numbers: a Spanish page's 0,0001 is 0.0001.
+            text = str(sanitize_separators(text))
             annotation = known[bound.name][0] if bound.name in known else float
             try:
                 value = _parse_number(text, whole=_wants_int(annotation))

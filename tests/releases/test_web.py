@@ -894,3 +894,30 @@ def client_for_page(user) -> Client:
     web = Client()
     web.force_login(user)
     return web
+
+
+def test_a_spanish_page_takes_its_numbers_with_a_decimal_comma(
+    maintainer, an_answer, django_capture_on_commit_callbacks
+):
+    """A Spanish maintainer writes 0,5: it was refused with "Indica un número"."""
+    web = Client(HTTP_ACCEPT_LANGUAGE="es")
+    web.force_login(maintainer)
+    with django_capture_on_commit_callbacks(execute=False):
+        r = web.post(
+            "/releases/new/",
+            {"min_agreement": "0,5", "test_share": "0,2", "idempotency_key": "coma"},
+        )
+    assert r.status_code == 302, r.content.decode()
+    release = Release.objects.get()
+    assert (release.filter["min_agreement"], release.filter["test_share"]) == (0.5, 0.2)
+
+
+def test_an_english_page_does_not_read_a_comma_as_a_decimal_point(maintainer, an_answer):
+    web = Client()
+    web.force_login(maintainer)
+    r = web.post("/releases/new/", {"test_share": "0,2", "idempotency_key": "comma"})
+    assert r.status_code == 400
+    assert '<ul class="errorlist" id="id_test_share_error"><li>Give a number.</li></ul>' in (
+        r.content.decode()
+    )
+    assert not Release.objects.exists()

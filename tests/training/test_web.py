@@ -288,6 +288,23 @@ def test_a_bad_field_is_shown_next_to_it_and_nothing_is_created(
     assert not TrainingRun.objects.exists()
 
 
+def test_a_spanish_page_takes_hyperparameters_with_a_decimal_comma(maintainer, release):
+    """0,0001 on a Spanish page was refused with "Indica un número"."""
+    client = web(maintainer)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "es"
+    data = {"idempotency_key": "coma", "release": "v1", "kind": "sft", "method": "full"}
+    response = client.post("/training/new/", {**data, "learning_rate": "0,0001"})
+    assert response.status_code == 302, banner(response.content.decode())
+    assert TrainingRun.objects.get().hyperparameters == {"learning_rate": 0.0001}
+
+
+def test_an_english_page_does_not_read_a_comma_as_a_decimal_point(maintainer, release):
+    data = {"idempotency_key": "comma", "release": "v1", "kind": "sft", "method": "full"}
+    response = web(maintainer).post("/training/new/", {**data, "max_steps": "1,000"})
+    assert "Most steps: Give a number." in banner(response.content.decode())
+    assert not TrainingRun.objects.exists()
+
+
 def test_the_message_at_the_top_names_each_field_by_its_label(maintainer, release):
     data = {"idempotency_key": "k", "release": "v1", "kind": "sft", "method": "full"}
     response = web(maintainer).post(
