@@ -666,3 +666,19 @@ def test_the_reason_field_says_which_actions_need_it(moderator, volunteer, volun
     )
     field = _input(refused.content.decode(), f"reason-prompt-{shown.pk}")
     assert f'aria-describedby="action-error reason-hint-prompt-{shown.pk}"' in field
+
+
+def test_the_audit_log_links_an_answer_to_its_place_and_the_other_moderation_pages(
+    moderator, volunteer
+):
+    """Prompts in the log were links and answers plain text; the log linked nowhere else,
+    while the queue and the hidden page link to each other and to it."""
+    answer = ResponseFactory(author=volunteer)
+    services.content_hide(moderator=moderator, target=answer, reason="off topic")
+    html = _web(moderator).get("/moderation/log/").content.decode()
+    assert (
+        f'<a href="/prompts/{answer.prompt_id}/#response-{answer.pk}">answer #{answer.pk}</a>'
+        in html
+    )
+    assert '<a href="/moderation/">Moderation queue</a>' in html
+    assert '<a href="/moderation/hidden/">Hidden content and banned users</a>' in html
