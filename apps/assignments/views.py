@@ -325,7 +325,7 @@ def _render_unsent(
     if assignment.task_type == TaskType.WRITE:
         initial = {name: request.POST.get(name, "") for name in _WRITE_FIELDS}
         if from_draft:
-            initial["language"] = (user.languages or ["en"])[0]
+            initial["language"] = collection_selectors.default_language_for(user=user)
         context.update(
             reason=sendable_reason,
             form=collection_forms.WriteForm(initial=initial),
@@ -533,7 +533,9 @@ def _render_task(
     if assignment.task_type == TaskType.WRITE:
         context.update(guidance=GUIDANCE, languages=common_languages())
         if not form.is_bound:
-            form.initial.setdefault("language", (user.languages or ["en"])[0])
+            form.initial.setdefault(
+                "language", collection_selectors.default_language_for(user=user)
+            )
         return render(request, "assignments/task_write.html", context)
     if assignment.task_type == TaskType.RANK:
         context.update(_rank_context(assignment, payload, form))

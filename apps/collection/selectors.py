@@ -18,6 +18,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from apps.accounts import roles
@@ -29,6 +30,14 @@ from apps.collection.models import (
     Source,
 )
 from apps.collection.search import IContains
+
+
+def default_language_for(*, user: Any) -> str:
+    """The language a new prompt is tagged with until its writer picks another: the first
+    language on their profile, else the language they read the site in (a volunteer who
+    reads it in Spanish most likely writes in Spanish), else English."""
+    languages = getattr(user, "languages", None) or []
+    return languages[0] if languages else (get_language() or "en")
 
 
 def public_authors(prefix: str = "") -> Q:

@@ -36,7 +36,6 @@ from apps.feedback.selectors import attach_rejection_reasons
 
 @licence_required
 def write(request: HttpRequest) -> HttpResponse:
-    languages = request_user(request).languages or ["en"]
     limited = throttle(request, "writing") if request.method == "POST" else None
     if request.method == "POST":
         form = forms.WriteForm(request.POST)
@@ -66,7 +65,12 @@ def write(request: HttpRequest) -> HttpResponse:
                 return redirect("collection:mine")
     else:
         category = request.GET.get("category", "")
-        form = forms.WriteForm(initial={"language": languages[0], "category": category})
+        form = forms.WriteForm(
+            initial={
+                "language": selectors.default_language_for(user=request.user),
+                "category": category,
+            }
+        )
     page = render(
         request,
         "collection/write.html",
