@@ -229,6 +229,11 @@ def prompt_get_for_user(*, user: Any, prompt_id: Any) -> Prompt:
     return prompt
 
 
+def prompt_is_visible_to(*, user: Any, prompt_id: int) -> bool:
+    """Whether ``prompt_get_for_user`` would show ``user`` this prompt rather than a 404."""
+    return Prompt.objects.filter(_visible_prompts_q(user), pk=prompt_id).exists()
+
+
 def responses_visible_on_prompt(*, prompt: Prompt, user: Any) -> QuerySet[Response]:
     qs = prompt.responses.select_related("author")
     if roles.is_moderator(user):

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
 from apps.accounts.services import check_language, check_may_contribute_now, check_not_banned
-from apps.collection import flow
+from apps.collection import flow, selectors
 from apps.collection.models import (
     CONTEXT_REQUIRED,
     Category,
@@ -117,25 +117,33 @@ def check_response_text(text: Any, *, instruction: str) -> str:
     return clean
 
 
-def _duplicate_error(existing: Prompt) -> ValidationError:
-    url = reverse("collection:prompt-detail", args=[existing.pk])
-    return ValidationError(
-        {
-            "instruction": [
-                ValidationError(
-                    _("This instruction is already in Hearth as prompt #%(id)s: %(url)s")
-                    % {"id": existing.pk, "url": url},
-                    code="duplicate",
-                    params={"prompt_id": existing.pk, "url": url},
-                )
-            ]
+def _duplicate_error(existing: Prompt, *, user: User) -> ValidationError:
+    """The refusal of an instruction ``existing`` already has. It links the prompt only where
+    ``user`` may open it: someone else's prompt in review, rejected or hidden is a 404 to them,
+    so its link would send them to a page that says it does not exist."""
+    if not selectors.prompt_is_visible_to(user=user, prompt_id=existing.pk):
+        message = _(
+            "Someone else has already written this instruction (prompt #%(id)s). It is not "
+            "public, so it cannot be shown: write a different one."
+        ) % {"id": existing.pk}
+        params: dict[str, Any] = {"prompt_id": existing.pk}
+    else:
+        url = reverse("collection:prompt-detail", args=[existing.pk])
+        message = _("This instruction is already in Hearth as prompt #%(id)s: %(url)s") % {
+            "id": existing.pk,
+            "url": url,
         }
+        params = {"prompt_id": existing.pk, "url": url}
+    return ValidationError(
+        {"instruction": [ValidationError(message, code="duplicate", params=params)]}
     )
 
 
 def _check_not_duplicate(
-    *, key: str, exclude_id: int | None = None, include_withdrawn: bool = False
+    *, key: str, user: User, exclude_id: int | None = None, include_withdrawn: bool = False
 ) -> None:
+    """Refuse ``key`` when a prompt has it; ``user`` is the person writing, whom the refusal
+    addresses."""
     existing = Prompt.objects.filter(instruction_key=key)
     if not include_withdrawn:
         existing = existing.filter(withdrawn_at__isnull=True)
@@ -143,7 +151,7 @@ def _check_not_duplicate(
         existing = existing.exclude(pk=exclude_id)
     found = existing.first()
     if found is not None:
-        raise _duplicate_error(found)
+        raise _duplicate_error(found, user=user)
 
 
 @transaction.atomic
@@ -194,7 +202,7 @@ def prompt_create(
     if errors or fields is None:
         raise ValidationError(errors)
     key = dedupe_key(fields.instruction)
-    _check_not_duplicate(key=key, include_withdrawn=withdrawn_blocks)
+    _check_not_duplicate(key=key, user=author, include_withdrawn=withdrawn_blocks)
     licence = licence or settings.HEARTH_LICENCE_NAME
     try:
         with transaction.atomic():
@@ -210,7 +218,7 @@ def prompt_create(
                 instruction_key=key,
             )
     except IntegrityError:
-        _check_not_duplicate(key=key)
+        _check_not_duplicate(key=key, user=author)
         raise
     policy = current_policy()
     if answer is not None:
@@ -414,7 +422,7 @@ def prompt_update(*, prompt: Prompt, user: User, **changes: Any) -> Prompt:
         language=changes.get("language", prompt.language),
     )
     key = dedupe_key(fields.instruction)
-    _check_not_duplicate(key=key, exclude_id=prompt.pk)
+    _check_not_duplicate(key=key, user=user, exclude_id=prompt.pk)
     unchanged = (
         fields.instruction == prompt.instruction
         and fields.context == prompt.context

@@ -181,6 +181,21 @@ def test_a_duplicate_instruction_links_to_the_existing_prompt(web):
     assert Prompt.objects.count() == 1
 
 
+def test_a_duplicate_of_someone_elses_prompt_in_review_does_not_link_a_page_they_cannot_open(
+    web, volunteer2
+):
+    existing = PromptFactory(
+        author=volunteer2, state=PromptState.REVIEW, instruction=WRITE["instruction"]
+    )
+    r = web.post("/write/", {**WRITE, "idempotency_key": "other"})
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert f"/prompts/{existing.pk}/" not in html
+    assert f"Someone else has already written this instruction (prompt #{existing.pk})" in html
+    assert r.context["form"]["response"].value() == WRITE["response"]  # the work is kept
+    assert Prompt.objects.count() == 1
+
+
 def test_my_contributions_lists_prompts_and_answers_with_state(web, volunteer):
     own = PromptFactory(
         author=volunteer, state=PromptState.REVIEW, instruction="My own prompt text"

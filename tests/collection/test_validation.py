@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from apps.collection.models import Prompt
+from apps.collection.models import Prompt, PromptState
 from apps.collection.services import check_prompt_fields
 
 pytestmark = pytest.mark.django_db
@@ -60,11 +60,34 @@ def test_it_names_every_bad_field_at_once(api):
 
 def test_it_refuses_a_duplicate_instruction_with_a_link(api, api2):
     first = post(api).json()
+    Prompt.objects.filter(pk=first["id"]).update(state=PromptState.COLLECTING)  # public now
     r = post(api2, instruction="  name THREE rivers   in europe.  ")
     assert r.status_code == 400
     message = r.json()["instruction"][0]
     assert f"/prompts/{first['id']}/" in message
+    assert api2.get(f"/prompts/{first['id']}/").status_code == 200
     assert Prompt.objects.count() == 1
+
+
+def test_a_duplicate_of_someone_elses_prompt_in_review_names_no_link_that_is_a_404(api, api2):
+    """The link once led the second writer to "not found": a prompt in review is its author's
+    and the moderators' alone."""
+    first = post(api).json()
+    r = post(api2, instruction="  name THREE rivers   in europe.  ")
+    assert r.status_code == 400
+    assert r.json()["instruction"] == [
+        f"Someone else has already written this instruction (prompt #{first['id']}). It is not "
+        "public, so it cannot be shown: write a different one."
+    ]
+    assert api2.get(f"/prompts/{first['id']}/").status_code == 404
+    assert Prompt.objects.count() == 1
+
+
+def test_a_duplicate_of_ones_own_prompt_in_review_links_it(api):
+    first = post(api).json()
+    r = post(api, instruction="Name three rivers in Europe!")
+    assert r.status_code == 400
+    assert f"/prompts/{first['id']}/" in r.json()["instruction"][0]
 
 
 def test_it_rejects_malformed_json(api):
