@@ -383,6 +383,16 @@ def test_going_to_the_form_address_leads_to_the_form(maintainer, db):
 # --- one run -------------------------------------------------------------------------------------
 
 
+def test_a_running_run_says_its_phase_in_words(maintainer, release):
+    """The worker's code for it ("load", "train") was shown as it is, on a Spanish page too."""
+    run = make_run(release, state=RunState.RUNNING, phase="load", last_report_at=timezone.now())
+    html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+    assert '<span class="muted">Phase: Loading the model</span>' in html
+    TrainingRun.objects.filter(pk=run.pk).update(phase="answer")
+    html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+    assert '<span class="muted">Phase: Writing answers</span>' in html
+
+
 def test_the_live_part_polls_while_active_and_stops_when_final(maintainer, release):
     run = make_run(
         release,

@@ -34,6 +34,24 @@ def key_metrics(run: TrainingRun) -> list[tuple[Any, float]]:
     return out
 
 
+# What a running run is doing, as the worker reports it (worker/runs.py), in words.
+PHASES: dict[str, Any] = {
+    "load": _("Loading the model"),
+    "train": _("Training"),
+    "eval": _("Evaluating"),
+    "save": _("Saving the model"),
+    "answer": _("Writing answers"),
+    "publish": _("Publishing to the Hub"),
+    "done": _("Done"),
+}
+
+
+@register.filter
+def phase_label(phase: str) -> str:
+    """A run's phase in the page's language; one this site does not know, as reported."""
+    return str(PHASES.get(phase, phase))
+
+
 @register.filter
 def hub_url(run: TrainingRun) -> str:
     """The model's files on the Hub at this run's tag ('' when it was not published)."""
