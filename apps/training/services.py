@@ -63,6 +63,9 @@ MAX_BASE_MODEL = 300
 # Points kept in a run's loss history; older points are thinned out beyond this.
 MAX_HISTORY = 2000
 MAX_LOGS_TAIL = 20_000
+# Terminal colour and cursor codes in a worker's output (transformers prints its load report in
+# bold): the log is shown as text, where they read as "[1m…[0m".
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 # Collecting prompts one SFT run may answer once trained, and the longest model-written
 # answer in new tokens (about 200 words: Dolly's answers are shorter): the worker's own.
 MAX_ANSWER_PROMPTS = answers.MOST_PROMPTS
@@ -644,7 +647,7 @@ def run_report(*, run_id: int, attempt: int, payload: dict[str, Any]) -> Trainin
     run.loss_history = thin(_merge_by_step(run.loss_history, payload.get("train_log")))
     run.eval_history = _merge_by_step(run.eval_history, payload.get("eval_log"))
     if isinstance(payload.get("logs_tail"), str):
-        run.logs_tail = payload["logs_tail"][-MAX_LOGS_TAIL:]
+        run.logs_tail = ANSI_ESCAPE.sub("", payload["logs_tail"])[-MAX_LOGS_TAIL:]
     state = payload.get("state")
     if state == RunState.SUCCEEDED:
         result = payload.get("result") or {}

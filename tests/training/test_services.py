@@ -339,6 +339,14 @@ def test_reports_move_a_run_forward_and_merge_its_curves(release):
     assert run.state == RunState.SUCCEEDED and run.step == 10
 
 
+def test_a_log_keeps_its_text_without_terminal_colour_codes(release):
+    """transformers prints its load report in bold: the run page showed "[1m…[0m"."""
+    run = services.run_dispatch(create(release))
+    _report(run, 0, phase="load", logs_tail="\x1b[1mLOAD REPORT\x1b[0m from: /m\nKey | Status")
+    run.refresh_from_db()
+    assert run.logs_tail == "LOAD REPORT from: /m\nKey | Status"
+
+
 def test_reports_of_an_earlier_attempt_or_unknown_runs_are_ignored(release):
     run = services.run_dispatch(create(release))
     services.run_report(run_id=run.pk, attempt=1, payload={"seq": 0, "state": "running", "step": 1})
