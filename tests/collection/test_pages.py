@@ -325,6 +325,37 @@ def test_authors_see_why_their_work_was_rejected(web, volunteer, make_volunteer)
     assert "Reviewers said: spam (2 of 2), personal information (1 of 2)" in html
 
 
+def test_the_author_can_edit_and_withdraw_their_work_from_its_prompt_page(web, web2, volunteer):
+    """A volunteer who opens their own prompt (from Write's thank-you, or a link) once found
+    no way there to fix or withdraw it: only My contributions offered that."""
+    prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    own = ResponseFactory(prompt=prompt, author=volunteer, state=ResponseState.REVIEW)
+    html = web.get(f"/prompts/{prompt.pk}/").content.decode()
+    assert f'<a href="/prompts/{prompt.pk}/edit/">Edit prompt</a>' in html
+    assert f'action="/prompts/{prompt.pk}/withdraw/"' in html
+    assert f'<a href="/responses/{own.pk}/edit/">Edit answer</a>' in html
+    assert f'action="/responses/{own.pk}/withdraw/"' in html
+
+    r = web.post(f"/prompts/{prompt.pk}/withdraw/")
+    assert r.status_code == 302 and r["Location"] == "/mine/"
+    html = web.get(f"/prompts/{prompt.pk}/").content.decode()
+    assert "Withdraw prompt" not in html and "Edit prompt" not in html
+
+
+def test_an_accepted_prompt_page_offers_its_author_withdraw_but_no_edit(web, volunteer):
+    prompt = PromptFactory(author=volunteer, state=PromptState.COLLECTING)
+    html = web.get(f"/prompts/{prompt.pk}/").content.decode()
+    assert "Withdraw prompt" in html
+    assert "Edit prompt" not in html and f"/prompts/{prompt.pk}/edit/" not in html
+
+
+def test_the_prompt_page_offers_no_edit_or_withdraw_to_others(web2, volunteer):
+    prompt = PromptFactory(author=volunteer, state=PromptState.COLLECTING)
+    ResponseFactory(prompt=prompt, author=volunteer, state=ResponseState.ACCEPTED)
+    html = web2.get(f"/prompts/{prompt.pk}/").content.decode()
+    assert "withdraw/" not in html and "edit/" not in html
+
+
 def test_the_prompt_page_offers_an_answer_to_someone_who_has_not_answered(web2):
     prompt = PromptFactory()
     html = web2.get(f"/prompts/{prompt.pk}/").content.decode()
