@@ -424,10 +424,12 @@ def skip(request: HttpRequest, task_id: int) -> HttpResponse:
         done = services.task_skip(
             user=request_user(request), assignment_id=task_id, reason=form.reason_text()
         )
-        return 200, {"task_id": done.pk}
+        return 200, {"task_id": done.pk, "type": done.task_type}
 
     try:
-        _run_once(request, form.cleaned_data["idempotency_key"], give_back)
+        _status, result, _replayed = _run_once(
+            request, form.cleaned_data["idempotency_key"], give_back
+        )
     except services.TaskError as exc:
         messages.error(request, exc.message)
     except idempotency.KeyReused as exc:
@@ -435,7 +437,14 @@ def skip(request: HttpRequest, task_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.info(request, _("Skipped. You will not get that one again."))
+        if result.get("type") == TaskType.WRITE:
+            # A write task has no prompt: nobody else gets it and nothing is kept from the
+            # volunteer. They are done writing for now, and the Write tab would only hand them
+            # the same empty form again.
+            messages.info(request, _("Skipped."))
+            kind = services.ANY
+        else:
+            messages.info(request, _("Skipped. You will not get that one again."))
     return redirect(_contribute_url(kind))
 
 

@@ -463,6 +463,26 @@ def test_a_skipped_task_is_given_back_and_not_offered_again(volunteer, make_volu
     assert Assignment.objects.filter(user=volunteer).count() == 1
 
 
+def test_skipping_a_write_task_says_what_it_does_and_moves_on_from_writing(volunteer):
+    """It once offered reasons about a prompt's topic and language, said "You will not get
+    that one again" and handed over the same empty Write form at once."""
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "write")
+    html = page.content.decode()
+    assert "Skipping lets this form go, with anything typed in it" in html
+    assert "Someone else will get it" not in html
+    assert 'name="reason"' not in html and "I don&#x27;t read this language" not in html
+
+    r = client.post(
+        f"/contribute/{assignment.pk}/skip/?type=write",
+        {"idempotency_key": page.context["skip_form"]["idempotency_key"].value()},
+    )
+    assert r.status_code == 302 and r["Location"] == CONTRIBUTE
+    assert message_texts(r) == ["Skipped."]
+    assignment.refresh_from_db()
+    assert assignment.state == AssignmentState.SKIPPED
+
+
 def test_nothing_waiting_shows_an_empty_state_with_a_link_to_write(volunteer):
     r = client_for(volunteer).get(CONTRIBUTE, {"type": "rank"})
     assert r.status_code == 200
