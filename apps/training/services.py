@@ -24,6 +24,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import get_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -112,6 +113,14 @@ def _plain_name(name: str) -> bool:
     return name not in ("", ".", "..") and "/" not in name and "\\" not in name
 
 
+def _shown_number(value: int | float) -> str:
+    """A number as the page's language writes it: 65,536 and 0.5 in English, 65 536 and 0,5
+    in Spanish. A fraction keeps its shortest form (1e-05)."""
+    if isinstance(value, int):
+        return number_format(value, force_grouping=True)
+    return f"{value:g}".replace(".", str(get_format("DECIMAL_SEPARATOR")))
+
+
 def range_problem(name: str, value: Any) -> str | None:
     """What is wrong with a number for ``name`` against the worker's ranges, in the page's
     language and without the name ("must be greater than 0 (got -5)"); None when it fits or
@@ -120,23 +129,23 @@ def range_problem(name: str, value: Any) -> str | None:
 
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    got = {"value": f"{value:g}" if isinstance(value, float) else f"{value:,}"}
+    got = {"value": _shown_number(value)}
     if name in WHOLE_NUMBER_RANGES:
         least, most = WHOLE_NUMBER_RANGES[name]
         if least <= value <= most:
             return None
         return _("must be from %(low)s to %(high)s (got %(value)s)") % {
-            "low": f"{least:,}",
-            "high": f"{most:,}",
+            "low": _shown_number(least),
+            "high": _shown_number(most),
             **got,
         }
     interval = NUMBER_RANGES.get(name)
     if interval is None or value in interval:
         return None
-    low = {"n": f"{interval.low:g}"}
+    low = {"n": _shown_number(float(interval.low))}
     bounds = _("at least %(n)s") % low if interval.low_in else _("greater than %(n)s") % low
     if interval.high != math.inf:
-        high = {"n": f"{interval.high:g}"}
+        high = {"n": _shown_number(float(interval.high))}
         upper = _("at most %(n)s") % high if interval.high_in else _("below %(n)s") % high
         bounds = _("%(low)s and %(high)s") % {"low": bounds, "high": upper}
     return _("must be %(range)s (got %(value)s)") % {"range": bounds, **got}

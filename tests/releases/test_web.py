@@ -921,3 +921,12 @@ def test_an_english_page_does_not_read_a_comma_as_a_decimal_point(maintainer, an
         r.content.decode()
     )
     assert not Release.objects.exists()
+
+
+def test_a_spanish_refusal_writes_the_largest_share_with_a_decimal_comma(api_maintainer, an_answer):
+    """It said "como máximo 0.5" on a page that reads 0,5."""
+    r = api_maintainer.post(
+        "/api/v1/releases/", {"test_share": 0.9}, format="json", HTTP_ACCEPT_LANGUAGE="es"
+    )
+    assert r.status_code == 400
+    assert r.json() == {"test_share": ["Indica una proporción mayor que 0 y como máximo 0,5."]}

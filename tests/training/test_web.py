@@ -298,6 +298,17 @@ def test_a_spanish_page_takes_hyperparameters_with_a_decimal_comma(maintainer, r
     assert TrainingRun.objects.get().hyperparameters == {"learning_rate": 0.0001}
 
 
+def test_a_spanish_range_message_writes_numbers_as_spanish_does(maintainer, release):
+    """It said "de 1 a 65,536" and "(se recibió -1.5)": an English thousands comma and point."""
+    client = web(maintainer)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "es"
+    data = {"idempotency_key": "rango", "release": "v1", "kind": "sft", "method": "lora"}
+    html = client.post("/training/new/", {**data, "lora_r": "0", "learning_rate": "-1,5"}).content
+    assert "<li>Debe ir de 1 a 65\xa0536 (se recibió 0).</li>" in html.decode()
+    assert "<li>Debe ser mayor que 0 (se recibió -1,5).</li>" in html.decode()
+    assert not TrainingRun.objects.exists()
+
+
 def test_an_english_page_does_not_read_a_comma_as_a_decimal_point(maintainer, release):
     data = {"idempotency_key": "comma", "release": "v1", "kind": "sft", "method": "full"}
     response = web(maintainer).post("/training/new/", {**data, "max_steps": "1,000"})
