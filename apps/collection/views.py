@@ -239,18 +239,38 @@ def prompt_detail(request: HttpRequest, prompt_id: int) -> HttpResponse:
 
 
 def _save_edit(request: HttpRequest, form: Any, save: Callable[[], object]) -> HttpResponse | None:
-    """Run an edit's service: a redirect once saved (or no longer editable), None to show the
-    form again with the service's messages on its fields."""
+    """Run an edit's service: a redirect once saved, None to show the form again with the
+    service's messages on its fields. NotEditable (it left review meanwhile) goes to the
+    caller, which shows the typed text again rather than dropping it."""
     try:
         save()
     except ValidationError as exc:
         add_validation_errors(form, exc)
         return None
-    except services.NotEditable as exc:
-        messages.error(request, str(exc))
-        return redirect("collection:mine")
     messages.success(request, _("Saved."))
     return redirect("collection:mine")
+
+
+def _edit_refusal(check: Callable[[], None]) -> str | None:
+    """Why the edit page cannot save (``check`` raised NotEditable), or None. The edit views
+    send a GET to My contributions with it, and answer a POST with the page, the volunteer's
+    changes in it: reviewers may accept the work while its author is still typing."""
+    try:
+        check()
+    except services.NotEditable as exc:
+        return str(exc)
+    return None
+
+
+def _render_edit(
+    request: HttpRequest, context: dict[str, Any], refusal: str | None
+) -> HttpResponse:
+    return render(
+        request,
+        "collection/edit.html",
+        {**context, "refusal": refusal},
+        status=409 if refusal else 200,
+    )
 
 
 @licence_required
@@ -258,39 +278,39 @@ def prompt_edit(request: HttpRequest, prompt_id: int) -> HttpResponse:
     prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
     if prompt.author_id != request.user.pk:
         raise PermissionDenied(_("Only the author may change this prompt."))
-    try:
-        services.prompt_check_editable(prompt=prompt)
-    except services.NotEditable as exc:
-        messages.error(request, str(exc))
+    refusal = _edit_refusal(lambda: services.prompt_check_editable(prompt=prompt))
+    if refusal is not None and request.method != "POST":
+        messages.error(request, refusal)
         return redirect("collection:mine")
     if request.method == "POST":
         form = forms.PromptEditForm(request.POST)
-        if form.is_valid():
-            done = _save_edit(
-                request,
-                form,
-                lambda: services.prompt_update(
-                    prompt=prompt, user=request_user(request), **form.cleaned_data
-                ),
-            )
-            if done is not None:
-                return done
+        if refusal is None and form.is_valid():
+            try:
+                done = _save_edit(
+                    request,
+                    form,
+                    lambda: services.prompt_update(
+                        prompt=prompt, user=request_user(request), **form.cleaned_data
+                    ),
+                )
+            except services.NotEditable as exc:
+                refusal = str(exc)
+            else:
+                if done is not None:
+                    return done
     else:
         form = forms.PromptEditForm(
             initial={
                 f: getattr(prompt, f) for f in ("category", "instruction", "context", "language")
             }
         )
-    return render(
-        request,
-        "collection/edit.html",
-        {
-            "form": form,
-            "prompt": prompt,
-            "languages": common_languages(),
-            "title": _("Edit prompt"),
-        },
-    )
+    context = {
+        "form": form,
+        "prompt": prompt,
+        "languages": common_languages(),
+        "title": _("Edit prompt"),
+    }
+    return _render_edit(request, context, refusal)
 
 
 @licence_required
@@ -298,30 +318,32 @@ def response_edit(request: HttpRequest, response_id: int) -> HttpResponse:
     response = selectors.response_get_for_user(user=request.user, response_id=response_id)
     if response.author_id != request.user.pk:
         raise PermissionDenied(_("Only the author may change this answer."))
-    try:
-        services.response_check_editable(response=response)
-    except services.NotEditable as exc:
-        messages.error(request, str(exc))
+    refusal = _edit_refusal(lambda: services.response_check_editable(response=response))
+    if refusal is not None and request.method != "POST":
+        messages.error(request, refusal)
         return redirect("collection:mine")
     if request.method == "POST":
         form = forms.ResponseEditForm(request.POST)
-        if form.is_valid():
-            done = _save_edit(
-                request,
-                form,
-                lambda: services.response_update(
-                    response=response, user=request_user(request), text=form.cleaned_data["text"]
-                ),
-            )
-            if done is not None:
-                return done
+        if refusal is None and form.is_valid():
+            try:
+                done = _save_edit(
+                    request,
+                    form,
+                    lambda: services.response_update(
+                        response=response,
+                        user=request_user(request),
+                        text=form.cleaned_data["text"],
+                    ),
+                )
+            except services.NotEditable as exc:
+                refusal = str(exc)
+            else:
+                if done is not None:
+                    return done
     else:
         form = forms.ResponseEditForm(initial={"text": response.text})
-    return render(
-        request,
-        "collection/edit.html",
-        {"form": form, "prompt": response.prompt, "title": _("Edit answer")},
-    )
+    context = {"form": form, "prompt": response.prompt, "title": _("Edit answer")}
+    return _render_edit(request, context, refusal)
 
 
 @login_required

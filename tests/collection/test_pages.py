@@ -257,17 +257,18 @@ def test_editing_own_prompt_in_review(web, volunteer):
 def test_the_edit_page_of_a_withdrawn_prompt_sends_the_author_back_with_why(web, volunteer):
     prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
     assert web.post(f"/prompts/{prompt.pk}/withdraw/").status_code == 302
-    # A form loaded before withdrawing (another tab, the back button) is not shown or saved.
-    for r in (
-        web.get(f"/prompts/{prompt.pk}/edit/", follow=True),
-        web.post(
-            f"/prompts/{prompt.pk}/edit/",
-            {"category": "open_qa", "instruction": "Too late an edit", "language": "en"},
-            follow=True,
-        ),
-    ):
-        assert r.redirect_chain == [("/mine/", 302)]
-        assert "This prompt was withdrawn." in r.content.decode()
+    r = web.get(f"/prompts/{prompt.pk}/edit/", follow=True)
+    assert r.redirect_chain == [("/mine/", 302)]
+    assert "This prompt was withdrawn." in r.content.decode()
+    # A form loaded before withdrawing (another tab, the back button) is not saved; its
+    # changes come back with why.
+    r = web.post(
+        f"/prompts/{prompt.pk}/edit/",
+        {"category": "open_qa", "instruction": "Too late an edit", "language": "en"},
+    )
+    assert r.status_code == 409
+    html = r.content.decode()
+    assert "This prompt was withdrawn." in html and "Too late an edit" in html
     prompt.refresh_from_db()
     assert prompt.instruction != "Too late an edit"
 
@@ -279,14 +280,48 @@ def test_the_edit_page_of_an_accepted_prompt_says_it_no_longer_changes(web, volu
     assert "A prompt can be edited only while it is in review." in r.content.decode()
 
 
-def test_the_edit_page_of_a_withdrawn_answer_sends_the_author_back_with_why(web, volunteer):
+def test_the_edit_page_of_a_withdrawn_answer_keeps_the_changes_and_says_why(web, volunteer):
     response = ResponseFactory(author=volunteer, state=ResponseState.REVIEW)
     assert web.post(f"/responses/{response.pk}/withdraw/").status_code == 302
-    r = web.post(f"/responses/{response.pk}/edit/", {"text": "Too late an edit"}, follow=True)
-    assert r.redirect_chain == [("/mine/", 302)]
-    assert "This answer was withdrawn." in r.content.decode()
+    r = web.post(f"/responses/{response.pk}/edit/", {"text": "Too late an edit"})
+    assert r.status_code == 409
+    html = r.content.decode()
+    assert "This answer was withdrawn." in html and "Too late an edit" in html
     response.refresh_from_db()
     assert response.text != "Too late an edit"
+
+
+@pytest.mark.parametrize("kind", ["prompt", "answer"])
+def test_an_edit_sent_after_reviewers_accepted_the_work_comes_back_unsaved_not_lost(
+    web, volunteer, kind
+):
+    """Reviewers may accept the work while its author is still typing: the Save once led to
+    My contributions with only "can be edited only while it is in review", the new text gone."""
+    prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    answer = ResponseFactory(prompt=prompt, author=volunteer, state=ResponseState.REVIEW)
+    if kind == "prompt":
+        url = f"/prompts/{prompt.pk}/edit/"
+        data = {"category": "open_qa", "instruction": "My rewritten instruction", "language": "en"}
+        typed = "My rewritten instruction"
+    else:
+        url = f"/responses/{answer.pk}/edit/"
+        data = {"text": "My rewritten answer, ten minutes of work."}
+        typed = data["text"]
+    assert web.get(url).status_code == 200
+    Prompt.objects.filter(pk=prompt.pk).update(state=PromptState.COLLECTING)
+    Response.objects.filter(pk=answer.pk).update(state=ResponseState.ACCEPTED)
+
+    r = web.post(url, data)
+    assert r.status_code == 409
+    html = r.content.decode()
+    assert "edited only while it is in review." in html
+    assert "Your changes were not saved. They are below" in html
+    assert typed in html
+    assert ">Save</button>" not in html
+    assert '<a class="button secondary" href="/mine/">My contributions</a>' in html
+    prompt.refresh_from_db()
+    answer.refresh_from_db()
+    assert typed not in (prompt.instruction, answer.text)
 
 
 def test_browse_filters_by_category_and_language(client):
