@@ -11,9 +11,11 @@ from django.db.models import (
     IntegerField,
     Max,
     Min,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     When,
 )
 
@@ -127,20 +129,39 @@ def moderation_queue() -> ModerationQueue:
     return ModerationQueue()
 
 
+def _latest_hide(target: str) -> dict[str, Subquery]:
+    """Who hid each row and why, from its latest hide in the audit log (``target`` is the
+    log's field for it): ``hid_action`` (hide, auto_hide, or None when the log has none),
+    ``hid_by`` (the moderator's display name), ``hid_reason``."""
+    hides = ModerationAction.objects.filter(
+        **{target: OuterRef("pk")},
+        action__in=[ModerationAction.Action.HIDE, ModerationAction.Action.AUTO_HIDE],
+    ).order_by("-created_at", "-id")
+    return {
+        "hid_action": Subquery(hides.values("action")[:1]),
+        "hid_by": Subquery(hides.values("actor__display_name")[:1]),
+        "hid_reason": Subquery(hides.values("reason")[:1]),
+    }
+
+
 def hidden_prompts() -> QuerySet[Prompt]:
-    """Prompts a moderator (or enough flags) hid, most recently hidden first."""
+    """Prompts a moderator (or enough flags) hid, most recently hidden first, each with who
+    hid it and why (``_latest_hide``)."""
     return (
         Prompt.objects.filter(hidden_at__isnull=False)
         .select_related("author")
+        .annotate(**_latest_hide("prompt"))
         .order_by("-hidden_at", "-id")
     )
 
 
 def hidden_responses() -> QuerySet[Response]:
-    """Answers a moderator (or enough flags) hid, most recently hidden first."""
+    """Answers a moderator (or enough flags) hid, most recently hidden first, each with who
+    hid it and why (``_latest_hide``)."""
     return (
         Response.objects.filter(hidden_at__isnull=False)
         .select_related("author", "prompt")
+        .annotate(**_latest_hide("response"))
         .order_by("-hidden_at", "-id")
     )
 

@@ -682,3 +682,20 @@ def test_the_audit_log_links_an_answer_to_its_place_and_the_other_moderation_pag
     )
     assert '<a href="/moderation/">Moderation queue</a>' in html
     assert '<a href="/moderation/hidden/">Hidden content and banned users</a>' in html
+
+
+def test_the_hidden_page_says_who_hid_each_item_and_why(moderator, volunteer, make_volunteer):
+    """A banned user showed why; a hidden prompt or answer said nothing of who hid it or why,
+    so restoring one meant reading the audit log first."""
+    by_hand = ResponseFactory(author=volunteer)
+    services.content_hide(moderator=moderator, target=by_hand, reason="off topic")
+    by_flags = PromptFactory(author=volunteer, state=PromptState.COLLECTING)
+    for _ in range(current_policy().auto_hide_flags):
+        services.flag_create(reporter=make_volunteer(), target=by_flags, reason="spam", note="")
+    html = _web(moderator).get("/moderation/hidden/").content.decode()
+    name = moderator.public_name
+    assert f'<p class="muted" data-testid="hidden-why">Hidden by {name}: off topic</p>' in html
+    assert (
+        '<p class="muted" data-testid="hidden-why">Hidden automatically by reports: 3 flags</p>'
+        in html
+    )
