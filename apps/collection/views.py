@@ -410,8 +410,14 @@ def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
                 )
             add_validation_errors(form, exc)
         except services.NotEditable as exc:
-            messages.error(request, str(exc))
-            return redirect(reverse("collection:prompt-detail", args=[prompt.pk]))
+            # The prompt stopped taking answers while they wrote (others filled it): the
+            # answer comes back to copy, not dropped for a redirect.
+            return render(
+                request,
+                "collection/answer.html",
+                {**context, "form": form, "refusal": str(exc)},
+                status=409,
+            )
         else:
             messages.success(request, _("Thank you! Your answer is now in review."))
             return redirect(reverse("collection:prompt-detail", args=[prompt.pk]))

@@ -452,6 +452,39 @@ def test_a_prompt_that_takes_no_answer_now_offers_no_form(web2, changes, reason)
     assert 'name="text"' not in r.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"state": PromptState.RANKING}, "This prompt is not collecting answers."),
+        ({"open_slots": 0}, "This prompt has all the answers it needs for now."),
+    ],
+)
+def test_an_answer_sent_after_the_prompt_stopped_taking_answers_comes_back_to_copy(
+    web2, changes, reason
+):
+    """Others may fill the prompt while this volunteer writes: the submit once led to the
+    prompt's page with only the reason, the answer gone."""
+    prompt = PromptFactory()
+    page = web2.get(f"/prompts/{prompt.pk}/answer/")
+    assert page.status_code == 200
+    Prompt.objects.filter(pk=prompt.pk).update(**changes)
+    typed = "An answer I spent a while on, with care."
+    r = web2.post(
+        f"/prompts/{prompt.pk}/answer/",
+        {"text": typed, "idempotency_key": page.context["form"]["idempotency_key"].value()},
+    )
+    assert r.status_code == 409
+    html = r.content.decode()
+    assert reason in html
+    assert "Your answer was not saved. It is below" in html
+    assert typed in html
+    assert "Submit for review" not in html
+    assert (
+        f'<a class="button secondary" href="/prompts/{prompt.pk}/">Back to the prompt</a>' in html
+    )
+    assert not Response.objects.filter(prompt=prompt, text=typed).exists()
+
+
 def test_a_withdrawn_answer_still_counts_as_the_one_answer(web, volunteer):
     prompt = PromptFactory()
     ResponseFactory(prompt=prompt, author=volunteer, withdrawn_at="2026-01-01T00:00:00Z")
