@@ -4,7 +4,7 @@ decorator."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -28,6 +28,14 @@ from apps.core.throttling import throttled_message
 def not_found_detail() -> str:
     """The API's 404 message, for a missing object and for a URL no route matches alike."""
     return _("Not found, or you may not see it.")
+
+
+def absolute_url(context: Mapping[str, Any], path: str) -> str:
+    """``path`` as a full URL on the host a serializer's request came in on (as DRF's
+    hyperlinked fields give them), so a download link works outside the site; the path alone
+    when there is no request."""
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request is not None else path
 
 
 class JsonNegotiation(DefaultContentNegotiation):

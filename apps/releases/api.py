@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
-from apps.core.api import NumberField, Pagination, idempotent
+from apps.core.api import NumberField, Pagination, absolute_url, idempotent
 from apps.core.fields import RefusesUnknownFields, StrictBooleanField, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
@@ -68,7 +68,9 @@ class ReleaseOut(serializers.ModelSerializer[Release]):
         if not release.is_finished:
             return {}
         return {
-            entry["path"]: reverse("releases:file", args=[release.version, entry["path"]])
+            entry["path"]: absolute_url(
+                self.context, reverse("releases:file", args=[release.version, entry["path"]])
+            )
             for entry in release.files
         }
 

@@ -9,7 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -18,6 +19,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
 from apps.core import idempotency
+from apps.core.downloads import download
 from apps.core.forms import add_validation_errors
 from apps.releases import selectors, services
 from apps.releases.forms import ReleaseCreateForm
@@ -210,10 +212,10 @@ def release_rebuild(request: HttpRequest, version: str) -> HttpResponse:
     return redirect("releases:detail", version=version)
 
 
-def release_file(request: HttpRequest, version: str, path: str) -> FileResponse:
+def release_file(request: HttpRequest, version: str, path: str) -> HttpResponseBase:
     release = _get(request, version)
     try:
         full = selectors.release_file_path(release=release, path=path)
     except FileNotFoundError:
         raise Http404 from None
-    return FileResponse(full.open("rb"), as_attachment=True, filename=full.name)
+    return download(request, full)

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsMaintainer
 from apps.accounts.selectors import request_user
-from apps.core.api import Pagination, idempotent
+from apps.core.api import Pagination, absolute_url, idempotent
 from apps.core.fields import (
     RefusesUnknownFields,
     StrictBooleanField,
@@ -63,7 +63,9 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
         if run.state != RunState.SUCCEEDED:
             return {}
         return {
-            entry["path"]: reverse("training:file", args=[run.pk, entry["path"]])
+            entry["path"]: absolute_url(
+                self.context, reverse("training:file", args=[run.pk, entry["path"]])
+            )
             for entry in run.artefact_files
             if isinstance(entry, dict) and "path" in entry
         }

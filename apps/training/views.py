@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,6 +27,7 @@ from apps.accounts import roles
 from apps.accounts.selectors import request_user
 from apps.collection.selectors import prompts_answered_by_model
 from apps.core import idempotency
+from apps.core.downloads import download
 from apps.core.forms import add_validation_errors
 from apps.releases.models import FINISHED_STATES, Release
 from apps.training import schedules, selectors, services
@@ -266,13 +267,13 @@ def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 @maintainer_required
-def run_file(request: HttpRequest, run_id: int, path: str) -> FileResponse:
+def run_file(request: HttpRequest, run_id: int, path: str) -> HttpResponseBase:
     run = _get_run(run_id)
     try:
         full = selectors.artefact_path(run=run, path=path)
     except FileNotFoundError:
         raise Http404 from None
-    return FileResponse(full.open("rb"), as_attachment=True, filename=full.name)
+    return download(request, full)
 
 
 @maintainer_required

@@ -123,9 +123,15 @@ def test_anyone_lists_finished_releases_and_downloads_files(world, api_anon):
     assert api_anon.get("/api/v1/releases/v1%00/").status_code == 404
     assert Client().get("/releases/v1%00/").status_code == 404
     url = detail["downloads"]["data/sft/train-00000-of-00001.parquet"]
+    assert url.startswith("http://testserver/releases/v1/files/")  # a link that works anywhere
     response = Client().get(url)
     assert response.status_code == 200
-    assert b"".join(response.streaming_content)[:4] == b"PAR1"
+    whole = b"".join(response.streaming_content)
+    assert whole[:4] == b"PAR1"
+    # A download cut off part-way resumes (see the run files' test).
+    rest = Client().get(url, headers={"Range": "bytes=4-", "If-Range": response["ETag"]})
+    assert rest.status_code == 206
+    assert whole[:4] + b"".join(rest.streaming_content) == whole
     assert Client().get("/releases/v1/files/.hearth/keys/sft.txt").status_code == 404
 
 

@@ -590,6 +590,45 @@ def test_a_listed_artefact_downloads_and_nothing_else_does(maintainer, release, 
     assert client.get(f"/training/runs/{run.pk + 1}/files/model.safetensors").status_code == 404
 
 
+def test_a_broken_model_download_resumes_where_it_stopped(maintainer, release, settings):
+    """Weights run to hundreds of megabytes: a download cut off part-way asks for the rest
+    (Range, checked with If-Range) instead of starting over."""
+    run = succeeded(release)
+    folder = settings.HEARTH_MODELS_DIR / run.output_name
+    folder.mkdir(parents=True)
+    weights = bytes(range(256)) * 40
+    (folder / "model.safetensors").write_bytes(weights)
+    client = web(maintainer)
+    url = f"/training/runs/{run.pk}/files/model.safetensors"
+    whole = client.get(url)
+    assert whole["Accept-Ranges"] == "bytes"
+    etag = whole["ETag"]
+
+    rest = client.get(url, headers={"Range": "bytes=6000-", "If-Range": etag})
+
+    assert rest.status_code == 206
+    assert rest["Content-Range"] == f"bytes 6000-{len(weights) - 1}/{len(weights)}"
+    assert int(rest["Content-Length"]) == len(weights) - 6000
+    assert "attachment" in rest["Content-Disposition"]
+    assert weights[:6000] + b"".join(rest.streaming_content) == weights
+    part = client.get(url, headers={"Range": "bytes=10-19"})
+    assert (part.status_code, b"".join(part.streaming_content)) == (206, weights[10:20])
+    tail = client.get(url, headers={"Range": "bytes=-5"})
+    assert b"".join(tail.streaming_content) == weights[-5:]
+    # A file changed since (another ETag) is sent whole, as are several ranges at once.
+    for headers in (
+        {"Range": "bytes=6000-", "If-Range": '"0-0"'},
+        {"Range": "bytes=0-1,5-9"},
+        {"Range": "pages=1-2"},
+    ):
+        again = client.get(url, headers=headers)
+        assert again.status_code == 200, headers
+        assert b"".join(again.streaming_content) == weights
+    beyond = client.get(url, headers={"Range": f"bytes={len(weights)}-"})
+    assert beyond.status_code == 416
+    assert beyond["Content-Range"] == f"bytes */{len(weights)}"
+
+
 def test_an_unknown_run_is_404(maintainer, db):
     assert web(maintainer).get("/training/runs/999/").status_code == 404
     assert web(maintainer).get("/training/runs/999/data.json").status_code == 404
