@@ -34,8 +34,6 @@ class TrainingProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
-            text=True,
-            errors="replace",
             # Signals for the worker's process group (a terminal's Ctrl-C) are not for the
             # child: the task stops it (SIGTERM on cancel), or it dies with its parent.
             start_new_session=True,
@@ -58,26 +56,35 @@ class TrainingProcess:
 
     def _read_stdout(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
+        for raw in self.process.stdout:
+            line = shown(raw)
             message = json_object(line)
             if message is None:
                 with self._lock:
-                    self._lines.append(line.rstrip("\n"))
+                    self._lines.append(line)
             else:
                 self.messages.put(message)
         self.messages.put(None)
 
     def _read_stderr(self) -> None:
         assert self.process.stderr is not None
-        for line in self.process.stderr:
+        for raw in self.process.stderr:
             with self._lock:
-                self._lines.append(line.rstrip("\n"))
+                self._lines.append(shown(raw))
 
     def join(self, timeout: float) -> None:
         """Wait for the output to be read to its end (every rank has closed it)."""
         deadline = time.monotonic() + timeout
         for reader in self._readers:
             reader.join(max(0.0, deadline - time.monotonic()))
+
+
+def shown(raw: bytes) -> str:
+    """A line of output as a terminal leaves it: a progress bar redraws itself after each
+    carriage return, so only its last state. (Read as text, every redraw was a line of its
+    own, and one bar filled the whole tail.)"""
+    line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+    return line.rsplit("\r", 1)[-1]
 
 
 def json_object(line: str) -> dict[str, Any] | None:
@@ -106,6 +113,6 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def send_signal(process: subprocess.Popen[str], signum: int) -> None:
+def send_signal(process: subprocess.Popen[bytes], signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         process.send_signal(signum)
