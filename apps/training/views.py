@@ -68,6 +68,7 @@ def _list_page(
     *,
     create_form: RunCreateForm | None = None,
     schedule_form: ScheduleForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     kind = request.GET.get("kind", "")
     state = request.GET.get("state", "")
@@ -96,6 +97,7 @@ def _list_page(
             "releases": releases,
             "schedule_forms": schedule_forms,
         },
+        status=status,
     )
 
 
@@ -135,7 +137,8 @@ def run_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Run %(id)s is queued for a GPU worker.") % {"id": run_id})
             return redirect("training:detail", run_id=run_id)
     messages.error(request, _("The run was not started: %(why)s") % {"why": error_summary(form)})
-    return _list_page(request, create_form=form)
+    # Refused: the page again with the form as typed, as a refused release form comes back.
+    return _list_page(request, create_form=form, status=400)
 
 
 def _eta_text(seconds: float | None) -> str:
@@ -298,4 +301,4 @@ def schedule_update(request: HttpRequest, schedule_id: int) -> HttpResponse:
             messages.success(request, _("Saved “%(name)s”.") % {"name": found[0].title})
             return redirect(reverse("training:list") + f"#schedule-{schedule_id}")
     messages.error(request, _("Not saved: %(why)s") % {"why": error_summary(form)})
-    return _list_page(request, schedule_form=form)
+    return _list_page(request, schedule_form=form, status=400)

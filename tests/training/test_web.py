@@ -280,7 +280,8 @@ def test_a_bad_field_is_shown_next_to_it_and_nothing_is_created(
 ):
     data = {"idempotency_key": "k", "release": "v1", "kind": "sft", "method": "full", **fields}
     response = web(maintainer).post("/training/new/", data)
-    assert response.status_code == 200
+    # A refused form is a 400, as a refused release form is (it was a 200).
+    assert response.status_code == 400
     html = response.content.decode()
     assert f'id="id_{field}_error"' in html
     assert message.lower() in html.lower()
@@ -341,6 +342,7 @@ def test_an_unfinished_release_is_refused_with_its_reason(maintainer, release):
     response = web(maintainer).post(
         "/training/new/", {"idempotency_key": "k", "release": "v2", "kind": "sft", "method": "full"}
     )
+    assert response.status_code == 400
     html = response.content.decode()
     assert 'id="id_release_error"' in html
     assert "v2 is building; train on a finished release." in html
@@ -371,7 +373,7 @@ def test_a_double_click_starts_one_run(maintainer, release):
     assert first["Location"] == second["Location"] == f"/training/runs/{run.pk}/"
     # A form without its key (a stale page from before this field) is refused, not run twice.
     del data["idempotency_key"]
-    assert web(maintainer).post("/training/new/", data).status_code == 200
+    assert web(maintainer).post("/training/new/", data).status_code == 400
     assert TrainingRun.objects.count() == 1
 
 
@@ -796,7 +798,7 @@ def test_a_bad_schedule_is_refused_next_to_its_field(maintainer, schedule_rows):
         {f"{prefix}-enabled": "on", f"{prefix}-every_minutes": "0", f"{prefix}-min_new_items": "5"},
     )
     html = response.content.decode()
-    assert response.status_code == 200
+    assert response.status_code == 400  # as a refused run form is
     assert f'id="id_{prefix}-every_minutes_error"' in html
     assert banner(html) == (
         '<li class="message error">Not saved: '
