@@ -82,15 +82,16 @@ class TrainingRunCreateIn(RefusesUnknownFields):
     base_model = StrictCharField(required=False, trim_whitespace=True, max_length=300)
     method = serializers.ChoiceField(choices=RunMethod.choices, default=RunMethod.FULL)
     hyperparameters = serializers.DictField(required=False, default=dict)
+    # Its range is the service's to check (not min_value/max_value here), with the other
+    # options: a count out of range and a bad hyperparameter are refused in one answer.
     answer_prompts = StrictIntegerField(
         required=False,
         default=0,
-        min_value=0,
-        max_value=services.MAX_ANSWER_PROMPTS,
         help_text=(
-            "SFT only: once trained, the model answers this many prompts that are collecting "
-            "answers (longest waiting first, in the release's languages); each answer joins "
-            "its prompt's ranking as a model-written answer."
+            f"SFT only, from 0 to {services.MAX_ANSWER_PROMPTS}: once trained, the model "
+            "answers this many prompts that are collecting answers (longest waiting first, in "
+            "the release's languages); each answer joins its prompt's ranking as a "
+            "model-written answer."
         ),
     )
 

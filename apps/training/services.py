@@ -331,20 +331,14 @@ def run_create(
     model, hyperparameter, answer count or release.
     """
     _check_maintainer(user)
-    errors: dict[str, list[str]] = {}
-    if kind not in RunKind.values:
-        errors["kind"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(RunKind.values)}]
-    if method not in RunMethod.values:
-        errors["method"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(RunMethod.values)}]
-    if (problem := answer_prompts_problem(kind, answer_prompts)) is not None:
-        errors["answer_prompts"] = [problem]
-    if errors:
-        raise ValidationError(errors)
-    base = check_base_model(
-        base_model if base_model not in (None, "") else default_base_model(kind)
+    base, params = check_run_options(
+        kind=kind,
+        method=method,
+        base_model=base_model,
+        hyperparameters=hyperparameters,
+        answer_prompts=answer_prompts,
+        release=release,
     )
-    params = check_hyperparameters(kind, method, hyperparameters)
-    check_release_for(kind, release, params)
     run = TrainingRun.objects.create(
         kind=kind,
         release=release,
@@ -358,6 +352,58 @@ def run_create(
     if dispatch:
         run_dispatch(run)
     return run
+
+
+def check_run_options(
+    *,
+    kind: str,
+    method: str,
+    base_model: Any,
+    hyperparameters: Any,
+    answer_prompts: Any,
+    release: Release,
+) -> tuple[str, dict[str, Any]]:
+    """Check a new run's options and return its base model and hyperparameters; raise one
+    ValidationError naming every field that is wrong, so a caller fixes them all at once. The
+    hyperparameters are checked only for a known kind and method (they depend on both), and
+    the release only for a known kind and good hyperparameters (``config_name`` picks the
+    rows it needs)."""
+    errors: dict[str, list[str]] = {}
+
+    def collect(error: ValidationError) -> None:
+        for field, messages in error.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+
+    if kind not in RunKind.values:
+        errors["kind"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(RunKind.values)}]
+    if method not in RunMethod.values:
+        errors["method"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(RunMethod.values)}]
+    if (problem := answer_prompts_problem(kind, answer_prompts)) is not None:
+        errors["answer_prompts"] = [problem]
+    base = ""
+    try:
+        base = check_base_model(
+            base_model
+            if base_model not in (None, "")
+            else default_base_model(kind if kind in RunKind.values else RunKind.SFT)
+        )
+    except ValidationError as error:
+        collect(error)
+    params: dict[str, Any] | None = None
+    if "kind" not in errors and "method" not in errors:
+        try:
+            params = check_hyperparameters(kind, method, hyperparameters)
+        except ValidationError as error:
+            collect(error)
+    if params is not None:
+        try:
+            check_release_for(kind, release, params)
+        except ValidationError as error:
+            collect(error)
+    if errors:
+        raise ValidationError(errors)
+    assert params is not None  # a known kind and method, and no error
+    return base, params
 
 
 def answer_prompts_problem(kind: str, value: Any) -> str | None:

@@ -89,6 +89,44 @@ def test_bad_runs_get_a_400_naming_the_field(api_maintainer, release, payload, f
 
 
 @pytest.mark.parametrize(
+    ("payload", "answer_prompts_error"),
+    [
+        ({"kind": "sft", "answer_prompts": 501}, "A whole number from 0 to 500."),
+        ({"kind": "sft", "answer_prompts": -1}, "A whole number from 0 to 500."),
+        (
+            {"kind": "reward", "answer_prompts": 5},
+            "Only a supervised fine-tune writes answers; a reward model scores them.",
+        ),
+    ],
+)
+def test_every_bad_field_is_named_in_one_answer(
+    api_maintainer, release, payload, answer_prompts_error
+):
+    """A bad answer count hid the bad hyperparameters and base model: only answer_prompts
+    was named, and each fix brought the next refusal."""
+    response = api_maintainer.post(
+        RUNS,
+        {
+            "release": "v1",
+            "base_model": "../elsewhere",
+            "hyperparameters": {"learning_rate": -1},
+            **payload,
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "answer_prompts": [answer_prompts_error],
+        "base_model": [
+            "Name a Hub model as org/name (letters, digits, “-”, “_” and “.”), or a local one "
+            "by its full path."
+        ],
+        "hyperparameters": ["learning_rate must be greater than 0 (got -1)."],
+    }
+    assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.parametrize(
     ("hyperparameters", "message"),
     [
         ({"learning_rate": -1}, "learning_rate must be greater than 0 (got -1)."),
