@@ -127,7 +127,8 @@ def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
 
 def release_composition(*, release: Release) -> dict[str, Any]:
     """What a finished release's sft rows are made of, for its page: ``categories`` and
-    ``languages`` as ``[(name in the current language, rows)]``, most rows first, and
+    ``languages`` as ``[(name in the current language, rows)]``, most rows first, those with
+    no sft row left out, and
     ``filter``, the choices that cut it as ``[(what, chosen)]`` (only those that narrowed it),
     and ``test_percent``, its test share in percent (None for a release cut without one),
     which applied to the prompts it released for the first time."""
@@ -141,8 +142,10 @@ def release_composition(*, release: Release) -> dict[str, Any]:
         return str(Category(code).label) if code in Category.values else code
 
     def by_rows(found: dict[str, dict[str, int]], name: Any) -> list[tuple[str, int]]:
+        # A language or category can have prompts in the release and no sft row (no answer
+        # of theirs is in it): the sft chart drew "French 0", as if French rows were in it.
         rows = [(str(name(key)), int(value.get("sft", 0))) for key, value in found.items()]
-        return sorted(rows, key=lambda row: (-row[1], row[0]))
+        return sorted((row for row in rows if row[1] > 0), key=lambda row: (-row[1], row[0]))
 
     categories = by_rows(counts.get("categories", {}), category)
     flt = release.filter or {}

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import formats
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -33,7 +34,10 @@ def _list_page(
     releases = selectors.release_list(user=request.user)[:100]
     can_create = roles.is_maintainer(request.user)
     if form is None and can_create:
-        form = ReleaseCreateForm(initial={"test_share": str(selectors.suggested_test_share())})
+        # As the page's language writes numbers (0,05 on a Spanish page): the form reads both.
+        form = ReleaseCreateForm(
+            initial={"test_share": formats.localize(selectors.suggested_test_share())}
+        )
     return render(
         request,
         "releases/list.html",

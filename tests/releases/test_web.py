@@ -780,6 +780,28 @@ def test_the_page_shows_what_the_release_holds_by_category_and_language(db, volu
     assert '"count-bar-label">Resumen<' in spanish and '"count-bar-label">Inglés<' in spanish
 
 
+def test_a_language_or_category_with_prompts_but_no_sft_row_is_not_drawn(db, volunteer):
+    """The sft chart drew "French 0": French prompts were in the release, none of their
+    answers was."""
+    release = _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
+    Release.objects.filter(pk=release.pk).update(
+        counts={
+            "rows": {"sft": {"train": 17, "test": 2}},
+            "categories": {
+                "open_qa": {"prompts": 12, "sft": 19},
+                "brainstorming": {"prompts": 2, "sft": 0},
+            },
+            "languages": {"en": {"prompts": 12, "sft": 19}, "fr": {"prompts": 2, "sft": 0}},
+            "contributors": 2,
+        }
+    )
+    html = client_for(volunteer).get("/releases/v1/").content.decode()
+    composition = re.search(r'data-testid="composition">(.*?)</section>', html, re.S).group(1)  # type: ignore[union-attr]
+    labels = re.findall(r'<span class="count-bar-label">([^<]+)</span>', composition)
+    assert labels == ["Open Q&amp;A", "English"]
+    assert "French" not in composition and "Brainstorming" not in composition
+
+
 def test_a_release_cut_from_everything_says_so(db, volunteer):
     _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
     html = client_for(volunteer).get("/releases/v1/").content.decode()
@@ -916,6 +938,28 @@ def test_a_spanish_page_takes_its_numbers_with_a_decimal_comma(
     assert r.status_code == 302, r.content.decode()
     release = Release.objects.get()
     assert (release.filter["min_agreement"], release.filter["test_share"]) == (0.5, 0.2)
+
+
+def test_a_spanish_page_suggests_its_test_share_with_a_decimal_comma(
+    maintainer, an_answer, django_capture_on_commit_callbacks
+):
+    """It showed "0.25" on a page that writes 0,25; sent back as shown, it cuts at 0.25."""
+    from tests.factories import PromptFactory
+
+    PromptFactory.create_batch(39, state="collecting")  # and an_answer's: 40 new prompts
+    web = Client(HTTP_ACCEPT_LANGUAGE="es")
+    web.force_login(maintainer)
+    html = web.get("/releases/").content.decode()
+    shown = re.search(r'name="test_share" value="([^"]*)"', html)
+    assert shown is not None and shown.group(1) == "0,25"
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', html)
+    assert key is not None
+    with django_capture_on_commit_callbacks(execute=False):
+        r = web.post(
+            "/releases/new/", {"test_share": shown.group(1), "idempotency_key": key.group(1)}
+        )
+    assert r.status_code == 302, r.content.decode()
+    assert Release.objects.get().filter["test_share"] == 0.25
 
 
 def test_an_english_page_does_not_read_a_comma_as_a_decimal_point(maintainer, an_answer):
