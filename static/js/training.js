@@ -57,6 +57,9 @@
     };
   }
   var TABLE_ROWS = 20;
+  // A line needs two points, and a short one is easily missed: up to this many points, each
+  // is drawn as a marker too (a run's first report drew empty axes).
+  var FEW_POINTS = 5;
   // Steps are whole numbers: no tick at step 2.5.
   var STEP_INCREMENTS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000,
     10000, 20000, 25000, 50000, 100000, 200000, 500000, 1000000];
@@ -88,6 +91,16 @@
       }));
     });
     return out;
+  }
+
+  // uPlot asks again on each redraw, so the markers go once the curve has grown.
+  function fewPoints(u, seriesIdx) {
+    var present = 0;
+    var values = u.data[seriesIdx] || [];
+    for (var i = 0; i < values.length && present <= FEW_POINTS; i++) {
+      if (values[i] !== null && values[i] !== undefined) present++;
+    }
+    return present <= FEW_POINTS;
   }
 
   function showLatestInLegend(u) {
@@ -210,7 +223,8 @@
       summary: summary.join(" "),
       yLabel: text.loss,
       series: [
-        { label: text.train_loss, stroke: c.train, width: 2, spanGaps: true, points: { show: false } },
+        { label: text.train_loss, stroke: c.train, width: 2, spanGaps: true,
+          points: { show: fewPoints, size: 7, stroke: c.train, fill: c.train } },
         { label: text.eval_loss, stroke: c.eval, fill: c.eval, width: 0, spanGaps: false,
           paths: function () { return null; }, points: { show: true, size: 8, stroke: c.eval, fill: c.eval } }
       ]
@@ -309,8 +323,16 @@
     }
   }
 
+  // --- The run page's log ------------------------------------------------------------------
+  // The newest lines are at the bottom: open there (refreshes keep it there while it is).
+  function initLogs() {
+    var logs = document.getElementById("run-logs");
+    if (logs) logs.scrollTop = logs.scrollHeight;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     initRunForm();
+    initLogs();
     initCharts();
   });
 })();
