@@ -1,13 +1,26 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from apps.accounts import services
+from apps.accounts import selectors, services
+
+
+def first_stop(*, user: Any) -> str:
+    """Where a newcomer goes once signed up and verified: the licence step, which then leads
+    on to Contribute; straight to Contribute once the licence is accepted."""
+    contribute = reverse("assignments:contribute")
+    if selectors.licence_accepted(user=user):
+        return contribute
+    return f"{reverse('accounts:licence')}?{urlencode({'next': contribute})}"
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -19,6 +32,19 @@ class AccountAdapter(DefaultAccountAdapter):
         if commit:
             services.user_setup_volunteer(user=user)
         return user
+
+    def get_signup_redirect_url(self, request: HttpRequest) -> str:
+        """After sign-up, and after the e-mail confirmation that signs the newcomer in (allauth
+        finishes that sign-up then). A ``next`` given to the sign-up still comes first."""
+        return first_stop(user=request.user)
+
+    def get_email_verification_redirect_url(self, email_address: EmailAddress) -> str:
+        """After a confirmation that did not finish a sign-up in this browser: signed in, on
+        to the licence or Contribute; signed out, to the sign-in page, and from there on."""
+        if self.request.user.is_authenticated:
+            return first_stop(user=self.request.user)
+        login = reverse("account_login")
+        return f"{login}?{urlencode({'next': first_stop(user=email_address.user)})}"
 
     def clean_email(self, email: str) -> str:
         """Refuse the reserved ".invalid" domain (RFC 2606): Hearth's own accounts use it (the

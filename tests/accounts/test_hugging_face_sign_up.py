@@ -27,6 +27,7 @@ from tests.accounts.hugging_face import hugging_face_providers
 pytestmark = pytest.mark.django_db
 
 CALLBACK = "/accounts/oidc/huggingface/login/callback/"
+LICENCE_THEN_CONTRIBUTE = "/licence/?next=%2Fcontribute%2F"
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +72,8 @@ def test_auto_signup_with_a_new_verified_email_makes_a_volunteer():
     response = complete(
         request, hugging_face_login(request, email="ada@example.org", email_verified=True)
     )
-    assert (response.status_code, response["Location"]) == (302, "/")
+    # A newcomer's first stop is the licence, then Contribute (test_sign_up_redirects).
+    assert (response.status_code, response["Location"]) == (302, LICENCE_THEN_CONTRIBUTE)
     user = User.objects.get(email="ada@example.org")
     assert SocialAccount.objects.get(user=user).uid == "hf-1234"
     assert not user.has_usable_password()
