@@ -46,7 +46,7 @@ LABEL_CHOICES: list[tuple[str, Any, Any]] = [
     (
         "machine_generated",
         _("Copied from a chatbot"),
-        _("Answers copied from a chatbot are not allowed."),
+        _("Text copied from a chatbot is not allowed."),
     ),
     (
         "wrong_category",

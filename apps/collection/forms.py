@@ -11,6 +11,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.services import check_language
@@ -20,6 +24,25 @@ from apps.collection.importing import IMPORT_STATES, check_import_options, check
 from apps.collection.models import POLICY_LIMITS, Category, CollectionPolicy
 from apps.core.forms import IdempotentForm, add_validation_errors
 from apps.core.validators import InRange
+
+
+def _duplicate_with_link(message: str) -> str:
+    """The refusal of an instruction already in Hearth (services._duplicate_error) with the
+    prompt's address as a link. Only a message equal to the one that refusal words for the
+    prompt it names is changed, and its markup is built from the escaped translation, the
+    prompt's id and the address reversed from it: nothing typed by a person becomes HTML."""
+    match = re.search(r"#(\d+)", message)
+    if match is None:
+        return message
+    prompt_id = int(match.group(1))
+    url = reverse("collection:prompt-detail", args=[prompt_id])
+    # The same msgid as the service's, so the same translation.
+    wording = gettext("This instruction is already in Hearth as prompt #%(id)s: %(url)s")
+    if message != wording % {"id": prompt_id, "url": url}:
+        return message
+    link = format_html('<a href="{}">{}</a>', url, url)
+    html: SafeString = mark_safe(conditional_escape(wording) % {"id": prompt_id, "url": link})
+    return html
 
 
 class PromptFieldsMixin(forms.Form):
@@ -47,6 +70,12 @@ class PromptFieldsMixin(forms.Form):
         widget=forms.TextInput(attrs={"list": "language-list", "autocomplete": "off"}),
         help_text=_("A BCP-47 tag such as en, de or pt-BR."),
     )
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        """As Form.add_error; a duplicate instruction's refusal links the prompt it names."""
+        if field == "instruction" and isinstance(error, list):
+            error = [_duplicate_with_link(m) if isinstance(m, str) else m for m in error]
+        super().add_error(field, error)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

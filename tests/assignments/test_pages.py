@@ -150,8 +150,35 @@ def test_a_write_task_with_a_missing_context_keeps_the_text_and_names_the_field(
     )
     assert r.status_code == 200
     assert "context" in r.context["form"].errors
-    assert "Summarise the text in one sentence." in r.content.decode()
+    html = r.content.decode()
+    assert "Summarise the text in one sentence." in html
+    # Said once, as the context's error, not again as the category's note.
+    assert html.count("needs a context") == 1
     assert not Prompt.objects.exists()
+
+
+def test_a_write_task_links_the_prompt_a_duplicate_instruction_is_already_in(
+    volunteer, make_volunteer
+):
+    existing = PromptFactory(author=make_volunteer(), instruction="List three uses for a brick.")
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "write")
+    r = client.post(
+        f"/contribute/{assignment.pk}/?type=write",
+        {
+            "idempotency_key": key_of(page),
+            "category": "brainstorming",
+            "instruction": existing.instruction,
+            "response": "A doorstop, a bookend, a step.",
+            "language": "en",
+        },
+    )
+    assert r.status_code == 200
+    url = f"/prompts/{existing.pk}/"
+    assert (
+        f'This instruction is already in Hearth as prompt #{existing.pk}: <a href="{url}">{url}</a>'
+    ) in r.content.decode()
+    assert Prompt.objects.count() == 1
 
 
 # --- reviews ---------------------------------------------------------------------------------
@@ -168,7 +195,7 @@ def test_a_prompt_review_shows_markdown_labels_quality_and_the_rule_and_submits(
     assert "<strong>photosynthesis</strong>" in html
     for name in LABELS:
         assert f'name="labels" value="{name}"' in html
-    assert "Answers copied from a chatbot are not allowed." in html
+    assert "Text copied from a chatbot is not allowed." in html
     assert html.count('name="quality"') == 5
     assert "it is accepted when more than 60% of its reviews tick none of these problems" in html
     assert "<legend>" in html and "Overall quality" in html

@@ -100,7 +100,7 @@ def test_two_volunteers_and_a_reviewer_take_a_prompt_from_review_to_complete(
     switch_user(page, login, reviewer)
     page.goto("/contribute/?type=review")
     expect(page.locator(".task-prompt")).to_contain_text(INSTRUCTION)
-    expect(page.get_by_text("Answers copied from a chatbot are not allowed.")).to_be_visible()
+    expect(page.get_by_text("Text copied from a chatbot is not allowed.")).to_be_visible()
     shot(page, "review-prompt")
     review_cleanly(page, "Review this prompt")
     expect(page.locator(".task-answer")).to_contain_text("twitching their larynx")

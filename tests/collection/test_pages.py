@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.template.loader import render_to_string
 from django.test import Client
 
+from apps.collection.forms import WriteForm
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
 from tests.factories import PromptFactory, ResponseFactory
 
@@ -168,6 +170,8 @@ def test_a_missing_context_shows_the_message_and_keeps_the_text(web):
     assert r.status_code == 200
     html = r.content.decode()
     assert "needs a context" in html
+    # Once: the category's own note ("This category needs a context.") would only repeat it.
+    assert "This category needs a context." not in html
     assert WRITE["instruction"] in html
     assert WRITE["response"] in html
     assert Prompt.objects.count() == 0
@@ -177,8 +181,62 @@ def test_a_duplicate_instruction_links_to_the_existing_prompt(web):
     existing = PromptFactory(instruction=WRITE["instruction"])
     r = web.post("/write/", {**WRITE, "idempotency_key": "other"})
     assert r.status_code == 200
-    assert f"/prompts/{existing.pk}/" in r.content.decode()
+    url = f"/prompts/{existing.pk}/"
+    assert (
+        f'<ul class="errorlist" id="id_instruction_error"><li>This instruction is already in '
+        f'Hearth as prompt #{existing.pk}: <a href="{url}">{url}</a></li></ul>'
+    ) in r.content.decode()
     assert Prompt.objects.count() == 1
+
+
+def test_a_duplicate_instruction_links_the_prompt_in_spanish_too(web):
+    existing = PromptFactory(instruction=WRITE["instruction"])
+    r = web.post("/write/", {**WRITE, "idempotency_key": "other"}, HTTP_ACCEPT_LANGUAGE="es")
+    url = f"/prompts/{existing.pk}/"
+    assert (
+        f"Esta instrucción ya está en Hearth como instrucción #{existing.pk}: "
+        f'<a href="{url}">{url}</a>'
+    ) in r.content.decode()
+
+
+def test_only_the_duplicate_refusals_own_words_become_a_link():
+    """A message is linked only when it is exactly the refusal the service words for the
+    prompt it names; anything else on the field, however alike, stays escaped text."""
+    form = WriteForm(WRITE)
+    assert form.is_valid()
+    form.add_error(
+        "instruction",
+        [
+            "This instruction is already in Hearth as prompt #7: /prompts/7/",
+            'This instruction is already in Hearth as prompt #8: /prompts/8/<b onclick="x">',
+            "This instruction is already in Hearth as prompt #9: /prompts/10/",
+        ],
+    )
+    html = render_to_string("_field.html", {"field": form["instruction"]})
+    assert re.findall(r"<li>.*?</li>", html) == [
+        "<li>This instruction is already in Hearth as prompt #7: "
+        '<a href="/prompts/7/">/prompts/7/</a></li>',
+        "<li>This instruction is already in Hearth as prompt #8: "
+        "/prompts/8/&lt;b onclick=&quot;x&quot;&gt;</li>",
+        "<li>This instruction is already in Hearth as prompt #9: /prompts/10/</li>",
+    ]
+
+
+def test_the_edit_page_links_a_duplicate_instruction_too(web, volunteer):
+    existing = PromptFactory(instruction="Name three rivers in Africa.")
+    own = PromptFactory(author=volunteer, state=PromptState.REVIEW, instruction="Mine.")
+    r = web.post(
+        f"/prompts/{own.pk}/edit/",
+        {
+            "category": own.category,
+            "instruction": existing.instruction,
+            "context": "",
+            "language": "en",
+        },
+    )
+    assert r.status_code == 200
+    url = f"/prompts/{existing.pk}/"
+    assert f'<a href="{url}">{url}</a>' in r.content.decode()
 
 
 def test_a_duplicate_of_someone_elses_prompt_in_review_does_not_link_a_page_they_cannot_open(
