@@ -11,10 +11,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.template.defaultfilters import filesizeformat
-from django.urls import reverse
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.services import check_language
@@ -26,23 +24,20 @@ from apps.core.forms import IdempotentForm, add_validation_errors
 from apps.core.validators import InRange
 
 
-def _duplicate_with_link(message: str) -> str:
-    """The refusal of an instruction already in Hearth (services._duplicate_error) with the
-    prompt's address as a link. Only a message equal to the one that refusal words for the
-    prompt it names is changed, and its markup is built from the escaped translation, the
-    prompt's id and the address reversed from it: nothing typed by a person becomes HTML."""
-    match = re.search(r"#(\d+)", message)
-    if match is None:
-        return message
-    prompt_id = int(match.group(1))
-    url = reverse("collection:prompt-detail", args=[prompt_id])
-    # The same msgid as the service's, so the same translation.
-    wording = gettext("This instruction is already in Hearth as prompt #%(id)s: %(url)s")
-    if message != wording % {"id": prompt_id, "url": url}:
-        return message
+def _duplicate_with_link(error: Any) -> Any:
+    """A duplicate instruction's refusal (services._duplicate_error, code ``duplicate``) with
+    the address of the prompt it names as a link, where it names one (``params["url"]``,
+    reversed from the prompt's id). The rest of the message is escaped: nothing a person
+    typed becomes markup."""
+    if not isinstance(error, ValidationError) or error.code != "duplicate":
+        return error
+    url = (error.params or {}).get("url")
+    if not url:
+        return error
+    (message,) = error.messages
     link = format_html('<a href="{}">{}</a>', url, url)
-    html: SafeString = mark_safe(conditional_escape(wording) % {"id": prompt_id, "url": link})
-    return html
+    html: SafeString = mark_safe(conditional_escape(message).replace(conditional_escape(url), link))
+    return ValidationError(html, code="duplicate")
 
 
 class PromptFieldsMixin(forms.Form):
@@ -74,7 +69,7 @@ class PromptFieldsMixin(forms.Form):
     def add_error(self, field: str | None, error: Any) -> None:
         """As Form.add_error; a duplicate instruction's refusal links the prompt it names."""
         if field == "instruction" and isinstance(error, list):
-            error = [_duplicate_with_link(m) if isinstance(m, str) else m for m in error]
+            error = [_duplicate_with_link(e) for e in error]
         super().add_error(field, error)
 
     def clean(self) -> dict[str, Any]:

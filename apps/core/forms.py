@@ -43,5 +43,6 @@ def add_validation_errors(form: forms.Form, error: ValidationError) -> None:
     if not hasattr(error, "error_dict"):
         form.add_error(None, error)
         return
-    for field, messages in error.message_dict.items():
-        form.add_error(field if field in form.fields else None, messages)
+    for field, errors in error.error_dict.items():
+        # The errors themselves, not their messages: a form may read their codes.
+        form.add_error(field if field in form.fields else None, errors)

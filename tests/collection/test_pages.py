@@ -199,26 +199,33 @@ def test_a_duplicate_instruction_links_the_prompt_in_spanish_too(web):
     ) in r.content.decode()
 
 
-def test_only_the_duplicate_refusals_own_words_become_a_link():
-    """A message is linked only when it is exactly the refusal the service words for the
-    prompt it names; anything else on the field, however alike, stays escaped text."""
+def test_only_the_duplicate_refusal_becomes_a_link_and_nothing_typed_becomes_markup():
+    """A message is linked only when it is the service's duplicate refusal (its code, and the
+    address it names in its params); its text is escaped around the link, and any other
+    message on the field, however alike, stays escaped text."""
+    from django.core.exceptions import ValidationError
+
     form = WriteForm(WRITE)
     assert form.is_valid()
     form.add_error(
         "instruction",
         [
-            "This instruction is already in Hearth as prompt #7: /prompts/7/",
-            'This instruction is already in Hearth as prompt #8: /prompts/8/<b onclick="x">',
-            "This instruction is already in Hearth as prompt #9: /prompts/10/",
+            ValidationError(
+                "Already in Hearth as prompt #7 <i>: /prompts/7/",
+                code="duplicate",
+                params={"prompt_id": 7, "url": "/prompts/7/"},
+            ),
+            "This instruction is already in Hearth as prompt #8: /prompts/8/",
+            ValidationError(
+                "Someone else wrote it (#9).", code="duplicate", params={"prompt_id": 9}
+            ),
         ],
     )
     html = render_to_string("_field.html", {"field": form["instruction"]})
     assert re.findall(r"<li>.*?</li>", html) == [
-        "<li>This instruction is already in Hearth as prompt #7: "
-        '<a href="/prompts/7/">/prompts/7/</a></li>',
-        "<li>This instruction is already in Hearth as prompt #8: "
-        "/prompts/8/&lt;b onclick=&quot;x&quot;&gt;</li>",
-        "<li>This instruction is already in Hearth as prompt #9: /prompts/10/</li>",
+        '<li>Already in Hearth as prompt #7 &lt;i&gt;: <a href="/prompts/7/">/prompts/7/</a></li>',
+        "<li>This instruction is already in Hearth as prompt #8: /prompts/8/</li>",
+        "<li>Someone else wrote it (#9).</li>",
     ]
 
 
