@@ -20,6 +20,35 @@
     return event.ctrlKey || event.metaKey || event.altKey;
   }
 
+  // Shortcuts of one key (1 to 5, ?) can be turned off in the shortcuts dialog (WCAG 2.1.4):
+  // speech input or another tool can press them by mistake. The choice is kept in this browser.
+  var SINGLE_KEYS = "hearth:single-keys";
+  var singleKeysOff = false;
+
+  function singleKeysOn() {
+    try {
+      return window.localStorage.getItem(SINGLE_KEYS) !== "off";
+    } catch (error) {
+      return true;
+    }
+  }
+
+  function singleKeysSwitch() {
+    singleKeysOff = !singleKeysOn();
+    var box = document.querySelector("[data-single-keys]");
+    if (!box) return;
+    box.checked = !singleKeysOff;
+    box.addEventListener("change", function () {
+      try {
+        if (box.checked) window.localStorage.removeItem(SINGLE_KEYS);
+        else window.localStorage.setItem(SINGLE_KEYS, "off");
+      } catch (error) {
+        // Storage refused (a private mode): the choice lasts as long as the page.
+      }
+      singleKeysOff = !box.checked;
+    });
+  }
+
   // "Held until 14:32 UTC" in the volunteer's own clock.
   function localTimes() {
     document.querySelectorAll("time[data-local-time]").forEach(function (node) {
@@ -138,7 +167,7 @@
   // label is read out and Ctrl+Enter then sends the review.
   function qualityKeys(form) {
     document.addEventListener("keydown", function (event) {
-      if (!/^[1-5]$/.test(event.key) || hasModifier(event) || isTyping(event.target)) return;
+      if (!/^[1-5]$/.test(event.key) || hasModifier(event) || isTyping(event.target) || singleKeysOff) return;
       var inside = event.target.closest && event.target.closest("form, dialog");
       if (inside && inside !== form) return;
       var choice = form.querySelector("input[name=quality][value='" + event.key + "']");
@@ -172,7 +201,7 @@
       button.addEventListener("click", open);
     });
     document.addEventListener("keydown", function (event) {
-      if (event.key === "?" && !hasModifier(event) && !isTyping(event.target)) {
+      if (event.key === "?" && !hasModifier(event) && !isTyping(event.target) && !singleKeysOff) {
         event.preventDefault();
         open();
       }
@@ -387,6 +416,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     localTimes();
     countdown();
+    singleKeysSwitch();
     shortcutsDialog();
     submitKey();
     var form = document.querySelector("[data-rank-form]");

@@ -96,9 +96,21 @@
 
   // After a refused submit, take the focus to the first field that needs fixing, so a
   // keyboard or screen-reader user lands on it (its error is tied to it by aria-describedby).
+  // A form refused as a whole (a wrong password, a duplicate) marks no field: the focus goes
+  // to its error instead, which is read out, and the next Tab reaches the form's first field.
+  // An alert present when the page loads is not announced by itself, and the focus would
+  // otherwise be left at the top of the page.
   function focusFirstError() {
     var field = document.querySelector(".has-error input:not([type=hidden]), .has-error textarea, .has-error select");
-    if (field) field.focus();
+    if (field) {
+      field.focus();
+      return;
+    }
+    var refusal = document.querySelector("#main form [role=alert]");
+    if (refusal && document.activeElement === document.body) {
+      refusal.setAttribute("tabindex", "-1");
+      refusal.focus();
+    }
   }
 
   // "Copy" buttons (the new API token): shown only where the clipboard can be written.
