@@ -4,10 +4,17 @@ decorator."""
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.conf import settings
+from django.core.exceptions import (
+    NON_FIELD_ERRORS,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -88,7 +95,12 @@ class NumberField(serializers.FloatField):
     reads "0.5" as 0.5, where the API keeps JSON's types. A form still sends its numbers as
     text, which is read as DRF reads it."""
 
-    default_error_messages = {"invalid": gettext_lazy("Must be a number (a JSON number).")}
+    default_error_messages = {
+        "invalid": gettext_lazy("Must be a number (a JSON number)."),
+        # DRF's words for an integer past a float's range ("Integer value too large to
+        # convert to float") are about Python, not the request.
+        "overflow": gettext_lazy("The number is too large."),
+    }
 
     def get_value(self, dictionary: Any) -> Any:
         return form_text(dictionary, super().get_value(dictionary))
@@ -143,11 +155,31 @@ def messages_by_field(detail: Any) -> dict[str, Any]:
     return {field: _flat_messages(messages) for field, messages in detail.items()}
 
 
+def _suspicious_request(exc: SuspiciousOperation) -> Response:
+    """Django's refusal of a request past its field or file count (or another it finds
+    suspicious) as the API's JSON 400; Django's own answer is its HTML 400 page, with no
+    words. Logged where Django logs it."""
+    logging.getLogger(f"django.security.{exc.__class__.__name__}").error(str(exc))
+    if isinstance(exc, TooManyFieldsSent):
+        detail = _("The request has too many fields or query parameters: at most %(max)d.") % {
+            "max": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        }
+    elif isinstance(exc, TooManyFilesSent):
+        detail = _("The request has too many files: at most %(max)d.") % {
+            "max": settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        }
+    else:
+        detail = _("The request was refused as malformed.")
+    return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus Django ValidationErrors as 400, friendlier parse errors and
     validation errors flat by field."""
     if isinstance(exc, DjangoValidationError):
         return Response(validation_error_detail(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, SuspiciousOperation):
+        return _suspicious_request(exc)
     if isinstance(exc, exceptions.ParseError):
         exc = exceptions.ParseError(
             _("The request body could not be read: %(reason)s") % {"reason": exc.detail}
