@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from apps.accounts import roles
 from apps.accounts.models import User
+from apps.accounts.services import check_not_banned
 from apps.assignments.models import Assignment, AssignmentState
 from apps.assignments.services import assignments_release_for_user
 from apps.collection import flow
@@ -120,6 +121,9 @@ def _lock(target: Target) -> Target:
 def flag_create(*, reporter: User, target: Target, reason: Any, note: Any = "") -> Flag:
     """Flag a prompt or answer. At the policy's count of open flags from different people it
     is hidden until a moderator looks at it."""
+    # A suspended account reports nothing: enough flags hide others' work. (The report page
+    # refused it before this point; the API did not.)
+    check_not_banned(user=reporter)
     if reason is None or (isinstance(reason, str) and not reason.strip()):
         # The report form's empty first choice, sent as it was.
         raise ValidationError({"reason": [_("Choose a reason for the report.")]})

@@ -481,3 +481,20 @@ def test_the_log_is_paged_newest_first_and_entries_of_one_moment_by_id(api_moder
     assert ids == [newest.pk, *reversed(older)]
     assert pages[0]["next"].endswith("/api/v1/moderation/log/?page=2&page_size=2")
     assert pages[0]["results"][0]["actor"] is None
+
+
+def test_a_banned_account_cannot_report_through_the_api(volunteer, volunteer2):
+    """The report page refused a suspended account, the API did not: a banned person could
+    still flag others' work, and enough flags hide it."""
+    volunteer.banned_at = timezone.now()
+    volunteer.ban_reason = "brigading"
+    volunteer.save()
+    prompt = PromptFactory(author=volunteer2, state=PromptState.COLLECTING)
+    r = client_for(volunteer).post(
+        "/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "spam"}, format="json"
+    )
+    assert (r.status_code, r.json()) == (
+        403,
+        {"detail": "Your account is suspended from contributing: brigading"},
+    )
+    assert not Flag.objects.exists()
