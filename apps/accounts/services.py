@@ -193,6 +193,9 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
         raise ValidationError(
             {"name": [_("Name the token (1–60 characters), e.g. 'laptop script'.")]}
         )
+    if not name.isprintable():
+        # Shown on the profile page, where a right-to-left override would turn the line.
+        raise ValidationError({"name": [_("The token name has unprintable characters.")]})
     # Counted under the person's row lock, so two requests at once cannot make a 21st token
     # (a banned person may still make one: withdrawing their work stays open to them).
     live = User.objects.select_for_update(no_key=True).filter(pk=user.pk, deleted_at__isnull=True)

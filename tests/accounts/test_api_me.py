@@ -167,3 +167,15 @@ def test_revoking_someone_elses_token_is_404(api, api2):
     assert api2.delete(f"/api/v1/tokens/{token.pk}/").status_code == 404
     token.refresh_from_db()
     assert token.revoked_at is None
+
+
+@pytest.mark.parametrize("name", ["\u202elaptop", "bell\u0007", "zero\u200bwidth"])
+def test_a_token_name_with_unprintable_characters_is_refused(api, name):
+    """The name is shown on the profile page, where a right-to-left override turns the rest
+    of the line around; the display name refuses such characters already."""
+    r = api.post("/api/v1/tokens/", {"name": name}, format="json")
+    assert (r.status_code, r.json()) == (
+        400,
+        {"name": ["The token name has unprintable characters."]},
+    )
+    assert not ApiToken.objects.exists()
