@@ -34,6 +34,7 @@ from apps.collection import flow
 from apps.collection.flow import InvalidTransition
 from apps.collection.models import Prompt, PromptState, Response, ResponseState, Source
 from apps.collection.policy import current_policy
+from apps.core.text import check_text
 from apps.feedback.models import Ranking
 from apps.feedback.services import consensus_refresh, rank_sets_changed, rank_sets_check
 from apps.moderation.models import Flag, FlagReason, ModerationAction
@@ -133,13 +134,21 @@ def flag_create(*, reporter: User, target: Target, reason: Any, note: Any = "") 
         )
     if not isinstance(note, str) or len(note) > MAX_REASON:
         raise ValidationError({"note": [_("Keep the note under 1000 characters.")]})
+    try:
+        # Control characters (a terminal's escape codes, a bell) and half surrogate pairs are
+        # no part of a note; it is shown to moderators.
+        note = check_text(
+            note, label=_("The note"), min_chars=0, max_chars=MAX_REASON, required=False
+        )
+    except ValidationError as exc:
+        raise ValidationError({"note": exc.messages}) from None
     if target.author_id == reporter.pk:
         raise ValidationError(_("You cannot flag your own work; withdraw it instead."))
     target = _lock(target)
     try:
         with transaction.atomic():
             flag = Flag.objects.create(
-                reporter=reporter, reason=reason, note=note.strip(), **_target_kwargs(target)
+                reporter=reporter, reason=reason, note=note, **_target_kwargs(target)
             )
     except IntegrityError:
         raise ValidationError(

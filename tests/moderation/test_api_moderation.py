@@ -498,3 +498,31 @@ def test_a_banned_account_cannot_report_through_the_api(volunteer, volunteer2):
         {"detail": "Your account is suspended from contributing: brigading"},
     )
     assert not Flag.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("note", "message"),
+    [
+        ("look \x1b[2Jhere", "The note contains a control character (U+001B); remove it."),
+        ("ring\x07", "The note contains a control character (U+0007); remove it."),
+    ],
+)
+def test_a_flag_note_with_control_characters_is_refused(api, volunteer2, note, message):
+    """The skip reason refused them; the note, which moderators read, stored them."""
+    prompt = PromptFactory(author=volunteer2)
+    r = api.post(
+        "/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "spam", "note": note}, format="json"
+    )
+    assert (r.status_code, r.json()) == (400, {"note": [message]})
+    assert not Flag.objects.exists()
+
+
+def test_a_flag_note_keeps_its_lines_and_loses_its_outer_spaces(api, volunteer2):
+    prompt = PromptFactory(author=volunteer2)
+    r = api.post(
+        "/api/v1/flags/",
+        {"prompt_id": prompt.pk, "reason": "pii", "note": "  a phone number\r\nin line 2  "},
+        format="json",
+    )
+    assert r.status_code == 201, r.json()
+    assert Flag.objects.get().note == "a phone number\nin line 2"
