@@ -103,6 +103,7 @@ MIDDLEWARE = [
     # its 413 page speaks the person's language and shows them signed in; before any view,
     # so nothing parses an oversized body (CSRF reads the form only in process_view).
     "apps.core.middleware.BodySizeLimitMiddleware",
+    "apps.core.middleware.FormEncodingMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "apps.core.middleware.MethodNotAllowedPageMiddleware",

@@ -1,11 +1,14 @@
-"""Refuse oversized request bodies before anything parses them (the API with JSON, pages with
-the site's 413 page); give the site's pages a 405 page."""
+"""Refuse oversized request bodies, and forms that are not UTF-8 text, before anything parses
+them (the API with JSON, pages with the site's 413 page or plain text); give the site's pages a
+405 page."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -42,6 +45,39 @@ class BodySizeLimitMiddleware:
                 "limit": limit,
             }
             return JsonResponse({"detail": message}, status=413)
+        return self.get_response(request)
+
+
+class FormEncodingMiddleware:
+    """A URL-encoded form whose text is not in its charset (UTF-8 unless the Content-Type
+    names another), raw or percent-escaped (``%FF``), is refused with 400. Django's form
+    parsing puts U+FFFD in place of such bytes, so the mangled text was stored as sent (a
+    JSON body is refused by its parser, apps.core.parsers). Browsers always send valid
+    forms: this meets only hand-made requests. Runs before anything reads ``request.POST``
+    (the CSRF check does), on a body BodySizeLimitMiddleware has already bounded."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            request.method in ("POST", "PUT", "PATCH", "DELETE")
+            and request.content_type == "application/x-www-form-urlencoded"
+        ):
+            encoding = request.encoding or settings.DEFAULT_CHARSET
+            try:
+                text = request.body.decode(encoding)
+                parse_qsl(text, keep_blank_values=True, encoding=encoding, errors="strict")
+            except (UnicodeDecodeError, LookupError):
+                message = _(
+                    "The form is not %(charset)s text: some of its bytes are not characters. "
+                    "Send it as %(charset)s."
+                ) % {"charset": encoding.upper() if encoding.lower() == "utf-8" else encoding}
+                if request.path.startswith("/api/"):
+                    return JsonResponse({"detail": message}, status=400)
+                return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+            except RequestDataTooBig:
+                pass  # Django's own limit answers it, where the form is read
         return self.get_response(request)
 
 

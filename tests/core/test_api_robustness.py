@@ -191,3 +191,37 @@ def test_an_upload_with_too_many_files_is_a_json_400(api_maintainer):
         f"{settings.DATA_UPLOAD_MAX_NUMBER_FILES}."
     }
     assert not Prompt.objects.exists()
+
+
+# --- forms that are not UTF-8 ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [b"instruction=caf%FF&category=open_qa", b"instruction=caf\xff"])
+def test_a_form_that_is_not_utf8_is_refused_not_stored_with_replacement_characters(
+    api, volunteer, body
+):
+    """Django's form parsing puts U+FFFD in place of bytes that are not UTF-8 (escaped as %FF
+    or raw), so the prompt was stored mangled with a 201; a JSON body was refused."""
+    r = api.post("/api/v1/prompts/", data=body, content_type="application/x-www-form-urlencoded")
+
+    assert r.status_code == 400
+    assert r.json()["detail"] == (
+        "The form is not UTF-8 text: some of its bytes are not characters. Send it as UTF-8."
+    )
+    assert not Prompt.objects.exists()
+    # The pages' forms too (a browser never sends one; a hand-made request may).
+    from django.test import Client
+
+    web = Client()
+    web.force_login(volunteer)
+    page = web.post("/write/", data=body, content_type="application/x-www-form-urlencoded")
+    assert page.status_code == 400
+    assert "not UTF-8 text" in page.content.decode()
+    assert not Prompt.objects.exists()
+
+
+def test_a_utf8_form_with_escaped_and_raw_characters_is_read(api):
+    body = "instruction=Qu%C3%A9 es un hogar, café?&category=open_qa&language=es".encode()
+    r = api.post("/api/v1/prompts/", data=body, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 201, r.content
+    assert Prompt.objects.get().instruction == "Qué es un hogar, café?"
