@@ -506,19 +506,37 @@ def imports(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _policy_form(*args: Any, **kwargs: Any) -> forms.PolicyForm:
+    """The policy form, each number sent back with the value the page showed
+    (``initial-<name>``), so that ``changed_data`` says what the maintainer changed."""
+    form = forms.PolicyForm(*args, **kwargs)
+    for field in form.fields.values():
+        field.show_hidden_initial = True
+    return form
+
+
 @login_required
 def policy(request: HttpRequest) -> HttpResponse:
     """The collection policy: everyone signed in may read it; maintainers change it here or
     with PATCH /api/v1/policy/."""
     can_edit = roles.is_maintainer(request.user)
     current = current_policy()
-    form = forms.PolicyForm(instance=current)
+    form = _policy_form(instance=current)
     if request.method == "POST":
         if not can_edit:
             raise PermissionDenied(_("Only maintainers may change the collection policy."))
-        form = forms.PolicyForm(request.POST, instance=current)
+        # Read before the form is checked: a model form writes what was sent on its instance.
+        now = {name: getattr(current, name) for name in form.fields}
+        form = _policy_form(request.POST, instance=current)
         if form.is_valid():
-            changes = {name: form.cleaned_data[name] for name in form.changed_data}
+            # Only what this maintainer changed on the page (against the numbers it showed,
+            # sent back beside them) and that differs from the policy as it is now: a page
+            # opened before another maintainer's change must not write it back.
+            changes = {
+                name: form.cleaned_data[name]
+                for name in form.changed_data
+                if form.cleaned_data[name] != now[name]
+            }
             if changes:
                 policy_update(changes=changes)
                 messages.success(request, _("Policy saved."))

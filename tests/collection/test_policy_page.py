@@ -134,3 +134,25 @@ def test_the_number_boxes_offer_each_range(maintainer):
     page = web(maintainer).get("/policy/").content.decode()
     assert re.search(r'<input type="number" name="write_minutes"[^>]* min="1" max="10080"', page)
     assert re.search(r'<input type="number" name="weight_rank"[^>]* min="0" max="1000"', page)
+
+
+def _as_the_page_sends_it(page: str, **changes) -> dict:
+    """Every input of the page's form with the value it showed, then ``changes``."""
+    fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page))
+    fields.pop("csrfmiddlewaretoken", None)
+    return {**fields, **changes}
+
+
+def test_a_page_opened_before_another_maintainers_change_does_not_undo_it(
+    maintainer, api_maintainer
+):
+    client = web(maintainer)
+    page = client.get("/policy/").content.decode()
+    # Meanwhile another maintainer raises the rankings a prompt needs.
+    r = api_maintainer.patch("/api/v1/policy/", {"rankings_required": 5}, format="json")
+    assert r.status_code == 200
+    # The first one changes a weight only; the page still shows the old rankings.
+    r = client.post("/policy/", _as_the_page_sends_it(page, weight_write="3"))
+    assert r.status_code == 302
+    policy = current_policy()
+    assert (policy.weight_write, policy.rankings_required) == (3, 5)
