@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -100,6 +101,18 @@ class ImportsApi(APIView):
     )
     @idempotent
     def post(self, request: Request) -> ApiResponse:
+        # A form with a field twice would give the serializer the last file alone: the others
+        # would go unimported under a 201.
+        files = len(request.FILES.getlist("file"))
+        if files > 1:
+            raise serializers.ValidationError(
+                {
+                    "file": [
+                        gettext("Send one file at a time: this request has %(count)d.")
+                        % {"count": files}
+                    ]
+                }
+            )
         payload = self.ImportIn(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data

@@ -111,6 +111,16 @@ def test_it_needs_a_file(api_maintainer):
     assert response.json() == {"file": ["No file was submitted."]}
 
 
+def test_it_refuses_two_files_rather_than_import_one_of_them(api_maintainer):
+    response = api_maintainer.post(
+        URL, {"file": [upload(record(1)), upload(record(2))]}, format="multipart"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"file": ["Send one file at a time: this request has 2."]}
+    assert not Prompt.objects.exists()
+
+
 def test_it_refuses_bad_options_and_imports_nothing(api_maintainer):
     response = api_maintainer.post(
         URL,
