@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -11,9 +12,10 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -456,6 +458,45 @@ def _import_report_context(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# How often an import under way writes how far it has got, for its page to show.
+_IMPORT_PROGRESS_SECONDS = 0.25
+
+
+def _import_progress_key(request: HttpRequest, form_key: str) -> str:
+    """The cache key of the progress of the import sent with the form key ``form_key`` (the
+    page's hidden per-render key), for its sender only."""
+    return f"import-progress:{request.user.pk}:{form_key[: idempotency.MAX_KEY_LENGTH]}"
+
+
+def _import_progress_writer(
+    request: HttpRequest, form_key: str
+) -> Callable[[importing.ImportProgress], None]:
+    """A progress callback that keeps, a few times a second, the lines checked and bytes read
+    where the page polls for them (``?progress=<form key>``, while the upload's request is
+    still running). In the cache: Redis when configured; in the embedded default, the one
+    process's memory, which its threads share."""
+    key = _import_progress_key(request, form_key)
+    last = 0.0
+
+    def write(progress: importing.ImportProgress) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < _IMPORT_PROGRESS_SECONDS:
+            return
+        last = now
+        cache.set(
+            key,
+            {
+                "lines": progress.lines_done,
+                "bytes": progress.bytes_done,
+                "total": progress.bytes_total,
+            },
+            timeout=600,
+        )
+
+    return write
+
+
 @login_required
 def imports(request: HttpRequest) -> HttpResponse:
     """Maintainers import a Dolly JSONL file, as POST /api/v1/imports/ does, and read the
@@ -463,6 +504,9 @@ def imports(request: HttpRequest) -> HttpResponse:
     instead of importing again."""
     if not roles.is_maintainer(request.user):
         raise PermissionDenied(_("Only maintainers may import data."))
+    if request.method == "GET" and "progress" in request.GET:
+        progress = cache.get(_import_progress_key(request, request.GET["progress"]))
+        return JsonResponse(progress or {}, status=200 if progress else 404)
     report: dict[str, Any] | None = None
     replayed = False
     form = forms.ImportForm()
@@ -475,7 +519,11 @@ def imports(request: HttpRequest) -> HttpResponse:
 
             def run_import() -> tuple[int, Any]:
                 done = importing.prompts_import_jsonl(
-                    upload, author=request_user(request), options=options, bytes_total=upload.size
+                    upload,
+                    author=request_user(request),
+                    options=options,
+                    bytes_total=upload.size,
+                    progress=_import_progress_writer(request, data["idempotency_key"]),
                 )
                 return 201, done.as_dict()
 

@@ -96,3 +96,55 @@ def test_a_maintainer_uploads_a_file_and_reads_the_report(
     expect(
         page.get_by_text("Name a herb that grows well on a windowsill, number 1.")
     ).to_be_visible()
+
+
+@pytest.mark.slow(seconds=10)
+def test_a_long_import_shows_how_far_it_has_got_while_it_runs(
+    page: Page, login, shot, maintainer, settings
+):
+    """The import runs inside the upload's request, a minute or more for a large file: the
+    page asks for its progress meanwhile and says how much of the file is read and how many
+    lines are checked, instead of one fixed line."""
+    lines = 4000
+    body = "".join(json.dumps(record(n)) + "\n" for n in range(lines)).encode()
+    settings.HEARTH_IMPORT_MAX_BYTES = len(body) + 64 * 1024  # the form around the file too
+    login(page, maintainer)
+    page.goto("/imports/")
+    page.get_by_label("JSONL file").set_input_files(
+        {"name": "herbs.jsonl", "mimeType": "application/x-ndjson", "buffer": body}
+    )
+
+    # What the status line says, kept where the report's page can read it (Playwright waits
+    # for a navigation under way before it reads the page).
+    page.evaluate(
+        """() => {
+        const busy = document.getElementById("import-busy");
+        const bar = document.getElementById("import-progress");
+        new MutationObserver(() => {
+          const said = JSON.parse(sessionStorage.getItem("said") || "[]");
+          said.push([busy.textContent, !bar.hidden]);
+          sessionStorage.setItem("said", JSON.stringify(said));
+        }).observe(busy, { childList: true, characterData: true, subtree: true });
+      }"""
+    )
+    # Clicked from the page: Playwright's own click would wait for the navigation it starts,
+    # that is for the whole import.
+    page.get_by_role("button", name="Import").evaluate("button => button.click()")
+
+    expect(page.locator("#report-title")).to_be_visible(timeout=60_000)
+    said = page.evaluate("() => JSON.parse(sessionStorage.getItem('said') || '[]')")
+    assert said[0] == ["Importing… a large file can take a few minutes.", False]
+    counted = [
+        (int(percent), int(checked.replace(",", "")))
+        for text, bar_shown in said
+        if bar_shown
+        and (
+            found := re.fullmatch(
+                r"Importing… (\d+)% of the file read, ([\d,]+) lines checked\.", text
+            )
+        )
+        for percent, checked in [found.groups()]
+    ]
+    assert counted, said
+    assert all(0 <= percent <= 100 and 0 < checked <= lines for percent, checked in counted)
+    assert Prompt.objects.count() == lines

@@ -432,3 +432,23 @@ def test_the_report_reads_as_spanish_in_spanish(maintainer):
         "3 rechazada JSON no válido: se esperaba un nombre de campo entre comillas dobles en la "
         "columna 2.",
     ]
+
+
+def test_an_import_leaves_its_progress_for_its_sender_only(maintainer, moderator):
+    """The page polls ``?progress=<form key>`` while its upload runs; the import writes there,
+    under the sender's id, how many lines it has checked and how much of the file it read."""
+    sender = web(maintainer)
+    assert sender.get("/imports/", {"progress": "key-1"}).status_code == 404  # nothing yet
+
+    sender.post("/imports/", form(jsonl_file(record(1), record(2))))
+
+    progress = sender.get("/imports/", {"progress": "key-1"})
+    assert progress.status_code == 200
+    body = progress.json()
+    assert body["lines"] >= 1 and 0 < body["bytes"] <= body["total"]
+    from django.contrib.auth.models import Group
+
+    from apps.accounts import roles
+
+    moderator.groups.add(Group.objects.get(name=roles.MAINTAINER))  # another maintainer
+    assert web(moderator).get("/imports/", {"progress": "key-1"}).status_code == 404
