@@ -551,6 +551,8 @@ def imports(request: HttpRequest) -> HttpResponse:
             "languages": common_languages(),
             "max_bytes": settings.HEARTH_IMPORT_MAX_BYTES,
         },
+        # A refused upload answers 400, as the API and the other refused forms do.
+        status=400 if form.is_bound and form.errors else 200,
     )
 
 

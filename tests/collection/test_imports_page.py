@@ -294,7 +294,7 @@ def test_a_rejected_line_lists_every_problem(maintainer):
 def test_a_file_that_is_not_dolly_jsonl_is_refused_and_nothing_imported(maintainer, body, message):
     response = web(maintainer).post(URL, form(file_of(body)))
 
-    assert response.status_code == 200
+    assert response.status_code == 400  # refused, as the API refuses it
     page = response.content.decode()
     assert file_errors(page) == [message]
     assert 'aria-invalid="true"' in re.search(r'<input type="file"[^>]*>', page).group(0)
