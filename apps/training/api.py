@@ -40,6 +40,11 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
     eta_seconds = serializers.FloatField(allow_null=True)
     progress_percent = serializers.FloatField()
     stalled = serializers.SerializerMethodField()
+    stopping = serializers.BooleanField(
+        source="is_stopping",
+        read_only=True,
+        help_text="Cancelled while training, and its worker has not yet said it stopped.",
+    )
     downloads = serializers.SerializerMethodField()
     hub_tag = serializers.SerializerMethodField()
 
@@ -49,7 +54,7 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
             "id", "kind", "release", "base_model", "method", "hyperparameters", "origin",
             "state", "phase", "created_at", "started_at", "finished_at", "attempt",
             "worker_host", "step", "total_steps", "progress_percent", "tokens_per_s",
-            "eta_seconds", "stalled", "loss_history", "eval_history", "metrics", "timings",
+            "eta_seconds", "stalled", "stopping", "loss_history", "eval_history", "metrics", "timings",
             "resumed_from_step", "artefact_path", "artefact_files", "downloads", "hub_repo",
             "hub_revision", "hub_tag", "error", "logs_tail", "last_report_at",
             "answer_prompts", "answers_written", "answers_added",

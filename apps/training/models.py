@@ -7,9 +7,12 @@ which ``services.run_report`` applies here.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -38,6 +41,8 @@ class RunOrigin(models.TextChoices):
 
 ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING)
 FINAL_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
+# How long a cancelled run's page says its worker is stopping, at most (see is_stopping).
+STOPPING_SHOWN_FOR = timedelta(minutes=10)
 
 
 class TrainingRun(models.Model):
@@ -128,6 +133,18 @@ class TrainingRun(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def is_stopping(self) -> bool:
+        """Cancelled while a worker trained it, and that worker has not yet said it stopped
+        (its last report, ``cancelled``, comes once it has finished its step and removed
+        its checkpoints). Not after STOPPING_SHOWN_FOR: a worker that died says nothing."""
+        if self.state != RunState.CANCELLED or self.started_at is None:
+            return False
+        asked = self.cancel_requested_at
+        if asked is None or timezone.now() - asked > STOPPING_SHOWN_FOR:
+            return False
+        return self.last_report_at is None or self.last_report_at < asked
 
     @property
     def output_name(self) -> str:

@@ -669,6 +669,11 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _log_tail(text: str) -> str:
+    """A worker's log tail as the run keeps it: without terminal colour codes, bounded."""
+    return ANSI_ESCAPE.sub("", text)[-MAX_LOGS_TAIL:]
+
+
 @transaction.atomic
 def run_report(*, run_id: int, attempt: int, payload: dict[str, Any]) -> TrainingRun | None:
     """Apply one report of the GPU worker (see worker/runs.py for the payload).
@@ -678,7 +683,16 @@ def run_report(*, run_id: int, attempt: int, payload: dict[str, Any]) -> Trainin
     final are ignored (None).
     """
     run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
-    if run is None or attempt != run.attempt or run.is_final:
+    if run is None or attempt != run.attempt:
+        return None
+    if run.is_stopping and payload.get("state") == RunState.CANCELLED:
+        # The worker of a run cancelled here has stopped and cleaned up (is_stopping).
+        run.last_report_at = timezone.now()
+        if isinstance(payload.get("logs_tail"), str) and payload["logs_tail"]:
+            run.logs_tail = _log_tail(payload["logs_tail"])
+        run.save(update_fields=["last_report_at", "logs_tail"])
+        return None
+    if run.is_final:
         return None
     now = timezone.now()
     run.last_report_at = now
@@ -702,7 +716,7 @@ def run_report(*, run_id: int, attempt: int, payload: dict[str, Any]) -> Trainin
     run.loss_history = thin(_merge_by_step(run.loss_history, payload.get("train_log")))
     run.eval_history = _merge_by_step(run.eval_history, payload.get("eval_log"))
     if isinstance(payload.get("logs_tail"), str):
-        run.logs_tail = ANSI_ESCAPE.sub("", payload["logs_tail"])[-MAX_LOGS_TAIL:]
+        run.logs_tail = _log_tail(payload["logs_tail"])
     state = payload.get("state")
     if state == RunState.SUCCEEDED:
         result = payload.get("result") or {}

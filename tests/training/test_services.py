@@ -399,6 +399,37 @@ def test_cancel_stops_a_queued_or_running_run_once(release, volunteer):
     assert _report(cancelled, 5, state="cancelled") is None
 
 
+def test_a_run_cancelled_while_training_is_stopping_until_its_worker_says_it_stopped(release):
+    """Cancelled, a run is final at once, but its worker finishes its step and removes the
+    checkpoints first: until its last report (``cancelled``) the run says it is stopping, and
+    a late progress report still changes nothing."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    run = services.run_dispatch(create(release))
+    _report(run, 1, step=3, total=10)
+    run = services.run_cancel(user=None, run=TrainingRun.objects.get(pk=run.pk))
+    assert run.state == RunState.CANCELLED and run.is_stopping
+
+    assert _report(run, 2, step=4, total=10) is None
+    run.refresh_from_db()
+    assert run.step == 3 and run.is_stopping
+
+    assert (
+        _report(run, 3, state="cancelled", logs_tail="[hearth] cancelled: work folder removed")
+        is None
+    )
+    run.refresh_from_db()
+    assert not run.is_stopping and run.state == RunState.CANCELLED
+    assert run.logs_tail == "[hearth] cancelled: work folder removed"
+    # A worker that died never says so: after STOPPING_SHOWN_FOR the page stops saying it.
+    TrainingRun.objects.filter(pk=run.pk).update(
+        last_report_at=None, cancel_requested_at=timezone.now() - timedelta(minutes=11)
+    )
+    assert not TrainingRun.objects.get(pk=run.pk).is_stopping
+
+
 def test_cancel_marks_the_task_aborted_in_the_result_backend(
     release, django_capture_on_commit_callbacks
 ):

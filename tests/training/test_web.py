@@ -458,6 +458,27 @@ def test_cancel_stops_an_active_run(maintainer, release, django_capture_on_commi
     assert f"Run {run.pk} has already ended: Cancelled." in response.content.decode()
 
 
+def test_a_cancelled_run_says_its_worker_is_stopping_until_it_has(maintainer, release):
+    from django.utils import timezone
+
+    from apps.training import services
+
+    run = make_run(release, state=RunState.RUNNING, started_at=timezone.now(), step=3)
+    services.run_cancel(user=None, run=run)
+    client = web(maintainer)
+    stopping = client.get(f"/training/runs/{run.pk}/").content.decode()
+    assert "The worker is stopping: it finishes its current step" in stopping
+    assert 'hx-trigger="every 2s"' in stopping  # the page watches for the worker's word
+    assert client.get(f"/api/v1/training-runs/{run.pk}/").json()["stopping"] is True
+
+    services.run_report(run_id=run.pk, attempt=run.attempt, payload={"state": "cancelled"})
+
+    stopped = client.get(f"/training/runs/{run.pk}/").content.decode()
+    assert "The worker is stopping" not in stopped
+    assert 'hx-trigger="every 2s"' not in stopped
+    assert client.get(f"/api/v1/training-runs/{run.pk}/").json()["stopping"] is False
+
+
 def test_a_run_says_who_or_what_started_it_once(maintainer, release):
     by_hand = make_run(release, created_by=maintainer)
     by_schedule = make_run(release, origin="schedule")
