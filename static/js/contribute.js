@@ -49,12 +49,18 @@
     });
   }
 
-  // "Held until 14:32 UTC" in the volunteer's own clock.
+  // "Held until 14:32 UTC" in the volunteer's own clock, with the day when it is not today
+  // (a policy may hold tasks for up to a week).
   function localTimes() {
+    var today = new Date().toDateString();
     document.querySelectorAll("time[data-local-time]").forEach(function (node) {
       var when = new Date(node.getAttribute("datetime"));
       if (!isNaN(when.getTime())) {
-        node.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+        var clock = { hour: "2-digit", minute: "2-digit" };
+        node.textContent =
+          when.toDateString() === today
+            ? when.toLocaleTimeString([], clock)
+            : when.toLocaleString([], Object.assign({ weekday: "short", day: "numeric", month: "short" }, clock));
         node.title = when.toLocaleString();
       }
     });

@@ -48,13 +48,36 @@ def test_the_hold_is_shown_in_the_volunteers_own_time_with_the_minutes_left(
 
     expiry = tokyo_page.locator(".task-expiry")
     time = expiry.locator("time")
-    expect(time).to_have_text(local.strftime("%H:%M"))
+    # The day too when the hold ends tomorrow, Tokyo time (within its half hour of midnight).
+    day = "" if local.date() == datetime.now(ZoneInfo(TOKYO)).date() else rf"{local:%a} .*"
+    expect(time).to_have_text(re.compile(rf"^{day}{local:%H:%M}$"))
     expect(time).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))
     shown = datetime.fromisoformat(time.get_attribute("datetime").replace("Z", "+00:00"))
     assert shown == assignment.expires_at
     expect(expiry).to_have_text(
-        re.compile(rf"^Held for you until {local:%H:%M} \(\d+ minutes left\)$")
+        re.compile(rf"^Held for you until {day}{local:%H:%M} \(\d+ minutes left\)$")
     )
+
+
+def test_a_hold_that_ends_on_another_day_names_the_day(
+    tokyo_page: Page, login, volunteer, make_volunteer
+):
+    """A policy may hold tasks for up to a week: "until 09:30" alone would not say which day."""
+    from datetime import timedelta
+
+    PromptFactory(author=make_volunteer())
+    login(tokyo_page, volunteer)
+    tokyo_page.goto("/contribute/?type=respond")
+    assignment = Assignment.objects.get(user=volunteer)
+    Assignment.objects.filter(pk=assignment.pk).update(
+        expires_at=assignment.expires_at + timedelta(days=2)
+    )
+    tokyo_page.reload()
+    local = (assignment.expires_at + timedelta(days=2)).astimezone(ZoneInfo(TOKYO))
+
+    time = tokyo_page.locator(".task-expiry time")
+
+    expect(time).to_have_text(re.compile(rf"^{local:%a} {local.day} {local:%b}, {local:%H:%M}$"))
 
 
 def test_without_javascript_the_hold_is_the_servers_time_and_says_its_zone(
