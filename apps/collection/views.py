@@ -240,17 +240,24 @@ def prompt_detail(request: HttpRequest, prompt_id: int) -> HttpResponse:
     )
 
 
-def _save_edit(request: HttpRequest, form: Any, save: Callable[[], object]) -> HttpResponse | None:
-    """Run an edit's service: a redirect once saved, None to show the form again with the
-    service's messages on its fields. NotEditable (it left review meanwhile) goes to the
-    caller, which shows the typed text again rather than dropping it."""
+def _save_edit(
+    request: HttpRequest, form: Any, refusal: str | None, save: Callable[[], object]
+) -> tuple[HttpResponse | None, str | None]:
+    """Run an edit's service on a valid form with nothing refusing it: (a redirect once saved,
+    why it cannot be saved). Neither: the form comes back with the service's messages on its
+    fields. NotEditable (it left review meanwhile) is a refusal, shown with the typed text
+    rather than dropped."""
+    if refusal is not None or not form.is_valid():
+        return None, refusal
     try:
         save()
     except ValidationError as exc:
         add_validation_errors(form, exc)
-        return None
+        return None, None
+    except services.NotEditable as exc:
+        return None, str(exc)
     messages.success(request, _("Saved."))
-    return redirect("collection:mine")
+    return redirect("collection:mine"), None
 
 
 def _edit_refusal(check: Callable[[], None]) -> str | None:
@@ -286,20 +293,16 @@ def prompt_edit(request: HttpRequest, prompt_id: int) -> HttpResponse:
         return redirect("collection:mine")
     if request.method == "POST":
         form = forms.PromptEditForm(request.POST)
-        if refusal is None and form.is_valid():
-            try:
-                done = _save_edit(
-                    request,
-                    form,
-                    lambda: services.prompt_update(
-                        prompt=prompt, user=request_user(request), **form.cleaned_data
-                    ),
-                )
-            except services.NotEditable as exc:
-                refusal = str(exc)
-            else:
-                if done is not None:
-                    return done
+        done, refusal = _save_edit(
+            request,
+            form,
+            refusal,
+            lambda: services.prompt_update(
+                prompt=prompt, user=request_user(request), **form.cleaned_data
+            ),
+        )
+        if done is not None:
+            return done
     else:
         form = forms.PromptEditForm(
             initial={
@@ -326,22 +329,16 @@ def response_edit(request: HttpRequest, response_id: int) -> HttpResponse:
         return redirect("collection:mine")
     if request.method == "POST":
         form = forms.ResponseEditForm(request.POST)
-        if refusal is None and form.is_valid():
-            try:
-                done = _save_edit(
-                    request,
-                    form,
-                    lambda: services.response_update(
-                        response=response,
-                        user=request_user(request),
-                        text=form.cleaned_data["text"],
-                    ),
-                )
-            except services.NotEditable as exc:
-                refusal = str(exc)
-            else:
-                if done is not None:
-                    return done
+        done, refusal = _save_edit(
+            request,
+            form,
+            refusal,
+            lambda: services.response_update(
+                response=response, user=request_user(request), text=form.cleaned_data["text"]
+            ),
+        )
+        if done is not None:
+            return done
     else:
         form = forms.ResponseEditForm(initial={"text": response.text})
     context = {"form": form, "prompt": response.prompt, "title": _("Edit answer")}

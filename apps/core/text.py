@@ -1,4 +1,5 @@
-"""Normalising and checking user text, the same way for forms, the API and imports."""
+"""Normalising and checking user text, the same way for forms, the API and imports; numbers
+as the page's language writes them in messages."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import unicodedata
 
 from django.core.exceptions import ValidationError
+from django.utils.formats import get_format, number_format
 from django.utils.translation import gettext as _
 
 # C0/C1 control characters other than tab and newline (CR is folded into LF first).
@@ -82,3 +84,12 @@ def dedupe_key(text: str) -> str:
     collide ("What is CSS ?" and "what is css?"); letters and digits of every script count."""
     folded = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
     return hashlib.sha256(folded.encode()).hexdigest()
+
+
+def shown_number(value: int | float) -> str:
+    """A number for a message, as the page's language writes it: 65,536 and 0.5 in English,
+    65 536 and 0,5 in Spanish (where the forms read a decimal comma too). A fraction keeps
+    its shortest form (1e-05)."""
+    if isinstance(value, int):
+        return number_format(value, force_grouping=True)
+    return f"{value:g}".replace(".", str(get_format("DECIMAL_SEPARATOR")))

@@ -16,13 +16,13 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
-from django.utils.formats import get_format
 from django.utils.translation import gettext as _
 
 from apps.accounts import roles
 from apps.accounts.models import User
 from apps.accounts.services import check_language
 from apps.collection.models import Category
+from apps.core.text import shown_number
 from apps.releases.models import (
     DEFAULT_TEST_SHARE,
     FINISHED_STATES,
@@ -58,12 +58,6 @@ def _as_float(value: Any, field: str) -> float:
     if not math.isfinite(number):
         raise ValidationError({field: [_("Give a finite number.")]})
     return number
-
-
-def _shown_fraction(value: float) -> str:
-    """A fraction as the page's language writes it (0,5 on a Spanish page, which the release
-    form reads too)."""
-    return f"{value:g}".replace(".", str(get_format("DECIMAL_SEPARATOR")))
 
 
 def check_release_filter(
@@ -124,7 +118,7 @@ def check_release_filter(
                 {
                     "test_share": [
                         _("Give a share above 0 and at most %(max)s.")
-                        % {"max": _shown_fraction(MAX_TEST_SHARE)}
+                        % {"max": shown_number(MAX_TEST_SHARE)}
                     ]
                 }
             )

@@ -24,13 +24,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import get_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from apps.accounts import roles
 from apps.accounts.models import User
 from apps.collection.services import model_answers_add, prompts_for_model_answers
+from apps.core.text import shown_number
 from apps.releases.building import release_folder
 from apps.releases.models import FINISHED_STATES, Release, ReleaseState
 from apps.training.models import (
@@ -113,14 +113,6 @@ def _plain_name(name: str) -> bool:
     return name not in ("", ".", "..") and "/" not in name and "\\" not in name
 
 
-def _shown_number(value: int | float) -> str:
-    """A number as the page's language writes it: 65,536 and 0.5 in English, 65 536 and 0,5
-    in Spanish. A fraction keeps its shortest form (1e-05)."""
-    if isinstance(value, int):
-        return number_format(value, force_grouping=True)
-    return f"{value:g}".replace(".", str(get_format("DECIMAL_SEPARATOR")))
-
-
 def range_problem(name: str, value: Any) -> str | None:
     """What is wrong with a number for ``name`` against the worker's ranges, in the page's
     language and without the name ("must be greater than 0 (got -5)"); None when it fits or
@@ -129,23 +121,23 @@ def range_problem(name: str, value: Any) -> str | None:
 
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    got = {"value": _shown_number(value)}
+    got = {"value": shown_number(value)}
     if name in WHOLE_NUMBER_RANGES:
         least, most = WHOLE_NUMBER_RANGES[name]
         if least <= value <= most:
             return None
         return _("must be from %(low)s to %(high)s (got %(value)s)") % {
-            "low": _shown_number(least),
-            "high": _shown_number(most),
+            "low": shown_number(least),
+            "high": shown_number(most),
             **got,
         }
     interval = NUMBER_RANGES.get(name)
     if interval is None or value in interval:
         return None
-    low = {"n": _shown_number(float(interval.low))}
+    low = {"n": shown_number(float(interval.low))}
     bounds = _("at least %(n)s") % low if interval.low_in else _("greater than %(n)s") % low
     if interval.high != math.inf:
-        high = {"n": _shown_number(float(interval.high))}
+        high = {"n": shown_number(float(interval.high))}
         upper = _("at most %(n)s") % high if interval.high_in else _("below %(n)s") % high
         bounds = _("%(low)s and %(high)s") % {"low": bounds, "high": upper}
     return _("must be %(range)s (got %(value)s)") % {"range": bounds, **got}
@@ -680,7 +672,8 @@ def run_report(*, run_id: int, attempt: int, payload: dict[str, Any]) -> Trainin
 
     Idempotent and order-tolerant: logs are merged by step, the step only grows, and a final
     state is never left. Reports of another attempt, of an unknown run, or for a run already
-    final are ignored (None).
+    final are ignored (None), except the last of a run cancelled while it trained, which
+    records that its worker has stopped (``is_stopping``).
     """
     run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
     if run is None or attempt != run.attempt:
