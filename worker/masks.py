@@ -49,18 +49,22 @@ def block_mask(doc: torch.Tensor, segment: torch.Tensor) -> Any:
 
 
 def attention_mask(
-    batch: PackedBatch, implementation: str, dtype: torch.dtype, *, doc_slots: int = 0
+    batch: PackedBatch,
+    implementation: str,
+    dtype: torch.dtype,
+    *,
+    layout: varlen.Layout | None = None,
 ) -> Any:
     """The mask object to pass as ``attention_mask`` for the model's attention implementation;
-    for varlen, the ``cu_seqlens`` of ``doc_slots`` sequences a row, to pass as
-    ``cu_seq_lens_q`` and ``cu_seq_lens_k`` instead (SFT only: ``segment`` must be all 0).
+    for varlen, the ``cu_seqlens`` of the run's ``layout``, to pass as ``cu_seq_lens_q`` and
+    ``cu_seq_lens_k`` instead (SFT only: ``segment`` must be all 0).
 
     Precondition: the model was loaded with ``attn_implementation`` equal to ``implementation``.
     """
     if implementation == varlen.NAME:
-        if doc_slots < 1:
-            raise ValueError("varlen attention needs doc_slots (see worker.varlen.doc_slots)")
-        return varlen.cu_seqlens(batch.doc, doc_slots)
+        if layout is None:
+            raise ValueError("varlen attention needs the run's layout (worker.varlen.Layout)")
+        return varlen.cu_seqlens(batch.doc, layout)
     if implementation == "flex_attention":
         return block_mask(batch.doc, batch.segment)
     mask = dense_mask(batch.doc, batch.segment)
@@ -98,7 +102,7 @@ class StaticInputs:
 
     def mask(self, mask: Any) -> Any:
         """The attention mask in fixed buffers: a tensor (varlen's ``cu_seqlens`` too, whose
-        length is fixed by its ``doc_slots``), or a flex ``BlockMask`` whose block
+        length is fixed by the run's layout), or a flex ``BlockMask`` whose block
         tables are copied into the first one's (whose ``mask_mod`` must read the buffers of
         :meth:`tensor`, as :func:`block_mask` of staged ``doc``/``segment`` does)."""
         if isinstance(mask, torch.Tensor):

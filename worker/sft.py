@@ -123,17 +123,25 @@ def micro_batches(
 
     Every process runs the same number of forward passes, as DDP requires.
     """
-    mine = rows[runtime.rank :: runtime.world]
-    size = config.micro_batch_size
     per_pass = rows_per_pass(config, runtime)
+    return [
+        collate_rows(examples, rows, config, pad_id, per_pass)
+        for rows in pass_rows(rows, config, runtime.rank, runtime.world, per_pass)
+    ]
+
+
+def pass_rows(
+    rows: list[list[int]], config: SFTConfig, rank: int, world: int, per_pass: int
+) -> list[list[list[int]]]:
+    """The rows of process ``rank``'s passes for one step, as :func:`micro_batches` makes
+    them (empty rows included)."""
+    mine = rows[rank::world]
+    size = config.micro_batch_size
     passes = []
     for a in range(config.grad_accum_steps):
         micro = mine[a * size : (a + 1) * size]
         micro = micro + [[] for _ in range(size - len(micro))]
-        passes += [
-            collate_rows(examples, micro[start : start + per_pass], config, pad_id, per_pass)
-            for start in range(0, size, per_pass)
-        ]
+        passes += [micro[start : start + per_pass] for start in range(0, size, per_pass)]
     return passes
 
 
@@ -150,6 +158,29 @@ def collate_rows(
     size = config.micro_batch_size if size is None else size
     rows = rows + [[] for _ in range(size - len(rows))]
     return collate_sft(examples, rows, seq_len=config.max_seq_len, pad_id=pad_id)
+
+
+def varlen_layout(
+    steps: list[list[list[int]]],
+    train: list[TokenizedExample],
+    test_rows: list[list[int]],
+    test: list[TokenizedExample],
+    config: SFTConfig,
+    runtime: Runtime,
+) -> varlen.Layout:
+    """The layout (see :class:`worker.varlen.Layout`) of every batch this process will pass
+    through the model: its training passes and the test batches."""
+    per_pass = rows_per_pass(config, runtime)
+    batches = [
+        [[len(train[i]) for i in row] for row in rows]
+        for step in steps
+        for rows in pass_rows(step, config, runtime.rank, runtime.world, per_pass)
+    ]
+    batches += [
+        [[len(test[i]) for i in row] for row in test_rows[start : start + per_pass]]
+        for start in range(0, len(test_rows), per_pass)
+    ]
+    return varlen.Layout.of(batches, per_pass, config.max_seq_len)
 
 
 def target_slots(
@@ -205,10 +236,11 @@ class ResponseLoss(nn.Module):
     buffers before they reach the model (see :class:`worker.masks.StaticInputs`).
 
     With varlen attention (:data:`worker.varlen.NAME`) the "mask" is the batch's
-    ``cu_seqlens`` of ``doc_slots`` sequences a row, which reaches the attention layers as
-    the decoder's ``cu_seq_lens_q``/``cu_seq_lens_k``; ``doc_slots`` is then required and is
-    the same for every batch (:func:`worker.varlen.doc_slots` of all the rows the model will
-    see), so that the compiled graph and the CUDA graphs see one shape.
+    ``cu_seqlens``, which reaches the attention layers as the decoder's
+    ``cu_seq_lens_q``/``cu_seq_lens_k``, with the longest sequence as ``max_length_q``/
+    ``max_length_k``; ``layout`` is then required and is the same for every batch
+    (:meth:`worker.varlen.Layout.of` every batch the model will see), so that the compiled
+    graph and the CUDA graphs see one shape.
     """
 
     def __init__(
@@ -217,13 +249,13 @@ class ResponseLoss(nn.Module):
         attention: str,
         use_liger: bool = False,
         chunk_tokens: int = 0,
-        doc_slots: int = 0,
+        layout: varlen.Layout | None = None,
         target_slots: int = 0,
     ) -> None:
         super().__init__()
         self.model = model
         self.attention = attention
-        self.doc_slots = doc_slots
+        self.layout = layout
         self.target_slots = target_slots
         self.select_targets = True  # eager only; the compiled graph takes every position
         self.compiled: Callable[..., torch.Tensor] | None = None
@@ -256,7 +288,7 @@ class ResponseLoss(nn.Module):
             )
         batch = PackedBatch(input_ids, position_ids, doc, segment, targets)
         mask = attention_mask(
-            batch, self.attention, unwrap_hf(self.model).dtype, doc_slots=self.doc_slots
+            batch, self.attention, unwrap_hf(self.model).dtype, layout=self.layout
         )
         if static is not None:
             mask = static.mask(mask)
@@ -273,11 +305,11 @@ class ResponseLoss(nn.Module):
         select_targets: bool,
     ) -> torch.Tensor:
         hf = unwrap_hf(self.model)
-        masking = (
-            {"cu_seq_lens_q": mask, "cu_seq_lens_k": mask}
-            if self.attention == varlen.NAME
-            else {"attention_mask": mask}
-        )
+        masking: dict[str, Any] = {"attention_mask": mask}
+        if self.attention == varlen.NAME:
+            longest = self.layout.longest if self.layout else None  # None: the row length
+            masking = {"cu_seq_lens_q": mask, "cu_seq_lens_k": mask}
+            masking |= {"max_length_q": longest, "max_length_k": longest}
         hidden = hf.get_decoder()(
             input_ids=input_ids, position_ids=position_ids, use_cache=False, **masking
         ).last_hidden_state
@@ -436,7 +468,7 @@ def train_sft(
             attention,
             _use_liger(config, runtime),
             config.loss_chunk_tokens,
-            doc_slots=varlen.doc_slots([row for rows in steps for row in rows] + test_rows),
+            layout=varlen_layout(steps, train, test_rows, test, config, runtime),
             target_slots=target_slots(steps, train, config, runtime.world),
         )
         trainer = wrap_for_training(loss_module, config, runtime)

@@ -5,15 +5,20 @@ tokens in a row and the offsets where each example starts (``cu_seqlens``, int32
 example attends causally to itself only, as :func:`worker.masks.dense_mask` says for SFT
 (``segment`` all 0); the kernel computes no score across examples, and no mask exists.
 
-Shapes stay fixed from step to step, for torch.compile and CUDA graphs: every row gets the
-same number of sequences (``slots``, its examples, zero-length ones to fill it out, then its
-padding as a sequence of its own, last), so ``cu_seqlens`` always has ``B × slots + 1``
-entries, and the longest sequence is given as ``L``. A zero-length sequence costs the kernel
-nothing but a thread block that returns at once (FlashAttention 2 returns from a query block
-that starts past its sequence's end, in the forward and the backward). ``slots`` is kept to
-what the rows need (:func:`doc_slots`, from the run's plan) rather than the worst case of one
-per token, because the backward allocates 128 rows of float32 accumulators per sequence and
-head: at the benchmark's four rows of 2,048 tokens the worst case would be 4.3 GB of them.
+Shapes stay fixed from step to step, for torch.compile and CUDA graphs: every batch of the
+run is laid out as the same number of sequences (:class:`Layout`, from the run's plan): row
+by row, its examples, then its padding as sequences of its own (split into pieces no longer
+than the longest example), then zero-length sequences to fill the batch out; so
+``cu_seqlens`` always has ``sequences + 1`` entries, and the kernel is told the run's longest
+sequence (``max_seqlen``), a constant too. Both are kept to what the run needs, since
+FlashAttention 2 launches ``ceil(max_seqlen / 128)`` thread blocks for every sequence and
+head, and the backward allocates 128 rows of float32 accumulators for each: a block past its
+sequence's end returns at once, but at the benchmark's four rows of 2,048 tokens, laid out
+as 38 sequences a row (its fullest row's 37 examples and its padding) with ``max_seqlen``
+2,048, 86% of the thread blocks had nothing to do, and attention took a fifth of the step
+on an H200. The layout of the whole batch needs the most examples in any batch (75 there)
+rather than four times the most in any row (152), and the longest example (1,553 tokens)
+rather than the row length.
 
 The kernel, ``torch.nn.attention.varlen.varlen_attn``, is torch's custom op
 ``torch_attn::_varlen_attn`` (FlashAttention 2 on CUDA, bf16 or fp16; no CPU kernel). The
@@ -26,6 +31,7 @@ functions. Transformers builds no mask for an implementation it has no mask func
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,28 +40,59 @@ NAME = "hearth_varlen"
 OP = "torch_attn::_varlen_attn"
 
 
-def doc_slots(rows: Iterable[Sequence[int]]) -> int:
-    """Sequences per row for rows of example indices: the most examples in a row, plus one
-    for the padding."""
-    return 1 + max((len(row) for row in rows), default=0)
+@dataclass(frozen=True)
+class Layout:
+    """How every batch of a run becomes one token stream: ``sequences`` sequences (the
+    length of ``cu_seqlens`` less one), none longer than ``longest`` tokens."""
+
+    sequences: int
+    longest: int
+
+    @classmethod
+    def of(cls, batches: Iterable[Sequence[Sequence[int]]], rows: int, seq_len: int) -> Layout:
+        """The layout of batches given as their rows' example lengths, each batch filled out
+        to ``rows`` rows of ``seq_len`` positions with empty rows."""
+        batches = [list(batch) + [[]] * (rows - len(batch)) for batch in batches]
+        longest = max((n for batch in batches for row in batch for n in row), default=1)
+        sequences = max(
+            (
+                sum(len(row) + _pieces(seq_len - sum(row), longest) for row in batch)
+                for batch in batches
+            ),
+            default=1,
+        )
+        return cls(sequences, longest)
 
 
-def cu_seqlens(doc: torch.Tensor, slots: int) -> torch.Tensor:
-    """The int32 start offsets (and the end) of ``B × slots`` sequences in the flattened rows.
+def _pieces(padding: int, longest: int) -> int:
+    return -(-padding // longest)
 
-    Row ``r``'s example ``d`` is sequence ``r × slots + d``, its padding (``doc`` -1) sequence
-    ``r × slots + slots - 1``; the sequences between are empty. Nothing is read back from the
-    device. Preconditions (what :func:`worker.data.collate_sft` lays out): in each row the
-    examples are numbered from 0 in order, each in one run of positions, and the padding
-    follows them all; no row holds more than ``slots - 1`` examples (a row with more gets an
-    index error).
+
+def cu_seqlens(doc: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """The int32 start offsets (and the end) of ``layout.sequences`` sequences in the
+    flattened rows.
+
+    Row by row, each example is a sequence, then the row's padding (``doc`` -1) in pieces of
+    at most ``layout.longest`` positions; the zero-length sequences that fill the layout out
+    come last. Nothing is read back from the device. Preconditions (what
+    :func:`worker.data.collate_sft` lays out, and what the layout was made of): in each row
+    the examples are numbered from 0 in order, each in one run of positions no longer than
+    ``layout.longest``, and the padding follows them all; the batch needs no more than
+    ``layout.sequences`` sequences (one that needs more gets an index error).
     """
-    batch = doc.shape[0]
-    slot = torch.where(doc >= 0, doc, slots - 1)
-    lengths = torch.zeros(batch, slots, dtype=torch.int32, device=doc.device)
-    lengths.scatter_add_(1, slot, torch.ones_like(slot, dtype=torch.int32))
-    offsets = torch.zeros(batch * slots + 1, dtype=torch.int32, device=doc.device)
-    offsets[1:] = lengths.flatten().cumsum(0, dtype=torch.int32)
+    length = doc.shape[1]
+    longest = layout.longest
+    used = (doc >= 0).sum(1)  # each row's positions in examples, which come first
+    examples = doc.amax(1) + 1  # a row of padding alone: 0
+    per_row = examples + torch.div(length - used + longest - 1, longest, rounding_mode="floor")
+    first = per_row.cumsum(0) - per_row  # each row's first sequence
+    past = torch.arange(length, device=doc.device) - used[:, None]  # ≥ 0 in the padding
+    piece = examples[:, None] + torch.div(past.clamp(min=0), longest, rounding_mode="floor")
+    slot = first[:, None] + torch.where(doc >= 0, doc, piece)
+    lengths = torch.zeros(layout.sequences, dtype=torch.int32, device=doc.device)
+    lengths.scatter_add_(0, slot.flatten(), torch.ones_like(slot.flatten(), dtype=torch.int32))
+    offsets = torch.zeros(layout.sequences + 1, dtype=torch.int32, device=doc.device)
+    offsets[1:] = lengths.cumsum(0, dtype=torch.int32)
     return offsets
 
 
@@ -108,7 +145,8 @@ def attention_forward(
     (fewer heads: grouped-query attention), the output ``[B, L, H, D]`` and no weights.
 
     Precondition: ``cu_seq_lens_q`` (and the same ``cu_seq_lens_k``) in ``kwargs``, from
-    :func:`cu_seqlens` of these rows. Under autocast q, k and v go to the autocast dtype
+    :func:`cu_seqlens` of these rows, and ``max_length_q`` (and ``max_length_k``) no less
+    than its longest sequence (default: the row length). Under autocast q, k and v go to the autocast dtype
     (rotary embeddings leave q and k in float32, and the kernel has no float32 version).
     """
     from torch.nn.attention.varlen import varlen_attn
@@ -146,8 +184,8 @@ def attention_forward(
         tokens(value),
         offsets,
         kwargs.get("cu_seq_lens_k", offsets),
-        length,
-        length,
+        kwargs.get("max_length_q") or length,
+        kwargs.get("max_length_k") or length,
         scale=scaling,
         window_size=(-1, 0),  # causal
         **gqa,

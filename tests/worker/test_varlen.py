@@ -39,25 +39,61 @@ def load(model: Path, attention: str) -> torch.nn.Module:
     return AutoModelForCausalLM.from_pretrained(model, attn_implementation=attention)
 
 
-def test_each_example_and_each_rows_padding_is_a_sequence(tiny_model: Path) -> None:
-    """Row r's example d is sequence r × slots + d, its padding the row's last; the slots
-    between are empty, so every batch has as many offsets whatever its packing."""
+def layout_of(*batches: PackedBatch, spare: int = 0) -> varlen.Layout:
+    """The layout of these batches (read from their ``doc``), with ``spare`` more sequences."""
+    rows = [
+        [[int((row == d).sum()) for d in range(int(row.max()) + 1)] for row in batch.doc]
+        for batch in batches
+    ]
+    exact = varlen.Layout.of(rows, rows=batches[0].doc.shape[0], seq_len=batches[0].doc.shape[1])
+    return varlen.Layout(exact.sequences + spare, exact.longest)
+
+
+def test_each_example_and_each_piece_of_a_rows_padding_is_a_sequence(tiny_model: Path) -> None:
+    """Row by row, each example is a sequence, then the row's padding in pieces no longer
+    than the longest example; zero-length sequences fill the layout out, so every batch has as
+    many offsets whatever its packing."""
     examples = tokenized(tiny_model)
+    lengths = [len(e) for e in examples]
     rows = [[0, 1, 2], [3, 4], []]
-    batch = collate_sft(examples, rows, seq_len=200, pad_id=0)
-    slots = varlen.doc_slots(rows)
-    assert slots == 4
-    offsets = varlen.cu_seqlens(batch.doc, slots)
-    lengths = []
-    for row in rows:
-        used = [len(examples[i]) for i in row]
-        lengths += used + [0] * (slots - 1 - len(row)) + [200 - sum(used)]
-    expected = torch.tensor([0, *lengths], dtype=torch.int32).cumsum(0, dtype=torch.int32)
+    other = [[5], [6, 7]]  # filled out with an empty row
+    layout = varlen.Layout.of(
+        [[[lengths[i] for i in row] for row in b] for b in (rows, other)], rows=3, seq_len=200
+    )
+    longest = max(lengths)
+    assert layout.longest == longest < 200
+
+    def sequences(row: list[int]) -> list[int]:
+        used = [lengths[i] for i in row]
+        padding = 200 - sum(used)
+        return (
+            used + [longest] * (padding // longest) + [padding % longest] * (padding % longest > 0)
+        )
+
+    expected_lengths = [n for row in rows for n in sequences(row)]
+    assert layout.sequences == max(
+        len(expected_lengths), sum(len(sequences(row)) for row in [*other, []])
+    )
+    expected_lengths += [0] * (layout.sequences - len(expected_lengths))
+    offsets = varlen.cu_seqlens(collate_sft(examples, rows, seq_len=200, pad_id=0).doc, layout)
+    expected = torch.tensor([0, *expected_lengths], dtype=torch.int32).cumsum(0, dtype=torch.int32)
     assert offsets.dtype == torch.int32 and torch.equal(offsets, expected)
-    assert offsets[-1] == batch.input_ids.numel()
-    # A row of fewer examples gives the same number of offsets.
-    fewer = collate_sft(examples, [[5], [6], [7]], seq_len=200, pad_id=0)
-    assert varlen.cu_seqlens(fewer.doc, slots).shape == offsets.shape
+    assert offsets[-1] == 3 * 200
+    # A batch packed otherwise gives as many offsets.
+    fewer = collate_sft(examples, [*other, []], seq_len=200, pad_id=0)
+    assert varlen.cu_seqlens(fewer.doc, layout).shape == offsets.shape
+
+
+def test_a_layout_counts_the_fullest_batch_and_the_longest_example() -> None:
+    """Batches given as their rows' example lengths: the most sequences any batch needs
+    (after empty rows fill it out) and the longest example; padding longer than that is
+    split."""
+    layout = varlen.Layout.of([[[3, 4], [9]], [[2, 2, 2]]], rows=2, seq_len=10)
+    # First batch: 2 + pad 3 (1 piece) + 1 + pad 1 (1) = 5; second: 3 + pad 4 (1) + an empty
+    # row's 10 positions of padding in pieces of 9 (2) = 6.
+    assert layout == varlen.Layout(sequences=6, longest=9)
+    assert varlen.Layout.of([[[10]]], rows=1, seq_len=10) == varlen.Layout(1, 10)
+    assert varlen.Layout.of([[[1]]], rows=2, seq_len=4) == varlen.Layout(1 + 3 + 4, 1)
 
 
 @pytest.mark.parametrize("kernel_shares_heads", [True, False])
@@ -73,7 +109,8 @@ def test_packed_logits_equal_the_dense_masks_example_by_example(
     batch = five_examples(tiny_model)
     dense = load(tiny_model, "sdpa").eval()
     flat = load(tiny_model, varlen.NAME).eval()
-    offsets = attention_mask(batch, varlen.NAME, torch.float32, doc_slots=4)
+    layout = layout_of(batch, spare=2)
+    offsets = attention_mask(batch, varlen.NAME, torch.float32, layout=layout)
     with torch.no_grad():
         expected = dense(
             input_ids=batch.input_ids,
@@ -85,13 +122,16 @@ def test_packed_logits_equal_the_dense_masks_example_by_example(
             position_ids=batch.position_ids,
             cu_seq_lens_q=offsets,
             cu_seq_lens_k=offsets,
+            max_length_q=layout.longest,
+            max_length_k=layout.longest,
         ).logits
     for r in range(batch.doc.shape[0]):
         for d in batch.doc[r].unique().tolist():
             where = batch.doc[r] == d
             torch.testing.assert_close(got[r, where], expected[r, where], atol=1e-5, rtol=0)
     layers = flat.config.num_hidden_layers
-    assert calls["forward"] == layers and calls["empty"] == layers  # row 2: two examples
+    assert calls["forward"] == layers and calls["empty"] == 2 * layers  # the spare ones
+    assert calls["max_seqlen"] == layout.longest < batch.doc.shape[1]
 
 
 @pytest.mark.parametrize(("select_targets", "checkpoint_layers"), [(True, False), (False, True)])
@@ -109,7 +149,7 @@ def test_the_loss_and_gradients_equal_sdpas(
         model.train()
         if checkpoint_layers:
             model.activation_checkpointing_enable({"use_reentrant": False})
-        loss_module = sft.ResponseLoss(model, attention, doc_slots=4)
+        loss_module = sft.ResponseLoss(model, attention, layout=layout_of(batch))
         loss_module.select_targets = select_targets
         loss = loss_module(*batch.tensors())
         loss.backward()
@@ -118,6 +158,7 @@ def test_the_loss_and_gradients_equal_sdpas(
     torch.testing.assert_close(varlen_loss, loss, rtol=1e-5, atol=0)
     layers = model.config.num_hidden_layers
     assert calls["forward"] == layers * (2 if checkpoint_layers else 1)  # recomputed
+    assert calls["max_seqlen"] == layout_of(batch).longest
     for name, grad in grads.items():
         assert grad.abs().sum() > 0, name
         torch.testing.assert_close(varlen_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
@@ -142,7 +183,8 @@ def test_compiled_with_cuda_graph_buffers_it_keeps_one_shape_and_matches_sdpa(
     )
     eager = sft.ResponseLoss(load(tiny_model, "sdpa"), "sdpa")
     model = load(tiny_model, varlen.NAME)
-    loss_module = sft.ResponseLoss(model, varlen.NAME, doc_slots=4)
+    layout = layout_of(*batches)
+    loss_module = sft.ResponseLoss(model, varlen.NAME, layout=layout)
     trainer = sft.wrap_for_training(loss_module, config, CPU)
     assert loss_module.static is not None and loss_module.compiled is not None
     addresses = []
@@ -159,7 +201,7 @@ def test_compiled_with_cuda_graph_buffers_it_keeps_one_shape_and_matches_sdpa(
             torch.testing.assert_close(got.grad, want.grad, rtol=1e-3, atol=1e-5, msg=name)
             got.grad, want.grad = None, None
         held = loss_module.static.buffers["mask"]
-        assert torch.equal(held, varlen.cu_seqlens(batch.doc, 4))
+        assert torch.equal(held, varlen.cu_seqlens(batch.doc, layout))
         addresses.append(held.data_ptr())
     assert addresses[0] == addresses[1]
 
@@ -233,9 +275,9 @@ def test_varlen_is_refused_where_it_cannot_run(
     assert not varlen.kernel_available(torch.device("cpu"))
 
 
-def test_without_doc_slots_there_is_no_varlen_mask(tiny_model: Path) -> None:
+def test_without_a_layout_there_is_no_varlen_mask(tiny_model: Path) -> None:
     batch: PackedBatch = five_examples(tiny_model)
-    with pytest.raises(ValueError, match="doc_slots"):
+    with pytest.raises(ValueError, match="layout"):
         attention_mask(batch, varlen.NAME, torch.float32)
 
 

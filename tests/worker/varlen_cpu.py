@@ -75,6 +75,7 @@ def varlen_forward(
     out = torch.zeros(total, heads, dim)
     lse = torch.zeros(heads, total)
     calls["forward"] += 1
+    calls["max_seqlen"] = max_q
     for start, end in itertools.pairwise(offsets):
         calls["empty"] += start == end
         assert end - start <= min(max_q, max_k)
@@ -114,6 +115,7 @@ def varlen_backward(
     dk = torch.zeros(total, kv_heads, dim)
     dv = torch.zeros(total, kv_heads, dim)
     for start, end in itertools.pairwise(offsets):
+        assert end - start <= min(max_q, max_k)
         if start == end:
             continue
         q = _heads(query[start:end], 1)
