@@ -2,7 +2,8 @@
 GPU nodes publish models with it, and apps.releases.publishing publishes releases with it.
 
 Safe to repeat and to retry after a crash at any point:
-- the tag already there → nothing is uploaded; its commit is the answer;
+- the tag already there on a commit with ``marker`` → nothing is uploaded; its commit is the
+  answer (the tag on any other commit is refused with TagTaken, and left alone);
 - a commit on main whose description holds ``marker`` but no tag yet (a crash between the
   two steps) → that commit is tagged;
 - otherwise one ``create_commit`` with every file of the folder (and deletes of files the
@@ -28,6 +29,18 @@ class MissingToken(RuntimeError):
     """HF_TOKEN is not set in this process's environment."""
 
 
+class TagTaken(RuntimeError):
+    """The repo already has ``tag`` on a commit that is not this content (its description
+    lacks the marker): another deployment's, or one made by hand. Nothing was uploaded and
+    the tag is left alone; publishing it as ours would name other data."""
+
+    def __init__(self, repo_id: str, tag: str, commit: str) -> None:
+        super().__init__(
+            f"{repo_id} already has the tag {tag} on commit {commit}, which is not this content"
+        )
+        self.repo_id, self.tag, self.commit = repo_id, tag, commit
+
+
 def hub_api() -> Any:
     """An HfApi with this process's HF_TOKEN and HF_ENDPOINT (read now, not at import)."""
     from huggingface_hub import HfApi
@@ -43,11 +56,16 @@ def folder_files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
+def _marked(commit: Any, marker: str) -> bool:
+    """Whether a commit's title or description has ``marker`` as one of its lines."""
+    text = f"{commit.title or ''}\n{commit.message or ''}"
+    return any(line.strip() == marker for line in text.splitlines())
+
+
 def find_marked_commit(api: Any, repo_id: str, repo_type: str, marker: str) -> str | None:
     """A commit on main whose title or description has ``marker`` as one of its lines."""
     for commit in api.list_repo_commits(repo_id, repo_type=repo_type):
-        text = f"{commit.title or ''}\n{commit.message or ''}"
-        if any(line.strip() == marker for line in text.splitlines()):
+        if _marked(commit, marker):
             return str(commit.commit_id)
     return None
 
@@ -78,6 +96,11 @@ def publish_folder(
         ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id, repo_type=repo_type).tags
     }
     if tag in tags:
+        # Ours only if the tagged commit carries this content's marker; a tag of the same
+        # name on other data is refused rather than taken as published.
+        tagged = next(iter(api.list_repo_commits(repo_id, repo_type=repo_type, revision=tag)))
+        if not _marked(tagged, marker):
+            raise TagTaken(repo_id, tag, str(tags[tag]))
         return str(tags[tag])
     revision = find_marked_commit(api, repo_id, repo_type, marker)
     if revision is None:

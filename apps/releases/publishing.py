@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 
 from apps.releases.building import PRIVATE_DIR, release_folder
 from apps.releases.models import FINISHED_STATES, PublishState, Release, ReleaseState
-from worker.hub import MissingToken, publish_folder
+from worker.hub import MissingToken, TagTaken, publish_folder
 
 HASH_MARKER = "content-sha256:"
 ERROR_MAX_CHARS = 2_000
@@ -50,6 +50,10 @@ class PublishingOff(Exception):
 
 class PublishBusy(Exception):
     """Another attempt is publishing this release right now; it records the outcome."""
+
+
+class VersionTagTaken(ValueError):
+    """The dataset repo has the release's version tag on other data (worker.hub.TagTaken)."""
 
 
 def hub_repo_id() -> str:
@@ -110,6 +114,15 @@ def release_publish(release_id: int) -> Release:
     except MissingToken:
         raise PublishingOff(
             _("HF_TOKEN is not set in the publishing process's environment.")
+        ) from None
+    except TagTaken as exc:
+        raise VersionTagTaken(
+            _(
+                "The Hub repository %(repo)s already has a tag %(tag)s on commit %(commit)s, "
+                "which is not this release. Remove that tag on the Hub (or publish to another "
+                "repository) and publish again."
+            )
+            % {"repo": exc.repo_id, "tag": exc.tag, "commit": exc.commit}
         ) from None
     with transaction.atomic():
         Release.objects.filter(pk=release.pk, state__in=FINISHED_STATES).update(

@@ -277,3 +277,41 @@ def test_asking_while_it_publishes_or_once_published_queues_nothing(settings, wo
     )
     assert release_publish_enqueue(release=release) is False
     assert len(queued) == 2
+
+
+def test_a_version_tag_the_hub_holds_for_other_data_is_not_taken_as_this_release(
+    hub_settings, world, queued
+):
+    """The dataset repo already had a v1 tag on a commit that is not this release (another
+    deployment publishing to the same repo, a database started afresh): publishing v1 marked
+    the release published with that commit, so its page, its API and every model trained on
+    it named data that was never this release's."""
+    from huggingface_hub import HfApi
+
+    hub = hub_settings
+    api = HfApi(endpoint=hub.url, token=hub.token)
+    api.create_repo(REPO, repo_type="dataset")
+    api.upload_file(
+        path_or_fileobj=b"someone else's data\n",
+        path_in_repo="README.md",
+        repo_id=REPO,
+        repo_type="dataset",
+        commit_message="Another v1",
+    )
+    api.create_tag(REPO, repo_type="dataset", tag="v1")
+    foreign = hub.refs("dataset", REPO)["tags"]["v1"]
+    release = _ready_release(world)
+    _asked(release)
+    with pytest.raises(Exception):  # noqa: B017 - the refusal, whatever its class
+        publish_release.apply(args=(release.pk,)).get()
+    release.refresh_from_db()
+    assert (release.state, release.publish_state) == (ReleaseState.READY, PublishState.FAILED)
+    assert release.hub_revision == ""
+    assert release.publish_error == (
+        f"The Hub repository {REPO} already has a tag v1 on commit {foreign}, which is not "
+        "this release. Remove that tag on the Hub (or publish to another repository) and "
+        "publish again."
+    )
+    # Nothing was uploaded, and the other tag is left as it was.
+    assert len(hub.commits("dataset", REPO)) == 2
+    assert hub.refs("dataset", REPO)["tags"]["v1"] == foreign

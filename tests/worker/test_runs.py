@@ -458,6 +458,32 @@ def test_a_published_run_is_one_commit_and_one_tag_however_often_it_is_sent(
     assert "datasets:" not in card and str(release) not in card  # no server path leaks
 
 
+def test_a_run_tag_the_hub_holds_for_another_model_fails_the_run_and_is_left_alone(
+    release: Path, tiny_model: Path, tmp_path: Path, hub: HubServer
+) -> None:
+    """A model repo with a run-7 tag on another commit (another deployment's run 7, or a
+    database started afresh): the run reported succeeded with that commit as its model."""
+    from huggingface_hub import HfApi
+
+    repo = "hearth/hearth-sft"
+    api = HfApi(endpoint=hub.url, token=hub.token)
+    api.create_repo(repo)
+    api.upload_file(path_or_fileobj=b"another model\n", path_in_repo="README.md", repo_id=repo)
+    api.create_tag(repo, tag="run-7")
+    foreign = hub.refs("model", repo)["tags"]["run-7"]
+    publish = {"repo_id": repo, "tag": "run-7", "commit_message": "Hearth run 7 (sft) on v3"}
+    train = train_fields(f"file://{release}", tiny_model, max_steps=2, eval_every=0)
+    outbox = Outbox()
+    state = run_training(
+        run_spec(train, publish=publish), send=outbox, is_aborted=never, knobs=knobs(tmp_path)
+    )
+
+    assert state == "failed"
+    assert f"already has the tag run-7 on commit {foreign}" in outbox.payloads[-1]["error"]
+    assert hub.refs("model", repo)["tags"]["run-7"] == foreign
+    assert len(hub.commits("model", repo)) == 2
+
+
 def test_publishing_retries_network_errors_then_fails_with_the_reason(
     release: Path, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
