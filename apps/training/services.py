@@ -600,6 +600,20 @@ def run_retry(*, user: User | None, run: TrainingRun) -> TrainingRun:
     return run_dispatch(run)
 
 
+@transaction.atomic
+def run_retry_seen(
+    *, user: User | None, run: TrainingRun, seen_attempt: int
+) -> tuple[TrainingRun, bool]:
+    """The run page's Retry: send the run again (True), unless it was sent again since the
+    page showed attempt ``seen_attempt`` (a double click, another maintainer, the stall
+    check), which leaves it as it is (False) rather than refusing it as still queued."""
+    _check_maintainer(user)
+    locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if locked.attempt > seen_attempt:
+        return locked, False
+    return run_retry(user=user, run=locked), True
+
+
 def runs_retry_stalled(now: datetime | None = None) -> list[int]:
     """Send every stalled run again (a new attempt, resuming from its checkpoint); the
     silent attempt is aborted, so if its worker is alive after all it stops. Returns the ids.

@@ -257,15 +257,27 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 @maintainer_required
 @require_POST
 def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Send a run again. The form names the attempt the page showed: a second click, or a
+    page another maintainer retried from meanwhile, sends nothing and says so."""
+    user, run = request_user(request), _get_run(run_id)
+    seen = request.POST.get("attempt", "")
     try:
-        run = services.run_retry(user=request_user(request), run=_get_run(run_id))
+        if seen.isdigit():
+            run, sent = services.run_retry_seen(user=user, run=run, seen_attempt=int(seen))
+        else:
+            run, sent = services.run_retry(user=user, run=run), True
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(
-            request,
-            _("Run %(id)s is sent again (attempt %(n)s).") % {"id": run.pk, "n": run.attempt},
-        )
+        values = {"id": run.pk, "n": run.attempt}
+        if sent:
+            messages.success(request, _("Run %(id)s is sent again (attempt %(n)s).") % values)
+        else:
+            messages.info(
+                request,
+                _("Run %(id)s was sent again already (attempt %(n)s); nothing was sent again.")
+                % values,
+            )
     return redirect("training:detail", run_id=run_id)
 
 

@@ -538,6 +538,28 @@ def test_retry_sends_a_failed_run_again(maintainer, release, django_capture_on_c
     assert TrainingRun.objects.get().attempt == 2
 
 
+def test_retry_clicked_twice_sends_the_run_once_and_says_so(
+    maintainer, release, django_capture_on_commit_callbacks
+):
+    """A double click on Retry (or a second maintainer on the same page): the second request
+    said "Run N is still queued; cancel it first.", an error that asked for the run just sent
+    to be cancelled."""
+    run = make_run(release, state=RunState.FAILED, error="CUDA out of memory")
+    client = web(maintainer)
+    html = client.get(f"/training/runs/{run.pk}/").content.decode()
+    assert '<input type="hidden" name="attempt" value="1">' in html
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        client.post(f"/training/runs/{run.pk}/retry/", {"attempt": "1"})
+        response = client.post(f"/training/runs/{run.pk}/retry/", {"attempt": "1"}, follow=True)
+    html = response.content.decode()
+    assert f"Run {run.pk} is sent again (attempt 2)." in html
+    assert f"Run {run.pk} was sent again already (attempt 2); nothing was sent again." in html
+    assert "cancel it first" not in html
+    run.refresh_from_db()
+    assert (run.state, run.attempt) == (RunState.QUEUED, 2)
+    assert len(sent) == 1
+
+
 def test_data_json_has_the_curves_and_the_state(maintainer, release):
     run = make_run(
         release,
