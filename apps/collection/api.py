@@ -153,9 +153,8 @@ class PromptsApi(ThrottledWrites, APIView):
                 user=request.user, category=category, language=language, search=search
             )
         else:
-            # The API does not show answer counts, so it skips counting them.
             queryset = selectors.prompt_list_public(
-                category=category, language=language, search=search, answer_counts=False
+                category=category, language=language, search=search
             )
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)

@@ -207,6 +207,7 @@ def browse(request: HttpRequest) -> HttpResponse:
             category=data["category"] or None, language=data["language"] or None, search=search
         )
         page = Paginator(prompts, 20).get_page(request.GET.get("page"))
+        page.object_list = selectors.with_public_answer_counts(page.object_list)
     # The same page without the search (other filters kept), for the empty state's link.
     kept = {k: v for k, v in request.GET.items() if k in ("category", "language") and v}
     clear_search_url = reverse("collection:browse") + (f"?{urlencode(kept)}" if kept else "")

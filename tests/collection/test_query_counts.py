@@ -43,6 +43,22 @@ def test_a_browse_search_runs_the_same_queries_for_a_full_page():
     assert page.count('class="instruction"') == 20
 
 
+def test_a_later_browse_page_counts_the_answers_of_its_own_prompts_only():
+    """The answer counts are read for the page shown, not for every prompt before it: counted
+    in the list query, PostgreSQL counted the answers of each row the OFFSET skipped (page
+    1,400 of 28,000 prompts: 0.9 s, most of it those counts)."""
+    public_prompts(MANY)
+    ResponseFactory(prompt=Prompt.objects.order_by("id").first())  # the oldest: on page 2
+    client = web(None)
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get("/browse/", {"page": 2}).content.decode()
+    listing = [q["sql"] for q in captured.captured_queries if "OFFSET" in q["sql"]]
+    assert listing and not any("collection_response" in sql for sql in listing), listing
+    assert page.count('class="instruction"') == MANY - 20
+    assert page.count("· 1 answer ·") == MANY - 21
+    assert page.count("· 2 answers ·") == 1
+
+
 @pytest.mark.parametrize("viewer", ["anonymous", "volunteer", "author", "moderator"])
 def test_a_prompts_page_runs_the_same_queries_for_many_answers(viewer, request):
     author = request.getfixturevalue("volunteer2")
