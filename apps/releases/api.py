@@ -62,7 +62,7 @@ class ReleaseOut(serializers.ModelSerializer[Release]):
         request = self.context.get("request")
         if request is None or not roles.is_maintainer(request.user):
             return ""
-        return release.publish_error
+        return release.publish_error_shown
 
     def get_downloads(self, release: Release) -> dict[str, str]:
         if not release.is_finished:

@@ -27,14 +27,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils import timezone, translation
+from django.utils.translation import gettext_noop
 
 from apps.releases.building import PRIVATE_DIR, release_folder
-from apps.releases.models import FINISHED_STATES, PublishState, Release, ReleaseState
+from apps.releases.models import (
+    FINISHED_STATES,
+    PublishState,
+    Release,
+    ReleaseState,
+    shown_note,
+)
 from worker.hub import MissingToken, TagTaken, publish_folder
 
 HASH_MARKER = "content-sha256:"
@@ -44,7 +51,24 @@ ERROR_MAX_CHARS = 2_000
 PUBLISH_LOCK_CLASS = 0x68727062
 
 
-class PublishingOff(Exception):
+Note = dict[str, Any]
+
+
+def note(text: str, **params: Any) -> Note:
+    """A message id (marked with gettext_noop) and its values, translated where it is shown
+    (models.shown_note): the exports worker's language is nobody's in particular."""
+    return {"text": text, "params": params}
+
+
+class NotedError(Exception):
+    """An error whose message is a note: str() is it in the active language."""
+
+    def __init__(self, message: Note) -> None:
+        self.note = message
+        super().__init__(shown_note(message))
+
+
+class PublishingOff(NotedError):
     """The Hub is not configured for this process."""
 
 
@@ -52,14 +76,26 @@ class PublishBusy(Exception):
     """Another attempt is publishing this release right now; it records the outcome."""
 
 
-class VersionTagTaken(ValueError):
+class NotReady(NotedError, ValueError):
+    """The release is not ready to be published."""
+
+
+class VersionTagTaken(NotedError, ValueError):
     """The dataset repo has the release's version tag on other data (worker.hub.TagTaken)."""
+
+
+def _msgid(label: Any) -> str:
+    """A lazy translation's message id (translation switched off reads it untranslated)."""
+    with translation.override(None):
+        return str(label)
 
 
 def hub_repo_id() -> str:
     namespace = settings.HUB_NAMESPACE
     if not namespace:
-        raise PublishingOff(_("Set HUB_NAMESPACE (and HF_TOKEN for the publishing worker)."))
+        raise PublishingOff(
+            note(gettext_noop("Set HUB_NAMESPACE (and HF_TOKEN for the publishing worker)."))
+        )
     return f"{namespace}/{settings.HEARTH_HUB_DATASET_REPO}"
 
 
@@ -91,9 +127,12 @@ def release_publish(release_id: int) -> Release:
     retry and ``release_publish_failed``."""
     release = Release.objects.get(pk=release_id)
     if release.state not in FINISHED_STATES:
-        raise ValueError(
-            _("%(version)s is %(state)s; only a ready release is published.")
-            % {"version": release.version, "state": release.get_state_display()}
+        raise NotReady(
+            note(
+                gettext_noop("%(version)s is %(state)s; only a ready release is published."),
+                version=release.version,
+                state=note(_msgid(ReleaseState(release.state).label)),
+            )
         )
     repo_id = hub_repo_id()
     try:
@@ -113,22 +152,27 @@ def release_publish(release_id: int) -> Release:
             )
     except MissingToken:
         raise PublishingOff(
-            _("HF_TOKEN is not set in the publishing process's environment.")
+            note(gettext_noop("HF_TOKEN is not set in the publishing process's environment."))
         ) from None
     except TagTaken as exc:
         raise VersionTagTaken(
-            _(
-                "The Hub repository %(repo)s already has a tag %(tag)s on commit %(commit)s, "
-                "which is not this release. Remove that tag on the Hub (or publish to another "
-                "repository) and publish again."
+            note(
+                gettext_noop(
+                    "The Hub repository %(repo)s already has a tag %(tag)s on commit "
+                    "%(commit)s, which is not this release. Remove that tag on the Hub (or "
+                    "publish to another repository) and publish again."
+                ),
+                repo=exc.repo_id,
+                tag=exc.tag,
+                commit=exc.commit,
             )
-            % {"repo": exc.repo_id, "tag": exc.tag, "commit": exc.commit}
         ) from None
     with transaction.atomic():
         Release.objects.filter(pk=release.pk, state__in=FINISHED_STATES).update(
             state=ReleaseState.PUBLISHED,
             publish_state=PublishState.PUBLISHED,
             publish_error="",
+            publish_error_note={},
             hub_repo=repo_id,
             hub_revision=revision,
             published_at=timezone.now(),
@@ -137,49 +181,72 @@ def release_publish(release_id: int) -> Release:
     return release
 
 
-def publish_failure_reason(exc: BaseException) -> str:
-    """What went wrong, in words a maintainer can act on: the Hub's answer for HTTP errors
-    (a refused token, a missing namespace), our own messages as they are, the error's type
-    and text otherwise."""
-    if isinstance(exc, PublishingOff | ValueError):
-        return str(exc)
+def publish_failure_note(exc: BaseException) -> Note:
+    """What went wrong, in words a maintainer can act on, as a note: the Hub's answer for
+    HTTP errors (a refused token, a missing namespace), our own messages as they are, the
+    error's type and text otherwise."""
+    if isinstance(exc, NotedError):
+        return exc.note
+    if isinstance(exc, ValueError):
+        return {"plain": str(exc)}
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if status in (401, 403):
-        return _(
-            "The Hub refused the token (HTTP %(status)s): check HF_TOKEN in the exports "
-            "worker's environment and that it may write to %(namespace)s."
-        ) % {"status": status, "namespace": settings.HUB_NAMESPACE}
+        return note(
+            gettext_noop(
+                "The Hub refused the token (HTTP %(status)s): check HF_TOKEN in the exports "
+                "worker's environment and that it may write to %(namespace)s."
+            ),
+            status=status,
+            namespace=settings.HUB_NAMESPACE,
+        )
     if status == 404:
-        return _(
-            "The Hub has no namespace or repository %(repo)s (HTTP 404): check HUB_NAMESPACE."
-        ) % {"repo": f"{settings.HUB_NAMESPACE}/{settings.HEARTH_HUB_DATASET_REPO}"}
+        return note(
+            gettext_noop(
+                "The Hub has no namespace or repository %(repo)s (HTTP 404): check HUB_NAMESPACE."
+            ),
+            repo=f"{settings.HUB_NAMESPACE}/{settings.HEARTH_HUB_DATASET_REPO}",
+        )
     text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return {"plain": f"{type(exc).__name__}: {text}" if text else type(exc).__name__}
+
+
+def publish_failure_reason(exc: BaseException) -> str:
+    """publish_failure_note in the active language."""
+    return shown_note(publish_failure_note(exc))
+
+
+def _error_fields(message: Note) -> dict[str, Any]:
+    """The release's publish_error (as the worker reads it, for logs and old readers) and
+    publish_error_note (for each reader's language)."""
+    return {
+        "publish_error": shown_note(message)[:ERROR_MAX_CHARS],
+        "publish_error_note": message,
+    }
 
 
 def release_publish_retrying(*, release_id: int, exc: BaseException, attempt: int) -> None:
     """Note, on a release still publishing, why try ``attempt`` failed and that it will be
     tried again (a transient error)."""
-    reason = _("Try %(attempt)d failed and will be repeated: %(reason)s") % {
-        "attempt": attempt,
-        "reason": publish_failure_reason(exc),
-    }
+    message = note(
+        gettext_noop("Try %(attempt)d failed and will be repeated: %(reason)s"),
+        attempt=attempt,
+        reason=publish_failure_note(exc),
+    )
     Release.objects.filter(pk=release_id, publish_state=PublishState.PUBLISHING).update(
-        publish_error=reason[:ERROR_MAX_CHARS]
+        **_error_fields(message)
     )
 
 
 def release_publish_failed(*, release_id: int, exc: BaseException, tries: int = 1) -> bool:
-    """Mark a release's publish failed, with the reason (``publish_failure_reason``; after
+    """Mark a release's publish failed, with the reason (``publish_failure_note``; after
     ``tries`` tries, said so); not one published meanwhile. Returns whether it did."""
-    reason = publish_failure_reason(exc)
+    message = publish_failure_note(exc)
     if tries > 1:
-        reason = _("Gave up after %(tries)d tries: %(reason)s") % {
-            "tries": tries,
-            "reason": reason,
-        }
+        message = note(
+            gettext_noop("Gave up after %(tries)d tries: %(reason)s"), tries=tries, reason=message
+        )
     return bool(
         Release.objects.filter(pk=release_id, state=ReleaseState.READY)
         .exclude(publish_state=PublishState.PUBLISHED)
-        .update(publish_state=PublishState.FAILED, publish_error=reason[:ERROR_MAX_CHARS])
+        .update(publish_state=PublishState.FAILED, **_error_fields(message))
     )

@@ -299,7 +299,12 @@ def release_publish_enqueue(*, release: Release) -> bool:
             ~Q(publish_state=PublishState.PUBLISHING)
             | Q(publish_requested_at__lt=now - PUBLISH_STALE)
         )
-        .update(publish_state=PublishState.PUBLISHING, publish_error="", publish_requested_at=now)
+        .update(
+            publish_state=PublishState.PUBLISHING,
+            publish_error="",
+            publish_error_note={},
+            publish_requested_at=now,
+        )
     )
     release.refresh_from_db()
     if claimed:

@@ -35,7 +35,13 @@ from apps.collection.models import Response
 from apps.feedback.models import Ranking
 from apps.releases import services as release_services
 from apps.releases.building.queries import entering_response, rankings_filter
-from apps.releases.models import FINISHED_STATES, PublishState, Release, ReleaseState
+from apps.releases.models import (
+    FINISHED_STATES,
+    PublishState,
+    Release,
+    ReleaseState,
+    shown_note,
+)
 from apps.training import services
 from apps.training.models import RunKind, RunMethod, RunOrigin, ScheduleOutcome, TrainingRun
 
@@ -64,10 +70,18 @@ class Note:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        return self.text % self.params
+        return self.text % self._shown_params()
 
     def translated(self) -> str:
-        return _(self.text) % self.params
+        return _(self.text) % self._shown_params()
+
+    def _shown_params(self) -> dict[str, Any]:
+        """The values, a message kept untranslated (a release's publish_error_note) read in
+        the active language."""
+        return {
+            name: shown_note(value) if isinstance(value, dict) else value
+            for name, value in self.params.items()
+        }
 
 
 def _record(task: str, notes: list[Note], *, acted: bool) -> str:
@@ -202,7 +216,13 @@ def _train(
                 "schedule."
             )
             return [
-                Note(text, {"version": release.version, "reason": release.publish_error})
+                Note(
+                    text,
+                    {
+                        "version": release.version,
+                        "reason": release.publish_error_note or release.publish_error,
+                    },
+                )
             ], False
         if not release_services.release_publish_enqueue(release=release):
             text = gettext_noop("Waiting: %(version)s is being published to the Hub.")

@@ -4,6 +4,7 @@ Hub-compatible server, then reading it back with the client and datasets.load_da
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from apps.releases.models import PublishState, Release, ReleaseState
 from apps.releases.publishing import PublishBusy, PublishingOff, release_publish
@@ -315,3 +316,74 @@ def test_a_version_tag_the_hub_holds_for_other_data_is_not_taken_as_this_release
     # Nothing was uploaded, and the other tag is left as it was.
     assert len(hub.commits("dataset", REPO)) == 2
     assert hub.refs("dataset", REPO)["tags"]["v1"] == foreign
+
+
+def test_why_publishing_failed_is_shown_in_the_readers_language(
+    hub_settings, world, monkeypatch, queued, maintainer
+):
+    """The exports worker wrote the reason in its own language (English) when it failed, so a
+    Spanish page read "La subida al Hub falló: The Hub refused the token…", though Spanish
+    has that message; so did the API, and the training schedule's note quoting it."""
+    from django.test import Client
+
+    from apps.training.schedules import maybe_train, schedule_list
+    from tests.conftest import client_for
+
+    release = _ready_release(world)
+    monkeypatch.setenv("HF_TOKEN", "hf_not_the_right_one")
+    _asked(release)
+    publish_release.apply(args=(release.pk,))
+    release.refresh_from_db()
+    assert release.publish_state == PublishState.FAILED
+    english = (
+        "The Hub refused the token (HTTP 401): check HF_TOKEN in the exports worker's "
+        "environment and that it may write to hearth-org."
+    )
+    spanish = (
+        "El Hub rechazó el token (HTTP 401): revisa HF_TOKEN en el entorno del worker de "
+        "exportaciones y que pueda escribir en hearth-org."
+    )
+    web = Client(headers={"Accept-Language": "es"})
+    web.force_login(maintainer)
+    html = web.get("/releases/v1/").content.decode()
+    assert f"La subida al Hub falló: {spanish}" in html
+    api = client_for(maintainer)
+    assert api.get("/api/v1/releases/v1/").json()["publish_error"] == english
+    es = api.get("/api/v1/releases/v1/", headers={"Accept-Language": "es"}).json()
+    assert es["publish_error"] == spanish
+    maybe_train()
+    with translation.override("es"):
+        outcome = next(s for s in schedule_list() if s.task == "training.auto_train").outcome
+    assert outcome == [
+        f"No se entrena con v1: su subida al Hub falló ({spanish}). Vuelve a subirla desde su "
+        "página; el entrenamiento empezará en una ejecución posterior de esta programación."
+    ]
+
+
+def test_a_repeated_try_and_giving_up_say_why_in_the_readers_language(
+    hub_settings, world, monkeypatch, queued
+):
+    from huggingface_hub import HfApi
+
+    from apps.releases.tasks import PUBLISH_TRIES
+
+    seen = []
+
+    def down(*args, **kwargs):
+        with translation.override("es"):
+            seen.append(Release.objects.get().publish_error_shown)
+        raise ConnectionError("network went away")
+
+    monkeypatch.setattr(HfApi, "create_commit", down)
+    release = _ready_release(world)
+    _asked(release)
+    publish_release.apply(args=(release.pk,))
+    assert seen[1] == "El intento 1 falló y se repetirá: ConnectionError: network went away"
+    release.refresh_from_db()
+    with translation.override("es"):
+        assert release.publish_error_shown == (
+            f"Se abandonó tras {PUBLISH_TRIES} intentos: ConnectionError: network went away"
+        )
+    assert release.publish_error_shown == (
+        f"Gave up after {PUBLISH_TRIES} tries: ConnectionError: network went away"
+    )
