@@ -324,27 +324,51 @@ class ScheduleForm(forms.Form):
                 ),
             )
             self.initial["answer_prompts"] = options.get("answer_prompts", 0)
+        # Each value is sent back beside the one the page showed (initial-<name>), so that
+        # changed_data says what this maintainer changed: a page opened before another
+        # maintainer's change must not write that change back.
+        for form_field in self.fields.values():
+            form_field.show_hidden_initial = True
+
+    def _changed(self, name: str) -> bool:
+        return name in self.changed_data
+
+    def enabled_now(self) -> bool:
+        """On or off: as sent if this form changed it, else as the schedule is now."""
+        return bool(
+            self.cleaned_data["enabled"] if self._changed("enabled") else self.schedule.enabled
+        )
+
+    def every_minutes_now(self) -> int:
+        """How often: as sent if this form changed it, else as the schedule is now."""
+        if self._changed("every_minutes") or self.schedule.every_minutes is None:
+            return int(self.cleaned_data["every_minutes"])
+        return self.schedule.every_minutes
 
     def options(self) -> dict[str, Any]:
-        """The schedule's options with this form's changes (call after is_valid)."""
+        """The schedule's options as they are now, with this form's changes (call after
+        is_valid)."""
         data = self.cleaned_data
         options = dict(self.schedule.options)
         if self.schedule.task == "training.auto_release":
-            options["min_new_items"] = data["min_new_items"]
+            if self._changed("min_new_items"):
+                options["min_new_items"] = data["min_new_items"]
             return options
-        options["kinds"] = list(data["kinds"])
-        options["method"] = data["method"]
-        base_models = {
-            kind: data[f"base_model_{kind}"].strip()
-            for kind in RunKind.values
-            if data[f"base_model_{kind}"].strip()
-        }
+        if self._changed("kinds"):
+            options["kinds"] = list(data["kinds"])
+        if self._changed("method"):
+            options["method"] = data["method"]
+        base_models = dict(options.get("base_models") or {})
+        for kind in RunKind.values:
+            if self._changed(f"base_model_{kind}"):
+                base_models[kind] = data[f"base_model_{kind}"].strip()
+        base_models = {kind: name for kind, name in base_models.items() if name}
         if base_models:
             options["base_models"] = base_models
         else:
             options.pop("base_models", None)
-        if data.get("answer_prompts"):
-            options["answer_prompts"] = data["answer_prompts"]
-        else:
+        if self._changed("answer_prompts"):
+            options["answer_prompts"] = data.get("answer_prompts") or 0
+        if not options.get("answer_prompts"):
             options.pop("answer_prompts", None)
         return options

@@ -303,8 +303,8 @@ def schedule_update(request: HttpRequest, schedule_id: int) -> HttpResponse:
             schedules.schedule_update(
                 user=request_user(request),
                 schedule_id=schedule_id,
-                enabled=form.cleaned_data["enabled"],
-                every_minutes=form.cleaned_data["every_minutes"],
+                enabled=form.enabled_now(),
+                every_minutes=form.every_minutes_now(),
                 options=form.options(),
             )
         except ValidationError as exc:

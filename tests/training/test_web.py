@@ -775,6 +775,76 @@ def test_a_cancelled_run_says_when_and_can_be_run_again(
 # --- schedules ------------------------------------------------------------------------------------
 
 
+def test_a_schedule_form_opened_before_another_maintainers_change_does_not_undo_it(
+    maintainer, schedule_rows
+):
+    """Maintainer A turned the release schedule on at 200 new items; B, on a page opened
+    before, changed how often it runs: B's form sent back "off" and 500 with it and silently
+    undid A's change. Only what B changed is written."""
+    schedule = next(s for s in schedule_rows if s.task == "training.auto_release")
+    train = next(s for s in schedule_rows if s.task == "training.auto_train")
+    client = web(maintainer)
+    html = client.get("/training/").content.decode()
+    prefix = f"schedule-{schedule.id}"
+    assert f'name="initial-{prefix}-min_new_items" value="500"' in html
+    assert f'name="initial-{prefix}-every_minutes" value="60"' in html
+    # A, meanwhile (the API, or another page).
+    schedules.schedule_update(
+        user=maintainer,
+        schedule_id=schedule.id,
+        enabled=True,
+        every_minutes=60,
+        options={"min_new_items": 200},
+    )
+    # B sends the page as it was, with one number changed.
+    response = client.post(
+        f"/training/schedules/{schedule.id}/",
+        {
+            f"{prefix}-every_minutes": "30",
+            f"initial-{prefix}-every_minutes": "60",
+            f"{prefix}-min_new_items": "500",
+            f"initial-{prefix}-min_new_items": "500",
+            f"initial-{prefix}-enabled": "False",
+        },
+    )
+    assert response.status_code == 302
+    row = PeriodicTask.objects.get(pk=schedule.id)
+    assert row.enabled and row.interval.every == 30
+    assert json.loads(row.kwargs) == {"min_new_items": 200}
+
+    # The same for the training schedule's options.
+    schedules.schedule_update(
+        user=maintainer,
+        schedule_id=train.id,
+        enabled=False,
+        every_minutes=60,
+        options={"kinds": ["sft"], "method": "lora", "base_models": {"sft": "org/a"}},
+    )
+    prefix = f"schedule-{train.id}"
+    client.post(
+        f"/training/schedules/{train.id}/",
+        {
+            f"{prefix}-every_minutes": "60",
+            f"initial-{prefix}-every_minutes": "60",
+            f"{prefix}-kinds": ["sft", "reward"],
+            f"initial-{prefix}-kinds": ["sft", "reward"],
+            f"{prefix}-method": "full",
+            f"initial-{prefix}-method": "full",
+            f"{prefix}-base_model_sft": "",
+            f"initial-{prefix}-base_model_sft": "",
+            f"{prefix}-base_model_reward": "org/r",
+            f"initial-{prefix}-base_model_reward": "",
+            f"{prefix}-answer_prompts": "0",
+            f"initial-{prefix}-answer_prompts": "0",
+        },
+    )
+    assert json.loads(PeriodicTask.objects.get(pk=train.id).kwargs) == {
+        "kinds": ["sft"],
+        "method": "lora",
+        "base_models": {"sft": "org/a", "reward": "org/r"},
+    }
+
+
 def test_the_schedule_form_updates_the_beat_row(maintainer, schedule_rows):
     release_schedule = next(s for s in schedule_rows if s.task == "training.auto_release")
     train_schedule = next(s for s in schedule_rows if s.task == "training.auto_train")
