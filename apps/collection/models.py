@@ -95,6 +95,13 @@ class Prompt(TimeStampedModel):
                 condition=Q(withdrawn_at__isnull=True, hidden_at__isnull=True),
                 name="prompt_live_recent",
             ),
+            # The moderators' list of hidden prompts (moderation.selectors.hidden_prompts),
+            # most recently hidden first: the few hidden rows, not a scan of every prompt.
+            models.Index(
+                fields=["-hidden_at", "-id"],
+                condition=Q(hidden_at__isnull=False),
+                name="prompt_hidden_recent",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -138,6 +145,14 @@ class Response(TimeStampedModel):
                 fields=["prompt", "author"],
                 condition=Q(withdrawn_at__isnull=True),
                 name="one_live_response_per_author_and_prompt",
+            ),
+        ]
+        indexes = [
+            # The moderators' list of hidden answers, as prompt_hidden_recent for prompts.
+            models.Index(
+                fields=["-hidden_at", "-id"],
+                condition=Q(hidden_at__isnull=False),
+                name="response_hidden_recent",
             ),
         ]
 
