@@ -8,6 +8,7 @@ Safe to repeat and to retry after a crash at any point:
   two steps) → that commit is tagged;
 - otherwise one ``create_commit`` with every file of the folder (and deletes of files the
   repo has that the folder lacks, except the Hub's own ``.gitattributes``), then the tag.
+  It goes on main, or on a branch of its own for content older than main's (``branch``).
 
 The token is read from the publishing process's environment (``HF_TOKEN``) at call time and
 handed to the client; it is never stored or logged. ``HF_ENDPOINT`` (optional) points the
@@ -62,9 +63,12 @@ def _marked(commit: Any, marker: str) -> bool:
     return any(line.strip() == marker for line in text.splitlines())
 
 
-def find_marked_commit(api: Any, repo_id: str, repo_type: str, marker: str) -> str | None:
-    """A commit on main whose title or description has ``marker`` as one of its lines."""
-    for commit in api.list_repo_commits(repo_id, repo_type=repo_type):
+def find_marked_commit(
+    api: Any, repo_id: str, repo_type: str, marker: str, revision: str | None = None
+) -> str | None:
+    """A commit on main (or the branch ``revision``) whose title or description has
+    ``marker`` as one of its lines."""
+    for commit in api.list_repo_commits(repo_id, repo_type=repo_type, revision=revision):
         if _marked(commit, marker):
             return str(commit.commit_id)
     return None
@@ -79,6 +83,7 @@ def publish_folder(
     marker: str,
     commit_message: str,
     files: Iterable[str] | None = None,
+    branch: str | None = None,
 ) -> str:
     """Publish ``folder`` (or only ``files``, paths relative to it) to ``repo_id`` as one
     commit tagged ``tag``; return the tagged commit's sha. See the module docstring for why
@@ -86,15 +91,16 @@ def publish_folder(
 
     ``marker`` must identify this content (a hash, a run id and config fingerprint): it goes
     into the commit description and is how a commit left untagged by a crash is recognised.
-    Raises MissingToken without HF_TOKEN; client errors propagate (see is_transient).
+    ``branch``: commit there (made from main if missing), leaving main as it is: for content
+    older than what main holds. Raises MissingToken without HF_TOKEN; client errors
+    propagate (see is_transient).
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
     api = hub_api()
     api.create_repo(repo_id, repo_type=repo_type, exist_ok=True)
-    tags = {
-        ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id, repo_type=repo_type).tags
-    }
+    refs = api.list_repo_refs(repo_id, repo_type=repo_type)
+    tags = {ref.name: ref.target_commit for ref in refs.tags}
     if tag in tags:
         # Ours only if the tagged commit carries this content's marker; a tag of the same
         # name on other data is refused rather than taken as published.
@@ -102,10 +108,15 @@ def publish_folder(
         if not _marked(tagged, marker):
             raise TagTaken(repo_id, tag, str(tags[tag]))
         return str(tags[tag])
+    branches = {ref.name for ref in refs.branches}
     revision = find_marked_commit(api, repo_id, repo_type, marker)
+    if revision is None and branch is not None and branch in branches:
+        revision = find_marked_commit(api, repo_id, repo_type, marker, revision=branch)
     if revision is None:
+        if branch is not None and branch not in branches:
+            api.create_branch(repo_id, repo_type=repo_type, branch=branch)
         paths = sorted(files) if files is not None else folder_files(folder)
-        present = set(api.list_repo_files(repo_id, repo_type=repo_type))
+        present = set(api.list_repo_files(repo_id, repo_type=repo_type, revision=branch))
         operations: list[Any] = [
             CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(folder / path))
             for path in paths
@@ -119,6 +130,7 @@ def publish_folder(
             operations=operations,
             commit_message=commit_message,
             commit_description=marker,
+            revision=branch,
         )
         revision = str(commit.oid)
     api.create_tag(repo_id, repo_type=repo_type, tag=tag, revision=revision)

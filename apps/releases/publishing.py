@@ -120,6 +120,17 @@ def _sole_attempt(release: Release) -> Iterator[None]:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", keys)
 
 
+def _branch_for(release: Release) -> str | None:
+    """Where the release's commit goes: main, unless a later release is on the Hub already
+    (an earlier one's publishing failed and was retried after): main keeps the newest data,
+    which the repo's page and a plain ``load_dataset(repo)`` show, and the older release goes
+    on a branch of its own, tagged as usual."""
+    later = Release.objects.filter(
+        number__gt=release.number, publish_state=PublishState.PUBLISHED
+    ).exclude(hub_revision="")
+    return f"release-{release.version}" if later.exists() else None
+
+
 def release_publish(release_id: int) -> Release:
     """Publish a ready release (or confirm a published one) and mark it published with the
     Hub commit. Raises PublishingOff when the Hub is not configured, PublishBusy when another
@@ -144,6 +155,7 @@ def release_publish(release_id: int) -> Release:
                 tag=release.version,
                 marker=f"{HASH_MARKER} {release.content_hash}",
                 commit_message=f"Hearth release {release.version}",
+                branch=_branch_for(release),
                 files=[
                     entry["path"]
                     for entry in release.files

@@ -387,3 +387,27 @@ def test_a_repeated_try_and_giving_up_say_why_in_the_readers_language(
     assert release.publish_error_shown == (
         f"Gave up after {PUBLISH_TRIES} tries: ConnectionError: network went away"
     )
+
+
+def test_publishing_an_older_release_after_a_newer_one_leaves_the_hubs_main_on_the_newer(
+    hub_settings, world
+):
+    """v1's publish failed and v2 was published; v1 published afterwards was committed on
+    main over v2, so the repo's front page, card and a plain load_dataset(repo) went back to
+    the older data."""
+    hub = hub_settings
+    v1 = _ready_release(world)
+    v2 = build()
+    release_publish(v2.pk)
+    main_before = hub.refs("dataset", REPO)["branches"]["main"]
+    v1 = release_publish(v1.pk)
+    refs = hub.refs("dataset", REPO)
+    assert refs["branches"]["main"] == main_before
+    assert refs["tags"]["v2"] == main_before
+    assert refs["tags"]["v1"] == v1.hub_revision != main_before
+    assert hub.read("dataset", REPO, "README.md", "main").decode().count("# Hearth v2") == 1
+    assert "# Hearth v1" in hub.read("dataset", REPO, "README.md", "v1").decode()
+    assert set(hub.files("dataset", REPO, "v1")) >= {e["path"] for e in v1.files}
+    # Publishing it again is still a no-op.
+    assert release_publish(v1.pk).hub_revision == v1.hub_revision
+    assert hub.refs("dataset", REPO) == refs
