@@ -687,7 +687,8 @@ def run_report(*, run_id: int, attempt: int, payload: dict[str, Any]) -> Trainin
     Idempotent and order-tolerant: logs are merged by step, the step only grows, and a final
     state is never left. Reports of another attempt, of an unknown run, or for a run already
     final are ignored (None), except the last of a run cancelled while it trained, which
-    records that its worker has stopped (``is_stopping``).
+    records that its worker has stopped (``is_stopping``), or, ``succeeded``, that the cancel
+    came too late (the model was being published): the run succeeds.
     """
     run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
     if run is None or attempt != run.attempt:
@@ -699,6 +700,15 @@ def run_report(*, run_id: int, attempt: int, payload: dict[str, Any]) -> Trainin
             run.logs_tail = _log_tail(payload["logs_tail"])
         run.save(update_fields=["last_report_at", "logs_tail"])
         return None
+    if (
+        run.state == RunState.CANCELLED
+        and run.started_at is not None
+        and payload.get("state") == RunState.SUCCEEDED
+    ):
+        # The cancel came too late: the worker had trained the model and was publishing it
+        # (worker/runs.py stops no run then), so the model is out, on the Hub or on disk.
+        # The run is what the worker did, not what was asked too late.
+        run.state = RunState.RUNNING
     if run.is_final:
         return None
     now = timezone.now()

@@ -430,6 +430,39 @@ def test_a_run_cancelled_while_training_is_stopping_until_its_worker_says_it_sto
     assert not TrainingRun.objects.get(pk=run.pk).is_stopping
 
 
+def test_a_cancel_that_comes_while_the_model_is_published_is_too_late_and_the_run_succeeds(
+    release,
+):
+    """The worker does not stop a run whose training has ended: once it publishes, a cancel
+    is too late and its last report is ``succeeded``, with the model on the Hub. That report
+    was dropped (the run was final), so the page said Cancelled, with no Hub link, no files
+    and none of its answers filed, while the model was on the Hub as run-N."""
+    run = services.run_dispatch(create(release))
+    _report(run, 1, step=10, total=10, phase="publish")
+    run = services.run_cancel(user=None, run=TrainingRun.objects.get(pk=run.pk))
+    assert run.state == RunState.CANCELLED
+    result = {
+        "metrics": {"eval_loss": 1.5},
+        "output_dir": "/models/run-1",
+        "files": [{"path": "model.safetensors", "bytes": 10}],
+        "steps": 10,
+        "hub_repo": "hearth/hearth-sft",
+        "hub_revision": "a" * 40,
+    }
+    updated = _report(run, 2, state="succeeded", phase="done", result=result)
+    assert updated is not None
+    run.refresh_from_db()
+    assert (run.state, run.hub_repo, run.hub_revision) == (
+        RunState.SUCCEEDED,
+        "hearth/hearth-sft",
+        "a" * 40,
+    )
+    assert run.metrics == {"eval_loss": 1.5} and run.finished_at is not None
+    assert not run.is_stopping
+    # Only the attempt that was cancelled: a report of an older one is still ignored.
+    assert services.run_report(run_id=run.pk, attempt=run.attempt - 1, payload={}) is None
+
+
 def test_cancel_marks_the_task_aborted_in_the_result_backend(
     release, django_capture_on_commit_callbacks
 ):
