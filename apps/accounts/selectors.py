@@ -39,6 +39,24 @@ def api_tokens_for_user(*, user: Any) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user)
 
 
+# The revoked tokens the Profile page lists, most recently revoked first. Live ones are at most
+# 20 (services.api_token_create), but revoked ones are kept and add up: a script that makes a
+# token for each run and revokes it after filled the page with a row for every run.
+REVOKED_TOKENS_SHOWN = 5
+
+
+def api_tokens_for_profile(*, user: Any) -> tuple[list[ApiToken], int]:
+    """The Profile page's tokens: every live one, newest first, then the
+    ``REVOKED_TOKENS_SHOWN`` most recently revoked; and how many older revoked ones it leaves
+    out."""
+    tokens = ApiToken.objects.filter(user=user)
+    live = list(tokens.filter(revoked_at__isnull=True).order_by("-created_at", "-id"))
+    revoked = tokens.filter(revoked_at__isnull=False).order_by("-revoked_at", "-id")
+    shown = list(revoked[:REVOKED_TOKENS_SHOWN])
+    older = revoked.count() - len(shown) if len(shown) == REVOKED_TOKENS_SHOWN else 0
+    return live + shown, older
+
+
 def api_token_get_for_user(*, user: Any, token_id: int) -> ApiToken:
     token = ApiToken.objects.filter(user=user, pk=token_id).first()
     if token is None:

@@ -72,13 +72,15 @@ def profile(request: HttpRequest) -> HttpResponse:
                 "on_leaderboard": user.on_leaderboard,
             }
         )
+    tokens, older_revoked_tokens = selectors.api_tokens_for_profile(user=user)
     return render(
         request,
         "accounts/profile.html",
         {
             "form": form,
             "token_form": TokenForm(),
-            "tokens": selectors.api_tokens_for_user(user=user),
+            "tokens": tokens,
+            "older_revoked_tokens": older_revoked_tokens,
             "new_key": request.session.pop("new_token_key", None),
             "languages": common_languages(),
             "licence_accepted": selectors.licence_accepted(user=user),

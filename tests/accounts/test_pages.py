@@ -74,6 +74,37 @@ def test_revoking_a_token_from_the_profile(web):
     assert token.revoked_at is not None
 
 
+def test_the_profile_lists_live_tokens_and_only_the_latest_revoked_ones(web, volunteer):
+    """Revoked tokens are kept and add up (a script that makes a token for each run and
+    revokes it after): the page lists the live ones and the five revoked last, and says how
+    many older ones it leaves out, in the same queries however many there are."""
+    from django.utils import timezone
+
+    from tests.query_counts import queries
+
+    def token(name: str, revoked: bool) -> None:
+        ApiToken.objects.create(
+            user=volunteer,
+            name=name,
+            prefix=f"hearth_{name}"[:13],
+            key_hash=name,
+            revoked_at=timezone.now() if revoked else None,
+        )
+
+    token("live-old", False)
+    for n in range(30):
+        token(f"gone-{n:02d}", True)
+    token("live-new", False)
+    counted = queries(lambda: web.get("/profile/"))
+    for n in range(30, 60):
+        token(f"gone-{n:02d}", True)
+    assert queries(lambda: web.get("/profile/")) == counted
+    page = web.get("/profile/").content.decode()
+    names = re.findall(r'<td data-label="Name">([^<]+)</td>', page)
+    assert names == ["live-new", "live-old", "gone-59", "gone-58", "gone-57", "gone-56", "gone-55"]
+    assert "55 older revoked tokens are not listed." in page
+
+
 def test_sign_up_sends_a_verification_email_and_makes_a_volunteer(client):
     r = client.post(
         "/accounts/signup/",
