@@ -246,8 +246,8 @@ def check_release_for(kind: str, release: Release, hyperparameters: dict[str, An
         raise ValidationError(
             {
                 "release": [
-                    _("%(v)s is %(s)s; train on a finished release.")
-                    % {"v": release.version, "s": release.state}
+                    _("Release %(v)s is in state “%(s)s”; train on a finished release.")
+                    % {"v": release.version, "s": release.get_state_display()}
                 ]
             }
         )

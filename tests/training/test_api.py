@@ -21,6 +21,23 @@ def test_only_maintainers_see_or_start_runs(request, release, client):
     assert not TrainingRun.objects.exists()
 
 
+def test_a_release_not_finished_is_refused_with_its_state_in_the_readers_language(
+    api_maintainer, release
+):
+    """The state was its code: a Spanish reader read "v3 está en estado “building”"."""
+    from apps.releases.models import ReleaseState
+    from tests.training.conftest import make_release
+
+    make_release(number=2, version="v2", state=ReleaseState.FAILED)
+    with marked_gettext():
+        response = api_maintainer.post(RUNS, {"release": "v2", "kind": "sft"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["release"] == [
+        "«Release v2 is in state “«Failed»”; train on a finished release.»"
+    ]
+    assert not TrainingRun.objects.exists()
+
+
 def test_a_maintainer_starts_follows_and_cancels_a_run(api_maintainer, release):
     response = api_maintainer.post(
         RUNS,

@@ -144,12 +144,12 @@ def test_hyperparameters_are_checked_against_the_workers_own_config(release):
         (
             {"state": ReleaseState.BUILDING, "content_hash": "", "finished_at": None},
             "sft",
-            "is building",
+            "is in state “Building”",
         ),
         (
             {"state": ReleaseState.FAILED, "content_hash": "", "finished_at": None},
             "sft",
-            "is failed",
+            "is in state “Failed”",
         ),
         # Which split is empty, in so many words.
         (

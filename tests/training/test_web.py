@@ -345,7 +345,7 @@ def test_an_unfinished_release_is_refused_with_its_reason(maintainer, release):
     assert response.status_code == 400
     html = response.content.decode()
     assert 'id="id_release_error"' in html
-    assert "v2 is building; train on a finished release." in html
+    assert "Release v2 is in state “Building”; train on a finished release." in html
     assert not TrainingRun.objects.exists()
 
 
