@@ -4,6 +4,7 @@ rebuild for maintainers), downloads."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from django.conf import settings
@@ -121,6 +122,7 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
         "trainable": selectors.release_is_trainable(release=release),
     }
     if release.is_finished:
+        context["hub_url"] = _hub_url(release)
         context["models"] = training_selectors.models_for_release(release=release)
         context["loading_code"] = _loading_code(request, release)
         context["composition"] = selectors.release_composition(release=release)
@@ -132,6 +134,15 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
         context,
         status=200 if release.in_progress else HTMX_STOP_POLLING,
     )
+
+
+def _hub_url(release: Release) -> str:
+    """The release's files on the Hub at its tag ('' when it is not there), as a run's model
+    is linked: on HF_ENDPOINT's Hub when set."""
+    if not (release.hub_repo and release.hub_revision):
+        return ""
+    endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+    return f"{endpoint}/datasets/{release.hub_repo}/tree/{release.version}"
 
 
 def _loading_code(request: HttpRequest, release: Release) -> str:

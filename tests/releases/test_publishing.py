@@ -411,3 +411,13 @@ def test_publishing_an_older_release_after_a_newer_one_leaves_the_hubs_main_on_t
     # Publishing it again is still a no-op.
     assert release_publish(v1.pk).hub_revision == v1.hub_revision
     assert hub.refs("dataset", REPO) == refs
+
+
+def test_a_published_releases_page_links_its_files_on_the_hub(hub_settings, world, maintainer):
+    """The page named the repo and a cut-off commit, with no link (a run's model is linked)."""
+    from django.test import Client
+
+    release = release_publish(_ready_release(world).pk)
+    html = Client().get("/releases/v1/").content.decode()
+    assert f'<a href="{hub_settings.url}/datasets/{REPO}/tree/v1" data-testid="hub-link">' in html
+    assert f'title="{release.hub_revision}"' in html
