@@ -183,7 +183,7 @@ class Release(models.Model):
     @property
     def waits_for_a_worker(self) -> bool:
         """Building, queued a while ago, and not yet started by any worker: the page says so
-        rather than counting rows for ever (no Celery worker on the default queue)."""
+        rather than counting rows for ever (no Celery worker on the exports queue)."""
         return (
             self.state == ReleaseState.BUILDING
             and self.started_at is None

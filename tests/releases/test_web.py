@@ -980,3 +980,24 @@ def test_a_spanish_refusal_writes_the_largest_share_with_a_decimal_comma(api_mai
     )
     assert r.status_code == 400
     assert r.json() == {"test_share": ["Indica una proporción mayor que 0 y como máximo 0,5."]}
+
+
+def test_a_build_no_worker_took_names_the_queue_it_waits_on(maintainer, db):
+    """Builds go to the exports queue (a worker started with -Q exports, as make run does);
+    the page told the maintainer to check for a worker of the default queue, which a worker
+    that never takes builds satisfies."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    release = Release.objects.create(number=1, version="v1", state=ReleaseState.BUILDING, filter={})
+    Release.objects.filter(pk=release.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    web = Client()
+    web.force_login(maintainer)
+    html = web.get("/releases/v1/").content.decode()
+    assert "no worker has started the build yet." in html
+    assert (
+        "Builds run on a Celery worker of the exports queue (-Q exports): check that one is "
+        "running (make run starts one)." in html
+    )
+    assert "default queue" not in html
