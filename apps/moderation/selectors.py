@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -12,11 +12,9 @@ from django.db.models import (
     IntegerField,
     Max,
     Min,
-    OuterRef,
     Prefetch,
     Q,
     QuerySet,
-    Subquery,
     When,
 )
 
@@ -157,39 +155,53 @@ def moderation_queue() -> ModerationQueue:
     return ModerationQueue()
 
 
-def _latest_hide(target: str) -> dict[str, Subquery]:
-    """Who hid each row and why, from its latest hide in the audit log (``target`` is the
-    log's field for it): ``hid_action`` (hide, auto_hide, or None when the log has none),
-    ``hid_by`` (the moderator's display name), ``hid_reason``."""
-    hides = ModerationAction.objects.filter(
-        **{target: OuterRef("pk")},
-        action__in=[ModerationAction.Action.HIDE, ModerationAction.Action.AUTO_HIDE],
-    ).order_by("-created_at", "-id")
-    return {
-        "hid_action": Subquery(hides.values("action")[:1]),
-        "hid_by": Subquery(hides.values("actor__display_name")[:1]),
-        "hid_reason": Subquery(hides.values("reason")[:1]),
-    }
+def with_latest_hides(rows: Iterable[Any], target: str) -> list[Any]:
+    """``rows`` (a page of hidden prompts or answers; ``target`` is the log's field for them)
+    as a list, each with who hid it and why, from its latest hide in the audit log:
+    ``hid_action`` (hide, auto_hide, or None when the log has none), ``hid_by`` (the
+    moderator's display name), ``hid_reason``. One query for the page, once it is cut: as
+    subqueries of the list query, PostgreSQL ran them for every row an OFFSET skipped too
+    (page 500 of 10,000 hidden prompts: 0.47 s)."""
+    page = list(rows)
+    for row in page:
+        row.hid_action = row.hid_by = row.hid_reason = None
+    if not page:
+        return page
+    by_id = {row.pk: row for row in page}
+    hides = (
+        ModerationAction.objects.filter(
+            **{f"{target}_id__in": list(by_id)},
+            action__in=[ModerationAction.Action.HIDE, ModerationAction.Action.AUTO_HIDE],
+        )
+        .order_by(f"{target}_id", "-created_at", "-id")
+        .values_list(f"{target}_id", "action", "actor__display_name", "reason")
+    )
+    seen: set[int] = set()
+    for row_id, action, by, reason in hides:
+        if row_id in seen:
+            continue  # an older hide of the same row
+        seen.add(row_id)
+        row = by_id[row_id]
+        row.hid_action, row.hid_by, row.hid_reason = action, by, reason
+    return page
 
 
 def hidden_prompts() -> QuerySet[Prompt]:
-    """Prompts a moderator (or enough flags) hid, most recently hidden first, each with who
-    hid it and why (``_latest_hide``)."""
+    """Prompts a moderator (or enough flags) hid, most recently hidden first. Show a page of
+    them with ``with_latest_hides(page, "prompt")``."""
     return (
         Prompt.objects.filter(hidden_at__isnull=False)
         .select_related("author")
-        .annotate(**_latest_hide("prompt"))
         .order_by("-hidden_at", "-id")
     )
 
 
 def hidden_responses() -> QuerySet[Response]:
-    """Answers a moderator (or enough flags) hid, most recently hidden first, each with who
-    hid it and why (``_latest_hide``)."""
+    """Answers a moderator (or enough flags) hid, most recently hidden first. Show a page of
+    them with ``with_latest_hides(page, "response")``."""
     return (
         Response.objects.filter(hidden_at__isnull=False)
         .select_related("author", "prompt")
-        .annotate(**_latest_hide("response"))
         .order_by("-hidden_at", "-id")
     )
 

@@ -141,6 +141,8 @@ def _render_hidden(request: HttpRequest, *, kept: Kept | None = None) -> HttpRes
         name: Paginator(rows, HIDDEN_PER_PAGE).get_page(request.GET.get(HIDDEN_PAGES[name]))
         for name, rows in lists.items()
     }
+    for name, target in (("prompts", "prompt"), ("responses", "response")):
+        pages[name].object_list = selectors.with_latest_hides(pages[name].object_list, target)
     return render(
         request,
         "moderation/hidden.html",

@@ -131,6 +131,33 @@ def test_the_hidden_page_runs_the_same_queries_for_many_items(moderator):
     assert queries(lambda: client.get(second)) == queries(lambda: client.get("/moderation/hidden/"))
 
 
+def test_a_later_hidden_page_reads_who_hid_its_own_rows_only(moderator):
+    """Who hid each row is read for the page shown, not for every row before it: read in
+    the list query (three subqueries a row), PostgreSQL read it for each row the OFFSET
+    skipped too (page 500 of 10,000 hidden prompts: 0.47 s of a 0.55 s page)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    other = UserFactory(display_name="Mod Two")
+    for i in range(HIDDEN_PER_PAGE + 3):
+        prompt = PromptFactory(hidden_at=timezone.now())
+        answer = ResponseFactory(hidden_at=timezone.now())
+        for n, actor in enumerate((moderator, other)):  # the later hide is the one shown
+            for target in ({"prompt": prompt}, {"response": answer}):
+                ModerationAction.objects.create(
+                    actor=actor, action="hide", reason=f"r{i}-{n}", **target
+                )
+    client = web(moderator)
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get("/moderation/hidden/?prompt_page=2&answer_page=2").content.decode()
+    listing = [q["sql"] for q in captured.captured_queries if "OFFSET" in q["sql"]]
+    assert len(listing) == 2
+    assert not any("moderation_moderationaction" in sql for sql in listing), listing
+    assert page.count('data-testid="hidden-why">Hidden by Mod Two: r') == 6
+    for i in range(3):
+        assert page.count(f"Hidden by Mod Two: r{i}-1</p>") == 2
+
+
 def logged(moderator: Any) -> Callable[[int], None]:
     def actions(n: int) -> None:
         for i in range(n):
