@@ -190,7 +190,8 @@ class ReleaseRebuildApi(APIView):
         responses={202: ReleaseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
         operation_id="releases_rebuild",
         description=(
-            "Build a failed release again (maintainers). 202 with the release, now building. "
+            "Build a failed release again, or one whose build has made no progress for 30 "
+            "minutes (its worker died) (maintainers). 202 with the release, now building. "
             "Idempotent: asked again while it builds, it answers 202 and queues nothing; a "
             "release that is ready or published is 400."
         ),

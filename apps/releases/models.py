@@ -16,6 +16,10 @@ WORKER_WAIT = timedelta(minutes=1)
 # A publish asked for this long ago and not finished may be asked for again: its worker died,
 # or none runs. Repeating is safe (see apps.releases.publishing).
 PUBLISH_STALE = timedelta(minutes=30)
+# A build with no progress for this long has most likely lost its worker (killed, its node
+# gone) before the broker hands the build out again: it may be rebuilt from its page. A
+# second build of the same release is safe (the later claim wins, see building.release_build).
+BUILD_STALE = timedelta(minutes=30)
 
 DEFAULT_TEST_SHARE = 0.05
 
@@ -129,6 +133,8 @@ class Release(models.Model):
     files = models.JSONField(default=list, blank=True, help_text=_("[{path, bytes, sha256}]"))
     progress_done = models.PositiveBigIntegerField(default=0)
     progress_total = models.PositiveBigIntegerField(default=0)
+    # When the build last said how far it had got (or started, or was asked for again).
+    progress_at = models.DateTimeField(null=True, blank=True)
     previous = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -189,6 +195,23 @@ class Release(models.Model):
             and self.started_at is None
             and self.created_at is not None
             and timezone.now() - self.created_at > WORKER_WAIT
+        )
+
+    @property
+    def build_seen_at(self) -> Any:
+        """When the build last showed a sign of life: progress, its start, its request."""
+        return self.progress_at or self.started_at or self.created_at
+
+    @property
+    def build_stalled(self) -> bool:
+        """Building, started, and silent for more than BUILD_STALE: its worker has most
+        likely died; it may be rebuilt."""
+        seen = self.build_seen_at
+        return (
+            self.state == ReleaseState.BUILDING
+            and self.started_at is not None
+            and seen is not None
+            and timezone.now() - seen > BUILD_STALE
         )
 
     @property

@@ -243,15 +243,16 @@ def release_rebuild(*, user: User | None, release: Release, enqueue: bool = True
 def release_rebuild_failed(*, user: User | None, release: Release) -> tuple[Release, bool]:
     """The Rebuild action of a failed release's page and API: build it again, once.
 
-    Under the row lock, a failed release goes back to building and its build is queued on
-    commit (True); one already building (a repeated request, a double click) is left as it
-    is and nothing is queued again (False). A finished release raises ValidationError saying
+    Under the row lock, a failed release, or one whose build has stalled (``build_stalled``:
+    its worker died), goes back to building and its build is queued on commit (True); one
+    building (a repeated request, a double click) is left as it is and nothing is queued
+    again (False). A finished release raises ValidationError saying
     so. ``user`` must be a maintainer (PermissionDenied); None is for trusted callers."""
     _check_maintainer(user)
     locked = Release.objects.select_for_update().get(pk=release.pk)
-    if locked.state == ReleaseState.BUILDING:
+    if locked.state == ReleaseState.BUILDING and not locked.build_stalled:
         return locked, False
-    if locked.state != ReleaseState.FAILED:
+    if locked.state not in (ReleaseState.FAILED, ReleaseState.BUILDING):
         raise ValidationError(
             {
                 "version": [
@@ -265,7 +266,9 @@ def release_rebuild_failed(*, user: User | None, release: Release) -> tuple[Rele
         )
     locked.state = ReleaseState.BUILDING
     locked.error = ""
-    locked.save(update_fields=["state", "error"])
+    # Asked for now: a second click, until a worker claims it, finds it building, not stalled.
+    locked.progress_at = timezone.now()
+    locked.save(update_fields=["state", "error", "progress_at"])
     _enqueue_build(locked)
     return locked, True
 

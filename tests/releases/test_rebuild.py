@@ -170,3 +170,46 @@ def test_the_service_checks_the_user_and_says_whether_it_queued(maintainer, volu
     )
     with pytest.raises(ValidationError):
         release_rebuild_failed(user=maintainer, release=release)
+
+
+def test_a_build_whose_worker_died_can_be_rebuilt_from_its_page_once(
+    maintainer, db, queued, django_capture_on_commit_callbacks
+):
+    """The exports worker was killed mid-build (out of memory, a node lost): the release
+    said "building, 10 of 100 rows" for an hour or more, until the broker handed the build
+    out again, and Rebuild answered "being built already", so a maintainer could do nothing
+    from the site. A build with no progress for BUILD_STALE says so and may be rebuilt."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.releases.models import BUILD_STALE
+
+    now = timezone.now()
+    release = _release(
+        ReleaseState.BUILDING,
+        started_at=now - BUILD_STALE - timedelta(minutes=5),
+        progress_at=now - BUILD_STALE - timedelta(minutes=1),
+        progress_done=10,
+        progress_total=100,
+    )
+    web = Client()
+    web.force_login(maintainer)
+    html = web.get("/releases/v1/").content.decode()
+    assert "No progress for 31\xa0minutes: the worker building it may have stopped." in html
+    assert ">Rebuild</button>" in html
+    with django_capture_on_commit_callbacks(execute=True):
+        web.post("/releases/v1/rebuild/")
+        second = web.post("/releases/v1/rebuild/", follow=True)
+    assert "v1 is being built already; nothing was queued again." in second.content.decode()
+    assert queued == [{"args": (release.pk,), "queue": "exports"}]
+    release.refresh_from_db()
+    assert release.state == ReleaseState.BUILDING and not release.build_stalled
+    # Through the API too, and a build still making progress is left alone.
+    Release.objects.filter(pk=release.pk).update(progress_at=now - BUILD_STALE * 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(maintainer).post(URL).status_code == 202
+        client_for(maintainer).post(URL)
+    assert len(queued) == 2
+    # Visitors see no building release, so no stalled one either.
+    assert Client().get("/releases/v1/").status_code == 404

@@ -223,7 +223,7 @@ def _claim(release_id: int) -> tuple[Release, str] | None:
         release.build_token = secrets.token_hex(16)
         release.state = ReleaseState.BUILDING
         release.error = ""
-        release.started_at = timezone.now()
+        release.started_at = release.progress_at = timezone.now()
         release.finished_at = None
         release.progress_done = release.progress_total = 0
         release.counts, release.changes, release.files, release.content_hash = {}, {}, [], ""

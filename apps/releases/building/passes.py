@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.collection.models import PromptState, Source
@@ -431,7 +432,7 @@ class Build:
         updated = self.reader.write(
             lambda: Release.objects.filter(
                 pk=self.release.pk, state=ReleaseState.BUILDING, build_token=self.token
-            ).update(progress_done=done, progress_total=total)
+            ).update(progress_done=done, progress_total=total, progress_at=timezone.now())
         )
         if not updated:
             raise BuildSuperseded(self.release.version)
