@@ -12,7 +12,8 @@ with one JSON ``spec``::
      "train": {...SFTConfig / RewardConfig fields except output_dir...},
      "output_name": "run-7",
      "publish": null | {"repo_id": "ns/hearth-sft", "tag": "run-7",
-                        "commit_message": "Hearth run 7 (sft) on v3"},
+                        "commit_message": "Hearth run 7 (sft) on v3",
+                        "branch": "model-run-7"},     # optional: commit there, not on main
      "answer": null | {"prompts": [{"id": 12, "instruction": "...", "context": ""}, ...],
                        "max_new_tokens": 256},                    # optional; sft only
      "report": {"task": "training.report", "queue": "default",
@@ -146,6 +147,8 @@ class Publish:
     repo_id: str
     tag: str
     commit_message: str
+    # Commit on this branch (made from main) instead of main: a later model is there.
+    branch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,12 @@ def check_spec(spec: dict[str, Any], route: ReportRoute, models: Path) -> RunSpe
             for k in ("repo_id", "tag", "commit_message")
         ):
             raise SpecError("publish needs repo_id, tag and commit_message")
-        publish = Publish(publish["repo_id"], publish["tag"], publish["commit_message"])
+        branch = publish.get("branch")
+        if branch is not None and not (isinstance(branch, str) and OUTPUT_NAME.fullmatch(branch)):
+            raise SpecError(f"publish.branch {branch!r} is not a plain name")
+        publish = Publish(
+            publish["repo_id"], publish["tag"], publish["commit_message"], branch=branch
+        )
     if spec.get("answer") is not None and kind != "sft":
         raise SpecError(f"answer is for sft runs only, not {kind}")
     try:
@@ -482,6 +490,7 @@ def _publish(
                     tag=publish.tag,
                     marker=run.marker,
                     commit_message=publish.commit_message,
+                    branch=publish.branch,
                 ),
             )
         except Exception as exc:

@@ -458,6 +458,39 @@ def test_a_published_run_is_one_commit_and_one_tag_however_often_it_is_sent(
     assert "datasets:" not in card and str(release) not in card  # no server path leaks
 
 
+def test_a_run_published_on_a_branch_leaves_main_to_the_later_model(
+    release: Path, tiny_model: Path, tmp_path: Path, hub: HubServer
+) -> None:
+    """spec.publish.branch (the web sets it for a run sent again after a later run of its
+    kind was published): the commit goes there, tagged run-N, and main keeps the later model."""
+    from huggingface_hub import HfApi
+
+    repo = "hearth/hearth-sft"
+    api = HfApi(endpoint=hub.url, token=hub.token)
+    api.create_repo(repo)
+    api.upload_file(path_or_fileobj=b"run 8\n", path_in_repo="README.md", repo_id=repo)
+    main = hub.refs("model", repo)["branches"]["main"]
+    publish = {
+        "repo_id": repo,
+        "tag": "run-7",
+        "commit_message": "Hearth run 7 (sft) on v3",
+        "branch": "model-run-7",
+    }
+    train = train_fields(f"file://{release}", tiny_model, max_steps=2, eval_every=0)
+    outbox = Outbox()
+    state = run_training(
+        run_spec(train, publish=publish), send=outbox, is_aborted=never, knobs=knobs(tmp_path)
+    )
+
+    assert state == "succeeded", outbox.payloads[-1].get("error")
+    refs = hub.refs("model", repo)
+    assert refs["branches"]["main"] == main
+    assert refs["tags"]["run-7"] == refs["branches"]["model-run-7"] != main
+    assert outbox.payloads[-1]["result"]["hub_revision"] == refs["tags"]["run-7"]
+    assert "model.safetensors" in hub.files("model", repo, "run-7")
+    assert hub.read("model", repo, "README.md", "main") == b"run 8\n"
+
+
 def test_a_run_tag_the_hub_holds_for_another_model_fails_the_run_and_is_left_alone(
     release: Path, tiny_model: Path, tmp_path: Path, hub: HubServer
 ) -> None:
