@@ -81,17 +81,24 @@ def write(request: HttpRequest) -> HttpResponse:
     return page if limited is None else limited.retry_after(page)
 
 
+PREVIEW_LIMITS = {
+    "instruction": settings.HEARTH_INSTRUCTION_MAX_CHARS,
+    "context": settings.HEARTH_CONTEXT_MAX_CHARS,
+    "response": settings.HEARTH_RESPONSE_MAX_CHARS,
+    "text": max(settings.HEARTH_RESPONSE_MAX_CHARS, settings.HEARTH_INSTRUCTION_MAX_CHARS),
+}
+
+
 @login_required
 @require_POST
 def preview(request: HttpRequest) -> HttpResponse:
     """htmx: render the posted field as sanitised Markdown."""
     field = request.POST.get("field", "")
-    text = (
-        request.POST.get(field, "")
-        if field in {"instruction", "context", "response", "text"}
-        else ""
-    )
-    html = markdown.render(text[:40_000]) if text.strip() else ""
+    # No more than the field may hold: what is past it would never be saved, and rendering
+    # it costs the server (some Markdown parses in quadratic time).
+    limit = PREVIEW_LIMITS.get(field, 0)
+    text = request.POST.get(field, "")[: int(limit)] if limit else ""
+    html = markdown.render(text) if text.strip() else ""
     return render(request, "collection/_preview.html", {"html": html})
 
 

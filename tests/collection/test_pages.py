@@ -590,3 +590,16 @@ def test_a_bad_category_on_edit_is_one_plain_message(web, volunteer):
     html = r.content.decode()
     assert "Select a valid choice" not in html
     assert html.count("Choose a category.") == 1
+
+
+def test_the_preview_renders_no_more_than_the_field_can_hold(web, settings) -> None:
+    """Text past the field's limit would never be saved, and some Markdown costs the server
+    quadratic time to parse: the preview stops at the limit; an unknown field renders nothing."""
+    limit = settings.HEARTH_INSTRUCTION_MAX_CHARS
+    text = "a" * (limit - 8) + " **in** **past**"
+    shown = web.post("/preview/", {"field": "instruction", "instruction": text})
+    assert shown.status_code == 200
+    assert "<strong>in</strong>" in shown.content.decode()
+    assert "past" not in shown.content.decode()
+    other = web.post("/preview/", {"field": "title", "title": "**bold**"})
+    assert other.status_code == 200 and "bold" not in other.content.decode()

@@ -66,3 +66,29 @@ def test_it_keeps_ordinary_markdown():
 
 def test_it_shows_raw_html_as_text():
     assert "&lt;b&gt;hi&lt;/b&gt;" in render("<b>hi</b>")
+
+
+def test_a_long_text_is_rendered_once_then_read_from_the_cache() -> None:
+    """Some Markdown parses in quadratic time (20,000 characters of "![" took 0.9 s), and the
+    pages that show a text render it at every view: long texts are kept rendered."""
+    import hashlib
+
+    from django.core.cache import cache
+
+    from apps.core import markdown
+
+    text = "*long* " + "x" * markdown.CACHED_FROM_CHARS
+    key = "markdown:1:" + hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+    cache.delete(key)
+    html = render(text)
+    assert "<em>long</em>" in html and cache.get(key) == html
+    cache.set(key, "<p>as kept</p>")
+    assert render(text) == "<p>as kept</p>"  # read back, not rendered again
+    cache.delete(key)
+
+    short = "*short*"
+    assert render(short) == "<p><em>short</em></p>\n"
+    assert (
+        cache.get("markdown:1:" + hashlib.blake2b(short.encode(), digest_size=20).hexdigest())
+        is None
+    )
