@@ -196,3 +196,19 @@ def test_an_empty_site_and_empty_filters_say_so(client):
     assert '<a class="button secondary" href="/browse/">Clear the filters</a>' in html
     # Empty fields, as the form sends them, filter nothing.
     assert len(listed(browse(client, q="", category="", language=""))) == 1
+
+
+def test_pages_far_from_either_end_link_the_first_and_the_last(client):
+    """Browse can run to thousands of pages: besides Previous and Next, a page two or more from
+    an end links that end, keeping the search."""
+    for n in range(81):
+        PromptFactory(instruction=f"Plan a picnic for {n} friends.")
+    first = browse(client, q="picnic")
+    assert "Page 1 of 5" in first and "First page" not in first
+    assert 'href="?q=picnic&amp;page=5">Last page »</a>' in first
+    middle = browse(client, q="picnic", page=3)
+    assert 'href="?q=picnic&amp;page=1">« First page</a>' in middle
+    assert 'href="?q=picnic&amp;page=5">Last page »</a>' in middle
+    assert 'href="?q=picnic&amp;page=2" rel="prev"' in middle
+    fourth = browse(client, q="picnic", page=4)  # Next is the last page already
+    assert "Last page" not in fourth and "First page" in fourth

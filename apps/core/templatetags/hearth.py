@@ -1,7 +1,9 @@
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from django import template
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.core import markdown
@@ -55,3 +57,16 @@ def count_bars(rows: list[tuple[str, int]], testid: str) -> dict[str, Any]:
         ],
         "testid": testid,
     }
+
+
+@register.simple_tag(takes_context=True)
+def page_href(
+    context: template.Context, number: int, param: str = "page", path: str = "", anchor: str = ""
+) -> SafeString:
+    """The address of page ``number`` of a paged list: ``path`` (default: this page) with this
+    request's query, ``param`` set to ``number``, and ``#anchor`` when given."""
+    request = context.get("request")
+    kept = request.GET.items() if request is not None else []
+    query = "".join(f"{escape(k)}={quote(v, safe='/')}&amp;" for k, v in kept if k != param)
+    fragment = f"#{escape(anchor)}" if anchor else ""
+    return mark_safe(f"{escape(path)}?{query}{escape(param)}={int(number)}{fragment}")
