@@ -413,6 +413,58 @@ def test_publishing_an_older_release_after_a_newer_one_leaves_the_hubs_main_on_t
     assert hub.refs("dataset", REPO) == refs
 
 
+def test_two_releases_published_at_once_leave_the_hubs_main_on_the_newer(
+    hub_settings, world, monkeypatch
+):
+    """v1 and v2 published side by side both found no later release on the Hub and both
+    committed on main; v1, slower, committed last and main went back to the older data."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from apps.releases import publishing
+
+    hub = hub_settings
+    v1 = _ready_release(world)
+    v2 = build()
+    real_publish_folder = publishing.publish_folder
+    v1_in_hub_talk = threading.Event()
+
+    def slow_for_v1(folder, **kwargs):
+        if kwargs["tag"] == "v1":
+            v1_in_hub_talk.set()
+            time.sleep(1.5)  # v2's attempt starts meanwhile
+        return real_publish_folder(folder, **kwargs)
+
+    monkeypatch.setattr(publishing, "publish_folder", slow_for_v1)
+    errors: list[BaseException] = []
+
+    def publish(release_id):
+        try:
+            release_publish(release_id)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=publish, args=(v1.pk,))
+    first.start()
+    assert v1_in_hub_talk.wait(30)
+    second = threading.Thread(target=publish, args=(v2.pk,))
+    second.start()
+    first.join(60)
+    second.join(60)
+    assert not errors
+    v1.refresh_from_db()
+    v2.refresh_from_db()
+    assert {v1.publish_state, v2.publish_state} == {PublishState.PUBLISHED}
+    refs = hub.refs("dataset", REPO)
+    assert refs["branches"]["main"] == refs["tags"]["v2"] == v2.hub_revision
+    assert refs["tags"]["v1"] == v1.hub_revision != v2.hub_revision
+    assert "# Hearth v2" in hub.read("dataset", REPO, "README.md", "main").decode()
+
+
 def test_a_published_releases_page_links_its_files_on_the_hub(hub_settings, world, maintainer):
     """The page named the repo and a cut-off commit, with no link (a run's model is linked)."""
     from django.test import Client
