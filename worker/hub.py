@@ -8,7 +8,15 @@ Safe to repeat and to retry after a crash at any point:
   two steps) → that commit is tagged;
 - otherwise one ``create_commit`` with every file of the folder (and deletes of files the
   repo has that the folder lacks, except the Hub's own ``.gitattributes``), then the tag.
-  It goes on main, or on a branch of its own for content older than main's (``branch``).
+
+Main keeps the newest content of the series (releases by number, models by run), which the
+repo's page, a plain ``load_dataset(repo)`` and ``from_pretrained(repo)`` give: each commit
+notes its place (``hearth-order: N`` in its description), and content older than a commit
+on main goes on a branch of its own (``branch``, made from main), tagged as usual. The Hub
+decides, at commit time, not whoever sent the work: a commit on main names the head it read
+(``parent_commit``), and when another commit landed meanwhile (HTTP 412) the choice is made
+again, so two publishers at once (two GPU nodes, a retried release beside a new one) never
+leave the older on main.
 
 The token is read from the publishing process's environment (``HF_TOKEN``) at call time and
 handed to the client; it is never stored or logged. ``HF_ENDPOINT`` (optional) points the
@@ -24,6 +32,10 @@ from typing import Any
 
 # Files a Hub repo keeps that a published folder does not own.
 KEEP = frozenset({".gitattributes"})
+# A commit description's line naming its content's place in the series.
+ORDER_PREFIX = "hearth-order:"
+# Commits on main raced by another publisher (HTTP 412) before giving up.
+COMMIT_RACES = 5
 
 
 class MissingToken(RuntimeError):
@@ -74,6 +86,20 @@ def find_marked_commit(
     return None
 
 
+def _order(commit: Any) -> int | None:
+    """The ``hearth-order:`` a commit's description names, if any."""
+    for line in (commit.message or "").splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key == ORDER_PREFIX and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    """The Hub refused a commit because the branch moved since its head was read."""
+    return getattr(getattr(exc, "response", None), "status_code", None) == 412
+
+
 def publish_folder(
     folder: Path,
     *,
@@ -83,6 +109,7 @@ def publish_folder(
     marker: str,
     commit_message: str,
     files: Iterable[str] | None = None,
+    order: int | None = None,
     branch: str | None = None,
 ) -> str:
     """Publish ``folder`` (or only ``files``, paths relative to it) to ``repo_id`` as one
@@ -91,12 +118,14 @@ def publish_folder(
 
     ``marker`` must identify this content (a hash, a run id and config fingerprint): it goes
     into the commit description and is how a commit left untagged by a crash is recognised.
-    ``branch``: commit there (made from main if missing), leaving main as it is: for content
-    older than what main holds. Raises MissingToken without HF_TOKEN; client errors
-    propagate (see is_transient).
+    ``order`` (with ``branch``): this content's place in its series; when a commit on main
+    names a later place, the commit goes on ``branch`` and main is left as it is. Raises
+    MissingToken without HF_TOKEN; client errors propagate (see is_transient).
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
+    if (order is None) != (branch is None):
+        raise ValueError("order and branch go together")
     api = hub_api()
     api.create_repo(repo_id, repo_type=repo_type, exist_ok=True)
     refs = api.list_repo_refs(repo_id, repo_type=repo_type)
@@ -112,11 +141,17 @@ def publish_folder(
     revision = find_marked_commit(api, repo_id, repo_type, marker)
     if revision is None and branch is not None and branch in branches:
         revision = find_marked_commit(api, repo_id, repo_type, marker, revision=branch)
-    if revision is None:
-        if branch is not None and branch not in branches:
-            api.create_branch(repo_id, repo_type=repo_type, branch=branch)
-        paths = sorted(files) if files is not None else folder_files(folder)
-        present = set(api.list_repo_files(repo_id, repo_type=repo_type, revision=branch))
+    paths = sorted(files) if files is not None else folder_files(folder)
+    description = marker if order is None else f"{marker}\n{ORDER_PREFIX} {order}"
+    race = 0
+    while revision is None:
+        main = list(api.list_repo_commits(repo_id, repo_type=repo_type))
+        later = order is not None and any((_order(c) or 0) > order for c in main)
+        target = branch if later else None
+        if target is not None and target not in branches:
+            api.create_branch(repo_id, repo_type=repo_type, branch=target)
+            branches.add(target)
+        present = set(api.list_repo_files(repo_id, repo_type=repo_type, revision=target))
         operations: list[Any] = [
             CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(folder / path))
             for path in paths
@@ -124,14 +159,25 @@ def publish_folder(
         operations += [
             CommitOperationDelete(path_in_repo=path) for path in sorted(present - set(paths) - KEEP)
         ]
-        commit = api.create_commit(
-            repo_id,
-            repo_type=repo_type,
-            operations=operations,
-            commit_message=commit_message,
-            commit_description=marker,
-            revision=branch,
-        )
+        try:
+            commit = api.create_commit(
+                repo_id,
+                repo_type=repo_type,
+                operations=operations,
+                commit_message=commit_message,
+                commit_description=description,
+                revision=target,
+                # On main, only over the head just read: a later release or model committed
+                # meanwhile changes where this one goes.
+                parent_commit=None if target is not None else str(main[0].commit_id),
+            )
+        except Exception as exc:
+            race += 1
+            if not _precondition_failed(exc) or race >= COMMIT_RACES:
+                raise
+            # Main moved: perhaps by this very content (another attempt's); else choose again.
+            revision = find_marked_commit(api, repo_id, repo_type, marker)
+            continue
         revision = str(commit.oid)
     api.create_tag(repo_id, repo_type=repo_type, tag=tag, revision=revision)
     return revision

@@ -13,7 +13,7 @@ with one JSON ``spec``::
      "output_name": "run-7",
      "publish": null | {"repo_id": "ns/hearth-sft", "tag": "run-7",
                         "commit_message": "Hearth run 7 (sft) on v3",
-                        "branch": "model-run-7"},     # optional: commit there, not on main
+                        "branch": "model-run-7"},     # optional: see Publish.branch
      "answer": null | {"prompts": [{"id": 12, "instruction": "...", "context": ""}, ...],
                        "max_new_tokens": 256},                    # optional; sft only
      "report": {"task": "training.report", "queue": "default",
@@ -147,7 +147,9 @@ class Publish:
     repo_id: str
     tag: str
     commit_message: str
-    # Commit on this branch (made from main) instead of main: a later model is there.
+    # Where the model goes when main holds a later run's (a run sent again after a later one
+    # was published): main keeps the latest model. Decided on the Hub at commit time, by run
+    # id (worker.hub.publish_folder's order); without it, the commit goes on main.
     branch: str | None = None
 
 
@@ -490,6 +492,7 @@ def _publish(
                     tag=publish.tag,
                     marker=run.marker,
                     commit_message=publish.commit_message,
+                    order=None if publish.branch is None else run.route.run_id,
                     branch=publish.branch,
                 ),
             )

@@ -11,10 +11,7 @@ same way), so it is safe to repeat and to retry after a crash at any point:
 Repeating is safe one attempt at a time: two at once could both find no commit and both make
 one. On PostgreSQL an attempt holds a lock of its release's for as long as it talks to the
 Hub, and one that finds it held leaves the release to the attempt holding it
-(``PublishBusy``). Two releases are published one after the other too (a lock of the repo's,
-waited for): each decides between main and a branch of its own (``_branch_for``) by which
-releases are published, so the later must see the earlier's outcome, or both would commit on
-main and the older could end up there.
+(``PublishBusy``).
 
 A publish's state is on the release (``publish_state``): ``publishing`` once asked for
 (``services.release_publish_enqueue``), ``published`` with the Hub commit, or ``failed`` with
@@ -33,7 +30,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
@@ -50,10 +47,8 @@ from worker.hub import MissingToken, TagTaken, publish_folder
 HASH_MARKER = "content-sha256:"
 ERROR_MAX_CHARS = 2_000
 # pg_try_advisory_lock(PUBLISH_LOCK_CLASS, release id) is held while a release is published
-# ("hrpb" in ASCII: it must fit in 32 bits), and pg_advisory_lock(PUBLISH_LOCK_CLASS,
-# REPO_LOCK_KEY) while it talks to the Hub (release ids start at 1).
+# ("hrpb" in ASCII: it must fit in 32 bits).
 PUBLISH_LOCK_CLASS = 0x68727062
-REPO_LOCK_KEY = 0
 
 
 Note = dict[str, Any]
@@ -106,41 +101,23 @@ def hub_repo_id() -> str:
 
 @contextmanager
 def _sole_attempt(release: Release) -> Iterator[None]:
-    """Hold the release's publishing lock or raise PublishBusy, then wait for the repo's (one
-    release at a time). PostgreSQL session locks on Django's connection, let go on leaving or
-    when the connection ends. Elsewhere (SQLite, one worker) a no-op."""
+    """Hold the release's publishing lock (PostgreSQL, a session lock on Django's connection,
+    let go on leaving or when the connection ends) or raise PublishBusy. Elsewhere (SQLite,
+    one worker) a no-op."""
     if connection.vendor != "postgresql":
         yield
         return
     keys = [PUBLISH_LOCK_CLASS, release.pk]
-    repo = [PUBLISH_LOCK_CLASS, REPO_LOCK_KEY]
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", keys)
         row = cursor.fetchone()
     if not (row and row[0]):
         raise PublishBusy(release.version)
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", repo)
-        try:
-            yield
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", repo)
+        yield
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", keys)
-
-
-def _branch_for(release: Release) -> str | None:
-    """Where the release's commit goes: main, unless a later release is on the Hub already
-    (an earlier one's publishing failed and was retried after): main keeps the newest data,
-    which the repo's page and a plain ``load_dataset(repo)`` show, and the older release goes
-    on a branch of its own, tagged as usual."""
-    later = Release.objects.filter(
-        number__gt=release.number, publish_state=PublishState.PUBLISHED
-    ).exclude(hub_revision="")
-    return f"release-{release.version}" if later.exists() else None
 
 
 def release_publish(release_id: int) -> Release:
@@ -167,23 +144,15 @@ def release_publish(release_id: int) -> Release:
                 tag=release.version,
                 marker=f"{HASH_MARKER} {release.content_hash}",
                 commit_message=f"Hearth release {release.version}",
-                branch=_branch_for(release),
+                # Main keeps the newest release; an older one published after it goes on
+                # a branch of its own (worker.hub decides, at commit time).
+                order=release.number,
+                branch=f"release-{release.version}",
                 files=[
                     entry["path"]
                     for entry in release.files
                     if not entry["path"].startswith(PRIVATE_DIR)
                 ],
-            )
-            # Recorded before the repo's lock is let go: the next release's _branch_for
-            # reads it.
-            Release.objects.filter(pk=release.pk, state__in=FINISHED_STATES).update(
-                state=ReleaseState.PUBLISHED,
-                publish_state=PublishState.PUBLISHED,
-                publish_error="",
-                publish_error_note={},
-                hub_repo=repo_id,
-                hub_revision=revision,
-                published_at=timezone.now(),
             )
     except MissingToken:
         raise PublishingOff(
@@ -202,6 +171,16 @@ def release_publish(release_id: int) -> Release:
                 commit=exc.commit,
             )
         ) from None
+    with transaction.atomic():
+        Release.objects.filter(pk=release.pk, state__in=FINISHED_STATES).update(
+            state=ReleaseState.PUBLISHED,
+            publish_state=PublishState.PUBLISHED,
+            publish_error="",
+            publish_error_note={},
+            hub_repo=repo_id,
+            hub_revision=revision,
+            published_at=timezone.now(),
+        )
     release.refresh_from_db()
     return release
 

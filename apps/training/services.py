@@ -455,16 +455,11 @@ def build_spec(run: TrainingRun) -> dict[str, Any]:
             "repo_id": f"{settings.HUB_NAMESPACE}/{repo}",
             "tag": run.hub_tag,
             "commit_message": f"Hearth run {run.pk} ({run.kind}) on {release.version}",
+            # Where it goes if a later run's model is on main by the time it is published
+            # (worker.hub decides, at commit time): main keeps the latest model. Not the
+            # tag's own name: the Hub refuses a branch and a tag of one name.
+            "branch": f"model-{run.hub_tag}",
         }
-        # A later run of this kind is on the Hub already (this one is sent again after its
-        # publishing failed): main keeps the later model, which the repo's page and a plain
-        # from_pretrained(repo) give, and this one goes on a branch of its own, tagged.
-        later = TrainingRun.objects.filter(
-            kind=run.kind, pk__gt=run.pk, hub_repo=publish["repo_id"]
-        ).exclude(hub_revision="")
-        if later.exists():
-            # Not the tag's own name: the Hub refuses a branch and a tag of one name.
-            publish["branch"] = f"model-{run.hub_tag}"
     return {
         "run_id": run.pk,
         "attempt": run.attempt,

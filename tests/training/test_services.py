@@ -235,38 +235,7 @@ def test_a_published_release_is_pinned_to_its_commit_and_the_model_goes_to_the_k
         "repo_id": "hearth/rm",
         "tag": f"run-{run.pk}",
         "commit_message": f"Hearth run {run.pk} (reward) on v1",
-    }
-
-
-def test_a_run_sent_again_after_a_later_run_of_its_kind_was_published_keeps_off_main(db, settings):
-    """Run A's publishing failed; run B (later, same kind) was published; A retried went on
-    main over B, so the model repo's page and a plain from_pretrained(repo) went back to the
-    older model. Sent again now, A publishes on a branch of its own, tagged as usual."""
-    settings.HUB_NAMESPACE = "hearth"
-    settings.HEARTH_HUB_REWARD_REPO = "rm"
-    release = make_release(
-        state=ReleaseState.PUBLISHED, hub_repo="hearth/hearth-data", hub_revision="f" * 40
-    )
-    first = services.run_dispatch(create(release, kind="reward"))
-    assert "branch" not in first.spec["publish"]
-    TrainingRun.objects.filter(pk=first.pk).update(state=RunState.FAILED)
-    later = create(release, kind="reward")
-    # A later run of the other kind, or not published, changes nothing.
-    TrainingRun.objects.filter(pk=later.pk).update(state=RunState.SUCCEEDED)
-    sft = create(release, kind="sft")
-    TrainingRun.objects.filter(pk=sft.pk).update(
-        state=RunState.SUCCEEDED, hub_repo="hearth/hearth-sft", hub_revision="b" * 40
-    )
-    again = services.run_retry(user=None, run=TrainingRun.objects.get(pk=first.pk))
-    assert "branch" not in again.spec["publish"]
-    TrainingRun.objects.filter(pk=again.pk).update(state=RunState.FAILED)
-    TrainingRun.objects.filter(pk=later.pk).update(hub_repo="hearth/rm", hub_revision="a" * 40)
-    again = services.run_retry(user=None, run=TrainingRun.objects.get(pk=first.pk))
-    assert again.spec["publish"] == {
-        "repo_id": "hearth/rm",
-        "tag": f"run-{first.pk}",
-        "commit_message": f"Hearth run {first.pk} (reward) on v1",
-        "branch": f"model-run-{first.pk}",
+        "branch": f"model-run-{run.pk}",
     }
 
 

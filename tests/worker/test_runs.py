@@ -458,17 +458,24 @@ def test_a_published_run_is_one_commit_and_one_tag_however_often_it_is_sent(
     assert "datasets:" not in card and str(release) not in card  # no server path leaks
 
 
-def test_a_run_published_on_a_branch_leaves_main_to_the_later_model(
-    release: Path, tiny_model: Path, tmp_path: Path, hub: HubServer
+@pytest.mark.parametrize("on_main", [8, 6])
+def test_a_run_published_after_a_later_runs_model_leaves_main_to_it(
+    release: Path, tiny_model: Path, tmp_path: Path, hub: HubServer, on_main: int
 ) -> None:
-    """spec.publish.branch (the web sets it for a run sent again after a later run of its
-    kind was published): the commit goes there, tagged run-N, and main keeps the later model."""
+    """Run 7 published after run 8's model (sent again after its publishing failed, or
+    slower on another node) went on main over it. Now it goes on spec.publish.branch, tagged
+    run-7, and main keeps run 8's; after run 6's it goes on main as usual."""
     from huggingface_hub import HfApi
 
     repo = "hearth/hearth-sft"
     api = HfApi(endpoint=hub.url, token=hub.token)
     api.create_repo(repo)
-    api.upload_file(path_or_fileobj=b"run 8\n", path_in_repo="README.md", repo_id=repo)
+    api.upload_file(
+        path_or_fileobj=f"run {on_main}\n".encode(),
+        path_in_repo="README.md",
+        repo_id=repo,
+        commit_description=f"hearth-run: {on_main} abc\nhearth-order: {on_main}",
+    )
     main = hub.refs("model", repo)["branches"]["main"]
     publish = {
         "repo_id": repo,
@@ -484,11 +491,16 @@ def test_a_run_published_on_a_branch_leaves_main_to_the_later_model(
 
     assert state == "succeeded", outbox.payloads[-1].get("error")
     refs = hub.refs("model", repo)
-    assert refs["branches"]["main"] == main
-    assert refs["tags"]["run-7"] == refs["branches"]["model-run-7"] != main
     assert outbox.payloads[-1]["result"]["hub_revision"] == refs["tags"]["run-7"]
     assert "model.safetensors" in hub.files("model", repo, "run-7")
-    assert hub.read("model", repo, "README.md", "main") == b"run 8\n"
+    if on_main == 8:
+        assert refs["branches"]["main"] == main
+        assert refs["tags"]["run-7"] == refs["branches"]["model-run-7"] != main
+        assert hub.read("model", repo, "README.md", "main") == b"run 8\n"
+    else:
+        assert refs["branches"]["main"] == refs["tags"]["run-7"] != main
+        assert "model-run-7" not in refs["branches"]
+        assert hub.commits("model", repo)[0].message.endswith("hearth-order: 7")
 
 
 def test_a_run_tag_the_hub_holds_for_another_model_fails_the_run_and_is_left_alone(
