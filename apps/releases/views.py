@@ -4,7 +4,6 @@ rebuild for maintainers), downloads."""
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +22,7 @@ from apps.accounts.selectors import request_user
 from apps.core import idempotency
 from apps.core.downloads import download
 from apps.core.forms import add_validation_errors
+from apps.core.hub import hub_page
 from apps.releases import selectors, services
 from apps.releases.forms import ReleaseCreateForm
 from apps.releases.models import DEFAULT_TEST_SHARE, PublishState, Release
@@ -141,8 +141,7 @@ def _hub_url(release: Release) -> str:
     is linked: on HF_ENDPOINT's Hub when set."""
     if not (release.hub_repo and release.hub_revision):
         return ""
-    endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
-    return f"{endpoint}/datasets/{release.hub_repo}/tree/{release.version}"
+    return hub_page(f"datasets/{release.hub_repo}/tree/{release.version}")
 
 
 def _loading_code(request: HttpRequest, release: Release) -> str:

@@ -47,6 +47,14 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
     )
     downloads = serializers.SerializerMethodField()
     hub_tag = serializers.SerializerMethodField()
+    data_repo = serializers.SerializerMethodField(
+        help_text="The Hub dataset repo of the release the model learned from; null when it "
+        "trained on this site's build of the release (not published when the run was sent)."
+    )
+    data_revision = serializers.SerializerMethodField(
+        help_text="The dataset commit the model learned from (pinned when the run was sent, "
+        "so it never moves); null with data_repo."
+    )
 
     class Meta:
         model = TrainingRun
@@ -56,7 +64,7 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
             "worker_host", "step", "total_steps", "progress_percent", "tokens_per_s",
             "eta_seconds", "stalled", "stopping", "loss_history", "eval_history", "metrics", "timings",
             "resumed_from_step", "artefact_path", "artefact_files", "downloads", "hub_repo",
-            "hub_revision", "hub_tag", "error", "logs_tail", "last_report_at",
+            "hub_revision", "hub_tag", "data_repo", "data_revision", "error", "logs_tail", "last_report_at",
             "answer_prompts", "answers_written", "answers_added",
         ]  # fmt: skip
         read_only_fields = fields
@@ -77,6 +85,14 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
 
     def get_hub_tag(self, run: TrainingRun) -> str | None:
         return run.hub_tag if run.hub_revision else None
+
+    def get_data_repo(self, run: TrainingRun) -> str | None:
+        pin = run.data_pin
+        return pin[0] if pin else None
+
+    def get_data_revision(self, run: TrainingRun) -> str | None:
+        pin = run.data_pin
+        return pin[1] if pin else None
 
 
 class TrainingRunCreateIn(RefusesUnknownFields):

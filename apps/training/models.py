@@ -43,6 +43,8 @@ ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING)
 FINAL_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
 # How long a cancelled run's page says its worker is stopping, at most (see is_stopping).
 STOPPING_SHOWN_FOR = timedelta(minutes=10)
+# How a spec names a release on the Hub: hf://datasets/<repo>@<commit>.
+HUB_DATASETS = "hf://datasets/"
 
 
 class TrainingRun(models.Model):
@@ -153,6 +155,18 @@ class TrainingRun(models.Model):
     @property
     def hub_tag(self) -> str:
         return f"run-{self.pk}"
+
+    @property
+    def data_pin(self) -> tuple[str, str] | None:
+        """The dataset repo and commit the run's model learned from: the release's Hub
+        commit, pinned when the run was sent (services.build_spec). None when it trained on
+        this site's build of the release (not published then)."""
+        train = self.spec.get("train") if isinstance(self.spec, dict) else None
+        location = train.get("release") if isinstance(train, dict) else None
+        if not isinstance(location, str) or not location.startswith(HUB_DATASETS):
+            return None
+        repo, _, revision = location.removeprefix(HUB_DATASETS).partition("@")
+        return (repo, revision) if repo and revision else None
 
     @property
     def eta_seconds(self) -> float | None:

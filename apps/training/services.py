@@ -35,6 +35,7 @@ from apps.releases.building import release_folder
 from apps.releases.models import FINISHED_STATES, Release, ReleaseState
 from apps.training.models import (
     ACTIVE_STATES,
+    HUB_DATASETS,
     RunKind,
     RunMethod,
     RunOrigin,
@@ -440,7 +441,7 @@ def build_spec(run: TrainingRun) -> dict[str, Any]:
     }
     if release.state == ReleaseState.PUBLISHED and release.hub_repo and release.hub_revision:
         # Pinned to the commit, not the tag: the data a model learned from can never move.
-        train["release"] = f"hf://datasets/{release.hub_repo}@{release.hub_revision}"
+        train["release"] = f"{HUB_DATASETS}{release.hub_repo}@{release.hub_revision}"
         train["release_revision"] = release.hub_revision
     else:
         train["release"] = release_folder(release.version).as_uri()

@@ -599,6 +599,29 @@ def test_the_run_page_shows_results_files_and_the_hub(maintainer, release, monke
     assert 'href="/releases/v1/"' in html
 
 
+def test_a_run_names_the_data_commit_its_model_learned_from(maintainer, release, monkeypatch):
+    """The run page and API named the release but not the dataset commit the spec pinned;
+    a model is to be traceable to the exact data it learned from."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://hub.test:8080")
+    sha = "0123456789abcdef" * 2 + "01234567"
+    pinned = succeeded(
+        release, spec={"train": {"release": f"hf://datasets/hearth/hearth-data@{sha}"}}
+    )
+    local = succeeded(release, spec={"train": {"release": "file:///srv/hearth/releases/v1"}})
+    client = web(maintainer)
+
+    html = client.get(f"/training/runs/{pinned.pk}/").content.decode()
+    assert f'href="http://hub.test:8080/datasets/hearth/hearth-data/tree/{sha}"' in html
+    assert f"<code>hearth/hearth-data@{sha[:12]}</code>" in html
+    api = client.get(f"/api/v1/training-runs/{pinned.pk}/").json()
+    assert (api["data_repo"], api["data_revision"]) == ("hearth/hearth-data", sha)
+
+    html = client.get(f"/training/runs/{local.pk}/").content.decode()
+    assert "This site's build of the release" in html and "hub.test:8080/datasets" not in html
+    api = client.get(f"/api/v1/training-runs/{local.pk}/").json()
+    assert (api["data_repo"], api["data_revision"]) == (None, None)
+
+
 def test_a_metric_reads_the_same_rounded_value_everywhere(maintainer, release):
     # 2.603376 was cut to 2.6033 in the tables but rounded to 2.6034 by the chart's script.
     run = succeeded(

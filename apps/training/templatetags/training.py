@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -11,6 +10,7 @@ from django import template
 from django.utils.formats import get_format, number_format
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.hub import hub_page
 from apps.training.models import RunKind, TrainingRun
 
 register = template.Library()
@@ -57,8 +57,15 @@ def hub_url(run: TrainingRun) -> str:
     """The model's files on the Hub at this run's tag ('' when it was not published)."""
     if not run.hub_repo:
         return ""
-    endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
-    return f"{endpoint}/{run.hub_repo}/tree/{run.hub_tag}"
+    return hub_page(f"{run.hub_repo}/tree/{run.hub_tag}")
+
+
+@register.filter
+def data_url(run: TrainingRun) -> str:
+    """The dataset commit the run's model learned from, on the Hub ('' when it trained on
+    this site's build of the release)."""
+    pin = run.data_pin
+    return hub_page(f"datasets/{pin[0]}/tree/{pin[1]}") if pin else ""
 
 
 @register.filter
