@@ -8,8 +8,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from apps.core.notes import shown_note
 
 # How long a queued build may wait for a worker before its page says that none has started it.
 WORKER_WAIT = timedelta(minutes=1)
@@ -22,22 +23,6 @@ PUBLISH_STALE = timedelta(minutes=30)
 BUILD_STALE = timedelta(minutes=30)
 
 DEFAULT_TEST_SHARE = 0.05
-
-
-def shown_note(note: Any) -> str:
-    """A message kept untranslated, in the language of whoever reads it now: ``{"text":
-    msgid, "params": {...}}`` (a param may be such a note itself), or ``{"plain": text}`` for
-    words no catalogue has (a client error's own text)."""
-    if not isinstance(note, dict):
-        return str(note)
-    if "plain" in note:
-        return str(note["plain"])
-    params = {
-        name: shown_note(value) if isinstance(value, dict) else value
-        for name, value in (note.get("params") or {}).items()
-    }
-    text = gettext(str(note.get("text", "")))
-    return text % params if params else text
 
 
 class ReleaseState(models.TextChoices):
@@ -157,7 +142,7 @@ class Release(models.Model):
             "tried again."
         ),
     )
-    # publish_error as its message ids and values (shown_note), so that each reader reads it
+    # publish_error as its message ids and values (apps.core.notes), so that each reader reads it
     # in their language, not the exports worker's; empty for a reason kept as text only.
     publish_error_note = models.JSONField(default=dict, blank=True)
     publish_requested_at = models.DateTimeField(null=True, blank=True)

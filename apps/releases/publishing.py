@@ -31,16 +31,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from apps.core.notes import Note, label_note, note, shown_note
 from apps.releases.building import PRIVATE_DIR, release_folder
 from apps.releases.models import (
     FINISHED_STATES,
     PublishState,
     Release,
     ReleaseState,
-    shown_note,
 )
 from worker.hub import MissingToken, TagTaken, publish_folder
 
@@ -49,15 +49,6 @@ ERROR_MAX_CHARS = 2_000
 # pg_try_advisory_lock(PUBLISH_LOCK_CLASS, release id) is held while a release is published
 # ("hrpb" in ASCII: it must fit in 32 bits).
 PUBLISH_LOCK_CLASS = 0x68727062
-
-
-Note = dict[str, Any]
-
-
-def note(text: str, **params: Any) -> Note:
-    """A message id (marked with gettext_noop) and its values, translated where it is shown
-    (models.shown_note): the exports worker's language is nobody's in particular."""
-    return {"text": text, "params": params}
 
 
 class NotedError(Exception):
@@ -82,12 +73,6 @@ class NotReady(NotedError, ValueError):
 
 class VersionTagTaken(NotedError, ValueError):
     """The dataset repo has the release's version tag on other data (worker.hub.TagTaken)."""
-
-
-def _msgid(label: Any) -> str:
-    """A lazy translation's message id (translation switched off reads it untranslated)."""
-    with translation.override(None):
-        return str(label)
 
 
 def hub_repo_id() -> str:
@@ -131,7 +116,7 @@ def release_publish(release_id: int) -> Release:
             note(
                 gettext_noop("%(version)s is %(state)s; only a ready release is published."),
                 version=release.version,
-                state=note(_msgid(ReleaseState(release.state).label)),
+                state=label_note(ReleaseState(release.state).label),
             )
         )
     repo_id = hub_repo_id()

@@ -32,6 +32,7 @@ from django.utils.translation import gettext_lazy, gettext_noop
 from apps.accounts import roles
 from apps.accounts.models import User
 from apps.collection.models import Response
+from apps.core.notes import label_note, shown_note
 from apps.feedback.models import Ranking
 from apps.releases import services as release_services
 from apps.releases.building.queries import entering_response, rankings_filter
@@ -40,7 +41,6 @@ from apps.releases.models import (
     PublishState,
     Release,
     ReleaseState,
-    shown_note,
 )
 from apps.training import services
 from apps.training.models import RunKind, RunMethod, RunOrigin, ScheduleOutcome, TrainingRun
@@ -235,7 +235,10 @@ def _train(
     notes: list[Note] = []
     acted = False
     for kind in kinds:
-        names = {"kind": kind, "version": release.version}
+        # The kind by its name, in the reader's language ("sft" read as a code on Spanish
+        # pages).
+        shown_kind = label_note(RunKind(kind).label)
+        names = {"kind": shown_kind, "version": release.version}
         if TrainingRun.objects.filter(
             release=release, kind=kind, origin=RunOrigin.SCHEDULE
         ).exists():
@@ -244,7 +247,7 @@ def _train(
         active = services.active_run_of_kind(kind)
         if active is not None:
             text = gettext_noop("%(kind)s: waiting for run %(run)d to finish.")
-            notes.append(Note(text, {"kind": kind, "run": active.pk}))
+            notes.append(Note(text, {"kind": shown_kind, "run": active.pk}))
             continue
         try:
             with transaction.atomic():
@@ -260,7 +263,7 @@ def _train(
                 )
         except ValidationError as exc:
             text = gettext_noop("%(kind)s: skipped: %(reason)s")
-            notes.append(Note(text, {"kind": kind, "reason": " ".join(exc.messages)}))
+            notes.append(Note(text, {"kind": shown_kind, "reason": " ".join(exc.messages)}))
         except IntegrityError:  # pragma: no cover - the lock makes this a last guard
             notes.append(Note(gettext_noop("%(kind)s: %(version)s has its run already."), names))
         else:

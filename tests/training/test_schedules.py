@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
 from apps.releases.models import PublishState, Release, ReleaseState
@@ -121,12 +121,22 @@ def test_training_queues_exactly_one_run_per_kind_per_release(db):
         ("reward", newest, RunOrigin.SCHEDULE, "org/rm"),
         ("sft", newest, RunOrigin.SCHEDULE, "org/lm"),
     ]
-    assert "sft: queued run" in outcome and "reward: queued run" in outcome
+    assert "Supervised fine-tune: queued run" in outcome
+    assert "Reward model: queued run" in outcome
     assert outcome.endswith(f"on {newest.version}.")
     # The next tick: those runs are active, and this release has its runs anyway.
     again = schedules.maybe_train()
     assert TrainingRun.objects.count() == 2
-    assert again == "sft: v2 has its run already. reward: v2 has its run already."
+    assert again == (
+        "Supervised fine-tune: v2 has its run already. Reward model: v2 has its run already."
+    )
+    # Shown to a Spanish reader, the kind is named in Spanish too (it read "sft: v2 ya...").
+    with translation.override("es"):
+        (train,) = [s for s in schedules.schedule_list() if s.task == "training.auto_train"]
+    assert train.outcome == [
+        "Ajuste fino supervisado: v2 ya tiene su ejecución.",
+        "Modelo de recompensa: v2 ya tiene su ejecución.",
+    ]
     # Even once they finished, the same release is not trained again by the schedule.
     TrainingRun.objects.update(state=RunState.SUCCEEDED)
     schedules.maybe_train()
@@ -139,7 +149,7 @@ def test_a_running_run_of_a_kind_holds_the_schedule_back_for_that_kind(db):
     services.run_report(run_id=manual.pk, attempt=0, payload={"state": "running"})
     make_release()
     outcome = schedules.maybe_train()
-    assert f"sft: waiting for run {manual.pk} to finish." in outcome
+    assert f"Supervised fine-tune: waiting for run {manual.pk} to finish." in outcome
     assert list(
         TrainingRun.objects.filter(origin=RunOrigin.SCHEDULE).values_list("kind", flat=True)
     ) == ["reward"]
@@ -148,7 +158,7 @@ def test_a_running_run_of_a_kind_holds_the_schedule_back_for_that_kind(db):
 def test_a_release_without_preferences_gets_an_sft_run_only(db):
     make_release(counts=counts(preferences=(0, 0)))
     outcome = schedules.maybe_train()
-    assert "reward: skipped" in outcome and "no preferences rows" in outcome
+    assert "Reward model: skipped" in outcome and "no preferences rows" in outcome
     assert list(TrainingRun.objects.values_list("kind", flat=True)) == ["sft"]
 
 
