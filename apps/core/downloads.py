@@ -59,8 +59,10 @@ def _wanted(header: str, size: int) -> tuple[int, int] | bool | None:
     return start, end
 
 
-def download(request: HttpRequest, path: Path) -> HttpResponseBase:
-    """``path`` as an attachment: whole, or the one range the request asks for."""
+def download(request: HttpRequest, path: Path, filename: str | None = None) -> HttpResponseBase:
+    """``path`` as an attachment saved as ``filename`` (default: its own name): whole, or
+    the one range the request asks for."""
+    filename = filename or path.name
     stat = path.stat()
     size, modified = stat.st_size, int(stat.st_mtime)
     etag = f'"{size:x}-{stat.st_mtime_ns:x}"'
@@ -76,12 +78,12 @@ def download(request: HttpRequest, path: Path) -> HttpResponseBase:
         return refused
     file = path.open("rb")
     if wanted is None:
-        response = FileResponse(file, as_attachment=True, filename=path.name)
+        response = FileResponse(file, as_attachment=True, filename=filename)
     else:
         start, end = wanted  # type: ignore[misc]
         file.seek(start)
         response = FileResponse(
-            _Part(file, end - start + 1), as_attachment=True, filename=path.name, status=206
+            _Part(file, end - start + 1), as_attachment=True, filename=filename, status=206
         )
         response["Content-Length"] = str(end - start + 1)
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
@@ -89,3 +91,12 @@ def download(request: HttpRequest, path: Path) -> HttpResponseBase:
     response["Last-Modified"] = http_date(modified)
     response["ETag"] = etag
     return response
+
+
+def saved_name(prefix: str, path: str) -> str:
+    """The name a file is saved under: ``prefix`` and its path in one name
+    (``hearth-v3-sft-train-00000-of-00001.parquet``). Its own name alone would be the same
+    for every release's and run's file of that path (every release's README.md; sft and
+    preferences both have train-00000-of-00001.parquet), and a browser's Downloads folder
+    would hold ``README (3).md``."""
+    return f"{prefix}-{path.strip('/').replace('/', '-')}"

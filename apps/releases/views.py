@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
 from apps.core import idempotency
-from apps.core.downloads import download
+from apps.core.downloads import download, saved_name
 from apps.core.forms import add_validation_errors
 from apps.core.hub import hub_page
 from apps.releases import selectors, services
@@ -232,4 +232,4 @@ def release_file(request: HttpRequest, version: str, path: str) -> HttpResponseB
         full = selectors.release_file_path(release=release, path=path)
     except FileNotFoundError:
         raise Http404 from None
-    return download(request, full)
+    return download(request, full, saved_name(f"hearth-{release.version}", path))

@@ -27,7 +27,7 @@ from apps.accounts import roles
 from apps.accounts.selectors import request_user
 from apps.collection.selectors import prompts_answered_by_model
 from apps.core import idempotency
-from apps.core.downloads import download
+from apps.core.downloads import download, saved_name
 from apps.core.forms import add_validation_errors
 from apps.releases.models import FINISHED_STATES, Release
 from apps.training import schedules, selectors, services
@@ -288,7 +288,7 @@ def run_file(request: HttpRequest, run_id: int, path: str) -> HttpResponseBase:
         full = selectors.artefact_path(run=run, path=path)
     except FileNotFoundError:
         raise Http404 from None
-    return download(request, full)
+    return download(request, full, saved_name(f"hearth-{run.output_name}", path))
 
 
 @maintainer_required

@@ -128,9 +128,14 @@ def test_anyone_lists_finished_releases_and_downloads_files(world, api_anon):
     assert response.status_code == 200
     whole = b"".join(response.streaming_content)
     assert whole[:4] == b"PAR1"
+    # Saved under a name of its own: "train-00000-of-00001.parquet" was every release's sft
+    # and preferences train split alike.
+    saved = 'attachment; filename="hearth-v1-data-sft-train-00000-of-00001.parquet"'
+    assert response["Content-Disposition"] == saved
     # A download cut off part-way resumes (see the run files' test).
     rest = Client().get(url, headers={"Range": "bytes=4-", "If-Range": response["ETag"]})
     assert rest.status_code == 206
+    assert rest["Content-Disposition"] == saved
     assert whole[:4] + b"".join(rest.streaming_content) == whole
     assert Client().get("/releases/v1/files/.hearth/keys/sft.txt").status_code == 404
 

@@ -651,7 +651,9 @@ def test_a_listed_artefact_downloads_and_nothing_else_does(maintainer, release, 
     response = client.get(f"/training/runs/{run.pk}/files/model.safetensors")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"12345"
-    assert "attachment" in response["Content-Disposition"]
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="hearth-run-{run.pk}-model.safetensors"'
+    )
     base = f"/training/runs/{run.pk}/files/"
     for path in ("optimizer.pt", "../other.txt", "..%2Fother.txt", "missing.bin"):
         assert client.get(base + path).status_code == 404, path
