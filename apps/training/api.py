@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
@@ -257,10 +258,22 @@ class ScheduleDetailApi(APIView):
         operation_id="training_schedules_update",
     )
     def put(self, request: Request, schedule_id: int) -> Response:
-        payload = ScheduleIn(data=request.data)
-        payload.is_valid(raise_exception=True)
         from django_celery_beat.models import PeriodicTask
 
+        payload = ScheduleIn(data=request.data)
+        if not payload.is_valid():
+            # The options' problems too, in the same answer.
+            problems = dict(payload.errors)
+            options = request.data.get("options") if isinstance(request.data, dict) else None
+            task = PeriodicTask.objects.filter(
+                pk=schedule_id, task__in=["training.auto_release", "training.auto_train"]
+            ).values_list("task", flat=True)
+            if "options" not in problems and options is not None and task:
+                try:
+                    schedules.check_options(task[0], options)
+                except ValidationError as exc:
+                    problems.update(exc.message_dict)
+            raise exceptions.ValidationError(problems)
         try:
             schedules.schedule_update(
                 user=request_user(request), schedule_id=schedule_id, **payload.validated_data

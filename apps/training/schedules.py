@@ -20,8 +20,9 @@ shows in the reader's language.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -44,6 +45,8 @@ from apps.releases.models import (
 )
 from apps.training import services
 from apps.training.models import RunKind, RunMethod, RunOrigin, ScheduleOutcome, TrainingRun
+
+T = TypeVar("T")
 
 AUTO_RELEASE = "Cut a release when enough new data is in"
 AUTO_TRAIN = "Train SFT and reward models on each new release"
@@ -390,7 +393,8 @@ MAX_EVERY_MINUTES = 7 * 24 * 60
 def schedule_update(
     *, user: User | None, schedule_id: int, enabled: bool, every_minutes: Any, options: Any
 ) -> None:
-    """Turn a schedule on or off, set how often it runs and its options (validated).
+    """Turn a schedule on or off, set how often it runs and its options (validated: every
+    problem named at once, each under its field).
 
     Beat writes each run it sends to the same row (``last_run_at``, ``total_run_count``): the
     row is locked while it is edited, and only the fields the edit changes are saved, so an
@@ -403,17 +407,12 @@ def schedule_update(
         task = PeriodicTask.objects.select_for_update(no_key=True).get(
             pk=schedule_id, task__in=["training.auto_release", "training.auto_train"]
         )
-        try:
-            minutes = int(every_minutes)
-        except (TypeError, ValueError):
-            raise ValidationError(
-                {"every_minutes": [_("Give a whole number of minutes.")]}
-            ) from None
-        if not 1 <= minutes <= MAX_EVERY_MINUTES:
-            raise ValidationError(
-                {"every_minutes": [_("From 1 to %(n)s minutes.") % {"n": MAX_EVERY_MINUTES}]}
-            )
-        checked = check_options(task.task, options)
+        errors: dict[str, list[str]] = {}
+        minutes = _every_minutes(every_minutes, errors)
+        checked = _checked(check_options, errors, task.task, options)
+        if errors:
+            raise ValidationError(errors)
+        assert minutes is not None and checked is not None
         interval, _created = IntervalSchedule.objects.get_or_create(
             every=minutes, period=IntervalSchedule.MINUTES
         )
@@ -432,10 +431,39 @@ def schedule_update(
         task.save(update_fields=fields)
 
 
+def _every_minutes(value: Any, errors: dict[str, list[str]]) -> int | None:
+    try:
+        minutes = int(value)
+    except (TypeError, ValueError):
+        errors["every_minutes"] = [_("Give a whole number of minutes.")]
+        return None
+    if not 1 <= minutes <= MAX_EVERY_MINUTES:
+        errors["every_minutes"] = [_("From 1 to %(n)s minutes.") % {"n": MAX_EVERY_MINUTES}]
+        return None
+    return minutes
+
+
+def _checked(check: Callable[..., T], errors: dict[str, list[str]], *args: Any) -> T | None:
+    """``check(*args)``, or None with its ValidationError's messages added to ``errors``."""
+    try:
+        return check(*args)
+    except ValidationError as exc:
+        found = exc.message_dict if hasattr(exc, "error_dict") else {"options": exc.messages}
+        for name, messages in found.items():
+            errors.setdefault(name, []).extend(messages)
+        return None
+
+
+def _whole_number(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def check_options(task: str, options: Any) -> dict[str, Any]:
-    """Validate a schedule's options (its task's keyword arguments)."""
+    """Validate a schedule's options (its task's keyword arguments); raise ValidationError
+    naming every bad option under its name."""
     if not isinstance(options, dict):
         raise ValidationError({"options": [_("Give an object.")]})
+    errors: dict[str, list[str]] = {}
     if task == "training.auto_release":
         filter_keys = {
             "languages",
@@ -446,58 +474,52 @@ def check_options(task: str, options: Any) -> dict[str, Any]:
         }
         extra = set(options) - filter_keys - {"min_new_items"}
         if extra:
-            raise ValidationError(
-                {"options": [_("Unknown options: %(o)s.") % {"o": sorted(extra)}]}
-            )
+            errors["options"] = [_("Unknown options: %(o)s.") % {"o": sorted(extra)}]
         minimum = options.get("min_new_items", DEFAULT_MIN_NEW_ITEMS)
-        if (
-            not isinstance(minimum, int)
-            or isinstance(minimum, bool)
-            or not 1 <= minimum <= MAX_MIN_NEW_ITEMS
-        ):
-            raise ValidationError(
-                {
-                    "min_new_items": [
-                        _("Give a whole number from %(low)d to %(high)d.")
-                        % {"low": 1, "high": MAX_MIN_NEW_ITEMS}
-                    ]
-                }
-            )
-        filters = {k: v for k, v in options.items() if k != "min_new_items"}
-        release_services.check_release_filter(**filters)
+        if not _whole_number(minimum, 1, MAX_MIN_NEW_ITEMS):
+            errors["min_new_items"] = [
+                _("Give a whole number from %(low)d to %(high)d.")
+                % {"low": 1, "high": MAX_MIN_NEW_ITEMS}
+            ]
+        filters = {k: v for k, v in options.items() if k in filter_keys}
+        _checked(lambda: release_services.check_release_filter(**filters), errors)
+        if errors:
+            raise ValidationError(errors)
         return {"min_new_items": minimum, **filters}
     extra = set(options) - {"kinds", "base_models", "method", "hyperparameters", "answer_prompts"}
     if extra:
-        raise ValidationError({"options": [_("Unknown options: %(o)s.") % {"o": sorted(extra)}]})
+        errors["options"] = [_("Unknown options: %(o)s.") % {"o": sorted(extra)}]
     kinds = options.get("kinds", list(RunKind.values))
     if not isinstance(kinds, list) or not kinds or any(k not in RunKind.values for k in kinds):
-        raise ValidationError(
-            {"kinds": [_("Choose from: %(k)s.") % {"k": ", ".join(RunKind.values)}]}
-        )
+        errors["kinds"] = [_("Choose from: %(k)s.") % {"k": ", ".join(RunKind.values)}]
+        kinds = list(RunKind.values)
     base_models = options.get("base_models") or {}
     if not isinstance(base_models, dict) or set(base_models) - set(RunKind.values):
-        raise ValidationError({"base_models": [_("Give a base model per kind (sft, reward).")]})
-    for value in base_models.values():
-        services.check_base_model(value)
+        errors["base_models"] = [_("Give a base model per kind (sft, reward).")]
+    else:
+        for value in base_models.values():
+            _checked(services.check_base_model, errors, value)
     # The same rules as a run started by hand, so that a schedule never stores options that
     # every tick would then fail on.
     method = options.get("method", RunMethod.FULL)
     if method not in RunMethod.values:
-        raise ValidationError(
-            {"method": [_("Choose one of: %(v)s.") % {"v": ", ".join(RunMethod.values)}]}
-        )
+        errors["method"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(RunMethod.values)}]
+        method = RunMethod.FULL
     params = options.get("hyperparameters") or {}
     if not isinstance(params, dict) or set(params) - set(RunKind.values):
-        raise ValidationError({"hyperparameters": [_("Give hyperparameters per kind.")]})
-    params = {
-        kind: services.check_hyperparameters(kind, method, values)
-        for kind, values in params.items()
-    }
+        errors["hyperparameters"] = [_("Give hyperparameters per kind.")]
+    else:
+        params = {
+            kind: _checked(services.check_hyperparameters, errors, kind, method, values)
+            for kind, values in params.items()
+        }
     answers = options.get("answer_prompts", 0)
     # The answers come from the SFT run: without one, there is nothing to write them.
     kind = RunKind.SFT if RunKind.SFT in kinds else kinds[0]
     if (problem := services.answer_prompts_problem(kind, answers)) is not None:
-        raise ValidationError({"answer_prompts": [problem]})
+        errors["answer_prompts"] = [problem]
+    if errors:
+        raise ValidationError(errors)
     out: dict[str, Any] = {"kinds": kinds, "method": method}
     if answers:
         out["answer_prompts"] = answers

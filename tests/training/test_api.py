@@ -323,6 +323,60 @@ def test_schedule_options_are_held_to_the_rules_of_a_run(api_maintainer, options
     assert (after.kwargs, after.interval_id) == (before.kwargs, before.interval_id)
 
 
+def test_every_bad_schedule_option_is_named_in_one_answer(api_maintainer):
+    """Only the first problem was named: fixing it only to be told of the next."""
+    from django_celery_beat.models import PeriodicTask
+
+    listed = api_maintainer.get("/api/v1/training-schedules/").json()
+    by_task = {s["task"]: s for s in listed}
+    before = list(PeriodicTask.objects.order_by("pk").values_list("kwargs", "interval_id"))
+    train = api_maintainer.put(
+        f"/api/v1/training-schedules/{by_task['training.auto_train']['id']}/",
+        {
+            "enabled": True,
+            "every_minutes": 0,
+            "options": {
+                "kinds": "sft",
+                "method": "bogus",
+                "hyperparameters": {
+                    "sft": {"learning_rate": -1},
+                    "reward": {"max_steps": 0},
+                },
+                "answer_prompts": -1,
+                "colour": "red",
+            },
+        },
+        format="json",
+    )
+    assert train.status_code == 400
+    body = train.json()
+    assert set(body) == {
+        "every_minutes",
+        "kinds",
+        "method",
+        "hyperparameters",
+        "answer_prompts",
+        "options",
+    }
+    assert body["method"] == ["Choose one of: full, lora."]
+    assert body["options"] == ["Unknown options: ['colour']."]
+    assert len(body["hyperparameters"]) == 2
+    assert "learning_rate must be greater than 0 (got -1)." in body["hyperparameters"]
+    cut = api_maintainer.put(
+        f"/api/v1/training-schedules/{by_task['training.auto_release']['id']}/",
+        {
+            "enabled": True,
+            "every_minutes": 5,
+            "options": {"min_new_items": 0, "languages": ["xx-nope"], "test_share": 2},
+        },
+        format="json",
+    )
+    assert cut.status_code == 400
+    assert {"min_new_items", "languages", "test_share"} <= set(cut.json())
+    after = list(PeriodicTask.objects.order_by("pk").values_list("kwargs", "interval_id"))
+    assert after == before
+
+
 @pytest.mark.parametrize(
     ("param", "message"),
     [
@@ -452,5 +506,8 @@ def test_the_new_messages_are_translatable(api_maintainer, release):
     assert retry.json() == {
         "non_field_errors": [f"«Run {run.pk} is still queued; cancel it first.»"]
     }
-    assert schedule.json() == {"every_minutes": ["«From 1 to 10080.»"]}
+    assert schedule.json() == {
+        "every_minutes": ["«From 1 to 10080.»"],
+        "min_new_items": ["«Give a whole number from 1 to 1000000.»"],
+    }
     assert options.json() == {"min_new_items": ["«Give a whole number from 1 to 1000000.»"]}
