@@ -12,7 +12,16 @@ from django.utils import translation
 from rest_framework.test import APIClient
 
 from apps.accounts import roles
+from tests import gguf_cache
 from tests.factories import LicenceAcceptanceFactory, UserFactory
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    gguf_cache.configure(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    gguf_cache.unconfigure(config)
 
 
 @pytest.fixture(autouse=True)

@@ -13,19 +13,12 @@ training run on every process that uses this Redis.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from celery import Celery
 
 from worker.brokers import redis_transport_options
-
-
-def data_dir() -> Path:
-    """HEARTH_DATA_DIR, else the repository's var/ (the web side's rule)."""
-    return Path(
-        os.environ.get("HEARTH_DATA_DIR") or Path(__file__).resolve().parents[1] / "var"
-    ).resolve()
+from worker.paths import data_dir
 
 
 def env_int(name: str, default: int, minimum: int) -> int:

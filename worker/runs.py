@@ -118,10 +118,11 @@ from typing import IO, Any, TypeVar
 from celery.contrib.abortable import AbortableTask
 
 from worker.answers import AnswerSpec, journal_path
-from worker.celery import app, data_dir, env_int
+from worker.celery import app, env_int
 from worker.child import TrainingProcess, child_argv, child_env, send_signal
 from worker.config import CONFIGS, TrainConfig
 from worker.hub import is_transient, publish_folder
+from worker.paths import models_dir
 from worker.reports import Reporter, ReportRoute, Send, SpecError
 
 logger = logging.getLogger(__name__)
@@ -229,12 +230,6 @@ def check_spec(spec: dict[str, Any], route: ReportRoute, models: Path) -> RunSpe
     except ValueError as exc:
         raise SpecError(f"bad answer section: {exc}") from None
     return RunSpec(route, kind, config, output, publish, answer)
-
-
-def models_dir() -> Path:
-    """HEARTH_MODELS_DIR, else <data dir>/models (the web side's rule)."""
-    configured = os.environ.get("HEARTH_MODELS_DIR")
-    return Path(configured).resolve() if configured else data_dir() / "models"
 
 
 def _env_float(name: str, default: float) -> float:

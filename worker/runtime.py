@@ -200,7 +200,7 @@ def load_tokenizer(config: TrainConfig) -> Any:
     """The base model's tokenizer, with a pad token (EOS when it has none)."""
     from transformers import AutoTokenizer
 
-    source, gguf_file = config.base_model_files()
+    source, gguf_file = dense_base(config)
     kwargs: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
     tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     if tokenizer.eos_token_id is None:
@@ -215,25 +215,87 @@ def load_model(
 ) -> torch.nn.Module:
     """Load the base model in fp32 (the master weights) with the chosen attention kernel.
 
-    A GGUF base is dequantised into a plain dense model and then forgets it came from GGUF,
-    so that it trains and saves (as safetensors) like any other.
+    A GGUF base is dequantised into a plain dense model (once, see dense_base), so that it
+    trains and saves (as safetensors) like any other.
     """
-    source, gguf_file = config.base_model_files()
+    source, gguf_file = dense_base(config)
     if attention == varlen.NAME:
         varlen.register()
     if gguf_file:
-        from transformers import GgufConfig
-
-        kwargs["gguf_file"] = gguf_file
-        kwargs["quantization_config"] = GgufConfig(dequantize=True)
+        return _from_gguf(auto_class, source, gguf_file, attn_implementation=attention, **kwargs)
     model: Any = auto_class.from_pretrained(
         source, dtype=torch.float32, attn_implementation=attention, **kwargs
     )
-    if gguf_file:
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
     return model  # type: ignore[no-any-return]
+
+
+def _from_gguf(auto_class: Any, folder: str, name: str, **kwargs: Any) -> Any:
+    """A GGUF model dequantised to fp32, forgetting it came from GGUF."""
+    from transformers import GgufConfig
+
+    model = auto_class.from_pretrained(
+        folder,
+        gguf_file=name,
+        quantization_config=GgufConfig(dequantize=True),
+        dtype=torch.float32,
+        **kwargs,
+    )
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model
+
+
+def dense_base(config: TrainConfig) -> tuple[str, str | None]:
+    """What ``from_pretrained`` reads for the base model (``TrainConfig.base_model_files``),
+    with a local GGUF file dequantised once into a plain folder (config, tokenizer,
+    safetensors) under worker.paths.gguf_cache_dir() and read from there afterwards.
+
+    Reading a GGUF file is slow: transformers parses it once for the configuration, once for
+    the tokenizer and once for the weights, and maps each tensor's name with a table built
+    afresh every time (SmolLM2-135M: about 40 s of a CPU before the first step, every run;
+    the plain folder loads in a few seconds). The folder is keyed by the file's name, size
+    and modification time and by the transformers version that converted it, written
+    beside its final name and renamed into place, so a crash leaves no half-written copy and
+    two workers converting at once both end with one whole folder. A GGUF file on the Hub
+    (``base_model_gguf_file`` in a repo) is read as it is.
+    """
+    source, gguf_file = config.base_model_files()
+    path = Path(source) / gguf_file if gguf_file else None
+    if path is None or not path.is_file():
+        return source, gguf_file
+    import transformers
+
+    from worker.paths import gguf_cache_dir
+
+    stat = path.stat()
+    key = f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}-tf{transformers.__version__}"
+    folder = gguf_cache_dir() / key
+    if not (folder / "config.json").is_file():
+        _dequantise(path, folder)
+    return str(folder), None
+
+
+def _dequantise(path: Path, folder: Path) -> None:
+    """Write ``path``'s model (as a causal LM: GGUF files hold language models) and tokenizer
+    into ``folder``, through a temporary folder beside it."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        model = _from_gguf(AutoModelForCausalLM, str(path.parent), path.name)
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            staging.rename(folder)
+        except OSError:  # another worker's copy is in place: keep it
+            if not (folder / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def apply_lora(model: torch.nn.Module, config: TrainConfig, task_type: str) -> torch.nn.Module:

@@ -45,6 +45,7 @@ from worker.runtime import (
     Runtime,
     Timer,
     apply_lora,
+    dense_base,
     load_model,
     load_tokenizer,
     make_optimizer,
@@ -360,7 +361,7 @@ def sft_attention(config: SFTConfig, runtime: Runtime) -> str:
     if config.attention == "auto" and runtime.device.type == "cuda":
         from transformers import AutoConfig
 
-        source, gguf_file = config.base_model_files()
+        source, gguf_file = dense_base(config)
         extra = {"gguf_file": gguf_file} if gguf_file else {}
         suits = varlen.suits_auto(AutoConfig.from_pretrained(source, **extra), config.max_seq_len)
     return resolve_attention(config.attention, runtime, varlen_auto=suits)

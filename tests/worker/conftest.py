@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import gguf_cache
 from tests.worker import helpers
 
 # Never reach the Hub from tests; keep CPU threads predictable on a small shared machine.
@@ -17,6 +18,14 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # One thread: on a small, busy machine OpenMP threads fighting for cores make tiny models
 # tens of times slower. Subprocesses inherit this.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    gguf_cache.configure(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    gguf_cache.unconfigure(config)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,6 +4,7 @@ its file is read), loaded through transformers' GGUF support, saved and loaded b
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,39 @@ def test_sft_on_smollm2_saves_a_model_that_loads_back(
     with torch.no_grad():
         logits = model(**prompt).logits  # type: ignore[arg-type]
     assert torch.isfinite(logits).all()
+
+
+def test_a_gguf_base_is_dequantised_once_into_a_plain_folder(
+    release: Path, tmp_path: Path, smollm2: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """transformers read the GGUF file three times a run (configuration, tokenizer,
+    weights): about 40 s of a CPU before the first step. It is converted once per file and
+    transformers version, and read from the plain folder afterwards."""
+    from worker import runtime
+    from worker.config import SFTConfig
+
+    config = SFTConfig.from_spec(
+        {"release": str(release), "base_model": str(smollm2), "output_dir": str(tmp_path / "o")}
+    )
+    folder, gguf_file = runtime.dense_base(config)  # converts, unless a test did already
+    cache = Path(os.environ["HEARTH_GGUF_CACHE"])
+    assert gguf_file is None and Path(folder).parent == cache
+    assert Path(folder).name.startswith(f"{smollm2.stem}-{smollm2.stat().st_size}-")
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {
+        p.name for p in Path(folder).iterdir()
+    }
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no staging left
+
+    def no_second_conversion(path: Path, target: Path) -> None:
+        raise AssertionError(f"{path} converted again")
+
+    monkeypatch.setattr(runtime, "_dequantise", no_second_conversion)
+    assert runtime.dense_base(config) == (folder, None)
+    tokenizer = runtime.load_tokenizer(config)
+    assert tokenizer.chat_template and tokenizer.eos_token == "<|im_end|>"
+    model = runtime.load_model(AutoModelForCausalLM, config, "sdpa")
+    assert model.config.model_type == "llama" and not hasattr(model.config, "quantization_config")
+    assert sum(p.numel() for p in model.parameters()) > 100_000_000
 
 
 @pytest.mark.slow(seconds=45)
