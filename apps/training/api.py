@@ -158,7 +158,8 @@ class TrainingRunsApi(APIView):
     @idempotent
     def post(self, request: Request) -> Response:
         payload = TrainingRunCreateIn(data=request.data)
-        payload.is_valid(raise_exception=True)
+        if not payload.is_valid():
+            raise exceptions.ValidationError(_every_problem(payload, request.data))
         data = payload.validated_data
         release = Release.objects.filter(version=data["release"]).first()
         if release is None:
@@ -175,6 +176,38 @@ class TrainingRunsApi(APIView):
             answer_prompts=data["answer_prompts"],
         )
         return Response(TrainingRunOut(run).data, status=status.HTTP_201_CREATED)
+
+
+def _every_problem(payload: TrainingRunCreateIn, raw: Any) -> dict[str, Any]:
+    """A refused new run's problems: the request's own (a field of the wrong type or
+    missing) and, beside them, what the options that passed would meet (a bad
+    hyperparameter, an unfinished release), so that one answer names them all."""
+    problems: dict[str, Any] = dict(payload.errors)
+    if not isinstance(raw, dict) or set(problems) - set(payload.fields):
+        return problems  # not an object, or unknown fields: fix that first
+
+    def passed(name: str, default: Any = None) -> Any:
+        return default if name in problems else raw.get(name, default)
+
+    release = None
+    version = passed("release")
+    if isinstance(version, str):
+        release = Release.objects.filter(version=version.strip()).first()
+        if release is None:
+            problems["release"] = [_("There is no release %(v)s.") % {"v": version.strip()}]
+    try:
+        services.check_run_options(
+            kind=passed("kind"),
+            method=passed("method", RunMethod.FULL),
+            base_model=passed("base_model"),
+            hyperparameters=passed("hyperparameters"),
+            answer_prompts=passed("answer_prompts", 0),
+            release=release,
+        )
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            problems.setdefault(name, messages)
+    return problems
 
 
 class TrainingRunDetailApi(APIView):

@@ -354,13 +354,13 @@ def check_run_options(
     base_model: Any,
     hyperparameters: Any,
     answer_prompts: Any,
-    release: Release,
+    release: Release | None,
 ) -> tuple[str, dict[str, Any]]:
     """Check a new run's options and return its base model and hyperparameters; raise one
     ValidationError naming every field that is wrong, so a caller fixes them all at once. The
     hyperparameters are checked only for a known kind and method (they depend on both), and
     the release only for a known kind and good hyperparameters (``config_name`` picks the
-    rows it needs)."""
+    rows it needs). ``release`` None: the caller names the release's problem itself."""
     errors: dict[str, list[str]] = {}
 
     def collect(error: ValidationError) -> None:
@@ -388,7 +388,7 @@ def check_run_options(
             params = check_hyperparameters(kind, method, hyperparameters)
         except ValidationError as error:
             collect(error)
-    if params is not None:
+    if params is not None and release is not None:
         try:
             check_release_for(kind, release, params)
         except ValidationError as error:

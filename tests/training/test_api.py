@@ -143,6 +143,43 @@ def test_every_bad_field_is_named_in_one_answer(
     assert not TrainingRun.objects.exists()
 
 
+def test_a_wrong_json_type_is_named_beside_the_other_options_problems(api_maintainer, release):
+    """A field of the wrong JSON type (the request's own problem) hid every other: the
+    hyperparameters, the base model and the release were checked only once it was fixed."""
+    response = api_maintainer.post(
+        RUNS,
+        {
+            "release": "v1",
+            "kind": "sft",
+            "answer_prompts": "5",
+            "base_model": "../elsewhere",
+            "hyperparameters": {"learning_rate": -1},
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"answer_prompts", "base_model", "hyperparameters"}
+    assert body["hyperparameters"] == ["learning_rate must be greater than 0 (got -1)."]
+    # An unknown release beside a bad type: both named.
+    response = api_maintainer.post(
+        RUNS,
+        {"release": "v9", "kind": "sft", "method": 3, "answer_prompts": -1},
+        format="json",
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["release"] == ["There is no release v9."]
+    assert body["answer_prompts"] == ["A whole number from 0 to 500."]
+    assert set(body) == {"release", "method", "answer_prompts"}
+    # A wrong type in kind: the hyperparameters depend on it and are not judged.
+    response = api_maintainer.post(
+        RUNS, {"release": "v1", "kind": 7, "hyperparameters": {"learning_rate": -1}}, format="json"
+    )
+    assert set(response.json()) == {"kind"}
+    assert not TrainingRun.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("hyperparameters", "message"),
     [
