@@ -38,6 +38,7 @@ from apps.feedback.models import Ranking
 from apps.releases import services as release_services
 from apps.releases.building.queries import entering_response, rankings_filter
 from apps.releases.models import (
+    BUILD_STALE,
     FINISHED_STATES,
     PublishState,
     Release,
@@ -155,6 +156,16 @@ def maybe_cut_release(*, min_new_items: int = DEFAULT_MIN_NEW_ITEMS, **filters: 
 
 def _cut_release(min_new_items: int, filters: dict[str, Any]) -> tuple[list[Note], bool]:
     building = Release.objects.filter(state=ReleaseState.BUILDING).first()
+    if building is not None and building.build_stalled:
+        # Waiting would be for ever: its worker has most likely died. A maintainer rebuilds
+        # it (the schedule does not: a build that kills its worker would be retried each
+        # tick).
+        text = gettext_noop(
+            "Waiting: %(version)s's build has made no progress for %(minutes)d minutes (its "
+            "worker may have died). Rebuild it from its page, and the schedule goes on."
+        )
+        minutes = int(BUILD_STALE.total_seconds() // 60)
+        return [Note(text, {"version": building.version, "minutes": minutes})], False
     if building is not None:
         text = gettext_noop("Waiting: %(version)s is still building.")
         return [Note(text, {"version": building.version})], False
