@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import (
     Count,
@@ -29,6 +28,7 @@ from apps.collection.models import (
     Source,
 )
 from apps.collection.search import IContains
+from apps.core.caching import cached
 
 
 def default_language_for(*, user: Any) -> str:
@@ -339,10 +339,7 @@ def site_counts() -> dict[str, int]:
     the people who wrote them (at most ``SITE_COUNTS_CACHE_SECONDS`` old). Work in review,
     rejected, halted, withdrawn or hidden is not shown to visitors, so it is not counted
     either, nor a banned author's work."""
-    found: dict[str, int] | None = cache.get(SITE_COUNTS_CACHE_KEY)
-    if found is None:
-        found = _site_counts()
-        cache.set(SITE_COUNTS_CACHE_KEY, found, SITE_COUNTS_CACHE_SECONDS)
+    found, _computed = cached(SITE_COUNTS_CACHE_KEY, SITE_COUNTS_CACHE_SECONDS, _site_counts)
     return found
 
 

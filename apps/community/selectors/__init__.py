@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, IntegerField, Q, QuerySet, Value
 from django.db.models.functions import TruncDate
@@ -55,6 +54,7 @@ from apps.collection.models import (
     Source,
 )
 from apps.collection.selectors import PUBLIC_PROMPT, PUBLIC_RESPONSE
+from apps.core.caching import cached
 from apps.feedback.models import Ranking, Review
 
 UTC = dt.UTC
@@ -255,13 +255,8 @@ def leaderboard(*, period: str, today: dt.date | None = None) -> Leaderboard:
     or month starts with a board of its own."""
     since = period_start(period, today or today_utc())
     key = f"community:leaderboard:v1:{period}:{since.isoformat() if since else 'all'}"
-    rows: list[Row] | None = cache.get(key)
-    if rows is None:
-        rows = _compute_rows(since)
-        cache.set(key, rows, LEADERBOARD_CACHE_SECONDS)
-    else:
-        rows = _without_unlisted(rows)
-    return Leaderboard(rows)
+    rows, computed = cached(key, LEADERBOARD_CACHE_SECONDS, lambda: _compute_rows(since))
+    return Leaderboard(rows if computed else _without_unlisted(rows))
 
 
 def _without_unlisted(rows: list[Row]) -> list[Row]:

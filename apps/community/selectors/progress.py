@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import Avg, Count, F, IntegerField, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate
 
@@ -59,6 +58,7 @@ from apps.community.selectors import (
     _midnight,
     today_utc,
 )
+from apps.core.caching import cached
 from apps.feedback.models import BLOCKING_LABELS, PromptConsensus, Ranking, Review
 
 UTC = dt.UTC
@@ -382,8 +382,5 @@ def progress(*, today: dt.date | None = None) -> Progress:
     30 days move on at midnight UTC."""
     today = today or today_utc()
     key = f"community:progress:v2:{today.isoformat()}"  # v2: answers_model_written
-    found: Progress | None = cache.get(key)
-    if found is None:
-        found = _compute(today)
-        cache.set(key, found, PROGRESS_CACHE_SECONDS)
+    found, _computed = cached(key, PROGRESS_CACHE_SECONDS, lambda: _compute(today))
     return found
