@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from apps.accounts.models import User
 from apps.accounts.services import check_language
-from apps.collection import services
+from apps.collection import search, services
 from apps.collection.models import CollectionPolicy, PromptState, ResponseState
 from apps.collection.policy import current_policy
 
@@ -521,6 +521,7 @@ def prompts_import_jsonl(
     while not exhausted:
         batch = _Batch()
         with transaction.atomic():
+            search.lift_pending_limit(connection)
             while len(batch) < options.batch_size:
                 raw = next(lines, None)
                 if raw is None:
@@ -557,6 +558,8 @@ def prompts_import_jsonl(
             outcomes = batch.write(author=author, options=options, policy=policy)
         if outcomes:
             report.add_batch(outcomes)
+    if report.batches_committed:
+        search.merge_pending(connection)
     return report
 
 

@@ -89,6 +89,10 @@ class Prompt(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["state", "category", "language"]),
+            # The duplicate check, withdrawn prompts included (the unique index above covers
+            # live ones only): an import looks up each batch's 500 keys at once, which read
+            # every prompt without it (0.6 s a batch at 20,000 prompts, growing with them).
+            models.Index(fields=["instruction_key"], name="prompt_instruction_key"),
             # Browse and the API list live prompts newest first.
             models.Index(
                 fields=["-created_at", "-id"],

@@ -22,6 +22,30 @@ from django.db.models import lookups
 from django.db.models.sql.compiler import SQLCompiler
 
 SQLITE_UPPER = "hearth_upper"
+# Migration 0004's trigram indexes (PostgreSQL only).
+TRIGRAM_INDEXES = ("prompt_instruction_trgm", "prompt_context_trgm", "response_text_trgm")
+# An import's pending-list limit for those indexes, for its own batches (the site's is 256 kB:
+# settings.DATABASES): merged into the index every few dozen rows, a batch's index upkeep
+# grew with the table; 4 MB (PostgreSQL's default) keeps it flat. The list is merged once at
+# the end of the import (merge_pending), so searches after it read no long list.
+IMPORT_PENDING_LIST_KB = 4096
+
+
+def lift_pending_limit(connection: BaseDatabaseWrapper) -> None:
+    """For the current transaction (PostgreSQL): let the trigram indexes' pending lists grow to
+    IMPORT_PENDING_LIST_KB."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL gin_pending_list_limit = {IMPORT_PENDING_LIST_KB}")
+
+
+def merge_pending(connection: BaseDatabaseWrapper) -> None:
+    """Merge the trigram indexes' pending lists into them (PostgreSQL; after a bulk write)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for name in TRIGRAM_INDEXES:
+            cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [name])
 
 
 @functools.cache
