@@ -193,6 +193,8 @@ else:
     # index, read by every search) small: 256 kB, for this site's connections (see
     # collection's migration 0004). A bulk import lifts it for its own batches and merges the
     # list once at the end (collection.importing), which cut its index upkeep about threefold.
+    # Behind PgBouncer, list ``options`` in its ignore_startup_parameters (the limit is then
+    # PostgreSQL's default, 4 MB, or whatever ALTER DATABASE … SET gin_pending_list_limit says).
     DATABASES["default"]["OPTIONS"] = {"options": "-c gin_pending_list_limit=256"}
     if envbool("DB_SERVER_SIDE_BINDING", True):
         DATABASES["default"]["OPTIONS"] |= {
