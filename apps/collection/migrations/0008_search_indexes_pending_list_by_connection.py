@@ -13,22 +13,19 @@ from django.db import migrations
 NAMES = ("prompt_instruction_trgm", "prompt_context_trgm", "response_text_trgm")
 
 
-def reset_limit(apps: Any, schema_editor: Any) -> None:
+def _alter(schema_editor: Any, clause: str) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     for name in NAMES:
-        schema_editor.execute(
-            f"ALTER INDEX {schema_editor.quote_name(name)} RESET (gin_pending_list_limit)"
-        )
+        schema_editor.execute(f"ALTER INDEX {schema_editor.quote_name(name)} {clause}")
+
+
+def reset_limit(apps: Any, schema_editor: Any) -> None:
+    _alter(schema_editor, "RESET (gin_pending_list_limit)")
 
 
 def set_limit(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in NAMES:
-        schema_editor.execute(
-            f"ALTER INDEX {schema_editor.quote_name(name)} SET (gin_pending_list_limit = 256)"
-        )
+    _alter(schema_editor, "SET (gin_pending_list_limit = 256)")
 
 
 class Migration(migrations.Migration):
