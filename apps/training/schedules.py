@@ -459,9 +459,7 @@ def _checked(check: Callable[..., T], errors: dict[str, list[str]], *args: Any) 
     try:
         return check(*args)
     except ValidationError as exc:
-        found = exc.message_dict if hasattr(exc, "error_dict") else {"options": exc.messages}
-        for name, messages in found.items():
-            errors.setdefault(name, []).extend(messages)
+        services.add_errors(errors, exc)
         return None
 
 

@@ -347,6 +347,14 @@ def run_create(
     return run
 
 
+def add_errors(errors: dict[str, list[str]], error: ValidationError) -> None:
+    """Add ``error``'s messages to ``errors`` under their fields (one without a field under
+    ``options``), after any already there."""
+    found = error.message_dict if hasattr(error, "error_dict") else {"options": error.messages}
+    for field, messages in found.items():
+        errors.setdefault(field, []).extend(messages)
+
+
 def check_run_options(
     *,
     kind: str,
@@ -362,11 +370,6 @@ def check_run_options(
     the release only for a known kind and good hyperparameters (``config_name`` picks the
     rows it needs). ``release`` None: the caller names the release's problem itself."""
     errors: dict[str, list[str]] = {}
-
-    def collect(error: ValidationError) -> None:
-        for field, messages in error.message_dict.items():
-            errors.setdefault(field, []).extend(messages)
-
     if kind not in RunKind.values:
         errors["kind"] = [_("Choose one of: %(v)s.") % {"v": ", ".join(RunKind.values)}]
     if method not in RunMethod.values:
@@ -381,18 +384,18 @@ def check_run_options(
             else default_base_model(kind if kind in RunKind.values else RunKind.SFT)
         )
     except ValidationError as error:
-        collect(error)
+        add_errors(errors, error)
     params: dict[str, Any] | None = None
     if "kind" not in errors and "method" not in errors:
         try:
             params = check_hyperparameters(kind, method, hyperparameters)
         except ValidationError as error:
-            collect(error)
+            add_errors(errors, error)
     if params is not None and release is not None:
         try:
             check_release_for(kind, release, params)
         except ValidationError as error:
-            collect(error)
+            add_errors(errors, error)
     if errors:
         raise ValidationError(errors)
     assert params is not None  # a known kind and method, and no error
