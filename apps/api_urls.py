@@ -102,4 +102,10 @@ urlpatterns = [
         name="response-withdraw",
     ),
     path("imports/", api_imports.ImportsApi.as_view(), name="imports"),
+    path("imports/<int:import_id>/", api_imports.ImportDetailApi.as_view(), name="import-detail"),
+    path(
+        "imports/<int:import_id>/resume/",
+        api_imports.ImportResumeApi.as_view(),
+        name="import-resume",
+    ),
 ]

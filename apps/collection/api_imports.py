@@ -1,13 +1,17 @@
-"""POST /api/v1/imports/: maintainers upload a Dolly-format JSONL file."""
+"""/api/v1/imports/: maintainers upload a Dolly-format JSONL file, which the exports worker
+imports in the background; they follow it, read its report, and resume one that stopped."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
+from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -16,26 +20,124 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import User
 from apps.accounts.permissions import IsMaintainer
-from apps.collection import importing
-from apps.core.api import idempotent
+from apps.collection import import_jobs, importing
+from apps.collection.models import Import
+from apps.core.api import Pagination, absolute_url, idempotent
 from apps.core.fields import RefusesUnknownFields, StrictCharField
-from apps.core.schema import IDEMPOTENT_ERRORS, WRITE_ERRORS, errors
+from apps.core.schema import (
+    IDEMPOTENT_ERRORS,
+    PAGE_ERRORS,
+    PAGE_PARAMETERS,
+    WRITE_ERRORS,
+    errors,
+    paginated,
+)
 
 # The origin recorded when an upload does not name its source.
 DEFAULT_UPLOAD_SOURCE = "upload"
 
+ReportOut = inline_serializer(
+    name="ImportReport",
+    fields={
+        "imported": serializers.IntegerField(),
+        "duplicates": serializers.IntegerField(),
+        "rejected": serializers.IntegerField(),
+        "lines": serializers.ListField(
+            help_text=_(
+                "The file's non-blank lines in order, at most lines_listed_per_status of "
+                "each status."
+            ),
+            child=inline_serializer(
+                name="ImportLine",
+                fields={
+                    "line": serializers.IntegerField(),
+                    "status": serializers.ChoiceField(
+                        choices=[importing.IMPORTED, importing.DUPLICATE, importing.REJECTED]
+                    ),
+                    "prompt_id": serializers.IntegerField(required=False),
+                    "errors": serializers.DictField(
+                        child=serializers.ListField(child=serializers.CharField()),
+                        required=False,
+                    ),
+                },
+            ),
+        ),
+        "lines_truncated": serializers.BooleanField(
+            help_text=_("True when lines leaves out some of the lines counted.")
+        ),
+        "lines_omitted": serializers.IntegerField(
+            help_text=_("How many of the lines counted are not in lines; 0 when all are.")
+        ),
+        "lines_listed_per_status": serializers.IntegerField(
+            help_text=_(
+                "How many lines of each status (imported, duplicate, rejected) lines lists "
+                "at most: the first ones in the file."
+            )
+        ),
+    },
+)
+
+
+class ImportOptionsOut(serializers.Serializer[dict[str, str]]):
+    # Serializer fields are popped off the class, so this does not shadow Field.source.
+    source = serializers.CharField()  # type: ignore[assignment]
+    licence = serializers.CharField()
+    language = serializers.CharField()
+    state = serializers.ChoiceField(choices=sorted(importing.IMPORT_STATES))
+
+
+class ImportOut(serializers.ModelSerializer[Import]):
+    """An import. ``status`` is ``queued`` (waiting for the exports worker), ``running``,
+    ``done`` or ``failed`` (``error`` says why; resume it). ``stalled``: queued or running but
+    nothing committed for five minutes, its worker lost; resume it. ``bytes_done`` of
+    ``file_size`` have been read and committed, and ``report`` counts and lists the lines
+    committed so far: the whole file's once ``status`` is ``done``. Give
+    ``context={"request": …}``."""
+
+    url = serializers.SerializerMethodField()
+    created_by = serializers.CharField(
+        source="created_by.public_name", default=None, allow_null=True
+    )
+    options = ImportOptionsOut()
+    stalled = serializers.SerializerMethodField()
+    report = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Import
+        fields = [
+            "id", "url", "status", "error", "stalled", "file_name", "file_size", "bytes_done",
+            "lines_read", "options", "created_by", "created_at", "started_at", "finished_at",
+            "report",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, job: Import) -> str:
+        return absolute_url(self.context, reverse("api:import-detail", args=[job.pk]))
+
+    def get_stalled(self, job: Import) -> bool:
+        return import_jobs.is_stalled(job)
+
+    @extend_schema_field(ReportOut)
+    def get_report(self, job: Import) -> dict[str, Any]:
+        return import_jobs.report_of(job).as_dict()
+
+
+def _import_or_404(import_id: int) -> Import:
+    try:
+        return Import.objects.select_related("created_by").get(pk=import_id)
+    except Import.DoesNotExist:
+        raise exceptions.NotFound() from None
+
+
+def _answer(job: Import, request: Request, code: int = status.HTTP_200_OK) -> ApiResponse:
+    data = ImportOut(job, context={"request": request}).data
+    headers = {"Location": data["url"]} if code == status.HTTP_202_ACCEPTED else None
+    return ApiResponse(data, status=code, headers=headers)
+
 
 class ImportsApi(APIView):
-    """Import a JSONL file; every line goes through the Write form's checks.
-
-    The answer counts every non-blank line as imported, duplicate or rejected, and lists the
-    first ``lines_listed_per_status`` lines of each status: an imported line with the new
-    prompt's id, a duplicate with the id of the prompt already in Hearth, a rejected one with
-    the reasons. When it lists fewer lines than it counts, ``lines_truncated`` is true and
-    ``lines_omitted`` says how many it leaves out. Each line is imported or not on its own.
-    A file that is empty, not UTF-8 text, or not JSON objects with Dolly's fields at its
-    first line is refused with 400 and imports nothing.
-    """
+    """Maintainers list imports (newest first) and send a file to import."""
 
     permission_classes = [IsAuthenticated, IsMaintainer]
     parser_classes = [MultiPartParser, FormParser]
@@ -53,56 +155,40 @@ class ImportsApi(APIView):
             choices=sorted(importing.IMPORT_STATES), required=False, default="accepted"
         )
 
-    OutputSerializer = inline_serializer(
-        name="ImportReport",
-        fields={
-            "imported": serializers.IntegerField(),
-            "duplicates": serializers.IntegerField(),
-            "rejected": serializers.IntegerField(),
-            "lines": serializers.ListField(
-                help_text=_(
-                    "The file's non-blank lines in order, at most lines_listed_per_status of "
-                    "each status."
-                ),
-                child=inline_serializer(
-                    name="ImportLine",
-                    fields={
-                        "line": serializers.IntegerField(),
-                        "status": serializers.ChoiceField(
-                            choices=[importing.IMPORTED, importing.DUPLICATE, importing.REJECTED]
-                        ),
-                        "prompt_id": serializers.IntegerField(required=False),
-                        "errors": serializers.DictField(
-                            child=serializers.ListField(child=serializers.CharField()),
-                            required=False,
-                        ),
-                    },
-                ),
-            ),
-            "lines_truncated": serializers.BooleanField(
-                help_text=_("True when lines leaves out some of the lines counted.")
-            ),
-            "lines_omitted": serializers.IntegerField(
-                help_text=_("How many of the lines counted are not in lines; 0 when all are.")
-            ),
-            "lines_listed_per_status": serializers.IntegerField(
-                help_text=_(
-                    "How many lines of each status (imported, duplicate, rejected) lines lists "
-                    "at most: the first ones in the file."
-                )
-            ),
-        },
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(ImportOut), **errors(401, 403, *PAGE_ERRORS)},
+        operation_id="imports_list",
     )
+    def get(self, request: Request) -> ApiResponse:
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            Import.objects.select_related("created_by"), request, view=self
+        )
+        return paginator.get_paginated_response(
+            ImportOut(page, many=True, context={"request": request}).data
+        )
 
     @extend_schema(
         request={"multipart/form-data": ImportIn},
-        responses={201: OutputSerializer, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS)},
+        responses={202: ImportOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS)},
         operation_id="imports_create",
+        description=(
+            "Send a JSONL file to import; every line goes through the Write form's checks. "
+            "202 with the import, queued for the exports worker, and its URL in Location: "
+            "follow it there until `status` is `done`. Its report counts every non-blank line "
+            "as imported, duplicate or rejected, and lists the first `lines_listed_per_status` "
+            "lines of each status: an imported line with the new prompt's id, a duplicate with "
+            "the id of the prompt already in Hearth, a rejected one with the reasons. Each line "
+            "is imported or not on its own. A file that is empty, larger than the site takes, "
+            "not UTF-8 text, or not JSON objects with Dolly's fields at its first line is "
+            "refused with 400 and nothing is queued."
+        ),
     )
     @idempotent
     def post(self, request: Request) -> ApiResponse:
         # A form with a field twice would give the serializer the last file alone: the others
-        # would go unimported under a 201.
+        # would go unimported under a 202.
         files = len(request.FILES.getlist("file"))
         if files > 1:
             raise serializers.ValidationError(
@@ -123,13 +209,45 @@ class ImportsApi(APIView):
             state=data["state"],
         )
         upload = data["file"]
-        # A file that is not Dolly JSONL at all (empty, not UTF-8, another format) imports
-        # nothing, as on the Import page; a later bad line is rejected in the report.
+        # A file that is not Dolly JSONL at all (empty, not UTF-8, another format) is refused
+        # here, as on the Import page; a later bad line is rejected in the report.
         importing.check_upload(upload, size=upload.size)
-        report = importing.prompts_import_jsonl(
-            upload,
+        job = import_jobs.import_start(
             author=cast(User, request.user),  # IsMaintainer let in only signed-in users
+            upload=upload,
             options=options,
-            bytes_total=upload.size,
         )
-        return ApiResponse(report.as_dict(), status=status.HTTP_201_CREATED)
+        return _answer(job, request, status.HTTP_202_ACCEPTED)
+
+
+class ImportDetailApi(APIView):
+    permission_classes = [IsAuthenticated, IsMaintainer]
+
+    @extend_schema(
+        responses={200: ImportOut, **errors(401, 403, 404)}, operation_id="imports_retrieve"
+    )
+    def get(self, request: Request, import_id: int) -> ApiResponse:
+        return _answer(_import_or_404(import_id), request)
+
+
+class ImportResumeApi(APIView):
+    permission_classes = [IsAuthenticated, IsMaintainer]
+
+    @extend_schema(
+        request=None,
+        responses={202: ImportOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        operation_id="imports_resume",
+        description=(
+            "Send a failed or stalled import to the exports worker again (maintainers): it goes "
+            "on from the first line not yet committed, and its report from where it stood, so "
+            "no line is imported or counted twice. 202 with the import, queued. Asked while it "
+            "is still moving, it answers 202 and queues nothing; an import that is done is 400."
+        ),
+    )
+    @idempotent
+    def post(self, request: Request, import_id: int) -> ApiResponse:
+        try:
+            job, _sent = import_jobs.import_resume(_import_or_404(import_id))
+        except ValidationError as exc:
+            raise exceptions.ValidationError(exc.message_dict) from None
+        return _answer(job, request, status.HTTP_202_ACCEPTED)

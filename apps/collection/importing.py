@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from django.conf import settings
@@ -195,6 +195,21 @@ class ImportProgress:
 ProgressCallback = Callable[[ImportProgress], None]
 
 
+@dataclass(frozen=True)
+class ReadPosition:
+    """Where reading stands in the file: the bytes read and the lines read (blank ones
+    too). A batch's position is the one just after its last line."""
+
+    lines: int = 0
+    offset: int = 0
+
+
+# Called inside each batch's transaction, once its lines are written, with the report as it
+# will be once the batch commits and the read position after the batch. Whatever it writes
+# commits with the batch; whatever it raises rolls the batch back.
+BatchCallback = Callable[["ImportReport", ReadPosition], None]
+
+
 def check_import_options(
     *,
     source: Any,
@@ -262,11 +277,14 @@ class _RawLine:
     end_offset: int
 
 
-def _read_lines(stream: IO[bytes], limit: int) -> Iterator[_RawLine]:
+def _read_lines(
+    stream: IO[bytes], limit: int, start: ReadPosition = ReadPosition()
+) -> Iterator[_RawLine]:
     """Yield the stream's lines one at a time; a line over ``limit`` bytes is skipped in
-    pieces so that it never sits in memory whole."""
-    number = 0
-    offset = 0
+    pieces so that it never sits in memory whole. ``start`` is where the stream stands in its
+    file, so that numbers and offsets count from the file's start."""
+    number = start.lines
+    offset = start.offset
     while True:
         raw = stream.readline(limit + 1)
         if not raw:
@@ -485,6 +503,8 @@ def prompts_import_jsonl(
     progress: ProgressCallback | None = None,
     bytes_total: int | None = None,
     report: ImportReport | None = None,
+    start: ReadPosition = ReadPosition(),
+    on_batch: BatchCallback | None = None,
 ) -> ImportReport:
     """Import a Dolly-format JSONL stream; returns what happened to its lines.
 
@@ -502,6 +522,9 @@ def prompts_import_jsonl(
     is called after every non-blank line is checked, inside the batch's transaction (the
     batch is written after its last line); ``bytes_total`` defaults to the stream's size when
     it can seek.
+
+    To go on with an import that stopped, pass the ``report`` and ``start`` position that its
+    last committed batch handed ``on_batch``, with ``stream`` at that position.
     """
     if report is None:
         report = ImportReport(lines_per_status=REPORT_LINES_PER_STATUS)
@@ -513,8 +536,9 @@ def prompts_import_jsonl(
     if bytes_total is None:
         bytes_total = _stream_size(stream)
     limit = max_line_bytes()
-    lines = _read_lines(stream, limit)
+    lines = _read_lines(stream, limit, start)
     lines_done = 0
+    position = start
     # Read once, when the first batch has a line to write.
     policy = functools.cache(current_policy)
     exhausted = False
@@ -527,6 +551,7 @@ def prompts_import_jsonl(
                 if raw is None:
                     exhausted = True
                     break
+                position = ReadPosition(lines=raw.number, offset=raw.end_offset)
                 if raw.data is not None and not raw.data.strip():
                     continue  # blank lines are skipped silently
                 parsed = _parse_line(raw, limit)
@@ -556,6 +581,12 @@ def prompts_import_jsonl(
                         )
                     )
             outcomes = batch.write(author=author, options=options, policy=policy)
+            if outcomes:
+                # The caller's report grows only once the batch has committed.
+                committed = replace(report, lines=list(report.lines))
+                committed.add_batch(outcomes)
+                if on_batch is not None:
+                    on_batch(committed, position)
         if outcomes:
             report.add_batch(outcomes)
     if report.batches_committed:

@@ -257,3 +257,66 @@ class CollectionPolicy(models.Model):
                     "is ever handed out."
                 )
             )
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", _("Waiting for a worker")
+    RUNNING = "running", _("Importing")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class Import(models.Model):
+    """One uploaded Dolly JSONL file, imported in the background by the ``collection.import``
+    task (``apps.collection.import_jobs``).
+
+    The file waits in ``DATA_DIR/imports/<id>.jsonl`` until the import is done. Each batch of
+    lines commits together with this row's counts and read position, so the row always says
+    exactly what is in the database, and an import interrupted anywhere (a killed worker, a
+    failed batch) resumes at the first line not yet committed.
+    """
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="imports",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Moves with every committed batch: how an import that stopped moving is told apart.
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=8, choices=ImportStatus.choices, default=ImportStatus.QUEUED, db_index=True
+    )
+    error = models.TextField(blank=True, help_text=_("Why the import stopped, when it failed."))
+    file_name = models.CharField(max_length=255)
+    file_size = models.PositiveBigIntegerField()
+    # importing.ImportOptions: source, licence, language, state.
+    options = models.JSONField(default=dict)
+    # The read position after the last committed batch: bytes and lines (blank ones too).
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    lines_read = models.PositiveIntegerField(default=0)
+    # importing.ImportReport, as committed so far.
+    imported = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    batches_committed = models.PositiveIntegerField(default=0)
+    lines_committed = models.PositiveIntegerField(default=0)
+    listed = models.JSONField(default=list, blank=True, help_text=_("ImportReport.lines"))
+    lines_per_status = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} ({self.file_name})"
+
+    @property
+    def fraction(self) -> float:
+        """How much of the file has been read and committed, from 0 to 1."""
+        if self.status == ImportStatus.DONE or not self.file_size:
+            return 1.0
+        return min(1.0, self.bytes_done / self.file_size)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -12,11 +11,10 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -25,8 +23,9 @@ from apps.accounts import roles
 from apps.accounts.permissions import licence_required
 from apps.accounts.selectors import request_user
 from apps.accounts.services import check_not_banned
-from apps.collection import forms, importing, selectors, services
+from apps.collection import forms, import_jobs, importing, selectors, services
 from apps.collection.categories import GUIDANCE
+from apps.collection.models import Import, ImportStatus
 from apps.collection.policy import current_policy, policy_update
 from apps.community.selectors import impact_for_user
 from apps.core import idempotency, markdown
@@ -432,6 +431,10 @@ def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
     return page if limited is None else limited.retry_after(page)
 
 
+# htmx stops polling on this status, and still swaps the response in.
+HTMX_STOP_POLLING = 286
+# How many imports the Import page lists.
+_RECENT_IMPORTS = 20
 # Chrome refuses URLs over 2 MiB, data: links included; a larger report is offered only as text.
 _REPORT_LINK_MAX_CHARS = 2 * 1024 * 1024 - 1024
 
@@ -463,102 +466,96 @@ def _import_report_context(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# How often an import under way writes how far it has got, for its page to show.
-_IMPORT_PROGRESS_SECONDS = 0.25
-
-
-def _import_progress_key(request: HttpRequest, form_key: str) -> str:
-    """The cache key of the progress of the import sent with the form key ``form_key`` (the
-    page's hidden per-render key), for its sender only."""
-    return f"import-progress:{request.user.pk}:{form_key[: idempotency.MAX_KEY_LENGTH]}"
-
-
-def _import_progress_writer(
-    request: HttpRequest, form_key: str
-) -> Callable[[importing.ImportProgress], None]:
-    """A progress callback that keeps, a few times a second, the lines checked and bytes read
-    where the page polls for them (``?progress=<form key>``, while the upload's request is
-    still running). In the cache: Redis when configured; in the embedded default, the one
-    process's memory, which its threads share."""
-    key = _import_progress_key(request, form_key)
-    last = 0.0
-
-    def write(progress: importing.ImportProgress) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last < _IMPORT_PROGRESS_SECONDS:
-            return
-        last = now
-        cache.set(
-            key,
-            {
-                "lines": progress.lines_done,
-                "bytes": progress.bytes_done,
-                "total": progress.bytes_total,
-            },
-            timeout=600,
-        )
-
-    return write
+def _maintainers_only(request: HttpRequest) -> None:
+    if not roles.is_maintainer(request.user):
+        raise PermissionDenied(_("Only maintainers may import data."))
 
 
 @login_required
 def imports(request: HttpRequest) -> HttpResponse:
-    """Maintainers import a Dolly JSONL file, as POST /api/v1/imports/ does, and read the
-    report. The form's key makes a double submit or a reload show the first import's report
-    instead of importing again."""
-    if not roles.is_maintainer(request.user):
-        raise PermissionDenied(_("Only maintainers may import data."))
-    if request.method == "GET" and "progress" in request.GET:
-        progress = cache.get(_import_progress_key(request, request.GET["progress"]))
-        return JsonResponse(progress or {}, status=200 if progress else 404)
-    report: dict[str, Any] | None = None
-    replayed = False
+    """Maintainers send a Dolly JSONL file to import, as POST /api/v1/imports/ does, and see
+    the recent imports. A sent file is imported by the exports worker; the page goes on to the
+    import's own page, which follows it. The form's key makes a double submit or a reload go to
+    the first import's page instead of sending the file again."""
+    _maintainers_only(request)
     form = forms.ImportForm()
     if request.method == "POST":
         posted = forms.ImportForm(request.POST, request.FILES)
         if posted.is_valid():
             data = posted.cleaned_data
-            options: importing.ImportOptions = data["options"]
-            upload = data["file"]
 
-            def run_import() -> tuple[int, Any]:
-                done = importing.prompts_import_jsonl(
-                    upload,
-                    author=request_user(request),
-                    options=options,
-                    bytes_total=upload.size,
-                    progress=_import_progress_writer(request, data["idempotency_key"]),
+            def start_import() -> tuple[int, Any]:
+                job = import_jobs.import_start(
+                    author=request_user(request), upload=data["file"], options=data["options"]
                 )
-                return 201, done.as_dict()
+                return 202, {"import_id": job.pk}
 
-            _status, report, replayed = idempotency.form_once(
-                request, data["idempotency_key"], run_import
+            _status, sent, replayed = idempotency.form_once(
+                request, data["idempotency_key"], start_import
             )
-            # A new key for the next file; the options stay as they were.
-            form = forms.ImportForm(
-                initial={
-                    "source": options.source,
-                    "licence": options.licence,
-                    "language": options.language,
-                    "state": options.state,
-                }
-            )
-        else:
-            form = posted
+            if replayed:
+                messages.info(
+                    request,
+                    _("This file was already sent from this form; here is that import."),
+                )
+            return redirect(reverse("collection:import-detail", args=[sent["import_id"]]))
+        form = posted
+    recent = Import.objects.select_related("created_by")[:_RECENT_IMPORTS]
     return render(
         request,
         "collection/imports.html",
         {
             "form": form,
-            "report": _import_report_context(report) if report is not None else None,
-            "replayed": replayed,
+            "recent": recent,
             "languages": common_languages(),
             "max_bytes": settings.HEARTH_IMPORT_MAX_BYTES,
         },
         # A refused upload answers 400, as the API and the other refused forms do.
         status=400 if form.is_bound and form.errors else 200,
     )
+
+
+@login_required
+def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
+    """One import. While it is queued or running, htmx asks for it every second (HX-Request)
+    and gets its status, and once it has ended its report too (out of band), with 286 so that
+    it stops asking. A failed or stalled import can be resumed from here."""
+    _maintainers_only(request)
+    job = get_object_or_404(Import.objects.select_related("created_by"), pk=import_id)
+    moving = job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+    context = {
+        "job": job,
+        "stalled": import_jobs.is_stalled(job),
+        "finished": job.status == ImportStatus.DONE,
+        "percent": int(100 * job.fraction),
+    }
+    if not moving:
+        context["report"] = _import_report_context(import_jobs.report_of(job).as_dict())
+    if not request.headers.get("HX-Request"):
+        return render(request, "collection/import_detail.html", context)
+    return render(
+        request,
+        "collection/_import_poll.html",
+        context,
+        status=200 if moving else HTMX_STOP_POLLING,
+    )
+
+
+@login_required
+@require_POST
+def import_resume(request: HttpRequest, import_id: int) -> HttpResponse:
+    _maintainers_only(request)
+    job = get_object_or_404(Import, pk=import_id)
+    try:
+        _job, sent = import_jobs.import_resume(job)
+    except ValidationError as exc:
+        messages.info(request, " ".join(exc.messages))
+    else:
+        if sent:
+            messages.success(request, _("The import is sent again; it goes on where it stopped."))
+        else:
+            messages.info(request, _("The import is still under way; nothing was sent again."))
+    return redirect(reverse("collection:import-detail", args=[import_id]))
 
 
 def _policy_form(*args: Any, **kwargs: Any) -> forms.PolicyForm:

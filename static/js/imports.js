@@ -1,7 +1,6 @@
 // The import page: refuse a file over the site's limit before uploading it (the server would
-// answer 413 without a page), and say that a long import is under way and how far it has got:
-// while the upload's request runs, the page asks the server for the import's progress
-// (?progress=<the form's key>, which the import writes a few times a second).
+// answer 413 without a page), and say that the file is being sent. The import itself runs on
+// a worker; its own page follows it (htmx).
 (function () {
   "use strict";
 
@@ -42,44 +41,6 @@
     }
   }
 
-  var POLL_MS = 500;
-
-  function shown(form, data) {
-    var lang = document.documentElement.lang || undefined;
-    var share = data.total ? Math.min(1, data.bytes / data.total) : 0;
-    return form
-      .getAttribute("data-progress")
-      .replace("%(percent)s", new Intl.NumberFormat(lang, { style: "percent" }).format(share))
-      .replace("%(lines)s", new Intl.NumberFormat(lang).format(data.lines));
-  }
-
-  function watch(form, busy) {
-    var key = form.querySelector("[name=idempotency_key]");
-    var bar = document.getElementById("import-progress");
-    if (!key || !busy || !window.fetch) return;
-    var url = window.location.pathname + "?progress=" + encodeURIComponent(key.value);
-    var timer = window.setInterval(function () {
-      window
-        .fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (response) {
-          return response.ok ? response.json() : null;
-        })
-        .then(function (data) {
-          if (!data || !data.lines) return;
-          busy.textContent = shown(form, data);
-          if (bar && data.total) {
-            bar.hidden = false;
-            bar.value = Math.min(1, data.bytes / data.total);
-          }
-        })
-        .catch(function () {});
-    }, POLL_MS);
-    // The report's page replaces this one; back from the cache, nothing is under way.
-    window.addEventListener("pagehide", function () {
-      window.clearInterval(timer);
-    });
-  }
-
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("import-form");
     if (!form) return;
@@ -96,13 +57,10 @@
         return;
       }
       if (busy) busy.textContent = form.getAttribute("data-busy");
-      watch(form, busy);
     });
-    // Back to the page from the browser's cache: the import is no longer under way.
+    // Back to the page from the browser's cache: the upload is no longer under way.
     window.addEventListener("pageshow", function () {
       if (busy) busy.textContent = "";
-      var bar = document.getElementById("import-progress");
-      if (bar) bar.hidden = true;
     });
   });
 })();

@@ -15,6 +15,7 @@ from tests.factories import PromptFactory, ResponseFactory
 pytestmark = pytest.mark.django_db
 
 PAGINATED_LISTS = {
+    "/api/v1/imports/",
     "/api/v1/community/leaderboard/",
     "/api/v1/prompts/",
     "/api/v1/prompts/{prompt_id}/responses/",

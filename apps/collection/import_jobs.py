@@ -1,0 +1,227 @@
+"""Imports in the background: an upload is kept on disk and imported by the ``collection.import``
+task on the exports worker, so a file of any size the site takes is not bound to one web
+request (nor to a proxy's timeout), and the page and API follow it as it goes.
+
+Each batch commits together with the ``Import`` row's counts and read position
+(``importing.prompts_import_jsonl``'s ``on_batch``), so the row says exactly what is in the
+database. An attempt that stops anywhere — a killed worker, a database error — is taken up
+again at the first line not committed, with the report as it stood: no line is imported or
+counted twice. Two attempts at once (a redelivered task beside a resumed one) are safe: each
+batch moves the position only from where that attempt last left it, and the one that finds
+it moved stops, its batch rolled back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.accounts.models import User
+from apps.collection import importing
+from apps.collection.models import Import, ImportStatus
+
+logger = logging.getLogger(__name__)
+
+# An import that has committed nothing for this long, queued or running, has lost its worker
+# (a batch takes about a second): a maintainer may send it again.
+STALLED_AFTER = timedelta(minutes=5)
+ERROR_MAX_CHARS = 2_000
+
+
+class ImportTaken(Exception):
+    """Another attempt moved this import on; this attempt stops."""
+
+
+def imports_folder() -> Path:
+    return Path(settings.DATA_DIR) / "imports"
+
+
+def import_path(import_id: int) -> Path:
+    """Where an import's upload waits until the import is done."""
+    return imports_folder() / f"{import_id}.jsonl"
+
+
+def is_stalled(job: Import) -> bool:
+    """Whether an import that should be moving has committed nothing for STALLED_AFTER."""
+    return job.status in (ImportStatus.QUEUED, ImportStatus.RUNNING) and (
+        timezone.now() - job.updated_at > STALLED_AFTER
+    )
+
+
+def report_of(job: Import) -> importing.ImportReport:
+    """The import's report as committed so far."""
+    return importing.ImportReport(
+        imported=job.imported,
+        duplicates=job.duplicates,
+        rejected=job.rejected,
+        batches_committed=job.batches_committed,
+        lines_committed=job.lines_committed,
+        lines=[importing.LineOutcome(**line) for line in job.listed],
+        lines_per_status=job.lines_per_status,
+    )
+
+
+def import_start(*, author: User, upload: UploadedFile, options: importing.ImportOptions) -> Import:
+    """Keep ``upload`` and queue its import; returns the queued import.
+
+    Preconditions: ``author`` may import (``roles.is_maintainer``) and ``upload`` passed
+    ``importing.check_upload``. The file is written whole (beside its final name, then renamed)
+    before the row commits, and the task is sent once it has: a worker never finds a row
+    without its file."""
+    folder = imports_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    with transaction.atomic():
+        job = Import.objects.create(
+            created_by=author,
+            file_name=(upload.name or "upload.jsonl")[-255:],
+            file_size=upload.size or 0,
+            options={
+                name: value for name, value in asdict(options).items() if name != "batch_size"
+            },
+            lines_per_status=importing.REPORT_LINES_PER_STATUS,
+        )
+        final = import_path(job.pk)
+        staging = final.with_name(f".{final.name}.part")
+        try:
+            with open(staging, "wb") as out:
+                for chunk in upload.chunks():
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(staging, final)
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
+        transaction.on_commit(lambda: _send(job.pk), robust=True)
+    return job
+
+
+def import_resume(job: Import) -> tuple[Import, bool]:
+    """Send a failed or stalled import to a worker again; it goes on from its last committed
+    batch. Returns the import and whether it was sent: one still moving is left as it is.
+    Raises ValidationError for an import that is done."""
+    with transaction.atomic():
+        job = Import.objects.select_for_update().get(pk=job.pk)
+        if job.status == ImportStatus.DONE:
+            raise ValidationError(
+                {"status": [_("This import is done; there is nothing left to import.")]}
+            )
+        if job.status != ImportStatus.FAILED and not is_stalled(job):
+            return job, False
+        job.status = ImportStatus.QUEUED
+        job.error = ""
+        job.save(update_fields=["status", "error", "updated_at"])
+        transaction.on_commit(lambda: _send(job.pk), robust=True)
+    return job, True
+
+
+def _send(import_id: int) -> None:
+    from apps.collection.tasks import import_file
+
+    import_file.apply_async(args=(import_id,), queue="exports")
+
+
+def _fail(import_id: int, reason: str, *, at: int | None = None) -> None:
+    """Mark the import failed, unless another attempt has moved it on since ``at``."""
+    moving = Import.objects.filter(pk=import_id).exclude(status=ImportStatus.DONE)
+    if at is not None:
+        moving = moving.filter(bytes_done=at)
+    try:
+        moving.update(
+            status=ImportStatus.FAILED, error=reason[:ERROR_MAX_CHARS], updated_at=timezone.now()
+        )
+    except Exception:
+        # The database itself may be what failed; the import then shows as stalled.
+        logger.exception("import %s: could not mark it failed", import_id)
+
+
+def import_run(import_id: int) -> Import:
+    """Import the file of ``import_id`` from where it stands; a no-op once it is done.
+
+    An error marks the import failed with the reason, keeps its file for a resume, and is
+    raised again; an attempt that finds another one ahead of it stops quietly."""
+    job = Import.objects.select_related("created_by").get(pk=import_id)
+    if job.status == ImportStatus.DONE:
+        return job
+    path = import_path(job.pk)
+    if job.created_by is None:
+        _fail(job.pk, _("The account that sent this file is gone; send the file again."))
+        return Import.objects.get(pk=job.pk)
+    if not path.exists():
+        _fail(job.pk, _("The uploaded file is no longer on the server; send the file again."))
+        return Import.objects.get(pk=job.pk)
+    now = timezone.now()
+    Import.objects.filter(pk=job.pk).update(
+        status=ImportStatus.RUNNING,
+        started_at=Coalesce(F("started_at"), now),
+        updated_at=now,
+        error="",
+    )
+    report = report_of(job)
+    at = job.bytes_done
+    listed = len(report.lines)
+
+    def save(committed: importing.ImportReport, position: importing.ReadPosition) -> None:
+        nonlocal at, listed
+        fields: dict[str, object] = {
+            "bytes_done": position.offset,
+            "lines_read": position.lines,
+            "imported": committed.imported,
+            "duplicates": committed.duplicates,
+            "rejected": committed.rejected,
+            "batches_committed": committed.batches_committed,
+            "lines_committed": committed.lines_committed,
+            "updated_at": timezone.now(),
+        }
+        if len(committed.lines) != listed:  # full lists stop growing: not written again
+            fields["listed"] = [line.as_dict() for line in committed.lines]
+        moved = Import.objects.filter(pk=job.pk, bytes_done=at, status=ImportStatus.RUNNING).update(
+            **fields
+        )
+        if not moved:
+            raise ImportTaken
+        at, listed = position.offset, len(committed.lines)
+
+    try:
+        options = importing.check_import_options(**job.options)
+        with open(path, "rb") as stream:
+            stream.seek(job.bytes_done)
+            importing.prompts_import_jsonl(
+                stream,
+                author=job.created_by,
+                options=options,
+                bytes_total=job.file_size,
+                report=report,
+                start=importing.ReadPosition(lines=job.lines_read, offset=job.bytes_done),
+                on_batch=save,
+            )
+    except ImportTaken:
+        logger.info("import %s: another attempt is ahead of this one; stopping", job.pk)
+        return Import.objects.get(pk=job.pk)
+    except ValidationError as exc:
+        # The author may no longer contribute (banned since), or the options no longer hold.
+        _fail(job.pk, " ".join(exc.messages), at=at)
+        raise
+    except Exception as exc:
+        _fail(job.pk, f"{type(exc).__name__}: {exc}", at=at)
+        raise
+    done = Import.objects.filter(pk=job.pk, bytes_done=at, status=ImportStatus.RUNNING).update(
+        status=ImportStatus.DONE, finished_at=timezone.now(), updated_at=timezone.now()
+    )
+    if done:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return Import.objects.get(pk=job.pk)

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.collection.import_jobs import import_run
+
+
+# acks_late + reject_on_worker_lost: an import whose worker dies is delivered again, and goes
+# on from its last committed batch.
+@shared_task(
+    name="collection.import",
+    queue="exports",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def import_file(import_id: int) -> str:
+    """Import one uploaded file (``import_jobs.import_run``). A failure marks the import failed
+    with the reason and is raised again for the worker's log; it is not retried."""
+    return str(import_run(import_id).status)

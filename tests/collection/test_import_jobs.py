@@ -1,0 +1,275 @@
+"""Imports in the background (apps.collection.import_jobs): an import that stops anywhere goes
+on from its last committed batch with its report as it stood, so that no line is imported or
+counted twice; on a real exports worker, even when that worker is killed part-way."""
+
+from __future__ import annotations
+
+import json
+import signal
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.utils import timezone
+
+from apps.collection import import_jobs, importing, services
+from apps.collection.models import Import, ImportStatus, Prompt
+from tests.celery_workers import django_env, start_worker, wait_for, workers_on
+from tests.missing import missing
+
+BATCH = 4
+
+
+def record(n: int, **changes: Any) -> dict[str, Any]:
+    return {
+        "instruction": f"Give one tip for keeping basil alive indoors, number {n}.",
+        "context": "",
+        "response": f"Water it from below and give it the sunniest window ({n}).",
+        "category": "general_qa",
+        **changes,
+    }
+
+
+def jsonl(records: list[Any]) -> bytes:
+    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records).encode()
+
+
+# Twelve lines over three batches of four: a blank line, a rejected one, and a line that
+# repeats an earlier one in the file.
+LINES = [
+    record(1),
+    record(2),
+    "",
+    record(4, category="recipe"),
+    record(5),
+    record(6),
+    record(1),
+    record(8),
+    record(9),
+    record(10),
+    record(11),
+    record(12),
+]
+
+
+def expected_outcomes() -> list[tuple[int, str]]:
+    return [
+        (n, "rejected" if n == 4 else "duplicate" if n == 7 else "imported")
+        for n in range(1, 13)
+        if n != 3
+    ]
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    checked = importing.check_import_options
+    monkeypatch.setattr(
+        importing,
+        "check_import_options",
+        lambda **options: checked(**options, batch_size=BATCH),
+    )
+
+
+def start(maintainer, body: bytes, **options: str) -> Import:
+    return import_jobs.import_start(
+        author=maintainer,
+        upload=SimpleUploadedFile("garden.jsonl", body),
+        options=importing.check_import_options(source="garden-tips", **options),
+    )
+
+
+def outcomes(job: Import) -> list[tuple[int, str]]:
+    return [(line["line"], line["status"]) for line in job.listed]
+
+
+@pytest.mark.django_db
+def test_an_import_keeps_its_file_until_it_is_done_then_removes_it(maintainer, small_batches):
+    job = start(maintainer, jsonl(LINES))
+    path = import_jobs.import_path(job.pk)
+    assert path.read_bytes() == jsonl(LINES)
+    assert job.status == ImportStatus.QUEUED
+    assert job.options == {
+        "source": "garden-tips",
+        "licence": settings.HEARTH_LICENCE_NAME,
+        "language": "en",
+        "state": "accepted",
+    }
+
+    done = import_jobs.import_run(job.pk)
+
+    assert done.status == ImportStatus.DONE
+    assert done.finished_at is not None
+    assert outcomes(done) == expected_outcomes()
+    assert (done.imported, done.duplicates, done.rejected) == (9, 1, 1)
+    assert (done.bytes_done, done.lines_read, done.batches_committed) == (len(jsonl(LINES)), 12, 3)
+    assert not path.exists()
+    # Done is done: a second delivery of the task changes nothing.
+    assert import_jobs.import_run(job.pk).status == ImportStatus.DONE
+    assert Prompt.objects.filter(origin="garden-tips").count() == 9
+
+
+@pytest.mark.django_db
+def test_a_failed_import_resumes_where_it_stopped_and_counts_each_line_once(
+    maintainer, small_batches, monkeypatch, django_capture_on_commit_callbacks
+):
+    job = start(maintainer, jsonl(LINES))
+    create = services.prompts_create_imported
+    calls = 0
+
+    def fails_on_the_second_batch(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the database went away")
+        return create(**kwargs)
+
+    monkeypatch.setattr(services, "prompts_create_imported", fails_on_the_second_batch)
+    with pytest.raises(RuntimeError):
+        import_jobs.import_run(job.pk)
+
+    failed = Import.objects.get(pk=job.pk)
+    assert failed.status == ImportStatus.FAILED
+    assert failed.error == "RuntimeError: the database went away"
+    # The first batch (lines 1 to 5: four lines and the blank one) is in, and no more.
+    assert outcomes(failed) == expected_outcomes()[:4]
+    assert (failed.lines_read, failed.batches_committed) == (5, 1)
+    assert failed.bytes_done == len(jsonl(LINES[:5]))
+    assert Prompt.objects.filter(origin="garden-tips").count() == 3
+    assert import_jobs.import_path(job.pk).exists()
+
+    monkeypatch.setattr(services, "prompts_create_imported", create)
+    monkeypatch.setattr(import_jobs, "_send", import_jobs.import_run)
+    with django_capture_on_commit_callbacks(execute=True):
+        resumed, sent = import_jobs.import_resume(failed)
+    assert sent
+
+    done = Import.objects.get(pk=job.pk)
+    assert done.status == ImportStatus.DONE, done.error
+    assert done.error == ""
+    assert outcomes(done) == expected_outcomes()
+    assert (done.imported, done.duplicates, done.rejected) == (9, 1, 1)
+    assert done.lines_committed == 11
+    assert Prompt.objects.filter(origin="garden-tips").count() == 9
+
+
+@pytest.mark.django_db
+def test_resume_sends_only_an_import_that_failed_or_stalled(
+    maintainer, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent: list[int] = []
+    monkeypatch.setattr(import_jobs, "_send", sent.append)
+    job = start(maintainer, jsonl(LINES))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _job, again = import_jobs.import_resume(job)
+    assert not again and sent == []  # queued a moment ago: still on its way
+
+    Import.objects.filter(pk=job.pk).update(
+        status=ImportStatus.RUNNING, updated_at=timezone.now() - timedelta(minutes=6)
+    )
+    stalled = Import.objects.get(pk=job.pk)
+    assert import_jobs.is_stalled(stalled)
+    with django_capture_on_commit_callbacks(execute=True):
+        requeued, again = import_jobs.import_resume(stalled)
+    assert again and sent == [job.pk]
+    assert requeued.status == ImportStatus.QUEUED
+    assert not import_jobs.is_stalled(Import.objects.get(pk=job.pk))
+
+    Import.objects.filter(pk=job.pk).update(status=ImportStatus.DONE)
+    with pytest.raises(Exception, match="nothing left to import"):
+        import_jobs.import_resume(Import.objects.get(pk=job.pk))
+
+
+@pytest.mark.django_db
+def test_an_attempt_that_finds_another_ahead_of_it_rolls_its_batch_back_and_stops(
+    maintainer, small_batches, monkeypatch
+):
+    job = start(maintainer, jsonl(LINES))
+    create = services.prompts_create_imported
+
+    def another_attempt_commits_first(**kwargs: Any) -> Any:
+        written = create(**kwargs)
+        # What a second attempt's first batch would have left, committed meanwhile.
+        Import.objects.filter(pk=job.pk).update(bytes_done=10, lines_read=1)
+        return written
+
+    monkeypatch.setattr(services, "prompts_create_imported", another_attempt_commits_first)
+
+    stopped = import_jobs.import_run(job.pk)  # no exception: the other attempt goes on
+
+    assert stopped.status == ImportStatus.RUNNING
+    assert stopped.error == ""
+    # Its batch rolled back, and with it the simulated write, which shared its transaction.
+    assert Prompt.objects.filter(origin="garden-tips").count() == 0
+    assert (stopped.bytes_done, stopped.imported) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_an_import_whose_file_is_gone_fails_and_says_to_send_it_again(maintainer):
+    job = start(maintainer, jsonl(LINES))
+    import_jobs.import_path(job.pk).unlink()
+
+    failed = import_jobs.import_run(job.pk)
+
+    assert failed.status == ImportStatus.FAILED
+    assert "send the file again" in failed.error
+
+
+# Enough lines that the import commits several batches of 500 before it ends.
+MANY = 6_000
+
+
+@pytest.mark.slow(seconds=20)
+@pytest.mark.django_db(transaction=True)
+def test_an_import_on_a_real_worker_killed_part_way_resumes_and_imports_each_line_once(
+    maintainer, tmp_path
+):
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        missing("needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
+    body = jsonl([record(n) for n in range(1, MANY + 1)])
+    env = django_env()
+    log = tmp_path / "worker.log"
+    with workers_on("exports") as workers:
+        first = start_worker("apps", ["exports"], env, "import1", log)
+        workers.append(first)
+        job = start(maintainer, body)  # commits: the task is sent to the exports queue
+
+        def under_way() -> Import | None:
+            row = Import.objects.get(pk=job.pk)
+            return row if row.batches_committed > 0 else None
+
+        wait_for(under_way, timeout=120, what="the first batch", workers=workers, log=log)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+
+        killed = Import.objects.get(pk=job.pk)
+        assert killed.status == ImportStatus.RUNNING, "the import ended before the kill"
+        assert 0 < killed.lines_read < MANY
+        assert Prompt.objects.filter(origin="garden-tips").count() == killed.imported
+
+        # Five minutes without a batch: the page offers Resume, and a maintainer presses it.
+        Import.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=6))
+        _job, sent = import_jobs.import_resume(Import.objects.get(pk=job.pk))
+        assert sent
+        second = start_worker("apps", ["exports"], env, "import2", log)
+        workers.append(second)
+        done = wait_for(
+            lambda: Import.objects.filter(
+                pk=job.pk, status__in=[ImportStatus.DONE, ImportStatus.FAILED]
+            ).first(),
+            timeout=300,
+            what="the resumed import",
+            workers=[second],
+            log=log,
+        )
+
+    assert done.status == ImportStatus.DONE, done.error
+    assert (done.imported, done.duplicates, done.rejected) == (MANY, 0, 0)
+    assert (done.lines_read, done.lines_committed, done.bytes_done) == (MANY, MANY, len(body))
+    listed = [line["line"] for line in done.listed]
+    assert listed == list(range(1, importing.REPORT_LINES_PER_STATUS + 1))
+    assert Prompt.objects.filter(origin="garden-tips").count() == MANY
+    assert not import_jobs.import_path(job.pk).exists()
