@@ -143,7 +143,7 @@ def test_a_failed_import_resumes_where_it_stopped_and_counts_each_line_once(
     monkeypatch.setattr(services, "prompts_create_imported", create)
     monkeypatch.setattr(import_jobs, "_send", import_jobs.import_run)
     with django_capture_on_commit_callbacks(execute=True):
-        resumed, sent = import_jobs.import_resume(failed)
+        _resumed, sent = import_jobs.import_resume(failed)
     assert sent
 
     done = Import.objects.get(pk=job.pk)
