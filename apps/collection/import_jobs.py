@@ -69,7 +69,15 @@ def report_of(job: Import) -> importing.ImportReport:
         rejected=job.rejected,
         batches_committed=job.batches_committed,
         lines_committed=job.lines_committed,
-        lines=[importing.LineOutcome(**line) for line in job.listed],
+        lines=[
+            importing.LineOutcome(
+                line=line["line"],
+                status=line["status"],
+                prompt_id=line.get("prompt_id"),
+                errors=importing.ordered_errors(line["errors"]) if "errors" in line else None,
+            )
+            for line in job.listed
+        ],
         lines_per_status=job.lines_per_status,
     )
 

@@ -434,7 +434,12 @@ def _check_record(
             errors.update(_messages(exc))
     if fields is not None and not errors:
         return services.CheckedPrompt(fields=fields, response=response)
-    # In the order of a Dolly record's fields, whichever check found them.
+    return ordered_errors(errors)
+
+
+def ordered_errors(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """A line's problems in the order of a Dolly record's fields, whichever check found them
+    (and in which order a database kept them: PostgreSQL's jsonb sorts keys by length)."""
     order = {name: rank for rank, name in enumerate(_STRING_FIELDS)}
     return dict(sorted(errors.items(), key=lambda item: order.get(item[0], len(order))))
 

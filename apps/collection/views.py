@@ -493,12 +493,17 @@ def imports(request: HttpRequest) -> HttpResponse:
             _status, sent, replayed = idempotency.form_once(
                 request, data["idempotency_key"], start_import
             )
+            # A form sent before imports ran on a worker kept its report, not an import.
+            import_id = sent.get("import_id") if isinstance(sent, dict) else None
+            if import_id is None:
+                messages.info(request, _("This file was already imported from this form."))
+                return redirect(reverse("collection:imports"))
             if replayed:
                 messages.info(
                     request,
                     _("This file was already sent from this form; here is that import."),
                 )
-            return redirect(reverse("collection:import-detail", args=[sent["import_id"]]))
+            return redirect(reverse("collection:import-detail", args=[import_id]))
         form = posted
     recent = Import.objects.select_related("created_by")[:_RECENT_IMPORTS]
     return render(

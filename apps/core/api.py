@@ -240,6 +240,14 @@ def idempotent(handler: ApiHandler) -> ApiHandler:
             user=request.user, key=key, fingerprint=fingerprint, action=run
         )
         response = Response(data, status=status_code)
+        # Only the status and body are kept: a created or queued resource's URL is given again
+        # as its Location, first time and replay alike.
+        if (
+            status_code in (201, 202)
+            and isinstance(data, dict)
+            and isinstance(data.get("url"), str)
+        ):
+            response["Location"] = data["url"]
         if replayed:
             response["Idempotent-Replayed"] = "true"
         return response

@@ -273,3 +273,34 @@ def test_an_import_on_a_real_worker_killed_part_way_resumes_and_imports_each_lin
     assert listed == list(range(1, importing.REPORT_LINES_PER_STATUS + 1))
     assert Prompt.objects.filter(origin="garden-tips").count() == MANY
     assert not import_jobs.import_path(job.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_form_sent_before_imports_ran_on_a_worker_goes_back_to_the_import_page(
+    maintainer, client, monkeypatch
+):
+    """Such a form's key kept the import's report, not an import's id: sent again, it says
+    the file was imported, and answers no 500."""
+    from apps.collection import views
+
+    old_report = {"imported": 1, "duplicates": 0, "rejected": 0, "lines": []}
+    monkeypatch.setattr(
+        views.idempotency, "form_once", lambda request, key, action: (201, old_report, True)
+    )
+    client.force_login(maintainer)
+    response = client.post(
+        "/imports/",
+        {
+            "idempotency_key": "k" * 32,
+            "file": SimpleUploadedFile("garden.jsonl", jsonl(LINES)),
+            "source": "garden-tips",
+            "licence": "CC BY-SA 3.0",
+            "language": "en",
+            "state": "accepted",
+        },
+        follow=True,
+    )
+
+    assert response.redirect_chain == [("/imports/", 302)]
+    assert "This file was already imported from this form." in response.text
+    assert Import.objects.count() == 0

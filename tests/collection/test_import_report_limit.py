@@ -1,10 +1,11 @@
 """An import's report lists a bounded number of lines, however many the file has; its counts
-stay exact, and the API, the idempotency row and the Import page say when lines are left out."""
+stay exact, and the API, the Import row and the import's page say when lines are left out."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from apps.collection.importing import (
     check_import_options,
     prompts_import_jsonl,
 )
-from apps.collection.models import Prompt
+from apps.collection.models import Import, Prompt
 from apps.core.models import IdempotencyKey
 from tests.collection.test_imports_page import (
     count,
@@ -56,15 +57,35 @@ def mostly_bad_file() -> SimpleUploadedFile:
     return jsonl_file(record(1), *[BAD_LINE] * (REPORT_LINES_PER_STATUS + EXTRA), record(2))
 
 
-def test_the_api_counts_every_line_and_lists_the_first_of_each_status(api_maintainer):
+def finished_import(client: Any, response: Any) -> dict[str, Any]:
+    """The import a 202 answered with, run to its end (``send_import``)."""
+    assert response.status_code == 202, response.content[:500]
+    job = client.get(response.json()["url"]).json()
+    assert job["status"] == "done", job["error"]
+    return job
+
+
+def finished_page(client: Any, response: Any) -> str:
+    """The page of the import the Import form went on to, once the import is done."""
+    assert response.status_code == 302, response.content[:500]
+    assert re.fullmatch(r"/imports/\d+/", response["Location"]), response["Location"]
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert 'data-testid="import-status">Done<' in page.content.decode()
+    return page.content.decode()
+
+
+def test_the_api_counts_every_line_and_lists_the_first_of_each_status(api_maintainer, send_import):
     last = REPORT_LINES_PER_STATUS + EXTRA + 2
 
-    response = api_maintainer.post(
-        API_URL, {"file": mostly_bad_file(), "source": "basil"}, format="multipart"
+    response = send_import(
+        api_maintainer.post,
+        API_URL,
+        {"file": mostly_bad_file(), "source": "basil"},
+        format="multipart",
     )
 
-    assert response.status_code == 201
-    report = response.json()
+    report = finished_import(api_maintainer, response)["report"]
     first, second = Prompt.objects.filter(origin="basil").order_by("pk")
     assert {key: value for key, value in report.items() if key != "lines"} == {
         "imported": 2,
@@ -83,9 +104,10 @@ def test_the_api_counts_every_line_and_lists_the_first_of_each_status(api_mainta
     assert rejected[0] == {"line": 2, "status": "rejected", "errors": BAD_LINE_ERRORS}
 
 
-def test_a_retry_replays_the_bounded_report(api_maintainer):
+def test_a_retry_replays_the_import_and_its_report_stays_bounded(api_maintainer, send_import):
     def post() -> Any:
-        return api_maintainer.post(
+        return send_import(
+            api_maintainer.post,
             API_URL,
             {"file": mostly_bad_file(), "source": "basil"},
             format="multipart",
@@ -95,23 +117,30 @@ def test_a_retry_replays_the_bounded_report(api_maintainer):
     first = post()
     again = post()
 
-    assert first.status_code == again.status_code == 201
+    assert first.status_code == again.status_code == 202
     assert again["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
+    # The key keeps the import it sent, not the report; the import keeps the bounded report.
     stored = IdempotencyKey.objects.get().response
-    assert stored["lines_omitted"] == EXTRA
-    assert len(stored["lines"]) == REPORT_LINES_PER_STATUS + 2
+    assert stored is not None and stored["id"] == first.json()["id"]
+    report = finished_import(api_maintainer, again)["report"]
+    assert report["lines_omitted"] == EXTRA
+    assert len(report["lines"]) == REPORT_LINES_PER_STATUS + 2
+    assert len(Import.objects.get().listed) == REPORT_LINES_PER_STATUS + 2
     assert Prompt.objects.count() == 2
 
 
-def test_a_small_file_lists_every_line_and_says_nothing_is_left_out(api_maintainer):
-    response = api_maintainer.post(
-        API_URL, {"file": jsonl_file(record(1), BAD_LINE)}, format="multipart"
+def test_a_small_file_lists_every_line_and_says_nothing_is_left_out(api_maintainer, send_import):
+    response = send_import(
+        api_maintainer.post,
+        API_URL,
+        {"file": jsonl_file(record(1), BAD_LINE)},
+        format="multipart",
     )
 
-    assert response.status_code == 201
+    report = finished_import(api_maintainer, response)["report"]
     prompt = Prompt.objects.get()
-    assert response.json() == {
+    assert report == {
         "imported": 1,
         "duplicates": 0,
         "rejected": 1,
@@ -234,11 +263,11 @@ def test_a_rejected_line_past_the_list_still_gets_every_check_it_needs(maintaine
 # --- the Import page ------------------------------------------------------------------------
 
 
-def test_the_page_says_the_list_is_cut_and_shows_the_first_rejected_lines(maintainer):
-    response = web(maintainer).post(PAGE_URL, form(mostly_bad_file()))
+def test_the_page_says_the_list_is_cut_and_shows_the_first_rejected_lines(maintainer, send_import):
+    client = web(maintainer)
 
-    assert response.status_code == 200
-    page = response.content.decode()
+    page = finished_page(client, send_import(client.post, PAGE_URL, form(mostly_bad_file())))
+
     assert (count(page, "imported"), count(page, "rejected")) == ("2", "1,050")
     notice = page.split('data-testid="report-truncated">', 1)[1].split("</p>", 1)[0]
     assert text(notice) == (
@@ -247,6 +276,8 @@ def test_the_page_says_the_list_is_cut_and_shows_the_first_rejected_lines(mainta
     )
     rows = problem_rows(page)
     assert len(rows) == REPORT_LINES_PER_STATUS
+    # A line's problems in the order of the Write form's fields, instruction first, as the
+    # import reported them (not in the order its stored report's keys come back in).
     assert rows[0].startswith("2 rejected instruction : The instruction is required and")
     assert rows[-1].startswith(f"{REPORT_LINES_PER_STATUS + 1} rejected ")
     assert len(report_jsonl(page)) == REPORT_LINES_PER_STATUS + 2
@@ -254,44 +285,42 @@ def test_the_page_says_the_list_is_cut_and_shows_the_first_rejected_lines(mainta
     assert "The full report as JSONL" not in page
 
 
-def test_the_page_says_how_many_imported_lines_it_lists(maintainer, monkeypatch):
+def test_the_page_says_how_many_imported_lines_it_lists(maintainer, monkeypatch, send_import):
     monkeypatch.setattr(importing, "REPORT_LINES_PER_STATUS", 2)
+    client = web(maintainer)
 
-    response = web(maintainer).post(PAGE_URL, form(jsonl_file(record(1), record(2), record(3))))
+    response = send_import(client.post, PAGE_URL, form(jsonl_file(record(1), record(2), record(3))))
 
-    page = response.content.decode()
+    page = finished_page(client, response)
+    assert count(page, "imported") == "3"
     assert "The first 2 of the 3 imported lines" in page
     assert page.count('<li><a href="/prompts/') == 2
     assert "1 more line is in the counts above but not listed." in text(page)
 
 
-def test_a_small_report_on_the_page_is_not_cut(maintainer):
-    response = web(maintainer).post(PAGE_URL, form(jsonl_file(record(1), record(2), BAD_LINE)))
+def test_a_small_report_on_the_page_is_not_cut(maintainer, send_import):
+    client = web(maintainer)
 
-    page = response.content.decode()
+    response = send_import(client.post, PAGE_URL, form(jsonl_file(record(1), record(2), BAD_LINE)))
+
+    page = finished_page(client, response)
     assert 'data-testid="report-truncated"' not in page
     assert "The 2 imported lines" in page
     assert "The full report as JSONL" in page
     assert [line["line"] for line in report_jsonl(page)] == [1, 2, 3]
 
 
-def test_a_report_stored_before_the_limit_still_shows(maintainer):
-    """Idempotency rows written before the report had its limit lack the new fields."""
+def test_a_report_stored_before_the_limit_still_shows():
+    """Reports stored before the report had its limit (the Import page's idempotency rows)
+    lack the new fields; the import page's report still shows one."""
     from django.template.loader import render_to_string
 
-    from apps.collection.forms import ImportForm
     from apps.collection.views import _import_report_context
 
     old = {"imported": 0, "duplicates": 0, "rejected": 1, "lines": [outcome(1, REJECTED).as_dict()]}
 
     page = render_to_string(
-        "collection/imports.html",
-        {
-            "report": _import_report_context(old),
-            "form": ImportForm(),
-            "languages": [],
-            "max_bytes": 1024,
-        },
+        "collection/_import_report.html", {"report": _import_report_context(old), "finished": True}
     )
 
     assert problem_rows(page) == ["1 rejected Not valid JSON."]

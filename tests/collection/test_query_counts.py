@@ -3,6 +3,7 @@ rows and with a page's worth, and the number of queries must be the same."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from typing import Any
@@ -13,7 +14,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.collection.importing import check_import_options, prompts_import_jsonl
-from apps.collection.models import Prompt, PromptState, Response, ResponseState
+from apps.collection.models import (
+    Import,
+    ImportStatus,
+    Prompt,
+    PromptState,
+    Response,
+    ResponseState,
+)
 from apps.feedback.models import Review
 from tests.factories import PromptFactory, ResponseFactory
 from tests.query_counts import FEW, MANY, assert_flat, queries, web
@@ -192,35 +200,55 @@ def _mixed_jsonl(lines: int, start: int) -> SimpleUploadedFile:
     return SimpleUploadedFile("dolly.jsonl", "".join(f"{line}\n" for line in body).encode())
 
 
-def test_an_import_runs_the_same_queries_for_more_lines(maintainer):
-    """The Import page, and so the API and the command, which run the same import: lines are
-    checked for duplicates together and written together, and the policy is read once."""
+def test_an_import_runs_the_same_queries_for_more_lines(maintainer, send_import):
+    """The Import page's form and the import it sends, and so the API and the command, which
+    run the same import: lines are checked for duplicates together and written together, and
+    the policy is read once."""
     client = web(maintainer)
     form = {"source": "garden", "licence": "", "language": "en", "state": "accepted"}
 
     def post(key: str, file: SimpleUploadedFile) -> Any:
-        return client.post("/imports/", {**form, "idempotency_key": key, "file": file})
+        response = send_import(
+            client.post, "/imports/", {**form, "idempotency_key": key, "file": file}
+        )
+        assert response.status_code == 302, response.content[:500]
+        return response
+
+    def sent(key: str, file: SimpleUploadedFile) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            post(key, file)
+        return len(captured.captured_queries)
 
     post("warm", _jsonl(1, 0))  # the first request fills caches (session, policy)
-    few = queries(lambda: post("few", _mixed_jsonl(FEW, 100)))
-    many = queries(lambda: post("many", _mixed_jsonl(MANY, 200)))
+    few = sent("few", _mixed_jsonl(FEW, 100))
+    many = sent("many", _mixed_jsonl(MANY, 200))
 
     assert few == many, f"{few} queries for {FEW} new lines, {many} for {MANY}"
+    assert list(Import.objects.values_list("status", "imported").order_by("pk")) == [
+        (ImportStatus.DONE, 1),
+        (ImportStatus.DONE, FEW),
+        (ImportStatus.DONE, MANY),
+    ]
     assert Prompt.objects.count() == 1 + FEW + MANY
     assert Response.objects.count() == 1 + FEW + MANY
 
 
-def test_the_import_api_runs_the_same_queries_for_more_lines(api_maintainer):
+def test_the_import_api_runs_the_same_queries_for_more_lines(api_maintainer, send_import):
     counts = []
     for lines, start in ((1, 0), (FEW, 100), (MANY, 200)):  # the first warms caches
         with CaptureQueriesContext(connection) as captured:
-            response = api_maintainer.post(
-                "/api/v1/imports/", {"file": _mixed_jsonl(lines, start)}, format="multipart"
+            response = send_import(
+                api_maintainer.post,
+                "/api/v1/imports/",
+                {"file": _mixed_jsonl(lines, start)},
+                format="multipart",
             )
-        assert response.status_code == 201, response.content[:500]
-        assert response.json()["imported"] == lines
-        assert response.json()["duplicates"] == lines + 1
+        assert response.status_code == 202, response.content[:500]
         counts.append(len(captured.captured_queries))
+        job = api_maintainer.get(response.json()["url"]).json()
+        assert job["status"] == "done", job["error"]
+        assert job["report"]["imported"] == lines
+        assert job["report"]["duplicates"] == lines + 1
 
     assert counts[1] == counts[2], counts
 
@@ -247,22 +275,32 @@ def test_an_imports_queries_grow_with_its_batches_not_its_lines(maintainer):
     assert per_batch <= 11, per_batch
 
 
-def test_the_import_pages_report_is_shown_again_in_the_same_queries_for_more_lines(maintainer):
-    """A resent import form shows the first import's report: reading it back does not run
-    a query per line."""
+def test_the_import_pages_report_is_shown_again_in_the_same_queries_for_more_lines(
+    maintainer, send_import
+):
+    """A resent import form goes to the first import's page, which shows its report: reading
+    it back does not run a query per line."""
     client = web(maintainer)
     counts = []
     for lines, key in ((FEW, "few"), (MANY, "many")):
         form = {"idempotency_key": key, "source": "garden", "licence": "", "language": "en"}
-        first = client.post("/imports/", {**form, "state": "accepted", "file": _jsonl(lines, 0)})
-        assert first.status_code == 200
-        counts.append(
-            queries(
-                lambda form=form, lines=lines: client.post(
-                    "/imports/", {**form, "state": "accepted", "file": _jsonl(lines, 0)}
-                )
+
+        def post(form: dict[str, str] = form, lines: int = lines, **kwargs: Any) -> Any:
+            return client.post(
+                "/imports/", {**form, "state": "accepted", "file": _jsonl(lines, 0)}, **kwargs
             )
-        )
+
+        first = send_import(post)
+        assert first.status_code == 302
+        counts.append(queries(functools.partial(post, follow=True)))
+        again = post(follow=True)
+        assert again.redirect_chain == [(first["Location"], 302)]
+        assert "This file was already sent from this form" in again.content.decode()
+        # Lines 0 to FEW - 1 were imported by the first form already: duplicates the second.
+        new = lines if key == "few" else MANY - FEW
+        assert f'data-testid="count-imported">{new}<' in again.content.decode()
+        assert f'data-testid="count-duplicates">{lines - new}<' in again.content.decode()
+    assert Import.objects.count() == 2
     assert counts[0] == counts[1], counts
 
 
