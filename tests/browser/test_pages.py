@@ -5,11 +5,16 @@ Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.core.files.uploadedfile import SimpleUploadedFile
 from playwright.sync_api import Page, expect
 
 from apps.accounts import services as account_services
+from apps.collection import import_jobs, importing
+from apps.collection.models import Import
 from apps.releases.building import release_build
 from apps.releases.services import release_create
 from tests.browser.conftest import DESKTOP, PHONE, TIMEOUT_MS, horizontal_overflow, open_menu
@@ -81,6 +86,25 @@ def ready_release(settings, tmp_path, site):
     return release_build(release_create(user=None, enqueue=False).pk)
 
 
+def _import(maintainer, *, fail: bool) -> Import:
+    """An import of three lines, one of them rejected: done with its report, or failed with
+    the reason and its Resume button."""
+    lines = [
+        {"instruction": f"Suggest a name for a {pet} that likes the sun.", "response": "Sunny.",
+         "category": "brainstorming", "context": ""}
+        for pet in ("cat", "tortoise")
+    ]  # fmt: skip
+    body = "".join(json.dumps(line) + "\n" for line in [*lines, {**lines[0], "category": "?"}])
+    job = import_jobs.import_start(
+        author=maintainer,
+        upload=SimpleUploadedFile("pets.jsonl", body.encode()),
+        options=importing.check_import_options(source="pets"),
+    )
+    if fail:
+        import_jobs.import_path(job.pk).unlink()
+    return import_jobs.import_run(job.pk)
+
+
 PAGES = [
     # (name, path or a key of the paths made from the site fixture, who is signed in)
     ("home", "/", None),
@@ -105,6 +129,8 @@ PAGES = [
     ("password-reset", "/accounts/password/reset/", None),
     ("password-change", "/accounts/password/change/", "volunteer"),
     ("imports", "/imports/", "maintainer"),
+    ("import-done", "import-done", "maintainer"),
+    ("import-failed", "import-failed", "maintainer"),
     ("policy", "/policy/", "maintainer"),
     ("policy-read-only", "/policy/", "volunteer"),
     ("releases", "/releases/", "maintainer"),
@@ -137,6 +163,8 @@ def visitors(
         "answer": f"/prompts/{site['unanswered'].pk}/answer/",
         "answered": f"/prompts/{site['public'].pk}/answer/",
         "edit": f"/prompts/{site['own'].pk}/edit/",
+        "import-done": f"/imports/{_import(maintainer, fail=False).pk}/",
+        "import-failed": f"/imports/{_import(maintainer, fail=True).pk}/",
     }
     return users, paths
 
