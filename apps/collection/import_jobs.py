@@ -26,7 +26,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
@@ -100,6 +100,7 @@ def import_start(*, author: User, upload: UploadedFile, options: importing.Impor
                 name: value for name, value in asdict(options).items() if name != "batch_size"
             },
             lines_per_status=importing.REPORT_LINES_PER_STATUS,
+            locale=translation.get_language() or "",
         )
         final = import_path(job.pk)
         staging = final.with_name(f".{final.name}.part")
@@ -159,9 +160,15 @@ def _fail(import_id: int, reason: str, *, at: int | None = None) -> None:
 def import_run(import_id: int) -> Import:
     """Import the file of ``import_id`` from where it stands; a no-op once it is done.
 
-    An error marks the import failed with the reason, keeps its file for a resume, and is
-    raised again; an attempt that finds another one ahead of it stops quietly."""
+    The report's messages are written in the language its sender read the site in. An error
+    marks the import failed with the reason, keeps its file for a resume, and is raised
+    again; an attempt that finds another one ahead of it stops quietly."""
     job = Import.objects.select_related("created_by").get(pk=import_id)
+    with translation.override(job.locale or settings.LANGUAGE_CODE):
+        return _run(job)
+
+
+def _run(job: Import) -> Import:
     if job.status == ImportStatus.DONE:
         return job
     path = import_path(job.pk)

@@ -296,6 +296,8 @@ class Import(models.Model):
     file_size = models.PositiveBigIntegerField()
     # importing.ImportOptions: source, licence, language, state.
     options = models.JSONField(default=dict)
+    # The language its sender read the site in: the worker writes the report's messages in it.
+    locale = models.CharField(max_length=16, blank=True)
     # The read position after the last committed batch: bytes and lines (blank ones too).
     bytes_done = models.PositiveBigIntegerField(default=0)
     lines_read = models.PositiveIntegerField(default=0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from apps.collection.import_jobs import import_run
+from apps.collection.models import Import
 
 
 # acks_late + reject_on_worker_lost: an import whose worker dies is delivered again, and goes
@@ -16,5 +17,9 @@ from apps.collection.import_jobs import import_run
 )
 def import_file(import_id: int) -> str:
     """Import one uploaded file (``import_jobs.import_run``). A failure marks the import failed
-    with the reason and is raised again for the worker's log; it is not retried."""
-    return str(import_run(import_id).status)
+    with the reason and is raised again for the worker's log; it is not retried. A message for
+    an import no longer in the database (its row deleted) is dropped."""
+    try:
+        return str(import_run(import_id).status)
+    except Import.DoesNotExist:
+        return "gone"

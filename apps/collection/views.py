@@ -433,6 +433,8 @@ def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
 
 # htmx stops polling on this status, and still swaps the response in.
 HTMX_STOP_POLLING = 286
+# The options an import is sent with, as the form names them.
+_IMPORT_OPTIONS = ("source", "licence", "language", "state")
 # How many imports the Import page lists.
 _RECENT_IMPORTS = 20
 # Chrome refuses URLs over 2 MiB, data: links included; a larger report is offered only as text.
@@ -478,7 +480,10 @@ def imports(request: HttpRequest) -> HttpResponse:
     import's own page, which follows it. The form's key makes a double submit or a reload go to
     the first import's page instead of sending the file again."""
     _maintainers_only(request)
-    form = forms.ImportForm()
+    # "Import another file" on an import's page comes back with that import's options.
+    form = forms.ImportForm(
+        initial={name: request.GET[name] for name in _IMPORT_OPTIONS if name in request.GET}
+    )
     if request.method == "POST":
         posted = forms.ImportForm(request.POST, request.FILES)
         if posted.is_valid():
@@ -536,6 +541,9 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     }
     if not moving:
         context["report"] = _import_report_context(import_jobs.report_of(job).as_dict())
+    context["again"] = urlencode(
+        {name: job.options[name] for name in _IMPORT_OPTIONS if name in job.options}
+    )
     if not request.headers.get("HX-Request"):
         return render(request, "collection/import_detail.html", context)
     return render(

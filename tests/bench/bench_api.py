@@ -29,14 +29,22 @@ migration 0004, with its own functions), and sends SEARCH_CASES one request at a
 same gunicorn. It reports p50/p95 per search before and after, and fails when a request
 fails or a search's count or first page differs between the two.
 
-``--import`` measures a maintainer's Dolly import instead: it generates ``--import-lines``
-(5,000) Dolly records in Dolly 15k's shape, one in a hundred a duplicate of an earlier line
-and one in a hundred rejected, and for each of ``--import-runs`` runs (3) empties the
-collection, posts the file to ``POST /api/v1/imports/`` and then posts it once more (every
-line a duplicate: a retried import). It reports each import's wall time, lines/s and the CPU
-seconds of gunicorn and PostgreSQL (steadier than wall time on a shared machine), with the
-medians, and fails when a request fails or a report's counts, or the rows written, are not
-what the file holds.
+``--import`` measures a maintainer's Dolly import instead, which runs in the background: it
+needs Redis (REDIS_URL; exit status 2 without it), starts one Celery worker for the exports
+queue (``celery -A apps worker -Q exports --pool=solo``, in its own process group, with
+gunicorn's environment) beside gunicorn, and generates ``--import-lines`` (5,000) Dolly
+records in Dolly 15k's shape, one in a hundred a duplicate of an earlier line and one in a
+hundred rejected. For each of ``--import-runs`` runs (3) it empties the collection, posts the
+file to ``POST /api/v1/imports/`` and then posts it once more (every line a duplicate: a
+retried import). Each post must answer 202 with the queued import; the bench then polls
+``GET /api/v1/imports/{id}/`` every 0.2 s until its status is ``done`` (or ``failed``, or
+IMPORT_TIMEOUT_S passes). It reports each import's wall time (from the post to ``done``),
+lines/s and the CPU seconds of the Celery worker (which does the import), gunicorn and
+PostgreSQL (steadier than wall time on a shared machine), with the medians, and fails when a
+request fails, an import fails, or a report's counts, or the rows written, are not what the
+file holds. The worker is stopped at the end (its process group killed); on a failure the
+tail of its log is shown. No other worker may consume the exports queue of that Redis
+database meanwhile: its work would go unmeasured.
 
 The load generator is one asyncio process with a small HTTP/1.1 client on the standard
 library, so it takes little of the CPU the server needs; the report shows how much CPU the
@@ -45,12 +53,17 @@ used in each phase.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/hearth_bench \\
         .venv/bin/python tests/bench/bench_api.py [--quick] [--json out.json]
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/hearth_bench \\
+    REDIS_URL=redis://127.0.0.1:6379/6 \\
+        .venv/bin/python tests/bench/bench_api.py --import [--import-lines N] [--import-runs N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -60,6 +73,7 @@ import random
 import re
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -70,6 +84,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -694,7 +709,10 @@ def run_search(
 
 # --- import: POST /api/v1/imports/ of a generated Dolly file ---------------------------------
 
-IMPORT_TIMEOUT_S = 900.0
+IMPORT_TIMEOUT_S = 900.0  # from the post to done
+IMPORT_POLL_S = 0.2
+WORKER_START_S = 60.0
+EXPORTS_QUEUE = "exports"
 
 
 @dataclass(frozen=True)
@@ -777,6 +795,105 @@ def collection_rows(url: str, *, empty: bool = False) -> tuple[int, int]:
     return (prompts[0] if prompts else 0), (responses[0] if responses else 0)
 
 
+@dataclass
+class Worker:
+    """A Celery worker started in its own session (and so its own process group)."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    description: str
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def logged_errors(self) -> bool:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return False
+        return "ERROR" in text or "Traceback" in text or "CRITICAL" in text
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self) -> None:
+        """SIGTERM to the whole process group, SIGKILL to what is left after 15 s."""
+        self._signal_group(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=15)
+        self._signal_group(signal.SIGKILL)
+        self.proc.wait()
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for the log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":**@")))
+
+
+def check_redis(url: str) -> str | None:
+    """None when Redis at ``url`` answers, else why not; logs a warning when the exports queue
+    there already holds messages (another run's: this bench's worker will take them too)."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+        client.ping()
+        waiting = int(client.llen(EXPORTS_QUEUE))
+    except (redis.RedisError, OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if waiting:
+        log(
+            f"warning: the {EXPORTS_QUEUE!r} queue in {redacted(url)} already holds {waiting} messages; "
+            "the bench's worker will run them too (an earlier run that stopped early may have "
+            f"left them: `redis-cli -u {redacted(url)} del {EXPORTS_QUEUE}` empties the queue)"
+        )
+    return None
+
+
+def start_exports_worker(env: dict[str, str], log_dir: Path) -> Worker:
+    """One Celery worker of the exports queue (solo pool, as in ``make dev``) with ``env``, in
+    its own session, logging to ``log_dir``; returns once it logs that it is ready."""
+    log_path = log_dir / "celery-exports.log"
+    command = [
+        sys.executable, "-m", "celery", "-A", "apps", "worker",
+        "-Q", EXPORTS_QUEUE, "--pool=solo", "--loglevel=info",
+        "-n", f"bench-import-{os.getpid()}@%h",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    worker = Worker(proc=proc, log_path=log_path, description="Celery 1 x solo (exports queue)")
+    deadline = time.monotonic() + WORKER_START_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            worker.stop()
+            raise SystemExit(
+                f"bench: the Celery worker exited with {proc.returncode}:\n{worker.log_tail()}"
+            )
+        if " ready." in log_path.read_text(errors="replace"):
+            return worker
+        time.sleep(0.2)
+    worker.stop()
+    raise SystemExit(
+        f"bench: the Celery worker was not ready in {WORKER_START_S:.0f} s:\n{worker.log_tail()}"
+    )
+
+
 async def post_import(port: int, token: str, body: bytes) -> tuple[int, bytes]:
     boundary = uuid.uuid4().hex
     form = (
@@ -801,30 +918,75 @@ async def post_import(port: int, token: str, body: bytes) -> tuple[int, bytes]:
         conn.close()
 
 
+async def import_and_wait(
+    port: int, token: str, body: bytes, worker: Worker
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Post ``body`` (expecting 202), then follow the import every IMPORT_POLL_S until it is
+    done or failed. Returns the import as last read (None when the post failed) and what went
+    wrong (None when it is done)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + IMPORT_TIMEOUT_S
+    status, answer = await post_import(port, token, body)
+    if status != 202:
+        return None, f"POST answered HTTP {status} (expected 202): {answer[:300]!r}"
+    job: dict[str, Any] = json.loads(answer)
+    path = f"/api/v1/imports/{job['id']}/"
+    raw = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        "Accept: application/json\r\n\r\n"
+    ).encode()
+    conn = HttpConnection(port)
+    try:
+        while job["status"] not in ("done", "failed"):
+            if loop.time() > deadline:
+                return job, (
+                    f"import {job['id']} not done in {IMPORT_TIMEOUT_S:.0f} s: {job['status']}, "
+                    f"{job['lines_read']} lines read"
+                )
+            if worker.proc.poll() is not None:
+                return job, f"the Celery worker exited with {worker.proc.returncode}"
+            await asyncio.sleep(IMPORT_POLL_S)
+            status, answer = await asyncio.wait_for(conn.request(raw), REQUEST_TIMEOUT_S)
+            if status != 200:
+                return job, f"GET {path} answered HTTP {status}: {answer[:300]!r}"
+            job = json.loads(answer)
+    finally:
+        conn.close()
+    if job["status"] == "failed":
+        return job, f"import {job['id']} failed: {job['error']}"
+    return job, None
+
+
 def measure_import(
-    server: Server, token: str, file: DollyFile, meter: CpuMeter, expect: tuple[int, int, int]
+    server: Server,
+    worker: Worker,
+    token: str,
+    file: DollyFile,
+    meter: CpuMeter,
+    expect: tuple[int, int, int],
 ) -> dict[str, Any]:
-    """Post ``file`` once: wall time, CPU seconds of gunicorn and PostgreSQL, and what went
-    wrong (None when the answer is a 201 whose counts are ``expect``)."""
+    """Import ``file`` once: wall time from the post to ``done``, CPU seconds of the Celery
+    worker, gunicorn and PostgreSQL, and what went wrong (None when the post answered 202 and
+    the import is done with ``expect`` as its counts and every line in its report)."""
     meter.start()
     started = time.monotonic()
-    error: str | None = None
+    job: dict[str, Any] | None = None
     try:
-        status, body = asyncio.run(post_import(server.port, token, file.body))
-    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
-        status, body, error = 0, b"", f"{type(exc).__name__}: {exc}"
+        job, error = asyncio.run(import_and_wait(server.port, token, file.body, worker))
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, KeyError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
     elapsed = time.monotonic() - started
     cpu = meter.stop()
-    if error is None and status != 201:
-        error = f"HTTP {status}: {body[:300]!r}"
-    elif error is None:
-        report = json.loads(body)
+    if error is None and job is not None:
+        report = job["report"]
         counts = (report["imported"], report["duplicates"], report["rejected"])
         if counts != expect or len(report["lines"]) + report["lines_omitted"] != file.lines:
             error = f"counts {counts} for {len(report['lines'])} lines, expected {expect}"
     return {
+        "import_id": job["id"] if job else None,
         "wall_s": elapsed,
         "lines_per_s": file.lines / elapsed,
+        "celery_cpu_s": cpu["celery"] * elapsed,
         "gunicorn_cpu_s": cpu["gunicorn"] * elapsed,
         "postgres_cpu_s": cpu["postgres"] * elapsed,
         "error": error,
@@ -835,8 +997,11 @@ def run_import(
     args: argparse.Namespace, env: dict[str, str], database_url: str, data_dir: Path
 ) -> int:
     """Import a generated Dolly file ``--import-runs`` times into an empty collection, each
-    followed by the same file again; prints each import and the medians. Exit status 1 on a
-    failed request, a report with the wrong counts, or rows missing or to spare."""
+    followed by the same file again, through gunicorn and one exports Celery worker; prints
+    each import and the medians. Exit status 1 on a failed request or import, a report with
+    the wrong counts, or rows missing or to spare. Needs Redis in ``env["REDIS_URL"]`` (main()
+    checks that it answers)."""
+    redis_url = env["REDIS_URL"]
     file = dolly_file(args.import_lines, args.seed)
     token = import_maintainer()
     log(
@@ -849,33 +1014,52 @@ def run_import(
     }
     results: dict[str, list[dict[str, Any]]] = {phase: [] for phase in phases}
     wrong_rows: list[str] = []
-    server = serve(args, env, data_dir, extra=["--timeout", str(int(IMPORT_TIMEOUT_S))])
+    server = serve(args, env, data_dir)
     log(f"{server.description} on port {server.port}")
-    meter = CpuMeter(server, database_url, load_average=False)
+    worker: Worker | None = None
+    finished = False
     load = os.getloadavg()
     try:
+        worker = start_exports_worker(env, data_dir)
+        log(f"{worker.description}, pid {worker.proc.pid}, broker {redacted(redis_url)}")
+        meter = CpuMeter(
+            server, database_url, load_average=False, sessions={"celery": worker.proc.pid}
+        )
         warm = dolly_file(20, args.seed + 1)
-        measure_import(server, token, warm, meter, (warm.imported, warm.duplicates, warm.rejected))
+        warmed = measure_import(
+            server, worker, token, warm, meter, (warm.imported, warm.duplicates, warm.rejected)
+        )
+        if warmed["error"]:
+            log(f"warm-up import: {warmed['error']}")
         for run in range(1, args.import_runs + 1):
             collection_rows(database_url, empty=True)
             for phase, expect in phases.items():
                 log(f"run {run}/{args.import_runs}: {phase}")
-                results[phase].append(measure_import(server, token, file, meter, expect))
+                result = measure_import(server, worker, token, file, meter, expect)
+                results[phase].append(result)
+                if result["error"]:
+                    log(f"  {result['error']}")
             rows = collection_rows(database_url)
             if rows != (file.imported, file.imported):
                 wrong_rows.append(f"run {run}: {rows[0]} prompts, {rows[1]} responses")
+        finished = True
     finally:
+        if worker is not None:
+            worker.stop()
         server.stop()
         tail = server.log_tail(20)
         if tail.strip():
             log(f"gunicorn log (last lines):\n{tail}")
+        if worker is not None and not finished:
+            log(f"Celery worker log (last lines):\n{worker.log_tail()}")
     load_after = os.getloadavg()
 
     def median(phase: str, key: str) -> float:
         return statistics.median(r[key] for r in results[phase])
 
     print(
-        f"\nHearth import benchmark: POST /api/v1/imports/, {server.description}, "
+        f"\nHearth import benchmark: POST /api/v1/imports/ (202), then GET /api/v1/imports/{{id}}/ "
+        f"every {IMPORT_POLL_S:g} s until done; {server.description}, {worker.description}, "
         f"{server_version(database_url)}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     print(
@@ -884,27 +1068,36 @@ def run_import(
     )
     print(f"load average before {load[0]:.2f}, after {load_after[0]:.2f} (1 min)")
     print(
-        f"\n  {'import':<28}{'wall s (each run)':>26}{'median':>9}{'lines/s':>9}{'gunicorn CPU s':>16}{'PostgreSQL CPU s':>18}"
+        f"\n  {'import (post to done)':<28}{'wall s (each run)':>26}{'median':>9}{'lines/s':>9}"
+        f"{'Celery CPU s':>14}{'gunicorn CPU s':>16}{'PostgreSQL CPU s':>18}"
     )
     for phase in phases:
         each = ", ".join(f"{r['wall_s']:.2f}" for r in results[phase])
         print(
             f"  {phase:<28}{each:>26}{median(phase, 'wall_s'):>9.2f}"
-            f"{median(phase, 'lines_per_s'):>9.0f}{median(phase, 'gunicorn_cpu_s'):>16.2f}"
-            f"{median(phase, 'postgres_cpu_s'):>18.2f}"
+            f"{median(phase, 'lines_per_s'):>9.0f}{median(phase, 'celery_cpu_s'):>14.2f}"
+            f"{median(phase, 'gunicorn_cpu_s'):>16.2f}{median(phase, 'postgres_cpu_s'):>18.2f}"
         )
     errors = [f"{phase}: {r['error']}" for phase in phases for r in results[phase] if r["error"]]
     for error in [*errors, *wrong_rows][:8]:
         print(f"  error: {error}")
     targets = [
-        ("every import answered 201 with the file's counts", not errors, f"{len(errors)} not"),
+        (
+            "every import answered 202 and got to done with the file's counts",
+            not errors,
+            f"{len(errors)} not",
+        ),
         ("each run wrote exactly the new lines", not wrong_rows, "; ".join(wrong_rows) or "yes"),
     ]
     passed = print_targets(targets)
+    if not passed or worker.logged_errors():
+        log(f"Celery worker log (last lines):\n{worker.log_tail()}")
     if args.json:
         report = {
             "config": {
                 "server": server.description,
+                "worker": worker.description,
+                "poll_s": IMPORT_POLL_S,
                 "lines": file.lines,
                 "bytes": len(file.body),
                 "imported": file.imported,
@@ -971,7 +1164,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--import",
         dest="import_",
         action="store_true",
-        help="instead of the mix: time POST /api/v1/imports/ of a generated Dolly file",
+        help="instead of the mix: time the import of a generated Dolly file (POST "
+        "/api/v1/imports/, done by an exports Celery worker); needs REDIS_URL",
     )
     parser.add_argument(
         "--import-lines", type=int, default=5000, help="--import: lines in the file [5000]"
@@ -1054,6 +1248,19 @@ async def run_phases(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.import_ and not os.environ.get("REDIS_URL"):
+        log(
+            "--import needs Redis: imports run on a Celery worker of the exports queue, and the "
+            "bench's worker and gunicorn meet through the broker in REDIS_URL. Set REDIS_URL "
+            "(e.g. redis://127.0.0.1:6379/6)."
+        )
+        return 2
+    if args.import_:
+        problem = check_redis(os.environ["REDIS_URL"])
+        if problem is not None:
+            redis_url = redacted(os.environ["REDIS_URL"])
+            log(f"--import needs Redis, and {redis_url} does not answer: {problem}")
+            return 2
     database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     data_dir = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
     env = dict(os.environ)

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -344,10 +345,17 @@ def print_latency_table(
 # --- CPU accounting (Linux /proc) -----------------------------------------------------------
 
 
-def _scan(gunicorn_master: int, database: str) -> tuple[dict[int, float], dict[int, float]]:
-    """CPU seconds so far of gunicorn's processes and of ``database``'s PostgreSQL backends."""
-    gunicorn: dict[int, float] = {}
-    postgres: dict[int, float] = {}
+def _scan(
+    gunicorn_master: int, database: str, sessions: Mapping[str, int] | None = None
+) -> dict[str, dict[int, float]]:
+    """CPU seconds so far, by pid, of gunicorn's processes ("gunicorn"), of ``database``'s
+    PostgreSQL backends ("postgres") and of every process in each of ``sessions`` (a name: the
+    pid of a session leader, such as a process started with ``start_new_session``)."""
+    groups: dict[str, dict[int, float]] = {"gunicorn": {}, "postgres": {}}
+    leaders: dict[int, str] = {}
+    for name, leader in (sessions or {}).items():
+        groups[name] = {}
+        leaders[leader] = name
     marker = f" {database} "
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -359,12 +367,14 @@ def _scan(gunicorn_master: int, database: str) -> tuple[dict[int, float], dict[i
             fields = rest.split()
             cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
             if pid == gunicorn_master or int(fields[1]) == gunicorn_master:
-                gunicorn[pid] = cpu
+                groups["gunicorn"][pid] = cpu
+            elif int(fields[3]) in leaders:
+                groups[leaders[int(fields[3])]][pid] = cpu
             elif comm == "postgres" and marker in (entry / "cmdline").read_text(errors="replace"):
-                postgres[pid] = cpu
+                groups["postgres"][pid] = cpu
         except (OSError, ValueError, IndexError):
             continue
-    return gunicorn, postgres
+    return groups
 
 
 def _machine_busy() -> float:
@@ -379,12 +389,25 @@ class CpuMeter:
     """CPU used during a phase by the generator, gunicorn, this database's PostgreSQL backends,
     and the whole machine (Linux /proc). A thread samples every half second, so processes that
     end during the phase (a backend whose connection aged out) still count. With
-    ``load_average`` off, stop() leaves out the load averages around the phase."""
+    ``load_average`` off, stop() leaves out the load averages around the phase. ``sessions``
+    names more processes to measure, each a whole session (its leader's pid, e.g. a Celery
+    worker started with ``start_new_session``): stop() reports each under its name."""
 
-    def __init__(self, server: Server, database_url: str, *, load_average: bool = True) -> None:
+    def __init__(
+        self,
+        server: Server,
+        database_url: str,
+        *,
+        load_average: bool = True,
+        sessions: Mapping[str, int] | None = None,
+    ) -> None:
         self.master = server.proc.pid
         self.load_average = load_average
         self.database = database_name(database_url)
+        self.sessions = dict(sessions or {})
+        taken = {"generator", "gunicorn", "postgres", "other", "machine"} & set(self.sessions)
+        if taken:
+            raise ValueError(f"CpuMeter: session names {sorted(taken)} are taken")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._first: dict[str, dict[int, float]] = {}
@@ -393,8 +416,7 @@ class CpuMeter:
         self._load0 = (0.0, 0.0, 0.0)
 
     def _sample(self, *, first: bool = False) -> None:
-        gunicorn, postgres = _scan(self.master, self.database)
-        for group, values in (("gunicorn", gunicorn), ("postgres", postgres)):
+        for group, values in _scan(self.master, self.database, self.sessions).items():
             for pid, cpu in values.items():
                 if first:
                     self._first[group][pid] = cpu
@@ -405,8 +427,9 @@ class CpuMeter:
             self._sample()
 
     def start(self) -> None:
-        self._first = {"gunicorn": {}, "postgres": {}}
-        self._last = {"gunicorn": {}, "postgres": {}}
+        groups = ["gunicorn", "postgres", *self.sessions]
+        self._first = {group: {} for group in groups}
+        self._last = {group: {} for group in groups}
         self._sample(first=True)
         self._t0, self._gen0, self._machine0 = (
             time.monotonic(),
@@ -433,11 +456,13 @@ class CpuMeter:
             return sum(v - first.get(pid, 0.0) for pid, v in self._last[group].items()) / elapsed
 
         gunicorn, postgres = used("gunicorn"), used("postgres")
+        extra = {name: used(name) for name in self.sessions}
         result: dict[str, Any] = {
             "generator": generator,
             "gunicorn": gunicorn,
             "postgres": postgres,
-            "other": max(0.0, machine - generator - gunicorn - postgres),
+            **extra,
+            "other": max(0.0, machine - generator - gunicorn - postgres - sum(extra.values())),
             "machine": machine,
         }
         if self.load_average:

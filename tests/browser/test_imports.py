@@ -1,18 +1,66 @@
-"""A maintainer imports a Dolly JSONL file from the Import page and reads the report; a file
-over the limit is refused in the page, before anything is uploaded."""
+"""A maintainer sends a Dolly JSONL file from the Import page, lands on the import's own page and
+reads the report once the exports worker has imported it; a file over the limit is refused in
+the page, before anything is uploaded.
+
+The import runs as in production: a real Celery worker on the exports queue
+(``celery -A apps worker -Q exports``, tests/celery_workers.py), on the live server's
+database, Redis and data folder; the page follows it with htmx."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from django.db import connection
 from playwright.sync_api import Page, expect
 
-from apps.collection.models import Prompt
+from apps.collection.models import Import, ImportStatus, Prompt
 from tests.browser.conftest import PHONE, horizontal_overflow, open_menu
+from tests.celery_workers import django_env, start_worker, tail, wait_for, workers_on
+from tests.missing import missing
 
 pytestmark = pytest.mark.browser
+
+
+class ExportsWorker:
+    """``start()`` a real worker on the exports queue; ``log`` is what it wrote."""
+
+    def __init__(self, workers: list[subprocess.Popen[bytes]], log: Path) -> None:
+        self.workers = workers
+        self.log = log
+
+    def start(self) -> None:
+        self.workers.append(start_worker("apps", ["exports"], django_env(), "imports", self.log))
+
+    def wait_for(self, predicate: Callable[[], object], what: str, timeout: float = 60) -> object:
+        return wait_for(predicate, timeout=timeout, what=what, workers=self.workers, log=self.log)
+
+    def expect(self, check: Callable[[], None]) -> None:
+        """Run a Playwright expectation; its failure shows the worker's log too."""
+        try:
+            check()
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nworker log:\n{tail(self.log)}") from exc
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(settings, tmp_path):
+    """Uploads wait under the test's own data folder, which the worker is given too."""
+    settings.DATA_DIR = tmp_path / "data"
+    settings.DATA_DIR.mkdir()
+
+
+@pytest.fixture
+def exports_worker(transactional_db, settings, tmp_path) -> Iterator[ExportsWorker]:
+    """Killed, and its queue emptied, before the test's database is flushed."""
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        missing("needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
+    with workers_on("exports") as workers:
+        yield ExportsWorker(workers, tmp_path / "worker.log")
 
 
 def record(n: int, **changes: str) -> dict[str, str]:
@@ -25,9 +73,13 @@ def record(n: int, **changes: str) -> dict[str, str]:
     }
 
 
+IMPORT_PAGE = re.compile(r"/imports/(\d+)/$")
+
+
 def test_a_maintainer_uploads_a_file_and_reads_the_report(
-    page: Page, login, shot, maintainer, settings
+    page: Page, login, shot, maintainer, settings, exports_worker
 ):
+    exports_worker.start()  # it starts while the maintainer fills in the form
     settings.HEARTH_IMPORT_MAX_BYTES = 4096
     body = "".join(
         json.dumps(line) + "\n"
@@ -38,6 +90,7 @@ def test_a_maintainer_uploads_a_file_and_reads_the_report(
     open_menu(page, "Manage")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Import").click()
     expect(page.get_by_role("heading", name="Import a Dolly JSONL file")).to_be_visible()
+    expect(page.get_by_test_id("no-imports")).to_be_visible()
 
     # Too large: the page says so and sends nothing.
     posts: list[str] = []
@@ -55,6 +108,7 @@ def test_a_maintainer_uploads_a_file_and_reads_the_report(
     expect(file_input).to_be_focused()
     expect(file_input).to_have_attribute("aria-invalid", "true")
     assert posts == []
+    assert not Import.objects.exists()
 
     file_input.set_input_files(
         {"name": "herbs.jsonl", "mimeType": "application/x-ndjson", "buffer": body}
@@ -63,7 +117,16 @@ def test_a_maintainer_uploads_a_file_and_reads_the_report(
     page.get_by_role("textbox", name="Source", exact=True).fill("windowsill-herbs")
     page.get_by_role("button", name="Import").click()
 
-    expect(page.get_by_role("heading", name="Report")).to_be_visible()
+    # The import's own page, which follows the worker until the report is in.
+    expect(page).to_have_url(IMPORT_PAGE)
+    job = Import.objects.get()
+    landed = IMPORT_PAGE.search(page.url)
+    assert landed is not None and landed.group(1) == str(job.pk)
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Import #{job.pk}: herbs.jsonl")
+    exports_worker.expect(
+        lambda: expect(page.get_by_role("heading", name="Report")).to_be_visible(timeout=60_000)
+    )
+    expect(page.get_by_test_id("import-status")).to_have_text("Done")
     expect(page.get_by_test_id("count-imported")).to_have_text("2")
     expect(page.get_by_test_id("count-duplicates")).to_have_text("0")
     expect(page.get_by_test_id("count-rejected")).to_have_text("1")
@@ -76,6 +139,13 @@ def test_a_maintainer_uploads_a_file_and_reads_the_report(
     expect(rows.first).to_contain_text("category: Choose one of the categories:")
     shot(page, "report")
     assert Prompt.objects.filter(origin="windowsill-herbs").count() == 2
+    job.refresh_from_db()
+    assert (job.status, job.created_by, job.imported, job.rejected) == (
+        ImportStatus.DONE,
+        maintainer,
+        2,
+        1,
+    )
 
     page.set_viewport_size(PHONE)
     assert horizontal_overflow(page) == 0
@@ -97,15 +167,43 @@ def test_a_maintainer_uploads_a_file_and_reads_the_report(
         page.get_by_text("Name a herb that grows well on a windowsill, number 1.")
     ).to_be_visible()
 
+    # The Import page lists it among the recent imports, with a link back to it.
+    page.goto("/imports/")
+    recent = page.get_by_test_id("recent-imports")
+    expect(recent.locator("tbody tr")).to_have_count(1)
+    expect(recent.locator("tbody tr").first).to_contain_text("Done")
+    expect(recent.locator("tbody tr").first).to_contain_text("2 imported, 0 duplicates, 1 rejected")
+    recent.get_by_role("link", name="herbs.jsonl").click()
+    expect(page).to_have_url(re.compile(rf"/imports/{job.pk}/$"))
 
-@pytest.mark.slow(seconds=10)
+
+# Each change of the status region, as the page saw it: [badge, progress value or null].
+WATCH_STATUS = """() => {
+  window.stillTheSamePage = true;
+  window.seen = [];
+  const region = document.getElementById("import-status");
+  const note = () => {
+    const badge = region.querySelector('[data-testid="import-status"]');
+    const bar = region.querySelector("progress");
+    window.seen.push([badge ? badge.textContent : null, bar ? Number(bar.value) : null]);
+  };
+  note();
+  new MutationObserver(note).observe(region, { childList: true, subtree: true });
+}"""
+
+
+@pytest.mark.slow(seconds=15)
 def test_a_long_import_shows_how_far_it_has_got_while_it_runs(
-    page: Page, login, shot, maintainer, settings
+    page: Page, login, shot, maintainer, settings, exports_worker
 ):
-    """The import runs inside the upload's request, a minute or more for a large file: the
-    page asks for its progress meanwhile and says how much of the file is read and how many
-    lines are checked, instead of one fixed line."""
-    lines = 4000
+    """The import page says the import waits for a worker, then how much of the file the
+    worker has read and committed, batch by batch, and shows the report when it is done,
+    without a reload. To see it part-way for sure, the test holds the import's row locked
+    after a batch has committed: the worker waits to commit its next one."""
+    import psycopg
+    from psycopg import sql
+
+    lines = 10_000  # batches of 500: the row is locked long before the last one
     body = "".join(json.dumps(record(n)) + "\n" for n in range(lines)).encode()
     settings.HEARTH_IMPORT_MAX_BYTES = len(body) + 64 * 1024  # the form around the file too
     login(page, maintainer)
@@ -113,38 +211,83 @@ def test_a_long_import_shows_how_far_it_has_got_while_it_runs(
     page.get_by_label("JSONL file").set_input_files(
         {"name": "herbs.jsonl", "mimeType": "application/x-ndjson", "buffer": body}
     )
-
-    # What the status line says, kept where the report's page can read it (Playwright waits
-    # for a navigation under way before it reads the page).
+    # What the form's status line says while the file is sent, kept where the next page
+    # can read it.
     page.evaluate(
         """() => {
         const busy = document.getElementById("import-busy");
-        const bar = document.getElementById("import-progress");
         new MutationObserver(() => {
           const said = JSON.parse(sessionStorage.getItem("said") || "[]");
-          said.push([busy.textContent, !bar.hidden]);
+          said.push(busy.textContent);
           sessionStorage.setItem("said", JSON.stringify(said));
         }).observe(busy, { childList: true, characterData: true, subtree: true });
       }"""
     )
-    # Clicked from the page: Playwright's own click would wait for the navigation it starts,
-    # that is for the whole import.
-    page.get_by_role("button", name="Import").evaluate("button => button.click()")
+    page.get_by_role("button", name="Import").click()
 
-    expect(page.locator("#report-title")).to_be_visible(timeout=60_000)
-    said = page.evaluate("() => JSON.parse(sessionStorage.getItem('said') || '[]')")
-    assert said[0] == ["Importing… a large file can take a few minutes.", False]
-    counted = [
-        (int(percent), int(checked.replace(",", "")))
-        for text, bar_shown in said
-        if bar_shown
-        and (
-            found := re.fullmatch(
-                r"Importing… (\d+)% of the file read, ([\d,]+) lines checked\.", text
-            )
-        )
-        for percent, checked in [found.groups()]
+    expect(page).to_have_url(IMPORT_PAGE)
+    assert page.evaluate("() => JSON.parse(sessionStorage.getItem('said') || '[]')") == [
+        "Sending the file…"
     ]
-    assert counted, said
-    assert all(0 <= percent <= 100 and 0 < checked <= lines for percent, checked in counted)
+    job = Import.objects.get()
+    status = page.get_by_test_id("import-status")
+    expect(status).to_have_text("Waiting for a worker")  # no worker yet
+    expect(page.get_by_role("status").filter(has=status)).to_have_attribute("aria-live", "polite")
+    page.evaluate(WATCH_STATUS)
+    shot(page, "queued")
+
+    exports_worker.start()
+    exports_worker.wait_for(
+        lambda: Import.objects.filter(
+            pk=job.pk, status=ImportStatus.RUNNING, bytes_done__gt=0
+        ).exists(),
+        "the import's first batch",
+    )
+    with psycopg.connect(**connection.get_connection_params()) as lock:
+        # Waits for the batch under way to commit; the worker's next one then waits for this.
+        lock.execute(
+            sql.SQL("SELECT id FROM {} WHERE id = %s FOR UPDATE").format(
+                sql.Identifier(Import._meta.db_table)
+            ),
+            [job.pk],
+        )
+        held = Import.objects.get(pk=job.pk)
+        assert held.status == ImportStatus.RUNNING
+        assert 0 < held.bytes_done < held.file_size, "the import ended before it was held"
+        percent = int(100 * held.bytes_done / held.file_size)
+        expect(status).to_have_text("Importing")
+        progress = page.get_by_test_id("import-progress")
+        expect(progress).to_have_attribute("value", str(percent))
+        expect(page.locator("#import-status")).to_contain_text(f"{percent}% of the file read")
+        expect(page.locator("#import-status")).to_contain_text(
+            f"{held.lines_read:,} lines committed"
+        )
+        expect(page.get_by_test_id("live-imported")).to_have_text(f"{held.imported:,}")
+        expect(page.locator("#report-title")).to_have_count(0)
+        shot(page, "running")
+        lock.rollback()  # the worker goes on
+
+    exports_worker.expect(
+        lambda: expect(page.locator("#report-title")).to_be_visible(timeout=60_000)
+    )
+    expect(status).to_have_text("Done")
+    expect(page.get_by_test_id("import-progress")).to_have_count(0)
+    expect(page.get_by_test_id("count-imported")).to_have_text(f"{lines:,}")
+    expect(page.get_by_test_id("count-rejected")).to_have_text("0")
+    assert page.evaluate("() => window.stillTheSamePage") is True  # htmx, not a reload
+    shot(page, "done")
+    seen = page.evaluate("() => window.seen")
+    badges = [badge for badge, _value in seen]
+    assert badges[0] == "Waiting for a worker", seen
+    assert badges[-1] == "Done", seen
+    values = [value for badge, value in seen if badge == "Importing"]
+    assert percent in values, seen
+    assert values == sorted(values), seen  # it only moves forward
+    assert all(0 <= value <= 100 for value in values), seen
     assert Prompt.objects.count() == lines
+
+    # The poll stopped once the import was done: nothing asks for the page any more.
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.wait_for_timeout(2500)
+    assert not [url for url in requests if f"/imports/{job.pk}/" in url]

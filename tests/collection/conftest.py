@@ -20,9 +20,7 @@ def _import_files(settings, tmp_path):
 
 
 @pytest.fixture
-def send_import(
-    monkeypatch, django_capture_on_commit_callbacks
-) -> Callable[..., Any]:
+def send_import(monkeypatch, django_capture_on_commit_callbacks) -> Callable[..., Any]:
     """``send_import(client.post, url, data, **kwargs)``: the request's response, with every
     import it sent already run here (the commit's callbacks run as the request ends)."""
     monkeypatch.setattr(import_jobs, "_send", import_jobs.import_run)

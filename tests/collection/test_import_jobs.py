@@ -304,3 +304,10 @@ def test_a_form_sent_before_imports_ran_on_a_worker_goes_back_to_the_import_page
     assert response.redirect_chain == [("/imports/", 302)]
     assert "This file was already imported from this form." in response.text
     assert Import.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_task_for_an_import_no_longer_there_is_dropped():
+    from apps.collection.tasks import import_file
+
+    assert import_file.apply(args=(987654,)).get() == "gone"

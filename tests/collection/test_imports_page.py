@@ -1,4 +1,8 @@
-"""The /imports/ page: maintainers upload a Dolly JSONL file and read what became of each line."""
+"""The /imports/ page: maintainers upload a Dolly JSONL file, which the exports worker imports,
+and read on the import's own page what became of each line.
+
+``send_import`` (tests/collection/conftest.py) runs an import in this process as soon as the
+request that sent it commits, so the import's page shows its report straight away."""
 
 from __future__ import annotations
 
@@ -6,19 +10,32 @@ import base64
 import html
 import json
 import re
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone, translation
 
-from apps.collection.models import Prompt, PromptState, Response, ResponseState
+from apps.collection import import_jobs, importing
+from apps.collection.models import (
+    Import,
+    ImportStatus,
+    Prompt,
+    PromptState,
+    Response,
+    ResponseState,
+)
 from apps.core.models import IdempotencyKey
 from tests.factories import PromptFactory
 
 pytestmark = pytest.mark.django_db
 
 URL = "/imports/"
+SendImport = Callable[..., Any]
 
 
 def web(user: Any) -> Client:
@@ -99,6 +116,79 @@ def report_jsonl(page: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in html.unescape(found.group(1)).splitlines()]
 
 
+def status(page: str) -> str:
+    """What the import's status badge says."""
+    found = re.search(r'data-testid="import-status">([^<]*)<', page)
+    assert found is not None, "no status badge"
+    return found.group(1)
+
+
+def messages_of(page: str) -> list[str]:
+    """The site's messages at the top of a page."""
+    found = re.search(r'<ul class="messages">(.*?)</ul>', page, re.S)
+    return (
+        [text(m) for m in re.findall(r"<li[^>]*>(.*?)</li>", found.group(1), re.S)] if found else []
+    )
+
+
+def redirected_import(response: Any) -> Import:
+    """The import a POST sent, read from where it redirected."""
+    assert response.status_code == 302, response.content.decode()[:2000]
+    found = re.fullmatch(r"/imports/(\d+)/", response["Location"])
+    assert found is not None, response["Location"]
+    return Import.objects.get(pk=int(found.group(1)))
+
+
+def import_and_read(
+    client: Client, send_import: SendImport, data: dict[str, Any], **extra: Any
+) -> tuple[Import, str]:
+    """Send ``data`` from the page; the import is run, and its page read (the same headers)."""
+    job = redirected_import(send_import(client.post, URL, data, **extra))
+    page = client.get(f"/imports/{job.pk}/", **extra)
+    assert page.status_code == 200
+    job.refresh_from_db()
+    return job, page.content.decode()
+
+
+def files_waiting() -> list[str]:
+    """The uploads kept for a worker (an import's file goes once it is done)."""
+    folder = import_jobs.imports_folder()
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.fixture
+def queue(monkeypatch, django_capture_on_commit_callbacks) -> Callable[..., Any]:
+    """Like ``send_import``, but the imports are only recorded as sent (``queue.sent``), as
+    when no worker has taken them yet."""
+    sent: list[int] = []
+    monkeypatch.setattr(import_jobs, "_send", sent.append)
+
+    def post(do: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return do(*args, **kwargs)
+
+    post.sent = sent  # type: ignore[attr-defined]
+    return post
+
+
+def failed_import(author: Any, body: bytes, **fields: Any) -> Import:
+    """An import a worker stopped on, its file waiting where a resume reads it."""
+    job = Import.objects.create(
+        created_by=author,
+        file_name="herbs.jsonl",
+        file_size=len(body),
+        options={"source": "garden-tips", "licence": "", "language": "en", "state": "accepted"},
+        lines_per_status=importing.REPORT_LINES_PER_STATUS,
+        status=ImportStatus.FAILED,
+        error="OperationalError: the database went away",
+        **fields,
+    )
+    path = import_jobs.import_path(job.pk)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    return job
+
+
 # --- importing --------------------------------------------------------------------------------
 
 
@@ -118,14 +208,21 @@ def test_the_form_offers_the_apis_options_and_defaults(maintainer, settings):
     assert "at most 64.0\xa0MB" in html.unescape(content)
 
 
-def test_a_maintainer_imports_a_file_and_reads_the_report(maintainer):
+def test_a_maintainer_imports_a_file_and_reads_the_report(maintainer, send_import):
     existing = PromptFactory(instruction="Give one tip for keeping basil alive indoors, number 2.")
     file = jsonl_file(record(1), record(2), "", record(4, category="recipe"), "{not json")
 
-    response = web(maintainer).post(URL, form(file, state="review", licence="CC BY 4.0"))
+    job, page = import_and_read(
+        web(maintainer), send_import, form(file, state="review", licence="CC BY 4.0")
+    )
 
-    assert response.status_code == 200
-    page = response.content.decode()
+    assert (job.status, job.created_by, job.file_name) == (
+        ImportStatus.DONE,
+        maintainer,
+        "dolly.jsonl",
+    )
+    assert status(page) == "Done"
+    assert 'hx-trigger="every 1s"' not in page  # nothing left to follow
     imported = Prompt.objects.get(origin="garden-tips")
     assert (imported.author, imported.state, imported.licence, imported.language) == (
         maintainer,
@@ -140,6 +237,8 @@ def test_a_maintainer_imports_a_file_and_reads_the_report(maintainer):
         "1",
         "2",
     )
+    assert 'data-testid="report-partial"' not in page
+    assert 'data-testid="report-truncated"' not in page
     assert problem_rows(page) == [
         f"2 duplicate Already in Hearth as prompt #{existing.pk}",
         "4 rejected category : Choose one of the categories: open_qa, general_qa, closed_qa, "
@@ -177,59 +276,144 @@ def test_a_maintainer_imports_a_file_and_reads_the_report(maintainer):
     assert link.group(2) == "import-report.jsonl"
     downloaded = base64.b64decode(link.group(1)).decode()
     assert [json.loads(line) for line in downloaded.splitlines()] == lines
+    assert files_waiting() == []  # the upload is gone once imported
 
 
-def test_a_report_too_long_for_a_link_is_offered_as_text_only(maintainer, monkeypatch):
+def test_sending_a_file_queues_it_and_its_page_follows_it(maintainer, queue):
+    """Before a worker takes it, the import's page says it waits, and asks again every second."""
+    client = web(maintainer)
+
+    response = queue(client.post, URL, form(jsonl_file(record(1), record(2))))
+
+    job = redirected_import(response)
+    assert queue.sent == [job.pk]  # once it committed
+    assert job.status == ImportStatus.QUEUED
+    assert not Prompt.objects.exists()
+    assert files_waiting() == [f"{job.pk}.jsonl"]
+    assert (
+        import_jobs.import_path(job.pk).read_bytes()
+        == (json.dumps(record(1)) + "\n" + json.dumps(record(2)) + "\n").encode()
+    )
+    page = client.get(response["Location"]).content.decode()
+    assert status(page) == "Waiting for a worker"
+    assert 'data-testid="import-waiting"' in page
+    assert f'hx-get="/imports/{job.pk}/" hx-trigger="every 1s"' in page
+    assert 'id="report-title"' not in page
+    assert 'data-testid="resume"' not in page
+
+
+def test_a_report_too_long_for_a_link_is_offered_as_text_only(maintainer, monkeypatch, send_import):
     from apps.collection import views
 
     monkeypatch.setattr(views, "_REPORT_LINK_MAX_CHARS", 100)
 
-    response = web(maintainer).post(URL, form(jsonl_file(record(1), record(2), record(3))))
+    _job, page = import_and_read(
+        web(maintainer), send_import, form(jsonl_file(record(1), record(2), record(3)))
+    )
 
-    page = response.content.decode()
     assert "data:application/x-ndjson" not in page
     assert "The report is too long to download from this page; copy it from here." in page
     assert [line["status"] for line in report_jsonl(page)] == ["imported"] * 3
 
 
-def test_the_next_form_has_a_new_key_and_keeps_the_options(maintainer):
-    response = web(maintainer).post(
-        URL, form(jsonl_file(record(1)), key="first", source="basil", language="de")
-    )
-
-    page = response.content.decode()
-    assert 'name="idempotency_key" value="first"' not in page
-    assert re.search(r'name="idempotency_key" value="[0-9a-f]{32}"', page)
-    assert 'name="source" value="basil"' in page
-    assert 'name="language" value="de"' in page
-    assert Prompt.objects.get().language == "de"
-
-
-def test_resubmitting_the_same_key_shows_the_first_report_and_imports_nothing(maintainer):
+def test_the_import_keeps_its_options_and_the_next_form_has_a_new_key(maintainer, send_import):
     client = web(maintainer)
 
-    first = client.post(URL, form(jsonl_file(record(1), record(2)), key="basil-1"))
-    again = client.post(URL, form(jsonl_file(record(1), record(2)), key="basil-1"))
+    job, page = import_and_read(
+        client,
+        send_import,
+        form(jsonl_file(record(1)), key="first", source="basil", licence="CC0", language="de"),
+    )
 
-    assert first.status_code == again.status_code == 200
+    assert job.options == {
+        "source": "basil",
+        "licence": "CC0",
+        "language": "de",
+        "state": "accepted",
+    }
+    assert "Source basil, licence CC0, language de where a line names none." in text(page)
+    assert Prompt.objects.get().language == "de"
+    following = client.get(URL).content.decode()
+    assert 'name="idempotency_key" value="first"' not in following
+    assert re.search(r'name="idempotency_key" value="[0-9a-f]{32}"', following)
+
+
+def test_resubmitting_the_same_key_shows_the_first_import_and_imports_nothing(
+    maintainer, send_import
+):
+    client = web(maintainer)
+
+    first = send_import(client.post, URL, form(jsonl_file(record(1), record(2)), key="basil-1"))
+    first_page = client.get(first["Location"]).content.decode()
+    again = send_import(client.post, URL, form(jsonl_file(record(1), record(2)), key="basil-1"))
+    again_page = client.get(again["Location"]).content.decode()
+
+    job = redirected_import(first)
+    assert redirected_import(again) == job
+    assert Import.objects.count() == 1
     assert Prompt.objects.count() == 2
     assert Response.objects.count() == 2
     assert IdempotencyKey.objects.get().key.startswith("form:")
-    first_page, again_page = first.content.decode(), again.content.decode()
+    assert files_waiting() == []  # the second file was not kept either
+    assert status(first_page) == status(again_page) == "Done"
+    assert messages_of(first_page) == []
+    assert messages_of(again_page) == [
+        "This file was already sent from this form; here is that import."
+    ]
     assert count(again_page, "imported") == "2"
     assert count(again_page, "duplicates") == "0"
     assert report_jsonl(again_page) == report_jsonl(first_page)
-    assert "The import is done." in first_page
-    assert "already imported from this form" in again_page
-    assert "Nothing was imported again." in again_page
 
 
-def test_a_rejected_line_lists_every_problem(maintainer):
+def test_resubmitting_sends_nothing_to_the_worker_again(maintainer, queue):
+    client = web(maintainer)
+
+    first = queue(client.post, URL, form(jsonl_file(record(1)), key="basil-2"))
+    again = queue(client.post, URL, form(jsonl_file(record(1)), key="basil-2"))
+
+    job = redirected_import(first)
+    assert redirected_import(again) == job
+    assert queue.sent == [job.pk]
+    assert files_waiting() == [f"{job.pk}.jsonl"]
+
+
+def test_a_form_sent_again_from_before_imports_ran_on_a_worker_imports_nothing(
+    maintainer, send_import
+):
+    """Its key kept the report the page showed then, not an import: it says so, and sends
+    nothing again."""
+    client = web(maintainer)
+    data = form(jsonl_file(record(1)), key="old-1")
+    redirected_import(send_import(client.post, URL, data))  # sent the new way
+    Import.objects.all().delete()
+    IdempotencyKey.objects.update(
+        status_code=201,
+        response={
+            "imported": 1,
+            "duplicates": 0,
+            "rejected": 0,
+            "lines": [{"line": 1, "status": "imported", "prompt_id": Prompt.objects.get().pk}],
+        },
+    )
+
+    again = send_import(client.post, URL, form(jsonl_file(record(1)), key="old-1"))
+
+    assert again.status_code == 302
+    assert again["Location"] == URL
+    page = client.get(URL).content.decode()
+    assert messages_of(page) == ["This file was already imported from this form."]
+    assert not Import.objects.exists()
+    assert files_waiting() == []
+    assert Prompt.objects.count() == 1
+
+
+def test_a_rejected_line_lists_every_problem(maintainer, send_import):
     bad = record(1, instruction="Hi", category="poetry", response="  ", language="english!")
 
-    response = web(maintainer).post(URL, form(jsonl_file(bad, record(2, context=7))))
+    _job, page = import_and_read(
+        web(maintainer), send_import, form(jsonl_file(bad, record(2, context=7)))
+    )
 
-    page = response.content.decode()
     assert problem_rows(page) == [
         "1 rejected "
         "instruction : The instruction is too short: at least 4 characters, got 2. "
@@ -291,51 +475,64 @@ def test_a_rejected_line_lists_every_problem(maintainer):
         ),
     ],
 )
-def test_a_file_that_is_not_dolly_jsonl_is_refused_and_nothing_imported(maintainer, body, message):
-    response = web(maintainer).post(URL, form(file_of(body)))
+def test_a_file_that_is_not_dolly_jsonl_is_refused_and_nothing_imported(
+    maintainer, queue, body, message
+):
+    response = queue(web(maintainer).post, URL, form(file_of(body)))
 
-    assert response.status_code == 400  # refused, as the API refuses it
+    assert response.status_code == 400  # refused, as the API refuses it, on the form's page
     page = response.content.decode()
     assert file_errors(page) == [message]
     assert 'aria-invalid="true"' in re.search(r'<input type="file"[^>]*>', page).group(0)
-    assert 'id="report-title"' not in page
+    assert 'id="import-form"' in page
+    assert not Import.objects.exists()
+    assert queue.sent == []
+    assert files_waiting() == []
     assert not Prompt.objects.exists()
     assert not IdempotencyKey.objects.exists()
 
 
-def test_a_refused_file_leaves_the_key_free_for_the_corrected_one(maintainer):
+def test_a_refused_file_leaves_the_key_free_for_the_corrected_one(maintainer, send_import):
     client = web(maintainer)
 
-    refused = client.post(URL, form(file_of(b"not json\n"), key="retry-1"))
-    corrected = client.post(URL, form(jsonl_file(record(1)), key="retry-1"))
+    refused = send_import(client.post, URL, form(file_of(b"not json\n"), key="retry-1"))
+    corrected = send_import(client.post, URL, form(jsonl_file(record(1)), key="retry-1"))
 
+    assert refused.status_code == 400
     assert file_errors(refused.content.decode())
-    assert count(corrected.content.decode(), "imported") == "1"
+    job = redirected_import(corrected)
+    assert count(client.get(corrected["Location"]).content.decode(), "imported") == "1"
+    assert list(Import.objects.all()) == [job]
     assert Prompt.objects.count() == 1
 
 
-def test_it_needs_a_file(maintainer):
-    response = web(maintainer).post(URL, form(None))
+def test_it_needs_a_file(maintainer, queue):
+    response = queue(web(maintainer).post, URL, form(None))
 
+    assert response.status_code == 400
     assert file_errors(response.content.decode()) == ["Choose a JSONL file to import."]
+    assert not Import.objects.exists()
     assert not Prompt.objects.exists()
 
 
-def test_a_file_over_the_import_limit_is_refused_before_it_is_read(maintainer, settings):
+def test_a_file_over_the_import_limit_is_refused_before_it_is_read(maintainer, settings, queue):
     settings.HEARTH_IMPORT_MAX_BYTES = 4096
     lines = [record(n) for n in range(40)]
 
-    response = web(maintainer).post(URL, form(jsonl_file(*lines)))
+    response = queue(web(maintainer).post, URL, form(jsonl_file(*lines)))
 
     assert response.status_code == 413
     html = response.content.decode()
     assert "the limit is 4096 bytes." in html
     assert "The file is still on your computer: import it in smaller parts." in html
+    assert not Import.objects.exists()
+    assert files_waiting() == []
     assert not Prompt.objects.exists()
 
 
-def test_bad_options_get_the_apis_messages_by_their_fields_and_import_nothing(maintainer):
-    response = web(maintainer).post(
+def test_bad_options_get_the_apis_messages_by_their_fields_and_import_nothing(maintainer, queue):
+    response = queue(
+        web(maintainer).post,
         URL,
         form(
             jsonl_file(record(1)),
@@ -346,6 +543,7 @@ def test_bad_options_get_the_apis_messages_by_their_fields_and_import_nothing(ma
         ),
     )
 
+    assert response.status_code == 400
     page = response.content.decode()
     assert field_error(page, "source") == (
         "'hearth' marks work written in Hearth; name the data set you import."
@@ -358,33 +556,271 @@ def test_bad_options_get_the_apis_messages_by_their_fields_and_import_nothing(ma
     )
     assert field_error(page, "state") == "Choose one of the states: accepted, review."
     assert 'name="source" value="hearth"' in page
+    assert not Import.objects.exists()
+    assert queue.sent == []
     assert not Prompt.objects.exists()
+
+
+def test_an_overlong_first_line_is_one_rejected_line_not_a_refused_file(maintainer, send_import):
+    from apps.collection.importing import max_line_bytes
+
+    limit = max_line_bytes()
+    huge = record(1, context="x" * (limit + 10))
+    client = web(maintainer)
+    _job, page = import_and_read(client, send_import, form(jsonl_file(huge, record(2))))
+
+    assert (count(page, "imported"), count(page, "rejected")) == ("1", "1")
+    assert problem_rows(page) == [f"1 rejected The line is longer than {limit:,} bytes."]
+    # A file of nothing but such lines is no Dolly file, and says why.
+    refused = send_import(client.post, URL, form(jsonl_file(huge), key="key-2"))
+    assert refused.status_code == 400
+    assert file_errors(refused.content.decode()) == [
+        f"This does not look like a Dolly JSONL file: every line is longer than {limit:,} bytes."
+    ]
+    assert Import.objects.count() == 1
+
+
+def run_as_the_worker_does(import_id: int) -> None:
+    """``import_run`` outside any request, in the site's default language, as a worker runs it
+    (nothing there knows the language of the person who sent the file)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        import_jobs.import_run(import_id)
+
+
+def test_the_report_reads_as_spanish_in_spanish(maintainer, send_import, monkeypatch):
+    monkeypatch.setattr(import_jobs, "_send", run_as_the_worker_does)
+
+    _job, page = import_and_read(
+        web(maintainer),
+        send_import,
+        form(jsonl_file(record(1), ["a", "list"], "{oops"), key="es-1"),
+        HTTP_ACCEPT_LANGUAGE="es",
+    )
+
+    stats = re.findall(r'class="number"[^>]*>([^<]*)</span><span>([^<]*)</span>', page)
+    assert stats == [("1", "importada"), ("0", "duplicadas"), ("2", "rechazadas")]
+    assert problem_rows(page) == [
+        "2 rechazada Cada línea debe ser un objeto JSON con instruction, context, response y "
+        "category; esta es una lista.",
+        "3 rechazada JSON no válido: se esperaba un nombre de campo entre comillas dobles en la "
+        "columna 2.",
+    ]
+
+
+# --- the import's page ------------------------------------------------------------------------
+
+
+def test_htmx_polls_of_an_import_get_its_status_until_it_ends_then_its_report(maintainer, queue):
+    client = web(maintainer)
+    job = redirected_import(queue(client.post, URL, form(jsonl_file(record(1), record(2)))))
+    url = f"/imports/{job.pk}/"
+
+    waiting = client.get(url, HTTP_HX_REQUEST="true")
+
+    assert waiting.status_code == 200  # htmx asks again
+    partial = waiting.content.decode()
+    assert "<html" not in partial and "<h1" not in partial
+    assert status(partial) == "Waiting for a worker"
+    assert 'data-testid="import-waiting"' in partial
+    assert "hx-swap-oob" not in partial
+    assert 'id="report-title"' not in partial
+
+    import_jobs.import_run(job.pk)  # as the worker does
+    done = client.get(url, HTTP_HX_REQUEST="true")
+
+    assert done.status_code == 286  # htmx swaps it in and stops asking
+    partial = done.content.decode()
+    assert "<html" not in partial
+    assert status(partial) == "Done"
+    report = re.search(r'<div id="import-report" hx-swap-oob="innerHTML">(.*)</div>', partial, re.S)
+    assert report is not None, partial
+    assert 'id="report-title"' in report.group(1)
+    assert (count(partial, "imported"), count(partial, "rejected")) == ("2", "0")
+    assert [line["status"] for line in report_jsonl(partial)] == ["imported", "imported"]
+
+
+def test_a_running_import_shows_how_far_it_has_got(maintainer, queue):
+    client = web(maintainer)
+    body = (json.dumps(record(1)) + "\n").encode()
+    job = redirected_import(queue(client.post, URL, form(file_of(body * 4))))
+    Import.objects.filter(pk=job.pk).update(
+        status=ImportStatus.RUNNING, bytes_done=len(body), lines_read=1, imported=1
+    )
+
+    for response in (
+        client.get(f"/imports/{job.pk}/"),
+        client.get(f"/imports/{job.pk}/", HTTP_HX_REQUEST="true"),
+    ):
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert status(page) == "Importing"
+        assert re.search(r'<progress max="100" value="25"[^>]*data-testid="import-progress"', page)
+        assert "25% of the file read" in text(page)
+        assert "1 lines committed" in text(page)
+        assert re.search(r'data-testid="live-imported">1<', page)
+        assert 'id="report-title"' not in page
+
+
+def test_an_import_page_is_for_maintainers_only(maintainer, moderator, volunteer, queue):
+    job = redirected_import(queue(web(maintainer).post, URL, form(jsonl_file(record(1)))))
+    url = f"/imports/{job.pk}/"
+
+    for user in (moderator, volunteer):
+        for response in (
+            web(user).get(url),
+            web(user).get(url, HTTP_HX_REQUEST="true"),
+            queue(web(user).post, f"{url}resume/"),
+        ):
+            assert response.status_code == 403
+            assert "Only maintainers may import data." in response.content.decode()
+    for response in (web(None).get(url), web(None).post(f"{url}resume/")):
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
+    assert web(maintainer).get("/imports/999999/").status_code == 404
+    assert queue.sent == [job.pk]  # nobody sent it again
+
+
+def test_the_import_page_lists_recent_imports(maintainer, send_import):
+    client = web(maintainer)
+    empty = client.get(URL).content.decode()
+    assert 'data-testid="no-imports"' in empty
+    assert 'data-testid="recent-imports"' not in empty
+
+    job, _page = import_and_read(
+        client,
+        send_import,
+        form(jsonl_file(record(1), record(2), "{nope", name="basil.jsonl")),
+    )
+
+    page = client.get(URL).content.decode()
+    assert 'data-testid="no-imports"' not in page
+    table = re.search(r'<table[^>]*data-testid="recent-imports">(.*?)</table>', page, re.S)
+    assert table is not None
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(1).split("<tbody>")[1], re.S)
+    assert len(rows) == 1
+    assert f'<a href="/imports/{job.pk}/">basil.jsonl</a>' in rows[0]
+    row = text(rows[0])
+    assert "Maintainer" in row
+    assert "Done" in row
+    assert "2 imported, 0 duplicates, 1 rejected" in row
+
+
+def test_a_failed_import_is_resumed_where_it_stopped(maintainer, send_import):
+    lines = [json.dumps(record(n)) + "\n" for n in (1, 2, 3)]
+    body = "".join(lines).encode()
+    # Line 1 was committed before the worker stopped.
+    first = PromptFactory(instruction=record(1)["instruction"], origin="garden-tips")
+    job = failed_import(
+        maintainer,
+        body,
+        bytes_done=len(lines[0].encode()),
+        lines_read=1,
+        imported=1,
+        batches_committed=1,
+        lines_committed=1,
+        listed=[{"line": 1, "status": "imported", "prompt_id": first.pk}],
+    )
+    client = web(maintainer)
+    url = f"/imports/{job.pk}/"
+
+    stopped = client.get(url).content.decode()
+    assert status(stopped) == "Failed"
+    assert "OperationalError: the database went away" in stopped
+    assert 'hx-trigger="every 1s"' not in stopped
+    assert 'data-testid="report-partial"' in stopped
+    assert count(stopped, "imported") == "1"
+    assert f'<form method="post" action="{url}resume/" data-testid="resume">' in stopped
+
+    response = send_import(client.post, f"{url}resume/")
+
+    assert response.status_code == 302
+    assert response["Location"] == url
+    job.refresh_from_db()
+    assert (job.status, job.error, job.imported) == (ImportStatus.DONE, "", 3)
+    page = client.get(url).content.decode()
+    assert messages_of(page) == ["The import is sent again; it goes on where it stopped."]
+    assert status(page) == "Done"
+    assert 'data-testid="resume"' not in page
+    assert 'data-testid="report-partial"' not in page
+    assert count(page, "imported") == "3"
+    assert [(line["line"], line["status"]) for line in report_jsonl(page)] == [
+        (1, "imported"),
+        (2, "imported"),
+        (3, "imported"),
+    ]
+    assert Prompt.objects.count() == 3  # line 1 not imported twice
+    assert not import_jobs.import_path(job.pk).exists()
+
+    # Nothing is left to resume.
+    again = send_import(client.post, f"{url}resume/")
+    assert again["Location"] == url
+    assert messages_of(client.get(url).content.decode()) == [
+        "This import is done; there is nothing left to import."
+    ]
+    assert Prompt.objects.count() == 3
+
+
+def test_a_stalled_import_offers_a_resume_and_a_moving_one_does_not(maintainer, queue):
+    body = (json.dumps(record(1)) + "\n").encode()
+    job = failed_import(maintainer, body)
+    Import.objects.filter(pk=job.pk).update(
+        status=ImportStatus.RUNNING, updated_at=timezone.now() - timedelta(minutes=1)
+    )
+    client = web(maintainer)
+    url = f"/imports/{job.pk}/"
+
+    moving = client.get(url).content.decode()
+    assert 'data-testid="resume"' not in moving
+    assert 'data-testid="import-stalled"' not in moving
+    response = queue(client.post, f"{url}resume/")
+    assert response["Location"] == url
+    assert messages_of(client.get(url).content.decode()) == [
+        "The import is still under way; nothing was sent again."
+    ]
+    assert queue.sent == []
+
+    Import.objects.filter(pk=job.pk).update(
+        updated_at=timezone.now() - import_jobs.STALLED_AFTER - timedelta(minutes=1)
+    )
+    stalled = client.get(url).content.decode()
+    assert 'data-testid="import-stalled"' in stalled
+    assert 'data-testid="resume"' in stalled
+    queue(client.post, f"{url}resume/")
+    assert queue.sent == [job.pk]
+    job.refresh_from_db()
+    assert job.status == ImportStatus.QUEUED
 
 
 # --- who may import ---------------------------------------------------------------------------
 
 
-def test_a_volunteer_gets_the_403_page(volunteer):
+def test_a_volunteer_gets_the_403_page(volunteer, queue):
     for response in (
         web(volunteer).get(URL),
-        web(volunteer).post(URL, form(jsonl_file(record(1)))),
+        queue(web(volunteer).post, URL, form(jsonl_file(record(1)))),
     ):
         assert response.status_code == 403
         assert "Only maintainers may import data." in response.content.decode()
+    assert not Import.objects.exists()
     assert not Prompt.objects.exists()
 
 
-def test_a_moderator_gets_the_403_page(moderator):
-    response = web(moderator).post(URL, form(jsonl_file(record(1))))
+def test_a_moderator_gets_the_403_page(moderator, queue):
+    response = queue(web(moderator).post, URL, form(jsonl_file(record(1))))
 
     assert response.status_code == 403
+    assert not Import.objects.exists()
     assert not Prompt.objects.exists()
 
 
-def test_an_anonymous_visitor_is_sent_to_log_in():
-    for response in (web(None).get(URL), web(None).post(URL, form(jsonl_file(record(1))))):
+def test_an_anonymous_visitor_is_sent_to_log_in(queue):
+    for response in (
+        web(None).get(URL),
+        queue(web(None).post, URL, form(jsonl_file(record(1)))),
+    ):
         assert response.status_code == 302
         assert response["Location"] == "/accounts/login/?next=/imports/"
+    assert not Import.objects.exists()
     assert not Prompt.objects.exists()
 
 
@@ -396,59 +832,3 @@ def test_only_maintainers_see_the_import_link(maintainer, volunteer):
     assert link not in web(None).get("/").content.decode()
     current = web(maintainer).get(URL).content.decode()
     assert '<a href="/imports/" aria-current="page">Import</a>' in current
-
-
-def test_an_overlong_first_line_is_one_rejected_line_not_a_refused_file(maintainer):
-    from apps.collection.importing import max_line_bytes
-
-    limit = max_line_bytes()
-    huge = record(1, context="x" * (limit + 10))
-    page = web(maintainer).post(URL, form(jsonl_file(huge, record(2)))).content.decode()
-
-    assert (count(page, "imported"), count(page, "rejected")) == ("1", "1")
-    assert problem_rows(page) == [f"1 rejected The line is longer than {limit:,} bytes."]
-    # A file of nothing but such lines is no Dolly file, and says why.
-    page = web(maintainer).post(URL, form(jsonl_file(huge), key="key-2")).content.decode()
-    assert file_errors(page) == [
-        f"This does not look like a Dolly JSONL file: every line is longer than {limit:,} bytes."
-    ]
-
-
-def test_the_report_reads_as_spanish_in_spanish(maintainer):
-    page = (
-        web(maintainer)
-        .post(
-            URL,
-            form(jsonl_file(record(1), ["a", "list"], "{oops"), key="es-1"),
-            HTTP_ACCEPT_LANGUAGE="es",
-        )
-        .content.decode()
-    )
-    stats = re.findall(r'class="number"[^>]*>([^<]*)</span><span>([^<]*)</span>', page)
-    assert stats == [("1", "importada"), ("0", "duplicadas"), ("2", "rechazadas")]
-    assert problem_rows(page) == [
-        "2 rechazada Cada línea debe ser un objeto JSON con instruction, context, response y "
-        "category; esta es una lista.",
-        "3 rechazada JSON no válido: se esperaba un nombre de campo entre comillas dobles en la "
-        "columna 2.",
-    ]
-
-
-def test_an_import_leaves_its_progress_for_its_sender_only(maintainer, moderator):
-    """The page polls ``?progress=<form key>`` while its upload runs; the import writes there,
-    under the sender's id, how many lines it has checked and how much of the file it read."""
-    sender = web(maintainer)
-    assert sender.get("/imports/", {"progress": "key-1"}).status_code == 404  # nothing yet
-
-    sender.post("/imports/", form(jsonl_file(record(1), record(2))))
-
-    progress = sender.get("/imports/", {"progress": "key-1"})
-    assert progress.status_code == 200
-    body = progress.json()
-    assert body["lines"] >= 1 and 0 < body["bytes"] <= body["total"]
-    from django.contrib.auth.models import Group
-
-    from apps.accounts import roles
-
-    moderator.groups.add(Group.objects.get(name=roles.MAINTAINER))  # another maintainer
-    assert web(moderator).get("/imports/", {"progress": "key-1"}).status_code == 404
