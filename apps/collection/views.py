@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django_htmx.http import HTMX_STOP_POLLING  # htmx stops polling, and still swaps
 
 from apps.accounts import roles
 from apps.accounts.permissions import licence_required
@@ -431,8 +432,6 @@ def answer(request: HttpRequest, prompt_id: int) -> HttpResponse:
     return page if limited is None else limited.retry_after(page)
 
 
-# htmx stops polling on this status, and still swaps the response in.
-HTMX_STOP_POLLING = 286
 # The options an import is sent with, as the form names them.
 _IMPORT_OPTIONS = ("source", "licence", "language", "state")
 # How many imports the Import page lists.

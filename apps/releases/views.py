@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import formats
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+from django_htmx.http import HTMX_STOP_POLLING  # htmx stops polling, and still swaps
 
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
@@ -99,10 +100,6 @@ def _get(request: HttpRequest, version: str) -> Release:
         return selectors.release_get_for_user(user=request.user, version=version)
     except Release.DoesNotExist:
         raise Http404 from None
-
-
-# htmx stops polling on this status, and still swaps the response in.
-HTMX_STOP_POLLING = 286
 
 
 def release_detail(request: HttpRequest, version: str) -> HttpResponse:

@@ -98,6 +98,7 @@ from tests.bench.common import (  # noqa: E402
     gunicorn_shape,
     latency_row,
     log,
+    log_tail,
     print_cpu,
     print_latency_table,
     print_targets,
@@ -804,10 +805,7 @@ class Worker:
     description: str
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(self.log_path, lines)
 
     def logged_errors(self) -> bool:
         try:

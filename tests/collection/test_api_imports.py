@@ -22,6 +22,7 @@ from apps.collection.models import (
     ResponseState,
 )
 from apps.core.models import IdempotencyKey
+from tests.collection.dolly import record
 from tests.factories import PromptFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,16 +33,6 @@ URL = "/api/v1/imports/"
 def upload(*lines: Any, name: str = "dolly.jsonl") -> SimpleUploadedFile:
     body = "".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines)
     return SimpleUploadedFile(name, body.encode(), content_type="application/x-ndjson")
-
-
-def record(n: int, **changes: Any) -> dict[str, Any]:
-    return {
-        "instruction": f"Give one tip for keeping basil alive indoors, number {n}.",
-        "context": "",
-        "response": f"Water it from below and give it the sunniest window ({n}).",
-        "category": "general_qa",
-        **changes,
-    }
 
 
 def followed(client: APIClient, response: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ counted twice; on a real exports worker, even when that worker is killed part-wa
 
 from __future__ import annotations
 
-import json
 import signal
 from datetime import timedelta
 from typing import Any
@@ -18,23 +17,10 @@ from django.utils import timezone
 from apps.collection import import_jobs, importing, services
 from apps.collection.models import Import, ImportStatus, Prompt
 from tests.celery_workers import django_env, start_worker, wait_for, workers_on
+from tests.collection.dolly import jsonl, record
 from tests.missing import missing
 
 BATCH = 4
-
-
-def record(n: int, **changes: Any) -> dict[str, Any]:
-    return {
-        "instruction": f"Give one tip for keeping basil alive indoors, number {n}.",
-        "context": "",
-        "response": f"Water it from below and give it the sunniest window ({n}).",
-        "category": "general_qa",
-        **changes,
-    }
-
-
-def jsonl(records: list[Any]) -> bytes:
-    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records).encode()
 
 
 # Twelve lines over three batches of four: a blank line, a rejected one, and a line that

@@ -30,6 +30,7 @@ from apps.collection.models import (
     ResponseState,
 )
 from apps.core.models import IdempotencyKey
+from tests.collection.dolly import record
 from tests.factories import PromptFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,16 +44,6 @@ def web(user: Any) -> Client:
     if user is not None:
         client.force_login(user)
     return client
-
-
-def record(n: int, **changes: Any) -> dict[str, Any]:
-    return {
-        "instruction": f"Give one tip for keeping basil alive indoors, number {n}.",
-        "context": "",
-        "response": f"Water it from below and give it the sunniest window ({n}).",
-        "category": "general_qa",
-        **changes,
-    }
 
 
 def jsonl_file(*lines: Any, name: str = "dolly.jsonl") -> SimpleUploadedFile:
