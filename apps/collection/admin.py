@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.collection.models import CollectionPolicy, Prompt, Response
+from apps.collection.models import CollectionPolicy, Import, Prompt, Response
 
 
 class ResponseInline(admin.TabularInline):
@@ -75,6 +75,34 @@ class CollectionPolicyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not CollectionPolicy.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Import)
+class ImportAdmin(admin.ModelAdmin):
+    """Imports are sent from the Import page or the API and moved on by the worker only: staff
+    read them here."""
+
+    list_display = [
+        "id",
+        "file_name",
+        "status",
+        "created_by",
+        "created_at",
+        "imported",
+        "duplicates",
+        "rejected",
+    ]
+    list_filter = ["status"]
+    search_fields = ["file_name", "created_by__email"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

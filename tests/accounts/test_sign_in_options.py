@@ -28,6 +28,7 @@ def test_admin_pages_open_for_staff(admin_client):
     for path in (
         "/admin/",
         "/admin/collection/prompt/",
+        "/admin/collection/import/",
         "/admin/accounts/user/",
         "/admin/accounts/apitoken/",
     ):
