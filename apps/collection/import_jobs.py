@@ -175,16 +175,30 @@ def _run(job: Import) -> Import:
     if job.created_by is None:
         _fail(job.pk, _("The account that sent this file is gone; send the file again."))
         return Import.objects.get(pk=job.pk)
-    if not path.exists():
-        _fail(job.pk, _("The uploaded file is no longer on the server; send the file again."))
-        return Import.objects.get(pk=job.pk)
     now = timezone.now()
-    Import.objects.filter(pk=job.pk).update(
-        status=ImportStatus.RUNNING,
-        started_at=Coalesce(F("started_at"), now),
-        updated_at=now,
-        error="",
+    # Never over a done import: another attempt may have finished it since it was read.
+    claimed = (
+        Import.objects.filter(pk=job.pk)
+        .exclude(status=ImportStatus.DONE)
+        .update(
+            status=ImportStatus.RUNNING,
+            started_at=Coalesce(F("started_at"), now),
+            updated_at=now,
+            error="",
+        )
     )
+    if not claimed:
+        return Import.objects.get(pk=job.pk)
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 (closed by the with below)
+    except FileNotFoundError:
+        # Unless another attempt finished it and removed the file meanwhile.
+        _fail(
+            job.pk,
+            _("The uploaded file is no longer on the server; send the file again."),
+            at=job.bytes_done,
+        )
+        return Import.objects.get(pk=job.pk)
     report = report_of(job)
     at = job.bytes_done
     listed = len(report.lines)
@@ -210,9 +224,9 @@ def _run(job: Import) -> Import:
             raise ImportTaken
         at, listed = position.offset, len(committed.lines)
 
-    try:
-        options = importing.check_import_options(**job.options)
-        with open(path, "rb") as stream:
+    with stream:
+        try:
+            options = importing.check_import_options(**job.options)
             stream.seek(job.bytes_done)
             importing.prompts_import_jsonl(
                 stream,
@@ -223,16 +237,16 @@ def _run(job: Import) -> Import:
                 start=importing.ReadPosition(lines=job.lines_read, offset=job.bytes_done),
                 on_batch=save,
             )
-    except ImportTaken:
-        logger.info("import %s: another attempt is ahead of this one; stopping", job.pk)
-        return Import.objects.get(pk=job.pk)
-    except ValidationError as exc:
-        # The author may no longer contribute (banned since), or the options no longer hold.
-        _fail(job.pk, " ".join(exc.messages), at=at)
-        raise
-    except Exception as exc:
-        _fail(job.pk, f"{type(exc).__name__}: {exc}", at=at)
-        raise
+        except ImportTaken:
+            logger.info("import %s: another attempt is ahead of this one; stopping", job.pk)
+            return Import.objects.get(pk=job.pk)
+        except ValidationError as exc:
+            # The author may no longer contribute (banned since), or the options no longer hold.
+            _fail(job.pk, " ".join(exc.messages), at=at)
+            raise
+        except Exception as exc:
+            _fail(job.pk, f"{type(exc).__name__}: {exc}", at=at)
+            raise
     done = Import.objects.filter(pk=job.pk, bytes_done=at, status=ImportStatus.RUNNING).update(
         status=ImportStatus.DONE, finished_at=timezone.now(), updated_at=timezone.now()
     )

@@ -297,3 +297,21 @@ def test_a_task_for_an_import_no_longer_there_is_dropped():
     from apps.collection.tasks import import_file
 
     assert import_file.apply(args=(987654,)).get() == "gone"
+
+
+@pytest.mark.django_db
+def test_an_attempt_that_read_the_import_before_another_finished_it_leaves_it_done(
+    maintainer, small_batches
+):
+    job = start(maintainer, jsonl(LINES))
+    stale = Import.objects.get(pk=job.pk)  # as a second attempt read it: queued, nothing read
+    import_jobs.import_run(job.pk)  # the first attempt finishes it
+    # ...just before it removed the file.
+    import_jobs.import_path(job.pk).write_bytes(jsonl(LINES))
+
+    after = import_jobs._run(stale)
+
+    assert after.status == ImportStatus.DONE
+    assert after.error == ""
+    assert outcomes(after) == expected_outcomes()
+    assert Prompt.objects.filter(origin="garden-tips").count() == 9
