@@ -28,6 +28,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from apps.accounts.models import User
 from apps.collection import importing
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 # (a batch takes about a second): a maintainer may send it again.
 STALLED_AFTER = timedelta(minutes=5)
 ERROR_MAX_CHARS = 2_000
+FILE_GONE = gettext_noop("The uploaded file is no longer on the server; send the file again.")
 
 
 class ImportTaken(Exception):
@@ -52,6 +54,11 @@ def imports_folder() -> Path:
 def import_path(import_id: int) -> Path:
     """Where an import's upload waits until the import is done."""
     return imports_folder() / f"{import_id}.jsonl"
+
+
+def is_resumable(job: Import) -> bool:
+    """Whether Resume can take the import up: failed or stalled, with its file still here."""
+    return (job.status == ImportStatus.FAILED or is_stalled(job)) and import_path(job.pk).exists()
 
 
 def is_stalled(job: Import) -> bool:
@@ -130,6 +137,8 @@ def import_resume(job: Import) -> tuple[Import, bool]:
             )
         if job.status != ImportStatus.FAILED and not is_stalled(job):
             return job, False
+        if not import_path(job.pk).exists():
+            raise ValidationError({"status": [_(FILE_GONE)]})
         job.status = ImportStatus.QUEUED
         job.error = ""
         job.save(update_fields=["status", "error", "updated_at"])
@@ -195,7 +204,7 @@ def _run(job: Import) -> Import:
         # Unless another attempt finished it and removed the file meanwhile.
         _fail(
             job.pk,
-            _("The uploaded file is no longer on the server; send the file again."),
+            _(FILE_GONE),
             at=job.bytes_done,
         )
         return Import.objects.get(pk=job.pk)

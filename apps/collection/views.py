@@ -535,6 +535,7 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     context = {
         "job": job,
         "stalled": import_jobs.is_stalled(job),
+        "resumable": import_jobs.is_resumable(job),
         "finished": job.status == ImportStatus.DONE,
         "percent": int(100 * job.fraction),
     }

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from apps.collection import import_jobs, importing, services
 from apps.collection.models import Import, ImportStatus, Prompt
@@ -194,14 +196,30 @@ def test_an_attempt_that_finds_another_ahead_of_it_rolls_its_batch_back_and_stop
 
 
 @pytest.mark.django_db
-def test_an_import_whose_file_is_gone_fails_and_says_to_send_it_again(maintainer):
+def test_an_import_whose_file_is_gone_fails_and_says_to_send_it_again(maintainer, client):
     job = start(maintainer, jsonl(LINES))
     import_jobs.import_path(job.pk).unlink()
 
     failed = import_jobs.import_run(job.pk)
 
     assert failed.status == ImportStatus.FAILED
-    assert "send the file again" in failed.error
+    assert failed.error == ("The uploaded file is no longer on the server; send the file again.")
+    # Resume could only fail again: it is not offered, and refused when asked.
+    assert not import_jobs.is_resumable(failed)
+    with pytest.raises(ValidationError, match="no longer on the server"):
+        import_jobs.import_resume(failed)
+    client.force_login(maintainer)
+    page = client.get(f"/imports/{job.pk}/")
+    assert "The uploaded file is no longer on the server" in page.text
+    assert 'data-testid="resume"' not in page.text
+    assert 'data-testid="report-partial"' not in page.text  # nothing was committed
+    refused = APIClient()
+    refused.force_authenticate(maintainer)
+    answer = refused.post(f"/api/v1/imports/{job.pk}/resume/")
+    assert answer.status_code == 400
+    assert answer.json()["status"] == [
+        "The uploaded file is no longer on the server; send the file again."
+    ]
 
 
 # Enough lines that the import commits several batches of 500 before it ends.
