@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -472,6 +472,14 @@ def _maintainers_only(request: HttpRequest) -> None:
         raise PermissionDenied(_("Only maintainers may import data."))
 
 
+def _go_to(request: HttpRequest, url: str) -> HttpResponse:
+    """Where a sent import form leads: a redirect, or for the page's script, which sends the
+    form itself to show the upload's progress, that URL as JSON (it goes there itself)."""
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        return JsonResponse({"url": url})
+    return redirect(url)
+
+
 @login_required
 def imports(request: HttpRequest) -> HttpResponse:
     """Maintainers send a Dolly JSONL file to import, as POST /api/v1/imports/ does, and see
@@ -501,13 +509,13 @@ def imports(request: HttpRequest) -> HttpResponse:
             import_id = sent.get("import_id") if isinstance(sent, dict) else None
             if import_id is None:
                 messages.info(request, _("This file was already imported from this form."))
-                return redirect(reverse("collection:imports"))
+                return _go_to(request, reverse("collection:imports"))
             if replayed:
                 messages.info(
                     request,
                     _("This file was already sent from this form; here is that import."),
                 )
-            return redirect(reverse("collection:import-detail", args=[import_id]))
+            return _go_to(request, reverse("collection:import-detail", args=[import_id]))
         form = posted
     recent = Import.objects.select_related("created_by")[:_RECENT_IMPORTS]
     return render(

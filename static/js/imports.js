@@ -1,6 +1,6 @@
 // The import page: refuse a file over the site's limit before uploading it (the server would
-// answer 413 without a page), and say that the file is being sent. The import itself runs on
-// a worker; its own page follows it (htmx).
+// answer 413 without a page), and show how much of the file is sent. The import itself runs
+// on a worker; its own page follows it (htmx).
 (function () {
   "use strict";
 
@@ -41,11 +41,63 @@
     }
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
-    var form = document.getElementById("import-form");
-    if (!form) return;
+  function percent(share) {
+    var lang = document.documentElement.lang || undefined;
+    return new Intl.NumberFormat(lang, { style: "percent" }).format(share);
+  }
+
+  // Send the form with XMLHttpRequest, to show how much of the file is uploaded (a 64 MB file
+  // takes a while on a home connection). The server answers such a request with the import's
+  // URL (JSON) to go to, or with the page and the form's errors, whose form replaces this one.
+  // Without XMLHttpRequest's upload events the form is sent as a plain POST.
+  function send(form, busy, bar, button) {
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", form.getAttribute("action") || window.location.pathname);
+    xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+    xhr.upload.addEventListener("progress", function (event) {
+      if (!event.lengthComputable || !event.total) return;
+      var share = Math.min(1, event.loaded / event.total);
+      bar.hidden = false;
+      bar.value = share;
+      busy.textContent = form.getAttribute("data-sending").replace("%(percent)s", percent(share));
+    });
+    function failed(message) {
+      bar.hidden = true;
+      button.disabled = false;
+      busy.textContent = message;
+    }
+    xhr.addEventListener("load", function () {
+      var type = xhr.getResponseHeader("Content-Type") || "";
+      if (xhr.status < 400 && type.indexOf("application/json") === 0) {
+        window.location.assign(JSON.parse(xhr.responseText).url);
+        return;
+      }
+      if (type.indexOf("text/html") === 0) {
+        var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+        var fresh = page.getElementById("import-form");
+        if (fresh) {
+          form.replaceWith(document.importNode(fresh, true));
+          var replaced = document.getElementById("import-form");
+          setUp(replaced);
+          var invalid = replaced.querySelector("[aria-invalid=true]");
+          if (invalid) invalid.focus();
+          return;
+        }
+      }
+      failed(form.getAttribute("data-failed").replace("%(status)s", String(xhr.status)));
+    });
+    xhr.addEventListener("error", function () {
+      failed(form.getAttribute("data-lost"));
+    });
+    button.disabled = true;
+    xhr.send(new FormData(form));
+  }
+
+  function setUp(form) {
     var input = form.querySelector("input[type=file]");
     var busy = document.getElementById("import-busy");
+    var bar = document.getElementById("import-upload");
+    var button = form.querySelector("button[type=submit]");
     input.addEventListener("change", function () {
       showError(form, input, tooLarge(form, input) ? form.getAttribute("data-too-large") : "");
     });
@@ -56,11 +108,26 @@
         input.focus();
         return;
       }
-      if (busy) busy.textContent = form.getAttribute("data-busy");
+      busy.textContent = form.getAttribute("data-busy");
+      if (window.XMLHttpRequest && window.FormData && window.DOMParser && bar) {
+        event.preventDefault();
+        send(form, busy, bar, button);
+      }
     });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("import-form");
+    if (!form) return;
+    setUp(form);
     // Back to the page from the browser's cache: the upload is no longer under way.
     window.addEventListener("pageshow", function () {
+      var busy = document.getElementById("import-busy");
+      var bar = document.getElementById("import-upload");
+      var button = document.querySelector("#import-form button[type=submit]");
       if (busy) busy.textContent = "";
+      if (bar) bar.hidden = true;
+      if (button) button.disabled = false;
     });
   });
 })();

@@ -226,9 +226,11 @@ def test_a_long_import_shows_how_far_it_has_got_while_it_runs(
     page.get_by_role("button", name="Import").click()
 
     expect(page).to_have_url(IMPORT_PAGE)
-    assert page.evaluate("() => JSON.parse(sessionStorage.getItem('said') || '[]')") == [
-        "Sending the file…"
-    ]
+    said = page.evaluate("() => JSON.parse(sessionStorage.getItem('said') || '[]')")
+    # The upload's progress, from the browser's upload events, to the whole file sent.
+    assert said[0] == "Sending the file…"
+    assert len(said) >= 2 and said[-1] == "Sending the file… 100% sent.", said
+    assert all(re.fullmatch(r"Sending the file… \d+% sent\.", line) for line in said[1:]), said
     job = Import.objects.get()
     status = page.get_by_test_id("import-status")
     expect(status).to_have_text("Waiting for a worker")  # no worker yet
@@ -291,3 +293,37 @@ def test_a_long_import_shows_how_far_it_has_got_while_it_runs(
     page.on("request", lambda request: requests.append(request.url))
     page.wait_for_timeout(2500)
     assert not [url for url in requests if f"/imports/{job.pk}/" in url]
+
+
+def test_a_refused_file_shows_its_error_in_place_and_the_next_file_goes_through(
+    page: Page, login, maintainer, exports_worker
+):
+    """The page sends the form itself (to show the upload's progress): a file the server
+    refuses comes back as the form with its error, in place, the file field focused; the
+    corrected file, sent from that form, lands on its import's page. (No worker is started:
+    the fixture empties the queue the import is sent to.)"""
+    login(page, maintainer)
+    page.goto("/imports/")
+    file_input = page.get_by_label("JSONL file")
+    file_input.set_input_files(
+        {"name": "notes.csv", "mimeType": "text/csv", "buffer": b"name,answer\nbasil,water\n"}
+    )
+    page.get_by_role("button", name="Import").click()
+
+    error = page.locator("#id_file_error")
+    expect(error).to_contain_text("This does not look like a Dolly JSONL file. Line 1:")
+    expect(page).to_have_url(re.compile(r"/imports/$"))
+    expect(page.get_by_label("JSONL file")).to_be_focused()
+    expect(page.get_by_label("JSONL file")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#import-busy")).to_have_text("")
+    assert not Import.objects.exists()
+
+    body = (json.dumps(record(1)) + "\n").encode()
+    page.get_by_label("JSONL file").set_input_files(
+        {"name": "herbs.jsonl", "mimeType": "application/x-ndjson", "buffer": body}
+    )
+    page.get_by_role("button", name="Import").click()
+    expect(page).to_have_url(IMPORT_PAGE)
+    job = Import.objects.get()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Import #{job.pk}: herbs.jsonl")
+    expect(page.get_by_test_id("import-status")).to_have_text("Waiting for a worker")

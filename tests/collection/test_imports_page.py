@@ -823,3 +823,24 @@ def test_only_maintainers_see_the_import_link(maintainer, volunteer):
     assert link not in web(None).get("/").content.decode()
     current = web(maintainer).get(URL).content.decode()
     assert '<a href="/imports/" aria-current="page">Import</a>' in current
+
+
+def test_the_pages_script_gets_the_imports_url_as_json_and_a_refused_form_as_the_page(
+    maintainer, send_import
+):
+    """The page sends its form with XMLHttpRequest to show the upload's progress: it is told
+    where to go rather than redirected, and a refused file gets the page with the form."""
+    client = web(maintainer)
+    xhr = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
+    sent = send_import(client.post, URL, form(jsonl_file(record(1))), **xhr)
+    job = Import.objects.get()
+    assert sent.status_code == 200
+    assert sent.json() == {"url": f"/imports/{job.pk}/"}
+    assert job.status == ImportStatus.DONE
+
+    refused = client.post(URL, form(file_of(b"name,answer\nbasil,water\n")), **xhr)
+    assert refused.status_code == 400
+    assert refused["Content-Type"].startswith("text/html")
+    assert 'id="import-form"' in refused.text
+    assert "This does not look like a Dolly JSONL file." in refused.text
+    assert Import.objects.count() == 1
