@@ -431,7 +431,14 @@ def test_maintainers_list_the_imports_newest_first(api_maintainer, monkeypatch):
     assert page["count"] == 2
     assert [job["id"] for job in page["results"]] == ids[::-1]
     assert [job["file_name"] for job in page["results"]] == ["second.jsonl", "first.jsonl"]
-    assert page["results"][0] == api_maintainer.get(f"{URL}{ids[1]}/").json()
+    one = api_maintainer.get(f"{URL}{ids[1]}/").json()
+    counts = {"imported": 0, "duplicates": 0, "rejected": 0}
+    # The list gives each import's counts in place of its report.
+    assert page["results"][0] == {
+        **{name: value for name, value in one.items() if name != "report"},
+        **counts,
+    }
+    assert {name: one["report"][name] for name in counts} == counts
     assert page["results"][0]["status"] == "queued"
 
 
@@ -445,11 +452,22 @@ def test_the_list_pages_its_imports(api_maintainer, maintainer):
             lines_per_status=importing.REPORT_LINES_PER_STATUS,
         )
 
+    Import.objects.filter(file_name="2.jsonl").update(
+        imported=1, rejected=1, listed=[{"line": 1, "status": "imported", "prompt_id": 7}]
+    )
+
     page = api_maintainer.get(URL, {"page_size": 2}).json()
 
     assert page["count"] == 3
     assert [job["file_name"] for job in page["results"]] == ["2.jsonl", "1.jsonl"]
     assert page["next"] is not None
+    # The counts, not the report's lines: those are at each import's url.
+    newest = page["results"][0]
+    assert (newest["imported"], newest["duplicates"], newest["rejected"]) == (1, 0, 1)
+    assert "report" not in newest
+    assert api_maintainer.get(newest["url"]).json()["report"]["lines"] == [
+        {"line": 1, "status": "imported", "prompt_id": 7}
+    ]
 
 
 @pytest.mark.parametrize("path", ["", "{id}/"])
