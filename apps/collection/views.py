@@ -517,7 +517,7 @@ def imports(request: HttpRequest) -> HttpResponse:
                 )
             return _go_to(request, reverse("collection:import-detail", args=[import_id]))
         form = posted
-    recent = Import.objects.select_related("created_by")[:_RECENT_IMPORTS]
+    recent = Import.objects.select_related("created_by").defer("listed")[:_RECENT_IMPORTS]
     return render(
         request,
         "collection/imports.html",
