@@ -449,6 +449,8 @@ SPECTACULAR_SETTINGS = {
         "PromptStateEnum": "apps.collection.models.PromptState",
         "ResponseStateEnum": "apps.collection.models.ResponseState",
         "ImportStateEnum": ["accepted", "review"],
+        "ImportStatusEnum": "apps.collection.models.ImportStatus",
+        "ImportLineStatusEnum": ["imported", "duplicate", "rejected"],
     },
 }
 
