@@ -108,4 +108,9 @@ urlpatterns = [
         api_imports.ImportResumeApi.as_view(),
         name="import-resume",
     ),
+    path(
+        "imports/<int:import_id>/discard/",
+        api_imports.ImportDiscardApi.as_view(),
+        name="import-discard",
+    ),
 ]

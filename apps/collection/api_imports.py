@@ -88,7 +88,7 @@ class ImportOptionsOut(serializers.Serializer[dict[str, str]]):
 
 class ImportOut(serializers.ModelSerializer[Import]):
     """An import. ``status`` is ``queued`` (waiting for the exports worker), ``running``,
-    ``done`` or ``failed`` (``error`` says why; resume it). ``stalled``: queued or running but
+    ``done`` or ``failed`` (``error`` says why; resume it, or discard it: ``discarded_at``). ``stalled``: queued or running but
     nothing committed for five minutes, its worker lost; resume it. ``bytes_done`` of
     ``file_size`` have been read and committed, and ``report`` counts and lists the lines
     committed so far: the whole file's once ``status`` is ``done``. Give
@@ -107,7 +107,7 @@ class ImportOut(serializers.ModelSerializer[Import]):
         fields = [
             "id", "url", "status", "error", "stalled", "file_name", "file_size", "bytes_done",
             "lines_read", "options", "created_by", "created_at", "started_at", "finished_at",
-            "report",
+            "discarded_at", "report",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -265,3 +265,26 @@ class ImportResumeApi(APIView):
         except ValidationError as exc:
             raise exceptions.ValidationError(exc.message_dict) from None
         return _answer(job, request, status.HTTP_202_ACCEPTED)
+
+
+class ImportDiscardApi(APIView):
+    permission_classes = [IsAuthenticated, IsMaintainer]
+
+    @extend_schema(
+        request=None,
+        responses={200: ImportOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        operation_id="imports_discard",
+        description=(
+            "Give up on a failed or stalled import (maintainers): it stays failed, with "
+            "`discarded_at` set, and its uploaded file is removed from the server. The lines "
+            "committed before it stopped stay in Hearth. Asked again, it answers the same; an "
+            "import that is done or still moving is 400."
+        ),
+    )
+    @idempotent
+    def post(self, request: Request, import_id: int) -> ApiResponse:
+        try:
+            job = import_jobs.import_discard(_import_or_404(import_id))
+        except ValidationError as exc:
+            raise exceptions.ValidationError(exc.message_dict) from None
+        return _answer(job, request)

@@ -146,6 +146,39 @@ def import_resume(job: Import) -> tuple[Import, bool]:
     return job, True
 
 
+def import_discard(job: Import) -> Import:
+    """Give up on a failed or stalled import: it stays failed, and its file is removed. The
+    lines committed before it stopped stay in Hearth. Raises ValidationError for an import
+    that is done or still moving; one already discarded is returned as it is."""
+    with transaction.atomic():
+        job = Import.objects.select_for_update().get(pk=job.pk)
+        if job.discarded_at is not None:
+            return job
+        if job.status == ImportStatus.DONE:
+            raise ValidationError(
+                {"status": [_("This import is done; there is nothing to discard.")]}
+            )
+        if job.status != ImportStatus.FAILED and not is_stalled(job):
+            raise ValidationError(
+                {
+                    "status": [
+                        _(
+                            "This import is still under way; only a failed or stalled one can be discarded."
+                        )
+                    ]
+                }
+            )
+        if job.status != ImportStatus.FAILED:
+            # A lost worker's attempt that comes back finds it failed and stops.
+            job.status = ImportStatus.FAILED
+            job.error = _("Its worker stopped without a word.")
+        job.discarded_at = timezone.now()
+        job.save(update_fields=["status", "error", "discarded_at", "updated_at"])
+    with contextlib.suppress(FileNotFoundError):
+        import_path(job.pk).unlink()
+    return job
+
+
 def _send(import_id: int) -> None:
     from apps.collection.tasks import import_file
 
@@ -178,16 +211,17 @@ def import_run(import_id: int) -> Import:
 
 
 def _run(job: Import) -> Import:
-    if job.status == ImportStatus.DONE:
+    if job.status == ImportStatus.DONE or job.discarded_at is not None:
         return job
     path = import_path(job.pk)
     if job.created_by is None:
         _fail(job.pk, _("The account that sent this file is gone; send the file again."))
         return Import.objects.get(pk=job.pk)
     now = timezone.now()
-    # Never over a done import: another attempt may have finished it since it was read.
+    # Never over a done or discarded import: another attempt may have finished it, or a
+    # maintainer discarded it, since it was read.
     claimed = (
-        Import.objects.filter(pk=job.pk)
+        Import.objects.filter(pk=job.pk, discarded_at__isnull=True)
         .exclude(status=ImportStatus.DONE)
         .update(
             status=ImportStatus.RUNNING,

@@ -288,6 +288,8 @@ class Import(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When a maintainer gave up on it: its file is removed; what was committed stays.
+    discarded_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(
         max_length=8, choices=ImportStatus.choices, default=ImportStatus.QUEUED, db_index=True
     )

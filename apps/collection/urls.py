@@ -11,6 +11,7 @@ urlpatterns = [
     path("imports/", views.imports, name="imports"),
     path("imports/<int:import_id>/", views.import_detail, name="import-detail"),
     path("imports/<int:import_id>/resume/", views.import_resume, name="import-resume"),
+    path("imports/<int:import_id>/discard/", views.import_discard, name="import-discard"),
     path("policy/", views.policy, name="policy"),
     path("prompts/<int:prompt_id>/", views.prompt_detail, name="prompt-detail"),
     path("prompts/<int:prompt_id>/edit/", views.prompt_edit, name="prompt-edit"),

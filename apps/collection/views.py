@@ -622,3 +622,17 @@ def policy(request: HttpRequest) -> HttpResponse:
         {"form": form, "can_edit": can_edit, "updated_at": current.updated_at},
         status=400 if form.is_bound and form.errors else 200,
     )
+
+
+@login_required
+@require_POST
+def import_discard(request: HttpRequest, import_id: int) -> HttpResponse:
+    _maintainers_only(request)
+    job = get_object_or_404(Import, pk=import_id)
+    try:
+        import_jobs.import_discard(job)
+    except ValidationError as exc:
+        messages.info(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("The import is discarded and its file removed."))
+    return redirect(reverse("collection:import-detail", args=[import_id]))

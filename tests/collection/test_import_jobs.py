@@ -333,3 +333,81 @@ def test_an_attempt_that_read_the_import_before_another_finished_it_leaves_it_do
     assert after.error == ""
     assert outcomes(after) == expected_outcomes()
     assert Prompt.objects.filter(origin="garden-tips").count() == 9
+
+
+@pytest.mark.django_db
+def test_a_failed_import_can_be_discarded_its_file_removed_and_its_lines_kept(
+    maintainer, client, small_batches, monkeypatch
+):
+    job = start(maintainer, jsonl(LINES))
+    create = services.prompts_create_imported
+    calls = 0
+
+    def fails_on_the_second_batch(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the database went away")
+        return create(**kwargs)
+
+    monkeypatch.setattr(services, "prompts_create_imported", fails_on_the_second_batch)
+    with pytest.raises(RuntimeError):
+        import_jobs.import_run(job.pk)
+    client.force_login(maintainer)
+    assert 'data-testid="discard"' in client.get(f"/imports/{job.pk}/").text
+
+    discarded = client.post(f"/imports/{job.pk}/discard/", follow=True)
+
+    assert "The import is discarded and its file removed." in discarded.text
+    assert 'data-testid="discarded"' in discarded.text
+    assert 'data-testid="resume"' not in discarded.text
+    assert 'data-testid="discard"' not in discarded.text
+    gone = Import.objects.get(pk=job.pk)
+    assert gone.status == ImportStatus.FAILED
+    assert gone.discarded_at is not None
+    assert gone.error == "RuntimeError: the database went away"
+    assert not import_jobs.import_path(job.pk).exists()
+    # What the first batch committed stays, and is still counted.
+    assert Prompt.objects.filter(origin="garden-tips").count() == gone.imported == 3
+    # Asked again (a retry): the same answer, nothing else changes.
+    api = APIClient()
+    api.force_authenticate(maintainer)
+    again = api.post(f"/api/v1/imports/{job.pk}/discard/")
+    assert again.status_code == 200
+    assert again.json()["discarded_at"] is not None
+
+
+@pytest.mark.django_db
+def test_only_a_failed_or_stalled_import_is_discarded(maintainer, small_batches):
+    api = APIClient()
+    api.force_authenticate(maintainer)
+    moving = start(maintainer, jsonl(LINES))
+
+    refused = api.post(f"/api/v1/imports/{moving.pk}/discard/")
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "status": ["This import is still under way; only a failed or stalled one can be discarded."]
+    }
+    assert import_jobs.import_path(moving.pk).exists()
+
+    # Stalled while running: discarded, it is failed; its task, delivered again (or its
+    # worker back), leaves it so.
+    Import.objects.filter(pk=moving.pk).update(
+        status=ImportStatus.RUNNING, updated_at=timezone.now() - timedelta(minutes=6)
+    )
+    stalled = Import.objects.get(pk=moving.pk)
+    assert api.post(f"/api/v1/imports/{moving.pk}/discard/").status_code == 200
+    discarded = Import.objects.get(pk=moving.pk)
+    assert discarded.status == ImportStatus.FAILED
+    assert discarded.error == "Its worker stopped without a word."
+    assert not import_jobs.import_path(moving.pk).exists()
+    for attempt in (lambda: import_jobs.import_run(moving.pk), lambda: import_jobs._run(stalled)):
+        after = attempt()
+        assert (after.status, after.error) == (discarded.status, discarded.error)
+        assert after.discarded_at == discarded.discarded_at
+
+    done = start(maintainer, jsonl([record(100)]))
+    import_jobs.import_run(done.pk)
+    refused = api.post(f"/api/v1/imports/{done.pk}/discard/")
+    assert refused.status_code == 400
+    assert refused.json() == {"status": ["This import is done; there is nothing to discard."]}
