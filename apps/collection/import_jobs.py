@@ -76,15 +76,7 @@ def report_of(job: Import) -> importing.ImportReport:
         rejected=job.rejected,
         batches_committed=job.batches_committed,
         lines_committed=job.lines_committed,
-        lines=[
-            importing.LineOutcome(
-                line=line["line"],
-                status=line["status"],
-                prompt_id=line.get("prompt_id"),
-                errors=importing.ordered_errors(line["errors"]) if "errors" in line else None,
-            )
-            for line in job.listed
-        ],
+        lines=[importing.LineOutcome.from_dict(line) for line in job.listed],
         lines_per_status=job.lines_per_status,
     )
 
@@ -236,11 +228,7 @@ def _run(job: Import) -> Import:
         stream = open(path, "rb")  # noqa: SIM115 (closed by the with below)
     except FileNotFoundError:
         # Unless another attempt finished it and removed the file meanwhile.
-        _fail(
-            job.pk,
-            _(FILE_GONE),
-            at=job.bytes_done,
-        )
+        _fail(job.pk, _(FILE_GONE), at=job.bytes_done)
         return Import.objects.get(pk=job.pk)
     report = report_of(job)
     at = job.bytes_done

@@ -116,6 +116,18 @@ class LineOutcome:
     prompt_id: int | None = None
     errors: dict[str, list[str]] | None = None
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LineOutcome:
+        """The outcome ``as_dict`` wrote, its problems in the fields' order again (a database
+        may keep an object's keys in another order: PostgreSQL's jsonb sorts them by length)."""
+        errors = data.get("errors")
+        return cls(
+            line=data["line"],
+            status=data["status"],
+            prompt_id=data.get("prompt_id"),
+            errors=ordered_errors(errors) if errors else None,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"line": self.line, "status": self.status}
         if self.prompt_id is not None:
@@ -438,8 +450,7 @@ def _check_record(
 
 
 def ordered_errors(errors: dict[str, list[str]]) -> dict[str, list[str]]:
-    """A line's problems in the order of a Dolly record's fields, whichever check found them
-    (and in which order a database kept them: PostgreSQL's jsonb sorts keys by length)."""
+    """A line's problems in the order of a Dolly record's fields, whichever check found them."""
     order = {name: rank for rank, name in enumerate(_STRING_FIELDS)}
     return dict(sorted(errors.items(), key=lambda item: order.get(item[0], len(order))))
 

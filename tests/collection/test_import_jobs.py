@@ -69,6 +69,22 @@ def start(maintainer, body: bytes, **options: str) -> Import:
     )
 
 
+def fail_the_second_batch(monkeypatch) -> Any:
+    """Make the second batch's write raise, as a lost database would; returns the real one."""
+    create = services.prompts_create_imported
+    calls = 0
+
+    def fails_on_the_second_batch(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the database went away")
+        return create(**kwargs)
+
+    monkeypatch.setattr(services, "prompts_create_imported", fails_on_the_second_batch)
+    return create
+
+
 def outcomes(job: Import) -> list[tuple[int, str]]:
     return [(line["line"], line["status"]) for line in job.listed]
 
@@ -104,17 +120,7 @@ def test_a_failed_import_resumes_where_it_stopped_and_counts_each_line_once(
     maintainer, small_batches, monkeypatch, django_capture_on_commit_callbacks
 ):
     job = start(maintainer, jsonl(LINES))
-    create = services.prompts_create_imported
-    calls = 0
-
-    def fails_on_the_second_batch(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise RuntimeError("the database went away")
-        return create(**kwargs)
-
-    monkeypatch.setattr(services, "prompts_create_imported", fails_on_the_second_batch)
+    create = fail_the_second_batch(monkeypatch)
     with pytest.raises(RuntimeError):
         import_jobs.import_run(job.pk)
 
@@ -340,17 +346,7 @@ def test_a_failed_import_can_be_discarded_its_file_removed_and_its_lines_kept(
     maintainer, client, small_batches, monkeypatch
 ):
     job = start(maintainer, jsonl(LINES))
-    create = services.prompts_create_imported
-    calls = 0
-
-    def fails_on_the_second_batch(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise RuntimeError("the database went away")
-        return create(**kwargs)
-
-    monkeypatch.setattr(services, "prompts_create_imported", fails_on_the_second_batch)
+    fail_the_second_batch(monkeypatch)
     with pytest.raises(RuntimeError):
         import_jobs.import_run(job.pk)
     client.force_login(maintainer)
