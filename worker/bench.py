@@ -45,7 +45,7 @@ from typing import Any
 
 import torch
 
-from worker.config import Attention, CompileMode
+from worker.config import Attention, CompileMode, ParamDtype
 from worker.data import DOLLY_END, DOLLY_INTRO_WITH_INPUT, dolly_prompt
 from worker.progress import ProgressCallback, ProgressEvent
 
@@ -61,9 +61,12 @@ RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
 # as CUDA graphs (cudagraphs-varlen), which ``auto`` now picks on CUDA, and so flex attention
 # named (flex: attention="flex_attention", what ``auto`` was before), and varlen with minmem's
 # checkpoints and loss chunks, with and without CUDA graphs (varlen-minmem,
-# cudagraphs-varlen-minmem); TRL's SFT without the gradient checkpointing it turns on
-# by default (faster, more memory). Every Hearth SFT run is compared with trl-sft when both
-# ran.
+# cudagraphs-varlen-minmem); varlen with CUDA graphs with the model's weights, activations
+# and gradients in bf16 over fp32 master weights (cudagraphs-varlen-bf16: param_dtype="bf16"),
+# also with minmem's knobs (cudagraphs-varlen-bf16-minmem), and Hearth's reward model so
+# (hearth-reward-bf16); TRL's SFT without the gradient checkpointing it turns on
+# by default (faster, more memory). Every Hearth SFT run is compared with trl-sft, and every
+# Hearth reward run with trl-reward, when both ran.
 EXTRA_RUNS = (
     "hearth-sft-lowmem",
     "hearth-sft-minmem",
@@ -75,6 +78,9 @@ EXTRA_RUNS = (
     "hearth-sft-flex",
     "hearth-sft-varlen-minmem",
     "hearth-sft-cudagraphs-varlen-minmem",
+    "hearth-sft-cudagraphs-varlen-bf16",
+    "hearth-sft-cudagraphs-varlen-bf16-minmem",
+    "hearth-reward-bf16",
     "trl-sft-nockpt",
 )
 
@@ -504,6 +510,7 @@ class Bench:
         gradient_checkpointing: bool = False,
         compile_mode: CompileMode = "default",
         attention: Attention = "auto",
+        param_dtype: ParamDtype = "fp32",
     ) -> RunResult:
         from worker.sft import SFTConfig, train_sft
 
@@ -518,6 +525,7 @@ class Bench:
             compile=self.compile,
             compile_mode=compile_mode,
             attention=attention,
+            param_dtype=param_dtype,
             max_seq_len=w.seq_len,
             micro_batch_size=w.rows,
             max_steps=w.sft_steps,
@@ -656,17 +664,37 @@ class Bench:
             **MINMEM,
         )
 
+    def hearth_sft_cudagraphs_varlen_bf16(self) -> RunResult:
+        return self.hearth_sft(
+            "hearth-sft-cudagraphs-varlen-bf16",
+            compile_mode="reduce-overhead",
+            attention="varlen",
+            param_dtype="bf16",
+        )
+
+    def hearth_sft_cudagraphs_varlen_bf16_minmem(self) -> RunResult:
+        return self.hearth_sft(
+            "hearth-sft-cudagraphs-varlen-bf16-minmem",
+            compile_mode="reduce-overhead",
+            attention="varlen",
+            param_dtype="bf16",
+            **MINMEM,
+        )
+
     def trl_sft_nockpt(self) -> RunResult:
         return self.trl_sft("trl-sft-nockpt", gradient_checkpointing=False)
 
-    def hearth_reward(self) -> RunResult:
+    def hearth_reward(
+        self, name: str = "hearth-reward", param_dtype: ParamDtype = "fp32"
+    ) -> RunResult:
         from worker.reward import RewardConfig, train_reward
 
         w = self.workload
         config = RewardConfig(
             release=str(self.release),
             base_model=str(self.model_dir),
-            output_dir=str(self.workdir / "hearth-reward"),
+            output_dir=str(self.workdir / name),
+            param_dtype=param_dtype,
             compile=self.compile,
             config_name="preferences",
             max_prompt_len=w.seq_len // 2,
@@ -678,11 +706,11 @@ class Bench:
             max_eval_examples=16,
         )
         _reset_memory(self.device)
-        train_reward(config, progress=self.steps.progress("hearth-reward"))
-        log = json.loads((self.workdir / "hearth-reward" / "metrics.json").read_text())["train_log"]
+        train_reward(config, progress=self.steps.progress(name))
+        log = json.loads((self.workdir / name / "metrics.json").read_text())["train_log"]
         tokens_per_s = _throughput(log, w.warmup, "tokens")
         return RunResult(
-            "hearth-reward",
+            name,
             tokens_per_s,
             _throughput(log, w.warmup, "pairs"),
             _peak_memory(self.device),
@@ -690,8 +718,11 @@ class Bench:
             log[-1]["loss"],
             len(log),
             sum(e["tokens"] for e in log) / len(log),
-            self.steps.train_peak.get("hearth-reward"),
+            self.steps.train_peak.get(name),
         )
+
+    def hearth_reward_bf16(self) -> RunResult:
+        return self.hearth_reward("hearth-reward-bf16", param_dtype="bf16")
 
     def trl_reward(self) -> RunResult:
         from datasets import Dataset
@@ -904,10 +935,14 @@ def report(results: list[RunResult], bench: Bench) -> dict[str, Any]:
                 ratios[f"{key}_tokens_per_s"] = (
                     result.tokens_per_s / by_name["trl-sft"].tokens_per_s
                 )
-    if {"hearth-reward", "trl-reward"} <= set(by_name):
-        hearth, trl = by_name["hearth-reward"], by_name["trl-reward"]
-        ratios["reward_pairs_per_s"] = (hearth.pairs_per_s or 0) / (trl.pairs_per_s or math.inf)
-        ratios["reward_tokens_per_s"] = hearth.tokens_per_s / trl.tokens_per_s
+    if "trl-reward" in by_name:
+        trl = by_name["trl-reward"]
+        for name, hearth in by_name.items():
+            if name.startswith("hearth-reward"):
+                key = "reward" + name.removeprefix("hearth-reward").replace("-", "_")
+                pairs = (hearth.pairs_per_s or 0) / (trl.pairs_per_s or math.inf)
+                ratios[f"{key}_pairs_per_s"] = pairs
+                ratios[f"{key}_tokens_per_s"] = hearth.tokens_per_s / trl.tokens_per_s
     for name, value in ratios.items():
         print(f"hearth/trl {name}: {value:.2f}x", flush=True)
     return {

@@ -21,6 +21,8 @@ from typing import Any, Literal, TypeVar, get_args
 
 PromptFormat = Literal["dolly", "chat_template"]
 Precision = Literal["auto", "bf16", "fp32"]
+# The dtype of the model's own weights while it trains (see TrainConfig.param_dtype).
+ParamDtype = Literal["fp32", "bf16"]
 # ``varlen`` is for SFT alone (see worker.varlen): FlashAttention's sequences cannot express
 # the reward model's response branches that share a prompt.
 Attention = Literal["auto", "flex_attention", "sdpa", "eager", "varlen"]
@@ -188,7 +190,15 @@ class TrainConfig:
     is ``grad_accum_steps`` micro-batches on each process. ``max_steps`` caps the step count
     that ``num_epochs`` gives. ``eval_every`` (0: only at the end) and ``checkpoint_every`` are
     in optimizer steps. Precision ``auto`` is bf16 autocast over fp32 master weights on CUDA
-    and fp32 on CPU. Attention ``auto`` is, on CUDA, ``varlen`` for SFT in bf16 on an Ampere or
+    and fp32 on CPU. ``param_dtype`` ``bf16`` keeps the model's weights, and so its activations
+    and gradients, in bf16, and the optimizer's fp32 master copy of every trainable weight
+    (Megatron-LM's bf16 recipe; see worker.runtime.MasterAdamW): the fp32 gradients are
+    clipped and applied to the masters, which are copied back into the model after each step
+    and saved in checkpoints and the output. It halves what the norms, residual sums and
+    other elementwise kernels read and write and keeps half the activations, at the cost of a
+    bf16 copy of the weights; gradients of one step's micro-batches add up in bf16 before
+    they reach the masters. ``fp32`` (the default) keeps fp32 weights, cast for each matrix
+    product by autocast. Attention ``auto`` is, on CUDA, ``varlen`` for SFT in bf16 on an Ampere or
     newer GPU with a base model it suits (no soft cap, no sliding window shorter than the
     rows), else flex attention (document block masks); on CPU, sdpa with a dense
     block-diagonal mask. ``varlen`` (SFT on CUDA with bf16 only; measured 1.2× flex
@@ -241,6 +251,7 @@ class TrainConfig:
     log_every: int = 1
     seed: int = 0
     precision: Precision = "auto"
+    param_dtype: ParamDtype = "fp32"
     attention: Attention = "auto"
     compile: bool | None = None
     gradient_checkpointing: bool = False

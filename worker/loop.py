@@ -28,6 +28,7 @@ from worker.config import TrainConfig
 from worker.data import PackedBatch
 from worker.progress import ProgressCallback, StopCheck, Stopped
 from worker.runtime import (
+    MasterAdamW,
     RunPaths,
     Runtime,
     Timer,
@@ -191,6 +192,9 @@ def train_to_output(
     run_steps(loop)
     final = loop.evaluate()
     state.eval_log.append({"step": state.step, **final})
+    optimizer = loop.training[1]
+    if isinstance(optimizer, MasterAdamW):
+        optimizer.restore()  # the output holds the fp32 masters, rounded only by save_dtype
     if runtime.is_main:
         progress({"phase": "eval", "step": state.step, "total": total, "metrics": final})
         progress({"phase": "save", "step": state.step, "total": total})

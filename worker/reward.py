@@ -48,11 +48,13 @@ from worker.runtime import (
     Runtime,
     Timer,
     apply_lora,
+    cast_parameters,
     compile_layers,
     load_model,
     load_tokenizer,
     make_optimizer,
     make_scheduler,
+    optimizer_step,
     resolve_attention,
     resolve_compile,
     result_from,
@@ -255,6 +257,7 @@ def build_model(config: RewardConfig, runtime: Runtime, attention: str, pad_id: 
         )
     if config.method == "lora":
         model = apply_lora(model, config, "SEQ_CLS")
+    cast_parameters(model, config)
     return model.to(runtime.device)
 
 
@@ -362,13 +365,10 @@ def train_reward(
             better = scores[batch.extra["pair_better"]]
             worse = scores[batch.extra["pair_worse"]]
             sums.append(torch.stack([bt.detach(), (better > worse).sum().float()]))
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        grad_norm = optimizer_step(model, optimizer, scheduler, config.max_grad_norm)
         return Launched(
             sums=torch.stack(sums).sum(0),
-            grad_norm=grad_norm.detach(),
+            grad_norm=grad_norm,
             lr=scheduler.get_last_lr()[0],
             tokens=sum(group_cost(train[i], shared) for m in micro for i in m),
             counts={

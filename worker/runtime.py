@@ -319,24 +319,107 @@ def unwrap_hf(model: torch.nn.Module) -> Any:
     return get_base() if callable(get_base) else model
 
 
+def cast_parameters(model: torch.nn.Module, config: TrainConfig) -> None:
+    """Cast the model's parameters, and only those, to ``param_dtype`` (fp32: left as loaded).
+
+    Not ``model.to(dtype)``: that would round the buffers too, such as the rotary embedding's
+    inverse frequencies, which transformers keeps in fp32 because a bf16 angle is off by
+    radians a few thousand positions in."""
+    if config.param_dtype != "bf16":
+        return
+    for param in model.parameters():
+        param.data = param.data.to(torch.bfloat16)  # the same Parameter: tied weights stay tied
+
+
+class MasterAdamW(torch.optim.AdamW):
+    """AdamW over fp32 master copies of a bf16 model's trainable parameters
+    (``param_dtype="bf16"``).
+
+    The model computes and keeps its gradients in bf16; ``take_grads`` moves them onto the
+    masters as fp32 (where they are clipped), ``step`` updates the masters and copies them
+    back into the model. The masters ride in ``state_dict``, so a checkpoint resumes from them
+    rather than from the rounded weights; ``restore`` gives the model its fp32 weights back
+    for saving.
+    """
+
+    def __init__(self, groups: list[dict[str, Any]], **kwargs: Any) -> None:
+        self.model_params: list[torch.Tensor] = [p for g in groups for p in g["params"]]
+        master_groups = [
+            {**g, "params": [p.detach().to(torch.float32, copy=True) for p in g["params"]]}
+            for g in groups
+        ]
+        super().__init__(master_groups, **kwargs)
+        self.masters: list[torch.Tensor] = [p for g in self.param_groups for p in g["params"]]
+
+    def take_grads(self) -> list[torch.Tensor]:
+        """The model's gradients as the masters' fp32 ones (the model's are freed); returns the
+        masters."""
+        for param, master in zip(self.model_params, self.masters, strict=True):
+            master.grad = None if param.grad is None else param.grad.to(torch.float32)
+            param.grad = None
+        return self.masters
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = super().step(closure)
+        torch._foreach_copy_(self.model_params, self.masters)
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "masters": self.masters}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        masters = state_dict.pop("masters")
+        super().load_state_dict(state_dict)
+        with torch.no_grad():
+            torch._foreach_copy_(
+                self.masters, [m.to(p.device) for m, p in zip(masters, self.masters, strict=True)]
+            )
+            torch._foreach_copy_(self.model_params, self.masters)
+
+    def restore(self) -> None:
+        """Make the masters the model's weights (fp32): the end of training."""
+        for param, master in zip(self.model_params, self.masters, strict=True):
+            param.data = master.detach()
+
+
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, runtime: Runtime) -> Any:
-    """AdamW over trainable parameters; no weight decay on biases and norms; fused on CUDA."""
+    """AdamW over trainable parameters; no weight decay on biases and norms; fused on CUDA.
+    Over fp32 masters (MasterAdamW) where the model's weights are not fp32."""
     decay: list[torch.nn.Parameter] = []
     no_decay: list[torch.nn.Parameter] = []
     for param in model.parameters():
         if param.requires_grad:
             (decay if param.ndim >= 2 else no_decay).append(param)
-    groups = [
+    groups: list[dict[str, Any]] = [
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(
+    kind = MasterAdamW if config.param_dtype != "fp32" else torch.optim.AdamW
+    return kind(
         groups,
         lr=config.learning_rate,
         betas=(config.adam_beta1, config.adam_beta2),
         eps=config.adam_eps,
         fused=runtime.device.type == "cuda",
     )
+
+
+def optimizer_step(
+    model: torch.nn.Module, optimizer: Any, scheduler: Any, max_norm: float
+) -> torch.Tensor:
+    """Clip the step's gradients to ``max_norm``, apply them and advance the schedule; return
+    the gradient norm before clipping (on the device, not yet read)."""
+    if isinstance(optimizer, MasterAdamW):
+        params: Any = optimizer.take_grads()
+    else:
+        params = model.parameters()
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return grad_norm.detach()
 
 
 def make_scheduler(optimizer: Any, total_steps: int, config: TrainConfig) -> Any:
@@ -571,10 +654,10 @@ class Timer:
 
 
 def save_dtype(config: TrainConfig, runtime: Runtime) -> torch.dtype:
-    """``auto`` saves bf16 weights after bf16 training, fp32 otherwise."""
-    if config.save_dtype == "bf16" or (
-        config.save_dtype == "auto" and runtime.autocast_dtype == torch.bfloat16
-    ):
+    """``auto`` saves bf16 weights after bf16 training (autocast or bf16 weights), fp32
+    otherwise."""
+    bf16_training = runtime.autocast_dtype == torch.bfloat16 or config.param_dtype == "bf16"
+    if config.save_dtype == "bf16" or (config.save_dtype == "auto" and bf16_training):
         return torch.bfloat16
     return torch.float32
 

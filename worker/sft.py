@@ -45,11 +45,13 @@ from worker.runtime import (
     Runtime,
     Timer,
     apply_lora,
+    cast_parameters,
     dense_base,
     load_model,
     load_tokenizer,
     make_optimizer,
     make_scheduler,
+    optimizer_step,
     resolve_attention,
     resolve_compile,
     result_from,
@@ -379,6 +381,7 @@ def build_model(config: SFTConfig, runtime: Runtime, attention: str) -> nn.Modul
     model.config.use_cache = False  # type: ignore[union-attr]
     if config.method == "lora":
         model = apply_lora(model, config, "CAUSAL_LM")
+    cast_parameters(model, config)
     return model.to(runtime.device)
 
 
@@ -520,13 +523,10 @@ def train_sft(
             # A copy: replayed as a CUDA graph, the next micro-batch's forward writes its
             # loss where this one's is.
             losses.append(value.detach().clone())
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        grad_norm = optimizer_step(model, optimizer, scheduler, config.max_grad_norm)
         return Launched(
             sums=torch.stack(losses).sum().reshape(1),
-            grad_norm=grad_norm.detach(),
+            grad_norm=grad_norm,
             lr=scheduler.get_last_lr()[0],
             tokens=sum(len(train[i]) for row in rows for i in row),
             counts={"targets": step_targets},
