@@ -224,6 +224,7 @@ CELERY_BEAT_SCHEDULER = "apps.core.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     "expire-assignments": {"task": "assignments.expire", "schedule": 60.0},
     "retry-stalled-training-runs": {"task": "training.retry_stalled", "schedule": 60.0},
+    "expire-import-files": {"task": "collection.expire_imports", "schedule": 3600.0},
 }
 # GPU work goes to the "gpu" queue, which only worker/celery.py's app consumes.
 CELERY_TASK_ROUTES = {"worker.*": {"queue": "gpu"}}
@@ -405,6 +406,9 @@ HEARTH_MAX_BODY_BYTES = envint(
     "HEARTH_MAX_BODY_BYTES", max(1024 * 1024, 12 * _LONGEST_TEXT + 64 * 1024), minimum=1024
 )
 HEARTH_IMPORT_MAX_BYTES = envint("HEARTH_IMPORT_MAX_BYTES", 64 * 1024 * 1024, minimum=1024)
+# A failed or stalled import's file is kept this many days after it last moved, for a resume;
+# then beat discards the import (the lines it committed stay).
+HEARTH_IMPORT_KEEP_DAYS = envint("HEARTH_IMPORT_KEEP_DAYS", 7, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HEARTH_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

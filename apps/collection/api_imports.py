@@ -3,6 +3,7 @@ imports in the background; they follow it, read its report, and resume one that 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
 from django.core.exceptions import ValidationError
@@ -89,7 +90,9 @@ class ImportOptionsOut(serializers.Serializer[dict[str, str]]):
 class ImportOut(serializers.ModelSerializer[Import]):
     """An import. ``status`` is ``queued`` (waiting for the exports worker), ``running``,
     ``done`` or ``failed`` (``error`` says why; resume it, or discard it: ``discarded_at``). ``stalled``: queued or running but
-    nothing committed for five minutes, its worker lost; resume it. ``bytes_done`` of
+    nothing committed for five minutes, its worker lost; resume it. ``file_kept_until``: for
+    a failed or stalled import, when it is discarded unless it moves before (it keeps its
+    file for HEARTH_IMPORT_KEEP_DAYS after it last moved). ``bytes_done`` of
     ``file_size`` have been read and committed, and ``report`` counts and lists the lines
     committed so far: the whole file's once ``status`` is ``done``. Give
     ``context={"request": …}``."""
@@ -100,6 +103,7 @@ class ImportOut(serializers.ModelSerializer[Import]):
     )
     options = ImportOptionsOut()
     stalled = serializers.SerializerMethodField()
+    file_kept_until = serializers.SerializerMethodField()
     report = serializers.SerializerMethodField()
 
     class Meta:
@@ -107,7 +111,7 @@ class ImportOut(serializers.ModelSerializer[Import]):
         fields = [
             "id", "url", "status", "error", "stalled", "file_name", "file_size", "bytes_done",
             "lines_read", "options", "created_by", "created_at", "started_at", "finished_at",
-            "discarded_at", "report",
+            "file_kept_until", "discarded_at", "report",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -117,6 +121,9 @@ class ImportOut(serializers.ModelSerializer[Import]):
 
     def get_stalled(self, job: Import) -> bool:
         return import_jobs.is_stalled(job)
+
+    def get_file_kept_until(self, job: Import) -> datetime | None:
+        return import_jobs.file_kept_until(job)
 
     @extend_schema_field(ReportOut)
     def get_report(self, job: Import) -> dict[str, Any]:

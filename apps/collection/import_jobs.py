@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -169,6 +169,57 @@ def import_discard(job: Import) -> Import:
     with contextlib.suppress(FileNotFoundError):
         import_path(job.pk).unlink()
     return job
+
+
+def file_kept_until(job: Import) -> datetime | None:
+    """When beat discards a failed or stalled import that has not moved since (None for an
+    import that is moving, done or discarded)."""
+    if job.discarded_at is not None or not (job.status == ImportStatus.FAILED or is_stalled(job)):
+        return None
+    return job.updated_at + timedelta(days=settings.HEARTH_IMPORT_KEEP_DAYS)
+
+
+def expire_imports() -> list[int]:
+    """Discard every failed or stalled import that has not moved for HEARTH_IMPORT_KEEP_DAYS
+    (``import_discard``: its file goes, its committed lines stay), and remove files in the
+    imports folder that no import is waiting for: one whose import is done, discarded or
+    gone, or a ``.part`` left by a crash mid-upload, once an hour old (an upload's file is
+    written just before its row commits). Returns the ids of the imports discarded."""
+    cutoff = timezone.now() - timedelta(days=settings.HEARTH_IMPORT_KEEP_DAYS)
+    quiet = (
+        Import.objects.filter(discarded_at__isnull=True, updated_at__lt=cutoff)
+        .exclude(status=ImportStatus.DONE)
+        .order_by("pk")
+    )
+    discarded = []
+    for job in quiet:
+        try:
+            import_discard(job)
+        except ValidationError:  # it moved, or finished, since it was read
+            continue
+        discarded.append(job.pk)
+    folder = imports_folder()
+    if not folder.is_dir():
+        return discarded
+    settled = timezone.now().timestamp() - 3600
+    files = {}
+    for path in folder.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < settled:
+                files[path] = path.name.removesuffix(".jsonl")
+    waiting = set(
+        Import.objects.filter(
+            pk__in=[int(name) for name in files.values() if name.isdigit()],
+            discarded_at__isnull=True,
+        )
+        .exclude(status=ImportStatus.DONE)
+        .values_list("pk", flat=True)
+    )
+    for path, name in files.items():
+        if not (name.isdigit() and int(name) in waiting):
+            logger.info("imports: removing %s, which no import is waiting for", path.name)
+            path.unlink(missing_ok=True)
+    return discarded
 
 
 def _send(import_id: int) -> None:

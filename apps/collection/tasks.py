@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.collection.import_jobs import import_run
+from apps.collection.import_jobs import expire_imports, import_run
 from apps.collection.models import Import
 
 
@@ -23,3 +23,10 @@ def import_file(import_id: int) -> str:
         return str(import_run(import_id).status)
     except Import.DoesNotExist:
         return "gone"
+
+
+@shared_task(name="collection.expire_imports", ignore_result=True)
+def expire_import_files() -> list[int]:
+    """Beat, hourly: discard imports failed or stalled for HEARTH_IMPORT_KEEP_DAYS and remove
+    upload files no import is waiting for (``import_jobs.expire_imports``)."""
+    return expire_imports()

@@ -544,6 +544,7 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
         "job": job,
         "stalled": import_jobs.is_stalled(job),
         "resumable": import_jobs.is_resumable(job),
+        "kept_until": import_jobs.file_kept_until(job),
         "finished": job.status == ImportStatus.DONE,
         "percent": int(100 * job.fraction),
     }

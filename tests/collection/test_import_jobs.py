@@ -407,3 +407,74 @@ def test_only_a_failed_or_stalled_import_is_discarded(maintainer, small_batches)
     refused = api.post(f"/api/v1/imports/{done.pk}/discard/")
     assert refused.status_code == 400
     assert refused.json() == {"status": ["This import is done; there is nothing to discard."]}
+
+
+def age(path, hours: float) -> None:
+    """Set ``path``'s modification time ``hours`` back."""
+    import os
+    import time
+
+    when = time.time() - hours * 3600
+    os.utime(path, (when, when))
+
+
+@pytest.mark.django_db
+def test_beat_discards_imports_stopped_longer_than_the_keep_days_and_removes_stray_files(
+    maintainer, client, small_batches, monkeypatch
+):
+    """HEARTH_IMPORT_KEEP_DAYS after it last moved, a failed or stalled import is discarded
+    (its committed lines stay); files no import waits for go once an hour old."""
+    from apps.collection.tasks import expire_import_files
+
+    assert settings.CELERY_BEAT_SCHEDULE["expire-import-files"]["task"] == expire_import_files.name
+    long_ago = timezone.now() - timedelta(days=settings.HEARTH_IMPORT_KEEP_DAYS, minutes=1)
+    fail_the_second_batch(monkeypatch)
+    failed_long_ago = start(maintainer, jsonl(LINES))
+    with pytest.raises(RuntimeError):
+        import_jobs.import_run(failed_long_ago.pk)
+    failed_lately = start(maintainer, jsonl([record(50)]))
+    stalled_long_ago = start(maintainer, jsonl([record(60)]))
+    queued = start(maintainer, jsonl([record(70)]))
+    Import.objects.filter(pk=failed_long_ago.pk).update(updated_at=long_ago)
+    Import.objects.filter(pk=failed_lately.pk).update(
+        status=ImportStatus.FAILED, error="stopped", updated_at=long_ago + timedelta(minutes=2)
+    )
+    Import.objects.filter(pk=stalled_long_ago.pk).update(
+        status=ImportStatus.RUNNING, updated_at=long_ago
+    )
+    # The page says when a stopped import will go.
+    client.force_login(maintainer)
+    page = client.get(f"/imports/{failed_lately.pk}/").text
+    assert 'data-testid="kept-until"' in page and "Unless it is resumed, it is discarded" in page
+    kept = APIClient()
+    kept.force_authenticate(maintainer)
+    body = kept.get(f"/api/v1/imports/{failed_lately.pk}/").json()
+    assert body["file_kept_until"] is not None
+    assert kept.get(f"/api/v1/imports/{queued.pk}/").json()["file_kept_until"] is None
+
+    folder = import_jobs.imports_folder()
+    done_leftover = folder / "999999.jsonl"  # no such import
+    part = folder / f".{queued.pk + 1}.jsonl.part"  # an upload cut off by a crash
+    fresh_part = folder / ".1000000.jsonl.part"  # an upload being written now
+    for stray in (done_leftover, part, fresh_part):
+        stray.write_bytes(b"{}\n")
+    age(done_leftover, 2)
+    age(part, 2)
+    for waiting in (failed_lately, queued):
+        age(import_jobs.import_path(waiting.pk), 48)  # old files, but their imports wait
+
+    assert expire_import_files.apply().get() == [failed_long_ago.pk, stalled_long_ago.pk]
+
+    for gone in (failed_long_ago, stalled_long_ago):
+        job = Import.objects.get(pk=gone.pk)
+        assert job.discarded_at is not None and job.status == ImportStatus.FAILED
+        assert not import_jobs.import_path(gone.pk).exists()
+    assert Import.objects.get(pk=failed_long_ago.pk).imported == 3
+    assert Prompt.objects.filter(origin="garden-tips").count() == 3  # committed lines stay
+    for waiting in (failed_lately, queued):
+        assert Import.objects.get(pk=waiting.pk).discarded_at is None
+        assert import_jobs.import_path(waiting.pk).exists()
+    assert not done_leftover.exists() and not part.exists()
+    assert fresh_part.exists()
+    # Run again: nothing more to do.
+    assert import_jobs.expire_imports() == []
