@@ -33,6 +33,7 @@ from django.utils.translation import gettext_noop
 from apps.accounts.models import User
 from apps.collection import importing
 from apps.collection.models import Import, ImportStatus
+from apps.core.durable import fsync_dir
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ def import_start(*, author: User, upload: UploadedFile, options: importing.Impor
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(staging, final)
+            fsync_dir(folder)
         except BaseException:
             staging.unlink(missing_ok=True)
             raise

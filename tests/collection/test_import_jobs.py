@@ -478,3 +478,20 @@ def test_beat_discards_imports_stopped_longer_than_the_keep_days_and_removes_str
     assert fresh_part.exists()
     # Run again: nothing more to do.
     assert import_jobs.expire_imports() == []
+
+
+@pytest.mark.django_db
+def test_an_upload_is_synced_under_its_final_name_before_its_row_commits(maintainer, monkeypatch):
+    """The rename is made durable (its folder synced) before the task can be sent: after a
+    power cut the row never points at a file that is not there."""
+    synced: list[tuple[Any, list[str]]] = []
+    real = import_jobs.fsync_dir
+
+    def record_sync(folder):
+        synced.append((folder, sorted(p.name for p in folder.iterdir())))
+        real(folder)
+
+    monkeypatch.setattr(import_jobs, "fsync_dir", record_sync)
+    job = start(maintainer, jsonl([record(1)]))
+    assert synced == [(import_jobs.imports_folder(), [f"{job.pk}.jsonl"])]
+    assert import_jobs.import_path(job.pk).exists()

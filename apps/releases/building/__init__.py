@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.durable import fsync_dir, fsync_tree
 from apps.releases import cards
 from apps.releases.building.layout import (
     CONFIGS,
@@ -187,22 +188,6 @@ def _hash_files(folder: Path) -> tuple[str, list[dict[str, Any]]]:
     return hashlib.sha256(manifest.encode()).hexdigest(), files
 
 
-def _fsync_tree(folder: Path) -> None:
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _remove_leftovers(version: str) -> None:
     """Temp folders of earlier attempts at this version, and a final folder that an attempt
     moved into place without managing to mark the release ready."""
@@ -304,7 +289,7 @@ def _attempt(release: Release, token: str, *, progress: Progress | None, method:
         )
         (folder / "README.md").write_text(card, encoding="utf-8", newline="\n")
         content_hash, files = _hash_files(folder)
-        _fsync_tree(folder)
+        fsync_tree(folder)
         _finish(
             release,
             token,
@@ -357,7 +342,7 @@ def _finish(
         if final.exists():
             shutil.rmtree(final)
         os.replace(folder, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         updated = owned.update(
             state=ReleaseState.READY,
             finished_at=timezone.now(),
