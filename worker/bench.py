@@ -39,14 +39,15 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from worker.config import Attention, CompileMode, ParamDtype
-from worker.data import DOLLY_END, DOLLY_INTRO_WITH_INPUT, dolly_prompt
+from worker.data import DOLLY_END, DOLLY_INTRO_WITH_INPUT, dolly_prompt, tokenize_sft
 from worker.progress import ProgressCallback, ProgressEvent
 
 RUNS = ("hearth-sft", "trl-sft", "hearth-reward", "trl-reward")
@@ -89,6 +90,9 @@ EXTRA_RUNS = (
 # then recomputes from the embeddings and holds every layer again (on CPU it kept 96% of what
 # the full run keeps; layer checkpoints kept a third).
 MINMEM: dict[str, Any] = {"gradient_checkpointing": True, "loss_chunk_tokens": 1024}
+
+# Examples every SFT run's trained model is scored on (Bench.held_out_losses).
+HELD_OUT_EXAMPLES = 64
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,9 @@ class RunResult:
     # Peak memory up to the last training step (Hearth's runs then evaluate and save; TRL's
     # do neither, so there it is the peak).
     train_peak_memory_gib: float | None = None
+    # SFT: the trained model's loss per response token on the held-out examples (the mean
+    # of each example's), computed the same way for every run (Bench.held_out_losses).
+    held_out_loss: float | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -498,9 +505,48 @@ class Bench:
     reward_micro_tokens: int
     steps: StepLog
     compile: bool | None = None
+    held_out: list[Any] = field(default_factory=list)  # TokenizedExample, see prepare
+    # Each SFT run's per-example held-out losses, for paired comparisons in ``report``.
+    example_losses: dict[str, list[float]] = field(default_factory=dict)
 
     def mfu(self, tokens_per_s: float) -> float:
         return 6 * self.n_params * tokens_per_s / self.peak_flops
+
+    @torch.no_grad()
+    def held_out_losses(self, name: str, model: Any) -> float:
+        """Score a trained SFT model on the held-out examples, one at a time, as every run is
+        scored (bf16 autocast on CUDA): each example's mean loss per response token is kept
+        under ``name``; returns their mean. The runs see the same examples, so their
+        difference is judged against its own spread (``report``), not the train loss of a
+        last step that holds different examples in each trainer."""
+        from worker.data import IGNORE_INDEX
+
+        model.eval()
+        cuda = self.device.type == "cuda"
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
+        losses = []
+        with autocast:
+            for example in self.held_out:
+                ids = torch.tensor([example.input_ids], device=self.device)
+                targets = torch.tensor(example.targets(), device=self.device)
+                logits = model(input_ids=ids, use_cache=False).logits[0].float()
+                loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX)
+                losses.append(float(loss))
+        self.example_losses[name] = losses
+        return sum(losses) / len(losses)
+
+    def saved_model_loss(self, name: str) -> float:
+        """``held_out_losses`` of the model a Hearth run saved (loaded as a user would)."""
+        from transformers import AutoModelForCausalLM
+
+        model: Any = AutoModelForCausalLM.from_pretrained(self.workdir / name, dtype=torch.float32)
+        model.to(self.device)
+        try:
+            return self.held_out_losses(name, model)
+        finally:
+            del model
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
 
     def hearth_sft(
         self,
@@ -537,7 +583,7 @@ class Bench:
         train_sft(config, progress=self.steps.progress(name))
         log = json.loads((self.workdir / name / "metrics.json").read_text())["train_log"]
         tokens_per_s = _throughput(log, w.warmup, "tokens")
-        return RunResult(
+        result = RunResult(
             name,
             tokens_per_s,
             None,
@@ -548,6 +594,8 @@ class Bench:
             sum(e["tokens"] for e in log) / len(log),
             self.steps.train_peak.get(name),
         )
+        result.held_out_loss = self.saved_model_loss(name)
+        return result
 
     def trl_sft(self, name: str = "trl-sft", gradient_checkpointing: bool = True) -> RunResult:
         """TRL's SFTTrainer with packing; its own default is gradient checkpointing on."""
@@ -619,6 +667,7 @@ class Bench:
             sum(e["tokens"] for e in log) / max(1, len(log)),
             _peak_memory(self.device),
         )
+        result.held_out_loss = self.held_out_losses(name, trainer.model)
         del trainer, model
         return result
 
@@ -897,6 +946,13 @@ def prepare(
     # Same tokens per optimizer step for both reward trainers: what TRL's batch of pairs
     # holds on average (each pair is prompt+chosen and prompt+rejected).
     pair_tokens = _mean_pair_tokens(release, tokenizer, workload.seq_len)
+    # Held-out examples of the same distribution, from a sampler of their own (the release's
+    # rows stay as they were), that no run trains or evaluates on.
+    held_out = [
+        example
+        for row in sft_rows(HELD_OUT_EXAMPLES, TextSampler(shape.vocab, seed=1))
+        if (example := tokenize_sft(tokenizer, row, max_seq_len=workload.seq_len)) is not None
+    ]
     return Bench(
         workdir=workdir,
         model_dir=model_dir,
@@ -908,6 +964,7 @@ def prepare(
         n_params=matmul_parameters(model_dir),
         reward_micro_tokens=int(pair_tokens * workload.reward_pairs_per_step),
         steps=steps or StepLog(None, None, 0),
+        held_out=held_out,
     )
 
 
@@ -945,6 +1002,13 @@ def report(results: list[RunResult], bench: Bench) -> dict[str, Any]:
                 ratios[f"{key}_tokens_per_s"] = hearth.tokens_per_s / trl.tokens_per_s
     for name, value in ratios.items():
         print(f"hearth/trl {name}: {value:.2f}x", flush=True)
+    held_out = held_out_differences(bench.example_losses)
+    for name, (difference, spread) in held_out.items():
+        print(
+            f"held-out loss, {name} minus trl-sft: {difference:+.4f} "
+            f"(two standard errors of the paired difference: {spread:.4f})",
+            flush=True,
+        )
     return {
         "device": str(bench.device),
         "matmul_peak_flops": bench.peak_flops,
@@ -952,7 +1016,28 @@ def report(results: list[RunResult], bench: Bench) -> dict[str, Any]:
         "workload": asdict(bench.workload),
         "results": [asdict(r) for r in results],
         "ratios": ratios,
+        "held_out_vs_trl": {
+            name: {"difference": d, "two_standard_errors": se} for name, (d, se) in held_out.items()
+        },
     }
+
+
+def held_out_differences(example_losses: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    """For each Hearth SFT run beside trl-sft: the mean over held-out examples of its loss
+    minus TRL's on the same example, and two standard errors of that mean. A difference
+    within two standard errors is within the noise of which examples were held out."""
+    theirs = example_losses.get("trl-sft")
+    if not theirs:
+        return {}
+    out = {}
+    for name, ours in example_losses.items():
+        if not name.startswith("hearth-sft"):
+            continue
+        diffs = [a - b for a, b in zip(ours, theirs, strict=True)]
+        mean = sum(diffs) / len(diffs)
+        variance = sum((d - mean) ** 2 for d in diffs) / max(1, len(diffs) - 1)
+        out[name] = (mean, 2 * math.sqrt(variance / len(diffs)))
+    return out
 
 
 def _print_table(results: list[RunResult], bench: Bench) -> None:
@@ -962,7 +1047,7 @@ def _print_table(results: list[RunResult], bench: Bench) -> None:
     )
     print(
         f"{'run':<22} {'tokens/s':>10} {'pairs/s':>9} {'tok/step':>9} {'peak GiB':>9} "
-        f"{'train GiB':>9} {'MFU':>7} {'loss@end':>9} {'steps':>6}"
+        f"{'train GiB':>9} {'MFU':>7} {'loss@end':>9} {'held-out':>9} {'steps':>6}"
     )
     for r in results:
         pairs = f"{r.pairs_per_s:9.1f}" if r.pairs_per_s is not None else f"{'-':>9}"
@@ -970,9 +1055,10 @@ def _print_table(results: list[RunResult], bench: Bench) -> None:
             f"{value:9.2f}" if value is not None else f"{'-':>9}"
             for value in (r.peak_memory_gib, r.train_peak_memory_gib)
         )
+        held_out = f"{r.held_out_loss:9.4f}" if r.held_out_loss is not None else f"{'-':>9}"
         print(
             f"{r.name:<22} {r.tokens_per_s:10.0f} {pairs} {r.tokens_per_step:9.0f} {memory} "
-            f"{train_memory} {r.mfu:7.2%} {r.final_loss:9.4f} {r.steps:6d}"
+            f"{train_memory} {r.mfu:7.2%} {r.final_loss:9.4f} {held_out} {r.steps:6d}"
         )
 
 

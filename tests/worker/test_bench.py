@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.missing import missing
 from worker import bench
@@ -23,6 +24,11 @@ def test_the_small_bench_compares_all_four_trainers(tmp_path: Path) -> None:
     assert set(data["ratios"]) == {"sft_tokens_per_s", "reward_pairs_per_s", "reward_tokens_per_s"}
     for result in data["results"]:
         assert result["tokens_per_s"] > 0 and result["steps"] == 3
+        # Both SFT models are scored on the same held-out examples; reward models are not.
+        assert (result["held_out_loss"] is not None) == result["name"].endswith("-sft")
+    compared = data["held_out_vs_trl"]["hearth-sft"]
+    assert compared["two_standard_errors"] > 0
+    assert abs(compared["difference"]) < 1  # three steps from one random init
 
 
 @pytest.mark.slow(seconds=25)
@@ -101,3 +107,52 @@ def test_every_hearth_sft_run_is_compared_with_trl_and_shows_its_training_peak(
     assert "hearth/trl sft_cudagraphs_varlen_tokens_per_s: 6.00x" in table
     hearth_row = next(line for line in table.splitlines() if line.startswith("hearth-sft "))
     assert hearth_row.split()[4:6] == ["7.50", "12.25"]  # peak GiB, train GiB
+
+
+def test_the_held_out_difference_is_paired_example_by_example() -> None:
+    losses = {
+        "trl-sft": [1.0, 2.0, 3.0, 4.0],
+        "hearth-sft": [1.5, 2.5, 3.5, 4.1],
+        "hearth-reward": [0.0, 0.0, 0.0, 0.0],  # not an SFT run: left out
+    }
+    (name, (difference, spread)), *others = bench.held_out_differences(losses).items()
+    assert name == "hearth-sft" and others == []
+    # Differences 0.5, 0.5, 0.5, 0.1: mean 0.4, sample deviation 0.2, standard error 0.1.
+    assert difference == pytest.approx(0.4)
+    assert spread == pytest.approx(0.2)
+
+
+def test_held_out_losses_are_each_examples_mean_loss_on_its_response(tiny_model: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tests.worker import helpers
+    from worker.data import tokenize_sft
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    examples = [tokenize_sft(tokenizer, row, max_seq_len=128) for row in helpers.sft_rows(3, 5)]
+    scorer = bench.Bench(
+        workdir=tiny_model,
+        model_dir=tiny_model,
+        release=tiny_model,
+        tokenizer=tokenizer,
+        workload=bench.SMALL_WORKLOAD,
+        device=torch.device("cpu"),
+        peak_flops=1.0,
+        n_params=1,
+        reward_micro_tokens=1,
+        steps=bench.StepLog(None, None, 0),
+        held_out=examples,
+    )
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    mean = scorer.held_out_losses("run", model)
+
+    expected = []
+    for example in examples:
+        assert example is not None
+        ids = torch.tensor([example.input_ids])
+        labels = ids.clone()
+        labels[0, : example.n_prompt] = -100  # transformers shifts labels itself
+        with torch.no_grad():
+            expected.append(float(model(input_ids=ids, labels=labels).loss))
+    assert scorer.example_losses["run"] == pytest.approx(expected, rel=1e-5)
+    assert mean == pytest.approx(sum(expected) / 3, rel=1e-5)
