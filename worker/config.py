@@ -78,29 +78,36 @@ class Interval:
         return above and below
 
     def __str__(self) -> str:
-        words = [f"at least {self.low:g}" if self.low_in else f"greater than {self.low:g}"]
+        low, high = _bound(self.low), _bound(self.high)
+        words = [f"at least {low}" if self.low_in else f"greater than {low}"]
         if self.high != math.inf:
-            words.append(f"at most {self.high:g}" if self.high_in else f"below {self.high:g}")
+            words.append(f"at most {high}" if self.high_in else f"below {high}")
         return " and ".join(words)
 
 
-POSITIVE = Interval(0, low_in=False)
-NOT_NEGATIVE = Interval(0)
+def _bound(value: float) -> str:
+    """An end of an Interval as a message writes it: 1,000,000 rather than 1e+06."""
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
 FRACTION = Interval(0, 1, high_in=True)  # a share, 0 and 1 included
 BELOW_ONE = Interval(0, 1)  # 0 included, 1 not
+# The upper ends are far beyond what trains well, but refuse a typo with a lost minus sign
+# (2e5 for 2e-5: AdamW moves each weight by about the learning rate a step) or a number past
+# float32's range, which would otherwise fail on the GPU node minutes after it was accepted.
 NUMBER_RANGES: dict[str, Interval] = {
-    "learning_rate": POSITIVE,
-    "weight_decay": NOT_NEGATIVE,
+    "learning_rate": Interval(0, 1, low_in=False, high_in=True),
+    "weight_decay": Interval(0, 10, high_in=True),
     "adam_beta1": BELOW_ONE,
     "adam_beta2": BELOW_ONE,
-    "adam_eps": POSITIVE,
-    "max_grad_norm": POSITIVE,
+    "adam_eps": Interval(0, 1, low_in=False, high_in=True),
+    "max_grad_norm": Interval(0, 1e6, low_in=False, high_in=True),
     "lora_dropout": BELOW_ONE,
     "warmup_ratio": BELOW_ONE,
     "min_lr_ratio": FRACTION,
     "activation_memory_budget": FRACTION,
-    "margin_scale": NOT_NEGATIVE,
-    "score_l2": NOT_NEGATIVE,
+    "margin_scale": Interval(0, 100, high_in=True),
+    "score_l2": Interval(0, 100, high_in=True),
 }
 
 
@@ -214,7 +221,7 @@ class TrainConfig:
     step's time is then credited to the one before, so it is off there by default (see
     worker.loop; it changes when a step is read, not what it computes).
     ``validate`` holds every knob to its type and to its range in WHOLE_NUMBER_RANGES or
-    NUMBER_RANGES (a learning rate above 0, betas below 1, steps up to ten million, …).
+    NUMBER_RANGES (a learning rate above 0 and at most 1, betas below 1, steps up to ten million, …).
     """
 
     release: str

@@ -138,7 +138,7 @@ def test_every_bad_field_is_named_in_one_answer(
             "Name a Hub model as org/name (letters, digits, “-”, “_” and “.”), or a local one "
             "by its full path."
         ],
-        "hyperparameters": ["learning_rate must be greater than 0 (got -1)."],
+        "hyperparameters": ["learning_rate must be greater than 0 and at most 1 (got -1)."],
     }
     assert not TrainingRun.objects.exists()
 
@@ -160,7 +160,9 @@ def test_a_wrong_json_type_is_named_beside_the_other_options_problems(api_mainta
     assert response.status_code == 400
     body = response.json()
     assert set(body) == {"answer_prompts", "base_model", "hyperparameters"}
-    assert body["hyperparameters"] == ["learning_rate must be greater than 0 (got -1)."]
+    assert body["hyperparameters"] == [
+        "learning_rate must be greater than 0 and at most 1 (got -1)."
+    ]
     # An unknown release beside a bad type: both named.
     response = api_maintainer.post(
         RUNS,
@@ -183,7 +185,7 @@ def test_a_wrong_json_type_is_named_beside_the_other_options_problems(api_mainta
 @pytest.mark.parametrize(
     ("hyperparameters", "message"),
     [
-        ({"learning_rate": -1}, "learning_rate must be greater than 0 (got -1)."),
+        ({"learning_rate": -1}, "learning_rate must be greater than 0 and at most 1 (got -1)."),
         (
             {"max_steps": 99999999999999999999999},
             "max_steps must be from 1 to 10,000,000 (got 99,999,999,999,999,999,999,999).",
@@ -338,7 +340,7 @@ def test_a_schedule_is_switched_on_with_true_only(api_maintainer, enabled):
         ({"method": "bogus"}, {"method": ["Choose one of: full, lora."]}),
         (
             {"hyperparameters": {"sft": {"learning_rate": -1}}},
-            {"hyperparameters": ["learning_rate must be greater than 0 (got -1)."]},
+            {"hyperparameters": ["learning_rate must be greater than 0 and at most 1 (got -1)."]},
         ),
         ({"kinds": [{"sft": 1}]}, {"kinds": ["Choose from: sft, reward."]}),
     ],
@@ -398,7 +400,7 @@ def test_every_bad_schedule_option_is_named_in_one_answer(api_maintainer):
     assert body["method"] == ["Choose one of: full, lora."]
     assert body["options"] == ["Unknown options: ['colour']."]
     assert len(body["hyperparameters"]) == 2
-    assert "learning_rate must be greater than 0 (got -1)." in body["hyperparameters"]
+    assert "learning_rate must be greater than 0 and at most 1 (got -1)." in body["hyperparameters"]
     cut = api_maintainer.put(
         f"/api/v1/training-schedules/{by_task['training.auto_release']['id']}/",
         {

@@ -262,7 +262,11 @@ def test_a_valid_form_creates_a_run_and_opens_its_page(
         ({"num_epochs": "0"}, "num_epochs", "Must be from 1 to 10,000 (got 0)."),
         ({"learning_rate": "fast"}, "learning_rate", "Give a number."),
         ({"max_steps": "2.5"}, "max_steps", "expected a whole number"),
-        ({"learning_rate": "-1"}, "learning_rate", "Must be greater than 0 (got -1)."),
+        (
+            {"learning_rate": "-1"},
+            "learning_rate",
+            "Must be greater than 0 and at most 1 (got -1).",
+        ),
         ({"max_steps": "99999999999999999999999"}, "max_steps", "from 1 to 10,000,000"),
         ({"lora_r": "0"}, "lora_r", "Must be from 1 to 65,536 (got 0)."),
         ({"hyperparameters": '{"adam_beta1": 1}'}, "hyperparameters", "adam_beta1 must be at"),
@@ -306,7 +310,7 @@ def test_a_spanish_range_message_writes_numbers_as_spanish_does(maintainer, rele
     data = {"idempotency_key": "rango", "release": "v1", "kind": "sft", "method": "lora"}
     html = client.post("/training/new/", {**data, "lora_r": "0", "learning_rate": "-1,5"}).content
     assert "<li>Debe ir de 1 a 65\xa0536 (se recibió 0).</li>" in html.decode()
-    assert "<li>Debe ser mayor que 0 (se recibió -1,5).</li>" in html.decode()
+    assert "<li>Debe ser mayor que 0 y como mucho 1 (se recibió -1,5).</li>" in html.decode()
     assert not TrainingRun.objects.exists()
 
 
@@ -326,13 +330,13 @@ def test_the_message_at_the_top_names_each_field_by_its_label(maintainer, releas
     html = response.content.decode()
     top = banner(html)
     assert "The run was not started: " in top
-    assert "Learning rate: Must be greater than 0 (got -1)." in top
+    assert "Learning rate: Must be greater than 0 and at most 1 (got -1)." in top
     assert "Epochs: Give a number." in top
     assert "More hyperparameters (JSON): Not valid JSON" in top
     assert "learning_rate" not in top and "num_epochs" not in top
     # Next to its field, the message is in the page's language and needs no name.
     assert (
-        '<ul class="errorlist" id="id_learning_rate_error"><li>Must be greater than 0 (got -1).</li>'
+        '<ul class="errorlist" id="id_learning_rate_error"><li>Must be greater than 0 and at most 1 (got -1).</li>'
         in html
     )
 

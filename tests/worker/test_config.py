@@ -61,12 +61,24 @@ def test_release_labels_do_not_change_the_fingerprint() -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"learning_rate": -1}, "learning_rate must be greater than 0 (got -1)"),
+        ({"learning_rate": -1}, "learning_rate must be greater than 0 and at most 1 (got -1)"),
         ({"learning_rate": 0}, "learning_rate must be greater than 0"),
         ({"learning_rate": float("inf")}, "learning_rate must be a finite number"),
         ({"learning_rate": 10**400}, "learning_rate must be a finite number"),
         ({"learning_rate": "fast"}, "learning_rate must be a finite number (got 'fast')"),
         ({"learning_rate": True}, "learning_rate must be a finite number (got True)"),
+        # A lost minus sign, or a number past float32 that only the GPU would have refused.
+        (
+            {"learning_rate": 2e5},
+            "learning_rate must be greater than 0 and at most 1 (got 200000.0)",
+        ),
+        (
+            {"learning_rate": 1e308},
+            "learning_rate must be greater than 0 and at most 1 (got 1e+308)",
+        ),
+        ({"weight_decay": 11}, "weight_decay must be at least 0 and at most 10"),
+        ({"adam_eps": 2}, "adam_eps must be greater than 0 and at most 1"),
+        ({"max_grad_norm": 1e39}, "max_grad_norm must be greater than 0 and at most 1,000,000"),
         ({"weight_decay": -0.1}, "weight_decay must be at least 0"),
         ({"adam_beta1": 1.0}, "adam_beta1 must be at least 0 and below 1"),
         ({"adam_beta2": -0.5}, "adam_beta2 must be at least 0 and below 1"),
@@ -110,6 +122,8 @@ def test_each_knob_is_held_to_its_type_and_range(extra, message) -> None:
         ({"max_response_len": 10**6 + 1}, "max_response_len must be at least 1 and at most"),
         ({"micro_batch_tokens": 10**20}, "micro_batch_tokens must be at least 1 and at most"),
         ({"margin_scale": -1}, "margin_scale must be at least 0"),
+        ({"margin_scale": 101}, "margin_scale must be at least 0 and at most 100"),
+        ({"score_l2": 1e300}, "score_l2 must be at least 0 and at most 100"),
         ({"score_l2": float("nan")}, "score_l2 must be a finite number"),
     ],
 )
