@@ -603,3 +603,24 @@ def test_the_preview_renders_no_more_than_the_field_can_hold(web, settings) -> N
     assert "past" not in shown.content.decode()
     other = web.post("/preview/", {"field": "title", "title": "**bold**"})
     assert other.status_code == 200 and "bold" not in other.content.decode()
+
+
+def test_short_previews_cut_letters_not_escaped_entities(web, volunteer):
+    """Titles and previews are shortened as plain text: "Q&A" once counted as "Q&amp;A" and
+    could be cut inside the entity ("&am…"), shorter than asked."""
+    instruction = "Ideas for Q&A sessions at R&D meetings: " + " & ".join(
+        f"topic {n}" for n in range(40)
+    )
+    prompt = PromptFactory(author=volunteer, instruction=instruction)
+
+    page = web.get(f"/prompts/{prompt.pk}/").content.decode()
+    title = re.search(r"<title>(.*?) · Hearth</title>", page, re.S)
+    assert title is not None
+    # truncatechars:60 keeps 59 letters and an ellipsis, escaped as it is printed.
+    assert title.group(1) == instruction[:59].replace("&", "&amp;") + "…"
+
+    mine = web.get("/mine/").content.decode()
+    preview = re.search(rf'id="mine-prompt-{prompt.pk}"><a [^>]*>(.*?)</a>', mine)
+    assert preview is not None
+    assert preview.group(1) == instruction[:159].replace("&", "&amp;") + "…"
+    assert not re.search(r"&[a-z]*…", mine)

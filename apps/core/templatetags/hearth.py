@@ -1,9 +1,10 @@
+import html
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from django import template
-from django.utils.html import escape
+from django.utils.html import escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.core import markdown
@@ -15,6 +16,14 @@ register = template.Library()
 def markdown_filter(text: str) -> SafeString:
     """Render user text; safe because markdown.render sanitises with an allow-list."""
     return mark_safe(markdown.render(text or ""))
+
+
+@register.filter(name="plain")
+def plain_filter(text: str) -> str:
+    """User text as its reader sees it, without markup: for titles and short previews, so
+    that ``|truncatechars`` counts and cuts letters, not the entities of escaped HTML
+    (``&amp;`` cut to ``&am…``). Not marked safe: the template escapes it as it prints it."""
+    return html.unescape(strip_tags(markdown.render(text or ""))).strip()
 
 
 @register.simple_tag(takes_context=True)
