@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from apps.accounts import roles
 from apps.accounts.models import MODEL_AUTHOR_EMAIL, ApiToken, LicenceAcceptance, User
+from apps.core.text import is_printable_name
 
 TOKEN_PREFIX = "hearth_"
 MAX_LANGUAGES = 20
@@ -156,7 +157,7 @@ def profile_update(
         name = " ".join(display_name.split())
         if len(name) > 60:
             raise ValidationError({"display_name": [_("Use at most 60 characters.")]})
-        if any(not ch.isprintable() for ch in name):
+        if not is_printable_name(name):
             raise ValidationError(
                 {"display_name": [_("The display name has unprintable characters.")]}
             )
@@ -193,7 +194,7 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
         raise ValidationError(
             {"name": [_("Name the token (1–60 characters), e.g. 'laptop script'.")]}
         )
-    if not name.isprintable():
+    if not is_printable_name(name):
         # Shown on the profile page, where a right-to-left override would turn the line.
         raise ValidationError({"name": [_("The token name has unprintable characters.")]})
     # Counted under the person's row lock, so two requests at once cannot make a 21st token

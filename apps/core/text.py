@@ -26,6 +26,18 @@ def _is_blank(text: str) -> bool:
     return all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
 
 
+def is_printable_name(text: str) -> bool:
+    """``str.isprintable``, but for the invisible characters a name needs: the zero-width
+    joiner of emoji sequences (👩‍🔬, 🏳️‍🌈), the non-joiner of Persian and Indic spelling
+    (علی‌رضا), and the tag characters of subdivision flags (🏴󠁧󠁢󠁳󠁣󠁴󠁿). Controls, direction
+    overrides and isolates (which turn the rest of a line around), zero-width spaces and the
+    like stay refused: a name is shown on other people's pages."""
+    return all(
+        char.isprintable() or char in "\u200c\u200d" or "\U000e0020" <= char <= "\U000e007f"
+        for char in text
+    )
+
+
 def normalise(text: str) -> str:
     """NFC, Unix newlines, no surrounding whitespace."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")

@@ -179,3 +179,30 @@ def test_a_token_name_with_unprintable_characters_is_refused(api, name):
         {"name": ["The token name has unprintable characters."]},
     )
     assert not ApiToken.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Grace \U0001f469\u200d\U0001f52c",  # woman scientist: a ZWJ sequence
+        "Grace \U0001f3f3\ufe0f\u200d\U0001f308",  # rainbow flag
+        "\u0639\u0644\u06cc\u200c\u0631\u0636\u0627",  # Persian, with its non-joiner
+        "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",  # Scotland
+    ],
+)
+def test_names_may_hold_the_joiners_emoji_and_scripts_need(api, name):
+    """QA found a display name with 👩‍🔬 or a Persian name refused as "unprintable":
+    ``str.isprintable`` refuses every format character, joiners included."""
+    r = api.patch("/api/v1/me/", {"display_name": name}, format="json")
+    assert r.status_code == 200, r.json()
+    assert r.json()["display_name"] == name
+    assert api.post("/api/v1/tokens/", {"name": name}, format="json").status_code == 201
+
+
+@pytest.mark.parametrize("name", ["\u202eGrace", "Gr\u200bace", "Grace\u2066x"])
+def test_a_display_name_with_a_direction_override_or_zero_width_space_is_refused(api, name):
+    r = api.patch("/api/v1/me/", {"display_name": name}, format="json")
+    assert (r.status_code, r.json()) == (
+        400,
+        {"display_name": ["The display name has unprintable characters."]},
+    )
