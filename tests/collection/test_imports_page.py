@@ -680,7 +680,7 @@ def test_the_import_page_lists_recent_imports(maintainer, send_import):
     job, _page = import_and_read(
         client,
         send_import,
-        form(jsonl_file(record(1), record(2), "{nope", name="basil.jsonl")),
+        form(jsonl_file(record(1), record(2), record(1), "{nope", name="basil.jsonl")),
     )
 
     page = client.get(URL).content.decode()
@@ -693,7 +693,7 @@ def test_the_import_page_lists_recent_imports(maintainer, send_import):
     row = text(rows[0])
     assert "Maintainer" in row
     assert "Done" in row
-    assert "2 imported, 0 duplicates, 1 rejected" in row
+    assert "2 imported, 1 duplicate, 1 rejected" in row  # it said "1 duplicates"
 
 
 def test_a_failed_import_is_resumed_where_it_stopped(maintainer, send_import):
