@@ -50,7 +50,7 @@
   // takes a while on a home connection). The server answers such a request with the import's
   // URL (JSON) to go to, or with the page and the form's errors, whose form replaces this one.
   // Without XMLHttpRequest's upload events the form is sent as a plain POST.
-  function send(form, busy, bar, button) {
+  function send(form, input, busy, bar, button) {
     var xhr = new XMLHttpRequest();
     xhr.open("POST", form.getAttribute("action") || window.location.pathname);
     xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
@@ -76,7 +76,18 @@
         var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
         var fresh = page.getElementById("import-form");
         if (fresh) {
-          form.replaceWith(document.importNode(fresh, true));
+          var imported = document.importNode(fresh, true);
+          // Refused for another field (a typo in its language, say): the file stays chosen,
+          // so that fixing the field is all it takes. A refused file is not kept.
+          var chosen = imported.querySelector("input[type=file]");
+          if (chosen && chosen.getAttribute("aria-invalid") !== "true" && input.files) {
+            try {
+              chosen.files = input.files;
+            } catch (ignored) {
+              // A browser that cannot set a file input: the file is chosen again.
+            }
+          }
+          form.replaceWith(imported);
           var replaced = document.getElementById("import-form");
           setUp(replaced);
           var invalid = replaced.querySelector("[aria-invalid=true]");
@@ -108,10 +119,20 @@
         input.focus();
         return;
       }
+      // A required text field left empty is pointed out before the file is uploaded, not
+      // after (the form is novalidate so that the server's messages show for the rest).
+      var missing = Array.prototype.find.call(form.elements, function (field) {
+        return field !== input && field.willValidate && !field.checkValidity();
+      });
+      if (missing) {
+        event.preventDefault();
+        missing.reportValidity();
+        return;
+      }
       busy.textContent = form.getAttribute("data-busy");
       if (window.XMLHttpRequest && window.FormData && window.DOMParser && bar) {
         event.preventDefault();
-        send(form, busy, bar, button);
+        send(form, input, busy, bar, button);
       }
     });
   }

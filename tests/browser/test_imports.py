@@ -327,3 +327,38 @@ def test_a_refused_file_shows_its_error_in_place_and_the_next_file_goes_through(
     job = Import.objects.get()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Import #{job.pk}: herbs.jsonl")
     expect(page.get_by_test_id("import-status")).to_have_text("Waiting for a worker")
+
+
+def test_a_field_refused_after_the_upload_keeps_the_file_chosen(
+    page: Page, login, maintainer, exports_worker
+):
+    """QA: a typo in another field cost a fresh choice of the file (and with it, for an
+    empty Source, a whole wasted upload). An empty Source is now pointed out before anything
+    is sent; a language the server refuses comes back with the file still chosen."""
+    login(page, maintainer)
+    page.goto("/imports/")
+    body = (json.dumps(record(1)) + "\n").encode()
+    page.get_by_label("JSONL file").set_input_files(
+        {"name": "herbs.jsonl", "mimeType": "application/x-ndjson", "buffer": body}
+    )
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.method))
+    page.get_by_role("textbox", name="Source").fill("")
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_role("textbox", name="Source")).to_be_focused()
+    assert page.get_by_role("textbox", name="Source").evaluate("field => field.validity.valueMissing")
+    assert "POST" not in sent
+
+    page.get_by_role("textbox", name="Source").fill("garden-tips")
+    page.get_by_label("Language", exact=True).fill("klingon!!")
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator("#id_language_error")).to_be_visible()
+    assert "POST" in sent and not Import.objects.exists()
+    chosen = page.get_by_label("JSONL file").evaluate("input => [...input.files].map(f => f.name)")
+    assert chosen == ["herbs.jsonl"]
+
+    page.get_by_label("Language", exact=True).fill("en")
+    page.get_by_role("button", name="Import").click()
+    expect(page).to_have_url(IMPORT_PAGE)
+    job = Import.objects.get()
+    assert (job.file_name, job.options["source"]) == ("herbs.jsonl", "garden-tips")
