@@ -162,7 +162,7 @@ def check_hyperparameters(kind: str, method: str, values: Any) -> dict[str, Any]
     for key, value in values.items():
         if key not in known:
             errors.append(
-                _("%(key)r is not a %(kind)s hyperparameter; known: %(known)s.")
+                _("%(key)r is not a hyperparameter for %(kind)s runs; known: %(known)s.")
                 % {"key": key, "kind": kind, "known": ", ".join(sorted(known))}
             )
         elif not _accepts(known[key][0], value):

@@ -346,7 +346,9 @@ def test_a_field_refused_after_the_upload_keeps_the_file_chosen(
     page.get_by_role("textbox", name="Source").fill("")
     page.get_by_role("button", name="Import").click()
     expect(page.get_by_role("textbox", name="Source")).to_be_focused()
-    assert page.get_by_role("textbox", name="Source").evaluate("field => field.validity.valueMissing")
+    assert page.get_by_role("textbox", name="Source").evaluate(
+        "field => field.validity.valueMissing"
+    )
     assert "POST" not in sent
 
     page.get_by_role("textbox", name="Source").fill("garden-tips")

@@ -45,7 +45,7 @@ def test_only_maintainers_create_runs(release, volunteer, maintainer):
         (
             {"hyperparameters": {"learning_rat": 1e-4}},
             "hyperparameters",
-            "not a sft hyperparameter",
+            "not a hyperparameter for sft runs",
         ),
         ({"hyperparameters": {"learning_rate": "fast"}}, "hyperparameters", "not a valid value"),
         ({"hyperparameters": {"num_epochs": 1.5}}, "hyperparameters", "not a valid value"),
@@ -63,8 +63,16 @@ def test_only_maintainers_create_runs(release, volunteer, maintainer):
         ),
         ({"hyperparameters": {"learning_rate": float("nan")}}, "hyperparameters", "not a valid"),
         ({"hyperparameters": {"grad_accum_steps": 0}}, "hyperparameters", "from 1 to"),
-        ({"hyperparameters": {"output_dir": "/etc"}}, "hyperparameters", "not a sft"),
-        ({"hyperparameters": {"release": "file:///etc"}}, "hyperparameters", "not a sft"),
+        (
+            {"hyperparameters": {"output_dir": "/etc"}},
+            "hyperparameters",
+            "not a hyperparameter for sft",
+        ),
+        (
+            {"hyperparameters": {"release": "file:///etc"}},
+            "hyperparameters",
+            "not a hyperparameter for sft",
+        ),
         ({"hyperparameters": ["lr", 1]}, "hyperparameters", "object"),
         ({"kind": "reward", "hyperparameters": {"max_seq_len": 4}}, "hyperparameters", ""),
     ],
