@@ -111,9 +111,13 @@ def test_sft_lowers_the_loss_and_writes_a_loadable_output(
     assert jobs.run_sft(spec) == result
 
 
+@pytest.mark.parametrize("param_dtype", ["fp32", "bf16"])
 def test_lora_adapters_are_merged_into_plain_weights(
-    release: Path, tiny_model: Path, tmp_path: Path
+    release: Path, tiny_model: Path, tmp_path: Path, param_dtype: str
 ) -> None:
+    """Only the adapted projections change. In bf16 weights the frozen base is kept in bf16
+    too (half its memory) and only the adapters have fp32 masters: the rest of the output is
+    the base rounded to bf16."""
     output = tmp_path / "lora-run"
     spec = sft_spec(
         release,
@@ -125,15 +129,17 @@ def test_lora_adapters_are_merged_into_plain_weights(
         eval_every=0,
         learning_rate=1e-2,
         lora_dropout=0.0,
+        param_dtype=param_dtype,
     )
     jobs.run_sft(spec)
     assert not (output / "adapter_config.json").exists()
-    merged = AutoModelForCausalLM.from_pretrained(output)
-    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    merged = AutoModelForCausalLM.from_pretrained(output, dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    as_trained = torch.bfloat16 if param_dtype == "bf16" else torch.float32
     changed = [
         name
         for (name, after), before in zip(merged.named_parameters(), base.parameters(), strict=True)
-        if not torch.equal(after, before)
+        if not torch.equal(after, before.to(as_trained).float())
     ]
     assert changed and all("proj" in name for name in changed)
 
