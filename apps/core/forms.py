@@ -7,6 +7,7 @@ from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.idempotency import MAX_KEY_LENGTH
+from apps.core.validators import InRange
 
 
 class IdempotentForm(forms.Form):
@@ -46,3 +47,14 @@ def add_validation_errors(form: forms.Form, error: ValidationError) -> None:
     for field, errors in error.error_dict.items():
         # The errors themselves, not their messages: a form may read their codes.
         form.add_error(field if field in form.fields else None, errors)
+
+
+class RangedIntegerField(forms.IntegerField):
+    """A whole number from ``low`` to ``high``, refused with the site's one message naming
+    both ends ("From 1 to 10,080.", InRange) rather than Django's one per end ("Ensure this
+    value is greater than or equal to 1."); the browser's number box gets the same ends."""
+
+    def __init__(self, low: int, high: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators.append(InRange(low, high))
+        self.widget.attrs.update(min=low, max=high)

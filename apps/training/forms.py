@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apps.collection.services import prompts_for_model_answers_count
-from apps.core.forms import IdempotentForm
+from apps.core.forms import IdempotentForm, RangedIntegerField
 from apps.releases.models import Release
 from apps.training import schedules, services
 from apps.training.models import RunKind, RunMethod
@@ -131,11 +131,11 @@ class RunCreateForm(IdempotentForm):
         initial=RunMethod.FULL,
         widget=forms.RadioSelect,
     )
-    answer_prompts = forms.IntegerField(
+    answer_prompts = RangedIntegerField(
+        0,
+        services.MAX_ANSWER_PROMPTS,
         label=_("Then answer prompts"),
         required=False,
-        min_value=0,
-        max_value=services.MAX_ANSWER_PROMPTS,
         widget=forms.NumberInput(attrs={"placeholder": "0", "inputmode": "numeric"}),
         help_text=_(
             "How many prompts that are collecting answers the trained model answers (0: none). "
@@ -265,9 +265,7 @@ class ScheduleForm(forms.Form):
     (a release filter, per-kind hyperparameters) are kept as they are."""
 
     enabled = forms.BooleanField(label=_("Run this schedule"), required=False)
-    every_minutes = forms.IntegerField(
-        label=_("Every (minutes)"), min_value=1, max_value=schedules.MAX_EVERY_MINUTES
-    )
+    every_minutes = RangedIntegerField(1, schedules.MAX_EVERY_MINUTES, label=_("Every (minutes)"))
 
     def __init__(self, *args: Any, schedule: schedules.Schedule, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", f"schedule-{schedule.id}")
@@ -280,10 +278,10 @@ class ScheduleForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.schedule = schedule
         if schedule.task == "training.auto_release":
-            self.fields["min_new_items"] = forms.IntegerField(
+            self.fields["min_new_items"] = RangedIntegerField(
+                1,
+                schedules.MAX_MIN_NEW_ITEMS,
                 label=_("New items needed"),
-                min_value=1,
-                max_value=schedules.MAX_MIN_NEW_ITEMS,
                 help_text=_("Accepted answers and rankings since the last finished release."),
             )
             self.initial["min_new_items"] = options.get(
@@ -313,11 +311,11 @@ class ScheduleForm(forms.Form):
                     ),
                 )
                 self.initial[name] = (options.get("base_models") or {}).get(kind, "")
-            self.fields["answer_prompts"] = forms.IntegerField(
+            self.fields["answer_prompts"] = RangedIntegerField(
+                0,
+                services.MAX_ANSWER_PROMPTS,
                 label=_("Then answer prompts"),
                 required=False,
-                min_value=0,
-                max_value=services.MAX_ANSWER_PROMPTS,
                 help_text=_(
                     "How many prompts that are collecting answers each new SFT model answers "
                     "(0: none)."
