@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.assignments.models import TaskType
 from apps.collection.forms import IdempotentForm, WriteForm
-from apps.core.forms import add_validation_errors
+from apps.core.forms import RangedIntegerField, add_validation_errors
 from apps.core.text import check_text
 
 # The answer's guidance, on the respond task and on a prompt's own Answer page alike.
@@ -151,11 +151,11 @@ class RankTaskForm(TaskForm):
         self.response_ids = list(response_ids or [])
         count = len(self.response_ids)
         for position, response_id in enumerate(self.response_ids, start=1):
-            self.fields[f"rank_{response_id}"] = forms.IntegerField(
+            self.fields[f"rank_{response_id}"] = RangedIntegerField(
+                1,
+                max(count, 1),
                 label=_("Rank"),
                 required=False,
-                min_value=1,
-                max_value=max(count, 1),
                 initial=position,
                 widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
             )
@@ -169,11 +169,19 @@ class RankTaskForm(TaskForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("unusable") or data.get("order") or self.errors:
+        numbers = [f"rank_{i}" for i in self.response_ids]
+        if data.get("unusable") or data.get("order"):
+            for name in numbers:  # not read: a stray number must not block the ranking
+                self.errors.pop(name, None)
+            return data
+        # A number out of range or not a number was marked on its box and said nowhere:
+        # the one message below says what the numbers must be.
+        unreadable = any(name in self.errors for name in numbers)
+        if self.errors and not unreadable:
             return data
         # No script: the order comes from the rank numbers, which must be 1..K, each once.
         ranks = {i: data.get(f"rank_{i}") for i in self.response_ids}
-        if sorted(r for r in ranks.values() if r is not None) != list(
+        if unreadable or sorted(r for r in ranks.values() if r is not None) != list(
             range(1, len(self.response_ids) + 1)
         ):
             raise forms.ValidationError(

@@ -406,6 +406,17 @@ def test_without_javascript_the_rank_numbers_give_the_order(volunteer, make_volu
     assert "Give each answer a different rank from 1 (best) to 3 (worst)." in twice.content.decode()
     assert not Ranking.objects.exists()
 
+    beyond = client.post(
+        f"/contribute/{assignment.pk}/",
+        {"idempotency_key": key, "order": "", f"rank_{a}": "1", f"rank_{b}": "2", f"rank_{c}": "9"},
+    )
+    # A number out of range was marked on its box and said nowhere.
+    assert "Give each answer a different rank from 1 (best) to 3 (worst)." in beyond.text
+    box = re.search(rf'<input[^>]*name="rank_{c}" value="9"[^>]*>', beyond.text)
+    assert box is not None and 'min="1" max="3" aria-invalid="true"' in box.group(0)
+    assert f'<span class="errorlist" id="id_rank_{c}_error">From 1 to 3.</span>' in beyond.text
+    assert not Ranking.objects.exists()
+
     r = client.post(
         f"/contribute/{assignment.pk}/",
         {"idempotency_key": key, "order": "", f"rank_{a}": "2", f"rank_{b}": "3", f"rank_{c}": "1"},
@@ -415,11 +426,13 @@ def test_without_javascript_the_rank_numbers_give_the_order(volunteer, make_volu
 
 
 def test_a_ranking_can_mark_every_answer_unusable(volunteer, make_volunteer):
-    prompt, _responses = prompt_in_ranking(make_volunteer, answers=2)
+    prompt, responses = prompt_in_ranking(make_volunteer, answers=2)
     client = client_for(volunteer)
     assignment, page = open_task(client, "rank")
+    # The rank numbers are not read then: one left out of range does not block it.
     r = client.post(
-        f"/contribute/{assignment.pk}/", {"idempotency_key": key_of(page), "unusable": "on"}
+        f"/contribute/{assignment.pk}/",
+        {"idempotency_key": key_of(page), "unusable": "on", f"rank_{responses[0].pk}": "7"},
     )
     assert r.status_code == 302
     ranking = Ranking.objects.get(prompt=prompt)

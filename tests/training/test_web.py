@@ -947,8 +947,7 @@ def test_a_bad_schedule_is_refused_next_to_its_field(maintainer, schedule_rows):
     assert response.status_code == 400  # as a refused run form is
     assert f'id="id_{prefix}-every_minutes_error"' in html
     assert banner(html) == (
-        '<li class="message error">Not saved: '
-        "Every (minutes): From 1 to 10080.</li>"
+        '<li class="message error">Not saved: Every (minutes): From 1 to 10080.</li>'
     )
     after = PeriodicTask.objects.get(pk=schedule.id)
     assert (after.enabled, after.kwargs, after.interval_id) == (
