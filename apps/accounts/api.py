@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import roles, selectors, services
 from apps.accounts.models import ApiToken, User
+from apps.core.api import takes_no_body
 from apps.core.fields import RefusesUnknownFields, StrictBooleanField, StrictCharField
 from apps.core.schema import WRITE_ERRORS, errors
 
@@ -102,9 +103,10 @@ class LicenceApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: LicenceOut, **errors(401, 403, 413)},
+        responses={200: LicenceOut, **errors(*WRITE_ERRORS)},
         operation_id="me_licence_accept",
     )
+    @takes_no_body
     def post(self, request: Request) -> Response:
         services.licence_accept(user=selectors.request_user(request))
         return Response(self._body(request))

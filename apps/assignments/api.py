@@ -75,6 +75,9 @@ class TaskOut(serializers.Serializer[Any]):
 
 
 class TaskNextApi(APIView):
+    # GET takes a task; HEAD, which the framework would answer with GET (and which link
+    # checkers and proxies send as a safe method), is refused rather than take one.
+    http_method_names = ["get", "options"]
     permission_classes = [IsAuthenticated, AcceptedLicence]
     throttle_classes = [ScopedThrottle]
     content_negotiation_class = JsonNegotiation

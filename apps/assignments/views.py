@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.models import User
 from apps.accounts.permissions import licence_required
@@ -109,6 +109,7 @@ def _open_tasks(user: User, *, besides: int | None = None) -> list[Assignment]:
     ]
 
 
+@require_GET  # it takes a task: not on HEAD, which is meant to change nothing
 @licence_required
 def contribute(request: HttpRequest) -> HttpResponse:
     """Go to the volunteer's open task of the chosen kind, or take the next one."""

@@ -19,7 +19,7 @@ from apps.accounts.selectors import request_user
 from apps.accounts.services import check_language
 from apps.collection import selectors, services
 from apps.collection.models import Category, Prompt, Response
-from apps.core.api import Pagination, idempotent
+from apps.core.api import Pagination, idempotent, takes_no_body
 from apps.core.fields import RefusesUnknownFields, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
@@ -236,6 +236,7 @@ class PromptWithdrawApi(APIView):
         responses={200: PromptOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
         operation_id="prompts_withdraw",
     )
+    @takes_no_body
     @idempotent
     def post(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
@@ -336,6 +337,7 @@ class ResponseWithdrawApi(APIView):
         responses={200: ResponseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
         operation_id="responses_withdraw",
     )
+    @takes_no_body
     @idempotent
     def post(self, request: Request, response_id: int) -> ApiResponse:
         response = selectors.response_get_for_user(user=request.user, response_id=response_id)

@@ -23,7 +23,7 @@ from apps.accounts.models import User
 from apps.accounts.permissions import IsMaintainer
 from apps.collection import import_jobs, importing
 from apps.collection.models import Import
-from apps.core.api import Pagination, absolute_url, idempotent
+from apps.core.api import Pagination, absolute_url, idempotent, takes_no_body
 from apps.core.fields import RefusesUnknownFields, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
@@ -265,6 +265,7 @@ class ImportResumeApi(APIView):
             "is still moving, it answers 202 and queues nothing; an import that is done is 400."
         ),
     )
+    @takes_no_body
     @idempotent
     def post(self, request: Request, import_id: int) -> ApiResponse:
         try:
@@ -288,6 +289,7 @@ class ImportDiscardApi(APIView):
             "import that is done or still moving is 400."
         ),
     )
+    @takes_no_body
     @idempotent
     def post(self, request: Request, import_id: int) -> ApiResponse:
         try:

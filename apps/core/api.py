@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core import idempotency
-from apps.core.fields import FormText, form_text
+from apps.core.fields import FormText, RefusesUnknownFields, form_text
 from apps.core.throttling import throttled_message
 
 
@@ -213,6 +213,26 @@ def _body_digest(request: Request) -> bytes:
         return request.body
     data: Any = request.data
     return idempotency.fields_digest(data.lists())
+
+
+class _NoFields(RefusesUnknownFields):
+    """What an action that takes no body accepts: nothing, or an empty object."""
+
+
+def takes_no_body(handler: ApiHandler) -> ApiHandler:
+    """Hold an action that takes no body (withdraw, cancel, retry, publish…) to the strict
+    reading every other request gets: a body that is not JSON is a 400, another media type a
+    415, and any field a 400 naming it. An empty body, or ``{}``, is what it expects. Without
+    this a malformed request did what a correct one does and answered 200."""
+
+    @functools.wraps(handler)
+    def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if request.body:
+            _NoFields(data=request.data).is_valid(raise_exception=True)
+        return handler(view, request, *args, **kwargs)
+
+    wrapper.takes_no_body = True  # type: ignore[attr-defined]  # tests/core/test_openapi.py
+    return wrapper
 
 
 def idempotent(handler: ApiHandler) -> ApiHandler:

@@ -111,8 +111,10 @@ class RefusesUnknownFields(serializers.Serializer[Any]):
                 if name not in takes and not (self.partial and name in self.fields)
             )
             if refused:
-                message = _("Not a field of this request; it takes: %(fields)s.") % {
-                    "fields": ", ".join(takes)
-                }
+                message: Any = _("This request takes no fields: send no body, or {}.")
+                if takes:
+                    message = _("Not a field of this request; it takes: %(fields)s.") % {
+                        "fields": ", ".join(takes)
+                    }
                 raise serializers.ValidationError({name: [message] for name in refused})
         return super().to_internal_value(data)

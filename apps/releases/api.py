@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
-from apps.core.api import NumberField, Pagination, absolute_url, idempotent
+from apps.core.api import NumberField, Pagination, absolute_url, idempotent, takes_no_body
 from apps.core.fields import RefusesUnknownFields, StrictBooleanField, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
@@ -151,6 +151,7 @@ class ReleasePublishApi(APIView):
             "second Hub commit for the same release."
         ),
     )
+    @takes_no_body
     def post(self, request: Request, version: str) -> Response:
         if not roles.is_maintainer(request.user):
             raise exceptions.PermissionDenied(_("Only maintainers may publish releases."))
@@ -196,6 +197,7 @@ class ReleaseRebuildApi(APIView):
             "release that is ready or published is 400."
         ),
     )
+    @takes_no_body
     @idempotent
     def post(self, request: Request, version: str) -> Response:
         try:

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsMaintainer
 from apps.accounts.selectors import request_user
-from apps.core.api import Pagination, absolute_url, idempotent
+from apps.core.api import Pagination, absolute_url, idempotent, takes_no_body
 from apps.core.fields import (
     RefusesUnknownFields,
     StrictBooleanField,
@@ -229,6 +229,7 @@ class TrainingRunCancelApi(APIView):
         responses={200: TrainingRunOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
         operation_id="training_runs_cancel",
     )
+    @takes_no_body
     @idempotent
     def post(self, request: Request, run_id: int) -> Response:
         run = services.run_cancel(user=request_user(request), run=_get_run(run_id))
@@ -243,6 +244,7 @@ class TrainingRunRetryApi(APIView):
         responses={202: TrainingRunOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
         operation_id="training_runs_retry",
     )
+    @takes_no_body
     @idempotent
     def post(self, request: Request, run_id: int) -> Response:
         run = services.run_retry(user=request_user(request), run=_get_run(run_id))

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import redis
+from django.test import Client
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
@@ -542,3 +543,17 @@ def test_the_last_ranking_after_an_answer_left_completes_the_prompt_without_it(
     assert consensus.rankers == 3
     answers[0].refresh_from_db()
     assert answers[0].consensus_rank is None
+
+
+def test_head_takes_no_task(api, volunteer, volunteer2):
+    """HEAD is a safe method (link checkers, proxies and monitors send it); answered as a GET
+    it took a task each time, counted against the cap."""
+    PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    r = api.head(NEXT, {"type": "review"})
+    assert r.status_code == 405
+    assert "HEAD" not in r["Allow"] and "GET" in r["Allow"]
+    signed_in = Client()
+    signed_in.force_login(volunteer)
+    assert signed_in.head("/contribute/?type=review").status_code == 405
+    assert not Assignment.objects.exists()
+    assert api.get(NEXT, {"type": "review"}).status_code == 200  # GET still takes one

@@ -179,3 +179,18 @@ def test_the_leaderboard_and_my_stats_answer_with_exactly_the_documented_keys(
             assert set(value) == set(nested["properties"]), key
     day = resolve(schema, documented["properties"]["days"]["items"])
     assert set(stats.json()["days"][0]) == set(day["properties"])
+
+
+def test_every_post_documented_without_a_body_refuses_one():
+    """Each POST the schema shows without a request body reads its body strictly all the
+    same (apps.core.api.takes_no_body): found from the code, so a new action cannot skip it."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    bodiless = {
+        path
+        for path, method, operation in operations(schema)
+        if method == "post" and "requestBody" not in operation
+    }
+    assert "/api/v1/prompts/{prompt_id}/withdraw/" in bodiless and len(bodiless) >= 8
+    for path, _regex, method, view in EndpointEnumerator().get_api_endpoints():
+        if method == "POST" and path in bodiless:
+            assert getattr(view.cls.post, "takes_no_body", False), path

@@ -183,3 +183,33 @@ def test_the_apis_413_stays_json(api, settings):
         "detail": f"The request body is {len(body.encode())} bytes; the limit is 4096 bytes."
     }
     assert not Prompt.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "detail"),
+    [
+        ('{"foo": 1, garbage', "application/json", 400, None),
+        ("<xml/>", "application/xml", 415, None),
+        ('{"foo": 1}', "application/json", 400, "This request takes no fields"),
+        ("[]", "application/json", 400, None),
+    ],
+)
+def test_an_action_that_takes_no_body_refuses_one_and_does_nothing(
+    api, volunteer, body, content_type, status, detail
+):
+    """Withdraw, cancel, retry, publish… read no body; a malformed one used to be ignored, so
+    a client's broken request did what a correct one does (a 200, the prompt withdrawn)."""
+    from tests.factories import PromptFactory
+
+    prompt = PromptFactory(author=volunteer)
+    url = f"/api/v1/prompts/{prompt.pk}/withdraw/"
+    r = api.generic("POST", url, body, content_type=content_type)
+    assert r.status_code == status, r.content
+    if detail:
+        assert detail in json.dumps(r.json())
+    prompt.refresh_from_db()
+    assert prompt.withdrawn_at is None
+    for empty in ("", "{}"):  # what it expects: nothing, or an empty object
+        fresh = PromptFactory(author=volunteer)
+        ok = api.generic("POST", f"/api/v1/prompts/{fresh.pk}/withdraw/", empty, "application/json")
+        assert ok.status_code == 200, ok.content
