@@ -5,7 +5,8 @@ FileResponse always sends the whole file, so a download cut off at 90% started o
 ``Range: bytes=…`` request gets 206 and that part, checked against ``If-Range`` (the file's
 Last-Modified, or its ETag: its size and modification time), and a range past the end gets 416
 with the file's size. Several ranges at once, which download managers do not ask for, get
-the whole file (200), as the RFC allows.
+the whole file (200), as the RFC allows. A copy the client already holds (``If-None-Match``
+with the ETag, or ``If-Modified-Since``) gets 304 and no body.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import BinaryIO
 
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -66,6 +68,12 @@ def download(request: HttpRequest, path: Path, filename: str | None = None) -> H
     stat = path.stat()
     size, modified = stat.st_size, int(stat.st_mtime)
     etag = f'"{size:x}-{stat.st_mtime_ns:x}"'
+    # A copy the client holds already (If-None-Match, If-Modified-Since): 304, no body.
+    unchanged = get_conditional_response(request, etag=etag, last_modified=modified)
+    if unchanged is not None:
+        unchanged["ETag"] = etag
+        unchanged["Last-Modified"] = http_date(modified)
+        return unchanged
     wanted = None
     if (header := request.headers.get("Range")) and request.method in ("GET", "HEAD"):
         validator = request.headers.get("If-Range")

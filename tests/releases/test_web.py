@@ -137,6 +137,16 @@ def test_anyone_lists_finished_releases_and_downloads_files(world, api_anon):
     assert rest.status_code == 206
     assert rest["Content-Disposition"] == saved
     assert whole[:4] + b"".join(rest.streaming_content) == whole
+    # A copy the client holds already is not sent again (it was, whole, with a 200).
+    for held in (
+        {"If-None-Match": response["ETag"]},
+        {"If-Modified-Since": response["Last-Modified"]},
+    ):
+        again = Client().get(url, headers=held)
+        assert (again.status_code, again.content) == (304, b""), held
+        assert again["ETag"] == response["ETag"]
+    stale = Client().get(url, headers={"If-None-Match": '"0-0"'})
+    assert stale.status_code == 200
     assert Client().get("/releases/v1/files/.hearth/keys/sft.txt").status_code == 404
 
 
