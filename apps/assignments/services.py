@@ -476,7 +476,13 @@ def _refuse_finished(assignment: Assignment) -> None:
         raise TaskConflict(_("This task was already submitted."))
     if assignment.state == AssignmentState.SKIPPED:
         raise TaskConflict(_("This task was skipped; take a new one."))
-    if assignment.state in (AssignmentState.EXPIRED, AssignmentState.RELEASED):
+    if assignment.state == AssignmentState.RELEASED:
+        # Taken back before its time: a moderator halted or hid what it was for, its
+        # holder was banned, or the ranking it was for ended without it.
+        raise TaskConflict(
+            _("This task was taken back: what it was for is no longer open. Take a new one.")
+        )
+    if assignment.state == AssignmentState.EXPIRED:
         raise TaskConflict(_("This task expired and went back to the pool; take a new one."))
 
 

@@ -413,7 +413,7 @@ def answer_prompts_problem(kind: str, value: Any) -> str | None:
         return None
     if not value_fits(int, value) or not 0 <= value <= MAX_ANSWER_PROMPTS:
         return _("A whole number from 0 to %(n)s.") % {"n": MAX_ANSWER_PROMPTS}
-    if kind != RunKind.SFT:
+    if kind == RunKind.REWARD:  # an unknown kind is refused by its own message alone
         return _("Only a supervised fine-tune writes answers; a reward model scores them.")
     return None
 

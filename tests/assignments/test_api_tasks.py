@@ -557,3 +557,22 @@ def test_head_takes_no_task(api, volunteer, volunteer2):
     assert signed_in.head("/contribute/?type=review").status_code == 405
     assert not Assignment.objects.exists()
     assert api.get(NEXT, {"type": "review"}).status_code == 200  # GET still takes one
+
+
+@pytest.mark.parametrize("action", ["submit", "skip"])
+def test_a_task_taken_back_by_a_moderator_says_so_not_that_it_expired(
+    api, volunteer2, moderator, action
+):
+    """API QA: a task released when its prompt was halted (or hidden, or its holder banned)
+    was refused as "expired", well inside its time."""
+    from apps.moderation.services import prompt_halt
+
+    prompt = PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    task = api.get(NEXT, {"type": "review"}).json()
+    prompt_halt(moderator=moderator, prompt=prompt, reason="off-topic")
+    body = {"labels": [], "quality": 3} if action == "submit" else {}
+    r = api.post(f"/api/v1/tasks/{task['id']}/{action}/", body, format="json")
+    assert r.status_code == 409
+    assert r.json() == {
+        "detail": "This task was taken back: what it was for is no longer open. Take a new one."
+    }

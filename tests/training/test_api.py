@@ -550,3 +550,14 @@ def test_the_new_messages_are_translatable(api_maintainer, release):
         "min_new_items": ["«Give a whole number from 1 to 1000000.»"],
     }
     assert options.json() == {"min_new_items": ["«Give a whole number from 1 to 1000000.»"]}
+
+
+def test_an_unknown_kind_is_named_alone_not_as_a_reward_model(api_maintainer, release):
+    """API QA: kind "dpo" with answers asked for also said "…a reward model scores them",
+    though no reward model was asked for."""
+    response = api_maintainer.post(
+        RUNS, {"release": "v1", "kind": "dpo", "answer_prompts": 3}, format="json"
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"kind"}
+    assert response.json()["kind"] == ['"dpo" is not a valid choice.']
