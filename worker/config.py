@@ -78,16 +78,20 @@ class Interval:
         return above and below
 
     def __str__(self) -> str:
-        low, high = _bound(self.low), _bound(self.high)
+        low, high = (
+            f"{end:,}" if isinstance(end, int) else f"{end:g}"
+            for end in (whole_if_it_is(self.low), whole_if_it_is(self.high))
+        )
         words = [f"at least {low}" if self.low_in else f"greater than {low}"]
         if self.high != math.inf:
             words.append(f"at most {high}" if self.high_in else f"below {high}")
         return " and ".join(words)
 
 
-def _bound(value: float) -> str:
-    """An end of an Interval as a message writes it: 1,000,000 rather than 1e+06."""
-    return f"{int(value):,}" if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+def whole_if_it_is(end: float) -> int | float:
+    """An end of an Interval for a message: 1,000,000 rather than 1e+06 (the web's messages
+    use it too, in the page's language)."""
+    return int(end) if float(end).is_integer() and abs(end) < 1e15 else end
 
 
 FRACTION = Interval(0, 1, high_in=True)  # a share, 0 and 1 included

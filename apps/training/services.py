@@ -114,16 +114,11 @@ def _plain_name(name: str) -> bool:
     return name not in ("", ".", "..") and "/" not in name and "\\" not in name
 
 
-def _whole_if_it_is(bound: float) -> int | float:
-    """1,000,000 rather than 1e+06 in a message."""
-    return int(bound) if float(bound).is_integer() and abs(bound) < 1e15 else bound
-
-
 def range_problem(name: str, value: Any) -> str | None:
     """What is wrong with a number for ``name`` against the worker's ranges, in the page's
     language and without the name ("must be greater than 0 (got -5)"); None when it fits or
     has no range. The worker says the same in English, named, for a spec that skips this."""
-    from worker.config import NUMBER_RANGES, WHOLE_NUMBER_RANGES
+    from worker.config import NUMBER_RANGES, WHOLE_NUMBER_RANGES, whole_if_it_is
 
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -140,10 +135,10 @@ def range_problem(name: str, value: Any) -> str | None:
     interval = NUMBER_RANGES.get(name)
     if interval is None or value in interval:
         return None
-    low = {"n": shown_number(_whole_if_it_is(interval.low))}
+    low = {"n": shown_number(whole_if_it_is(interval.low))}
     bounds = _("at least %(n)s") % low if interval.low_in else _("greater than %(n)s") % low
     if interval.high != math.inf:
-        high = {"n": shown_number(_whole_if_it_is(interval.high))}
+        high = {"n": shown_number(whole_if_it_is(interval.high))}
         upper = _("at most %(n)s") % high if interval.high_in else _("below %(n)s") % high
         bounds = _("%(low)s and %(high)s") % {"low": bounds, "high": upper}
     return _("must be %(range)s (got %(value)s)") % {"range": bounds, **got}
