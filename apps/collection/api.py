@@ -19,7 +19,7 @@ from apps.accounts.selectors import request_user
 from apps.accounts.services import check_language
 from apps.collection import selectors, services
 from apps.collection.models import Category, Prompt, Response
-from apps.core.api import Pagination, idempotent, takes_no_body
+from apps.core.api import Pagination, SelfUrl, idempotent, takes_no_body
 from apps.core.fields import RefusesUnknownFields, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
@@ -61,25 +61,31 @@ def _call_on_text(fn: Any, **kwargs: Any) -> Any:
 
 
 class ResponseOut(serializers.ModelSerializer[Response]):
+    """An answer. Give ``context={"request": …}`` for its ``url``."""
+
+    url = SelfUrl("response-detail", "response_id")
     author_name = serializers.CharField(source="author.public_name", read_only=True)
     prompt_id = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Response
         fields = [
-            "id", "prompt_id", "text", "state", "source", "origin", "licence", "author_name",
+            "id", "url", "prompt_id", "text", "state", "source", "origin", "licence", "author_name",
             "withdrawn_at", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
 
 class PromptOut(serializers.ModelSerializer[Prompt]):
+    """A prompt. Give ``context={"request": …}`` for its ``url``."""
+
+    url = SelfUrl("prompt-detail", "prompt_id")
     author_name = serializers.CharField(source="author.public_name", read_only=True)
 
     class Meta:
         model = Prompt
         fields = [
-            "id", "instruction", "context", "category", "language", "state", "origin",
+            "id", "url", "instruction", "context", "category", "language", "state", "origin",
             "licence", "author_name", "withdrawn_at", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
@@ -158,7 +164,9 @@ class PromptsApi(ThrottledWrites, APIView):
             )
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(PromptOut(page, many=True).data)
+        return paginator.get_paginated_response(
+            PromptOut(page, many=True, context={"request": request}).data
+        )
 
     class PromptCreateIn(RefusesUnknownFields):
         instruction = StrictCharField()
@@ -180,7 +188,7 @@ class PromptsApi(ThrottledWrites, APIView):
             first = (
                 prompt.responses.select_related("author").filter(author=prompt.author_id).first()
             )
-            return dict(ResponseOut(first).data) if first else None
+            return dict(ResponseOut(first, context=self.context).data) if first else None
 
     @extend_schema(
         request=PromptCreateIn,
@@ -193,7 +201,10 @@ class PromptsApi(ThrottledWrites, APIView):
         payload = self.PromptCreateIn(data=request.data)
         payload.is_valid(raise_exception=True)
         prompt = services.prompt_create(author=request_user(request), **payload.validated_data)
-        return ApiResponse(self.PromptCreatedOut(prompt).data, status=status.HTTP_201_CREATED)
+        return ApiResponse(
+            self.PromptCreatedOut(prompt, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class PromptDetailApi(APIView):
@@ -208,7 +219,7 @@ class PromptDetailApi(APIView):
     @extend_schema(responses={200: PromptOut, **errors(401, 404)}, operation_id="prompts_retrieve")
     def get(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
-        return ApiResponse(PromptOut(prompt).data)
+        return ApiResponse(PromptOut(prompt, context={"request": request}).data)
 
     @extend_schema(
         request=PromptUpdateIn,
@@ -225,7 +236,7 @@ class PromptDetailApi(APIView):
             user=request_user(request),
             **payload.validated_data,
         )
-        return ApiResponse(PromptOut(prompt).data)
+        return ApiResponse(PromptOut(prompt, context={"request": request}).data)
 
 
 class PromptWithdrawApi(APIView):
@@ -241,7 +252,7 @@ class PromptWithdrawApi(APIView):
     def post(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
         prompt = _call(services.prompt_withdraw, prompt=prompt, user=request_user(request))
-        return ApiResponse(PromptOut(prompt).data)
+        return ApiResponse(PromptOut(prompt, context={"request": request}).data)
 
 
 class PromptResponsesApi(ThrottledWrites, APIView):
@@ -261,7 +272,9 @@ class PromptResponsesApi(ThrottledWrites, APIView):
         queryset = selectors.responses_visible_on_prompt(prompt=prompt, user=request.user)
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(ResponseOut(page, many=True).data)
+        return paginator.get_paginated_response(
+            ResponseOut(page, many=True, context={"request": request}).data
+        )
 
     @extend_schema(
         request=ResponseCreateIn,
@@ -280,7 +293,9 @@ class PromptResponsesApi(ThrottledWrites, APIView):
             author=request.user,
             text=payload.validated_data["text"],
         )
-        return ApiResponse(ResponseOut(response).data, status=status.HTTP_201_CREATED)
+        return ApiResponse(
+            ResponseOut(response, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
 
 class MyResponsesApi(APIView):
@@ -295,7 +310,9 @@ class MyResponsesApi(APIView):
         queryset = selectors.response_list_for_author(user=request.user)
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(ResponseOut(page, many=True).data)
+        return paginator.get_paginated_response(
+            ResponseOut(page, many=True, context={"request": request}).data
+        )
 
 
 class ResponseDetailApi(APIView):
@@ -309,7 +326,7 @@ class ResponseDetailApi(APIView):
     )
     def get(self, request: Request, response_id: int) -> ApiResponse:
         response = selectors.response_get_for_user(user=request.user, response_id=response_id)
-        return ApiResponse(ResponseOut(response).data)
+        return ApiResponse(ResponseOut(response, context={"request": request}).data)
 
     @extend_schema(
         request=ResponseUpdateIn,
@@ -326,7 +343,7 @@ class ResponseDetailApi(APIView):
             user=request.user,
             text=payload.validated_data["text"],
         )
-        return ApiResponse(ResponseOut(response).data)
+        return ApiResponse(ResponseOut(response, context={"request": request}).data)
 
 
 class ResponseWithdrawApi(APIView):
@@ -342,4 +359,4 @@ class ResponseWithdrawApi(APIView):
     def post(self, request: Request, response_id: int) -> ApiResponse:
         response = selectors.response_get_for_user(user=request.user, response_id=response_id)
         response = _call(services.response_withdraw, response=response, user=request.user)
-        return ApiResponse(ResponseOut(response).data)
+        return ApiResponse(ResponseOut(response, context={"request": request}).data)

@@ -120,13 +120,14 @@ def check_response_text(text: Any, *, instruction: str) -> str:
 def _duplicate_error(existing: Prompt, *, user: User) -> ValidationError:
     """The refusal of an instruction ``existing`` already has. It links the prompt only where
     ``user`` may open it: someone else's prompt in review, rejected or hidden is a 404 to them,
-    so its link would send them to a page that says it does not exist."""
+    so its link would send them to a page that says it does not exist, and its number is not
+    theirs to know either."""
     if not selectors.prompt_is_visible_to(user=user, prompt_id=existing.pk):
         message = _(
-            "Someone else has already written this instruction (prompt #%(id)s). It is not "
-            "public, so it cannot be shown: write a different one."
-        ) % {"id": existing.pk}
-        params: dict[str, Any] = {"prompt_id": existing.pk}
+            "Someone else has already written this instruction. It is not public, so it "
+            "cannot be shown: write a different one."
+        )
+        params: dict[str, Any] = {}
     else:
         url = reverse("collection:prompt-detail", args=[existing.pk])
         message = _("This instruction is already in Hearth as prompt #%(id)s: %(url)s") % {

@@ -235,6 +235,30 @@ def takes_no_body(handler: ApiHandler) -> ApiHandler:
     return wrapper
 
 
+def _located(response: Response) -> Response:
+    """A 201 or 202 points at what it created or queued: its body's ``url`` as Location."""
+    data = response.data
+    if (
+        response.status_code in (201, 202)
+        and isinstance(data, dict)
+        and isinstance(data.get("url"), str)
+    ):
+        response["Location"] = data["url"]
+    return response
+
+
+class SelfUrl(serializers.HyperlinkedIdentityField):
+    """A resource's own API URL, as ``url``: the Location of the 201 that created it. Give
+    the serializer ``context={"request": …}``: DRF's field refuses to guess the host."""
+
+    def __init__(self, view_name: str, lookup_url_kwarg: str, lookup_field: str = "pk") -> None:
+        super().__init__(
+            view_name=f"api:{view_name}",
+            lookup_field=lookup_field,
+            lookup_url_kwarg=lookup_url_kwarg,
+        )
+
+
 def idempotent(handler: ApiHandler) -> ApiHandler:
     """Make a DRF POST handler safe to retry with an ``Idempotency-Key`` header.
 
@@ -246,7 +270,7 @@ def idempotent(handler: ApiHandler) -> ApiHandler:
     def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get("Idempotency-Key")
         if not key:
-            return handler(view, request, *args, **kwargs)
+            return _located(handler(view, request, *args, **kwargs))
         idempotency.check_key(key)
         fingerprint = idempotency.fingerprint(
             request.method or "POST", request.path, _body_digest(request)
@@ -259,15 +283,9 @@ def idempotent(handler: ApiHandler) -> ApiHandler:
         status_code, data, replayed = idempotency.run_once(
             user=request.user, key=key, fingerprint=fingerprint, action=run
         )
-        response = Response(data, status=status_code)
-        # Only the status and body are kept: a created or queued resource's URL is given again
-        # as its Location, first time and replay alike.
-        if (
-            status_code in (201, 202)
-            and isinstance(data, dict)
-            and isinstance(data.get("url"), str)
-        ):
-            response["Location"] = data["url"]
+        # Only the status and body are kept: a created or queued resource's Location is its
+        # body's url, first time and replay alike.
+        response = _located(Response(data, status=status_code))
         if replayed:
             response["Idempotent-Replayed"] = "true"
         return response

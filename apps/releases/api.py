@@ -17,7 +17,14 @@ from rest_framework.views import APIView
 
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
-from apps.core.api import NumberField, Pagination, absolute_url, idempotent, takes_no_body
+from apps.core.api import (
+    NumberField,
+    Pagination,
+    SelfUrl,
+    absolute_url,
+    idempotent,
+    takes_no_body,
+)
 from apps.core.fields import RefusesUnknownFields, StrictBooleanField, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
@@ -44,6 +51,7 @@ class ReleaseOut(serializers.ModelSerializer[Release]):
     failed (while publishing: why a try is being repeated), for maintainers only (empty for
     others, as it names the deployment's settings). Give ``context={"request": …}``."""
 
+    url = SelfUrl("release-detail", "version", lookup_field="version")
     downloads = serializers.SerializerMethodField()
     previous = serializers.CharField(source="previous.version", default=None, allow_null=True)
     publish_error = serializers.SerializerMethodField()
@@ -51,7 +59,7 @@ class ReleaseOut(serializers.ModelSerializer[Release]):
     class Meta:
         model = Release
         fields = [
-            "version", "state", "error", "created_at", "finished_at", "published_at", "filter",
+            "version", "url", "state", "error", "created_at", "finished_at", "published_at", "filter",
             "counts", "changes", "content_hash", "files", "downloads", "progress_done",
             "progress_total", "previous", "hub_repo", "hub_revision", "publish_state",
             "publish_error", "publish_requested_at",

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsMaintainer
 from apps.accounts.selectors import request_user
-from apps.core.api import Pagination, absolute_url, idempotent, takes_no_body
+from apps.core.api import Pagination, SelfUrl, absolute_url, idempotent, takes_no_body
 from apps.core.fields import (
     RefusesUnknownFields,
     StrictBooleanField,
@@ -37,6 +37,9 @@ from apps.training.models import RunKind, RunMethod, RunState, TrainingRun
 
 
 class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
+    """A training run. Give ``context={"request": …}`` for its ``url`` and downloads."""
+
+    url = SelfUrl("training-run-detail", "run_id")
     release = serializers.CharField(source="release.version")
     eta_seconds = serializers.FloatField(allow_null=True)
     progress_percent = serializers.FloatField()
@@ -60,7 +63,7 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
     class Meta:
         model = TrainingRun
         fields = [
-            "id", "kind", "release", "base_model", "method", "hyperparameters", "origin",
+            "id", "url", "kind", "release", "base_model", "method", "hyperparameters", "origin",
             "state", "phase", "created_at", "started_at", "finished_at", "attempt",
             "worker_host", "step", "total_steps", "progress_percent", "tokens_per_s",
             "eta_seconds", "stalled", "stopping", "loss_history", "eval_history", "metrics", "timings",
@@ -148,7 +151,9 @@ class TrainingRunsApi(APIView):
         page = paginator.paginate_queryset(
             selectors.run_list(kind=kind, state=state), request, view=self
         )
-        return paginator.get_paginated_response(TrainingRunOut(page, many=True).data)
+        return paginator.get_paginated_response(
+            TrainingRunOut(page, many=True, context={"request": request}).data
+        )
 
     @extend_schema(
         request=TrainingRunCreateIn,
@@ -175,7 +180,9 @@ class TrainingRunsApi(APIView):
             hyperparameters=data.get("hyperparameters") or {},
             answer_prompts=data["answer_prompts"],
         )
-        return Response(TrainingRunOut(run).data, status=status.HTTP_201_CREATED)
+        return Response(
+            TrainingRunOut(run, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
 
 def _every_problem(payload: TrainingRunCreateIn, raw: Any) -> dict[str, Any]:
@@ -218,7 +225,7 @@ class TrainingRunDetailApi(APIView):
         operation_id="training_runs_retrieve",
     )
     def get(self, request: Request, run_id: int) -> Response:
-        return Response(TrainingRunOut(_get_run(run_id)).data)
+        return Response(TrainingRunOut(_get_run(run_id), context={"request": request}).data)
 
 
 class TrainingRunCancelApi(APIView):
@@ -233,7 +240,7 @@ class TrainingRunCancelApi(APIView):
     @idempotent
     def post(self, request: Request, run_id: int) -> Response:
         run = services.run_cancel(user=request_user(request), run=_get_run(run_id))
-        return Response(TrainingRunOut(run).data)
+        return Response(TrainingRunOut(run, context={"request": request}).data)
 
 
 class TrainingRunRetryApi(APIView):
@@ -248,7 +255,9 @@ class TrainingRunRetryApi(APIView):
     @idempotent
     def post(self, request: Request, run_id: int) -> Response:
         run = services.run_retry(user=request_user(request), run=_get_run(run_id))
-        return Response(TrainingRunOut(run).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            TrainingRunOut(run, context={"request": request}).data, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class ScheduleOut(serializers.Serializer[Any]):
@@ -271,6 +280,13 @@ class ScheduleIn(RefusesUnknownFields):
     enabled = StrictBooleanField()
     every_minutes = StrictIntegerField(min_value=1, max_value=schedules.MAX_EVERY_MINUTES)
     options = serializers.DictField(required=False, default=dict)
+
+
+def _options_named(problems: dict[str, list[str]]) -> dict[str, list[str]]:
+    """A schedule's problems keyed where they are in the request: an option's under
+    ``options.<name>``, as the service names it by its name alone."""
+    top = set(ScheduleIn().fields)
+    return {key if key in top else f"options.{key}": texts for key, texts in problems.items()}
 
 
 class SchedulesApi(APIView):
@@ -307,7 +323,7 @@ class ScheduleDetailApi(APIView):
                 try:
                     schedules.check_options(task[0], options)
                 except ValidationError as exc:
-                    problems.update(exc.message_dict)
+                    problems.update(_options_named(exc.message_dict))
             raise exceptions.ValidationError(problems)
         try:
             schedules.schedule_update(
@@ -315,5 +331,7 @@ class ScheduleDetailApi(APIView):
             )
         except PeriodicTask.DoesNotExist:
             raise exceptions.NotFound() from None
+        except ValidationError as exc:
+            raise exceptions.ValidationError(_options_named(exc.message_dict)) from None
         found = [s for s in schedules.schedule_list() if s.id == schedule_id]
         return Response(ScheduleOut(found[0]).data)

@@ -19,7 +19,7 @@ def test_a_wrong_password_puts_the_focus_on_the_error_then_tab_reaches_the_form(
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(volunteer.email)
     page.get_by_label("Password").fill("not the password")
-    page.get_by_role("main").get_by_role("button", name="Sign In").click()
+    page.get_by_role("main").get_by_role("button", name="Sign in").click()
 
     # No field is marked: the refusal itself takes the focus, so it is read out, rather than
     # the focus being left at the top of the page.

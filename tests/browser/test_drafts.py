@@ -273,7 +273,7 @@ def test_signing_out_forgets_every_draft_in_this_browser(page, login, volunteer,
     page.goto("/write/")
     type_a_prompt(page)
     page.goto("/accounts/logout/")
-    page.get_by_role("main").get_by_role("button", name="Sign Out").click()
+    page.get_by_role("main").get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("link", name="Sign in")).to_be_visible()
     assert draft_keys(page) == []
     login(page, volunteer)

@@ -47,10 +47,10 @@ def test_a_newcomer_signs_up_writes_a_closed_qa_prompt_and_withdraws_it(page, sh
     page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password (again)").fill(PASSWORD)
     shot(page, "signup")
-    page.get_by_role("button", name="Sign Up").click()
+    page.get_by_role("button", name="Sign up").click()
 
     # Verification is mandatory: the site says so, and the link arrives by email.
-    expect(page.get_by_role("heading", level=1)).to_have_text("Verify Your Email Address")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Verify your email address")
     shot(page, "verification-sent")
     page.goto(_verification_path())
     shot(page, "confirm-email")
@@ -64,7 +64,7 @@ def test_a_newcomer_signs_up_writes_a_closed_qa_prompt_and_withdraws_it(page, sh
         page.goto("/accounts/login/")
         page.get_by_label("Email").fill(EMAIL)
         page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
-        page.get_by_role("button", name="Sign In").click()
+        page.get_by_role("button", name="Sign in").click()
     expect(logout).to_be_visible()
     assert EmailAddress.objects.get(email=EMAIL).verified
 

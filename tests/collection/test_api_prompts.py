@@ -29,8 +29,10 @@ def test_it_creates_a_prompt_with_the_authors_response(api, volunteer):
     assert r.status_code == 201, r.json()
     body = r.json()
     prompt = Prompt.objects.get()
+    answer = prompt.responses.get()
     assert body == {
         "id": prompt.pk,
+        "url": f"http://testserver/api/v1/prompts/{prompt.pk}/",
         "instruction": CLOSED_QA["instruction"],
         "context": CLOSED_QA["context"],
         "category": "closed_qa",
@@ -43,7 +45,8 @@ def test_it_creates_a_prompt_with_the_authors_response(api, volunteer):
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
         "response": {
-            "id": prompt.responses.get().pk,
+            "id": answer.pk,
+            "url": f"http://testserver/api/v1/responses/{answer.pk}/",
             "prompt_id": prompt.pk,
             "text": CLOSED_QA["response"],
             "state": "review",

@@ -255,8 +255,8 @@ def test_a_duplicate_of_someone_elses_prompt_in_review_does_not_link_a_page_they
     r = web.post("/write/", {**WRITE, "idempotency_key": "other"})
     assert r.status_code == 200
     html = r.content.decode()
-    assert f"/prompts/{existing.pk}/" not in html
-    assert f"Someone else has already written this instruction (prompt #{existing.pk})" in html
+    assert f"/prompts/{existing.pk}/" not in html and f"#{existing.pk}" not in html
+    assert "Someone else has already written this instruction. It is not public" in html
     assert r.context["form"]["response"].value() == WRITE["response"]  # the work is kept
     assert Prompt.objects.count() == 1
 

@@ -76,9 +76,9 @@ def test_a_duplicate_of_someone_elses_prompt_in_review_names_no_link_that_is_a_4
     r = post(api2, instruction="  name THREE rivers   in europe.  ")
     assert r.status_code == 400
     assert r.json()["instruction"] == [
-        f"Someone else has already written this instruction (prompt #{first['id']}). It is not "
-        "public, so it cannot be shown: write a different one."
-    ]
+        "Someone else has already written this instruction. It is not public, so it cannot be "
+        "shown: write a different one."
+    ]  # nor its number: API QA saw the private prompt's id in this message
     assert api2.get(f"/prompts/{first['id']}/").status_code == 404
     assert Prompt.objects.count() == 1
 

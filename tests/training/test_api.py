@@ -304,7 +304,7 @@ def test_schedules_are_listed_and_edited(api_maintainer, api):
     bad = api_maintainer.put(
         url, {"enabled": True, "every_minutes": 5, "options": {"min_new_items": -1}}, format="json"
     )
-    assert bad.status_code == 400 and "min_new_items" in bad.json()
+    assert bad.status_code == 400 and "options.min_new_items" in bad.json()
     good = api_maintainer.put(
         url, {"enabled": True, "every_minutes": 5, "options": {"min_new_items": 50}}, format="json"
     )
@@ -337,12 +337,16 @@ def test_a_schedule_is_switched_on_with_true_only(api_maintainer, enabled):
 @pytest.mark.parametrize(
     ("options", "errors"),
     [
-        ({"method": "bogus"}, {"method": ["Choose one of: full, lora."]}),
+        ({"method": "bogus"}, {"options.method": ["Choose one of: full, lora."]}),
         (
             {"hyperparameters": {"sft": {"learning_rate": -1}}},
-            {"hyperparameters": ["learning_rate must be greater than 0 and at most 1 (got -1)."]},
+            {
+                "options.hyperparameters": [
+                    "learning_rate must be greater than 0 and at most 1 (got -1)."
+                ]
+            },
         ),
-        ({"kinds": [{"sft": 1}]}, {"kinds": ["Choose from: sft, reward."]}),
+        ({"kinds": [{"sft": 1}]}, {"options.kinds": ["Choose from: sft, reward."]}),
     ],
 )
 def test_schedule_options_are_held_to_the_rules_of_a_run(api_maintainer, options, errors):
@@ -391,16 +395,19 @@ def test_every_bad_schedule_option_is_named_in_one_answer(api_maintainer):
     body = train.json()
     assert set(body) == {
         "every_minutes",
-        "kinds",
-        "method",
-        "hyperparameters",
-        "answer_prompts",
+        "options.kinds",
+        "options.method",
+        "options.hyperparameters",
+        "options.answer_prompts",
         "options",
     }
-    assert body["method"] == ["Choose one of: full, lora."]
+    assert body["options.method"] == ["Choose one of: full, lora."]
     assert body["options"] == ["Unknown options: ['colour']."]
-    assert len(body["hyperparameters"]) == 2
-    assert "learning_rate must be greater than 0 and at most 1 (got -1)." in body["hyperparameters"]
+    assert len(body["options.hyperparameters"]) == 2
+    assert (
+        "learning_rate must be greater than 0 and at most 1 (got -1)."
+        in body["options.hyperparameters"]
+    )
     cut = api_maintainer.put(
         f"/api/v1/training-schedules/{by_task['training.auto_release']['id']}/",
         {
@@ -411,7 +418,7 @@ def test_every_bad_schedule_option_is_named_in_one_answer(api_maintainer):
         format="json",
     )
     assert cut.status_code == 400
-    assert {"min_new_items", "languages", "test_share"} <= set(cut.json())
+    assert {"options.min_new_items", "options.languages", "options.test_share"} <= set(cut.json())
     after = list(PeriodicTask.objects.order_by("pk").values_list("kwargs", "interval_id"))
     assert after == before
 
@@ -515,7 +522,7 @@ def test_min_new_items_is_a_whole_number_up_to_a_million(api_maintainer, minimum
         format="json",
     )
     assert r.status_code == 400
-    assert r.json() == {"min_new_items": ["Give a whole number from 1 to 1000000."]}
+    assert r.json() == {"options.min_new_items": ["Give a whole number from 1 to 1000000."]}
     good = api_maintainer.put(
         url,
         {"enabled": True, "every_minutes": 60, "options": {"min_new_items": 1_000_000}},
@@ -547,9 +554,9 @@ def test_the_new_messages_are_translatable(api_maintainer, release):
     }
     assert schedule.json() == {
         "every_minutes": ["«From 1 to 10080.»"],
-        "min_new_items": ["«Give a whole number from 1 to 1000000.»"],
+        "options.min_new_items": ["«Give a whole number from 1 to 1000000.»"],
     }
-    assert options.json() == {"min_new_items": ["«Give a whole number from 1 to 1000000.»"]}
+    assert options.json() == {"options.min_new_items": ["«Give a whole number from 1 to 1000000.»"]}
 
 
 def test_an_unknown_kind_is_named_alone_not_as_a_reward_model(api_maintainer, release):
