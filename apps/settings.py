@@ -27,7 +27,7 @@ from apps.core.env import (
     envtextfile,
     envurl,
 )
-from worker.brokers import redis_transport_options
+from worker.brokers import FILESYSTEM_TRANSPORT, redis_transport_options
 from worker.config import bundled_base_model
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -243,6 +243,9 @@ else:
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     # A hostname, which the transport ignores, spares a "No hostname was supplied" warning.
     CELERY_BROKER_URL = "filesystem://localhost/"
+    CELERY_BROKER_TRANSPORT = (
+        FILESYSTEM_TRANSPORT  # writes each message whole before a worker reads it
+    )
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
@@ -470,6 +473,7 @@ LOGGING = {
 }
 
 ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
+ACCOUNT_USER_DISPLAY = "apps.accounts.adapter.user_display"
 SOCIALACCOUNT_ADAPTER = "apps.accounts.adapter.SocialAccountAdapter"
 
 # --- releases ---------------------------------------------------------------------------------

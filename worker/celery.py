@@ -17,7 +17,7 @@ from typing import Any
 
 from celery import Celery
 
-from worker.brokers import redis_transport_options
+from worker.brokers import FILESYSTEM_TRANSPORT, redis_transport_options
 from worker.paths import data_dir
 
 
@@ -51,6 +51,7 @@ def broker_settings() -> dict[str, Any]:
         folder.mkdir(parents=True, exist_ok=True)
     return {
         "broker_url": "filesystem://localhost/",  # the host spares a kombu warning
+        "broker_transport": FILESYSTEM_TRANSPORT,  # as the web side's: messages written whole
         "broker_transport_options": {
             "data_folder_in": str(queue),
             "data_folder_out": str(queue),

@@ -66,3 +66,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         user = super().save_user(request, sociallogin, form=form)
         services.user_setup_volunteer(user=user)
         return user
+
+
+def user_display(user: Any) -> str:
+    """How allauth's messages and e-mails name a person ("Successfully signed in as …"): by
+    their display name, else their email address. allauth's default is ``str(user)``, which
+    gives the address's local part, read as a username that Hearth does not have."""
+    return str(getattr(user, "display_name", "") or getattr(user, "email", "") or "")

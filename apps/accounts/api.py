@@ -36,6 +36,7 @@ class MeOut(serializers.ModelSerializer[User]):
 
 class MeApi(APIView):
     class MeUpdateIn(RefusesUnknownFields):
+        read_back = tuple(MeOut.Meta.fields)
         display_name = StrictCharField(required=False)
         languages = serializers.ListField(child=StrictCharField(), required=False, max_length=50)
         attribution = StrictBooleanField(required=False)
@@ -51,7 +52,8 @@ class MeApi(APIView):
         operation_id="me_partial_update",
     )
     def patch(self, request: Request) -> Response:
-        payload = self.MeUpdateIn(data=request.data)
+        user = selectors.request_user(request)
+        payload = self.MeUpdateIn(data=request.data, context={"read": MeOut(user).data})
         payload.is_valid(raise_exception=True)
         user = services.profile_update(
             user=selectors.request_user(request), **payload.validated_data

@@ -235,7 +235,7 @@ def account_delete(*, user: User) -> User:
     from allauth.account.models import EmailAddress
     from allauth.socialaccount.models import SocialAccount
 
-    from apps.assignments.services import assignments_release_for_user
+    from apps.assignments.services import assignments_release_for_user, on_gone_work_commit
     from apps.collection.models import Response
     from apps.collection.services import author_work_withdraw
 
@@ -261,6 +261,7 @@ def account_delete(*, user: User) -> User:
     )
     # In bulk: one at a time, a heavy contributor's work outlasted the request's timeout.
     author_work_withdraw(author=user)
+    on_gone_work_commit(author_id=user.pk)  # other people's tasks on their work
     now = timezone.now()
     user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=now)
     EmailAddress.objects.filter(user=user).delete()

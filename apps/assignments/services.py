@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from apps.accounts.models import User
 from apps.assignments.models import Assignment, AssignmentState, TaskType
@@ -471,17 +471,20 @@ def _lock_assignment(user: User, assignment_id: int) -> Assignment:
     return assignment
 
 
+# A task taken back before its time: what it was for was withdrawn, hidden or halted, its
+# author or its holder banned, or the ranking it was for ended without it.
+TAKEN_BACK = gettext_lazy(
+    "This task was taken back: what it was for is no longer open. Take a new one."
+)
+
+
 def _refuse_finished(assignment: Assignment) -> None:
     if assignment.state == AssignmentState.SUBMITTED:
         raise TaskConflict(_("This task was already submitted."))
     if assignment.state == AssignmentState.SKIPPED:
         raise TaskConflict(_("This task was skipped; take a new one."))
     if assignment.state == AssignmentState.RELEASED:
-        # Taken back before its time: a moderator halted or hid what it was for, its
-        # holder was banned, or the ranking it was for ended without it.
-        raise TaskConflict(
-            _("This task was taken back: what it was for is no longer open. Take a new one.")
-        )
+        raise TaskConflict(str(TAKEN_BACK))
     if assignment.state == AssignmentState.EXPIRED:
         raise TaskConflict(_("This task expired and went back to the pool; take a new one."))
 
@@ -691,6 +694,56 @@ def rank_tasks_release(*, prompt_ids: Sequence[int]) -> int:
                 .update(state=AssignmentState.RELEASED, finished_at=timezone.now())
             )
     return released
+
+
+def tasks_release_on_gone_work(
+    *,
+    prompt_ids: Sequence[int] = (),
+    response_ids: Sequence[int] = (),
+    author_id: int | None = None,
+) -> int:
+    """Release the open tasks on work that has left the task pool: every task on these
+    prompts (their review, answers, ranking, their answers' reviews), every task on these
+    answers (their review: a ranking goes on without a hidden answer), and with ``author_id``
+    every task on that person's prompts and answers (a ban, a deleted account). Returns how
+    many. Without this, whoever held such a task went on reading what had been withdrawn or
+    hidden (for harm, say) until the task expired, and only their submission was refused.
+
+    Run once the change is committed (``on_gone_work_commit``), in a transaction that locks
+    these tasks and nothing else, as ``rank_tasks_release``: a submission holding one of them
+    waits for nothing this holds, finds its work gone and is refused, and this then releases
+    its task. The tasks are found first and then updated by id, with no join, so that the
+    UPDATE itself reads each task's state again once a submission it waited for commits."""
+    gone = Q(prompt_id__in=list(prompt_ids)) | Q(response_id__in=list(response_ids))
+    if author_id is not None:
+        gone |= Q(prompt__author_id=author_id) | Q(response__author_id=author_id)
+    ids = list(
+        Assignment.objects.filter(gone, state=AssignmentState.ACTIVE).values_list("pk", flat=True)
+    )
+    released = 0
+    with transaction.atomic():
+        for start in range(0, len(ids), PROMPTS_PER_STATEMENT):
+            released += Assignment.objects.filter(
+                pk__in=ids[start : start + PROMPTS_PER_STATEMENT], state=AssignmentState.ACTIVE
+            ).update(state=AssignmentState.RELEASED, finished_at=timezone.now())
+    return released
+
+
+def on_gone_work_commit(
+    *,
+    prompt_ids: Sequence[int] = (),
+    response_ids: Sequence[int] = (),
+    author_id: int | None = None,
+) -> None:
+    """Release the open tasks on work withdrawn, hidden or banned in the current transaction,
+    once it commits (see ``tasks_release_on_gone_work``)."""
+    prompts, responses = list(prompt_ids), list(response_ids)
+    transaction.on_commit(
+        lambda: tasks_release_on_gone_work(
+            prompt_ids=prompts, response_ids=responses, author_id=author_id
+        ),
+        robust=True,
+    )
 
 
 def _any_overdue() -> bool:

@@ -269,6 +269,8 @@ def _gone_before_sent(assignment: Assignment) -> str | None:
     without the service's "take a new one", for a page that offers another way to send it."""
     if assignment.state == AssignmentState.SKIPPED:
         return _("This task was skipped before it was sent.")
+    if assignment.state == AssignmentState.RELEASED:
+        return _("This task was taken back: what it was for is no longer open.")
     if assignment.state == AssignmentState.EXPIRED or (
         assignment.state == AssignmentState.ACTIVE and assignment.expires_at <= timezone.now()
     ):
@@ -293,6 +295,11 @@ def _render_unsent(
     ``from_draft``: the volunteer opened the gone task (a GET), so the work is not in the
     request; the page's form takes it from the browser's draft of the task instead (410, as
     the task is gone for good; a refused POST is 409)."""
+    if assignment.state == AssignmentState.RELEASED and assignment.task_type != TaskType.RESPOND:
+        # Taken back because what it was for left (withdrawn, hidden, its author banned): it
+        # is not shown again, and a review or a ranking keeps nothing to copy.
+        messages.error(request, services.TAKEN_BACK)
+        return redirect(_contribute_url(kind))
     # Where the work can still be sent (the Write page, the prompt's Answer page), the page
     # says only why the task could not take it, not to take a new one.
     sendable_reason = _gone_before_sent(assignment) or reason
@@ -345,6 +352,8 @@ def _render_unsent(
         )
         return render(request, "assignments/unsent_write.html", context, status=status)
     payload = selectors.task_payload(assignment)
+    if assignment.state == AssignmentState.RELEASED:
+        payload["prompt"] = None  # what it was for has left: only the answer typed comes back
     prompt = payload["prompt"]
     context.update(
         task=payload, category_label=Category(prompt["category"]).label if prompt else ""

@@ -211,6 +211,7 @@ class PromptDetailApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
 
     class PromptUpdateIn(RefusesUnknownFields):
+        read_back = tuple(PromptOut.Meta.fields)
         instruction = StrictCharField(required=False)
         context = StrictCharField(required=False)  # type: ignore[assignment]
         category = StrictCharField(required=False)
@@ -228,7 +229,8 @@ class PromptDetailApi(APIView):
     )
     def patch(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
-        payload = self.PromptUpdateIn(data=request.data)
+        read = PromptOut(prompt, context={"request": request}).data
+        payload = self.PromptUpdateIn(data=request.data, context={"read": read})
         payload.is_valid(raise_exception=True)
         prompt = _call(
             services.prompt_update,
@@ -319,6 +321,7 @@ class ResponseDetailApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly, HasAcceptedLicence]
 
     class ResponseUpdateIn(RefusesUnknownFields):
+        read_back = tuple(ResponseOut.Meta.fields)
         text = StrictCharField()
 
     @extend_schema(
@@ -335,7 +338,8 @@ class ResponseDetailApi(APIView):
     )
     def patch(self, request: Request, response_id: int) -> ApiResponse:
         response = selectors.response_get_for_user(user=request.user, response_id=response_id)
-        payload = self.ResponseUpdateIn(data=request.data)
+        read = ResponseOut(response, context={"request": request}).data
+        payload = self.ResponseUpdateIn(data=request.data, context={"read": read})
         payload.is_valid(raise_exception=True)
         response = _call_on_text(
             services.response_update,

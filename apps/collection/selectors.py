@@ -308,11 +308,18 @@ def prompt_list_with_own_answers(*, user: Any, state: str = "") -> QuerySet[Prom
 
 def response_list_on_others_prompts(*, user: Any, state: str = "") -> QuerySet[Response]:
     """The user's answers to other people's prompts, newest first (as their prompts are), in
-    ``state`` (as ``prompt_list_with_own_answers``), each with its prompt."""
+    ``state`` (as ``prompt_list_with_own_answers``), each with its prompt and ``prompt_shown``:
+    whether the user may still read that prompt. One withdrawn, hidden or by a banned author
+    is not theirs to read any more, though their answer to it stays theirs."""
     answers = (
         Response.objects.filter(author_id=user.pk)
         .exclude(prompt__author_id=user.pk)
         .select_related("prompt")
+        .annotate(
+            prompt_shown=Exists(
+                Prompt.objects.filter(_visible_prompts_q(user), pk=OuterRef("prompt_id"))
+            )
+        )
         .order_by("-created_at", "-id")
     )
     return _own_work_in_state(answers, state, accepted=(ResponseState.ACCEPTED,))

@@ -459,6 +459,9 @@ def prompt_withdraw(*, prompt: Prompt, user: User) -> Prompt:
     if prompt.withdrawn_at is None:
         prompt.withdrawn_at = timezone.now()
         prompt.save(update_fields=["withdrawn_at", "updated_at"])
+        from apps.assignments.services import on_gone_work_commit  # it imports this module
+
+        on_gone_work_commit(prompt_ids=[prompt.pk])  # nobody goes on reading it under a task
     return prompt
 
 
@@ -548,6 +551,9 @@ def response_withdraw(*, response: Response, user: User) -> Response:
         response.withdrawn_at = timezone.now()
         response.open_slots = 0
         response.save(update_fields=["withdrawn_at", "open_slots", "updated_at"])
+        from apps.assignments.services import on_gone_work_commit  # it imports this module
+
+        on_gone_work_commit(response_ids=[response.pk])  # nobody goes on reviewing it
         if prompt.state == PromptState.COLLECTING and response.state != ResponseState.REJECTED:
             # The prompt needs another answer in its place.
             flow.give_back_prompt_slot(prompt_id=prompt.pk, phase=PromptState.COLLECTING)

@@ -100,7 +100,13 @@ class RefusesUnknownFields(serializers.Serializer[Any]):
     """A request serializer that refuses a field it does not take, naming those it does: DRF
     drops unknown keys, so a misspelt or unchangeable field ("emial", "roles") was a 200 that
     changed nothing. A read-only field is refused too, except in a PATCH, where a client may
-    send back what it read."""
+    send back what it read: the serializer's own read-only fields when it is ``partial``, and
+    the fields named in ``read_back`` (those of what the resource's GET answers) with the
+    values they have now, given as ``context={"read": …}``; either is left as it is. A
+    read-back field with another value is refused as any field the request does not take:
+    a client trying to change it is told it cannot."""
+
+    read_back: tuple[str, ...] = ()
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
@@ -108,7 +114,9 @@ class RefusesUnknownFields(serializers.Serializer[Any]):
             refused = sorted(
                 name
                 for name in data
-                if name not in takes and not (self.partial and name in self.fields)
+                if name not in takes
+                and not (self.partial and name in self.fields)
+                and not self._read_back_unchanged(name, data[name])
             )
             if refused:
                 message: Any = _("This request takes no fields: send no body, or {}.")
@@ -118,3 +126,7 @@ class RefusesUnknownFields(serializers.Serializer[Any]):
                     }
                 raise serializers.ValidationError({name: [message] for name in refused})
         return super().to_internal_value(data)
+
+    def _read_back_unchanged(self, name: str, value: Any) -> bool:
+        read = self.context.get("read", {})
+        return name in self.read_back and name in read and read[name] == value

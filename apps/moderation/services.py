@@ -29,7 +29,7 @@ from apps.accounts import roles
 from apps.accounts.models import User
 from apps.accounts.services import check_not_banned
 from apps.assignments.models import Assignment, AssignmentState
-from apps.assignments.services import assignments_release_for_user
+from apps.assignments.services import assignments_release_for_user, on_gone_work_commit
 from apps.collection import flow
 from apps.collection.flow import InvalidTransition
 from apps.collection.models import Prompt, PromptState, Response, ResponseState, Source
@@ -93,8 +93,11 @@ def _hide(target: Target) -> None:
     a restore needs no recount. Precondition: the caller holds the target's lock (``_lock``)."""
     target.hidden_at = timezone.now()
     target.save(update_fields=["hidden_at", "updated_at"])
+    # Nobody goes on reading it under a task they took before.
     if not isinstance(target, Response):
+        on_gone_work_commit(prompt_ids=[target.pk])
         return
+    on_gone_work_commit(response_ids=[target.pk])
     if target.state != ResponseState.REJECTED and target.source == Source.HUMAN:
         # A model-written answer holds no place.
         flow.give_back_prompt_slot(prompt_id=target.prompt_id, phase=PromptState.COLLECTING)
@@ -345,6 +348,7 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     # Their tasks' rows and what the ban changes, locked in one order (see _work_of), then the
     # work in bulk: one prompt at a time, a heavy contributor's ban outlasted the request.
     assignments_release_for_user(user=user, prompts=_work_of(user), answers=Q(author=user))
+    on_gone_work_commit(author_id=user.pk)  # and other people's tasks on their work
     _give_back_places_of_answers(user)
     _recount_for(user)
     # A prompt ranking left with fewer than two answers without theirs collects again.

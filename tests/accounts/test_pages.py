@@ -121,6 +121,36 @@ def test_sign_up_sends_a_verification_email_and_makes_a_volunteer(client):
     assert "/accounts/confirm-email/" in mail.outbox[0].body
 
 
+def test_the_account_messages_name_a_person_by_name_or_email_never_a_username(client):
+    """QA: "Successfully signed in as qa-newbie-16609" and "…for user qa-newbie-16609" in the
+    confirmation e-mail: allauth named people by their address's local part, a username
+    that Hearth does not have."""
+    client.post(
+        "/accounts/signup/",
+        {
+            "email": "qa-newbie@example.org",
+            "password1": "a long enough passphrase",
+            "password2": "a long enough passphrase",
+        },
+    )
+    body = mail.outbox[0].body
+    assert "qa-newbie@example.org" in body and "user qa-newbie " not in body
+    key = re.search(r"/accounts/confirm-email/([^/\s]+)/", body).group(1)
+    confirmed = client.post(f"/accounts/confirm-email/{key}/", follow=True)
+    shown = [str(m) for m in confirmed.context["messages"]]
+    assert "Successfully signed in as qa-newbie@example.org." in shown
+    user = User.objects.get(email="qa-newbie@example.org")
+    user.display_name = "Ada"
+    user.save()
+    client.post("/accounts/logout/")
+    signed_in = client.post(
+        "/accounts/login/",
+        {"login": "qa-newbie@example.org", "password": "a long enough passphrase"},
+        follow=True,
+    )
+    assert "Successfully signed in as Ada." in [str(m) for m in signed_in.context["messages"]]
+
+
 def test_password_reset_sends_an_email(client, volunteer):
     r = client.post("/accounts/password/reset/", {"email": volunteer.email})
     assert r.status_code == 302

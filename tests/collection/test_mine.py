@@ -321,3 +321,27 @@ def test_each_edit_and_withdraw_is_described_by_the_work_it_acts_on(volunteer, w
     )
     for target, _label in described:
         assert html.count(f'id="{target}"') == 1
+
+
+@pytest.mark.parametrize("leaves", ["withdrawn", "hidden", "author banned"])
+def test_an_answer_to_a_prompt_that_left_no_longer_shows_that_prompt(
+    volunteer, volunteer2, leaves
+):
+    """Security QA: My contributions went on showing the first 100 characters of another
+    person's prompt after they withdrew it (or deleted their account), linked to a 404."""
+    prompt = PromptFactory(
+        author=volunteer2, state=PromptState.COLLECTING, instruction="Grace's private musing?"
+    )
+    answer = ResponseFactory(author=volunteer, prompt=prompt, state=ResponseState.ACCEPTED)
+    page = _web(volunteer).get("/mine/").content.decode()
+    assert "Grace&#x27;s private musing?" in page
+    if leaves == "withdrawn":
+        Prompt.objects.filter(pk=prompt.pk).update(withdrawn_at=timezone.now())
+    elif leaves == "hidden":
+        Prompt.objects.filter(pk=prompt.pk).update(hidden_at=timezone.now())
+    else:
+        _ban(volunteer2)
+    page = _web(volunteer).get("/mine/").content.decode()
+    assert "private musing" not in page and f'href="/prompts/{prompt.pk}/"' not in page
+    assert "A prompt that is no longer public" in page
+    assert answer.text in page  # their own answer stays theirs

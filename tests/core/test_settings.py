@@ -53,6 +53,17 @@ def test_the_defaults_load(load):
     assert values["LOGGING"]["root"]["level"] == "INFO"
 
 
+def test_without_redis_every_process_writes_the_file_brokers_messages_whole(load, monkeypatch):
+    """kombu's own filesystem transport let a worker read a message before it was written, and
+    the worker stopped (tests/worker/test_brokers.py)."""
+    from worker.brokers import FILESYSTEM_TRANSPORT
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    values = load()
+    assert values["CELERY_BROKER_URL"] == "filesystem://localhost/"
+    assert values["CELERY_BROKER_TRANSPORT"] == FILESYSTEM_TRANSPORT
+
+
 # --- rate limits ------------------------------------------------------------------------------
 
 RATES = (

@@ -14,7 +14,8 @@ PROBE = (
     "import json, sys\n"
     "from worker.celery import app\n"
     "c = app.conf\n"
-    "print(json.dumps({'broker': c.broker_url, 'backend': c.result_backend,\n"
+    "print(json.dumps({'broker': c.broker_url, 'transport': c.broker_transport,\n"
+    "  'backend': c.result_backend,\n"
     "  'options': c.broker_transport_options, 'tasks': sorted(app.tasks),\n"
     "  'heavy': sorted({'torch', 'transformers', 'huggingface_hub'} & set(sys.modules))}))\n"
 )
@@ -40,6 +41,7 @@ def probe(**env: str) -> dict[str, Any]:
 def test_the_embedded_default_uses_the_web_sides_folders(tmp_path: Path) -> None:
     conf = probe(HEARTH_DATA_DIR=str(tmp_path))
     assert conf["broker"] == "filesystem://localhost/"
+    assert conf["transport"] == "worker.brokers:FilesystemTransport"  # messages written whole
     assert conf["backend"] == f"file://{tmp_path.resolve()}/results"  # as apps/settings.py
     assert (tmp_path / "results").is_dir()
     assert conf["options"]["data_folder_in"] == str(tmp_path.resolve() / "broker" / "queue")
