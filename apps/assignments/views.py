@@ -548,6 +548,11 @@ def _render_task(
         # The page's countdown counts from this, not from the browser's clock, which may be
         # off from the server's that decides.
         "seconds_left": max(0, int((assignment.expires_at - timezone.now()).total_seconds())),
+        # Until their first task is sent, a few words on how contributing goes: QA's new
+        # volunteer landed in a review with "You can contribute now" and nothing else.
+        "first_task": not Assignment.objects.filter(
+            user=user, state=AssignmentState.SUBMITTED
+        ).exists(),
     }
     if assignment.task_type == TaskType.WRITE:
         context.update(guidance=GUIDANCE, languages=common_languages())

@@ -987,3 +987,18 @@ def test_the_licence_comes_first(outsider):
 def test_visitors_are_sent_to_log_in():
     r = Client().get(CONTRIBUTE)
     assert r.status_code == 302 and r["Location"].startswith("/accounts/login/?next=")
+
+
+def test_a_first_task_says_how_contributing_goes_until_one_is_sent(volunteer):
+    """QA: a new volunteer landed in a review with "You can contribute now" and nothing else."""
+    PromptFactory(state=PromptState.REVIEW)
+    PromptFactory(state=PromptState.REVIEW)
+    client = client_for(volunteer)
+    first, page = open_task(client, "review")
+    welcome = page.content.decode()
+    assert 'data-testid="first-task"' in welcome
+    assert "Hearth gives you one small task at a time" in welcome
+    assert 'the <a href="/guidelines/#' in welcome.replace("The <a", "the <a")
+    Assignment.objects.filter(pk=first.pk).update(state=AssignmentState.SUBMITTED)
+    _second, page = open_task(client, "review")
+    assert 'data-testid="first-task"' not in page.content.decode()
