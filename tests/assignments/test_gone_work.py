@@ -7,10 +7,13 @@ the task expired (up to half an hour); only their submission was refused."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
 from apps.accounts import services as account_services
 from apps.assignments import services as task_services
@@ -19,6 +22,7 @@ from apps.collection import services as collection_services
 from apps.collection.models import PromptState, ResponseState
 from apps.moderation import services as moderation_services
 from tests.factories import PromptFactory, ResponseFactory
+from tests.locks import InThread, lock_row, require_row_locks, wait_until_someone_waits_on_a_lock
 
 pytestmark = pytest.mark.django_db
 
@@ -27,10 +31,6 @@ SECRET = "Where does the night heron sleep"
 
 
 def _hold(user: Any, task_type: str, prompt: Any, response: Any = None) -> Assignment:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     return Assignment.objects.create(
         user=user,
         task_type=task_type,
@@ -145,3 +145,26 @@ def test_releasing_is_idempotent_and_leaves_finished_tasks_as_they_are(make_volu
     done.refresh_from_db()
     held.refresh_from_db()
     assert (done.state, held.state) == (AssignmentState.SUBMITTED, AssignmentState.RELEASED)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("sent", [True, False])
+def test_a_submission_in_flight_is_waited_for_and_a_sent_task_stays_sent(make_volunteer, sent):
+    """The release waits for a submission holding the task, then reads the task's state
+    again: a task sent meanwhile stays submitted; one refused (its work gone) is released.
+    It holds no other lock meanwhile, so it cannot deadlock with the dispatcher."""
+
+    require_row_locks()
+    prompt = PromptFactory(state=PromptState.COLLECTING)
+    held = _hold(make_volunteer(), TaskType.RESPOND, prompt)
+    with transaction.atomic():
+        lock_row(Assignment, held.pk)  # a submission holds its task ...
+        release = InThread(
+            lambda: task_services.tasks_release_on_gone_work(prompt_ids=[prompt.pk])
+        ).start()
+        wait_until_someone_waits_on_a_lock()
+        if sent:  # ... and went through before the prompt left
+            Assignment.objects.filter(pk=held.pk).update(state=AssignmentState.SUBMITTED)
+    assert release.join() == (0 if sent else 1)
+    held.refresh_from_db()
+    assert held.state == (AssignmentState.SUBMITTED if sent else AssignmentState.RELEASED)
