@@ -153,7 +153,6 @@ def test_a_submission_in_flight_is_waited_for_and_a_sent_task_stays_sent(make_vo
     """The release waits for a submission holding the task, then reads the task's state
     again: a task sent meanwhile stays submitted; one refused (its work gone) is released.
     It holds no other lock meanwhile, so it cannot deadlock with the dispatcher."""
-
     require_row_locks()
     prompt = PromptFactory(state=PromptState.COLLECTING)
     held = _hold(make_volunteer(), TaskType.RESPOND, prompt)
