@@ -52,7 +52,7 @@ class AccountAdapter(DefaultAccountAdapter):
         email = super().clean_email(email)
         domain = email.rsplit("@", 1)[-1].rstrip(".").casefold()
         if domain == "invalid" or domain.endswith(".invalid"):
-            raise ValidationError(_("Use an e-mail address that can receive mail."))
+            raise ValidationError(_("Use an email address that can receive mail."))
         return email
 
 

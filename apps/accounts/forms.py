@@ -44,7 +44,7 @@ class AccountDeleteForm(forms.Form):
     (an account made through Hugging Face sign-in has none)."""
 
     email = forms.CharField(
-        label=_("Your e-mail address"),
+        label=_("Your email address"),
         max_length=254,
         help_text=_("Type it to confirm that this is the account to delete."),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
@@ -64,7 +64,7 @@ class AccountDeleteForm(forms.Form):
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip()
         if email.casefold() != self.user.email.casefold():
-            raise forms.ValidationError(_("This is not the e-mail address of your account."))
+            raise forms.ValidationError(_("This is not the email address of your account."))
         return email
 
     def clean_password(self) -> str:

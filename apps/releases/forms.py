@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.formats import sanitize_separators
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.collection.models import Category
 from apps.core.forms import IdempotentForm
+from apps.core.text import shown_number
 from apps.releases.models import DEFAULT_TEST_SHARE
+from apps.releases.services import MAX_TEST_SHARE
 
 
 class ReleaseCreateForm(IdempotentForm):
@@ -60,6 +65,14 @@ class ReleaseCreateForm(IdempotentForm):
     include_model_written = forms.BooleanField(
         label=_("Include model-written answers"), required=False
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The range up front, as the page's language writes its numbers: only the error after
+        # sending said that a share above a half is refused.
+        share = self.fields["test_share"]
+        limits = gettext("Above 0 and at most %(max)s.") % {"max": shown_number(MAX_TEST_SHARE)}
+        share.help_text = f"{limits} {share.help_text}"
 
     # The two numbers as the page's language writes them: a Spanish page's 0,5 is 0.5 (the
     # services read a dot). A dot is read as before in every language.

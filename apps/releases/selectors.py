@@ -11,6 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from apps.accounts import roles
+from apps.core.text import shown_number
 from apps.releases.building import PRIVATE_DIR, release_folder
 from apps.releases.models import DEFAULT_TEST_SHARE, FINISHED_STATES, Release, Split
 
@@ -88,40 +89,55 @@ def release_empty_split(*, release: Release) -> str | None:
 def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
     """What someone about to train on a finished release should know: each trained config
     with rows in one split but none in the other (a small filtered release whose few prompts
-    all went to train, say). A notice, not a failure: the release is valid.
+    all went to train, say), and the kind of run that stops. A notice, not a failure: the
+    release is valid, and the other kind of run may train on it.
     ``with_advice`` (for maintainers, who cut releases) adds what can change it: prompts keep
     the split of their first release, so only the share given to prompts released for the
     first time."""
     if not release.is_finished:
         return []
+    # Each config is read by one kind of run (apps.training.services.NEEDS_CONFIG): say which
+    # one it stops. "A training run needs both" read as if no run could use the release, while
+    # an SFT run trains on one whose preference pairs all went to train.
+    blocked = {
+        "sft": _(
+            "An SFT run needs sft rows in train and test, so no SFT run can start on this "
+            "release; a reward model does not read them."
+        ),
+        "preferences": _(
+            "A reward model needs preferences rows in train and test, so no reward model can be "
+            "trained on this release; an SFT run does not read them."
+        ),
+    }
     warnings = []
     for config in TRAINED_CONFIGS:
         empty = _empty_split(release, config)
         if empty == "test":
-            warning = (
-                _(
-                    "No %(config)s rows landed in the test split: a training run needs both. "
-                    "Prompts keep the split of the first release that included them; a larger "
-                    "test share on the next release puts more of the prompts released for the "
-                    "first time in test."
-                )
+            what = (
+                _("No %(config)s rows landed in the test split.")
                 if with_advice
                 else _("This release has no %(config)s test rows.")
             )
+            advice = _(
+                "Prompts keep the split of the first release that included them; a larger test "
+                "share on the next release puts more of the prompts released for the first "
+                "time in test."
+            )
         elif empty == "train":
-            warning = (
-                _(
-                    "No %(config)s rows landed in the train split: a training run needs both. "
-                    "Prompts keep the split of the first release that included them; a smaller "
-                    "test share on the next release puts more of the prompts released for the "
-                    "first time in train."
-                )
+            what = (
+                _("No %(config)s rows landed in the train split.")
                 if with_advice
                 else _("This release has no %(config)s train rows.")
             )
+            advice = _(
+                "Prompts keep the split of the first release that included them; a smaller "
+                "test share on the next release puts more of the prompts released for the "
+                "first time in train."
+            )
         else:
             continue
-        warnings.append(warning % {"config": config})
+        sentences = [what % {"config": config}, blocked[config]]
+        warnings.append(" ".join([*sentences, advice] if with_advice else sentences))
     return warnings
 
 
@@ -133,7 +149,7 @@ def release_composition(*, release: Release) -> dict[str, Any]:
     and ``test_percent``, its test share in percent (None for a release cut without one),
     which applied to the prompts it released for the first time."""
     from apps.collection.models import Category  # releases read the collection's words
-    from apps.core.languages import language_label, language_name
+    from apps.core.languages import language_label
 
     counts = release.counts or {}
 
@@ -150,13 +166,18 @@ def release_composition(*, release: Release) -> dict[str, Any]:
     categories = by_rows(counts.get("categories", {}), category)
     flt = release.filter or {}
     chosen: list[tuple[str, str]] = []
+    # Names and numbers as the rest of the page writes them: "Inglés" as on the chart's bars,
+    # 0,5 beside the 0,74 of a Spanish page (an f-string wrote 0.5 in every language).
     if flt.get("languages"):
-        chosen.append((_("Languages"), ", ".join(language_name(t) for t in flt["languages"])))
+        chosen.append((_("Languages"), ", ".join(language_label(t) for t in flt["languages"])))
     if flt.get("categories"):
         chosen.append((_("Categories"), ", ".join(map(category, flt["categories"]))))
     if flt.get("min_agreement") is not None:
         chosen.append(
-            (_("Minimum agreement (Kendall's W) for preference pairs"), f"{flt['min_agreement']:g}")
+            (
+                _("Minimum agreement (Kendall's W) for preference pairs"),
+                shown_number(float(flt["min_agreement"])),
+            )
         )
     if flt.get("include_model_written"):
         chosen.append((_("Model-written answers"), _("included")))
@@ -165,7 +186,7 @@ def release_composition(*, release: Release) -> dict[str, Any]:
         "categories": categories,
         "languages": by_rows(counts.get("languages", {}), language_label),
         "filter": chosen,
-        "test_percent": None if share is None else f"{100 * float(share):g}",
+        "test_percent": None if share is None else shown_number(100 * float(share)),
     }
 
 

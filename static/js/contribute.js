@@ -49,19 +49,34 @@
     });
   }
 
+  // The page's language for dates and numbers, not the browser's: an English browser on a
+  // Spanish page wrote "hasta las 04:52 PM". The browser's own variant of that language where
+  // it has one (en-GB on an English page keeps its 24-hour clock).
+  function pageLocale() {
+    var lang = document.documentElement.lang;
+    if (!lang) return undefined;
+    var preferred = navigator.languages || [navigator.language];
+    for (var i = 0; i < preferred.length; i++) {
+      var tag = preferred[i] || "";
+      if (tag.toLowerCase().split("-")[0] === lang.toLowerCase().split("-")[0]) return tag;
+    }
+    return lang;
+  }
+
   // "Held until 14:32 UTC" in the volunteer's own clock, with the day when it is not today
   // (a policy may hold tasks for up to a week).
   function localTimes() {
     var today = new Date().toDateString();
+    var locale = pageLocale();
     document.querySelectorAll("time[data-local-time]").forEach(function (node) {
       var when = new Date(node.getAttribute("datetime"));
       if (!isNaN(when.getTime())) {
         var clock = { hour: "2-digit", minute: "2-digit" };
         node.textContent =
           when.toDateString() === today
-            ? when.toLocaleTimeString([], clock)
-            : when.toLocaleString([], Object.assign({ weekday: "short", day: "numeric", month: "short" }, clock));
-        node.title = when.toLocaleString();
+            ? when.toLocaleTimeString(locale, clock)
+            : when.toLocaleString(locale, Object.assign({ weekday: "short", day: "numeric", month: "short" }, clock));
+        node.title = when.toLocaleString(locale);
       }
     });
   }
@@ -75,7 +90,7 @@
   // "1 hour, 5 minutes" in the page's language, rounded up to the minute, as Django's
   // timeuntil writes it (at most two units); null where the browser cannot name units.
   function timeLeftText(seconds) {
-    var lang = document.documentElement.lang || undefined;
+    var lang = pageLocale();
     var minutes = Math.max(1, Math.ceil(seconds / 60));
     var units = [["day", Math.floor(minutes / 1440)], ["hour", Math.floor(minutes / 60) % 24], ["minute", minutes % 60]];
     var parts = [];

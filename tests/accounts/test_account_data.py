@@ -112,6 +112,19 @@ def test_the_deletion_page_says_what_goes_and_what_stays(web):
     assert 'name="email"' in html and 'name="password"' in html
 
 
+def test_the_deletion_page_writes_email_as_the_rest_of_the_site_does(web):
+    """It said "Your e-mail address" and "e-mail" where every other page says "Email"."""
+    html = web.get("/profile/delete/").content.decode()
+    effects = html[html.index('<ul class="delete-effects">') :]
+    effects = effects[: effects.index("</ul>")]
+    assert "Your email address, display name, languages" in effects
+    assert "with no name or email attached" in effects
+    assert "e-mail" not in effects
+    assert "e-mail" not in html and "Your email address" in html  # the form's label too
+    refused = web.post("/profile/delete/", {"email": "not-me@example.org", "password": "x"})
+    assert "This is not the email address of your account." in refused.content.decode()
+
+
 @pytest.mark.parametrize(
     "form",
     [

@@ -27,14 +27,14 @@ def test_a_volunteer_downloads_their_data_then_deletes_the_account(page, login, 
 
     page.get_by_role("link", name="Delete your account").click()
     expect(page.get_by_role("heading", name="Delete your account")).to_be_visible()
-    page.get_by_label("Your e-mail address").fill("not-me@example.org")
+    page.get_by_label("Your email address").fill("not-me@example.org")
     page.get_by_label("Your password").fill("correct horse battery staple")
     page.get_by_role("button", name="Delete my account").click()
-    expect(page.get_by_text("This is not the e-mail address of your account.")).to_be_visible()
+    expect(page.get_by_text("This is not the email address of your account.")).to_be_visible()
     shot(page, "delete-account-refused")
     assert User.objects.get(pk=volunteer.pk).deleted_at is None
 
-    page.get_by_label("Your e-mail address").fill(volunteer.email)
+    page.get_by_label("Your email address").fill(volunteer.email)
     page.get_by_label("Your password").fill("correct horse battery staple")
     page.get_by_role("button", name="Delete my account").click()
     expect(page.get_by_text("Your account is deleted")).to_be_visible()

@@ -19,6 +19,11 @@ pytestmark = pytest.mark.browser
 
 # Far from UTC, without daylight saving time: the local clock is UTC+9 all year.
 TOKYO = "Asia/Tokyo"
+# Short names as Chromium writes them in Spanish ("dom, 6 dic, 16:52"), Monday first.
+SPANISH_WEEKDAYS = ["lun", "mar", "mié", "jue", "vie", "sáb", "dom"]
+SPANISH_MONTHS = [
+    "ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic",
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -78,6 +83,52 @@ def test_a_hold_that_ends_on_another_day_names_the_day(
     time = tokyo_page.locator(".task-expiry time")
 
     expect(time).to_have_text(re.compile(rf"^{local:%a} {local.day} {local:%b}, {local:%H:%M}$"))
+
+
+def test_the_hold_is_written_in_the_pages_language_not_the_browsers(
+    browser: Browser, live_server: LiveServer, login, volunteer, make_volunteer
+):
+    """An English browser on a page set to Spanish said "hasta las 04:52 PM", and another
+    day's hold "Sun, Dec 6": the script wrote times in the browser's language."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    PromptFactory(author=make_volunteer())
+    context = browser.new_context(
+        base_url=live_server.url, viewport=DESKTOP, timezone_id=TOKYO, locale="en-US"
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    context.add_cookies(
+        [{"name": settings.LANGUAGE_COOKIE_NAME, "value": "es", "url": live_server.url}]
+    )
+    try:
+        tab = context.new_page()
+        js_errors: list[str] = []
+        tab.on("pageerror", lambda exc: js_errors.append(str(exc)))
+        login(tab, volunteer)
+        tab.goto("/contribute/?type=respond")
+        expect(tab.locator("html")).to_have_attribute("lang", "es")
+        # 16:52 in Tokyo three days from now, an afternoon time: 04:52 PM in English.
+        tokyo = ZoneInfo(TOKYO)
+        day = (timezone.now() + timedelta(days=3)).astimezone(tokyo)
+        ends = day.replace(hour=16, minute=52, second=0, microsecond=0)
+        Assignment.objects.filter(user=volunteer).update(expires_at=ends)
+        weekday, month = SPANISH_WEEKDAYS[ends.weekday()], SPANISH_MONTHS[ends.month - 1]
+        time = tab.locator(".task-expiry time")
+
+        tab.reload()
+        expect(time).to_have_text(f"{weekday}, {ends.day} {month}, 16:52")
+
+        # On the day itself, the time alone, on the Spanish 24-hour clock.
+        tab.clock.set_fixed_time(ends - timedelta(hours=2))
+        tab.reload()
+        expect(time).to_have_text("16:52")
+        expect(tab.locator(".task-expiry")).to_contain_text("Reservada para ti hasta las 16:52")
+        assert not js_errors, f"JavaScript errors: {js_errors}"
+    finally:
+        context.close()
 
 
 def test_without_javascript_the_hold_is_the_servers_time_and_says_its_zone(

@@ -49,7 +49,7 @@ def test_nobody_signs_up_with_a_reserved_invalid_address(client):
             {"email": email, "password1": "a long passphrase", "password2": "a long passphrase"},
         )
         assert r.status_code == 200
-        assert "Use an e-mail address that can receive mail." in r.content.decode()
+        assert "Use an email address that can receive mail." in r.content.decode()
     assert not User.objects.filter(email__iendswith="invalid").exists()
 
 

@@ -14,6 +14,7 @@ from apps.collection.policy import current_policy
 from apps.moderation import services
 from apps.moderation.models import Flag, ModerationAction
 from tests.factories import PromptFactory, ResponseFactory
+from tests.marked_gettext import marked_gettext
 
 pytestmark = pytest.mark.django_db
 
@@ -699,3 +700,28 @@ def test_the_hidden_page_says_who_hid_each_item_and_why(moderator, volunteer, ma
         '<p class="muted" data-testid="hidden-why">Hidden automatically by reports: 3 flags</p>'
         in html
     )
+
+
+def test_the_hidden_page_says_who_wrote_each_item_and_when_it_was_hidden(
+    moderator, volunteer, volunteer2
+):
+    """It said "by Ada · 28 Nov 2026, 16:40": the time was when the item was hidden, not
+    written, and "by" was a word of its own, so a translation could not reorder the name."""
+    when = datetime(2026, 11, 28, 16, 40, tzinfo=UTC)
+    PromptFactory(author=volunteer, state=PromptState.COLLECTING, hidden_at=when)
+    ResponseFactory(author=volunteer2, hidden_at=when)
+    banned = volunteer2
+    banned.banned_at, banned.ban_reason = when, "spam"
+    banned.save(update_fields=["banned_at", "ban_reason"])
+    web = _web(moderator)
+    html = web.get("/moderation/hidden/").content.decode()
+    time = '<time datetime="2026-11-28T16:40:00+00:00">28 Nov 2026, 16:40</time>'
+    for name in ("Ada", "Grace"):
+        assert f'data-testid="hidden-when">Written by {name}, hidden on {time}</span>' in html
+    assert f"({banned.email}) · banned on {time}</span>" in html
+    # One sentence each for translators, the name and the time inside it.
+    with marked_gettext():
+        html = web.get("/moderation/hidden/").content.decode()
+    time = time.replace("Nov", "«Nov»")  # the month's name is translated too
+    assert f'data-testid="hidden-when">«Written by Ada, hidden on {time}»</span>' in html
+    assert f"· «banned on {time}»</span>" in html

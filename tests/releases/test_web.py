@@ -401,12 +401,31 @@ def test_a_release_with_no_sft_test_rows_warns_and_offers_no_training_run(mainta
     web.force_login(maintainer)
     html = web.get("/releases/v1/").content.decode()
     assert (
-        "No sft rows landed in the test split: a training run needs both. Prompts keep the "
-        "split of the first release that included them; a larger test share on the next "
+        "No sft rows landed in the test split. An SFT run needs sft rows in train and test, so "
+        "no SFT run can start on this release; a reward model does not read them. Prompts keep "
+        "the split of the first release that included them; a larger test share on the next "
         "release puts more of the prompts released for the first time in test." in html
     )
     assert "No preferences rows landed in the test split" in html
     assert "Start a training run" not in html
+
+
+def test_a_release_with_no_preferences_test_rows_says_only_reward_models_are_stopped(
+    maintainer, db
+):
+    """It said "a training run needs both", while an SFT run trains on it: only a reward
+    model, which reads the preference pairs, is refused."""
+    _finished({"sft": {"train": 17, "test": 2}, "preferences": {"train": 4, "test": 0}})
+    web = Client()
+    web.force_login(maintainer)
+    html = web.get("/releases/v1/").content.decode()
+    assert (
+        "No preferences rows landed in the test split. A reward model needs preferences rows in "
+        "train and test, so no reward model can be trained on this release; an SFT run does not "
+        "read them." in html
+    )
+    assert "a training run needs both" not in html
+    assert 'href="/training/?release=v1#new-run"' in html  # an SFT run is still offered
 
 
 def test_a_release_with_both_sft_splits_links_to_the_run_form_with_it(maintainer, volunteer, db):
@@ -594,17 +613,25 @@ def test_a_form_filter_that_matches_nothing_names_categories_by_their_labels(mai
 
 def test_only_maintainers_are_told_what_the_next_release_can_change(maintainer, volunteer, db):
     _finished({"sft": {"train": 17, "test": 0}, "preferences": {"train": 0, "test": 3}})
+    sft_stops = (
+        "An SFT run needs sft rows in train and test, so no SFT run can start on this release; "
+        "a reward model does not read them."
+    )
+    reward_stops = (
+        "A reward model needs preferences rows in train and test, so no reward model can be "
+        "trained on this release; an SFT run does not read them."
+    )
     advice = [
-        "No sft rows landed in the test split: a training run needs both. Prompts keep the "
-        "split of the first release that included them; a larger test share on the next "
-        "release puts more of the prompts released for the first time in test.",
-        "No preferences rows landed in the train split: a training run needs both. Prompts "
-        "keep the split of the first release that included them; a smaller test share on the "
-        "next release puts more of the prompts released for the first time in train.",
+        f"No sft rows landed in the test split. {sft_stops} Prompts keep the split of the first "
+        "release that included them; a larger test share on the next release puts more of the "
+        "prompts released for the first time in test.",
+        f"No preferences rows landed in the train split. {reward_stops} Prompts keep the split "
+        "of the first release that included them; a smaller test share on the next release "
+        "puts more of the prompts released for the first time in train.",
     ]
     neutral = [
-        "This release has no sft test rows.",
-        "This release has no preferences train rows.",
+        f"This release has no sft test rows. {sft_stops}",
+        f"This release has no preferences train rows. {reward_stops}",
     ]
     web = Client()
     web.force_login(maintainer)
@@ -795,6 +822,27 @@ def test_the_page_shows_what_the_release_holds_by_category_and_language(db, volu
     assert '"count-bar-label">Resumen<' in spanish and '"count-bar-label">Inglés<' in spanish
 
 
+def test_a_spanish_page_writes_the_filters_numbers_and_languages_as_its_chart_does(db, volunteer):
+    """On a Spanish page the filter said "0.5" beside the chart's decimal commas, and
+    "inglés" (as in running text) beside the chart's "Inglés"."""
+    release = _finished({"sft": {"train": 17, "test": 2}, "preferences": EMPTY})
+    Release.objects.filter(pk=release.pk).update(
+        counts={
+            "rows": {"sft": {"train": 17, "test": 2}},
+            "categories": {"open_qa": {"prompts": 12, "sft": 19}},
+            "languages": {"en": {"prompts": 12, "sft": 19}},
+            "contributors": 2,
+        },
+        filter={"languages": ["en"], "min_agreement": 0.5, "test_share": 0.125},
+    )
+    html = client_for(volunteer).get("/releases/v1/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    summary = re.search(r'data-testid="release-filter">(.*?)</p>', html, re.S).group(1)  # type: ignore[union-attr]
+    assert summary.startswith("Idiomas: Inglés · ")
+    assert "Kendall) para los pares de preferencia: 0,5 · " in summary
+    assert "12,5" in summary and "0.5" not in summary and "12.5" not in summary
+    assert '"count-bar-label">Inglés<' in html
+
+
 def test_a_language_or_category_with_prompts_but_no_sft_row_is_not_drawn(db, volunteer):
     """The sft chart drew "French 0": French prompts were in the release, none of their
     answers was."""
@@ -975,6 +1023,25 @@ def test_a_spanish_page_suggests_its_test_share_with_a_decimal_comma(
         )
     assert r.status_code == 302, r.content.decode()
     assert Release.objects.get().filter["test_share"] == 0.25
+
+
+def _help(html: str, field: str) -> str:
+    found = re.search(rf'<div class="help" id="id_{field}_helptext">(.*?)</div>', html, re.S)
+    assert found is not None, field
+    return found.group(1)
+
+
+def test_the_test_share_field_says_its_range_before_anything_is_sent(maintainer, db):
+    """The cap (at most 0.5) showed only in the error after sending a larger share."""
+    web = client_for_page(maintainer)
+    assert _help(web.get("/releases/").content.decode(), "test_share").startswith(
+        "Above 0 and at most 0.5. The share of prompts released for the first time"
+    )
+    spanish = web.get("/releases/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "0,5." in _help(spanish, "test_share")  # as the Spanish page writes it
+    with marked_gettext():
+        html = web.get("/releases/").content.decode()
+    assert _help(html, "test_share").startswith("«Above 0 and at most 0.5.» ")
 
 
 def test_an_english_page_does_not_read_a_comma_as_a_decimal_point(maintainer, an_answer):
