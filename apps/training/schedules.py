@@ -469,7 +469,8 @@ def _whole_number(value: Any, low: int, high: int) -> bool:
 
 def check_options(task: str, options: Any) -> dict[str, Any]:
     """Validate a schedule's options (its task's keyword arguments); raise ValidationError
-    naming every bad option under its name."""
+    naming every bad option under its name (a kind's base model under
+    ``base_models.<kind>``)."""
     if not isinstance(options, dict):
         raise ValidationError({"options": [_("Give an object.")]})
     errors: dict[str, list[str]] = {}
@@ -506,8 +507,13 @@ def check_options(task: str, options: Any) -> dict[str, Any]:
     if not isinstance(base_models, dict) or set(base_models) - set(RunKind.values):
         errors["base_models"] = [_("Give a base model per kind (sft, reward).")]
     else:
-        for value in base_models.values():
-            _checked(services.check_base_model, errors, value)
+        # Named by kind (base_models.sft), so that each problem lands on its kind's field:
+        # two bad base models gave two messages that said neither which.
+        for kind, value in base_models.items():
+            try:
+                services.check_base_model(value)
+            except ValidationError as exc:
+                errors.setdefault(f"base_models.{kind}", []).extend(exc.messages)
     # The same rules as a run started by hand, so that a schedule never stores options that
     # every tick would then fail on.
     method = options.get("method", RunMethod.FULL)

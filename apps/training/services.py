@@ -125,6 +125,14 @@ def range_problem(name: str, value: Any) -> str | None:
     got = {"value": shown_number(value)}
     if name in WHOLE_NUMBER_RANGES:
         least, most = WHOLE_NUMBER_RANGES[name]
+        if isinstance(value, float) and not value.is_integer():
+            # Said with its range, as every other number is ("2.5 is not a valid value
+            # (expected a whole number or null)" was the odd one out).
+            return _("must be a whole number from %(low)s to %(high)s (got %(value)s)") % {
+                "low": shown_number(least),
+                "high": shown_number(most),
+                **got,
+            }
         if least <= value <= most:
             return None
         return _("must be from %(low)s to %(high)s (got %(value)s)") % {
@@ -161,10 +169,16 @@ def check_hyperparameters(kind: str, method: str, values: Any) -> dict[str, Any]
                 % {"key": key, "kind": kind, "known": ", ".join(sorted(known))}
             )
         elif not _accepts(known[key][0], value):
-            errors.append(
-                _("%(key)s: %(value)r is not a valid value (expected %(type)s).")
-                % {"key": key, "value": value, "type": describe_type(known[key][0])}
-            )
+            # A fraction given for a whole number is named with its range, as a number out of
+            # range is; any other value by the type expected.
+            fraction = isinstance(value, float) and math.isfinite(value)
+            if fraction and (problem := range_problem(key, value)) is not None:
+                errors.append(_("%(key)s %(problem)s.") % {"key": key, "problem": problem})
+            else:
+                errors.append(
+                    _("%(key)s: %(value)r is not a valid value (expected %(type)s).")
+                    % {"key": key, "value": value, "type": describe_type(known[key][0])}
+                )
         elif key == "base_model_gguf_file" and isinstance(value, str) and not _plain_name(value):
             errors.append(
                 _("base_model_gguf_file names a file in the base model's folder, not a path.")

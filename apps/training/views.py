@@ -5,12 +5,13 @@ static/js/training.js redraws the charts from data.json when a new report has co
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +19,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import get_format
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -150,6 +152,17 @@ def _eta_text(seconds: float | None) -> str:
     return _("about %(time)s left") % {"time": timeuntil(now + timedelta(seconds=seconds), now)}
 
 
+def _when_text(moment: datetime | None) -> str:
+    """When something happened, for a sentence: "just now" within the last minute, else as
+    naturaltime says it ("5 minutes ago"). naturaltime's own "now" read "Cancelled now.", and
+    a count of seconds is stale on a page that is not polled."""
+    if moment is None:
+        return ""
+    if timezone.now() - moment < timedelta(minutes=1):
+        return _("just now")
+    return str(naturaltime(moment))
+
+
 def _took_text(run: TrainingRun) -> str:
     if run.started_at is None or run.finished_at is None:
         return ""
@@ -179,6 +192,8 @@ def _live_context(run: TrainingRun) -> dict[str, Any]:
         "stalled": services.is_stalled(run),
         "eta": _eta_text(run.eta_seconds),
         "took": _took_text(run),
+        "cancelled_when": _when_text(run.cancel_requested_at),
+        "finished_when": _when_text(run.finished_at),
         "downloads": downloads,
         "can_retry": services.is_retryable(run),
     }
@@ -193,7 +208,13 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return render(
         request,
         "training/detail.html",
-        {**_live_context(run), "chart_text": _chart_text(), "latest": _latest_points(run)},
+        {
+            **_live_context(run),
+            "requested_when": _when_text(run.created_at),
+            "reported": bool(run.loss_history or run.eval_history),
+            "chart_text": _chart_text(),
+            "latest": _latest_points(run),
+        },
     )
 
 
@@ -210,6 +231,11 @@ def _chart_text() -> dict[str, str]:
         "latest_eval": _("Latest eval loss: %(value)s at step %(step)s."),
         "latest_accuracy": _("Latest pairwise accuracy: %(value)s at step %(step)s."),
         "no_points": _("No points yet."),
+        "no_reports": _("No curves: this run ended without a report from a worker."),
+        # Numbers as the page's language writes them (Django's formats, which the results
+        # table uses too: the browser's own locale data groups Spanish thousands otherwise).
+        "decimal_separator": str(get_format("DECIMAL_SEPARATOR")),
+        "thousand_separator": str(get_format("THOUSAND_SEPARATOR")),
     }
 
 
@@ -308,7 +334,7 @@ def schedule_update(request: HttpRequest, schedule_id: int) -> HttpResponse:
                 options=form.options(),
             )
         except ValidationError as exc:
-            add_validation_errors(form, exc)
+            form.add_schedule_errors(exc)
         else:
             messages.success(request, _("Saved “%(name)s”.") % {"name": found[0].title})
             return redirect(reverse("training:list") + f"#schedule-{schedule_id}")

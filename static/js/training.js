@@ -68,9 +68,33 @@
     return text.replace(/%\((\w+)\)s/g, function (_, key) { return String(values[key]); });
   }
 
+  // Numbers as the page writes them, so that a chart and the results table agree (a Spanish
+  // page's table said 2,5687 and its chart 2.5687): the separators are the page language's,
+  // from the server (Django's formats: the browser's own Spanish data groups thousands
+  // otherwise), and the rounding the `metric` filter's: whole numbers whole, others to at
+  // most four decimals, one from 100 on. Intl rounds the exact value half away from zero, as
+  // that filter does.
+  var separators = { decimal: ".", group: "," };
+  var formats = {};
+
+  function written(value, places) {
+    var intl = formats[places];
+    if (!intl) intl = formats[places] = new Intl.NumberFormat("en-US", { maximumFractionDigits: places });
+    return intl.formatToParts(value).map(function (part) {
+      if (part.type === "decimal") return separators.decimal;
+      if (part.type === "group") return separators.group;
+      return part.value;
+    }).join("");
+  }
+
   function number(value) {
     if (value === null || value === undefined) return "—";
-    return String(parseFloat(value.toFixed(4)));
+    if (Number.isInteger(value)) return written(value, 0);
+    return written(value, Math.abs(value) < 100 ? 4 : 1);
+  }
+
+  function stepNumber(value) {
+    return value === null || value === undefined ? "—" : written(value, 0);
   }
 
   // uPlot wants one x array and y arrays aligned with it (null where a series has no point).
@@ -150,8 +174,11 @@
         x: { time: false, range: function (u, min, max) { return [0, Math.max(max, chart.total, 1)]; } },
         y: built.yRange ? { range: built.yRange } : {}
       },
-      axes: [axis(this.text.step, { incrs: STEP_INCREMENTS }), axis(built.yLabel)],
-      series: [{ label: this.text.step }].concat(built.series.map(function (s) {
+      axes: [
+        axis(this.text.step, { incrs: STEP_INCREMENTS, values: function (u, splits) { return splits.map(stepNumber); } }),
+        axis(built.yLabel, { values: function (u, splits) { return splits.map(number); } })
+      ],
+      series: [{ label: this.text.step, value: function (u, v) { return stepNumber(v); } }].concat(built.series.map(function (s) {
         // A step without this series' point reads "—", as in the table.
         return Object.assign({ value: function (u, v) { return number(v); } }, s);
       })),
@@ -197,7 +224,7 @@
       var row = body.insertRow();
       var th = document.createElement("th");
       th.scope = "row";
-      th.textContent = String(data[0][i]);
+      th.textContent = stepNumber(data[0][i]);
       row.appendChild(th);
       for (var s = 1; s < data.length; s++) row.insertCell().textContent = number(data[s][i]);
     }
@@ -210,10 +237,10 @@
     var aligned_ = aligned([data.train.step, data.eval.step], [data.train.loss, evalLoss]);
     var summary = [];
     var n = data.train.step.length;
-    if (n) summary.push(format(text.latest_train, { value: number(data.train.loss[n - 1]), step: data.train.step[n - 1] }));
+    if (n) summary.push(format(text.latest_train, { value: number(data.train.loss[n - 1]), step: stepNumber(data.train.step[n - 1]) }));
     for (var i = evalLoss.length - 1; i >= 0; i--) {
       if (typeof evalLoss[i] === "number") {
-        summary.push(format(text.latest_eval, { value: number(evalLoss[i]), step: data.eval.step[i] }));
+        summary.push(format(text.latest_eval, { value: number(evalLoss[i]), step: stepNumber(data.eval.step[i]) }));
         break;
       }
     }
@@ -241,7 +268,7 @@
     var summary = "";
     for (var i = values.length - 1; i >= 0; i--) {
       if (values[i] !== null) {
-        summary = format(text.latest_accuracy, { value: number(values[i]), step: steps[i] });
+        summary = format(text.latest_accuracy, { value: number(values[i]), step: stepNumber(steps[i]) });
         break;
       }
     }
@@ -262,6 +289,8 @@
     var textNode = document.getElementById("chart-text");
     if (!root || !textNode || !window.uPlot) return;
     var text = JSON.parse(textNode.textContent);
+    if (text.decimal_separator) separators.decimal = text.decimal_separator;
+    if (text.thousand_separator) separators.group = text.thousand_separator;
     var builders = { loss: lossChart, accuracy: accuracyChart };
     var charts = [];
     root.querySelectorAll("[data-chart]").forEach(function (figure) {
@@ -274,8 +303,19 @@
     var latestRequest = 0;
 
     function show(data) {
-      charts.forEach(function (chart) { chart.update(data); });
-      if (empty) empty.hidden = data.train.step.length + data.eval.step.length > 0;
+      var reported = data.train.step.length + data.eval.step.length > 0;
+      if (!data.active && !reported) {
+        // It ended without a report: no frames promising curves that will never come (the
+        // stylesheet's grid would show a hidden one).
+        root.remove();
+        if (empty) {
+          empty.textContent = text.no_reports;
+          empty.hidden = false;
+        }
+      } else {
+        charts.forEach(function (chart) { chart.update(data); });
+        if (empty) empty.hidden = reported;
+      }
       if (logs && data.logs_tail && logs.textContent !== data.logs_tail) {
         var atBottom = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
         logs.textContent = data.logs_tail;

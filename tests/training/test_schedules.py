@@ -375,8 +375,13 @@ def test_switching_a_schedule_off_forgets_its_last_run_as_beat_does(db, maintain
         ("training.auto_release", 60, {"whatever": 1}, "options"),
         ("training.auto_train", 60, {"kinds": ["dpo"]}, "kinds"),
         ("training.auto_train", 60, {"kinds": []}, "kinds"),
-        ("training.auto_train", 60, {"base_models": {"sft": ""}}, "base_model"),
-        ("training.auto_train", 60, {"base_models": {"sft": "org/\ud800"}}, "base_model"),
+        ("training.auto_train", 60, {"base_models": {"sft": ""}}, "base_models.sft"),
+        (
+            "training.auto_train",
+            60,
+            {"base_models": {"reward": "org/\ud800"}},
+            "base_models.reward",
+        ),
         (
             "training.auto_train",
             60,

@@ -48,7 +48,17 @@ def test_only_maintainers_create_runs(release, volunteer, maintainer):
             "not a hyperparameter for sft runs",
         ),
         ({"hyperparameters": {"learning_rate": "fast"}}, "hyperparameters", "not a valid value"),
-        ({"hyperparameters": {"num_epochs": 1.5}}, "hyperparameters", "not a valid value"),
+        # A fraction for a whole number is told the range, as the other numbers are.
+        (
+            {"hyperparameters": {"num_epochs": 1.5}},
+            "hyperparameters",
+            "num_epochs must be a whole number from 1 to 10,000 (got 1.5).",
+        ),
+        (
+            {"hyperparameters": {"max_steps": 2.5}},
+            "hyperparameters",
+            "max_steps must be a whole number from 1 to 10,000,000 (got 2.5).",
+        ),
         ({"hyperparameters": {"max_steps": True}}, "hyperparameters", "not a valid value"),
         # What JSON can escape but PostgreSQL's jsonb cannot store.
         (

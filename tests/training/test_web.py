@@ -261,7 +261,7 @@ def test_a_valid_form_creates_a_run_and_opens_its_page(
     [
         ({"num_epochs": "0"}, "num_epochs", "Must be from 1 to 10,000 (got 0)."),
         ({"learning_rate": "fast"}, "learning_rate", "Give a number."),
-        ({"max_steps": "2.5"}, "max_steps", "expected a whole number"),
+        ({"max_steps": "2.5"}, "max_steps", "Must be a whole number from 1 to 10,000,000"),
         (
             {"learning_rate": "-1"},
             "learning_rate",
@@ -315,6 +315,21 @@ def test_a_spanish_range_message_writes_numbers_as_spanish_does(maintainer, rele
     html = client.post("/training/new/", {**data, "lora_r": "0", "learning_rate": "-1,5"}).content
     assert "<li>Debe ir de 1 a 65\xa0536 (se recibió 0).</li>" in html.decode()
     assert "<li>Debe ser mayor que 0 y como mucho 1 (se recibió -1,5).</li>" in html.decode()
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_fraction_for_a_whole_number_is_told_its_range_by_its_label(maintainer, release):
+    """Most steps 2.5 said "max_steps: 2.5 is not a valid value (expected a whole number or
+    null).": the knob's code name and "null", where every other field says its range."""
+    data = {"idempotency_key": "k", "release": "v1", "kind": "sft", "method": "full"}
+    response = web(maintainer).post("/training/new/", {**data, "max_steps": "2.5"})
+    html = response.content.decode()
+    assert (
+        '<ul class="errorlist" id="id_max_steps_error">'
+        "<li>Must be a whole number from 1 to 10,000,000 (got 2.5).</li>"
+    ) in html
+    assert "Most steps: Must be a whole number from 1 to 10,000,000 (got 2.5)." in banner(html)
+    assert "null" not in banner(html) and "max_steps" not in banner(html)
     assert not TrainingRun.objects.exists()
 
 
@@ -487,13 +502,32 @@ def test_a_cancelled_run_says_its_worker_is_stopping_until_it_has(maintainer, re
     assert client.get(f"/api/v1/training-runs/{run.pk}/").json()["stopping"] is False
 
 
-def test_a_run_says_who_or_what_started_it_once(maintainer, release):
+def test_a_run_says_who_or_what_asked_for_it_once_and_true_in_every_state(maintainer, release):
+    """A queued run, or one cancelled before it started, said "Started by Maintainer · now":
+    it had not started, and "now" stayed on the page."""
     by_hand = make_run(release, created_by=maintainer)
     by_schedule = make_run(release, origin="schedule")
-    html = web(maintainer).get(f"/training/runs/{by_hand.pk}/").content.decode()
-    assert "· Started by Maintainer ·" in html and "Started by a maintainer" not in html
+    cancelled = make_run(
+        release,
+        created_by=maintainer,
+        state=RunState.CANCELLED,
+        cancel_requested_at=timezone.now(),
+    )
+    for run in (by_hand, cancelled):
+        html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+        assert "· Requested by Maintainer ·" in html and "Requested by a maintainer" not in html
+        assert "Started by" not in html
+        assert re.search(r'<time datetime="[^"]+" title="[^"]+">just now</time></p>', html)
     html = web(maintainer).get(f"/training/runs/{by_schedule.pk}/").content.decode()
-    assert "· Started by a schedule ·" in html
+    assert "· Requested by a schedule ·" in html and "Started by" not in html
+    # A run whose maintainer's account is gone still says who asked in general.
+    orphan = make_run(release, created_by=None)
+    html = web(maintainer).get(f"/training/runs/{orphan.pk}/").content.decode()
+    assert "· Requested by a maintainer ·" in html
+    # Older moments read as elsewhere on the site.
+    TrainingRun.objects.filter(pk=by_hand.pk).update(created_at=timezone.now() - timedelta(hours=3))
+    html = web(maintainer).get(f"/training/runs/{by_hand.pk}/").content.decode()
+    assert ">3\xa0hours ago</time></p>" in html
 
 
 def test_a_local_base_model_is_shown_by_its_file_name_and_kept_whole_on_its_run_page(
@@ -566,6 +600,30 @@ def test_retry_clicked_twice_sends_the_run_once_and_says_so(
     run.refresh_from_db()
     assert (run.state, run.attempt) == (RunState.QUEUED, 2)
     assert len(sent) == 1
+
+
+def test_a_run_that_ended_without_a_report_promises_no_curves(maintainer, release):
+    """A run cancelled before it started showed empty "Loss by step" and "Pairwise accuracy"
+    frames and "The curves appear with the worker's first reports.": they never would."""
+    never = make_run(
+        release, kind="reward", state=RunState.CANCELLED, cancel_requested_at=timezone.now()
+    )
+    failed = make_run(release, state=RunState.FAILED, error="no GPU")
+    for run in (never, failed):
+        html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+        assert "data-chart=" not in html and "data-run-charts" not in html
+        assert "The curves appear" not in html
+        assert (
+            '<p class="muted chart-empty">No curves: this run ended without a report from a '
+            "worker.</p>"
+        ) in html
+    # Waiting, the promise holds; with reports, a finished run keeps its curves.
+    queued = make_run(release, state=RunState.QUEUED)
+    html = web(maintainer).get(f"/training/runs/{queued.pk}/").content.decode()
+    assert 'data-chart="loss"' in html and "The curves appear with the worker" in html
+    reported = make_run(release, state=RunState.CANCELLED, loss_history=[{"step": 1, "loss": 2.0}])
+    html = web(maintainer).get(f"/training/runs/{reported.pk}/").content.decode()
+    assert 'data-chart="loss"' in html and '<p class="muted chart-empty">No curves' not in html
 
 
 def test_data_json_has_the_curves_and_the_state(maintainer, release):
@@ -787,13 +845,14 @@ def test_a_cancelled_run_says_when_and_can_be_run_again(
     cancelled_at = TrainingRun.objects.get().cancel_requested_at
     html = client.get(f"/training/runs/{run.pk}/").content.decode()
     assert f'<time datetime="{cancelled_at.isoformat()}"' in html
-    assert "Cancelled now." in html and "from the start" in html
+    # "Cancelled now." read oddly, and stayed on a page that is no longer polled.
+    assert "Cancelled just now." in html and "from the start" in html
     assert f'action="/training/runs/{run.pk}/retry/"' in html and 'id="run-retry"' in html
     with django_capture_on_commit_callbacks(execute=False) as sent:
         response = client.post(f"/training/runs/{run.pk}/retry/", follow=True)
     html = response.content.decode()
     assert f"Run {run.pk} is sent again (attempt 2)." in html
-    assert "Waiting for a GPU worker." in html and "Cancelled now." not in html
+    assert "Waiting for a GPU worker." in html and "Cancelled just now." not in html
     run.refresh_from_db()
     assert (run.state, run.attempt, run.step, run.loss_history) == (RunState.QUEUED, 2, 0, [])
     assert len(sent) == 2  # the old attempt is aborted again, and the new one is sent
@@ -955,6 +1014,41 @@ def test_a_bad_schedule_is_refused_next_to_its_field(maintainer, schedule_rows):
         before.kwargs,
         before.interval_id,
     )
+
+
+def test_each_bad_base_model_of_a_schedule_is_shown_next_to_its_own_field(
+    maintainer, schedule_rows, settings
+):
+    """Two bad base models gave two unlabelled messages at the top of the card, and neither
+    field was marked: which message was whose could only be guessed."""
+    settings.HEARTH_TRAIN_MODEL_DIRS = ["/srv/models"]
+    schedule = next(s for s in schedule_rows if s.task == "training.auto_train")
+    before = PeriodicTask.objects.get(pk=schedule.id).kwargs
+    prefix = f"schedule-{schedule.id}"
+    response = web(maintainer).post(
+        f"/training/schedules/{schedule.id}/",
+        {
+            f"{prefix}-every_minutes": "60",
+            f"{prefix}-kinds": ["sft", "reward"],
+            f"{prefix}-method": "full",
+            f"{prefix}-base_model_sft": "../../etc/passwd",
+            f"{prefix}-base_model_reward": "/etc/passwd",
+        },
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    card = html[html.index(f'id="schedule-{schedule.id}"') :]
+    assert 'role="alert"' not in card  # nothing left above the form
+    sft = re.search(rf'id="id_{prefix}-base_model_sft_error"><li>(.*?)</li>', card)
+    reward = re.search(rf'id="id_{prefix}-base_model_reward_error"><li>(.*?)</li>', card)
+    assert sft and sft.group(1).startswith("Name a Hub model as org/name")
+    assert (
+        reward and reward.group(1) == "A local base model must be a plain path under /srv/models."
+    )
+    # The message at the top names each field by its label.
+    assert "Base model: Supervised fine-tune: Name a Hub model" in banner(html)
+    assert "Base model: Reward model: A local base model must be" in banner(html)
+    assert PeriodicTask.objects.get(pk=schedule.id).kwargs == before
 
 
 def test_a_schedule_s_errors_and_confirmation_use_the_names_on_the_page(maintainer, schedule_rows):

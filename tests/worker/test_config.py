@@ -86,7 +86,7 @@ def test_release_labels_do_not_change_the_fingerprint() -> None:
         ({"max_grad_norm": 0.0}, "max_grad_norm must be greater than 0"),
         ({"lora_r": 0}, "lora_r must be at least 1"),
         ({"lora_alpha": 0}, "lora_alpha must be at least 1"),
-        ({"lora_alpha": 16.5}, "lora_alpha must be a whole number"),
+        ({"lora_alpha": 16.5}, "lora_alpha must be a whole number, at least 1 and at most"),
         ({"lora_dropout": 1}, "lora_dropout must be at least 0 and below 1"),
         ({"warmup_ratio": 1}, "warmup_ratio must be at least 0 and below 1"),
         ({"min_lr_ratio": 1.5}, "min_lr_ratio must be at least 0 and at most 1"),
@@ -95,7 +95,11 @@ def test_release_labels_do_not_change_the_fingerprint() -> None:
             "max_steps must be at least 1 and at most 10,000,000",
         ),
         ({"max_steps": True}, "max_steps must be a whole number or null (got True)"),
-        ({"max_steps": 2.5}, "max_steps must be a whole number or null"),
+        # A fraction is told the range, not "a whole number or null".
+        (
+            {"max_steps": 2.5},
+            "max_steps must be a whole number, at least 1 and at most 10,000,000 (got 2.5)",
+        ),
         ({"num_epochs": 10_001}, "num_epochs must be at least 1 and at most 10,000"),
         ({"eval_every": -1}, "eval_every must be at least 0"),
         ({"checkpoint_every": 10**7 + 1}, "checkpoint_every must be at least 1 and at most"),

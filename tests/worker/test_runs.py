@@ -591,7 +591,7 @@ def test_a_model_trained_on_a_published_release_names_its_exact_revision(
     card = (tmp_path / "models" / "run-7" / "README.md").read_text()
     assert 'datasets:\n- "hearth/hearth-data"' in card
     assert f'revision: "{sha}"' in card and card.count(sha) >= 3
-    assert f"`{tiny_model.name} (a local model)`" in card
+    assert f"`{tiny_model.name}` (a local model)" in card
     assert "| Hearth release | [v3](https://hearth.example/releases/v3/) |" in card
     assert "| dataset repo | `hearth/hearth-data` |" in card
     assert "| learning_rate | `0.003` |" in card and "type: perplexity" in card

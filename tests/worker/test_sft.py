@@ -102,7 +102,7 @@ def test_sft_lowers_the_loss_and_writes_a_loadable_output(
     assert AutoTokenizer.from_pretrained(output).eos_token == "</s>"
     assert read_json(output / "training_config.json")["max_seq_len"] == 256
     card = (output / "README.md").read_text()
-    assert f"of `{tiny_model.name} (a local model)`" in card and 'revision: "v1"' in card
+    assert f"of `{tiny_model.name}` (a local model)" in card and 'revision: "v1"' in card
     assert "base_model:" not in card and str(tiny_model) not in card  # no server path
     assert "model-index:" in card and "type: perplexity" in card
     assert not RunPaths(output).work.exists()
