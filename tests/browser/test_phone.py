@@ -150,4 +150,3 @@ def test_a_moderator_reads_the_audit_log_on_a_phone_without_scrolling_sideways(
     # An entry without a reason shows no empty "Reason" line.
     unbanned = entries.filter(has=action("Unbanned"))
     expect(unbanned.locator("td.prose")).to_be_hidden()
-

@@ -324,9 +324,7 @@ def test_each_edit_and_withdraw_is_described_by_the_work_it_acts_on(volunteer, w
 
 
 @pytest.mark.parametrize("leaves", ["withdrawn", "hidden", "author banned"])
-def test_an_answer_to_a_prompt_that_left_no_longer_shows_that_prompt(
-    volunteer, volunteer2, leaves
-):
+def test_an_answer_to_a_prompt_that_left_no_longer_shows_that_prompt(volunteer, volunteer2, leaves):
     """Security QA: My contributions went on showing the first 100 characters of another
     person's prompt after they withdrew it (or deleted their account), linked to a 404."""
     prompt = PromptFactory(
