@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import factory
 from django.conf import settings
 
@@ -53,3 +55,11 @@ class ResponseFactory(factory.django.DjangoModelFactory):
     text = factory.Sequence(lambda n: f"A helpful answer, number {n}.")
     state = ResponseState.ACCEPTED
     licence = factory.LazyFunction(lambda: settings.HEARTH_LICENCE_NAME)
+
+
+def reporter(user: Any = None) -> Any:
+    """A volunteer whose reports count towards hiding an item before a moderator looks: one
+    with accepted work (a complete prompt, which asks for no task)."""
+    user = user or UserFactory()
+    PromptFactory(author=user, state=PromptState.COMPLETE)
+    return user

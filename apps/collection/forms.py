@@ -330,7 +330,8 @@ class PolicyForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only in 
                 "among the kinds that have work waiting; 0 never picks it."
             ),
             "auto_hide_flags": _(
-                "Open reports on one prompt or answer that hide it until a moderator decides."
+                "Open reports on one prompt or answer that hide it until a moderator decides. "
+                "Only reports from volunteers with accepted work count."
             ),
         }
 

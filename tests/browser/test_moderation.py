@@ -14,7 +14,7 @@ from apps.moderation import services
 from apps.moderation.models import Flag, ModerationAction
 from tests.browser.conftest import PHONE, horizontal_overflow
 from tests.browser.test_pages import UNLABELLED_CONTROLS, accessibility_violations
-from tests.factories import PromptFactory
+from tests.factories import PromptFactory, reporter
 
 pytestmark = pytest.mark.browser
 
@@ -187,7 +187,7 @@ def test_on_a_phone_a_moderator_keeps_hidden_what_flags_hid(
 ):
     prompt = PromptFactory(instruction="Rude words here")
     for _ in range(current_policy().auto_hide_flags):
-        services.flag_create(reporter=make_volunteer(), target=prompt, reason="harmful")
+        services.flag_create(reporter=reporter(make_volunteer()), target=prompt, reason="harmful")
     page.set_viewport_size(PHONE)
     login(page, moderator)
     page.goto("/moderation/")

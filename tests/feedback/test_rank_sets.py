@@ -15,7 +15,7 @@ from apps.collection.services import response_withdraw
 from apps.feedback.models import PromptConsensus, Ranking
 from apps.moderation import services as moderation
 from tests.conftest import client_for
-from tests.factories import PromptFactory, ResponseFactory, UserFactory
+from tests.factories import PromptFactory, ResponseFactory, UserFactory, reporter
 from tests.locks import (
     InThread,
     pause_before,
@@ -58,7 +58,7 @@ def _remove(how, answer, moderator):
         moderation.content_hide(moderator=moderator, target=answer, reason="copied")
     elif how == "flagged":
         for _ in range(3):  # the policy's auto_hide_flags
-            moderation.flag_create(reporter=UserFactory(), target=answer, reason="spam")
+            moderation.flag_create(reporter=reporter(), target=answer, reason="spam")
     elif how == "banned":
         moderation.user_ban(moderator=moderator, user=answer.author, reason="copied")
     else:

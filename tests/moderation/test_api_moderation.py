@@ -10,9 +10,10 @@ from django.utils import timezone
 from apps.assignments.models import Assignment, AssignmentState
 from apps.collection.models import Prompt, PromptState, ResponseState
 from apps.collection.policy import current_policy
+from apps.moderation import services
 from apps.moderation.models import Flag, ModerationAction
 from tests.conftest import client_for
-from tests.factories import PromptFactory, ResponseFactory, UserFactory
+from tests.factories import PromptFactory, ResponseFactory, UserFactory, reporter
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +128,7 @@ def test_enough_flags_hide_an_answer_and_free_its_place(make_volunteer):
     prompt = PromptFactory(state=PromptState.COLLECTING, open_slots=0)
     answer = ResponseFactory(prompt=prompt, state=ResponseState.ACCEPTED)
     for _ in range(current_policy().auto_hide_flags):
-        r = client_for(make_volunteer()).post(
+        r = client_for(reporter(make_volunteer())).post(
             "/api/v1/flags/", {"response_id": answer.pk, "reason": "harmful"}, format="json"
         )
         assert r.status_code == 201
@@ -137,6 +138,35 @@ def test_enough_flags_hide_an_answer_and_free_its_place(make_volunteer):
     assert prompt.open_slots == 1
     log = ModerationAction.objects.get()
     assert (log.action, log.actor, log.response) == ("auto_hide", None, answer)
+
+
+def test_reports_from_accounts_with_no_accepted_work_do_not_hide_but_reach_the_queue(
+    make_volunteer, api_moderator
+):
+    """Security QA: three accounts signed up a minute before could hide any prompt or answer
+    until a moderator looked. Their reports still go to the queue; only reports from
+    volunteers whose work others accepted hide an item on their own."""
+    answer = ResponseFactory(state=ResponseState.ACCEPTED)
+    needed = current_policy().auto_hide_flags
+    for _ in range(needed * 2):
+        r = client_for(make_volunteer()).post(
+            "/api/v1/flags/", {"response_id": answer.pk, "reason": "harmful"}, format="json"
+        )
+        assert r.status_code == 201
+    answer.refresh_from_db()
+    assert answer.hidden_at is None and not ModerationAction.objects.exists()
+    queued = api_moderator.get("/api/v1/moderation/queue/").json()["results"]
+    assert [(q["id"], q["open_flags"], q["hidden"]) for q in queued] == [
+        (answer.pk, needed * 2, False)
+    ]
+    # Established reporters' flags count alongside: the item hides once they reach the count.
+    for _ in range(needed - 1):
+        services.flag_create(reporter=reporter(make_volunteer()), target=answer, reason="spam")
+    answer.refresh_from_db()
+    assert answer.hidden_at is None
+    services.flag_create(reporter=reporter(make_volunteer()), target=answer, reason="spam")
+    answer.refresh_from_db()
+    assert answer.hidden_at is not None
 
 
 def test_the_queue_is_for_moderators_only(api, api_moderator, volunteer2):
@@ -294,7 +324,7 @@ def test_hiding_an_auto_hidden_answer_confirms_it_once(api_moderator, moderator,
     answer = ResponseFactory(prompt=prompt, state=ResponseState.ACCEPTED)
     flags = current_policy().auto_hide_flags
     for _ in range(flags):
-        client_for(make_volunteer()).post(
+        client_for(reporter(make_volunteer())).post(
             "/api/v1/flags/", {"response_id": answer.pk, "reason": "harmful"}, format="json"
         )
     answer.refresh_from_db()

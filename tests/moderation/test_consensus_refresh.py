@@ -16,7 +16,7 @@ from apps.feedback.models import PromptConsensus, Ranking
 from apps.feedback.services import consensus_run
 from apps.moderation import services
 from apps.moderation.models import Flag
-from tests.factories import UserFactory
+from tests.factories import UserFactory, reporter
 from tests.locks import require_row_locks
 from tests.releases.helpers import World, ranked_prompt
 
@@ -162,7 +162,7 @@ def test_an_answer_hidden_by_flags_drops_out_of_the_consensus(prompt_and_people)
     world, prompt, _, _ = prompt_and_people
     best, second = world.responses["p.0"], world.responses["p.1"]
     for _ in range(3):  # the policy's auto_hide_flags
-        services.flag_create(reporter=UserFactory(), target=best, reason="spam")
+        services.flag_create(reporter=reporter(), target=best, reason="spam")
     best.refresh_from_db()
     second.refresh_from_db()
     assert best.hidden_at is not None
@@ -193,7 +193,7 @@ def test_restoring_an_answer_hidden_by_flags_brings_it_back_into_the_consensus(
     world, prompt, _, _ = prompt_and_people
     best = world.responses["p.0"]
     for _ in range(3):
-        services.flag_create(reporter=UserFactory(), target=best, reason="spam")
+        services.flag_create(reporter=reporter(), target=best, reason="spam")
     services.content_restore(moderator=moderator, target=best, reason="not spam")
     best.refresh_from_db()
     assert consensus(prompt).order[0] == best.pk and best.consensus_rank == 1

@@ -13,7 +13,7 @@ from apps.collection.models import Prompt, PromptState
 from apps.collection.policy import current_policy
 from apps.moderation import services
 from apps.moderation.models import Flag, ModerationAction
-from tests.factories import PromptFactory, ResponseFactory
+from tests.factories import PromptFactory, ResponseFactory, reporter
 from tests.marked_gettext import marked_gettext
 
 pytestmark = pytest.mark.django_db
@@ -464,7 +464,7 @@ def test_a_reason_of_1000_characters_is_taken_whole(moderator, volunteer2):
 def _auto_hidden(make_volunteer, target) -> None:
     """Flag ``target`` until the policy's count hides it, as volunteers would."""
     for _ in range(current_policy().auto_hide_flags):
-        services.flag_create(reporter=make_volunteer(), target=target, reason="harmful")
+        services.flag_create(reporter=reporter(make_volunteer()), target=target, reason="harmful")
     target.refresh_from_db()
     assert target.hidden_at is not None
 
@@ -692,7 +692,9 @@ def test_the_hidden_page_says_who_hid_each_item_and_why(moderator, volunteer, ma
     services.content_hide(moderator=moderator, target=by_hand, reason="off topic")
     by_flags = PromptFactory(author=volunteer, state=PromptState.COLLECTING)
     for _ in range(current_policy().auto_hide_flags):
-        services.flag_create(reporter=make_volunteer(), target=by_flags, reason="spam", note="")
+        services.flag_create(
+            reporter=reporter(make_volunteer()), target=by_flags, reason="spam", note=""
+        )
     html = _web(moderator).get("/moderation/hidden/").content.decode()
     name = moderator.public_name
     assert f'<p class="muted" data-testid="hidden-why">Hidden by {name}: off topic</p>' in html
