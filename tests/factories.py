@@ -63,3 +63,25 @@ def reporter(user: Any = None) -> Any:
     user = user or UserFactory()
     PromptFactory(author=user, state=PromptState.COMPLETE)
     return user
+
+
+def held_task(
+    user: Any, task_type: str, prompt: Any, response: Any = None, *, minutes_left: float = 30
+) -> Any:
+    """An open task made directly, ``minutes_left`` before it expires (negative: overdue), for
+    tests about tasks held, not about handing them out (the cap on open tasks does not
+    apply)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.assignments.models import Assignment
+
+    return Assignment.objects.create(
+        user=user,
+        task_type=task_type,
+        prompt=prompt,
+        response=response,
+        phase=response.state if response is not None else prompt.state,
+        expires_at=timezone.now() + timedelta(minutes=minutes_left),
+    )

@@ -7,13 +7,11 @@ the task expired (up to half an hour); only their submission was refused."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import transaction
 from django.test import Client
-from django.utils import timezone
 
 from apps.accounts import services as account_services
 from apps.assignments import services as task_services
@@ -21,24 +19,13 @@ from apps.assignments.models import Assignment, AssignmentState, TaskType
 from apps.collection import services as collection_services
 from apps.collection.models import PromptState, ResponseState
 from apps.moderation import services as moderation_services
-from tests.factories import PromptFactory, ResponseFactory
+from tests.factories import PromptFactory, ResponseFactory, held_task
 from tests.locks import InThread, lock_row, require_row_locks, wait_until_someone_waits_on_a_lock
 
 pytestmark = pytest.mark.django_db
 
 TAKEN_BACK = "This task was taken back: what it was for is no longer open."
 SECRET = "Where does the night heron sleep"
-
-
-def _hold(user: Any, task_type: str, prompt: Any, response: Any = None) -> Assignment:
-    return Assignment.objects.create(
-        user=user,
-        task_type=task_type,
-        prompt=prompt,
-        response=response,
-        phase=response.state if response is not None else prompt.state,
-        expires_at=timezone.now() + timedelta(minutes=30),
-    )
 
 
 def _withdraw_prompt(prompt: Any, answer: Any, moderator: Any) -> None:
@@ -67,9 +54,9 @@ def test_every_task_on_a_prompt_that_leaves_is_taken_back(
     author, reader, ranker, reviewer = (make_volunteer() for _ in range(4))
     prompt = PromptFactory(author=author, state=PromptState.COLLECTING, instruction=SECRET + "?")
     answer = ResponseFactory(prompt=prompt, state=ResponseState.REVIEW)
-    answering = _hold(reader, TaskType.RESPOND, prompt)
-    reviewing = _hold(reviewer, TaskType.REVIEW_RESPONSE, prompt, answer)
-    unrelated = _hold(ranker, TaskType.RESPOND, PromptFactory(state=PromptState.COLLECTING))
+    answering = held_task(reader, TaskType.RESPOND, prompt)
+    reviewing = held_task(reviewer, TaskType.REVIEW_RESPONSE, prompt, answer)
+    unrelated = held_task(ranker, TaskType.RESPOND, PromptFactory(state=PromptState.COLLECTING))
     client = Client()
     client.force_login(reader)
     assert SECRET in client.get(f"/contribute/{answering.pk}/").content.decode()
@@ -119,8 +106,8 @@ def test_an_answer_that_leaves_takes_back_its_review_but_not_its_prompts_ranking
     )
     under_review = ResponseFactory(prompt=PromptFactory(), state=ResponseState.REVIEW)
     reviewer, ranker = make_volunteer(), make_volunteer()
-    ranking = _hold(ranker, TaskType.RANK, prompt)
-    review = _hold(reviewer, TaskType.REVIEW_RESPONSE, under_review.prompt, under_review)
+    ranking = held_task(ranker, TaskType.RANK, prompt)
+    review = held_task(reviewer, TaskType.REVIEW_RESPONSE, under_review.prompt, under_review)
     with django_capture_on_commit_callbacks(execute=True):
         for answer in (leaving, under_review):
             if how == "withdraw":
@@ -137,9 +124,9 @@ def test_an_answer_that_leaves_takes_back_its_review_but_not_its_prompts_ranking
 
 def test_releasing_is_idempotent_and_leaves_finished_tasks_as_they_are(make_volunteer) -> None:
     prompt = PromptFactory(state=PromptState.COLLECTING)
-    done = _hold(make_volunteer(), TaskType.RESPOND, prompt)
+    done = held_task(make_volunteer(), TaskType.RESPOND, prompt)
     Assignment.objects.filter(pk=done.pk).update(state=AssignmentState.SUBMITTED)
-    held = _hold(make_volunteer(), TaskType.RESPOND, prompt)
+    held = held_task(make_volunteer(), TaskType.RESPOND, prompt)
     assert task_services.tasks_release_on_gone_work(prompt_ids=[prompt.pk]) == 1
     assert task_services.tasks_release_on_gone_work(prompt_ids=[prompt.pk]) == 0
     done.refresh_from_db()
@@ -155,7 +142,7 @@ def test_a_submission_in_flight_is_waited_for_and_a_sent_task_stays_sent(make_vo
     It holds no other lock meanwhile, so it cannot deadlock with the dispatcher."""
     require_row_locks()
     prompt = PromptFactory(state=PromptState.COLLECTING)
-    held = _hold(make_volunteer(), TaskType.RESPOND, prompt)
+    held = held_task(make_volunteer(), TaskType.RESPOND, prompt)
     with transaction.atomic():
         lock_row(Assignment, held.pk)  # a submission holds its task ...
         release = InThread(

@@ -5,29 +5,16 @@ stand-in for a submission holds a prompt and then wants its answer."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from apps.assignments.models import Assignment, AssignmentState, TaskType
 from apps.assignments.services import assignments_expire, assignments_release_for_user
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
-from tests.factories import PromptFactory, ResponseFactory
+from tests.factories import PromptFactory, ResponseFactory, held_task
 from tests.locks import InThread, lock_row, require_row_locks, wait_until_someone_waits_on_a_lock
-
-
-def _task(user, task_type, prompt, *, minutes_ago, response=None) -> Assignment:
-    return Assignment.objects.create(
-        user=user,
-        task_type=task_type,
-        prompt=prompt,
-        response=response,
-        phase=response.state if response is not None else prompt.state,
-        expires_at=timezone.now() - timedelta(minutes=minutes_ago),
-    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -39,8 +26,8 @@ def test_an_answers_slot_goes_back_after_its_prompts_not_in_task_order(how, make
     answer = ResponseFactory(prompt=prompt, state=ResponseState.REVIEW, open_slots=0)
     # The review of the answer is the newer task and expired first: it comes first in either
     # order the tasks are read in (newest first, or by expiry).
-    _task(volunteer, TaskType.RESPOND, prompt, minutes_ago=10)
-    _task(volunteer, TaskType.REVIEW_RESPONSE, prompt, response=answer, minutes_ago=20)
+    held_task(volunteer, TaskType.RESPOND, prompt, minutes_left=-10)
+    held_task(volunteer, TaskType.REVIEW_RESPONSE, prompt, response=answer, minutes_left=-20)
 
     def give_back() -> int:
         if how == "expire":
@@ -64,8 +51,8 @@ def test_prompts_get_their_slots_back_in_id_order(make_volunteer):
     require_row_locks()
     volunteer = make_volunteer()
     first, second = (PromptFactory(state=PromptState.REVIEW) for _ in range(2))
-    _task(volunteer, TaskType.REVIEW_PROMPT, second, minutes_ago=20)
-    _task(volunteer, TaskType.REVIEW_PROMPT, first, minutes_ago=10)
+    held_task(volunteer, TaskType.REVIEW_PROMPT, second, minutes_left=-20)
+    held_task(volunteer, TaskType.REVIEW_PROMPT, first, minutes_left=-10)
 
     with CaptureQueriesContext(connection) as captured:
         assert assignments_expire() == 2

@@ -3,32 +3,16 @@ with a few and with many, and the number of queries must be the same."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
-
 import pytest
 from django.utils import timezone
 
 from apps.assignments import selectors
-from apps.assignments.models import Assignment, TaskType
+from apps.assignments.models import TaskType
 from apps.collection.models import Prompt, PromptState, ResponseState
-from tests.factories import PromptFactory, ResponseFactory
+from tests.factories import PromptFactory, ResponseFactory, held_task
 from tests.query_counts import MANY, assert_flat, web
 
 pytestmark = pytest.mark.django_db
-
-
-def hold(user: Any, task_type: str, prompt: Prompt, **fields: Any) -> Assignment:
-    """An open task, made directly: these tests are about reading tasks, not handing them out
-    (the policy's cap on open tasks does not apply)."""
-    return Assignment.objects.create(
-        user=user,
-        task_type=task_type,
-        prompt=prompt,
-        phase=prompt.state,
-        expires_at=timezone.now() + timedelta(minutes=30),
-        **fields,
-    )
 
 
 def ranking_prompt(answers: int = 3) -> Prompt:
@@ -39,16 +23,16 @@ def ranking_prompt(answers: int = 3) -> Prompt:
 
 
 def test_a_task_page_runs_the_same_queries_however_many_other_tasks_are_held(volunteer):
-    shown = hold(volunteer, TaskType.REVIEW_PROMPT, PromptFactory(state=PromptState.REVIEW))
+    shown = held_task(volunteer, TaskType.REVIEW_PROMPT, PromptFactory(state=PromptState.REVIEW))
 
     def others(n: int) -> None:
         for i in range(n):
             prompt = PromptFactory(state=PromptState.COLLECTING)
             if i % 2:
-                hold(volunteer, TaskType.RESPOND, prompt)
+                held_task(volunteer, TaskType.RESPOND, prompt)
             else:
                 answer = ResponseFactory(prompt=prompt, state=ResponseState.REVIEW)
-                hold(volunteer, TaskType.REVIEW_RESPONSE, prompt, response=answer)
+                held_task(volunteer, TaskType.REVIEW_RESPONSE, prompt, response=answer)
 
     client = web(volunteer)
     assert_flat(lambda: client.get(f"/contribute/{shown.pk}/"), others)
@@ -58,7 +42,7 @@ def test_a_task_page_runs_the_same_queries_however_many_other_tasks_are_held(vol
 
 def test_a_rank_task_page_runs_the_same_queries_for_many_answers(volunteer):
     prompt = ranking_prompt(answers=0)
-    task = hold(volunteer, TaskType.RANK, prompt)
+    task = held_task(volunteer, TaskType.RANK, prompt)
 
     def answers(n: int) -> None:
         for _ in range(n):
@@ -74,7 +58,7 @@ def test_the_task_list_api_runs_the_same_queries_for_many_review_tasks(api, volu
         for _ in range(n):
             prompt = PromptFactory(state=PromptState.COLLECTING)
             answer = ResponseFactory(prompt=prompt, state=ResponseState.REVIEW)
-            hold(volunteer, TaskType.REVIEW_RESPONSE, prompt, response=answer)
+            held_task(volunteer, TaskType.REVIEW_RESPONSE, prompt, response=answer)
 
     assert_flat(lambda: api.get("/api/v1/tasks/"), reviews)
     assert len(api.get("/api/v1/tasks/").json()["results"]) == 20
@@ -83,7 +67,7 @@ def test_the_task_list_api_runs_the_same_queries_for_many_review_tasks(api, volu
 def test_the_task_list_api_runs_the_same_queries_for_many_rank_tasks(api, volunteer):
     def ranks(n: int) -> None:
         for _ in range(n):
-            hold(volunteer, TaskType.RANK, ranking_prompt())
+            held_task(volunteer, TaskType.RANK, ranking_prompt())
 
     assert_flat(lambda: api.get("/api/v1/tasks/"), ranks)
     results = api.get("/api/v1/tasks/").json()["results"]
@@ -101,7 +85,7 @@ def test_the_task_list_gives_a_rank_task_the_answers_the_task_itself_gives(api, 
     banned = ResponseFactory(prompt=prompt)
     banned.author.banned_at = timezone.now()
     banned.author.save()
-    task = hold(volunteer, TaskType.RANK, prompt)
+    task = held_task(volunteer, TaskType.RANK, prompt)
     listed = api.get("/api/v1/tasks/").json()["results"]
     alone = selectors.task_payload(
         selectors.assignment_get_for_user(user=volunteer, assignment_id=task.pk)
