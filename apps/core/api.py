@@ -243,7 +243,9 @@ def _located(response: Response) -> Response:
         and isinstance(data, dict)
         and isinstance(data.get("url"), str)
     ):
-        response["Location"] = data["url"]
+        # As a plain str: DRF's Hyperlink (a str subclass) is refused by wsgiref, whose
+        # server runs `make run` (a 500 after the write was saved).
+        response["Location"] = str(data["url"])
     return response
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 from rest_framework.test import APIClient
 
 from tests.factories import PromptFactory, ResponseFactory
@@ -54,7 +55,7 @@ def test_a_201_gives_the_url_of_what_it_made_as_location(
     assert first.status_code == 201, first.json()
     made = first.json()
     assert made["url"].startswith("http://testserver/api/v1/")
-    assert first["Location"] == made["url"]
+    assert first["Location"] == made["url"] and type(first["Location"]) is str
     assert again["Idempotent-Replayed"] == "true" and again["Location"] == made["url"]
     shown = client.get(made["url"])
     assert shown.status_code == 200 and shown.json()[key] == made[key]
@@ -84,3 +85,23 @@ def test_a_finished_runs_downloads_are_full_urls(api_maintainer: APIClient) -> N
     }
     listed = api_maintainer.get("/api/v1/training-runs/").json()["results"]
     assert listed[0]["downloads"] == body["downloads"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_201_goes_out_through_a_real_wsgi_server(live_server: Any, make_volunteer: Any) -> None:
+    """API QA: on `make run` every create answered 500 after saving: the Location header was
+    DRF's Hyperlink, a str subclass that wsgiref (runserver's server, and the live server
+    here) refuses. The test client does not check header types."""
+    from apps.accounts.services import api_token_create
+
+    volunteer = make_volunteer()
+    _token, secret = api_token_create(user=volunteer, name="qa")
+    r = requests.post(
+        f"{live_server.url}/api/v1/prompts/",
+        json={"instruction": "Name three rivers.", "category": "open_qa", "language": "en"},
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text[:300]
+    assert r.headers["Location"] == r.json()["url"]
+    assert r.headers["Location"].startswith(f"{live_server.url}/api/v1/prompts/")
