@@ -1,6 +1,6 @@
 from csp.decorators import csp_update
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.core import views as core_views
@@ -23,6 +23,8 @@ urlpatterns = [
     path("api/v1/", include(("apps.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="api-docs"),
+    # Last under /api/: JSON 404s (DEBUG too), and a 308 for a path without its slash.
+    re_path(r"^api/(?P<rest>.*)$", core_views.api_not_found, name="api-not-found"),
     path("", include("apps.accounts.urls")),
     path("", include("apps.collection.urls")),
     path("", include("apps.moderation.urls")),

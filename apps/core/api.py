@@ -81,10 +81,15 @@ class Pagination(PageNumberPagination):
             return self.max_page_size
         return min(int(raw), self.max_page_size)
 
+    # DRF also reads page=last as the last page: not a number, so a 404 as documented.
+    last_page_strings = ()
+
     def get_page_number(self, request: Request, paginator: Any) -> Any:
-        """DRF reads a blank page as page 1; it is no page number, so it is the 404 that
-        page=abc gets."""
-        if request.query_params.get(self.page_query_param) == "":
+        """DRF reads a blank page as page 1, and int() reads digits of any script ("２") as
+        a number: neither is a page number of ASCII digits, so they get the 404 that page=abc
+        gets."""
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and not (raw.isascii() and raw.isdigit()):
             raise exceptions.NotFound(_("Invalid page."))
         return super().get_page_number(request, paginator)
 

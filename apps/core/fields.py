@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -102,9 +103,9 @@ class RefusesUnknownFields(serializers.Serializer[Any]):
     changed nothing. A read-only field is refused too, except in a PATCH, where a client may
     send back what it read: the serializer's own read-only fields when it is ``partial``, and
     the fields named in ``read_back`` (those of what the resource's GET answers) with the
-    values they have now, given as ``context={"read": …}``; either is left as it is. A
-    read-back field with another value is refused as any field the request does not take:
-    a client trying to change it is told it cannot."""
+    values they have now (JSON types included), given as ``context={"read": …}``; either is
+    left as it is. A read-back field with another value is refused as one that cannot be
+    changed, which also says what happened when the resource changed since it was read."""
 
     read_back: tuple[str, ...] = ()
 
@@ -118,15 +119,35 @@ class RefusesUnknownFields(serializers.Serializer[Any]):
                 and not (self.partial and name in self.fields)
                 and not self._read_back_unchanged(name, data[name])
             )
+            changed = sorted(name for name in refused if name in self.read_back)
+            refused = [name for name in refused if name not in changed]
+            problems: dict[str, list[Any]] = {
+                name: [
+                    _(
+                        "Cannot be changed: leave it out, or send it as it is now (it may have "
+                        "changed since you read it)."
+                    )
+                ]
+                for name in changed
+            }
             if refused:
                 message: Any = _("This request takes no fields: send no body, or {}.")
                 if takes:
                     message = _("Not a field of this request; it takes: %(fields)s.") % {
                         "fields": ", ".join(takes)
                     }
-                raise serializers.ValidationError({name: [message] for name in refused})
+                problems.update({name: [message] for name in refused})
+            if problems:
+                raise serializers.ValidationError(problems)
         return super().to_internal_value(data)
 
     def _read_back_unchanged(self, name: str, value: Any) -> bool:
+        """Whether ``value`` is what was read, JSON type included (1 is not true, 1.0 not 1)."""
         read = self.context.get("read", {})
-        return name in self.read_back and name in read and read[name] == value
+        if name not in self.read_back or name not in read:
+            return False
+        return _as_json(read[name]) == _as_json(value)
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)

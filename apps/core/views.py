@@ -2,8 +2,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    JsonResponse,
+)
 from django.shortcuts import render
+from django.urls import resolve
 from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.decorators.cache import never_cache
@@ -57,6 +64,24 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path_info.startswith("/api/"):
         return JsonResponse({"detail": not_found_detail()}, status=404)
     return defaults.page_not_found(request, exception)
+
+
+def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Any /api/ path no route takes: the API's JSON 404, also under DEBUG (Django's debug
+    page is HTML). A path that only lacks its trailing slash is sent on with a 308, which,
+    unlike CommonMiddleware's 301 (or its DEBUG-time 500 for a POST), a client follows with
+    the same method and body."""
+    path = request.path_info
+    if not path.endswith("/"):
+        try:
+            match = resolve(path + "/")
+        except Http404:
+            match = None
+        if match is not None and match.url_name != "api-not-found":
+            query = request.META.get("QUERY_STRING", "")
+            target = request.path + "/" + (f"?{query}" if query else "")
+            return HttpResponsePermanentRedirect(target, preserve_request=True)  # 308
+    return JsonResponse({"detail": not_found_detail()}, status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -31,10 +31,17 @@ def test_a_field_the_profile_does_not_change_is_refused_by_name(api, volunteer):
         "/api/v1/me/", {"email": "evil@example.org", "roles": ["maintainer"]}, format="json"
     )
     message = (
-        "Not a field of this request; it takes: display_name, languages, attribution, "
-        "on_leaderboard."
+        "Cannot be changed: leave it out, or send it as it is now (it may have changed since "
+        "you read it)."
     )
     assert (r.status_code, r.json()) == (400, {"email": [message], "roles": [message]})
+    other = api.patch("/api/v1/me/", {"emial": "x@example.org"}, format="json")
+    assert other.json() == {
+        "emial": [
+            "Not a field of this request; it takes: display_name, languages, attribution, "
+            "on_leaderboard."
+        ]
+    }
     volunteer.refresh_from_db()
     assert volunteer.email != "evil@example.org"
 

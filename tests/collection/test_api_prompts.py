@@ -167,9 +167,11 @@ def test_a_huge_page_size_is_cut_to_the_maximum(api_anon):
 
 
 def test_a_blank_page_is_404_like_any_page_that_is_not_a_number(api_anon):
-    """DRF read page= as page 1, though the schema says a number from 1."""
+    """DRF read page= as page 1, page=last as the last page and page=２ (full-width) as 2,
+    though the README says a page that is not a number is a 404."""
     PromptFactory()
-    for page in ("", "abc"):
+    assert api_anon.get(URL, {"page": "1"}).status_code == 200
+    for page in ("", "abc", "last", "\uff11", "\u0661", " 1", "+1"):
         r = api_anon.get(URL, {"page": page})
         assert r.status_code == 404
         assert r.json() == {"detail": "Invalid page."}

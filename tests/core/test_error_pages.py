@@ -127,6 +127,41 @@ def test_an_api_url_no_route_matches_is_the_apis_json_404(volunteer, method, pat
     assert client_for(volunteer).get("/api/v1/prompts/999999/").json() == r.json()
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [False, True])
+def test_under_debug_too_an_unknown_api_path_is_json(settings, volunteer, debug):
+    """API QA: on `make run` (DEBUG) /api/v1/nope/ answered Django's HTML debug page."""
+    settings.DEBUG = debug
+    for path in ("/api/v1/nope/", "/api/v1/prompts/abc/", "/api/nope"):
+        r = client_for(volunteer).get(path, HTTP_ACCEPT_LANGUAGE="es")
+        assert r.status_code == 404 and r["Content-Type"] == "application/json", path
+        assert r.json() == {"detail": "No encontrado, o no tienes permiso para verlo."}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_write_without_its_trailing_slash_is_sent_on_with_its_method(settings, volunteer, debug):
+    """API QA: POST /api/v1/prompts (no slash) was a 500 under DEBUG (CommonMiddleware refuses
+    to redirect a POST) and a 301 otherwise, which clients follow as a GET, losing the body.
+    A 308 keeps the method and the body."""
+    settings.DEBUG = debug
+    api = client_for(volunteer)
+    r = api.post(
+        "/api/v1/prompts?x=1",
+        {"instruction": "Name three rivers.", "category": "open_qa", "language": "en"},
+        format="json",
+    )
+    assert r.status_code == 308 and r["Location"] == "/api/v1/prompts/?x=1"
+    assert api.patch("/api/v1/me", {}, format="json")["Location"] == "/api/v1/me/"
+    followed = api.post(
+        "/api/v1/prompts",
+        {"instruction": "Name three rivers.", "category": "open_qa", "language": "en"},
+        format="json",
+        follow=True,
+    )
+    assert followed.status_code == 201
+
+
 def test_a_500_under_the_api_is_json():
     """Django, not DRF, answers an error that escapes a view: under /api/ it is still JSON."""
     from apps import urls

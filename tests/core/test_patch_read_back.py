@@ -67,5 +67,21 @@ def test_a_read_only_field_sent_back_changed_is_refused_by_name(
     refused = api.patch(url, {**read, field: value, read_only: other}, format="json")
     assert refused.status_code == 400
     assert list(refused.json()) == [read_only]
-    assert refused.json()[read_only][0].startswith("Not a field of this request; it takes:")
+    assert refused.json()[read_only] == [
+        "Cannot be changed: leave it out, or send it as it is now (it may have changed since "
+        "you read it)."
+    ]
     assert api.get(url).json()[field] == read[field]  # nothing changed
+
+
+@pytest.mark.parametrize("resource", [_prompt, _me])
+def test_a_read_only_value_sent_back_must_keep_its_json_type(
+    api: APIClient, volunteer: Any, resource: Callable[[Any], tuple[str, str, str]]
+) -> None:
+    """API QA: "id": 1552.0 and "licence_accepted": 1 passed as unchanged (Python's ==)."""
+    url, field, value = resource(volunteer)
+    read = api.get(url).json()
+    name, other = ("id", float(read["id"])) if "id" in read else ("licence_accepted", 1)
+    assert read[name] == other  # equal in Python, not in JSON
+    refused = api.patch(url, {**read, field: value, name: other}, format="json")
+    assert refused.status_code == 400 and list(refused.json()) == [name]
