@@ -23,6 +23,7 @@ from apps.core.api import Pagination, SelfUrl, idempotent, takes_no_body
 from apps.core.fields import RefusesUnknownFields, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
+    LOCATION,
     PAGE_ERRORS,
     PAGE_PARAMETERS,
     RETRY_AFTER,
@@ -192,7 +193,7 @@ class PromptsApi(ThrottledWrites, APIView):
 
     @extend_schema(
         request=PromptCreateIn,
-        parameters=[RETRY_AFTER],
+        parameters=[RETRY_AFTER, LOCATION],
         responses={201: PromptCreatedOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 429)},
         operation_id="prompts_create",
     )
@@ -280,7 +281,7 @@ class PromptResponsesApi(ThrottledWrites, APIView):
 
     @extend_schema(
         request=ResponseCreateIn,
-        parameters=[RETRY_AFTER],
+        parameters=[RETRY_AFTER, LOCATION],
         responses={201: ResponseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 429)},
         operation_id="prompts_responses_create",
     )

@@ -27,6 +27,7 @@ from apps.core.api import Pagination, absolute_url, idempotent, takes_no_body
 from apps.core.fields import RefusesUnknownFields, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
+    LOCATION,
     PAGE_ERRORS,
     PAGE_PARAMETERS,
     WRITE_ERRORS,
@@ -193,6 +194,7 @@ class ImportsApi(APIView):
     @extend_schema(
         request={"multipart/form-data": ImportIn},
         responses={202: ImportOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS)},
+        parameters=[LOCATION],
         operation_id="imports_create",
         description=(
             "Send a JSONL file to import; every line goes through the Write form's checks. "
@@ -257,6 +259,7 @@ class ImportResumeApi(APIView):
     @extend_schema(
         request=None,
         responses={202: ImportOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        parameters=[LOCATION],
         operation_id="imports_resume",
         description=(
             "Send a failed or stalled import to the exports worker again (maintainers): it goes "

@@ -240,7 +240,7 @@ def takes_no_body(handler: ApiHandler) -> ApiHandler:
     return wrapper
 
 
-def _located(response: Response) -> Response:
+def located(response: Response) -> Response:
     """A 201 or 202 points at what it created or queued: its body's ``url`` as Location."""
     data = response.data
     if (
@@ -277,7 +277,7 @@ def idempotent(handler: ApiHandler) -> ApiHandler:
     def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get("Idempotency-Key")
         if not key:
-            return _located(handler(view, request, *args, **kwargs))
+            return located(handler(view, request, *args, **kwargs))
         idempotency.check_key(key)
         fingerprint = idempotency.fingerprint(
             request.method or "POST", request.path, _body_digest(request)
@@ -292,7 +292,7 @@ def idempotent(handler: ApiHandler) -> ApiHandler:
         )
         # Only the status and body are kept: a created or queued resource's Location is its
         # body's url, first time and replay alike.
-        response = _located(Response(data, status=status_code))
+        response = located(Response(data, status=status_code))
         if replayed:
             response["Idempotent-Replayed"] = "true"
         return response

@@ -17,6 +17,7 @@ import functools
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -96,6 +97,15 @@ RETRY_AFTER = OpenApiParameter(
     OpenApiParameter.HEADER,
     response=[429],
     description="Seconds to wait before trying again.",
+)
+
+# A 201 or 202 whose body has a ``url`` (what it created or queued) sends it as Location too.
+LOCATION = OpenApiParameter(
+    "Location",
+    OpenApiTypes.URI,
+    OpenApiParameter.HEADER,
+    response=[201, 202],
+    description="The URL of what was created or queued: its body's url.",
 )
 
 # What every paged list can answer besides its own: a page_size it cannot read (400), a page

@@ -23,11 +23,13 @@ from apps.core.api import (
     SelfUrl,
     absolute_url,
     idempotent,
+    located,
     takes_no_body,
 )
 from apps.core.fields import RefusesUnknownFields, StrictBooleanField, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
+    LOCATION,
     PAGE_ERRORS,
     PAGE_PARAMETERS,
     WRITE_ERRORS,
@@ -114,6 +116,7 @@ class ReleasesApi(APIView):
     @extend_schema(
         request=ReleaseCreateIn,
         responses={201: ReleaseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS)},
+        parameters=[LOCATION],
         operation_id="releases_create",
     )
     @idempotent
@@ -150,6 +153,7 @@ class ReleasePublishApi(APIView):
     @extend_schema(
         request=None,
         responses={202: ReleaseOut, **errors(*WRITE_ERRORS, 404, 409)},
+        parameters=[LOCATION],
         operation_id="releases_publish",
         description=(
             "Queue the release's publishing to the Hub. Its `publish_state` is `publishing` "
@@ -185,9 +189,11 @@ class ReleasePublishApi(APIView):
             error = exceptions.APIException(str(exc))
             error.status_code = status.HTTP_409_CONFLICT
             raise error from None
-        return Response(
-            ReleaseOut(release, context={"request": request}).data,
-            status=status.HTTP_202_ACCEPTED,
+        return located(
+            Response(
+                ReleaseOut(release, context={"request": request}).data,
+                status=status.HTTP_202_ACCEPTED,
+            )
         )
 
 
@@ -197,6 +203,7 @@ class ReleaseRebuildApi(APIView):
     @extend_schema(
         request=None,
         responses={202: ReleaseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        parameters=[LOCATION],
         operation_id="releases_rebuild",
         description=(
             "Build a failed release again, or one whose build has made no progress for 30 "

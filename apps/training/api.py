@@ -25,6 +25,7 @@ from apps.core.fields import (
 )
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
+    LOCATION,
     PAGE_ERRORS,
     PAGE_PARAMETERS,
     WRITE_ERRORS,
@@ -158,6 +159,7 @@ class TrainingRunsApi(APIView):
     @extend_schema(
         request=TrainingRunCreateIn,
         responses={201: TrainingRunOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS)},
+        parameters=[LOCATION],
         operation_id="training_runs_create",
     )
     @idempotent
@@ -249,6 +251,7 @@ class TrainingRunRetryApi(APIView):
     @extend_schema(
         request=None,
         responses={202: TrainingRunOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        parameters=[LOCATION],
         operation_id="training_runs_retry",
     )
     @takes_no_body

@@ -194,3 +194,21 @@ def test_every_post_documented_without_a_body_refuses_one():
     for path, _regex, method, view in EndpointEnumerator().get_api_endpoints():
         if method == "POST" and path in bodiless:
             assert getattr(view.cls.post, "takes_no_body", False), path
+
+
+def test_every_201_or_202_with_a_url_documents_its_location(schema):
+    """API QA: the README promised Location on what a POST creates or queues, and the schema
+    declared it on no operation."""
+    located = []
+    for path, method, operation in operations(schema):
+        for code in ("201", "202"):
+            response = operation["responses"].get(code)
+            if response is None:
+                continue
+            body = response_schema(schema, path, method, code)
+            if "url" in body.get("properties", {}):
+                assert "Location" in response.get("headers", {}), (method, path, code)
+                located.append(operation["operationId"])
+    assert {"prompts_create", "releases_create", "training_runs_retry", "imports_create"} <= set(
+        located
+    )
