@@ -17,6 +17,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # UTF-8 can hold it, so PostgreSQL (and any page showing it) would fail on it.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _NON_WORD = re.compile(r"[\W_]+")
+# Bidirectional embeddings, overrides and isolates: "evil\u202eexe.txt" shows as
+# "eviltxt.exe". Right-to-left text needs none of them (the marks U+200E/U+200F stay).
+_DIRECTION_OVERRIDE = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 
 
 def _is_blank(text: str) -> bool:
@@ -75,6 +78,16 @@ def check_text(
             _("%(label)s contains a control character (U+%(code)04X); remove it.")
             % {"label": label, "code": ord(bad.group())},
             code="control_character",
+        )
+    turned = _DIRECTION_OVERRIDE.search(text)
+    if turned:
+        raise ValidationError(
+            _(
+                "%(label)s contains a character that changes the direction text is shown in "
+                "(U+%(code)04X), so what is shown is not what was written; remove it."
+            )
+            % {"label": label, "code": ord(turned.group())},
+            code="direction_override",
         )
     if len(text) < min_chars:
         raise ValidationError(

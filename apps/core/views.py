@@ -14,6 +14,7 @@ from django.urls import resolve
 from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 
 from apps.collection import selectors
 from apps.core.api import not_found_detail
@@ -66,6 +67,7 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return defaults.page_not_found(request, exception)
 
 
+@csrf_exempt  # as DRF's views are: it changes nothing, and its 403 would be an HTML page
 def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     """Any /api/ path no route takes: the API's JSON 404, also under DEBUG (Django's debug
     page is HTML). A path that only lacks its trailing slash is sent on with a 308, which,

@@ -28,6 +28,10 @@ def post(api, **changes):
         ({"instruction": "\u200b\u200b\u200b\u200b\u200b"}, "instruction", "only whitespace"),
         ({"instruction": "\ufeff\u200d \u2060\u200e\u202e"}, "instruction", "only whitespace"),
         ({"instruction": "Bell\x07 character"}, "instruction", "control character (U+0007)"),
+        # UX QA: "test \u202eevil.exe" was saved, and shown everywhere as "test exe.live".
+        ({"instruction": "Open \u202eevil.exe now"}, "instruction", "direction text is shown"),
+        ({"response": "Fine \u2067isolated\u2069."}, "response", "(U+2067)"),
+        ({"context": "A \u202aembedded\u202c one"}, "context", "(U+202A)"),
         ({"instruction": "Null\x00 byte here"}, "instruction", "null characters are not allowed"),
         ({"context": "c" * 20_001}, "context", "too long: at most 20000 characters"),
         ({"response": "r" * 20_001}, "response", "too long: at most 20000 characters"),
@@ -145,3 +149,15 @@ def test_a_category_that_is_not_text_is_refused_with_the_choices(category):
             "brainstorming, information_extraction, summarization, creative_writing."
         ]
     }
+
+
+def test_right_to_left_text_and_its_marks_are_kept(api):
+    """What is refused is the override, not right-to-left writing: Arabic and Hebrew need no
+    override, and the marks U+200E/U+200F stay allowed."""
+    r = post(
+        api,
+        instruction="ما هي عاصمة مصر؟ \u200fوما هو أطول نهر فيها؟",
+        language="ar",
+        response="القاهرة، ونهر النيل.",
+    )
+    assert r.status_code == 201, r.json()
