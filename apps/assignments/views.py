@@ -26,7 +26,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.models import User
@@ -44,12 +44,14 @@ from apps.core import idempotency
 from apps.core.languages import common_languages
 from apps.core.throttling import Throttled, kept_as_typed, throttle, throttled_page
 
+# Verbs, as Community's links to them: in Spanish "Revisar", not the noun "Revisión". (The
+# context is spelt out each time: makemessages reads only a literal.)
 KINDS = [
     (services.ANY, gettext_lazy("Any task")),
-    ("review", gettext_lazy("Review")),
-    ("respond", gettext_lazy("Answer")),
-    ("rank", gettext_lazy("Rank")),
-    ("write", gettext_lazy("Write")),
+    ("review", pgettext_lazy("a link to take a task of this kind", "Review")),
+    ("respond", pgettext_lazy("a link to take a task of this kind", "Answer")),
+    ("rank", pgettext_lazy("a link to take a task of this kind", "Rank")),
+    ("write", pgettext_lazy("a link to take a task of this kind", "Write")),
 ]
 EMPTY_TITLES: dict[str, Any] = {
     services.ANY: gettext_lazy("No task is waiting right now."),

@@ -1002,3 +1002,21 @@ def test_a_first_task_says_how_contributing_goes_until_one_is_sent(volunteer):
     Assignment.objects.filter(pk=first.pk).update(state=AssignmentState.SUBMITTED)
     _second, page = open_task(client, "review")
     assert 'data-testid="first-task"' not in page.content.decode()
+
+
+def test_the_task_kinds_are_verbs_in_spanish_too(volunteer):
+    """UX QA: the Spanish tabs read "Revisión · Respuesta · Clasificación · Escribir", three
+    nouns and a verb, where the English are all verbs."""
+    page = client_for(volunteer).get(CONTRIBUTE, HTTP_ACCEPT_LANGUAGE="es", follow=True)
+    page = page.content.decode()
+    nav = page[page.index('<nav class="task-kinds"') :]
+    nav = nav[: nav.index("</nav>")]
+    labels = re.findall(r">([^<>]+)</a>", nav)
+    assert labels == ["Cualquier tarea", "Revisar", "Responder", "Clasificar", "Escribir"]
+
+
+def test_the_report_toggle_is_a_verb_in_spanish(volunteer):
+    """UX QA: it read "Reporte" (a noun) where it is an action."""
+    prompt = PromptFactory(state=PromptState.COLLECTING)
+    page = client_for(volunteer).get(f"/prompts/{prompt.pk}/", HTTP_ACCEPT_LANGUAGE="es")
+    assert re.search(r"<summary[^>]*>\s*Reportar\s*</summary>", page.content.decode())
