@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, cast
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -81,3 +84,27 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A personal API token from the Profile page: `Authorization: Bearer hearth_…`",
         }
+
+
+def accepts_api_tokens(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
+    """Let a page the API links to (a training run's files) take the API's token as well as
+    the browser's session: API QA followed a run's ``downloads`` with its token and landed on
+    the sign-in page. A bad token is the API's 401; without the header nothing changes."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.is_authenticated and "HTTP_AUTHORIZATION" in request.META:
+            auth = ApiTokenAuthentication()
+            try:
+                found = auth.authenticate(cast(Request, request))  # it reads the header only
+            except exceptions.AuthenticationFailed as exc:
+                response = JsonResponse({"detail": str(exc.detail)}, status=401)
+                response["WWW-Authenticate"] = auth.authenticate_header(cast(Request, request))
+                return response
+            if found is not None:
+                request.user = found[0]
+        return view(request, *args, **kwargs)
+
+    return wrapper

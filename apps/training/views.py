@@ -26,6 +26,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apps.accounts import roles
+from apps.accounts.authentication import accepts_api_tokens
 from apps.accounts.selectors import request_user
 from apps.collection.selectors import prompts_answered_by_model
 from apps.core import idempotency
@@ -307,6 +308,7 @@ def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
     return redirect("training:detail", run_id=run_id)
 
 
+@accepts_api_tokens  # the API hands these out as full URLs in a run's downloads
 @maintainer_required
 def run_file(request: HttpRequest, run_id: int, path: str) -> HttpResponseBase:
     run = _get_run(run_id)

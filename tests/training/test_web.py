@@ -13,6 +13,7 @@ from django.test import Client
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from apps.accounts.services import api_token_create
 from apps.releases.models import ReleaseState
 from apps.training import schedules
 from apps.training.models import RunState, TrainingRun
@@ -1076,3 +1077,22 @@ def test_a_schedule_s_errors_and_confirmation_use_the_names_on_the_page(maintain
 
 def test_an_unknown_schedule_is_404(maintainer, schedule_rows):
     assert web(maintainer).post("/training/schedules/999999/", {}).status_code == 404
+
+
+def test_a_runs_download_links_work_with_an_api_token(maintainer, volunteer, release, settings):
+    """API QA: a run's `downloads` are full URLs, but following one with the API's token
+    landed on the sign-in page; only a browser session opened them."""
+    run = succeeded(release)
+    folder = settings.HEARTH_MODELS_DIR / run.output_name
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"12345")
+    url = f"/training/runs/{run.pk}/files/model.safetensors"
+    _token, secret = api_token_create(user=maintainer, name="downloads")
+    fetched = Client().get(url, HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert fetched.status_code == 200
+    assert b"".join(fetched.streaming_content) == b"12345"
+    _token, theirs = api_token_create(user=volunteer, name="downloads")
+    assert Client().get(url, HTTP_AUTHORIZATION=f"Bearer {theirs}").status_code == 403
+    refused = Client().get(url, HTTP_AUTHORIZATION="Bearer hearth_not-a-token")
+    assert refused.status_code == 401 and refused["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert Client().get(url).status_code == 302  # no token, no session: the sign-in page
