@@ -452,16 +452,27 @@ def prompt_update(*, prompt: Prompt, user: User, **changes: Any) -> Prompt:
 
 @transaction.atomic
 def prompt_withdraw(*, prompt: Prompt, user: User) -> Prompt:
-    """Withdraw one's own prompt: hidden at once, never in a later release. Idempotent."""
+    """Withdraw one's own prompt, and the author's own answer to it: hidden at once, never in
+    a later release. Idempotent. (UX QA: the author's first answer stayed "In review" beside
+    the withdrawn prompt, counted as pending for ever.)"""
     prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
     if prompt.author_id != user.pk:
         raise PermissionDenied(_("Only the author may withdraw this prompt."))
     if prompt.withdrawn_at is None:
-        prompt.withdrawn_at = timezone.now()
+        now = timezone.now()
+        prompt.withdrawn_at = now
         prompt.save(update_fields=["withdrawn_at", "updated_at"])
+        # Locked after their prompt, as the dispatcher locks (prompt, then its answers).
+        own = list(
+            Response.objects.select_for_update(no_key=True)
+            .filter(prompt_id=prompt.pk, author_id=user.pk, withdrawn_at__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        Response.objects.filter(pk__in=own).update(withdrawn_at=now, open_slots=0, updated_at=now)
         from apps.assignments.services import on_gone_work_commit  # it imports this module
 
-        on_gone_work_commit(prompt_ids=[prompt.pk])  # nobody goes on reading it under a task
+        # Nobody goes on reading it under a task.
+        on_gone_work_commit(prompt_ids=[prompt.pk], response_ids=own)
     return prompt
 
 

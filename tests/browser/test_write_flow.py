@@ -119,7 +119,10 @@ def test_a_newcomer_signs_up_writes_a_closed_qa_prompt_and_withdraws_it(page, sh
     card.get_by_role("button", name="Withdraw prompt", exact=True).click()
     expect(card.locator(".badge").first).to_have_text("Withdrawn")
     expect(page.get_by_role("status")).to_contain_text("Withdrawn.")
-    assert dialogs == ["Withdraw this prompt? It will be hidden and never enter a release."]
+    assert dialogs == [
+        "Withdraw this prompt, with your own answer to it? It will be hidden and never enter a "
+        "release."
+    ]
     # A withdrawn prompt can no longer be edited or withdrawn again.
     expect(card.get_by_role("button", name="Withdraw prompt", exact=True)).to_have_count(0)
     shot(page, "mine-withdrawn")

@@ -346,6 +346,23 @@ def test_the_author_withdraws_a_prompt_and_it_disappears_from_lists(api, api_ano
     assert api.post(f"{URL}{prompt.pk}/withdraw/").status_code == 200
 
 
+def test_withdrawing_a_prompt_withdraws_its_authors_own_answer_and_no_one_elses(
+    api, volunteer, volunteer2
+):
+    """UX QA: the author's first answer stayed "In review" beside the withdrawn prompt, and
+    Your impact counted it as pending for ever."""
+    prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    own = ResponseFactory(prompt=prompt, author=volunteer, state=ResponseState.REVIEW)
+    theirs = ResponseFactory(prompt=prompt, author=volunteer2, state=ResponseState.ACCEPTED)
+    assert api.post(f"{URL}{prompt.pk}/withdraw/").status_code == 200
+    own.refresh_from_db()
+    theirs.refresh_from_db()
+    assert own.withdrawn_at is not None and own.open_slots == 0
+    assert theirs.withdrawn_at is None
+    mine = api.get("/api/v1/responses/").json()["results"]
+    assert [(a["id"], a["withdrawn_at"] is not None) for a in mine] == [(own.pk, True)]
+
+
 def test_withdrawing_someone_elses_prompt_is_403_and_changes_nothing(api2):
     prompt = PromptFactory()
     r = api2.post(f"{URL}{prompt.pk}/withdraw/")
