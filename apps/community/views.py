@@ -13,6 +13,7 @@ from apps.collection.models import Category, PromptState, ResponseState
 from apps.community import selectors
 from apps.community.selectors.progress import HELP_KINDS, OpenWork, progress
 from apps.core.languages import language_label
+from apps.core.text import shown_number
 
 PAGE_SIZE = 25
 PROGRESS = "progress"
@@ -80,7 +81,7 @@ def _help_words(kind: str, work: OpenWork) -> tuple[str, str, str]:
         )
         held = ngettext("%(n)s ranking to give", "%(n)s rankings to give", tasks)
         go = pgettext("a link to take a task of this kind", "Rank")
-    return what, held % {"n": tasks}, go
+    return what, held % {"n": shown_number(tasks)}, go
 
 
 def _help_needed(help_needed: dict[str, OpenWork]) -> list[dict[str, object]]:

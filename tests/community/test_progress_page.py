@@ -6,8 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.conf import settings
 
+from apps.collection.models import Prompt, PromptState
 from apps.community.selectors import progress as progress_selectors
+from apps.core.text import dedupe_key
 from tests.community.progress_data import TODAY
 from tests.factories import PromptFactory
 from tests.query_counts import web
@@ -162,3 +165,27 @@ def test_a_site_without_model_written_answers_does_not_mention_them(on_today):
     PromptFactory()
     html = main(web(None).get(URL))
     assert "written by a model" not in html
+
+
+def test_counts_are_grouped_as_the_pages_language_writes_them(volunteer):
+    """UX QA: "1544 prompts" on Browse and "1550 PROMPTS" on Progress, beside "Open Q&A 1,506"
+    on the same page: every count is grouped, in English and in Spanish."""
+    instructions = [f"Explain idea {i} in simple words, please." for i in range(1001)]
+    Prompt.objects.bulk_create(
+        Prompt(
+            author=volunteer,
+            instruction=text_,
+            instruction_key=dedupe_key(text_),
+            category="open_qa",
+            language="en",
+            state=PromptState.COLLECTING,
+            open_slots=3,
+            licence=settings.HEARTH_LICENCE_NAME,
+        )
+        for text_ in instructions
+    )
+    english = main(web(None).get(URL))
+    assert "1,001 prompts" in english and "1001" not in english
+    assert "1,001 prompts" in web(None).get("/browse/").content.decode()
+    spanish = web(None).get(URL, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "1\xa0001 instrucciones" in spanish and "1001" not in spanish
