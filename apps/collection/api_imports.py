@@ -153,9 +153,8 @@ def _import_or_404(import_id: int) -> Import:
 
 
 def _answer(job: Import, request: Request, code: int = status.HTTP_200_OK) -> ApiResponse:
-    data = ImportOut(job, context={"request": request}).data
-    headers = {"Location": data["url"]} if code == status.HTTP_202_ACCEPTED else None
-    return ApiResponse(data, status=code, headers=headers)
+    # Its Location, on a 202, is set by @idempotent (apps.core.api.located), as every other.
+    return ApiResponse(ImportOut(job, context={"request": request}).data, status=code)
 
 
 class ImportsApi(APIView):

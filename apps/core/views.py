@@ -63,8 +63,12 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """The 404 page (404.html), except under /api/: there the API's JSON error, since a URL no
     route matches (a negative or non-numeric id) never reaches DRF's exception handler."""
     if request.path_info.startswith("/api/"):
-        return JsonResponse({"detail": not_found_detail()}, status=404)
+        return _api_404()
     return defaults.page_not_found(request, exception)
+
+
+def _api_404() -> JsonResponse:
+    return JsonResponse({"detail": not_found_detail()}, status=404)
 
 
 @csrf_exempt  # as DRF's views are: it changes nothing, and its 403 would be an HTML page
@@ -83,7 +87,7 @@ def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
             query = request.META.get("QUERY_STRING", "")
             target = request.path + "/" + (f"?{query}" if query else "")
             return HttpResponsePermanentRedirect(target, preserve_request=True)  # 308
-    return JsonResponse({"detail": not_found_detail()}, status=404)
+    return _api_404()
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
