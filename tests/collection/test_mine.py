@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from apps.collection import selectors
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
+from apps.community.selectors import impact_for_user
 from tests.factories import PromptFactory, ResponseFactory
 
 pytestmark = pytest.mark.django_db
@@ -343,3 +344,38 @@ def test_an_answer_to_a_prompt_that_left_no_longer_shows_that_prompt(volunteer, 
     assert "private musing" not in page and f'href="/prompts/{prompt.pk}/"' not in page
     assert "A prompt that is no longer public" in page
     assert answer.text in page  # their own answer stays theirs
+
+
+@pytest.mark.parametrize(
+    ("leaves", "badge"),
+    [
+        ("withdrawn", "Not reviewed: its prompt was withdrawn"),
+        ("hidden", "On hold: its prompt is not public now"),
+        ("author banned", "On hold: its prompt is not public now"),
+    ],
+)
+def test_an_answer_in_review_under_a_prompt_that_left_says_why_and_is_not_pending(
+    volunteer, volunteer2, leaves, badge
+):
+    """UX QA: an answer in review whose prompt its author withdrew stayed "In review", and
+    counted on the author's panel as waiting for reviewers, for ever (no reviewer is given
+    an answer under a prompt that is withdrawn, hidden or by a banned author)."""
+    prompt = PromptFactory(author=volunteer2, state=PromptState.COLLECTING)
+    answer = ResponseFactory(author=volunteer, prompt=prompt, state=ResponseState.REVIEW)
+    page = _web(volunteer).get("/mine/").content.decode()
+    assert "In review" in page and badge not in page
+    assert "1 more is in review" in page
+    if leaves == "withdrawn":
+        Prompt.objects.filter(pk=prompt.pk).update(withdrawn_at=timezone.now())
+    elif leaves == "hidden":
+        Prompt.objects.filter(pk=prompt.pk).update(hidden_at=timezone.now())
+    else:
+        _ban(volunteer2)
+    page = _web(volunteer).get("/mine/").content.decode()
+    assert badge in page
+    assert "more is in review" not in page
+    assert answer.text in page
+    impact = impact_for_user(user=volunteer)
+    assert impact.answers_in_review == 0
+    # Writing it still showed up that day: the chart and the streak keep it.
+    assert impact.days[-1].count == 1 and impact.current_streak == 1

@@ -53,7 +53,7 @@ from apps.collection.models import (
     ResponseState,
     Source,
 )
-from apps.collection.selectors import PUBLIC_PROMPT, PUBLIC_RESPONSE
+from apps.collection.selectors import PUBLIC_PROMPT, PUBLIC_RESPONSE, public_authors
 from apps.core.caching import cached
 from apps.feedback.models import Ranking, Review
 
@@ -430,15 +430,25 @@ class _ResponseStates:
     REJECTED = ResponseState.REJECTED
 
 
+# An answer in review is waiting for reviewers only while its prompt can still be reviewed
+# under: one whose prompt was withdrawn will never be, one whose prompt is hidden or by a
+# banned author not until that is undone. Neither is counted as in review (UX QA: answers to a
+# withdrawn prompt stayed "in review" on their authors' panels for ever).
+ANSWER_REVIEWABLE = Q(
+    prompt__withdrawn_at__isnull=True, prompt__hidden_at__isnull=True
+) & public_authors("prompt__")
+
+
 # Columns of the per-day query below.
-_DAY, _KIND, _COUNTED, _IN_REVIEW, _REJECTED, _IMPORTED = range(6)
+_DAY, _KIND, _COUNTED, _IN_REVIEW, _WAITING, _REJECTED, _IMPORTED = range(7)
 
 
 def _own_days(user: Any) -> Any:
     """One query: per contribution type and UTC day of all of ``user``'s history, how many
-    are counted, in review, rejected and imported. Withdrawn work is not read at all."""
+    are counted, in review (of which waiting for reviewers: ``ANSWER_REVIEWABLE``), rejected
+    and imported. Withdrawn work is not read at all."""
 
-    def written(model: Any, kind: int, states: Any, **only: Any) -> Any:
+    def written(model: Any, kind: int, states: Any, waiting: Q, **only: Any) -> Any:
         here = Q(origin=WRITTEN_HERE, hidden_at__isnull=True, **only)
         return (
             model.objects.filter(author=user, withdrawn_at__isnull=True)
@@ -449,10 +459,11 @@ def _own_days(user: Any) -> Any:
                 kind=Value(kind, output_field=IntegerField()),
                 counted=Count("pk", filter=here & Q(state__in=states.accepted)),
                 in_review=Count("pk", filter=here & Q(state=states.REVIEW)),
+                waiting=Count("pk", filter=here & Q(state=states.REVIEW) & waiting),
                 rejected=Count("pk", filter=here & Q(state=states.REJECTED)),
                 imported=Count("pk", filter=~Q(origin=WRITTEN_HERE)),
             )
-            .values_list("day", "kind", "counted", "in_review", "rejected", "imported")
+            .values_list("day", "kind", "counted", "in_review", "waiting", "rejected", "imported")
         )
 
     def submitted(model: Any, person: str, kind: int) -> Any:
@@ -466,14 +477,15 @@ def _own_days(user: Any) -> Any:
                 kind=Value(kind, output_field=IntegerField()),
                 counted=Count("pk"),
                 in_review=zero,
+                waiting=zero,
                 rejected=zero,
                 imported=zero,
             )
-            .values_list("day", "kind", "counted", "in_review", "rejected", "imported")
+            .values_list("day", "kind", "counted", "in_review", "waiting", "rejected", "imported")
         )
 
-    prompts = written(Prompt, PROMPTS, _PromptStates)
-    answers = written(Response, ANSWERS, _ResponseStates, source=Source.HUMAN)
+    prompts = written(Prompt, PROMPTS, _PromptStates, Q())
+    answers = written(Response, ANSWERS, _ResponseStates, ANSWER_REVIEWABLE, source=Source.HUMAN)
     return prompts.union(
         answers,
         submitted(Review, "reviewer", REVIEWS),
@@ -497,7 +509,7 @@ def impact_for_user(*, user: Any, today: dt.date | None = None) -> Impact:
         day, kind = row[_DAY], row[_KIND]
         counted[kind] += row[_COUNTED]
         if kind in (PROMPTS, ANSWERS):
-            in_review[kind] += row[_IN_REVIEW]
+            in_review[kind] += row[_WAITING]
             rejected[kind] += row[_REJECTED]
         imported += row[_IMPORTED]
         active = row[_COUNTED] + row[_IN_REVIEW]
