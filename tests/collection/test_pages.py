@@ -7,6 +7,7 @@ import re
 import pytest
 from django.template.loader import render_to_string
 from django.test import Client
+from django.utils import timezone
 
 from apps.collection.forms import WriteForm
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
@@ -624,3 +625,27 @@ def test_short_previews_cut_letters_not_escaped_entities(web, volunteer):
     assert preview is not None
     assert preview.group(1) == instruction[:159].replace("&", "&amp;") + "…"
     assert not re.search(r"&[a-z]*…", mine)
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"state": PromptState.COLLECTING}, "No accepted answers yet."),
+        ({"state": PromptState.REVIEW}, "Answers open once reviewers accept this prompt."),
+        ({"state": PromptState.REJECTED}, "Reviewers turned this prompt down"),
+        ({"state": PromptState.HALTED}, "A moderator halted this prompt"),
+        ({"state": PromptState.COLLECTING, "withdrawn": True}, "This prompt was withdrawn"),
+        ({"state": PromptState.COLLECTING, "hidden": True}, "This prompt is hidden"),
+    ],
+)
+def test_a_prompt_without_answers_says_why_it_has_none(web, volunteer, fields, says):
+    """UX QA: a withdrawn prompt's page said "No accepted answers yet.", as if some might come."""
+    withdrawn, hidden = fields.pop("withdrawn", False), fields.pop("hidden", False)
+    prompt = PromptFactory(author=volunteer, **fields)
+    Prompt.objects.filter(pk=prompt.pk).update(
+        withdrawn_at=timezone.now() if withdrawn else None,
+        hidden_at=timezone.now() if hidden else None,
+    )
+    page = web.get(f"/prompts/{prompt.pk}/").content.decode()
+    assert says in page
+    assert ("No accepted answers yet." in page) == (says == "No accepted answers yet.")
