@@ -109,6 +109,8 @@ class WriteForm(PromptFieldsMixin, IdempotentForm):
         label=_("Your answer"),
         strip=False,
         widget=forms.Textarea(attrs={"rows": 8, "data-preview": "1"}),
+        # Not Django's "This field is required.": say which text is missing, and why.
+        error_messages={"required": _("Write your own answer too: every prompt comes with one.")},
         help_text=_(
             "Answer it yourself, as a helpful expert would. Your own words: no chatbot output."
         ),
@@ -134,12 +136,20 @@ class PromptEditForm(PromptFieldsMixin):
 
 
 class ResponseEditForm(forms.Form):
-    text = forms.CharField(label=_("Answer"), strip=False, widget=forms.Textarea(attrs={"rows": 8}))
+    text = forms.CharField(
+        label=_("Answer"),
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        error_messages={"required": _("An answer cannot be empty: to take it back, withdraw it.")},
+    )
 
 
 class AnswerForm(IdempotentForm):
     text = forms.CharField(
-        label=_("Your answer"), strip=False, widget=forms.Textarea(attrs={"rows": 8})
+        label=_("Your answer"),
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        error_messages={"required": _("Write your answer before sending it.")},
     )
 
 

@@ -649,3 +649,18 @@ def test_a_prompt_without_answers_says_why_it_has_none(web, volunteer, fields, s
     page = web.get(f"/prompts/{prompt.pk}/").content.decode()
     assert says in page
     assert ("No accepted answers yet." in page) == (says == "No accepted answers yet.")
+
+
+def test_an_empty_answer_is_told_which_text_is_missing(web, volunteer2):
+    """UX QA: an empty answer got Django's "This field is required." (browsers stop an empty
+    textarea, but not every client is a browser)."""
+    page = web.post("/write/", {**WRITE, "response": ""}).content.decode()
+    assert "Write your own answer too: every prompt comes with one." in page
+    assert "This field is required." not in page
+    prompt = PromptFactory(author=volunteer2, state=PromptState.COLLECTING)
+    page = web.post(
+        f"/prompts/{prompt.pk}/answer/", {"text": "", "idempotency_key": "k-empty"}
+    ).content.decode()
+    assert "Write your answer before sending it." in page
+    assert "This field is required." not in page
+    assert not Response.objects.filter(prompt=prompt).exists()
