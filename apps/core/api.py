@@ -29,6 +29,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core import idempotency
 from apps.core.fields import FormText, RefusesUnknownFields, form_text
+from apps.core.text import shown_number
 from apps.core.throttling import throttled_message
 
 
@@ -71,8 +72,8 @@ class Pagination(PageNumberPagination):
             raise exceptions.ValidationError(
                 {
                     self.page_size_query_param: [
-                        _("Must be a whole number from 1 (more than %(max)d is cut to %(max)d).")
-                        % {"max": self.max_page_size}
+                        _("Must be a whole number from 1 (more than %(max)s is cut to %(max)s).")
+                        % {"max": shown_number(self.max_page_size)}
                     ]
                 }
             )
@@ -166,12 +167,12 @@ def _suspicious_request(exc: SuspiciousOperation) -> Response:
     words. Logged where Django logs it."""
     logging.getLogger(f"django.security.{exc.__class__.__name__}").error(str(exc))
     if isinstance(exc, TooManyFieldsSent):
-        detail = _("The request has too many fields or query parameters: at most %(max)d.") % {
-            "max": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        detail = _("The request has too many fields or query parameters: at most %(max)s.") % {
+            "max": shown_number(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS)
         }
     elif isinstance(exc, TooManyFilesSent):
-        detail = _("The request has too many files: at most %(max)d.") % {
-            "max": settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        detail = _("The request has too many files: at most %(max)s.") % {
+            "max": shown_number(settings.DATA_UPLOAD_MAX_NUMBER_FILES)
         }
     else:
         detail = _("The request was refused as malformed.")

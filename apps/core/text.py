@@ -91,14 +91,14 @@ def check_text(
         )
     if len(text) < min_chars:
         raise ValidationError(
-            _("%(label)s is too short: at least %(min)d characters, got %(n)d.")
-            % {"label": label, "min": min_chars, "n": len(text)},
+            _("%(label)s is too short: at least %(min)s characters, got %(n)s.")
+            % {"label": label, "min": shown_number(min_chars), "n": shown_number(len(text))},
             code="min_length",
         )
     if len(text) > max_chars:
         raise ValidationError(
-            _("%(label)s is too long: at most %(max)d characters, got %(n)d.")
-            % {"label": label, "max": max_chars, "n": len(text)},
+            _("%(label)s is too long: at most %(max)s characters, got %(n)s.")
+            % {"label": label, "max": shown_number(max_chars), "n": shown_number(len(text))},
             code="max_length",
         )
     return text

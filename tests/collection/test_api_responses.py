@@ -40,7 +40,7 @@ def test_nobody_answers_the_same_prompt_twice(api):
     ("text", "message"),
     [
         ("   ", "The answer is required and cannot be only whitespace."),
-        ("x" * 20001, "The answer is too long: at most 20000 characters, got 20001."),
+        ("x" * 20001, "The answer is too long: at most 20,000 characters, got 20,001."),
     ],
 )
 def test_a_refused_answer_names_the_text_field_it_was_sent_in(api, volunteer, text, message):

@@ -161,8 +161,8 @@ def test_every_field_that_is_too_long_is_named_in_one_round(web):
     """A too-long instruction once hid the too-long answer until it was fixed."""
     r = web.post("/write/", {**WRITE, "instruction": "x" * 4001, "response": "y" * 20001})
     html = r.content.decode()
-    assert "The instruction is too long: at most 4000 characters, got 4001." in html
-    assert "The answer is too long: at most 20000 characters, got 20001." in html
+    assert "The instruction is too long: at most 4,000 characters, got 4,001." in html
+    assert "The answer is too long: at most 20,000 characters, got 20,001." in html
     assert not Prompt.objects.exists()
 
 
@@ -566,11 +566,12 @@ def test_an_empty_write_form_says_once_what_each_field_needs(web):
     assert r.context["form"].errors == {
         "category": ["Choose a category."],
         "instruction": ["The instruction is required and cannot be only whitespace."],
-        "response": ["This field is required."],
+        "response": ["Write your own answer too: every prompt comes with one."],
         "language": ["Give a language as a BCP-47 tag, e.g. en or pt-BR."],
     }
     html = r.content.decode()
-    assert html.count("This field is required.") == 1
+    assert "This field is required." not in html
+    assert html.count("Write your own answer too: every prompt comes with one.") == 1
     assert html.count("Choose a category.") == 1
     assert "open_qa, general_qa" not in html
 

@@ -22,7 +22,7 @@ def post(api, **changes):
     ("changes", "field", "fragment"),
     [
         ({"instruction": "Hi"}, "instruction", "too short: at least 4 characters"),
-        ({"instruction": "x" * 4001}, "instruction", "too long: at most 4000 characters"),
+        ({"instruction": "x" * 4001}, "instruction", "too long: at most 4,000 characters"),
         ({"instruction": "   \n\t  "}, "instruction", "cannot be only whitespace"),
         ({"instruction": ""}, "instruction", "is required"),
         ({"instruction": "\u200b\u200b\u200b\u200b\u200b"}, "instruction", "only whitespace"),
@@ -33,8 +33,8 @@ def post(api, **changes):
         ({"response": "Fine \u2067isolated\u2069."}, "response", "(U+2067)"),
         ({"context": "A \u202aembedded\u202c one"}, "context", "(U+202A)"),
         ({"instruction": "Null\x00 byte here"}, "instruction", "null characters are not allowed"),
-        ({"context": "c" * 20_001}, "context", "too long: at most 20000 characters"),
-        ({"response": "r" * 20_001}, "response", "too long: at most 20000 characters"),
+        ({"context": "c" * 20_001}, "context", "too long: at most 20,000 characters"),
+        ({"response": "r" * 20_001}, "response", "too long: at most 20,000 characters"),
         ({"response": "   "}, "response", "cannot be only whitespace"),
         ({"response": "\u200b\u200b\u200b\u200b"}, "response", "cannot be only whitespace"),
         ({"response": "Name three rivers in  europe."}, "response", "only repeats the instruction"),
@@ -161,3 +161,16 @@ def test_right_to_left_text_and_its_marks_are_kept(api):
         response="القاهرة، ونهر النيل.",
     )
     assert r.status_code == 201, r.json()
+
+
+def test_length_limits_are_written_as_the_language_writes_numbers():
+    """UX QA: "at most 4000 characters" beside "1,544 prompts" on the same pages."""
+    from django.utils import translation
+
+    from apps.core.text import check_text
+
+    for language, expected in [("en", "at most 4,000 characters, got 4,001"),
+                               ("es", "4\xa0000")]:  # fmt: skip
+        with translation.override(language), pytest.raises(ValidationError) as caught:
+            check_text("x" * 4001, label="The instruction", min_chars=1, max_chars=4000)
+        assert expected in caught.value.messages[0]

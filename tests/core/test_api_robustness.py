@@ -165,7 +165,7 @@ def test_too_many_query_parameters_is_a_json_400(api_anon):
     assert r["Content-Type"] == "application/json"
     assert r.json() == {
         "detail": "The request has too many fields or query parameters: at most "
-        f"{settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}."
+        f"{settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,}."
     }
 
 
@@ -188,7 +188,7 @@ def test_an_upload_with_too_many_files_is_a_json_400(api_maintainer):
     assert r["Content-Type"] == "application/json"
     assert r.json() == {
         "detail": "The request has too many files: at most "
-        f"{settings.DATA_UPLOAD_MAX_NUMBER_FILES}."
+        f"{settings.DATA_UPLOAD_MAX_NUMBER_FILES:,}."
     }
     assert not Prompt.objects.exists()
 
