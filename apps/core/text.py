@@ -1,13 +1,16 @@
 """Normalising and checking user text, the same way for forms, the API and imports; numbers
-as the page's language writes them in messages."""
+and moments as the page's language writes them in messages."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import unicodedata
 
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.formats import get_format, number_format
 from django.utils.translation import gettext as _
 
@@ -118,3 +121,14 @@ def shown_number(value: int | float) -> str:
     if isinstance(value, int):
         return number_format(value, force_grouping=True)
     return f"{value:g}".replace(".", str(get_format("DECIMAL_SEPARATOR")))
+
+
+def ago(moment: dt.datetime | None) -> str:
+    """When something happened, for a sentence or a table: "just now" within the last minute,
+    else as naturaltime says it ("5 minutes ago"). naturaltime's own "now" read "Cancelled
+    now." and "Created: now", and a count of seconds is stale on a page that is not polled."""
+    if moment is None:
+        return ""
+    if timezone.now() - moment < dt.timedelta(minutes=1):
+        return _("just now")
+    return str(naturaltime(moment))

@@ -299,7 +299,7 @@ class ScheduleForm(forms.Form):
             for kind, label in RunKind.choices:
                 name = f"base_model_{kind}"
                 self.fields[name] = forms.CharField(
-                    label=_("Base model: %(kind)s") % {"kind": label},
+                    label=_("Base model (%(kind)s)") % {"kind": label},
                     required=False,
                     max_length=services.MAX_BASE_MODEL,
                     widget=forms.TextInput(

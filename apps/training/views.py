@@ -5,13 +5,12 @@ static/js/training.js redraws the charts from data.json when a new report has co
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -32,6 +31,7 @@ from apps.collection.selectors import prompts_answered_by_model
 from apps.core import idempotency
 from apps.core.downloads import download, saved_name
 from apps.core.forms import add_validation_errors
+from apps.core.text import ago
 from apps.releases.models import FINISHED_STATES, Release
 from apps.training import schedules, selectors, services
 from apps.training.forms import RunCreateForm, ScheduleForm, error_summary
@@ -153,17 +153,6 @@ def _eta_text(seconds: float | None) -> str:
     return _("about %(time)s left") % {"time": timeuntil(now + timedelta(seconds=seconds), now)}
 
 
-def _when_text(moment: datetime | None) -> str:
-    """When something happened, for a sentence: "just now" within the last minute, else as
-    naturaltime says it ("5 minutes ago"). naturaltime's own "now" read "Cancelled now.", and
-    a count of seconds is stale on a page that is not polled."""
-    if moment is None:
-        return ""
-    if timezone.now() - moment < timedelta(minutes=1):
-        return _("just now")
-    return str(naturaltime(moment))
-
-
 def _took_text(run: TrainingRun) -> str:
     if run.started_at is None or run.finished_at is None:
         return ""
@@ -193,8 +182,8 @@ def _live_context(run: TrainingRun) -> dict[str, Any]:
         "stalled": services.is_stalled(run),
         "eta": _eta_text(run.eta_seconds),
         "took": _took_text(run),
-        "cancelled_when": _when_text(run.cancel_requested_at),
-        "finished_when": _when_text(run.finished_at),
+        "cancelled_when": ago(run.cancel_requested_at),
+        "finished_when": ago(run.finished_at),
         "downloads": downloads,
         "can_retry": services.is_retryable(run),
     }
@@ -211,7 +200,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "training/detail.html",
         {
             **_live_context(run),
-            "requested_when": _when_text(run.created_at),
+            "requested_when": ago(run.created_at),
             "reported": bool(run.loss_history or run.eval_history),
             "chart_text": _chart_text(),
             "latest": _latest_points(run),

@@ -301,7 +301,7 @@ def test_a_page_shown_after_a_post_does_not_send_the_switcher_back_to_the_action
     # The Write form sent back with its errors: its address only takes a POST's worth of data,
     # so the switcher leaves next out and set_language returns to the referring page.
     html = html_of(web.post("/write/", {"instruction": ""}))
-    assert "This field is required." in html
+    assert "Write your own answer too: every prompt comes with one." in html
     form = switcher(html)
     assert "next" not in form.hidden
     response = web.post(form.action, {"language": "es"}, HTTP_REFERER="http://testserver/write/")

@@ -916,7 +916,7 @@ def test_a_publish_in_progress_is_on_the_page_which_polls_until_it_ends(maintain
     web = client_for_page(maintainer)
     html = web.get("/releases/v1/").content.decode()
     assert 'data-testid="hub-publishing"' in html
-    assert "Publishing to the Hub (asked now)…" in html
+    assert "Publishing to the Hub (asked just now)…" in html
     assert "Try 1 failed and will be repeated: ConnectionError: reset" in html
     assert "Publish to the Hub</button>" not in html  # asked for already
     assert 'hx-get="/releases/v1/" hx-trigger="every 2s"' in html

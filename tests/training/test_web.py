@@ -1047,8 +1047,8 @@ def test_each_bad_base_model_of_a_schedule_is_shown_next_to_its_own_field(
         reward and reward.group(1) == "A local base model must be a plain path under /srv/models."
     )
     # The message at the top names each field by its label.
-    assert "Base model: Supervised fine-tune: Name a Hub model" in banner(html)
-    assert "Base model: Reward model: A local base model must be" in banner(html)
+    assert "Base model (Supervised fine-tune): Name a Hub model" in banner(html)
+    assert "Base model (Reward model): A local base model must be" in banner(html)
     assert PeriodicTask.objects.get(pk=schedule.id).kwargs == before
 
 
@@ -1096,3 +1096,14 @@ def test_a_runs_download_links_work_with_an_api_token(maintainer, volunteer, rel
     refused = Client().get(url, HTTP_AUTHORIZATION="Bearer hearth_not-a-token")
     assert refused.status_code == 401 and refused["WWW-Authenticate"] == 'Bearer realm="api"'
     assert Client().get(url).status_code == 302  # no token, no session: the sign-in page
+
+
+def test_the_run_list_says_just_now_not_now_for_a_run_created_this_minute(maintainer):
+    """UX QA: the run list's "Created" column read "now" (naturaltime within a second)."""
+    run = make_run(make_release())
+    html = web(maintainer).get("/training/").content.decode()
+    row = html[html.index(f'href="/training/runs/{run.pk}/"') :]
+    assert ">just now</time>" in row[: row.index("</tr>")]
+    TrainingRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    html = web(maintainer).get("/training/").content.decode()
+    assert ">5\xa0minutes ago</time>" in html

@@ -8,6 +8,7 @@ from django.utils.html import escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.core import markdown
+from apps.core.text import ago
 
 register = template.Library()
 
@@ -16,6 +17,9 @@ register = template.Library()
 def markdown_filter(text: str) -> SafeString:
     """Render user text; safe because markdown.render sanitises with an allow-list."""
     return mark_safe(markdown.render(text or ""))
+
+
+register.filter("ago", ago)
 
 
 @register.filter(name="plain")
