@@ -1,9 +1,10 @@
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from apps.core import views as core_views
+from apps.core.schema import SchemaView
 
 # Swagger UI under the site's Content-Security-Policy: its start-up script from its own URL
 # (the split view) rather than inline, its page style from a stylesheet (the template), and
@@ -21,7 +22,7 @@ urlpatterns = [
     # set_language: the footer's language switcher posts here and gets the django_language cookie.
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(("apps.api_urls", "api"), namespace="api")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="api-docs"),
     # Last under /api/: JSON 404s (DEBUG too), and a 308 for a path without its slash.
     re_path(r"^api/(?P<rest>.*)$", core_views.api_not_found, name="api-not-found"),
