@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import gettext, ngettext, pgettext
+from django.utils.translation import gettext, ngettext, npgettext, pgettext
 
 from apps.collection.models import Category, PromptState, ResponseState
 from apps.community import selectors
@@ -94,6 +94,34 @@ def _help_needed(help_needed: dict[str, OpenWork]) -> list[dict[str, object]]:
     return rows
 
 
+def _prompts_in(state: str, n: int) -> str:
+    """A prompt state as said beside a count of prompts in it: "11 Complete" reads "11
+    completas" in Spanish, where a state's own label is one prompt's ("Completa")."""
+    words = {
+        PromptState.REVIEW: npgettext("prompts", "In review", "In review", n),
+        PromptState.COLLECTING: npgettext("prompts", "Collecting answers", "Collecting answers", n),
+        PromptState.RANKING: npgettext("prompts", "Ranking", "Ranking", n),
+        PromptState.COMPLETE: npgettext("prompts", "Complete", "Complete", n),
+        PromptState.REJECTED: npgettext("prompts", "Rejected", "Rejected", n),
+        PromptState.HALTED: npgettext("prompts", "Halted", "Halted", n),
+        "withdrawn": npgettext("prompts", "Withdrawn", "Withdrawn", n),
+        "hidden": npgettext("prompts", "Hidden", "Hidden", n),
+    }
+    return words[state]
+
+
+def _answers_in(state: str, n: int) -> str:
+    """An answer state as said beside a count of answers in it (see ``_prompts_in``)."""
+    words = {
+        ResponseState.REVIEW: npgettext("answers", "In review", "In review", n),
+        ResponseState.ACCEPTED: npgettext("answers", "Accepted", "Accepted", n),
+        ResponseState.REJECTED: npgettext("answers", "Rejected", "Rejected", n),
+        "withdrawn": npgettext("answers", "Withdrawn", "Withdrawn", n),
+        "hidden": npgettext("answers", "Hidden", "Hidden", n),
+    }
+    return words[state]
+
+
 def progress_view(request: HttpRequest) -> HttpResponse:
     """Public: counts of the whole data set, nobody's own (see selectors.progress)."""
     found = progress()
@@ -112,26 +140,30 @@ def progress_view(request: HttpRequest) -> HttpResponse:
                 found.other_language_prompts,
             )
         )
+    prompt_counts = [
+        *((state, found.prompt_states[state]) for state in prompt_flow),
+        (PromptState.REJECTED, found.prompt_states[PromptState.REJECTED]),
+        (PromptState.HALTED, found.prompt_states[PromptState.HALTED]),
+        ("withdrawn", found.prompts_withdrawn),
+        ("hidden", found.prompts_hidden),
+    ]
+    answer_counts = [
+        (ResponseState.REVIEW, found.answer_states[ResponseState.REVIEW]),
+        (ResponseState.ACCEPTED, found.answer_states[ResponseState.ACCEPTED]),
+        (ResponseState.REJECTED, found.answer_states[ResponseState.REJECTED]),
+        ("withdrawn", found.answers_withdrawn),
+        ("hidden", found.answers_hidden),
+    ]
     return render(
         request,
         "community/progress.html",
         {
             "progress": found,
-            "prompt_flow": [(state.label, found.prompt_states[state]) for state in prompt_flow],
-            "prompt_aside": [
-                (PromptState.REJECTED.label, found.prompt_states[PromptState.REJECTED]),
-                (PromptState.HALTED.label, found.prompt_states[PromptState.HALTED]),
-                (gettext("Withdrawn"), found.prompts_withdrawn),
-                (gettext("Hidden"), found.prompts_hidden),
-            ],
-            "answer_flow": [
-                (ResponseState.REVIEW.label, found.answer_states[ResponseState.REVIEW]),
-                (ResponseState.ACCEPTED.label, found.answer_states[ResponseState.ACCEPTED]),
-            ],
+            "prompt_flow": [(_prompts_in(state, n), n) for state, n in prompt_counts[:4]],
+            "prompt_aside": [(_prompts_in(state, n), n) for state, n in prompt_counts[4:]],
+            "answer_flow": [(_answers_in(state, n), n) for state, n in answer_counts[:2]],
             "answer_aside": [
-                (ResponseState.REJECTED.label, found.answer_states[ResponseState.REJECTED]),
-                (gettext("Withdrawn"), found.answers_withdrawn),
-                (gettext("Hidden"), found.answers_hidden),
+                *((_answers_in(state, n), n) for state, n in answer_counts[2:]),
                 *(
                     [(gettext("Accepted, written by a model"), found.answers_model_written)]
                     if found.answers_model_written

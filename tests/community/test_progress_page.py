@@ -57,6 +57,19 @@ def test_anyone_sees_the_pipeline_with_withdrawn_and_hidden_apart(data_set, on_t
     assert ">8 answers</h3>" in html
 
 
+def test_states_beside_counts_agree_with_the_count_in_spanish(data_set, on_today):
+    """Spanish QA: a state's own label is one prompt's ("Completa"), which read "3 Completa"
+    and "Ocultas" as "Oculta: 2" beside counts."""
+    html = main(web(None).get(URL, HTTP_ACCEPT_LANGUAGE="es"))
+    assert text(html, "pipeline-prompts") == (
+        "2 En revisión 2 Recibiendo respuestas 1 En clasificación 3 Completas"
+    )
+    assert text(html, "pipeline-prompts-aside") == (
+        "Rechazada: 1 · Detenida: 1 · Retirada: 1 · Ocultas: 2"
+    )
+    assert text(html, "pipeline-answers") == "3 En revisión 2 Aceptadas"
+
+
 def test_each_kind_of_help_needed_links_to_that_kind_of_task(data_set, on_today):
     html = main(web(None).get(URL))
     needed = html.split('data-testid="help-needed"', 1)[1].split("</ul>", 1)[0]
