@@ -30,6 +30,7 @@ from apps.accounts.services import check_language
 from apps.collection import search, services
 from apps.collection.models import CollectionPolicy, PromptState, ResponseState
 from apps.collection.policy import current_policy
+from apps.core.parsers import json_reason
 
 IMPORTED = "imported"
 DUPLICATE = "duplicate"
@@ -63,28 +64,6 @@ _JSON_TYPE_NAMES = {
     float: gettext_lazy("a number"),
     bool: pgettext_lazy("a JSON value", "true/false"),
     type(None): pgettext_lazy("a JSON value", "null"),
-}
-# What Python's JSON decoder says (its messages are English only), in the reader's language.
-_JSON_ERRORS = {
-    "Expecting value": gettext_lazy("a value was expected"),
-    "Expecting property name enclosed in double quotes": gettext_lazy(
-        "a field name in double quotes was expected"
-    ),
-    "Expecting ',' delimiter": gettext_lazy("a comma was expected"),
-    "Expecting ':' delimiter": gettext_lazy("a colon was expected"),
-    "Unterminated string starting at": gettext_lazy("a string is not closed"),
-    "Invalid control character at": gettext_lazy(
-        "a control character (such as a tab or a line break) is inside a string"
-    ),
-    "Extra data": gettext_lazy("more follows the end of the JSON value"),
-    "Invalid \\escape": gettext_lazy("a backslash escape is not valid"),
-    "Invalid \\uXXXX escape": gettext_lazy("a \\u escape is not valid"),
-    "Illegal trailing comma before end of object": gettext_lazy(
-        "a comma comes before the closing brace"
-    ),
-    "Illegal trailing comma before end of array": gettext_lazy(
-        "a comma comes before the closing bracket"
-    ),
 }
 
 
@@ -362,7 +341,7 @@ def _parse_line(raw: _RawLine, limit: int) -> dict[str, Any] | LineOutcome:
             {
                 LINE_ERRORS: [
                     _("Not valid JSON: %(reason)s at column %(col)d.")
-                    % {"reason": str(_JSON_ERRORS.get(exc.msg, exc.msg)), "col": exc.colno}
+                    % {"reason": json_reason(exc), "col": exc.colno}
                 ]
             },
         )

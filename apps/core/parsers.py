@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -111,6 +112,35 @@ def _encoding(parser_context: Any) -> str:
     return encoding
 
 
+# What Python's JSON decoder says (its messages are English only), in the reader's language.
+_JSON_ERRORS = {
+    "Expecting value": gettext_lazy("a value was expected"),
+    "Expecting property name enclosed in double quotes": gettext_lazy(
+        "a field name in double quotes was expected"
+    ),
+    "Expecting ',' delimiter": gettext_lazy("a comma was expected"),
+    "Expecting ':' delimiter": gettext_lazy("a colon was expected"),
+    "Unterminated string starting at": gettext_lazy("a string is not closed"),
+    "Invalid control character at": gettext_lazy(
+        "a control character (such as a tab or a line break) is inside a string"
+    ),
+    "Extra data": gettext_lazy("more follows the end of the JSON value"),
+    "Invalid \\escape": gettext_lazy("a backslash escape is not valid"),
+    "Invalid \\uXXXX escape": gettext_lazy("a \\u escape is not valid"),
+    "Illegal trailing comma before end of object": gettext_lazy(
+        "a comma comes before the closing brace"
+    ),
+    "Illegal trailing comma before end of array": gettext_lazy(
+        "a comma comes before the closing bracket"
+    ),
+}
+
+
+def json_reason(exc: json.JSONDecodeError) -> str:
+    """Why the decoder refused a JSON text, in the reader's language."""
+    return str(_JSON_ERRORS.get(exc.msg, exc.msg))
+
+
 class BoundedJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         # DRF's JSONParser.parse, with the decoder's hooks above and its errors worded.
@@ -133,7 +163,12 @@ class BoundedJSONParser(JSONParser):
                 _("The body is not UTF-8 text: it holds the byte 0x%(byte)02x. Send UTF-8.")
                 % {"byte": exc.object[exc.start]}
             ) from None
-        except ValueError as exc:  # json.JSONDecodeError, or another the decoder raised
+        except json.JSONDecodeError as exc:
+            raise ParseError(
+                _("Not valid JSON: %(reason)s at line %(line)d, column %(col)d.")
+                % {"reason": json_reason(exc), "line": exc.lineno, "col": exc.colno}
+            ) from None
+        except ValueError as exc:  # another the decoder raised
             raise ParseError(_("Not valid JSON: %(e)s.") % {"e": exc}) from None
         if _holds_surrogate(data):
             raise ParseError(

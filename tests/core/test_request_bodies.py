@@ -103,8 +103,8 @@ def test_json_with_half_a_surrogate_pair_is_a_400(api, url, body):
         ),
         (
             b'{"instruction": "x",',
-            "The request body could not be read: Not valid JSON: Expecting property name "
-            "enclosed in double quotes: line 1 column 21 (char 20).",
+            "The request body could not be read: Not valid JSON: a field name in double quotes "
+            "was expected at line 1, column 21.",
         ),
     ],
 )
@@ -113,6 +113,20 @@ def test_a_body_that_is_not_utf8_or_not_json_says_which(api, body, detail):
     r = api.post("/api/v1/prompts/", data=body, content_type="application/json")
     assert (r.status_code, r.json()) == (400, {"detail": detail})
     assert Prompt.objects.count() == 0
+
+
+def test_why_a_body_is_not_json_is_said_in_the_readers_language(api):
+    """Spanish QA: the reason was Python's English ("Expecting ',' delimiter") in a Spanish
+    sentence."""
+    r = api.post(
+        "/api/v1/prompts/",
+        data=b'{"instruction": "x" "y"}',
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="es",
+    )
+    assert r.status_code == 400
+    assert "Expecting" not in r.json()["detail"]
+    assert "se esperaba una coma" in r.json()["detail"]
 
 
 def test_json_with_a_whole_surrogate_pair_is_an_emoji_and_fine(api):
