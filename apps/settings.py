@@ -427,6 +427,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON whatever the Accept header asks (the schema excepted: YAML or JSON, as asked).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.api.JsonNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "apps.core.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",

@@ -16,7 +16,7 @@ from apps.accounts.permissions import AcceptedLicence, HasAcceptedLicence
 from apps.accounts.selectors import request_user
 from apps.assignments import selectors, services
 from apps.assignments.models import Assignment
-from apps.core.api import JsonNegotiation, Pagination, idempotent
+from apps.core.api import Pagination, idempotent
 from apps.core.fields import RefusesUnknownFields, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
@@ -80,7 +80,6 @@ class TaskNextApi(APIView):
     http_method_names = ["get", "options"]
     permission_classes = [IsAuthenticated, AcceptedLicence]
     throttle_classes = [ScopedThrottle]
-    content_negotiation_class = JsonNegotiation
     throttle_scope = "tasks_next"
 
     @extend_schema(
@@ -109,7 +108,6 @@ class TaskNextApi(APIView):
 class TaskSubmitApi(APIView):
     permission_classes = [IsAuthenticated, HasAcceptedLicence]
     throttle_classes = [ScopedThrottle]
-    content_negotiation_class = JsonNegotiation
     throttle_scope = "tasks_submit"
 
     @extend_schema(
@@ -155,7 +153,6 @@ class TaskSubmitApi(APIView):
 class TaskSkipApi(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [ScopedThrottle]
-    content_negotiation_class = JsonNegotiation
     throttle_scope = "tasks_submit"
 
     class TaskSkipIn(RefusesUnknownFields):

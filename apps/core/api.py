@@ -48,7 +48,10 @@ def absolute_url(context: Mapping[str, Any], path: str) -> str:
 
 class JsonNegotiation(DefaultContentNegotiation):
     """Answers in JSON whatever the Accept header asks, as DRF's documentation shows for views
-    with one renderer: matching Accept against it took about 2% of a task request's CPU."""
+    with one renderer; every API view has only the JSON one. DRF's own negotiation answered
+    ``Accept: text/html`` (a browser's, a curl alias's) with a 406 on most endpoints, and
+    matching Accept took about 2% of a task request's CPU. The schema view, with its YAML and
+    JSON renderers, keeps DRF's negotiation."""
 
     def select_renderer(
         self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None

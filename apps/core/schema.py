@@ -23,6 +23,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
 from apps.core.api import Pagination
@@ -154,6 +155,8 @@ class SchemaView(SpectacularAPIView):
     ``SCHEMA_CACHE_SECONDS`` in this process. (Scale QA: generating it took 0.5 s of CPU on
     every anonymous request, a cheap way for anyone to load the server.) The schema is the
     code's, so it changes only with a deploy, which starts new processes."""
+
+    content_negotiation_class = DefaultContentNegotiation  # YAML or JSON, as Accept asks
 
     def _get_schema_response(self, request: Any) -> Any:
         if not self.serve_public:  # then it is each reader's own

@@ -225,3 +225,18 @@ def test_a_utf8_form_with_escaped_and_raw_characters_is_read(api):
     r = api.post("/api/v1/prompts/", data=body, content_type="application/x-www-form-urlencoded")
     assert r.status_code == 201, r.content
     assert Prompt.objects.get().instruction == "Qué es un hogar, café?"
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "text/html,*/*;q=0.8"])
+def test_every_endpoint_answers_json_whatever_accept_asks(api, accept):
+    """API QA: Accept: text/html (a browser's) was a 406 on most endpoints but not on the task
+    ones; now JSON everywhere, the schema excepted (it speaks YAML and JSON)."""
+    for path in ("/api/v1/prompts/", "/api/v1/me/", "/api/v1/tasks/", "/api/v1/releases/"):
+        r = api.get(path, HTTP_ACCEPT=accept)
+        assert r.status_code == 200, path
+        assert r["Content-Type"] == "application/json", path
+    r = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi")
+    assert r["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert r.content.startswith(b"openapi:")
+    r = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert r.json()["openapi"].startswith("3.")
