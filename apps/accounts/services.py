@@ -45,18 +45,20 @@ def check_language(tag: object, *, field: str = "language") -> str:
                 ]
             }
         )
+    # Quoted as typed, less what cannot be shown (a control character is a replacement mark).
+    shown = "".join(c if c.isprintable() else "\ufffd" for c in raw)
     if not langcodes.tag_is_valid(raw):
         raise ValidationError(
             {
                 field: [
-                    _("%(tag)r is not a valid BCP-47 language tag (e.g. en, de, pt-BR).")
-                    % {"tag": raw}
+                    _("“%(tag)s” is not a valid BCP-47 language tag (e.g. en, de, pt-BR).")
+                    % {"tag": shown}
                 ]
             }
         )
     canonical = langcodes.standardize_tag(raw)
     if langcodes.Language.get(canonical).language in (None, "und"):
-        raise ValidationError({field: [_("%(tag)r names no language.") % {"tag": raw}]})
+        raise ValidationError({field: [_("“%(tag)s” names no language.") % {"tag": shown}]})
     return canonical
 
 

@@ -59,7 +59,7 @@ def test_searching_browse_on_a_phone(browser: Browser, live_server: LiveServer, 
     language = tab.get_by_role("combobox", name="Language")
     expect(language).to_have_attribute("aria-invalid", "true")
     expect(language).to_have_accessible_description(
-        re.compile(r"'english!' is not a valid BCP-47 language tag")
+        re.compile(r"“english!” is not a valid BCP-47 language tag")
     )
     expect(tab.get_by_role("alert")).to_contain_text("Nothing is listed")
     shot(tab, "invalid-filter")

@@ -262,7 +262,7 @@ def test_it_refuses_a_language_that_is_not_a_tag(api_maintainer):
 
     assert response.status_code == 400
     assert response.json() == {
-        "language": ["'not a tag' is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."]
+        "language": ["“not a tag” is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."]
     }
     assert not Prompt.objects.exists()
     nothing_queued()

@@ -118,7 +118,7 @@ def test_it_refuses_a_malformed_language_filter(api_anon):
     r = api_anon.get(URL, {"language": "english!"})
     assert r.status_code == 400
     assert r.json() == {
-        "language": ["'english!' is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."]
+        "language": ["“english!” is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."]
     }
 
 

@@ -149,7 +149,7 @@ def test_an_error_quoting_a_nul_shows_a_replacement_character_instead(client, br
     [
         ({"category": "open\x1b[31mqa"}, "“open\ufffd[31mqa” is not a category"),
         ({"category": "a\u202eqa_nepo"}, "“a\ufffdqa_nepo” is not a category"),
-        ({"language": "en\x01"}, "&#x27;en\ufffd&#x27; is not a valid BCP-47 language tag"),
+        ({"language": "en\x01"}, "“en\ufffd” is not a valid BCP-47 language tag"),
         ({"q": "bri\x00dge"}, "No prompts match “bri\ufffddge”."),
         ({"q": "bridge\x7f\x85"}, 'value="bridge\ufffd\ufffd"'),
     ],
@@ -162,7 +162,7 @@ def test_control_characters_in_the_query_never_reach_the_page(client, bridge, pa
 
 def test_a_malformed_language_is_an_error_on_the_page(client, bridge):
     html = browse(client, language="english!")
-    assert "&#x27;english!&#x27; is not a valid BCP-47 language tag" in html
+    assert "“english!” is not a valid BCP-47 language tag" in html
     assert listed(html) == []
 
 

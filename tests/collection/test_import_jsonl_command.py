@@ -159,7 +159,7 @@ def test_it_refuses_bad_options_before_reading(superuser, tmp_path):
 
     assert str(caught.value) == (
         "--source: 'hearth' marks work written in Hearth; name the data set you import.; "
-        "--language: 'xx yy' is not a valid BCP-47 language tag (e.g. en, de, pt-BR).; "
+        "--language: “xx yy” is not a valid BCP-47 language tag (e.g. en, de, pt-BR).; "
         "--batch-size: The batch size must be a whole number of at least 1."
     )
     assert not Prompt.objects.exists()

@@ -320,7 +320,7 @@ def test_it_rejects_a_line_without_a_response(maintainer, response):
         ),
         (
             {"language": "english!"},
-            {"language": ["'english!' is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."]},
+            {"language": ["“english!” is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."]},
         ),
         (
             {"instruction": "Say something nice.", "response": "say   SOMETHING nice."},
@@ -378,7 +378,7 @@ def test_a_rejected_line_lists_all_its_problems_in_the_records_field_order(maint
             "Choose one of the categories: open_qa, general_qa, closed_qa, classification, "
             "brainstorming, information_extraction, summarization, creative_writing."
         ],
-        "language": ["'english!' is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."],
+        "language": ["“english!” is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."],
     }
     assert list(errors or {}) == ["instruction", "context", "response", "category", "language"]
     assert not Prompt.objects.exists()
@@ -705,7 +705,7 @@ def test_options_refuse_bad_values_all_at_once():
     assert caught.value.message_dict == {
         "source": ["'hearth' marks work written in Hearth; name the data set you import."],
         "licence": ["Name the licence in 1 to 64 printable characters, e.g. CC BY-SA 3.0."],
-        "language": ["'no such' is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."],
+        "language": ["“no such” is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."],
         "state": ["Choose one of the states: accepted, review."],
         "batch_size": ["The batch size must be a whole number of at least 1."],
     }

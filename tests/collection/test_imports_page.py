@@ -412,7 +412,7 @@ def test_a_rejected_line_lists_every_problem(maintainer, send_import):
         "category : Choose one of the categories: open_qa, general_qa, closed_qa, "
         "classification, brainstorming, information_extraction, summarization, "
         "creative_writing. "
-        "language : 'english!' is not a valid BCP-47 language tag (e.g. en, de, pt-BR).",
+        "language : “english!” is not a valid BCP-47 language tag (e.g. en, de, pt-BR).",
         "2 rejected context : Must be a JSON string, not a number.",
     ]
     assert not Prompt.objects.exists()
@@ -543,7 +543,7 @@ def test_bad_options_get_the_apis_messages_by_their_fields_and_import_nothing(ma
         "Name the licence in 1 to 64 printable characters, e.g. CC BY-SA 3.0."
     )
     assert field_error(page, "language") == (
-        "'not a tag' is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."
+        "“not a tag” is not a valid BCP-47 language tag (e.g. en, de, pt-BR)."
     )
     assert field_error(page, "state") == "Choose one of the states: accepted, review."
     assert 'name="source" value="hearth"' in page
