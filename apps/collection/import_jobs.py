@@ -34,6 +34,7 @@ from apps.accounts.models import User
 from apps.collection import importing
 from apps.collection.models import Import, ImportStatus
 from apps.core.durable import fsync_dir
+from apps.core.queueing import send_on_commit, unsent_reason
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def import_start(*, author: User, upload: UploadedFile, options: importing.Impor
         except BaseException:
             staging.unlink(missing_ok=True)
             raise
-        transaction.on_commit(lambda: _send(job.pk), robust=True)
+        _send_on_commit(job.pk)
     return job
 
 
@@ -136,7 +137,7 @@ def import_resume(job: Import) -> tuple[Import, bool]:
         job.status = ImportStatus.QUEUED
         job.error = ""
         job.save(update_fields=["status", "error", "updated_at"])
-        transaction.on_commit(lambda: _send(job.pk), robust=True)
+        _send_on_commit(job.pk)
     return job, True
 
 
@@ -228,6 +229,17 @@ def _send(import_id: int) -> None:
     from apps.collection.tasks import import_file
 
     import_file.apply_async(args=(import_id,), queue="exports")
+
+
+def _send_on_commit(import_id: int) -> None:
+    """Send the import to the exports worker after commit; one the broker refuses is failed
+    with the reason at once (it may be resumed), rather than queued until it looks stalled."""
+    send_on_commit(
+        lambda: _send(import_id),
+        unsent=lambda exc: Import.objects.filter(pk=import_id, status=ImportStatus.QUEUED).update(
+            status=ImportStatus.FAILED, error=unsent_reason(exc), updated_at=timezone.now()
+        ),
+    )
 
 
 def _fail(import_id: int, reason: str, *, at: int | None = None) -> None:

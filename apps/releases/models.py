@@ -189,12 +189,13 @@ class Release(models.Model):
 
     @property
     def build_stalled(self) -> bool:
-        """Building, started, and silent for more than BUILD_STALE: its worker has most
-        likely died; it may be rebuilt."""
+        """Building and silent for more than BUILD_STALE: its worker has most likely died,
+        or its message never reached one (crash QA: a build no worker had started could
+        never be rebuilt); it may be rebuilt. A second build of one release is safe: the
+        latest attempt owns it (``build_token``)."""
         seen = self.build_seen_at
         return (
             self.state == ReleaseState.BUILDING
-            and self.started_at is not None
             and seen is not None
             and timezone.now() - seen > BUILD_STALE
         )

@@ -22,6 +22,7 @@ from apps.accounts import roles
 from apps.accounts.models import User
 from apps.accounts.services import check_language
 from apps.collection.models import Category
+from apps.core.queueing import send_on_commit, unsent_reason
 from apps.core.text import shown_number
 from apps.releases.models import (
     DEFAULT_TEST_SHARE,
@@ -170,10 +171,19 @@ def _check_maintainer(user: User | None) -> None:
 
 
 def _enqueue_build(release: Release) -> None:
+    from apps.releases.building import release_mark_failed
     from apps.releases.tasks import build_release
 
     release_id = release.pk
-    transaction.on_commit(lambda: build_release.apply_async(args=(release_id,), queue="exports"))
+
+    def unsent(exc: Exception) -> None:
+        # Only while no worker has taken it: a build running already owns the row.
+        if Release.objects.filter(pk=release_id, started_at__isnull=True).exists():
+            release_mark_failed(release_id=release_id, reason=unsent_reason(exc))
+
+    send_on_commit(
+        lambda: build_release.apply_async(args=(release_id,), queue="exports"), unsent=unsent
+    )
 
 
 @transaction.atomic
@@ -311,8 +321,11 @@ def release_publish_enqueue(*, release: Release) -> bool:
     )
     release.refresh_from_db()
     if claimed:
+        from apps.releases.publishing import release_publish_failed
+
         release_id = release.pk
-        transaction.on_commit(
-            lambda: publish_release.apply_async(args=(release_id,), queue="exports")
+        send_on_commit(
+            lambda: publish_release.apply_async(args=(release_id,), queue="exports"),
+            unsent=lambda exc: release_publish_failed(release_id=release_id, exc=exc),
         )
     return bool(claimed)

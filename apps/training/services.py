@@ -30,6 +30,7 @@ from django.utils.translation import ngettext
 from apps.accounts import roles
 from apps.accounts.models import User
 from apps.collection.services import model_answers_add, prompts_for_model_answers
+from apps.core.queueing import send_on_commit, unsent_reason
 from apps.core.text import shown_number
 from apps.releases.building import release_folder
 from apps.releases.models import FINISHED_STATES, Release, ReleaseState
@@ -517,7 +518,13 @@ def run_dispatch(run: TrainingRun) -> TrainingRun:
 
         app.send_task(GPU_TASK, args=[spec], queue="gpu", task_id=task_id)
 
-    transaction.on_commit(send)
+    def unsent(exc: Exception) -> None:
+        # This attempt, still queued: a retry may have replaced it meanwhile.
+        TrainingRun.objects.filter(pk=run.pk, task_id=task_id, state=RunState.QUEUED).update(
+            state=RunState.FAILED, error=unsent_reason(exc), finished_at=timezone.now()
+        )
+
+    send_on_commit(send, unsent=unsent)
     return run
 
 
