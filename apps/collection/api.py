@@ -7,7 +7,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import IsAuthenticated, IsAuthenticatedOrReadOnly
 from rest_framework.request import Request
@@ -137,13 +138,35 @@ class PromptsApi(ThrottledWrites, APIView):
             except DjangoValidationError as exc:
                 raise serializers.ValidationError(exc.message_dict["language"]) from None
 
+    # Sent with every list; "true" when a search has more matches than it lists.
+    CAPPED_HEADER = "Hearth-Search-Capped"
+
     @extend_schema(
-        parameters=[FilterIn, *PAGE_PARAMETERS],
+        parameters=[
+            FilterIn,
+            *PAGE_PARAMETERS,
+            OpenApiParameter(
+                CAPPED_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200],
+                enum=["true", "false"],
+                description=(
+                    f"true when more public prompts match q than the newest "
+                    f"{selectors.SEARCH_RESULTS_LIMIT} that a search lists (count is then "
+                    f"{selectors.SEARCH_RESULTS_LIMIT} and the pages end there): add a word or "
+                    "a filter to narrow it. false otherwise."
+                ),
+            ),
+        ],
         responses={200: paginated(PromptOut), **errors(401, *PAGE_ERRORS)},
         operation_id="prompts_list",
         description=(
-            "Public prompts, newest first, or with author=me your own in every state. An unknown "
-            "category, a malformed language or a search too long is 400 with the field's error."
+            "Public prompts, newest first, or with author=me your own in every state. A search "
+            f"lists its newest {selectors.SEARCH_RESULTS_LIMIT} matches at most (see the "
+            f"{CAPPED_HEADER} header), as they were up to "
+            f"{selectors.SEARCH_CACHE_SECONDS} s ago. An unknown category, a malformed "
+            "language or a search too long is 400 with the field's error."
         ),
     )
     def get(self, request: Request) -> ApiResponse:
@@ -153,21 +176,26 @@ class PromptsApi(ThrottledWrites, APIView):
         category = data.get("category") or None
         language = data.get("language") or None
         search = data.get("q", "")
+        prompts: Any
         if data.get("author") == "me":
             if not request.user.is_authenticated:
                 raise exceptions.NotAuthenticated()
-            queryset = selectors.prompt_list_for_author(
+            prompts = selectors.prompt_list_for_author(
                 user=request.user, category=category, language=language, search=search
             )
+            capped = False
         else:
-            queryset = selectors.prompt_list_public(
+            prompts = selectors.prompt_browse_public(
                 category=category, language=language, search=search
             )
+            capped = prompts.capped
         paginator = Pagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(
+        page: list[Prompt] | None = paginator.paginate_queryset(prompts, request, view=self)
+        response = paginator.get_paginated_response(
             PromptOut(page, many=True, context={"request": request}).data
         )
+        response[self.CAPPED_HEADER] = "true" if capped else "false"
+        return response
 
     class PromptCreateIn(RefusesUnknownFields):
         instruction = StrictCharField()

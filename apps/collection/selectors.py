@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, overload
 
 from django.core.exceptions import ValidationError
 from django.db.models import (
@@ -27,7 +29,7 @@ from apps.collection.models import (
     ResponseState,
     Source,
 )
-from apps.collection.search import IContains
+from apps.collection.search import IContains, upper
 from apps.core.caching import cached
 
 
@@ -152,7 +154,12 @@ def _matching(qs: QuerySet[Prompt], search: str) -> QuerySet[Prompt]:
     each read nearly every prompt and answer. A word too short for a trigram gains nothing
     from the indexes, so such a search is checked prompt by prompt throughout.
     """
-    terms = sorted(search_terms(search), key=len, reverse=True)
+    return _matching_all(qs, search_terms(search))
+
+
+def _matching_all(qs: QuerySet[Prompt], terms: list[str]) -> QuerySet[Prompt]:
+    """``_matching`` for the words ``terms``."""
+    terms = sorted(terms, key=len, reverse=True)
     if terms and len(terms[0]) >= TRIGRAM:
         qs = qs.filter(pk__in=_containing(terms[0]))
         terms = terms[1:]
@@ -186,6 +193,182 @@ def prompt_list_public(
     qs = Prompt.objects.filter(PUBLIC_PROMPT).select_related("author")
     qs = _filtered(qs, category=category, language=language, search=search)
     return qs.order_by("-created_at", "-id")
+
+
+# Browse's and the API's searches list a search's newest matches, at most this many: counting
+# every match of a common word read every text holding it (4 s for "water" at 45,000 public
+# prompts), where the newest thousand are found in the first few thousand prompts. A search
+# with more matches says so (``FoundPrompts.capped``) and asks for another word or a filter.
+SEARCH_RESULTS_LIMIT = 1000
+# A search's matches are kept this long (seconds) in the shared cache, so that its count, its
+# page and the next pages do not search again: a prompt accepted, or an answer that now holds
+# the word, shows in a search made before it within this time (see ``cached``: a little longer
+# while one request refreshes it). A prompt withdrawn or hidden meanwhile leaves the page at
+# once (each page is read again as public prompts), though the count may still include it.
+SEARCH_CACHE_SECONDS = 30
+# The newest prompts a search checks first, and the most prompts one query names (SQLite binds
+# at most 32,766 parameters).
+SEARCH_WINDOW = 2000
+# From this many public prompts, the unfiltered list takes its count from ``site_counts``: its
+# first pages are full whatever the count says, and counting them takes 100-200 ms at 45,000.
+# A smaller site counts them (a few milliseconds), so a new prompt is listed at once.
+CACHED_COUNT_FROM = 1000
+
+
+class ListedPrompts:
+    """Public prompts newest first, as a Paginator pages them: counted once when asked, or
+    with the count given (the unfiltered list's, which ``site_counts`` keeps)."""
+
+    capped = False
+
+    def __init__(self, prompts: QuerySet[Prompt], count: int | None = None) -> None:
+        self.prompts = prompts
+        self._count = count
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = self.prompts.count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __iter__(self) -> Iterator[Prompt]:
+        return iter(self.prompts)
+
+    @overload
+    def __getitem__(self, index: int) -> Prompt: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Prompt]: ...
+    def __getitem__(self, index: int | slice) -> Prompt | list[Prompt]:
+        if isinstance(index, int):
+            return self.prompts[index]
+        return list(self.prompts[index])
+
+
+class FoundPrompts:
+    """A search's matches as a Paginator pages them: the ids of the newest
+    ``SEARCH_RESULTS_LIMIT``, and ``capped`` when more match. A page is read by id, and again
+    among public prompts only, so a prompt withdrawn or hidden since the search is left out."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.capped = len(ids) > SEARCH_RESULTS_LIMIT
+        self.ids = ids[:SEARCH_RESULTS_LIMIT]
+
+    def count(self) -> int:
+        return len(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self) -> Iterator[Prompt]:
+        return iter(self[:])
+
+    @overload
+    def __getitem__(self, index: int) -> Prompt: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Prompt]: ...
+    def __getitem__(self, index: int | slice) -> Prompt | list[Prompt]:
+        if isinstance(index, int):
+            return Prompt.objects.get(PUBLIC_PROMPT, pk=self.ids[index])
+        ids = self.ids[index]
+        rows = Prompt.objects.filter(PUBLIC_PROMPT).select_related("author").in_bulk(ids)
+        return [rows[pk] for pk in ids if pk in rows]
+
+
+def _containing_among(ids: set[int], term: str) -> set[int]:
+    """Those of ``ids`` whose instruction, context or an accepted answer contains ``term``.
+    Named by id, PostgreSQL reads only these prompts' texts, or (a rarer word) the rows the
+    trigram indexes give that are among them; answers only of prompts whose own texts lack
+    the word."""
+    in_prompt = set(
+        Prompt.objects.filter(_has("instruction", term) | _has("context", term), pk__in=ids)
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    rest = ids - in_prompt
+    if not rest:
+        return in_prompt
+    in_answer = (
+        Response.objects.filter(PUBLIC_RESPONSE, _has("text", term), prompt_id__in=rest)
+        .order_by()
+        .values_list("prompt_id", flat=True)
+    )
+    return in_prompt | set(in_answer)
+
+
+def _narrowed(ids: list[int], terms: list[str]) -> list[int]:
+    """Those of ``ids`` that contain every word of ``terms``, in the order of ``ids``."""
+    matched = set(ids)
+    for term in terms:
+        if not matched:
+            break
+        matched = _containing_among(matched, term)
+    return [pk for pk in ids if pk in matched]
+
+
+def _newest_matching_ids(prompts: QuerySet[Prompt], terms: list[str], wanted: int) -> list[int]:
+    """The ids of the newest ``wanted`` of ``prompts`` that contain every word of ``terms``
+    (``_matching``'s test), newest first.
+
+    First the newest SEARCH_WINDOW prompts are checked, word by word, the longest first and
+    each other word only on the prompts left: a common word ("the", "water") is found there
+    without reading the many older prompts that hold it too. Short of ``wanted``, the older
+    prompts that hold the longest word are found from the trigram indexes (as ``_matching``
+    does), the other words checked on those alone, newest first, until ``wanted`` are found:
+    a stop word ("the", "is") checks a few prompts' texts instead of every answer.
+    """
+    terms = sorted(terms, key=len, reverse=True)
+    newest = prompts.order_by("-created_at", "-id")
+    window = list(newest.values_list("pk", "created_at")[:SEARCH_WINDOW])
+    found = _narrowed([pk for pk, _created_at in window], terms)
+    if len(found) >= wanted or len(window) < SEARCH_WINDOW:
+        return found[:wanted]
+    pk, created_at = window[-1]
+    older = newest.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+    found += _matching_all(older, terms).values_list("pk", flat=True)[: wanted - len(found)]
+    return found
+
+
+def _search_cache_key(terms: list[str], category: str | None, language: str | None) -> str:
+    """One key for searches that match alike: the words as the database compares them (in
+    capitals, as ``IContains`` does on both databases; not casefolded, which makes "straße"
+    "strasse"), in any order, and the filters."""
+    words = sorted({upper(term) for term in terms})
+    described = json.dumps([words, category or "", language or ""], ensure_ascii=False)
+    return f"collection:search:v1:{hashlib.sha256(described.encode()).hexdigest()}"
+
+
+def prompt_browse_public(
+    *, category: str | None = None, language: str | None = None, search: str = ""
+) -> ListedPrompts | FoundPrompts:
+    """``prompt_list_public``'s prompts, for Browse and the API's list to page through.
+
+    A search lists its newest ``SEARCH_RESULTS_LIMIT`` matches (``FoundPrompts``), found once
+    and kept ``SEARCH_CACHE_SECONDS`` for everyone who makes the same search: they are public
+    prompts only, the same for every visitor, so no one's own or a moderator's view is kept.
+    Without a search or filter, from CACHED_COUNT_FROM prompts on, the count is
+    ``site_counts``'s (at most a minute old, as on the home page: counted afresh it is a scan
+    of every public prompt on every visit), so for that minute the last page may miss the
+    oldest prompts or come up short; fewer, or with filters, are counted.
+    Refuses a search too long to run with ValidationError (``search_terms``).
+    """
+    terms = search_terms(search)
+    if terms:
+        prompts = _filtered(
+            Prompt.objects.filter(PUBLIC_PROMPT), category=category, language=language, search=""
+        )
+        ids, _computed = cached(
+            _search_cache_key(terms, category, language),
+            SEARCH_CACHE_SECONDS,
+            lambda: _newest_matching_ids(prompts, terms, SEARCH_RESULTS_LIMIT + 1),
+        )
+        return FoundPrompts(ids)
+    listed = prompt_list_public(category=category, language=language)
+    if category or language:
+        return ListedPrompts(listed)
+    counted = site_counts()["prompts"]
+    return ListedPrompts(listed, count=counted if counted >= CACHED_COUNT_FROM else None)
 
 
 def with_public_answer_counts(prompts: Iterable[Prompt]) -> list[Prompt]:

@@ -206,15 +206,16 @@ def browse(request: HttpRequest) -> HttpResponse:
     (an unknown category, a malformed language, a search too long) is shown with its error and
     no list: prompts under a filter that was not applied would read as its results."""
     filters = forms.BrowseFilterForm(request.GET)
-    page, search = None, ""
+    page, search, capped = None, "", False
     if filters.is_valid():
         data = filters.cleaned_data
         search = data["q"]
-        prompts = selectors.prompt_list_public(
+        prompts = selectors.prompt_browse_public(
             category=data["category"] or None, language=data["language"] or None, search=search
         )
         page = Paginator(prompts, 20).get_page(request.GET.get("page"))
         page.object_list = selectors.with_public_answer_counts(page.object_list)
+        capped = prompts.capped
     # The same page without the search (other filters kept), for the empty state's link.
     kept = {k: v for k, v in request.GET.items() if k in ("category", "language") and v}
     clear_search_url = reverse("collection:browse") + (f"?{urlencode(kept)}" if kept else "")
@@ -225,6 +226,7 @@ def browse(request: HttpRequest) -> HttpResponse:
             "filters": filters,
             "page": page,
             "search": search,
+            "capped": capped,
             "filtered": bool(kept),
             "clear_search_url": clear_search_url,
             "languages": common_languages(),
