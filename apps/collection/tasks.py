@@ -6,8 +6,9 @@ from apps.collection.import_jobs import expire_imports, import_run
 from apps.collection.models import Import
 
 
-# acks_late + reject_on_worker_lost: an import whose worker dies is delivered again, and goes
-# on from its last committed batch.
+# acks_late + reject_on_worker_lost: an import whose worker dies is delivered again (by Redis
+# after its visibility timeout; by the file broker when a worker next starts), and goes on
+# from its last committed batch.
 @shared_task(
     name="collection.import",
     queue="exports",

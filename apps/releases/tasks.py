@@ -14,7 +14,8 @@ PUBLISH_BACKOFF_S = 10
 PUBLISH_BACKOFF_MAX_S = 600
 
 
-# acks_late + reject_on_worker_lost: a build whose worker dies is delivered again, and a
+# acks_late + reject_on_worker_lost: a build whose worker dies is delivered again (by Redis
+# after its visibility timeout; by the file broker when a worker next starts), and a
 # rebuild is safe (it removes the earlier attempt's leftovers and starts over).
 @shared_task(
     name="releases.build",
