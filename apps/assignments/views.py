@@ -93,14 +93,14 @@ def _task_url(assignment_id: int, kind: str) -> str:
 
 
 def _run_once(request: HttpRequest, key: str, action: Any) -> tuple[int, Any, bool]:
-    """A double-clicked or re-sent form does its work once; the retry replays the result."""
+    """A double-clicked or re-sent form does its work once; the retry replays the result.
+    What was sent is part of the key, as on the Write page (``form_once``): the same form sent
+    again with other content is a new request, which the task refuses as already sent, with
+    the new content shown back (crash QA: "Thank you!" replayed, and the edit dropped)."""
     if not key:
         status, data = action()
         return status, data, False
-    fingerprint = idempotency.fingerprint("POST", request.path, key.encode())
-    return idempotency.run_once(
-        user=request.user, key=f"form:{key}", fingerprint=fingerprint, action=action
-    )
+    return idempotency.form_once(request, key, action)
 
 
 def _open_tasks(user: User, *, besides: int | None = None) -> list[Assignment]:
@@ -200,9 +200,14 @@ def _submit(
         _status, result, _replayed = _run_once(request, key, submit)
     except services.TaskConflict as exc:
         held = assignment or selectors.assignment_get_for_user(user=user, assignment_id=task_id)
-        if held is None or held.state == AssignmentState.SUBMITTED:
+        typed = held is not None and held.task_type in (TaskType.RESPOND, TaskType.WRITE)
+        if held is None or (held.state == AssignmentState.SUBMITTED and not typed):
             messages.error(request, exc.message)
             return redirect(_contribute_url(kind))
+        if held.state == AssignmentState.SUBMITTED:
+            # Sent before with other text (back, edit, send): what was sent first stands; this
+            # text comes back, not saved, to copy.
+            return _render_unsent(request, user, held, str(SENT_BEFORE), kind)
         return _render_unsent(request, user, held, exc.message, kind)
     except services.TaskError as exc:
         messages.error(request, exc.message)
@@ -278,6 +283,12 @@ def _gone_before_sent(assignment: Assignment) -> str | None:
     ):
         return _("This task expired before it was sent.")
     return None
+
+
+SENT_BEFORE = gettext_lazy(
+    "This task was sent before, as it was then: what is below was not saved. Work in review "
+    "can still be edited from My contributions."
+)
 
 
 def _render_unsent(

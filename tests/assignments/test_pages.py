@@ -1020,3 +1020,28 @@ def test_the_report_toggle_is_a_verb_in_spanish(volunteer):
     prompt = PromptFactory(state=PromptState.COLLECTING)
     page = client_for(volunteer).get(f"/prompts/{prompt.pk}/", HTTP_ACCEPT_LANGUAGE="es")
     assert re.search(r"<summary[^>]*>\s*Reportar\s*</summary>", page.content.decode())
+
+
+def test_a_sent_task_sent_again_with_other_content_says_so_and_shows_it_back(
+    volunteer, make_volunteer
+):
+    """Crash QA: the same form sent again with the answer changed (a response lost on the
+    way, then an edit) replayed "Thank you!" and dropped the edit without a word."""
+    prompt = PromptFactory(author=make_volunteer())
+    client = client_for(volunteer)
+    assignment, page = open_task(client, "respond")
+    url = f"/contribute/{assignment.pk}/"
+    sent = {"idempotency_key": key_of(page), "response": "Rivers carry minerals into it."}
+    assert client.post(url, sent).status_code == 302
+    # The very same form again: the first result, replayed.
+    again = client.post(url, sent)
+    assert again.status_code == 302
+    assert message_texts(again)[-1] == "Thank you! Your answer is now in review."
+    edited = client.post(url, {**sent, "response": "Rivers carry dissolved salts into it."})
+    assert edited.status_code == 409
+    html = edited.content.decode()
+    assert "This task was sent before, as it was then: what is below was not saved." in html
+    assert "Rivers carry dissolved salts into it." in html
+    assert list(Response.objects.filter(prompt=prompt).values_list("text", flat=True)) == [
+        "Rivers carry minerals into it."
+    ]
