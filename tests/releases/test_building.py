@@ -609,6 +609,31 @@ def test_a_build_that_crashes_part_way_leaves_a_failed_release_and_nothing_in_pl
     assert clean.content_hash == rebuilt.content_hash
 
 
+def test_a_build_that_fails_writing_a_shard_holds_no_file_open(world, monkeypatch):
+    """Crash QA: a build failed on a full disk kept its deleted shard open in the worker, and
+    the space it took stayed used until the worker restarted."""
+    import errno
+    import os
+
+    def disk_full(writer, group, size):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(streams, "_write_row_group", disk_full)
+    release = release_create(user=None, enqueue=False)
+    with pytest.raises(OSError, match="No space left"):
+        release_build(release.pk)
+    release.refresh_from_db()
+    assert release.state == ReleaseState.FAILED
+    assert _tmp_folders() == []
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            held.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except FileNotFoundError:  # the listing's own descriptor, closed since
+            continue
+    assert not [path for path in held if ".parquet" in path], held
+
+
 def test_a_failure_after_the_move_leaves_no_ready_looking_folder(world, monkeypatch):
     def refuse(*args, **kwargs):
         raise RuntimeError("database went away")

@@ -272,6 +272,11 @@ def _attempt(release: Release, token: str, *, progress: Progress | None, method:
             reader.close()
             reader = None
             rows = build.close_writers()
+        except BaseException:
+            # Waits for the writer thread, then lets go of the shards it had open.
+            build.pipeline.shutdown()
+            build.abort_writers()
+            raise
         finally:
             build.dolly.close()
             # Waits for the writer thread, so nothing writes into the folder once it is gone.

@@ -823,6 +823,11 @@ class Build:
 
     # --- after the passes -----------------------------------------------------------------
 
+    def abort_writers(self) -> None:
+        """After a failure: close every shard still open (``SplitWriter.abort``)."""
+        for writer in self.writers.values():
+            writer.abort()
+
     def close_writers(self) -> dict[str, dict[str, int]]:
         rows: dict[str, dict[str, int]] = {config: {} for config in CONFIGS}
         for (config, split), writer in self.writers.items():

@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -389,6 +389,7 @@ class SplitWriter:
         self._writer: Any = None
         self._in_shard = 0
         self._parts: list[Path] = []
+        self._opened: list[Any] = []  # the shards' ParquetWriters, for abort
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
@@ -413,6 +414,7 @@ class SplitWriter:
             part = self.folder / f"{self.split}-{len(self._parts):05d}.parquet.part"
             self._parts.append(part)
             self._writer = pq.ParquetWriter(part, self.schema, **PARQUET_OPTIONS)
+            self._opened.append(self._writer)
         self.pipeline.submit(_write_row_group, self._writer, group, size)
         self._in_shard += size
         self.rows += size
@@ -424,6 +426,23 @@ class SplitWriter:
             self.pipeline.submit(self._writer.close)
             self._writer = None
         self._in_shard = 0
+
+    def abort(self) -> None:
+        """Close the shard being written after a failed build, whatever its state, so that
+        its file is not held open once the folder is removed. (Crash QA: after a build failed
+        on a full disk, the worker held the deleted shard open, and its space stayed used
+        until the worker restarted.) Call it once the pipeline is shut down."""
+        self._writer = None
+        # Every shard's: one whose close the pipeline had not run yet was cancelled with it.
+        for writer in self._opened:
+            try:
+                writer.close()  # a no-op for one closed already
+            except Exception:  # the disk that failed the build may fail the footer too
+                handle = getattr(writer, "file_handle", None)
+                if handle is not None:
+                    with suppress(Exception):
+                        handle.close()
+        self._opened = []
 
     def close(self) -> list[Path]:
         """Write what is left, name the shards ``<split>-0000i-of-0000N.parquet`` and return
