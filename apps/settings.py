@@ -460,6 +460,7 @@ SPECTACULAR_SETTINGS = {
         "ImportStateEnum": ["accepted", "review"],
         "ImportStatusEnum": "apps.collection.models.ImportStatus",
         "ImportLineStatusEnum": ["imported", "duplicate", "rejected"],
+        "TrainingRunOutStateEnum": "apps.training.models.RunState",
     },
 }
 

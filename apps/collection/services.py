@@ -635,6 +635,8 @@ def _answerable_by_model(languages: Sequence[str]) -> QuerySet[Prompt]:
         hidden_at__isnull=True,
         author__banned_at__isnull=True,
     ).exclude(
+        # Read through the partial index response_model_live_prompt (its condition is this
+        # filter's): the few model-written answers, not every answer.
         pk__in=Response.objects.filter(source=Source.MODEL, withdrawn_at__isnull=True).values(
             "prompt_id"
         )

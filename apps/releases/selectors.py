@@ -11,6 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from apps.accounts import roles
+from apps.core.caching import cached
 from apps.core.text import shown_number
 from apps.releases.building import PRIVATE_DIR, release_folder
 from apps.releases.models import DEFAULT_TEST_SHARE, FINISHED_STATES, Release, Split
@@ -221,6 +222,25 @@ def suggested_test_share() -> float:
         share = min(0.5, math.ceil(100 * wanted / new) / 100)
     if not found["ranked_test"]:
         share = max(share, _share_for_a_ranked_test_prompt(has_train=bool(found["ranked_train"])))
+    return share
+
+
+# How long the releases page keeps the form's suggested test share (suggested_test_share_shown).
+SUGGESTED_SHARE_CACHE_SECONDS = 60
+
+
+def suggested_test_share_shown() -> float:
+    """``suggested_test_share``, as the releases page shows it to maintainers on every visit:
+    at most SUGGESTED_SHARE_CACHE_SECONDS old, and counted again as soon as a release is cut
+    or its build ends (builds give prompts their splits). Counting reads every accepted
+    prompt and its split: 0.17 to 0.3 s at 36,000 prompts, on each visit before."""
+    newest = Release.objects.order_by("-number").values_list("number", "state").first()
+    number, state = newest or (0, "")
+    share, _computed = cached(
+        f"releases:suggested-test-share:{number}:{state}",
+        SUGGESTED_SHARE_CACHE_SECONDS,
+        suggested_test_share,
+    )
     return share
 
 

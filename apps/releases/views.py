@@ -38,7 +38,7 @@ def _list_page(
     if form is None and can_create:
         # As the page's language writes numbers (0,05 on a Spanish page): the form reads both.
         form = ReleaseCreateForm(
-            initial={"test_share": formats.localize(selectors.suggested_test_share())}
+            initial={"test_share": formats.localize(selectors.suggested_test_share_shown())}
         )
     return render(
         request,

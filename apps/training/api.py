@@ -37,12 +37,14 @@ from apps.training import schedules, selectors, services
 from apps.training.models import RunKind, RunMethod, RunState, TrainingRun
 
 
-class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
-    """A training run. Give ``context={"request": …}`` for its ``url`` and downloads."""
+class TrainingRunSummaryOut(serializers.ModelSerializer[TrainingRun]):
+    """A training run as lists show it: without its curves, logs tail, timings, time left,
+    file sizes and data pin (hundreds of kilobytes a run, which selectors.run_list does not
+    load); TrainingRunOut, the detail, has them. Give ``context={"request": …}`` for its
+    ``url`` and downloads."""
 
     url = SelfUrl("training-run-detail", "run_id")
     release = serializers.CharField(source="release.version")
-    eta_seconds = serializers.FloatField(allow_null=True)
     progress_percent = serializers.FloatField()
     stalled = serializers.SerializerMethodField()
     stopping = serializers.BooleanField(
@@ -50,16 +52,13 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
         read_only=True,
         help_text="Cancelled while training, and its worker has not yet said it stopped.",
     )
+    latest_eval = serializers.SerializerMethodField(
+        help_text="The newest evaluation ({step, metrics…}), whose metrics a run still "
+        "training is judged by; null before the first. The detail has every one "
+        "(eval_history)."
+    )
     downloads = serializers.SerializerMethodField()
     hub_tag = serializers.SerializerMethodField()
-    data_repo = serializers.SerializerMethodField(
-        help_text="The Hub dataset repo of the release the model learned from; null when it "
-        "trained on this site's build of the release (not published when the run was sent)."
-    )
-    data_revision = serializers.SerializerMethodField(
-        help_text="The dataset commit the model learned from (pinned when the run was sent, "
-        "so it never moves); null with data_repo."
-    )
 
     class Meta:
         model = TrainingRun
@@ -67,15 +66,17 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
             "id", "url", "kind", "release", "base_model", "method", "hyperparameters", "origin",
             "state", "phase", "created_at", "started_at", "finished_at", "attempt",
             "worker_host", "step", "total_steps", "progress_percent", "tokens_per_s",
-            "eta_seconds", "stalled", "stopping", "loss_history", "eval_history", "metrics", "timings",
-            "resumed_from_step", "artefact_path", "artefact_files", "downloads", "hub_repo",
-            "hub_revision", "hub_tag", "data_repo", "data_revision", "error", "logs_tail", "last_report_at",
+            "stalled", "stopping", "metrics", "latest_eval", "downloads", "hub_repo",
+            "hub_revision", "hub_tag", "error", "last_report_at",
             "answer_prompts", "answers_written", "answers_added",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_stalled(self, run: TrainingRun) -> bool:
         return services.is_stalled(run)
+
+    def get_latest_eval(self, run: TrainingRun) -> dict[str, Any] | None:
+        return run.eval_history[-1] if run.eval_history else None
 
     def get_downloads(self, run: TrainingRun) -> dict[str, str]:
         if run.state != RunState.SUCCEEDED:
@@ -90,6 +91,34 @@ class TrainingRunOut(serializers.ModelSerializer[TrainingRun]):
 
     def get_hub_tag(self, run: TrainingRun) -> str | None:
         return run.hub_tag if run.hub_revision else None
+
+
+class TrainingRunOut(TrainingRunSummaryOut):
+    """A training run, whole: the summary and its curves, logs tail, timings, artefacts and
+    the data it learned from. Give ``context={"request": …}`` for its ``url`` and downloads."""
+
+    eta_seconds = serializers.FloatField(allow_null=True)
+    data_repo = serializers.SerializerMethodField(
+        help_text="The Hub dataset repo of the release the model learned from; null when it "
+        "trained on this site's build of the release (not published when the run was sent)."
+    )
+    data_revision = serializers.SerializerMethodField(
+        help_text="The dataset commit the model learned from (pinned when the run was sent, "
+        "so it never moves); null with data_repo."
+    )
+
+    class Meta(TrainingRunSummaryOut.Meta):
+        fields = [
+            "id", "url", "kind", "release", "base_model", "method", "hyperparameters", "origin",
+            "state", "phase", "created_at", "started_at", "finished_at", "attempt",
+            "worker_host", "step", "total_steps", "progress_percent", "tokens_per_s",
+            "eta_seconds", "stalled", "stopping", "loss_history", "eval_history", "latest_eval",
+            "metrics", "timings", "resumed_from_step", "artefact_path", "artefact_files",
+            "downloads", "hub_repo", "hub_revision", "hub_tag", "data_repo", "data_revision",
+            "error", "logs_tail", "last_report_at",
+            "answer_prompts", "answers_written", "answers_added",
+        ]  # fmt: skip
+        read_only_fields = fields
 
     def get_data_repo(self, run: TrainingRun) -> str | None:
         pin = run.data_pin
@@ -128,7 +157,7 @@ def _choose_one_of(values: list[str]) -> str:
 
 def _get_run(run_id: int) -> TrainingRun:
     try:
-        return selectors.run_list().get(pk=run_id)
+        return selectors.run_get(run_id=run_id)
     except TrainingRun.DoesNotExist:
         raise exceptions.NotFound() from None
 
@@ -138,7 +167,7 @@ class TrainingRunsApi(APIView):
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: paginated(TrainingRunOut), **errors(401, 403, *PAGE_ERRORS)},
+        responses={200: paginated(TrainingRunSummaryOut), **errors(401, 403, *PAGE_ERRORS)},
         operation_id="training_runs_list",
     )
     def get(self, request: Request) -> Response:
@@ -153,7 +182,7 @@ class TrainingRunsApi(APIView):
             selectors.run_list(kind=kind, state=state), request, view=self
         )
         return paginator.get_paginated_response(
-            TrainingRunOut(page, many=True, context={"request": request}).data
+            TrainingRunSummaryOut(page, many=True, context={"request": request}).data
         )
 
     @extend_schema(

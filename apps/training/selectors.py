@@ -12,10 +12,18 @@ from django.db.models import QuerySet
 from apps.releases.models import Release
 from apps.training.models import RunState, TrainingRun
 
+# What lists of runs leave in the database: the loss curve (up to services.MAX_HISTORY
+# points), the logs tail, the spec sent to the worker (with the texts of the prompts its model
+# answers) and the timings, up to hundreds of kilobytes a run that only the run's page and
+# the API's detail show (QA: 4.6 MB for a page of 20 runs). The eval curve stays: a run
+# still training shows its latest evaluation as its key metric.
+LIST_DEFERRED = ("loss_history", "logs_tail", "spec", "timings")
+
 
 def run_list(*, kind: str | None = None, state: str | None = None) -> QuerySet[TrainingRun]:
-    """Runs newest first (maintainers only: callers check)."""
-    qs = TrainingRun.objects.select_related("release", "created_by")
+    """Runs newest first, without LIST_DEFERRED (maintainers only: callers check). Not for
+    a run's page: run_get loads one whole."""
+    qs = TrainingRun.objects.select_related("release", "created_by").defer(*LIST_DEFERRED)
     if kind:
         qs = qs.filter(kind=kind)
     if state:
@@ -23,19 +31,30 @@ def run_list(*, kind: str | None = None, state: str | None = None) -> QuerySet[T
     return qs.order_by("-created_at", "-id")
 
 
+def run_get(*, run_id: int) -> TrainingRun:
+    """One run with everything it holds (maintainers only: callers check). Raises
+    TrainingRun.DoesNotExist."""
+    return TrainingRun.objects.select_related("release", "created_by").get(pk=run_id)
+
+
 def models_latest(*, limit: int = 4) -> list[TrainingRun]:
-    """The newest succeeded runs with the release each learned from (for the home page)."""
+    """The newest succeeded runs with the release each learned from (for the home page),
+    without LIST_DEFERRED."""
     return list(
         TrainingRun.objects.filter(state=RunState.SUCCEEDED)
         .select_related("release")
+        .defer(*LIST_DEFERRED)
         .order_by("-finished_at", "-id")[:limit]
     )
 
 
 def models_for_release(*, release: Release) -> list[TrainingRun]:
-    """The models trained on ``release`` (succeeded runs), newest first."""
+    """The models trained on ``release`` (succeeded runs), newest first, without
+    LIST_DEFERRED."""
     return list(
-        release.training_runs.filter(state=RunState.SUCCEEDED).order_by("-finished_at", "-id")
+        release.training_runs.filter(state=RunState.SUCCEEDED)
+        .defer(*LIST_DEFERRED)
+        .order_by("-finished_at", "-id")
     )
 
 

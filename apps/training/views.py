@@ -61,7 +61,7 @@ def _finished_releases() -> list[Release]:
 
 def _get_run(run_id: int) -> TrainingRun:
     try:
-        return selectors.run_list().get(pk=run_id)
+        return selectors.run_get(run_id=run_id)
     except TrainingRun.DoesNotExist:
         raise Http404 from None
 

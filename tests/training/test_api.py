@@ -568,3 +568,87 @@ def test_an_unknown_kind_is_named_alone_not_as_a_reward_model(api_maintainer, re
     assert response.status_code == 400
     assert set(response.json()) == {"kind"}
     assert response.json()["kind"] == ['"dpo" is not a valid choice.']
+
+
+def _trained_run(release) -> TrainingRun:
+    """A finished run with curves, a logs tail and files, as its last report leaves it."""
+    from django.utils import timezone
+
+    return TrainingRun.objects.create(
+        release=release,
+        kind="sft",
+        base_model="org/base",
+        state=RunState.SUCCEEDED,
+        step=4,
+        total_steps=4,
+        finished_at=timezone.now(),
+        loss_history=[{"step": s, "loss": 2.0 - s / 10, "lr": 1e-4} for s in range(1, 5)],
+        eval_history=[{"step": 2, "eval_loss": 1.9}, {"step": 4, "eval_loss": 1.7}],
+        logs_tail="step 4/4\n",
+        metrics={"eval_loss": 1.7},
+        timings={"train": 12.5},
+        artefact_path="/models/run-1",
+        artefact_files=[{"path": "model.safetensors", "bytes": 5}],
+        spec={"train": {"release": "hf://datasets/hearth/data@c0ffee"}},
+        hub_repo="hearth/hearth-sft",
+        hub_revision="beef",
+    )
+
+
+# What the list leaves to the detail: hundreds of kilobytes a run (QA: 4.6 MB for 20 runs).
+DETAIL_ONLY = {
+    "loss_history", "eval_history", "logs_tail", "timings", "eta_seconds",
+    "resumed_from_step", "artefact_path", "artefact_files", "data_repo", "data_revision",
+}  # fmt: skip
+
+
+def test_the_list_leaves_out_the_curves_and_logs_that_the_detail_has(api_maintainer, release):
+    run = _trained_run(release)
+
+    listed = api_maintainer.get(RUNS).json()["results"]
+    detail = api_maintainer.get(f"{RUNS}{run.pk}/").json()
+
+    assert [item["id"] for item in listed] == [run.pk]
+    assert set(listed[0]) == set(detail) - DETAIL_ONLY
+    assert {name: listed[0][name] for name in listed[0]} == {
+        name: detail[name] for name in listed[0]
+    }
+    assert listed[0]["latest_eval"] == {"step": 4, "eval_loss": 1.7}
+    assert listed[0]["metrics"] == {"eval_loss": 1.7} and listed[0]["hub_tag"] == f"run-{run.pk}"
+    assert listed[0]["downloads"] == {
+        "model.safetensors": f"http://testserver/training/runs/{run.pk}/files/model.safetensors"
+    }
+    assert detail["loss_history"] == run.loss_history
+    assert detail["eval_history"] == run.eval_history
+    assert (detail["logs_tail"], detail["timings"]) == ("step 4/4\n", {"train": 12.5})
+    assert (detail["data_repo"], detail["data_revision"]) == ("hearth/data", "c0ffee")
+    assert detail["artefact_files"] == [{"path": "model.safetensors", "bytes": 5}]
+
+
+def test_a_run_before_its_first_evaluation_lists_no_latest_eval(api_maintainer, release):
+    TrainingRun.objects.create(release=release, kind="reward", base_model="org/base")
+    assert api_maintainer.get(RUNS).json()["results"][0]["latest_eval"] is None
+
+
+def test_the_schema_documents_list_items_and_the_detail_as_they_are_sent(api_maintainer, release):
+    """The list's items are a component of their own (TrainingRunSummaryOut), not the
+    detail's, which a client generated from the schema would expect in full."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    components = schema["components"]["schemas"]
+
+    def documented(path: str) -> dict:
+        node = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        ref = node["schema"]["$ref"].rsplit("/", 1)[-1]
+        return components[ref]
+
+    run = _trained_run(release)
+    envelope = documented(RUNS)
+    item = envelope["properties"]["results"]["items"]["$ref"].rsplit("/", 1)[-1]
+    assert item == "TrainingRunSummaryOut"
+    listed = api_maintainer.get(RUNS).json()["results"][0]
+    assert set(components[item]["properties"]) == set(listed)
+    detail = api_maintainer.get(f"{RUNS}{run.pk}/").json()
+    assert set(documented(f"{RUNS}{{run_id}}/")["properties"]) == set(detail)
+    assert components["TrainingRunSummaryOut"]["properties"]["latest_eval"]["nullable"] is True

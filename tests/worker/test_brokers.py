@@ -29,6 +29,7 @@ def _connection(folder: Path, transport: Any = FILESYSTEM_TRANSPORT) -> Connecti
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
             "processed_folder": str(folder.parent / "processed"),
+            "control_folder": str(folder.parent / "control"),
             "store_processed": False,
         },
     )
