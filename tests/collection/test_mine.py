@@ -324,6 +324,16 @@ def test_each_edit_and_withdraw_is_described_by_the_work_it_acts_on(volunteer, w
         assert html.count(f'id="{target}"') == 1
 
 
+def _leave(prompt: Prompt, how: str) -> None:
+    """Take ``prompt`` out of public view: withdrawn, hidden, or its author banned."""
+    if how == "withdrawn":
+        Prompt.objects.filter(pk=prompt.pk).update(withdrawn_at=timezone.now())
+    elif how == "hidden":
+        Prompt.objects.filter(pk=prompt.pk).update(hidden_at=timezone.now())
+    else:
+        _ban(prompt.author)
+
+
 @pytest.mark.parametrize("leaves", ["withdrawn", "hidden", "author banned"])
 def test_an_answer_to_a_prompt_that_left_no_longer_shows_that_prompt(volunteer, volunteer2, leaves):
     """Security QA: My contributions went on showing the first 100 characters of another
@@ -334,12 +344,7 @@ def test_an_answer_to_a_prompt_that_left_no_longer_shows_that_prompt(volunteer, 
     answer = ResponseFactory(author=volunteer, prompt=prompt, state=ResponseState.ACCEPTED)
     page = _web(volunteer).get("/mine/").content.decode()
     assert "Grace&#x27;s private musing?" in page
-    if leaves == "withdrawn":
-        Prompt.objects.filter(pk=prompt.pk).update(withdrawn_at=timezone.now())
-    elif leaves == "hidden":
-        Prompt.objects.filter(pk=prompt.pk).update(hidden_at=timezone.now())
-    else:
-        _ban(volunteer2)
+    _leave(prompt, leaves)
     page = _web(volunteer).get("/mine/").content.decode()
     assert "private musing" not in page and f'href="/prompts/{prompt.pk}/"' not in page
     assert "A prompt that is no longer public" in page
@@ -365,12 +370,7 @@ def test_an_answer_in_review_under_a_prompt_that_left_says_why_and_is_not_pendin
     page = _web(volunteer).get("/mine/").content.decode()
     assert "In review" in page and badge not in page
     assert "1 more is in review" in page
-    if leaves == "withdrawn":
-        Prompt.objects.filter(pk=prompt.pk).update(withdrawn_at=timezone.now())
-    elif leaves == "hidden":
-        Prompt.objects.filter(pk=prompt.pk).update(hidden_at=timezone.now())
-    else:
-        _ban(volunteer2)
+    _leave(prompt, leaves)
     page = _web(volunteer).get("/mine/").content.decode()
     assert badge in page
     assert "more is in review" not in page

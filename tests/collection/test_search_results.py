@@ -5,7 +5,6 @@ the cache, for everyone alike, and never with anyone's own or a moderator's view
 
 from __future__ import annotations
 
-import re
 import time
 from html import unescape
 
@@ -16,24 +15,12 @@ from django.test.utils import CaptureQueriesContext
 from apps.collection import selectors
 from apps.collection.models import Category, PromptState, ResponseState
 from apps.core import caching
+from tests.collection.test_browse import browse, listed
 from tests.factories import PromptFactory, ResponseFactory
 
 pytestmark = pytest.mark.django_db
 
 CAPPED = "Hearth-Search-Capped"
-
-
-def listed(html: str) -> list[str]:
-    return [
-        unescape(m).strip()
-        for m in re.findall(r'class="instruction" href="[^"]+">([^<]*)</a>', html)
-    ]
-
-
-def browse(client, **params) -> str:
-    r = client.get("/browse/", params)
-    assert r.status_code == 200
-    return r.content.decode()
 
 
 @pytest.fixture
