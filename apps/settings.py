@@ -428,7 +428,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON whatever the Accept header asks (the schema excepted: YAML or JSON, as asked).
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.api.JsonNegotiation",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.JsonNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "apps.core.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",

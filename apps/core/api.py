@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -20,9 +20,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, serializers, status
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -44,20 +42,6 @@ def absolute_url(context: Mapping[str, Any], path: str) -> str:
     when there is no request."""
     request = context.get("request")
     return request.build_absolute_uri(path) if request is not None else path
-
-
-class JsonNegotiation(DefaultContentNegotiation):
-    """Answers in JSON whatever the Accept header asks, as DRF's documentation shows for views
-    with one renderer; every API view has only the JSON one. DRF's own negotiation answered
-    ``Accept: text/html`` (a browser's, a curl alias's) with a 406 on most endpoints, and
-    matching Accept took about 2% of a task request's CPU. The schema view, with its YAML and
-    JSON renderers, keeps DRF's negotiation."""
-
-    def select_renderer(
-        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
-    ) -> tuple[BaseRenderer, str]:
-        renderer = next(iter(renderers))
-        return renderer, renderer.media_type
 
 
 class Pagination(PageNumberPagination):

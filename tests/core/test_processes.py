@@ -132,3 +132,21 @@ def test_the_web_process_never_imports_torch_or_transformers():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_django_checks_pass_in_a_fresh_process_as_celerys_django_fixup_runs_them():
+    """Celery's Django fixup runs Django's checks first thing in a worker; DRF's pagination
+    check imported apps.core.api before rest_framework.views, and with the content negotiation
+    class in apps.core.api that import went round in a circle: the GPU worker, started with
+    DJANGO_SETTINGS_MODULE set, failed to start (seen as a ping never answered)."""
+    code = (
+        "import django; django.setup(); "
+        "from django.core.checks import run_checks; run_checks(); "
+        "from rest_framework.views import APIView; print(APIView.content_negotiation_class)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "apps.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "JsonNegotiation" in result.stdout
