@@ -55,6 +55,8 @@ def test_the_site_keeps_small_pending_lists_and_the_indexes_do_not_override_it(p
 def test_an_import_merges_the_lists_it_let_grow(postgres, maintainer, monkeypatch):
     from apps.collection.importing import prompts_import_jsonl
 
+    # Earlier tests' rolled-back rows may still wait in the lists: start from empty ones.
+    search.merge_pending(connection)
     assert pending_tuples() == dict.fromkeys(search.TRIGRAM_INDEXES, 0)
     # Without the merge at the end, its rows wait in the lists...
     monkeypatch.setattr(search, "merge_pending", lambda connection: None)
