@@ -215,11 +215,41 @@ SEARCH_WINDOW = 2000
 CACHED_COUNT_FROM = 1000
 
 
-class ListedPrompts:
-    """Public prompts newest first, as a Paginator pages them: counted once when asked, or
-    with the count given (the unfiltered list's, which ``site_counts`` keeps)."""
+class _PromptPages:
+    """Prompts as a Paginator pages them: ``count()`` and slices, each slice one query."""
 
     capped = False
+
+    def count(self) -> int:
+        raise NotImplementedError
+
+    def _rows(self, index: slice) -> list[Prompt]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __iter__(self) -> Iterator[Prompt]:
+        return iter(self[:])
+
+    @overload
+    def __getitem__(self, index: int) -> Prompt: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Prompt]: ...
+    def __getitem__(self, index: int | slice) -> Prompt | list[Prompt]:
+        if isinstance(index, slice):
+            return self._rows(index)
+        if index < 0:
+            index += self.count()
+        rows = self._rows(slice(index, index + 1)) if index >= 0 else []
+        if not rows:
+            raise IndexError(index)
+        return rows[0]
+
+
+class ListedPrompts(_PromptPages):
+    """Public prompts newest first: counted once when asked, or with the count given (the
+    unfiltered list's, which ``site_counts`` keeps)."""
 
     def __init__(self, prompts: QuerySet[Prompt], count: int | None = None) -> None:
         self.prompts = prompts
@@ -230,26 +260,14 @@ class ListedPrompts:
             self._count = self.prompts.count()
         return self._count
 
-    def __len__(self) -> int:
-        return self.count()
-
-    def __iter__(self) -> Iterator[Prompt]:
-        return iter(self.prompts)
-
-    @overload
-    def __getitem__(self, index: int) -> Prompt: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Prompt]: ...
-    def __getitem__(self, index: int | slice) -> Prompt | list[Prompt]:
-        if isinstance(index, int):
-            return self.prompts[index]
+    def _rows(self, index: slice) -> list[Prompt]:
         return list(self.prompts[index])
 
 
-class FoundPrompts:
-    """A search's matches as a Paginator pages them: the ids of the newest
-    ``SEARCH_RESULTS_LIMIT``, and ``capped`` when more match. A page is read by id, and again
-    among public prompts only, so a prompt withdrawn or hidden since the search is left out."""
+class FoundPrompts(_PromptPages):
+    """A search's matches: the ids of the newest ``SEARCH_RESULTS_LIMIT``, and ``capped`` when
+    more match. A page is read by id, and again among public prompts only, so a prompt
+    withdrawn or hidden since the search is left out."""
 
     def __init__(self, ids: list[int]) -> None:
         self.capped = len(ids) > SEARCH_RESULTS_LIMIT
@@ -258,19 +276,7 @@ class FoundPrompts:
     def count(self) -> int:
         return len(self.ids)
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __iter__(self) -> Iterator[Prompt]:
-        return iter(self[:])
-
-    @overload
-    def __getitem__(self, index: int) -> Prompt: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Prompt]: ...
-    def __getitem__(self, index: int | slice) -> Prompt | list[Prompt]:
-        if isinstance(index, int):
-            return Prompt.objects.get(PUBLIC_PROMPT, pk=self.ids[index])
+    def _rows(self, index: slice) -> list[Prompt]:
         ids = self.ids[index]
         rows = Prompt.objects.filter(PUBLIC_PROMPT).select_related("author").in_bulk(ids)
         return [rows[pk] for pk in ids if pk in rows]
