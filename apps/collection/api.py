@@ -22,6 +22,7 @@ from apps.collection import selectors, services
 from apps.collection.models import Category, Prompt, Response
 from apps.core.api import Pagination, SelfUrl, idempotent, takes_no_body
 from apps.core.fields import RefusesUnknownFields, StrictCharField
+from apps.core.paging import IdsFirst
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     LOCATION,
@@ -180,8 +181,10 @@ class PromptsApi(ThrottledWrites, APIView):
         if data.get("author") == "me":
             if not request.user.is_authenticated:
                 raise exceptions.NotAuthenticated()
-            prompts = selectors.prompt_list_for_author(
-                user=request.user, category=category, language=language, search=search
+            prompts = IdsFirst(
+                selectors.prompt_list_for_author(
+                    user=request.user, category=category, language=language, search=search
+                )
             )
             capped = False
         else:
@@ -338,9 +341,10 @@ class MyResponsesApi(APIView):
         operation_id="responses_list_mine",
     )
     def get(self, request: Request) -> ApiResponse:
-        queryset = selectors.response_list_for_author(user=request.user)
+        # Paged as Paginator pages any sequence (DRF's stubs name QuerySets and Sequences).
+        answers: Any = IdsFirst(selectors.response_list_for_author(user=request.user))
         paginator = Pagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
+        page: list[Response] | None = paginator.paginate_queryset(answers, request, view=self)
         return paginator.get_paginated_response(
             ResponseOut(page, many=True, context={"request": request}).data
         )

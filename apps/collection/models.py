@@ -54,8 +54,12 @@ class Source(models.TextChoices):
 class Prompt(TimeStampedModel):
     """An instruction, with optional context, that volunteers answer."""
 
+    # Indexed by prompt_author_recent, which leads with it.
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="prompts"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="prompts",
+        db_index=False,
     )
     instruction = models.TextField()
     context = models.TextField(blank=True, default="")
@@ -89,6 +93,9 @@ class Prompt(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["state", "category", "language"]),
+            # An author's own prompts in order (My contributions, ?author=me): a page is found
+            # from the index (apps.core.paging.IdsFirst), not by sorting every one of them.
+            models.Index(fields=["author", "created_at", "id"], name="prompt_author_recent"),
             # The duplicate check, withdrawn prompts included (the unique index above covers
             # live ones only): an import looks up each batch's 500 keys at once, which read
             # every prompt without it (0.6 s a batch at 20,000 prompts, growing with them).
@@ -124,8 +131,12 @@ class Response(TimeStampedModel):
     """One answer to a prompt."""
 
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    # Indexed by response_author_recent, which leads with it.
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="responses"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="responses",
+        db_index=False,
     )
     text = models.TextField()
     state = models.CharField(
@@ -152,6 +163,9 @@ class Response(TimeStampedModel):
             ),
         ]
         indexes = [
+            # An author's own answers in order, as prompt_author_recent: page 690 of a power
+            # user's 14,000 answers fetched, joined and sorted them all (0.6-0.7 s).
+            models.Index(fields=["author", "created_at", "id"], name="response_author_recent"),
             # The moderators' list of hidden answers, as prompt_hidden_recent for prompts.
             models.Index(
                 fields=["-hidden_at", "-id"],

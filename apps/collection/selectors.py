@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
-from typing import Any, overload
+from collections.abc import Iterable
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import (
@@ -31,6 +31,7 @@ from apps.collection.models import (
 )
 from apps.collection.search import IContains, upper
 from apps.core.caching import cached
+from apps.core.paging import Pages
 
 
 def default_language_for(*, user: Any) -> str:
@@ -215,39 +216,7 @@ SEARCH_WINDOW = 2000
 CACHED_COUNT_FROM = 1000
 
 
-class _PromptPages:
-    """Prompts as a Paginator pages them: ``count()`` and slices, each slice one query."""
-
-    capped = False
-
-    def count(self) -> int:
-        raise NotImplementedError
-
-    def _rows(self, index: slice) -> list[Prompt]:
-        raise NotImplementedError
-
-    def __len__(self) -> int:
-        return self.count()
-
-    def __iter__(self) -> Iterator[Prompt]:
-        return iter(self[:])
-
-    @overload
-    def __getitem__(self, index: int) -> Prompt: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Prompt]: ...
-    def __getitem__(self, index: int | slice) -> Prompt | list[Prompt]:
-        if isinstance(index, slice):
-            return self._rows(index)
-        if index < 0:
-            index += self.count()
-        rows = self._rows(slice(index, index + 1)) if index >= 0 else []
-        if not rows:
-            raise IndexError(index)
-        return rows[0]
-
-
-class ListedPrompts(_PromptPages):
+class ListedPrompts(Pages[Prompt]):
     """Public prompts newest first: counted once when asked, or with the count given (the
     unfiltered list's, which ``site_counts`` keeps)."""
 
@@ -264,7 +233,7 @@ class ListedPrompts(_PromptPages):
         return list(self.prompts[index])
 
 
-class FoundPrompts(_PromptPages):
+class FoundPrompts(Pages[Prompt]):
     """A search's matches: the ids of the newest ``SEARCH_RESULTS_LIMIT``, and ``capped`` when
     more match. A page is read by id, and again among public prompts only, so a prompt
     withdrawn or hidden since the search is left out."""
@@ -502,7 +471,9 @@ def response_list_on_others_prompts(*, user: Any, state: str = "") -> QuerySet[R
     is not theirs to read any more, though their answer to it stays theirs."""
     answers = (
         Response.objects.filter(author_id=user.pk)
-        .exclude(prompt__author_id=user.pk)
+        # Not a join: the few own prompts are set aside, and the answers are read in order
+        # from response_author_recent (the join read every one of them, then sorted them).
+        .exclude(prompt_id__in=Prompt.objects.filter(author_id=user.pk).values("pk"))
         .select_related("prompt")
         .annotate(
             prompt_shown=Exists(
@@ -551,3 +522,4 @@ def _site_counts() -> dict[str, int]:
         "responses": responses.count(),
         "contributors": authors.count(),
     }
+

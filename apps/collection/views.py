@@ -32,6 +32,7 @@ from apps.community.selectors import impact_for_user
 from apps.core import idempotency, markdown
 from apps.core.forms import add_validation_errors
 from apps.core.languages import common_languages
+from apps.core.paging import IdsFirst
 from apps.core.throttling import kept_as_typed, throttle
 from apps.feedback.selectors import attach_rejection_reasons
 
@@ -166,12 +167,12 @@ def mine(request: HttpRequest) -> HttpResponse:
     prompt_state, prompt_filters = _mine_filters(request, "prompts")
     answer_state, answer_filters = _mine_filters(request, "responses")
     prompts = Paginator(
-        selectors.prompt_list_with_own_answers(user=request.user, state=prompt_state),
+        IdsFirst(selectors.prompt_list_with_own_answers(user=request.user, state=prompt_state)),
         MINE_PER_PAGE,
     ).get_page(request.GET.get(MINE_LISTS["prompts"]["page"]))
     prompts.object_list = list(prompts.object_list)
     answers = Paginator(
-        selectors.response_list_on_others_prompts(user=request.user, state=answer_state),
+        IdsFirst(selectors.response_list_on_others_prompts(user=request.user, state=answer_state)),
         MINE_PER_PAGE,
     ).get_page(request.GET.get(MINE_LISTS["responses"]["page"]))
     answers.object_list = list(answers.object_list)
