@@ -225,6 +225,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-assignments": {"task": "assignments.expire", "schedule": 60.0},
     "retry-stalled-training-runs": {"task": "training.retry_stalled", "schedule": 60.0},
     "expire-import-files": {"task": "collection.expire_imports", "schedule": 3600.0},
+    # Within caching.WARM_AHEAD_SECONDS (30 s) of each value going stale.
+    "warm-site-wide-caches": {"task": "core.warm_caches", "schedule": 20.0},
 }
 # GPU work goes to the "gpu" queue, which only worker/celery.py's app consumes.
 CELERY_TASK_ROUTES = {"worker.*": {"queue": "gpu"}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -73,6 +74,9 @@ def request_user(request: Any) -> User:
 
 
 EXPORT_FORMAT = "hearth-account-export/1"
+# Rows read from the database at a time while an export is written: a power user's 13,700
+# answers made 12.9 MB of JSON, all held in memory at once before.
+EXPORT_CHUNK_ROWS = 500
 # What a person sets about themselves (GET /api/v1/me/ shows them too).
 PROFILE_FIELDS = ("id", "email", "display_name", "languages", "attribution", "on_leaderboard")
 
@@ -81,7 +85,11 @@ def account_export(*, user: User) -> dict[str, Any]:
     """Everything Hearth holds that a person wrote or chose, as JSON-ready data: the account,
     licence consents, token names (never secrets), prompts, answers, reviews, rankings, the
     flags they raised and the notes they gave when skipping a task. Withdrawn and hidden work
-    is included, marked as such."""
+    is included, marked as such.
+
+    Each list is an iterator that reads its rows when consumed, ``EXPORT_CHUNK_ROWS`` at a
+    time (one query each, however many rows): consume it once, in order, while the database
+    connection is open (``apps.core.streaming.json_pieces`` writes it as it goes)."""
     from django.utils import timezone
 
     from apps.assignments.models import Assignment
@@ -89,20 +97,18 @@ def account_export(*, user: User) -> dict[str, Any]:
     from apps.feedback.models import LABELS, Ranking, Review
     from apps.moderation.models import Flag
 
-    def rows(queryset: QuerySet[Any], *fields: str) -> list[dict[str, Any]]:
-        return [
-            {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
-            for row in queryset.order_by("pk").values(*fields)
-        ]
+    def plain(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
 
-    account = rows(
-        User.objects.filter(pk=user.pk),
-        *PROFILE_FIELDS,
-        "date_joined",
-        "last_login",
-        "banned_at",
-        "ban_reason",
-    )[0]
+    def rows(queryset: QuerySet[Any], *fields: str) -> Iterator[dict[str, Any]]:
+        found = queryset.order_by("pk").values(*fields).iterator(chunk_size=EXPORT_CHUNK_ROWS)
+        return map(plain, found)
+
+    account = plain(
+        User.objects.filter(pk=user.pk)
+        .values(*PROFILE_FIELDS, "date_joined", "last_login", "banned_at", "ban_reason")
+        .get()
+    )
     account["roles"] = sorted(user.groups.values_list("name", flat=True))
     return {
         "format": EXPORT_FORMAT,

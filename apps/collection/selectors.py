@@ -30,7 +30,7 @@ from apps.collection.models import (
     Source,
 )
 from apps.collection.search import IContains, upper
-from apps.core.caching import cached
+from apps.core.caching import CachedValue, cached, site_wide
 from apps.core.paging import Pages
 
 
@@ -506,8 +506,12 @@ def site_counts() -> dict[str, int]:
     the people who wrote them (at most ``SITE_COUNTS_CACHE_SECONDS`` old). Work in review,
     rejected, halted, withdrawn or hidden is not shown to visitors, so it is not counted
     either, nor a banned author's work."""
-    found, _computed = cached(SITE_COUNTS_CACHE_KEY, SITE_COUNTS_CACHE_SECONDS, _site_counts)
+    found, _computed = cached(*_site_counts_value())
     return found
+
+
+def _site_counts_value() -> CachedValue[dict[str, int]]:
+    return CachedValue(SITE_COUNTS_CACHE_KEY, SITE_COUNTS_CACHE_SECONDS, _site_counts)
 
 
 def _site_counts() -> dict[str, int]:
@@ -523,3 +527,8 @@ def _site_counts() -> dict[str, int]:
         "contributors": authors.count(),
     }
 
+
+@site_wide
+def _site_wide_values() -> list[CachedValue[Any]]:
+    """The home page's counts, kept warm by beat (``caching.site_wide``)."""
+    return [_site_counts_value()]

@@ -26,7 +26,7 @@ def answers():
 
 
 def test_pages_hold_the_querysets_rows_in_its_order(answers):
-    author, rows = answers
+    author, _rows = answers
     newest_first = Response.objects.filter(author=author).order_by("-created_at", "-id")
     pages = IdsFirst(newest_first)
     assert pages.count() == len(pages) == 7

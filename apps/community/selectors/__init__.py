@@ -54,7 +54,7 @@ from apps.collection.models import (
     Source,
 )
 from apps.collection.selectors import PUBLIC_PROMPT, PUBLIC_RESPONSE, public_authors
-from apps.core.caching import cached
+from apps.core.caching import CachedValue, cached, site_wide
 from apps.feedback.models import Ranking, Review
 
 UTC = dt.UTC
@@ -253,10 +253,24 @@ def leaderboard(*, period: str, today: dt.date | None = None) -> Leaderboard:
     """The board of ``period`` (see ``check_period``), from the cache when computed in the
     last ``LEADERBOARD_CACHE_SECONDS``. The key names the period's first day, so a new week
     or month starts with a board of its own."""
-    since = period_start(period, today or today_utc())
-    key = f"community:leaderboard:v1:{period}:{since.isoformat() if since else 'all'}"
-    rows, computed = cached(key, LEADERBOARD_CACHE_SECONDS, lambda: _compute_rows(since))
+    rows, computed = cached(*_board_value(period, today or today_utc()))
     return Leaderboard(rows if computed else _without_unlisted(rows))
+
+
+def _board_value(period: str, today: dt.date) -> CachedValue[list[Row]]:
+    since = period_start(period, today)
+    key = f"community:leaderboard:v1:{period}:{since.isoformat() if since else 'all'}"
+    return CachedValue(key, LEADERBOARD_CACHE_SECONDS, lambda: _compute_rows(since))
+
+
+@site_wide
+def _site_wide_values() -> list[CachedValue[Any]]:
+    """Kept warm by beat (``caching.site_wide``): the board of each period, which Your impact
+    reads for every signed-in volunteer, and Progress."""
+    from apps.community.selectors.progress import progress_value  # it imports this module
+
+    today = today_utc()
+    return [*(_board_value(period, today) for period in PERIODS), progress_value(today)]
 
 
 def _without_unlisted(rows: list[Row]) -> list[Row]:

@@ -58,7 +58,7 @@ from apps.community.selectors import (
     _midnight,
     today_utc,
 )
-from apps.core.caching import cached
+from apps.core.caching import CachedValue, cached
 from apps.feedback.models import BLOCKING_LABELS, PromptConsensus, Ranking, Review
 
 UTC = dt.UTC
@@ -380,7 +380,12 @@ def progress(*, today: dt.date | None = None) -> Progress:
     """The data set's progress (see the module docstring), from the cache when computed in
     the last ``PROGRESS_CACHE_SECONDS``: six queries when not. The key names the day, so the
     30 days move on at midnight UTC."""
-    today = today or today_utc()
-    key = f"community:progress:v2:{today.isoformat()}"  # v2: answers_model_written
-    found, _computed = cached(key, PROGRESS_CACHE_SECONDS, lambda: _compute(today))
+    found, _computed = cached(*progress_value(today or today_utc()))
     return found
+
+
+def progress_value(today: dt.date) -> CachedValue[Progress]:
+    """What ``progress`` keeps on ``today``; kept warm by beat, with the boards (see
+    ``apps.community.selectors``)."""
+    key = f"community:progress:v2:{today.isoformat()}"  # v2: answers_model_written
+    return CachedValue(key, PROGRESS_CACHE_SECONDS, lambda: _compute(today))
