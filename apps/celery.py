@@ -2,8 +2,12 @@
 embedded filesystem broker (see settings)."""
 
 import os
+import signal
 
 from celery import Celery
+from celery.signals import beat_embedded_init, worker_init
+
+from worker.lifetime import end_with_parent
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.settings")
 
@@ -11,7 +15,31 @@ app = Celery("hearth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# The worker's main process, remembered before it starts an embedded beat (fork copies it).
+_worker_pid: int | None = None
+
 
 @app.task(name="hearth.ping")
 def ping() -> str:
     return "pong"
+
+
+@worker_init.connect
+def _remember_worker(**kwargs: object) -> None:
+    global _worker_pid
+    _worker_pid = os.getpid()
+
+
+@beat_embedded_init.connect
+def _die_with_worker(**kwargs: object) -> None:
+    """Make the beat that ``worker --beat`` runs in a child process end with its worker.
+
+    Crash QA: a SIGKILLed worker left its beat running, and after a restart two beats sent
+    every periodic job. Linux now sends the beat SIGTERM when the worker's main thread, which
+    starts it, ends (PR_SET_PDEATHSIG): beat stops as on ``kill``, saving its schedule. A beat
+    whose worker ended before this ran exits at once. Only in a beat embedded as a process
+    (this signal is not sent to a threaded or standalone ``celery beat``); elsewhere than
+    Linux, nothing.
+    """
+    if end_with_parent(signal.SIGTERM) and os.getppid() != _worker_pid:
+        raise SystemExit("beat: its worker has ended")

@@ -225,6 +225,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-assignments": {"task": "assignments.expire", "schedule": 60.0},
     "retry-stalled-training-runs": {"task": "training.retry_stalled", "schedule": 60.0},
     "expire-import-files": {"task": "collection.expire_imports", "schedule": 3600.0},
+    "remove-release-build-leftovers": {"task": "releases.remove_leftovers", "schedule": 3600.0},
     # Within caching.WARM_AHEAD_SECONDS (30 s) of each value going stale.
     "warm-site-wide-caches": {"task": "core.warm_caches", "schedule": 20.0},
 }
@@ -416,6 +417,10 @@ HEARTH_IMPORT_MAX_BYTES = envint("HEARTH_IMPORT_MAX_BYTES", 64 * 1024 * 1024, mi
 HEARTH_IMPORT_KEEP_DAYS = envint("HEARTH_IMPORT_KEEP_DAYS", 7, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HEARTH_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# A larger upload is spooled to a temporary file here rather than in /tmp: one whose web process
+# was killed mid-request stays behind, and beat's hourly collection.expire_imports removes it.
+FILE_UPLOAD_TEMP_DIR = DATA_DIR / "uploads"
+FILE_UPLOAD_TEMP_DIR.mkdir(exist_ok=True)
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

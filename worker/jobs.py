@@ -46,6 +46,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from worker.celery import app
+from worker.lifetime import end_with_parent
 from worker.progress import (
     ProgressCallback,
     ProgressEvent,
@@ -143,7 +144,6 @@ def describe() -> dict[str, Any]:
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 USAGE = "usage: python -m worker.jobs [--nproc-per-node=N] {sft|reward} SPEC.json"
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def main(argv: list[str]) -> int:
@@ -219,20 +219,14 @@ def _launch_ranks(nproc: int, argv: list[str]) -> int:
 
 
 def die_with_parent() -> None:
-    """Have Linux SIGKILL this process when its parent exits (PR_SET_PDEATHSIG), so training
-    never outlives the worker (or torchrun agent) that started it, however that one died.
+    """Have Linux SIGKILL this process when its parent exits, so training never outlives the
+    worker (or torchrun agent) that started it, however that one died.
 
     HEARTH_PARENT_PID names the parent expected: when the parent already died before this
     call (the process now belongs to another), exit at once. Elsewhere than Linux, nothing.
     """
-    if not sys.platform.startswith("linux"):
+    if not end_with_parent(signal.SIGKILL):
         return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"prctl(PR_SET_PDEATHSIG): {os.strerror(errno)}")
     expected = os.environ.get("HEARTH_PARENT_PID")
     if expected and os.getppid() != int(expected):
         os._exit(EXIT_FAILED)

@@ -4,7 +4,7 @@ from typing import Any
 
 from celery import shared_task
 
-from apps.releases.building import release_build
+from apps.releases.building import release_build, release_leftovers_remove
 from worker.hub import is_transient
 
 # Tries of a publish that meets transient errors (network, Hub 429 or 5xx), and the wait
@@ -28,6 +28,13 @@ def build_release(release_id: int) -> str:
     """Build one release. A failure marks it failed with the reason (release_build does)
     and is raised again for the worker's log; it is not retried."""
     return str(release_build(release_id).state)
+
+
+@shared_task(name="releases.remove_leftovers", ignore_result=True)
+def remove_build_leftovers() -> list[str]:
+    """Beat, hourly: remove the temp folders of build attempts that can no longer finish, such
+    as a killed build's (``release_leftovers_remove``)."""
+    return release_leftovers_remove()
 
 
 @shared_task(

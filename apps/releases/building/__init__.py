@@ -1,11 +1,12 @@
 """Building a release: stream rows out of the database into Parquet files, then swap them in.
 
 ``release_build(release_id)`` claims the release (a fresh build token under the row lock),
-writes every config and split into ``DATA_DIR/releases/.tmp-<version>-<random>/``,
+writes every config and split into ``DATA_DIR/releases/.tmp-<version>-<token>/``,
 ``os.replace``s that folder to ``DATA_DIR/releases/<version>/`` and only then marks the row
 ready, with a conditional ``UPDATE … WHERE state='building' AND build_token=…``. A crash at
 any point leaves a release that is building or failed, never one that looks ready; building it
-again removes what an earlier attempt left behind and starts over.
+again removes what an earlier attempt left behind and starts over, and beat removes the temp
+folders no attempt can finish any more (``release_leftovers_remove``).
 
 Streaming. On PostgreSQL the two big streams (``prompts`` and ``sft``, one row per prompt or
 answer) run as ``COPY (SELECT …) TO STDOUT (FORMAT csv)`` on a separate connection and are
@@ -97,6 +98,7 @@ __all__ = [
     "pseudonym",
     "release_build",
     "release_folder",
+    "release_leftovers_remove",
     "release_mark_failed",
     "release_schemas",
     "releases_root",
@@ -105,6 +107,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ERROR_MAX_CHARS = 2_000
+# A build attempt's token (``Release.build_token``), which also names its temp folder.
+TOKEN_BYTES = 16
+TEMP_PREFIX = ".tmp-"
 # Files hashed at once when a build ends.
 HASH_THREADS = min(4, os.cpu_count() or 1)
 # How long jemalloc keeps freed pages before handing them back to the system, during a build.
@@ -188,11 +193,16 @@ def _hash_files(folder: Path) -> tuple[str, list[dict[str, Any]]]:
     return hashlib.sha256(manifest.encode()).hexdigest(), files
 
 
+def _temp_folder(version: str, token: str) -> Path:
+    """Where the attempt holding ``token`` writes ``version`` until it moves it into place."""
+    return releases_root() / f"{TEMP_PREFIX}{version}-{token}"
+
+
 def _remove_leftovers(version: str) -> None:
     """Temp folders of earlier attempts at this version, and a final folder that an attempt
     moved into place without managing to mark the release ready."""
     root = releases_root()
-    for stale in root.glob(f".tmp-{version}-*"):
+    for stale in root.glob(f"{TEMP_PREFIX}{version}-*"):
         shutil.rmtree(stale, ignore_errors=True)
     final = release_folder(version)
     if final.exists():
@@ -205,7 +215,7 @@ def _claim(release_id: int) -> tuple[Release, str] | None:
         release = Release.objects.select_for_update().get(pk=release_id)
         if release.state in FINISHED_STATES:
             return None
-        release.build_token = secrets.token_hex(16)
+        release.build_token = secrets.token_hex(TOKEN_BYTES)
         release.state = ReleaseState.BUILDING
         release.error = ""
         release.started_at = release.progress_at = timezone.now()
@@ -234,6 +244,54 @@ def release_mark_failed(*, release_id: int, reason: str, token: str | None = Non
     )
 
 
+def release_leftovers_remove() -> list[str]:
+    """Remove the temp folders that no build attempt can move into place any more; returns
+    their names. Beat runs it hourly (``releases.remove_leftovers``): crash QA found that a
+    build killed outright left its folder until that version was built again.
+
+    A folder goes when its release is gone or not building (only the attempt that owns a
+    building release can finish it), or when its release builds under another attempt (that
+    one superseded it). The folder of the attempt that owns a building release stays, unless
+    the build has stalled (``Release.build_stalled``: its worker has most likely died): then
+    the release is first taken from that attempt under the row lock, so that one still alive
+    after all can never mark it ready with its files half gone. A folder named by no token
+    (an attempt older than these names) stays while its release builds.
+    """
+    root = releases_root()
+    if not root.is_dir():
+        return []
+    # Listed before any release is read: an attempt makes its folder after its claim commits,
+    # so the row read next names that attempt or a later one, never an earlier one.
+    folders = sorted(path for path in root.glob(f"{TEMP_PREFIX}*") if path.is_dir())
+    removed = []
+    for folder in folders:
+        version, _, token = folder.name.removeprefix(TEMP_PREFIX).rpartition("-")
+        if _owned_by_a_live_attempt(version, token):
+            continue
+        log.info("releases: removing %s, which no build can finish", folder.name)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder.name)
+    return removed
+
+
+@transaction.atomic
+def _owned_by_a_live_attempt(version: str, token: str) -> bool:
+    """Whether the folder of ``version`` named by ``token`` may belong to an attempt that can
+    still finish it (see ``release_leftovers_remove``, which removes it if not). A stalled
+    build is disowned here instead: no attempt owns the release, as before its first claim,
+    and a rebuild or its task delivered again claims it as usual."""
+    release = Release.objects.select_for_update().filter(version=version).first()
+    if release is None or release.state != ReleaseState.BUILDING:
+        return False
+    if len(token) == 2 * TOKEN_BYTES and token != release.build_token:
+        return False
+    if not release.build_stalled:
+        return True
+    release.build_token = ""
+    release.save(update_fields=["build_token"])
+    return False
+
+
 def release_build(
     release_id: int, *, progress: Progress | None = None, method: Method = "auto"
 ) -> Release:
@@ -259,7 +317,7 @@ def _attempt(release: Release, token: str, *, progress: Progress | None, method:
     root = releases_root()
     root.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(release.version)
-    folder = root / f".tmp-{release.version}-{secrets.token_hex(6)}"
+    folder = _temp_folder(release.version, token)
     folder.mkdir()
     reader: OrmReader | PostgresReader | None = None
     try:
