@@ -21,7 +21,7 @@ from apps.accounts.services import check_language
 from apps.collection import selectors, services
 from apps.collection.models import Category, Prompt, Response
 from apps.core.api import Pagination, SelfUrl, idempotent, takes_no_body
-from apps.core.fields import RefusesUnknownFields, StrictCharField
+from apps.core.fields import ListedChoiceField, RefusesUnknownFields, StrictCharField
 from apps.core.paging import IdsFirst
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
@@ -111,13 +111,11 @@ class PromptsApi(ThrottledWrites, APIView):
             ),
         )
         # Blank is no filter, as a search form sends it.
-        category = serializers.ChoiceField(
-            choices=Category.choices, required=False, allow_blank=True
-        )
+        category = ListedChoiceField(choices=Category.choices, required=False, allow_blank=True)
         language = serializers.CharField(
             required=False, allow_blank=True, help_text="A BCP-47 tag, e.g. en or pt-BR (any case)."
         )
-        author = serializers.ChoiceField(
+        author = ListedChoiceField(
             choices=[("me", "me")],
             required=False,
             allow_blank=True,

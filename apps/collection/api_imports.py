@@ -24,7 +24,7 @@ from apps.accounts.permissions import IsMaintainer
 from apps.collection import import_jobs, importing
 from apps.collection.models import Import
 from apps.core.api import Pagination, absolute_url, idempotent, takes_no_body
-from apps.core.fields import RefusesUnknownFields, StrictCharField
+from apps.core.fields import ListedChoiceField, RefusesUnknownFields, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     LOCATION,
@@ -53,7 +53,7 @@ ReportOut = inline_serializer(
                 name="ImportLine",
                 fields={
                     "line": serializers.IntegerField(),
-                    "status": serializers.ChoiceField(
+                    "status": ListedChoiceField(
                         choices=[importing.IMPORTED, importing.DUPLICATE, importing.REJECTED]
                     ),
                     "prompt_id": serializers.IntegerField(required=False),
@@ -85,7 +85,7 @@ class ImportOptionsOut(serializers.Serializer[dict[str, str]]):
     source = serializers.CharField()  # type: ignore[assignment]
     licence = serializers.CharField()
     language = serializers.CharField()
-    state = serializers.ChoiceField(choices=sorted(importing.IMPORT_STATES))
+    state = ListedChoiceField(choices=sorted(importing.IMPORT_STATES))
 
 
 class ImportOut(serializers.ModelSerializer[Import]):
@@ -172,7 +172,7 @@ class ImportsApi(APIView):
         source = StrictCharField(required=False, default=DEFAULT_UPLOAD_SOURCE)  # type: ignore[assignment]
         licence = StrictCharField(required=False, default="")
         language = StrictCharField(required=False, default="en")
-        state = serializers.ChoiceField(
+        state = ListedChoiceField(
             choices=sorted(importing.IMPORT_STATES), required=False, default="accepted"
         )
 

@@ -16,6 +16,7 @@ from apps.collection.models import Category
 from apps.community import selectors
 from apps.community.selectors.progress import HELP_KINDS, Progress, progress
 from apps.core.api import Pagination
+from apps.core.fields import ListedChoiceField
 from apps.core.languages import language_label
 from apps.core.schema import PAGE_PARAMETERS, errors, paginated
 
@@ -235,7 +236,7 @@ class ProgressDayOut(serializers.Serializer[Any]):
 
 
 class CategoryCountOut(serializers.Serializer[Any]):
-    category = serializers.ChoiceField(choices=Category.choices)
+    category = ListedChoiceField(choices=Category.choices)
     name = serializers.CharField(help_text="The category's name, in the request's language.")
     prompts = serializers.IntegerField()
 

@@ -42,6 +42,23 @@ class StrictCharField(serializers.CharField):
         return data.strip() if self.trim_whitespace else data
 
 
+class ListedChoiceField(serializers.ChoiceField):
+    """A ChoiceField whose refusal names the choices (DRF's says only that the value is not
+    one of them)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if exc.get_codes() != ["invalid_choice"]:
+                raise
+            message = _("“%(input)s” is not a valid choice. Choose one of: %(v)s.") % {
+                "input": str(data)[:100],
+                "v": ", ".join(self.choice_strings_to_values),
+            }
+            raise serializers.ValidationError(message, code="invalid_choice") from None
+
+
 class StrictBooleanField(serializers.BooleanField):
     """A BooleanField that takes JSON true and false only: DRF also reads 0, 1, "yes" and
     "off" as booleans, so a number or a word sent by mistake flipped a setting. A form, where

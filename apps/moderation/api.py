@@ -20,7 +20,12 @@ from apps.accounts.selectors import request_user
 from apps.collection import selectors as collection_selectors
 from apps.collection.models import Prompt, Response
 from apps.core.api import Pagination, idempotent
-from apps.core.fields import RefusesUnknownFields, StrictCharField, StrictIntegerField
+from apps.core.fields import (
+    ListedChoiceField,
+    RefusesUnknownFields,
+    StrictCharField,
+    StrictIntegerField,
+)
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     PAGE_ERRORS,
@@ -64,7 +69,7 @@ class FlagsApi(APIView):
     class FlagIn(RefusesUnknownFields):
         prompt_id = StrictIntegerField(required=False)
         response_id = StrictIntegerField(required=False)
-        reason = serializers.ChoiceField(choices=FlagReason.choices)
+        reason = ListedChoiceField(choices=FlagReason.choices)
         note = StrictCharField(required=False, max_length=1000)
 
         def validate(self, data: dict[str, Any]) -> dict[str, Any]:

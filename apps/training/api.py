@@ -18,6 +18,7 @@ from apps.accounts.permissions import IsMaintainer
 from apps.accounts.selectors import request_user
 from apps.core.api import Pagination, SelfUrl, absolute_url, idempotent, takes_no_body
 from apps.core.fields import (
+    ListedChoiceField,
     RefusesUnknownFields,
     StrictBooleanField,
     StrictCharField,
@@ -133,7 +134,7 @@ class TrainingRunCreateIn(RefusesUnknownFields):
     release = StrictCharField(
         allow_blank=False, trim_whitespace=True, help_text="A finished release's version, e.g. v3."
     )
-    kind = serializers.ChoiceField(choices=RunKind.choices)
+    kind = ListedChoiceField(choices=RunKind.choices)
     base_model = StrictCharField(required=False, trim_whitespace=True, max_length=300)
     method = serializers.ChoiceField(choices=RunMethod.choices, default=RunMethod.FULL)
     hyperparameters = serializers.DictField(required=False, default=dict)

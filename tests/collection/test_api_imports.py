@@ -250,7 +250,9 @@ def test_it_refuses_bad_options_and_imports_nothing(api_maintainer):
     )
 
     assert response.status_code == 400
-    assert response.json() == {"state": ['"published" is not a valid choice.']}
+    assert response.json() == {
+        "state": ["“published” is not a valid choice. Choose one of: accepted, review."]
+    }
     assert not Prompt.objects.exists()
     nothing_queued()
 

@@ -111,7 +111,12 @@ def test_it_lists_only_accepted_prompts_with_filters_and_pagination(api_anon, vo
 def test_it_refuses_an_unknown_category_filter(api_anon):
     r = api_anon.get(URL, {"category": "poetry"})
     assert r.status_code == 400
-    assert r.json() == {"category": ['"poetry" is not a valid choice.']}
+    assert r.json() == {
+        "category": [
+            "“poetry” is not a valid choice. Choose one of: open_qa, general_qa, closed_qa, "
+            "classification, brainstorming, information_extraction, summarization, creative_writing."
+        ]
+    }
 
 
 def test_it_refuses_a_malformed_language_filter(api_anon):

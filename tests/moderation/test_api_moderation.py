@@ -60,7 +60,13 @@ def test_flags_need_exactly_one_target_and_a_known_reason(api):
     ("body", "error"),
     [
         ({}, "This field is required."),
-        ({"reason": ""}, '"" is not a valid choice.'),
+        (
+            {"reason": ""},
+            (
+                "“” is not a valid choice. Choose one of: spam, harmful, pii, copyright, "
+                "machine_generated, other."
+            ),
+        ),
         ({"reason": None}, "This field may not be null."),
     ],
 )

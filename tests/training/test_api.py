@@ -567,7 +567,7 @@ def test_an_unknown_kind_is_named_alone_not_as_a_reward_model(api_maintainer, re
     )
     assert response.status_code == 400
     assert set(response.json()) == {"kind"}
-    assert response.json()["kind"] == ['"dpo" is not a valid choice.']
+    assert response.json()["kind"] == ["“dpo” is not a valid choice. Choose one of: sft, reward."]
 
 
 def _trained_run(release) -> TrainingRun:
