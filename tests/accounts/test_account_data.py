@@ -225,3 +225,10 @@ def test_staff_see_deleted_accounts_in_the_admin(admin_client, volunteer):
     assert listing.status_code == 200
     assert f"deleted-{volunteer.pk}@deleted.invalid" in listing.content.decode()
     assert admin_client.get(f"/admin/accounts/user/{volunteer.pk}/change/").status_code == 200
+
+
+def test_the_admin_names_hearths_accounts_apart_from_allauths(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+    assert page.count(">Accounts<") == 1  # allauth's e-mail addresses
+    assert ">People and tokens<" in page
+    assert ">API tokens<" in page and "Api tokens" not in page
