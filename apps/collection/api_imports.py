@@ -115,6 +115,12 @@ class ImportOut(serializers.ModelSerializer[Import]):
             "file_kept_until", "discarded_at", "report",
         ]  # fmt: skip
         read_only_fields = fields
+        extra_kwargs = {
+            "lines_read": {
+                "help_text": "Lines read and committed so far, blank lines included: those are "
+                "skipped and counted in no outcome of the report."
+            }
+        }
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, job: Import) -> str:
