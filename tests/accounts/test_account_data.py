@@ -232,3 +232,15 @@ def test_the_admin_names_hearths_accounts_apart_from_allauths(admin_client):
     assert page.count(">Accounts<") == 1  # allauth's e-mail addresses
     assert ">People and tokens<" in page
     assert ">API tokens<" in page and "Api tokens" not in page
+
+
+def test_the_header_names_a_volunteer_as_others_see_them(make_volunteer):
+    """The name the boards show, not the e-mail's local part, which nobody else sees; the
+    menu says which account is signed in by its whole address."""
+    user = make_volunteer(email="newvol@example.org", display_name="")
+    client = Client()
+    client.force_login(user)
+    page = client.get("/").content.decode()
+    assert f'<span class="nav-menu-name">Volunteer #{user.pk}</span>' in page
+    assert "Signed in as newvol@example.org" in page
+    assert ">newvol<" not in page and "as newvol<" not in page

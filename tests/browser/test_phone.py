@@ -87,7 +87,7 @@ def test_the_menu_opens_and_closes_on_a_phone(phone, login, shot, volunteer):
     expect(mine).to_be_visible()
     expect(menu.get_by_role("button", name="Sign out")).to_be_visible()
     # Who is signed in, said in the menu (a wide screen's account button says it instead).
-    expect(menu.get_by_text(f"Signed in as {volunteer}")).to_be_visible()
+    expect(menu.get_by_text(f"Signed in as {volunteer.email}")).to_be_visible()
     shot(phone, "menu-open")
     assert _scroll_width(phone) <= PHONE["width"]
 
