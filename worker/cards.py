@@ -31,6 +31,7 @@ _NOT_HYPERPARAMETERS = {
     "release_revision",
     "release_tag",
     "release_url",
+    "release_content_hash",
     "base_model",
 }
 
@@ -91,7 +92,9 @@ def model_card(
 
     Lineage: a release on the Hub (``hf://datasets/<repo>@<commit>``) is named by its repo and
     commit, which is also the model-index dataset revision; ``release_tag`` and ``release_url``
-    (when given) name the Hearth release and link to its page. A local release is named by its
+    (when given) name the Hearth release and link to its page, and ``release_content_hash``
+    (the SHA-256 of the release's file manifest) pins its exact bytes, Hub or not, in the
+    front matter (``hearth.release_content_hash``) and the text. A local release is named by its
     tag only, and a local base model by its folder's name, so no server path ends up in a
     published card (nor in its ``base_model`` metadata, which names Hub models only).
 
@@ -110,6 +113,7 @@ def model_card(
     url = config.get("release_url")
     dataset = ref.repo_id or (f"Hearth release {tag}" if tag else config["release"])
     revision = ref.revision or config.get("release_revision") or tag or "unknown"
+    content_hash = config.get("release_content_hash")
     task_type, task_name = _TASKS[kind]
     lines = ["---", f"license: {license}"]
     if base_on_hub:
@@ -142,6 +146,13 @@ def model_card(
                 f"      name: {metric_name}",
                 f"      value: {round(float(metrics[key]), 4)}",
             ]
+    # Not a Hub field: Hearth's own lineage, which outlives the site's database.
+    lineage = [
+        *([f"  release: {_yaml_scalar(tag)}"] if tag else []),
+        *([f"  release_content_hash: {_yaml_scalar(content_hash)}"] if content_hash else []),
+    ]
+    if lineage:
+        lines += ["hearth:", *lineage]
     lines.append("---")
     what = (
         "a supervised fine-tune (loss on responses only, packed sequences)"
@@ -163,8 +174,19 @@ def model_card(
         f"| Hearth release | {release_name} |",
         *([f"| dataset repo | `{ref.repo_id}` |"] if ref.repo_id else []),
         f"| revision | `{revision}` |",
+        *([f"| content hash | `{content_hash}` |"] if content_hash else []),
         f"| config | `{config['config_name']}` (train split; results on test) |",
         "",
+        *(
+            [
+                "The content hash is the SHA-256 of the release's manifest (a line per file,",
+                "sorted by path: its path, size in bytes and SHA-256), so a copy of the data can",
+                "be checked against it without the site.",
+                "",
+            ]
+            if content_hash
+            else []
+        ),
         "## Results on the test split",
         "",
         "| metric | value |",

@@ -33,7 +33,9 @@ CompileMode = Literal["default", "max-autotune-no-cudagraphs", "reduce-overhead"
 # Fields that describe a run without shaping it: they stay out of the fingerprint, so that a
 # checkpoint resumes under a changed output folder or release page address.
 # Not fingerprinted: where the output goes, labels for the card, and when steps are read.
-_NOT_FINGERPRINTED = frozenset({"output_dir", "release_tag", "release_url", "pipeline_steps"})
+_NOT_FINGERPRINTED = frozenset(
+    {"output_dir", "release_tag", "release_url", "release_content_hash", "pipeline_steps"}
+)
 
 # The whole-number knobs, with the least and most each may be. The most are far beyond any run
 # Hearth trains (ten million optimizer steps is months on a large cluster; a million tokens is
@@ -199,8 +201,9 @@ class TrainConfig:
 
     Data: ``release`` is a release location (see worker.data); ``release_revision`` names the
     data version for the model card when the location does not (``hf://…@v3`` does).
-    ``release_tag`` (the release's version, ``v3``) and ``release_url`` (its page on the site)
-    only go into the model card.
+    ``release_tag`` (the release's version, ``v3``), ``release_url`` (its page on the site) and
+    ``release_content_hash`` (the SHA-256 of its file manifest, which checks a copy of the
+    data without the site's database) only go into the model card.
     Model: ``base_model`` is a Hub id, a local folder or a local ``.gguf`` file;
     ``base_model_gguf_file`` loads a GGUF file inside that folder (a GGUF base is dequantised
     to full precision; ``base_model_files()`` says where from_pretrained reads). ``method`` is ``full`` or ``lora``;
@@ -245,6 +248,7 @@ class TrainConfig:
     release_revision: str | None = None
     release_tag: str | None = None
     release_url: str | None = None
+    release_content_hash: str | None = None
     base_model_gguf_file: str | None = None
     prompt_format: PromptFormat = "dolly"
     method: Literal["full", "lora"] = "full"

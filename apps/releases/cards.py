@@ -242,6 +242,37 @@ def _licence_section(counts: dict[str, Any]) -> str:
     )
 
 
+# The origin of work written on this site (apps.collection.importing.RESERVED_SOURCE).
+OWN_ORIGIN = "hearth"
+
+
+def _sources_section(counts: dict[str, Any], name: str) -> str | None:
+    """Each origin of the release's prompts and answers with its rows and licences (from the
+    build's ``counts["sources"]``), so imported data sets are credited as their licences (CC
+    BY-SA's attribution) ask. None for a release built before the build counted them."""
+    sources: dict[str, dict[str, Any]] = counts.get("sources") or {}
+    if not sources:
+        return None
+    ordered = sorted(sources.items(), key=lambda item: (item[0] != OWN_ORIGIN, item[0]))
+    table = _table(
+        ["source", "prompts", "answers (sft)", "licence"],
+        [
+            [
+                f"this site ({_md(name)})" if origin == OWN_ORIGIN else _md(origin),
+                _number(int(entry.get("prompts", 0))),
+                _number(int(entry.get("sft", 0))),
+                ", ".join(_md(licence) for licence in entry.get("licences", [])) or "—",
+            ]
+            for origin, entry in ordered
+        ],
+    )
+    return (
+        "Where the prompts and answers in this release came from: written on this site, or "
+        "imported from another data set, named here as it was imported. Imported rows keep "
+        "their source's licence; credit each source as its licence asks.\n\n" + table + "\n"
+    )
+
+
 def render_card(
     *,
     version: str,
@@ -291,6 +322,10 @@ def render_card(
     )
     parts.append("## Licence\n")
     parts.append(_licence_section(counts))
+    sources = _sources_section(counts, name)
+    if sources is not None:
+        parts.append("## Sources\n")
+        parts.append(sources)
     parts.append("## Loading it\n")
     parts.append(_loading_snippet(counts))
     parts.append("## Size\n")

@@ -54,6 +54,7 @@ RESERVED = {
     "release_revision",
     "release_tag",
     "release_url",
+    "release_content_hash",
     "base_model",
     "method",
     "output_dir",
@@ -455,6 +456,9 @@ def build_spec(run: TrainingRun) -> dict[str, Any]:
         "method": run.method,
         "release_tag": release.version,
         "release_url": settings.SITE_URL + reverse("releases:detail", args=[release.version]),
+        # The release's own fingerprint, for the card: without the Hub, the version alone
+        # names the data, and a site started afresh may cut another "v1".
+        "release_content_hash": release.content_hash or None,
         **run.hyperparameters,
     }
     if release.state == ReleaseState.PUBLISHED and release.hub_repo and release.hub_revision:

@@ -38,6 +38,7 @@ from apps.releases.building.queries import (
     chunk_queries,
     consensus_filter,
     licences_query,
+    origins_queries,
     prompts_query,
     rankings_filter,
     sft_query,
@@ -342,6 +343,7 @@ class Build:
         self.by_language: dict[str, Counter[str]] = {"prompts": Counter(), "sft": Counter()}
         self.contributors: set[int] = set()
         self.licences: dict[str, int] = {}
+        self.sources: dict[str, dict[str, Any]] = {}
         self.agreements: list[float] = []
         self.ranked_prompts: list[Any] = []
         self.done = 0
@@ -463,6 +465,7 @@ class Build:
             self.report()
         # In the build's snapshot, so that the card's licences are those of its rows.
         self.licences = {str(name): int(n) for name, n in self.reader.fetch(licences_query(flt))}
+        self.sources = self.origins()
         text, int64 = pa.string(), pa.int64()
         for batch in self.reader.stream(
             prompts_qs, PROMPT_COLUMNS, (int64, text, text, text, text, text, int64, text)
@@ -491,6 +494,22 @@ class Build:
         self.report()
         if self.callback is not None:  # now with the counted total, however early it ended
             self.callback(self.done, self.total)
+
+    def origins(self) -> dict[str, dict[str, Any]]:
+        """Each origin of the release's prompts and answers: ``{"prompts": n, "sft": n,
+        "licences": [names]}``, read grouped by origin and licence (a few rows, whatever the
+        release's size)."""
+        prompts_qs, answers_qs = origins_queries(self.flt)
+        sources: dict[str, dict[str, Any]] = {}
+        for key, qs in (("prompts", prompts_qs), ("sft", answers_qs)):
+            for origin, licence, rows in self.reader.fetch(qs):
+                entry = sources.setdefault(str(origin), {"prompts": 0, "sft": 0, "licences": []})
+                entry[key] += int(rows)
+                if licence and licence not in entry["licences"]:
+                    entry["licences"].append(str(licence))
+        for entry in sources.values():
+            entry["licences"].sort()
+        return sources
 
     def fetch_chunk(self, reader: OrmReader | PostgresReader, first: int, last: int) -> Fetched:
         pa = self.pa
@@ -872,6 +891,7 @@ class Build:
             "contributors": len(self.contributors),
             "agreement": agreement,
             "licences": self.licences,
+            "sources": self.sources,
         }
 
     def attributed_names(self) -> list[str]:

@@ -151,6 +151,25 @@ def licences_query(flt: ReleaseFilter) -> QuerySet[Any, Any]:
     )
 
 
+def origins_queries(flt: ReleaseFilter) -> tuple[QuerySet[Any, Any], QuerySet[Any, Any]]:
+    """``(origin, licence, rows)`` of the prompts and of the answers that enter, grouped in
+    SQL: where each came from ("hearth", or the imported data set's name) for the card's
+    sources, which attribution needs."""
+
+    def grouped(qs: QuerySet[Any, Any]) -> QuerySet[Any, Any]:
+        return (
+            qs.values("origin", "licence")
+            .annotate(rows=Count("id"))
+            .order_by("origin", "licence")
+            .values_list("origin", "licence", "rows")
+        )
+
+    return (
+        grouped(Prompt.objects.filter(entering_prompt(flt))),
+        grouped(Response.objects.filter(entering_response(flt))),
+    )
+
+
 def rankings_filter(flt: ReleaseFilter) -> Q:
     """Rankings that enter: orders (not "all unusable"), by rankers not banned, of prompts
     that enter and are ranked; not those retired when their prompt's rank set fell apart and
