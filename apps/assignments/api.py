@@ -95,10 +95,14 @@ class TaskNextApi(APIView):
         # 404: no task of the kind is waiting; 409: too many tasks already taken.
         responses={200: TaskOut, **errors(400, 401, 403, 404, 409, 429)},
         operation_id="tasks_next",
+        description=(
+            "Hold the next task of the kind. A task of that kind you already hold, whose hold "
+            "has not run out, comes back instead (for any, any task you hold), as on the site."
+        ),
     )
     def get(self, request: Request) -> ApiResponse:
         assignment = _call(
-            services.task_next,
+            services.task_held_or_next,
             user=request_user(request),
             kind=request.query_params.get("type", "any"),
         )

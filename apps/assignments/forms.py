@@ -55,6 +55,23 @@ LABEL_CHOICES: list[tuple[str, Any, Any]] = [
     ),
 ]
 
+# A prompt is the instruction, so "does not do what the instruction asks" cannot fit it: on a
+# prompt's review, fails_task is about whether the instruction can be answered at all.
+PROMPT_LABELS: dict[str, tuple[Any, Any]] = {
+    "fails_task": (
+        _("Cannot be answered"),
+        _("The instruction is unclear, contradicts itself, or cannot be answered as written."),
+    ),
+}
+
+
+def label_choices(task_type: str) -> list[tuple[str, Any, Any]]:
+    """The review labels as the review of ``task_type`` words them."""
+    if task_type != TaskType.REVIEW_PROMPT:
+        return LABEL_CHOICES
+    return [(name, *PROMPT_LABELS.get(name, (label, text))) for name, label, text in LABEL_CHOICES]
+
+
 QUALITY_CHOICES = [
     (1, _("poor")),
     (2, _("weak")),

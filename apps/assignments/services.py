@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from apps.accounts.models import User
+from apps.assignments import selectors
 from apps.assignments.models import Assignment, AssignmentState, TaskType
 from apps.collection import flow
 from apps.collection import services as collection_services
@@ -405,13 +406,42 @@ def _refuse_banned(banned_at: Any, reason: str) -> None:
         )
 
 
-def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) -> Assignment:
-    """Hold the next task for ``user``: a type picked by weight among those with open slots,
-    in the user's languages, never their own work and never a target they saw before."""
+def _check_kind(kind: str) -> None:
     if kind not in REQUESTABLE:
         raise ValidationError(
             {"type": [_("Choose one of: %(kinds)s.") % {"kinds": ", ".join(REQUESTABLE)}]}
         )
+
+
+def task_held(*, user: User, kind: str = ANY) -> Assignment | None:
+    """The oldest task of ``kind`` that ``user`` holds and whose hold has not run out (for
+    ``any``, of every kind), or None: the site and the API go back to it before taking
+    another, so asking twice never holds two tasks of one kind."""
+    _check_kind(kind)
+    return selectors.active_task_for_user(user=user, kind_types=REQUESTABLE[kind])
+
+
+def task_held_or_next(
+    *, user: User, kind: str = ANY, rng: random.Random | None = None
+) -> Assignment:
+    """The task of ``kind`` that ``user`` already holds (``task_held``), else the next one
+    (``task_next``), refusing a banned user either way. (A ban releases the user's tasks, so
+    one is held here only when the account was banned by hand, as a test does.)"""
+    held = task_held(user=user, kind=kind)
+    if held is None:
+        return task_next(user=user, kind=kind, rng=rng)
+    # Read now, not from ``user``: the request's copy may predate a ban or an unban.
+    banned_at, reason = User.objects.filter(pk=user.pk).values_list("banned_at", "ban_reason")[0]
+    _refuse_banned(banned_at, reason)
+    return held
+
+
+def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) -> Assignment:
+    """Hold the next task for ``user``: a type picked by weight among those with open slots,
+    in the user's languages, never their own work and never a target they saw before. It
+    takes a new one even where the user holds one of that kind: ask ``task_held_or_next``
+    to go back to that one first."""
+    _check_kind(kind)
     with transaction.atomic():
         user, policy, pending, overdue = _lock_user(user)
         if overdue:

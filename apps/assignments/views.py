@@ -117,7 +117,7 @@ def contribute(request: HttpRequest) -> HttpResponse:
     """Go to the volunteer's open task of the chosen kind, or take the next one."""
     user = request_user(request)
     kind = _kind(request)
-    assignment = selectors.active_task_for_user(user=user, kind_types=services.REQUESTABLE[kind])
+    assignment = services.task_held(user=user, kind=kind)
     if assignment is None:
         # Taking a task counts as the API's does; going back to one held does not.
         if (limited := throttle(request, "tasks_next")) is not None:
@@ -411,7 +411,7 @@ def _render_unsent(
     if assignment.task_type == TaskType.RANK:
         context.update(_rank_context(assignment, payload, form))
     else:
-        context.update(_review_context(form))
+        context.update(_review_context(form, assignment.task_type))
     context["what_now"] = (
         _("Nothing from it was saved, and this browser keeps no draft of a review or a ranking.")
         if from_draft
@@ -524,11 +524,11 @@ def _rank_context(
     return {"answers": answers, "count": len(answers)}
 
 
-def _review_context(form: forms.TaskForm) -> dict[str, Any]:
+def _review_context(form: forms.TaskForm, task_type: str) -> dict[str, Any]:
     chosen = set(form["labels"].value() or []) if form.is_bound else set()
     labels = [
         {"name": name, "label": label, "help": help_text, "checked": name in chosen}
-        for name, label, help_text in forms.LABEL_CHOICES
+        for name, label, help_text in forms.label_choices(task_type)
     ]
     return {"labels": labels, "threshold": _acceptance_percent(current_policy())}
 
@@ -577,5 +577,5 @@ def _render_task(
     if assignment.task_type == TaskType.RANK:
         context.update(_rank_context(assignment, payload, form))
     elif assignment.task_type in (TaskType.REVIEW_PROMPT, TaskType.REVIEW_RESPONSE):
-        context.update(_review_context(form))
+        context.update(_review_context(form, assignment.task_type))
     return render(request, "assignments/task.html", context)

@@ -1,4 +1,4 @@
-// The Contribute page: local expiry times and a countdown of the hold, the focus on the task
+// The Contribute page (and the Write page, for its shortcuts): local expiry times and a countdown of the hold, the focus on the task
 // after a submit or a skip, the keyboard shortcuts (and their dialog), and the ranking list
 // (drag and drop by mouse or touch through SortableJS, keyboard moves, Move up / Move down
 // buttons, spoken announcements). Without this script the page still works: the hold's time
@@ -118,6 +118,38 @@
     var deadline = Date.now() + seconds * 1000;
     var warned = false;
     var timer = null;
+    // The notice is said again by the Submit button, where the volunteer is when the hold
+    // runs out, in a live region that is on the page (empty) before it is filled, so that it
+    // is spoken. Where the task cannot be sent any more, Submit is turned off (Ctrl+Enter
+    // too); the fields keep what was typed or chosen, to copy.
+    var form = document.querySelector("[data-task-form], #write-form");
+    var submit = form && (form.querySelector(".actions button[type=submit]") || form.querySelector("button[type=submit]"));
+    var here = null;
+    var refused = false;
+    if (submit) {
+      here = document.createElement("div");
+      here.setAttribute("aria-live", "assertive");
+      here.setAttribute("data-expired-here", "");
+      (submit.closest(".actions") || submit).after(here);
+      form.addEventListener("submit", function (event) {
+        if (refused) event.preventDefault();
+      });
+    }
+    function expired() {
+      expiry.hidden = true;
+      notice.hidden = false;
+      refused = notice.hasAttribute("data-refuses");
+      if (refused && submit) submit.disabled = true;
+      if (!here) {
+        say(notice.textContent.replace(/\s+/g, " ").trim());
+        return;
+      }
+      var copy = notice.cloneNode(true);
+      copy.removeAttribute("data-expired");
+      copy.removeAttribute("data-refuses");
+      copy.hidden = false;
+      here.replaceChildren(copy);
+    }
 
     // The translated sentence, "Held for you until {time} ({left} left)", with the page's own
     // <time> element (in local time) in its place.
@@ -136,9 +168,7 @@
       var left = (deadline - Date.now()) / 1000;
       if (left <= 0) {
         window.clearInterval(timer);
-        expiry.hidden = true;
-        notice.hidden = false;
-        say(notice.textContent.replace(/\s+/g, " ").trim());
+        expired();
         return;
       }
       var text = timeLeftText(left);
@@ -163,6 +193,7 @@
   function focusTask() {
     var heading = document.querySelector("#main h1");
     var status = document.querySelector("#main > [role=status]");
+    if (!document.querySelector("[data-task-id]")) return; // the Write page, with no task
     if (!heading || !status || document.querySelector(".has-error, [aria-invalid=true]")) return;
     if (!status.id) status.id = "task-messages";
     heading.setAttribute("tabindex", "-1");

@@ -175,23 +175,27 @@ def test_a_slot_is_not_given_back_after_the_target_moved_on(api, volunteer2):
     assert prompt.open_slots == 0
 
 
-def test_the_pending_limit_is_enforced(api):
+def test_the_pending_limit_is_enforced(api, volunteer2):
     policy = current_policy()
     policy.max_pending_assignments = 2
     policy.save()
+    PromptFactory(author=volunteer2, state=PromptState.REVIEW)
+    PromptFactory(author=volunteer2)  # to answer
+    # One of each kind: asking again for a kind held gives that task back.
     assert api.get(NEXT, {"type": "write"}).status_code == 200
-    assert api.get(NEXT, {"type": "write"}).status_code == 200
-    r = api.get(NEXT, {"type": "write"})
+    assert api.get(NEXT, {"type": "review"}).status_code == 200
+    r = api.get(NEXT, {"type": "respond"})
     assert r.status_code == 409
     assert "submit or skip one" in r.json()["detail"]
 
 
-def test_the_tasks_you_hold_are_a_page_like_every_list(api, api2):
+def test_the_tasks_you_hold_are_a_page_like_every_list(api, api2, volunteer2):
     policy = current_policy()
     policy.max_pending_assignments = 2
     policy.save()
+    PromptFactory(author=volunteer2, state=PromptState.REVIEW)
     first = api.get(NEXT, {"type": "write"}).json()
-    second = api.get(NEXT, {"type": "write"}).json()
+    second = api.get(NEXT, {"type": "review"}).json()
     api2.get(NEXT, {"type": "write"})  # someone else's: not listed
     r = api.get("/api/v1/tasks/")
     assert r.status_code == 200

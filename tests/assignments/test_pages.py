@@ -337,7 +337,7 @@ def test_the_task_page_counts_down_from_the_servers_seconds_and_says_what_expiry
     assert 'data-held="Held for you until {time} ({left} left)"' in html
     # The server's words stay for a page without its script.
     assert re.search(r"\(9\s+minutes left\)", html)
-    assert "the task will refuse your answer now" in html
+    assert "Send your answer anyway: the next page keeps it" in html
     assert 'data-warning="One minute left to send this task."' in html
 
 
