@@ -401,7 +401,8 @@ class StepLog:
         wall time would mostly measure the recorder."""
 
         def report(event: ProgressEvent) -> None:
-            training = event.get("phase") == "train"
+            # A step's event (the one sent as training starts has no loss: no step yet).
+            training = event.get("phase") == "train" and "loss" in event
             step = event.get("step", 0)
             if training:
                 # Whether the profiler or the recorder slowed this step (the rates leave it out).

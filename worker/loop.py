@@ -129,6 +129,7 @@ def run_steps(loop: StepLoop) -> None:
                     "loss": entry["loss"],
                     "lr": entry["lr"],
                     "tokens_per_s": entry["tokens_per_s"],
+                    "seconds": seconds,
                 }
             )
         return now
@@ -142,6 +143,10 @@ def run_steps(loop: StepLoop) -> None:
 
     model, optimizer, scheduler = loop.training
     model.train()
+    if runtime.is_main:
+        # The model is loaded: say so now, not when the first step ends (a first step on a
+        # CPU can take minutes, and "load" until then reads as hung). No loss yet: no point.
+        progress({"phase": "train", "step": state.step, "total": total})
     read_behind = pipelined(config, runtime)
     upcoming = prepare(state.step) if state.step < total else []
     pending: Launched | None = None

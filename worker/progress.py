@@ -12,7 +12,9 @@ from typing import TypedDict
 
 class ProgressEvent(TypedDict, total=False):
     """What a progress callback receives. ``phase`` is load, train, eval, save or done;
-    train events carry step, total, loss, lr and tokens_per_s; eval events carry metrics."""
+    train events carry step, total, loss, lr, tokens_per_s and the step's ``seconds``, except
+    the one sent as training starts (step and total only: no step has ended yet); eval events
+    carry metrics."""
 
     phase: str
     step: int
@@ -20,6 +22,7 @@ class ProgressEvent(TypedDict, total=False):
     loss: float
     lr: float
     tokens_per_s: float
+    seconds: float
     metrics: dict[str, float]
 
 

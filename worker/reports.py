@@ -112,10 +112,11 @@ class Reporter:
             self.step = event["step"]
         if isinstance(event.get("total"), int):
             self.total = event["total"]
-        if phase == "train":
+        if phase == "train" and "loss" in event:  # not the event of training's start
             self.tokens_per_s = event.get("tokens_per_s", self.tokens_per_s)
+            # ``seconds`` (the step's time) is what the run page's time left is reckoned from.
             self._train_log.append(
-                {k: event.get(k) for k in ("step", "loss", "lr", "tokens_per_s")}
+                {k: event.get(k) for k in ("step", "loss", "lr", "tokens_per_s", "seconds")}
             )
         elif phase == "eval" and "metrics" in event:
             self._eval_log.append({"step": event.get("step"), **event["metrics"]})

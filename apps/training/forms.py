@@ -264,7 +264,7 @@ class ScheduleForm(forms.Form):
     """One schedule: on or off, how often, and its main options. Options the form does not show
     (a release filter, per-kind hyperparameters) are kept as they are."""
 
-    enabled = forms.BooleanField(label=_("Run this schedule"), required=False)
+    enabled = forms.BooleanField(label=_("Schedule on"), required=False)
     every_minutes = RangedIntegerField(1, schedules.MAX_EVERY_MINUTES, label=_("Every (minutes)"))
 
     def __init__(self, *args: Any, schedule: schedules.Schedule, **kwargs: Any) -> None:

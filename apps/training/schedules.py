@@ -28,7 +28,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop, ngettext, ngettext_lazy
 
 from apps.accounts import roles
 from apps.accounts.models import User
@@ -72,11 +72,17 @@ class Note:
 
     text: str
     params: dict[str, Any] = field(default_factory=dict)
+    # A counted message's English plural: ``text`` is then the singular, and ``count`` in
+    # ``params`` chooses.
+    plural: str = ""
 
     def __str__(self) -> str:
-        return self.text % self._shown_params()
+        text = self.plural if self.plural and self.params.get("count") != 1 else self.text
+        return text % self._shown_params()
 
     def translated(self) -> str:
+        if self.plural:
+            return ngettext(self.text, self.plural, self.params["count"]) % self._shown_params()
         return _(self.text) % self._shown_params()
 
     def _shown_params(self) -> dict[str, Any]:
@@ -95,7 +101,10 @@ def _record(task: str, notes: list[Note], *, acted: bool) -> str:
         task=task,
         defaults={
             "at": timezone.now(),
-            "notes": [{"text": n.text, "params": n.params} for n in notes],
+            "notes": [
+                {"text": n.text, "params": n.params, **({"plural": n.plural} if n.plural else {})}
+                for n in notes
+            ],
             "acted": acted,
         },
     )
@@ -154,6 +163,39 @@ def maybe_cut_release(*, min_new_items: int = DEFAULT_MIN_NEW_ITEMS, **filters: 
         return _record("training.auto_release", notes, acted=acted)
 
 
+# Counted notes, (singular, plural) English ids read with ngettext where shown. makemessages
+# reads only literal calls: the ngettext_lazy calls below mark the same pairs.
+WAITING_FOR_ITEMS = (
+    "Waiting: %(count)d new item of the %(needed)d needed.",
+    "Waiting: %(count)d new items of the %(needed)d needed.",
+)
+CUT_FIRST = (
+    "Cut %(version)s, the first release (%(count)d new item).",
+    "Cut %(version)s, the first release (%(count)d new items).",
+)
+CUT_NEXT = (
+    "Cut %(version)s (%(count)d new item since %(last)s).",
+    "Cut %(version)s (%(count)d new items since %(last)s).",
+)
+COUNTED_NOTES = [
+    ngettext_lazy(
+        "Waiting: %(count)d new item of the %(needed)d needed.",
+        "Waiting: %(count)d new items of the %(needed)d needed.",
+        "count",
+    ),
+    ngettext_lazy(
+        "Cut %(version)s, the first release (%(count)d new item).",
+        "Cut %(version)s, the first release (%(count)d new items).",
+        "count",
+    ),
+    ngettext_lazy(
+        "Cut %(version)s (%(count)d new item since %(last)s).",
+        "Cut %(version)s (%(count)d new items since %(last)s).",
+        "count",
+    ),
+]
+
+
 def _cut_release(min_new_items: int, filters: dict[str, Any]) -> tuple[list[Note], bool]:
     building = Release.objects.filter(state=ReleaseState.BUILDING).first()
     if building is not None and building.build_stalled:
@@ -171,18 +213,19 @@ def _cut_release(min_new_items: int, filters: dict[str, Any]) -> tuple[list[Note
         return [Note(text, {"version": building.version})], False
     count, last = new_items(filters=filters)
     if count < min_new_items:
-        text = gettext_noop("Waiting: %(count)d new items of the %(needed)d needed.")
-        return [Note(text, {"count": count, "needed": min_new_items})], False
+        text, plural = WAITING_FOR_ITEMS
+        return [Note(text, {"count": count, "needed": min_new_items}, plural)], False
     try:
         release = release_services.release_create(user=None, **filters)
     except ValidationError as exc:  # new rankings, but no answer the filter keeps
         text = gettext_noop("Waiting: %(reason)s")
         return [Note(text, {"reason": " ".join(exc.messages)})], False
     if last is None:
-        text = gettext_noop("Cut %(version)s, the first release (%(count)d new items).")
-        return [Note(text, {"version": release.version, "count": count})], True
-    text = gettext_noop("Cut %(version)s (%(count)d new items since %(last)s).")
-    return [Note(text, {"version": release.version, "count": count, "last": last.version})], True
+        text, plural = CUT_FIRST
+        return [Note(text, {"version": release.version, "count": count}, plural)], True
+    text, plural = CUT_NEXT
+    params = {"version": release.version, "count": count, "last": last.version}
+    return [Note(text, params, plural)], True
 
 
 def maybe_train(
@@ -392,7 +435,9 @@ def _outcome_fields(outcome: ScheduleOutcome | None) -> dict[str, Any]:
     notes = []
     for note in outcome.notes:
         try:
-            notes.append(Note(str(note["text"]), dict(note.get("params") or {})).translated())
+            params = dict(note.get("params") or {})
+            plural = str(note.get("plural") or "")
+            notes.append(Note(str(note["text"]), params, plural).translated())
         except (KeyError, TypeError, ValueError):  # a message id a later version renamed
             notes.append(str(note))
     return {"outcome": notes, "outcome_at": outcome.at}

@@ -202,13 +202,23 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
             **_live_context(run),
             "requested_when": ago(run.created_at),
             "reported": bool(run.loss_history or run.eval_history),
-            "chart_text": _chart_text(),
+            "chart_text": _chart_text(run),
             "latest": _latest_points(run),
         },
     )
 
 
-def _chart_text() -> dict[str, str]:
+def _no_curves_text(run: TrainingRun) -> str:
+    """Why a run that ended drew no curve: no report came in, or reports did but it ended
+    before its first step."""
+    if run.last_report_at is None:
+        return _("No curves: this run ended without a report from a worker.")
+    if run.state == RunState.FAILED:
+        return _("No curves: the run failed before its first step.")
+    return _("No curves: the run ended before its first step.")
+
+
+def _chart_text(run: TrainingRun) -> dict[str, str]:
     """What static/js/training.js writes on the charts, in the page's language."""
     return {
         "step": _("Step"),
@@ -221,7 +231,7 @@ def _chart_text() -> dict[str, str]:
         "latest_eval": _("Latest eval loss: %(value)s at step %(step)s."),
         "latest_accuracy": _("Latest pairwise accuracy: %(value)s at step %(step)s."),
         "no_points": _("No points yet."),
-        "no_reports": _("No curves: this run ended without a report from a worker."),
+        "no_reports": _no_curves_text(run),
         # Numbers as the page's language writes them (Django's formats, which the results
         # table uses too: the browser's own locale data groups Spanish thousands otherwise).
         "decimal_separator": str(get_format("DECIMAL_SEPARATOR")),

@@ -150,6 +150,8 @@
     this.lastData = data;
     var built = this.build(data, this.text);
     this.total = data.total_steps || 0;
+    // The last step of any curve, so that every chart of the run spans the same steps.
+    this.lastStep = Math.max.apply(null, [0].concat(data.train.step, data.eval.step));
     this.figure.setAttribute("data-points", String(built.points));
     this.summary.textContent = built.summary || this.text.no_points;
     this.renderTable(built);
@@ -171,7 +173,9 @@
       height: size.height,
       scales: {
         // From step 0 to the last step, so the curve also shows how far the run has come.
-        x: { time: false, range: function (u, min, max) { return [0, Math.max(max, chart.total, 1)]; } },
+        // Not from uPlot's max: around a lone point it pads the range (one accuracy point at
+        // step 2 spanned 0–4 while the loss chart of the same run spanned 0–2).
+        x: { time: false, range: function () { return [0, Math.max(chart.lastStep, chart.total, 1)]; } },
         y: built.yRange ? { range: built.yRange } : {}
       },
       axes: [

@@ -39,7 +39,7 @@ def train(
     launches = 0
 
     def progress(event: ProgressEvent) -> None:
-        if event["phase"] == "train":
+        if event["phase"] == "train" and "loss" in event:
             calls.append(("read", event["step"]))
 
     def prepare(step: int) -> list[PackedBatch]:

@@ -127,7 +127,7 @@ def test_a_run_trains_in_a_child_process_and_reports_every_step_once(
     assert steps(outbox.payloads) == list(range(1, 13))
     assert steps(outbox.payloads, "eval_log") == [6, 12]
     entries = [e for p in outbox.payloads for e in p["train_log"]]
-    assert all(set(e) == {"step", "loss", "lr", "tokens_per_s"} for e in entries)
+    assert all(set(e) == {"step", "loss", "lr", "tokens_per_s", "seconds"} for e in entries)
     assert all("eval_loss" in e for p in outbox.payloads for e in p["eval_log"])
     phases = [phase for phase, _ in itertools.groupby(p["phase"] for p in outbox.payloads)]
     assert phases == ["load", "train", "eval", "train", "eval", "save", "done"]

@@ -1,0 +1,75 @@
+"""QA of the training pages: the time left, the first step's phase, why a run has no curves,
+and the schedule cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.training import schedules, services
+from apps.training.models import RunState
+from tests.training.test_web import make_run, web
+from worker.reports import Reporter, ReportRoute
+
+
+def reporter_for(run: Any) -> Reporter:
+    """The GPU worker's reporter, delivering each report to run_report as Celery would."""
+
+    def send(task: str, *, args: tuple[Any, ...], queue: str) -> None:
+        services.run_report(run_id=args[0], attempt=args[1], payload=args[2])
+
+    return Reporter(ReportRoute(run.pk, 1, "training.report", "default", 0.0, 30.0), send)
+
+
+def test_the_page_and_the_api_say_how_long_is_left_once_steps_are_reported(maintainer, release):
+    run = make_run(release, state=RunState.QUEUED)
+    reporter = reporter_for(run)
+    reporter.progress({"phase": "train", "step": 0, "total": 100})
+    run.refresh_from_db()
+    assert (run.phase, run.step, run.total_steps, run.loss_history) == ("train", 0, 100, [])
+    html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+    assert "Step 0 of 100" in html and "Preparing." not in html
+    for step in (1, 2):
+        event = {"phase": "train", "step": step, "total": 100, "loss": 2.0, "lr": 1e-3}
+        reporter.progress({**event, "tokens_per_s": 50.0, "seconds": 30.0})
+    reporter.flush()
+
+    body = web(maintainer).get(f"/api/v1/training-runs/{run.pk}/").json()
+    assert body["eta_seconds"] == 98 * 30.0
+    html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+    assert "about 49\xa0minutes left" in html
+
+
+def test_a_run_that_failed_before_its_first_step_says_so(maintainer, release):
+    run = make_run(release, state=RunState.QUEUED)
+    reporter = reporter_for(run)
+    reporter.flush()
+    reporter.finish("failed", error="out of memory")
+    html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+    assert "No curves: the run failed before its first step." in html
+    assert "without a report" not in html
+
+    never = make_run(release, state=RunState.FAILED, error="no worker took it")
+    html = web(maintainer).get(f"/training/runs/{never.pk}/").content.decode()
+    assert "No curves: this run ended without a report from a worker." in html
+
+
+def test_a_schedule_that_ran_does_not_say_it_has_not(maintainer, db):
+    schedules.ensure_schedules()
+    (cut,) = [s for s in schedules.schedule_list() if s.task == "training.auto_release"]
+    html = web(maintainer).get("/training/").content.decode()
+    assert "Has not run yet." in html and "Run this schedule" not in html
+    assert "Schedule on" in html
+
+    schedules.maybe_cut_release(min_new_items=3)  # run by hand: beat records no last_run_at
+    html = web(maintainer).get("/training/").content.decode()
+    card = html.split(f'id="schedule-{cut.id}"')[1].split("</section>")[0]
+    assert "Has not run yet." not in card
+    assert "Its latest run, just now:" in card
+
+
+def test_one_new_item_is_counted_in_the_singular():
+    singular, plural = schedules.CUT_NEXT
+    one = schedules.Note(singular, {"version": "v3", "count": 1, "last": "v2"}, plural)
+    two = schedules.Note(singular, {"version": "v3", "count": 2, "last": "v2"}, plural)
+    assert one.translated() == str(one) == "Cut v3 (1 new item since v2)."
+    assert two.translated() == str(two) == "Cut v3 (2 new items since v2)."
