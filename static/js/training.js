@@ -188,7 +188,13 @@
       })),
       legend: { live: true },
       // Away from the cursor the legend shows the latest point instead of dashes.
-      hooks: { setCursor: [showLatestInLegend] }
+      hooks: {
+        setCursor: [showLatestInLegend],
+        // The steps the chart spans, said on the figure: the charts of one run span the same.
+        setScale: [function (u, key) {
+          if (key === "x") chart.figure.setAttribute("data-x-max", String(u.scales.x.max));
+        }]
+      }
     };
     this.plot = new window.uPlot(options, built.data, this.plotBox);
     showLatestInLegend(this.plot);

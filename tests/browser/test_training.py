@@ -233,6 +233,28 @@ def test_the_training_pages_fit_a_phone(browser, live_server, login, shot, maint
     assert problems == [] and errors == [] and violations == []
 
 
+def test_a_reward_runs_charts_span_the_same_steps(browser, live_server, login, maintainer):
+    """A lone accuracy point at the last step: uPlot padded its axis to twice the steps,
+    beside the loss chart's."""
+    run = TrainingRun.objects.create(
+        kind="reward",
+        release=make_release(),
+        base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
+        state="succeeded",
+        attempt=1,
+        step=2,
+        total_steps=2,
+        loss_history=train_log(1, 2),
+        eval_history=[{"step": 2, "eval_loss": 0.69, "eval_pairwise_accuracy": 0.55}],
+    )
+    tab = browser.new_page(base_url=live_server.url)
+    login(tab, maintainer)
+    tab.goto(f"/training/runs/{run.pk}/")
+    for chart in ("loss", "accuracy"):
+        expect(tab.locator(f"figure[data-chart={chart}]")).to_have_attribute("data-x-max", "2")
+    tab.close()
+
+
 # The elements of a list that reach past the screen's left or right edge, as laid out now
 # (a stacked table's header is clipped to nothing, and not counted).
 OUTSIDE_THE_SCREEN = """(selector) => {
