@@ -5,6 +5,7 @@ and the ranking task checked on a 360-pixel phone screen (touch drag, the `?` di
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -380,13 +381,7 @@ def test_the_hold_counts_down_warns_at_a_minute_and_says_when_it_ran_out(
 
     prompt = PromptFactory(author=make_volunteer())
     login(page, volunteer)
-    page.clock.install()
-    page.goto("/contribute/?type=respond")
-    assignment = Assignment.objects.get(user=volunteer)
-    Assignment.objects.filter(pk=assignment.pk).update(
-        expires_at=timezone.now() + timedelta(seconds=90)
-    )
-    page.reload()
+    assignment = hold_ending_in(page, volunteer, "respond", seconds=90)
     expiry = page.locator(".task-expiry")
     live = page.locator("[data-expiry-live]")
     expect(expiry).to_contain_text(
@@ -479,3 +474,20 @@ def test_a_prompts_answer_page_reads_like_the_answer_task_and_goes_back_to_the_p
     expect(status(page)).to_contain_text("Your answer is now in review.")
     mine = Response.objects.get(author=volunteer)
     expect(page.locator(f"#response-{mine.pk}")).to_contain_text("Mostly it signals")
+
+
+def hold_ending_in(page: Page, user: Any, kind: str, *, seconds: int) -> Assignment:
+    """Take a task of ``kind`` on ``page`` (whose clock is then the test's to move) and make
+    its hold end ``seconds`` from now."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    page.clock.install()
+    page.goto(f"/contribute/?type={kind}")
+    assignment = Assignment.objects.get(user=user)
+    Assignment.objects.filter(pk=assignment.pk).update(
+        expires_at=timezone.now() + timedelta(seconds=seconds)
+    )
+    page.reload()
+    return assignment

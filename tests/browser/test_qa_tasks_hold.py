@@ -4,15 +4,12 @@ by the Submit button too (and a review that cannot be sent any more cannot be su
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from apps.assignments.models import Assignment
 from apps.collection.models import PromptState
 from apps.feedback.models import Review
+from tests.browser.test_contribute import hold_ending_in
 
 pytestmark = pytest.mark.browser
 
@@ -26,13 +23,7 @@ def test_a_review_whose_hold_ran_out_says_so_by_submit_and_cannot_be_sent(
 
     PromptFactory(author=make_volunteer(), state=PromptState.REVIEW)
     login(page, volunteer)
-    page.clock.install()
-    page.goto("/contribute/?type=review")
-    assignment = Assignment.objects.get(user=volunteer)
-    Assignment.objects.filter(pk=assignment.pk).update(
-        expires_at=timezone.now() + timedelta(seconds=30)
-    )
-    page.reload()
+    hold_ending_in(page, volunteer, "review", seconds=30)
     page.get_by_label("Spam").check()
     submit = page.get_by_role("button", name="Submit review")
     expect(submit).to_be_enabled()
@@ -74,13 +65,7 @@ def test_an_answer_whose_hold_ran_out_can_still_be_sent_and_says_so_by_submit(
 
     PromptFactory(author=make_volunteer())
     login(page, volunteer)
-    page.clock.install()
-    page.goto("/contribute/?type=respond")
-    assignment = Assignment.objects.get(user=volunteer)
-    Assignment.objects.filter(pk=assignment.pk).update(
-        expires_at=timezone.now() + timedelta(seconds=30)
-    )
-    page.reload()
+    hold_ending_in(page, volunteer, "respond", seconds=30)
     page.get_by_label("Your answer").fill("Rivers carry salt into it.")
     page.clock.run_for(45_000)
     here = page.locator("[data-expired-here]")

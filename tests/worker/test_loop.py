@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -14,6 +15,23 @@ from worker.progress import ProgressEvent, Stopped
 from worker.runtime import RunPaths, Runtime, Timer, TrainerState, list_checkpoints
 
 TOTAL = 7
+
+
+def fit_step(model: torch.nn.Module, optimizer: Any, scheduler: Any, step: int) -> Launched:
+    """One step of fitting y = 2x with a one-weight model, as the loop's tests launch it."""
+    x = torch.full((4, 1), float(step + 1))
+    loss = ((model(x) - 2 * x) ** 2).sum()
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad()
+    return Launched(
+        sums=torch.stack([loss.detach(), torch.tensor(4.0)]),
+        grad_norm=torch.tensor(0.0),
+        lr=0.1,
+        tokens=4,
+        counts={"rows": 4},
+    )
 
 
 def train(
@@ -50,19 +68,7 @@ def train(
         nonlocal launches
         launches += 1
         calls.append(("launch", step))
-        x = torch.full((4, 1), float(step + 1))
-        loss = ((model(x) - 2 * x) ** 2).sum()
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        return Launched(
-            sums=torch.stack([loss.detach(), torch.tensor(4.0)]),
-            grad_norm=torch.tensor(0.0),
-            lr=0.1,
-            tokens=4,
-            counts={"rows": 4},
-        )
+        return fit_step(model, optimizer, scheduler, step)
 
     def describe(launched: Launched, sums: list[float], seconds: float) -> dict[str, float]:
         loss_sum, rows = sums

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from tests.worker.test_loop import fit_step
 from worker.config import SFTConfig
 from worker.data import PackedBatch
 from worker.loop import Launched, StepLoop, run_steps
@@ -40,19 +41,7 @@ def train_reporting(tmp_path: Path) -> tuple[list[dict[str, Any]], list[int]]:
     def launch(step: int, batches: list[PackedBatch]) -> Launched:
         nonlocal launches
         launches += 1
-        x = torch.full((4, 1), float(step + 1))
-        loss = ((model(x) - 2 * x) ** 2).sum()
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        return Launched(
-            sums=torch.stack([loss.detach(), torch.tensor(4.0)]),
-            grad_norm=torch.tensor(0.0),
-            lr=0.1,
-            tokens=4,
-            counts={"rows": 4},
-        )
+        return fit_step(model, optimizer, scheduler, step)
 
     def progress(event: Any) -> None:
         reporter.progress(event)
