@@ -77,7 +77,9 @@ def test_sft_lowers_the_loss_and_writes_a_loadable_output(
     assert result["metrics"]["eval_perplexity"] == pytest.approx(
         torch.tensor(result["metrics"]["eval_loss"]).exp().item()
     )
-    train_events = [e for e in events if e["phase"] == "train"]
+    # Training is said to start before its first step ends, then each step with its loss.
+    start, *train_events = [e for e in events if e["phase"] == "train"]
+    assert start == {"phase": "train", "step": 0, "total": 30}
     assert len(train_events) == 30 and train_events[-1]["total"] == 30
     assert {"step", "total", "loss", "tokens_per_s", "lr"} <= set(train_events[0])
     assert events[-1]["phase"] == "done"

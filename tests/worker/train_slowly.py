@@ -17,7 +17,7 @@ def main() -> None:
     kind, spec_file, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
 
     def slow(event: ProgressEvent) -> None:
-        if event.get("phase") == "train":
+        if event.get("phase") == "train" and "loss" in event:  # after each step
             time.sleep(delay)
 
     with open(spec_file) as handle:
