@@ -1,5 +1,6 @@
-// The Contribute page (and the Write page, for its shortcuts): local expiry times and a countdown of the hold, the focus on the task
-// after a submit or a skip, the keyboard shortcuts (and their dialog), and the ranking list
+// The Contribute page (and the Write page, for its shortcuts): local expiry times and a
+// countdown of the hold, the focus on the task after a submit or a skip, the keyboard
+// shortcuts (and their dialog), and the ranking list
 // (drag and drop by mouse or touch through SortableJS, keyboard moves, Move up / Move down
 // buttons, spoken announcements). Without this script the page still works: the hold's time
 // is the server's, and the ranking is given with one number per answer.

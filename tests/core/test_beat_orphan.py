@@ -14,10 +14,7 @@ import pytest
 
 from tests.celery_workers import start_worker, stop, tail, wait_for
 from tests.embedded import embedded_env, migrate
-
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="the beat dies with its worker on Linux only"
-)
+from tests.missing import missing
 
 
 def _gone(process: psutil.Process) -> bool:
@@ -30,6 +27,8 @@ def _gone(process: psutil.Process) -> bool:
 
 @pytest.mark.slow(seconds=12)
 def test_a_killed_worker_takes_its_embedded_beat_with_it(tmp_path):
+    if not sys.platform.startswith("linux"):
+        missing("the beat ends with its worker on Linux only (PR_SET_PDEATHSIG)")
     env = embedded_env(tmp_path / "data")
     migrate(env)
     log = tmp_path / "worker.log"
