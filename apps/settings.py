@@ -461,6 +461,42 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Operations are grouped by the path's first part after /api/v1/ (prompts, tasks, …).
+    "SCHEMA_PATH_PREFIX": r"/api/v1/",
+    "TAGS": [
+        {
+            "name": "tasks",
+            "description": "Take the next task (write, answer, review, rank), submit or skip it.",
+        },
+        {
+            "name": "prompts",
+            "description": "Prompts and their answers: browse, write, edit, withdraw.",
+        },
+        {
+            "name": "responses",
+            "description": "Answers: read one; list, edit and withdraw your own.",
+        },
+        {"name": "flags", "description": "Report work that breaks the guidelines."},
+        {"name": "me", "description": "Your account: profile, licence, statistics, export."},
+        {"name": "tokens", "description": "Personal API tokens."},
+        {"name": "community", "description": "The leaderboard and the collection's progress."},
+        {"name": "moderation", "description": "Moderators: the queue, actions and the log."},
+        {
+            "name": "policy",
+            "description": "The collection policy: how many reviews, answers and rankings "
+            "each step needs; maintainers change it.",
+        },
+        {"name": "imports", "description": "Maintainers: import Dolly JSONL files."},
+        {
+            "name": "releases",
+            "description": "Released data sets; maintainers cut, rebuild and publish them.",
+        },
+        {
+            "name": "training-runs",
+            "description": "Maintainers: start, follow, cancel and retry training runs.",
+        },
+        {"name": "training-schedules", "description": "Maintainers: scheduled training."},
+    ],
     "ENUM_NAME_OVERRIDES": {
         "PromptStateEnum": "apps.collection.models.PromptState",
         "ResponseStateEnum": "apps.collection.models.ResponseState",

@@ -244,3 +244,17 @@ def test_the_served_schema_is_generated_once_per_language_and_is_the_generators(
     monkeypatch.setattr(schema_module, "SCHEMA_CACHE_SECONDS", -1)  # kept no longer
     client.get("/api/schema/", **accept)
     assert made == ["en", "es", "en"]
+
+
+def test_operations_are_grouped_by_resource_and_every_group_is_described(
+    schema: dict[str, Any],
+) -> None:
+    described = [tag["name"] for tag in schema["tags"]]
+    assert len(described) == len(set(described)) and all(
+        tag["description"] for tag in schema["tags"]
+    )
+    for path, method, operation in operations(schema):
+        resource = path.removeprefix("/api/v1/").split("/")[0]
+        assert operation["tags"] == [resource], (method, path)
+    used = {operation["tags"][0] for _path, _method, operation in operations(schema)}
+    assert used == set(described)
