@@ -86,3 +86,13 @@ def test_the_counts_are_read_from_the_cache_for_a_minute(client, monkeypatch):
     later = time.time() + SITE_COUNTS_CACHE_SECONDS + 1
     monkeypatch.setattr("apps.core.caching.time.time", lambda: later)
     assert counts(client) == {"prompts": 2, "responses": 1, "contributors": 3}
+
+
+def test_the_page_says_what_it_counts_and_where_work_in_review_is_counted(client):
+    PromptFactory(state=PromptState.REVIEW)
+    html = client.get("/").content.decode()
+    note = re.search(r'<p class="muted stats-note">(.*?)</p>', html, re.S)
+    assert note and "Public work only" in note[1]
+    link = re.search(r'href="([^"]+)">Progress</a>', note[1])
+    assert link and client.get(link[1].replace("&amp;", "&")).status_code == 200
+    assert 'data-testid="pipeline-rankings"' in client.get(link[1]).content.decode()
