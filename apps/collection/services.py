@@ -389,23 +389,41 @@ class NotEditable(Exception):
 
 
 def prompt_check_editable(*, prompt: Prompt) -> None:
-    """Raise NotEditable unless its author may still edit ``prompt``: not withdrawn, in review.
-    The edit page asks before it shows the form, so nobody types into a form that cannot save."""
+    """Raise NotEditable unless its author may still edit ``prompt``: not withdrawn, in review,
+    and nobody has reviewed it or holds a task to (``selectors.review_started``; the caller's
+    lock on the prompt keeps a review task from being taken meanwhile: the dispatcher skips
+    locked rows). The edit page asks before it shows the form, so nobody types into a form
+    that cannot save."""
     if prompt.withdrawn_at is not None:
         raise NotEditable(_("This prompt was withdrawn."))
     if prompt.state != PromptState.REVIEW:
         raise NotEditable(_("A prompt can be edited only while it is in review."))
+    if selectors.review_started(prompt_ids=[prompt.pk])[0]:
+        raise NotEditable(
+            _(
+                "Someone has started reviewing this prompt, so it can no longer be edited: "
+                "reviewers judge the text they were shown. You can withdraw it and write it "
+                "again."
+            )
+        )
 
 
 def response_check_editable(*, response: Response) -> None:
     """Raise NotEditable unless its author may still edit ``response``: neither it nor its
-    prompt withdrawn, and in review."""
+    prompt withdrawn, in review, and no review of it started (as ``prompt_check_editable``)."""
     if response.withdrawn_at is not None:
         raise NotEditable(_("This answer was withdrawn."))
     if response.prompt.withdrawn_at is not None:
         raise NotEditable(_("The prompt of this answer was withdrawn."))
     if response.state != ResponseState.REVIEW:
         raise NotEditable(_("An answer can be edited only while it is in review."))
+    if selectors.review_started(response_ids=[response.pk])[1]:
+        raise NotEditable(
+            _(
+                "Someone has started reviewing this answer, so it can no longer be edited: "
+                "reviewers judge the text they were shown."
+            )
+        )
 
 
 @transaction.atomic

@@ -176,14 +176,13 @@ def mine(request: HttpRequest) -> HttpResponse:
         MINE_PER_PAGE,
     ).get_page(request.GET.get(MINE_LISTS["responses"]["page"]))
     answers.object_list = list(answers.object_list)
-    # Authors see why reviewers turned their work down.
-    attach_rejection_reasons(
-        prompts=prompts.object_list,
-        responses=[
-            *answers.object_list,
-            *(r for p in prompts.object_list for r in p.responses.all()),
-        ],
-    )
+    own_answers = [
+        *answers.object_list,
+        *(r for p in prompts.object_list for r in p.responses.all()),
+    ]
+    # Authors see why reviewers turned their work down, and what they may still edit.
+    attach_rejection_reasons(prompts=prompts.object_list, responses=own_answers)
+    selectors.attach_editable(prompts=prompts.object_list, responses=own_answers)
     return render(
         request,
         "collection/mine.html",
@@ -247,6 +246,11 @@ def prompt_detail(request: HttpRequest, prompt_id: int) -> HttpResponse:
         ANSWERS_PER_PAGE,
     ).get_page(request.GET.get("page"))
     own = selectors.response_by_author_on_prompt(prompt=prompt, user=request.user)
+    if request.user.is_authenticated:
+        mine = [r for r in responses.object_list if r.author_id == request.user.pk]
+        selectors.attach_editable(
+            prompts=[prompt] if prompt.author_id == request.user.pk else [], responses=mine
+        )
     return render(
         request,
         "collection/prompt_detail.html",
