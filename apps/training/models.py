@@ -170,14 +170,22 @@ class TrainingRun(models.Model):
 
     @property
     def eta_seconds(self) -> float | None:
-        """Remaining seconds at the recent pace (mean step time over the last 20 steps)."""
+        """Remaining seconds at the recent pace (mean step time over the last 20 steps), in
+        whole seconds, counting down between reports: the time since the last report comes
+        off, down to what the steps after the one under way take. (QA: "about 3 minutes
+        left" stood still for minutes between a slow CPU run's reports.)"""
         if self.state != RunState.RUNNING or not self.total_steps or not self.loss_history:
             return None
         recent = [e for e in self.loss_history[-20:] if e.get("seconds")]
         if not recent:
             return None
         per_step = sum(float(e["seconds"]) for e in recent) / len(recent)
-        return max(0.0, (self.total_steps - self.step) * per_step)
+        steps_left = max(0, self.total_steps - self.step)
+        left = steps_left * per_step
+        if self.last_report_at is not None and steps_left:
+            since = (timezone.now() - self.last_report_at).total_seconds()
+            left = max(left - max(0.0, since), (steps_left - 1) * per_step)
+        return float(round(left))
 
     @property
     def answers_to_write(self) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from apps.training import schedules, services
 from apps.training.models import RunState
 from tests.training.test_web import make_run, web
@@ -73,3 +75,31 @@ def test_one_new_item_is_counted_in_the_singular():
     two = schedules.Note(singular, {"version": "v3", "count": 2, "last": "v2"}, plural)
     assert one.translated() == str(one) == "Cut v3 (1 new item since v2)."
     assert two.translated() == str(two) == "Cut v3 (2 new items since v2)."
+
+
+def test_the_time_left_counts_down_between_reports_down_to_the_steps_after_this_one(
+    maintainer, release
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    run = make_run(
+        release,
+        state=RunState.RUNNING,
+        phase="train",
+        step=10,
+        total_steps=14,
+        loss_history=[{"step": s, "loss": 2.0, "seconds": 120.0} for s in range(1, 11)],
+        last_report_at=timezone.now(),
+    )
+    assert run.eta_seconds == 4 * 120.0
+    run.last_report_at = timezone.now() - timedelta(seconds=90)
+    run.save(update_fields=["last_report_at"])
+    assert run.eta_seconds == pytest.approx(4 * 120.0 - 90, abs=1)
+    html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+    assert "about 6\xa0minutes left" in html  # 390 s, not the 8 minutes of the last report
+    # A step slower than the pace: the ETA waits at the steps after it, never below.
+    run.last_report_at = timezone.now() - timedelta(seconds=600)
+    run.save(update_fields=["last_report_at"])
+    assert run.eta_seconds == 3 * 120.0
