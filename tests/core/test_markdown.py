@@ -78,7 +78,7 @@ def test_a_long_text_is_rendered_once_then_read_from_the_cache() -> None:
     from apps.core import markdown
 
     text = "*long* " + "x" * markdown.CACHED_FROM_CHARS
-    key = "markdown:1:" + hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+    key = "markdown:2:" + hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
     cache.delete(key)
     html = render(text)
     assert "<em>long</em>" in html and cache.get(key) == html
@@ -89,6 +89,6 @@ def test_a_long_text_is_rendered_once_then_read_from_the_cache() -> None:
     short = "*short*"
     assert render(short) == "<p><em>short</em></p>\n"
     assert (
-        cache.get("markdown:1:" + hashlib.blake2b(short.encode(), digest_size=20).hexdigest())
+        cache.get("markdown:2:" + hashlib.blake2b(short.encode(), digest_size=20).hexdigest())
         is None
     )
