@@ -28,6 +28,8 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 
+from apps.core.cache import SOCKET_TIMEOUT_SECONDS, guarded
+
 # KEYS: this window's counter, the previous window's. ARGV: the previous window's weight, the
 # limit, the counter's lifetime in seconds. Counts the request only if it is allowed, so a
 # client retrying while refused does not push its own wait further out. Returns
@@ -46,7 +48,9 @@ return {1, current + 1, previous}
 
 @functools.cache
 def _script(url: str) -> Any:
-    return redis.Redis.from_url(url).register_script(_SLIDING_WINDOW)
+    return redis.Redis.from_url(
+        url, socket_timeout=SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=SOCKET_TIMEOUT_SECONDS
+    ).register_script(_SLIDING_WINDOW)
 
 
 def sliding_wait(*, now: float, duration: int, limit: int, current: int, previous: int) -> float:
@@ -83,9 +87,13 @@ class ScopedThrottle(ScopedRateThrottle):
             return True
         now = self.timer()
         window = int(now // duration)
-        allowed, current, previous = _script(url)(
-            keys=[self.cache.make_key(f"{key}:{w}") for w in (window, window - 1)],
-            args=[1 - (now % duration) / duration, limit, 2 * duration],
+        # While Redis is unreachable nothing is counted: requests pass (apps.core.cache).
+        allowed, current, previous = guarded(
+            lambda: _script(url)(
+                keys=[self.cache.make_key(f"{key}:{w}") for w in (window, window - 1)],
+                args=[1 - (now % duration) / duration, limit, 2 * duration],
+            ),
+            (1, 0, 0),
         )
         if allowed:
             return True
