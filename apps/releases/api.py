@@ -37,7 +37,7 @@ from apps.core.schema import (
     paginated,
 )
 from apps.releases import selectors, services
-from apps.releases.models import Release, ReleaseState
+from apps.releases.models import DEFAULT_TEST_SHARE, Release, ReleaseState
 
 
 class MaintainersWrite(BasePermission):
@@ -97,7 +97,16 @@ class ReleasesApi(APIView):
         )
         min_agreement = NumberField(required=False, allow_null=True)
         include_model_written = StrictBooleanField(required=False)
-        test_share = NumberField(required=False)
+        test_share = NumberField(
+            required=False,
+            help_text=(
+                "The share of the prompts released for the first time that go to the test "
+                "split, above 0 and at most 0.5; prompts released before keep their split. "
+                "Left out: the share the Releases page's form suggests (its starting value), "
+                f"which is {DEFAULT_TEST_SHARE} unless the test split is small: then higher, so "
+                "that about ten prompts, at least one of them ranked, land in test."
+            ),
+        )
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
@@ -123,8 +132,13 @@ class ReleasesApi(APIView):
     def post(self, request: Request) -> Response:
         payload = self.ReleaseCreateIn(data=request.data)
         payload.is_valid(raise_exception=True)
+        fields = dict(payload.validated_data)
+        if "test_share" not in fields:
+            # As the form starts it: 0.05 gave a small collection a test split of one or two
+            # prompts, or none, where the form suggested more.
+            fields["test_share"] = selectors.suggested_test_share_shown()
         try:
-            release = services.release_create(user=request_user(request), **payload.validated_data)
+            release = services.release_create(user=request_user(request), **fields)
         except PermissionDenied as exc:
             raise exceptions.PermissionDenied(str(exc)) from None
         return Response(

@@ -14,7 +14,7 @@ import yaml
 from django.conf import settings
 
 from apps.collection.models import Category
-from apps.releases.models import ReleaseFilter
+from apps.releases.models import FEW_TEST_PROMPTS, ReleaseFilter
 
 CONFIG_ORDER = ("sft", "preferences", "rankings", "prompts")
 SPLIT_ORDER = ("train", "test")
@@ -22,8 +22,9 @@ SPLIT_ORDER = ("train", "test")
 # What each config holds; the columns are those worker/data.py documents.
 CONFIG_DESCRIPTIONS = {
     "sft": (
-        "One row per accepted answer: `id`, `instruction`, `context`, `response`, `category`, "
-        "`language`, `source` (`human` or `model`)."
+        "One row per accepted answer: `id` (the answer's), `prompt_id` (its prompt's: `id` in "
+        "`prompts`, `prompt_id` in `preferences` and `rankings`), `instruction`, `context`, "
+        "`response`, `category`, `language`, `source` (`human` or `model`)."
     ),
     "preferences": (
         "One row per pair of a prompt's consensus ranking: `prompt_id`, `instruction`, "
@@ -124,12 +125,73 @@ def _by_rows(counts: dict[str, Any]) -> list[tuple[str, int]]:
     return sorted(found.items(), key=lambda item: (-item[1], item[0]))
 
 
+# The Hub's dtype of each Arrow type in a release's schemas (``datasets.Value``).
+_DTYPES = {"int64": "int64", "double": "float64", "string": "string"}
+
+
+def features(schema: Any) -> list[dict[str, str]]:
+    """A config's columns as ``dataset_info`` writes them (``datasets.Features``' YAML):
+    ``{name, dtype}``, or ``{name, list}`` for a list column."""
+    import pyarrow as pa
+
+    def dtype(type: Any) -> str:
+        try:
+            return _DTYPES[str(type)]
+        except KeyError:
+            raise ValueError(f"no dataset_info dtype for {type}") from None
+
+    return [
+        {"name": field.name, "list": dtype(field.type.value_type)}
+        if pa.types.is_list(field.type)
+        else {"name": field.name, "dtype": dtype(field.type)}
+        for field in schema
+    ]
+
+
+def dataset_info(counts: dict[str, Any]) -> list[dict[str, Any]]:
+    """``dataset_info``, one entry per config ``configs`` lists, as the Hub's cards write it:
+    its ``features`` (the Parquet schema, ``layout.release_schemas``) and, per split listed,
+    ``num_examples`` (its rows; ``datasets`` checks them when it loads) and ``num_bytes`` (its
+    size in memory as one Arrow table), with ``download_size`` (its listed Parquet files)
+    and ``dataset_size`` (the splits' ``num_bytes``). Sizes are left out for counts that
+    lack them (a build before they were counted)."""
+    from apps.releases.building.layout import release_schemas
+
+    schemas = release_schemas()
+    arrow: dict[str, dict[str, int]] = counts.get("bytes") or {}
+    files: dict[str, dict[str, int]] = counts.get("file_bytes") or {}
+    rows: dict[str, dict[str, int]] = counts.get("rows", {})
+    entries = []
+    for config in loadable_configs(counts):
+        splits = _loadable_splits(counts, config)
+        sized = all(split in arrow.get(config, {}) for split in splits)
+        entry: dict[str, Any] = {
+            "config_name": config,
+            "features": features(schemas[config]),
+            "splits": [
+                {
+                    "name": split,
+                    **({"num_bytes": int(arrow[config][split])} if sized else {}),
+                    "num_examples": int(rows[config][split]),
+                }
+                for split in splits
+            ],
+        }
+        if sized and all(split in files.get(config, {}) for split in splits):
+            entry["download_size"] = sum(int(files[config][split]) for split in splits)
+        if sized:
+            entry["dataset_size"] = sum(int(arrow[config][split]) for split in splits)
+        entries.append(entry)
+    return entries
+
+
 def front_matter(
     *, version: str, counts: dict[str, Any], name: str | None = None
 ) -> dict[str, Any]:
-    """The card's YAML header: licence, languages, tasks, size and one ``configs`` entry per
-    config with rows, listing its splits with rows, so ``datasets.load_dataset(<folder or
-    repo>, "<config>")`` loads every config and split listed (it refuses an empty one)."""
+    """The card's YAML header: licence, languages, tasks, size, ``dataset_info`` (each
+    config's features and split sizes) and one ``configs`` entry per config with rows,
+    listing its splits with rows, so ``datasets.load_dataset(<folder or repo>, "<config>")``
+    loads every config and split listed (it refuses an empty one)."""
     name = name or settings.HEARTH_DATASET_NAME
     licences = licences_of(counts)
     if len(licences) > 1:  # imported rows keep their source's licence: no one id says it
@@ -149,6 +211,7 @@ def front_matter(
     sft_rows = sum(counts.get("rows", {}).get("sft", {}).values())
     front["size_categories"] = [size_category(sft_rows)]
     front["tags"] = ["instruction-tuning", "human-feedback", "rlhf"]
+    front["dataset_info"] = dataset_info(counts)
     front["configs"] = [
         {
             "config_name": config,
@@ -195,6 +258,66 @@ def _loading_snippet(counts: dict[str, Any]) -> str:
     if len(lines) == 4:
         lines.append("# This release has no rows to load.")
     return "\n".join([*lines, "```"]) + "\n"
+
+
+def _prompts(n: int) -> str:
+    return f"{_number(n)} prompt" if n == 1 else f"{_number(n)} prompts"
+
+
+# The configs whose test split models are measured on (``prompts`` holds no answer).
+_EVALUATED_CONFIGS = ("sft", "preferences", "rankings")
+
+
+def _small_test_note(counts: dict[str, Any]) -> str | None:
+    """A plain warning when the test split of a config with answers holds fewer than
+    FEW_TEST_PROMPTS prompts (and some): figures measured on it are noisy. None when none
+    does, or for counts without prompts per split (a build before they were counted)."""
+    per_split: dict[str, dict[str, int]] = counts.get("split_prompts") or {}
+    small = [
+        (config, int(per_split[config].get("test", 0)))
+        for config in _EVALUATED_CONFIGS
+        if config in per_split and 0 < int(per_split[config].get("test", 0)) < FEW_TEST_PROMPTS
+    ]
+    if not small:
+        return None
+    listed = "; ".join(f"`{config}`: {_prompts(n)}" for config, n in small)
+    return (
+        f"**Small test split.** Fewer than {FEW_TEST_PROMPTS} prompts in test ({listed}): "
+        "evaluation figures measured on it, such as a test loss or a reward model's accuracy, "
+        "depend on which few prompts landed there and will be noisy.\n"
+    )
+
+
+def _agreement_section(agreement: dict[str, Any]) -> str:
+    """Kendall's W over exactly the prompts whose preference pairs are in the release: a
+    prompt left with one answer (its others hidden) gives no pair, and its stored agreement
+    (1.0 for a lone answer) says nothing of its rankers."""
+    paired = agreement.get("preference_prompts")
+    measured = int(agreement.get("prompts") or 0)
+    if paired is None:  # counts from a build before they said which prompts it covers
+        if not measured:
+            return "No complete prompt with a measured agreement yet.\n"
+        return (
+            f"Rankers' agreement (Kendall's W, 0 to 1) over {_number(measured)} complete "
+            f"prompts: mean {agreement['mean']:.3f}, median {agreement['median']:.3f}.\n"
+        )
+    paired = int(paired)
+    if not paired:
+        return "No prompt has preference pairs in this release, so no agreement to report.\n"
+    if not measured:
+        return (
+            f"None of the {_prompts(paired)} whose preference pairs are in this release has a "
+            "measured agreement.\n"
+        )
+    over = (
+        f"the {_prompts(paired)}"
+        if measured == paired
+        else f"{_number(measured)} of the {_prompts(paired)} (the others have none measured)"
+    )
+    return (
+        f"Rankers' agreement (Kendall's W, 0 to 1) over {over} whose preference pairs are in "
+        f"this release: mean {agreement['mean']:.3f}, median {agreement['median']:.3f}.\n"
+    )
 
 
 def _md(text: str) -> str:
@@ -339,6 +462,9 @@ def render_card(
         )
         + "\n"
     )
+    small = _small_test_note(counts)
+    if small is not None:
+        parts.append(small)
     for title, key in (("category", "categories"), ("language", "languages")):
         table_rows = [
             [f"`{value}`", _number(n["prompts"]), _number(n["sft"])]
@@ -347,16 +473,8 @@ def render_card(
         if table_rows:
             parts.append(f"### By {title}\n")
             parts.append(_table([title, "prompts", "answers (sft)"], table_rows) + "\n")
-    agreement = counts.get("agreement", {})
     parts.append("## Agreement\n")
-    if agreement.get("prompts"):
-        parts.append(
-            f"Rankers' agreement (Kendall's W, 0 to 1) over {_number(agreement['prompts'])} "
-            f"complete prompts: mean {agreement['mean']:.3f}, median "
-            f"{agreement['median']:.3f}.\n"
-        )
-    else:
-        parts.append("No complete prompt with a measured agreement yet.\n")
+    parts.append(_agreement_section(counts.get("agreement", {})))
     parts.append("## Contributors\n")
     contributors = int(counts.get("contributors", 0))
     parts.append(

@@ -23,6 +23,11 @@ PUBLISH_STALE = timedelta(minutes=30)
 BUILD_STALE = timedelta(minutes=30)
 
 DEFAULT_TEST_SHARE = 0.05
+# A test split of fewer prompts than this gives evaluation figures (test loss, a reward
+# model's accuracy) that depend on which few prompts landed there: the card and the release
+# page say so (``counts["split_prompts"]``). A prompt's answers, pairs and rankings move
+# together, so the prompt, not the row, is what counts.
+FEW_TEST_PROMPTS = 20
 
 
 class ReleaseState(models.TextChoices):

@@ -9,12 +9,19 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.accounts import roles
 from apps.core.caching import CachedValue, cached, site_wide
 from apps.core.text import shown_number
 from apps.releases.building import PRIVATE_DIR, release_folder
-from apps.releases.models import DEFAULT_TEST_SHARE, FINISHED_STATES, Release, Split
+from apps.releases.models import (
+    DEFAULT_TEST_SHARE,
+    FEW_TEST_PROMPTS,
+    FINISHED_STATES,
+    Release,
+    Split,
+)
 
 
 def release_list(*, user: Any = None) -> QuerySet[Release]:
@@ -70,6 +77,13 @@ def release_is_trainable(*, release: Release) -> bool:
     return release.is_finished and train > 0 and test > 0
 
 
+def _test_prompts(release: Release, config: str) -> int | None:
+    """The prompts in ``config``'s test split (None for a release built before the build
+    counted them)."""
+    splits = (release.counts or {}).get("split_prompts", {}).get(config)
+    return None if splits is None else int(splits.get("test", 0))
+
+
 def _empty_split(release: Release, config: str) -> str | None:
     """The split of ``config`` that got no rows while the other got some, else None."""
     train, test = _split_rows(release, config)
@@ -94,7 +108,10 @@ def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
     release is valid, and the other kind of run may train on it.
     ``with_advice`` (for maintainers, who cut releases) adds what can change it: prompts keep
     the split of their first release, so only the share given to prompts released for the
-    first time."""
+    first time.
+    A trained config whose test split holds some prompts but fewer than FEW_TEST_PROMPTS
+    gets a warning too: figures measured on so few prompts are noisy (QA: v1's reward model
+    was evaluated on one prompt)."""
     if not release.is_finished:
         return []
     # Each config is read by one kind of run (apps.training.services.NEEDS_CONFIG): say which
@@ -110,20 +127,32 @@ def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
             "trained on this release; an SFT run does not read them."
         ),
     }
+    larger_share = _(
+        "Prompts keep the split of the first release that included them; a larger test "
+        "share on the next release puts more of the prompts released for the first "
+        "time in test."
+    )
     warnings = []
     for config in TRAINED_CONFIGS:
         empty = _empty_split(release, config)
+        prompts = _test_prompts(release, config)
+        if empty is None and prompts is not None and 0 < prompts < FEW_TEST_PROMPTS:
+            what = ngettext(
+                "The %(config)s test split holds %(count)d prompt, fewer than %(minimum)d: "
+                "evaluation figures measured on it will be noisy.",
+                "The %(config)s test split holds %(count)d prompts, fewer than %(minimum)d: "
+                "evaluation figures measured on it will be noisy.",
+                prompts,
+            ) % {"config": config, "count": prompts, "minimum": FEW_TEST_PROMPTS}
+            warnings.append(f"{what} {larger_share}" if with_advice else what)
+            continue
         if empty == "test":
             what = (
                 _("No %(config)s rows landed in the test split.")
                 if with_advice
                 else _("This release has no %(config)s test rows.")
             )
-            advice = _(
-                "Prompts keep the split of the first release that included them; a larger test "
-                "share on the next release puts more of the prompts released for the first "
-                "time in test."
-            )
+            advice = larger_share
         elif empty == "train":
             what = (
                 _("No %(config)s rows landed in the train split.")

@@ -26,7 +26,7 @@ from apps.core.forms import add_validation_errors
 from apps.core.hub import hub_page
 from apps.releases import selectors, services
 from apps.releases.forms import ReleaseCreateForm
-from apps.releases.models import DEFAULT_TEST_SHARE, PublishState, Release
+from apps.releases.models import PublishState, Release
 from apps.training import selectors as training_selectors
 
 
@@ -76,7 +76,8 @@ def release_create(request: HttpRequest) -> HttpResponse:
                 categories=data["categories"],
                 min_agreement=data["min_agreement"] or None,
                 include_model_written=data["include_model_written"],
-                test_share=data["test_share"] or DEFAULT_TEST_SHARE,
+                # Left empty: the share the form suggests, as the API does without one.
+                test_share=data["test_share"] or selectors.suggested_test_share_shown(),
             )
             return 201, {"version": release.version}
 

@@ -7,11 +7,13 @@ be seen.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from apps.collection.models import PromptState, ResponseState
 from tests.factories import PromptFactory, ResponseFactory, UserFactory
-from tests.releases.helpers import World, ranked_prompt
+from tests.releases.helpers import World, folder_of, ranked_prompt
 
 NAMES = ("ada", "grace", "alan", "edsger", "barbara", "ken", "bot")
 
@@ -21,6 +23,25 @@ def _data_dir(settings, tmp_path):
     """Releases are written under a fresh data folder per test."""
     settings.DATA_DIR = tmp_path / "data"
     settings.DATA_DIR.mkdir()
+
+
+@pytest.fixture
+def load_dataset(tmp_path, monkeypatch):
+    """``datasets.load_dataset`` offline, with its cache under the test's folder."""
+    import datasets
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+    def load(release: Any, config: str) -> Any:
+        return datasets.load_dataset(
+            str(folder_of(release)), config, cache_dir=str(tmp_path / "hf-cache")
+        )
+
+    return load
 
 
 @pytest.fixture

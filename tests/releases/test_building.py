@@ -32,7 +32,16 @@ from tests.releases.helpers import all_rows, build, folder_of, read_config, spli
 
 # The columns worker/data.py documents, in order.
 COLUMNS = {
-    "sft": ["id", "instruction", "context", "response", "category", "language", "source"],
+    "sft": [
+        "id",
+        "prompt_id",
+        "instruction",
+        "context",
+        "response",
+        "category",
+        "language",
+        "source",
+    ],
     "preferences": [
         "prompt_id",
         "instruction",
@@ -94,6 +103,7 @@ def expected(**flags: Any) -> dict[str, list[dict[str, Any]]]:
         sft += [
             {
                 "id": r.pk,
+                "prompt_id": prompt.pk,
                 "instruction": prompt.instruction,
                 "context": prompt.context,
                 "response": r.text,
@@ -245,25 +255,6 @@ def test_the_worker_loader_reads_every_config_and_split(world):
     assert list(by_prompt[str(p2.pk)].responses) == [texts[i] for i in consensus.order]
 
 
-@pytest.fixture
-def load_dataset(tmp_path, monkeypatch):
-    """``datasets.load_dataset`` offline, with its cache under the test's folder."""
-    import datasets
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-
-    def load(release: Release, config: str) -> Any:
-        return datasets.load_dataset(
-            str(folder_of(release)), config, cache_dir=str(tmp_path / "hf-cache")
-        )
-
-    return load
-
-
 def test_datasets_loads_every_config_and_split_of_the_folder(world, load_dataset):
     release = build(test_share=0.5)
     for config in CONFIGS:
@@ -315,7 +306,14 @@ def test_languages_categories_and_min_agreement_filter_what_enters(world):
     }
     # Rankings and answers are not filtered by agreement.
     assert len(all_rows(agreeing, "rankings")) == 7
-    assert agreeing.counts["agreement"]["prompts"] == 2
+    # The card's agreement is that of the prompts whose pairs are in it: the one above the
+    # minimum (QA: it counted every complete prompt, pairs or not).
+    assert agreeing.counts["agreement"] == {
+        "prompts": 1,
+        "preference_prompts": 1,
+        "mean": round(agreements[high], 6),
+        "median": round(agreements[high], 6),
+    }
 
 
 def test_the_dolly_download_has_every_sft_row_with_dollys_four_fields(world):

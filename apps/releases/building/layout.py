@@ -70,7 +70,9 @@ def pseudonym(user_id: int) -> str:
 
 
 def release_schemas() -> dict[str, pa.Schema]:
-    """The column schema of each config, exactly as worker/data.py documents them."""
+    """The column schema of each config, exactly as worker/data.py documents them (``sft``'s
+    ``prompt_id``, the answer's prompt, joins its rows to the other configs' by id; readers
+    read columns by name, so it is simply one more)."""
     import pyarrow as pa
 
     text = pa.string()
@@ -78,6 +80,7 @@ def release_schemas() -> dict[str, pa.Schema]:
         "sft": pa.schema(
             [
                 ("id", pa.int64()),
+                ("prompt_id", pa.int64()),
                 ("instruction", text),
                 ("context", text),
                 ("response", text),

@@ -344,7 +344,18 @@ class Build:
         self.contributors: set[int] = set()
         self.licences: dict[str, int] = {}
         self.sources: dict[str, dict[str, Any]] = {}
+        # Kendall's W of each prompt whose preference pairs are in the release (those
+        # without a measured one left out), and how many prompts gave pairs.
         self.agreements: list[float] = []
+        self.preference_prompts = 0
+        # Prompts per config and split; rows come ordered by prompt in every config, so a
+        # prompt's rows are counted once across batches by the last prompt id seen.
+        self.split_prompts: dict[str, dict[str, int]] = {
+            config: dict.fromkeys(SPLITS, 0) for config in CONFIGS
+        }
+        self._last_prompt: dict[tuple[str, str], int] = {}
+        # Each split's size in memory and on disk (SplitWriter), once the writers are closed.
+        self.sizes: dict[str, dict[str, dict[str, int]]] = {}
         self.ranked_prompts: list[Any] = []
         self.done = 0
         self.total = 0
@@ -393,24 +404,45 @@ class Build:
             value = self._pseudonyms[user_id] = pseudonym(user_id)
         return value
 
-    def write_split(self, config: str, rows: Rows, test: pa.Array) -> None:
-        """Rows into the test and train splits; ``test`` says which rows are in the test split.
+    def write_split(self, config: str, rows: Rows, test: pa.Array, prompt_ids: pa.Array) -> None:
+        """Rows into the test and train splits; ``test`` says which rows are in the test split,
+        ``prompt_ids`` each row's prompt (counted per split: ``count_prompts``).
         ``rows(keep)`` gives the table of the rows that ``keep`` selects (None: all of them),
         so the rankings and preferences take their texts only once, for each split's rows."""
         import pyarrow.compute as pc
 
         tests = pc.sum(test).as_py() or 0
+        keeps: list[tuple[str, Any]]
         if tests == 0:
-            parts = [("train", rows(None))]
+            keeps = [("train", None)]
         elif tests == len(test):
-            parts = [("test", rows(None))]
+            keeps = [("test", None)]
         else:
-            parts = [("test", rows(test)), ("train", rows(pc.invert(test)))]
+            keeps = [("test", test), ("train", pc.invert(test))]
         schema = self.schemas[config]
-        for split, table in parts:
+        for split, keep in keeps:
+            table = rows(keep)
             self.writers[config, split].write(
                 table if table.schema.equals(schema) else table.cast(schema)
             )
+            self.count_prompts(
+                config, split, prompt_ids if keep is None else prompt_ids.filter(keep)
+            )
+
+    def count_prompts(self, config: str, split: str, prompt_ids: pa.Array) -> None:
+        """Count the distinct prompts of rows written to a split. Every config's rows come
+        ordered by prompt (prompts and answers by id, rankings and pairs chunk by chunk), so
+        a prompt's rows are one run, which may go on from the split's previous batch."""
+        import pyarrow.compute as pc
+
+        if len(prompt_ids) == 0:
+            return
+        prompts = pc.sum(run_starts(prompt_ids).cast(self.pa.int64())).as_py() or 0
+        key = (config, split)
+        if self._last_prompt.get(key) == prompt_ids[0].as_py():
+            prompts -= 1
+        self._last_prompt[key] = prompt_ids[-1].as_py()
+        self.split_prompts[config][split] += prompts
 
     def advance(self, rows: int) -> None:
         self.done += rows
@@ -587,7 +619,7 @@ class Build:
                 test = pc.or_(test, pc.is_in(ids, value_set=int64_array(late_test)))
         self.test_ids.update(ids.filter(test).to_pylist())
         table = self.pa.Table.from_batches([batch]).select(list(self.schemas["prompts"].names))
-        self.write_split("prompts", selected(table), test)
+        self.write_split("prompts", selected(table), test, ids)
         self.count_values(self.by_category["prompts"], batch.column("category"))
         self.count_values(self.by_language["prompts"], batch.column("language"))
         self.contributors.update(pc.unique(batch.column("author_id")).to_pylist())
@@ -605,7 +637,8 @@ class Build:
         import pyarrow.compute as pc
 
         table = self.pa.Table.from_batches([batch]).select(list(self.schemas["sft"].names))
-        self.write_split("sft", selected(table), self.test_mask(batch.column("prompt_id")))
+        prompt_ids = batch.column("prompt_id")
+        self.write_split("sft", selected(table), self.test_mask(prompt_ids), prompt_ids)
         if "dolly_line" in batch.schema.names:
             self.dolly.write(string_bytes(batch.column("dolly_line")))
         else:
@@ -692,7 +725,7 @@ class Build:
                 }
             )
 
-        self.write_split("rankings", table, self.test_mask(kept_prompts))
+        self.write_split("rankings", table, self.test_mask(kept_prompts), kept_prompts)
         self.keys["rankings"].append(column(rankings, "id").filter(valid))
 
     def emit_preferences(self, chunk: Chunk, consensus: pa.Table) -> None:
@@ -710,9 +743,6 @@ class Build:
         orders = column(consensus, "order")
         agreement = column(consensus, "agreement")
         usable = pc.not_equal(orders, scalar("[]"))
-        self.agreements.extend(
-            agreement.filter(pc.and_(usable, pc.is_valid(agreement))).to_pylist()
-        )
         eligible = pc.and_(
             usable, pc.greater_equal(chunk.answer_counts.take(chunk.rows_of(prompt_ids)), scalar(2))
         )
@@ -739,6 +769,13 @@ class Build:
         sizes = pc.value_counts(owner).field("counts")
         prompt_number = pc.subtract(pc.cumulative_sum(starts.cast(pa.int64())), scalar(1))
         later = pc.subtract(pc.subtract(sizes.take(prompt_number), rank), scalar(1))
+        # The prompts that give pairs (two answers or more left in their order) are those the
+        # card's agreement speaks of: one left with a single answer (the others hidden, its
+        # rankers banned) gives none, whatever its stored agreement (1.0 for a lone answer).
+        paired = owner.filter(starts).filter(pc.greater_equal(sizes, scalar(2)))
+        self.preference_prompts += len(paired)
+        measured = agreement.take(paired)
+        self.agreements.extend(measured.filter(pc.is_valid(measured)).to_pylist())
         total = pc.sum(later).as_py() or 0
         if total == 0:
             return
@@ -792,7 +829,7 @@ class Build:
                 }
             )
 
-        self.write_split("preferences", table, self.test_mask(pair_prompts))
+        self.write_split("preferences", table, self.test_mask(pair_prompts), pair_prompts)
         self.keys["preferences"].append(
             pc.binary_join_element_wise(prompt_text, chosen_text, rejected_text, scalar(":"))
         )
@@ -848,10 +885,16 @@ class Build:
             writer.abort()
 
     def close_writers(self) -> dict[str, dict[str, int]]:
+        """Close every split's writer; returns the rows of each config and split, and keeps
+        their sizes (``sizes``: ``arrow`` in memory, ``files`` on disk) for the card."""
         rows: dict[str, dict[str, int]] = {config: {} for config in CONFIGS}
+        self.sizes = {"arrow": {config: {} for config in CONFIGS}}
+        self.sizes["files"] = {config: {} for config in CONFIGS}
         for (config, split), writer in self.writers.items():
             writer.close()
             rows[config][split] = writer.rows
+            self.sizes["arrow"][config][split] = writer.arrow_bytes
+            self.sizes["files"][config][split] = writer.file_bytes
         return rows
 
     def write_keys(self) -> dict[str, pa.ChunkedArray]:
@@ -880,12 +923,22 @@ class Build:
                 for key in keys
             }
 
-        agreement: dict[str, Any] = {"prompts": len(self.agreements), "mean": None, "median": None}
+        # Over the prompts whose preference pairs are in the release: ``prompts`` with a
+        # measured agreement, of ``preference_prompts``.
+        agreement: dict[str, Any] = {
+            "prompts": len(self.agreements),
+            "preference_prompts": self.preference_prompts,
+            "mean": None,
+            "median": None,
+        }
         if self.agreements:
             agreement["mean"] = round(statistics.fmean(self.agreements), 6)
             agreement["median"] = round(statistics.median(self.agreements), 6)
         return {
             "rows": rows,
+            "split_prompts": self.split_prompts,
+            "bytes": self.sizes.get("arrow", {}),
+            "file_bytes": self.sizes.get("files", {}),
             "categories": merge(self.by_category),
             "languages": merge(self.by_language),
             "contributors": len(self.contributors),

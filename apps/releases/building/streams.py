@@ -384,6 +384,11 @@ class SplitWriter:
         self.shard_rows = shard_rows
         self.pipeline = pipeline
         self.rows = 0
+        # The split's size in memory (``arrow_bytes``) and on disk, for the card's
+        # ``dataset_info``: counted as rows are written, the files' once closed.
+        self._values_bytes = 0
+        self._with_nulls: set[str] = set()
+        self.file_bytes = 0
         self._buffer: list[pa.Table] = []
         self._buffered = 0
         self._writer: Any = None
@@ -394,6 +399,12 @@ class SplitWriter:
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
+        self._values_bytes += values_bytes(table)
+        self._with_nulls.update(
+            name
+            for name, chunks in zip(table.column_names, table.columns, strict=True)
+            if chunks.null_count
+        )
         self._buffer.append(table)
         self._buffered += table.num_rows
         while self._buffered >= self._group_size():
@@ -464,7 +475,37 @@ class SplitWriter:
             path = self.folder / f"{self.split}-{index:05d}-of-{total:05d}.parquet"
             part.rename(path)
             paths.append(path)
+        self.file_bytes = sum(path.stat().st_size for path in paths)
         return paths
+
+    @property
+    def arrow_bytes(self) -> int:
+        """The split's size in memory, as ``pa.Table.nbytes`` gives it for the split's rows
+        in one table (what ``datasets`` records as a split's ``num_bytes``, from the tables
+        it loads): its values (``values_bytes``) and a validity bitmap for each column
+        holding a null. A function of the rows alone, however they were read, so the card
+        is the same bytes on either path."""
+        bitmaps = len(self._with_nulls) * ((self.rows + 7) // 8)
+        return self._values_bytes + bitmaps
+
+
+def values_bytes(table: pa.Table) -> int:
+    """The bytes ``table``'s values take in Arrow's memory layout as ``nbytes`` counts them,
+    the same however the rows are cut into tables: 8 per int64 or float64, and per text or
+    list its contents and 4 of offset (validity bitmaps: ``SplitWriter.arrow_bytes``)."""
+    return sum(_column_bytes(chunks) for chunks in table.columns)
+
+
+def _column_bytes(values: Any) -> int:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    type = values.type
+    if pa.types.is_string(type) or pa.types.is_binary(type):
+        return 4 * len(values) + int(pc.sum(pc.binary_length(values)).as_py() or 0)
+    if pa.types.is_list(type):
+        return 4 * len(values) + _column_bytes(pc.list_flatten(values))
+    return len(values) * type.bit_width // 8
 
 
 def _write_row_group(writer: Any, group: pa.Table, size: int) -> None:

@@ -20,6 +20,7 @@ from apps.accounts import roles
 from apps.accounts.models import User
 from apps.releases.building import release_build, release_folder
 from apps.releases.models import DEFAULT_TEST_SHARE, Release, ReleaseState
+from apps.releases.selectors import suggested_test_share_shown
 from apps.releases.services import release_create, release_rebuild
 
 
@@ -49,10 +50,11 @@ class Command(BaseCommand):
         create.add_argument(
             "--test-share",
             type=float,
-            default=DEFAULT_TEST_SHARE,
+            default=None,
             help=(
                 "Share of the prompts released for the first time that go to the test split; "
-                f"prompts released before keep their split (default: {DEFAULT_TEST_SHARE})."
+                "prompts released before keep their split (default: the share the Releases "
+                f"page suggests, {DEFAULT_TEST_SHARE} unless the test split is small)."
             ),
         )
         create.add_argument(
@@ -94,7 +96,11 @@ class Command(BaseCommand):
                 categories=_split(options["categories"]),
                 min_agreement=options["min_agreement"],
                 include_model_written=options["include_model_written"],
-                test_share=options["test_share"],
+                test_share=(
+                    suggested_test_share_shown()
+                    if options["test_share"] is None
+                    else options["test_share"]
+                ),
                 enqueue=not options["sync"],
             )
         except ValidationError as exc:
