@@ -141,6 +141,9 @@ class ReleasesApi(APIView):
             release = services.release_create(user=request_user(request), **fields)
         except PermissionDenied as exc:
             raise exceptions.PermissionDenied(str(exc)) from None
+        # As it is now: once committed, a build the broker refused has marked the row failed
+        # (operator QA: the answer said "building" for a release already failed).
+        release.refresh_from_db()
         return Response(
             ReleaseOut(release, context={"request": request}).data, status=status.HTTP_201_CREATED
         )

@@ -143,3 +143,20 @@ def test_a_row_that_cannot_be_marked_either_is_logged_not_raised(
         send_on_commit(refuse, unsent=unsent)
     assert "A job could not be queued" in caplog.text
     assert "could not be marked failed" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_answer_to_a_release_whose_build_was_refused_says_it_failed(
+    maintainer, monkeypatch, settings
+):
+    """Committed for real: the refusal marks the row failed before the answer is written."""
+    from tests.conftest import client_for
+    from tests.factories import ResponseFactory
+
+    settings.DATA_DIR.mkdir(exist_ok=True)
+    ResponseFactory()
+    monkeypatch.setattr(release_tasks.build_release, "apply_async", refuse)
+    r = client_for(maintainer).post("/api/v1/releases/", {}, format="json")
+    assert r.status_code == 201
+    assert r.json()["state"] == "failed"
+    assert r.json()["error"].startswith("The job could not be queued")
