@@ -113,6 +113,7 @@ NUMBER_RANGES: dict[str, Interval] = {
     "min_lr_ratio": FRACTION,
     "activation_memory_budget": FRACTION,
     "margin_scale": Interval(0, 100, high_in=True),
+    "min_margin": Interval(-1, 1),  # a share of rankers; 1 would keep no pair
     "score_l2": Interval(0, 100, high_in=True),
 }
 
@@ -381,6 +382,16 @@ class RewardConfig(TrainConfig):
     ``share_prompt`` (None: for decoder bases) packs each prompt once with its responses as
     branches. ``margin_scale`` multiplies the rank gap into a margin (0: plain Bradley–Terry);
     ``score_l2`` weighs the mean squared score.
+
+    ``min_margin`` chooses the pairs the model trains and is evaluated on: a pair is kept when
+    the share of its prompt's rankers who put the better response above the worse one is
+    above it. The default, 0.5, keeps the pairs a majority agreed on and leaves out ties
+    (0.5: two rankers who disagree, the consensus' tie-break deciding) and pairs of a cycle
+    that most rankers ordered the other way (below 0.5); a negative value keeps every pair.
+    The share is the ``preferences`` rows' ``margin`` (a row without one, or with no rankers
+    counted, is kept), or, for ``rankings``, counted from the individual rankings. A prompt
+    with no pair kept is left out; Kendall's tau is still against the whole consensus order
+    (see worker.data.RankedPrompt).
     """
 
     config_name: str = "preferences"
@@ -391,6 +402,7 @@ class RewardConfig(TrainConfig):
     share_prompt: bool | None = None
     margin_scale: float = 0.0
     score_l2: float = 0.001
+    min_margin: float = 0.5
 
     def validate(self) -> None:
         super().validate()

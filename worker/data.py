@@ -15,12 +15,18 @@ Column schemas (all strings are UTF-8, ``context`` is ``""`` when the prompt has
     id, instruction, context, response, category, language, source (``human``/``model``).
 ``preferences``
     prompt_id, instruction, context, chosen, rejected, chosen_rank, rejected_rank (int, 1 is
-    the consensus best), margin (float), rankers (int), agreement (float, Kendall's W).
-    One row per ranked pair; a prompt with K ranked responses has up to K(K-1)/2 rows.
+    the consensus best), margin (float, the share of the prompt's rankers who put chosen
+    above rejected: 0.5 is a tie the consensus broke, below 0.5 a pair of a cycle that most
+    rankers ordered the other way), rankers (int), agreement (float, Kendall's W).
+    One row per pair of the site's consensus order (ranked pairs, Tideman); a prompt with K
+    ranked responses has up to K(K-1)/2 rows. This is the config to train a reward model on
+    the site's consensus.
 ``rankings``
     prompt_id, instruction, context, responses (list<string>, the response set as shown),
     ranker (pseudonymous id), order (list<int>: indices into ``responses``, best first).
-    One row per individual ranking; the consensus is the mean position across rankers.
+    One row per individual ranking. The trainers merge them by mean position
+    (:func:`groups_from_rankings`), a consensus of their own that can differ from the site's
+    ranked-pairs one, which ``preferences`` holds.
 ``prompts``
     id, instruction, context, category, language.
 
@@ -31,6 +37,7 @@ K responses with consensus ranks), tokenized into :class:`TokenizedGroup`.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import random
 import re
@@ -123,6 +130,69 @@ def dolly_prompt(instruction: str, context: str) -> str:
             f"Input:\n{context}\n\n### Response:\n"
         )
     return f"{DOLLY_INTRO}\n\n### Instruction:\n{instruction}\n\n### Response:\n"
+
+
+def _jinja_text(text: str) -> str:
+    """``text`` as a Jinja string literal (a JSON string is one, escapes included)."""
+    return json.dumps(text)
+
+
+def dolly_chat_template() -> str:
+    """A Jinja chat template (transformers' ``tokenizer.chat_template``) that renders Dolly's
+    format as training did, for the output of a run with ``prompt_format`` ``dolly``.
+
+    Messages are one user turn, whose ``content`` is the instruction and whose optional
+    ``context`` key is the context (the input), optionally followed by the assistant's
+    answer. With ``add_generation_prompt`` a user turn renders as :func:`dolly_prompt` does
+    (up to and including ``### Response:``); an answer renders as :func:`format_response`
+    does, then the EOS token that training appended. Like training's prompt text, it holds
+    no BOS token: tokenize it with the tokenizer's special tokens, as training did. Any other
+    conversation raises an error when it is rendered.
+    """
+    lit = _jinja_text
+    response_header = lit("### Response:\n")
+    return "".join(
+        [
+            "{%- if messages | length > 2 or messages[0]['role'] != 'user' or ",
+            "(messages | length == 2 and messages[1]['role'] != 'assistant') -%}",
+            "{{ raise_exception(",
+            lit(
+                "Dolly's prompt format has one user turn (its instruction as content, an "
+                "optional 'context'), optionally followed by the assistant's answer"
+            ),
+            ") }}",
+            "{%- endif -%}",
+            "{%- set user = messages[0] -%}",
+            "{%- set context = user['context'] if user['context'] is defined and ",
+            "user['context'] else '' -%}",
+            "{%- if context | trim -%}",
+            "{{ ",
+            lit(f"{DOLLY_INTRO_WITH_INPUT}\n\n### Instruction:\n"),
+            " + user['content'] + ",
+            lit("\n\nInput:\n"),
+            " + context + ",
+            lit("\n\n"),
+            " }}",
+            "{%- else -%}",
+            "{{ ",
+            lit(f"{DOLLY_INTRO}\n\n### Instruction:\n"),
+            " + user['content'] + ",
+            lit("\n\n"),
+            " }}",
+            "{%- endif -%}",
+            "{%- if messages | length == 2 -%}",
+            "{{ ",
+            response_header,
+            " + messages[1]['content'] + ",
+            lit(f"\n\n{DOLLY_END}"),
+            " + eos_token }}",
+            "{%- elif add_generation_prompt -%}",
+            "{{ ",
+            response_header,
+            " }}",
+            "{%- endif -%}",
+        ]
+    )
 
 
 def format_prompt(tokenizer: Any, instruction: str, context: str, fmt: PromptFormat) -> str:
@@ -337,34 +407,78 @@ def collate_sft(
 # ---------------------------------------------------------------------------------------------
 
 
+def ordered_pairs(
+    ranks: Sequence[float], left_out: frozenset[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Every strictly ordered pair ``(better, worse)`` of indices into ``ranks`` (lower is
+    better), except those ``left_out`` names (as ``(lower index, higher index)``)."""
+    k = len(ranks)
+    return [
+        (i, j)
+        for i in range(k)
+        for j in range(k)
+        if ranks[i] < ranks[j] and (min(i, j), max(i, j)) not in left_out
+    ]
+
+
+def _unordered(i: int, j: int) -> tuple[int, int]:
+    return (min(i, j), max(i, j))
+
+
 @dataclass(frozen=True)
 class RankedPrompt:
-    """A prompt with K ≥ 2 responses and their consensus ranks (lower is better, ties allowed)."""
+    """A prompt with K ≥ 2 responses and their consensus ranks (lower is better, ties allowed).
+
+    ``left_out`` names pairs of responses, as ``(lower index, higher index)``, that the ranks
+    order but that are neither trained nor scored on (see RewardConfig.min_margin): the
+    ranks, and Kendall's tau against them, stay the consensus order."""
 
     prompt_id: str
     instruction: str
     context: str
     responses: tuple[str, ...]
     ranks: tuple[float, ...]
+    left_out: frozenset[tuple[int, int]] = frozenset()
 
     def pairs(self) -> list[tuple[int, int]]:
-        """Every strictly ordered pair ``(better, worse)`` of response indices."""
-        k = len(self.responses)
-        return [(i, j) for i in range(k) for j in range(k) if self.ranks[i] < self.ranks[j]]
+        """Every strictly ordered pair ``(better, worse)`` of response indices not left out."""
+        return ordered_pairs(self.ranks, self.left_out)
 
 
-def groups_from_preferences(rows: Iterable[dict[str, Any]]) -> list[RankedPrompt]:
+def pair_is_kept(row: dict[str, Any], min_margin: float) -> bool:
+    """Whether a ``preferences`` row's pair is trained on: its ``margin`` (the share of
+    rankers who agree with it) is above ``min_margin``. A row without a margin, or whose
+    ``rankers`` count is 0 (the margin then says nothing), is kept; so is every row when
+    ``min_margin`` is negative."""
+    margin = row.get("margin")
+    if min_margin < 0 or margin is None or row.get("rankers") == 0:
+        return True
+    return float(margin) > min_margin
+
+
+def groups_from_preferences(
+    rows: Iterable[dict[str, Any]], min_margin: float = -1.0
+) -> list[RankedPrompt]:
     """Rebuild each prompt's ranked response set from its pairwise ``preferences`` rows.
 
     A response's rank is the rank column it appears with; if ranks are missing, the number of
-    pairs it loses is used instead (a Copeland-style order).
+    pairs it loses is used instead (a Copeland-style order). A pair whose row
+    :func:`pair_is_kept` refuses under ``min_margin`` is left out (``RankedPrompt.left_out``;
+    the default, negative, keeps every pair), and a prompt with no pair left is dropped.
     """
     by_prompt: dict[str, dict[str, Any]] = {}
     for row in rows:
         entry = by_prompt.setdefault(
             str(row["prompt_id"]),
-            {"instruction": row["instruction"], "context": row.get("context") or "", "rank": {}},
+            {
+                "instruction": row["instruction"],
+                "context": row.get("context") or "",
+                "rank": {},
+                "left_out": [],
+            },
         )
+        if not pair_is_kept(row, min_margin):
+            entry["left_out"].append((row["chosen"], row["rejected"]))
         ranks: dict[str, float] = entry["rank"]
         for text, key in ((row["chosen"], "chosen_rank"), (row["rejected"], "rejected_rank")):
             value = row.get(key)
@@ -378,6 +492,7 @@ def groups_from_preferences(rows: Iterable[dict[str, Any]]) -> list[RankedPrompt
     for prompt_id in sorted(by_prompt):
         entry = by_prompt[prompt_id]
         texts = sorted(entry["rank"], key=lambda t: (entry["rank"][t], t))
+        index = {text: i for i, text in enumerate(texts)}
         groups.append(
             RankedPrompt(
                 prompt_id,
@@ -385,13 +500,26 @@ def groups_from_preferences(rows: Iterable[dict[str, Any]]) -> list[RankedPrompt
                 entry["context"],
                 tuple(texts),
                 tuple(entry["rank"][t] for t in texts),
+                frozenset(_unordered(index[a], index[b]) for a, b in entry["left_out"]),
             )
         )
     return [g for g in groups if len(g.pairs()) > 0]
 
 
-def groups_from_rankings(rows: Iterable[dict[str, Any]]) -> list[RankedPrompt]:
-    """Merge individual ``rankings`` rows into a consensus: mean position across rankers."""
+def groups_from_rankings(
+    rows: Iterable[dict[str, Any]], min_margin: float = -1.0
+) -> list[RankedPrompt]:
+    """Merge individual ``rankings`` rows into a consensus by mean position across rankers.
+
+    This is not the site's consensus: the site (and the ``preferences`` config) orders a
+    prompt's answers by ranked pairs (Tideman), which can differ from the mean-position order
+    (a Condorcet winner need not have the best mean position). Train on ``preferences`` for
+    a reward model of the site's consensus.
+
+    A pair is left out (``RankedPrompt.left_out``) when the share of the rankers who ordered
+    both responses and put the better one first is not above ``min_margin`` (the default,
+    negative, keeps every pair); a prompt with no pair left is dropped.
+    """
     by_prompt: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_prompt[str(row["prompt_id"])].append(row)
@@ -400,24 +528,45 @@ def groups_from_rankings(rows: Iterable[dict[str, Any]]) -> list[RankedPrompt]:
         rankings = by_prompt[prompt_id]
         responses = tuple(rankings[0]["responses"])
         total = [0.0] * len(responses)
+        positions: list[dict[int, int]] = []
         for ranking in rankings:
+            positions.append({index: position for position, index in enumerate(ranking["order"])})
             for position, index in enumerate(ranking["order"]):
                 total[index] += position + 1
         ranks = tuple(t / len(rankings) for t in total)
+        left_out = frozenset(
+            _unordered(i, j)
+            for i, j in ordered_pairs(ranks, frozenset())
+            if min_margin >= 0 and _agreeing_share(positions, i, j) <= min_margin
+        )
         first = rankings[0]
         groups.append(
-            RankedPrompt(prompt_id, first["instruction"], first["context"] or "", responses, ranks)
+            RankedPrompt(
+                prompt_id, first["instruction"], first["context"] or "", responses, ranks, left_out
+            )
         )
     return [g for g in groups if len(g.pairs()) > 0]
 
 
-def load_ranked_prompts(location: str, config: str, split: str) -> list[RankedPrompt]:
-    """Read a release's ``preferences`` or ``rankings`` split as ranked prompt groups."""
+def _agreeing_share(positions: list[dict[int, int]], better: int, worse: int) -> float:
+    """The share of the rankings that order both responses and put ``better`` first."""
+    both = [p for p in positions if better in p and worse in p]
+    if not both:
+        return 0.0
+    return sum(p[better] < p[worse] for p in both) / len(both)
+
+
+def load_ranked_prompts(
+    location: str, config: str, split: str, min_margin: float = -1.0
+) -> list[RankedPrompt]:
+    """Read a release's ``preferences`` or ``rankings`` split as ranked prompt groups, the
+    pairs ``min_margin`` refuses left out (see :func:`groups_from_preferences` and
+    :func:`groups_from_rankings`)."""
     rows = read_rows(location, config, split)
     if config == "rankings":
-        return groups_from_rankings(rows)
+        return groups_from_rankings(rows, min_margin)
     if config == "preferences":
-        return groups_from_preferences(rows)
+        return groups_from_preferences(rows, min_margin)
     raise ValueError(f"a reward model trains on 'preferences' or 'rankings', not {config!r}")
 
 
@@ -433,6 +582,7 @@ class TokenizedGroup:
     prompt: list[int]
     responses: list[list[int]]
     ranks: tuple[float, ...]
+    left_out: frozenset[tuple[int, int]] = frozenset()
 
     @property
     def n_tokens(self) -> int:
@@ -440,8 +590,8 @@ class TokenizedGroup:
         return len(self.prompt) + sum(len(r) for r in self.responses)
 
     def pairs(self) -> list[tuple[int, int]]:
-        k = len(self.responses)
-        return [(i, j) for i in range(k) for j in range(k) if self.ranks[i] < self.ranks[j]]
+        """The pairs trained and scored on, as RankedPrompt.pairs gives them."""
+        return ordered_pairs(self.ranks, self.left_out)
 
 
 def tokenize_group(
@@ -460,7 +610,9 @@ def tokenize_group(
         _encode(tokenizer, text, special=False)[:max_response_len] or [int(tokenizer.eos_token_id)]
         for text in group.responses
     ]
-    return TokenizedGroup(_truncate_middle(prompt, max_prompt_len), responses, group.ranks)
+    return TokenizedGroup(
+        _truncate_middle(prompt, max_prompt_len), responses, group.ranks, group.left_out
+    )
 
 
 def pack_by_tokens(lengths: Sequence[int], budget: int) -> list[list[int]]:

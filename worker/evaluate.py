@@ -62,20 +62,38 @@ def kendall_tau(scores: Sequence[float], ranks: Sequence[float]) -> float:
     return (concordant - discordant) / denominator if denominator else 0.0
 
 
-def ranking_metrics(scored: Iterable[tuple[Sequence[float], Sequence[float]]]) -> dict[str, float]:
-    """Pairwise accuracy over every strictly ranked pair and mean Kendall's tau per prompt.
+Scored = (
+    tuple[Sequence[float], Sequence[float]]
+    | tuple[Sequence[float], Sequence[float], Sequence[tuple[int, int]]]
+)
 
-    ``scored`` yields ``(scores, consensus ranks)`` per prompt. A tie in score counts as half
-    right, as a coin flip would.
+
+def ranking_metrics(scored: Iterable[Scored]) -> dict[str, float]:
+    """Pairwise accuracy over the scored pairs and mean Kendall's tau per prompt.
+
+    ``scored`` yields ``(scores, consensus ranks)`` per prompt, or ``(scores, consensus ranks,
+    pairs)`` where ``pairs`` (``(better, worse)`` indices) are the pairs accuracy counts
+    (without: every strictly ranked pair). Kendall's tau is against the whole consensus
+    order. A tie in score counts as half right, as a coin flip would. ``eval_pairs`` and
+    ``eval_prompts`` count what was evaluated (worker.cards.COUNT_KEYS).
     """
     right = pairs = 0.0
     taus: list[float] = []
-    for scores, ranks in scored:
-        for i in range(len(scores)):
-            for j in range(len(scores)):
-                if ranks[i] < ranks[j]:
-                    pairs += 1
-                    right += 1.0 if scores[i] > scores[j] else 0.5 if scores[i] == scores[j] else 0
+    for item in scored:
+        scores, ranks = item[0], item[1]
+        counted = (
+            item[2]
+            if len(item) == 3
+            else [
+                (i, j)
+                for i in range(len(scores))
+                for j in range(len(scores))
+                if ranks[i] < ranks[j]
+            ]
+        )
+        for i, j in counted:
+            pairs += 1
+            right += 1.0 if scores[i] > scores[j] else 0.5 if scores[i] == scores[j] else 0
         taus.append(kendall_tau(scores, ranks))
     if not pairs:
         raise ValueError("the test split has no ranked pairs to evaluate on")

@@ -260,8 +260,10 @@ def describe_event(event: ProgressEvent) -> str:
         fields: Mapping[str, object] = event  # an AnswerEvent (worker.answers)
         return f"answer {fields.get('answered', '?')}/{fields.get('to_answer', '?')} prompts"
     where = f" step {event['step']}/{event.get('total', '?')}" if "step" in event else ""
-    if phase == "train" and "loss" not in event:
-        return f"train{where}: starting"
+    if phase == "train" and "loss" not in event:  # as training starts, or goes on
+        return f"train{where}: {'resuming' if event.get('step') else 'starting'}"
+    if phase == "eval" and "metrics" not in event:  # as evaluation starts
+        return f"eval{where}: starting"
     if phase == "train":
         return (
             f"train{where} loss {event.get('loss', float('nan')):.4f} "

@@ -28,6 +28,7 @@ from worker.config import TrainConfig
 from worker.data import PackedBatch
 from worker.progress import ProgressCallback, StopCheck, Stopped
 from worker.runtime import (
+    TRAIN_LOSS_KEY,
     MasterAdamW,
     RunPaths,
     Runtime,
@@ -36,6 +37,7 @@ from worker.runtime import (
     cleanup_work,
     count_parameters,
     publish,
+    recent_train_loss,
     result_from,
     save_checkpoint,
     save_output,
@@ -167,10 +169,12 @@ def run_steps(loop: StepLoop) -> None:
             continue
         mark = finish(launched, mark)
         if evaluates_at(state.step) and state.step < total:
-            metrics = loop.evaluate()
-            state.eval_log.append({"step": state.step, **metrics})
+            evaluate_and_report(loop)
             if runtime.is_main:
-                progress({"phase": "eval", "step": state.step, "total": total, "metrics": metrics})
+                # Training goes on (a checkpoint is part of it): the page says so now, not
+                # when the next step ends. No loss: consumers take an event with a loss for
+                # a step's.
+                progress({"phase": "train", "step": state.step, "total": total})
         if state.step % config.checkpoint_every == 0 and state.step < total:
             with timer("checkpoint"):
                 save_checkpoint(
@@ -181,27 +185,41 @@ def run_steps(loop: StepLoop) -> None:
                     scheduler=scheduler,
                     state=state,
                     keep=config.keep_checkpoints,
+                    config=config.to_dict(),
                 )
         mark = time.perf_counter()  # evaluation and checkpoints are not step time
+
+
+def evaluate_and_report(loop: StepLoop) -> dict[str, float]:
+    """Evaluate at ``loop.state.step`` and log the metrics. The main process reports the
+    eval phase as evaluation starts (step and total only) and again with the metrics once it
+    has finished."""
+    state, runtime, progress = loop.state, loop.runtime, loop.progress
+    if runtime.is_main:
+        progress({"phase": "eval", "step": state.step, "total": loop.total})
+    metrics = loop.evaluate()
+    state.eval_log.append({"step": state.step, **metrics})
+    if runtime.is_main:
+        progress({"phase": "eval", "step": state.step, "total": loop.total, "metrics": metrics})
+    return metrics
 
 
 def train_to_output(
     loop: StepLoop, *, kind: str, tokenizer: Any, details: dict[str, Any]
 ) -> dict[str, Any]:
     """``run_steps``, then the final evaluation; the main process writes the output folder
-    (metrics.json holds the logs, ``details`` and where the run resumed) and publishes it.
-    Returns the JSON result on every process."""
+    (metrics.json holds the logs, ``details``, where the run resumed and the mean loss of the
+    last steps, see worker.runtime.TRAIN_LOSS_KEY) and publishes it. Returns the JSON result
+    on every process."""
     config, runtime, paths, state = loop.config, loop.runtime, loop.paths, loop.state
     total, timer, progress = loop.total, loop.timer, loop.progress
     resumed_from = state.step
     run_steps(loop)
-    final = loop.evaluate()
-    state.eval_log.append({"step": state.step, **final})
+    final = evaluate_and_report(loop)
     optimizer = loop.training[1]
     if isinstance(optimizer, MasterAdamW):
         optimizer.restore()  # the output holds the fp32 masters, rounded only by save_dtype
     if runtime.is_main:
-        progress({"phase": "eval", "step": state.step, "total": total, "metrics": final})
         progress({"phase": "save", "step": state.step, "total": total})
         with timer("save"):
             model = loop.training[0]
@@ -209,7 +227,7 @@ def train_to_output(
             summary = {
                 "kind": kind,
                 "final": final,
-                "train_loss": state.train_log[-1]["loss"] if state.train_log else None,
+                TRAIN_LOSS_KEY: recent_train_loss(state.train_log),
                 "steps": total,
                 "resumed_from_step": resumed_from,
                 "tokens_seen": state.tokens_seen,

@@ -12,9 +12,11 @@ from typing import TypedDict
 
 class ProgressEvent(TypedDict, total=False):
     """What a progress callback receives. ``phase`` is load, train, eval, save or done;
-    train events carry step, total, loss, lr, tokens_per_s and the step's ``seconds``, except
-    the one sent as training starts (step and total only: no step has ended yet); eval events
-    carry metrics."""
+    train events carry step, total, loss, lr, tokens_per_s and the step's ``seconds`` (``lr``
+    is the learning rate that step's update used), except those sent as training starts or
+    goes on after an evaluation (step and total only: no step has ended since; a consumer
+    takes an event with a ``loss`` for a step's). An evaluation sends two eval events: one as
+    it starts (step and total only), one with its ``metrics`` when it has finished."""
 
     phase: str
     step: int

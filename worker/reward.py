@@ -2,14 +2,20 @@
 
 The model is the base model as a sequence classifier with one output
 (``AutoModelForSequenceClassification``, ``num_labels=1``); causal and encoder bases both work.
-Each prompt's K ranked responses give every strictly ordered pair (better, worse); the loss,
-as in Open-Assistant's reward training, is the Bradley–Terry one per pair::
+Each prompt's K ranked responses give every strictly ordered pair (better, worse) that a
+majority of its rankers agreed on (``min_margin``, see RewardConfig: ties and pairs most
+rankers ordered the other way are left out by default); the loss, as in Open-Assistant's
+reward training, is the Bradley–Terry one per pair::
 
     -log σ(r_better − r_worse − margin_scale · (rank_worse − rank_better))
 
 averaged over the prompt's pairs and then over the step's prompts, plus ``score_l2 · mean(r²)``
-to keep scores near zero. Test-split metrics: pairwise accuracy over every ranked pair and
-Kendall's tau against the consensus order, averaged over prompts.
+to keep scores near zero. Test-split metrics: pairwise accuracy over the kept pairs and
+Kendall's tau against the consensus order, averaged over prompts (with ``eval_pairs`` and
+``eval_prompts``, the counts they were computed on).
+
+The model scores the prompt as formatted for training (``prompt_format``) followed by the
+response's raw tokens: no end marker, end-of-turn or EOS token (worker.data.tokenize_group).
 
 For decoder bases the prompt is encoded once and each response is a branch after it (one
 packed row, see worker.data.collate_groups_shared), so a K-way group costs prompt + ΣK
@@ -61,6 +67,7 @@ from worker.runtime import (
     resume,
     seed_everything,
     setup_runtime,
+    step_lr,
     to_device,
     unwrap_hf,
 )
@@ -73,8 +80,10 @@ from worker.runtime import (
 def load_groups(
     config: RewardConfig, tokenizer: Any, split: str, limit: int | None = None
 ) -> list[TokenizedGroup]:
-    """Tokenize a split's ranked prompts (prompt_id order)."""
-    groups = load_ranked_prompts(config.release, config.config_name, split)[:limit]
+    """Tokenize a split's ranked prompts (prompt_id order), the pairs ``min_margin`` refuses
+    left out."""
+    groups = load_ranked_prompts(config.release, config.config_name, split, config.min_margin)
+    groups = groups[:limit]
     return [
         tokenize_group(
             tokenizer,
@@ -322,7 +331,7 @@ def train_reward(
     @torch.no_grad()
     def evaluate() -> dict[str, float]:
         model.eval()
-        scored: list[tuple[list[float], tuple[float, ...]]] = []
+        scored: list[tuple[list[float], tuple[float, ...], list[tuple[int, int]]]] = []
         loss_sum = 0.0
         with timer("eval"):
             for run in (part for runs in my_test_runs for part in passes_of(runs, config, runtime)):
@@ -334,7 +343,8 @@ def train_reward(
                 start = 0
                 for index in run:
                     k = len(test[index].responses)
-                    scored.append((values[start : start + k], test[index].ranks))
+                    group = test[index]
+                    scored.append((values[start : start + k], group.ranks, group.pairs()))
                     start += k
             everything = [item for part in runtime.gather(scored) for item in part]
             (loss_sum,) = runtime.sum(loss_sum)
@@ -365,11 +375,12 @@ def train_reward(
             better = scores[batch.extra["pair_better"]]
             worse = scores[batch.extra["pair_worse"]]
             sums.append(torch.stack([bt.detach(), (better > worse).sum().float()]))
+        lr = step_lr(optimizer)  # this step's: optimizer_step moves on to the next
         grad_norm = optimizer_step(model, optimizer, scheduler, config.max_grad_norm)
         return Launched(
             sums=torch.stack(sums).sum(0),
             grad_norm=grad_norm,
-            lr=scheduler.get_last_lr()[0],
+            lr=lr,
             tokens=sum(group_cost(train[i], shared) for m in micro for i in m),
             counts={
                 "groups": step_groups,

@@ -30,7 +30,7 @@ import torch
 
 from worker import cards, varlen
 from worker.config import Attention, Precision, TrainConfig  # defined there, torch-free
-from worker.data import PackedBatch
+from worker.data import PackedBatch, dolly_chat_template
 
 # ---------------------------------------------------------------------------------------------
 # Processes and devices
@@ -410,7 +410,8 @@ def optimizer_step(
     model: torch.nn.Module, optimizer: Any, scheduler: Any, max_norm: float
 ) -> torch.Tensor:
     """Clip the step's gradients to ``max_norm``, apply them and advance the schedule; return
-    the gradient norm before clipping (on the device, not yet read)."""
+    the gradient norm before clipping (on the device, not yet read). Afterwards the optimizer
+    holds the next step's learning rate: read this step's (``step_lr``) before."""
     if isinstance(optimizer, MasterAdamW):
         params: Any = optimizer.take_grads()
     else:
@@ -420,6 +421,12 @@ def optimizer_step(
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return grad_norm.detach()
+
+
+def step_lr(optimizer: Any) -> float:
+    """The learning rate the optimizer's next ``step()`` applies (its first parameter
+    group's; the schedule scales every group alike)."""
+    return float(optimizer.param_groups[0]["lr"])
 
 
 def make_scheduler(optimizer: Any, total_steps: int, config: TrainConfig) -> Any:
@@ -515,10 +522,14 @@ def save_checkpoint(
     scheduler: Any,
     state: TrainerState,
     keep: int,
+    config: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``step-NNNNNN`` atomically and prune older checkpoints beyond ``keep``.
 
-    Every process calls this (for a barrier and its own RNG state); rank 0 writes the rest.
+    Every process calls this (for a barrier and its own RNG state); rank 0 writes the rest,
+    with ``config`` (the run's full training config, server paths included: the output's
+    training_config.json leaves them out) as training_config.json, for whoever looks at the
+    checkpoint; resuming reads state.json's fingerprint, not this.
     Precondition: the model is unwrapped (no DDP/compile wrapper) and all processes are at
     the same step. Only trainable parameters are stored: the frozen ones come from the base.
     """
@@ -535,6 +546,8 @@ def save_checkpoint(
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         (tmp / "state.json").write_text(json.dumps(dataclasses.asdict(state)))
+        if config is not None:
+            write_json(tmp / "training_config.json", config)
         _fsync_dir(tmp)
         os.replace(tmp, final)
         for old in list_checkpoints(paths)[:-keep]:
@@ -653,6 +666,16 @@ class Timer:
         }
 
 
+def output_chat_template(config: TrainConfig, tokenizer: Any) -> str | None:
+    """The chat template the output's tokenizer carries: Dolly's format
+    (``worker.data.dolly_chat_template``) when the run trained on it, so that
+    ``apply_chat_template`` gives the prompt the model learned, otherwise the tokenizer's own
+    (the ``chat_template`` format trained on it)."""
+    if config.prompt_format == "dolly":
+        return dolly_chat_template()
+    return tokenizer.chat_template  # type: ignore[no-any-return]
+
+
 def save_dtype(config: TrainConfig, runtime: Runtime) -> torch.dtype:
     """``auto`` saves bf16 weights after bf16 training (autocast or bf16 weights), fp32
     otherwise."""
@@ -673,7 +696,11 @@ def save_output(
 ) -> None:
     """Write weights (safetensors), tokenizer, training_config.json, metrics.json and the card
     into the staging folder. Merges LoRA adapters when configured; the model is unusable for
-    training afterwards."""
+    training afterwards.
+
+    The tokenizer is saved with the chat template of the prompt format the run trained on
+    (``output_chat_template``). training_config.json is ``cards.published_config``: no path
+    of this machine (the checkpoints keep the full config)."""
     shutil.rmtree(paths.staging, ignore_errors=True)
     paths.staging.mkdir(parents=True)
     to_save: Any = model
@@ -681,8 +708,16 @@ def save_output(
         to_save = model.merge_and_unload()  # type: ignore[operator]
     to_save = to_save.to(save_dtype(config, runtime))
     to_save.save_pretrained(paths.staging, safe_serialization=True)
-    tokenizer.save_pretrained(paths.staging)
-    write_json(paths.staging / "training_config.json", config.to_dict())
+    trained_with = tokenizer.chat_template
+    tokenizer.chat_template = output_chat_template(config, tokenizer)
+    try:
+        tokenizer.save_pretrained(paths.staging)
+    finally:
+        tokenizer.chat_template = trained_with
+    write_json(
+        paths.staging / "training_config.json",
+        cards.published_config(config.to_dict(), paths.output.name),
+    )
     summary["timings"] = timer.report()
     write_json(paths.staging / "metrics.json", summary)
     card = cards.model_card(
@@ -694,15 +729,33 @@ def save_output(
     (paths.staging / "README.md").write_text(card)
 
 
+# The result's train loss: the mean of the last TRAIN_LOSS_STEPS steps' losses (of every step
+# when there were fewer), under a name that says so. One step's loss (what ``train_loss``
+# was, up to metrics.json files written before) is too noisy to set beside the eval loss.
+TRAIN_LOSS_STEPS = 10
+TRAIN_LOSS_KEY = f"train_loss_last_{TRAIN_LOSS_STEPS}_steps"
+
+
+def recent_train_loss(train_log: list[dict[str, float]]) -> float | None:
+    """The mean loss of the last TRAIN_LOSS_STEPS entries of ``train_log`` (None: no step).
+    Each entry's loss is its step's mean (over response tokens for SFT, over prompts for a
+    reward model); the steps weigh alike."""
+    recent = [entry["loss"] for entry in train_log[-TRAIN_LOSS_STEPS:]]
+    return sum(recent) / len(recent) if recent else None
+
+
 def result_from(paths: RunPaths) -> dict[str, Any]:
-    """The JSON result of a finished run, read back from its metrics.json."""
+    """The JSON result of a finished run, read back from its metrics.json. Its metrics are
+    the final evaluation's and TRAIN_LOSS_KEY (``train_loss``, the last step's, for an output
+    written before that key existed)."""
     summary = json.loads((paths.output / "metrics.json").read_text())
     last = summary["train_log"][-1] if summary["train_log"] else {}
+    key = TRAIN_LOSS_KEY if TRAIN_LOSS_KEY in summary else "train_loss"
     return {
         "kind": summary["kind"],
         "status": "succeeded",
         "output_dir": str(paths.output),
-        "metrics": {**summary["final"], "train_loss": summary.get("train_loss")},
+        "metrics": {**summary["final"], key: summary.get(key)},
         "steps": summary["steps"],
         "resumed_from_step": summary["resumed_from_step"],
         "tokens_per_s": last.get("tokens_per_s"),

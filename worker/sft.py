@@ -58,6 +58,7 @@ from worker.runtime import (
     resume,
     seed_everything,
     setup_runtime,
+    step_lr,
     to_device,
     unwrap_hf,
 )
@@ -523,11 +524,12 @@ def train_sft(
             # A copy: replayed as a CUDA graph, the next micro-batch's forward writes its
             # loss where this one's is.
             losses.append(value.detach().clone())
+        lr = step_lr(optimizer)  # this step's: optimizer_step moves on to the next
         grad_norm = optimizer_step(model, optimizer, scheduler, config.max_grad_norm)
         return Launched(
             sums=torch.stack(losses).sum().reshape(1),
             grad_norm=grad_norm,
-            lr=scheduler.get_last_lr()[0],
+            lr=lr,
             tokens=sum(len(train[i]) for row in rows for i in row),
             counts={"targets": step_targets},
         )

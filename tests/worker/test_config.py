@@ -129,6 +129,8 @@ def test_each_knob_is_held_to_its_type_and_range(extra, message) -> None:
         ({"margin_scale": 101}, "margin_scale must be at least 0 and at most 100"),
         ({"score_l2": 1e300}, "score_l2 must be at least 0 and at most 100"),
         ({"score_l2": float("nan")}, "score_l2 must be a finite number"),
+        ({"min_margin": 1}, "min_margin must be at least -1 and below 1"),
+        ({"min_margin": -1.5}, "min_margin must be at least -1 and below 1"),
     ],
 )
 def test_reward_knobs_are_held_to_their_ranges(extra, message) -> None:
@@ -154,6 +156,9 @@ def test_values_at_the_edges_of_their_ranges_are_accepted() -> None:
     }
     assert SFTConfig.from_spec({**BASE, **edges}).max_steps == 10**7
     assert RewardConfig.from_spec({**BASE, "margin_scale": 0, "score_l2": 0}).score_l2 == 0
+    assert RewardConfig.from_spec({**BASE, "min_margin": -1}).min_margin == -1
+    # By default a pair needs a majority of its rankers.
+    assert RewardConfig.from_spec(BASE).min_margin == 0.5
 
 
 def test_a_base_model_may_name_a_gguf_file() -> None:

@@ -12,6 +12,10 @@ from tests.worker import helpers
 from worker.data import (
     IGNORE_INDEX,
     collate_sft,
+    dolly_chat_template,
+    dolly_prompt,
+    format_prompt,
+    format_response,
     groups_from_preferences,
     groups_from_rankings,
     load_ranked_prompts,
@@ -19,6 +23,7 @@ from worker.data import (
     pack_rows,
     parse_release,
     read_rows,
+    tokenize_group,
     tokenize_sft,
 )
 
@@ -112,3 +117,124 @@ def test_ranks_fall_back_to_lost_pairs_when_missing() -> None:
     ranking = {"prompt_id": "p", "instruction": "i", "context": "", "responses": ["x", "y"]}
     # Two rankers who disagree leave no ordered pair, so the prompt teaches nothing.
     assert groups_from_rankings([ranking | {"order": [0, 1]}, ranking | {"order": [1, 0]}]) == []
+
+
+def preference(chosen: str, rejected: str, ranks: tuple[int, int], **extra: object) -> dict:
+    return {
+        "prompt_id": "p",
+        "instruction": "i",
+        "context": "",
+        "chosen": chosen,
+        "rejected": rejected,
+        "chosen_rank": ranks[0],
+        "rejected_rank": ranks[1],
+    } | extra
+
+
+# A prompt left with two rankers after a ban: they agree that a beats b and c, and disagree on
+# b against c (margin 0.5, a tie the consensus broke); prompt q's one pair is such a tie.
+TIED = [
+    preference("a", "b", (1, 2), margin=1.0, rankers=2),
+    preference("a", "c", (1, 3), margin=1.0, rankers=2),
+    preference("b", "c", (2, 3), margin=0.5, rankers=2),
+    preference("x", "y", (1, 2), margin=0.5, rankers=2) | {"prompt_id": "q"},
+]
+
+
+def test_ties_are_left_out_of_the_pairs_but_not_of_the_order() -> None:
+    """groups_from_preferences took every pair as strict: a 1-1 split between two rankers
+    was trained on as a preference."""
+    (group,) = groups_from_preferences(TIED, min_margin=0.5)
+    assert group.prompt_id == "p" and group.responses == ("a", "b", "c")
+    assert group.ranks == (1.0, 2.0, 3.0)  # Kendall's tau is still against this order
+    assert group.pairs() == [(0, 1), (0, 2)]
+    # A negative minimum (and the function's default) keeps every pair and prompt.
+    for everything in (groups_from_preferences(TIED, min_margin=-1), groups_from_preferences(TIED)):
+        assert [len(g.pairs()) for g in everything] == [3, 1]
+    # Pairs of a cycle that most rankers ordered the other way go too.
+    cycle = [*TIED[:2], preference("b", "c", (2, 3), margin=1 / 3, rankers=3)]
+    assert groups_from_preferences(cycle, min_margin=0.5)[0].pairs() == [(0, 1), (0, 2)]
+    # A row with no margin, or none counted, says nothing against its pair: kept.
+    unknown = [
+        *TIED[:2],
+        preference("b", "c", (2, 3)),
+        preference("x", "y", (1, 2), margin=0.0, rankers=0) | {"prompt_id": "q"},
+    ]
+    assert [len(g.pairs()) for g in groups_from_preferences(unknown, min_margin=0.5)] == [3, 1]
+
+
+def test_ties_left_out_stay_out_once_tokenized(tiny_model: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    (group,) = groups_from_preferences(TIED, min_margin=0.5)
+    tokenized = tokenize_group(tokenizer, group, max_prompt_len=64, max_response_len=64)
+    assert tokenized.pairs() == [(0, 1), (0, 2)] and tokenized.ranks == group.ranks
+
+
+def test_rankings_leave_out_pairs_without_a_majority() -> None:
+    ranking = {"prompt_id": "p", "instruction": "i", "context": "", "responses": ["a", "b", "c"]}
+    rows = [ranking | {"order": [0, 1, 2]}, ranking | {"order": [0, 2, 1]}]
+    # Mean positions 1, 2.5, 2.5: b and c tie and make no pair; a's pairs are unanimous.
+    (group,) = groups_from_rankings(rows, min_margin=0.5)
+    assert group.pairs() == [(0, 1), (0, 2)]
+    # Three rankers: c beats b by mean position (1.67 against 2) though two of three put b
+    # first.
+    ranking = ranking | {"responses": ["a", "b", "c", "d"]}
+    rows = [
+        ranking | {"order": [1, 2, 0, 3]},
+        ranking | {"order": [1, 2, 0, 3]},
+        ranking | {"order": [2, 0, 3, 1]},
+    ]
+    (everything,) = groups_from_rankings(rows)
+    (kept,) = groups_from_rankings(rows, min_margin=0.5)
+    assert (2, 1) in everything.pairs() and (2, 1) not in kept.pairs()
+    assert kept.ranks == everything.ranks
+
+
+@pytest.mark.parametrize(
+    ("instruction", "context"),
+    [
+        ("what colour is the apple ?", ""),
+        ("Summarise this.", "The apple is red.\nIt is {{ not }} a template {% raw %}."),
+        ("Blank context", "  \n "),
+        ("Trailing spaces  ", "  context with spaces  "),
+    ],
+)
+def test_the_dolly_chat_template_renders_the_prompt_training_used(
+    tiny_model: Path, instruction: str, context: str
+) -> None:
+    """The output's tokenizer kept the base model's chat template (SmolLM2's ChatML) though
+    the model learned Dolly's prompt: apply_chat_template gave a prompt it never saw."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.chat_template = dolly_chat_template()
+    messages = [{"role": "user", "content": instruction, "context": context}]
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert prompt == format_prompt(tokenizer, instruction, context, "dolly")
+    assert prompt == dolly_prompt(instruction, context)
+    if not context:  # the context is optional
+        plain = [{"role": "user", "content": instruction}]
+        assert tokenizer.apply_chat_template(plain, add_generation_prompt=True, tokenize=False) == (
+            prompt
+        )
+    # A whole exchange renders as training's prompt, response and EOS.
+    answered = [*messages, {"role": "assistant", "content": "the apple is red ."}]
+    assert tokenizer.apply_chat_template(answered, tokenize=False) == (
+        prompt + format_response(tokenizer, "the apple is red .", "dolly") + tokenizer.eos_token
+    )
+    # Tokenized with the tokenizer's special tokens, as training did, the ids are training's.
+    row = {"instruction": instruction, "context": context, "response": "the apple is red ."}
+    example = tokenize_sft(tokenizer, row, max_seq_len=512)
+    assert example is not None
+    assert tokenizer(prompt)["input_ids"] == example.input_ids[: example.n_prompt]
+
+
+def test_the_dolly_chat_template_refuses_what_dolly_cannot_say(tiny_model: Path) -> None:
+    from jinja2.exceptions import TemplateError
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.chat_template = dolly_chat_template()
+    for messages in (
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+        [{"role": "user", "content": "Hi"}, {"role": "user", "content": "Again"}],
+    ):
+        with pytest.raises(TemplateError, match="one user turn"):
+            tokenizer.apply_chat_template(messages, tokenize=False)

@@ -35,10 +35,15 @@ def fit_step(model: torch.nn.Module, optimizer: Any, scheduler: Any, step: int) 
 
 
 def train(
-    tmp_path: Path, *, pipeline_steps: bool, stop_at_launch: int | None = None
+    tmp_path: Path,
+    *,
+    pipeline_steps: bool,
+    stop_at_launch: int | None = None,
+    events: list[ProgressEvent] | None = None,
 ) -> tuple[TrainerState, list[tuple[str, int]], torch.nn.Module]:
     """Fit y = 2x with a one-weight model, evaluating every 3 steps and checkpointing every 5;
-    ``calls`` records what the loop asked for, in order, with the steps read so far."""
+    ``calls`` records what the loop asked for, in order, with the steps read so far, and
+    ``events`` (when given) gets every progress event."""
     torch.manual_seed(0)
     config = SFTConfig(
         release="unused",
@@ -57,6 +62,8 @@ def train(
     launches = 0
 
     def progress(event: ProgressEvent) -> None:
+        if events is not None:
+            events.append(event)
         if event["phase"] == "train" and "loss" in event:
             calls.append(("read", event["step"]))
 
@@ -77,6 +84,8 @@ def train(
 
     def evaluate() -> dict[str, float]:
         calls.append(("evaluate", state.step))
+        if events is not None:
+            events.append({"phase": "evaluating", "step": state.step})  # a marker, not an event
         return {"eval_loss": float((model.weight.detach() - 2).abs())}
 
     def should_stop() -> bool:
@@ -151,3 +160,47 @@ def test_read_behind_reads_a_step_once_the_next_is_launched(tmp_path: Path) -> N
     ]
     # Before an evaluation the step is read at once: step 3 is read right after step 2.
     assert behind.index(("read", 3)) == behind.index(("read", 2)) + 1
+
+
+def phases(events: list[ProgressEvent]) -> list[str]:
+    """Each event in short: its phase and step, ``+loss`` on a step's train event and
+    ``+metrics`` on an eval event with results."""
+    return [
+        f"{e['phase']} {e.get('step')}"
+        + ("+loss" if "loss" in e else "")
+        + ("+metrics" if "metrics" in e else "")
+        for e in events
+    ]
+
+
+@pytest.mark.parametrize("pipeline_steps", [False, True])
+def test_the_eval_phase_is_reported_as_evaluation_starts_and_train_as_training_goes_on(
+    tmp_path: Path, pipeline_steps: bool
+) -> None:
+    """The run page said "Evaluating" from the end of an evaluation until the next step had
+    ended (minutes, with an evaluation every step), and "train" while it evaluated: the eval
+    event came only with the metrics, and nothing said training had resumed."""
+    events: list[ProgressEvent] = []
+    train(tmp_path, pipeline_steps=pipeline_steps, events=events)
+
+    assert phases(events) == [
+        "train 0",
+        "train 1+loss",
+        "train 2+loss",
+        "train 3+loss",
+        "eval 3",
+        "evaluating 3",
+        "eval 3+metrics",
+        "train 3",
+        "train 4+loss",
+        "train 5+loss",
+        "train 6+loss",
+        "eval 6",
+        "evaluating 6",
+        "eval 6+metrics",
+        "train 6",
+        "train 7+loss",
+    ]
+    # The phase events are shaped as the one that starts training: step and total, no loss.
+    assert events[4] == {"phase": "eval", "step": 3, "total": TOTAL}
+    assert events[7] == {"phase": "train", "step": 3, "total": TOTAL}

@@ -78,8 +78,13 @@ def test_sft_lowers_the_loss_and_writes_a_loadable_output(
         torch.tensor(result["metrics"]["eval_loss"]).exp().item()
     )
     # Training is said to start before its first step ends, then each step with its loss.
+    # Training is said to go on after the evaluation at step 15, again with no loss.
     start, *train_events = [e for e in events if e["phase"] == "train"]
     assert start == {"phase": "train", "step": 0, "total": 30}
+    assert [e for e in train_events if "loss" not in e] == [
+        {"phase": "train", "step": 15, "total": 30}
+    ]
+    train_events = [e for e in train_events if "loss" in e]
     assert len(train_events) == 30 and train_events[-1]["total"] == 30
     assert {"step", "total", "loss", "tokens_per_s", "lr"} <= set(train_events[0])
     assert events[-1]["phase"] == "done"
