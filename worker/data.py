@@ -12,7 +12,7 @@ or any other fsspec URL (``s3://…``, ``memory://…``).
 Column schemas (all strings are UTF-8, ``context`` is ``""`` when the prompt has none):
 
 ``sft``
-    id, instruction, context, response, category, language, source (``human``/``model``).
+    id, prompt_id, instruction, context, response, category, language, source (``human``/``model``).
 ``preferences``
     prompt_id, instruction, context, chosen, rejected, chosen_rank, rejected_rank (int, 1 is
     the consensus best), margin (float, the share of the prompt's rankers who put chosen
