@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -21,6 +22,7 @@ from django.utils import timezone
 from django.utils.formats import get_format
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -161,6 +163,30 @@ def _took_text(run: TrainingRun) -> str:
     return timesince(run.started_at, run.finished_at)
 
 
+# Counts of what a run's test-split metrics were computed on (worker/cards.py COUNT_KEYS): told
+# in a sentence, not listed as results (ML QA: "eval_tokens 4,210" read as a result).
+METRIC_COUNTS = ("eval_prompts", "eval_pairs", "eval_tokens")
+
+
+def _results(run: TrainingRun) -> tuple[list[tuple[str, Any]], str]:
+    """The run's final metrics without the counts, and the counts in words."""
+    metrics = run.metrics if isinstance(run.metrics, dict) else {}
+    results = [(name, value) for name, value in metrics.items() if name not in METRIC_COUNTS]
+    words = {
+        "eval_prompts": lambda n: ngettext("%(n)s prompt", "%(n)s prompts", n),
+        "eval_pairs": lambda n: ngettext("%(n)s ranked pair", "%(n)s ranked pairs", n),
+        "eval_tokens": lambda n: ngettext("%(n)s response token", "%(n)s response tokens", n),
+    }
+    parts = [
+        words[name](value) % {"n": intcomma(value)}
+        for name in METRIC_COUNTS
+        if isinstance(value := metrics.get(name), int) and not isinstance(value, bool)
+    ]
+    if not parts:
+        return results, ""
+    return results, _("Evaluated on %(counts)s.") % {"counts": ", ".join(parts)}
+
+
 def _live_context(run: TrainingRun) -> dict[str, Any]:
     downloads = []
     if run.state == RunState.SUCCEEDED:
@@ -175,8 +201,11 @@ def _live_context(run: TrainingRun) -> dict[str, Any]:
         answered, answered_count = prompts_answered_by_model(
             origin=run.output_name, limit=ANSWERED_SHOWN
         )
+    results, evaluated_on = _results(run)
     return {
         "run": run,
+        "results": results,
+        "evaluated_on": evaluated_on,
         "answered": answered,
         "answered_more": max(0, answered_count - len(answered)),
         "stalled": services.is_stalled(run),

@@ -3,6 +3,7 @@ and the schedule cards."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -103,3 +104,36 @@ def test_the_time_left_counts_down_between_reports_down_to_the_steps_after_this_
     run.last_report_at = timezone.now() - timedelta(seconds=600)
     run.save(update_fields=["last_report_at"])
     assert run.eta_seconds == 3 * 120.0
+
+
+def test_the_results_table_lists_results_and_says_what_they_were_measured_on(maintainer, release):
+    """ML QA: the counts eval_tokens and eval_prompts sat in the table of results, under a
+    caption that called the last step's train loss a test-split result."""
+    from tests.training.test_web import succeeded
+
+    metrics = {
+        "eval_pairwise_accuracy": 0.75,
+        "eval_kendall_tau": 0.5,
+        "eval_pairs": 12,
+        "eval_prompts": 3,
+        "train_loss_last_10_steps": 0.61,
+    }
+    run = succeeded(release, kind="reward", metrics=metrics)
+    html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+    table = html[html.index('<table class="metrics"') : html.index("</table>")]
+    rows = re.findall(r'<th scope="row"><code>(\w+)</code>', table)
+    assert sorted(rows) == [
+        "eval_kendall_tau",
+        "eval_pairwise_accuracy",
+        "train_loss_last_10_steps",
+    ]
+    note = re.search(r'data-testid="run-results-note">(.*?)</p>', html, re.S)
+    assert note is not None
+    assert "measured on the release's test split" in note[1]
+    assert "Evaluated on 3 prompts, 12 ranked pairs." in note[1]
+    assert "mean training loss of the last 10 steps" in note[1]
+
+    older = succeeded(release)  # a run from before the rename: train_loss was the last step's
+    html = web(maintainer).get(f"/training/runs/{older.pk}/").content.decode()
+    assert "train_loss is the training loss of the last step." in html
+    assert "Evaluated on" not in html
