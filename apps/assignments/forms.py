@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from apps.assignments.models import TaskType
-from apps.collection.forms import IdempotentForm, WriteForm
+from apps.collection.forms import IdempotentForm, UserTextField, WriteForm
 from apps.core.forms import RangedIntegerField, add_validation_errors
 from apps.core.text import check_text
 
@@ -144,10 +144,11 @@ class ReviewTaskForm(TaskForm):
 class RespondTaskForm(TaskForm):
     # Named "response", the key the collection services' text checks report errors under;
     # task_submit reports them as "text", the task API's name for it.
-    response = forms.CharField(
+    response = UserTextField(
         label=_("Your answer"),
+        text_label=_("The answer"),
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 10}),
+        widget=forms.Textarea(attrs={"rows": 10, "dir": "auto"}),
         help_text=ANSWER_HELP,
     )
     service_field_names = {"text": "response"}
@@ -228,10 +229,12 @@ class SkipForm(IdempotentForm):
         choices=SKIP_REASONS,
         widget=forms.RadioSelect,
     )
-    note = forms.CharField(
+    note = UserTextField(
         label=_("Anything else? (optional)"),
+        text_label=_("The note"),
         required=False,
         max_length=SKIP_NOTE_MAX_CHARS,
+        widget=forms.TextInput(attrs={"dir": "auto"}),
         help_text=_("Tell us if something is wrong with the task itself."),
     )
 

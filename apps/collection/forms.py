@@ -9,7 +9,11 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import (
+    MaxValueValidator,
+    MinValueValidator,
+    ProhibitNullCharactersValidator,
+)
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -21,6 +25,7 @@ from apps.collection.api_imports import DEFAULT_UPLOAD_SOURCE
 from apps.collection.importing import IMPORT_STATES, check_import_options, check_upload
 from apps.collection.models import POLICY_LIMITS, Category, CollectionPolicy
 from apps.core.forms import IdempotentForm, add_validation_errors
+from apps.core.text import refuse_control_characters
 from apps.core.validators import InRange
 
 
@@ -40,21 +45,44 @@ def _duplicate_with_link(error: Any) -> Any:
     return ValidationError(html, code="duplicate")
 
 
+class UserTextField(forms.CharField):
+    """A CharField for text a person writes, which refuses a control character as the
+    services' text checks do (apps.core.text.check_text), naming the text as they do
+    (``text_label``: "The answer"). Django's own check would refuse a NUL first, as "Null
+    characters are not allowed.", beside check_text's words for the same NUL in the
+    instruction on one page."""
+
+    def __init__(self, *, text_label: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.text_label = text_label
+        self.validators = [
+            v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
+        ]
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if isinstance(value, str) and value:
+            refuse_control_characters(value, label=str(self.text_label))
+
+
 class PromptFieldsMixin(forms.Form):
     category = forms.ChoiceField(
         label=_("Category"), choices=Category.choices, widget=forms.RadioSelect
     )
-    instruction = forms.CharField(
+    # dir="auto": a right-to-left text is typed and shown right to left, each field on its own.
+    instruction = UserTextField(
         label=_("Instruction"),
+        text_label=_("The instruction"),
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 3, "data-preview": "1"}),
+        widget=forms.Textarea(attrs={"rows": 3, "data-preview": "1", "dir": "auto"}),
         help_text=_("What should the assistant do? Markdown is allowed."),
     )
-    context = forms.CharField(
+    context = UserTextField(
         label=_("Context"),
+        text_label=_("The context"),
         required=False,
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 5}),
+        widget=forms.Textarea(attrs={"rows": 5, "dir": "auto"}),
         help_text=_(
             "Reference text the task is about. Required for closed Q&A, information extraction and summarization."
         ),
@@ -105,10 +133,11 @@ class PromptFieldsMixin(forms.Form):
 
 
 class WriteForm(PromptFieldsMixin, IdempotentForm):
-    response = forms.CharField(
+    response = UserTextField(
         label=_("Your answer"),
+        text_label=_("The answer"),
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 8, "data-preview": "1"}),
+        widget=forms.Textarea(attrs={"rows": 8, "data-preview": "1", "dir": "auto"}),
         # Not Django's "This field is required.": say which text is missing, and why.
         error_messages={"required": _("Write your own answer too: every prompt comes with one.")},
         help_text=_(
@@ -136,19 +165,21 @@ class PromptEditForm(PromptFieldsMixin):
 
 
 class ResponseEditForm(forms.Form):
-    text = forms.CharField(
+    text = UserTextField(
         label=_("Answer"),
+        text_label=_("The answer"),
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 8}),
+        widget=forms.Textarea(attrs={"rows": 8, "dir": "auto"}),
         error_messages={"required": _("An answer cannot be empty: to take it back, withdraw it.")},
     )
 
 
 class AnswerForm(IdempotentForm):
-    text = forms.CharField(
+    text = UserTextField(
         label=_("Your answer"),
+        text_label=_("The answer"),
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 8}),
+        widget=forms.Textarea(attrs={"rows": 8, "dir": "auto"}),
         error_messages={"required": _("Write your answer before sending it.")},
     )
 
@@ -170,6 +201,7 @@ class BrowseFilterForm(forms.Form):
         widget=forms.TextInput(
             attrs={
                 "type": "search",
+                "dir": "auto",
                 "maxlength": selectors.SEARCH_MAX_CHARS,
                 "enterkeyhint": "search",
                 "placeholder": _("Words to find"),

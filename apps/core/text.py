@@ -50,6 +50,23 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
 
 
+def _refuse_control_character(text: str, *, label: str) -> None:
+    bad = _CONTROL.search(text)
+    if bad:
+        raise ValidationError(
+            _("%(label)s contains a control character (U+%(code)04X); remove it.")
+            % {"label": label, "code": ord(bad.group())},
+            code="control_character",
+        )
+
+
+def refuse_control_characters(text: str, *, label: str) -> None:
+    """check_text's refusal of a control character on its own, with its message and code:
+    for a form's text field, whose own check would refuse a NUL first in other words
+    (Django's "Null characters are not allowed."), so that one page says it one way."""
+    _refuse_control_character(normalise(text), label=label)
+
+
 def check_text(
     text: object, *, label: str, min_chars: int, max_chars: int, required: bool = True
 ) -> str:
@@ -75,13 +92,7 @@ def check_text(
             % {"label": label, "code": ord(half.group())},
             code="surrogate",
         )
-    bad = _CONTROL.search(text)
-    if bad:
-        raise ValidationError(
-            _("%(label)s contains a control character (U+%(code)04X); remove it.")
-            % {"label": label, "code": ord(bad.group())},
-            code="control_character",
-        )
+    _refuse_control_character(text, label=label)
     turned = _DIRECTION_OVERRIDE.search(text)
     if turned:
         raise ValidationError(

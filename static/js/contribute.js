@@ -85,8 +85,11 @@
   // The hold's time left, kept current: "(9 minutes left)" counts down while the page is
   // open, and when the hold runs out the page says what sending now will do. Counted from the
   // seconds the server gave, not from the browser's clock, which may be off from the server's.
-  // Only one minute left and the end are spoken, never each tick.
+  // Only one minute left and the end are spoken, never each tick. The end comes on time, not
+  // at the next tick: a timer is set for it, so Submit never stays on past it.
   var EXPIRY_TICK_MS = 15 * 1000;
+  // The longest delay a browser's timer takes (about 24.8 days); a longer one fires at once.
+  var MAX_TIMER_MS = 2147483647;
 
   // "1 hour, 5 minutes" in the page's language, rounded up to the minute, as Django's
   // timeuntil writes it (at most two units); null where the browser cannot name units.
@@ -119,6 +122,7 @@
     var deadline = Date.now() + seconds * 1000;
     var warned = false;
     var timer = null;
+    var end = null;
     // The notice is said again by the Submit button, where the volunteer is when the hold
     // runs out, in a live region that is on the page (empty) before it is filled, so that it
     // is spoken. Where the task cannot be sent any more, Submit is turned off (Ctrl+Enter
@@ -167,11 +171,15 @@
     }
     function tick() {
       var left = (deadline - Date.now()) / 1000;
+      window.clearTimeout(end);
       if (left <= 0) {
         window.clearInterval(timer);
         expired();
         return;
       }
+      // Set again at each tick: a timer may fire a moment early, and one that slept in a
+      // background tab is late (the visibility change below catches that).
+      end = window.setTimeout(tick, Math.min(deadline - Date.now(), MAX_TIMER_MS));
       var text = timeLeftText(left);
       if (text) show(text);
       if (left <= 60 && !warned) {

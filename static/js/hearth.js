@@ -373,7 +373,10 @@
         if (replaces && user && storage.getItem(draftKey(form))) {
           storage.removeItem(DRAFT_PREFIX + user + ":" + replaces);
         }
-      } else if (!adoptDraft(form, storage)) {
+      } else if (!adoptDraft(form, storage) && !form.hasAttribute("data-draft-sent")) {
+        // A form sent back with what was sent (errors to fix) shows that already: the draft,
+        // kept at the submit, would put back text the page has (or, where the server's copy
+        // differs, text the page does not say anything about).
         restoreDraft(form, storage);
       }
       form.addEventListener("input", function () {

@@ -885,7 +885,7 @@ def test_opening_an_expired_answer_task_for_a_full_prompt_shows_its_draft_to_cop
     assert "/answer/" not in html
     # On the task's own address and under the task page's name: the same draft comes back.
     assert f'data-draft="respond" data-draft-user="{volunteer.pk}" data-draft-restored' in html
-    assert '<textarea id="unsent-answer" name="response" rows="10"></textarea>' in html
+    assert '<textarea id="unsent-answer" name="response" rows="10" dir="auto"></textarea>' in html
 
 
 def test_opening_an_expired_review_says_nothing_was_kept(volunteer, make_volunteer):

@@ -17,7 +17,7 @@ def listed(html: str) -> list[str]:
     """The instructions Browse lists, in order."""
     return [
         unescape(m).strip()
-        for m in re.findall(r'class="instruction" href="[^"]+">([^<]*)</a>', html)
+        for m in re.findall(r'class="instruction" dir="auto" href="[^"]+">([^<]*)</a>', html)
     ]
 
 

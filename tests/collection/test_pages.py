@@ -622,7 +622,7 @@ def test_short_previews_cut_letters_not_escaped_entities(web, volunteer):
     assert title.group(1) == instruction[:59].replace("&", "&amp;") + "…"
 
     mine = web.get("/mine/").content.decode()
-    preview = re.search(rf'id="mine-prompt-{prompt.pk}"><a [^>]*>(.*?)</a>', mine)
+    preview = re.search(rf'id="mine-prompt-{prompt.pk}" dir="auto"><a [^>]*>(.*?)</a>', mine)
     assert preview is not None
     assert preview.group(1) == instruction[:159].replace("&", "&amp;") + "…"
     assert not re.search(r"&[a-z]*…", mine)

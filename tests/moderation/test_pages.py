@@ -178,7 +178,7 @@ def test_the_queue_sets_each_items_reports_apart_from_its_text(moderator, volunt
     html = _web(moderator).get("/moderation/").content.decode()
     flags_end = html.index("</ul>", html.index('<ul class="flags"'))
     assert re.match(
-        r'</ul>\s*<p class="card-title">The flagged prompt</p>\s*<div class="markdown"><p>Buy cheap',
+        r'</ul>\s*<p class="card-title">The flagged prompt</p>\s*<div class="markdown" dir="auto"><p>Buy cheap',
         html[flags_end:],
     )
 
@@ -697,9 +697,12 @@ def test_the_hidden_page_says_who_hid_each_item_and_why(moderator, volunteer, ma
         )
     html = _web(moderator).get("/moderation/hidden/").content.decode()
     name = moderator.public_name
-    assert f'<p class="muted" data-testid="hidden-why">Hidden by {name}: off topic</p>' in html
     assert (
-        '<p class="muted" data-testid="hidden-why">Hidden automatically by reports: 3 flags</p>'
+        f'<p class="muted" data-testid="hidden-why">Hidden by {name}: <span dir="auto">off topic</span></p>'
+        in html
+    )
+    assert (
+        '<p class="muted" data-testid="hidden-why">Hidden automatically by reports: <span dir="auto">3 flags</span></p>'
         in html
     )
 

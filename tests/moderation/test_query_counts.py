@@ -153,9 +153,9 @@ def test_a_later_hidden_page_reads_who_hid_its_own_rows_only(moderator):
     listing = [q["sql"] for q in captured.captured_queries if "OFFSET" in q["sql"]]
     assert len(listing) == 2
     assert not any("moderation_moderationaction" in sql for sql in listing), listing
-    assert page.count('data-testid="hidden-why">Hidden by Mod Two: r') == 6
+    assert page.count('data-testid="hidden-why">Hidden by Mod Two: <span dir="auto">r') == 6
     for i in range(3):
-        assert page.count(f"Hidden by Mod Two: r{i}-1</p>") == 2
+        assert page.count(f'Hidden by Mod Two: <span dir="auto">r{i}-1</span></p>') == 2
 
 
 def logged(moderator: Any) -> Callable[[int], None]:
@@ -177,7 +177,7 @@ def test_the_log_page_runs_the_same_queries_for_a_full_page(moderator):
     client = web(moderator)
     assert_flat(lambda: client.get("/moderation/log/"), logged(moderator))
     html = client.get("/moderation/log/").content.decode()
-    assert html.count('<td class="prose" data-label="Reason">why</td>') == MANY
+    assert html.count('<td class="prose" data-label="Reason" dir="auto">why</td>') == MANY
 
 
 def test_the_log_api_runs_the_same_queries_for_a_full_page(moderator):
