@@ -174,7 +174,7 @@ def test_a_shown_preview_follows_the_text_and_headings_stay_below_the_title(page
     answer.fill("# A heading\n\n**second**")
     expect(preview.locator("strong")).to_have_text("second")
     expect(preview).to_have_attribute("aria-live", "off")  # not read out at every pause
-    heading = preview.locator("h1")
+    heading = preview.locator("h3")  # user headings start below the page's (h1 → h3)
     expect(heading).to_have_text("A heading")
     title = page.get_by_role("heading", level=1, name="Write")
     assert _font_px(heading) < _font_px(title)

@@ -143,7 +143,11 @@ class TestTheSeededDemo:
         (release,) = Release.objects.all()
         assert (release.version, release.state) == ("v1", ReleaseState.READY)
         assert release_is_trainable(release=release)
-        assert release_split_warnings(release=release, with_advice=True) == []
+        # Trainable both ways; only the honest note that a demo's few test prompts make
+        # noisy figures, and the advice that goes with it.
+        warnings = release_split_warnings(release=release, with_advice=True)
+        assert warnings and all("no SFT run" not in w and "no reward" not in w for w in warnings)
+        assert any("will be noisy" in w for w in warnings)
         sft = release.counts["rows"]["sft"]
         accepted = Response.objects.filter(state=ResponseState.ACCEPTED).count()
         assert sft["train"] + sft["test"] == accepted
