@@ -34,7 +34,7 @@ from apps.core.forms import add_validation_errors
 from apps.core.languages import common_languages
 from apps.core.paging import IdsFirst
 from apps.core.throttling import kept_as_typed, throttle
-from apps.feedback.selectors import attach_rejection_reasons
+from apps.feedback.selectors import attach_rejection_reasons, consensus_for_prompt
 
 
 @licence_required
@@ -246,6 +246,9 @@ def prompt_detail(request: HttpRequest, prompt_id: int) -> HttpResponse:
         ANSWERS_PER_PAGE,
     ).get_page(request.GET.get("page"))
     own = selectors.response_by_author_on_prompt(prompt=prompt, user=request.user)
+    # Moderators and maintainers see how the answers were ranked (ML QA: checking the
+    # released preference pairs against the rankings took the database).
+    consensus = consensus_for_prompt(prompt=prompt) if roles.is_moderator(request.user) else None
     if request.user.is_authenticated:
         mine = [r for r in responses.object_list if r.author_id == request.user.pk]
         selectors.attach_editable(
@@ -258,6 +261,7 @@ def prompt_detail(request: HttpRequest, prompt_id: int) -> HttpResponse:
             "prompt": prompt,
             "responses": responses,
             "own_response": own,
+            "consensus": consensus,
             "answer_refusal": services.answer_refusal(prompt),
         },
     )

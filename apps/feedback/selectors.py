@@ -89,3 +89,31 @@ def preference_pairs(*, prompts: Iterable[Prompt]) -> Iterator[PreferenceRow]:
                     rankers=consensus.rankers,
                     agreement=consensus.agreement,
                 )
+
+
+@dataclass(frozen=True)
+class ConsensusShown:
+    """A prompt's consensus as its page shows it to moderators: its answers best first
+    (empty when most rankers marked them unusable), the agreement and who counted."""
+
+    order: list[Response]
+    agreement: float | None
+    rankers: int
+    unusable_rankers: int
+
+
+def consensus_for_prompt(*, prompt: Prompt) -> ConsensusShown | None:
+    """The consensus of ``prompt``, or None while it has none. Two queries."""
+    from apps.feedback.models import PromptConsensus
+
+    consensus = PromptConsensus.objects.filter(prompt=prompt).first()
+    if consensus is None:
+        return None
+    ids = [int(pk) for pk in consensus.order]
+    found = Response.objects.filter(pk__in=ids).select_related("author").in_bulk()
+    return ConsensusShown(
+        order=[found[pk] for pk in ids if pk in found],
+        agreement=consensus.agreement,
+        rankers=consensus.rankers,
+        unusable_rankers=consensus.unusable_rankers,
+    )
