@@ -1,6 +1,10 @@
 # Hearth: `make run` serves the app on the embedded default; `make test` runs every test.
 SHELL := /bin/bash
+# The Python that creates .venv (3.11), e.g. `make run PYTHON=python3.11`; only when .venv is
+# made, so after `make clean` to change it.
 PYTHON ?= python3
+# make run's port, e.g. `make run PORT=8001`; SITE_URL (links in e-mails) follows it unless set.
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -36,14 +40,18 @@ install: $(VENV)/.run-installed
 
 install-test: $(VENV)/.test-installed
 
-## run: set up and serve Hearth at http://127.0.0.1:8000 (SQLite, no Redis, demo data)
+## run: set up and serve Hearth at http://127.0.0.1:8000 (SQLite, no Redis, demo data);
+## PORT=8001 for another port. Ctrl-C stops the GPU worker at once (SIGQUIT, Celery's cold
+## shutdown) and its training with it: the run shows as stalled, and Retry resumes it from its
+## last checkpoint (a warm shutdown waited minutes for the run to end).
+run: export SITE_URL ?= http://127.0.0.1:$(PORT)
 run: install
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py seed_demo
-	@set -m; trap 'kill %1 %2 2>/dev/null' EXIT INT TERM; \
+	@set -m; trap 'kill %1 2>/dev/null; kill -QUIT %2 2>/dev/null' EXIT INT TERM; \
 	DEBUG=true $(BIN)/celery -A apps worker --beat --pool=solo --loglevel=warning -Q default,exports & \
 	$(BIN)/celery -A worker.celery worker --pool=solo --loglevel=warning -Q gpu & \
-	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:8000
+	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 services:
 	bash .ci/services.sh

@@ -12,7 +12,6 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import dj_database_url
 from csp.constants import NONE, SELF
 
 from apps.core.env import (
@@ -20,9 +19,11 @@ from apps.core.env import (
     check_order,
     envbool,
     envchoice,
+    envdatabase,
     envint,
     envlist,
     envrate,
+    envredisurl,
     envstr,
     envtextfile,
     envurl,
@@ -168,11 +169,8 @@ if _PROXY_SSL_HEADER:
 
 # --- database -------------------------------------------------------------------------------
 DATABASE_URL = envstr("DATABASE_URL", f"sqlite:///{DATA_DIR / 'hearth.sqlite3'}")
-DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60, minimum=0)
-    )
-}
+DB_CONN_MAX_AGE = envint("DB_CONN_MAX_AGE", 60, minimum=0)
+DATABASES = {"default": envdatabase("DATABASE_URL", DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
@@ -181,9 +179,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 else:
-    # Off by default: it costs a round trip on every request; turn it on where the database
-    # restarts under running web workers (failover), so a dead connection is replaced quietly.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = envbool("DB_CONN_HEALTH_CHECKS", False)
+    # A connection kept between requests (DB_CONN_MAX_AGE above 0) is checked before a
+    # request reuses it, so one that PostgreSQL dropped (a restart, a failover) is replaced
+    # quietly instead of failing that request with a 500. It costs a round trip only on the
+    # first query of a request that reuses a connection. With DB_CONN_MAX_AGE=0 there is
+    # nothing to check: each request opens its own connection.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = envbool(
+        "DB_CONN_HEALTH_CHECKS", DB_CONN_MAX_AGE > 0
+    )
     # Parameters bound on the server, statements prepared on first use: PostgreSQL parses and
     # plans each distinct statement once per connection instead of on every execution, and
     # psycopg no longer quotes parameters into the SQL in Python (the task loop's PostgreSQL CPU
@@ -204,7 +207,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache and Celery ------------------------------------------------------------------
-REDIS_URL = envstr("REDIS_URL")
+REDIS_URL = envredisurl("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         # Django's Redis cache, skipped while Redis is unreachable (pages slower, not failing).
@@ -221,7 +224,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # django-celery-beat's scheduler, recording runs without undoing edits (see apps/core/beat.py).
 CELERY_BEAT_SCHEDULER = "apps.core.beat:Scheduler"
-# Loaded into django-celery-beat's tables on start, where admins can edit or pause them.
+# The built-in periodic tasks. Beat creates each one's row in django-celery-beat's tables when
+# it is missing (on the first start); from then on the row is what runs: admins edit or pause
+# it under "Periodic tasks", and it keeps those edits across restarts, so a value changed here
+# reaches only a row that does not exist yet (apps/core/beat.py).
 CELERY_BEAT_SCHEDULE = {
     "expire-assignments": {"task": "assignments.expire", "schedule": 60.0},
     "retry-stalled-training-runs": {"task": "training.retry_stalled", "schedule": 60.0},
@@ -512,10 +518,23 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    # See apps/core/logfilters.py: beat's routine housekeeping at DEBUG (what did work stays
+    # at INFO), and a request for an unknown host one WARNING line, not an ERROR traceback.
+    "filters": {
+        "routine_housekeeping": {"()": "apps.core.logfilters.RoutineHousekeeping"},
+        "one_line_disallowed_host": {"()": "apps.core.logfilters.OneLineDisallowedHost"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {
         "handlers": ["console"],
         "level": envchoice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}),
+    },
+    "loggers": {
+        **{
+            name: {"filters": ["routine_housekeeping"]}
+            for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+        },
+        "django.security.DisallowedHost": {"filters": ["one_line_disallowed_host"]},
     },
 }
 

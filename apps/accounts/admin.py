@@ -1,6 +1,11 @@
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from __future__ import annotations
 
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.accounts import services
 from apps.accounts.models import ApiToken, LicenceAcceptance, User
 
 
@@ -31,9 +36,32 @@ class LicenceAcceptanceAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
 
 
+@admin.action(description="Revoke selected API tokens")
+def revoke_tokens(
+    modeladmin: admin.ModelAdmin[ApiToken], request: HttpRequest, queryset: QuerySet[ApiToken]
+) -> None:
+    """As the profile page and ``POST /api/v1/tokens/{id}/revoke/`` do, token by token: a
+    revoked token stays listed (revoked_at set) and stops working at once."""
+    revoked = 0
+    for token in queryset.filter(revoked_at__isnull=True):
+        services.api_token_revoke(token=token)
+        revoked += 1
+    modeladmin.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made by their owner on the profile page or with ``POST /api/v1/tokens/``,
+    the only places that show the secret (once): an admin-made row had no secret, an empty
+    hash, and the second one failed the unique hash. Here staff read, rename and revoke."""
+
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["user__email", "name", "prefix"]
-    readonly_fields = ["key_hash", "prefix"]
-    raw_id_fields = ["user"]
+    # Whose token it is, its hash and its history are not for editing: moving a token to
+    # another account, or clearing revoked_at, would hand out or revive a secret.
+    readonly_fields = ["user", "prefix", "key_hash", "created_at", "last_used_at", "revoked_at"]
+    actions = [revoke_tokens]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,7 +1,10 @@
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
 
 from apps.collection.models import CollectionPolicy, Import, Prompt, Response
+from apps.collection.policy import policy_update
 
 
 class ResponseInline(admin.TabularInline):
@@ -40,7 +43,10 @@ class ResponseAdmin(admin.ModelAdmin):
 
 @admin.register(CollectionPolicy)
 class CollectionPolicyAdmin(admin.ModelAdmin):
-    """The single policy row: editable, never added twice or deleted."""
+    """The single policy row: editable, never added twice or deleted. Saved through
+    ``policy_update``, as ``PATCH /api/v1/policy/`` and the Policy page are: a raised count
+    gives work already at that step its extra tasks, and only the fields this form changed are
+    written, over the row as it is now."""
 
     fieldsets = (
         (
@@ -78,6 +84,15 @@ class CollectionPolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def save_model(
+        self, request: HttpRequest, obj: CollectionPolicy, form: Any, change: bool
+    ) -> None:
+        names = form.changed_data if change else list(form.cleaned_data)
+        policy = policy_update(changes={name: form.cleaned_data[name] for name in names})
+        # What the admin logs and redirects to: the row as saved.
+        for field in CollectionPolicy._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(policy, field.attname))
 
 
 @admin.register(Import)

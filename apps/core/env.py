@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import os
 import re
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 
-class ConfigError(ValueError):
+class ConfigError(ImproperlyConfigured, ValueError):
     """An environment variable holds a value Hearth cannot use."""
+
+
+def _redacted(url: str) -> str:
+    """``url`` with the password of its user part starred, for a message that ends up in logs."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)[^/]*@", r"\1***@", url)
 
 
 def envstr(name: str, default: str = "", *, max_length: int | None = None) -> str:
@@ -152,3 +160,71 @@ def check_order(lower: tuple[str, int], upper: tuple[str, int], *, strictly: boo
     if low > high or (strictly and low == high):
         relation = "below" if strictly else "at most"
         raise ConfigError(f"{lower_name}={low} must be {relation} {upper_name}={high}")
+
+
+# The databases Hearth runs on (its settings set options for PostgreSQL and SQLite only).
+_DATABASE_ENGINES = frozenset({"django.db.backends.postgresql", "django.db.backends.sqlite3"})
+_DATABASE_EXAMPLE = "postgres://USER:PASSWORD@HOST:5432/NAME or sqlite:////absolute/path.sqlite3"
+
+
+def envdatabase(name: str, default: str, *, conn_max_age: int) -> dict[str, Any]:
+    """A database URL, parsed into Django's DATABASES entry (dj_database_url): PostgreSQL or
+    SQLite. dj_database_url's own errors ("Scheme '://' is unknown") name no variable."""
+    import dj_database_url
+
+    value = os.environ.get(name) or default
+    refused = f"{name}={_redacted(value)!r} is not a database URL: use {_DATABASE_EXAMPLE}"
+    try:
+        config = dict(dj_database_url.parse(value, conn_max_age=conn_max_age))
+    except (ValueError, dj_database_url.UnknownSchemeError, dj_database_url.ParseError):
+        raise ConfigError(refused) from None
+    engine = config.get("ENGINE")
+    if engine not in _DATABASE_ENGINES:
+        raise ConfigError(f"{refused} (Hearth runs on PostgreSQL or SQLite only)")
+    if not config.get("NAME"):
+        raise ConfigError(f"{refused} (it names no database)")
+    return config
+
+
+REDIS_SCHEMES = ("redis://", "rediss://")
+_REDIS_CERT_REQS = {"required", "optional", "none"}
+
+
+def envredisurl(name: str) -> str:
+    """A Redis URL for the cache, Celery's broker and its results, or "" when unset.
+    redis:// or rediss://: Celery takes no unix:// (a socket would be redis+socket:// to
+    Celery but unix:// to the cache, so one URL cannot serve both), and its result backend
+    refuses a rediss:// URL without ``ssl_cert_reqs``."""
+    value = os.environ.get(name) or ""
+    if not value:
+        return ""
+    example = "redis://HOST:6379/0, or rediss://HOST:6380/0?ssl_cert_reqs=required for TLS"
+    shown = _redacted(value)
+    if value.startswith("unix://"):
+        raise ConfigError(
+            f"{name}={shown!r}: Celery cannot use a Unix socket given as unix://; "
+            f"reach Redis over TCP: {example}"
+        )
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is what refuses "host:port" with a word
+        database = parts.path.strip("/")
+    except ValueError:
+        parts, database = None, ""
+    if (
+        parts is None
+        or not value.startswith(REDIS_SCHEMES)
+        or any(c.isspace() for c in value)
+        or (database and not database.isdigit())
+    ):
+        raise ConfigError(
+            f"{name}={shown!r} is not a Redis URL (redis:// or rediss://), such as {example}"
+        )
+    if parts.scheme == "rediss":
+        cert_reqs = parse_qs(parts.query).get("ssl_cert_reqs", [""])[-1]
+        if cert_reqs not in _REDIS_CERT_REQS:  # lower case: the cache's redis-py needs it
+            raise ConfigError(
+                f"{name}={shown!r}: a rediss:// URL needs ?ssl_cert_reqs=required (or "
+                "optional, or none), which Celery's result backend insists on"
+            )
+    return value

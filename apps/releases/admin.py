@@ -6,7 +6,9 @@ from apps.releases.models import PromptSplit, Release
 @admin.register(Release)
 class ReleaseAdmin(admin.ModelAdmin):
     """Read-only: releases are cut with ``manage.py release create`` (or the site) and are
-    immutable once built."""
+    immutable once built. Never deleted here either: a deleted v4 was followed by a new,
+    different v4 built into the same folder, under the same version the Hub, the cards and
+    the training runs already name."""
 
     list_display = ["version", "state", "created_by", "created_at", "finished_at", "content_hash"]
     list_filter = ["state"]
@@ -16,6 +18,9 @@ class ReleaseAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
 
 

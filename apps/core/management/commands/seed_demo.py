@@ -7,7 +7,9 @@ last eight weeks (``apps.core.management.demo_community``), so the Community pag
 impact have something to show. All of it is made up, and backdated.
 
 Idempotent: a second run creates nothing new. Passwords are generated on the first run,
-kept in ``DATA_DIR/demo-credentials.txt`` (mode 600) and printed on every run.
+kept in ``DATA_DIR/demo-credentials.txt`` (mode 600) and printed on every run while they
+still work: an account whose person changed its password is named instead, and keeps the new
+one.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ DEMO_PROMPTS_FILE = Path(apps.collection.__file__).resolve().parent / "demo_prom
 # The origin of the demo prompts of earlier seeds, which imported them (see ``handle``).
 OLD_DEMO_SOURCE = "hearth-demo"
 CREDENTIALS_FILE_NAME = "demo-credentials.txt"
+# Printed instead of a seeded password that no longer works.
+CHANGED = "(password changed)"
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,8 @@ class Command(BaseCommand):
     help = (
         "Create demo accounts (maintainer, moderator, two volunteers, and four volunteers "
         "without a login) and eight weeks of made-up, backdated activity on the demo "
-        "prompts. Safe to run again; prints the demo passwords every time."
+        "prompts. Safe to run again; prints the demo passwords every time, except those "
+        "changed since."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -201,11 +206,23 @@ class Command(BaseCommand):
         else:
             os.chmod(path, 0o600)
 
+        # A password its person changed since (on the site, or in the admin) is left alone,
+        # and the seeded one, which no longer signs in, is not shown.
+        changed = [
+            spec.email
+            for spec in DEMO_USERS
+            if not users[spec.email].check_password(passwords[spec.email])
+        ]
         self.stdout.write(f"Demo accounts (also in {path}):")
         width = max(len(spec.email) for spec in DEMO_USERS)
         for spec in DEMO_USERS:
+            shown = CHANGED if spec.email in changed else passwords[spec.email]
+            self.stdout.write(f"  {spec.email:<{width}}  {shown}  {_role_label(spec)}")
+        if changed:
             self.stdout.write(
-                f"  {spec.email:<{width}}  {passwords[spec.email]}  {_role_label(spec)}"
+                f"Password changed since it was seeded: {', '.join(changed)}. Sign in with the "
+                f"new one (the seeded one in {path.name} no longer works), or set another with "
+                "`manage.py changepassword EMAIL`."
             )
         self.stdout.write(_summary(report, users_created=users_created, prompts=len(prompts)))
         if release is not None:
