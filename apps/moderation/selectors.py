@@ -18,7 +18,7 @@ from django.db.models import (
     When,
 )
 
-from apps.accounts.models import User
+from apps.accounts.models import MODEL_AUTHOR_EMAIL, User
 from apps.collection.models import Prompt, Response
 from apps.moderation.models import Flag, FlagReason, ModerationAction
 
@@ -224,3 +224,42 @@ def flag_target(kind: Any, target_id: Any) -> Prompt | Response | None:
     if kind == "response":
         return Response.objects.filter(pk=pk).first()
     return None
+
+
+# The longest search the People page takes (an e-mail address is at most 254 characters).
+PEOPLE_SEARCH_MAX_CHARS = 254
+
+
+def people(*, search: str = "") -> QuerySet[User]:
+    """The accounts a moderator may look up, newest first: every person but deleted accounts
+    and the account model-written answers are filed under. ``search`` matches a display name
+    or an e-mail address in part, or ``#id`` exactly."""
+    rows = User.objects.filter(deleted_at__isnull=True).exclude(email=MODEL_AUTHOR_EMAIL)
+    search = search.strip()
+    if search.startswith("#") and search[1:].isdigit():
+        rows = rows.filter(pk=int(search[1:]))
+    elif search:
+        rows = rows.filter(Q(display_name__icontains=search) | Q(email__icontains=search))
+    return rows.order_by("-date_joined", "-id")
+
+
+def with_work_counts(users: Sequence[User]) -> Sequence[User]:
+    """Give each user ``prompts_written`` and ``answers_written`` (every state, withdrawn and
+    hidden work too: what a moderator weighs). Two queries for the page."""
+    ids = [user.pk for user in users]
+    prompts = dict(
+        Prompt.objects.filter(author_id__in=ids)
+        .order_by()
+        .values_list("author_id")
+        .annotate(n=Count("id"))
+    )
+    answers = dict(
+        Response.objects.filter(author_id__in=ids)
+        .order_by()
+        .values_list("author_id")
+        .annotate(n=Count("id"))
+    )
+    for user in users:
+        user.prompts_written = prompts.get(user.pk, 0)  # type: ignore[attr-defined]
+        user.answers_written = answers.get(user.pk, 0)  # type: ignore[attr-defined]
+    return users

@@ -7,6 +7,7 @@ urlpatterns = [
     path("flag/<str:kind>/<int:target_id>/", views.flag, name="flag"),
     path("moderation/", views.queue, name="queue"),
     path("moderation/hidden/", views.hidden, name="hidden"),
+    path("moderation/people/", views.people, name="people"),
     path("moderation/log/", views.log, name="log"),
     path("moderation/<str:kind>/<int:target_id>/<str:action>/", views.act, name="act"),
 ]

@@ -157,9 +157,34 @@ def log(request: HttpRequest) -> HttpResponse:
     return render(request, "moderation/log.html", {"page": page})
 
 
+PEOPLE_PER_PAGE = 20
+
+
+@moderator_required
+def people(request: HttpRequest) -> HttpResponse:
+    return _render_people(request)
+
+
+def _render_people(request: HttpRequest, *, kept: Kept | None = None) -> HttpResponse:
+    """Every account, searched by name, e-mail or #id, with its work and a Ban or Unban form:
+    a spammer whose work nobody flagged yet can be banned here (operator QA: a ban was only
+    offered from a flagged item in the queue)."""
+    search = request.GET.get("q", "")[: selectors.PEOPLE_SEARCH_MAX_CHARS].strip()
+    page = Paginator(selectors.people(search=search), PEOPLE_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    page.object_list = selectors.with_work_counts(list(page.object_list))
+    return render(
+        request,
+        "moderation/people.html",
+        {"page": page, "search": search, "query": _query(request), "kept": kept},
+        status=kept.status if kept else 200,
+    )
+
+
 # Where an action sends the moderator back to: the page its form was on.
-BACK = {"queue": "moderation:queue", "hidden": "moderation:hidden"}
-RENDER_BACK = {"queue": _render_queue, "hidden": _render_hidden}
+BACK = {"queue": "moderation:queue", "hidden": "moderation:hidden", "people": "moderation:people"}
+RENDER_BACK = {"queue": _render_queue, "hidden": _render_hidden, "people": _render_people}
 # Said when an action found nothing to do (a repeat): nothing changed and nothing was logged.
 NOTHING_TO_DO = {
     "hide": gettext_lazy("Nothing to do: it was already hidden and had no open flag."),

@@ -139,6 +139,7 @@ PAGES = [
     ("moderation-empty", "/moderation/", "moderator"),
     ("moderation-hidden", "/moderation/hidden/", "moderator"),
     ("moderation-log", "/moderation/log/", "moderator"),
+    ("moderation-people", "/moderation/people/", "moderator"),
     ("community", "/community/", None),
     ("community-signed-in", "/community/?period=all", "volunteer"),
     ("community-progress", "/community/?view=progress", None),
