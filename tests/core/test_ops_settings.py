@@ -7,33 +7,13 @@ PostgreSQL restart costs no request a 500. The settings module is run afresh for
 from __future__ import annotations
 
 import os
-import runpy
 import subprocess
 import sys
-from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parents[2]
-SETTINGS = BASE_DIR / "apps" / "settings.py"
-
-
-@pytest.fixture
-def load(monkeypatch, tmp_path):
-    """Run the settings module with the given variables on top of a clean environment."""
-    for name in list(os.environ):
-        if name.startswith(("HEARTH_", "DB_")) or name in {"SITE_URL", "LOG_LEVEL"}:
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HEARTH_DATA_DIR", str(tmp_path))
-
-    def load(**env: str) -> dict[str, Any]:
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        return runpy.run_path(str(SETTINGS))
-
-    return load
+from tests.core.conftest import BASE_DIR
 
 
 def refusal(load, **env: str) -> str:
