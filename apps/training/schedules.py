@@ -35,6 +35,7 @@ from apps.accounts.models import User
 from apps.collection.models import Response
 from apps.core.notes import label_note, shown_note
 from apps.feedback.models import Ranking
+from apps.releases import selectors as release_selectors
 from apps.releases import services as release_services
 from apps.releases.building.queries import entering_response, rankings_filter
 from apps.releases.models import (
@@ -215,6 +216,10 @@ def _cut_release(min_new_items: int, filters: dict[str, Any]) -> tuple[list[Note
     if count < min_new_items:
         text, plural = WAITING_FOR_ITEMS
         return [Note(text, {"count": count, "needed": min_new_items}, plural)], False
+    if "test_share" not in filters:
+        # As the Releases form and the API start it (ML QA: the schedule put a small
+        # collection's new prompts all in train at 0.05).
+        filters = {**filters, "test_share": release_selectors.suggested_test_share()}
     try:
         release = release_services.release_create(user=None, **filters)
     except ValidationError as exc:  # new rankings, but no answer the filter keeps

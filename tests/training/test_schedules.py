@@ -107,6 +107,8 @@ def test_a_release_is_cut_only_with_enough_new_items_and_never_while_one_builds(
     assert outcome == "Cut v1, the first release (12 new items)."
     (release,) = Release.objects.all()
     assert release.state == ReleaseState.BUILDING and release.created_by is None
+    # The share the Releases form would suggest: a small collection gets a test split.
+    assert release.filter["test_share"] == pytest.approx(0.5)
     assert schedules.maybe_cut_release(min_new_items=1) == "Waiting: v1 is still building."
     # A build silent for half an hour (its worker died) would be waited for for ever: the
     # schedule says so and where to rebuild it.
