@@ -244,7 +244,9 @@ def preference_rows(n: int, sampler: TextSampler, k: int = 4) -> list[dict[str, 
                         "rejected": responses[b],
                         "chosen_rank": a + 1,
                         "rejected_rank": b + 1,
-                        "margin": float(b - a),
+                        # As a release writes it: the share of rankers who agree (all
+                        # do here), not the rank gap (chosen_rank, rejected_rank).
+                        "margin": 1.0,
                         "rankers": 3,
                         "agreement": 1.0,
                     }
