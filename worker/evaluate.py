@@ -32,7 +32,9 @@ def sft_metrics(
     if count_f == 0:
         raise ValueError("the test split has no response tokens to evaluate on")
     loss = total / count_f
-    return {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 50.0)), "eval_tokens": count_f}
+    # A count: an integer (summed as a float across processes).
+    tokens = round(count_f)
+    return {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 50.0)), "eval_tokens": tokens}
 
 
 def kendall_tau(scores: Sequence[float], ranks: Sequence[float]) -> float:

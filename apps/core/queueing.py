@@ -39,5 +39,10 @@ def send_on_commit(send: Callable[[], object], *, unsent: Callable[[Exception], 
 
 
 def unsent_reason(exc: Exception) -> str:
-    """What a row's error says when its job could not be queued."""
-    return f"The job could not be queued: {type(exc).__name__}: {exc}"
+    """What a row's error says when its job could not be queued. Celery's own words for a
+    result store it could not reach ("… The Celery application must be restarted.") are not
+    true of Hearth's web process, which queues again once Redis answers: said plainly."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, RuntimeError) and "reconnect to the Celery result store" in text:
+        text = "Redis, which holds the jobs' results, did not answer. Retry once it is back."
+    return f"The job could not be queued: {type(exc).__name__}: {text}"

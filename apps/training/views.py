@@ -139,7 +139,12 @@ def run_create(request: HttpRequest) -> HttpResponse:
             add_validation_errors(form, exc)
         else:
             run_id = created["id"]
-            messages.success(request, _("Run %(id)s is queued for a GPU worker.") % {"id": run_id})
+            # As it is once committed: a run the broker refused is failed, not queued (QA: the
+            # page said "queued" above a Failed badge while Redis was down).
+            if TrainingRun.objects.filter(pk=run_id, state=RunState.QUEUED).exists():
+                messages.success(
+                    request, _("Run %(id)s is queued for a GPU worker.") % {"id": run_id}
+                )
             return redirect("training:detail", run_id=run_id)
     messages.error(request, _("The run was not started: %(why)s") % {"why": error_summary(form)})
     # Refused: the page again with the form as typed, as a refused release form comes back.
@@ -177,10 +182,11 @@ def _results(run: TrainingRun) -> tuple[list[tuple[str, Any]], str]:
         "eval_pairs": lambda n: ngettext("%(n)s ranked pair", "%(n)s ranked pairs", n),
         "eval_tokens": lambda n: ngettext("%(n)s response token", "%(n)s response tokens", n),
     }
+    # Counts come as integers, or as floats from workers before they sent integers.
     parts = [
-        words[name](value) % {"n": intcomma(value)}
+        words[name](round(value)) % {"n": intcomma(round(value))}
         for name in METRIC_COUNTS
-        if isinstance(value := metrics.get(name), int) and not isinstance(value, bool)
+        if isinstance(value := metrics.get(name), int | float) and not isinstance(value, bool)
     ]
     if not parts:
         return results, ""

@@ -160,3 +160,37 @@ def test_the_answer_to_a_release_whose_build_was_refused_says_it_failed(
     assert r.status_code == 201
     assert r.json()["state"] == "failed"
     assert r.json()["error"].startswith("The job could not be queued")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_run_form_does_not_say_queued_of_a_run_the_broker_refused(maintainer, monkeypatch):
+    """Committed for real, as a page request is: the refusal marks the run failed first (QA:
+    "Run 4 is queued for a GPU worker." above a Failed badge while Redis was down). Celery's
+    result-store words, which say the application must be restarted, are said plainly."""
+    from apps.celery import app
+
+    make_release()
+
+    def unreachable(*args, **kwargs):
+        raise RuntimeError(
+            "\nRetry limit exceeded while trying to reconnect to the Celery result store\n"
+            "backend. The Celery application must be restarted.\n"
+        )
+
+    monkeypatch.setattr(app, "send_task", unreachable)
+    client = Client()
+    client.force_login(maintainer)
+    r = client.post(
+        "/training/new/",
+        {"release": "v1", "kind": "sft", "method": "full", "idempotency_key": "k1"},
+        follow=True,
+    )
+    html = r.content.decode()
+    run = TrainingRun.objects.get()
+    assert run.state == RunState.FAILED
+    assert "is queued for a GPU worker" not in html
+    assert run.error == (
+        "The job could not be queued: RuntimeError: Redis, which holds the jobs' results, did "
+        "not answer. Retry once it is back."
+    )
+    assert "must be restarted" not in html

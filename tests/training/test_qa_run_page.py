@@ -137,3 +137,13 @@ def test_the_results_table_lists_results_and_says_what_they_were_measured_on(mai
     html = web(maintainer).get(f"/training/runs/{older.pk}/").content.decode()
     assert "train_loss is the training loss of the last step." in html
     assert "Evaluated on" not in html
+
+
+def test_a_count_sent_as_a_float_is_told_too(maintainer, release):
+    """QA: workers summed eval_tokens as a float (509.0), which the page then left out."""
+    from tests.training.test_web import succeeded
+
+    run = succeeded(release, metrics={"eval_loss": 2.1, "eval_tokens": 509.0})
+    html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
+    assert "Evaluated on 509 response tokens." in html
+    assert "of every step, in a run of fewer" not in html  # no train loss in these metrics
