@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 
 import nh3
 from django.core.cache import cache
@@ -41,6 +42,11 @@ _md = (
     .enable(["table", "strikethrough"])
     .disable("reference")
 )
+
+# Previews (render_for_preview): CommonMark as written, reference definitions included.
+_md_preview = MarkdownIt(
+    "commonmark", {"html": False, "linkify": False, "typographer": False}
+).enable(["table", "strikethrough"])
 
 URL_SCHEMES = {"http", "https", "mailto"}
 
@@ -61,14 +67,39 @@ CACHED_FOR_SECONDS = 7 * 24 * 3600
 
 
 def render(text: str) -> str:
+    return _cached("markdown:2:", text, _render)
+
+
+def render_for_preview(text: str) -> str:
+    """HTML for a title or a short preview, which shows the words, not everything the text
+    says (that is ``render``'s job, where people judge it): an image is its alt text, a link
+    its text, and a reference definition is what Markdown makes of it, nothing. (QA: previews
+    and tab titles filled with ``![diagram](https://…`` and ``(https://… "Wiki")``.)"""
+    return _cached("markdown-preview:1:", text, _render_for_preview)
+
+
+def _cached(prefix: str, text: str, render_text: Callable[[str], str]) -> str:
     if len(text) < CACHED_FROM_CHARS:
-        return _render(text)
-    key = "markdown:2:" + hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+        return render_text(text)
+    key = prefix + hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
     html: str | None = cache.get(key)
     if html is None:
-        html = _render(text)
+        html = render_text(text)
         cache.set(key, html, CACHED_FOR_SECONDS)
     return html
+
+
+def _render_for_preview(text: str) -> str:
+    env: dict[str, object] = {}
+    tokens = _md_preview.parse(text, env)
+    for token in tokens:
+        if token.type == "inline" and token.children:
+            token.children = [
+                Token("text", "", 0, content=child.content) if child.type == "image" else child
+                for child in token.children
+            ]
+    html = _md_preview.renderer.render(tokens, _md_preview.options, env)
+    return nh3.clean(html, tags=_TAGS, attributes=_ATTRIBUTES, url_schemes=URL_SCHEMES)
 
 
 def _render(text: str) -> str:

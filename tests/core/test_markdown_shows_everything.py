@@ -178,3 +178,18 @@ def test_html_cached_by_the_old_rendering_is_not_served():
     finally:
         cache.delete("markdown:1:" + digest)
         cache.delete("markdown:2:" + digest)
+
+
+def test_previews_and_titles_show_the_words_not_the_markup():
+    """Verification QA: the |plain previews and tab titles filled with image sources and link
+    destinations once render showed everything; a preview shows the words."""
+    from apps.core.templatetags.hearth import plain_filter
+
+    text = (
+        "How does a fridge work? See ![the diagram](https://x.example/fr.png) and "
+        '[Wiki](https://y.example "Wiki").\n\n[//]: # (a note to self)\n\n# Cold'
+    )
+    assert plain_filter(text) == "How does a fridge work? See the diagram and Wiki.\nCold"
+    # The page that shows the text in full still shows all of it.
+    shown = render(text)
+    assert "https://x.example/fr.png" in shown and "a note to self" in shown

@@ -27,7 +27,7 @@ def plain_filter(text: str) -> str:
     """User text as its reader sees it, without markup: for titles and short previews, so
     that ``|truncatechars`` counts and cuts letters, not the entities of escaped HTML
     (``&amp;`` cut to ``&am…``). Not marked safe: the template escapes it as it prints it."""
-    return html.unescape(strip_tags(markdown.render(text or ""))).strip()
+    return html.unescape(strip_tags(markdown.render_for_preview(text or ""))).strip()
 
 
 @register.simple_tag(takes_context=True)
