@@ -41,6 +41,7 @@ def test_the_notice_and_the_disabled_submit_come_when_the_hold_ends(
 
     page.clock.run_for(seconds * 1000 - 2000)  # two seconds before the end
     assert ended(page) == {"notice": False, "submit_off": False}
+    on_colour = submit.evaluate("b => getComputedStyle(b).backgroundColor")
     expect(page.locator(".task-expiry")).to_contain_text("(1 minute left)")
 
     page.clock.run_for(2500)  # half a second past it
@@ -50,6 +51,9 @@ def test_the_notice_and_the_disabled_submit_come_when_the_hold_ends(
     expect(notice).to_be_visible()
     expect(page.locator("[data-expired-here]")).to_contain_text("Your time on this task ran out")
     expect(submit).to_be_disabled()
+    # And looks it: not the colour of a button that sends (QA: it kept its full colour).
+    assert submit.evaluate("b => getComputedStyle(b).backgroundColor") != on_colour
+    assert submit.evaluate("b => getComputedStyle(b).cursor") == "not-allowed"
     # Spoken: the minute once, then only the end (by the Submit button's own region).
     expect(page.locator("[data-expiry-live]")).to_have_text("One minute left to send this task.")
     shot(page, "ran-out-on-time", full_page=False)
