@@ -240,7 +240,7 @@ def people(*, search: str = "") -> QuerySet[User]:
         rows = rows.filter(pk=int(search[1:]))
     elif search:
         rows = rows.filter(Q(display_name__icontains=search) | Q(email__icontains=search))
-    return rows.order_by("-date_joined", "-id")
+    return rows.prefetch_related("groups").order_by("-date_joined", "-id")
 
 
 def with_work_counts(users: Sequence[User]) -> Sequence[User]:

@@ -174,6 +174,25 @@ def _render_people(request: HttpRequest, *, kept: Kept | None = None) -> HttpRes
         request.GET.get("page")
     )
     page.object_list = selectors.with_work_counts(list(page.object_list))
+    viewer = request_user(request)
+    for person in page.object_list:
+        # Its role, from the groups fetched with the page (roles are groups), and whether
+        # this moderator may ban it at all: a Ban button that can only be refused is not
+        # offered (QA). The service decides all the same.
+        groups = {group.name for group in person.groups.all()}
+        role = (
+            _("Administrator")
+            if person.is_superuser
+            else _("Maintainer")
+            if roles.MAINTAINER in groups
+            else _("Moderator")
+            if roles.MODERATOR in groups
+            else ""
+        )
+        person.role = role  # type: ignore[attr-defined]
+        person.bannable = person.pk != viewer.pk and (  # type: ignore[attr-defined]
+            viewer.is_superuser or not role
+        )
     return render(
         request,
         "moderation/people.html",
@@ -243,6 +262,13 @@ def act(request: HttpRequest, kind: str, target_id: int, action: str) -> HttpRes
         return _refused(request, kind, target_id, str(exc), status=403)
     if done is None:
         messages.info(request, NOTHING_TO_DO[action])
+    elif isinstance(done, User):
+        said = (
+            _("%(name)s is banned; it is in the audit log.")
+            if action == "ban"
+            else _("%(name)s is no longer banned; it is in the audit log.")
+        )
+        messages.success(request, said % {"name": done.public_name})
     else:
         messages.success(request, _("Done; it is in the audit log."))
     back = reverse(BACK.get(request.POST.get("back", ""), "moderation:queue"))

@@ -55,6 +55,10 @@ def test_a_ban_and_an_unban_from_the_page_come_back_to_the_same_search(moderator
         {"reason": "Spam links in every answer", "back": "people"},
     )
     assert r.status_code == 302 and r["Location"] == "/moderation/people/?q=pill"
+    assert (
+        "Pill Seller is banned; it is in the audit log."
+        in client.get(r["Location"]).content.decode()
+    )
     spammer.refresh_from_db()
     assert spammer.banned_at is not None and spammer.ban_reason == "Spam links in every answer"
     html = client.get("/moderation/people/?q=pill").content.decode()
@@ -67,16 +71,28 @@ def test_a_ban_and_an_unban_from_the_page_come_back_to_the_same_search(moderator
     assert spammer.banned_at is None
 
 
-def test_a_refused_ban_is_shown_on_the_page_with_the_reason_kept(moderator, maintainer):
+def test_no_ban_is_offered_that_could_only_be_refused_and_roles_are_shown(moderator, maintainer):
     client = web(moderator)
+    html = client.get("/moderation/people/").content.decode()
+    assert f'id="ban-reason-{maintainer.pk}"' not in html
+    assert f'id="ban-reason-{moderator.pk}"' not in html
+    assert "Only an administrator may ban a moderator or a maintainer." in html
+    assert "This is you." in html
+    assert '<span class="badge">Maintainer</span>' in html
+    # Sent anyway, the service refuses it, and the page says why.
     r = client.post(f"/moderation/user/{maintainer.pk}/ban/", {"reason": "Nope", "back": "people"})
     assert r.status_code == 403
-    html = r.content.decode()
-    assert "Only an administrator may ban a maintainer." in html
-    assert f'id="ban-reason-{maintainer.pk}"' in html and 'value="Nope"' in html
+    assert "Only an administrator may ban a maintainer." in r.content.decode()
+    maintainer.refresh_from_db()
+    assert maintainer.banned_at is None
+
+
+def test_a_ban_without_a_reason_comes_back_with_its_field_marked(moderator):
     someone = UserFactory()
-    r = client.post(f"/moderation/user/{someone.pk}/ban/", {"reason": "", "back": "people"})
+    r = web(moderator).post(f"/moderation/user/{someone.pk}/ban/", {"reason": "", "back": "people"})
     assert r.status_code == 400
+    field = re.search(rf'<input[^>]*id="ban-reason-{someone.pk}"[^>]*>', r.content.decode())
+    assert field is not None and 'aria-invalid="true"' in field[0]
     someone.refresh_from_db()
     assert someone.banned_at is None
 
