@@ -133,18 +133,15 @@ def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
         "time in test."
     )
     warnings = []
+    small: list[str] = []
     for config in TRAINED_CONFIGS:
         empty = _empty_split(release, config)
         prompts = _test_prompts(release, config)
         if empty is None and prompts is not None and 0 < prompts < FEW_TEST_PROMPTS:
-            what = ngettext(
-                "The %(config)s test split holds %(count)d prompt, fewer than %(minimum)d: "
-                "evaluation figures measured on it will be noisy.",
-                "The %(config)s test split holds %(count)d prompts, fewer than %(minimum)d: "
-                "evaluation figures measured on it will be noisy.",
-                prompts,
-            ) % {"config": config, "count": prompts, "minimum": FEW_TEST_PROMPTS}
-            warnings.append(f"{what} {larger_share}" if with_advice else what)
+            small.append(
+                ngettext("%(config)s: %(count)d prompt", "%(config)s: %(count)d prompts", prompts)
+                % {"config": config, "count": prompts}
+            )
             continue
         if empty == "test":
             what = (
@@ -168,6 +165,13 @@ def release_split_warnings(*, release: Release, with_advice: bool) -> list[str]:
             continue
         sentences = [what % {"config": config}, blocked[config]]
         warnings.append(" ".join([*sentences, advice] if with_advice else sentences))
+    if small:
+        # One notice for every config so affected (QA: the same paragraph twice).
+        what = _(
+            "Few prompts in the test split (%(configs)s; fewer than %(minimum)d): evaluation "
+            "figures measured on so few will be noisy."
+        ) % {"configs": ", ".join(small), "minimum": FEW_TEST_PROMPTS}
+        warnings.append(f"{what} {larger_share}" if with_advice else what)
     return warnings
 
 
