@@ -316,8 +316,9 @@ def prompt_edit(request: HttpRequest, prompt_id: int) -> HttpResponse:
         raise PermissionDenied(_("Only the author may change this prompt."))
     refusal = _edit_refusal(lambda: services.prompt_check_editable(prompt=prompt))
     if refusal is not None and request.method != "POST":
+        # To the prompt the refusal is about (QA: the top of My contributions named none).
         messages.error(request, refusal)
-        return redirect("collection:mine")
+        return redirect("collection:prompt-detail", prompt_id=prompt.pk)
     if request.method == "POST":
         form = forms.PromptEditForm(request.POST)
         done, refusal = _save_edit(
@@ -353,7 +354,10 @@ def response_edit(request: HttpRequest, response_id: int) -> HttpResponse:
     refusal = _edit_refusal(lambda: services.response_check_editable(response=response))
     if refusal is not None and request.method != "POST":
         messages.error(request, refusal)
-        return redirect("collection:mine")
+        return redirect(
+            reverse("collection:prompt-detail", args=[response.prompt_id])
+            + f"#response-{response.pk}"
+        )
     if request.method == "POST":
         form = forms.ResponseEditForm(request.POST)
         done, refusal = _save_edit(

@@ -68,7 +68,7 @@ def test_no_edit_link_once_a_review_is_held_or_given_and_the_page_says_why(
     mine = web.get("/mine/").content.decode()
     assert not any(link in detail or link in mine for link in links)
     r = web.get(f"/prompts/{prompt.pk}/edit/", follow=True)
-    assert r.redirect_chain == [("/mine/", 302)]
+    assert r.redirect_chain == [(f"/prompts/{prompt.pk}/", 302)]
     assert "Someone has started reviewing this prompt" in r.content.decode()
 
     tasks.task_submit(user=volunteer2, assignment_id=held.pk, payload={"quality": 4})
@@ -113,6 +113,10 @@ def test_an_answer_under_review_cannot_be_changed_through_the_api(api, volunteer
     mine.force_login(volunteer)
     html = mine.get(f"/prompts/{prompt.pk}/").content.decode()
     assert f"/responses/{answer.pk}/edit/" not in html
+    # The edit page sends its author to the answer it is about, saying why.
+    r = mine.get(f"/responses/{answer.pk}/edit/")
+    assert r.status_code == 302 and r["Location"] == f"/prompts/{prompt.pk}/#response-{answer.pk}"
+    assert "Someone has started reviewing this answer" in mine.get(r["Location"]).content.decode()
     assert Response.objects.get(pk=answer.pk).reviews.count() == 1
 
 

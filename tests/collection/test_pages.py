@@ -324,7 +324,7 @@ def test_the_edit_page_of_a_withdrawn_prompt_sends_the_author_back_with_why(web,
     prompt = PromptFactory(author=volunteer, state=PromptState.REVIEW)
     assert web.post(f"/prompts/{prompt.pk}/withdraw/").status_code == 302
     r = web.get(f"/prompts/{prompt.pk}/edit/", follow=True)
-    assert r.redirect_chain == [("/mine/", 302)]
+    assert r.redirect_chain == [(f"/prompts/{prompt.pk}/", 302)]
     assert "This prompt was withdrawn." in r.content.decode()
     # A form loaded before withdrawing (another tab, the back button) is not saved; its
     # changes come back with why.
@@ -342,7 +342,7 @@ def test_the_edit_page_of_a_withdrawn_prompt_sends_the_author_back_with_why(web,
 def test_the_edit_page_of_an_accepted_prompt_says_it_no_longer_changes(web, volunteer):
     prompt = PromptFactory(author=volunteer, state=PromptState.COLLECTING)
     r = web.get(f"/prompts/{prompt.pk}/edit/", follow=True)
-    assert r.redirect_chain == [("/mine/", 302)]
+    assert r.redirect_chain == [(f"/prompts/{prompt.pk}/", 302)]
     assert "A prompt can be edited only while it is in review." in r.content.decode()
 
 
