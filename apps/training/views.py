@@ -265,6 +265,8 @@ def _chart_text(run: TrainingRun) -> dict[str, str]:
         "latest_train": _("Latest train loss: %(value)s at step %(step)s."),
         "latest_eval": _("Latest eval loss: %(value)s at step %(step)s."),
         "latest_accuracy": _("Latest pairwise accuracy: %(value)s at step %(step)s."),
+        "lr": _("Learning rate"),
+        "latest_lr": _("Learning rate at step %(step)s: %(value)s."),
         "no_points": _("No points yet."),
         "no_reports": _no_curves_text(run),
         # Numbers as the page's language writes them (Django's formats, which the results
@@ -282,6 +284,7 @@ def _latest_points(run: TrainingRun) -> dict[str, dict[str, Any]]:
         "train": train[-1] if train else {},
         "eval": next((e for e in reversed(evals) if "eval_loss" in e), {}),
         "accuracy": next((e for e in reversed(evals) if "eval_pairwise_accuracy" in e), {}),
+        "lr": next((e for e in reversed(train) if isinstance(e.get("lr"), int | float)), {}),
     }
 
 

@@ -93,6 +93,13 @@
     return written(value, Math.abs(value) < 100 ? 4 : 1);
   }
 
+  // A learning rate: two significant digits and an exponent (2.0e-5), which four decimals
+  // would show as 0.
+  function rateNumber(value) {
+    if (value === null || value === undefined) return "—";
+    return value.toExponential(1).replace(".", separators.decimal);
+  }
+
   function stepNumber(value) {
     return value === null || value === undefined ? "—" : written(value, 0);
   }
@@ -180,7 +187,7 @@
       },
       axes: [
         axis(this.text.step, { incrs: STEP_INCREMENTS, values: function (u, splits) { return splits.map(stepNumber); } }),
-        axis(built.yLabel, { values: function (u, splits) { return splits.map(number); } })
+        axis(built.yLabel, { size: built.format ? 70 : 50, values: function (u, splits) { return splits.map(built.format || number); } })
       ],
       series: [{ label: this.text.step, value: function (u, v) { return stepNumber(v); } }].concat(built.series.map(function (s) {
         // A step without this series' point reads "—", as in the table.
@@ -236,7 +243,7 @@
       th.scope = "row";
       th.textContent = stepNumber(data[0][i]);
       row.appendChild(th);
-      for (var s = 1; s < data.length; s++) row.insertCell().textContent = number(data[s][i]);
+      for (var s = 1; s < data.length; s++) row.insertCell().textContent = (built.format || number)(data[s][i]);
     }
     this.tableBox.replaceChildren(table);
   };
@@ -294,6 +301,33 @@
     };
   }
 
+  // The learning rate each step's update used (worker/runtime.step_lr): warm-up, then cosine.
+  function lrChart(data, text) {
+    var c = colours();
+    var aligned_ = aligned([data.train.step], [data.train.lr || []]);
+    var steps = aligned_[0];
+    var values = aligned_[1];
+    var present = values.filter(function (v) { return v !== null; }).length;
+    var summary = "";
+    for (var i = values.length - 1; i >= 0; i--) {
+      if (values[i] !== null) {
+        summary = format(text.latest_lr, { value: rateNumber(values[i]), step: stepNumber(steps[i]) });
+        break;
+      }
+    }
+    return {
+      data: aligned_,
+      points: present,
+      summary: summary,
+      yLabel: text.lr,
+      format: rateNumber,
+      series: [
+        { label: text.lr, stroke: c.eval, width: 2, spanGaps: true,
+          points: { show: fewPoints, size: 7, stroke: c.eval, fill: c.eval } }
+      ]
+    };
+  }
+
   function initCharts() {
     var root = document.querySelector("[data-run-charts]");
     var textNode = document.getElementById("chart-text");
@@ -301,7 +335,7 @@
     var text = JSON.parse(textNode.textContent);
     if (text.decimal_separator) separators.decimal = text.decimal_separator;
     if (text.thousand_separator) separators.group = text.thousand_separator;
-    var builders = { loss: lossChart, accuracy: accuracyChart };
+    var builders = { loss: lossChart, accuracy: accuracyChart, lr: lrChart };
     var charts = [];
     root.querySelectorAll("[data-chart]").forEach(function (figure) {
       var build = builders[figure.getAttribute("data-chart")];

@@ -149,6 +149,11 @@ def test_a_maintainer_starts_a_run_and_watches_it_to_the_end(
     # The text alternative follows the chart.
     expect(page.locator("#chart-loss-summary")).to_contain_text("Latest eval loss: 2.6 at step 10")
     expect(loss_chart.locator("table caption")).to_have_count(1)
+    # The learning rate each step used, written so that a small one does not read 0.0000.
+    lr_chart = page.locator("figure[data-chart=lr]")
+    expect(lr_chart).to_have_attribute("data-points", "12")
+    expect(lr_chart.locator("canvas")).to_have_count(1)
+    expect(page.locator("#chart-lr-summary")).to_have_text("Learning rate at step 12: 1.0e-4.")
     assert page.evaluate("window.stillTheSamePage") is True
 
     report(

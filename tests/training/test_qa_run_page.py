@@ -147,3 +147,21 @@ def test_a_count_sent_as_a_float_is_told_too(maintainer, release):
     html = web(maintainer).get(f"/training/runs/{run.pk}/").content.decode()
     assert "Evaluated on 509 response tokens." in html
     assert "of every step, in a run of fewer" not in html  # no train loss in these metrics
+
+
+def test_the_learning_rate_chart_has_a_text_alternative_in_the_pages_language(maintainer, release):
+    """Verification QA: no learning-rate chart, though every step reports its rate."""
+    run = make_run(
+        release,
+        state=RunState.RUNNING,
+        step=3,
+        total_steps=10,
+        loss_history=[{"step": s, "loss": 2.0, "lr": 2e-5 * s} for s in (1, 2, 3)],
+    )
+    client = web(maintainer)
+    html = client.get(f"/training/runs/{run.pk}/").content.decode()
+    assert 'data-chart="lr"' in html
+    assert "Learning rate at step 3: 6.0e-5." in html
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "es"
+    html = client.get(f"/training/runs/{run.pk}/").content.decode()
+    assert "6,0e-5" in html

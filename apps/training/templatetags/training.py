@@ -78,6 +78,16 @@ def model_name(base_model: str) -> str:
 
 
 @register.filter
+def rate(value: Any) -> str:
+    """A learning rate as the run page's script writes it: two significant digits and an
+    exponent (``2.0e-5``; ``2,0e-5`` in Spanish), which four decimals would show as 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return str(value)
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{number_format(float(mantissa), 1)}e{int(exponent)}"
+
+
+@register.filter
 def metric(value: Any) -> str:
     """A metric as people read it: whole numbers whole, others rounded to at most four decimals
     (one from 100 on).
