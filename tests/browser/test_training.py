@@ -255,7 +255,7 @@ def test_a_reward_runs_charts_span_the_same_steps(browser, live_server, login, m
     tab = browser.new_page(base_url=live_server.url)
     login(tab, maintainer)
     tab.goto(f"/training/runs/{run.pk}/")
-    for chart in ("loss", "accuracy"):
+    for chart in ("loss", "lr", "accuracy"):
         expect(tab.locator(f"figure[data-chart={chart}]")).to_have_attribute("data-x-max", "2")
     tab.close()
 

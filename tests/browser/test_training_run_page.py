@@ -70,7 +70,7 @@ def test_a_run_cancelled_before_it_started_stops_promising_curves(page: Page, lo
     login(page, maintainer)
     page.goto(f"/training/runs/{run.pk}/")
     expect(page.get_by_test_id("run-state")).to_have_text("Queued")
-    expect(page.locator("figure[data-chart]")).to_have_count(2)
+    expect(page.locator("figure[data-chart]")).to_have_count(3)  # loss, learning rate, accuracy
     expect(page.locator(".chart-empty")).to_have_text(
         "The curves appear with the worker's first reports."
     )
