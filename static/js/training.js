@@ -275,24 +275,28 @@
     };
   }
 
-  function accuracyChart(data, text) {
-    var c = colours();
-    var accuracy = data.eval.eval_pairwise_accuracy || [];
-    var aligned_ = aligned([data.eval.step], [accuracy]);
-    var steps = aligned_[0];
-    var values = aligned_[1];
-    var present = values.filter(function (v) { return v !== null; }).length;
+  // One series over steps: its points aligned, how many there are, and its latest point in
+  // words (`template` with the value as `write` writes it).
+  function oneSeries(steps, values, template, write) {
+    var aligned_ = aligned([steps], [values]);
+    var present = aligned_[1].filter(function (v) { return v !== null; }).length;
     var summary = "";
-    for (var i = values.length - 1; i >= 0; i--) {
-      if (values[i] !== null) {
-        summary = format(text.latest_accuracy, { value: number(values[i]), step: stepNumber(steps[i]) });
+    for (var i = aligned_[1].length - 1; i >= 0; i--) {
+      if (aligned_[1][i] !== null) {
+        summary = format(template, { value: write(aligned_[1][i]), step: stepNumber(aligned_[0][i]) });
         break;
       }
     }
+    return { data: aligned_, points: present, summary: summary };
+  }
+
+  function accuracyChart(data, text) {
+    var c = colours();
+    var one = oneSeries(data.eval.step, data.eval.eval_pairwise_accuracy || [], text.latest_accuracy, number);
     return {
-      data: aligned_,
-      points: present,
-      summary: summary,
+      data: one.data,
+      points: one.points,
+      summary: one.summary,
       yLabel: text.accuracy,
       yRange: [0, 1],
       series: [
@@ -304,21 +308,11 @@
   // The learning rate each step's update used (worker/runtime.step_lr): warm-up, then cosine.
   function lrChart(data, text) {
     var c = colours();
-    var aligned_ = aligned([data.train.step], [data.train.lr || []]);
-    var steps = aligned_[0];
-    var values = aligned_[1];
-    var present = values.filter(function (v) { return v !== null; }).length;
-    var summary = "";
-    for (var i = values.length - 1; i >= 0; i--) {
-      if (values[i] !== null) {
-        summary = format(text.latest_lr, { value: rateNumber(values[i]), step: stepNumber(steps[i]) });
-        break;
-      }
-    }
+    var one = oneSeries(data.train.step, data.train.lr || [], text.latest_lr, rateNumber);
     return {
-      data: aligned_,
-      points: present,
-      summary: summary,
+      data: one.data,
+      points: one.points,
+      summary: one.summary,
       yLabel: text.lr,
       format: rateNumber,
       series: [
