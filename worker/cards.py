@@ -168,9 +168,14 @@ def _licence(license: str, base: str, base_on_hub: bool) -> list[str]:
     ]
 
 
+def _is_dolly(config: dict[str, Any]) -> bool:
+    """Whether the run trained on Dolly's prompt format (the default)."""
+    return config.get("prompt_format", "dolly") == "dolly"
+
+
 def _messages(config: dict[str, Any]) -> str:
     """A Python line building the chat messages of one prompt, in the run's prompt format."""
-    if config.get("prompt_format", "dolly") == "dolly":
+    if _is_dolly(config):
         return (
             'messages = [{"role": "user", "content": "Name three primary colours.", "context": ""}]'
         )
@@ -179,7 +184,7 @@ def _messages(config: dict[str, Any]) -> str:
 
 def _prompt_words(config: dict[str, Any]) -> list[str]:
     """How the tokenizer's chat template renders the prompt the model was trained on."""
-    if config.get("prompt_format", "dolly") == "dolly":
+    if _is_dolly(config):
         return [
             "It was trained on Dolly's prompt format (`prompt_format: dolly`), which the",
             "tokenizer's chat template renders exactly as training did: one user turn, the",
@@ -200,7 +205,7 @@ def _usage(kind: str, config: dict[str, Any]) -> list[str]:
     """The card's usage section: a transformers snippet with the prompt the model trained
     on (an SFT model), or the input a reward model scores."""
     adapter = config.get("method") == "lora" and not config.get("merge_lora", True)
-    dolly = config.get("prompt_format", "dolly") == "dolly"
+    dolly = _is_dolly(config)
     if kind == "sft":
         load = (
             "from peft import AutoPeftModelForCausalLM as Model"

@@ -417,7 +417,7 @@ def ordered_pairs(
         (i, j)
         for i in range(k)
         for j in range(k)
-        if ranks[i] < ranks[j] and (min(i, j), max(i, j)) not in left_out
+        if ranks[i] < ranks[j] and _unordered(i, j) not in left_out
     ]
 
 

@@ -148,7 +148,7 @@ class RespondTaskForm(TaskForm):
         label=_("Your answer"),
         text_label=_("The answer"),
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 10, "dir": "auto"}),
+        widget=forms.Textarea(attrs={"rows": 10}),
         help_text=ANSWER_HELP,
     )
     service_field_names = {"text": "response"}
@@ -234,7 +234,6 @@ class SkipForm(IdempotentForm):
         text_label=_("The note"),
         required=False,
         max_length=SKIP_NOTE_MAX_CHARS,
-        widget=forms.TextInput(attrs={"dir": "auto"}),
         help_text=_("Tell us if something is wrong with the task itself."),
     )
 

@@ -54,6 +54,8 @@ class UserTextField(forms.CharField):
 
     def __init__(self, *, text_label: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # A right-to-left text is typed right to left, each field on its own.
+        self.widget.attrs.setdefault("dir", "auto")
         self.text_label = text_label
         self.validators = [
             v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
@@ -69,12 +71,11 @@ class PromptFieldsMixin(forms.Form):
     category = forms.ChoiceField(
         label=_("Category"), choices=Category.choices, widget=forms.RadioSelect
     )
-    # dir="auto": a right-to-left text is typed and shown right to left, each field on its own.
     instruction = UserTextField(
         label=_("Instruction"),
         text_label=_("The instruction"),
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 3, "data-preview": "1", "dir": "auto"}),
+        widget=forms.Textarea(attrs={"rows": 3, "data-preview": "1"}),
         help_text=_("What should the assistant do? Markdown is allowed."),
     )
     context = UserTextField(
@@ -82,7 +83,7 @@ class PromptFieldsMixin(forms.Form):
         text_label=_("The context"),
         required=False,
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 5, "dir": "auto"}),
+        widget=forms.Textarea(attrs={"rows": 5}),
         help_text=_(
             "Reference text the task is about. Required for closed Q&A, information extraction and summarization."
         ),
@@ -137,7 +138,7 @@ class WriteForm(PromptFieldsMixin, IdempotentForm):
         label=_("Your answer"),
         text_label=_("The answer"),
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 8, "data-preview": "1", "dir": "auto"}),
+        widget=forms.Textarea(attrs={"rows": 8, "data-preview": "1"}),
         # Not Django's "This field is required.": say which text is missing, and why.
         error_messages={"required": _("Write your own answer too: every prompt comes with one.")},
         help_text=_(
@@ -169,7 +170,7 @@ class ResponseEditForm(forms.Form):
         label=_("Answer"),
         text_label=_("The answer"),
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 8, "dir": "auto"}),
+        widget=forms.Textarea(attrs={"rows": 8}),
         error_messages={"required": _("An answer cannot be empty: to take it back, withdraw it.")},
     )
 
@@ -179,7 +180,7 @@ class AnswerForm(IdempotentForm):
         label=_("Your answer"),
         text_label=_("The answer"),
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 8, "dir": "auto"}),
+        widget=forms.Textarea(attrs={"rows": 8}),
         error_messages={"required": _("Write your answer before sending it.")},
     )
 

@@ -293,33 +293,27 @@
   function accuracyChart(data, text) {
     var c = colours();
     var one = oneSeries(data.eval.step, data.eval.eval_pairwise_accuracy || [], text.latest_accuracy, number);
-    return {
-      data: one.data,
-      points: one.points,
-      summary: one.summary,
+    return Object.assign(one, {
       yLabel: text.accuracy,
       yRange: [0, 1],
       series: [
         { label: text.accuracy, stroke: c.accuracy, width: 2, spanGaps: true, points: { show: true, size: 7, fill: c.accuracy } }
       ]
-    };
+    });
   }
 
   // The learning rate each step's update used (worker/runtime.step_lr): warm-up, then cosine.
   function lrChart(data, text) {
     var c = colours();
     var one = oneSeries(data.train.step, data.train.lr || [], text.latest_lr, rateNumber);
-    return {
-      data: one.data,
-      points: one.points,
-      summary: one.summary,
+    return Object.assign(one, {
       yLabel: text.lr,
       format: rateNumber,
       series: [
         { label: text.lr, stroke: c.eval, width: 2, spanGaps: true,
           points: { show: fewPoints, size: 7, stroke: c.eval, fill: c.eval } }
       ]
-    };
+    });
   }
 
   function initCharts() {
