@@ -199,12 +199,14 @@ class PromptsApi(ThrottledWrites, APIView):
         return response
 
     class PromptCreateIn(RefusesUnknownFields):
-        instruction = StrictCharField()
-        context = StrictCharField(required=False)  # type: ignore[assignment]
+        instruction = StrictCharField(text_label=_("The instruction"))
+        context = StrictCharField(required=False, text_label=_("The context"))  # type: ignore[assignment]
         category = StrictCharField()
         language = StrictCharField()
         response = StrictCharField(
-            required=False, help_text=_("Optional: the author's own first answer, Dolly-style.")
+            required=False,
+            text_label=_("The answer"),
+            help_text=_("Optional: the author's own first answer, Dolly-style."),
         )
 
     class PromptCreatedOut(PromptOut):
@@ -242,8 +244,8 @@ class PromptDetailApi(APIView):
 
     class PromptUpdateIn(RefusesUnknownFields):
         read_back = tuple(PromptOut.Meta.fields)
-        instruction = StrictCharField(required=False)
-        context = StrictCharField(required=False)  # type: ignore[assignment]
+        instruction = StrictCharField(required=False, text_label=_("The instruction"))
+        context = StrictCharField(required=False, text_label=_("The context"))  # type: ignore[assignment]
         category = StrictCharField(required=False)
         language = StrictCharField(required=False)
 
@@ -292,7 +294,7 @@ class PromptResponsesApi(ThrottledWrites, APIView):
     throttle_scope = "writing"
 
     class ResponseCreateIn(RefusesUnknownFields):
-        text = StrictCharField()
+        text = StrictCharField(text_label=_("The answer"))
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
@@ -353,7 +355,7 @@ class ResponseDetailApi(APIView):
 
     class ResponseUpdateIn(RefusesUnknownFields):
         read_back = tuple(ResponseOut.Meta.fields)
-        text = StrictCharField()
+        text = StrictCharField(text_label=_("The answer"))
 
     @extend_schema(
         responses={200: ResponseOut, **errors(401, 404)}, operation_id="responses_retrieve"

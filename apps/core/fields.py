@@ -4,12 +4,18 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import (
+    MaxValueValidator,
+    MinValueValidator,
+    ProhibitNullCharactersValidator,
+)
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils import html
 
+from apps.core.text import refuse_control_characters
 from apps.core.validators import InRange
 
 
@@ -27,18 +33,33 @@ def form_text(dictionary: Any, value: Any) -> Any:
 
 class StrictCharField(serializers.CharField):
     """A CharField that refuses numbers and booleans instead of turning them into text.
-    Length and content rules live in the services, which the forms share."""
+    Length and content rules live in the services, which the forms share.
+
+    ``text_label`` ("The instruction") names a text a person writes: a NUL in it is refused
+    in the words the services and the pages use for every control character, instead of
+    DRF's "Null characters are not allowed." (QA: the API said it one way, the pages another).
+    """
 
     default_error_messages = {"invalid": _("Must be text (a JSON string).")}
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, text_label: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("trim_whitespace", False)
         kwargs.setdefault("allow_blank", True)
         super().__init__(**kwargs)
+        self.text_label = text_label
+        if text_label is not None:
+            self.validators = [
+                v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
+            ]
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.text_label is not None and "\x00" in data:
+            try:
+                refuse_control_characters(data, label=str(self.text_label))
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages, code="control_character") from exc
         return data.strip() if self.trim_whitespace else data
 
 

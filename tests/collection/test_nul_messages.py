@@ -107,3 +107,19 @@ def test_the_skip_note_says_it_alike(web, volunteer, make_volunteer):
     assert [str(m) for m in get_messages(r.wsgi_request)] == [
         "The skip could not be read: The note contains a control character (U+0000); remove it."
     ]
+
+
+def test_the_api_says_it_alike_for_answers_and_edits(api, volunteer, make_volunteer):
+    """The API said DRF's "Null characters are not allowed." for a NUL (QA); it now says what
+    the pages say, naming the text."""
+    prompt = PromptFactory(author=make_volunteer(), state=PromptState.COLLECTING)
+    r = api.post(f"/api/v1/prompts/{prompt.pk}/responses/", {"text": "Yes\x00."}, format="json")
+    assert r.status_code == 400
+    assert r.json()["text"] == control("The answer")
+
+    mine = PromptFactory(author=volunteer, state=PromptState.REVIEW)
+    r = api.patch(f"/api/v1/prompts/{mine.pk}/", {"context": "Some\x00 text."}, format="json")
+    assert r.status_code == 400
+    assert r.json()["context"] == control("The context")
+    mine.refresh_from_db()
+    assert "\x00" not in mine.context

@@ -32,7 +32,10 @@ def post(api, **changes):
         ({"instruction": "Open \u202eevil.exe now"}, "instruction", "direction text is shown"),
         ({"response": "Fine \u2067isolated\u2069."}, "response", "(U+2067)"),
         ({"context": "A \u202aembedded\u202c one"}, "context", "(U+202A)"),
-        ({"instruction": "Null\x00 byte here"}, "instruction", "null characters are not allowed"),
+        # One message for a NUL, the pages' and the other control characters' (QA).
+        ({"instruction": "Null\x00 byte here"}, "instruction", "control character (U+0000)"),
+        ({"context": "A NUL\x00 here"}, "context", "The context contains a control character"),
+        ({"response": "A NUL\x00 here"}, "response", "The answer contains a control character"),
         ({"context": "c" * 20_001}, "context", "too long: at most 20,000 characters"),
         ({"response": "r" * 20_001}, "response", "too long: at most 20,000 characters"),
         ({"response": "   "}, "response", "cannot be only whitespace"),
