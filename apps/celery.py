@@ -7,6 +7,7 @@ import signal
 from celery import Celery
 from celery.signals import beat_embedded_init, worker_init
 
+from worker import heartbeat
 from worker.lifetime import end_with_parent
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.settings")
@@ -43,3 +44,23 @@ def _die_with_worker(**kwargs: object) -> None:
     """
     if end_with_parent(signal.SIGTERM) and os.getppid() != _worker_pid:
         raise SystemExit("beat: its worker has ended")
+
+
+def _record_heartbeat(consumer: object) -> heartbeat.Send:
+    """A web-side worker records its heartbeats itself: it has the database, and a message to
+    itself would wait behind the task it is busy with."""
+
+    def send(payload: dict[str, object]) -> None:
+        from django.db import connection
+
+        from apps.core import workers
+
+        try:
+            workers.record(payload)
+        finally:
+            connection.close()  # this thread's own connection, opened for the beat
+
+    return send
+
+
+heartbeat.install(app, make_send=_record_heartbeat)

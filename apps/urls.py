@@ -17,6 +17,7 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("system/", core_views.system, name="system"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     # set_language: the footer's language switcher posts here and gets the django_language cookie.

@@ -17,6 +17,7 @@ from typing import Any
 
 from celery import Celery
 
+from worker import heartbeat
 from worker.brokers import FILESYSTEM_TRANSPORT, redis_transport_options
 from worker.paths import data_dir
 
@@ -86,3 +87,10 @@ app.conf.update(
 # worker.jobs: the in-process tasks and describe; worker.runs: worker.train_run.
 for _module in ("jobs", "runs"):
     app.autodiscover_tasks(["worker"], related_name=_module, force=True)
+
+# Heartbeats (worker.heartbeat): as tasks on the default queue, since a GPU node holds no
+# database credentials; dropped unrecorded after a few missed beats' time.
+_heartbeat_expires_s = max(120, 4 * heartbeat.interval_s())
+heartbeat.install(
+    app, make_send=lambda consumer: heartbeat.send_as_task(app, expires=_heartbeat_expires_s)
+)

@@ -6,7 +6,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 from rest_framework import permissions
@@ -53,6 +55,21 @@ def licence_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
         if not selectors.licence_accepted(user=request.user):
             return redirect(f"/licence/?{urlencode({'next': request.get_full_path()})}")
         check_not_banned(user=request.user)  # type: ignore[arg-type]
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def maintainer_required(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
+    """Page views for maintainers only: sign in, then a 403 page for anyone else."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not roles.is_maintainer(request.user):
+            raise PermissionDenied(_("Only maintainers may open this page."))
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -29,3 +29,26 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last heartbeat of each Celery worker, web side and GPU nodes (worker.heartbeat);
+    the System page and a queued run's page read it. One row per worker name."""
+
+    class State(models.TextChoices):
+        ONLINE = "online", "online"
+        STOPPED = "stopped", "stopped"
+
+    hostname = models.CharField(max_length=255, unique=True)
+    node = models.CharField(max_length=255, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices)
+    queues = models.JSONField(default=list)
+    device = models.CharField(max_length=300, blank=True)
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+    interval_s = models.PositiveIntegerField()
+    busy = models.JSONField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.hostname

@@ -4,15 +4,12 @@ static/js/training.js redraws the charts from data.json when a new report has co
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
@@ -26,11 +23,11 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from apps.accounts import roles
 from apps.accounts.authentication import accepts_api_tokens
+from apps.accounts.permissions import maintainer_required
 from apps.accounts.selectors import request_user
 from apps.collection.selectors import prompts_answered_by_model
-from apps.core import idempotency
+from apps.core import idempotency, workers
 from apps.core.downloads import download, saved_name
 from apps.core.forms import add_validation_errors
 from apps.core.text import ago
@@ -42,19 +39,6 @@ from apps.training.models import RunKind, RunState, TrainingRun
 RUNS_PER_PAGE = 25
 # The prompts a run answered that its page links to; the rest are counted.
 ANSWERED_SHOWN = 50
-
-
-def maintainer_required(
-    view: Callable[..., HttpResponseBase],
-) -> Callable[..., HttpResponseBase]:
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not roles.is_maintainer(request.user):
-            raise PermissionDenied(_("Only maintainers may open this page."))
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _finished_releases() -> list[Release]:
@@ -221,7 +205,17 @@ def _live_context(run: TrainingRun) -> dict[str, Any]:
         "finished_when": ago(run.finished_at),
         "downloads": downloads,
         "can_retry": services.is_retryable(run),
+        "gpu_workers": _gpu_workers(run),
     }
+
+
+def _gpu_workers(run: TrainingRun) -> dict[str, int] | None:
+    """For a queued run: how many GPU workers are online and how many of them are busy, from
+    their heartbeats (apps.core.workers), so its page can say whether one will take it."""
+    if run.state != RunState.QUEUED:
+        return None
+    online = [w for w in workers.workers("gpu") if w.online]
+    return {"online": len(online), "busy": sum(1 for w in online if w.status == "busy")}
 
 
 @never_cache

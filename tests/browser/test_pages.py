@@ -6,20 +6,24 @@ Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from apps.accounts import services as account_services
 from apps.collection import import_jobs, importing
 from apps.collection.models import Import
+from apps.core import workers
 from apps.releases.building import release_build
 from apps.releases.services import release_create
 from tests.browser.conftest import DESKTOP, PHONE, TIMEOUT_MS, horizontal_overflow, open_menu
 from tests.browser.csp import csp_violations
 from tests.factories import PromptFactory, ResponseFactory, UserFactory
+from worker import heartbeat
 
 pytestmark = pytest.mark.browser
 
@@ -144,6 +148,7 @@ PAGES = [
     ("community-signed-in", "/community/?period=all", "volunteer"),
     ("community-progress", "/community/?view=progress", None),
     ("guidelines", "/guidelines/", None),
+    ("system", "/system/", "maintainer"),
 ]
 
 
@@ -167,6 +172,21 @@ def visitors(
         "import-done": f"/imports/{_import(maintainer, fail=False).pk}/",
         "import-failed": f"/imports/{_import(maintainer, fail=True).pk}/",
     }
+    # The System page with a table of workers: one busy, one online, one long silent.
+    now = timezone.now()
+    for name, queues, busy, seen in [
+        ("gpu@node-1", ["gpu"], {"task": "worker.train_run", "run_id": 1}, now),
+        ("web@host", ["default", "exports"], None, now),
+        ("gpu@node-2", ["gpu"], None, now - timedelta(hours=3)),
+    ]:
+        workers.record(
+            {
+                "version": heartbeat.VERSION, "hostname": name, "state": "online",
+                "queues": queues, "device": "NVIDIA H100 80GB HBM3", "pid": 7, "node": "n",
+                "started_at": (now - timedelta(days=1)).isoformat(),
+                "sent_at": seen.isoformat(), "interval": 30, "busy": busy,
+            }
+        )  # fmt: skip
     return users, paths
 
 
