@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from html.parser import HTMLParser
+from itertools import pairwise
 
 import pytest
 from django.core.cache import cache
@@ -193,3 +194,21 @@ def test_previews_and_titles_show_the_words_not_the_markup():
     # The page that shows the text in full still shows all of it.
     shown = render(text)
     assert "https://x.example/fr.png" in shown and "a note to self" in shown
+
+
+@pytest.mark.django_db
+def test_a_prompt_pages_outline_skips_no_level_under_a_users_heading(client):
+    """User headings start at <h3>; on a prompt page they sat under its <h1> with nothing
+    between (h1 → h3, a skipped level the verification noticed). A hidden <h2> now names the
+    instruction, so the outline goes h1 → h2 → h3 → … → h2 (Answers)."""
+    from tests.factories import PromptFactory, ResponseFactory
+
+    prompt = PromptFactory(instruction="# Plan\n\nWrite a plan.\n\n## Steps\n\nThree of them.")
+    ResponseFactory(prompt=prompt, text="# Answer\n\nOne.")
+    html = client.get(f"/prompts/{prompt.pk}/").content.decode()
+    main = html[html.index("<main") : html.index("</main>")]
+    levels = [
+        int(tag[1]) for tag, _ in Page(main).elements if tag in {f"h{n}" for n in range(1, 7)}
+    ]
+    assert levels[0] == 1 and 3 in levels, levels
+    assert all(b <= a + 1 for a, b in pairwise(levels)), levels
