@@ -50,8 +50,8 @@ run: install
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py seed_demo
 	@set -m; trap 'kill %1 %2 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 %2 2>/dev/null || break; sleep 0.5; done; kill -KILL %2 2>/dev/null' EXIT INT TERM; \
-	DEBUG=true $(BIN)/celery -A apps worker --beat --pool=solo --loglevel=warning -Q default,exports & \
-	$(BIN)/celery -A worker.celery worker --pool=solo --loglevel=warning -Q gpu & \
+	DEBUG=true $(BIN)/celery -A apps worker --beat --pool=solo --loglevel=warning -Q default,exports -n web@%h & \
+	$(BIN)/celery -A worker.celery worker --pool=solo --loglevel=warning -Q gpu -n gpu@%h & \
 	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 services:

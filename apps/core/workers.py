@@ -29,8 +29,10 @@ MISSED_BEATS = 3
 GRACE_S = 15
 # A worker not heard from for this long leaves the page (its row is deleted).
 FORGET_AFTER = dt.timedelta(days=7)
-# Beat sends "expire-assignments" every minute: quieter than this, it is probably not running.
-BEAT_QUIET_S = 180
+# Beat sends "expire-assignments" every minute, but django-celery-beat writes the times it
+# sent a task to the database only every 3 minutes (Celery's Scheduler.sync_every): a last
+# run older than this means beat is probably not running.
+BEAT_QUIET_S = 6 * 60
 
 
 class BadHeartbeat(ValueError):
