@@ -7,6 +7,7 @@ from apps.assignments import api as tasks_api
 from apps.collection import api as collection_api
 from apps.collection import api_imports, api_policy
 from apps.community import api as community_api
+from apps.core import api_system
 from apps.moderation import api as moderation_api
 from apps.releases import api as releases_api
 from apps.training import api as training_api
@@ -47,6 +48,7 @@ urlpatterns = [
         name="training-schedule-detail",
     ),
     path("policy/", api_policy.PolicyApi.as_view(), name="policy"),
+    path("system/", api_system.SystemApi.as_view(), name="system"),
     path("flags/", moderation_api.FlagsApi.as_view(), name="flags"),
     path("moderation/queue/", moderation_api.QueueApi.as_view(), name="moderation-queue"),
     path("moderation/log/", moderation_api.AuditLogApi.as_view(), name="moderation-log"),

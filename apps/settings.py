@@ -509,6 +509,11 @@ SPECTACULAR_SETTINGS = {
             "description": "Maintainers: start, follow, cancel and retry training runs.",
         },
         {"name": "training-schedules", "description": "Maintainers: scheduled training."},
+        {
+            "name": "system",
+            "description": "Maintainers: whether the services, beat and workers are up, and "
+            "the work waiting on each queue.",
+        },
     ],
     "ENUM_NAME_OVERRIDES": {
         "PromptStateEnum": "apps.collection.models.PromptState",

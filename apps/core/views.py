@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
-from django.db import connection
 from django.http import (
     Http404,
     HttpRequest,
@@ -11,7 +9,6 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import resolve
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.decorators.cache import never_cache
@@ -32,65 +29,11 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def service_checks() -> dict[str, str]:
-    """``ok`` or ``error: <exception>`` for the database, and Redis when it is configured."""
-    checks: dict[str, str] = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means not ready; say which
-        checks["database"] = f"error: {exc.__class__.__name__}"
-    if settings.REDIS_URL:
-        import redis
-
-        try:
-            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).ping()
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"error: {exc.__class__.__name__}"
-    return checks
-
-
 @never_cache
 @maintainer_required
 def system(request: HttpRequest) -> HttpResponse:
-    """Maintainers: are the parts up? The database and Redis, beat, every worker heard from
-    (queues, device, what it is doing), the messages waiting on each queue, and the work
-    waiting in the database for a worker (queued training runs, releases being built)."""
-    from apps.releases.models import Release, ReleaseState
-    from apps.training.models import RunState, TrainingRun
-
-    now = timezone.now()
-    found = workers.workers()
-    depths = workers.queue_depths()
-    queues = [
-        {
-            "name": name,
-            "waiting": None if depths is None else depths.get(name),
-            "online": sum(1 for w in found if w.online and name in w.row.queues),
-        }
-        for name in workers.QUEUES
-    ]
-    beat_last = workers.beat_last_run()
-    queued_runs = TrainingRun.objects.filter(state=RunState.QUEUED)
-    return render(
-        request,
-        "core/system.html",
-        {
-            "checks": service_checks(),
-            "broker": "redis" if settings.REDIS_URL else "files",
-            "workers": found,
-            "queues": queues,
-            "broker_answered": depths is not None,
-            "beat_last": beat_last,
-            "beat_quiet": beat_last is None
-            or (now - beat_last).total_seconds() > workers.BEAT_QUIET_S,
-            "queued_runs": queued_runs.count(),
-            "oldest_queued_run": queued_runs.order_by("created_at").first(),
-            "building_releases": Release.objects.filter(state=ReleaseState.BUILDING).count(),
-        },
-    )
+    """Maintainers: are the parts up? (``workers.overview``)"""
+    return render(request, "core/system.html", workers.overview())
 
 
 @never_cache
@@ -102,7 +45,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     """Ready to serve: the database answers, and Redis too when it is configured."""
-    checks = service_checks()
+    checks = workers.service_checks()
     ready = all(v == "ok" for v in checks.values())
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503

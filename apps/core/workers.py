@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -175,3 +176,56 @@ def beat_last_run() -> dt.datetime | None:
         last=Max("last_run_at")
     )["last"]
     return found
+
+
+def service_checks() -> dict[str, str]:
+    """``ok`` or ``error: <exception>`` for the database, and Redis when it is configured."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    if settings.REDIS_URL:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {exc.__class__.__name__}"
+    return checks
+
+
+def overview() -> dict[str, Any]:
+    """Everything the System page and its API show: the services' checks, beat, every worker
+    heard from, the messages waiting on each queue (with the workers online for it), and the
+    work waiting in the database (queued training runs, releases being built)."""
+    from apps.releases.models import Release, ReleaseState
+    from apps.training.models import RunState, TrainingRun
+
+    found = workers()
+    depths = queue_depths()
+    beat_last = beat_last_run()
+    queued_runs = TrainingRun.objects.filter(state=RunState.QUEUED)
+    return {
+        "checks": service_checks(),
+        "broker": "redis" if settings.REDIS_URL else "files",
+        "workers": found,
+        "queues": [
+            {
+                "name": name,
+                "waiting": None if depths is None else depths.get(name),
+                "online": sum(1 for w in found if w.online and name in w.row.queues),
+            }
+            for name in QUEUES
+        ],
+        "broker_answered": depths is not None,
+        "beat_last": beat_last,
+        "beat_quiet": beat_last is None
+        or (timezone.now() - beat_last).total_seconds() > BEAT_QUIET_S,
+        "queued_runs": queued_runs.count(),
+        "oldest_queued_run": queued_runs.order_by("created_at").first(),
+        "building_releases": Release.objects.filter(state=ReleaseState.BUILDING).count(),
+    }

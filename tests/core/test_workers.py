@@ -314,3 +314,24 @@ def test_real_workers_report_themselves_and_a_stopped_one_says_so(tmp_path):
             workers=started,
             log=log,
         )
+
+
+def test_the_api_says_what_the_page_says_to_maintainers_only(api, api_maintainer):
+    assert api.get("/api/v1/system/").status_code == 403
+    run = make_run(make_release(), state=RunState.QUEUED)
+    workers.record(beat(busy={"task": "worker.train_run", "run_id": run.pk + 1}))
+    long_ago = timezone.now() - dt.timedelta(hours=1)
+    workers.record(beat(hostname="gpu@node-2", sent_at=long_ago.isoformat()))
+    response = api_maintainer.get("/api/v1/system/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["checks"]["database"] == "ok"
+    assert body["training_runs_queued"] == 1
+    assert [(w["name"], w["status"]) for w in body["workers"]] == [
+        ("gpu@node-1", "busy"),
+        ("gpu@node-2", "silent"),
+    ]
+    assert body["workers"][0]["busy_with"] == {"task": "worker.train_run", "run_id": run.pk + 1}
+    gpu = next(q for q in body["queues"] if q["name"] == "gpu")
+    assert gpu["workers_online"] == 1
+    assert gpu["waiting"] == (0 if body["broker_answered"] else None)
