@@ -298,6 +298,35 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Hearth] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
+# Suspended accounts add no e-mail addresses (apps.accounts.forms.AddEmailForm).
+ACCOUNT_FORMS = {"add_email": "apps.accounts.forms.AddEmailForm"}
+# The client's address, for allauth's per-address limits (10 failed sign-ins a minute, 30
+# sign-ins, 20 sign-ups, 20 password resets). Behind a reverse proxy every request comes from
+# the proxy, so the whole site would share one budget: anyone's ten failed sign-ins would lock
+# everyone out. HEARTH_TRUSTED_PROXY_COUNT: how many proxies in front add to X-Forwarded-For
+# (1 for one nginx or Caddy; docker compose's default); the address the outermost one saw is
+# the client's, and what a client writes into the header itself is ignored. Or
+# HEARTH_TRUSTED_CLIENT_IP_HEADER: a header that the proxy sets to the client's address alone
+# (X-Real-IP), trusted from every request. Neither (make run): the connection's own address.
+ALLAUTH_TRUSTED_PROXY_COUNT = envint("HEARTH_TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=10)
+_CLIENT_IP_HEADER = envstr("HEARTH_TRUSTED_CLIENT_IP_HEADER")
+if _CLIENT_IP_HEADER:
+    if not re.fullmatch(r"[A-Za-z0-9-]+", _CLIENT_IP_HEADER):
+        raise ConfigError(
+            f"HEARTH_TRUSTED_CLIENT_IP_HEADER={_CLIENT_IP_HEADER!r} is not a header name"
+        )
+    if _CLIENT_IP_HEADER.lower() in {"x-forwarded-for", "forwarded"}:
+        raise ConfigError(
+            f"HEARTH_TRUSTED_CLIENT_IP_HEADER={_CLIENT_IP_HEADER!r} holds a list that the "
+            "client starts; set HEARTH_TRUSTED_PROXY_COUNT to the number of proxies instead"
+        )
+    if ALLAUTH_TRUSTED_PROXY_COUNT:
+        raise ConfigError(
+            "HEARTH_TRUSTED_CLIENT_IP_HEADER and HEARTH_TRUSTED_PROXY_COUNT are both set; "
+            "set one: with the header, HEARTH_TRUSTED_PROXY_COUNT=0 (docker compose sets 1 "
+            "unless told otherwise)"
+        )
+    ALLAUTH_TRUSTED_CLIENT_IP_HEADER = _CLIENT_IP_HEADER
 
 # Hugging Face sign-in is OpenID Connect; it appears only when a client is configured.
 HF_OAUTH_CLIENT_ID = envstr("HF_OAUTH_CLIENT_ID")

@@ -38,3 +38,5 @@ urlpatterns = [
 
 handler404 = "apps.core.views.page_not_found"
 handler500 = "apps.core.views.server_error"
+# allauth answers its own rate limits (sign-ins, sign-ups, resets) through this handler.
+handler429 = "apps.accounts.views.rate_limited"

@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
@@ -12,6 +13,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from apps.accounts import selectors, services
+from apps.accounts.limits import allauth_wait, limited_page
+from apps.core.throttling import wait_in_words
 
 
 def first_stop(*, user: Any) -> str:
@@ -54,6 +57,60 @@ class AccountAdapter(DefaultAccountAdapter):
         if domain == "invalid" or domain.endswith(".invalid"):
             raise ValidationError(_("Use an email address that can receive mail."))
         return email
+
+    def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
+        """Over the failed sign-in limits (per address tried, per client), answer 429 with
+        Retry-After and a page that says when to try again, instead of allauth's form again
+        with a 200 that says "later"."""
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError as exc:
+            if exc.code != "too_many_login_attempts":
+                raise
+            key = self._get_login_attempts_cache_key(request, **credentials)
+            wait = allauth_wait(request, action="login_failed", key=key)
+            if wait is None:
+                message = _("Too many failed sign-in attempts. Try again later.")
+            else:
+                message = _("Too many failed sign-in attempts. Try again %(when)s.") % {
+                    "when": wait_in_words(wait)
+                }
+            raise ImmediateHttpResponse(
+                limited_page(
+                    request,
+                    wait=wait,
+                    message=message,
+                    what_now=_("You are not signed in: the password was not checked this time."),
+                    back_url=request.get_full_path(),
+                    back_label=_("Back to sign in"),
+                )
+            ) from None
+
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        """Every e-mail allauth sends names the account as ``account_name`` does, never by
+        its display name: that is text anyone chooses, and the mail goes to any address
+        (QA: "user Hearth Security. Act now: http://evil.example/r has given your email
+        address…"). Hearth's copies of allauth's templates use ``account_name``."""
+        user = context.get("user")
+        if user is not None:
+            context = {**context, "account_name": account_name(user, recipient=email)}
+        super().send_mail(template_prefix, email, context)
+
+    def send_confirmation_mail(self, request: Any, emailconfirmation: Any, signup: bool) -> None:
+        """A suspended account sends no confirmation e-mails (adding an address is refused
+        on its form already; this covers sending one again)."""
+        if not signup:
+            services.check_may_add_email(user=emailconfirmation.email_address.user)
+        super().send_confirmation_mail(request, emailconfirmation, signup)
+
+
+def account_name(user: Any, *, recipient: str) -> str:
+    """How an e-mail to ``recipient`` names ``user``'s account: by its address when that is
+    where the mail goes (it tells them nothing new), else as "Volunteer #12", which tells a
+    stranger neither the address nor any text the account chose."""
+    if recipient.casefold() == (user.email or "").casefold():
+        return str(user.email)
+    return _("Volunteer #%(id)s") % {"id": user.pk}
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):

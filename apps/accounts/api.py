@@ -8,6 +8,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 
 from apps.accounts import roles, selectors, services
 from apps.accounts.models import ApiToken, User
+from apps.accounts.permissions import SignedInBrowserForWrites
 from apps.core.api import takes_no_body
 from apps.core.fields import RefusesUnknownFields, StrictBooleanField, StrictCharField
 from apps.core.schema import WRITE_ERRORS, errors
@@ -145,6 +147,8 @@ class TokenOut(serializers.ModelSerializer[ApiToken]):
 
 
 class TokensApi(APIView):
+    permission_classes = [IsAuthenticated, SignedInBrowserForWrites]
+
     class TokenCreateIn(RefusesUnknownFields):
         name = StrictCharField()
 

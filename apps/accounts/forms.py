@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account.forms import AddEmailForm as AllauthAddEmailForm
 from django import forms
+from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
+from apps.accounts import services
 from apps.accounts.models import User
 
 
@@ -72,3 +75,15 @@ class AccountDeleteForm(forms.Form):
         if not self.user.check_password(password):
             raise forms.ValidationError(_("The password is not right."))
         return password
+
+
+class AddEmailForm(AllauthAddEmailForm):
+    """allauth's form for another e-mail address (ACCOUNT_FORMS), refused to a suspended
+    account before anything is sent."""
+
+    def clean_email(self) -> str:
+        try:
+            services.check_may_add_email(user=self.user)
+        except PermissionDenied as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return super().clean_email()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -7,10 +8,20 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.confusables import skeleton
+
 # The account that model-written answers are filed under (Response.source "model"). RFC 2606:
 # ".invalid" is never a real mailbox, and sign-up refuses it (AccountAdapter.clean_email), so
 # nobody can claim the address; the account cannot sign in.
 MODEL_AUTHOR_EMAIL = "models@hearth.invalid"
+
+
+def display_name_key(name: str) -> str:
+    """What two display names that look the same have in common: their confusable skeleton
+    (apps.core.confusables), hashed to a fixed length for the index; "" for no name."""
+    if not name:
+        return ""
+    return hashlib.sha256(skeleton(name).encode()).hexdigest()
 
 
 class UserManager(BaseUserManager["User"]):
@@ -41,6 +52,10 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]
     email = models.EmailField(_("email address"), unique=True)
     display_name = models.CharField(_("display name"), max_length=60, blank=True)
+    # display_name_key(display_name), kept by save(): a new name that looks like another
+    # account's is refused by it (services.check_display_name). Not unique: names given
+    # before the check stay as they were, clashes included.
+    display_name_key = models.CharField(max_length=64, blank=True, editable=False)
     languages = models.JSONField(
         _("languages"), default=list, blank=True, help_text=_("BCP-47 tags, e.g. en, de, pt-BR")
     )
@@ -71,8 +86,19 @@ class User(AbstractUser):
     REQUIRED_FIELDS: ClassVar[list[str]] = []
     objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
+    class Meta(AbstractUser.Meta):
+        indexes = [models.Index(fields=["display_name_key"], name="user_display_name_key")]
+
     def __str__(self) -> str:
         return self.display_name or self.email.split("@")[0]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "display_name" in update_fields:
+            self.display_name_key = display_name_key(self.display_name)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "display_name_key"}
+        super().save(*args, **kwargs)
 
     @property
     def public_name(self) -> str:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import permissions
 
 from apps.accounts import roles, selectors
+from apps.accounts.models import ApiToken
 from apps.accounts.services import check_not_banned
 
 
@@ -36,6 +37,19 @@ class HasAcceptedLicence(AcceptedLicence):
         if request.method in permissions.SAFE_METHODS:
             return True
         return super().has_permission(request, view)
+
+
+class SignedInBrowserForWrites(permissions.BasePermission):
+    """Writes only a browser's session may make (creating API tokens): a leaked token could
+    otherwise make tokens of its own, which outlive its revocation and a new password."""
+
+    message = _(
+        "Create API tokens on your Profile page (/profile/), signed in in a browser: a token "
+        "cannot create another."
+    )
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return request.method in permissions.SAFE_METHODS or not isinstance(request.auth, ApiToken)
 
 
 class IsMaintainer(permissions.BasePermission):

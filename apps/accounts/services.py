@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from typing import Any
 
@@ -12,11 +13,19 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from apps.accounts import roles
-from apps.accounts.models import MODEL_AUTHOR_EMAIL, ApiToken, LicenceAcceptance, User
+from apps.accounts.models import (
+    MODEL_AUTHOR_EMAIL,
+    ApiToken,
+    LicenceAcceptance,
+    User,
+    display_name_key,
+)
+from apps.core.confusables import skeleton
 from apps.core.text import is_printable_name
 
 TOKEN_PREFIX = "hearth_"
@@ -89,6 +98,18 @@ def check_not_banned(*, user: User) -> None:
         )
 
 
+def check_may_add_email(*, user: User) -> None:
+    """Refuse a new e-mail address, or another confirmation e-mail, to a suspended account:
+    each one sends Hearth's mail to an address of the account's choosing."""
+    if user.banned_at is not None:
+        raise PermissionDenied(
+            _(
+                "Your account is suspended: it cannot add email addresses or have confirmations "
+                "sent."
+            )
+        )
+
+
 def check_may_contribute_now(*, user: User) -> None:
     """``check_not_banned`` on the account as it is now rather than as the request found it,
     and refuse a deleted account: the row is read under a lock that waits for a ban or an
@@ -143,6 +164,93 @@ def licence_accept(*, user: User, version: str | None = None) -> LicenceAcceptan
     return acceptance
 
 
+# Words a display name may not hold, since readers would take the person for staff or for the
+# site itself: names are shown with no role marker (leaderboard, prompt pages, the API's
+# author_name). Compared as whole words of the name's skeleton, so "M0derator" and "Ｈearth"
+# count too; the role labels below are added in every language the site speaks.
+RESERVED_NAME_WORDS = (
+    "admin",
+    "admins",
+    "administrator",
+    "administrators",
+    "moderator",
+    "moderators",
+    "maintainer",
+    "maintainers",
+    "staff",
+    "hearth",
+)
+_ROLE_LABELS = (
+    gettext_noop("Admin"),
+    gettext_noop("Administrator"),
+    gettext_noop("Moderator"),
+    gettext_noop("Maintainer"),
+)
+# How pages name a person without a display name (User.public_name).
+_NAMELESS = gettext_noop("Volunteer #%(id)s")
+
+
+def _words(text: str) -> str:
+    """The words of ``text``'s skeleton, one space apart, for matching whole words."""
+    return " ".join(re.findall(r"\w+", skeleton(text)))
+
+
+def _in_every_language(message: str) -> list[str]:
+    found = []
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            found.append(_(message))
+    return found
+
+
+def check_display_name(*, user: User, name: str) -> None:
+    """Refuse a new display name that would pass for someone else: one that looks the same as
+    another account's name (after NFKC, casefolding and the confusable skeleton), one of the
+    form pages give people without a name ("Volunteer #12", in any language the site speaks),
+    or one that holds a role word ("Moderator", "Maintainer", "Admin", "Hearth"). ``name`` is
+    already collapsed and checked for unprintable characters."""
+    words = f" {_words(name)} "
+    labels = [label for message in _ROLE_LABELS for label in _in_every_language(message)]
+    for reserved in (*RESERVED_NAME_WORDS, *labels):
+        if f" {_words(reserved)} " in words:
+            raise ValidationError(
+                {
+                    "display_name": [
+                        _(
+                            "A display name cannot hold “%(word)s”: readers would take you "
+                            "for one of Hearth's roles. Choose another name."
+                        )
+                        % {"word": reserved}
+                    ]
+                }
+            )
+    compact = "".join(skeleton(name).split())
+    for nameless in _in_every_language(_NAMELESS):
+        if compact.startswith("".join(skeleton(nameless.split("%(id)s")[0]).split())):
+            raise ValidationError(
+                {
+                    "display_name": [
+                        _(
+                            "Names such as “%(example)s” are how Hearth shows people who have "
+                            "not chosen one. Choose another name."
+                        )
+                        % {"example": _(_NAMELESS) % {"id": user.pk}}
+                    ]
+                }
+            )
+    if User.objects.filter(display_name_key=display_name_key(name)).exclude(pk=user.pk).exists():
+        raise ValidationError(
+            {
+                "display_name": [
+                    _(
+                        "Someone else already goes by this name, or by one that looks the same. "
+                        "Choose another."
+                    )
+                ]
+            }
+        )
+
+
 @transaction.atomic
 def profile_update(
     *,
@@ -163,8 +271,11 @@ def profile_update(
             raise ValidationError(
                 {"display_name": [_("The display name has unprintable characters.")]}
             )
+        if name and name != user.display_name:  # a name given before the check stays
+            check_display_name(user=user, name=name)
         user.display_name = name
-        fields.append("display_name")
+        user.display_name_key = display_name_key(name)
+        fields += ["display_name", "display_name_key"]
     if languages is not None:
         user.languages = check_languages(languages)
         fields.append("languages")
@@ -211,6 +322,12 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
         user=user, name=name, prefix=key[: len(TOKEN_PREFIX) + 6], key_hash=hash_token(key)
     )
     return token, key
+
+
+def api_tokens_revoke_all(*, user: User) -> int:
+    """Revoke every live token of ``user`` (a new password, a deleted account); returns how
+    many were live."""
+    return user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 def api_token_revoke(*, token: ApiToken) -> ApiToken:
@@ -265,7 +382,7 @@ def account_delete(*, user: User) -> User:
     author_work_withdraw(author=user)
     on_gone_work_commit(author_id=user.pk)  # other people's tasks on their work
     now = timezone.now()
-    user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=now)
+    api_tokens_revoke_all(user=user)
     EmailAddress.objects.filter(user=user).delete()
     SocialAccount.objects.filter(user=user).delete()
     user.groups.clear()

@@ -15,9 +15,11 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import selectors, services
 from apps.accounts.forms import AccountDeleteForm, LicenceForm, ProfileForm, TokenForm
+from apps.accounts.limits import allauth_wait, limited_page
 from apps.core.forms import add_validation_errors
 from apps.core.languages import common_languages
 from apps.core.streaming import json_chunks, json_pieces
+from apps.core.throttling import throttled_message
 
 
 def _safe_next(request: HttpRequest, target: str | None) -> str:
@@ -151,3 +153,38 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         return redirect("/")
     status = 400 if form.is_bound else 200
     return render(request, "accounts/delete.html", {"form": form}, status=status)
+
+
+# allauth's pages that answer 429 over one of its limits, and the limit each counts.
+_ALLAUTH_LIMITS = {
+    "account_login": "login",
+    "account_signup": "signup",
+    "account_reset_password": "reset_password",
+    "account_reset_password_from_key": "reset_password_from_key",
+    "account_change_password": "change_password",
+    "account_set_password": "change_password",
+    "account_email": "manage_email",
+    "account_reauthenticate": "reauthenticate",
+}
+
+
+def rate_limited(request: HttpRequest) -> HttpResponse:
+    """allauth's answer over one of its limits: allauth calls ``handler429`` of the root
+    URLconf (``apps.urls``), else renders a bare 429 without Retry-After. This says when to
+    try again, in words and in Retry-After, and leads back to the page."""
+    match = request.resolver_match
+    action = _ALLAUTH_LIMITS.get(match.url_name or "") if match else None
+    wait = None
+    if action is not None:
+        # The password reset also counts per address asked for (allauth's key: lower case).
+        email = request.POST.get("email", "").strip().lower()
+        key = email if action == "reset_password" and email else None
+        wait = allauth_wait(request, action=action, key=key)
+    return limited_page(
+        request,
+        wait=wait,
+        message=throttled_message(wait),
+        what_now=_("Nothing was done: send it again then."),
+        back_url=request.path,
+        back_label=_("Back"),
+    )

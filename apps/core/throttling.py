@@ -108,16 +108,33 @@ class ScopedThrottle(ScopedRateThrottle):
         return super().wait()
 
 
+def wait_in_words(seconds: float) -> str:
+    """How long to wait, as a person says it: "in 40 seconds" up to a minute and a half, then
+    rounded: "in about 58 minutes", "in about 2 hours", "in about 3 days". Whole seconds are
+    counted up, as Retry-After counts them."""
+    seconds = max(1, math.ceil(seconds))
+    if seconds <= 90:
+        return ngettext("in %(count)d second", "in %(count)d seconds", seconds) % {"count": seconds}
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return ngettext("in about %(count)d minute", "in about %(count)d minutes", minutes) % {
+            "count": minutes
+        }
+    hours = round(seconds / 3600)
+    if hours < 36:
+        return ngettext("in about %(count)d hour", "in about %(count)d hours", hours) % {
+            "count": hours
+        }
+    days = round(seconds / 86400)
+    return ngettext("in about %(count)d day", "in about %(count)d days", days) % {"count": days}
+
+
 def throttled_message(wait: float | None) -> str:
     """The 429 answer for DRF's throttles (per user, counted in the cache)."""
     if wait is None:
         return _("Too many requests. Slow down a little and try again.")
-    seconds = max(1, math.ceil(wait))
-    return ngettext(
-        "Too many requests. Try again in %(seconds)d second.",
-        "Too many requests. Try again in %(seconds)d seconds.",
-        seconds,
-    ) % {"seconds": seconds}
+    # Translators: %(when)s is a wait such as "in 40 seconds" or "in about 58 minutes".
+    return _("Too many requests. Try again %(when)s.") % {"when": wait_in_words(wait)}
 
 
 class ThrottledWrites:
