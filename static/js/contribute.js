@@ -1,11 +1,14 @@
 // The Contribute page (and the Write page, for its shortcuts): local expiry times and a
-// countdown of the hold, the focus on the task after a submit or a skip, the keyboard
-// shortcuts (and their dialog), and the ranking list
+// countdown of the hold, the keyboard shortcuts (and their dialog), and the ranking list
 // (drag and drop by mouse or touch through SortableJS, keyboard moves, Move up / Move down
 // buttons, spoken announcements). Without this script the page still works: the hold's time
 // is the server's, and the ranking is given with one number per answer.
 (function () {
   "use strict";
+
+  function reducedMotion() {
+    return Boolean(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
+  }
 
   // Inputs that take no typing: a key pressed on them may be a shortcut.
   var NOT_TYPED = ["checkbox", "radio", "button", "submit", "reset", "image", "file", "range", "color"];
@@ -193,21 +196,6 @@
       if (!document.hidden && !expiry.hidden) tick();
     });
     tick();
-  }
-
-  // After a submit or a skip, the next task's page opens with its message ("Thank you! …"):
-  // the focus goes to the task's heading, so the next Tab reaches the task's first field, not
-  // the site's menu, and a screen reader reads the heading with the message that describes it.
-  // A page shown again with errors leaves the focus on the field to fix (static/js/hearth.js).
-  function focusTask() {
-    var heading = document.querySelector("#main h1");
-    var status = document.querySelector("#main > [role=status]");
-    if (!document.querySelector("[data-task-id]")) return; // the Write page, with no task
-    if (!heading || !status || document.querySelector(".has-error, [aria-invalid=true]")) return;
-    if (!status.id) status.id = "task-messages";
-    heading.setAttribute("tabindex", "-1");
-    heading.setAttribute("aria-describedby", status.id);
-    heading.focus();
   }
 
   // Ctrl+Enter sends the task when the focus is in no form (on its heading, after a shortcut);
@@ -427,7 +415,8 @@
       window.Sortable.create(list, {
         handle: ".rank-handle",
         draggable: ".rank-item",
-        animation: 150,
+        // No sliding of the other answers where the system asks for less motion.
+        animation: reducedMotion() ? 0 : 150,
         // The same pointer-driven drag for mouse, pen and touch (no native HTML5 drag image).
         forceFallback: true,
         fallbackTolerance: 3,
@@ -484,6 +473,5 @@
     if (form) ranking(form);
     var review = document.querySelector("[data-review-form]");
     if (review) qualityKeys(review);
-    focusTask();
   });
 })();

@@ -113,6 +113,61 @@
     }
   }
 
+  // A page that opens with a message, the outcome of what was just sent ("Thank you! …",
+  // "Saved.", a new token), says it in a status that was there when the page loaded, which
+  // a screen reader does not read out by itself. The focus goes to the heading the message
+  // is under, described by it: the page's h1 for the messages above it, else the last
+  // heading before the message. The next Tab then reaches what follows the heading, not the
+  // site's menu. Not where the focus is already placed: a field to fix or an alert
+  // (focusFirstError), an autofocus field, or the target of the address's #fragment.
+  function focusMessage() {
+    if (document.activeElement && document.activeElement !== document.body) return;
+    if (document.querySelector(".has-error, [aria-invalid=true]")) return;
+    var autofocus = Array.prototype.some.call(document.querySelectorAll("[autofocus]"), function (field) {
+      return !field.closest("dialog:not([open])"); // a dialog's own, for when it opens
+    });
+    if (autofocus) return;
+    if (window.location.hash && document.getElementById(decodeURIComponent(window.location.hash.slice(1)))) return;
+    var list = document.querySelector("#main > [role=status] > .messages");
+    var message = list ? list.parentElement : document.querySelector("#main .message.success[role=status]");
+    if (!message) return;
+    var headings = Array.prototype.slice.call(document.querySelectorAll("#main h1, #main h2, #main h3"));
+    var before = headings.filter(function (heading) {
+      return heading.compareDocumentPosition(message) & Node.DOCUMENT_POSITION_FOLLOWING;
+    });
+    var heading = before.length ? before[before.length - 1] : document.querySelector("#main h1");
+    if (!heading) return;
+    if (!message.id) message.id = list ? "page-messages" : "page-message";
+    heading.setAttribute("tabindex", "-1");
+    heading.setAttribute("aria-describedby", message.id);
+    heading.focus();
+  }
+
+  // A status that htmx polls (an import's) is not a live region itself: replaced at every
+  // poll, it would be read out again each time, unchanged. It names a live region in
+  // data-announce-into, and carries a short sentence in an element marked data-announce (its
+  // state; its progress in steps of 10%): the sentence is written into the live region when
+  // it changes, and only then. The sentence the page opens with is on the page already.
+  function announceChanges() {
+    var said = {};
+    function sentence(box) {
+      var marked = box.hasAttribute("data-announce") ? box : box.querySelector("[data-announce]");
+      return marked ? marked.textContent.replace(/\s+/g, " ").trim() : "";
+    }
+    document.querySelectorAll("[data-announce-into]").forEach(function (box) {
+      said[box.id] = sentence(box);
+    });
+    document.addEventListener("htmx:afterSettle", function () {
+      document.querySelectorAll("[data-announce-into]").forEach(function (box) {
+        var now = sentence(box);
+        if (now === said[box.id]) return;
+        said[box.id] = now;
+        var region = document.getElementById(box.getAttribute("data-announce-into"));
+        if (region && now) region.textContent = now;
+      });
+    });
+  }
+
   // "Copy" buttons (the new API token): shown only where the clipboard can be written.
   function enableCopyButtons() {
     if (!navigator.clipboard) return;
@@ -429,6 +484,8 @@
     clearDraftsOnSignOut();
     syncContextRequirement();
     focusFirstError();
+    focusMessage();
+    announceChanges();
     enableCopyButtons();
     showPageAddress();
   });

@@ -190,8 +190,9 @@
         axis(built.yLabel, { size: built.format ? 70 : 50, values: function (u, splits) { return splits.map(built.format || number); } })
       ],
       series: [{ label: this.text.step, value: function (u, v) { return stepNumber(v); } }].concat(built.series.map(function (s) {
-        // A step without this series' point reads "—", as in the table.
-        return Object.assign({ value: function (u, v) { return number(v); } }, s);
+        // Written as the axis and the table write it (a learning rate of 8e-6 read "0"); a
+        // step without this series' point reads "—", as in the table.
+        return Object.assign({ value: function (u, v) { return (built.format || number)(v); } }, s);
       })),
       legend: { live: true },
       // Away from the cursor the legend shows the latest point instead of dashes.

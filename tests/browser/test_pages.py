@@ -357,7 +357,7 @@ def test_the_drop_down_menus_close_on_escape_and_on_a_click_elsewhere(page, logi
     manage.focus()
     page.keyboard.press("Enter")
     expect(training).to_be_visible()
-    for _ in range(5):  # Training, Import, Policy, Moderation, Admin: then the account menu
+    for _ in range(6):  # Training, Import, Policy, System, Moderation, Admin: then the account
         page.keyboard.press("Tab")
     expect(account).to_be_focused()
     expect(training).to_be_hidden()

@@ -178,7 +178,7 @@ def test_the_queue_sets_each_items_reports_apart_from_its_text(moderator, volunt
     html = _web(moderator).get("/moderation/").content.decode()
     flags_end = html.index("</ul>", html.index('<ul class="flags"'))
     assert re.match(
-        r'</ul>\s*<p class="card-title">The flagged prompt</p>\s*<div class="markdown" dir="auto"><p>Buy cheap',
+        r'</ul>\s*<p class="card-title">The flagged prompt</p>\s*<div lang="en" class="markdown" dir="auto"><p>Buy cheap',
         html[flags_end:],
     )
 

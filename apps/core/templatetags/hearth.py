@@ -1,10 +1,13 @@
 import html
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from django import template
-from django.utils.html import escape, strip_tags
+from django.template.defaultfilters import date as date_filter
+from django.utils import translation
+from django.utils.html import escape, format_html, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.core import markdown
@@ -30,6 +33,32 @@ def plain_filter(text: str) -> str:
     return html.unescape(strip_tags(markdown.render_for_preview(text or ""))).strip()
 
 
+# Languages that write a month's short name in lower case ("27 nov 2026"), where Django's "M"
+# gives it a capital ("27 Nov 2026"). A language added to LANGUAGES that does goes here too.
+LOWER_CASE_MONTHS = frozenset({"ca", "es", "fr", "it", "pt"})
+
+
+@register.filter(expects_localtime=True)
+def date_abbr(value: Any, arg: str = "j M Y") -> str:
+    """``value|date:arg``, with the month's short name (``M``) as the page's language writes
+    it: "27 Nov 2026" in English, "27 nov 2026" in Spanish."""
+    language = (translation.get_language() or "").split("-")[0].lower()
+    if language in LOWER_CASE_MONTHS:
+        arg = re.sub(r"(?<!\\)M", "b", arg)
+    return date_filter(value, arg)
+
+
+@register.filter
+def lang_attr(tag: str) -> SafeString:
+    """`` lang="…"`` for an element holding text written in ``tag``: a prompt's BCP-47
+    language, which its answers share. A screen reader then reads that text in its own
+    language's voice, not the page's (WCAG 3.1.2). Nothing for a language not known (empty,
+    or ``und``): the text is read as the page is."""
+    if not tag or tag.lower() == "und":
+        return mark_safe("")
+    return format_html(' lang="{}"', tag)
+
+
 @register.simple_tag(takes_context=True)
 def nav_current(context: template.Context, href: str, section: str = "") -> SafeString:
     """The ``aria-current`` of a header link: ``page`` on the page it points to (whatever the
@@ -44,6 +73,16 @@ def nav_current(context: template.Context, href: str, section: str = "") -> Safe
     if section and match is not None and match.app_name == section:
         return mark_safe(' aria-current="true"')
     return mark_safe("")
+
+
+@register.filter
+def coarse_percent(done: float, total: float = 100) -> int:
+    """``done`` of ``total`` in percent, rounded down to a multiple of 10: the progress that a
+    polled status says out loud (``data-announce``), which at every 1% would be said at every
+    poll."""
+    if not total:
+        return 0
+    return max(0, min(100, int(10 * done // total) * 10))
 
 
 def svg_coordinate(value: float) -> str:
