@@ -40,7 +40,7 @@ class PromptFactory(factory.django.DjangoModelFactory):
     language = "en"
     state = PromptState.COLLECTING
     licence = factory.LazyFunction(lambda: settings.HEARTH_LICENCE_NAME)
-    instruction_key = factory.LazyAttribute(lambda o: dedupe_key(o.instruction))
+    instruction_key = factory.LazyAttribute(lambda o: dedupe_key(o.instruction, o.context))
     open_slots = factory.LazyAttribute(
         lambda o: {"review": 2, "collecting": 3, "ranking": 3}.get(str(o.state), 0)
     )

@@ -11,24 +11,35 @@ or any other fsspec URL (``s3://…``, ``memory://…``).
 
 Column schemas (all strings are UTF-8, ``context`` is ``""`` when the prompt has none):
 
+Every text's licence and origin (``hearth`` or an imported data set's name) follows the
+columns the trainers read, which ignore them: ``licence``/``origin`` (the row's own text),
+``prompt_licence``/``prompt_origin``, ``chosen_*``/``rejected_*`` and, in lists,
+``response_licences``/``response_origins`` (releases before them have none).
+
 ``sft``
-    id, prompt_id, instruction, context, response, category, language, source (``human``/``model``).
+    id, prompt_id, instruction, context, response, category, language, source (``human``/``model``),
+    licence, origin, prompt_licence, prompt_origin.
 ``preferences``
     prompt_id, instruction, context, chosen, rejected, chosen_rank, rejected_rank (int, 1 is
     the consensus best), margin (float, the share of the prompt's rankers who put chosen
-    above rejected: 0.5 is a tie the consensus broke, below 0.5 a pair of a cycle that most
-    rankers ordered the other way), rankers (int), agreement (float, Kendall's W).
-    One row per pair of the site's consensus order (ranked pairs, Tideman); a prompt with K
-    ranked responses has up to K(K-1)/2 rows. This is the config to train a reward model on
-    the site's consensus.
+    above rejected: 0.5 is a tie the consensus broke), rankers (int), agreement (float,
+    Kendall's W), prompt_licence, prompt_origin, chosen_licence, chosen_origin,
+    rejected_licence, rejected_origin.
+    One row per pair of the site's consensus order (ranked pairs, Tideman) that most of its
+    rankers agreed with, or that they tied on; a prompt with K ranked responses has up to
+    K(K-1)/2 rows. A pair of a cycle that most rankers ordered the other way is not in the
+    release (releases before it held it, with a margin below 0.5): a pair without a row is
+    never trained on (:func:`groups_from_preferences`). This is the config to train a reward
+    model on the site's consensus.
 ``rankings``
     prompt_id, instruction, context, responses (list<string>, the response set as shown),
-    ranker (pseudonymous id), order (list<int>: indices into ``responses``, best first).
+    ranker (pseudonymous id), order (list<int>: indices into ``responses``, best first),
+    prompt_licence, prompt_origin, response_licences, response_origins (list<string>).
     One row per individual ranking. The trainers merge them by mean position
     (:func:`groups_from_rankings`), a consensus of their own that can differ from the site's
     ranked-pairs one, which ``preferences`` holds.
 ``prompts``
-    id, instruction, context, category, language.
+    id, instruction, context, category, language, licence, origin.
 
 The trainers never see rows: SFT sees :class:`TokenizedExample` packed into rows of
 ``max_seq_len`` tokens; the reward trainer sees :class:`RankedPrompt` groups (a prompt and its
@@ -464,7 +475,10 @@ def groups_from_preferences(
     A response's rank is the rank column it appears with; if ranks are missing, the number of
     pairs it loses is used instead (a Copeland-style order). A pair whose row
     :func:`pair_is_kept` refuses under ``min_margin`` is left out (``RankedPrompt.left_out``;
-    the default, negative, keeps every pair), and a prompt with no pair left is dropped.
+    the default, negative, keeps every pair), and so is a pair of two responses that no row
+    pairs (a release leaves out the pairs most rankers ordered against the consensus, whose
+    ranks alone would put them back the consensus' way); a prompt with no pair left is
+    dropped.
     """
     by_prompt: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -475,8 +489,10 @@ def groups_from_preferences(
                 "context": row.get("context") or "",
                 "rank": {},
                 "left_out": [],
+                "paired": [],
             },
         )
+        entry["paired"].append((row["chosen"], row["rejected"]))
         if not pair_is_kept(row, min_margin):
             entry["left_out"].append((row["chosen"], row["rejected"]))
         ranks: dict[str, float] = entry["rank"]
@@ -493,6 +509,13 @@ def groups_from_preferences(
         entry = by_prompt[prompt_id]
         texts = sorted(entry["rank"], key=lambda t: (entry["rank"][t], t))
         index = {text: i for i, text in enumerate(texts)}
+        paired = {_unordered(index[a], index[b]) for a, b in entry["paired"]}
+        unpaired = {
+            (i, j)
+            for i in range(len(texts))
+            for j in range(i + 1, len(texts))
+            if (i, j) not in paired
+        }
         groups.append(
             RankedPrompt(
                 prompt_id,
@@ -500,7 +523,7 @@ def groups_from_preferences(
                 entry["context"],
                 tuple(texts),
                 tuple(entry["rank"][t] for t in texts),
-                frozenset(_unordered(index[a], index[b]) for a, b in entry["left_out"]),
+                frozenset(_unordered(index[a], index[b]) for a, b in entry["left_out"]) | unpaired,
             )
         )
     return [g for g in groups if len(g.pairs()) > 0]

@@ -118,22 +118,34 @@ def check_response_text(text: Any, *, instruction: str) -> str:
 
 
 def _duplicate_error(existing: Prompt, *, user: User) -> ValidationError:
-    """The refusal of an instruction ``existing`` already has. It links the prompt only where
-    ``user`` may open it: someone else's prompt in review, rejected or hidden is a 404 to them,
-    so its link would send them to a page that says it does not exist, and its number is not
-    theirs to know either."""
+    """The refusal of an instruction and context ``existing`` already has (the context named
+    only when there is one: the same instruction over another context is another prompt). It
+    links the prompt only where ``user`` may open it: someone else's prompt in review,
+    rejected or hidden is a 404 to them, so its link would send them to a page that says it
+    does not exist, and its number is not theirs to know either."""
+    with_context = bool(existing.context.strip())
     if not selectors.prompt_is_visible_to(user=user, prompt_id=existing.pk):
-        message = _(
-            "Someone else has already written this instruction. It is not public, so it "
-            "cannot be shown: write a different one."
+        message = (
+            _(
+                "Someone else has already written this instruction with this context. It is "
+                "not public, so it cannot be shown: write a different one."
+            )
+            if with_context
+            else _(
+                "Someone else has already written this instruction. It is not public, so it "
+                "cannot be shown: write a different one."
+            )
         )
         params: dict[str, Any] = {}
     else:
         url = reverse("collection:prompt-detail", args=[existing.pk])
-        message = _("This instruction is already in Hearth as prompt #%(id)s: %(url)s") % {
-            "id": existing.pk,
-            "url": url,
-        }
+        message = (
+            _(
+                "This instruction, with this context, is already in Hearth as prompt #%(id)s: %(url)s"
+            )
+            if with_context
+            else _("This instruction is already in Hearth as prompt #%(id)s: %(url)s")
+        ) % {"id": existing.pk, "url": url}
         params = {"prompt_id": existing.pk, "url": url}
     return ValidationError(
         {"instruction": [ValidationError(message, code="duplicate", params=params)]}
@@ -173,8 +185,9 @@ def prompt_create(
 ) -> Prompt:
     """Create a prompt and, Dolly-style, optionally the author's own first response.
 
-    Refuses an instruction already in Hearth (case, spacing and punctuation ignored), even
-    under a race: the partial unique index has the last word. With ``withdrawn_blocks`` a
+    Refuses an instruction already in Hearth with the same context (case, spacing and
+    punctuation ignored; ``dedupe_key``), even under a race: the partial unique index has the
+    last word. With ``withdrawn_blocks`` a
     withdrawn prompt counts too, so re-importing a file never brings withdrawn work back.
     ``task_held``: the dispatcher, holding the author's write task, checked their account.
     """
@@ -202,7 +215,7 @@ def prompt_create(
             errors.update(exc.message_dict)
     if errors or fields is None:
         raise ValidationError(errors)
-    key = dedupe_key(fields.instruction)
+    key = dedupe_key(fields.instruction, fields.context)
     _check_not_duplicate(key=key, user=author, include_withdrawn=withdrawn_blocks)
     licence = licence or settings.HEARTH_LICENCE_NAME
     try:
@@ -307,14 +320,15 @@ def prompts_create_imported(
     Preconditions: every prompt is a ``CheckedPrompt``, so it passed the Write form's checks;
     ``policy`` is ``current_policy()``, which the caller may read once for many calls.
 
-    A prompt whose instruction is already in Hearth (case, spacing and punctuation ignored),
-    withdrawn or not, or that repeats one earlier in ``prompts``, is not created: its outcome
-    names that prompt, the newest one when there are several. A prompt with the same
-    instruction that another writer commits meanwhile counts the same way: the partial unique
+    A prompt whose instruction and context are already in Hearth (case, spacing and
+    punctuation ignored; ``dedupe_key``), withdrawn or not, or that repeats one earlier in
+    ``prompts``, is not created: its outcome names that prompt, the newest one when there are
+    several. The same instruction over another context is another prompt. A prompt with the
+    same key that another writer commits meanwhile counts the same way: the partial unique
     index refuses the insert, and the batch is written again without it.
     """
     check_may_contribute_now(user=author)
-    keys = [dedupe_key(checked.fields.instruction) for checked in prompts]
+    keys = [dedupe_key(checked.fields.instruction, checked.fields.context) for checked in prompts]
     existing = _prompt_ids_by_key(set(keys))
     # flow.slots_for, without its count of a collecting prompt's live answers (a query per
     # prompt): a new prompt's only answer is the one written here, by an author not banned.
@@ -440,7 +454,7 @@ def prompt_update(*, prompt: Prompt, user: User, **changes: Any) -> Prompt:
         category=changes.get("category", prompt.category),
         language=changes.get("language", prompt.language),
     )
-    key = dedupe_key(fields.instruction)
+    key = dedupe_key(fields.instruction, fields.context)
     _check_not_duplicate(key=key, user=user, exclude_id=prompt.pk)
     unchanged = (
         fields.instruction == prompt.instruction

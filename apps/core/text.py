@@ -14,6 +14,8 @@ from django.utils import timezone
 from django.utils.formats import get_format, number_format
 from django.utils.translation import gettext as _
 
+from apps.core.confusables import skeleton
+
 # C0/C1 control characters other than tab and newline (CR is folded into LF first).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Half of a UTF-16 pair: JSON may spell one ("\ud800"), but it is no character and no
@@ -118,11 +120,27 @@ def check_text(
     return text
 
 
-def dedupe_key(text: str) -> str:
-    """A hash under which instructions that differ only in case, spacing or punctuation
-    collide ("What is CSS ?" and "what is css?"); letters and digits of every script count."""
-    folded = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+def dedupe_key(text: str, context: str = "") -> str:
+    """A hash under which texts that differ only in case, spacing or punctuation collide
+    ("What is CSS ?" and "what is css?") or only in letters that look alike ("Grаce" with a
+    Cyrillic "а"); letters and digits of every script count.
+
+    A prompt's key is that of its instruction and its context together: a generic Dolly
+    instruction ("Summarize the following passage.") over another passage is another prompt
+    (data QA: an import refused such lines as duplicates). Without a context (or with one of
+    spaces and punctuation only) the key is the instruction's alone, as every key was before
+    contexts counted."""
+    folded = _folded(text)
+    if folded_context := _folded(context):
+        # Folding leaves no control character, so this separator cannot be forged.
+        folded = f"{folded}\x1f{folded_context}"
     return hashlib.sha256(folded.encode()).hexdigest()
+
+
+def _folded(text: str) -> str:
+    # The confusables skeleton (NFKC, case, look-alike letters of other scripts): one Cyrillic
+    # "а" in a copy of a public prompt let it in as new (security QA).
+    return _NON_WORD.sub(" ", skeleton(text)).strip()
 
 
 def shown_number(value: int | float) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -37,7 +37,21 @@ from apps.core.schema import (
     paginated,
 )
 from apps.releases import selectors, services
-from apps.releases.models import DEFAULT_TEST_SHARE, Release, ReleaseState
+from apps.releases.models import (
+    BUILD_STALE,
+    DEFAULT_TEST_SHARE,
+    PUBLISH_STALE,
+    PublishState,
+    Release,
+    ReleaseState,
+)
+
+
+class Conflict(exceptions.APIException):
+    """409: refused in the release's current state; ``detail`` says why."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
 
 
 class MaintainersWrite(BasePermission):
@@ -48,10 +62,15 @@ class MaintainersWrite(BasePermission):
 
 
 class ReleaseOut(serializers.ModelSerializer[Release]):
-    """A release. ``publish_state`` says where it stands with the Hub (``unpublished``,
-    ``publishing``, ``published`` or ``failed``); ``publish_error`` why the last publish
-    failed (while publishing: why a try is being repeated), for maintainers only (empty for
-    others, as it names the deployment's settings). Give ``context={"request": …}``."""
+    """A release. ``content_hash`` covers every file, ``data_hash`` the data files alone (the
+    same for two versions that hold the same rows; empty for one built before it was kept);
+    ``files`` gives each file's size and sha256. ``previous`` is the latest earlier release
+    cut with the same filter, which ``changes`` (rows ``added``, ``removed`` and, for releases
+    whose previous one kept digests, ``changed``) compare with; null when there is none.
+    ``publish_state`` says where it stands with the Hub (``unpublished``, ``publishing``,
+    ``published`` or ``failed``); ``publish_error`` why the last publish failed (while
+    publishing: why a try is being repeated), for maintainers only (empty for others, as it
+    names the deployment's settings). Give ``context={"request": …}``."""
 
     url = SelfUrl("release-detail", "version", lookup_field="version")
     downloads = serializers.SerializerMethodField()
@@ -62,7 +81,7 @@ class ReleaseOut(serializers.ModelSerializer[Release]):
         model = Release
         fields = [
             "version", "url", "state", "error", "created_at", "finished_at", "published_at", "filter",
-            "counts", "changes", "content_hash", "files", "downloads", "progress_done",
+            "counts", "changes", "content_hash", "data_hash", "files", "downloads", "progress_done",
             "progress_total", "previous", "hub_repo", "hub_revision", "publish_state",
             "publish_error", "publish_requested_at",
         ]  # fmt: skip
@@ -166,18 +185,25 @@ class ReleaseDetailApi(APIView):
 class ReleasePublishApi(APIView):
     permission_classes = [IsAuthenticated, MaintainersWrite]
 
-    # 400: the release is not ready; 409: publishing is not configured.
+    # 400: the release is not ready; 409: publishing is not configured, or it is being
+    # published already.
     @extend_schema(
         request=None,
-        responses={202: ReleaseOut, **errors(*WRITE_ERRORS, 404, 409)},
+        responses={
+            200: OpenApiResponse(ReleaseOut, "Published already: nothing was queued."),
+            202: OpenApiResponse(ReleaseOut, "Publishing was queued."),
+            **errors(*WRITE_ERRORS, 404, 409),
+        },
         parameters=[LOCATION],
         operation_id="releases_publish",
         description=(
-            "Queue the release's publishing to the Hub. Its `publish_state` is `publishing` "
-            "until the exports worker has published it (`published`) or given up (`failed`, "
-            "with `publish_error`). Asking again while it is publishing, or once it is "
-            "published, queues nothing; after a failure it tries again, and never makes a "
-            "second Hub commit for the same release."
+            "Queue the release's publishing to the Hub: 202. Its `publish_state` is "
+            "`publishing` until the exports worker has published it (`published`) or given up "
+            "(`failed`, with `publish_error`). Once it is published, asking again queues "
+            "nothing and answers 200 with the release; while it is being published, 409 says "
+            "so and when asking again will queue it again (a publish asked for "
+            f"{int(PUBLISH_STALE.total_seconds() // 60)} minutes ago and not done). After a "
+            "failure it tries again, and never makes a second Hub commit for the same release."
         ),
     )
     @takes_no_body
@@ -201,15 +227,15 @@ class ReleasePublishApi(APIView):
                 }
             )
         try:
-            services.release_publish_enqueue(release=release)
+            queued = services.release_publish_enqueue(release=release)
         except services.PublishingUnavailable as exc:
-            error = exceptions.APIException(str(exc))
-            error.status_code = status.HTTP_409_CONFLICT
-            raise error from None
+            raise Conflict(str(exc)) from None
+        if not queued and release.publish_state != PublishState.PUBLISHED:
+            raise Conflict(services.release_publish_refusal(release=release))
         return located(
             Response(
                 ReleaseOut(release, context={"request": request}).data,
-                status=status.HTTP_202_ACCEPTED,
+                status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK,
             )
         )
 
@@ -223,10 +249,12 @@ class ReleaseRebuildApi(APIView):
         parameters=[LOCATION],
         operation_id="releases_rebuild",
         description=(
-            "Build a failed release again, or one whose build has made no progress for 30 "
-            "minutes (its worker died) (maintainers). 202 with the release, now building. "
-            "Idempotent: asked again while it builds, it answers 202 and queues nothing; a "
-            "release that is ready or published is 400."
+            "Build a failed release again, or one whose build has made no progress for "
+            f"{int(BUILD_STALE.total_seconds() // 60)} minutes (its worker died; a running "
+            "build reports progress every few seconds) (maintainers). 202 with the release, "
+            "now building. Asked again while it builds, it queues nothing and answers 409, "
+            "saying when it last made progress (with the same Idempotency-Key, the first "
+            "202 again); a release that is ready or published is 400."
         ),
     )
     @takes_no_body
@@ -237,13 +265,15 @@ class ReleaseRebuildApi(APIView):
         except Release.DoesNotExist:
             raise exceptions.NotFound() from None
         try:
-            release, _queued = services.release_rebuild_failed(
+            release, queued = services.release_rebuild_failed(
                 user=request_user(request), release=release
             )
         except PermissionDenied as exc:
             raise exceptions.PermissionDenied(str(exc)) from None
         except ValidationError as exc:
             raise exceptions.ValidationError(exc.message_dict) from None
+        if not queued:
+            raise Conflict(services.release_rebuild_refusal(release=release))
         return Response(
             ReleaseOut(release, context={"request": request}).data,
             status=status.HTTP_202_ACCEPTED,

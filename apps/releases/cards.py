@@ -8,6 +8,7 @@ release gives the same bytes, so the card never changes the content hash of a re
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -24,21 +25,34 @@ CONFIG_DESCRIPTIONS = {
     "sft": (
         "One row per accepted answer: `id` (the answer's), `prompt_id` (its prompt's: `id` in "
         "`prompts`, `prompt_id` in `preferences` and `rankings`), `instruction`, `context`, "
-        "`response`, `category`, `language`, `source` (`human` or `model`)."
+        "`response`, `category`, `language`, `source` (`human` or `model`), `licence` and "
+        "`origin` (the answer's: see Licence), `prompt_licence` and `prompt_origin` (those of "
+        "the instruction and context)."
     ),
     "preferences": (
-        "One row per pair of a prompt's consensus ranking: `prompt_id`, `instruction`, "
-        "`context`, `chosen`, `rejected`, `chosen_rank`, `rejected_rank` (1 is best), `margin` "
-        "(share of rankers who preferred `chosen`), `rankers`, `agreement` (Kendall's W)."
+        "One row per pair of a prompt's consensus ranking that most of its rankers agreed "
+        "with, or tied on: `prompt_id`, `instruction`, `context`, `chosen`, `rejected`, "
+        "`chosen_rank`, `rejected_rank` (places in the consensus order, 1 is best; `chosen` "
+        "is always the better placed), `margin` (share of rankers who preferred `chosen`: "
+        "from 0.5 to 1), `rankers`, `agreement` (Kendall's W), then the licence and origin "
+        "of the prompt and of each answer (`prompt_licence`, `prompt_origin`, "
+        "`chosen_licence`, `chosen_origin`, `rejected_licence`, `rejected_origin`). A "
+        "`margin` of exactly 0.5 is a tie: as many rankers put `rejected` first, and the "
+        "consensus' tie-break chose; keep `margin > 0.5` for the pairs a majority agreed on. "
+        "The consensus (ranked pairs) can order a pair of a cycle against most of its "
+        "rankers; such a pair is left out, so a prompt may have fewer than K(K-1)/2 pairs, and "
+        "its answers' places still come from the consensus order."
     ),
     "rankings": (
         "One row per individual ranking: `prompt_id`, `instruction`, `context`, `responses` "
         "(the answers as shown, in id order), `ranker` (a pseudonymous id), `order` (indices "
-        "into `responses`, best first)."
+        "into `responses`, best first), `prompt_licence`, `prompt_origin`, and "
+        "`response_licences` and `response_origins` (one per answer, in the order of "
+        "`responses`)."
     ),
     "prompts": (
         "Every accepted prompt, answered or not: `id`, `instruction`, `context`, `category`, "
-        "`language`."
+        "`language`, `licence`, `origin`."
     ),
 }
 
@@ -71,10 +85,15 @@ HUB_LICENCES = frozenset(
 _QA = {Category.OPEN_QA, Category.GENERAL_QA, Category.CLOSED_QA}
 
 
+def licence_slug(name: str) -> str:
+    """A licence name as an id: "CC BY-SA 3.0" -> "cc-by-sa-3.0"."""
+    return re.sub(r"[^a-z0-9.]+", "-", name.strip().lower()).strip("-")
+
+
 def licence_id(name: str) -> str:
-    """HEARTH_LICENCE_NAME as a Hub licence id: "CC BY-SA 3.0" -> "cc-by-sa-3.0"; "other"
-    when the Hub does not know it."""
-    slug = re.sub(r"[^a-z0-9.]+", "-", name.strip().lower()).strip("-")
+    """A licence name as a Hub licence id: "CC BY-SA 3.0" -> "cc-by-sa-3.0"; "other" when
+    the Hub does not know it."""
+    slug = licence_slug(name)
     return slug if slug in HUB_LICENCES else "other"
 
 
@@ -113,16 +132,42 @@ def task_categories(categories: list[str]) -> list[str]:
 
 
 def licences_of(counts: dict[str, Any]) -> list[str]:
-    """The licences the release's answers are under, most rows first (``counts["licences"]``,
-    from the build); the site's own when the counts do not say (releases built before they
-    did, or a release without answers)."""
-    return [name for name, _rows in _by_rows(counts)] or [settings.HEARTH_LICENCE_NAME]
+    """Every licence a text of the release is under: its answers' first, most rows first
+    (``counts["licences"]``), then those only its prompts are under, most prompts first
+    (``counts["prompt_licences"]``); the site's own when the counts do not say (releases
+    built before they did, or a release without answers)."""
+    names = [name for name, _rows in _by_rows(counts)]
+    names += [name for name, _rows in _by_rows(counts, "prompt_licences") if name not in names]
+    return names or [settings.HEARTH_LICENCE_NAME]
 
 
-def _by_rows(counts: dict[str, Any]) -> list[tuple[str, int]]:
+def _by_rows(counts: dict[str, Any], key: str = "licences") -> list[tuple[str, int]]:
     # Sorted here: a JSON column (jsonb) does not keep the order the build wrote them in.
-    found: dict[str, int] = counts.get("licences") or {}
+    found: dict[str, int] = counts.get(key) or {}
     return sorted(found.items(), key=lambda item: (-item[1], item[0]))
+
+
+# Where a card whose licences the Hub cannot name in its own ids sends a reader: its own
+# licence section, which lists each licence and the columns that say which rows it covers.
+LICENCE_SECTION_LINK = "README.md#licence"
+
+
+def licence_front(licences: list[str]) -> dict[str, Any]:
+    """The front matter's licence keys. The Hub's id (``license``) when every licence has
+    one: a list of them when there are several. Otherwise ``other``, with ``license_name`` an
+    id made of the licences' names (the Hub asks for one like ``my-license-1.0``) and
+    ``license_link``: the site's licence page for the site's licence alone, else the card's
+    licence section."""
+    ids = list(dict.fromkeys(licence_id(name) for name in licences))
+    if "other" not in ids:
+        return {"license": ids[0] if len(ids) == 1 else ids}
+    slugs = "-".join(dict.fromkeys(licence_slug(name) for name in licences))
+    own = licences == [settings.HEARTH_LICENCE_NAME]
+    return {
+        "license": "other",
+        "license_name": slugs if len(licences) == 1 else f"mixed-{slugs}",
+        "license_link": settings.HEARTH_LICENCE_URL if own else LICENCE_SECTION_LINK,
+    }
 
 
 # The Hub's dtype of each Arrow type in a release's schemas (``datasets.Value``).
@@ -193,16 +238,8 @@ def front_matter(
     listing its splits with rows, so ``datasets.load_dataset(<folder or repo>, "<config>")``
     loads every config and split listed (it refuses an empty one)."""
     name = name or settings.HEARTH_DATASET_NAME
-    licences = licences_of(counts)
-    if len(licences) > 1:  # imported rows keep their source's licence: no one id says it
-        front: dict[str, Any] = {"license": "other"}
-        front["license_name"] = "Mixed: " + ", ".join(licences)
-    else:
-        front = {"license": licence_id(licences[0])}
-        if front["license"] == "other":
-            front["license_name"] = licences[0]
-            if licences[0] == settings.HEARTH_LICENCE_NAME:
-                front["license_link"] = settings.HEARTH_LICENCE_URL
+    # Imported rows keep their source's licence: a release may be under several.
+    front = licence_front(licences_of(counts))
     languages = sorted({tag.split("-")[0].lower() for tag in counts.get("languages", {})})
     if languages:
         front["language"] = languages
@@ -347,18 +384,42 @@ def _filter_lines(flt: ReleaseFilter) -> list[str]:
     ]
 
 
+# Where each row names the licence and origin of each text it holds (layout.release_schemas).
+_LICENCE_COLUMNS = (
+    "Each row names the licence of each text it holds, and where that text came from "
+    "(`hearth`, this site, or the name of the data set it was imported from): `licence` and "
+    "`origin` in `sft` (the answer's) and in `prompts` (the prompt's); `prompt_licence` and "
+    "`prompt_origin` in `sft`, `preferences` and `rankings` (the instruction's and "
+    "context's); `chosen_licence`, `chosen_origin`, `rejected_licence` and `rejected_origin` "
+    "in `preferences`; `response_licences` and `response_origins` in `rankings`, one per "
+    "answer in the order of `responses`. The Dolly JSONL lines carry `licence`, `origin`, "
+    "`prompt_licence` and `prompt_origin` as `sft` does. A row is under the licence of every "
+    "text it holds: to keep the `sft` rows under one licence, keep those whose `licence` and "
+    "`prompt_licence` both name it."
+)
+
+
 def _licence_section(counts: dict[str, Any]) -> str:
-    """The site's licence when every answer is under it; otherwise each licence with its
-    rows, since an import keeps the licence of the data set it came from."""
+    """The site's licence when every prompt and answer is under it; otherwise each licence
+    with its answers and prompts, since an import keeps the licence of the data set it came
+    from, and the columns that say which rows each covers."""
     own, url = settings.HEARTH_LICENCE_NAME, settings.HEARTH_LICENCE_URL
-    found = _by_rows(counts)
-    if {name for name, _rows in found} <= {own}:
-        return f"{_md(own)} ({url}). Contributors agreed to publish their work under it.\n"
-    lines = "\n".join(f"- {_md(name)}: {_number(rows)} `sft` rows" for name, rows in found)
+    answers, prompts = dict(_by_rows(counts)), dict(_by_rows(counts, "prompt_licences"))
+    if set(answers) | set(prompts) <= {own}:
+        return (
+            f"{_md(own)} ({url}). Contributors agreed to publish their work under it. Each "
+            "row names it (`licence` and the other licence columns; see the configs).\n"
+        )
+    lines = "\n".join(
+        f"- {_md(name)}: {_number(answers.get(name, 0))} `sft` rows, "
+        f"{_number(prompts.get(name, 0))} prompts"
+        for name in licences_of(counts)
+    )
     return (
-        "The answers in this release are under more than one licence, or not under this "
-        "site's: each row keeps the licence it was written or imported under.\n\n"
+        "The texts in this release are under more than one licence, or not under this "
+        "site's: each prompt and answer keeps the licence it was written or imported under.\n\n"
         f"{lines}\n\n"
+        f"{_LICENCE_COLUMNS}\n\n"
         f"Work written on this site is under {_md(own)} ({url}), which its contributors agreed "
         "to publish it under; imported rows are under the licence of the data set they came "
         "from. Use each row as its licence allows.\n"
@@ -396,6 +457,50 @@ def _sources_section(counts: dict[str, Any], name: str) -> str | None:
     )
 
 
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def _changes_section(
+    changes: dict[str, dict[str, int]] | None,
+    previous_version: str | None,
+    latest_version: str | None,
+) -> str:
+    """Rows added, removed and changed since the latest earlier release cut with the same
+    filter (``previous_version``), or why there is no such list."""
+    if previous_version is None:
+        if latest_version is None:
+            return "The first release.\n"
+        return (
+            f"No earlier release was cut with this release's filter (the latest, "
+            f"{latest_version}, let in other rows), so there is no comparable previous "
+            "release to list changes against.\n"
+        )
+    if changes is None:
+        return f"Changes since {previous_version} are unknown.\n"
+    counted = all("changed" in changes.get(c, {}) for c in CONFIG_ORDER)
+    header = ["config", "added", "removed", "changed"]
+    rows = [
+        [
+            f"`{c}`",
+            _number(changes.get(c, {}).get("added", 0)),
+            _number(changes.get(c, {}).get("removed", 0)),
+            _number(changes[c]["changed"]) if counted else "—",
+        ]
+        for c in CONFIG_ORDER
+    ]
+    note = (
+        "A changed row kept its key (the answer's or prompt's id, the ranking's id, the pair's "
+        "two answers) and holds something else: a ranking whose answers were hidden since, a "
+        "pair whose margin or agreement moved."
+    )
+    if not counted:
+        note = f"{previous_version} was built before changed rows were counted."
+    return (
+        f"Rows added, removed and changed since {previous_version}, the latest earlier "
+        "release cut with the same filter:\n\n" + _table(header, rows) + f"\n\n{note}\n"
+    )
+
+
 def render_card(
     *,
     version: str,
@@ -404,8 +509,14 @@ def render_card(
     changes: dict[str, dict[str, int]] | None,
     previous_version: str | None,
     attributed: list[str],
+    latest_version: str | None = None,
+    finished_at: datetime | None = None,
+    data_hash: str = "",
 ) -> str:
-    """The whole README.md of a release."""
+    """The whole README.md of a release. ``previous_version`` is the latest earlier release
+    cut with the same filter, which ``changes`` compare with; ``latest_version`` the latest
+    earlier one whatever its filter; ``finished_at`` when the build finished (the card gives
+    its year and month); ``data_hash`` the hash of its data files (``Release.data_hash``)."""
     name = settings.HEARTH_DATASET_NAME
     licences = licences_of(counts)
     licence_name = "mixed: " + ", ".join(licences) if len(licences) > 1 else licences[0]
@@ -423,6 +534,16 @@ def render_card(
         "here was accepted by reviewers; withdrawn, hidden and rejected work and the work "
         "of banned users are left out.\n"
     )
+    released = finished_at.astimezone(UTC) if finished_at is not None else None
+    facts = [f"Version {version}"]
+    if released is not None:
+        facts.append(f"built in {released:%Y-%m} (UTC)")
+    if data_hash:
+        facts.append(
+            f"data hash `{data_hash}` (SHA-256 of the data files' manifest, this card left "
+            "out: two versions holding the same rows have the same data hash)"
+        )
+    parts.append(", ".join(facts) + ".\n")
     loadable = loadable_configs(counts)
     parts.append("## Configs\n")
     parts.append(
@@ -438,10 +559,16 @@ def render_card(
         "same split. A prompt keeps the split it got in the first version that included it, "
         "so it never moves between splits from one version to the next; a prompt released "
         "for the first time gets its split from a hash of its id at this version's test "
-        "share, and prompts released before keep theirs. A split with no rows has an empty file but is "
+        "share, and prompts released before keep theirs. The split is per prompt only: "
+        "prompts are not grouped, so a translation of a prompt, or a near-duplicate (the same "
+        "question in other words), is a prompt of its own and may be in the other split; an "
+        "evaluation that must not see a test prompt's variants in train has to group them "
+        "itself. A split with no rows has an empty file but is "
         "left out of the `configs` in this card's header, and so is a config with no rows, "
-        "as `datasets` cannot load them. `dolly/sft.jsonl` holds every `sft` row (both "
-        "splits) with Dolly's four fields: instruction, context, response, category.\n"
+        "as `datasets` cannot load them. `dolly/train.jsonl` and `dolly/test.jsonl` hold the "
+        "`sft` rows of each split as JSON lines with Dolly's four fields (instruction, "
+        "context, response, category), then the row's `language`, `licence`, `origin`, "
+        "`prompt_licence` and `prompt_origin`.\n"
     )
     parts.append("## Licence\n")
     parts.append(_licence_section(counts))
@@ -489,26 +616,7 @@ def render_card(
             + ".\n"
         )
     parts.append("## Changes\n")
-    if previous_version is None:
-        parts.append("The first release.\n")
-    elif changes is None:
-        parts.append(f"Changes since {previous_version} are unknown.\n")
-    else:
-        parts.append(f"Rows added and removed since {previous_version}:\n")
-        parts.append(
-            _table(
-                ["config", "added", "removed"],
-                [
-                    [
-                        f"`{c}`",
-                        _number(changes.get(c, {}).get("added", 0)),
-                        _number(changes.get(c, {}).get("removed", 0)),
-                    ]
-                    for c in CONFIG_ORDER
-                ],
-            )
-            + "\n"
-        )
+    parts.append(_changes_section(changes, previous_version, latest_version))
     parts.append("## How it was made\n")
     parts.append("\n".join(_filter_lines(release_filter)) + "\n")
     key = re.sub(r"[^a-z0-9]+", "_", f"{name} {version}".lower()).strip("_")
@@ -519,7 +627,13 @@ def render_card(
         f"  title        = {{{{{name}}}: open instruction-tuning data, release {version}}},\n"
         f"  author       = {{{{{name}}} contributors}},\n"
         f"  howpublished = {{\\url{{{settings.SITE_URL}}}}},\n"
-        f"  note         = {{Version {version}, licence {licence_name}}}\n"
+        + (
+            f"  year         = {{{released.year}}},\n"
+            f"  month        = {_MONTHS[released.month - 1]},\n"
+            if released is not None
+            else ""
+        )
+        + f"  note         = {{Version {version}, licence {licence_name}}}\n"
         "}\n```\n"
     )
     return "\n".join(parts)

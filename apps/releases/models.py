@@ -19,8 +19,12 @@ WORKER_WAIT = timedelta(minutes=1)
 PUBLISH_STALE = timedelta(minutes=30)
 # A build with no progress for this long has most likely lost its worker (killed, its node
 # gone) before the broker hands the build out again: it may be rebuilt from its page. A
-# second build of the same release is safe (the later claim wins, see building.release_build).
-BUILD_STALE = timedelta(minutes=30)
+# running build writes its progress at least every 10 seconds (building.passes
+# PROGRESS_SECONDS), and between the steps that follow its passes, so this is some thirty
+# heartbeats missed. (Data QA: at 30 minutes, a build that takes a second and whose worker
+# was killed stayed "building" for half an hour.) A second build of the same release is
+# safe (the later claim wins, see building.release_build).
+BUILD_STALE = timedelta(minutes=5)
 
 DEFAULT_TEST_SHARE = 0.05
 # A test split of fewer prompts than this gives evaluation figures (test loss, a reward
@@ -76,6 +80,18 @@ class ReleaseFilter:
         data["categories"] = list(self.categories)
         return data
 
+    def enters_the_same_as(self, other: ReleaseFilter) -> bool:
+        """Whether a release cut with ``other`` lets in the same rows as one cut with this
+        filter: the same languages, categories (in any order), minimum agreement and choice
+        of model-written answers. The test share is left out: it gives new prompts their
+        split, not their place in the release."""
+        return (
+            set(self.languages) == set(other.languages)
+            and set(self.categories) == set(other.categories)
+            and self.min_agreement == other.min_agreement
+            and self.include_model_written == other.include_model_written
+        )
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReleaseFilter:
         return cls(
@@ -118,6 +134,15 @@ class Release(models.Model):
         help_text=_(
             "sha256 of the manifest: a line per file, sorted by path, holding its path, its "
             "size in bytes and its sha256, separated by spaces."
+        ),
+    )
+    data_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "sha256 of the manifest of the data files alone (data/ and dolly/, not the card): "
+            "the same for two versions that hold the same rows. Empty for a release built "
+            "before it was kept."
         ),
     )
     files = models.JSONField(default=list, blank=True, help_text=_("[{path, bytes, sha256}]"))

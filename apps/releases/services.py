@@ -17,14 +17,16 @@ from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.accounts import roles
 from apps.accounts.models import User
 from apps.accounts.services import check_language
 from apps.collection.models import Category
 from apps.core.queueing import send_on_commit, unsent_reason
-from apps.core.text import shown_number
+from apps.core.text import ago, shown_number
 from apps.releases.models import (
+    BUILD_STALE,
     DEFAULT_TEST_SHARE,
     FINISHED_STATES,
     PUBLISH_STALE,
@@ -281,6 +283,41 @@ def release_rebuild_failed(*, user: User | None, release: Release) -> tuple[Rele
     locked.save(update_fields=["state", "error", "progress_at"])
     _enqueue_build(locked)
     return locked, True
+
+
+def release_rebuild_refusal(*, release: Release) -> str:
+    """Why Rebuild queued nothing for ``release``, which is building and not stalled, in words
+    a maintainer can act on: the page's notice and the API's 409 (data QA: the API answered
+    202 Accepted and queued nothing)."""
+    minutes = int(BUILD_STALE.total_seconds() // 60)
+    return ngettext(
+        "%(version)s is being built already (its last sign of progress: %(when)s), so nothing "
+        "was queued. A build with no progress for %(minutes)d minute has likely lost its "
+        "worker; Rebuild then builds it again.",
+        "%(version)s is being built already (its last sign of progress: %(when)s), so nothing "
+        "was queued. A build with no progress for %(minutes)d minutes has likely lost its "
+        "worker; Rebuild then builds it again.",
+        minutes,
+    ) % {"version": release.version, "when": ago(release.build_seen_at), "minutes": minutes}
+
+
+def release_publish_refusal(*, release: Release) -> str:
+    """Why Publish queued nothing for ``release``, a ready one being published already, in
+    words a maintainer can act on (the page's notice and the API's 409)."""
+    minutes = int(PUBLISH_STALE.total_seconds() // 60)
+    return ngettext(
+        "%(version)s is being published already (asked %(when)s), so nothing was queued. If "
+        "it is still not published %(minutes)d minute after it was asked for, Publish asks "
+        "again.",
+        "%(version)s is being published already (asked %(when)s), so nothing was queued. If "
+        "it is still not published %(minutes)d minutes after it was asked for, Publish asks "
+        "again.",
+        minutes,
+    ) % {
+        "version": release.version,
+        "when": ago(release.publish_requested_at),
+        "minutes": minutes,
+    }
 
 
 class PublishingUnavailable(Exception):

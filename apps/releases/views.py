@@ -192,12 +192,13 @@ def release_publish(request: HttpRequest, version: str) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         if queued:
-            text = _("Publishing %(version)s to the Hub…")
+            messages.success(
+                request, _("Publishing %(version)s to the Hub…") % {"version": version}
+            )
         elif release.publish_state == PublishState.PUBLISHED:
-            text = _("%(version)s is published already.")
+            messages.info(request, _("%(version)s is published already.") % {"version": version})
         else:
-            text = _("%(version)s is being published already; nothing was queued again.")
-        messages.success(request, text % {"version": version})
+            messages.info(request, services.release_publish_refusal(release=release))
     return redirect("releases:detail", version=version)
 
 
@@ -208,19 +209,15 @@ def release_rebuild(request: HttpRequest, version: str) -> HttpResponse:
         raise PermissionDenied(_("Only maintainers may rebuild releases."))
     release = _get(request, version)
     try:
-        _release, queued = services.release_rebuild_failed(
+        locked, queued = services.release_rebuild_failed(
             user=request_user(request), release=release
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        # Queued: the page says it is building. Not: say why nothing changed.
+        # Queued: the page says it is building. Not: say why nothing changed, and when it will.
         if not queued:
-            messages.info(
-                request,
-                _("%(version)s is being built already; nothing was queued again.")
-                % {"version": version},
-            )
+            messages.info(request, services.release_rebuild_refusal(release=locked))
     return redirect("releases:detail", version=version)
 
 

@@ -111,11 +111,11 @@ def generate(conn: Any, *, responses: int, rankings: int, users: int = USERS) ->
         cur.execute(
             """
             INSERT INTO accounts_user (id, password, is_superuser, first_name, last_name,
-                is_staff, is_active, date_joined, email, display_name, languages, attribution,
-                ban_reason)
+                is_staff, is_active, date_joined, email, display_name, display_name_key,
+                languages, attribution, ban_reason)
             SELECT %(u0)s + g, '!', false, '', '', false, true, now(),
-                'bench' || g || '-' || %(tag)s || '@bench.invalid', 'Bench ' || g, '[]'::jsonb,
-                g %% 10 = 0, ''
+                'bench' || g || '-' || %(tag)s || '@bench.invalid', 'Bench ' || g,
+                md5('bench ' || g || %(tag)s), '[]'::jsonb, g %% 10 = 0, ''
             FROM generate_series(1, %(n)s) AS g
             """,
             {"u0": u0, "n": users, "tag": tag},

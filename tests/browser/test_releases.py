@@ -59,9 +59,10 @@ def test_the_release_page_shows_the_release_when_its_build_finishes(
     release = release_create(user=None, enqueue=False)
     login(page, maintainer)
     page.goto("/releases/v1/")
-    status = page.get_by_role("status").filter(has_text="Building")
+    status = page.locator("#release-status")
     expect(status).to_contain_text("Counting rows…")
-    expect(status).to_have_attribute("aria-live", "polite")
+    # Polled, but not a live region: what changes is said in #release-announce (a11y QA).
+    expect(status).not_to_have_attribute("aria-live", "polite")
     shot(page, "building")
     release_build(release.pk)  # as the exports worker would, while the page is open
     expect(page.get_by_role("link", name="data/sft/train-00000-of-00001.parquet")).to_be_visible(
@@ -69,6 +70,7 @@ def test_the_release_page_shows_the_release_when_its_build_finishes(
     )
     expect(page.locator("#release-status")).to_contain_text("Ready")
     expect(page.locator("#release-status")).not_to_contain_text("Counting rows")
+    expect(page.locator("#release-announce")).to_have_text("Ready.")
     expect(page.get_by_role("heading", name="Downloads")).to_be_visible()
     expect(page.locator(".messages")).to_have_count(0)
     shot(page, "ready")

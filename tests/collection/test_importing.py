@@ -457,6 +457,48 @@ def test_it_reports_a_duplicate_within_the_file_with_the_first_lines_prompt(main
     assert Prompt.objects.count() == 1
 
 
+def test_the_same_instruction_over_another_context_is_another_prompt(maintainer):
+    """Data QA: three Dolly summaries shared "Summarize the following passage." over
+    different passages, and the second and third were refused as duplicates of the first."""
+    summary = {"instruction": "Summarize the following passage.", "category": "summarization"}
+    lines = [
+        record(1, **summary, context="The Kiel Canal links the North Sea to the Baltic."),
+        record(2, **summary, context="Rivers carry silt and stones to the sea."),
+        # The first again, in other case and spacing: the same prompt.
+        record(3, **summary, context="  the KIEL canal links the North Sea to the Baltic "),
+        # Without a context: another prompt again.
+        record(4, **{**summary, "category": "open_qa"}, context=""),
+    ]
+
+    report = run(jsonl(*lines), maintainer)
+
+    first = report.lines[0].prompt_id
+    assert [line.status for line in report.lines] == [
+        "imported",
+        "imported",
+        "duplicate",
+        "imported",
+    ]
+    assert report.lines[2].prompt_id == first
+    assert Prompt.objects.filter(instruction=summary["instruction"]).count() == 3
+    # Running it again adds nothing.
+    again = run(jsonl(*lines), maintainer)
+    assert (again.imported, again.duplicates) == (0, 4)
+    # The Write form refuses the same instruction and context, and names the context.
+    with pytest.raises(ValidationError) as refused:
+        services.prompt_create(
+            author=maintainer,
+            instruction="summarize the following passage",
+            context="The Kiel Canal links the North Sea to the Baltic.",
+            category="summarization",
+            language="en",
+        )
+    assert refused.value.message_dict["instruction"] == [
+        f"This instruction, with this context, is already in Hearth as prompt #{first}: "
+        f"/prompts/{first}/"
+    ]
+
+
 def test_it_reports_a_duplicate_of_a_prompt_already_in_hearth(maintainer, volunteer):
     existing = PromptFactory(author=volunteer, instruction="What is CSS?")
 

@@ -179,23 +179,24 @@ def test_a_missing_context_shows_the_message_and_keeps_the_text(web):
 
 
 def test_a_duplicate_instruction_links_to_the_existing_prompt(web):
-    existing = PromptFactory(instruction=WRITE["instruction"])
+    existing = PromptFactory(instruction=WRITE["instruction"], context=WRITE["context"])
     r = web.post("/write/", {**WRITE, "idempotency_key": "other"})
     assert r.status_code == 200
     url = f"/prompts/{existing.pk}/"
     assert (
-        f'<ul class="errorlist" id="id_instruction_error"><li>This instruction is already in '
-        f'Hearth as prompt #{existing.pk}: <a href="{url}">{url}</a></li></ul>'
+        f'<ul class="errorlist" id="id_instruction_error"><li>This instruction, with this '
+        f'context, is already in Hearth as prompt #{existing.pk}: <a href="{url}">{url}</a>'
+        "</li></ul>"
     ) in r.content.decode()
     assert Prompt.objects.count() == 1
 
 
 def test_a_duplicate_instruction_links_the_prompt_in_spanish_too(web):
-    existing = PromptFactory(instruction=WRITE["instruction"])
+    existing = PromptFactory(instruction=WRITE["instruction"], context=WRITE["context"])
     r = web.post("/write/", {**WRITE, "idempotency_key": "other"}, HTTP_ACCEPT_LANGUAGE="es")
     url = f"/prompts/{existing.pk}/"
     assert (
-        f"Esta instrucción ya está en Hearth como instrucción #{existing.pk}: "
+        f"Esta instrucción, con este contexto, ya está en Hearth como instrucción #{existing.pk}: "
         f'<a href="{url}">{url}</a>'
     ) in r.content.decode()
 
@@ -251,13 +252,16 @@ def test_a_duplicate_of_someone_elses_prompt_in_review_does_not_link_a_page_they
     web, volunteer2
 ):
     existing = PromptFactory(
-        author=volunteer2, state=PromptState.REVIEW, instruction=WRITE["instruction"]
+        author=volunteer2,
+        state=PromptState.REVIEW,
+        instruction=WRITE["instruction"],
+        context=WRITE["context"],
     )
     r = web.post("/write/", {**WRITE, "idempotency_key": "other"})
     assert r.status_code == 200
     html = r.content.decode()
     assert f"/prompts/{existing.pk}/" not in html and f"#{existing.pk}" not in html
-    assert "Someone else has already written this instruction. It is not public" in html
+    assert "Someone else has already written this instruction with this context. It is" in html
     assert r.context["form"]["response"].value() == WRITE["response"]  # the work is kept
     assert Prompt.objects.count() == 1
 

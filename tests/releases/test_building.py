@@ -25,10 +25,17 @@ from apps.releases.building import (
     release_folder,
     streams,
 )
-from apps.releases.models import Release, ReleaseState
+from apps.releases.models import PromptSplit, Release, ReleaseState
 from apps.releases.services import release_create
 from tests.factories import PromptFactory, ResponseFactory
-from tests.releases.helpers import all_rows, build, folder_of, read_config, split_of_prompts
+from tests.releases.helpers import (
+    all_rows,
+    build,
+    folder_of,
+    ranked_prompt,
+    read_config,
+    split_of_prompts,
+)
 
 # The columns worker/data.py documents, in order.
 COLUMNS = {
@@ -41,6 +48,10 @@ COLUMNS = {
         "category",
         "language",
         "source",
+        "licence",
+        "origin",
+        "prompt_licence",
+        "prompt_origin",
     ],
     "preferences": [
         "prompt_id",
@@ -53,9 +64,26 @@ COLUMNS = {
         "margin",
         "rankers",
         "agreement",
+        "prompt_licence",
+        "prompt_origin",
+        "chosen_licence",
+        "chosen_origin",
+        "rejected_licence",
+        "rejected_origin",
     ],
-    "rankings": ["prompt_id", "instruction", "context", "responses", "ranker", "order"],
-    "prompts": ["id", "instruction", "context", "category", "language"],
+    "rankings": [
+        "prompt_id",
+        "instruction",
+        "context",
+        "responses",
+        "ranker",
+        "order",
+        "prompt_licence",
+        "prompt_origin",
+        "response_licences",
+        "response_origins",
+    ],
+    "prompts": ["id", "instruction", "context", "category", "language", "licence", "origin"],
 }
 
 
@@ -97,9 +125,12 @@ def expected(**flags: Any) -> dict[str, list[dict[str, Any]]]:
                 "context": prompt.context,
                 "category": prompt.category,
                 "language": prompt.language,
+                "licence": prompt.licence,
+                "origin": prompt.origin,
             }
         )
         answers = _answers(prompt, **flags)
+        of_prompt = {"prompt_licence": prompt.licence, "prompt_origin": prompt.origin}
         sft += [
             {
                 "id": r.pk,
@@ -110,6 +141,9 @@ def expected(**flags: Any) -> dict[str, list[dict[str, Any]]]:
                 "category": prompt.category,
                 "language": prompt.language,
                 "source": r.source,
+                "licence": r.licence,
+                "origin": r.origin,
+                **of_prompt,
             }
             for r in answers
         ]
@@ -129,16 +163,22 @@ def expected(**flags: Any) -> dict[str, list[dict[str, Any]]]:
                     "responses": [r.text for r in answers],
                     "ranker": pseudonym(ranking.ranker_id),
                     "order": [ids.index(i) for i in ranking.order if i in ids],
+                    **of_prompt,
+                    "response_licences": [r.licence for r in answers],
+                    "response_origins": [r.origin for r in answers],
                 }
             )
         consensus = PromptConsensus.objects.filter(prompt=prompt).first()
         if prompt.state != "complete" or consensus is None or not consensus.order:
             continue
         kept = [i for i in consensus.order if i in ids]
+        by_id = {r.pk: r for r in answers}
         text = {r.pk: r.text for r in answers}
         for i, chosen in enumerate(kept):
             for j in range(i + 1, len(kept)):
                 rejected = kept[j]
+                if 2 * consensus.pairwise_wins.get(f"{chosen}>{rejected}", 0) < consensus.rankers:
+                    continue  # most rankers put rejected first: left out
                 out["preferences"].append(
                     {
                         "prompt_id": prompt.pk,
@@ -152,6 +192,11 @@ def expected(**flags: Any) -> dict[str, list[dict[str, Any]]]:
                         / consensus.rankers,
                         "rankers": consensus.rankers,
                         "agreement": consensus.agreement,
+                        **of_prompt,
+                        "chosen_licence": by_id[chosen].licence,
+                        "chosen_origin": by_id[chosen].origin,
+                        "rejected_licence": by_id[rejected].licence,
+                        "rejected_origin": by_id[rejected].origin,
                     }
                 )
     out["sft"] = sorted(sft, key=lambda row: row["id"])
@@ -316,18 +361,110 @@ def test_languages_categories_and_min_agreement_filter_what_enters(world):
     }
 
 
-def test_the_dolly_download_has_every_sft_row_with_dollys_four_fields(world):
-    release = build(test_share=0.5)
-    lines = (folder_of(release) / "dolly" / "sft.jsonl").read_text(encoding="utf-8")
-    sft = sorted(all_rows(release, "sft"), key=lambda row: row["id"])
-    assert lines == "".join(
-        json.dumps(
-            {key: row[key] for key in ("instruction", "context", "response", "category")},
-            ensure_ascii=False,
-        )
-        + "\n"
-        for row in sft
+def test_no_pair_is_published_against_the_majority_of_its_rankers(world):
+    """Data QA: a cycle's consensus keeps a pair two of three rankers reversed; published as
+    chosen over rejected, it taught a reward model the opposite of what most rankers said.
+    Such a pair is left out; a tie (margin 0.5) stays."""
+    u = world.users
+    cycle = ranked_prompt(
+        world,
+        "cycle",
+        author=u["ada"],
+        answerers=[u["grace"], u["alan"], u["edsger"]],
+        rankers=[u["barbara"], u["ken"], u["ada"]],
+        orders=[[0, 1, 2], [1, 2, 0], [2, 0, 1]],
     )
+    tie = ranked_prompt(
+        world,
+        "tie",
+        author=u["ada"],
+        answerers=[u["grace"], u["alan"]],
+        rankers=[u["barbara"], u["ken"]],
+        orders=[[0, 1], [1, 0]],
+    )
+    consensus = PromptConsensus.objects.get(prompt=cycle)
+    order = list(consensus.order)
+    reversed_pairs = [
+        (order[i], order[j])
+        for i in range(3)
+        for j in range(i + 1, 3)
+        if consensus.pairwise_wins[f"{order[i]}>{order[j]}"] * 2 < consensus.rankers
+    ]
+    assert len(reversed_pairs) == 1  # the weakest majority of the cycle, dropped by the vote
+    release = build()
+    texts = {r.pk: r.text for r in cycle.responses.all()}
+    rows = [row for row in all_rows(release, "preferences") if row["prompt_id"] == cycle.pk]
+    pairs = {(row["chosen"], row["rejected"]) for row in rows}
+    assert len(rows) == 2 and all(row["margin"] > 0.5 for row in rows)
+    (chosen, rejected) = reversed_pairs[0]
+    assert (texts[chosen], texts[rejected]) not in pairs
+    # The ranks are still those of the consensus order, chosen always the better one.
+    assert all(row["chosen_rank"] < row["rejected_rank"] for row in rows)
+    assert {row["chosen_rank"] for row in rows} | {row["rejected_rank"] for row in rows} == {
+        1,
+        2,
+        3,
+    }
+    (tied,) = [row for row in all_rows(release, "preferences") if row["prompt_id"] == tie.pk]
+    assert tied["margin"] == 0.5
+    assert min(row["margin"] for row in all_rows(release, "preferences")) >= 0.5
+    assert (
+        _in_release_order("preferences", all_rows(release, "preferences"))
+        == (expected()["preferences"])
+    )
+    # The card's agreement counts the prompts whose pairs are in it: both of these.
+    assert release.counts["agreement"]["preference_prompts"] == 4
+
+
+DOLLY_KEYS = [
+    "instruction",
+    "context",
+    "response",
+    "category",
+    "language",
+    "licence",
+    "origin",
+    "prompt_licence",
+    "prompt_origin",
+]
+
+
+def test_the_dolly_downloads_hold_each_splits_sft_rows_with_their_language_and_licences(world):
+    """Data QA: one JSONL of both splits, interleaved, had a consumer train on test rows, and
+    without a language every row came back English when imported again."""
+    Response.objects.filter(pk=world.responses["p2.1"].pk).update(
+        licence="CC BY 4.0", origin="other-set"
+    )
+    # Both splits with rows, whatever ids the prompts got.
+    PromptSplit.objects.bulk_create(
+        PromptSplit(prompt=world.prompts[name], split=split)
+        for name, split in (
+            ("p1", "test"),
+            ("p2", "train"),
+            ("p3", "test"),
+            ("collecting", "train"),
+        )
+    )
+    release = build(test_share=0.5)
+    assert sorted(
+        entry["path"] for entry in release.files if entry["path"].startswith("dolly/")
+    ) == ["dolly/test.jsonl", "dolly/train.jsonl"]
+    for split, rows in read_config(release, "sft").items():
+        assert rows, split  # both splits have rows at this share
+        lines = (folder_of(release) / "dolly" / f"{split}.jsonl").read_text(encoding="utf-8")
+        in_order = sorted(rows, key=lambda row: (row["prompt_id"], row["id"]))
+        assert lines == "".join(
+            json.dumps({key: row[key] for key in DOLLY_KEYS}, ensure_ascii=False) + "\n"
+            for row in in_order
+        )
+    lines = [
+        json.loads(line)
+        for split in SPLITS
+        for line in (folder_of(release) / "dolly" / f"{split}.jsonl").read_text().splitlines()
+    ]
+    assert {line["language"] for line in lines} == {"en", "de"}
+    (other,) = [line for line in lines if line["origin"] == "other-set"]
+    assert other["licence"] == "CC BY 4.0" and other["prompt_origin"] == "hearth"
 
 
 def test_an_empty_release_still_has_every_config_and_split(transactional_db):
@@ -343,7 +480,8 @@ def test_an_empty_release_still_has_every_config_and_split(transactional_db):
         assert read_config(release, config) == {"train": [], "test": []}
         for split in SPLITS:
             assert worker_data.read_rows(str(folder_of(release)), config, split) == []
-    assert (folder_of(release) / "dolly" / "sft.jsonl").read_bytes() == b""
+    for split in SPLITS:
+        assert (folder_of(release) / "dolly" / f"{split}.jsonl").read_bytes() == b""
 
 
 def test_a_large_split_is_sharded_and_reads_back_whole(world, settings):
@@ -390,7 +528,7 @@ def test_withdrawn_hidden_rejected_and_banned_work_leaves_the_next_release(world
     assert all_rows(v2, "preferences") == []
     for config in CONFIGS:
         assert _in_release_order(config, all_rows(v2, config)) == expected()[config], config
-    assert v2.changes["sft"] == {"added": 0, "removed": len(gone)}
+    assert v2.changes["sft"] == {"added": 0, "removed": len(gone), "changed": 0}
 
 
 def test_rankings_by_a_banned_ranker_leave_but_the_answers_stay(world):
@@ -450,7 +588,8 @@ def test_no_email_or_unattributed_name_is_anywhere_in_a_release(world):
 
     release = build(include_model_written=True)
     texts = [(folder_of(release) / "README.md").read_text(encoding="utf-8")]
-    texts.append((folder_of(release) / "dolly" / "sft.jsonl").read_text(encoding="utf-8"))
+    for split in SPLITS:
+        texts.append((folder_of(release) / "dolly" / f"{split}.jsonl").read_text(encoding="utf-8"))
     for path in (folder_of(release) / "data").rglob("*.parquet"):
         texts.append(json.dumps(pq.read_table(path).to_pylist(), ensure_ascii=False))
     everything = "\n".join(texts)
@@ -539,7 +678,7 @@ def test_the_content_hash_covers_every_listed_file_by_path_and_bytes(world):
     assert hashlib.sha256(manifest.encode()).hexdigest() == release.content_hash
     paths = [entry["path"] for entry in release.files]
     assert paths == sorted(paths)
-    assert "README.md" in paths and "dolly/sft.jsonl" in paths
+    assert "README.md" in paths and "dolly/train.jsonl" in paths and "dolly/test.jsonl" in paths
     assert not any(path.startswith(".hearth") for path in paths)
 
 
@@ -556,13 +695,13 @@ def test_changes_count_rows_added_and_removed_since_the_previous_release(world):
     v3 = build()
     assert v3.previous_id == v1.pk  # the failed v2 is skipped
     assert v3.changes == {
-        "sft": {"added": 2, "removed": 1},
-        "preferences": {"added": 0, "removed": 0},
-        "rankings": {"added": 0, "removed": 0},
-        "prompts": {"added": 0, "removed": 0},
+        "sft": {"added": 2, "removed": 1, "changed": 0},
+        "preferences": {"added": 0, "removed": 0, "changed": 0},
+        "rankings": {"added": 0, "removed": 0, "changed": 0},
+        "prompts": {"added": 0, "removed": 0, "changed": 0},
     }
     card = (folder_of(v3) / "README.md").read_text(encoding="utf-8")
-    assert "since v1" in card
+    assert "since v1, the latest earlier release cut with the same filter" in card
 
 
 # --- crashes and concurrent attempts ---------------------------------------------------------
@@ -684,6 +823,25 @@ def test_progress_is_offered_to_a_callback_and_ends_complete(world):
     assert seen[-1][0] == seen[-1][1] == release.progress_total
 
 
+def test_a_build_beats_while_it_runs_however_few_rows_it_reads(world, monkeypatch):
+    """Data QA: a build whose worker was killed could be rebuilt only after 30 minutes without
+    progress, as progress was written every 100,000 rows. It is written every
+    PROGRESS_SECONDS too, so BUILD_STALE can be a few minutes: many heartbeats."""
+    from apps.releases.models import BUILD_STALE
+
+    assert BUILD_STALE.total_seconds() >= 20 * passes.PROGRESS_SECONDS
+    monkeypatch.setattr(passes, "PROGRESS_SECONDS", 0)
+    release = release_create(user=None, enqueue=False)
+    beats: list[Any] = []
+
+    def seen(done: int, total: int) -> None:
+        beats.append(Release.objects.values_list("progress_at", flat=True).get(pk=release.pk))
+
+    release_build(release.pk, progress=seen)
+    # Far fewer rows than PROGRESS_EVERY, yet a heartbeat at each batch.
+    assert len(set(beats)) > 2 and beats == sorted(beats)
+
+
 def test_a_deleted_accounts_prompts_and_answers_leave_the_next_release(world):
     from apps.accounts.services import account_delete
 
@@ -705,6 +863,7 @@ def test_the_card_names_the_licence_each_answer_came_under(world, settings):
     plain = build()
     card = (folder_of(plain) / "README.md").read_text()
     assert plain.counts["licences"] == {settings.HEARTH_LICENCE_NAME: 9}
+    assert plain.counts["prompt_licences"] == {settings.HEARTH_LICENCE_NAME: 4}
     assert "license: cc-by-sa-3.0" in card
     assert "Contributors agreed to publish their work under it." in card
 
@@ -712,6 +871,51 @@ def test_the_card_names_the_licence_each_answer_came_under(world, settings):
     mixed = build()
     assert mixed.counts["licences"] == {"Apache-2.0": 1, settings.HEARTH_LICENCE_NAME: 8}
     card = (folder_of(mixed) / "README.md").read_text()
-    assert "license: other\nlicense_name: 'Mixed: CC BY-SA 3.0, Apache-2.0'" in card
-    assert "- CC BY-SA 3.0: 8 `sft` rows\n- Apache-2.0: 1 `sft` rows" in card
+    # Both are Hub ids: a list of them (data QA: "other" with a name the Hub cannot read).
+    assert "license:\n- cc-by-sa-3.0\n- apache-2.0\n" in card
+    assert "- CC BY-SA 3.0: 8 `sft` rows, 4 prompts\n- Apache-2.0: 1 `sft` rows, 0 prompts" in card
     assert "imported rows are under the licence of the data set they came from" in card
+    assert "Each row names the licence of each text it holds" in card
+
+
+def test_every_row_names_the_licence_and_origin_of_each_text_it_holds(world, load_dataset):
+    """Data QA: a release mixing CC BY-SA and CC BY rows did not say which rows were which.
+    An imported prompt answered on this site holds texts under two licences: each is named."""
+    p2 = world.prompts["p2"]
+    Prompt.objects.filter(pk=p2.pk).update(licence="CC BY 4.0", origin="other-set")
+    Response.objects.filter(pk=world.responses["p2.0"].pk).update(
+        licence="CC BY 4.0", origin="other-set"
+    )
+    release = build(test_share=0.5)
+    own = Prompt.objects.get(pk=world.prompts["p1"].pk).licence
+    imported = {"licence": "CC BY 4.0", "origin": "other-set"}
+    here = {"licence": own, "origin": "hearth"}
+
+    def of(row, prefix=""):
+        return {"licence": row[f"{prefix}licence"], "origin": row[f"{prefix}origin"]}
+
+    (prompt,) = [row for row in all_rows(release, "prompts") if row["id"] == p2.pk]
+    assert of(prompt) == imported
+    sft = {row["id"]: row for row in all_rows(release, "sft") if row["prompt_id"] == p2.pk}
+    assert of(sft[world.responses["p2.0"].pk]) == imported
+    assert of(sft[world.responses["p2.1"].pk]) == here
+    assert all(of(row, "prompt_") == imported for row in sft.values())
+    by_text = {row["response"]: of(row) for row in sft.values()}
+    for row in (r for r in all_rows(release, "preferences") if r["prompt_id"] == p2.pk):
+        assert of(row, "prompt_") == imported
+        assert of(row, "chosen_") == by_text[row["chosen"]]
+        assert of(row, "rejected_") == by_text[row["rejected"]]
+    for row in (r for r in all_rows(release, "rankings") if r["prompt_id"] == p2.pk):
+        assert of(row, "prompt_") == imported
+        assert [
+            {"licence": licence, "origin": origin}
+            for licence, origin in zip(
+                row["response_licences"], row["response_origins"], strict=True
+            )
+        ] == [by_text[text] for text in row["responses"]]
+    # Both licences are Hub ids, and datasets reads the columns of every config.
+    card = (folder_of(release) / "README.md").read_text()
+    assert "license:\n- cc-by-sa-3.0\n- cc-by-4.0\n" in card
+    for config in CONFIGS:
+        for split in load_dataset(release, config).values():
+            assert split.column_names == COLUMNS[config], config

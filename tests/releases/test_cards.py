@@ -121,17 +121,75 @@ def test_the_first_release_says_so_and_unknown_changes_say_so():
     assert "Changes since v2 are unknown." in card(changes=None)
 
 
+def test_the_card_and_its_citation_give_the_year_and_month_the_build_finished():
+    """Data QA: no date anywhere, so citation managers showed "n.d."."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    # 23:30 on 31 January in New York is February in UTC, which the card gives.
+    finished = datetime(2026, 1, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    _, body = parse(card(finished_at=finished, data_hash="d" * 64))
+    assert "Version v3, built in 2026-02 (UTC), data hash `" + "d" * 64 + "`" in body
+    assert "  year         = {2026},\n  month        = feb,\n" in body
+    _, undated = parse(card(finished_at=None))
+    assert "year" not in undated and "Version v3.\n" in undated
+    assert card(finished_at=datetime(2026, 5, 1, tzinfo=UTC)) != card()
+
+
+def test_the_card_says_the_split_is_per_prompt_and_translations_may_straddle_it():
+    """Data QA: 9 of 40 English/Spanish translation pairs had one side in train and the other
+    in test."""
+    _, body = parse(card())
+    assert (
+        "a translation of a prompt, or a near-duplicate (the same question in other words), is a prompt of its own and may be in the other split"
+        in " ".join(body.split())
+    )
+
+
+def test_the_card_says_what_a_margin_of_one_half_means_and_how_to_filter():
+    _, body = parse(card())
+    text = " ".join(body.split())
+    assert "A `margin` of exactly 0.5 is a tie" in text
+    assert "keep `margin > 0.5` for the pairs a majority agreed on" in text
+    assert "such a pair is left out" in text
+
+
 def test_the_card_is_the_same_text_whenever_it_is_rendered():
     assert card() == card()
 
 
-def test_a_licence_the_hub_does_not_know_is_other_with_its_name_and_link(settings):
+def test_a_licence_the_hub_does_not_know_is_other_with_an_id_and_a_link(settings):
+    """The Hub's card spec asks for ``license_name`` as an id (``my-license-1.0``) and a
+    ``license_link`` with ``other``."""
     settings.HEARTH_LICENCE_NAME = "Community Data License 9"
     settings.HEARTH_LICENCE_URL = "https://example.org/licence"
     header = front_matter(version="v1", counts=COUNTS)
     assert header["license"] == "other"
-    assert header["license_name"] == "Community Data License 9"
+    assert header["license_name"] == "community-data-license-9"
     assert header["license_link"] == "https://example.org/licence"
+
+
+def test_several_licences_are_a_list_of_hub_ids_or_other_pointing_at_the_licence_section():
+    both_known = {**COUNTS, "licences": {"CC BY-SA 3.0": 40, "CC BY 4.0": 3}}
+    header = front_matter(version="v1", counts=both_known)
+    assert header["license"] == ["cc-by-sa-3.0", "cc-by-4.0"]
+    assert "license_name" not in header and "license_link" not in header
+    # A licence only the prompts are under counts too.
+    prompts_too = {**both_known, "prompt_licences": {"CC BY-SA 3.0": 20, "CC0 1.0": 2}}
+    assert front_matter(version="v1", counts=prompts_too)["license"] == [
+        "cc-by-sa-3.0",
+        "cc-by-4.0",
+        "cc0-1.0",
+    ]
+    unknown = {**COUNTS, "licences": {"CC BY-SA 3.0": 40, "Acme Data Terms 2": 3}}
+    header = front_matter(version="v1", counts=unknown)
+    assert header["license"] == "other"
+    assert header["license_name"] == "mixed-cc-by-sa-3.0-acme-data-terms-2"
+    assert header["license_link"] == "README.md#licence"
+    # The card's section that link leads to, with every licence and the columns.
+    body = card(counts=unknown)
+    assert "\n## Licence\n" in body
+    assert "- Acme Data Terms 2: 3 `sft` rows, 0 prompts" in body
+    assert "`licence` and `origin` in `sft` (the answer's)" in body
 
 
 def test_licence_names_map_to_hub_ids():
@@ -168,6 +226,14 @@ def _load_every_listed_split(release, tmp_path, monkeypatch) -> dict[str, dict[s
         splits = datasets.load_dataset(str(folder), config, cache_dir=str(tmp_path / "cache"))
         loaded[config] = {name: split.num_rows for name, split in splits.items()}
     return loaded
+
+
+def test_a_built_cards_date_and_data_hash_are_the_releases(world):
+    release = build()
+    text = (folder_of(release) / "README.md").read_text()
+    assert f"built in {release.finished_at:%Y-%m} (UTC)" in text
+    assert f"data hash `{release.data_hash}`" in text
+    assert f"  year         = {{{release.finished_at.year}}},\n" in text
 
 
 def test_datasets_loads_every_config_and_split_the_card_of_a_built_release_lists(

@@ -55,9 +55,16 @@ def test_asking_again_while_it_rebuilds_queues_nothing(
         # With an Idempotency-Key, the same answer again.
         keyed = api.post(URL, HTTP_IDEMPOTENCY_KEY="rebuild-1")
         replayed = api.post(URL, HTTP_IDEMPOTENCY_KEY="rebuild-1")
-    assert first.status_code == second.status_code == keyed.status_code == 202
-    assert second.json() == first.json()
-    assert replayed.status_code == 202 and replayed["Idempotent-Replayed"] == "true"
+    # Data QA: the second answered 202 Accepted while queuing nothing.
+    assert first.status_code == 202
+    assert second.status_code == keyed.status_code == 409
+    assert second.json() == {
+        "detail": "v1 is being built already (its last sign of progress: just now), so "
+        "nothing was queued. A build with no progress for 5 minutes has likely lost its "
+        "worker; Rebuild then builds it again."
+    }
+    # A refusal is not kept for the key: asked again, it is answered afresh.
+    assert replayed.status_code == 409 and "Idempotent-Replayed" not in replayed
     assert len(queued) == 1
 
 
@@ -129,7 +136,10 @@ def test_the_rebuild_button_builds_it_once_however_often_it_is_pressed(
         second = web.post("/releases/v1/rebuild/", follow=True)
     assert first.status_code == 302 and first["Location"] == "/releases/v1/"
     html = second.content.decode()
-    assert "v1 is being built already; nothing was queued again." in html
+    assert (
+        "v1 is being built already (its last sign of progress: just now), so nothing was queued."
+        in html
+    )
     assert "Counting rows…" in html and ">Rebuild</button>" not in html
     release.refresh_from_db()
     assert release.state == ReleaseState.BUILDING
@@ -196,12 +206,15 @@ def test_a_build_whose_worker_died_can_be_rebuilt_from_its_page_once(
     web = Client()
     web.force_login(maintainer)
     html = web.get("/releases/v1/").content.decode()
-    assert "No progress for 31\xa0minutes: the worker building it may have stopped." in html
+    assert "No progress for 6\xa0minutes: the worker building it may have stopped." in html
     assert ">Rebuild</button>" in html
     with django_capture_on_commit_callbacks(execute=True):
         web.post("/releases/v1/rebuild/")
         second = web.post("/releases/v1/rebuild/", follow=True)
-    assert "v1 is being built already; nothing was queued again." in second.content.decode()
+    assert (
+        "v1 is being built already (its last sign of progress: just now), so nothing was queued."
+        in second.content.decode()
+    )
     assert queued == [{"args": (release.pk,), "queue": "exports"}]
     release.refresh_from_db()
     assert release.state == ReleaseState.BUILDING and not release.build_stalled
@@ -209,7 +222,7 @@ def test_a_build_whose_worker_died_can_be_rebuilt_from_its_page_once(
     Release.objects.filter(pk=release.pk).update(progress_at=now - BUILD_STALE * 2)
     with django_capture_on_commit_callbacks(execute=True):
         assert client_for(maintainer).post(URL).status_code == 202
-        client_for(maintainer).post(URL)
+        assert client_for(maintainer).post(URL).status_code == 409
     assert len(queued) == 2
     # Visitors see no building release, so no stalled one either.
     assert Client().get("/releases/v1/").status_code == 404

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -149,6 +150,41 @@ def test_anyone_lists_finished_releases_and_downloads_files(world, api_anon):
     stale = Client().get(url, headers={"If-None-Match": '"0-0"'})
     assert stale.status_code == 200
     assert Client().get("/releases/v1/files/.hearth/keys/sft.txt").status_code == 404
+
+
+def test_each_download_says_what_kind_of_file_it_is(world):
+    """Data QA: README.md came as text/markdown with no charset, the JSONL and Parquet files as
+    application/octet-stream."""
+    release = build(test_share=0.5)
+    by_suffix = {
+        ".md": "text/markdown; charset=utf-8",
+        ".jsonl": "application/jsonl; charset=utf-8",
+        ".parquet": "application/vnd.apache.parquet",
+    }
+    # Every file the release lists (which splits have rows depends on the prompts' ids).
+    kinds = {e["path"]: by_suffix[Path(e["path"]).suffix] for e in release.files}
+    assert {"README.md", "dolly/train.jsonl", "data/sft/train-00000-of-00001.parquet"} <= set(kinds)
+    for path, kind in kinds.items():
+        response = Client().get(f"/releases/{release.version}/files/{path}")
+        assert response.status_code == 200, path
+        assert response["Content-Type"] == kind, path
+        part = Client().get(
+            f"/releases/{release.version}/files/{path}", headers={"Range": "bytes=0-1"}
+        )
+        assert (part.status_code, part["Content-Type"]) == (206, kind), path
+
+
+def test_the_release_page_shows_each_files_sha256_and_the_data_hash(world):
+    """Data QA: the page showed a cut content hash and no file's sha256, so a browser user
+    could not check a download."""
+    release = build()
+    html = Client().get(f"/releases/{release.version}/").content.decode()
+    for entry in release.files:
+        assert f'<code data-testid="file-sha256">{entry["sha256"]}</code>' in html
+    assert len(release.data_hash) == 64
+    assert f'<code title="{release.data_hash}" data-testid="data-hash">' in html
+    body = APIClient().get(f"/api/v1/releases/{release.version}/").json()
+    assert body["data_hash"] == release.data_hash
 
 
 def test_the_release_pages_render(world, maintainer, settings):
@@ -443,16 +479,28 @@ def test_a_release_with_both_sft_splits_links_to_the_run_form_with_it(maintainer
     assert "Start a training run" not in volunteer_web.get("/releases/v1/").content.decode()
 
 
-def test_a_building_release_page_polls_a_live_region_that_counts_rows_first(maintainer, db):
+def announced(html: str) -> str:
+    """The sentence a polled status gives its live region (data-announce)."""
+    found = re.search(r"<span hidden data-announce>(.*?)</span>", html, re.S)
+    assert found, html
+    return found.group(1)
+
+
+def test_a_building_release_page_polls_a_box_that_counts_rows_first(maintainer, db):
+    """The polled box is not a live region (a11y QA: it was, and was read out at every poll):
+    it announces into #release-announce a sentence that changes only with the state or a 10%
+    step of the progress."""
     Release.objects.create(number=1, version="v1", filter={})
     web = Client()
     web.force_login(maintainer)
     html = web.get("/releases/v1/").content.decode()
+    assert '<p class="visually-hidden" id="release-announce" role="status"></p>' in html
     assert (
-        '<div id="release-status" class="release-status" role="status" aria-live="polite" '
+        '<div id="release-status" class="release-status" data-announce-into="release-announce" '
         'hx-get="/releases/v1/" hx-trigger="every 2s" hx-swap="innerHTML">'
     ) in html
     assert "Counting rows…" in html and "0 / 0" not in html
+    assert announced(html) == "Building: counting rows."
     polled = web.get("/releases/v1/", headers={"HX-Request": "true"})
     assert polled.status_code == 200
     assert "Counting rows…" in polled.content.decode()
@@ -460,7 +508,11 @@ def test_a_building_release_page_polls_a_live_region_that_counts_rows_first(main
     Release.objects.filter(version="v1").update(progress_done=1234, progress_total=5000)
     polled = web.get("/releases/v1/", headers={"HX-Request": "true"}).content.decode()
     assert "1,234 of 5,000 rows" in polled
+    assert announced(polled) == "Building: 20% of the rows written."
     assert 'max="5000" value="1234"' in polled
+    Release.objects.filter(version="v1").update(progress_done=1499)
+    polled = web.get("/releases/v1/", headers={"HX-Request": "true"}).content.decode()
+    assert announced(polled) == "Building: 20% of the rows written."  # the same 10% step
 
 
 @pytest.mark.parametrize(
@@ -1013,7 +1065,11 @@ def test_the_publish_button_asks_once_however_often_it_is_pressed(
         web.post("/releases/v1/publish/")
         again = web.post("/releases/v1/publish/", follow=True)
     assert len(callbacks) == 1
-    assert "v1 is being published already; nothing was queued again." in again.content.decode()
+    assert (
+        "v1 is being published already (asked just now), so nothing was queued. If it is still "
+        "not published 30 minutes after it was asked for, Publish asks again."
+        in again.content.decode()
+    )
     assert Release.objects.get().publish_state == "publishing"
 
 
@@ -1027,10 +1083,22 @@ def test_the_api_says_where_a_release_stands_with_the_hub(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         first = api.post("/api/v1/releases/v1/publish/")
         second = api.post("/api/v1/releases/v1/publish/")
-    assert first.status_code == second.status_code == 202
-    assert first.json()["publish_state"] == second.json()["publish_state"] == "publishing"
+    # Data QA: the second answered 202 Accepted while queuing nothing.
+    assert (first.status_code, second.status_code) == (202, 409)
+    assert first.json()["publish_state"] == "publishing"
+    assert second.json() == {
+        "detail": "v1 is being published already (asked just now), so nothing was queued. If "
+        "it is still not published 30 minutes after it was asked for, Publish asks again."
+    }
     assert first.json()["publish_requested_at"] is not None
     assert len(callbacks) == 1
+    Release.objects.filter(version="v1").update(state="published", publish_state="published")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        done = api.post("/api/v1/releases/v1/publish/")
+    # Published already: what was asked for is done, and nothing is queued.
+    assert done.status_code == 200 and done.json()["publish_state"] == "published"
+    assert callbacks == [] and not done.has_header("Location")
+    Release.objects.filter(version="v1").update(state="ready")
     Release.objects.filter(version="v1").update(
         publish_state="failed", publish_error="The Hub refused the token (HTTP 401)."
     )

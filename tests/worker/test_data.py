@@ -163,6 +163,21 @@ def test_ties_are_left_out_of_the_pairs_but_not_of_the_order() -> None:
     assert [len(g.pairs()) for g in groups_from_preferences(unknown, min_margin=0.5)] == [3, 1]
 
 
+def test_a_pair_the_release_left_out_is_not_put_back_from_the_ranks() -> None:
+    """A release leaves out a consensus pair most of its rankers reversed (data QA: inverted
+    labels); the ranks of the other pairs still order both answers, and must not bring the
+    pair back the consensus' way, whatever the minimum."""
+    cycle = [
+        preference("a", "b", (1, 2), margin=2 / 3, rankers=3),
+        preference("b", "c", (2, 3), margin=2 / 3, rankers=3),
+    ]
+    for minimum in (-1.0, 0.5):
+        (group,) = groups_from_preferences(cycle, min_margin=minimum)
+        assert group.responses == ("a", "b", "c") and group.ranks == (1.0, 2.0, 3.0)
+        assert group.pairs() == [(0, 1), (1, 2)], minimum
+        assert (0, 2) in group.left_out
+
+
 def test_ties_left_out_stay_out_once_tokenized(tiny_model: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     (group,) = groups_from_preferences(TIED, min_margin=0.5)

@@ -209,7 +209,7 @@ def replay(
     accounts one can sign in as) write but take no task, so that what is waiting today is
     still there for whoever signs in as them. Call inside a transaction: a failure must leave
     no half demo behind."""
-    keys = [dedupe_key(p.instruction) for p in prompts]
+    keys = [dedupe_key(p.instruction, p.context) for p in prompts]
     found = Prompt.objects.filter(instruction_key__in=keys).count()
     if found:
         return ReplayReport(already_there=found)

@@ -30,16 +30,22 @@ hash of the id at its own test share; the prompts stream joins the stored splits
 other config takes its prompts' splits from that pass.
 
 Determinism: rows are ordered by id (answers by prompt, then id), Parquet writer options are
-pinned, row groups have a fixed row count, and nothing in any file depends on the time, so the
-same rows give the same files and the same content hash (a rebuild finds the splits its first
-attempt stored). Build times live in the database only.
+pinned, row groups have a fixed row count, and nothing in a data file depends on the time, so
+the same rows give the same data files and the same data hash (``Release.data_hash``, over
+``data/`` and ``dolly/``; a rebuild finds the splits its first attempt stored), whatever the
+version. The card names its version, the year and month its build finished and what changed
+since the previous one, so the content hash, over every file, differs between versions.
+
+Heartbeat: a build writes its progress (``Release.progress_at``) every ``PROGRESS_EVERY``
+source rows or ``PROGRESS_SECONDS``, whichever comes first, and between the steps after its
+passes, so one silent for ``BUILD_STALE`` (many heartbeats) has lost its worker.
 
 Layout of a release folder::
 
     README.md                                   the card (apps.releases.cards)
     data/<config>/<split>-0000i-of-0000N.parquet
-    dolly/sft.jsonl                             every sft row, Dolly's four fields
-    .hearth/keys/<config>.parquet               row keys, to compute the next release's changes
+    dolly/<split>.jsonl                         the split's sft rows as Dolly JSONL (DOLLY_KEYS)
+    .hearth/keys/<config>.parquet               row keys and digests, for the next release's changes
 
 ``.hearth/`` is private bookkeeping: it is not in ``Release.files`` nor in the content hash and
 is neither published nor offered for download.
@@ -57,7 +63,7 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +75,8 @@ from apps.core.durable import fsync_dir, fsync_tree
 from apps.releases import cards
 from apps.releases.building.layout import (
     CONFIGS,
-    DOLLY_PATH,
+    DOLLY_KEYS,
+    DOLLY_PATHS,
     PRIVATE_DIR,
     SPLITS,
     prompt_split,
@@ -88,7 +95,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIGS",
-    "DOLLY_PATH",
+    "DOLLY_KEYS",
+    "DOLLY_PATHS",
     "PRIVATE_DIR",
     "SPLITS",
     "BuildSuperseded",
@@ -107,6 +115,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ERROR_MAX_CHARS = 2_000
+# The card, and the folders of data files (hashed apart: ``Release.data_hash``).
+CARD_PATH = "README.md"
+DATA_DIRS = ("data", "dolly")
 # A build attempt's token (``Release.build_token``), which also names its temp folder.
 TOKEN_BYTES = 16
 TEMP_PREFIX = ".tmp-"
@@ -140,10 +151,13 @@ def _memory_pool() -> Iterator[None]:
 
 
 def _changes(
-    keys: dict[str, pa.ChunkedArray], previous: Release | None
+    keys: dict[str, pa.Table], previous: Release | None
 ) -> dict[str, dict[str, int]] | None:
-    """Rows added and removed per config since ``previous``, from the row keys; None when
-    there is no previous release or its keys are gone."""
+    """Rows added, removed and changed per config since ``previous``, from the row keys and
+    digests (``Build.write_keys``); None when there is no previous release or its keys are
+    gone. A row is changed when its key is in both releases and its digest differs (a ranking
+    whose answers were hidden since, a pair whose margin moved); ``changed`` is left out for a
+    previous release built before digests were kept."""
     if previous is None:
         return None
     import pyarrow.compute as pc
@@ -157,28 +171,67 @@ def _changes(
             return None
         # ParquetFile, not read_table: read_table goes through pyarrow.dataset, which imports
         # pandas.
-        old = pq.ParquetFile(path).read(columns=["key"]).column("key").combine_chunks()
-        new = keys[config].combine_chunks()
+        stored = pq.ParquetFile(path)
+        digested = "digest" in stored.schema_arrow.names
+        before = stored.read(columns=["key", "digest"] if digested else ["key"])
+        old = before.column("key").combine_chunks()
+        new = keys[config].column("key").combine_chunks()
         added = len(new) - pc.sum(pc.is_in(new, value_set=old)).as_py() if len(new) else 0
         removed = len(old) - pc.sum(pc.is_in(old, value_set=new)).as_py() if len(old) else 0
-        changes[config] = {"added": int(added or 0), "removed": int(removed or 0)}
+        entry = {"added": int(added or 0), "removed": int(removed or 0)}
+        if digested:
+            at = pc.index_in(new, value_set=old)
+            kept = pc.is_valid(at)
+            was = before.column("digest").combine_chunks().take(at.filter(kept))
+            now = keys[config].column("digest").combine_chunks().filter(kept)
+            entry["changed"] = int(pc.sum(pc.not_equal(was, now)).as_py() or 0)
+        changes[config] = entry
     return changes
 
 
-def _hash_files(folder: Path) -> tuple[str, list[dict[str, Any]]]:
-    """The content hash and file list of a release folder, ``.hearth/`` left out.
+def _comparable_previous(release: Release) -> Release | None:
+    """The latest finished release before ``release`` cut with the same filter (the same
+    languages, categories, minimum agreement and model-written answers; the test share only
+    decides the splits of new prompts): the one its changes are counted against. Data QA:
+    against a release filtered to one language, the next full release claimed hundreds of
+    rows added that the one before had already. A few rows per release, read newest first."""
+    wanted = release.release_filter
+    earlier = Release.objects.filter(state__in=FINISHED_STATES, number__lt=release.number)
+    for candidate in earlier.order_by("-number").only("pk", "number", "version", "filter"):
+        if candidate.release_filter.enters_the_same_as(wanted):
+            return candidate
+    return None
 
-    Each file's SHA-256 is computed on its own (files in parallel: hashlib lets go of the GIL),
-    and the content hash is the SHA-256 of the manifest: a ``path size sha256`` line per
-    file, in path order. Every byte is read and hashed once.
-    """
+
+def _latest_earlier(release: Release) -> str | None:
+    """The version of the latest finished release before ``release``, whatever its filter."""
+    return (
+        Release.objects.filter(state__in=FINISHED_STATES, number__lt=release.number)
+        .order_by("-number")
+        .values_list("version", flat=True)
+        .first()
+    )
+
+
+def _hash_files(
+    folder: Path, *, only: str | None = None, beat: Callable[[], None] | None = None
+) -> list[dict[str, Any]]:
+    """``{path, bytes, sha256}`` of each file of a release folder in path order: its data
+    files (``data/``, ``dolly/``), or with ``only`` that one file. ``.hearth/`` and the card
+    are not data; the card is hashed once written (``only=CARD_PATH``), as it names the data
+    files' hash. Files are hashed in parallel (hashlib lets go of the GIL); every byte is
+    read and hashed once. ``beat`` is called as each file is done (the build's heartbeat)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    paths = sorted(
-        path.relative_to(folder).as_posix()
-        for path in folder.rglob("*")
-        if path.is_file() and path.relative_to(folder).parts[0] != PRIVATE_DIR
-    )
+    if only is not None:
+        paths = [only]
+    else:
+        paths = sorted(
+            rel
+            for path in folder.rglob("*")
+            if path.is_file()
+            and (rel := path.relative_to(folder).as_posix()).split("/")[0] in DATA_DIRS
+        )
 
     def digest(rel: str) -> dict[str, Any]:
         sha = hashlib.sha256()
@@ -187,10 +240,22 @@ def _hash_files(folder: Path) -> tuple[str, list[dict[str, Any]]]:
                 sha.update(chunk)
         return {"path": rel, "bytes": (folder / rel).stat().st_size, "sha256": sha.hexdigest()}
 
+    files = []
     with ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="release-hash") as pool:
-        files = list(pool.map(digest, paths))
-    manifest = "".join(f"{f['path']} {f['bytes']} {f['sha256']}\n" for f in files)
-    return hashlib.sha256(manifest.encode()).hexdigest(), files
+        for entry in pool.map(digest, paths):
+            files.append(entry)
+            if beat is not None:
+                beat()
+    return files
+
+
+def _manifest_hash(files: list[dict[str, Any]]) -> str:
+    """The SHA-256 of the manifest of ``files``: a ``path size sha256`` line per file, in path
+    order. Over every file it is the content hash; over the data files alone, the data hash,
+    the same for two versions that hold the same rows (their cards differ)."""
+    ordered = sorted(files, key=lambda entry: entry["path"])
+    manifest = "".join(f"{f['path']} {f['bytes']} {f['sha256']}\n" for f in ordered)
+    return hashlib.sha256(manifest.encode()).hexdigest()
 
 
 def _temp_folder(version: str, token: str) -> Path:
@@ -221,12 +286,9 @@ def _claim(release_id: int) -> tuple[Release, str] | None:
         release.started_at = release.progress_at = timezone.now()
         release.finished_at = None
         release.progress_done = release.progress_total = 0
-        release.counts, release.changes, release.files, release.content_hash = {}, {}, [], ""
-        release.previous = (
-            Release.objects.filter(state__in=FINISHED_STATES, number__lt=release.number)
-            .order_by("-number")
-            .first()
-        )
+        release.counts, release.changes, release.files = {}, {}, []
+        release.content_hash = release.data_hash = ""
+        release.previous = _comparable_previous(release)
         release.save()
         return release, release.build_token
 
@@ -336,31 +398,44 @@ def _attempt(release: Release, token: str, *, progress: Progress | None, method:
             build.abort_writers()
             raise
         finally:
-            build.dolly.close()
+            build.close_dolly()
             # Waits for the writer thread, so nothing writes into the folder once it is gone.
             build.pipeline.shutdown()
+        build.beat()
         keys = build.write_keys()
         counts = build.counts(rows)
         changes = _changes(keys, release.previous)
+        build.beat()
+        # The data files' hashes first: the card names their own hash (``data_hash``).
+        data_files = _hash_files(folder, beat=build.beat)
+        finished = timezone.now()
         card = cards.render_card(
             version=release.version,
             release_filter=build.flt,
             counts=counts,
             changes=changes,
             previous_version=release.previous.version if release.previous else None,
+            latest_version=_latest_earlier(release),
             attributed=build.attributed_names(),
+            finished_at=finished,
+            data_hash=_manifest_hash(data_files),
         )
-        (folder / "README.md").write_text(card, encoding="utf-8", newline="\n")
-        content_hash, files = _hash_files(folder)
+        (folder / CARD_PATH).write_text(card, encoding="utf-8", newline="\n")
+        files = sorted(
+            [*data_files, *_hash_files(folder, only=CARD_PATH)], key=lambda entry: entry["path"]
+        )
         fsync_tree(folder)
+        build.beat()
         _finish(
             release,
             token,
             folder,
+            finished_at=finished,
             counts=counts,
             changes=changes or {},
             files=files,
-            content_hash=content_hash,
+            content_hash=_manifest_hash(files),
+            data_hash=_manifest_hash(data_files),
             total=build.done,
         )
     except BuildSuperseded:
@@ -387,10 +462,12 @@ def _finish(
     token: str,
     folder: Path,
     *,
+    finished_at: Any,
     counts: dict[str, Any],
     changes: dict[str, Any],
     files: list[dict[str, Any]],
     content_hash: str,
+    data_hash: str,
     total: int,
 ) -> None:
     """Move the folder into place and mark the release ready, under the row lock, only if
@@ -408,11 +485,13 @@ def _finish(
         fsync_dir(final.parent)
         updated = owned.update(
             state=ReleaseState.READY,
-            finished_at=timezone.now(),
+            # The time the card gives (its year and month), a moment before the move.
+            finished_at=finished_at,
             counts=counts,
             changes=changes,
             files=files,
             content_hash=content_hash,
+            data_hash=data_hash,
             progress_done=total,
             progress_total=total,
         )

@@ -36,13 +36,39 @@ PARQUET_OPTIONS: dict[str, Any] = {
         "rankers",
         "margin",
         "agreement",
+        # Each text's licence and origin: a few names in a whole release.
+        "licence",
+        "origin",
+        "prompt_licence",
+        "prompt_origin",
+        "chosen_licence",
+        "chosen_origin",
+        "rejected_licence",
+        "rejected_origin",
+        "response_licences.list.element",
+        "response_origins.list.element",
     ],
     "write_statistics": True,
     "data_page_size": 1 << 20,
     "store_schema": True,
 }
 PRIVATE_DIR = ".hearth"
-DOLLY_PATH = "dolly/sft.jsonl"
+# The Dolly JSONL of each split's sft rows.
+DOLLY_PATHS = {split: f"dolly/{split}.jsonl" for split in SPLITS}
+# The keys of a Dolly JSONL line, each with the sft column it holds: Dolly's four fields, then
+# the row's language (which apps.collection.importing reads back) and the licences and
+# origins of the answer and of its prompt, as in ``sft``.
+DOLLY_KEYS = (
+    ("instruction", "instruction"),
+    ("context", "context"),
+    ("response", "response"),
+    ("category", "category"),
+    ("language", "language"),
+    ("licence", "licence"),
+    ("origin", "origin"),
+    ("prompt_licence", "prompt_licence"),
+    ("prompt_origin", "prompt_origin"),
+)
 
 
 def test_threshold(test_share: float) -> int:
@@ -70,12 +96,21 @@ def pseudonym(user_id: int) -> str:
 
 
 def release_schemas() -> dict[str, pa.Schema]:
-    """The column schema of each config, exactly as worker/data.py documents them (``sft``'s
+    """The column schema of each config, as worker/data.py documents them (``sft``'s
     ``prompt_id``, the answer's prompt, joins its rows to the other configs' by id; readers
-    read columns by name, so it is simply one more)."""
+    read columns by name, so it is simply one more).
+
+    Every text a row holds has its licence and origin beside it, at the end of the row
+    (data QA: a release mixing licences did not say which rows were under which): the name
+    of the licence it was written or imported under, as the card's licence list gives it,
+    and ``hearth`` or the name of the data set it was imported from. A prompt's and its
+    answers' can differ (volunteers answer imported prompts under the site's licence), so
+    ``sft`` names both, ``preferences`` the prompt's and each answer's of the pair, and
+    ``rankings`` the prompt's and, in lists in the order of ``responses``, each answer's."""
     import pyarrow as pa
 
     text = pa.string()
+    prompt_licence = [("prompt_licence", text), ("prompt_origin", text)]
     return {
         "sft": pa.schema(
             [
@@ -87,6 +122,9 @@ def release_schemas() -> dict[str, pa.Schema]:
                 ("category", text),
                 ("language", text),
                 ("source", text),
+                ("licence", text),
+                ("origin", text),
+                *prompt_licence,
             ]
         ),
         "preferences": pa.schema(
@@ -101,6 +139,11 @@ def release_schemas() -> dict[str, pa.Schema]:
                 ("margin", pa.float64()),
                 ("rankers", pa.int64()),
                 ("agreement", pa.float64()),
+                *prompt_licence,
+                ("chosen_licence", text),
+                ("chosen_origin", text),
+                ("rejected_licence", text),
+                ("rejected_origin", text),
             ]
         ),
         "rankings": pa.schema(
@@ -111,6 +154,9 @@ def release_schemas() -> dict[str, pa.Schema]:
                 ("responses", pa.list_(text)),
                 ("ranker", text),
                 ("order", pa.list_(pa.int64())),
+                *prompt_licence,
+                ("response_licences", pa.list_(text)),
+                ("response_origins", pa.list_(text)),
             ]
         ),
         "prompts": pa.schema(
@@ -120,6 +166,8 @@ def release_schemas() -> dict[str, pa.Schema]:
                 ("context", text),
                 ("category", text),
                 ("language", text),
+                ("licence", text),
+                ("origin", text),
             ]
         ),
     }

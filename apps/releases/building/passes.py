@@ -7,6 +7,7 @@ import bisect
 import json
 import logging
 import statistics
+import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future
@@ -23,7 +24,7 @@ from apps.feedback.models import PromptConsensus, Ranking
 from apps.releases.building.arrays import int64_array, scalar, values_array
 from apps.releases.building.layout import (
     CONFIGS,
-    DOLLY_PATH,
+    DOLLY_PATHS,
     PARQUET_OPTIONS,
     PRIVATE_DIR,
     SPLITS,
@@ -72,8 +73,10 @@ PROMPT_CHUNK = 2_000
 # deeper queue keeps either side from waiting on the other's slow chunk.
 FETCH_AHEAD = 4
 # Progress is written to the Release row at most once per this many source rows (each write
-# is a commit: a few milliseconds).
+# is a commit: a few milliseconds), and at least every PROGRESS_SECONDS while the build goes
+# on: its heartbeat (``Release.progress_at``), which ``models.BUILD_STALE`` is a multiple of.
 PROGRESS_EVERY = 100_000
+PROGRESS_SECONDS = 10
 
 Progress = Callable[[int, int], None]
 # The table of the rows a boolean mask selects (None: all of them).
@@ -167,10 +170,14 @@ class Chunk:
         self.response_ids = column(answers, "id")
         self.response_prompts = column(answers, "prompt_id")
         self.texts = column(answers, "response")
+        self.licences = column(answers, "licence")
+        self.origins = column(answers, "origin")
         firsts = run_starts(self.response_prompts)
         self.prompt_ids = self.response_prompts.filter(firsts)
         self.instructions = column(answers, "instruction").filter(firsts)
         self.contexts = column(answers, "context").filter(firsts)
+        self.prompt_licences = column(answers, "prompt_licence").filter(firsts)
+        self.prompt_origins = column(answers, "prompt_origin").filter(firsts)
         self.answer_starts = pc.indices_nonzero(firsts).cast(pa.int64())
         ends = pa.concat_arrays([self.answer_starts.slice(1), int64_array([len(self.texts)])])
         self.answer_counts = pc.subtract(ends, self.answer_starts)
@@ -179,12 +186,14 @@ class Chunk:
             int64_array(range(len(self.texts))),
             self.answer_starts.take(self.rows_of(self.response_prompts)),
         )
-        self.answer_lists = pa.ListArray.from_arrays(
-            pa.concat_arrays(
-                [self.answer_starts.cast(pa.int32()), values_array([len(self.texts)], pa.int32())]
-            ),
-            self.texts,
+        offsets = pa.concat_arrays(
+            [self.answer_starts.cast(pa.int32()), values_array([len(self.texts)], pa.int32())]
         )
+        # Each prompt's answers, and their licences and origins, as lists.
+        self.answer_lists = pa.ListArray.from_arrays(offsets, self.texts)
+        self.licence_lists = pa.ListArray.from_arrays(offsets, self.licences)
+        self.origin_lists = pa.ListArray.from_arrays(offsets, self.origins)
+        self.id_lists = pa.ListArray.from_arrays(offsets, self.response_ids)
 
     def prompt_columns(self, kept: dict[str, pa.Array]) -> dict[str, pa.Array]:
         """The prompt columns every ranked config starts with, for rows of ``kept`` (its
@@ -193,6 +202,13 @@ class Chunk:
             "prompt_id": kept["prompt_id"],
             "instruction": self.instructions.take(kept["row"]),
             "context": self.contexts.take(kept["row"]),
+        }
+
+    def prompt_licence_columns(self, kept: dict[str, pa.Array]) -> dict[str, pa.Array]:
+        """The licence and origin of the prompt of each row of ``kept`` (by ``row``)."""
+        return {
+            "prompt_licence": self.prompt_licences.take(kept["row"]),
+            "prompt_origin": self.prompt_origins.take(kept["row"]),
         }
 
     def rows_of(self, prompt_ids: pa.Array) -> pa.Array:
@@ -223,7 +239,17 @@ class RankedAnswers:
     the columns a ``Chunk`` needs. ``bounds`` are the chunks' (first, last) prompt ids, in
     order."""
 
-    COLUMNS = ("prompt_id", "id", "instruction", "context", "response")
+    COLUMNS = (
+        "prompt_id",
+        "id",
+        "instruction",
+        "context",
+        "response",
+        "licence",
+        "origin",
+        "prompt_licence",
+        "prompt_origin",
+    )
 
     def __init__(self, pa: Any, ranked: list[int], bounds: list[tuple[int, int]]) -> None:
         from collections import deque
@@ -282,8 +308,7 @@ class RankedAnswers:
 
     def _types(self) -> dict[str, pa.DataType]:
         int64, text = self.pa.int64(), self.pa.string()
-        return {"prompt_id": int64, "id": int64, "instruction": text, "context": text,
-                "response": text}  # fmt: skip
+        return {name: int64 if name in ("prompt_id", "id") else text for name in self.COLUMNS}
 
 
 class SortedIds:
@@ -338,11 +363,15 @@ class Build:
             for config in CONFIGS
             for split in SPLITS
         }
+        # Each config's row keys and, for each, a digest of what the row holds (``add_keys``).
         self.keys: dict[str, list[Any]] = {config: [] for config in CONFIGS}
+        self.digests: dict[str, list[Any]] = {config: [] for config in CONFIGS}
         self.by_category: dict[str, Counter[str]] = {"prompts": Counter(), "sft": Counter()}
         self.by_language: dict[str, Counter[str]] = {"prompts": Counter(), "sft": Counter()}
         self.contributors: set[int] = set()
+        # sft rows by their answer's licence, and prompts by their own.
         self.licences: dict[str, int] = {}
+        self.prompt_licences: dict[str, int] = {}
         self.sources: dict[str, dict[str, Any]] = {}
         # Kendall's W of each prompt whose preference pairs are in the release (those
         # without a measured one left out), and how many prompts gave pairs.
@@ -361,6 +390,7 @@ class Build:
         self.total = 0
         self._counting: Future[int] | None = None
         self._reported = 0
+        self._reported_at = time.monotonic()
         # Filled by the prompts pass: test-split prompt ids (a small share), and every prompt
         # id seen, kept compactly (sorted, searched by bisection); then the splits of prompts
         # met later that it did not see (the ORM path reads no snapshot).
@@ -370,7 +400,9 @@ class Build:
         self._late: dict[int, str] = {}
         self._pseudonyms: dict[int, str] = {}
         (folder / "dolly").mkdir(parents=True, exist_ok=True)
-        self.dolly = open(folder / DOLLY_PATH, "wb")  # noqa: SIM115
+        # One file per split (data QA: one file of both splits, in prompt order, had a
+        # consumer train on the test split's rows).
+        self.dolly = {split: open(folder / DOLLY_PATHS[split], "wb") for split in SPLITS}  # noqa: SIM115
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -444,10 +476,18 @@ class Build:
         self._last_prompt[key] = prompt_ids[-1].as_py()
         self.split_prompts[config][split] += prompts
 
+    def add_keys(self, config: str, keys: pa.Array, digests: pa.Array) -> None:
+        """Rows written to ``config``: their keys (what identifies a row from one release to
+        the next) and digests (what it holds, which may change under the same key)."""
+        self.keys[config].append(keys)
+        self.digests[config].append(digests)
+
     def advance(self, rows: int) -> None:
         self.done += rows
         if self.done - self._reported >= PROGRESS_EVERY:
             self.report()
+        else:
+            self.beat()
         if self.callback is not None:
             self.callback(self.done, self.known_total(wait=False))
 
@@ -458,9 +498,16 @@ class Build:
             self._counting = None
         return self.total
 
+    def beat(self) -> None:
+        """Write the progress if PROGRESS_SECONDS have passed since it was last written, so
+        that a build going on, however slowly, never looks stalled."""
+        if time.monotonic() - self._reported_at >= PROGRESS_SECONDS:
+            self.report()
+
     def report(self) -> None:
         self.known_total(wait=True)
         self._reported = self.done
+        self._reported_at = time.monotonic()
         done, total = self.done, max(self.total, self.done)
         # Through the reader: on SQLite its stream holds Django's connection (see write).
         updated = self.reader.write(
@@ -500,7 +547,7 @@ class Build:
         self.sources = self.origins()
         text, int64 = pa.string(), pa.int64()
         for batch in self.reader.stream(
-            prompts_qs, PROMPT_COLUMNS, (int64, text, text, text, text, text, int64, text)
+            prompts_qs, PROMPT_COLUMNS, (int64, *[text] * 7, int64, text, text)
         ):
             self.on_prompts(batch)
         ranked = pa.concat_arrays(self.ranked_prompts).to_pylist() if self.ranked_prompts else []
@@ -512,20 +559,24 @@ class Build:
         # rankings, chunk by chunk, from a second reader on the same snapshot.
         answers = RankedAnswers(pa, ranked, bounds)
         sft_columns = (*SFT_COLUMNS, "dolly_line") if server_json else SFT_COLUMNS
-        sft_types = (int64, text, text, text, text, text, text, int64, int64, text)
+        sft_types = (int64, *[text] * 10, int64, int64, text, text)
         with closing(self.fetch_chunks(bounds)) as chunks:
             for batch in self.reader.stream(sft_qs, sft_columns, sft_types[: len(sft_columns)]):
                 self.on_sft(batch)
                 answers.add(batch)
                 for rows in answers.ready():
                     self.on_ranked_chunk(rows, next(chunks))
-            self.dolly.close()
+            self.close_dolly()
             answers.end()
             for rows in answers.ready():
                 self.on_ranked_chunk(rows, next(chunks))
         self.report()
         if self.callback is not None:  # now with the counted total, however early it ended
             self.callback(self.done, self.total)
+
+    def close_dolly(self) -> None:
+        for handle in self.dolly.values():
+            handle.close()
 
     def origins(self) -> dict[str, dict[str, Any]]:
         """Each origin of the release's prompts and answers: ``{"prompts": n, "sft": n,
@@ -537,6 +588,9 @@ class Build:
             for origin, licence, rows in self.reader.fetch(qs):
                 entry = sources.setdefault(str(origin), {"prompts": 0, "sft": 0, "licences": []})
                 entry[key] += int(rows)
+                if key == "prompts":
+                    name = str(licence)
+                    self.prompt_licences[name] = self.prompt_licences.get(name, 0) + int(rows)
                 if licence and licence not in entry["licences"]:
                     entry["licences"].append(str(licence))
         for entry in sources.values():
@@ -630,7 +684,7 @@ class Build:
             ),
         )
         self.ranked_prompts.append(ids.filter(ranked))
-        self.keys["prompts"].append(ids)
+        self.add_keys("prompts", ids, batch.column("digest"))
         self.advance(batch.num_rows)
 
     def on_sft(self, batch: pa.RecordBatch) -> None:
@@ -638,18 +692,24 @@ class Build:
 
         table = self.pa.Table.from_batches([batch]).select(list(self.schemas["sft"].names))
         prompt_ids = batch.column("prompt_id")
-        self.write_split("sft", selected(table), self.test_mask(prompt_ids), prompt_ids)
-        if "dolly_line" in batch.schema.names:
-            self.dolly.write(string_bytes(batch.column("dolly_line")))
-        else:
-            self.dolly.write(dolly_bytes(batch))
+        test = self.test_mask(prompt_ids)
+        self.write_split("sft", selected(table), test, prompt_ids)
+        tests = pc.sum(test).as_py() or 0
+        for split, keep in (("test", test), ("train", pc.invert(test))):
+            if (tests if split == "test" else len(test) - tests) == 0:
+                continue
+            rows = batch.filter(keep) if 0 < tests < len(test) else batch
+            if "dolly_line" in batch.schema.names:
+                self.dolly[split].write(string_bytes(rows.column("dolly_line")))
+            else:
+                self.dolly[split].write(dolly_bytes(rows))
         self.count_values(self.by_category["sft"], batch.column("category"))
         self.count_values(self.by_language["sft"], batch.column("language"))
         # People only: the account model-written answers are filed under is nobody.
         people = pc.not_equal(batch.column("source"), scalar(Source.MODEL.value))
         authors = pc.filter(batch.column("author_id"), people)
         self.contributors.update(pc.unique(authors).to_pylist())
-        self.keys["sft"].append(batch.column("id"))
+        self.add_keys("sft", batch.column("id"), batch.column("digest"))
         self.advance(batch.num_rows)
 
     def on_ranked_chunk(self, answers: pa.Table, fetched: Fetched) -> None:
@@ -722,18 +782,33 @@ class Build:
                     "responses": chunk.answer_lists.take(kept["row"]),
                     "ranker": kept["ranker"],
                     "order": kept["order"],
+                    **chunk.prompt_licence_columns(kept),
+                    "response_licences": chunk.licence_lists.take(kept["row"]),
+                    "response_origins": chunk.origin_lists.take(kept["row"]),
                 }
             )
 
         self.write_split("rankings", table, self.test_mask(kept_prompts), kept_prompts)
-        self.keys["rankings"].append(column(rankings, "id").filter(valid))
+        # What the row holds besides its texts, which do not change under their ids: the
+        # answers shown (by id) and the order given.
+        text_list = pa.list_(pa.string())
+        self.add_keys(
+            "rankings",
+            column(rankings, "id").filter(valid),
+            pc.binary_join_element_wise(
+                pc.binary_join(chunk.id_lists.take(rows).cast(text_list), scalar(",")),
+                pc.binary_join(columns["order"].cast(text_list), scalar(",")),
+                scalar("|"),
+            ),
+        )
 
     def emit_preferences(self, chunk: Chunk, consensus: pa.Table) -> None:
         """One row per pair of each complete prompt's consensus order, restricted to the
         answers that enter; ranks are positions in that restricted order (1 is best) and the
-        margin is the share of rankers who put the chosen answer above the rejected one.
-        Unusable prompts, and prompts under ``min_agreement`` (or with no agreement while a
-        minimum is set), give no pairs."""
+        margin is the share of rankers who put the chosen answer above the rejected one, never
+        below 0.5: a pair most of its rankers ordered the other way is left out. Unusable
+        prompts, and prompts under ``min_agreement`` (or with no agreement while a minimum is
+        set), give no pairs."""
         import pyarrow.compute as pc
 
         pa = self.pa
@@ -769,13 +844,6 @@ class Build:
         sizes = pc.value_counts(owner).field("counts")
         prompt_number = pc.subtract(pc.cumulative_sum(starts.cast(pa.int64())), scalar(1))
         later = pc.subtract(pc.subtract(sizes.take(prompt_number), rank), scalar(1))
-        # The prompts that give pairs (two answers or more left in their order) are those the
-        # card's agreement speaks of: one left with a single answer (the others hidden, its
-        # rankers banned) gives none, whatever its stored agreement (1.0 for a lone answer).
-        paired = owner.filter(starts).filter(pc.greater_equal(sizes, scalar(2)))
-        self.preference_prompts += len(paired)
-        measured = agreement.take(paired)
-        self.agreements.extend(measured.filter(pc.is_valid(measured)).to_pylist())
         total = pc.sum(later).as_py() or 0
         if total == 0:
             return
@@ -789,14 +857,44 @@ class Build:
         )
         owners = owner.take(first)
         chosen_index, rejected_index = index.take(first), index.take(second)
+        wins = self.pair_wins(chunk, consensus, chosen_index, rejected_index)
+        rankers = column(consensus, "rankers").take(owners)
+        # Ranked pairs drops the weakest majority of a cycle, so a pair of the consensus
+        # order can be one that most of its rankers ordered the other way: its "rejected"
+        # answer is the one most preferred. Such a pair is left out rather than published as
+        # chosen over rejected (data QA: inverted labels for a reward model); turning it
+        # round would make ``chosen_rank`` worse than ``rejected_rank`` in the consensus
+        # order the ranks give. Ties (as many rankers each way, margin 0.5) stay.
+        agreed = pc.or_(
+            pc.equal(rankers, scalar(0)),
+            pc.greater_equal(pc.multiply(wins, scalar(2.0)), rankers.cast(pa.float64())),
+        )
+        if not pc.all(agreed).as_py():
+            first, second, owners = (
+                first.filter(agreed),
+                second.filter(agreed),
+                owners.filter(agreed),
+            )
+            chosen_index, rejected_index = (
+                chosen_index.filter(agreed),
+                rejected_index.filter(agreed),
+            )
+            wins, rankers = wins.filter(agreed), rankers.filter(agreed)
+        # The prompts with pairs in the release are those the card's agreement speaks of: one
+        # left with a single answer (the others hidden, its rankers banned), or whose pairs
+        # were all left out, gives none, whatever its stored agreement (1.0 for a lone one).
+        paired = pc.unique(owners)
+        self.preference_prompts += len(paired)
+        measured = agreement.take(paired)
+        self.agreements.extend(measured.filter(pc.is_valid(measured)).to_pylist())
+        if len(owners) == 0:
+            return
         pair_prompts = prompt_ids.take(owners)
         rows = chunk.rows_of(pair_prompts)
         text = pa.string()
         prompt_text = pair_prompts.cast(text)
         chosen_text = chunk.response_ids.take(chosen_index).cast(text)
         rejected_text = chunk.response_ids.take(rejected_index).cast(text)
-        wins = self.pair_wins(chunk, consensus, chosen_index, rejected_index)
-        rankers = column(consensus, "rankers").take(owners)
         margins = pc.if_else(
             pc.equal(rankers, scalar(0)),
             scalar(0.0),
@@ -826,12 +924,27 @@ class Build:
                     "margin": kept["margin"],
                     "rankers": kept["rankers"],
                     "agreement": kept["agreement"],
+                    **chunk.prompt_licence_columns(kept),
+                    "chosen_licence": chunk.licences.take(kept["chosen"]),
+                    "chosen_origin": chunk.origins.take(kept["chosen"]),
+                    "rejected_licence": chunk.licences.take(kept["rejected"]),
+                    "rejected_origin": chunk.origins.take(kept["rejected"]),
                 }
             )
 
         self.write_split("preferences", table, self.test_mask(pair_prompts), pair_prompts)
-        self.keys["preferences"].append(
-            pc.binary_join_element_wise(prompt_text, chosen_text, rejected_text, scalar(":"))
+        # Keyed by the pair's answers; what may change under that key are its numbers.
+        self.add_keys(
+            "preferences",
+            pc.binary_join_element_wise(prompt_text, chosen_text, rejected_text, scalar(":")),
+            pc.binary_join_element_wise(
+                *(
+                    columns[name].cast(text)
+                    for name in ("chosen_rank", "rejected_rank", "margin", "rankers")
+                ),
+                pc.fill_null(columns["agreement"].cast(text), scalar("")),
+                scalar("|"),
+            ),
         )
 
     @staticmethod
@@ -897,23 +1010,28 @@ class Build:
             self.sizes["files"][config][split] = writer.file_bytes
         return rows
 
-    def write_keys(self) -> dict[str, pa.ChunkedArray]:
-        """Each config's row keys, kept privately so the next release can say what changed."""
+    def write_keys(self) -> dict[str, pa.Table]:
+        """Each config's row keys and digests (``key``, ``digest``), kept privately so the
+        next release can say what was added, removed or changed. (Releases built before
+        digests were kept have ``key`` alone: see ``building._changes``.)"""
         import pyarrow.parquet as pq
 
         pa = self.pa
         folder = self.folder / PRIVATE_DIR / "keys"
         folder.mkdir(parents=True, exist_ok=True)
-        arrays = {}
+        tables = {}
         for config in CONFIGS:
             kind = pa.string() if config == "preferences" else pa.int64()
             # Chunked, not concatenated: a copy of every key at the build's peak of memory.
-            array = pa.chunked_array(self.keys[config], type=kind)
-            pq.write_table(
-                pa.table({"key": array}), folder / f"{config}.parquet", **PARQUET_OPTIONS
+            table = pa.table(
+                {
+                    "key": pa.chunked_array(self.keys[config], type=kind),
+                    "digest": pa.chunked_array(self.digests[config], type=pa.string()),
+                }
             )
-            arrays[config] = array
-        return arrays
+            pq.write_table(table, folder / f"{config}.parquet", **PARQUET_OPTIONS)
+            tables[config] = table
+        return tables
 
     def counts(self, rows: dict[str, dict[str, int]]) -> dict[str, Any]:
         def merge(counters: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
@@ -944,6 +1062,7 @@ class Build:
             "contributors": len(self.contributors),
             "agreement": agreement,
             "licences": self.licences,
+            "prompt_licences": self.prompt_licences,
             "sources": self.sources,
         }
 

@@ -16,6 +16,7 @@ from apps.collection.models import (
     Source,
 )
 from apps.feedback.models import PromptConsensus, Ranking
+from apps.releases.building.layout import DOLLY_KEYS
 from apps.releases.models import ReleaseFilter
 
 if TYPE_CHECKING:
@@ -59,11 +60,52 @@ def entering_response(flt: ReleaseFilter) -> Q:
     return entering_answer(flt) & entering_prompt(flt, "prompt__")
 
 
+# Digits of a row's digest (``RowDigest``): 64 bits of MD5.
+DIGEST_CHARS = 16
+
+
+class RowDigest(Func):
+    """The first DIGEST_CHARS hex digits of the MD5 of its text fields joined, computed by
+    the database (PostgreSQL's ``md5``, the ``MD5`` Django gives SQLite): the release keeps
+    it beside the row's key, so that the next one can tell a row whose content changed under
+    the same key (data QA: 95 rankings and 80 pairs changed between two versions,
+    unreported). The fields are text and never null, so they are joined with ``||`` alone:
+    Django's ``Concat`` nests a pair and a COALESCE per field, deeper than SQLite's parser
+    goes for ten fields."""
+
+    output_field = TextField()
+
+    def as_sql(  # type: ignore[override]
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, list[Any]]:
+        parts: list[str] = []
+        params: list[Any] = []
+        for index, expression in enumerate(self.get_source_expressions()):
+            sql, expression_params = compiler.compile(expression)
+            if index:
+                parts.append("%s")
+                params.append("\x1f")
+            parts.append(f"({sql})")
+            params.extend(expression_params)
+        joined = " || ".join(parts)
+        # md5() on PostgreSQL; MD5(), which Django registers, on SQLite.
+        function = "md5" if connection.vendor == "postgresql" else "MD5"
+        return f"substr({function}({joined}), 1, {DIGEST_CHARS})", params
+
+
 def prompts_query(flt: ReleaseFilter) -> QuerySet[Prompt, Any]:
-    """The prompts that enter, by id, each with its stored split (``PromptSplit``; empty or
-    None for a prompt not assigned one yet), joined here so that no row is looked up apart."""
+    """The prompts that enter, by id, each with its digest (``RowDigest``) and its stored
+    split (``PromptSplit``; empty or None for a prompt not assigned one yet), joined here so
+    that no row is looked up apart."""
     fields = [*PROMPT_COLUMNS[:-1], "release_split__split"]
-    return Prompt.objects.filter(entering_prompt(flt)).order_by("id").values_list(*fields)
+    return (
+        Prompt.objects.filter(entering_prompt(flt))
+        .annotate(
+            digest=RowDigest("instruction", "context", "category", "language", "licence", "origin")
+        )
+        .order_by("id")
+        .values_list(*fields)
+    )
 
 
 # The columns of prompts_query: the last, ``split``, is the stored split it joins.
@@ -73,19 +115,23 @@ PROMPT_COLUMNS = (
     "context",
     "category",
     "language",
+    "licence",
+    "origin",
     "state",
     "author_id",
+    "digest",
     "split",
 )
 
 
 class DollyLine(Func):
-    """PostgreSQL only: the Dolly JSONL line of an answer, built by the server. ``to_json``
-    escapes strings exactly as Python's ``json.dumps(..., ensure_ascii=False)`` does (the
-    ORM path's ``dolly_bytes``), so both paths write the same bytes."""
+    """PostgreSQL only: the Dolly JSONL line of an answer (``layout.DOLLY_KEYS``, each from
+    the expression given in that order), built by the server. ``to_json`` escapes strings
+    exactly as Python's ``json.dumps(..., ensure_ascii=False)`` does (the ORM path's
+    ``dolly_bytes``), so both paths write the same bytes."""
 
     output_field = TextField()
-    keys = ("instruction", "context", "response", "category")
+    keys = tuple(key for key, _column in DOLLY_KEYS)
 
     def as_sql(  # type: ignore[override]
         self, compiler: Any, connection: Any, **extra: Any
@@ -110,16 +156,46 @@ def sft_query(flt: ReleaseFilter, *, dolly_line: bool = False) -> QuerySet[Respo
         "prompt__category",
         "prompt__language",
         "source",
+        "licence",
+        "origin",
+        "prompt__licence",
+        "prompt__origin",
         "prompt_id",
         "author_id",
+        "digest",
     ]
     # By prompt, then id: a prompt's answers come together, so the ranked configs take their
     # texts from this stream (see passes.RankedAnswers) instead of reading them again.
-    qs = Response.objects.filter(entering_response(flt)).order_by("prompt_id", "id")
+    qs = (
+        Response.objects.filter(entering_response(flt))
+        .annotate(
+            digest=RowDigest(
+                "prompt__instruction",
+                "prompt__context",
+                "prompt__category",
+                "prompt__language",
+                "prompt__licence",
+                "prompt__origin",
+                "text",
+                "source",
+                "licence",
+                "origin",
+            )
+        )
+        .order_by("prompt_id", "id")
+    )
     if dolly_line:
         qs = qs.annotate(
             dolly_line=DollyLine(
-                "prompt__instruction", "prompt__context", "text", "prompt__category"
+                "prompt__instruction",
+                "prompt__context",
+                "text",
+                "prompt__category",
+                "prompt__language",
+                "licence",
+                "origin",
+                "prompt__licence",
+                "prompt__origin",
             )
         )
         columns.append("dolly_line")
@@ -134,8 +210,13 @@ SFT_COLUMNS = (
     "category",
     "language",
     "source",
+    "licence",
+    "origin",
+    "prompt_licence",
+    "prompt_origin",
     "prompt_id",
     "author_id",
+    "digest",
 )
 
 

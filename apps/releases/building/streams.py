@@ -20,7 +20,7 @@ from django.db import connection, connections
 from django.db.models import QuerySet
 
 from apps.releases.building.arrays import values_array
-from apps.releases.building.layout import PARQUET_OPTIONS, ROW_GROUP_ROWS
+from apps.releases.building.layout import DOLLY_KEYS, PARQUET_OPTIONS, ROW_GROUP_ROWS
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -535,23 +535,16 @@ def _json_string_body(column: pa.Array) -> pa.Array:
     return out
 
 
-def dolly_bytes(batch: pa.RecordBatch) -> memoryview:
-    """The batch's rows as Dolly JSONL lines, byte for byte what ``json.dumps({instruction,
-    context, response, category}, ensure_ascii=False)`` plus a newline gives."""
+def dolly_bytes(batch: pa.RecordBatch | pa.Table) -> memoryview:
+    """The rows as Dolly JSONL lines, byte for byte what ``json.dumps({key: row[column] for
+    key, column in DOLLY_KEYS}, ensure_ascii=False)`` plus a newline gives."""
     import pyarrow.compute as pc
 
-    lines = pc.binary_join_element_wise(
-        '{"instruction": "',
-        _json_string_body(batch.column("instruction")),
-        '", "context": "',
-        _json_string_body(batch.column("context")),
-        '", "response": "',
-        _json_string_body(batch.column("response")),
-        '", "category": "',
-        _json_string_body(batch.column("category")),
-        '"}\n',
-        "",
-    )
+    parts: list[Any] = []
+    for index, (key, name) in enumerate(DOLLY_KEYS):
+        parts.append(("{" if index == 0 else '", ') + f'"{key}": "')
+        parts.append(_json_string_body(batch.column(name)))
+    lines = pc.binary_join_element_wise(*parts, '"}\n', "")
     return string_bytes(lines)
 
 
