@@ -14,21 +14,24 @@ holding the prompt.
 
 The hot path (``next`` and ``submit``) writes its reads and locks out in SQL (see "reading
 and locking rows" below): building these small queries with the ORM took several times the
-CPU that PostgreSQL needed to run them. Claims walk per-state partial indexes of the rows that
-still have open slots (migration 0002).
+CPU that PostgreSQL needed to run them. Claims walk per-state partial indexes of the live rows,
+oldest first, and skip those without an open slot (migration 0003: no index names
+``open_slots``, so that taking or giving back a slot is a HOT update, which touches none of
+the row's indexes).
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Model, Q
+from django.db.models import F, Model, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -36,7 +39,6 @@ from django.utils.translation import gettext_lazy, ngettext
 from apps.accounts.models import User
 from apps.assignments import selectors
 from apps.assignments.models import Assignment, AssignmentState, TaskType
-from apps.collection import flow
 from apps.collection import services as collection_services
 from apps.collection.models import CollectionPolicy, Prompt, PromptState, Response, ResponseState
 from apps.collection.policy import current_policy
@@ -243,7 +245,7 @@ def _claim_prompt(user: User, task_type: str, policy: CollectionPolicy) -> Assig
     answered and, to rank, one with two answers at least to rank.
 
     The state is written into the statement so that PostgreSQL walks that state's partial
-    index of prompts with open slots (migration 0002), not every live prompt."""
+    index of live prompts (assignments migration 0003), not every live prompt."""
     states: dict[str, str] = {
         TaskType.REVIEW_PROMPT: PromptState.REVIEW.value,
         TaskType.RESPOND: PromptState.COLLECTING.value,
@@ -523,25 +525,51 @@ def _release(assignments: list[Assignment], state: str, *, reason: str = "") -> 
     """End active assignments without a submission and give their slots back. Precondition:
     the caller holds the assignments' row locks.
 
-    The slots go back in the lock order (prompts, then answers, each by id), not in the
-    assignments' order: an answer's slot given back before its prompt's, or two prompts in
-    the other order, would deadlock with a submission or another sweep holding them."""
+    One UPDATE ends them all, and the slots go back in a few more, however many there are:
+    the targets' rows are locked first in the lock order (prompts, then answers, each by id),
+    not in the assignments' order (an answer's slot given back before its prompt's, or two
+    prompts in the other order, would deadlock with a submission or another sweep holding
+    them), then each prompt gets as many slots as it had tasks in the state they were taken
+    in, and each answer still in review as many as it had review tasks."""
+    if not assignments:
+        return
     now = timezone.now()
-    prompts: list[tuple[int, str]] = []
-    answers: list[int] = []
+    prompts: Counter[tuple[int, str]] = Counter()
+    answers: Counter[int] = Counter()
     for assignment in assignments:
         assignment.state = state
         assignment.finished_at = now
         assignment.skip_reason = reason
-        assignment.save(update_fields=["state", "finished_at", "skip_reason"])
         if assignment.task_type == TaskType.REVIEW_RESPONSE and assignment.response_id:
-            answers.append(assignment.response_id)
+            answers[assignment.response_id] += 1
         elif assignment.task_type != TaskType.WRITE and assignment.prompt_id:
-            prompts.append((assignment.prompt_id, assignment.phase))
-    for prompt_id, phase in sorted(prompts):
-        flow.give_back_prompt_slot(prompt_id=prompt_id, phase=phase)
-    for response_id in sorted(answers):
-        flow.give_back_response_slot(response_id=response_id)
+            prompts[(assignment.prompt_id, assignment.phase)] += 1
+    ids = [assignment.pk for assignment in assignments]
+    for start in range(0, len(ids), PROMPTS_PER_STATEMENT):
+        Assignment.objects.filter(pk__in=ids[start : start + PROMPTS_PER_STATEMENT]).update(
+            state=state, finished_at=now, skip_reason=reason
+        )
+    _give_back_slots(Prompt, dict(prompts))
+    _give_back_slots(Response, {(pk, ResponseState.REVIEW.value): n for pk, n in answers.items()})
+
+
+def _give_back_slots(
+    model: type[Prompt] | type[Response], slots: dict[tuple[int, str], int]
+) -> None:
+    """Add ``slots[(id, state)]`` open slots to each row of ``model`` with that id that is
+    still in that state. Locks the rows in id order first when there are several: one
+    statement over many rows locks them in whatever order it reads them. Then one UPDATE for
+    each (state, count) pair, nearly always one or two a state."""
+    if len({pk for pk, _state in slots}) > 1:
+        _lock_in_id_order(model, Q(pk__in=sorted({pk for pk, _state in slots})))
+    grouped: dict[tuple[str, int], list[int]] = {}
+    for (pk, target_state), n in slots.items():
+        grouped.setdefault((target_state, n), []).append(pk)
+    for (target_state, n), pks in sorted(grouped.items()):
+        for start in range(0, len(pks), PROMPTS_PER_STATEMENT):
+            model.objects.filter(
+                pk__in=pks[start : start + PROMPTS_PER_STATEMENT], state=target_state
+            ).update(open_slots=F("open_slots") + n)
 
 
 def task_submit(*, user: User, assignment_id: int, payload: Mapping[str, Any]) -> Assignment:

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Q
 
+from apps.collection import search
 from apps.collection.models import CollectionPolicy, Prompt, PromptState, Response, ResponseState
+from apps.core.sql import quote
 
 
 def current_policy() -> CollectionPolicy:
@@ -38,17 +40,40 @@ def _top_up_open_slots(before: CollectionPolicy, after: CollectionPolicy) -> Non
     takes nothing away: the next task sent in finds enough and moves the work on.
     Precondition: the caller holds the policy's row lock. Rows are locked in id order,
     prompts before answers, as every path that changes several does.
+
+    One statement a step: its subquery locks the rows at the step in id order (answers only,
+    not their prompts) and the UPDATE adds to those, with no list of ids sent back and forth
+    (tens of thousands of them at a step on a large collection, past what one statement may
+    bind). The counter is in no index, so most of these updates are HOT; the others (a page
+    without room for the new version) write the row's whole text into the search's trigram
+    indexes, gathered in their pending lists as an import's are and merged once at the end:
+    with the site's small pending lists, merged every few dozen rows, that took several times
+    as long.
     """
+    lifted = False
     for model, steps in ((Prompt, _PROMPTS_AT_STEP), (Response, _RESPONSES_AT_STEP)):
         for name, at_step in steps.items():
             added = int(getattr(after, name)) - int(getattr(before, name))
             if added <= 0:
                 continue
-            live = model.objects.filter(at_step, withdrawn_at__isnull=True)
-            ids = list(
-                live.order_by("pk").select_for_update(no_key=True).values_list("pk", flat=True)
+            if not lifted:
+                search.lift_pending_limit(connection)
+                lifted = True
+            at_step_live = (
+                model.objects.filter(at_step, withdrawn_at__isnull=True)
+                .order_by("pk")
+                .select_for_update(no_key=True, of=("self",))
+                .values("pk")
             )
-            model.objects.filter(pk__in=ids).update(open_slots=F("open_slots") + added)
+            locked, params = at_step_live.query.sql_with_params()
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'UPDATE {quote(model._meta.db_table)} SET "open_slots" = "open_slots" + %s '
+                    f"WHERE {quote(model._meta.pk.column)} IN ({locked})",
+                    [added, *params],
+                )
+    if lifted:
+        search.merge_pending(connection)
 
 
 @transaction.atomic

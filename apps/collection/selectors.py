@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -84,12 +85,20 @@ SEARCH_MAX_CHARS = 200
 SEARCH_MAX_WORDS = 12
 
 
-def search_terms(text: str) -> list[str]:
-    """The words of a search, each of which a prompt must contain; refuses one too long to run.
+# A search's terms: a phrase in double quotes, straight or typographic (“…”, „…“ as phones
+# type them), or a word between spaces and quotes. A quote left open is dropped, as are the
+# quotes themselves: '"river' is the word river.
+_TERMS = re.compile(r'"([^"]*)"|“([^”]*)”|„([^“”]*)[“”]|([^\s"“”„]+)')
 
-    Words are matched case-insensitively anywhere (``bridge`` finds "Bridges", ``élan``
-    "Élan"), which works the same on SQLite and PostgreSQL (see ``search.IContains``) and in
-    languages without spaces between words, where PostgreSQL's full-text stemming does not.
+
+def search_terms(text: str) -> list[str]:
+    """The terms of a search, each of which a prompt must contain; refuses one too long to run.
+
+    A term is a word, or the words of a phrase in quotes, found together as written ("the
+    river bends", between any spaces); the quotes are not searched for. Terms are matched
+    case-insensitively anywhere (``bridge`` finds "Bridges", ``élan`` "Élan"), which works the
+    same on SQLite and PostgreSQL (see ``search.IContains``) and in languages without spaces
+    between words, where PostgreSQL's full-text stemming does not.
     """
     if len(text) > SEARCH_MAX_CHARS:
         raise ValidationError(
@@ -97,9 +106,10 @@ def search_terms(text: str) -> list[str]:
             % {"n": SEARCH_MAX_CHARS, "length": len(text)}
         )
     terms: list[str] = []
-    for word in text.split():
-        if word.casefold() not in (t.casefold() for t in terms):
-            terms.append(word)
+    for match in _TERMS.finditer(text):
+        term = " ".join(next(group for group in match.groups() if group is not None).split())
+        if term and term.casefold() not in (t.casefold() for t in terms):
+            terms.append(term)
     if len(terms) > SEARCH_MAX_WORDS:
         raise ValidationError(
             _("Search for at most %(n)d words (this has %(count)d).")

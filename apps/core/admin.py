@@ -10,6 +10,7 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
     list_display = ["user", "key", "status_code", "created_at"]
     search_fields = ["key", "user__email"]
     raw_id_fields = ["user"]
+    list_select_related = ["user"]
 
 
 @admin.register(WorkerHeartbeat)

@@ -11,6 +11,7 @@ class ReleaseAdmin(admin.ModelAdmin):
     the training runs already name."""
 
     list_display = ["version", "state", "created_by", "created_at", "finished_at", "content_hash"]
+    list_select_related = ["created_by"]  # nullable: Django would not follow it by itself
     list_filter = ["state"]
     readonly_fields = [f.name for f in Release._meta.fields]
 
@@ -29,6 +30,7 @@ class PromptSplitAdmin(admin.ModelAdmin):
     """Read-only: builds give each prompt its split once, and no one changes it afterwards."""
 
     list_display = ["prompt_id", "split", "release"]
+    list_select_related = ["release"]
     list_filter = ["split"]
     readonly_fields = [f.name for f in PromptSplit._meta.fields]
 

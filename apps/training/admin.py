@@ -12,6 +12,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     list_display = ["id", "kind", "release", "base_model", "method", "state", "created_at"]
     list_filter = ["kind", "state", "origin", "method"]
+    list_select_related = ["release"]
     readonly_fields = [f.name for f in TrainingRun._meta.fields]
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]

@@ -64,7 +64,7 @@ RESERVED = {
 # Which release config each kind needs rows in, and the config trained on by default.
 NEEDS_CONFIG = {RunKind.SFT: "sft", RunKind.REWARD: "preferences"}
 MAX_BASE_MODEL = 300
-# Points kept in a run's loss history; older points are thinned out beyond this.
+# Points kept in a run's loss and eval histories; older points are thinned out beyond this.
 MAX_HISTORY = 2000
 MAX_LOGS_TAIL = 20_000
 # Terminal colour and cursor codes in a worker's output (transformers prints its load report in
@@ -764,7 +764,9 @@ def run_report(*, run_id: int, attempt: int, payload: dict[str, Any]) -> Trainin
     if isinstance(answered, int) and not isinstance(answered, bool) and answered >= 0:
         run.answers_written = answered
     run.loss_history = thin(_merge_by_step(run.loss_history, payload.get("train_log")))
-    run.eval_history = _merge_by_step(run.eval_history, payload.get("eval_log"))
+    # Evals are as many as a run asks for (one every few steps, on a long run, made them
+    # grow without bound, each report writing them all again): thinned as the loss is.
+    run.eval_history = thin(_merge_by_step(run.eval_history, payload.get("eval_log")))
     if isinstance(payload.get("logs_tail"), str):
         run.logs_tail = _log_tail(payload["logs_tail"])
     state = payload.get("state")

@@ -95,3 +95,62 @@ def test_fresh_for_zero_computes_every_time_and_keeps_nothing(key):
     assert cached(key, 0, compute) == (1, True)
     assert cached(key, 0, compute) == (2, True)
     assert cache.get(f"cached:{key}") is None
+
+
+def test_many_requests_finding_it_cold_compute_it_once(key):
+    """After a Redis restart or eviction every request computed it together."""
+    compute = Counter(pause=0.5)
+    results: list[tuple[int, bool]] = []
+
+    def visit() -> None:
+        results.append(cached(key, 60, compute))
+
+    threads = [threading.Thread(target=visit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert compute.calls == 1
+    assert sorted(results) == [(1, False)] * 7 + [(1, True)]
+    assert cache.get(f"cached:{key}:refreshing") is None
+
+
+def test_a_cold_value_whose_computer_failed_is_computed_by_a_waiting_request(key):
+    started = threading.Event()
+
+    def broken() -> int:
+        started.set()
+        time.sleep(0.3)
+        raise RuntimeError("database gone")
+
+    failed: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            cached(key, 60, broken)
+        except RuntimeError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert started.wait(5)
+    compute = Counter()
+    assert cached(key, 60, compute) == (1, True)  # it waited, then took the lock
+    thread.join(5)
+    assert len(failed) == 1
+    assert compute.calls == 1
+    assert cached(key, 60, compute) == (1, False)
+
+
+def test_a_cold_value_whose_lock_outlives_its_holder_is_computed_after_the_wait(key, monkeypatch):
+    monkeypatch.setattr(caching, "COLD_WAIT_SECONDS", 0.3)
+    # A request took the lock and died: the lock stays until it times out.
+    assert cache.add(f"cached:{key}:refreshing", 1, 30)
+    compute = Counter()
+    started = time.monotonic()
+    assert cached(key, 60, compute) == (1, True)
+    assert time.monotonic() - started >= 0.3
+    # The dead request's lock is not this one's to let go.
+    assert cache.get(f"cached:{key}:refreshing") == 1
+    assert cached(key, 60, compute) == (1, False)
+    cache.delete(f"cached:{key}:refreshing")

@@ -403,6 +403,22 @@ def test_long_curves_are_thinned_keeping_the_latest_points_exact(release):
     assert steps[-500:] == list(range(5501, 6001))
 
 
+def test_long_eval_curves_are_thinned_as_the_loss_is(release):
+    """An eval every few steps of a long run kept every one, and each report wrote them all."""
+    run = services.run_dispatch(create(release))
+    for chunk in range(6):
+        evals = [
+            {"step": s, "eval_loss": 2.0 / s} for s in range(chunk * 1000 + 1, chunk * 1000 + 1001)
+        ]
+        _report(run, chunk, phase="train", step=evals[-1]["step"], total=6000, eval_log=evals)
+    run.refresh_from_db()
+    steps = [e["step"] for e in run.eval_history]
+    assert len(steps) <= services.MAX_HISTORY
+    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == 6000
+    assert steps[-500:] == list(range(5501, 6001))
+    assert run.eval_history[-1] == {"step": 6000, "eval_loss": 2.0 / 6000}
+
+
 # --- cancel and retry -------------------------------------------------------------------------
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -253,8 +253,22 @@ def leaderboard(*, period: str, today: dt.date | None = None) -> Leaderboard:
     """The board of ``period`` (see ``check_period``), from the cache when computed in the
     last ``LEADERBOARD_CACHE_SECONDS``. The key names the period's first day, so a new week
     or month starts with a board of its own."""
-    rows, computed = cached(*_board_value(period, today or today_utc()))
-    return Leaderboard(rows if computed else _without_unlisted(rows))
+    return _leaderboards((period,), today or today_utc())[period]
+
+
+def _leaderboards(periods: Iterable[str], today: dt.date) -> dict[str, Leaderboard]:
+    """The boards of ``periods`` (see ``leaderboard``), with the people off the board read once
+    for all of them: Your impact ranks its person on all three, and read them once a board."""
+    unlisted: set[int] | None = None
+    boards: dict[str, Leaderboard] = {}
+    for period in periods:
+        rows, computed = cached(*_board_value(period, today))
+        if not computed:
+            if unlisted is None:
+                unlisted = _unlisted()
+            rows = _without_unlisted(rows, unlisted)
+        boards[period] = Leaderboard(rows)
+    return boards
 
 
 def _board_value(period: str, today: dt.date) -> CachedValue[list[Row]]:
@@ -273,16 +287,20 @@ def _site_wide_values() -> list[CachedValue[Any]]:
     return [*(_board_value(period, today) for period in PERIODS), progress_value(today)]
 
 
-def _without_unlisted(rows: list[Row]) -> list[Row]:
-    """Cached ``rows`` less anyone who opted out or was banned since they were computed,
-    ranked again: leaving the board takes effect at once, not within the cache's minute (a
-    person who opts back in waits for it). One query, for the unlisted: few, next to the
-    listed."""
-    unlisted = set(
+def _unlisted() -> set[int]:
+    """The ids of the people off the board now (opted out or banned): one query, for the
+    few, next to the listed."""
+    return set(
         get_user_model()
         .objects.filter(Q(on_leaderboard=False) | Q(banned_at__isnull=False))
         .values_list("pk", flat=True)
     )
+
+
+def _without_unlisted(rows: list[Row], unlisted: set[int]) -> list[Row]:
+    """Cached ``rows`` less anyone in ``unlisted`` (who opted out or was banned since they were
+    computed), ranked again: leaving the board takes effect at once, not within the cache's
+    minute (a person who opts back in waits for it)."""
     if not any(row[1] in unlisted for row in rows):
         return rows
     return _ranked({row[1]: [*row[2:]] for row in rows if row[1] not in unlisted})
@@ -533,12 +551,11 @@ def impact_for_user(*, user: Any, today: dt.date | None = None) -> Impact:
             if start is None or day >= start:
                 counted_since[period] += row[_COUNTED]
     banned = user.banned_at is not None
+    boards = {} if banned else _leaderboards(PERIODS, today)
     ranks: dict[str, int | None] = {
         period: None
         if banned
-        else leaderboard(period=period, today=today).rank_for(
-            user_id=user.pk, total=counted_since[period]
-        )
+        else boards[period].rank_for(user_id=user.pk, total=counted_since[period])
         for period in PERIODS
     }
     current, longest = streaks(set(by_day), today=today)
