@@ -115,7 +115,7 @@ def test_a_release_is_cut_only_with_enough_new_items_and_never_while_one_builds(
     long_ago = timezone.now() - timedelta(minutes=31)
     Release.objects.filter(pk=release.pk).update(started_at=long_ago, progress_at=long_ago)
     assert schedules.maybe_cut_release(min_new_items=1) == (
-        "Waiting: v1's build has made no progress for 30 minutes (its worker may have died). "
+        "Waiting: v1's build has made no progress for 5 minutes (its worker may have died). "
         "Rebuild it from its page, and the schedule goes on."
     )
     with translation.override("es"):
