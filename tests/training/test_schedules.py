@@ -110,7 +110,7 @@ def test_a_release_is_cut_only_with_enough_new_items_and_never_while_one_builds(
     # The share the Releases form would suggest: a small collection gets a test split.
     assert release.filter["test_share"] == pytest.approx(0.5)
     assert schedules.maybe_cut_release(min_new_items=1) == "Waiting: v1 is still building."
-    # A build silent for half an hour (its worker died) would be waited for for ever: the
+    # A build silent for BUILD_STALE (its worker died) would be waited for for ever: the
     # schedule says so and where to rebuild it.
     long_ago = timezone.now() - timedelta(minutes=31)
     Release.objects.filter(pk=release.pk).update(started_at=long_ago, progress_at=long_ago)
@@ -120,7 +120,7 @@ def test_a_release_is_cut_only_with_enough_new_items_and_never_while_one_builds(
     )
     with translation.override("es"):
         (cut,) = [s for s in schedules.schedule_list() if s.task == "training.auto_release"]
-    assert cut.outcome[0].startswith("En espera: la generación de v1 no avanza desde hace 30")
+    assert cut.outcome[0].startswith("En espera: la generación de v1 no avanza desde hace 5 ")
     assert Release.objects.count() == 1
 
 
