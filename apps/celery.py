@@ -63,4 +63,5 @@ def _record_heartbeat(consumer: object) -> heartbeat.Send:
     return send
 
 
+heartbeat.interval_s()  # a bad HEARTH_WORKER_HEARTBEAT_SECONDS stops it at start, as a GPU worker
 heartbeat.install(app, make_send=_record_heartbeat)

@@ -88,9 +88,19 @@ app.conf.update(
 for _module in ("jobs", "runs"):
     app.autodiscover_tasks(["worker"], related_name=_module, force=True)
 
-# Heartbeats (worker.heartbeat): as tasks on the default queue, since a GPU node holds no
-# database credentials; dropped unrecorded after a few missed beats' time.
+# Heartbeats (worker.heartbeat): left where the site reads them (a GPU node holds no database
+# credentials), in Redis or under the data folder beside the file broker; as expiring tasks on
+# the default queue only for a node with neither.
 _heartbeat_expires_s = max(120, 4 * heartbeat.interval_s())
-heartbeat.install(
-    app, make_send=lambda consumer: heartbeat.send_as_task(app, expires=_heartbeat_expires_s)
-)
+
+
+def _heartbeat_send(consumer: Any) -> heartbeat.Send:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return heartbeat.send_to_redis(url)
+    if not os.environ.get("CELERY_BROKER_URL"):
+        return heartbeat.send_to_folder(data_dir() / heartbeat.FOLDER)
+    return heartbeat.send_as_task(app, expires=_heartbeat_expires_s)
+
+
+heartbeat.install(app, make_send=_heartbeat_send)

@@ -4,12 +4,16 @@ so the System page can tell maintainers which workers are up, on which queues, o
 and what each is doing; and a queued run's page can say whether any GPU worker is there to
 take it. Celery's own heartbeats and ``inspect ping`` need a broadcast the file broker lacks.
 
-A heartbeat is a plain dict (``Heartbeat.payload``). GPU nodes hold no database credentials,
-so theirs travel as a ``core.worker_seen`` task on the default queue, which a web-side worker
-records; those expire, so a backlog piled up while no web-side worker ran is dropped rather
-than replayed. A web-side worker records its own directly (``apps.core.workers``). A worker
-that stops cleanly says so in a last heartbeat (state ``stopped``); one that is killed just
-goes quiet, and the page shows it offline after a few missed beats.
+A heartbeat is a plain dict (``Heartbeat.payload``). A web-side worker records its own in the
+database (``apps.core.workers``). GPU nodes hold no database credentials: they leave theirs
+where the site reads them when it shows the workers, in a Redis hash (``STORE_KEY``, on
+REDIS_URL) or, on the file broker, a file each under the data folder's ``heartbeats/``. Not
+as a task on the default queue, which a web-side worker busy with a long import would read
+only afterwards (verification: GPU workers showed as gone during one). A GPU node with only
+CELERY_BROKER_URL has neither, and sends its heartbeats as ``core.worker_seen`` tasks, which
+expire, so a backlog piled up while no web-side worker ran is dropped rather than replayed.
+A worker that stops cleanly says so in a last heartbeat (state ``stopped``); one that is
+killed just goes quiet, and the page shows it offline after a few missed beats.
 
 The thread keeps beating while the worker's one (solo pool) thread runs a task: a training
 run waits on its child process, a release build yields the GIL between rows.
@@ -17,6 +21,7 @@ run waits on its child process, a release build yields the GIL between rows.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -25,11 +30,17 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 logger = logging.getLogger(__name__)
 
 TASK = "core.worker_seen"
+# Where GPU nodes leave their heartbeats: a Redis hash (worker name -> payload as JSON), or
+# this folder under the data folder (one <quoted worker name>.json each).
+STORE_KEY = "hearth:heartbeats"
+FOLDER = "heartbeats"
 INTERVAL_ENV = "HEARTH_WORKER_HEARTBEAT_SECONDS"
 DEFAULT_INTERVAL_S = 30
 # The payload's shape; the web side refuses another (an older or newer worker's).
@@ -217,3 +228,67 @@ def send_as_task(app: Any, *, expires: float) -> Send:
         )
 
     return send
+
+
+def send_to_redis(url: str) -> Send:
+    """Leave payloads in the Redis hash ``STORE_KEY``, one field per worker."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+    def send(payload: dict[str, Any]) -> None:
+        client.hset(STORE_KEY, payload["hostname"], json.dumps(payload))
+
+    return send
+
+
+def file_name(hostname: str) -> str:
+    """The file under the heartbeats folder that holds ``hostname``'s heartbeat."""
+    return f"{quote(hostname, safe='@.-_')}.json"
+
+
+def send_to_folder(folder: Path) -> Send:
+    """Leave payloads in ``folder``, one file per worker, each written whole and then renamed
+    into place (a reader never meets half a file)."""
+
+    def send(payload: dict[str, Any]) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / file_name(payload["hostname"])
+        part = path.with_name(f".{path.name}.{os.getpid()}.part")
+        part.write_text(json.dumps(payload))
+        os.replace(part, path)
+
+    return send
+
+
+def _loaded(raw: str | bytes, where: str) -> dict[str, Any] | None:
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        logger.warning("A heartbeat in %s is not JSON; left out", where)
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def read_redis(url: str) -> list[dict[str, Any]]:
+    """Every payload left in Redis (unchecked: the reader checks them)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    stored: dict[bytes, bytes] = client.hgetall(STORE_KEY)  # type: ignore[assignment]
+    return [p for raw in stored.values() if (p := _loaded(raw, STORE_KEY)) is not None]
+
+
+def read_folder(folder: Path) -> list[dict[str, Any]]:
+    """Every payload left in ``folder`` (none when it is not there)."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            raw = path.read_text()
+        except OSError:
+            continue  # removed meanwhile
+        if (payload := _loaded(raw, str(path))) is not None:
+            found.append(payload)
+    return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from typing import Any
 
 import langcodes
@@ -15,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, pgettext_lazy
 
 from apps.accounts import roles
 from apps.accounts.models import (
@@ -188,6 +189,26 @@ _ROLE_LABELS = (
 )
 # How pages name a person without a display name (User.public_name).
 _NAMELESS = gettext_noop("Volunteer #%(id)s")
+# The same words as people, in each language (verification: "Moderador" and "Voluntario #3"
+# passed, since the labels above translate as the roles' names, "Moderación"): a translator
+# lists a language's words, comma-separated, every form (singular, plural, each gender).
+_PERSON_WORDS = pgettext_lazy(
+    "display names refused: role words, comma-separated",
+    "admin, admins, administrator, administrators, moderator, moderators, maintainer, "
+    "maintainers, staff",
+)
+_VOLUNTEER_WORDS = pgettext_lazy(
+    "display names refused: the word of 'Volunteer #12', comma-separated", "volunteer"
+)
+
+
+def _listed_in_every_language(words: Any) -> list[str]:
+    """The comma-separated ``words`` (a lazy translation) in every language the site speaks."""
+    found = []
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            found += [w.strip() for w in str(words).split(",") if w.strip()]
+    return found
 
 
 def _words(text: str) -> str:
@@ -211,7 +232,8 @@ def check_display_name(*, user: User, name: str) -> None:
     already collapsed and checked for unprintable characters."""
     words = f" {_words(name)} "
     labels = [label for message in _ROLE_LABELS for label in _in_every_language(message)]
-    for reserved in (*RESERVED_NAME_WORDS, *labels):
+    people = _listed_in_every_language(_PERSON_WORDS)
+    for reserved in (*RESERVED_NAME_WORDS, *labels, *people):
         if f" {_words(reserved)} " in words:
             raise ValidationError(
                 {
@@ -225,19 +247,26 @@ def check_display_name(*, user: User, name: str) -> None:
                 }
             )
     compact = "".join(skeleton(name).split())
-    for nameless in _in_every_language(_NAMELESS):
-        if compact.startswith("".join(skeleton(nameless.split("%(id)s")[0]).split())):
-            raise ValidationError(
-                {
-                    "display_name": [
-                        _(
-                            "Names such as “%(example)s” are how Hearth shows people who have "
-                            "not chosen one. Choose another name."
-                        )
-                        % {"example": _(_NAMELESS) % {"id": user.pk}}
-                    ]
-                }
-            )
+    volunteer = {_words(w) for w in _listed_in_every_language(_VOLUNTEER_WORDS)}
+    # "Voluntario #3", "volunteer 12": a word of the list, then a number (the skeleton would
+    # read 0 and 1 as letters).
+    plain = " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", name).casefold()))
+    numbered = re.fullmatch(r"(.+?) ?(\d+)", plain)
+    if (numbered and _words(numbered.group(1)) in volunteer) or any(
+        compact.startswith("".join(skeleton(nameless.split("%(id)s")[0]).split()))
+        for nameless in _in_every_language(_NAMELESS)
+    ):
+        raise ValidationError(
+            {
+                "display_name": [
+                    _(
+                        "Names such as “%(example)s” are how Hearth shows people who have "
+                        "not chosen one. Choose another name."
+                    )
+                    % {"example": _(_NAMELESS) % {"id": user.pk}}
+                ]
+            }
+        )
     if User.objects.filter(display_name_key=display_name_key(name)).exclude(pk=user.pk).exists():
         raise ValidationError(
             {

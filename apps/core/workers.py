@@ -97,7 +97,8 @@ def _parse(payload: Any) -> dict[str, Any]:
 @transaction.atomic
 def record(payload: Any) -> WorkerHeartbeat | None:
     """Record a worker's heartbeat; None for one that is not a heartbeat (logged), or one
-    sent before the beat already recorded (a late delivery changes nothing)."""
+    sent no later than the beat already recorded (a late delivery, or the same beat read
+    again from the store, changes nothing)."""
     try:
         fields = _parse(payload)
     except BadHeartbeat as exc:
@@ -108,8 +109,8 @@ def record(payload: Any) -> WorkerHeartbeat | None:
         hostname=hostname, defaults=fields
     )
     if not created:
-        if row.last_seen > fields["last_seen"]:
-            return None
+        if row.last_seen >= fields["last_seen"]:
+            return None  # a late delivery, or one read again
         for name, value in fields.items():
             setattr(row, name, value)
         row.save()
@@ -136,9 +137,42 @@ def status_of(row: WorkerHeartbeat, now: dt.datetime) -> str:
     return "busy" if row.busy else "online"
 
 
+def collect() -> int:
+    """Record the heartbeats GPU nodes left in the store (worker.heartbeat: the Redis hash, or
+    the data folder's ``heartbeats/``), and forget those not heard from for FORGET_AFTER;
+    how many were newer than those recorded. Called before showing the workers."""
+    url = settings.REDIS_URL
+    folder = settings.DATA_DIR / heartbeat.FOLDER
+    try:
+        found = heartbeat.read_redis(url) if url else heartbeat.read_folder(folder)
+    except Exception as exc:  # Redis away: the page shows what was recorded, and says so
+        logger.warning("Heartbeats could not be read: %s", exc)
+        return 0
+    cutoff = timezone.now() - FORGET_AFTER
+    stale = [p for p in found if not _sent_after(p, cutoff)]
+    recorded = sum(1 for p in found if p not in stale and record(p) is not None)
+    for payload in stale:  # not heard from for a week, or not a heartbeat: forgotten
+        name = payload.get("hostname")
+        if not isinstance(name, str):
+            continue
+        if url:
+            import redis
+
+            redis.Redis.from_url(url, socket_timeout=5).hdel(heartbeat.STORE_KEY, name)
+        else:
+            (folder / heartbeat.file_name(name)).unlink(missing_ok=True)
+    return recorded
+
+
+def _sent_after(payload: dict[str, Any], cutoff: dt.datetime) -> bool:
+    sent = parse_datetime(str(payload.get("sent_at", "")))
+    return sent is not None and sent.tzinfo is not None and sent > cutoff
+
+
 def workers(queue: str | None = None) -> list[Worker]:
     """Every worker heard from in the last week (of ``queue`` only, if given): online ones
-    first, then by name."""
+    first, then by name. The GPU nodes' latest heartbeats are collected first."""
+    collect()
     now = timezone.now()
     found = [
         Worker(row, status_of(row, now))

@@ -57,7 +57,17 @@ def test_another_accounts_name_is_refused_also_when_it_only_looks_the_same(
 
 
 @pytest.mark.parametrize(
-    "name", ["Volunteer #4", "volunteer # 12", "VOLUNTEER #1234", "Voluntario/a #3", "Volunteer #"]
+    "name",
+    [
+        "Volunteer #4",
+        "volunteer # 12",
+        "VOLUNTEER #1234",
+        "Voluntario/a #3",
+        "Volunteer #",
+        # Verification: the Spanish forms passed, the labels being the roles' names.
+        "Voluntario #3",
+        "voluntaria 10",
+    ],
 )
 def test_the_form_of_a_nameless_person_is_refused_in_every_language(api, volunteer, name):
     r = rename(api, name)
@@ -73,6 +83,8 @@ def test_the_form_of_a_nameless_person_is_refused_in_every_language(api, volunte
         ("admin", "admin"),
         ("Hearth Security. Act now: http://evil.example/r", "hearth"),
         ("Moderación", "Moderación"),  # the Spanish role label
+        ("Moderador General", "moderador"),  # and the people who hold it (verification)
+        ("La moderadora", "moderadora"),
         ("Ｈｅａｒｔｈ team", "hearth"),
     ],
 )
