@@ -4,6 +4,7 @@ Django-free and torch-free."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import time
@@ -34,6 +35,10 @@ def redis_transport_options(visibility_timeout: int) -> dict[str, Any]:
         "unacked_restore_interval": interval,
         "unacked_restore_throttle": max(1, round(sweep / interval)),
     }
+
+
+# Messages this process has sent, for the order of two sent in one clock tick.
+_sent = itertools.count()
 
 
 class _AtomicFilesystemChannel(filesystem.Channel):
@@ -67,7 +72,11 @@ class _AtomicFilesystemChannel(filesystem.Channel):
 
     # kombu's own two bases disagree on this method's parameter names.
     def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]
-        name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        # Read in name order, so names sort as the messages were sent: the wall clock in
+        # nanoseconds, zero-padded (a monotonic clock restarts at a reboot, which the folder
+        # survives), then this process's count (two in one tick). The milliseconds and a
+        # uuid before let two messages sent in one millisecond come out in either order (CI).
+        name = f"{time.time_ns():020d}_{next(_sent):012d}_{uuid.uuid4()}.{queue}.msg"
         # "<queue>.msg" after the first dot is what the reader takes; ".<uuid>.part" never is.
         part = os.path.join(self.data_folder_out, f".{uuid.uuid4()}.part")
         try:

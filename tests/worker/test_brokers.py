@@ -252,3 +252,19 @@ def test_a_message_read_without_acknowledgement_is_not_kept(
             conn.SimpleQueue("control", no_ack=True).get(timeout=0.2)
         with pytest.raises(Empty):
             conn.SimpleQueue("jobs").get(timeout=0.2)
+
+
+def test_messages_sent_in_one_millisecond_come_out_in_the_order_sent(tmp_path: Path) -> None:
+    """Names sorted by the millisecond and then a uuid let two messages sent in one
+    millisecond come out in either order (CI caught it): now the clock's nanoseconds and the
+    sender's count order them."""
+    with _connection(tmp_path) as conn:
+        queue = conn.SimpleQueue("jobs")
+        for n in range(200):
+            queue.put({"job": n})
+        received = []
+        for _ in range(200):
+            message = queue.get(timeout=1)
+            received.append(message.payload["job"])
+            message.ack()
+    assert received == list(range(200))
