@@ -150,7 +150,11 @@ def collect() -> int:
         return 0
     cutoff = timezone.now() - FORGET_AFTER
     stale = [p for p in found if not _sent_after(p, cutoff)]
-    recorded = sum(1 for p in found if p not in stale and record(p) is not None)
+    # One query for what is recorded already, so that a page polled every few seconds (a
+    # queued run's) records, under a row lock, only the beats that are newer.
+    seen = dict(WorkerHeartbeat.objects.values_list("hostname", "last_seen"))
+    newer = [p for p in found if p not in stale and _newer_than_recorded(p, seen)]
+    recorded = sum(1 for p in newer if record(p) is not None)
     for payload in stale:  # not heard from for a week, or not a heartbeat: forgotten
         name = payload.get("hostname")
         if not isinstance(name, str):
@@ -162,6 +166,13 @@ def collect() -> int:
         else:
             (folder / heartbeat.file_name(name)).unlink(missing_ok=True)
     return recorded
+
+
+def _newer_than_recorded(payload: dict[str, Any], seen: dict[str, dt.datetime]) -> bool:
+    name = payload.get("hostname")
+    if not isinstance(name, str) or name not in seen:
+        return True  # new, or not a heartbeat: record() says which
+    return _sent_after(payload, seen[name])
 
 
 def _sent_after(payload: dict[str, Any], cutoff: dt.datetime) -> bool:

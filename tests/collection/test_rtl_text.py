@@ -5,15 +5,13 @@ first strong letter; a page's other words keep the page's direction."""
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 import pytest
-from django.test import Client
 
 from apps.assignments.models import TaskType
 from apps.collection.models import PromptState, ResponseState
 from apps.moderation import services as moderation
 from tests.factories import PromptFactory, ResponseFactory, held_task, reporter
+from tests.text_holders import holders, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -30,71 +28,23 @@ TEXTS = {
     "other answer": OTHER_ANSWER[:9],
     "note": NOTE[:7],
 }
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
-
-
-class _Directions(HTMLParser):
-    """For each piece of text that holds one of TEXTS: the ``dir`` of the nearest element
-    around it that has one; and for each element with dir="auto", which texts it holds."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        # Each open element: its tag, its attributes, and its number in the page.
-        self.stack: list[tuple[str, dict[str, str | None], int]] = []
-        self.found: list[tuple[str, str | None, str]] = []  # (text, dir, element)
-        self.holds: dict[int, set[str]] = {}
-        self.count = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in VOID:
-            self.count += 1
-            self.stack.append((tag, dict(attrs), self.count))
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        pass
-
-    def handle_endtag(self, tag: str) -> None:
-        for i in range(len(self.stack) - 1, -1, -1):
-            if self.stack[i][0] == tag:
-                del self.stack[i:]
-                return
-
-    def handle_data(self, data: str) -> None:
-        if any(tag in ("title", "script", "template") for tag, _attrs, _n in self.stack):
-            return
-        for name, start in TEXTS.items():
-            if start not in data:
-                continue
-            for tag, attrs, number in reversed(self.stack):
-                if "dir" in attrs:
-                    self.found.append((name, attrs["dir"], tag))
-                    self.holds.setdefault(number, set()).add(name)
-                    break
-            else:
-                self.found.append((name, None, self.stack[-1][0] if self.stack else ""))
-
-
-def directions(html: str) -> _Directions:
-    parser = _Directions()
-    parser.feed(html)
-    parser.close()
-    return parser
 
 
 def assert_each_text_has_its_own_direction(html: str, *expected: str) -> None:
-    seen = directions(html)
-    names = {name for name, _dir, _tag in seen.found}
+    # Not the page's title or scripts, nor a <template>'s copy of a text.
+    found = holders(html, TEXTS, "dir", skip=("title", "script", "template"))
+    names = {held.name for held in found}
     assert set(expected) <= names, f"not on the page: {set(expected) - names}"
-    wrong = [(name, tag) for name, direction, tag in seen.found if direction != "auto"]
+    wrong = [(held.name, held.tag) for held in found if held.value != "auto"]
     assert not wrong, f"texts without dir=auto: {wrong}"
-    shared = [held for held in seen.holds.values() if len(held) > 1]
+    holds: dict[int | None, set[str]] = {}
+    for held in found:
+        holds.setdefault(held.number, set()).add(held.name)
+    shared = [names for number, names in holds.items() if number is not None and len(names) > 1]
     assert not shared, f"one dir=auto around several texts: {shared}"
 
 
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+client_for = signed_in
 
 
 @pytest.fixture

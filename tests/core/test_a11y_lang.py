@@ -5,16 +5,14 @@ every page that shows them; a prompt of no known language (``und``) reads as the
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 import pytest
 from django.template import Context, Template
-from django.test import Client
 
 from apps.assignments.models import TaskType
 from apps.collection.models import PromptState, ResponseState
 from apps.moderation import services as moderation
 from tests.factories import PromptFactory, ResponseFactory, held_task, reporter
+from tests.text_holders import holders, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -29,52 +27,19 @@ TEXTS = {
     "answer": ANSWER[:12],
     "other answer": OTHER_ANSWER[:12],
 }
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
-
-
-class _Languages(HTMLParser):
-    """For each piece of text that holds one of TEXTS: the ``lang`` of the nearest element
-    around it that has one (``<html>``'s at the last). Text in a form field (a textarea that
-    holds it for editing) is left out: a field's attributes come from its form."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[tuple[str, dict[str, str | None]]] = []
-        self.found: list[tuple[str, str | None]] = []  # (text, lang)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in VOID:
-            self.stack.append((tag, dict(attrs)))
-
-    def handle_endtag(self, tag: str) -> None:
-        for i in range(len(self.stack) - 1, -1, -1):
-            if self.stack[i][0] == tag:
-                del self.stack[i:]
-                return
-
-    def handle_data(self, data: str) -> None:
-        if any(tag in ("title", "script", "textarea") for tag, _attrs in self.stack):
-            return
-        for name, start in TEXTS.items():
-            if start in data:
-                lang = next((a["lang"] for _t, a in reversed(self.stack) if "lang" in a), None)
-                self.found.append((name, lang))
 
 
 def assert_each_text_says_its_language(html: str, lang: str, *expected: str) -> None:
-    parser = _Languages()
-    parser.feed(html)
-    parser.close()
-    names = {name for name, _lang in parser.found}
+    """Each text says ``lang`` (``<html>``'s at the last). Text in a form field (a textarea
+    that holds it for editing) is left out: a field's attributes come from its form."""
+    found = holders(html, TEXTS, "lang", skip=("title", "script", "textarea"))
+    names = {held.name for held in found}
     assert set(expected) <= names, f"not on the page: {set(expected) - names}"
-    wrong = [(name, said) for name, said in parser.found if said != lang]
+    wrong = [(held.name, held.value) for held in found if held.value != lang]
     assert not wrong, f"texts not in lang={lang}: {wrong}"
 
 
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+client_for = signed_in
 
 
 @pytest.fixture

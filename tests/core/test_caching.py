@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -31,6 +32,21 @@ class Counter:
             calls = self.calls
         time.sleep(self.pause)
         return calls
+
+
+def visits(key: str, compute: Any, n: int) -> list[tuple[int, bool]]:
+    """``n`` requests at once asking for ``key``'s value: what each got."""
+    results: list[tuple[int, bool]] = []
+
+    def visit() -> None:
+        results.append(cached(key, 60, compute))
+
+    threads = [threading.Thread(target=visit) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return results
 
 
 def test_a_fresh_value_is_computed_once(key):
@@ -62,16 +78,7 @@ def test_many_requests_at_an_expiry_compute_it_once(key, monkeypatch):
     cached(key, 60, compute)
     later = time.time() + 61
     monkeypatch.setattr(caching.time, "time", lambda: later)
-    results: list[tuple[int, bool]] = []
-
-    def visit() -> None:
-        results.append(cached(key, 60, compute))
-
-    threads = [threading.Thread(target=visit) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    results = visits(key, compute, 8)
     assert compute.calls == 2  # the first fill, and one refresh
     assert sorted(results) == [(1, False)] * 7 + [(2, True)]
 
@@ -100,16 +107,7 @@ def test_fresh_for_zero_computes_every_time_and_keeps_nothing(key):
 def test_many_requests_finding_it_cold_compute_it_once(key):
     """After a Redis restart or eviction every request computed it together."""
     compute = Counter(pause=0.5)
-    results: list[tuple[int, bool]] = []
-
-    def visit() -> None:
-        results.append(cached(key, 60, compute))
-
-    threads = [threading.Thread(target=visit) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    results = visits(key, compute, 8)
     assert compute.calls == 1
     assert sorted(results) == [(1, False)] * 7 + [(1, True)]
     assert cache.get(f"cached:{key}:refreshing") is None
