@@ -549,7 +549,7 @@ SPECTACULAR_SETTINGS = {
         "ResponseStateEnum": "apps.collection.models.ResponseState",
         "ImportStateEnum": ["accepted", "review"],
         "ImportStatusEnum": "apps.collection.models.ImportStatus",
-        "ImportLineStatusEnum": ["imported", "duplicate", "rejected"],
+        "ImportLineStatusEnum": ["imported", "answer_added", "duplicate", "rejected"],
         "TrainingRunOutStateEnum": "apps.training.models.RunState",
     },
 }

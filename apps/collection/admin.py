@@ -117,6 +117,7 @@ class ImportAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
         "imported",
+        "answers_added",
         "duplicates",
         "rejected",
     ]

@@ -41,8 +41,16 @@ DEFAULT_UPLOAD_SOURCE = "upload"
 ReportOut = inline_serializer(
     name="ImportReport",
     fields={
-        "imported": serializers.IntegerField(),
-        "duplicates": serializers.IntegerField(),
+        "imported": serializers.IntegerField(help_text=_("Lines whose prompt was created.")),
+        "answers_added": serializers.IntegerField(
+            help_text=_(
+                "Lines whose prompt was in Hearth already, without their answer: the answer "
+                "was added to it."
+            )
+        ),
+        "duplicates": serializers.IntegerField(
+            help_text=_("Lines whose prompt and answer were both in Hearth already.")
+        ),
         "rejected": serializers.IntegerField(),
         "lines": serializers.ListField(
             help_text=_(
@@ -53,9 +61,7 @@ ReportOut = inline_serializer(
                 name="ImportLine",
                 fields={
                     "line": serializers.IntegerField(),
-                    "status": ListedChoiceField(
-                        choices=[importing.IMPORTED, importing.DUPLICATE, importing.REJECTED]
-                    ),
+                    "status": ListedChoiceField(choices=list(importing.LINE_STATUSES)),
                     "prompt_id": serializers.IntegerField(required=False),
                     "errors": serializers.DictField(
                         child=serializers.ListField(child=serializers.CharField()),
@@ -72,8 +78,8 @@ ReportOut = inline_serializer(
         ),
         "lines_listed_per_status": serializers.IntegerField(
             help_text=_(
-                "How many lines of each status (imported, duplicate, rejected) lines lists "
-                "at most: the first ones in the file."
+                "How many lines of each status (imported, answer_added, duplicate, rejected) "
+                "lines lists at most: the first ones in the file."
             )
         ),
     },
@@ -146,7 +152,7 @@ class ImportSummaryOut(ImportOut):
     class Meta(ImportOut.Meta):
         fields = [
             *(name for name in ImportOut.Meta.fields if name != "report"),
-            "imported", "duplicates", "rejected",
+            "imported", "answers_added", "duplicates", "rejected",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -172,7 +178,10 @@ class ImportsApi(APIView):
     class ImportIn(RefusesUnknownFields):
         file = serializers.FileField(
             allow_empty_file=True,
-            help_text=_("JSONL: instruction, context, response, category, optional language."),
+            help_text=_(
+                "JSONL: instruction, context, response, category; optionally language, and "
+                "licence, origin, prompt_licence and prompt_origin in place of the options."
+            ),
         )
         # Serializer fields are popped off the class, so this does not shadow Field.source.
         source = StrictCharField(required=False, default=DEFAULT_UPLOAD_SOURCE)  # type: ignore[assignment]
@@ -205,10 +214,16 @@ class ImportsApi(APIView):
             "Send a JSONL file to import; every line goes through the Write form's checks. "
             "202 with the import, queued for the exports worker, and its URL in Location: "
             "follow it there until `status` is `done`. Its report counts every non-blank line "
-            "as imported, duplicate or rejected, and lists the first `lines_listed_per_status` "
-            "lines of each status: an imported line with the new prompt's id, a duplicate with "
-            "the id of the prompt already in Hearth, a rejected one with the reasons. Each line "
-            "is imported or not on its own. A file that is empty, larger than the site takes, "
+            "as imported, answer_added, duplicate or rejected, and lists the first "
+            "`lines_listed_per_status` lines of each status: an imported line with the new "
+            "prompt's id; a line whose prompt was already in Hearth without its answer "
+            "(answer_added: a prompt's further answers are further lines) with the id of the "
+            "prompt its answer was added to; a duplicate (prompt and answer both there) with "
+            "the id of the prompt already in Hearth; a rejected one with the reasons. A line's "
+            "licence, origin, prompt_licence and prompt_origin, where it has them, take the "
+            "place of the options for its answer and its prompt; a bad one rejects the line. "
+            "Each line is imported or not on its own. A file that is empty, larger than the "
+            "site takes, "
             "not UTF-8 text, or not JSON objects with Dolly's fields at its first line is "
             "refused with 400 and nothing is queued."
         ),

@@ -74,6 +74,7 @@ def report_of(job: Import) -> importing.ImportReport:
     """The import's report as committed so far."""
     return importing.ImportReport(
         imported=job.imported,
+        answers_added=job.answers_added,
         duplicates=job.duplicates,
         rejected=job.rejected,
         batches_committed=job.batches_committed,
@@ -305,6 +306,7 @@ def _run(job: Import) -> Import:
             "bytes_done": position.offset,
             "lines_read": position.lines,
             "imported": committed.imported,
+            "answers_added": committed.answers_added,
             "duplicates": committed.duplicates,
             "rejected": committed.rejected,
             "batches_committed": committed.batches_committed,

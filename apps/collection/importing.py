@@ -1,12 +1,16 @@
 """Bulk import of Dolly-format JSONL: one JSON object a line with ``instruction``,
-``context``, ``response`` and ``category`` (and, optionally, ``language``).
+``context``, ``response`` and ``category`` (and, optionally, ``language``, and the
+``licence``, ``origin``, ``prompt_licence`` and ``prompt_origin`` a release's Dolly files
+carry: the answer's and the prompt's, which take the place of the import's options).
 
 Every line goes through the checks of ``services.prompt_create``, the same rules as the Write
 form and the API, so an import cannot let in what a volunteer could not write. The file is
 read line by line (bounded memory) and written in batches, one transaction each, by
 ``services.prompts_create_imported``: a batch costs the same few queries whether it holds one
 line or five hundred. A crash or Ctrl-C loses only the batch in progress, and re-running the
-same file is safe because lines already in Hearth come back as duplicates.
+same file is safe because lines already in Hearth come back as duplicates. A line that repeats
+a prompt already in Hearth with another answer adds that answer to it (a prompt's several
+answers are several lines, in a release's Dolly files as in Dolly-15k).
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ from apps.collection.policy import current_policy
 from apps.core.parsers import json_reason
 
 IMPORTED = "imported"
+# The line's prompt was in Hearth already, without its answer: the answer was added to it.
+ANSWER_ADDED = "answer_added"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
+LINE_STATUSES = (IMPORTED, ANSWER_ADDED, DUPLICATE, REJECTED)
 
 # The two states an import may leave its prompts in (prompt state, response state).
 IMPORT_STATES: dict[str, tuple[str, str]] = {
@@ -44,10 +51,11 @@ IMPORT_STATES: dict[str, tuple[str, str]] = {
     "review": (PromptState.REVIEW, ResponseState.REVIEW),
 }
 DEFAULT_BATCH_SIZE = 500
-# The most lines of each status (imported, duplicate, rejected) that a report lists; its
-# counts stay exact. The report is the API's answer, the row an Idempotency-Key replays and
-# the Import page: at some 360 bytes a rejected line, listing every line of a 64 MB file of
-# bad lines would take gigabytes. The first lines of each kind are the ones to fix first.
+# The most lines of each status (imported, answer added, duplicate, rejected) that a report
+# lists; its counts stay exact. The report is the API's answer, the row an Idempotency-Key
+# replays and the Import page: at some 360 bytes a rejected line, listing every line of a
+# 64 MB file of bad lines would take gigabytes. The first lines of each kind are the ones to
+# fix first.
 REPORT_LINES_PER_STATUS = 1000
 # "hearth" marks work written on this site (Prompt.origin), so an import may not claim it.
 RESERVED_SOURCE = "hearth"
@@ -55,7 +63,13 @@ RESERVED_SOURCE = "hearth"
 LINE_ERRORS = "line"
 
 _DOLLY_FIELDS = ("instruction", "context", "response", "category")
-_STRING_FIELDS = (*_DOLLY_FIELDS, "language")
+# Where the answer and its prompt came from, as a release's Dolly lines say (DOLLY_KEYS in
+# apps.releases.building.layout): each a licence or an origin, in place of the import's.
+_LICENCE_FIELDS = ("licence", "prompt_licence")
+_PROVENANCE_FIELDS = ("licence", "origin", "prompt_licence", "prompt_origin")
+# A missing or null one of these means none given.
+_OPTIONAL_FIELDS = ("context", "language", *_PROVENANCE_FIELDS)
+_STRING_FIELDS = (*_DOLLY_FIELDS, "language", *_PROVENANCE_FIELDS)
 _JSON_TYPE_NAMES = {
     str: gettext_lazy("a string"),
     dict: gettext_lazy("an object"),
@@ -127,6 +141,7 @@ class ImportReport:
     """
 
     imported: int = 0
+    answers_added: int = 0
     duplicates: int = 0
     rejected: int = 0
     batches_committed: int = 0
@@ -139,6 +154,9 @@ class ImportReport:
             if outcome.status == IMPORTED:
                 self.imported += 1
                 seen = self.imported
+            elif outcome.status == ANSWER_ADDED:
+                self.answers_added += 1
+                seen = self.answers_added
             elif outcome.status == DUPLICATE:
                 self.duplicates += 1
                 seen = self.duplicates
@@ -164,6 +182,7 @@ class ImportReport:
         """The answer of POST /api/v1/imports/, and what the Import page shows."""
         return {
             "imported": self.imported,
+            "answers_added": self.answers_added,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "lines": [outcome.as_dict() for outcome in self.lines],
@@ -201,6 +220,22 @@ class ReadPosition:
 BatchCallback = Callable[["ImportReport", ReadPosition], None]
 
 
+# The longest source and licence names (Prompt.origin and Prompt.licence hold them).
+SOURCE_MAX_CHARS = 100
+LICENCE_MAX_CHARS = 64
+
+
+def _clean_name(value: Any, *, max_chars: int) -> str:
+    """A source's or licence's name as stored (stripped), or "" when it is no such name: 1 to
+    ``max_chars`` printable characters."""
+    clean = value.strip() if isinstance(value, str) else ""
+    return clean if len(clean) <= max_chars and clean.isprintable() else ""
+
+
+def _licence_message() -> str:
+    return _("Name the licence in 1 to 64 printable characters, e.g. CC BY-SA 3.0.")
+
+
 def check_import_options(
     *,
     source: Any,
@@ -211,8 +246,8 @@ def check_import_options(
 ) -> ImportOptions:
     """Validate the options of an import; raises one ValidationError naming every bad one."""
     errors: dict[str, list[str]] = {}
-    clean_source = source.strip() if isinstance(source, str) else ""
-    if not clean_source or len(clean_source) > 100 or not clean_source.isprintable():
+    clean_source = _clean_name(source, max_chars=SOURCE_MAX_CHARS)
+    if not clean_source:
         errors["source"] = [
             _("Name the source in 1 to 100 printable characters, e.g. databricks-dolly-15k.")
         ]
@@ -223,11 +258,9 @@ def check_import_options(
         ]
     if licence is None or licence == "":
         licence = settings.HEARTH_LICENCE_NAME
-    clean_licence = licence.strip() if isinstance(licence, str) else ""
-    if not clean_licence or len(clean_licence) > 64 or not clean_licence.isprintable():
-        errors["licence"] = [
-            _("Name the licence in 1 to 64 printable characters, e.g. CC BY-SA 3.0.")
-        ]
+    clean_licence = _clean_name(licence, max_chars=LICENCE_MAX_CHARS)
+    if not clean_licence:
+        errors["licence"] = [_licence_message()]
     clean_language = ""
     try:
         clean_language = check_language(language)
@@ -370,8 +403,8 @@ def _check_shape(record: dict[str, Any]) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for name in _STRING_FIELDS:
         value = record.get(name)
-        # A missing context or language, or a null one, means none given.
-        if value is None and name in ("context", "language"):
+        # A missing context, language, licence or origin, or a null one, means none given.
+        if value is None and name in _OPTIONAL_FIELDS:
             continue
         if name in record and not isinstance(value, str):
             errors[name] = [_("Must be a JSON string, not %(type)s.") % {"type": _json_type(value)}]
@@ -423,9 +456,42 @@ def _check_record(
             response = services.check_response_text(record["response"], instruction=instruction)
         except ValidationError as exc:
             errors.update(_messages(exc))
+    provenance = _check_provenance(record, errors)
     if fields is not None and not errors:
-        return services.CheckedPrompt(fields=fields, response=response)
+        return services.CheckedPrompt(fields=fields, response=response, **provenance)
     return ordered_errors(errors)
+
+
+def _check_provenance(
+    record: dict[str, Any], errors: dict[str, list[str]]
+) -> dict[str, str | None]:
+    """The licences and origins the line names for its answer and its prompt, checked as the
+    import's options are (None where it names none: the import's own apply); each bad one
+    goes into ``errors``, which rejects the line. An origin "hearth" (work written on the
+    site that made the file, in a release's Dolly files) is the import's source here: this
+    site did not write it, and "hearth" marks what it did."""
+    found: dict[str, str | None] = {}
+    for name in _PROVENANCE_FIELDS:
+        value = record.get(name)
+        found[name] = None
+        if value is None or value == "" or name in errors:  # none given, or of the wrong type
+            continue
+        if name in _LICENCE_FIELDS:
+            clean = _clean_name(value, max_chars=LICENCE_MAX_CHARS)
+            if not clean:
+                errors[name] = [_licence_message()]
+        else:
+            clean = _clean_name(value, max_chars=SOURCE_MAX_CHARS)
+            if not clean:
+                errors[name] = [
+                    _(
+                        "Name the data set it came from in 1 to 100 printable characters, e.g. "
+                        "databricks-dolly-15k."
+                    )
+                ]
+        if clean and clean != RESERVED_SOURCE:
+            found[name] = clean
+    return found
 
 
 def ordered_errors(errors: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -470,12 +536,26 @@ class _Batch:
                 policy=policy(),
             )
             for (index, line, _checked), result in zip(self.checked, written, strict=True):
-                self.outcomes[index] = LineOutcome(
-                    line=line,
-                    status=IMPORTED if result.created else DUPLICATE,
-                    prompt_id=result.prompt_id,
-                )
+                self.outcomes[index] = _outcome(line, result)
         return [outcome for outcome in self.outcomes if outcome is not None]
+
+
+def _outcome(line: int, result: services.ImportedPrompt) -> LineOutcome:
+    if result.refusal is not None:
+        # Its prompt is there, in a state that takes no more answers: its answer is left out.
+        return LineOutcome(
+            line=line,
+            status=REJECTED,
+            prompt_id=result.prompt_id,
+            errors={"response": [result.refusal]},
+        )
+    if result.created:
+        status = IMPORTED
+    elif result.answer_added:
+        status = ANSWER_ADDED
+    else:
+        status = DUPLICATE
+    return LineOutcome(line=line, status=status, prompt_id=result.prompt_id)
 
 
 def _stream_size(stream: IO[bytes]) -> int | None:

@@ -155,10 +155,13 @@ class Response(TimeStampedModel):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            # Nobody answers the same prompt twice (model-written answers have their own author).
+            # Nobody answers the same prompt twice: volunteers' answers (written here) and
+            # model-written ones (their own author). Imported answers are all the importing
+            # maintainer's, so a data set's several answers to one prompt (a release's own
+            # Dolly file) coexist; the import compares their texts instead.
             models.UniqueConstraint(
                 fields=["prompt", "author"],
-                condition=Q(withdrawn_at__isnull=True),
+                condition=Q(withdrawn_at__isnull=True) & (Q(origin="hearth") | Q(source="model")),
                 name="one_live_response_per_author_and_prompt",
             ),
         ]
@@ -327,6 +330,7 @@ class Import(models.Model):
     lines_read = models.PositiveIntegerField(default=0)
     # importing.ImportReport, as committed so far.
     imported = models.PositiveIntegerField(default=0)
+    answers_added = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
     batches_committed = models.PositiveIntegerField(default=0)

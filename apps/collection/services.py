@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -244,41 +244,67 @@ def prompt_create(
     return prompt
 
 
+def _answer_slots(*, prompt_state: str, response_state: str, policy: CollectionPolicy) -> int:
+    """The review tasks a new answer in ``response_state`` to a prompt in ``prompt_state``
+    opens: none until the prompt itself is accepted (feedback.services opens them then), and
+    none for an answer already accepted."""
+    reviewable = response_state == ResponseState.REVIEW and prompt_state == PromptState.COLLECTING
+    return int(policy.response_reviews_required) if reviewable else 0
+
+
 def _first_answer(
-    *, prompt: Prompt, text: str, response_state: str, policy: CollectionPolicy
+    *,
+    prompt: Prompt,
+    text: str,
+    response_state: str,
+    policy: CollectionPolicy,
+    origin: str | None = None,
+    licence: str | None = None,
 ) -> Response:
-    """The author's own first answer to the new ``prompt``, unsaved: the same author,
-    origin and licence, and its review tasks open once the prompt itself is accepted (see
+    """The author's own first answer to the new ``prompt``, unsaved: the same author, the
+    prompt's origin and licence unless others are given (an imported line may name its
+    answer's), and its review tasks open once the prompt itself is accepted (see
     feedback.services)."""
-    reviewable = response_state == ResponseState.REVIEW and prompt.state == PromptState.COLLECTING
     return Response(
         prompt=prompt,
         author=prompt.author,
         text=text,
         state=response_state,
         source=Source.HUMAN,
-        origin=prompt.origin,
-        licence=prompt.licence,
-        open_slots=int(policy.response_reviews_required) if reviewable else 0,
+        origin=origin or prompt.origin,
+        licence=licence or prompt.licence,
+        open_slots=_answer_slots(
+            prompt_state=prompt.state, response_state=response_state, policy=policy
+        ),
     )
 
 
 @dataclass(frozen=True)
 class CheckedPrompt:
-    """A prompt and its author's first answer, as ``check_prompt_fields`` and
-    ``check_response_text`` returned them."""
+    """A prompt and an answer to it, as ``check_prompt_fields`` and ``check_response_text``
+    returned them; with the licence and origin its line names for the answer and for the
+    prompt (checked as the import's options are; None: the import's own)."""
 
     fields: PromptFields
     response: str
+    licence: str | None = None
+    origin: str | None = None
+    prompt_licence: str | None = None
+    prompt_origin: str | None = None
 
 
 @dataclass(frozen=True)
 class ImportedPrompt:
     """What became of one ``CheckedPrompt`` in ``prompts_create_imported``: the prompt created
-    for it, or (``created`` False) the prompt that already had its instruction."""
+    for it, or (``created`` False) the prompt that already had its instruction; then
+    ``answer_added`` when its answer was added to that prompt, or ``refusal`` saying why that
+    prompt takes no answer now (neither: the answer is already there, or the prompt is
+    withdrawn, hidden or its author banned)."""
 
     prompt_id: int
     created: bool
+    answer_added: bool = False
+    refusal: str | None = None
 
 
 # Keys per lookup and rows per insert: well inside every database's limit on the parameters
@@ -315,17 +341,20 @@ def prompts_create_imported(
 ) -> list[ImportedPrompt]:
     """Create ``prompts``, each with ``author``'s first answer, as ``prompt_create`` with
     ``withdrawn_blocks`` would one at a time, but in a number of queries that does not grow
-    with their number (an import writes thousands). Returns one outcome per prompt, in order.
+    with their number (an import writes thousands); and add the answers of the others to the
+    prompts they repeat. Returns one outcome per prompt, in order.
 
     Preconditions: every prompt is a ``CheckedPrompt``, so it passed the Write form's checks;
+    ``origin`` is not "hearth" (``importing.check_import_options``), nor any line's;
     ``policy`` is ``current_policy()``, which the caller may read once for many calls.
 
     A prompt whose instruction and context are already in Hearth (case, spacing and
     punctuation ignored; ``dedupe_key``), withdrawn or not, or that repeats one earlier in
     ``prompts``, is not created: its outcome names that prompt, the newest one when there are
-    several. The same instruction over another context is another prompt. A prompt with the
-    same key that another writer commits meanwhile counts the same way: the partial unique
-    index refuses the insert, and the batch is written again without it.
+    several, and its answer is added to that prompt unless it has it already (see
+    ``_imported_answers_add``). The same instruction over another context is another prompt.
+    A prompt with the same key that another writer commits meanwhile counts the same way: the
+    partial unique index refuses the insert, and the batch is written again without it.
     """
     check_may_contribute_now(user=author)
     keys = [dedupe_key(checked.fields.instruction, checked.fields.context) for checked in prompts]
@@ -338,7 +367,7 @@ def prompts_create_imported(
     else:
         open_slots = flow.slots_for(Prompt(), state, policy)  # a count of the policy's alone
     while True:
-        new: dict[str, tuple[Prompt, str]] = {}
+        new: dict[str, tuple[Prompt, CheckedPrompt]] = {}
         for key, checked in zip(keys, prompts, strict=True):
             if key in existing or key in new:
                 continue
@@ -349,17 +378,17 @@ def prompts_create_imported(
                 category=checked.fields.category,
                 language=checked.fields.language,
                 state=state,
-                origin=origin,
-                licence=licence,
+                origin=checked.prompt_origin or origin,
+                licence=checked.prompt_licence or licence,
                 instruction_key=key,
                 open_slots=open_slots,
             )
-            new[key] = (prompt, checked.response)
+            new[key] = (prompt, checked)
         try:
             # A savepoint: a refused insert must not spoil the caller's transaction.
             with transaction.atomic():
                 Prompt.objects.bulk_create(
-                    [prompt for prompt, _answer in new.values()], batch_size=_ROWS_PER_INSERT
+                    [prompt for prompt, _checked in new.values()], batch_size=_ROWS_PER_INSERT
                 )
             break
         except IntegrityError:
@@ -367,28 +396,273 @@ def prompts_create_imported(
             if not raced:
                 raise
             existing.update(raced)
-    if any(prompt.pk is None for prompt, _answer in new.values()):
+    if any(prompt.pk is None for prompt, _checked in new.values()):
         # A database that cannot return the ids of a bulk insert (SQLite before 3.35): the
         # keys of live prompts are unique, so they find the rows just written.
         ids = _prompt_ids_by_key(new, live_only=True)
-        for key, (prompt, _answer) in new.items():
+        for key, (prompt, _checked) in new.items():
             prompt.pk = ids[key]
     Response.objects.bulk_create(
         [
-            _first_answer(prompt=prompt, text=answer, response_state=response_state, policy=policy)
-            for prompt, answer in new.values()
+            _first_answer(
+                prompt=prompt,
+                text=checked.response,
+                response_state=response_state,
+                policy=policy,
+                origin=checked.origin or origin,
+                licence=checked.licence or licence,
+            )
+            for prompt, checked in new.values()
         ],
         batch_size=_ROWS_PER_INSERT,
     )
-    outcomes: list[ImportedPrompt] = []
+    # Every line but the one that created its prompt brings an answer to a prompt that
+    # exists now: added in the file's order, after the new prompts' first answers.
+    targets: list[tuple[int, int, CheckedPrompt]] = []
     created: set[str] = set()
-    for key in keys:
+    outcomes: list[ImportedPrompt] = []
+    for key, checked in zip(keys, prompts, strict=True):
         if key in existing:
-            outcomes.append(ImportedPrompt(prompt_id=existing[key], created=False))
+            prompt_id, first = existing[key], False
         else:
-            outcomes.append(ImportedPrompt(prompt_id=new[key][0].pk, created=key not in created))
+            prompt_id, first = new[key][0].pk, key not in created
             created.add(key)
+        outcomes.append(ImportedPrompt(prompt_id=prompt_id, created=first))
+        if not first:
+            targets.append((len(outcomes) - 1, prompt_id, checked))
+    added = _imported_answers_add(
+        author=author,
+        answers=[(prompt_id, checked) for _index, prompt_id, checked in targets],
+        origin=origin,
+        licence=licence,
+        response_state=response_state,
+        policy=policy,
+    )
+    for (index, prompt_id, _checked), (answer_added, refusal) in zip(targets, added, strict=True):
+        outcomes[index] = ImportedPrompt(
+            prompt_id=prompt_id, created=False, answer_added=answer_added, refusal=refusal
+        )
     return outcomes
+
+
+def _refusal_of_imported_answer(prompt: Prompt) -> str | None:
+    """Why an import adds no answer to ``prompt`` (visible, live), by its state, or None.
+
+    A prompt in review or collecting takes one; so does one ranking whose ranking has not
+    begun (``_imported_answers_add`` checks that), since a file may hold more answers to a
+    prompt than this site collects. Afterwards its rankings would have to be made again, and
+    an answer to a prompt rejected or halted would wait for nothing."""
+    reasons = {
+        PromptState.RANKING: _(
+            "Prompt #%(id)s, which has this instruction and context, is being ranked: an "
+            "answer added now would be missing from its rankings."
+        ),
+        PromptState.COMPLETE: _(
+            "Prompt #%(id)s, which has this instruction and context, is complete: it takes "
+            "no more answers."
+        ),
+        PromptState.REJECTED: _(
+            "Prompt #%(id)s, which has this instruction and context, was rejected in review: "
+            "it takes no answers."
+        ),
+        PromptState.HALTED: _(
+            "Prompt #%(id)s, which has this instruction and context, was halted by a "
+            "moderator: it takes no more answers."
+        ),
+    }
+    reason = reasons.get(PromptState(prompt.state))
+    return None if reason is None else reason % {"id": prompt.pk}
+
+
+class _KnownAnswers:
+    """The texts of a prompt's answers, to tell whether it has one: the same text, or the same
+    with case, spacing and punctuation ignored (``dedupe_key``, as for prompts). The keys,
+    slow to compute for long texts, are computed only once a text is not there as it is: a
+    file imported again finds every answer as it wrote it."""
+
+    def __init__(self) -> None:
+        self.texts: set[str] = set()
+        self._keys: set[str] | None = None
+
+    def has(self, text: str) -> bool:
+        if text in self.texts:
+            return True
+        if self._keys is None:
+            self._keys = {dedupe_key(known) for known in self.texts}
+        return dedupe_key(text) in self._keys
+
+    def add(self, text: str) -> None:
+        self.texts.add(text)
+        if self._keys is not None:
+            self._keys.add(dedupe_key(text))
+
+
+def _imported_answers_add(
+    *,
+    author: User,
+    answers: Sequence[tuple[int, CheckedPrompt]],
+    origin: str,
+    licence: str,
+    response_state: str,
+    policy: CollectionPolicy,
+) -> list[tuple[bool, str | None]]:
+    """Add each of ``answers`` (a prompt's id and a line that repeats its instruction and
+    context) to its prompt, in order, as the import's ``author``; for each, whether it was
+    added, or why its prompt takes none (a message; None when there is nothing to say: the
+    answer is there already, or the prompt is out of the collection). In a number of queries
+    that does not grow with their number.
+
+    An answer is added unless its prompt is withdrawn, hidden or by a banned author (as an
+    import never brings withdrawn work back), or already has it: any answer of it, in any
+    state, withdrawn or hidden ones too, whose text is the same with case, spacing and
+    punctuation ignored (``dedupe_key``, as for prompts), so that importing a file again adds
+    nothing. It gets the state and review tasks the prompt's first answer would
+    (``_answer_slots``): in review with its prompt, or as the import says on a collecting
+    prompt. A live answer takes one of a collecting prompt's open slots, as a volunteer's
+    does, and the accepted answer that completes the policy's ``responses_to_collect`` moves
+    the prompt on to ranking, as an accepted review does (``_prompts_to_ranking``). A prompt
+    ranking takes accepted answers until its first ranking is made or its first rank task
+    handed out; in review, an answer waits in review with its prompt whatever the import's
+    state.
+
+    Precondition: called inside a transaction; the prompts' rows are locked here (in id
+    order, as the dispatcher locks them), so no task is handed out on them meanwhile."""
+    if not answers:
+        return []
+    from apps.assignments.models import Assignment, AssignmentState, TaskType
+    from apps.feedback.models import Ranking
+
+    ids = sorted({prompt_id for prompt_id, _checked in answers})
+    prompts: dict[int, Prompt] = {}
+    known: dict[int, _KnownAnswers] = {pk: _KnownAnswers() for pk in ids}
+    accepted: dict[int, int] = dict.fromkeys(ids, 0)
+    for start in range(0, len(ids), _KEYS_PER_QUERY):
+        part = ids[start : start + _KEYS_PER_QUERY]
+        for row in (
+            Prompt.objects.select_for_update(no_key=True)
+            .filter(pk__in=part)
+            .only("id", "author", "state", "withdrawn_at", "hidden_at", "open_slots")
+            .order_by("pk")
+        ):
+            prompts[row.pk] = row
+        rows = Response.objects.filter(prompt_id__in=part).values_list(
+            "prompt_id", "text", "state", "source", "withdrawn_at", "hidden_at", "author__banned_at"
+        )
+        for prompt_id, text, answer_state, source, withdrawn, hidden, banned in rows:
+            known[prompt_id].texts.add(text)
+            # flow.count_responses's accepted answers, which move a prompt on to ranking.
+            if (
+                answer_state == ResponseState.ACCEPTED
+                and source == Source.HUMAN
+                and withdrawn is None
+                and hidden is None
+                and banned is None
+            ):
+                accepted[prompt_id] += 1
+    banned_authors = set(
+        User.objects.filter(
+            pk__in={prompt.author_id for prompt in prompts.values()}, banned_at__isnull=False
+        ).values_list("pk", flat=True)
+    )
+    ranking = [pk for pk, prompt in prompts.items() if prompt.state == PromptState.RANKING]
+    rank_begun: set[int] = set()
+    if ranking:
+        rank_begun.update(
+            Ranking.objects.filter(prompt_id__in=ranking, retired_at__isnull=True).values_list(
+                "prompt_id", flat=True
+            )
+        )
+        rank_begun.update(
+            Assignment.objects.filter(
+                prompt_id__in=ranking, task_type=TaskType.RANK, state=AssignmentState.ACTIVE
+            ).values_list("prompt_id", flat=True)
+        )
+    target = int(policy.responses_to_collect)
+    rows_to_add: list[Response] = []
+    slots_taken: set[int] = set()
+    to_ranking: list[int] = []
+    results: list[tuple[bool, str | None]] = []
+    for prompt_id, checked in answers:
+        prompt = prompts.get(prompt_id)
+        if (
+            prompt is None  # deleted since it was looked up: nothing to add to
+            or prompt.withdrawn_at is not None
+            or prompt.hidden_at is not None
+            or prompt.author_id in banned_authors
+            or known[prompt_id].has(checked.response)
+        ):
+            results.append((False, None))
+            continue
+        answer_state = (
+            ResponseState.REVIEW if prompt.state == PromptState.REVIEW else response_state
+        )
+        ranking_open = (
+            prompt.state == PromptState.RANKING
+            and prompt_id not in rank_begun
+            and answer_state == ResponseState.ACCEPTED
+        )
+        if not ranking_open and (refusal := _refusal_of_imported_answer(prompt)) is not None:
+            results.append((False, refusal))
+            continue
+        rows_to_add.append(
+            Response(
+                prompt_id=prompt_id,
+                author=author,
+                text=checked.response,
+                state=answer_state,
+                source=Source.HUMAN,
+                origin=checked.origin or origin,
+                licence=checked.licence or licence,
+                open_slots=_answer_slots(
+                    prompt_state=prompt.state, response_state=answer_state, policy=policy
+                ),
+            )
+        )
+        known[prompt_id].add(checked.response)
+        if prompt.state == PromptState.COLLECTING:
+            # Its answer is live (in review or accepted): one place fewer to hand out, as
+            # response_create takes; none when volunteers hold them all.
+            if prompt.open_slots > 0:
+                prompt.open_slots -= 1
+                slots_taken.add(prompt_id)
+            if answer_state == ResponseState.ACCEPTED:
+                accepted[prompt_id] += 1
+                if accepted[prompt_id] >= target:
+                    # Ranking from here on: the lines after take accepted answers still.
+                    prompt.state = PromptState.RANKING
+                    to_ranking.append(prompt_id)
+        results.append((True, None))
+    Response.objects.bulk_create(rows_to_add, batch_size=_ROWS_PER_INSERT)
+    Prompt.objects.bulk_update(
+        [prompts[pk] for pk in sorted(slots_taken - set(to_ranking))],
+        ["open_slots"],
+        batch_size=_ROWS_PER_INSERT,
+    )
+    _prompts_to_ranking(prompt_ids=to_ranking, policy=policy)
+    return results
+
+
+def _prompts_to_ranking(*, prompt_ids: Sequence[int], policy: CollectionPolicy) -> None:
+    """``flow.prompt_transition`` from collecting to ranking for these prompts, with the
+    retiring of earlier rankings an accepted review does (``feedback.services``), in a few
+    statements however many they are. Precondition: the caller holds their row locks and
+    they are collecting."""
+    if not prompt_ids:
+        return
+    from apps.feedback.models import Ranking
+
+    now = timezone.now()
+    ids = list(prompt_ids)
+    for start in range(0, len(ids), _KEYS_PER_QUERY):
+        part = ids[start : start + _KEYS_PER_QUERY]
+        Prompt.objects.filter(pk__in=part, state=PromptState.COLLECTING).update(
+            state=PromptState.RANKING,
+            open_slots=flow.slots_for(Prompt(), PromptState.RANKING, policy),
+            updated_at=now,
+        )
+        # A prompt ranking again keeps its earlier rankings, retired: they ordered another
+        # set (see feedback.services._retire_earlier_rankings).
+        Ranking.objects.filter(prompt_id__in=part, retired_at__isnull=True).update(retired_at=now)
 
 
 def _check_author_may_change(*, obj: Prompt | Response, user: User, what: str) -> None:
@@ -608,6 +882,18 @@ def response_withdraw(*, response: Response, user: User) -> Response:
     return response
 
 
+def _answers_per_prompt(answers: QuerySet[Response]) -> Subquery:
+    """SQL for how many of ``answers`` the prompt of the outer query (an UPDATE of prompts
+    that have some) has."""
+    return Subquery(
+        answers.filter(prompt_id=OuterRef("pk"))
+        .order_by()
+        .values("prompt_id")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+
+
 @transaction.atomic
 def author_work_withdraw(*, author: User) -> tuple[int, int]:
     """Withdraw every live answer and then every live prompt of ``author`` in a fixed number
@@ -624,12 +910,13 @@ def author_work_withdraw(*, author: User) -> tuple[int, int]:
     """
     now = timezone.now()
     answers = Response.objects.filter(author=author, withdrawn_at__isnull=True)
-    # A collecting prompt needs another answer in the place of each one not rejected. One
-    # live answer per author and prompt (a constraint), so one slot per prompt.
-    Prompt.objects.filter(
-        state=PromptState.COLLECTING,
-        pk__in=answers.exclude(state=ResponseState.REJECTED).values("prompt_id"),
-    ).update(open_slots=F("open_slots") + 1)
+    # A collecting prompt needs another answer in the place of each one not rejected: one for
+    # a volunteer (one live answer per author and prompt, a constraint), as many as it holds
+    # of a maintainer's imported answers (which that constraint leaves out).
+    counted = answers.exclude(state=ResponseState.REJECTED)
+    Prompt.objects.filter(state=PromptState.COLLECTING, pk__in=counted.values("prompt_id")).update(
+        open_slots=F("open_slots") + _answers_per_prompt(counted)
+    )
     withdrawn_answers = answers.update(withdrawn_at=now, open_slots=0, updated_at=now)
     # Every prompt answered has a new response set: its consensus runs again, and one ranking
     # with fewer than two answers left goes back to collecting.

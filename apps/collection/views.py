@@ -465,7 +465,8 @@ _REPORT_LINK_MAX_CHARS = 2 * 1024 * 1024 - 1024
 
 def _import_report_context(report: dict[str, Any]) -> dict[str, Any]:
     """The report as the page shows it: the lines not imported with each message by its
-    field, the imported ones, and the API's ``lines`` as JSONL (a data: link when it fits)."""
+    field, the imported ones, those that added an answer, and the API's ``lines`` as JSONL (a
+    data: link when it fits)."""
     problems = [
         {
             **line,
@@ -476,15 +477,17 @@ def _import_report_context(report: dict[str, Any]) -> dict[str, Any]:
             ],
         }
         for line in report["lines"]
-        if line["status"] != importing.IMPORTED
+        if line["status"] not in (importing.IMPORTED, importing.ANSWER_ADDED)
     ]
     imported = [line for line in report["lines"] if line["status"] == importing.IMPORTED]
+    added = [line for line in report["lines"] if line["status"] == importing.ANSWER_ADDED]
     jsonl = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in report["lines"])
     link = "data:application/x-ndjson;base64," + base64.b64encode(jsonl.encode()).decode()
     return {
         **report,
         "problems": problems,
         "imported_lines": imported,
+        "answer_added_lines": added,
         "jsonl": jsonl,
         "download_url": link if len(link) <= _REPORT_LINK_MAX_CHARS else "",
     }

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -425,17 +425,25 @@ def _give_back_places_of_answers(user: User) -> None:
     """A banned author's answers leave the collection as hidden ones do (they no longer count
     toward a prompt's target, and nobody is handed them to review): each collecting prompt
     they answered gets the place back, in one statement. (An unban takes none back, as a
-    restore does not: the prompt may have collected a replacement.) One live answer per author
-    and prompt (a constraint), so one place per prompt."""
-    answered = Response.objects.filter(
+    restore does not: the prompt may have collected a replacement.) One place per answer: one
+    per prompt for a volunteer (one live answer per author and prompt, a constraint), as many
+    as it holds of a maintainer's imported answers (which that constraint leaves out)."""
+    answers = Response.objects.filter(
         author=user,
         source=Source.HUMAN,
         state__in=(ResponseState.REVIEW, ResponseState.ACCEPTED),
         withdrawn_at__isnull=True,
         hidden_at__isnull=True,
-    ).values("prompt_id")
-    Prompt.objects.filter(state=PromptState.COLLECTING, pk__in=answered).update(
-        open_slots=F("open_slots") + 1
+    )
+    per_prompt = (
+        answers.filter(prompt_id=OuterRef("pk"))
+        .order_by()
+        .values("prompt_id")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    Prompt.objects.filter(state=PromptState.COLLECTING, pk__in=answers.values("prompt_id")).update(
+        open_slots=F("open_slots") + Subquery(per_prompt)
     )
 
 

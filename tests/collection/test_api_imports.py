@@ -96,13 +96,15 @@ def test_it_queues_the_file_and_its_import_reports_each_line(
     job = done(api_maintainer, response)
     first = Prompt.objects.get(origin="garden-tips", language="en")
     fifth = Prompt.objects.get(origin="garden-tips", language="fr")
+    # Line 2's prompt was already in Hearth, without its answer: the answer is added to it.
     assert job["report"] == {
         "imported": 2,
-        "duplicates": 1,
+        "answers_added": 1,
+        "duplicates": 0,
         "rejected": 1,
         "lines": [
             {"line": 1, "status": "imported", "prompt_id": first.pk},
-            {"line": 2, "status": "duplicate", "prompt_id": existing.pk},
+            {"line": 2, "status": "answer_added", "prompt_id": existing.pk},
             {
                 "line": 4,
                 "status": "rejected",
@@ -132,6 +134,7 @@ def test_it_queues_the_file_and_its_import_reports_each_line(
     assert first.licence == "CC BY-SA 3.0"
     assert first.responses.get().state == ResponseState.ACCEPTED
     assert Prompt.objects.count() == 3
+    assert existing.responses.get().text == record(2)["response"]
 
 
 def test_the_file_waits_on_disk_until_a_worker_imports_it(api_maintainer, monkeypatch):
@@ -434,7 +437,7 @@ def test_maintainers_list_the_imports_newest_first(api_maintainer, monkeypatch):
     assert [job["id"] for job in page["results"]] == ids[::-1]
     assert [job["file_name"] for job in page["results"]] == ["second.jsonl", "first.jsonl"]
     one = api_maintainer.get(f"{URL}{ids[1]}/").json()
-    counts = {"imported": 0, "duplicates": 0, "rejected": 0}
+    counts = {"imported": 0, "answers_added": 0, "duplicates": 0, "rejected": 0}
     # The list gives each import's counts in place of its report.
     assert page["results"][0] == {
         **{name: value for name, value in one.items() if name != "report"},
@@ -606,6 +609,7 @@ def test_a_failed_import_resumes_from_its_last_committed_batch(
     # No line was imported or counted twice: the resume began at line 3.
     assert job["report"] == {
         "imported": 5,
+        "answers_added": 0,
         "duplicates": 0,
         "rejected": 0,
         "lines": [

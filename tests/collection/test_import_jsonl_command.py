@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 
 from apps.collection import services
 from apps.collection.models import Prompt, PromptState
-from tests.factories import PromptFactory, UserFactory
+from tests.factories import PromptFactory, ResponseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ def test_it_imports_as_the_first_superuser_and_prints_a_summary(superuser, tmp_p
     out, err = import_jsonl(str(path), "--source", "databricks-dolly-15k")
 
     assert out == (
-        f"{path}: 2 imported, 0 duplicates, 0 rejected (2 lines, source "
+        f"{path}: 2 imported, 0 answers added, 0 duplicates, 0 rejected (2 lines, source "
         "'databricks-dolly-15k', state accepted, as root@example.org).\n"
     )
     assert "100%" in err  # the progress bar, on stderr
@@ -66,6 +66,7 @@ def test_it_imports_as_the_first_superuser_and_prints_a_summary(superuser, tmp_p
 
 def test_it_lists_rejected_and_duplicate_lines_with_their_reasons(superuser, tmp_path):
     existing = PromptFactory(instruction="Suggest a name for a pet tortoise, idea 2.")
+    ResponseFactory(prompt=existing, text=record(2)["response"])
     path = write_jsonl(
         tmp_path / "mixed.jsonl", record(1), record(2), "{not json", record(4, category="poem")
     )
@@ -79,8 +80,8 @@ def test_it_lists_rejected_and_duplicate_lines_with_their_reasons(superuser, tmp
         "line 4: rejected: category: Choose one of the categories: open_qa, general_qa, "
         "closed_qa, classification, brainstorming, information_extraction, summarization, "
         "creative_writing.",
-        f"{path}: 1 imported, 1 duplicates, 2 rejected (4 lines, source 'mixed', state review, "
-        "as root@example.org).",
+        f"{path}: 1 imported, 0 answers added, 1 duplicates, 2 rejected (4 lines, source "
+        "'mixed', state review, as root@example.org).",
     ]
     assert Prompt.objects.get(origin="mixed").state == PromptState.REVIEW
 
@@ -106,7 +107,8 @@ def test_it_writes_every_lines_outcome_to_the_report_file(superuser, tmp_path):
         },
     ]
     assert out.splitlines() == [
-        f"{path}: 1 imported, 0 duplicates, 1 rejected (2 lines, source 's', state accepted, "
+        f"{path}: 1 imported, 0 answers added, 0 duplicates, 1 rejected (2 lines, source 's', "
+        "state accepted, "
         "as root@example.org)."
     ]
 
@@ -187,7 +189,8 @@ def test_ctrl_c_reports_the_committed_batches_and_exits_130(superuser, tmp_path,
 
     assert caught.value.code == 130
     assert (
-        "Interrupted: 1 batch(es) committed (2 lines: 2 imported, 0 duplicates, 0 rejected); "
+        "Interrupted: 1 batch(es) committed (2 lines: 2 imported, 0 answers added, 0 duplicates, "
+        "0 rejected); "
         "the batch in progress was rolled back." in err.getvalue()
     )
     assert Prompt.objects.count() == 2

@@ -89,6 +89,7 @@ def test_the_api_counts_every_line_and_lists_the_first_of_each_status(api_mainta
     first, second = Prompt.objects.filter(origin="basil").order_by("pk")
     assert {key: value for key, value in report.items() if key != "lines"} == {
         "imported": 2,
+        "answers_added": 0,
         "duplicates": 0,
         "rejected": REPORT_LINES_PER_STATUS + EXTRA,
         "lines_truncated": True,
@@ -142,6 +143,7 @@ def test_a_small_file_lists_every_line_and_says_nothing_is_left_out(api_maintain
     prompt = Prompt.objects.get()
     assert report == {
         "imported": 1,
+        "answers_added": 0,
         "duplicates": 0,
         "rejected": 1,
         "lines": [
@@ -271,8 +273,8 @@ def test_the_page_says_the_list_is_cut_and_shows_the_first_rejected_lines(mainta
     assert (count(page, "imported"), count(page, "rejected")) == ("2", "1,050")
     notice = page.split('data-testid="report-truncated">', 1)[1].split("</p>", 1)[0]
     assert text(notice) == (
-        "This report lists only the first 1,000 lines of each kind (imported, duplicate, "
-        "rejected): 50 more lines are in the counts above but not listed."
+        "This report lists only the first 1,000 lines of each kind (imported, answer added, "
+        "duplicate, rejected): 50 more lines are in the counts above but not listed."
     )
     rows = problem_rows(page)
     assert len(rows) == REPORT_LINES_PER_STATUS

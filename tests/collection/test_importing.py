@@ -27,7 +27,7 @@ from apps.collection.importing import (
 )
 from apps.collection.models import Prompt, PromptState, Response, ResponseState
 from apps.collection.policy import policy_update
-from tests.factories import PromptFactory
+from tests.factories import PromptFactory, ResponseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -464,7 +464,7 @@ def test_the_same_instruction_over_another_context_is_another_prompt(maintainer)
     lines = [
         record(1, **summary, context="The Kiel Canal links the North Sea to the Baltic."),
         record(2, **summary, context="Rivers carry silt and stones to the sea."),
-        # The first again, in other case and spacing: the same prompt.
+        # The first again, in other case and spacing: the same prompt, another answer.
         record(3, **summary, context="  the KIEL canal links the North Sea to the Baltic "),
         # Without a context: another prompt again.
         record(4, **{**summary, "category": "open_qa"}, context=""),
@@ -476,14 +476,14 @@ def test_the_same_instruction_over_another_context_is_another_prompt(maintainer)
     assert [line.status for line in report.lines] == [
         "imported",
         "imported",
-        "duplicate",
+        "answer_added",
         "imported",
     ]
     assert report.lines[2].prompt_id == first
     assert Prompt.objects.filter(instruction=summary["instruction"]).count() == 3
     # Running it again adds nothing.
     again = run(jsonl(*lines), maintainer)
-    assert (again.imported, again.duplicates) == (0, 4)
+    assert (again.imported, again.answers_added, again.duplicates) == (0, 0, 4)
     # The Write form refuses the same instruction and context, and names the context.
     with pytest.raises(ValidationError) as refused:
         services.prompt_create(
@@ -499,14 +499,18 @@ def test_the_same_instruction_over_another_context_is_another_prompt(maintainer)
     ]
 
 
-def test_it_reports_a_duplicate_of_a_prompt_already_in_hearth(maintainer, volunteer):
+def test_it_reports_a_duplicate_of_a_prompt_already_in_hearth_with_that_answer(
+    maintainer, volunteer
+):
     existing = PromptFactory(author=volunteer, instruction="What is CSS?")
+    # The same answer, in other case: the answers compare as prompts do.
+    ResponseFactory(prompt=existing, author=volunteer, text=SHORT_RECORD["response"].upper())
 
     report = run(jsonl(SHORT_RECORD), maintainer)
 
     assert only_line(report) == LineOutcome(line=1, status="duplicate", prompt_id=existing.pk)
     assert Prompt.objects.count() == 1
-    assert not existing.responses.exists()
+    assert existing.responses.count() == 1
 
 
 def test_a_duplicate_names_the_newest_prompt_with_that_instruction(maintainer, volunteer):
@@ -523,12 +527,12 @@ def test_a_duplicate_names_the_newest_prompt_with_that_instruction(maintainer, v
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_instruction_another_writer_commits_meanwhile_comes_back_as_a_duplicate(
+def test_an_instruction_another_writer_commits_meanwhile_comes_back_as_their_prompt(
     maintainer, volunteer
 ):
     """Another writer inserts line 2's instruction before the import looks for duplicates and
     commits once the import's insert waits on it: the unique index refuses the insert, and
-    the batch is written again with line 2 as a duplicate."""
+    the batch is written again with line 2 as their prompt, which takes its answer."""
     inserted = threading.Event()
     theirs: dict[str, int] = {}
 
@@ -562,11 +566,11 @@ def test_an_instruction_another_writer_commits_meanwhile_comes_back_as_a_duplica
         thread.join(30)
 
     assert [(o.status, o.prompt_id == theirs["id"]) for o in report.lines] == [
-        ("imported", False), ("duplicate", True), ("imported", False),
+        ("imported", False), ("answer_added", True), ("imported", False),
     ]  # fmt: skip
     assert Prompt.objects.count() == 3
-    assert not Response.objects.filter(prompt_id=theirs["id"]).exists()
-    assert Response.objects.count() == 2
+    assert Response.objects.get(prompt_id=theirs["id"]).text == record(2)["response"]
+    assert Response.objects.count() == 3
 
 
 def test_it_finds_the_new_prompts_where_the_database_returns_no_ids_from_a_bulk_insert(
@@ -710,6 +714,7 @@ def test_the_report_serialises_to_the_api_shape(maintainer):
     prompt_id = report.lines[0].prompt_id
     assert report.as_dict() == {
         "imported": 1,
+        "answers_added": 0,
         "duplicates": 1,
         "rejected": 1,
         "lines": [

@@ -31,7 +31,7 @@ from apps.collection.models import (
 )
 from apps.core.models import IdempotencyKey
 from tests.collection.dolly import record
-from tests.factories import PromptFactory
+from tests.factories import PromptFactory, ResponseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -201,6 +201,7 @@ def test_the_form_offers_the_apis_options_and_defaults(maintainer, settings):
 
 def test_a_maintainer_imports_a_file_and_reads_the_report(maintainer, send_import):
     existing = PromptFactory(instruction="Give one tip for keeping basil alive indoors, number 2.")
+    ResponseFactory(prompt=existing, text=record(2)["response"])
     file = jsonl_file(record(1), record(2), "", record(4, category="recipe"), "{not json")
 
     job, page = import_and_read(

@@ -15,7 +15,9 @@ from tqdm import tqdm
 from apps.accounts import roles
 from apps.accounts.models import User
 from apps.collection.importing import (
+    ANSWER_ADDED,
     DEFAULT_BATCH_SIZE,
+    DUPLICATE,
     IMPORT_STATES,
     IMPORTED,
     ImportOptions,
@@ -32,7 +34,9 @@ EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C (128 
 def _describe(outcome: LineOutcome) -> str:
     if outcome.status == IMPORTED:
         return f"line {outcome.line}: imported as prompt #{outcome.prompt_id}"
-    if outcome.prompt_id is not None:
+    if outcome.status == ANSWER_ADDED:
+        return f"line {outcome.line}: answer added to prompt #{outcome.prompt_id}"
+    if outcome.status == DUPLICATE:
         return f"line {outcome.line}: duplicate of prompt #{outcome.prompt_id}"
     reasons = "; ".join(
         f"{name}: {' '.join(messages)}" for name, messages in (outcome.errors or {}).items()
@@ -43,8 +47,10 @@ def _describe(outcome: LineOutcome) -> str:
 class Command(BaseCommand):
     help = (
         "Import a Dolly-format JSONL file (instruction, context, response, category and "
-        "optionally language on each line) through the same checks as the Write form. "
-        "Safe to re-run: lines already in Hearth are reported as duplicates."
+        "optionally language on each line, and licence, origin, prompt_licence and "
+        "prompt_origin in place of --licence and --source) through the same checks as the "
+        "Write form. A line whose prompt is already in Hearth adds its answer to it. Safe to "
+        "re-run: lines already in Hearth are reported as duplicates."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -53,7 +59,9 @@ class Command(BaseCommand):
             "--source", required=True, help="The data set's name, e.g. databricks-dolly-15k."
         )
         parser.add_argument(
-            "--licence", default=None, help="The data's licence (default: HEARTH_LICENCE_NAME)."
+            "--licence",
+            default=None,
+            help="The data's licence, for lines without their own (default: HEARTH_LICENCE_NAME).",
         )
         parser.add_argument(
             "--language", default="en", help="For lines without a language field (default: en)."
@@ -167,7 +175,8 @@ class Command(BaseCommand):
                 self.stderr.write(
                     f"Interrupted: {report.batches_committed} batch(es) committed "
                     f"({report.lines_committed} lines: {report.imported} imported, "
-                    f"{report.duplicates} duplicates, {report.rejected} rejected); the batch in "
+                    f"{report.answers_added} answers added, {report.duplicates} duplicates, "
+                    f"{report.rejected} rejected); the batch in "
                     "progress was rolled back. Run the same command again to finish: lines "
                     "already imported come back as duplicates."
                 )
@@ -176,8 +185,9 @@ class Command(BaseCommand):
                 raise CommandError(f"Cannot read {path}: {exc.strerror or exc}") from None
         self._write_outcomes(report, report_path)
         self.stdout.write(
-            f"{path}: {report.imported} imported, {report.duplicates} duplicates, "
-            f"{report.rejected} rejected ({report.lines_committed} lines, source "
+            f"{path}: {report.imported} imported, {report.answers_added} answers added, "
+            f"{report.duplicates} duplicates, {report.rejected} rejected "
+            f"({report.lines_committed} lines, source "
             f"{options.source!r}, state {options.state}, as {importer.email})."
         )
 
@@ -191,5 +201,5 @@ class Command(BaseCommand):
                 raise CommandError(f"Cannot write {report_path}: {exc.strerror or exc}") from None
             return
         for outcome in report.lines:
-            if outcome.status != IMPORTED:
+            if outcome.status not in (IMPORTED, ANSWER_ADDED):
                 self.stdout.write(_describe(outcome))
