@@ -473,7 +473,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.Pagination",
     "PAGE_SIZE": 20,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.autoschema.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON whatever the Accept header asks (the schema excepted: YAML or JSON, as asked).
@@ -503,6 +503,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: a nullable object is oneOf [it, null]. In 3.0.3 it was allOf [it] with
+    # "nullable", which 3.0.3 does not make nullable: strict validators refused every task's
+    # null "response".
+    "OAS_VERSION": "3.1.0",
+    "GET_LIB_DOC_EXCLUDES": "apps.core.autoschema.doc_excludes",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.autoschema.any_value_may_be_null",
+    ],
     # Operations are grouped by the path's first part after /api/v1/ (prompts, tasks, …).
     "SCHEMA_PATH_PREFIX": r"/api/v1/",
     "TAGS": [

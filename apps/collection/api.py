@@ -64,7 +64,9 @@ def _call_on_text(fn: Any, **kwargs: Any) -> Any:
 
 
 class ResponseOut(serializers.ModelSerializer[Response]):
-    """An answer. Give ``context={"request": …}`` for its ``url``."""
+    """An answer."""
+
+    # Give it context={"request": …} for its url.
 
     url = SelfUrl("response-detail", "response_id")
     author_name = serializers.CharField(source="author.public_name", read_only=True)
@@ -80,7 +82,9 @@ class ResponseOut(serializers.ModelSerializer[Response]):
 
 
 class PromptOut(serializers.ModelSerializer[Prompt]):
-    """A prompt. Give ``context={"request": …}`` for its ``url``."""
+    """A prompt."""
+
+    # Give it context={"request": …} for its url.
 
     url = SelfUrl("prompt-detail", "prompt_id")
     author_name = serializers.CharField(source="author.public_name", read_only=True)

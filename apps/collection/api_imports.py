@@ -101,8 +101,9 @@ class ImportOut(serializers.ModelSerializer[Import]):
     a failed or stalled import, when it is discarded unless it moves before (it keeps its
     file for HEARTH_IMPORT_KEEP_DAYS after it last moved). ``bytes_done`` of
     ``file_size`` have been read and committed, and ``report`` counts and lists the lines
-    committed so far: the whole file's once ``status`` is ``done``. Give
-    ``context={"request": …}``."""
+    committed so far: the whole file's once ``status`` is ``done``."""
+
+    # Give it context={"request": …} for its url.
 
     url = serializers.SerializerMethodField()
     created_by = serializers.CharField(

@@ -22,6 +22,8 @@ from apps.core.schema import WRITE_ERRORS, errors
 
 class MaintainersWrite(BasePermission):
     message = _("Only maintainers may change the collection policy.")
+    # Reads pass whoever asks: apps.core.autoschema documents them as open to anyone.
+    anonymous_reads = True
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return request.method in SAFE_METHODS or roles.is_maintainer(request.user)

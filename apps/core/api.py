@@ -285,4 +285,6 @@ def idempotent(handler: ApiHandler) -> ApiHandler:
             response["Idempotent-Replayed"] = "true"
         return response
 
+    # apps.core.autoschema.AutoSchema documents the header (and the replay's) from this.
+    wrapper.idempotent = True  # type: ignore[attr-defined]
     return wrapper

@@ -56,6 +56,8 @@ class Conflict(exceptions.APIException):
 
 class MaintainersWrite(BasePermission):
     message = _("Only maintainers may cut, publish or rebuild releases.")
+    # Reads pass whoever asks: apps.core.autoschema documents them as open to anyone.
+    anonymous_reads = True
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return request.method in SAFE_METHODS or roles.is_maintainer(request.user)
@@ -70,7 +72,9 @@ class ReleaseOut(serializers.ModelSerializer[Release]):
     ``publish_state`` says where it stands with the Hub (``unpublished``, ``publishing``,
     ``published`` or ``failed``); ``publish_error`` why the last publish failed (while
     publishing: why a try is being repeated), for maintainers only (empty for others, as it
-    names the deployment's settings). Give ``context={"request": …}``."""
+    names the deployment's settings)."""
+
+    # Give it context={"request": …} for its url and downloads.
 
     url = SelfUrl("release-detail", "version", lookup_field="version")
     downloads = serializers.SerializerMethodField()

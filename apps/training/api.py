@@ -40,9 +40,10 @@ from apps.training.models import RunKind, RunMethod, RunState, TrainingRun
 
 class TrainingRunSummaryOut(serializers.ModelSerializer[TrainingRun]):
     """A training run as lists show it: without its curves, logs tail, timings, time left,
-    file sizes and data pin (hundreds of kilobytes a run, which selectors.run_list does not
-    load); TrainingRunOut, the detail, has them. Give ``context={"request": …}`` for its
-    ``url`` and downloads."""
+    file sizes and data pin, which the run's own URL gives."""
+
+    # Those weigh hundreds of kilobytes a run, and selectors.run_list does not load them. Give
+    # it context={"request": …} for its url and downloads.
 
     url = SelfUrl("training-run-detail", "run_id")
     release = serializers.CharField(source="release.version")
@@ -96,7 +97,9 @@ class TrainingRunSummaryOut(serializers.ModelSerializer[TrainingRun]):
 
 class TrainingRunOut(TrainingRunSummaryOut):
     """A training run, whole: the summary and its curves, logs tail, timings, artefacts and
-    the data it learned from. Give ``context={"request": …}`` for its ``url`` and downloads."""
+    the data it learned from."""
+
+    # Give it context={"request": …} for its url and downloads.
 
     eta_seconds = serializers.FloatField(allow_null=True)
     data_repo = serializers.SerializerMethodField(

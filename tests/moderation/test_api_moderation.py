@@ -284,7 +284,9 @@ def test_the_schema_lists_the_moderation_actions_and_what_they_answer(client):
 
     def operation(path):
         post = schema["paths"][path]["post"]
-        enums = {p["name"]: p["schema"].get("enum") for p in post["parameters"]}
+        enums = {
+            p["name"]: p["schema"].get("enum") for p in post["parameters"] if p["in"] == "path"
+        }
         ref = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
         answer = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
         return post, enums, sorted(answer["properties"])
