@@ -41,7 +41,8 @@ install: $(VENV)/.run-installed
 install-test: $(VENV)/.test-installed
 
 ## run: set up and serve Hearth at http://127.0.0.1:8000 (SQLite, no Redis, demo data);
-## PORT=8001 for another port. Ctrl-C gives the GPU worker 5 s, then ends it and its training
+## PORT=8001 for another port. Ctrl-C (or SIGTERM to its process group, as a service manager or
+## `timeout` sends it) gives the GPU worker 5 s, then ends it and its training
 ## (SIGKILL; the training dies with it): its task was never acknowledged, so the next
 ## `make run` trains the run again, from its last checkpoint. (A warm shutdown waited minutes
 ## for the run to end; Celery's cold shutdown fails a solo pool's task with NotImplementedError.)
@@ -49,10 +50,13 @@ run: export SITE_URL ?= http://127.0.0.1:$(PORT)
 run: install
 	DEBUG=true $(BIN)/python manage.py migrate --noinput
 	DEBUG=true $(BIN)/python manage.py seed_demo
-	@set -m; trap 'kill %1 %2 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 %2 2>/dev/null || break; sleep 0.5; done; kill -KILL %2 2>/dev/null' EXIT INT TERM; \
+	@set -m; \
+	stop() { stopping=1; kill %1 %2 %3 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 %2 2>/dev/null || break; sleep 0.5; done; kill -KILL %2 2>/dev/null; }; \
+	trap stop EXIT INT TERM; \
 	DEBUG=true $(BIN)/celery -A apps worker --beat --pool=solo --loglevel=warning -Q default,exports -n web@%h & \
 	$(BIN)/celery -A worker.celery worker --pool=solo --loglevel=warning -Q gpu -n gpu@%h & \
-	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	DEBUG=true $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) </dev/null & \
+	wait $$!; status=$$?; if [ -n "$$stopping" ]; then exit 0; fi; exit $$status
 
 services:
 	bash .ci/services.sh
