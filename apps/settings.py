@@ -91,6 +91,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # An ETag on every answer that is neither streamed nor marked no-store (API answers; pages
+    # carry a fresh CSP nonce each time), and a 304 to a GET whose If-None-Match still matches:
+    # a script polling a run or an import is sent the body again only when it changed (API QA).
+    # Above what sets the content, so that it sees all of it.
+    "django.middleware.http.ConditionalGetMiddleware",
     # After WhiteNoise, whose static files need no policy: on every page and API response.
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
