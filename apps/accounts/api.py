@@ -17,13 +17,18 @@ from rest_framework.views import APIView
 from apps.accounts import roles, selectors, services
 from apps.accounts.models import ApiToken, User
 from apps.accounts.permissions import SignedInBrowserForWrites
-from apps.core.api import takes_no_body
+from apps.core.api import refuses_unknown_query, takes_no_body
 from apps.core.fields import RefusesUnknownFields, StrictBooleanField, StrictCharField
 from apps.core.schema import WRITE_ERRORS, errors
 from apps.core.streaming import json_chunks, json_pieces
 
 
 class MeOut(serializers.ModelSerializer[User]):
+    languages = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="BCP-47 tags, e.g. en, de, pt-BR",
+    )
     roles = serializers.SerializerMethodField()
     licence_accepted = serializers.SerializerMethodField()
 
@@ -49,6 +54,7 @@ class MeApi(APIView):
         on_leaderboard = StrictBooleanField(required=False)
 
     @extend_schema(responses={200: MeOut, **errors(401)}, operation_id="me_retrieve")
+    @refuses_unknown_query
     def get(self, request: Request) -> Response:
         return Response(MeOut(selectors.request_user(request)).data)
 
@@ -84,6 +90,7 @@ class MyDataApi(APIView):
         },
         operation_id="me_export",
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> StreamingHttpResponse:
         # Sent as the rows are read (a power user's export is megabytes), in the text the
         # API's JSONRenderer writes. No docstring: drf-spectacular would publish it.
@@ -125,6 +132,7 @@ class LicenceApi(APIView):
         }
 
     @extend_schema(responses={200: LicenceOut, **errors(401)}, operation_id="me_licence_retrieve")
+    @refuses_unknown_query
     def get(self, request: Request) -> Response:
         return Response(self._body(request))
 
@@ -160,6 +168,7 @@ class TokensApi(APIView):
             read_only_fields = fields
 
     @extend_schema(responses={200: TokenOut(many=True), **errors(401)}, operation_id="tokens_list")
+    @refuses_unknown_query
     def get(self, request: Request) -> Response:
         return Response(TokenOut(selectors.api_tokens_for_user(user=request.user), many=True).data)
 

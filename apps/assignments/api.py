@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -15,15 +20,18 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import AcceptedLicence, HasAcceptedLicence
 from apps.accounts.selectors import request_user
 from apps.assignments import selectors, services
-from apps.assignments.models import Assignment
-from apps.core.api import Pagination, idempotent
+from apps.assignments.models import Assignment, AssignmentState, TaskType
+from apps.collection.api import existing_prompt_named
+from apps.core.api import Pagination, idempotent, refuses_unknown_query
 from apps.core.fields import RefusesUnknownFields, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
     PAGE_ERRORS,
     PAGE_PARAMETERS,
+    PROMPT_WRITE_INVALID,
     RETRY_AFTER,
     WRITE_ERRORS,
+    documented_json,
     errors,
     paginated,
 )
@@ -58,17 +66,54 @@ class TaskResponseOut(serializers.Serializer[Any]):
     text = serializers.CharField()
 
 
+TaskResult = documented_json(
+    "TaskResult",
+    {
+        "type": "object",
+        "properties": {
+            name: {"type": "integer"}
+            for name in ("prompt_id", "review_id", "response_id", "ranking_id")
+        },
+    },
+)
+
+
+@extend_schema_field({"type": "string", "enum": TaskType.values}, component_name="TaskTypeEnum")
+class TaskTypeField(serializers.ChoiceField):
+    """A task's type, as its own enum in the schema (drf-spectacular would call it TypeEnum)."""
+
+
+@extend_schema_field(
+    {"type": "string", "enum": AssignmentState.values}, component_name="TaskStateEnum"
+)
+class TaskStateField(serializers.ChoiceField):
+    """A task's state, as its own enum in the schema."""
+
+
 class TaskOut(serializers.Serializer[Any]):
     id = serializers.IntegerField()
-    type = serializers.CharField(source="task_type")
-    state = serializers.CharField()
+    type = TaskTypeField(choices=TaskType.choices, source="task_type")
+    state = TaskStateField(
+        choices=AssignmentState.choices,
+        help_text=_(
+            "active while you hold it; submitted or skipped once you did; expired when its "
+            "time ran out; released when it was taken back because its work went away (halted, "
+            "withdrawn, hidden) or your account was banned."
+        ),
+    )
     expires_at = serializers.DateTimeField()
     prompt = TaskPromptOut(allow_null=True)
     response = TaskResponseOut(allow_null=True, help_text=_("The answer to review."))
     responses = TaskResponseOut(
         many=True, help_text=_("For ranking: every answer to order, best first.")
     )
-    result = serializers.JSONField(allow_null=True)
+    result = TaskResult(
+        allow_null=True,
+        help_text=_(
+            "What a submitted task made: prompt_id (write), review_id (review_prompt, "
+            "review_response), response_id (respond) or ranking_id (rank); null before."
+        ),
+    )
 
     def to_representation(self, assignment: Assignment) -> dict[str, Any]:
         return selectors.task_payload(assignment)
@@ -100,6 +145,7 @@ class TaskNextApi(APIView):
             "has not run out, comes back instead (for any, any task you hold), as on the site."
         ),
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> ApiResponse:
         assignment = _call(
             services.task_held_or_next,
@@ -132,25 +178,31 @@ class TaskSubmitApi(APIView):
         ),
         parameters=[RETRY_AFTER],
         # 404: not your task; 409: already submitted, skipped or expired.
-        responses={200: TaskOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 409, 429)},
+        responses={
+            200: TaskOut,
+            **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 409, 429),
+            400: PROMPT_WRITE_INVALID,
+        },
         operation_id="tasks_submit",
         description=(
             "write: instruction, context, category, language, response · review_prompt / "
             "review_response: labels, quality · respond: text · rank: order (answer ids, "
             "best first) or unusable: true. A field the task's type does not take is a 400 "
-            "naming those it does."
+            "naming those it does. A write task's instruction already in Hearth is a 400 "
+            "under instruction, with existing_prompt naming that prompt when you may see it."
         ),
     )
     @idempotent
     def post(self, request: Request, task_id: int) -> ApiResponse:
         if not isinstance(request.data, dict):
             raise exceptions.ParseError(_("Send a JSON object."))
-        assignment = _call(
-            services.task_submit,
-            user=request_user(request),
-            assignment_id=task_id,
-            payload=request.data,
-        )
+        with existing_prompt_named(request):
+            assignment = _call(
+                services.task_submit,
+                user=request_user(request),
+                assignment_id=task_id,
+                payload=request.data,
+            )
         return ApiResponse(TaskOut(assignment).data, status=status.HTTP_200_OK)
 
 
@@ -193,6 +245,7 @@ class MyTasksApi(APIView):
         responses={200: paginated(TaskOut), **errors(401, *PAGE_ERRORS)},
         operation_id="tasks_list_active",
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> ApiResponse:
         tasks = selectors.task_list_for_user(user=request_user(request))
         paginator = Pagination()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -20,7 +23,16 @@ from apps.accounts.selectors import request_user
 from apps.accounts.services import check_language
 from apps.collection import selectors, services
 from apps.collection.models import Category, Prompt, Response
-from apps.core.api import Pagination, SelfUrl, idempotent, takes_no_body
+from apps.core.api import (
+    Conflict,
+    Pagination,
+    SelfUrl,
+    ValidationErrorWith,
+    idempotent,
+    refuses_unknown_query,
+    takes_no_body,
+    validation_error_detail,
+)
 from apps.core.fields import ListedChoiceField, RefusesUnknownFields, StrictCharField
 from apps.core.paging import IdsFirst
 from apps.core.schema import (
@@ -28,17 +40,13 @@ from apps.core.schema import (
     LOCATION,
     PAGE_ERRORS,
     PAGE_PARAMETERS,
+    PROMPT_WRITE_INVALID,
     RETRY_AFTER,
     WRITE_ERRORS,
     errors,
     paginated,
 )
 from apps.core.throttling import ThrottledWrites
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
 
 
 def _call(fn: Any, **kwargs: Any) -> Any:
@@ -61,6 +69,35 @@ def _call_on_text(fn: Any, **kwargs: Any) -> Any:
             raise
         renamed = {"text" if k == "response" else k: v for k, v in exc.error_dict.items()}
         raise DjangoValidationError(renamed) from None
+
+
+def _duplicate_of(exc: DjangoValidationError) -> int | None:
+    """The id of the prompt whose instruction ``exc`` refuses as already in Hearth, when the
+    service named it (``_duplicate_error`` does only to a writer who may see that prompt)."""
+    for error in getattr(exc, "error_dict", {}).get("instruction", []):
+        params = error.params or {}
+        if error.code == "duplicate" and isinstance(params.get("prompt_id"), int):
+            return int(params["prompt_id"])
+    return None
+
+
+@contextlib.contextmanager
+def existing_prompt_named(request: Request) -> Iterator[None]:
+    """Around a service that writes a prompt's instruction: its refusal of one already in
+    Hearth also names that prompt as ``existing_prompt``, ``{"id", "url"}`` with its API URL,
+    beside the instruction's message (which names the site's page, in the request's
+    language, for a person). A client that retried a POST that timed out, without an
+    Idempotency-Key, learns which prompt it made without reading the words."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        existing = _duplicate_of(exc)
+        if existing is None:
+            raise
+        url = request.build_absolute_uri(reverse("api:prompt-detail", args=[existing]))
+        raise ValidationErrorWith(
+            validation_error_detail(exc), {"existing_prompt": {"id": existing, "url": url}}
+        ) from None
 
 
 class ResponseOut(serializers.ModelSerializer[Response]):
@@ -172,6 +209,7 @@ class PromptsApi(ThrottledWrites, APIView):
             "language or a search too long is 400 with the field's error."
         ),
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> ApiResponse:
         filters = self.FilterIn(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -229,14 +267,19 @@ class PromptsApi(ThrottledWrites, APIView):
     @extend_schema(
         request=PromptCreateIn,
         parameters=[RETRY_AFTER, LOCATION],
-        responses={201: PromptCreatedOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 429)},
+        responses={
+            201: PromptCreatedOut,
+            **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 429),
+            400: PROMPT_WRITE_INVALID,
+        },
         operation_id="prompts_create",
     )
     @idempotent
     def post(self, request: Request) -> ApiResponse:
         payload = self.PromptCreateIn(data=request.data)
         payload.is_valid(raise_exception=True)
-        prompt = services.prompt_create(author=request_user(request), **payload.validated_data)
+        with existing_prompt_named(request):
+            prompt = services.prompt_create(author=request_user(request), **payload.validated_data)
         return ApiResponse(
             self.PromptCreatedOut(prompt, context={"request": request}).data,
             status=status.HTTP_201_CREATED,
@@ -254,13 +297,14 @@ class PromptDetailApi(APIView):
         language = StrictCharField(required=False)
 
     @extend_schema(responses={200: PromptOut, **errors(401, 404)}, operation_id="prompts_retrieve")
+    @refuses_unknown_query
     def get(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
         return ApiResponse(PromptOut(prompt, context={"request": request}).data)
 
     @extend_schema(
         request=PromptUpdateIn,
-        responses={200: PromptOut, **errors(*WRITE_ERRORS, 404, 409)},
+        responses={200: PromptOut, **errors(*WRITE_ERRORS, 404, 409), 400: PROMPT_WRITE_INVALID},
         operation_id="prompts_partial_update",
     )
     def patch(self, request: Request, prompt_id: int) -> ApiResponse:
@@ -268,12 +312,13 @@ class PromptDetailApi(APIView):
         read = PromptOut(prompt, context={"request": request}).data
         payload = self.PromptUpdateIn(data=request.data, context={"read": read})
         payload.is_valid(raise_exception=True)
-        prompt = _call(
-            services.prompt_update,
-            prompt=prompt,
-            user=request_user(request),
-            **payload.validated_data,
-        )
+        with existing_prompt_named(request):
+            prompt = _call(
+                services.prompt_update,
+                prompt=prompt,
+                user=request_user(request),
+                **payload.validated_data,
+            )
         return ApiResponse(PromptOut(prompt, context={"request": request}).data)
 
 
@@ -305,6 +350,7 @@ class PromptResponsesApi(ThrottledWrites, APIView):
         responses={200: paginated(ResponseOut), **errors(401, *PAGE_ERRORS)},
         operation_id="prompts_responses_list",
     )
+    @refuses_unknown_query
     def get(self, request: Request, prompt_id: int) -> ApiResponse:
         prompt = selectors.prompt_get_for_user(user=request.user, prompt_id=prompt_id)
         queryset = selectors.responses_visible_on_prompt(prompt=prompt, user=request.user)
@@ -344,6 +390,7 @@ class MyResponsesApi(APIView):
         responses={200: paginated(ResponseOut), **errors(401, *PAGE_ERRORS)},
         operation_id="responses_list_mine",
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> ApiResponse:
         # Paged as Paginator pages any sequence (DRF's stubs name QuerySets and Sequences).
         answers: Any = IdsFirst(selectors.response_list_for_author(user=request.user))
@@ -364,6 +411,7 @@ class ResponseDetailApi(APIView):
     @extend_schema(
         responses={200: ResponseOut, **errors(401, 404)}, operation_id="responses_retrieve"
     )
+    @refuses_unknown_query
     def get(self, request: Request, response_id: int) -> ApiResponse:
         response = selectors.response_get_for_user(user=request.user, response_id=response_id)
         return ApiResponse(ResponseOut(response, context={"request": request}).data)

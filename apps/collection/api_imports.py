@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -23,7 +22,14 @@ from apps.accounts.models import User
 from apps.accounts.permissions import IsMaintainer
 from apps.collection import import_jobs, importing
 from apps.collection.models import Import
-from apps.core.api import Pagination, absolute_url, idempotent, takes_no_body
+from apps.core.api import (
+    Pagination,
+    absolute_url,
+    idempotent,
+    refused_in_state,
+    refuses_unknown_query,
+    takes_no_body,
+)
 from apps.core.fields import ListedChoiceField, RefusesUnknownFields, StrictCharField
 from apps.core.schema import (
     IDEMPOTENT_ERRORS,
@@ -197,6 +203,7 @@ class ImportsApi(APIView):
         responses={200: paginated(ImportSummaryOut), **errors(401, 403, *PAGE_ERRORS)},
         operation_id="imports_list",
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> ApiResponse:
         paginator = Pagination()
         page = paginator.paginate_queryset(
@@ -270,6 +277,7 @@ class ImportDetailApi(APIView):
     @extend_schema(
         responses={200: ImportOut, **errors(401, 403, 404)}, operation_id="imports_retrieve"
     )
+    @refuses_unknown_query
     def get(self, request: Request, import_id: int) -> ApiResponse:
         return _answer(_import_or_404(import_id), request)
 
@@ -279,23 +287,23 @@ class ImportResumeApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={202: ImportOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        responses={202: ImportOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 409)},
         parameters=[LOCATION],
         operation_id="imports_resume",
         description=(
             "Send a failed or stalled import to the exports worker again (maintainers): it goes "
             "on from the first line not yet committed, and its report from where it stood, so "
             "no line is imported or counted twice. 202 with the import, queued. Asked while it "
-            "is still moving, it answers 202 and queues nothing; an import that is done is 400."
+            "is still moving, it answers 202 and queues nothing; an import that is done, or whose "
+            "file is no longer on the server, is 409."
         ),
     )
     @takes_no_body
     @idempotent
     def post(self, request: Request, import_id: int) -> ApiResponse:
-        try:
-            job, _sent = import_jobs.import_resume(_import_or_404(import_id))
-        except ValidationError as exc:
-            raise exceptions.ValidationError(exc.message_dict) from None
+        job = _import_or_404(import_id)
+        with refused_in_state():
+            job, _sent = import_jobs.import_resume(job)
         return _answer(job, request, status.HTTP_202_ACCEPTED)
 
 
@@ -304,20 +312,19 @@ class ImportDiscardApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: ImportOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        responses={200: ImportOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 409)},
         operation_id="imports_discard",
         description=(
             "Give up on a failed or stalled import (maintainers): it stays failed, with "
             "`discarded_at` set, and its uploaded file is removed from the server. The lines "
             "committed before it stopped stay in Hearth. Asked again, it answers the same; an "
-            "import that is done or still moving is 400."
+            "import that is done or still moving is 409."
         ),
     )
     @takes_no_body
     @idempotent
     def post(self, request: Request, import_id: int) -> ApiResponse:
-        try:
-            job = import_jobs.import_discard(_import_or_404(import_id))
-        except ValidationError as exc:
-            raise exceptions.ValidationError(exc.message_dict) from None
+        job = _import_or_404(import_id)
+        with refused_in_state():
+            job = import_jobs.import_discard(job)
         return _answer(job, request)

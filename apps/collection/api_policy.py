@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from apps.accounts import roles
 from apps.collection.models import POLICY_LIMITS, CollectionPolicy
 from apps.collection.policy import current_policy, policy_update
-from apps.core.api import NumberField
+from apps.core.api import NumberField, refuses_unknown_query
 from apps.core.fields import RefusesUnknownFields, StrictIntegerField
 from apps.core.schema import WRITE_ERRORS, errors
 
@@ -52,6 +52,7 @@ class PolicyApi(APIView):
     permission_classes = [IsAuthenticated, MaintainersWrite]
 
     @extend_schema(responses={200: PolicySerializer, **errors(401)}, operation_id="policy_retrieve")
+    @refuses_unknown_query
     def get(self, request: Request) -> Response:
         return Response(PolicySerializer(current_policy()).data)
 

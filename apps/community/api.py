@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from apps.collection.models import Category
 from apps.community import selectors
 from apps.community.selectors.progress import HELP_KINDS, Progress, progress
-from apps.core.api import Pagination
+from apps.core.api import Pagination, refuses_unknown_query
 from apps.core.fields import ListedChoiceField
 from apps.core.languages import language_label
 from apps.core.schema import PAGE_PARAMETERS, errors, paginated
@@ -54,6 +54,7 @@ class LeaderboardApi(APIView):
         responses={200: paginated(LeaderboardRowOut), **errors(400, 401, 404)},
         operation_id="community_leaderboard",
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> Response:
         period = selectors.check_period(request.query_params.get("period"))
         board = selectors.leaderboard(period=period)
@@ -179,6 +180,7 @@ class MyStatsApi(APIView):
     """Your own impact, as My contributions shows it."""
 
     @extend_schema(responses={200: StatsOut, **errors(401)}, operation_id="me_stats")
+    @refuses_unknown_query
     def get(self, request: Request) -> Response:
         impact = selectors.impact_for_user(user=request.user)
         return Response(StatsOut(_stats(impact)).data)
@@ -335,5 +337,6 @@ class ProgressApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(responses={200: ProgressOut, **errors(401)}, operation_id="community_progress")
+    @refuses_unknown_query
     def get(self, request: Request) -> Response:
         return Response(ProgressOut(_progress(progress())).data)

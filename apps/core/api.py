@@ -1,12 +1,14 @@
 """Shared API pieces: pagination, error format, a number field, the idempotent-POST
-decorator."""
+decorator, the 409 of a refusal in the current state, the check of a GET's query
+parameters."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.exceptions import (
@@ -19,6 +21,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from drf_spectacular.plumbing import force_instance, is_basic_serializer
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -166,6 +170,42 @@ def _suspicious_request(exc: SuspiciousOperation) -> Response:
     return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
 
 
+class Conflict(exceptions.APIException):
+    """409: refused in the current state of what the request acts on; ``detail`` says why."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+@contextlib.contextmanager
+def refused_in_state(*request_fields: str) -> Iterator[None]:
+    """Around a service call that acts on one item (a run, a release, an import, a user): the
+    ValidationError it raises because of what that item is or is in now (a run that has
+    ended, a release that did not fail, an import that is done, a user already banned) is
+    answered 409 ``{"detail": …}`` with its words, as a prompt's edit and a task's second
+    submission are, so that a client needs one "wrong state: read it again and decide"
+    handler. (As 400s these came keyed ``non_field_errors``, ``version`` or ``status``, which a
+    form-error mapper took for a field of the request.) A refusal of one of
+    ``request_fields``, the fields of the request's body (a ban without its reason), stays the
+    400 by field that a malformed request gets."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        if hasattr(exc, "error_dict") and set(exc.error_dict) & set(request_fields):
+            raise
+        raise Conflict(" ".join(exc.messages)) from None
+
+
+class ValidationErrorWith(exceptions.ValidationError):
+    """A 400 by field, as ValidationError, with ``data``: keys that are not a field's messages
+    but facts a client acts on (the prompt a duplicate instruction matches), sent beside
+    them as they are."""
+
+    def __init__(self, detail: Any, data: Mapping[str, Any]) -> None:
+        super().__init__(detail)
+        self.data = dict(data)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus Django ValidationErrors as 400, friendlier parse errors and
     validation errors flat by field."""
@@ -193,6 +233,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         response.data = messages_by_field(response.data)
+        if isinstance(exc, ValidationErrorWith):
+            response.data.update(exc.data)
     return response
 
 
@@ -288,3 +330,61 @@ def idempotent(handler: ApiHandler) -> ApiHandler:
     # apps.core.autoschema.AutoSchema documents the header (and the replay's) from this.
     wrapper.idempotent = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _query_parameters(view: Any) -> list[str]:
+    """The query parameters ``view``'s GET documents, in their order: those its
+    ``@extend_schema(parameters=…)`` lists, a serializer there standing for its fields (as
+    drf-spectacular writes them into the schema). Read from the schema class extend_schema
+    leaves on the handler, so what is accepted is what is documented."""
+    handler = type(view).get
+    schema_class = getattr(handler, "kwargs", {}).get("schema")
+    if schema_class is None:
+        return []
+    schema = schema_class()
+    schema.view = view
+    schema.method = "GET"
+    names: list[str] = []
+    for parameter in schema.get_override_parameters():
+        if isinstance(parameter, OpenApiParameter):
+            if (
+                parameter.location == OpenApiParameter.QUERY
+                and not parameter.response
+                and not parameter.exclude
+            ):
+                names.append(parameter.name)
+        elif is_basic_serializer(parameter):
+            fields = force_instance(parameter).fields
+            names.extend(name for name, field in fields.items() if not field.read_only)
+    return list(dict.fromkeys(names))
+
+
+_documented_queries: dict[type, list[str]] = {}
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def refuses_unknown_query(handler: Handler) -> Handler:
+    """Hold a GET (and the HEAD answered with it) to the query parameters it documents, as
+    bodies are held to their fields: any other is a 400 naming those it takes. Unknown
+    parameters were dropped without a word, so ``/api/v1/prompts/?state=complete`` listed
+    every prompt, to a client that believed it had filtered."""
+
+    @functools.wraps(handler)
+    def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Any:
+        takes = _documented_queries.get(type(view))
+        if takes is None:
+            takes = _documented_queries[type(view)] = _query_parameters(view)
+        refused = sorted(name for name in request.query_params if name not in takes)
+        if refused:
+            message: Any = _("This request takes no query parameters.")
+            if takes:
+                message = _("Not a parameter of this request; it takes: %(names)s.") % {
+                    "names": ", ".join(takes)
+                }
+            raise exceptions.ValidationError({name: [message] for name in refused})
+        return handler(view, request, *args, **kwargs)
+
+    wrapper.refuses_unknown_query = True  # type: ignore[attr-defined]  # tests/core/test_api_consistency.py
+    return cast(Handler, wrapper)

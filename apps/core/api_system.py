@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsMaintainer
 from apps.core import workers
+from apps.core.api import refuses_unknown_query
 from apps.core.schema import errors
 
 
@@ -67,5 +68,6 @@ class SystemApi(APIView):
         description="Whether the database, Redis, beat and the workers are up, and the work "
         "waiting on each queue: what the System page shows.",
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> Response:
         return Response(SystemOut(workers.overview()).data)

@@ -20,10 +20,16 @@ from typing import Any
 from django.utils import translation
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema_field,
+    inline_serializer,
+)
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from apps.core.api import Pagination
@@ -50,16 +56,50 @@ class _ValidationErrorSchema(OpenApiSerializerExtension):
         return "ValidationError"
 
     def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
-        messages = {"type": "array", "items": {"type": "string"}}
-        return {
+        return _messages_by_field()
+
+
+class PromptValidationErrorOut(serializers.Serializer[Any]):
+    """The 400 of a request that writes a prompt's instruction: a ValidationError, and when
+    the instruction is one already in Hearth that the caller may see, that prompt."""
+
+
+def _messages_by_field() -> dict[str, Any]:
+    messages = {"type": "array", "items": {"type": "string"}}
+    return {
+        "type": "object",
+        "description": (
+            "Messages by field name (non_field_errors for the request as a whole, "
+            "Idempotency-Key for that header), or a detail when the body could not be read."
+        ),
+        "properties": {"detail": {"type": "string"}, "non_field_errors": messages},
+        "additionalProperties": messages,
+    }
+
+
+class _PromptValidationErrorSchema(OpenApiSerializerExtension):
+    target_class = PromptValidationErrorOut
+
+    def get_name(self, auto_schema: Any = None, direction: Any = None) -> str:
+        return "PromptValidationError"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        found = _messages_by_field()
+        found["description"] += (
+            " When the instruction (with its context) is already in Hearth as a prompt you "
+            "may see, existing_prompt names it: its id and API URL (a retry without an "
+            "Idempotency-Key of a request that made it, say). The message under instruction "
+            "names the prompt's page for a person, in the request's language."
+        )
+        found["properties"]["existing_prompt"] = {
             "type": "object",
-            "description": (
-                "Messages by field name (non_field_errors for the request as a whole, "
-                "Idempotency-Key for that header), or a detail when the body could not be read."
-            ),
-            "properties": {"detail": {"type": "string"}, "non_field_errors": messages},
-            "additionalProperties": messages,
+            "properties": {
+                "id": {"type": "integer"},
+                "url": {"type": "string", "format": "uri"},
+            },
+            "required": ["id", "url"],
         }
+        return found
 
 
 ERROR_RESPONSES: dict[int, OpenApiResponse] = {
@@ -81,6 +121,15 @@ ERROR_RESPONSES: dict[int, OpenApiResponse] = {
     422: OpenApiResponse(ErrorOut, "The Idempotency-Key was used for a different request."),
     429: OpenApiResponse(ErrorOut, "Too many requests; Retry-After says when to try again."),
 }
+
+
+# The 400 of the requests that write a prompt's instruction (a new prompt, its edit, a write
+# task's submission), with the prompt an instruction already in Hearth matches.
+PROMPT_WRITE_INVALID = OpenApiResponse(
+    PromptValidationErrorOut,
+    "The request is invalid; existing_prompt names the prompt that already has this "
+    "instruction, when you may see it.",
+)
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -134,6 +183,14 @@ PAGE_PARAMETERS = [
 ]
 
 
+def documented_json(name: str, schema: dict[str, Any]) -> type[serializers.JSONField]:
+    """A JSONField class (its value sent as it is stored) that the schema documents as
+    ``schema``: a model's JSONField is otherwise any value, which a generated client types as
+    ``Any``. ``name`` names the class; the schema stays inline."""
+    field_class = type(name, (serializers.JSONField,), {"__doc__": schema.get("description")})
+    return extend_schema_field(schema)(field_class)
+
+
 @functools.cache
 def paginated(item: type[serializers.Serializer[Any]]) -> serializers.Serializer[Any]:
     """The page envelope Pagination sends, around ``item``. Cached so that endpoints listing
@@ -157,6 +214,14 @@ class SchemaView(SpectacularAPIView):
     code's, so it changes only with a deploy, which starts new processes."""
 
     content_negotiation_class = DefaultContentNegotiation  # YAML or JSON, as Accept asks
+
+    def perform_content_negotiation(self, request: Any, force: bool = False) -> Any:
+        """An error's answer is JSON, as every other error of the API: when the Accept header
+        matches no renderer (``text/html``), DRF renders its 406 with the first one, and the
+        client got YAML, with DRF's ErrorDetail dumped as ``{string, code}``."""
+        if force:
+            return (JSONRenderer(), JSONRenderer.media_type)
+        return super().perform_content_negotiation(request, force)
 
     def _get_schema_response(self, request: Any) -> Any:
         if not self.serve_public:  # then it is each reader's own

@@ -19,7 +19,7 @@ from apps.accounts.permissions import AcceptedLicence
 from apps.accounts.selectors import request_user
 from apps.collection import selectors as collection_selectors
 from apps.collection.models import Prompt, Response
-from apps.core.api import Pagination, idempotent
+from apps.core.api import Pagination, idempotent, refused_in_state, refuses_unknown_query
 from apps.core.fields import (
     ListedChoiceField,
     RefusesUnknownFields,
@@ -52,6 +52,14 @@ def _call(fn: Any, **kwargs: Any) -> Any:
         return fn(**kwargs)
     except PermissionDenied as exc:
         raise exceptions.PermissionDenied(str(exc) or None) from None
+
+
+def _act(fn: Any, **kwargs: Any) -> Any:
+    """``_call`` for a moderator's action on an item or a user: a refusal because of what it
+    is or is in now (restoring what is not hidden, banning a banned user) is a 409; one of
+    the body's reason a 400."""
+    with refused_in_state(*ReasonIn().fields):
+        return _call(fn, **kwargs)
 
 
 class FlagOut(serializers.ModelSerializer[Flag]):
@@ -134,6 +142,7 @@ class QueueApi(APIView):
         responses={200: paginated(QueueItemOut), **errors(401, 403, *PAGE_ERRORS)},
         operation_id="moderation_queue",
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> ApiResponse:
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.moderation_queue(), request, view=self)
@@ -176,7 +185,8 @@ class ContentActionApi(APIView):
     ``reason``, which goes into the audit log. Hiding what flags hid keeps it hidden and
     closes its flags (the queue's Keep hidden). A repeat adds no log row: hiding what is
     hidden with no open flag, or dismissing with none open, answers 200 and changes nothing;
-    restoring what is not hidden or halting a halted prompt is a 400 that says so."""
+    restoring what is not hidden or halting a halted prompt (or a complete or rejected one, or
+    one too busy to halt at that moment) is a 409 that says so."""
 
     permission_classes = [IsAuthenticated, IsModerator]
 
@@ -198,7 +208,7 @@ class ContentActionApi(APIView):
             ),
         ],
         request=ReasonIn,
-        responses={200: ContentActionOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        responses={200: ContentActionOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 409)},
         operation_id="moderation_content_action",
     )
     @idempotent
@@ -213,9 +223,9 @@ class ContentActionApi(APIView):
         if action == "halt":
             if not isinstance(target, Prompt):
                 raise exceptions.NotFound()
-            _call(services.prompt_halt, moderator=moderator, prompt=target, reason=reason)
+            _act(services.prompt_halt, moderator=moderator, prompt=target, reason=reason)
         elif (kind, action) in ACTIONS:
-            _call(ACTIONS[kind, action], moderator=moderator, target=target, reason=reason)
+            _act(ACTIONS[kind, action], moderator=moderator, target=target, reason=reason)
         else:
             raise exceptions.NotFound()
         return ApiResponse(ContentActionOut({"kind": kind, "id": target.pk, "action": action}).data)
@@ -223,9 +233,10 @@ class ContentActionApi(APIView):
 
 class UserActionApi(APIView):
     """Ban a user (their open tasks are released and they can do no more work) or lift the
-    ban. Banning needs a ``reason``; a moderator cannot ban another moderator. Banning a
-    banned user or unbanning one who is not banned is a 400 that says so, and is not
-    logged."""
+    ban. Banning needs a ``reason`` (400 without one); a moderator cannot ban another
+    moderator (403). Banning a banned user, unbanning one who is not banned, banning
+    yourself or the account Hearth files its models' answers under is a 409 that says so,
+    and is not logged."""
 
     permission_classes = [IsAuthenticated, IsModerator]
 
@@ -234,7 +245,7 @@ class UserActionApi(APIView):
             OpenApiParameter("action", str, OpenApiParameter.PATH, enum=list(USER_ACTIONS))
         ],
         request=ReasonIn,
-        responses={200: UserActionOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        responses={200: UserActionOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 409)},
         operation_id="moderation_user_action",
     )
     @idempotent
@@ -245,7 +256,7 @@ class UserActionApi(APIView):
         if subject is None or action not in USER_ACTIONS:
             raise exceptions.NotFound()
         fn = services.user_ban if action == "ban" else services.user_unban
-        _call(
+        _act(
             fn,
             moderator=request_user(request),
             user=subject,
@@ -272,6 +283,7 @@ class AuditLogApi(APIView):
         responses={200: paginated(ActionOut), **errors(401, 403, *PAGE_ERRORS)},
         operation_id="moderation_log",
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> ApiResponse:
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.audit_log(), request, view=self)

@@ -11,7 +11,7 @@ change anything:
 - Restoring, halting, banning and unbanning name a state to leave. When the item or user is
   not in it (restoring a visible item, halting a halted prompt, banning a banned user,
   unbanning one who is not banned, a moderator "unbanning" themselves) they raise a
-  ValidationError that says so (the API's and the pages' 400): the moderator is probably
+  ValidationError that says so (a message on the pages, the API's 409): the moderator is probably
   acting on a stale page, and their reason would otherwise be dropped unseen.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -18,12 +18,15 @@ from rest_framework.views import APIView
 from apps.accounts import roles
 from apps.accounts.selectors import request_user
 from apps.core.api import (
+    Conflict,
     NumberField,
     Pagination,
     SelfUrl,
     absolute_url,
     idempotent,
     located,
+    refused_in_state,
+    refuses_unknown_query,
     takes_no_body,
 )
 from apps.core.fields import RefusesUnknownFields, StrictBooleanField, StrictCharField
@@ -33,6 +36,7 @@ from apps.core.schema import (
     PAGE_ERRORS,
     PAGE_PARAMETERS,
     WRITE_ERRORS,
+    documented_json,
     errors,
     paginated,
 )
@@ -47,13 +51,6 @@ from apps.releases.models import (
 )
 
 
-class Conflict(exceptions.APIException):
-    """409: refused in the release's current state; ``detail`` says why."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-
 class MaintainersWrite(BasePermission):
     message = _("Only maintainers may cut, publish or rebuild releases.")
     # Reads pass whoever asks: apps.core.autoschema documents them as open to anyone.
@@ -61,6 +58,85 @@ class MaintainersWrite(BasePermission):
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return request.method in SAFE_METHODS or roles.is_maintainer(request.user)
+
+
+_NAMES = {"type": "array", "items": {"type": "string"}}
+_ROWS_BY_SPLIT = {"type": "object", "additionalProperties": {"type": "integer"}}
+ReleaseFiles = documented_json(
+    "ReleaseFiles",
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "path": {
+                    "type": "string",
+                    "description": "As in downloads, e.g. dolly/train.jsonl.",
+                },
+                "bytes": {"type": "integer"},
+                "sha256": {"type": "string", "description": "Hex digest of the file's bytes."},
+            },
+            "required": ["path", "bytes", "sha256"],
+        },
+        "description": "The release's files (those downloads links), each with its size and "
+        "SHA-256; empty until it is built.",
+    },
+)
+ReleaseFilterJson = documented_json(
+    "ReleaseFilterJson",
+    {
+        "type": "object",
+        "properties": {
+            "languages": {**_NAMES, "description": "BCP-47 tags; empty: every language."},
+            "categories": {**_NAMES, "description": "Category codes; empty: every category."},
+            "min_agreement": {"type": ["number", "null"]},
+            "include_model_written": {"type": "boolean"},
+            "test_share": {"type": "number"},
+        },
+        "description": "What the release was cut with (a release cut before a field existed "
+        "lacks it).",
+    },
+)
+ReleaseCounts = documented_json(
+    "ReleaseCounts",
+    {
+        "type": "object",
+        "properties": {
+            "rows": {
+                "type": "object",
+                "additionalProperties": _ROWS_BY_SPLIT,
+                "description": "Rows per config (sft, preferences, …) and split (train, test).",
+            },
+            "contributors": {"type": "integer"},
+        },
+        "description": "What the build counted: rows, split_prompts, bytes and file_bytes "
+        "(sizes per config), categories and languages (prompts and sft rows of each), "
+        "contributors, agreement (mean and median over the ranked prompts), licences, "
+        "prompt_licences and sources. Empty until it is built; a release built by an older "
+        "Hearth may lack some.",
+    },
+)
+ReleaseChanges = documented_json(
+    "ReleaseChanges",
+    {
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "properties": {
+                "added": {"type": "integer"},
+                "removed": {"type": "integer"},
+                "changed": {
+                    "type": "integer",
+                    "description": "Rows kept whose content changed; absent when the previous "
+                    "release kept no digests.",
+                },
+            },
+            "required": ["added", "removed"],
+        },
+        "description": "Per config, the rows added, removed and changed since previous; "
+        "empty without a previous release.",
+    },
+)
 
 
 class ReleaseOut(serializers.ModelSerializer[Release]):
@@ -77,6 +153,10 @@ class ReleaseOut(serializers.ModelSerializer[Release]):
     # Give it context={"request": …} for its url and downloads.
 
     url = SelfUrl("release-detail", "version", lookup_field="version")
+    filter = ReleaseFilterJson(read_only=True)
+    counts = ReleaseCounts(read_only=True)
+    changes = ReleaseChanges(read_only=True)
+    files = ReleaseFiles(read_only=True)
     downloads = serializers.SerializerMethodField()
     previous = serializers.CharField(source="previous.version", default=None, allow_null=True)
     publish_error = serializers.SerializerMethodField()
@@ -136,6 +216,7 @@ class ReleasesApi(APIView):
         responses={200: paginated(ReleaseOut), **errors(401, *PAGE_ERRORS)},
         operation_id="releases_list",
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> Response:
         paginator = Pagination()
         page = paginator.paginate_queryset(
@@ -178,6 +259,7 @@ class ReleaseDetailApi(APIView):
     @extend_schema(
         responses={200: ReleaseOut, **errors(401, 404)}, operation_id="releases_retrieve"
     )
+    @refuses_unknown_query
     def get(self, request: Request, version: str) -> Response:
         try:
             release = selectors.release_get_for_user(user=request.user, version=version)
@@ -189,8 +271,8 @@ class ReleaseDetailApi(APIView):
 class ReleasePublishApi(APIView):
     permission_classes = [IsAuthenticated, MaintainersWrite]
 
-    # 400: the release is not ready; 409: publishing is not configured, or it is being
-    # published already.
+    # 409: the release is not ready, publishing is not configured, or it is being published
+    # already.
     @extend_schema(
         request=None,
         responses={
@@ -207,7 +289,9 @@ class ReleasePublishApi(APIView):
             "nothing and answers 200 with the release; while it is being published, 409 says "
             "so and when asking again will queue it again (a publish asked for "
             f"{int(PUBLISH_STALE.total_seconds() // 60)} minutes ago and not done). After a "
-            "failure it tries again, and never makes a second Hub commit for the same release."
+            "failure it tries again, and never makes a second Hub commit for the same release. "
+            "A release that is not ready (building or failed) is 409, as is publishing while "
+            "it is off."
         ),
     )
     @takes_no_body
@@ -219,16 +303,9 @@ class ReleasePublishApi(APIView):
         except Release.DoesNotExist:
             raise exceptions.NotFound() from None
         if release.state not in (ReleaseState.READY, ReleaseState.PUBLISHED):
-            raise exceptions.ValidationError(
-                {
-                    "version": [
-                        _(
-                            "Release %(version)s is in state “%(state)s”; only a ready release "
-                            "is published."
-                        )
-                        % {"version": version, "state": release.get_state_display()}
-                    ]
-                }
+            raise Conflict(
+                _("Release %(version)s is in state “%(state)s”; only a ready release is published.")
+                % {"version": version, "state": release.get_state_display()}
             )
         try:
             queued = services.release_publish_enqueue(release=release)
@@ -249,7 +326,7 @@ class ReleaseRebuildApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={202: ReleaseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        responses={202: ReleaseOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 409)},
         parameters=[LOCATION],
         operation_id="releases_rebuild",
         description=(
@@ -258,7 +335,7 @@ class ReleaseRebuildApi(APIView):
             "build reports progress every few seconds) (maintainers). 202 with the release, "
             "now building. Asked again while it builds, it queues nothing and answers 409, "
             "saying when it last made progress (with the same Idempotency-Key, the first "
-            "202 again); a release that is ready or published is 400."
+            "202 again); a release that is ready or published is 409 too."
         ),
     )
     @takes_no_body
@@ -269,13 +346,12 @@ class ReleaseRebuildApi(APIView):
         except Release.DoesNotExist:
             raise exceptions.NotFound() from None
         try:
-            release, queued = services.release_rebuild_failed(
-                user=request_user(request), release=release
-            )
+            with refused_in_state():
+                release, queued = services.release_rebuild_failed(
+                    user=request_user(request), release=release
+                )
         except PermissionDenied as exc:
             raise exceptions.PermissionDenied(str(exc)) from None
-        except ValidationError as exc:
-            raise exceptions.ValidationError(exc.message_dict) from None
         if not queued:
             raise Conflict(services.release_rebuild_refusal(release=release))
         return Response(

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -16,7 +16,15 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsMaintainer
 from apps.accounts.selectors import request_user
-from apps.core.api import Pagination, SelfUrl, absolute_url, idempotent, takes_no_body
+from apps.core.api import (
+    Pagination,
+    SelfUrl,
+    absolute_url,
+    idempotent,
+    refused_in_state,
+    refuses_unknown_query,
+    takes_no_body,
+)
 from apps.core.fields import (
     ListedChoiceField,
     RefusesUnknownFields,
@@ -30,12 +38,93 @@ from apps.core.schema import (
     PAGE_ERRORS,
     PAGE_PARAMETERS,
     WRITE_ERRORS,
+    documented_json,
     errors,
     paginated,
 )
 from apps.releases.models import Release
 from apps.training import schedules, selectors, services
 from apps.training.models import RunKind, RunMethod, RunState, TrainingRun
+
+# What the GPU worker reports (worker/runs.py), as run_report keeps it: each log entry by its
+# step, its other values numbers (or null, or text a worker may add).
+_REPORTED = {"type": ["number", "string", "boolean", "null"]}
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_EVAL_POINT = {
+    "type": "object",
+    "properties": {"step": {"type": "integer"}},
+    "required": ["step"],
+    "additionalProperties": _REPORTED,
+    "description": "An evaluation: its step and its metrics by name (eval_loss, …).",
+}
+Hyperparameters = documented_json(
+    "Hyperparameters",
+    {
+        "type": "object",
+        "additionalProperties": {},
+        "description": "The worker config's fields given for this run, by name (see the "
+        "Training section of the README for each kind's); the rest are the config's defaults.",
+    },
+)
+Metrics = documented_json(
+    "Metrics",
+    {
+        "type": "object",
+        "additionalProperties": _NUMBER_OR_NULL,
+        "description": "The final evaluation's metrics by name, and the mean train loss of "
+        "the last steps; empty until the run succeeds.",
+    },
+)
+LossHistory = documented_json(
+    "LossHistory",
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "step": {"type": "integer"},
+                "loss": _NUMBER_OR_NULL,
+                "lr": _NUMBER_OR_NULL,
+                "tokens_per_s": _NUMBER_OR_NULL,
+                "seconds": _NUMBER_OR_NULL,
+            },
+            "required": ["step"],
+            "additionalProperties": _REPORTED,
+        },
+        "description": "The training loss by step, oldest first (thinned on a long run: "
+        "the latest points stay exact); seconds is the step's time.",
+    },
+)
+EvalHistory = documented_json(
+    "EvalHistory",
+    {
+        "type": "array",
+        "items": _EVAL_POINT,
+        "description": "Every evaluation, by step, oldest first.",
+    },
+)
+Timings = documented_json(
+    "Timings",
+    {
+        "type": "object",
+        "additionalProperties": {"type": "number"},
+        "description": "Seconds spent in each phase (load, train, eval, save, answer…) and "
+        "in total; empty until the run succeeds.",
+    },
+)
+ArtefactFiles = documented_json(
+    "ArtefactFiles",
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"path": {"type": "string"}, "bytes": {"type": "integer"}},
+            "required": ["path", "bytes"],
+        },
+        "description": "The model's files, by path under artefact_path, with their sizes; "
+        "downloads links them.",
+    },
+)
 
 
 class TrainingRunSummaryOut(serializers.ModelSerializer[TrainingRun]):
@@ -47,6 +136,8 @@ class TrainingRunSummaryOut(serializers.ModelSerializer[TrainingRun]):
 
     url = SelfUrl("training-run-detail", "run_id")
     release = serializers.CharField(source="release.version")
+    hyperparameters = Hyperparameters(read_only=True)
+    metrics = Metrics(read_only=True)
     progress_percent = serializers.FloatField()
     stalled = serializers.SerializerMethodField()
     stopping = serializers.BooleanField(
@@ -77,6 +168,7 @@ class TrainingRunSummaryOut(serializers.ModelSerializer[TrainingRun]):
     def get_stalled(self, run: TrainingRun) -> bool:
         return services.is_stalled(run)
 
+    @extend_schema_field({**_EVAL_POINT, "type": ["object", "null"]})
     def get_latest_eval(self, run: TrainingRun) -> dict[str, Any] | None:
         return run.eval_history[-1] if run.eval_history else None
 
@@ -102,6 +194,10 @@ class TrainingRunOut(TrainingRunSummaryOut):
     # Give it context={"request": …} for its url and downloads.
 
     eta_seconds = serializers.FloatField(allow_null=True)
+    loss_history = LossHistory(read_only=True)
+    eval_history = EvalHistory(read_only=True)
+    timings = Timings(read_only=True)
+    artefact_files = ArtefactFiles(read_only=True)
     data_repo = serializers.SerializerMethodField(
         help_text="The Hub dataset repo of the release the model learned from; null when it "
         "trained on this site's build of the release (not published when the run was sent)."
@@ -170,10 +266,26 @@ class TrainingRunsApi(APIView):
     permission_classes = [IsAuthenticated, IsMaintainer]
 
     @extend_schema(
-        parameters=PAGE_PARAMETERS,
+        parameters=[
+            OpenApiParameter(
+                "kind",
+                str,
+                # Blank is no filter, as absent is (a form's empty choice), so it is listed.
+                enum=[*RunKind.values, ""],
+                description="Only runs of this kind; blank: every kind. Another value: 400.",
+            ),
+            OpenApiParameter(
+                "state",
+                str,
+                enum=[*RunState.values, ""],
+                description="Only runs in this state; blank: every state. Another value: 400.",
+            ),
+            *PAGE_PARAMETERS,
+        ],
         responses={200: paginated(TrainingRunSummaryOut), **errors(401, 403, *PAGE_ERRORS)},
         operation_id="training_runs_list",
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> Response:
         kind = request.query_params.get("kind") or None
         state = request.query_params.get("state") or None
@@ -259,6 +371,7 @@ class TrainingRunDetailApi(APIView):
         responses={200: TrainingRunOut, **errors(401, 403, 404)},
         operation_id="training_runs_retrieve",
     )
+    @refuses_unknown_query
     def get(self, request: Request, run_id: int) -> Response:
         return Response(TrainingRunOut(_get_run(run_id), context={"request": request}).data)
 
@@ -268,13 +381,16 @@ class TrainingRunCancelApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: TrainingRunOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        responses={200: TrainingRunOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 409)},
         operation_id="training_runs_cancel",
+        description="Cancel a queued or running run. A run that has ended is 409.",
     )
     @takes_no_body
     @idempotent
     def post(self, request: Request, run_id: int) -> Response:
-        run = services.run_cancel(user=request_user(request), run=_get_run(run_id))
+        run = _get_run(run_id)
+        with refused_in_state():
+            run = services.run_cancel(user=request_user(request), run=run)
         return Response(TrainingRunOut(run, context={"request": request}).data)
 
 
@@ -283,14 +399,20 @@ class TrainingRunRetryApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={202: TrainingRunOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404)},
+        responses={202: TrainingRunOut, **errors(*WRITE_ERRORS, *IDEMPOTENT_ERRORS, 404, 409)},
         parameters=[LOCATION],
         operation_id="training_runs_retry",
+        description=(
+            "Send a failed, cancelled or stalled run again: 202 with the run, queued. A run "
+            "still queued or reporting, or one that succeeded, is 409."
+        ),
     )
     @takes_no_body
     @idempotent
     def post(self, request: Request, run_id: int) -> Response:
-        run = services.run_retry(user=request_user(request), run=_get_run(run_id))
+        run = _get_run(run_id)
+        with refused_in_state():
+            run = services.run_retry(user=request_user(request), run=run)
         return Response(
             TrainingRunOut(run, context={"request": request}).data, status=status.HTTP_202_ACCEPTED
         )
@@ -332,6 +454,7 @@ class SchedulesApi(APIView):
         responses={200: ScheduleOut(many=True), **errors(401, 403)},
         operation_id="training_schedules_list",
     )
+    @refuses_unknown_query
     def get(self, request: Request) -> Response:
         return Response(ScheduleOut(schedules.schedule_list(), many=True).data)
 

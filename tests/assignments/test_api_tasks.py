@@ -580,3 +580,32 @@ def test_a_task_taken_back_by_a_moderator_says_so_not_that_it_expired(
     assert r.json() == {
         "detail": "This task was taken back: what it was for is no longer open. Take a new one."
     }
+
+
+def test_a_write_task_with_an_instruction_already_in_hearth_names_that_prompt(api):
+    """As POST /api/v1/prompts/ does (API QA F11): the prompt's id and API URL, beside the
+    message; the task stays held, to be sent again with another instruction."""
+    existing = PromptFactory(instruction="What is a hearth?")
+    task = api.get(NEXT, {"type": "write"}).json()
+    r = api.post(
+        f"/api/v1/tasks/{task['id']}/submit/",
+        {"instruction": "What is a hearth?", "category": "open_qa", "language": "en"},
+        format="json",
+    )
+    assert r.status_code == 400
+    assert r.json() == {
+        "instruction": [
+            f"This instruction is already in Hearth as prompt #{existing.pk}: "
+            f"/prompts/{existing.pk}/"
+        ],
+        "existing_prompt": {
+            "id": existing.pk,
+            "url": f"http://testserver/api/v1/prompts/{existing.pk}/",
+        },
+    }
+    assert Assignment.objects.get(pk=task["id"]).state == AssignmentState.ACTIVE
+    operation = SchemaGenerator().get_schema(request=None, public=True)["paths"][
+        "/api/v1/tasks/{task_id}/submit/"
+    ]["post"]
+    body = operation["responses"]["400"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/PromptValidationError"}

@@ -520,8 +520,8 @@ def test_a_done_import_cannot_be_resumed(api_maintainer, send_import):
 
     again = send_import(api_maintainer.post, f"{job['url']}resume/")
 
-    assert again.status_code == 400
-    assert again.json() == {"status": ["This import is done; there is nothing left to import."]}
+    assert again.status_code == 409
+    assert again.json() == {"detail": "This import is done; there is nothing left to import."}
     assert followed(api_maintainer, response) == job
     assert Prompt.objects.count() == 1
 

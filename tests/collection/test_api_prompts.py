@@ -403,3 +403,74 @@ def test_a_new_licence_version_asks_again(api, settings):
     assert r.status_code == 403
     assert api.post("/api/v1/me/licence/").json()["accepted"] is True
     assert api.post(URL, CLOSED_QA, format="json").status_code == 201
+
+
+# --- a duplicate names the prompt it matches (API QA F11) ------------------------------------
+
+
+def _validation_error_schema(operation_id: str):
+    from jsonschema import Draft202012Validator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    found = [
+        operation
+        for item in schema["paths"].values()
+        for operation in item.values()
+        if operation["operationId"] == operation_id
+    ]
+    body = found[0]["responses"]["400"]["content"]["application/json"]["schema"]
+    return Draft202012Validator({**body, "components": schema["components"]})
+
+
+def test_a_duplicate_instruction_names_the_existing_prompt_by_id_and_api_url(api, volunteer):
+    """A client that retried a POST that timed out got only prose naming the site's page
+    ("… as prompt #53: /prompts/53/"), to read with a regex in the request's language."""
+    made = api.post(URL, CLOSED_QA, format="json").json()["id"]
+    again = api.post(URL, CLOSED_QA, format="json")
+    assert again.status_code == 400
+    assert again.json() == {
+        "instruction": [
+            f"This instruction, with this context, is already in Hearth as prompt #{made}: "
+            f"/prompts/{made}/"
+        ],
+        "existing_prompt": {"id": made, "url": f"http://testserver/api/v1/prompts/{made}/"},
+    }
+    assert api.get(again.json()["existing_prompt"]["url"]).json()["id"] == made
+    # The schema documents it (and would refuse a url that is not text, say).
+    validator = _validation_error_schema("prompts_create")
+    assert list(validator.iter_errors(again.json())) == []
+    assert list(validator.iter_errors({**again.json(), "existing_prompt": {"id": "x"}}))
+    # Other refusals are as they were.
+    bad = api.post(URL, {**CLOSED_QA, "instruction": "Hi"}, format="json")
+    assert bad.status_code == 400 and "existing_prompt" not in bad.json()
+
+
+def test_a_duplicate_of_a_prompt_the_writer_may_not_see_names_none(api, volunteer2):
+    """Someone else's prompt in review is a 404 to the writer: neither its id nor its URL is
+    theirs to know."""
+    PromptFactory(author=volunteer2, state=PromptState.REVIEW, instruction="What is a hob?")
+    r = api.post(
+        URL,
+        {"instruction": "What is a hob?", "category": "open_qa", "language": "en"},
+        format="json",
+    )
+    assert r.status_code == 400
+    assert r.json() == {
+        "instruction": [
+            "Someone else has already written this instruction. It is not public, so it cannot "
+            "be shown: write a different one."
+        ]
+    }
+
+
+def test_an_edit_to_an_instruction_already_in_hearth_names_that_prompt(api, volunteer):
+    public = PromptFactory(instruction="Name a river in Spain.")
+    own = PromptFactory(author=volunteer, state=PromptState.REVIEW, instruction="Name a river.")
+    r = api.patch(f"{URL}{own.pk}/", {"instruction": "Name a river in Spain."}, format="json")
+    assert r.status_code == 400
+    assert r.json()["existing_prompt"] == {
+        "id": public.pk,
+        "url": f"http://testserver/api/v1/prompts/{public.pk}/",
+    }
+    validator = _validation_error_schema("prompts_partial_update")
+    assert list(validator.iter_errors(r.json())) == []

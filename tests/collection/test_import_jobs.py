@@ -222,10 +222,10 @@ def test_an_import_whose_file_is_gone_fails_and_says_to_send_it_again(maintainer
     refused = APIClient()
     refused.force_authenticate(maintainer)
     answer = refused.post(f"/api/v1/imports/{job.pk}/resume/")
-    assert answer.status_code == 400
-    assert answer.json()["status"] == [
-        "The uploaded file is no longer on the server; send the file again."
-    ]
+    assert answer.status_code == 409
+    assert answer.json() == {
+        "detail": "The uploaded file is no longer on the server; send the file again."
+    }
 
 
 # Enough lines that the import commits several batches of 500 before it ends.
@@ -380,9 +380,9 @@ def test_only_a_failed_or_stalled_import_is_discarded(maintainer, small_batches)
     moving = start(maintainer, jsonl(LINES))
 
     refused = api.post(f"/api/v1/imports/{moving.pk}/discard/")
-    assert refused.status_code == 400
+    assert refused.status_code == 409
     assert refused.json() == {
-        "status": ["This import is still under way; only a failed or stalled one can be discarded."]
+        "detail": "This import is still under way; only a failed or stalled one can be discarded."
     }
     assert import_jobs.import_path(moving.pk).exists()
 
@@ -405,8 +405,8 @@ def test_only_a_failed_or_stalled_import_is_discarded(maintainer, small_batches)
     done = start(maintainer, jsonl([record(100)]))
     import_jobs.import_run(done.pk)
     refused = api.post(f"/api/v1/imports/{done.pk}/discard/")
-    assert refused.status_code == 400
-    assert refused.json() == {"status": ["This import is done; there is nothing to discard."]}
+    assert refused.status_code == 409
+    assert refused.json() == {"detail": "This import is done; there is nothing to discard."}
 
 
 def age(path, hours: float) -> None:

@@ -142,3 +142,12 @@ def test_no_description_is_a_mixins_note_for_developers(schema):
     ]
     leaks = [(name, text[:80]) for name, text in descriptions for note in notes if note in text]
     assert leaks == []
+
+
+def test_the_schema_refuses_an_accept_it_cannot_meet_in_json_as_every_error(client):
+    """It was a 406 in YAML, with DRF's ErrorDetail dumped as {string, code}."""
+    r = client.get("/api/schema/", HTTP_ACCEPT="text/html")
+    assert r.status_code == 406
+    assert r["Content-Type"] == "application/json"
+    assert set(r.json()) == {"detail"} and isinstance(r.json()["detail"], str)
+    assert client.get("/api/schema/", HTTP_ACCEPT="application/yaml").status_code == 200

@@ -361,12 +361,12 @@ def test_restoring_an_item_that_is_not_hidden_is_refused(api_moderator):
     prompt = PromptFactory()
     answer = ResponseFactory()
     r = api_moderator.post(f"/api/v1/moderation/prompts/{prompt.pk}/restore/", {}, format="json")
-    assert r.status_code == 400
-    assert r.json() == {"non_field_errors": [f"Prompt #{prompt.pk} is not hidden."]}
+    assert r.status_code == 409
+    assert r.json() == {"detail": f"Prompt #{prompt.pk} is not hidden."}
     r = api_moderator.post(
         f"/api/v1/moderation/responses/{answer.pk}/restore/", {"reason": "r"}, format="json"
     )
-    assert r.json() == {"non_field_errors": [f"Answer #{answer.pk} is not hidden."]}
+    assert r.json() == {"detail": f"Answer #{answer.pk} is not hidden."}
     assert _log_rows() == []
 
 
@@ -377,7 +377,7 @@ def test_restoring_twice_is_refused_the_second_time(api_moderator):
     )
     url = f"/api/v1/moderation/prompts/{prompt.pk}/restore/"
     assert api_moderator.post(url, {}, format="json").status_code == 200
-    assert api_moderator.post(url, {}, format="json").status_code == 400
+    assert api_moderator.post(url, {}, format="json").status_code == 409
     assert _log_rows() == [("hide", "r"), ("restore", "")]
 
 
@@ -386,16 +386,14 @@ def test_halting_twice_is_refused_not_a_server_error(api_moderator):
     url = f"/api/v1/moderation/prompts/{prompt.pk}/halt/"
     assert api_moderator.post(url, {"reason": "off-topic"}, format="json").status_code == 200
     r = api_moderator.post(url, {"reason": "off-topic"}, format="json")
-    assert r.status_code == 400
-    assert r.json() == {"non_field_errors": [f"Prompt #{prompt.pk} is already halted."]}
+    assert r.status_code == 409
+    assert r.json() == {"detail": f"Prompt #{prompt.pk} is already halted."}
     complete = PromptFactory(state=PromptState.COMPLETE)
     r = api_moderator.post(
         f"/api/v1/moderation/prompts/{complete.pk}/halt/", {"reason": "x"}, format="json"
     )
-    assert r.status_code == 400
-    assert r.json() == {
-        "non_field_errors": [f"Prompt #{complete.pk} can no longer be halted: it is Complete."]
-    }
+    assert r.status_code == 409
+    assert r.json() == {"detail": f"Prompt #{complete.pk} can no longer be halted: it is Complete."}
     assert _log_rows() == [("halt", "off-topic")]
 
 
@@ -405,8 +403,8 @@ def test_banning_a_banned_user_is_refused_and_keeps_the_first_reason(api_moderat
     volunteer.refresh_from_db()
     banned_at = volunteer.banned_at
     r = api_moderator.post(url, {"reason": "again"}, format="json")
-    assert r.status_code == 400
-    assert r.json() == {"non_field_errors": ["Ada is already banned."]}
+    assert r.status_code == 409
+    assert r.json() == {"detail": "Ada is already banned."}
     volunteer.refresh_from_db()
     assert (volunteer.banned_at, volunteer.ban_reason) == (banned_at, "spam bot")
     assert _log_rows() == [("ban", "spam bot")]
@@ -414,11 +412,11 @@ def test_banning_a_banned_user_is_refused_and_keeps_the_first_reason(api_moderat
 
 def test_unbanning_a_user_who_is_not_banned_is_refused(api_moderator, moderator, maintainer):
     r = api_moderator.post(f"/api/v1/moderation/users/{maintainer.pk}/unban/", {}, format="json")
-    assert r.status_code == 400
-    assert r.json() == {"non_field_errors": ["Maintainer is not banned."]}
+    assert r.status_code == 409
+    assert r.json() == {"detail": "Maintainer is not banned."}
     r = api_moderator.post(f"/api/v1/moderation/users/{moderator.pk}/unban/", {}, format="json")
-    assert r.status_code == 400
-    assert r.json() == {"non_field_errors": ["Moderator is not banned."]}
+    assert r.status_code == 409
+    assert r.json() == {"detail": "Moderator is not banned."}
     assert _log_rows() == []
 
 

@@ -72,13 +72,11 @@ def test_asking_again_while_it_rebuilds_queues_nothing(
 def test_a_release_that_did_not_fail_is_not_rebuilt(maintainer, db, queued, state):
     release = _release(state)
     r = client_for(maintainer).post(URL)
-    assert r.status_code == 400
+    assert r.status_code == 409
     label = {"ready": "Ready", "published": "Published"}[state]
     assert r.json() == {
-        "version": [
-            f"Release v1 is in state “{label}”; only a failed release is rebuilt. Cut a new "
-            "release to release the data as it is now."
-        ]
+        "detail": f"Release v1 is in state “{label}”; only a failed release is rebuilt. Cut a "
+        "new release to release the data as it is now."
     }
     release.refresh_from_db()
     assert release.state == state
@@ -103,7 +101,7 @@ def test_the_schema_documents_the_rebuild():
     schema = SchemaGenerator().get_schema(request=None, public=True)
     operation = schema["paths"]["/api/v1/releases/{version}/rebuild/"]["post"]
     assert operation["operationId"] == "releases_rebuild"
-    assert {"202", "400", "401", "403", "404"} <= set(operation["responses"])
+    assert {"202", "400", "401", "403", "404", "409"} <= set(operation["responses"])
     out = schema["components"]["schemas"]["ReleaseOut"]["properties"]
     assert out["publish_error"] == {"type": "string", "readOnly": True}
     assert {"publish_state", "publish_requested_at"} <= set(out)

@@ -226,9 +226,9 @@ def test_publishing_a_release_not_ready_says_its_state_translated(maintainer, db
     Release.objects.create(number=1, version="v1", state=ReleaseState.BUILDING, filter={})
     with marked_gettext():
         r = client_for(maintainer).post("/api/v1/releases/v1/publish/")
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert r.json() == {
-        "version": ["«Release v1 is in state “«Building»”; only a ready release is published.»"]
+        "detail": "«Release v1 is in state “«Building»”; only a ready release is published.»"
     }
 
 

@@ -82,7 +82,8 @@ def test_a_maintainer_starts_follows_and_cancels_a_run(api_maintainer, release):
     cancelled = api_maintainer.post(f"{RUNS}{run.pk}/cancel/")
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
     twice = api_maintainer.post(f"{RUNS}{run.pk}/cancel/")
-    assert twice.status_code == 400 and "has already ended: Cancelled." in str(twice.json())
+    assert twice.status_code == 409
+    assert twice.json() == {"detail": f"Run {run.pk} has already ended: Cancelled."}
     assert api_maintainer.get(f"{RUNS}{run.pk + 1}/").status_code == 404
 
 
@@ -252,7 +253,7 @@ def test_a_failed_run_is_sent_again(api_maintainer, release):
     second = api_maintainer.post(f"{RUNS}{run.pk}/cancel/", HTTP_IDEMPOTENCY_KEY="cancel-1")
     assert first.status_code == second.status_code == 200
     assert second["Idempotent-Replayed"] == "true" and second.json() == first.json()
-    assert api_maintainer.post(f"{RUNS}{run.pk}/cancel/").status_code == 400  # a new request
+    assert api_maintainer.post(f"{RUNS}{run.pk}/cancel/").status_code == 409  # a new request
 
 
 def test_a_cancelled_run_is_sent_again_from_the_start(api_maintainer, release):
@@ -284,8 +285,8 @@ def test_a_cancelled_run_is_sent_again_from_the_start(api_maintainer, release):
     # A run that succeeded is not sent again; the reason names its state as the page does.
     TrainingRun.objects.filter(pk=run.pk).update(state=RunState.SUCCEEDED)
     refused = api_maintainer.post(f"{RUNS}{run.pk}/retry/")
-    assert refused.status_code == 400
-    assert "is in state “Succeeded”" in str(refused.json())
+    assert refused.status_code == 409
+    assert "is in state “Succeeded”" in refused.json()["detail"]
 
 
 def test_schedules_are_listed_and_edited(api_maintainer, api):
@@ -478,10 +479,8 @@ def test_retrying_a_queued_run_says_it_is_queued(api_maintainer, release):
         services.run_create(user=None, release=release, kind="sft", dispatch=False)
     )
     response = api_maintainer.post(f"{RUNS}{run.pk}/retry/")
-    assert response.status_code == 400
-    assert response.json() == {
-        "non_field_errors": [f"Run {run.pk} is still queued; cancel it first."]
-    }
+    assert response.status_code == 409
+    assert response.json() == {"detail": f"Run {run.pk} is still queued; cancel it first."}
     run.refresh_from_db()
     assert (run.state, run.attempt) == (RunState.QUEUED, 1)
 
@@ -549,9 +548,7 @@ def test_the_new_messages_are_translatable(api_maintainer, release):
             {"enabled": True, "every_minutes": 60, "options": {"min_new_items": 0}},
             format="json",
         )
-    assert retry.json() == {
-        "non_field_errors": [f"«Run {run.pk} is still queued; cancel it first.»"]
-    }
+    assert retry.json() == {"detail": f"«Run {run.pk} is still queued; cancel it first.»"}
     assert schedule.json() == {
         "every_minutes": ["«From 1 to 10080.»"],
         "options.min_new_items": ["«Give a whole number from 1 to 1000000.»"],
