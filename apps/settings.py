@@ -113,6 +113,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "apps.core.middleware.MethodNotAllowedPageMiddleware",
+    # Last, so the first to see a view's exception: SQLite's "database is locked" is a 503.
+    "apps.core.middleware.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "apps.urls"

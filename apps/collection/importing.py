@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
@@ -51,6 +52,20 @@ IMPORT_STATES: dict[str, tuple[str, str]] = {
     "review": (PromptState.REVIEW, ResponseState.REVIEW),
 }
 DEFAULT_BATCH_SIZE = 500
+# On SQLite (the embedded default) one writer at a time holds the database's write lock, and
+# a request that wants it meanwhile does not queue: it polls, every few milliseconds at first
+# and every 100 ms once it has waited a quarter of a second. Batches committed back to back
+# left it gaps of microseconds, and it could miss them for the whole busy timeout: 10-20 s
+# waits and a "database is locked" 500 for volunteers while a 20,000-line import ran. So on
+# SQLite a batch holds at most SQLITE_BATCH_SIZE lines (the write lock for some 40 ms), and at
+# least SQLITE_PAUSE_SECONDS pass between one batch's commit and the next one's start (the
+# next lines are checked meanwhile, outside the lock): a writer that began to wait during the
+# batch gets in, one that has waited longer within a batch or two. Chosen with
+# tests/bench/bench_sqlite_import.py (see README: writes' p95 0.1 s instead of 7-12 s, the
+# import about half as long again). PostgreSQL locks rows, not the database: there batches
+# keep their size and follow each other at once.
+SQLITE_BATCH_SIZE = 100
+SQLITE_PAUSE_SECONDS = 0.05
 # The most lines of each status (imported, answer added, duplicate, rejected) that a report
 # lists; its counts stay exact. The report is the API's answer, the row an Idempotency-Key
 # replays and the Import page: at some 360 bytes a rejected line, listing every line of a
@@ -570,6 +585,16 @@ def _stream_size(stream: IO[bytes]) -> int | None:
         return None
 
 
+def _pacing(options: ImportOptions) -> tuple[int, float]:
+    """The lines of a batch, and the least time from one batch's commit to the next one's
+    start: on SQLite ``SQLITE_BATCH_SIZE`` at most, and ``SQLITE_PAUSE_SECONDS`` when batches
+    commit (not inside a caller's transaction, which holds the lock throughout)."""
+    if connection.vendor != "sqlite":
+        return options.batch_size, 0.0
+    pause = 0.0 if connection.in_atomic_block else SQLITE_PAUSE_SECONDS
+    return min(options.batch_size, SQLITE_BATCH_SIZE), pause
+
+
 def prompts_import_jsonl(
     stream: IO[bytes],
     *,
@@ -587,16 +612,17 @@ def prompts_import_jsonl(
     (``roles.is_maintainer``; the demo seed is the exception); ``author`` becomes the author
     of every prompt and of its first response; ``stream`` is open for reading bytes.
 
-    Lines are checked one at a time and written ``options.batch_size`` at a time, one
-    transaction per batch (a savepoint when called inside a transaction), in a few queries per
-    batch; the collection policy is read once. If anything raises mid-batch — a database
-    error, ``KeyboardInterrupt``, the ``progress`` callback — that batch is rolled back, the
-    exception propagates, and earlier batches stay committed. Pass your own ``report`` to
-    learn what was committed before such an exception, or to list every line: the default
-    report lists only the first ``REPORT_LINES_PER_STATUS`` lines of each status. ``progress``
-    is called after every non-blank line is checked, inside the batch's transaction (the
-    batch is written after its last line); ``bytes_total`` defaults to the stream's size when
-    it can seek.
+    Lines are checked one at a time and written ``options.batch_size`` at a time (on SQLite
+    at most ``SQLITE_BATCH_SIZE``, with a pause between batches: see there), one transaction
+    per batch (a savepoint when called inside a transaction), in a few queries per batch; the
+    collection policy is read once. If anything raises mid-batch — a database error,
+    ``KeyboardInterrupt``, the ``progress`` callback — that batch is rolled back (or, raised
+    while its lines are checked, never written), the exception propagates, and earlier
+    batches stay committed. Pass your own ``report`` to learn what was committed before such
+    an exception, or to list every line: the default report lists only the first
+    ``REPORT_LINES_PER_STATUS`` lines of each status. ``progress`` is called after every
+    non-blank line is checked, before its batch's transaction opens (the batch is written
+    after its last line); ``bytes_total`` defaults to the stream's size when it can seek.
 
     To go on with an import that stopped, pass the ``report`` and ``start`` position that its
     last committed batch handed ``on_batch``, with ``stream`` at that position.
@@ -616,54 +642,63 @@ def prompts_import_jsonl(
     position = start
     # Read once, when the first batch has a line to write.
     policy = functools.cache(current_policy)
+    size, pause = _pacing(options)
+    committed_at: float | None = None
     exhausted = False
     while not exhausted:
         batch = _Batch()
+        # The batch's lines are read and checked before its transaction opens: on SQLite the
+        # transaction holds the database's write lock, which this work has no need of.
+        while len(batch) < size:
+            raw = next(lines, None)
+            if raw is None:
+                exhausted = True
+                break
+            position = ReadPosition(lines=raw.number, offset=raw.end_offset)
+            if raw.data is not None and not raw.data.strip():
+                continue  # blank lines are skipped silently
+            parsed = _parse_line(raw, limit)
+            if isinstance(parsed, LineOutcome):
+                batch.add(raw.number, parsed)
+            else:
+                # Once the report lists no more rejected lines, a line rejected for its
+                # shape skips the Write form's checks, whose messages no one would see:
+                # most of the time a file of bad lines takes.
+                checked = _check_record(
+                    parsed,
+                    options=options,
+                    every_problem=report.lists_next_rejected(pending=batch.rejected),
+                )
+                batch.add(
+                    raw.number,
+                    _rejected(raw.number, checked) if isinstance(checked, dict) else checked,
+                )
+            lines_done += 1
+            if progress is not None:
+                progress(
+                    ImportProgress(
+                        lines_done=lines_done,
+                        bytes_done=raw.end_offset,
+                        bytes_total=bytes_total,
+                        batches_committed=report.batches_committed,
+                    )
+                )
+        if not len(batch):
+            break  # only blank lines were left
+        if committed_at is not None:
+            # Other writers' turn (SQLite; see SQLITE_PAUSE_SECONDS).
+            time.sleep(max(0.0, pause - (time.monotonic() - committed_at)))
         with transaction.atomic():
             search.lift_pending_limit(connection)
-            while len(batch) < options.batch_size:
-                raw = next(lines, None)
-                if raw is None:
-                    exhausted = True
-                    break
-                position = ReadPosition(lines=raw.number, offset=raw.end_offset)
-                if raw.data is not None and not raw.data.strip():
-                    continue  # blank lines are skipped silently
-                parsed = _parse_line(raw, limit)
-                if isinstance(parsed, LineOutcome):
-                    batch.add(raw.number, parsed)
-                else:
-                    # Once the report lists no more rejected lines, a line rejected for its
-                    # shape skips the Write form's checks, whose messages no one would see:
-                    # most of the time a file of bad lines takes.
-                    checked = _check_record(
-                        parsed,
-                        options=options,
-                        every_problem=report.lists_next_rejected(pending=batch.rejected),
-                    )
-                    batch.add(
-                        raw.number,
-                        _rejected(raw.number, checked) if isinstance(checked, dict) else checked,
-                    )
-                lines_done += 1
-                if progress is not None:
-                    progress(
-                        ImportProgress(
-                            lines_done=lines_done,
-                            bytes_done=raw.end_offset,
-                            bytes_total=bytes_total,
-                            batches_committed=report.batches_committed,
-                        )
-                    )
             outcomes = batch.write(author=author, options=options, policy=policy)
-            if outcomes:
-                # The caller's report grows only once the batch has committed.
-                committed = replace(report, lines=list(report.lines))
-                committed.add_batch(outcomes)
-                if on_batch is not None:
-                    on_batch(committed, position)
-        if outcomes:
-            report.add_batch(outcomes)
+            # The caller's report grows only once the batch has committed.
+            committed = replace(report, lines=list(report.lines))
+            committed.add_batch(outcomes)
+            if on_batch is not None:
+                on_batch(committed, position)
+        report.add_batch(outcomes)
+        if pause:
+            committed_at = time.monotonic()
     if report.batches_committed:
         search.merge_pending(connection)
     return report

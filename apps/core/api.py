@@ -209,6 +209,14 @@ class ValidationErrorWith(exceptions.ValidationError):
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus Django ValidationErrors as 400, friendlier parse errors and
     validation errors flat by field."""
+    from rest_framework.views import set_rollback
+
+    from apps.core import middleware
+
+    if middleware.is_database_busy(exc):  # SQLite's "database is locked": try again, not a 500
+        set_rollback()
+        busy = Response({"detail": middleware.database_busy_message()}, status=503)
+        return middleware.database_busy_answered(context["request"], busy)
     if isinstance(exc, DjangoValidationError):
         return Response(validation_error_detail(exc), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, SuspiciousOperation):

@@ -20,6 +20,7 @@ from apps.collection.importing import (
     DUPLICATE,
     IMPORT_STATES,
     IMPORTED,
+    SQLITE_BATCH_SIZE,
     ImportOptions,
     ImportProgress,
     ImportReport,
@@ -83,7 +84,10 @@ class Command(BaseCommand):
             "--batch-size",
             type=int,
             default=DEFAULT_BATCH_SIZE,
-            help=f"Lines per transaction (default: {DEFAULT_BATCH_SIZE}).",
+            help=(
+                f"Lines per transaction (default: {DEFAULT_BATCH_SIZE}; on SQLite at most "
+                f"{SQLITE_BATCH_SIZE}, with a pause between batches for other writers)."
+            ),
         )
         parser.add_argument(
             "--report",
