@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,3 +56,14 @@ def migrate(env: dict[str, str]) -> None:
         closing(sqlite3.connect(target)) as copy,
     ):
         source.backup(copy)
+
+
+def script_outcome(data_dir: Path, script: str) -> Any:
+    """Run ``script`` (``python -c``) on a migrated embedded database in ``data_dir``; the
+    last line it prints, read as JSON: what it found, for the test to judge."""
+    import json
+
+    env = embedded_env(data_dir)
+    migrate(env)
+    result = run_python(env, "-c", script)
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -14,7 +14,7 @@ import json
 import pytest
 
 from apps.collection import importing
-from tests.embedded import embedded_env, migrate, run_python
+from tests.embedded import script_outcome
 
 # The worker's import (import_jobs.import_run) of LINES lines in this process's main thread;
 # another connection (a thread, as a volunteer's request) writes WRITES times, each time once
@@ -97,10 +97,7 @@ print(json.dumps({
 
 @pytest.mark.slow(seconds=12)
 def test_on_sqlite_another_writer_gets_in_between_the_imports_small_batches(tmp_path):
-    env = embedded_env(tmp_path)
-    migrate(env)
-    result = run_python(env, "-c", SCRIPT)
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = script_outcome(tmp_path, SCRIPT)
 
     lines, size = 3000, outcome["batch_size"]
     assert size < importing.DEFAULT_BATCH_SIZE

@@ -4,11 +4,9 @@ numbers it computes with. In a subprocess with no DATABASE_URL, as tests/core's 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.embedded import embedded_env, migrate, run_python
+from tests.embedded import script_outcome
 
 SCRIPT = r"""
 import json
@@ -34,10 +32,7 @@ print(json.dumps({"patch": [patch.status_code, patch.json()], "task": task.statu
 
 @pytest.mark.slow(seconds=8)
 def test_a_task_time_past_any_date_is_a_400_on_sqlite_and_tasks_are_still_handed_out(tmp_path):
-    env = embedded_env(tmp_path)
-    migrate(env)
-    result = run_python(env, "-c", SCRIPT)
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = script_outcome(tmp_path, SCRIPT)
     # It was a 200, and then every next writing task a 500 (OverflowError: date value out of
     # range, from now plus that many minutes).
     assert outcome == {"patch": [400, {"write_minutes": ["From 1 to 10080."]}], "task": 200}

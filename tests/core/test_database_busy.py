@@ -13,7 +13,7 @@ import pytest
 from django.db import OperationalError as DjangoOperationalError
 
 from apps.core.middleware import is_database_busy
-from tests.embedded import embedded_env, migrate, run_python
+from tests.embedded import script_outcome
 
 # On the embedded default, in a subprocess (as tests/core's smoke test): another connection
 # holds the write lock (BEGIN IMMEDIATE) while the requests run, with a busy timeout of 0.3 s
@@ -84,10 +84,7 @@ MESSAGE = "The site is busy; try again in a few seconds. Nothing was saved."
 
 @pytest.mark.slow(seconds=10)
 def test_a_request_that_finds_sqlite_locked_is_a_503_to_retry_and_saves_nothing(tmp_path):
-    env = embedded_env(tmp_path)
-    migrate(env)
-    result = run_python(env, "-c", SCRIPT)
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = script_outcome(tmp_path, SCRIPT)
     busy = outcome["busy"]
 
     for name in ("next", "api_prompt"):

@@ -7,11 +7,9 @@ subprocess with no DATABASE_URL, as tests/core's smoke test."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.embedded import embedded_env, migrate, run_python
+from tests.embedded import script_outcome
 
 SCRIPT = r"""
 import json, threading
@@ -63,10 +61,7 @@ print(json.dumps({"state": built.state, "error": built.error, "done": built.prog
 
 @pytest.mark.slow(seconds=10)
 def test_a_release_builds_on_sqlite_while_another_connection_writes(tmp_path):
-    env = embedded_env(tmp_path)
-    migrate(env)
-    result = run_python(env, "-c", SCRIPT)
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = script_outcome(tmp_path, SCRIPT)
     # It was "failed", with "OperationalError: database is locked".
     assert (outcome["state"], outcome["error"]) == ("ready", ""), outcome
     # Progress is still written as the rows stream, and others see it while the build runs.
