@@ -41,7 +41,7 @@ from apps.assignments import selectors
 from apps.assignments.models import Assignment, AssignmentState, TaskType
 from apps.collection import services as collection_services
 from apps.collection.models import CollectionPolicy, Prompt, PromptState, Response, ResponseState
-from apps.collection.policy import current_policy
+from apps.collection.policy import current_policy, policy_gate
 from apps.core.sql import columns as _columns
 from apps.core.sql import fetch_one as _fetch_one
 from apps.core.sql import insert as _insert
@@ -431,21 +431,33 @@ def task_held_or_next(
     one is held here only when the account was banned by hand, as a test does.)"""
     held = task_held(user=user, kind=kind)
     if held is None:
-        return task_next(user=user, kind=kind, rng=rng)
+        return task_next(user=user, kind=kind, rng=rng, unless_held=True)
     # Read now, not from ``user``: the request's copy may predate a ban or an unban.
     banned_at, reason = User.objects.filter(pk=user.pk).values_list("banned_at", "ban_reason")[0]
     _refuse_banned(banned_at, reason)
     return held
 
 
-def task_next(*, user: User, kind: str = ANY, rng: random.Random | None = None) -> Assignment:
+def task_next(
+    *,
+    user: User,
+    kind: str = ANY,
+    rng: random.Random | None = None,
+    unless_held: bool = False,
+) -> Assignment:
     """Hold the next task for ``user``: a type picked by weight among those with open slots,
     in the user's languages, never their own work and never a target they saw before. It
-    takes a new one even where the user holds one of that kind: ask ``task_held_or_next``
-    to go back to that one first."""
+    takes a new one even where the user holds one of that kind, unless ``unless_held``: then
+    the held one (``task_held``), looked for under the user's row lock, so that requests
+    sent together (a double tap, a client's retry) hold one task, not one each (race QA: five
+    at once held four answer tasks)."""
     _check_kind(kind)
     with transaction.atomic():
         user, policy, pending, overdue = _lock_user(user)
+        # A statement of its own: ``_lock_user``'s counts are as of before it waited for the
+        # lock, when a request sent together had not yet committed the task it took.
+        if unless_held and (held := task_held(user=user, kind=kind)) is not None:
+            return held
         if overdue:
             # Overdue tasks give their slots back before anyone looks for one. (The user's
             # lock comes first here as everywhere; the sweep skips assignments others hold.)
@@ -476,6 +488,9 @@ def _lock_own_assignment(user: User, assignment_id: int) -> tuple[Assignment, Co
     found = None
     # An id no row can have (a URL may carry any digits) is no task of anyone's.
     if is_row_id(assignment_id):
+        # A statement of its own, before the policy is read and any prompt or answer locked:
+        # a submission may move its target on, with slots from the policy.
+        policy_gate()
         found = _fetch_one(
             f'SELECT {_columns(Assignment, "a")}, u."banned_at", u."ban_reason", '
             f'(SELECT p."updated_at" FROM {_q(CollectionPolicy._meta.db_table)} p WHERE p."id" = 1) '

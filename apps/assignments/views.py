@@ -129,7 +129,7 @@ def contribute(request: HttpRequest) -> HttpResponse:
                 back_label=_("Try again"),
             )
         try:
-            assignment = services.task_next(user=user, kind=kind)
+            assignment = services.task_next(user=user, kind=kind, unless_held=True)
         except services.NoTaskAvailable:
             return _render_empty(request, user, kind, title=EMPTY_TITLES[kind])
         except services.TaskError as exc:

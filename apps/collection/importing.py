@@ -34,7 +34,7 @@ from apps.accounts.models import User
 from apps.accounts.services import check_language
 from apps.collection import search, services
 from apps.collection.models import CollectionPolicy, PromptState, ResponseState
-from apps.collection.policy import current_policy
+from apps.collection.policy import current_policy, policy_gate
 from apps.core.parsers import json_reason
 
 IMPORTED = "imported"
@@ -614,8 +614,8 @@ def prompts_import_jsonl(
 
     Lines are checked one at a time and written ``options.batch_size`` at a time (on SQLite
     at most ``SQLITE_BATCH_SIZE``, with a pause between batches: see there), one transaction
-    per batch (a savepoint when called inside a transaction), in a few queries per batch; the
-    collection policy is read once. If anything raises mid-batch — a database error,
+    per batch (a savepoint when called inside a transaction), in a few queries per batch,
+    with the collection policy of the batch's commit (``policy_gate``). If anything raises mid-batch — a database error,
     ``KeyboardInterrupt``, the ``progress`` callback — that batch is rolled back (or, raised
     while its lines are checked, never written), the exception propagates, and earlier
     batches stay committed. Pass your own ``report`` to learn what was committed before such
@@ -640,8 +640,6 @@ def prompts_import_jsonl(
     lines = _read_lines(stream, limit, start)
     lines_done = 0
     position = start
-    # Read once, when the first batch has a line to write.
-    policy = functools.cache(current_policy)
     size, pause = _pacing(options)
     committed_at: float | None = None
     exhausted = False
@@ -689,8 +687,13 @@ def prompts_import_jsonl(
             # Other writers' turn (SQLite; see SQLITE_PAUSE_SECONDS).
             time.sleep(max(0.0, pause - (time.monotonic() - committed_at)))
         with transaction.atomic():
+            # Each batch's rows get their slots from the policy of its commit: a raise during
+            # an import tops up the batches before it, and those after read the new counts.
+            policy_gate()
             search.lift_pending_limit(connection)
-            outcomes = batch.write(author=author, options=options, policy=policy)
+            outcomes = batch.write(
+                author=author, options=options, policy=functools.cache(current_policy)
+            )
             # The caller's report grows only once the batch has committed.
             committed = replace(report, lines=list(report.lines))
             committed.add_batch(outcomes)

@@ -16,6 +16,29 @@ def current_policy() -> CollectionPolicy:
     return policy
 
 
+# pg_advisory_xact_lock key of the policy's gate ("hearth-g" in ASCII): see policy_gate.
+POLICY_GATE_KEY = 0x6865617274682D67
+
+
+def policy_gate() -> None:
+    """Pass the policy's gate: in a transaction that gives work open slots from the policy
+    (a new prompt or answer, a prompt moving on), before it reads the policy. It waits for a
+    policy change being committed and keeps the next one from committing until this
+    transaction ends, so the counts it reads after are those every row it writes is counted
+    under: a raise either committed before (and is read) or tops up after this commit (and
+    sees the rows). Without it, a prompt written while a maintainer raised its reviews took
+    the old count and was missed by the raise's top-up: it stayed in review for good (race
+    QA). Transactions that pass share the gate; ``policy_update`` holds it alone.
+
+    Call it before the transaction locks any prompt or answer: the change holds the gate
+    while it locks those it tops up. Passing again within a transaction costs nothing.
+    SQLite runs write transactions one at a time (``BEGIN IMMEDIATE``): nothing to do there.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [POLICY_GATE_KEY])
+
+
 # The counts whose tasks a prompt (or answer) gets when it enters a step, and the work at that
 # step now: raising one mid-way must give that work the difference (see _top_up_open_slots).
 _PROMPTS_AT_STEP = {
@@ -81,7 +104,12 @@ def policy_update(*, changes: dict[str, Any]) -> CollectionPolicy:
     """Change the policy. New counts apply to prompts as they enter a state; work already at
     a step whose count is raised gets the extra tasks, and slots already handed out are not
     taken back. Under the row lock: each change is written over the policy as it is now, so
-    two maintainers changing different fields both keep theirs."""
+    two maintainers changing different fields both keep theirs. The gate first
+    (``policy_gate``): once the transactions in flight that read the old counts have
+    committed, the top-up sees their rows, and those after read the new counts."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [POLICY_GATE_KEY])
     policy, _ = CollectionPolicy.objects.select_for_update(no_key=True).get_or_create(pk=1)
     before = CollectionPolicy(
         **{f.attname: getattr(policy, f.attname) for f in policy._meta.fields}

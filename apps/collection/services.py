@@ -28,7 +28,7 @@ from apps.collection.models import (
     ResponseState,
     Source,
 )
-from apps.collection.policy import current_policy
+from apps.collection.policy import current_policy, policy_gate
 from apps.core.sql import insert
 from apps.core.text import check_text, dedupe_key
 
@@ -218,6 +218,7 @@ def prompt_create(
     key = dedupe_key(fields.instruction, fields.context)
     _check_not_duplicate(key=key, user=author, include_withdrawn=withdrawn_blocks)
     licence = licence or settings.HEARTH_LICENCE_NAME
+    policy_gate()  # the counts read below stay those of this prompt's commit
     try:
         with transaction.atomic():
             prompt = Prompt.objects.create(
@@ -818,6 +819,7 @@ def response_create(
     else:
         check_may_contribute_now(user=author)
     if not slot_held:
+        policy_gate()  # before the prompt's lock (the dispatcher passed it already)
         prompt = Prompt.objects.select_for_update(no_key=True).get(pk=prompt.pk)
     if (refusal := answer_refusal(prompt, slot_held=True)) is not None:
         raise NotEditable(refusal)

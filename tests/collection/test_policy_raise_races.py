@@ -1,0 +1,139 @@
+"""A raise of a policy count committed while other transactions give work its slots from the
+policy (race QA): a prompt written, or moved on by a submitted task, at that moment took the
+old count, and the raise's top-up, which sees only committed rows, missed it. It then waited
+for good for a task nobody could be handed. Each test holds the raise's transaction open until
+the writer either finished (the old code) or waits for it (``policy_gate``), then commits."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+
+from apps.collection.importing import check_import_options, prompts_import_jsonl
+from apps.collection.models import Prompt, PromptState
+from apps.collection.policy import policy_update
+from apps.collection.services import prompt_create
+from tests.conftest import client_for
+from tests.factories import PromptFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow(seconds=3)]
+
+
+def _raise_while(changes: dict[str, int], write: Callable[[], Any]) -> Any:
+    """Run ``write`` in a thread of its own while ``policy_update(changes)`` sits uncommitted,
+    and commit the raise once ``write`` returned or waits on a lock; ``write``'s result."""
+    assert connection.vendor == "postgresql"
+    raised, done = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def writer() -> None:
+        try:
+            raised.wait(10)
+            outcome["result"] = write()
+        except BaseException as exc:  # fails the test below, not only this thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    with transaction.atomic():
+        policy_update(changes=changes)
+        raised.set()
+        deadline = time.monotonic() + 10
+        while not done.is_set() and time.monotonic() < deadline:
+            # A request may open connections of its own: any lock waited for in this database
+            # (the test's alone; its only other connection is this one).
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database()))"
+                )
+                waiting = cursor.fetchone()[0]
+            if waiting:
+                break  # it waits for this transaction: commit, and it goes on
+            time.sleep(0.01)
+    thread.join(10)
+    assert not thread.is_alive()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def test_a_prompt_written_while_its_reviews_are_raised_gets_the_raised_count(make_volunteer):
+    policy_update(changes={"prompt_reviews_required": 2})
+    author = make_volunteer()
+
+    prompt = _raise_while(
+        {"prompt_reviews_required": 3},
+        lambda: prompt_create(
+            author=author,
+            instruction="Name three uses of a hearth.",
+            category="brainstorming",
+            language="en",
+        ),
+    )
+
+    # Three reviews to hand out, not two: with two it would stay in review for good.
+    assert Prompt.objects.get(pk=prompt.pk).open_slots == 3
+
+
+def test_a_prompt_accepted_while_its_answers_are_raised_collects_the_raised_count(
+    make_volunteer,
+):
+    policy_update(changes={"prompt_reviews_required": 1, "responses_to_collect": 3})
+    prompt = PromptFactory(state=PromptState.REVIEW, open_slots=1)
+    reviewer = client_for(make_volunteer())
+    task = reviewer.get("/api/v1/tasks/next/?type=review")
+    assert task.status_code == 200, task.content
+
+    submitted = _raise_while(
+        {"responses_to_collect": 5},
+        lambda: reviewer.post(
+            f"/api/v1/tasks/{task.json()['id']}/submit/",
+            {"labels": [], "quality": 5},
+            format="json",
+        ),
+    )
+
+    assert submitted.status_code == 200, submitted.content
+    prompt.refresh_from_db()
+    assert prompt.state == PromptState.COLLECTING
+    assert prompt.open_slots == 5  # it has no answer yet: five to collect, not three
+
+
+def test_an_import_reads_a_raise_made_between_its_batches(maintainer):
+    policy_update(changes={"prompt_reviews_required": 2})
+
+    def raise_before_the_second_batch(step: Any) -> None:
+        if step.lines_done == 3:  # the first batch (lines 1-2) has committed
+            policy_update(changes={"prompt_reviews_required": 3})
+
+    lines = [
+        {
+            "instruction": f"Name three uses for a paperclip, variant {n}.",
+            "context": "",
+            "response": f"Holding paper, resetting a router, and as a bookmark ({n}).",
+            "category": "brainstorming",
+        }
+        for n in range(4)
+    ]
+    report = prompts_import_jsonl(
+        io.BytesIO(b"".join(json.dumps(line).encode() + b"\n" for line in lines)),
+        author=maintainer,
+        options=check_import_options(source="databricks-dolly-15k", state="review", batch_size=2),
+        progress=raise_before_the_second_batch,
+    )
+
+    assert report.imported == 4
+    # The first batch was topped up by the raise; the second was written after it.
+    prompts = Prompt.objects.filter(state=PromptState.REVIEW).order_by("pk")
+    assert [p.open_slots for p in prompts] == [3, 3, 3, 3]
