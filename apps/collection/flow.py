@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import F
+from django.db.models import Exists, F, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -149,6 +149,52 @@ def response_transition(*, response: Response, to: str) -> Response:
     response.open_slots = 0
     update(response, ["state", "open_slots", "updated_at"])
     return response
+
+
+def holds_place(response: Response) -> bool:
+    """Whether ``response`` holds a place in its prompt's collection as it stands, its
+    author's ban aside (``give_back_place`` and ``take_back_place`` read that in their own
+    statement): ``count_responses``'s rule for one answer. Written by a person, in review or
+    accepted, neither withdrawn nor hidden."""
+    return (
+        response.source == Source.HUMAN
+        and response.state in (ResponseState.REVIEW, ResponseState.ACCEPTED)
+        and response.withdrawn_at is None
+        and response.hidden_at is None
+    )
+
+
+def _collecting_with_author_not_banned(response: Response) -> QuerySet[Prompt]:
+    """The prompt of ``response`` while it collects, if the answer's author is not banned
+    (read in the statement that changes it, under the prompt's lock: a ban or unban committed
+    before that lock was taken is seen, one committed after it waited for the lock)."""
+    banned = User.objects.filter(pk=response.author_id, banned_at__isnull=False)
+    return Prompt.objects.filter(pk=response.prompt_id, state=PromptState.COLLECTING).filter(
+        ~Exists(banned)
+    )
+
+
+def give_back_place(*, response: Response) -> bool:
+    """An answer that held a place stops counting (withdrawn, hidden): its collecting prompt
+    gets the place back, one more open slot, unless its author is banned (the ban gave it
+    back already). Once per answer and change: the caller checks ``holds_place(response)``
+    as it was before the change. A ban gives its author's places back in bulk
+    (``moderation.services``). Precondition: the caller holds the prompt's row lock."""
+    return bool(_collecting_with_author_not_banned(response).update(open_slots=F("open_slots") + 1))
+
+
+def take_back_place(*, response: Response) -> bool:
+    """An answer counts again (restored): its collecting prompt takes back the place it gave
+    when the answer stopped counting, if that place is still open (never below 0 open slots;
+    when a replacement has taken it, the prompt keeps one answer more than the policy asked
+    for) and the author is not banned. The caller checks ``holds_place(response)`` after the
+    change, and that it did not hold one before. An unban takes its author's places back in
+    bulk (``moderation.services``). Precondition: the caller holds the prompt's row lock."""
+    return bool(
+        _collecting_with_author_not_banned(response)
+        .filter(open_slots__gt=0)
+        .update(open_slots=F("open_slots") - 1)
+    )
 
 
 def give_back_prompt_slot(*, prompt_id: int, phase: str) -> bool:

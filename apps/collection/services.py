@@ -867,15 +867,18 @@ def response_withdraw(*, response: Response, user: User) -> Response:
     if response.author_id != user.pk:
         raise PermissionDenied(_("Only the author may withdraw this answer."))
     if response.withdrawn_at is None:
+        # Only an answer that still held a place gives it back: one hidden, rejected or whose
+        # author is banned gave it back then (or never held one, as a model's).
+        held_place = flow.holds_place(response)
         response.withdrawn_at = timezone.now()
         response.open_slots = 0
         response.save(update_fields=["withdrawn_at", "open_slots", "updated_at"])
         from apps.assignments.services import on_gone_work_commit  # it imports this module
 
         on_gone_work_commit(response_ids=[response.pk])  # nobody goes on reviewing it
-        if prompt.state == PromptState.COLLECTING and response.state != ResponseState.REJECTED:
+        if held_place and prompt.state == PromptState.COLLECTING:
             # The prompt needs another answer in its place.
-            flow.give_back_prompt_slot(prompt_id=prompt.pk, phase=PromptState.COLLECTING)
+            flow.give_back_place(response=response)
         from apps.feedback.services import rank_sets_changed  # feedback imports collection
 
         # Out of the consensus; a prompt ranking with fewer than two answers left goes back to
@@ -912,10 +915,17 @@ def author_work_withdraw(*, author: User) -> tuple[int, int]:
     """
     now = timezone.now()
     answers = Response.objects.filter(author=author, withdrawn_at__isnull=True)
-    # A collecting prompt needs another answer in the place of each one not rejected: one for
-    # a volunteer (one live answer per author and prompt, a constraint), as many as it holds
-    # of a maintainer's imported answers (which that constraint leaves out).
-    counted = answers.exclude(state=ResponseState.REJECTED)
+    # A collecting prompt needs another answer in the place of each one that still held a
+    # place (``flow.holds_place``, and an author not banned: a hidden answer, or a banned
+    # author's, gave its place back then): one for a volunteer (one live answer per author and
+    # prompt, a constraint), as many as it holds of a maintainer's imported answers (which
+    # that constraint leaves out).
+    counted = answers.filter(
+        source=Source.HUMAN,
+        state__in=(ResponseState.REVIEW, ResponseState.ACCEPTED),
+        hidden_at__isnull=True,
+        author__banned_at__isnull=True,
+    )
     Prompt.objects.filter(state=PromptState.COLLECTING, pk__in=counted.values("prompt_id")).update(
         open_slots=F("open_slots") + _answers_per_prompt(counted)
     )

@@ -135,9 +135,12 @@ def response_review_create(
             flow.prompt_transition(prompt=prompt, to=PromptState.RANKING, policy=policy)
             _retire_earlier_rankings(prompt)
     else:
+        # Once per answer: one hidden, or by an author banned, while this review was under
+        # way gave its place back then.
+        held_place = flow.holds_place(response)
         flow.response_transition(response=response, to=ResponseState.REJECTED)
-        if prompt.state == PromptState.COLLECTING:
-            flow.give_back_prompt_slot(prompt_id=prompt.pk, phase=PromptState.COLLECTING)
+        if held_place:
+            flow.give_back_place(response=response)
     return review
 
 

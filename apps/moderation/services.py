@@ -21,7 +21,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -95,9 +96,13 @@ def _log(
 
 
 def _hide(target: Target) -> None:
-    """Hide a target; a hidden answer frees its place in a collecting prompt and leaves its
-    prompt's consensus. Open slots stay as they are (the dispatcher skips hidden targets), so
-    a restore needs no recount. Precondition: the caller holds the target's lock (``_lock``)."""
+    """Hide a target; a hidden answer frees its place in a collecting prompt, if it held one
+    (``flow.give_back_place``), and leaves its prompt's consensus. A hidden target's own open
+    slots stay as they are (the dispatcher skips hidden targets), so a restore needs no
+    recount of those. Precondition: the caller holds the target's lock (``_lock``)."""
+    # Only an answer that still held a place gives it back: not one withdrawn, rejected, or
+    # whose author is banned (each gave it back then), nor a model's (it never held one).
+    held_place = isinstance(target, Response) and flow.holds_place(target)
     target.hidden_at = timezone.now()
     target.save(update_fields=["hidden_at", "updated_at"])
     # Nobody goes on reading it under a task they took before.
@@ -105,9 +110,8 @@ def _hide(target: Target) -> None:
         on_gone_work_commit(prompt_ids=[target.pk])
         return
     on_gone_work_commit(response_ids=[target.pk])
-    if target.state != ResponseState.REJECTED and target.source == Source.HUMAN:
-        # A model-written answer holds no place.
-        flow.give_back_prompt_slot(prompt_id=target.prompt_id, phase=PromptState.COLLECTING)
+    if held_place:
+        flow.give_back_place(response=target)
     # Whoever hides it, a moderator or the flags: the consensus is as if it had never been, and
     # a prompt ranking with fewer than two answers left goes back to collecting.
     rank_sets_changed(prompt_ids=[target.prompt_id])
@@ -220,10 +224,11 @@ def content_hide(*, moderator: User, target: Target, reason: Any) -> ModerationA
 
 @transaction.atomic
 def content_restore(*, moderator: User, target: Target, reason: Any = "") -> Target:
-    """Show a hidden target again and close its flags. A restored answer does not take a
-    slot back: the prompt may already have collected a replacement. A target that is not
-    hidden is refused (ValidationError), and nothing is logged: its open flags, if any, are
-    for Dismiss."""
+    """Show a hidden target again and close its flags. A restored answer that counts again
+    toward its collecting prompt's target (``flow.holds_place``, its author not banned) takes
+    back the place its hiding gave, while that place is still open; when a replacement has
+    taken it, the prompt keeps the extra answer. A target that is not hidden is refused
+    (ValidationError), and nothing is logged: its open flags, if any, are for Dismiss."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=False)
     target = _lock(target)
@@ -232,6 +237,8 @@ def content_restore(*, moderator: User, target: Target, reason: Any = "") -> Tar
     target.hidden_at = None
     target.save(update_fields=["hidden_at", "updated_at"])
     if isinstance(target, Response):
+        if flow.holds_place(target):
+            flow.take_back_place(response=target)
         consensus_refresh(prompt_ids=[target.prompt_id])
     _resolve_flags(target, moderator)
     _log(moderator, ModerationAction.Action.RESTORE, target=target, reason=clean)
@@ -338,8 +345,9 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     """Ban a user: no tasks, no submissions; their open tasks are released at once. Their
     prompts and answers leave public view, the task pool, rank sets and consensus until the
     ban is lifted (they and moderators still see them); a collecting prompt they answered
-    collects another answer in the place of theirs, as for a hidden answer. A user already
-    banned is refused (ValidationError) and keeps the reason they were banned for."""
+    collects another answer in the place of theirs, as for a hidden answer (an unban takes
+    the place back while it is still open). A user already banned is refused
+    (ValidationError) and keeps the reason they were banned for."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=True)
     if user.pk == moderator.pk:
@@ -378,8 +386,10 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
 
 @transaction.atomic
 def user_unban(*, moderator: User, user: User, reason: Any = "") -> User:
-    """Lift a ban. A user who is not banned (a moderator themselves, say) is refused
-    (ValidationError) and nothing is logged."""
+    """Lift a ban. Their answers that count again take back, in collecting prompts, the
+    places the ban gave, as far as those are still open (``_take_back_places_of_answers``). A
+    user who is not banned (a moderator themselves, say) is refused (ValidationError) and
+    nothing is logged."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=False)
     user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
@@ -389,6 +399,7 @@ def user_unban(*, moderator: User, user: User, reason: Any = "") -> User:
     user.ban_reason = ""
     user.save(update_fields=["banned_at", "ban_reason"])
     _lock_work_of(user)
+    _take_back_places_of_answers(user)
     _recount_for(user)
     _log(moderator, ModerationAction.Action.UNBAN, subject=user, reason=clean)
     return user
@@ -421,13 +432,10 @@ def _lock_work_of(user: User) -> None:
     )
 
 
-def _give_back_places_of_answers(user: User) -> None:
-    """A banned author's answers leave the collection as hidden ones do (they no longer count
-    toward a prompt's target, and nobody is handed them to review): each collecting prompt
-    they answered gets the place back, in one statement. (An unban takes none back, as a
-    restore does not: the prompt may have collected a replacement.) One place per answer: one
-    per prompt for a volunteer (one live answer per author and prompt, a constraint), as many
-    as it holds of a maintainer's imported answers (which that constraint leaves out)."""
+def _places_of_answers(user: User) -> tuple[QuerySet[Response], Subquery]:
+    """The answers of ``user`` that hold a place in their prompt's collection when the user
+    is not banned (``flow.holds_place``), and SQL for how many of them the prompt of the
+    outer query (an UPDATE of prompts that have some) has."""
     answers = Response.objects.filter(
         author=user,
         source=Source.HUMAN,
@@ -442,8 +450,33 @@ def _give_back_places_of_answers(user: User) -> None:
         .annotate(count=Count("pk"))
         .values("count")
     )
+    return answers, Subquery(per_prompt)
+
+
+def _give_back_places_of_answers(user: User) -> None:
+    """A banned author's answers leave the collection as hidden ones do (they no longer count
+    toward a prompt's target, and nobody is handed them to review): each collecting prompt
+    they answered gets the place back, in one statement; only for the answers that still held
+    one (one withdrawn, hidden or rejected gave it back then). One place per answer: one per
+    prompt for a volunteer (one live answer per author and prompt, a constraint), as many as
+    it holds of a maintainer's imported answers (which that constraint leaves out). An unban
+    takes them back as far as they are still open (``_take_back_places_of_answers``).
+    Precondition: the caller holds the prompts' row locks."""
+    answers, per_prompt = _places_of_answers(user)
     Prompt.objects.filter(state=PromptState.COLLECTING, pk__in=answers.values("prompt_id")).update(
-        open_slots=F("open_slots") + Subquery(per_prompt)
+        open_slots=F("open_slots") + per_prompt
+    )
+
+
+def _take_back_places_of_answers(user: User) -> None:
+    """An unbanned author's answers that hold a place count again: each collecting prompt they
+    answered takes back the places the ban gave, in one statement, as far as they are still
+    open (never below 0 open slots; when replacements have taken them, the prompt keeps the
+    extra answers, as for a restored answer). Precondition: the caller holds the prompts' row
+    locks (``_lock_work_of``)."""
+    answers, per_prompt = _places_of_answers(user)
+    Prompt.objects.filter(state=PromptState.COLLECTING, pk__in=answers.values("prompt_id")).update(
+        open_slots=Greatest(F("open_slots") - per_prompt, Value(0))
     )
 
 
