@@ -86,9 +86,13 @@ messages: install
 bench-train: install-test
 	$(BIN)/python -m worker.bench $(BENCH_ARGS)
 
-## bench-api: drive the API over HTTP (gunicorn + PostgreSQL); prints req/s and latencies
+## bench-api: drive the API over HTTP (gunicorn + PostgreSQL); prints req/s and latencies.
+## BENCH_ARGS=--import times an import on a Celery worker instead, which needs Redis: it gets
+## TEST_REDIS_URL, as bench-tasks does (the other modes run without Redis, as they always did)
 bench-api: install-test services
-	DATABASE_URL=$(TEST_DATABASE_URL)_bench $(BIN)/python tests/bench/bench_api.py $(BENCH_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL)_bench \
+	$(if $(findstring --import,$(BENCH_ARGS)),REDIS_URL=$(TEST_REDIS_URL)) \
+	$(BIN)/python tests/bench/bench_api.py $(BENCH_ARGS)
 
 ## bench-release: build a release from 1M answers and 250k rankings, against a COPY of the same
 ## rows; prints wall time, rows/s and peak RSS of each. BENCH_ARGS="--quick" for a smoke run

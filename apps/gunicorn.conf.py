@@ -3,11 +3,29 @@
 Gunicorn reads this file itself; Django never imports it. Gunicorn's own environment
 variables keep working: WEB_CONCURRENCY (worker processes) and FORWARDED_ALLOW_IPS (the
 proxies trusted to say a request came in over HTTPS); GUNICORN_THREADS sets the threads per
-process. See .env.example.
+process. See .env.example. Empty means the default, as unset does; a value that is not a whole
+number of at least 1 stops gunicorn with a message naming the variable. (gunicorn itself reads
+WEB_CONCURRENCY as a number before this file, so it fails on an empty or non-numeric value
+first: docker-compose.yml's web command drops an empty one and names a bad one.)
 """
 
 import multiprocessing
 import os
+
+
+def _env_int(name: str, default: int) -> int:
+    """``name`` from the environment, a whole number of at least 1; empty means ``default``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, not {value}")
+    return value
+
 
 bind = ["0.0.0.0:8000"]
 
@@ -19,9 +37,9 @@ bind = ["0.0.0.0:8000"]
 # capped so a big host does not exhaust PostgreSQL's connection limit (each thread keeps a
 # connection for DB_CONN_MAX_AGE seconds); two threads each, since requests mostly wait on
 # the database and the GIL leaves little to gain from more.
-workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * multiprocessing.cpu_count() + 1, 9))
+workers = _env_int("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 9))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS") or 2)
+threads = _env_int("GUNICORN_THREADS", 2)
 keepalive = 5
 
 # Imports upload up to HEARTH_IMPORT_MAX_BYTES in one request; give them time.

@@ -12,6 +12,7 @@ training run on every process that uses this Redis.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -34,6 +35,30 @@ def env_int(name: str, default: int, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+def env_float(name: str, default: float) -> float:
+    """A finite, non-negative number from the environment; a bad value fails loudly."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number, not {raw!r}")
+    return value
+
+
+def setting_gpus_per_run() -> int:
+    """HEARTH_GPUS_PER_RUN: processes (GPUs) per training run (worker.runs)."""
+    return env_int("HEARTH_GPUS_PER_RUN", 1, minimum=1)
+
+
+def setting_cancel_grace_s() -> float:
+    """HEARTH_CANCEL_GRACE_S: how long a cancelled run may take to stop (worker.runs)."""
+    return env_float("HEARTH_CANCEL_GRACE_S", 30.0)
 
 
 def broker_settings() -> dict[str, Any]:
@@ -71,6 +96,11 @@ def result_settings() -> dict[str, Any]:
     results.mkdir(parents=True, exist_ok=True)
     return {"result_backend": f"file://{results}"}
 
+
+# What worker.runs reads for each run, checked now as well: a value it cannot use stops the
+# worker at start-up with a message naming the variable, instead of failing every run it takes.
+setting_gpus_per_run()
+setting_cancel_grace_s()
 
 app = Celery("hearth-gpu")
 app.conf.update(

@@ -103,7 +103,6 @@ import functools
 import json
 import logging
 import math
-import os
 import queue
 import re
 import shutil
@@ -118,7 +117,7 @@ from typing import IO, Any, TypeVar
 from celery.contrib.abortable import AbortableTask
 
 from worker.answers import AnswerSpec, journal_path
-from worker.celery import app, env_int
+from worker.celery import app, setting_cancel_grace_s, setting_gpus_per_run
 from worker.child import TrainingProcess, child_argv, child_env, send_signal
 from worker.config import CONFIGS, TrainConfig
 from worker.hub import is_transient, publish_folder
@@ -232,19 +231,6 @@ def check_spec(spec: dict[str, Any], route: ReportRoute, models: Path) -> RunSpe
     return RunSpec(route, kind, config, output, publish, answer)
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, not {raw!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number, not {raw!r}")
-    return value
-
-
 # ---------------------------------------------------------------------------------------------
 # The lock
 # ---------------------------------------------------------------------------------------------
@@ -302,8 +288,8 @@ class Knobs:
     def from_env(cls) -> Knobs:
         return cls(
             models=models_dir(),
-            gpus=env_int("HEARTH_GPUS_PER_RUN", 1, minimum=1),
-            cancel_grace_s=_env_float("HEARTH_CANCEL_GRACE_S", 30.0),
+            gpus=setting_gpus_per_run(),
+            cancel_grace_s=setting_cancel_grace_s(),
         )
 
 
@@ -321,9 +307,15 @@ def run_training(
     attempt. Raises SpecError when the spec names nowhere to report to, and RunBusy, having
     reported nothing, when another process holds the run (the task retries).
     """
-    knobs = knobs or Knobs.from_env()
     route = ReportRoute.from_spec(spec)
     reporter = Reporter(route, send)
+    try:
+        # worker.celery checks these at start-up; should one have gone bad since, the run
+        # fails with the reason rather than staying queued on the site.
+        knobs = knobs or Knobs.from_env()
+    except ValueError as exc:
+        reporter.finish("failed", error=f"the GPU worker's settings: {exc}")
+        return "failed"
     try:
         run = check_spec(spec, route, knobs.models)
     except SpecError as exc:
