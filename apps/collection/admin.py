@@ -7,6 +7,13 @@ from django.http import HttpRequest
 from apps.collection.models import CollectionPolicy, Import, Prompt, Response
 from apps.collection.policy import policy_update
 
+# Where a prompt or answer stands in the flow: read here, changed only on the site (reviews,
+# rankings, withdrawing, moderation), whose services move its open slots, its answers' and its
+# consensus along with it. Set by hand here, a rejected prompt put back to collecting kept 0
+# open slots and was never handed out again (spam QA).
+PROMPT_FLOW_FIELDS = ["state", "open_slots", "withdrawn_at", "hidden_at"]
+RESPONSE_FLOW_FIELDS = [*PROMPT_FLOW_FIELDS, "source"]
+
 
 class ResponseInline(admin.TabularInline):
     """A prompt's answers on its page. The author is shown, not edited: a raw-id widget looked
@@ -16,7 +23,10 @@ class ResponseInline(admin.TabularInline):
     model = Response
     extra = 0
     fields = ["author", "text", "state", "source", "withdrawn_at", "hidden_at"]
-    readonly_fields = ["author"]
+    readonly_fields = ["author", *RESPONSE_FLOW_FIELDS]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # an answer is written on the site, under its checks and the prompt's slots
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Response]:
         return super().get_queryset(request).select_related("author")
@@ -38,7 +48,7 @@ class PromptAdmin(admin.ModelAdmin):
     search_fields = ["instruction", "author__email"]
     raw_id_fields = ["author"]
     list_select_related = ["author"]
-    readonly_fields = ["instruction_key", "created_at", "updated_at"]
+    readonly_fields = ["instruction_key", *PROMPT_FLOW_FIELDS, "created_at", "updated_at"]
     inlines = [ResponseInline]
 
 
@@ -49,6 +59,7 @@ class ResponseAdmin(admin.ModelAdmin):
     search_fields = ["text", "author__email"]
     raw_id_fields = ["author", "prompt"]
     list_select_related = ["author", "prompt"]
+    readonly_fields = [*RESPONSE_FLOW_FIELDS, "created_at", "updated_at"]
 
 
 @admin.register(CollectionPolicy)
