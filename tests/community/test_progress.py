@@ -10,8 +10,9 @@ import pytest
 from apps.collection.models import PromptState
 from apps.community.selectors import progress as progress_selectors
 from apps.community.selectors.progress import OpenWork, ProgressDay, progress
+from apps.feedback.models import Review
 from tests.community.progress_data import TODAY
-from tests.factories import PromptFactory
+from tests.factories import PromptFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -100,3 +101,23 @@ def test_the_result_is_cached_for_a_minute_per_day(data_set):
     tomorrow = progress(today=TODAY + dt.timedelta(days=1))
     assert tomorrow.prompt_states["review"] == 3
     assert tomorrow.days[-1].date == TODAY + dt.timedelta(days=1)
+
+
+def test_a_banned_reviewers_votes_leave_the_recent_figures(data_set):
+    """Spam QA: after a ring's ban its blocking votes against honest work still made up a
+    third of the 'blocking share'."""
+    before = progress_selectors._compute(TODAY)  # the figures, not the cached copy
+    banned = UserFactory(banned_at=dt.datetime(2026, 3, 11, tzinfo=dt.UTC), ban_reason="spam")
+    when = dt.datetime.combine(TODAY, dt.time(12), tzinfo=dt.UTC)
+    review = Review.objects.create(
+        reviewer=banned, prompt=PromptFactory(state=PromptState.REVIEW), quality=1, spam=True
+    )
+    Review.objects.filter(pk=review.pk).update(created_at=when)
+
+    after = progress_selectors._compute(TODAY)
+
+    assert (after.reviews_recent, after.blocking_reviews_recent) == (
+        before.reviews_recent,
+        before.blocking_reviews_recent,
+    )
+    assert after.days == before.days

@@ -17,7 +17,8 @@ What is counted:
   these are the whole pool.
 - **The last 30 days** (UTC, today included): prompts and answers written on Hearth that are
   accepted or in review, as the Your impact chart counts them (not imported, not written by a
-  model, not withdrawn, hidden or by a banned author), and reviews and rankings sent.
+  model, not withdrawn, hidden or by a banned author), and reviews and rankings sent by people
+  who are not banned.
 - **The accepted data set**: accepted prompts (what Browse shows) per category and language.
 - **Quality**: the mean of Kendall's W over the public prompts whose rankings have a
   consensus, and the share of the last 30 days' reviews that ticked a blocking label.
@@ -279,8 +280,14 @@ def _per_day(first: dt.date, last: dt.date) -> Any:
         ),
         ANSWERS,
     )
-    reviews = daily(Review.objects.all(), REVIEWS, Count("pk", filter=blocking))
-    rankings = daily(Ranking.objects.all(), RANKINGS)
+    # A banned person's reviews and rankings no longer count (consensus drops their votes):
+    # a spam ring's 'blocking' votes against honest work would stay in the quality figure.
+    reviews = daily(
+        Review.objects.filter(reviewer__banned_at__isnull=True),
+        REVIEWS,
+        Count("pk", filter=blocking),
+    )
+    rankings = daily(Ranking.objects.filter(ranker__banned_at__isnull=True), RANKINGS)
     return prompts.union(answers, reviews, rankings, all=True)
 
 
