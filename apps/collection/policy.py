@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Any
 
 from django.db import connection, transaction
@@ -62,7 +64,8 @@ def _top_up_open_slots(before: CollectionPolicy, after: CollectionPolicy) -> Non
     would wait forever for a review, answer or ranking nobody can be given. A lowered count
     takes nothing away: the next task sent in finds enough and moves the work on.
     Precondition: the caller holds the policy's row lock. Rows are locked in id order,
-    prompts before answers, as every path that changes several does.
+    prompts before answers, as every path that changes several does: the prompts of all the
+    raised steps together first.
 
     One statement a step: its subquery locks the rows at the step in id order (answers only,
     not their prompts) and the UPDATE adds to those, with no list of ids sent back and forth
@@ -73,11 +76,28 @@ def _top_up_open_slots(before: CollectionPolicy, after: CollectionPolicy) -> Non
     with the site's small pending lists, merged every few dozen rows, that took several times
     as long.
     """
+
+    def added(name: str) -> int:
+        return int(getattr(after, name)) - int(getattr(before, name))
+
+    raised = [at_step for name, at_step in _PROMPTS_AT_STEP.items() if added(name) > 0]
+    if len(raised) > 1 and connection.vendor == "postgresql":
+        # The prompts of every raised step first, in one id order: step by step, a raise of
+        # two counts took a higher id at one step before a lower one at the next, and
+        # deadlocked with a ban, which locks them all by id (race QA: 7 rounds in 10).
+        every_step = (
+            Prompt.objects.filter(functools.reduce(operator.or_, raised), withdrawn_at__isnull=True)
+            .order_by("pk")
+            .select_for_update(no_key=True)
+            .values("pk")
+        )
+        locking, params = every_step.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM ({locking}) AS locked", params)
     lifted = False
     for model, steps in ((Prompt, _PROMPTS_AT_STEP), (Response, _RESPONSES_AT_STEP)):
         for name, at_step in steps.items():
-            added = int(getattr(after, name)) - int(getattr(before, name))
-            if added <= 0:
+            if added(name) <= 0:
                 continue
             if not lifted:
                 search.lift_pending_limit(connection)
@@ -93,7 +113,7 @@ def _top_up_open_slots(before: CollectionPolicy, after: CollectionPolicy) -> Non
                 cursor.execute(
                     f'UPDATE {quote(model._meta.db_table)} SET "open_slots" = "open_slots" + %s '
                     f"WHERE {quote(model._meta.pk.column)} IN ({locked})",
-                    [added, *params],
+                    [added(name), *params],
                 )
     if lifted:
         search.merge_pending(connection)

@@ -22,6 +22,7 @@ from apps.collection.policy import policy_update
 from apps.collection.services import prompt_create
 from tests.conftest import client_for
 from tests.factories import PromptFactory
+from tests.locks import InThread, lock_row, require_row_locks, wait_until_someone_waits_on_a_lock
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow(seconds=3)]
 
@@ -137,3 +138,28 @@ def test_an_import_reads_a_raise_made_between_its_batches(maintainer):
     # The first batch was topped up by the raise; the second was written after it.
     prompts = Prompt.objects.filter(state=PromptState.REVIEW).order_by("pk")
     assert [p.open_slots for p in prompts] == [3, 3, 3, 3]
+
+
+def test_a_raise_of_two_counts_locks_their_prompts_in_one_id_order(make_volunteer):
+    """Race QA: a raise of two counts locked the prompts of one step, then of the next, each
+    by id; a ban, which locks every prompt it changes by id, deadlocked with it in 7 rounds of
+    10 (a 500 and no ban). Here the other side holds the lower id, a collecting prompt, then
+    wants the higher, in review: the raise must wait for the lower before it takes the
+    higher."""
+    require_row_locks()
+    policy_update(changes={"prompt_reviews_required": 2, "responses_to_collect": 3})
+    lower = PromptFactory(state=PromptState.COLLECTING, open_slots=3)
+    higher = PromptFactory(state=PromptState.REVIEW, open_slots=2)
+    assert lower.pk < higher.pk
+
+    with transaction.atomic():
+        lock_row(Prompt, lower.pk)
+        raise_both = InThread(
+            lambda: policy_update(changes={"prompt_reviews_required": 3, "responses_to_collect": 4})
+        ).start()
+        wait_until_someone_waits_on_a_lock()
+        lock_row(Prompt, higher.pk)  # a deadlock here if the raise took it first
+    raise_both.join()
+
+    assert Prompt.objects.get(pk=lower.pk).open_slots == 4
+    assert Prompt.objects.get(pk=higher.pk).open_slots == 3
