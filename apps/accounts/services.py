@@ -385,8 +385,12 @@ def account_delete(*, user: User) -> User:
 
     from apps.assignments.services import assignments_release_for_user, on_gone_work_commit
     from apps.collection.models import Response
+    from apps.collection.policy import policy_gate
     from apps.collection.services import author_work_withdraw
 
+    # A prompt ranking that their answers leave with fewer than two goes back to collecting
+    # with slots from the policy: the gate before any lock (see policy_gate).
+    policy_gate()
     # FOR NO KEY UPDATE, as everywhere: a FOR UPDATE lock would deadlock with a submission of
     # theirs, which holds its task and then inserts a review or answer that names them (FOR
     # KEY SHARE on this row) while this waits for the task. New work stays out all the same:

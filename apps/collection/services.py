@@ -862,6 +862,9 @@ def response_update(*, response: Response, user: User, text: Any) -> Response:
 
 @transaction.atomic
 def response_withdraw(*, response: Response, user: User) -> Response:
+    # A prompt ranking that the answer leaves with fewer than two goes back to collecting
+    # with slots from the policy: the gate before the prompt's lock (see policy_gate).
+    policy_gate()
     prompt = Prompt.objects.select_for_update(no_key=True).get(pk=response.prompt_id)
     response = Response.objects.select_for_update(no_key=True).get(pk=response.pk)
     if response.author_id != user.pk:

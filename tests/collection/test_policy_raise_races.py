@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
+from apps.accounts.models import User
+from apps.accounts.services import account_delete
 from apps.collection.importing import check_import_options, prompts_import_jsonl
-from apps.collection.models import Prompt, PromptState
+from apps.collection.models import Prompt, PromptState, ResponseState
 from apps.collection.policy import policy_update
-from apps.collection.services import prompt_create
+from apps.collection.services import prompt_create, response_withdraw
 from tests.conftest import client_for
-from tests.factories import PromptFactory
+from tests.factories import PromptFactory, ResponseFactory
 from tests.locks import InThread, lock_row, require_row_locks, wait_until_someone_waits_on_a_lock
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow(seconds=3)]
@@ -163,3 +165,44 @@ def test_a_raise_of_two_counts_locks_their_prompts_in_one_id_order(make_voluntee
 
     assert Prompt.objects.get(pk=lower.pk).open_slots == 4
     assert Prompt.objects.get(pk=higher.pk).open_slots == 3
+
+
+def test_an_answer_withdrawn_while_answers_are_raised_reopens_its_prompt_for_the_raised_count(
+    make_volunteer,
+):
+    """Race QA: a withdrawal (a hide, a ban, an account deletion alike) that left a ranking
+    prompt one answer and sent it back to collecting took the old count."""
+    policy_update(changes={"responses_to_collect": 3})
+    prompt = PromptFactory(state=PromptState.RANKING, open_slots=3)
+    leaving, _staying = (
+        ResponseFactory(prompt=prompt, author=make_volunteer(), state=ResponseState.ACCEPTED)
+        for _ in range(2)
+    )
+    author = User.objects.get(pk=leaving.author_id)
+
+    _raise_while(
+        {"responses_to_collect": 5},
+        lambda: response_withdraw(response=leaving, user=author),
+    )
+
+    prompt.refresh_from_db()
+    assert prompt.state == PromptState.COLLECTING
+    assert prompt.open_slots == 4  # five to collect, one (the other answer) there
+
+
+def test_an_account_deleted_while_answers_are_raised_reopens_its_prompts_for_the_raised_count(
+    make_volunteer,
+):
+    policy_update(changes={"responses_to_collect": 3})
+    prompt = PromptFactory(state=PromptState.RANKING, open_slots=3)
+    leaving, _staying = (
+        ResponseFactory(prompt=prompt, author=make_volunteer(), state=ResponseState.ACCEPTED)
+        for _ in range(2)
+    )
+    author = User.objects.get(pk=leaving.author_id)
+
+    _raise_while({"responses_to_collect": 5}, lambda: account_delete(user=author))
+
+    prompt.refresh_from_db()
+    assert prompt.state == PromptState.COLLECTING
+    assert prompt.open_slots == 4
