@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -114,6 +115,27 @@ class FlagsApi(APIView):
         return ApiResponse(FlagOut(flag).data, status=status.HTTP_201_CREATED)
 
 
+class ReporterOut(serializers.Serializer[Any]):
+    id = serializers.IntegerField(source="pk")
+    public_name = serializers.CharField(help_text="The name the reporter goes by in Hearth.")
+    banned = serializers.SerializerMethodField(
+        help_text="Whether the reporter is banned now. A ban closes the banned account's "
+        "open flags, so an open flag from a banned reporter is one from before that rule."
+    )
+
+    def get_banned(self, user: User) -> bool:
+        return user.banned_at is not None
+
+
+class QueueFlagOut(serializers.ModelSerializer[Flag]):
+    reporter = ReporterOut()
+
+    class Meta:
+        model = Flag
+        fields = ["id", "reason", "note", "created_at", "reporter"]
+        read_only_fields = fields
+
+
 class QueueItemOut(serializers.Serializer[Any]):
     kind = serializers.CharField()
     id = serializers.IntegerField(source="target.pk")
@@ -121,6 +143,18 @@ class QueueItemOut(serializers.Serializer[Any]):
     hidden = serializers.SerializerMethodField()
     open_flags = serializers.IntegerField()
     reasons = serializers.ListField(child=serializers.CharField())
+    flags = QueueFlagOut(
+        many=True,
+        help_text=f"The oldest open flags, {selectors.FLAGS_SHOWN} at most, each with its "
+        "reporter; open_flags counts them all and reasons gives every one's reason.",
+    )
+    banned_reporters = serializers.SerializerMethodField(
+        help_text="How many of the open flags, all of them, come from reporters banned now."
+    )
+
+    def get_banned_reporters(self, item: selectors.QueueItem) -> int:
+        counts: dict[tuple[str, int], int] = self.context.get("banned_reporters", {})
+        return counts.get((item.kind, item.target.pk), 0)
 
     def get_text(self, item: selectors.QueueItem) -> str:
         target = item.target
@@ -133,7 +167,9 @@ class QueueItemOut(serializers.Serializer[Any]):
 class QueueApi(APIView):
     """Prompts and answers with open flags, paged like every list: hidden ones first (flags
     hid them and they wait for a moderator), then the most flagged, then the longest
-    waiting."""
+    waiting. Each item gives its oldest open flags with their reporters, and whether each is
+    banned (a ban closes the banned account's open flags and shows again what they alone
+    hid: one still open from a banned reporter predates that)."""
 
     permission_classes = [IsAuthenticated, IsModerator]
 
@@ -146,7 +182,25 @@ class QueueApi(APIView):
     def get(self, request: Request) -> ApiResponse:
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.moderation_queue(), request, view=self)
-        return paginator.get_paginated_response(QueueItemOut(page, many=True).data)
+        context = {"banned_reporters": _banned_reporters(page or [])}
+        return paginator.get_paginated_response(QueueItemOut(page, many=True, context=context).data)
+
+
+def _banned_reporters(items: list[selectors.QueueItem]) -> dict[tuple[str, int], int]:
+    """For each of these queue items, ("prompt" or "response", id), how many of its open
+    flags come from a banned reporter: one query for the page."""
+    prompt_ids = [i.target.pk for i in items if i.kind == "prompt"]
+    response_ids = [i.target.pk for i in items if i.kind == "response"]
+    if not items:
+        return {}
+    rows = (
+        Flag.objects.filter(resolved_at__isnull=True, reporter__banned_at__isnull=False)
+        .filter(Q(prompt_id__in=prompt_ids) | Q(response_id__in=response_ids))
+        .order_by()
+        .values_list("prompt_id", "response_id")
+        .annotate(n=Count("pk"))
+    )
+    return {("prompt", p) if p is not None else ("response", r): n for p, r, n in rows}
 
 
 class ReasonIn(RefusesUnknownFields):

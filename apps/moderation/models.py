@@ -15,6 +15,13 @@ class FlagReason(models.TextChoices):
     OTHER = "other", _("Something else")
 
 
+class FlagResolution(models.TextChoices):
+    """How a closed flag was closed, when it was not by a moderator's decision on its item
+    (hide, keep hidden, restore, dismiss: blank, and the audit log says which)."""
+
+    REPORTER_BANNED = "reporter_banned", _("Reporter banned")
+
+
 class Flag(models.Model):
     """A volunteer's report that a prompt or response needs a moderator's look."""
 
@@ -37,6 +44,16 @@ class Flag(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+    )
+    resolution = models.CharField(
+        max_length=20,
+        choices=FlagResolution.choices,
+        blank=True,
+        default="",
+        help_text=_(
+            "Why it was closed, when not by a moderator's decision on its item: "
+            "reporter_banned (a ban voids the banned account's open flags)."
+        ),
     )
 
     class Meta:

@@ -13,6 +13,9 @@ change anything:
   unbanning one who is not banned, a moderator "unbanning" themselves) they raise a
   ValidationError that says so (a message on the pages, the API's 409): the moderator is probably
   acting on a stale page, and their reason would otherwise be dropped unseen.
+
+A ban voids the banned account's reports (``_void_flags_of``): its open flags are closed, and
+what they alone had hidden automatically is shown again, as a moderator's restore would.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Greatest
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -32,7 +35,7 @@ from apps.accounts.services import check_not_banned
 from apps.assignments.models import Assignment, AssignmentState
 from apps.assignments.services import assignments_release_for_user, on_gone_work_commit
 from apps.collection import flow
-from apps.collection.flow import InvalidTransition
+from apps.collection.flow import ROWS_PER_STATEMENT, InvalidTransition
 from apps.collection.models import (
     ACCEPTED_PROMPT_STATES,
     Prompt,
@@ -45,7 +48,7 @@ from apps.collection.policy import current_policy
 from apps.core.text import check_text
 from apps.feedback.models import Ranking
 from apps.feedback.services import consensus_refresh, rank_sets_changed, rank_sets_check
-from apps.moderation.models import Flag, FlagReason, ModerationAction
+from apps.moderation.models import Flag, FlagReason, FlagResolution, ModerationAction
 
 Target = Prompt | Response
 MAX_REASON = 1000
@@ -168,11 +171,7 @@ def flag_create(*, reporter: User, target: Target, reason: Any, note: Any = "") 
         raise ValidationError(
             _("You have already flagged this; a moderator will look at it.")
         ) from None
-    open_flags = (
-        Flag.objects.filter(resolved_at__isnull=True, **_target_kwargs(target))
-        .filter(_REPORTER_WITH_ACCEPTED_WORK)
-        .count()
-    )
+    open_flags = _counting_flags().filter(**_target_kwargs(target)).count()
     if target.hidden_at is None and open_flags >= current_policy().auto_hide_flags:
         _hide(target)
         _log(
@@ -190,6 +189,16 @@ def flag_create(*, reporter: User, target: Target, reason: Any, note: Any = "") 
 _REPORTER_WITH_ACCEPTED_WORK = Exists(
     Prompt.objects.filter(author=OuterRef("reporter_id"), state__in=ACCEPTED_PROMPT_STATES)
 ) | Exists(Response.objects.filter(author=OuterRef("reporter_id"), state=ResponseState.ACCEPTED))
+
+
+def _counting_flags() -> QuerySet[Flag]:
+    """The open flags that count towards hiding an item by themselves: from a reporter with
+    accepted work (``_REPORTER_WITH_ACCEPTED_WORK``) who is not banned. A ban closes the
+    banned account's open flags (``_void_flags_of``); one left open by a ban from before that
+    did, or committed while a ban ran, counts no more for it."""
+    return Flag.objects.filter(resolved_at__isnull=True, reporter__banned_at__isnull=True).filter(
+        _REPORTER_WITH_ACCEPTED_WORK
+    )
 
 
 def _resolve_flags(target: Target, moderator: User) -> int:
@@ -346,8 +355,15 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     prompts and answers leave public view, the task pool, rank sets and consensus until the
     ban is lifted (they and moderators still see them); a collecting prompt they answered
     collects another answer in the place of theirs, as for a hidden answer (an unban takes
-    the place back while it is still open). A user already banned is refused
-    (ValidationError) and keeps the reason they were banned for."""
+    the place back while it is still open). Their reports are voided: their open flags are
+    closed, and what those flags had hidden automatically comes back when the flags left
+    no longer reach the policy's count (``_void_flags_of``). A user already banned is refused
+    (ValidationError) and keeps the reason they were banned for.
+
+    Rows are locked in one order, each kind by id: the user, their open tasks, then the
+    prompts (``_work_of`` and those ``_flagged_by`` names), then the answers (theirs and
+    those they flagged); everything after the locks is done in bulk, in a number of
+    statements that does not grow with their work or their flags."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=True)
     if user.pk == moderator.pk:
@@ -372,24 +388,34 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     user.banned_at = timezone.now()
     user.ban_reason = clean
     user.save(update_fields=["banned_at", "ban_reason"])
-    # Their tasks' rows and what the ban changes, locked in one order (see _work_of), then the
-    # work in bulk: one prompt at a time, a heavy contributor's ban outlasted the request.
-    assignments_release_for_user(user=user, prompts=_work_of(user), answers=Q(author=user))
+    # Their tasks' rows and what the ban changes, locked in one order (see _work_of and
+    # _flagged_by), then the work in bulk: one prompt at a time, a heavy contributor's ban
+    # outlasted the request.
+    flagged_prompts, flagged_answers = _flagged_by(user)
+    assignments_release_for_user(
+        user=user,
+        prompts=_work_of(user) | flagged_prompts,
+        answers=Q(author=user) | flagged_answers,
+    )
     on_gone_work_commit(author_id=user.pk)  # and other people's tasks on their work
     _give_back_places_of_answers(user)
     _recount_for(user)
     # A prompt ranking left with fewer than two answers without theirs collects again.
     rank_sets_check(prompt_ids=Response.objects.filter(author=user).values("prompt_id"))
     _log(moderator, ModerationAction.Action.BAN, subject=user, reason=clean)
+    # After the ban's own log row, so that the log reads in the order things happened.
+    _void_flags_of(user, moderator=moderator)
     return user
 
 
 @transaction.atomic
 def user_unban(*, moderator: User, user: User, reason: Any = "") -> User:
     """Lift a ban. Their answers that count again take back, in collecting prompts, the
-    places the ban gave, as far as those are still open (``_take_back_places_of_answers``). A
-    user who is not banned (a moderator themselves, say) is refused (ValidationError) and
-    nothing is logged."""
+    places the ban gave, as far as those are still open (``_take_back_places_of_answers``).
+    The flags the ban closed stay closed, and what it showed again stays shown: they may
+    report again, and a moderator decides on the rest from the queue. A user who is not
+    banned (a moderator themselves, say) is refused (ValidationError) and nothing is
+    logged."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=False)
     user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
@@ -403,6 +429,133 @@ def user_unban(*, moderator: User, user: User, reason: Any = "") -> User:
     _recount_for(user)
     _log(moderator, ModerationAction.Action.UNBAN, subject=user, reason=clean)
     return user
+
+
+def _flagged_by(user: User) -> tuple[Q, Q]:
+    """The prompts and the answers that a ban of ``user`` voids flags on, as row filters
+    for its locks: the prompts and answers they hold an open flag on, and the prompts of
+    those answers (a restored answer takes back its place and rejoins its prompt's
+    consensus, under the prompt's lock). Every such item is locked, hidden or not: a flag
+    created meanwhile on one counts the open flags under its lock (``flag_create``), and so
+    sees this ban's flags either all open or all closed."""
+    flags = Flag.objects.filter(reporter=user, resolved_at__isnull=True)
+    answers = flags.filter(response_id__isnull=False).values("response_id")
+    prompts = Q(pk__in=flags.filter(prompt_id__isnull=False).values("prompt_id")) | Q(
+        pk__in=Response.objects.filter(pk__in=answers).values("prompt_id")
+    )
+    return prompts, Q(pk__in=answers)
+
+
+def _hidden_by_flags(model: type[Prompt] | type[Response], rows: Q) -> list[tuple[int, int]]:
+    """The ``rows`` (prompts or answers) that are hidden and whose latest hide was the
+    automatic one (the audit log's ``auto_hide``; a moderator's hide or Keep hidden logs
+    ``hide``), each as (id, how many of its open flags count now: ``_counting_flags``), in
+    id order. One query."""
+    field = "prompt_id" if model is Prompt else "response_id"
+    latest_hide = (
+        ModerationAction.objects.filter(
+            **{field: OuterRef("pk")},
+            action__in=[ModerationAction.Action.HIDE, ModerationAction.Action.AUTO_HIDE],
+        )
+        .order_by("-created_at", "-id")
+        .values("action")[:1]
+    )
+    counting = (
+        _counting_flags()
+        .filter(**{field: OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return list(
+        model.objects.filter(rows, hidden_at__isnull=False)
+        .alias(latest_hide=Subquery(latest_hide))
+        .filter(latest_hide=ModerationAction.Action.AUTO_HIDE)
+        .annotate(counting=Coalesce(Subquery(counting), 0))
+        .order_by("pk")
+        .values_list("pk", "counting")
+    )
+
+
+def _void_flags_of(user: User, *, moderator: User) -> None:
+    """A banned account's reports count no more. Its open flags are closed (resolved by the
+    banning moderator, ``resolution`` ``reporter_banned``), and each prompt or answer that the
+    flags hid automatically (``_hidden_by_flags``) and that the open flags left, from
+    reporters who count and are not banned, would no longer hide is shown again as
+    ``content_restore`` shows it: a restored answer that holds a place takes it back while
+    it is open and rejoins its prompt's consensus. What a moderator hid, or kept hidden,
+    stays hidden. Each restore is logged as the banning moderator's ``restore`` (they
+    decided the ban that voided the reports; the reason names the banned account). Unlike a
+    moderator's restore, the item's other open flags stay open: nobody has judged those, and
+    the item stays in the queue for a moderator to look at (enough new flags hide it again).
+
+    In bulk: a few statements for each ROWS_PER_STATEMENT items, however many flags.
+    Precondition: ``user`` is banned in this transaction, and the caller holds the row locks
+    of the prompts and answers ``_flagged_by(user)`` names (the ban's lock order)."""
+    flags = Flag.objects.filter(reporter=user, resolved_at__isnull=True)
+    # Read before the flags close (the banned reporter counts no more either way), since
+    # once closed they no longer say which items they were on.
+    on_prompts = flags.filter(prompt_id__isnull=False).values("prompt_id")
+    on_answers = flags.filter(response_id__isnull=False).values("response_id")
+    prompts = _hidden_by_flags(Prompt, Q(pk__in=on_prompts))
+    answers = _hidden_by_flags(Response, Q(pk__in=on_answers))
+    # The policy is read only when there is something to decide: the first read creates it.
+    needed = current_policy().auto_hide_flags if prompts or answers else 0
+    prompt_ids = [pk for pk, counting in prompts if counting < needed]
+    answer_ids = [pk for pk, counting in answers if counting < needed]
+    now = timezone.now()
+    flags.update(resolved_at=now, resolved_by=moderator, resolution=FlagResolution.REPORTER_BANNED)
+    for part in _parts(prompt_ids):
+        Prompt.objects.filter(pk__in=part).update(hidden_at=None, updated_at=now)
+    for part in _parts(answer_ids):
+        Response.objects.filter(pk__in=part).update(hidden_at=None, updated_at=now)
+        _take_back_places_of_restored_answers(part)
+        consensus_refresh(prompt_ids=Response.objects.filter(pk__in=part).values("prompt_id"))
+    reason = _("Flags from a banned account no longer count: %(name)s") % {"name": user.public_name}
+    action = ModerationAction.Action.RESTORE
+    ModerationAction.objects.bulk_create(
+        [
+            *(
+                ModerationAction(actor=moderator, action=action, prompt_id=pk, reason=reason)
+                for pk in prompt_ids
+            ),
+            *(
+                ModerationAction(actor=moderator, action=action, response_id=pk, reason=reason)
+                for pk in answer_ids
+            ),
+        ],
+        batch_size=ROWS_PER_STATEMENT,
+    )
+
+
+def _parts(ids: list[int]) -> list[list[int]]:
+    return [ids[i : i + ROWS_PER_STATEMENT] for i in range(0, len(ids), ROWS_PER_STATEMENT)]
+
+
+def _take_back_places_of_restored_answers(answer_ids: list[int]) -> None:
+    """``flow.take_back_place`` for each of these answers, just restored, that holds a place
+    again (``flow.holds_place``, its author not banned), in one statement: each collecting
+    prompt takes back one place per such answer, as far as they are open (never below 0).
+    Precondition: the caller holds the prompts' row locks."""
+    answers = Response.objects.filter(
+        pk__in=answer_ids,
+        source=Source.HUMAN,
+        state__in=(ResponseState.REVIEW, ResponseState.ACCEPTED),
+        withdrawn_at__isnull=True,
+        hidden_at__isnull=True,
+        author__banned_at__isnull=True,
+    )
+    per_prompt = Subquery(
+        answers.filter(prompt_id=OuterRef("pk"))
+        .order_by()
+        .values("prompt_id")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    Prompt.objects.filter(state=PromptState.COLLECTING, pk__in=answers.values("prompt_id")).update(
+        open_slots=Greatest(F("open_slots") - per_prompt, Value(0))
+    )
 
 
 def _work_of(user: User) -> Q:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.fields import DateTimeField
 
 from apps.assignments.models import Assignment, AssignmentState
 from apps.collection.models import Prompt, PromptState, ResponseState
@@ -175,12 +176,13 @@ def test_reports_from_accounts_with_no_accepted_work_do_not_hide_but_reach_the_q
     assert answer.hidden_at is not None
 
 
-def test_the_queue_is_for_moderators_only(api, api_moderator, volunteer2):
+def test_the_queue_is_for_moderators_only(api, api_moderator, volunteer, volunteer2):
     prompt = PromptFactory(author=volunteer2)
     api.post("/api/v1/flags/", {"prompt_id": prompt.pk, "reason": "spam"}, format="json")
     assert api.get("/api/v1/moderation/queue/").status_code == 403
     r = api_moderator.get("/api/v1/moderation/queue/")
     assert r.status_code == 200
+    flag = Flag.objects.get()
     assert r.json() == {
         "count": 1,
         "next": None,
@@ -193,6 +195,16 @@ def test_the_queue_is_for_moderators_only(api, api_moderator, volunteer2):
                 "hidden": False,
                 "open_flags": 1,
                 "reasons": ["spam"],
+                "flags": [
+                    {
+                        "id": flag.pk,
+                        "reason": "spam",
+                        "note": "",
+                        "created_at": DateTimeField().to_representation(flag.created_at),
+                        "reporter": {"id": volunteer.pk, "public_name": "Ada", "banned": False},
+                    }
+                ],
+                "banned_reporters": 0,
             }
         ],
     }
