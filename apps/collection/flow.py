@@ -3,7 +3,9 @@
 Prompt: review → collecting → ranking → complete, with rejected (from review) and halted
 (from any open state) as exits; a prompt ranking goes back to collecting when fewer than two
 of its answers are left to rank (apps.feedback.services.rank_sets_check). Response:
-review → accepted | rejected.
+review → accepted | rejected. A rejected prompt or answer goes back to review when reviews
+that decided it stop counting, their reviewer banned
+(apps.feedback.services.reviews_of_banned_reconsider).
 
 Each transition sets the target's ``open_slots`` for its new state, so the dispatcher hands
 out exactly as many tasks as the policy asks for. Callers must hold the row lock
@@ -12,7 +14,7 @@ out exactly as many tasks as the policy asks for. Callers must hold the row lock
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connection
@@ -49,12 +51,17 @@ PROMPT_EDGES: frozenset[tuple[str, str]] = frozenset(
         (PromptState.REVIEW, PromptState.HALTED),
         (PromptState.COLLECTING, PromptState.HALTED),
         (PromptState.RANKING, PromptState.HALTED),
+        # Reviews that rejected it no longer count (their reviewer banned): it is reviewed
+        # again, or decided at once by the reviews left (see back_to_review).
+        (PromptState.REJECTED, PromptState.REVIEW),
     }
 )
 RESPONSE_EDGES: frozenset[tuple[str, str]] = frozenset(
     {
         (ResponseState.REVIEW, ResponseState.ACCEPTED),
         (ResponseState.REVIEW, ResponseState.REJECTED),
+        # As for a prompt: reviews that rejected it no longer count.
+        (ResponseState.REJECTED, ResponseState.REVIEW),
     }
 )
 
@@ -138,6 +145,36 @@ def prompts_back_to_collecting(*, prompt_ids: Sequence[int], policy: CollectionP
                     *part,
                 ],
             )
+
+
+def back_to_review(model: type[Prompt] | type[Response], *, slots: Mapping[int, int]) -> int:
+    """Move these rejected prompts (or answers: ``model``) back to review, the edge
+    rejected → review, each with ``slots[id]`` open review slots (the reviews it still lacks,
+    not the policy's full count as ``prompt_transition`` gives: those that still count stay
+    with it); returns how many moved. One statement per distinct slot count and
+    ROWS_PER_STATEMENT rows, however many; a row no longer rejected is left alone. An answer
+    back in review holds a place in its prompt again: the caller takes it back
+    (``take_back_place``'s rule, in bulk). Precondition: the caller holds the rows' locks
+    (and an answer's prompt's)."""
+    edges, rejected, review = (
+        (PROMPT_EDGES, PromptState.REJECTED, PromptState.REVIEW)
+        if model is Prompt
+        else (RESPONSE_EDGES, ResponseState.REJECTED, ResponseState.REVIEW)
+    )
+    if (rejected, review) not in edges:
+        raise InvalidTransition(f"{model.__name__}: {rejected} → {review} is not allowed")
+    by_count: dict[int, list[int]] = {}
+    for pk, n in slots.items():
+        by_count.setdefault(int(n), []).append(pk)
+    moved = 0
+    now = timezone.now()
+    for n, pks in sorted(by_count.items()):
+        pks.sort()
+        for start in range(0, len(pks), ROWS_PER_STATEMENT):
+            moved += model.objects.filter(
+                pk__in=pks[start : start + ROWS_PER_STATEMENT], state=rejected
+            ).update(state=review, open_slots=n, updated_at=now)
+    return moved
 
 
 def response_transition(*, response: Response, to: str) -> Response:

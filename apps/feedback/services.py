@@ -17,12 +17,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import IntegerField, QuerySet
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
+from apps.assignments.models import Assignment, AssignmentState, TaskType
 from apps.collection import flow
 from apps.collection.models import (
     CollectionPolicy,
@@ -30,10 +32,12 @@ from apps.collection.models import (
     PromptState,
     Response,
     ResponseState,
+    Source,
 )
+from apps.collection.policy import policy_gate
 from apps.core.sql import columns, fetch_all, insert, is_row_id, quote, scalar
 from apps.feedback.consensus import compute_consensus
-from apps.feedback.models import LABELS, PromptConsensus, Ranking, Review
+from apps.feedback.models import BLOCKING_LABELS, LABELS, PromptConsensus, Ranking, Review
 
 
 def acceptance(reviews: Iterable[Review]) -> float:
@@ -86,17 +90,24 @@ def prompt_review_create(
     if prompt.author_id == reviewer.pk:
         raise ValidationError(_("Nobody reviews their own prompt."))
     review = insert(Review(reviewer=reviewer, prompt=prompt, **fields))
-    reviews = _reviews("prompt_id", prompt.pk)
-    if prompt.state == PromptState.REVIEW and len(reviews) >= policy.prompt_reviews_required:
-        accepted = acceptance(reviews) > policy.acceptance_threshold
-        flow.prompt_transition(
-            prompt=prompt,
-            to=PromptState.COLLECTING if accepted else PromptState.REJECTED,
-            policy=policy,
-        )
-        if accepted:
-            _open_review_of_waiting_responses(prompt, policy)
+    _prompt_decide(prompt, _reviews("prompt_id", prompt.pk), policy)
     return review
+
+
+def _prompt_decide(prompt: Prompt, reviews: Sequence[Review], policy: CollectionPolicy) -> None:
+    """With the reviews that count (``_reviews``) as many as the policy asks for, accept (to
+    collecting) or reject a prompt in review; otherwise leave it as it is. Precondition: the
+    caller holds the prompt's row lock."""
+    if prompt.state != PromptState.REVIEW or len(reviews) < policy.prompt_reviews_required:
+        return
+    accepted = acceptance(reviews) > policy.acceptance_threshold
+    flow.prompt_transition(
+        prompt=prompt,
+        to=PromptState.COLLECTING if accepted else PromptState.REJECTED,
+        policy=policy,
+    )
+    if accepted:
+        _open_review_of_waiting_responses(prompt, policy)
 
 
 def _open_review_of_waiting_responses(prompt: Prompt, policy: CollectionPolicy) -> None:
@@ -124,9 +135,18 @@ def response_review_create(
     if response.author_id == reviewer.pk:
         raise ValidationError(_("Nobody reviews their own answer."))
     review = insert(Review(reviewer=reviewer, response=response, **fields))
-    reviews = _reviews("response_id", response.pk)
+    _response_decide(response, _reviews("response_id", response.pk), policy)
+    return review
+
+
+def _response_decide(
+    response: Response, reviews: Sequence[Review], policy: CollectionPolicy
+) -> None:
+    """With the reviews that count (``_reviews``) as many as the policy asks for, accept or
+    reject an answer in review (see ``response_review_create``); otherwise leave it as it
+    is. Precondition: the caller holds the row locks of the prompt, then of the response."""
     if response.state != ResponseState.REVIEW or len(reviews) < policy.response_reviews_required:
-        return review
+        return
     prompt = response.prompt
     if acceptance(reviews) > policy.acceptance_threshold:
         flow.response_transition(response=response, to=ResponseState.ACCEPTED)
@@ -141,7 +161,6 @@ def response_review_create(
         flow.response_transition(response=response, to=ResponseState.REJECTED)
         if held_place:
             flow.give_back_place(response=response)
-    return review
 
 
 def _rankable(table: str) -> str:
@@ -188,13 +207,232 @@ def rank_set_size(prompt_id_column: str) -> tuple[str, list[Any]]:
 
 
 def _reviews(column: str, pk: int) -> list[Review]:
-    """The reviews of one prompt (``column`` "prompt_id") or answer ("response_id")."""
-    table = quote(Review._meta.db_table)
+    """The reviews that count of one prompt (``column`` "prompt_id") or answer
+    ("response_id"): those by reviewers not banned. A ban voids its reviewer's reviews, in
+    the decisions still to come as in those they made (``reviews_of_banned_reconsider``);
+    while the ban lasts. Lifting it makes them count again in the decisions still to come,
+    and undoes none made meanwhile."""
+    table, users = quote(Review._meta.db_table), quote(User._meta.db_table)
     return fetch_all(
-        f"SELECT {columns(Review, table)} FROM {table} WHERE {quote(column)} = %s",
+        f"SELECT {columns(Review, table)} FROM {table} "
+        f'INNER JOIN {users} u ON u."id" = {table}."reviewer_id" '
+        f'WHERE {table}.{quote(column)} = %s AND u."banned_at" IS NULL',
         [pk],
         Review,
     )
+
+
+# --- a banned reviewer's reviews stop counting -----------------------------------------------
+
+
+def reviewed_work_of(reviewer: User) -> tuple[Q, Q]:
+    """What ``reviews_of_banned_reconsider`` may change for a ban of ``reviewer``, as
+    conditions on prompt rows and on answer rows: the prompts they reviewed that are in review
+    or rejected, the prompts of the answers they reviewed that are in review or rejected, and
+    those answers. A ban locks them with the rest of the person's work, all prompts by id
+    and then all answers by id (the dispatcher's order; ``assignments_release_for_user`` takes
+    these conditions), before it changes any."""
+    reviews = Review.objects.filter(reviewer=reviewer)
+    answers = Q(
+        state__in=(ResponseState.REVIEW, ResponseState.REJECTED),
+        pk__in=reviews.filter(response_id__isnull=False).values("response_id"),
+    )
+    prompts = Q(
+        state__in=(PromptState.REVIEW, PromptState.REJECTED),
+        pk__in=reviews.filter(prompt_id__isnull=False).values("prompt_id"),
+    ) | Q(pk__in=Response.objects.filter(answers).values("prompt_id"))
+    return prompts, answers
+
+
+def _review_slots_due(column: str, task_type: str, required: int) -> Greatest:
+    """For an UPDATE of prompts (``column`` "prompt_id") or answers ("response_id") in
+    review: the open review slots each is due, the reviews the policy asks for less those
+    that count (``_reviews``) and the review tasks out on it, or its open slots as they are
+    if those are more (a lowered count takes nothing away). Exact whatever came before: one
+    more slot for a review that stopped counting, none more when it is worked out again."""
+    counted = (
+        Review.objects.filter(**{column: OuterRef("pk")}, reviewer__banned_at__isnull=True)
+        .order_by()
+        .values(column)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    out = (
+        Assignment.objects.filter(
+            **{column: OuterRef("pk")}, task_type=task_type, state=AssignmentState.ACTIVE
+        )
+        .order_by()
+        .values(column)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    zero = Value(0)
+    return Greatest(
+        F("open_slots"),
+        Value(required) - Coalesce(Subquery(counted), zero) - Coalesce(Subquery(out), zero),
+    )
+
+
+@transaction.atomic(savepoint=False)
+def reviews_of_banned_reconsider(*, reviewer: User, locked: bool = False) -> tuple[int, int]:
+    """Void the reviews of ``reviewer``, just banned, as if they had never been written;
+    returns how many prompts and answers that were rejected are reopened (in review again, or
+    accepted at once).
+
+    - A prompt or answer rejected with one of their reviews is decided again by the reviews
+      left, those by reviewers not banned. With fewer left than the policy asks for, it goes
+      back to review (the edge rejected → review, ``flow.back_to_review``) with open slots for
+      the reviews it lacks, and the dispatcher hands them out (not to those who reviewed it
+      before: nobody gets the same task twice). With enough left, they decide it now: it is
+      accepted as the last review accepts one (``_prompt_decide``, ``_response_decide``: a
+      prompt collects, its author's answer becomes reviewable; an answer is accepted and its
+      prompt may go on to ranking), or it stays rejected.
+    - Only live work is reopened: not withdrawn, not hidden, by an author not banned; an
+      answer only while its prompt collects (and is live), and only if it can take back the
+      place in the prompt's collection that its rejection gave (``flow.take_back_place``'s
+      rule, oldest answers first): with the place taken by a replacement it stays rejected,
+      as one on a prompt that has since gone on to ranking does.
+    - A prompt or answer still in review with one of their reviews gets one more open slot:
+      that review no longer counts toward the decision (``_reviews``), so it needs one more.
+      (Worked out from its reviews and tasks out, not added: running this again, or for a ban
+      made before reviews of the banned stopped counting, gives none more; see
+      ``_review_slots_due``.)
+
+    Lifting the ban undoes none of this: the decisions made meanwhile stand, and their reviews
+    count again only in decisions still to come (an item still in review may then get one
+    review more than it needs). Run again for the same reviewer, it changes nothing that
+    the first run settled.
+
+    In a fixed number of statements however many reviews the reviewer wrote (up to
+    ROWS_PER_STATEMENT rejected prompts and as many answers): the policy's gate and row, two
+    locks, two updates for the work in review, four reads, an update per distinct count of
+    slots or of places; and a few per item only for those decided now (accepted by the
+    reviews left, when more than the policy asks for had been written): 13 statements on
+    PostgreSQL for a ban that reopens prompts and answers.
+
+    Precondition: the caller (``user_ban``) saved the ban in this transaction and passed the
+    policy's gate (``policy_gate``) before it locked any prompt or answer; it may have locked
+    ``reviewed_work_of(reviewer)`` already: then ``locked``, and they are not locked again
+    (a ban takes every lock before it changes a row; see tests.locks)."""
+    if reviewer.banned_at is None:
+        raise ValueError(f"user {reviewer.pk} is not banned: their reviews still count")
+    policy_gate()  # a no-op when the ban passed it first, as it should (see above)
+    # The policy as current_policy reads it, without creating its row (see rank_sets_check).
+    policy = CollectionPolicy.objects.filter(pk=1).first() or CollectionPolicy(pk=1)
+    prompt_rows, answer_rows = reviewed_work_of(reviewer)
+    if not locked:
+        for model, rows in ((Prompt, prompt_rows), (Response, answer_rows)):
+            list(
+                model.objects.select_for_update(no_key=True)
+                .filter(rows)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+    reviewed = Review.objects.filter(reviewer=reviewer)
+    reviewed_prompts = reviewed.filter(prompt_id__isnull=False).values("prompt_id")
+    reviewed_answers = reviewed.filter(response_id__isnull=False).values("response_id")
+    # Still in review: their review no longer counts, so one more is needed. (Before the
+    # rejected ones below come back to review with the slots they lack.)
+    Prompt.objects.filter(state=PromptState.REVIEW, pk__in=reviewed_prompts).update(
+        open_slots=_review_slots_due(
+            "prompt_id", TaskType.REVIEW_PROMPT, int(policy.prompt_reviews_required)
+        )
+    )
+    Response.objects.filter(state=ResponseState.REVIEW, pk__in=reviewed_answers).update(
+        open_slots=_review_slots_due(
+            "response_id", TaskType.REVIEW_RESPONSE, int(policy.response_reviews_required)
+        )
+    )
+    rejected_prompts = Prompt.objects.filter(
+        state=PromptState.REJECTED,
+        pk__in=reviewed_prompts,
+        withdrawn_at__isnull=True,
+        hidden_at__isnull=True,
+        author__banned_at__isnull=True,
+    )
+    rejected_answers = Response.objects.filter(
+        state=ResponseState.REJECTED,
+        source=Source.HUMAN,
+        pk__in=reviewed_answers,
+        withdrawn_at__isnull=True,
+        hidden_at__isnull=True,
+        author__banned_at__isnull=True,
+        prompt__state=PromptState.COLLECTING,
+        prompt__withdrawn_at__isnull=True,
+        prompt__hidden_at__isnull=True,
+        prompt__author__banned_at__isnull=True,
+    )
+    prompt_ids = list(rejected_prompts.order_by("pk").values_list("pk", flat=True))
+    answers = list(
+        rejected_answers.order_by("pk").values_list("pk", "prompt_id", "prompt__open_slots")
+    )
+    if not prompt_ids and not answers:
+        return 0, 0
+    # The reviews that count (``_reviews``) of each, read by id lists: the targets' indexes,
+    # where an OR of two subqueries would read the whole table.
+    counted: dict[tuple[str, int], list[Review]] = {("p", pk): [] for pk in prompt_ids}
+    counted.update((("r", pk), []) for pk, _prompt, _slots in answers)
+    answer_ids = [pk for pk, _prompt, _slots in answers]
+    for column, kind, ids in (("prompt_id", "p", prompt_ids), ("response_id", "r", answer_ids)):
+        for start in range(0, len(ids), ROWS_PER_STATEMENT):
+            for review in Review.objects.filter(
+                reviewer__banned_at__isnull=True,
+                **{f"{column}__in": ids[start : start + ROWS_PER_STATEMENT]},
+            ).only(column, *BLOCKING_LABELS):
+                counted[kind, getattr(review, column)].append(review)
+    threshold = policy.acceptance_threshold
+
+    # Prompts: back to review for the reviews they lack, or decided now by those left.
+    prompt_slots: dict[int, int] = {}
+    for pk in prompt_ids:
+        reviews = counted["p", pk]
+        lacking = int(policy.prompt_reviews_required) - len(reviews)
+        if lacking > 0 or acceptance(reviews) > threshold:
+            prompt_slots[pk] = max(lacking, 0)
+    # Answers: the same, as far as their prompts have places open, oldest answers first.
+    answer_slots: dict[int, int] = {}
+    places: dict[int, int] = {}
+    taken: dict[int, int] = {}
+    for pk, prompt_id, open_slots in answers:
+        reviews = counted["r", pk]
+        lacking = int(policy.response_reviews_required) - len(reviews)
+        if lacking <= 0 and acceptance(reviews) <= threshold:
+            continue  # the reviews left reject it as well
+        if places.setdefault(prompt_id, int(open_slots)) <= 0:
+            continue  # its place went to another answer meanwhile
+        places[prompt_id] -= 1
+        taken[prompt_id] = taken.get(prompt_id, 0) + 1
+        answer_slots[pk] = max(lacking, 0)
+
+    flow.back_to_review(Prompt, slots=prompt_slots)
+    flow.back_to_review(Response, slots=answer_slots)
+    # The places the reopened answers hold again (take_back_place, in bulk).
+    by_count: dict[int, list[int]] = {}
+    for prompt_id, n in taken.items():
+        by_count.setdefault(n, []).append(prompt_id)
+    for n, ids in sorted(by_count.items()):
+        ids.sort()
+        for start in range(0, len(ids), ROWS_PER_STATEMENT):
+            Prompt.objects.filter(
+                pk__in=ids[start : start + ROWS_PER_STATEMENT], state=PromptState.COLLECTING
+            ).update(open_slots=F("open_slots") - n)
+
+    # Those that the reviews left decide now (back in review with no slot open): as the last
+    # review would. Only when more reviews than the policy asks for had been written.
+    decide_prompts = sorted(pk for pk, n in prompt_slots.items() if n == 0)
+    if decide_prompts:
+        for prompt in Prompt.objects.filter(pk__in=decide_prompts).order_by("pk"):
+            _prompt_decide(prompt, counted["p", prompt.pk], policy)
+    decide_answers = sorted(pk for pk, n in answer_slots.items() if n == 0)
+    if decide_answers:
+        shared: dict[int, Prompt] = {}
+        for response in (
+            Response.objects.filter(pk__in=decide_answers).select_related("prompt").order_by("pk")
+        ):
+            # One instance per prompt: an answer accepted before may have moved it on.
+            response.prompt = shared.setdefault(response.prompt_id, response.prompt)
+            _response_decide(response, counted["r", response.pk], policy)
+    return len(prompt_slots), len(answer_slots)
 
 
 def check_ranking_payload(

@@ -44,10 +44,16 @@ from apps.collection.models import (
     ResponseState,
     Source,
 )
-from apps.collection.policy import current_policy
+from apps.collection.policy import current_policy, policy_gate
 from apps.core.text import check_text
 from apps.feedback.models import Ranking
-from apps.feedback.services import consensus_refresh, rank_sets_changed, rank_sets_check
+from apps.feedback.services import (
+    consensus_refresh,
+    rank_sets_changed,
+    rank_sets_check,
+    reviewed_work_of,
+    reviews_of_banned_reconsider,
+)
 from apps.moderation.models import Flag, FlagReason, FlagResolution, ModerationAction
 
 Target = Prompt | Response
@@ -161,6 +167,9 @@ def flag_create(*, reporter: User, target: Target, reason: Any, note: Any = "") 
         raise ValidationError({"note": exc.messages}) from None
     if target.author_id == reporter.pk:
         raise ValidationError(_("You cannot flag your own work; withdraw it instead."))
+    # An automatic hide may send a ranking prompt back to collecting with slots from the
+    # policy: the gate before any lock (collection.policy.policy_gate).
+    policy_gate()
     target = _lock(target)
     try:
         with transaction.atomic():
@@ -217,6 +226,7 @@ def content_hide(*, moderator: User, target: Target, reason: Any) -> ModerationA
     audit log entry."""
     _check_moderator(moderator)
     clean = _check_reason(reason, required=True)
+    policy_gate()  # as flag_create's
     target = _lock(target)
     newly = target.hidden_at is None
     if newly:
@@ -382,24 +392,33 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
         if roles.is_maintainer(user):
             raise PermissionDenied(_("Only an administrator may ban a maintainer."))
         raise PermissionDenied(_("Only an administrator may ban a moderator."))
+    # Prompts ranking that the ban leaves short go back to collecting with slots from the
+    # policy: the gate before any lock (collection.policy.policy_gate). A raise and a ban
+    # also deadlocked (race QA); they now wait for each other.
+    policy_gate()
     user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
     if user.banned_at is not None:
         raise ValidationError(_("%(name)s is already banned.") % {"name": user.public_name})
     user.banned_at = timezone.now()
     user.ban_reason = clean
     user.save(update_fields=["banned_at", "ban_reason"])
-    # Their tasks' rows and what the ban changes, locked in one order (see _work_of and
-    # _flagged_by), then the work in bulk: one prompt at a time, a heavy contributor's ban
-    # outlasted the request.
+    # Their tasks' rows and what the ban changes, locked in one order (see _work_of,
+    # _flagged_by and reviewed_work_of), then the work in bulk: one prompt at a time, a heavy
+    # contributor's ban outlasted the request.
     flagged_prompts, flagged_answers = _flagged_by(user)
+    reviewed_prompts, reviewed_answers = reviewed_work_of(user)
     assignments_release_for_user(
         user=user,
-        prompts=_work_of(user) | flagged_prompts,
-        answers=Q(author=user) | flagged_answers,
+        prompts=_work_of(user) | flagged_prompts | reviewed_prompts,
+        answers=Q(author=user) | flagged_answers | reviewed_answers,
     )
     on_gone_work_commit(author_id=user.pk)  # and other people's tasks on their work
     _give_back_places_of_answers(user)
     _recount_for(user)
+    # Their reviews no longer count: what they helped reject is decided again by the others'
+    # (spam QA: a ring's votes rejected 51 of 58 honest prompts, and the bans left them so).
+    # Before the flags: work accepted now changes whose flags count.
+    reviews_of_banned_reconsider(reviewer=user, locked=True)  # locked above
     # A prompt ranking left with fewer than two answers without theirs collects again.
     rank_sets_check(prompt_ids=Response.objects.filter(author=user).values("prompt_id"))
     _log(moderator, ModerationAction.Action.BAN, subject=user, reason=clean)

@@ -22,6 +22,7 @@ from apps.collection.importing import check_import_options, prompts_import_jsonl
 from apps.collection.models import Prompt, PromptState, ResponseState
 from apps.collection.policy import policy_update
 from apps.collection.services import prompt_create, response_withdraw
+from apps.moderation import services as moderation
 from tests.conftest import client_for
 from tests.factories import PromptFactory, ResponseFactory
 from tests.locks import InThread, lock_row, require_row_locks, wait_until_someone_waits_on_a_lock
@@ -202,6 +203,30 @@ def test_an_account_deleted_while_answers_are_raised_reopens_its_prompts_for_the
     author = User.objects.get(pk=leaving.author_id)
 
     _raise_while({"responses_to_collect": 5}, lambda: account_delete(user=author))
+
+    prompt.refresh_from_db()
+    assert prompt.state == PromptState.COLLECTING
+    assert prompt.open_slots == 4
+
+
+@pytest.mark.parametrize("action", ["hide", "ban"])
+def test_a_hide_or_a_ban_while_answers_are_raised_reopens_the_prompt_for_the_raised_count(
+    action, moderator, make_volunteer
+):
+    policy_update(changes={"responses_to_collect": 3})
+    prompt = PromptFactory(state=PromptState.RANKING, open_slots=3)
+    leaving, _staying = (
+        ResponseFactory(prompt=prompt, author=make_volunteer(), state=ResponseState.ACCEPTED)
+        for _ in range(2)
+    )
+
+    def act() -> Any:
+        if action == "hide":
+            return moderation.content_hide(moderator=moderator, target=leaving, reason="abuse")
+        author = User.objects.get(pk=leaving.author_id)
+        return moderation.user_ban(moderator=moderator, user=author, reason="spam")
+
+    _raise_while({"responses_to_collect": 5}, act)
 
     prompt.refresh_from_db()
     assert prompt.state == PromptState.COLLECTING
