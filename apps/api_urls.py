@@ -9,6 +9,7 @@ from apps.collection import api_imports, api_policy
 from apps.community import api as community_api
 from apps.core import api_system
 from apps.moderation import api as moderation_api
+from apps.moderation import api_people as moderation_api_people
 from apps.releases import api as releases_api
 from apps.training import api as training_api
 
@@ -52,6 +53,11 @@ urlpatterns = [
     path("flags/", moderation_api.FlagsApi.as_view(), name="flags"),
     path("moderation/queue/", moderation_api.QueueApi.as_view(), name="moderation-queue"),
     path("moderation/log/", moderation_api.AuditLogApi.as_view(), name="moderation-log"),
+    path(
+        "moderation/people/<int:user_id>/",
+        moderation_api_people.PersonActivityApi.as_view(),
+        name="moderation-person",
+    ),
     path(
         "moderation/users/<int:user_id>/<str:action>/",
         moderation_api.UserActionApi.as_view(),

@@ -9,17 +9,23 @@ from django.db.models import (
     Case,
     Count,
     F,
+    Func,
     IntegerField,
     Max,
     Min,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     When,
 )
+from django.db.models.functions import Coalesce
 
+from apps.accounts import roles
 from apps.accounts.models import MODEL_AUTHOR_EMAIL, User
 from apps.collection.models import Prompt, Response
+from apps.feedback.models import LABELS, Ranking, Review
 from apps.moderation.models import Flag, FlagReason, ModerationAction
 
 # The open flags the queue shows of each item, oldest first, with what each reporter said;
@@ -230,11 +236,20 @@ def flag_target(kind: Any, target_id: Any) -> Prompt | Response | None:
 PEOPLE_SEARCH_MAX_CHARS = 254
 
 
-def people(*, search: str = "") -> QuerySet[User]:
+# The People page's ban filter: its query parameter's values, "all" (the default) first.
+PEOPLE_STATUSES = ("all", "not_banned", "banned")
+
+
+def people(*, search: str = "", status: str = "all") -> QuerySet[User]:
     """The accounts a moderator may look up, newest first: every person but deleted accounts
     and the account model-written answers are filed under. ``search`` matches a display name
-    or an e-mail address in part, or ``#id`` exactly."""
+    or an e-mail address in part, or ``#id`` exactly; ``status`` (PEOPLE_STATUSES) keeps only
+    the accounts that are not banned, or only the banned ones."""
     rows = User.objects.filter(deleted_at__isnull=True).exclude(email=MODEL_AUTHOR_EMAIL)
+    if status == "not_banned":
+        rows = rows.filter(banned_at__isnull=True)
+    elif status == "banned":
+        rows = rows.filter(banned_at__isnull=False)
     search = search.strip()
     if search.startswith("#") and search[1:].isdigit():
         rows = rows.filter(pk=int(search[1:]))
@@ -263,3 +278,146 @@ def with_work_counts(users: Sequence[User]) -> Sequence[User]:
         user.prompts_written = prompts.get(user.pk, 0)  # type: ignore[attr-defined]
         user.answers_written = answers.get(user.pk, 0)  # type: ignore[attr-defined]
     return users
+
+
+# The most recent items of each kind the account page (and its API) shows: the rest are
+# counted. Each kind is one query, so the page costs the same with 3 items or 30,000.
+PERSON_ITEMS_SHOWN = 50
+
+
+def _count_of(rows: QuerySet[Any, Any]) -> Coalesce:
+    """COUNT(*) of ``rows`` (correlated with OuterRef) as a subquery of one row: no GROUP BY."""
+    counted = rows.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def _work_flags(author: Any) -> Q:
+    """Flags on prompts or answers ``author`` (a user id or an OuterRef to one) wrote."""
+    return Q(prompt_id__in=Prompt.objects.filter(author_id=author).values("id")) | Q(
+        response_id__in=Response.objects.filter(author_id=author).values("id")
+    )
+
+
+@dataclass(frozen=True)
+class PersonActivity:
+    """One account as a moderator weighs it: how much of each kind it did, and the most
+    recent PERSON_ITEMS_SHOWN of each, newest first, with what became of them."""
+
+    person: User
+    role: str  # "administrator", "maintainer", "moderator" or "volunteer"
+    counts: dict[str, int]
+    prompts: list[Prompt]
+    answers: list[Response]
+    reviews: list[Review]
+    rankings: list[Ranking]
+    flags_raised: list[Flag]
+    flags_against: list[Flag]
+    shown: int = PERSON_ITEMS_SHOWN
+
+    @property
+    def more(self) -> dict[str, int]:
+        """How many of each kind are not in its list."""
+        lists: dict[str, Sequence[Any]] = {
+            "prompts": self.prompts,
+            "answers": self.answers,
+            "reviews": self.reviews,
+            "rankings": self.rankings,
+            "flags_raised": self.flags_raised,
+            "flags_against": self.flags_against,
+        }
+        return {kind: max(0, self.counts[kind] - len(rows)) for kind, rows in lists.items()}
+
+
+def review_labels(review: Review) -> list[str]:
+    """The labels ``review`` gave (its blocking ones and wrong_category), in LABELS' order."""
+    return [name for name in LABELS if getattr(review, name)]
+
+
+def review_target(review: Review) -> Prompt | Response:
+    target = review.prompt if review.prompt_id is not None else review.response
+    assert target is not None  # the review_has_one_target constraint
+    return target
+
+
+def flag_target_of(flag: Flag) -> Prompt | Response:
+    target = flag.prompt if flag.prompt_id is not None else flag.response
+    assert target is not None  # the flag_has_one_target constraint
+    return target
+
+
+def ranking_counted(ranking: Ranking, ranker: User) -> bool:
+    """Whether the prompt's consensus counts ``ranking`` now: not retired, its ranker not
+    banned (apps.feedback.services.consensus_refresh)."""
+    return ranking.retired_at is None and ranker.banned_at is None
+
+
+def role_of(user: User) -> str:
+    """The highest role of ``user``, from its groups (prefetch them for a list)."""
+    if user.is_superuser:
+        return "administrator"
+    groups = {group.name for group in user.groups.all()}
+    if roles.MAINTAINER in groups:
+        return "maintainer"
+    if roles.MODERATOR in groups:
+        return "moderator"
+    return "volunteer"
+
+
+def person_activity(user_id: int) -> PersonActivity | None:
+    """The account page of ``user_id``, one the People page lists (None for another): its
+    counts in one query, its role in one, and one query for each kind of item, whatever it
+    wrote. Work in every state (withdrawn and hidden too); a ranking is counted in consensus
+    unless retired or its ranker is banned."""
+    shown = PERSON_ITEMS_SHOWN
+    me = OuterRef("pk")
+    person = (
+        people()
+        .filter(pk=user_id)
+        .annotate(
+            n_prompts=_count_of(Prompt.objects.filter(author_id=me)),
+            n_answers=_count_of(Response.objects.filter(author_id=me)),
+            n_reviews=_count_of(Review.objects.filter(reviewer_id=me)),
+            n_rankings=_count_of(Ranking.objects.filter(ranker_id=me)),
+            n_flags_raised=_count_of(Flag.objects.filter(reporter_id=me)),
+            # Two levels down: the prompt and answer subqueries are inside the flags' one.
+            n_flags_against=_count_of(Flag.objects.filter(_work_flags(OuterRef(me)))),
+        )
+        .first()
+    )
+    if person is None:
+        return None
+    kinds = ("prompts", "answers", "reviews", "rankings", "flags_raised", "flags_against")
+    counts = {kind: getattr(person, f"n_{kind}") for kind in kinds}
+    newest = ("-created_at", "-id")
+    return PersonActivity(
+        person=person,
+        role=role_of(person),
+        counts=counts,
+        prompts=list(Prompt.objects.filter(author_id=person.pk).order_by(*newest)[:shown]),
+        answers=list(
+            Response.objects.filter(author_id=person.pk)
+            .select_related("prompt")
+            .order_by(*newest)[:shown]
+        ),
+        reviews=list(
+            Review.objects.filter(reviewer_id=person.pk)
+            .select_related("prompt__author", "response__author", "response__prompt")
+            .order_by(*newest)[:shown]
+        ),
+        rankings=list(
+            Ranking.objects.filter(ranker_id=person.pk)
+            .select_related("prompt")
+            .order_by(*newest)[:shown]
+        ),
+        flags_raised=list(
+            Flag.objects.filter(reporter_id=person.pk)
+            .select_related("prompt__author", "response__author", "response__prompt")
+            .order_by(*newest)[:shown]
+        ),
+        flags_against=list(
+            Flag.objects.filter(_work_flags(person.pk))
+            .select_related("reporter", "prompt", "response__prompt")
+            .order_by(*newest)[:shown]
+        ),
+        shown=shown,
+    )

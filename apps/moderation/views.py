@@ -15,8 +15,9 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from apps.accounts import roles
@@ -27,6 +28,7 @@ from apps.collection import flow
 from apps.collection import selectors as collection_selectors
 from apps.collection.models import Prompt, PromptState, Response
 from apps.core.throttling import throttle, throttled_page
+from apps.feedback.models import LABELS, Review
 from apps.moderation import selectors, services
 
 
@@ -158,6 +160,22 @@ def log(request: HttpRequest) -> HttpResponse:
 
 
 PEOPLE_PER_PAGE = 20
+# The People page's ban filter (?status=), as its links name it. "All" stays the default: the
+# page is where a moderator looks anyone up, and a search for someone banned must find them
+# (with their Unban form); the filter the moderator picks stays in the address that every Ban
+# form posts to and comes back to, so a cleanup on "Not banned" keeps a full page to ban
+# from (spam QA: after 20 bans, page 1 had nobody left to ban).
+PEOPLE_STATUS_LABELS = {
+    "all": gettext_lazy("All"),
+    "not_banned": gettext_lazy("Not banned"),
+    "banned": pgettext_lazy("state of an account", "Banned"),
+}
+ROLE_LABELS = {
+    "administrator": gettext_lazy("Administrator"),
+    "maintainer": gettext_lazy("Maintainer"),
+    "moderator": gettext_lazy("Moderator"),
+    "volunteer": "",
+}
 
 
 @moderator_required
@@ -165,45 +183,110 @@ def people(request: HttpRequest) -> HttpResponse:
     return _render_people(request)
 
 
+def _with_role(person: User, viewer: User) -> User:
+    """Give ``person`` its role's label (none for a volunteer), from its prefetched groups,
+    and whether ``viewer`` may ban it at all: a Ban button that can only be refused is not
+    offered (QA). The service decides all the same."""
+    role = ROLE_LABELS[selectors.role_of(person)]
+    person.role = role  # type: ignore[attr-defined]
+    person.bannable = person.pk != viewer.pk and (  # type: ignore[attr-defined]
+        viewer.is_superuser or not role
+    )
+    return person
+
+
 def _render_people(request: HttpRequest, *, kept: Kept | None = None) -> HttpResponse:
-    """Every account, searched by name, e-mail or #id, with its work and a Ban or Unban form:
-    a spammer whose work nobody flagged yet can be banned here (operator QA: a ban was only
-    offered from a flagged item in the queue)."""
+    """Every account, searched by name, e-mail or #id and filtered by ban, with its work and
+    a Ban or Unban form: a spammer whose work nobody flagged yet can be banned here (operator
+    QA: a ban was only offered from a flagged item in the queue)."""
     search = request.GET.get("q", "")[: selectors.PEOPLE_SEARCH_MAX_CHARS].strip()
-    page = Paginator(selectors.people(search=search), PEOPLE_PER_PAGE).get_page(
+    status = request.GET.get("status", "all")
+    if status not in selectors.PEOPLE_STATUSES:
+        status = "all"
+    page = Paginator(selectors.people(search=search, status=status), PEOPLE_PER_PAGE).get_page(
         request.GET.get("page")
     )
     page.object_list = selectors.with_work_counts(list(page.object_list))
     viewer = request_user(request)
     for person in page.object_list:
-        # Its role, from the groups fetched with the page (roles are groups), and whether
-        # this moderator may ban it at all: a Ban button that can only be refused is not
-        # offered (QA). The service decides all the same.
-        groups = {group.name for group in person.groups.all()}
-        role = (
-            _("Administrator")
-            if person.is_superuser
-            else _("Maintainer")
-            if roles.MAINTAINER in groups
-            else _("Moderator")
-            if roles.MODERATOR in groups
-            else ""
-        )
-        person.role = role  # type: ignore[attr-defined]
-        person.bannable = person.pk != viewer.pk and (  # type: ignore[attr-defined]
-            viewer.is_superuser or not role
-        )
+        _with_role(person, viewer)
+    here = reverse("moderation:people")
+    filters = [
+        {
+            "url": here + "?" + urlencode({**({"q": search} if search else {}), "status": value}),
+            "label": label,
+            "current": value == status,
+        }
+        for value, label in PEOPLE_STATUS_LABELS.items()
+    ]
     return render(
         request,
         "moderation/people.html",
-        {"page": page, "search": search, "query": _query(request), "kept": kept},
+        {
+            "page": page,
+            "search": search,
+            "status": status,
+            "filters": filters,
+            "query": _query(request),
+            "kept": kept,
+        },
         status=kept.status if kept else 200,
     )
 
 
-# Where an action sends the moderator back to: the page its form was on.
+@moderator_required
+def person(request: HttpRequest, user_id: int) -> HttpResponse:
+    return _render_person(request, user_id)
+
+
+def _render_person(request: HttpRequest, user_id: int, *, kept: Kept | None = None) -> HttpResponse:
+    """One account's work, reviews, rankings and flags, the most recent of each with what
+    became of it, and its Ban or Unban form: what a moderator weighs before a ban (spam QA:
+    the People page showed two counts and no link)."""
+    activity = selectors.person_activity(user_id)
+    if activity is None:
+        raise Http404
+    person = _with_role(activity.person, request_user(request))
+    labels = {f.name: f.verbose_name for f in Review._meta.fields if f.name in LABELS}
+    for review in activity.reviews:
+        review.target = selectors.review_target(review)  # type: ignore[attr-defined]
+        review.label_names = [labels[n] for n in selectors.review_labels(review)]  # type: ignore[attr-defined]
+    for flag in [*activity.flags_raised, *activity.flags_against]:
+        flag.target = selectors.flag_target_of(flag)  # type: ignore[attr-defined]
+    for ranking in activity.rankings:
+        ranking.counted = selectors.ranking_counted(ranking, person)  # type: ignore[attr-defined]
+    return render(
+        request,
+        "moderation/person.html",
+        {"activity": activity, "person": person, "query": _query(request), "kept": kept},
+        status=kept.status if kept else 200,
+    )
+
+
+def _render_person_back(request: HttpRequest, *, kept: Kept) -> HttpResponse:
+    """A Ban or Unban refused on an account's page: that page again, with the refusal."""
+    return _render_person(request, kept.pk, kept=kept)
+
+
+# Where an action sends the moderator back to: the page its form was on. "person" (an
+# account's page) is the account's own address: see _back_address.
 BACK = {"queue": "moderation:queue", "hidden": "moderation:hidden", "people": "moderation:people"}
-RENDER_BACK = {"queue": _render_queue, "hidden": _render_hidden, "people": _render_people}
+RENDER_BACK = {
+    "queue": _render_queue,
+    "hidden": _render_hidden,
+    "people": _render_people,
+    "person": _render_person_back,
+}
+
+
+def _back_address(request: HttpRequest, kind: str, target_id: int) -> str:
+    """The address of the page the action's form was on, with its query string."""
+    back = request.POST.get("back", "")
+    if back == "person" and kind == "user":
+        return reverse("moderation:person", args=[target_id]) + _query(request)
+    return reverse(BACK.get(back, "moderation:queue")) + _query(request)
+
+
 # Said when an action found nothing to do (a repeat): nothing changed and nothing was logged.
 NOTHING_TO_DO = {
     "hide": gettext_lazy("Nothing to do: it was already hidden and had no open flag."),
@@ -271,8 +354,7 @@ def act(request: HttpRequest, kind: str, target_id: int, action: str) -> HttpRes
         messages.success(request, said % {"name": done.public_name})
     else:
         messages.success(request, _("Done; it is in the audit log."))
-    back = reverse(BACK.get(request.POST.get("back", ""), "moderation:queue"))
-    return redirect(back + _query(request))
+    return redirect(_back_address(request, kind, target_id))
 
 
 def _list_address(request: HttpRequest) -> str:
@@ -292,7 +374,9 @@ def _refused(
         kind=form_kind,
         pk=form_pk,
         reason=request.POST.get("reason", ""),
-        address=reverse(BACK.get(request.POST.get("back", ""), "moderation:queue"))
-        + _query(request),
+        address=_back_address(request, kind, target_id),
     )
-    return RENDER_BACK.get(request.POST.get("back", ""), _render_queue)(request, kept=kept)
+    back = request.POST.get("back", "")
+    if back == "person" and kind != "user":
+        back = "queue"
+    return RENDER_BACK.get(back, _render_queue)(request, kept=kept)

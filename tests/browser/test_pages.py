@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -18,6 +19,8 @@ from apps.accounts import services as account_services
 from apps.collection import import_jobs, importing
 from apps.collection.models import Import
 from apps.core import workers
+from apps.feedback.models import Ranking, Review
+from apps.moderation.models import Flag
 from apps.releases.building import release_build
 from apps.releases.services import release_create
 from tests.browser.conftest import DESKTOP, PHONE, TIMEOUT_MS, horizontal_overflow, open_menu
@@ -109,6 +112,26 @@ def _import(maintainer, *, fail: bool) -> Import:
     return import_jobs.import_run(job.pk)
 
 
+def _busy_account() -> Any:
+    """An account with one item of every kind its moderators' page lists, on work of its
+    own or rejected work nobody else's page shows: a prompt, an answer, a review, a ranking,
+    a report it sent and one on its work (both resolved, so the queue stays empty)."""
+    now = timezone.now()
+    person = UserFactory(display_name="Deals9", banned_at=now, ban_reason="Spam ring")
+    own = PromptFactory(author=person, state="rejected", instruction="Buy followers now.")
+    other = UserFactory(display_name="Honest")
+    theirs = [
+        PromptFactory(author=other, state="rejected", instruction=f"A question, take {n}.")
+        for n in range(3)
+    ]
+    ResponseFactory(prompt=theirs[0], author=person, state="rejected", text="Buy now.")
+    Review.objects.create(reviewer=person, prompt=theirs[1], spam=True, quality=1)
+    Ranking.objects.create(ranker=person, prompt=theirs[2], order=[], unusable=True)
+    Flag.objects.create(reporter=person, prompt=theirs[1], reason="spam", resolved_at=now)
+    Flag.objects.create(reporter=other, prompt=own, reason="spam", note="An ad.", resolved_at=now)
+    return person
+
+
 PAGES = [
     # (name, path or a key of the paths made from the site fixture, who is signed in)
     ("home", "/", None),
@@ -144,6 +167,7 @@ PAGES = [
     ("moderation-hidden", "/moderation/hidden/", "moderator"),
     ("moderation-log", "/moderation/log/", "moderator"),
     ("moderation-people", "/moderation/people/", "moderator"),
+    ("moderation-person", "person", "moderator"),
     ("community", "/community/", None),
     ("community-signed-in", "/community/?period=all", "volunteer"),
     ("community-progress", "/community/?view=progress", None),
@@ -171,6 +195,7 @@ def visitors(
         "edit": f"/prompts/{site['own'].pk}/edit/",
         "import-done": f"/imports/{_import(maintainer, fail=False).pk}/",
         "import-failed": f"/imports/{_import(maintainer, fail=True).pk}/",
+        "person": f"/moderation/people/{_busy_account().pk}/",
     }
     # The System page with a table of workers: one busy, one online, one long silent.
     now = timezone.now()
