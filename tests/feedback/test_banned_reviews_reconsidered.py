@@ -442,3 +442,27 @@ def test_the_upgrade_gives_work_in_review_the_slot_an_earlier_bans_review_no_lon
 
     assert Prompt.objects.get(pk=waiting.pk).open_slots == 2  # both reviews still to come
     assert Prompt.objects.get(pk=other.pk).open_slots == 0
+
+
+def test_the_command_reopens_what_accounts_banned_before_this_release_rejected(make_volunteer):
+    """Banned before the ban voided reviews: a moderator runs the command once."""
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    spammer, honest = make_volunteer(), make_volunteer()
+    prompt = rejected_prompt(spammer, honest)
+    ban(spammer)  # as an earlier release's ban left it: the rejection stands
+
+    out = StringIO()
+    call_command("reconsider_banned_reviews", stdout=out)
+
+    prompt.refresh_from_db()
+    assert (prompt.state, prompt.open_slots) == (PromptState.REVIEW, 1)
+    assert "1 prompt(s) and 0 answer(s)" in out.getvalue()
+    call_command("reconsider_banned_reviews", stdout=out)  # again: nothing more
+    prompt.refresh_from_db()
+    assert (prompt.state, prompt.open_slots) == (PromptState.REVIEW, 1)
+    with pytest.raises(CommandError, match="no banned account"):
+        call_command("reconsider_banned_reviews", user=honest.pk)
