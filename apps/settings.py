@@ -567,6 +567,9 @@ SPECTACULAR_SETTINGS = {
         "ImportStatusEnum": "apps.collection.models.ImportStatus",
         "ImportLineStatusEnum": ["imported", "answer_added", "duplicate", "rejected"],
         "TrainingRunOutStateEnum": "apps.training.models.RunState",
+        # Two choice sets named "kind": a training run's and a moderated item's.
+        "RunKindEnum": "apps.training.models.RunKind",
+        "TargetKindEnum": ["prompt", "response"],
     },
 }
 
