@@ -274,7 +274,12 @@ def _review_slots_due(column: str, task_type: str, required: int) -> Greatest:
 
 
 @transaction.atomic(savepoint=False)
-def reviews_of_banned_reconsider(*, reviewer: User, locked: bool = False) -> tuple[int, int]:
+def reviews_of_banned_reconsider(
+    *,
+    reviewer: User,
+    locked: bool = False,
+    prompts: Iterable[int] | QuerySet[Any, Any] | None = None,
+) -> tuple[int, int]:
     """Void the reviews of ``reviewer``, just banned, as if they had never been written;
     returns how many prompts and answers that were rejected are reopened (in review again, or
     accepted at once).
@@ -313,7 +318,13 @@ def reviews_of_banned_reconsider(*, reviewer: User, locked: bool = False) -> tup
     Precondition: the caller (``user_ban``) saved the ban in this transaction and passed the
     policy's gate (``policy_gate``) before it locked any prompt or answer; it may have locked
     ``reviewed_work_of(reviewer)`` already: then ``locked``, and they are not locked again
-    (a ban takes every lock before it changes a row; see tests.locks)."""
+    (a ban takes every lock before it changes a row; see tests.locks).
+
+    ``prompts`` (ids or a subquery): prompts this ban gave places back to or showed again.
+    Their rejected answers with a review by anyone banned are decided again too: one that an
+    earlier ban could not reopen, its prompt then full (a place still held by an answer of
+    the person banned now) or hidden (by this person's reports), comes back now (spam QA: 14
+    honest answers stayed rejected). The caller holds those prompts' row locks."""
     if reviewer.banned_at is None:
         raise ValueError(f"user {reviewer.pk} is not banned: their reviews still count")
     policy_gate()  # a no-op when the ban passed it first, as it should (see above)
@@ -350,10 +361,16 @@ def reviews_of_banned_reconsider(*, reviewer: User, locked: bool = False) -> tup
         hidden_at__isnull=True,
         author__banned_at__isnull=True,
     )
+    reconsidered = Q(pk__in=reviewed_answers)
+    if prompts is not None:
+        by_banned = Review.objects.filter(
+            reviewer__banned_at__isnull=False, response_id__isnull=False
+        ).values("response_id")
+        reconsidered |= Q(prompt_id__in=prompts, pk__in=by_banned)
     rejected_answers = Response.objects.filter(
+        reconsidered,
         state=ResponseState.REJECTED,
         source=Source.HUMAN,
-        pk__in=reviewed_answers,
         withdrawn_at__isnull=True,
         hidden_at__isnull=True,
         author__banned_at__isnull=True,

@@ -418,12 +418,16 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     # Their reviews no longer count: what they helped reject is decided again by the others'
     # (spam QA: a ring's votes rejected 51 of 58 honest prompts, and the bans left them so).
     # Before the flags: work accepted now changes whose flags count.
-    reviews_of_banned_reconsider(reviewer=user, locked=True)  # locked above
+    answered = Response.objects.filter(author=user).values("prompt_id")
+    reviews_of_banned_reconsider(reviewer=user, locked=True, prompts=answered)  # locked above
     # A prompt ranking left with fewer than two answers without theirs collects again.
     rank_sets_check(prompt_ids=Response.objects.filter(author=user).values("prompt_id"))
     _log(moderator, ModerationAction.Action.BAN, subject=user, reason=clean)
     # After the ban's own log row, so that the log reads in the order things happened.
-    _void_flags_of(user, moderator=moderator)
+    shown_again = _void_flags_of(user, moderator=moderator)
+    if shown_again:
+        # Answers there that an earlier ban's voided reviews rejected, left so while hidden.
+        reviews_of_banned_reconsider(reviewer=user, locked=True, prompts=shown_again)
     return user
 
 
@@ -497,7 +501,7 @@ def _hidden_by_flags(model: type[Prompt] | type[Response], rows: Q) -> list[tupl
     )
 
 
-def _void_flags_of(user: User, *, moderator: User) -> None:
+def _void_flags_of(user: User, *, moderator: User) -> list[int]:
     """A banned account's reports count no more. Its open flags are closed (resolved by the
     banning moderator, ``resolution`` ``reporter_banned``), and each prompt or answer that the
     flags hid automatically (``_hidden_by_flags``) and that the open flags left, from
@@ -511,7 +515,8 @@ def _void_flags_of(user: User, *, moderator: User) -> None:
 
     In bulk: a few statements for each ROWS_PER_STATEMENT items, however many flags.
     Precondition: ``user`` is banned in this transaction, and the caller holds the row locks
-    of the prompts and answers ``_flagged_by(user)`` names (the ban's lock order)."""
+    of the prompts and answers ``_flagged_by(user)`` names (the ban's lock order). Returns the
+    ids of the prompts shown again."""
     flags = Flag.objects.filter(reporter=user, resolved_at__isnull=True)
     # Read before the flags close (the banned reporter counts no more either way), since
     # once closed they no longer say which items they were on.
@@ -546,6 +551,7 @@ def _void_flags_of(user: User, *, moderator: User) -> None:
         ],
         batch_size=ROWS_PER_STATEMENT,
     )
+    return prompt_ids
 
 
 def _parts(ids: list[int]) -> list[list[int]]:

@@ -466,3 +466,65 @@ def test_the_command_reopens_what_accounts_banned_before_this_release_rejected(m
     assert (prompt.state, prompt.open_slots) == (PromptState.REVIEW, 1)
     with pytest.raises(CommandError, match="no banned account"):
         call_command("reconsider_banned_reviews", user=honest.pk)
+
+
+def _rejected_answer_on_a_prompt_now_full(spammer, make_volunteer):
+    """A collecting prompt (3 to collect) whose honest answer was rejected with ``spammer``'s
+    vote, its place since taken by another answer: nothing open for it to come back to."""
+    prompt = PromptFactory(state=PromptState.COLLECTING, open_slots=0)
+    ResponseFactory(prompt=prompt, state=ResponseState.ACCEPTED)
+    ResponseFactory(prompt=prompt, state=ResponseState.REVIEW, open_slots=2)
+    answer = ResponseFactory(prompt=prompt, state=ResponseState.REVIEW, open_slots=2)
+    review_answer(spammer, answer, SPAM)
+    review_answer(make_volunteer(), answer, CLEAN)
+    assert answer.state == ResponseState.REJECTED
+    assert Prompt.objects.get(pk=prompt.pk).open_slots == 1
+    return prompt, answer
+
+
+def test_an_answer_an_earlier_ban_left_rejected_comes_back_when_a_later_ban_frees_a_place(
+    moderator, make_volunteer
+):
+    """Spam QA: banned first, a reviewer's vote no longer rejected the answer, but its place
+    was held by another spammer's answer; banned next, that spammer gave the place back and
+    the answer stayed rejected."""
+    voter, squatter = make_volunteer(), make_volunteer()
+    prompt, answer = _rejected_answer_on_a_prompt_now_full(voter, make_volunteer)
+    ResponseFactory(prompt=prompt, author=squatter, state=ResponseState.REVIEW, open_slots=2)
+    Prompt.objects.filter(pk=prompt.pk).update(open_slots=0)  # the squatter took the place
+
+    moderation.user_ban(moderator=moderator, user=voter, reason="spam ring")
+    answer.refresh_from_db()
+    assert answer.state == ResponseState.REJECTED  # nowhere to come back to yet
+
+    moderation.user_ban(moderator=moderator, user=squatter, reason="spam ring")
+    answer.refresh_from_db()
+    assert (answer.state, answer.open_slots) == (ResponseState.REVIEW, 1)
+    assert Prompt.objects.get(pk=prompt.pk).open_slots == 0  # the place is the answer's again
+
+
+def test_an_answer_an_earlier_ban_left_rejected_comes_back_when_a_later_ban_shows_its_prompt(
+    moderator, make_volunteer
+):
+    """Spam QA: the prompt was hidden by a ring's reports when the voter was banned; the ban
+    of a reporter shows it again, and its answer is decided again then."""
+    from tests.factories import reporter
+
+    voter = make_volunteer()
+    prompt, answer = _rejected_answer_on_a_prompt_now_full(voter, make_volunteer)
+    reporters = [reporter(make_volunteer()) for _ in range(3)]
+    for person in reporters:
+        moderation.flag_create(reporter=person, target=prompt, reason="spam")
+    prompt.refresh_from_db()
+    assert prompt.hidden_at is not None
+
+    moderation.user_ban(moderator=moderator, user=voter, reason="spam ring")
+    answer.refresh_from_db()
+    assert answer.state == ResponseState.REJECTED  # its prompt is hidden
+
+    moderation.user_ban(moderator=moderator, user=reporters[0], reason="spam ring")
+    prompt.refresh_from_db()
+    answer.refresh_from_db()
+    assert prompt.hidden_at is None
+    assert (answer.state, answer.open_slots) == (ResponseState.REVIEW, 1)
+    assert prompt.open_slots == 0
