@@ -10,7 +10,7 @@ import pytest
 from apps.collection.models import PromptState
 from apps.community.selectors import progress as progress_selectors
 from apps.community.selectors.progress import OpenWork, ProgressDay, progress
-from apps.feedback.models import Review
+from apps.feedback.models import Ranking, Review
 from tests.community.progress_data import TODAY
 from tests.factories import PromptFactory, UserFactory
 
@@ -32,7 +32,7 @@ def test_the_pipeline_counts_every_state_and_withdrawn_and_hidden_apart(data_set
     assert result.accepted_prompts == 6
     assert result.answer_states == {"review": 3, "accepted": 2, "rejected": 1}
     assert (result.answers_withdrawn, result.answers_hidden) == (1, 1)
-    assert result.rankings == 2
+    assert result.rankings == 1  # the banned ranker's is not counted
     assert result.prompts_with_consensus == 3
     assert not result.is_empty
 
@@ -121,3 +121,15 @@ def test_a_banned_reviewers_votes_leave_the_recent_figures(data_set):
         before.blocking_reviews_recent,
     )
     assert after.days == before.days
+
+
+def test_a_banned_rankers_rankings_leave_the_pipelines_count(data_set):
+    before = progress_selectors._compute(TODAY).rankings
+    ranking = Ranking.objects.order_by("pk").first()
+    type(ranking.ranker).objects.filter(pk=ranking.ranker_id).update(
+        banned_at=dt.datetime(2026, 3, 11, tzinfo=dt.UTC)
+    )
+    assert (
+        progress_selectors._compute(TODAY).rankings
+        == before - Ranking.objects.filter(ranker_id=ranking.ranker_id).count()
+    )

@@ -57,7 +57,7 @@ def test_anyone_reads_the_progress(api_anon, data_set, monkeypatch):
             "hidden": 1,
             "model_written": 1,
         },
-        "rankings": 2,
+        "rankings": 1,  # the banned ranker's is not counted
         "prompts_with_consensus": 3,
         "help_needed": {
             "prompts_to_review": {"items": 1, "tasks": 2, "type": "review"},

@@ -51,7 +51,7 @@ def test_anyone_sees_the_pipeline_with_withdrawn_and_hidden_apart(data_set, on_t
         "Rejected: 1 · Withdrawn: 1 · Hidden: 1 · Accepted, written by a model: 1"
     )
     assert text(html, "pipeline-rankings") == (
-        "2 rankings sent · 3 prompts with a consensus ranking"
+        "1 ranking sent · 3 prompts with a consensus ranking"  # not the banned ranker's
     )
     assert ">13 prompts</h3>" in html
     assert ">8 answers</h3>" in html

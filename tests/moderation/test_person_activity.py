@@ -126,8 +126,14 @@ def test_a_ban_from_the_page_comes_back_to_it_and_shows_the_ban(moderator):
     status = re.search(r'data-testid="person-status">(.*?)</li>', html, re.S).group(1)
     assert "Banned" in status and "since" in status and "spam ring" in status
     assert f'action="/moderation/user/{spammer.pk}/unban/"' in html
-    # A banned ranker's rankings are out of the consensus.
+    # A banned ranker's rankings are out of the consensus, a banned reviewer's reviews out of
+    # every decision (verification QA: the page did not say so of reviews).
     assert "Not counted: the ranker is banned" in html
+    assert 'data-testid="person-reviews-void"' in html
+    assert (
+        'data-testid="person-reviews-void"'
+        not in client.get(f"/moderation/people/{moderator.pk}/").content.decode()
+    )
 
 
 def test_older_items_beyond_the_lists_are_counted(moderator, monkeypatch):

@@ -368,7 +368,7 @@ def _compute(today: dt.date) -> Progress:
         answers_withdrawn=answers_withdrawn,
         answers_hidden=answers_hidden,
         answers_model_written=model_written,
-        rankings=Ranking.objects.count(),
+        rankings=Ranking.objects.filter(ranker__banned_at__isnull=True).count(),
         prompts_with_consensus=consensus,
         help_needed=help_needed,
         days=days,
