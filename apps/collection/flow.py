@@ -2,7 +2,9 @@
 
 Prompt: review → collecting → ranking → complete, with rejected (from review) and halted
 (from any open state) as exits; a prompt ranking goes back to collecting when fewer than two
-of its answers are left to rank (apps.feedback.services.rank_sets_check). Response:
+of its answers are left to rank (apps.feedback.services.rank_sets_check), and a complete one
+back to collecting, or to ranking when fewer of its rankings count than the policy asks for
+(apps.feedback.services.complete_prompts_check). Response:
 review → accepted | rejected. A rejected prompt or answer goes back to review when reviews
 that decided it stop counting, their reviewer banned
 (apps.feedback.services.reviews_of_banned_reconsider).
@@ -48,6 +50,14 @@ PROMPT_EDGES: frozenset[tuple[str, str]] = frozenset(
         # Its answers withdrawn, hidden or their authors banned, down to fewer than two.
         (PromptState.RANKING, PromptState.COLLECTING),
         (PromptState.RANKING, PromptState.COMPLETE),
+        # Completed on work that no longer counts (a spam ring's answers or rankings, their
+        # authors banned; answers hidden or withdrawn): with fewer than two answers left to
+        # rank it collects again, its consensus removed (its rankings retired when it ranks
+        # again, as for one sent back from ranking) ...
+        (PromptState.COMPLETE, PromptState.COLLECTING),
+        # ... and with fewer rankings by rankers not banned than the policy asks for it ranks
+        # again for those it lacks, its consensus removed until it completes again.
+        (PromptState.COMPLETE, PromptState.RANKING),
         (PromptState.REVIEW, PromptState.HALTED),
         (PromptState.COLLECTING, PromptState.HALTED),
         (PromptState.RANKING, PromptState.HALTED),
@@ -116,11 +126,18 @@ def prompt_transition(*, prompt: Prompt, to: str, policy: CollectionPolicy) -> P
     return prompt
 
 
-def prompts_back_to_collecting(*, prompt_ids: Sequence[int], policy: CollectionPolicy) -> None:
-    """Move these prompts from ranking back to collecting (fewer than two answers left to
-    rank), each with the slots ``slots_for`` gives a prompt entering collecting, in one
-    statement per ROWS_PER_STATEMENT prompts; one not ranking is left alone. Precondition: the
-    caller holds the prompts' row locks."""
+def prompts_back_to_collecting(
+    *,
+    prompt_ids: Sequence[int],
+    policy: CollectionPolicy,
+    from_state: str = PromptState.RANKING,
+) -> None:
+    """Move these prompts from ranking (or ``from_state``: complete) back to collecting
+    (fewer than two answers left to rank), each with the slots ``slots_for`` gives a prompt
+    entering collecting, in one statement per ROWS_PER_STATEMENT prompts; one not in
+    ``from_state`` is left alone. Precondition: the caller holds the prompts' row locks."""
+    if (from_state, PromptState.COLLECTING) not in PROMPT_EDGES:
+        raise InvalidTransition(f"prompts: {from_state} → {PromptState.COLLECTING} is not allowed")
     prompts = quote(Prompt._meta.db_table)
     live, live_params = _counted_responses(
         f'{prompts}."id"', (ResponseState.REVIEW, ResponseState.ACCEPTED)
@@ -141,10 +158,32 @@ def prompts_back_to_collecting(*, prompt_ids: Sequence[int], policy: CollectionP
                     target,
                     target,
                     *live_params,
-                    PromptState.RANKING,
+                    from_state,
                     *part,
                 ],
             )
+
+
+def prompts_back_to_ranking(*, slots: Mapping[int, int]) -> int:
+    """Move these complete prompts back to ranking, each with ``slots[id]`` open rank slots
+    (the rankings it still lacks, not the policy's full count as ``prompt_transition`` gives:
+    those that still count stay with it); returns how many moved. One statement per distinct
+    slot count and ROWS_PER_STATEMENT prompts, however many; one no longer complete is left
+    alone. Precondition: the caller holds the prompts' row locks."""
+    if (PromptState.COMPLETE, PromptState.RANKING) not in PROMPT_EDGES:
+        raise InvalidTransition(f"prompts: {PromptState.COMPLETE} → {PromptState.RANKING}")
+    by_count: dict[int, list[int]] = {}
+    for pk, n in slots.items():
+        by_count.setdefault(int(n), []).append(pk)
+    moved = 0
+    now = timezone.now()
+    for n, pks in sorted(by_count.items()):
+        pks.sort()
+        for start in range(0, len(pks), ROWS_PER_STATEMENT):
+            moved += Prompt.objects.filter(
+                pk__in=pks[start : start + ROWS_PER_STATEMENT], state=PromptState.COMPLETE
+            ).update(state=PromptState.RANKING, open_slots=n, updated_at=now)
+    return moved
 
 
 def back_to_review(model: type[Prompt] | type[Response], *, slots: Mapping[int, int]) -> int:

@@ -532,11 +532,10 @@ def ranking_create(
     gone = _gone_answers(prompt, payload.get("order"), ids)
     order, unusable = check_ranking_payload(payload, ids, gone=gone)
     ranking = insert(Ranking(ranker=ranker, prompt=prompt, order=order, unusable=unusable))
-    rankings = scalar(
-        f"SELECT COUNT(*) FROM {quote(Ranking._meta.db_table)} "
-        'WHERE "prompt_id" = %s AND "retired_at" IS NULL',
-        [prompt.pk],
-    )
+    # The rankings that count, as the consensus counts them: a banned ranker's ranking does
+    # not stand for one the prompt needs (complete_prompts_check, _rank_slots_top_up).
+    counted, counted_params = counted_rankings("%s")
+    rankings = scalar(f"SELECT {counted}", [prompt.pk, *counted_params])
     if prompt.state == PromptState.RANKING and rankings >= policy.rankings_required:
         consensus_run(prompt=prompt)
         flow.prompt_transition(prompt=prompt, to=PromptState.COMPLETE, policy=policy)
@@ -586,6 +585,9 @@ def rank_sets_check(*, prompt_ids: Iterable[int] | QuerySet[Any, Any]) -> list[i
     the answers they lack; returns their ids. In a fixed number of statements, however many
     (a ban passes every prompt its person answered, as a subquery).
 
+    Then those still ranking get back the slots of rankings that stopped counting
+    (``_rank_slots_top_up``), and those complete are checked (``complete_prompts_check``).
+
     Their rankings so far stay as they are until the prompt ranks again (then they are
     retired: see ``_retire_earlier_rankings``), so that a ban lifted meanwhile leaves the
     consensus as it was. Their open rank tasks are released once this transaction commits
@@ -603,16 +605,140 @@ def rank_sets_check(*, prompt_ids: Iterable[int] | QuerySet[Any, Any]) -> list[i
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    if not short:
-        return []
-    # The policy as current_policy reads it, without creating its row on first use (a write,
-    # and three more statements, in a bulk path whose count must not depend on history).
-    policy = CollectionPolicy.objects.filter(pk=1).first() or CollectionPolicy(pk=1)
-    flow.prompts_back_to_collecting(prompt_ids=short, policy=policy)
-    from apps.assignments.services import rank_tasks_release  # the dispatcher imports this
+    if short:
+        flow.prompts_back_to_collecting(prompt_ids=short, policy=_policy())
+        from apps.assignments.services import rank_tasks_release  # the dispatcher imports this
 
-    transaction.on_commit(lambda: rank_tasks_release(prompt_ids=short), robust=True)
+        transaction.on_commit(lambda: rank_tasks_release(prompt_ids=short), robust=True)
+    # Those still ranking: the slots for rankings that stopped counting (a ranker banned).
+    _rank_slots_top_up(prompt_ids=prompt_ids)
+    # And those complete on what no longer counts (spam QA: a banned ring's answers and
+    # rankings left complete prompts, and their preference pairs, short of the policy).
+    complete_prompts_check(prompt_ids=prompt_ids)
     return short
+
+
+def _policy() -> CollectionPolicy:
+    """The policy as current_policy reads it, without creating its row on first use (a
+    write, and three more statements, in a bulk path whose count must not depend on
+    history)."""
+    return CollectionPolicy.objects.filter(pk=1).first() or CollectionPolicy(pk=1)
+
+
+def counted_rankings(prompt_id_column: str) -> tuple[str, list[Any]]:
+    """SQL for the number of rankings that count of the prompt whose id is in
+    ``prompt_id_column`` (a column, or a placeholder that comes first), and its parameters:
+    the consensus's rule (``_rankings_of_rankers_in_good_standing``), not retired and by
+    rankers not banned. A prompt ranking completes when they reach the policy's
+    ``rankings_required`` (``ranking_create``)."""
+    rankings, users = quote(Ranking._meta.db_table), quote(User._meta.db_table)
+    return (
+        f'(SELECT COUNT(*) FROM {rankings} rk INNER JOIN {users} ru ON ru."id" = rk."ranker_id" '
+        f'WHERE rk."prompt_id" = {prompt_id_column} AND rk."retired_at" IS NULL '
+        'AND ru."banned_at" IS NULL)',
+        [],
+    )
+
+
+def _rankings_required() -> tuple[str, list[Any]]:
+    """SQL for the policy's ``rankings_required`` (its default while the row is missing), so
+    that a statement reads it without a statement of its own."""
+    policy = quote(CollectionPolicy._meta.db_table)
+    return (
+        f'COALESCE((SELECT "rankings_required" FROM {policy} WHERE "id" = 1), %s)',
+        [int(CollectionPolicy(pk=1).rankings_required)],
+    )
+
+
+def _rank_slots_top_up(*, prompt_ids: list[int] | QuerySet[Any, Any]) -> int:
+    """Give those of these prompts ranking whose counted rankings (``counted_rankings``), open
+    rank tasks and open slots add up to fewer than the policy's ``rankings_required`` the slots
+    they lack (a ranker banned after ranking: their ranking stands no more for one the prompt
+    needs); never fewer slots than they have. One statement; returns how many changed.
+    Precondition: the caller holds the prompts' row locks."""
+    prompts = quote(Prompt._meta.db_table)
+    counted, counted_params = counted_rankings(f'{prompts}."id"')
+    required, required_params = _rankings_required()
+    active = (
+        f"(SELECT COUNT(*) FROM {quote(Assignment._meta.db_table)} a "
+        f'WHERE a."prompt_id" = {prompts}."id" AND a."task_type" = %s AND a."state" = %s)'
+    )
+    lacking = f"({required} - {counted} - {active})"
+    params = [*required_params, *counted_params, TaskType.RANK, AssignmentState.ACTIVE]
+    return int(
+        Prompt.objects.filter(pk__in=prompt_ids, state=PromptState.RANKING)
+        .filter(open_slots__lt=RawSQL(lacking, params, output_field=IntegerField()))
+        .update(open_slots=RawSQL(lacking, params, output_field=IntegerField()))
+    )
+
+
+@transaction.atomic(savepoint=False)
+def complete_prompts_check(
+    *, prompt_ids: Iterable[int] | QuerySet[Any, Any]
+) -> tuple[list[int], list[int]]:
+    """Reopen those of these prompts complete on work that no longer counts (answers
+    withdrawn, hidden or by authors banned; rankings by rankers banned), as if it had never
+    been: returns the ids sent back to collecting and those sent back to ranking.
+
+    - With fewer than MIN_RANK_SET answers left to rank: back to collecting, with slots for
+      the answers they lack, exactly as ``rank_sets_check`` sends a prompt ranking: their
+      rankings are retired when they rank again (``_retire_earlier_rankings``: they ordered
+      a set that is gone; until then a prompt collecting counts none, in the consensus or a
+      release), their open rank tasks released once this transaction commits.
+    - Else with fewer rankings that count (``counted_rankings``) than the policy's
+      ``rankings_required``: back to ranking, with a slot for each ranking they lack (the
+      dispatcher never hands one to whoever ranked or answered it); the rankings that count
+      stay and count toward completing it again (``ranking_create``).
+
+    Either way their consensus is removed, and their answers' consensus ranks cleared: only
+    a complete prompt has one (it is run again when the prompt completes again), and a
+    release reads complete prompts' only. In a fixed number of statements, however many (a
+    ban passes every prompt its person answered or ranked, as a subquery).
+
+    Precondition: the caller holds the prompts' row locks."""
+    if not isinstance(prompt_ids, QuerySet):
+        prompt_ids = list(prompt_ids)
+    prompts = quote(Prompt._meta.db_table)
+    size, size_params = rank_set_size(f'{prompts}."id"')
+    counted, counted_params = counted_rankings(f'{prompts}."id"')
+    required, required_params = _rankings_required()
+    found = list(
+        Prompt.objects.filter(pk__in=prompt_ids, state=PromptState.COMPLETE)
+        .annotate(
+            rank_set=RawSQL(size, size_params, output_field=IntegerField()),
+            counted=RawSQL(counted, counted_params, output_field=IntegerField()),
+        )
+        .filter(
+            Q(rank_set__lt=MIN_RANK_SET)
+            | Q(counted__lt=RawSQL(required, required_params, output_field=IntegerField()))
+        )
+        .order_by("pk")
+        .values_list("pk", "rank_set", "counted")
+    )
+    if not found:
+        return [], []
+    policy = _policy()
+    wanted = int(policy.rankings_required)
+    to_collect = [pk for pk, rank_set, _n in found if rank_set < MIN_RANK_SET]
+    to_rank = {
+        pk: wanted - int(n) for pk, rank_set, n in found if rank_set >= MIN_RANK_SET and n < wanted
+    }
+    reopened = sorted([*to_collect, *to_rank])
+    for start in range(0, len(reopened), ROWS_PER_STATEMENT):
+        part = reopened[start : start + ROWS_PER_STATEMENT]
+        PromptConsensus.objects.filter(prompt_id__in=part).delete()
+        Response.objects.filter(prompt_id__in=part, consensus_rank__isnull=False).update(
+            consensus_rank=None
+        )
+    if to_collect:
+        flow.prompts_back_to_collecting(
+            prompt_ids=to_collect, policy=policy, from_state=PromptState.COMPLETE
+        )
+        from apps.assignments.services import rank_tasks_release  # the dispatcher imports this
+
+        transaction.on_commit(lambda: rank_tasks_release(prompt_ids=to_collect), robust=True)
+    flow.prompts_back_to_ranking(slots=to_rank)
+    return to_collect, sorted(to_rank)
 
 
 def _retire_earlier_rankings(prompt: Prompt) -> None:

@@ -420,8 +420,10 @@ def user_ban(*, moderator: User, user: User, reason: Any) -> User:
     # Before the flags: work accepted now changes whose flags count.
     answered = Response.objects.filter(author=user).values("prompt_id")
     reviews_of_banned_reconsider(reviewer=user, locked=True, prompts=answered)  # locked above
-    # A prompt ranking left with fewer than two answers without theirs collects again.
-    rank_sets_check(prompt_ids=Response.objects.filter(author=user).values("prompt_id"))
+    # A prompt ranking left with fewer than two answers without theirs collects again; one
+    # complete without their answers or rankings reopens (spam QA: a ring's prompts stayed
+    # complete on its terms), so the prompts they ranked as well as answered.
+    rank_sets_check(prompt_ids=Prompt.objects.filter(_work_of(user)).values("pk"))
     _log(moderator, ModerationAction.Action.BAN, subject=user, reason=clean)
     # After the ban's own log row, so that the log reads in the order things happened.
     shown_again = _void_flags_of(user, moderator=moderator)

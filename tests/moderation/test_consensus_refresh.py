@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.collection.models import Response
+from apps.collection.models import CollectionPolicy, PromptState, Response
+from apps.collection.policy import current_policy
 from apps.collection.services import response_withdraw
 from apps.feedback.models import PromptConsensus, Ranking
 from apps.feedback.services import consensus_run
@@ -46,6 +47,9 @@ def test_a_banned_rankers_votes_stop_counting_and_count_again_after_an_unban(
     moderator, prompt_and_people
 ):
     world, prompt, spammer, _ = prompt_and_people
+    # Two rankings that count are enough: the ban leaves the prompt complete (with fewer it
+    # ranks again: tests/feedback/test_complete_prompts_reopen.py).
+    CollectionPolicy.objects.filter(pk=current_policy().pk).update(rankings_required=2)
     before = consensus(prompt)
     assert before.rankers == 3 and before.agreement < 1
     services.user_ban(moderator=moderator, user=spammer, reason="random rankings")
@@ -95,20 +99,23 @@ def test_a_banned_answerers_answer_drops_out_and_comes_back_after_an_unban(
     assert best.consensus_rank == 1
 
 
-def test_when_every_ranker_is_banned_the_consensus_is_empty_until_one_is_unbanned(
+def test_when_every_ranker_is_banned_the_prompt_ranks_again_without_a_consensus(
     moderator, prompt_and_people
 ):
-    world, prompt, spammer, _ = prompt_and_people
+    _world, prompt, spammer, _ = prompt_and_people
     rankers = list(User.objects.filter(rankings__prompt=prompt))
     for ranker in rankers:
         services.user_ban(moderator=moderator, user=ranker, reason="a ring of fake rankers")
-    empty = consensus(prompt)
-    assert (empty.order, empty.rankers, empty.agreement, empty.pairwise_wins) == ([], 0, None, {})
+    prompt.refresh_from_db()
+    assert (prompt.state, prompt.open_slots) == (PromptState.RANKING, 3)
+    assert not PromptConsensus.objects.filter(prompt=prompt).exists()
     assert not Response.objects.filter(prompt=prompt, consensus_rank__isnull=False).exists()
+    # An unban makes that ranking count again toward the three it needs; the prompt goes on
+    # ranking (a consensus is run when it completes).
     services.user_unban(moderator=moderator, user=spammer)
-    back = consensus(prompt)
-    assert back.rankers == 1
-    assert back.order == [world.responses[f"p.{i}"].pk for i in (2, 1, 0)]
+    prompt.refresh_from_db()
+    assert prompt.state == PromptState.RANKING
+    assert not PromptConsensus.objects.filter(prompt=prompt).exists()
 
 
 def test_an_answer_restored_after_rankings_made_without_it_stays_out_of_the_vote(moderator):
