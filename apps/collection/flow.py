@@ -170,20 +170,7 @@ def prompts_back_to_ranking(*, slots: Mapping[int, int]) -> int:
     those that still count stay with it); returns how many moved. One statement per distinct
     slot count and ROWS_PER_STATEMENT prompts, however many; one no longer complete is left
     alone. Precondition: the caller holds the prompts' row locks."""
-    if (PromptState.COMPLETE, PromptState.RANKING) not in PROMPT_EDGES:
-        raise InvalidTransition(f"prompts: {PromptState.COMPLETE} → {PromptState.RANKING}")
-    by_count: dict[int, list[int]] = {}
-    for pk, n in slots.items():
-        by_count.setdefault(int(n), []).append(pk)
-    moved = 0
-    now = timezone.now()
-    for n, pks in sorted(by_count.items()):
-        pks.sort()
-        for start in range(0, len(pks), ROWS_PER_STATEMENT):
-            moved += Prompt.objects.filter(
-                pk__in=pks[start : start + ROWS_PER_STATEMENT], state=PromptState.COMPLETE
-            ).update(state=PromptState.RANKING, open_slots=n, updated_at=now)
-    return moved
+    return _move_in_bulk(Prompt, PromptState.COMPLETE, PromptState.RANKING, slots)
 
 
 def back_to_review(model: type[Prompt] | type[Response], *, slots: Mapping[int, int]) -> int:
@@ -195,13 +182,21 @@ def back_to_review(model: type[Prompt] | type[Response], *, slots: Mapping[int, 
     back in review holds a place in its prompt again: the caller takes it back
     (``take_back_place``'s rule, in bulk). Precondition: the caller holds the rows' locks
     (and an answer's prompt's)."""
-    edges, rejected, review = (
-        (PROMPT_EDGES, PromptState.REJECTED, PromptState.REVIEW)
-        if model is Prompt
-        else (RESPONSE_EDGES, ResponseState.REJECTED, ResponseState.REVIEW)
-    )
-    if (rejected, review) not in edges:
-        raise InvalidTransition(f"{model.__name__}: {rejected} → {review} is not allowed")
+    if model is Prompt:
+        return _move_in_bulk(model, PromptState.REJECTED, PromptState.REVIEW, slots)
+    return _move_in_bulk(model, ResponseState.REJECTED, ResponseState.REVIEW, slots)
+
+
+def _move_in_bulk(
+    model: type[Prompt] | type[Response], from_state: str, to: str, slots: Mapping[int, int]
+) -> int:
+    """Move the rows ``slots`` names from ``from_state`` to ``to`` (an allowed edge), each
+    with ``slots[id]`` open slots; one statement per distinct slot count and
+    ROWS_PER_STATEMENT rows; a row no longer in ``from_state`` is left alone. Returns how
+    many moved."""
+    edges = PROMPT_EDGES if model is Prompt else RESPONSE_EDGES
+    if (from_state, to) not in edges:
+        raise InvalidTransition(f"{model.__name__}: {from_state} → {to} is not allowed")
     by_count: dict[int, list[int]] = {}
     for pk, n in slots.items():
         by_count.setdefault(int(n), []).append(pk)
@@ -211,8 +206,8 @@ def back_to_review(model: type[Prompt] | type[Response], *, slots: Mapping[int, 
         pks.sort()
         for start in range(0, len(pks), ROWS_PER_STATEMENT):
             moved += model.objects.filter(
-                pk__in=pks[start : start + ROWS_PER_STATEMENT], state=rejected
-            ).update(state=review, open_slots=n, updated_at=now)
+                pk__in=pks[start : start + ROWS_PER_STATEMENT], state=from_state
+            ).update(state=to, open_slots=n, updated_at=now)
     return moved
 
 

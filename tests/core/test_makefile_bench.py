@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.missing import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,8 +28,9 @@ def bench_command(*args: str) -> str:
     return line
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_bench_api_import_gets_the_test_redis() -> None:
+    if shutil.which("make") is None:
+        missing("needs make")
     line = bench_command("BENCH_ARGS=--import", "TEST_REDIS_URL=redis://127.0.0.1:6379/13")
     assert "REDIS_URL=redis://127.0.0.1:6379/13 " in line
     assert "DATABASE_URL=" in line and line.endswith("bench_api.py --import")
